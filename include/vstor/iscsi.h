@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The iSCSI fabric (RFC 7143) as the daemon wires it: portals to listen on,
+ * targets (each an IQN over one vs_port), ACLs and CHAP, event-loop threads.
+ */
+#ifndef VSTOR_ISCSI_H
+#define VSTOR_ISCSI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vs_port;
+struct vs_iscsi;
+
+struct vs_iscsi_config {
+	uint32_t threads;               /* event loops; 0 = number of CPUs */
+	uint32_t max_connections;       /* whole daemon; 0 = 256 */
+	uint32_t max_sessions;          /* whole daemon; 0 = 128 */
+	uint32_t login_timeout_ms;      /* 0 = 15000 */
+	uint32_t nop_interval_ms;       /* ping idle connections; 0 = 5000 */
+	uint32_t nop_timeout_ms;        /* drop if no answer; 0 = 15000 */
+	uint32_t queue_depth;           /* per session CmdSN window; 0 = 128 */
+	uint32_t max_recv_dsl;          /* 0 = 262144 */
+	uint32_t max_burst_length;      /* 0 = 1048576 */
+	uint32_t first_burst_length;    /* 0 = 262144 */
+};
+
+struct vs_iscsi_chap {
+	const char *user, *secret;                  /* one-way: initiator proves itself */
+	const char *mutual_user, *mutual_secret;    /* mutual: target proves itself (may be NULL) */
+};
+
+struct vs_iscsi_target_config {
+	const char *iqn;
+	const char *alias;              /* may be NULL */
+	struct vs_port *port;           /* the LUNs; not owned */
+	const char *const *acl;         /* allowed initiator IQNs; NULL/empty = all */
+	size_t nacl;
+	const struct vs_iscsi_chap *chap;   /* NULL = no CHAP */
+};
+
+struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg);
+/* "ADDR:PORT", "[v6]:PORT"; returns 0 or -errno with vs_set_error(). */
+int  vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port);
+int  vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config *t);
+/* Refuses (-EBUSY) while sessions are logged in unless force (then they are dropped). */
+int  vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force);
+int  vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *acl, size_t n);
+int  vs_iscsi_set_chap(struct vs_iscsi *is, const char *iqn, const struct vs_iscsi_chap *chap);
+/* Discovery-session CHAP (NULL = none required). */
+int  vs_iscsi_set_discovery_chap(struct vs_iscsi *is, const struct vs_iscsi_chap *chap);
+int  vs_iscsi_start(struct vs_iscsi *is);      /* spawns the event loops */
+/* Stop accepting, let in-flight commands finish (up to grace_ms, then
+ * abort), close every connection.  Blocks. */
+void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms);
+void vs_iscsi_destroy(struct vs_iscsi *is);
+
+/* Session listing for the control plane. */
+struct vs_iscsi_session_info {
+	char target[224];
+	char initiator[224];
+	uint8_t isid[6];
+	uint16_t tsih;
+	uint32_t connections;
+	bool header_digest, data_digest;
+	uint32_t max_recv_dsl, max_xmit_dsl, max_burst, first_burst;
+	bool immediate_data, initial_r2t;
+	char peer[64];
+};
+size_t vs_iscsi_sessions(struct vs_iscsi *is, struct vs_iscsi_session_info *out, size_t max);
+
+#endif

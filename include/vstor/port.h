@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The port as fabrics and tools see it: create an adapter around a
+ * miniport, add and remove LUNs, open I_T nexuses, take SRBs from pools,
+ * submit them, run task management, read statistics.
+ *
+ * One struct vs_port serves one SCSI target (one LUN table).  The port knows
+ * nothing of iSCSI; a fabric knows nothing of backends.
+ */
+#ifndef VSTOR_PORT_H
+#define VSTOR_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vstor/miniport.h"
+#include "vstor/srb.h"
+
+struct vs_port_config {
+	const char *name;               /* for logs */
+	uint32_t queue_depth;           /* per LUN; 0 = miniport default */
+	uint32_t max_held;              /* held (waiting) SRBs per LUN before TASK SET FULL; 0 = 1024 */
+	uint32_t default_timeout_ms;    /* per SRB; 0 = 30000 */
+	uint32_t abort_timeout_ms;      /* each escalation step waits this long; 0 = 5000 */
+	uint32_t worker_threads;        /* 0 = 2 */
+};
+
+struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_port_config *cfg,
+                               const void *adapter_config);
+void vs_port_destroy(struct vs_port *port);    /* all nexuses closed, all SRBs back */
+void *vs_port_adapter_ext(struct vs_port *port);
+
+/* LUN plug-and-play.  lun_config is the miniport's own config type. */
+int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config);
+/*
+ * Remove a LUN.  Without force: -EBUSY if SRBs are outstanding or the
+ * miniport says it is in use.  With force: new SRBs get LOGICAL UNIT NOT
+ * SUPPORTED, outstanding ones are aborted and complete exactly once, then
+ * the miniport's lun_detach flushes and closes.  Blocks until done.
+ */
+int  vs_port_lun_remove(struct vs_port *port, uint64_t lun, bool force);
+int  vs_port_lun_control(struct vs_port *port, uint64_t lun,
+                         enum vs_lun_control_type type, void *arg);
+/* Fill `luns` with up to `max` LUN numbers in ascending order; return count. */
+size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max);
+
+/* I_T nexus: open at login, close at logout / connection loss.  The port
+ * raises POWER ON, RESET, OR BUS DEVICE RESET OCCURRED for a new nexus. */
+struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
+                                    const char *initiator_name,
+                                    const uint8_t *transport_id, uint16_t transport_id_len);
+void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus);
+
+/* SRB pools: sized once; vs_srb_get never allocates.  data_bytes_per_srb
+ * (may be 0) is a buffer the pool allocates with each SRB. */
+struct vs_srb_pool;
+struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
+                                       size_t data_bytes_per_srb);
+void vs_srb_pool_destroy(struct vs_srb_pool *pool);
+/* NULL when empty.  Resets all submitter/port fields; srb->iov points at
+ * one iovec of the pool buffer (iovcnt 1) if the pool has one. */
+struct vs_srb *vs_srb_get(struct vs_srb_pool *pool);
+void  *vs_srb_buffer(struct vs_srb *srb, size_t *len);
+/* Give the SRB back after done() ran; thread safe. */
+void vs_srb_put(struct vs_srb *srb);
+
+/*
+ * Submit.  The port checks the LUN (LOGICAL UNIT NOT SUPPORTED, with
+ * REPORT LUNS and INQUIRY answered for any LUN per SPC-4), answers a pending
+ * unit attention, applies queue depth / hold-off / task attributes and
+ * starts the timer.  done() always runs exactly once, possibly inline.
+ */
+void vs_port_submit(struct vs_port *port, struct vs_srb *srb);
+
+/* Task management (SAM-5 7) */
+enum vs_tmf {
+	VS_TMF_ABORT_TASK = 1,
+	VS_TMF_ABORT_TASK_SET,
+	VS_TMF_CLEAR_TASK_SET,
+	VS_TMF_LOGICAL_UNIT_RESET,
+	VS_TMF_TARGET_WARM_RESET,
+	VS_TMF_TARGET_COLD_RESET,
+	VS_TMF_CLEAR_ACA,
+	VS_TMF_QUERY_TASK,
+};
+enum vs_tmf_response {
+	VS_TMF_COMPLETE = 0,
+	VS_TMF_TASK_DOES_NOT_EXIST = 1,
+	VS_TMF_LUN_DOES_NOT_EXIST = 2,
+	VS_TMF_TASK_STILL_ALLEGIANT = 3,
+	VS_TMF_NOT_SUPPORTED = 5,
+	VS_TMF_AUTH_FAILED = 6,
+	VS_TMF_REJECTED = 255,
+	VS_TMF_SUCCEEDED = 0,   /* QUERY TASK: task exists ("function succeeded") */
+};
+/*
+ * Run a TMF on behalf of `nexus`.  `done(ctx, response)` runs once, after
+ * every affected SRB has completed (so the fabric can send the TMF response
+ * after the aborted tasks' fate is settled, RFC 7143 §11.6.2).  May run
+ * inline.  The call itself does not block.
+ */
+void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf fn,
+                       uint64_t lun, uint64_t tag,
+                       void (*done)(void *ctx, enum vs_tmf_response response), void *ctx);
+
+/* Abort every SRB of a nexus (connection loss), without a response: each
+ * SRB's done() still runs once with VS_SRB_ABORTED.  Does not block. */
+void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus);
+
+/* Statistics per LUN */
+#define VS_LAT_BUCKETS 32   /* bucket i: latency < 2^i microseconds (last: the rest) */
+struct vs_lun_stats {
+	uint64_t read_ops, write_ops, other_ops;
+	uint64_t read_bytes, write_bytes;
+	uint64_t errors;            /* CHECK CONDITION other than UA */
+	uint64_t timeouts, aborts, resets;
+	uint64_t busy, task_set_full;
+	uint32_t queue_depth, in_flight, held;
+	uint64_t latency_us_hist[VS_LAT_BUCKETS];
+};
+int vs_port_lun_stats(struct vs_port *port, uint64_t lun, struct vs_lun_stats *out);
+/* p in [0,100]; estimated from the histogram */
+uint64_t vs_lun_stats_percentile_us(const struct vs_lun_stats *s, double p);
+
+#endif

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdisk: a virtual miniport that emulates an SBC-3 direct-access disk over
+ * any block backend.  Register it with vs_port_create(&vs_vdisk_miniport,
+ * ...) and add LUNs with vs_port_lun_add(port, n, &struct vs_vdisk_lun_config).
+ */
+#ifndef VSTOR_VDISK_H
+#define VSTOR_VDISK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vstor/backend.h"
+#include "vstor/miniport.h"
+
+extern const struct vs_miniport vs_vdisk_miniport;
+
+struct vs_vdisk_adapter_config {
+	const char *target_name;    /* SCSI target name, e.g. the iSCSI IQN (VPD 0x83) */
+	uint16_t rel_target_port_id;
+};
+
+struct vs_vdisk_lun_config {
+	struct vs_bdev *bdev;       /* the LUN takes ownership; closed at detach */
+	uint32_t block_size;        /* 512 or 4096 */
+	bool     readonly;
+	const char *serial;         /* VPD 0x80; NULL: derived from target+LUN */
+	const char *vendor;         /* INQUIRY T10 vendor id (8); NULL: "VSTOR" */
+	const char *product;        /* 16; NULL: "VDISK" */
+	/*
+	 * NAA-6 identifier seed: the VPD 0x83 designator is a hash of this
+	 * string, so it is stable across restarts as long as the string is.
+	 * NULL: target_name + LUN number + serial.
+	 */
+	const char *device_id;
+	/* Where APTPL persistent reservations are kept; NULL: not supported
+	 * (PERSISTENT RESERVE OUT with APTPL=1 → INVALID FIELD IN PARAMETER LIST). */
+	const char *pr_state_path;
+};
+
+#endif

@@ -1,0 +1,2 @@
+/* placeholder so the layer library links before its sources land */
+int vstor_placeholder_fabrics_iscsi_;

@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * I_T nexuses.  Each gets a small id (lowest free), used to index the
+ * per-LUN unit attention table.  SAM-5 5.14 / SPC-4 5.14: a new I_T nexus
+ * starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED pending on
+ * every logical unit.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "port_int.h"
+
+static int nexus_table_grow(struct vs_port *port)
+{
+	uint32_t cap = port->nexus_cap ? port->nexus_cap * 2 : 16;
+	struct nexus_priv **n = realloc(port->nexus, cap * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	memset(&n[port->nexus_cap], 0, (cap - port->nexus_cap) * sizeof(*n));
+	port->nexus = n;
+	port->nexus_cap = cap;
+	return 0;
+}
+
+struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
+                                    const char *initiator_name,
+                                    const uint8_t *transport_id, uint16_t transport_id_len)
+{
+	struct nexus_priv *np;
+	uint32_t id, hi;
+
+	if (!port) {
+		vs_set_error("nexus: port is NULL");
+		return NULL;
+	}
+	if (transport_id_len > sizeof(np->pub.transport_id)) {
+		vs_set_error("nexus.transport_id: %u bytes, at most %zu", transport_id_len,
+		             sizeof(np->pub.transport_id));
+		return NULL;
+	}
+	np = calloc(1, sizeof(*np));
+	if (!np) {
+		vs_set_error("nexus: out of memory");
+		return NULL;
+	}
+	np->port = port;
+	np->pub.port_private = np;
+	snprintf(np->pub.name, sizeof(np->pub.name), "%s", name ? name : "");
+	snprintf(np->pub.initiator_name, sizeof(np->pub.initiator_name), "%s",
+	         initiator_name ? initiator_name : (name ? name : ""));
+	if (transport_id && transport_id_len) {
+		memcpy(np->pub.transport_id, transport_id, transport_id_len);
+		np->pub.transport_id_len = transport_id_len;
+	}
+
+	pthread_mutex_lock(&port->nexus_lock);
+	for (id = 0; id < port->nexus_cap && port->nexus[id]; id++)
+		;
+	if (id == port->nexus_cap && nexus_table_grow(port)) {
+		pthread_mutex_unlock(&port->nexus_lock);
+		free(np);
+		vs_set_error("nexus: out of memory");
+		return NULL;
+	}
+	np->pub.id = id;
+	/* Reserve UA room on every LUN first so the nexus is never half set up. */
+	hi = atomic_load(&port->lun_hi);
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		if (!lun)
+			continue;
+		pthread_mutex_lock(&lun->lock);
+		int rc = ua_reserve_locked(lun, id);
+		if (rc == 0) {
+			ua_clear_locked(lun, id);
+			if (atomic_load(&lun->state) == LUN_ACTIVE)
+				ua_add_locked(lun, id, ASC_POWER_ON_RESET_OR_BUS_RESET);
+		}
+		pthread_mutex_unlock(&lun->lock);
+		if (rc) {
+			pthread_mutex_unlock(&port->nexus_lock);
+			free(np);
+			vs_set_error("nexus: out of memory");
+			return NULL;
+		}
+	}
+	port->nexus[id] = np;
+	pthread_mutex_unlock(&port->nexus_lock);
+	return &np->pub;
+}
+
+void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
+{
+	struct nexus_priv *np;
+	uint32_t hi;
+
+	if (!port || !nexus)
+		return;
+	np = nexus->port_private;
+	/* Connection gone: nothing of this nexus may stay queued (SAM-5 6.3.4) */
+	vs_port_nexus_abort_all(port, nexus);
+	pthread_mutex_lock(&port->nexus_lock);
+	if (nexus->id < port->nexus_cap && port->nexus[nexus->id] == np)
+		port->nexus[nexus->id] = NULL;
+	hi = atomic_load(&port->lun_hi);
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		if (!lun)
+			continue;
+		pthread_mutex_lock(&lun->lock);
+		ua_clear_locked(lun, nexus->id);
+		pthread_mutex_unlock(&lun->lock);
+	}
+	pthread_mutex_unlock(&port->nexus_lock);
+	free(np);
+}
+
+const struct vs_nexus *vs_port_nexus_by_id(struct vs_port *port, uint32_t id)
+{
+	const struct vs_nexus *n = NULL;
+
+	pthread_mutex_lock(&port->nexus_lock);
+	if (id < port->nexus_cap && port->nexus[id])
+		n = &port->nexus[id]->pub;
+	pthread_mutex_unlock(&port->nexus_lock);
+	return n;
+}
+
+void nexus_close_all(struct vs_port *port)
+{
+	for (;;) {
+		struct vs_nexus *n = NULL;
+
+		pthread_mutex_lock(&port->nexus_lock);
+		for (uint32_t id = 0; id < port->nexus_cap && !n; id++)
+			if (port->nexus[id])
+				n = &port->nexus[id]->pub;
+		pthread_mutex_unlock(&port->nexus_lock);
+		if (!n)
+			break;
+		vs_port_nexus_close(port, n);
+	}
+}

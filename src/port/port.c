@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Adapter life cycle (Storport: HwFindAdapter, HwInitialize, ...
+ * HwFreeAdapterResources), pause/resume, and the port's threads: the
+ * request timer, the worker pool and the task management thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/vs_clock.h"
+#include "../util/vs_cond.h"
+#include "port_int.h"
+
+static bool miniport_valid(const struct vs_miniport *mp)
+{
+	if (!mp) {
+		vs_set_error("miniport: NULL");
+		return false;
+	}
+	if (mp->api_version != VS_MINIPORT_API_VERSION) {
+		vs_set_error("miniport.api_version: %u, expected %u", mp->api_version,
+		             VS_MINIPORT_API_VERSION);
+		return false;
+	}
+	if (mp->struct_size < offsetof(struct vs_miniport, free_adapter) + sizeof(mp->free_adapter)) {
+		vs_set_error("miniport.struct_size: %u is too small", mp->struct_size);
+		return false;
+	}
+	if (!mp->find_adapter || !mp->lun_attach || !mp->lun_detach || !mp->start_io) {
+		vs_set_error("miniport: find_adapter, lun_attach, lun_detach and start_io are required");
+		return false;
+	}
+	return true;
+}
+
+static void port_free(struct vs_port *port)
+{
+	if (port->luns) {
+		uint32_t hi = atomic_load(&port->lun_hi);
+		for (uint32_t i = 0; i < hi; i++) {
+			struct vs_port_lun *lun = port_lun_slot(port, i);
+			if (lun)
+				port_lun_slot_free(lun);
+		}
+		free(port->luns);
+	}
+	pool_destroy_all(port);
+	free(port->nexus);
+	free(port->adapter_ext);
+	pthread_mutex_destroy(&port->lun_lock);
+	pthread_mutex_destroy(&port->nexus_lock);
+	pthread_mutex_destroy(&port->pool_lock);
+	pthread_mutex_destroy(&port->timer_mu);
+	pthread_cond_destroy(&port->timer_cv);
+	free(port);
+}
+
+struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_port_config *cfg,
+                               const void *adapter_config)
+{
+	static const struct vs_port_config defaults;
+	struct vs_port *port;
+	int rc;
+
+	if (!miniport_valid(mp))
+		return NULL;
+	if (!cfg)
+		cfg = &defaults;
+	port = calloc(1, sizeof(*port));
+	if (!port) {
+		vs_set_error("port: out of memory");
+		return NULL;
+	}
+	port->mp = mp;
+	snprintf(port->name, sizeof(port->name), "%s", cfg->name ? cfg->name : mp->name);
+	pthread_mutex_init(&port->lun_lock, NULL);
+	pthread_mutex_init(&port->nexus_lock, NULL);
+	pthread_mutex_init(&port->pool_lock, NULL);
+	pthread_mutex_init(&port->timer_mu, NULL);
+	vs_cond_init_monotonic(&port->timer_cv);
+	atomic_store(&port->tick_ms, vs_now_coarse_ms());
+
+	port->adapter_ext = calloc(1, mp->adapter_extension_size ? mp->adapter_extension_size : 1);
+	if (!port->adapter_ext) {
+		vs_set_error("port: out of memory");
+		port_free(port);
+		return NULL;
+	}
+	rc = mp->find_adapter(port->adapter_ext, port, adapter_config, &port->caps);
+	if (rc) {
+		port_free(port);
+		return NULL;
+	}
+
+	port->max_luns = port->caps.max_luns && port->caps.max_luns < PORT_MAX_LUNS
+	                 ? port->caps.max_luns : PORT_MAX_LUNS;
+	port->queue_depth = cfg->queue_depth ? cfg->queue_depth
+	                  : port->caps.default_queue_depth ? port->caps.default_queue_depth
+	                  : PORT_DEFAULT_DEPTH;
+	port->max_held = cfg->max_held ? cfg->max_held : 1024;
+	port->timeout_ms = cfg->default_timeout_ms ? cfg->default_timeout_ms : 30000;
+	port->abort_timeout_ms = cfg->abort_timeout_ms ? cfg->abort_timeout_ms : 5000;
+
+	port->luns = calloc(port->max_luns, sizeof(*port->luns));
+	if (!port->luns) {
+		vs_set_error("port: out of memory");
+		goto fail_adapter;
+	}
+	rc = workq_start(&port->workers, cfg->worker_threads ? cfg->worker_threads : 2,
+	                 PORT_WORKQ_MAX);
+	if (!rc)
+		rc = workq_start(&port->tmfq, 1, PORT_WORKQ_MAX);
+	if (rc) {
+		vs_set_error("port.worker_threads: cannot start threads (%d)", rc);
+		goto fail_threads;
+	}
+	if (mp->initialize && (rc = mp->initialize(port->adapter_ext)) != 0)
+		goto fail_threads;
+	rc = pthread_create(&port->timer, NULL, port_timer_main, port);
+	if (rc) {
+		vs_set_error("port: cannot start timer thread (%d)", rc);
+		goto fail_threads;
+	}
+	port->timer_started = true;
+	return port;
+
+fail_threads:
+	workq_stop(&port->workers);
+	workq_stop(&port->tmfq);
+fail_adapter:
+	if (mp->free_adapter)
+		mp->free_adapter(port->adapter_ext);
+	port_free(port);
+	return NULL;
+}
+
+void vs_port_destroy(struct vs_port *port)
+{
+	uint32_t hi;
+
+	if (!port)
+		return;
+	/* TMFs in flight finish first (they may wait for SRBs) */
+	workq_stop(&port->tmfq);
+	nexus_close_all(port);
+	hi = atomic_load(&port->lun_hi);
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
+			vs_port_lun_remove(port, i, true);
+	}
+	if (port->timer_started) {
+		pthread_mutex_lock(&port->timer_mu);
+		port->timer_stop = true;
+		pthread_cond_broadcast(&port->timer_cv);
+		pthread_mutex_unlock(&port->timer_mu);
+		pthread_join(port->timer, NULL);
+	}
+	/* work the miniport queued may still reference the adapter */
+	workq_stop(&port->workers);
+	if (port->mp->free_adapter)
+		port->mp->free_adapter(port->adapter_ext);
+	port_free(port);
+}
+
+void *vs_port_adapter_ext(struct vs_port *port)
+{
+	return port ? port->adapter_ext : NULL;
+}
+
+/* StorPortPause: hold every new SRB; the timer resumes after timeout_ms. */
+void vs_port_pause(struct vs_port *port, uint32_t timeout_ms)
+{
+	atomic_store(&port->pause_until_ms, vs_now_coarse_ms() + timeout_ms);
+	atomic_store(&port->paused, true);
+}
+
+void vs_port_resume(struct vs_port *port)
+{
+	if (!atomic_exchange(&port->paused, false))
+		return;
+	port_dispatch_all(port);
+}

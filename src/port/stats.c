@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-LUN statistics: operations and bytes by direction (classified by
+ * operation code), errors, and a log2 latency histogram.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "port_int.h"
+
+enum op_class { OP_OTHER, OP_READ, OP_WRITE };
+
+static enum op_class classify(uint8_t op)
+{
+	switch (op) {
+	case READ_6: case READ_10: case READ_12: case READ_16:
+		return OP_READ;
+	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
+	case WRITE_AND_VERIFY_10: case WRITE_AND_VERIFY_12: case WRITE_AND_VERIFY_16:
+		return OP_WRITE;
+	default:
+		return OP_OTHER;
+	}
+}
+
+static unsigned lat_bucket(uint64_t us)
+{
+	/* bucket i holds latencies < 2^i us (and >= 2^(i-1)) */
+	unsigned b = us ? 64u - (unsigned)__builtin_clzll(us) : 0u;
+	return b < VS_LAT_BUCKETS ? b : VS_LAT_BUCKETS - 1;
+}
+
+void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns)
+{
+	bool good = srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_GOOD;
+
+	switch (classify(srb->cdb[0])) {
+	case OP_READ:
+		st->read_ops++;
+		if (good)
+			st->read_bytes += srb->xfer_len;
+		break;
+	case OP_WRITE:
+		st->write_ops++;
+		if (good)
+			st->write_bytes += srb->xfer_len ? srb->xfer_len
+			                 : srb->data_length - ((srb->resid_flags & VS_RESID_UNDERFLOW)
+			                                       ? srb->residual : 0);
+		break;
+	default:
+		st->other_ops++;
+		break;
+	}
+	if (srb->scsi_status == SAM_STAT_CHECK_CONDITION && srb->sense_len >= 3) {
+		uint8_t key = (srb->sense[0] & 0x7f) >= 0x72 ? srb->sense[1] : srb->sense[2];
+		if ((key & 0x0f) != SENSE_UNIT_ATTENTION)
+			st->errors++;
+	}
+	if (srb->srb_status == VS_SRB_ABORTED)
+		st->aborts++;
+	if (srb->srb_status == VS_SRB_TIMEOUT)
+		st->timeouts++;
+	st->latency_us_hist[lat_bucket(lat_ns / 1000)]++;
+}
+
+void lun_account_locked(struct vs_port_lun *lun, struct vs_srb *srb, uint64_t now_ns)
+{
+	uint64_t lat = now_ns > srb->priv.start_ns ? now_ns - srb->priv.start_ns : 0;
+
+	stats_account(&lun->st, srb, lat);
+}
+
+int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats *out)
+{
+	struct vs_port_lun *lun = port_lun_slot(port, lun_nr);
+
+	if (!lun || atomic_load(&lun->state) == LUN_ABSENT) {
+		vs_set_error("lun: %llu does not exist", (unsigned long long)lun_nr);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&lun->lock);
+	*out = lun->st;
+	out->queue_depth = lun->depth;
+	out->in_flight = lun->in_flight;
+	out->held = lun->held.n;
+	pthread_mutex_unlock(&lun->lock);
+	return 0;
+}
+
+uint64_t vs_lun_stats_percentile_us(const struct vs_lun_stats *s, double p)
+{
+	uint64_t total = 0, want, cum = 0;
+
+	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
+		total += s->latency_us_hist[i];
+	if (total == 0)
+		return 0;
+	if (p < 0)
+		p = 0;
+	if (p > 100)
+		p = 100;
+	want = (uint64_t)((p / 100.0) * (double)total + 0.999999);
+	if (want == 0)
+		want = 1;
+	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++) {
+		cum += s->latency_us_hist[i];
+		if (cum >= want)
+			return 1ull << i;       /* the bucket's upper bound */
+	}
+	return 1ull << (VS_LAT_BUCKETS - 1);
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit attention conditions, kept per LUN per I_T nexus (SAM-5 5.14,
+ * SPC-4 5.14).  Each (LUN, nexus) has a short queue; the first entry is
+ * reported next.  A power-on / reset condition (ASC 29h) outranks the
+ * others and, when established, clears them (SPC-4 5.14: the reset made
+ * the older conditions moot); other conditions are reported oldest first.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "port_int.h"
+
+static bool is_reset_ua(uint16_t a)
+{
+	return VS_ASC(a) == 0x29;
+}
+
+int ua_reserve_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+{
+	if (nexus_id < lun->ua_cap)
+		return 0;
+	uint32_t cap = lun->ua_cap ? lun->ua_cap : 16;
+	while (cap <= nexus_id)
+		cap *= 2;
+	struct ua_slot *n = realloc(lun->ua, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memset(&n[lun->ua_cap], 0, (cap - lun->ua_cap) * sizeof(*n));
+	lun->ua = n;
+	lun->ua_cap = cap;
+	return 0;
+}
+
+void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t a)
+{
+	struct ua_slot *s;
+
+	if (ua_reserve_locked(lun, nexus_id))
+		return;
+	s = &lun->ua[nexus_id];
+	if (s->n == 0)
+		lun->ua_nonempty++;
+	if (is_reset_ua(a)) {
+		/* one reset condition replaces everything pending */
+		if (s->n && is_reset_ua(s->q[0]))
+			return;         /* keep the one already there */
+		s->q[0] = a;
+		s->n = 1;
+		return;
+	}
+	for (uint8_t i = 0; i < s->n; i++)
+		if (s->q[i] == a)
+			return;         /* already pending */
+	if (s->n < PORT_UA_QMAX)
+		s->q[s->n++] = a;
+	/* queue full: the oldest conditions are reported first and the
+	 * initiator rereads state after them; dropping the newest is safe. */
+}
+
+bool ua_pop_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t *a)
+{
+	struct ua_slot *s;
+
+	if (nexus_id >= lun->ua_cap || lun->ua[nexus_id].n == 0)
+		return false;
+	s = &lun->ua[nexus_id];
+	*a = s->q[0];
+	memmove(&s->q[0], &s->q[1], (size_t)(s->n - 1) * sizeof(s->q[0]));
+	if (--s->n == 0)
+		lun->ua_nonempty--;
+	return true;
+}
+
+void ua_remove_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t a)
+{
+	struct ua_slot *s;
+
+	if (nexus_id >= lun->ua_cap)
+		return;
+	s = &lun->ua[nexus_id];
+	for (uint8_t i = 0; i < s->n; i++) {
+		if (s->q[i] != a)
+			continue;
+		memmove(&s->q[i], &s->q[i + 1], (size_t)(s->n - i - 1) * sizeof(s->q[0]));
+		if (--s->n == 0)
+			lun->ua_nonempty--;
+		return;
+	}
+}
+
+void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+{
+	if (nexus_id >= lun->ua_cap || lun->ua[nexus_id].n == 0)
+		return;
+	lun->ua[nexus_id].n = 0;
+	lun->ua_nonempty--;
+}
+
+void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
+{
+	struct vs_port *port = lun->port;
+
+	pthread_mutex_lock(&port->nexus_lock);
+	pthread_mutex_lock(&lun->lock);
+	for (uint32_t id = 0; id < port->nexus_cap; id++)
+		if (port->nexus[id] && id != except_id)
+			ua_add_locked(lun, id, a);
+	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_unlock(&port->nexus_lock);
+}
+
+void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t a)
+{
+	uint32_t hi = atomic_load(&port->lun_hi);
+
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		if (!lun)
+			continue;
+		pthread_mutex_lock(&lun->lock);
+		if (lun->ua_nonempty)
+			ua_remove_locked(lun, nexus_id, a);
+		pthread_mutex_unlock(&lun->lock);
+	}
+}
+
+/* ---- port services for miniports ---- */
+
+void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
+                                const struct vs_nexus *except)
+{
+	if (!lun)
+		return;
+	ua_all_nexus(lun, asc_ascq, except ? except->id : UINT32_MAX);
+}
+
+void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
+                                  uint16_t asc_ascq)
+{
+	if (!lun || !nexus)
+		return;
+	pthread_mutex_lock(&lun->lock);
+	ua_add_locked(lun, nexus->id, asc_ascq);
+	pthread_mutex_unlock(&lun->lock);
+}
+
+void vs_port_bus_changed(struct vs_port *port)
+{
+	uint32_t hi = atomic_load(&port->lun_hi);
+
+	/* SPC-4 5.14 / 6.33: every I_T nexus learns the inventory changed; the
+	 * condition is established on every LUN so whichever LUN the initiator
+	 * talks to next reports it. */
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
+			ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
+	}
+}

@@ -113,4 +113,9 @@ int vs_parse_size(const char *s, uint64_t *out);
 /* Look up a key in an option list; NULL if absent. */
 const char *vs_kv_get(const struct vs_kv *opts, size_t n, const char *key);
 
+/* Error messages (same declarations as in miniport.h, repeated so that a
+ * backend needs no other vstor header): one thread-local line. */
+void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *vs_last_error(void);
+
 #endif

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ram: a zero-filled disk in anonymous memory.
+ *
+ *   size=      (required) capacity, e.g. 1G
+ *   max_size=  (optional) largest size resize may grow to; default
+ *              4 x size, capped at 256 GiB (but never below size)
+ *
+ * Sparse: the whole max_size range is reserved once at open as PROT_NONE
+ * with MAP_NORESERVE, so it costs address space only, and never moves.
+ * Pages that were never written (or were unmapped) cost no memory and read
+ * back as zeroes (anonymous private memory is zero-fill-on-demand).
+ *
+ * Because the mapping never moves, the I/O path needs no lock against
+ * resize: it reads the current size atomically and copies.  The range made
+ * readable/writable only ever grows (a high-water mark), so even an I/O
+ * racing a shrink touches valid memory; its data is undefined, as it
+ * would be on any disk resized under load.
+ *
+ * Everything completes inline: done() has run when submit returns.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "backend_opts.h"
+#include "builtin.h"
+
+#define RAM_DEFAULT_MAX_CAP (256ULL << 30)
+
+struct ram_dev {
+	uint8_t *base;
+	uint64_t reserve;          /* bytes reserved (page multiple) = max size */
+	_Atomic uint64_t size;     /* current capacity in bytes */
+	uint64_t rw_limit;         /* bytes from base that are PROT_READ|WRITE */
+	uint64_t page;
+	pthread_mutex_t resize_lock;
+};
+
+static uint64_t round_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) / a * a;
+}
+
+/*
+ * Make [off, off+len) read as zeroes.  Whole pages are given back to the
+ * kernel (MADV_DONTNEED on private anonymous memory: the next access gets
+ * a fresh zero page), partial pages at the edges are cleared by hand.
+ */
+static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return;
+	uint64_t end = off + len;
+	uint64_t a = round_up(off, d->page);
+	uint64_t b = end / d->page * d->page;
+	if (a >= b) {
+		memset(d->base + off, 0, len);
+		return;
+	}
+	if (off < a)
+		memset(d->base + off, 0, a - off);
+	if (madvise(d->base + a, b - a, MADV_DONTNEED) != 0)
+		memset(d->base + a, 0, b - a);
+	if (b < end)
+		memset(d->base + b, 0, end - b);
+}
+
+static void *ram_open(const struct vs_kv *opts, size_t n)
+{
+	static const char *const allowed[] = {"size", "max_size", NULL};
+	uint64_t size = 0, max_size = 0;
+	bool have_size, have_max;
+
+	if (vs_bk_opts_check("ram", opts, n, allowed) < 0 ||
+	    vs_bk_opt_size("ram", opts, n, "size", &size, &have_size) < 0 ||
+	    vs_bk_opt_size("ram", opts, n, "max_size", &max_size, &have_max) < 0)
+		return NULL;
+	if (!have_size) {
+		vs_set_error("ram: size: required (e.g. size=1G)");
+		return NULL;
+	}
+	if (size == 0) {
+		vs_set_error("ram: size: must be greater than 0");
+		return NULL;
+	}
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	/* Keep size + page rounding far from overflow and inside a 64-bit
+	 * address space (47 bits of user space on x86-64). */
+	if (size > (1ULL << 46)) {
+		vs_set_error("ram: size: %llu bytes is more than this host can map",
+		             (unsigned long long)size);
+		return NULL;
+	}
+	if (have_max && max_size < size) {
+		vs_set_error("ram: max_size: must not be less than size");
+		return NULL;
+	}
+	if (have_max && max_size > (1ULL << 46)) {
+		vs_set_error("ram: max_size: %llu bytes is more than this host can map",
+		             (unsigned long long)max_size);
+		return NULL;
+	}
+	if (!have_max) {
+		max_size = size * 4 < RAM_DEFAULT_MAX_CAP ? size * 4 : RAM_DEFAULT_MAX_CAP;
+		if (max_size < size)
+			max_size = size;
+	}
+
+	struct ram_dev *d = calloc(1, sizeof(*d));
+	if (!d) {
+		vs_set_error("ram: out of memory");
+		return NULL;
+	}
+	d->page = page;
+	d->reserve = round_up(max_size, page);
+	void *base = mmap(NULL, d->reserve, PROT_NONE,
+	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED && !have_max && max_size > size) {
+		/* Address space is tight: fall back to no growth room. */
+		d->reserve = round_up(size, page);
+		base = mmap(NULL, d->reserve, PROT_NONE,
+		            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
+	if (base == MAP_FAILED) {
+		vs_set_error("ram: size: cannot reserve %llu bytes: %s",
+		             (unsigned long long)d->reserve, strerror(errno));
+		free(d);
+		return NULL;
+	}
+	d->base = base;
+	d->rw_limit = round_up(size, page);
+	if (mprotect(d->base, d->rw_limit, PROT_READ | PROT_WRITE) != 0) {
+		vs_set_error("ram: size: cannot map %llu bytes: %s",
+		             (unsigned long long)size, strerror(errno));
+		munmap(d->base, d->reserve);
+		free(d);
+		return NULL;
+	}
+	atomic_init(&d->size, size);
+	pthread_mutex_init(&d->resize_lock, NULL);
+	return d;
+}
+
+static void ram_close(void *h)
+{
+	struct ram_dev *d = h;
+	munmap(d->base, d->reserve);
+	pthread_mutex_destroy(&d->resize_lock);
+	free(d);
+}
+
+static uint64_t ram_get_size(void *h)
+{
+	struct ram_dev *d = h;
+	return atomic_load_explicit(&d->size, memory_order_acquire);
+}
+
+static void ram_get_caps(void *h, struct vs_backend_caps *caps)
+{
+	struct ram_dev *d = h;
+	memset(caps, 0, sizeof(*caps));
+	caps->can_write = true;
+	caps->can_flush = false;       /* nothing volatile to flush */
+	caps->can_fua = true;          /* every write is as stable as it gets */
+	caps->can_unmap = true;
+	caps->can_zero = true;
+	caps->unmap_zeroes = true;
+	caps->is_rotational = false;
+	caps->can_resize = true;
+	caps->has_write_cache = false;
+	caps->optimal_io_size = 0;
+	caps->unmap_granularity = (uint32_t)d->page;
+}
+
+static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
+{
+	uint64_t left = bio->length;
+	if (left == 0)
+		return 0;
+	if (!bio->iov || bio->iovcnt <= 0)
+		return -EINVAL;
+	/* Check before copying so a short iovec never half-writes the disk. */
+	if (bio->iovcnt == 1 ? bio->iov[0].iov_len < left
+	                     : vs_bk_iov_bytes(bio->iov, bio->iovcnt) < left)
+		return -EINVAL;
+	uint8_t *mem = d->base + bio->offset;
+	bool rd = bio->op == VS_BIO_READ;
+	for (const struct iovec *v = bio->iov; left; v++) {
+		size_t n = v->iov_len < left ? v->iov_len : (size_t)left;
+		if (rd)
+			memcpy(v->iov_base, mem, n);
+		else
+			memcpy(mem, v->iov_base, n);
+		mem += n;
+		left -= n;
+	}
+	return 0;
+}
+
+static int ram_submit(void *h, struct vs_bio *bio)
+{
+	struct ram_dev *d = h;
+	uint64_t size = atomic_load_explicit(&d->size, memory_order_acquire);
+	int rc;
+
+	if (bio->op != VS_BIO_FLUSH &&
+	    (bio->offset > size || bio->length > size - bio->offset))
+		return -EINVAL;
+	switch (bio->op) {
+	case VS_BIO_READ:
+	case VS_BIO_WRITE:
+		rc = ram_rw(d, bio);
+		if (rc < 0)
+			return rc;
+		break;
+	case VS_BIO_FLUSH:
+		break;
+	case VS_BIO_UNMAP:
+	case VS_BIO_WRITE_ZEROES:
+		ram_zero(d, bio->offset, bio->length);
+		break;
+	default:
+		return -EINVAL;
+	}
+	bio->done(bio, 0);
+	return 0;
+}
+
+static int ram_resize(void *h, uint64_t new_size)
+{
+	struct ram_dev *d = h;
+	if (new_size == 0) {
+		vs_set_error("ram: size: must be greater than 0");
+		return -EINVAL;
+	}
+	if (new_size > d->reserve) {
+		vs_set_error("ram: size: %llu bytes exceeds max_size (%llu bytes reserved at open)",
+		             (unsigned long long)new_size, (unsigned long long)d->reserve);
+		return -ENOSPC;
+	}
+	pthread_mutex_lock(&d->resize_lock);
+	uint64_t old = atomic_load_explicit(&d->size, memory_order_relaxed);
+	if (new_size > old) {
+		uint64_t need = round_up(new_size, d->page);
+		if (need > d->rw_limit) {
+			if (mprotect(d->base + d->rw_limit, need - d->rw_limit,
+			             PROT_READ | PROT_WRITE) != 0) {
+				int e = errno;
+				pthread_mutex_unlock(&d->resize_lock);
+				vs_set_error("ram: size: cannot map %llu bytes: %s",
+				             (unsigned long long)new_size, strerror(e));
+				return -e;
+			}
+			d->rw_limit = need;
+		}
+		/* Blocks past the old end must read as zeroes even if an I/O
+		 * racing an earlier shrink wrote there. */
+		ram_zero(d, old, new_size - old);
+		atomic_store_explicit(&d->size, new_size, memory_order_release);
+	} else if (new_size < old) {
+		atomic_store_explicit(&d->size, new_size, memory_order_release);
+		ram_zero(d, new_size, old - new_size);
+	}
+	pthread_mutex_unlock(&d->resize_lock);
+	return 0;
+}
+
+/* mincore() tells which pages hold memory; those never written or
+ * unmapped since do not.  A page only read may show as mapped (the shared
+ * zero page), which errs on the safe side. */
+static int ram_block_status(void *h, uint64_t offset, uint64_t len,
+                            bool *mapped, uint64_t *extent_len)
+{
+	struct ram_dev *d = h;
+	uint64_t size = ram_get_size(d);
+	if (len == 0 || offset >= size || len > size - offset) {
+		vs_set_error("ram: block_status: range outside the disk");
+		return -EINVAL;
+	}
+	unsigned char vec[1024];
+	uint64_t first = offset / d->page;
+	uint64_t last = (offset + len - 1) / d->page;
+	uint64_t pg = first;
+	bool state = true;
+	/* Walk in chunks of sizeof(vec) pages until the state changes. */
+	while (pg <= last) {
+		uint64_t npages = last - pg + 1;
+		if (npages > sizeof(vec))
+			npages = sizeof(vec);
+		if (mincore(d->base + pg * d->page, npages * d->page, vec) != 0) {
+			if (pg == first) {   /* cannot tell: say "maybe data" */
+				*mapped = true;
+				*extent_len = len;
+				return 0;
+			}
+			break;
+		}
+		uint64_t i = 0;
+		if (pg == first)
+			state = vec[0] & 1;
+		while (i < npages && (bool)(vec[i] & 1) == state)
+			i++;
+		pg += i;
+		if (i < npages)
+			break;
+	}
+	uint64_t end = pg * d->page;
+	if (end > offset + len)
+		end = offset + len;
+	*mapped = state;
+	*extent_len = end - offset;
+	return 0;
+}
+
+const struct vs_backend_ops vs_backend_ram = {
+	.name = "ram",
+	.api_version = VS_BACKEND_API_VERSION,
+	.struct_size = sizeof(struct vs_backend_ops),
+	.help = "size=SIZE      capacity (required), e.g. 1G\n"
+	        "max_size=SIZE  largest size resize may grow to (default 4 x size, <= 256G)\n",
+	.open = ram_open,
+	.close = ram_close,
+	.get_size = ram_get_size,
+	.get_caps = ram_get_caps,
+	.submit = ram_submit,
+	.resize = ram_resize,
+	.block_status = ram_block_status,
+};

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: MIT */
+/* ram backend: data integrity, zeroes, inline completion, resize, threads. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vstor/backend.h"
+
+#define DISK (16u << 20)
+
+struct waiter {
+	int calls;
+	int err;
+};
+
+static void on_done(struct vs_bio *bio, int err)
+{
+	struct waiter *w = bio->ctx;
+	w->calls++;
+	w->err = err;
+}
+
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	/* xorshift64*: deterministic across runs */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ULL;
+}
+
+static struct vs_bdev *open_ram(const char *size)
+{
+	struct vs_kv kv[] = {{"size", size}};
+	struct vs_bdev *b = vs_bdev_open("ram", kv, 1);
+	if (!b)
+		fail_msg("open: %s", vs_last_error());
+	return b;
+}
+
+/* Submit one request and check it completed inline, exactly once. */
+static int io(struct vs_bdev *b, uint8_t op, uint32_t flags, uint64_t off, void *buf,
+              uint64_t len)
+{
+	struct iovec v = {buf, len};
+	struct waiter w = {0, 99};
+	struct vs_bio bio = {.op = op, .flags = flags, .offset = off, .length = len,
+	                     .iov = buf ? &v : NULL, .iovcnt = buf ? 1 : 0,
+	                     .done = on_done, .ctx = &w};
+	int rc = b->ops->submit(b->h, &bio);
+	if (rc < 0) {
+		assert_int_equal(w.calls, 0);
+		return rc;
+	}
+	assert_int_equal(w.calls, 1);   /* inline: done() already ran */
+	return w.err;
+}
+
+static void fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)((seed * 131 + i * 7 + (i >> 8)) ^ 0x5a);
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void test_caps_and_size(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	struct vs_backend_caps c;
+	b->ops->get_caps(b->h, &c);
+	assert_true(c.can_write);
+	assert_false(c.can_flush);
+	assert_true(c.can_fua);
+	assert_true(c.can_unmap);
+	assert_true(c.can_zero);
+	assert_true(c.unmap_zeroes);
+	assert_false(c.is_rotational);
+	assert_true(c.can_resize);
+	assert_false(c.has_write_cache);
+	assert_int_equal(b->ops->get_size(b->h), DISK);
+	vs_bdev_close(b);
+}
+
+static void test_unwritten_reads_zero(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	uint8_t *buf = malloc(1 << 20);
+	memset(buf, 0xee, 1 << 20);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, buf, 1 << 20), 0);
+	assert_true(all_zero(buf, 1 << 20));
+	memset(buf, 0xee, 4096);
+	assert_int_equal(io(b, VS_BIO_READ, 0, DISK - 4096, buf, 4096), 0);
+	assert_true(all_zero(buf, 4096));
+	free(buf);
+	vs_bdev_close(b);
+}
+
+static void test_random_pattern(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	uint8_t *shadow = calloc(1, DISK);
+	uint8_t *buf = malloc(256 << 10);
+	rng_state = 0x1234567;
+	for (int i = 0; i < 400; i++) {
+		uint64_t len = 1 + rnd() % (256 << 10);
+		uint64_t off = rnd() % (DISK - len + 1);
+		fill(buf, len, (uint64_t)i);
+		uint32_t flags = (i % 3 == 0) ? VS_BIO_FUA : 0;
+		assert_int_equal(io(b, VS_BIO_WRITE, flags, off, buf, len), 0);
+		memcpy(shadow + off, buf, len);
+	}
+	for (int i = 0; i < 400; i++) {
+		uint64_t len = 1 + rnd() % (256 << 10);
+		uint64_t off = rnd() % (DISK - len + 1);
+		assert_int_equal(io(b, VS_BIO_READ, 0, off, buf, len), 0);
+		assert_memory_equal(buf, shadow + off, len);
+	}
+	/* whole-disk compare */
+	uint8_t *all = malloc(DISK);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, all, DISK), 0);
+	assert_memory_equal(all, shadow, DISK);
+	free(all);
+	free(buf);
+	free(shadow);
+	vs_bdev_close(b);
+}
+
+static void test_multi_iov_trimmed(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("1M");
+	uint8_t a[100], c[1], d[5000], e[300];
+	fill(a, sizeof(a), 1);
+	fill(d, sizeof(d), 2);
+	fill(e, sizeof(e), 3);
+	/* iovec total 5400 but the request is 5150 bytes: only that is used */
+	struct iovec v[] = {{a, sizeof(a)}, {c, 0}, {d, sizeof(d)}, {e, sizeof(e)}};
+	struct waiter w = {0, 99};
+	struct vs_bio bio = {.op = VS_BIO_WRITE, .offset = 777, .length = 5150, .iov = v,
+	                     .iovcnt = 4, .done = on_done, .ctx = &w};
+	assert_int_equal(b->ops->submit(b->h, &bio), 0);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(w.err, 0);
+	uint8_t out[6000];
+	assert_int_equal(io(b, VS_BIO_READ, 0, 777, out, sizeof(out)), 0);
+	assert_memory_equal(out, a, 100);
+	assert_memory_equal(out + 100, d, 5000);
+	assert_memory_equal(out + 5100, e, 50);
+	assert_true(all_zero(out + 5150, sizeof(out) - 5150));
+
+	/* iovec shorter than the length: refused, nothing written */
+	struct vs_bio shortb = {.op = VS_BIO_WRITE, .offset = 0, .length = 200, .iov = v,
+	                        .iovcnt = 1, .done = on_done, .ctx = &w};
+	assert_int_equal(b->ops->submit(b->h, &shortb), -EINVAL);
+	assert_int_equal(w.calls, 1);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, out, 200), 0);
+	assert_true(all_zero(out, 200));
+	vs_bdev_close(b);
+}
+
+static void check_zeroing(uint8_t op, uint32_t flags)
+{
+	struct vs_bdev *b = open_ram("1M");
+	size_t n = 5 * 4096;
+	uint8_t *pat = malloc(n), *out = malloc(n);
+	fill(pat, n, 9);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 0, pat, n), 0);
+	/* partial page at both ends, two whole pages in the middle */
+	uint64_t zoff = 4096 + 100, zlen = 3 * 4096 - 150;
+	assert_int_equal(io(b, op, flags, zoff, NULL, zlen), 0);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, out, n), 0);
+	assert_memory_equal(out, pat, zoff);
+	assert_true(all_zero(out + zoff, zlen));
+	assert_memory_equal(out + zoff + zlen, pat + zoff + zlen, n - zoff - zlen);
+	/* within one page */
+	assert_int_equal(io(b, op, flags, 10, NULL, 20), 0);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, out, 4096), 0);
+	assert_memory_equal(out, pat, 10);
+	assert_true(all_zero(out + 10, 20));
+	assert_memory_equal(out + 30, pat + 30, 4096 - 30);
+	/* the zeroed range can be written again */
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, zoff, pat, zlen), 0);
+	assert_int_equal(io(b, VS_BIO_READ, 0, zoff, out, zlen), 0);
+	assert_memory_equal(out, pat, zlen);
+	free(pat);
+	free(out);
+	vs_bdev_close(b);
+}
+
+static void test_unmap_reads_zero(void **state)
+{
+	(void)state;
+	check_zeroing(VS_BIO_UNMAP, 0);
+}
+
+static void test_write_zeroes(void **state)
+{
+	(void)state;
+	check_zeroing(VS_BIO_WRITE_ZEROES, 0);
+	check_zeroing(VS_BIO_WRITE_ZEROES, VS_BIO_MAY_TRIM);
+}
+
+static void test_flush_and_bad_requests(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("1M");
+	uint8_t buf[4096] = {1};
+	assert_int_equal(io(b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
+	assert_int_equal(io(b, VS_BIO_WRITE, VS_BIO_FUA, 4096, buf, 4096), 0);
+	/* out of range, overflowing, unknown op: refused without done() */
+	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 4095, buf, 4096), -EINVAL);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, UINT64_MAX - 10, buf, 4096), -EINVAL);
+	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 1 << 20, NULL, 1), -EINVAL);
+	assert_int_equal(io(b, 77, 0, 0, buf, 4096), -EINVAL);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, NULL, 4096), -EINVAL);
+	/* zero length at the very end is fine */
+	assert_int_equal(io(b, VS_BIO_READ, 0, 1 << 20, buf, 0), 0);
+	vs_bdev_close(b);
+}
+
+static void test_resize(void **state)
+{
+	(void)state;
+	struct vs_kv kv[] = {{"size", "1M"}, {"max_size", "4M"}};
+	struct vs_bdev *b = vs_bdev_open("ram", kv, 2);
+	assert_non_null(b);
+	uint8_t pat[8192], out[8192];
+	fill(pat, sizeof(pat), 5);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, (1 << 20) - 8192, pat, 8192), 0);
+
+	assert_int_equal(b->ops->resize(b->h, 3 << 20), 0);
+	assert_int_equal(b->ops->get_size(b->h), 3 << 20);
+	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 8192, out, 8192), 0);
+	assert_memory_equal(out, pat, 8192);     /* kept */
+	assert_int_equal(io(b, VS_BIO_READ, 0, (3 << 20) - 8192, out, 8192), 0);
+	assert_true(all_zero(out, 8192));        /* new space is zero */
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, (3 << 20) - 8192, pat, 8192), 0);
+
+	/* shrink (not page aligned) then grow: the cut-off bytes are gone */
+	assert_int_equal(b->ops->resize(b->h, (1 << 20) - 100), 0);
+	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 4096, out, 4096), -EINVAL);
+	assert_int_equal(b->ops->resize(b->h, 3 << 20), 0);
+	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 8192, out, 8192), 0);
+	assert_memory_equal(out, pat, 8192 - 100);
+	assert_true(all_zero(out + 8192 - 100, 100));
+	assert_int_equal(io(b, VS_BIO_READ, 0, (3 << 20) - 8192, out, 8192), 0);
+	assert_true(all_zero(out, 8192));
+
+	assert_int_equal(b->ops->resize(b->h, 5 << 20), -ENOSPC);
+	assert_non_null(strstr(vs_last_error(), "max_size"));
+	assert_int_equal(b->ops->resize(b->h, 0), -EINVAL);
+	assert_int_equal(b->ops->get_size(b->h), 3 << 20);
+	vs_bdev_close(b);
+}
+
+static void test_block_status(void **state)
+{
+	(void)state;
+	/* Checks stay 2 MiB apart so the result does not depend on whether
+	 * the host backs the mapping with transparent huge pages. */
+	struct vs_bdev *b = open_ram("16M");
+	bool mapped = true;
+	uint64_t ext = 0;
+	assert_int_equal(b->ops->block_status(b->h, 0, 16 << 20, &mapped, &ext), 0);
+	assert_false(mapped);
+	assert_int_equal(ext, 16 << 20);
+	uint8_t buf[4096];
+	fill(buf, sizeof(buf), 1);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 8 << 20, buf, 4096), 0);
+	assert_int_equal(b->ops->block_status(b->h, 8 << 20, 4096, &mapped, &ext), 0);
+	assert_true(mapped);
+	assert_int_equal(ext, 4096);
+	assert_int_equal(b->ops->block_status(b->h, 0, 4 << 20, &mapped, &ext), 0);
+	assert_false(mapped);
+	assert_int_equal(ext, 4 << 20);
+	assert_int_equal(b->ops->block_status(b->h, 12 << 20, 4 << 20, &mapped, &ext), 0);
+	assert_false(mapped);
+	/* extents are clipped to the request */
+	assert_int_equal(b->ops->block_status(b->h, (8 << 20) + 100, 50, &mapped, &ext), 0);
+	assert_true(mapped);
+	assert_int_equal(ext, 50);
+	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 8 << 20, NULL, 4096), 0);
+	assert_int_equal(b->ops->block_status(b->h, 8 << 20, 4096, &mapped, &ext), 0);
+	assert_false(mapped);
+	assert_int_equal(b->ops->block_status(b->h, 16 << 20, 1, &mapped, &ext), -EINVAL);
+	assert_int_equal(b->ops->block_status(b->h, 0, 0, &mapped, &ext), -EINVAL);
+	vs_bdev_close(b);
+}
+
+struct thr_arg {
+	struct vs_bdev *b;
+	int id;
+	int errors;
+};
+
+#define THREADS 4
+#define REGION (1u << 20)
+
+static void *thr_main(void *p)
+{
+	struct thr_arg *a = p;
+	uint8_t wbuf[4096], rbuf[4096], sbuf[4096];
+	uint64_t base = (uint64_t)a->id * REGION;
+	for (int i = 0; i < 2000; i++) {
+		uint64_t off = base + (uint64_t)((i * 7919) % (REGION / 4096)) * 4096;
+		fill(wbuf, sizeof(wbuf), (uint64_t)(a->id * 100000 + i));
+		if (io(a->b, VS_BIO_WRITE, 0, off, wbuf, 4096) != 0)
+			a->errors++;
+		if (io(a->b, VS_BIO_READ, 0, off, rbuf, 4096) != 0 ||
+		    memcmp(wbuf, rbuf, 4096) != 0)
+			a->errors++;
+		/* everybody also hammers one shared block: memory-safe, and
+		 * whatever lands there is one of the 4 KiB patterns */
+		if (io(a->b, VS_BIO_WRITE, 0, 12 << 20, wbuf, 4096) != 0 ||
+		    io(a->b, VS_BIO_READ, 0, 12 << 20, sbuf, 4096) != 0)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void test_concurrent_threads(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	pthread_t t[THREADS];
+	struct thr_arg a[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct thr_arg){b, i, 0};
+		assert_int_equal(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(t[i], NULL);
+		assert_int_equal(a[i].errors, 0);
+	}
+	vs_bdev_close(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_caps_and_size),
+		cmocka_unit_test(test_unwritten_reads_zero),
+		cmocka_unit_test(test_random_pattern),
+		cmocka_unit_test(test_multi_iov_trimmed),
+		cmocka_unit_test(test_unmap_reads_zero),
+		cmocka_unit_test(test_write_zeroes),
+		cmocka_unit_test(test_flush_and_bad_requests),
+		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_block_status),
+		cmocka_unit_test(test_concurrent_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Reservations of one vdisk LUN: life cycle, the per-command conflict check
+ * (SPC-4 5.13.1 / SBC-3 4.17 tables, SPC-2 5.5.1) and SPC-2 RESERVE/RELEASE
+ * with the SPC-4 5.13.3 exceptions.  PR IN is in pr_in.c, PR OUT in
+ * pr_out.c, APTPL state files in pr_persist.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pr_internal.h"
+
+static const struct vs_nexus pr_anon_nexus;    /* name "" , rtpi 0 */
+
+const struct vs_nexus *pr_nexus_of(const struct vs_srb *srb)
+{
+	return srb->nexus ? srb->nexus : &pr_anon_nexus;
+}
+
+int pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx)
+{
+	if (st->nregs == 0)
+		return -1;
+	uint32_t h = pr_name_hash(nx->name);
+	for (int i = 0; i < VDISK_PR_MAX_REGS; i++) {
+		const struct pr_reg *r = &st->regs[i];
+		if (r->used && r->name_hash == h && strcmp(r->name, nx->name) == 0 &&
+		    (r->all_tg_pt || r->rtpi == nx->rel_target_port_id))
+			return i;
+	}
+	return -1;
+}
+
+bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx)
+{
+	if (!st->reserved || idx < 0)
+		return false;
+	/* SPC-4 5.13.10: with an all-registrants type every registered I_T
+	 * nexus is a reservation holder. */
+	if (pr_type_all_reg(st->type))
+		return true;
+	return idx == st->holder && nx->rel_target_port_id == st->holder_rtpi;
+}
+
+void pr_update_active(struct vdisk_pr *pr)
+{
+	bool a = pr->cur.nregs > 0 || pr->cur.reserved || pr->spc2.held || pr->out_busy;
+	atomic_store_explicit(&pr->active, a, memory_order_release);
+}
+
+uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
+{
+	if (nx->transport_id_len > 0 && nx->transport_id_len <= PR_TID_MAX) {
+		memcpy(tid, nx->transport_id, nx->transport_id_len);
+		return nx->transport_id_len;
+	}
+	/*
+	 * The fabric gave none: build an iSCSI TransportID (SPC-4 7.6.4.6)
+	 * from the port name, format 01b (name,i,0xISID) when it has an ISID.
+	 * The name is NUL terminated and padded to a multiple of 4, and the
+	 * additional length is at least 20.
+	 */
+	size_t n = strnlen(nx->name, PR_TID_MAX - 8);
+	size_t pad = (n + 1 + 3) & ~(size_t)3;
+	if (pad < 20)
+		pad = 20;
+	memset(tid, 0, 4 + pad);
+	tid[0] = (strstr(nx->name, ",i,0x") ? 0x40 : 0x00) | 0x05;
+	pr_put_be16(tid + 2, (uint16_t)pad);
+	memcpy(tid + 4, nx->name, n);
+	return (uint16_t)(4 + pad);
+}
+
+void pr_spc2_check_alive(struct vdisk_pr *pr)
+{
+	if (!pr->spc2.held || !pr->lun)
+		return;
+	/*
+	 * SPC-2 5.5.1: an I_T nexus loss releases the reservation.  A nexus
+	 * id is reused after close, so the holder is alive only if the same
+	 * nexus object with the same name still has the id.
+	 */
+	const struct vs_nexus *n = vs_port_nexus_by_id(vs_port_lun_port(pr->lun),
+	                                               pr->spc2.nexus_id);
+	if (n != pr->spc2.nexus_ptr || !n || strcmp(n->name, pr->spc2.name) != 0) {
+		pr->spc2.held = false;
+		pr_update_active(pr);
+	}
+}
+
+struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path)
+{
+	struct vdisk_pr *pr = calloc(1, sizeof(*pr));
+	if (!pr) {
+		vs_set_error("pr: out of memory");
+		return NULL;
+	}
+	pr->lun = lun;
+	pr->cur.holder = -1;
+	if (state_path) {
+		pr->state_path = strdup(state_path);
+		if (!pr->state_path) {
+			free(pr);
+			vs_set_error("pr: out of memory");
+			return NULL;
+		}
+		if (pr_persist_load(state_path, &pr->cur) < 0) {
+			free(pr->state_path);
+			free(pr);
+			return NULL;
+		}
+		pr->file_aptpl0 = !pr->cur.aptpl;
+	}
+	pthread_mutex_init(&pr->lock, NULL);
+	pthread_mutex_init(&pr->out_lock, NULL);
+	pr_update_active(pr);
+	return pr;
+}
+
+void vdisk_pr_destroy(struct vdisk_pr *pr)
+{
+	if (!pr)
+		return;
+	pthread_mutex_destroy(&pr->lock);
+	pthread_mutex_destroy(&pr->out_lock);
+	free(pr->state_path);
+	free(pr);
+}
+
+/* ---------------- conflict check ---------------- */
+
+enum pr_access { PR_ACC_ALLOWED, PR_ACC_READ, PR_ACC_WRITE };
+
+/*
+ * How a command fares under a persistent reservation held by someone else
+ * (SPC-4 5.13.1 Table 43 "SPC commands ... allowed in the presence of
+ * various reservations", SBC-3 Table 13).  ALLOWED: never conflicts.  READ:
+ * conflicts with the exclusive-access types only.  WRITE: conflicts with
+ * every type.  Unknown commands are treated as WRITE, the safe side.
+ */
+static enum pr_access pr_classify(const uint8_t *cdb)
+{
+	switch (cdb[0]) {
+	case INQUIRY:
+	case REPORT_LUNS:
+	case REQUEST_SENSE:
+	case TEST_UNIT_READY:
+	case LOG_SENSE:
+	case READ_CAPACITY_10:
+	case PERSISTENT_RESERVE_IN:
+	case PERSISTENT_RESERVE_OUT:    /* checks its own rules (5.13.7 ..) */
+		return PR_ACC_ALLOWED;
+	case SERVICE_ACTION_IN_16:
+		return (cdb[1] & 0x1f) == SAI_READ_CAPACITY_16 ? PR_ACC_ALLOWED : PR_ACC_READ;
+	case MAINTENANCE_IN:
+		switch (cdb[1] & 0x1f) {
+		case MI_REPORT_SUPPORTED_OPCODES:
+		case MI_REPORT_SUPPORTED_TMFS:
+		case PR_MI_REPORT_TARGET_PGS:
+		case PR_MI_REPORT_IDENTIFYING_INFO:
+			return PR_ACC_ALLOWED;
+		default:
+			return PR_ACC_READ;
+		}
+	case PREVENT_ALLOW_MEDIUM_REMOVAL:
+		/* SBC-3: allowed with PREVENT 00b only */
+		return (cdb[4] & 0x3) == 0 ? PR_ACC_ALLOWED : PR_ACC_WRITE;
+	case START_STOP_UNIT:
+		/* SBC-3: allowed with START=1 and POWER CONDITION 0 only */
+		return ((cdb[4] & 0x1) && (cdb[4] >> 4) == 0) ? PR_ACC_ALLOWED : PR_ACC_WRITE;
+	case READ_6:
+	case READ_10:
+	case READ_12:
+	case READ_16:
+	case VERIFY_10:
+	case VERIFY_12:
+	case VERIFY_16:
+	case PRE_FETCH_10:
+	case PRE_FETCH_16:
+	case MODE_SENSE_6:
+	case MODE_SENSE_10:
+	case READ_BUFFER:
+	case PR_RECEIVE_DIAGNOSTIC:
+	case PR_READ_DEFECT_DATA_10:
+	case PR_READ_DEFECT_DATA_12:
+	case PR_READ_ATTRIBUTE:
+	case RECEIVE_COPY_RESULTS:
+		return PR_ACC_READ;
+	default:
+		return PR_ACC_WRITE;
+	}
+}
+
+static bool pr_persistent_conflict(const struct pr_state *st, const struct vs_nexus *nx,
+                                   const uint8_t *cdb)
+{
+	enum pr_access acc = pr_classify(cdb);
+	if (acc == PR_ACC_ALLOWED)
+		return false;
+	int idx = pr_find_reg(st, nx);
+	switch (st->type) {
+	case PR_TYPE_WE:
+		return !pr_is_holder(st, idx, nx) && acc == PR_ACC_WRITE;
+	case PR_TYPE_EA:
+		return !pr_is_holder(st, idx, nx);
+	case PR_TYPE_WE_RO:
+	case PR_TYPE_WE_AR:
+		return idx < 0 && acc == PR_ACC_WRITE;
+	case PR_TYPE_EA_RO:
+	case PR_TYPE_EA_AR:
+		return idx < 0;
+	default:
+		return true;
+	}
+}
+
+/*
+ * SPC-2 5.5.1: while another I_T nexus holds a RESERVE, only these
+ * commands are executed; RELEASE from a non-holder completes GOOD without
+ * releasing anything.
+ */
+static bool pr_spc2_allowed(const uint8_t *cdb)
+{
+	switch (cdb[0]) {
+	case INQUIRY:
+	case REPORT_LUNS:
+	case REQUEST_SENSE:
+	case LOG_SENSE:
+	case RELEASE_6:
+	case RELEASE_10:
+		return true;
+	case PREVENT_ALLOW_MEDIUM_REMOVAL:
+		return (cdb[4] & 0x3) == 0;
+	case MAINTENANCE_IN:
+		return (cdb[1] & 0x1f) == PR_MI_REPORT_TARGET_PGS;
+	default:
+		return false;
+	}
+}
+
+static bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx)
+{
+	return s->held && strcmp(s->name, nx->name) == 0 && s->rtpi == nx->rel_target_port_id;
+}
+
+static bool pr_is_reserve_release(uint8_t op)
+{
+	return op == RESERVE_6 || op == RESERVE_10 || op == RELEASE_6 || op == RELEASE_10;
+}
+
+bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
+{
+	if (!atomic_load_explicit(&pr->active, memory_order_acquire))
+		return false;
+	const struct vs_nexus *nx = pr_nexus_of(srb);
+	uint8_t op = srb->cdb[0];
+	bool c = false;
+
+	pthread_mutex_lock(&pr->lock);
+	pr_spc2_check_alive(pr);
+	if (srb->nexus && pr->cur.nregs > 0) {
+		/* Remember the registrant's current nexus, so unit attentions
+		 * reach it after a re-login (its id changes). */
+		int idx = pr_find_reg(&pr->cur, nx);
+		if (idx >= 0)
+			pr->cur.regs[idx].nexus_id = nx->id;
+	}
+	if (pr->spc2.held) {
+		/* SPC-4 5.13.3: while a RESERVE is held, every PR IN and PR OUT
+		 * conflicts, whoever sends it. */
+		if (op == PERSISTENT_RESERVE_IN || op == PERSISTENT_RESERVE_OUT)
+			c = true;
+		else if (!pr_spc2_is_holder(&pr->spc2, nx))
+			c = !pr_spc2_allowed(srb->cdb);
+	} else if (pr_is_reserve_release(op)) {
+		/* SPC-4 5.13.3: while any I_T nexus is registered, every
+		 * RESERVE and RELEASE conflicts, whoever sends it. */
+		c = pr->cur.nregs > 0 || pr->out_busy;
+	} else if (pr->cur.reserved) {
+		c = pr_persistent_conflict(&pr->cur, nx, srb->cdb);
+	}
+	pthread_mutex_unlock(&pr->lock);
+
+	if (c)
+		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
+	return c;
+}
+
+/* ---------------- SPC-2 RESERVE / RELEASE ---------------- */
+
+/*
+ * RESERVE(6)/(10) and RELEASE(6)/(10) byte 1: 3RDPTY (bit 4) asks for a
+ * third-party reservation and, in RESERVE(6), bit 0 (EXTENT) for an extent
+ * reservation; LONGID (bit 1) of the 10-byte forms only matters with 3RDPTY.
+ * vdisk supports neither: INVALID FIELD IN CDB.
+ */
+static bool pr_spc2_cdb_ok(struct vs_srb *srb)
+{
+	uint8_t b1 = srb->cdb[1];
+	if (b1 & 0x10) {
+		vs_srb_set_invalid_field(srb, true, 1, 4);
+		return false;
+	}
+	if ((srb->cdb[0] == RESERVE_6 || srb->cdb[0] == RELEASE_6) && (b1 & 0x01)) {
+		vs_srb_set_invalid_field(srb, true, 1, 0);
+		return false;
+	}
+	if ((srb->cdb[0] == RESERVE_10 || srb->cdb[0] == RELEASE_10) && (b1 & 0x02)) {
+		vs_srb_set_invalid_field(srb, true, 1, 1);
+		return false;
+	}
+	return true;
+}
+
+void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
+{
+	const struct vs_nexus *nx = pr_nexus_of(srb);
+	srb->xfer_len = 0;
+	if (!pr_spc2_cdb_ok(srb))
+		return;
+
+	pthread_mutex_lock(&pr->lock);
+	pr_spc2_check_alive(pr);
+	bool conflict = pr->cur.nregs > 0 || pr->out_busy ||           /* SPC-4 5.13.3 */
+	                (pr->spc2.held && !pr_spc2_is_holder(&pr->spc2, nx));
+	if (!conflict) {
+		/* A repeated RESERVE from the holder is not an error (SPC-2 7.21). */
+		struct pr_spc2 *s = &pr->spc2;
+		s->held = true;
+		s->rtpi = nx->rel_target_port_id;
+		s->nexus_id = nx->id;
+		s->nexus_ptr = nx;
+		pr_copy_str(s->name, sizeof(s->name), nx->name);
+		pr_update_active(pr);
+	}
+	pthread_mutex_unlock(&pr->lock);
+
+	if (conflict)
+		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
+	else
+		vs_srb_set_good(srb);
+}
+
+void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
+{
+	const struct vs_nexus *nx = pr_nexus_of(srb);
+	srb->xfer_len = 0;
+	if (!pr_spc2_cdb_ok(srb))
+		return;
+
+	pthread_mutex_lock(&pr->lock);
+	pr_spc2_check_alive(pr);
+	bool conflict = pr->cur.nregs > 0 || pr->out_busy;              /* SPC-4 5.13.3 */
+	/* SPC-2 7.17: RELEASE from a non-holder is GOOD and changes nothing. */
+	if (!conflict && pr_spc2_is_holder(&pr->spc2, nx)) {
+		pr->spc2.held = false;
+		pr_update_active(pr);
+	}
+	pthread_mutex_unlock(&pr->lock);
+
+	if (conflict)
+		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
+	else
+		vs_srb_set_good(srb);
+}
+
+void vdisk_pr_reset(struct vdisk_pr *pr)
+{
+	/* SPC-2 5.5.1: a LOGICAL UNIT RESET or a target reset releases the
+	 * RESERVE; persistent reservations survive resets (SPC-4 5.13.1). */
+	pthread_mutex_lock(&pr->lock);
+	pr->spc2.held = false;
+	pr_update_active(pr);
+	pthread_mutex_unlock(&pr->lock);
+}
+
+void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
+{
+	pthread_mutex_lock(&pr->lock);
+	if (pr_spc2_is_holder(&pr->spc2, nexus)) {
+		pr->spc2.held = false;
+		pr_update_active(pr);
+	}
+	pthread_mutex_unlock(&pr->lock);
+}
+
+bool vdisk_pr_in_use(struct vdisk_pr *pr)
+{
+	pthread_mutex_lock(&pr->lock);
+	pr_spc2_check_alive(pr);
+	bool busy = pr->cur.nregs > 0 || pr->cur.reserved || pr->spc2.held;
+	pthread_mutex_unlock(&pr->lock);
+	return busy;
+}

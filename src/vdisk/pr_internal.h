@@ -1,0 +1,194 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to src/vdisk/pr*.c: the persistent-reservation state of one LUN
+ * and the helpers the PR IN / PR OUT / persistence files share.
+ */
+#ifndef VSTOR_VDISK_PR_INTERNAL_H
+#define VSTOR_VDISK_PR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "pr.h"
+
+/* SPC-4 Annex D: 26h/04h INVALID RELEASE OF PERSISTENT RESERVATION */
+#ifndef ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION
+#define ASC_INVALID_RELEASE_OF_PERSISTENT_RESERVATION 0x2604
+#endif
+#ifndef LOG_SENSE
+#define LOG_SENSE                   0x4d
+#endif
+#define PR_RECEIVE_DIAGNOSTIC       0x1c
+#define PR_READ_DEFECT_DATA_10      0x37
+#define PR_READ_DEFECT_DATA_12      0xb7
+#define PR_READ_ATTRIBUTE           0x8c
+#define PR_MI_REPORT_IDENTIFYING_INFO 0x05
+#define PR_MI_REPORT_TARGET_PGS     0x0a
+
+/* SPC-4 6.15.1 PERSISTENT RESERVE IN service actions */
+enum {
+	PRIN_READ_KEYS = 0,
+	PRIN_READ_RESERVATION = 1,
+	PRIN_REPORT_CAPABILITIES = 2,
+	PRIN_READ_FULL_STATUS = 3,
+};
+
+/* SPC-4 6.16.2 PERSISTENT RESERVE OUT service actions */
+enum {
+	PROUT_REGISTER = 0,
+	PROUT_RESERVE = 1,
+	PROUT_RELEASE = 2,
+	PROUT_CLEAR = 3,
+	PROUT_PREEMPT = 4,
+	PROUT_PREEMPT_AND_ABORT = 5,
+	PROUT_REGISTER_AND_IGNORE = 6,
+	PROUT_REGISTER_AND_MOVE = 7,
+};
+
+/* SPC-4 6.16.3 Table 188 persistent reservation types */
+enum {
+	PR_TYPE_WE = 1,
+	PR_TYPE_EA = 3,
+	PR_TYPE_WE_RO = 5,
+	PR_TYPE_EA_RO = 6,
+	PR_TYPE_WE_AR = 7,
+	PR_TYPE_EA_AR = 8,
+};
+#define PR_SCOPE_LU 0
+
+/* Registrations per LUN; one more gets INSUFFICIENT REGISTRATION RESOURCES. */
+#define VDISK_PR_MAX_REGS 64
+#define PR_NAME_MAX  280     /* sizeof(struct vs_nexus.name) */
+#define PR_INAME_MAX 224
+#define PR_TID_MAX   256
+#define PR_NO_NEXUS  UINT32_MAX
+
+struct pr_reg {
+	bool     used;
+	bool     all_tg_pt;     /* registered for every target port (SPC-4 5.13.7) */
+	uint16_t rtpi;          /* relative target port id of the I_T nexus */
+	uint32_t nexus_id;      /* last open nexus seen with this name, for UAs */
+	uint64_t key;
+	uint32_t name_hash;     /* pr_name_hash(name): cheap lookups per command */
+	char     name[PR_NAME_MAX];         /* initiator port name (incl. ISID) */
+	char     initiator_name[PR_INAME_MAX];
+	uint16_t tid_len;
+	uint8_t  tid[PR_TID_MAX];           /* TransportID for READ FULL STATUS */
+};
+
+/* Everything PERSISTENT RESERVE OUT changes and APTPL preserves. */
+struct pr_state {
+	uint32_t generation;    /* PRGENERATION (SPC-4 6.15.2) */
+	bool     aptpl;         /* persist through power loss active */
+	bool     reserved;
+	uint8_t  type;
+	int      holder;        /* reg index; -1 for all-registrants types */
+	uint16_t holder_rtpi;
+	unsigned nregs;
+	struct pr_reg regs[VDISK_PR_MAX_REGS];
+};
+
+/* SPC-2 RESERVE(6/10): volatile, one holder I_T nexus. */
+struct pr_spc2 {
+	bool     held;
+	uint16_t rtpi;
+	uint32_t nexus_id;
+	const struct vs_nexus *nexus_ptr;
+	char     name[PR_NAME_MAX];
+};
+
+struct pr_ua {
+	char     name[PR_NAME_MAX];
+	uint32_t nexus_id;
+	uint16_t asc_ascq;
+};
+
+#define PR_IN_BUF_MAX (8 + VDISK_PR_MAX_REGS * (24 + PR_TID_MAX))
+
+struct vdisk_pr {
+	struct vs_port_lun *lun;
+	char *state_path;
+	/* Guards cur, spc2 and out_busy.  Never held across I/O, so
+	 * vdisk_pr_conflict() from start_io never waits for a disk. */
+	pthread_mutex_t lock;
+	/* Serialises PR OUT; held across the state-file write. */
+	pthread_mutex_t out_lock;
+	atomic_bool active;     /* any registration / reservation / PR OUT running */
+	bool out_busy;          /* a PR OUT is between snapshot and commit */
+	bool file_aptpl0;       /* the state file already says "not persistent" */
+	struct pr_state cur;
+	struct pr_state work;   /* PR OUT builds the new state here (out_lock) */
+	struct pr_spc2 spc2;
+	unsigned nua;           /* unit attentions to raise after commit */
+	struct pr_ua ua[VDISK_PR_MAX_REGS * 2];
+	uint8_t in_buf[PR_IN_BUF_MAX];   /* PR IN reply, built under lock */
+};
+
+/* ---- big-endian helpers ---- */
+static inline uint16_t pr_get_be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t pr_get_be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t pr_get_be64(const uint8_t *p)
+{
+	return (uint64_t)pr_get_be32(p) << 32 | pr_get_be32(p + 4);
+}
+static inline void pr_put_be16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void pr_put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void pr_put_be64(uint8_t *p, uint64_t v)
+{
+	pr_put_be32(p, (uint32_t)(v >> 32)); pr_put_be32(p + 4, (uint32_t)v);
+}
+
+/* FNV-1a of an initiator port name */
+static inline uint32_t pr_name_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* Bounded string copy that always terminates. */
+static inline void pr_copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
+static inline bool pr_type_valid(uint8_t t)
+{
+	return t == PR_TYPE_WE || t == PR_TYPE_EA || t == PR_TYPE_WE_RO ||
+	       t == PR_TYPE_EA_RO || t == PR_TYPE_WE_AR || t == PR_TYPE_EA_AR;
+}
+static inline bool pr_type_all_reg(uint8_t t) { return t == PR_TYPE_WE_AR || t == PR_TYPE_EA_AR; }
+static inline bool pr_type_reg_only(uint8_t t) { return t == PR_TYPE_WE_RO || t == PR_TYPE_EA_RO; }
+
+/* The nexus of an SRB; an SRB without one (in-process submitter) acts as
+ * one anonymous initiator. */
+const struct vs_nexus *pr_nexus_of(const struct vs_srb *srb);
+/* Registration index of nexus in st, or -1. */
+int  pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx);
+/* Is registration idx (reached through nexus nx) a reservation holder? */
+bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx);
+/* Recompute pr->active; call with pr->lock held. */
+void pr_update_active(struct vdisk_pr *pr);
+/* SPC-2 holder liveness (lazy I_T nexus loss); call with pr->lock held. */
+void pr_spc2_check_alive(struct vdisk_pr *pr);
+/* Fill TransportID (SPC-4 7.6.4) for a nexus; returns its length. */
+uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid);
+
+/* pr_persist.c: 0, or negative errno with vs_set_error(). A missing file
+ * loads as the empty state. */
+int pr_persist_save(const char *path, const struct pr_state *st);
+int pr_persist_load(const char *path, struct pr_state *st);
+
+#endif

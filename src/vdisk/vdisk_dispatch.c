@@ -1,0 +1,224 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command table and start_io: decode the operation code (and service
+ * action), check the CDB against the table, check reservations, run the
+ * handler.
+ *
+ * Each entry's `mask` says which bits of each CDB byte the device server
+ * uses.  The same masks are reported as CDB USAGE DATA by REPORT SUPPORTED
+ * OPERATION CODES (SPC-4 6.35.3), so what we advertise and what we accept
+ * cannot drift apart: a bit outside the mask is a reserved (or unsupported)
+ * field and gets ILLEGAL REQUEST / INVALID FIELD IN CDB with a field
+ * pointer to it (SPC-4 4.5.2.4.2).
+ */
+#include <string.h>
+
+#include "pr.h"
+#include "vdisk_int.h"
+
+#define IO_TIMEOUT 30
+
+/* Helpers to keep the table readable. */
+#define M6(...)  { 0, __VA_ARGS__ }
+#define M10(...) { 0, __VA_ARGS__ }
+#define LBA4 0xff, 0xff, 0xff, 0xff
+#define LBA8 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+
+bool vdisk_avail_unmap(const struct vdisk_lun *lun)
+{
+	return lun->caps.can_unmap;
+}
+
+const struct vdisk_cmd_desc vdisk_cmd_table[] = {
+	{ TEST_UNIT_READY, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_test_unit_ready, NULL, 5 },
+	{ REQUEST_SENSE, 0, false, 6, 0, M6(0x01, 0, 0, 0xff), vdisk_cmd_request_sense, NULL, 5 },
+	/* FORMAT UNIT: FMTDATA=0 only; CMPLST and DEFECT LIST FORMAT ignored */
+	{ FORMAT_UNIT, 0, false, 6, 0, M6(0x0f, 0xff, 0xff, 0xff), vdisk_cmd_format_unit, NULL, 60 },
+	{ READ_6, 0, false, 6, 0, M6(0x1f, 0xff, 0xff, 0xff), vdisk_cmd_read, NULL, IO_TIMEOUT },
+	{ WRITE_6, 0, false, 6, 0, M6(0x1f, 0xff, 0xff, 0xff), vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ INQUIRY, 0, false, 6, 0, M6(0x01, 0xff, 0xff, 0xff), vdisk_cmd_inquiry, NULL, 5 },
+	{ MODE_SELECT_6, 0, false, 6, 0, M6(0x10, 0, 0, 0xff), vdisk_cmd_mode_select, NULL, 5 },
+	{ RESERVE_6, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_reserve, NULL, 5 },
+	{ RELEASE_6, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_release, NULL, 5 },
+	{ MODE_SENSE_6, 0, false, 6, 0, M6(0x08, 0xff, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
+	{ START_STOP_UNIT, 0, false, 6, 0, M6(0x01, 0, 0x0f, 0xf7), vdisk_cmd_start_stop, NULL, 30 },
+	{ SEND_DIAGNOSTIC, 0, false, 6, 0, M6(0xf7, 0, 0xff, 0xff), vdisk_cmd_send_diagnostic, NULL, 30 },
+	{ PREVENT_ALLOW_MEDIUM_REMOVAL, 0, false, 6, 0, M6(0, 0, 0, 0x03), vdisk_cmd_prevent_allow, NULL, 5 },
+	{ READ_CAPACITY_10, 0, false, 10, 0, M10(0, LBA4, 0, 0, 0x01), vdisk_cmd_read_capacity10, NULL, 5 },
+	{ READ_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x1e, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_read, NULL, IO_TIMEOUT },
+	{ WRITE_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x1a, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ WRITE_AND_VERIFY_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x12, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ VERIFY_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x16, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_verify, NULL, IO_TIMEOUT },
+	{ PRE_FETCH_10, 0, false, 10, 0, M10(0x02, LBA4, 0x1f, 0xff, 0xff), vdisk_cmd_prefetch, NULL, IO_TIMEOUT },
+	{ SYNCHRONIZE_CACHE_10, 0, false, 10, 0, M10(0x06, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_sync_cache, NULL, IO_TIMEOUT },
+	{ WRITE_SAME_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x08, LBA4, 0x1f, 0xff, 0xff),
+	  vdisk_cmd_write_same, NULL, 60 },
+	{ UNMAP, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0x1f, 0xff, 0xff), vdisk_cmd_unmap, vdisk_avail_unmap, 60 },
+	{ MODE_SELECT_10, 0, false, 10, 0, M10(0x10, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_select, NULL, 5 },
+	{ RESERVE_10, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_reserve, NULL, 5 },
+	{ RELEASE_10, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_release, NULL, 5 },
+	{ MODE_SENSE_10, 0, false, 10, 0, M10(0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
+	/* PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL STATUS */
+	{ PERSISTENT_RESERVE_IN, 0, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 1, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 2, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 3, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	/* PERSISTENT RESERVE OUT: REGISTER .. REGISTER AND MOVE */
+#define PROUT(sa) { PERSISTENT_RESERVE_OUT, sa, true, 10, 0, M10(0, 0xff, 0, 0, LBA4), vdisk_cmd_pr_out, NULL, 10 }
+	PROUT(0), PROUT(1), PROUT(2), PROUT(3), PROUT(4), PROUT(5), PROUT(6), PROUT(7),
+#undef PROUT
+	{ READ_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1e, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_read, NULL, IO_TIMEOUT },
+	{ COMPARE_AND_WRITE, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1a, LBA8, 0, 0, 0, 0xff, 0x1f }, vdisk_cmd_compare_and_write, NULL, IO_TIMEOUT },
+	{ WRITE_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1a, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ WRITE_AND_VERIFY_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x12, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ VERIFY_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x16, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_verify, NULL, IO_TIMEOUT },
+	{ PRE_FETCH_16, 0, false, 16, 0,
+	  { 0, 0x02, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_prefetch, NULL, IO_TIMEOUT },
+	{ SYNCHRONIZE_CACHE_16, 0, false, 16, 0,
+	  { 0, 0x06, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_sync_cache, NULL, IO_TIMEOUT },
+	{ WRITE_SAME_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x09, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write_same, NULL, 60 },
+	{ SERVICE_ACTION_IN_16, SAI_READ_CAPACITY_16, true, 16, 0,
+	  { 0, 0, LBA8, 0xff, 0xff, 0xff, 0xff, 0x01 }, vdisk_cmd_read_capacity16, NULL, 5 },
+	{ SERVICE_ACTION_IN_16, SAI_GET_LBA_STATUS, true, 16, 0,
+	  { 0, 0, LBA8, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_get_lba_status, NULL, 10 },
+	{ REPORT_LUNS, 0, false, 12, VDISK_F_PORT_ONLY,
+	  { 0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, NULL, NULL, 5 },
+	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPCODES, true, 12, 0,
+	  { 0, 0, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_opcodes, NULL, 5 },
+	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, true, 12, 0,
+	  { 0, 0, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_tmfs, NULL, 5 },
+	{ READ_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1e, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_read, NULL, IO_TIMEOUT },
+	{ WRITE_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1a, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ WRITE_AND_VERIFY_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x12, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ VERIFY_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x16, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_verify, NULL, IO_TIMEOUT },
+};
+const size_t vdisk_cmd_table_len = sizeof(vdisk_cmd_table) / sizeof(vdisk_cmd_table[0]);
+
+bool vdisk_opcode_has_sa(uint8_t opcode)
+{
+	for (size_t i = 0; i < vdisk_cmd_table_len; i++)
+		if (vdisk_cmd_table[i].opcode == opcode)
+			return vdisk_cmd_table[i].has_sa;
+	return false;
+}
+
+const struct vdisk_cmd_desc *vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *sa_unknown)
+{
+	bool known = false;
+
+	*sa_unknown = false;
+	for (size_t i = 0; i < vdisk_cmd_table_len; i++) {
+		const struct vdisk_cmd_desc *d = &vdisk_cmd_table[i];
+
+		if (d->opcode != opcode)
+			continue;
+		if (!d->has_sa || d->sa == sa)
+			return d;
+		known = true;
+	}
+	*sa_unknown = known;
+	return NULL;
+}
+
+static int highest_bit(uint8_t v)
+{
+	int b = 7;
+
+	while (b > 0 && !(v & (1u << b)))
+		b--;
+	return b;
+}
+
+/* SPC-4 4.2.5.1: reserved bits, unsupported fields and the CONTROL byte. */
+static bool check_cdb_fields(struct vdisk_lun *lun, struct vs_srb *srb,
+                             const struct vdisk_cmd_desc *d)
+{
+	const uint8_t *cdb = srb->cdb;
+	uint8_t ctl = cdb[d->cdb_len - 1];
+
+	for (unsigned i = 1; i + 1 < d->cdb_len; i++) {
+		uint8_t mask = d->mask[i];
+		uint8_t bad;
+
+		if (i == 1 && d->has_sa)
+			mask |= 0x1f;   /* the service action, matched by lookup */
+		bad = cdb[i] & (uint8_t)~mask;
+		if (!bad)
+			continue;
+		/* RD/WR/VRPROTECT: we have no protection information
+		 * (SBC-3 4.22); point at the field's most significant bit. */
+		if (i == 1 && (d->flags & VDISK_F_PROTECT_FIELD) && (bad & 0xe0))
+			vdisk_invalid_field(lun, srb, true, 1, 7);
+		else
+			vdisk_invalid_field(lun, srb, true, (uint16_t)i, highest_bit(bad));
+		return false;
+	}
+	/* SAM-5 5.2: NACA=1 needs ACA support, which we do not have; LINK is
+	 * obsolete (SAM-5) and we do not support linked commands. */
+	if (ctl & 0x04) {
+		vdisk_invalid_field(lun, srb, true, (uint16_t)(d->cdb_len - 1), 2);
+		return false;
+	}
+	if (ctl & 0x01) {
+		vdisk_invalid_field(lun, srb, true, (uint16_t)(d->cdb_len - 1), 0);
+		return false;
+	}
+	return true;
+}
+
+void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
+{
+	struct vdisk_lun *lun = lun_ext;
+	const struct vdisk_cmd_desc *d;
+	bool sa_unknown = false;
+	uint8_t opcode = srb->cdb[0];
+
+	(void)adapter_ext;
+	srb->xfer_len = 0;
+	srb->residual = 0;
+	srb->resid_flags = 0;
+	srb->sense_len = 0;
+
+	d = srb->cdb_len ? vdisk_cmd_lookup(opcode, srb->cdb[1] & 0x1f, &sa_unknown) : NULL;
+	if (!d && sa_unknown) {
+		/* SPC-4: unsupported service action → INVALID FIELD IN CDB, byte 1 */
+		vdisk_invalid_field(lun, srb, true, 1, 4);
+		vs_port_complete(srb);
+		return;
+	}
+	if (!d || !d->fn || (d->available && !d->available(lun))) {
+		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+		vs_port_complete(srb);
+		return;
+	}
+	if (srb->cdb_len < d->cdb_len) {
+		/* The CDB is shorter than its group code says (SPC-4 4.2.5.1). */
+		vdisk_invalid_field(lun, srb, true, 0, 7);
+		vs_port_complete(srb);
+		return;
+	}
+	if (lun->pr && vdisk_pr_conflict(lun->pr, srb)) {
+		vs_port_complete(srb);
+		return;
+	}
+	if (!check_cdb_fields(lun, srb, d)) {
+		vs_port_complete(srb);
+		return;
+	}
+	d->fn(lun, srb);
+}

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdisk internals: the per-adapter, per-LUN and per-SRB state of the SBC-3
+ * disk emulation, and the small helpers its command files share.
+ *
+ * Files:
+ *   vdisk_miniport.c  miniport table, adapter and LUN lifecycle, lun_control
+ *   vdisk_dispatch.c  command table, CDB checks, start_io
+ *   vdisk_sense.c     sense data (fixed / descriptor per D_SENSE), data-in helpers
+ *   vdisk_inquiry.c   INQUIRY and VPD pages
+ *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
+ *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion, write gate
+ *   vdisk_engine.c    serialized per-LUN buffer jobs: COMPARE AND WRITE, VERIFY BYTCHK,
+ *                     patterned WRITE SAME
+ *   vdisk_provision.c WRITE SAME, UNMAP
+ *   vdisk_mode.c      MODE SENSE / MODE SELECT
+ *   vdisk_misc.c      TUR, REQUEST SENSE, START STOP, PREVENT ALLOW, SEND DIAGNOSTIC,
+ *                     FORMAT UNIT, reservations glue
+ *   vdisk_opcodes.c   REPORT SUPPORTED OPERATION CODES / TASK MANAGEMENT FUNCTIONS
+ */
+#ifndef VDISK_INT_H
+#define VDISK_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vstor/backend.h"
+#include "vstor/miniport.h"
+#include "vstor/scsi.h"
+#include "vstor/srb.h"
+#include "vstor/vdisk.h"
+
+/* ---- limits we advertise (VPD 0xB0) ---- */
+#define VDISK_MAX_XFER_BYTES    (8u << 20)  /* adapter max_transfer_length */
+#define VDISK_ENGINE_BUF_BYTES  (1u << 20)  /* per-LUN buffer for compare / pattern jobs */
+#define VDISK_MAX_CAW_BLOCKS    128u        /* MAXIMUM COMPARE AND WRITE LENGTH */
+#define VDISK_MAX_UNMAP_LBAS    (1u << 20)  /* per UNMAP command */
+#define VDISK_MAX_UNMAP_DESC    256u
+#define VDISK_MAX_WS_BLOCKS     0xffffu     /* MAXIMUM WRITE SAME LENGTH */
+#define VDISK_MAX_LUNS          1024u
+#define VDISK_QUEUE_DEPTH       128u
+/* An IEEE company ID with the locally-administered bit set (it is not a
+ * registered OUI, so it can never collide with a real vendor's NAA names). */
+#define VDISK_NAA_OUI           0x525400u
+
+struct vdisk_pr;
+struct vdisk_cmd;
+
+struct vdisk_adapter {
+	struct vs_port *port;
+	char     target_name[224];
+	uint16_t rel_target_port_id;
+	pthread_mutex_t luns_lock;  /* guards `luns`, for target-wide resets */
+	struct vdisk_lun *luns;
+};
+
+/* Mode page state a MODE SELECT may change (SPC-4 7.5). */
+struct vdisk_mode {
+	bool wce;        /* caching page: write cache enabled */
+	bool d_sense;    /* control page: descriptor-format sense */
+	bool swp;        /* control page: software write protect */
+};
+
+typedef void (*vdisk_step_fn)(struct vdisk_cmd *c);
+
+struct vdisk_lun {
+	struct vdisk_adapter *ad;
+	struct vdisk_lun *next;    /* in ad->luns */
+	struct vs_port_lun *plun;
+	struct vs_bdev *bdev;
+	struct vs_backend_caps caps;
+	uint32_t block_size;
+	uint32_t block_shift;
+	_Atomic uint64_t nblocks;
+	bool     readonly;
+	char     vendor[9];
+	char     product[17];
+	char     revision[5];
+	char     serial[65];
+	uint8_t  naa[16];          /* NAA-6 designator, 16 bytes */
+	struct vdisk_pr *pr;
+
+	/* mode state: read lock-free on the I/O path, written under mode_lock */
+	pthread_mutex_t mode_lock;
+	_Atomic bool wce;
+	_Atomic bool d_sense;
+	_Atomic bool swp;
+
+	/*
+	 * Write gate (SBC-3 5.2 COMPARE AND WRITE atomicity): writes count
+	 * themselves in; a COMPARE AND WRITE takes the gate exclusively once
+	 * in-flight writes drained; writes arriving meanwhile are parked and
+	 * restarted when it ends.  Engine: one buffer job at a time per LUN.
+	 */
+	pthread_mutex_t lock;
+	uint32_t writes_inflight;
+	bool     excl;
+	struct vdisk_cmd *excl_waiter;
+	struct vdisk_cmd *parked_head, *parked_tail;
+	bool     engine_busy;
+	struct vdisk_cmd *engine_head, *engine_tail;
+	uint8_t *buf;              /* VDISK_ENGINE_BUF_BYTES, guarded by engine_busy */
+};
+
+/* Per-SRB state, in srb->ext (Storport SrbExtension): no allocation. */
+struct vdisk_cmd {
+	struct vs_srb *srb;
+	struct vdisk_lun *lun;
+	struct vs_bio bio;
+	struct vs_work work;
+	struct vdisk_cmd *next;     /* gate / engine queues */
+	bool   (*iter)(struct vdisk_cmd *c); /* multi-bio commands, see vdisk_iterate() */
+	_Atomic int sync;
+	uint32_t phase;
+	vdisk_step_fn resume;       /* restart after being parked */
+	vdisk_step_fn on_bio;       /* next step when the bio completes (err in bio_err) */
+	int      bio_err;
+	uint64_t lba;
+	uint64_t nblocks;           /* as in the CDB */
+	uint64_t xfer_bytes;        /* what this command actually moves */
+	uint64_t pos;               /* progress of multi-step commands */
+	uint32_t bio_flags;
+	uint8_t  dir_write;         /* error mapping: write-side sense */
+	bool     gate_held;
+	bool     flush_after;       /* FUA emulated with a flush */
+	uint8_t  bytchk;
+	bool     unmap;
+	bool     ndob;
+	bool     pattern_zero;
+	struct iovec iov;
+};
+
+/* ---- vdisk_sense.c ---- */
+void vdisk_sense(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc);
+void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
+                      uint64_t info);
+void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
+                         uint16_t byte, int bit);
+/* INVALID FIELD IN CDB without a field pointer. */
+void vdisk_invalid_cdb(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_good(struct vs_srb *srb);
+void vdisk_busy(struct vs_srb *srb);
+/* Map a backend -errno to a status (see vdisk_sense.c for the table). */
+void vdisk_set_errno(struct vdisk_lun *lun, struct vs_srb *srb, int err, bool write);
+/* Send `len` bytes of a response built in `buf`, of which the command asked
+ * for `alloc_len` (SPC-4 4.2.5.6): truncates, sets xfer_len and residuals. */
+void vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len);
+/* Residuals for a command that needs `need` bytes (SAM-5 5.4.3). */
+void vdisk_set_residual(struct vs_srb *srb, uint64_t need);
+/* Copy up to `max` data-out bytes into buf; returns bytes copied. */
+uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
+
+/* ---- vdisk_dispatch.c ---- */
+struct vdisk_cmd_desc {
+	uint8_t  opcode;
+	uint8_t  sa;               /* service action when has_sa */
+	bool     has_sa;
+	uint8_t  cdb_len;
+	uint8_t  flags;            /* VDISK_F_* */
+	uint8_t  mask[16];         /* bits of each CDB byte we use (byte 0 unused) */
+	void   (*fn)(struct vdisk_lun *lun, struct vs_srb *srb);
+	bool   (*available)(const struct vdisk_lun *lun);
+	uint16_t timeout_nominal;  /* seconds, for RCTD */
+};
+#define VDISK_F_PROTECT_FIELD 0x01  /* byte 1 bits 7-5 are RD/WR/VRPROTECT */
+#define VDISK_F_PORT_ONLY     0x02  /* answered by the port; listed for RSOC only */
+
+extern const struct vdisk_cmd_desc vdisk_cmd_table[];
+extern const size_t vdisk_cmd_table_len;
+/* NULL if not supported at all; *sa_unknown set if the opcode is known but
+ * the service action is not. */
+const struct vdisk_cmd_desc *vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *sa_unknown);
+bool vdisk_opcode_has_sa(uint8_t opcode);
+void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
+
+/* ---- command handlers ---- */
+void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_send_diagnostic(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_format_unit(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_pr_in(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_pr_out(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_reserve(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_release(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb);
+
+bool vdisk_avail_unmap(const struct vdisk_lun *lun);
+
+/* ---- vdisk_rw.c: shared I/O plumbing ---- */
+static inline struct vdisk_cmd *vdisk_cmd_of(struct vs_srb *srb)
+{
+	return (struct vdisk_cmd *)srb->ext;
+}
+struct vdisk_cmd *vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb);
+static inline uint64_t vdisk_capacity(const struct vdisk_lun *lun)
+{
+	return atomic_load_explicit(&lun->nblocks, memory_order_acquire);
+}
+/* LBA range check (SBC-3 4.5); sets LBA OUT OF RANGE and returns false. */
+bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n);
+/* DATA PROTECT if the LUN is read-only or SWP is set. */
+bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb);
+/* Submit c->bio; on_bio runs on completion (maybe inline). */
+void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+                      struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio);
+/* Finish: release the gate if held, then vs_port_complete(). */
+void vdisk_finish(struct vdisk_cmd *c);
+/* Gate: true = go on now; false = parked, c->resume runs later. */
+bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume);
+void vdisk_gate_exit(struct vdisk_lun *lun);
+/* Exclusive gate for COMPARE AND WRITE; `go` runs once writes drained. */
+void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go);
+void vdisk_gate_exclusive_end(struct vdisk_lun *lun);
+/*
+ * Multi-bio commands: c->iter() either submits one bio with
+ * vdisk_iter_submit() and returns true, or finishes the command and returns
+ * false.  Inline completions loop instead of recursing, so a long WRITE SAME
+ * on a RAM backend cannot overflow the stack.
+ */
+void vdisk_iterate(struct vdisk_cmd *c);
+void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+                       struct iovec *iov, int iovcnt, uint32_t flags);
+/* Blocking helper for lun_control / detach: one bio, waited for. */
+int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op);
+/* Should a write carry FUA (CDB FUA, or WCE=0 on a cached backend)? */
+uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
+
+/* ---- vdisk_engine.c ---- */
+void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start);
+/* Called by a job when it is over: completes the SRB and starts the next job. */
+void vdisk_engine_finish(struct vdisk_cmd *c);
+void vdisk_engine_caw(struct vdisk_cmd *c);
+void vdisk_engine_verify(struct vdisk_cmd *c);
+void vdisk_engine_write_same(struct vdisk_cmd *c);
+
+/* ---- vdisk_mode.c ---- */
+void vdisk_mode_init(struct vdisk_lun *lun);
+
+/* ---- byte helpers ---- */
+static inline uint16_t vd_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t vd_get24(const uint8_t *p) { return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2]; }
+static inline uint32_t vd_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline uint64_t vd_get64(const uint8_t *p) { return (uint64_t)vd_get32(p) << 32 | vd_get32(p + 4); }
+static inline void vd_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static inline void vd_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+static inline void vd_put64(uint8_t *p, uint64_t v) { vd_put32(p, (uint32_t)(v >> 32)); vd_put32(p + 4, (uint32_t)v); }
+
+#endif

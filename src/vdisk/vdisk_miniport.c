@@ -1,0 +1,358 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vdisk miniport table and its lifecycle callbacks: adapter discovery,
+ * LUN attach/detach, lun_control, resets and adapter control.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pr.h"
+#include "vdisk_int.h"
+
+/* ---- identity ---- */
+
+/* FNV-1a, 64 bit: stable, dependency-free; not a security hash (it only
+ * has to turn a name into a well-spread, reproducible identifier). */
+static uint64_t fnv1a64(const char *s, uint64_t h)
+{
+	for (; *s; s++) {
+		h ^= (uint8_t)*s;
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/*
+ * NAA IEEE Registered Extended designator (SPC-4 7.8.6.6.5): NAA=6h, a
+ * 24-bit company ID, a 36-bit VENDOR SPECIFIC IDENTIFIER and a 64-bit
+ * extension, the last two from two FNV hashes of the seed.
+ */
+static void make_naa(uint8_t naa[16], const char *seed)
+{
+	uint64_t h1 = fnv1a64(seed, 0xcbf29ce484222325ull);
+	uint64_t h2 = fnv1a64(seed, 0x84222325cbf29ce4ull);
+	uint64_t vsid = h1 & 0xfffffffffull;
+
+	naa[0] = (uint8_t)(0x60 | ((VDISK_NAA_OUI >> 20) & 0x0f));
+	naa[1] = (uint8_t)(VDISK_NAA_OUI >> 12);
+	naa[2] = (uint8_t)(VDISK_NAA_OUI >> 4);
+	naa[3] = (uint8_t)(((VDISK_NAA_OUI & 0x0f) << 4) | (vsid >> 32));
+	vd_put32(&naa[4], (uint32_t)vsid);
+	vd_put64(&naa[8], h2);
+}
+
+/* SPC-4 4.4.1: ASCII data fields hold 20h..7Eh only. */
+static int copy_ascii(char *dst, size_t cap, const char *src, const char *dflt, const char *what)
+{
+	const char *s = src ? src : dflt;
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= cap) {
+		vs_set_error("%s: must be 1..%zu characters", what, cap - 1);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e) {
+			vs_set_error("%s: only printable ASCII is allowed", what);
+			return -EINVAL;
+		}
+	}
+	memcpy(dst, s, n + 1);
+	return 0;
+}
+
+/* ---- adapter ---- */
+
+static int vdisk_find_adapter(void *adapter_ext, struct vs_port *port, const void *adapter_config,
+                              struct vs_adapter_caps *caps)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	const struct vs_vdisk_adapter_config *cfg = adapter_config;
+
+	memset(ad, 0, sizeof(*ad));
+	ad->port = port;
+	pthread_mutex_init(&ad->luns_lock, NULL);
+	if (cfg) {
+		if (cfg->target_name && strlen(cfg->target_name) >= sizeof(ad->target_name)) {
+			vs_set_error("target_name: longer than %zu bytes", sizeof(ad->target_name) - 1);
+			pthread_mutex_destroy(&ad->luns_lock);
+			return -EINVAL;
+		}
+		if (cfg->target_name)
+			strcpy(ad->target_name, cfg->target_name);
+		ad->rel_target_port_id = cfg->rel_target_port_id;
+	}
+	if (ad->rel_target_port_id == 0)
+		ad->rel_target_port_id = 1;     /* SPC-4: 0 is reserved */
+	caps->max_transfer_length = VDISK_MAX_XFER_BYTES;
+	caps->max_luns = VDISK_MAX_LUNS;
+	caps->default_queue_depth = VDISK_QUEUE_DEPTH;
+	caps->max_sg_elements = 0;
+	return 0;
+}
+
+static int vdisk_initialize(void *adapter_ext)
+{
+	(void)adapter_ext;
+	return 0;
+}
+
+static void vdisk_free_adapter(void *adapter_ext)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+
+	pthread_mutex_destroy(&ad->luns_lock);
+}
+
+/* ---- LUNs ---- */
+
+static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *lun_ext,
+                            const void *lun_config)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun = lun_ext;
+	const struct vs_vdisk_lun_config *cfg = lun_config;
+	uint64_t size, lun_no = plun ? vs_port_lun_number(plun) : 0;
+	char seed[512];
+	int rc;
+
+	memset(lun, 0, sizeof(*lun));
+	if (!cfg || !cfg->bdev) {
+		vs_set_error("bdev: a LUN needs a block device");
+		return -EINVAL;
+	}
+	lun->block_size = cfg->block_size ? cfg->block_size : 512;
+	if (lun->block_size != 512 && lun->block_size != 4096) {
+		vs_set_error("block_size: %u is not supported (512 or 4096)", cfg->block_size);
+		return -EINVAL;
+	}
+	lun->block_shift = lun->block_size == 512 ? 9 : 12;
+	lun->ad = ad;
+	lun->plun = plun;
+	lun->bdev = cfg->bdev;
+	cfg->bdev->ops->get_caps(cfg->bdev->h, &lun->caps);
+	size = cfg->bdev->ops->get_size(cfg->bdev->h);
+	if (size < lun->block_size) {
+		vs_set_error("size: %" PRIu64 " bytes is less than one %u-byte block", size,
+		             lun->block_size);
+		return -EINVAL;
+	}
+	atomic_store(&lun->nblocks, size >> lun->block_shift);
+	lun->readonly = cfg->readonly || !lun->caps.can_write;
+
+	if ((rc = copy_ascii(lun->vendor, sizeof(lun->vendor), cfg->vendor, "VSTOR", "vendor")) ||
+	    (rc = copy_ascii(lun->product, sizeof(lun->product), cfg->product, "VDISK", "product")))
+		return rc;
+	strcpy(lun->revision, "0001");
+	if (cfg->serial) {
+		if ((rc = copy_ascii(lun->serial, sizeof(lun->serial), cfg->serial, NULL, "serial")))
+			return rc;
+	} else {
+		/* derived from target + LUN: stable across restarts */
+		snprintf(seed, sizeof(seed), "%s:%" PRIu64, ad->target_name, lun_no);
+		snprintf(lun->serial, sizeof(lun->serial), "%016" PRIx64,
+		         fnv1a64(seed, 0xcbf29ce484222325ull));
+	}
+	if (cfg->device_id)
+		snprintf(seed, sizeof(seed), "%s", cfg->device_id);
+	else
+		snprintf(seed, sizeof(seed), "%s:%" PRIu64 ":%s", ad->target_name, lun_no, lun->serial);
+	make_naa(lun->naa, seed);
+
+	lun->buf = aligned_alloc(4096, VDISK_ENGINE_BUF_BYTES);
+	if (!lun->buf) {
+		vs_set_error("vdisk: out of memory for the LUN buffer");
+		return -ENOMEM;
+	}
+	lun->pr = vdisk_pr_create(plun, cfg->pr_state_path);
+	if (!lun->pr) {
+		free(lun->buf);
+		return -EINVAL;         /* pr set the error message */
+	}
+	pthread_mutex_init(&lun->lock, NULL);
+	pthread_mutex_init(&lun->mode_lock, NULL);
+	vdisk_mode_init(lun);
+
+	pthread_mutex_lock(&ad->luns_lock);
+	lun->next = ad->luns;
+	ad->luns = lun;
+	pthread_mutex_unlock(&ad->luns_lock);
+	return 0;
+}
+
+static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun = lun_ext, **pp;
+
+	pthread_mutex_lock(&ad->luns_lock);
+	for (pp = &ad->luns; *pp; pp = &(*pp)->next) {
+		if (*pp == lun) {
+			*pp = lun->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ad->luns_lock);
+
+	if (!lun->readonly)
+		(void)vdisk_sync_bio(lun, VS_BIO_FLUSH);
+	vdisk_pr_destroy(lun->pr);
+	vs_bdev_close(lun->bdev);
+	free(lun->buf);
+	pthread_mutex_destroy(&lun->lock);
+	pthread_mutex_destroy(&lun->mode_lock);
+}
+
+static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
+{
+	int rc;
+
+	if (!lun->bdev->ops->resize || !lun->caps.can_resize) {
+		vs_set_error("resize: backend %s cannot change size", lun->bdev->name);
+		return -EOPNOTSUPP;
+	}
+	if (new_size < lun->block_size) {
+		vs_set_error("size: %" PRIu64 " bytes is less than one block", new_size);
+		return -EINVAL;
+	}
+	rc = lun->bdev->ops->resize(lun->bdev->h, new_size);
+	if (rc < 0) {
+		const char *e = vs_last_error();
+
+		if (!e || !*e)
+			vs_set_error("resize: backend failed (%d)", rc);
+		return rc;
+	}
+	atomic_store_explicit(&lun->nblocks, lun->bdev->ops->get_size(lun->bdev->h) >> lun->block_shift,
+	                      memory_order_release);
+	/* SBC-3 4.6: CAPACITY DATA HAS CHANGED for every I_T nexus */
+	if (lun->plun)
+		vs_port_lun_unit_attention(lun->plun, ASC_CAPACITY_DATA_HAS_CHANGED, NULL);
+	return 0;
+}
+
+static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_control_type type,
+                             void *arg)
+{
+	struct vdisk_lun *lun = lun_ext;
+	int rc;
+
+	(void)adapter_ext;
+	switch (type) {
+	case VS_LUN_RESIZE:
+		if (!arg) {
+			vs_set_error("resize: missing size");
+			return -EINVAL;
+		}
+		return vdisk_resize(lun, *(const uint64_t *)arg);
+	case VS_LUN_FLUSH:
+		rc = vdisk_sync_bio(lun, VS_BIO_FLUSH);
+		if (rc < 0)
+			vs_set_error("flush: backend %s failed (%d)", lun->bdev->name, rc);
+		return rc;
+	case VS_LUN_QUERY: {
+		struct vs_lun_info *info = arg;
+
+		if (!info) {
+			vs_set_error("query: missing info");
+			return -EINVAL;
+		}
+		memset(info, 0, sizeof(*info));
+		info->size_bytes = vdisk_capacity(lun) << lun->block_shift;
+		info->block_size = lun->block_size;
+		info->readonly = lun->readonly;
+		memcpy(info->backend, lun->bdev->name,
+		       strnlen(lun->bdev->name, sizeof(info->backend) - 1));
+		memcpy(info->serial, lun->serial, strnlen(lun->serial, sizeof(info->serial) - 1));
+		return 0;
+	}
+	case VS_LUN_IN_USE:
+		if (!arg) {
+			vs_set_error("in_use: missing result");
+			return -EINVAL;
+		}
+		*(bool *)arg = lun->pr && vdisk_pr_in_use(lun->pr);
+		return 0;
+	}
+	vs_set_error("lun_control: unknown request %d", (int)type);
+	return -EINVAL;
+}
+
+/* SPC-4 7.5.4 / SPC-2 5.5.3: a LU or target reset releases RESERVE(6/10)
+ * reservations; persistent reservations survive. */
+static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun = lun_ext;
+
+	if (kind == VS_RESET_LUN && lun) {
+		vdisk_pr_reset(lun->pr);
+		return 0;
+	}
+	pthread_mutex_lock(&ad->luns_lock);
+	for (lun = ad->luns; lun; lun = lun->next)
+		vdisk_pr_reset(lun->pr);
+	pthread_mutex_unlock(&ad->luns_lock);
+	return 0;
+}
+
+static int vdisk_adapter_control(void *adapter_ext, enum vs_adapter_control_type type, void *arg)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun;
+	int rc = 0;
+
+	switch (type) {
+	case VS_ADAPTER_QUERY_SUPPORTED: {
+		bool *sup = arg;
+
+		if (sup) {
+			sup[VS_ADAPTER_QUERY_SUPPORTED] = true;
+			sup[VS_ADAPTER_STOP] = true;
+			sup[VS_ADAPTER_RESTART] = true;
+		}
+		return 0;
+	}
+	case VS_ADAPTER_STOP:
+		/* quiesce: everything acknowledged reaches stable storage */
+		pthread_mutex_lock(&ad->luns_lock);
+		for (lun = ad->luns; lun; lun = lun->next) {
+			int r = lun->readonly ? 0 : vdisk_sync_bio(lun, VS_BIO_FLUSH);
+
+			if (r < 0 && rc == 0) {
+				vs_set_error("stop: flush of backend %s failed (%d)", lun->bdev->name, r);
+				rc = r;
+			}
+		}
+		pthread_mutex_unlock(&ad->luns_lock);
+		return rc;
+	case VS_ADAPTER_RESTART:
+		return 0;
+	case VS_ADAPTER_CONTROL_MAX:
+		break;
+	}
+	vs_set_error("adapter_control: unknown request %d", (int)type);
+	return -EINVAL;
+}
+
+const struct vs_miniport vs_vdisk_miniport = {
+	.name = "vdisk",
+	.api_version = VS_MINIPORT_API_VERSION,
+	.struct_size = sizeof(struct vs_miniport),
+	.adapter_extension_size = sizeof(struct vdisk_adapter),
+	.lun_extension_size = sizeof(struct vdisk_lun),
+	.srb_extension_size = sizeof(struct vdisk_cmd),
+	.find_adapter = vdisk_find_adapter,
+	.initialize = vdisk_initialize,
+	.lun_attach = vdisk_lun_attach,
+	.lun_detach = vdisk_lun_detach,
+	.lun_control = vdisk_lun_control,
+	.start_io = vdisk_start_io,
+	.abort_srb = NULL,
+	.reset = vdisk_reset,
+	.adapter_control = vdisk_adapter_control,
+	.free_adapter = vdisk_free_adapter,
+};

@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Small commands: TEST UNIT READY, REQUEST SENSE, START STOP UNIT, PREVENT
+ * ALLOW MEDIUM REMOVAL, SEND DIAGNOSTIC, FORMAT UNIT, and the glue to the
+ * reservation code in pr.c.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "pr.h"
+#include "vdisk_int.h"
+
+void vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	(void)lun;
+	vdisk_good(srb);
+	vs_port_complete(srb);
+}
+
+/*
+ * SPC-4 6.39: sense is returned with each CHECK CONDITION (autosense), so
+ * there is never a deferred condition to report: NO SENSE, in the format
+ * the DESC bit asks for.
+ */
+void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	uint8_t d[18];
+	uint32_t len;
+
+	(void)lun;
+	memset(d, 0, sizeof(d));
+	if (srb->cdb[1] & 0x01) {
+		d[0] = 0x72;
+		len = 8;
+	} else {
+		d[0] = 0x70;
+		d[7] = 10;
+		len = 18;
+	}
+	vdisk_data_in(srb, d, len, srb->cdb[4]);
+	vs_port_complete(srb);
+}
+
+static void stop_flush_done(struct vdisk_cmd *c)
+{
+	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_finish(c);
+}
+
+/* SBC-3 5.25 START STOP UNIT */
+void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	const uint8_t *cdb = srb->cdb;
+	uint8_t pc = cdb[4] >> 4;
+	bool no_flush = cdb[4] & 0x04, loej = cdb[4] & 0x02, start = cdb[4] & 0x01;
+
+	switch (pc) {
+	case 0x0:       /* START_VALID: START and LOEJ apply */
+		break;
+	case 0x1: case 0x2: case 0x3:   /* ACTIVE, IDLE, STANDBY */
+	case 0x7:                       /* LU_CONTROL */
+	case 0xa: case 0xb:             /* FORCE_IDLE_0, FORCE_STANDBY_0 */
+		/* No power states to enter; START and LOEJ are ignored here. */
+		vdisk_good(srb);
+		goto out;
+	default:
+		vdisk_invalid_field(lun, srb, true, 4, 7);
+		goto out;
+	}
+	if (cdb[3] & 0x0f) {
+		/* POWER CONDITION MODIFIER only qualifies a power condition */
+		vdisk_invalid_field(lun, srb, true, 3, 3);
+		goto out;
+	}
+	if (loej) {
+		/* RMB=0: there is no medium to load or eject */
+		vdisk_invalid_field(lun, srb, true, 4, 1);
+		goto out;
+	}
+	/* We never really stop (a stopped disk would have to refuse I/O),
+	 * but a STOP flushes the cache unless NO_FLUSH=1, as it would before
+	 * spinning down. */
+	if (!start && !no_flush && lun->caps.can_flush) {
+		struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+
+		c->dir_write = 1;
+		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, stop_flush_done);
+		return;
+	}
+	vdisk_good(srb);
+out:
+	vs_port_complete(srb);
+}
+
+/* SBC-3 5.12: PREVENT 00b / 01b are accepted (nothing to lock on a
+ * non-removable LU); 10b and 11b are obsolete in SPC-4. */
+void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	if (srb->cdb[4] & 0x02)
+		vdisk_invalid_field(lun, srb, true, 4, 1);
+	else
+		vdisk_good(srb);
+	vs_port_complete(srb);
+}
+
+/* SPC-4 6.32 SEND DIAGNOSTIC: self-tests trivially pass; no diagnostic pages. */
+void vdisk_cmd_send_diagnostic(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	const uint8_t *cdb = srb->cdb;
+	uint8_t code = cdb[1] >> 5;
+	bool selftest = cdb[1] & 0x04;
+	uint16_t plen = vd_get16(&cdb[3]);
+
+	vdisk_set_residual(srb, plen);
+	if (selftest) {
+		if (code)
+			vdisk_invalid_field(lun, srb, true, 1, 7);
+		else if (plen)
+			vdisk_invalid_field(lun, srb, true, 3, 7);
+		else
+			vdisk_good(srb);
+	} else if (code) {
+		/* 001b/010b background, 100b abort background, 101b/110b foreground */
+		if (code == 3 || code == 7 || plen)
+			vdisk_invalid_field(lun, srb, true, code == 3 || code == 7 ? 1 : 3, 7);
+		else
+			vdisk_good(srb);
+	} else if (plen) {
+		/* a diagnostic page we do not support */
+		vdisk_invalid_field(lun, srb, false, 0, 7);
+	} else {
+		vdisk_good(srb);
+	}
+	vs_port_complete(srb);
+}
+
+/*
+ * SBC-3 5.4 FORMAT UNIT with FMTDATA=0: the medium keeps its only format
+ * (block size is fixed per LUN); contents are left as they are.
+ */
+void vdisk_cmd_format_unit(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	if (vdisk_check_writable(lun, srb))
+		vdisk_good(srb);
+	vs_port_complete(srb);
+}
+
+/* ---- reservations ---- */
+
+void vdisk_cmd_pr_in(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	vdisk_pr_in(lun->pr, srb);
+	vs_port_complete(srb);
+}
+
+static void pr_out_work(struct vs_work *w)
+{
+	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
+
+	vdisk_pr_out(c->lun->pr, c->srb);
+	vs_port_complete(c->srb);
+}
+
+void vdisk_cmd_pr_out(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+
+	/* may write the APTPL state file: run where blocking is allowed */
+	c->work.fn = pr_out_work;
+	if (vs_port_queue_work(lun->ad->port, &c->work) < 0) {
+		vdisk_busy(srb);
+		vs_port_complete(srb);
+	}
+}
+
+void vdisk_cmd_reserve(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	vdisk_pr_reserve(lun->pr, srb);
+	vs_port_complete(srb);
+}
+
+void vdisk_cmd_release(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	vdisk_pr_release(lun->pr, srb);
+	vs_port_complete(srb);
+}

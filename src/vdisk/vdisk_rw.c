@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path: READ / WRITE / WRITE AND VERIFY (6/10/12/16), VERIFY
+ * without byte compare, SYNCHRONIZE CACHE, PRE-FETCH; plus the plumbing
+ * every command that talks to the block stack shares: submitting a bio
+ * from the SRB extension, the write gate, and the multi-bio iterator.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vdisk_int.h"
+
+struct vdisk_cmd *vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_of(srb);
+
+	memset(c, 0, sizeof(*c));
+	c->srb = srb;
+	c->lun = lun;
+	return c;
+}
+
+/* SBC-3 4.5: LBA + count must not pass the last LBA; count 0 at the
+ * capacity is fine, one past it is not. */
+bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n)
+{
+	uint64_t cap = vdisk_capacity(lun);
+
+	if (lba > cap || n > cap - lba) {
+		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+		return false;
+	}
+	return true;
+}
+
+bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	if (lun->readonly || atomic_load_explicit(&lun->swp, memory_order_relaxed)) {
+		/* SBC-3 4.11 / SPC-4 7.5.7 SWP: DATA PROTECT, WRITE PROTECTED */
+		vdisk_sense(lun, srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
+		return false;
+	}
+	return true;
+}
+
+uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua)
+{
+	/* Without a volatile cache every write is already stable. */
+	if (!lun->caps.has_write_cache)
+		return 0;
+	if (fua || !atomic_load_explicit(&lun->wce, memory_order_relaxed))
+		return VS_BIO_FUA;
+	return 0;
+}
+
+static void bio_done(struct vs_bio *bio, int err)
+{
+	struct vdisk_cmd *c = bio->ctx;
+
+	c->bio_err = err;
+	c->on_bio(c);
+}
+
+void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+                      struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio)
+{
+	struct vs_bdev *bdev = c->lun->bdev;
+	int rc;
+
+	memset(&c->bio, 0, sizeof(c->bio));
+	c->bio.op = op;
+	c->bio.flags = flags;
+	c->bio.offset = offset;
+	c->bio.length = len;
+	c->bio.iov = iov;
+	c->bio.iovcnt = iovcnt;
+	c->bio.done = bio_done;
+	c->bio.ctx = c;
+	c->on_bio = on_bio;
+	rc = bdev->ops->submit(bdev->h, &c->bio);
+	if (rc < 0) {
+		/* not submitted: done() will not run */
+		c->bio_err = rc;
+		on_bio(c);
+	}
+}
+
+/* ---- the multi-bio iterator ---- */
+
+enum { ITER_SUBMITTING = 0, ITER_DONE_INLINE = 1, ITER_RETURNED = 2 };
+
+static void iter_bio_done(struct vdisk_cmd *c)
+{
+	/* Completed while the submitter is still inside submit(): let it loop. */
+	if (atomic_exchange(&c->sync, ITER_DONE_INLINE) == ITER_SUBMITTING)
+		return;
+	vdisk_iterate(c);
+}
+
+void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+                       struct iovec *iov, int iovcnt, uint32_t flags)
+{
+	vdisk_submit_bio(c, op, offset, len, iov, iovcnt, flags, iter_bio_done);
+}
+
+void vdisk_iterate(struct vdisk_cmd *c)
+{
+	for (;;) {
+		atomic_store(&c->sync, ITER_SUBMITTING);
+		if (!c->iter(c))
+			return;         /* finished; c may already be reused */
+		if (atomic_exchange(&c->sync, ITER_RETURNED) == ITER_SUBMITTING)
+			return;         /* asynchronous: iter_bio_done continues */
+	}
+}
+
+/* ---- write gate (see vdisk_int.h) ---- */
+
+bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
+{
+	struct vdisk_lun *lun = c->lun;
+
+	pthread_mutex_lock(&lun->lock);
+	if (lun->excl) {
+		c->resume = resume;
+		c->next = NULL;
+		if (lun->parked_tail)
+			lun->parked_tail->next = c;
+		else
+			lun->parked_head = c;
+		lun->parked_tail = c;
+		pthread_mutex_unlock(&lun->lock);
+		return false;
+	}
+	lun->writes_inflight++;
+	c->gate_held = true;
+	pthread_mutex_unlock(&lun->lock);
+	return true;
+}
+
+void vdisk_gate_exit(struct vdisk_lun *lun)
+{
+	struct vdisk_cmd *w = NULL;
+
+	pthread_mutex_lock(&lun->lock);
+	lun->writes_inflight--;
+	if (lun->writes_inflight == 0 && lun->excl_waiter) {
+		w = lun->excl_waiter;
+		lun->excl_waiter = NULL;
+	}
+	pthread_mutex_unlock(&lun->lock);
+	if (w)
+		w->resume(w);
+}
+
+void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go)
+{
+	struct vdisk_lun *lun = c->lun;
+
+	pthread_mutex_lock(&lun->lock);
+	lun->excl = true;
+	if (lun->writes_inflight == 0) {
+		pthread_mutex_unlock(&lun->lock);
+		go(c);
+		return;
+	}
+	c->resume = go;
+	lun->excl_waiter = c;
+	pthread_mutex_unlock(&lun->lock);
+}
+
+void vdisk_gate_exclusive_end(struct vdisk_lun *lun)
+{
+	struct vdisk_cmd *list;
+
+	pthread_mutex_lock(&lun->lock);
+	lun->excl = false;
+	list = lun->parked_head;
+	lun->parked_head = lun->parked_tail = NULL;
+	pthread_mutex_unlock(&lun->lock);
+	while (list) {
+		struct vdisk_cmd *next = list->next;
+
+		list->resume(list);     /* may complete and reuse `list` */
+		list = next;
+	}
+}
+
+void vdisk_finish(struct vdisk_cmd *c)
+{
+	struct vdisk_lun *lun = c->lun;
+	struct vs_srb *srb = c->srb;
+	bool held = c->gate_held;
+
+	c->gate_held = false;
+	if (held)
+		vdisk_gate_exit(lun);
+	vs_port_complete(srb);
+}
+
+/* ---- CDB decoding for the READ/WRITE/VERIFY families ---- */
+
+struct rw_args {
+	uint64_t lba;
+	uint64_t n;
+	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
+	bool fua;
+};
+
+static void decode_rw(const uint8_t *cdb, struct rw_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	switch (cdb[0]) {
+	case READ_6:
+	case WRITE_6:
+		/* SBC-3 5.14/5.38: a TRANSFER LENGTH of 0 means 256 blocks */
+		a->lba = vd_get24(&cdb[1]) & 0x1fffff;
+		a->n = cdb[4] ? cdb[4] : 256;
+		a->len_byte = 4;
+		return;
+	case READ_10: case WRITE_10: case WRITE_AND_VERIFY_10: case VERIFY_10:
+	case PRE_FETCH_10: case SYNCHRONIZE_CACHE_10:
+		a->lba = vd_get32(&cdb[2]);
+		a->n = vd_get16(&cdb[7]);
+		a->len_byte = 7;
+		break;
+	case READ_12: case WRITE_12: case WRITE_AND_VERIFY_12: case VERIFY_12:
+		a->lba = vd_get32(&cdb[2]);
+		a->n = vd_get32(&cdb[6]);
+		a->len_byte = 6;
+		break;
+	default: /* 16-byte forms */
+		a->lba = vd_get64(&cdb[2]);
+		a->n = vd_get32(&cdb[10]);
+		a->len_byte = 10;
+		break;
+	}
+	a->fua = (cdb[1] & 0x08) != 0;
+}
+
+static bool check_max_len(struct vdisk_lun *lun, struct vs_srb *srb, const struct rw_args *a)
+{
+	/* SBC-3 6.5.3 MAXIMUM TRANSFER LENGTH */
+	if (a->n > (VDISK_MAX_XFER_BYTES >> lun->block_shift)) {
+		vdisk_invalid_field(lun, srb, true, a->len_byte, 7);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * SAM-5 5.4.3 / RFC 7143 11.4.5.1: residuals compare what the command
+ * needs with the expected data transfer length; only whole blocks that fit
+ * in the expected length are transferred.
+ */
+static uint64_t fitting_bytes(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t need)
+{
+	uint64_t fit = ((uint64_t)srb->data_length >> lun->block_shift) << lun->block_shift;
+
+	vdisk_set_residual(srb, need);
+	return need < fit ? need : fit;
+}
+
+/* ---- READ ---- */
+
+static void read_done(struct vdisk_cmd *c)
+{
+	if (c->bio_err) {
+		vdisk_set_errno(c->lun, c->srb, c->bio_err, false);
+	} else {
+		vdisk_good(c->srb);
+		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
+	}
+	vdisk_finish(c);
+}
+
+void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct rw_args a;
+
+	decode_rw(srb->cdb, &a);
+	if (!vdisk_check_range(lun, srb, a.lba, a.n) || !check_max_len(lun, srb, &a)) {
+		vs_port_complete(srb);
+		return;
+	}
+	c->xfer_bytes = fitting_bytes(lun, srb, a.n << lun->block_shift);
+	if (c->xfer_bytes == 0) {
+		vdisk_good(srb);
+		vs_port_complete(srb);
+		return;
+	}
+	/* FUA on a read (SBC-3 5.11): we have no read cache of our own, so
+	 * every read already comes from the backend. */
+	vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->xfer_bytes,
+	                 srb->iov, srb->iovcnt, 0, read_done);
+}
+
+/* ---- WRITE / WRITE AND VERIFY ---- */
+
+static void write_flush_done(struct vdisk_cmd *c)
+{
+	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	if (!c->bio_err)
+		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
+	vdisk_finish(c);
+}
+
+static void write_done(struct vdisk_cmd *c)
+{
+	if (!c->bio_err && c->flush_after) {
+		/* FUA emulated: the backend cannot do FUA, so flush (SBC-3 4.15) */
+		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, write_flush_done);
+		return;
+	}
+	write_flush_done(c);
+}
+
+static void write_go(struct vdisk_cmd *c)
+{
+	struct vs_srb *srb = c->srb;
+
+	if (!vdisk_gate_enter(c, write_go))
+		return;
+	vdisk_submit_bio(c, VS_BIO_WRITE, c->lba << c->lun->block_shift, c->xfer_bytes,
+	                 srb->iov, srb->iovcnt, c->bio_flags, write_done);
+}
+
+void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	uint8_t op = srb->cdb[0];
+	bool verify = op == WRITE_AND_VERIFY_10 || op == WRITE_AND_VERIFY_12 ||
+	              op == WRITE_AND_VERIFY_16;
+	struct rw_args a;
+
+	decode_rw(srb->cdb, &a);
+	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, a.lba, a.n) ||
+	    !check_max_len(lun, srb, &a)) {
+		vs_port_complete(srb);
+		return;
+	}
+	c->lba = a.lba;
+	c->nblocks = a.n;
+	c->dir_write = 1;
+	c->xfer_bytes = fitting_bytes(lun, srb, a.n << lun->block_shift);
+	if (c->xfer_bytes == 0) {
+		vdisk_good(srb);
+		vs_port_complete(srb);
+		return;
+	}
+	/* WRITE AND VERIFY: the data must be on the medium before it can be
+	 * verified there (SBC-3 5.40), so it is written through like FUA.
+	 * What we wrote is what the initiator sent, so BYTCHK=1 compares equal. */
+	c->bio_flags = vdisk_write_flags(lun, verify ? true : a.fua);
+	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
+		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;
+		c->flush_after = true;
+	}
+	write_go(c);
+}
+
+/* ---- VERIFY ---- */
+
+void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct rw_args a;
+	uint64_t need;
+
+	decode_rw(srb->cdb, &a);
+	c->bytchk = (srb->cdb[1] >> 1) & 3;
+	if (c->bytchk == 2) {
+		/* SBC-3 5.33: BYTCHK 10b is reserved */
+		vdisk_invalid_field(lun, srb, true, 1, 2);
+		vs_port_complete(srb);
+		return;
+	}
+	if (!vdisk_check_range(lun, srb, a.lba, a.n) ||
+	    (c->bytchk && !check_max_len(lun, srb, &a))) {
+		vs_port_complete(srb);
+		return;
+	}
+	/* BYTCHK=0: medium verification; our media have no ECC to check. */
+	need = c->bytchk == 0 ? 0 : c->bytchk == 1 ? a.n << lun->block_shift
+	                                           : (a.n ? lun->block_size : 0);
+	vdisk_set_residual(srb, need);
+	if (c->bytchk == 0 || a.n == 0) {
+		vdisk_good(srb);
+		vs_port_complete(srb);
+		return;
+	}
+	if (srb->data_length < need) {
+		/* Nothing to compare against: the data-out buffer is short. */
+		vdisk_invalid_field(lun, srb, true, a.len_byte, 7);
+		vs_port_complete(srb);
+		return;
+	}
+	c->lba = a.lba;
+	c->nblocks = a.n;
+	vdisk_engine_run(c, vdisk_engine_verify);
+}
+
+/* ---- SYNCHRONIZE CACHE ---- */
+
+static void flush_done(struct vdisk_cmd *c)
+{
+	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_finish(c);
+}
+
+void vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct rw_args a;
+
+	decode_rw(srb->cdb, &a);
+	/* SBC-3 5.22: NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" */
+	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
+		vs_port_complete(srb);
+		return;
+	}
+	vdisk_set_residual(srb, 0);
+	if (!lun->caps.can_flush) {
+		vdisk_good(srb);
+		vs_port_complete(srb);
+		return;
+	}
+	/* IMMED=1 would allow GOOD before the flush; we always answer after
+	 * it, which the standard permits and keeps the bio in the SRB. */
+	c->dir_write = 1;
+	vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, flush_done);
+}
+
+/* ---- PRE-FETCH ---- */
+
+void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	struct rw_args a;
+
+	decode_rw(srb->cdb, &a);
+	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
+		vs_port_complete(srb);
+		return;
+	}
+	/* SBC-3 5.9: we keep no cache to load the blocks into, so GOOD
+	 * (CONDITION MET would claim they are now cached). */
+	vdisk_set_residual(srb, 0);
+	vdisk_good(srb);
+	vs_port_complete(srb);
+}
+
+/* ---- blocking helper for control paths ---- */
+
+struct sync_wait {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done;
+	int err;
+};
+
+static void sync_done(struct vs_bio *bio, int err)
+{
+	struct sync_wait *w = bio->ctx;
+
+	pthread_mutex_lock(&w->m);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op)
+{
+	struct sync_wait w = { .done = false, .err = 0 };
+	struct vs_bio bio;
+	int rc;
+
+	if (op == VS_BIO_FLUSH && !lun->caps.can_flush)
+		return 0;
+	pthread_mutex_init(&w.m, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	memset(&bio, 0, sizeof(bio));
+	bio.op = op;
+	bio.done = sync_done;
+	bio.ctx = &w;
+	rc = lun->bdev->ops->submit(lun->bdev->h, &bio);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.m);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.m);
+		pthread_mutex_unlock(&w.m);
+		rc = w.err;
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.m);
+	return rc;
+}

@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vdisk: INQUIRY (SPC-4 6.6) and its VPD pages, READ CAPACITY (SBC-3
+ * 5.15/5.16), and the generic CDB checks of the dispatcher (unknown
+ * opcodes, reserved bits, NACA, service actions).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "test_vdisk_helpers.h"
+
+static void inquiry(struct vt *t, bool evpd, uint8_t page, uint16_t alloc, uint8_t *buf,
+                    struct tf_result *r)
+{
+	uint8_t cdb[6] = { INQUIRY, evpd ? 1 : 0, page, (uint8_t)(alloc >> 8), (uint8_t)alloc, 0 };
+
+	vt_exec(t, cdb, 6, VS_DIR_FROM_DEVICE, buf, alloc, r);
+}
+
+static void test_standard_inquiry(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[260];
+	bool spc4 = false, sbc3 = false;
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	memset(d, 0xee, sizeof(d));
+	inquiry(&t, false, 0, 260, d, &r);
+	assert_good(&r);
+	assert_int_equal(r.xfer_len, 96);
+	assert_int_equal(r.resid_flags, VS_RESID_UNDERFLOW);
+	assert_int_equal(r.residual, 260 - 96);
+	assert_int_equal(d[0], 0x00);              /* connected, direct access */
+	assert_int_equal(d[1], 0x00);              /* not removable */
+	assert_int_equal(d[2], 0x06);              /* SPC-4 */
+	assert_int_equal(d[3] & 0x0f, 2);          /* response data format */
+	assert_true(d[3] & 0x10);                  /* HISUP */
+	assert_int_equal(d[4], 96 - 5);
+	assert_int_equal(d[5] & 0x30, 0);          /* TPGS 0 */
+	assert_true(d[7] & 0x02);                  /* CMDQUE */
+	assert_memory_equal(&d[8], "VSTOR   ", 8);
+	assert_memory_equal(&d[16], "VDISK           ", 16);
+	for (int i = 0; i < 8; i++) {
+		uint16_t v = (uint16_t)get_be(&d[58 + 2 * i], 2);
+
+		spc4 |= v == 0x0460;
+		sbc3 |= v == 0x04c0;
+	}
+	assert_true(spc4);
+	assert_true(sbc3);
+
+	/* allocation length truncates, never overflows */
+	memset(d, 0xee, sizeof(d));
+	inquiry(&t, false, 0, 36, d, &r);
+	assert_good(&r);
+	assert_int_equal(r.xfer_len, 36);
+	assert_int_equal(d[36], 0xee);
+	assert_int_equal(r.resid_flags, 0);
+
+	/* page code with EVPD=0 */
+	inquiry(&t, false, 0x80, 255, d, &r);
+	assert_invalid_cdb(&r, 2, -1);
+	vt_teardown(&t);
+}
+
+static void test_vpd_pages(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[512];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	inquiry(&t, true, 0x00, 255, d, &r);
+	assert_good(&r);
+	assert_int_equal(d[1], 0x00);
+	assert_int_equal(d[3], 6);
+	assert_memory_equal(&d[4], "\x00\x80\x83\xb0\xb1\xb2", 6);
+	assert_int_equal(r.xfer_len, 10);
+
+	inquiry(&t, true, 0x80, 255, d, &r);
+	assert_good(&r);
+	assert_int_equal(d[3], 7);
+	assert_memory_equal(&d[4], "SER0001", 7);
+
+	/* block limits (SBC-3 6.5.3) */
+	inquiry(&t, true, 0xb0, 255, d, &r);
+	assert_good(&r);
+	assert_int_equal(r.xfer_len, 64);
+	assert_int_equal(get_be(&d[2], 2), 0x3c);
+	assert_int_equal(d[4] & 1, 1);                         /* WSNZ */
+	assert_int_equal(d[5], 128);                           /* MAX COMPARE AND WRITE */
+	assert_int_equal(get_be(&d[8], 4), (8u << 20) / 512);  /* MAX TRANSFER LENGTH */
+	assert_int_equal(get_be(&d[20], 4), 1u << 20);         /* MAX UNMAP LBA COUNT */
+	assert_int_equal(get_be(&d[24], 4), 256);              /* MAX UNMAP DESCRIPTORS */
+	assert_int_equal(get_be(&d[28], 4), 4096 / 512);       /* ram page granularity */
+	assert_int_equal(get_be(&d[36], 8), 0xffff);           /* MAX WRITE SAME LENGTH */
+
+	inquiry(&t, true, 0xb1, 255, d, &r);
+	assert_good(&r);
+	assert_int_equal(get_be(&d[4], 2), 1);                 /* non-rotating */
+
+	inquiry(&t, true, 0xb2, 255, d, &r);
+	assert_good(&r);
+	assert_int_equal(d[5] & 0xe4, 0xe4);                   /* LBPU LBPWS LBPWS10 LBPRZ */
+	assert_int_equal(d[6] & 7, 2);                         /* thin provisioned */
+
+	inquiry(&t, true, 0x99, 255, d, &r);
+	assert_invalid_cdb(&r, 2, -1);
+	vt_teardown(&t);
+}
+
+static void find_naa(const uint8_t *d, uint8_t naa[16])
+{
+	uint32_t len = (uint32_t)get_be(&d[2], 2), off = 4;
+	bool found = false;
+
+	while (off + 4 <= len + 4) {
+		const uint8_t *p = &d[off];
+
+		if ((p[1] & 0x0f) == 3 && (p[1] & 0x30) == 0) {
+			assert_int_equal(p[3], 16);
+			assert_int_equal(p[4] >> 4, 6);   /* NAA IEEE Registered Extended */
+			memcpy(naa, &p[4], 16);
+			found = true;
+		}
+		off += 4 + p[3];
+	}
+	assert_true(found);
+}
+
+static void test_device_id_stable(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[512], naa1[16], naa2[16], naa3[16];
+	uint32_t off;
+	bool t10 = false, relport = false, tpg = false, name = false;
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	inquiry(&t, true, 0x83, 512, d, &r);
+	assert_good(&r);
+	find_naa(d, naa1);
+	for (off = 4; off < 4 + get_be(&d[2], 2); off += 4 + d[off + 3]) {
+		uint8_t type = d[off + 1] & 0x0f, assoc = (d[off + 1] >> 4) & 3;
+
+		t10 |= type == 1 && assoc == 0 && !memcmp(&d[off + 4], "VSTOR   ", 8);
+		relport |= type == 4 && assoc == 1 && get_be(&d[off + 6], 2) == 1;
+		tpg |= type == 5 && assoc == 1;
+		name |= type == 8 && assoc == 2 &&
+		        !strcmp((const char *)&d[off + 4], "iqn.2024-01.test:vdisk");
+	}
+	assert_true(t10 && relport && tpg && name);
+	/* a second LUN with the same device_id seed gets the same NAA ... */
+	assert_int_equal(vt_add_lun(&t, 1, "1M", 512, false), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+	assert_int_equal(tf_exec(t.tf, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0x83, 2, 0, 0 }, 6,
+	                         VS_DIR_FROM_DEVICE, d, 512, &r), 0);
+	assert_good(&r);
+	find_naa(d, naa2);
+	assert_memory_equal(naa1, naa2, 16);
+	vt_teardown(&t);
+
+	/* ... and so does a restart (a new port) */
+	vt_setup(&t, 512, "1M", false);
+	inquiry(&t, true, 0x83, 512, d, &r);
+	find_naa(d, naa3);
+	assert_memory_equal(naa1, naa3, 16);
+	vt_teardown(&t);
+}
+
+static void test_read_capacity(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[32], rc10[10] = { READ_CAPACITY_10 }, rc16[16] = { SERVICE_ACTION_IN_16, 0x10 };
+	(void)state;
+
+	for (uint32_t bs = 512; bs <= 4096; bs *= 8) {
+		vt_setup(&t, bs, "4M", false);
+		vt_exec(&t, rc10, 10, VS_DIR_FROM_DEVICE, d, 8, &r);
+		assert_good(&r);
+		assert_int_equal(get_be(&d[0], 4), (4u << 20) / bs - 1);
+		assert_int_equal(get_be(&d[4], 4), bs);
+
+		rc16[13] = 32;
+		memset(d, 0, sizeof(d));
+		vt_exec(&t, rc16, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
+		assert_good(&r);
+		assert_int_equal(r.xfer_len, 32);
+		assert_int_equal(get_be(&d[0], 8), (4u << 20) / bs - 1);
+		assert_int_equal(get_be(&d[8], 4), bs);
+		assert_int_equal(d[13] & 0x0f, 0);         /* LBPPBE */
+		assert_int_equal(d[14] & 0xc0, 0xc0);      /* LBPME, LBPRZ */
+
+		/* allocation length 12: truncated */
+		rc16[13] = 12;
+		memset(d, 0xee, sizeof(d));
+		vt_exec(&t, rc16, 16, VS_DIR_FROM_DEVICE, d, 12, &r);
+		assert_good(&r);
+		assert_int_equal(r.xfer_len, 12);
+		assert_int_equal(d[12], 0xee);
+
+		/* PMI=0 with an LBA: invalid (SBC-3 5.15) */
+		rc10[5] = 1;
+		vt_exec(&t, rc10, 10, VS_DIR_FROM_DEVICE, d, 8, &r);
+		assert_invalid_cdb(&r, 2, 7);
+		rc10[5] = 0;
+		vt_teardown(&t);
+	}
+}
+
+static void test_cdb_checks(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[64];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	/* unknown operation code */
+	vt_exec(&t, (uint8_t[10]){ 0xc5 }, 10, VS_DIR_NONE, NULL, 0, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+	vt_exec(&t, (uint8_t[6]){ 0x07 }, 6, VS_DIR_NONE, NULL, 0, &r);   /* REASSIGN BLOCKS */
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+	/* NACA=1 in CONTROL */
+	vt_exec(&t, (uint8_t[6]){ TEST_UNIT_READY, 0, 0, 0, 0, 0x04 }, 6, VS_DIR_NONE, NULL, 0, &r);
+	assert_invalid_cdb(&r, 5, 2);
+	vt_exec(&t, (uint8_t[16]){ READ_16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0x04 }, 16,
+	        VS_DIR_FROM_DEVICE, d, 64, &r);
+	assert_invalid_cdb(&r, 15, 2);
+	/* a reserved bit in TEST UNIT READY byte 2 */
+	vt_exec(&t, (uint8_t[6]){ TEST_UNIT_READY, 0, 0x10, 0, 0, 0 }, 6, VS_DIR_NONE, NULL, 0, &r);
+	assert_invalid_cdb(&r, 2, 4);
+	/* CMDDT (obsolete) in INQUIRY */
+	vt_exec(&t, (uint8_t[6]){ INQUIRY, 0x02, 0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64, &r);
+	assert_invalid_cdb(&r, 1, 1);
+	/* unknown service action of SERVICE ACTION IN(16) */
+	vt_exec(&t, (uint8_t[16]){ SERVICE_ACTION_IN_16, 0x1f }, 16, VS_DIR_FROM_DEVICE, d, 0, &r);
+	assert_invalid_cdb(&r, 1, 4);
+	/* CDB shorter than its group code says */
+	vt_exec(&t, (uint8_t[6]){ READ_10, 0, 0, 0, 0, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64, &r);
+	assert_invalid_cdb(&r, 0, 7);
+	/* descriptor-format sense is parsed the same by the fabric */
+	vt_teardown(&t);
+}
+
+static void test_bad_block_size(void **state)
+{
+	struct vt t;
+	(void)state;
+
+	vt_setup(&t, 4096, "1M", false);
+	assert_int_not_equal(vt_add_lun(&t, 1, "1M", 1024, false), 0);
+	assert_non_null(strstr(vs_last_error(), "block_size"));
+	assert_int_not_equal(vt_add_lun(&t, 1, "1000", 4096, false), 0);
+	vt_teardown(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_standard_inquiry),
+		cmocka_unit_test(test_vpd_pages),
+		cmocka_unit_test(test_device_id_stable),
+		cmocka_unit_test(test_read_capacity),
+		cmocka_unit_test(test_cdb_checks),
+		cmocka_unit_test(test_bad_block_size),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

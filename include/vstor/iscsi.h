@@ -70,4 +70,8 @@ struct vs_iscsi_session_info {
 };
 size_t vs_iscsi_sessions(struct vs_iscsi *is, struct vs_iscsi_session_info *out, size_t max);
 
+/* Log threshold for the iSCSI fabric's one-line event log on stderr:
+ * 0 error, 1 warn, 2 info (default: logins, logouts, drops), 3 debug. */
+void vs_iscsi_set_log_level(int level);
+
 #endif

@@ -155,10 +155,38 @@ static inline uint32_t iscsi_pad4(uint32_t n) { return (n + 3u) & ~3u; }
 /* Single-level LUN encoding (SAM-5 4.7.3 peripheral / flat addressing). */
 uint64_t iscsi_lun_to_scsi(uint64_t lun_field);   /* BHS LUN → flat LUN number */
 uint64_t iscsi_scsi_to_lun(uint64_t lun);          /* flat LUN number → BHS LUN */
+/* (added by iscsi-login) Returned by both for a LUN that has no single-level
+ * encoding (multi-level, bus != 0, logical-unit/extended addressing, or a
+ * number >= 16384).  Matches no LUN, so the port answers LUN NOT SUPPORTED. */
+#define ISCSI_LUN_INVALID UINT64_MAX
 
 /* CRC32C (RFC 7143 §13.1 / RFC 3720 B.4), as used for header and data digests. */
 uint32_t iscsi_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes);
+/*
+ * (added by iscsi-login) Conventions of the two functions above: zlib style,
+ * start with crc = 0 and chain by passing the previous result
+ * (iscsi_crc32c(iscsi_crc32c(0, a, n), b, m) == CRC of a||b); the value
+ * returned is the finished CRC32C (pre- and post-inverted, reflected,
+ * polynomial 0x1EDC6F41), e.g. 32 zero bytes -> 0x8a9136aa.
+ * iscsi_crc32c_iov covers the first `len` bytes of the iovec followed by
+ * `pad_bytes` zero bytes (the data segment padding, §11.2.3).
+ *
+ * Wire order: RFC 3720 B.4 lists the digest of 32 zero bytes as the bytes
+ * aa 36 91 8a, i.e. the CRC value is sent least significant byte first
+ * (little-endian), unlike every other BHS field.  Use these to store/load it.
+ */
+static inline void iscsi_put_digest(uint8_t *p, uint32_t crc)
+{
+	p[0] = (uint8_t)crc; p[1] = (uint8_t)(crc >> 8); p[2] = (uint8_t)(crc >> 16); p[3] = (uint8_t)(crc >> 24);
+}
+static inline uint32_t iscsi_get_digest(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+/* Portable slicing-by-8 path (the SSE4.2 path is used when available);
+ * exported so tests can check both give the same answer. */
+uint32_t iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 
 /*
  * Structural check of a received BHS before anything else reads it:
@@ -168,5 +196,32 @@ uint32_t iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint3
  * connection (framing can no longer be trusted).
  */
 int iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool full_feature);
+/*
+ * (added by iscsi-login) Details of iscsi_bhs_validate:
+ *  - login phase (full_feature = false): anything but a Login Request, a
+ *    data segment over max_recv_dsl (pass 8192 during login, §13.12
+ *    default) or any AHS -> -1 (close).
+ *  - full feature phase: target opcodes / reserved opcodes ->
+ *    PROTOCOL_ERROR; vendor opcodes 0x1c-0x1e -> CMD_NOT_SUPPORTED; Login
+ *    Request -> PROTOCOL_ERROR; DataSegmentLength > max_recv_dsl ->
+ *    PROTOCOL_ERROR (framing is intact: skip the segment, send Reject);
+ *    AHS on anything but a SCSI Command -> PROTOCOL_ERROR; Text Request
+ *    with both C and F -> PROTOCOL_ERROR.
+ *  SNACK passes (it is a known opcode); at ErrorRecoveryLevel 0 the
+ *  connection layer rejects it.
+ */
+
+/* (added by iscsi-login) AHS of a SCSI Command (§11.2.2). */
+#define ISCSI_AHS_EXTENDED_CDB  1
+#define ISCSI_AHS_BIDI_READ_LEN 2
+struct iscsi_ahs_info {
+	const uint8_t *ext_cdb;     /* CDB bytes 16.. (points into the AHS) */
+	size_t ext_cdb_len;
+	bool has_bidi_read_len;
+	uint32_t bidi_read_len;     /* Expected Bidirectional Read Data Length */
+};
+/* Parse TotalAHSLength*4 bytes of AHS.  0, or ISCSI_REJECT_PROTOCOL_ERROR for
+ * a malformed, duplicated or unknown AHS. */
+int iscsi_ahs_parse(const uint8_t *ahs, size_t len, struct iscsi_ahs_info *out);
 
 #endif

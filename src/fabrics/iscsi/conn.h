@@ -1,0 +1,365 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal types of the iSCSI fabric's transport half: connections, their
+ * tasks, sessions, and the send queue.  Everything in a connection (and
+ * its session, which has exactly one connection: MaxConnections=1) is
+ * touched only on the connection's event-loop thread.
+ */
+#ifndef VSTOR_ISCSI_CONN_H
+#define VSTOR_ISCSI_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vstor/port.h"
+#include "event_loop.h"
+#include "login.h"
+#include "pdu.h"
+
+#define ISCSI_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Largest data transfer one command may have (EDTL): the largest buffer
+ * class.  Matches what disks behind the port advertise as MAXIMUM TRANSFER
+ * LENGTH (vdisk: 8 MiB); longer commands get INVALID FIELD IN CDB. */
+#define ISCSI_MAX_XFER          (8u * 1024u * 1024u)
+/* Largest MaxRecvDataSegmentLength we declare (RFC allows 2^24-1). */
+#define ISCSI_MAX_DSL           (1024u * 1024u)
+/* Task slots beyond the CmdSN window, for immediate commands (§3.2.2.1). */
+#define ISCSI_IMMEDIATE_TASKS   8u
+/* Outstanding R2Ts we track per task (MaxOutstandingR2T is capped to this). */
+#define ISCSI_MAX_R2T           4u
+#define ISCSI_CTL_SLOTS         8u
+#define ISCSI_TMF_SLOTS         4u
+#define ISCSI_ITT_BUCKETS       256u
+
+struct vs_iscsi;
+struct iscsi_target;
+struct iscsi_conn;
+struct iscsi_session;
+
+/* ---------------------------------------------------------------- send queue */
+
+/*
+ * One item in a connection's send queue.  An item produces a sequence of
+ * PDUs lazily: build() is called when the item reaches the writer and
+ * fills the next PDU (header and iovecs), or returns false when the item has
+ * nothing more, after which finished() runs.  Building lazily assigns StatSN
+ * in wire order and lets a read's Data-In PDUs go straight from the SRB
+ * buffer without staging.
+ */
+struct iscsi_tx {
+	struct iscsi_tx *next, *prev;
+	bool queued, built;
+	uint8_t hdr[ISCSI_BHS_LEN + ISCSI_DIGEST_LEN];
+	uint8_t trailer[3 + ISCSI_DIGEST_LEN];     /* pad + data digest */
+	struct iovec iov[8];
+	int iovcnt;
+	size_t len, sent;
+	bool (*build)(struct iscsi_conn *c, struct iscsi_tx *tx);
+	void (*finished)(struct iscsi_conn *c, struct iscsi_tx *tx);
+};
+
+/* How a PDU's StatSN field is filled at build time (RFC 7143 §4.2.2.2). */
+enum iscsi_statsn_mode {
+	ISCSI_STATSN_NONE = 0,      /* leave the header as it is (login) */
+	ISCSI_STATSN_CURRENT,       /* carry the next StatSN, do not advance (R2T, NOP-In ping) */
+	ISCSI_STATSN_ADVANCE,       /* a status-bearing PDU: assign and advance */
+};
+
+/* A control PDU that belongs to no task: NOP-In, Reject, TMF / Logout /
+ * Text responses, Login responses, Async messages. */
+struct iscsi_ctl_pdu {
+	struct iscsi_tx tx;
+	bool in_use;
+	bool uses_big;              /* data lives in conn->big_buf */
+	uint8_t statsn_mode;
+	bool close_after;           /* close the connection once written */
+	bool login_final;           /* enter full feature phase once written */
+	struct iscsi_bhs bhs;
+	uint8_t *data;
+	uint32_t dlen;
+	uint8_t inline_data[64];
+};
+
+/* ---------------------------------------------------------------- tasks */
+
+enum iscsi_task_state {
+	TASK_FREE = 0,
+	TASK_DATA_OUT,      /* write: collecting immediate / unsolicited / solicited data */
+	TASK_SUBMITTED,     /* owned by the port until srb->done */
+	TASK_RESPONDING,    /* Data-In / response being sent */
+	TASK_DEAD,          /* aborted locally: release once the send queue lets go */
+};
+
+struct iscsi_r2t {
+	uint32_t ttt;
+	uint32_t r2tsn;
+	uint32_t offset, len;
+	uint32_t received;
+	uint32_t exp_datasn;
+	bool sent;
+	bool active;
+};
+
+struct iscsi_task {
+	struct iscsi_conn *conn;
+	struct iscsi_task *hnext;           /* ITT hash chain */
+	struct iscsi_task *next_free;
+	uint16_t index;
+	uint8_t state;
+	bool immediate;
+	bool in_window;                     /* counts against the CmdSN window */
+	bool read, write;
+	bool local_status;                  /* status made here, not by the port */
+	uint32_t itt, cmdsn;
+	uint64_t lun_field;                 /* as in the BHS */
+	uint64_t lun;
+	uint32_t edtl;
+	struct vs_srb *srb;
+	struct iovec iov;                   /* the SRB's data buffer, edtl long */
+
+	/* write (Data-Out) state, RFC 7143 §11.7-11.8 */
+	uint32_t received;                  /* bytes placed in the buffer */
+	uint32_t unsol_end;                 /* end of the unsolicited (first) burst */
+	uint32_t unsol_next;                /* next expected unsolicited offset */
+	uint32_t unsol_datasn;
+	bool unsol_open;                    /* unsolicited Data-Out still expected */
+	uint32_t next_r2t_offset;
+	uint32_t r2tsn;
+	uint32_t ttt_gen;
+	struct iscsi_r2t r2t[ISCSI_MAX_R2T];
+
+	/* read (Data-In) state, §11.7 */
+	uint32_t din_offset, din_len, datasn, burst_left;
+	bool status_sent;
+	uint32_t exp_datasn_rsp;            /* R2Ts + Data-In sent, for ExpDataSN */
+
+	/* local status (no SRB or rejected before submit) */
+	uint8_t status;
+	uint8_t sense_len;
+	uint8_t sense[20];
+	uint8_t sense_hdr[2];               /* SenseLength (§11.4.7.2) */
+	const uint8_t *sense_ptr;           /* srb->sense or sense[] */
+	bool piggyback;                     /* status rides on the last Data-In */
+	bool imm_counted;
+	int8_t cur_r2t;                     /* Data-Out being received: R2T index, -1 unsolicited */
+	uint32_t cur_len;
+	bool discard_data;                  /* answered early: drop its Data-Out */
+	uint8_t resid_flags;
+	uint32_t residual;
+
+	struct iscsi_tx tx;
+	struct iscsi_msg done_msg;          /* srb->done → the conn's loop */
+};
+
+/* An outstanding task management request (§11.5). */
+struct iscsi_tmf {
+	struct iscsi_conn *conn;
+	bool in_use;
+	uint8_t function;
+	uint32_t itt, ref_itt;
+	uint8_t response;
+	struct iscsi_task *ref_task;
+	struct iscsi_ctl_pdu rsp;
+	struct iscsi_msg done_msg;
+};
+
+/* ---------------------------------------------------------------- sessions */
+
+struct iscsi_session {
+	struct iscsi_session *next;         /* in the global table */
+	struct vs_iscsi *is;
+	struct iscsi_target *target;        /* NULL for discovery */
+	struct iscsi_conn *conn;            /* the one connection (MaxConnections=1) */
+	char initiator[ISCSI_NAME_MAX];
+	uint8_t isid[6];
+	uint16_t tsih;
+	bool discovery;
+	struct vs_nexus *nexus;
+	struct iscsi_params params;
+	char peer[64];
+	/* CmdSN window (§4.2.2.1): only the connection's loop touches these. */
+	uint32_t exp_cmdsn;
+	uint32_t max_cmdsn_sent;
+	/* Reinstatement: the connection waiting for this session to go. */
+	struct iscsi_conn *waiter;
+	bool keep_for_waiter;               /* connection reinstatement: hand the session over */
+	bool dying;
+};
+
+/* ---------------------------------------------------------------- connections */
+
+enum iscsi_conn_state {
+	CONN_LOGIN = 0,
+	CONN_LOGIN_WAIT,    /* final login response held until the old session is gone */
+	CONN_FULL,
+	CONN_LOGOUT,        /* logout received: draining tasks before the response */
+	CONN_CLOSING,       /* socket closed; waiting for SRBs, then freed */
+};
+
+enum iscsi_rx_state { RX_BHS = 0, RX_AHS, RX_HDIG, RX_DISPATCH, RX_DATA };
+
+struct iscsi_rx_seg {
+	uint8_t *base;      /* NULL: discard */
+	size_t len;
+};
+
+struct iscsi_conn {
+	struct iscsi_handler h;
+	struct iscsi_conn *lnext, *lprev;   /* in the loop's list */
+	struct vs_iscsi *is;
+	struct iscsi_loop *loop;
+	int fd;
+	uint8_t state;
+	uint32_t events;                    /* epoll events registered */
+	char peer[64];
+	char local[64];
+	char portal_text[80];               /* "ADDR:PORT,TPGT" for SendTargets */
+	uint64_t id;
+	uint64_t created_ns, last_rx_ns, nop_sent_ns;
+	bool nop_outstanding;
+	uint32_t nop_ttt;
+	const char *close_reason;
+
+	/* login */
+	struct iscsi_login_env env;
+	struct iscsi_login *login;
+	struct iscsi_text *text;
+	struct iscsi_ctl_pdu *held_login_rsp;
+	struct iscsi_session *pending_old;  /* reinstatement target */
+	struct iscsi_msg reinstated_msg;
+	struct iscsi_msg kill_msg;
+	struct iscsi_msg attach_msg;
+	bool kill_pending;                  /* guarded by is->lock */
+	bool waiting_reinstate;
+	struct iscsi_msg flush_msg, resume_msg, reap_msg;
+	bool flush_posted, resume_posted, reap_posted;
+	uint16_t cid;
+	uint32_t login_exp_cmdsn;
+	uint32_t login_rsp_count;
+
+	/* session and negotiated parameters */
+	struct iscsi_session *sess;
+	struct iscsi_params p;              /* copy of the session's params */
+	bool hdigest, ddigest;
+	uint32_t stat_sn;                   /* next StatSN to assign */
+
+	/* receive state machine */
+	uint8_t rx_state;
+	size_t rx_got, rx_need;
+	struct iscsi_bhs rx_bhs;
+	uint8_t rx_ahs[1024];
+	uint8_t rx_hdig[ISCSI_DIGEST_LEN];
+	uint8_t rx_trailer[3 + ISCSI_DIGEST_LEN];
+	struct iscsi_rx_seg rx_seg[4];
+	int rx_nseg, rx_seg_idx;
+	size_t rx_seg_off;
+	uint32_t rx_dlen;                   /* data segment length */
+	bool rx_discard_all;                /* ignore the PDU once its data is in */
+	bool rx_paused;
+	void (*rx_complete)(struct iscsi_conn *c);
+	struct iscsi_task *rx_task;
+	struct iscsi_ctl_pdu *rx_ctl;       /* response waiting for this PDU's data */
+	uint8_t *rx_buf;                    /* data of control PDUs */
+	uint32_t rx_buf_len;
+
+	/* send queue */
+	struct iscsi_tx *txq_head, *txq_tail;
+	bool close_after_tx;
+	struct iscsi_ctl_pdu ctl[ISCSI_CTL_SLOTS];
+	uint8_t *big_buf;                   /* login/text responses, NOP echo */
+	uint32_t big_buf_len;
+	bool big_busy;
+
+	/* tasks */
+	struct iscsi_task *tasks;
+	uint32_t ntasks;
+	struct iscsi_task *free_tasks;
+	struct iscsi_task *itt_hash[ISCSI_ITT_BUCKETS];
+	uint32_t active_window;             /* tasks counting against the window */
+	uint32_t active_immediate;
+	uint32_t active_tasks;
+	uint32_t outstanding_srbs;          /* submitted, done() not yet handled */
+	struct vs_srb_pool *pool_small, *pool_medium, *pool_large, *pool_huge;
+	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
+	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
+	bool cold_reset_close;
+};
+
+/* ---- conn.c */
+struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
+                                     const char *local);
+void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
+void iscsi_conn_close(struct iscsi_conn *c, const char *reason);
+void iscsi_conn_try_free(struct iscsi_conn *c);
+void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
+void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread */
+void iscsi_conn_resume_rx(struct iscsi_conn *c);
+void iscsi_conn_pause_rx(struct iscsi_conn *c);
+/* Reject the current PDU (its data is skipped); fatal: close afterwards. */
+void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
+int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
+uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
+
+/* send queue */
+void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx);
+void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx);
+void iscsi_tx_flush(struct iscsi_conn *c);
+/* Fill StatSN / ExpCmdSN / MaxCmdSN of a target PDU header. */
+void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode);
+/* Finish a built PDU: header digest, data iovecs, pad, data digest. */
+void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
+                      int ndata, uint32_t dlen, bool digests);
+struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c);
+void iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
+bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n);
+/* Prepare a control PDU that lives outside the connection's slots (TMF). */
+void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p);
+
+/* receive helpers used by the PDU handlers */
+void iscsi_rx_sink_discard(struct iscsi_conn *c);
+void iscsi_rx_sink_buf(struct iscsi_conn *c);
+void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
+
+/* ---- conn_login.c */
+void iscsi_conn_login_header(struct iscsi_conn *c);
+/* Called with is->lock held by the old session's teardown, any thread. */
+void iscsi_conn_post_reinstated(struct iscsi_conn *waiter);
+
+/* ---- reject.c */
+void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad);
+
+/* ---- session.c */
+int  iscsi_session_bind(struct iscsi_conn *c);   /* at login DONE; see session.c */
+int  iscsi_session_finish_bind(struct iscsi_conn *c);
+void iscsi_session_detach(struct iscsi_conn *c);
+/* CmdSN checks (§3.2.2.1): 1 = process, 0 = drop silently. */
+int  iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+/* Advance ExpCmdSN past an accepted non-immediate PDU. */
+void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+
+/* ---- scsi_cmd.c */
+int  iscsi_scsi_cmd_header(struct iscsi_conn *c);     /* 0 ok, 1 paused (no resources) */
+int  iscsi_data_out_header(struct iscsi_conn *c);
+void iscsi_task_srb_done(struct vs_srb *srb);
+void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t);
+struct iscsi_task *iscsi_task_find(struct iscsi_conn *c, uint32_t itt);
+void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd);
+void iscsi_tasks_fini(struct iscsi_conn *c);
+void iscsi_tasks_release_all_local(struct iscsi_conn *c);
+void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t);
+
+/* ---- tmf.c */
+int  iscsi_tmf_header(struct iscsi_conn *c);
+/* ---- nop.c */
+int  iscsi_nop_out_header(struct iscsi_conn *c);
+void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);
+/* ---- logout.c */
+int  iscsi_logout_header(struct iscsi_conn *c);
+void iscsi_logout_progress(struct iscsi_conn *c);
+/* ---- text_req.c */
+int  iscsi_text_header(struct iscsi_conn *c);
+
+#endif

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* epoll event loop with an eventfd-woken message queue and a timerfd tick. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vstor/miniport.h"
+#include "event_loop.h"
+#include "log.h"
+
+static __thread struct iscsi_loop *current_loop;
+
+uint64_t iscsi_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+bool iscsi_loop_is_current(const struct iscsi_loop *loop)
+{
+	return current_loop == loop;
+}
+
+static void run_local(struct iscsi_loop *loop)
+{
+	while (loop->local_head) {
+		struct iscsi_msg *m = loop->local_head;
+
+		loop->local_head = m->next;
+		if (!loop->local_head)
+			loop->local_tail = NULL;
+		m->next = NULL;
+		m->fn(m);
+	}
+}
+
+static void drain_queue(struct iscsi_loop *loop)
+{
+	struct iscsi_msg *list;
+
+	pthread_mutex_lock(&loop->mq_lock);
+	list = loop->mq_head;
+	loop->mq_head = loop->mq_tail = NULL;
+	pthread_mutex_unlock(&loop->mq_lock);
+	while (list) {
+		struct iscsi_msg *m = list;
+
+		list = m->next;
+		m->next = NULL;
+		m->fn(m);
+		run_local(loop);
+	}
+}
+
+static void on_eventfd(struct iscsi_handler *h, uint32_t events)
+{
+	struct iscsi_loop *loop = (struct iscsi_loop *)((char *)h - offsetof(struct iscsi_loop, ev_handler));
+	uint64_t v;
+
+	(void)events;
+	if (read(loop->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		iscsi_log(ISCSI_LOG_WARN, "loop %u: eventfd read: %s", loop->idx, strerror(errno));
+	drain_queue(loop);
+}
+
+static void on_timer(struct iscsi_handler *h, uint32_t events)
+{
+	struct iscsi_loop *loop = (struct iscsi_loop *)((char *)h - offsetof(struct iscsi_loop, timer_handler));
+	uint64_t v;
+
+	(void)events;
+	if (read(loop->tfd, &v, sizeof(v)) < 0)
+		return;
+	if (loop->ops->tick)
+		loop->ops->tick(loop, iscsi_now_ns());
+}
+
+int iscsi_loop_init(struct iscsi_loop *loop, unsigned idx, const struct iscsi_loop_ops *ops,
+                    void *owner)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, ISCSI_TICK_MS * 1000000l },
+		.it_value = { 0, ISCSI_TICK_MS * 1000000l },
+	};
+
+	memset(loop, 0, sizeof(*loop));
+	loop->idx = idx;
+	loop->ops = ops;
+	loop->owner = owner;
+	loop->epfd = loop->evfd = loop->tfd = -1;
+	pthread_mutex_init(&loop->mq_lock, NULL);
+	loop->scratch_len = 64 * 1024;
+	loop->scratch = malloc(loop->scratch_len);
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	loop->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	loop->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (!loop->scratch || loop->epfd < 0 || loop->evfd < 0 || loop->tfd < 0) {
+		int err = errno ? errno : ENOMEM;
+
+		vs_set_error("iscsi: event loop %u: %s", idx, strerror(err));
+		iscsi_loop_fini(loop);
+		return -err;
+	}
+	timerfd_settime(loop->tfd, 0, &its, NULL);
+	loop->ev_handler.fn = on_eventfd;
+	loop->timer_handler.fn = on_timer;
+	if (iscsi_loop_add_fd(loop, loop->evfd, EPOLLIN, &loop->ev_handler) < 0 ||
+	    iscsi_loop_add_fd(loop, loop->tfd, EPOLLIN, &loop->timer_handler) < 0) {
+		int err = errno;
+
+		vs_set_error("iscsi: event loop %u: epoll_ctl: %s", idx, strerror(err));
+		iscsi_loop_fini(loop);
+		return -err;
+	}
+	return 0;
+}
+
+void iscsi_loop_fini(struct iscsi_loop *loop)
+{
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	if (loop->evfd >= 0)
+		close(loop->evfd);
+	if (loop->tfd >= 0)
+		close(loop->tfd);
+	loop->epfd = loop->evfd = loop->tfd = -1;
+	free(loop->scratch);
+	loop->scratch = NULL;
+	pthread_mutex_destroy(&loop->mq_lock);
+}
+
+static void *loop_main(void *arg)
+{
+	struct iscsi_loop *loop = arg;
+	struct epoll_event evs[64];
+
+	current_loop = loop;
+	for (;;) {
+		int n, i;
+
+		run_local(loop);
+		if (loop->stop_requested && loop->ops->may_exit && loop->ops->may_exit(loop))
+			break;
+		n = epoll_wait(loop->epfd, evs, 64, (int)ISCSI_TICK_MS);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			iscsi_log(ISCSI_LOG_ERROR, "loop %u: epoll_wait: %s", loop->idx, strerror(errno));
+			break;
+		}
+		for (i = 0; i < n; i++) {
+			struct iscsi_handler *h = evs[i].data.ptr;
+
+			h->fn(h, evs[i].events);
+			run_local(loop);
+		}
+	}
+	drain_queue(loop);
+	run_local(loop);
+	current_loop = NULL;
+	return NULL;
+}
+
+int iscsi_loop_start(struct iscsi_loop *loop)
+{
+	int rc = pthread_create(&loop->thread, NULL, loop_main, loop);
+
+	if (rc) {
+		vs_set_error("iscsi: event loop %u: pthread_create: %s", loop->idx, strerror(rc));
+		return -rc;
+	}
+	loop->thread_started = true;
+	return 0;
+}
+
+static void wake(struct iscsi_loop *loop)
+{
+	uint64_t one = 1;
+
+	if (write(loop->evfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		iscsi_log(ISCSI_LOG_WARN, "loop %u: eventfd write: %s", loop->idx, strerror(errno));
+}
+
+void iscsi_loop_request_stop(struct iscsi_loop *loop)
+{
+	loop->stop_requested = true;
+	wake(loop);
+}
+
+void iscsi_loop_join(struct iscsi_loop *loop)
+{
+	if (loop->thread_started) {
+		pthread_join(loop->thread, NULL);
+		loop->thread_started = false;
+	}
+}
+
+void iscsi_loop_post(struct iscsi_loop *loop, struct iscsi_msg *m)
+{
+	bool was_empty;
+
+	m->next = NULL;
+	if (current_loop == loop) {
+		if (loop->local_tail)
+			loop->local_tail->next = m;
+		else
+			loop->local_head = m;
+		loop->local_tail = m;
+		return;
+	}
+	pthread_mutex_lock(&loop->mq_lock);
+	was_empty = loop->mq_head == NULL;
+	if (loop->mq_tail)
+		loop->mq_tail->next = m;
+	else
+		loop->mq_head = m;
+	loop->mq_tail = m;
+	pthread_mutex_unlock(&loop->mq_lock);
+	if (was_empty)
+		wake(loop);
+}
+
+int iscsi_loop_add_fd(struct iscsi_loop *loop, int fd, uint32_t events, struct iscsi_handler *h)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = h };
+
+	return epoll_ctl(loop->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+int iscsi_loop_mod_fd(struct iscsi_loop *loop, int fd, uint32_t events, struct iscsi_handler *h)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = h };
+
+	return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void iscsi_loop_del_fd(struct iscsi_loop *loop, int fd)
+{
+	epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+}

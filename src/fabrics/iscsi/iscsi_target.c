@@ -1,0 +1,705 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vs_iscsi: the public API of the iSCSI fabric.  Portals (listening
+ * sockets on loop 0, connections handed round-robin to the loops), the
+ * target registry with ACLs and CHAP, and the login environment callbacks
+ * the login state machine (login.h) asks about targets.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vstor/miniport.h"
+#include "iscsi_target.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void free_acl(struct iscsi_target *t)
+{
+	for (size_t i = 0; i < t->nacl; i++)
+		free(t->acl[i]);
+	free(t->acl);
+	t->acl = NULL;
+	t->nacl = 0;
+}
+
+static int copy_acl(struct iscsi_target *t, const char *const *acl, size_t n)
+{
+	char **v = NULL;
+
+	if (n) {
+		v = calloc(n, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		for (size_t i = 0; i < n; i++) {
+			if (!acl[i] || !acl[i][0] || strlen(acl[i]) >= ISCSI_NAME_MAX) {
+				for (size_t j = 0; j < i; j++)
+					free(v[j]);
+				free(v);
+				vs_set_error("acl[%zu]: not an iSCSI name (1..223 bytes)", i);
+				return -EINVAL;
+			}
+			v[i] = strdup(acl[i]);
+			if (!v[i]) {
+				for (size_t j = 0; j < i; j++)
+					free(v[j]);
+				free(v);
+				return -ENOMEM;
+			}
+		}
+	}
+	free_acl(t);
+	t->acl = v;
+	t->nacl = n;
+	return 0;
+}
+
+static int set_creds(struct iscsi_chap_creds *cr, bool *on, const struct vs_iscsi_chap *chap)
+{
+	if (!chap) {
+		memset(cr, 0, sizeof(*cr));
+		*on = false;
+		return 0;
+	}
+	if (!chap->user || !chap->user[0] || !chap->secret || !chap->secret[0]) {
+		vs_set_error("chap: user and secret are required");
+		return -EINVAL;
+	}
+	if (strlen(chap->user) >= sizeof(cr->user) || strlen(chap->secret) >= sizeof(cr->secret) ||
+	    (chap->mutual_user && strlen(chap->mutual_user) >= sizeof(cr->mutual_user)) ||
+	    (chap->mutual_secret && strlen(chap->mutual_secret) >= sizeof(cr->mutual_secret))) {
+		vs_set_error("chap: user/secret longer than 255 bytes");
+		return -EINVAL;
+	}
+	if ((chap->mutual_user && chap->mutual_user[0]) != (chap->mutual_secret && chap->mutual_secret[0])) {
+		vs_set_error("chap: mutual_user and mutual_secret go together");
+		return -EINVAL;
+	}
+	memset(cr, 0, sizeof(*cr));
+	copy_str(cr->user, sizeof(cr->user), chap->user);
+	copy_str(cr->secret, sizeof(cr->secret), chap->secret);
+	copy_str(cr->mutual_user, sizeof(cr->mutual_user), chap->mutual_user);
+	copy_str(cr->mutual_secret, sizeof(cr->mutual_secret), chap->mutual_secret);
+	*on = true;
+	return 0;
+}
+
+static struct iscsi_target *find_target_locked(struct vs_iscsi *is, const char *iqn)
+{
+	for (struct iscsi_target *t = is->targets; t; t = t->next)
+		if (!t->removed && strcasecmp(t->iqn, iqn) == 0)
+			return t;
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- login env */
+
+static void *env_find_target(void *ctx, const char *name)
+{
+	struct iscsi_conn *c = ctx;
+	struct iscsi_target *t;
+
+	if (!name)
+		return NULL;
+	pthread_mutex_lock(&c->is->lock);
+	t = find_target_locked(c->is, name);
+	pthread_mutex_unlock(&c->is->lock);
+	return t;
+}
+
+static const char *env_target_name(void *ctx, void *target)
+{
+	(void)ctx;
+	return target ? ((struct iscsi_target *)target)->iqn : NULL;
+}
+
+static const char *env_target_alias(void *ctx, void *target)
+{
+	struct iscsi_target *t = target;
+
+	(void)ctx;
+	return t && t->has_alias ? t->alias : NULL;
+}
+
+static bool env_initiator_allowed(void *ctx, void *target, const char *initiator)
+{
+	struct iscsi_conn *c = ctx;
+	struct iscsi_target *t = target;
+	bool ok = false;
+
+	if (!t)
+		return true;
+	pthread_mutex_lock(&c->is->lock);
+	if (t->nacl == 0)
+		ok = true;
+	for (size_t i = 0; i < t->nacl && initiator; i++)
+		if (strcasecmp(t->acl[i], initiator) == 0)
+			ok = true;
+	pthread_mutex_unlock(&c->is->lock);
+	return ok;
+}
+
+static const struct iscsi_chap_creds *env_chap_for(void *ctx, void *target)
+{
+	struct iscsi_conn *c = ctx;
+	struct iscsi_target *t = target;
+
+	if (!t)
+		return c->is->disc_chap_on ? &c->is->disc_chap : NULL;
+	return t->chap_on ? &t->chap : NULL;
+}
+
+static void env_for_each_target(void *ctx, void (*emit)(void *ectx, void *target), void *ectx)
+{
+	struct iscsi_conn *c = ctx;
+	struct iscsi_target *list[256];
+	size_t n = 0;
+
+	/* Targets are never freed before vs_iscsi_destroy, so the pointers stay
+	 * valid after the lock is dropped; emit() may call back into us. */
+	pthread_mutex_lock(&c->is->lock);
+	for (struct iscsi_target *t = c->is->targets; t && n < 256; t = t->next)
+		if (!t->removed)
+			list[n++] = t;
+	pthread_mutex_unlock(&c->is->lock);
+	/* The registry is a LIFO list; report in the order targets were added. */
+	while (n)
+		emit(ectx, list[--n]);
+}
+
+static const char *env_portal_address(void *ctx, void *target)
+{
+	struct iscsi_conn *c = ctx;
+
+	(void)target;
+	return c->portal_text;
+}
+
+void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
+{
+	memset(&c->env, 0, sizeof(c->env));
+	c->env.ctx = c;
+	c->env.find_target = env_find_target;
+	c->env.target_name = env_target_name;
+	c->env.target_alias = env_target_alias;
+	c->env.initiator_allowed = env_initiator_allowed;
+	c->env.chap_for = env_chap_for;
+	c->env.for_each_target = env_for_each_target;
+	c->env.portal_address = env_portal_address;
+	c->env.tpgt = ISCSI_TPGT;
+	c->env.limits = &is->limits;
+}
+
+/* ---------------------------------------------------------------- loops */
+
+static void loop_tick(struct iscsi_loop *loop, uint64_t now)
+{
+	struct vs_iscsi *is = loop->owner;
+	struct iscsi_conn *c = loop->conns, *next;
+
+	for (; c; c = next) {
+		next = c->lnext;
+		if (is->stopping && c->state != CONN_CLOSING &&
+		    (c->active_tasks == 0 || now >= is->stop_deadline_ns)) {
+			iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)"
+			                                    : "target stopping");
+			continue;
+		}
+		iscsi_conn_tick(c, now);
+	}
+}
+
+static bool loop_may_exit(struct iscsi_loop *loop)
+{
+	return loop->conns == NULL;
+}
+
+static const struct iscsi_loop_ops loop_ops = {
+	.tick = loop_tick,
+	.may_exit = loop_may_exit,
+};
+
+/* ---------------------------------------------------------------- portals */
+
+static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	char host[INET6_ADDRSTRLEN] = "?", serv[16] = "?";
+
+	getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host, sizeof(host), serv, sizeof(serv),
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	if (ss->ss_family == AF_INET6)
+		snprintf(buf, cap, "[%s]:%s", host, serv);
+	else
+		snprintf(buf, cap, "%s:%s", host, serv);
+}
+
+static void on_accept(struct iscsi_handler *h, uint32_t events)
+{
+	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
+	struct vs_iscsi *is = pt->is;
+
+	(void)events;
+	for (int i = 0; i < 16; i++) {
+		struct sockaddr_storage peer, local;
+		socklen_t plen = sizeof(peer), llen = sizeof(local);
+		char pbuf[64], lbuf[64];
+		struct iscsi_conn *c;
+		int one = 1;
+		int fd = accept4(pt->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
+			return;
+		}
+		format_addr(&peer, pbuf, sizeof(pbuf));
+		if (is->stopping) {
+			close(fd);
+			continue;
+		}
+		if (atomic_load(&is->nconns) >= is->cfg.max_connections) {
+			iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: max_connections (%u) reached", pbuf,
+			          is->cfg.max_connections);
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+			format_addr(&local, lbuf, sizeof(lbuf));
+		else
+			copy_str(lbuf, sizeof(lbuf), pt->addr);
+		c = iscsi_conn_create(is, fd, pbuf, lbuf);
+		if (!c) {
+			iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: out of memory", pbuf);
+			close(fd);
+			continue;
+		}
+		iscsi_conn_attach(c, &is->loops[atomic_fetch_add(&is->rr, 1) % is->nloops]);
+	}
+}
+
+static int parse_addr(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+
+		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= hcap)
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= hcap || colon == s)
+			return -EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = 0;
+	}
+	if (!colon[1] || strlen(colon + 1) >= pcap)
+		return -EINVAL;
+	for (const char *p = colon + 1; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+	copy_str(port, pcap, colon + 1);
+	return 0;
+}
+
+int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
+{
+	char host[256], port[16];
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res = NULL;
+	struct iscsi_portal *pt;
+	int fd, one = 1, rc;
+
+	if (!is || parse_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0) {
+		vs_set_error("portal: '%s' is not ADDR:PORT or [V6ADDR]:PORT", addr_port ? addr_port : "");
+		return -EINVAL;
+	}
+	if (is->nportals >= ISCSI_MAX_PORTALS) {
+		vs_set_error("portal: at most %d portals", ISCSI_MAX_PORTALS);
+		return -ENOSPC;
+	}
+	rc = getaddrinfo(host, port, &hints, &res);
+	if (rc) {
+		vs_set_error("portal: '%s': %s", addr_port, gai_strerror(rc));
+		return -EINVAL;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		freeaddrinfo(res);
+		vs_set_error("portal: '%s': socket: %s", addr_port, strerror(-rc));
+		return rc;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		rc = -errno;
+		freeaddrinfo(res);
+		close(fd);
+		vs_set_error("portal: '%s': %s", addr_port, strerror(-rc));
+		return rc;
+	}
+	freeaddrinfo(res);
+	pt = &is->portals[is->nportals];
+	memset(pt, 0, sizeof(*pt));
+	pt->is = is;
+	pt->fd = fd;
+	pt->h.fn = on_accept;
+	copy_str(pt->addr, sizeof(pt->addr), addr_port);
+	if (is->started) {
+		if (iscsi_loop_add_fd(&is->loops[0], fd, EPOLLIN, &pt->h) < 0) {
+			rc = -errno;
+			close(fd);
+			vs_set_error("portal: '%s': epoll: %s", addr_port, strerror(-rc));
+			return rc;
+		}
+		pt->registered = true;
+	}
+	is->nportals++;
+	iscsi_log(ISCSI_LOG_INFO, "listening on %s", addr_port);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
+{
+	struct vs_iscsi *is = calloc(1, sizeof(*is));
+	long ncpu;
+
+	if (!is) {
+		vs_set_error("iscsi: out of memory");
+		return NULL;
+	}
+	if (cfg)
+		is->cfg = *cfg;
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (!is->cfg.threads)
+		is->cfg.threads = ncpu > 0 ? (uint32_t)ncpu : 1;
+	if (is->cfg.threads > 256)
+		is->cfg.threads = 256;
+	if (!is->cfg.max_connections)
+		is->cfg.max_connections = 256;
+	if (!is->cfg.max_sessions)
+		is->cfg.max_sessions = 128;
+	if (!is->cfg.login_timeout_ms)
+		is->cfg.login_timeout_ms = 15000;
+	if (!is->cfg.nop_interval_ms)
+		is->cfg.nop_interval_ms = 5000;
+	if (!is->cfg.nop_timeout_ms)
+		is->cfg.nop_timeout_ms = 15000;
+	if (!is->cfg.queue_depth)
+		is->cfg.queue_depth = 128;
+	if (is->cfg.queue_depth > 1024)
+		is->cfg.queue_depth = 1024;
+	if (!is->cfg.max_recv_dsl)
+		is->cfg.max_recv_dsl = 262144;
+	if (!is->cfg.max_burst_length)
+		is->cfg.max_burst_length = 1048576;
+	if (!is->cfg.first_burst_length)
+		is->cfg.first_burst_length = 262144;
+	/* RFC 7143 §13.12/13.14: 512 .. 2^24-1; keep our buffers bounded. */
+	if (is->cfg.max_recv_dsl < 512 || is->cfg.max_recv_dsl > ISCSI_MAX_DSL ||
+	    is->cfg.max_burst_length < 512 || is->cfg.max_burst_length > ISCSI_MAX_XFER ||
+	    is->cfg.first_burst_length < 512 || is->cfg.first_burst_length > is->cfg.max_burst_length) {
+		vs_set_error("iscsi: max_recv_dsl must be 512..%u, max_burst_length 512..%u, "
+		             "first_burst_length 512..max_burst_length", ISCSI_MAX_DSL, ISCSI_MAX_XFER);
+		free(is);
+		return NULL;
+	}
+	is->limits.max_recv_dsl = is->cfg.max_recv_dsl;
+	is->limits.max_burst_length = is->cfg.max_burst_length;
+	is->limits.first_burst_length = is->cfg.first_burst_length;
+	is->limits.max_outstanding_r2t = 1;
+	is->limits.max_connections = 1;
+	is->limits.immediate_data = true;
+	is->limits.initial_r2t = false;
+	is->limits.allow_digests = true;
+	pthread_mutex_init(&is->lock, NULL);
+	pthread_cond_init(&is->cond, NULL);
+	is->next_tsih = 1;
+	return is;
+}
+
+int vs_iscsi_start(struct vs_iscsi *is)
+{
+	int rc;
+
+	if (!is || is->started) {
+		vs_set_error("iscsi: already started");
+		return -EALREADY;
+	}
+	is->loops = calloc(is->cfg.threads, sizeof(*is->loops));
+	if (!is->loops) {
+		vs_set_error("iscsi: out of memory");
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < is->cfg.threads; i++) {
+		rc = iscsi_loop_init(&is->loops[i], i, &loop_ops, is);
+		if (rc < 0) {
+			while (i--)
+				iscsi_loop_fini(&is->loops[i]);
+			free(is->loops);
+			is->loops = NULL;
+			return rc;
+		}
+	}
+	is->nloops = is->cfg.threads;
+	for (unsigned i = 0; i < is->nportals; i++) {
+		if (iscsi_loop_add_fd(&is->loops[0], is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
+			is->portals[i].registered = true;
+	}
+	is->started = true;
+	for (unsigned i = 0; i < is->nloops; i++) {
+		rc = iscsi_loop_start(&is->loops[i]);
+		if (rc < 0) {
+			vs_iscsi_stop(is, 0);
+			return rc;
+		}
+	}
+	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops, %u portals", is->nloops, is->nportals);
+	return 0;
+}
+
+void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
+{
+	if (!is || !is->started)
+		return;
+	is->stop_deadline_ns = iscsi_now_ns() + (uint64_t)grace_ms * 1000000ull;
+	is->stopping = true;
+	for (unsigned i = 0; i < is->nportals; i++) {
+		struct iscsi_portal *pt = &is->portals[i];
+
+		if (pt->registered) {
+			iscsi_loop_del_fd(&is->loops[0], pt->fd);
+			pt->registered = false;
+		}
+		shutdown(pt->fd, SHUT_RDWR);
+	}
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_request_stop(&is->loops[i]);
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_join(&is->loops[i]);
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_fini(&is->loops[i]);
+	free(is->loops);
+	is->loops = NULL;
+	is->nloops = 0;
+	for (unsigned i = 0; i < is->nportals; i++)
+		close(is->portals[i].fd);
+	is->nportals = 0;
+	is->started = false;
+	is->stopping = false;
+	iscsi_log(ISCSI_LOG_INFO, "stopped");
+}
+
+void vs_iscsi_destroy(struct vs_iscsi *is)
+{
+	if (!is)
+		return;
+	vs_iscsi_stop(is, 0);
+	for (unsigned i = 0; i < is->nportals; i++)
+		close(is->portals[i].fd);
+	while (is->targets) {
+		struct iscsi_target *t = is->targets;
+
+		is->targets = t->next;
+		free_acl(t);
+		free(t);
+	}
+	pthread_mutex_destroy(&is->lock);
+	pthread_cond_destroy(&is->cond);
+	free(is);
+}
+
+/* ---------------------------------------------------------------- targets */
+
+int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config *tc)
+{
+	struct iscsi_target *t;
+	int rc;
+
+	if (!is || !tc) {
+		vs_set_error("target: missing config");
+		return -EINVAL;
+	}
+	if (!tc->iqn || !tc->iqn[0] || strlen(tc->iqn) >= ISCSI_NAME_MAX) {
+		vs_set_error("target.iqn: must be 1..223 bytes");
+		return -EINVAL;
+	}
+	if (strncasecmp(tc->iqn, "iqn.", 4) && strncasecmp(tc->iqn, "eui.", 4) &&
+	    strncasecmp(tc->iqn, "naa.", 4)) {
+		vs_set_error("target.iqn: '%s' is not an iqn./eui./naa. name (RFC 7143 §4.2.7)", tc->iqn);
+		return -EINVAL;
+	}
+	if (!tc->port) {
+		vs_set_error("target.port: missing");
+		return -EINVAL;
+	}
+	if (tc->alias && strlen(tc->alias) >= 256) {
+		vs_set_error("target.alias: longer than 255 bytes");
+		return -EINVAL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		vs_set_error("target: out of memory");
+		return -ENOMEM;
+	}
+	copy_str(t->iqn, sizeof(t->iqn), tc->iqn);
+	if (tc->alias) {
+		copy_str(t->alias, sizeof(t->alias), tc->alias);
+		t->has_alias = true;
+	}
+	t->port = tc->port;
+	rc = copy_acl(t, tc->acl, tc->acl ? tc->nacl : 0);
+	if (rc == 0)
+		rc = set_creds(&t->chap, &t->chap_on, tc->chap);
+	if (rc < 0) {
+		free_acl(t);
+		free(t);
+		return rc;
+	}
+	pthread_mutex_lock(&is->lock);
+	if (find_target_locked(is, tc->iqn)) {
+		pthread_mutex_unlock(&is->lock);
+		free_acl(t);
+		free(t);
+		vs_set_error("target.iqn: '%s' already exists", tc->iqn);
+		return -EEXIST;
+	}
+	t->next = is->targets;
+	is->targets = t;
+	pthread_mutex_unlock(&is->lock);
+	iscsi_log(ISCSI_LOG_INFO, "target %s added", t->iqn);
+	return 0;
+}
+
+int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
+{
+	struct iscsi_target *t;
+
+	if (!is || !iqn) {
+		vs_set_error("target.iqn: missing");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	t = find_target_locked(is, iqn);
+	if (!t) {
+		pthread_mutex_unlock(&is->lock);
+		vs_set_error("target.iqn: '%s' not found", iqn);
+		return -ENOENT;
+	}
+	if (t->nsessions && !force) {
+		pthread_mutex_unlock(&is->lock);
+		vs_set_error("target '%s': %u sessions logged in", iqn, t->nsessions);
+		return -EBUSY;
+	}
+	t->removed = true;
+	for (struct iscsi_session *s = is->sessions; s; s = s->next)
+		if (s->target == t && s->conn)
+			iscsi_conn_kill_async(s->conn);
+	/* The caller may destroy the port next: wait until every session of
+	 * this target has let go of its nexus. */
+	while (t->nsessions && is->started)
+		pthread_cond_wait(&is->cond, &is->lock);
+	pthread_mutex_unlock(&is->lock);
+	iscsi_log(ISCSI_LOG_INFO, "target %s removed", iqn);
+	return 0;
+}
+
+int vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *acl, size_t n)
+{
+	struct iscsi_target *t;
+	int rc;
+
+	if (!is || !iqn) {
+		vs_set_error("target.iqn: missing");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	t = find_target_locked(is, iqn);
+	rc = t ? copy_acl(t, acl, acl ? n : 0) : -ENOENT;
+	pthread_mutex_unlock(&is->lock);
+	if (rc == -ENOENT)
+		vs_set_error("target.iqn: '%s' not found", iqn);
+	return rc;
+}
+
+int vs_iscsi_set_chap(struct vs_iscsi *is, const char *iqn, const struct vs_iscsi_chap *chap)
+{
+	struct iscsi_target *t;
+	int rc;
+
+	if (!is || !iqn) {
+		vs_set_error("target.iqn: missing");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	t = find_target_locked(is, iqn);
+	rc = t ? set_creds(&t->chap, &t->chap_on, chap) : -ENOENT;
+	pthread_mutex_unlock(&is->lock);
+	if (rc == -ENOENT)
+		vs_set_error("target.iqn: '%s' not found", iqn);
+	return rc;
+}
+
+int vs_iscsi_set_discovery_chap(struct vs_iscsi *is, const struct vs_iscsi_chap *chap)
+{
+	int rc;
+
+	if (!is)
+		return -EINVAL;
+	pthread_mutex_lock(&is->lock);
+	rc = set_creds(&is->disc_chap, &is->disc_chap_on, chap);
+	pthread_mutex_unlock(&is->lock);
+	return rc;
+}
+
+size_t vs_iscsi_sessions(struct vs_iscsi *is, struct vs_iscsi_session_info *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!is)
+		return 0;
+	pthread_mutex_lock(&is->lock);
+	for (struct iscsi_session *s = is->sessions; s && n < max; s = s->next) {
+		struct vs_iscsi_session_info *o = &out[n++];
+
+		memset(o, 0, sizeof(*o));
+		copy_str(o->target, sizeof(o->target), s->target ? s->target->iqn : "");
+		copy_str(o->initiator, sizeof(o->initiator), s->initiator);
+		memcpy(o->isid, s->isid, 6);
+		o->tsih = s->tsih;
+		o->connections = s->conn ? 1 : 0;
+		o->header_digest = s->params.header_digest;
+		o->data_digest = s->params.data_digest;
+		o->max_recv_dsl = s->params.max_recv_dsl;
+		o->max_xmit_dsl = s->params.max_xmit_dsl;
+		o->max_burst = s->params.max_burst_length;
+		o->first_burst = s->params.first_burst_length;
+		o->immediate_data = s->params.immediate_data;
+		o->initial_r2t = s->params.initial_r2t;
+		copy_str(o->peer, sizeof(o->peer), s->peer);
+	}
+	pthread_mutex_unlock(&is->lock);
+	return n;
+}

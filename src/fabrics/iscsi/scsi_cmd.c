@@ -1,0 +1,771 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SCSI Command PDUs → vs_srb and back (RFC 7143 §11.3, §11.4, §11.7, §11.8):
+ * LUN and CDB (with the extended-CDB AHS), task attribute, expected data
+ * transfer length, immediate and unsolicited data, R2T flow honouring
+ * MaxBurstLength / MaxOutstandingR2T with DataSN / buffer offset checks,
+ * Data-In PDUs of at most the initiator's MaxRecvDataSegmentLength with the
+ * status in the last one when there is no sense data, SCSI Response PDUs
+ * with sense data and residual counts.
+ *
+ * Data is received straight into the SRB's buffer and sent straight from
+ * it; a task never allocates.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vstor/scsi.h"
+#include "conn.h"
+#include "iscsi_target.h"
+#include "log.h"
+
+/*
+ * Buffer classes: many small, some medium, a few large and two that hold
+ * ISCSI_MAX_XFER.  Pool memory is reserved at login and only touched pages
+ * cost RAM.  A command whose class is empty waits (the connection stops
+ * reading) until one comes back — it is never dropped.
+ */
+#define BUF_SMALL   (16u * 1024u)
+#define BUF_MEDIUM  (256u * 1024u)
+#define BUF_LARGE   (1024u * 1024u)
+#define NUM_MEDIUM  16u
+#define NUM_LARGE   4u
+#define NUM_HUGE    2u
+#define TASK_MARGIN 8u
+
+/* SPC-4 Annex D: ABORTED COMMAND additional sense for data phase errors */
+#define ASC_DATA_PHASE_ERROR        0x4b00
+#define ASC_INVALID_TTT_RECEIVED    0x4b01
+#define ASC_TOO_MUCH_WRITE_DATA     0x4b02
+#define ASC_DATA_OFFSET_ERROR       0x4b05
+
+static bool task_build(struct iscsi_conn *c, struct iscsi_tx *tx);
+static void task_finished(struct iscsi_conn *c, struct iscsi_tx *tx);
+static void task_done_msg(struct iscsi_msg *m);
+
+/* ---------------------------------------------------------------- task table */
+
+void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
+{
+	struct vs_port *port = c->sess->target->port;
+
+	c->ntasks = qd + ISCSI_IMMEDIATE_TASKS + TASK_MARGIN;
+	c->tasks = calloc(c->ntasks, sizeof(*c->tasks));
+	if (!c->tasks)
+		return;
+	for (uint32_t i = c->ntasks; i-- > 0;) {
+		struct iscsi_task *t = &c->tasks[i];
+
+		t->conn = c;
+		t->index = (uint16_t)i;
+		t->tx.build = task_build;
+		t->tx.finished = task_finished;
+		t->done_msg.fn = task_done_msg;
+		t->next_free = c->free_tasks;
+		c->free_tasks = t;
+	}
+	c->pool_small = vs_srb_pool_create(port, c->ntasks, BUF_SMALL);
+	c->pool_medium = vs_srb_pool_create(port, NUM_MEDIUM, BUF_MEDIUM);
+	c->pool_large = vs_srb_pool_create(port, NUM_LARGE, BUF_LARGE);
+	c->pool_huge = vs_srb_pool_create(port, NUM_HUGE, ISCSI_MAX_XFER);
+}
+
+void iscsi_tasks_fini(struct iscsi_conn *c)
+{
+	if (c->pool_small)
+		vs_srb_pool_destroy(c->pool_small);
+	if (c->pool_medium)
+		vs_srb_pool_destroy(c->pool_medium);
+	if (c->pool_large)
+		vs_srb_pool_destroy(c->pool_large);
+	if (c->pool_huge)
+		vs_srb_pool_destroy(c->pool_huge);
+	c->pool_small = c->pool_medium = c->pool_large = c->pool_huge = NULL;
+	free(c->tasks);
+	c->tasks = NULL;
+	c->free_tasks = NULL;
+}
+
+struct iscsi_task *iscsi_task_find(struct iscsi_conn *c, uint32_t itt)
+{
+	for (struct iscsi_task *t = c->itt_hash[itt % ISCSI_ITT_BUCKETS]; t; t = t->hnext)
+		if (t->itt == itt)
+			return t;
+	return NULL;
+}
+
+static void hash_remove(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	struct iscsi_task **pp = &c->itt_hash[t->itt % ISCSI_ITT_BUCKETS];
+
+	while (*pp && *pp != t)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = t->hnext;
+	t->hnext = NULL;
+}
+
+/* The window slot frees as soon as the final status is built, so the
+ * MaxCmdSN in that very PDU already lets the next command in. */
+static void release_window(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	if (t->in_window) {
+		t->in_window = false;
+		c->active_window--;
+	}
+	if (t->imm_counted) {
+		t->imm_counted = false;
+		c->active_immediate--;
+	}
+}
+
+void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	if (t->state == TASK_FREE)
+		return;
+	hash_remove(c, t);
+	release_window(c, t);
+	if (t->srb) {
+		vs_srb_put(t->srb);
+		t->srb = NULL;
+	}
+	t->state = TASK_FREE;
+	t->next_free = c->free_tasks;
+	c->free_tasks = t;
+	c->active_tasks--;
+	if (c->state == CONN_LOGOUT)
+		iscsi_logout_progress(c);
+	else if (c->state != CONN_CLOSING)
+		iscsi_conn_resume_rx(c);
+}
+
+void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	if (t->state == TASK_FREE || t->state == TASK_SUBMITTED)
+		return;
+	t->state = TASK_DEAD;
+	if (!t->tx.queued)
+		iscsi_task_release(c, t);
+}
+
+void iscsi_tasks_release_all_local(struct iscsi_conn *c)
+{
+	for (uint32_t i = 0; c->tasks && i < c->ntasks; i++) {
+		struct iscsi_task *t = &c->tasks[i];
+
+		if (t->state != TASK_FREE && t->state != TASK_SUBMITTED && !t->tx.queued)
+			iscsi_task_release(c, t);
+	}
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint8_t cdb_len_for(const uint8_t *cdb)
+{
+	switch (cdb[0] >> 5) {            /* SPC-4 4.2.5.1 group code */
+	case 0: return 6;
+	case 1: case 2: return 10;
+	case 4: return 16;
+	case 5: return 12;
+	default: return 16;
+	}
+}
+
+static uint8_t task_attr(uint8_t flags)
+{
+	switch (flags & ISCSI_CMD_ATTR_MASK) {   /* §11.3.1 ATTR */
+	case 2: return VS_TASK_ORDERED;
+	case 3: return VS_TASK_HEAD_OF_QUEUE;
+	case 4: return VS_TASK_ACA;
+	default: return VS_TASK_SIMPLE;          /* 0 untagged, 1 simple */
+	}
+}
+
+static void set_local_check(struct iscsi_task *t, uint8_t key, uint16_t asc_ascq)
+{
+	t->local_status = true;
+	t->status = SAM_STAT_CHECK_CONDITION;
+	memset(t->sense, 0, sizeof(t->sense));
+	t->sense[0] = 0x70;               /* SPC-4 4.5.3 fixed format, current */
+	t->sense[2] = key;
+	t->sense[7] = 10;
+	t->sense[12] = VS_ASC(asc_ascq);
+	t->sense[13] = VS_ASCQ(asc_ascq);
+	t->sense_len = 18;
+	t->sense_ptr = t->sense;
+}
+
+static struct vs_srb_pool *pool_for(struct iscsi_conn *c, uint32_t len)
+{
+	if (len <= BUF_SMALL)
+		return c->pool_small;
+	if (len <= BUF_MEDIUM)
+		return c->pool_medium;
+	if (len <= BUF_LARGE)
+		return c->pool_large;
+	return c->pool_huge;
+}
+
+static uint32_t min3(uint32_t a, uint32_t b, uint32_t c)
+{
+	uint32_t m = a < b ? a : b;
+
+	return m < c ? m : c;
+}
+
+/* ---------------------------------------------------------------- response */
+
+static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	struct vs_srb *srb = t->srb;
+
+	t->state = TASK_RESPONDING;
+	t->din_offset = 0;
+	t->din_len = 0;
+	t->datasn = 0;
+	t->status_sent = false;
+	t->burst_left = c->p.max_burst_length;
+	if (!t->local_status && srb) {
+		t->status = srb->scsi_status;
+		t->sense_len = srb->sense_len;
+		t->sense_ptr = srb->sense;
+		if (srb->srb_status != VS_SRB_SUCCESS && t->status == SAM_STAT_GOOD) {
+			/* Ended by the port (e.g. timeout) without a SCSI status:
+			 * ABORTED COMMAND lets the initiator retry. */
+			set_local_check(t, SENSE_ABORTED_COMMAND, ASC_NO_ADDITIONAL_SENSE);
+		}
+		if (t->read && srb->data_dir == VS_DIR_FROM_DEVICE)
+			t->din_len = srb->xfer_len < t->edtl ? srb->xfer_len : t->edtl;
+		if (srb->resid_flags & VS_RESID_OVERFLOW) {
+			t->resid_flags = ISCSI_FLAG_OVERFLOW;
+			t->residual = srb->residual;
+		} else if (srb->resid_flags & VS_RESID_UNDERFLOW) {
+			t->resid_flags = ISCSI_FLAG_UNDERFLOW;
+			t->residual = srb->residual;
+		} else if (t->read && t->din_len < t->edtl) {
+			/* §11.4.5.2: fewer bytes than the initiator expected. */
+			t->resid_flags = ISCSI_FLAG_UNDERFLOW;
+			t->residual = t->edtl - t->din_len;
+		}
+	}
+	if (t->sense_len > VS_SENSE_MAX)
+		t->sense_len = VS_SENSE_MAX;
+	/* §11.7.3: status may ride on the final Data-In only without sense. */
+	t->piggyback = t->din_len > 0 && t->sense_len == 0 && t->status == SAM_STAT_GOOD;
+	iscsi_tx_queue(c, &t->tx);
+}
+
+static void build_r2t(struct iscsi_conn *c, struct iscsi_task *t, struct iscsi_r2t *r)
+{
+	uint8_t *hd = t->tx.hdr;
+
+	memset(hd, 0, ISCSI_BHS_LEN);
+	hd[0] = ISCSI_OP_R2T;
+	hd[1] = ISCSI_FLAG_FINAL;
+	iscsi_put_be64(hd + 8, t->lun_field);
+	iscsi_put_be32(hd + 16, t->itt);
+	iscsi_put_be32(hd + 20, r->ttt);
+	iscsi_fill_sn(c, hd, ISCSI_STATSN_CURRENT);   /* §11.8: StatSN not advanced */
+	iscsi_put_be32(hd + 36, r->r2tsn);
+	iscsi_put_be32(hd + 40, r->offset);
+	iscsi_put_be32(hd + 44, r->len);
+	iscsi_tx_set_pdu(c, &t->tx, NULL, 0, 0, true);
+	r->sent = true;
+}
+
+static void build_data_in(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	uint8_t *hd = t->tx.hdr;
+	uint32_t remaining = t->din_len - t->din_offset;
+	uint32_t len = min3(remaining, c->p.max_xmit_dsl, t->burst_left);
+	bool last = len == remaining;
+	uint8_t flags = 0;
+	struct iovec d = { (uint8_t *)t->iov.iov_base + t->din_offset, len };
+
+	memset(hd, 0, ISCSI_BHS_LEN);
+	hd[0] = ISCSI_OP_DATA_IN;
+	/* F closes each sequence of at most MaxBurstLength bytes (§11.7.1). */
+	if (last || len == t->burst_left)
+		flags |= ISCSI_FLAG_FINAL;
+	iscsi_put_be64(hd + 8, t->lun_field);
+	iscsi_put_be32(hd + 16, t->itt);
+	iscsi_put_be32(hd + 20, ISCSI_RESERVED_TAG);
+	iscsi_put_be32(hd + 36, t->datasn++);
+	iscsi_put_be32(hd + 40, t->din_offset);
+	if (last && t->piggyback) {
+		flags |= ISCSI_FLAG_FINAL | ISCSI_FLAG_STATUS | t->resid_flags;
+		hd[3] = t->status;
+		iscsi_put_be32(hd + 44, t->resid_flags ? t->residual : 0);
+		release_window(c, t);
+		iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
+		t->status_sent = true;
+	} else {
+		iscsi_fill_sn(c, hd, ISCSI_STATSN_NONE);
+	}
+	hd[1] = flags;
+	iscsi_tx_set_pdu(c, &t->tx, &d, 1, len, true);
+	t->din_offset += len;
+	t->burst_left -= len;
+	if (!t->burst_left)
+		t->burst_left = c->p.max_burst_length;
+}
+
+static void build_response(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	uint8_t *hd = t->tx.hdr;
+	struct iovec d[2];
+	uint32_t dlen = 0;
+
+	memset(hd, 0, ISCSI_BHS_LEN);
+	hd[0] = ISCSI_OP_SCSI_RESP;
+	hd[1] = ISCSI_FLAG_FINAL | t->resid_flags;
+	hd[2] = 0x00;                     /* Command Completed at Target */
+	hd[3] = t->status;
+	iscsi_put_be32(hd + 16, t->itt);
+	/* §11.4.8: number of R2T and Data-In PDUs sent for this command. */
+	iscsi_put_be32(hd + 36, t->read ? t->datasn : t->r2tsn);
+	iscsi_put_be32(hd + 44, t->resid_flags ? t->residual : 0);
+	if (t->sense_len) {
+		/* §11.4.7.2: SenseLength, then the sense data. */
+		iscsi_put_be16(t->sense_hdr, t->sense_len);
+		d[0] = (struct iovec){ t->sense_hdr, 2 };
+		d[1] = (struct iovec){ (void *)t->sense_ptr, t->sense_len };
+		dlen = 2u + t->sense_len;
+	}
+	release_window(c, t);
+	iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
+	iscsi_tx_set_pdu(c, &t->tx, d, dlen ? 2 : 0, dlen, true);
+	t->status_sent = true;
+}
+
+static bool task_build(struct iscsi_conn *c, struct iscsi_tx *tx)
+{
+	struct iscsi_task *t = ISCSI_CONTAINER_OF(tx, struct iscsi_task, tx);
+
+	switch (t->state) {
+	case TASK_DATA_OUT:
+		for (unsigned i = 0; i < ISCSI_MAX_R2T; i++) {
+			if (t->r2t[i].active && !t->r2t[i].sent) {
+				build_r2t(c, t, &t->r2t[i]);
+				return true;
+			}
+		}
+		return false;
+	case TASK_RESPONDING:
+		if (t->status_sent)
+			return false;
+		if (t->din_offset < t->din_len)
+			build_data_in(c, t);
+		else
+			build_response(c, t);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void task_finished(struct iscsi_conn *c, struct iscsi_tx *tx)
+{
+	struct iscsi_task *t = ISCSI_CONTAINER_OF(tx, struct iscsi_task, tx);
+
+	if (t->state == TASK_DEAD || (t->state == TASK_RESPONDING && t->status_sent) ||
+	    (c->state == CONN_CLOSING && t->state != TASK_SUBMITTED))
+		iscsi_task_release(c, t);
+	if (c->state == CONN_CLOSING)
+		iscsi_conn_try_free(c);
+}
+
+/* ---------------------------------------------------------------- completion */
+
+void iscsi_task_srb_done(struct vs_srb *srb)
+{
+	struct iscsi_task *t = srb->done_ctx;
+
+	/* Any thread; inline inside vs_port_submit too.  The loop runs it
+	 * after the current event, so no handler is re-entered. */
+	iscsi_loop_post(t->conn->loop, &t->done_msg);
+}
+
+static void task_done_msg(struct iscsi_msg *m)
+{
+	struct iscsi_task *t = ISCSI_CONTAINER_OF(m, struct iscsi_task, done_msg);
+	struct iscsi_conn *c = t->conn;
+	uint8_t st = t->srb->srb_status;
+
+	c->outstanding_srbs--;
+	if (c->state == CONN_CLOSING) {
+		iscsi_task_release(c, t);
+		iscsi_conn_try_free(c);
+		return;
+	}
+	if (st == VS_SRB_ABORTED || st == VS_SRB_BUS_RESET) {
+		/* Ended by task management: the TMF response speaks for it
+		 * (§11.6); no SCSI Response is sent. */
+		t->state = TASK_DEAD;
+		if (!t->tx.queued)
+			iscsi_task_release(c, t);
+		return;
+	}
+	prepare_response(c, t);
+}
+
+static void task_submit(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	struct vs_srb *srb = t->srb;
+
+	srb->data_length = t->edtl;
+	srb->iov = &t->iov;
+	srb->iovcnt = 1;
+	srb->nexus = c->sess->nexus;
+	srb->done = iscsi_task_srb_done;
+	srb->done_ctx = t;
+	srb->submitter_ctx = t;
+	t->state = TASK_SUBMITTED;
+	c->outstanding_srbs++;
+	vs_port_submit(c->sess->target->port, srb);
+}
+
+/* ---------------------------------------------------------------- write data */
+
+static struct iscsi_r2t *free_r2t(struct iscsi_task *t)
+{
+	for (unsigned i = 0; i < ISCSI_MAX_R2T; i++)
+		if (!t->r2t[i].active)
+			return &t->r2t[i];
+	return NULL;
+}
+
+static unsigned active_r2ts(const struct iscsi_task *t)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < ISCSI_MAX_R2T; i++)
+		n += t->r2t[i].active;
+	return n;
+}
+
+/* Next step of a write: more R2Ts, or submit once every byte is in. */
+static void write_progress(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	bool queue = false;
+
+	if (t->unsol_open)
+		return;     /* R2Ts follow the unsolicited burst (in-order sequences) */
+	while (t->next_r2t_offset < t->edtl && active_r2ts(t) < c->p.max_outstanding_r2t) {
+		struct iscsi_r2t *r = free_r2t(t);
+
+		if (!r)
+			break;
+		memset(r, 0, sizeof(*r));
+		r->active = true;
+		r->ttt = (uint32_t)t->index << 16 | (++t->ttt_gen & 0xffffu);
+		r->r2tsn = t->r2tsn++;
+		r->offset = t->next_r2t_offset;
+		r->len = t->edtl - r->offset < c->p.max_burst_length ? t->edtl - r->offset
+		                                                      : c->p.max_burst_length;
+		t->next_r2t_offset += r->len;
+		queue = true;
+	}
+	if (queue) {
+		iscsi_tx_queue(c, &t->tx);
+		return;
+	}
+	if (t->next_r2t_offset >= t->edtl && active_r2ts(t) == 0)
+		task_submit(c, t);
+}
+
+static void immediate_data_done(struct iscsi_conn *c)
+{
+	struct iscsi_task *t = c->rx_task;
+
+	if (!t || t->state != TASK_DATA_OUT)
+		return;
+	t->received += t->cur_len;
+	write_progress(c, t);
+}
+
+static void data_out_done(struct iscsi_conn *c)
+{
+	struct iscsi_task *t = c->rx_task;
+	const struct iscsi_bhs *h = &c->rx_bhs;
+	bool final = bhs_flags(h) & ISCSI_FLAG_FINAL;
+
+	if (!t || t->state != TASK_DATA_OUT)
+		return;
+	t->received += t->cur_len;
+	if (t->cur_r2t < 0) {
+		t->unsol_next += t->cur_len;
+		t->unsol_datasn++;
+		if (final || t->unsol_next >= t->unsol_end) {
+			/* The unsolicited burst is over; solicit the rest from
+			 * where it actually ended (§11.7.1 F bit). */
+			t->unsol_open = false;
+			t->next_r2t_offset = t->unsol_next;
+		}
+	} else {
+		struct iscsi_r2t *r = &t->r2t[t->cur_r2t];
+
+		r->received += t->cur_len;
+		r->exp_datasn++;
+		if (r->received >= r->len)
+			r->active = false;
+	}
+	write_progress(c, t);
+}
+
+/*
+ * A Data-Out that breaks the sequence rules (§11.7.4 DataSN, §11.7.5
+ * buffer offset, R2T length).  ERL 0 cannot recover the data, but the
+ * connection and every other task can: the command ends here with CHECK
+ * CONDITION / ABORTED COMMAND and the rest of its Data-Out is dropped.
+ */
+static void data_out_fail(struct iscsi_conn *c, struct iscsi_task *t, uint16_t asc, const char *why)
+{
+	iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: itt 0x%x: %s", (unsigned long long)c->id, c->peer,
+	          t->itt, why);
+	iscsi_rx_sink_discard(c);
+	set_local_check(t, SENSE_ABORTED_COMMAND, asc);
+	t->discard_data = true;
+	memset(t->r2t, 0, sizeof(t->r2t));
+	prepare_response(c, t);
+}
+
+int iscsi_data_out_header(struct iscsi_conn *c)
+{
+	const struct iscsi_bhs *h = &c->rx_bhs;
+	uint32_t itt = bhs_itt(h);
+	uint32_t ttt = bhs_be32(h, 20);
+	uint32_t datasn = bhs_be32(h, 36);
+	uint32_t offset = bhs_be32(h, 40);
+	uint32_t dlen = c->rx_dlen;
+	bool final = bhs_flags(h) & ISCSI_FLAG_FINAL;
+	struct iscsi_task *t = iscsi_task_find(c, itt);
+
+	if (!t || t->state != TASK_DATA_OUT) {
+		if (ttt == ISCSI_RESERVED_TAG || (t && (t->state == TASK_DEAD || t->discard_data)) ||
+		    (ttt >> 16) < c->ntasks) {
+			/* Data for a command that was answered early or aborted
+			 * (a TTT we once issued: task index in the top half):
+			 * RFC 7143 §4.2.3.4 lets it be dropped without a word. */
+			iscsi_rx_sink_discard(c);
+			return 0;
+		}
+		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false,
+		                     "Data-Out for an unknown task");
+		return 0;
+	}
+	if (ttt == ISCSI_RESERVED_TAG) {
+		if (!t->unsol_open || dlen == 0 || dlen > t->unsol_end - t->unsol_next) {
+			data_out_fail(c, t, ASC_TOO_MUCH_WRITE_DATA, "unsolicited Data-Out beyond the first burst");
+			return 0;
+		}
+		if (datasn != t->unsol_datasn) {
+			data_out_fail(c, t, ASC_DATA_PHASE_ERROR, "unsolicited Data-Out with a wrong DataSN");
+			return 0;
+		}
+		if (offset != t->unsol_next) {
+			data_out_fail(c, t, ASC_DATA_OFFSET_ERROR, "unsolicited Data-Out with a wrong offset");
+			return 0;
+		}
+		t->cur_r2t = -1;
+	} else {
+		int idx = -1;
+
+		for (unsigned i = 0; i < ISCSI_MAX_R2T; i++)
+			if (t->r2t[i].active && t->r2t[i].ttt == ttt && t->r2t[i].sent)
+				idx = (int)i;
+		if (idx < 0) {
+			data_out_fail(c, t, ASC_INVALID_TTT_RECEIVED, "Data-Out with an unknown Target Transfer Tag");
+			return 0;
+		}
+		struct iscsi_r2t *r = &t->r2t[idx];
+
+		/* §11.7.4 / §11.7.5: DataSN restarts at 0 per R2T; offsets are in
+		 * order (DataPDUInOrder) within [offset, offset+len). */
+		if (datasn != r->exp_datasn) {
+			data_out_fail(c, t, ASC_DATA_PHASE_ERROR, "Data-Out with a wrong DataSN");
+			return 0;
+		}
+		if (offset != r->offset + r->received) {
+			data_out_fail(c, t, ASC_DATA_OFFSET_ERROR, "Data-Out with a wrong buffer offset");
+			return 0;
+		}
+		if (dlen == 0 || dlen > r->len - r->received || (final && r->received + dlen != r->len)) {
+			data_out_fail(c, t, ASC_TOO_MUCH_WRITE_DATA, "Data-Out length does not match the R2T");
+			return 0;
+		}
+		t->cur_r2t = (int8_t)idx;
+	}
+	t->cur_len = dlen;
+	c->rx_task = t;
+	iscsi_rx_sink_seg(c, (uint8_t *)t->iov.iov_base + offset, dlen, 0);
+	c->rx_complete = data_out_done;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- command */
+
+/* Parse the CDB from the BHS and an Extended CDB AHS (§11.2.2.3). */
+static int parse_cdb(struct iscsi_conn *c, struct vs_srb *srb, uint8_t *cdb_len)
+{
+	const uint8_t *cdb = c->rx_bhs.b + 32;
+	size_t ahs_total = (size_t)bhs_ahs_len(&c->rx_bhs) * 4;
+	size_t off = 0;
+	uint8_t len = cdb_len_for(cdb);
+
+	memcpy(srb->cdb, cdb, 16);
+	if (cdb[0] == VARIABLE_LENGTH_CDB)
+		len = (uint8_t)(8 + cdb[7] > VS_CDB_MAX ? VS_CDB_MAX : 8 + cdb[7]);
+	while (off + 4 <= ahs_total) {
+		uint16_t alen = iscsi_get_be16(c->rx_ahs + off);
+		uint8_t type = c->rx_ahs[off + 2];
+
+		if (off + 3 + alen > ahs_total)
+			return -1;
+		if (type == 1) {            /* Extended CDB: AHSLength = CDB length - 15 */
+			if (alen < 2 || 16u + alen - 1u > VS_CDB_MAX)
+				return -1;
+			memcpy(srb->cdb + 16, c->rx_ahs + off + 4, alen - 1u);
+			len = (uint8_t)(16 + alen - 1);
+		}
+		off += (3u + alen + 3u) & ~3u;
+	}
+	*cdb_len = len;
+	return 0;
+}
+
+int iscsi_scsi_cmd_header(struct iscsi_conn *c)
+{
+	const struct iscsi_bhs *h = &c->rx_bhs;
+	uint8_t flags = bhs_flags(h);
+	uint32_t itt = bhs_itt(h);
+	uint32_t edtl = bhs_be32(h, 20);
+	uint32_t dlen = c->rx_dlen;
+	bool imm = bhs_immediate(h);
+	bool rd = flags & ISCSI_CMD_READ, wr = flags & ISCSI_CMD_WRITE;
+	struct iscsi_task *t;
+	struct vs_srb *srb = NULL;
+	bool too_big = edtl > ISCSI_MAX_XFER;
+	uint8_t cdb_len = 0;
+
+	if (!iscsi_session_check_cmdsn(c, h)) {
+		iscsi_rx_sink_discard(c);     /* §3.2.2.1: silently ignored */
+		return 0;
+	}
+	if (itt == ISCSI_RESERVED_TAG) {
+		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "SCSI Command with ITT 0xffffffff");
+		return 0;
+	}
+	if (rd && wr) {
+		iscsi_reject_current(c, ISCSI_REJECT_CMD_NOT_SUPPORTED, false, "bidirectional command");
+		return 0;
+	}
+	if ((edtl && !rd && !wr) || (dlen && !wr)) {
+		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
+		                     "SCSI Command data without R/W bit");
+		return 0;
+	}
+	if (dlen && (!c->p.immediate_data || dlen > edtl || dlen > c->p.first_burst_length)) {
+		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
+		                     "immediate data not allowed or longer than EDTL/FirstBurstLength");
+		return 0;
+	}
+	if (iscsi_task_find(c, itt)) {
+		iscsi_reject_current(c, ISCSI_REJECT_TASK_IN_PROGRESS, false, "ITT already in use");
+		return 0;
+	}
+	if (imm && c->active_immediate >= ISCSI_IMMEDIATE_TASKS) {
+		iscsi_reject_current(c, ISCSI_REJECT_IMM_CMD_REJECT, false, "too many immediate commands");
+		return 0;
+	}
+	/* Resources before any state changes: if we must wait, this header is
+	 * dispatched again later from scratch. */
+	if (!c->free_tasks)
+		return 1;
+	if (!too_big) {
+		srb = vs_srb_get(pool_for(c, edtl));
+		if (!srb)
+			return 1;
+	}
+	t = c->free_tasks;
+	c->free_tasks = t->next_free;
+	iscsi_session_commit_cmdsn(c, h);
+
+	t->state = TASK_DATA_OUT;
+	t->immediate = imm;
+	t->in_window = !imm;
+	t->imm_counted = imm;
+	if (imm)
+		c->active_immediate++;
+	else
+		c->active_window++;
+	c->active_tasks++;
+	t->read = rd;
+	t->write = wr;
+	t->local_status = false;
+	t->discard_data = false;
+	t->itt = itt;
+	t->cmdsn = bhs_be32(h, 24);
+	t->lun_field = bhs_lun(h);
+	t->lun = iscsi_lun_to_scsi(t->lun_field);
+	t->edtl = edtl;
+	t->srb = srb;
+	t->received = 0;
+	t->r2tsn = 0;
+	t->datasn = 0;
+	t->status = SAM_STAT_GOOD;
+	t->sense_len = 0;
+	t->sense_ptr = NULL;
+	t->resid_flags = 0;
+	t->residual = 0;
+	t->status_sent = false;
+	t->cur_len = 0;
+	memset(t->r2t, 0, sizeof(t->r2t));
+	t->hnext = c->itt_hash[itt % ISCSI_ITT_BUCKETS];
+	c->itt_hash[itt % ISCSI_ITT_BUCKETS] = t;
+
+	if (too_big || (srb && parse_cdb(c, srb, &cdb_len) < 0)) {
+		/* Answer at once; drop any data that comes with it. */
+		if (too_big)
+			set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+		else
+			set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+		t->discard_data = true;
+		iscsi_rx_sink_discard(c);
+		prepare_response(c, t);
+		return 0;
+	}
+	srb->cdb_len = cdb_len;
+	srb->task_attr = task_attr(flags);
+	srb->data_dir = wr ? VS_DIR_TO_DEVICE : rd ? VS_DIR_FROM_DEVICE : VS_DIR_NONE;
+	srb->lun = t->lun;
+	srb->tag = itt;
+	{
+		size_t cap = 0;
+		void *buf = vs_srb_buffer(srb, &cap);
+
+		t->iov.iov_base = buf;
+		t->iov.iov_len = edtl;
+	}
+	if (!wr) {
+		iscsi_rx_sink_discard(c);     /* dlen is 0 here */
+		task_submit(c, t);
+		return 0;
+	}
+	/* Write: §11.3 F bit = no unsolicited Data-Out follows; with
+	 * InitialR2T=No the first burst may be sent without R2T (§13.10). */
+	{
+		uint32_t first = edtl < c->p.first_burst_length ? edtl : c->p.first_burst_length;
+
+		t->unsol_open = !c->p.initial_r2t && !(flags & ISCSI_FLAG_FINAL) && dlen < first;
+		t->unsol_end = t->unsol_open ? first : dlen;
+		t->unsol_next = dlen;
+		t->unsol_datasn = 0;
+		t->next_r2t_offset = t->unsol_end;
+	}
+	t->cur_len = dlen;
+	c->rx_task = t;
+	iscsi_rx_sink_seg(c, t->iov.iov_base, dlen, 0);
+	c->rx_complete = immediate_data_done;
+	return 0;
+}

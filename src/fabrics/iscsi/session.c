@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Sessions (RFC 7143 §4.4, §6.3): the global session table keyed by
+ * (InitiatorName, ISID, target), TSIH allocation, session and connection
+ * reinstatement, the I_T nexus each session opens on its target's port,
+ * and the CmdSN window checks (§4.2.2.1).
+ *
+ * The table is guarded by is->lock (taken at login and logout only); the
+ * CmdSN fields are touched only on the session's connection's loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "conn.h"
+#include "iscsi_target.h"
+#include "log.h"
+
+static int32_t sn_diff(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b);      /* RFC 1982 serial arithmetic, 32 bits */
+}
+
+/* "iqn...,i,0x<ISID>" — the SCSI initiator port name (§13.1 / SPC-4). */
+static void port_name(char *buf, size_t cap, const char *initiator, const uint8_t *isid)
+{
+	snprintf(buf, cap, "%s,i,0x%02x%02x%02x%02x%02x%02x", initiator, isid[0], isid[1], isid[2],
+	         isid[3], isid[4], isid[5]);
+}
+
+/*
+ * SPC-4 7.6.4.6 iSCSI TransportID, FORMAT CODE 01b (initiator port):
+ * byte 0 = 01b << 6 | protocol identifier 5h, bytes 2-3 = additional
+ * length, then the NUL-terminated "name,i,0xISID" padded to a multiple of 4.
+ */
+static uint16_t transport_id(uint8_t *tid, size_t cap, const char *pname)
+{
+	size_t n = strlen(pname) + 1;
+	size_t padded = (n + 3) & ~(size_t)3;
+
+	if (padded < 20)
+		padded = 20;    /* the minimum TransportID is 24 bytes */
+	if (4 + padded > cap)
+		padded = (cap - 4) & ~(size_t)3;
+	memset(tid, 0, 4 + padded);
+	tid[0] = 0x40 | 0x05;
+	tid[2] = (uint8_t)(padded >> 8);
+	tid[3] = (uint8_t)padded;
+	memcpy(tid + 4, pname, n < padded ? n : padded - 1);
+	return (uint16_t)(4 + padded);
+}
+
+static uint16_t alloc_tsih_locked(struct vs_iscsi *is)
+{
+	for (unsigned tries = 0; tries < 65536; tries++) {
+		uint16_t t = is->next_tsih++;
+		bool used = false;
+
+		if (t == 0)
+			continue;
+		for (struct iscsi_session *s = is->sessions; s; s = s->next)
+			if (s->tsih == t)
+				used = true;
+		if (!used)
+			return t;
+	}
+	return 0;
+}
+
+static struct iscsi_session *find_locked(struct vs_iscsi *is, const char *initiator,
+                                         const uint8_t *isid, struct iscsi_target *target)
+{
+	for (struct iscsi_session *s = is->sessions; s; s = s->next)
+		if (s->target == target && memcmp(s->isid, isid, 6) == 0 &&
+		    strcasecmp(s->initiator, initiator) == 0)
+			return s;
+	return NULL;
+}
+
+/* Create and insert a new session; opens its nexus.  Returns -login status. */
+static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp_cmdsn)
+{
+	struct vs_iscsi *is = c->is;
+	const struct iscsi_params *p = iscsi_login_params(c->login);
+	struct iscsi_target *t = iscsi_login_target(c->login);
+	struct iscsi_session *s = calloc(1, sizeof(*s));
+	char pname[sizeof(((struct vs_nexus *)0)->name)];
+	uint8_t tid[256];
+	uint16_t tidlen;
+
+	if (!s)
+		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
+	s->is = is;
+	s->discovery = p->session_type == ISCSI_SESSION_DISCOVERY;
+	s->target = s->discovery ? NULL : t;
+	s->conn = c;
+	s->params = *p;
+	snprintf(s->initiator, sizeof(s->initiator), "%s", p->initiator_name);
+	snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
+	memcpy(s->isid, iscsi_login_isid(c->login), 6);
+	s->exp_cmdsn = exp_cmdsn;
+	s->max_cmdsn_sent = exp_cmdsn + is->cfg.queue_depth - 1;
+
+	pthread_mutex_lock(&is->lock);
+	if (s->target && s->target->removed) {
+		pthread_mutex_unlock(&is->lock);
+		free(s);
+		return -ISCSI_LOGIN_STATUS_TGT_REMOVED;
+	}
+	if (is->nsessions >= is->cfg.max_sessions) {
+		pthread_mutex_unlock(&is->lock);
+		free(s);
+		iscsi_log(ISCSI_LOG_WARN, "login from %s refused: max_sessions (%u) reached", c->peer,
+		          is->cfg.max_sessions);
+		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
+	}
+	s->tsih = want_tsih ? want_tsih : alloc_tsih_locked(is);
+	if (!s->tsih) {
+		pthread_mutex_unlock(&is->lock);
+		free(s);
+		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
+	}
+	s->next = is->sessions;
+	is->sessions = s;
+	is->nsessions++;
+	if (s->target)
+		s->target->nsessions++;
+	pthread_mutex_unlock(&is->lock);
+
+	if (s->target) {
+		port_name(pname, sizeof(pname), s->initiator, s->isid);
+		tidlen = transport_id(tid, sizeof(tid), pname);
+		s->nexus = vs_port_nexus_open(s->target->port, pname, s->initiator, tid, tidlen);
+		if (!s->nexus) {
+			iscsi_log(ISCSI_LOG_ERROR, "login %s: nexus open failed: %s", pname, vs_last_error());
+			c->sess = s;
+			iscsi_session_detach(c);
+			return -ISCSI_LOGIN_STATUS_TARGET_ERROR;
+		}
+	}
+	c->sess = s;
+	return 0;
+}
+
+int iscsi_session_bind(struct iscsi_conn *c)
+{
+	struct vs_iscsi *is = c->is;
+	const struct iscsi_params *p = iscsi_login_params(c->login);
+	struct iscsi_target *t = iscsi_login_target(c->login);
+	const uint8_t *isid = iscsi_login_isid(c->login);
+	uint16_t tsih = iscsi_login_tsih(c->login);
+	struct iscsi_session *old;
+
+	if (p->session_type == ISCSI_SESSION_DISCOVERY) {
+		if (tsih)
+			return -ISCSI_LOGIN_STATUS_NO_SESSION;
+		return create_session(c, 0, iscsi_login_cmdsn(c->login));
+	}
+	if (!t)
+		return -ISCSI_LOGIN_STATUS_TGT_NOT_FOUND;
+
+	pthread_mutex_lock(&is->lock);
+	old = find_locked(is, p->initiator_name, isid, t);
+	if (tsih == 0) {
+		if (!old) {
+			pthread_mutex_unlock(&is->lock);
+			return create_session(c, 0, iscsi_login_cmdsn(c->login));
+		}
+		if (old->dying || old->waiter) {
+			pthread_mutex_unlock(&is->lock);
+			return -ISCSI_LOGIN_STATUS_SVC_UNAVAILABLE;
+		}
+		/* §6.3.5 session reinstatement: same ISID + InitiatorName with
+		 * TSIH 0 closes the old session (its tasks are aborted) before the
+		 * new one is confirmed. */
+		iscsi_log(ISCSI_LOG_INFO, "login %s isid %02x%02x%02x%02x%02x%02x: reinstating session tsih %u",
+		          p->initiator_name, isid[0], isid[1], isid[2], isid[3], isid[4], isid[5], old->tsih);
+		old->dying = true;
+		old->waiter = c;
+		old->keep_for_waiter = false;
+	} else {
+		if (!old || old->tsih != tsih || old->dying || old->waiter) {
+			pthread_mutex_unlock(&is->lock);
+			return -ISCSI_LOGIN_STATUS_NO_SESSION;
+		}
+		if (!old->conn || old->conn->cid != iscsi_login_cid(c->login)) {
+			/* A second connection: MaxConnections is 1 (§13.2). */
+			pthread_mutex_unlock(&is->lock);
+			return -ISCSI_LOGIN_STATUS_TOO_MANY_CONN;
+		}
+		/* Connection reinstatement (§6.3.4): the old connection's tasks
+		 * are terminated (ERL 0) and the session moves to this one. */
+		iscsi_log(ISCSI_LOG_INFO, "login %s tsih %u: reinstating connection cid %u",
+		          p->initiator_name, tsih, c->cid);
+		old->dying = true;
+		old->waiter = c;
+		old->keep_for_waiter = true;
+	}
+	c->pending_old = old;
+	c->waiting_reinstate = true;
+	if (old->conn)
+		iscsi_conn_kill_async(old->conn);
+	pthread_mutex_unlock(&is->lock);
+	return 1;
+}
+
+/* On the waiter's loop, once the old connection is gone.  0 or -status. */
+int iscsi_session_finish_bind(struct iscsi_conn *c)
+{
+	struct iscsi_session *old = c->pending_old;
+
+	c->pending_old = NULL;
+	if (old) {      /* set only when the old session was handed over */
+		pthread_mutex_lock(&c->is->lock);
+		old->conn = c;
+		old->dying = false;
+		old->waiter = NULL;
+		old->keep_for_waiter = false;
+		old->params = *iscsi_login_params(c->login);
+		snprintf(old->peer, sizeof(old->peer), "%s", c->peer);
+		pthread_mutex_unlock(&c->is->lock);
+		c->sess = old;
+		if (c->state == CONN_CLOSING)
+			return -ISCSI_LOGIN_STATUS_TARGET_ERROR;
+		return 0;
+	}
+	if (c->state == CONN_CLOSING)
+		return -ISCSI_LOGIN_STATUS_TARGET_ERROR;
+	return create_session(c, 0, iscsi_login_cmdsn(c->login));
+}
+
+void iscsi_session_detach(struct iscsi_conn *c)
+{
+	struct iscsi_session *s = c->sess;
+	struct vs_iscsi *is = c->is;
+	struct iscsi_conn *waiter;
+	bool keep;
+
+	if (!s)
+		return;
+	c->sess = NULL;
+	pthread_mutex_lock(&is->lock);
+	keep = s->keep_for_waiter && s->waiter;
+	pthread_mutex_unlock(&is->lock);
+	/* Close the nexus before the session leaves the table: once a target
+	 * shows no sessions its port may be destroyed. */
+	if (!keep && s->nexus && s->target) {
+		vs_port_nexus_close(s->target->port, s->nexus);
+		s->nexus = NULL;
+	}
+	pthread_mutex_lock(&is->lock);
+	waiter = s->waiter;
+	if (keep) {
+		s->conn = NULL;
+	} else {
+		struct iscsi_session **pp = &is->sessions;
+
+		while (*pp && *pp != s)
+			pp = &(*pp)->next;
+		if (*pp)
+			*pp = s->next;
+		is->nsessions--;
+		if (s->target)
+			s->target->nsessions--;
+		pthread_cond_broadcast(&is->cond);
+	}
+	if (waiter) {
+		/* Hand the session over (connection reinstatement) or tell the
+		 * waiter it is gone; it must not look at a freed session. */
+		waiter->pending_old = keep ? s : NULL;
+		iscsi_conn_post_reinstated(waiter);
+	}
+	pthread_mutex_unlock(&is->lock);
+	if (!keep) {
+		if (!s->discovery)
+			iscsi_log(ISCSI_LOG_INFO, "session %s tsih %u to %s ended", s->initiator, s->tsih,
+			          s->target ? s->target->iqn : "-");
+		free(s);
+	}
+}
+
+/*
+ * §3.2.2.1 / §4.2.2.1: a non-immediate command is accepted only with
+ * ExpCmdSN <= CmdSN <= MaxCmdSN (serial arithmetic); outside the window it
+ * is silently ignored.  Immediate commands are not ordered.
+ * Returns 1 to process, 0 to drop.  Does not change state (see commit).
+ */
+int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
+{
+	struct iscsi_session *s = c->sess;
+	uint32_t cmdsn = bhs_be32(h, 24);
+
+	if (bhs_immediate(h))
+		return 1;
+	if (sn_diff(cmdsn, s->exp_cmdsn) < 0 || sn_diff(cmdsn, s->max_cmdsn_sent) > 0) {
+		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: CmdSN %u outside [%u, %u]: ignored",
+		          (unsigned long long)c->id, cmdsn, s->exp_cmdsn, s->max_cmdsn_sent);
+		return 0;
+	}
+	return 1;
+}
+
+void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
+{
+	struct iscsi_session *s = c->sess;
+	uint32_t cmdsn = bhs_be32(h, 24);
+
+	if (bhs_immediate(h))
+		return;
+	/* One connection delivers in order; a gap means the initiator skipped
+	 * a number, and the skipped CmdSN will then be "too low". */
+	if (sn_diff(cmdsn, s->exp_cmdsn) >= 0)
+		s->exp_cmdsn = cmdsn + 1;
+}

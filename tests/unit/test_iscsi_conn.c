@@ -1,0 +1,968 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The iSCSI transport in-process: a vs_iscsi with a vdisk+ram port, a
+ * connection injected over socketpair(), and hand-built PDUs from the
+ * "initiator" side.  Covers login, READ/WRITE with immediate data, the R2T
+ * flow, Data-In split by MaxRecvDataSegmentLength with status in the last
+ * PDU, residuals, digests, Reject, NOP echo, CmdSN window, ABORT TASK,
+ * logout and session reinstatement.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "vstor/backend.h"
+#include "vstor/iscsi.h"
+#include "vstor/port.h"
+#include "vstor/scsi.h"
+#include "vstor/vdisk.h"
+#include "fabrics/iscsi/conn.h"
+#include "fabrics/iscsi/iscsi_target.h"
+#include "fabrics/iscsi/pdu.h"
+
+#define TGT "iqn.2026-01.org.vstor:unit"
+#define INI "iqn.2026-01.org.vstor:initiator"
+#define BLK 512u
+
+struct fx {
+	struct vs_port *port;
+	struct vs_iscsi *is;
+};
+
+struct cl {
+	int fd;
+	uint32_t cmdsn, exp_statsn, itt;
+	bool hd, dd;
+	uint32_t tgt_mrdsl;         /* what the target accepts per PDU */
+	uint32_t first_burst;
+	bool initial_r2t, immediate;
+	uint16_t tsih;
+};
+
+struct pdu {
+	uint8_t bhs[48];
+	uint32_t dlen;
+	uint8_t data[300 * 1024];
+};
+
+static struct pdu rx;           /* one receive buffer for the whole test */
+
+/* ---------------------------------------------------------------- fixture */
+
+static struct vs_iscsi_config next_cfg;   /* for the timer tests */
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct vs_vdisk_adapter_config acfg = { .target_name = TGT, .rel_target_port_id = 1 };
+	struct vs_port_config pcfg = { .name = "unit" };
+	struct vs_kv kv[] = { { "size", "16M" } };
+	struct vs_vdisk_lun_config lcfg = { .block_size = BLK };
+	struct vs_iscsi_config icfg = { .threads = 2, .queue_depth = 16, .nop_interval_ms = 60000 };
+	struct vs_iscsi_target_config tcfg = { .iqn = TGT };
+
+	if (next_cfg.threads)
+		icfg = next_cfg;
+	memset(&next_cfg, 0, sizeof(next_cfg));
+	vs_iscsi_set_log_level(1);
+	f->port = vs_port_create(&vs_vdisk_miniport, &pcfg, &acfg);
+	assert_non_null(f->port);
+	lcfg.bdev = vs_bdev_open("ram", kv, 1);
+	assert_non_null(lcfg.bdev);
+	assert_int_equal(vs_port_lun_add(f->port, 0, &lcfg), 0);
+	f->is = vs_iscsi_create(&icfg);
+	assert_non_null(f->is);
+	tcfg.port = f->port;
+	assert_int_equal(vs_iscsi_add_target(f->is, &tcfg), 0);
+	assert_int_equal(vs_iscsi_start(f->is), 0);
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+
+	vs_iscsi_stop(f->is, 1000);
+	vs_iscsi_destroy(f->is);
+	vs_port_destroy(f->port);
+	free(f);
+	return 0;
+}
+
+/* A connection as if accepted on a portal: one end of a socketpair. */
+static int connect_fx(struct fx *f)
+{
+	int sv[2];
+	struct timeval tv = { .tv_sec = 5 };
+	struct iscsi_conn *c;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	fcntl(sv[1], F_SETFL, O_NONBLOCK);
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	c = iscsi_conn_create(f->is, sv[1], "unit-peer", "127.0.0.1:3260");
+	assert_non_null(c);
+	iscsi_conn_attach(c, &f->is->loops[0]);
+	return sv[0];
+}
+
+/* ---------------------------------------------------------------- wire */
+
+static void put_digest(uint8_t *p, uint32_t crc)
+{
+	p[0] = (uint8_t)crc; p[1] = (uint8_t)(crc >> 8); p[2] = (uint8_t)(crc >> 16); p[3] = (uint8_t)(crc >> 24);
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		assert_true(n > 0);
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void send_pdu(struct cl *cl, uint8_t *bhs, const void *data, uint32_t dlen)
+{
+	uint8_t pad[4] = { 0 }, dig[4];
+	uint32_t padn = iscsi_pad4(dlen) - dlen;
+
+	bhs[5] = (uint8_t)(dlen >> 16); bhs[6] = (uint8_t)(dlen >> 8); bhs[7] = (uint8_t)dlen;
+	write_all(cl->fd, bhs, 48);
+	if (cl->hd) {
+		put_digest(dig, iscsi_crc32c(0, bhs, 48));
+		write_all(cl->fd, dig, 4);
+	}
+	if (dlen) {
+		write_all(cl->fd, data, dlen);
+		write_all(cl->fd, pad, padn);
+		if (cl->dd) {
+			uint32_t crc = iscsi_crc32c(0, data, dlen);
+
+			crc = iscsi_crc32c(crc, pad, padn);
+			put_digest(dig, crc);
+			write_all(cl->fd, dig, 4);
+		}
+	}
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* 0 = got a PDU; -1 = EOF or 5 s timeout. */
+static int recv_pdu(struct cl *cl, struct pdu *p)
+{
+	uint8_t dig[4], pad[4];
+	uint32_t padn;
+
+	if (read_full(cl->fd, p->bhs, 48) < 0)
+		return -1;
+	if (cl->hd) {
+		assert_int_equal(read_full(cl->fd, dig, 4), 0);
+		assert_int_equal(iscsi_crc32c(0, p->bhs, 48),
+		                 (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 | (uint32_t)dig[3] << 24);
+	}
+	p->dlen = (uint32_t)p->bhs[5] << 16 | p->bhs[6] << 8 | p->bhs[7];
+	assert_true(p->dlen <= sizeof(p->data));
+	padn = iscsi_pad4(p->dlen) - p->dlen;
+	if (p->dlen) {
+		assert_int_equal(read_full(cl->fd, p->data, p->dlen), 0);
+		assert_int_equal(read_full(cl->fd, pad, padn), 0);
+		if (cl->dd) {
+			uint32_t crc = iscsi_crc32c(iscsi_crc32c(0, p->data, p->dlen), pad, padn);
+
+			assert_int_equal(read_full(cl->fd, dig, 4), 0);
+			assert_int_equal(crc, (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 |
+			                      (uint32_t)dig[3] << 24);
+		}
+	}
+	/* Track StatSN for status-bearing PDUs. */
+	return 0;
+}
+
+static uint32_t be32(const uint8_t *p) { return iscsi_get_be32(p); }
+
+/* ---------------------------------------------------------------- login */
+
+static const char *key_value(const struct pdu *p, const char *key)
+{
+	static char val[256];
+	size_t kl = strlen(key);
+
+	for (uint32_t i = 0; i < p->dlen;) {
+		const char *kv = (const char *)p->data + i;
+		size_t l = strnlen(kv, p->dlen - i);
+
+		if (l > kl && strncmp(kv, key, kl) == 0 && kv[kl] == '=') {
+			snprintf(val, sizeof(val), "%s", kv + kl + 1);
+			return val;
+		}
+		i += (uint32_t)l + 1;
+	}
+	return NULL;
+}
+
+struct login_opts {
+	const char *digest;         /* "None" or "CRC32C" */
+	uint32_t mrdsl;             /* ours, i.e. the target's MaxXmitDSL */
+	uint32_t first_burst, max_burst;
+	bool initial_r2t;
+	const uint8_t *isid;
+	uint16_t tsih;
+	bool expect_fail;
+};
+
+static int do_login(struct cl *cl, const struct login_opts *o)
+{
+	static const uint8_t def_isid[6] = { 0x80, 0, 0, 0x12, 0x34, 0 };
+	uint8_t bhs[48] = { 0 };
+	char text[1024];
+	int n;
+
+	n = snprintf(text, sizeof(text),
+	             "InitiatorName=" INI "%cTargetName=" TGT "%cSessionType=Normal%c"
+	             "HeaderDigest=%s%cDataDigest=%s%cMaxRecvDataSegmentLength=%u%c"
+	             "ImmediateData=Yes%cInitialR2T=%s%cFirstBurstLength=%u%cMaxBurstLength=%u%c"
+	             "ErrorRecoveryLevel=0%cMaxOutstandingR2T=1%c",
+	             0, 0, 0, o->digest ? o->digest : "None", 0, o->digest ? o->digest : "None", 0,
+	             o->mrdsl ? o->mrdsl : 65536, 0, 0, o->initial_r2t ? "Yes" : "No", 0,
+	             o->first_burst ? o->first_burst : 65536, 0, o->max_burst ? o->max_burst : 262144,
+	             0, 0, 0);
+	bhs[0] = ISCSI_OP_LOGIN_REQ | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = ISCSI_LOGIN_TRANSIT | ISCSI_STAGE_OPERATIONAL << 2 | ISCSI_STAGE_FULL_FEATURE;
+	memcpy(bhs + 8, o->isid ? o->isid : def_isid, 6);
+	iscsi_put_be16(bhs + 14, o->tsih);
+	iscsi_put_be32(bhs + 16, 0x1000);       /* ITT */
+	iscsi_put_be32(bhs + 24, 1);            /* CmdSN */
+	send_pdu(cl, bhs, text, (uint32_t)n);
+	if (recv_pdu(cl, &rx) < 0)
+		return -1;
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_LOGIN_RESP);
+	if (o->expect_fail)
+		return rx.bhs[36] << 8 | rx.bhs[37];
+	assert_int_equal(rx.bhs[36], 0);
+	assert_int_equal(rx.bhs[37], 0);
+	assert_true(rx.bhs[1] & ISCSI_LOGIN_TRANSIT);
+	assert_int_equal(ISCSI_LOGIN_NSG(rx.bhs[1]), ISCSI_STAGE_FULL_FEATURE);
+	cl->tsih = iscsi_get_be16(rx.bhs + 14);
+	assert_int_not_equal(cl->tsih, 0);
+	cl->exp_statsn = be32(rx.bhs + 24) + 1;
+	cl->cmdsn = be32(rx.bhs + 28);
+	cl->itt = 1;
+	cl->hd = cl->dd = o->digest && strcmp(o->digest, "CRC32C") == 0;
+	{
+		const char *v = key_value(&rx, "MaxRecvDataSegmentLength");
+
+		cl->tgt_mrdsl = v ? (uint32_t)atoi(v) : 8192;
+	}
+	cl->first_burst = o->first_burst ? o->first_burst : 65536;
+	cl->initial_r2t = o->initial_r2t;
+	cl->immediate = true;
+	return 0;
+}
+
+static struct cl *new_client(struct fx *f, const struct login_opts *o)
+{
+	static struct cl cls[4];
+	static int next;
+	struct cl *cl = &cls[next++ % 4];
+	struct login_opts def = { 0 };
+
+	memset(cl, 0, sizeof(*cl));
+	cl->fd = connect_fx(f);
+	assert_int_equal(do_login(cl, o ? o : &def), 0);
+	return cl;
+}
+
+/* ---------------------------------------------------------------- commands */
+
+struct result {
+	uint8_t status;
+	uint8_t sense_key, asc, ascq;
+	uint8_t flags;              /* O/U from the final PDU */
+	uint32_t residual;
+	uint32_t data_in, din_pdus, r2ts;
+	bool status_in_data;
+};
+
+static void cmd_header(struct cl *cl, uint8_t *bhs, const uint8_t *cdb, size_t cdb_len,
+                       uint8_t rw, uint32_t edtl, bool final, uint32_t itt)
+{
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_SCSI_CMD;
+	bhs[1] = (final ? ISCSI_FLAG_FINAL : 0) | rw | 1;   /* SIMPLE */
+	iscsi_put_be32(bhs + 16, itt);
+	iscsi_put_be32(bhs + 20, edtl);
+	iscsi_put_be32(bhs + 24, cl->cmdsn++);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	memcpy(bhs + 32, cdb, cdb_len);
+}
+
+static void send_data_out(struct cl *cl, uint32_t itt, uint32_t ttt, uint32_t datasn,
+                          uint32_t offset, const uint8_t *data, uint32_t len, bool final)
+{
+	uint8_t bhs[48] = { 0 };
+
+	bhs[0] = ISCSI_OP_DATA_OUT;
+	bhs[1] = final ? ISCSI_FLAG_FINAL : 0;
+	iscsi_put_be32(bhs + 16, itt);
+	iscsi_put_be32(bhs + 20, ttt);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	iscsi_put_be32(bhs + 36, datasn);
+	iscsi_put_be32(bhs + 40, offset);
+	send_pdu(cl, bhs, data + offset, len);
+}
+
+/* Run one command to completion, checking the PDU sequence on the way. */
+static void exec(struct cl *cl, const uint8_t *cdb, size_t cdb_len, uint8_t rw, uint32_t edtl,
+                 const uint8_t *out, uint8_t *in, struct result *r)
+{
+	uint8_t bhs[48];
+	uint32_t itt = cl->itt++;
+	uint32_t imm = 0, next_datasn = 0, next_off = 0;
+
+	memset(r, 0, sizeof(*r));
+	if (rw == ISCSI_CMD_WRITE && cl->immediate)
+		imm = edtl < cl->first_burst ? edtl : cl->first_burst;
+	if (imm > cl->tgt_mrdsl)
+		imm = cl->tgt_mrdsl;
+	/* F=1: no unsolicited Data-Out beyond the immediate data. */
+	cmd_header(cl, bhs, cdb, cdb_len, rw, edtl, true, itt);
+	send_pdu(cl, bhs, out, imm);
+	for (;;) {
+		uint8_t op;
+
+		assert_int_equal(recv_pdu(cl, &rx), 0);
+		op = rx.bhs[0] & 0x3f;
+		if (op == ISCSI_OP_R2T) {
+			uint32_t ttt = be32(rx.bhs + 20), off = be32(rx.bhs + 40), len = be32(rx.bhs + 44);
+			uint32_t sn = 0;
+
+			assert_int_equal(be32(rx.bhs + 16), itt);
+			assert_int_equal(be32(rx.bhs + 36), r->r2ts);   /* R2TSN */
+			assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);  /* not advanced */
+			r->r2ts++;
+			assert_true(off + len <= edtl);
+			while (len) {
+				uint32_t n = len < cl->tgt_mrdsl ? len : cl->tgt_mrdsl;
+
+				send_data_out(cl, itt, ttt, sn++, off, out, n, n == len);
+				off += n;
+				len -= n;
+			}
+			continue;
+		}
+		if (op == ISCSI_OP_DATA_IN) {
+			uint32_t dl = rx.dlen;
+
+			assert_int_equal(be32(rx.bhs + 16), itt);
+			assert_int_equal(be32(rx.bhs + 36), next_datasn);
+			assert_int_equal(be32(rx.bhs + 40), next_off);
+			assert_true(dl <= 65536 || dl <= cl->tgt_mrdsl);
+			memcpy(in + next_off, rx.data, dl);
+			next_datasn++;
+			next_off += dl;
+			r->din_pdus++;
+			r->data_in += dl;
+			if (rx.bhs[1] & ISCSI_FLAG_STATUS) {
+				assert_true(rx.bhs[1] & ISCSI_FLAG_FINAL);
+				assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+				cl->exp_statsn++;
+				r->status = rx.bhs[3];
+				r->flags = rx.bhs[1] & (ISCSI_FLAG_OVERFLOW | ISCSI_FLAG_UNDERFLOW);
+				r->residual = be32(rx.bhs + 44);
+				r->status_in_data = true;
+				return;
+			}
+			continue;
+		}
+		assert_int_equal(op, ISCSI_OP_SCSI_RESP);
+		assert_int_equal(be32(rx.bhs + 16), itt);
+		assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+		cl->exp_statsn++;
+		r->status = rx.bhs[3];
+		r->flags = rx.bhs[1] & (ISCSI_FLAG_OVERFLOW | ISCSI_FLAG_UNDERFLOW);
+		r->residual = be32(rx.bhs + 44);
+		if (rx.dlen >= 2 + 14) {
+			r->sense_key = rx.data[2 + 2] & 0xf;
+			r->asc = rx.data[2 + 12];
+			r->ascq = rx.data[2 + 13];
+		}
+		return;
+	}
+}
+
+static void rw10(uint8_t *cdb, uint8_t op, uint32_t lba, uint16_t blocks)
+{
+	memset(cdb, 0, 10);
+	cdb[0] = op;
+	iscsi_put_be32(cdb + 2, lba);
+	iscsi_put_be16(cdb + 7, blocks);
+}
+
+static void clear_ua(struct cl *cl)
+{
+	uint8_t tur[6] = { 0 };
+	struct result r;
+
+	for (int i = 0; i < 8; i++) {
+		exec(cl, tur, 6, 0, 0, NULL, NULL, &r);
+		if (r.status == SAM_STAT_GOOD)
+			return;
+		assert_int_equal(r.sense_key, SENSE_UNIT_ATTENTION);
+	}
+	fail_msg("unit attention never cleared");
+}
+
+/* Ping and expect the echo next: proves nothing else was queued before. */
+static void ping(struct cl *cl, uint32_t itt)
+{
+	uint8_t bhs[48] = { 0 }, data[100];
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + itt);
+	bhs[0] = ISCSI_OP_NOP_OUT | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = ISCSI_FLAG_FINAL;
+	iscsi_put_be32(bhs + 16, itt);
+	iscsi_put_be32(bhs + 20, ISCSI_RESERVED_TAG);
+	iscsi_put_be32(bhs + 24, cl->cmdsn);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	send_pdu(cl, bhs, data, sizeof(data));
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);
+	assert_int_equal(be32(rx.bhs + 16), itt);
+	assert_int_equal(be32(rx.bhs + 20), ISCSI_RESERVED_TAG);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	cl->exp_statsn++;
+	assert_int_equal(rx.dlen, sizeof(data));
+	assert_memory_equal(rx.data, data, sizeof(data));
+}
+
+static void fill(uint8_t *buf, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)((i >> 9) * 31 + i * 13 + seed);
+}
+
+/* ---------------------------------------------------------------- tests */
+
+static void test_login_and_unit_attention(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	uint8_t tur[6] = { 0 };
+	struct result r;
+
+	/* A new I_T nexus reports POWER ON / RESET first (SAM-5 6.3). */
+	exec(cl, tur, 6, 0, 0, NULL, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, SENSE_UNIT_ATTENTION);
+	assert_int_equal(r.asc, 0x29);
+	exec(cl, tur, 6, 0, 0, NULL, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	close(cl->fd);
+}
+
+static void test_write_read_immediate(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	static uint8_t out[8192], in[8192];
+	uint8_t cdb[10];
+	struct result r;
+
+	clear_ua(cl);
+	fill(out, sizeof(out), 1);
+	rw10(cdb, WRITE_10, 10, 16);
+	exec(cl, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), out, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(r.r2ts, 0);            /* all of it was immediate data */
+	rw10(cdb, READ_10, 10, 16);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_true(r.status_in_data);          /* §11.7.3 phase collapse */
+	assert_int_equal(r.data_in, sizeof(in));
+	assert_int_equal(r.flags, 0);
+	assert_memory_equal(in, out, sizeof(in));
+	close(cl->fd);
+}
+
+static void test_r2t_flow(void **state)
+{
+	struct login_opts o = { .first_burst = 4096, .max_burst = 16384, .initial_r2t = true };
+	struct cl *cl = new_client(*state, &o);
+	static uint8_t out[65536], in[65536];
+	uint8_t cdb[10];
+	struct result r;
+
+	clear_ua(cl);
+	fill(out, sizeof(out), 2);
+	rw10(cdb, WRITE_10, 100, 128);
+	exec(cl, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), out, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	/* 4096 immediate, then (65536-4096)/16384 rounded up = 4 R2Ts. */
+	assert_int_equal(r.r2ts, 4);
+	rw10(cdb, READ_10, 100, 128);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_memory_equal(in, out, sizeof(in));
+	close(cl->fd);
+}
+
+static void test_unsolicited_data_out(void **state)
+{
+	struct login_opts o = { .first_burst = 16384, .max_burst = 65536 };
+	struct cl *cl = new_client(*state, &o);
+	static uint8_t out[32768], in[32768];
+	uint8_t cdb[10], bhs[48];
+	uint32_t itt = 0x777;
+	struct result r;
+
+	clear_ua(cl);
+	fill(out, sizeof(out), 3);
+	/* InitialR2T=No: 4096 immediate + 12288 unsolicited (F=0 on the
+	 * command), then one R2T for the last 16384. */
+	rw10(cdb, WRITE_10, 300, 64);
+	cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), false, itt);
+	send_pdu(cl, bhs, out, 4096);
+	send_data_out(cl, itt, ISCSI_RESERVED_TAG, 0, 4096, out, 8192, false);
+	send_data_out(cl, itt, ISCSI_RESERVED_TAG, 1, 12288, out, 4096, true);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_R2T);
+	assert_int_equal(be32(rx.bhs + 40), 16384);
+	assert_int_equal(be32(rx.bhs + 44), 16384);
+	send_data_out(cl, itt, be32(rx.bhs + 20), 0, 16384, out, 16384, true);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_SCSI_RESP);
+	assert_int_equal(rx.bhs[3], SAM_STAT_GOOD);
+	assert_int_equal(be32(rx.bhs + 36), 1);     /* ExpDataSN: one R2T */
+	cl->exp_statsn++;
+	rw10(cdb, READ_10, 300, 64);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_memory_equal(in, out, sizeof(in));
+	close(cl->fd);
+}
+
+static void test_data_in_split_by_mrdsl(void **state)
+{
+	struct login_opts o = { .mrdsl = 4096 };
+	struct cl *cl = new_client(*state, &o);
+	static uint8_t out[32768], in[32768];
+	uint8_t cdb[10];
+	struct result r;
+
+	clear_ua(cl);
+	fill(out, sizeof(out), 4);
+	rw10(cdb, WRITE_10, 500, 64);
+	exec(cl, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), out, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	rw10(cdb, READ_10, 500, 64);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	/* 32 KiB in PDUs of at most our MaxRecvDataSegmentLength (4096):
+	 * 8 Data-In, DataSN 0..7, status in the last one only. */
+	assert_int_equal(r.din_pdus, 8);
+	assert_true(r.status_in_data);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_memory_equal(in, out, sizeof(in));
+	close(cl->fd);
+}
+
+static void test_residual_underflow(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	static uint8_t in[4096];
+	uint8_t cdb[10];
+	struct result r;
+
+	clear_ua(cl);
+	/* One block read, initiator expects 4096: §11.4.5.2 underflow. */
+	rw10(cdb, READ_10, 0, 1);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(r.data_in, BLK);
+	assert_int_equal(r.flags, ISCSI_FLAG_UNDERFLOW);
+	assert_int_equal(r.residual, sizeof(in) - BLK);
+	close(cl->fd);
+}
+
+static void test_check_condition_sense(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	static uint8_t in[512];
+	uint8_t cdb[10];
+	struct result r;
+
+	clear_ua(cl);
+	/* Beyond the end of a 16 MiB LUN: sense goes in a SCSI Response with
+	 * SenseLength (§11.4.7.2), never on a Data-In. */
+	rw10(cdb, READ_10, 0x100000, 1);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_false(r.status_in_data);
+	assert_int_equal(r.status, SAM_STAT_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, SENSE_ILLEGAL_REQUEST);
+	assert_int_equal(r.asc, 0x21);
+	assert_int_equal(r.data_in, 0);
+	close(cl->fd);
+}
+
+static void test_nop_echo_and_reject(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	uint8_t bhs[48] = { 0 };
+
+	ping(cl, 0x4321);
+	/* Opcode 0x1f is no initiator opcode: Reject with the header as data. */
+	bhs[0] = 0x1f;
+	bhs[1] = 0x80;
+	iscsi_put_be32(bhs + 16, 0x99);
+	send_pdu(cl, bhs, NULL, 0);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_REJECT);
+	assert_int_equal(rx.bhs[2], ISCSI_REJECT_PROTOCOL_ERROR);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	cl->exp_statsn++;
+	assert_int_equal(rx.dlen, 48);
+	bhs[5] = bhs[6] = bhs[7] = 0;
+	assert_memory_equal(rx.data, bhs, 48);
+	/* Still alive. */
+	ping(cl, 0x4322);
+	close(cl->fd);
+}
+
+static void test_cmdsn_window(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	uint8_t tur[6] = { 0 }, bhs[48];
+	uint32_t exp;
+
+	clear_ua(cl);
+	exp = cl->cmdsn;
+	/* Beyond MaxCmdSN (window 16) and below ExpCmdSN: both ignored
+	 * silently (§3.2.2.1); the ping answers first. */
+	cl->cmdsn = exp + 100;
+	cmd_header(cl, bhs, tur, 6, 0, 0, true, 0x501);
+	send_pdu(cl, bhs, NULL, 0);
+	cl->cmdsn = exp - 1;
+	cmd_header(cl, bhs, tur, 6, 0, 0, true, 0x502);
+	send_pdu(cl, bhs, NULL, 0);
+	cl->cmdsn = exp;
+	ping(cl, 0x503);
+	assert_int_equal(be32(rx.bhs + 28), exp);           /* ExpCmdSN unchanged */
+	assert_int_equal(be32(rx.bhs + 32), exp + 16 - 1);  /* MaxCmdSN = window */
+	close(cl->fd);
+}
+
+static void send_tmf(struct cl *cl, uint8_t fn, uint32_t itt, uint32_t ref_itt, uint32_t ref_cmdsn)
+{
+	uint8_t bhs[48] = { 0 };
+
+	bhs[0] = ISCSI_OP_TASK_MGMT_REQ | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = 0x80 | fn;
+	iscsi_put_be32(bhs + 16, itt);
+	iscsi_put_be32(bhs + 20, ref_itt);
+	iscsi_put_be32(bhs + 24, cl->cmdsn);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	iscsi_put_be32(bhs + 32, ref_cmdsn);
+	send_pdu(cl, bhs, NULL, 0);
+}
+
+static uint8_t tmf_response(struct cl *cl, uint32_t itt)
+{
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_TASK_MGMT_RESP);
+	assert_int_equal(be32(rx.bhs + 16), itt);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	cl->exp_statsn++;
+	return rx.bhs[2];
+}
+
+static void test_abort_task(void **state)
+{
+	struct login_opts o = { .initial_r2t = true, .first_burst = 4096 };
+	struct cl *cl = new_client(*state, &o);
+	static uint8_t out[16384];
+	uint8_t cdb[10], bhs[48];
+	uint32_t wcmdsn;
+
+	clear_ua(cl);
+	/* Unknown task, already-used CmdSN: "task does not exist". */
+	send_tmf(cl, ISCSI_TMF_ABORT_TASK, 0x900, 0xabcdef, cl->cmdsn - 1);
+	assert_int_equal(tmf_response(cl, 0x900), 1);
+	/* Unknown task whose CmdSN never arrived: "function complete". */
+	send_tmf(cl, ISCSI_TMF_ABORT_TASK, 0x901, 0xabcdee, cl->cmdsn);
+	assert_int_equal(tmf_response(cl, 0x901), 0);
+	/* A write waiting for its R2T data is aborted by the fabric itself;
+	 * it gets no SCSI Response. */
+	rw10(cdb, WRITE_10, 700, 32);
+	wcmdsn = cl->cmdsn;
+	cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), true, 0x910);
+	send_pdu(cl, bhs, out, 4096);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_R2T);
+	send_tmf(cl, ISCSI_TMF_ABORT_TASK, 0x911, 0x910, wcmdsn);
+	assert_int_equal(tmf_response(cl, 0x911), 0);
+	/* Late Data-Out for the aborted task is dropped without a word. */
+	send_data_out(cl, 0x910, be32(rx.bhs + 20), 0, 4096, out, 4096, false);
+	ping(cl, 0x912);
+	/* TASK REASSIGN at ERL 0: not supported (§11.6.1 response 4). */
+	send_tmf(cl, ISCSI_TMF_TASK_REASSIGN, 0x913, 0x910, wcmdsn);
+	assert_int_equal(tmf_response(cl, 0x913), 4);
+	/* LUN RESET completes. */
+	send_tmf(cl, ISCSI_TMF_LOGICAL_UNIT_RESET, 0x914, 0, 0);
+	assert_int_equal(tmf_response(cl, 0x914), 0);
+	close(cl->fd);
+}
+
+static void test_digests(void **state)
+{
+	struct login_opts o = { .digest = "CRC32C" };
+	struct cl *cl = new_client(*state, &o);
+	static uint8_t out[8192], in[8192];
+	uint8_t cdb[10], bhs[48], dig[4];
+	struct result r;
+
+	clear_ua(cl);
+	fill(out, sizeof(out), 5);
+	rw10(cdb, WRITE_10, 900, 16);
+	exec(cl, cdb, 10, ISCSI_CMD_WRITE, sizeof(out), out, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	rw10(cdb, READ_10, 900, 16);
+	exec(cl, cdb, 10, ISCSI_CMD_READ, sizeof(in), NULL, in, &r);
+	assert_memory_equal(in, out, sizeof(in));
+	/* A bad header digest: framing is lost, the connection goes (§7.8). */
+	memset(bhs, 0, sizeof(bhs));
+	bhs[0] = ISCSI_OP_NOP_OUT | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = 0x80;
+	iscsi_put_be32(bhs + 16, 5);
+	iscsi_put_be32(bhs + 20, ISCSI_RESERVED_TAG);
+	write_all(cl->fd, bhs, 48);
+	put_digest(dig, iscsi_crc32c(0, bhs, 48) ^ 1);
+	write_all(cl->fd, dig, 4);
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+}
+
+static void test_logout(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	uint8_t bhs[48] = { 0 };
+
+	bhs[0] = ISCSI_OP_LOGOUT_REQ | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = 0x80 | 0;              /* close the session */
+	iscsi_put_be32(bhs + 16, 0x77);
+	iscsi_put_be32(bhs + 24, cl->cmdsn);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	send_pdu(cl, bhs, NULL, 0);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_LOGOUT_RESP);
+	assert_int_equal(rx.bhs[2], 0);
+	assert_int_equal(be32(rx.bhs + 16), 0x77);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	/* ... and the target closes the connection. */
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+}
+
+static void test_session_reinstatement(void **state)
+{
+	struct fx *f = *state;
+	struct cl *a = new_client(f, NULL);
+	struct cl *b;
+	struct vs_iscsi_session_info info[4];
+	uint16_t old_tsih = a->tsih;
+
+	clear_ua(a);
+	assert_int_equal(vs_iscsi_sessions(f->is, info, 4), 1);
+	/* Same InitiatorName + ISID, TSIH 0: the old session is closed first
+	 * (§6.3.5), then the new login succeeds with a new TSIH. */
+	b = new_client(f, NULL);
+	assert_int_not_equal(b->tsih, old_tsih);
+	assert_int_equal(recv_pdu(a, &rx), -1);
+	assert_int_equal(vs_iscsi_sessions(f->is, info, 4), 1);
+	assert_int_equal(info[0].tsih, b->tsih);
+	assert_string_equal(info[0].initiator, INI);
+	ping(b, 0x600);
+	close(a->fd);
+	close(b->fd);
+}
+
+static void test_login_unknown_target_fails(void **state)
+{
+	struct fx *f = *state;
+	struct cl cl = { .fd = connect_fx(f) };
+	struct login_opts o = { .tsih = 0x4444, .expect_fail = true };
+
+	/* A TSIH that names no session: "session does not exist". */
+	assert_int_equal(do_login(&cl, &o), ISCSI_LOGIN_STATUS_NO_SESSION);
+	assert_int_equal(recv_pdu(&cl, &rx), -1);
+	close(cl.fd);
+}
+
+static int fx_setup_timers(void **state)
+{
+	next_cfg = (struct vs_iscsi_config){ .threads = 1, .queue_depth = 8, .login_timeout_ms = 300,
+	                                     .nop_interval_ms = 200, .nop_timeout_ms = 600,
+	                                     .max_connections = 2 };
+	return fx_setup(state);
+}
+
+static void test_remove_target(void **state)
+{
+	struct fx *f = *state;
+	struct cl *cl = new_client(f, NULL);
+	struct vs_iscsi_session_info info[2];
+	struct cl cl2 = { 0 };
+	struct login_opts o = { .expect_fail = true };
+
+	clear_ua(cl);
+	assert_int_equal(vs_iscsi_remove_target(f->is, TGT, false), -EBUSY);
+	assert_int_equal(vs_iscsi_remove_target(f->is, "iqn.2026-01.none:x", false), -ENOENT);
+	/* force: the session is dropped and gone when the call returns. */
+	assert_int_equal(vs_iscsi_remove_target(f->is, TGT, true), 0);
+	assert_int_equal(vs_iscsi_sessions(f->is, info, 2), 0);
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+	cl2.fd = connect_fx(f);
+	assert_int_equal(do_login(&cl2, &o), ISCSI_LOGIN_STATUS_TGT_NOT_FOUND);
+	close(cl2.fd);
+}
+
+static void test_stop_closes_connections(void **state)
+{
+	struct fx *f = *state;
+	struct cl *cl = new_client(f, NULL);
+
+	clear_ua(cl);
+	vs_iscsi_stop(f->is, 500);
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+}
+
+static int fx_setup_limits(void **state)
+{
+	next_cfg = (struct vs_iscsi_config){ .threads = 2, .queue_depth = 8, .max_connections = 2 };
+	return fx_setup(state);
+}
+
+static void test_login_timeout(void **state)
+{
+	struct fx *f = *state;
+	struct cl cl = { .fd = connect_fx(f) };
+
+	/* Nothing sent: dropped after login_timeout_ms (300 ms < 5 s). */
+	assert_int_equal(recv_pdu(&cl, &rx), -1);
+	close(cl.fd);
+}
+
+static void test_nop_ping_and_timeout(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+	uint8_t bhs[48] = { 0 };
+	uint32_t ttt;
+
+	/* Idle: the target pings with ITT 0xffffffff and a TTT of its own,
+	 * StatSN not advanced (§11.19). */
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);
+	assert_int_equal(be32(rx.bhs + 16), ISCSI_RESERVED_TAG);
+	ttt = be32(rx.bhs + 20);
+	assert_int_not_equal(ttt, ISCSI_RESERVED_TAG);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	/* Answer it: the connection stays. */
+	bhs[0] = ISCSI_OP_NOP_OUT | ISCSI_FLAG_IMMEDIATE;
+	bhs[1] = 0x80;
+	iscsi_put_be32(bhs + 16, ISCSI_RESERVED_TAG);
+	iscsi_put_be32(bhs + 20, ttt);
+	iscsi_put_be32(bhs + 24, cl->cmdsn);
+	send_pdu(cl, bhs, NULL, 0);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);
+	assert_int_not_equal(be32(rx.bhs + 20), ttt);
+	/* Ignore this one: dropped after nop_timeout. */
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+}
+
+static void test_portal_and_max_connections(void **state)
+{
+	struct fx *f = *state;
+	struct sockaddr_in sa;
+	socklen_t len = sizeof(sa);
+	int fds[3];
+	struct timeval tv = { .tv_sec = 5 };
+	uint8_t b;
+
+	assert_int_equal(vs_iscsi_add_portal(f->is, "127.0.0.1:0"), 0);
+	assert_int_equal(vs_iscsi_add_portal(f->is, "no-port"), -EINVAL);
+	assert_int_equal(getsockname(f->is->portals[0].fd, (struct sockaddr *)&sa, &len), 0);
+	/* max_connections = 2: the third connection is closed at once. */
+	for (int i = 0; i < 3; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		usleep(50000);
+	}
+	assert_int_equal(read(fds[2], &b, 1), 0);
+	{
+		struct cl cl = { .fd = fds[0] };
+		struct login_opts o = { 0 };
+
+		assert_int_equal(do_login(&cl, &o), 0);
+		ping(&cl, 0x42);
+	}
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_login_and_unit_attention, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_write_read_immediate, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_r2t_flow, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unsolicited_data_out, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_data_in_split_by_mrdsl, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_residual_underflow, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_check_condition_sense, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_nop_echo_and_reject, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cmdsn_window, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_abort_task, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_digests, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_logout, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_session_reinstatement, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_login_unknown_target_fails, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_remove_target, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_stop_closes_connections, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_login_timeout, fx_setup_timers, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_nop_ping_and_timeout, fx_setup_timers, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_portal_and_max_connections, fx_setup_limits, fx_teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,49 @@
+#!/bin/bash
+# Shared by scripts/run.sh and scripts/test.sh: install the Debian 12
+# packages vstor needs, but only those that are missing, quietly.
+# Source it, then call vs_install_deps.
+
+VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
+
+vs_missing_deps() {
+	local p missing=()
+	for p in "${VS_DEPS[@]}"; do
+		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+			missing+=("$p")
+		fi
+	done
+	echo "${missing[@]}"
+}
+
+vs_install_deps() {
+	if ! command -v dpkg-query >/dev/null 2>&1; then
+		echo "deps: not a Debian system; install these yourself: ${VS_DEPS[*]}" >&2
+		return 0
+	fi
+	local missing
+	missing=$(vs_missing_deps)
+	[ -z "$missing" ] && return 0
+
+	local sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		if command -v sudo >/dev/null 2>&1; then
+			sudo=(sudo)
+		else
+			echo "deps: missing packages: $missing" >&2
+			echo "deps: run as root: apt-get install -y $missing" >&2
+			return 1
+		fi
+	fi
+	echo "deps: installing $missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# The package lists may be absent on a fresh machine; update once.
+	"${sudo[@]}" apt-get update -qq >/dev/null || return 1
+	# shellcheck disable=SC2086
+	"${sudo[@]}" apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
+	missing=$(vs_missing_deps)
+	if [ -n "$missing" ]; then
+		echo "deps: still missing after install: $missing" >&2
+		return 1
+	fi
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The config model: the built-in default, freeing, and writing it back in
+ * the file format (vs_config_save), so "load, change, save" round-trips.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static void chap_free(struct vs_config_chap *c)
+{
+	free(c->user);
+	free(c->secret);
+	free(c->mutual_user);
+	free(c->mutual_secret);
+}
+
+static void lun_free(struct vs_config_lun *l)
+{
+	free(l->backend);
+	free(l->path);
+	free(l->serial);
+	for (size_t i = 0; i < l->noptions; i++) {
+		free(l->options[i].key);
+		free(l->options[i].value);
+	}
+	free(l->options);
+}
+
+static void target_free(struct vs_config_target *t)
+{
+	free(t->iqn);
+	free(t->alias);
+	for (size_t i = 0; i < t->nacl; i++)
+		free(t->acl[i]);
+	free(t->acl);
+	chap_free(&t->chap);
+	for (size_t i = 0; i < t->nluns; i++)
+		lun_free(&t->luns[i]);
+	free(t->luns);
+}
+
+static void portals_free(struct vs_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nportals; i++)
+		free(cfg->portals[i]);
+	free(cfg->portals);
+	cfg->portals = NULL;
+	cfg->nportals = 0;
+}
+
+void vs_config_free(struct vs_config *cfg)
+{
+	if (!cfg)
+		return;
+	portals_free(cfg);
+	chap_free(&cfg->discovery_chap);
+	for (size_t i = 0; i < cfg->ntargets; i++)
+		target_free(&cfg->targets[i]);
+	free(cfg->targets);
+	free(cfg);
+}
+
+int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n, char *err,
+                          size_t errlen)
+{
+	char why[160];
+	if (n == 0) {
+		snprintf(err, errlen, "portals: must list at least one ADDR:PORT");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!vs_portal_valid(portals[i], why, sizeof(why))) {
+			snprintf(err, errlen, "%s", why);
+			return -EINVAL;
+		}
+	}
+	char **copy = calloc(n, sizeof(char *));
+	if (!copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(portals[i]);
+		if (!copy[i]) {
+			while (i--)
+				free(copy[i]);
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	portals_free(cfg);
+	cfg->portals = copy;
+	cfg->nportals = n;
+	return 0;
+}
+
+struct vs_config *vs_config_default(void)
+{
+	struct vs_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return NULL;
+	char err[VS_CONFIG_ERR_MAX];
+	const char *portal = VS_CONFIG_DEFAULT_PORTAL;
+	if (vs_config_set_portals(cfg, &portal, 1, err, sizeof(err)))
+		goto fail;
+	cfg->targets = calloc(1, sizeof(*cfg->targets));
+	if (!cfg->targets)
+		goto fail;
+	cfg->ntargets = 1;
+	struct vs_config_target *t = &cfg->targets[0];
+	t->iqn = strdup(VS_CONFIG_DEFAULT_IQN);
+	t->luns = calloc(1, sizeof(*t->luns));
+	if (!t->iqn || !t->luns)
+		goto fail;
+	t->nluns = 1;
+	t->luns[0].lun = 0;
+	t->luns[0].backend = strdup("ram");
+	t->luns[0].size = VS_CONFIG_DEFAULT_SIZE;
+	t->luns[0].block_size = 512;
+	if (!t->luns[0].backend)
+		goto fail;
+	return cfg;
+fail:
+	vs_config_free(cfg);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- save */
+
+/* json_object_set_new that tolerates a NULL value (out of memory) by
+ * remembering the failure. */
+static void put(json_t *obj, const char *key, json_t *v, bool *oom)
+{
+	if (!v || json_object_set_new(obj, key, v))
+		*oom = true;
+}
+
+static void put_str(json_t *obj, const char *key, const char *s, bool *oom)
+{
+	if (s)
+		put(obj, key, json_string(s), oom);
+}
+
+static void put_u(json_t *obj, const char *key, uint64_t v, bool *oom)
+{
+	if (v)
+		put(obj, key, json_integer((json_int_t)v), oom);
+}
+
+static json_t *chap_json(const struct vs_config_chap *c, bool *oom)
+{
+	json_t *o = json_object();
+	if (!o) {
+		*oom = true;
+		return NULL;
+	}
+	put_str(o, "user", c->user, oom);
+	put_str(o, "secret", c->secret, oom);
+	put_str(o, "mutual_user", c->mutual_user, oom);
+	put_str(o, "mutual_secret", c->mutual_secret, oom);
+	return o;
+}
+
+static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
+{
+	json_t *o = json_object();
+	char size[32];
+	if (!o) {
+		*oom = true;
+		return NULL;
+	}
+	put(o, "lun", json_integer((json_int_t)l->lun), oom);
+	put_str(o, "backend", l->backend, oom);
+	put_str(o, "path", l->path, oom);
+	if (l->size) {
+		vs_config_format_size(l->size, size, sizeof(size));
+		put_str(o, "size", size, oom);
+	}
+	if (l->block_size != 512)
+		put_u(o, "block_size", l->block_size, oom);
+	if (l->create)
+		put(o, "create", json_true(), oom);
+	if (l->direct)
+		put(o, "direct", json_true(), oom);
+	if (l->readonly)
+		put(o, "readonly", json_true(), oom);
+	put_str(o, "serial", l->serial, oom);
+	if (l->removable)
+		put(o, "removable", json_true(), oom);
+	if (l->physical_block_size)
+		put_u(o, "physical_block_size", l->physical_block_size, oom);
+	if (l->noptions) {
+		json_t *opts = json_object();
+		for (size_t i = 0; opts && i < l->noptions; i++)
+			put_str(opts, l->options[i].key, l->options[i].value, oom);
+		put(o, "options", opts, oom);
+	}
+	return o;
+}
+
+static json_t *target_json(const struct vs_config_target *t, bool *oom)
+{
+	json_t *o = json_object();
+	if (!o) {
+		*oom = true;
+		return NULL;
+	}
+	put_str(o, "iqn", t->iqn, oom);
+	put_str(o, "alias", t->alias, oom);
+	if (t->nacl) {
+		json_t *acl = json_array();
+		for (size_t i = 0; acl && i < t->nacl; i++)
+			if (json_array_append_new(acl, json_string(t->acl[i])))
+				*oom = true;
+		put(o, "acl", acl, oom);
+	}
+	if (t->has_chap)
+		put(o, "chap", chap_json(&t->chap, oom), oom);
+	json_t *luns = json_array();
+	for (size_t i = 0; luns && i < t->nluns; i++)
+		if (json_array_append_new(luns, lun_json(&t->luns[i], oom)))
+			*oom = true;
+	put(o, "luns", luns, oom);
+	return o;
+}
+
+static json_t *config_json(const struct vs_config *cfg, bool *oom)
+{
+	json_t *root = json_object();
+	if (!root) {
+		*oom = true;
+		return NULL;
+	}
+	json_t *portals = json_array();
+	for (size_t i = 0; portals && i < cfg->nportals; i++)
+		if (json_array_append_new(portals, json_string(cfg->portals[i])))
+			*oom = true;
+	put(root, "portals", portals, oom);
+	put_u(root, "threads", cfg->threads, oom);
+
+	const struct vs_config_iscsi *is = &cfg->iscsi;
+	json_t *iscsi = json_object();
+	if (iscsi) {
+		put_u(iscsi, "max_recv_data_segment_length", is->max_recv_data_segment_length, oom);
+		put_u(iscsi, "max_burst_length", is->max_burst_length, oom);
+		put_u(iscsi, "first_burst_length", is->first_burst_length, oom);
+		put_u(iscsi, "queue_depth", is->queue_depth, oom);
+		put_u(iscsi, "nop_interval_ms", is->nop_interval_ms, oom);
+		put_u(iscsi, "nop_timeout_ms", is->nop_timeout_ms, oom);
+	}
+	if (iscsi && json_object_size(iscsi) == 0)
+		json_decref(iscsi);
+	else
+		put(root, "iscsi", iscsi, oom);
+
+	if (cfg->has_discovery_chap)
+		put(root, "discovery_chap", chap_json(&cfg->discovery_chap, oom), oom);
+	json_t *targets = json_array();
+	for (size_t i = 0; targets && i < cfg->ntargets; i++)
+		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
+			*oom = true;
+	put(root, "targets", targets, oom);
+	return root;
+}
+
+int vs_config_save(FILE *f, const struct vs_config *cfg)
+{
+	bool oom = false;
+	json_t *root = config_json(cfg, &oom);
+	if (oom) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	int rc = json_dumpf(root, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (rc || fputc('\n', f) == EOF)
+		return -EIO;
+	return 0;
+}

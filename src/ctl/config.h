@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The daemon's configuration model and its JSON file format.
+ *
+ * vstord loads it at start-up; the control plane (vstorctl, "config save")
+ * writes the same format back with vs_config_save(), so the model keeps
+ * every field the file can hold.  Loading validates everything the daemon
+ * would otherwise trip over later (names, sizes, portals, duplicates) and
+ * reports the first problem as ONE line:
+ *
+ *     config.json: targets[0].luns[1].block_size: must be 512 or 4096, got 1000
+ *
+ * Unknown keys are refused, so a typo is never silently ignored.
+ */
+#ifndef VSTOR_CTL_CONFIG_H
+#define VSTOR_CTL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define VS_CONFIG_DEFAULT_PORTAL "127.0.0.1:3260"
+#define VS_CONFIG_DEFAULT_IQN    "iqn.2026-11.org.vstor:default"
+#define VS_CONFIG_DEFAULT_SIZE   (1ULL << 30)
+#define VS_CONFIG_ERR_MAX        512
+/* RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes. */
+#define VS_ISCSI_NAME_MAX        223
+/* Our cap on CHAP user names and secrets (the login layer keeps 255 bytes). */
+#define VS_CHAP_FIELD_MAX        255
+
+/* CHAP credentials (RFC 7143 §12.1.3).  All NULL = no CHAP. */
+struct vs_config_chap {
+	char *user, *secret;                 /* the initiator proves itself */
+	char *mutual_user, *mutual_secret;   /* the target proves itself; both or neither */
+};
+
+/* iSCSI operational limits we offer (RFC 7143 §13); 0 = fabric default. */
+struct vs_config_iscsi {
+	uint32_t max_recv_data_segment_length;
+	uint32_t max_burst_length;
+	uint32_t first_burst_length;
+	uint32_t queue_depth;
+	uint32_t nop_interval_ms;
+	uint32_t nop_timeout_ms;
+};
+
+/* Backend-specific extra options passed through as key=value. */
+struct vs_config_kv {
+	char *key, *value;
+};
+
+struct vs_config_lun {
+	uint64_t lun;
+	char *backend;          /* "ram", "file", ... */
+	char *path;             /* file backend; NULL if not given */
+	uint64_t size;          /* bytes; 0 = not given (file: the file's size) */
+	uint32_t block_size;    /* 512 or 4096 */
+	bool create;            /* file: create if missing */
+	bool direct;            /* file: O_DIRECT */
+	bool readonly;
+	char *serial;           /* VPD 0x80; NULL = derived */
+	struct vs_config_kv *options;   /* "options": { "k": "v" } */
+	size_t noptions;
+	bool removable;         /* vdisk: removable medium (RMB=1) */
+	uint32_t physical_block_size;   /* vdisk: 0 = block_size */
+};
+
+struct vs_config_target {
+	char *iqn;
+	char *alias;            /* NULL if not given */
+	char **acl;             /* initiator names; none = everyone */
+	size_t nacl;
+	bool has_chap;
+	struct vs_config_chap chap;
+	struct vs_config_lun *luns;
+	size_t nluns;
+};
+
+struct vs_config {
+	char **portals;         /* "ADDR:PORT" / "[v6]:PORT" */
+	size_t nportals;
+	uint32_t threads;       /* event loops; 0 = one per CPU */
+	struct vs_config_iscsi iscsi;
+	bool has_discovery_chap;
+	struct vs_config_chap discovery_chap;
+	struct vs_config_target *targets;
+	size_t ntargets;
+};
+
+/*
+ * Load a config.  On success *out is a new model (free with
+ * vs_config_free) and 0 is returned.  On failure, a negative errno and one
+ * line in err ("FILE: FIELD: what is wrong", or "FILE:LINE:COL: ..." for
+ * JSON syntax errors).  `name` is the file name used in messages.
+ */
+int vs_config_load_file(const char *path, struct vs_config **out, char *err, size_t errlen);
+int vs_config_load_buffer(const char *name, const char *buf, size_t len,
+                          struct vs_config **out, char *err, size_t errlen);
+
+/* The built-in configuration: VS_CONFIG_DEFAULT_IQN, LUN 0 = 1 GiB RAM disk
+ * with 512-byte blocks, on VS_CONFIG_DEFAULT_PORTAL. */
+struct vs_config *vs_config_default(void);
+
+/* Write the model in the file format (pretty-printed JSON, only fields that
+ * differ from their defaults).  Returns 0 or -errno. */
+int vs_config_save(FILE *f, const struct vs_config *cfg);
+
+void vs_config_free(struct vs_config *cfg);
+
+/* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
+int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,
+                          char *err, size_t errlen);
+
+/* Validators shared with the control plane.  Each returns true, or false
+ * with a short reason in why (no field name, e.g. "month must be 01-12"). */
+bool vs_iscsi_name_valid(const char *name, char *why, size_t whylen);
+bool vs_portal_valid(const char *addr_port, char *why, size_t whylen);
+
+/* "1G" / "1536M" / "4096" style rendering of a byte count (exact). */
+void vs_config_format_size(uint64_t bytes, char *buf, size_t len);
+
+#endif

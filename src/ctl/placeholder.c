@@ -1,2 +1,0 @@
-/* placeholder so the layer library links before its sources land */
-int vstor_placeholder_ctl_;

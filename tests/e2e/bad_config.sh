@@ -1,0 +1,53 @@
+#!/bin/bash
+# A bad config, option or LUN makes vstord exit non-zero with ONE line that
+# names the file and the field.
+. "$(dirname "$0")/lib/common.sh" "$@"
+
+# expect STATUS PATTERN ARGS...: run vstord, want that exit status and a
+# single stderr line matching the (grep -E) pattern.
+expect() {
+	local want=$1 pattern=$2 rc
+	shift 2
+	timeout 10 "$VSTORD" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" = "$want" ] || fail "vstord $*: exit $rc, want $want; stderr: $(cat "$tmp/err")"
+	[ "$(wc -l <"$tmp/err")" = 1 ] || fail "vstord $*: want one line, got: $(cat "$tmp/err")"
+	grep -qE -e "$pattern" "$tmp/err" || fail "vstord $*: stderr '$(cat "$tmp/err")' !~ /$pattern/"
+}
+
+cat >"$tmp/bs.json" <<'JSON'
+{ "portals": ["127.0.0.1:3372"],
+  "targets": [ { "iqn": "iqn.2026-11.org.vstor:t",
+                 "luns": [ { "lun": 0, "backend": "ram", "size": "1M", "block_size": 1000 } ] } ] }
+JSON
+expect 1 "^vstord: error: $tmp/bs.json: targets\[0\]\.luns\[0\]\.block_size: must be 512 or 4096, got 1000\$" -c "$tmp/bs.json"
+
+printf '{ "portals": ["127.0.0.1:3372"],\n  "tragets": [] }\n' >"$tmp/typo.json"
+expect 1 "$tmp/typo.json: tragets: unknown key \(did you mean \"targets\"\?\)\$" -c "$tmp/typo.json"
+
+printf '{ "portals": ["127.0.0.1:3372"\n' >"$tmp/syntax.json"
+expect 1 "^vstord: error: $tmp/syntax.json:[0-9]+:[0-9]+: " -c "$tmp/syntax.json"
+
+expect 1 "$tmp/missing.json: cannot open: No such file or directory" -c "$tmp/missing.json"
+expect 1 "--listen 127.0.0.1: must be ADDR:PORT" --listen 127.0.0.1
+expect 2 "unknown option" --bogus
+expect 2 "--threads: must be 0-256" --threads lots
+
+# A LUN that passes validation but cannot be opened: the error names the LUN.
+cat >"$tmp/nofile.json" <<JSON
+{ "portals": ["127.0.0.1:3372"],
+  "targets": [ { "iqn": "iqn.2026-11.org.vstor:t",
+                 "luns": [ { "lun": 0, "backend": "file", "path": "$tmp/no/such/dir/d.img" } ] } ] }
+JSON
+expect 1 "$tmp/nofile.json: targets\[0\]\.luns\[0\]: " -c "$tmp/nofile.json"
+
+# --check accepts a good config and prints it back.
+cat >"$tmp/good.json" <<'JSON'
+{ "portals": ["127.0.0.1:3372"],
+  "targets": [ { "iqn": "iqn.2026-11.org.vstor:t",
+                 "luns": [ { "lun": 0, "backend": "ram", "size": "64M", "block_size": 4096 } ] } ] }
+JSON
+"$VSTORD" --check -c "$tmp/good.json" >"$tmp/out" 2>"$tmp/err" || fail "--check refused a good config: $(cat "$tmp/err")"
+grep -q '"block_size": 4096' "$tmp/out" || fail "--check did not print the config"
+"$VSTORD" -c "$tmp/out" --check >/dev/null 2>&1 || fail "--check output does not load back"
+pass

@@ -1,0 +1,530 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The JSON config loader: every bad config gets exactly one line naming the
+ * file, the field and the problem; good configs load into the model the
+ * file describes; save() writes a file that loads back into the same model.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/config.h"
+
+static struct vs_config *load_ok(const char *json)
+{
+	struct vs_config *cfg = NULL;
+	char err[VS_CONFIG_ERR_MAX] = "";
+	int rc = vs_config_load_buffer("config.json", json, strlen(json), &cfg, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("expected success, got %d: %s", rc, err);
+	assert_non_null(cfg);
+	return cfg;
+}
+
+static void expect_error(const char *json, const char *expected)
+{
+	struct vs_config *cfg = (struct vs_config *)1;
+	char err[VS_CONFIG_ERR_MAX] = "";
+	int rc = vs_config_load_buffer("config.json", json, strlen(json), &cfg, err, sizeof(err));
+	if (rc == 0)
+		fail_msg("expected error \"%s\" but the config loaded: %s", expected, json);
+	assert_int_equal(rc, -22 /* -EINVAL */);
+	assert_null(cfg);
+	assert_null(strchr(err, '\n'));
+	assert_string_equal(err, expected);
+}
+
+/* A target with one LUN, with `lun` spliced in as the LUN object body. */
+#define LUN(body) "{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"luns\":[{" body "}]}]}"
+#define RAM "\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\""
+
+static void test_syntax_errors(void **state)
+{
+	(void)state;
+	expect_error("{\n  \"threads\": 2,\n  \"portals\": [\"127.0.0.1:3260\",]\n}",
+	             "config.json:3:32: unexpected token near ']'");
+	expect_error("", "config.json:1:0: '[' or '{' expected near end of file");
+	expect_error("[1, 2]", "config.json: the top level must be an object, got an array");
+	expect_error("{\"threads\": 1, \"threads\": 2}",
+	             "config.json:1:24: duplicate object key near '\"threads\"'");
+}
+
+static void test_unknown_keys(void **state)
+{
+	(void)state;
+	expect_error("{\"portal\": []}", "config.json: portal: unknown key (did you mean \"portals\"?)");
+	expect_error("{\"colour\": 1}", "config.json: colour: unknown key");
+	/* a key with a newline must not split the message */
+	expect_error("{\"a\\nb\": 1}", "config.json: a\\x0ab: unknown key");
+	expect_error(LUN(RAM ",\"blocksize\":512"),
+	             "config.json: targets[0].luns[0].blocksize: unknown key (did you mean \"block_size\"?)");
+	expect_error("{\"iscsi\":{\"max_burst\":65536}}",
+	             "config.json: iscsi.max_burst: unknown key");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"chap\":{\"user\":\"u\",\"secret\":\"s\",\"mutal_user\":\"x\"}}]}",
+	             "config.json: targets[0].chap.mutal_user: unknown key (did you mean \"mutual_user\"?)");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"lun\":[]}]}",
+	             "config.json: targets[0].lun: unknown key (did you mean \"luns\"?)");
+}
+
+static void test_types(void **state)
+{
+	(void)state;
+	expect_error("{\"threads\": \"2\"}", "config.json: threads: must be an integer, got a string");
+	expect_error("{\"threads\": 1.5}",
+	             "config.json: threads: must be an integer, got a number with a fraction");
+	expect_error("{\"threads\": 300}", "config.json: threads: must be 0-256, got 300");
+	expect_error("{\"portals\": \"127.0.0.1:3260\"}",
+	             "config.json: portals: must be an array, got a string");
+	expect_error("{\"iscsi\": []}", "config.json: iscsi: must be an object, got an array");
+	expect_error("{\"targets\": [1]}", "config.json: targets[0]: must be an object, got an integer");
+	expect_error(LUN(RAM ",\"readonly\":\"yes\""),
+	             "config.json: targets[0].luns[0].readonly: must be true or false, got a string");
+	expect_error(LUN(RAM ",\"serial\":\"\""),
+	             "config.json: targets[0].luns[0].serial: must not be empty");
+	expect_error(LUN(RAM ",\"serial\":\"a\\tb\""),
+	             "config.json: targets[0].luns[0].serial: contains a control character (byte 0x09)");
+	expect_error(LUN(RAM ",\"serial\":\"0123456789012345678901234567890123456789012345678901234567890123\""),
+	             "config.json: targets[0].luns[0].serial: longer than 63 bytes");
+}
+
+static void test_iscsi_limits(void **state)
+{
+	(void)state;
+	expect_error("{\"iscsi\":{\"max_recv_data_segment_length\":100}}",
+	             "config.json: iscsi.max_recv_data_segment_length: must be 512-16777215, got 100");
+	expect_error("{\"iscsi\":{\"max_burst_length\":16777216}}",
+	             "config.json: iscsi.max_burst_length: must be 512-16777215, got 16777216");
+	expect_error("{\"iscsi\":{\"queue_depth\":0}}",
+	             "config.json: iscsi.queue_depth: must be 1-4096, got 0");
+	expect_error("{\"iscsi\":{\"nop_interval_ms\":-5}}",
+	             "config.json: iscsi.nop_interval_ms: must be 100-3600000, got -5");
+	expect_error("{\"iscsi\":{\"max_burst_length\":65536,\"first_burst_length\":262144}}",
+	             "config.json: iscsi.first_burst_length: must not exceed max_burst_length (65536, RFC 7143 13.14), got 262144");
+	expect_error("{\"iscsi\":{\"first_burst_length\":2097152}}",
+	             "config.json: iscsi.first_burst_length: must not exceed max_burst_length (1048576, RFC 7143 13.14), got 2097152");
+}
+
+static void test_portals(void **state)
+{
+	(void)state;
+	expect_error("{\"portals\": []}", "config.json: portals: must list at least one ADDR:PORT");
+	expect_error("{\"portals\": [\"127.0.0.1\"]}",
+	             "config.json: portals[0]: must be ADDR:PORT or [IPv6]:PORT, got \"127.0.0.1\"");
+	expect_error("{\"portals\": [\"127.0.0.1:3260\", \"127.0.0.1:70000\"]}",
+	             "config.json: portals[1]: port must be 1-65535, got 70000");
+	expect_error("{\"portals\": [\"127.0.0.1:0\"]}", "config.json: portals[0]: port must be 1-65535, got 0");
+	expect_error("{\"portals\": [\"127.0.0.1:32a\"]}",
+	             "config.json: portals[0]: port must be a number 1-65535, got \"32a\"");
+	expect_error("{\"portals\": [\"::1:3260\"]}",
+	             "config.json: portals[0]: IPv6 addresses need brackets: [ADDR]:PORT, got \"::1:3260\"");
+	expect_error("{\"portals\": [\"[::1]3260\"]}",
+	             "config.json: portals[0]: must be [IPv6]:PORT, got \"[::1]3260\"");
+	expect_error("{\"portals\": [\"[fe80::zz]:3260\"]}",
+	             "config.json: portals[0]: \"fe80::zz\" is not an IPv6 address");
+	expect_error("{\"portals\": [\"localhost:3260\"]}",
+	             "config.json: portals[0]: \"localhost\" is not an IPv4 address");
+	expect_error("{\"portals\": [\"127.0.0.1:3260\", \"127.0.0.1:3260\"]}",
+	             "config.json: portals[1]: duplicate of portals[0]");
+	expect_error("{\"portals\": [3260]}", "config.json: portals[0]: must be a string, got an integer");
+}
+
+static void test_names(void **state)
+{
+	(void)state;
+	expect_error("{\"targets\":[{}]}", "config.json: targets[0].iqn: missing (required)");
+	expect_error("{\"targets\":[{\"iqn\":\"disk1\"}]}",
+	             "config.json: targets[0].iqn: \"disk1\": must start with \"iqn.\", \"eui.\" or \"naa.\" (RFC 7143 4.2.7)");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:Disk1\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.2026-11.org.vstor:Disk1\": must be lowercase (RFC 7143 4.2.7.2), got 'D'");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-13.org.vstor:d\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.2026-13.org.vstor:d\": iqn date month must be 01-12, got 13");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.26-11.org.vstor:d\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.26-11.org.vstor:d\": iqn name needs a date yyyy-mm after \"iqn.\"");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11:d\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.2026-11:d\": iqn name needs '.' and a reversed domain name after the date");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org..vstor\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.2026-11.org..vstor\": iqn naming authority has an empty domain label");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:a b\"}]}",
+	             "config.json: targets[0].iqn: \"iqn.2026-11.org.vstor:a b\": may hold only lowercase letters, digits, '-', '.' and ':' (RFC 7143 4.2.7.2), got byte 0x20");
+	expect_error("{\"targets\":[{\"iqn\":\"eui.02004567A42567\"}]}",
+	             "config.json: targets[0].iqn: \"eui.02004567A42567\": eui name must be \"eui.\" and 16 hex digits");
+	expect_error("{\"targets\":[{\"iqn\":\"naa.52004567BA64678DX\"}]}",
+	             "config.json: targets[0].iqn: \"naa.52004567BA64678DX\": naa name must be \"naa.\" and 16 or 32 hex digits");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:a\"},{\"iqn\":\"iqn.2026-11.org.vstor:b\"},"
+	             "{\"iqn\":\"iqn.2026-11.org.vstor:a\"}]}",
+	             "config.json: targets[2].iqn: duplicate of targets[0].iqn");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:a\",\"acl\":[\"iqn.1993-08.org.debian:01:abc\",\"Host\"]}]}",
+	             "config.json: targets[0].acl[1]: \"Host\": must start with \"iqn.\", \"eui.\" or \"naa.\" (RFC 7143 4.2.7)");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:a\",\"acl\":[\"eui.0123456789ABCDEF\",\"eui.0123456789ABCDEF\"]}]}",
+	             "config.json: targets[0].acl[1]: duplicate of targets[0].acl[0]");
+
+	/* 224 bytes: one more than RFC 7143 §4.2.7.1 allows */
+	char json[512], name[232];
+	memset(name, 'a', sizeof(name));
+	memcpy(name, "iqn.2026-11.org.vstor:", 22);
+	name[224] = '\0';
+	snprintf(json, sizeof(json), "{\"targets\":[{\"iqn\":\"%s\"}]}", name);
+	char expected[512];
+	snprintf(expected, sizeof(expected),
+	         "config.json: targets[0].iqn: \"%.64s\": longer than 223 bytes (RFC 7143 4.2.7.1)", name);
+	expect_error(json, expected);
+	name[223] = '\0';
+	snprintf(json, sizeof(json), "{\"targets\":[{\"iqn\":\"%s\"}]}", name);
+	vs_config_free(load_ok(json));
+}
+
+static void test_name_validator(void **state)
+{
+	(void)state;
+	char why[160];
+	assert_true(vs_iscsi_name_valid("iqn.2026-11.org.vstor:default", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("iqn.1993-08.org.debian:01:abc", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("iqn.1991-05.com.microsoft:host-1.example.com", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("iqn.2001-04.com.example", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("eui.02004567A425678D", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("naa.52004567BA64678D", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("naa.62004567BA64678D0123456789ABCDEF", why, sizeof(why)));
+	assert_false(vs_iscsi_name_valid("iqn.2001-04.com.", why, sizeof(why)));
+	assert_string_equal(why, "iqn naming authority (reversed domain name) is missing or ends in '.'");
+	assert_false(vs_iscsi_name_valid("iqn.2001-00.com.example", why, sizeof(why)));
+	assert_false(vs_iscsi_name_valid("", why, sizeof(why)));
+	assert_string_equal(why, "must not be empty");
+	assert_false(vs_iscsi_name_valid("iqn.2001-04.com_x.example", why, sizeof(why)));
+	assert_string_equal(why, "may hold only lowercase letters, digits, '-', '.' and ':' (RFC 7143 4.2.7.2), got byte 0x5f");
+	assert_false(vs_iscsi_name_valid("iqn.2001-04.-:x", why, sizeof(why)));
+	assert_true(vs_iscsi_name_valid("iqn.2001-04.a-b:x", why, sizeof(why)));
+}
+
+static void test_luns(void **state)
+{
+	(void)state;
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\",\"block_size\":1000"),
+	             "config.json: targets[0].luns[0].block_size: must be 512 or 4096, got 1000");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\",\"block_size\":\"4k\""),
+	             "config.json: targets[0].luns[0].block_size: must be 512 or 4096, got a string");
+	expect_error(LUN("\"backend\":\"ram\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].lun: missing (required)");
+	expect_error(LUN("\"lun\":16384,\"backend\":\"ram\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].lun: must be 0-16383, got 16384");
+	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].backend: missing (required)");
+	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].backend: unknown backend \"tape\"");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"lots\""),
+	             "config.json: targets[0].luns[0].size: not a size: \"lots\" (use e.g. \"512M\", \"10G\" or a byte count)");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":0"),
+	             "config.json: targets[0].luns[0].size: must be greater than 0, got 0");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":true"),
+	             "config.json: targets[0].luns[0].size: must be a size like \"1G\" or a byte count, got true");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":1000"),
+	             "config.json: targets[0].luns[0].size: 1000 bytes is not a multiple of block_size 512");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"1536\",\"block_size\":4096"),
+	             "config.json: targets[0].luns[0].size: 1536 bytes is not a multiple of block_size 4096");
+	expect_error(LUN("\"lun\":0,\"backend\":\"ram\""),
+	             "config.json: targets[0].luns[0].size: missing (required for the ram backend)");
+	expect_error(LUN(RAM ",\"path\":\"/tmp/x\""),
+	             "config.json: targets[0].luns[0].path: not used by the ram backend");
+	expect_error(LUN(RAM ",\"direct\":true"),
+	             "config.json: targets[0].luns[0].direct: not used by the ram backend");
+	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].path: missing (required for the file backend)");
+	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"path\":\"/tmp/x\",\"create\":true"),
+	             "config.json: targets[0].luns[0].size: missing (required with \"create\": true)");
+	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"path\":\"/tmp/x\",\"size\":\"1M\",\"create\":true,\"readonly\":true"),
+	             "config.json: targets[0].luns[0].create: cannot create a readonly LUN");
+	expect_error(LUN(RAM ",\"options\":{\"size\":\"2M\"}"),
+	             "config.json: targets[0].luns[0].options.size: set \"size\" on the lun itself, not under options");
+	expect_error(LUN(RAM ",\"options\":{\"numa\":1}"),
+	             "config.json: targets[0].luns[0].options.numa: must be a string, got an integer");
+	expect_error(LUN(RAM ",\"options\":[]"),
+	             "config.json: targets[0].luns[0].options: must be an object, got an array");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"luns\":["
+	             "{" RAM "},{\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\"},{" RAM "}]}]}",
+	             "config.json: targets[0].luns[2].lun: LUN 0 is already used by targets[0].luns[0]");
+}
+
+static void test_chap(void **state)
+{
+	(void)state;
+	expect_error("{\"discovery_chap\":{\"user\":\"u\"}}", "config.json: discovery_chap.secret: missing (required)");
+	expect_error("{\"discovery_chap\":{\"secret\":\"s\"}}", "config.json: discovery_chap.user: missing (required)");
+	expect_error("{\"discovery_chap\":{\"user\":\"u\",\"secret\":\"s\",\"mutual_user\":\"t\"}}",
+	             "config.json: discovery_chap.mutual_secret: missing (required with mutual_user)");
+	expect_error("{\"discovery_chap\":{\"user\":\"u\",\"secret\":\"s\",\"mutual_secret\":\"t\"}}",
+	             "config.json: discovery_chap.mutual_user: missing (required with mutual_secret)");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"chap\":{\"user\":\"u\",\"secret\":\"samesecret12\","
+	             "\"mutual_user\":\"t\",\"mutual_secret\":\"samesecret12\"}}]}",
+	             "config.json: targets[0].chap.mutual_secret: must differ from secret (RFC 7143 9.2.1)");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"chap\":\"u:s\"}]}",
+	             "config.json: targets[0].chap: must be an object, got a string");
+}
+
+static const char full_example[] =
+	"{ \"portals\": [\"127.0.0.1:3260\", \"[::1]:3261\"],\n"
+	"  \"threads\": 2,\n"
+	"  \"iscsi\": { \"max_recv_data_segment_length\": 262144, \"max_burst_length\": 1048576,\n"
+	"             \"first_burst_length\": 262144, \"queue_depth\": 128, \"nop_interval_ms\": 5000,\n"
+	"             \"nop_timeout_ms\": 15000 },\n"
+	"  \"discovery_chap\": { \"user\": \"disc\", \"secret\": \"discsecret12\" },\n"
+	"  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:disk1\", \"alias\": \"disk1\",\n"
+	"      \"acl\": [\"iqn.1993-08.org.debian:01:abc\"],\n"
+	"      \"chap\": { \"user\": \"u\", \"secret\": \"s\", \"mutual_user\": \"t\", \"mutual_secret\": \"ms\" },\n"
+	"      \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"1G\", \"block_size\": 512 },\n"
+	"                { \"lun\": 1, \"backend\": \"file\", \"path\": \"/var/lib/vstor/d1.img\", \"size\": \"10G\",\n"
+	"                  \"create\": true, \"direct\": false, \"readonly\": false, \"serial\": \"D1\",\n"
+	"                  \"block_size\": 4096, \"options\": { \"x\": \"1\" } } ] },\n"
+	"    { \"iqn\": \"eui.02004567A425678D\", \"luns\": [ { \"lun\": 7, \"backend\": \"ram\", \"size\": 1048576 } ] } ] }\n";
+
+static void test_full_example(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = load_ok(full_example);
+	assert_int_equal(cfg->nportals, 2);
+	assert_string_equal(cfg->portals[0], "127.0.0.1:3260");
+	assert_string_equal(cfg->portals[1], "[::1]:3261");
+	assert_int_equal(cfg->threads, 2);
+	assert_int_equal(cfg->iscsi.max_recv_data_segment_length, 262144);
+	assert_int_equal(cfg->iscsi.max_burst_length, 1048576);
+	assert_int_equal(cfg->iscsi.first_burst_length, 262144);
+	assert_int_equal(cfg->iscsi.queue_depth, 128);
+	assert_int_equal(cfg->iscsi.nop_interval_ms, 5000);
+	assert_int_equal(cfg->iscsi.nop_timeout_ms, 15000);
+	assert_true(cfg->has_discovery_chap);
+	assert_string_equal(cfg->discovery_chap.user, "disc");
+	assert_null(cfg->discovery_chap.mutual_user);
+	assert_int_equal(cfg->ntargets, 2);
+
+	struct vs_config_target *t = &cfg->targets[0];
+	assert_string_equal(t->iqn, "iqn.2026-11.org.vstor:disk1");
+	assert_string_equal(t->alias, "disk1");
+	assert_int_equal(t->nacl, 1);
+	assert_string_equal(t->acl[0], "iqn.1993-08.org.debian:01:abc");
+	assert_true(t->has_chap);
+	assert_string_equal(t->chap.mutual_secret, "ms");
+	assert_int_equal(t->nluns, 2);
+	assert_int_equal(t->luns[0].lun, 0);
+	assert_string_equal(t->luns[0].backend, "ram");
+	assert_int_equal(t->luns[0].size, 1ULL << 30);
+	assert_int_equal(t->luns[0].block_size, 512);
+	assert_null(t->luns[0].path);
+	assert_int_equal(t->luns[1].lun, 1);
+	assert_string_equal(t->luns[1].path, "/var/lib/vstor/d1.img");
+	assert_int_equal(t->luns[1].size, 10ULL << 30);
+	assert_true(t->luns[1].create);
+	assert_false(t->luns[1].direct);
+	assert_false(t->luns[1].readonly);
+	assert_string_equal(t->luns[1].serial, "D1");
+	assert_int_equal(t->luns[1].block_size, 4096);
+	assert_int_equal(t->luns[1].noptions, 1);
+	assert_string_equal(t->luns[1].options[0].key, "x");
+	assert_string_equal(t->luns[1].options[0].value, "1");
+
+	t = &cfg->targets[1];
+	assert_string_equal(t->iqn, "eui.02004567A425678D");
+	assert_false(t->has_chap);
+	assert_int_equal(t->nacl, 0);
+	assert_int_equal(t->luns[0].lun, 7);
+	assert_int_equal(t->luns[0].size, 1048576);
+	vs_config_free(cfg);
+}
+
+static void test_empty_is_defaults(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = load_ok("{}");
+	assert_int_equal(cfg->nportals, 1);
+	assert_string_equal(cfg->portals[0], VS_CONFIG_DEFAULT_PORTAL);
+	assert_int_equal(cfg->threads, 0);
+	assert_int_equal(cfg->iscsi.queue_depth, 0);
+	assert_false(cfg->has_discovery_chap);
+	assert_int_equal(cfg->ntargets, 0);
+	vs_config_free(cfg);
+}
+
+static void test_builtin_default(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = vs_config_default();
+	assert_non_null(cfg);
+	assert_int_equal(cfg->nportals, 1);
+	assert_string_equal(cfg->portals[0], "127.0.0.1:3260");
+	assert_int_equal(cfg->ntargets, 1);
+	assert_string_equal(cfg->targets[0].iqn, "iqn.2026-11.org.vstor:default");
+	assert_int_equal(cfg->targets[0].nluns, 1);
+	assert_int_equal(cfg->targets[0].luns[0].lun, 0);
+	assert_string_equal(cfg->targets[0].luns[0].backend, "ram");
+	assert_int_equal(cfg->targets[0].luns[0].size, 1ULL << 30);
+	assert_int_equal(cfg->targets[0].luns[0].block_size, 512);
+
+	const char *portals[] = { "[::1]:3262", "0.0.0.0:3263" };
+	char err[VS_CONFIG_ERR_MAX];
+	assert_int_equal(vs_config_set_portals(cfg, portals, 2, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nportals, 2);
+	assert_string_equal(cfg->portals[1], "0.0.0.0:3263");
+	const char *bad_portal = "1.2.3.4";
+	assert_int_equal(vs_config_set_portals(cfg, &bad_portal, 1, err, sizeof(err)), -22);
+	assert_string_equal(err, "must be ADDR:PORT or [IPv6]:PORT, got \"1.2.3.4\"");
+	assert_int_equal(cfg->nportals, 2);   /* unchanged on error */
+	vs_config_free(cfg);
+}
+
+/* ---------------------------------------------------------- round trip */
+
+static void assert_str_eq_or_null(const char *a, const char *b)
+{
+	if (!a || !b)
+		assert_ptr_equal(a, b);
+	else
+		assert_string_equal(a, b);
+}
+
+static void assert_chap_equal(const struct vs_config_chap *a, const struct vs_config_chap *b)
+{
+	assert_str_eq_or_null(a->user, b->user);
+	assert_str_eq_or_null(a->secret, b->secret);
+	assert_str_eq_or_null(a->mutual_user, b->mutual_user);
+	assert_str_eq_or_null(a->mutual_secret, b->mutual_secret);
+}
+
+static void assert_config_equal(const struct vs_config *a, const struct vs_config *b)
+{
+	assert_int_equal(a->nportals, b->nportals);
+	for (size_t i = 0; i < a->nportals; i++)
+		assert_string_equal(a->portals[i], b->portals[i]);
+	assert_int_equal(a->threads, b->threads);
+	assert_memory_equal(&a->iscsi, &b->iscsi, sizeof(a->iscsi));
+	assert_int_equal(a->has_discovery_chap, b->has_discovery_chap);
+	assert_chap_equal(&a->discovery_chap, &b->discovery_chap);
+	assert_int_equal(a->ntargets, b->ntargets);
+	for (size_t i = 0; i < a->ntargets; i++) {
+		const struct vs_config_target *ta = &a->targets[i], *tb = &b->targets[i];
+		assert_string_equal(ta->iqn, tb->iqn);
+		assert_str_eq_or_null(ta->alias, tb->alias);
+		assert_int_equal(ta->nacl, tb->nacl);
+		for (size_t j = 0; j < ta->nacl; j++)
+			assert_string_equal(ta->acl[j], tb->acl[j]);
+		assert_int_equal(ta->has_chap, tb->has_chap);
+		assert_chap_equal(&ta->chap, &tb->chap);
+		assert_int_equal(ta->nluns, tb->nluns);
+		for (size_t j = 0; j < ta->nluns; j++) {
+			const struct vs_config_lun *la = &ta->luns[j], *lb = &tb->luns[j];
+			assert_int_equal(la->lun, lb->lun);
+			assert_string_equal(la->backend, lb->backend);
+			assert_str_eq_or_null(la->path, lb->path);
+			assert_int_equal(la->size, lb->size);
+			assert_int_equal(la->block_size, lb->block_size);
+			assert_int_equal(la->create, lb->create);
+			assert_int_equal(la->direct, lb->direct);
+			assert_int_equal(la->readonly, lb->readonly);
+			assert_str_eq_or_null(la->serial, lb->serial);
+			assert_int_equal(la->noptions, lb->noptions);
+			for (size_t k = 0; k < la->noptions; k++) {
+				assert_string_equal(la->options[k].key, lb->options[k].key);
+				assert_string_equal(la->options[k].value, lb->options[k].value);
+			}
+		}
+	}
+}
+
+static struct vs_config *save_and_reload(const struct vs_config *cfg, char **text)
+{
+	size_t len = 0;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(vs_config_save(f, cfg), 0);
+	fclose(f);
+	struct vs_config *back = load_ok(buf);
+	*text = buf;
+	return back;
+}
+
+static void test_round_trip(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = load_ok(full_example);
+	char *text1, *text2;
+	struct vs_config *back = save_and_reload(cfg, &text1);
+	assert_config_equal(cfg, back);
+	/* Saving again gives the same bytes: the format is canonical. */
+	struct vs_config *again = save_and_reload(back, &text2);
+	assert_string_equal(text1, text2);
+	/* Sizes are written the way people write them. */
+	assert_non_null(strstr(text1, "\"size\": \"10G\""));
+	assert_non_null(strstr(text1, "\"size\": \"1M\""));
+	free(text1);
+	free(text2);
+	vs_config_free(cfg);
+	vs_config_free(back);
+	vs_config_free(again);
+
+	cfg = vs_config_default();
+	back = save_and_reload(cfg, &text1);
+	assert_config_equal(cfg, back);
+	free(text1);
+	vs_config_free(cfg);
+	vs_config_free(back);
+}
+
+static void test_load_file(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/vstor-test-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *json = "{\n  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:t\",\n"
+	                   "    \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"1M\", \"block_size\": 1000 } ] } ]\n}\n";
+	assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+	close(fd);
+
+	struct vs_config *cfg = NULL;
+	char err[VS_CONFIG_ERR_MAX], expected[VS_CONFIG_ERR_MAX];
+	assert_int_equal(vs_config_load_file(path, &cfg, err, sizeof(err)), -22);
+	snprintf(expected, sizeof(expected), "%s: targets[0].luns[0].block_size: must be 512 or 4096, got 1000",
+	         path);
+	assert_string_equal(err, expected);
+	unlink(path);
+
+	assert_int_equal(vs_config_load_file(path, &cfg, err, sizeof(err)), -2 /* -ENOENT */);
+	snprintf(expected, sizeof(expected), "%s: cannot open: No such file or directory", path);
+	assert_string_equal(err, expected);
+	assert_null(cfg);
+}
+
+static void test_format_size(void **state)
+{
+	(void)state;
+	char buf[32];
+	vs_config_format_size(1ULL << 30, buf, sizeof(buf));
+	assert_string_equal(buf, "1G");
+	vs_config_format_size(3ULL << 29, buf, sizeof(buf));
+	assert_string_equal(buf, "1536M");
+	vs_config_format_size(4096, buf, sizeof(buf));
+	assert_string_equal(buf, "4K");
+	vs_config_format_size(1000, buf, sizeof(buf));
+	assert_string_equal(buf, "1000");
+	vs_config_format_size(2ULL << 40, buf, sizeof(buf));
+	assert_string_equal(buf, "2T");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_unknown_keys),
+		cmocka_unit_test(test_types),           cmocka_unit_test(test_iscsi_limits),
+		cmocka_unit_test(test_portals),         cmocka_unit_test(test_names),
+		cmocka_unit_test(test_name_validator),  cmocka_unit_test(test_luns),
+		cmocka_unit_test(test_chap),            cmocka_unit_test(test_full_example),
+		cmocka_unit_test(test_empty_is_defaults), cmocka_unit_test(test_builtin_default),
+		cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_format_size),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vstord's command line.  The --help text and doc/vstord.8 describe the
+ * same options; change both together.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "options.h"
+
+static const char usage[] =
+	"Usage: vstord [OPTION]...\n"
+	"Serve virtual SCSI disks over iSCSI.\n"
+	"\n"
+	"Without -c, serves iqn.2026-11.org.vstor:default with LUN 0 = a 1 GiB RAM\n"
+	"disk (512-byte blocks) on 127.0.0.1:3260.\n"
+	"\n"
+	"  -c, --config FILE          load targets, LUNs and portals from a JSON file\n"
+	"  -l, --listen ADDR:PORT     listen here instead of the configured portals;\n"
+	"                             repeat for several ([v6]:PORT for IPv6)\n"
+	"  -t, --threads N            iSCSI event-loop threads (0 = one per CPU)\n"
+	"  -g, --shutdown-grace MS    on SIGTERM/SIGINT, let in-flight commands finish\n"
+	"                             for up to MS milliseconds (default 5000)\n"
+	"  -n, --check                validate the configuration, print it, and exit\n"
+	"  -p, --print-config         print the effective configuration as JSON and exit\n"
+	"  -v, --verbose              log more (repeat for more detail)\n"
+	"  -h, --help                 show this help and exit\n"
+	"  -V, --version              show the version and exit\n"
+	"\n"
+	"Exit status: 0 after a clean shutdown, 1 if the configuration or start-up\n"
+	"fails, 2 for a bad command line.  See vstord(8).\n";
+
+static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
+{
+	char *end;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return false;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end || v > max)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "shutdown-grace", required_argument, NULL, 'g' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "print-config", no_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	o->grace_ms = 5000;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":c:l:t:g:npvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_path = optarg;
+			break;
+		case 'l':
+			if (o->nlisten == VSD_MAX_LISTEN) {
+				fprintf(stderr, "vstord: --listen: at most %d portals\n", VSD_MAX_LISTEN);
+				return VSD_EXIT_USAGE;
+			}
+			o->listen[o->nlisten++] = optarg;
+			break;
+		case 't':
+			if (!parse_u32(optarg, 256, &o->threads)) {
+				fprintf(stderr, "vstord: --threads: must be 0-256, got '%s'\n", optarg);
+				return VSD_EXIT_USAGE;
+			}
+			o->has_threads = true;
+			break;
+		case 'g':
+			if (!parse_u32(optarg, 3600000, &o->grace_ms)) {
+				fprintf(stderr, "vstord: --shutdown-grace: must be 0-3600000 ms, got '%s'\n",
+				        optarg);
+				return VSD_EXIT_USAGE;
+			}
+			break;
+		case 'n':
+			o->check_only = true;
+			break;
+		case 'p':
+			o->print_config = true;
+			break;
+		case 'v':
+			o->verbosity++;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return VSD_EXIT_OK;
+		case 'V':
+			printf("vstord %s\n", VSTORD_VERSION);
+			return VSD_EXIT_OK;
+		case ':':
+			fprintf(stderr, "vstord: %s: needs an argument (see vstord --help)\n",
+			        argv[optind - 1]);
+			return VSD_EXIT_USAGE;
+		default:
+			if (optopt)
+				fprintf(stderr, "vstord: -%c: unknown option (see vstord --help)\n", optopt);
+			else
+				fprintf(stderr, "vstord: %s: unknown option (see vstord --help)\n",
+				        argv[optind - 1]);
+			return VSD_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "vstord: %s: unexpected argument (see vstord --help)\n", argv[optind]);
+		return VSD_EXIT_USAGE;
+	}
+	return VSD_RUN;
+}

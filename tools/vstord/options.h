@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/* vstord's command line. */
+#ifndef VSTORD_OPTIONS_H
+#define VSTORD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Keep in step with project(VERSION) in the top-level CMakeLists.txt. */
+#define VSTORD_VERSION "0.1.0"
+
+#define VSD_MAX_LISTEN 16
+
+struct vsd_options {
+	const char *config_path;            /* -c; NULL = built-in default */
+	const char *listen[VSD_MAX_LISTEN]; /* --listen, repeatable */
+	size_t nlisten;
+	int verbosity;                      /* number of -v */
+	bool has_threads;
+	uint32_t threads;
+	bool check_only;                    /* --check */
+	bool print_config;                  /* --print-config */
+	uint32_t grace_ms;                  /* --shutdown-grace */
+};
+
+enum vsd_parse_result {
+	VSD_RUN = 0,
+	VSD_EXIT_OK,      /* --help / --version printed */
+	VSD_EXIT_USAGE,   /* bad command line; message printed */
+};
+
+enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o);
+
+#endif

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Wiring a config into a running stack: one vs_port (with the vdisk
+ * miniport) per target, one backend + vdisk LUN per configured LUN, and the
+ * iSCSI fabric over them.  Tear-down flushes every LUN.
+ */
+#ifndef VSTORD_SERVE_H
+#define VSTORD_SERVE_H
+
+#include <stdint.h>
+
+#include "ctl/config.h"
+
+struct vsd_server;
+
+/* Build and start everything; NULL after logging one error line.
+ * `cfg_name` names the config in messages (file name or "built-in"). */
+struct vsd_server *vsd_serve_start(const struct vs_config *cfg, const char *cfg_name);
+/* Stop accepting, give in-flight commands up to grace_ms, flush and remove
+ * every LUN, free everything.  Returns 0 if every LUN flushed cleanly. */
+int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms);
+
+#endif

@@ -104,8 +104,10 @@ static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
 	lun_reset_finish(port, lun);
-	/* SAM-5 6.3.3: BUS DEVICE RESET FUNCTION OCCURRED for the other nexuses */
-	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, r->nkey - 1);
+	/* SAM-5 6.3.3: a logical unit reset establishes BUS DEVICE RESET
+	 * FUNCTION OCCURRED for every I_T nexus, the requester's included
+	 * (multipath initiators rely on seeing it on each path). */
+	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 	pthread_mutex_unlock(&port->lun_lock);
 	lun_dispatch(lun);
 	return VS_TMF_COMPLETE;
@@ -131,9 +133,10 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 			continue;
 		lun_reset_finish(port, lun);
 		/* SAM-5 6.3.6/6.3.7: warm reset → BUS DEVICE RESET FUNCTION
-		 * OCCURRED, cold reset → POWER ON OCCURRED */
+		 * OCCURRED, cold reset → POWER ON OCCURRED, on every I_T nexus
+		 * (a hard reset of the target, as 6.3.3 for each LU) */
 		ua_all_nexus(lun, cold ? ASC_POWER_ON_OCCURRED : ASC_TARGET_RESET_OCCURRED,
-		             r->nkey - 1);
+		             UINT32_MAX);
 	}
 	pthread_mutex_unlock(&port->lun_lock);
 	port_dispatch_all(port);

@@ -276,8 +276,9 @@ static void lun_reset_case(bool miniport_completes)
 	assert_int_equal(tf_done_calls(tf) - before, 40);
 	assert_int_equal(m->resets[VS_RESET_LUN], 1);
 	assert_int_equal(mock_npending(m), miniport_completes ? 0 : 16);
-	/* SAM-5: the other nexus learns of the reset; the requester does not */
+	/* SAM-5 6.3.3: every nexus learns of the reset, the requester too */
 	expect_ua(tf, m, nb, 0, 0x29, 0x03);
+	expect_ua(tf, m, na, 0, 0x29, 0x03);
 	expect_ua(tf, m, na, 0, -1, 0);
 	finish(tf, m);
 }
@@ -311,9 +312,11 @@ static void test_target_reset(void **state)
 	assert_int_equal(m->resets[VS_RESET_TARGET], 1);
 	expect_ua(tf, m, nb, 0, 0x29, 0x03);
 	expect_ua(tf, m, nb, 1, 0x29, 0x03);
+	expect_ua(tf, m, na, 1, 0x29, 0x03);
 	expect_ua(tf, m, na, 1, -1, 0);
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_TARGET_COLD_RESET, 0, 0), VS_TMF_COMPLETE);
 	expect_ua(tf, m, nb, 1, 0x29, 0x01);
+	expect_ua(tf, m, na, 1, 0x29, 0x01);
 	finish(tf, m);
 }
 

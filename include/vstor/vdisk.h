@@ -36,6 +36,13 @@ struct vs_vdisk_lun_config {
 	/* Where APTPL persistent reservations are kept; NULL: not supported
 	 * (PERSISTENT RESERVE OUT with APTPL=1 → INVALID FIELD IN PARAMETER LIST). */
 	const char *pr_state_path;
+	/* Removable medium (INQUIRY RMB=1): START STOP UNIT LOEJ ejects and
+	 * loads, PREVENT ALLOW MEDIUM REMOVAL is honoured (SBC-3 4.x, SPC-4). */
+	bool     removable;
+	/* Physical block size in bytes, a power-of-two multiple of block_size
+	 * (READ CAPACITY(16) LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT);
+	 * 0: the same as block_size. */
+	uint32_t physical_block_size;
 };
 
 #endif

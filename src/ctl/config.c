@@ -11,15 +11,16 @@
 
 #include "config.h"
 
-static void chap_free(struct vs_config_chap *c)
+void vs_config_chap_free(struct vs_config_chap *c)
 {
 	free(c->user);
 	free(c->secret);
 	free(c->mutual_user);
 	free(c->mutual_secret);
+	memset(c, 0, sizeof(*c));
 }
 
-static void lun_free(struct vs_config_lun *l)
+void vs_config_lun_free(struct vs_config_lun *l)
 {
 	free(l->backend);
 	free(l->path);
@@ -29,19 +30,21 @@ static void lun_free(struct vs_config_lun *l)
 		free(l->options[i].value);
 	}
 	free(l->options);
+	memset(l, 0, sizeof(*l));
 }
 
-static void target_free(struct vs_config_target *t)
+void vs_config_target_free(struct vs_config_target *t)
 {
 	free(t->iqn);
 	free(t->alias);
 	for (size_t i = 0; i < t->nacl; i++)
 		free(t->acl[i]);
 	free(t->acl);
-	chap_free(&t->chap);
+	vs_config_chap_free(&t->chap);
 	for (size_t i = 0; i < t->nluns; i++)
-		lun_free(&t->luns[i]);
+		vs_config_lun_free(&t->luns[i]);
 	free(t->luns);
+	memset(t, 0, sizeof(*t));
 }
 
 static void portals_free(struct vs_config *cfg)
@@ -58,9 +61,9 @@ void vs_config_free(struct vs_config *cfg)
 	if (!cfg)
 		return;
 	portals_free(cfg);
-	chap_free(&cfg->discovery_chap);
+	vs_config_chap_free(&cfg->discovery_chap);
 	for (size_t i = 0; i < cfg->ntargets; i++)
-		target_free(&cfg->targets[i]);
+		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg);
 }

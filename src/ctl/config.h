@@ -107,6 +107,22 @@ struct vs_config *vs_config_default(void);
 int vs_config_save(FILE *f, const struct vs_config *cfg);
 
 void vs_config_free(struct vs_config *cfg);
+/* Free what one element owns (not the element itself) and zero it. */
+void vs_config_chap_free(struct vs_config_chap *c);
+void vs_config_lun_free(struct vs_config_lun *l);
+void vs_config_target_free(struct vs_config_target *t);
+
+/*
+ * Validate one JSON object with exactly the rules the file loader applies
+ * to a LUN (targets[].luns[]) or a CHAP block, for the control plane.  On
+ * failure: -EINVAL and one line "PATH.FIELD: what is wrong" in err (no file
+ * name), *out left empty.  `obj` is a jansson json_t.
+ */
+struct json_t;
+int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_lun *out,
+                        char *err, size_t errlen);
+int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,
+                         char *err, size_t errlen);
 
 /* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
 int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,

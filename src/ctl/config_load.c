@@ -54,7 +54,10 @@ static int bad(struct loader *L, const char *path, const char *fmt, ...)
 	va_end(ap);
 	if (L->err && L->errlen) {
 		char line[VS_CONFIG_ERR_MAX * 2];
-		if (path && *path)
+		/* No file name: a control-plane request ("params.size: ..."). */
+		if (!L->file)
+			snprintf(line, sizeof(line), "%s: %s", path && *path ? path : "params", msg);
+		else if (path && *path)
 			snprintf(line, sizeof(line), "%s: %s: %s", L->file, path, msg);
 		else
 			snprintf(line, sizeof(line), "%s: %s", L->file, msg);
@@ -712,4 +715,32 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 	json_t *root = json_loadf(f, JSON_FLAGS, &jerr);
 	fclose(f);
 	return load_json(&L, root, &jerr, out);
+}
+
+/* ---------------------------------------------------------------- pieces */
+
+/* The control plane validates its requests with the file's own rules; the
+ * errors then read "PATH.FIELD: what is wrong" without a file name. */
+int vs_config_parse_lun(json_t *obj, const char *path, struct vs_config_lun *out, char *err,
+                        size_t errlen)
+{
+	struct loader L = { .file = NULL, .err = err, .errlen = errlen };
+	memset(out, 0, sizeof(*out));
+	int rc = load_lun(&L, obj, path, out);
+	if (rc)
+		vs_config_lun_free(out);
+	return rc;
+}
+
+int vs_config_parse_chap(json_t *obj, const char *path, struct vs_config_chap *out, char *err,
+                         size_t errlen)
+{
+	struct loader L = { .file = NULL, .err = err, .errlen = errlen };
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(obj))
+		return bad(&L, path, "must be an object, got %s", type_name(obj));
+	int rc = load_chap(&L, obj, path, out);
+	if (rc)
+		vs_config_chap_free(out);
+	return rc;
 }

@@ -41,10 +41,8 @@ void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb)
 	vd_put32(&d[8], lun->block_size);
 	/* byte 12: no protection; byte 13: LOGICAL BLOCKS PER PHYSICAL BLOCK
 	 * EXPONENT 0; byte 14: LBPME / LBPRZ (SBC-3 4.7.3) */
-	/* LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT stays 0: with 3 (4 KiB
-	 * physical) iscsi-test-cu's GetLBAStatus.UnmapSingle expects the first
-	 * descriptor to start at the next physical block, not at the LBA asked
-	 * for (SBC-3 5.7.2), and fails. */
+	/* LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT (physical_block_size) */
+	d[13] = (uint8_t)lun->phys_shift;
 	if (lun->caps.can_unmap) {
 		d[14] |= 0x80;
 		if (lun->caps.unmap_zeroes)

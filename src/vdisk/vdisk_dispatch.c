@@ -31,19 +31,19 @@ bool vdisk_avail_unmap(const struct vdisk_lun *lun)
 
 const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	{ TEST_UNIT_READY, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_test_unit_ready, NULL, 5 },
-	{ REQUEST_SENSE, 0, false, 6, 0, M6(0x01, 0, 0, 0xff), vdisk_cmd_request_sense, NULL, 5 },
+	{ REQUEST_SENSE, 0, false, 6, VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK, M6(0x01, 0, 0, 0xff), vdisk_cmd_request_sense, NULL, 5 },
 	/* FORMAT UNIT: FMTDATA=0 only; CMPLST and DEFECT LIST FORMAT ignored */
 	{ FORMAT_UNIT, 0, false, 6, 0, M6(0x0f, 0xff, 0xff, 0xff), vdisk_cmd_format_unit, NULL, 60 },
 	{ READ_6, 0, false, 6, 0, M6(0x1f, 0xff, 0xff, 0xff), vdisk_cmd_read, NULL, IO_TIMEOUT },
 	{ WRITE_6, 0, false, 6, 0, M6(0x1f, 0xff, 0xff, 0xff), vdisk_cmd_write, NULL, IO_TIMEOUT },
-	{ INQUIRY, 0, false, 6, 0, M6(0x01, 0xff, 0xff, 0xff), vdisk_cmd_inquiry, NULL, 5 },
-	{ MODE_SELECT_6, 0, false, 6, 0, M6(0x10, 0, 0, 0xff), vdisk_cmd_mode_select, NULL, 5 },
-	{ RESERVE_6, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_reserve, NULL, 5 },
-	{ RELEASE_6, 0, false, 6, 0, M6(0, 0, 0, 0), vdisk_cmd_release, NULL, 5 },
-	{ MODE_SENSE_6, 0, false, 6, 0, M6(0x08, 0xff, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
-	{ START_STOP_UNIT, 0, false, 6, 0, M6(0x01, 0, 0x0f, 0xf7), vdisk_cmd_start_stop, NULL, 30 },
+	{ INQUIRY, 0, false, 6, VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK, M6(0x01, 0xff, 0xff, 0xff), vdisk_cmd_inquiry, NULL, 5 },
+	{ MODE_SELECT_6, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0x10, 0, 0, 0xff), vdisk_cmd_mode_select, NULL, 5 },
+	{ RESERVE_6, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0, 0, 0, 0), vdisk_cmd_reserve, NULL, 5 },
+	{ RELEASE_6, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0, 0, 0, 0), vdisk_cmd_release, NULL, 5 },
+	{ MODE_SENSE_6, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0x08, 0xff, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
+	{ START_STOP_UNIT, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0x01, 0, 0x0f, 0xf7), vdisk_cmd_start_stop, NULL, 30 },
 	{ SEND_DIAGNOSTIC, 0, false, 6, 0, M6(0xf7, 0, 0xff, 0xff), vdisk_cmd_send_diagnostic, NULL, 30 },
-	{ PREVENT_ALLOW_MEDIUM_REMOVAL, 0, false, 6, 0, M6(0, 0, 0, 0x03), vdisk_cmd_prevent_allow, NULL, 5 },
+	{ PREVENT_ALLOW_MEDIUM_REMOVAL, 0, false, 6, VDISK_F_NO_MEDIUM_OK, M6(0, 0, 0, 0x03), vdisk_cmd_prevent_allow, NULL, 5 },
 	{ READ_CAPACITY_10, 0, false, 10, 0, M10(0, LBA4, 0, 0, 0x01), vdisk_cmd_read_capacity10, NULL, 5 },
 	{ READ_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x1e, LBA4, 0x1f, 0xff, 0xff),
 	  vdisk_cmd_read, NULL, IO_TIMEOUT },
@@ -56,20 +56,31 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	{ PRE_FETCH_10, 0, false, 10, 0, M10(0x02, LBA4, 0x1f, 0xff, 0xff), vdisk_cmd_prefetch, NULL, IO_TIMEOUT },
 	{ SYNCHRONIZE_CACHE_10, 0, false, 10, 0, M10(0x06, LBA4, 0x1f, 0xff, 0xff),
 	  vdisk_cmd_sync_cache, NULL, IO_TIMEOUT },
+	/* READ DEFECT DATA (10): REQ_PLIST, REQ_GLIST, DEFECT LIST FORMAT */
+	{ VDISK_OP_READ_DEFECT_DATA_10, 0, false, 10, 0, M10(0, 0x1f, 0, 0, 0, 0, 0xff, 0xff),
+	  vdisk_cmd_read_defect_data, NULL, 5 },
 	{ WRITE_SAME_10, 0, false, 10, VDISK_F_PROTECT_FIELD, M10(0x08, LBA4, 0x1f, 0xff, 0xff),
 	  vdisk_cmd_write_same, NULL, 60 },
 	{ UNMAP, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0x1f, 0xff, 0xff), vdisk_cmd_unmap, vdisk_avail_unmap, 60 },
-	{ MODE_SELECT_10, 0, false, 10, 0, M10(0x10, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_select, NULL, 5 },
-	{ RESERVE_10, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_reserve, NULL, 5 },
-	{ RELEASE_10, 0, false, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_release, NULL, 5 },
-	{ MODE_SENSE_10, 0, false, 10, 0, M10(0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
+	/* SANITIZE (SBC-4 5.30): IMMED, AUSE; BLOCK ERASE needs deallocation */
+#define SANITIZE(sa, avail) { VDISK_OP_SANITIZE, sa, true, 10, 0, M10(0xa0, 0, 0, 0, 0, 0, 0xff, 0xff), \
+	                      vdisk_cmd_sanitize, avail, 3600 }
+	SANITIZE(VDISK_SA_OVERWRITE, NULL),
+	SANITIZE(VDISK_SA_BLOCK_ERASE, vdisk_avail_unmap),
+	SANITIZE(VDISK_SA_CRYPTO_ERASE, NULL),
+	SANITIZE(VDISK_SA_EXIT_FAILURE_MODE, NULL),
+#undef SANITIZE
+	{ MODE_SELECT_10, 0, false, 10, VDISK_F_NO_MEDIUM_OK, M10(0x10, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_select, NULL, 5 },
+	{ RESERVE_10, 0, false, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_reserve, NULL, 5 },
+	{ RELEASE_10, 0, false, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_release, NULL, 5 },
+	{ MODE_SENSE_10, 0, false, 10, VDISK_F_NO_MEDIUM_OK, M10(0x18, 0xff, 0xff, 0, 0, 0, 0xff, 0xff), vdisk_cmd_mode_sense, NULL, 5 },
 	/* PERSISTENT RESERVE IN: READ KEYS, READ RESERVATION, REPORT CAPABILITIES, READ FULL STATUS */
-	{ PERSISTENT_RESERVE_IN, 0, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
-	{ PERSISTENT_RESERVE_IN, 1, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
-	{ PERSISTENT_RESERVE_IN, 2, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
-	{ PERSISTENT_RESERVE_IN, 3, true, 10, 0, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 0, true, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 1, true, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 2, true, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
+	{ PERSISTENT_RESERVE_IN, 3, true, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0, 0, 0, 0, 0, 0xff, 0xff), vdisk_cmd_pr_in, NULL, 5 },
 	/* PERSISTENT RESERVE OUT: REGISTER .. REGISTER AND MOVE */
-#define PROUT(sa) { PERSISTENT_RESERVE_OUT, sa, true, 10, 0, M10(0, 0xff, 0, 0, LBA4), vdisk_cmd_pr_out, NULL, 10 }
+#define PROUT(sa) { PERSISTENT_RESERVE_OUT, sa, true, 10, VDISK_F_NO_MEDIUM_OK, M10(0, 0xff, 0, 0, LBA4), vdisk_cmd_pr_out, NULL, 10 }
 	PROUT(0), PROUT(1), PROUT(2), PROUT(3), PROUT(4), PROUT(5), PROUT(6), PROUT(7),
 #undef PROUT
 	{ READ_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
@@ -78,6 +89,8 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	  { 0, 0x1a, LBA8, 0, 0, 0, 0xff, 0x1f }, vdisk_cmd_compare_and_write, NULL, IO_TIMEOUT },
 	{ WRITE_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x1a, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
+	{ ORWRITE_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x1a, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_orwrite, NULL, IO_TIMEOUT },
 	{ WRITE_AND_VERIFY_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x12, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
 	{ VERIFY_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
@@ -88,15 +101,18 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	  { 0, 0x06, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_sync_cache, NULL, IO_TIMEOUT },
 	{ WRITE_SAME_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x09, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write_same, NULL, 60 },
+	/* WRITE ATOMIC (16): no ATOMIC BOUNDARY support (bytes 10-11 must be 0) */
+	{ VDISK_OP_WRITE_ATOMIC_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	  { 0, 0x18, LBA8, 0, 0, 0xff, 0xff, 0x1f }, vdisk_cmd_write_atomic, NULL, IO_TIMEOUT },
 	{ SERVICE_ACTION_IN_16, SAI_READ_CAPACITY_16, true, 16, 0,
 	  { 0, 0, LBA8, 0xff, 0xff, 0xff, 0xff, 0x01 }, vdisk_cmd_read_capacity16, NULL, 5 },
 	{ SERVICE_ACTION_IN_16, SAI_GET_LBA_STATUS, true, 16, 0,
 	  { 0, 0, LBA8, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_get_lba_status, NULL, 10 },
-	{ REPORT_LUNS, 0, false, 12, VDISK_F_PORT_ONLY,
+	{ REPORT_LUNS, 0, false, 12, VDISK_F_PORT_ONLY | VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK,
 	  { 0, 0, 0xff, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, NULL, NULL, 5 },
-	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPCODES, true, 12, 0,
+	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_OPCODES, true, 12, VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK,
 	  { 0, 0, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_opcodes, NULL, 5 },
-	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, true, 12, 0,
+	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, true, 12, VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK,
 	  { 0, 0, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_tmfs, NULL, 5 },
 	{ READ_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x1e, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_read, NULL, IO_TIMEOUT },
@@ -106,6 +122,10 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	  { 0, 0x12, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write, NULL, IO_TIMEOUT },
 	{ VERIFY_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x16, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_verify, NULL, IO_TIMEOUT },
+	/* READ DEFECT DATA (12): ADDRESS DESCRIPTOR INDEX is accepted (lists are empty) */
+	{ VDISK_OP_READ_DEFECT_DATA_12, 0, false, 12, 0,
+	  { 0, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_read_defect_data,
+	  NULL, 5 },
 };
 const size_t vdisk_cmd_table_len = sizeof(vdisk_cmd_table) / sizeof(vdisk_cmd_table[0]);
 
@@ -187,6 +207,7 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 	const struct vdisk_cmd_desc *d;
 	bool sa_unknown = false;
 	uint8_t opcode = srb->cdb[0];
+	uint32_t nr;
 
 	(void)adapter_ext;
 	srb->xfer_len = 0;
@@ -217,6 +238,12 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 		return;
 	}
 	if (!check_cdb_fields(lun, srb, d)) {
+		vs_port_complete(srb);
+		return;
+	}
+	/* one relaxed load: sanitize in progress, no medium, sanitize failed */
+	nr = atomic_load_explicit(&lun->not_ready, memory_order_relaxed);
+	if (nr && vdisk_not_ready(lun, srb, nr, d)) {
 		vs_port_complete(srb);
 		return;
 	}

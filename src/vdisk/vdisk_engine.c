@@ -34,9 +34,15 @@ void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start)
 void vdisk_engine_finish(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
-	struct vdisk_cmd *n;
 
 	vdisk_finish(c);                /* c may be reused from here on */
+	vdisk_engine_release(lun);
+}
+
+void vdisk_engine_release(struct vdisk_lun *lun)
+{
+	struct vdisk_cmd *n;
+
 	pthread_mutex_lock(&lun->lock);
 	n = lun->engine_head;
 	if (n) {

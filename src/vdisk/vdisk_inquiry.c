@@ -35,7 +35,7 @@ static uint32_t standard_inquiry(struct vdisk_lun *lun, uint8_t *d)
 
 	memset(d, 0, len);
 	d[0] = TYPE_DISK;               /* qualifier 000b: LU connected */
-	d[1] = 0;                       /* RMB=0: not removable */
+	d[1] = lun->removable ? 0x80 : 0; /* RMB (SPC-4 6.6.2) */
 	d[2] = 0x06;                    /* VERSION: SPC-4 */
 	d[3] = 0x10 | 0x02;             /* HISUP, RESPONSE DATA FORMAT 2 */
 	d[4] = (uint8_t)(len - 5);      /* ADDITIONAL LENGTH */
@@ -130,7 +130,8 @@ static uint32_t vpd_block_limits(struct vdisk_lun *lun, uint8_t *d)
 	vd_put16(&d[2], 0x3c);
 	d[4] = 0x01;                            /* WSNZ: 0 blocks is not "to the end" */
 	d[5] = (uint8_t)caw;                    /* MAXIMUM COMPARE AND WRITE LENGTH */
-	vd_put16(&d[6], 1);                     /* OPTIMAL TRANSFER LENGTH GRANULARITY */
+	/* OPTIMAL TRANSFER LENGTH GRANULARITY: one physical block */
+	vd_put16(&d[6], (uint16_t)(1u << lun->phys_shift));
 	vd_put32(&d[8], max_blocks);            /* MAXIMUM TRANSFER LENGTH */
 	vd_put32(&d[12], opt && opt <= max_blocks ? opt : max_blocks); /* OPTIMAL TRANSFER LENGTH */
 	vd_put32(&d[16], 0);                    /* MAXIMUM PREFETCH LENGTH: no cache */
@@ -142,6 +143,9 @@ static uint32_t vpd_block_limits(struct vdisk_lun *lun, uint8_t *d)
 		vd_put32(&d[28], gran ? gran : 1); /* OPTIMAL UNMAP GRANULARITY */
 	}
 	vd_put64(&d[36], VDISK_MAX_WS_BLOCKS);  /* MAXIMUM WRITE SAME LENGTH */
+	/* SBC-4 6.6.4: WRITE ATOMIC(16) up to the transfer limit, any
+	 * alignment and granularity (0), no atomic boundaries */
+	vd_put32(&d[44], vdisk_max_atomic_blocks(lun)); /* MAXIMUM ATOMIC TRANSFER LENGTH */
 	return 4 + 0x3c;
 }
 
@@ -150,6 +154,9 @@ static uint32_t vpd_block_chars(struct vdisk_lun *lun, uint8_t *d)
 	vd_put16(&d[2], 0x3c);
 	/* MEDIUM ROTATION RATE: 0001h non-rotating; 0000h not reported */
 	vd_put16(&d[4], lun->caps.is_rotational ? 0 : 1);
+	/* SBC-4 6.6.2 WABEREQ / WACEREQ 01b: after a BLOCK / CRYPTO ERASE
+	 * sanitize, reads complete GOOD (and return zeroes: LBPRZ) */
+	d[7] = (uint8_t)((vdisk_avail_unmap(lun) ? 0x40 : 0) | 0x10);
 	return 4 + 0x3c;
 }
 

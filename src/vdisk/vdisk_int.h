@@ -17,6 +17,10 @@
  *   vdisk_misc.c      TUR, REQUEST SENSE, START STOP, PREVENT ALLOW, SEND DIAGNOSTIC,
  *                     FORMAT UNIT, reservations glue
  *   vdisk_opcodes.c   REPORT SUPPORTED OPERATION CODES / TASK MANAGEMENT FUNCTIONS
+ *   vdisk_sanitize.c  SANITIZE (background job on the worker pool), abort_srb
+ *   vdisk_orwrite.c   ORWRITE(16), WRITE ATOMIC(16)
+ *   vdisk_medium.c    removable medium: START STOP UNIT, PREVENT ALLOW MEDIUM
+ *                     REMOVAL; READ DEFECT DATA
  */
 #ifndef VDISK_INT_H
 #define VDISK_INT_H
@@ -45,6 +49,33 @@
 /* An IEEE company ID with the locally-administered bit set (it is not a
  * registered OUI, so it can never collide with a real vendor's NAA names). */
 #define VDISK_NAA_OUI           0x525400u
+/*
+ * SANITIZE OVERWRITE runs in the background at a bounded rate so one LUN's
+ * sanitize cannot saturate a backend (file, remote) and the memory
+ * bandwidth that other LUNs share (SBC-4 4.11: sanitize is a long-running
+ * background operation, reported with progress through REQUEST SENSE).
+ */
+#define VDISK_SANITIZE_MIB_PER_S 128u
+#define VDISK_MAX_PREVENT       16u         /* I_T nexuses holding PREVENT */
+
+/* Opcodes and sense codes vdisk uses that scsi.h does not list. */
+#define VDISK_OP_READ_DEFECT_DATA_10 0x37
+#define VDISK_OP_SANITIZE            0x48
+#define VDISK_OP_WRITE_ATOMIC_16     0x9c
+#define VDISK_OP_READ_DEFECT_DATA_12 0xb7
+#define VDISK_SA_OVERWRITE           0x01
+#define VDISK_SA_BLOCK_ERASE         0x02
+#define VDISK_SA_CRYPTO_ERASE        0x03
+#define VDISK_SA_EXIT_FAILURE_MODE   0x1f
+#define VDISK_ASC_LUN_NOT_READY_INIT_CMD_REQUIRED 0x0402
+#define VDISK_ASC_SANITIZE_IN_PROGRESS 0x041b
+#define VDISK_ASC_NOT_READY_TO_READY  0x2800
+#define VDISK_ASC_SANITIZE_FAILED     0x3103
+
+/* lun->not_ready bits: why media-access commands are refused now. */
+#define VDISK_NR_SANITIZE        0x1u   /* NOT READY, SANITIZE IN PROGRESS */
+#define VDISK_NR_SANITIZE_FAILED 0x2u   /* MEDIUM ERROR, SANITIZE COMMAND FAILED */
+#define VDISK_NR_NO_MEDIUM       0x4u   /* NOT READY, MEDIUM NOT PRESENT */
 
 struct vdisk_pr;
 struct vdisk_cmd;
@@ -65,6 +96,29 @@ struct vdisk_mode {
 };
 
 typedef void (*vdisk_step_fn)(struct vdisk_cmd *c);
+
+/* One sanitize operation (vdisk_sanitize.c); it outlives its SRB. */
+struct vdisk_sanitize {
+	struct vs_work work;
+	struct vs_srb *srb;        /* IMMED=0: completed at the end; else NULL */
+	bool     running;          /* the job owns the engine buffer */
+	bool     cancel;           /* LUN detach: stop early */
+	uint8_t  sa;
+	uint8_t  passes;           /* OVERWRITE COUNT */
+	bool     invert;
+	uint32_t pat_len;
+	uint8_t  pattern[4096];    /* INITIALIZATION PATTERN, at most one block */
+	_Atomic uint32_t progress; /* 0..65535 for REQUEST SENSE */
+	pthread_cond_t idle;       /* signalled when running turns false */
+};
+
+/* An I_T nexus holding PREVENT MEDIUM REMOVAL (SBC-3 5.12).  Ids are
+ * reused after close, so the nexus object and its name must still match. */
+struct vdisk_prevent {
+	uint32_t nexus_id;
+	const void *nexus_ptr;
+	uint64_t name_hash;
+};
 
 struct vdisk_lun {
 	struct vdisk_adapter *ad;
@@ -103,6 +157,14 @@ struct vdisk_lun {
 	bool     engine_busy;
 	struct vdisk_cmd *engine_head, *engine_tail;
 	uint8_t *buf;              /* VDISK_ENGINE_BUF_BYTES, guarded by engine_busy */
+
+	/* VDISK_NR_*: read with one relaxed load per command in start_io */
+	_Atomic uint32_t not_ready;
+	uint32_t phys_shift;       /* log2(logical blocks per physical block) */
+	bool     removable;
+	uint32_t nprevent;         /* guarded by lock */
+	struct vdisk_prevent prevent[VDISK_MAX_PREVENT];
+	struct vdisk_sanitize san; /* guarded by lock */
 };
 
 /* Per-SRB state, in srb->ext (Storport SrbExtension): no allocation. */
@@ -139,6 +201,9 @@ void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, ui
                       uint64_t info);
 void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
                          uint16_t byte, int bit);
+/* Sense with a sense-key specific field (e.g. progress, SPC-4 4.5.2.4.4). */
+void vdisk_sense_sks(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
+                     const uint8_t sks[3]);
 /* INVALID FIELD IN CDB without a field pointer. */
 void vdisk_invalid_cdb(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_good(struct vs_srb *srb);
@@ -167,6 +232,8 @@ struct vdisk_cmd_desc {
 };
 #define VDISK_F_PROTECT_FIELD 0x01  /* byte 1 bits 7-5 are RD/WR/VRPROTECT */
 #define VDISK_F_PORT_ONLY     0x02  /* answered by the port; listed for RSOC only */
+#define VDISK_F_NO_MEDIUM_OK  0x04  /* runs without a medium (SBC-3 4.x removable) */
+#define VDISK_F_SANITIZE_OK   0x08  /* runs while a sanitize is in progress (SBC-4 4.11) */
 
 extern const struct vdisk_cmd_desc vdisk_cmd_table[];
 extern const size_t vdisk_cmd_table_len;
@@ -204,7 +271,32 @@ void vdisk_cmd_release(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb);
 
+void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb);
+
 bool vdisk_avail_unmap(const struct vdisk_lun *lun);
+
+/* ---- vdisk_sanitize.c ---- */
+/* Why the LUN cannot run `srb` now (lun->not_ready was non-zero): sets the
+ * sense and returns true, or returns false if the command may run. */
+bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
+                     const struct vdisk_cmd_desc *d);
+/* REQUEST SENSE: the pending not-ready condition as sense data, or 0. */
+uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc);
+bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
+void vdisk_sanitize_init(struct vdisk_lun *lun);
+/* Wait for a running sanitize to stop (LUN detach); blocking. */
+void vdisk_sanitize_stop(struct vdisk_lun *lun);
+
+/* ---- vdisk_medium.c ---- */
+void vdisk_prevent_clear(struct vdisk_lun *lun);
+/* Maximum atomic transfer length in blocks (VPD B0h, WRITE ATOMIC). */
+static inline uint32_t vdisk_max_atomic_blocks(const struct vdisk_lun *lun)
+{
+	return VDISK_MAX_XFER_BYTES >> lun->block_shift;
+}
 
 /* ---- vdisk_rw.c: shared I/O plumbing ---- */
 static inline struct vdisk_cmd *vdisk_cmd_of(struct vs_srb *srb)
@@ -249,6 +341,8 @@ uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
 void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start);
 /* Called by a job when it is over: completes the SRB and starts the next job. */
 void vdisk_engine_finish(struct vdisk_cmd *c);
+/* Hand the engine to the next queued job (or mark it idle). */
+void vdisk_engine_release(struct vdisk_lun *lun);
 void vdisk_engine_caw(struct vdisk_cmd *c);
 void vdisk_engine_verify(struct vdisk_cmd *c);
 void vdisk_engine_write_same(struct vdisk_cmd *c);

@@ -130,6 +130,18 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 		return -EINVAL;
 	}
 	lun->block_shift = lun->block_size == 512 ? 9 : 12;
+	if (cfg->physical_block_size) {
+		uint32_t pbs = cfg->physical_block_size;
+
+		if (pbs < lun->block_size || (pbs & (pbs - 1)) || pbs > (lun->block_size << 15)) {
+			vs_set_error("physical_block_size: %u is not a power-of-two multiple of "
+			             "block_size %u", pbs, lun->block_size);
+			return -EINVAL;
+		}
+		while ((lun->block_size << lun->phys_shift) < pbs)
+			lun->phys_shift++;
+	}
+	lun->removable = cfg->removable;
 	lun->ad = ad;
 	lun->plun = plun;
 	lun->bdev = cfg->bdev;
@@ -175,6 +187,7 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	pthread_mutex_init(&lun->lock, NULL);
 	pthread_mutex_init(&lun->mode_lock, NULL);
 	vdisk_mode_init(lun);
+	vdisk_sanitize_init(lun);
 
 	pthread_mutex_lock(&ad->luns_lock);
 	lun->next = ad->luns;
@@ -197,6 +210,7 @@ static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 
+	vdisk_sanitize_stop(lun);       /* no SRB is left, but the job may be */
 	if (!lun->readonly)
 		(void)vdisk_sync_bio(lun, VS_BIO_FLUSH);
 	vdisk_pr_destroy(lun->pr);
@@ -288,13 +302,18 @@ static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind
 	struct vdisk_adapter *ad = adapter_ext;
 	struct vdisk_lun *lun = lun_ext;
 
+	/* SBC-3 5.12: a reset also ends every PREVENT MEDIUM REMOVAL; a
+	 * sanitize in progress goes on (SBC-4 4.11.2) */
 	if (kind == VS_RESET_LUN && lun) {
 		vdisk_pr_reset(lun->pr);
+		vdisk_prevent_clear(lun);
 		return 0;
 	}
 	pthread_mutex_lock(&ad->luns_lock);
-	for (lun = ad->luns; lun; lun = lun->next)
+	for (lun = ad->luns; lun; lun = lun->next) {
 		vdisk_pr_reset(lun->pr);
+		vdisk_prevent_clear(lun);
+	}
 	pthread_mutex_unlock(&ad->luns_lock);
 	return 0;
 }
@@ -351,7 +370,7 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.lun_detach = vdisk_lun_detach,
 	.lun_control = vdisk_lun_control,
 	.start_io = vdisk_start_io,
-	.abort_srb = NULL,
+	.abort_srb = vdisk_abort_srb,
 	.reset = vdisk_reset,
 	.adapter_control = vdisk_adapter_control,
 	.free_adapter = vdisk_free_adapter,

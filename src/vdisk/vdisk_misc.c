@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Small commands: TEST UNIT READY, REQUEST SENSE, START STOP UNIT, PREVENT
- * ALLOW MEDIUM REMOVAL, SEND DIAGNOSTIC, FORMAT UNIT, and the glue to the
- * reservation code in pr.c.
+ * Small commands: TEST UNIT READY, REQUEST SENSE, SEND DIAGNOSTIC, FORMAT
+ * UNIT, and the glue to the reservation code in pr.c.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,17 +18,21 @@ void vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb)
 
 /*
  * SPC-4 6.39: sense is returned with each CHECK CONDITION (autosense), so
- * there is never a deferred condition to report: NO SENSE, in the format
- * the DESC bit asks for.
+ * there is never a deferred condition to report.  What is left is the
+ * LUN's state: a sanitize in progress (with its progress indication, SBC-4
+ * 4.11.2), a missing medium or sanitize failure mode; otherwise NO SENSE.
+ * In the format the DESC bit asks for.
  */
 void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	uint8_t d[18];
 	uint32_t len;
 
-	(void)lun;
 	memset(d, 0, sizeof(d));
-	if (srb->cdb[1] & 0x01) {
+	len = vdisk_not_ready_sense(lun, d, srb->cdb[1] & 0x01);
+	if (len) {
+		/* the pending condition, built above */
+	} else if (srb->cdb[1] & 0x01) {
 		d[0] = 0x72;
 		len = 8;
 	} else {
@@ -38,68 +41,6 @@ void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 		len = 18;
 	}
 	vdisk_data_in(srb, d, len, srb->cdb[4]);
-	vs_port_complete(srb);
-}
-
-static void stop_flush_done(struct vdisk_cmd *c)
-{
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
-	vdisk_finish(c);
-}
-
-/* SBC-3 5.25 START STOP UNIT */
-void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
-{
-	const uint8_t *cdb = srb->cdb;
-	uint8_t pc = cdb[4] >> 4;
-	bool no_flush = cdb[4] & 0x04, loej = cdb[4] & 0x02, start = cdb[4] & 0x01;
-
-	switch (pc) {
-	case 0x0:       /* START_VALID: START and LOEJ apply */
-		break;
-	case 0x1: case 0x2: case 0x3:   /* ACTIVE, IDLE, STANDBY */
-	case 0x7:                       /* LU_CONTROL */
-	case 0xa: case 0xb:             /* FORCE_IDLE_0, FORCE_STANDBY_0 */
-		/* No power states to enter; START and LOEJ are ignored here. */
-		vdisk_good(srb);
-		goto out;
-	default:
-		vdisk_invalid_field(lun, srb, true, 4, 7);
-		goto out;
-	}
-	if (cdb[3] & 0x0f) {
-		/* POWER CONDITION MODIFIER only qualifies a power condition */
-		vdisk_invalid_field(lun, srb, true, 3, 3);
-		goto out;
-	}
-	if (loej) {
-		/* RMB=0: there is no medium to load or eject */
-		vdisk_invalid_field(lun, srb, true, 4, 1);
-		goto out;
-	}
-	/* We never really stop (a stopped disk would have to refuse I/O),
-	 * but a STOP flushes the cache unless NO_FLUSH=1, as it would before
-	 * spinning down. */
-	if (!start && !no_flush && lun->caps.can_flush) {
-		struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
-
-		c->dir_write = 1;
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, stop_flush_done);
-		return;
-	}
-	vdisk_good(srb);
-out:
-	vs_port_complete(srb);
-}
-
-/* SBC-3 5.12: PREVENT 00b / 01b are accepted (nothing to lock on a
- * non-removable LU); 10b and 11b are obsolete in SPC-4. */
-void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
-{
-	if (srb->cdb[4] & 0x02)
-		vdisk_invalid_field(lun, srb, true, 4, 1);
-	else
-		vdisk_good(srb);
 	vs_port_complete(srb);
 }
 

@@ -78,6 +78,12 @@ void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, ui
 	build_sense(lun, srb, key, asc, true, info, NULL);
 }
 
+void vdisk_sense_sks(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
+                     const uint8_t sks[3])
+{
+	build_sense(lun, srb, key, asc, false, 0, sks);
+}
+
 /* SPC-4 4.5.2.4.2 field pointer: SKSV, C/D, BPV + bit pointer, field pointer. */
 void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
                          uint16_t byte, int bit)

@@ -1,0 +1,474 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SANITIZE (SBC-4 5.30, 4.11): OVERWRITE, BLOCK ERASE, CRYPTO ERASE and
+ * EXIT FAILURE MODE, and the "not ready" gate every command passes.
+ *
+ * A sanitize is a background operation of the LUN, not of the SRB that
+ * started it: with IMMED=1 the command completes as soon as the operation
+ * has started; with IMMED=0 at its end.  Either way it survives task
+ * aborts, resets and I_T nexus loss (SBC-4 4.11.2); an ABORT TASK only
+ * detaches the waiting SRB (vdisk_abort_srb).  While it runs, commands
+ * other than INQUIRY, REQUEST SENSE, REPORT LUNS and the REPORT SUPPORTED
+ * commands get NOT READY / SANITIZE IN PROGRESS, and REQUEST SENSE reports
+ * its progress (SPC-4 4.5.2.4.4).  If it fails, media-access commands get
+ * MEDIUM ERROR / SANITIZE COMMAND FAILED until a sanitize succeeds or
+ * EXIT FAILURE MODE is requested.
+ *
+ * The job runs on the port's worker pool, where blocking is allowed.  It
+ * first takes the LUN's engine (so it owns the preallocated engine buffer:
+ * no allocation) and the exclusive write gate (so writes accepted before
+ * it started have drained), then walks the whole medium.
+ *
+ * BLOCK ERASE deallocates every block (UNMAP, which reads back as zeroes:
+ * LBPRZ=1), or writes zeroes where the backend cannot deallocate.  CRYPTO
+ * ERASE does the same: vdisk keeps no media encryption key to change, so
+ * the data are made unrecoverable by removing them.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "vdisk_int.h"
+
+#define ERASE_CHUNK_BYTES (1ull << 30)  /* per UNMAP / WRITE ZEROES bio */
+
+/* ---- the not-ready gate (called from start_io when lun->not_ready != 0) ---- */
+
+static void progress_sks(struct vdisk_lun *lun, uint8_t sks[3])
+{
+	uint32_t p = atomic_load_explicit(&lun->san.progress, memory_order_relaxed);
+
+	sks[0] = 0x80;                  /* SKSV: progress indication */
+	vd_put16(&sks[1], (uint16_t)p);
+}
+
+bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
+                     const struct vdisk_cmd_desc *d)
+{
+	if (nr & VDISK_NR_SANITIZE) {
+		uint8_t sks[3];
+
+		if (d->flags & VDISK_F_SANITIZE_OK)
+			return false;
+		progress_sks(lun, sks);
+		vdisk_sense_sks(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS, sks);
+		return true;
+	}
+	if (nr & VDISK_NR_NO_MEDIUM) {
+		if (d->flags & VDISK_F_NO_MEDIUM_OK)
+			return false;
+		vdisk_sense(lun, srb, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
+		return true;
+	}
+	if (nr & VDISK_NR_SANITIZE_FAILED) {
+		/* SBC-4 4.11.3: a new SANITIZE may be sent in failure mode */
+		if ((d->flags & (VDISK_F_SANITIZE_OK | VDISK_F_NO_MEDIUM_OK)) ||
+		    d->opcode == VDISK_OP_SANITIZE)
+			return false;
+		vdisk_sense(lun, srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
+		return true;
+	}
+	return false;
+}
+
+uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc)
+{
+	uint32_t nr = atomic_load_explicit(&lun->not_ready, memory_order_acquire);
+	uint8_t key, sks[3];
+	uint16_t asc;
+	bool has_sks = false;
+
+	if (nr & VDISK_NR_SANITIZE) {
+		key = SENSE_NOT_READY;
+		asc = VDISK_ASC_SANITIZE_IN_PROGRESS;
+		progress_sks(lun, sks);
+		has_sks = true;
+	} else if (nr & VDISK_NR_NO_MEDIUM) {
+		key = SENSE_NOT_READY;
+		asc = ASC_MEDIUM_NOT_PRESENT;
+	} else if (nr & VDISK_NR_SANITIZE_FAILED) {
+		key = SENSE_MEDIUM_ERROR;
+		asc = VDISK_ASC_SANITIZE_FAILED;
+	} else {
+		return 0;
+	}
+	if (desc) {
+		memset(buf, 0, 16);
+		buf[0] = 0x72;
+		buf[1] = key;
+		buf[2] = VS_ASC(asc);
+		buf[3] = VS_ASCQ(asc);
+		if (!has_sks)
+			return 8;
+		buf[7] = 8;
+		buf[8] = 0x02;          /* sense key specific descriptor */
+		buf[9] = 0x06;
+		memcpy(&buf[12], sks, 3);
+		return 16;
+	}
+	memset(buf, 0, 18);
+	buf[0] = 0x70;
+	buf[2] = key;
+	buf[7] = 10;
+	buf[12] = VS_ASC(asc);
+	buf[13] = VS_ASCQ(asc);
+	if (has_sks)
+		memcpy(&buf[15], sks, 3);
+	return 18;
+}
+
+/* ---- blocking I/O for the job ---- */
+
+struct san_wait {
+	pthread_mutex_t m;
+	pthread_cond_t cv;
+	bool done;
+	int err;
+};
+
+static void san_io_done(struct vs_bio *bio, int err)
+{
+	struct san_wait *w = bio->ctx;
+
+	pthread_mutex_lock(&w->m);
+	w->err = err;
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->m);
+}
+
+static int san_io(struct vdisk_lun *lun, uint8_t op, uint64_t off, uint64_t len, void *buf,
+                  uint32_t flags)
+{
+	struct san_wait w = { .done = false, .err = 0 };
+	struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
+	struct vs_bio bio;
+	int rc;
+
+	pthread_mutex_init(&w.m, NULL);
+	pthread_cond_init(&w.cv, NULL);
+	memset(&bio, 0, sizeof(bio));
+	bio.op = op;
+	bio.flags = flags;
+	bio.offset = off;
+	bio.length = len;
+	if (buf) {
+		bio.iov = &iov;
+		bio.iovcnt = 1;
+	}
+	bio.done = san_io_done;
+	bio.ctx = &w;
+	rc = lun->bdev->ops->submit(lun->bdev->h, &bio);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.m);
+		while (!w.done)
+			pthread_cond_wait(&w.cv, &w.m);
+		pthread_mutex_unlock(&w.m);
+		rc = w.err;
+	}
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.m);
+	return rc;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void set_progress(struct vdisk_lun *lun, uint64_t done, uint64_t total)
+{
+	uint32_t p = total ? (uint32_t)((done * 65536u) / total) : 0;
+
+	atomic_store_explicit(&lun->san.progress, p > 0xffff ? 0xffff : p, memory_order_relaxed);
+}
+
+static bool cancelled(struct vdisk_lun *lun)
+{
+	bool c;
+
+	pthread_mutex_lock(&lun->lock);
+	c = lun->san.cancel;
+	pthread_mutex_unlock(&lun->lock);
+	return c;
+}
+
+/* Fill the engine buffer with the pattern, repeated from byte 0 of every
+ * block (SBC-4 5.30.3.2), inverted when asked. */
+static void fill_pattern(struct vdisk_lun *lun, bool invert)
+{
+	struct vdisk_sanitize *s = &lun->san;
+	uint8_t *b = lun->buf;
+
+	for (uint32_t i = 0; i < lun->block_size; i++)
+		b[i] = (uint8_t)(invert ? ~s->pattern[i % s->pat_len] : s->pattern[i % s->pat_len]);
+	for (uint32_t off = lun->block_size; off < VDISK_ENGINE_BUF_BYTES; off += lun->block_size)
+		memcpy(b + off, b, lun->block_size);
+}
+
+static int overwrite_all(struct vdisk_lun *lun)
+{
+	struct vdisk_sanitize *s = &lun->san;
+	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
+	uint64_t total = size * s->passes, done = 0;
+	uint64_t start = now_ns();
+	uint64_t bytes_per_s = (uint64_t)VDISK_SANITIZE_MIB_PER_S << 20;
+	uint32_t flags = lun->caps.can_fua ? VS_BIO_FUA : 0;
+
+	for (uint32_t pass = 0; pass < s->passes; pass++) {
+		/* INVERT: the pattern is inverted between consecutive passes */
+		fill_pattern(lun, s->invert && (pass & 1));
+		for (uint64_t off = 0; off < size; ) {
+			uint64_t n = size - off < VDISK_ENGINE_BUF_BYTES ? size - off
+			                                                 : VDISK_ENGINE_BUF_BYTES;
+			uint64_t due;
+			int rc;
+
+			if (cancelled(lun))
+				return -ECANCELED;
+			rc = san_io(lun, VS_BIO_WRITE, off, n, lun->buf, flags);
+			if (rc < 0)
+				return rc;
+			off += n;
+			done += n;
+			set_progress(lun, done, total);
+			/* bounded background rate (see VDISK_SANITIZE_MIB_PER_S) */
+			due = start + (done * 1000000000ull) / bytes_per_s;
+			for (uint64_t t = now_ns(); t < due && !cancelled(lun); t = now_ns()) {
+				uint64_t ns = due - t > 50000000ull ? 50000000ull : due - t;
+				struct timespec ts = { .tv_sec = 0, .tv_nsec = (long)ns };
+
+				nanosleep(&ts, NULL);
+			}
+		}
+	}
+	return 0;
+}
+
+static int erase_all(struct vdisk_lun *lun)
+{
+	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
+	uint8_t op;
+	uint32_t flags = 0;
+	uint64_t chunk = ERASE_CHUNK_BYTES;
+
+	if (lun->caps.can_unmap && lun->caps.unmap_zeroes) {
+		op = VS_BIO_UNMAP;
+	} else if (lun->caps.can_zero) {
+		op = VS_BIO_WRITE_ZEROES;
+		flags = VS_BIO_MAY_TRIM;
+	} else {
+		op = VS_BIO_WRITE;
+		chunk = VDISK_ENGINE_BUF_BYTES;
+		memset(lun->buf, 0, VDISK_ENGINE_BUF_BYTES);
+	}
+	for (uint64_t off = 0; off < size; ) {
+		uint64_t n = size - off < chunk ? size - off : chunk;
+		int rc;
+
+		if (cancelled(lun))
+			return -ECANCELED;
+		rc = san_io(lun, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
+		if (rc < 0)
+			return rc;
+		off += n;
+		set_progress(lun, off, size);
+	}
+	return 0;
+}
+
+/* Take the engine (its buffer) and the exclusive write gate. */
+static void claim_medium(struct vdisk_lun *lun)
+{
+	for (;;) {
+		pthread_mutex_lock(&lun->lock);
+		if (!lun->engine_busy && !lun->excl && lun->writes_inflight == 0) {
+			lun->engine_busy = true;
+			lun->excl = true;
+			pthread_mutex_unlock(&lun->lock);
+			return;
+		}
+		pthread_mutex_unlock(&lun->lock);
+		/* commands accepted before the sanitize started are finishing */
+		struct timespec ts = { .tv_sec = 0, .tv_nsec = 1000000 };
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void sanitize_work(struct vs_work *w)
+{
+	struct vdisk_lun *lun = (struct vdisk_lun *)((char *)w - offsetof(struct vdisk_lun, san.work));
+	struct vdisk_sanitize *s = &lun->san;
+	struct vs_srb *srb;
+	int rc;
+
+	claim_medium(lun);
+	rc = s->sa == VDISK_SA_OVERWRITE ? overwrite_all(lun) : erase_all(lun);
+	if (rc == 0 && lun->caps.can_flush)
+		rc = san_io(lun, VS_BIO_FLUSH, 0, 0, NULL, 0);
+	vdisk_gate_exclusive_end(lun);
+	vdisk_engine_release(lun);
+
+	pthread_mutex_lock(&lun->lock);
+	srb = s->srb;
+	s->srb = NULL;
+	s->running = false;
+	if (rc < 0)
+		atomic_fetch_or(&lun->not_ready, VDISK_NR_SANITIZE_FAILED);
+	atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE);
+	pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&lun->lock);
+	if (srb) {
+		if (rc < 0)
+			vdisk_sense(lun, srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
+		else
+			vdisk_good(srb);
+		vs_port_complete(srb);
+	}
+}
+
+/* ---- the command ---- */
+
+static bool parse_overwrite(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t plen)
+{
+	struct vdisk_sanitize *s = &lun->san;
+	uint8_t p[4 + 4096];
+	uint32_t got, pat;
+
+	/* SBC-4 5.30.3.2: the list holds a 4-byte header and at most one block */
+	if (plen < 5 || plen > lun->block_size + 4) {
+		vdisk_invalid_field(lun, srb, true, 7, 7);
+		return false;
+	}
+	got = vdisk_data_out(srb, p, plen);
+	if (got < plen) {
+		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		return false;
+	}
+	if (p[0] & 0x60) {              /* TEST: reserved for vendor tests */
+		vdisk_invalid_field(lun, srb, false, 0, 6);
+		return false;
+	}
+	if ((p[0] & 0x1f) == 0) {       /* OVERWRITE COUNT 0 is reserved */
+		vdisk_invalid_field(lun, srb, false, 0, 4);
+		return false;
+	}
+	if (p[1]) {
+		vdisk_invalid_field(lun, srb, false, 1, 7);
+		return false;
+	}
+	pat = vd_get16(&p[2]);
+	if (pat == 0 || pat > lun->block_size || pat > plen - 4) {
+		vdisk_invalid_field(lun, srb, false, 2, 7);
+		return false;
+	}
+	/* only the header and the pattern are read below: the rest is ignored */
+	s->invert = p[0] & 0x80;
+	s->passes = p[0] & 0x1f;
+	s->pat_len = pat;
+	memcpy(s->pattern, &p[4], pat);
+	return true;
+}
+
+void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
+{
+	const uint8_t *cdb = srb->cdb;
+	bool immed = cdb[1] & 0x80;
+	uint8_t sa = cdb[1] & 0x1f;
+	uint32_t plen = vd_get16(&cdb[7]);
+	struct vdisk_sanitize *s = &lun->san;
+
+	vdisk_set_residual(srb, plen);
+	if (!vdisk_check_writable(lun, srb))
+		goto done;
+	if (sa != VDISK_SA_OVERWRITE && plen != 0) {
+		/* BLOCK ERASE, CRYPTO ERASE, EXIT FAILURE MODE take no parameters */
+		vdisk_invalid_field(lun, srb, true, 7, 7);
+		goto done;
+	}
+	if (sa == VDISK_SA_EXIT_FAILURE_MODE) {
+		/* SBC-4 4.11.3: leave failure mode; the medium stays as it is */
+		atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE_FAILED);
+		vdisk_good(srb);
+		goto done;
+	}
+
+	pthread_mutex_lock(&lun->lock);
+	if (s->running) {
+		pthread_mutex_unlock(&lun->lock);
+		vdisk_sense(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
+		goto done;
+	}
+	/* parse into the LUN's state only once we know no job uses it */
+	if (sa == VDISK_SA_OVERWRITE) {
+		if (!parse_overwrite(lun, srb, plen)) {
+			pthread_mutex_unlock(&lun->lock);
+			goto done;
+		}
+	}
+	s->sa = sa;
+	s->cancel = false;
+	s->running = true;
+	s->srb = immed ? NULL : srb;
+	atomic_store(&s->progress, 0);
+	atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE_FAILED);
+	atomic_fetch_or(&lun->not_ready, VDISK_NR_SANITIZE);
+	s->work.fn = sanitize_work;
+	if (vs_port_queue_work(lun->ad->port, &s->work) < 0) {
+		s->running = false;
+		s->srb = NULL;
+		atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE);
+		pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&lun->lock);
+		vdisk_busy(srb);
+		goto done;
+	}
+	pthread_mutex_unlock(&lun->lock);
+	if (!immed)
+		return;                 /* completed by the job (or by an abort) */
+	vdisk_good(srb);
+done:
+	vs_port_complete(srb);
+}
+
+/* ABORT TASK (or a timeout) on the SRB waiting for a sanitize: the
+ * operation goes on (SBC-4 4.11.2); only the SRB is given back. */
+bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
+{
+	struct vdisk_lun *lun = lun_ext;
+	bool mine;
+
+	(void)adapter_ext;
+	if (!lun)
+		return false;
+	pthread_mutex_lock(&lun->lock);
+	mine = lun->san.srb == srb;
+	if (mine)
+		lun->san.srb = NULL;
+	pthread_mutex_unlock(&lun->lock);
+	if (!mine)
+		return false;
+	vdisk_sense(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
+	vs_port_complete(srb);
+	return true;
+}
+
+void vdisk_sanitize_init(struct vdisk_lun *lun)
+{
+	memset(&lun->san, 0, sizeof(lun->san));
+	pthread_cond_init(&lun->san.idle, NULL);
+}
+
+void vdisk_sanitize_stop(struct vdisk_lun *lun)
+{
+	pthread_mutex_lock(&lun->lock);
+	if (lun->san.running)
+		lun->san.cancel = true;
+	while (lun->san.running)
+		pthread_cond_wait(&lun->san.idle, &lun->lock);
+	pthread_mutex_unlock(&lun->lock);
+	pthread_cond_destroy(&lun->san.idle);
+}

@@ -139,8 +139,8 @@ static bool read_desc(struct vs_srb *srb, uint32_t i, uint64_t *lba, uint32_t *n
 static bool unmap_iter(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
-	uint64_t lba;
-	uint32_t n;
+	uint64_t lba = 0;
+	uint32_t n = 0;
 
 	if (c->bio_err) {
 		vdisk_set_errno(lun, c->srb, c->bio_err, true);
@@ -204,8 +204,8 @@ void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	/* Check every descriptor before touching the medium. */
 	for (uint32_t i = 0; i < ndesc; i++) {
-		uint64_t lba;
-		uint32_t n;
+		uint64_t lba = 0;
+		uint32_t n = 0;
 
 		read_desc(srb, i, &lba, &n);
 		if (!vdisk_check_range(lun, srb, lba, n))

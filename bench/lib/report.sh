@@ -1,0 +1,141 @@
+# The result JSON and the printed table of bench/compare (sourced).
+#
+# REPORT_JQ turns the raw runs (one iscsi-load JSON line each, tagged with
+# workload/target/round) into the result document:
+#   summary[workload][target]  the median-IOPS round's figures
+#   tgt_best[workload]         the better of tgt-rdwr / tgt-aio, per figure
+#   ratios[workload][vstor-*]  vstor / tgt_best, per figure
+#   bars                       the issue's targets with PASS / MISS
+
+# shellcheck disable=SC2016
+REPORT_JQ='
+def first_seen: reduce .[] as $x ([]; if any(.[]; . == $x) then . else . + [$x] end);
+def median_run: sort_by(.iops) | .[((length - 1) / 2 | floor)];
+def ratio($a; $b): if ($a == null or $b == null or $b == 0 or $a == 0) then null else $a / $b end;
+def lat(f): if .lat_us.count > 0 then (.lat_us | f) else null end;
+def figures:
+  { ios, iops, mb_s,
+    mean_us: lat(.mean), p50_us: lat(.p50), p99_us: lat(.p99), p999_us: lat(.p999),
+    target_us_per_io: (if .ios > 0 then (.target_cpu.us_per_io // null) else null end),
+    target_pct_core: (.target_cpu.pct_core // null),
+    initiator_pct_core: .cpu.pct_core,
+    initiator_us_per_io: .cpu.us_per_io,
+    errors, exit, round };
+def best($xs; f; better): [$xs[] | f | select(. != null)] | if length == 0 then null else better end;
+
+$runs as $all
+| ([$all[].workload] | first_seen) as $wls
+| ([$all[].target] | first_seen) as $tgts
+| (reduce $wls[] as $w ({};
+     .[$w] = (reduce ($tgts[]) as $t ({};
+       ([$all[] | select(.workload == $w and .target == $t)]) as $rs
+       | if ($rs | length) == 0 then . else
+           .[$t] = ($rs | median_run | figures) + {rounds: ($rs | length),
+                                                  iops_all_rounds: [$rs[].iops]}
+         end)))) as $summary
+| (reduce $wls[] as $w ({};
+     ([$summary[$w] | to_entries[] | select(.key | startswith("tgt-")) | .value | select(.ios > 0)]) as $ts
+     | if ($ts | length) == 0 then . else
+       .[$w] = {
+         iops: best($ts; .iops; max), mb_s: best($ts; .mb_s; max),
+         p50_us: best($ts; .p50_us; min), p99_us: best($ts; .p99_us; min),
+         target_us_per_io: best($ts; .target_us_per_io; min) }
+       end)) as $tgt_best
+| (reduce $wls[] as $w ({};
+     if $tgt_best[$w] == null then . else
+     (reduce ($summary[$w] | to_entries[] | select(.key | startswith("vstor-")) | select(.value.ios > 0)) as $v ({};
+       .[$v.key] = {
+         iops: ratio($v.value.iops; $tgt_best[$w].iops),
+         mb_s: ratio($v.value.mb_s; $tgt_best[$w].mb_s),
+         p50_us: ratio($v.value.p50_us; $tgt_best[$w].p50_us),
+         p99_us: ratio($v.value.p99_us; $tgt_best[$w].p99_us),
+         target_us_per_io: ratio($v.value.target_us_per_io; $tgt_best[$w].target_us_per_io) })) as $r
+     | if ($r | length) == 0 then . else .[$w] = $r end
+     end)) as $ratios
+| (if $iperf_bps > 0 then $iperf_bps / 8e6 else null end) as $iperf_mb_s
+| ([$tgts[] | select(startswith("vstor-"))]) as $vs
+| def judge($value; $op; $limit):
+    { value: $value,
+      result: (if $value == null then "n/a"
+               elif ($op == ">=" and $value >= $limit) or ($op == "<=" and $value <= $limit) then "PASS"
+               else "MISS" end) };
+  def rv($v; $w; f): ($ratios[$w][$v] // null) | if . == null then null else f end;
+  def worst_cpu($v): [rv($v; "4k-randread-qd32"; .target_us_per_io), rv($v; "4k-randwrite-qd32"; .target_us_per_io)]
+                     | map(select(. != null)) | if length == 0 then null else max end;
+  def iperf_share($v): if $iperf_mb_s == null then null
+         else ($summary["1m-seqread-qd8"][$v].mb_s // null) | if . == null or . == 0 then null else . / $iperf_mb_s end end;
+  def bar($id; $text; $op; $limit; value):
+    { id: $id, text: $text, op: $op, limit: $limit,
+      by_target: (reduce $vs[] as $v ({}; .[$v] = judge($v | value; $op; $limit))) };
+{
+  schema: "vstor-bench-compare/1",
+  date: $date,
+  machine: { cpu: $cpu, cpus: $ncpu, memory: $mem, kernel: $kernel,
+             loadavg_start: $la0, loadavg_end: $la1 },
+  versions: { vstor: $rev, vstor_build_type: $build_type, tgt: $tgt, libiscsi: $libiscsi },
+  config: { duration_s: $duration, warmup_s: $warmup, rounds: $rounds,
+            initiator_threads: $threads, lun_size: $size, tgt_only: ($tgt_only == 1) },
+  iperf3: { bits_per_second: $iperf_bps, mb_s: $iperf_mb_s, time_s: $iperf_time },
+  workloads: $wls,
+  targets: $tgts,
+  summary: $summary,
+  tgt_best: $tgt_best,
+  ratios: $ratios,
+  seq_read_pct_of_iperf3: (if $iperf_mb_s == null then null else
+      ($summary["1m-seqread-qd8"] // {} | with_entries(.value = (.value.mb_s / $iperf_mb_s * 100)))
+    end),
+  bars: [
+    bar("rr4k-qd32-iops"; "4K rand read QD32 IOPS >= 2.5x tgt"; ">="; 2.5; rv(.; "4k-randread-qd32"; .iops)),
+    bar("rr4k-qd1-p50"; "4K rand read QD1 p50 <= 0.6x tgt"; "<="; 0.6; rv(.; "4k-randread-qd1"; .p50_us)),
+    bar("rw4k-qd32-iops"; "4K rand write QD32 IOPS >= 2.5x tgt"; ">="; 2.5; rv(.; "4k-randwrite-qd32"; .iops)),
+    bar("cpu-per-4k-io"; "target CPU per 4K I/O (QD32 rd+wr) <= 0.3x tgt"; "<="; 0.3; worst_cpu(.)),
+    bar("sr1m-qd8-mbs"; "1M seq read QD8 MB/s >= 1.5x tgt"; ">="; 1.5; rv(.; "1m-seqread-qd8"; .mb_s)),
+    bar("sr1m-qd8-iperf"; "1M seq read QD8 >= 70% of iperf3"; ">="; 0.70; iperf_share(.))
+  ],
+  runs: $all
+}'
+
+# print_report RESULT.json — the human-readable view of the same document.
+print_report() {
+	jq -r '
+def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
+def lpad($n): tostring | if length >= $n then . else (" " * ($n - length)) + . end;
+def n0: if . == null then "-" else round | tostring end;
+def n1: if . == null then "-" else (. * 10 | round) / 10 | tostring end;
+def n2: if . == null then "-" else (. * 100 | round) / 100 | tostring end;
+def x: if . == null then "-" else ((. * 100 | round) / 100 | tostring) + "x" end;
+. as $d
+| "",
+  "vstor vs tgt on \(.machine.cpu) (\(.machine.cpus) CPUs), \(.config.duration_s) s per run, \(.config.rounds) round(s); load avg \(.machine.loadavg_start) -> \(.machine.loadavg_end)",
+  "iperf3 single stream 127.0.0.1: \(.iperf3.mb_s | n0) MB/s",
+  "",
+  ("workload" | pad(21)) + ("target" | pad(11)) + ("IOPS" | lpad(9)) + ("MB/s" | lpad(9))
+    + ("p50 us" | lpad(9)) + ("p99 us" | lpad(9)) + ("tgt us/IO" | lpad(10))
+    + ("tgt %cpu" | lpad(9)) + ("ini %cpu" | lpad(9)) + ("errs" | lpad(6)),
+  ( .workloads[] as $w | .targets[] as $t | $d.summary[$w][$t] // empty
+    | ($w | pad(21)) + ($t | pad(11)) + (.iops | n0 | lpad(9)) + (.mb_s | n1 | lpad(9))
+      + (.p50_us | n1 | lpad(9)) + (.p99_us | n1 | lpad(9)) + (.target_us_per_io | n2 | lpad(10))
+      + (.target_pct_core | n0 | lpad(9)) + (.initiator_pct_core | n0 | lpad(9))
+      + (.errors | tostring | lpad(6)) ),
+  ( if (.ratios | length) == 0 then "", "(no vstor runs: no ratios)" else
+      "",
+      "vstor / tgt (tgt = the better of tgt-rdwr and tgt-aio for each figure)",
+      ("workload" | pad(21)) + ("vstor" | pad(11)) + ("IOPS" | lpad(8)) + ("MB/s" | lpad(8))
+        + ("p50" | lpad(8)) + ("p99" | lpad(8)) + ("CPU/IO" | lpad(8)),
+      ( .workloads[] as $w | ($d.ratios[$w] // {}) | to_entries[]
+        | ($w | pad(21)) + (.key | pad(11)) + (.value.iops | x | lpad(8)) + (.value.mb_s | x | lpad(8))
+          + (.value.p50_us | x | lpad(8)) + (.value.p99_us | x | lpad(8))
+          + (.value.target_us_per_io | x | lpad(8)) )
+    end ),
+  "",
+  ( if (.bars[0].by_target | length) == 0 then empty else
+      "bars (vstor LUN / best tgt; PASS/MISS is reported, never enforced):",
+      ("" | pad(50)) + ([.bars[0].by_target | keys_unsorted[] | lpad(16)] | join("")),
+      ( .bars[] | . as $b | ("  " + .text | pad(50))
+          + ([.by_target | to_entries[] | .value
+              | (if .value == null then "-" elif $b.id == "sr1m-qd8-iperf" then ((.value * 100 | round | tostring) + "%")
+                 else (.value | x) end) + " " + .result | lpad(16)] | join("")) )
+    end ),
+  ""
+' "$1"
+}

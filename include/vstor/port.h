@@ -108,6 +108,20 @@ void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf
  * SRB's done() still runs once with VS_SRB_ABORTED.  Does not block. */
 void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus);
 
+/*
+ * Bus events for fabrics that can tell initiators without waiting for
+ * their next command (iSCSI Asynchronous Message, RFC 7143 §11.9).  The
+ * port calls fn after it has raised, on every nexus, REPORTED LUNS DATA
+ * HAS CHANGED (a LUN was added or removed; lun = the lowest present LUN,
+ * 0 if none) or CAPACITY DATA HAS CHANGED (on that LUN).  The unit
+ * attentions stay pending as usual.  fn runs on the caller's thread (the
+ * control path or a miniport), must not block and must not call back
+ * into the port; one handler per port, NULL removes it.  When this call
+ * returns, the previous handler is not running and will not run again.
+ */
+typedef void (*vs_port_event_fn)(void *ctx, uint64_t lun, uint16_t asc_ascq);
+void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *ctx);
+
 /* Statistics per LUN */
 #define VS_LAT_BUCKETS 32   /* bucket i: latency < 2^i microseconds (last: the rest) */
 struct vs_lun_stats {

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "port_int.h"
 
@@ -21,6 +22,7 @@ struct vs_srb_pool {
 	struct iovec *iovs;
 	uint8_t *ext_area;
 	uint8_t *data;
+	size_t data_map_len;            /* > 0: data is an mmap reservation */
 	size_t ext_stride, data_stride, data_bytes;
 	uint32_t count;
 	struct vs_srb **free_stack;
@@ -28,6 +30,9 @@ struct vs_srb_pool {
 	bool dying;                     /* destroyed while SRBs were out */
 	struct vs_srb_pool *next;       /* port->pools */
 };
+
+/* Data areas at least this large are reserved with mmap (page aligned). */
+#define POOL_MAP_THRESHOLD (4u * 1024u * 1024u)
 
 static size_t round_up(size_t v, size_t a)
 {
@@ -40,7 +45,10 @@ static void pool_free_mem(struct vs_srb_pool *p)
 	free(p->srbs);
 	free(p->iovs);
 	free(p->ext_area);
-	free(p->data);
+	if (p->data_map_len)
+		munmap(p->data, p->data_map_len);
+	else
+		free(p->data);
 	free(p->free_stack);
 	free(p);
 }
@@ -77,8 +85,21 @@ struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
 		p->data_bytes = data_bytes_per_srb;
 		p->data_stride = data_bytes_per_srb >= 4096 ? round_up(data_bytes_per_srb, 4096)
 		                                             : round_up(data_bytes_per_srb, 64);
-		if (posix_memalign((void **)&p->data, 4096, p->data_stride * count))
+		if (p->data_stride * count >= POOL_MAP_THRESHOLD) {
+			/* Large pools (e.g. one maximum-transfer buffer per task
+			 * slot) reserve address space only: MAP_NORESERVE keeps
+			 * untouched pages out of the commit charge, and only
+			 * pages a transfer touches ever cost memory. */
+			void *m = mmap(NULL, p->data_stride * count, PROT_READ | PROT_WRITE,
+			               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+			if (m == MAP_FAILED)
+				goto nomem_p;
+			p->data = m;
+			p->data_map_len = p->data_stride * count;
+		} else if (posix_memalign((void **)&p->data, 4096, p->data_stride * count)) {
 			goto nomem_p;
+		}
 	}
 	for (uint32_t i = 0; i < count; i++) {
 		struct vs_srb *s = &p->srbs[i];

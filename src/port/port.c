@@ -52,6 +52,7 @@ static void port_free(struct vs_port *port)
 	pthread_mutex_destroy(&port->lun_lock);
 	pthread_mutex_destroy(&port->nexus_lock);
 	pthread_mutex_destroy(&port->pool_lock);
+	pthread_mutex_destroy(&port->event_lock);
 	pthread_mutex_destroy(&port->timer_mu);
 	pthread_cond_destroy(&port->timer_cv);
 	free(port);
@@ -78,6 +79,7 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	pthread_mutex_init(&port->lun_lock, NULL);
 	pthread_mutex_init(&port->nexus_lock, NULL);
 	pthread_mutex_init(&port->pool_lock, NULL);
+	pthread_mutex_init(&port->event_lock, NULL);
 	pthread_mutex_init(&port->timer_mu, NULL);
 	vs_cond_init_monotonic(&port->timer_cv);
 	atomic_store(&port->tick_ms, vs_now_coarse_ms());

@@ -145,6 +145,12 @@ struct vs_port {
 
 	pthread_mutex_t pool_lock;
 	struct vs_srb_pool *pools;
+
+	/* vs_port_set_event_handler (event.c): fn runs under event_lock, so
+	 * once the handler is replaced the old one is never running. */
+	pthread_mutex_t event_lock;
+	vs_port_event_fn event_fn;
+	void *event_ctx;
 };
 
 /* --- lists (lun->lock held) --- */
@@ -245,6 +251,9 @@ void workq_stop(struct workq *q);
 
 /* nexus.c */
 void nexus_close_all(struct vs_port *port);
+
+/* event.c: tell the fabric about a unit attention raised on every nexus */
+void port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq);
 
 /* lun.c */
 void port_lun_slot_free(struct vs_port_lun *lun);

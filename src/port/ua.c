@@ -134,6 +134,8 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 	if (!lun)
 		return;
 	ua_all_nexus(lun, asc_ascq, except ? except->id : UINT32_MAX);
+	if (!except && asc_ascq == ASC_CAPACITY_DATA_HAS_CHANGED)
+		port_event_notify(lun->port, lun->number, asc_ascq);
 }
 
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
@@ -149,13 +151,18 @@ void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus
 void vs_port_bus_changed(struct vs_port *port)
 {
 	uint32_t hi = atomic_load(&port->lun_hi);
+	uint64_t first = UINT64_MAX;
 
 	/* SPC-4 5.14 / 6.33: every I_T nexus learns the inventory changed; the
 	 * condition is established on every LUN so whichever LUN the initiator
 	 * talks to next reports it. */
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
+		if (lun && atomic_load(&lun->state) == LUN_ACTIVE) {
 			ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
+			if (first == UINT64_MAX)
+				first = i;
+		}
 	}
+	port_event_notify(port, first == UINT64_MAX ? 0 : first, ASC_REPORTED_LUNS_DATA_HAS_CHANGED);
 }

@@ -5,7 +5,9 @@
  * "initiator" side.  Covers login, READ/WRITE with immediate data, the R2T
  * flow, Data-In split by MaxRecvDataSegmentLength with status in the last
  * PDU, residuals, digests, Reject, NOP echo, CmdSN window, ABORT TASK,
- * logout and session reinstatement.
+ * logout and session reinstatement; many large writes in flight at once
+ * (the receive path must never wait on what only later PDUs can free),
+ * Asynchronous Messages on LUN changes, TARGET COLD RESET for all sessions.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +23,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vstor/backend.h"
@@ -940,6 +943,259 @@ static void test_portal_and_max_connections(void **state)
 		close(fds[i]);
 }
 
+/* ---------------------------------------------------------------- many writes in flight */
+
+/* A send buffer for the non-blocking client below. */
+struct obuf {
+	uint8_t *p;
+	size_t len, off, cap;
+};
+
+static void ob_put(struct obuf *o, const void *d, size_t n)
+{
+	assert_true(o->len + n <= o->cap);
+	memcpy(o->p + o->len, d, n);
+	o->len += n;
+}
+
+static void ob_pdu(struct obuf *o, uint8_t *bhs, const uint8_t *data, uint32_t dlen)
+{
+	static const uint8_t pad[4];
+
+	bhs[5] = (uint8_t)(dlen >> 16); bhs[6] = (uint8_t)(dlen >> 8); bhs[7] = (uint8_t)dlen;
+	ob_put(o, bhs, 48);
+	if (dlen) {
+		ob_put(o, data, dlen);
+		ob_put(o, pad, iscsi_pad4(dlen) - dlen);
+	}
+}
+
+static void ob_data_out(struct obuf *o, struct cl *cl, uint32_t itt, uint32_t ttt, uint32_t datasn,
+                        uint32_t offset, const uint8_t *buf, uint32_t len, bool final)
+{
+	uint8_t bhs[48] = { 0 };
+
+	bhs[0] = ISCSI_OP_DATA_OUT;
+	bhs[1] = final ? ISCSI_FLAG_FINAL : 0;
+	iscsi_put_be32(bhs + 16, itt);
+	iscsi_put_be32(bhs + 20, ttt);
+	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+	iscsi_put_be32(bhs + 36, datasn);
+	iscsi_put_be32(bhs + 40, offset);
+	ob_pdu(o, bhs, buf + offset, len);
+}
+
+#define NWRITES     16u
+#define WRITE_LEN   (1024u * 1024u)
+#define IMM_LEN     (64u * 1024u)
+
+/*
+ * The deadlock a large-write load used to hit: 16 x 1 MiB WRITEs sent at
+ * once, each with immediate data, unsolicited Data-Out up to
+ * FirstBurstLength (InitialR2T=No) and the rest solicited by R2T.  A target
+ * that stops reading when a command finds no buffer never sees the Data-Out
+ * answering its R2Ts for the commands that hold the buffers: they are
+ * behind that command in the same stream.  The client never blocks (poll
+ * with a deadline), so a stuck target fails the test instead of hanging it.
+ */
+static void test_many_large_writes_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct login_opts o = { .mrdsl = 262144, .first_burst = 262144, .max_burst = 1048576 };
+	struct cl *cl = new_client(f, &o);
+	uint8_t *data = malloc((size_t)NWRITES * WRITE_LEN);
+	uint8_t *in = malloc(WRITE_LEN);
+	struct obuf ob = { .cap = (size_t)NWRITES * WRITE_LEN + 64 * 1024 };
+	static uint8_t ibuf[64 * 1024];
+	size_t ilen = 0;
+	uint32_t done = 0, r2ts = 0, first_itt = 0x4000;
+	uint64_t deadline;
+	struct timespec ts;
+	int fl;
+
+	assert_non_null(data);
+	assert_non_null(in);
+	ob.p = malloc(ob.cap);
+	assert_non_null(ob.p);
+	clear_ua(cl);
+	fill(data, (size_t)NWRITES * WRITE_LEN, 9);
+	for (uint32_t i = 0; i < NWRITES; i++) {
+		uint8_t cdb[10], bhs[48];
+		const uint8_t *buf = data + (size_t)i * WRITE_LEN;
+
+		rw10(cdb, WRITE_10, i * (WRITE_LEN / BLK), (uint16_t)(WRITE_LEN / BLK));
+		/* F=0: unsolicited Data-Out follows the immediate data. */
+		cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, WRITE_LEN, false, first_itt + i);
+		ob_pdu(&ob, bhs, buf, IMM_LEN);
+		for (uint32_t off = IMM_LEN, sn = 0; off < o.first_burst; off += IMM_LEN, sn++)
+			ob_data_out(&ob, cl, first_itt + i, ISCSI_RESERVED_TAG, sn, off, buf, IMM_LEN,
+			            off + IMM_LEN == o.first_burst);
+	}
+	fl = fcntl(cl->fd, F_GETFL);
+	fcntl(cl->fd, F_SETFL, fl | O_NONBLOCK);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	deadline = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 8000;
+	while (done < NWRITES) {
+		struct pollfd pfd = { .fd = cl->fd, .events = POLLIN };
+		uint64_t now;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+		if (now >= deadline)
+			fail_msg("stuck: %u of %u writes answered, %u R2Ts, %zu of %zu bytes sent", done,
+			         NWRITES, r2ts, ob.off, ob.len);
+		if (ob.off < ob.len)
+			pfd.events |= POLLOUT;
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		if (pfd.revents & POLLOUT) {
+			n = write(cl->fd, ob.p + ob.off, ob.len - ob.off);
+			if (n > 0)
+				ob.off += (size_t)n;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(cl->fd, ibuf + ilen, sizeof(ibuf) - ilen);
+		if (n == 0)
+			fail_msg("target closed the connection");
+		if (n < 0)
+			continue;
+		ilen += (size_t)n;
+		/* Every PDU the target sends here is a header with little data. */
+		while (ilen >= 48) {
+			uint32_t dl = (uint32_t)ibuf[5] << 16 | ibuf[6] << 8 | ibuf[7];
+			size_t total = 48 + iscsi_pad4(dl);
+			uint8_t op = ibuf[0] & 0x3f;
+			uint32_t itt = be32(ibuf + 16);
+
+			assert_true(total <= sizeof(ibuf));
+			if (ilen < total)
+				break;
+			assert_true(itt >= first_itt && itt < first_itt + NWRITES);
+			if (op == ISCSI_OP_R2T) {
+				uint32_t ttt = be32(ibuf + 20), off = be32(ibuf + 40), len = be32(ibuf + 44);
+				const uint8_t *buf = data + (size_t)(itt - first_itt) * WRITE_LEN;
+
+				/* Solicited data starts where the first burst ended. */
+				assert_true(off >= o.first_burst && off + len <= WRITE_LEN);
+				r2ts++;
+				for (uint32_t sn = 0; len;) {
+					uint32_t chunk = len < cl->tgt_mrdsl ? len : cl->tgt_mrdsl;
+
+					ob_data_out(&ob, cl, itt, ttt, sn++, off, buf, chunk, chunk == len);
+					off += chunk;
+					len -= chunk;
+				}
+			} else {
+				assert_int_equal(op, ISCSI_OP_SCSI_RESP);
+				assert_int_equal(ibuf[3], SAM_STAT_GOOD);
+				assert_int_equal(be32(ibuf + 24), cl->exp_statsn);
+				cl->exp_statsn++;
+				done++;
+			}
+			memmove(ibuf, ibuf + total, ilen - total);
+			ilen -= total;
+		}
+	}
+	fcntl(cl->fd, F_SETFL, fl);
+	assert_int_equal(r2ts, NWRITES);        /* 768 KiB each: one R2T (MaxBurstLength 1 MiB) */
+	/* Every byte landed where it belongs. */
+	for (uint32_t i = 0; i < NWRITES; i++) {
+		uint8_t cdb[10];
+		struct result r;
+
+		rw10(cdb, READ_10, i * (WRITE_LEN / BLK), (uint16_t)(WRITE_LEN / BLK));
+		exec(cl, cdb, 10, ISCSI_CMD_READ, WRITE_LEN, NULL, in, &r);
+		assert_int_equal(r.status, SAM_STAT_GOOD);
+		assert_int_equal(r.data_in, WRITE_LEN);
+		assert_memory_equal(in, data + (size_t)i * WRITE_LEN, WRITE_LEN);
+	}
+	ping(cl, 0x4999);
+	close(cl->fd);
+	free(ob.p);
+	free(in);
+	free(data);
+}
+
+/* ---------------------------------------------------------------- async events, cold reset */
+
+static void expect_async_ua(struct cl *cl, uint64_t lun, uint8_t asc, uint8_t ascq)
+{
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_ASYNC_MSG);
+	assert_int_equal(be32(rx.bhs + 16), ISCSI_RESERVED_TAG);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);      /* takes a StatSN */
+	cl->exp_statsn++;
+	assert_true(iscsi_get_be64(rx.bhs + 8) == iscsi_scsi_to_lun(lun));
+	assert_int_equal(rx.bhs[36], 0);                          /* AsyncEvent: SCSI event */
+	/* §11.9.4: SenseLength, then fixed-format sense. */
+	assert_int_equal(rx.dlen, 20);
+	assert_int_equal(iscsi_get_be16(rx.data), 18);
+	assert_int_equal(rx.data[2] & 0x7f, 0x70);
+	assert_int_equal(rx.data[2 + 2] & 0xf, SENSE_UNIT_ATTENTION);
+	assert_int_equal(rx.data[2 + 12], asc);
+	assert_int_equal(rx.data[2 + 13], ascq);
+}
+
+static void test_async_event_on_lun_change(void **state)
+{
+	struct fx *f = *state;
+	struct cl *cl = new_client(f, NULL);
+	struct vs_kv kv[] = { { "size", "1M" } };
+	struct vs_vdisk_lun_config lcfg = { .block_size = BLK };
+	uint64_t size = 32u << 20;
+	uint8_t tur[6] = { 0 };
+	struct result r;
+
+	clear_ua(cl);
+	/* A LUN arrives: the session hears at once (REPORTED LUNS DATA HAS
+	 * CHANGED, reported on the lowest LUN), without sending a command. */
+	lcfg.bdev = vs_bdev_open("ram", kv, 1);
+	assert_non_null(lcfg.bdev);
+	assert_int_equal(vs_port_lun_add(f->port, 1, &lcfg), 0);
+	expect_async_ua(cl, 0, 0x3f, 0x0e);
+	/* LUN 0 grows: CAPACITY DATA HAS CHANGED on LUN 0. */
+	assert_int_equal(vs_port_lun_control(f->port, 0, VS_LUN_RESIZE, &size), 0);
+	expect_async_ua(cl, 0, 0x2a, 0x09);
+	/* The unit attentions are still reported on the next command. */
+	exec(cl, tur, 6, 0, 0, NULL, NULL, &r);
+	assert_int_equal(r.status, SAM_STAT_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, SENSE_UNIT_ATTENTION);
+	assert_int_equal(r.asc, 0x3f);
+	assert_int_equal(r.ascq, 0x0e);
+	/* Removing a LUN is news too; nothing else was queued before. */
+	assert_int_equal(vs_port_lun_remove(f->port, 1, true), 0);
+	expect_async_ua(cl, 0, 0x3f, 0x0e);
+	ping(cl, 0x5001);
+	close(cl->fd);
+}
+
+static void test_cold_reset_drops_every_session(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t isid_b[6] = { 0x80, 0, 0, 0x12, 0x34, 1 };
+	struct login_opts ob = { .isid = isid_b };
+	struct cl *a = new_client(f, NULL);
+	struct cl *b = new_client(f, &ob);
+	struct vs_iscsi_session_info info[4];
+
+	clear_ua(a);
+	clear_ua(b);
+	assert_int_equal(vs_iscsi_sessions(f->is, info, 4), 2);
+	/* SAM-5: a cold reset is a hard reset of the target; RFC 7143 §11.5.1:
+	 * the target answers, then closes all connections of all sessions. */
+	send_tmf(a, ISCSI_TMF_TARGET_COLD_RESET, 0x800, 0, 0);
+	assert_int_equal(tmf_response(a, 0x800), 0);
+	assert_int_equal(recv_pdu(a, &rx), -1);
+	assert_int_equal(recv_pdu(b, &rx), -1);
+	for (int i = 0; i < 200 && vs_iscsi_sessions(f->is, info, 4); i++)
+		usleep(10000);
+	assert_int_equal(vs_iscsi_sessions(f->is, info, 4), 0);
+	close(a->fd);
+	close(b->fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -962,6 +1218,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_login_timeout, fx_setup_timers, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nop_ping_and_timeout, fx_setup_timers, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_portal_and_max_connections, fx_setup_limits, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_many_large_writes_in_flight, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_async_event_on_lun_change, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cold_reset_drops_every_session, fx_setup, fx_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

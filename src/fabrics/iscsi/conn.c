@@ -113,15 +113,16 @@ static void conn_free(struct iscsi_conn *c)
 
 static bool may_free(struct iscsi_conn *c)
 {
-	bool kill_pending;
+	bool posted;
 
 	if (c->state != CONN_CLOSING || c->outstanding_srbs || c->tmf_pending ||
 	    c->waiting_reinstate || c->flush_posted || c->resume_posted || c->txq_head)
 		return false;
+	/* Messages other threads may have posted that still point at us. */
 	pthread_mutex_lock(&c->is->lock);
-	kill_pending = c->kill_pending;
+	posted = c->kill_pending || c->async_posted;
 	pthread_mutex_unlock(&c->is->lock);
-	return !kill_pending;
+	return !posted;
 }
 
 static void reap_msg(struct iscsi_msg *m)
@@ -134,15 +135,16 @@ static void reap_msg(struct iscsi_msg *m)
 }
 
 /* Free the connection once nothing refers to it any more.  Never frees
- * synchronously: callers up the stack may still hold the pointer, so the
- * free runs as a message of its own after the current event. */
+ * synchronously: callers up the stack may still hold the pointer, and a
+ * later event of the same epoll_wait batch may name this connection, so
+ * the free runs only after the whole batch (iscsi_loop_post_late). */
 void iscsi_conn_try_free(struct iscsi_conn *c)
 {
 	if (c->reap_posted || !may_free(c))
 		return;
 	c->reap_posted = true;
 	c->reap_msg.fn = reap_msg;
-	iscsi_loop_post(c->loop, &c->reap_msg);
+	iscsi_loop_post_late(c->loop, &c->reap_msg);
 }
 
 void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
@@ -183,12 +185,16 @@ static void kill_msg(struct iscsi_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, kill_msg);
 
+	const char *reason;
+
 	pthread_mutex_lock(&c->is->lock);
 	c->kill_pending = false;
+	reason = c->kill_reason;
 	pthread_mutex_unlock(&c->is->lock);
+	if (!reason)
+		reason = c->sess && c->sess->dying ? "session reinstated or removed" : "closed by request";
 	if (c->state != CONN_CLOSING)
-		iscsi_conn_close(c, c->sess && c->sess->dying ? "session reinstated or removed"
-		                                              : "closed by request");
+		iscsi_conn_close(c, reason);
 	else
 		iscsi_conn_try_free(c);
 }
@@ -410,19 +416,33 @@ void iscsi_tx_flush(struct iscsi_conn *c)
 			return;
 		}
 		for (int i = 0; i < nb; i++) {
-			size_t left = batch[i]->len - batch[i]->sent;
+			struct iscsi_tx *tx = batch[i];
+			size_t left = tx->len - tx->sent;
 
 			if ((size_t)n < left) {
-				batch[i]->sent += (size_t)n;
+				tx->sent += (size_t)n;
 				break;
 			}
 			n -= (ssize_t)left;
+			tx->built = false;
+			tx->sent = 0;
+			iscsi_tx_remove(c, tx);
+			if (tx->last) {
+				/* Its final PDU is on the wire: let the owner go now,
+				 * before the connection reads again.  The MaxCmdSN that
+				 * PDU carried already counted a finished task's slot as
+				 * free (see scsi_cmd.c), and the initiator may use it as
+				 * soon as it has the PDU. */
+				tx->last = false;
+				if (tx->finished)
+					tx->finished(c, tx);
+				if (c->state == CONN_CLOSING)
+					return;
+				continue;
+			}
 			/* PDU out: the item goes to the tail so its next PDU follows
 			 * every PDU already built (wire order = StatSN order). */
-			batch[i]->built = false;
-			batch[i]->sent = 0;
-			iscsi_tx_remove(c, batch[i]);
-			tx_append(c, batch[i]);
+			tx_append(c, tx);
 		}
 	}
 	if (c->state == CONN_CLOSING)
@@ -447,6 +467,7 @@ static bool ctl_build(struct iscsi_conn *c, struct iscsi_tx *tx)
 	/* Login PDUs never carry digests (§13.1: they start after login). */
 	iscsi_tx_set_pdu(c, tx, &data, 1, p->dlen, !login);
 	p->statsn_mode = 0xff;
+	tx->last = true;
 	return true;
 }
 
@@ -963,8 +984,10 @@ void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now)
 		iscsi_conn_close(c, "login timeout");
 		return;
 	}
-	if (c->state == CONN_FULL)
+	if (c->state == CONN_FULL) {
 		iscsi_nop_tick(c, now);
+		iscsi_async_flush(c);   /* events that found no free control slot */
+	}
 	/* A pause waiting on SRB buffers that the miniport released late. */
 	if (c->rx_paused && c->state == CONN_FULL)
 		iscsi_conn_resume_rx(c);

@@ -28,6 +28,17 @@
 #define ISCSI_MAX_DSL           (1024u * 1024u)
 /* Task slots beyond the CmdSN window, for immediate commands (§3.2.2.1). */
 #define ISCSI_IMMEDIATE_TASKS   8u
+/* Slots beyond window + immediate: belt and braces, see iscsi_tasks_init. */
+#define ISCSI_TASK_MARGIN       8u
+/* SRBs beyond the task slots: an SRB returns to its pool only once the
+ * miniport has let go too, so a few extra cover completions racing with
+ * the next command and zombies left by resets. */
+#define ISCSI_SRB_SPARE         16u
+/* After a transfer longer than this, the rest of its buffer is handed back
+ * to the kernel (MADV_FREE): only what recent commands touched stays. */
+#define ISCSI_BUF_KEEP          (1024u * 1024u)
+/* Asynchronous events waiting to go out on one connection (§11.9). */
+#define ISCSI_ASYNC_QUEUE       8u
 /* Outstanding R2Ts we track per task (MaxOutstandingR2T is capped to this). */
 #define ISCSI_MAX_R2T           4u
 #define ISCSI_CTL_SLOTS         8u
@@ -52,6 +63,7 @@ struct iscsi_session;
 struct iscsi_tx {
 	struct iscsi_tx *next, *prev;
 	bool queued, built;
+	bool last;          /* set by build(): this PDU is the item's final one */
 	uint8_t hdr[ISCSI_BHS_LEN + ISCSI_DIGEST_LEN];
 	uint8_t trailer[3 + ISCSI_DIGEST_LEN];     /* pad + data digest */
 	struct iovec iov[8];
@@ -282,10 +294,21 @@ struct iscsi_conn {
 	uint32_t active_immediate;
 	uint32_t active_tasks;
 	uint32_t outstanding_srbs;          /* submitted, done() not yet handled */
-	struct vs_srb_pool *pool_small, *pool_medium, *pool_large, *pool_huge;
+	/* One SRB per task slot (plus spares), each with a buffer for the
+	 * largest transfer (ISCSI_MAX_XFER), reserved but untouched until used:
+	 * a command admitted by the CmdSN window never waits for memory. */
+	struct vs_srb_pool *pool;
 	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;
+
+	/* Asynchronous events (§11.9) posted by the port's event handler from
+	 * another thread: async_ev/async_n/async_posted are guarded by is->lock. */
+	struct { uint64_t lun; uint16_t asc_ascq; } async_ev[ISCSI_ASYNC_QUEUE];
+	uint32_t async_n;
+	bool async_posted;
+	struct iscsi_msg async_msg;
+	const char *kill_reason;            /* guarded by is->lock */
 };
 
 /* ---- conn.c */
@@ -353,6 +376,9 @@ void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t);
 
 /* ---- tmf.c */
 int  iscsi_tmf_header(struct iscsi_conn *c);
+/* ---- async.c: Asynchronous Message (§11.9) */
+void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq);   /* vs_port_event_fn */
+void iscsi_async_flush(struct iscsi_conn *c);       /* send what is pending (loop thread) */
 /* ---- nop.c */
 int  iscsi_nop_out_header(struct iscsi_conn *c);
 void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);

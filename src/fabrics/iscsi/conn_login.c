@@ -67,8 +67,7 @@ int iscsi_conn_enter_full_feature(struct iscsi_conn *c)
 		c->p.max_recv_dsl = c->is->cfg.max_recv_dsl;
 	if (!s->discovery) {
 		iscsi_tasks_init(c, c->is->cfg.queue_depth);
-		if (!c->tasks || !c->pool_small || !c->pool_medium || !c->pool_large ||
-		    !c->pool_huge)
+		if (!c->tasks || !c->pool)
 			return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
 	}
 	c->text = iscsi_text_new(&c->env, &c->p, s->target);

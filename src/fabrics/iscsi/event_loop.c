@@ -41,6 +41,20 @@ static void run_local(struct iscsi_loop *loop)
 	}
 }
 
+static void run_late(struct iscsi_loop *loop)
+{
+	while (loop->late_head) {
+		struct iscsi_msg *m = loop->late_head;
+
+		loop->late_head = m->next;
+		if (!loop->late_head)
+			loop->late_tail = NULL;
+		m->next = NULL;
+		m->fn(m);
+		run_local(loop);
+	}
+}
+
 static void drain_queue(struct iscsi_loop *loop)
 {
 	struct iscsi_msg *list;
@@ -146,6 +160,7 @@ static void *loop_main(void *arg)
 		int n, i;
 
 		run_local(loop);
+		run_late(loop);         /* the previous batch is over */
 		if (loop->stop_requested && loop->ops->may_exit && loop->ops->may_exit(loop))
 			break;
 		n = epoll_wait(loop->epfd, evs, 64, (int)ISCSI_TICK_MS);
@@ -164,6 +179,7 @@ static void *loop_main(void *arg)
 	}
 	drain_queue(loop);
 	run_local(loop);
+	run_late(loop);
 	current_loop = NULL;
 	return NULL;
 }
@@ -225,6 +241,16 @@ void iscsi_loop_post(struct iscsi_loop *loop, struct iscsi_msg *m)
 	pthread_mutex_unlock(&loop->mq_lock);
 	if (was_empty)
 		wake(loop);
+}
+
+void iscsi_loop_post_late(struct iscsi_loop *loop, struct iscsi_msg *m)
+{
+	m->next = NULL;
+	if (loop->late_tail)
+		loop->late_tail->next = m;
+	else
+		loop->late_head = m;
+	loop->late_tail = m;
 }
 
 int iscsi_loop_add_fd(struct iscsi_loop *loop, int fd, uint32_t events, struct iscsi_handler *h)

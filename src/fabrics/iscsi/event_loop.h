@@ -52,6 +52,10 @@ struct iscsi_loop {
 	 * vs_port_submit): run after the current event, so no handler is
 	 * re-entered. */
 	struct iscsi_msg *local_head, *local_tail;
+	/* Same-thread work that must wait until every event of the current
+	 * epoll_wait batch has been handled (freeing a connection: a later
+	 * event of the batch may still point at it). */
+	struct iscsi_msg *late_head, *late_tail;
 
 	struct iscsi_handler ev_handler, timer_handler;
 	void *conns;                    /* list head of connections (conn.c) */
@@ -72,6 +76,8 @@ void iscsi_loop_join(struct iscsi_loop *loop);
 /* Post from any thread.  On the loop's own thread the message is deferred
  * to the end of the current event instead (no re-entrancy). */
 void iscsi_loop_post(struct iscsi_loop *loop, struct iscsi_msg *m);
+/* On the loop's own thread only: run m after the current epoll batch. */
+void iscsi_loop_post_late(struct iscsi_loop *loop, struct iscsi_msg *m);
 /* True when called on this loop's thread. */
 bool iscsi_loop_is_current(const struct iscsi_loop *loop);
 

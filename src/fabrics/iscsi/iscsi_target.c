@@ -98,6 +98,16 @@ static int set_creds(struct iscsi_chap_creds *cr, bool *on, const struct vs_iscs
 	return 0;
 }
 
+/* The target (other than `except`) that receives `port`'s bus events. */
+static struct iscsi_target *event_target_locked(struct vs_iscsi *is, struct vs_port *port,
+                                                const struct iscsi_target *except)
+{
+	for (struct iscsi_target *t = is->targets; t; t = t->next)
+		if (t != except && !t->removed && t->port == port)
+			return t;
+	return NULL;
+}
+
 static struct iscsi_target *find_target_locked(struct vs_iscsi *is, const char *iqn)
 {
 	for (struct iscsi_target *t = is->targets; t; t = t->next)
@@ -519,6 +529,10 @@ void vs_iscsi_destroy(struct vs_iscsi *is)
 	vs_iscsi_stop(is, 0);
 	for (unsigned i = 0; i < is->nportals; i++)
 		close(is->portals[i].fd);
+	/* Ports outlive us (the caller destroys them next). */
+	for (struct iscsi_target *t = is->targets; t; t = t->next)
+		if (t->event_handler)
+			vs_port_set_event_handler(t->port, NULL, NULL);
 	while (is->targets) {
 		struct iscsi_target *t = is->targets;
 
@@ -570,6 +584,7 @@ int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config
 		t->has_alias = true;
 	}
 	t->port = tc->port;
+	t->is = is;
 	rc = copy_acl(t, tc->acl, tc->acl ? tc->nacl : 0);
 	if (rc == 0)
 		rc = set_creds(&t->chap, &t->chap_on, tc->chap);
@@ -586,16 +601,24 @@ int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config
 		vs_set_error("target.iqn: '%s' already exists", tc->iqn);
 		return -EEXIST;
 	}
+	/* One handler per port: the first target on it registers, and the
+	 * handler tells every session on that port (async.c). */
+	t->event_handler = event_target_locked(is, t->port, NULL) == NULL;
 	t->next = is->targets;
 	is->targets = t;
 	pthread_mutex_unlock(&is->lock);
+	/* Outside is->lock: the handler runs under the port's event lock and
+	 * takes is->lock. */
+	if (t->event_handler)
+		vs_port_set_event_handler(t->port, iscsi_async_port_event, t);
 	iscsi_log(ISCSI_LOG_INFO, "target %s added", t->iqn);
 	return 0;
 }
 
 int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 {
-	struct iscsi_target *t;
+	struct iscsi_target *t, *next_handler;
+	bool had_handler;
 
 	if (!is || !iqn) {
 		vs_set_error("target.iqn: missing");
@@ -621,7 +644,19 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 	 * this target has let go of its nexus. */
 	while (t->nsessions && is->started)
 		pthread_cond_wait(&is->cond, &is->lock);
+	next_handler = NULL;
+	had_handler = t->event_handler;
+	t->event_handler = false;
+	if (had_handler) {
+		next_handler = event_target_locked(is, t->port, t);
+		if (next_handler)
+			next_handler->event_handler = true;
+	}
 	pthread_mutex_unlock(&is->lock);
+	/* After this the port never calls us with the removed target. */
+	if (had_handler)
+		vs_port_set_event_handler(t->port, next_handler ? iscsi_async_port_event : NULL,
+		                          next_handler);
 	iscsi_log(ISCSI_LOG_INFO, "target %s removed", iqn);
 	return 0;
 }

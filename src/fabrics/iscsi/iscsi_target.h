@@ -33,6 +33,8 @@ struct iscsi_target {
 	bool chap_on;
 	bool removed;           /* no new logins; kept until destroy */
 	uint32_t nsessions;
+	struct vs_iscsi *is;
+	bool event_handler;     /* registered as the port's event handler (async.c) */
 };
 
 struct iscsi_portal {

@@ -13,6 +13,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "vstor/scsi.h"
 #include "conn.h"
@@ -20,18 +21,27 @@
 #include "log.h"
 
 /*
- * Buffer classes: many small, some medium, a few large and two that hold
- * ISCSI_MAX_XFER.  Pool memory is reserved at login and only touched pages
- * cost RAM.  A command whose class is empty waits (the connection stops
- * reading) until one comes back — it is never dropped.
+ * Resources and the CmdSN window (RFC 7143 §3.2.2.1, §4.2.2.1).
+ *
+ * The connection never stops reading because a command lacks memory: the
+ * Data-Out PDUs that would finish the commands holding the memory are
+ * behind it in the same TCP stream, so waiting there can deadlock.
+ * Instead every task slot comes with an SRB whose buffer holds the largest
+ * transfer we accept, and the window we advertise (MaxCmdSN) only ever
+ * covers slots we have:
+ *   - a non-immediate command counts against the window (active_window)
+ *     from admission until its status PDU is built;
+ *   - MaxCmdSN = ExpCmdSN + (queue_depth - active_window) - 1, never lower
+ *     than before; the initiator learns it only from a PDU fully written,
+ *     and a task whose final PDU is fully written frees its slot before
+ *     the connection reads again (iscsi_tx_flush);
+ *   - immediate commands have ISCSI_IMMEDIATE_TASKS slots of their own
+ *     (more are rejected, §11.17.1 reason 6).
+ * So ntasks = queue_depth + ISCSI_IMMEDIATE_TASKS always has a slot for a
+ * command the window admitted.  The SRB pool has spares because an SRB is
+ * back only once the miniport let go too; if even those are out (zombies
+ * after resets), the command is answered BUSY (SAM-5 5.3.1), not held.
  */
-#define BUF_SMALL   (16u * 1024u)
-#define BUF_MEDIUM  (256u * 1024u)
-#define BUF_LARGE   (1024u * 1024u)
-#define NUM_MEDIUM  16u
-#define NUM_LARGE   4u
-#define NUM_HUGE    2u
-#define TASK_MARGIN 8u
 
 /* SPC-4 Annex D: ABORTED COMMAND additional sense for data phase errors */
 #define ASC_DATA_PHASE_ERROR        0x4b00
@@ -49,7 +59,7 @@ void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 {
 	struct vs_port *port = c->sess->target->port;
 
-	c->ntasks = qd + ISCSI_IMMEDIATE_TASKS + TASK_MARGIN;
+	c->ntasks = qd + ISCSI_IMMEDIATE_TASKS + ISCSI_TASK_MARGIN;
 	c->tasks = calloc(c->ntasks, sizeof(*c->tasks));
 	if (!c->tasks)
 		return;
@@ -64,23 +74,16 @@ void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 		t->next_free = c->free_tasks;
 		c->free_tasks = t;
 	}
-	c->pool_small = vs_srb_pool_create(port, c->ntasks, BUF_SMALL);
-	c->pool_medium = vs_srb_pool_create(port, NUM_MEDIUM, BUF_MEDIUM);
-	c->pool_large = vs_srb_pool_create(port, NUM_LARGE, BUF_LARGE);
-	c->pool_huge = vs_srb_pool_create(port, NUM_HUGE, ISCSI_MAX_XFER);
+	/* Address space only (the pool reserves it MAP_NORESERVE): a page
+	 * costs memory once a transfer touches it. */
+	c->pool = vs_srb_pool_create(port, c->ntasks + ISCSI_SRB_SPARE, ISCSI_MAX_XFER);
 }
 
 void iscsi_tasks_fini(struct iscsi_conn *c)
 {
-	if (c->pool_small)
-		vs_srb_pool_destroy(c->pool_small);
-	if (c->pool_medium)
-		vs_srb_pool_destroy(c->pool_medium);
-	if (c->pool_large)
-		vs_srb_pool_destroy(c->pool_large);
-	if (c->pool_huge)
-		vs_srb_pool_destroy(c->pool_huge);
-	c->pool_small = c->pool_medium = c->pool_large = c->pool_huge = NULL;
+	if (c->pool)
+		vs_srb_pool_destroy(c->pool);
+	c->pool = NULL;
 	free(c->tasks);
 	c->tasks = NULL;
 	c->free_tasks = NULL;
@@ -119,6 +122,28 @@ static void release_window(struct iscsi_conn *c, struct iscsi_task *t)
 	}
 }
 
+/*
+ * After a long transfer, give the buffer's tail back (MADV_FREE: the kernel
+ * reclaims it only under memory pressure, and a later write just keeps the
+ * page).  Only when the miniport completed normally: a zombie SRB's I/O may
+ * still be reading the buffer.
+ */
+static void trim_buffer(struct iscsi_task *t)
+{
+	struct vs_srb *srb = t->srb;
+	uint8_t st = srb->srb_status;
+	size_t cap = 0;
+	uint8_t *buf;
+	size_t end = ((size_t)t->edtl + 4095u) & ~(size_t)4095u;
+
+	if (t->edtl <= ISCSI_BUF_KEEP || (st != VS_SRB_SUCCESS && st != VS_SRB_ERROR))
+		return;
+	buf = vs_srb_buffer(srb, &cap);
+	if (!buf || end > cap)
+		return;
+	madvise(buf + ISCSI_BUF_KEEP, end - ISCSI_BUF_KEEP, MADV_FREE);
+}
+
 void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	if (t->state == TASK_FREE)
@@ -126,6 +151,7 @@ void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 	hash_remove(c, t);
 	release_window(c, t);
 	if (t->srb) {
+		trim_buffer(t);
 		vs_srb_put(t->srb);
 		t->srb = NULL;
 	}
@@ -193,17 +219,6 @@ static void set_local_check(struct iscsi_task *t, uint8_t key, uint16_t asc_ascq
 	t->sense[13] = VS_ASCQ(asc_ascq);
 	t->sense_len = 18;
 	t->sense_ptr = t->sense;
-}
-
-static struct vs_srb_pool *pool_for(struct iscsi_conn *c, uint32_t len)
-{
-	if (len <= BUF_SMALL)
-		return c->pool_small;
-	if (len <= BUF_MEDIUM)
-		return c->pool_medium;
-	if (len <= BUF_LARGE)
-		return c->pool_large;
-	return c->pool_huge;
 }
 
 static uint32_t min3(uint32_t a, uint32_t b, uint32_t c)
@@ -347,6 +362,7 @@ static bool task_build(struct iscsi_conn *c, struct iscsi_tx *tx)
 		for (unsigned i = 0; i < ISCSI_MAX_R2T; i++) {
 			if (t->r2t[i].active && !t->r2t[i].sent) {
 				build_r2t(c, t, &t->r2t[i]);
+				tx->last = false;
 				return true;
 			}
 		}
@@ -358,6 +374,8 @@ static bool task_build(struct iscsi_conn *c, struct iscsi_tx *tx)
 			build_data_in(c, t);
 		else
 			build_response(c, t);
+		/* The status PDU ends the task: its slot is free once written. */
+		tx->last = t->status_sent;
 		return true;
 	default:
 		return false;
@@ -678,15 +696,16 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		iscsi_reject_current(c, ISCSI_REJECT_IMM_CMD_REJECT, false, "too many immediate commands");
 		return 0;
 	}
-	/* Resources before any state changes: if we must wait, this header is
-	 * dispatched again later from scratch. */
-	if (!c->free_tasks)
+	/* The window guarantees a slot (see the top of this file); should the
+	 * accounting ever be wrong, wait for a response to go out — which
+	 * needs only our send side, never a later PDU — rather than fail. */
+	if (!c->free_tasks) {
+		iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: no free task slot for CmdSN %u (window %u)",
+		          (unsigned long long)c->id, c->peer, bhs_be32(h, 24), c->active_window);
 		return 1;
-	if (!too_big) {
-		srb = vs_srb_get(pool_for(c, edtl));
-		if (!srb)
-			return 1;
 	}
+	if (!too_big)
+		srb = vs_srb_get(c->pool);
 	t = c->free_tasks;
 	c->free_tasks = t->next_free;
 	iscsi_session_commit_cmdsn(c, h);
@@ -724,12 +743,22 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t->hnext = c->itt_hash[itt % ISCSI_ITT_BUCKETS];
 	c->itt_hash[itt % ISCSI_ITT_BUCKETS] = t;
 
-	if (too_big || (srb && parse_cdb(c, srb, &cdb_len) < 0)) {
+	if (!too_big && !srb) {
+		/* Every spare SRB is still held by a miniport (zombies after a
+		 * reset): BUSY lets the initiator retry (SAM-5 5.3.1); its data is
+		 * dropped.  Never stop reading for this. */
+		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: no SRB for itt 0x%x: BUSY", (unsigned long long)c->id,
+		          itt);
+		t->local_status = true;
+		t->status = SAM_STAT_BUSY;
+		t->discard_data = true;
+		iscsi_rx_sink_discard(c);
+		prepare_response(c, t);
+		return 0;
+	}
+	if (too_big || parse_cdb(c, srb, &cdb_len) < 0) {
 		/* Answer at once; drop any data that comes with it. */
-		if (too_big)
-			set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-		else
-			set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+		set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		t->discard_data = true;
 		iscsi_rx_sink_discard(c);
 		prepare_response(c, t);

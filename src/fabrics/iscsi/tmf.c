@@ -19,6 +19,33 @@
 #define TMF_RSP_NOT_SUPPORTED       5
 #define TMF_RSP_REJECTED            255
 
+/*
+ * TARGET COLD RESET is a hard reset of the SCSI target device (SAM-5
+ * 6.3.2): every I_T nexus to it is lost, not just the requester's.  RFC
+ * 7143 §11.5.1: the target then closes all of its TCP connections to all
+ * initiators.  The port already reset the LUNs for everyone; here every
+ * other session on the same port is dropped (the requester's connection
+ * closes once its TMF response is out).  Called on the requester's loop.
+ */
+static void cold_reset_drop_sessions(struct iscsi_conn *c)
+{
+	struct vs_iscsi *is = c->is;
+	struct vs_port *port = c->sess->target->port;
+	unsigned n = 0;
+
+	pthread_mutex_lock(&is->lock);
+	for (struct iscsi_session *s = is->sessions; s; s = s->next) {
+		if (!s->target || s->target->port != port || !s->conn || s->conn == c)
+			continue;
+		s->conn->kill_reason = "target cold reset by another session";
+		iscsi_conn_kill_async(s->conn);
+		n++;
+	}
+	pthread_mutex_unlock(&is->lock);
+	iscsi_log(ISCSI_LOG_INFO, "conn %llu %s: TARGET COLD RESET on %s: dropping %u other session(s)",
+	          (unsigned long long)c->id, c->peer, c->sess->target->iqn, n);
+}
+
 static void tmf_respond(struct iscsi_conn *c, struct iscsi_tmf *m, uint8_t response)
 {
 	struct iscsi_ctl_pdu *p = &m->rsp;
@@ -33,6 +60,7 @@ static void tmf_respond(struct iscsi_conn *c, struct iscsi_tmf *m, uint8_t respo
 	if (m->function == ISCSI_TMF_TARGET_COLD_RESET && response == TMF_RSP_COMPLETE) {
 		p->close_after = true;
 		c->close_reason = "target cold reset";
+		cold_reset_drop_sessions(c);
 	}
 	m->in_use = false;      /* the embedded PDU stays valid until sent */
 	iscsi_ctl_send(c, p);

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Asynchronous Message, AsyncEvent 0 "SCSI asynchronous event" (RFC 7143
+ * §11.9, §11.9.1): when the port reports that the LUN inventory or a LUN's
+ * capacity changed, every logged-in session on that port is told at once
+ * with the unit attention's sense data (SPC-4 4.5.3 fixed format, UNIT
+ * ATTENTION / 3F 0E REPORTED LUNS DATA HAS CHANGED or 2A 09 CAPACITY DATA
+ * HAS CHANGED), instead of learning it on its next command.
+ *
+ * The port calls us on its caller's thread; the event is queued on each
+ * connection (no allocation, is->lock) and the PDU is built and sent on
+ * the connection's own loop.  The unit attention stays pending in the port,
+ * so an initiator that ignores AsyncEvent 0 (libiscsi only logs it) still
+ * gets it as CHECK CONDITION on its next command.
+ */
+#include <string.h>
+
+#include "vstor/scsi.h"
+#include "conn.h"
+#include "iscsi_target.h"
+#include "log.h"
+
+#define ASYNC_EVENT_SCSI 0      /* §11.9.1 AsyncEvent */
+#define SENSE_FIXED_LEN  18
+
+static void async_msg(struct iscsi_msg *m)
+{
+	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, async_msg);
+
+	pthread_mutex_lock(&c->is->lock);
+	c->async_posted = false;
+	pthread_mutex_unlock(&c->is->lock);
+	if (c->state == CONN_CLOSING) {
+		iscsi_conn_try_free(c);
+		return;
+	}
+	iscsi_async_flush(c);
+}
+
+/* is->lock held; any thread. */
+static void queue_locked(struct iscsi_conn *c, uint64_t lun, uint16_t asc_ascq)
+{
+	for (uint32_t i = 0; i < c->async_n; i++)
+		if (c->async_ev[i].lun == lun && c->async_ev[i].asc_ascq == asc_ascq)
+			return;     /* already on its way */
+	if (c->async_n == ISCSI_ASYNC_QUEUE)
+		return;         /* the unit attention still reaches it */
+	c->async_ev[c->async_n].lun = lun;
+	c->async_ev[c->async_n].asc_ascq = asc_ascq;
+	c->async_n++;
+	if (!c->async_posted) {
+		c->async_posted = true;
+		c->async_msg.fn = async_msg;
+		iscsi_loop_post(c->loop, &c->async_msg);
+	}
+}
+
+/* vs_port_event_fn registered by vs_iscsi_add_target; ctx = the target. */
+void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq)
+{
+	struct iscsi_target *t = ctx;
+	struct vs_iscsi *is = t->is;
+
+	pthread_mutex_lock(&is->lock);
+	for (struct iscsi_session *s = is->sessions; s; s = s->next)
+		if (!s->discovery && s->target && s->target->port == t->port && s->conn && !s->dying)
+			queue_locked(s->conn, lun, asc_ascq);
+	pthread_mutex_unlock(&is->lock);
+}
+
+static void fill_pdu(struct iscsi_ctl_pdu *p, uint64_t lun, uint16_t asc_ascq)
+{
+	uint8_t *sense = p->inline_data + 2;
+
+	p->bhs.b[0] = ISCSI_OP_ASYNC_MSG;
+	p->bhs.b[1] = ISCSI_FLAG_FINAL;
+	iscsi_put_be64(p->bhs.b + 8, iscsi_scsi_to_lun(lun));
+	iscsi_put_be32(p->bhs.b + 16, ISCSI_RESERVED_TAG);     /* §11.9: ITT reserved */
+	p->bhs.b[36] = ASYNC_EVENT_SCSI;
+	/* §11.9.4: SenseLength, then the sense data. */
+	memset(p->inline_data, 0, 2 + SENSE_FIXED_LEN);
+	iscsi_put_be16(p->inline_data, SENSE_FIXED_LEN);
+	sense[0] = 0x70;                    /* current error, fixed format */
+	sense[2] = SENSE_UNIT_ATTENTION;
+	sense[7] = SENSE_FIXED_LEN - 8;     /* additional sense length */
+	sense[12] = VS_ASC(asc_ascq);
+	sense[13] = VS_ASCQ(asc_ascq);
+	p->data = p->inline_data;
+	p->dlen = 2 + SENSE_FIXED_LEN;
+	/* A status-bearing PDU: it takes a StatSN (§11.9, §4.2.2.2). */
+	p->statsn_mode = ISCSI_STATSN_ADVANCE;
+}
+
+/* On the connection's loop: send what is queued, leaving the receive path
+ * the two control slots it needs (conn.c dispatch); the rest goes on a
+ * later tick. */
+void iscsi_async_flush(struct iscsi_conn *c)
+{
+	for (;;) {
+		struct iscsi_ctl_pdu *p;
+		uint64_t lun;
+		uint16_t asc;
+		bool any;
+
+		pthread_mutex_lock(&c->is->lock);
+		any = c->async_n > 0;
+		if (any && (c->state == CONN_CLOSING || c->state == CONN_LOGOUT)) {
+			c->async_n = 0;     /* nobody to tell any more */
+			any = false;
+		}
+		lun = c->async_ev[0].lun;
+		asc = c->async_ev[0].asc_ascq;
+		pthread_mutex_unlock(&c->is->lock);
+		if (!any || c->state != CONN_FULL || !iscsi_ctl_available(c, 3))
+			return;
+		p = iscsi_ctl_get(c);
+		fill_pdu(p, lun, asc);
+		pthread_mutex_lock(&c->is->lock);
+		c->async_n--;
+		memmove(&c->async_ev[0], &c->async_ev[1], c->async_n * sizeof(c->async_ev[0]));
+		pthread_mutex_unlock(&c->is->lock);
+		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: async event lun %llu sense 6/%02x/%02x",
+		          (unsigned long long)c->id, (unsigned long long)lun, VS_ASC(asc), VS_ASCQ(asc));
+		iscsi_ctl_send(c, p);
+	}
+}

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ctl/config.h"
+#include "ctl/ctl.h"
 #include "log.h"
 #include "options.h"
 #include "serve.h"
@@ -131,19 +132,39 @@ int main(int argc, char **argv)
 	}
 
 	vsd_debug("version %s starting (%s)", VSTORD_VERSION, cfg_name);
-	struct vsd_server *srv = vsd_serve_start(cfg, cfg_name);
+	/* The control socket before any portal: an explicit --ctl-socket that
+	 * cannot be served is a start-up error.  The default one is a
+	 * convenience: without it (another vstord has it, or we may not write
+	 * /run) the daemon still serves, and says so. */
+	struct vs_ctl_server *ctl = NULL;
+	char ctl_err[512] = "";
+	if (o.ctl_socket) {
+		ctl = vs_ctl_server_create(o.ctl_socket, ctl_err, sizeof(ctl_err));
+		if (!ctl && o.ctl_socket_given) {
+			vsd_error("--ctl-socket: %s", ctl_err);
+			close(sfd);
+			vs_config_free(cfg);
+			return 1;
+		}
+	}
+	/* vsd_serve_start owns cfg and ctl from here on. */
+	bool have_ctl = ctl != NULL;
+	struct vsd_server *srv = vsd_serve_start(cfg, cfg_name, o.config_path, ctl);
 	if (!srv) {
 		close(sfd);
-		vs_config_free(cfg);
 		return 1;
 	}
+	/* Said only once serving: a failed start stays one error line. */
+	if (have_ctl)
+		vsd_info("control socket %s", o.ctl_socket);
+	else if (o.ctl_socket)
+		vsd_warn("control socket disabled: %s (use --ctl-socket PATH)", ctl_err);
 
 	int sig = wait_for_stop(sfd);
 	vsd_info("%s received: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         o.grace_ms);
 	int rc = vsd_serve_stop(srv, o.grace_ms);
 	close(sfd);
-	vs_config_free(cfg);
 	if (rc < 0) {
 		vsd_error("shutdown finished with errors (see above)");
 		return 1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctl/ctl.h"
 #include "options.h"
 
 static const char usage[] =
@@ -23,6 +24,8 @@ static const char usage[] =
 	"  -t, --threads N            iSCSI event-loop threads (0 = one per CPU)\n"
 	"  -g, --shutdown-grace MS    on SIGTERM/SIGINT, let in-flight commands finish\n"
 	"                             for up to MS milliseconds (default 5000)\n"
+	"  -s, --ctl-socket PATH      control socket for vstorctl (default\n"
+	"                             " VS_CTL_DEFAULT_SOCKET "; \"none\" disables it)\n"
 	"  -n, --check                validate the configuration, print it, and exit\n"
 	"  -p, --print-config         print the effective configuration as JSON and exit\n"
 	"  -v, --verbose              log more (repeat for more detail)\n"
@@ -51,6 +54,7 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 		{ "listen", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "shutdown-grace", required_argument, NULL, 'g' },
+		{ "ctl-socket", required_argument, NULL, 's' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "print-config", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -62,9 +66,10 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 
 	memset(o, 0, sizeof(*o));
 	o->grace_ms = 5000;
+	o->ctl_socket = VS_CTL_DEFAULT_SOCKET;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:l:t:g:npvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:npvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config_path = optarg;
@@ -89,6 +94,14 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 				        optarg);
 				return VSD_EXIT_USAGE;
 			}
+			break;
+		case 's':
+			if (!*optarg) {
+				fprintf(stderr, "vstord: --ctl-socket: needs a path or \"none\"\n");
+				return VSD_EXIT_USAGE;
+			}
+			o->ctl_socket = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			o->ctl_socket_given = true;
 			break;
 		case 'n':
 			o->check_only = true;

@@ -22,6 +22,8 @@ struct vsd_options {
 	bool check_only;                    /* --check */
 	bool print_config;                  /* --print-config */
 	uint32_t grace_ms;                  /* --shutdown-grace */
+	const char *ctl_socket;             /* --ctl-socket; NULL = none */
+	bool ctl_socket_given;              /* explicitly, so failing to open it is fatal */
 };
 
 enum vsd_parse_result {

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* session.list, stats, config.save: reading the running state. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl_int.h"
+#include "vstor/iscsi.h"
+#include "vstor/port.h"
+
+json_t *ctl_session_list(struct ctl_call *c)
+{
+	static const char *const keys[] = { "target", NULL };
+	struct vs_ctl_state *st = c->st;
+	const char *only = NULL;
+	if (ctl_check_keys(c, keys) < 0 || ctl_param_iqn(c, "target", false, &only) < 0)
+		return NULL;
+	json_t *arr = json_array();
+	if (!arr)
+		return NULL;
+	size_t cap = 256, n = 0;
+	struct vs_iscsi_session_info *s = NULL;
+	while (st->is) {
+		free(s);
+		if (!(s = calloc(cap, sizeof(*s)))) {
+			json_decref(arr);
+			return NULL;
+		}
+		n = vs_iscsi_sessions(st->is, s, cap);
+		if (n < cap)
+			break;
+		cap *= 2;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (only && strcasecmp(s[i].target, only) != 0)
+			continue;
+		char isid[13];
+		for (int b = 0; b < 6; b++)
+			snprintf(isid + 2 * b, 3, "%02x", s[i].isid[b]);
+		/* The operational parameters negotiated at login (RFC 7143 §13). */
+		json_t *params = json_pack(
+			"{s:b,s:b,s:I,s:I,s:I,s:I,s:b,s:b}", "header_digest", s[i].header_digest,
+			"data_digest", s[i].data_digest, "max_recv_data_segment_length",
+			(json_int_t)s[i].max_recv_dsl, "max_xmit_data_segment_length",
+			(json_int_t)s[i].max_xmit_dsl, "max_burst_length", (json_int_t)s[i].max_burst,
+			"first_burst_length", (json_int_t)s[i].first_burst, "immediate_data",
+			s[i].immediate_data, "initial_r2t", s[i].initial_r2t);
+		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:I,s:s,s:o}", "initiator", s[i].initiator,
+		                      "target", s[i].target, "isid", isid, "tsih", (int)s[i].tsih,
+		                      "connections", (json_int_t)s[i].connections, "peer", s[i].peer,
+		                      "params", params);
+		if (!o || json_array_append_new(arr, o)) {
+			free(s);
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	free(s);
+	return json_pack("{s:o}", "sessions", arr);
+}
+
+static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)
+{
+	json_t *lat = json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)vs_lun_stats_percentile_us(s, 50),
+	                        "p99", (json_int_t)vs_lun_stats_percentile_us(s, 99), "p99_9",
+	                        (json_int_t)vs_lun_stats_percentile_us(s, 99.9));
+	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "target", iqn, "lun",
+	                      (json_int_t)lun, "ops",
+	                      (json_int_t)(s->read_ops + s->write_ops + s->other_ops), "read_ops",
+	                      (json_int_t)s->read_ops, "write_ops", (json_int_t)s->write_ops,
+	                      "other_ops", (json_int_t)s->other_ops, "bytes",
+	                      (json_int_t)(s->read_bytes + s->write_bytes), "read_bytes",
+	                      (json_int_t)s->read_bytes);
+	if (!o || !lat) {
+		json_decref(o);
+		json_decref(lat);
+		return NULL;
+	}
+	json_t *more = json_pack(
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:o}", "write_bytes", (json_int_t)s->write_bytes,
+		"errors", (json_int_t)s->errors, "timeouts", (json_int_t)s->timeouts, "aborts",
+		(json_int_t)s->aborts, "resets", (json_int_t)s->resets, "busy", (json_int_t)s->busy,
+		"task_set_full", (json_int_t)s->task_set_full, "queue_depth", (int)s->queue_depth,
+		"in_flight", (int)s->in_flight, "held", (int)s->held, "latency_us", lat);
+	if (!more || json_object_update(o, more)) {
+		json_decref(more);
+		json_decref(o);
+		return NULL;
+	}
+	json_decref(more);
+	return o;
+}
+
+json_t *ctl_stats(struct ctl_call *c)
+{
+	static const char *const keys[] = { "target", "lun", NULL };
+	struct vs_ctl_state *st = c->st;
+	size_t only = 0;
+	bool one = json_object_get(c->params, "target") != NULL, has_lun = false;
+	uint64_t lun = 0;
+	if (ctl_check_keys(c, keys) < 0 || (one && ctl_find_target(c, "target", &only) < 0) ||
+	    ctl_param_lun(c, "lun", false, &has_lun, &lun) < 0)
+		return NULL;
+	if (has_lun && !one)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.target: missing (required with lun)");
+	if (has_lun && ctl_find_lun(&st->cfg->targets[only], lun) < 0)
+		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
+		                lun, st->cfg->targets[only].iqn);
+	json_t *arr = json_array();
+	for (size_t ti = 0; arr && ti < st->cfg->ntargets; ti++) {
+		if (one && ti != only)
+			continue;
+		const struct vs_config_target *t = &st->cfg->targets[ti];
+		for (size_t li = 0; li < t->nluns; li++) {
+			if (has_lun && t->luns[li].lun != lun)
+				continue;
+			struct vs_lun_stats s;
+			if (vs_port_lun_stats(st->rt[ti].port, t->luns[li].lun, &s) < 0)
+				continue;
+			json_t *o = stats_json(t->iqn, t->luns[li].lun, &s);
+			if (!o || json_array_append_new(arr, o)) {
+				json_decref(arr);
+				return NULL;
+			}
+		}
+	}
+	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
+}
+
+/* Write to PATH.tmp, fsync, rename: a crash leaves the old file or the new
+ * one, never half of one. */
+json_t *ctl_config_save(struct ctl_call *c)
+{
+	static const char *const keys[] = { "path", NULL };
+	struct vs_ctl_state *st = c->st;
+	const char *path = NULL;
+	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0)
+		return NULL;
+	if (!path)
+		path = st->config_path;
+	if (!path)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS,
+		                "params.path: missing (vstord was started without -c, so there is no "
+		                "default file)");
+	char tmp[4096 + 16];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot create %s: %s", tmp,
+		                strerror(errno));
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		unlink(tmp);
+		return ctl_fail(c, VS_CTL_INTERNAL, "config.save: out of memory");
+	}
+	int rc = vs_config_save(f, st->cfg);
+	if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) != 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot write %s: %s", path, strerror(-rc));
+	}
+	return json_pack("{s:s}", "path", path);
+}

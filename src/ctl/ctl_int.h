@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside the control plane: the running state and one call's context. */
+#ifndef VSTOR_CTL_INT_H
+#define VSTOR_CTL_INT_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <sys/types.h>
+
+#include "ctl.h"
+
+/* Runtime half of a target; rt[i] belongs to cfg->targets[i]. */
+struct ctl_target_rt {
+	struct vs_port *port;
+	bool registered;        /* known to the fabric */
+};
+
+struct vs_ctl_state {
+	pthread_mutex_t lock;
+	/* The running model: what config.save writes.  Updated only after a
+	 * change took effect, so a failed change leaves it as it was. */
+	struct vs_config *cfg;
+	struct ctl_target_rt *rt;
+	size_t rt_cap;          /* capacity of rt and cfg->targets */
+	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
+	char *config_path;      /* vstord -c FILE; NULL: none */
+};
+
+/* One request being handled. */
+struct ctl_call {
+	struct vs_ctl_state *st;
+	const char *method;
+	json_t *params;         /* an object, never NULL */
+	int code;               /* on failure */
+	char msg[VS_CTL_MSG_MAX];
+};
+
+typedef json_t *(*ctl_method_fn)(struct ctl_call *c);
+
+/* A request that passed the shape checks; root owns the rest. */
+struct ctl_request {
+	json_t *root;
+	json_t *id;             /* NULL if absent */
+	const char *method;
+	json_t *params;         /* NULL if absent */
+};
+/* 0 (free out->root with json_decref), or -1 with *reply the error line. */
+int ctl_parse_request(const char *req, size_t len, struct ctl_request *out, char **reply);
+
+/* Record an error (one line) and return NULL, for `return ctl_fail(...)`. */
+json_t *ctl_fail(struct ctl_call *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Return -1 after recording an error: for the param helpers. */
+int ctl_bad(struct ctl_call *c, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- params (ctl_params.c): each returns 0, or -1 with the error set
+ * ("params.KEY: ..."); an absent optional key leaves *out untouched. */
+int ctl_check_keys(struct ctl_call *c, const char *const *allowed);
+int ctl_param_str(struct ctl_call *c, const char *key, bool required, size_t maxlen,
+                  const char **out);
+int ctl_param_bool(struct ctl_call *c, const char *key, bool *out);
+int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *present,
+                  uint64_t *out);
+int ctl_param_size(struct ctl_call *c, const char *key, bool required, uint64_t *out);
+int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char **out);
+/* params.target → index of an existing target (NOT_FOUND if none). */
+int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
+/* Index of the LUN in the target's model, or -1. */
+ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
+
+/* ---- state helpers (ctl_state.c) */
+/* Make room for one more target in cfg->targets and rt (no state change). */
+int ctl_reserve_target(struct vs_ctl_state *st);
+/* Open the backend and attach the LUN to the port.  err: the raw reason
+ * (backend "NAME: OPTION: ..." or port message). */
+int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t *bytes,
+                   char *err, size_t errlen);
+struct vs_port *ctl_port_create(const char *iqn);
+/* Sessions logged in to target iqn (0 without a fabric). */
+size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
+/* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */
+void ctl_human_size(uint64_t b, char *buf, size_t len);
+char *ctl_strdup(const char *s);  /* NULL stays NULL */
+
+/* ---- methods */
+json_t *ctl_target_add(struct ctl_call *c);
+json_t *ctl_target_remove(struct ctl_call *c);
+json_t *ctl_target_list(struct ctl_call *c);
+json_t *ctl_acl_add(struct ctl_call *c);
+json_t *ctl_acl_remove(struct ctl_call *c);
+json_t *ctl_acl_list(struct ctl_call *c);
+json_t *ctl_chap_set(struct ctl_call *c);
+json_t *ctl_chap_clear(struct ctl_call *c);
+json_t *ctl_lun_add(struct ctl_call *c);
+json_t *ctl_lun_remove(struct ctl_call *c);
+json_t *ctl_lun_resize(struct ctl_call *c);
+json_t *ctl_lun_list(struct ctl_call *c);
+json_t *ctl_session_list(struct ctl_call *c);
+json_t *ctl_stats(struct ctl_call *c);
+json_t *ctl_config_save(struct ctl_call *c);
+
+#endif

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The running state: the config model (what config.save writes) next to
+ * the live objects it describes — one vs_port with the vdisk miniport per
+ * target, one backend + vdisk LUN per LUN — and the fabric they are
+ * registered with.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl_int.h"
+#include "vstor/backend.h"
+#include "vstor/iscsi.h"
+#include "vstor/port.h"
+#include "vstor/vdisk.h"
+
+char *ctl_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+void ctl_human_size(uint64_t b, char *buf, size_t len)
+{
+	static const char *const unit[] = { "TiB", "GiB", "MiB", "KiB" };
+	for (int i = 0; i < 4; i++) {
+		uint64_t m = 1ULL << (40 - 10 * i);
+		if (b >= m && b % m == 0) {
+			snprintf(buf, len, "%" PRIu64 " %s", b / m, unit[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64 " bytes", b);
+}
+
+int ctl_reserve_target(struct vs_ctl_state *st)
+{
+	size_t need = st->cfg->ntargets + 1;
+	if (need <= st->rt_cap)
+		return 0;
+	size_t cap = st->rt_cap ? st->rt_cap * 2 : 4;
+	while (cap < need)
+		cap *= 2;
+	struct vs_config_target *t = realloc(st->cfg->targets, cap * sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	st->cfg->targets = t;
+	memset(t + st->cfg->ntargets, 0, (cap - st->cfg->ntargets) * sizeof(*t));
+	struct ctl_target_rt *rt = realloc(st->rt, cap * sizeof(*rt));
+	if (!rt)
+		return -ENOMEM;
+	st->rt = rt;
+	memset(rt + st->cfg->ntargets, 0, (cap - st->cfg->ntargets) * sizeof(*rt));
+	st->rt_cap = cap;
+	return 0;
+}
+
+/* Backend options from the LUN's fields plus its "options" (the same
+ * mapping vstord always used). */
+static size_t lun_kv(const struct vs_config_lun *l, struct vs_kv *kv, size_t max, char *size_buf,
+                     size_t size_len)
+{
+	size_t n = 0;
+	if (l->path && n < max)
+		kv[n++] = (struct vs_kv){ "path", l->path };
+	if (l->size && n < max) {
+		snprintf(size_buf, size_len, "%" PRIu64, l->size);
+		kv[n++] = (struct vs_kv){ "size", size_buf };
+	}
+	/* Only the file backend takes these; the config refuses them for ram. */
+	if (l->create && n < max)
+		kv[n++] = (struct vs_kv){ "create", "1" };
+	if (l->direct && n < max)
+		kv[n++] = (struct vs_kv){ "direct", "1" };
+	if (l->readonly && strcmp(l->backend, "file") == 0 && n < max)
+		kv[n++] = (struct vs_kv){ "readonly", "1" };
+	for (size_t i = 0; i < l->noptions && n < max; i++)
+		kv[n++] = (struct vs_kv){ l->options[i].key, l->options[i].value };
+	return n;
+}
+
+int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t *bytes_out,
+                   char *err, size_t errlen)
+{
+	struct vs_kv kv[64];
+	char size_buf[32];
+	size_t nkv = lun_kv(l, kv, sizeof(kv) / sizeof(kv[0]), size_buf, sizeof(size_buf));
+
+	struct vs_bdev *bdev = vs_bdev_open(l->backend, kv, nkv);
+	if (!bdev) {
+		snprintf(err, errlen, "%s", vs_last_error());
+		return -EINVAL;
+	}
+	uint64_t bytes = bdev->ops->get_size(bdev->h);
+	if (bytes == 0 || bytes % l->block_size) {
+		snprintf(err, errlen,
+		         "size %" PRIu64 " bytes is not a non-zero multiple of block_size %" PRIu32, bytes,
+		         l->block_size);
+		vs_bdev_close(bdev);
+		return -EINVAL;
+	}
+	struct vs_vdisk_lun_config lc = {
+		.bdev = bdev,
+		.block_size = l->block_size,
+		.readonly = l->readonly,
+		.serial = l->serial,
+		.removable = l->removable,
+		.physical_block_size = l->physical_block_size,
+	};
+	int rc = vs_port_lun_add(port, l->lun, &lc);
+	if (rc < 0) {
+		/* The LUN owns the bdev only once it is attached. */
+		snprintf(err, errlen, "%s", vs_last_error());
+		vs_bdev_close(bdev);
+		return rc;
+	}
+	if (bytes_out)
+		*bytes_out = bytes;
+	return 0;
+}
+
+struct vs_port *ctl_port_create(const char *iqn)
+{
+	struct vs_port_config pc = { .name = iqn };
+	/* Relative target port 1: each target is one SCSI target port here. */
+	struct vs_vdisk_adapter_config ac = { .target_name = iqn, .rel_target_port_id = 1 };
+	return vs_port_create(&vs_vdisk_miniport, &pc, &ac);
+}
+
+size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn)
+{
+	if (!st->is)
+		return 0;
+	size_t cap = 256, n, count = 0;
+	struct vs_iscsi_session_info *s = NULL;
+	for (;;) {
+		free(s);
+		s = calloc(cap, sizeof(*s));
+		if (!s)
+			return 1;   /* cannot tell: assume in use */
+		n = vs_iscsi_sessions(st->is, s, cap);
+		if (n < cap)
+			break;
+		cap *= 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcasecmp(s[i].target, iqn) == 0)
+			count++;
+	free(s);
+	return count;
+}
+
+static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_name,
+                                         const char *config_path, char *err, size_t errlen)
+{
+	struct vs_ctl_state *st = calloc(1, sizeof(*st));
+	if (!st || (config_path && !(st->config_path = strdup(config_path)))) {
+		errf(err, errlen, "out of memory");
+		free(st);
+		vs_config_free(cfg);
+		return NULL;
+	}
+	pthread_mutex_init(&st->lock, NULL);
+	st->cfg = cfg;
+	st->rt_cap = cfg->ntargets;
+	st->rt = calloc(cfg->ntargets ? cfg->ntargets : 1, sizeof(*st->rt));
+	if (!st->rt) {
+		errf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (size_t ti = 0; ti < cfg->ntargets; ti++) {
+		const struct vs_config_target *t = &cfg->targets[ti];
+		st->rt[ti].port = ctl_port_create(t->iqn);
+		if (!st->rt[ti].port) {
+			errf(err, errlen, "%s: targets[%zu]: %s", cfg_name, ti, vs_last_error());
+			goto fail;
+		}
+		for (size_t li = 0; li < t->nluns; li++) {
+			char why[VS_CTL_MSG_MAX];
+			if (ctl_lun_attach(st->rt[ti].port, &t->luns[li], NULL, why, sizeof(why)) < 0) {
+				errf(err, errlen, "%s: targets[%zu].luns[%zu]: %s", cfg_name, ti, li, why);
+				goto fail;
+			}
+		}
+	}
+	return st;
+fail:
+	vs_ctl_state_destroy(st, NULL);
+	return NULL;
+}
+
+static void chap_view(const struct vs_config_chap *c, struct vs_iscsi_chap *out)
+{
+	out->user = c->user;
+	out->secret = c->secret;
+	out->mutual_user = c->mutual_user;
+	out->mutual_secret = c->mutual_secret;
+}
+
+int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, const char *cfg_name,
+                               char *err, size_t errlen)
+{
+	pthread_mutex_lock(&st->lock);
+	st->is = is;
+	for (size_t i = 0; i < st->cfg->ntargets; i++) {
+		const struct vs_config_target *tc = &st->cfg->targets[i];
+		struct vs_iscsi_chap chap;
+		if (tc->has_chap)
+			chap_view(&tc->chap, &chap);
+		struct vs_iscsi_target_config itc = {
+			.iqn = tc->iqn,
+			.alias = tc->alias,
+			.port = st->rt[i].port,
+			.acl = (const char *const *)tc->acl,
+			.nacl = tc->nacl,
+			.chap = tc->has_chap ? &chap : NULL,
+		};
+		int rc = vs_iscsi_add_target(is, &itc);
+		if (rc < 0) {
+			errf(err, errlen, "%s: targets[%zu]: %s", cfg_name, i, vs_last_error());
+			pthread_mutex_unlock(&st->lock);
+			return rc;
+		}
+		st->rt[i].registered = true;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
+static void logf_(void (*log)(const char *), const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void logf_(void (*log)(const char *), const char *fmt, ...)
+{
+	char line[VS_CTL_MSG_MAX];
+	va_list ap;
+	if (!log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	log(line);
+}
+
+/* Flush then remove every LUN of a port: after this, everything the
+ * initiators were told is written is on stable storage (file backends). */
+static int drain_port(struct vs_port *port, const char *iqn, void (*log)(const char *))
+{
+	uint64_t luns[256];
+	int failed = 0;
+	size_t n;
+
+	while ((n = vs_port_lun_list(port, luns, sizeof(luns) / sizeof(luns[0]))) > 0) {
+		for (size_t i = 0; i < n; i++) {
+			int rc = vs_port_lun_control(port, luns[i], VS_LUN_FLUSH, NULL);
+			if (rc < 0) {
+				logf_(log, "%s: LUN %" PRIu64 ": flush failed: %s", iqn, luns[i],
+				      vs_last_error());
+				failed = -EIO;
+			}
+			rc = vs_port_lun_remove(port, luns[i], true);
+			if (rc < 0) {
+				logf_(log, "%s: LUN %" PRIu64 ": remove failed: %s", iqn, luns[i],
+				      vs_last_error());
+				return -EIO;
+			}
+		}
+	}
+	return failed;
+}
+
+int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line))
+{
+	int rc = 0;
+	if (!st)
+		return 0;
+	for (size_t i = 0; st->rt && i < st->cfg->ntargets; i++) {
+		struct vs_port *port = st->rt[i].port;
+		if (!port)
+			continue;
+		if (drain_port(port, st->cfg->targets[i].iqn, log) < 0)
+			rc = -EIO;
+	}
+	/* The fabric is gone by now (vs_iscsi_destroy), so no nexus is left. */
+	for (size_t i = 0; st->rt && i < st->cfg->ntargets; i++)
+		if (st->rt[i].port)
+			vs_port_destroy(st->rt[i].port);
+	free(st->rt);
+	vs_config_free(st->cfg);
+	free(st->config_path);
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+	return rc;
+}
+
+const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st)
+{
+	return st->cfg;
+}
+
+struct vs_port *vs_ctl_state_port(const struct vs_ctl_state *st, size_t i)
+{
+	return i < st->cfg->ntargets ? st->rt[i].port : NULL;
+}

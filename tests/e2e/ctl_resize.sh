@@ -1,0 +1,36 @@
+#!/bin/bash
+# (b) Growing a LUN under I/O: the initiator's next command gets UNIT
+# ATTENTION CAPACITY DATA HAS CHANGED (2A/09) and READ CAPACITY(16) shows
+# the new size at once.  Shrinking needs --force; a size that is not a
+# multiple of the block size is refused; both leave the LUN as it was.
+. "$(dirname "$0")/lib/common.sh" "$@"
+. "$(dirname "$0")/lib/ctl.sh"
+[ -x "$CLIENT" ] || skip "ctl_client not built (libiscsi-dev missing)"
+PORT=3382
+IQN=iqn.2026-11.org.vstor:ctl-b
+cat >"$tmp/c.json" <<JSON
+{ "portals": ["127.0.0.1:$PORT"],
+  "targets": [ { "iqn": "$IQN", "luns": [
+      { "lun": 0, "backend": "ram", "size": "64M" },
+      { "lun": 1, "backend": "file", "path": "$tmp/d1.img", "size": "32M", "create": true } ] } ] }
+JSON
+ctl_start $PORT "$tmp/c.json"
+
+for lun in 0 1; do
+	"$CLIENT" resize "127.0.0.1:$PORT" "$IQN" $lun $((128 << 20)) \
+		"'$VSTORCTL' --socket '$SOCK' lun resize --target $IQN --lun $lun --size 128M >/dev/null" ||
+		fail "resize of LUN $lun under I/O"
+done
+[ "$(stat -c %s "$tmp/d1.img")" = $((128 << 20)) ] || fail "file not grown to 128M"
+
+ctl_err 1 "^vstorctl: lun.resize: size: shrinking from 128 MiB to 64 MiB needs --force\$" \
+	lun resize --target $IQN --lun 0 --size 64M
+ctl_err 1 "^vstorctl: params.size: 1000 bytes is not a multiple of the block size \(512\)\$" \
+	lun resize --target $IQN --lun 0 --size 1000
+ctl_ok lun list --target $IQN | grep -qE "^$IQN +0 +ram +128 MiB" || fail "refused resize changed LUN 0"
+ctl_ok lun resize --target $IQN --lun 1 --size 64M --force >/dev/null
+[ "$(stat -c %s "$tmp/d1.img")" = $((64 << 20)) ] || fail "file not shrunk to 64M"
+ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 +file +64 MiB" || fail "LUN 1 not 64 MiB"
+stop_vstord TERM 10
+[ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
+pass

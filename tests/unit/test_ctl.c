@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control protocol in process, no daemon: request lines go to the
+ * dispatcher (vs_ctl_handle) against a small running state with RAM LUNs
+ * (and, for ACL/CHAP/target tests, a fabric that is never started).  Every
+ * refusal must be one line naming the field, with the state unchanged.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl/ctl.h"
+#include "vstor/iscsi.h"
+#include "vstor/port.h"
+
+#define T0 "iqn.2026-11.org.vstor:t0"
+
+static const char base_config[] =
+	"{\"portals\":[\"127.0.0.1:3388\"],\"targets\":[{\"iqn\":\"" T0 "\",\"luns\":["
+	"{\"lun\":0,\"backend\":\"ram\",\"size\":\"16M\"}]}]}";
+
+struct fx {
+	struct vs_ctl_state *st;
+	struct vs_iscsi *is;
+	char path[64];
+};
+
+static struct vs_ctl_state *state_from(const char *json, const char *config_path)
+{
+	struct vs_config *cfg = NULL;
+	char err[VS_CONFIG_ERR_MAX];
+	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
+		fail_msg("config: %s", err);
+	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", config_path, err, sizeof(err));
+	if (!st)
+		fail_msg("state: %s", err);
+	return st;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->path, sizeof(f->path), "/tmp/vstor-test-ctl.%d.json", (int)getpid());
+	f->st = state_from(base_config, f->path);
+	*state = f;
+	return 0;
+}
+
+/* With a fabric that is created but never started: targets, ACLs and CHAP
+ * reach it, no portal is bound. */
+static int setup_fabric(void **state)
+{
+	setup(state);
+	struct fx *f = *state;
+	struct vs_iscsi_config ic = { .threads = 1 };
+	char err[256];
+	f->is = vs_iscsi_create(&ic);
+	assert_non_null(f->is);
+	assert_int_equal(vs_ctl_state_attach_fabric(f->st, f->is, "test.json", err, sizeof(err)), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f->is)
+		vs_iscsi_destroy(f->is);
+	assert_int_equal(vs_ctl_state_destroy(f->st, NULL), 0);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+/* Send one request; return the parsed reply (which must be one line). */
+static json_t *call(struct fx *f, const char *req)
+{
+	char *line = vs_ctl_handle(f->st, req, strlen(req));
+	assert_non_null(line);
+	assert_null(strchr(line, '\n'));
+	json_error_t jerr;
+	json_t *r = json_loads(line, 0, &jerr);
+	if (!r)
+		fail_msg("reply is not JSON: %s", line);
+	free(line);
+	return r;
+}
+
+static json_t *ok(struct fx *f, const char *req)
+{
+	json_t *r = call(f, req);
+	json_t *res = json_object_get(r, "result");
+	if (!res) {
+		char *s = json_dumps(r, 0);
+		fail_msg("%s -> %s", req, s);
+	}
+	json_incref(res);
+	json_decref(r);
+	return res;
+}
+
+/* What the running model would save: the state's fingerprint. */
+static char *saved(struct fx *f)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&buf, &len);
+	assert_int_equal(vs_config_save(m, vs_ctl_state_config(f->st)), 0);
+	fclose(m);
+	return buf;
+}
+
+static size_t port_luns(struct fx *f, size_t ti, uint64_t *luns)
+{
+	return vs_port_lun_list(vs_ctl_state_port(f->st, ti), luns, 64);
+}
+
+/* The request fails with this code and exactly this message, and neither
+ * the model nor the port changed. */
+static void refused(struct fx *f, const char *req, int code, const char *msg)
+{
+	char *before = saved(f);
+	uint64_t l1[64], l2[64];
+	size_t n1 = port_luns(f, 0, l1);
+	json_t *r = call(f, req);
+	json_t *e = json_object_get(r, "error");
+	if (!e) {
+		char *s = json_dumps(r, 0);
+		fail_msg("%s was accepted: %s", req, s);
+	}
+	assert_null(json_object_get(r, "result"));
+	assert_int_equal(json_integer_value(json_object_get(e, "code")), code);
+	assert_string_equal(json_string_value(json_object_get(e, "message")), msg);
+	json_decref(r);
+	char *after = saved(f);
+	assert_string_equal(before, after);
+	size_t n2 = port_luns(f, 0, l2);
+	assert_int_equal(n1, n2);
+	assert_memory_equal(l1, l2, n1 * sizeof(l1[0]));
+	free(before);
+	free(after);
+}
+
+/* ---------------------------------------------------------------- framing */
+
+static void test_request_shape(void **state)
+{
+	struct fx *f = *state;
+	refused(f, "not json", VS_CTL_PARSE_ERROR,
+	        "request: not JSON: '[' or '{' expected near 'not' (column 3)");
+	refused(f, "[1]", VS_CTL_INVALID_REQUEST, "request: must be a JSON object");
+	refused(f, "{\"id\":1}", VS_CTL_INVALID_REQUEST, "method: missing (required)");
+	refused(f, "{\"id\":1,\"method\":7}", VS_CTL_INVALID_REQUEST, "method: must be a string");
+	refused(f, "{\"id\":{},\"method\":\"lun.list\"}", VS_CTL_INVALID_REQUEST,
+	        "id: must be an integer or a string");
+	refused(f, "{\"id\":1,\"method\":\"lun.list\",\"param\":{}}", VS_CTL_INVALID_REQUEST,
+	        "param: unknown key (a request has id, method, params)");
+	refused(f, "{\"id\":1,\"method\":\"lun.list\",\"params\":[]}", VS_CTL_INVALID_PARAMS,
+	        "params: must be an object");
+	refused(f, "{\"id\":1,\"method\":\"lun.explode\"}", VS_CTL_METHOD_NOT_FOUND,
+	        "method: unknown method 'lun.explode'");
+	refused(f, "{\"id\":1,\"method\":\"lun.list\",\"params\":{\"targett\":\"x\"}}",
+	        VS_CTL_INVALID_PARAMS, "params.targett: unknown parameter for lun.list");
+	refused(f, "{\"id\":1,\"method\":\"lun.list\",\"params\":{\"target\":\"a\",\"target\":\"b\"}}",
+	        VS_CTL_PARSE_ERROR,
+	        "request: not JSON: duplicate object key near '\"target\"' (column 59)");
+
+	/* The id comes back as given: integer or string. */
+	json_t *r = call(f, "{\"id\":\"abc\",\"method\":\"target.list\"}");
+	assert_string_equal(json_string_value(json_object_get(r, "id")), "abc");
+	json_decref(r);
+	r = call(f, "{\"id\":42,\"method\":\"lun.list\",\"params\":{}}");
+	assert_int_equal(json_integer_value(json_object_get(r, "id")), 42);
+	json_decref(r);
+
+	/* Over the size limit: refused before parsing. */
+	size_t big = VS_CTL_MAX_REQUEST + 10;
+	char *s = malloc(big + 1);
+	memset(s, ' ', big);
+	s[big] = '\0';
+	memcpy(s, "{\"id\":1,\"method\":\"lun.list\"}", 28);
+	char *line = vs_ctl_handle(f->st, s, big);
+	assert_non_null(strstr(line, "\"request: longer than 65536 bytes\""));
+	free(line);
+	free(s);
+}
+
+/* ---------------------------------------------------------------- LUNs */
+
+static void test_lun_add_list_remove(void **state)
+{
+	struct fx *f = *state;
+	json_t *r = ok(f, "{\"id\":1,\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":3,\"backend\":\"ram\",\"size\":\"8M\",\"block_size\":4096,"
+	                  "\"serial\":\"S3\",\"readonly\":true}}");
+	assert_int_equal(json_integer_value(json_object_get(r, "lun")), 3);
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 8 << 20);
+	assert_int_equal(json_integer_value(json_object_get(r, "block_size")), 4096);
+	assert_true(json_is_true(json_object_get(r, "readonly")));
+	assert_string_equal(json_string_value(json_object_get(r, "serial")), "S3");
+	json_decref(r);
+	/* The port has it at once. */
+	uint64_t luns[64];
+	assert_int_equal(port_luns(f, 0, luns), 2);
+	assert_int_equal(luns[0], 0);
+	assert_int_equal(luns[1], 3);
+
+	/* LUN 1 lands between 0 and 3 in the list and in the model. */
+	json_decref(ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	                  "\"backend\":\"ram\",\"size\":1048576}}"));
+	r = ok(f, "{\"method\":\"lun.list\",\"params\":{\"target\":\"" T0 "\"}}");
+	json_t *arr = json_object_get(r, "luns");
+	assert_int_equal(json_array_size(arr), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 0), "lun")), 0);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "lun")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 2), "lun")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(arr, 1), "size")), 1048576);
+	json_decref(r);
+	char *s = saved(f);
+	assert_non_null(strstr(s, "\"lun\": 3,\n          \"backend\": \"ram\",\n          \"size\": \"8M\","
+	                          "\n          \"block_size\": 4096,\n          \"readonly\": true,\n"
+	                          "          \"serial\": \"S3\""));
+	free(s);
+
+	/* No session is logged in (no fabric): removal without force is fine. */
+	r = ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":3}}");
+	assert_false(json_is_true(json_object_get(r, "forced")));
+	json_decref(r);
+	assert_int_equal(port_luns(f, 0, luns), 2);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":3}}",
+	        VS_CTL_NOT_FOUND, "params.lun: no LUN 3 on " T0 " (see lun.list)");
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	                  "\"force\":true}}"));
+	assert_int_equal(port_luns(f, 0, luns), 1);
+}
+
+static void test_lun_add_bad_input(void **state)
+{
+	struct fx *f = *state;
+#define ADD(body) "{\"id\":1,\"method\":\"lun.add\",\"params\":{" body "}}"
+#define TGT "\"target\":\"" T0 "\","
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"12x\""), VS_CTL_INVALID_PARAMS,
+	        "params.size: not a size: \"12x\" (use e.g. \"512M\", \"10G\" or a byte count)");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":1000"), VS_CTL_INVALID_PARAMS,
+	        "params.size: 1000 bytes is not a multiple of block_size 512");
+	refused(f, ADD(TGT "\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_EXISTS,
+	        "params.lun: LUN 0 already exists on " T0);
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"tape\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
+	        "params.backend: unknown backend \"tape\"");
+	refused(f, ADD(TGT "\"lun\":\"1\",\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
+	        "params.lun: must be an integer, got a string");
+	refused(f, ADD(TGT "\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
+	        "params.lun: missing (required)");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\""), VS_CTL_INVALID_PARAMS,
+	        "params.size: missing (required for the ram backend)");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"block_size\":1024"),
+	        VS_CTL_INVALID_PARAMS, "params.block_size: must be 512 or 4096, got 1024");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"force\":true"),
+	        VS_CTL_INVALID_PARAMS, "params.force: unknown key");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
+	        VS_CTL_FAILED,
+	        "params.path: cannot open '/nonexistent/dir/x.img': No such file or directory");
+	/* vdisk has 1024 LUN slots: the port's refusal still names the field */
+	refused(f, ADD(TGT "\"lun\":5000,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_FAILED,
+	        "params.lun: 5000 out of range (max 1023)");
+	refused(f, ADD("\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
+	        "params.target: missing (required)");
+	refused(f, ADD("\"target\":\"IQN.2026-11.x:y\",\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\""),
+	        VS_CTL_INVALID_PARAMS,
+	        "params.target: \"IQN.2026-11.x:y\": must start with \"iqn.\", \"eui.\" or \"naa.\" "
+	        "(RFC 7143 4.2.7)");
+	refused(f, ADD("\"target\":\"iqn.2026-13.org.x:y\",\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\""),
+	        VS_CTL_INVALID_PARAMS,
+	        "params.target: \"iqn.2026-13.org.x:y\": iqn date month must be 01-12, got 13");
+	refused(f, ADD("\"target\":\"iqn.2026-11.org.vstor:nope\",\"lun\":1,\"backend\":\"ram\","
+	               "\"size\":\"1M\""),
+	        VS_CTL_NOT_FOUND, "params.target: no target iqn.2026-11.org.vstor:nope (see target.list)");
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"serial\":\"a\\nb\""),
+	        VS_CTL_INVALID_PARAMS, "params.serial: contains a control character (byte 0x0a)");
+#undef ADD
+#undef TGT
+}
+
+static void test_lun_resize(void **state)
+{
+	struct fx *f = *state;
+#define RESIZE(body) "{\"method\":\"lun.resize\",\"params\":{\"target\":\"" T0 "\",\"lun\":0," body "}}"
+	json_t *r = ok(f, RESIZE("\"size\":\"32M\""));
+	assert_int_equal(json_integer_value(json_object_get(r, "old_size")), 16 << 20);
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 32 << 20);
+	json_decref(r);
+	struct vs_lun_info info;
+	assert_int_equal(vs_port_lun_control(vs_ctl_state_port(f->st, 0), 0, VS_LUN_QUERY, &info), 0);
+	assert_int_equal(info.size_bytes, 32 << 20);
+	char *s = saved(f);
+	assert_non_null(strstr(s, "\"size\": \"32M\""));
+	free(s);
+
+	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
+	        "lun.resize: size: shrinking from 32 MiB to 8 MiB needs --force");
+	refused(f, RESIZE("\"size\":1000"), VS_CTL_INVALID_PARAMS,
+	        "params.size: 1000 bytes is not a multiple of the block size (512)");
+	refused(f, RESIZE("\"size\":\"lots\""), VS_CTL_INVALID_PARAMS,
+	        "params.size: not a size: \"lots\" (use e.g. \"512M\", \"10G\" or a byte count)");
+	refused(f, RESIZE("\"size\":\"32M\",\"force\":1"), VS_CTL_INVALID_PARAMS,
+	        "params.force: must be true or false, got an integer");
+	/* the RAM disk reserved 4 x its opening size */
+	refused(f, RESIZE("\"size\":\"1G\""), VS_CTL_FAILED,
+	        "params.size: 1073741824 bytes exceeds max_size (67108864 bytes reserved at open)");
+	refused(f, "{\"method\":\"lun.resize\",\"params\":{\"target\":\"" T0 "\",\"lun\":9,\"size\":\"1M\"}}",
+	        VS_CTL_NOT_FOUND, "params.lun: no LUN 9 on " T0 " (see lun.list)");
+
+	json_decref(ok(f, RESIZE("\"size\":\"8M\",\"force\":true")));
+	assert_int_equal(vs_port_lun_control(vs_ctl_state_port(f->st, 0), 0, VS_LUN_QUERY, &info), 0);
+	assert_int_equal(info.size_bytes, 8 << 20);
+#undef RESIZE
+}
+
+/* ---------------------------------------------------------------- targets */
+
+static void test_targets_acl_chap(void **state)
+{
+	struct fx *f = *state;
+#define T1 "iqn.2026-11.org.vstor:t1"
+	json_decref(ok(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T1 "\",\"alias\":\"one\"}}"));
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T1 "\"}}", VS_CTL_EXISTS,
+	        "params.iqn: target " T1 " already exists");
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.x\"}}", VS_CTL_INVALID_PARAMS,
+	        "params.iqn: \"iqn.x\": iqn name needs a date yyyy-mm after \"iqn.\"");
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:t2\","
+	           "\"portals\":[\"1.2.3.4:3260\"]}}",
+	        VS_CTL_INVALID_PARAMS,
+	        "params.portals: portals are daemon-wide (vstord --listen or the config's \"portals\"); "
+	        "every target is served on all of them");
+
+	json_t *r = ok(f, "{\"method\":\"target.list\"}");
+	json_t *t = json_array_get(json_object_get(r, "targets"), 1);
+	assert_string_equal(json_string_value(json_object_get(t, "iqn")), T1);
+	assert_string_equal(json_string_value(json_object_get(t, "alias")), "one");
+	assert_int_equal(json_integer_value(json_object_get(t, "luns")), 0);
+	json_decref(r);
+
+	/* ACL */
+	r = ok(f, "{\"method\":\"acl.add\",\"params\":{\"target\":\"" T1 "\","
+	          "\"initiator\":\"iqn.1993-08.org.debian:01:abc\"}}");
+	assert_int_equal(json_array_size(json_object_get(r, "acl")), 1);
+	assert_false(json_is_true(json_object_get(r, "allow_all")));
+	json_decref(r);
+	refused(f, "{\"method\":\"acl.add\",\"params\":{\"target\":\"" T1 "\","
+	           "\"initiator\":\"iqn.1993-08.org.debian:01:abc\"}}",
+	        VS_CTL_EXISTS, "params.initiator: iqn.1993-08.org.debian:01:abc is already in the ACL of " T1);
+	refused(f, "{\"method\":\"acl.add\",\"params\":{\"target\":\"" T1 "\",\"initiator\":\"bob\"}}",
+	        VS_CTL_INVALID_PARAMS,
+	        "params.initiator: \"bob\": must start with \"iqn.\", \"eui.\" or \"naa.\" (RFC 7143 4.2.7)");
+	refused(f, "{\"method\":\"acl.remove\",\"params\":{\"target\":\"" T1 "\","
+	           "\"initiator\":\"iqn.1993-08.org.debian:01:xyz\"}}",
+	        VS_CTL_NOT_FOUND, "params.initiator: iqn.1993-08.org.debian:01:xyz is not in the ACL of " T1);
+	char *s = saved(f);
+	assert_non_null(strstr(s, "\"acl\": [\n        \"iqn.1993-08.org.debian:01:abc\"\n      ]"));
+	free(s);
+	r = ok(f, "{\"method\":\"acl.remove\",\"params\":{\"target\":\"" T1 "\","
+	          "\"initiator\":\"iqn.1993-08.org.debian:01:abc\"}}");
+	assert_true(json_is_true(json_object_get(r, "allow_all")));
+	json_decref(r);
+
+	/* CHAP: the config file's rules */
+	refused(f, "{\"method\":\"chap.set\",\"params\":{\"target\":\"" T1 "\",\"user\":\"u\"}}",
+	        VS_CTL_INVALID_PARAMS, "params.secret: missing (required)");
+	refused(f, "{\"method\":\"chap.set\",\"params\":{\"target\":\"" T1 "\",\"user\":\"u\","
+	           "\"secret\":\"s\",\"mutual_user\":\"m\",\"mutual_secret\":\"s\"}}",
+	        VS_CTL_INVALID_PARAMS, "params.mutual_secret: must differ from secret (RFC 7143 9.2.1)");
+	r = ok(f, "{\"method\":\"chap.set\",\"params\":{\"target\":\"" T1 "\",\"user\":\"u\","
+	          "\"secret\":\"secret1\",\"mutual_user\":\"m\",\"mutual_secret\":\"secret2\"}}");
+	assert_null(json_object_get(r, "secret"));      /* secrets never travel back */
+	assert_true(json_is_true(json_object_get(r, "mutual")));
+	json_decref(r);
+	s = saved(f);
+	assert_non_null(strstr(s, "\"chap\": {\n        \"user\": \"u\",\n        \"secret\": \"secret1\""));
+	free(s);
+	json_decref(ok(f, "{\"method\":\"chap.clear\",\"params\":{\"target\":\"" T1 "\"}}"));
+	s = saved(f);
+	assert_null(strstr(s, "\"chap\""));
+	free(s);
+
+	/* A LUN on the new target, then the target goes with it. */
+	json_decref(ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T1 "\",\"lun\":0,"
+	                  "\"backend\":\"ram\",\"size\":\"1M\"}}"));
+	r = ok(f, "{\"method\":\"target.remove\",\"params\":{\"iqn\":\"" T1 "\"}}");
+	assert_int_equal(json_integer_value(json_object_get(r, "luns_removed")), 1);
+	json_decref(r);
+	refused(f, "{\"method\":\"acl.list\",\"params\":{\"target\":\"" T1 "\"}}", VS_CTL_NOT_FOUND,
+	        "params.target: no target " T1 " (see target.list)");
+	/* and the same IQN can come back */
+	json_decref(ok(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T1 "\"}}"));
+	r = ok(f, "{\"method\":\"session.list\"}");
+	assert_int_equal(json_array_size(json_object_get(r, "sessions")), 0);
+	json_decref(r);
+#undef T1
+}
+
+/* ---------------------------------------------------------------- stats, save */
+
+static void test_stats(void **state)
+{
+	struct fx *f = *state;
+	json_t *r = ok(f, "{\"method\":\"stats\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}");
+	json_t *s = json_array_get(json_object_get(r, "luns"), 0);
+	assert_non_null(s);
+	assert_int_equal(json_integer_value(json_object_get(s, "ops")), 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "errors")), 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "in_flight")), 0);
+	assert_true(json_integer_value(json_object_get(s, "queue_depth")) > 0);
+	assert_non_null(json_object_get(json_object_get(s, "latency_us"), "p99_9"));
+	json_decref(r);
+	refused(f, "{\"method\":\"stats\",\"params\":{\"lun\":0}}", VS_CTL_INVALID_PARAMS,
+	        "params.target: missing (required with lun)");
+	refused(f, "{\"method\":\"stats\",\"params\":{\"target\":\"" T0 "\",\"lun\":7}}", VS_CTL_NOT_FOUND,
+	        "params.lun: no LUN 7 on " T0 " (see lun.list)");
+}
+
+static void test_config_save_round_trip(void **state)
+{
+	struct fx *f = *state;
+	json_decref(ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":2,"
+	                  "\"backend\":\"ram\",\"size\":\"4M\",\"block_size\":4096,\"serial\":\"X2\"}}"));
+	json_decref(ok(f, "{\"method\":\"lun.resize\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	                  "\"size\":\"20M\"}}"));
+	json_t *r = ok(f, "{\"method\":\"config.save\"}");      /* default: the -c file */
+	assert_string_equal(json_string_value(json_object_get(r, "path")), f->path);
+	json_decref(r);
+	json_t *before = ok(f, "{\"method\":\"lun.list\"}");
+
+	/* "vstord -c saved" builds the same state */
+	struct vs_config *cfg = NULL;
+	char err[VS_CONFIG_ERR_MAX];
+	assert_int_equal(vs_config_load_file(f->path, &cfg, err, sizeof(err)), 0);
+	struct fx g = { .st = vs_ctl_state_create(cfg, f->path, NULL, err, sizeof(err)) };
+	assert_non_null(g.st);
+	json_t *after = ok(&g, "{\"method\":\"lun.list\"}");
+	assert_true(json_equal(before, after));
+	json_decref(before);
+	json_decref(after);
+	/* no -c, no path: the error names the field */
+	r = call(&g, "{\"method\":\"config.save\"}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	                    "params.path: missing (vstord was started without -c, so there is no "
+	                    "default file)");
+	json_decref(r);
+	r = call(&g, "{\"method\":\"config.save\",\"params\":{\"path\":\"/nonexistent/dir/c.json\"}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	                    "params.path: cannot create /nonexistent/dir/c.json.tmp: No such file or "
+	                    "directory");
+	json_decref(r);
+	assert_int_equal(vs_ctl_state_destroy(g.st, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_request_shape, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_add_list_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_add_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_resize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_targets_acl_chap, setup_fabric, teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

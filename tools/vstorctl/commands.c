@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The subcommand table: each entry maps command-line options to the
+ * request's params.  doc/vstorctl.8 describes the same commands; change
+ * both together.
+ */
+#include "commands.h"
+
+#define TARGET_OPT(req) { "target", "target", VSC_STR, req, "IQN", "the target's iSCSI name" }
+#define LUN_OPT(req)    { "lun", "lun", VSC_NUM, req, "N", "LUN number (0-16383)" }
+#define FORCE_OPT(what) { "force", "force", VSC_FLAG, false, NULL, what }
+
+const struct vsc_cmd vsc_commands[] = {
+	{ "target", "add", "target.add", "add a target (served on every portal)",
+	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the new target's iSCSI name (or give it as IQN)" },
+	    { "alias", "alias", VSC_STR, false, "TEXT", "TargetAlias shown to initiators" } },
+	  "iqn", "IQN", vsc_print_fields },
+	{ "target", "remove", "target.remove", "remove a target and all its LUNs",
+	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the target (or give it as IQN)" },
+	    FORCE_OPT("also when sessions are logged in (they are dropped)") },
+	  "iqn", "IQN", vsc_print_fields },
+	{ "target", "list", "target.list", "list targets", { { 0 } }, NULL, NULL, vsc_print_targets },
+
+	{ "lun", "add", "lun.add", "add a LUN; logged-in initiators see it at once",
+	  { TARGET_OPT(true), LUN_OPT(true),
+	    { "backend", "backend", VSC_STR, true, "ram|file", "what stores the data" },
+	    { "size", "size", VSC_STR, false, "SIZE", "bytes or 512M, 10G (ram: required)" },
+	    { "path", "path", VSC_STR, false, "PATH", "file backend: file or block device" },
+	    { "block-size", "block_size", VSC_NUM, false, "512|4096", "logical block size (default 512)" },
+	    { "readonly", "readonly", VSC_FLAG, false, NULL, "write-protected LUN" },
+	    { "serial", "serial", VSC_STR, false, "TEXT", "VPD unit serial number" },
+	    { "create", "create", VSC_FLAG, false, NULL, "file backend: create the file (needs --size)" },
+	    { "direct", "direct", VSC_FLAG, false, NULL, "file backend: O_DIRECT" } },
+	  NULL, NULL, vsc_print_luns },
+	{ "lun", "remove", "lun.remove", "remove a LUN",
+	  { TARGET_OPT(true), LUN_OPT(true),
+	    FORCE_OPT("even while initiators use it: their commands end with LOGICAL UNIT NOT "
+	              "SUPPORTED") },
+	  NULL, NULL, vsc_print_fields },
+	{ "lun", "resize", "lun.resize", "change a LUN's capacity",
+	  { TARGET_OPT(true), LUN_OPT(true),
+	    { "size", "size", VSC_STR, true, "SIZE", "new size: bytes or 512M, 10G; a multiple of the block size" },
+	    FORCE_OPT("allow shrinking (data beyond the new end is lost)") },
+	  NULL, NULL, vsc_print_fields },
+	{ "lun", "list", "lun.list", "list LUNs", { TARGET_OPT(false) }, NULL, NULL, vsc_print_luns },
+
+	{ "acl", "add", "acl.add", "allow an initiator (a non-empty ACL admits only its members)",
+	  { TARGET_OPT(true),
+	    { "initiator", "initiator", VSC_STR, true, "IQN", "the initiator's iSCSI name" } },
+	  NULL, NULL, vsc_print_acl },
+	{ "acl", "remove", "acl.remove", "disallow an initiator (an empty ACL admits everyone)",
+	  { TARGET_OPT(true),
+	    { "initiator", "initiator", VSC_STR, true, "IQN", "the initiator's iSCSI name" } },
+	  NULL, NULL, vsc_print_acl },
+	{ "acl", "list", "acl.list", "show a target's ACL", { TARGET_OPT(true) }, NULL, NULL,
+	  vsc_print_acl },
+
+	{ "chap", "set", "chap.set", "require CHAP at login (RFC 7143 12.1.3)",
+	  { TARGET_OPT(true),
+	    { "user", "user", VSC_STR, true, "NAME", "the initiator's CHAP name" },
+	    { "secret", "secret", VSC_STR, true, "SECRET", "the initiator's CHAP secret" },
+	    { "mutual-user", "mutual_user", VSC_STR, false, "NAME", "mutual CHAP: the target's name" },
+	    { "mutual-secret", "mutual_secret", VSC_STR, false, "SECRET",
+	      "mutual CHAP: the target's secret (must differ)" } },
+	  NULL, NULL, vsc_print_fields },
+	{ "chap", "clear", "chap.clear", "stop requiring CHAP", { TARGET_OPT(true) }, NULL, NULL,
+	  vsc_print_fields },
+
+	{ "session", "list", "session.list", "list logged-in sessions", { TARGET_OPT(false) }, NULL,
+	  NULL, vsc_print_sessions },
+	{ "stats", NULL, "stats", "I/O statistics per LUN", { TARGET_OPT(false), LUN_OPT(false) }, NULL,
+	  NULL, vsc_print_stats },
+	{ "config", "save", "config.save",
+	  "write the running configuration (default: the file vstord was started with)", { { 0 } },
+	  "path", "FILE", vsc_print_fields },
+	{ 0 },
+};

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/* vstorctl's subcommands: what each one asks the daemon and how it prints. */
+#ifndef VSTORCTL_COMMANDS_H
+#define VSTORCTL_COMMANDS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+enum vsc_opt_type {
+	VSC_STR,        /* passed as a JSON string */
+	VSC_NUM,        /* parsed here, passed as a JSON integer */
+	VSC_FLAG,       /* no argument; passed as true */
+};
+
+struct vsc_opt {
+	const char *name;       /* --name */
+	const char *key;        /* params key */
+	enum vsc_opt_type type;
+	bool required;
+	const char *arg;        /* metavariable for --help */
+	const char *help;
+};
+
+#define VSC_MAX_OPTS 12
+
+struct vsc_cmd {
+	const char *group, *verb;       /* verb NULL: "vstorctl stats" */
+	const char *method;
+	const char *summary;
+	struct vsc_opt opts[VSC_MAX_OPTS];
+	/* One optional positional argument (e.g. "config save [FILE]"). */
+	const char *pos_key, *pos_name;
+	void (*print)(json_t *result);
+};
+
+extern const struct vsc_cmd vsc_commands[];
+
+/* Printers (print.c) */
+void vsc_print_targets(json_t *r);
+void vsc_print_luns(json_t *r);
+void vsc_print_acl(json_t *r);
+void vsc_print_sessions(json_t *r);
+void vsc_print_stats(json_t *r);
+void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
+
+#endif

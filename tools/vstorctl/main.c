@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vstorctl: change a running vstord — add and remove targets and LUNs,
+ * resize LUNs, edit ACLs and CHAP, list sessions and statistics, save the
+ * running configuration.  One request per run over vstord's control socket.
+ *
+ * Exit status: 0 success, 1 the daemon refused or could not be asked (one
+ * line on stderr), 2 a bad command line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "commands.h"
+#include "ctl/ctl.h"
+
+#define VSTORCTL_VERSION "0.1.0"
+
+struct globals {
+	const char *socket;
+	bool json;
+};
+
+static void usage_all(FILE *f)
+{
+	fprintf(f, "Usage: vstorctl [--socket PATH] [--json] COMMAND [OPTION]...\n"
+	           "Change a running vstord: targets, LUNs, ACLs, CHAP; list sessions and stats.\n"
+	           "\n"
+	           "Commands:\n");
+	for (const struct vsc_cmd *c = vsc_commands; c->group; c++) {
+		char name[40];
+		snprintf(name, sizeof(name), "%s%s%s", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
+		fprintf(f, "  %-16s %s\n", name, c->summary);
+	}
+	fprintf(f, "\n"
+	           "  -s, --socket PATH  vstord's control socket (default " VS_CTL_DEFAULT_SOCKET ")\n"
+	           "  -j, --json         print the daemon's JSON result instead of a table\n"
+	           "  -h, --help         show this help; COMMAND --help shows a command's options\n"
+	           "  -V, --version      show the version\n"
+	           "\n"
+	           "Exit status: 0 success, 1 the daemon refused (message on stderr), 2 bad usage.\n"
+	           "See vstorctl(8).\n");
+}
+
+static void usage_cmd(FILE *f, const struct vsc_cmd *c)
+{
+	fprintf(f, "Usage: vstorctl %s%s%s", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
+	for (const struct vsc_opt *o = c->opts; o->name; o++) {
+		if (o->type == VSC_FLAG)
+			fprintf(f, " [--%s]", o->name);
+		else
+			fprintf(f, o->required ? " --%s %s" : " [--%s %s]", o->name, o->arg);
+	}
+	if (c->pos_key)
+		fprintf(f, " [%s]", c->pos_name);
+	fprintf(f, "\n%s.\n\n", c->summary);
+	for (const struct vsc_opt *o = c->opts; o->name; o++) {
+		char left[48];
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(f, "  %-26s %s%s\n", left, o->help, o->required ? " (required)" : "");
+	}
+	fprintf(f, "  %-26s %s\n  %-26s %s\n", "--json", "print the JSON result", "--socket PATH",
+	        "vstord's control socket");
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "vstorctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+	fprintf(stderr, fmt, a, b);
+	fprintf(stderr, " (see vstorctl%s%s --help)\n", cmd ? " " : "", cmd ? cmd : "");
+	return 2;
+}
+
+static bool parse_num(const char *s, json_int_t *out)
+{
+	char *end;
+	if (!*s || *s == '-' || *s == '+')
+		return false;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (*end || errno || v > (unsigned long long)INT64_MAX)
+		return false;
+	*out = (json_int_t)v;
+	return true;
+}
+
+static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct globals *g)
+{
+	char name[40];
+	snprintf(name, sizeof(name), "%s%s%s", c->group, c->verb ? " " : "", c->verb ? c->verb : "");
+	struct option longopts[VSC_MAX_OPTS + 4];
+	size_t n = 0;
+	for (const struct vsc_opt *o = c->opts; o->name; o++, n++)
+		longopts[n] = (struct option){ o->name, o->type == VSC_FLAG ? no_argument
+		                                                            : required_argument,
+		                               NULL, (int)(1000 + n) };
+	longopts[n++] = (struct option){ "json", no_argument, NULL, 'j' };
+	longopts[n++] = (struct option){ "socket", required_argument, NULL, 's' };
+	longopts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[n] = (struct option){ 0 };
+
+	json_t *params = json_object();
+	bool seen[VSC_MAX_OPTS] = { 0 };
+	int ch;
+	opterr = 0;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, ":hjs:", longopts, NULL)) != -1) {
+		if (ch >= 1000) {
+			const struct vsc_opt *o = &c->opts[ch - 1000];
+			json_int_t v;
+			seen[ch - 1000] = true;
+			if (o->type == VSC_FLAG) {
+				json_object_set_new(params, o->key, json_true());
+			} else if (o->type == VSC_NUM) {
+				if (!parse_num(optarg, &v)) {
+					json_decref(params);
+					return usage_error(name, "--%s: '%s' is not a number", o->name, optarg);
+				}
+				json_object_set_new(params, o->key, json_integer(v));
+			} else {
+				json_object_set_new(params, o->key, json_string(optarg));
+			}
+			continue;
+		}
+		switch (ch) {
+		case 'h':
+			usage_cmd(stdout, c);
+			json_decref(params);
+			return 0;
+		case 'j':
+			g->json = true;
+			break;
+		case 's':
+			g->socket = optarg;
+			break;
+		case ':':
+			json_decref(params);
+			return usage_error(name, "%s: needs an argument%s", argv[optind - 1], "");
+		default:
+			json_decref(params);
+			return usage_error(name, "%s: unknown option%s", argv[optind - 1], "");
+		}
+	}
+	if (optind < argc) {
+		if (!c->pos_key || optind + 1 < argc) {
+			json_decref(params);
+			return usage_error(name, "%s: unexpected argument%s", argv[c->pos_key ? optind + 1 : optind], "");
+		}
+		const char *pos = argv[optind];
+		char abs[PATH_MAX + 2];
+		/* The daemon has its own working directory: send it a full path. */
+		if (strcmp(c->pos_key, "path") == 0 && pos[0] != '/') {
+			char cwd[PATH_MAX];
+			if (!getcwd(cwd, sizeof(cwd))) {
+				json_decref(params);
+				return usage_error(name, "cannot resolve %s: %s", pos, strerror(errno));
+			}
+			snprintf(abs, sizeof(abs), "%s/%s", cwd, pos);
+			pos = abs;
+		}
+		json_object_set_new(params, c->pos_key, json_string(pos));
+	}
+	for (size_t i = 0; c->opts[i].name; i++) {
+		if (c->opts[i].required && !seen[i]) {
+			json_decref(params);
+			return usage_error(name, "--%s is required%s", c->opts[i].name, "");
+		}
+	}
+	/* "target add IQN" or "target add --iqn IQN": one of them. */
+	if (c->pos_key && strcmp(c->pos_key, "iqn") == 0 && !json_object_get(params, "iqn")) {
+		json_decref(params);
+		return usage_error(name, "the target's IQN is required (--iqn IQN or IQN)%s%s", "", "");
+	}
+
+	char err[1024];
+	json_t *result = vsc_call(g->socket, c->method, params, err, sizeof(err));
+	if (!result) {
+		fprintf(stderr, "vstorctl: %s\n", err);
+		return 1;
+	}
+	if (g->json) {
+		char *s = json_dumps(result, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (s)
+			printf("%s\n", s);
+		free(s);
+	} else {
+		c->print(result);
+	}
+	json_decref(result);
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct globals g = { .socket = VS_CTL_DEFAULT_SOCKET };
+	int i = 1;
+
+	/* Global options come before the command. */
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage_all(stdout);
+			return 0;
+		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
+			printf("vstorctl %s\n", VSTORCTL_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-j") || !strcmp(a, "--json")) {
+			g.json = true;
+		} else if (!strcmp(a, "-s") || !strcmp(a, "--socket")) {
+			if (++i == argc)
+				return usage_error(NULL, "%s: needs an argument%s", a, "");
+			g.socket = argv[i];
+		} else if (!strncmp(a, "--socket=", 9)) {
+			g.socket = a + 9;
+		} else {
+			return usage_error(NULL, "%s: unknown option%s", a, "");
+		}
+	}
+	if (i == argc) {
+		usage_all(stderr);
+		return 2;
+	}
+	const char *group = argv[i];
+	const char *verb = i + 1 < argc ? argv[i + 1] : NULL;
+	bool group_known = false;
+	for (const struct vsc_cmd *c = vsc_commands; c->group; c++) {
+		if (strcmp(c->group, group) != 0)
+			continue;
+		group_known = true;
+		if (!c->verb)   /* "stats [OPTIONS]" */
+			return run_cmd(c, argc - i, argv + i, &g);
+		if (verb && strcmp(c->verb, verb) == 0)
+			return run_cmd(c, argc - i - 1, argv + i + 1, &g);
+	}
+	if (!group_known)
+		return usage_error(NULL, "%s: unknown command%s", group, "");
+	/* "vstorctl lun" / "vstorctl lun --help" / "vstorctl lun bogus" */
+	FILE *f = verb && (!strcmp(verb, "--help") || !strcmp(verb, "-h")) ? stdout : stderr;
+	if (verb && f == stderr)
+		fprintf(stderr, "vstorctl %s: %s: unknown subcommand\n", group, verb);
+	fprintf(f, "Usage: vstorctl %s SUBCOMMAND [OPTION]...\n", group);
+	for (const struct vsc_cmd *c = vsc_commands; c->group; c++)
+		if (strcmp(c->group, group) == 0)
+			fprintf(f, "  %-8s %s\n", c->verb, c->summary);
+	fprintf(f, "vstorctl %s SUBCOMMAND --help shows its options.\n", group);
+	return f == stdout ? 0 : 2;
+}

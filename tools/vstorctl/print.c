@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Plain-text tables for people; --json prints the raw result for scripts.
+ * Columns are as wide as their widest cell.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+
+#define MAX_COLS 12
+
+struct table {
+	size_t ncols, nrows;
+	char ***cells;          /* rows × ncols, row 0 = header */
+	size_t width[MAX_COLS];
+};
+
+static void table_init(struct table *t, const char *const *header, size_t ncols)
+{
+	memset(t, 0, sizeof(*t));
+	t->ncols = ncols;
+	char *row[MAX_COLS];
+	for (size_t i = 0; i < ncols; i++)
+		row[i] = (char *)header[i];
+	t->cells = calloc(1, sizeof(char **));
+	if (!t->cells)
+		return;
+	t->cells[0] = calloc(ncols, sizeof(char *));
+	for (size_t i = 0; t->cells[0] && i < ncols; i++) {
+		t->cells[0][i] = strdup(row[i]);
+		t->width[i] = strlen(row[i]);
+	}
+	t->nrows = 1;
+}
+
+/* Add a row of already formatted cells. */
+static void table_row(struct table *t, char *const *cells)
+{
+	char ***rows = realloc(t->cells, (t->nrows + 1) * sizeof(char **));
+	if (!rows)
+		return;
+	t->cells = rows;
+	char **r = calloc(t->ncols, sizeof(char *));
+	if (!r)
+		return;
+	for (size_t i = 0; i < t->ncols; i++) {
+		r[i] = strdup(cells[i] ? cells[i] : "-");
+		if (r[i] && strlen(r[i]) > t->width[i])
+			t->width[i] = strlen(r[i]);
+	}
+	t->cells[t->nrows++] = r;
+}
+
+static void table_print_free(struct table *t)
+{
+	for (size_t r = 0; r < t->nrows; r++) {
+		if (!t->cells[r])
+			continue;
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r][c] ? t->cells[r][c] : "";
+			if (c + 1 == t->ncols)
+				printf("%s\n", s);
+			else
+				printf("%-*s  ", (int)t->width[c], s);
+			free(t->cells[r][c]);
+		}
+		free(t->cells[r]);
+	}
+	free(t->cells);
+}
+
+static char *fmt_int(json_t *v)
+{
+	char buf[32];
+	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return strdup(buf);
+}
+
+static char *fmt_any(json_t *v)
+{
+	if (!v || json_is_null(v))
+		return strdup("-");
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_integer(v))
+		return fmt_int(v);
+	if (json_is_boolean(v))
+		return strdup(json_is_true(v) ? "yes" : "no");
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Rows from an array of objects: one column per key. */
+static void print_array(json_t *arr, const char *const *header, const char *const *keys,
+                        size_t ncols, const char *empty)
+{
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		printf("%s\n", empty);
+		return;
+	}
+	struct table t;
+	table_init(&t, header, ncols);
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o) {
+		char *cells[MAX_COLS];
+		for (size_t c = 0; c < ncols; c++) {
+			const char *k = keys[c];
+			json_t *v;
+			/* "a.b": a field of a nested object */
+			const char *dot = strchr(k, '.');
+			if (dot) {
+				char outer[32];
+				snprintf(outer, sizeof(outer), "%.*s", (int)(dot - k), k);
+				v = json_object_get(json_object_get(o, outer), dot + 1);
+			} else {
+				v = json_object_get(o, k);
+			}
+			cells[c] = fmt_any(v);
+		}
+		table_row(&t, cells);
+		for (size_t c = 0; c < ncols; c++)
+			free(cells[c]);
+	}
+	table_print_free(&t);
+}
+
+void vsc_print_targets(json_t *r)
+{
+	static const char *const h[] = { "IQN", "ALIAS", "LUNS", "ACL", "CHAP", "SESSIONS" };
+	static const char *const k[] = { "iqn", "alias", "luns", "acl", "chap", "sessions" };
+	/* An empty ACL means "everyone": say it rather than print []. */
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "targets"), i, o) {
+		json_t *acl = json_object_get(o, "acl");
+		if (json_is_array(acl) && json_array_size(acl) == 0)
+			json_object_set_new(o, "acl", json_string("all"));
+		else if (json_is_array(acl))
+			json_object_set_new(o, "acl", json_integer((json_int_t)json_array_size(acl)));
+	}
+	print_array(json_object_get(r, "targets"), h, k, 6, "no targets");
+}
+
+void vsc_print_luns(json_t *r)
+{
+	static const char *const h[] = { "TARGET", "LUN", "BACKEND", "SIZE", "BLOCK", "RO",
+		                          "SERIAL", "PATH" };
+	static const char *const k[] = { "target", "lun", "backend", "size_human", "block_size",
+		                          "readonly", "serial", "path" };
+	json_t *arr = json_object_get(r, "luns");
+	if (!arr) {     /* lun.add answers with the one LUN */
+		arr = json_array();
+		json_array_append(arr, r);
+		print_array(arr, h, k, 8, "no LUNs");
+		json_decref(arr);
+		return;
+	}
+	print_array(arr, h, k, 8, "no LUNs");
+}
+
+void vsc_print_acl(json_t *r)
+{
+	json_t *acl = json_object_get(r, "acl");
+	const char *iqn = json_string_value(json_object_get(r, "target"));
+	if (!json_is_array(acl) || json_array_size(acl) == 0) {
+		printf("%s: ACL empty: every initiator may log in\n", iqn ? iqn : "?");
+		return;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(acl, i, v)
+		printf("%s\n", json_string_value(v));
+}
+
+void vsc_print_sessions(json_t *r)
+{
+	static const char *const h[] = { "TARGET", "INITIATOR", "ISID", "TSIH", "CONNS", "PEER",
+		                          "HDGST", "DDGST", "MAXRECVDSL" };
+	static const char *const k[] = { "target", "initiator", "isid", "tsih", "connections", "peer",
+		                          "params.header_digest", "params.data_digest",
+		                          "params.max_recv_data_segment_length" };
+	print_array(json_object_get(r, "sessions"), h, k, 9, "no sessions");
+}
+
+void vsc_print_stats(json_t *r)
+{
+	static const char *const h[] = { "TARGET", "LUN", "OPS", "READS", "WRITES", "BYTES",
+		                          "ERRORS", "P50us", "P99us", "P99.9us", "QD", "INFLIGHT" };
+	static const char *const k[] = { "target", "lun", "ops", "read_ops", "write_ops", "bytes",
+		                          "errors", "latency_us.p50", "latency_us.p99",
+		                          "latency_us.p99_9", "queue_depth", "in_flight" };
+	print_array(json_object_get(r, "luns"), h, k, 12, "no LUNs");
+}
+
+void vsc_print_fields(json_t *r)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(r, key, v) {
+		char *s = fmt_any(v);
+		printf("%s: %s\n", key, s ? s : "?");
+		free(s);
+	}
+}

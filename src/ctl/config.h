@@ -119,6 +119,9 @@ void vs_config_target_free(struct vs_config_target *t);
  * name), *out left empty.  `obj` is a jansson json_t.
  */
 struct json_t;
+/* "an object", "a string", ...: how error lines name a JSON value's type */
+const char *vs_config_json_type(const struct json_t *v);
+
 int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_lun *out,
                         char *err, size_t errlen);
 int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,

@@ -93,7 +93,7 @@ static void index_path(char *out, const char *parent, const char *key, size_t i)
 	pathf(out, "%s[%zu]", tmp, i);
 }
 
-static const char *type_name(const json_t *v)
+const char *vs_config_json_type(const json_t *v)
 {
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return "an object";
@@ -107,6 +107,7 @@ static const char *type_name(const json_t *v)
 	}
 	return "something else";
 }
+
 
 /* Levenshtein distance, to suggest the key a typo was meant to be. */
 static size_t edit_distance(const char *a, const char *b)
@@ -176,7 +177,7 @@ static int get_object(struct loader *L, json_t *parent_obj, const char *parent, 
 	if (!json_is_object(v)) {
 		char path[PATH_MAX_LEN];
 		join(path, parent, key);
-		return bad(L, path, "must be an object, got %s", type_name(v));
+		return bad(L, path, "must be an object, got %s", vs_config_json_type(v));
 	}
 	*out = v;
 	return 0;
@@ -191,7 +192,7 @@ static int get_array(struct loader *L, json_t *obj, const char *parent, const ch
 	if (!json_is_array(v)) {
 		char path[PATH_MAX_LEN];
 		join(path, parent, key);
-		return bad(L, path, "must be an array, got %s", type_name(v));
+		return bad(L, path, "must be an array, got %s", vs_config_json_type(v));
 	}
 	*out = v;
 	return 0;
@@ -211,7 +212,7 @@ static int get_string(struct loader *L, json_t *obj, const char *parent, const c
 		return 0;
 	}
 	if (!json_is_string(v))
-		return bad(L, path, "must be a string, got %s", type_name(v));
+		return bad(L, path, "must be a string, got %s", vs_config_json_type(v));
 	const char *s = json_string_value(v);
 	size_t n = json_string_length(v);
 	if (n == 0)
@@ -238,7 +239,7 @@ static int get_uint(struct loader *L, json_t *obj, const char *parent, const cha
 		return 0;
 	join(path, parent, key);
 	if (!json_is_integer(v))
-		return bad(L, path, "must be an integer, got %s", type_name(v));
+		return bad(L, path, "must be an integer, got %s", vs_config_json_type(v));
 	json_int_t n = json_integer_value(v);
 	if (n < 0 || (uint64_t)n < min || (uint64_t)n > max)
 		return bad(L, path, "must be %" PRIu64 "-%" PRIu64 ", got %" JSON_INTEGER_FORMAT, min, max, n);
@@ -267,7 +268,7 @@ static int get_bool(struct loader *L, json_t *obj, const char *parent, const cha
 	if (!json_is_boolean(v)) {
 		char path[PATH_MAX_LEN];
 		join(path, parent, key);
-		return bad(L, path, "must be true or false, got %s", type_name(v));
+		return bad(L, path, "must be true or false, got %s", vs_config_json_type(v));
 	}
 	*out = json_is_true(v);
 	return 0;
@@ -320,7 +321,7 @@ static int load_size(struct loader *L, json_t *obj, const char *path, uint64_t *
 		return 0;
 	}
 	if (!json_is_string(v))
-		return bad(L, p, "must be a size like \"1G\" or a byte count, got %s", type_name(v));
+		return bad(L, p, "must be a size like \"1G\" or a byte count, got %s", vs_config_json_type(v));
 	const char *s = json_string_value(v);
 	uint64_t n = 0;
 	if (vs_parse_size(s, &n) < 0)
@@ -359,7 +360,7 @@ static int load_options(struct loader *L, json_t *obj, const char *path, struct 
 		if (!*key)
 			return bad(L, kp, "option names must not be empty");
 		if (!json_is_string(v))
-			return bad(L, kp, "must be a string, got %s", type_name(v));
+			return bad(L, kp, "must be a string, got %s", vs_config_json_type(v));
 		struct vs_config_kv *kv = &l->options[l->noptions];
 		kv->key = strdup(key);
 		kv->value = strdup(json_string_value(v));
@@ -377,7 +378,7 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 	bool has_create = false, has_direct = false;
 
 	if (!json_is_object(obj))
-		return bad(L, path, "must be an object, got %s", type_name(obj));
+		return bad(L, path, "must be an object, got %s", vs_config_json_type(obj));
 	if ((rc = check_keys(L, obj, path, lun_keys)))
 		return rc;
 
@@ -401,7 +402,7 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 	if (bs) {
 		join(p, path, "block_size");
 		if (!json_is_integer(bs))
-			return bad(L, p, "must be 512 or 4096, got %s", type_name(bs));
+			return bad(L, p, "must be 512 or 4096, got %s", vs_config_json_type(bs));
 		json_int_t n = json_integer_value(bs);
 		if (n != 512 && n != 4096)
 			return bad(L, p, "must be 512 or 4096, got %" JSON_INTEGER_FORMAT, n);
@@ -475,7 +476,7 @@ static int load_names(struct loader *L, json_t *arr, const char *path, char ***o
 		json_t *v = json_array_get(arr, i);
 		pathf(p, "%s[%zu]", path, i);
 		if (!json_is_string(v))
-			return bad(L, p, "must be a string, got %s", type_name(v));
+			return bad(L, p, "must be a string, got %s", vs_config_json_type(v));
 		const char *s = json_string_value(v);
 		if (!vs_iscsi_name_valid(s, why, sizeof(why)))
 			return bad(L, p, "\"%.64s\": %s", s, why);
@@ -497,7 +498,7 @@ static int load_target(struct loader *L, json_t *obj, const char *path, struct v
 	char p[PATH_MAX_LEN], why[160];
 
 	if (!json_is_object(obj))
-		return bad(L, path, "must be an object, got %s", type_name(obj));
+		return bad(L, path, "must be an object, got %s", vs_config_json_type(obj));
 	if ((rc = check_keys(L, obj, path, keys)) ||
 	    (rc = get_string(L, obj, path, "iqn", true, VS_ISCSI_NAME_MAX + 64, &t->iqn)))
 		return rc;
@@ -591,7 +592,7 @@ static int load_portals(struct loader *L, json_t *arr, struct vs_config *cfg)
 		json_t *v = json_array_get(arr, i);
 		pathf(p, "portals[%zu]", i);
 		if (!json_is_string(v))
-			return bad(L, p, "must be a string, got %s", type_name(v));
+			return bad(L, p, "must be a string, got %s", vs_config_json_type(v));
 		const char *s = json_string_value(v);
 		if (!vs_portal_valid(s, why, sizeof(why)))
 			return bad(L, p, "%s", why);
@@ -614,7 +615,7 @@ static int load_root(struct loader *L, json_t *root, struct vs_config *cfg)
 	json_t *portals, *iscsi, *dchap, *targets;
 
 	if (!json_is_object(root))
-		return bad(L, NULL, "the top level must be an object, got %s", type_name(root));
+		return bad(L, NULL, "the top level must be an object, got %s", vs_config_json_type(root));
 	if ((rc = check_keys(L, root, "", keys)) ||
 	    (rc = get_array(L, root, "", "portals", &portals)) ||
 	    (rc = get_u32(L, root, "", "threads", 0, 256, &cfg->threads)) ||
@@ -738,7 +739,7 @@ int vs_config_parse_chap(json_t *obj, const char *path, struct vs_config_chap *o
 	struct loader L = { .file = NULL, .err = err, .errlen = errlen };
 	memset(out, 0, sizeof(*out));
 	if (!json_is_object(obj))
-		return bad(&L, path, "must be an object, got %s", type_name(obj));
+		return bad(&L, path, "must be an object, got %s", vs_config_json_type(obj));
 	int rc = load_chap(&L, obj, path, out);
 	if (rc)
 		vs_config_chap_free(out);

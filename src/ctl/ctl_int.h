@@ -80,7 +80,6 @@ struct vs_port *ctl_port_create(const char *iqn);
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
 /* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */
-void ctl_human_size(uint64_t b, char *buf, size_t len);
 char *ctl_strdup(const char *s);  /* NULL stays NULL */
 
 /* ---- methods */

@@ -71,7 +71,7 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 		memset(&info, 0, sizeof(info));
 		snprintf(info.backend, sizeof(info.backend), "%s", l->backend);
 	}
-	ctl_human_size(info.size_bytes, human, sizeof(human));
+	vs_ctl_human_size(info.size_bytes, human, sizeof(human));
 	return json_pack("{s:s,s:I,s:s,s:I,s:s,s:i,s:b,s:s,s:s?}", "target", iqn, "lun",
 	                 (json_int_t)l->lun, "backend", l->backend, "size", (json_int_t)info.size_bytes,
 	                 "size_human", human, "block_size", (int)info.block_size, "readonly",
@@ -209,8 +209,8 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 		                ")",
 		                size, info.block_size);
 	char from[32], to[32];
-	ctl_human_size(info.size_bytes, from, sizeof(from));
-	ctl_human_size(size, to, sizeof(to));
+	vs_ctl_human_size(info.size_bytes, from, sizeof(from));
+	vs_ctl_human_size(size, to, sizeof(to));
 	/* Shrinking cuts off data an initiator may still use. */
 	if (size < info.size_bytes && !force)
 		return ctl_fail(c, VS_CTL_BUSY, "lun.resize: size: shrinking from %s to %s needs --force",

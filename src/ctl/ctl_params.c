@@ -56,21 +56,6 @@ int ctl_bad(struct ctl_call *c, int code, const char *fmt, ...)
 	return -1;
 }
 
-static const char *type_name(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number with a fraction";
-	case JSON_TRUE: return "true";
-	case JSON_FALSE: return "false";
-	case JSON_NULL: return "null";
-	}
-	return "something else";
-}
-
 int ctl_check_keys(struct ctl_call *c, const char *const *allowed)
 {
 	const char *key;
@@ -98,7 +83,7 @@ int ctl_param_str(struct ctl_call *c, const char *key, bool required, size_t max
 	}
 	if (!json_is_string(v))
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: must be a string, got %s", key,
-		               type_name(v));
+		               vs_config_json_type(v));
 	const char *s = json_string_value(v);
 	size_t n = json_string_length(v);
 	if (n == 0)
@@ -121,7 +106,7 @@ int ctl_param_bool(struct ctl_call *c, const char *key, bool *out)
 		return 0;
 	if (!json_is_boolean(v))
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: must be true or false, got %s", key,
-		               type_name(v));
+		               vs_config_json_type(v));
 	*out = json_is_true(v);
 	return 0;
 }
@@ -138,7 +123,7 @@ int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *pres
 	}
 	if (!json_is_integer(v))
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: must be an integer, got %s", key,
-		               type_name(v));
+		               vs_config_json_type(v));
 	json_int_t n = json_integer_value(v);
 	/* 16383: the flat space format's largest LUN (SAM-5 4.7.7), as in the
 	 * config file. */
@@ -168,7 +153,7 @@ int ctl_param_size(struct ctl_call *c, const char *key, bool required, uint64_t 
 	if (!json_is_string(v))
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS,
 		               "params.%s: must be a size like \"1G\" or a byte count, got %s", key,
-		               type_name(v));
+		               vs_config_json_type(v));
 	uint64_t n;
 	const char *s = json_string_value(v);
 	if (vs_parse_size(s, &n) < 0)

@@ -23,7 +23,7 @@ char *ctl_strdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
-void ctl_human_size(uint64_t b, char *buf, size_t len)
+void vs_ctl_human_size(uint64_t b, char *buf, size_t len)
 {
 	static const char *const unit[] = { "TiB", "GiB", "MiB", "KiB" };
 	for (int i = 0; i < 4; i++) {

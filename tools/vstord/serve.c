@@ -27,20 +27,6 @@ struct vsd_server {
 	bool started;
 };
 
-/* "1 GiB", "512 MiB", "1000 bytes": exact, for the start-up lines. */
-static void human_size(uint64_t b, char *buf, size_t len)
-{
-	static const char *const unit[] = { "TiB", "GiB", "MiB", "KiB" };
-	for (int i = 0; i < 4; i++) {
-		uint64_t m = 1ULL << (40 - 10 * i);
-		if (b >= m && b % m == 0) {
-			snprintf(buf, len, "%" PRIu64 " %s", b / m, unit[i]);
-			return;
-		}
-	}
-	snprintf(buf, len, "%" PRIu64 " bytes", b);
-}
-
 /* "LUN 0 (ram, 1 GiB), LUN 1 (file, 10 GiB, read-only)" for one target. */
 static void summarize(const struct vs_config_target *t, struct vs_port *port, char *summary,
                       size_t summary_len)
@@ -51,7 +37,7 @@ static void summarize(const struct vs_config_target *t, struct vs_port *port, ch
 		struct vs_lun_info info = { 0 };
 		char human[32];
 		(void)vs_port_lun_control(port, l->lun, VS_LUN_QUERY, &info);
-		human_size(info.size_bytes, human, sizeof(human));
+		vs_ctl_human_size(info.size_bytes, human, sizeof(human));
 		vsd_debug("%s: LUN %" PRIu64 " added: %s, %s, %" PRIu32 "-byte blocks%s", t->iqn, l->lun,
 		          l->backend, human, l->block_size, l->readonly ? ", read-only" : "");
 		size_t used = strlen(summary);

@@ -109,7 +109,27 @@ struct vs_miniport {
 	int  (*adapter_control)(void *adapter_ext, enum vs_adapter_control_type type, void *arg);
 	/* HwFreeAdapterResources */
 	void (*free_adapter)(void *adapter_ext);
+
+	/* ---- added after API version 1: check struct_size ---- */
+
+	/*
+	 * Optional: an I_T nexus is gone (logout, connection loss, session
+	 * reinstatement; SAM-5 "I_T nexus loss").  The port calls it from
+	 * vs_port_nexus_close() after the nexus left the nexus table, when the
+	 * submitter has no SRB of it outstanding any more, and before the
+	 * nexus memory is freed (so `nexus` may be compared by address with a
+	 * pointer saved from srb->nexus).  It must not block for long (it may
+	 * run on a fabric's event-loop thread): drop the state the standard
+	 * ties to the I_T nexus, e.g. a RESERVE(6/10) reservation (SPC-4
+	 * 5.13.3) or a PREVENT MEDIUM REMOVAL (SBC-3 5.12).
+	 */
+	void (*nexus_lost)(void *adapter_ext, const struct vs_nexus *nexus);
 };
+
+/* True if miniport `mp` has the callback `field` (added after version 1). */
+#define VS_MINIPORT_HAS(mp, field) \
+	((mp)->struct_size >= offsetof(struct vs_miniport, field) + sizeof((mp)->field) && \
+	 (mp)->field != NULL)
 
 /* ---------------- port services for miniports ---------------- */
 

@@ -17,6 +17,16 @@
  * racing a shrink touches valid memory; its data is undefined, as it
  * would be on any disk resized under load.
  *
+ * Allocation state (GET LBA STATUS, SBC-3 5.5): one bit per page in a
+ * bitmap sized for max_size at open, so resize never allocates.  A write
+ * sets the bits of the pages it touched (a relaxed load first, and an
+ * atomic OR only if a bit is still clear, so rewriting mapped pages costs
+ * one load per 64 pages); an unmap or write-zeroes clears the bits of the
+ * whole pages it gave back.  Reads never change it: a read of a page never
+ * written maps the kernel's shared zero page, which mincore() would count
+ * as resident, but it is still deallocated.  A partial page that is zeroed
+ * by hand keeps its state (mapped is the safe answer).
+ *
  * Everything completes inline: done() has run when submit returns.
  */
 #include <errno.h>
@@ -38,8 +48,36 @@ struct ram_dev {
 	_Atomic uint64_t size;     /* current capacity in bytes */
 	uint64_t rw_limit;         /* bytes from base that are PROT_READ|WRITE */
 	uint64_t page;
+	unsigned page_shift;
+	_Atomic uint64_t *map;     /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
 };
+
+#define RAM_RELAXED memory_order_relaxed
+
+/* Set or clear bits [first, first+n) of the allocation map. */
+static void map_update(struct ram_dev *d, uint64_t first, uint64_t n, bool set)
+{
+	while (n) {
+		_Atomic uint64_t *w = &d->map[first >> 6];
+		unsigned b = (unsigned)(first & 63);
+		uint64_t k = 64 - b < n ? 64 - b : n;
+		uint64_t mask = (k == 64 ? ~0ULL : (1ULL << k) - 1) << b;
+		uint64_t cur = atomic_load_explicit(w, RAM_RELAXED);
+
+		if (set && (cur & mask) != mask)
+			atomic_fetch_or_explicit(w, mask, RAM_RELAXED);
+		else if (!set && (cur & mask))
+			atomic_fetch_and_explicit(w, ~mask, RAM_RELAXED);
+		first += k;
+		n -= k;
+	}
+}
+
+static bool map_test(const struct ram_dev *d, uint64_t pg)
+{
+	return (atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) >> (pg & 63)) & 1;
+}
 
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
@@ -66,6 +104,8 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 		memset(d->base + off, 0, a - off);
 	if (madvise(d->base + a, b - a, MADV_DONTNEED) != 0)
 		memset(d->base + a, 0, b - a);
+	else
+		map_update(d, a >> d->page_shift, (b - a) >> d->page_shift, false);
 	if (b < end)
 		memset(d->base + b, 0, end - b);
 }
@@ -117,6 +157,8 @@ static void *ram_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 	d->page = page;
+	while ((1ULL << d->page_shift) < page)
+		d->page_shift++;
 	d->reserve = round_up(max_size, page);
 	void *base = mmap(NULL, d->reserve, PROT_NONE,
 	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -133,11 +175,20 @@ static void *ram_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 	d->base = base;
+	/* the allocation map covers max_size: resize never allocates */
+	d->map = calloc((size_t)(((d->reserve >> d->page_shift) + 63) / 64), sizeof(*d->map));
+	if (!d->map) {
+		vs_set_error("ram: out of memory for the allocation map");
+		munmap(d->base, d->reserve);
+		free(d);
+		return NULL;
+	}
 	d->rw_limit = round_up(size, page);
 	if (mprotect(d->base, d->rw_limit, PROT_READ | PROT_WRITE) != 0) {
 		vs_set_error("ram: size: cannot map %llu bytes: %s",
 		             (unsigned long long)size, strerror(errno));
 		munmap(d->base, d->reserve);
+		free((void *)d->map);
 		free(d);
 		return NULL;
 	}
@@ -151,6 +202,7 @@ static void ram_close(void *h)
 	struct ram_dev *d = h;
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
+	free((void *)d->map);
 	free(d);
 }
 
@@ -198,6 +250,12 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 			memcpy(mem, v->iov_base, n);
 		mem += n;
 		left -= n;
+	}
+	if (!rd) {
+		uint64_t first = bio->offset >> d->page_shift;
+
+		map_update(d, first, ((bio->offset + bio->length - 1) >> d->page_shift) - first + 1,
+		           true);
 	}
 	return 0;
 }
@@ -270,9 +328,8 @@ static int ram_resize(void *h, uint64_t new_size)
 	return 0;
 }
 
-/* mincore() tells which pages hold memory; those never written or
- * unmapped since do not.  A page only read may show as mapped (the shared
- * zero page), which errs on the safe side. */
+/* The allocation map (see the top of the file): the state of the page at
+ * `offset` and how far it extends within [offset, offset+len). */
 static int ram_block_status(void *h, uint64_t offset, uint64_t len,
                             bool *mapped, uint64_t *extent_len)
 {
@@ -282,34 +339,23 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 		vs_set_error("ram: block_status: range outside the disk");
 		return -EINVAL;
 	}
-	unsigned char vec[1024];
-	uint64_t first = offset / d->page;
-	uint64_t last = (offset + len - 1) / d->page;
-	uint64_t pg = first;
-	bool state = true;
-	/* Walk in chunks of sizeof(vec) pages until the state changes. */
-	while (pg <= last) {
-		uint64_t npages = last - pg + 1;
-		if (npages > sizeof(vec))
-			npages = sizeof(vec);
-		if (mincore(d->base + pg * d->page, npages * d->page, vec) != 0) {
-			if (pg == first) {   /* cannot tell: say "maybe data" */
-				*mapped = true;
-				*extent_len = len;
-				return 0;
-			}
-			break;
+	uint64_t pg = offset >> d->page_shift;
+	uint64_t last = (offset + len - 1) >> d->page_shift;
+	bool state = map_test(d, pg);
+	uint64_t all = state ? ~0ULL : 0;
+
+	for (pg++; pg <= last; ) {
+		/* whole words of the same state at once */
+		if ((pg & 63) == 0 && last - pg >= 63 &&
+		    atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) == all) {
+			pg += 64;
+			continue;
 		}
-		uint64_t i = 0;
-		if (pg == first)
-			state = vec[0] & 1;
-		while (i < npages && (bool)(vec[i] & 1) == state)
-			i++;
-		pg += i;
-		if (i < npages)
+		if (map_test(d, pg) != state)
 			break;
+		pg++;
 	}
-	uint64_t end = pg * d->page;
+	uint64_t end = pg << d->page_shift;
 	if (end > offset + len)
 		end = offset + len;
 	*mapped = state;

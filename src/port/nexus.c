@@ -115,6 +115,11 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 		pthread_mutex_unlock(&lun->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);
+	/* I_T nexus loss for the miniport (SPC-4 5.13.3, SBC-3 5.12), outside
+	 * the nexus lock (it may look nexuses up), while `nexus` is still
+	 * valid memory so it can be matched by address. */
+	if (VS_MINIPORT_HAS(port->mp, nexus_lost))
+		port->mp->nexus_lost(port->adapter_ext, nexus);
 	free(np);
 }
 

@@ -71,23 +71,6 @@ uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
 	return (uint16_t)(4 + pad);
 }
 
-void pr_spc2_check_alive(struct vdisk_pr *pr)
-{
-	if (!pr->spc2.held || !pr->lun)
-		return;
-	/*
-	 * SPC-2 5.5.1: an I_T nexus loss releases the reservation.  A nexus
-	 * id is reused after close, so the holder is alive only if the same
-	 * nexus object with the same name still has the id.
-	 */
-	const struct vs_nexus *n = vs_port_nexus_by_id(vs_port_lun_port(pr->lun),
-	                                               pr->spc2.nexus_id);
-	if (n != pr->spc2.nexus_ptr || !n || strcmp(n->name, pr->spc2.name) != 0) {
-		pr->spc2.held = false;
-		pr_update_active(pr);
-	}
-}
-
 struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path)
 {
 	struct vdisk_pr *pr = calloc(1, sizeof(*pr));
@@ -257,7 +240,6 @@ bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
 	bool c = false;
 
 	pthread_mutex_lock(&pr->lock);
-	pr_spc2_check_alive(pr);
 	if (srb->nexus && pr->cur.nregs > 0) {
 		/* Remember the registrant's current nexus, so unit attentions
 		 * reach it after a re-login (its id changes). */
@@ -320,7 +302,6 @@ void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 		return;
 
 	pthread_mutex_lock(&pr->lock);
-	pr_spc2_check_alive(pr);
 	bool conflict = pr->cur.nregs > 0 || pr->out_busy ||           /* SPC-4 5.13.3 */
 	                (pr->spc2.held && !pr_spc2_is_holder(&pr->spc2, nx));
 	if (!conflict) {
@@ -328,7 +309,6 @@ void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 		struct pr_spc2 *s = &pr->spc2;
 		s->held = true;
 		s->rtpi = nx->rel_target_port_id;
-		s->nexus_id = nx->id;
 		s->nexus_ptr = nx;
 		pr_copy_str(s->name, sizeof(s->name), nx->name);
 		pr_update_active(pr);
@@ -349,7 +329,6 @@ void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
 		return;
 
 	pthread_mutex_lock(&pr->lock);
-	pr_spc2_check_alive(pr);
 	bool conflict = pr->cur.nregs > 0 || pr->out_busy;              /* SPC-4 5.13.3 */
 	/* SPC-2 7.17: RELEASE from a non-holder is GOOD and changes nothing. */
 	if (!conflict && pr_spc2_is_holder(&pr->spc2, nx)) {
@@ -377,9 +356,21 @@ void vdisk_pr_reset(struct vdisk_pr *pr)
 void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 {
 	pthread_mutex_lock(&pr->lock);
-	if (pr_spc2_is_holder(&pr->spc2, nexus)) {
+	/* SPC-2 5.5.1 / SPC-4 5.13.3: the RESERVE of the lost I_T nexus goes.
+	 * Matched by address: the port calls this before the nexus memory
+	 * is reused, and the RESERVE remembers the nexus that made it. */
+	if (pr->spc2.held && pr->spc2.nexus_ptr == nexus) {
 		pr->spc2.held = false;
+		pr->spc2.nexus_ptr = NULL;
 		pr_update_active(pr);
+	}
+	/* Registrations survive (SPC-4 5.13.1); their unit attentions wait
+	 * for the next login of that initiator port. */
+	for (int i = 0; i < VDISK_PR_MAX_REGS; i++) {
+		struct pr_reg *r = &pr->cur.regs[i];
+
+		if (r->used && r->nexus_id == nexus->id && strcmp(r->name, nexus->name) == 0)
+			r->nexus_id = PR_NO_NEXUS;
 	}
 	pthread_mutex_unlock(&pr->lock);
 }
@@ -387,7 +378,6 @@ void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 bool vdisk_pr_in_use(struct vdisk_pr *pr)
 {
 	pthread_mutex_lock(&pr->lock);
-	pr_spc2_check_alive(pr);
 	bool busy = pr->cur.nregs > 0 || pr->cur.reserved || pr->spc2.held;
 	pthread_mutex_unlock(&pr->lock);
 	return busy;

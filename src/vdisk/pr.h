@@ -35,10 +35,10 @@ void vdisk_pr_reset(struct vdisk_pr *pr);        /* LU reset: drop RESERVE/RELEA
 bool vdisk_pr_in_use(struct vdisk_pr *pr);       /* any registration/reservation */
 
 /*
- * Optional (not part of the first agreed API): I_T nexus loss (logout,
- * connection loss).  SPC-2 releases a RESERVE(6/10) reservation held by the
- * lost nexus; persistent reservations are unaffected (SPC-4 5.13.1).  Without
- * this call the loss is detected lazily via vs_port_nexus_by_id().
+ * I_T nexus loss (logout, connection loss), from the miniport's nexus_lost
+ * callback: releases a RESERVE(6/10) reservation the lost nexus holds
+ * (SPC-2 5.5.1, SPC-4 5.13.3); persistent reservations are unaffected
+ * (SPC-4 5.13.1).
  */
 void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus);
 

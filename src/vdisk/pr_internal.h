@@ -95,8 +95,7 @@ struct pr_state {
 struct pr_spc2 {
 	bool     held;
 	uint16_t rtpi;
-	uint32_t nexus_id;
-	const struct vs_nexus *nexus_ptr;
+	const struct vs_nexus *nexus_ptr;  /* the holder; cleared at its I_T nexus loss */
 	char     name[PR_NAME_MAX];
 };
 
@@ -181,8 +180,6 @@ int  pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx);
 bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx);
 /* Recompute pr->active; call with pr->lock held. */
 void pr_update_active(struct vdisk_pr *pr);
-/* SPC-2 holder liveness (lazy I_T nexus loss); call with pr->lock held. */
-void pr_spc2_check_alive(struct vdisk_pr *pr);
 /* Fill TransportID (SPC-4 7.6.4) for a nexus; returns its length. */
 uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid);
 

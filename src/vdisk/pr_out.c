@@ -504,7 +504,6 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 
 	pthread_mutex_lock(&pr->out_lock);
 	pthread_mutex_lock(&pr->lock);
-	pr_spc2_check_alive(pr);
 	if (pr->spc2.held) {
 		/* SPC-4 5.13.3: no PR OUT while a RESERVE(6/10) is held. */
 		pthread_mutex_unlock(&pr->lock);

@@ -92,6 +92,47 @@ static void lbas_reply(struct vdisk_lun *lun, struct vs_srb *srb, struct lbas_bu
 	vdisk_data_in(srb, b->d, len, vd_get32(&srb->cdb[10]));
 }
 
+/*
+ * The provisioning state of the extent that starts at `lba`, in whole
+ * physical blocks (SBC-3 4.7.3.3, 4.6.2: LOGICAL BLOCKS PER PHYSICAL BLOCK,
+ * LOWEST ALIGNED LBA 0): a physical block is deallocated only if all of it
+ * is; if any part of it holds data, all of its LBAs are mapped.  Sets the
+ * state and the first LBA past the extent (> lba, <= cap).
+ */
+static int phys_extent(struct vdisk_lun *lun, uint64_t lba, uint64_t cap, bool *mapped,
+                       uint64_t *end)
+{
+	uint64_t per = 1ull << lun->phys_shift;
+	uint64_t pstart = lba & ~(per - 1);
+	uint64_t ext = 0, stop;
+	int rc = lun->bdev->ops->block_status(lun->bdev->h, pstart << lun->block_shift,
+	                                      (cap - pstart) << lun->block_shift, mapped, &ext);
+
+	if (rc < 0)
+		return rc;
+	if (*mapped) {
+		/* partial blocks count as mapped: round up */
+		stop = pstart + ((ext + lun->block_size - 1) >> lun->block_shift);
+		stop = (stop + per - 1) & ~(per - 1);
+	} else {
+		/* only whole deallocated blocks (or up to the capacity) */
+		stop = pstart + (ext >> lun->block_shift);
+		if (stop < cap)
+			stop &= ~(per - 1);
+		if (stop <= lba) {
+			/* less than one physical block: that block is mapped */
+			*mapped = true;
+			stop = pstart + per;
+		}
+	}
+	if (stop > cap)
+		stop = cap;
+	if (stop <= lba)
+		stop = lba + 1;
+	*end = stop;
+	return 0;
+}
+
 static void lbas_work(struct vs_work *w)
 {
 	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
@@ -111,21 +152,14 @@ static void lbas_work(struct vs_work *w)
 	b.n = 0;
 	while (lba < cap) {
 		bool mapped = true;
-		uint64_t ext = 0, blocks;
-		uint64_t len = (cap - lba) << lun->block_shift;
-		int rc = lun->bdev->ops->block_status(lun->bdev->h, lba << lun->block_shift, len,
-		                                      &mapped, &ext);
+		uint64_t end;
+		int rc = phys_extent(lun, lba, cap, &mapped, &end);
 
 		if (rc < 0) {
 			vdisk_set_errno(lun, srb, rc, false);
 			vs_port_complete(srb);
 			return;
 		}
-		blocks = (ext + lun->block_size - 1) >> lun->block_shift;
-		if (blocks == 0)
-			blocks = 1;
-		if (blocks > cap - lba)
-			blocks = cap - lba;
 		if (b.n == room) {
 			/* full: only merging into the last descriptor is still possible */
 			uint8_t *p = &b.d[8 + 16 * (b.n - 1)];
@@ -133,12 +167,12 @@ static void lbas_work(struct vs_work *w)
 			if ((p[12] & 0x0f) != (mapped ? 0 : 1))
 				break;
 		}
-		lbas_add(&b, lba, blocks, mapped ? 0 : 1);
+		lbas_add(&b, lba, end - lba, mapped ? 0 : 1);
 		if (b.n > room) {
 			b.n--;
 			break;
 		}
-		lba += blocks;
+		lba = end;
 	}
 	lbas_reply(lun, srb, &b);
 	vs_port_complete(srb);

@@ -114,6 +114,15 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	  { 0, 0, 0x87, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_opcodes, NULL, 5 },
 	{ MAINTENANCE_IN, MI_REPORT_SUPPORTED_TMFS, true, 12, VDISK_F_NO_MEDIUM_OK | VDISK_F_SANITIZE_OK,
 	  { 0, 0, 0x80, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_report_tmfs, NULL, 5 },
+	/* EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (LID1): COPY STATUS,
+	 * OPERATING PARAMETERS, FAILED SEGMENT DETAILS (SPC-4 6.3, 6.18) */
+	{ VDISK_OP_EXTENDED_COPY, 0, true, 16, 0,
+	  { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, vdisk_cmd_extended_copy, NULL, 600 },
+#define RCR(sa) { VDISK_OP_RECEIVE_COPY_RESULTS, sa, true, 16, VDISK_F_NO_MEDIUM_OK, \
+	          { 0, 0, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0 }, \
+	          vdisk_cmd_receive_copy_results, NULL, 5 }
+	RCR(0x00), RCR(0x03), RCR(0x04),
+#undef RCR
 	{ READ_12, 0, false, 12, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x1e, LBA4, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_read, NULL, IO_TIMEOUT },
 	{ WRITE_12, 0, false, 12, VDISK_F_PROTECT_FIELD,

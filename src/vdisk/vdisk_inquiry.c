@@ -39,7 +39,7 @@ static uint32_t standard_inquiry(struct vdisk_lun *lun, uint8_t *d)
 	d[2] = 0x06;                    /* VERSION: SPC-4 */
 	d[3] = 0x10 | 0x02;             /* HISUP, RESPONSE DATA FORMAT 2 */
 	d[4] = (uint8_t)(len - 5);      /* ADDITIONAL LENGTH */
-	d[5] = 0;                       /* TPGS 00b: no ALUA, no 3PC, no PROTECT */
+	d[5] = 0x08;                    /* 3PC: EXTENDED COPY; TPGS 00b, no PROTECT */
 	d[7] = 0x02;                    /* CMDQUE */
 	put_ascii(&d[8], lun->vendor, 8);
 	put_ascii(&d[16], lun->product, 16);
@@ -137,10 +137,16 @@ static uint32_t vpd_block_limits(struct vdisk_lun *lun, uint8_t *d)
 	vd_put32(&d[16], 0);                    /* MAXIMUM PREFETCH LENGTH: no cache */
 	if (lun->caps.can_unmap) {
 		uint32_t gran = lun->caps.unmap_granularity >> lun->block_shift;
+		uint32_t per_phys = 1u << lun->phys_shift;
 
 		vd_put32(&d[20], VDISK_MAX_UNMAP_LBAS);
 		vd_put32(&d[24], VDISK_MAX_UNMAP_DESC);
-		vd_put32(&d[28], gran ? gran : 1); /* OPTIMAL UNMAP GRANULARITY */
+		/* OPTIMAL UNMAP GRANULARITY: deallocation happens in whole
+		 * physical blocks (and whole backend units, if larger) */
+		vd_put32(&d[28], gran > per_phys ? gran : per_phys);
+		/* UGAVALID=1, UNMAP GRANULARITY ALIGNMENT 0: granules start at
+		 * LBA 0, as physical blocks do (LOWEST ALIGNED LBA 0) */
+		vd_put32(&d[32], 0x80000000u);
 	}
 	vd_put64(&d[36], VDISK_MAX_WS_BLOCKS);  /* MAXIMUM WRITE SAME LENGTH */
 	/* SBC-4 6.6.4: WRITE ATOMIC(16) up to the transfer limit, any

@@ -21,6 +21,8 @@
  *   vdisk_orwrite.c   ORWRITE(16), WRITE ATOMIC(16)
  *   vdisk_medium.c    removable medium: START STOP UNIT, PREVENT ALLOW MEDIUM
  *                     REMOVAL; READ DEFECT DATA
+ *   vdisk_xcopy.c     EXTENDED COPY (LID1): parameter list checks, the copy job
+ *   vdisk_xcopy_results.c  RECEIVE COPY RESULTS, held copy status, target lookup
  */
 #ifndef VDISK_INT_H
 #define VDISK_INT_H
@@ -71,6 +73,22 @@
 #define VDISK_ASC_SANITIZE_IN_PROGRESS 0x041b
 #define VDISK_ASC_NOT_READY_TO_READY  0x2800
 #define VDISK_ASC_SANITIZE_FAILED     0x3103
+#define VDISK_OP_EXTENDED_COPY        0x83
+#define VDISK_OP_RECEIVE_COPY_RESULTS 0x84
+#define VDISK_SENSE_COPY_ABORTED      0x0a
+#define VDISK_ASC_OPERATION_IN_PROGRESS 0x0016
+#define VDISK_ASC_UNREACHABLE_COPY_TARGET 0x0804
+#define VDISK_ASC_COPY_TARGET_NOT_REACHABLE 0x0d02
+#define VDISK_ASC_TOO_MANY_TARGET_DESC  0x2606
+#define VDISK_ASC_UNSUPPORTED_TARGET_DESC 0x2607
+#define VDISK_ASC_TOO_MANY_SEGMENT_DESC 0x2608
+#define VDISK_ASC_UNSUPPORTED_SEGMENT_DESC 0x2609
+
+/* EXTENDED COPY limits (RECEIVE COPY RESULTS OPERATING PARAMETERS) */
+#define VDISK_XCOPY_MAX_TARGETS   16u
+#define VDISK_XCOPY_MAX_SEGMENTS  64u
+#define VDISK_XCOPY_MAX_LIST      4096u  /* MAXIMUM DESCRIPTOR LIST LENGTH */
+#define VDISK_XCOPY_HELD          16u    /* copy statuses held per LUN */
 
 /* lun->not_ready bits: why media-access commands are refused now. */
 #define VDISK_NR_SANITIZE        0x1u   /* NOT READY, SANITIZE IN PROGRESS */
@@ -84,8 +102,27 @@ struct vdisk_adapter {
 	struct vs_port *port;
 	char     target_name[224];
 	uint16_t rel_target_port_id;
-	pthread_mutex_t luns_lock;  /* guards `luns`, for target-wide resets */
+	/* guards `luns` (target-wide resets, nexus loss, EXTENDED COPY target
+	 * lookup) and every LUN's xc_refs */
+	pthread_mutex_t luns_lock;
+	pthread_cond_t xc_unref;    /* a LUN's xc_refs dropped */
 	struct vdisk_lun *luns;
+};
+
+/* The status of one EXTENDED COPY with LIST ID USAGE 00b, held for RECEIVE
+ * COPY RESULTS (SPC-4 6.18): per I_T nexus and list identifier. */
+struct vdisk_xcopy_held {
+	bool     used;
+	bool     active;            /* the copy is still running */
+	uint8_t  list_id;
+	uint8_t  cm_status;         /* COPY MANAGER STATUS: 0 running, 1 done, 2 failed */
+	uint8_t  scsi_status;       /* of the EXTENDED COPY command */
+	uint8_t  sense_len;
+	uint16_t segments;          /* SEGMENTS PROCESSED */
+	uint32_t gen;               /* which copy owns the slot */
+	uint64_t bytes;             /* bytes copied so far */
+	const struct vs_nexus *nexus;
+	uint8_t  sense[VS_SENSE_MAX];
 };
 
 /* Mode page state a MODE SELECT may change (SPC-4 7.5). */
@@ -110,14 +147,6 @@ struct vdisk_sanitize {
 	uint8_t  pattern[4096];    /* INITIALIZATION PATTERN, at most one block */
 	_Atomic uint32_t progress; /* 0..65535 for REQUEST SENSE */
 	pthread_cond_t idle;       /* signalled when running turns false */
-};
-
-/* An I_T nexus holding PREVENT MEDIUM REMOVAL (SBC-3 5.12).  Ids are
- * reused after close, so the nexus object and its name must still match. */
-struct vdisk_prevent {
-	uint32_t nexus_id;
-	const void *nexus_ptr;
-	uint64_t name_hash;
 };
 
 struct vdisk_lun {
@@ -163,8 +192,20 @@ struct vdisk_lun {
 	uint32_t phys_shift;       /* log2(logical blocks per physical block) */
 	bool     removable;
 	uint32_t nprevent;         /* guarded by lock */
-	struct vdisk_prevent prevent[VDISK_MAX_PREVENT];
+	/* I_T nexuses holding PREVENT MEDIUM REMOVAL (SBC-3 5.12), removed
+	 * at their I_T nexus loss (the miniport's nexus_lost callback) */
+	const struct vs_nexus *prevent[VDISK_MAX_PREVENT];
 	struct vdisk_sanitize san; /* guarded by lock */
+
+	/* EXTENDED COPY: held statuses (guarded by lock); the running copy
+	 * job owns xc_tgt (it also owns the engine buffer) */
+	struct vdisk_xcopy_held xc_held[VDISK_XCOPY_HELD];
+	uint32_t xc_gen;
+	uint32_t xc_jobs;           /* copy jobs queued or running */
+	bool     xc_cancel;         /* LUN detach: stop early */
+	pthread_cond_t xc_idle;     /* xc_jobs dropped to 0 */
+	uint32_t xc_refs;           /* copy jobs of other LUNs using this one (ad->luns_lock) */
+	struct vdisk_lun *xc_tgt[VDISK_XCOPY_MAX_TARGETS];
 };
 
 /* Per-SRB state, in srb->ext (Storport SrbExtension): no allocation. */
@@ -193,6 +234,10 @@ struct vdisk_cmd {
 	bool     ndob;
 	bool     pattern_zero;
 	struct iovec iov;
+	/* EXTENDED COPY */
+	uint32_t xc_tdl, xc_sdl;    /* target / segment descriptor list lengths */
+	int32_t  xc_slot;           /* held status slot, -1: none */
+	uint32_t xc_gen;
 };
 
 /* ---- vdisk_sense.c ---- */
@@ -275,6 +320,8 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb);
+void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb);
 
 bool vdisk_avail_unmap(const struct vdisk_lun *lun);
 
@@ -290,8 +337,28 @@ void vdisk_sanitize_init(struct vdisk_lun *lun);
 /* Wait for a running sanitize to stop (LUN detach); blocking. */
 void vdisk_sanitize_stop(struct vdisk_lun *lun);
 
+/* ---- vdisk_xcopy.c / vdisk_xcopy_results.c ---- */
+void vdisk_xcopy_init(struct vdisk_lun *lun);
+/* LUN detach: stop a copy job of this LUN, wait until no other LUN's job
+ * uses it (call after the LUN left ad->luns); blocking. */
+void vdisk_xcopy_stop(struct vdisk_lun *lun);
+void vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus);
+/* A held-status slot for (nexus, list_id): index, -1 if a copy with that
+ * list identifier is still running (OPERATION IN PROGRESS), -2 if every
+ * slot holds a running copy (BUSY). */
+int  vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_t list_id,
+                      uint32_t *gen);
+/* The copy of slot/gen made progress or ended (final: status from srb). */
+void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_t segments,
+                          uint64_t bytes, const struct vs_srb *final);
+/* The LUN of this adapter whose NAA designator is naa[16], with a
+ * reference (vdisk_xcopy_put), or NULL. */
+struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16]);
+void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
+
 /* ---- vdisk_medium.c ---- */
 void vdisk_prevent_clear(struct vdisk_lun *lun);
+void vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n);
 /* Maximum atomic transfer length in blocks (VPD B0h, WRITE ATOMIC). */
 static inline uint32_t vdisk_max_atomic_blocks(const struct vdisk_lun *lun)
 {

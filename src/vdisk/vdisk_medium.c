@@ -15,42 +15,26 @@
 
 #include "vdisk_int.h"
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *s; s++) {
-		h ^= (uint8_t)*s;
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-/* Drop preventions of nexuses that are gone (lazy I_T nexus loss: the
- * miniport API has no close notification).  Call with lun->lock held. */
-static void prevent_prune(struct vdisk_lun *lun)
-{
-	struct vs_port *port = lun->plun ? vs_port_lun_port(lun->plun) : NULL;
-
-	for (uint32_t i = 0; i < lun->nprevent; ) {
-		struct vdisk_prevent *p = &lun->prevent[i];
-		const struct vs_nexus *n = port ? vs_port_nexus_by_id(port, p->nexus_id) : NULL;
-
-		if (n && (const void *)n == p->nexus_ptr && name_hash(n->name) == p->name_hash) {
-			i++;
-			continue;
-		}
-		lun->prevent[i] = lun->prevent[--lun->nprevent];
-	}
-}
-
+/* Slot of the PREVENT held by nexus n, or -1.  Call with lun->lock held.
+ * Nexuses are compared by address: the port tells us about every I_T
+ * nexus loss (vdisk_prevent_nexus_loss) before a nexus's memory is reused. */
 static int prevent_find(struct vdisk_lun *lun, const struct vs_nexus *n)
 {
 	for (uint32_t i = 0; i < lun->nprevent; i++)
-		if (lun->prevent[i].nexus_ptr == (const void *)n &&
-		    lun->prevent[i].nexus_id == n->id)
+		if (lun->prevent[i] == n)
 			return (int)i;
 	return -1;
+}
+
+/* SBC-3 5.12 / SPC-4: an I_T nexus loss ends that nexus's prevention. */
+void vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n)
+{
+	int i;
+
+	pthread_mutex_lock(&lun->lock);
+	if ((i = prevent_find(lun, n)) >= 0)
+		lun->prevent[i] = lun->prevent[--lun->nprevent];
+	pthread_mutex_unlock(&lun->lock);
 }
 
 void vdisk_prevent_clear(struct vdisk_lun *lun)
@@ -65,7 +49,6 @@ static bool removal_prevented(struct vdisk_lun *lun)
 	bool p;
 
 	pthread_mutex_lock(&lun->lock);
-	prevent_prune(lun);
 	p = lun->nprevent != 0;
 	pthread_mutex_unlock(&lun->lock);
 	return p;
@@ -84,7 +67,6 @@ void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	if (lun->removable && n) {
 		pthread_mutex_lock(&lun->lock);
-		prevent_prune(lun);
 		int i = prevent_find(lun, n);
 
 		if (prevent && i < 0) {
@@ -94,9 +76,7 @@ void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 				            ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
 				goto out;
 			}
-			lun->prevent[lun->nprevent++] = (struct vdisk_prevent){
-				.nexus_id = n->id, .nexus_ptr = n, .name_hash = name_hash(n->name),
-			};
+			lun->prevent[lun->nprevent++] = n;
 		} else if (!prevent && i >= 0) {
 			lun->prevent[i] = lun->prevent[--lun->nprevent];
 		}

@@ -75,9 +75,11 @@ static int vdisk_find_adapter(void *adapter_ext, struct vs_port *port, const voi
 	memset(ad, 0, sizeof(*ad));
 	ad->port = port;
 	pthread_mutex_init(&ad->luns_lock, NULL);
+	pthread_cond_init(&ad->xc_unref, NULL);
 	if (cfg) {
 		if (cfg->target_name && strlen(cfg->target_name) >= sizeof(ad->target_name)) {
 			vs_set_error("target_name: longer than %zu bytes", sizeof(ad->target_name) - 1);
+			pthread_cond_destroy(&ad->xc_unref);
 			pthread_mutex_destroy(&ad->luns_lock);
 			return -EINVAL;
 		}
@@ -104,6 +106,7 @@ static void vdisk_free_adapter(void *adapter_ext)
 {
 	struct vdisk_adapter *ad = adapter_ext;
 
+	pthread_cond_destroy(&ad->xc_unref);
 	pthread_mutex_destroy(&ad->luns_lock);
 }
 
@@ -188,6 +191,7 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	pthread_mutex_init(&lun->mode_lock, NULL);
 	vdisk_mode_init(lun);
 	vdisk_sanitize_init(lun);
+	vdisk_xcopy_init(lun);
 
 	pthread_mutex_lock(&ad->luns_lock);
 	lun->next = ad->luns;
@@ -211,6 +215,7 @@ static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
 	pthread_mutex_unlock(&ad->luns_lock);
 
 	vdisk_sanitize_stop(lun);       /* no SRB is left, but the job may be */
+	vdisk_xcopy_stop(lun);          /* and copy jobs reading or writing it */
 	if (!lun->readonly)
 		(void)vdisk_sync_bio(lun, VS_BIO_FLUSH);
 	vdisk_pr_destroy(lun->pr);
@@ -318,6 +323,20 @@ static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind
 	return 0;
 }
 
+/* I_T nexus loss (SAM-5): state the standard ties to the nexus goes. */
+static void vdisk_nexus_lost(void *adapter_ext, const struct vs_nexus *nexus)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+
+	pthread_mutex_lock(&ad->luns_lock);
+	for (struct vdisk_lun *lun = ad->luns; lun; lun = lun->next) {
+		vdisk_pr_nexus_loss(lun->pr, nexus);    /* RESERVE(6/10), SPC-4 5.13.3 */
+		vdisk_prevent_nexus_loss(lun, nexus);   /* PREVENT, SBC-3 5.12 */
+		vdisk_xcopy_nexus_loss(lun, nexus);     /* held copy status, SPC-4 6.18 */
+	}
+	pthread_mutex_unlock(&ad->luns_lock);
+}
+
 static int vdisk_adapter_control(void *adapter_ext, enum vs_adapter_control_type type, void *arg)
 {
 	struct vdisk_adapter *ad = adapter_ext;
@@ -374,4 +393,5 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.reset = vdisk_reset,
 	.adapter_control = vdisk_adapter_control,
 	.free_adapter = vdisk_free_adapter,
+	.nexus_lost = vdisk_nexus_lost,
 };

@@ -305,6 +305,84 @@ static void test_block_status(void **state)
 	vs_bdev_close(b);
 }
 
+/* The allocation bitmap: reads never allocate, writes map exactly the pages
+ * they touch, unmap / write-zeroes deallocate whole pages only. */
+static void expect_status(struct vs_bdev *b, uint64_t off, uint64_t len, bool want_mapped,
+                          uint64_t want_ext)
+{
+	bool mapped = !want_mapped;
+	uint64_t ext = 0, size = b->ops->get_size(b->h);
+
+	if (len > size - off)
+		len = size - off;       /* "to the end of the disk" */
+	assert_int_equal(b->ops->block_status(b->h, off, len, &mapped, &ext), 0);
+	assert_int_equal(mapped, want_mapped);
+	assert_int_equal(ext, want_ext);
+}
+
+static void test_block_status_bitmap(void **state)
+{
+	(void)state;
+	struct vs_kv kv[] = {{"size", "8M"}, {"max_size", "16M"}};
+	struct vs_bdev *b = vs_bdev_open("ram", kv, 2);
+	static uint8_t buf[2 << 20];
+	const uint64_t pg = 4096;
+
+	assert_non_null(b);
+	/* a read of never-written memory stays deallocated */
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, buf, sizeof(buf)), 0);
+	assert_true(all_zero(buf, sizeof(buf)));
+	expect_status(b, 0, 8 << 20, false, 8 << 20);
+
+	/* 512 bytes inside page 1 map page 1 only */
+	fill(buf, 512, 3);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, pg + 100, buf, 512), 0);
+	expect_status(b, 0, 8 << 20, false, pg);
+	expect_status(b, pg, 8 << 20, true, pg);
+	expect_status(b, pg + 600, 10, true, 10);               /* clipped to the request */
+	expect_status(b, 2 * pg, (8 << 20) - 2 * pg, false, (8 << 20) - 2 * pg);
+	/* a write across a page boundary maps both pages */
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 3 * pg - 10, buf, 20), 0);
+	expect_status(b, pg, 8 << 20, true, 3 * pg);
+
+	/* a long extent across many bitmap words: pages 16..(16+300) */
+	fill(buf, 301 * pg, 4);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 16 * pg, buf, 301 * pg), 0);
+	expect_status(b, 16 * pg, 8 << 20, true, 301 * pg);
+	expect_status(b, 4 * pg, 8 << 20, false, 12 * pg);
+	expect_status(b, 317 * pg, 4096, false, 4096);
+
+	/* unmapping part of a page keeps it mapped; whole pages go */
+	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 16 * pg + 512, NULL, 1024), 0);
+	expect_status(b, 16 * pg, pg, true, pg);
+	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 20 * pg + 1, NULL, 3 * pg), 0);
+	expect_status(b, 20 * pg, 8 << 20, true, pg);           /* head partial page */
+	expect_status(b, 21 * pg, 8 << 20, false, 2 * pg);
+	expect_status(b, 23 * pg, 8 << 20, true, (317 - 23) * pg); /* tail partial page */
+	/* write-zeroes of whole pages deallocates too, and reads back zero */
+	assert_int_equal(io(b, VS_BIO_WRITE_ZEROES, VS_BIO_MAY_TRIM, 100 * pg, NULL, 50 * pg), 0);
+	expect_status(b, 100 * pg, 8 << 20, false, 50 * pg);
+	assert_int_equal(io(b, VS_BIO_READ, 0, 100 * pg, buf, 50 * pg), 0);
+	assert_true(all_zero(buf, 50 * pg));
+	expect_status(b, 100 * pg, 8 << 20, false, 50 * pg);   /* the read did not map it */
+	/* rewriting maps again */
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 100 * pg, buf, pg), 0);
+	expect_status(b, 100 * pg, pg, true, pg);
+
+	/* unmap of the whole disk (SANITIZE BLOCK ERASE) leaves nothing mapped */
+	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 0, NULL, 8 << 20), 0);
+	expect_status(b, 0, 8 << 20, false, 8 << 20);
+
+	/* space added by a resize starts deallocated; the map already covers it */
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, (8 << 20) - pg, buf, pg), 0);
+	assert_int_equal(b->ops->resize(b->h, 16 << 20), 0);
+	expect_status(b, (8 << 20) - pg, 8 << 20, true, pg);
+	expect_status(b, 8 << 20, 8 << 20, false, 8 << 20);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, (16 << 20) - pg, buf, pg), 0);
+	expect_status(b, (16 << 20) - pg, pg, true, pg);
+	vs_bdev_close(b);
+}
+
 struct thr_arg {
 	struct vs_bdev *b;
 	int id;
@@ -365,6 +443,7 @@ int main(void)
 		cmocka_unit_test(test_flush_and_bad_requests),
 		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_block_status),
+		cmocka_unit_test(test_block_status_bitmap),
 		cmocka_unit_test(test_concurrent_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,18 +34,27 @@ static int prmp_find_adapter(void *ext, struct vs_port *port, const void *cfg,
 	return 0;
 }
 
+/* The adapter extension remembers its only LUN, for nexus_lost. */
 static int prmp_lun_attach(void *ext, struct vs_port_lun *lun, void *lun_ext, const void *cfg)
 {
-	(void)ext; (void)cfg;
+	(void)cfg;
 	struct prmp_lun *l = lun_ext;
 	l->pr = vdisk_pr_create(lun, NULL);
+	*(struct prmp_lun **)ext = l;
 	return l->pr ? 0 : -1;
 }
 
 static void prmp_lun_detach(void *ext, void *lun_ext)
 {
-	(void)ext;
+	*(struct prmp_lun **)ext = NULL;
 	vdisk_pr_destroy(((struct prmp_lun *)lun_ext)->pr);
+}
+
+static void prmp_nexus_lost(void *ext, const struct vs_nexus *nexus)
+{
+	struct prmp_lun *l = *(struct prmp_lun **)ext;
+	if (l)
+		vdisk_pr_nexus_loss(l->pr, nexus);
 }
 
 static int prmp_lun_control(void *ext, void *lun_ext, enum vs_lun_control_type t, void *arg)
@@ -98,7 +107,7 @@ static const struct vs_miniport prmp = {
 	.name = "pr-test",
 	.api_version = VS_MINIPORT_API_VERSION,
 	.struct_size = sizeof(struct vs_miniport),
-	.adapter_extension_size = 8,
+	.adapter_extension_size = sizeof(struct prmp_lun *),
 	.lun_extension_size = sizeof(struct prmp_lun),
 	.find_adapter = prmp_find_adapter,
 	.lun_attach = prmp_lun_attach,
@@ -106,6 +115,7 @@ static const struct vs_miniport prmp = {
 	.lun_control = prmp_lun_control,
 	.start_io = prmp_start_io,
 	.reset = prmp_reset,
+	.nexus_lost = prmp_nexus_lost,
 };
 
 /* ---------------- helpers ---------------- */
@@ -300,6 +310,32 @@ static void test_reserve6_nexus_loss_and_lun_reset(void **state)
 	assert_false(in_use);
 }
 
+/*
+ * The I_T nexus loss comes from the port (nexus_lost), so a new session of
+ * the SAME initiator port name, which may get the same nexus id and even the
+ * same memory, is a new I_T nexus: the RESERVE of the old one is gone.
+ */
+static void test_reserve6_lost_on_same_name_relogin(void **state)
+{
+	(void)state;
+	struct vs_nexus *a = login("iqn.2024-01.test:a,i,0x000000000001");
+	struct vs_nexus *b = login("iqn.2024-01.test:b,i,0x000000000002");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(cmd_status(a, RESERVE_6), SAM_STAT_GOOD);
+		assert_int_equal(cmd_status(b, WRITE_10), SAM_STAT_RESERVATION_CONFLICT);
+		vs_port_nexus_close(tf_port(tf), a);
+		a = login("iqn.2024-01.test:a,i,0x000000000001");
+		assert_int_equal(cmd_status(b, WRITE_10), SAM_STAT_GOOD);
+		assert_int_equal(cmd_status(a, WRITE_10), SAM_STAT_GOOD);
+	}
+	/* another nexus's loss leaves the reservation alone */
+	assert_int_equal(cmd_status(a, RESERVE_10), SAM_STAT_GOOD);
+	struct vs_nexus *c = login("iqn.2024-01.test:c,i,0x000000000003");
+	vs_port_nexus_close(tf_port(tf), c);
+	assert_int_equal(cmd_status(b, WRITE_10), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(cmd_status(a, RELEASE_10), SAM_STAT_GOOD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_registrants_only_raises_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration_survives_relogin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve6_nexus_loss_and_lun_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserve6_lost_on_same_name_relogin, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

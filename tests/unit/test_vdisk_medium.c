@@ -311,6 +311,45 @@ static void test_removable(void **state)
 	vt_teardown(&t);
 }
 
+/* SBC-3 5.12: PREVENT ends with the I_T nexus loss even if the initiator
+ * comes back at once under the same port name (a new I_T nexus, which may
+ * reuse the old nexus id and memory). */
+static void test_prevent_same_name_relogin(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	const char *name = "iqn.2024-01.test:init-b,i,0x2";
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	assert_int_equal(add_lun_cfg(&t, 1, 512, true, 0), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 0), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n2, 1), 0);
+	for (int i = 0; i < 3; i++) {
+		pa(&t, t.n2, 1);
+		ssu(&t, t.n, 0x02, &r);
+		assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+		vs_port_nexus_close(tf_port(t.tf), t.n2);
+		t.n2 = tf_nexus(t.tf, name);
+		assert_non_null(t.n2);
+		assert_int_equal(tf_clear_ua(t.tf, t.n2, 1), 0);
+		ssu(&t, t.n, 0x02, &r);         /* eject: nobody prevents it */
+		assert_good(&r);
+		ssu(&t, t.n, 0x03, &r);         /* load */
+		assert_good(&r);
+		assert_int_equal(tf_clear_ua(t.tf, t.n2, 1), 0);
+	}
+	/* a PREVENT survives another nexus's loss */
+	pa(&t, t.n, 1);
+	vs_port_nexus_close(tf_port(t.tf), t.n2);
+	t.n2 = tf_nexus(t.tf, name);
+	ssu(&t, t.n, 0x02, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+	pa(&t, t.n, 0);
+	vt_teardown(&t);
+}
+
 static void test_not_removable(void **state)
 {
 	struct vt t;
@@ -360,6 +399,148 @@ static void test_physical_block_size(void **state)
 	vt_teardown(&t);
 }
 
+/* GET LBA STATUS on LUN 1 from `lba`: descriptors as (lba, count, status). */
+static int lba_status(struct vt *t, uint64_t lba, uint64_t out[][3], int max)
+{
+	uint8_t cdb[16], d[8 + 16 * 8];
+	struct tf_result r;
+	int n;
+
+	memset(cdb, 0, 16);
+	cdb[0] = SERVICE_ACTION_IN_16;
+	cdb[1] = SAI_GET_LBA_STATUS;
+	put_be(&cdb[2], lba, 8);
+	put_be(&cdb[10], sizeof(d), 4);
+	exec_on(t, t->n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	assert_good(&r);
+	n = (int)((get_be(d, 4) - 4) / 16);
+	for (int i = 0; i < n && i < max; i++) {
+		out[i][0] = get_be(&d[8 + 16 * i], 8);
+		out[i][1] = get_be(&d[8 + 16 * i + 8], 4);
+		out[i][2] = d[8 + 16 * i + 12] & 0x0f;
+	}
+	return n;
+}
+
+static void unmap_on_lun1(struct vt *t, uint64_t lba, uint32_t n)
+{
+	uint8_t cdb[10] = { UNMAP }, p[24];
+	struct tf_result r;
+
+	memset(p, 0, sizeof(p));
+	put_be(&p[0], 22, 2);
+	put_be(&p[2], 16, 2);
+	put_be(&p[8], lba, 8);
+	put_be(&p[16], n, 4);
+	put_be(&cdb[7], sizeof(p), 2);
+	exec_on(t, t->n, 1, cdb, 10, VS_DIR_TO_DEVICE, p, sizeof(p), &r);
+	assert_good(&r);
+}
+
+/*
+ * physical_block_size 8192 over 512-byte blocks (16 per physical block,
+ * twice the RAM backend's 4 KiB page): GET LBA STATUS reports whole
+ * physical blocks, a partly deallocated one as mapped (SBC-3 4.7.3);
+ * VPD B0h reports the unmap granularity; unaligned deallocation works
+ * (libiscsi WriteSame10/16.UnmapUnaligned) and wrong data-out sizes fail
+ * (WriteSame*.InvalidDataOutSize, CompareAndWrite.InvalidDataOutSize).
+ */
+static void test_physical_block_provisioning(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t d[64], cdb[16];
+	static uint8_t buf[64 * 512], in[64 * 512];
+	uint64_t st[8][3];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	assert_int_equal(add_lun_cfg(&t, 1, 512, false, 8192), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 0), 0);
+
+	/* READ CAPACITY (16): exponent 4, LOWEST ALIGNED LBA 0, LBPME/LBPRZ */
+	memset(cdb, 0, 16);
+	cdb[0] = SERVICE_ACTION_IN_16;
+	cdb[1] = SAI_READ_CAPACITY_16;
+	cdb[13] = 32;
+	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
+	assert_good(&r);
+	assert_int_equal(d[13] & 0x0f, 4);
+	assert_int_equal(d[14] & 0xc0, 0xc0);
+	assert_int_equal(((d[14] & 0x3f) << 8) | d[15], 0);
+	/* VPD B0h: OPTIMAL UNMAP GRANULARITY 16, UGAVALID with alignment 0 */
+	exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0xb0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64,
+	        &r);
+	assert_good(&r);
+	assert_int_equal(get_be(&d[28], 4), 16);
+	assert_int_equal(get_be(&d[32], 4), 0x80000000u);
+
+	/* map LBAs 0..63 */
+	memset(buf, 0xa6, sizeof(buf));
+	{
+		size_t l = cdb_rw(cdb, WRITE_16, 0, 64, 0);
+
+		exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, buf, sizeof(buf), &r);
+		assert_good(&r);
+	}
+	/* half a physical block deallocated: the block is still mapped */
+	unmap_on_lun1(&t, 16, 8);
+	assert_int_equal(lba_status(&t, 16, st, 8), 2);
+	assert_int_equal(st[0][0], 16);
+	assert_int_equal(st[0][1], 48);
+	assert_int_equal(st[0][2], 0);
+	assert_int_equal(st[1][0], 64);         /* never written: deallocated */
+	assert_int_equal(st[1][2], 1);
+	/* the other half too: LBAs 16..31 deallocated */
+	unmap_on_lun1(&t, 24, 8);
+	assert_int_equal(lba_status(&t, 0, st, 8), 4);
+	assert_true(st[0][0] == 0 && st[0][1] == 16 && st[0][2] == 0);
+	assert_true(st[1][0] == 16 && st[1][1] == 16 && st[1][2] == 1);
+	assert_true(st[2][0] == 32 && st[2][1] == 32 && st[2][2] == 0);
+	assert_true(st[3][0] == 64 && st[3][1] == 2048 - 64 && st[3][2] == 1);
+	/* a start inside a physical block: the descriptor starts there */
+	assert_int_equal(lba_status(&t, 20, st, 8), 3);
+	assert_true(st[0][0] == 20 && st[0][1] == 12 && st[0][2] == 1);
+	/* the deallocated LBAs read back as zeroes (LBPRZ) */
+	{
+		size_t l = cdb_rw(cdb, READ_16, 16, 16, 0);
+
+		exec_on(&t, t.n, 1, cdb, l, VS_DIR_FROM_DEVICE, in, 16 * 512, &r);
+		assert_good(&r);
+		for (int i = 0; i < 16 * 512; i++)
+			assert_int_equal(in[i], 0);
+	}
+
+	/* unaligned WRITE SAME (10) with UNMAP: LBA i, 16 - i blocks, GOOD */
+	for (uint32_t i = 1; i < 16; i++) {
+		memset(cdb, 0, 10);
+		cdb[0] = WRITE_SAME_10;
+		cdb[1] = 0x08;
+		put_be(&cdb[2], 32 + i, 4);
+		put_be(&cdb[7], 16 - i, 2);
+		exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 512, &r);
+		assert_good(&r);
+	}
+	assert_int_equal(lba_status(&t, 32, st, 8), 2);
+	assert_true(st[0][0] == 32 && st[0][1] == 32 && st[0][2] == 0);   /* LBA 32 keeps data */
+	/* data-out of half a block or two blocks: refused */
+	exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 256, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 1024, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	/* COMPARE AND WRITE of 1 block with 4 blocks of data-out, and of 3 */
+	memset(cdb, 0, 16);
+	cdb[0] = COMPARE_AND_WRITE;
+	cdb[13] = 1;
+	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	cdb[13] = 3;
+	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	vt_teardown(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -367,8 +548,10 @@ int main(void)
 		cmocka_unit_test(test_write_atomic),
 		cmocka_unit_test(test_read_defect_data),
 		cmocka_unit_test(test_removable),
+		cmocka_unit_test(test_prevent_same_name_relogin),
 		cmocka_unit_test(test_not_removable),
 		cmocka_unit_test(test_physical_block_size),
+		cmocka_unit_test(test_physical_block_provisioning),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -201,6 +201,81 @@ static void test_residuals(void **state)
 	vt_teardown(&t);
 }
 
+/*
+ * A READ whose expected length ends inside a block: the bytes up to the
+ * expected length move, the rest is an overflow residual (SAM-5 5.4.3,
+ * RFC 7143 11.4.5.1; libiscsi iSCSIResiduals.Read10/12/16Residuals).
+ */
+static void check_partial_read(struct vt *t, uint8_t op, uint64_t lba, uint32_t n,
+                               uint32_t edtl, const uint8_t *want)
+{
+	uint8_t cdb[16], in[3 * 4096];
+	struct tf_result r;
+	size_t l = cdb_rw(cdb, op, lba, n, 0);
+	uint64_t need = (uint64_t)n * t->bs;
+
+	memset(in, 0xee, sizeof(in));
+	vt_exec(t, cdb, l, VS_DIR_FROM_DEVICE, edtl ? in : NULL, edtl, &r);
+	assert_good(&r);
+	if (need > edtl) {
+		assert_int_equal(r.xfer_len, edtl);
+		assert_int_equal(r.resid_flags, VS_RESID_OVERFLOW);
+		assert_int_equal(r.residual, need - edtl);
+	} else {
+		assert_int_equal(r.xfer_len, need);
+		assert_int_equal(r.resid_flags, need < edtl ? VS_RESID_UNDERFLOW : 0);
+		assert_int_equal(r.residual, edtl - need);
+	}
+	assert_memory_equal(in, want, r.xfer_len);
+	/* nothing past what was transferred was touched */
+	assert_int_equal(in[r.xfer_len], 0xee);
+}
+
+static void test_read_partial_block(void **state)
+{
+	static const uint8_t ops[] = { READ_10, READ_12, READ_16 };
+	struct vt t;
+	uint8_t data[3 * 4096];
+	(void)state;
+
+	for (int k = 0; k < 2; k++) {
+		uint32_t bs = k ? 4096 : 512;
+
+		vt_setup(&t, bs, "1M", false);
+		fill(data, sizeof(data), (uint8_t)(k + 3));
+		vt_write(&t, 4, 3, data);
+		for (size_t i = 0; i < sizeof(ops); i++) {
+			check_partial_read(&t, ops[i], 4, 1, 200, data);       /* inside block 1 */
+			check_partial_read(&t, ops[i], 4, 2, bs + 77, data);   /* whole + partial */
+			check_partial_read(&t, ops[i], 4, 3, 2 * bs + 1, data);
+			check_partial_read(&t, ops[i], 4, 1, 0, data);         /* nothing */
+			check_partial_read(&t, ops[i], 4, 1, 10000 < 3 * bs ? 10000 : 3 * bs, data);
+			check_partial_read(&t, ops[i], 4, 2, bs, data);        /* whole blocks */
+			check_partial_read(&t, ops[i], 5, 2, bs - 1, data + bs);
+		}
+		vt_teardown(&t);
+	}
+}
+
+/* libiscsi iSCSIResiduals.Read10Invalid: a READ (10) the initiator flags as
+ * a write completes GOOD. */
+static void test_read_flagged_write(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t cdb[16], buf[512];
+	size_t l;
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	memset(buf, 0x5a, sizeof(buf));
+	l = cdb_rw(cdb, READ_10, 0, 1, 0);
+	vt_exec(&t, cdb, l, VS_DIR_TO_DEVICE, buf, sizeof(buf), &r);
+	assert_good(&r);
+	assert_int_equal(r.resid_flags, 0);
+	vt_teardown(&t);
+}
+
 static void test_verify(void **state)
 {
 	struct vt t;
@@ -287,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_zero_lengths),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_residuals),
+		cmocka_unit_test(test_read_partial_block),
+		cmocka_unit_test(test_read_flagged_write),
 		cmocka_unit_test(test_verify),
 		cmocka_unit_test(test_sync_prefetch),
 	};

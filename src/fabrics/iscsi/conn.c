@@ -46,11 +46,13 @@ struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *pe
 	c->rx_buf = malloc(c->rx_buf_len);
 	c->big_buf_len = c->rx_buf_len;
 	c->big_buf = malloc(c->big_buf_len);
+	c->rbuf = malloc(ISCSI_RBUF_LEN);
 	iscsi_target_env_init(is, c);
-	c->login = c->rx_buf && c->big_buf ? iscsi_login_new(&c->env) : NULL;
+	c->login = c->rx_buf && c->big_buf && c->rbuf ? iscsi_login_new(&c->env) : NULL;
 	if (!c->login) {
 		free(c->rx_buf);
 		free(c->big_buf);
+		free(c->rbuf);
 		free(c);
 		return NULL;
 	}
@@ -108,6 +110,7 @@ static void conn_free(struct iscsi_conn *c)
 	atomic_fetch_sub(&c->is->nconns, 1);
 	free(c->rx_buf);
 	free(c->big_buf);
+	free(c->rbuf);
 	free(c);
 }
 
@@ -296,7 +299,7 @@ void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx)
 		tx_append(c, tx);
 	}
 	/* Deferred so that callers never see their item finish under them and
-	 * several completions go out in one sendmsg. */
+	 * the responses to every PDU of a receive burst go out in one sendmsg. */
 	if (!c->flush_posted) {
 		c->flush_posted = true;
 		c->flush_msg.fn = flush_msg;
@@ -362,15 +365,20 @@ static void want_out(struct iscsi_conn *c, bool on)
 
 void iscsi_tx_flush(struct iscsi_conn *c)
 {
+	/* Every PDU ready goes out in one sendmsg (up to ISCSI_TX_BATCH PDUs,
+	 * well under IOV_MAX iovecs): Data-In and status of a whole burst of
+	 * commands cost one system call and few TCP segments. */
 	while (c->txq_head && c->state != CONN_CLOSING) {
-		struct iovec iov[64];
-		struct iscsi_tx *batch[16];
+		struct iovec iov[ISCSI_TX_BATCH * 4];
+		struct iscsi_tx *batch[ISCSI_TX_BATCH];
 		int niov = 0, nb = 0;
 		struct iscsi_tx *tx, *next;
 		struct msghdr mh = { 0 };
 		ssize_t n;
 
-		for (tx = c->txq_head; tx && nb < 16 && niov + 8 <= 64; tx = next) {
+		for (tx = c->txq_head; tx && nb < (int)ISCSI_TX_BATCH &&
+		     niov + (int)(sizeof(tx->iov) / sizeof(tx->iov[0])) <= (int)(sizeof(iov) / sizeof(iov[0]));
+		     tx = next) {
 			size_t skip;
 
 			next = tx->next;
@@ -557,6 +565,15 @@ static void resume_msg(struct iscsi_msg *m)
 	conn_rx(c);
 }
 
+static void rx_kick(struct iscsi_conn *c)
+{
+	if (!c->resume_posted) {
+		c->resume_posted = true;
+		c->resume_msg.fn = resume_msg;
+		iscsi_loop_post(c->loop, &c->resume_msg);
+	}
+}
+
 void iscsi_conn_resume_rx(struct iscsi_conn *c)
 {
 	if (!c->rx_paused || c->state == CONN_CLOSING || c->state == CONN_LOGOUT ||
@@ -564,13 +581,10 @@ void iscsi_conn_resume_rx(struct iscsi_conn *c)
 		return;
 	c->rx_paused = false;
 	set_events(c, c->events | EPOLLIN);
-	/* The PDU that paused may need no more bytes from the socket, so do
-	 * not wait for EPOLLIN: kick the state machine. */
-	if (!c->resume_posted) {
-		c->resume_posted = true;
-		c->resume_msg.fn = resume_msg;
-		iscsi_loop_post(c->loop, &c->resume_msg);
-	}
+	/* The PDU that paused may need no more bytes from the socket (or they
+	 * are already in the receive buffer), so do not wait for EPOLLIN: kick
+	 * the state machine. */
+	rx_kick(c);
 }
 
 void iscsi_conn_pause_rx(struct iscsi_conn *c)
@@ -784,7 +798,7 @@ static void on_header(struct iscsi_conn *c)
 	uint32_t limit;
 	int rc;
 
-	c->last_rx_ns = iscsi_now_ns();
+	c->last_rx_ns = c->rx_now_ns;
 	c->nop_outstanding = false;
 	c->rx_dlen = bhs_dsl(&c->rx_bhs);
 	limit = c->state == CONN_LOGIN ? c->rx_buf_len : c->p.max_recv_dsl;
@@ -818,58 +832,137 @@ static bool rx_data_done(struct iscsi_conn *c)
 	return c->rx_seg_idx >= c->rx_nseg;
 }
 
-/* Read into the data segments; returns >0 progress, 0 would block, <0 closed. */
-static int rx_read_data(struct iscsi_conn *c)
+/*
+ * Receiving (RFC 7143 §11.2 framing is parsed from memory).
+ *
+ * Bytes come off the socket in bursts into c->rbuf and the state machine
+ * takes them from there: a header is a memcpy out of the buffer, and a
+ * small data segment a memcpy into the SRB buffer, both of memory that is
+ * already in cache.  A data segment with ISCSI_RX_DIRECT_MIN or more still
+ * to come is read straight into its destination instead.  The reading
+ * helpers return >0 progress, 0 would block, -1 receive error, -2 closed.
+ */
+static uint32_t rbuf_avail(const struct iscsi_conn *c)
 {
-	struct iovec iov[4];
-	int n = 0;
-	ssize_t got;
-	size_t off = c->rx_seg_off;
+	return c->rbuf_tail - c->rbuf_head;
+}
 
-	for (int i = c->rx_seg_idx; i < c->rx_nseg && n < 4; i++) {
-		struct iscsi_rx_seg *s = &c->rx_seg[i];
-		size_t len = s->len - off;
-
-		if (!s->base) {
-			if (len > c->loop->scratch_len)
-				len = c->loop->scratch_len;
-			iov[n++] = (struct iovec){ c->loop->scratch, len };
-			off = 0;
-			break;      /* one scratch use per read: keep accounting simple */
-		}
-		iov[n++] = (struct iovec){ s->base + off, len };
-		off = 0;
-	}
-	got = readv(c->fd, iov, n);
+static int rx_result(ssize_t got)
+{
 	if (got < 0)
 		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-	if (got == 0)
-		return -2;
-	while (got > 0) {
+	return got == 0 ? -2 : 1;
+}
+
+/*
+ * The buffer is empty: refill it with whatever the socket holds.  Once a
+ * recv() of this burst came back short the socket was empty a moment ago;
+ * rather than ask again at once (another system call, and on TCP another
+ * ACK), the burst ends: the responses it produced go out first, and the
+ * level-triggered EPOLLIN brings us back for what arrived meanwhile, by
+ * then a larger batch.
+ */
+static int rbuf_fill(struct iscsi_conn *c)
+{
+	ssize_t got;
+	int rc;
+
+	if (c->rx_drained)
+		return 0;
+	got = recv(c->fd, c->rbuf, ISCSI_RBUF_LEN, 0);
+	rc = rx_result(got);
+	c->rbuf_head = 0;
+	c->rbuf_tail = rc > 0 ? (uint32_t)got : 0;
+	c->rx_drained = rc > 0 && (size_t)got < ISCSI_RBUF_LEN;
+	return rc;
+}
+
+/* Account `n` bytes placed into (or skipped for) the data segments. */
+static void rx_seg_advance(struct iscsi_conn *c, size_t n)
+{
+	while (n > 0 && c->rx_seg_idx < c->rx_nseg) {
 		struct iscsi_rx_seg *s = &c->rx_seg[c->rx_seg_idx];
 		size_t left = s->len - c->rx_seg_off;
 
-		if ((size_t)got < left) {
-			c->rx_seg_off += (size_t)got;
-			got = 0;
-		} else {
-			got -= (ssize_t)left;
-			c->rx_seg_idx++;
-			c->rx_seg_off = 0;
+		if (n < left) {
+			c->rx_seg_off += n;
+			return;
 		}
+		n -= left;
+		c->rx_seg_idx++;
+		c->rx_seg_off = 0;
 	}
+}
+
+/* Large remainder: readv into the segments' own memory, then the receive
+ * buffer for whatever follows the PDU. */
+static int rx_read_direct(struct iscsi_conn *c)
+{
+	struct iovec iov[5];
+	int n = 0;
+	size_t off = c->rx_seg_off, want = 0;
+	ssize_t got;
+	int i;
+
+	for (i = c->rx_seg_idx; i < c->rx_nseg && n < 4 && c->rx_seg[i].base; i++) {
+		iov[n++] = (struct iovec){ c->rx_seg[i].base + off, c->rx_seg[i].len - off };
+		want += c->rx_seg[i].len - off;
+		off = 0;
+	}
+	if (i == c->rx_nseg)
+		iov[n++] = (struct iovec){ c->rbuf, ISCSI_RBUF_LEN };
+	got = readv(c->fd, iov, n);
+	if (got <= 0)
+		return rx_result(got);
+	c->rbuf_head = 0;
+	c->rbuf_tail = (size_t)got > want ? (uint32_t)((size_t)got - want) : 0;
+	rx_seg_advance(c, (size_t)got > want ? want : (size_t)got);
+	return 1;
+}
+
+static int rx_read_data(struct iscsi_conn *c)
+{
+	struct iscsi_rx_seg *s = &c->rx_seg[c->rx_seg_idx];
+	uint32_t avail = rbuf_avail(c);
+	size_t left = s->len - c->rx_seg_off;
+
+	if (!avail) {
+		size_t rest = left;
+
+		for (int i = c->rx_seg_idx + 1; i < c->rx_nseg; i++)
+			rest += c->rx_seg[i].len;
+		if (s->base && rest >= ISCSI_RX_DIRECT_MIN)
+			return rx_read_direct(c);
+		int rc = rbuf_fill(c);
+
+		if (rc <= 0)
+			return rc;
+		avail = rbuf_avail(c);
+	}
+	if (left > avail)
+		left = avail;
+	if (s->base)        /* NULL: data to skip */
+		memcpy(s->base + c->rx_seg_off, c->rbuf + c->rbuf_head, left);
+	c->rbuf_head += (uint32_t)left;
+	rx_seg_advance(c, left);
 	return 1;
 }
 
 static int rx_read_hdr(struct iscsi_conn *c, uint8_t *buf)
 {
-	ssize_t got = recv(c->fd, buf + c->rx_got, c->rx_need - c->rx_got, 0);
+	size_t n = c->rx_need - c->rx_got;
 
-	if (got < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-	if (got == 0)
-		return -2;
-	c->rx_got += (size_t)got;
+	if (!rbuf_avail(c)) {
+		int rc = rbuf_fill(c);
+
+		if (rc <= 0)
+			return rc;
+	}
+	if (n > rbuf_avail(c))
+		n = rbuf_avail(c);
+	memcpy(buf + c->rx_got, c->rbuf + c->rbuf_head, n);
+	c->rbuf_head += (uint32_t)n;
+	c->rx_got += n;
 	return 1;
 }
 
@@ -906,7 +999,11 @@ static void after_bhs_parts(struct iscsi_conn *c)
 
 static void conn_rx(struct iscsi_conn *c)
 {
-	for (int budget = RX_PDU_BUDGET; budget > 0;) {
+	int budget = RX_PDU_BUDGET;
+
+	c->rx_now_ns = iscsi_now_ns();
+	c->rx_drained = false;
+	while (budget > 0) {
 		int rc = 1;
 
 		if (c->state == CONN_CLOSING || c->rx_paused)
@@ -950,6 +1047,11 @@ static void conn_rx(struct iscsi_conn *c)
 			return;
 		}
 	}
+	/* Out of budget (fairness to the loop's other connections and to the
+	 * responses just queued): bytes already buffered raise no EPOLLIN, so
+	 * come back for them after the work this burst produced. */
+	if (rbuf_avail(c) && c->state != CONN_CLOSING && !c->rx_paused)
+		rx_kick(c);
 }
 
 static void conn_event(struct iscsi_handler *h, uint32_t events)

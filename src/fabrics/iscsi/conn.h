@@ -44,6 +44,18 @@
 #define ISCSI_CTL_SLOTS         8u
 #define ISCSI_TMF_SLOTS         4u
 #define ISCSI_ITT_BUCKETS       256u
+/* Receive buffer: one recv() per readable event takes in every PDU the
+ * socket holds (a QD 32 burst of commands, or ~30 4 KiB writes); their
+ * headers and small data segments are parsed from memory, which costs far
+ * less than a system call per header. */
+#define ISCSI_RBUF_LEN          (128u * 1024u)
+/* A data segment with at least this much still to come bypasses the
+ * receive buffer: it is read straight into the SRB buffer (zero copy for
+ * large writes), with the receive buffer as the last iovec so the next
+ * headers come in with the same readv. */
+#define ISCSI_RX_DIRECT_MIN     (16u * 1024u)
+/* PDUs sent in one sendmsg at most (each takes up to 5 iovecs). */
+#define ISCSI_TX_BATCH          64u
 
 struct vs_iscsi;
 struct iscsi_target;
@@ -276,6 +288,10 @@ struct iscsi_conn {
 	struct iscsi_ctl_pdu *rx_ctl;       /* response waiting for this PDU's data */
 	uint8_t *rx_buf;                    /* data of control PDUs */
 	uint32_t rx_buf_len;
+	uint8_t *rbuf;                      /* ISCSI_RBUF_LEN: bytes read, not yet parsed */
+	uint32_t rbuf_head, rbuf_tail;      /* unparsed bytes are rbuf[head, tail) */
+	uint64_t rx_now_ns;                 /* clock read once per receive burst */
+	bool rx_drained;                    /* this burst's recv() came back short */
 
 	/* send queue */
 	struct iscsi_tx *txq_head, *txq_tail;

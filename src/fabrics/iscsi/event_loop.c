@@ -63,14 +63,17 @@ static void drain_queue(struct iscsi_loop *loop)
 	list = loop->mq_head;
 	loop->mq_head = loop->mq_tail = NULL;
 	pthread_mutex_unlock(&loop->mq_lock);
+	/* Local work the messages post (a flush per connection) runs once
+	 * after all of them: completions that arrived together from another
+	 * thread leave in one sendmsg. */
 	while (list) {
 		struct iscsi_msg *m = list;
 
 		list = m->next;
 		m->next = NULL;
 		m->fn(m);
-		run_local(loop);
 	}
+	run_local(loop);
 }
 
 static void on_eventfd(struct iscsi_handler *h, uint32_t events)

@@ -294,6 +294,15 @@ static bool pr_spc2_cdb_ok(struct vs_srb *srb)
 	return true;
 }
 
+/* RESERVE and RELEASE answer alike: RESERVATION CONFLICT or GOOD, no data. */
+static void pr_spc2_answer(struct vs_srb *srb, bool conflict)
+{
+	if (conflict)
+		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
+	else
+		vs_srb_set_good(srb);
+}
+
 void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 {
 	const struct vs_nexus *nx = pr_nexus_of(srb);
@@ -314,11 +323,7 @@ void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 		pr_update_active(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
-
-	if (conflict)
-		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
-	else
-		vs_srb_set_good(srb);
+	pr_spc2_answer(srb, conflict);
 }
 
 void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
@@ -336,11 +341,7 @@ void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
 		pr_update_active(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
-
-	if (conflict)
-		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
-	else
-		vs_srb_set_good(srb);
+	pr_spc2_answer(srb, conflict);
 }
 
 void vdisk_pr_reset(struct vdisk_pr *pr)

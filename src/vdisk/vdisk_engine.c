@@ -16,13 +16,7 @@ void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start)
 
 	pthread_mutex_lock(&lun->lock);
 	if (lun->engine_busy) {
-		c->resume = start;
-		c->next = NULL;
-		if (lun->engine_tail)
-			lun->engine_tail->next = c;
-		else
-			lun->engine_head = c;
-		lun->engine_tail = c;
+		vdisk_cmd_park(&lun->engine_head, &lun->engine_tail, c, start);
 		pthread_mutex_unlock(&lun->lock);
 		return;
 	}

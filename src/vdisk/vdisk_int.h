@@ -399,10 +399,34 @@ void vdisk_gate_exclusive_end(struct vdisk_lun *lun);
 void vdisk_iterate(struct vdisk_cmd *c);
 void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                        struct iovec *iov, int iovcnt, uint32_t flags);
-/* Blocking helper for lun_control / detach: one bio, waited for. */
-int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op);
 /* Should a write carry FUA (CDB FUA, or WCE=0 on a cached backend)? */
 uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
+
+/* ---- vdisk_job.c: blocking I/O for threads that may sleep ---- */
+/* Submit one bio on lun's backend and wait for it; its status (0 or
+ * -errno).  buf may be NULL (FLUSH, UNMAP, WRITE ZEROES).  Only from the
+ * worker pool or control paths, never from start_io. */
+int vdisk_job_bio(struct vdisk_lun *lun, uint8_t op, uint64_t off, uint64_t len, void *buf,
+                  uint32_t flags);
+/* lun_control / detach: a FLUSH (skipped without a cache) or other bare op. */
+int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op);
+
+/*
+ * Park c at the tail of a FIFO of waiting commands, to be restarted with
+ * resume().  The engine queue and the write gate's parked list are both
+ * such FIFOs; the caller holds lun->lock.
+ */
+static inline void vdisk_cmd_park(struct vdisk_cmd **head, struct vdisk_cmd **tail,
+                                  struct vdisk_cmd *c, vdisk_step_fn resume)
+{
+	c->resume = resume;
+	c->next = NULL;
+	if (*tail)
+		(*tail)->next = c;
+	else
+		*head = c;
+	*tail = c;
+}
 
 /* ---- vdisk_engine.c ---- */
 void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start);

@@ -122,13 +122,7 @@ bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
 
 	pthread_mutex_lock(&lun->lock);
 	if (lun->excl) {
-		c->resume = resume;
-		c->next = NULL;
-		if (lun->parked_tail)
-			lun->parked_tail->next = c;
-		else
-			lun->parked_head = c;
-		lun->parked_tail = c;
+		vdisk_cmd_park(&lun->parked_head, &lun->parked_tail, c, resume);
 		pthread_mutex_unlock(&lun->lock);
 		return false;
 	}
@@ -508,51 +502,4 @@ void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb)
 	vdisk_set_residual(srb, 0);
 	vdisk_good(srb);
 	vs_port_complete(srb);
-}
-
-/* ---- blocking helper for control paths ---- */
-
-struct sync_wait {
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	bool done;
-	int err;
-};
-
-static void sync_done(struct vs_bio *bio, int err)
-{
-	struct sync_wait *w = bio->ctx;
-
-	pthread_mutex_lock(&w->m);
-	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->m);
-}
-
-int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op)
-{
-	struct sync_wait w = { .done = false, .err = 0 };
-	struct vs_bio bio;
-	int rc;
-
-	if (op == VS_BIO_FLUSH && !lun->caps.can_flush)
-		return 0;
-	pthread_mutex_init(&w.m, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	memset(&bio, 0, sizeof(bio));
-	bio.op = op;
-	bio.done = sync_done;
-	bio.ctx = &w;
-	rc = lun->bdev->ops->submit(lun->bdev->h, &bio);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.m);
-		while (!w.done)
-			pthread_cond_wait(&w.cv, &w.m);
-		pthread_mutex_unlock(&w.m);
-		rc = w.err;
-	}
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.m);
-	return rc;
 }

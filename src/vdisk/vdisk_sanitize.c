@@ -117,59 +117,7 @@ uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc)
 	return 18;
 }
 
-/* ---- blocking I/O for the job ---- */
-
-struct san_wait {
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	bool done;
-	int err;
-};
-
-static void san_io_done(struct vs_bio *bio, int err)
-{
-	struct san_wait *w = bio->ctx;
-
-	pthread_mutex_lock(&w->m);
-	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->m);
-}
-
-static int san_io(struct vdisk_lun *lun, uint8_t op, uint64_t off, uint64_t len, void *buf,
-                  uint32_t flags)
-{
-	struct san_wait w = { .done = false, .err = 0 };
-	struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
-	struct vs_bio bio;
-	int rc;
-
-	pthread_mutex_init(&w.m, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	memset(&bio, 0, sizeof(bio));
-	bio.op = op;
-	bio.flags = flags;
-	bio.offset = off;
-	bio.length = len;
-	if (buf) {
-		bio.iov = &iov;
-		bio.iovcnt = 1;
-	}
-	bio.done = san_io_done;
-	bio.ctx = &w;
-	rc = lun->bdev->ops->submit(lun->bdev->h, &bio);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.m);
-		while (!w.done)
-			pthread_cond_wait(&w.cv, &w.m);
-		pthread_mutex_unlock(&w.m);
-		rc = w.err;
-	}
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.m);
-	return rc;
-}
+/* ---- job helpers (worker pool: may block; I/O goes through vdisk_job_bio) ---- */
 
 static uint64_t now_ns(void)
 {
@@ -229,7 +177,7 @@ static int overwrite_all(struct vdisk_lun *lun)
 
 			if (cancelled(lun))
 				return -ECANCELED;
-			rc = san_io(lun, VS_BIO_WRITE, off, n, lun->buf, flags);
+			rc = vdisk_job_bio(lun, VS_BIO_WRITE, off, n, lun->buf, flags);
 			if (rc < 0)
 				return rc;
 			off += n;
@@ -271,7 +219,7 @@ static int erase_all(struct vdisk_lun *lun)
 
 		if (cancelled(lun))
 			return -ECANCELED;
-		rc = san_io(lun, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
+		rc = vdisk_job_bio(lun, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
 		if (rc < 0)
 			return rc;
 		off += n;
@@ -308,7 +256,7 @@ static void sanitize_work(struct vs_work *w)
 	claim_medium(lun);
 	rc = s->sa == VDISK_SA_OVERWRITE ? overwrite_all(lun) : erase_all(lun);
 	if (rc == 0 && lun->caps.can_flush)
-		rc = san_io(lun, VS_BIO_FLUSH, 0, 0, NULL, 0);
+		rc = vdisk_job_bio(lun, VS_BIO_FLUSH, 0, 0, NULL, 0);
 	vdisk_gate_exclusive_end(lun);
 	vdisk_engine_release(lun);
 

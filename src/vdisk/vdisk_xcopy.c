@@ -140,58 +140,6 @@ static bool check_segments(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t s
 
 /* ---- the copy job (worker pool: may block) ---- */
 
-struct xc_wait {
-	pthread_mutex_t m;
-	pthread_cond_t cv;
-	bool done;
-	int err;
-};
-
-static void xc_io_done(struct vs_bio *bio, int err)
-{
-	struct xc_wait *w = bio->ctx;
-
-	pthread_mutex_lock(&w->m);
-	w->err = err;
-	w->done = true;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->m);
-}
-
-static int xc_io(struct vdisk_lun *t, uint8_t op, uint64_t off, uint64_t len, void *buf,
-                 uint32_t flags)
-{
-	struct xc_wait w = { .done = false, .err = 0 };
-	struct iovec iov = { .iov_base = buf, .iov_len = (size_t)len };
-	struct vs_bio bio;
-	int rc;
-
-	pthread_mutex_init(&w.m, NULL);
-	pthread_cond_init(&w.cv, NULL);
-	memset(&bio, 0, sizeof(bio));
-	bio.op = op;
-	bio.flags = flags;
-	bio.offset = off;
-	bio.length = len;
-	if (buf) {
-		bio.iov = &iov;
-		bio.iovcnt = 1;
-	}
-	bio.done = xc_io_done;
-	bio.ctx = &w;
-	rc = t->bdev->ops->submit(t->bdev->h, &bio);
-	if (rc == 0) {
-		pthread_mutex_lock(&w.m);
-		while (!w.done)
-			pthread_cond_wait(&w.cv, &w.m);
-		pthread_mutex_unlock(&w.m);
-		rc = w.err;
-	}
-	pthread_cond_destroy(&w.cv);
-	pthread_mutex_destroy(&w.m);
-	return rc;
-}
-
 static bool xc_cancelled(struct vdisk_lun *lun)
 {
 	bool c;
@@ -301,12 +249,14 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 			copy_aborted(lun, srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE, off);
 			return false;
 		}
-		rc = xc_io(src, VS_BIO_READ, (slba << src->block_shift) + done, len, lun->buf, 0);
+		rc = vdisk_job_bio(src, VS_BIO_READ, (slba << src->block_shift) + done, len,
+		                   lun->buf, 0);
 		if (rc) {
 			copy_aborted(lun, srb, ASC_UNRECOVERED_READ_ERROR, off + 12);
 			return false;
 		}
-		rc = xc_io(dst, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len, lun->buf, flags);
+		rc = vdisk_job_bio(dst, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
+		                   lun->buf, flags);
 		if (rc) {
 			copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
 			return false;
@@ -315,7 +265,7 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		*bytes += len;
 		vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, 0, *bytes, NULL);
 	}
-	if (flush && (rc = xc_io(dst, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
+	if (flush && (rc = vdisk_job_bio(dst, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
 		copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
 		return false;
 	}

@@ -18,13 +18,6 @@
 #define OP_RDD10 0x37
 #define OP_RDD12 0xb7
 
-static void exec_on(struct vt *t, struct vs_nexus *n, uint64_t lun, const uint8_t *cdb, size_t len,
-                    int dir, void *buf, uint32_t nbytes, struct tf_result *r)
-{
-	assert_int_equal(tf_exec(t->tf, n, lun, cdb, len, dir, buf, nbytes, r), 0);
-	assert_int_equal(r->srb_status, VS_SRB_SUCCESS);
-}
-
 static size_t orwrite_cdb(uint8_t *cdb, uint64_t lba, uint32_t n, uint8_t b1)
 {
 	memset(cdb, 0, 16);
@@ -194,21 +187,21 @@ static int add_lun_cfg(struct vt *t, uint64_t lun, uint32_t bs, bool removable, 
 
 static void ssu(struct vt *t, struct vs_nexus *n, uint8_t b4, struct tf_result *r)
 {
-	exec_on(t, n, 1, (uint8_t[6]){ START_STOP_UNIT, 0, 0, 0, b4, 0 }, 6, VS_DIR_NONE, NULL, 0, r);
+	vt_exec_on(t, n, 1, (uint8_t[6]){ START_STOP_UNIT, 0, 0, 0, b4, 0 }, 6, VS_DIR_NONE, NULL, 0, r);
 }
 
 static void pa(struct vt *t, struct vs_nexus *n, uint8_t prevent)
 {
 	struct tf_result r;
 
-	exec_on(t, n, 1, (uint8_t[6]){ PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, prevent, 0 }, 6,
+	vt_exec_on(t, n, 1, (uint8_t[6]){ PREVENT_ALLOW_MEDIUM_REMOVAL, 0, 0, 0, prevent, 0 }, 6,
 	        VS_DIR_NONE, NULL, 0, &r);
 	assert_good(&r);
 }
 
 static void tur(struct vt *t, struct vs_nexus *n, struct tf_result *r)
 {
-	exec_on(t, n, 1, (uint8_t[6]){ TEST_UNIT_READY }, 6, VS_DIR_NONE, NULL, 0, r);
+	vt_exec_on(t, n, 1, (uint8_t[6]){ TEST_UNIT_READY }, 6, VS_DIR_NONE, NULL, 0, r);
 }
 
 static void test_removable(void **state)
@@ -223,7 +216,7 @@ static void test_removable(void **state)
 	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
 	assert_int_equal(tf_clear_ua(t.tf, t.n, 0), 0);   /* REPORTED LUNS DATA HAS CHANGED */
 	assert_int_equal(tf_clear_ua(t.tf, t.n2, 1), 0);
-	exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 0, 0, 0, 36, 0 }, 6, VS_DIR_FROM_DEVICE, d, 36, &r);
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 0, 0, 0, 36, 0 }, 6, VS_DIR_FROM_DEVICE, d, 36, &r);
 	assert_good(&r);
 	assert_int_equal(d[1], 0x80);           /* RMB */
 
@@ -249,19 +242,19 @@ static void test_removable(void **state)
 	assert_good(&r);
 	tur(&t, t.n, &r);
 	assert_sense(&r, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
-	exec_on(&t, t.n, 1, cdb, cdb_rw(cdb, READ_10, 0, 1, 0), VS_DIR_FROM_DEVICE, buf, 512, &r);
+	vt_exec_on(&t, t.n, 1, cdb, cdb_rw(cdb, READ_10, 0, 1, 0), VS_DIR_FROM_DEVICE, buf, 512, &r);
 	assert_sense(&r, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
-	exec_on(&t, t.n, 1, cdb, cdb_rw(cdb, WRITE_16, 0, 1, 0), VS_DIR_TO_DEVICE, buf, 512, &r);
+	vt_exec_on(&t, t.n, 1, cdb, cdb_rw(cdb, WRITE_16, 0, 1, 0), VS_DIR_TO_DEVICE, buf, 512, &r);
 	assert_sense(&r, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
-	exec_on(&t, t.n, 1, (uint8_t[10]){ READ_CAPACITY_10 }, 10, VS_DIR_FROM_DEVICE, d, 8, &r);
+	vt_exec_on(&t, t.n, 1, (uint8_t[10]){ READ_CAPACITY_10 }, 10, VS_DIR_FROM_DEVICE, d, 8, &r);
 	assert_sense(&r, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 	/* ... but INQUIRY, MODE SENSE and REQUEST SENSE run */
-	exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 0, 0, 0, 36, 0 }, 6, VS_DIR_FROM_DEVICE, d, 36, &r);
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 0, 0, 0, 36, 0 }, 6, VS_DIR_FROM_DEVICE, d, 36, &r);
 	assert_good(&r);
-	exec_on(&t, t.n, 1, (uint8_t[6]){ MODE_SENSE_6, 0, 0x3f, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d,
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ MODE_SENSE_6, 0, 0x3f, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d,
 	        64, &r);
 	assert_good(&r);
-	exec_on(&t, t.n, 1, (uint8_t[6]){ REQUEST_SENSE, 0, 0, 0, 18, 0 }, 6, VS_DIR_FROM_DEVICE, d,
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ REQUEST_SENSE, 0, 0, 0, 18, 0 }, 6, VS_DIR_FROM_DEVICE, d,
 	        18, &r);
 	assert_good(&r);
 	assert_int_equal(d[2], SENSE_NOT_READY);
@@ -381,11 +374,11 @@ static void test_physical_block_size(void **state)
 	cdb[0] = SERVICE_ACTION_IN_16;
 	cdb[1] = SAI_READ_CAPACITY_16;
 	cdb[13] = 32;
-	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
 	assert_good(&r);
 	assert_int_equal(get_be(&d[8], 4), 512);
 	assert_int_equal(d[13] & 0x0f, 3);      /* 8 logical blocks per physical */
-	exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0xb0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64,
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0xb0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64,
 	        &r);
 	assert_good(&r);
 	assert_int_equal(get_be(&d[6], 2), 8);  /* OPTIMAL TRANSFER LENGTH GRANULARITY */
@@ -406,12 +399,8 @@ static int lba_status(struct vt *t, uint64_t lba, uint64_t out[][3], int max)
 	struct tf_result r;
 	int n;
 
-	memset(cdb, 0, 16);
-	cdb[0] = SERVICE_ACTION_IN_16;
-	cdb[1] = SAI_GET_LBA_STATUS;
-	put_be(&cdb[2], lba, 8);
-	put_be(&cdb[10], sizeof(d), 4);
-	exec_on(t, t->n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	vt_exec_on(t, t->n, 1, cdb, cdb_get_lba_status(cdb, lba, sizeof(d)), VS_DIR_FROM_DEVICE, d,
+	           sizeof(d), &r);
 	assert_good(&r);
 	n = (int)((get_be(d, 4) - 4) / 16);
 	for (int i = 0; i < n && i < max; i++) {
@@ -433,7 +422,7 @@ static void unmap_on_lun1(struct vt *t, uint64_t lba, uint32_t n)
 	put_be(&p[8], lba, 8);
 	put_be(&p[16], n, 4);
 	put_be(&cdb[7], sizeof(p), 2);
-	exec_on(t, t->n, 1, cdb, 10, VS_DIR_TO_DEVICE, p, sizeof(p), &r);
+	vt_exec_on(t, t->n, 1, cdb, 10, VS_DIR_TO_DEVICE, p, sizeof(p), &r);
 	assert_good(&r);
 }
 
@@ -464,13 +453,13 @@ static void test_physical_block_provisioning(void **state)
 	cdb[0] = SERVICE_ACTION_IN_16;
 	cdb[1] = SAI_READ_CAPACITY_16;
 	cdb[13] = 32;
-	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 16, VS_DIR_FROM_DEVICE, d, 32, &r);
 	assert_good(&r);
 	assert_int_equal(d[13] & 0x0f, 4);
 	assert_int_equal(d[14] & 0xc0, 0xc0);
 	assert_int_equal(((d[14] & 0x3f) << 8) | d[15], 0);
 	/* VPD B0h: OPTIMAL UNMAP GRANULARITY 16, UGAVALID with alignment 0 */
-	exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0xb0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64,
+	vt_exec_on(&t, t.n, 1, (uint8_t[6]){ INQUIRY, 1, 0xb0, 0, 64, 0 }, 6, VS_DIR_FROM_DEVICE, d, 64,
 	        &r);
 	assert_good(&r);
 	assert_int_equal(get_be(&d[28], 4), 16);
@@ -481,7 +470,7 @@ static void test_physical_block_provisioning(void **state)
 	{
 		size_t l = cdb_rw(cdb, WRITE_16, 0, 64, 0);
 
-		exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, buf, sizeof(buf), &r);
+		vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, buf, sizeof(buf), &r);
 		assert_good(&r);
 	}
 	/* half a physical block deallocated: the block is still mapped */
@@ -506,7 +495,7 @@ static void test_physical_block_provisioning(void **state)
 	{
 		size_t l = cdb_rw(cdb, READ_16, 16, 16, 0);
 
-		exec_on(&t, t.n, 1, cdb, l, VS_DIR_FROM_DEVICE, in, 16 * 512, &r);
+		vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_FROM_DEVICE, in, 16 * 512, &r);
 		assert_good(&r);
 		for (int i = 0; i < 16 * 512; i++)
 			assert_int_equal(in[i], 0);
@@ -519,24 +508,24 @@ static void test_physical_block_provisioning(void **state)
 		cdb[1] = 0x08;
 		put_be(&cdb[2], 32 + i, 4);
 		put_be(&cdb[7], 16 - i, 2);
-		exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 512, &r);
+		vt_exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 512, &r);
 		assert_good(&r);
 	}
 	assert_int_equal(lba_status(&t, 32, st, 8), 2);
 	assert_true(st[0][0] == 32 && st[0][1] == 32 && st[0][2] == 0);   /* LBA 32 keeps data */
 	/* data-out of half a block or two blocks: refused */
-	exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 256, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 256, &r);
 	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-	exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 1024, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 10, VS_DIR_TO_DEVICE, buf, 1024, &r);
 	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	/* COMPARE AND WRITE of 1 block with 4 blocks of data-out, and of 3 */
 	memset(cdb, 0, 16);
 	cdb[0] = COMPARE_AND_WRITE;
 	cdb[13] = 1;
-	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
 	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	cdb[13] = 3;
-	exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
+	vt_exec_on(&t, t.n, 1, cdb, 16, VS_DIR_TO_DEVICE, buf, 4 * 512, &r);
 	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	vt_teardown(&t);
 }

@@ -211,11 +211,8 @@ static void test_get_lba_status(void **state)
 	vt_exec(&t, cdb, 10, VS_DIR_TO_DEVICE, list, plen, &r);
 	assert_good(&r);
 
-	memset(cdb, 0, 16);
-	cdb[0] = SERVICE_ACTION_IN_16;
-	cdb[1] = SAI_GET_LBA_STATUS;
-	put_be(&cdb[10], sizeof(d), 4);
-	vt_exec(&t, cdb, 16, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	vt_exec(&t, cdb, cdb_get_lba_status(cdb, 0, sizeof(d)), VS_DIR_FROM_DEVICE, d, sizeof(d),
+	        &r);
 	assert_good(&r);
 	assert_true(get_be(&d[0], 4) >= 4 + 32);
 	/* first extent: blocks 0..3 mapped; second: 4.. deallocated */

@@ -41,8 +41,7 @@ static uint32_t ow_params(uint8_t *p, uint8_t b0, const void *pat, uint16_t patl
 static void exec_on(struct vt *t, uint64_t lun, const uint8_t *cdb, size_t len, int dir, void *buf,
                     uint32_t n, struct tf_result *r)
 {
-	assert_int_equal(tf_exec(t->tf, t->n, lun, cdb, len, dir, buf, n, r), 0);
-	assert_int_equal(r->srb_status, VS_SRB_SUCCESS);
+	vt_exec_on(t, t->n, lun, cdb, len, dir, buf, n, r);
 }
 
 /* Wait (max 10 s) until TEST UNIT READY on `lun` answers GOOD. */
@@ -134,11 +133,8 @@ static void test_block_and_crypto_erase(void **state)
 		vt_exec(&t, cdb, 10, VS_DIR_NONE, NULL, 0, &r);
 		assert_good(&r);
 		/* every block deallocated (GET LBA STATUS before any read) */
-		memset(cdb, 0, 16);
-		cdb[0] = SERVICE_ACTION_IN_16;
-		cdb[1] = SAI_GET_LBA_STATUS;
-		put_be(&cdb[10], sizeof(d), 4);
-		vt_exec(&t, cdb, 16, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+		vt_exec(&t, cdb, cdb_get_lba_status(cdb, 0, sizeof(d)), VS_DIR_FROM_DEVICE, d,
+		        sizeof(d), &r);
 		assert_good(&r);
 		assert_int_equal(get_be(&d[0], 4), 20);  /* one descriptor */
 		assert_int_equal(get_be(&d[8], 8), 0);

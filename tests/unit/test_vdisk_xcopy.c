@@ -128,9 +128,8 @@ static void rw_on(struct vt *t, uint64_t lun, uint8_t op, uint64_t lba, uint32_t
 	struct tf_result r;
 	size_t l = cdb_rw(cdb, op, lba, n, 0);
 
-	assert_int_equal(tf_exec(t->tf, t->n, lun, cdb, l,
-	                         op == WRITE_16 ? VS_DIR_TO_DEVICE : VS_DIR_FROM_DEVICE, buf,
-	                         n * bs, &r), 0);
+	vt_exec_on(t, t->n, lun, cdb, l, op == WRITE_16 ? VS_DIR_TO_DEVICE : VS_DIR_FROM_DEVICE,
+	           buf, n * bs, &r);
 	assert_good(&r);
 }
 

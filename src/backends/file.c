@@ -13,11 +13,17 @@
  *   readonly=0/1
  *   dsync=0/1  O_DSYNC: every write is durable when it completes, so there
  *              is no volatile write cache to report
+ *   inline=0/1 (default 1) let submit() copy READ/WRITE data itself when
+ *              that cannot wait for a device (see try_inline); 0 sends
+ *              everything through io_uring
  *
- * Threads: submit() may be called from any number of threads; it takes a
- * short mutex around the submission queue and never waits for I/O.  One
- * completion thread per bdev reaps CQEs, finishes short transfers, and
- * calls bio->done from that thread (the backend contract allows it).
+ * Threads: submit() may be called from any number of threads.  A READ or
+ * WRITE whose data can be copied without waiting for a device (page-cache
+ * hits with RWF_NOWAIT, or any copy on tmpfs/ramfs) completes inline in
+ * submit(), in the caller's thread: one syscall, no wake-ups.  Everything
+ * else goes to io_uring under a short mutex around the submission queue;
+ * one completion thread per bdev reaps CQEs, finishes short transfers, and
+ * calls bio->done from that thread (the backend contract allows both).
  *
  * Durability (SBC-3 4.15, SYNCHRONIZE CACHE and FUA): the page cache is a
  * volatile write cache, so has_write_cache is true and FLUSH is
@@ -30,6 +36,7 @@
 #include <liburing.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -39,6 +46,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -51,6 +59,7 @@
 #define FILE_MAX_SQE_LEN  (1u << 30)   /* keep single-buffer lengths in u32 */
 #define FILE_REAP_BATCH   64
 #define FILE_MAX_RETRIES  1000
+#define FILE_INLINE_IOV   64        /* iovecs per inline preadv2/pwritev2 call */
 
 /* Steps of the write-zeroes / unmap fallback chain. */
 enum zero_stage {
@@ -81,6 +90,10 @@ struct file_dev {
 	int fd;
 	bool is_blk, direct, readonly, dsync;
 	bool can_unmap, rotational;
+	bool memfs;                              /* tmpfs/ramfs: the file is memory */
+	/* How submit() may copy READ / WRITE data itself (enum inline_mode);
+	 * learned: EOPNOTSUPP from RWF_NOWAIT turns a direction off. */
+	_Atomic uint8_t inline_read, inline_write;
 	uint32_t dio_align;
 	uint32_t blksize;
 	_Atomic uint64_t size;
@@ -103,6 +116,7 @@ struct file_dev {
 /* ------------------------------------------------------------ submission */
 
 static void advance(struct vs_bio *bio, uint64_t n);
+static void zero_fill_rest(struct vs_bio *bio);
 
 static void pend_push_back(struct file_dev *d, struct vs_bio *bio)
 {
@@ -295,6 +309,103 @@ static bool dio_aligned(const struct file_dev *d, const struct vs_bio *bio)
 	return true;
 }
 
+/* ------------------------------------------------------- inline copies */
+
+/*
+ * Why: io_uring cannot run a buffered read/write on a file whose file
+ * system lacks non-blocking support (tmpfs, for one) from the submitting
+ * thread; it punts every such request to an io-wq worker, so each bio costs
+ * a worker wake-up, a reaper wake-up and a cross-thread completion.  Where
+ * the copy cannot wait for a device, submit() does it itself and completes
+ * the bio inline (the backend contract allows that):
+ *
+ *   INLINE_NOWAIT  preadv2/pwritev2 with RWF_NOWAIT: the kernel copies only
+ *                  what is in the page cache and returns -EAGAIN instead of
+ *                  waiting; the rest goes through io_uring.
+ *   INLINE_MEMFS   tmpfs/ramfs: the file *is* memory (like the ram
+ *                  backend's buffer), so a plain copy never waits for I/O;
+ *                  these file systems refuse RWF_NOWAIT (EOPNOTSUPP).
+ *
+ * Never with O_DIRECT (the request goes to the device), and a FUA write
+ * only on memfs, where there is no device for RWF_DSYNC to wait for.
+ */
+enum inline_mode { INLINE_OFF = 0, INLINE_NOWAIT, INLINE_MEMFS };
+
+/* The bio's not-yet-transferred bytes as an iovec array (at most max
+ * entries, the last one trimmed to the bio's length). */
+static int inline_window(struct vs_bio *bio, struct iovec *v, int max)
+{
+	struct bio_state *s = st(bio);
+	uint64_t left = bio->length - s->done_bytes;
+	int n = 0;
+	for (uint32_t i = s->idx; i < (uint32_t)bio->iovcnt && left && n < max; i++) {
+		uint64_t off = i == s->idx ? s->seg_off : 0;
+		uint64_t len = bio->iov[i].iov_len - off;
+		if (len == 0)
+			continue;
+		if (len > left)
+			len = left;
+		v[n].iov_base = (char *)bio->iov[i].iov_base + off;
+		v[n].iov_len = len;
+		n++;
+		left -= len;
+	}
+	return n;
+}
+
+/* Try to do a READ/WRITE bio here and now.  true: done() has run.  false:
+ * the bio (with whatever progress was made) goes to io_uring. */
+static bool try_inline(struct file_dev *d, struct vs_bio *bio)
+{
+	bool rd = bio->op == VS_BIO_READ;
+	_Atomic uint8_t *modep = rd ? &d->inline_read : &d->inline_write;
+	uint8_t mode = atomic_load_explicit(modep, memory_order_relaxed);
+	if (mode == INLINE_OFF)
+		return false;
+	if (!rd && (bio->flags & VS_BIO_FUA) && mode != INLINE_MEMFS)
+		return false;   /* RWF_DSYNC would wait for the device */
+	int flags = mode == INLINE_NOWAIT ? RWF_NOWAIT : 0;
+	struct bio_state *s = st(bio);
+
+	for (int intr = 0; intr < 16;) {
+		struct iovec v[FILE_INLINE_IOV];
+		int n = inline_window(bio, v, FILE_INLINE_IOV);
+		off_t off = (off_t)(bio->offset + s->done_bytes);
+		ssize_t r = rd ? preadv2(d->fd, v, n, off, flags)
+		               : pwritev2(d->fd, v, n, off, flags);
+		if (r > 0) {
+			advance(bio, (uint64_t)r);
+			if (s->done_bytes >= bio->length) {
+				bio->done(bio, 0);
+				return true;
+			}
+			continue;   /* short: the next call may still copy more */
+		}
+		if (r == 0) {
+			if (!rd)
+				return false;   /* io_uring reports the stalled write */
+			zero_fill_rest(bio);    /* past a (truncated) end: zeroes */
+			bio->done(bio, 0);
+			return true;
+		}
+		int e = errno;
+		if (e == EINTR) {
+			intr++;
+			continue;
+		}
+		if (e == EAGAIN)
+			return false;       /* not cached / would block: io_uring */
+		if (e == EOPNOTSUPP && mode == INLINE_NOWAIT) {
+			/* This file system cannot do it without blocking. */
+			atomic_store_explicit(modep, INLINE_OFF, memory_order_relaxed);
+			return false;
+		}
+		bio->done(bio, -e);
+		return true;
+	}
+	return false;
+}
+
 static int file_submit(void *h, struct vs_bio *bio)
 {
 	struct file_dev *d = h;
@@ -332,6 +443,9 @@ static int file_submit(void *h, struct vs_bio *bio)
 		zero_next_stage(d, bio);
 	else if (bio->op != VS_BIO_FLUSH)
 		advance(bio, 0);   /* step over leading empty iovecs */
+
+	if ((bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) && try_inline(d, bio))
+		return 0;
 
 	atomic_fetch_add_explicit(&d->outstanding, 1, memory_order_relaxed);
 	pthread_mutex_lock(&d->sq_lock);
@@ -571,16 +685,17 @@ static void file_free(struct file_dev *d)
 static void *file_open(const struct vs_kv *opts, size_t n)
 {
 	static const char *const allowed[] = {"path", "size", "create", "direct",
-	                                      "readonly", "dsync", NULL};
+	                                      "readonly", "dsync", "inline", NULL};
 	uint64_t size = 0;
-	bool have_size, create, direct, readonly, dsync;
+	bool have_size, create, direct, readonly, dsync, use_inline;
 
 	if (vs_bk_opts_check("file", opts, n, allowed) < 0 ||
 	    vs_bk_opt_size("file", opts, n, "size", &size, &have_size) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "create", false, &create) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "direct", false, &direct) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "readonly", false, &readonly) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "dsync", false, &dsync) < 0)
+	    vs_bk_opt_bool("file", opts, n, "dsync", false, &dsync) < 0 ||
+	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0)
 		return NULL;
 	const char *path = vs_kv_get(opts, n, "path");
 	if (!path || !*path) {
@@ -688,6 +803,18 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	}
 	atomic_init(&d->size, cur);
 	d->dio_align = direct ? direct_alignment(d->fd, d->is_blk) : 1;
+
+	/* Inline copies (see try_inline): never with O_DIRECT; on tmpfs and
+	 * ramfs plain copies; elsewhere RWF_NOWAIT, turned off per direction
+	 * the first time the file system says EOPNOTSUPP.  inline=0 keeps
+	 * every request on io_uring. */
+	struct statfs sfs;
+	d->memfs = !d->is_blk && fstatfs(d->fd, &sfs) == 0 &&
+	           (sfs.f_type == TMPFS_MAGIC || sfs.f_type == RAMFS_MAGIC);
+	uint8_t im = !use_inline || direct ? INLINE_OFF : d->memfs ? INLINE_MEMFS : INLINE_NOWAIT;
+	atomic_init(&d->inline_read, im);
+	/* O_DSYNC makes every write wait for the device after the copy. */
+	atomic_init(&d->inline_write, dsync && im == INLINE_NOWAIT ? INLINE_OFF : im);
 
 	/* Probe hole punching past the end (a no-op where supported) so
 	 * can_unmap is honest.  On a block device PUNCH_HOLE means "discard
@@ -875,7 +1002,8 @@ const struct vs_backend_ops vs_backend_file = {
 	        "create=0|1     create the file if missing (needs size=)\n"
 	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
 	        "readonly=0|1   open read-only\n"
-	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n",
+	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"
+	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n",
 	.open = file_open,
 	.close = file_close,
 	.get_size = file_get_size,

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* file backend: io_uring I/O, completions from another thread, durability,
- * zeroing, resize, many requests in flight, bad options. */
+/* file backend: io_uring I/O, completions from another thread, inline
+ * completion in submit() (RWF_NOWAIT page-cache hits, tmpfs copies) and its
+ * fallback to io_uring, durability, zeroing, resize, many requests in
+ * flight from many threads, bad options.  The data tests run three ways:
+ * a file in /tmp (default options), the same with inline=0 (every request
+ * through io_uring), and a file in /dev/shm (tmpfs: inline copies). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -139,22 +144,46 @@ static struct vs_bdev *open_file(const char *path, const char *size, const char 
 	return b;
 }
 
+#define TMPFS_MAGIC_ 0x01021994
+
+static bool is_tmpfs(const char *dir)
+{
+	struct statfs sf;
+	return statfs(dir, &sf) == 0 && sf.f_type == TMPFS_MAGIC_;
+}
+
+/* /dev/shm when it is tmpfs, else /tmp (the inline tests then still run,
+ * on whatever /tmp is). */
+static const char *shm_dir(void)
+{
+	return is_tmpfs("/dev/shm") ? "/dev/shm" : "/tmp";
+}
+
 struct fixture {
 	char path[64];
 	struct vs_bdev *b;
+	bool ring_only;   /* inline=0: every completion from the backend thread */
+	bool memfs;       /* tmpfs: every READ/WRITE completes inside submit() */
 };
 
-static int setup(void **state)
+static int setup_in(void **state, const char *dir, bool ring_only)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	temp_path(f->path, sizeof(f->path), "/tmp");
-	struct vs_kv kv[] = {{"path", f->path}, {"size", "8M"}, {"create", "1"}};
-	f->b = vs_bdev_open("file", kv, 3);
+	temp_path(f->path, sizeof(f->path), dir);
+	struct vs_kv kv[] = {{"path", f->path}, {"size", "8M"}, {"create", "1"},
+	                     {"inline", ring_only ? "0" : "1"}};
+	f->b = vs_bdev_open("file", kv, 4);
 	if (!f->b)
 		fail_msg("open: %s", vs_last_error());
+	f->ring_only = ring_only;
+	f->memfs = !ring_only && is_tmpfs(dir);
 	*state = f;
 	return 0;
 }
+
+static int setup(void **state) { return setup_in(state, "/tmp", false); }
+static int setup_ring(void **state) { return setup_in(state, "/tmp", true); }
+static int setup_shm(void **state) { return setup_in(state, shm_dir(), false); }
 
 static int teardown(void **state)
 {
@@ -312,9 +341,7 @@ static void test_unmap_and_write_zeroes(void **state)
 static void test_zeroing_fallback_tmpfs(void **state)
 {
 	(void)state;
-	struct statfs sf;
-	const char *dir = (statfs("/dev/shm", &sf) == 0 && sf.f_type == 0x01021994) ? "/dev/shm"
-	                                                                            : "/tmp";
+	const char *dir = shm_dir();
 	char path[64];
 	temp_path(path, sizeof(path), dir);
 	struct vs_bdev *b = open_file(path, "1M", NULL, NULL);
@@ -414,7 +441,10 @@ static void test_many_in_flight(void **state)
 			assert_int_equal(atomic_load(&done_count[i]), 1);
 		assert_int_equal(atomic_load(&done_total), INFLIGHT);
 		assert_int_equal(atomic_load(&done_errors), 0);
-		assert_int_equal(atomic_load(&done_on_submitter), 0);
+		if (f->ring_only)
+			assert_int_equal(atomic_load(&done_on_submitter), 0);
+		if (f->memfs)   /* tmpfs: each one completed inside its submit() */
+			assert_int_equal(atomic_load(&done_on_submitter), INFLIGHT);
 	}
 	for (int i = 0; i < INFLIGHT; i++) {
 		uint8_t want[BLK];
@@ -480,40 +510,299 @@ static void test_many_threads_over_ring_size(void **state)
 	assert_int_equal(atomic_load(&mt_err), 0);
 }
 
-/* close() waits for everything in flight. */
-static void test_close_waits(void **state)
+/* close() waits for everything in flight: 64 writes, then reads of the
+ * first 32 and a flush, all submitted back to back, close at once. */
+static void close_with_inflight(const char *dir, const char *use_inline)
 {
-	(void)state;
 	char path[64];
-	temp_path(path, sizeof(path), "/tmp");
-	struct vs_bdev *b = open_file(path, "4M", NULL, NULL);
-	static struct vs_bio bios[64];
-	static struct iovec v[64];
-	static uint8_t buf[64][4096];
+	temp_path(path, sizeof(path), dir);
+	struct vs_bdev *b = open_file(path, "4M", "inline", use_inline);
+	enum { NW = 64, NR = 32, N = NW + NR + 1 };
+	static struct vs_bio bios[N];
+	static struct iovec v[N];
+	static uint8_t buf[NW + NR][4096];
 	submitter_thread = pthread_self();
 	atomic_store(&done_total, 0);
 	atomic_store(&done_errors, 0);
-	for (int i = 0; i < 64; i++) {
+	for (int i = 0; i < N; i++) {
 		atomic_store(&done_count[i], 0);
-		fill(buf[i], 4096, (uint64_t)i);
-		v[i] = (struct iovec){buf[i], 4096};
-		bios[i] = (struct vs_bio){.op = VS_BIO_WRITE, .offset = (uint64_t)i * 4096,
-		                          .length = 4096, .iov = &v[i], .iovcnt = 1,
+		uint8_t op = i < NW ? VS_BIO_WRITE : i < NW + NR ? VS_BIO_READ : VS_BIO_FLUSH;
+		if (op == VS_BIO_WRITE)
+			fill(buf[i], 4096, (uint64_t)i);
+		if (op != VS_BIO_FLUSH)
+			v[i] = (struct iovec){buf[i], 4096};
+		bios[i] = (struct vs_bio){.op = op, .offset = (uint64_t)(i % NW) * 4096,
+		                          .length = op == VS_BIO_FLUSH ? 0 : 4096,
+		                          .iov = op == VS_BIO_FLUSH ? NULL : &v[i],
+		                          .iovcnt = op == VS_BIO_FLUSH ? 0 : 1,
 		                          .done = count_done, .ctx = (void *)(uintptr_t)i};
 		assert_int_equal(b->ops->submit(b->h, &bios[i]), 0);
 	}
 	vs_bdev_close(b);
-	assert_int_equal(atomic_load(&done_total), 64);
+	assert_int_equal(atomic_load(&done_total), N);
 	assert_int_equal(atomic_load(&done_errors), 0);
-	for (int i = 0; i < 64; i++)
+	for (int i = 0; i < N; i++)
 		assert_int_equal(atomic_load(&done_count[i]), 1);
 	/* and the data is in the file */
 	int fd = open(path, O_RDONLY);
 	uint8_t chk[4096];
-	assert_int_equal(pread(fd, chk, 4096, 63 * 4096), 4096);
+	for (int i = 0; i < NW; i++) {
+		assert_int_equal(pread(fd, chk, 4096, (off_t)i * 4096), 4096);
+		assert_memory_equal(chk, buf[i], 4096);
+	}
 	close(fd);
-	assert_memory_equal(chk, buf[63], 4096);
 	unlink(path);
+}
+
+static void test_close_waits(void **state)
+{
+	(void)state;
+	close_with_inflight("/tmp", "1");
+	close_with_inflight("/tmp", "0");
+	close_with_inflight(shm_dir(), "1");
+	close_with_inflight(shm_dir(), "0");
+}
+
+/* ---- inline completion and its fallback ---- */
+
+static atomic_bool in_submit;
+static atomic_int inline_done, later_done, cb_errors;
+
+/* Inline means: on the submitting thread, before submit() returned (the
+ * completion thread may also finish a request before submit() returns). */
+static void inline_cb(struct vs_bio *bio, int err)
+{
+	(void)bio;
+	if (err)
+		atomic_fetch_add(&cb_errors, 1);
+	bool inl = atomic_load(&in_submit) && pthread_equal(pthread_self(), submitter_thread);
+	atomic_fetch_add(inl ? &inline_done : &later_done, 1);
+}
+
+/* Submit and wait; true if done() ran inside submit(). */
+static bool io_inline(struct vs_bdev *b, uint8_t op, uint32_t flags, uint64_t off,
+                      struct iovec *v, int n, uint64_t len)
+{
+	atomic_store(&inline_done, 0);
+	atomic_store(&later_done, 0);
+	atomic_store(&cb_errors, 0);
+	struct vs_bio bio = {.op = op, .flags = flags, .offset = off, .length = len,
+	                     .iov = v, .iovcnt = n, .done = inline_cb};
+	submitter_thread = pthread_self();
+	atomic_store(&in_submit, true);
+	assert_int_equal(b->ops->submit(b->h, &bio), 0);
+	atomic_store(&in_submit, false);
+	for (int spins = 0; atomic_load(&inline_done) + atomic_load(&later_done) == 0; spins++) {
+		assert_true(spins < 20000);
+		usleep(1000);
+	}
+	usleep(2000);   /* a second completion would show up now */
+	assert_int_equal(atomic_load(&inline_done) + atomic_load(&later_done), 1);
+	assert_int_equal(atomic_load(&cb_errors), 0);
+	return atomic_load(&inline_done) == 1;
+}
+
+/* tmpfs: READ, WRITE and FUA WRITE complete inside submit() (the file is
+ * memory); FLUSH still goes through io_uring; with inline=0 nothing
+ * completes inline. */
+static void test_inline_completion_tmpfs(void **state)
+{
+	(void)state;
+	const char *dir = shm_dir();
+	bool tmpfs = is_tmpfs(dir);
+	for (int ring_only = 0; ring_only < 2; ring_only++) {
+		char path[64];
+		temp_path(path, sizeof(path), dir);
+		struct vs_bdev *b = open_file(path, "1M", "inline", ring_only ? "0" : "1");
+		bool expect = tmpfs && !ring_only;
+		uint8_t w1[3000], w2[9000], r[12000];
+		fill(w1, sizeof(w1), 5);
+		fill(w2, sizeof(w2), 6);
+		struct iovec wv[] = {{w1, sizeof(w1)}, {w2, sizeof(w2)}};
+		assert_int_equal(io_inline(b, VS_BIO_WRITE, 0, 4095, wv, 2, 11000), expect);
+		assert_int_equal(io_inline(b, VS_BIO_WRITE, VS_BIO_FUA, 65536, wv, 1, 3000), expect);
+		memset(r, 0xcc, sizeof(r));
+		struct iovec rv[] = {{r, 100}, {r + 100, sizeof(r) - 100}};
+		assert_int_equal(io_inline(b, VS_BIO_READ, 0, 4095, rv, 2, sizeof(r)), expect);
+		assert_memory_equal(r, w1, sizeof(w1));
+		assert_memory_equal(r + 3000, w2, 8000);
+		assert_true(all_zero(r + 11000, sizeof(r) - 11000));   /* never written */
+		assert_int_equal(io_inline(b, VS_BIO_READ, 0, 65536, rv, 1, 100), expect);
+		assert_memory_equal(r, w1, 100);
+		assert_false(io_inline(b, VS_BIO_FLUSH, 0, 0, NULL, 0, 0));
+		vs_bdev_close(b);
+		unlink(path);
+	}
+}
+
+/*
+ * A page-cache file system (ext4/xfs/btrfs in /tmp): a read of cached data
+ * completes inline with RWF_NOWAIT when the file system supports that; a
+ * read whose second half was dropped from the cache is done partly inline
+ * and finished through io_uring from where the inline copy stopped, across
+ * a scattered iovec.  The data must be right either way.
+ */
+static void test_nowait_read_and_fallback(void **state)
+{
+	struct fixture *f = *state;
+	enum { LEN = 64 << 10 };
+	static uint8_t w[LEN], r[LEN];
+	fill(w, LEN, 31);
+	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 1 << 20, w, LEN), 0);
+	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);   /* pages now clean */
+
+	int fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	struct iovec pv = {r, 4096};
+	bool nowait_ok = preadv2(fd, &pv, 1, 1 << 20, RWF_NOWAIT) == 4096;
+
+	struct iovec rv[] = {{r, 3000}, {r + 3000, 40000}, {r + 43000, LEN - 43000}};
+	memset(r, 0xcc, LEN);
+	bool inl = io_inline(f->b, VS_BIO_READ, 0, 1 << 20, rv, 3, LEN);
+	if (f->ring_only)
+		assert_false(inl);
+	else if (nowait_ok)
+		assert_true(inl);   /* all cached: no io_uring round trip */
+	assert_memory_equal(r, w, LEN);
+
+	/* Drop it all from the page cache, bring back only the first 16 KiB
+	 * (random access: no readahead), then read it all: a short inline
+	 * copy, then io_uring from there. */
+	assert_int_equal(posix_fadvise(fd, 1 << 20, LEN, POSIX_FADV_DONTNEED), 0);
+	assert_int_equal(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+	uint8_t first[16384];
+	assert_int_equal(pread(fd, first, sizeof(first), 1 << 20), (ssize_t)sizeof(first));
+	memset(r, 0xcc, LEN);
+	(void)io_inline(f->b, VS_BIO_READ, 0, 1 << 20, rv, 3, LEN);
+	assert_memory_equal(r, w, LEN);
+
+	/* And all of it, with inline=0 reading the same bytes. */
+	assert_int_equal(posix_fadvise(fd, 1 << 20, LEN, POSIX_FADV_DONTNEED), 0);
+	memset(r, 0xcc, LEN);
+	(void)io_inline(f->b, VS_BIO_READ, 0, 1 << 20, rv, 3, LEN);
+	assert_memory_equal(r, w, LEN);
+	close(fd);
+}
+
+/* Several threads, each with 8 requests in flight on its own quarter of
+ * the disk: random offsets and lengths, every read checked against a
+ * per-thread shadow, then the whole quarter read back. */
+#define VT_THREADS 4
+#define VT_QD      8
+#define VT_ROUNDS  60
+#define VT_SLOT    (16u << 10)
+#define VT_REGION  (DISK / VT_THREADS)
+
+struct vt_thread {
+	int id;
+	struct vs_bdev *b;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int pending, calls, errors;
+	uint8_t *shadow;
+	uint8_t buf[VT_QD][VT_SLOT];
+	struct vs_bio bio[VT_QD];
+	struct iovec iov[VT_QD][2];
+	int failures;
+};
+
+static void vt_cb(struct vs_bio *bio, int err)
+{
+	struct vt_thread *t = bio->ctx;
+	pthread_mutex_lock(&t->mu);
+	t->calls++;
+	if (err)
+		t->errors++;
+	if (--t->pending == 0)
+		pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+/* Submit bio[0..n) and wait for all of them. */
+static void vt_batch(struct vt_thread *t, int n)
+{
+	pthread_mutex_lock(&t->mu);
+	t->pending += n;
+	pthread_mutex_unlock(&t->mu);
+	for (int i = 0; i < n; i++)
+		if (t->b->ops->submit(t->b->h, &t->bio[i]) != 0)
+			t->failures++, vt_cb(&t->bio[i], 0);
+	pthread_mutex_lock(&t->mu);
+	while (t->pending)
+		pthread_cond_wait(&t->cv, &t->mu);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void *vt_main(void *p)
+{
+	struct vt_thread *t = p;
+	uint64_t rs = 0x9e3779b97f4a7c15ULL * (uint64_t)(t->id + 1);
+	uint64_t base = (uint64_t)t->id * VT_REGION;
+	uint64_t offs[VT_QD], lens[VT_QD];
+	for (int round = 0; round < VT_ROUNDS; round++) {
+		for (int op = 0; op < 2; op++) {
+			for (int i = 0; i < VT_QD; i++) {
+				if (op == 0) {
+					/* distinct slots in this batch: slot i of an
+					 * 8-slot group picked by the round */
+					rs ^= rs << 13, rs ^= rs >> 7, rs ^= rs << 17;
+					uint64_t group = rs % (VT_REGION / VT_SLOT / VT_QD);
+					lens[i] = 1 + (rs >> 20) % VT_SLOT;
+					offs[i] = base + (group * VT_QD + (uint64_t)i) * VT_SLOT +
+					          (rs >> 40) % (VT_SLOT - lens[i] + 1);
+					fill(t->buf[i], lens[i], rs);
+					memcpy(t->shadow + offs[i] - base, t->buf[i], lens[i]);
+				} else {
+					memset(t->buf[i], 0xcc, VT_SLOT);
+				}
+				size_t cut = lens[i] / 3;
+				t->iov[i][0] = (struct iovec){t->buf[i], cut};
+				t->iov[i][1] = (struct iovec){t->buf[i] + cut, VT_SLOT - cut};
+				t->bio[i] = (struct vs_bio){.op = op ? VS_BIO_READ : VS_BIO_WRITE,
+				                            .flags = (op == 0 && i == 3) ? VS_BIO_FUA : 0,
+				                            .offset = offs[i], .length = lens[i],
+				                            .iov = t->iov[i], .iovcnt = 2,
+				                            .done = vt_cb, .ctx = t};
+			}
+			vt_batch(t, VT_QD);
+			if (op == 1)
+				for (int i = 0; i < VT_QD; i++)
+					if (memcmp(t->buf[i], t->shadow + offs[i] - base, lens[i]) != 0)
+						t->failures++;
+		}
+	}
+	return NULL;
+}
+
+static void test_many_threads_verify(void **state)
+{
+	struct fixture *f = *state;
+	static struct vt_thread th[VT_THREADS];
+	pthread_t tid[VT_THREADS];
+	for (int i = 0; i < VT_THREADS; i++) {
+		memset(&th[i], 0, sizeof(th[i]));
+		th[i].id = i;
+		th[i].b = f->b;
+		pthread_mutex_init(&th[i].mu, NULL);
+		pthread_cond_init(&th[i].cv, NULL);
+		th[i].shadow = calloc(1, VT_REGION);
+		assert_int_equal(pthread_create(&tid[i], NULL, vt_main, &th[i]), 0);
+	}
+	for (int i = 0; i < VT_THREADS; i++)
+		pthread_join(tid[i], NULL);
+	usleep(20000);   /* a duplicate completion would show up now */
+	uint8_t *all = malloc(DISK);
+	assert_int_equal(io(f->b, VS_BIO_READ, 0, 0, all, DISK), 0);
+	for (int i = 0; i < VT_THREADS; i++) {
+		assert_int_equal(th[i].failures, 0);
+		assert_int_equal(th[i].errors, 0);
+		assert_int_equal(th[i].calls, VT_ROUNDS * 2 * VT_QD);
+		assert_memory_equal(all + (size_t)i * VT_REGION, th[i].shadow, VT_REGION);
+		free(th[i].shadow);
+		pthread_mutex_destroy(&th[i].mu);
+		pthread_cond_destroy(&th[i].cv);
+	}
+	free(all);
 }
 
 static void test_resize(void **state)
@@ -619,17 +908,26 @@ static void test_direct_io(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_create_sparse_and_caps, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unwritten_reads_zero_and_completion_thread, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_random_pattern, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_multi_iov_trimmed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unmap_and_write_zeroes, setup, teardown),
+#define EACH_FIXTURE(t)                                          \
+		cmocka_unit_test_setup_teardown(t, setup, teardown),      \
+		cmocka_unit_test_setup_teardown(t, setup_ring, teardown), \
+		cmocka_unit_test_setup_teardown(t, setup_shm, teardown)
+		EACH_FIXTURE(test_create_sparse_and_caps),
+		cmocka_unit_test_setup_teardown(test_unwritten_reads_zero_and_completion_thread,
+		                                setup_ring, teardown),
+		EACH_FIXTURE(test_random_pattern),
+		EACH_FIXTURE(test_multi_iov_trimmed),
+		EACH_FIXTURE(test_unmap_and_write_zeroes),
 		cmocka_unit_test(test_zeroing_fallback_tmpfs),
-		cmocka_unit_test_setup_teardown(test_flush_and_fua_durable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_in_flight, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_many_threads_over_ring_size, setup, teardown),
+		EACH_FIXTURE(test_flush_and_fua_durable),
+		EACH_FIXTURE(test_bad_requests),
+		EACH_FIXTURE(test_many_in_flight),
+		EACH_FIXTURE(test_many_threads_over_ring_size),
+		EACH_FIXTURE(test_many_threads_verify),
 		cmocka_unit_test(test_close_waits),
+		cmocka_unit_test(test_inline_completion_tmpfs),
+		cmocka_unit_test_setup_teardown(test_nowait_read_and_fallback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nowait_read_and_fallback, setup_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_existing_and_readonly, setup, teardown),
 		cmocka_unit_test(test_direct_io),

@@ -78,11 +78,21 @@ static inline void vt_teardown(struct vt *t)
 	tf_destroy(t->tf);
 }
 
+/* Run one CDB from nexus n to `lun`; the SRB itself must succeed (the SCSI
+ * status is left to the caller). */
+static inline void vt_exec_on(struct vt *t, struct vs_nexus *n, uint64_t lun, const uint8_t *cdb,
+                              size_t cdb_len, int dir, void *buf, uint32_t len,
+                              struct tf_result *r)
+{
+	assert_int_equal(tf_exec(t->tf, n, lun, cdb, cdb_len, dir, buf, len, r), 0);
+	assert_int_equal(r->srb_status, VS_SRB_SUCCESS);
+}
+
+/* The same from the usual nexus to LUN 0. */
 static inline void vt_exec(struct vt *t, const uint8_t *cdb, size_t cdb_len, int dir,
                            void *buf, uint32_t len, struct tf_result *r)
 {
-	assert_int_equal(tf_exec(t->tf, t->n, 0, cdb, cdb_len, dir, buf, len, r), 0);
-	assert_int_equal(r->srb_status, VS_SRB_SUCCESS);
+	vt_exec_on(t, t->n, 0, cdb, cdb_len, dir, buf, len, r);
 }
 
 static inline void assert_good(const struct tf_result *r)
@@ -171,6 +181,17 @@ static inline size_t cdb_rw(uint8_t *cdb, uint8_t op, uint64_t lba, uint32_t n, 
 		put_be(&cdb[10], n, 4);
 		return 16;
 	}
+}
+
+/* GET LBA STATUS (SBC-3 5.16) from `lba`, `alloc` bytes; returns the CDB length. */
+static inline size_t cdb_get_lba_status(uint8_t *cdb, uint64_t lba, uint32_t alloc)
+{
+	memset(cdb, 0, 16);
+	cdb[0] = SERVICE_ACTION_IN_16;
+	cdb[1] = SAI_GET_LBA_STATUS;
+	put_be(&cdb[2], lba, 8);
+	put_be(&cdb[10], alloc, 4);
+	return 16;
 }
 
 static inline void vt_write(struct vt *t, uint64_t lba, uint32_t n, const void *buf)

@@ -43,7 +43,7 @@ build() {   # dir, cmake args...  (TARGETS: optional list of targets)
 }
 
 stage "dependencies"
-if ! vs_install_deps; then
+if ! vs_install_deps --test; then
 	bad "dependencies"
 	finish
 fi

@@ -5,10 +5,14 @@
 
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
          libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
+# Only the test suite needs these: a third-party initiator (QEMU's iSCSI
+# block driver) for tests/e2e/qemu_img.sh.  `vs_install_deps --test` adds them.
+VS_TEST_DEPS=(qemu-utils qemu-block-extra)
 
-vs_missing_deps() {
-	local p missing=()
-	for p in "${VS_DEPS[@]}"; do
+vs_missing_deps() {   # [--test]
+	local p missing=() want=("${VS_DEPS[@]}")
+	[ "${1:-}" = --test ] && want+=("${VS_TEST_DEPS[@]}")
+	for p in "${want[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 			missing+=("$p")
 		fi
@@ -16,13 +20,14 @@ vs_missing_deps() {
 	echo "${missing[@]}"
 }
 
-vs_install_deps() {
+vs_install_deps() {   # [--test]
+	local scope=${1:-}
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		echo "deps: not a Debian system; install these yourself: ${VS_DEPS[*]}" >&2
 		return 0
 	fi
 	local missing
-	missing=$(vs_missing_deps)
+	missing=$(vs_missing_deps $scope)
 	[ -z "$missing" ] && return 0
 
 	local sudo=()
@@ -41,7 +46,7 @@ vs_install_deps() {
 	"${sudo[@]}" apt-get update -qq >/dev/null || return 1
 	# shellcheck disable=SC2086
 	"${sudo[@]}" apt-get install -y -qq --no-install-recommends $missing >/dev/null || return 1
-	missing=$(vs_missing_deps)
+	missing=$(vs_missing_deps $scope)
 	if [ -n "$missing" ]; then
 		echo "deps: still missing after install: $missing" >&2
 		return 1

@@ -3,6 +3,7 @@
  * SRB helpers for miniports: status, sense data (SPC-4 4.5) and copying
  * between flat buffers and the SRB's scatter/gather list.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "vstor/scsi.h"
@@ -103,9 +104,12 @@ void vs_srb_set_sense_info(struct vs_srb *srb, uint64_t info)
 	}
 }
 
-size_t vs_srb_copy_to_iov(struct vs_srb *srb, size_t offset, const void *buf, size_t len)
+/* Walk the SRB's iovec from byte `offset` and copy up to `len` bytes
+ * between it and a flat buffer, in the direction asked; both public helpers
+ * clamp to data_length, the transfer the initiator said it expects. */
+static size_t iov_copy(const struct vs_srb *srb, size_t offset, uint8_t *flat, size_t len,
+                       bool to_iov)
 {
-	const uint8_t *src = buf;
 	size_t done = 0;
 
 	if (offset >= srb->data_length)
@@ -121,34 +125,23 @@ size_t vs_srb_copy_to_iov(struct vs_srb *srb, size_t offset, const void *buf, si
 		size_t n = l - offset;
 		if (n > len - done)
 			n = len - done;
-		memcpy((uint8_t *)srb->iov[i].iov_base + offset, src + done, n);
+		uint8_t *base = (uint8_t *)srb->iov[i].iov_base + offset;
+		if (to_iov)
+			memcpy(base, flat + done, n);
+		else
+			memcpy(flat + done, base, n);
 		done += n;
 		offset = 0;
 	}
 	return done;
 }
 
+size_t vs_srb_copy_to_iov(struct vs_srb *srb, size_t offset, const void *buf, size_t len)
+{
+	return iov_copy(srb, offset, (uint8_t *)(uintptr_t)buf, len, true);
+}
+
 size_t vs_srb_copy_from_iov(const struct vs_srb *srb, size_t offset, void *buf, size_t len)
 {
-	uint8_t *dst = buf;
-	size_t done = 0;
-
-	if (offset >= srb->data_length)
-		return 0;
-	if (len > srb->data_length - offset)
-		len = srb->data_length - offset;
-	for (int i = 0; i < srb->iovcnt && done < len; i++) {
-		size_t l = srb->iov[i].iov_len;
-		if (offset >= l) {
-			offset -= l;
-			continue;
-		}
-		size_t n = l - offset;
-		if (n > len - done)
-			n = len - done;
-		memcpy(dst + done, (const uint8_t *)srb->iov[i].iov_base + offset, n);
-		done += n;
-		offset = 0;
-	}
-	return done;
+	return iov_copy(srb, offset, buf, len, false);
 }

@@ -5,7 +5,7 @@
 # removing a LUN without --force is refused, naming the rule.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
-[ -x "$CLIENT" ] || skip "ctl_client not built (libiscsi-dev missing)"
+[ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
 PORT=3381
 IQN=iqn.2026-11.org.vstor:ctl-a
 cat >"$tmp/c.json" <<JSON

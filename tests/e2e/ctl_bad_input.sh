@@ -49,15 +49,14 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read())
 print(s.makefile().readline().strip())' "$SOCK"; }
-if command -v python3 >/dev/null; then
-	out=$(printf '{"id":7,"method":"lun.frob"}\n' | reply)
-	[ "$out" = '{"id":7,"error":{"code":-32601,"message":"method: unknown method '"'"'lun.frob'"'"'"}}' ] ||
-		fail "unknown method: $out"
-	out=$(printf 'hello\n' | reply)
-	grep -q '"code":-32700,"message":"request: not JSON' <<<"$out" || fail "not JSON: $out"
-	out=$(head -c 70000 /dev/zero | tr '\0' ' ' | reply)
-	grep -q '"message":"request: longer than 65536 bytes"' <<<"$out" || fail "oversize: $out"
-fi
+command -v python3 >/dev/null || fail "python3 not installed (scripts/test.sh installs it)"
+out=$(printf '{"id":7,"method":"lun.frob"}\n' | reply)
+[ "$out" = '{"id":7,"error":{"code":-32601,"message":"method: unknown method '"'"'lun.frob'"'"'"}}' ] ||
+	fail "unknown method: $out"
+out=$(printf 'hello\n' | reply)
+grep -q '"code":-32700,"message":"request: not JSON' <<<"$out" || fail "not JSON: $out"
+out=$(head -c 70000 /dev/zero | tr '\0' ' ' | reply)
+grep -q '"message":"request: longer than 65536 bytes"' <<<"$out" || fail "oversize: $out"
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
 pass

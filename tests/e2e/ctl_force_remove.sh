@@ -6,7 +6,7 @@
 # behind LUN 1 is closed (and the daemon still shuts down cleanly).
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
-[ -x "$CLIENT" ] || skip "ctl_client not built (libiscsi-dev missing)"
+[ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
 PORT=3383
 IQN=iqn.2026-11.org.vstor:ctl-c
 cat >"$tmp/c.json" <<JSON

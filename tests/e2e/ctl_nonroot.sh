@@ -11,7 +11,7 @@ if command -v setpriv >/dev/null; then
 elif command -v runuser >/dev/null; then
 	as_nobody() { runuser -u nobody -- "$@"; }
 else
-	skip "neither setpriv nor runuser available"
+	fail "neither setpriv nor runuser available (util-linux)"
 fi
 PORT=3386
 IQN=iqn.2026-11.org.vstor:ctl-f

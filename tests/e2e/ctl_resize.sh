@@ -5,7 +5,7 @@
 # multiple of the block size is refused; both leave the LUN as it was.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
-[ -x "$CLIENT" ] || skip "ctl_client not built (libiscsi-dev missing)"
+[ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
 PORT=3382
 IQN=iqn.2026-11.org.vstor:ctl-b
 cat >"$tmp/c.json" <<JSON

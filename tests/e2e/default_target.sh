@@ -2,7 +2,7 @@
 # vstord with no config serves the default target; iscsi-ls and iscsi-inq
 # see it; the start-up line says what is served; SIGTERM exits 0.
 . "$(dirname "$0")/lib/common.sh" "$@"
-command -v iscsi-ls >/dev/null || skip "iscsi-ls not installed (libiscsi-bin)"
+command -v iscsi-ls >/dev/null || fail "iscsi-ls not installed (libiscsi-bin)"
 PORT=3371
 IQN=iqn.2026-11.org.vstor:default
 

@@ -13,7 +13,7 @@ stop_vstord INT 5
 [ "$stop_rc" = 0 ] || fail "idle SIGINT: exit status $stop_rc, want 0"
 
 writer=$BUILD/e2e/ack_writer
-[ -x "$writer" ] || skip "$writer not built (needs libiscsi-dev)"
+[ -x "$writer" ] || fail "$writer not built (needs libiscsi-dev)"
 start_vstord $PORT --listen 127.0.0.1:$PORT
 "$writer" write "iscsi://127.0.0.1:$PORT/iqn.2026-11.org.vstor:default/0" "$tmp/acks" 30 \
 	2>"$tmp/writer.err" &

@@ -5,7 +5,7 @@
 PORT=3374
 IQN=iqn.2026-11.org.vstor:e2e-durable
 writer=$BUILD/e2e/ack_writer
-[ -x "$writer" ] || skip "$writer not built (needs libiscsi-dev)"
+[ -x "$writer" ] || fail "$writer not built (needs libiscsi-dev)"
 
 cat >"$tmp/create.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
 [ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
-PORT=3381
+PORT=$((3381 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:ctl-a
 cat >"$tmp/c.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],

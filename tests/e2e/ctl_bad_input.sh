@@ -3,7 +3,7 @@
 # daemon, exit 2 for a bad command line) and the running state is unchanged.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
-PORT=3385
+PORT=$((3385 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:ctl-e
 cat >"$tmp/c.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],

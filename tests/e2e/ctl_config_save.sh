@@ -4,7 +4,7 @@
 # "vstorctl lun list --json" and "target list --json" are identical.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
-PORT=3384
+PORT=$((3384 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:ctl-d
 IQN2=iqn.2026-11.org.vstor:ctl-d2
 cat >"$tmp/c.json" <<JSON

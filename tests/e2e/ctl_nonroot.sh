@@ -13,7 +13,7 @@ elif command -v runuser >/dev/null; then
 else
 	fail "neither setpriv nor runuser available (util-linux)"
 fi
-PORT=3386
+PORT=$((3386 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:ctl-f
 cat >"$tmp/c.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],

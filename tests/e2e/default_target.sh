@@ -3,7 +3,7 @@
 # see it; the start-up line says what is served; SIGTERM exits 0.
 . "$(dirname "$0")/lib/common.sh" "$@"
 command -v iscsi-ls >/dev/null || fail "iscsi-ls not installed (libiscsi-bin)"
-PORT=3371
+PORT=$((3371 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:default
 
 start_vstord $PORT --listen 127.0.0.1:$PORT

@@ -5,7 +5,7 @@
 # data is also in the backing file after SIGTERM.
 . "$(dirname "$0")/lib/common.sh" "$@"
 command -v qemu-img >/dev/null || fail "qemu-img not installed (qemu-utils, qemu-block-extra)"
-PORT=3389
+PORT=$((3389 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:qemu
 URL="iscsi://127.0.0.1:$PORT/$IQN/0"
 

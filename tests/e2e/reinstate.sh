@@ -4,7 +4,7 @@
 # the old connection, and the new session serves commands; another ISID
 # leaves the first session alone.  vstord then exits 0 on SIGTERM.
 . "$(dirname "$0")/lib/common.sh" "$@"
-PORT=3387
+PORT=$((3387 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:default
 client=$BUILD/e2e/reinstate_client
 [ -x "$client" ] || fail "$client not built"

@@ -2,7 +2,7 @@
 # SIGTERM and SIGINT stop vstord within a few seconds with exit status 0,
 # also while an initiator is logged in and writing.
 . "$(dirname "$0")/lib/common.sh" "$@"
-PORT=3373
+PORT=$((3373 + ${VSTOR_PORT_OFFSET:-0}))
 
 start_vstord $PORT --listen 127.0.0.1:$PORT
 stop_vstord TERM 5

@@ -4,7 +4,7 @@
 # afterwards, vstord is still alive, iscsi-ls lists the target, and SIGTERM
 # exits 0 (with the ASan vstord: no leak or use-after-free on those paths).
 . "$(dirname "$0")/lib/common.sh" "$@"
-PORT=3388
+PORT=$((3388 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:default
 client=$BUILD/e2e/vanish_client
 [ -x "$client" ] || fail "$client not built"

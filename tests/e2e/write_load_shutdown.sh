@@ -2,7 +2,7 @@
 # Acknowledged means durable: write to a file LUN, SIGTERM vstord in the
 # middle, restart it on the same file, and find every acknowledged write.
 . "$(dirname "$0")/lib/common.sh" "$@"
-PORT=3374
+PORT=$((3374 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:e2e-durable
 writer=$BUILD/e2e/ack_writer
 [ -x "$writer" ] || fail "$writer not built (needs libiscsi-dev)"

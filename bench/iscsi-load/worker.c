@@ -1,6 +1,9 @@
 #include "worker.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* How long in-flight I/O may take to finish once the window has closed. */
 #define DRAIN_TIMEOUT_NS (30ull * 1000000000ull)
@@ -20,6 +23,25 @@ static void mark_dead(struct worker *w, struct session *s, const char *why)
 	atomic_fetch_add(&w->ctl->dead_sessions, 1);
 }
 
+/*
+ * Send what libiscsi has queued for `s` now, instead of polling once more
+ * for POLLOUT.  libiscsi writes each PDU as a send() of the header and a
+ * writev() of the data, and sets TCP_NODELAY, so without help every
+ * command leaves as two TCP segments of its own.  Corking the socket for
+ * the burst lets the kernel pack the commands into full segments; the
+ * uncork pushes the rest out at once, so nothing waits for a timer.
+ */
+static void flush_session(struct worker *w, struct session *s)
+{
+	if (s->dead || !(iscsi_which_events(s->iscsi) & POLLOUT))
+		return;
+	int fd = iscsi_get_fd(s->iscsi), on = 1, off = 0;
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+	if (iscsi_service(s->iscsi, POLLOUT) < 0)
+		mark_dead(w, s, "connection failed");
+	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+}
+
 static void run_mode(struct worker *w, enum run_mode mode)
 {
 	uint64_t stop_seen_ns = 0;
@@ -34,6 +56,7 @@ static void run_mode(struct worker *w, enum run_mode mode)
 		for (unsigned i = 0; i < w->n_sessions; i++) {
 			struct session *s = w->sessions[i];
 			session_fill(s);
+			flush_session(w, s);
 			if (!s->dead && (s->inflight || !session_mode_done(s)))
 				busy = true;
 		}

@@ -24,7 +24,12 @@ struct vs_iscsi_config {
 	uint32_t max_recv_dsl;          /* 0 = 262144 */
 	uint32_t max_burst_length;      /* 0 = 1048576 */
 	uint32_t first_burst_length;    /* 0 = 262144 */
+	/* Hybrid polling: a loop serving request-response traffic (one or two
+	 * PDUs per wake-up) checks its sockets for up to this long before it
+	 * sleeps.  0 = 50 us; VS_ISCSI_POLL_OFF = always sleep. */
+	uint32_t poll_us;
 };
+#define VS_ISCSI_POLL_OFF UINT32_MAX
 
 struct vs_iscsi_chap {
 	const char *user, *secret;                  /* one-way: initiator proves itself */

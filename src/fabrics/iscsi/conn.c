@@ -1034,6 +1034,7 @@ static void conn_rx(struct iscsi_conn *c)
 		case RX_DATA:
 			if (rx_data_done(c)) {
 				budget--;
+				c->loop->pdus_in_wake++;
 				pdu_done(c);
 				continue;
 			}

@@ -114,6 +114,7 @@ int iscsi_loop_init(struct iscsi_loop *loop, unsigned idx, const struct iscsi_lo
 	loop->epfd = loop->evfd = loop->tfd = -1;
 	pthread_mutex_init(&loop->mq_lock, NULL);
 	loop->scratch_len = 64 * 1024;
+
 	loop->scratch = malloc(loop->scratch_len);
 	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
 	loop->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -153,6 +154,48 @@ void iscsi_loop_fini(struct iscsi_loop *loop)
 	pthread_mutex_destroy(&loop->mq_lock);
 }
 
+/*
+ * Hybrid polling.  A wake that brought in only a PDU or two, many times in
+ * a row, is a request-response pattern (queue depth 1-2): the initiator
+ * will send its next command one round trip after our response.  Sleeping
+ * in between costs a scheduler wake-up per command, which on an idle
+ * (virtual) CPU is tens of microseconds — the larger part of the latency.
+ * So for such a loop, check the sockets without sleeping for up to
+ * poll_ns before blocking.  Busy loops (bursts of many PDUs per wake) and
+ * idle ones never spin: deep queues get their efficiency from batching,
+ * and an idle daemon uses no CPU.
+ */
+#define POLL_STREAK 8u
+
+bool iscsi_loop_should_spin(struct iscsi_loop *loop)
+{
+	uint32_t pdus = loop->pdus_in_wake;
+
+	loop->pdus_in_wake = 0;
+	if (pdus > 2)
+		loop->small_wakes = 0;
+	else if (pdus > 0 && loop->small_wakes < POLL_STREAK)
+		loop->small_wakes++;
+	/* pdus == 0: a timer tick or a posted message says nothing */
+	return loop->poll_ns && loop->small_wakes >= POLL_STREAK;
+}
+
+static int loop_wait(struct iscsi_loop *loop, struct epoll_event *evs, int max)
+{
+	if (iscsi_loop_should_spin(loop)) {
+		uint64_t until = iscsi_now_ns() + loop->poll_ns;
+
+		do {
+			int n = epoll_wait(loop->epfd, evs, max, 0);
+			if (n != 0)
+				return n;
+		} while (iscsi_now_ns() < until);
+		/* Nothing came: the pattern is over (or the peer is slow). */
+		loop->small_wakes = 0;
+	}
+	return epoll_wait(loop->epfd, evs, max, (int)ISCSI_TICK_MS);
+}
+
 static void *loop_main(void *arg)
 {
 	struct iscsi_loop *loop = arg;
@@ -166,7 +209,7 @@ static void *loop_main(void *arg)
 		run_late(loop);         /* the previous batch is over */
 		if (loop->stop_requested && loop->ops->may_exit && loop->ops->may_exit(loop))
 			break;
-		n = epoll_wait(loop->epfd, evs, 64, (int)ISCSI_TICK_MS);
+		n = loop_wait(loop, evs, 64);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -61,6 +61,11 @@ struct iscsi_loop {
 	void *conns;                    /* list head of connections (conn.c) */
 	uint32_t nconns;
 	uint8_t *scratch;               /* discard buffer for unwanted data */
+	/* Hybrid polling (see loop_main): PDUs received in the current wake,
+	 * and how many wakes in a row were request-response sized. */
+	uint32_t pdus_in_wake;
+	uint32_t small_wakes;
+	uint32_t poll_ns;               /* 0: never spin */
 	size_t scratch_len;
 };
 
@@ -86,5 +91,9 @@ int  iscsi_loop_mod_fd(struct iscsi_loop *loop, int fd, uint32_t events, struct 
 void iscsi_loop_del_fd(struct iscsi_loop *loop, int fd);
 
 uint64_t iscsi_now_ns(void);
+
+/* Hybrid polling policy (event_loop.c): account the wake-up that just
+ * ended (pdus_in_wake) and say whether the next wait spins first. */
+bool iscsi_loop_should_spin(struct iscsi_loop *loop);
 
 #endif

@@ -427,6 +427,10 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 		is->cfg.max_burst_length = 1048576;
 	if (!is->cfg.first_burst_length)
 		is->cfg.first_burst_length = 262144;
+	if (!is->cfg.poll_us)
+		is->cfg.poll_us = 50;
+	else if (is->cfg.poll_us != VS_ISCSI_POLL_OFF && is->cfg.poll_us > 1000)
+		is->cfg.poll_us = 1000;     /* a spin longer than this is a sleep */
 	/* RFC 7143 §13.12/13.14: 512 .. 2^24-1; keep our buffers bounded. */
 	if (is->cfg.max_recv_dsl < 512 || is->cfg.max_recv_dsl > ISCSI_MAX_DSL ||
 	    is->cfg.max_burst_length < 512 || is->cfg.max_burst_length > ISCSI_MAX_XFER ||
@@ -472,6 +476,7 @@ int vs_iscsi_start(struct vs_iscsi *is)
 			is->loops = NULL;
 			return rc;
 		}
+		is->loops[i].poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
 	}
 	is->nloops = is->cfg.threads;
 	for (unsigned i = 0; i < is->nportals; i++) {

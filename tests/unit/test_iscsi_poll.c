@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* Hybrid polling policy of the iSCSI event loop: spin only after a run of
+ * request-response sized wake-ups, never for bursts, never when disabled,
+ * and ignore wake-ups that carried no PDU. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "fabrics/iscsi/event_loop.h"
+
+/* End a wake-up that received `pdus` PDUs; return the policy's answer. */
+static bool wake(struct iscsi_loop *loop, uint32_t pdus)
+{
+	loop->pdus_in_wake = pdus;
+	return iscsi_loop_should_spin(loop);
+}
+
+static void test_spins_after_a_run_of_small_wakes(void **state)
+{
+	struct iscsi_loop loop;
+	(void)state;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.poll_ns = 50000;
+	for (int i = 0; i < 7; i++)
+		assert_false(wake(&loop, i % 2 ? 1 : 2));
+	assert_true(wake(&loop, 1));            /* the 8th in a row */
+	assert_true(wake(&loop, 1));
+	assert_int_equal(loop.pdus_in_wake, 0);  /* consumed */
+}
+
+static void test_a_burst_ends_the_run(void **state)
+{
+	struct iscsi_loop loop;
+	(void)state;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.poll_ns = 50000;
+	for (int i = 0; i < 8; i++)
+		wake(&loop, 1);
+	assert_true(wake(&loop, 1));
+	assert_false(wake(&loop, 3));           /* queue depth > 1: batch instead */
+	for (int i = 0; i < 7; i++)
+		assert_false(wake(&loop, 1));
+	assert_true(wake(&loop, 1));
+}
+
+static void test_empty_wakes_are_neutral(void **state)
+{
+	struct iscsi_loop loop;
+	(void)state;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.poll_ns = 50000;
+	for (int i = 0; i < 4; i++)
+		wake(&loop, 1);
+	assert_false(wake(&loop, 0));           /* timer tick */
+	for (int i = 0; i < 3; i++)
+		assert_false(wake(&loop, 1));
+	assert_true(wake(&loop, 1));            /* 8 PDU wakes, the tick ignored */
+	assert_true(wake(&loop, 0));            /* still in the pattern */
+}
+
+static void test_disabled_never_spins(void **state)
+{
+	struct iscsi_loop loop;
+	(void)state;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.poll_ns = 0;
+	for (int i = 0; i < 100; i++)
+		assert_false(wake(&loop, 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spins_after_a_run_of_small_wakes),
+		cmocka_unit_test(test_a_burst_ends_the_run),
+		cmocka_unit_test(test_empty_wakes_are_neutral),
+		cmocka_unit_test(test_disabled_never_spins),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

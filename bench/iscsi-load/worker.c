@@ -1,9 +1,8 @@
 #include "worker.h"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
-#include <sys/socket.h>
+
+#include "sockbuf.h"
 
 /* How long in-flight I/O may take to finish once the window has closed. */
 #define DRAIN_TIMEOUT_NS (30ull * 1000000000ull)
@@ -25,21 +24,19 @@ static void mark_dead(struct worker *w, struct session *s, const char *why)
 
 /*
  * Send what libiscsi has queued for `s` now, instead of polling once more
- * for POLLOUT.  libiscsi writes each PDU as a send() of the header and a
- * writev() of the data, and sets TCP_NODELAY, so without help every
- * command leaves as two TCP segments of its own.  Corking the socket for
- * the burst lets the kernel pack the commands into full segments; the
- * uncork pushes the rest out at once, so nothing waits for a timer.
+ * for POLLOUT: libiscsi writes the PDUs into the connection's send buffer
+ * (sockbuf.h) and they leave in one system call.
  */
 static void flush_session(struct worker *w, struct session *s)
 {
-	if (s->dead || !(iscsi_which_events(s->iscsi) & POLLOUT))
+	if (s->dead)
 		return;
-	int fd = iscsi_get_fd(s->iscsi), on = 1, off = 0;
-	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
-	if (iscsi_service(s->iscsi, POLLOUT) < 0)
+	if ((iscsi_which_events(s->iscsi) & POLLOUT) && iscsi_service(s->iscsi, POLLOUT) < 0) {
 		mark_dead(w, s, "connection failed");
-	setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+		return;
+	}
+	if (sockbuf_flush(iscsi_get_fd(s->iscsi)) < 0)
+		mark_dead(w, s, "send failed");
 }
 
 static void run_mode(struct worker *w, enum run_mode mode)
@@ -75,13 +72,19 @@ static void run_mode(struct worker *w, enum run_mode mode)
 				return;
 			}
 		}
+		int timeout = POLL_TIMEOUT_MS;
 		for (unsigned i = 0; i < w->n_sessions; i++) {
 			struct session *s = w->sessions[i];
-			w->pfds[i].fd = s->dead ? -1 : iscsi_get_fd(s->iscsi);
+			int fd = s->dead ? -1 : iscsi_get_fd(s->iscsi);
+			w->pfds[i].fd = fd;
 			w->pfds[i].events = s->dead ? 0 : (short)iscsi_which_events(s->iscsi);
+			if (fd >= 0 && sockbuf_tx_pending(fd))
+				w->pfds[i].events |= POLLOUT;
+			if (fd >= 0 && sockbuf_rx_pending(fd))
+				timeout = 0;    /* bytes already in memory: do not sleep */
 			w->pfds[i].revents = 0;
 		}
-		int n = poll(w->pfds, w->n_sessions, POLL_TIMEOUT_MS);
+		int n = poll(w->pfds, w->n_sessions, timeout);
 		uint64_t t = now_ns();
 		if (t - last_stall_check_ns > 100000000ull) {
 			last_stall_check_ns = t;
@@ -92,13 +95,22 @@ static void run_mode(struct worker *w, enum run_mode mode)
 					mark_dead(w, s, "no I/O completed for 20 s with commands outstanding");
 			}
 		}
-		if (n <= 0)
+		if (n < 0)
 			continue;
 		for (unsigned i = 0; i < w->n_sessions; i++) {
 			struct session *s = w->sessions[i];
-			if (s->dead || !w->pfds[i].revents)
+			short rev = w->pfds[i].revents;
+			if (s->dead)
 				continue;
-			if (iscsi_service(s->iscsi, w->pfds[i].revents) < 0)
+			if (sockbuf_rx_pending(w->pfds[i].fd))
+				rev |= POLLIN;
+			if (!rev)
+				continue;
+			if ((rev & POLLOUT) && sockbuf_flush(w->pfds[i].fd) < 0) {
+				mark_dead(w, s, "send failed");
+				continue;
+			}
+			if (iscsi_service(s->iscsi, rev) < 0)
 				mark_dead(w, s, "connection failed");
 		}
 	}
@@ -108,6 +120,10 @@ void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	const struct options *o = w->ctl->opt;
+
+	for (unsigned i = 0; i < w->n_sessions; i++)
+		if (sockbuf_register(iscsi_get_fd(w->sessions[i]->iscsi)) < 0)
+			mark_dead(w, w->sessions[i], "cannot buffer the connection");
 
 	if (o->fill) {
 		run_mode(w, MODE_FILL);
@@ -123,5 +139,8 @@ void *worker_main(void *arg)
 		run_mode(w, MODE_READBACK);
 		pthread_barrier_wait(&w->ctl->barrier);
 	}
+	/* Logout and the rest run on libiscsi's own synchronous loop. */
+	for (unsigned i = 0; i < w->n_sessions; i++)
+		sockbuf_unregister(iscsi_get_fd(w->sessions[i]->iscsi));
 	return NULL;
 }

@@ -28,6 +28,14 @@
 #define VS_ISCSI_NAME_MAX        223
 /* Our cap on CHAP user names and secrets (the login layer keeps 255 bytes). */
 #define VS_CHAP_FIELD_MAX        255
+/*
+ * LUN numbers 0..VS_CONFIG_MAX_LUN.  SAM-5's flat space format would allow
+ * 16383, but the vdisk miniport has 1024 LUN slots, and a number it cannot
+ * serve must be refused by name before anything is opened (test_ctl checks
+ * that this and vdisk agree).
+ */
+#define VS_CONFIG_MAX_LUN        1023
+#define VS_CONFIG_MAX_LUN_STR    "1023"
 
 /* CHAP credentials (RFC 7143 §12.1.3).  All NULL = no CHAP. */
 struct vs_config_chap {

@@ -383,9 +383,8 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 		return rc;
 
 	bool has_lun = false;
-	/* 16383: the largest LUN in the single-level flat space format
-	 * (SAM-5 4.7.7), which every initiator handles. */
-	if ((rc = get_uint(L, obj, path, "lun", 0, 16383, &has_lun, &l->lun)))
+	/* What the vdisk miniport serves (see VS_CONFIG_MAX_LUN). */
+	if ((rc = get_uint(L, obj, path, "lun", 0, VS_CONFIG_MAX_LUN, &has_lun, &l->lun)))
 		return rc;
 	if (!has_lun) {
 		join(p, path, "lun");

@@ -125,11 +125,11 @@ int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *pres
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: must be an integer, got %s", key,
 		               vs_config_json_type(v));
 	json_int_t n = json_integer_value(v);
-	/* 16383: the flat space format's largest LUN (SAM-5 4.7.7), as in the
-	 * config file. */
-	if (n < 0 || n > 16383)
+	/* The config file's limit: what the vdisk miniport serves. */
+	if (n < 0 || n > VS_CONFIG_MAX_LUN)
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS,
-		               "params.%s: must be 0-16383, got %" JSON_INTEGER_FORMAT, key, n);
+		               "params.%s: must be 0-" VS_CONFIG_MAX_LUN_STR ", got %" JSON_INTEGER_FORMAT,
+		               key, n);
 	*out = (uint64_t)n;
 	return 0;
 }

@@ -22,7 +22,7 @@ ctl_err 1 "^vstorctl: params\.path: cannot open '$tmp/no/such\.img': No such fil
 ctl_err 1 '^vstorctl: params\.backend: unknown backend "tape"$' lun add --target $IQN --lun 1 --backend tape --size 1M
 ctl_err 1 '^vstorctl: params\.block_size: must be 512 or 4096, got 1024$' \
 	lun add --target $IQN --lun 1 --backend ram --size 1M --block-size 1024
-ctl_err 1 '^vstorctl: params\.lun: must be 0-16383, got 20000$' lun add --target $IQN --lun 20000 --backend ram --size 1M
+ctl_err 1 '^vstorctl: params\.lun: must be 0-1023, got 1024$' lun add --target $IQN --lun 1024 --backend ram --size 1M
 ctl_err 1 '^vstorctl: params\.target: "IQN\.bad": must start with "iqn\.", "eui\." or "naa\."' \
 	lun add --target IQN.bad --lun 1 --backend ram --size 1M
 ctl_err 1 '^vstorctl: params\.iqn: "iqn\.2026-13\.org\.x:y": iqn date month must be 01-12, got 13$' \

@@ -211,8 +211,9 @@ static void test_luns(void **state)
 	             "config.json: targets[0].luns[0].block_size: must be 512 or 4096, got a string");
 	expect_error(LUN("\"backend\":\"ram\",\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].lun: missing (required)");
-	expect_error(LUN("\"lun\":16384,\"backend\":\"ram\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].lun: must be 0-16383, got 16384");
+	/* vdisk serves LUNs 0-1023: a larger number is refused by name */
+	expect_error(LUN("\"lun\":1024,\"backend\":\"ram\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].lun: must be 0-1023, got 1024");
 	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].backend: missing (required)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "ctl/ctl_int.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
 
@@ -267,9 +268,9 @@ static void test_lun_add_bad_input(void **state)
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
 	        VS_CTL_FAILED,
 	        "params.path: cannot open '/nonexistent/dir/x.img': No such file or directory");
-	/* vdisk has 1024 LUN slots: the port's refusal still names the field */
-	refused(f, ADD(TGT "\"lun\":5000,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_FAILED,
-	        "params.lun: 5000 out of range (max 1023)");
+	/* vdisk has 1024 LUN slots: refused by the daemon's own check */
+	refused(f, ADD(TGT "\"lun\":1024,\"backend\":\"ram\",\"size\":\"1M\""),
+	        VS_CTL_INVALID_PARAMS, "params.lun: must be 0-1023, got 1024");
 	refused(f, ADD("\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
 	        "params.target: missing (required)");
 	refused(f, ADD("\"target\":\"IQN.2026-11.x:y\",\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\""),
@@ -286,6 +287,23 @@ static void test_lun_add_bad_input(void **state)
 	        VS_CTL_INVALID_PARAMS, "params.serial: contains a control character (byte 0x0a)");
 #undef ADD
 #undef TGT
+}
+
+/* The LUN limit the daemon checks is exactly what vdisk serves: the
+ * highest number works end to end, and the port itself refuses the next. */
+static void test_lun_limit_matches_vdisk(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(atoi(VS_CONFIG_MAX_LUN_STR), VS_CONFIG_MAX_LUN);
+	json_t *r = ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":"
+	                  VS_CONFIG_MAX_LUN_STR ",\"backend\":\"ram\",\"size\":\"1M\"}}");
+	assert_int_equal(json_integer_value(json_object_get(r, "lun")), VS_CONFIG_MAX_LUN);
+	json_decref(r);
+	struct vs_config_lun l = { .lun = VS_CONFIG_MAX_LUN + 1, .backend = "ram", .size = 1 << 20,
+		                   .block_size = 512 };
+	char err[VS_CTL_MSG_MAX];
+	assert_int_not_equal(ctl_lun_attach(vs_ctl_state_port(f->st, 0), &l, NULL, err, sizeof(err)), 0);
+	assert_string_equal(err, "lun: 1024 out of range (max 1023)");
 }
 
 static void test_lun_resize(void **state)
@@ -467,6 +485,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_request_shape, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_add_list_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_add_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_limit_matches_vdisk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets_acl_chap, setup_fabric, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),

@@ -5,9 +5,10 @@
  * both together.
  */
 #include "commands.h"
+#include "ctl/config.h"
 
 #define TARGET_OPT(req) { "target", "target", VSC_STR, req, "IQN", "the target's iSCSI name" }
-#define LUN_OPT(req)    { "lun", "lun", VSC_NUM, req, "N", "LUN number (0-16383)" }
+#define LUN_OPT(req)    { "lun", "lun", VSC_NUM, req, "N", "LUN number (0-" VS_CONFIG_MAX_LUN_STR ")" }
 #define FORCE_OPT(what) { "force", "force", VSC_FLAG, false, NULL, what }
 
 const struct vsc_cmd vsc_commands[] = {

@@ -213,7 +213,7 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 	vs_ctl_human_size(size, to, sizeof(to));
 	/* Shrinking cuts off data an initiator may still use. */
 	if (size < info.size_bytes && !force)
-		return ctl_fail(c, VS_CTL_BUSY, "lun.resize: size: shrinking from %s to %s needs --force",
+		return ctl_fail(c, VS_CTL_BUSY, "params.size: shrinking from %s to %s needs force",
 		                from, to);
 	if (size != info.size_bytes) {
 		int rc = vs_port_lun_control(port, l->lun, VS_LUN_RESIZE, &size);

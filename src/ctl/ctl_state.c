@@ -96,9 +96,17 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 	}
 	uint64_t bytes = bdev->ops->get_size(bdev->h);
 	if (bytes == 0 || bytes % l->block_size) {
-		snprintf(err, errlen,
-		         "size %" PRIu64 " bytes is not a non-zero multiple of block_size %" PRIu32, bytes,
-		         l->block_size);
+		/* Without a size the LUN takes the file's, so the file is what is
+		 * wrong: name the field that says which file ("path: ..." reads
+		 * as params.path / luns[N].path to the user). */
+		if (l->path && !l->size)
+			snprintf(err, errlen,
+			         "path: '%s' is %" PRIu64 " bytes, not a non-zero multiple of block_size %" PRIu32,
+			         l->path, bytes, l->block_size);
+		else
+			snprintf(err, errlen,
+			         "size: the backend has %" PRIu64 " bytes, not a non-zero multiple of "
+			         "block_size %" PRIu32, bytes, l->block_size);
 		vs_bdev_close(bdev);
 		return -EINVAL;
 	}

@@ -72,14 +72,13 @@ json_t *ctl_target_remove(struct ctl_call *c)
 	struct ctl_target_rt *rt = &st->rt[ti];
 	size_t sessions = ctl_sessions_on(st, t->iqn);
 	if (sessions && !force)
-		return ctl_fail(c, VS_CTL_BUSY,
-		                "target.remove: %s has %zu session%s logged in; use force", t->iqn,
-		                sessions, sessions == 1 ? "" : "s");
+		return ctl_fail(c, VS_CTL_BUSY, "params.iqn: %s has %zu session%s logged in; use force",
+		                t->iqn, sessions, sessions == 1 ? "" : "s");
 	/* The fabric lets go first (dropping sessions with force), so no new
 	 * command can reach the port while its LUNs leave. */
 	int rc = rt->registered ? vs_iscsi_remove_target(st->is, t->iqn, force) : 0;
 	if (rc < 0)
-		return ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "target.remove: %s%s",
+		return ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.iqn: %s%s",
 		                vs_last_error(), rc == -EBUSY ? "; use force" : "");
 	uint64_t luns[256];
 	size_t n, removed = 0;

@@ -23,7 +23,7 @@ for lun in 0 1; do
 done
 [ "$(stat -c %s "$tmp/d1.img")" = $((128 << 20)) ] || fail "file not grown to 128M"
 
-ctl_err 1 "^vstorctl: lun.resize: size: shrinking from 128 MiB to 64 MiB needs --force\$" \
+ctl_err 1 "^vstorctl: params.size: shrinking from 128 MiB to 64 MiB needs force\$" \
 	lun resize --target $IQN --lun 0 --size 64M
 ctl_err 1 "^vstorctl: params.size: 1000 bytes is not a multiple of the block size \(512\)\$" \
 	lun resize --target $IQN --lun 0 --size 1000

@@ -285,6 +285,21 @@ static void test_lun_add_bad_input(void **state)
 	        VS_CTL_NOT_FOUND, "params.target: no target iqn.2026-11.org.vstor:nope (see target.list)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"serial\":\"a\\nb\""),
 	        VS_CTL_INVALID_PARAMS, "params.serial: contains a control character (byte 0x0a)");
+
+	/* An existing file whose size is no multiple of the block size: the
+	 * message names the file and its field, not the backend. */
+	char odd[64], req[256], msg[256];
+	snprintf(odd, sizeof(odd), "/tmp/vstor-test-ctl-odd.%d.img", (int)getpid());
+	FILE *fp = fopen(odd, "w");
+	assert_non_null(fp);
+	for (int i = 0; i < 631; i++)
+		fputc('x', fp);
+	fclose(fp);
+	snprintf(req, sizeof(req), ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"%s\""), odd);
+	snprintf(msg, sizeof(msg),
+	         "params.path: '%s' is 631 bytes, not a non-zero multiple of block_size 512", odd);
+	refused(f, req, VS_CTL_FAILED, msg);
+	unlink(odd);
 #undef ADD
 #undef TGT
 }
@@ -322,7 +337,7 @@ static void test_lun_resize(void **state)
 	free(s);
 
 	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
-	        "lun.resize: size: shrinking from 32 MiB to 8 MiB needs --force");
+	        "params.size: shrinking from 32 MiB to 8 MiB needs force");
 	refused(f, RESIZE("\"size\":1000"), VS_CTL_INVALID_PARAMS,
 	        "params.size: 1000 bytes is not a multiple of the block size (512)");
 	refused(f, RESIZE("\"size\":\"lots\""), VS_CTL_INVALID_PARAMS,

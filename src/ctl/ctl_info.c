@@ -138,7 +138,8 @@ json_t *ctl_config_save(struct ctl_call *c)
 	static const char *const keys[] = { "path", NULL };
 	struct vs_ctl_state *st = c->st;
 	const char *path = NULL;
-	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0)
+	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0 ||
+	    ctl_check_abs_path(c, "path", path) < 0)
 		return NULL;
 	if (!path)
 		path = st->config_path;

@@ -96,6 +96,10 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	json_decref(obj);
 	if (rc < 0)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+	if (ctl_check_abs_path(c, "path", l.path) < 0) {
+		vs_config_lun_free(&l);
+		return NULL;
+	}
 
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	if (ctl_find_lun(t, l.lun) >= 0) {

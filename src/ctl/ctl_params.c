@@ -181,6 +181,16 @@ int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char
 	return 0;
 }
 
+int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path)
+{
+	if (!path || path[0] == '/')
+		return 0;
+	return ctl_bad(c, VS_CTL_INVALID_PARAMS,
+	               "params.%s: must be an absolute path, got \"%.64s\" (vstord does not resolve "
+	               "paths against its own working directory)",
+	               key, path);
+}
+
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index)
 {
 	const char *iqn = NULL;

@@ -35,108 +35,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
-
+#define CLIENT_NAME "ctl_client"
 #define INITIATOR "iqn.2026-11.org.vstor:ctl-e2e"
+#include "lib/lib_client.h"
+
 #define BLOCK 512
 #define ASCQ_REPORTED_LUNS_CHANGED 0x3f0e
 #define ASCQ_CAPACITY_CHANGED 0x2a09
 #define ASCQ_LUN_NOT_SUPPORTED 0x2500
-
-static atomic_int failures;
-
-#define FAIL(...)                                                  \
-	do {                                                       \
-		fprintf(stderr, "ctl_client: FAIL: " __VA_ARGS__); \
-		fputc('\n', stderr);                               \
-		failures++;                                        \
-	} while (0)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct iscsi_context *login(const char *portal, const char *iqn, int lun, const char *who)
-{
-	char name[128];
-	snprintf(name, sizeof(name), INITIATOR "-%s", who);
-	struct iscsi_context *is = iscsi_create_context(name);
-	if (!is) {
-		FAIL("iscsi_create_context");
-		return NULL;
-	}
-	iscsi_set_targetname(is, iqn);
-	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(is, ISCSI_HEADER_DIGEST_NONE);
-	iscsi_set_noautoreconnect(is, 1);
-	iscsi_set_timeout(is, 20);
-	if (iscsi_full_connect_sync(is, portal, lun) != 0) {
-		FAIL("%s: login to %s on %s failed: %s", who, iqn, portal, iscsi_get_error(is));
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	return is;
-}
-
-static bool is_check(struct scsi_task *t, int key, int ascq)
-{
-	return t && t->status == SCSI_STATUS_CHECK_CONDITION && (int)t->sense.key == key &&
-	       t->sense.ascq == ascq;
-}
-
-/* TEST UNIT READY until GOOD: eat POWER ON and friends. */
-static bool clear_ua(struct iscsi_context *is, int lun)
-{
-	for (int i = 0; i < 16; i++) {
-		struct scsi_task *t = iscsi_testunitready_sync(is, lun);
-		if (!t) {
-			FAIL("TEST UNIT READY: %s", iscsi_get_error(is));
-			return false;
-		}
-		bool good = t->status == SCSI_STATUS_GOOD;
-		bool ua = t->status == SCSI_STATUS_CHECK_CONDITION &&
-		          t->sense.key == SCSI_SENSE_UNIT_ATTENTION;
-		scsi_free_scsi_task(t);
-		if (good)
-			return true;
-		if (!ua) {
-			FAIL("TEST UNIT READY: neither GOOD nor UNIT ATTENTION");
-			return false;
-		}
-	}
-	FAIL("TEST UNIT READY: still UNIT ATTENTION after 16 tries");
-	return false;
-}
-
-static int run(const char *cmd)
-{
-	int st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return 127;
-	return WEXITSTATUS(st);
-}
-
-static uint64_t capacity16(struct iscsi_context *is, int lun)
-{
-	struct scsi_task *t = iscsi_readcapacity16_sync(is, lun);
-	uint64_t bytes = 0;
-	if (t && t->status == SCSI_STATUS_GOOD) {
-		struct scsi_readcapacity16 *rc = scsi_datain_unmarshall(t);
-		if (rc)
-			bytes = (rc->returned_lba + 1) * rc->block_length;
-	}
-	if (t)
-		scsi_free_scsi_task(t);
-	return bytes;
-}
 
 /* ---------------------------------------------------------------- modes */
 

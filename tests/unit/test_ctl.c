@@ -286,6 +286,15 @@ static void test_lun_add_bad_input(void **state)
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"serial\":\"a\\nb\""),
 	        VS_CTL_INVALID_PARAMS, "params.serial: contains a control character (byte 0x0a)");
 
+	/* Relative paths would be resolved against vstord's working directory
+	 * and saved as given: refused, and nothing is created. */
+	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"vstor-test-rel.img\","
+	               "\"size\":\"1M\",\"create\":true"),
+	        VS_CTL_INVALID_PARAMS,
+	        "params.path: must be an absolute path, got \"vstor-test-rel.img\" (vstord does not "
+	        "resolve paths against its own working directory)");
+	assert_int_equal(access("vstor-test-rel.img", F_OK), -1);
+
 	/* An existing file whose size is no multiple of the block size: the
 	 * message names the file and its field, not the backend. */
 	char odd[64], req[256], msg[256];
@@ -485,6 +494,11 @@ static void test_config_save_round_trip(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
 	                    "params.path: missing (vstord was started without -c, so there is no "
 	                    "default file)");
+	json_decref(r);
+	r = call(&g, "{\"method\":\"config.save\",\"params\":{\"path\":\"c.json\"}}");
+	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+	                    "params.path: must be an absolute path, got \"c.json\" (vstord does not "
+	                    "resolve paths against its own working directory)");
 	json_decref(r);
 	r = call(&g, "{\"method\":\"config.save\",\"params\":{\"path\":\"/nonexistent/dir/c.json\"}}");
 	assert_string_equal(json_string_value(json_object_get(json_object_get(r, "error"), "message")),

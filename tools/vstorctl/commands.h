@@ -10,6 +10,7 @@ enum vsc_opt_type {
 	VSC_STR,        /* passed as a JSON string */
 	VSC_NUM,        /* parsed here, passed as a JSON integer */
 	VSC_FLAG,       /* no argument; passed as true */
+	VSC_PATH,       /* a file name, made absolute against our working directory */
 };
 
 struct vsc_opt {

@@ -89,6 +89,27 @@ static bool parse_num(const char *s, json_int_t *out)
 	return true;
 }
 
+/*
+ * The daemon has its own working directory and refuses relative paths, so
+ * a relative one is taken from ours, as the user meant it.  Leading "./"
+ * is dropped so saved configs read naturally.  false: getcwd failed.
+ */
+static bool absolute_path(const char *in, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	if (in[0] == '/') {
+		snprintf(out, len, "%s", in);
+		return true;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return false;
+	while (in[0] == '.' && in[1] == '/')
+		for (in += 2; *in == '/'; in++)
+			;
+	snprintf(out, len, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", in);
+	return true;
+}
+
 static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct globals *g)
 {
 	char name[40];
@@ -122,6 +143,13 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 					return usage_error(name, "--%s: '%s' is not a number", o->name, optarg);
 				}
 				json_object_set_new(params, o->key, json_integer(v));
+			} else if (o->type == VSC_PATH) {
+				char abs[PATH_MAX + 2];
+				if (!absolute_path(optarg, abs, sizeof(abs))) {
+					json_decref(params);
+					return usage_error(name, "cannot resolve %s: %s", optarg, strerror(errno));
+				}
+				json_object_set_new(params, o->key, json_string(abs));
 			} else {
 				json_object_set_new(params, o->key, json_string(optarg));
 			}
@@ -153,14 +181,12 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 		}
 		const char *pos = argv[optind];
 		char abs[PATH_MAX + 2];
-		/* The daemon has its own working directory: send it a full path. */
-		if (strcmp(c->pos_key, "path") == 0 && pos[0] != '/') {
-			char cwd[PATH_MAX];
-			if (!getcwd(cwd, sizeof(cwd))) {
+		/* "config save FILE": a path, like VSC_PATH options. */
+		if (strcmp(c->pos_key, "path") == 0) {
+			if (!absolute_path(pos, abs, sizeof(abs))) {
 				json_decref(params);
 				return usage_error(name, "cannot resolve %s: %s", pos, strerror(errno));
 			}
-			snprintf(abs, sizeof(abs), "%s/%s", cwd, pos);
 			pos = abs;
 		}
 		json_object_set_new(params, c->pos_key, json_string(pos));

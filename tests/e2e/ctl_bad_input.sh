@@ -1,6 +1,8 @@
 #!/bin/bash
 # (e) Bad input: every refusal is one line naming the field (exit 1 from the
-# daemon, exit 2 for a bad command line) and the running state is unchanged.
+# daemon, exit 2 for a bad command line, exit 3 when there is no daemon to
+# ask; with --json the daemon's error object) and the running state is
+# unchanged.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
 PORT=$((3385 + ${VSTOR_PORT_OFFSET:-0}))
@@ -9,6 +11,7 @@ cat >"$tmp/c.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],
   "targets": [ { "iqn": "$IQN", "luns": [ { "lun": 0, "backend": "ram", "size": "64M" } ] } ] }
 JSON
+command -v python3 >/dev/null || fail "python3 not installed (scripts/test.sh installs it)"
 ctl_start $PORT "$tmp/c.json"
 state() { ctl_ok --json lun list; ctl_ok --json target list; }
 state >"$tmp/state.before"
@@ -40,6 +43,36 @@ ctl_err 2 "^vstorctl lun add: --lun: 'x' is not a number" lun add --target $IQN 
 ctl_err 2 '^vstorctl: frobnicate: unknown command' frobnicate
 ctl_err 2 '^vstorctl lun resize: --bogus: unknown option' lun resize --bogus
 
+# --json: a refusal is the daemon's error object on stdout, with its code
+# for scripts; nothing on stderr; still exit 1.
+json_err() {    # WANT_CODE MESSAGE_PREFIX ARGS...
+	local code=$1 prefix=$2 rc
+	shift 2
+	ctl --json "$@" >"$tmp/j.out" 2>"$tmp/j.err"
+	rc=$?
+	[ "$rc" = 1 ] || fail "vstorctl --json $*: exit $rc, want 1"
+	[ -s "$tmp/j.err" ] && fail "vstorctl --json $*: stderr: $(cat "$tmp/j.err")"
+	python3 - "$tmp/j.out" "$code" "$prefix" <<'PY' || fail "vstorctl --json $*: $(cat "$tmp/j.out")"
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert set(e) == {"code", "message"}, e
+assert e["code"] == int(sys.argv[2]), e
+assert e["message"].startswith(sys.argv[3]), e
+PY
+}
+json_err -32602 'params.size: not a size: "12x"' lun add --target $IQN --lun 1 --backend ram --size 12x
+json_err 2 "params.lun: LUN 0 already exists on $IQN" lun add --target $IQN --lun 0 --backend ram --size 1M
+json_err 1 "params.target: no target iqn.2026-11.org.vstor:nope" lun list --target iqn.2026-11.org.vstor:nope
+# No daemon to ask: exit 3, one line on stderr, with or without --json.
+for j in "" --json; do
+	"$VSTORCTL" --socket "$tmp/none.sock" $j lun list >"$tmp/u.out" 2>"$tmp/u.err"
+	rc=$?
+	[ "$rc" = 3 ] || fail "vstorctl $j with no daemon: exit $rc, want 3"
+	[ -s "$tmp/u.out" ] && fail "vstorctl $j with no daemon printed on stdout: $(cat "$tmp/u.out")"
+	grep -qx "vstorctl: $tmp/none.sock: cannot connect: No such file or directory (is vstord running? see --socket)" \
+		"$tmp/u.err" || fail "vstorctl $j with no daemon: $(cat "$tmp/u.err")"
+done
+
 state >"$tmp/state.after"
 diff -u "$tmp/state.before" "$tmp/state.after" >&2 || fail "a refused request changed the state"
 
@@ -49,7 +82,6 @@ import socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
 s.sendall(sys.stdin.buffer.read())
 print(s.makefile().readline().strip())' "$SOCK"; }
-command -v python3 >/dev/null || fail "python3 not installed (scripts/test.sh installs it)"
 out=$(printf '{"id":7,"method":"lun.frob"}\n' | reply)
 [ "$out" = '{"id":7,"error":{"code":-32601,"message":"method: unknown method '"'"'lun.frob'"'"'"}}' ] ||
 	fail "unknown method: $out"

@@ -4,8 +4,9 @@
  * resize LUNs, edit ACLs and CHAP, list sessions and statistics, save the
  * running configuration.  One request per run over vstord's control socket.
  *
- * Exit status: 0 success, 1 the daemon refused or could not be asked (one
- * line on stderr), 2 a bad command line.
+ * Exit status (doc/vstorctl.8): 0 success, 1 the daemon refused (its error
+ * object on stdout with --json, else one line on stderr), 2 a bad command
+ * line, 3 the daemon could not be asked (one line on stderr).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,8 @@
 #include "ctl/ctl.h"
 
 #define VSTORCTL_VERSION "0.1.0"
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 struct globals {
 	const char *socket;
@@ -43,7 +46,9 @@ static void usage_all(FILE *f)
 	           "  -h, --help         show this help; COMMAND --help shows a command's options\n"
 	           "  -V, --version      show the version\n"
 	           "\n"
-	           "Exit status: 0 success, 1 the daemon refused (message on stderr), 2 bad usage.\n"
+	           "Exit status: 0 success; 1 the daemon refused (one line on stderr, or with\n"
+	           "--json its error object {\"code\",\"message\"} on stdout); 2 bad usage;\n"
+	           "3 the daemon could not be asked (not running, no permission, no reply).\n"
 	           "See vstorctl(8).\n");
 }
 
@@ -73,7 +78,7 @@ static int usage_error(const char *cmd, const char *fmt, const char *a, const ch
 	fprintf(stderr, "vstorctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	fprintf(stderr, fmt, a, b);
 	fprintf(stderr, " (see vstorctl%s%s --help)\n", cmd ? " " : "", cmd ? cmd : "");
-	return 2;
+	return EXIT_USAGE;
 }
 
 static bool parse_num(const char *s, json_int_t *out)
@@ -108,6 +113,14 @@ static bool absolute_path(const char *in, char *out, size_t len)
 			;
 	snprintf(out, len, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", in);
 	return true;
+}
+
+static void print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		printf("%s\n", s);
+	free(s);
 }
 
 static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct globals *g)
@@ -204,21 +217,25 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 	}
 
 	char err[1024];
-	json_t *result = vsc_call(g->socket, c->method, params, err, sizeof(err));
+	json_t *error = NULL;
+	json_t *result = vsc_call(g->socket, c->method, params, err, sizeof(err), &error);
+	if (!result && error && g->json) {
+		/* Scripts get the daemon's code as well as its message. */
+		print_json(error);
+		json_decref(error);
+		return EXIT_REFUSED;
+	}
 	if (!result) {
 		fprintf(stderr, "vstorctl: %s\n", err);
-		return 1;
+		json_decref(error);
+		return error ? EXIT_REFUSED : EXIT_UNREACHABLE;
 	}
-	if (g->json) {
-		char *s = json_dumps(result, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (s)
-			printf("%s\n", s);
-		free(s);
-	} else {
+	if (g->json)
+		print_json(result);
+	else
 		c->print(result);
-	}
 	json_decref(result);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
 }
 
 int main(int argc, char **argv)
@@ -249,7 +266,7 @@ int main(int argc, char **argv)
 	}
 	if (i == argc) {
 		usage_all(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	const char *group = argv[i];
 	const char *verb = i + 1 < argc ? argv[i + 1] : NULL;
@@ -274,5 +291,5 @@ int main(int argc, char **argv)
 		if (strcmp(c->group, group) == 0)
 			fprintf(f, "  %-8s %s\n", c->verb, c->summary);
 	fprintf(f, "vstorctl %s SUBCOMMAND --help shows its options.\n", group);
-	return f == stdout ? 0 : 2;
+	return f == stdout ? 0 : EXIT_USAGE;
 }

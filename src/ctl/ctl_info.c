@@ -131,8 +131,25 @@ json_t *ctl_stats(struct ctl_call *c)
 	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
 }
 
-/* Write to PATH.tmp, fsync, rename: a crash leaves the old file or the new
- * one, never half of one. */
+/* The rename is a change to the directory: until the directory itself is
+ * on stable storage, a crash may bring back the old file (or none). */
+static int fsync_parent(const char *path, char *dir, size_t dirlen)
+{
+	const char *slash = strrchr(path, '/');
+	/* config.save paths are absolute (ctl_check_abs_path): "/x" is in "/". */
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+	snprintf(dir, dirlen, "%.*s", (int)n, path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) != 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Write to PATH.tmp, fsync, rename, fsync the directory: a crash leaves
+ * the old file or the new one, never half of one, and once we answered the
+ * new one stays. */
 json_t *ctl_config_save(struct ctl_call *c)
 {
 	static const char *const keys[] = { "path", NULL };
@@ -170,5 +187,11 @@ json_t *ctl_config_save(struct ctl_call *c)
 		unlink(tmp);
 		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot write %s: %s", path, strerror(-rc));
 	}
+	char dir[4096];
+	rc = fsync_parent(path, dir, sizeof(dir));
+	if (rc < 0)
+		return ctl_fail(c, VS_CTL_FAILED,
+		                "params.path: wrote %s, but cannot fsync its directory %s: %s", path, dir,
+		                strerror(-rc));
 	return json_pack("{s:s}", "path", path);
 }

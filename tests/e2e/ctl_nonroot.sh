@@ -34,6 +34,7 @@ chmod 755 "$tmp/ctl"
 [ "$(stat -c '%a %U %G' "$SOCK")" = "600 root root" ] ||
 	fail "socket is $(stat -c '%a %U %G' "$SOCK"), want 600 root root"
 grep -q 'not root' "$tmp/vstord.log" && fail "a root vstord warned about not being root"
+grep -q 'control socket disabled' "$tmp/vstord.log" && fail "a working control socket was called disabled"
 as_nobody test -x "$tmp/vstorctl" || fail "nobody cannot run $tmp/vstorctl"
 
 # 1. The mode keeps nobody out.
@@ -71,6 +72,7 @@ chmod 755 "$tmp/vstord-nobody"
 VSTORD=$tmp/vstord-nobody
 ctl_start $PORT2 "$tmp/c.json"
 [ "$(grep -c 'not root' "$tmp/vstord.log")" = 1 ] || fail "want one not-root warning: $(cat "$tmp/vstord.log")"
+grep -q 'control socket disabled' "$tmp/vstord.log" && fail "a working control socket was called disabled"
 grep -qx "vstord: warning: running as uid 65534, not root: only uid 65534 and root can use the control socket $SOCK" \
 	"$tmp/vstord.log" || fail "not-root warning: $(grep 'not root' "$tmp/vstord.log")"
 [ "$(stat -c '%a %u' "$SOCK")" = "600 65534" ] || fail "socket is $(stat -c '%a %u' "$SOCK"), want 600 65534"

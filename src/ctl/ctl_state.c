@@ -235,6 +235,8 @@ int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, con
 			.acl = (const char *const *)tc->acl,
 			.nacl = tc->nacl,
 			.chap = tc->has_chap ? &chap : NULL,
+			.portals = (const char *const *)tc->portals,
+			.nportals = tc->nportals,
 		};
 		int rc = vs_iscsi_add_target(is, &itc);
 		if (rc < 0) {

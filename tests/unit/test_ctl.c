@@ -11,10 +11,14 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ctl/ctl.h"
@@ -376,11 +380,6 @@ static void test_targets_acl_chap(void **state)
 	        "params.iqn: target " T1 " already exists");
 	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.x\"}}", VS_CTL_INVALID_PARAMS,
 	        "params.iqn: \"iqn.x\": iqn name needs a date yyyy-mm after \"iqn.\"");
-	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:t2\","
-	           "\"portals\":[\"1.2.3.4:3260\"]}}",
-	        VS_CTL_INVALID_PARAMS,
-	        "params.portals: portals are daemon-wide (vstord --listen or the config's \"portals\"); "
-	        "every target is served on all of them");
 
 	json_t *r = ok(f, "{\"method\":\"target.list\"}");
 	json_t *t = json_array_get(json_object_get(r, "targets"), 1);
@@ -445,6 +444,148 @@ static void test_targets_acl_chap(void **state)
 	assert_int_equal(json_array_size(json_object_get(r, "sessions")), 0);
 	json_decref(r);
 #undef T1
+}
+
+/* ---------------------------------------------------------------- portals */
+
+/* n distinct loopback ports nobody listens on right now (the kernel picks
+ * them; all held until all are picked). */
+static void free_ports(int *out, int n)
+{
+	int fds[8];
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+			                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t len = sizeof(sa);
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_int_equal(getsockname(fds[i], (struct sockaddr *)&sa, &len), 0);
+		out[i] = ntohs(sa.sin_port);
+	}
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* Does something accept TCP connections on 127.0.0.1:port? */
+static bool listening(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+		                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static json_t *find_target_json(json_t *list, const char *iqn)
+{
+	size_t i;
+	json_t *t;
+	json_array_foreach(json_object_get(list, "targets"), i, t)
+		if (!strcmp(json_string_value(json_object_get(t, "iqn")), iqn))
+			return t;
+	fail_msg("%s not in target.list", iqn);
+	return NULL;
+}
+
+static void expect_portals(struct fx *f, const char *iqn, const char *want_json, bool is_default)
+{
+	json_t *r = ok(f, "{\"method\":\"target.list\"}");
+	json_t *t = find_target_json(r, iqn);
+	json_t *want = json_loads(want_json, 0, NULL);
+	assert_non_null(want);
+	if (!json_equal(json_object_get(t, "portals"), want)) {
+		char *s = json_dumps(json_object_get(t, "portals"), 0);
+		fail_msg("%s portals %s, want %s", iqn, s, want_json);
+	}
+	assert_int_equal(json_is_true(json_object_get(t, "default_portals")), is_default);
+	json_decref(want);
+	json_decref(r);
+}
+
+/*
+ * target.add with portals: each listed address is listened on while a
+ * target lists it (shared between targets), closed with the last one; bad
+ * or busy portals are refused by name and leave nothing behind.  Run with
+ * the fabric stopped and running (closing then happens on loop 0).
+ */
+static void check_target_portals(struct fx *f)
+{
+#define T1 "iqn.2026-11.org.vstor:p1"
+#define T2 "iqn.2026-11.org.vstor:p2"
+	int ports[4];
+	free_ports(ports, 4);
+	int p1 = ports[0], p2 = ports[1], p3 = ports[2], p4 = ports[3];
+	char req[512], want[256];
+
+	snprintf(req, sizeof(req), "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T1 "\","
+	         "\"portals\":[\"127.0.0.1:%d\",\"127.0.0.1:%d\"]}}", p1, p2);
+	json_decref(ok(f, req));
+	assert_true(listening(p1));
+	assert_true(listening(p2));
+	snprintf(want, sizeof(want), "[\"127.0.0.1:%d\",\"127.0.0.1:%d\"]", p1, p2);
+	expect_portals(f, T1, want, false);
+	/* a target without portals of its own: the daemon's */
+	expect_portals(f, T0, "[\"127.0.0.1:3388\"]", true);
+
+	/* T2 shares p1 (spelt differently: one address, one listener) */
+	snprintf(req, sizeof(req), "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T2 "\","
+	         "\"portals\":[\"127.0.0.1:0%d\"]}}", p1);
+	json_decref(ok(f, req));
+	char *s = saved(f);
+	snprintf(want, sizeof(want), "\"portals\": [\n        \"127.0.0.1:%d\",\n        \"127.0.0.1:%d\"\n      ]",
+	         p1, p2);
+	assert_non_null(strstr(s, want));
+	free(s);
+
+	/* refused by name, nothing changes, nothing is left listening */
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:p3\","
+	           "\"portals\":[]}}",
+	        VS_CTL_INVALID_PARAMS, "params.portals: must list at least one ADDR:PORT");
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:p3\","
+	           "\"portals\":\"127.0.0.1:3260\"}}",
+	        VS_CTL_INVALID_PARAMS, "params.portals: must be an array, got a string");
+	refused(f, "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:p3\","
+	           "\"portals\":[\"localhost:3260\"]}}",
+	        VS_CTL_INVALID_PARAMS, "params.portals[0]: \"localhost\" is not an IPv4 address");
+	int busy = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)p3),
+		                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(busy, 1), 0);
+	snprintf(req, sizeof(req), "{\"method\":\"target.add\",\"params\":{\"iqn\":\"iqn.2026-11.org.vstor:p3\","
+	         "\"portals\":[\"127.0.0.1:%d\",\"127.0.0.1:%d\"]}}", p4, p3);
+	snprintf(want, sizeof(want), "params.portals[1]: '127.0.0.1:%d': Address already in use", p3);
+	refused(f, req, VS_CTL_FAILED, want);
+	close(busy);
+	assert_false(listening(p4));    /* all or nothing */
+
+	/* T1 goes: p2 closes, p1 stays for T2; then T2 goes and p1 closes */
+	json_decref(ok(f, "{\"method\":\"target.remove\",\"params\":{\"iqn\":\"" T1 "\"}}"));
+	assert_false(listening(p2));
+	assert_true(listening(p1));
+	json_decref(ok(f, "{\"method\":\"target.remove\",\"params\":{\"iqn\":\"" T2 "\"}}"));
+	assert_false(listening(p1));
+	/* and the address can be used again */
+	snprintf(req, sizeof(req), "{\"method\":\"target.add\",\"params\":{\"iqn\":\"" T1 "\","
+	         "\"portals\":[\"127.0.0.1:%d\"]}}", p2);
+	json_decref(ok(f, req));
+	assert_true(listening(p2));
+#undef T1
+#undef T2
+}
+
+static void test_target_portals(void **state)
+{
+	check_target_portals(*state);
+}
+
+static void test_target_portals_running(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(vs_iscsi_start(f->is), 0);
+	check_target_portals(f);
+	vs_iscsi_stop(f->is, 0);
 }
 
 /* ---------------------------------------------------------------- stats, save */
@@ -517,6 +658,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lun_limit_matches_vdisk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_targets_acl_chap, setup_fabric, teardown),
+		cmocka_unit_test_setup_teardown(test_target_portals, setup_fabric, teardown),
+		cmocka_unit_test_setup_teardown(test_target_portals_running, setup_fabric, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
 	};

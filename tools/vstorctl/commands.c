@@ -12,9 +12,11 @@
 #define FORCE_OPT(what) { "force", "force", VSC_FLAG, false, NULL, what }
 
 const struct vsc_cmd vsc_commands[] = {
-	{ "target", "add", "target.add", "add a target (served on every portal)",
+	{ "target", "add", "target.add", "add a target (served on its own portals or the daemon's)",
 	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the new target's iSCSI name (or give it as IQN)" },
-	    { "alias", "alias", VSC_STR, false, "TEXT", "TargetAlias shown to initiators" } },
+	    { "alias", "alias", VSC_STR, false, "TEXT", "TargetAlias shown to initiators" },
+	    { "portal", "portals", VSC_LIST, false, "ADDR:PORT",
+	      "serve it here only, [V6ADDR]:PORT for IPv6; repeatable (default: the daemon's portals)" } },
 	  "iqn", "IQN", vsc_print_fields },
 	{ "target", "remove", "target.remove", "remove a target and all its LUNs",
 	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the target (or give it as IQN)" },

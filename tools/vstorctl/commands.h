@@ -11,6 +11,8 @@ enum vsc_opt_type {
 	VSC_NUM,        /* parsed here, passed as a JSON integer */
 	VSC_FLAG,       /* no argument; passed as true */
 	VSC_PATH,       /* a file name, made absolute against our working directory */
+	VSC_LIST,       /* repeatable; passed as a JSON array of strings */
+	VSC_KV,         /* repeatable KEY=VALUE; passed as a JSON object of strings */
 };
 
 struct vsc_opt {

@@ -58,6 +58,8 @@ static void usage_cmd(FILE *f, const struct vsc_cmd *c)
 	for (const struct vsc_opt *o = c->opts; o->name; o++) {
 		if (o->type == VSC_FLAG)
 			fprintf(f, " [--%s]", o->name);
+		else if (o->type == VSC_LIST || o->type == VSC_KV)
+			fprintf(f, " [--%s %s]...", o->name, o->arg);
 		else
 			fprintf(f, o->required ? " --%s %s" : " [--%s %s]", o->name, o->arg);
 	}
@@ -115,6 +117,28 @@ static bool absolute_path(const char *in, char *out, size_t len)
 	return true;
 }
 
+/* One more --portal (into an array) or --option KEY=VALUE (into an
+ * object); the daemon validates the values (duplicate portals too).
+ * -1: not KEY=VALUE, or a KEY twice (an object cannot say it twice). */
+static int add_repeated(json_t *params, const struct vsc_opt *o, const char *arg)
+{
+	json_t *v = json_object_get(params, o->key);
+	if (!v) {
+		v = o->type == VSC_KV ? json_object() : json_array();
+		json_object_set_new(params, o->key, v);
+	}
+	if (o->type == VSC_LIST)
+		return json_array_append_new(v, json_string(arg));
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		return -1;
+	char key[256];
+	snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+	if (json_object_get(v, key))
+		return -1;
+	return json_object_set_new(v, key, json_string(eq + 1));
+}
+
 static void print_json(json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -156,6 +180,12 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 					return usage_error(name, "--%s: '%s' is not a number", o->name, optarg);
 				}
 				json_object_set_new(params, o->key, json_integer(v));
+			} else if (o->type == VSC_LIST || o->type == VSC_KV) {
+				if (add_repeated(params, o, optarg) < 0) {
+					json_decref(params);
+					return usage_error(name, "--%s: '%s' is not KEY=VALUE, or KEY is given twice",
+					                   o->name, optarg);
+				}
 			} else if (o->type == VSC_PATH) {
 				char abs[PATH_MAX + 2];
 				if (!absolute_path(optarg, abs, sizeof(abs))) {

@@ -127,21 +127,44 @@ static void print_array(json_t *arr, const char *const *header, const char *cons
 	table_print_free(&t);
 }
 
+/* "a,b" from ["a","b"], then " (default)" when the target has none of its
+ * own and these are the daemon's. */
+static json_t *portals_cell(json_t *portals, bool is_default)
+{
+	char buf[1024] = "";
+	size_t i;
+	json_t *p;
+	json_array_foreach(portals, i, p) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", json_string_value(p));
+	}
+	if (is_default) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, " (default)");
+	}
+	return json_string(buf);
+}
+
 void vsc_print_targets(json_t *r)
 {
-	static const char *const h[] = { "IQN", "ALIAS", "LUNS", "ACL", "CHAP", "SESSIONS" };
-	static const char *const k[] = { "iqn", "alias", "luns", "acl", "chap", "sessions" };
-	/* An empty ACL means "everyone": say it rather than print []. */
+	static const char *const h[] = { "IQN", "ALIAS", "PORTALS", "LUNS", "ACL", "CHAP", "MUTUAL",
+		                          "SESSIONS" };
+	static const char *const k[] = { "iqn", "alias", "portals", "luns", "acl", "chap",
+		                          "mutual_chap", "sessions" };
 	size_t i;
 	json_t *o;
 	json_array_foreach(json_object_get(r, "targets"), i, o) {
+		/* An empty ACL means "everyone": say it rather than print []. */
 		json_t *acl = json_object_get(o, "acl");
 		if (json_is_array(acl) && json_array_size(acl) == 0)
 			json_object_set_new(o, "acl", json_string("all"));
 		else if (json_is_array(acl))
 			json_object_set_new(o, "acl", json_integer((json_int_t)json_array_size(acl)));
+		json_object_set_new(o, "portals",
+		                    portals_cell(json_object_get(o, "portals"),
+		                                 json_is_true(json_object_get(o, "default_portals"))));
 	}
-	print_array(json_object_get(r, "targets"), h, k, 6, "no targets");
+	print_array(json_object_get(r, "targets"), h, k, 8, "no targets");
 }
 
 void vsc_print_luns(json_t *r)

@@ -37,7 +37,15 @@ ctl_err 1 "^vstorctl: params\.lun: no LUN 5 on $IQN \(see lun\.list\)\$" lun rem
 ctl_err 1 '^vstorctl: params\.initiator: "bob": must start with' acl add --target $IQN --initiator bob
 ctl_err 1 '^vstorctl: params\.mutual_secret: missing \(required with mutual_user\)$' \
 	chap set --target $IQN --user u --secret s --mutual-user m
+ctl_err 1 '^vstorctl: params\.options\.bogus: unknown option \(known: ' \
+	lun add --target $IQN --lun 1 --backend file --path "$tmp/b.img" --size 1M --create --option bogus=1
+ctl_err 1 '^vstorctl: params\.physical_block_size: 1000 is not a power-of-two multiple of ' \
+	lun add --target $IQN --lun 1 --backend ram --size 1M --physical-block-size 1000
 # usage errors: exit 2, nothing sent
+ctl_err 2 "^vstorctl lun add: --option: 'dsync' is not KEY=VALUE, or KEY is given twice" \
+	lun add --target $IQN --lun 1 --backend ram --size 1M --option dsync
+ctl_err 2 "^vstorctl lun add: --option: 'dsync=0' is not KEY=VALUE, or KEY is given twice" \
+	lun add --target $IQN --lun 1 --backend ram --size 1M --option dsync=1 --option dsync=0
 ctl_err 2 '^vstorctl lun add: --target is required' lun add --lun 1 --backend ram --size 1M
 ctl_err 2 "^vstorctl lun add: --lun: 'x' is not a number" lun add --target $IQN --lun x --backend ram
 ctl_err 2 '^vstorctl: frobnicate: unknown command' frobnicate

@@ -598,8 +598,9 @@ static void test_stats(void **state)
 	assert_non_null(s);
 	assert_int_equal(json_integer_value(json_object_get(s, "ops")), 0);
 	assert_int_equal(json_integer_value(json_object_get(s, "errors")), 0);
-	assert_int_equal(json_integer_value(json_object_get(s, "in_flight")), 0);
-	assert_true(json_integer_value(json_object_get(s, "queue_depth")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "queue_depth_in_use")), 0);
+	assert_int_equal(json_integer_value(json_object_get(s, "held")), 0);
+	assert_true(json_integer_value(json_object_get(s, "queue_depth_limit")) > 0);
 	assert_non_null(json_object_get(json_object_get(s, "latency_us"), "p99_9"));
 	json_decref(r);
 	refused(f, "{\"method\":\"stats\",\"params\":{\"lun\":0}}", VS_CTL_INVALID_PARAMS,

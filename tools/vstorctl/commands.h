@@ -24,7 +24,7 @@ struct vsc_opt {
 	const char *help;
 };
 
-#define VSC_MAX_OPTS 12
+#define VSC_MAX_OPTS 16      /* including the terminating { 0 } */
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */

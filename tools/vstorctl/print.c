@@ -10,7 +10,7 @@
 
 #include "commands.h"
 
-#define MAX_COLS 12
+#define MAX_COLS 13
 
 struct table {
 	size_t ncols, nrows;
@@ -210,12 +210,16 @@ void vsc_print_sessions(json_t *r)
 
 void vsc_print_stats(json_t *r)
 {
+	/* QD-LIMIT: commands the LUN may run at once; QD-USED: running now;
+	 * HELD: waiting for a slot. */
 	static const char *const h[] = { "TARGET", "LUN", "OPS", "READS", "WRITES", "BYTES",
-		                          "ERRORS", "P50us", "P99us", "P99.9us", "QD", "INFLIGHT" };
+		                          "ERRORS", "P50us", "P99us", "P99.9us", "QD-LIMIT", "QD-USED",
+		                          "HELD" };
 	static const char *const k[] = { "target", "lun", "ops", "read_ops", "write_ops", "bytes",
 		                          "errors", "latency_us.p50", "latency_us.p99",
-		                          "latency_us.p99_9", "queue_depth", "in_flight" };
-	print_array(json_object_get(r, "luns"), h, k, 12, "no LUNs");
+		                          "latency_us.p99_9", "queue_depth_limit", "queue_depth_in_use",
+		                          "held" };
+	print_array(json_object_get(r, "luns"), h, k, 13, "no LUNs");
 }
 
 void vsc_print_fields(json_t *r)

@@ -18,7 +18,9 @@ ctl() { "$VSTORCTL" --socket "$SOCK" "$@"; }
 ctl_ok() {
 	local out
 	out=$("$VSTORCTL" --socket "$SOCK" "$@" 2>&1) || fail "vstorctl $*: $out"
-	printf '%s\n' "$out"
+	# A reader that stops at its match (grep -q) must not turn a success
+	# into a SIGPIPE failure of the pipeline (pipefail).
+	(trap '' PIPE; printf '%s\n' "$out") 2>/dev/null || true
 }
 
 # ctl_err WANT_RC PATTERN ARGS...: vstorctl must exit WANT_RC with one line

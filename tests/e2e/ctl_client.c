@@ -50,13 +50,7 @@
 
 static int mode_session(const char *portal, const char *iqn, const char *cmd)
 {
-	struct iscsi_context *is = login(portal, iqn, 0, "session");
-	if (!is)
-		return 1;
-	int rc = run(cmd);
-	iscsi_logout_sync(is);
-	iscsi_destroy_context(is);
-	return rc;
+	return run_logged_in(login(portal, iqn, 0, "session"), cmd);
 }
 
 static int mode_ua_add(const char *portal, const char *iqn, int newlun, uint64_t newsize,

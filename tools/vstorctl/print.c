@@ -10,7 +10,7 @@
 
 #include "commands.h"
 
-#define MAX_COLS 13
+#define MAX_COLS 14
 
 struct table {
 	size_t ncols, nrows;
@@ -200,12 +200,19 @@ void vsc_print_acl(json_t *r)
 
 void vsc_print_sessions(json_t *r)
 {
+	/* The negotiated parameters (RFC 7143 §13): digests, what each side
+	 * receives per PDU (RECVDSL: the target, XMITDSL: the initiator), burst
+	 * lengths, ImmediateData, InitialR2T. */
 	static const char *const h[] = { "TARGET", "INITIATOR", "ISID", "TSIH", "CONNS", "PEER",
-		                          "HDGST", "DDGST", "MAXRECVDSL" };
+		                          "HDGST", "DDGST", "RECVDSL", "XMITDSL", "BURST", "FBURST",
+		                          "IMMDATA", "INITR2T" };
 	static const char *const k[] = { "target", "initiator", "isid", "tsih", "connections", "peer",
 		                          "params.header_digest", "params.data_digest",
-		                          "params.max_recv_data_segment_length" };
-	print_array(json_object_get(r, "sessions"), h, k, 9, "no sessions");
+		                          "params.max_recv_data_segment_length",
+		                          "params.max_xmit_data_segment_length",
+		                          "params.max_burst_length", "params.first_burst_length",
+		                          "params.immediate_data", "params.initial_r2t" };
+	print_array(json_object_get(r, "sessions"), h, k, 14, "no sessions");
 }
 
 void vsc_print_stats(json_t *r)

@@ -129,6 +129,18 @@ static inline int run(const char *cmd)
 	return WEXITSTATUS(st);
 }
 
+/* With a session up (NULL: its login failed), run cmd, then log out:
+ * cmd's exit status, 1 without a session. */
+static inline int run_logged_in(struct iscsi_context *is, const char *cmd)
+{
+	if (!is)
+		return 1;
+	int rc = run(cmd);
+	iscsi_logout_sync(is);
+	iscsi_destroy_context(is);
+	return rc;
+}
+
 static inline uint64_t capacity16(struct iscsi_context *is, int lun)
 {
 	struct scsi_task *t = iscsi_readcapacity16_sync(is, lun);

@@ -14,9 +14,11 @@
  *       CHANGED (3F/0E, SPC-4 6.37), REPORT LUNS lists NEWLUN, READ
  *       CAPACITY(16) on it says NEWSIZE bytes.
  *   ctl_client resize PORTAL IQN LUN NEWSIZE CMD
- *       I/O on LUN while CMD (a resize) runs on another thread; the I/O
- *       sees CAPACITY DATA HAS CHANGED (2A/09, SBC-3 4.6) and READ
- *       CAPACITY(16) then says NEWSIZE.
+ *       I/O on LUN (below the smaller of the two sizes) while CMD (a
+ *       resize) runs on another thread; the I/O sees CAPACITY DATA HAS
+ *       CHANGED (2A/09, SBC-3 4.6) and READ CAPACITY(16) then says
+ *       NEWSIZE.  After a shrink, I/O beyond the new end gets ILLEGAL
+ *       REQUEST / LBA OUT OF RANGE (21/00) and the last block still works.
  *   ctl_client force-remove PORTAL IQN CMD
  *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1, a
  *       verifier writes and reads back patterns on LUN 0; CMD force-removes
@@ -118,6 +120,33 @@ static void *cmd_main(void *arg)
 	return NULL;
 }
 
+#define ASCQ_LBA_OUT_OF_RANGE 0x2100
+
+/* After a shrink to `end` blocks: the last block is there, the first one
+ * past it and a transfer across the end are LBA OUT OF RANGE (SBC-3 4.5). */
+static void check_new_end(struct iscsi_context *is, int lun, uint32_t end)
+{
+	static uint8_t buf[2 * BLOCK];
+	struct scsi_task *t = iscsi_read10_sync(is, lun, end, BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LBA_OUT_OF_RANGE))
+		FAIL("READ(10) at LBA %" PRIu32 " past the new end: not LBA OUT OF RANGE", end);
+	if (t)
+		scsi_free_scsi_task(t);
+	t = iscsi_write10_sync(is, lun, end - 1, buf, 2 * BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LBA_OUT_OF_RANGE))
+		FAIL("WRITE(10) across the new end: not LBA OUT OF RANGE");
+	if (t)
+		scsi_free_scsi_task(t);
+	t = iscsi_write10_sync(is, lun, end - 1, buf, BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!t || t->status != SCSI_STATUS_GOOD)
+		FAIL("WRITE(10) of the new last block %" PRIu32 ": not GOOD", end - 1);
+	else
+		printf("ctl_client: past the new end LBA OUT OF RANGE, last block %" PRIu32 " GOOD\n",
+		       end - 1);
+	if (t)
+		scsi_free_scsi_task(t);
+}
+
 static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t newsize,
                        const char *cmd)
 {
@@ -125,7 +154,8 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 	if (!is || !clear_ua(is, lun))
 		return 1;
 	uint64_t old = capacity16(is, lun);
-	uint32_t blocks = (uint32_t)(old / BLOCK);
+	/* Only LBAs that exist before and after. */
+	uint32_t blocks = (uint32_t)((newsize < old ? newsize : old) / BLOCK);
 	struct cmd_thread ct = { .cmd = cmd };
 	pthread_t th;
 	pthread_create(&th, NULL, cmd_main, &ct);
@@ -173,6 +203,8 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 		FAIL("READ CAPACITY(16): %" PRIu64 " bytes, want %" PRIu64, cap, newsize);
 	else
 		printf("ctl_client: READ CAPACITY(16) %" PRIu64 " bytes\n", cap);
+	if (newsize < old)
+		check_new_end(is, lun, (uint32_t)(newsize / BLOCK));
 	iscsi_logout_sync(is);
 	iscsi_destroy_context(is);
 	return failures ? 1 : 0;

@@ -97,6 +97,73 @@ out=$(printf 'hello\n' | reply)
 grep -q '"code":-32700,"message":"request: not JSON' <<<"$out" || fail "not JSON: $out"
 out=$(head -c 70000 /dev/zero | tr '\0' ' ' | reply)
 grep -q '"message":"request: longer than 65536 bytes"' <<<"$out" || fail "oversize: $out"
+
+# Missing and wrong-typed fields and unknown methods, one connection, one
+# line each way: each refused with its code and one line naming the field;
+# lun.list and target.list before and after are the same.
+python3 - "$SOCK" "$IQN" <<'PY' || fail "protocol-level refusals"
+import json, socket, sys
+sock, iqn = sys.argv[1:]
+T = {"target": iqn}
+cases = [
+    ("lun.add", {"lun": 1, "backend": "ram", "size": "1M"}, -32602, "params.target: missing (required)"),
+    ("lun.add", dict(T, lun="1", backend="ram", size="1M"), -32602,
+     "params.lun: must be an integer, got a string"),
+    ("lun.add", dict(T, lun=1, backend="ram", size=True), -32602,
+     'params.size: must be a size like "1G" or a byte count, got true'),
+    ("lun.add", dict(T, lun=1, size="1M"), -32602, "params.backend: missing (required)"),
+    ("lun.add", dict(T, lun=1, backend="file", path=["/x"]), -32602,
+     "params.path: must be a string, got an array"),
+    ("lun.add", dict(T, lun=1, backend="ram", size="1M", options={"a": 1}), -32602,
+     "params.options.a: must be a string, got an integer"),
+    ("lun.resize", dict(T, lun=0), -32602, "params.size: missing (required)"),
+    ("lun.resize", dict(T, lun=0, size=1.5), -32602,
+     'params.size: must be a size like "1G" or a byte count, got a number with a fraction'),
+    ("lun.remove", dict(T, lun=0, force="yes"), -32602, "params.force: must be true or false, got a string"),
+    ("lun.remove", {"target": iqn}, -32602, "params.lun: missing (required)"),
+    ("target.add", {"iqn": 7}, -32602, "params.iqn: must be a string, got an integer"),
+    ("target.add", {"alias": "a"}, -32602, "params.iqn: missing (required)"),
+    ("target.add", {"iqn": "iqn.2026-11.org.vstor:x", "portals": "127.0.0.1:1"}, -32602,
+     "params.portals: must be an array, got a string"),
+    ("target.remove", {"iqn": None}, -32602, "params.iqn: must be a string, got null"),
+    ("acl.add", T, -32602, "params.initiator: missing (required)"),
+    ("chap.set", dict(T, user=["u"], secret="s"), -32602, "params.user: must be a string, got an array"),
+    ("stats", dict(T, lun=-1), -32602, "params.lun: must be 0-1023, got -1"),
+    ("config.save", {"path": 5}, -32602, "params.path: must be a string, got an integer"),
+    ("lun.list", dict(T, verbose=True), -32602, "params.verbose: unknown parameter for lun.list"),
+    ("lun.destroy", {}, -32601, "method: unknown method 'lun.destroy'"),
+    ("LUN.LIST", {}, -32601, "method: unknown method 'LUN.LIST'"),
+]
+raw = [({"id": 100}, -32600, "method: missing (required)"),
+       ({"id": 101, "method": ["lun.list"]}, -32600, "method: must be a string"),
+       ({"id": 102, "method": "lun.list", "params": "x"}, -32602, "params: must be an object"),
+       ({"id": 103, "method": "lun.list", "param": {}}, -32600,
+        "param: unknown key (a request has id, method, params)")]
+reqs = [{"id": 0, "method": "lun.list"}, {"id": 1, "method": "target.list"}]
+reqs += [{"id": 10 + i, "method": m, "params": p} for i, (m, p, _, _) in enumerate(cases)]
+reqs += [r for r, _, _ in raw]
+reqs += [{"id": 998, "method": "lun.list"}, {"id": 999, "method": "target.list"}]
+s = socket.socket(socket.AF_UNIX)
+s.connect(sock)
+s.sendall("".join(json.dumps(r) + "\n" for r in reqs).encode())
+f = s.makefile()
+replies = [json.loads(f.readline()) for _ in reqs]
+ok = True
+for (m, p, code, msg), r in zip(cases, replies[2:2 + len(cases)]):
+    e = r.get("error")
+    if not e or e["code"] != code or e["message"] != msg or "result" in r:
+        print(f"{m} {p}: {r}, want {code} {msg}", file=sys.stderr)
+        ok = False
+for (req, code, msg), r in zip(raw, replies[2 + len(cases):-2]):
+    e = r.get("error")
+    if r.get("id") != req["id"] or not e or e["code"] != code or e["message"] != msg:
+        print(f"{req}: {r}, want {code} {msg}", file=sys.stderr)
+        ok = False
+if replies[0]["result"] != replies[-2]["result"] or replies[1]["result"] != replies[-1]["result"]:
+    print("state changed:", replies[0], replies[-2], replies[1], replies[-1], file=sys.stderr)
+    ok = False
+sys.exit(0 if ok else 1)
+PY
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
 pass

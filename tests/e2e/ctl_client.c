@@ -19,16 +19,19 @@
  *       CHANGED (2A/09, SBC-3 4.6) and READ CAPACITY(16) then says
  *       NEWSIZE.  After a shrink, I/O beyond the new end gets ILLEGAL
  *       REQUEST / LBA OUT OF RANGE (21/00) and the last block still works.
- *   ctl_client force-remove PORTAL IQN CMD
- *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1, a
+ *   ctl_client force-remove PORTAL IQN CMD FILE
+ *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1 (4 KiB
+ *       each, every one to blocks of its own, with content of its own), a
  *       verifier writes and reads back patterns on LUN 0; CMD force-removes
  *       LUN 1.  Every LUN 1 command must complete, GOOD or CHECK CONDITION
  *       LOGICAL UNIT NOT SUPPORTED (25/00), none lost or hung; LUN 0 keeps
- *       verifying, before and after.
+ *       verifying, before and after; and FILE, the file behind LUN 1, holds
+ *       every write that was answered GOOD.
  *
  * Prints one line per finding; exit 0 = all good, 1 = a check failed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -213,28 +216,47 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 /* ---------------------------------------------------------------- force-remove */
 
 #define WRITER_QD 8
+#define WRITE_BLOCKS 8
+#define WRITES_MAX (1u << 16)   /* distinct 4 KiB places in a 256 MiB LUN */
 
 struct writer {
 	struct iscsi_context *is;
 	atomic_int stop;
 	uint64_t submitted, completed, good, lunns, other;
-	uint8_t buf[BLOCK * 8];
 	double last_completion;
+	uint8_t acked[WRITES_MAX];      /* write n was answered GOOD */
+};
+
+/* What write n puts in its 4 KiB: its number and each word's place. */
+static void pattern(uint32_t n, uint8_t *buf)
+{
+	for (uint32_t i = 0; i < WRITE_BLOCKS * BLOCK / 8; i++) {
+		uint64_t word = (uint64_t)n << 32 | i;
+		memcpy(buf + 8 * i, &word, 8);
+	}
+}
+
+struct write_req {
+	struct writer *w;
+	uint32_t n;
+	uint8_t buf[WRITE_BLOCKS * BLOCK];
 };
 
 static void write_cb(struct iscsi_context *is, int status, void *data, void *priv)
 {
-	struct writer *w = priv;
+	struct write_req *r = priv;
+	struct writer *w = r->w;
 	struct scsi_task *t = data;
 	(void)is;
 	w->completed++;
 	w->last_completion = now_s();
-	if (status == SCSI_STATUS_GOOD)
+	if (status == SCSI_STATUS_GOOD) {
 		w->good++;
-	else if (status == SCSI_STATUS_CHECK_CONDITION &&
-	         is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LUN_NOT_SUPPORTED))
+		w->acked[r->n] = 1;
+	} else if (status == SCSI_STATUS_CHECK_CONDITION &&
+	           is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LUN_NOT_SUPPORTED)) {
 		w->lunns++;
-	else {
+	} else {
 		w->other++;
 		if (w->other <= 3)
 			fprintf(stderr, "ctl_client: writer: status %d sense %d/%04x\n", status,
@@ -242,24 +264,34 @@ static void write_cb(struct iscsi_context *is, int status, void *data, void *pri
 	}
 	if (t)
 		scsi_free_scsi_task(t);
+	free(r);
 }
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	uint64_t n = 0;
+	uint32_t n = 0;
 	w->last_completion = now_s();
 	for (;;) {
-		bool stopping = atomic_load(&w->stop) || w->lunns > 0;
 		/* After LOGICAL UNIT NOT SUPPORTED nothing new goes out. */
+		bool stopping = atomic_load(&w->stop) || w->lunns > 0 || n == WRITES_MAX;
 		while (!stopping && w->submitted - w->completed < WRITER_QD) {
-			uint32_t lba = (uint32_t)((n++ * 8) % 4096);
-			if (!iscsi_write10_task(w->is, 1, lba, w->buf, sizeof(w->buf), BLOCK, 0, 0, 0, 0, 0,
-			                        write_cb, w)) {
+			struct write_req *r = malloc(sizeof(*r));
+			if (!r) {
+				FAIL("writer: out of memory");
+				return NULL;
+			}
+			r->w = w;
+			r->n = n;
+			pattern(n, r->buf);
+			if (!iscsi_write10_task(w->is, 1, n * WRITE_BLOCKS, r->buf, sizeof(r->buf), BLOCK, 0,
+			                        0, 0, 0, 0, write_cb, r)) {
 				FAIL("writer: cannot queue a WRITE: %s", iscsi_get_error(w->is));
+				free(r);
 				return NULL;
 			}
 			w->submitted++;
+			stopping = ++n == WRITES_MAX;
 		}
 		if (stopping && w->submitted == w->completed)
 			return NULL;
@@ -280,6 +312,35 @@ static void *writer_main(void *arg)
 			return NULL;
 		}
 	}
+}
+
+/* Acknowledged means written (SAM-5 5.2): every GOOD write is in the file
+ * behind the removed LUN once the removal has flushed and closed it. */
+static void check_acked(const struct writer *w, const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	uint64_t checked = 0;
+	uint8_t want[WRITE_BLOCKS * BLOCK], got[WRITE_BLOCKS * BLOCK];
+	if (fd < 0) {
+		FAIL("%s: %s", file, strerror(errno));
+		return;
+	}
+	for (uint32_t n = 0; n < WRITES_MAX; n++) {
+		if (!w->acked[n])
+			continue;
+		pattern(n, want);
+		off_t off = (off_t)n * sizeof(got);
+		if (pread(fd, got, sizeof(got), off) != (ssize_t)sizeof(got) ||
+		    memcmp(got, want, sizeof(got)) != 0) {
+			FAIL("acknowledged write %" PRIu32 " (offset %lld) is not in %s", n, (long long)off,
+			     file);
+			break;
+		}
+		checked++;
+	}
+	close(fd);
+	if (checked == w->good)
+		printf("ctl_client: all %" PRIu64 " acknowledged writes are in %s\n", checked, file);
 }
 
 struct verifier {
@@ -341,7 +402,8 @@ static void *verifier_main(void *arg)
 	return NULL;
 }
 
-static int mode_force_remove(const char *portal, const char *iqn, const char *cmd)
+static int mode_force_remove(const char *portal, const char *iqn, const char *cmd,
+                             const char *file)
 {
 	static struct writer w;
 	static struct verifier v;
@@ -349,7 +411,6 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 	v.is = login(portal, iqn, 0, "verifier");
 	if (!w.is || !v.is || !clear_ua(w.is, 1) || !clear_ua(v.is, 0))
 		return 1;
-	memset(w.buf, 0x5a, sizeof(w.buf));
 	pthread_t wt, vt;
 	pthread_create(&wt, NULL, writer_main, &w);
 	pthread_create(&vt, NULL, verifier_main, &v);
@@ -366,6 +427,7 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 	atomic_store(&v.stop, 1);
 	pthread_join(vt, NULL);
 	uint64_t verified_after = atomic_load(&v.verified);
+	check_acked(&w, file);
 
 	printf("ctl_client: LUN 1: %" PRIu64 " submitted, %" PRIu64 " completed (%" PRIu64
 	       " GOOD, %" PRIu64 " LOGICAL UNIT NOT SUPPORTED, %" PRIu64 " other)\n",
@@ -403,7 +465,7 @@ static int usage(void)
 	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD\n"
 	                "       ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD\n"
 	                "       ctl_client resize PORTAL IQN LUN NEWSIZE CMD\n"
-	                "       ctl_client force-remove PORTAL IQN CMD\n");
+	                "       ctl_client force-remove PORTAL IQN CMD FILE\n");
 	return 2;
 }
 
@@ -416,7 +478,7 @@ int main(int argc, char **argv)
 		return mode_ua_add(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
 	if (argc == 7 && !strcmp(argv[1], "resize"))
 		return mode_resize(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
-	if (argc == 5 && !strcmp(argv[1], "force-remove"))
-		return mode_force_remove(argv[2], argv[3], argv[4]);
+	if (argc == 6 && !strcmp(argv[1], "force-remove"))
+		return mode_force_remove(argv[2], argv[3], argv[4], argv[5]);
 	return usage();
 }

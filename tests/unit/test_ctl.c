@@ -588,6 +588,45 @@ static void test_target_portals_running(void **state)
 	vs_iscsi_stop(f->is, 0);
 }
 
+/* A config's targets[].portals are listened on when the state meets the
+ * fabric; one that cannot be is a start-up error naming it. */
+static void test_config_target_portals(void **state)
+{
+	(void)state;
+	int ports[2];
+	free_ports(ports, 2);
+	char json[512], err[256], want[256];
+	snprintf(json, sizeof(json),
+	         "{\"targets\":[{\"iqn\":\"" T0 "\",\"portals\":[\"127.0.0.1:%d\"]},"
+	         "{\"iqn\":\"iqn.2026-11.org.vstor:t1\",\"portals\":[\"127.0.0.1:%d\"]}]}",
+	         ports[0], ports[1]);
+	struct vs_iscsi_config ic = { .threads = 1 };
+
+	struct vs_ctl_state *st = state_from(json, NULL);
+	struct vs_iscsi *is = vs_iscsi_create(&ic);
+	assert_int_equal(vs_ctl_state_attach_fabric(st, is, "test.json", err, sizeof(err)), 0);
+	assert_true(listening(ports[0]));
+	assert_true(listening(ports[1]));
+	vs_iscsi_destroy(is);
+	assert_int_equal(vs_ctl_state_destroy(st, NULL), 0);
+	assert_false(listening(ports[0]));
+
+	int busy = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)ports[1]),
+		                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	assert_int_equal(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(busy, 1), 0);
+	st = state_from(json, NULL);
+	is = vs_iscsi_create(&ic);
+	assert_int_not_equal(vs_ctl_state_attach_fabric(st, is, "test.json", err, sizeof(err)), 0);
+	snprintf(want, sizeof(want),
+	         "test.json: targets[1]: portals[0]: '127.0.0.1:%d': Address already in use", ports[1]);
+	assert_string_equal(err, want);
+	vs_iscsi_destroy(is);
+	assert_int_equal(vs_ctl_state_destroy(st, NULL), 0);
+	close(busy);
+}
+
 /* ---------------------------------------------------------------- stats, save */
 
 static void test_stats(void **state)
@@ -661,6 +700,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_targets_acl_chap, setup_fabric, teardown),
 		cmocka_unit_test_setup_teardown(test_target_portals, setup_fabric, teardown),
 		cmocka_unit_test_setup_teardown(test_target_portals_running, setup_fabric, teardown),
+		cmocka_unit_test(test_config_target_portals),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
 	};

@@ -124,6 +124,16 @@ struct vs_miniport {
 	 * 5.13.3) or a PREVENT MEDIUM REMOVAL (SBC-3 5.12).
 	 */
 	void (*nexus_lost)(void *adapter_ext, const struct vs_nexus *nexus);
+
+	/*
+	 * Optional: a LUN leaves, as lun_detach, but says whether it went
+	 * cleanly: 0, or a negative errno with vs_set_error() when its final
+	 * flush failed or timed out, or its resource still holds requests.
+	 * The LUN is gone either way (the port frees lun_ext afterwards, so
+	 * a miniport that must keep state for late completions keeps it
+	 * elsewhere).  When present the port calls it instead of lun_detach.
+	 */
+	int  (*lun_detach_checked)(void *adapter_ext, void *lun_ext);
 };
 
 /* True if miniport `mp` has the callback `field` (added after version 1). */

@@ -37,7 +37,10 @@ int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config)
  * Remove a LUN.  Without force: -EBUSY if SRBs are outstanding or the
  * miniport says it is in use.  With force: new SRBs get LOGICAL UNIT NOT
  * SUPPORTED, outstanding ones are aborted and complete exactly once, then
- * the miniport's lun_detach flushes and closes.  Blocks until done.
+ * the miniport's lun_detach flushes and closes.  Blocks until done (bounded
+ * by the abort timeouts and the miniport's own detach bound).  -EIO: the
+ * LUN was removed, but the miniport reported that its final flush failed or
+ * timed out (vs_last_error() says what); any other error: nothing changed.
  */
 int  vs_port_lun_remove(struct vs_port *port, uint64_t lun, bool force);
 int  vs_port_lun_control(struct vs_port *port, uint64_t lun,

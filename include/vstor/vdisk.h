@@ -18,6 +18,14 @@ extern const struct vs_miniport vs_vdisk_miniport;
 struct vs_vdisk_adapter_config {
 	const char *target_name;    /* SCSI target name, e.g. the iSCSI IQN (VPD 0x83) */
 	uint16_t rel_target_port_id;
+	/*
+	 * How long a LUN's removal (and a flush asked for by lun_control or
+	 * adapter stop) waits for the backend: for the final flush and for
+	 * the requests it still holds.  After that the removal reports the
+	 * failure; a LUN whose backend still holds requests is kept in memory
+	 * (not freed) until they return.  0: 10000 ms.
+	 */
+	uint32_t detach_timeout_ms;
 };
 
 struct vs_vdisk_lun_config {

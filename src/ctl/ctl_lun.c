@@ -177,12 +177,23 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		                lun, t->iqn,
 		                strstr(vs_last_error(), "reservation") ? "reservations held"
 		                                                       : "commands in flight");
-	if (rc < 0)
+	if (rc < 0 && rc != -EIO)
 		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s: %s", lun, t->iqn,
 		                vs_last_error());
+	/* -EIO: the LUN is gone all the same, so the model follows, but the
+	 * caller must hear that what it wrote may not be on stable storage. */
+	char why[VS_CTL_MSG_MAX] = "";
+	if (rc == -EIO) {
+		/* the port says "lun: N removed, but <what went wrong>" */
+		const char *e = vs_last_error(), *but = strstr(e, "removed, but ");
+		snprintf(why, sizeof(why), "%s", but ? but + 13 : e);
+	}
 	vs_config_lun_free(&t->luns[li]);
 	memmove(&t->luns[li], &t->luns[li + 1], (t->nluns - li - 1) * sizeof(*t->luns));
 	t->nluns--;
+	if (rc == -EIO)
+		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s was removed, but %s",
+		                lun, t->iqn, why);
 	return json_pack("{s:s,s:I,s:b}", "target", t->iqn, "lun", (json_int_t)lun, "forced", force);
 }
 

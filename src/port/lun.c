@@ -9,6 +9,7 @@
  * and a miniport's late completion after a forced removal is still safe.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -142,6 +143,8 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 {
 	struct vs_port_lun *lun;
+	char why[200] = "";
+	int detach_rc = 0;
 	void *ext;
 
 	if (!port)
@@ -182,7 +185,13 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	}
 
 	ext = lun->ext;
-	port->mp->lun_detach(port->adapter_ext, ext);
+	if (VS_MINIPORT_HAS(port->mp, lun_detach_checked)) {
+		detach_rc = port->mp->lun_detach_checked(port->adapter_ext, ext);
+		if (detach_rc < 0)
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+	} else {
+		port->mp->lun_detach(port->adapter_ext, ext);
+	}
 	pthread_mutex_lock(&lun->lock);
 	lun->ext = NULL;
 	for (uint32_t i = 0; i < lun->ua_cap; i++)
@@ -194,6 +203,11 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	pthread_mutex_unlock(&port->lun_lock);
 
 	vs_port_bus_changed(port);
+	if (detach_rc < 0) {
+		/* gone all the same; the caller learns the data may not be safe */
+		vs_set_error("lun: %llu removed, but %s", (unsigned long long)n, why);
+		return -EIO;
+	}
 	return 0;
 }
 

@@ -41,7 +41,17 @@ static void port_free(struct vs_port *port)
 		uint32_t hi = atomic_load(&port->lun_hi);
 		for (uint32_t i = 0; i < hi; i++) {
 			struct vs_port_lun *lun = port_lun_slot(port, i);
-			if (lun)
+			bool held;
+
+			if (!lun)
+				continue;
+			pthread_mutex_lock(&lun->lock);
+			held = lun->zombies.n > 0;
+			pthread_mutex_unlock(&lun->lock);
+			/* A miniport that never gave an SRB back (its backend
+			 * stopped answering) may still complete it: that late
+			 * vs_port_complete() uses the slot, so leave it. */
+			if (!held)
 				port_lun_slot_free(lun);
 		}
 		free(port->luns);

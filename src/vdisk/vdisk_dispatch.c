@@ -212,7 +212,7 @@ static bool check_cdb_fields(struct vdisk_lun *lun, struct vs_srb *srb,
 
 void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 {
-	struct vdisk_lun *lun = lun_ext;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
 	const struct vdisk_cmd_desc *d;
 	bool sa_unknown = false;
 	uint8_t opcode = srb->cdb[0];

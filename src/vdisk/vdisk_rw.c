@@ -56,15 +56,18 @@ uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua)
 static void bio_done(struct vs_bio *bio, int err)
 {
 	struct vdisk_cmd *c = bio->ctx;
+	struct vdisk_lun *lun = c->lun;        /* c may be reused by on_bio */
 
 	c->bio_err = err;
 	c->on_bio(c);
+	vdisk_out_put(lun);
 }
 
 void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                       struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio)
 {
-	struct vs_bdev *bdev = c->lun->bdev;
+	struct vdisk_lun *lun = c->lun;
+	struct vs_bdev *bdev = lun->bdev;
 	int rc;
 
 	memset(&c->bio, 0, sizeof(c->bio));
@@ -77,12 +80,37 @@ void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t
 	c->bio.done = bio_done;
 	c->bio.ctx = c;
 	c->on_bio = on_bio;
+	vdisk_out_get(lun);
 	rc = bdev->ops->submit(bdev->h, &c->bio);
 	if (rc < 0) {
 		/* not submitted: done() will not run */
 		c->bio_err = rc;
 		on_bio(c);
+		vdisk_out_put(lun);
 	}
+}
+
+static void cmd_work(struct vs_work *w)
+{
+	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
+	struct vdisk_lun *lun = c->lun;        /* c may be reused once fn completed it */
+
+	c->resume(c);
+	vdisk_out_put(lun);
+}
+
+int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn)
+{
+	struct vdisk_lun *lun = c->lun;
+	int rc;
+
+	c->resume = fn;
+	c->work.fn = cmd_work;
+	vdisk_out_get(lun);
+	rc = vs_port_queue_work(lun->ad->port, &c->work);
+	if (rc < 0)
+		vdisk_out_put(lun);
+	return rc;
 }
 
 /* ---- the multi-bio iterator ---- */

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +19,10 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "spy_bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
+#include "vstor/vdisk.h"
 
 #define T0 "iqn.2026-11.org.vstor:t0"
 
@@ -461,6 +464,52 @@ static void test_config_save_round_trip(void **state)
 	assert_int_equal(vs_ctl_state_destroy(g.st, NULL), 0);
 }
 
+/*
+ * Put a spy backend with a volatile write cache under LUN 0 of target 0,
+ * behind the control plane's back (the model still says ram): what the
+ * control plane does to the LUN's backend becomes visible.
+ */
+static struct spy *spy_under_lun0(struct fx *f)
+{
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct spy *s = spy_new("16M");
+	struct vs_backend_caps caps;
+
+	assert_non_null(s);
+	spy_bdev(s)->ops->get_caps(spy_bdev(s)->h, &caps);
+	caps.can_flush = caps.has_write_cache = true;
+	spy_set_caps(s, &caps);
+	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
+	struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(s), .block_size = 512 };
+	assert_int_equal(vs_port_lun_add(p, 0, &lc), 0);
+	return s;
+}
+
+/* The LUN goes, but a flush that failed is reported, not swallowed. */
+static void test_lun_remove_reports_flush_failure(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+	uint64_t luns[64];
+
+	spy_fail_op(s, VS_BIO_FLUSH, -EIO);
+	json_t *r = call(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	                    "\"force\":true}}");
+	json_t *e = json_object_get(r, "error");
+	assert_non_null(e);
+	assert_int_equal(json_integer_value(json_object_get(e, "code")), VS_CTL_FAILED);
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+	                    "lun.remove: LUN 0 of " T0 " was removed, but flush failed: backend spy: "
+	                    "Input/output error");
+	json_decref(r);
+	assert_int_equal(port_luns(f, 0, luns), 0);
+	r = ok(f, "{\"method\":\"lun.list\"}");
+	assert_int_equal(json_array_size(json_object_get(r, "luns")), 0);
+	json_decref(r);
+	assert_true(spy_closed(s));
+	spy_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +520,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_targets_acl_chap, setup_fabric, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_reports_flush_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -125,6 +125,25 @@ void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus);
 typedef void (*vs_port_event_fn)(void *ctx, uint64_t lun, uint16_t asc_ascq);
 void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *ctx);
 
+/*
+ * HwAdapterControl (Storport's ScsiQuerySupportedControlTypes,
+ * ScsiStopAdapter, ScsiRestartAdapter), driven by whoever owns the port.
+ *
+ * vs_port_adapter_control passes one request to the miniport: QUERY fills
+ * arg (bool[VS_ADAPTER_CONTROL_MAX]) with what it supports (asked once at
+ * vs_port_create); a type it does not support gets -EOPNOTSUPP.
+ *
+ * vs_port_stop quiesces the adapter: new SRBs are held from now on, the
+ * outstanding ones are waited for (bounded by the request timeout and the
+ * escalation that follows it), then the miniport is told STOP (vdisk:
+ * flush every LUN's write cache).  Returns 0 or the miniport's error, e.g.
+ * a flush that failed.  vs_port_restart tells the miniport RESTART and lets
+ * the held SRBs go.  Both block; not from a miniport callback.
+ */
+int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type type, void *arg);
+int vs_port_stop(struct vs_port *port);
+int vs_port_restart(struct vs_port *port);
+
 /* Statistics per LUN */
 #define VS_LAT_BUCKETS 32   /* bucket i: latency < 2^i microseconds (last: the rest) */
 struct vs_lun_stats {

@@ -27,7 +27,7 @@
 
 static bool can_start(const struct vs_port_lun *lun, const struct vs_srb *srb)
 {
-	if (lun->busy || atomic_load_explicit(&lun->port->paused, memory_order_relaxed))
+	if (lun->busy || atomic_load_explicit(&lun->port->hold, memory_order_relaxed))
 		return false;
 	if (srb->task_attr == VS_TASK_HEAD_OF_QUEUE)
 		return true;

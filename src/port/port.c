@@ -130,6 +130,7 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	}
 	if (mp->initialize && (rc = mp->initialize(port->adapter_ext)) != 0)
 		goto fail_threads;
+	adapter_control_query(port);
 	rc = pthread_create(&port->timer, NULL, port_timer_main, port);
 	if (rc) {
 		vs_set_error("port: cannot start timer thread (%d)", rc);
@@ -186,12 +187,12 @@ void *vs_port_adapter_ext(struct vs_port *port)
 void vs_port_pause(struct vs_port *port, uint32_t timeout_ms)
 {
 	atomic_store(&port->pause_until_ms, vs_now_coarse_ms() + timeout_ms);
-	atomic_store(&port->paused, true);
+	atomic_fetch_or(&port->hold, PORT_HOLD_PAUSED);
 }
 
 void vs_port_resume(struct vs_port *port)
 {
-	if (!atomic_exchange(&port->paused, false))
+	if (!(atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_PAUSED) & PORT_HOLD_PAUSED))
 		return;
 	port_dispatch_all(port);
 }

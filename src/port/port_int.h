@@ -37,6 +37,10 @@
 #define PORT_DEFAULT_DEPTH  32
 #define PORT_WORKQ_MAX      4096    /* queued work items before -ENOMEM */
 
+/* port->hold bits */
+#define PORT_HOLD_PAUSED    0x1     /* vs_port_pause, until resume or its timeout */
+#define PORT_HOLD_STOPPED   0x2     /* vs_port_stop, until vs_port_restart */
+
 enum srb_state {
 	SRB_FREE = 0,
 	SRB_OWNED,
@@ -131,8 +135,9 @@ struct vs_port {
 	uint32_t nexus_cap;
 
 	_Atomic uint64_t tick_ms;               /* coarse clock, refreshed by the timer */
-	_Atomic bool paused;
+	_Atomic uint32_t hold;                  /* PORT_HOLD_*: new SRBs wait (one load in can_start) */
 	_Atomic uint64_t pause_until_ms;
+	bool ac_supported[VS_ADAPTER_CONTROL_MAX]; /* the miniport's adapter_control types */
 
 	pthread_t timer;
 	pthread_mutex_t timer_mu;
@@ -241,6 +246,10 @@ uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const voi
                         uint8_t flag, bool call_abort_srb);
 bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms);
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
+bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */
+/* How long the port may need to take back an SRB the miniport has: its
+ * timeout, then the abort and LUN reset steps, with slack for the timer. */
+uint32_t port_takeback_ms(const struct vs_port *port);
 void *port_timer_main(void *arg);
 void port_adapter_reset(struct vs_port *port);
 
@@ -248,6 +257,9 @@ void port_adapter_reset(struct vs_port *port);
 int  workq_start(struct workq *q, uint32_t nthreads, uint32_t max);
 int  workq_push(struct workq *q, struct vs_work *w);
 void workq_stop(struct workq *q);
+
+/* adapter_control.c: ask the miniport what it supports (at create) */
+void adapter_control_query(struct vs_port *port);
 
 /* nexus.c */
 void nexus_close_all(struct vs_port *port);

@@ -122,22 +122,30 @@ uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const voi
 	return total;
 }
 
-static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, bool zombies)
+enum wait_for { WAIT_ABORTS, WAIT_ZOMBIES, WAIT_IDLE };
+
+/* lun->lock held */
+static bool lun_settled(const struct vs_port_lun *lun, enum wait_for what)
+{
+	switch (what) {
+	case WAIT_ABORTS:  return lun->abort_pending == 0;
+	case WAIT_ZOMBIES: return lun->zombies.n == 0;
+	default:           return lun->active.n == 0;
+	}
+}
+
+static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, enum wait_for what)
 {
 	struct timespec dl = vs_deadline_after_ms(ms);
 	bool ok;
 
 	pthread_mutex_lock(&lun->lock);
 	lun->waiters++;
-	for (;;) {
-		ok = zombies ? lun->zombies.n == 0 : lun->abort_pending == 0;
-		if (ok)
-			break;
+	while (!(ok = lun_settled(lun, what)))
 		if (pthread_cond_timedwait(&lun->drain_cv, &lun->lock, &dl) == ETIMEDOUT) {
-			ok = zombies ? lun->zombies.n == 0 : lun->abort_pending == 0;
+			ok = lun_settled(lun, what);
 			break;
 		}
-	}
 	lun->waiters--;
 	pthread_mutex_unlock(&lun->lock);
 	return ok;
@@ -145,12 +153,22 @@ static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, bool zombies)
 
 bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms)
 {
-	return lun_wait_cond(lun, ms, false);
+	return lun_wait_cond(lun, ms, WAIT_ABORTS);
 }
 
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms)
 {
-	return lun_wait_cond(lun, ms, true);
+	return lun_wait_cond(lun, ms, WAIT_ZOMBIES);
+}
+
+bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms)
+{
+	return lun_wait_cond(lun, ms, WAIT_IDLE);
+}
+
+uint32_t port_takeback_ms(const struct vs_port *port)
+{
+	return port->timeout_ms + 2 * port->abort_timeout_ms + 4 * PORT_TICK_MS;
 }
 
 /* ---------------- timer ---------------- */
@@ -256,7 +274,8 @@ void *port_timer_main(void *arg)
 
 		uint64_t now = vs_now_coarse_ms();
 		atomic_store(&port->tick_ms, now);
-		if (atomic_load(&port->paused) && now >= atomic_load(&port->pause_until_ms))
+		if ((atomic_load(&port->hold) & PORT_HOLD_PAUSED) &&
+		    now >= atomic_load(&port->pause_until_ms))
 			vs_port_resume(port);
 		timer_scan(port, now);
 

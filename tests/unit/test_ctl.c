@@ -510,6 +510,45 @@ static void test_lun_remove_reports_flush_failure(void **state)
 	spy_free(s);
 }
 
+static char shutdown_log[1024];
+static void log_line(const char *line)
+{
+	size_t n = strlen(shutdown_log);
+
+	snprintf(shutdown_log + n, sizeof(shutdown_log) - n, "%s%s", n ? "|" : "", line);
+}
+
+/* Shutdown stops each adapter (HwAdapterControl stop: the write cache is
+ * flushed) before its LUNs are removed, and says so when that fails. */
+static void test_shutdown_stops_adapter(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+
+	shutdown_log[0] = '\0';
+	assert_int_equal(vs_ctl_state_destroy(f->st, log_line), 0);
+	assert_string_equal(shutdown_log, "");
+	f->st = NULL;
+	/* the adapter stop's flush, then the removal's own */
+	assert_int_equal(spy_count(s, VS_BIO_FLUSH, 0), 2);
+	assert_true(spy_closed(s));
+	spy_free(s);
+
+	f->st = state_from(base_config, f->path);
+	s = spy_under_lun0(f);
+	spy_fail_op(s, VS_BIO_FLUSH, -EIO);
+	shutdown_log[0] = '\0';
+	assert_int_equal(vs_ctl_state_destroy(f->st, log_line), -EIO);
+	f->st = NULL;
+	/* the stop's flush failed, then the removal's */
+	assert_string_equal(shutdown_log, T0 ": flush failed: stop: LUN 0: flush failed: backend spy: "
+	                                  "Input/output error|"
+	                                  T0 ": LUN 0: remove failed: lun: 0 removed, but flush "
+	                                  "failed: backend spy: Input/output error");
+	assert_int_equal(spy_count(s, VS_BIO_FLUSH, 0), 2);
+	spy_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -521,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_remove_reports_flush_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_stops_adapter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

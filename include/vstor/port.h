@@ -30,6 +30,16 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
                                const void *adapter_config);
 void vs_port_destroy(struct vs_port *port);    /* all nexuses closed, all SRBs back */
 void *vs_port_adapter_ext(struct vs_port *port);
+/*
+ * What the adapter can do (find_adapter's report, with the port's own
+ * defaults filled in: max_luns, the per-LUN queue depth in use), so a
+ * fabric can size its buffers and scatter/gather lists.  vs_port_submit
+ * refuses an SRB over max_transfer_length bytes (data_length) or
+ * max_sg_elements iovec entries (0: unlimited) with CHECK CONDITION,
+ * ILLEGAL REQUEST, INVALID FIELD IN CDB (SBC-3 6.5.3 MAXIMUM TRANSFER
+ * LENGTH); for too many iovec entries srb_status is VS_SRB_ERROR.
+ */
+int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps);
 
 /* LUN plug-and-play.  lun_config is the miniport's own config type. */
 int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config);

@@ -122,6 +122,24 @@ static void finish_with_stats(struct vs_port_lun *lun, struct vs_srb *srb)
 	srb->priv.state = SRB_DONE;
 }
 
+/*
+ * lun->lock held.  The adapter cannot move this SRB (find_adapter's
+ * limits).  More bytes than MAXIMUM TRANSFER LENGTH (VPD B0h) is answered
+ * as SBC-3 6.5.3 says: ILLEGAL REQUEST, INVALID FIELD IN CDB.  More iovec
+ * entries than max_sg_elements is the submitter's own mistake (it can size
+ * its lists with vs_port_adapter_caps), so the same sense goes with
+ * VS_SRB_ERROR to tell the fabric it was not the initiator's fault.
+ */
+static void over_adapter_limit(struct vs_port_lun *lun, struct vs_srb *srb)
+{
+	bool sg = srb->iovcnt > lun->port->max_sg;
+
+	vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	if (sg)
+		srb->srb_status = VS_SRB_ERROR;
+	finish_with_stats(lun, srb);
+}
+
 void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 {
 	struct vs_port_lun *lun;
@@ -177,6 +195,13 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 		else
 			vs_srb_set_sense(srb, SENSE_UNIT_ATTENTION, ua);
 		finish_with_stats(lun, srb);
+		pthread_mutex_unlock(&lun->lock);
+		srb->done(srb);
+		return;
+	}
+
+	if (srb->data_length > port->max_xfer || srb->iovcnt > port->max_sg) {
+		over_adapter_limit(lun, srb);
 		pthread_mutex_unlock(&lun->lock);
 		srb->done(srb);
 		return;

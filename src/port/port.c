@@ -5,6 +5,7 @@
  * request timer, the worker pool and the task management thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,9 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	                  : port->caps.default_queue_depth ? port->caps.default_queue_depth
 	                  : PORT_DEFAULT_DEPTH;
 	port->max_held = cfg->max_held ? cfg->max_held : 1024;
+	port->max_xfer = port->caps.max_transfer_length ? port->caps.max_transfer_length : UINT32_MAX;
+	port->max_sg = port->caps.max_sg_elements && port->caps.max_sg_elements < INT_MAX
+	               ? (int)port->caps.max_sg_elements : INT_MAX;
 	port->timeout_ms = cfg->default_timeout_ms ? cfg->default_timeout_ms : 30000;
 	port->abort_timeout_ms = cfg->abort_timeout_ms ? cfg->abort_timeout_ms : 5000;
 
@@ -181,6 +185,18 @@ void vs_port_destroy(struct vs_port *port)
 void *vs_port_adapter_ext(struct vs_port *port)
 {
 	return port ? port->adapter_ext : NULL;
+}
+
+int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps)
+{
+	if (!port || !caps) {
+		vs_set_error("adapter_caps: %s is NULL", port ? "caps" : "port");
+		return -EINVAL;
+	}
+	*caps = port->caps;
+	caps->max_luns = port->max_luns;
+	caps->default_queue_depth = port->queue_depth;
+	return 0;
 }
 
 /* StorPortPause: hold every new SRB; the timer resumes after timeout_ms. */

@@ -125,6 +125,8 @@ struct vs_port {
 	char name[64];
 	uint32_t queue_depth, max_held, timeout_ms, abort_timeout_ms;
 	uint32_t max_luns;
+	uint32_t max_xfer;                      /* caps.max_transfer_length, 0 → UINT32_MAX */
+	int max_sg;                             /* caps.max_sg_elements, 0 → INT_MAX */
 
 	_Atomic(struct vs_port_lun *) *luns;    /* [max_luns] */
 	_Atomic uint32_t lun_hi;                /* 1 + highest slot ever allocated */

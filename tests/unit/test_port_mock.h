@@ -42,6 +42,7 @@ struct mock {
 	bool in_use;
 	bool busy_once;                 /* next start_io calls vs_port_busy(lun, 0) */
 	bool no_restart;                /* adapter_control does not offer RESTART */
+	uint32_t max_xfer, max_sg;      /* what find_adapter reports (0: unlimited) */
 	int stops, restarts;            /* adapter_control calls */
 	int pending_at_stop;            /* SRBs the mock held when STOP came */
 	struct vs_port_lun *luns[64];
@@ -140,6 +141,8 @@ static inline int mock_find_adapter(void *aext, struct vs_port *port, const void
 	a->m->port = port;
 	caps->max_luns = 1024;
 	caps->default_queue_depth = 8;
+	caps->max_transfer_length = a->m->max_xfer;
+	caps->max_sg_elements = a->m->max_sg;
 	return 0;
 }
 

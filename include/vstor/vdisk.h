@@ -30,7 +30,8 @@ struct vs_vdisk_adapter_config {
 
 struct vs_vdisk_lun_config {
 	struct vs_bdev *bdev;       /* the LUN takes ownership; closed at detach */
-	uint32_t block_size;        /* 512 or 4096 */
+	uint32_t block_size;        /* 512 or 4096 (required), and at least the
+	                             * backend's logical_block_size */
 	bool     readonly;
 	const char *serial;         /* VPD 0x80; NULL: derived from target+LUN */
 	const char *vendor;         /* INQUIRY T10 vendor id (8); NULL: "VSTOR" */

@@ -9,7 +9,9 @@
  *              creates a missing file
  *   direct=0/1 O_DIRECT: offsets, lengths and the caller's buffers must be
  *              aligned to the device's direct-I/O alignment (4096 is always
- *              enough; the iSCSI fabric's pool buffers are page aligned)
+ *              enough; the iSCSI fabric's pool buffers are page aligned);
+ *              caps.logical_block_size says the offset/length unit, so a
+ *              disk with smaller blocks is refused when it is set up
  *   readonly=0/1
  *   dsync=0/1  O_DSYNC: every write is durable when it completes, so there
  *              is no volatile write cache to report
@@ -94,7 +96,8 @@ struct file_dev {
 	/* How submit() may copy READ / WRITE data itself (enum inline_mode);
 	 * learned: EOPNOTSUPP from RWF_NOWAIT turns a direction off. */
 	_Atomic uint8_t inline_read, inline_write;
-	uint32_t dio_align;
+	uint32_t dio_align;                      /* O_DIRECT: offsets, lengths and buffers */
+	uint32_t dio_offset_align;               /* O_DIRECT: offsets and lengths (caps) */
 	uint32_t blksize;
 	_Atomic uint64_t size;
 	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
@@ -657,19 +660,27 @@ static bool read_rotational(dev_t dev)
 	return c == '1';
 }
 
-static uint32_t direct_alignment(int fd, bool is_blk)
+/* O_DIRECT alignment: *offset_align for file offsets and lengths (the
+ * device's logical block size, what a disk on top may not go below), the
+ * return value for those and the memory buffers together.  Unknown (no
+ * STATX_DIOALIGN, not a block device): 4096, always enough. */
+static uint32_t direct_alignment(int fd, bool is_blk, uint32_t *offset_align)
 {
 	struct statx sx;
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
 	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
 		uint32_t a = sx.stx_dio_offset_align;
+		*offset_align = a;
 		if (sx.stx_dio_mem_align > a)
 			a = sx.stx_dio_mem_align;
 		return a;
 	}
 	int ssz;
-	if (is_blk && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz > 0)
+	if (is_blk && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz > 0) {
+		*offset_align = (uint32_t)ssz;
 		return (uint32_t)ssz;
+	}
+	*offset_align = 4096;
 	return 4096;
 }
 
@@ -802,7 +813,9 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 	atomic_init(&d->size, cur);
-	d->dio_align = direct ? direct_alignment(d->fd, d->is_blk) : 1;
+	d->dio_align = 1;
+	if (direct)
+		d->dio_align = direct_alignment(d->fd, d->is_blk, &d->dio_offset_align);
 
 	/* Inline copies (see try_inline): never with O_DIRECT; on tmpfs and
 	 * ramfs plain copies; elsewhere RWF_NOWAIT, turned off per direction
@@ -921,6 +934,8 @@ static void file_get_caps(void *h, struct vs_backend_caps *caps)
 	caps->has_write_cache = !d->readonly && !d->dsync;
 	caps->optimal_io_size = d->blksize;
 	caps->unmap_granularity = d->can_unmap ? d->blksize : 0;
+	/* buffered I/O goes through the page cache at any offset */
+	caps->logical_block_size = d->direct ? d->dio_offset_align : 0;
 }
 
 static int file_resize(void *h, uint64_t new_size)

@@ -162,7 +162,9 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 	char seed[512];
 	int rc;
 
-	lun->block_size = cfg->block_size ? cfg->block_size : 512;
+	/* SBC-3 logical block sizes this disk emulation implements; 0 is not a
+	 * block size (the config layer supplies its default, 512, itself) */
+	lun->block_size = cfg->block_size;
 	if (lun->block_size != 512 && lun->block_size != 4096) {
 		vs_set_error("block_size: %u is not supported (512 or 4096)", cfg->block_size);
 		return -EINVAL;
@@ -183,7 +185,19 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 	lun->ad = ad;
 	lun->plun = plun;
 	lun->bdev = cfg->bdev;
+	memset(&lun->caps, 0, sizeof(lun->caps));      /* fields an older backend does not know */
 	cfg->bdev->ops->get_caps(cfg->bdev->h, &lun->caps);
+	/* Every bio is whole logical blocks at block-aligned offsets, so a
+	 * backend that needs bigger units (O_DIRECT on a 4Kn device) would
+	 * fail every I/O with EINVAL: refuse now, saying why. */
+	if (lun->caps.logical_block_size > lun->block_size) {
+		vs_set_error("block_size: %u is smaller than backend %s can do I/O in (%u bytes, e.g. "
+		             "O_DIRECT on a %u-byte-sector device); use block_size %u",
+		             lun->block_size, cfg->bdev->name, lun->caps.logical_block_size,
+		             lun->caps.logical_block_size,
+		             lun->caps.logical_block_size <= 4096 ? 4096 : lun->caps.logical_block_size);
+		return -EINVAL;
+	}
 	size = cfg->bdev->ops->get_size(cfg->bdev->h);
 	if (size < lun->block_size) {
 		vs_set_error("size: %" PRIu64 " bytes is less than one %u-byte block", size,

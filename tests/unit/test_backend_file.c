@@ -899,6 +899,23 @@ static void test_direct_io(void **state)
 	assert_int_equal(io(b, VS_BIO_READ, 0, 4096, out, 3 * 4096), 0);
 	assert_true(all_zero(out, 4096));
 	assert_memory_equal(out + 4096, buf + 4096, 2 * 4096);
+	/* the unit offsets and lengths must come in: what the kernel says
+	 * O_DIRECT needs on this file (4096 when it cannot say) */
+	struct vs_backend_caps caps;
+	struct statx sx;
+	uint32_t want = 4096;
+	b->ops->get_caps(b->h, &caps);
+	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
+	    sx.stx_dio_offset_align)
+		want = sx.stx_dio_offset_align;
+	assert_int_equal(caps.logical_block_size, want);
+	vs_bdev_close(b);
+	/* buffered: any offset */
+	struct vs_kv kv2[] = {{"path", path}};
+	b = vs_bdev_open("file", kv2, 1);
+	assert_non_null(b);
+	b->ops->get_caps(b->h, &caps);
+	assert_int_equal(caps.logical_block_size, 0);
 	vs_bdev_close(b);
 	free(buf);
 	free(out);

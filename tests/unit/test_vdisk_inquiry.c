@@ -10,6 +10,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+
+#include "spy_bdev.h"
 #include "test_vdisk_helpers.h"
 
 static void inquiry(struct vt *t, bool evpd, uint8_t page, uint16_t alloc, uint8_t *buf,
@@ -257,10 +260,49 @@ static void test_bad_block_size(void **state)
 	(void)state;
 
 	vt_setup(&t, 4096, "1M", false);
-	assert_int_not_equal(vt_add_lun(&t, 1, "1M", 1024, false), 0);
-	assert_non_null(strstr(vs_last_error(), "block_size"));
+	assert_int_equal(vt_add_lun(&t, 1, "1M", 1024, false), -EINVAL);
+	assert_string_equal(vs_last_error(), "block_size: 1024 is not supported (512 or 4096)");
+	/* 0 is refused, not taken as 512 */
+	assert_int_equal(vt_add_lun(&t, 1, "1M", 0, false), -EINVAL);
+	assert_string_equal(vs_last_error(), "block_size: 0 is not supported (512 or 4096)");
 	assert_int_not_equal(vt_add_lun(&t, 1, "1000", 4096, false), 0);
 	vt_teardown(&t);
+}
+
+/* A backend that can only do I/O in 4096-byte units (O_DIRECT on a 4Kn
+ * device) cannot carry 512-byte logical blocks. */
+static void test_block_size_below_backend(void **state)
+{
+	struct vt t;
+	struct vs_backend_caps caps;
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	struct spy *s = spy_new("1M");
+	assert_non_null(s);
+	spy_bdev(s)->ops->get_caps(spy_bdev(s)->h, &caps);
+	caps.logical_block_size = 4096;
+	spy_set_caps(s, &caps);
+	struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(s), .block_size = 512 };
+	assert_int_equal(vs_port_lun_add(tf_port(t.tf), 1, &lc), -EINVAL);
+	assert_string_equal(vs_last_error(), "block_size: 512 is smaller than backend spy can do I/O "
+	                                     "in (4096 bytes, e.g. O_DIRECT on a 4096-byte-sector "
+	                                     "device); use block_size 4096");
+	lc.block_size = 4096;
+	assert_int_equal(vs_port_lun_add(tf_port(t.tf), 1, &lc), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+	uint8_t buf[4096];
+	memset(buf, 0x5a, sizeof(buf));
+	struct tf_result r;
+	uint8_t cdb[16];
+	size_t l = cdb_rw(cdb, WRITE_16, 3, 1, 0);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, buf, sizeof(buf), &r);
+	assert_good(&r);
+	struct spy_rec rec = spy_rec(s, spy_nrecs(s) - 1);
+	assert_int_equal(rec.offset % 4096, 0);
+	assert_int_equal(rec.length, 4096);
+	vt_teardown(&t);
+	spy_free(s);
 }
 
 int main(void)
@@ -272,6 +314,7 @@ int main(void)
 		cmocka_unit_test(test_read_capacity),
 		cmocka_unit_test(test_cdb_checks),
 		cmocka_unit_test(test_bad_block_size),
+		cmocka_unit_test(test_block_size_below_backend),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -161,6 +161,21 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                                   uint16_t asc_ascq);
 
+/*
+ * Abort every task `nexus` has on this LUN except `keep` (e.g. the
+ * PERSISTENT RESERVE OUT doing it: PREEMPT AND ABORT, SPC-4 5.13.11.2.5),
+ * on behalf of nexus `by`.  Each completes exactly once, as SAM-5 5.6
+ * says with TAS=1 (the port's rule, see the control mode page): with
+ * TASK ABORTED status when `by` is another nexus, without status
+ * (VS_SRB_ABORTED) when it is `nexus` itself.  Tasks the miniport holds
+ * are asked back with abort_srb; the call returns when all have completed
+ * (bounded: past twice the abort timeout the port takes them back).  A
+ * nexus that is no longer open has nothing left: 0.  Blocks: call from the
+ * worker pool or a control path, never from start_io.
+ */
+int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexus,
+                            const struct vs_nexus *by, const struct vs_srb *keep);
+
 /* StorPortBusy / StorPortReady: hold off new SRBs to this LUN (answered
  * BUSY while over the limit) until ready. requests_to_complete: how many
  * outstanding SRBs must complete before the port sends more. */

@@ -252,16 +252,21 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 
 	if (f & SRBF_TMF_ABORTED)
 		st = VS_SRB_ABORTED;
+	else if (f & SRBF_TAS_ABORTED)
+		st = VERDICT_TASK_ABORTED;
 	else if (f & SRBF_GONE)
 		st = VS_SRB_NO_DEVICE;
 	else if (f & SRBF_TIMED_OUT)
 		st = VS_SRB_TIMEOUT;
 
 	switch (st) {
+	case VERDICT_TASK_ABORTED:
+		vs_srb_set_status(srb, SAM_STAT_TASK_ABORTED);
+		srb->xfer_len = 0;
+		return;
 	case VS_SRB_ABORTED:
 	case VS_SRB_BUS_RESET:
-		/* SAM-5 5.6: the task was aborted; TASK ABORTED status for a
-		 * fabric that reports it (TAS=1 semantics) */
+		/* no status goes out; TASK ABORTED for a fabric that logs it */
 		vs_srb_set_status(srb, SAM_STAT_TASK_ABORTED);
 		break;
 	case VS_SRB_NO_DEVICE:
@@ -280,9 +285,19 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 
 void vs_port_complete(struct vs_srb *srb)
 {
-	struct vs_port_lun *lun = srb->priv.lun;
+	struct vs_port_lun *lun;
 	bool kick;
-	uint64_t now = vs_now_ns();
+	uint64_t now;
+
+	if (!port_arg(srb, "complete: srb"))
+		return;
+	lun = srb->priv.lun;
+	if (!lun) {
+		/* not an SRB the port gave this miniport */
+		vs_set_error("complete: srb was not started by the port");
+		return;
+	}
+	now = vs_now_ns();
 
 	pthread_mutex_lock(&lun->lock);
 	if (srb->priv.state == SRB_ZOMBIE) {

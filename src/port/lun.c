@@ -123,7 +123,7 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 	/* 1. what never reached the miniport is answered at once */
 	lun_force_complete(lun, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
 	/* 2. ask the miniport to abort what it has */
-	if (lun_mark_abort(lun, filter_all, NULL, SRBF_GONE, true) == 0)
+	if (lun_mark_abort(lun, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
 		return;
 	if (lun_wait_abort(lun, t))
 		return;

@@ -56,6 +56,11 @@ enum srb_state {
 #define SRBF_TMF_ABORTED 0x04   /* final status ABORTED */
 #define SRBF_GONE        0x08   /* final status NO_DEVICE (LUN removed) */
 #define SRBF_TIMED_OUT   0x10   /* final status TIMEOUT */
+#define SRBF_TAS_ABORTED 0x20   /* aborted for another nexus: TASK ABORTED status (TAS=1) */
+
+/* srb_apply_verdict's default besides the VS_SRB_* values: complete with
+ * TASK ABORTED status (SAM-5 5.6, TAS=1) */
+#define VERDICT_TASK_ABORTED 0x80
 
 /* srb->priv.escalation (SRB timeout handling, see reset.c) */
 enum {
@@ -206,6 +211,19 @@ static inline struct vs_port_lun *port_lun_slot(struct vs_port *port, uint64_t l
 	return atomic_load_explicit(&port->luns[lun], memory_order_acquire);
 }
 
+/*
+ * Public entry points check their pointers: a NULL one is the caller's
+ * bug, answered with an error (and "<what> is NULL" as the error line,
+ * e.g. "lun_add: port is NULL"), never a crash.
+ */
+static inline bool port_arg(const void *p, const char *what)
+{
+	if (p)
+		return true;
+	vs_set_error("%s is NULL", what);
+	return false;
+}
+
 /* nexus key kept in the SRB at submit (so the port never dereferences a
  * nexus after submit): id + 1, 0 = no nexus */
 #define SRB_NEXUS_KEY(srb) ((srb)->priv.seq)
@@ -244,8 +262,13 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 typedef bool (*srb_filter_fn)(const struct vs_srb *srb, const void *arg);
 void lun_force_complete(struct vs_port_lun *lun, unsigned what, srb_filter_fn filter,
                         const void *arg, uint8_t default_status);
+/* lun_mark_abort `how` */
+#define MARK_CALL_ABORT_SRB  0x1    /* ask the miniport (abort_srb) */
+#define MARK_NO_ESCALATION   0x2    /* the caller waits and takes them back itself: the
+                                     * timer must not LUN-reset for them (the caller may
+                                     * be a command on the same LUN) */
 uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const void *arg,
-                        uint8_t flag, bool call_abort_srb);
+                        uint8_t flag, unsigned how);
 bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms);
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
 bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */

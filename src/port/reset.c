@@ -84,9 +84,13 @@ void lun_force_complete(struct vs_port_lun *lun, unsigned what, srb_filter_fn fi
 }
 
 uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const void *arg,
-                        uint8_t flag, bool call_abort_srb)
+                        uint8_t flag, unsigned how)
 {
 	struct vs_port *port = lun->port;
+	bool call_abort_srb = how & MARK_CALL_ABORT_SRB;
+	/* the timer escalates a marked SRB still there at its deadline */
+	uint64_t deadline = (how & MARK_NO_ESCALATION) ? UINT64_MAX
+	                  : tick_now(port) + port->abort_timeout_ms;
 	struct vs_srb *batch[BATCH], *s;
 	uint32_t total = 0;
 	unsigned n;
@@ -103,7 +107,7 @@ uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const voi
 				continue;
 			s->priv.flags |= SRBF_ABORT_REQ | flag;
 			s->priv.escalation = ESC_ABORT_SENT;
-			s->priv.deadline_ns = tick_now(port) + port->abort_timeout_ms;
+			s->priv.deadline_ns = deadline;
 			lun->abort_pending++;
 			total++;
 			if (call_abort_srb && port->mp->abort_srb) {
@@ -244,7 +248,7 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 		pthread_mutex_unlock(&lun->lock);
 
 		if (expired)
-			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, true);
+			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, MARK_CALL_ABORT_SRB);
 		if (reset) {
 			pthread_mutex_lock(&port->lun_lock);
 			timer_lun_reset(port, lun);

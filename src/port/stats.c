@@ -56,7 +56,10 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 		if ((key & 0x0f) != SENSE_UNIT_ATTENTION)
 			st->errors++;
 	}
-	if (srb->srb_status == VS_SRB_ABORTED)
+	/* aborted without status, or with TASK ABORTED for another nexus's
+	 * abort (TAS=1, see srb_apply_verdict) */
+	if (srb->srb_status == VS_SRB_ABORTED ||
+	    (srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_TASK_ABORTED))
 		st->aborts++;
 	if (srb->srb_status == VS_SRB_TIMEOUT)
 		st->timeouts++;

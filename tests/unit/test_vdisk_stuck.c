@@ -37,18 +37,6 @@ struct stuck {
 	struct vs_srb_pool *pool;
 };
 
-struct rd {
-	struct vs_srb *srb;
-	_Atomic int done;
-};
-
-static void rd_done(struct vs_srb *srb)
-{
-	struct rd *r = srb->done_ctx;
-
-	r->done++;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -86,34 +74,18 @@ static void setup(struct stuck *t)
 	assert_non_null(t->pool);
 }
 
-static void submit_read(struct stuck *t, struct rd *r)
+static void submit_read(struct stuck *t, struct tf_pio *io)
 {
 	static const uint8_t cdb[10] = { READ_10, 0, 0, 0, 0, 1, 0, 0, 1, 0 };
 
-	r->done = 0;
-	r->srb = vs_srb_get(t->pool);
-	assert_non_null(r->srb);
-	memcpy(r->srb->cdb, cdb, sizeof(cdb));
-	r->srb->cdb_len = sizeof(cdb);
-	r->srb->data_dir = VS_DIR_FROM_DEVICE;
-	r->srb->data_length = 512;
-	r->srb->nexus = t->n;
-	r->srb->done = rd_done;
-	r->srb->done_ctx = r;
-	vs_port_submit(tf_port(t->tf), r->srb);
+	tf_pio_submit(tf_port(t->tf), t->pool, t->n, 0, cdb, sizeof(cdb), VS_DIR_FROM_DEVICE, NULL,
+	              512, io);
+	assert_non_null(io->srb);
 }
 
-/* Wait for done() (exactly once) and fill res; the SRB goes back. */
-static void wait_read(struct rd *r, uint32_t ms, struct tf_result *res)
+static void wait_read(struct tf_pio *io, uint32_t ms, struct tf_result *r)
 {
-	for (uint32_t i = 0; i < ms && !r->done; i++)
-		usleep(1000);
-	assert_int_equal(r->done, 1);
-	memset(res, 0, sizeof(*res));
-	res->srb_status = r->srb->srb_status;
-	res->status = r->srb->scsi_status;
-	tf_parse_sense(r->srb->sense, r->srb->sense_len, res);
-	vs_srb_put(r->srb);
+	assert_int_equal(tf_pio_wait(io, ms, r), 0);
 }
 
 static bool wait_resets(struct stuck *t, uint64_t want, uint32_t ms)
@@ -132,7 +104,7 @@ static void test_read_escalates_and_forced_removal_returns(void **state)
 {
 	struct stuck t;
 	struct tf_result r;
-	struct rd rd1, rd2;
+	struct tf_pio rd1, rd2;
 	(void)state;
 
 	setup(&t);
@@ -196,7 +168,7 @@ static void test_read_escalates_and_forced_removal_returns(void **state)
 static void test_removal_reports_requests_still_held(void **state)
 {
 	struct stuck t;
-	struct rd rd;
+	struct tf_pio rd;
 	struct tf_result r;
 	(void)state;
 
@@ -267,7 +239,7 @@ static void test_destroy_returns_with_dead_backend(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct stuck t;
-		struct rd rd;
+		struct tf_pio rd;
 
 		setup(&t);
 		spy_hold(t.spy, true);

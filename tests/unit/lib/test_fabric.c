@@ -204,6 +204,22 @@ struct vs_srb *tf_task_srb(struct tf_task *t)
 	return t->srb;
 }
 
+static void fill_result(const struct vs_srb *srb, struct tf_result *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->srb_status = srb->srb_status;
+	out->status = srb->scsi_status;
+	out->sense_len = srb->sense_len;
+	out->resid_flags = srb->resid_flags;
+	out->residual = srb->residual;
+	out->xfer_len = srb->xfer_len;
+	memcpy(out->sense, srb->sense, srb->sense_len);
+	if (srb->sense_len)
+		tf_parse_sense(srb->sense, srb->sense_len, out);
+}
+
 int tf_wait_ms(struct tf_task *t, struct tf_result *out, uint32_t ms)
 {
 	struct tf *tf = t->tf;
@@ -232,18 +248,7 @@ int tf_wait_ms(struct tf_task *t, struct tf_result *out, uint32_t ms)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&tf->mu);
 
-	if (out) {
-		memset(out, 0, sizeof(*out));
-		out->srb_status = srb->srb_status;
-		out->status = srb->scsi_status;
-		out->sense_len = srb->sense_len;
-		out->resid_flags = srb->resid_flags;
-		out->residual = srb->residual;
-		out->xfer_len = srb->xfer_len;
-		memcpy(out->sense, srb->sense, srb->sense_len);
-		if (srb->sense_len)
-			tf_parse_sense(srb->sense, srb->sense_len, out);
-	}
+	fill_result(srb, out);
 	vs_srb_put(srb);
 	free(t);
 	return 0;
@@ -297,6 +302,55 @@ uint64_t tf_double_completions(struct tf *tf)
 	v = tf->doubles;
 	pthread_mutex_unlock(&tf->mu);
 	return v;
+}
+
+static void pio_done(struct vs_srb *srb)
+{
+	struct tf_pio *io = srb->done_ctx;
+
+	io->done++;
+}
+
+void tf_pio_submit(struct vs_port *port, struct vs_srb_pool *pool, struct vs_nexus *nexus,
+                   uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, const void *data,
+                   uint32_t len, struct tf_pio *io)
+{
+	size_t cap = 0;
+	uint8_t *buf;
+
+	io->done = 0;
+	io->srb = vs_srb_get(pool);
+	if (!io->srb)
+		return;
+	buf = vs_srb_buffer(io->srb, &cap);
+	memcpy(io->srb->cdb, cdb, cdb_len);
+	io->srb->cdb_len = (uint8_t)cdb_len;
+	io->srb->data_dir = (uint8_t)dir;
+	io->srb->lun = lun;
+	io->srb->data_length = len <= cap ? len : (uint32_t)cap;
+	if (data && buf)
+		memcpy(buf, data, io->srb->data_length);
+	io->srb->nexus = nexus;
+	io->srb->done = pio_done;
+	io->srb->done_ctx = io;
+	vs_port_submit(port, io->srb);
+}
+
+int tf_pio_wait(struct tf_pio *io, uint32_t ms, struct tf_result *out)
+{
+	const struct timespec one_ms = { 0, 1000000 };
+	struct vs_srb *srb = io->srb;
+
+	if (!srb)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ms && !io->done; i++)
+		nanosleep(&one_ms, NULL);
+	if (io->done != 1)
+		return -ETIMEDOUT;
+	fill_result(srb, out);
+	vs_srb_put(srb);
+	io->srb = NULL;
+	return 0;
 }
 
 struct tf_tmf_wait {

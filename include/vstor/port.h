@@ -6,6 +6,12 @@
  *
  * One struct vs_port serves one SCSI target (one LUN table).  The port knows
  * nothing of iSCSI; a fabric knows nothing of backends.
+ *
+ * Bad arguments never crash: a NULL pointer gets an error return (-EINVAL,
+ * NULL or 0) and vs_last_error() names it ("lun_add: port is NULL"); an
+ * SRB or TMF that can still be completed is, with an error (vs_port_submit
+ * without a port: VS_SRB_ERROR, HARDWARE ERROR / INTERNAL TARGET FAILURE;
+ * vs_port_task_mgmt without a port: VS_TMF_REJECTED).
  */
 #ifndef VSTOR_PORT_H
 #define VSTOR_PORT_H

@@ -32,10 +32,8 @@ int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type t
 {
 	int rc;
 
-	if (!port) {
-		vs_set_error("adapter_control: port is NULL");
+	if (!port_arg(port, "adapter_control: port"))
 		return -EINVAL;
-	}
 	if ((unsigned)type >= VS_ADAPTER_CONTROL_MAX) {
 		vs_set_error("adapter_control: unknown request %d", (int)type);
 		return -EINVAL;
@@ -67,10 +65,8 @@ int vs_port_stop(struct vs_port *port)
 	uint32_t hi, wait_ms;
 	int rc = 0;
 
-	if (!port) {
-		vs_set_error("stop: port is NULL");
+	if (!port_arg(port, "stop: port"))
 		return -EINVAL;
-	}
 	/* Storport stops an adapter only when no request is outstanding: hold
 	 * new SRBs, let the ones the miniport has finish (or be taken back by
 	 * the request timer), then tell the miniport. */
@@ -92,10 +88,8 @@ int vs_port_restart(struct vs_port *port)
 {
 	int rc = 0;
 
-	if (!port) {
-		vs_set_error("restart: port is NULL");
+	if (!port_arg(port, "restart: port"))
 		return -EINVAL;
-	}
 	if (port->ac_supported[VS_ADAPTER_RESTART])
 		rc = vs_port_adapter_control(port, VS_ADAPTER_RESTART, NULL);
 	if (rc == 0 &&

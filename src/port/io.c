@@ -140,12 +140,38 @@ static void over_adapter_limit(struct vs_port_lun *lun, struct vs_srb *srb)
 	finish_with_stats(lun, srb);
 }
 
+/* vs_port_submit without a port: the SRB still completes, once, as the
+ * internal error it is (SPC-4: HARDWARE ERROR, INTERNAL TARGET FAILURE). */
+static void submit_without_port(struct vs_srb *srb)
+{
+	vs_set_error("submit: port is NULL");
+	srb->resid_flags = 0;
+	srb->residual = 0;
+	srb->xfer_len = 0;
+	vs_srb_set_sense(srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+	srb->srb_status = VS_SRB_ERROR;
+	srb->priv.state = SRB_DONE;
+	srb->done(srb);
+}
+
 void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 {
 	struct vs_port_lun *lun;
-	uint8_t op = srb->cdb[0];
+	uint8_t op;
 	uint32_t nid;
 	uint16_t ua;
+
+	if (!port_arg(srb, "submit: srb"))
+		return;
+	if (!srb->done) {
+		vs_set_error("submit: srb.done must be set");
+		return;
+	}
+	if (!port) {
+		submit_without_port(srb);
+		return;
+	}
+	op = srb->cdb[0];
 
 	srb->srb_status = VS_SRB_PENDING;
 	srb->scsi_status = SAM_STAT_GOOD;
@@ -243,7 +269,18 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 /*
  * Final status of an SRB the port asked back or takes back.  Flags set by
  * whoever asked first win; `default_status` (VS_SRB_BUS_RESET, _ABORTED,
- * _NO_DEVICE, or 0 = keep the miniport's) applies when no flag is set.
+ * _NO_DEVICE, VERDICT_TASK_ABORTED, or 0 = keep the miniport's) applies
+ * when no flag is set.
+ *
+ * Aborted tasks follow SAM-5 5.6 with TAS=1 (what vdisk's control mode
+ * page reports, SPC-4 7.5.7): a task aborted on behalf of its own I_T
+ * nexus (ABORT TASK, ABORT TASK SET, its own CLEAR TASK SET or reset, I_T
+ * nexus loss) ends without status (VS_SRB_ABORTED: the fabric sends none,
+ * the TMF response speaks for it); a task aborted on behalf of another
+ * nexus (CLEAR TASK SET, LOGICAL UNIT / TARGET RESET, PREEMPT AND ABORT)
+ * completes with TASK ABORTED status, which the fabric sends
+ * (VS_SRB_SUCCESS).  No COMMANDS CLEARED BY ANOTHER INITIATOR unit
+ * attention: that is the TAS=0 alternative.
  */
 void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 {

@@ -54,7 +54,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	void *ext;
 	int rc;
 
-	if (!port)
+	if (!port_arg(port, "lun_add: port"))
 		return -EINVAL;
 	if (n >= port->max_luns) {
 		vs_set_error("lun: %llu out of range (max %u)", (unsigned long long)n,
@@ -147,7 +147,7 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	int detach_rc = 0;
 	void *ext;
 
-	if (!port)
+	if (!port_arg(port, "lun_remove: port"))
 		return -EINVAL;
 	pthread_mutex_lock(&port->lun_lock);
 	lun = port_lun_slot(port, n);
@@ -217,7 +217,7 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 	struct vs_port_lun *lun;
 	int rc;
 
-	if (!port)
+	if (!port_arg(port, "lun_control: port"))
 		return -EINVAL;
 	pthread_mutex_lock(&port->lun_lock);
 	lun = port_lun_slot(port, n);
@@ -238,9 +238,12 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 
 size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max)
 {
-	uint32_t hi = atomic_load(&port->lun_hi);
+	uint32_t hi;
 	size_t n = 0;
 
+	if (!port_arg(port, "lun_list: port") || (max && !port_arg(luns, "lun_list: luns")))
+		return 0;
+	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi && n < max; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
@@ -251,18 +254,20 @@ size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max)
 
 uint64_t vs_port_lun_number(const struct vs_port_lun *lun)
 {
-	return lun->number;
+	return port_arg(lun, "lun_number: lun") ? lun->number : UINT64_MAX;
 }
 
 struct vs_port *vs_port_lun_port(const struct vs_port_lun *lun)
 {
-	return lun->port;
+	return port_arg(lun, "lun_port: lun") ? lun->port : NULL;
 }
 
 /* StorPortBusy: hold new SRBs until `requests_to_complete` outstanding ones
  * complete (0: until vs_port_ready). */
 void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 {
+	if (!port_arg(lun, "busy: lun"))
+		return;
 	pthread_mutex_lock(&lun->lock);
 	lun->busy = true;
 	lun->busy_remaining = requests_to_complete;
@@ -271,6 +276,8 @@ void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 
 void vs_port_ready(struct vs_port_lun *lun)
 {
+	if (!port_arg(lun, "ready: lun"))
+		return;
 	pthread_mutex_lock(&lun->lock);
 	lun->busy = false;
 	lun->busy_remaining = 0;

@@ -58,9 +58,12 @@ struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
                                        size_t data_bytes_per_srb)
 {
 	struct vs_srb_pool *p;
-	size_t ext = port ? port->mp->srb_extension_size : 0;
+	size_t ext;
 
-	if (!port || count == 0 || count > (1u << 24)) {
+	if (!port_arg(port, "srb_pool: port"))
+		return NULL;
+	ext = port->mp->srb_extension_size;
+	if (count == 0 || count > (1u << 24)) {
 		vs_set_error("srb_pool.count: must be 1..16777216 (got %u)", count);
 		return NULL;
 	}
@@ -186,6 +189,8 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 	struct vs_srb *s;
 	uint32_t idx;
 
+	if (!port_arg(p, "srb_get: pool"))
+		return NULL;
 	pthread_mutex_lock(&p->mu);
 	if (p->nfree == 0 || p->dying) {
 		pthread_mutex_unlock(&p->mu);
@@ -214,9 +219,15 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 
 void *vs_srb_buffer(struct vs_srb *srb, size_t *len)
 {
-	struct vs_srb_pool *p = srb->priv.pool;
+	struct vs_srb_pool *p;
 	size_t idx;
 
+	if (!port_arg(srb, "srb_buffer: srb")) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	p = srb->priv.pool;
 	if (!p || !p->data) {
 		if (len)
 			*len = 0;

@@ -184,15 +184,13 @@ void vs_port_destroy(struct vs_port *port)
 
 void *vs_port_adapter_ext(struct vs_port *port)
 {
-	return port ? port->adapter_ext : NULL;
+	return port_arg(port, "adapter_ext: port") ? port->adapter_ext : NULL;
 }
 
 int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps)
 {
-	if (!port || !caps) {
-		vs_set_error("adapter_caps: %s is NULL", port ? "caps" : "port");
+	if (!port_arg(port, "adapter_caps: port") || !port_arg(caps, "adapter_caps: caps"))
 		return -EINVAL;
-	}
 	*caps = port->caps;
 	caps->max_luns = port->max_luns;
 	caps->default_queue_depth = port->queue_depth;
@@ -202,12 +200,16 @@ int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps)
 /* StorPortPause: hold every new SRB; the timer resumes after timeout_ms. */
 void vs_port_pause(struct vs_port *port, uint32_t timeout_ms)
 {
+	if (!port_arg(port, "pause: port"))
+		return;
 	atomic_store(&port->pause_until_ms, vs_now_coarse_ms() + timeout_ms);
 	atomic_fetch_or(&port->hold, PORT_HOLD_PAUSED);
 }
 
 void vs_port_resume(struct vs_port *port)
 {
+	if (!port_arg(port, "resume: port"))
+		return;
 	if (!(atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_PAUSED) & PORT_HOLD_PAUSED))
 		return;
 	port_dispatch_all(port);

@@ -75,8 +75,11 @@ void lun_account_locked(struct vs_port_lun *lun, struct vs_srb *srb, uint64_t no
 
 int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats *out)
 {
-	struct vs_port_lun *lun = port_lun_slot(port, lun_nr);
+	struct vs_port_lun *lun;
 
+	if (!port_arg(port, "lun_stats: port") || !port_arg(out, "lun_stats: out"))
+		return -EINVAL;
+	lun = port_lun_slot(port, lun_nr);
 	if (!lun || atomic_load(&lun->state) == LUN_ABSENT) {
 		vs_set_error("lun: %llu does not exist", (unsigned long long)lun_nr);
 		return -ENOENT;
@@ -94,6 +97,8 @@ uint64_t vs_lun_stats_percentile_us(const struct vs_lun_stats *s, double p)
 {
 	uint64_t total = 0, want, cum = 0;
 
+	if (!port_arg(s, "percentile: stats"))
+		return 0;
 	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
 		total += s->latency_us_hist[i];
 	if (total == 0)

@@ -254,8 +254,12 @@ void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf
 {
 	struct tmf_req *r;
 
-	if (!port || !done)
+	if (!port_arg(done, "task_mgmt: done"))
 		return;
+	if (!port_arg(port, "task_mgmt: port")) {
+		done(ctx, VS_TMF_REJECTED);
+		return;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		done(ctx, VS_TMF_REJECTED);
@@ -330,7 +334,7 @@ void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus)
 		lun_force_complete(lun, FORCE_HELD, filter_nexus, &key, VS_SRB_ABORTED);
 		/* the miniport's completions report ABORTED; the timer escalates
 		 * if it never completes them */
-		lun_mark_abort(lun, filter_nexus, &key, SRBF_TMF_ABORTED, true);
+		lun_mark_abort(lun, filter_nexus, &key, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
 		lun_dispatch(lun);
 	}
 }

@@ -38,14 +38,11 @@ static bool can_start(const struct vs_port_lun *lun, const struct vs_srb *srb)
 	return lun->in_flight < lun->depth;
 }
 
-/* lun->lock held: hand the SRB to the miniport (caller calls start_io unlocked) */
+/* lun->lock held: hand the SRB to the miniport (caller calls start_io
+ * unlocked).  Its deadline runs from submit, time spent held included. */
 static void make_active(struct vs_port_lun *lun, struct vs_srb *srb)
 {
-	struct vs_port *port = lun->port;
-	uint32_t t = srb->timeout_ms ? srb->timeout_ms : port->timeout_ms;
-
 	srb->priv.state = SRB_ACTIVE;
-	srb->priv.deadline_ns = atomic_load_explicit(&port->tick_ms, memory_order_relaxed) + t;
 	if (srb->task_attr == VS_TASK_ORDERED) {
 		srb->priv.flags |= SRBF_ORDERED;
 		lun->ordered_active++;
@@ -233,6 +230,10 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 		return;
 	}
 
+	/* The request timer starts now, whether the SRB goes to the miniport
+	 * or waits: a LUN left busy or paused must not hold it forever. */
+	srb->priv.deadline_ns = atomic_load_explicit(&port->tick_ms, memory_order_relaxed) +
+	                        (srb->timeout_ms ? srb->timeout_ms : port->timeout_ms);
 	if (lun->held.n == 0 && can_start(lun, srb)) {
 		make_active(lun, srb);
 		void *lext = lun->ext;
@@ -313,6 +314,12 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 		/* SPC-5: ABORTED COMMAND / COMMAND TIMEOUT DURING PROCESSING (2Eh/02h) */
 		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0x2e02);
 		break;
+	case VERDICT_TIMEOUT_HELD:
+		/* SPC-5: ABORTED COMMAND / COMMAND TIMEOUT BEFORE PROCESSING (2Eh/01h) */
+		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0x2e01);
+		srb->srb_status = VS_SRB_TIMEOUT;
+		srb->xfer_len = 0;
+		return;
 	default:
 		return;
 	}

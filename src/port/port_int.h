@@ -58,9 +58,11 @@ enum srb_state {
 #define SRBF_TIMED_OUT   0x10   /* final status TIMEOUT */
 #define SRBF_TAS_ABORTED 0x20   /* aborted for another nexus: TASK ABORTED status (TAS=1) */
 
-/* srb_apply_verdict's default besides the VS_SRB_* values: complete with
- * TASK ABORTED status (SAM-5 5.6, TAS=1) */
+/* srb_apply_verdict's defaults besides the VS_SRB_* values: complete with
+ * TASK ABORTED status (SAM-5 5.6, TAS=1); timed out while still held,
+ * before the miniport saw it (VS_SRB_TIMEOUT, 2Eh/01h) */
 #define VERDICT_TASK_ABORTED 0x80
+#define VERDICT_TIMEOUT_HELD 0x81
 
 /* srb->priv.escalation (SRB timeout handling, see reset.c) */
 enum {

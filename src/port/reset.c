@@ -3,6 +3,8 @@
  * Taking SRBs back from the miniport: abort requests, forced completion at
  * resets, and the timer thread's escalation (Storport's request timer):
  *
+ *   deadline passed, held  → completed TIMEOUT at once (it never reached
+ *                            the miniport; the deadline runs from submit)
  *   deadline passed        → abort_srb (SRB marked TIMED_OUT)
  *   + abort_timeout_ms     → LUN reset: the port completes every SRB of the
  *                            LUN (TIMEOUT for the late one, BUS_RESET for the
@@ -229,11 +231,13 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		bool expired = false, reset = false;
+		bool expired = false, reset = false, held_expired = false;
 
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
 		pthread_mutex_lock(&lun->lock);
+		for (struct vs_srb *s = lun->held.head; s && !held_expired; s = s->priv.next)
+			held_expired = s->priv.deadline_ns <= now;
 		for (struct vs_srb *s = lun->active.head; s; s = s->priv.next) {
 			if (s->priv.deadline_ns > now)
 				continue;
@@ -247,6 +251,9 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 				adapter = true;
 		pthread_mutex_unlock(&lun->lock);
 
+		/* never reached the miniport: nothing to abort, answer now */
+		if (held_expired)
+			lun_force_complete(lun, FORCE_HELD, filter_expired, &now, VERDICT_TIMEOUT_HELD);
 		if (expired)
 			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, MARK_CALL_ABORT_SRB);
 		if (reset) {

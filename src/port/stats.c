@@ -2,6 +2,13 @@
 /*
  * Per-LUN statistics: operations and bytes by direction (classified by
  * operation code), errors, and a log2 latency histogram.
+ *
+ * A command is a read or a write by what it does to the medium; its bytes
+ * are the data moved with the initiator (data-in for reads, data-out for
+ * writes).  So COMPARE AND WRITE is a write of its whole data-out (verify
+ * and write data, SBC-3 5.3), WRITE SAME a write of its one block of
+ * data-out (or none with NDOB) whatever range it fills, and VERIFY,
+ * UNMAP, PRE-FETCH and the rest are "other".
  */
 #include <errno.h>
 #include <string.h>
@@ -17,6 +24,10 @@ static enum op_class classify(uint8_t op)
 		return OP_READ;
 	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
 	case WRITE_AND_VERIFY_10: case WRITE_AND_VERIFY_12: case WRITE_AND_VERIFY_16:
+	case COMPARE_AND_WRITE:                 /* SBC-3 5.3 */
+	case WRITE_SAME_10: case WRITE_SAME_16: /* SBC-3 5.41, 5.42 */
+	case ORWRITE_16:                        /* SBC-4 5.13 */
+	case WRITE_ATOMIC_16:                   /* SBC-4 5.48 */
 		return OP_WRITE;
 	default:
 		return OP_OTHER;

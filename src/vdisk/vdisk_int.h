@@ -64,7 +64,6 @@
 /* Opcodes and sense codes vdisk uses that scsi.h does not list. */
 #define VDISK_OP_READ_DEFECT_DATA_10 0x37
 #define VDISK_OP_SANITIZE            0x48
-#define VDISK_OP_WRITE_ATOMIC_16     0x9c
 #define VDISK_OP_READ_DEFECT_DATA_12 0xb7
 #define VDISK_SA_OVERWRITE           0x01
 #define VDISK_SA_BLOCK_ERASE         0x02

@@ -260,6 +260,69 @@ static void test_reservations_glue(void **state)
 	vt_teardown(&t);
 }
 
+/* Per-LUN statistics classify every command that writes the medium as a
+ * write and count the data-out it moved; VERIFY and UNMAP are "other". */
+static void test_stats_by_opcode(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	struct vs_lun_stats st0, st;
+	uint8_t cdb[16], d[1024];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	memset(d, 0x3c, sizeof(d));
+	vt_write(&t, 0, 1, d);
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st0), 0);
+
+	/* COMPARE AND WRITE of one block: 1024 bytes of data-out */
+	memset(cdb, 0, 16);
+	cdb[0] = COMPARE_AND_WRITE;
+	cdb[13] = 1;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 1024, &r);
+	assert_good(&r);
+	/* WRITE SAME(10) and (16) of 8 blocks from one block */
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_SAME_10;
+	cdb[8] = 8;
+	vt_exec(&t, cdb, 10, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_SAME_16;
+	cdb[13] = 8;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	/* ORWRITE(16) and WRITE ATOMIC(16) of one block */
+	size_t l = cdb_rw(cdb, ORWRITE_16, 2, 1, 0);
+	vt_exec(&t, cdb, l, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_ATOMIC_16;
+	cdb[9] = 3;
+	cdb[13] = 1;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	/* not writes: VERIFY(10) without data, UNMAP */
+	l = cdb_rw(cdb, VERIFY_10, 0, 1, 0);
+	vt_exec(&t, cdb, l, VS_DIR_NONE, NULL, 0, &r);
+	assert_good(&r);
+	uint8_t um[24] = { 0, 22, 0, 16 };
+	um[15] = 1;                     /* LBA 0, one block */
+	memset(cdb, 0, 16);
+	cdb[0] = UNMAP;
+	cdb[8] = sizeof(um);
+	vt_exec(&t, cdb, 10, VS_DIR_TO_DEVICE, um, sizeof(um), &r);
+	assert_good(&r);
+
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st), 0);
+	assert_int_equal(st.write_ops - st0.write_ops, 5);
+	assert_int_equal(st.write_bytes - st0.write_bytes, 1024 + 512 + 512 + 512 + 512);
+	assert_int_equal(st.read_ops - st0.read_ops, 0);
+	assert_int_equal(st.other_ops - st0.other_ops, 2);
+	assert_int_equal(st.errors - st0.errors, 0);
+	vt_teardown(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +330,7 @@ int main(void)
 		cmocka_unit_test(test_report_opcodes),
 		cmocka_unit_test(test_resize_and_control),
 		cmocka_unit_test(test_reservations_glue),
+		cmocka_unit_test(test_stats_by_opcode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

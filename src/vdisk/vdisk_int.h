@@ -11,7 +11,7 @@
  *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
  *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion, write gate
  *   vdisk_engine.c    serialized per-LUN buffer jobs: COMPARE AND WRITE, VERIFY BYTCHK,
- *                     patterned WRITE SAME
+ *                     WRITE AND VERIFY's read-back, patterned WRITE SAME
  *   vdisk_provision.c WRITE SAME, UNMAP
  *   vdisk_mode.c      MODE SENSE / MODE SELECT
  *   vdisk_misc.c      TUR, REQUEST SENSE, START STOP, PREVENT ALLOW, SEND DIAGNOSTIC,
@@ -251,6 +251,7 @@ struct vdisk_cmd {
 	uint8_t  dir_write;         /* error mapping: write-side sense */
 	bool     gate_held;
 	bool     flush_after;       /* FUA emulated with a flush */
+	bool     verify_after;      /* WRITE AND VERIFY: read back once written */
 	uint8_t  bytchk;
 	bool     unmap;
 	bool     ndob;

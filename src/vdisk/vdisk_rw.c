@@ -382,7 +382,20 @@ void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 
 static void write_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	struct vdisk_lun *lun = c->lun;
+
+	if (!c->bio_err && c->verify_after) {
+		/* SBC-3 5.40: now verify what was written, reading it back
+		 * from the medium through the LUN's engine buffer.  The write
+		 * gate is let go first: an exclusive COMPARE AND WRITE holding
+		 * the engine may be waiting for it. */
+		c->gate_held = false;
+		vdisk_gate_exit(lun);
+		c->nblocks = c->xfer_bytes >> lun->block_shift;
+		vdisk_engine_run(c, vdisk_engine_verify);
+		return;
+	}
+	vdisk_set_errno(lun, c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
 	vdisk_finish(c);
@@ -431,9 +444,12 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	/* WRITE AND VERIFY: the data must be on the medium before it can be
-	 * verified there (SBC-3 5.40), so it is written through like FUA.
-	 * What we wrote is what the initiator sent, so BYTCHK=1 compares equal. */
+	/* WRITE AND VERIFY (SBC-3 5.40): the data must be on the medium before
+	 * it can be verified there, so it is written through like FUA, then
+	 * read back: BYTCHK=1 compares it with the data-out (MISCOMPARE on a
+	 * difference), BYTCHK=0 only checks that the medium reads. */
+	c->verify_after = verify;
+	c->bytchk = verify ? (srb->cdb[1] >> 1) & 1 : 0;
 	c->bio_flags = vdisk_write_flags(lun, verify ? true : a.fua);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;

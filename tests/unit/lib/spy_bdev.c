@@ -19,6 +19,7 @@ struct spy {
 	uint8_t hold_op;
 	uint8_t fail_op;
 	int fail_err;
+	bool lose_writes;
 	struct vs_bio *held[SPY_HELD];
 	int nheld;
 	struct spy_rec recs[SPY_RECS];
@@ -60,8 +61,8 @@ static int spy_submit(void *h, struct vs_bio *bio)
 	pthread_mutex_lock(&s->mu);
 	if (s->nrecs < SPY_RECS)
 		s->recs[s->nrecs++] = (struct spy_rec){ bio->op, bio->flags, bio->offset, bio->length };
-	if (s->fail_op && s->fail_op == bio->op) {
-		int err = s->fail_err;
+	if ((s->fail_op && s->fail_op == bio->op) || (s->lose_writes && bio->op == VS_BIO_WRITE)) {
+		int err = s->fail_op == bio->op ? s->fail_err : 0;
 
 		pthread_mutex_unlock(&s->mu);
 		bio->done(bio, err);
@@ -154,6 +155,13 @@ void spy_fail_op(struct spy *s, uint8_t op, int err)
 	pthread_mutex_lock(&s->mu);
 	s->fail_op = err ? op : 0;
 	s->fail_err = err;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void spy_lose_writes(struct spy *s, bool lose)
+{
+	pthread_mutex_lock(&s->mu);
+	s->lose_writes = lose;
 	pthread_mutex_unlock(&s->mu);
 }
 

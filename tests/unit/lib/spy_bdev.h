@@ -45,6 +45,8 @@ void spy_hold_op(struct spy *s, uint8_t op);
 int  spy_held(struct spy *s);
 /* Complete every later bio of this op at once with err (0: stop failing). */
 void spy_fail_op(struct spy *s, uint8_t op, int err);
+/* A lying disk: WRITEs complete with success but change nothing. */
+void spy_lose_writes(struct spy *s, bool lose);
 /* Complete every held bio: err 0 passes it to the inner backend. */
 void spy_release(struct spy *s, int err);
 int  spy_count(struct spy *s, uint8_t op, uint32_t flags);

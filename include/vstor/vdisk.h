@@ -26,6 +26,13 @@ struct vs_vdisk_adapter_config {
 	 * (not freed) until they return.  0: 10000 ms.
 	 */
 	uint32_t detach_timeout_ms;
+	/*
+	 * The SPC-4 version descriptor (Table 144) of the transport the LUNs
+	 * are exported over, listed in the standard INQUIRY data next to
+	 * SAM-5, SPC-4 and SBC-3, e.g. VS_ISCSI_VERSION_DESCRIPTOR; 0: none
+	 * (vdisk itself is transport-neutral).
+	 */
+	uint16_t transport_version;
 };
 
 struct vs_vdisk_lun_config {

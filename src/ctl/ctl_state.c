@@ -125,8 +125,10 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 struct vs_port *ctl_port_create(const char *iqn)
 {
 	struct vs_port_config pc = { .name = iqn };
-	/* Relative target port 1: each target is one SCSI target port here. */
-	struct vs_vdisk_adapter_config ac = { .target_name = iqn, .rel_target_port_id = 1 };
+	/* Relative target port 1: each target is one SCSI target port here;
+	 * its LUNs are exported over iSCSI. */
+	struct vs_vdisk_adapter_config ac = { .target_name = iqn, .rel_target_port_id = 1,
+	                                      .transport_version = VS_ISCSI_VERSION_DESCRIPTOR };
 	return vs_port_create(&vs_vdisk_miniport, &pc, &ac);
 }
 

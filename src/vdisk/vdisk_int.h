@@ -111,6 +111,7 @@ struct vdisk_adapter {
 	 * memory; freed at free_adapter once quiet.  Guarded by luns_lock. */
 	struct vdisk_lun *orphans;
 	uint32_t detach_timeout_ms;
+	uint16_t transport_version;  /* standard INQUIRY version descriptor; 0: none */
 };
 
 /* The status of one EXTENDED COPY with LIST ID USAGE 00b, held for RECEIVE

@@ -83,6 +83,7 @@ static int vdisk_find_adapter(void *adapter_ext, struct vs_port *port, const voi
 			strcpy(ad->target_name, cfg->target_name);
 		ad->rel_target_port_id = cfg->rel_target_port_id;
 		ad->detach_timeout_ms = cfg->detach_timeout_ms;
+		ad->transport_version = cfg->transport_version;
 	}
 	pthread_mutex_init(&ad->luns_lock, NULL);
 	if (ad->detach_timeout_ms == 0)

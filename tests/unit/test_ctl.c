@@ -20,6 +20,7 @@
 
 #include "ctl/ctl.h"
 #include "spy_bdev.h"
+#include "test_fabric.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
@@ -464,6 +465,32 @@ static void test_config_save_round_trip(void **state)
 	assert_int_equal(vs_ctl_state_destroy(g.st, NULL), 0);
 }
 
+/* The control plane's targets are iSCSI targets: their LUNs say so in
+ * the standard INQUIRY version descriptors (SPC-4 Table 144). */
+static void test_luns_report_iscsi_version(void **state)
+{
+	struct fx *f = *state;
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 96);
+	static const uint8_t inq[6] = { INQUIRY, 0, 0, 0, 96, 0 };
+	struct tf_pio io;
+	struct tf_result r;
+	size_t len;
+
+	assert_non_null(pool);
+	tf_pio_submit(p, pool, NULL, 0, inq, sizeof(inq), VS_DIR_FROM_DEVICE, NULL, 96, &io);
+	assert_int_equal(io.done, 1);          /* INQUIRY completes inline */
+	uint8_t *d = vs_srb_buffer(io.srb, &len);
+	uint16_t v[4];
+	for (int i = 0; i < 4; i++)
+		v[i] = (uint16_t)(d[58 + 2 * i] << 8 | d[59 + 2 * i]);
+	assert_int_equal(tf_pio_wait(&io, 0, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(v[3], VS_ISCSI_VERSION_DESCRIPTOR);
+	assert_int_equal(v[0], 0x00a0);
+	vs_srb_pool_destroy(pool);
+}
+
 /*
  * Put a spy backend with a volatile write cache under LUN 0 of target 0,
  * behind the control plane's back (the model still says ram): what the
@@ -560,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_remove_reports_flush_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_luns_report_iscsi_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_stops_adapter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -56,6 +56,9 @@ static void test_standard_inquiry(void **state)
 	}
 	assert_true(spc4);
 	assert_true(sbc3);
+	/* vdisk is transport-neutral: no transport descriptor unless told */
+	assert_int_equal(get_be(&d[58], 2), 0x00a0);
+	assert_int_equal(get_be(&d[64], 2), 0);
 
 	/* allocation length truncates, never overflows */
 	memset(d, 0xee, sizeof(d));
@@ -69,6 +72,33 @@ static void test_standard_inquiry(void **state)
 	inquiry(&t, false, 0x80, 255, d, &r);
 	assert_invalid_cdb(&r, 2, -1);
 	vt_teardown(&t);
+}
+
+/* The transport's version descriptor comes from the adapter config. */
+static void test_transport_version_descriptor(void **state)
+{
+	static const struct vs_vdisk_adapter_config ac = {
+		.target_name = "iqn.2024-01.test:tv", .transport_version = 0x0960,
+	};
+	struct tf *tf = tf_create(&vs_vdisk_miniport, NULL, &ac);
+	struct tf_result r;
+	uint8_t d[96];
+	(void)state;
+
+	assert_non_null(tf);
+	struct vs_vdisk_lun_config lc = { .bdev = vt_ram("1M"), .block_size = 512 };
+	assert_int_equal(vs_port_lun_add(tf_port(tf), 0, &lc), 0);
+	struct vs_nexus *n = tf_nexus(tf, "iqn.2024-01.test:i");
+	assert_int_equal(tf_clear_ua(tf, n, 0), 0);
+	uint8_t cdb[6] = { INQUIRY, 0, 0, 0, sizeof(d), 0 };
+	assert_int_equal(tf_exec(tf, n, 0, cdb, 6, VS_DIR_FROM_DEVICE, d, sizeof(d), &r), 0);
+	assert_good(&r);
+	assert_int_equal(get_be(&d[58], 2), 0x00a0);   /* SAM-5 */
+	assert_int_equal(get_be(&d[60], 2), 0x0460);   /* SPC-4 */
+	assert_int_equal(get_be(&d[62], 2), 0x04c0);   /* SBC-3 */
+	assert_int_equal(get_be(&d[64], 2), 0x0960);   /* iSCSI */
+	assert_int_equal(get_be(&d[66], 2), 0);
+	tf_destroy(tf);
 }
 
 static void test_vpd_pages(void **state)
@@ -309,6 +339,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_standard_inquiry),
+		cmocka_unit_test(test_transport_version_descriptor),
 		cmocka_unit_test(test_vpd_pages),
 		cmocka_unit_test(test_device_id_stable),
 		cmocka_unit_test(test_read_capacity),

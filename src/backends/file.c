@@ -4,9 +4,10 @@
  * io_uring.
  *
  *   path=      (required) file or block device
- *   size=      create (sparse) or extend a regular file to this size
- *   create=0/1 create the file if missing (needs size=); size= alone also
- *              creates a missing file
+ *   size=      with create=1, the size of a new (sparse) file; extends a
+ *              smaller existing regular file to this size
+ *   create=0/1 create the file if missing (needs size=); without it a
+ *              missing path is refused, so a typo never makes a new disk
  *   direct=0/1 O_DIRECT: offsets, lengths and the caller's buffers must be
  *              aligned to the device's direct-I/O alignment (4096 is always
  *              enough; the iSCSI fabric's pool buffers are page aligned);
@@ -745,11 +746,15 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		flags |= O_DIRECT;
 	if (dsync)
 		flags |= O_DSYNC;
-	if (!readonly && (create || have_size))
+	if (create)
 		flags |= O_CREAT;
 	d->fd = open(path, flags, 0644);
 	if (d->fd < 0) {
-		vs_set_error("file: path: cannot open '%s': %s", path, strerror(errno));
+		if (errno == ENOENT && !create)
+			vs_set_error("file: path: '%s' cannot be opened: it does not exist (create=1 "
+			             "creates it)", path);
+		else
+			vs_set_error("file: path: '%s' cannot be opened: %s", path, strerror(errno));
 		file_free(d);
 		return NULL;
 	}
@@ -1013,8 +1018,8 @@ const struct vs_backend_ops vs_backend_file = {
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),
 	.help = "path=PATH      file or block device (required)\n"
-	        "size=SIZE      create (sparse) or extend a regular file to SIZE\n"
-	        "create=0|1     create the file if missing (needs size=)\n"
+	        "size=SIZE      size of a new file (create=1), or extend a smaller one to SIZE\n"
+	        "create=0|1     create the file if missing (needs size=); else it must exist\n"
 	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
 	        "readonly=0|1   open read-only\n"
 	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"

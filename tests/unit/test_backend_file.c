@@ -132,10 +132,13 @@ static void temp_path(char *out, size_t n, const char *dir)
 static struct vs_bdev *open_file(const char *path, const char *size, const char *extra_k,
                                  const char *extra_v)
 {
-	struct vs_kv kv[3] = {{"path", path}};
+	struct vs_kv kv[4] = {{"path", path}};
 	size_t n = 1;
-	if (size)
+	if (size) {
+		/* a new file (or a larger size for an existing one) */
 		kv[n++] = (struct vs_kv){"size", size};
+		kv[n++] = (struct vs_kv){"create", "1"};
+	}
 	if (extra_k)
 		kv[n++] = (struct vs_kv){extra_k, extra_v};
 	struct vs_bdev *b = vs_bdev_open("file", kv, n);
@@ -861,13 +864,18 @@ static void test_reopen_existing_and_readonly(void **state)
 	assert_memory_equal(out, pat, 4096);
 	vs_bdev_close(b);
 
-	/* a missing file without size= is an error naming the path */
-	char missing[64];
+	/* a missing file without create=1 is refused naming the path, with
+	 * or without size= (only create=1 makes a new file) */
+	char missing[64], want[160];
 	temp_path(missing, sizeof(missing), "/tmp");
-	struct vs_kv kv2[] = {{"path", missing}};
+	snprintf(want, sizeof(want), "file: path: '%s' cannot be opened: it does not exist "
+	         "(create=1 creates it)", missing);
+	struct vs_kv kv2[] = {{"path", missing}, {"size", "1M"}};
 	assert_null(vs_bdev_open("file", kv2, 1));
-	assert_non_null(strstr(vs_last_error(), "file: path"));
-	assert_non_null(strstr(vs_last_error(), missing));
+	assert_string_equal(vs_last_error(), want);
+	assert_null(vs_bdev_open("file", kv2, 2));
+	assert_string_equal(vs_last_error(), want);
+	assert_int_equal(access(missing, F_OK), -1);       /* and none was made */
 
 	/* an empty file is refused */
 	int fd = open(missing, O_CREAT | O_RDWR, 0600);
@@ -882,8 +890,8 @@ static void test_direct_io(void **state)
 	(void)state;
 	char path[64];
 	temp_path(path, sizeof(path), "/tmp");
-	struct vs_kv kv[] = {{"path", path}, {"size", "4M"}, {"direct", "1"}};
-	struct vs_bdev *b = vs_bdev_open("file", kv, 3);
+	struct vs_kv kv[] = {{"path", path}, {"size", "4M"}, {"direct", "1"}, {"create", "1"}};
+	struct vs_bdev *b = vs_bdev_open("file", kv, 4);
 	if (!b)
 		fail_msg("direct open: %s", vs_last_error());
 	uint8_t *buf = aligned_alloc(4096, 3 * 4096), *out = aligned_alloc(4096, 3 * 4096);

@@ -270,7 +270,8 @@ static void test_lun_add_bad_input(void **state)
 	        VS_CTL_INVALID_PARAMS, "params.force: unknown key");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
 	        VS_CTL_FAILED,
-	        "params.path: cannot open '/nonexistent/dir/x.img': No such file or directory");
+	        "params.path: '/nonexistent/dir/x.img' cannot be opened: it does not exist (create=1 "
+	        "creates it)");
 	/* vdisk has 1024 LUN slots: the port's refusal still names the field */
 	refused(f, ADD(TGT "\"lun\":5000,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_FAILED,
 	        "params.lun: 5000 out of range (max 1023)");

@@ -61,6 +61,13 @@ int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config)
 int  vs_port_lun_remove(struct vs_port *port, uint64_t lun, bool force);
 int  vs_port_lun_control(struct vs_port *port, uint64_t lun,
                          enum vs_lun_control_type type, void *arg);
+/*
+ * How many open I_T nexuses have sent this LUN a command (any command
+ * that reached it, INQUIRY included: an initiator that did has found the
+ * LUN and may have it in use).  A nexus counts from its first command to
+ * its close.  -ENOENT if the LUN does not exist.
+ */
+int vs_port_lun_users(struct vs_port *port, uint64_t lun);
 /* Fill `luns` with up to `max` LUN numbers in ascending order; return count. */
 size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max);
 

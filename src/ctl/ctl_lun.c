@@ -148,11 +148,13 @@ static int find_lun(struct ctl_call *c, size_t *ti, size_t *li)
 }
 
 /*
- * Without force a LUN is refused while initiators are using it: any session
- * logged in to the target (it may have the LUN open), any command
- * outstanding, or reservations held (the port asks the miniport).  With
- * force, new commands get LOGICAL UNIT NOT SUPPORTED, outstanding ones are
- * aborted and complete exactly once, the backend is flushed and closed.
+ * Without force a LUN is refused while initiators are using it: a logged-in
+ * initiator (I_T nexus) that has sent the LUN commands (the port keeps
+ * that record per nexus; one that never touched the LUN does not hold it),
+ * any command outstanding, or reservations held (the port asks the
+ * miniport).  The message says which.  With force, new commands get
+ * LOGICAL UNIT NOT SUPPORTED, outstanding ones are aborted and complete
+ * exactly once, the backend is flushed and closed.
  */
 json_t *ctl_lun_remove(struct ctl_call *c)
 {
@@ -165,12 +167,12 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	uint64_t lun = t->luns[li].lun;
-	size_t sessions = ctl_sessions_on(st, t->iqn);
-	if (sessions && !force)
+	int users = vs_port_lun_users(st->rt[ti].port, lun);
+	if (users > 0 && !force)
 		return ctl_fail(c, VS_CTL_BUSY,
-		                "lun.remove: LUN %" PRIu64 " of %s is in use (%zu session%s logged in); "
-		                "use force",
-		                lun, t->iqn, sessions, sessions == 1 ? "" : "s");
+		                "lun.remove: LUN %" PRIu64 " of %s is in use (%d logged-in initiator%s "
+		                "used it); use force",
+		                lun, t->iqn, users, users == 1 ? " has" : "s have");
 	int rc = vs_port_lun_remove(st->rt[ti].port, lun, force);
 	if (rc == -EBUSY)
 		return ctl_fail(c, VS_CTL_BUSY, "lun.remove: LUN %" PRIu64 " of %s is in use (%s); use force",

@@ -210,6 +210,13 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	}
 	srb->priv.lun = lun;
 
+	/* This nexus uses the LUN now (vs_port_lun_users: the control plane
+	 * will not remove it from under a logged-in user without force).
+	 * The slot is the nexus's UA slot, allocated at nexus open; written
+	 * once, then only read. */
+	if (nid < lun->ua_cap && !lun->ua[nid].used)
+		lun->ua[nid].used = true;
+
 	if (lun->ua_nonempty && nid < lun->ua_cap && lun->ua[nid].n && !is_ua_exempt(op)) {
 		ua_pop_locked(lun, nid, &ua);
 		if (op == REQUEST_SENSE)

@@ -94,8 +94,10 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	lun->busy = false;
 	lun->busy_remaining = 0;
 	memset(&lun->st, 0, sizeof(lun->st));
-	for (uint32_t i = 0; i < lun->ua_cap; i++)
+	for (uint32_t i = 0; i < lun->ua_cap; i++) {
 		lun->ua[i].n = 0;
+		lun->ua[i].used = false;
+	}
 	lun->ua_nonempty = 0;
 	for (uint32_t id = 0; id < port->nexus_cap; id++)
 		if (port->nexus[id])
@@ -194,8 +196,10 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	}
 	pthread_mutex_lock(&lun->lock);
 	lun->ext = NULL;
-	for (uint32_t i = 0; i < lun->ua_cap; i++)
+	for (uint32_t i = 0; i < lun->ua_cap; i++) {
 		lun->ua[i].n = 0;
+		lun->ua[i].used = false;
+	}
 	lun->ua_nonempty = 0;
 	atomic_store(&lun->state, LUN_ABSENT);
 	pthread_mutex_unlock(&lun->lock);
@@ -234,6 +238,27 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 	rc = port->mp->lun_control(port->adapter_ext, lun->ext, type, arg);
 	pthread_mutex_unlock(&port->lun_lock);
 	return rc;
+}
+
+int vs_port_lun_users(struct vs_port *port, uint64_t n)
+{
+	struct vs_port_lun *lun;
+	int users = 0;
+
+	if (!port_arg(port, "lun_users: port"))
+		return -EINVAL;
+	lun = port_lun_slot(port, n);
+	if (!lun || atomic_load(&lun->state) != LUN_ACTIVE) {
+		vs_set_error("lun: %llu does not exist", (unsigned long long)n);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&port->nexus_lock);
+	pthread_mutex_lock(&lun->lock);
+	for (uint32_t id = 0; id < port->nexus_cap && id < lun->ua_cap; id++)
+		users += port->nexus[id] && lun->ua[id].used;
+	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_unlock(&port->nexus_lock);
+	return users;
 }
 
 size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max)

@@ -75,7 +75,7 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 		pthread_mutex_lock(&lun->lock);
 		int rc = ua_reserve_locked(lun, id);
 		if (rc == 0) {
-			ua_clear_locked(lun, id);
+			ua_forget_locked(lun, id);
 			if (atomic_load(&lun->state) == LUN_ACTIVE)
 				ua_add_locked(lun, id, ASC_POWER_ON_RESET_OR_BUS_RESET);
 		}
@@ -111,7 +111,7 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 		if (!lun)
 			continue;
 		pthread_mutex_lock(&lun->lock);
-		ua_clear_locked(lun, nexus->id);
+		ua_forget_locked(lun, nexus->id);
 		pthread_mutex_unlock(&lun->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);

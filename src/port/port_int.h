@@ -83,9 +83,11 @@ struct srb_list {
 	uint32_t n;
 };
 
+/* Per (LUN, I_T nexus) state, lun->lock */
 struct ua_slot {
 	uint16_t q[PORT_UA_QMAX];   /* ASC/ASCQ, q[0] reported first */
 	uint8_t  n;
+	bool     used;              /* the nexus has sent this LUN a command */
 };
 
 struct vs_port_lun {
@@ -252,6 +254,8 @@ void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
 bool ua_pop_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t *asc_ascq);
 void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id);
+/* a nexus id starts or ends: no UA pending, not a user of the LUN */
+void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id);
 void ua_remove_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
 int  ua_reserve_locked(struct vs_port_lun *lun, uint32_t nexus_id);
 /* takes nexus_lock and lun locks: UA for every open nexus except `except_id` (UINT32_MAX: none) */

@@ -98,6 +98,13 @@ void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id)
 	lun->ua_nonempty--;
 }
 
+void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+{
+	ua_clear_locked(lun, nexus_id);
+	if (nexus_id < lun->ua_cap)
+		lun->ua[nexus_id].used = false;
+}
+
 void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
 {
 	struct vs_port *port = lun->port;

@@ -5,9 +5,10 @@
  * command line (via /bin/sh) at the right moment and checks what the
  * initiator sees:
  *
- *   ctl_client session PORTAL IQN CMD
- *       log in to LUN 0, run CMD while the session is up; exit with CMD's
- *       status (for "refused while in use" checks).
+ *   ctl_client session PORTAL IQN CMD [LUN]
+ *       log in to LUN 0 (with LUN: send it TEST UNIT READY until GOOD, so
+ *       the session has used it), run CMD while the session is up; exit
+ *       with CMD's status (for "refused while in use" checks).
  *   ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD
  *       log in, clear unit attentions, run CMD (which adds NEWLUN), then:
  *       the next command gets UNIT ATTENTION / REPORTED LUNS DATA HAS
@@ -140,10 +141,10 @@ static uint64_t capacity16(struct iscsi_context *is, int lun)
 
 /* ---------------------------------------------------------------- modes */
 
-static int mode_session(const char *portal, const char *iqn, const char *cmd)
+static int mode_session(const char *portal, const char *iqn, const char *cmd, int use_lun)
 {
 	struct iscsi_context *is = login(portal, iqn, 0, "session");
-	if (!is)
+	if (!is || (use_lun >= 0 && !clear_ua(is, use_lun)))
 		return 1;
 	int rc = run(cmd);
 	iscsi_logout_sync(is);
@@ -466,7 +467,7 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD\n"
+	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD [LUN]\n"
 	                "       ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD\n"
 	                "       ctl_client resize PORTAL IQN LUN NEWSIZE CMD\n"
 	                "       ctl_client force-remove PORTAL IQN CMD\n");
@@ -476,8 +477,8 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 5 && !strcmp(argv[1], "session"))
-		return mode_session(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "session"))
+		return mode_session(argv[2], argv[3], argv[4], argc == 6 ? atoi(argv[5]) : -1);
 	if (argc == 7 && !strcmp(argv[1], "ua-add"))
 		return mode_ua_add(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
 	if (argc == 7 && !strcmp(argv[1], "resize"))

@@ -577,6 +577,77 @@ static void test_shutdown_stops_adapter(void **state)
 	spy_free(s);
 }
 
+/*
+ * lun.remove without force is refused only while the LUN is really in use:
+ * a logged-in initiator that has sent it commands (not one that merely
+ * logged in to the target), a command in flight, a reservation; and the
+ * message says which.
+ */
+static void test_lun_remove_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	static const uint8_t tur[6] = { TEST_UNIT_READY };
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 2, 512);
+	struct tf_pio io;
+	struct tf_result r;
+
+	assert_non_null(pool);
+	json_decref(ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	                  "\"backend\":\"ram\",\"size\":\"1M\"}}"));
+	/* two initiators logged in; one of them has used LUN 0 */
+	struct vs_nexus *a = vs_port_nexus_open(p, "iqn.a,i,0x1", "iqn.a", NULL, 0);
+	struct vs_nexus *b = vs_port_nexus_open(p, "iqn.b,i,0x2", "iqn.b", NULL, 0);
+	assert_non_null(a);
+	assert_non_null(b);
+	tf_pio_submit(p, pool, a, 0, tur, 6, VS_DIR_NONE, NULL, 0, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (1 logged-in initiator has used "
+	        "it); use force");
+	tf_pio_submit(p, pool, b, 0, tur, 6, VS_DIR_NONE, NULL, 0, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (2 logged-in initiators have used "
+	        "it); use force");
+	/* LUN 1 was never touched: logged-in sessions do not hold it */
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":1}}"));
+	/* once they log out, LUN 0 goes too */
+	vs_port_nexus_close(p, a);
+	vs_port_nexus_close(p, b);
+	vs_srb_pool_destroy(pool);
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":0}}"));
+}
+
+/* A command in flight (from a submitter without a nexus) holds the LUN. */
+static void test_lun_remove_command_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 512);
+	static const uint8_t rd[10] = { READ_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	struct tf_pio io;
+	struct tf_result r;
+
+	assert_non_null(pool);
+	spy_hold(s, true);
+	tf_pio_submit(p, pool, NULL, 0, rd, sizeof(rd), VS_DIR_FROM_DEVICE, NULL, 512, &io);
+	assert_int_equal(spy_held(s), 1);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (commands in flight); use force");
+	spy_hold(s, false);
+	spy_release(s, 0);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	vs_srb_pool_destroy(pool);
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":0}}"));
+	spy_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -589,6 +660,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_remove_reports_flush_failure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_luns_report_iscsi_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_command_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_stops_adapter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -126,6 +126,47 @@ static void test_error_line(void **state)
 	assert_string_equal(vs_last_error(), "field: bad 7");
 }
 
+/* vs_port_lun_users: open I_T nexuses that have sent the LUN a command. */
+static void test_lun_users(void **state)
+{
+	struct mock *m = mock_new(MOCK_INLINE);
+	struct tf *tf = tf_create(&mock_miniport, NULL, m);
+	struct vs_port *p = tf_port(tf);
+	struct tf_result r;
+	static const uint8_t tur[6] = { TEST_UNIT_READY };
+	uint8_t rl[12] = { REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 0, 64 }, buf[64];
+	(void)state;
+
+	assert_non_null(tf);
+	assert_int_equal(vs_port_lun_add(p, 0, NULL), 0);
+	assert_int_equal(vs_port_lun_add(p, 1, NULL), 0);
+	struct vs_nexus *a = tf_nexus(tf, "iqn.a"), *b = tf_nexus(tf, "iqn.b");
+	assert_int_equal(vs_port_lun_users(p, 0), 0);        /* logged in, silent */
+	assert_int_equal(tf_exec(tf, a, 0, tur, 6, VS_DIR_NONE, NULL, 0, &r), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);        /* even answered with a UA */
+	assert_int_equal(vs_port_lun_users(p, 1), 0);
+	/* REPORT LUNS is the port's, whichever LUN it names */
+	assert_int_equal(tf_exec(tf, b, 1, rl, 12, VS_DIR_FROM_DEVICE, buf, 64, &r), 0);
+	assert_int_equal(vs_port_lun_users(p, 1), 0);
+	assert_int_equal(tf_clear_ua(tf, b, 0), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 2);
+	/* a closed nexus no longer counts, nor does a new one on its id */
+	vs_port_nexus_close(p, a);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);
+	struct vs_nexus *c = tf_nexus(tf, "iqn.c");
+	assert_int_equal(c->id, 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);
+	/* a LUN that comes back starts with no users */
+	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), -ENOENT);
+	assert_string_equal(vs_last_error(), "lun: 0 does not exist");
+	assert_int_equal(vs_port_lun_add(p, 0, NULL), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 0);
+	assert_int_equal(vs_port_lun_users(NULL, 0), -EINVAL);
+	tf_destroy(tf);
+	mock_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_error_line),
+		cmocka_unit_test(test_lun_users),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

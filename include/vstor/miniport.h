@@ -53,6 +53,20 @@ enum vs_lun_control_type {
 	VS_LUN_FLUSH,           /* arg: NULL; flush the LUN to stable storage */
 	VS_LUN_QUERY,           /* arg: struct vs_lun_info * to fill */
 	VS_LUN_IN_USE,          /* arg: bool *; true if state (e.g. reservations) says an initiator holds it */
+	VS_LUN_FIRST_MAPPED,    /* arg: struct vs_lun_mapped *: is data stored at or past an LBA? */
+};
+
+/*
+ * VS_LUN_FIRST_MAPPED: the first logical block at or after `from_lba`
+ * that may hold data (is mapped / allocated in the backend, SBC-3 4.7.1),
+ * e.g. to tell whether a shrink to from_lba blocks would cut data off.
+ * found=false: everything from from_lba to the end is unmapped (reads as
+ * zeroes).  A backend that cannot tell counts as mapped.
+ */
+struct vs_lun_mapped {
+	uint64_t from_lba;      /* in: first block to look at */
+	bool     found;         /* out */
+	uint64_t lba;           /* out, when found: the first mapped block */
 };
 
 struct vs_lun_info {

@@ -224,10 +224,22 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 	char from[32], to[32];
 	vs_ctl_human_size(info.size_bytes, from, sizeof(from));
 	vs_ctl_human_size(size, to, sizeof(to));
-	/* Shrinking cuts off data an initiator may still use. */
-	if (size < info.size_bytes && !force)
-		return ctl_fail(c, VS_CTL_BUSY, "lun.resize: size: shrinking from %s to %s needs --force",
-		                from, to);
+	/* Shrinking cuts off data an initiator may still use: without force
+	 * only if nothing is stored past the new end (the backend's
+	 * allocation map says so; one that cannot tell counts as data). */
+	if (size < info.size_bytes && !force) {
+		struct vs_lun_mapped q = { .from_lba = size / info.block_size };
+		if (vs_port_lun_control(port, l->lun, VS_LUN_FIRST_MAPPED, &q) < 0)
+			return ctl_fail(c, VS_CTL_BUSY,
+			                "params.size: shrinking from %s to %s: cannot tell whether data would "
+			                "be cut off (%s); use --force",
+			                from, to, vs_last_error());
+		if (q.found)
+			return ctl_fail(c, VS_CTL_BUSY,
+			                "params.size: shrinking from %s to %s would cut off data at LBA %" PRIu64
+			                "; use --force",
+			                from, to, q.lba);
+	}
 	if (size != info.size_bytes) {
 		int rc = vs_port_lun_control(port, l->lun, VS_LUN_RESIZE, &size);
 		if (rc < 0) {

@@ -363,6 +363,39 @@ static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
 	return 0;
 }
 
+/* VS_LUN_FIRST_MAPPED: walk the backend's block status (ram: its page
+ * bitmap, file: SEEK_DATA/SEEK_HOLE) from q->from_lba to the end. */
+static int first_mapped(struct vdisk_lun *lun, struct vs_lun_mapped *q)
+{
+	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
+	uint64_t off = q->from_lba << lun->block_shift;
+
+	q->found = false;
+	if (q->from_lba >= vdisk_capacity(lun))
+		return 0;
+	if (!lun->bdev->ops->block_status) {
+		/* cannot tell: assume data is there */
+		q->found = true;
+		q->lba = q->from_lba;
+		return 0;
+	}
+	while (off < size) {
+		bool mapped = true;
+		uint64_t ext = 0;
+		int rc = lun->bdev->ops->block_status(lun->bdev->h, off, size - off, &mapped, &ext);
+
+		if (rc < 0)
+			return rc;
+		if (mapped || ext == 0) {
+			q->found = true;
+			q->lba = off >> lun->block_shift;
+			return 0;
+		}
+		off += ext;
+	}
+	return 0;
+}
+
 static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_control_type type,
                              void *arg)
 {
@@ -401,6 +434,12 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 		}
 		*(bool *)arg = lun->pr && vdisk_pr_in_use(lun->pr);
 		return 0;
+	case VS_LUN_FIRST_MAPPED:
+		if (!arg) {
+			vs_set_error("first_mapped: missing query");
+			return -EINVAL;
+		}
+		return first_mapped(lun, arg);
 	}
 	vs_set_error("lun_control: unknown request %d", (int)type);
 	return -EINVAL;

@@ -18,6 +18,8 @@
  *       I/O on LUN while CMD (a resize) runs on another thread; the I/O
  *       sees CAPACITY DATA HAS CHANGED (2A/09, SBC-3 4.6) and READ
  *       CAPACITY(16) then says NEWSIZE.
+ *   ctl_client write-block PORTAL IQN LUN LBA
+ *       log in and WRITE(16) one block of 0xa5 at LBA of LUN.
  *   ctl_client force-remove PORTAL IQN CMD
  *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1, a
  *       verifier writes and reads back patterns on LUN 0; CMD force-removes
@@ -277,6 +279,23 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 	return failures ? 1 : 0;
 }
 
+static int mode_write_block(const char *portal, const char *iqn, int lun, uint64_t lba)
+{
+	static uint8_t buf[BLOCK];
+	struct iscsi_context *is = login(portal, iqn, lun, "write-block");
+	if (!is || !clear_ua(is, lun))
+		return 1;
+	memset(buf, 0xa5, sizeof(buf));
+	struct scsi_task *t = iscsi_write16_sync(is, lun, lba, buf, sizeof(buf), BLOCK, 0, 0, 0, 0, 0);
+	if (!t || t->status != SCSI_STATUS_GOOD)
+		FAIL("WRITE(16) at LBA %" PRIu64 ": %s", lba, t ? "not GOOD" : iscsi_get_error(is));
+	if (t)
+		scsi_free_scsi_task(t);
+	iscsi_logout_sync(is);
+	iscsi_destroy_context(is);
+	return failures ? 1 : 0;
+}
+
 /* ---------------------------------------------------------------- force-remove */
 
 #define WRITER_QD 8
@@ -470,6 +489,7 @@ static int usage(void)
 	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD [LUN]\n"
 	                "       ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD\n"
 	                "       ctl_client resize PORTAL IQN LUN NEWSIZE CMD\n"
+	                "       ctl_client write-block PORTAL IQN LUN LBA\n"
 	                "       ctl_client force-remove PORTAL IQN CMD\n");
 	return 2;
 }
@@ -483,6 +503,8 @@ int main(int argc, char **argv)
 		return mode_ua_add(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
 	if (argc == 7 && !strcmp(argv[1], "resize"))
 		return mode_resize(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
+	if (argc == 6 && !strcmp(argv[1], "write-block"))
+		return mode_write_block(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10));
 	if (argc == 5 && !strcmp(argv[1], "force-remove"))
 		return mode_force_remove(argv[2], argv[3], argv[4]);
 	return usage();

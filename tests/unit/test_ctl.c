@@ -308,8 +308,34 @@ static void test_lun_resize(void **state)
 	assert_non_null(strstr(s, "\"size\": \"32M\""));
 	free(s);
 
+	/* data at LBA 20000 (about 9.8 MiB): shrinking to 8 MiB would cut it
+	 * off, to 12 MiB not */
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 512);
+	static const uint8_t wr[10] = { WRITE_10, 0, 0, 0, 0x4e, 0x20, 0, 0, 1, 0 };
+	uint8_t blk[512];
+	struct tf_pio io;
+	struct tf_result wres;
+	memset(blk, 0xa5, sizeof(blk));
+	tf_pio_submit(p, pool, NULL, 0, wr, sizeof(wr), VS_DIR_TO_DEVICE, blk, 512, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &wres), 0);
+	assert_int_equal(wres.status, SAM_STAT_GOOD);
+	vs_srb_pool_destroy(pool);
 	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
-	        "lun.resize: size: shrinking from 32 MiB to 8 MiB needs --force");
+	        "params.size: shrinking from 32 MiB to 8 MiB would cut off data at LBA 20000; use "
+	        "--force");
+	r = ok(f, RESIZE("\"size\":\"12M\""));
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 12 << 20);
+	json_decref(r);
+	struct vs_lun_mapped q = { .from_lba = 0 };
+	assert_int_equal(vs_port_lun_control(p, 0, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_true(q.found);
+	assert_int_equal(q.lba, 20000);
+	/* the RAM disk maps 4 KiB pages: the page after the written block is
+	 * empty to the end */
+	q.from_lba = 20008;
+	assert_int_equal(vs_port_lun_control(p, 0, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
 	refused(f, RESIZE("\"size\":1000"), VS_CTL_INVALID_PARAMS,
 	        "params.size: 1000 bytes is not a multiple of the block size (512)");
 	refused(f, RESIZE("\"size\":\"lots\""), VS_CTL_INVALID_PARAMS,
@@ -322,6 +348,9 @@ static void test_lun_resize(void **state)
 	refused(f, "{\"method\":\"lun.resize\",\"params\":{\"target\":\"" T0 "\",\"lun\":9,\"size\":\"1M\"}}",
 	        VS_CTL_NOT_FOUND, "params.lun: no LUN 9 on " T0 " (see lun.list)");
 
+	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
+	        "params.size: shrinking from 12 MiB to 8 MiB would cut off data at LBA 20000; use "
+	        "--force");
 	json_decref(ok(f, RESIZE("\"size\":\"8M\",\"force\":true")));
 	assert_int_equal(vs_port_lun_control(vs_ctl_state_port(f->st, 0), 0, VS_LUN_QUERY, &info), 0);
 	assert_int_equal(info.size_bytes, 8 << 20);

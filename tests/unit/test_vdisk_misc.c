@@ -11,6 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include "test_vdisk_helpers.h"
 
 static void test_simple_commands(void **state)
@@ -260,6 +263,49 @@ static void test_reservations_glue(void **state)
 	vt_teardown(&t);
 }
 
+/* VS_LUN_FIRST_MAPPED over a sparse file (SEEK_DATA / SEEK_HOLE): the
+ * first block holding data at or after an LBA, for "would a shrink cut
+ * data off". */
+static void test_first_mapped_file(void **state)
+{
+	struct vt t;
+	char path[] = "/tmp/vstor-test-mapped-XXXXXX";
+	uint8_t d[4096];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct vs_kv kv[] = { { "path", path }, { "size", "8M" } };
+	struct vs_vdisk_lun_config lc = { .bdev = vs_bdev_open("file", kv, 2), .block_size = 512 };
+	assert_non_null(lc.bdev);
+	assert_int_equal(vs_port_lun_add(tf_port(t.tf), 1, &lc), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+
+	struct vs_lun_mapped q = { .from_lba = 0 };
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);                          /* a new sparse file */
+	memset(d, 0x77, sizeof(d));
+	uint8_t cdb[16];
+	struct tf_result r;
+	size_t l = cdb_rw(cdb, WRITE_16, 8192, 8, 0);   /* 4 MiB in, one 4 KiB block */
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, d, sizeof(d), &r);
+	assert_good(&r);
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_true(q.found);
+	assert_int_equal(q.lba, 8192);
+	q.from_lba = 8192 + 8;
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
+	q.from_lba = 1u << 20;                          /* past the end: nothing */
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, NULL), -EINVAL);
+	vt_teardown(&t);
+	unlink(path);
+}
+
 /* Per-LUN statistics classify every command that writes the medium as a
  * write and count the data-out it moved; VERIFY and UNMAP are "other". */
 static void test_stats_by_opcode(void **state)
@@ -331,6 +377,7 @@ int main(void)
 		cmocka_unit_test(test_resize_and_control),
 		cmocka_unit_test(test_reservations_glue),
 		cmocka_unit_test(test_stats_by_opcode),
+		cmocka_unit_test(test_first_mapped_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -267,8 +267,24 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 		free(lun);
 		return rc;
 	}
-	*(struct vdisk_lun **)lun_ext = lun;
 	pthread_mutex_lock(&ad->luns_lock);
+	/* SPC-4 7.8.6.6: an NAA designator names one logical unit; two LUNs
+	 * of this target with the same one (the same device_id seed) would
+	 * look like one LU on two paths to a multipath initiator. */
+	for (struct vdisk_lun *o = ad->luns; o; o = o->next) {
+		if (memcmp(o->naa, lun->naa, sizeof(lun->naa)) != 0)
+			continue;
+		pthread_mutex_unlock(&ad->luns_lock);
+		vs_set_error("device_id: LUN %" PRIu64 " would have the same NAA identifier as LUN %"
+		             PRIu64 " (device_id \"%s\"); logical unit names must be unique",
+		             plun ? vs_port_lun_number(plun) : 0,
+		             o->plun ? vs_port_lun_number(o->plun) : 0,
+		             cfg->device_id ? cfg->device_id : "(default)");
+		lun->bdev = NULL;               /* still the caller's */
+		lun_free(lun);
+		return -EEXIST;
+	}
+	*(struct vdisk_lun **)lun_ext = lun;
 	lun->next = ad->luns;
 	ad->luns = lun;
 	pthread_mutex_unlock(&ad->luns_lock);

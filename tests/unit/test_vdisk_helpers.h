@@ -38,10 +38,14 @@ static inline struct vs_bdev *vt_ram(const char *size)
 static inline int vt_add_lun(struct vt *t, uint64_t lun, const char *size, uint32_t bs,
                              bool readonly)
 {
+	char id[32];
 	struct vs_vdisk_lun_config cfg = {
 		.bdev = vt_ram(size), .block_size = bs, .readonly = readonly,
-		.serial = "SER0001", .device_id = "vt-device",
+		.serial = "SER0001", .device_id = id,
 	};
+
+	/* one NAA per LUN: vdisk refuses two LUNs of a target with the same */
+	snprintf(id, sizeof(id), "vt-device-%llu", (unsigned long long)lun);
 	int rc = vs_port_lun_add(tf_port(t->tf), lun, &cfg);
 
 	if (rc)

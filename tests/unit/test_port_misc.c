@@ -54,6 +54,16 @@ static void test_worker_pool(void **state)
 	struct vs_work bad = { NULL, NULL };
 	assert_int_equal(vs_port_queue_work(p, &bad), -EINVAL);
 	assert_non_null(strstr(vs_last_error(), "work"));
+
+	/* the queue is bounded: with every worker busy, item 3 + 4096 is
+	 * refused (-ENOMEM, the caller keeps it) and nothing is lost */
+	struct tf_workq_fill *fill = tf_workq_fill(p, 3);
+	assert_non_null(fill);
+	assert_int_equal(tf_workq_queued(fill), 3 + 4096);
+	struct vs_work more = { work_fn, NULL };
+	assert_int_equal(vs_port_queue_work(p, &more), -ENOMEM);
+	assert_string_equal(vs_last_error(), "work: queue full (4096 items)");
+	tf_workq_release(fill);
 	vs_port_destroy(p);
 	assert_int_equal(m->freed, 1);
 	mock_free(m);

@@ -127,15 +127,55 @@ static void test_report_opcodes(void **state)
 	assert_true(n > 30);
 	assert_true(rd10 && rc16 && unmap);
 
-	/* RCTD: every descriptor carries a 12-byte timeouts descriptor */
+	/* RCTD: every descriptor carries a 12-byte command timeouts
+	 * descriptor (SPC-4 6.35.4): DESCRIPTOR LENGTH 0Ah, a NOMINAL COMMAND
+	 * PROCESSING TIMEOUT and a RECOMMENDED COMMAND TIMEOUT in seconds */
 	rsoc_cdb(cdb, 0x80, 0, 0, 4096);
 	vt_exec(&t, cdb, 12, VS_DIR_FROM_DEVICE, d, 4096, &r);
 	assert_good(&r);
 	assert_int_equal(get_be(d, 4), n * 20);
+	int checked = 0;
 	for (uint32_t off = 4; off < n * 20 + 4; off += 20) {
+		const uint8_t *td = &d[off + 8];
+		uint32_t nominal = (uint32_t)get_be(&td[4], 4), rec = (uint32_t)get_be(&td[8], 4);
+
 		assert_int_equal(d[off + 5] & 2, 2);
-		assert_int_equal(get_be(&d[off + 8], 2), 0x0a);
+		assert_int_equal(get_be(&td[0], 2), 0x0a);
+		assert_int_equal(td[3], 0);             /* COMMAND SPECIFIC */
+		assert_true(nominal > 0);
+		assert_int_equal(rec, 2 * nominal);     /* room for the nominal time twice */
+		int want = 0;
+		switch (d[off]) {
+		case READ_10: case WRITE_16: case SYNCHRONIZE_CACHE_10:
+			want = 30;
+			break;
+		case INQUIRY: case TEST_UNIT_READY:
+			want = 5;
+			break;
+		case WRITE_SAME_16: case UNMAP:
+			want = 60;
+			break;
+		case 0x48:                              /* SANITIZE: long-running */
+			want = 3600;
+			break;
+		default:
+			break;
+		}
+		if (want) {
+			assert_int_equal(nominal, want);
+			checked++;
+		}
 	}
+	assert_true(checked >= 7 + 4);                  /* SANITIZE has 4 service actions */
+	/* the one-command form puts it after the CDB usage data */
+	rsoc_cdb(cdb, 0x81, READ_10, 0, sizeof(one));
+	vt_exec(&t, cdb, 12, VS_DIR_FROM_DEVICE, one, sizeof(one), &r);
+	assert_good(&r);
+	assert_int_equal(one[1], 0x83);                 /* CTDP, SUPPORT 011b */
+	assert_int_equal(r.xfer_len, 4 + 10 + 12);
+	assert_int_equal(get_be(&one[14], 2), 0x0a);
+	assert_int_equal(get_be(&one[18], 4), 30);
+	assert_int_equal(get_be(&one[22], 4), 60);
 
 	/* READ(10) usage data: DPO and FUA are used, RDPROTECT is not */
 	rsoc_cdb(cdb, 1, READ_10, 0, sizeof(one));
@@ -263,6 +303,35 @@ static void test_reservations_glue(void **state)
 	vt_teardown(&t);
 }
 
+/* Work vdisk hands to the port's worker pool (PERSISTENT RESERVE OUT,
+ * GET LBA STATUS) is answered BUSY, not lost, when the pool's queue is
+ * full; the same commands work once it drains. */
+static void test_worker_queue_full_busy(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t p[24] = { 0 }, d[64];
+	uint8_t prout[10] = { PERSISTENT_RESERVE_OUT, 0, 0, 0, 0, 0, 0, 0, 24, 0 };
+	uint8_t cdb[16];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	p[15] = 0x42;                   /* REGISTER key 0x42 */
+	size_t l = cdb_get_lba_status(cdb, 0, sizeof(d));
+	struct tf_workq_fill *fill = tf_workq_fill(tf_port(t.tf), 2);
+	assert_non_null(fill);
+	vt_exec(&t, prout, 10, VS_DIR_TO_DEVICE, p, 24, &r);
+	assert_int_equal(r.status, SAM_STAT_BUSY);
+	vt_exec(&t, cdb, l, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	assert_int_equal(r.status, SAM_STAT_BUSY);
+	tf_workq_release(fill);
+	vt_exec(&t, prout, 10, VS_DIR_TO_DEVICE, p, 24, &r);
+	assert_good(&r);
+	vt_exec(&t, cdb, l, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	assert_good(&r);
+	vt_teardown(&t);
+}
+
 /* VS_LUN_FIRST_MAPPED over a sparse file (SEEK_DATA / SEEK_HOLE): the
  * first block holding data at or after an LBA, for "would a shrink cut
  * data off". */
@@ -378,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_reservations_glue),
 		cmocka_unit_test(test_stats_by_opcode),
 		cmocka_unit_test(test_first_mapped_file),
+		cmocka_unit_test(test_worker_queue_full_busy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

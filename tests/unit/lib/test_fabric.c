@@ -353,6 +353,78 @@ int tf_pio_wait(struct tf_pio *io, uint32_t ms, struct tf_result *out)
 	return 0;
 }
 
+#define TF_WORKQ_MAX 65536
+
+struct tf_work {
+	struct vs_work w;
+	struct tf_workq_fill *owner;
+};
+
+struct tf_workq_fill {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool open;
+	unsigned blocked, ran, queued;
+	struct tf_work items[TF_WORKQ_MAX];
+};
+
+static void tf_work_fn(struct vs_work *w)
+{
+	struct tf_workq_fill *f = ((struct tf_work *)w)->owner;
+
+	pthread_mutex_lock(&f->mu);
+	f->blocked++;
+	pthread_cond_broadcast(&f->cv);
+	while (!f->open)
+		pthread_cond_wait(&f->cv, &f->mu);
+	f->ran++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+struct tf_workq_fill *tf_workq_fill(struct vs_port *port, unsigned threads)
+{
+	struct tf_workq_fill *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	for (unsigned i = 0; i < TF_WORKQ_MAX; i++) {
+		f->items[i].w.fn = tf_work_fn;
+		f->items[i].owner = f;
+		if (vs_port_queue_work(port, &f->items[i].w) < 0)
+			break;
+		f->queued++;
+		if (i + 1 == threads) {
+			/* every worker holds one: the rest stays queued */
+			pthread_mutex_lock(&f->mu);
+			while (f->blocked < threads)
+				pthread_cond_wait(&f->cv, &f->mu);
+			pthread_mutex_unlock(&f->mu);
+		}
+	}
+	return f;
+}
+
+unsigned tf_workq_queued(const struct tf_workq_fill *f)
+{
+	return f->queued;
+}
+
+void tf_workq_release(struct tf_workq_fill *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->open = true;
+	pthread_cond_broadcast(&f->cv);
+	while (f->ran < f->queued)
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
+}
+
 struct tf_tmf_wait {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;

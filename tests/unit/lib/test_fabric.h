@@ -104,6 +104,16 @@ void tf_pio_submit(struct vs_port *port, struct vs_srb_pool *pool, struct vs_nex
  * give the SRB back. */
 int tf_pio_wait(struct tf_pio *io, uint32_t ms, struct tf_result *out);
 
+/*
+ * Fill a port's worker pool: `threads` work items that block (one per
+ * worker thread), then items until vs_port_queue_work says -ENOMEM.
+ * tf_workq_release lets them all run and waits until they have.
+ */
+struct tf_workq_fill;
+struct tf_workq_fill *tf_workq_fill(struct vs_port *port, unsigned threads);
+unsigned tf_workq_queued(const struct tf_workq_fill *w);      /* items accepted */
+void tf_workq_release(struct tf_workq_fill *w);
+
 /* Synchronous TMF: returns the vs_tmf_response (or -ETIMEDOUT). */
 int tf_tmf(struct tf *tf, struct vs_nexus *nexus, enum vs_tmf fn, uint64_t lun, uint64_t tag);
 

@@ -13,6 +13,10 @@
 struct vs_port;
 struct vs_iscsi;
 
+/* SPC-4 Table 144 version descriptor of iSCSI (no version claimed), for
+ * the standard INQUIRY data of LUNs exported over this fabric. */
+#define VS_ISCSI_VERSION_DESCRIPTOR 0x0960
+
 struct vs_iscsi_config {
 	uint32_t threads;               /* event loops; 0 = number of CPUs */
 	uint32_t max_connections;       /* whole daemon; 0 = 256 */

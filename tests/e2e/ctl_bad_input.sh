@@ -20,7 +20,7 @@ ctl_err 1 '^vstorctl: params\.size: not a size: "12x"' lun add --target $IQN --l
 ctl_err 1 '^vstorctl: params\.size: 1000 bytes is not a multiple of block_size 512$' \
 	lun add --target $IQN --lun 1 --backend ram --size 1000
 ctl_err 1 "^vstorctl: params\.lun: LUN 0 already exists on $IQN\$" lun add --target $IQN --lun 0 --backend ram --size 1M
-ctl_err 1 "^vstorctl: params\.path: cannot open '$tmp/no/such\.img': No such file or directory\$" \
+ctl_err 1 "^vstorctl: params\.path: '$tmp/no/such\.img' cannot be opened: it does not exist \(create=1 creates it\)\$" \
 	lun add --target $IQN --lun 1 --backend file --path "$tmp/no/such.img"
 ctl_err 1 '^vstorctl: params\.backend: unknown backend "tape"$' lun add --target $IQN --lun 1 --backend tape --size 1M
 ctl_err 1 '^vstorctl: params\.block_size: must be 512 or 4096, got 1024$' \

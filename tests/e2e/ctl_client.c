@@ -5,9 +5,10 @@
  * command line (via /bin/sh) at the right moment and checks what the
  * initiator sees:
  *
- *   ctl_client session PORTAL IQN CMD
- *       log in to LUN 0, run CMD while the session is up; exit with CMD's
- *       status (for "refused while in use" checks).
+ *   ctl_client session PORTAL IQN CMD [LUN]
+ *       log in to LUN 0 (with LUN: send it TEST UNIT READY until GOOD, so
+ *       the session has used it), run CMD while the session is up; exit
+ *       with CMD's status (for "refused while in use" checks).
  *   ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD
  *       log in, clear unit attentions, run CMD (which adds NEWLUN), then:
  *       the next command gets UNIT ATTENTION / REPORTED LUNS DATA HAS
@@ -19,6 +20,8 @@
  *       CHANGED (2A/09, SBC-3 4.6) and READ CAPACITY(16) then says
  *       NEWSIZE.  After a shrink, I/O beyond the new end gets ILLEGAL
  *       REQUEST / LBA OUT OF RANGE (21/00) and the last block still works.
+ *   ctl_client write-block PORTAL IQN LUN LBA
+ *       log in and WRITE(16) one block of 0xa5 at LBA of LUN.
  *   ctl_client force-remove PORTAL IQN CMD FILE
  *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1 (4 KiB
  *       each, every one to blocks of its own, with content of its own), a
@@ -53,9 +56,14 @@
 
 /* ---------------------------------------------------------------- modes */
 
-static int mode_session(const char *portal, const char *iqn, const char *cmd)
+static int mode_session(const char *portal, const char *iqn, const char *cmd, int use_lun)
 {
-	return run_logged_in(login(portal, iqn, 0, "session"), cmd);
+	struct iscsi_context *is = login(portal, iqn, 0, "session");
+	if (is && use_lun >= 0 && !clear_ua(is, use_lun)) {
+		iscsi_destroy_context(is);
+		return 1;
+	}
+	return run_logged_in(is, cmd);
 }
 
 static int mode_ua_add(const char *portal, const char *iqn, int newlun, uint64_t newsize,
@@ -208,6 +216,23 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 		printf("ctl_client: READ CAPACITY(16) %" PRIu64 " bytes\n", cap);
 	if (newsize < old)
 		check_new_end(is, lun, (uint32_t)(newsize / BLOCK));
+	iscsi_logout_sync(is);
+	iscsi_destroy_context(is);
+	return failures ? 1 : 0;
+}
+
+static int mode_write_block(const char *portal, const char *iqn, int lun, uint64_t lba)
+{
+	static uint8_t buf[BLOCK];
+	struct iscsi_context *is = login(portal, iqn, lun, "write-block");
+	if (!is || !clear_ua(is, lun))
+		return 1;
+	memset(buf, 0xa5, sizeof(buf));
+	struct scsi_task *t = iscsi_write16_sync(is, lun, lba, buf, sizeof(buf), BLOCK, 0, 0, 0, 0, 0);
+	if (!t || t->status != SCSI_STATUS_GOOD)
+		FAIL("WRITE(16) at LBA %" PRIu64 ": %s", lba, t ? "not GOOD" : iscsi_get_error(is));
+	if (t)
+		scsi_free_scsi_task(t);
 	iscsi_logout_sync(is);
 	iscsi_destroy_context(is);
 	return failures ? 1 : 0;
@@ -462,9 +487,10 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD\n"
+	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD [LUN]\n"
 	                "       ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD\n"
 	                "       ctl_client resize PORTAL IQN LUN NEWSIZE CMD\n"
+	                "       ctl_client write-block PORTAL IQN LUN LBA\n"
 	                "       ctl_client force-remove PORTAL IQN CMD FILE\n");
 	return 2;
 }
@@ -472,12 +498,14 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 5 && !strcmp(argv[1], "session"))
-		return mode_session(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "session"))
+		return mode_session(argv[2], argv[3], argv[4], argc == 6 ? atoi(argv[5]) : -1);
 	if (argc == 7 && !strcmp(argv[1], "ua-add"))
 		return mode_ua_add(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
 	if (argc == 7 && !strcmp(argv[1], "resize"))
 		return mode_resize(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
+	if (argc == 6 && !strcmp(argv[1], "write-block"))
+		return mode_write_block(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10));
 	if (argc == 6 && !strcmp(argv[1], "force-remove"))
 		return mode_force_remove(argv[2], argv[3], argv[4], argv[5]);
 	return usage();

@@ -23,8 +23,11 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "spy_bdev.h"
+#include "test_fabric.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
+#include "vstor/vdisk.h"
 
 #define T0 "iqn.2026-11.org.vstor:t0"
 
@@ -271,7 +274,8 @@ static void test_lun_add_bad_input(void **state)
 	        VS_CTL_INVALID_PARAMS, "params.force: unknown key");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
 	        VS_CTL_FAILED,
-	        "params.path: cannot open '/nonexistent/dir/x.img': No such file or directory");
+	        "params.path: '/nonexistent/dir/x.img' cannot be opened: it does not exist (create=1 "
+	        "creates it)");
 	/* vdisk has 1024 LUN slots: refused by the daemon's own check */
 	refused(f, ADD(TGT "\"lun\":1024,\"backend\":\"ram\",\"size\":\"1M\""),
 	        VS_CTL_INVALID_PARAMS, "params.lun: must be 0-1023, got 1024");
@@ -349,8 +353,34 @@ static void test_lun_resize(void **state)
 	assert_non_null(strstr(s, "\"size\": \"32M\""));
 	free(s);
 
+	/* data at LBA 20000 (about 9.8 MiB): shrinking to 8 MiB would cut it
+	 * off, to 12 MiB not */
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 512);
+	static const uint8_t wr[10] = { WRITE_10, 0, 0, 0, 0x4e, 0x20, 0, 0, 1, 0 };
+	uint8_t blk[512];
+	struct tf_pio io;
+	struct tf_result wres;
+	memset(blk, 0xa5, sizeof(blk));
+	tf_pio_submit(p, pool, NULL, 0, wr, sizeof(wr), VS_DIR_TO_DEVICE, blk, 512, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &wres), 0);
+	assert_int_equal(wres.status, SAM_STAT_GOOD);
+	vs_srb_pool_destroy(pool);
 	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
-	        "params.size: shrinking from 32 MiB to 8 MiB needs force");
+	        "params.size: shrinking from 32 MiB to 8 MiB would cut off data at LBA 20000; use "
+	        "--force");
+	r = ok(f, RESIZE("\"size\":\"12M\""));
+	assert_int_equal(json_integer_value(json_object_get(r, "size")), 12 << 20);
+	json_decref(r);
+	struct vs_lun_mapped q = { .from_lba = 0 };
+	assert_int_equal(vs_port_lun_control(p, 0, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_true(q.found);
+	assert_int_equal(q.lba, 20000);
+	/* the RAM disk maps 4 KiB pages: the page after the written block is
+	 * empty to the end */
+	q.from_lba = 20008;
+	assert_int_equal(vs_port_lun_control(p, 0, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
 	refused(f, RESIZE("\"size\":1000"), VS_CTL_INVALID_PARAMS,
 	        "params.size: 1000 bytes is not a multiple of the block size (512)");
 	refused(f, RESIZE("\"size\":\"lots\""), VS_CTL_INVALID_PARAMS,
@@ -363,6 +393,9 @@ static void test_lun_resize(void **state)
 	refused(f, "{\"method\":\"lun.resize\",\"params\":{\"target\":\"" T0 "\",\"lun\":9,\"size\":\"1M\"}}",
 	        VS_CTL_NOT_FOUND, "params.lun: no LUN 9 on " T0 " (see lun.list)");
 
+	refused(f, RESIZE("\"size\":\"8M\""), VS_CTL_BUSY,
+	        "params.size: shrinking from 12 MiB to 8 MiB would cut off data at LBA 20000; use "
+	        "--force");
 	json_decref(ok(f, RESIZE("\"size\":\"8M\",\"force\":true")));
 	assert_int_equal(vs_port_lun_control(vs_ctl_state_port(f->st, 0), 0, VS_LUN_QUERY, &info), 0);
 	assert_int_equal(info.size_bytes, 8 << 20);
@@ -689,6 +722,188 @@ static void test_config_save_round_trip(void **state)
 	assert_int_equal(vs_ctl_state_destroy(g.st, NULL), 0);
 }
 
+/* The control plane's targets are iSCSI targets: their LUNs say so in
+ * the standard INQUIRY version descriptors (SPC-4 Table 144). */
+static void test_luns_report_iscsi_version(void **state)
+{
+	struct fx *f = *state;
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 96);
+	static const uint8_t inq[6] = { INQUIRY, 0, 0, 0, 96, 0 };
+	struct tf_pio io;
+	struct tf_result r;
+	size_t len;
+
+	assert_non_null(pool);
+	tf_pio_submit(p, pool, NULL, 0, inq, sizeof(inq), VS_DIR_FROM_DEVICE, NULL, 96, &io);
+	assert_int_equal(io.done, 1);          /* INQUIRY completes inline */
+	uint8_t *d = vs_srb_buffer(io.srb, &len);
+	uint16_t v[4];
+	for (int i = 0; i < 4; i++)
+		v[i] = (uint16_t)(d[58 + 2 * i] << 8 | d[59 + 2 * i]);
+	assert_int_equal(tf_pio_wait(&io, 0, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(v[3], VS_ISCSI_VERSION_DESCRIPTOR);
+	assert_int_equal(v[0], 0x00a0);
+	vs_srb_pool_destroy(pool);
+}
+
+/*
+ * Put a spy backend with a volatile write cache under LUN 0 of target 0,
+ * behind the control plane's back (the model still says ram): what the
+ * control plane does to the LUN's backend becomes visible.
+ */
+static struct spy *spy_under_lun0(struct fx *f)
+{
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct spy *s = spy_new("16M");
+	struct vs_backend_caps caps;
+
+	assert_non_null(s);
+	spy_bdev(s)->ops->get_caps(spy_bdev(s)->h, &caps);
+	caps.can_flush = caps.has_write_cache = true;
+	spy_set_caps(s, &caps);
+	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
+	struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(s), .block_size = 512 };
+	assert_int_equal(vs_port_lun_add(p, 0, &lc), 0);
+	return s;
+}
+
+/* The LUN goes, but a flush that failed is reported, not swallowed. */
+static void test_lun_remove_reports_flush_failure(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+	uint64_t luns[64];
+
+	spy_fail_op(s, VS_BIO_FLUSH, -EIO);
+	json_t *r = call(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	                    "\"force\":true}}");
+	json_t *e = json_object_get(r, "error");
+	assert_non_null(e);
+	assert_int_equal(json_integer_value(json_object_get(e, "code")), VS_CTL_FAILED);
+	assert_string_equal(json_string_value(json_object_get(e, "message")),
+	                    "lun.remove: LUN 0 of " T0 " was removed, but flush failed: backend spy: "
+	                    "Input/output error");
+	json_decref(r);
+	assert_int_equal(port_luns(f, 0, luns), 0);
+	r = ok(f, "{\"method\":\"lun.list\"}");
+	assert_int_equal(json_array_size(json_object_get(r, "luns")), 0);
+	json_decref(r);
+	assert_true(spy_closed(s));
+	spy_free(s);
+}
+
+static char shutdown_log[1024];
+static void log_line(const char *line)
+{
+	size_t n = strlen(shutdown_log);
+
+	snprintf(shutdown_log + n, sizeof(shutdown_log) - n, "%s%s", n ? "|" : "", line);
+}
+
+/* Shutdown stops each adapter (HwAdapterControl stop: the write cache is
+ * flushed) before its LUNs are removed, and says so when that fails. */
+static void test_shutdown_stops_adapter(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+
+	shutdown_log[0] = '\0';
+	assert_int_equal(vs_ctl_state_destroy(f->st, log_line), 0);
+	assert_string_equal(shutdown_log, "");
+	f->st = NULL;
+	/* the adapter stop's flush, then the removal's own */
+	assert_int_equal(spy_count(s, VS_BIO_FLUSH, 0), 2);
+	assert_true(spy_closed(s));
+	spy_free(s);
+
+	f->st = state_from(base_config, f->path);
+	s = spy_under_lun0(f);
+	spy_fail_op(s, VS_BIO_FLUSH, -EIO);
+	shutdown_log[0] = '\0';
+	assert_int_equal(vs_ctl_state_destroy(f->st, log_line), -EIO);
+	f->st = NULL;
+	/* the stop's flush failed, then the removal's */
+	assert_string_equal(shutdown_log, T0 ": flush failed: stop: LUN 0: flush failed: backend spy: "
+	                                  "Input/output error|"
+	                                  T0 ": LUN 0: remove failed: lun: 0 removed, but flush "
+	                                  "failed: backend spy: Input/output error");
+	assert_int_equal(spy_count(s, VS_BIO_FLUSH, 0), 2);
+	spy_free(s);
+}
+
+/*
+ * lun.remove without force is refused only while the LUN is really in use:
+ * a logged-in initiator that has sent it commands (not one that merely
+ * logged in to the target), a command in flight, a reservation; and the
+ * message says which.
+ */
+static void test_lun_remove_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	static const uint8_t tur[6] = { TEST_UNIT_READY };
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 2, 512);
+	struct tf_pio io;
+	struct tf_result r;
+
+	assert_non_null(pool);
+	json_decref(ok(f, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	                  "\"backend\":\"ram\",\"size\":\"1M\"}}"));
+	/* two initiators logged in; one of them has used LUN 0 */
+	struct vs_nexus *a = vs_port_nexus_open(p, "iqn.a,i,0x1", "iqn.a", NULL, 0);
+	struct vs_nexus *b = vs_port_nexus_open(p, "iqn.b,i,0x2", "iqn.b", NULL, 0);
+	assert_non_null(a);
+	assert_non_null(b);
+	tf_pio_submit(p, pool, a, 0, tur, 6, VS_DIR_NONE, NULL, 0, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (1 logged-in initiator has used "
+	        "it); use force");
+	tf_pio_submit(p, pool, b, 0, tur, 6, VS_DIR_NONE, NULL, 0, &io);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (2 logged-in initiators have used "
+	        "it); use force");
+	/* LUN 1 was never touched: logged-in sessions do not hold it */
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":1}}"));
+	/* once they log out, LUN 0 goes too */
+	vs_port_nexus_close(p, a);
+	vs_port_nexus_close(p, b);
+	vs_srb_pool_destroy(pool);
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":0}}"));
+}
+
+/* A command in flight (from a submitter without a nexus) holds the LUN. */
+static void test_lun_remove_command_in_flight(void **state)
+{
+	struct fx *f = *state;
+	struct spy *s = spy_under_lun0(f);
+	struct vs_port *p = vs_ctl_state_port(f->st, 0);
+	struct vs_srb_pool *pool = vs_srb_pool_create(p, 1, 512);
+	static const uint8_t rd[10] = { READ_10, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	struct tf_pio io;
+	struct tf_result r;
+
+	assert_non_null(pool);
+	spy_hold(s, true);
+	tf_pio_submit(p, pool, NULL, 0, rd, sizeof(rd), VS_DIR_FROM_DEVICE, NULL, 512, &io);
+	assert_int_equal(spy_held(s), 1);
+	refused(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\",\"lun\":0}}",
+	        VS_CTL_BUSY, "lun.remove: LUN 0 of " T0 " is in use (commands in flight); use force");
+	spy_hold(s, false);
+	spy_release(s, 0);
+	assert_int_equal(tf_pio_wait(&io, 1000, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	vs_srb_pool_destroy(pool);
+	json_decref(ok(f, "{\"method\":\"lun.remove\",\"params\":{\"target\":\"" T0 "\","
+	                  "\"lun\":0}}"));
+	spy_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -703,6 +918,11 @@ int main(void)
 		cmocka_unit_test(test_config_target_portals),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_save_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_reports_flush_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_luns_report_iscsi_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_in_use, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_remove_command_in_flight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown_stops_adapter, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

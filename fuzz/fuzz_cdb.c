@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vstor/backend.h"
 #include "vstor/port.h"
@@ -46,6 +47,29 @@ static void on_done(struct vs_srb *srb)
 	w.done_calls++;
 	pthread_cond_signal(&w.cond);
 	pthread_mutex_unlock(&w.lock);
+}
+
+/*
+ * The SRB the previous input used.  vs_port_complete() runs done() first
+ * and drops the miniport's reference afterwards, possibly on another
+ * thread (the port's timer or a backend), so the SRB can still be on its
+ * way back to the pool when the next input starts.  Wait for it, bounded:
+ * an SRB that has not come back after several seconds was never released
+ * (a lost completion or a leaked reference), which is what this catches.
+ */
+#define SRB_RETURN_WAIT_MS 10000
+
+static struct vs_srb *get_srb(void)
+{
+	const struct timespec ms = { 0, 1000000 };
+	struct vs_srb *srb;
+
+	for (int waited = 0; !(srb = vs_srb_get(pool)); waited++) {
+		if (waited >= SRB_RETURN_WAIT_MS)
+			return NULL;
+		nanosleep(&ms, NULL);
+	}
+	return srb;
 }
 
 static void add_lun(uint64_t n)
@@ -91,9 +115,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2 + cdb_len)
 		return 0;
 
-	struct vs_srb *srb = vs_srb_get(pool);
+	struct vs_srb *srb = get_srb();
 	if (!srb)
-		abort(); /* the previous SRB was not given back: a lost completion */
+		abort(); /* an earlier SRB never came back: a lost completion */
 	size_t buf_len;
 	uint8_t *buf = vs_srb_buffer(srb, &buf_len);
 	const uint8_t *payload = data + 2 + cdb_len;

@@ -18,7 +18,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = { NULL, "iqn.2024-01.fuzz:open", "iqn.2024-01.fuzz:chap",
-                                     "iqn.2024-01.fuzz:acl" };
+                                     "iqn.2024-01.fuzz:acl", "iqn.2024-01.fuzz:elsewhere" };
 static const struct iscsi_chap_creds creds = {
 	.user = "user", .secret = "secret-0123456789",
 	.mutual_user = "target", .mutual_secret = "mutual-0123456789",
@@ -27,7 +27,7 @@ static const struct iscsi_chap_creds creds = {
 static void *find_target(void *ctx, const char *n)
 {
 	(void)ctx;
-	for (uintptr_t i = 1; i < 4; i++)
+	for (uintptr_t i = 1; i < 5; i++)
 		if (!strcmp(names[i], n))
 			return (void *)i;
 	return NULL;
@@ -47,10 +47,17 @@ static const struct iscsi_chap_creds *chap_for(void *ctx, void *t)
 static void for_each(void *ctx, void (*emit)(void *, void *), void *ectx)
 {
 	(void)ctx;
-	for (uintptr_t i = 1; i < 4; i++)
+	for (uintptr_t i = 1; i < 5; i++)
 		emit(ectx, (void *)i);
 }
-static const char *portal(void *ctx, void *t) { (void)ctx; return (uintptr_t)t == 2 ? NULL : "127.0.0.1:3260,1"; }
+static void addresses(void *ctx, void *t, void (*emit)(void *, const char *), void *ectx)
+{
+	(void)ctx;
+	if ((uintptr_t)t != 2)
+		emit(ectx, "127.0.0.1:3260,1");
+}
+/* The fourth target exists but is not served on this connection's portal. */
+static bool served(void *ctx, void *t) { (void)ctx; return (uintptr_t)t != 4; }
 
 static const struct iscsi_target_limits limits = {
 	.max_recv_dsl = 65536, .max_burst_length = 262144, .first_burst_length = 65536,
@@ -59,7 +66,7 @@ static const struct iscsi_target_limits limits = {
 static const struct iscsi_login_env env = {
 	.find_target = find_target, .target_name = target_name, .target_alias = target_alias,
 	.initiator_allowed = allowed, .chap_for = chap_for, .for_each_target = for_each,
-	.portal_address = portal, .tpgt = 1, .limits = &limits,
+	.for_each_address = addresses, .target_served = served, .tpgt = 1, .limits = &limits,
 };
 
 static uint8_t rsp_data[2 * ISCSI_TEXT_MAX];

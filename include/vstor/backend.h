@@ -69,6 +69,13 @@ struct vs_backend_caps {
 	bool has_write_cache;  /* writes may be volatile until flush (WCE) */
 	uint32_t optimal_io_size;   /* bytes, 0 = unknown */
 	uint32_t unmap_granularity; /* bytes, 0 = unknown */
+	/*
+	 * The smallest unit the backend can read or write: every offset and
+	 * length must be a multiple of it (bytes, a power of two), e.g. the
+	 * logical block size an O_DIRECT file or device needs.  A disk over
+	 * it cannot use smaller logical blocks.  0 = any (byte granular).
+	 */
+	uint32_t logical_block_size;
 };
 
 struct vs_backend_ops {

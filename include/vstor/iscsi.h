@@ -13,6 +13,10 @@
 struct vs_port;
 struct vs_iscsi;
 
+/* SPC-4 Table 144 version descriptor of iSCSI (no version claimed), for
+ * the standard INQUIRY data of LUNs exported over this fabric. */
+#define VS_ISCSI_VERSION_DESCRIPTOR 0x0960
+
 struct vs_iscsi_config {
 	uint32_t threads;               /* event loops; 0 = number of CPUs */
 	uint32_t max_connections;       /* whole daemon; 0 = 256 */
@@ -43,13 +47,21 @@ struct vs_iscsi_target_config {
 	const char *const *acl;         /* allowed initiator IQNs; NULL/empty = all */
 	size_t nacl;
 	const struct vs_iscsi_chap *chap;   /* NULL = no CHAP */
+	/* Where it is served: "ADDR:PORT" listened on as long as a target
+	 * lists it (opened at once if the fabric runs).  NULL/empty = on the
+	 * default portals (vs_iscsi_add_portal).  Logins on other portals find
+	 * no target; SendTargets names each target's own portals. */
+	const char *const *portals;
+	size_t nportals;
 };
 
 struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg);
-/* "ADDR:PORT", "[v6]:PORT"; returns 0 or -errno with vs_set_error(). */
+/* A default portal ("ADDR:PORT", "[v6]:PORT"): serves every target that
+ * has no portals of its own.  Returns 0 or -errno with vs_set_error(). */
 int  vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port);
 int  vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config *t);
-/* Refuses (-EBUSY) while sessions are logged in unless force (then they are dropped). */
+/* Refuses (-EBUSY) while sessions are logged in unless force (then they are
+ * dropped).  Its portals no other target lists are closed before it returns. */
 int  vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force);
 int  vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *acl, size_t n);
 int  vs_iscsi_set_chap(struct vs_iscsi *is, const char *iqn, const struct vs_iscsi_chap *chap);

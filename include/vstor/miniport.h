@@ -53,6 +53,20 @@ enum vs_lun_control_type {
 	VS_LUN_FLUSH,           /* arg: NULL; flush the LUN to stable storage */
 	VS_LUN_QUERY,           /* arg: struct vs_lun_info * to fill */
 	VS_LUN_IN_USE,          /* arg: bool *; true if state (e.g. reservations) says an initiator holds it */
+	VS_LUN_FIRST_MAPPED,    /* arg: struct vs_lun_mapped *: is data stored at or past an LBA? */
+};
+
+/*
+ * VS_LUN_FIRST_MAPPED: the first logical block at or after `from_lba`
+ * that may hold data (is mapped / allocated in the backend, SBC-3 4.7.1),
+ * e.g. to tell whether a shrink to from_lba blocks would cut data off.
+ * found=false: everything from from_lba to the end is unmapped (reads as
+ * zeroes).  A backend that cannot tell counts as mapped.
+ */
+struct vs_lun_mapped {
+	uint64_t from_lba;      /* in: first block to look at */
+	bool     found;         /* out */
+	uint64_t lba;           /* out, when found: the first mapped block */
 };
 
 struct vs_lun_info {
@@ -124,6 +138,16 @@ struct vs_miniport {
 	 * 5.13.3) or a PREVENT MEDIUM REMOVAL (SBC-3 5.12).
 	 */
 	void (*nexus_lost)(void *adapter_ext, const struct vs_nexus *nexus);
+
+	/*
+	 * Optional: a LUN leaves, as lun_detach, but says whether it went
+	 * cleanly: 0, or a negative errno with vs_set_error() when its final
+	 * flush failed or timed out, or its resource still holds requests.
+	 * The LUN is gone either way (the port frees lun_ext afterwards, so
+	 * a miniport that must keep state for late completions keeps it
+	 * elsewhere).  When present the port calls it instead of lun_detach.
+	 */
+	int  (*lun_detach_checked)(void *adapter_ext, void *lun_ext);
 };
 
 /* True if miniport `mp` has the callback `field` (added after version 1). */
@@ -150,6 +174,21 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 /* Unit attention for one nexus only (e.g. REGISTRATIONS PREEMPTED). */
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                                   uint16_t asc_ascq);
+
+/*
+ * Abort every task `nexus` has on this LUN except `keep` (e.g. the
+ * PERSISTENT RESERVE OUT doing it: PREEMPT AND ABORT, SPC-4 5.13.11.2.5),
+ * on behalf of nexus `by`.  Each completes exactly once, as SAM-5 5.6
+ * says with TAS=1 (the port's rule, see the control mode page): with
+ * TASK ABORTED status when `by` is another nexus, without status
+ * (VS_SRB_ABORTED) when it is `nexus` itself.  Tasks the miniport holds
+ * are asked back with abort_srb; the call returns when all have completed
+ * (bounded: past twice the abort timeout the port takes them back).  A
+ * nexus that is no longer open has nothing left: 0.  Blocks: call from the
+ * worker pool or a control path, never from start_io.
+ */
+int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexus,
+                            const struct vs_nexus *by, const struct vs_srb *keep);
 
 /* StorPortBusy / StorPortReady: hold off new SRBs to this LUN (answered
  * BUSY while over the limit) until ready. requests_to_complete: how many

@@ -6,6 +6,12 @@
  *
  * One struct vs_port serves one SCSI target (one LUN table).  The port knows
  * nothing of iSCSI; a fabric knows nothing of backends.
+ *
+ * Bad arguments never crash: a NULL pointer gets an error return (-EINVAL,
+ * NULL or 0) and vs_last_error() names it ("lun_add: port is NULL"); an
+ * SRB or TMF that can still be completed is, with an error (vs_port_submit
+ * without a port: VS_SRB_ERROR, HARDWARE ERROR / INTERNAL TARGET FAILURE;
+ * vs_port_task_mgmt without a port: VS_TMF_REJECTED).
  */
 #ifndef VSTOR_PORT_H
 #define VSTOR_PORT_H
@@ -30,6 +36,16 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
                                const void *adapter_config);
 void vs_port_destroy(struct vs_port *port);    /* all nexuses closed, all SRBs back */
 void *vs_port_adapter_ext(struct vs_port *port);
+/*
+ * What the adapter can do (find_adapter's report, with the port's own
+ * defaults filled in: max_luns, the per-LUN queue depth in use), so a
+ * fabric can size its buffers and scatter/gather lists.  vs_port_submit
+ * refuses an SRB over max_transfer_length bytes (data_length) or
+ * max_sg_elements iovec entries (0: unlimited) with CHECK CONDITION,
+ * ILLEGAL REQUEST, INVALID FIELD IN CDB (SBC-3 6.5.3 MAXIMUM TRANSFER
+ * LENGTH); for too many iovec entries srb_status is VS_SRB_ERROR.
+ */
+int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps);
 
 /* LUN plug-and-play.  lun_config is the miniport's own config type. */
 int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config);
@@ -37,11 +53,21 @@ int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config)
  * Remove a LUN.  Without force: -EBUSY if SRBs are outstanding or the
  * miniport says it is in use.  With force: new SRBs get LOGICAL UNIT NOT
  * SUPPORTED, outstanding ones are aborted and complete exactly once, then
- * the miniport's lun_detach flushes and closes.  Blocks until done.
+ * the miniport's lun_detach flushes and closes.  Blocks until done (bounded
+ * by the abort timeouts and the miniport's own detach bound).  -EIO: the
+ * LUN was removed, but the miniport reported that its final flush failed or
+ * timed out (vs_last_error() says what); any other error: nothing changed.
  */
 int  vs_port_lun_remove(struct vs_port *port, uint64_t lun, bool force);
 int  vs_port_lun_control(struct vs_port *port, uint64_t lun,
                          enum vs_lun_control_type type, void *arg);
+/*
+ * How many open I_T nexuses have sent this LUN a command (any command
+ * that reached it, INQUIRY included: an initiator that did has found the
+ * LUN and may have it in use).  A nexus counts from its first command to
+ * its close.  -ENOENT if the LUN does not exist.
+ */
+int vs_port_lun_users(struct vs_port *port, uint64_t lun);
 /* Fill `luns` with up to `max` LUN numbers in ascending order; return count. */
 size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max);
 
@@ -121,6 +147,25 @@ void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus);
  */
 typedef void (*vs_port_event_fn)(void *ctx, uint64_t lun, uint16_t asc_ascq);
 void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *ctx);
+
+/*
+ * HwAdapterControl (Storport's ScsiQuerySupportedControlTypes,
+ * ScsiStopAdapter, ScsiRestartAdapter), driven by whoever owns the port.
+ *
+ * vs_port_adapter_control passes one request to the miniport: QUERY fills
+ * arg (bool[VS_ADAPTER_CONTROL_MAX]) with what it supports (asked once at
+ * vs_port_create); a type it does not support gets -EOPNOTSUPP.
+ *
+ * vs_port_stop quiesces the adapter: new SRBs are held from now on, the
+ * outstanding ones are waited for (bounded by the request timeout and the
+ * escalation that follows it), then the miniport is told STOP (vdisk:
+ * flush every LUN's write cache).  Returns 0 or the miniport's error, e.g.
+ * a flush that failed.  vs_port_restart tells the miniport RESTART and lets
+ * the held SRBs go.  Both block; not from a miniport callback.
+ */
+int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type type, void *arg);
+int vs_port_stop(struct vs_port *port);
+int vs_port_restart(struct vs_port *port);
 
 /* Statistics per LUN */
 #define VS_LAT_BUCKETS 32   /* bucket i: latency < 2^i microseconds (last: the rest) */

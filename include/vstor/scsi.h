@@ -118,6 +118,7 @@
 #define PRE_FETCH_16                0x90
 #define SYNCHRONIZE_CACHE_16        0x91
 #define WRITE_SAME_16               0x93
+#define WRITE_ATOMIC_16             0x9c    /* SBC-4 5.48 */
 #define SERVICE_ACTION_IN_16        0x9e
 #define REPORT_LUNS                 0xa0
 #define MAINTENANCE_IN              0xa3

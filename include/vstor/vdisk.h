@@ -18,11 +18,27 @@ extern const struct vs_miniport vs_vdisk_miniport;
 struct vs_vdisk_adapter_config {
 	const char *target_name;    /* SCSI target name, e.g. the iSCSI IQN (VPD 0x83) */
 	uint16_t rel_target_port_id;
+	/*
+	 * How long a LUN's removal (and a flush asked for by lun_control or
+	 * adapter stop) waits for the backend: for the final flush and for
+	 * the requests it still holds.  After that the removal reports the
+	 * failure; a LUN whose backend still holds requests is kept in memory
+	 * (not freed) until they return.  0: 10000 ms.
+	 */
+	uint32_t detach_timeout_ms;
+	/*
+	 * The SPC-4 version descriptor (Table 144) of the transport the LUNs
+	 * are exported over, listed in the standard INQUIRY data next to
+	 * SAM-5, SPC-4 and SBC-3, e.g. VS_ISCSI_VERSION_DESCRIPTOR; 0: none
+	 * (vdisk itself is transport-neutral).
+	 */
+	uint16_t transport_version;
 };
 
 struct vs_vdisk_lun_config {
 	struct vs_bdev *bdev;       /* the LUN takes ownership; closed at detach */
-	uint32_t block_size;        /* 512 or 4096 */
+	uint32_t block_size;        /* 512 or 4096 (required), and at least the
+	                             * backend's logical_block_size */
 	bool     readonly;
 	const char *serial;         /* VPD 0x80; NULL: derived from target+LUN */
 	const char *vendor;         /* INQUIRY T10 vendor id (8); NULL: "VSTOR" */

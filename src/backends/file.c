@@ -4,12 +4,15 @@
  * io_uring.
  *
  *   path=      (required) file or block device
- *   size=      create (sparse) or extend a regular file to this size
- *   create=0/1 create the file if missing (needs size=); size= alone also
- *              creates a missing file
+ *   size=      with create=1, the size of a new (sparse) file; extends a
+ *              smaller existing regular file to this size
+ *   create=0/1 create the file if missing (needs size=); without it a
+ *              missing path is refused, so a typo never makes a new disk
  *   direct=0/1 O_DIRECT: offsets, lengths and the caller's buffers must be
  *              aligned to the device's direct-I/O alignment (4096 is always
- *              enough; the iSCSI fabric's pool buffers are page aligned)
+ *              enough; the iSCSI fabric's pool buffers are page aligned);
+ *              caps.logical_block_size says the offset/length unit, so a
+ *              disk with smaller blocks is refused when it is set up
  *   readonly=0/1
  *   dsync=0/1  O_DSYNC: every write is durable when it completes, so there
  *              is no volatile write cache to report
@@ -94,7 +97,8 @@ struct file_dev {
 	/* How submit() may copy READ / WRITE data itself (enum inline_mode);
 	 * learned: EOPNOTSUPP from RWF_NOWAIT turns a direction off. */
 	_Atomic uint8_t inline_read, inline_write;
-	uint32_t dio_align;
+	uint32_t dio_align;                      /* O_DIRECT: offsets, lengths and buffers */
+	uint32_t dio_offset_align;               /* O_DIRECT: offsets and lengths (caps) */
 	uint32_t blksize;
 	_Atomic uint64_t size;
 	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
@@ -657,19 +661,27 @@ static bool read_rotational(dev_t dev)
 	return c == '1';
 }
 
-static uint32_t direct_alignment(int fd, bool is_blk)
+/* O_DIRECT alignment: *offset_align for file offsets and lengths (the
+ * device's logical block size, what a disk on top may not go below), the
+ * return value for those and the memory buffers together.  Unknown (no
+ * STATX_DIOALIGN, not a block device): 4096, always enough. */
+static uint32_t direct_alignment(int fd, bool is_blk, uint32_t *offset_align)
 {
 	struct statx sx;
 	if (statx(fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
 	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
 		uint32_t a = sx.stx_dio_offset_align;
+		*offset_align = a;
 		if (sx.stx_dio_mem_align > a)
 			a = sx.stx_dio_mem_align;
 		return a;
 	}
 	int ssz;
-	if (is_blk && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz > 0)
+	if (is_blk && ioctl(fd, BLKSSZGET, &ssz) == 0 && ssz > 0) {
+		*offset_align = (uint32_t)ssz;
 		return (uint32_t)ssz;
+	}
+	*offset_align = 4096;
 	return 4096;
 }
 
@@ -734,11 +746,15 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		flags |= O_DIRECT;
 	if (dsync)
 		flags |= O_DSYNC;
-	if (!readonly && (create || have_size))
+	if (create)
 		flags |= O_CREAT;
 	d->fd = open(path, flags, 0644);
 	if (d->fd < 0) {
-		vs_set_error("file: path: cannot open '%s': %s", path, strerror(errno));
+		if (errno == ENOENT && !create)
+			vs_set_error("file: path: '%s' cannot be opened: it does not exist (create=1 "
+			             "creates it)", path);
+		else
+			vs_set_error("file: path: '%s' cannot be opened: %s", path, strerror(errno));
 		file_free(d);
 		return NULL;
 	}
@@ -802,7 +818,9 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 	atomic_init(&d->size, cur);
-	d->dio_align = direct ? direct_alignment(d->fd, d->is_blk) : 1;
+	d->dio_align = 1;
+	if (direct)
+		d->dio_align = direct_alignment(d->fd, d->is_blk, &d->dio_offset_align);
 
 	/* Inline copies (see try_inline): never with O_DIRECT; on tmpfs and
 	 * ramfs plain copies; elsewhere RWF_NOWAIT, turned off per direction
@@ -921,6 +939,8 @@ static void file_get_caps(void *h, struct vs_backend_caps *caps)
 	caps->has_write_cache = !d->readonly && !d->dsync;
 	caps->optimal_io_size = d->blksize;
 	caps->unmap_granularity = d->can_unmap ? d->blksize : 0;
+	/* buffered I/O goes through the page cache at any offset */
+	caps->logical_block_size = d->direct ? d->dio_offset_align : 0;
 }
 
 static int file_resize(void *h, uint64_t new_size)
@@ -998,8 +1018,8 @@ const struct vs_backend_ops vs_backend_file = {
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),
 	.help = "path=PATH      file or block device (required)\n"
-	        "size=SIZE      create (sparse) or extend a regular file to SIZE\n"
-	        "create=0|1     create the file if missing (needs size=)\n"
+	        "size=SIZE      size of a new file (create=1), or extend a smaller one to SIZE\n"
+	        "create=0|1     create the file if missing (needs size=); else it must exist\n"
 	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
 	        "readonly=0|1   open read-only\n"
 	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"

@@ -33,10 +33,18 @@ void vs_config_lun_free(struct vs_config_lun *l)
 	memset(l, 0, sizeof(*l));
 }
 
+void vs_config_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 void vs_config_target_free(struct vs_config_target *t)
 {
 	free(t->iqn);
 	free(t->alias);
+	vs_config_names_free(t->portals, t->nportals);
 	for (size_t i = 0; i < t->nacl; i++)
 		free(t->acl[i]);
 	free(t->acl);
@@ -49,9 +57,7 @@ void vs_config_target_free(struct vs_config_target *t)
 
 static void portals_free(struct vs_config *cfg)
 {
-	for (size_t i = 0; i < cfg->nportals; i++)
-		free(cfg->portals[i]);
-	free(cfg->portals);
+	vs_config_names_free(cfg->portals, cfg->nportals);
 	cfg->portals = NULL;
 	cfg->nportals = 0;
 }
@@ -204,6 +210,15 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 	return o;
 }
 
+static json_t *strings_json(char *const *s, size_t n, bool *oom)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_string(s[i])))
+			*oom = true;
+	return a;
+}
+
 static json_t *target_json(const struct vs_config_target *t, bool *oom)
 {
 	json_t *o = json_object();
@@ -213,13 +228,10 @@ static json_t *target_json(const struct vs_config_target *t, bool *oom)
 	}
 	put_str(o, "iqn", t->iqn, oom);
 	put_str(o, "alias", t->alias, oom);
-	if (t->nacl) {
-		json_t *acl = json_array();
-		for (size_t i = 0; acl && i < t->nacl; i++)
-			if (json_array_append_new(acl, json_string(t->acl[i])))
-				*oom = true;
-		put(o, "acl", acl, oom);
-	}
+	if (t->nportals)
+		put(o, "portals", strings_json(t->portals, t->nportals, oom), oom);
+	if (t->nacl)
+		put(o, "acl", strings_json(t->acl, t->nacl, oom), oom);
 	if (t->has_chap)
 		put(o, "chap", chap_json(&t->chap, oom), oom);
 	json_t *luns = json_array();
@@ -237,11 +249,7 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		*oom = true;
 		return NULL;
 	}
-	json_t *portals = json_array();
-	for (size_t i = 0; portals && i < cfg->nportals; i++)
-		if (json_array_append_new(portals, json_string(cfg->portals[i])))
-			*oom = true;
-	put(root, "portals", portals, oom);
+	put(root, "portals", strings_json(cfg->portals, cfg->nportals, oom), oom);
 	put_u(root, "threads", cfg->threads, oom);
 
 	const struct vs_config_iscsi *is = &cfg->iscsi;

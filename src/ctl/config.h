@@ -28,6 +28,14 @@
 #define VS_ISCSI_NAME_MAX        223
 /* Our cap on CHAP user names and secrets (the login layer keeps 255 bytes). */
 #define VS_CHAP_FIELD_MAX        255
+/*
+ * LUN numbers 0..VS_CONFIG_MAX_LUN.  SAM-5's flat space format would allow
+ * 16383, but the vdisk miniport has 1024 LUN slots, and a number it cannot
+ * serve must be refused by name before anything is opened (test_ctl checks
+ * that this and vdisk agree).
+ */
+#define VS_CONFIG_MAX_LUN        1023
+#define VS_CONFIG_MAX_LUN_STR    "1023"
 
 /* CHAP credentials (RFC 7143 §12.1.3).  All NULL = no CHAP. */
 struct vs_config_chap {
@@ -69,6 +77,8 @@ struct vs_config_lun {
 struct vs_config_target {
 	char *iqn;
 	char *alias;            /* NULL if not given */
+	char **portals;         /* this target's own portals; none = the daemon's */
+	size_t nportals;
 	char **acl;             /* initiator names; none = everyone */
 	size_t nacl;
 	bool has_chap;
@@ -126,6 +136,11 @@ int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_l
                         char *err, size_t errlen);
 int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,
                          char *err, size_t errlen);
+/* A portal list (targets[].portals): an array of at least one valid,
+ * distinct ADDR:PORT.  On failure *out is NULL and *n 0. */
+int vs_config_parse_portals(struct json_t *arr, const char *path, char ***out, size_t *n,
+                            char *err, size_t errlen);
+void vs_config_names_free(char **names, size_t n);
 
 /* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
 int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,

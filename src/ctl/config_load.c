@@ -383,9 +383,8 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 		return rc;
 
 	bool has_lun = false;
-	/* 16383: the largest LUN in the single-level flat space format
-	 * (SAM-5 4.7.7), which every initiator handles. */
-	if ((rc = get_uint(L, obj, path, "lun", 0, 16383, &has_lun, &l->lun)))
+	/* What the vdisk miniport serves (see VS_CONFIG_MAX_LUN). */
+	if ((rc = get_uint(L, obj, path, "lun", 0, VS_CONFIG_MAX_LUN, &has_lun, &l->lun)))
 		return rc;
 	if (!has_lun) {
 		join(p, path, "lun");
@@ -465,7 +464,13 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 
 /* ---------------------------------------------------------------- target */
 
-static int load_names(struct loader *L, json_t *arr, const char *path, char ***out, size_t *n)
+/*
+ * An array of distinct strings that each pass check (ACL names, portals).
+ * quote: the reason does not show the value, so the message quotes it.
+ */
+static int load_strings(struct loader *L, json_t *arr, const char *path,
+                        bool (*check)(const char *, char *, size_t), bool quote, char ***out,
+                        size_t *np)
 {
 	size_t count = json_array_size(arr);
 	*out = calloc(count ? count : 1, sizeof(char *));
@@ -478,22 +483,35 @@ static int load_names(struct loader *L, json_t *arr, const char *path, char ***o
 		if (!json_is_string(v))
 			return bad(L, p, "must be a string, got %s", vs_config_json_type(v));
 		const char *s = json_string_value(v);
-		if (!vs_iscsi_name_valid(s, why, sizeof(why)))
-			return bad(L, p, "\"%.64s\": %s", s, why);
+		if (!check(s, why, sizeof(why)))
+			return quote ? bad(L, p, "\"%.64s\": %s", s, why) : bad(L, p, "%s", why);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp((*out)[j], s) == 0)
 				return bad(L, p, "duplicate of %s[%zu]", path, j);
 		(*out)[i] = strdup(s);
 		if (!(*out)[i])
 			return bad(L, p, "out of memory");
-		*n = i + 1;
+		*np = i + 1;
 	}
 	return 0;
 }
 
+static int load_names(struct loader *L, json_t *arr, const char *path, char ***out, size_t *n)
+{
+	return load_strings(L, arr, path, vs_iscsi_name_valid, true, out, n);
+}
+
+/* ADDR:PORT strings, at least one, no duplicates (portals, targets[].portals). */
+static int load_portals(struct loader *L, json_t *arr, const char *path, char ***out, size_t *np)
+{
+	if (json_array_size(arr) == 0)
+		return bad(L, path, "must list at least one ADDR:PORT");
+	return load_strings(L, arr, path, vs_portal_valid, false, out, np);
+}
+
 static int load_target(struct loader *L, json_t *obj, const char *path, struct vs_config_target *t)
 {
-	static const char *const keys[] = { "iqn", "alias", "acl", "chap", "luns", NULL };
+	static const char *const keys[] = { "iqn", "alias", "portals", "acl", "chap", "luns", NULL };
 	int rc;
 	char p[PATH_MAX_LEN], why[160];
 
@@ -509,7 +527,15 @@ static int load_target(struct loader *L, json_t *obj, const char *path, struct v
 	if ((rc = get_string(L, obj, path, "alias", false, 255, &t->alias)))
 		return rc;
 
-	json_t *acl, *chap, *luns;
+	json_t *portals, *acl, *chap, *luns;
+	/* Where this target is served; absent: on the daemon's portals. */
+	if ((rc = get_array(L, obj, path, "portals", &portals)))
+		return rc;
+	if (portals) {
+		join(p, path, "portals");
+		if ((rc = load_portals(L, portals, p, &t->portals, &t->nportals)))
+			return rc;
+	}
 	if ((rc = get_array(L, obj, path, "acl", &acl)))
 		return rc;
 	if (acl) {
@@ -579,34 +605,6 @@ static int load_iscsi(struct loader *L, json_t *obj, struct vs_config_iscsi *is)
 	return 0;
 }
 
-static int load_portals(struct loader *L, json_t *arr, struct vs_config *cfg)
-{
-	size_t n = json_array_size(arr);
-	if (n == 0)
-		return bad(L, "portals", "must list at least one ADDR:PORT");
-	cfg->portals = calloc(n, sizeof(char *));
-	if (!cfg->portals)
-		return bad(L, "portals", "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		char p[PATH_MAX_LEN], why[160];
-		json_t *v = json_array_get(arr, i);
-		pathf(p, "portals[%zu]", i);
-		if (!json_is_string(v))
-			return bad(L, p, "must be a string, got %s", vs_config_json_type(v));
-		const char *s = json_string_value(v);
-		if (!vs_portal_valid(s, why, sizeof(why)))
-			return bad(L, p, "%s", why);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(cfg->portals[j], s) == 0)
-				return bad(L, p, "duplicate of portals[%zu]", j);
-		cfg->portals[i] = strdup(s);
-		if (!cfg->portals[i])
-			return bad(L, p, "out of memory");
-		cfg->nportals = i + 1;
-	}
-	return 0;
-}
-
 static int load_root(struct loader *L, json_t *root, struct vs_config *cfg)
 {
 	static const char *const keys[] = { "portals", "threads", "iscsi", "discovery_chap", "targets",
@@ -624,7 +622,7 @@ static int load_root(struct loader *L, json_t *root, struct vs_config *cfg)
 	    (rc = get_array(L, root, "", "targets", &targets)))
 		return rc;
 	if (portals) {
-		if ((rc = load_portals(L, portals, cfg)))
+		if ((rc = load_portals(L, portals, "portals", &cfg->portals, &cfg->nportals)))
 			return rc;
 	} else {
 		const char *def = VS_CONFIG_DEFAULT_PORTAL;
@@ -730,6 +728,23 @@ int vs_config_parse_lun(json_t *obj, const char *path, struct vs_config_lun *out
 	int rc = load_lun(&L, obj, path, out);
 	if (rc)
 		vs_config_lun_free(out);
+	return rc;
+}
+
+int vs_config_parse_portals(json_t *arr, const char *path, char ***out, size_t *n, char *err,
+                            size_t errlen)
+{
+	struct loader L = { .file = NULL, .err = err, .errlen = errlen };
+	*out = NULL;
+	*n = 0;
+	if (!json_is_array(arr))
+		return bad(&L, path, "must be an array, got %s", vs_config_json_type(arr));
+	int rc = load_portals(&L, arr, path, out, n);
+	if (rc) {
+		vs_config_names_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
 	return rc;
 }
 

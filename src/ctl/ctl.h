@@ -42,7 +42,7 @@ enum vs_ctl_code {
 	VS_CTL_EXISTS = 2,               /* target, LUN number or ACL entry already there */
 	VS_CTL_BUSY = 3,                 /* in use; needs force */
 	VS_CTL_FAILED = 4,               /* the change could not be applied (backend, I/O) */
-	VS_CTL_DENIED = 5,               /* client is not root */
+	VS_CTL_DENIED = 5,               /* client's uid is neither root nor ours */
 };
 
 #define VS_CTL_DEFAULT_SOCKET "/run/vstor/vstord.sock"
@@ -83,11 +83,13 @@ char *vs_ctl_handle(struct vs_ctl_state *st, const char *req, size_t len);
 
 /*
  * The Unix-socket server.  create: bind and listen at path (the parent
- * directory is made 0755 if missing, the socket is 0600; a stale socket
- * left by a dead daemon is replaced, a live one is an error).  start: serve
- * on a new thread.  destroy: stop the thread, close every client, remove
- * the socket.  Clients whose SO_PEERCRED uid is not 0 are answered with
- * one error line and closed.
+ * directory is made 0755 if missing, the socket is 0600 and owned by our
+ * euid: root:root when we are root; a stale socket left by a dead daemon
+ * is replaced, a live one is an error).  start: serve on a new thread.
+ * destroy: stop the thread, close every client, remove the socket.
+ * Clients whose SO_PEERCRED uid is neither 0 nor our euid are answered
+ * with one error line and closed (a daemon that is not root should say at
+ * start that only its own uid can use the socket).
  */
 struct vs_ctl_server *vs_ctl_server_create(const char *path, char *err, size_t errlen);
 int  vs_ctl_server_start(struct vs_ctl_server *srv, struct vs_ctl_state *st, char *err,

@@ -80,12 +80,14 @@ static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_sta
 		json_decref(lat);
 		return NULL;
 	}
+	/* The queue depth is a limit (commands the LUN runs at once) and a use
+	 * (commands running now, at the miniport); held ones wait for a slot. */
 	json_t *more = json_pack(
 		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:o}", "write_bytes", (json_int_t)s->write_bytes,
 		"errors", (json_int_t)s->errors, "timeouts", (json_int_t)s->timeouts, "aborts",
 		(json_int_t)s->aborts, "resets", (json_int_t)s->resets, "busy", (json_int_t)s->busy,
-		"task_set_full", (json_int_t)s->task_set_full, "queue_depth", (int)s->queue_depth,
-		"in_flight", (int)s->in_flight, "held", (int)s->held, "latency_us", lat);
+		"task_set_full", (json_int_t)s->task_set_full, "queue_depth_limit", (int)s->queue_depth,
+		"queue_depth_in_use", (int)s->in_flight, "held", (int)s->held, "latency_us", lat);
 	if (!more || json_object_update(o, more)) {
 		json_decref(more);
 		json_decref(o);
@@ -131,14 +133,32 @@ json_t *ctl_stats(struct ctl_call *c)
 	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
 }
 
-/* Write to PATH.tmp, fsync, rename: a crash leaves the old file or the new
- * one, never half of one. */
+/* The rename is a change to the directory: until the directory itself is
+ * on stable storage, a crash may bring back the old file (or none). */
+static int fsync_parent(const char *path, char *dir, size_t dirlen)
+{
+	const char *slash = strrchr(path, '/');
+	/* config.save paths are absolute (ctl_check_abs_path): "/x" is in "/". */
+	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
+	snprintf(dir, dirlen, "%.*s", (int)n, path);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = fsync(fd) != 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Write to PATH.tmp, fsync, rename, fsync the directory: a crash leaves
+ * the old file or the new one, never half of one, and once we answered the
+ * new one stays. */
 json_t *ctl_config_save(struct ctl_call *c)
 {
 	static const char *const keys[] = { "path", NULL };
 	struct vs_ctl_state *st = c->st;
 	const char *path = NULL;
-	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0)
+	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0 ||
+	    ctl_check_abs_path(c, "path", path) < 0)
 		return NULL;
 	if (!path)
 		path = st->config_path;
@@ -169,5 +189,11 @@ json_t *ctl_config_save(struct ctl_call *c)
 		unlink(tmp);
 		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot write %s: %s", path, strerror(-rc));
 	}
+	char dir[4096];
+	rc = fsync_parent(path, dir, sizeof(dir));
+	if (rc < 0)
+		return ctl_fail(c, VS_CTL_FAILED,
+		                "params.path: wrote %s, but cannot fsync its directory %s: %s", path, dir,
+		                strerror(-rc));
 	return json_pack("{s:s}", "path", path);
 }

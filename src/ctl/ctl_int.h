@@ -64,6 +64,10 @@ int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *pres
                   uint64_t *out);
 int ctl_param_size(struct ctl_call *c, const char *key, bool required, uint64_t *out);
 int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char **out);
+/* A path given over the socket must be absolute: vstord's working
+ * directory is not the client's, and a relative path saved by config.save
+ * would name another file after a restart elsewhere.  NULL passes. */
+int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
 /* params.target → index of an existing target (NOT_FOUND if none). */
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */

@@ -96,6 +96,10 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	json_decref(obj);
 	if (rc < 0)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+	if (ctl_check_abs_path(c, "path", l.path) < 0) {
+		vs_config_lun_free(&l);
+		return NULL;
+	}
 
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	if (ctl_find_lun(t, l.lun) >= 0) {
@@ -148,11 +152,13 @@ static int find_lun(struct ctl_call *c, size_t *ti, size_t *li)
 }
 
 /*
- * Without force a LUN is refused while initiators are using it: any session
- * logged in to the target (it may have the LUN open), any command
- * outstanding, or reservations held (the port asks the miniport).  With
- * force, new commands get LOGICAL UNIT NOT SUPPORTED, outstanding ones are
- * aborted and complete exactly once, the backend is flushed and closed.
+ * Without force a LUN is refused while initiators are using it: a logged-in
+ * initiator (I_T nexus) that has sent the LUN commands (the port keeps
+ * that record per nexus; one that never touched the LUN does not hold it),
+ * any command outstanding, or reservations held (the port asks the
+ * miniport).  The message says which.  With force, new commands get
+ * LOGICAL UNIT NOT SUPPORTED, outstanding ones are aborted and complete
+ * exactly once, the backend is flushed and closed.
  */
 json_t *ctl_lun_remove(struct ctl_call *c)
 {
@@ -165,24 +171,35 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	uint64_t lun = t->luns[li].lun;
-	size_t sessions = ctl_sessions_on(st, t->iqn);
-	if (sessions && !force)
+	int users = vs_port_lun_users(st->rt[ti].port, lun);
+	if (users > 0 && !force)
 		return ctl_fail(c, VS_CTL_BUSY,
-		                "lun.remove: LUN %" PRIu64 " of %s is in use (%zu session%s logged in); "
-		                "use force",
-		                lun, t->iqn, sessions, sessions == 1 ? "" : "s");
+		                "lun.remove: LUN %" PRIu64 " of %s is in use (%d logged-in initiator%s "
+		                "used it); use force",
+		                lun, t->iqn, users, users == 1 ? " has" : "s have");
 	int rc = vs_port_lun_remove(st->rt[ti].port, lun, force);
 	if (rc == -EBUSY)
 		return ctl_fail(c, VS_CTL_BUSY, "lun.remove: LUN %" PRIu64 " of %s is in use (%s); use force",
 		                lun, t->iqn,
 		                strstr(vs_last_error(), "reservation") ? "reservations held"
 		                                                       : "commands in flight");
-	if (rc < 0)
+	if (rc < 0 && rc != -EIO)
 		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s: %s", lun, t->iqn,
 		                vs_last_error());
+	/* -EIO: the LUN is gone all the same, so the model follows, but the
+	 * caller must hear that what it wrote may not be on stable storage. */
+	char why[VS_CTL_MSG_MAX] = "";
+	if (rc == -EIO) {
+		/* the port says "lun: N removed, but <what went wrong>" */
+		const char *e = vs_last_error(), *but = strstr(e, "removed, but ");
+		snprintf(why, sizeof(why), "%s", but ? but + 13 : e);
+	}
 	vs_config_lun_free(&t->luns[li]);
 	memmove(&t->luns[li], &t->luns[li + 1], (t->nluns - li - 1) * sizeof(*t->luns));
 	t->nluns--;
+	if (rc == -EIO)
+		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s was removed, but %s",
+		                lun, t->iqn, why);
 	return json_pack("{s:s,s:I,s:b}", "target", t->iqn, "lun", (json_int_t)lun, "forced", force);
 }
 
@@ -211,10 +228,22 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 	char from[32], to[32];
 	vs_ctl_human_size(info.size_bytes, from, sizeof(from));
 	vs_ctl_human_size(size, to, sizeof(to));
-	/* Shrinking cuts off data an initiator may still use. */
-	if (size < info.size_bytes && !force)
-		return ctl_fail(c, VS_CTL_BUSY, "lun.resize: size: shrinking from %s to %s needs --force",
-		                from, to);
+	/* Shrinking cuts off data an initiator may still use: without force
+	 * only if nothing is stored past the new end (the backend's
+	 * allocation map says so; one that cannot tell counts as data). */
+	if (size < info.size_bytes && !force) {
+		struct vs_lun_mapped q = { .from_lba = size / info.block_size };
+		if (vs_port_lun_control(port, l->lun, VS_LUN_FIRST_MAPPED, &q) < 0)
+			return ctl_fail(c, VS_CTL_BUSY,
+			                "params.size: shrinking from %s to %s: cannot tell whether data would "
+			                "be cut off (%s); use --force",
+			                from, to, vs_last_error());
+		if (q.found)
+			return ctl_fail(c, VS_CTL_BUSY,
+			                "params.size: shrinking from %s to %s would cut off data at LBA %" PRIu64
+			                "; use --force",
+			                from, to, q.lba);
+	}
 	if (size != info.size_bytes) {
 		int rc = vs_port_lun_control(port, l->lun, VS_LUN_RESIZE, &size);
 		if (rc < 0) {

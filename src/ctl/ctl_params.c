@@ -125,11 +125,11 @@ int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *pres
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: must be an integer, got %s", key,
 		               vs_config_json_type(v));
 	json_int_t n = json_integer_value(v);
-	/* 16383: the flat space format's largest LUN (SAM-5 4.7.7), as in the
-	 * config file. */
-	if (n < 0 || n > 16383)
+	/* The config file's limit: what the vdisk miniport serves. */
+	if (n < 0 || n > VS_CONFIG_MAX_LUN)
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS,
-		               "params.%s: must be 0-16383, got %" JSON_INTEGER_FORMAT, key, n);
+		               "params.%s: must be 0-" VS_CONFIG_MAX_LUN_STR ", got %" JSON_INTEGER_FORMAT,
+		               key, n);
 	*out = (uint64_t)n;
 	return 0;
 }
@@ -179,6 +179,16 @@ int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char
 		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "params.%s: \"%.64s\": %s", key, s, why);
 	*out = s;
 	return 0;
+}
+
+int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path)
+{
+	if (!path || path[0] == '/')
+		return 0;
+	return ctl_bad(c, VS_CTL_INVALID_PARAMS,
+	               "params.%s: must be an absolute path, got \"%.64s\" (vstord does not resolve "
+	               "paths against its own working directory)",
+	               key, path);
 }
 
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index)

@@ -3,8 +3,10 @@
  * The control socket: a Unix stream socket served by one thread of its
  * own.  Requests are newline-delimited JSON objects, handled one at a time
  * in arrival order (a blocking lun.remove holds up other clients, never the
- * fabric).  Only root may talk to it: the socket is 0600 and every peer's
- * SO_PEERCRED uid is checked.
+ * fabric).  Only root may talk to it: the socket is 0600, owned by root,
+ * and every peer's SO_PEERCRED uid is checked.  A vstord that is not root
+ * owns its socket itself; then its own uid may talk to it too (and root,
+ * whom no file mode keeps out), nobody else.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +36,7 @@ struct vs_ctl_server {
 	char *path;
 	dev_t dev;              /* the socket we created, so we remove only it */
 	ino_t ino;
+	uid_t owner;            /* our euid: besides root, the only uid served */
 	struct vs_ctl_state *st;
 	pthread_t thread;
 	bool running;
@@ -124,8 +127,17 @@ struct vs_ctl_server *vs_ctl_server_create(const char *path, char *err, size_t e
 		errf(err, errlen, "%s: bind: %s", path, strerror(e));
 		goto fail;
 	}
-	if (chmod(path, 0600) != 0 || lstat(path, &sb) != 0 || listen(srv->lfd, 16) != 0) {
+	srv->owner = geteuid();
+	/* Root's socket is root's whatever our gid happens to be. */
+	if ((srv->owner == 0 && lchown(path, 0, 0) != 0) || chmod(path, 0600) != 0 ||
+	    lstat(path, &sb) != 0 || listen(srv->lfd, 16) != 0) {
 		errf(err, errlen, "%s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	if (sb.st_uid != srv->owner || (sb.st_mode & 0777) != 0600) {
+		errf(err, errlen, "%s: socket is uid %u mode %03o, want uid %u mode 600", path,
+		     (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777), (unsigned)srv->owner);
 		unlink(path);
 		goto fail;
 	}
@@ -211,10 +223,15 @@ static void accept_one(struct vs_ctl_server *srv)
 	}
 	/* The 0600 mode keeps others out already; this holds even if someone
 	 * loosens it, or passes the socket on. */
-	if (cred.uid != 0) {
+	if (cred.uid != 0 && cred.uid != srv->owner) {
 		char msg[128];
-		snprintf(msg, sizeof(msg), "peer: uid %u is not root; the control socket is for root only",
-		         (unsigned)cred.uid);
+		if (srv->owner == 0)
+			snprintf(msg, sizeof(msg),
+			         "peer: uid %u is not root; the control socket is for root only",
+			         (unsigned)cred.uid);
+		else
+			snprintf(msg, sizeof(msg), "peer: uid %u is neither root nor vstord's uid %u",
+			         (unsigned)cred.uid, (unsigned)srv->owner);
 		send_error(fd, VS_CTL_DENIED, msg);
 		close(fd);
 		return;

@@ -96,9 +96,17 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 	}
 	uint64_t bytes = bdev->ops->get_size(bdev->h);
 	if (bytes == 0 || bytes % l->block_size) {
-		snprintf(err, errlen,
-		         "size %" PRIu64 " bytes is not a non-zero multiple of block_size %" PRIu32, bytes,
-		         l->block_size);
+		/* Without a size the LUN takes the file's, so the file is what is
+		 * wrong: name the field that says which file ("path: ..." reads
+		 * as params.path / luns[N].path to the user). */
+		if (l->path && !l->size)
+			snprintf(err, errlen,
+			         "path: '%s' is %" PRIu64 " bytes, not a non-zero multiple of block_size %" PRIu32,
+			         l->path, bytes, l->block_size);
+		else
+			snprintf(err, errlen,
+			         "size: the backend has %" PRIu64 " bytes, not a non-zero multiple of "
+			         "block_size %" PRIu32, bytes, l->block_size);
 		vs_bdev_close(bdev);
 		return -EINVAL;
 	}
@@ -125,8 +133,10 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 struct vs_port *ctl_port_create(const char *iqn)
 {
 	struct vs_port_config pc = { .name = iqn };
-	/* Relative target port 1: each target is one SCSI target port here. */
-	struct vs_vdisk_adapter_config ac = { .target_name = iqn, .rel_target_port_id = 1 };
+	/* Relative target port 1: each target is one SCSI target port here;
+	 * its LUNs are exported over iSCSI. */
+	struct vs_vdisk_adapter_config ac = { .target_name = iqn, .rel_target_port_id = 1,
+	                                      .transport_version = VS_ISCSI_VERSION_DESCRIPTOR };
 	return vs_port_create(&vs_vdisk_miniport, &pc, &ac);
 }
 
@@ -227,6 +237,8 @@ int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, con
 			.acl = (const char *const *)tc->acl,
 			.nacl = tc->nacl,
 			.chap = tc->has_chap ? &chap : NULL,
+			.portals = (const char *const *)tc->portals,
+			.nportals = tc->nportals,
 		};
 		int rc = vs_iscsi_add_target(is, &itc);
 		if (rc < 0) {
@@ -254,27 +266,28 @@ static void logf_(void (*log)(const char *), const char *fmt, ...)
 	log(line);
 }
 
-/* Flush then remove every LUN of a port: after this, everything the
- * initiators were told is written is on stable storage (file backends). */
+/* Stop (quiesce and flush) the adapter, then remove every LUN of it: after
+ * this, everything the initiators were told is written is on stable
+ * storage (file backends). */
 static int drain_port(struct vs_port *port, const char *iqn, void (*log)(const char *))
 {
 	uint64_t luns[256];
 	int failed = 0;
 	size_t n;
 
+	if (vs_port_stop(port) < 0) {
+		logf_(log, "%s: flush failed: %s", iqn, vs_last_error());
+		failed = -EIO;
+	}
 	while ((n = vs_port_lun_list(port, luns, sizeof(luns) / sizeof(luns[0]))) > 0) {
 		for (size_t i = 0; i < n; i++) {
-			int rc = vs_port_lun_control(port, luns[i], VS_LUN_FLUSH, NULL);
-			if (rc < 0) {
-				logf_(log, "%s: LUN %" PRIu64 ": flush failed: %s", iqn, luns[i],
-				      vs_last_error());
-				failed = -EIO;
-			}
-			rc = vs_port_lun_remove(port, luns[i], true);
+			int rc = vs_port_lun_remove(port, luns[i], true);
 			if (rc < 0) {
 				logf_(log, "%s: LUN %" PRIu64 ": remove failed: %s", iqn, luns[i],
 				      vs_last_error());
-				return -EIO;
+				if (rc != -EIO)         /* -EIO: removed, flush failed */
+					return -EIO;
+				failed = -EIO;
 			}
 		}
 	}

@@ -17,6 +17,19 @@
  * in the config file. */
 #define ALIAS_MAX 255
 
+/* params.portals: the config file's rules for targets[].portals. */
+static int portals_param(struct ctl_call *c, struct vs_config_target *t)
+{
+	json_t *v = json_object_get(c->params, "portals");
+	char err[VS_CTL_MSG_MAX];
+	if (!v)
+		return 0;
+	if (vs_config_parse_portals(v, "params.portals", &t->portals, &t->nportals, err,
+	                            sizeof(err)) < 0)
+		return ctl_bad(c, VS_CTL_INVALID_PARAMS, "%s", err);
+	return 0;
+}
+
 json_t *ctl_target_add(struct ctl_call *c)
 {
 	static const char *const keys[] = { "iqn", "alias", "portals", NULL };
@@ -26,15 +39,13 @@ json_t *ctl_target_add(struct ctl_call *c)
 	if (ctl_check_keys(c, keys) < 0 || ctl_param_iqn(c, "iqn", true, &iqn) < 0 ||
 	    ctl_param_str(c, "alias", false, ALIAS_MAX, &alias) < 0)
 		return NULL;
-	if (json_object_get(c->params, "portals"))
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS,
-		                "params.portals: portals are daemon-wide (vstord --listen or the config's "
-		                "\"portals\"); every target is served on all of them");
 	for (size_t i = 0; i < st->cfg->ntargets; i++)
 		if (strcasecmp(st->cfg->targets[i].iqn, iqn) == 0)
 			return ctl_fail(c, VS_CTL_EXISTS, "params.iqn: target %s already exists", iqn);
 
 	struct vs_config_target t = { 0 };
+	if (portals_param(c, &t) < 0)
+		return NULL;
 	if (ctl_reserve_target(st) < 0 || !(t.iqn = strdup(iqn)) || (alias && !(t.alias = strdup(alias)))) {
 		vs_config_target_free(&t);
 		return ctl_fail(c, VS_CTL_INTERNAL, "target.add: out of memory");
@@ -45,11 +56,19 @@ json_t *ctl_target_add(struct ctl_call *c)
 		return ctl_fail(c, VS_CTL_FAILED, "target.add: %s", vs_last_error());
 	}
 	if (st->is) {
-		struct vs_iscsi_target_config itc = { .iqn = iqn, .alias = alias, .port = port };
+		/* The fabric opens the listeners a new portal needs, or fails
+		 * ("portals[1]: '...': Address already in use") changing nothing. */
+		struct vs_iscsi_target_config itc = { .iqn = iqn, .alias = alias, .port = port,
+			                              .portals = (const char *const *)t.portals,
+			                              .nportals = t.nportals };
 		if (vs_iscsi_add_target(st->is, &itc) < 0) {
+			char why[VS_CTL_MSG_MAX];
+			snprintf(why, sizeof(why), "%s", vs_last_error());
 			vs_port_destroy(port);
 			vs_config_target_free(&t);
-			return ctl_fail(c, VS_CTL_FAILED, "params.iqn: %s", vs_last_error());
+			if (strncmp(why, "portals", 7) == 0)
+				return ctl_fail(c, VS_CTL_FAILED, "params.%s", why);
+			return ctl_fail(c, VS_CTL_FAILED, "params.iqn: %s", why);
 		}
 	}
 	size_t i = st->cfg->ntargets++;
@@ -72,14 +91,13 @@ json_t *ctl_target_remove(struct ctl_call *c)
 	struct ctl_target_rt *rt = &st->rt[ti];
 	size_t sessions = ctl_sessions_on(st, t->iqn);
 	if (sessions && !force)
-		return ctl_fail(c, VS_CTL_BUSY,
-		                "target.remove: %s has %zu session%s logged in; use force", t->iqn,
-		                sessions, sessions == 1 ? "" : "s");
+		return ctl_fail(c, VS_CTL_BUSY, "params.iqn: %s has %zu session%s logged in; use force",
+		                t->iqn, sessions, sessions == 1 ? "" : "s");
 	/* The fabric lets go first (dropping sessions with force), so no new
 	 * command can reach the port while its LUNs leave. */
 	int rc = rt->registered ? vs_iscsi_remove_target(st->is, t->iqn, force) : 0;
 	if (rc < 0)
-		return ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "target.remove: %s%s",
+		return ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.iqn: %s%s",
 		                vs_last_error(), rc == -EBUSY ? "; use force" : "");
 	uint64_t luns[256];
 	size_t n, removed = 0;
@@ -99,12 +117,17 @@ json_t *ctl_target_remove(struct ctl_call *c)
 	return r;
 }
 
-static json_t *acl_json(const struct vs_config_target *t)
+static json_t *names_json(char *const *names, size_t n)
 {
 	json_t *a = json_array();
-	for (size_t i = 0; a && i < t->nacl; i++)
-		json_array_append_new(a, json_string(t->acl[i]));
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
 	return a;
+}
+
+static json_t *acl_json(const struct vs_config_target *t)
+{
+	return names_json(t->acl, t->nacl);
 }
 
 json_t *ctl_target_list(struct ctl_call *c)
@@ -116,8 +139,13 @@ json_t *ctl_target_list(struct ctl_call *c)
 	json_t *arr = json_array();
 	for (size_t i = 0; arr && i < st->cfg->ntargets; i++) {
 		const struct vs_config_target *t = &st->cfg->targets[i];
-		json_t *o = json_pack("{s:s,s:s?,s:I,s:o,s:b,s:b,s:I}", "iqn", t->iqn, "alias", t->alias,
-		                      "luns", (json_int_t)t->nluns, "acl", acl_json(t), "chap", t->has_chap,
+		/* Where it is served: its own portals, or the daemon's. */
+		bool own = t->nportals > 0;
+		json_t *portals = own ? names_json(t->portals, t->nportals)
+		                      : names_json(st->cfg->portals, st->cfg->nportals);
+		json_t *o = json_pack("{s:s,s:s?,s:o,s:b,s:I,s:o,s:b,s:b,s:I}", "iqn", t->iqn, "alias",
+		                      t->alias, "portals", portals, "default_portals", !own, "luns",
+		                      (json_int_t)t->nluns, "acl", acl_json(t), "chap", t->has_chap,
 		                      "mutual_chap", t->has_chap && t->chap.mutual_user, "sessions",
 		                      (json_int_t)ctl_sessions_on(st, t->iqn));
 		if (!o || json_array_append_new(arr, o)) {

@@ -11,7 +11,7 @@
 
 void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *ctx)
 {
-	if (!port)
+	if (!port_arg(port, "set_event_handler: port"))
 		return;
 	pthread_mutex_lock(&port->event_lock);
 	port->event_fn = fn;

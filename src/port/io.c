@@ -27,7 +27,7 @@
 
 static bool can_start(const struct vs_port_lun *lun, const struct vs_srb *srb)
 {
-	if (lun->busy || atomic_load_explicit(&lun->port->paused, memory_order_relaxed))
+	if (lun->busy || atomic_load_explicit(&lun->port->hold, memory_order_relaxed))
 		return false;
 	if (srb->task_attr == VS_TASK_HEAD_OF_QUEUE)
 		return true;
@@ -38,14 +38,11 @@ static bool can_start(const struct vs_port_lun *lun, const struct vs_srb *srb)
 	return lun->in_flight < lun->depth;
 }
 
-/* lun->lock held: hand the SRB to the miniport (caller calls start_io unlocked) */
+/* lun->lock held: hand the SRB to the miniport (caller calls start_io
+ * unlocked).  Its deadline runs from submit, time spent held included. */
 static void make_active(struct vs_port_lun *lun, struct vs_srb *srb)
 {
-	struct vs_port *port = lun->port;
-	uint32_t t = srb->timeout_ms ? srb->timeout_ms : port->timeout_ms;
-
 	srb->priv.state = SRB_ACTIVE;
-	srb->priv.deadline_ns = atomic_load_explicit(&port->tick_ms, memory_order_relaxed) + t;
 	if (srb->task_attr == VS_TASK_ORDERED) {
 		srb->priv.flags |= SRBF_ORDERED;
 		lun->ordered_active++;
@@ -122,12 +119,56 @@ static void finish_with_stats(struct vs_port_lun *lun, struct vs_srb *srb)
 	srb->priv.state = SRB_DONE;
 }
 
+/*
+ * lun->lock held.  The adapter cannot move this SRB (find_adapter's
+ * limits).  More bytes than MAXIMUM TRANSFER LENGTH (VPD B0h) is answered
+ * as SBC-3 6.5.3 says: ILLEGAL REQUEST, INVALID FIELD IN CDB.  More iovec
+ * entries than max_sg_elements is the submitter's own mistake (it can size
+ * its lists with vs_port_adapter_caps), so the same sense goes with
+ * VS_SRB_ERROR to tell the fabric it was not the initiator's fault.
+ */
+static void over_adapter_limit(struct vs_port_lun *lun, struct vs_srb *srb)
+{
+	bool sg = srb->iovcnt > lun->port->max_sg;
+
+	vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	if (sg)
+		srb->srb_status = VS_SRB_ERROR;
+	finish_with_stats(lun, srb);
+}
+
+/* vs_port_submit without a port: the SRB still completes, once, as the
+ * internal error it is (SPC-4: HARDWARE ERROR, INTERNAL TARGET FAILURE). */
+static void submit_without_port(struct vs_srb *srb)
+{
+	vs_set_error("submit: port is NULL");
+	srb->resid_flags = 0;
+	srb->residual = 0;
+	srb->xfer_len = 0;
+	vs_srb_set_sense(srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+	srb->srb_status = VS_SRB_ERROR;
+	srb->priv.state = SRB_DONE;
+	srb->done(srb);
+}
+
 void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 {
 	struct vs_port_lun *lun;
-	uint8_t op = srb->cdb[0];
+	uint8_t op;
 	uint32_t nid;
 	uint16_t ua;
+
+	if (!port_arg(srb, "submit: srb"))
+		return;
+	if (!srb->done) {
+		vs_set_error("submit: srb.done must be set");
+		return;
+	}
+	if (!port) {
+		submit_without_port(srb);
+		return;
+	}
+	op = srb->cdb[0];
 
 	srb->srb_status = VS_SRB_PENDING;
 	srb->scsi_status = SAM_STAT_GOOD;
@@ -169,6 +210,13 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	}
 	srb->priv.lun = lun;
 
+	/* This nexus uses the LUN now (vs_port_lun_users: the control plane
+	 * will not remove it from under a logged-in user without force).
+	 * The slot is the nexus's UA slot, allocated at nexus open; written
+	 * once, then only read. */
+	if (nid < lun->ua_cap && !lun->ua[nid].used)
+		lun->ua[nid].used = true;
+
 	if (lun->ua_nonempty && nid < lun->ua_cap && lun->ua[nid].n && !is_ua_exempt(op)) {
 		ua_pop_locked(lun, nid, &ua);
 		if (op == REQUEST_SENSE)
@@ -182,6 +230,17 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 		return;
 	}
 
+	if (srb->data_length > port->max_xfer || srb->iovcnt > port->max_sg) {
+		over_adapter_limit(lun, srb);
+		pthread_mutex_unlock(&lun->lock);
+		srb->done(srb);
+		return;
+	}
+
+	/* The request timer starts now, whether the SRB goes to the miniport
+	 * or waits: a LUN left busy or paused must not hold it forever. */
+	srb->priv.deadline_ns = atomic_load_explicit(&port->tick_ms, memory_order_relaxed) +
+	                        (srb->timeout_ms ? srb->timeout_ms : port->timeout_ms);
 	if (lun->held.n == 0 && can_start(lun, srb)) {
 		make_active(lun, srb);
 		void *lext = lun->ext;
@@ -218,7 +277,18 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 /*
  * Final status of an SRB the port asked back or takes back.  Flags set by
  * whoever asked first win; `default_status` (VS_SRB_BUS_RESET, _ABORTED,
- * _NO_DEVICE, or 0 = keep the miniport's) applies when no flag is set.
+ * _NO_DEVICE, VERDICT_TASK_ABORTED, or 0 = keep the miniport's) applies
+ * when no flag is set.
+ *
+ * Aborted tasks follow SAM-5 5.6 with TAS=1 (what vdisk's control mode
+ * page reports, SPC-4 7.5.7): a task aborted on behalf of its own I_T
+ * nexus (ABORT TASK, ABORT TASK SET, its own CLEAR TASK SET or reset, I_T
+ * nexus loss) ends without status (VS_SRB_ABORTED: the fabric sends none,
+ * the TMF response speaks for it); a task aborted on behalf of another
+ * nexus (CLEAR TASK SET, LOGICAL UNIT / TARGET RESET, PREEMPT AND ABORT)
+ * completes with TASK ABORTED status, which the fabric sends
+ * (VS_SRB_SUCCESS).  No COMMANDS CLEARED BY ANOTHER INITIATOR unit
+ * attention: that is the TAS=0 alternative.
  */
 void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 {
@@ -227,16 +297,21 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 
 	if (f & SRBF_TMF_ABORTED)
 		st = VS_SRB_ABORTED;
+	else if (f & SRBF_TAS_ABORTED)
+		st = VERDICT_TASK_ABORTED;
 	else if (f & SRBF_GONE)
 		st = VS_SRB_NO_DEVICE;
 	else if (f & SRBF_TIMED_OUT)
 		st = VS_SRB_TIMEOUT;
 
 	switch (st) {
+	case VERDICT_TASK_ABORTED:
+		vs_srb_set_status(srb, SAM_STAT_TASK_ABORTED);
+		srb->xfer_len = 0;
+		return;
 	case VS_SRB_ABORTED:
 	case VS_SRB_BUS_RESET:
-		/* SAM-5 5.6: the task was aborted; TASK ABORTED status for a
-		 * fabric that reports it (TAS=1 semantics) */
+		/* no status goes out; TASK ABORTED for a fabric that logs it */
 		vs_srb_set_status(srb, SAM_STAT_TASK_ABORTED);
 		break;
 	case VS_SRB_NO_DEVICE:
@@ -246,6 +321,12 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 		/* SPC-5: ABORTED COMMAND / COMMAND TIMEOUT DURING PROCESSING (2Eh/02h) */
 		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0x2e02);
 		break;
+	case VERDICT_TIMEOUT_HELD:
+		/* SPC-5: ABORTED COMMAND / COMMAND TIMEOUT BEFORE PROCESSING (2Eh/01h) */
+		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0x2e01);
+		srb->srb_status = VS_SRB_TIMEOUT;
+		srb->xfer_len = 0;
+		return;
 	default:
 		return;
 	}
@@ -255,9 +336,19 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 
 void vs_port_complete(struct vs_srb *srb)
 {
-	struct vs_port_lun *lun = srb->priv.lun;
+	struct vs_port_lun *lun;
 	bool kick;
-	uint64_t now = vs_now_ns();
+	uint64_t now;
+
+	if (!port_arg(srb, "complete: srb"))
+		return;
+	lun = srb->priv.lun;
+	if (!lun) {
+		/* not an SRB the port gave this miniport */
+		vs_set_error("complete: srb was not started by the port");
+		return;
+	}
+	now = vs_now_ns();
 
 	pthread_mutex_lock(&lun->lock);
 	if (srb->priv.state == SRB_ZOMBIE) {

@@ -9,6 +9,7 @@
  * and a miniport's late completion after a forced removal is still safe.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +54,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	void *ext;
 	int rc;
 
-	if (!port)
+	if (!port_arg(port, "lun_add: port"))
 		return -EINVAL;
 	if (n >= port->max_luns) {
 		vs_set_error("lun: %llu out of range (max %u)", (unsigned long long)n,
@@ -93,8 +94,10 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	lun->busy = false;
 	lun->busy_remaining = 0;
 	memset(&lun->st, 0, sizeof(lun->st));
-	for (uint32_t i = 0; i < lun->ua_cap; i++)
+	for (uint32_t i = 0; i < lun->ua_cap; i++) {
 		lun->ua[i].n = 0;
+		lun->ua[i].used = false;
+	}
 	lun->ua_nonempty = 0;
 	for (uint32_t id = 0; id < port->nexus_cap; id++)
 		if (port->nexus[id])
@@ -122,7 +125,7 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 	/* 1. what never reached the miniport is answered at once */
 	lun_force_complete(lun, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
 	/* 2. ask the miniport to abort what it has */
-	if (lun_mark_abort(lun, filter_all, NULL, SRBF_GONE, true) == 0)
+	if (lun_mark_abort(lun, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
 		return;
 	if (lun_wait_abort(lun, t))
 		return;
@@ -142,9 +145,11 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 {
 	struct vs_port_lun *lun;
+	char why[200] = "";
+	int detach_rc = 0;
 	void *ext;
 
-	if (!port)
+	if (!port_arg(port, "lun_remove: port"))
 		return -EINVAL;
 	pthread_mutex_lock(&port->lun_lock);
 	lun = port_lun_slot(port, n);
@@ -182,11 +187,19 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	}
 
 	ext = lun->ext;
-	port->mp->lun_detach(port->adapter_ext, ext);
+	if (VS_MINIPORT_HAS(port->mp, lun_detach_checked)) {
+		detach_rc = port->mp->lun_detach_checked(port->adapter_ext, ext);
+		if (detach_rc < 0)
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+	} else {
+		port->mp->lun_detach(port->adapter_ext, ext);
+	}
 	pthread_mutex_lock(&lun->lock);
 	lun->ext = NULL;
-	for (uint32_t i = 0; i < lun->ua_cap; i++)
+	for (uint32_t i = 0; i < lun->ua_cap; i++) {
 		lun->ua[i].n = 0;
+		lun->ua[i].used = false;
+	}
 	lun->ua_nonempty = 0;
 	atomic_store(&lun->state, LUN_ABSENT);
 	pthread_mutex_unlock(&lun->lock);
@@ -194,6 +207,11 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	pthread_mutex_unlock(&port->lun_lock);
 
 	vs_port_bus_changed(port);
+	if (detach_rc < 0) {
+		/* gone all the same; the caller learns the data may not be safe */
+		vs_set_error("lun: %llu removed, but %s", (unsigned long long)n, why);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -203,7 +221,7 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 	struct vs_port_lun *lun;
 	int rc;
 
-	if (!port)
+	if (!port_arg(port, "lun_control: port"))
 		return -EINVAL;
 	pthread_mutex_lock(&port->lun_lock);
 	lun = port_lun_slot(port, n);
@@ -222,11 +240,35 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 	return rc;
 }
 
+int vs_port_lun_users(struct vs_port *port, uint64_t n)
+{
+	struct vs_port_lun *lun;
+	int users = 0;
+
+	if (!port_arg(port, "lun_users: port"))
+		return -EINVAL;
+	lun = port_lun_slot(port, n);
+	if (!lun || atomic_load(&lun->state) != LUN_ACTIVE) {
+		vs_set_error("lun: %llu does not exist", (unsigned long long)n);
+		return -ENOENT;
+	}
+	pthread_mutex_lock(&port->nexus_lock);
+	pthread_mutex_lock(&lun->lock);
+	for (uint32_t id = 0; id < port->nexus_cap && id < lun->ua_cap; id++)
+		users += port->nexus[id] && lun->ua[id].used;
+	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_unlock(&port->nexus_lock);
+	return users;
+}
+
 size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max)
 {
-	uint32_t hi = atomic_load(&port->lun_hi);
+	uint32_t hi;
 	size_t n = 0;
 
+	if (!port_arg(port, "lun_list: port") || (max && !port_arg(luns, "lun_list: luns")))
+		return 0;
+	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi && n < max; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
@@ -237,18 +279,20 @@ size_t vs_port_lun_list(struct vs_port *port, uint64_t *luns, size_t max)
 
 uint64_t vs_port_lun_number(const struct vs_port_lun *lun)
 {
-	return lun->number;
+	return port_arg(lun, "lun_number: lun") ? lun->number : UINT64_MAX;
 }
 
 struct vs_port *vs_port_lun_port(const struct vs_port_lun *lun)
 {
-	return lun->port;
+	return port_arg(lun, "lun_port: lun") ? lun->port : NULL;
 }
 
 /* StorPortBusy: hold new SRBs until `requests_to_complete` outstanding ones
  * complete (0: until vs_port_ready). */
 void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 {
+	if (!port_arg(lun, "busy: lun"))
+		return;
 	pthread_mutex_lock(&lun->lock);
 	lun->busy = true;
 	lun->busy_remaining = requests_to_complete;
@@ -257,6 +301,8 @@ void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 
 void vs_port_ready(struct vs_port_lun *lun)
 {
+	if (!port_arg(lun, "ready: lun"))
+		return;
 	pthread_mutex_lock(&lun->lock);
 	lun->busy = false;
 	lun->busy_remaining = 0;

@@ -75,7 +75,7 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 		pthread_mutex_lock(&lun->lock);
 		int rc = ua_reserve_locked(lun, id);
 		if (rc == 0) {
-			ua_clear_locked(lun, id);
+			ua_forget_locked(lun, id);
 			if (atomic_load(&lun->state) == LUN_ACTIVE)
 				ua_add_locked(lun, id, ASC_POWER_ON_RESET_OR_BUS_RESET);
 		}
@@ -97,7 +97,7 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 	struct nexus_priv *np;
 	uint32_t hi;
 
-	if (!port || !nexus)
+	if (!port_arg(port, "nexus_close: port") || !port_arg(nexus, "nexus_close: nexus"))
 		return;
 	np = nexus->port_private;
 	/* Connection gone: nothing of this nexus may stay queued (SAM-5 6.3.4) */
@@ -111,7 +111,7 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 		if (!lun)
 			continue;
 		pthread_mutex_lock(&lun->lock);
-		ua_clear_locked(lun, nexus->id);
+		ua_forget_locked(lun, nexus->id);
 		pthread_mutex_unlock(&lun->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);
@@ -127,6 +127,8 @@ const struct vs_nexus *vs_port_nexus_by_id(struct vs_port *port, uint32_t id)
 {
 	const struct vs_nexus *n = NULL;
 
+	if (!port_arg(port, "nexus_by_id: port"))
+		return NULL;
 	pthread_mutex_lock(&port->nexus_lock);
 	if (id < port->nexus_cap && port->nexus[id])
 		n = &port->nexus[id]->pub;

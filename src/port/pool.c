@@ -28,6 +28,7 @@ struct vs_srb_pool {
 	struct vs_srb **free_stack;
 	uint32_t nfree;
 	bool dying;                     /* destroyed while SRBs were out */
+	bool claimed;                   /* someone is freeing it */
 	struct vs_srb_pool *next;       /* port->pools */
 };
 
@@ -57,9 +58,12 @@ struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
                                        size_t data_bytes_per_srb)
 {
 	struct vs_srb_pool *p;
-	size_t ext = port ? port->mp->srb_extension_size : 0;
+	size_t ext;
 
-	if (!port || count == 0 || count > (1u << 24)) {
+	if (!port_arg(port, "srb_pool: port"))
+		return NULL;
+	ext = port->mp->srb_extension_size;
+	if (count == 0 || count > (1u << 24)) {
 		vs_set_error("srb_pool.count: must be 1..16777216 (got %u)", count);
 		return NULL;
 	}
@@ -136,22 +140,31 @@ static void pool_unlink(struct vs_srb_pool *p)
 	pthread_mutex_unlock(&port->pool_lock);
 }
 
-void vs_srb_pool_destroy(struct vs_srb_pool *p)
+/* Mark p dying; true if every SRB is back and the caller must free it. */
+static bool pool_retire(struct vs_srb_pool *p)
 {
-	bool all_back;
+	bool mine;
 
-	if (!p)
-		return;
 	pthread_mutex_lock(&p->mu);
 	p->dying = true;
-	all_back = p->nfree == p->count;
+	mine = p->nfree == p->count && !p->claimed;
+	p->claimed |= mine;
 	pthread_mutex_unlock(&p->mu);
+	return mine;
+}
+
+void vs_srb_pool_destroy(struct vs_srb_pool *p)
+{
+	if (!p)
+		return;
+	/* Off the port's list first: from here on nothing of the pool's life
+	 * touches the port, so its last SRB may come back after the port is
+	 * gone. */
+	pool_unlink(p);
 	/* SRBs still out (e.g. held by a miniport that never completed them)
-	 * free the pool when the last one returns, or vs_port_destroy does. */
-	if (all_back) {
-		pool_unlink(p);
+	 * free the pool when the last one returns. */
+	if (pool_retire(p))
 		pool_free_mem(p);
-	}
 }
 
 void pool_destroy_all(struct vs_port *port)
@@ -164,7 +177,10 @@ void pool_destroy_all(struct vs_port *port)
 	pthread_mutex_unlock(&port->pool_lock);
 	for (; p; p = next) {
 		next = p->next;
-		pool_free_mem(p);
+		/* An SRB a backend never gave back keeps its pool alive: its late
+		 * completion must not land in freed memory. */
+		if (pool_retire(p))
+			pool_free_mem(p);
 	}
 }
 
@@ -173,6 +189,8 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 	struct vs_srb *s;
 	uint32_t idx;
 
+	if (!port_arg(p, "srb_get: pool"))
+		return NULL;
 	pthread_mutex_lock(&p->mu);
 	if (p->nfree == 0 || p->dying) {
 		pthread_mutex_unlock(&p->mu);
@@ -201,9 +219,15 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 
 void *vs_srb_buffer(struct vs_srb *srb, size_t *len)
 {
-	struct vs_srb_pool *p = srb->priv.pool;
+	struct vs_srb_pool *p;
 	size_t idx;
 
+	if (!port_arg(srb, "srb_buffer: srb")) {
+		if (len)
+			*len = 0;
+		return NULL;
+	}
+	p = srb->priv.pool;
 	if (!p || !p->data) {
 		if (len)
 			*len = 0;
@@ -232,12 +256,11 @@ void srb_unref(struct vs_srb *srb)
 	srb->priv.state = SRB_FREE;
 	pthread_mutex_lock(&p->mu);
 	p->free_stack[p->nfree++] = srb;
-	free_pool = p->dying && p->nfree == p->count;
+	free_pool = p->dying && p->nfree == p->count && !p->claimed;
+	p->claimed |= free_pool;
 	pthread_mutex_unlock(&p->mu);
-	if (free_pool) {
-		pool_unlink(p);
-		pool_free_mem(p);
-	}
+	if (free_pool)
+		pool_free_mem(p);       /* already off the port's list */
 }
 
 void vs_srb_put(struct vs_srb *srb)

@@ -5,6 +5,7 @@
  * request timer, the worker pool and the task management thread.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +42,17 @@ static void port_free(struct vs_port *port)
 		uint32_t hi = atomic_load(&port->lun_hi);
 		for (uint32_t i = 0; i < hi; i++) {
 			struct vs_port_lun *lun = port_lun_slot(port, i);
-			if (lun)
+			bool held;
+
+			if (!lun)
+				continue;
+			pthread_mutex_lock(&lun->lock);
+			held = lun->zombies.n > 0;
+			pthread_mutex_unlock(&lun->lock);
+			/* A miniport that never gave an SRB back (its backend
+			 * stopped answering) may still complete it: that late
+			 * vs_port_complete() uses the slot, so leave it. */
+			if (!held)
 				port_lun_slot_free(lun);
 		}
 		free(port->luns);
@@ -102,6 +113,9 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	                  : port->caps.default_queue_depth ? port->caps.default_queue_depth
 	                  : PORT_DEFAULT_DEPTH;
 	port->max_held = cfg->max_held ? cfg->max_held : 1024;
+	port->max_xfer = port->caps.max_transfer_length ? port->caps.max_transfer_length : UINT32_MAX;
+	port->max_sg = port->caps.max_sg_elements && port->caps.max_sg_elements < INT_MAX
+	               ? (int)port->caps.max_sg_elements : INT_MAX;
 	port->timeout_ms = cfg->default_timeout_ms ? cfg->default_timeout_ms : 30000;
 	port->abort_timeout_ms = cfg->abort_timeout_ms ? cfg->abort_timeout_ms : 5000;
 
@@ -120,6 +134,7 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	}
 	if (mp->initialize && (rc = mp->initialize(port->adapter_ext)) != 0)
 		goto fail_threads;
+	adapter_control_query(port);
 	rc = pthread_create(&port->timer, NULL, port_timer_main, port);
 	if (rc) {
 		vs_set_error("port: cannot start timer thread (%d)", rc);
@@ -169,19 +184,33 @@ void vs_port_destroy(struct vs_port *port)
 
 void *vs_port_adapter_ext(struct vs_port *port)
 {
-	return port ? port->adapter_ext : NULL;
+	return port_arg(port, "adapter_ext: port") ? port->adapter_ext : NULL;
+}
+
+int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps)
+{
+	if (!port_arg(port, "adapter_caps: port") || !port_arg(caps, "adapter_caps: caps"))
+		return -EINVAL;
+	*caps = port->caps;
+	caps->max_luns = port->max_luns;
+	caps->default_queue_depth = port->queue_depth;
+	return 0;
 }
 
 /* StorPortPause: hold every new SRB; the timer resumes after timeout_ms. */
 void vs_port_pause(struct vs_port *port, uint32_t timeout_ms)
 {
+	if (!port_arg(port, "pause: port"))
+		return;
 	atomic_store(&port->pause_until_ms, vs_now_coarse_ms() + timeout_ms);
-	atomic_store(&port->paused, true);
+	atomic_fetch_or(&port->hold, PORT_HOLD_PAUSED);
 }
 
 void vs_port_resume(struct vs_port *port)
 {
-	if (!atomic_exchange(&port->paused, false))
+	if (!port_arg(port, "resume: port"))
+		return;
+	if (!(atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_PAUSED) & PORT_HOLD_PAUSED))
 		return;
 	port_dispatch_all(port);
 }

@@ -37,6 +37,10 @@
 #define PORT_DEFAULT_DEPTH  32
 #define PORT_WORKQ_MAX      4096    /* queued work items before -ENOMEM */
 
+/* port->hold bits */
+#define PORT_HOLD_PAUSED    0x1     /* vs_port_pause, until resume or its timeout */
+#define PORT_HOLD_STOPPED   0x2     /* vs_port_stop, until vs_port_restart */
+
 enum srb_state {
 	SRB_FREE = 0,
 	SRB_OWNED,
@@ -52,6 +56,13 @@ enum srb_state {
 #define SRBF_TMF_ABORTED 0x04   /* final status ABORTED */
 #define SRBF_GONE        0x08   /* final status NO_DEVICE (LUN removed) */
 #define SRBF_TIMED_OUT   0x10   /* final status TIMEOUT */
+#define SRBF_TAS_ABORTED 0x20   /* aborted for another nexus: TASK ABORTED status (TAS=1) */
+
+/* srb_apply_verdict's defaults besides the VS_SRB_* values: complete with
+ * TASK ABORTED status (SAM-5 5.6, TAS=1); timed out while still held,
+ * before the miniport saw it (VS_SRB_TIMEOUT, 2Eh/01h) */
+#define VERDICT_TASK_ABORTED 0x80
+#define VERDICT_TIMEOUT_HELD 0x81
 
 /* srb->priv.escalation (SRB timeout handling, see reset.c) */
 enum {
@@ -72,9 +83,11 @@ struct srb_list {
 	uint32_t n;
 };
 
+/* Per (LUN, I_T nexus) state, lun->lock */
 struct ua_slot {
 	uint16_t q[PORT_UA_QMAX];   /* ASC/ASCQ, q[0] reported first */
 	uint8_t  n;
+	bool     used;              /* the nexus has sent this LUN a command */
 };
 
 struct vs_port_lun {
@@ -121,6 +134,8 @@ struct vs_port {
 	char name[64];
 	uint32_t queue_depth, max_held, timeout_ms, abort_timeout_ms;
 	uint32_t max_luns;
+	uint32_t max_xfer;                      /* caps.max_transfer_length, 0 → UINT32_MAX */
+	int max_sg;                             /* caps.max_sg_elements, 0 → INT_MAX */
 
 	_Atomic(struct vs_port_lun *) *luns;    /* [max_luns] */
 	_Atomic uint32_t lun_hi;                /* 1 + highest slot ever allocated */
@@ -131,8 +146,9 @@ struct vs_port {
 	uint32_t nexus_cap;
 
 	_Atomic uint64_t tick_ms;               /* coarse clock, refreshed by the timer */
-	_Atomic bool paused;
+	_Atomic uint32_t hold;                  /* PORT_HOLD_*: new SRBs wait (one load in can_start) */
 	_Atomic uint64_t pause_until_ms;
+	bool ac_supported[VS_ADAPTER_CONTROL_MAX]; /* the miniport's adapter_control types */
 
 	pthread_t timer;
 	pthread_mutex_t timer_mu;
@@ -199,6 +215,19 @@ static inline struct vs_port_lun *port_lun_slot(struct vs_port *port, uint64_t l
 	return atomic_load_explicit(&port->luns[lun], memory_order_acquire);
 }
 
+/*
+ * Public entry points check their pointers: a NULL one is the caller's
+ * bug, answered with an error (and "<what> is NULL" as the error line,
+ * e.g. "lun_add: port is NULL"), never a crash.
+ */
+static inline bool port_arg(const void *p, const char *what)
+{
+	if (p)
+		return true;
+	vs_set_error("%s is NULL", what);
+	return false;
+}
+
 /* nexus key kept in the SRB at submit (so the port never dereferences a
  * nexus after submit): id + 1, 0 = no nexus */
 #define SRB_NEXUS_KEY(srb) ((srb)->priv.seq)
@@ -225,6 +254,8 @@ void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
 bool ua_pop_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t *asc_ascq);
 void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id);
+/* a nexus id starts or ends: no UA pending, not a user of the LUN */
+void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id);
 void ua_remove_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
 int  ua_reserve_locked(struct vs_port_lun *lun, uint32_t nexus_id);
 /* takes nexus_lock and lun locks: UA for every open nexus except `except_id` (UINT32_MAX: none) */
@@ -237,10 +268,19 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 typedef bool (*srb_filter_fn)(const struct vs_srb *srb, const void *arg);
 void lun_force_complete(struct vs_port_lun *lun, unsigned what, srb_filter_fn filter,
                         const void *arg, uint8_t default_status);
+/* lun_mark_abort `how` */
+#define MARK_CALL_ABORT_SRB  0x1    /* ask the miniport (abort_srb) */
+#define MARK_NO_ESCALATION   0x2    /* the caller waits and takes them back itself: the
+                                     * timer must not LUN-reset for them (the caller may
+                                     * be a command on the same LUN) */
 uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const void *arg,
-                        uint8_t flag, bool call_abort_srb);
+                        uint8_t flag, unsigned how);
 bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms);
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
+bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */
+/* How long the port may need to take back an SRB the miniport has: its
+ * timeout, then the abort and LUN reset steps, with slack for the timer. */
+uint32_t port_takeback_ms(const struct vs_port *port);
 void *port_timer_main(void *arg);
 void port_adapter_reset(struct vs_port *port);
 
@@ -248,6 +288,9 @@ void port_adapter_reset(struct vs_port *port);
 int  workq_start(struct workq *q, uint32_t nthreads, uint32_t max);
 int  workq_push(struct workq *q, struct vs_work *w);
 void workq_stop(struct workq *q);
+
+/* adapter_control.c: ask the miniport what it supports (at create) */
+void adapter_control_query(struct vs_port *port);
 
 /* nexus.c */
 void nexus_close_all(struct vs_port *port);

@@ -3,6 +3,8 @@
  * Taking SRBs back from the miniport: abort requests, forced completion at
  * resets, and the timer thread's escalation (Storport's request timer):
  *
+ *   deadline passed, held  → completed TIMEOUT at once (it never reached
+ *                            the miniport; the deadline runs from submit)
  *   deadline passed        → abort_srb (SRB marked TIMED_OUT)
  *   + abort_timeout_ms     → LUN reset: the port completes every SRB of the
  *                            LUN (TIMEOUT for the late one, BUS_RESET for the
@@ -84,9 +86,13 @@ void lun_force_complete(struct vs_port_lun *lun, unsigned what, srb_filter_fn fi
 }
 
 uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const void *arg,
-                        uint8_t flag, bool call_abort_srb)
+                        uint8_t flag, unsigned how)
 {
 	struct vs_port *port = lun->port;
+	bool call_abort_srb = how & MARK_CALL_ABORT_SRB;
+	/* the timer escalates a marked SRB still there at its deadline */
+	uint64_t deadline = (how & MARK_NO_ESCALATION) ? UINT64_MAX
+	                  : tick_now(port) + port->abort_timeout_ms;
 	struct vs_srb *batch[BATCH], *s;
 	uint32_t total = 0;
 	unsigned n;
@@ -103,7 +109,7 @@ uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const voi
 				continue;
 			s->priv.flags |= SRBF_ABORT_REQ | flag;
 			s->priv.escalation = ESC_ABORT_SENT;
-			s->priv.deadline_ns = tick_now(port) + port->abort_timeout_ms;
+			s->priv.deadline_ns = deadline;
 			lun->abort_pending++;
 			total++;
 			if (call_abort_srb && port->mp->abort_srb) {
@@ -122,22 +128,30 @@ uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const voi
 	return total;
 }
 
-static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, bool zombies)
+enum wait_for { WAIT_ABORTS, WAIT_ZOMBIES, WAIT_IDLE };
+
+/* lun->lock held */
+static bool lun_settled(const struct vs_port_lun *lun, enum wait_for what)
+{
+	switch (what) {
+	case WAIT_ABORTS:  return lun->abort_pending == 0;
+	case WAIT_ZOMBIES: return lun->zombies.n == 0;
+	default:           return lun->active.n == 0;
+	}
+}
+
+static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, enum wait_for what)
 {
 	struct timespec dl = vs_deadline_after_ms(ms);
 	bool ok;
 
 	pthread_mutex_lock(&lun->lock);
 	lun->waiters++;
-	for (;;) {
-		ok = zombies ? lun->zombies.n == 0 : lun->abort_pending == 0;
-		if (ok)
-			break;
+	while (!(ok = lun_settled(lun, what)))
 		if (pthread_cond_timedwait(&lun->drain_cv, &lun->lock, &dl) == ETIMEDOUT) {
-			ok = zombies ? lun->zombies.n == 0 : lun->abort_pending == 0;
+			ok = lun_settled(lun, what);
 			break;
 		}
-	}
 	lun->waiters--;
 	pthread_mutex_unlock(&lun->lock);
 	return ok;
@@ -145,12 +159,22 @@ static bool lun_wait_cond(struct vs_port_lun *lun, uint32_t ms, bool zombies)
 
 bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms)
 {
-	return lun_wait_cond(lun, ms, false);
+	return lun_wait_cond(lun, ms, WAIT_ABORTS);
 }
 
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms)
 {
-	return lun_wait_cond(lun, ms, true);
+	return lun_wait_cond(lun, ms, WAIT_ZOMBIES);
+}
+
+bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms)
+{
+	return lun_wait_cond(lun, ms, WAIT_IDLE);
+}
+
+uint32_t port_takeback_ms(const struct vs_port *port)
+{
+	return port->timeout_ms + 2 * port->abort_timeout_ms + 4 * PORT_TICK_MS;
 }
 
 /* ---------------- timer ---------------- */
@@ -207,11 +231,13 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		bool expired = false, reset = false;
+		bool expired = false, reset = false, held_expired = false;
 
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
 		pthread_mutex_lock(&lun->lock);
+		for (struct vs_srb *s = lun->held.head; s && !held_expired; s = s->priv.next)
+			held_expired = s->priv.deadline_ns <= now;
 		for (struct vs_srb *s = lun->active.head; s; s = s->priv.next) {
 			if (s->priv.deadline_ns > now)
 				continue;
@@ -225,8 +251,11 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 				adapter = true;
 		pthread_mutex_unlock(&lun->lock);
 
+		/* never reached the miniport: nothing to abort, answer now */
+		if (held_expired)
+			lun_force_complete(lun, FORCE_HELD, filter_expired, &now, VERDICT_TIMEOUT_HELD);
 		if (expired)
-			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, true);
+			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, MARK_CALL_ABORT_SRB);
 		if (reset) {
 			pthread_mutex_lock(&port->lun_lock);
 			timer_lun_reset(port, lun);
@@ -256,7 +285,8 @@ void *port_timer_main(void *arg)
 
 		uint64_t now = vs_now_coarse_ms();
 		atomic_store(&port->tick_ms, now);
-		if (atomic_load(&port->paused) && now >= atomic_load(&port->pause_until_ms))
+		if ((atomic_load(&port->hold) & PORT_HOLD_PAUSED) &&
+		    now >= atomic_load(&port->pause_until_ms))
 			vs_port_resume(port);
 		timer_scan(port, now);
 

@@ -2,6 +2,13 @@
 /*
  * Per-LUN statistics: operations and bytes by direction (classified by
  * operation code), errors, and a log2 latency histogram.
+ *
+ * A command is a read or a write by what it does to the medium; its bytes
+ * are the data moved with the initiator (data-in for reads, data-out for
+ * writes).  So COMPARE AND WRITE is a write of its whole data-out (verify
+ * and write data, SBC-3 5.3), WRITE SAME a write of its one block of
+ * data-out (or none with NDOB) whatever range it fills, and VERIFY,
+ * UNMAP, PRE-FETCH and the rest are "other".
  */
 #include <errno.h>
 #include <string.h>
@@ -17,6 +24,10 @@ static enum op_class classify(uint8_t op)
 		return OP_READ;
 	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
 	case WRITE_AND_VERIFY_10: case WRITE_AND_VERIFY_12: case WRITE_AND_VERIFY_16:
+	case COMPARE_AND_WRITE:                 /* SBC-3 5.3 */
+	case WRITE_SAME_10: case WRITE_SAME_16: /* SBC-3 5.41, 5.42 */
+	case ORWRITE_16:                        /* SBC-4 5.13 */
+	case WRITE_ATOMIC_16:                   /* SBC-4 5.48 */
 		return OP_WRITE;
 	default:
 		return OP_OTHER;
@@ -56,7 +67,10 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 		if ((key & 0x0f) != SENSE_UNIT_ATTENTION)
 			st->errors++;
 	}
-	if (srb->srb_status == VS_SRB_ABORTED)
+	/* aborted without status, or with TASK ABORTED for another nexus's
+	 * abort (TAS=1, see srb_apply_verdict) */
+	if (srb->srb_status == VS_SRB_ABORTED ||
+	    (srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_TASK_ABORTED))
 		st->aborts++;
 	if (srb->srb_status == VS_SRB_TIMEOUT)
 		st->timeouts++;
@@ -72,8 +86,11 @@ void lun_account_locked(struct vs_port_lun *lun, struct vs_srb *srb, uint64_t no
 
 int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats *out)
 {
-	struct vs_port_lun *lun = port_lun_slot(port, lun_nr);
+	struct vs_port_lun *lun;
 
+	if (!port_arg(port, "lun_stats: port") || !port_arg(out, "lun_stats: out"))
+		return -EINVAL;
+	lun = port_lun_slot(port, lun_nr);
 	if (!lun || atomic_load(&lun->state) == LUN_ABSENT) {
 		vs_set_error("lun: %llu does not exist", (unsigned long long)lun_nr);
 		return -ENOENT;
@@ -91,6 +108,8 @@ uint64_t vs_lun_stats_percentile_us(const struct vs_lun_stats *s, double p)
 {
 	uint64_t total = 0, want, cum = 0;
 
+	if (!port_arg(s, "percentile: stats"))
+		return 0;
 	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
 		total += s->latency_us_hist[i];
 	if (total == 0)

@@ -63,23 +63,70 @@ static uint32_t tmf_wait_ms(const struct vs_port *port)
 	return 2 * port->abort_timeout_ms + 4 * PORT_TICK_MS;
 }
 
-/* Abort the SRBs of `lun` selected by f/arg and wait until all completed. */
-static void abort_and_wait(struct vs_port *port, struct vs_port_lun *lun,
-                           srb_filter_fn f, const void *arg)
+/*
+ * The tasks one abort takes, split by whose they are (SAM-5 5.6, TAS=1,
+ * see srb_apply_verdict): the requesting nexus's own end without status,
+ * another nexus's complete with TASK ABORTED.
+ */
+struct abort_sel {
+	srb_filter_fn f;                /* which tasks; NULL: all */
+	const void *arg;
+	uint32_t by;                    /* requesting nexus key (id + 1, 0: none) */
+	bool own;                       /* this pass: the requester's tasks, or the others' */
+};
+
+static bool filter_sel(const struct vs_srb *s, const void *arg)
 {
-	lun_force_complete(lun, FORCE_HELD, f, arg, VS_SRB_ABORTED);
-	if (lun_mark_abort(lun, f, arg, SRBF_TMF_ABORTED, true) == 0)
+	const struct abort_sel *a = arg;
+
+	if (a->f && !a->f(s, a->arg))
+		return false;
+	return (SRB_NEXUS_KEY(s) == a->by) == a->own;
+}
+
+/* What an abort has marked (so a later SRB is not swept up with them). */
+static bool filter_taken(const struct vs_srb *s, const void *arg)
+{
+	(void)arg;
+	return (s->priv.flags & (SRBF_TMF_ABORTED | SRBF_TAS_ABORTED)) != 0;
+}
+
+/* Held tasks complete at once; the miniport's are marked (`how`: see
+ * lun_mark_abort).  Returns how many the miniport has. */
+static uint32_t take_begin(struct vs_port_lun *lun, srb_filter_fn f, const void *arg, uint32_t by,
+                           unsigned how)
+{
+	struct abort_sel own = { f, arg, by, true }, other = { f, arg, by, false };
+
+	lun_force_complete(lun, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
+	lun_force_complete(lun, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
+	return lun_mark_abort(lun, filter_sel, &own, SRBF_TMF_ABORTED, how) +
+	       lun_mark_abort(lun, filter_sel, &other, SRBF_TAS_ABORTED, how);
+}
+
+/* Wait for the miniport; past ms the port gives them back itself (their
+ * late completions only release them). */
+static void take_finish(struct vs_port_lun *lun, uint32_t ms)
+{
+	if (!lun_wait_abort(lun, ms))
+		lun_force_complete(lun, FORCE_ACTIVE, filter_taken, NULL, VS_SRB_ABORTED);
+}
+
+/* Abort the SRBs of `lun` selected by f/arg for nexus key `by` and wait
+ * until all completed. */
+static void abort_and_wait(struct vs_port *port, struct vs_port_lun *lun, srb_filter_fn f,
+                           const void *arg, uint32_t by)
+{
+	if (take_begin(lun, f, arg, by, MARK_CALL_ABORT_SRB) == 0)
 		return;
-	if (!lun_wait_abort(lun, tmf_wait_ms(port)))
-		lun_force_complete(lun, FORCE_ACTIVE, f, arg, VS_SRB_ABORTED);
+	take_finish(lun, tmf_wait_ms(port));
 	lun_dispatch(lun);
 }
 
-/* LOGICAL UNIT RESET on one LUN; lun_lock held by the caller */
-static void lun_reset_begin(struct vs_port_lun *lun)
+/* LOGICAL UNIT RESET on one LUN for nexus key `by`; lun_lock held by the caller */
+static void lun_reset_begin(struct vs_port_lun *lun, uint32_t by)
 {
-	lun_force_complete(lun, FORCE_HELD, NULL, NULL, VS_SRB_ABORTED);
-	lun_mark_abort(lun, NULL, NULL, SRBF_TMF_ABORTED, false);
+	take_begin(lun, NULL, NULL, by, 0);
 	pthread_mutex_lock(&lun->lock);
 	lun->st.resets++;
 	pthread_mutex_unlock(&lun->lock);
@@ -87,8 +134,7 @@ static void lun_reset_begin(struct vs_port_lun *lun)
 
 static void lun_reset_finish(struct vs_port *port, struct vs_port_lun *lun)
 {
-	if (!lun_wait_abort(lun, port->abort_timeout_ms))
-		lun_force_complete(lun, FORCE_ACTIVE, NULL, NULL, VS_SRB_ABORTED);
+	take_finish(lun, port->abort_timeout_ms);
 }
 
 static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *lun)
@@ -100,7 +146,7 @@ static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *
 		pthread_mutex_unlock(&port->lun_lock);
 		return VS_TMF_LUN_DOES_NOT_EXIST;
 	}
-	lun_reset_begin(lun);
+	lun_reset_begin(lun, r->nkey);
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
 	lun_reset_finish(port, lun);
@@ -123,7 +169,7 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
-			lun_reset_begin(lun);
+			lun_reset_begin(lun, r->nkey);
 	}
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, NULL, VS_RESET_TARGET);
@@ -143,38 +189,12 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 	return VS_TMF_COMPLETE;
 }
 
+/* SAM-5 7.5: every task of the task set, whichever nexus sent it; with
+ * TAS=1 the other nexuses' tasks complete with TASK ABORTED status (and no
+ * COMMANDS CLEARED BY ANOTHER INITIATOR, which is for TAS=0). */
 static enum vs_tmf_response do_clear_task_set(struct tmf_req *r, struct vs_port_lun *lun)
 {
-	struct vs_port *port = r->port;
-	uint32_t cap, *hit_ids = NULL, nhit = 0;
-
-	/* SAM-5 7.5 / SPC-4 (TAS=0): other nexuses whose commands were cleared
-	 * get COMMANDS CLEARED BY ANOTHER INITIATOR */
-	pthread_mutex_lock(&lun->lock);
-	cap = lun->held.n + lun->active.n;
-	if (cap)
-		hit_ids = calloc(cap, sizeof(*hit_ids));
-	if (hit_ids) {
-		struct srb_list *lists[2] = { &lun->held, &lun->active };
-		for (int l = 0; l < 2; l++)
-			for (struct vs_srb *s = lists[l]->head; s; s = s->priv.next) {
-				uint32_t k = SRB_NEXUS_KEY(s);
-				bool seen = k == 0 || k == r->nkey;
-				for (uint32_t i = 0; i < nhit && !seen; i++)
-					seen = hit_ids[i] == k;
-				if (!seen)
-					hit_ids[nhit++] = k;
-			}
-	}
-	pthread_mutex_unlock(&lun->lock);
-
-	abort_and_wait(port, lun, NULL, NULL);
-	for (uint32_t i = 0; i < nhit; i++) {
-		const struct vs_nexus *n = vs_port_nexus_by_id(port, hit_ids[i] - 1);
-		if (n)
-			vs_port_nexus_unit_attention(lun, n, ASC_COMMANDS_CLEARED_BY_ANOTHER_INITIATOR);
-	}
-	free(hit_ids);
+	abort_and_wait(r->port, lun, NULL, NULL, r->nkey);
 	return VS_TMF_COMPLETE;
 }
 
@@ -202,10 +222,10 @@ static enum vs_tmf_response run_tmf(struct tmf_req *r)
 	case VS_TMF_ABORT_TASK:
 		if (count_matching(lun, filter_task, &key) == 0)
 			return VS_TMF_TASK_DOES_NOT_EXIST;
-		abort_and_wait(port, lun, filter_task, &key);
+		abort_and_wait(port, lun, filter_task, &key, r->nkey);
 		return VS_TMF_COMPLETE;
 	case VS_TMF_ABORT_TASK_SET:
-		abort_and_wait(port, lun, filter_nexus, &r->nkey);
+		abort_and_wait(port, lun, filter_nexus, &r->nkey, r->nkey);
 		return VS_TMF_COMPLETE;
 	case VS_TMF_CLEAR_TASK_SET:
 		return do_clear_task_set(r, lun);
@@ -234,8 +254,12 @@ void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf
 {
 	struct tmf_req *r;
 
-	if (!port || !done)
+	if (!port_arg(done, "task_mgmt: done"))
 		return;
+	if (!port_arg(port, "task_mgmt: port")) {
+		done(ctx, VS_TMF_REJECTED);
+		return;
+	}
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		done(ctx, VS_TMF_REJECTED);
@@ -255,11 +279,51 @@ void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf
 	}
 }
 
+struct nexus_except {
+	uint32_t key;
+	const struct vs_srb *keep;
+};
+
+static bool filter_nexus_except(const struct vs_srb *s, const void *arg)
+{
+	const struct nexus_except *k = arg;
+
+	return SRB_NEXUS_KEY(s) == k->key && s != k->keep;
+}
+
+int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexus,
+                            const struct vs_nexus *by, const struct vs_srb *keep)
+{
+	struct nexus_except k = { 0, keep };
+	struct vs_port *port;
+
+	if (!port_arg(lun, "abort_nexus: lun") || !port_arg(nexus, "abort_nexus: nexus"))
+		return -EINVAL;
+	port = lun->port;
+	/* Still open?  Found by address, without reading a nexus that may be
+	 * gone: a closed nexus's tasks were aborted at its close already. */
+	pthread_mutex_lock(&port->nexus_lock);
+	for (uint32_t id = 0; id < port->nexus_cap && !k.key; id++)
+		if (port->nexus[id] && &port->nexus[id]->pub == nexus)
+			k.key = id + 1;
+	pthread_mutex_unlock(&port->nexus_lock);
+	if (!k.key || atomic_load(&lun->state) != LUN_ACTIVE)
+		return 0;
+	/* Called from a command of this LUN (keep): the timer's escalation
+	 * would LUN-reset it too, so wait here and take them back ourselves. */
+	if (take_begin(lun, filter_nexus_except, &k, by ? by->id + 1 : 0,
+	               MARK_CALL_ABORT_SRB | MARK_NO_ESCALATION)) {
+		take_finish(lun, port->abort_timeout_ms);
+		lun_dispatch(lun);
+	}
+	return 0;
+}
+
 void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus)
 {
 	uint32_t hi, key;
 
-	if (!port || !nexus)
+	if (!port_arg(port, "nexus_abort_all: port") || !port_arg(nexus, "nexus_abort_all: nexus"))
 		return;
 	key = nexus->id + 1;
 	hi = atomic_load(&port->lun_hi);
@@ -270,7 +334,7 @@ void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus)
 		lun_force_complete(lun, FORCE_HELD, filter_nexus, &key, VS_SRB_ABORTED);
 		/* the miniport's completions report ABORTED; the timer escalates
 		 * if it never completes them */
-		lun_mark_abort(lun, filter_nexus, &key, SRBF_TMF_ABORTED, true);
+		lun_mark_abort(lun, filter_nexus, &key, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
 		lun_dispatch(lun);
 	}
 }

@@ -98,6 +98,13 @@ void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id)
 	lun->ua_nonempty--;
 }
 
+void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+{
+	ua_clear_locked(lun, nexus_id);
+	if (nexus_id < lun->ua_cap)
+		lun->ua[nexus_id].used = false;
+}
+
 void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
 {
 	struct vs_port *port = lun->port;
@@ -131,7 +138,7 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
                                 const struct vs_nexus *except)
 {
-	if (!lun)
+	if (!port_arg(lun, "lun_unit_attention: lun"))
 		return;
 	ua_all_nexus(lun, asc_ascq, except ? except->id : UINT32_MAX);
 	if (!except && asc_ascq == ASC_CAPACITY_DATA_HAS_CHANGED)
@@ -141,7 +148,8 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                                   uint16_t asc_ascq)
 {
-	if (!lun || !nexus)
+	if (!port_arg(lun, "nexus_unit_attention: lun") ||
+	    !port_arg(nexus, "nexus_unit_attention: nexus"))
 		return;
 	pthread_mutex_lock(&lun->lock);
 	ua_add_locked(lun, nexus->id, asc_ascq);
@@ -150,9 +158,12 @@ void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus
 
 void vs_port_bus_changed(struct vs_port *port)
 {
-	uint32_t hi = atomic_load(&port->lun_hi);
+	uint32_t hi;
 	uint64_t first = UINT64_MAX;
 
+	if (!port_arg(port, "bus_changed: port"))
+		return;
+	hi = atomic_load(&port->lun_hi);
 	/* SPC-4 5.14 / 6.33: every I_T nexus learns the inventory changed; the
 	 * condition is established on every LUN so whichever LUN the initiator
 	 * talks to next reports it. */

@@ -92,8 +92,10 @@ void workq_stop(struct workq *q)
 
 int vs_port_queue_work(struct vs_port *port, struct vs_work *work)
 {
-	if (!port || !work || !work->fn) {
-		vs_set_error("work: fn must be set");
+	if (!port_arg(port, "queue_work: port") || !port_arg(work, "queue_work: work"))
+		return -EINVAL;
+	if (!work->fn) {
+		vs_set_error("queue_work: work.fn must be set");
 		return -EINVAL;
 	}
 	if (workq_push(&port->workers, work)) {

@@ -123,6 +123,10 @@ struct vdisk_pr {
 	struct pr_spc2 spc2;
 	unsigned nua;           /* unit attentions to raise after commit */
 	struct pr_ua ua[VDISK_PR_MAX_REGS * 2];
+	/* PREEMPT AND ABORT: the I_T nexuses whose tasks to abort after
+	 * commit (asc_ascq unused); out_lock */
+	unsigned nabort;
+	struct pr_ua abort[VDISK_PR_MAX_REGS];
 	uint8_t in_buf[PR_IN_BUF_MAX];   /* PR IN reply, built under lock */
 };
 

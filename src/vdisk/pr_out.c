@@ -238,13 +238,26 @@ static enum pr_result pr_out_clear(struct vdisk_pr *pr, struct pr_state *st,
 	return PR_OK_CHANGED;
 }
 
+/* PREEMPT AND ABORT: remember registration r's I_T nexus for the abort. */
+static void pr_queue_abort(struct vdisk_pr *pr, const struct pr_reg *r)
+{
+	if (pr->nabort >= sizeof(pr->abort) / sizeof(pr->abort[0]) || r->nexus_id == PR_NO_NEXUS)
+		return;
+	struct pr_ua *a = &pr->abort[pr->nabort++];
+	memcpy(a->name, r->name, sizeof(a->name));
+	a->nexus_id = r->nexus_id;
+	a->asc_ascq = 0;
+}
+
 /*
  * Remove the registrations holding `key` (all but the caller's own when
- * key is 0 and `all` is set), each told REGISTRATIONS PREEMPTED.  Returns
- * how many registrations (the caller's included) matched.
+ * key is 0 and `all` is set), each told REGISTRATIONS PREEMPTED; with
+ * `abort` (PREEMPT AND ABORT) their I_T nexuses' tasks are to be aborted,
+ * and the caller's own other tasks too when its key is the one preempted.
+ * Returns how many registrations (the caller's included) matched.
  */
 static int pr_preempt_regs(struct vdisk_pr *pr, struct pr_state *st, int self,
-                           uint64_t key, bool all)
+                           uint64_t key, bool all, bool abort)
 {
 	int matched = 0;
 	for (int i = 0; i < VDISK_PR_MAX_REGS; i++) {
@@ -252,6 +265,8 @@ static int pr_preempt_regs(struct vdisk_pr *pr, struct pr_state *st, int self,
 		if (!r->used || !(all || r->key == key))
 			continue;
 		matched++;
+		if (abort && (i != self || !all))
+			pr_queue_abort(pr, r);
 		if (i == self)
 			continue;
 		pr_queue_ua(pr, r, ASC_REGISTRATIONS_PREEMPTED);
@@ -262,22 +277,23 @@ static int pr_preempt_regs(struct vdisk_pr *pr, struct pr_state *st, int self,
 }
 
 /*
- * SPC-4 5.13.11.4 PREEMPT; PREEMPT AND ABORT behaves the same here: the
- * preempted I_T nexuses' tasks are not aborted (optional in vstor for now;
- * the initiator still gets REGISTRATIONS PREEMPTED and every later command
- * it sends meets the new reservation).
+ * SPC-4 5.13.11.2.4 PREEMPT and 5.13.11.2.5 PREEMPT AND ABORT: the same
+ * change of registrations and reservation; PREEMPT AND ABORT also aborts
+ * every task of the preempted I_T nexuses (all but this PERSISTENT RESERVE
+ * OUT), done by vdisk_pr_out once the new state is in force.
  */
 static enum pr_result pr_out_preempt(struct vdisk_pr *pr, struct pr_state *st,
                                      const struct pr_out_req *q, struct vs_srb *srb)
 {
 	int self = pr_registered_caller(st, q, srb);
+	bool abort = q->sa == PROUT_PREEMPT_AND_ABORT;
 	if (self < 0)
 		return PR_FAILED;
 
 	if (st->reserved && pr_type_all_reg(st->type) && q->sark == 0) {
 		/* SARK 0 preempts an all-registrants reservation:
 		 * everyone else loses the registration, the caller reserves. */
-		pr_preempt_regs(pr, st, self, 0, true);
+		pr_preempt_regs(pr, st, self, 0, true, abort);
 		pr_release_resv(st);
 		pr_take_resv(st, self, q->nx, q->type);
 	} else if (st->reserved && !pr_type_all_reg(st->type) &&
@@ -286,7 +302,7 @@ static enum pr_result pr_out_preempt(struct vdisk_pr *pr, struct pr_state *st,
 		 * and take the reservation (type/scope from the CDB); if the type
 		 * changed the remaining registrants hear RESERVATIONS RELEASED. */
 		uint8_t old_type = st->type;
-		pr_preempt_regs(pr, st, self, q->sark, false);
+		pr_preempt_regs(pr, st, self, q->sark, false, abort);
 		pr_release_resv(st);
 		pr_take_resv(st, self, q->nx, q->type);
 		if (old_type != q->type)
@@ -298,7 +314,7 @@ static enum pr_result pr_out_preempt(struct vdisk_pr *pr, struct pr_state *st,
 			vs_srb_set_invalid_field(srb, false, 8, -1);
 			return PR_FAILED;
 		}
-		if (pr_preempt_regs(pr, st, self, q->sark, false) == 0)
+		if (pr_preempt_regs(pr, st, self, q->sark, false, abort) == 0)
 			return pr_conflict(srb);
 	}
 	st->generation++;
@@ -494,10 +510,31 @@ static bool pr_out_parse(struct vdisk_pr *pr, struct vs_srb *srb, struct pr_out_
 	return true;
 }
 
+/*
+ * PREEMPT AND ABORT, after the new state is in force and out_lock let go
+ * (the aborted tasks may include PR OUTs waiting for it): each preempted
+ * nexus still open under the registration's name loses its tasks on this
+ * LUN, all but `srb`; the port completes them with TASK ABORTED status
+ * (TAS=1), or without status for the caller's own (SAM-5 5.6).
+ */
+static void pr_abort_tasks(struct vdisk_pr *pr, const struct pr_ua *ab, unsigned n,
+                           struct vs_srb *srb)
+{
+	struct vs_port *port = vs_port_lun_port(pr->lun);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vs_nexus *nx = vs_port_nexus_by_id(port, ab[i].nexus_id);
+		if (nx && strcmp(nx->name, ab[i].name) == 0)
+			vs_port_lun_abort_nexus(pr->lun, nx, srb->nexus, srb);
+	}
+}
+
 void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 {
 	struct pr_out_req q;
 	uint8_t param[24 + PR_TID_MAX];
+	struct pr_ua ab[VDISK_PR_MAX_REGS];
+	unsigned nab = 0;
 	srb->xfer_len = 0;
 	if (!pr_out_parse(pr, srb, &q, param, sizeof(param)))
 		return;
@@ -519,6 +556,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	struct pr_state *st = &pr->work;
 	enum pr_result r;
 	pr->nua = 0;
+	pr->nabort = 0;
 	int self = pr_find_reg(st, q.nx);
 	if (self >= 0 && srb->nexus)
 		st->regs[self].nexus_id = q.nx->id;
@@ -563,9 +601,15 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	pr_update_active(pr);
 	pthread_mutex_unlock(&pr->lock);
 
-	if (r != PR_FAILED) {
+	if (r != PR_FAILED)
 		pr_raise_uas(pr);
-		vs_srb_set_good(srb);
+	if (r == PR_OK_CHANGED && pr->lun) {
+		nab = pr->nabort;
+		memcpy(ab, pr->abort, nab * sizeof(ab[0]));
 	}
 	pthread_mutex_unlock(&pr->out_lock);
+	if (nab)
+		pr_abort_tasks(pr, ab, nab, srb);
+	if (r != PR_FAILED)
+		vs_srb_set_good(srb);
 }

@@ -133,9 +133,8 @@ static int phys_extent(struct vdisk_lun *lun, uint64_t lba, uint64_t cap, bool *
 	return 0;
 }
 
-static void lbas_work(struct vs_work *w)
+static void lbas_answer(struct vdisk_cmd *c)
 {
-	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
 	struct vdisk_lun *lun = c->lun;
 	struct vs_srb *srb = c->srb;
 	struct lbas_buf b;
@@ -200,8 +199,7 @@ void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
 		return;
 	}
 	/* block_status may block: run it on the port's worker pool */
-	c->work.fn = lbas_work;
-	rc = vs_port_queue_work(lun->ad->port, &c->work);
+	rc = vdisk_cmd_queue_work(c, lbas_answer);
 	if (rc < 0) {
 		vdisk_busy(srb);
 		vs_port_complete(srb);

@@ -102,7 +102,7 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 	{ WRITE_SAME_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x09, LBA8, 0xff, 0xff, 0xff, 0xff, 0x1f }, vdisk_cmd_write_same, NULL, 60 },
 	/* WRITE ATOMIC (16): no ATOMIC BOUNDARY support (bytes 10-11 must be 0) */
-	{ VDISK_OP_WRITE_ATOMIC_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
+	{ WRITE_ATOMIC_16, 0, false, 16, VDISK_F_PROTECT_FIELD,
 	  { 0, 0x18, LBA8, 0, 0, 0xff, 0xff, 0x1f }, vdisk_cmd_write_atomic, NULL, IO_TIMEOUT },
 	{ SERVICE_ACTION_IN_16, SAI_READ_CAPACITY_16, true, 16, 0,
 	  { 0, 0, LBA8, 0xff, 0xff, 0xff, 0xff, 0x01 }, vdisk_cmd_read_capacity16, NULL, 5 },
@@ -212,7 +212,7 @@ static bool check_cdb_fields(struct vdisk_lun *lun, struct vs_srb *srb,
 
 void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 {
-	struct vdisk_lun *lun = lun_ext;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
 	const struct vdisk_cmd_desc *d;
 	bool sa_unknown = false;
 	uint8_t opcode = srb->cdb[0];

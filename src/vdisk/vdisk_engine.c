@@ -148,8 +148,11 @@ void vdisk_engine_caw(struct vdisk_cmd *c)
 	vdisk_gate_exclusive(c, caw_go);
 }
 
-/* ---- VERIFY with BYTCHK=01b / 11b ---- */
+/* ---- VERIFY with BYTCHK=01b / 11b, and WRITE AND VERIFY's read-back ---- */
 
+/* c->bytchk 0 (WRITE AND VERIFY with BYTCHK=0): read only, the medium
+ * must be readable; 1: compare each block with the data-out at its offset;
+ * 3: compare each with the one block of data-out. */
 static bool verify_iter(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
@@ -164,7 +167,7 @@ static bool verify_iter(struct vdisk_cmd *c)
 			vdisk_set_errno(lun, srb, c->bio_err, false);
 			goto out;
 		}
-		for (uint64_t b = 0; b < blocks; b++) {
+		for (uint64_t b = 0; c->bytchk && b < blocks; b++) {
 			uint64_t doff = c->bytchk == 3 ? 0 : (c->pos + b) << lun->block_shift;
 			int64_t miss = compare_data_out(srb, doff, lun->buf + (b << lun->block_shift),
 			                                lun->block_size);

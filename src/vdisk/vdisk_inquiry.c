@@ -29,8 +29,9 @@ static void put_ascii(uint8_t *p, const char *s, size_t width)
 
 static uint32_t standard_inquiry(struct vdisk_lun *lun, uint8_t *d)
 {
-	/* SAM-5, SPC-4, SBC-3, iSCSI (SPC-4 Table 144 version descriptors) */
-	static const uint16_t versions[] = { 0x00a0, 0x0460, 0x04c0, 0x0960 };
+	/* SAM-5, SPC-4, SBC-3 (SPC-4 Table 144 version descriptors); the
+	 * transport's, if the adapter was told it, follows */
+	static const uint16_t versions[] = { 0x00a0, 0x0460, 0x04c0 };
 	uint32_t len = 96;
 
 	memset(d, 0, len);
@@ -46,6 +47,7 @@ static uint32_t standard_inquiry(struct vdisk_lun *lun, uint8_t *d)
 	put_ascii(&d[32], lun->revision, 4);
 	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++)
 		vd_put16(&d[58 + 2 * i], versions[i]);
+	vd_put16(&d[58 + 2 * sizeof(versions) / sizeof(versions[0])], lun->ad->transport_version);
 	return len;
 }
 

@@ -11,7 +11,7 @@
  *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
  *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion, write gate
  *   vdisk_engine.c    serialized per-LUN buffer jobs: COMPARE AND WRITE, VERIFY BYTCHK,
- *                     patterned WRITE SAME
+ *                     WRITE AND VERIFY's read-back, patterned WRITE SAME
  *   vdisk_provision.c WRITE SAME, UNMAP
  *   vdisk_mode.c      MODE SENSE / MODE SELECT
  *   vdisk_misc.c      TUR, REQUEST SENSE, START STOP, PREVENT ALLOW, SEND DIAGNOSTIC,
@@ -48,6 +48,7 @@
 #define VDISK_MAX_WS_BLOCKS     0xffffu     /* MAXIMUM WRITE SAME LENGTH */
 #define VDISK_MAX_LUNS          1024u
 #define VDISK_QUEUE_DEPTH       128u
+#define VDISK_DETACH_TIMEOUT_MS 10000u     /* default vs_vdisk_adapter_config.detach_timeout_ms */
 /* An IEEE company ID with the locally-administered bit set (it is not a
  * registered OUI, so it can never collide with a real vendor's NAA names). */
 #define VDISK_NAA_OUI           0x525400u
@@ -63,7 +64,6 @@
 /* Opcodes and sense codes vdisk uses that scsi.h does not list. */
 #define VDISK_OP_READ_DEFECT_DATA_10 0x37
 #define VDISK_OP_SANITIZE            0x48
-#define VDISK_OP_WRITE_ATOMIC_16     0x9c
 #define VDISK_OP_READ_DEFECT_DATA_12 0xb7
 #define VDISK_SA_OVERWRITE           0x01
 #define VDISK_SA_BLOCK_ERASE         0x02
@@ -105,8 +105,13 @@ struct vdisk_adapter {
 	/* guards `luns` (target-wide resets, nexus loss, EXTENDED COPY target
 	 * lookup) and every LUN's xc_refs */
 	pthread_mutex_t luns_lock;
-	pthread_cond_t xc_unref;    /* a LUN's xc_refs dropped */
 	struct vdisk_lun *luns;
+	/* Detached LUNs whose backend did not give every request back within
+	 * detach_timeout_ms: kept (not freed) so a late completion finds live
+	 * memory; freed at free_adapter once quiet.  Guarded by luns_lock. */
+	struct vdisk_lun *orphans;
+	uint32_t detach_timeout_ms;
+	uint16_t transport_version;  /* standard INQUIRY version descriptor; 0: none */
 };
 
 /* The status of one EXTENDED COPY with LIST ID USAGE 00b, held for RECEIVE
@@ -146,12 +151,16 @@ struct vdisk_sanitize {
 	uint32_t pat_len;
 	uint8_t  pattern[4096];    /* INITIALIZATION PATTERN, at most one block */
 	_Atomic uint32_t progress; /* 0..65535 for REQUEST SENSE */
-	pthread_cond_t idle;       /* signalled when running turns false */
 };
 
+/*
+ * One LUN.  Allocated by vdisk itself (the port's LUN extension holds only
+ * a pointer to it, see vdisk_lun_of), because a LUN the backend still
+ * holds requests of must outlive its detach.
+ */
 struct vdisk_lun {
 	struct vdisk_adapter *ad;
-	struct vdisk_lun *next;    /* in ad->luns */
+	struct vdisk_lun *next;    /* in ad->luns, or in ad->orphans once detached */
 	struct vs_port_lun *plun;
 	struct vs_bdev *bdev;
 	struct vs_backend_caps caps;
@@ -203,10 +212,24 @@ struct vdisk_lun {
 	uint32_t xc_gen;
 	uint32_t xc_jobs;           /* copy jobs queued or running */
 	bool     xc_cancel;         /* LUN detach: stop early */
-	pthread_cond_t xc_idle;     /* xc_jobs dropped to 0 */
 	uint32_t xc_refs;           /* copy jobs of other LUNs using this one (ad->luns_lock) */
 	struct vdisk_lun *xc_tgt[VDISK_XCOPY_MAX_TARGETS];
+
+	/* Work handed out and not yet fully back: bios submitted to the
+	 * backend whose completion handler has not returned, and PR OUT items
+	 * queued on the worker pool.  While non-zero someone holds pointers
+	 * into this LUN (SRB extensions, lun->buf, lun->pr), so it must not be
+	 * freed.  One atomic add/sub per bio, no lock. */
+	_Atomic uint32_t outstanding;
+	/* Set at detach: worker jobs waiting for a bio give up (-ECANCELED). */
+	_Atomic bool draining;
 };
+
+/* The LUN behind the port's LUN extension. */
+static inline struct vdisk_lun *vdisk_lun_of(void *lun_ext)
+{
+	return lun_ext ? *(struct vdisk_lun **)lun_ext : NULL;
+}
 
 /* Per-SRB state, in srb->ext (Storport SrbExtension): no allocation. */
 struct vdisk_cmd {
@@ -229,6 +252,7 @@ struct vdisk_cmd {
 	uint8_t  dir_write;         /* error mapping: write-side sense */
 	bool     gate_held;
 	bool     flush_after;       /* FUA emulated with a flush */
+	bool     verify_after;      /* WRITE AND VERIFY: read back once written */
 	uint8_t  bytchk;
 	bool     unmap;
 	bool     ndob;
@@ -334,14 +358,16 @@ bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
 uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc);
 bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
 void vdisk_sanitize_init(struct vdisk_lun *lun);
-/* Wait for a running sanitize to stop (LUN detach); blocking. */
-void vdisk_sanitize_stop(struct vdisk_lun *lun);
+/* LUN detach: cancel a running sanitize and wait until it stopped or
+ * deadline_ms (vdisk_now_ms) passed; true if it stopped.  Blocking. */
+bool vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
 
 /* ---- vdisk_xcopy.c / vdisk_xcopy_results.c ---- */
 void vdisk_xcopy_init(struct vdisk_lun *lun);
 /* LUN detach: stop a copy job of this LUN, wait until no other LUN's job
- * uses it (call after the LUN left ad->luns); blocking. */
-void vdisk_xcopy_stop(struct vdisk_lun *lun);
+ * uses it (call after the LUN left ad->luns), at most until deadline_ms;
+ * true if both happened.  Blocking. */
+bool vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
 void vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus);
 /* A held-status slot for (nexus, list_id): index, -1 if a copy with that
  * list identifier is still running (OPERATION IN PROGRESS), -2 if every
@@ -382,6 +408,10 @@ bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb);
 /* Submit c->bio; on_bio runs on completion (maybe inline). */
 void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                       struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio);
+/* Run fn(c) on the port's worker pool (where blocking is allowed), the
+ * LUN counting it as outstanding until fn returns; 0 or -ENOMEM (queue
+ * full: the caller answers BUSY). */
+int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn);
 /* Finish: release the gate if held, then vs_port_complete(). */
 void vdisk_finish(struct vdisk_cmd *c);
 /* Gate: true = go on now; false = parked, c->resume runs later. */
@@ -403,13 +433,39 @@ void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_
 uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
 
 /* ---- vdisk_job.c: blocking I/O for threads that may sleep ---- */
-/* Submit one bio on lun's backend and wait for it; its status (0 or
- * -errno).  buf may be NULL (FLUSH, UNMAP, WRITE ZEROES).  Only from the
- * worker pool or control paths, never from start_io. */
-int vdisk_job_bio(struct vdisk_lun *lun, uint8_t op, uint64_t off, uint64_t len, void *buf,
-                  uint32_t flags);
-/* lun_control / detach: a FLUSH (skipped without a cache) or other bare op. */
-int vdisk_sync_bio(struct vdisk_lun *lun, uint8_t op);
+/*
+ * Submit one bio on lun's backend and wait for it; its status (0 or
+ * -errno).  buf may be NULL (FLUSH, UNMAP, WRITE ZEROES); it belongs to
+ * buf_owner (NULL: lun), which is counted as holding the bio too.  Gives up
+ * with -ECANCELED (leaving the bio to the backend) once lun or buf_owner is
+ * being detached.  Only from the worker pool, never from start_io.
+ */
+int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op, uint64_t off,
+                  uint64_t len, void *buf, uint32_t flags);
+/*
+ * Control paths (lun_control, detach, adapter stop): FLUSH the LUN's cache
+ * (0 at once without one, SBC-3 5.22) and wait at most timeout_ms:
+ * -ETIMEDOUT if the backend has not answered by then.  Sets vs_set_error()
+ * on failure.
+ */
+int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms);
+/* Count work handed out for lun (a bio, a queued work item) ... */
+static inline void vdisk_out_get(struct vdisk_lun *lun)
+{
+	atomic_fetch_add_explicit(&lun->outstanding, 1, memory_order_relaxed);
+}
+/* ... and its end, after the last touch of lun by its completion. */
+static inline void vdisk_out_put(struct vdisk_lun *lun)
+{
+	/* release: whoever sees 0 (detach) sees everything the handler wrote */
+	atomic_fetch_sub_explicit(&lun->outstanding, 1, memory_order_release);
+}
+/* Monotonic milliseconds, for the bounded waits of the control paths. */
+uint64_t vdisk_now_ms(void);
+/* Poll done(lun) every millisecond until true or deadline_ms passes;
+ * returns its last value.  Detach only (rare, control path). */
+bool vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun),
+                      uint64_t deadline_ms);
 
 /*
  * Park c at the tail of a FIFO of waiting commands, to be restarted with

@@ -74,19 +74,20 @@ static int vdisk_find_adapter(void *adapter_ext, struct vs_port *port, const voi
 
 	memset(ad, 0, sizeof(*ad));
 	ad->port = port;
-	pthread_mutex_init(&ad->luns_lock, NULL);
-	pthread_cond_init(&ad->xc_unref, NULL);
 	if (cfg) {
 		if (cfg->target_name && strlen(cfg->target_name) >= sizeof(ad->target_name)) {
 			vs_set_error("target_name: longer than %zu bytes", sizeof(ad->target_name) - 1);
-			pthread_cond_destroy(&ad->xc_unref);
-			pthread_mutex_destroy(&ad->luns_lock);
 			return -EINVAL;
 		}
 		if (cfg->target_name)
 			strcpy(ad->target_name, cfg->target_name);
 		ad->rel_target_port_id = cfg->rel_target_port_id;
+		ad->detach_timeout_ms = cfg->detach_timeout_ms;
+		ad->transport_version = cfg->transport_version;
 	}
+	pthread_mutex_init(&ad->luns_lock, NULL);
+	if (ad->detach_timeout_ms == 0)
+		ad->detach_timeout_ms = VDISK_DETACH_TIMEOUT_MS;
 	if (ad->rel_target_port_id == 0)
 		ad->rel_target_port_id = 1;     /* SPC-4: 0 is reserved */
 	caps->max_transfer_length = VDISK_MAX_XFER_BYTES;
@@ -102,32 +103,69 @@ static int vdisk_initialize(void *adapter_ext)
 	return 0;
 }
 
+/* ---- LUNs ---- */
+
+/* Everything lun_attach set up; only when nothing outstanding points here. */
+static void lun_free(struct vdisk_lun *lun)
+{
+	vdisk_pr_destroy(lun->pr);
+	vs_bdev_close(lun->bdev);
+	free(lun->buf);
+	pthread_mutex_destroy(&lun->lock);
+	pthread_mutex_destroy(&lun->mode_lock);
+	free(lun);
+}
+
+/* Nothing of the LUN is in anyone's hands: no bio in the backend, no work
+ * item queued, no copy job of another LUN using it, no job of its own. */
+static bool lun_quiet(struct vdisk_lun *lun)
+{
+	bool quiet;
+
+	if (atomic_load_explicit(&lun->outstanding, memory_order_acquire))
+		return false;
+	pthread_mutex_lock(&lun->lock);
+	quiet = !lun->san.running && lun->xc_jobs == 0;
+	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_lock(&lun->ad->luns_lock);
+	quiet = quiet && lun->xc_refs == 0;
+	pthread_mutex_unlock(&lun->ad->luns_lock);
+	return quiet;
+}
+
 static void vdisk_free_adapter(void *adapter_ext)
 {
 	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun, *next, *keep = NULL;
 
-	pthread_cond_destroy(&ad->xc_unref);
-	pthread_mutex_destroy(&ad->luns_lock);
+	/* Orphans whose backend has given everything back can go now; one
+	 * that still holds requests is left allocated (a late completion must
+	 * find live memory, SAM-5 "every command completes exactly once"
+	 * includes the backend's view of it). */
+	for (lun = ad->orphans; lun; lun = next) {
+		next = lun->next;
+		if (lun_quiet(lun)) {
+			lun_free(lun);
+		} else {
+			lun->next = keep;
+			keep = lun;
+		}
+	}
+	ad->orphans = keep;
+	if (!keep)
+		pthread_mutex_destroy(&ad->luns_lock);
 }
 
-/* ---- LUNs ---- */
-
-static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *lun_ext,
-                            const void *lun_config)
+static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct vdisk_lun *lun,
+                     const struct vs_vdisk_lun_config *cfg)
 {
-	struct vdisk_adapter *ad = adapter_ext;
-	struct vdisk_lun *lun = lun_ext;
-	const struct vs_vdisk_lun_config *cfg = lun_config;
 	uint64_t size, lun_no = plun ? vs_port_lun_number(plun) : 0;
 	char seed[512];
 	int rc;
 
-	memset(lun, 0, sizeof(*lun));
-	if (!cfg || !cfg->bdev) {
-		vs_set_error("bdev: a LUN needs a block device");
-		return -EINVAL;
-	}
-	lun->block_size = cfg->block_size ? cfg->block_size : 512;
+	/* SBC-3 logical block sizes this disk emulation implements; 0 is not a
+	 * block size (the config layer supplies its default, 512, itself) */
+	lun->block_size = cfg->block_size;
 	if (lun->block_size != 512 && lun->block_size != 4096) {
 		vs_set_error("block_size: %u is not supported (512 or 4096)", cfg->block_size);
 		return -EINVAL;
@@ -148,7 +186,19 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	lun->ad = ad;
 	lun->plun = plun;
 	lun->bdev = cfg->bdev;
+	memset(&lun->caps, 0, sizeof(lun->caps));      /* fields an older backend does not know */
 	cfg->bdev->ops->get_caps(cfg->bdev->h, &lun->caps);
+	/* Every bio is whole logical blocks at block-aligned offsets, so a
+	 * backend that needs bigger units (O_DIRECT on a 4Kn device) would
+	 * fail every I/O with EINVAL: refuse now, saying why. */
+	if (lun->caps.logical_block_size > lun->block_size) {
+		vs_set_error("block_size: %u is smaller than backend %s can do I/O in (%u bytes, e.g. "
+		             "O_DIRECT on a %u-byte-sector device); use block_size %u",
+		             lun->block_size, cfg->bdev->name, lun->caps.logical_block_size,
+		             lun->caps.logical_block_size,
+		             lun->caps.logical_block_size <= 4096 ? 4096 : lun->caps.logical_block_size);
+		return -EINVAL;
+	}
 	size = cfg->bdev->ops->get_size(cfg->bdev->h);
 	if (size < lun->block_size) {
 		vs_set_error("size: %" PRIu64 " bytes is less than one %u-byte block", size,
@@ -192,18 +242,72 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	vdisk_mode_init(lun);
 	vdisk_sanitize_init(lun);
 	vdisk_xcopy_init(lun);
+	return 0;
+}
 
+static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *lun_ext,
+                            const void *lun_config)
+{
+	struct vdisk_adapter *ad = adapter_ext;
+	struct vdisk_lun *lun;
+	const struct vs_vdisk_lun_config *cfg = lun_config;
+	int rc;
+
+	if (!cfg || !cfg->bdev) {
+		vs_set_error("bdev: a LUN needs a block device");
+		return -EINVAL;
+	}
+	lun = calloc(1, sizeof(*lun));
+	if (!lun) {
+		vs_set_error("vdisk: out of memory for the LUN");
+		return -ENOMEM;
+	}
+	rc = lun_setup(ad, plun, lun, cfg);
+	if (rc) {
+		free(lun);
+		return rc;
+	}
 	pthread_mutex_lock(&ad->luns_lock);
+	/* SPC-4 7.8.6.6: an NAA designator names one logical unit; two LUNs
+	 * of this target with the same one (the same device_id seed) would
+	 * look like one LU on two paths to a multipath initiator. */
+	for (struct vdisk_lun *o = ad->luns; o; o = o->next) {
+		if (memcmp(o->naa, lun->naa, sizeof(lun->naa)) != 0)
+			continue;
+		pthread_mutex_unlock(&ad->luns_lock);
+		vs_set_error("device_id: LUN %" PRIu64 " would have the same NAA identifier as LUN %"
+		             PRIu64 " (device_id \"%s\"); logical unit names must be unique",
+		             plun ? vs_port_lun_number(plun) : 0,
+		             o->plun ? vs_port_lun_number(o->plun) : 0,
+		             cfg->device_id ? cfg->device_id : "(default)");
+		lun->bdev = NULL;               /* still the caller's */
+		lun_free(lun);
+		return -EEXIST;
+	}
+	*(struct vdisk_lun **)lun_ext = lun;
 	lun->next = ad->luns;
 	ad->luns = lun;
 	pthread_mutex_unlock(&ad->luns_lock);
 	return 0;
 }
 
-static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
+/*
+ * A LUN leaves.  The port has given every SRB of it back to its submitter,
+ * but a backend that stopped answering may still hold bios pointing into
+ * the LUN (SRB extensions, the engine buffer), and a background job may
+ * still be waiting for one.  Everything here is bounded by one deadline
+ * (detach_timeout_ms): stop the jobs, flush the cache (what was acknowledged
+ * must reach stable storage, SBC-3 5.22), wait until nothing is
+ * outstanding.  If the backend has not given everything back by then the
+ * LUN is kept as an orphan rather than freed under the backend's feet.
+ */
+static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 {
 	struct vdisk_adapter *ad = adapter_ext;
-	struct vdisk_lun *lun = lun_ext, **pp;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext), **pp;
+	uint64_t deadline = vdisk_now_ms() + ad->detach_timeout_ms;
+	int rc = 0;
+	bool stopped;
 
 	pthread_mutex_lock(&ad->luns_lock);
 	for (pp = &ad->luns; *pp; pp = &(*pp)->next) {
@@ -214,15 +318,37 @@ static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 
-	vdisk_sanitize_stop(lun);       /* no SRB is left, but the job may be */
-	vdisk_xcopy_stop(lun);          /* and copy jobs reading or writing it */
-	if (!lun->readonly)
-		(void)vdisk_sync_bio(lun, VS_BIO_FLUSH);
-	vdisk_pr_destroy(lun->pr);
-	vs_bdev_close(lun->bdev);
-	free(lun->buf);
-	pthread_mutex_destroy(&lun->lock);
-	pthread_mutex_destroy(&lun->mode_lock);
+	/* worker jobs waiting for a bio of this LUN give up */
+	atomic_store(&lun->draining, true);
+	stopped = vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
+	stopped = vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */
+	if (!lun->readonly) {
+		uint64_t now = vdisk_now_ms();
+
+		rc = vdisk_flush_wait(lun, deadline > now ? (uint32_t)(deadline - now) : 1);
+	}
+	if (stopped && vdisk_poll_until(lun, lun_quiet, deadline)) {
+		lun_free(lun);
+		return rc;
+	}
+	/* Keep it: the backend may still complete into it. */
+	if (rc == 0) {
+		vs_set_error("backend %s still holds %u request%s after %u ms; the LUN's memory is "
+		             "kept until they return", lun->bdev->name,
+		             atomic_load(&lun->outstanding),
+		             atomic_load(&lun->outstanding) == 1 ? "" : "s", ad->detach_timeout_ms);
+		rc = -EBUSY;
+	}
+	pthread_mutex_lock(&ad->luns_lock);
+	lun->next = ad->orphans;
+	ad->orphans = lun;
+	pthread_mutex_unlock(&ad->luns_lock);
+	return rc;
+}
+
+static void vdisk_lun_detach(void *adapter_ext, void *lun_ext)
+{
+	(void)vdisk_lun_detach_checked(adapter_ext, lun_ext);
 }
 
 static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
@@ -253,13 +379,45 @@ static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
 	return 0;
 }
 
+/* VS_LUN_FIRST_MAPPED: walk the backend's block status (ram: its page
+ * bitmap, file: SEEK_DATA/SEEK_HOLE) from q->from_lba to the end. */
+static int first_mapped(struct vdisk_lun *lun, struct vs_lun_mapped *q)
+{
+	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
+	uint64_t off = q->from_lba << lun->block_shift;
+
+	q->found = false;
+	if (q->from_lba >= vdisk_capacity(lun))
+		return 0;
+	if (!lun->bdev->ops->block_status) {
+		/* cannot tell: assume data is there */
+		q->found = true;
+		q->lba = q->from_lba;
+		return 0;
+	}
+	while (off < size) {
+		bool mapped = true;
+		uint64_t ext = 0;
+		int rc = lun->bdev->ops->block_status(lun->bdev->h, off, size - off, &mapped, &ext);
+
+		if (rc < 0)
+			return rc;
+		if (mapped || ext == 0) {
+			q->found = true;
+			q->lba = off >> lun->block_shift;
+			return 0;
+		}
+		off += ext;
+	}
+	return 0;
+}
+
 static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_control_type type,
                              void *arg)
 {
-	struct vdisk_lun *lun = lun_ext;
-	int rc;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
+	struct vdisk_adapter *ad = adapter_ext;
 
-	(void)adapter_ext;
 	switch (type) {
 	case VS_LUN_RESIZE:
 		if (!arg) {
@@ -268,10 +426,7 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 		}
 		return vdisk_resize(lun, *(const uint64_t *)arg);
 	case VS_LUN_FLUSH:
-		rc = vdisk_sync_bio(lun, VS_BIO_FLUSH);
-		if (rc < 0)
-			vs_set_error("flush: backend %s failed (%d)", lun->bdev->name, rc);
-		return rc;
+		return vdisk_flush_wait(lun, ad->detach_timeout_ms);
 	case VS_LUN_QUERY: {
 		struct vs_lun_info *info = arg;
 
@@ -295,6 +450,12 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 		}
 		*(bool *)arg = lun->pr && vdisk_pr_in_use(lun->pr);
 		return 0;
+	case VS_LUN_FIRST_MAPPED:
+		if (!arg) {
+			vs_set_error("first_mapped: missing query");
+			return -EINVAL;
+		}
+		return first_mapped(lun, arg);
 	}
 	vs_set_error("lun_control: unknown request %d", (int)type);
 	return -EINVAL;
@@ -305,7 +466,7 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind)
 {
 	struct vdisk_adapter *ad = adapter_ext;
-	struct vdisk_lun *lun = lun_ext;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
 
 	/* SBC-3 5.12: a reset also ends every PREVENT MEDIUM REMOVAL; a
 	 * sanitize in progress goes on (SBC-4 4.11.2) */
@@ -358,10 +519,14 @@ static int vdisk_adapter_control(void *adapter_ext, enum vs_adapter_control_type
 		/* quiesce: everything acknowledged reaches stable storage */
 		pthread_mutex_lock(&ad->luns_lock);
 		for (lun = ad->luns; lun; lun = lun->next) {
-			int r = lun->readonly ? 0 : vdisk_sync_bio(lun, VS_BIO_FLUSH);
+			int r = lun->readonly ? 0 : vdisk_flush_wait(lun, ad->detach_timeout_ms);
 
 			if (r < 0 && rc == 0) {
-				vs_set_error("stop: flush of backend %s failed (%d)", lun->bdev->name, r);
+				char why[200];
+
+				snprintf(why, sizeof(why), "%s", vs_last_error());
+				vs_set_error("stop: LUN %" PRIu64 ": %s",
+				             lun->plun ? vs_port_lun_number(lun->plun) : 0, why);
 				rc = r;
 			}
 		}
@@ -381,7 +546,7 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.api_version = VS_MINIPORT_API_VERSION,
 	.struct_size = sizeof(struct vs_miniport),
 	.adapter_extension_size = sizeof(struct vdisk_adapter),
-	.lun_extension_size = sizeof(struct vdisk_lun),
+	.lun_extension_size = sizeof(struct vdisk_lun *),
 	.srb_extension_size = sizeof(struct vdisk_cmd),
 	.find_adapter = vdisk_find_adapter,
 	.initialize = vdisk_initialize,
@@ -394,4 +559,5 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.adapter_control = vdisk_adapter_control,
 	.free_adapter = vdisk_free_adapter,
 	.nexus_lost = vdisk_nexus_lost,
+	.lun_detach_checked = vdisk_lun_detach_checked,
 };

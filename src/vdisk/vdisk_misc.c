@@ -94,10 +94,8 @@ void vdisk_cmd_pr_in(struct vdisk_lun *lun, struct vs_srb *srb)
 	vs_port_complete(srb);
 }
 
-static void pr_out_work(struct vs_work *w)
+static void pr_out_job(struct vdisk_cmd *c)
 {
-	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
-
 	vdisk_pr_out(c->lun->pr, c->srb);
 	vs_port_complete(c->srb);
 }
@@ -107,8 +105,7 @@ void vdisk_cmd_pr_out(struct vdisk_lun *lun, struct vs_srb *srb)
 	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
 
 	/* may write the APTPL state file: run where blocking is allowed */
-	c->work.fn = pr_out_work;
-	if (vs_port_queue_work(lun->ad->port, &c->work) < 0) {
+	if (vdisk_cmd_queue_work(c, pr_out_job) < 0) {
 		vdisk_busy(srb);
 		vs_port_complete(srb);
 	}

@@ -56,15 +56,18 @@ uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua)
 static void bio_done(struct vs_bio *bio, int err)
 {
 	struct vdisk_cmd *c = bio->ctx;
+	struct vdisk_lun *lun = c->lun;        /* c may be reused by on_bio */
 
 	c->bio_err = err;
 	c->on_bio(c);
+	vdisk_out_put(lun);
 }
 
 void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                       struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio)
 {
-	struct vs_bdev *bdev = c->lun->bdev;
+	struct vdisk_lun *lun = c->lun;
+	struct vs_bdev *bdev = lun->bdev;
 	int rc;
 
 	memset(&c->bio, 0, sizeof(c->bio));
@@ -77,12 +80,37 @@ void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t
 	c->bio.done = bio_done;
 	c->bio.ctx = c;
 	c->on_bio = on_bio;
+	vdisk_out_get(lun);
 	rc = bdev->ops->submit(bdev->h, &c->bio);
 	if (rc < 0) {
 		/* not submitted: done() will not run */
 		c->bio_err = rc;
 		on_bio(c);
+		vdisk_out_put(lun);
 	}
+}
+
+static void cmd_work(struct vs_work *w)
+{
+	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
+	struct vdisk_lun *lun = c->lun;        /* c may be reused once fn completed it */
+
+	c->resume(c);
+	vdisk_out_put(lun);
+}
+
+int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn)
+{
+	struct vdisk_lun *lun = c->lun;
+	int rc;
+
+	c->resume = fn;
+	c->work.fn = cmd_work;
+	vdisk_out_get(lun);
+	rc = vs_port_queue_work(lun->ad->port, &c->work);
+	if (rc < 0)
+		vdisk_out_put(lun);
+	return rc;
 }
 
 /* ---- the multi-bio iterator ---- */
@@ -354,7 +382,20 @@ void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 
 static void write_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	struct vdisk_lun *lun = c->lun;
+
+	if (!c->bio_err && c->verify_after) {
+		/* SBC-3 5.40: now verify what was written, reading it back
+		 * from the medium through the LUN's engine buffer.  The write
+		 * gate is let go first: an exclusive COMPARE AND WRITE holding
+		 * the engine may be waiting for it. */
+		c->gate_held = false;
+		vdisk_gate_exit(lun);
+		c->nblocks = c->xfer_bytes >> lun->block_shift;
+		vdisk_engine_run(c, vdisk_engine_verify);
+		return;
+	}
+	vdisk_set_errno(lun, c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
 	vdisk_finish(c);
@@ -403,9 +444,12 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	/* WRITE AND VERIFY: the data must be on the medium before it can be
-	 * verified there (SBC-3 5.40), so it is written through like FUA.
-	 * What we wrote is what the initiator sent, so BYTCHK=1 compares equal. */
+	/* WRITE AND VERIFY (SBC-3 5.40): the data must be on the medium before
+	 * it can be verified there, so it is written through like FUA, then
+	 * read back: BYTCHK=1 compares it with the data-out (MISCOMPARE on a
+	 * difference), BYTCHK=0 only checks that the medium reads. */
+	c->verify_after = verify;
+	c->bytchk = verify ? (srb->cdb[1] >> 1) & 1 : 0;
 	c->bio_flags = vdisk_write_flags(lun, verify ? true : a.fua);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;

@@ -177,7 +177,7 @@ static int overwrite_all(struct vdisk_lun *lun)
 
 			if (cancelled(lun))
 				return -ECANCELED;
-			rc = vdisk_job_bio(lun, VS_BIO_WRITE, off, n, lun->buf, flags);
+			rc = vdisk_job_bio(lun, NULL, VS_BIO_WRITE, off, n, lun->buf, flags);
 			if (rc < 0)
 				return rc;
 			off += n;
@@ -219,7 +219,7 @@ static int erase_all(struct vdisk_lun *lun)
 
 		if (cancelled(lun))
 			return -ECANCELED;
-		rc = vdisk_job_bio(lun, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
+		rc = vdisk_job_bio(lun, NULL, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
 		if (rc < 0)
 			return rc;
 		off += n;
@@ -228,8 +228,9 @@ static int erase_all(struct vdisk_lun *lun)
 	return 0;
 }
 
-/* Take the engine (its buffer) and the exclusive write gate. */
-static void claim_medium(struct vdisk_lun *lun)
+/* Take the engine (its buffer) and the exclusive write gate; false if the
+ * LUN is detached first (writes stuck in a backend never drain). */
+static bool claim_medium(struct vdisk_lun *lun)
 {
 	for (;;) {
 		pthread_mutex_lock(&lun->lock);
@@ -237,7 +238,11 @@ static void claim_medium(struct vdisk_lun *lun)
 			lun->engine_busy = true;
 			lun->excl = true;
 			pthread_mutex_unlock(&lun->lock);
-			return;
+			return true;
+		}
+		if (lun->san.cancel) {
+			pthread_mutex_unlock(&lun->lock);
+			return false;
 		}
 		pthread_mutex_unlock(&lun->lock);
 		/* commands accepted before the sanitize started are finishing */
@@ -253,12 +258,15 @@ static void sanitize_work(struct vs_work *w)
 	struct vs_srb *srb;
 	int rc;
 
-	claim_medium(lun);
-	rc = s->sa == VDISK_SA_OVERWRITE ? overwrite_all(lun) : erase_all(lun);
-	if (rc == 0 && lun->caps.can_flush)
-		rc = vdisk_job_bio(lun, VS_BIO_FLUSH, 0, 0, NULL, 0);
-	vdisk_gate_exclusive_end(lun);
-	vdisk_engine_release(lun);
+	if (claim_medium(lun)) {
+		rc = s->sa == VDISK_SA_OVERWRITE ? overwrite_all(lun) : erase_all(lun);
+		if (rc == 0 && lun->caps.can_flush)
+			rc = vdisk_job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0);
+		vdisk_gate_exclusive_end(lun);
+		vdisk_engine_release(lun);
+	} else {
+		rc = -ECANCELED;
+	}
 
 	pthread_mutex_lock(&lun->lock);
 	srb = s->srb;
@@ -267,7 +275,6 @@ static void sanitize_work(struct vs_work *w)
 	if (rc < 0)
 		atomic_fetch_or(&lun->not_ready, VDISK_NR_SANITIZE_FAILED);
 	atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE);
-	pthread_cond_broadcast(&s->idle);
 	pthread_mutex_unlock(&lun->lock);
 	if (srb) {
 		if (rc < 0)
@@ -369,7 +376,6 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 		s->running = false;
 		s->srb = NULL;
 		atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE);
-		pthread_cond_broadcast(&s->idle);
 		pthread_mutex_unlock(&lun->lock);
 		vdisk_busy(srb);
 		goto done;
@@ -386,7 +392,7 @@ done:
  * operation goes on (SBC-4 4.11.2); only the SRB is given back. */
 bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 {
-	struct vdisk_lun *lun = lun_ext;
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
 	bool mine;
 
 	(void)adapter_ext;
@@ -407,16 +413,25 @@ bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 void vdisk_sanitize_init(struct vdisk_lun *lun)
 {
 	memset(&lun->san, 0, sizeof(lun->san));
-	pthread_cond_init(&lun->san.idle, NULL);
 }
 
-void vdisk_sanitize_stop(struct vdisk_lun *lun)
+static bool sanitize_idle(struct vdisk_lun *lun)
+{
+	bool idle;
+
+	pthread_mutex_lock(&lun->lock);
+	idle = !lun->san.running;
+	pthread_mutex_unlock(&lun->lock);
+	return idle;
+}
+
+bool vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
 {
 	pthread_mutex_lock(&lun->lock);
 	if (lun->san.running)
 		lun->san.cancel = true;
-	while (lun->san.running)
-		pthread_cond_wait(&lun->san.idle, &lun->lock);
 	pthread_mutex_unlock(&lun->lock);
-	pthread_cond_destroy(&lun->san.idle);
+	/* The job sees the cancel between chunks, and a chunk stuck in the
+	 * backend gives up because the LUN is draining. */
+	return vdisk_poll_until(lun, sanitize_idle, deadline_ms);
 }

@@ -249,13 +249,13 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 			copy_aborted(lun, srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE, off);
 			return false;
 		}
-		rc = vdisk_job_bio(src, VS_BIO_READ, (slba << src->block_shift) + done, len,
+		rc = vdisk_job_bio(src, lun, VS_BIO_READ, (slba << src->block_shift) + done, len,
 		                   lun->buf, 0);
 		if (rc) {
 			copy_aborted(lun, srb, ASC_UNRECOVERED_READ_ERROR, off + 12);
 			return false;
 		}
-		rc = vdisk_job_bio(dst, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
+		rc = vdisk_job_bio(dst, lun, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
 		                   lun->buf, flags);
 		if (rc) {
 			copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
@@ -265,7 +265,7 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		*bytes += len;
 		vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, 0, *bytes, NULL);
 	}
-	if (flush && (rc = vdisk_job_bio(dst, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
+	if (flush && (rc = vdisk_job_bio(dst, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
 		copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
 		return false;
 	}
@@ -278,15 +278,13 @@ static void xcopy_end(struct vdisk_cmd *c, uint16_t segments, uint64_t bytes)
 
 	vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, segments, bytes, c->srb);
 	pthread_mutex_lock(&lun->lock);
-	if (--lun->xc_jobs == 0)
-		pthread_cond_broadcast(&lun->xc_idle);
+	lun->xc_jobs--;
 	pthread_mutex_unlock(&lun->lock);
 	vdisk_engine_finish(c);         /* completes the SRB; c may be reused */
 }
 
-static void xcopy_work(struct vs_work *w)
+static void xcopy_job(struct vdisk_cmd *c)
 {
-	struct vdisk_cmd *c = (struct vdisk_cmd *)((char *)w - offsetof(struct vdisk_cmd, work));
 	struct vdisk_lun *lun = c->lun;
 	uint32_t ntgt = c->xc_tdl / XC_TGT_LEN;
 	uint32_t off = XC_HDR + c->xc_tdl, end = off + c->xc_sdl;
@@ -312,8 +310,7 @@ static void xcopy_work(struct vs_work *w)
 /* The engine is ours (and with it lun->buf): go to the worker pool. */
 static void xcopy_go(struct vdisk_cmd *c)
 {
-	c->work.fn = xcopy_work;
-	if (vs_port_queue_work(c->lun->ad->port, &c->work) < 0) {
+	if (vdisk_cmd_queue_work(c, xcopy_job) < 0) {
 		vdisk_busy(c->srb);
 		xcopy_end(c, 0, 0);
 	}

@@ -25,25 +25,38 @@ void vdisk_xcopy_init(struct vdisk_lun *lun)
 	lun->xc_jobs = 0;
 	lun->xc_cancel = false;
 	lun->xc_refs = 0;
-	pthread_cond_init(&lun->xc_idle, NULL);
 }
 
-void vdisk_xcopy_stop(struct vdisk_lun *lun)
+static bool xc_idle(struct vdisk_lun *lun)
 {
-	struct vdisk_adapter *ad = lun->ad;
+	bool idle;
 
+	pthread_mutex_lock(&lun->lock);
+	idle = lun->xc_jobs == 0;
+	pthread_mutex_unlock(&lun->lock);
+	return idle;
+}
+
+/* other LUNs' copy jobs that reached this LUN before it left the list */
+static bool xc_unused(struct vdisk_lun *lun)
+{
+	bool unused;
+
+	pthread_mutex_lock(&lun->ad->luns_lock);
+	unused = lun->xc_refs == 0;
+	pthread_mutex_unlock(&lun->ad->luns_lock);
+	return unused;
+}
+
+bool vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
+{
 	pthread_mutex_lock(&lun->lock);
 	if (lun->xc_jobs)
 		lun->xc_cancel = true;
-	while (lun->xc_jobs)
-		pthread_cond_wait(&lun->xc_idle, &lun->lock);
 	pthread_mutex_unlock(&lun->lock);
-	/* other LUNs' copy jobs that reached this LUN before it left the list */
-	pthread_mutex_lock(&ad->luns_lock);
-	while (lun->xc_refs)
-		pthread_cond_wait(&ad->xc_unref, &ad->luns_lock);
-	pthread_mutex_unlock(&ad->luns_lock);
-	pthread_cond_destroy(&lun->xc_idle);
+	/* a copy stuck in a backend gives up: its LUNs are draining */
+	return vdisk_poll_until(lun, xc_idle, deadline_ms) &&
+	       vdisk_poll_until(lun, xc_unused, deadline_ms);
 }
 
 struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16])
@@ -63,8 +76,7 @@ struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16
 void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun)
 {
 	pthread_mutex_lock(&ad->luns_lock);
-	if (--lun->xc_refs == 0)
-		pthread_cond_broadcast(&ad->xc_unref);
+	lun->xc_refs--;
 	pthread_mutex_unlock(&ad->luns_lock);
 }
 

@@ -1,8 +1,9 @@
 #!/bin/bash
 # (a) A LUN added while a session is open: that session's next command gets
 # UNIT ATTENTION REPORTED LUNS DATA HAS CHANGED (3F/0E) and REPORT LUNS lists
-# the new LUN with the right capacity.  Also: while a session is logged in,
-# removing a LUN without --force is refused, naming the rule.
+# the new LUN with the right capacity.  Also: while a session that has used
+# a LUN is logged in, removing it without --force is refused, naming the
+# rule; a session that never sent the LUN a command does not hold it.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
 [ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
@@ -18,17 +19,20 @@ ctl_start $PORT "$tmp/c.json"
 	"'$VSTORCTL' --socket '$SOCK' lun add --target $IQN --lun 1 --backend ram --size 32M >/dev/null" ||
 	fail "initiator did not see the new LUN properly"
 
-# In use: a session is logged in, so no removal without force.
+# In use: a logged-in session has sent LUN 1 commands, so no removal
+# without force.
 "$CLIENT" session "127.0.0.1:$PORT" "$IQN" \
-	"'$VSTORCTL' --socket '$SOCK' lun remove --target $IQN --lun 1 2>'$tmp/rm.err'"
+	"'$VSTORCTL' --socket '$SOCK' lun remove --target $IQN --lun 1 2>'$tmp/rm.err'" 1
 rc=$?
-[ "$rc" = 1 ] || fail "lun remove without --force while logged in: exit $rc, want 1"
-grep -qx "vstorctl: lun.remove: LUN 1 of $IQN is in use (1 session logged in); use force" "$tmp/rm.err" ||
-	fail "lun remove refusal: $(cat "$tmp/rm.err")"
+[ "$rc" = 1 ] || fail "lun remove without --force while in use: exit $rc, want 1"
+grep -qx "vstorctl: lun.remove: LUN 1 of $IQN is in use (1 logged-in initiator has used it); use force" \
+	"$tmp/rm.err" || fail "lun remove refusal: $(cat "$tmp/rm.err")"
 ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 +ram +32 MiB" || fail "LUN 1 gone after a refused remove"
 
-# Nobody logged in any more: a plain remove works.
-ctl_ok lun remove --target $IQN --lun 1 >/dev/null
+# A session that is logged in but never touched LUN 1: a plain remove works.
+"$CLIENT" session "127.0.0.1:$PORT" "$IQN" \
+	"'$VSTORCTL' --socket '$SOCK' lun remove --target $IQN --lun 1 >/dev/null 2>'$tmp/rm.err'" ||
+	fail "lun remove refused though no logged-in session used LUN 1: $(cat "$tmp/rm.err")"
 ctl_ok lun list | grep -qE "^$IQN +1 " && fail "LUN 1 still listed after remove"
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"

@@ -5,28 +5,36 @@
  * command line (via /bin/sh) at the right moment and checks what the
  * initiator sees:
  *
- *   ctl_client session PORTAL IQN CMD
- *       log in to LUN 0, run CMD while the session is up; exit with CMD's
- *       status (for "refused while in use" checks).
+ *   ctl_client session PORTAL IQN CMD [LUN]
+ *       log in to LUN 0 (with LUN: send it TEST UNIT READY until GOOD, so
+ *       the session has used it), run CMD while the session is up; exit
+ *       with CMD's status (for "refused while in use" checks).
  *   ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD
  *       log in, clear unit attentions, run CMD (which adds NEWLUN), then:
  *       the next command gets UNIT ATTENTION / REPORTED LUNS DATA HAS
  *       CHANGED (3F/0E, SPC-4 6.37), REPORT LUNS lists NEWLUN, READ
  *       CAPACITY(16) on it says NEWSIZE bytes.
  *   ctl_client resize PORTAL IQN LUN NEWSIZE CMD
- *       I/O on LUN while CMD (a resize) runs on another thread; the I/O
- *       sees CAPACITY DATA HAS CHANGED (2A/09, SBC-3 4.6) and READ
- *       CAPACITY(16) then says NEWSIZE.
- *   ctl_client force-remove PORTAL IQN CMD
- *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1, a
+ *       I/O on LUN (below the smaller of the two sizes) while CMD (a
+ *       resize) runs on another thread; the I/O sees CAPACITY DATA HAS
+ *       CHANGED (2A/09, SBC-3 4.6) and READ CAPACITY(16) then says
+ *       NEWSIZE.  After a shrink, I/O beyond the new end gets ILLEGAL
+ *       REQUEST / LBA OUT OF RANGE (21/00) and the last block still works.
+ *   ctl_client write-block PORTAL IQN LUN LBA
+ *       log in and WRITE(16) one block of 0xa5 at LBA of LUN.
+ *   ctl_client force-remove PORTAL IQN CMD FILE
+ *       two sessions: a writer keeps 8 WRITEs in flight on LUN 1 (4 KiB
+ *       each, every one to blocks of its own, with content of its own), a
  *       verifier writes and reads back patterns on LUN 0; CMD force-removes
  *       LUN 1.  Every LUN 1 command must complete, GOOD or CHECK CONDITION
  *       LOGICAL UNIT NOT SUPPORTED (25/00), none lost or hung; LUN 0 keeps
- *       verifying, before and after.
+ *       verifying, before and after; and FILE, the file behind LUN 1, holds
+ *       every write that was answered GOOD.
  *
  * Prints one line per finding; exit 0 = all good, 1 = a check failed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
@@ -35,120 +43,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <iscsi/iscsi.h>
-#include <iscsi/scsi-lowlevel.h>
-
+#define CLIENT_NAME "ctl_client"
 #define INITIATOR "iqn.2026-11.org.vstor:ctl-e2e"
+#include "lib/lib_client.h"
+
 #define BLOCK 512
 #define ASCQ_REPORTED_LUNS_CHANGED 0x3f0e
 #define ASCQ_CAPACITY_CHANGED 0x2a09
 #define ASCQ_LUN_NOT_SUPPORTED 0x2500
 
-static atomic_int failures;
-
-#define FAIL(...)                                                  \
-	do {                                                       \
-		fprintf(stderr, "ctl_client: FAIL: " __VA_ARGS__); \
-		fputc('\n', stderr);                               \
-		failures++;                                        \
-	} while (0)
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct iscsi_context *login(const char *portal, const char *iqn, int lun, const char *who)
-{
-	char name[128];
-	snprintf(name, sizeof(name), INITIATOR "-%s", who);
-	struct iscsi_context *is = iscsi_create_context(name);
-	if (!is) {
-		FAIL("iscsi_create_context");
-		return NULL;
-	}
-	iscsi_set_targetname(is, iqn);
-	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(is, ISCSI_HEADER_DIGEST_NONE);
-	iscsi_set_noautoreconnect(is, 1);
-	iscsi_set_timeout(is, 20);
-	if (iscsi_full_connect_sync(is, portal, lun) != 0) {
-		FAIL("%s: login to %s on %s failed: %s", who, iqn, portal, iscsi_get_error(is));
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	return is;
-}
-
-static bool is_check(struct scsi_task *t, int key, int ascq)
-{
-	return t && t->status == SCSI_STATUS_CHECK_CONDITION && (int)t->sense.key == key &&
-	       t->sense.ascq == ascq;
-}
-
-/* TEST UNIT READY until GOOD: eat POWER ON and friends. */
-static bool clear_ua(struct iscsi_context *is, int lun)
-{
-	for (int i = 0; i < 16; i++) {
-		struct scsi_task *t = iscsi_testunitready_sync(is, lun);
-		if (!t) {
-			FAIL("TEST UNIT READY: %s", iscsi_get_error(is));
-			return false;
-		}
-		bool good = t->status == SCSI_STATUS_GOOD;
-		bool ua = t->status == SCSI_STATUS_CHECK_CONDITION &&
-		          t->sense.key == SCSI_SENSE_UNIT_ATTENTION;
-		scsi_free_scsi_task(t);
-		if (good)
-			return true;
-		if (!ua) {
-			FAIL("TEST UNIT READY: neither GOOD nor UNIT ATTENTION");
-			return false;
-		}
-	}
-	FAIL("TEST UNIT READY: still UNIT ATTENTION after 16 tries");
-	return false;
-}
-
-static int run(const char *cmd)
-{
-	int st = system(cmd);
-	if (st == -1 || !WIFEXITED(st))
-		return 127;
-	return WEXITSTATUS(st);
-}
-
-static uint64_t capacity16(struct iscsi_context *is, int lun)
-{
-	struct scsi_task *t = iscsi_readcapacity16_sync(is, lun);
-	uint64_t bytes = 0;
-	if (t && t->status == SCSI_STATUS_GOOD) {
-		struct scsi_readcapacity16 *rc = scsi_datain_unmarshall(t);
-		if (rc)
-			bytes = (rc->returned_lba + 1) * rc->block_length;
-	}
-	if (t)
-		scsi_free_scsi_task(t);
-	return bytes;
-}
-
 /* ---------------------------------------------------------------- modes */
 
-static int mode_session(const char *portal, const char *iqn, const char *cmd)
+static int mode_session(const char *portal, const char *iqn, const char *cmd, int use_lun)
 {
 	struct iscsi_context *is = login(portal, iqn, 0, "session");
-	if (!is)
+	if (is && use_lun >= 0 && !clear_ua(is, use_lun)) {
+		iscsi_destroy_context(is);
 		return 1;
-	int rc = run(cmd);
-	iscsi_logout_sync(is);
-	iscsi_destroy_context(is);
-	return rc;
+	}
+	return run_logged_in(is, cmd);
 }
 
 static int mode_ua_add(const char *portal, const char *iqn, int newlun, uint64_t newsize,
@@ -216,6 +131,33 @@ static void *cmd_main(void *arg)
 	return NULL;
 }
 
+#define ASCQ_LBA_OUT_OF_RANGE 0x2100
+
+/* After a shrink to `end` blocks: the last block is there, the first one
+ * past it and a transfer across the end are LBA OUT OF RANGE (SBC-3 4.5). */
+static void check_new_end(struct iscsi_context *is, int lun, uint32_t end)
+{
+	static uint8_t buf[2 * BLOCK];
+	struct scsi_task *t = iscsi_read10_sync(is, lun, end, BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LBA_OUT_OF_RANGE))
+		FAIL("READ(10) at LBA %" PRIu32 " past the new end: not LBA OUT OF RANGE", end);
+	if (t)
+		scsi_free_scsi_task(t);
+	t = iscsi_write10_sync(is, lun, end - 1, buf, 2 * BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LBA_OUT_OF_RANGE))
+		FAIL("WRITE(10) across the new end: not LBA OUT OF RANGE");
+	if (t)
+		scsi_free_scsi_task(t);
+	t = iscsi_write10_sync(is, lun, end - 1, buf, BLOCK, BLOCK, 0, 0, 0, 0, 0);
+	if (!t || t->status != SCSI_STATUS_GOOD)
+		FAIL("WRITE(10) of the new last block %" PRIu32 ": not GOOD", end - 1);
+	else
+		printf("ctl_client: past the new end LBA OUT OF RANGE, last block %" PRIu32 " GOOD\n",
+		       end - 1);
+	if (t)
+		scsi_free_scsi_task(t);
+}
+
 static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t newsize,
                        const char *cmd)
 {
@@ -223,7 +165,8 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 	if (!is || !clear_ua(is, lun))
 		return 1;
 	uint64_t old = capacity16(is, lun);
-	uint32_t blocks = (uint32_t)(old / BLOCK);
+	/* Only LBAs that exist before and after. */
+	uint32_t blocks = (uint32_t)((newsize < old ? newsize : old) / BLOCK);
 	struct cmd_thread ct = { .cmd = cmd };
 	pthread_t th;
 	pthread_create(&th, NULL, cmd_main, &ct);
@@ -271,6 +214,25 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 		FAIL("READ CAPACITY(16): %" PRIu64 " bytes, want %" PRIu64, cap, newsize);
 	else
 		printf("ctl_client: READ CAPACITY(16) %" PRIu64 " bytes\n", cap);
+	if (newsize < old)
+		check_new_end(is, lun, (uint32_t)(newsize / BLOCK));
+	iscsi_logout_sync(is);
+	iscsi_destroy_context(is);
+	return failures ? 1 : 0;
+}
+
+static int mode_write_block(const char *portal, const char *iqn, int lun, uint64_t lba)
+{
+	static uint8_t buf[BLOCK];
+	struct iscsi_context *is = login(portal, iqn, lun, "write-block");
+	if (!is || !clear_ua(is, lun))
+		return 1;
+	memset(buf, 0xa5, sizeof(buf));
+	struct scsi_task *t = iscsi_write16_sync(is, lun, lba, buf, sizeof(buf), BLOCK, 0, 0, 0, 0, 0);
+	if (!t || t->status != SCSI_STATUS_GOOD)
+		FAIL("WRITE(16) at LBA %" PRIu64 ": %s", lba, t ? "not GOOD" : iscsi_get_error(is));
+	if (t)
+		scsi_free_scsi_task(t);
 	iscsi_logout_sync(is);
 	iscsi_destroy_context(is);
 	return failures ? 1 : 0;
@@ -279,28 +241,47 @@ static int mode_resize(const char *portal, const char *iqn, int lun, uint64_t ne
 /* ---------------------------------------------------------------- force-remove */
 
 #define WRITER_QD 8
+#define WRITE_BLOCKS 8
+#define WRITES_MAX (1u << 16)   /* distinct 4 KiB places in a 256 MiB LUN */
 
 struct writer {
 	struct iscsi_context *is;
 	atomic_int stop;
 	uint64_t submitted, completed, good, lunns, other;
-	uint8_t buf[BLOCK * 8];
 	double last_completion;
+	uint8_t acked[WRITES_MAX];      /* write n was answered GOOD */
+};
+
+/* What write n puts in its 4 KiB: its number and each word's place. */
+static void pattern(uint32_t n, uint8_t *buf)
+{
+	for (uint32_t i = 0; i < WRITE_BLOCKS * BLOCK / 8; i++) {
+		uint64_t word = (uint64_t)n << 32 | i;
+		memcpy(buf + 8 * i, &word, 8);
+	}
+}
+
+struct write_req {
+	struct writer *w;
+	uint32_t n;
+	uint8_t buf[WRITE_BLOCKS * BLOCK];
 };
 
 static void write_cb(struct iscsi_context *is, int status, void *data, void *priv)
 {
-	struct writer *w = priv;
+	struct write_req *r = priv;
+	struct writer *w = r->w;
 	struct scsi_task *t = data;
 	(void)is;
 	w->completed++;
 	w->last_completion = now_s();
-	if (status == SCSI_STATUS_GOOD)
+	if (status == SCSI_STATUS_GOOD) {
 		w->good++;
-	else if (status == SCSI_STATUS_CHECK_CONDITION &&
-	         is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LUN_NOT_SUPPORTED))
+		w->acked[r->n] = 1;
+	} else if (status == SCSI_STATUS_CHECK_CONDITION &&
+	           is_check(t, SCSI_SENSE_ILLEGAL_REQUEST, ASCQ_LUN_NOT_SUPPORTED)) {
 		w->lunns++;
-	else {
+	} else {
 		w->other++;
 		if (w->other <= 3)
 			fprintf(stderr, "ctl_client: writer: status %d sense %d/%04x\n", status,
@@ -308,24 +289,34 @@ static void write_cb(struct iscsi_context *is, int status, void *data, void *pri
 	}
 	if (t)
 		scsi_free_scsi_task(t);
+	free(r);
 }
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
-	uint64_t n = 0;
+	uint32_t n = 0;
 	w->last_completion = now_s();
 	for (;;) {
-		bool stopping = atomic_load(&w->stop) || w->lunns > 0;
 		/* After LOGICAL UNIT NOT SUPPORTED nothing new goes out. */
+		bool stopping = atomic_load(&w->stop) || w->lunns > 0 || n == WRITES_MAX;
 		while (!stopping && w->submitted - w->completed < WRITER_QD) {
-			uint32_t lba = (uint32_t)((n++ * 8) % 4096);
-			if (!iscsi_write10_task(w->is, 1, lba, w->buf, sizeof(w->buf), BLOCK, 0, 0, 0, 0, 0,
-			                        write_cb, w)) {
+			struct write_req *r = malloc(sizeof(*r));
+			if (!r) {
+				FAIL("writer: out of memory");
+				return NULL;
+			}
+			r->w = w;
+			r->n = n;
+			pattern(n, r->buf);
+			if (!iscsi_write10_task(w->is, 1, n * WRITE_BLOCKS, r->buf, sizeof(r->buf), BLOCK, 0,
+			                        0, 0, 0, 0, write_cb, r)) {
 				FAIL("writer: cannot queue a WRITE: %s", iscsi_get_error(w->is));
+				free(r);
 				return NULL;
 			}
 			w->submitted++;
+			stopping = ++n == WRITES_MAX;
 		}
 		if (stopping && w->submitted == w->completed)
 			return NULL;
@@ -346,6 +337,35 @@ static void *writer_main(void *arg)
 			return NULL;
 		}
 	}
+}
+
+/* Acknowledged means written (SAM-5 5.2): every GOOD write is in the file
+ * behind the removed LUN once the removal has flushed and closed it. */
+static void check_acked(const struct writer *w, const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	uint64_t checked = 0;
+	uint8_t want[WRITE_BLOCKS * BLOCK], got[WRITE_BLOCKS * BLOCK];
+	if (fd < 0) {
+		FAIL("%s: %s", file, strerror(errno));
+		return;
+	}
+	for (uint32_t n = 0; n < WRITES_MAX; n++) {
+		if (!w->acked[n])
+			continue;
+		pattern(n, want);
+		off_t off = (off_t)n * sizeof(got);
+		if (pread(fd, got, sizeof(got), off) != (ssize_t)sizeof(got) ||
+		    memcmp(got, want, sizeof(got)) != 0) {
+			FAIL("acknowledged write %" PRIu32 " (offset %lld) is not in %s", n, (long long)off,
+			     file);
+			break;
+		}
+		checked++;
+	}
+	close(fd);
+	if (checked == w->good)
+		printf("ctl_client: all %" PRIu64 " acknowledged writes are in %s\n", checked, file);
 }
 
 struct verifier {
@@ -407,7 +427,8 @@ static void *verifier_main(void *arg)
 	return NULL;
 }
 
-static int mode_force_remove(const char *portal, const char *iqn, const char *cmd)
+static int mode_force_remove(const char *portal, const char *iqn, const char *cmd,
+                             const char *file)
 {
 	static struct writer w;
 	static struct verifier v;
@@ -415,7 +436,6 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 	v.is = login(portal, iqn, 0, "verifier");
 	if (!w.is || !v.is || !clear_ua(w.is, 1) || !clear_ua(v.is, 0))
 		return 1;
-	memset(w.buf, 0x5a, sizeof(w.buf));
 	pthread_t wt, vt;
 	pthread_create(&wt, NULL, writer_main, &w);
 	pthread_create(&vt, NULL, verifier_main, &v);
@@ -432,6 +452,7 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 	atomic_store(&v.stop, 1);
 	pthread_join(vt, NULL);
 	uint64_t verified_after = atomic_load(&v.verified);
+	check_acked(&w, file);
 
 	printf("ctl_client: LUN 1: %" PRIu64 " submitted, %" PRIu64 " completed (%" PRIu64
 	       " GOOD, %" PRIu64 " LOGICAL UNIT NOT SUPPORTED, %" PRIu64 " other)\n",
@@ -466,23 +487,26 @@ static int mode_force_remove(const char *portal, const char *iqn, const char *cm
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD\n"
+	fprintf(stderr, "usage: ctl_client session PORTAL IQN CMD [LUN]\n"
 	                "       ctl_client ua-add PORTAL IQN NEWLUN NEWSIZE CMD\n"
 	                "       ctl_client resize PORTAL IQN LUN NEWSIZE CMD\n"
-	                "       ctl_client force-remove PORTAL IQN CMD\n");
+	                "       ctl_client write-block PORTAL IQN LUN LBA\n"
+	                "       ctl_client force-remove PORTAL IQN CMD FILE\n");
 	return 2;
 }
 
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (argc == 5 && !strcmp(argv[1], "session"))
-		return mode_session(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "session"))
+		return mode_session(argv[2], argv[3], argv[4], argc == 6 ? atoi(argv[5]) : -1);
 	if (argc == 7 && !strcmp(argv[1], "ua-add"))
 		return mode_ua_add(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
 	if (argc == 7 && !strcmp(argv[1], "resize"))
 		return mode_resize(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10), argv[6]);
-	if (argc == 5 && !strcmp(argv[1], "force-remove"))
-		return mode_force_remove(argv[2], argv[3], argv[4]);
+	if (argc == 6 && !strcmp(argv[1], "write-block"))
+		return mode_write_block(argv[2], argv[3], atoi(argv[4]), strtoull(argv[5], NULL, 10));
+	if (argc == 6 && !strcmp(argv[1], "force-remove"))
+		return mode_force_remove(argv[2], argv[3], argv[4], argv[5]);
 	return usage();
 }

@@ -34,7 +34,7 @@ int main(int argc, char **argv)
 	const char *size = "64M";
 	unsigned block = 512, nluns = 1, threads = 2;
 	int level = 2, opt;
-	struct vs_vdisk_adapter_config acfg;
+	struct vs_vdisk_adapter_config acfg = { .transport_version = VS_ISCSI_VERSION_DESCRIPTOR };
 	struct vs_port_config pcfg = { .name = "test" };
 	struct vs_iscsi_config icfg = { 0 };
 	struct vs_iscsi_target_config tcfg = { 0 };

@@ -23,9 +23,129 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <liburing.h>
+
 #include "vstor/backend.h"
 
 #define DISK (8u << 20)
+
+/* ---- what reaches the kernel ----
+ *
+ * Re-reading a file after a FUA write or a flush goes through the page
+ * cache, so it cannot tell whether anything was made durable.  Instead
+ * this binary is linked with -Wl,--wrap=io_uring_submit,--wrap=pwritev2,
+ * --wrap=fdatasync (tests/unit/CMakeLists.txt): every call the backend
+ * makes to them lands here first, where the SQEs it is about to hand the
+ * kernel (and the flags of the other two) are recorded, then the real call
+ * runs.  A record is kept only when the kernel took it (the call
+ * succeeded), so a test can prove that an fdatasync, an IORING_OP_FSYNC
+ * with IORING_FSYNC_DATASYNC, or a write with RWF_DSYNC was issued for
+ * the backend's file descriptor.
+ */
+enum { SYS_SQE = 1, SYS_PWRITEV2, SYS_FDATASYNC };
+
+struct sys_rec {
+	int kind;
+	int fd;
+	uint8_t opcode;         /* SYS_SQE: IORING_OP_* */
+	uint32_t flags;         /* SQE rw_flags / fsync_flags, pwritev2 flags */
+	uint64_t off;
+};
+
+#define SYS_RECS 8192
+static pthread_mutex_t sys_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sys_rec sys_recs[SYS_RECS];
+static int sys_nrecs;
+
+static void sys_record(const struct sys_rec *r, int n)
+{
+	pthread_mutex_lock(&sys_mu);
+	for (int i = 0; i < n && sys_nrecs < SYS_RECS; i++)
+		sys_recs[sys_nrecs++] = r[i];
+	pthread_mutex_unlock(&sys_mu);
+}
+
+int __real_io_uring_submit(struct io_uring *ring);
+int __wrap_io_uring_submit(struct io_uring *ring);
+int __wrap_io_uring_submit(struct io_uring *ring)
+{
+	struct sys_rec batch[256];
+	int n = 0;
+
+	/* the SQEs prepared since the last submit: sqe_head .. sqe_tail */
+	for (unsigned i = ring->sq.sqe_head; i != ring->sq.sqe_tail && n < 256; i++) {
+		const struct io_uring_sqe *sqe = &ring->sq.sqes[i & ring->sq.ring_mask];
+
+		batch[n++] = (struct sys_rec){ SYS_SQE, sqe->fd, sqe->opcode, sqe->rw_flags, sqe->off };
+	}
+	int rc = __real_io_uring_submit(ring);
+	if (rc >= 0)
+		sys_record(batch, n);
+	return rc;
+}
+
+ssize_t __real_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags);
+ssize_t __wrap_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags);
+ssize_t __wrap_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
+{
+	ssize_t rc = __real_pwritev2(fd, iov, iovcnt, off, flags);
+
+	if (rc >= 0)
+		sys_record(&(struct sys_rec){ SYS_PWRITEV2, fd, 0, (uint32_t)flags, (uint64_t)off }, 1);
+	return rc;
+}
+
+int __real_fdatasync(int fd);
+int __wrap_fdatasync(int fd);
+int __wrap_fdatasync(int fd)
+{
+	int rc = __real_fdatasync(fd);
+
+	if (rc == 0)
+		sys_record(&(struct sys_rec){ SYS_FDATASYNC, fd, 0, 0, 0 }, 1);
+	return rc;
+}
+
+static void sys_clear(void)
+{
+	pthread_mutex_lock(&sys_mu);
+	sys_nrecs = 0;
+	pthread_mutex_unlock(&sys_mu);
+}
+
+/* How many records of `kind` on fd (opcode for SQEs, 0: any), with all of
+ * `flags` set, at offset `off` (UINT64_MAX: any). */
+static int sys_count(int kind, int fd, uint8_t opcode, uint32_t flags, uint64_t off)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&sys_mu);
+	for (int i = 0; i < sys_nrecs; i++) {
+		const struct sys_rec *r = &sys_recs[i];
+
+		n += r->kind == kind && r->fd == fd && (!opcode || r->opcode == opcode) &&
+		     (r->flags & flags) == flags && (off == UINT64_MAX || r->off == off);
+	}
+	pthread_mutex_unlock(&sys_mu);
+	return n;
+}
+
+/* The descriptor the process has open on `path` (the backend's). */
+static int fd_of(const char *path)
+{
+	char link[64], target[256];
+
+	for (int fd = 3; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(link, target, sizeof(target) - 1);
+		if (n > 0) {
+			target[n] = '\0';
+			if (strcmp(target, path) == 0)
+				return fd;
+		}
+	}
+	return -1;
+}
 
 /* ---- helpers ---- */
 
@@ -132,10 +252,13 @@ static void temp_path(char *out, size_t n, const char *dir)
 static struct vs_bdev *open_file(const char *path, const char *size, const char *extra_k,
                                  const char *extra_v)
 {
-	struct vs_kv kv[3] = {{"path", path}};
+	struct vs_kv kv[4] = {{"path", path}};
 	size_t n = 1;
-	if (size)
+	if (size) {
+		/* a new file (or a larger size for an existing one) */
 		kv[n++] = (struct vs_kv){"size", size};
+		kv[n++] = (struct vs_kv){"create", "1"};
+	}
 	if (extra_k)
 		kv[n++] = (struct vs_kv){extra_k, extra_v};
 	struct vs_bdev *b = vs_bdev_open("file", kv, n);
@@ -351,19 +474,55 @@ static void test_zeroing_fallback_tmpfs(void **state)
 	unlink(path);
 }
 
+/*
+ * SBC-3 4.15 / 5.22: a FLUSH is an fdatasync of the file and a FUA write is
+ * a write with RWF_DSYNC, and both reach the kernel before the bio
+ * completes (proved through the wrapped calls above, not by reading the
+ * page cache back).  On tmpfs (memfs) there is no device to be durable
+ * on: the write is copied in submit(), and a FLUSH still syncs.
+ */
 static void test_flush_and_fua_durable(void **state)
 {
 	struct fixture *f = *state;
-	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
+	int bfd = fd_of(f->path);
 	uint8_t buf[8192], chk[8192];
+
+	assert_true(bfd >= 0);
+	sys_clear();
+	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
+	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_FSYNC, IORING_FSYNC_DATASYNC, UINT64_MAX),
+	                 1);
+
 	fill(buf, sizeof(buf), 77);
+	sys_clear();
 	assert_int_equal(io(f->b, VS_BIO_WRITE, VS_BIO_FUA, 3 << 20, buf, sizeof(buf)), 0);
+	if (f->memfs) {
+		assert_int_equal(sys_count(SYS_PWRITEV2, bfd, 0, 0, 3 << 20), 1);
+	} else {
+		/* one WRITE/WRITEV SQE at that offset, with RWF_DSYNC */
+		assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, RWF_DSYNC, 3 << 20) +
+		                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, RWF_DSYNC, 3 << 20), 1);
+	}
+	/* a plain write carries no RWF_DSYNC, wherever it goes */
+	sys_clear();
+	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 4 << 20, buf, sizeof(buf)), 0);
+	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, RWF_DSYNC, UINT64_MAX) +
+	                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, RWF_DSYNC, UINT64_MAX) +
+	                 sys_count(SYS_PWRITEV2, bfd, 0, RWF_DSYNC, UINT64_MAX), 0);
+	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, 0, 4 << 20) +
+	                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, 0, 4 << 20) +
+	                 sys_count(SYS_PWRITEV2, bfd, 0, 0, 4 << 20), 1);
+	/* the data is in the file (through the page cache: a sanity check) */
 	int fd = open(f->path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, chk, sizeof(chk), 3 << 20), sizeof(chk));
 	close(fd);
 	assert_memory_equal(buf, chk, sizeof(buf));
-	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
+	/* closing syncs what is still volatile */
+	sys_clear();
+	vs_bdev_close(f->b);
+	f->b = NULL;
+	assert_int_equal(sys_count(SYS_FDATASYNC, bfd, 0, 0, UINT64_MAX), 1);
 }
 
 static void test_bad_requests(void **state)
@@ -861,13 +1020,18 @@ static void test_reopen_existing_and_readonly(void **state)
 	assert_memory_equal(out, pat, 4096);
 	vs_bdev_close(b);
 
-	/* a missing file without size= is an error naming the path */
-	char missing[64];
+	/* a missing file without create=1 is refused naming the path, with
+	 * or without size= (only create=1 makes a new file) */
+	char missing[64], want[160];
 	temp_path(missing, sizeof(missing), "/tmp");
-	struct vs_kv kv2[] = {{"path", missing}};
+	snprintf(want, sizeof(want), "file: path: '%s' cannot be opened: it does not exist "
+	         "(create=1 creates it)", missing);
+	struct vs_kv kv2[] = {{"path", missing}, {"size", "1M"}};
 	assert_null(vs_bdev_open("file", kv2, 1));
-	assert_non_null(strstr(vs_last_error(), "file: path"));
-	assert_non_null(strstr(vs_last_error(), missing));
+	assert_string_equal(vs_last_error(), want);
+	assert_null(vs_bdev_open("file", kv2, 2));
+	assert_string_equal(vs_last_error(), want);
+	assert_int_equal(access(missing, F_OK), -1);       /* and none was made */
 
 	/* an empty file is refused */
 	int fd = open(missing, O_CREAT | O_RDWR, 0600);
@@ -882,8 +1046,8 @@ static void test_direct_io(void **state)
 	(void)state;
 	char path[64];
 	temp_path(path, sizeof(path), "/tmp");
-	struct vs_kv kv[] = {{"path", path}, {"size", "4M"}, {"direct", "1"}};
-	struct vs_bdev *b = vs_bdev_open("file", kv, 3);
+	struct vs_kv kv[] = {{"path", path}, {"size", "4M"}, {"direct", "1"}, {"create", "1"}};
+	struct vs_bdev *b = vs_bdev_open("file", kv, 4);
 	if (!b)
 		fail_msg("direct open: %s", vs_last_error());
 	uint8_t *buf = aligned_alloc(4096, 3 * 4096), *out = aligned_alloc(4096, 3 * 4096);
@@ -899,6 +1063,23 @@ static void test_direct_io(void **state)
 	assert_int_equal(io(b, VS_BIO_READ, 0, 4096, out, 3 * 4096), 0);
 	assert_true(all_zero(out, 4096));
 	assert_memory_equal(out + 4096, buf + 4096, 2 * 4096);
+	/* the unit offsets and lengths must come in: what the kernel says
+	 * O_DIRECT needs on this file (4096 when it cannot say) */
+	struct vs_backend_caps caps;
+	struct statx sx;
+	uint32_t want = 4096;
+	b->ops->get_caps(b->h, &caps);
+	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
+	    sx.stx_dio_offset_align)
+		want = sx.stx_dio_offset_align;
+	assert_int_equal(caps.logical_block_size, want);
+	vs_bdev_close(b);
+	/* buffered: any offset */
+	struct vs_kv kv2[] = {{"path", path}};
+	b = vs_bdev_open("file", kv2, 1);
+	assert_non_null(b);
+	b->ops->get_caps(b->h, &caps);
+	assert_int_equal(caps.logical_block_size, 0);
 	vs_bdev_close(b);
 	free(buf);
 	free(out);

@@ -133,6 +133,21 @@ static void test_portals(void **state)
 	expect_error("{\"portals\": [\"127.0.0.1:3260\", \"127.0.0.1:3260\"]}",
 	             "config.json: portals[1]: duplicate of portals[0]");
 	expect_error("{\"portals\": [3260]}", "config.json: portals[0]: must be a string, got an integer");
+
+	/* A target's own portals follow the same rules, named by their path. */
+#define TP(list) "{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"portals\":" list "}]}"
+	expect_error(TP("[]"), "config.json: targets[0].portals: must list at least one ADDR:PORT");
+	expect_error(TP("\"127.0.0.1:3260\""),
+	             "config.json: targets[0].portals: must be an array, got a string");
+	expect_error(TP("[\"127.0.0.1:3260\", 7]"),
+	             "config.json: targets[0].portals[1]: must be a string, got an integer");
+	expect_error(TP("[\"127.0.0.1:99999\"]"),
+	             "config.json: targets[0].portals[0]: port must be 1-65535, got 99999");
+	expect_error(TP("[\"[::1]:3260\", \"[::1]:3260\"]"),
+	             "config.json: targets[0].portals[1]: duplicate of targets[0].portals[0]");
+	expect_error("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"portal\":[]}]}",
+	             "config.json: targets[0].portal: unknown key (did you mean \"portals\"?)");
+#undef TP
 }
 
 static void test_names(void **state)
@@ -211,8 +226,9 @@ static void test_luns(void **state)
 	             "config.json: targets[0].luns[0].block_size: must be 512 or 4096, got a string");
 	expect_error(LUN("\"backend\":\"ram\",\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].lun: missing (required)");
-	expect_error(LUN("\"lun\":16384,\"backend\":\"ram\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].lun: must be 0-16383, got 16384");
+	/* vdisk serves LUNs 0-1023: a larger number is refused by name */
+	expect_error(LUN("\"lun\":1024,\"backend\":\"ram\",\"size\":\"1M\""),
+	             "config.json: targets[0].luns[0].lun: must be 0-1023, got 1024");
 	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].backend: missing (required)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),
@@ -274,6 +290,7 @@ static const char full_example[] =
 	"             \"nop_timeout_ms\": 15000 },\n"
 	"  \"discovery_chap\": { \"user\": \"disc\", \"secret\": \"discsecret12\" },\n"
 	"  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:disk1\", \"alias\": \"disk1\",\n"
+	"      \"portals\": [\"127.0.0.1:3262\", \"[::1]:3263\"],\n"
 	"      \"acl\": [\"iqn.1993-08.org.debian:01:abc\"],\n"
 	"      \"chap\": { \"user\": \"u\", \"secret\": \"s\", \"mutual_user\": \"t\", \"mutual_secret\": \"ms\" },\n"
 	"      \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"1G\", \"block_size\": 512 },\n"
@@ -304,6 +321,9 @@ static void test_full_example(void **state)
 	struct vs_config_target *t = &cfg->targets[0];
 	assert_string_equal(t->iqn, "iqn.2026-11.org.vstor:disk1");
 	assert_string_equal(t->alias, "disk1");
+	assert_int_equal(t->nportals, 2);
+	assert_string_equal(t->portals[0], "127.0.0.1:3262");
+	assert_string_equal(t->portals[1], "[::1]:3263");
 	assert_int_equal(t->nacl, 1);
 	assert_string_equal(t->acl[0], "iqn.1993-08.org.debian:01:abc");
 	assert_true(t->has_chap);
@@ -330,6 +350,7 @@ static void test_full_example(void **state)
 	assert_string_equal(t->iqn, "eui.02004567A425678D");
 	assert_false(t->has_chap);
 	assert_int_equal(t->nacl, 0);
+	assert_int_equal(t->nportals, 0);     /* served on the daemon's portals */
 	assert_int_equal(t->luns[0].lun, 7);
 	assert_int_equal(t->luns[0].size, 1048576);
 	vs_config_free(cfg);
@@ -407,6 +428,9 @@ static void assert_config_equal(const struct vs_config *a, const struct vs_confi
 		const struct vs_config_target *ta = &a->targets[i], *tb = &b->targets[i];
 		assert_string_equal(ta->iqn, tb->iqn);
 		assert_str_eq_or_null(ta->alias, tb->alias);
+		assert_int_equal(ta->nportals, tb->nportals);
+		for (size_t j = 0; j < ta->nportals; j++)
+			assert_string_equal(ta->portals[j], tb->portals[j]);
 		assert_int_equal(ta->nacl, tb->nacl);
 		for (size_t j = 0; j < ta->nacl; j++)
 			assert_string_equal(ta->acl[j], tb->acl[j]);

@@ -64,6 +64,15 @@ static const struct iscsi_chap_creds *chap_for(void *ctx, void *t)
 	return (uintptr_t)t == 3 ? &creds : NULL;
 }
 
+/* Per-target portals: when set, disk1 is not served on this connection's
+ * portal (it exists, but only elsewhere). */
+static bool disk1_elsewhere;
+static bool target_served(void *ctx, void *t)
+{
+	(void)ctx;
+	return !(disk1_elsewhere && (uintptr_t)t == 1);
+}
+
 static const struct iscsi_target_limits limits = {
 	.max_recv_dsl = 262144, .max_burst_length = 1048576, .first_burst_length = 262144,
 	.max_outstanding_r2t = 8, .max_connections = 1,
@@ -72,7 +81,7 @@ static const struct iscsi_target_limits limits = {
 
 static const struct iscsi_login_env env = {
 	.find_target = find_target, .target_name = target_name, .target_alias = target_alias,
-	.initiator_allowed = initiator_allowed, .chap_for = chap_for,
+	.initiator_allowed = initiator_allowed, .chap_for = chap_for, .target_served = target_served,
 	.tpgt = 7, .limits = &limits,
 };
 
@@ -82,6 +91,7 @@ static int setup(void **state)
 	strcpy(creds.user, "alice");
 	strcpy(creds.secret, "alice-secret-123");
 	discovery_chap = false;
+	disk1_elsewhere = false;
 	*state = iscsi_login_new(&env);
 	return *state ? 0 : -1;
 }
@@ -556,6 +566,19 @@ static void test_unknown_target(void **state)
 	free_exch(x);
 }
 
+/* A target that exists but is not served on this portal: RFC 7143
+ * §11.13.5 "Not Found" (0x0203), as if it did not exist here. */
+static void test_target_on_other_portal(void **state)
+{
+	struct exch *x = new_exch();
+
+	disk1_elsewhere = true;
+	send(*state, SEC_TO_OP, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x);
+	expect_failure(*state, x, ISCSI_LOGIN_STATUS_TGT_NOT_FOUND);
+	assert_null(iscsi_login_target(*state));
+	free_exch(x);
+}
+
 static void test_acl_denied(void **state)
 {
 	struct exch *x = new_exch();
@@ -834,6 +857,7 @@ int main(void)
 		T(test_chap_unsupported_algorithm),
 		T(test_discovery_chap),
 		T(test_unknown_target),
+		T(test_target_on_other_portal),
 		T(test_acl_denied),
 		T(test_acl_allowed),
 		T(test_missing_initiator_name),

@@ -44,17 +44,21 @@ static void for_each_target(void *ctx, void (*emit)(void *, void *), void *ectx)
 	for (int i = 0; i < ntargets; i++)
 		emit(ectx, (void *)(uintptr_t)(i + 1));
 }
-static const char *portal_address(void *ctx, void *t)
+static void for_each_address(void *ctx, void *t, void (*emit)(void *, const char *), void *ectx)
 {
 	(void)ctx;
-	/* the second target has no explicit portal */
-	return (uintptr_t)t == 2 ? NULL : "127.0.0.1:3260,1";
+	/* the second target has no explicit portal, the third has two */
+	if ((uintptr_t)t == 2)
+		return;
+	emit(ectx, "127.0.0.1:3260,1");
+	if ((uintptr_t)t == 3)
+		emit(ectx, "[::1]:3391,1");
 }
 
 static const struct iscsi_login_env env = {
 	.find_target = find_target, .target_name = target_name,
 	.initiator_allowed = initiator_allowed, .for_each_target = for_each_target,
-	.portal_address = portal_address, .tpgt = 1,
+	.for_each_address = for_each_address, .tpgt = 1,
 };
 
 struct fixture {
@@ -134,10 +138,12 @@ static void test_send_targets_all(void **state)
 	static const char want[] =
 		"TargetName=iqn.2024-01.test:tgt00\0TargetAddress=127.0.0.1:3260,1\0"
 		"TargetName=iqn.2024-01.test:tgt01\0"
-		"TargetName=iqn.2024-01.test:tgt02\0TargetAddress=127.0.0.1:3260,1\0";
+		"TargetName=iqn.2024-01.test:tgt02\0TargetAddress=127.0.0.1:3260,1\0"
+		"TargetAddress=[::1]:3391,1\0";
 
 	assert_int_equal(send(f, ISCSI_FLAG_FINAL, 0x11, ISCSI_RESERVED_TAG, TXT("SendTargets=All\0"), x), 0);
-	/* tgt03 is not visible to this initiator; tgt01 has no portal of its own */
+	/* tgt03 is not visible to this initiator; tgt01 has no portal of its
+	 * own; tgt02 is served on two, each its own TargetAddress (§13.8) */
 	assert_int_equal(x->len, sizeof(want) - 1);
 	assert_memory_equal(x->data, want, sizeof(want) - 1);
 	assert_int_equal(x->rsp.b[1], ISCSI_FLAG_FINAL);
@@ -149,7 +155,8 @@ static void test_send_targets_named(void **state)
 {
 	struct fixture *f = *state;
 	struct exch *x = calloc(1, sizeof(*x));
-	static const char want[] = "TargetName=iqn.2024-01.test:tgt02\0TargetAddress=127.0.0.1:3260,1\0";
+	static const char want[] = "TargetName=iqn.2024-01.test:tgt02\0TargetAddress=127.0.0.1:3260,1\0"
+	                           "TargetAddress=[::1]:3391,1\0";
 
 	assert_int_equal(send(f, ISCSI_FLAG_FINAL, 1, ISCSI_RESERVED_TAG,
 	                      TXT("SendTargets=iqn.2024-01.test:tgt02\0"), x), 0);
@@ -217,20 +224,22 @@ static void test_send_targets_continuation(void **state)
 	assert_int_equal(x->rsp.b[1], ISCSI_FLAG_FINAL);
 	assert_int_equal(rsp_ttt(x), ISCSI_RESERVED_TAG);
 
-	/* the pieces put together: 39 visible targets, 38 with an address */
+	/* the pieces put together: 39 visible targets, 38 with an address and
+	 * one of those with a second */
 	assert_int_equal(iscsi_kv_parse(all, got, &kv, NULL) , -EEXIST);  /* TargetName repeats */
 	{
 		int names = 0, addrs = 0;
 		for (size_t off = 0; off < got; off += strlen((char *)all + off) + 1) {
 			if (!strncmp((char *)all + off, "TargetName=", 11))
 				names++;
-			else if (!strcmp((char *)all + off, "TargetAddress=127.0.0.1:3260,1"))
+			else if (!strcmp((char *)all + off, "TargetAddress=127.0.0.1:3260,1") ||
+			         !strcmp((char *)all + off, "TargetAddress=[::1]:3391,1"))
 				addrs++;
 			else
 				fail_msg("unexpected pair %s", (char *)all + off);
 		}
 		assert_int_equal(names, 39);
-		assert_int_equal(addrs, 38);
+		assert_int_equal(addrs, 39);
 	}
 	/* the exchange is over: the old TTT is no longer valid */
 	assert_int_equal(send(f, ISCSI_FLAG_FINAL, 0x77, ttt, "", 0, x), -EPROTO);

@@ -54,6 +54,16 @@ static void test_worker_pool(void **state)
 	struct vs_work bad = { NULL, NULL };
 	assert_int_equal(vs_port_queue_work(p, &bad), -EINVAL);
 	assert_non_null(strstr(vs_last_error(), "work"));
+
+	/* the queue is bounded: with every worker busy, item 3 + 4096 is
+	 * refused (-ENOMEM, the caller keeps it) and nothing is lost */
+	struct tf_workq_fill *fill = tf_workq_fill(p, 3);
+	assert_non_null(fill);
+	assert_int_equal(tf_workq_queued(fill), 3 + 4096);
+	struct vs_work more = { work_fn, NULL };
+	assert_int_equal(vs_port_queue_work(p, &more), -ENOMEM);
+	assert_string_equal(vs_last_error(), "work: queue full (4096 items)");
+	tf_workq_release(fill);
 	vs_port_destroy(p);
 	assert_int_equal(m->freed, 1);
 	mock_free(m);
@@ -126,6 +136,47 @@ static void test_error_line(void **state)
 	assert_string_equal(vs_last_error(), "field: bad 7");
 }
 
+/* vs_port_lun_users: open I_T nexuses that have sent the LUN a command. */
+static void test_lun_users(void **state)
+{
+	struct mock *m = mock_new(MOCK_INLINE);
+	struct tf *tf = tf_create(&mock_miniport, NULL, m);
+	struct vs_port *p = tf_port(tf);
+	struct tf_result r;
+	static const uint8_t tur[6] = { TEST_UNIT_READY };
+	uint8_t rl[12] = { REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 0, 64 }, buf[64];
+	(void)state;
+
+	assert_non_null(tf);
+	assert_int_equal(vs_port_lun_add(p, 0, NULL), 0);
+	assert_int_equal(vs_port_lun_add(p, 1, NULL), 0);
+	struct vs_nexus *a = tf_nexus(tf, "iqn.a"), *b = tf_nexus(tf, "iqn.b");
+	assert_int_equal(vs_port_lun_users(p, 0), 0);        /* logged in, silent */
+	assert_int_equal(tf_exec(tf, a, 0, tur, 6, VS_DIR_NONE, NULL, 0, &r), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);        /* even answered with a UA */
+	assert_int_equal(vs_port_lun_users(p, 1), 0);
+	/* REPORT LUNS is the port's, whichever LUN it names */
+	assert_int_equal(tf_exec(tf, b, 1, rl, 12, VS_DIR_FROM_DEVICE, buf, 64, &r), 0);
+	assert_int_equal(vs_port_lun_users(p, 1), 0);
+	assert_int_equal(tf_clear_ua(tf, b, 0), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 2);
+	/* a closed nexus no longer counts, nor does a new one on its id */
+	vs_port_nexus_close(p, a);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);
+	struct vs_nexus *c = tf_nexus(tf, "iqn.c");
+	assert_int_equal(c->id, 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 1);
+	/* a LUN that comes back starts with no users */
+	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), -ENOENT);
+	assert_string_equal(vs_last_error(), "lun: 0 does not exist");
+	assert_int_equal(vs_port_lun_add(p, 0, NULL), 0);
+	assert_int_equal(vs_port_lun_users(p, 0), 0);
+	assert_int_equal(vs_port_lun_users(NULL, 0), -EINVAL);
+	tf_destroy(tf);
+	mock_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +184,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_percentile),
 		cmocka_unit_test(test_error_line),
+		cmocka_unit_test(test_lun_users),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,10 @@ struct mock {
 	bool reset_completes;           /* reset completes every pending SRB */
 	bool in_use;
 	bool busy_once;                 /* next start_io calls vs_port_busy(lun, 0) */
+	bool no_restart;                /* adapter_control does not offer RESTART */
+	uint32_t max_xfer, max_sg;      /* what find_adapter reports (0: unlimited) */
+	int stops, restarts;            /* adapter_control calls */
+	int pending_at_stop;            /* SRBs the mock held when STOP came */
 	struct vs_port_lun *luns[64];
 	bool thread_stop;
 	pthread_t thread;
@@ -137,6 +141,8 @@ static inline int mock_find_adapter(void *aext, struct vs_port *port, const void
 	a->m->port = port;
 	caps->max_luns = 1024;
 	caps->default_queue_depth = 8;
+	caps->max_transfer_length = a->m->max_xfer;
+	caps->max_sg_elements = a->m->max_sg;
 	return 0;
 }
 
@@ -285,6 +291,28 @@ static inline int mock_reset(void *aext, void *lext, enum vs_reset_kind kind)
 	return 0;
 }
 
+static inline int mock_adapter_control(void *aext, enum vs_adapter_control_type type, void *arg)
+{
+	struct mock *m = ((struct mock_adapter *)aext)->m;
+
+	pthread_mutex_lock(&m->mu);
+	switch (type) {
+	case VS_ADAPTER_QUERY_SUPPORTED:
+		((bool *)arg)[VS_ADAPTER_STOP] = true;
+		((bool *)arg)[VS_ADAPTER_RESTART] = !m->no_restart;
+		break;
+	case VS_ADAPTER_STOP:
+		m->stops++;
+		m->pending_at_stop = m->npending;
+		break;
+	default:
+		m->restarts++;
+		break;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return 0;
+}
+
 static const struct vs_miniport mock_miniport = {
 	.name = "mock",
 	.api_version = VS_MINIPORT_API_VERSION,
@@ -300,6 +328,7 @@ static const struct vs_miniport mock_miniport = {
 	.start_io = mock_start_io,
 	.abort_srb = mock_abort_srb,
 	.reset = mock_reset,
+	.adapter_control = mock_adapter_control,
 	.free_adapter = mock_free_adapter,
 };
 

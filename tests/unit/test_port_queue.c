@@ -253,6 +253,65 @@ static void test_pause_resume(void **state)
 	done_tf(tf, m);
 }
 
+/* Held SRBs have a deadline too, from submit: behind a full queue or a LUN
+ * left busy they time out (ABORTED COMMAND, COMMAND TIMEOUT BEFORE
+ * PROCESSING, SPC-5 2Eh/01h) without reaching the miniport, once each;
+ * the time spent held counts against an SRB that does get started. */
+static void test_held_srbs_time_out(void **state)
+{
+	struct mock *m;
+	struct tf *tf = mk(&m, MOCK_MANUAL, 1, 0);
+	struct tf_result r;
+	(void)state;
+
+	struct tf_task *a = tf_submit_ex(tf, NULL, 0, tur, 6, VS_DIR_NONE, NULL, 0,
+	                                 VS_TASK_SIMPLE, 1, 60000);
+	struct tf_task *b = tf_submit_ex(tf, NULL, 0, tur, 6, VS_DIR_NONE, NULL, 0,
+	                                 VS_TASK_SIMPLE, 2, 100);
+	assert_true(pending_is(m, 1));
+	assert_int_equal(tf_wait_ms(b, &r, 3000), 0);
+	assert_int_equal(r.srb_status, VS_SRB_TIMEOUT);
+	assert_int_equal(r.status, SAM_STAT_CHECK_CONDITION);
+	assert_int_equal(r.sense_key, SENSE_ABORTED_COMMAND);
+	assert_int_equal(r.asc, 0x2e);
+	assert_int_equal(r.ascq, 0x01);
+	assert_int_equal(mock_read(m, &m->nstarted), 1);   /* b never started */
+
+	/* a LUN left busy: the held SRB still comes back */
+	vs_port_busy(m->luns[0], 0);
+	assert_true(mock_complete_one(m));
+	wait_good(a);
+	struct tf_task *c = tf_submit_ex(tf, NULL, 0, tur, 6, VS_DIR_NONE, NULL, 0,
+	                                 VS_TASK_SIMPLE, 3, 100);
+	assert_int_equal(tf_wait_ms(c, &r, 3000), 0);
+	assert_int_equal(r.srb_status, VS_SRB_TIMEOUT);
+	assert_int_equal(r.ascq, 0x01);
+
+	/* held 300 ms of its 600: started once ready, it times out 600 ms
+	 * after submit, not 600 ms after start (the mock gives it back as
+	 * soon as the port asks) */
+	m->abort_completes = true;
+	struct tf_task *d = tf_submit_ex(tf, NULL, 0, tur, 6, VS_DIR_NONE, NULL, 0,
+	                                 VS_TASK_SIMPLE, 4, 600);
+	usleep(300000);
+	vs_port_ready(m->luns[0]);
+	assert_true(pending_is(m, 1));
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(tf_wait_ms(d, &r, 3000), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.srb_status, VS_SRB_TIMEOUT);
+	assert_int_equal(r.ascq, 0x02);                 /* during processing */
+	long waited = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_true(waited < 550);
+	struct vs_lun_stats st;
+	assert_int_equal(vs_port_lun_stats(tf_port(tf), 0, &st), 0);
+	assert_int_equal(st.timeouts, 3);
+	assert_int_equal(tf_double_completions(tf), 0);
+	mock_complete_all(m);
+	done_tf(tf, m);
+}
+
 /* 1000 held SRBs dispatched by an inline-completing miniport: the dispatch
  * loop must run them iteratively (ASan would catch a stack overflow). */
 static void test_inline_no_recursion(void **state)
@@ -347,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_head_of_queue),
 		cmocka_unit_test(test_busy_requests_to_complete),
 		cmocka_unit_test(test_pause_resume),
+		cmocka_unit_test(test_held_srbs_time_out),
 		cmocka_unit_test(test_inline_no_recursion),
 		cmocka_unit_test(test_concurrent_stress),
 	};

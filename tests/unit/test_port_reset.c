@@ -239,15 +239,103 @@ static void test_abort_and_clear_task_set(void **state)
 	}
 	assert_int_equal(mock_npending(m), 3);
 
-	/* CLEAR TASK SET from a clears b's tasks; b gets 2F/00 (TAS=0) */
+	/* CLEAR TASK SET from a clears b's tasks too.  TAS=1 (SAM-5 5.6,
+	 * the control mode page): they complete with TASK ABORTED status,
+	 * which b's fabric sends, and no COMMANDS CLEARED BY ANOTHER
+	 * INITIATOR unit attention (that is TAS=0) */
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(tf_wait(b[i], &r), 0);
-		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+		assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+		assert_int_equal(r.sense_len, 0);
 	}
 	assert_int_equal(tf_done_calls(tf) - before, 6);
-	expect_ua(tf, m, nb, 0, 0x2f, 0x00);
+	expect_ua(tf, m, nb, 0, -1, 0);
 	expect_ua(tf, m, na, 0, -1, 0);
+	struct vs_lun_stats st;
+	assert_int_equal(vs_port_lun_stats(tf_port(tf), 0, &st), 0);
+	assert_int_equal(st.aborts, 6);
+	finish(tf, m);
+}
+
+/* A CLEAR TASK SET from a nexus with nothing of its own queued still
+ * gives the others TASK ABORTED; its own held and active tasks get none. */
+static void test_clear_task_set_own_and_held(void **state)
+{
+	struct mock *m;
+	struct tf *tf = mk(&m, 2, 30000, 50);
+	struct tf_task *t[6];
+	struct tf_result r;
+	(void)state;
+
+	struct vs_nexus *na = nexus_ready(tf, m, "iqn.a", 1);
+	struct vs_nexus *nb = nexus_ready(tf, m, "iqn.b", 1);
+	m->abort_completes = true;
+	for (int i = 0; i < 6; i++)         /* depth 2: four of them are held */
+		t[i] = sub(tf, (i & 1) ? nb : na, 0, 10 + i, 0);
+	assert_int_equal(mock_npending(m), 2);
+	assert_int_equal(tf_tmf(tf, nb, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(tf_wait(t[i], &r), 0);
+		if (i & 1) {
+			assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		} else {
+			assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+			assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+		}
+	}
+	finish(tf, m);
+}
+
+/* vs_port_lun_abort_nexus (PREEMPT AND ABORT): only that nexus's tasks on
+ * that LUN, all but `keep`; TASK ABORTED for another requester, no status
+ * for its own. */
+static void test_abort_nexus(void **state)
+{
+	struct mock *m;
+	struct tf *tf = mk(&m, 16, 30000, 50);
+	struct tf_task *a[2], *b[3], *b1;
+	struct tf_result r;
+	(void)state;
+
+	assert_int_equal(vs_port_lun_add(tf_port(tf), 1, NULL), 0);
+	struct vs_nexus *na = nexus_ready(tf, m, "iqn.a", 2);
+	struct vs_nexus *nb = nexus_ready(tf, m, "iqn.b", 2);
+	m->abort_completes = true;
+	for (int i = 0; i < 2; i++)
+		a[i] = sub(tf, na, 0, 20 + i, 0);
+	for (int i = 0; i < 3; i++)
+		b[i] = sub(tf, nb, 0, 30 + i, 0);
+	b1 = sub(tf, nb, 1, 40, 0);
+	struct vs_port_lun *lun0 = m->luns[0];
+	assert_int_equal(vs_port_lun_abort_nexus(lun0, nb, na, tf_task_srb(b[1])), 0);
+	assert_int_equal(tf_wait(b[0], &r), 0);
+	assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+	assert_int_equal(tf_wait(b[2], &r), 0);
+	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+	assert_false(tf_task_done(b[1]));       /* kept */
+	assert_false(tf_task_done(b1));         /* another LUN */
+	assert_false(tf_task_done(a[0]));
+	assert_false(tf_task_done(a[1]));
+	/* on its own behalf: no status */
+	assert_int_equal(vs_port_lun_abort_nexus(lun0, na, na, NULL), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tf_wait(a[i], &r), 0);
+		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+	}
+	assert_int_equal(vs_port_lun_abort_nexus(NULL, na, na, NULL), -EINVAL);
+	assert_string_equal(vs_last_error(), "abort_nexus: lun is NULL");
+	assert_int_equal(vs_port_lun_abort_nexus(lun0, NULL, na, NULL), -EINVAL);
+	assert_string_equal(vs_last_error(), "abort_nexus: nexus is NULL");
+	mock_complete_all(m);
+	assert_int_equal(tf_wait(b[1], &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(tf_wait(b1, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	/* a closed nexus has nothing left to abort */
+	vs_port_nexus_close(tf_port(tf), nb);
 	finish(tf, m);
 }
 
@@ -266,12 +354,14 @@ static void lun_reset_case(bool miniport_completes)
 		t[i] = sub(tf, (i & 1) ? nb : na, 0, 1000 + i, 0);
 	assert_int_equal(mock_npending(m), 16);
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_LOGICAL_UNIT_RESET, 0, 0), VS_TMF_COMPLETE);
-	/* every task settled before the TMF response */
+	/* every task settled before the TMF response: the requester's
+	 * without status, the other nexus's with TASK ABORTED (TAS=1) */
 	for (int i = 0; i < 40; i++)
 		assert_int_equal(tf_task_done_count(t[i]), 1);
 	for (int i = 0; i < 40; i++) {
 		assert_int_equal(tf_wait(t[i], &r), 0);
-		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		assert_int_equal(r.srb_status, (i & 1) ? VS_SRB_SUCCESS : VS_SRB_ABORTED);
+		assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
 	}
 	assert_int_equal(tf_done_calls(tf) - before, 40);
 	assert_int_equal(m->resets[VS_RESET_LUN], 1);
@@ -307,7 +397,8 @@ static void test_target_reset(void **state)
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_TARGET_WARM_RESET, 0, 0), VS_TMF_COMPLETE);
 	for (int i = 0; i < 12; i++) {
 		assert_int_equal(tf_wait(t[i], &r), 0);
-		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		assert_int_equal(r.srb_status, (i & 2) ? VS_SRB_SUCCESS : VS_SRB_ABORTED);
+		assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
 	}
 	assert_int_equal(m->resets[VS_RESET_TARGET], 1);
 	expect_ua(tf, m, nb, 0, 0x29, 0x03);
@@ -413,6 +504,8 @@ int main(void)
 		cmocka_unit_test(test_late_completion_returns_to_pool),
 		cmocka_unit_test(test_abort_task),
 		cmocka_unit_test(test_abort_and_clear_task_set),
+		cmocka_unit_test(test_clear_task_set_own_and_held),
+		cmocka_unit_test(test_abort_nexus),
 		cmocka_unit_test(test_lun_reset_exactly_once),
 		cmocka_unit_test(test_target_reset),
 		cmocka_unit_test(test_forced_removal),

@@ -4,7 +4,8 @@
  * miniport on a RAM disk, replaying what libiscsi's iscsi-test-cu checks
  * (PrinServiceactionRange, PrinReadKeys, PrinReportCapabilities,
  * ProutRegister, ProutReserve.Access* / Ownership*, ProutClear,
- * ProutPreempt, Reserve6.2Initiators), plus APTPL across a LUN re-add.
+ * ProutPreempt, Reserve6.2Initiators), plus APTPL across a LUN re-add and
+ * PREEMPT AND ABORT aborting the preempted initiator's tasks.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "spy_bdev.h"
 #include "test_fabric.h"
 #include "vstor/backend.h"
 #include "vstor/scsi.h"
@@ -341,6 +343,144 @@ static void test_aptpl_across_lun_readd(void **state)
 	assert_int_equal(prout(n1, SA_CLEAR, 0, 0x5151, 0), SAM_STAT_GOOD);
 }
 
+/* PREEMPT AND ABORT: LUN 0 over a spy backend that keeps READs, a short
+ * abort timeout (vdisk cannot call a backend READ back, so the port takes
+ * the aborted ones after its abort bound), SRBs with pool buffers. */
+static struct spy *spy;
+static struct vs_srb_pool *pool;
+
+static int setup_spy(void **state)
+{
+	(void)state;
+	static const struct vs_vdisk_adapter_config ac = {
+		.target_name = "iqn.2024-01.test:target", .rel_target_port_id = 1,
+	};
+	struct vs_port_config pc = { .abort_timeout_ms = 500 };
+	tf = tf_create(&vs_vdisk_miniport, &pc, &ac);
+	assert_non_null(tf);
+	spy = spy_new("1M");
+	assert_non_null(spy);
+	struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(spy), .block_size = 512 };
+	assert_int_equal(vs_port_lun_add(tf_port(tf), 0, &lc), 0);
+	pool = vs_srb_pool_create(tf_port(tf), 8, 512);
+	assert_non_null(pool);
+	n1 = tf_nexus(tf, "iqn.2024-01.test:init1,i,0x230000000001");
+	n2 = tf_nexus(tf, "iqn.2024-01.test:init2,i,0x230000000002");
+	assert_int_equal(tf_clear_ua(tf, n1, 0), 0);
+	assert_int_equal(tf_clear_ua(tf, n2, 0), 0);
+	spy_hold_op(spy, VS_BIO_READ);
+	return 0;
+}
+
+static int teardown_spy(void **state)
+{
+	(void)state;
+	spy_hold(spy, false);
+	spy_release(spy, 0);
+	assert_int_equal(tf_double_completions(tf), 0);
+	tf_destroy(tf);
+	spy_free(spy);
+	return 0;
+}
+
+static void held_read(struct vs_nexus *n, struct tf_pio *io)
+{
+	static const uint8_t rd[10] = { READ_10, 0, 0, 0, 0, 1, 0, 0, 1, 0 };
+	int before = spy_held(spy);
+
+	tf_pio_submit(tf_port(tf), pool, n, 0, rd, sizeof(rd), VS_DIR_FROM_DEVICE, NULL, 512, io);
+	for (int i = 0; i < 1000 && spy_held(spy) == before; i++)
+		usleep(1000);
+	assert_int_equal(spy_held(spy), before + 1);
+}
+
+/* n1 holds WRITE EXCLUSIVE with a READ in the backend; n2 (with a READ of
+ * its own in flight) preempts n1.  SPC-4 5.13.11.2.5: n1's task is
+ * aborted and, as the abort comes from another I_T nexus and TAS=1,
+ * completes with TASK ABORTED status (SAM-5 5.6); n2's task goes on; n1
+ * then hears REGISTRATIONS PREEMPTED; the reservation is n2's. */
+static void test_preempt_and_abort_aborts_tasks(void **state)
+{
+	(void)state;
+	struct tf_pio r1, r2, r1b;
+	struct tf_result r;
+
+	spy_hold(spy, true);
+	assert_int_equal(prout(n1, SA_REGISTER, 0, 0, 0x11), SAM_STAT_GOOD);
+	assert_int_equal(prout(n2, SA_REGISTER, 0, 0, 0x22), SAM_STAT_GOOD);
+	assert_int_equal(prout(n1, SA_RESERVE, WE, 0x11, 0), SAM_STAT_GOOD);
+	held_read(n1, &r1);
+	held_read(n1, &r1b);
+	held_read(n2, &r2);
+	assert_int_equal(prout(n2, SA_PREEMPT_ABORT, WE, 0x22, 0x11), SAM_STAT_GOOD);
+	/* by the time the PR OUT is GOOD, n1's tasks are done, once each */
+	assert_int_equal(r1.done, 1);
+	assert_int_equal(r1b.done, 1);
+	assert_int_equal(tf_pio_wait(&r1, 0, &r), 0);
+	assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+	assert_int_equal(tf_pio_wait(&r1b, 0, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
+	assert_int_equal(r2.done, 0);
+	/* the backend answers: n2's READ is fine, n1's late ones only release */
+	spy_hold(spy, false);
+	spy_release(spy, 0);
+	assert_int_equal(tf_pio_wait(&r2, 1000, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(r1.done, 1);
+	struct vs_lun_stats st;
+	assert_int_equal(vs_port_lun_stats(tf_port(tf), 0, &st), 0);
+	assert_int_equal(st.aborts, 2);
+	uint8_t tur[6] = { TEST_UNIT_READY };
+	assert_int_equal(tf_exec(tf, n1, 0, tur, 6, VS_DIR_NONE, NULL, 0, &r), 0);
+	assert_int_equal(r.sense_key, SENSE_UNIT_ATTENTION);
+	assert_int_equal(r.asc, 0x2a);
+	assert_int_equal(r.ascq, 0x05);
+	verify_reserved_as(n2, 0x22, WE);
+	assert_int_equal(prout(n2, SA_CLEAR, 0, 0x22, 0), SAM_STAT_GOOD);
+}
+
+/* Plain PREEMPT leaves the preempted initiator's tasks alone. */
+static void test_preempt_keeps_tasks(void **state)
+{
+	(void)state;
+	struct tf_pio r1;
+	struct tf_result r;
+
+	spy_hold(spy, true);
+	assert_int_equal(prout(n1, SA_REGISTER, 0, 0, 0x11), SAM_STAT_GOOD);
+	assert_int_equal(prout(n2, SA_REGISTER, 0, 0, 0x22), SAM_STAT_GOOD);
+	assert_int_equal(prout(n1, SA_RESERVE, WE, 0x11, 0), SAM_STAT_GOOD);
+	held_read(n1, &r1);
+	assert_int_equal(prout(n2, SA_PREEMPT, WE, 0x22, 0x11), SAM_STAT_GOOD);
+	usleep(50000);
+	assert_int_equal(r1.done, 0);
+	spy_hold(spy, false);
+	spy_release(spy, 0);
+	assert_int_equal(tf_pio_wait(&r1, 1000, &r), 0);
+	assert_int_equal(r.status, SAM_STAT_GOOD);
+	assert_int_equal(prout(n2, SA_CLEAR, 0, 0x22, 0), SAM_STAT_GOOD);
+}
+
+/* Preempting its own key aborts the caller's other tasks, without status
+ * (they are its own, SAM-5 5.6), never the PERSISTENT RESERVE OUT itself. */
+static void test_preempt_and_abort_own_key(void **state)
+{
+	(void)state;
+	struct tf_pio r2;
+	struct tf_result r;
+
+	spy_hold(spy, true);
+	assert_int_equal(prout(n2, SA_REGISTER, 0, 0, 0x22), SAM_STAT_GOOD);
+	assert_int_equal(prout(n2, SA_RESERVE, WE, 0x22, 0), SAM_STAT_GOOD);
+	held_read(n2, &r2);
+	assert_int_equal(prout(n2, SA_PREEMPT_ABORT, EA, 0x22, 0x22), SAM_STAT_GOOD);
+	assert_int_equal(tf_pio_wait(&r2, 0, &r), 0);
+	assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+	verify_reserved_as(n2, 0x22, EA);
+	assert_int_equal(prout(n2, SA_CLEAR, 0, 0x22, 0), SAM_STAT_GOOD);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,6 +491,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clear_and_preempt_generation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve6_two_initiators, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_aptpl_across_lun_readd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_preempt_and_abort_aborts_tasks, setup_spy,
+		                                teardown_spy),
+		cmocka_unit_test_setup_teardown(test_preempt_keeps_tasks, setup_spy, teardown_spy),
+		cmocka_unit_test_setup_teardown(test_preempt_and_abort_own_key, setup_spy, teardown_spy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "spy_bdev.h"
 #include "test_fabric.h"
 #include "vstor/backend.h"
 #include "vstor/scsi.h"
@@ -37,15 +38,40 @@ static inline struct vs_bdev *vt_ram(const char *size)
 static inline int vt_add_lun(struct vt *t, uint64_t lun, const char *size, uint32_t bs,
                              bool readonly)
 {
+	char id[32];
 	struct vs_vdisk_lun_config cfg = {
 		.bdev = vt_ram(size), .block_size = bs, .readonly = readonly,
-		.serial = "SER0001", .device_id = "vt-device",
+		.serial = "SER0001", .device_id = id,
 	};
+
+	/* one NAA per LUN: vdisk refuses two LUNs of a target with the same */
+	snprintf(id, sizeof(id), "vt-device-%llu", (unsigned long long)lun);
 	int rc = vs_port_lun_add(tf_port(t->tf), lun, &cfg);
 
 	if (rc)
 		vs_bdev_close(cfg.bdev);
 	return rc;
+}
+
+/*
+ * LUN `lun` over a new spy backend of `size` bytes (caps: the RAM
+ * backend's, or *caps), both nexuses' UAs cleared; the spy outlives the
+ * LUN (spy_free after vt_teardown).
+ */
+static inline struct spy *vt_add_spy(struct vt *t, uint64_t lun, const char *size, uint32_t bs,
+                                     const struct vs_backend_caps *caps)
+{
+	struct spy *s = spy_new(size);
+
+	assert_non_null(s);
+	if (caps)
+		spy_set_caps(s, caps);
+	struct vs_vdisk_lun_config cfg = { .bdev = spy_bdev(s), .block_size = bs,
+	                                   .serial = "SPY0001" };
+	assert_int_equal(vs_port_lun_add(tf_port(t->tf), lun, &cfg), 0);
+	assert_int_equal(tf_clear_ua(t->tf, t->n, lun), 0);
+	assert_int_equal(tf_clear_ua(t->tf, t->n2, lun), 0);
+	return s;
 }
 
 /* A port with LUN 0 of `size` bytes in `bs`-byte blocks; both nexuses' UAs cleared. */

@@ -11,6 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <unistd.h>
+
 #include "test_vdisk_helpers.h"
 
 static void test_simple_commands(void **state)
@@ -124,15 +127,55 @@ static void test_report_opcodes(void **state)
 	assert_true(n > 30);
 	assert_true(rd10 && rc16 && unmap);
 
-	/* RCTD: every descriptor carries a 12-byte timeouts descriptor */
+	/* RCTD: every descriptor carries a 12-byte command timeouts
+	 * descriptor (SPC-4 6.35.4): DESCRIPTOR LENGTH 0Ah, a NOMINAL COMMAND
+	 * PROCESSING TIMEOUT and a RECOMMENDED COMMAND TIMEOUT in seconds */
 	rsoc_cdb(cdb, 0x80, 0, 0, 4096);
 	vt_exec(&t, cdb, 12, VS_DIR_FROM_DEVICE, d, 4096, &r);
 	assert_good(&r);
 	assert_int_equal(get_be(d, 4), n * 20);
+	int checked = 0;
 	for (uint32_t off = 4; off < n * 20 + 4; off += 20) {
+		const uint8_t *td = &d[off + 8];
+		uint32_t nominal = (uint32_t)get_be(&td[4], 4), rec = (uint32_t)get_be(&td[8], 4);
+
 		assert_int_equal(d[off + 5] & 2, 2);
-		assert_int_equal(get_be(&d[off + 8], 2), 0x0a);
+		assert_int_equal(get_be(&td[0], 2), 0x0a);
+		assert_int_equal(td[3], 0);             /* COMMAND SPECIFIC */
+		assert_true(nominal > 0);
+		assert_int_equal(rec, 2 * nominal);     /* room for the nominal time twice */
+		int want = 0;
+		switch (d[off]) {
+		case READ_10: case WRITE_16: case SYNCHRONIZE_CACHE_10:
+			want = 30;
+			break;
+		case INQUIRY: case TEST_UNIT_READY:
+			want = 5;
+			break;
+		case WRITE_SAME_16: case UNMAP:
+			want = 60;
+			break;
+		case 0x48:                              /* SANITIZE: long-running */
+			want = 3600;
+			break;
+		default:
+			break;
+		}
+		if (want) {
+			assert_int_equal(nominal, want);
+			checked++;
+		}
 	}
+	assert_true(checked >= 7 + 4);                  /* SANITIZE has 4 service actions */
+	/* the one-command form puts it after the CDB usage data */
+	rsoc_cdb(cdb, 0x81, READ_10, 0, sizeof(one));
+	vt_exec(&t, cdb, 12, VS_DIR_FROM_DEVICE, one, sizeof(one), &r);
+	assert_good(&r);
+	assert_int_equal(one[1], 0x83);                 /* CTDP, SUPPORT 011b */
+	assert_int_equal(r.xfer_len, 4 + 10 + 12);
+	assert_int_equal(get_be(&one[14], 2), 0x0a);
+	assert_int_equal(get_be(&one[18], 4), 30);
+	assert_int_equal(get_be(&one[22], 4), 60);
 
 	/* READ(10) usage data: DPO and FUA are used, RDPROTECT is not */
 	rsoc_cdb(cdb, 1, READ_10, 0, sizeof(one));
@@ -260,6 +303,141 @@ static void test_reservations_glue(void **state)
 	vt_teardown(&t);
 }
 
+/* Work vdisk hands to the port's worker pool (PERSISTENT RESERVE OUT,
+ * GET LBA STATUS) is answered BUSY, not lost, when the pool's queue is
+ * full; the same commands work once it drains. */
+static void test_worker_queue_full_busy(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	uint8_t p[24] = { 0 }, d[64];
+	uint8_t prout[10] = { PERSISTENT_RESERVE_OUT, 0, 0, 0, 0, 0, 0, 0, 24, 0 };
+	uint8_t cdb[16];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	p[15] = 0x42;                   /* REGISTER key 0x42 */
+	size_t l = cdb_get_lba_status(cdb, 0, sizeof(d));
+	struct tf_workq_fill *fill = tf_workq_fill(tf_port(t.tf), 2);
+	assert_non_null(fill);
+	vt_exec(&t, prout, 10, VS_DIR_TO_DEVICE, p, 24, &r);
+	assert_int_equal(r.status, SAM_STAT_BUSY);
+	vt_exec(&t, cdb, l, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	assert_int_equal(r.status, SAM_STAT_BUSY);
+	tf_workq_release(fill);
+	vt_exec(&t, prout, 10, VS_DIR_TO_DEVICE, p, 24, &r);
+	assert_good(&r);
+	vt_exec(&t, cdb, l, VS_DIR_FROM_DEVICE, d, sizeof(d), &r);
+	assert_good(&r);
+	vt_teardown(&t);
+}
+
+/* VS_LUN_FIRST_MAPPED over a sparse file (SEEK_DATA / SEEK_HOLE): the
+ * first block holding data at or after an LBA, for "would a shrink cut
+ * data off". */
+static void test_first_mapped_file(void **state)
+{
+	struct vt t;
+	char path[] = "/tmp/vstor-test-mapped-XXXXXX";
+	uint8_t d[4096];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	struct vs_kv kv[] = { { "path", path }, { "size", "8M" } };
+	struct vs_vdisk_lun_config lc = { .bdev = vs_bdev_open("file", kv, 2), .block_size = 512 };
+	assert_non_null(lc.bdev);
+	assert_int_equal(vs_port_lun_add(tf_port(t.tf), 1, &lc), 0);
+	assert_int_equal(tf_clear_ua(t.tf, t.n, 1), 0);
+
+	struct vs_lun_mapped q = { .from_lba = 0 };
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);                          /* a new sparse file */
+	memset(d, 0x77, sizeof(d));
+	uint8_t cdb[16];
+	struct tf_result r;
+	size_t l = cdb_rw(cdb, WRITE_16, 8192, 8, 0);   /* 4 MiB in, one 4 KiB block */
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, d, sizeof(d), &r);
+	assert_good(&r);
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_true(q.found);
+	assert_int_equal(q.lba, 8192);
+	q.from_lba = 8192 + 8;
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
+	q.from_lba = 1u << 20;                          /* past the end: nothing */
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, &q), 0);
+	assert_false(q.found);
+	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 1, VS_LUN_FIRST_MAPPED, NULL), -EINVAL);
+	vt_teardown(&t);
+	unlink(path);
+}
+
+/* Per-LUN statistics classify every command that writes the medium as a
+ * write and count the data-out it moved; VERIFY and UNMAP are "other". */
+static void test_stats_by_opcode(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	struct vs_lun_stats st0, st;
+	uint8_t cdb[16], d[1024];
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	memset(d, 0x3c, sizeof(d));
+	vt_write(&t, 0, 1, d);
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st0), 0);
+
+	/* COMPARE AND WRITE of one block: 1024 bytes of data-out */
+	memset(cdb, 0, 16);
+	cdb[0] = COMPARE_AND_WRITE;
+	cdb[13] = 1;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 1024, &r);
+	assert_good(&r);
+	/* WRITE SAME(10) and (16) of 8 blocks from one block */
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_SAME_10;
+	cdb[8] = 8;
+	vt_exec(&t, cdb, 10, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_SAME_16;
+	cdb[13] = 8;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	/* ORWRITE(16) and WRITE ATOMIC(16) of one block */
+	size_t l = cdb_rw(cdb, ORWRITE_16, 2, 1, 0);
+	vt_exec(&t, cdb, l, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	memset(cdb, 0, 16);
+	cdb[0] = WRITE_ATOMIC_16;
+	cdb[9] = 3;
+	cdb[13] = 1;
+	vt_exec(&t, cdb, 16, VS_DIR_TO_DEVICE, d, 512, &r);
+	assert_good(&r);
+	/* not writes: VERIFY(10) without data, UNMAP */
+	l = cdb_rw(cdb, VERIFY_10, 0, 1, 0);
+	vt_exec(&t, cdb, l, VS_DIR_NONE, NULL, 0, &r);
+	assert_good(&r);
+	uint8_t um[24] = { 0, 22, 0, 16 };
+	um[15] = 1;                     /* LBA 0, one block */
+	memset(cdb, 0, 16);
+	cdb[0] = UNMAP;
+	cdb[8] = sizeof(um);
+	vt_exec(&t, cdb, 10, VS_DIR_TO_DEVICE, um, sizeof(um), &r);
+	assert_good(&r);
+
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st), 0);
+	assert_int_equal(st.write_ops - st0.write_ops, 5);
+	assert_int_equal(st.write_bytes - st0.write_bytes, 1024 + 512 + 512 + 512 + 512);
+	assert_int_equal(st.read_ops - st0.read_ops, 0);
+	assert_int_equal(st.other_ops - st0.other_ops, 2);
+	assert_int_equal(st.errors - st0.errors, 0);
+	vt_teardown(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +445,9 @@ int main(void)
 		cmocka_unit_test(test_report_opcodes),
 		cmocka_unit_test(test_resize_and_control),
 		cmocka_unit_test(test_reservations_glue),
+		cmocka_unit_test(test_stats_by_opcode),
+		cmocka_unit_test(test_first_mapped_file),
+		cmocka_unit_test(test_worker_queue_full_busy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+
 #include "test_vdisk_helpers.h"
 
 static void fill(uint8_t *p, size_t n, uint8_t seed)
@@ -328,6 +330,58 @@ static void test_verify(void **state)
 	vt_teardown(&t);
 }
 
+/* SBC-3 5.40 WRITE AND VERIFY: the write is read back from the medium.
+ * BYTCHK=1 compares it with the data-out (MISCOMPARE, INFORMATION = offset
+ * of the first differing byte), BYTCHK=0 only needs the medium to read. */
+static void test_write_and_verify_reads_back(void **state)
+{
+	struct vt t;
+	struct tf_result r;
+	static uint8_t data[2100 * 512];
+	uint8_t cdb[16];
+	size_t l;
+	(void)state;
+
+	vt_setup(&t, 512, "1M", false);
+	struct spy *s = vt_add_spy(&t, 1, "4M", 512, NULL);
+	fill(data, sizeof(data), 5);
+	l = cdb_rw(cdb, WRITE_AND_VERIFY_10, 7, 1, 0x02);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, data, 512, &r);
+	assert_good(&r);
+	assert_int_equal(r.xfer_len, 512);
+	int n = spy_nrecs(s);
+	assert_int_equal(spy_rec(s, n - 2).op, VS_BIO_WRITE);
+	assert_int_equal(spy_rec(s, n - 1).op, VS_BIO_READ);   /* the read-back */
+	assert_int_equal(spy_rec(s, n - 1).offset, 7 * 512);
+	assert_int_equal(spy_rec(s, n - 1).length, 512);
+	/* more than the engine buffer: read back in chunks, all compared */
+	l = cdb_rw(cdb, WRITE_AND_VERIFY_16, 100, 2100, 0x02);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, data, sizeof(data), &r);
+	assert_good(&r);
+	assert_int_equal(r.xfer_len, sizeof(data));
+
+	/* the disk acknowledges the write and keeps the old data */
+	spy_lose_writes(s, true);
+	l = cdb_rw(cdb, WRITE_AND_VERIFY_12, 20, 1, 0x02);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, data, 512, &r);
+	assert_sense(&r, SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY);
+	assert_int_equal(data[0], 5);           /* the old block is zeroes: differs at byte 0 */
+	assert_int_equal(sense_info(&r), 0);
+	assert_int_equal(r.xfer_len, 0);
+	/* BYTCHK=0: no compare, the medium reads: GOOD */
+	l = cdb_rw(cdb, WRITE_AND_VERIFY_10, 20, 1, 0);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, data, 512, &r);
+	assert_good(&r);
+	spy_lose_writes(s, false);
+	/* BYTCHK=0 and the medium cannot be read back: MEDIUM ERROR */
+	spy_fail_op(s, VS_BIO_READ, -EIO);
+	vt_exec_on(&t, t.n, 1, cdb, l, VS_DIR_TO_DEVICE, data, 512, &r);
+	assert_sense(&r, SENSE_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
+	spy_fail_op(s, VS_BIO_READ, 0);
+	vt_teardown(&t);
+	spy_free(s);
+}
+
 static void test_sync_prefetch(void **state)
 {
 	struct vt t;
@@ -365,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_read_partial_block),
 		cmocka_unit_test(test_read_flagged_write),
 		cmocka_unit_test(test_verify),
+		cmocka_unit_test(test_write_and_verify_reads_back),
 		cmocka_unit_test(test_sync_prefetch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

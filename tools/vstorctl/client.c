@@ -76,13 +76,15 @@ static char *read_line(int fd, size_t *len)
 	return NULL;
 }
 
-json_t *vsc_call(const char *path, const char *method, json_t *params, char *err, size_t errlen)
+json_t *vsc_call(const char *path, const char *method, json_t *params, char *err, size_t errlen,
+                 json_t **error)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	json_t *result = NULL;
 	char *line = NULL, *req = NULL;
 	int fd = -1;
 
+	*error = NULL;
 	json_t *r = json_pack("{s:i,s:s,s:o}", "id", 1, "method", method, "params",
 	                      params ? params : json_object());
 	if (!r || !(req = json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
@@ -128,6 +130,7 @@ json_t *vsc_call(const char *path, const char *method, json_t *params, char *err
 	if (e) {
 		const char *msg = json_string_value(json_object_get(e, "message"));
 		snprintf(err, errlen, "%s", msg ? msg : "error without a message");
+		*error = json_incref(e);
 	} else if (res) {
 		result = json_incref(res);
 	} else {

@@ -5,15 +5,18 @@
  * both together.
  */
 #include "commands.h"
+#include "ctl/config.h"
 
 #define TARGET_OPT(req) { "target", "target", VSC_STR, req, "IQN", "the target's iSCSI name" }
-#define LUN_OPT(req)    { "lun", "lun", VSC_NUM, req, "N", "LUN number (0-16383)" }
+#define LUN_OPT(req)    { "lun", "lun", VSC_NUM, req, "N", "LUN number (0-" VS_CONFIG_MAX_LUN_STR ")" }
 #define FORCE_OPT(what) { "force", "force", VSC_FLAG, false, NULL, what }
 
 const struct vsc_cmd vsc_commands[] = {
-	{ "target", "add", "target.add", "add a target (served on every portal)",
+	{ "target", "add", "target.add", "add a target (served on its own portals or the daemon's)",
 	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the new target's iSCSI name (or give it as IQN)" },
-	    { "alias", "alias", VSC_STR, false, "TEXT", "TargetAlias shown to initiators" } },
+	    { "alias", "alias", VSC_STR, false, "TEXT", "TargetAlias shown to initiators" },
+	    { "portal", "portals", VSC_LIST, false, "ADDR:PORT",
+	      "serve it here only, [V6ADDR]:PORT for IPv6; repeatable (default: the daemon's portals)" } },
 	  "iqn", "IQN", vsc_print_fields },
 	{ "target", "remove", "target.remove", "remove a target and all its LUNs",
 	  { { "iqn", "iqn", VSC_STR, false, "IQN", "the target (or give it as IQN)" },
@@ -25,12 +28,19 @@ const struct vsc_cmd vsc_commands[] = {
 	  { TARGET_OPT(true), LUN_OPT(true),
 	    { "backend", "backend", VSC_STR, true, "ram|file", "what stores the data" },
 	    { "size", "size", VSC_STR, false, "SIZE", "bytes or 512M, 10G (ram: required)" },
-	    { "path", "path", VSC_STR, false, "PATH", "file backend: file or block device" },
+	    { "path", "path", VSC_PATH, false, "PATH",
+	      "file backend: file or block device (relative: to the current directory)" },
 	    { "block-size", "block_size", VSC_NUM, false, "512|4096", "logical block size (default 512)" },
 	    { "readonly", "readonly", VSC_FLAG, false, NULL, "write-protected LUN" },
 	    { "serial", "serial", VSC_STR, false, "TEXT", "VPD unit serial number" },
 	    { "create", "create", VSC_FLAG, false, NULL, "file backend: create the file (needs --size)" },
-	    { "direct", "direct", VSC_FLAG, false, NULL, "file backend: O_DIRECT" } },
+	    { "direct", "direct", VSC_FLAG, false, NULL, "file backend: O_DIRECT" },
+	    { "removable", "removable", VSC_FLAG, false, NULL,
+	      "removable medium (PREVENT ALLOW MEDIUM REMOVAL, eject/load)" },
+	    { "physical-block-size", "physical_block_size", VSC_NUM, false, "N",
+	      "physical block in bytes, a power-of-two multiple of the block size (e.g. 4096: 512e)" },
+	    { "option", "options", VSC_KV, false, "KEY=VALUE",
+	      "further backend option, e.g. dsync=1; repeatable" } },
 	  NULL, NULL, vsc_print_luns },
 	{ "lun", "remove", "lun.remove", "remove a LUN",
 	  { TARGET_OPT(true), LUN_OPT(true),

@@ -10,6 +10,9 @@ enum vsc_opt_type {
 	VSC_STR,        /* passed as a JSON string */
 	VSC_NUM,        /* parsed here, passed as a JSON integer */
 	VSC_FLAG,       /* no argument; passed as true */
+	VSC_PATH,       /* a file name, made absolute against our working directory */
+	VSC_LIST,       /* repeatable; passed as a JSON array of strings */
+	VSC_KV,         /* repeatable KEY=VALUE; passed as a JSON object of strings */
 };
 
 struct vsc_opt {
@@ -21,7 +24,7 @@ struct vsc_opt {
 	const char *help;
 };
 
-#define VSC_MAX_OPTS 12
+#define VSC_MAX_OPTS 16      /* including the terminating { 0 } */
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */

@@ -4,8 +4,9 @@
  * resize LUNs, edit ACLs and CHAP, list sessions and statistics, save the
  * running configuration.  One request per run over vstord's control socket.
  *
- * Exit status: 0 success, 1 the daemon refused or could not be asked (one
- * line on stderr), 2 a bad command line.
+ * Exit status (doc/vstorctl.8): 0 success, 1 the daemon refused (its error
+ * object on stdout with --json, else one line on stderr), 2 a bad command
+ * line, 3 the daemon could not be asked (one line on stderr).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +21,8 @@
 #include "ctl/ctl.h"
 
 #define VSTORCTL_VERSION "0.1.0"
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_UNREACHABLE = 3 };
 
 struct globals {
 	const char *socket;
@@ -43,7 +46,9 @@ static void usage_all(FILE *f)
 	           "  -h, --help         show this help; COMMAND --help shows a command's options\n"
 	           "  -V, --version      show the version\n"
 	           "\n"
-	           "Exit status: 0 success, 1 the daemon refused (message on stderr), 2 bad usage.\n"
+	           "Exit status: 0 success; 1 the daemon refused (one line on stderr, or with\n"
+	           "--json its error object {\"code\",\"message\"} on stdout); 2 bad usage;\n"
+	           "3 the daemon could not be asked (not running, no permission, no reply).\n"
 	           "See vstorctl(8).\n");
 }
 
@@ -53,6 +58,8 @@ static void usage_cmd(FILE *f, const struct vsc_cmd *c)
 	for (const struct vsc_opt *o = c->opts; o->name; o++) {
 		if (o->type == VSC_FLAG)
 			fprintf(f, " [--%s]", o->name);
+		else if (o->type == VSC_LIST || o->type == VSC_KV)
+			fprintf(f, " [--%s %s]...", o->name, o->arg);
 		else
 			fprintf(f, o->required ? " --%s %s" : " [--%s %s]", o->name, o->arg);
 	}
@@ -73,7 +80,7 @@ static int usage_error(const char *cmd, const char *fmt, const char *a, const ch
 	fprintf(stderr, "vstorctl%s%s: ", cmd ? " " : "", cmd ? cmd : "");
 	fprintf(stderr, fmt, a, b);
 	fprintf(stderr, " (see vstorctl%s%s --help)\n", cmd ? " " : "", cmd ? cmd : "");
-	return 2;
+	return EXIT_USAGE;
 }
 
 static bool parse_num(const char *s, json_int_t *out)
@@ -87,6 +94,57 @@ static bool parse_num(const char *s, json_int_t *out)
 		return false;
 	*out = (json_int_t)v;
 	return true;
+}
+
+/*
+ * The daemon has its own working directory and refuses relative paths, so
+ * a relative one is taken from ours, as the user meant it.  Leading "./"
+ * is dropped so saved configs read naturally.  false: getcwd failed.
+ */
+static bool absolute_path(const char *in, char *out, size_t len)
+{
+	char cwd[PATH_MAX];
+	if (in[0] == '/') {
+		snprintf(out, len, "%s", in);
+		return true;
+	}
+	if (!getcwd(cwd, sizeof(cwd)))
+		return false;
+	while (in[0] == '.' && in[1] == '/')
+		for (in += 2; *in == '/'; in++)
+			;
+	snprintf(out, len, "%s%s%s", cwd, strcmp(cwd, "/") ? "/" : "", in);
+	return true;
+}
+
+/* One more --portal (into an array) or --option KEY=VALUE (into an
+ * object); the daemon validates the values (duplicate portals too).
+ * -1: not KEY=VALUE, or a KEY twice (an object cannot say it twice). */
+static int add_repeated(json_t *params, const struct vsc_opt *o, const char *arg)
+{
+	json_t *v = json_object_get(params, o->key);
+	if (!v) {
+		v = o->type == VSC_KV ? json_object() : json_array();
+		json_object_set_new(params, o->key, v);
+	}
+	if (o->type == VSC_LIST)
+		return json_array_append_new(v, json_string(arg));
+	const char *eq = strchr(arg, '=');
+	if (!eq || eq == arg)
+		return -1;
+	char key[256];
+	snprintf(key, sizeof(key), "%.*s", (int)(eq - arg), arg);
+	if (json_object_get(v, key))
+		return -1;
+	return json_object_set_new(v, key, json_string(eq + 1));
+}
+
+static void print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	if (s)
+		printf("%s\n", s);
+	free(s);
 }
 
 static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct globals *g)
@@ -122,6 +180,19 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 					return usage_error(name, "--%s: '%s' is not a number", o->name, optarg);
 				}
 				json_object_set_new(params, o->key, json_integer(v));
+			} else if (o->type == VSC_LIST || o->type == VSC_KV) {
+				if (add_repeated(params, o, optarg) < 0) {
+					json_decref(params);
+					return usage_error(name, "--%s: '%s' is not KEY=VALUE, or KEY is given twice",
+					                   o->name, optarg);
+				}
+			} else if (o->type == VSC_PATH) {
+				char abs[PATH_MAX + 2];
+				if (!absolute_path(optarg, abs, sizeof(abs))) {
+					json_decref(params);
+					return usage_error(name, "cannot resolve %s: %s", optarg, strerror(errno));
+				}
+				json_object_set_new(params, o->key, json_string(abs));
 			} else {
 				json_object_set_new(params, o->key, json_string(optarg));
 			}
@@ -153,14 +224,12 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 		}
 		const char *pos = argv[optind];
 		char abs[PATH_MAX + 2];
-		/* The daemon has its own working directory: send it a full path. */
-		if (strcmp(c->pos_key, "path") == 0 && pos[0] != '/') {
-			char cwd[PATH_MAX];
-			if (!getcwd(cwd, sizeof(cwd))) {
+		/* "config save FILE": a path, like VSC_PATH options. */
+		if (strcmp(c->pos_key, "path") == 0) {
+			if (!absolute_path(pos, abs, sizeof(abs))) {
 				json_decref(params);
 				return usage_error(name, "cannot resolve %s: %s", pos, strerror(errno));
 			}
-			snprintf(abs, sizeof(abs), "%s/%s", cwd, pos);
 			pos = abs;
 		}
 		json_object_set_new(params, c->pos_key, json_string(pos));
@@ -178,21 +247,25 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 	}
 
 	char err[1024];
-	json_t *result = vsc_call(g->socket, c->method, params, err, sizeof(err));
+	json_t *error = NULL;
+	json_t *result = vsc_call(g->socket, c->method, params, err, sizeof(err), &error);
+	if (!result && error && g->json) {
+		/* Scripts get the daemon's code as well as its message. */
+		print_json(error);
+		json_decref(error);
+		return EXIT_REFUSED;
+	}
 	if (!result) {
 		fprintf(stderr, "vstorctl: %s\n", err);
-		return 1;
+		json_decref(error);
+		return error ? EXIT_REFUSED : EXIT_UNREACHABLE;
 	}
-	if (g->json) {
-		char *s = json_dumps(result, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		if (s)
-			printf("%s\n", s);
-		free(s);
-	} else {
+	if (g->json)
+		print_json(result);
+	else
 		c->print(result);
-	}
 	json_decref(result);
-	return fflush(stdout) == 0 ? 0 : 1;
+	return fflush(stdout) == 0 ? 0 : EXIT_REFUSED;
 }
 
 int main(int argc, char **argv)
@@ -223,7 +296,7 @@ int main(int argc, char **argv)
 	}
 	if (i == argc) {
 		usage_all(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	const char *group = argv[i];
 	const char *verb = i + 1 < argc ? argv[i + 1] : NULL;
@@ -248,5 +321,5 @@ int main(int argc, char **argv)
 		if (strcmp(c->group, group) == 0)
 			fprintf(f, "  %-8s %s\n", c->verb, c->summary);
 	fprintf(f, "vstorctl %s SUBCOMMAND --help shows its options.\n", group);
-	return f == stdout ? 0 : 2;
+	return f == stdout ? 0 : EXIT_USAGE;
 }

@@ -10,7 +10,7 @@
 
 #include "commands.h"
 
-#define MAX_COLS 12
+#define MAX_COLS 14
 
 struct table {
 	size_t ncols, nrows;
@@ -127,21 +127,44 @@ static void print_array(json_t *arr, const char *const *header, const char *cons
 	table_print_free(&t);
 }
 
+/* "a,b" from ["a","b"], then " (default)" when the target has none of its
+ * own and these are the daemon's. */
+static json_t *portals_cell(json_t *portals, bool is_default)
+{
+	char buf[1024] = "";
+	size_t i;
+	json_t *p;
+	json_array_foreach(portals, i, p) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, "%s%s", i ? "," : "", json_string_value(p));
+	}
+	if (is_default) {
+		size_t used = strlen(buf);
+		snprintf(buf + used, sizeof(buf) - used, " (default)");
+	}
+	return json_string(buf);
+}
+
 void vsc_print_targets(json_t *r)
 {
-	static const char *const h[] = { "IQN", "ALIAS", "LUNS", "ACL", "CHAP", "SESSIONS" };
-	static const char *const k[] = { "iqn", "alias", "luns", "acl", "chap", "sessions" };
-	/* An empty ACL means "everyone": say it rather than print []. */
+	static const char *const h[] = { "IQN", "ALIAS", "PORTALS", "LUNS", "ACL", "CHAP", "MUTUAL",
+		                          "SESSIONS" };
+	static const char *const k[] = { "iqn", "alias", "portals", "luns", "acl", "chap",
+		                          "mutual_chap", "sessions" };
 	size_t i;
 	json_t *o;
 	json_array_foreach(json_object_get(r, "targets"), i, o) {
+		/* An empty ACL means "everyone": say it rather than print []. */
 		json_t *acl = json_object_get(o, "acl");
 		if (json_is_array(acl) && json_array_size(acl) == 0)
 			json_object_set_new(o, "acl", json_string("all"));
 		else if (json_is_array(acl))
 			json_object_set_new(o, "acl", json_integer((json_int_t)json_array_size(acl)));
+		json_object_set_new(o, "portals",
+		                    portals_cell(json_object_get(o, "portals"),
+		                                 json_is_true(json_object_get(o, "default_portals"))));
 	}
-	print_array(json_object_get(r, "targets"), h, k, 6, "no targets");
+	print_array(json_object_get(r, "targets"), h, k, 8, "no targets");
 }
 
 void vsc_print_luns(json_t *r)
@@ -177,22 +200,33 @@ void vsc_print_acl(json_t *r)
 
 void vsc_print_sessions(json_t *r)
 {
+	/* The negotiated parameters (RFC 7143 §13): digests, what each side
+	 * receives per PDU (RECVDSL: the target, XMITDSL: the initiator), burst
+	 * lengths, ImmediateData, InitialR2T. */
 	static const char *const h[] = { "TARGET", "INITIATOR", "ISID", "TSIH", "CONNS", "PEER",
-		                          "HDGST", "DDGST", "MAXRECVDSL" };
+		                          "HDGST", "DDGST", "RECVDSL", "XMITDSL", "BURST", "FBURST",
+		                          "IMMDATA", "INITR2T" };
 	static const char *const k[] = { "target", "initiator", "isid", "tsih", "connections", "peer",
 		                          "params.header_digest", "params.data_digest",
-		                          "params.max_recv_data_segment_length" };
-	print_array(json_object_get(r, "sessions"), h, k, 9, "no sessions");
+		                          "params.max_recv_data_segment_length",
+		                          "params.max_xmit_data_segment_length",
+		                          "params.max_burst_length", "params.first_burst_length",
+		                          "params.immediate_data", "params.initial_r2t" };
+	print_array(json_object_get(r, "sessions"), h, k, 14, "no sessions");
 }
 
 void vsc_print_stats(json_t *r)
 {
+	/* QD-LIMIT: commands the LUN may run at once; QD-USED: running now;
+	 * HELD: waiting for a slot. */
 	static const char *const h[] = { "TARGET", "LUN", "OPS", "READS", "WRITES", "BYTES",
-		                          "ERRORS", "P50us", "P99us", "P99.9us", "QD", "INFLIGHT" };
+		                          "ERRORS", "P50us", "P99us", "P99.9us", "QD-LIMIT", "QD-USED",
+		                          "HELD" };
 	static const char *const k[] = { "target", "lun", "ops", "read_ops", "write_ops", "bytes",
 		                          "errors", "latency_us.p50", "latency_us.p99",
-		                          "latency_us.p99_9", "queue_depth", "in_flight" };
-	print_array(json_object_get(r, "luns"), h, k, 12, "no LUNs");
+		                          "latency_us.p99_9", "queue_depth_limit", "queue_depth_in_use",
+		                          "held" };
+	print_array(json_object_get(r, "luns"), h, k, 13, "no LUNs");
 }
 
 void vsc_print_fields(json_t *r)

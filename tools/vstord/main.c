@@ -159,6 +159,9 @@ int main(int argc, char **argv)
 		vsd_info("control socket %s", o.ctl_socket);
 	else if (o.ctl_socket)
 		vsd_warn("control socket disabled: %s (use --ctl-socket PATH)", ctl_err);
+	if (have_ctl && geteuid() != 0)
+		vsd_warn("running as uid %u, not root: only uid %u and root can use the control "
+		         "socket %s", (unsigned)geteuid(), (unsigned)geteuid(), o.ctl_socket);
 
 	int sig = wait_for_stop(sfd);
 	vsd_info("%s received: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",

@@ -54,13 +54,41 @@ static void chap_view(const struct vs_config_chap *c, struct vs_iscsi_chap *out)
 	out->mutual_secret = c->mutual_secret;
 }
 
-static void join_portals(const struct vs_config *cfg, char *buf, size_t len)
+/* Is item one of the entries of the list "a, b, c"? */
+static bool listed(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	for (const char *p = list; *p;) {
+		const char *end = strstr(p, ", ");
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		if (len == n && strncmp(p, item, n) == 0)
+			return true;
+		if (!end)
+			break;
+		p = end + 2;
+	}
+	return false;
+}
+
+/* Append to the list in buf the portals it does not have yet. */
+static void join_portals(char *const *portals, size_t n, char *buf, size_t len)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t used = strlen(buf);
+		if (!listed(buf, portals[i]))
+			snprintf(buf + used, len - used, "%s%s", used ? ", " : "", portals[i]);
+	}
+}
+
+/* Where one target is served: its own portals, or the daemon's. */
+static void target_portals(const struct vs_config *cfg, const struct vs_config_target *t,
+                           char *buf, size_t len)
 {
 	buf[0] = '\0';
-	for (size_t i = 0; i < cfg->nportals; i++) {
-		size_t used = strlen(buf);
-		snprintf(buf + used, len - used, "%s%s", i ? ", " : "", cfg->portals[i]);
-	}
+	if (t->nportals)
+		join_portals(t->portals, t->nportals, buf, len);
+	else
+		join_portals(cfg->portals, cfg->nportals, buf, len);
 }
 
 struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
@@ -130,15 +158,21 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	}
 	srv->started = true;
 
-	join_portals(rc_cfg, portals, sizeof(portals));
+	/* Every portal in use: the daemon's and the targets' own. */
+	portals[0] = '\0';
+	join_portals(rc_cfg->portals, rc_cfg->nportals, portals, sizeof(portals));
+	for (size_t i = 0; i < rc_cfg->ntargets; i++)
+		join_portals(rc_cfg->targets[i].portals, rc_cfg->targets[i].nportals, portals,
+		             sizeof(portals));
 	vsd_info("listening on %s", portals);
 	if (rc_cfg->ntargets == 0)
 		vsd_warn("%s: no targets configured; initiators will find nothing", cfg_name);
 	for (size_t i = 0; i < rc_cfg->ntargets; i++) {
-		char summary[1024];
+		char summary[1024], where[512];
 		summarize(&rc_cfg->targets[i], vs_ctl_state_port(srv->st, i), summary, sizeof(summary));
+		target_portals(rc_cfg, &rc_cfg->targets[i], where, sizeof(where));
 		vsd_info("serving %s %s on %s", rc_cfg->targets[i].iqn,
-		         summary[0] ? summary : "(no LUNs)", portals);
+		         summary[0] ? summary : "(no LUNs)", where);
 	}
 	/* Last: the control plane changes a fully running stack. */
 	if (srv->ctl) {

@@ -38,7 +38,8 @@ struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *pe
 	c->h.fn = conn_event;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
 	snprintf(c->local, sizeof(c->local), "%s", local);
-	snprintf(c->portal_text, sizeof(c->portal_text), "%s,%d", local, ISCSI_TPGT);
+	/* As if it came in on a default portal; on_accept names the real one. */
+	c->portal_default = true;
 	c->id = atomic_fetch_add(&is->next_conn_id, 1) + 1;
 	c->created_ns = c->last_rx_ns = iscsi_now_ns();
 	c->rx_need = ISCSI_BHS_LEN;

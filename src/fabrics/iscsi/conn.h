@@ -240,7 +240,8 @@ struct iscsi_conn {
 	uint32_t events;                    /* epoll events registered */
 	char peer[64];
 	char local[64];
-	char portal_text[80];               /* "ADDR:PORT,TPGT" for SendTargets */
+	char portal[64];                    /* text of the listener it came in on */
+	bool portal_default;                /* ... a default portal (iscsi_target.h) */
 	uint64_t id;
 	uint64_t created_ns, last_rx_ns, nop_sent_ns;
 	bool nop_outstanding;

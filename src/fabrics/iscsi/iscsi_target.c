@@ -191,14 +191,6 @@ static void env_for_each_target(void *ctx, void (*emit)(void *ectx, void *target
 		emit(ectx, list[--n]);
 }
 
-static const char *env_portal_address(void *ctx, void *target)
-{
-	struct iscsi_conn *c = ctx;
-
-	(void)target;
-	return c->portal_text;
-}
-
 void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 {
 	memset(&c->env, 0, sizeof(c->env));
@@ -209,7 +201,8 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 	c->env.initiator_allowed = env_initiator_allowed;
 	c->env.chap_for = env_chap_for;
 	c->env.for_each_target = env_for_each_target;
-	c->env.portal_address = env_portal_address;
+	c->env.target_served = iscsi_env_target_served;
+	c->env.for_each_address = iscsi_env_for_each_address;
 	c->env.tpgt = ISCSI_TPGT;
 	c->env.limits = &is->limits;
 }
@@ -298,6 +291,9 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 			close(fd);
 			continue;
 		}
+		/* Which targets it may log in to (portal.c). */
+		copy_str(c->portal, sizeof(c->portal), pt->text);
+		c->portal_default = pt->is_default;
 		iscsi_conn_attach(c, &is->loops[atomic_fetch_add(&is->rr, 1) % is->nloops]);
 	}
 }
@@ -332,61 +328,120 @@ static int parse_addr(const char *s, char *host, size_t hcap, char *port, size_t
 	return 0;
 }
 
-int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
+int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss)
 {
 	char host[256], port[16];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST };
 	struct addrinfo *res = NULL;
-	struct iscsi_portal *pt;
+
+	if (parse_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0 ||
+	    getaddrinfo(host, port, &hints, &res) != 0)
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static bool is_wildcard(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+	return ss->ss_family == AF_INET6 &&
+	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
+                             struct iscsi_portal **out)
+{
+	struct sockaddr_storage ss;
+	struct iscsi_portal *pt = NULL;
+	socklen_t len;
 	int fd, one = 1, rc;
 
-	if (!is || parse_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0) {
-		vs_set_error("portal: '%s' is not ADDR:PORT or [V6ADDR]:PORT", addr_port ? addr_port : "");
+	if (iscsi_portal_resolve(addr_port, &ss) < 0) {
+		vs_set_error("'%s' is not ADDR:PORT or [V6ADDR]:PORT", addr_port ? addr_port : "");
 		return -EINVAL;
 	}
-	if (is->nportals >= ISCSI_MAX_PORTALS) {
-		vs_set_error("portal: at most %d portals", ISCSI_MAX_PORTALS);
+	for (unsigned i = 0; i < is->nportals && !pt; i++)
+		if (is->portals[i].fd < 0 && !is->portals[i].closing)
+			pt = &is->portals[i];
+	if (!pt && is->nportals < ISCSI_MAX_PORTALS)
+		pt = &is->portals[is->nportals];
+	if (!pt) {
+		vs_set_error("'%s': at most %d portals", addr_port, ISCSI_MAX_PORTALS);
 		return -ENOSPC;
 	}
-	rc = getaddrinfo(host, port, &hints, &res);
-	if (rc) {
-		vs_set_error("portal: '%s': %s", addr_port, gai_strerror(rc));
-		return -EINVAL;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
-		freeaddrinfo(res);
-		vs_set_error("portal: '%s': socket: %s", addr_port, strerror(-rc));
+		vs_set_error("'%s': socket: %s", addr_port, strerror(-rc));
 		return rc;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+	if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 128) < 0) {
 		rc = -errno;
-		freeaddrinfo(res);
 		close(fd);
-		vs_set_error("portal: '%s': %s", addr_port, strerror(-rc));
+		vs_set_error("'%s': %s", addr_port, strerror(-rc));
 		return rc;
 	}
-	freeaddrinfo(res);
-	pt = &is->portals[is->nportals];
 	memset(pt, 0, sizeof(*pt));
 	pt->is = is;
 	pt->fd = fd;
 	pt->h.fn = on_accept;
+	pt->sa = ss;
+	pt->wildcard = is_wildcard(&ss);
+	pt->is_default = is_default;
 	copy_str(pt->addr, sizeof(pt->addr), addr_port);
-	if (is->started) {
-		if (iscsi_loop_add_fd(&is->loops[0], fd, EPOLLIN, &pt->h) < 0) {
-			rc = -errno;
-			close(fd);
-			vs_set_error("portal: '%s': epoll: %s", addr_port, strerror(-rc));
-			return rc;
-		}
-		pt->registered = true;
-	}
-	is->nportals++;
-	iscsi_log(ISCSI_LOG_INFO, "listening on %s", addr_port);
+	format_addr(&ss, pt->text, sizeof(pt->text));
+	copy_str(pt->port, sizeof(pt->port), strrchr(pt->text, ':') + 1);
+	if (pt == &is->portals[is->nportals])
+		is->nportals++;
+	iscsi_log(ISCSI_LOG_INFO, "listening on %s", pt->text);
+	*out = pt;
 	return 0;
+}
+
+int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
+{
+	if (!is->started || pt->registered)
+		return 0;
+	if (iscsi_loop_add_fd(&is->loops[0], pt->fd, EPOLLIN, &pt->h) < 0) {
+		int rc = -errno;
+		vs_set_error("'%s': epoll: %s", pt->addr, strerror(-rc));
+		return rc;
+	}
+	pt->registered = true;
+	return 0;
+}
+
+int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
+{
+	struct iscsi_portal *pt;
+	int rc;
+
+	if (!is) {
+		vs_set_error("portal: no fabric");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	rc = iscsi_portal_open_locked(is, addr_port, true, &pt);
+	if (rc == 0) {
+		rc = iscsi_portal_watch_locked(is, pt);
+		if (rc < 0) {
+			close(pt->fd);
+			pt->fd = -1;
+		}
+	}
+	pthread_mutex_unlock(&is->lock);
+	if (rc < 0) {
+		char why[256];
+		copy_str(why, sizeof(why), vs_last_error());
+		vs_set_error("portal: %s", why);
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -480,7 +535,8 @@ int vs_iscsi_start(struct vs_iscsi *is)
 	}
 	is->nloops = is->cfg.threads;
 	for (unsigned i = 0; i < is->nportals; i++) {
-		if (iscsi_loop_add_fd(&is->loops[0], is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
+		if (is->portals[i].fd >= 0 &&
+		    iscsi_loop_add_fd(&is->loops[0], is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
 			is->portals[i].registered = true;
 	}
 	is->started = true;
@@ -504,6 +560,8 @@ void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 	for (unsigned i = 0; i < is->nportals; i++) {
 		struct iscsi_portal *pt = &is->portals[i];
 
+		if (pt->fd < 0)
+			continue;       /* a free slot */
 		if (pt->registered) {
 			iscsi_loop_del_fd(&is->loops[0], pt->fd);
 			pt->registered = false;
@@ -520,7 +578,8 @@ void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 	is->loops = NULL;
 	is->nloops = 0;
 	for (unsigned i = 0; i < is->nportals; i++)
-		close(is->portals[i].fd);
+		if (is->portals[i].fd >= 0)
+			close(is->portals[i].fd);
 	is->nportals = 0;
 	is->started = false;
 	is->stopping = false;
@@ -533,7 +592,8 @@ void vs_iscsi_destroy(struct vs_iscsi *is)
 		return;
 	vs_iscsi_stop(is, 0);
 	for (unsigned i = 0; i < is->nportals; i++)
-		close(is->portals[i].fd);
+		if (is->portals[i].fd >= 0)
+			close(is->portals[i].fd);
 	/* Ports outlive us (the caller destroys them next). */
 	for (struct iscsi_target *t = is->targets; t; t = t->next)
 		if (t->event_handler)
@@ -606,6 +666,15 @@ int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config
 		vs_set_error("target.iqn: '%s' already exists", tc->iqn);
 		return -EEXIST;
 	}
+	/* Listening before the target is known: a login that comes in between
+	 * finds no target, which is the truth at that moment. */
+	rc = iscsi_target_bind_portals_locked(is, t, tc->portals, tc->portals ? tc->nportals : 0);
+	if (rc < 0) {
+		pthread_mutex_unlock(&is->lock);
+		free_acl(t);
+		free(t);
+		return rc;
+	}
 	/* One handler per port: the first target on it registers, and the
 	 * handler tells every session on that port (async.c). */
 	t->event_handler = event_target_locked(is, t->port, NULL) == NULL;
@@ -649,6 +718,7 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 	 * this target has let go of its nexus. */
 	while (t->nsessions && is->started)
 		pthread_cond_wait(&is->cond, &is->lock);
+	iscsi_target_unbind_portals_locked(is, t);
 	next_handler = NULL;
 	had_handler = t->event_handler;
 	t->event_handler = false;

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "vstor/iscsi.h"
 #include "conn.h"
@@ -19,6 +20,7 @@
 #include "login.h"
 
 #define ISCSI_MAX_PORTALS 16
+#define ISCSI_PORTAL_TEXT 64    /* "ADDR:PORT" / "[V6ADDR]:PORT" */
 #define ISCSI_TPGT 1
 
 struct iscsi_target {
@@ -35,14 +37,32 @@ struct iscsi_target {
 	uint32_t nsessions;
 	struct vs_iscsi *is;
 	bool event_handler;     /* registered as the port's event handler (async.c) */
+	/* Its own portals as their listeners' text (struct iscsi_portal.text);
+	 * none: the default portals.  Fixed while the target is registered. */
+	char portals[ISCSI_MAX_PORTALS][ISCSI_PORTAL_TEXT];
+	size_t nportals;
 };
 
+/*
+ * A listening socket.  Default portals (vs_iscsi_add_portal) serve every
+ * target that has no portals of its own; the others are opened for the
+ * targets that list them and closed when the last of those goes (portal.c).
+ * Slots below vs_iscsi.nportals with fd -1 are free.
+ */
 struct iscsi_portal {
 	struct iscsi_handler h;
 	struct vs_iscsi *is;
 	int fd;
-	bool registered;
-	char addr[64];
+	bool registered;        /* watched by loop 0 */
+	char addr[64];          /* as given */
+	char text[ISCSI_PORTAL_TEXT];   /* the bound address, numeric: what targets list */
+	char port[8];
+	struct sockaddr_storage sa;
+	bool wildcard;          /* 0.0.0.0 / [::]: SendTargets names the address reached */
+	bool is_default;
+	unsigned refs;          /* targets listing it */
+	bool closing;           /* loop 0 is closing it (portal.c) */
+	struct iscsi_msg close_msg;
 };
 
 struct vs_iscsi {
@@ -73,5 +93,32 @@ struct vs_iscsi {
 
 /* Login environment for one connection (ctx = the connection). */
 void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c);
+
+/* ---- portals (iscsi_target.c opens sockets; portal.c binds targets) */
+
+/* Bind and listen on addr_port in a free slot, not yet watched by loop 0.
+ * is->lock held.  0 or -errno with vs_set_error("'ADDR': why"). */
+int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
+                             struct iscsi_portal **out);
+/* Start accepting on it (loop 0), if the fabric runs.  0 or -errno. */
+int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt);
+/* Resolve "ADDR:PORT" to a socket address.  0 or -EINVAL. */
+int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss);
+
+/*
+ * The target's own portals (is->lock held; may wait for loop 0 with it
+ * released): bind reuses the listener on the same address or opens one,
+ * all or nothing, errors "portals[I]: 'ADDR': why"; unbind lets go, and a
+ * listener no target needs any more (not a default one) is closed before
+ * it returns.
+ */
+int  iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t,
+                                      const char *const *portals, size_t n);
+void iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t);
+/* Login environment: does the connection's portal serve the target, and
+ * the TargetAddress values of every portal that does. */
+bool iscsi_env_target_served(void *ctx, void *target);
+void iscsi_env_for_each_address(void *ctx, void *target,
+                                void (*emit)(void *ectx, const char *addr), void *ectx);
 
 #endif

@@ -287,6 +287,11 @@ static uint16_t leading_keys(struct iscsi_login *l, const struct iscsi_kvlist *k
 		l->target = env->find_target ? env->find_target(env->ctx, tname) : NULL;
 		if (!l->target)
 			return ISCSI_LOGIN_STATUS_TGT_NOT_FOUND;
+		/* A target exists only on the portals that serve it. */
+		if (env->target_served && !env->target_served(env->ctx, l->target)) {
+			l->target = NULL;
+			return ISCSI_LOGIN_STATUS_TGT_NOT_FOUND;
+		}
 		if (env->initiator_allowed &&
 		    !env->initiator_allowed(env->ctx, l->target, l->params.initiator_name))
 			return ISCSI_LOGIN_STATUS_TGT_FORBIDDEN;

@@ -70,9 +70,11 @@ struct iscsi_chap_creds {
  */
 struct iscsi_login_env {
 	void *ctx;
-	/* Does the target exist (and is this portal serving it)? Returns an
-	 * opaque target handle, NULL if not. */
+	/* Does the target exist?  Returns an opaque target handle, NULL if not. */
 	void *(*find_target)(void *ctx, const char *target_name);
+	/* Is the portal of this connection one that serves the target?  A
+	 * login elsewhere finds no target (0x0203).  NULL: every portal does. */
+	bool (*target_served)(void *ctx, void *target);
 	/* The IQN and alias of a handle. */
 	const char *(*target_name)(void *ctx, void *target);
 	const char *(*target_alias)(void *ctx, void *target);
@@ -83,8 +85,11 @@ struct iscsi_login_env {
 	const struct iscsi_chap_creds *(*chap_for)(void *ctx, void *target);
 	/* SendTargets: call emit(ectx, target_handle) for each target. */
 	void (*for_each_target)(void *ctx, void (*emit)(void *ectx, void *target), void *ectx);
-	/* Portal text for SendTargets TargetAddress, e.g. "127.0.0.1:3260,1" */
-	const char *(*portal_address)(void *ctx, void *target);
+	/* SendTargets: call emit(ectx, addr) with the TargetAddress of each
+	 * portal serving the target, e.g. "127.0.0.1:3260,1" (§13.8).  None:
+	 * "the address of this discovery session". */
+	void (*for_each_address)(void *ctx, void *target, void (*emit)(void *ectx, const char *addr),
+	                         void *ectx);
 	/* Target Portal Group Tag for this portal (§13.9) */
 	uint16_t tpgt;
 	const struct iscsi_target_limits *limits;

@@ -101,11 +101,23 @@ struct emit_ctx {
 	int err;
 };
 
+struct addr_ctx {
+	struct iscsi_text *t;
+	int err;
+};
+
+static void emit_address(void *ectx, const char *addr)
+{
+	struct addr_ctx *a = ectx;
+
+	if (!a->err && addr && addr[0])
+		a->err = iscsi_textbuf_add(&a->t->out, "TargetAddress", addr);
+}
+
 static void add_target(struct iscsi_text *t, void *target, int *err)
 {
 	const struct iscsi_login_env *env = t->env;
 	const char *name = env->target_name ? env->target_name(env->ctx, target) : NULL;
-	const char *addr = env->portal_address ? env->portal_address(env->ctx, target) : NULL;
 	size_t mark = t->out.len;
 
 	if (*err || !name || !name[0])
@@ -114,11 +126,15 @@ static void add_target(struct iscsi_text *t, void *target, int *err)
 	    !env->initiator_allowed(env->ctx, target, t->params->initiator_name))
 		return;
 	*err = iscsi_textbuf_add(&t->out, "TargetName", name);
-	/* No TargetAddress means "the address of this discovery session". */
-	if (!*err && addr && addr[0])
-		*err = iscsi_textbuf_add(&t->out, "TargetAddress", addr);
+	/* Every portal of this target and only those (Appendix C); none means
+	 * "the address of this discovery session". */
+	if (!*err && env->for_each_address) {
+		struct addr_ctx a = { t, 0 };
+		env->for_each_address(env->ctx, target, emit_address, &a);
+		*err = a.err;
+	}
 	if (*err)
-		t->out.len = mark;   /* never a name without its address */
+		t->out.len = mark;   /* never a name without its addresses */
 }
 
 static void emit_one(void *ectx, void *target)

@@ -4,9 +4,12 @@
 #   ctl_start PORT CONFIG   start vstord -c CONFIG --listen 127.0.0.1:PORT
 #   ctl ARGS...             run vstorctl on that socket
 #   ctl_ok ARGS...          the same; fail the test unless it exits 0
+#   ctl_err RC PATTERN ARGS...  vstorctl must fail with RC and one stderr line
+#   CLIENT, PROBE           the libiscsi helper programs (ctl_client.c, ctl_probe.c)
 BUILD_ABS=$(cd "$BUILD" && pwd)
 VSTORCTL=$BUILD_ABS/vstorctl
 CLIENT=$BUILD_ABS/e2e/ctl_client
+PROBE=$BUILD_ABS/e2e/ctl_probe
 SOCK=$tmp/ctl/vstord.sock
 [ -x "$VSTORCTL" ] || fail "$VSTORCTL not found; build first"
 
@@ -15,7 +18,9 @@ ctl() { "$VSTORCTL" --socket "$SOCK" "$@"; }
 ctl_ok() {
 	local out
 	out=$("$VSTORCTL" --socket "$SOCK" "$@" 2>&1) || fail "vstorctl $*: $out"
-	printf '%s\n' "$out"
+	# A reader that stops at its match (grep -q) must not turn a success
+	# into a SIGPIPE failure of the pipeline (pipefail).
+	(trap '' PIPE; printf '%s\n' "$out") 2>/dev/null || true
 }
 
 # ctl_err WANT_RC PATTERN ARGS...: vstorctl must exit WANT_RC with one line

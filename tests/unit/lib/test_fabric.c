@@ -204,6 +204,22 @@ struct vs_srb *tf_task_srb(struct tf_task *t)
 	return t->srb;
 }
 
+static void fill_result(const struct vs_srb *srb, struct tf_result *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof(*out));
+	out->srb_status = srb->srb_status;
+	out->status = srb->scsi_status;
+	out->sense_len = srb->sense_len;
+	out->resid_flags = srb->resid_flags;
+	out->residual = srb->residual;
+	out->xfer_len = srb->xfer_len;
+	memcpy(out->sense, srb->sense, srb->sense_len);
+	if (srb->sense_len)
+		tf_parse_sense(srb->sense, srb->sense_len, out);
+}
+
 int tf_wait_ms(struct tf_task *t, struct tf_result *out, uint32_t ms)
 {
 	struct tf *tf = t->tf;
@@ -232,18 +248,7 @@ int tf_wait_ms(struct tf_task *t, struct tf_result *out, uint32_t ms)
 		t->next->prev = t->prev;
 	pthread_mutex_unlock(&tf->mu);
 
-	if (out) {
-		memset(out, 0, sizeof(*out));
-		out->srb_status = srb->srb_status;
-		out->status = srb->scsi_status;
-		out->sense_len = srb->sense_len;
-		out->resid_flags = srb->resid_flags;
-		out->residual = srb->residual;
-		out->xfer_len = srb->xfer_len;
-		memcpy(out->sense, srb->sense, srb->sense_len);
-		if (srb->sense_len)
-			tf_parse_sense(srb->sense, srb->sense_len, out);
-	}
+	fill_result(srb, out);
 	vs_srb_put(srb);
 	free(t);
 	return 0;
@@ -297,6 +302,127 @@ uint64_t tf_double_completions(struct tf *tf)
 	v = tf->doubles;
 	pthread_mutex_unlock(&tf->mu);
 	return v;
+}
+
+static void pio_done(struct vs_srb *srb)
+{
+	struct tf_pio *io = srb->done_ctx;
+
+	io->done++;
+}
+
+void tf_pio_submit(struct vs_port *port, struct vs_srb_pool *pool, struct vs_nexus *nexus,
+                   uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, const void *data,
+                   uint32_t len, struct tf_pio *io)
+{
+	size_t cap = 0;
+	uint8_t *buf;
+
+	io->done = 0;
+	io->srb = vs_srb_get(pool);
+	if (!io->srb)
+		return;
+	buf = vs_srb_buffer(io->srb, &cap);
+	memcpy(io->srb->cdb, cdb, cdb_len);
+	io->srb->cdb_len = (uint8_t)cdb_len;
+	io->srb->data_dir = (uint8_t)dir;
+	io->srb->lun = lun;
+	io->srb->data_length = len <= cap ? len : (uint32_t)cap;
+	if (data && buf)
+		memcpy(buf, data, io->srb->data_length);
+	io->srb->nexus = nexus;
+	io->srb->done = pio_done;
+	io->srb->done_ctx = io;
+	vs_port_submit(port, io->srb);
+}
+
+int tf_pio_wait(struct tf_pio *io, uint32_t ms, struct tf_result *out)
+{
+	const struct timespec one_ms = { 0, 1000000 };
+	struct vs_srb *srb = io->srb;
+
+	if (!srb)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ms && !io->done; i++)
+		nanosleep(&one_ms, NULL);
+	if (io->done != 1)
+		return -ETIMEDOUT;
+	fill_result(srb, out);
+	vs_srb_put(srb);
+	io->srb = NULL;
+	return 0;
+}
+
+#define TF_WORKQ_MAX 65536
+
+struct tf_work {
+	struct vs_work w;
+	struct tf_workq_fill *owner;
+};
+
+struct tf_workq_fill {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool open;
+	unsigned blocked, ran, queued;
+	struct tf_work items[TF_WORKQ_MAX];
+};
+
+static void tf_work_fn(struct vs_work *w)
+{
+	struct tf_workq_fill *f = ((struct tf_work *)w)->owner;
+
+	pthread_mutex_lock(&f->mu);
+	f->blocked++;
+	pthread_cond_broadcast(&f->cv);
+	while (!f->open)
+		pthread_cond_wait(&f->cv, &f->mu);
+	f->ran++;
+	pthread_cond_broadcast(&f->cv);
+	pthread_mutex_unlock(&f->mu);
+}
+
+struct tf_workq_fill *tf_workq_fill(struct vs_port *port, unsigned threads)
+{
+	struct tf_workq_fill *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	pthread_mutex_init(&f->mu, NULL);
+	pthread_cond_init(&f->cv, NULL);
+	for (unsigned i = 0; i < TF_WORKQ_MAX; i++) {
+		f->items[i].w.fn = tf_work_fn;
+		f->items[i].owner = f;
+		if (vs_port_queue_work(port, &f->items[i].w) < 0)
+			break;
+		f->queued++;
+		if (i + 1 == threads) {
+			/* every worker holds one: the rest stays queued */
+			pthread_mutex_lock(&f->mu);
+			while (f->blocked < threads)
+				pthread_cond_wait(&f->cv, &f->mu);
+			pthread_mutex_unlock(&f->mu);
+		}
+	}
+	return f;
+}
+
+unsigned tf_workq_queued(const struct tf_workq_fill *f)
+{
+	return f->queued;
+}
+
+void tf_workq_release(struct tf_workq_fill *f)
+{
+	pthread_mutex_lock(&f->mu);
+	f->open = true;
+	pthread_cond_broadcast(&f->cv);
+	while (f->ran < f->queued)
+		pthread_cond_wait(&f->cv, &f->mu);
+	pthread_mutex_unlock(&f->mu);
+	pthread_cond_destroy(&f->cv);
+	pthread_mutex_destroy(&f->mu);
+	free(f);
 }
 
 struct tf_tmf_wait {

@@ -86,6 +86,34 @@ void tf_parse_sense(const uint8_t *sense, size_t len, struct tf_result *out);
 uint64_t tf_done_calls(struct tf *tf);
 uint64_t tf_double_completions(struct tf *tf);
 
+/*
+ * Commands whose data buffer is an SRB pool's (vs_srb_pool_create with a
+ * data size): after the port gives such an SRB back early (abort, reset,
+ * removal) its buffer stays valid while a backend still holds it, as srb.h
+ * promises; tf_submit's caller-owned buffers do not.  Data-out is copied
+ * in from `data` (may be NULL).
+ */
+struct tf_pio {
+	struct vs_srb *srb;
+	_Atomic int done;               /* done() calls */
+};
+void tf_pio_submit(struct vs_port *port, struct vs_srb_pool *pool, struct vs_nexus *nexus,
+                   uint64_t lun, const uint8_t *cdb, size_t cdb_len, int dir, const void *data,
+                   uint32_t len, struct tf_pio *io);
+/* Wait up to ms for done() (0 on exactly one call, -ETIMEDOUT), fill out,
+ * give the SRB back. */
+int tf_pio_wait(struct tf_pio *io, uint32_t ms, struct tf_result *out);
+
+/*
+ * Fill a port's worker pool: `threads` work items that block (one per
+ * worker thread), then items until vs_port_queue_work says -ENOMEM.
+ * tf_workq_release lets them all run and waits until they have.
+ */
+struct tf_workq_fill;
+struct tf_workq_fill *tf_workq_fill(struct vs_port *port, unsigned threads);
+unsigned tf_workq_queued(const struct tf_workq_fill *w);      /* items accepted */
+void tf_workq_release(struct tf_workq_fill *w);
+
 /* Synchronous TMF: returns the vs_tmf_response (or -ETIMEDOUT). */
 int tf_tmf(struct tf *tf, struct vs_nexus *nexus, enum vs_tmf fn, uint64_t lun, uint64_t tag);
 

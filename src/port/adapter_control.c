@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HwAdapterControl: the adapter's owner stops and restarts it through the
+ * port, which asks the miniport (Storport: ScsiQuerySupportedControlTypes,
+ * ScsiStopAdapter, ScsiRestartAdapter).  Stopping first quiesces: new SRBs
+ * are held (port->hold) and the outstanding ones are waited for, as
+ * Storport stops an adapter only with no request outstanding.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "port_int.h"
+
+static const char *const ac_names[VS_ADAPTER_CONTROL_MAX] = {
+	[VS_ADAPTER_QUERY_SUPPORTED] = "query", [VS_ADAPTER_STOP] = "stop",
+	[VS_ADAPTER_RESTART] = "restart",
+};
+
+/* Storport asks ScsiQuerySupportedControlTypes once, before any other
+ * control request; so does the port, at create. */
+void adapter_control_query(struct vs_port *port)
+{
+	bool sup[VS_ADAPTER_CONTROL_MAX] = { false };
+
+	if (port->mp->adapter_control &&
+	    port->mp->adapter_control(port->adapter_ext, VS_ADAPTER_QUERY_SUPPORTED, sup) == 0)
+		memcpy(port->ac_supported, sup, sizeof(sup));
+	port->ac_supported[VS_ADAPTER_QUERY_SUPPORTED] = true;
+}
+
+int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type type, void *arg)
+{
+	int rc;
+
+	if (!port_arg(port, "adapter_control: port"))
+		return -EINVAL;
+	if ((unsigned)type >= VS_ADAPTER_CONTROL_MAX) {
+		vs_set_error("adapter_control: unknown request %d", (int)type);
+		return -EINVAL;
+	}
+	if (type == VS_ADAPTER_QUERY_SUPPORTED) {
+		if (!arg) {
+			vs_set_error("adapter_control: query needs a bool[%d] to fill",
+			             VS_ADAPTER_CONTROL_MAX);
+			return -EINVAL;
+		}
+		memcpy(arg, port->ac_supported, sizeof(port->ac_supported));
+		return 0;
+	}
+	if (!port->ac_supported[type]) {
+		vs_set_error("adapter_control: %s is not supported by miniport %s", ac_names[type],
+		             port->mp->name);
+		return -EOPNOTSUPP;
+	}
+	/* Serialised with LUN arrival and departure: the miniport sees a
+	 * stable LUN set while it stops or restarts. */
+	pthread_mutex_lock(&port->lun_lock);
+	rc = port->mp->adapter_control(port->adapter_ext, type, arg);
+	pthread_mutex_unlock(&port->lun_lock);
+	return rc;
+}
+
+int vs_port_stop(struct vs_port *port)
+{
+	uint32_t hi, wait_ms;
+	int rc = 0;
+
+	if (!port_arg(port, "stop: port"))
+		return -EINVAL;
+	/* Storport stops an adapter only when no request is outstanding: hold
+	 * new SRBs, let the ones the miniport has finish (or be taken back by
+	 * the request timer), then tell the miniport. */
+	atomic_fetch_or(&port->hold, PORT_HOLD_STOPPED);
+	wait_ms = port_takeback_ms(port) + port->abort_timeout_ms;
+	hi = atomic_load(&port->lun_hi);
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+
+		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
+			(void)lun_wait_idle(lun, wait_ms);
+	}
+	if (port->ac_supported[VS_ADAPTER_STOP])
+		rc = vs_port_adapter_control(port, VS_ADAPTER_STOP, NULL);
+	return rc;
+}
+
+int vs_port_restart(struct vs_port *port)
+{
+	int rc = 0;
+
+	if (!port_arg(port, "restart: port"))
+		return -EINVAL;
+	if (port->ac_supported[VS_ADAPTER_RESTART])
+		rc = vs_port_adapter_control(port, VS_ADAPTER_RESTART, NULL);
+	if (rc == 0 &&
+	    (atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_STOPPED) & PORT_HOLD_STOPPED))
+		port_dispatch_all(port);
+	return rc;
+}

@@ -44,6 +44,10 @@
 #define ISCSI_CTL_SLOTS         8u
 #define ISCSI_TMF_SLOTS         4u
 #define ISCSI_ITT_BUCKETS       256u
+/* ITTs of recent tasks whose Data-Out may still be on its way although the
+ * task is over (aborted, answered early, or a refused write): such Data-Out
+ * is dropped without a word, any other for an unknown ITT is rejected. */
+#define ISCSI_QUIET_ITTS        32u
 /* Receive buffer: one recv() per readable event takes in every PDU the
  * socket holds (a QD 32 burst of commands, or ~30 4 KiB writes); their
  * headers and small data segments are parsed from memory, which costs far
@@ -171,6 +175,7 @@ struct iscsi_task {
 	int8_t cur_r2t;                     /* Data-Out being received: R2T index, -1 unsolicited */
 	uint32_t cur_len;
 	bool discard_data;                  /* answered early: drop its Data-Out */
+	bool quiet_late;                    /* ended while Data-Out may be in flight */
 	uint8_t resid_flags;
 	uint32_t residual;
 
@@ -306,6 +311,8 @@ struct iscsi_conn {
 	uint32_t ntasks;
 	struct iscsi_task *free_tasks;
 	struct iscsi_task *itt_hash[ISCSI_ITT_BUCKETS];
+	uint32_t quiet_itt[ISCSI_QUIET_ITTS];   /* ring, see ISCSI_QUIET_ITTS */
+	uint32_t quiet_n, quiet_next;
 	uint32_t active_window;             /* tasks counting against the window */
 	uint32_t active_immediate;
 	uint32_t active_tasks;

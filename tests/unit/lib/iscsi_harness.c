@@ -122,15 +122,21 @@ void write_all(int fd, const void *buf, size_t len)
 	}
 }
 
-void send_pdu(struct cl *cl, uint8_t *bhs, const void *data, uint32_t dlen)
+void send_pdu_ahs(struct cl *cl, uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+                  const void *data, uint32_t dlen)
 {
 	uint8_t pad[4] = { 0 }, dig[4];
 	uint32_t padn = iscsi_pad4(dlen) - dlen;
 
+	assert_true(ahs_len % 4 == 0 && ahs_len <= 255 * 4);
+	bhs[4] = (uint8_t)(ahs_len / 4);
 	bhs[5] = (uint8_t)(dlen >> 16); bhs[6] = (uint8_t)(dlen >> 8); bhs[7] = (uint8_t)dlen;
 	write_all(cl->fd, bhs, 48);
+	if (ahs_len)
+		write_all(cl->fd, ahs, ahs_len);
 	if (cl->hd) {
-		put_digest(dig, iscsi_crc32c(0, bhs, 48));
+		/* §11.2.4: the header digest covers the BHS and the AHS. */
+		put_digest(dig, iscsi_crc32c(iscsi_crc32c(0, bhs, 48), ahs, ahs_len));
 		write_all(cl->fd, dig, 4);
 	}
 	if (dlen) {
@@ -140,10 +146,15 @@ void send_pdu(struct cl *cl, uint8_t *bhs, const void *data, uint32_t dlen)
 			uint32_t crc = iscsi_crc32c(0, data, dlen);
 
 			crc = iscsi_crc32c(crc, pad, padn);
-			put_digest(dig, crc);
+			put_digest(dig, cl->bad_data_digest ? ~crc : crc);
 			write_all(cl->fd, dig, 4);
 		}
 	}
+}
+
+void send_pdu(struct cl *cl, uint8_t *bhs, const void *data, uint32_t dlen)
+{
+	send_pdu_ahs(cl, bhs, NULL, 0, data, dlen);
 }
 
 int read_full(int fd, void *buf, size_t len)
@@ -514,18 +525,24 @@ void clear_ua(struct cl *cl)
 }
 
 /* Ping and expect the echo next: proves nothing else was queued before. */
-void ping(struct cl *cl, uint32_t itt)
+void nop_header(struct cl *cl, uint8_t *bhs, uint32_t itt)
 {
-	uint8_t bhs[48] = { 0 }, data[100];
-
-	for (unsigned i = 0; i < sizeof(data); i++)
-		data[i] = (uint8_t)(i * 7 + itt);
+	memset(bhs, 0, 48);
 	bhs[0] = ISCSI_OP_NOP_OUT | ISCSI_FLAG_IMMEDIATE;
 	bhs[1] = ISCSI_FLAG_FINAL;
 	iscsi_put_be32(bhs + 16, itt);
 	iscsi_put_be32(bhs + 20, ISCSI_RESERVED_TAG);
 	iscsi_put_be32(bhs + 24, cl->cmdsn);
 	iscsi_put_be32(bhs + 28, cl->exp_statsn);
+}
+
+void ping(struct cl *cl, uint32_t itt)
+{
+	uint8_t bhs[48], data[100];
+
+	for (unsigned i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + itt);
+	nop_header(cl, bhs, itt);
 	send_pdu(cl, bhs, data, sizeof(data));
 	assert_int_equal(recv_pdu(cl, &rx), 0);
 	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);

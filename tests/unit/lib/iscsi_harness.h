@@ -47,6 +47,7 @@ struct cl {
 	uint32_t first_burst;
 	bool initial_r2t, immediate;
 	uint16_t tsih;
+	bool bad_data_digest;       /* send_pdu corrupts the data digest */
 };
 
 struct pdu {
@@ -70,6 +71,9 @@ void put_digest(uint8_t *p, uint32_t crc);
 void write_all(int fd, const void *buf, size_t len);
 /* BHS (DataSegmentLength filled in), digests as negotiated, data, pad. */
 void send_pdu(struct cl *cl, uint8_t *bhs, const void *data, uint32_t dlen);
+/* The same with ahs_len (a multiple of 4) bytes of AHS after the BHS. */
+void send_pdu_ahs(struct cl *cl, uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_len,
+                  const void *data, uint32_t dlen);
 int  read_full(int fd, void *buf, size_t len);
 /* 0 = got a PDU (digests checked); -1 = EOF or 5 s timeout. */
 int  recv_pdu(struct cl *cl, struct pdu *p);
@@ -119,6 +123,8 @@ void exec(struct cl *cl, const uint8_t *cdb, size_t cdb_len, uint8_t rw, uint32_
           const uint8_t *out, uint8_t *in, struct result *r);
 void rw10(uint8_t *cdb, uint8_t op, uint32_t lba, uint16_t blocks);
 void clear_ua(struct cl *cl);
+/* An immediate NOP-Out ping header (§11.18) with ITT itt, no TTT. */
+void nop_header(struct cl *cl, uint8_t *bhs, uint32_t itt);
 /* Ping and expect the echo next: proves nothing else was queued before. */
 void ping(struct cl *cl, uint32_t itt);
 void fill(uint8_t *buf, size_t len, uint32_t seed);

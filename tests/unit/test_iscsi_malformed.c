@@ -6,7 +6,7 @@
  * connection goes on (a ping is answered next, so nothing else was queued).
  * AHS, data segment over MaxRecvDataSegmentLength, immediate data over
  * FirstBurstLength, an ITT in use, a bidirectional command, SNACK at ERL 0,
- * data and header digest errors.
+ * ExpStatSN, data and header digest errors.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -177,6 +177,39 @@ static void test_snack_at_erl0(void **state)
 	close(cl->fd);
 }
 
+static void nop_with_exp_statsn(struct cl *cl, uint32_t itt, uint32_t exp_statsn)
+{
+	uint8_t bhs[48];
+
+	nop_header(cl, bhs, itt);
+	iscsi_put_be32(bhs + 28, exp_statsn);
+	send_pdu(cl, bhs, NULL, 0);
+}
+
+static void test_exp_statsn(void **state)
+{
+	struct cl *cl = new_client(*state, NULL);
+
+	/* One beyond the next StatSN (what libiscsi sends after an R2T) and
+	 * far behind (status not read yet) are both fine. */
+	nop_with_exp_statsn(cl, 0x60, cl->exp_statsn + 1);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);
+	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);
+	cl->exp_statsn++;
+	nop_with_exp_statsn(cl, 0x61, cl->exp_statsn - 100000);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_NOP_IN);
+	cl->exp_statsn++;
+	/* Acknowledging status a million PDUs ahead: the initiator's numbering
+	 * is broken (§4.2.2.2); Reject, then the connection goes. */
+	nop_with_exp_statsn(cl, 0x62, cl->exp_statsn + 1000000);
+	assert_int_equal(expect_reject(cl), ISCSI_REJECT_PROTOCOL_ERROR);
+	assert_int_equal(be32(rx.data + 16), 0x62);
+	assert_int_equal(recv_pdu(cl, &rx), -1);
+	close(cl->fd);
+}
+
 static void test_data_digest_error(void **state)
 {
 	struct login_opts o = { .digest = "CRC32C" };
@@ -236,6 +269,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_itt_in_use, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bidirectional_command, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_snack_at_erl0, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_exp_statsn, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_data_digest_error, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_header_digest_error, fx_setup, fx_teardown),
 	};

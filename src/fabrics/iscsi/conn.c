@@ -810,11 +810,18 @@ static void on_header(struct iscsi_conn *c)
 		return;
 	}
 	c->rx_state = RX_DISPATCH;
-	if (rc > 0) {
+	if (rc == 0 && c->state != CONN_LOGIN && !iscsi_session_exp_statsn_ok(c, &c->rx_bhs)) {
+		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true,
+		                     "ExpStatSN acknowledges status never sent");
+		rc = -1;
+	}
+	if (rc != 0) {
 		/* Structurally framed but invalid: reject it and skip its data. */
-		iscsi_rx_sink_discard(c);
-		iscsi_send_reject(c, (uint8_t)rc, &c->rx_bhs);
-		c->rx_complete = reject_complete;
+		if (rc > 0) {
+			iscsi_rx_sink_discard(c);
+			iscsi_send_reject(c, (uint8_t)rc, &c->rx_bhs);
+			c->rx_complete = reject_complete;
+		}
 		c->rx_state = RX_DATA;
 		c->rx_seg_idx = 0;
 		c->rx_seg_off = 0;

@@ -383,6 +383,9 @@ int  iscsi_session_finish_bind(struct iscsi_conn *c);
 void iscsi_session_detach(struct iscsi_conn *c);
 /* CmdSN checks (§3.2.2.1): 1 = process, 0 = drop silently. */
 int  iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+/* ExpStatSN of a full-feature PDU acknowledges no status never sent (see
+ * session.c); false = protocol error. */
+bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h);
 /* Advance ExpCmdSN past an accepted non-immediate PDU. */
 void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 

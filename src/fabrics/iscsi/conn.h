@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "vstor/iscsi.h"
 #include "vstor/port.h"
 #include "event_loop.h"
 #include "login.h"
@@ -23,9 +24,9 @@
 /* Largest data transfer one command may have (EDTL): the largest buffer
  * class.  Matches what disks behind the port advertise as MAXIMUM TRANSFER
  * LENGTH (vdisk: 8 MiB); longer commands get INVALID FIELD IN CDB. */
-#define ISCSI_MAX_XFER          (8u * 1024u * 1024u)
+#define ISCSI_MAX_XFER          VS_ISCSI_BURST_MAX
 /* Largest MaxRecvDataSegmentLength we declare (RFC allows 2^24-1). */
-#define ISCSI_MAX_DSL           (1024u * 1024u)
+#define ISCSI_MAX_DSL           VS_ISCSI_MAX_RECV_DSL_MAX
 /* Task slots beyond the CmdSN window, for immediate commands (§3.2.2.1). */
 #define ISCSI_IMMEDIATE_TASKS   8u
 /* Slots beyond window + immediate: belt and braces, see iscsi_tasks_init. */
@@ -40,7 +41,7 @@
 /* Asynchronous events waiting to go out on one connection (§11.9). */
 #define ISCSI_ASYNC_QUEUE       8u
 /* Outstanding R2Ts we track per task (MaxOutstandingR2T is capped to this). */
-#define ISCSI_MAX_R2T           4u
+#define ISCSI_MAX_R2T           VS_ISCSI_MAX_R2T_MAX
 #define ISCSI_CTL_SLOTS         8u
 #define ISCSI_TMF_SLOTS         4u
 #define ISCSI_ITT_BUCKETS       256u

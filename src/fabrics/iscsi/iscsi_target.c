@@ -391,10 +391,68 @@ int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* One field of the configuration outside [lo, hi]: the error names it. */
+static bool out_of_range(const char *field, uint32_t v, uint32_t lo, uint32_t hi)
+{
+	if (v >= lo && v <= hi)
+		return false;
+	vs_set_error("%s: must be %u-%u, got %u", field, lo, hi, v);
+	return true;
+}
+
+/* Defaults for the fields left 0, then the ranges of include/vstor/iscsi.h
+ * (the configuration loader checks the same ones). */
+static int resolve_config(struct vs_iscsi_config *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!c->threads)
+		c->threads = ncpu > 0 ? (uint32_t)ncpu : 1;
+	if (c->threads > 256)
+		c->threads = 256;
+	if (!c->max_connections)
+		c->max_connections = 256;
+	if (!c->max_sessions)
+		c->max_sessions = 128;
+	if (!c->login_timeout_ms)
+		c->login_timeout_ms = 15000;
+	if (!c->nop_interval_ms)
+		c->nop_interval_ms = 5000;
+	if (!c->nop_timeout_ms)
+		c->nop_timeout_ms = 15000;
+	if (!c->queue_depth)
+		c->queue_depth = 128;
+	if (!c->max_recv_dsl)
+		c->max_recv_dsl = 262144;
+	if (!c->max_burst_length)
+		c->max_burst_length = VS_ISCSI_DEFAULT_MAX_BURST;
+	if (!c->first_burst_length)
+		c->first_burst_length = c->max_burst_length < VS_ISCSI_DEFAULT_FIRST_BURST
+		                        ? c->max_burst_length : VS_ISCSI_DEFAULT_FIRST_BURST;
+	if (!c->max_outstanding_r2t)
+		c->max_outstanding_r2t = 1;     /* RFC 7143 §13.17 default */
+	/* RFC 7143 §13.12-13.14: 512 .. 2^24-1; our buffers are smaller. */
+	if (out_of_range("max_connections", c->max_connections, 1, VS_ISCSI_MAX_CONNECTIONS_MAX) ||
+	    out_of_range("max_sessions", c->max_sessions, 1, VS_ISCSI_MAX_SESSIONS_MAX) ||
+	    out_of_range("login_timeout_ms", c->login_timeout_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("nop_interval_ms", c->nop_interval_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("nop_timeout_ms", c->nop_timeout_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("queue_depth", c->queue_depth, 1, VS_ISCSI_QUEUE_DEPTH_MAX) ||
+	    out_of_range("max_recv_dsl", c->max_recv_dsl, VS_ISCSI_DSL_MIN, VS_ISCSI_MAX_RECV_DSL_MAX) ||
+	    out_of_range("max_burst_length", c->max_burst_length, VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX) ||
+	    out_of_range("first_burst_length", c->first_burst_length, VS_ISCSI_DSL_MIN,
+	                 c->max_burst_length) ||
+	    out_of_range("max_outstanding_r2t", c->max_outstanding_r2t, 1, VS_ISCSI_MAX_R2T_MAX))
+		return -EINVAL;
+	return 0;
+}
+
 struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 {
 	struct vs_iscsi *is = calloc(1, sizeof(*is));
-	long ncpu;
 
 	if (!is) {
 		vs_set_error("iscsi: out of memory");
@@ -402,44 +460,14 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 	}
 	if (cfg)
 		is->cfg = *cfg;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (!is->cfg.threads)
-		is->cfg.threads = ncpu > 0 ? (uint32_t)ncpu : 1;
-	if (is->cfg.threads > 256)
-		is->cfg.threads = 256;
-	if (!is->cfg.max_connections)
-		is->cfg.max_connections = 256;
-	if (!is->cfg.max_sessions)
-		is->cfg.max_sessions = 128;
-	if (!is->cfg.login_timeout_ms)
-		is->cfg.login_timeout_ms = 15000;
-	if (!is->cfg.nop_interval_ms)
-		is->cfg.nop_interval_ms = 5000;
-	if (!is->cfg.nop_timeout_ms)
-		is->cfg.nop_timeout_ms = 15000;
-	if (!is->cfg.queue_depth)
-		is->cfg.queue_depth = 128;
-	if (is->cfg.queue_depth > 1024)
-		is->cfg.queue_depth = 1024;
-	if (!is->cfg.max_recv_dsl)
-		is->cfg.max_recv_dsl = 262144;
-	if (!is->cfg.max_burst_length)
-		is->cfg.max_burst_length = 1048576;
-	if (!is->cfg.first_burst_length)
-		is->cfg.first_burst_length = 262144;
-	/* RFC 7143 §13.12/13.14: 512 .. 2^24-1; keep our buffers bounded. */
-	if (is->cfg.max_recv_dsl < 512 || is->cfg.max_recv_dsl > ISCSI_MAX_DSL ||
-	    is->cfg.max_burst_length < 512 || is->cfg.max_burst_length > ISCSI_MAX_XFER ||
-	    is->cfg.first_burst_length < 512 || is->cfg.first_burst_length > is->cfg.max_burst_length) {
-		vs_set_error("iscsi: max_recv_dsl must be 512..%u, max_burst_length 512..%u, "
-		             "first_burst_length 512..max_burst_length", ISCSI_MAX_DSL, ISCSI_MAX_XFER);
+	if (resolve_config(&is->cfg) < 0) {
 		free(is);
 		return NULL;
 	}
 	is->limits.max_recv_dsl = is->cfg.max_recv_dsl;
 	is->limits.max_burst_length = is->cfg.max_burst_length;
 	is->limits.first_burst_length = is->cfg.first_burst_length;
-	is->limits.max_outstanding_r2t = 1;
+	is->limits.max_outstanding_r2t = is->cfg.max_outstanding_r2t;
 	is->limits.max_connections = 1;
 	is->limits.immediate_data = true;
 	is->limits.initial_r2t = false;

@@ -163,14 +163,20 @@ static bool env_initiator_allowed(void *ctx, void *target, const char *initiator
 	return ok;
 }
 
-static const struct iscsi_chap_creds *env_chap_for(void *ctx, void *target)
+/* A copy under is->lock: vs_iscsi_set_chap rewrites the credentials in
+ * place under it while logins on other threads use them. */
+static bool env_chap_for(void *ctx, void *target, struct iscsi_chap_creds *out)
 {
 	struct iscsi_conn *c = ctx;
 	struct iscsi_target *t = target;
+	bool on;
 
-	if (!t)
-		return c->is->disc_chap_on ? &c->is->disc_chap : NULL;
-	return t->chap_on ? &t->chap : NULL;
+	pthread_mutex_lock(&c->is->lock);
+	on = t ? t->chap_on : c->is->disc_chap_on;
+	if (on)
+		*out = t ? t->chap : c->is->disc_chap;
+	pthread_mutex_unlock(&c->is->lock);
+	return on;
 }
 
 static void env_for_each_target(void *ctx, void (*emit)(void *ectx, void *target), void *ectx)

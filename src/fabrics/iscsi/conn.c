@@ -417,12 +417,16 @@ void iscsi_tx_flush(struct iscsi_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* nop.c drops a connection whose queue stays stuck. */
+				if (!c->tx_stall_ns)
+					c->tx_stall_ns = iscsi_now_ns();
 				want_out(c, true);
 				return;
 			}
 			iscsi_conn_close(c, errno == EPIPE || errno == ECONNRESET ? "peer reset" : "send failed");
 			return;
 		}
+		c->tx_stall_ns = 0;
 		for (int i = 0; i < nb; i++) {
 			struct iscsi_tx *tx = batch[i];
 			size_t left = tx->len - tx->sent;
@@ -1093,10 +1097,12 @@ void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now)
 		iscsi_conn_close(c, "login timeout");
 		return;
 	}
-	if (c->state == CONN_FULL) {
+	/* A logout waiting for its tasks' responses still needs an initiator
+	 * that reads them (nop.c checks the send queue then, but never pings). */
+	if (c->state == CONN_FULL || c->state == CONN_LOGOUT)
 		iscsi_nop_tick(c, now);
+	if (c->state == CONN_FULL)
 		iscsi_async_flush(c);   /* events that found no free control slot */
-	}
 	/* A pause waiting on SRB buffers that the miniport released late. */
 	if (c->rx_paused && c->state == CONN_FULL)
 		iscsi_conn_resume_rx(c);

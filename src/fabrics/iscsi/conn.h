@@ -251,6 +251,9 @@ struct iscsi_conn {
 	uint64_t created_ns, last_rx_ns, nop_sent_ns;
 	bool nop_outstanding;
 	uint32_t nop_ttt;
+	int nop_seg_idx;                    /* receive progress at the last tick (nop.c) */
+	size_t nop_seg_off;
+	uint64_t tx_stall_ns;               /* sendmsg would block since then; 0 = moving */
 	const char *close_reason;
 
 	/* login */

@@ -263,6 +263,34 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap
 		snprintf(buf, cap, "%s:%s", host, serv);
 }
 
+/*
+ * Socket options of an accepted connection.  TCP_NODELAY: a PDU goes out
+ * whole at once.  The kernel's own dead-peer detection backs up the NOP-In
+ * pings (nop.c), which need a free control slot and a readable answer:
+ * TCP_USER_TIMEOUT closes the connection when sent data stays
+ * unacknowledged (or cannot be sent into a zero window) for nop_timeout,
+ * and keepalive probes a connection idle for nop_interval, nop_timeout/3
+ * apart, three times.
+ */
+void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
+{
+	int one = 1;
+	int idle = (int)(cfg->nop_interval_ms / 1000u), intvl = (int)(cfg->nop_timeout_ms / 3000u);
+	int cnt = 3;
+	unsigned int user_timeout = cfg->nop_timeout_ms;
+
+	if (idle < 1)
+		idle = 1;
+	if (intvl < 1)
+		intvl = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
 static void on_accept(struct iscsi_handler *h, uint32_t events)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
@@ -274,7 +302,6 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		char pbuf[64], lbuf[64];
 		struct iscsi_conn *c;
-		int one = 1;
 		int fd = accept4(pt->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -293,7 +320,7 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		iscsi_socket_tune(fd, &is->cfg);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 			format_addr(&local, lbuf, sizeof(lbuf));
 		else

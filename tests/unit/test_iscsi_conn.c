@@ -393,17 +393,6 @@ static void test_remove_target(void **state)
 	close(cl2.fd);
 }
 
-static void test_stop_closes_connections(void **state)
-{
-	struct fx *f = *state;
-	struct cl *cl = new_client(f, NULL);
-
-	clear_ua(cl);
-	vs_iscsi_stop(f->is, 500);
-	assert_int_equal(recv_pdu(cl, &rx), -1);
-	close(cl->fd);
-}
-
 static int fx_setup_limits(void **state)
 {
 	next_cfg = (struct vs_iscsi_config){ .threads = 2, .queue_depth = 8, .max_connections = 2 };
@@ -825,7 +814,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_session_reinstatement, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_login_unknown_target_fails, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_target, fx_setup, fx_teardown),
-		cmocka_unit_test_setup_teardown(test_stop_closes_connections, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_login_timeout, fx_setup_timers, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_nop_ping_and_timeout, fx_setup_timers, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_portal_and_max_connections, fx_setup_limits, fx_teardown),

@@ -28,17 +28,10 @@ static uint8_t out[LEN];
  * TTT of the R2T that solicits the rest (offset 4096, LEN - 4096 bytes). */
 static uint32_t start_write(struct cl *cl, uint32_t itt, uint32_t lba)
 {
-	uint8_t bhs[48], cdb[10];
+	uint32_t ttt = write_until_r2t(cl, itt, lba, LEN, out, 4096);
 
-	rw10(cdb, WRITE_10, lba, LEN / BLK);
-	cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, LEN, true, itt);
-	send_pdu(cl, bhs, out, 4096);
-	assert_int_equal(recv_pdu(cl, &rx), 0);
-	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_R2T);
-	assert_int_equal(be32(rx.bhs + 16), itt);
-	assert_int_equal(be32(rx.bhs + 40), 4096);
 	assert_int_equal(be32(rx.bhs + 44), LEN - 4096);
-	return be32(rx.bhs + 20);
+	return ttt;
 }
 
 static void expect_sense(struct cl *cl, uint32_t itt, uint8_t key, uint8_t asc, uint8_t ascq)

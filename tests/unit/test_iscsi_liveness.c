@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "vstor/scsi.h"
@@ -34,14 +33,6 @@ static int setup_timers(void **state)
 	next_cfg = (struct vs_iscsi_config){ .threads = 1, .queue_depth = 8,
 	                                     .nop_interval_ms = INTERVAL_MS, .nop_timeout_ms = TIMEOUT_MS };
 	return fx_setup(state);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static bool is_target_ping(const struct pdu *p)
@@ -60,20 +51,6 @@ static void answer_ping(struct cl *cl, uint32_t ttt)
 	send_pdu(cl, bhs, NULL, 0);
 }
 
-/* A WRITE of 8 KiB with InitialR2T=Yes and no immediate data; returns the
- * R2T's TTT.  The task then waits for our Data-Out. */
-static uint32_t write_waiting_for_data(struct cl *cl, uint32_t itt)
-{
-	uint8_t bhs[48], cdb[10];
-
-	rw10(cdb, WRITE_10, 0, 16);
-	cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, 8192, true, itt);
-	send_pdu(cl, bhs, NULL, 0);
-	assert_int_equal(recv_pdu(cl, &rx), 0);
-	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_R2T);
-	return be32(rx.bhs + 20);
-}
-
 static struct cl *client(void **state, bool initial_r2t)
 {
 	struct login_opts o = { .initial_r2t = initial_r2t };
@@ -89,7 +66,7 @@ static void test_unanswered_ping_while_waiting_for_data(void **state)
 	struct cl *cl = client(state, true);
 	uint64_t t0;
 
-	write_waiting_for_data(cl, 0x10);
+	write_until_r2t(cl, 0x10, 0, 8192, NULL, 0);
 	/* The initiator goes silent (no RST, the socket stays open): pinged
 	 * although a task is active ... */
 	assert_int_equal(recv_pdu(cl, &rx), 0);
@@ -109,7 +86,7 @@ static void test_answered_pings_keep_a_waiting_write(void **state)
 	struct cl *cl = client(state, true);
 	static uint8_t out[8192];
 	uint64_t until;
-	uint32_t ttt = write_waiting_for_data(cl, 0x20);
+	uint32_t ttt = write_until_r2t(cl, 0x20, 0, 8192, NULL, 0);
 	unsigned pings = 0;
 
 	/* Think for well over nop_interval + nop_timeout, answering pings. */

@@ -328,6 +328,7 @@ struct iscsi_conn {
 	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;
+	bool logout_requested;              /* AsyncEvent 1 sent at stop (async.c) */
 
 	/* Asynchronous events (§11.9) posted by the port's event handler from
 	 * another thread: async_ev/async_n/async_posted are guarded by is->lock. */
@@ -409,6 +410,9 @@ int  iscsi_tmf_header(struct iscsi_conn *c);
 /* ---- async.c: Asynchronous Message (§11.9) */
 void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq);   /* vs_port_event_fn */
 void iscsi_async_flush(struct iscsi_conn *c);       /* send what is pending (loop thread) */
+/* AsyncEvent 1, "target requests Logout" within `seconds`; false when no
+ * control slot is free (try again later).  Sets c->logout_requested. */
+bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds);
 /* ---- nop.c */
 int  iscsi_nop_out_header(struct iscsi_conn *c);
 void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);

@@ -222,6 +222,46 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 
 /* ---------------------------------------------------------------- loops */
 
+/*
+ * Stopping (vs_iscsi_stop), one connection per tick.  A full-feature
+ * connection is asked to log out (AsyncEvent 1, Parameter3 = the grace
+ * period, RFC 7143 §11.9.1); from then on new commands are rejected
+ * ("Waiting for Logout", scsi_cmd.c) while Data-Out for the commands
+ * already started keeps coming in, and once its last task has answered the
+ * connection closes: every status the initiator was sent is on the wire,
+ * and nothing not yet acknowledged was taken on.  A connection that logs
+ * out meanwhile finishes its logout.  Connections still logging in and
+ * discovery sessions hold no task and close at once; at the deadline
+ * whatever is left is closed, aborting its tasks.
+ */
+static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
+{
+	uint64_t left_s = now < is->stop_deadline_ns ? (is->stop_deadline_ns - now + 999999999ull) / 1000000000ull
+	                                             : 0;
+
+	if (now >= is->stop_deadline_ns) {
+		iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
+		return;
+	}
+	if (c->state == CONN_LOGIN || c->state == CONN_LOGIN_WAIT || !c->sess || c->sess->discovery) {
+		iscsi_conn_close(c, "target stopping");
+		return;
+	}
+	if (c->state != CONN_FULL)
+		return;     /* logging out: logout.c answers once the tasks are done */
+	if (!c->logout_requested &&
+	    !iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
+		return;     /* no control slot this time: new commands still start */
+	if (c->active_tasks || c->tmf_pending)
+		return;
+	/* The logout request (and anything else queued) goes out first. */
+	c->close_reason = "target stopping";
+	if (!c->txq_head)
+		iscsi_conn_close(c, c->close_reason);
+	else
+		c->close_after_tx = true;
+}
+
 static void loop_tick(struct iscsi_loop *loop, uint64_t now)
 {
 	struct vs_iscsi *is = loop->owner;
@@ -229,11 +269,10 @@ static void loop_tick(struct iscsi_loop *loop, uint64_t now)
 
 	for (; c; c = next) {
 		next = c->lnext;
-		if (is->stopping && c->state != CONN_CLOSING &&
-		    (c->active_tasks == 0 || now >= is->stop_deadline_ns)) {
-			iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)"
-			                                    : "target stopping");
-			continue;
+		if (is->stopping && c->state != CONN_CLOSING) {
+			stop_tick(is, c, now);
+			if (c->state == CONN_CLOSING)
+				continue;
 		}
 		iscsi_conn_tick(c, now);
 	}

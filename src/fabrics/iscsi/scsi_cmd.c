@@ -727,6 +727,14 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "SCSI Command with ITT 0xffffffff");
 		return 0;
 	}
+	if (c->logout_requested) {
+		/* The target is stopping and asked for a logout (§11.9.1): no new
+		 * command starts.  A Reject does not acknowledge it -- its CmdSN
+		 * is not even consumed (§11.17.1) -- so nothing is lost; the
+		 * initiator issues it again elsewhere or after a new login. */
+		reject_cmd(c, ISCSI_REJECT_WAITING_FOR_LOGOUT, "target stopping");
+		return 0;
+	}
 	/* §11.2.2: a malformed, duplicated or unknown AHS leaves the command
 	 * meaningless. */
 	rc = iscsi_ahs_parse(c->rx_ahs, (size_t)bhs_ahs_len(h) * 4, &ai);

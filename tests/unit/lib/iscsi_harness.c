@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vstor/backend.h"
@@ -501,6 +502,29 @@ void exec(struct cl *cl, const uint8_t *cdb, size_t cdb_len, uint8_t rw, uint32_
 		}
 		return;
 	}
+}
+
+uint32_t write_until_r2t(struct cl *cl, uint32_t itt, uint32_t lba, uint32_t len,
+                         const uint8_t *out, uint32_t imm)
+{
+	uint8_t bhs[48], cdb[10];
+
+	rw10(cdb, WRITE_10, lba, (uint16_t)(len / BLK));
+	cmd_header(cl, bhs, cdb, 10, ISCSI_CMD_WRITE, len, true, itt);
+	send_pdu(cl, bhs, out, imm);
+	assert_int_equal(recv_pdu(cl, &rx), 0);
+	assert_int_equal(rx.bhs[0] & 0x3f, ISCSI_OP_R2T);
+	assert_int_equal(be32(rx.bhs + 16), itt);
+	assert_int_equal(be32(rx.bhs + 40), imm);
+	return be32(rx.bhs + 20);
+}
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 void rw10(uint8_t *cdb, uint8_t op, uint32_t lba, uint16_t blocks)

@@ -122,6 +122,12 @@ void send_data_out(struct cl *cl, uint32_t itt, uint32_t ttt, uint32_t datasn, u
 void exec(struct cl *cl, const uint8_t *cdb, size_t cdb_len, uint8_t rw, uint32_t edtl,
           const uint8_t *out, uint8_t *in, struct result *r);
 void rw10(uint8_t *cdb, uint8_t op, uint32_t lba, uint16_t blocks);
+/* A WRITE(10) of len bytes at lba, imm of them immediate, F=1 (so with
+ * InitialR2T=Yes the rest is solicited): waits for the first R2T, leaves it
+ * in rx and returns its TTT.  The task then waits for our Data-Out. */
+uint32_t write_until_r2t(struct cl *cl, uint32_t itt, uint32_t lba, uint32_t len,
+                         const uint8_t *out, uint32_t imm);
+uint64_t now_ms(void);          /* CLOCK_MONOTONIC */
 void clear_ua(struct cl *cl);
 /* An immediate NOP-Out ping header (§11.18) with ITT itt, no TTT. */
 void nop_header(struct cl *cl, uint8_t *bhs, uint32_t itt);

@@ -170,6 +170,17 @@ static void structured(struct out *o, const uint8_t *in, size_t n, uint8_t mode,
 
 /* ---------------------------------------------------------------- wire */
 
+/* poll() that goes on after a signal (libFuzzer's -timeout alarm). */
+static int poll_one(struct pollfd *pfd, int ms)
+{
+	int n;
+
+	do
+		n = poll(pfd, 1, ms);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
 /* Write what there is to write, read and drop what the target sends, until
  * the target closes.  Never blocks on one side while the other is full. */
 static void pump(int fd, const uint8_t *p, size_t len)
@@ -188,7 +199,7 @@ static void pump(int fd, const uint8_t *p, size_t len)
 		}
 		if (!shut)
 			pfd.events |= POLLOUT;
-		if (poll(&pfd, 1, 20000) <= 0)
+		if (poll_one(&pfd, 20000) <= 0)
 			abort();    /* the target neither reads nor answers nor closes */
 		if (pfd.revents & POLLOUT) {
 			r = send(fd, p + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -211,11 +222,18 @@ static int read_exact(int fd, uint8_t *p, size_t n)
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t r;
 
-		if (poll(&pfd, 1, 10000) <= 0)
+		if (poll_one(&pfd, 10000) <= 0) {
+			errno = ETIMEDOUT;
 			return -1;
+		}
 		r = recv(fd, p, n, 0);
-		if (r <= 0)
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EPIPE;
 			return -1;
+		}
 		p += r;
 		n -= (size_t)r;
 	}
@@ -247,8 +265,10 @@ static void login(int fd, uint8_t mode, uint32_t *cmdsn, uint32_t *exp_statsn)
 	if (send(fd, o.p, o.len, MSG_NOSIGNAL) != (ssize_t)o.len)
 		abort();
 	free(o.p);
-	if (read_exact(fd, rsp, sizeof(rsp)) < 0)
+	if (read_exact(fd, rsp, sizeof(rsp)) < 0) {
+		fprintf(stderr, "fuzz_conn: no login response (%s)\n", strerror(errno));
 		abort();
+	}
 	dlen = bhs_dsl((struct iscsi_bhs *)rsp);
 	if ((rsp[0] & ISCSI_OPCODE_MASK) != ISCSI_OP_LOGIN_RESP || rsp[36] || dlen > sizeof(rdata) ||
 	    read_exact(fd, rdata, iscsi_pad4(dlen)) < 0)

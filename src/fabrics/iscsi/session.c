@@ -311,7 +311,7 @@ int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
  * the initiator's numbering is broken and nothing it acknowledges can be
  * trusted (a protocol error, §11.17.1).  "Far" leaves room for two things
  * initiators do: R2T and NOP-In carry the next StatSN without advancing it
- * (§11.8.1, §11.19.1) and libiscsi 1.19 counts an R2T's value as received
+ * (§11.8, §11.19) and libiscsi 1.19 counts an R2T's value as received
  * (ExpStatSN one beyond); after a reconnection libiscsi numbers the
  * ExpStatSN of each command it resends one higher than the last, up to
  * one per outstanding command.  The bound is the most commands the window

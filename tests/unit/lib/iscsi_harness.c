@@ -137,7 +137,7 @@ void send_pdu_ahs(struct cl *cl, uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_
 	if (ahs_len)
 		write_all(cl->fd, ahs, ahs_len);
 	if (cl->hd) {
-		/* §11.2.4: the header digest covers the BHS and the AHS. */
+		/* §11.2: the header digest covers the BHS and the AHS. */
 		put_digest(dig, iscsi_crc32c(iscsi_crc32c(0, bhs, 48), ahs, ahs_len));
 		write_all(cl->fd, dig, 4);
 	}

@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vstor/backend.h"
 #include "vstor/port.h"
@@ -91,9 +92,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 2 + cdb_len)
 		return 0;
 
+	/* An SRB is back in its pool once the miniport has let go of it too
+	 * (port/pool.c: two references); a completion from a worker thread
+	 * reaches us a moment before the worker drops its reference.  Not
+	 * back within a second: a lost completion. */
 	struct vs_srb *srb = vs_srb_get(pool);
+	for (int ms = 0; !srb && ms < 1000; ms++) {
+		usleep(1000);
+		srb = vs_srb_get(pool);
+	}
 	if (!srb)
-		abort(); /* the previous SRB was not given back: a lost completion */
+		abort();
 	size_t buf_len;
 	uint8_t *buf = vs_srb_buffer(srb, &buf_len);
 	const uint8_t *payload = data + 2 + cdb_len;

@@ -39,10 +39,13 @@ static bool allowed(void *ctx, void *t, const char *iname)
 	(void)ctx;
 	return (uintptr_t)t != 3 || strcmp(iname, "iqn.2024-01.fuzz:bad") != 0;
 }
-static const struct iscsi_chap_creds *chap_for(void *ctx, void *t)
+static bool chap_for(void *ctx, void *t, struct iscsi_chap_creds *out)
 {
 	(void)ctx;
-	return (uintptr_t)t == 2 ? &creds : NULL;
+	if ((uintptr_t)t != 2)
+		return false;
+	*out = creds;
+	return true;
 }
 static void for_each(void *ctx, void (*emit)(void *, void *), void *ectx)
 {

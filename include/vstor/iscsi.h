@@ -22,18 +22,38 @@ struct vs_iscsi_config {
 	uint32_t max_connections;       /* whole daemon; 0 = 256 */
 	uint32_t max_sessions;          /* whole daemon; 0 = 128 */
 	uint32_t login_timeout_ms;      /* 0 = 15000 */
-	uint32_t nop_interval_ms;       /* ping idle connections; 0 = 5000 */
-	uint32_t nop_timeout_ms;        /* drop if no answer; 0 = 15000 */
+	uint32_t nop_interval_ms;       /* ping a connection quiet this long; 0 = 5000 */
+	uint32_t nop_timeout_ms;        /* drop if no answer / no send progress; 0 = 15000 */
 	uint32_t queue_depth;           /* per session CmdSN window; 0 = 128 */
 	uint32_t max_recv_dsl;          /* 0 = 262144 */
 	uint32_t max_burst_length;      /* 0 = 1048576 */
-	uint32_t first_burst_length;    /* 0 = 262144 */
+	uint32_t first_burst_length;    /* 0 = 262144, at most max_burst_length */
+	uint32_t max_outstanding_r2t;   /* offered MaxOutstandingR2T; 0 = 1 (RFC 7143 §13.17) */
 	/* Hybrid polling: a loop serving request-response traffic (one or two
 	 * PDUs per wake-up) checks its sockets for up to this long before it
 	 * sleeps.  0 = 50 us; VS_ISCSI_POLL_OFF = always sleep. */
 	uint32_t poll_us;
 };
 #define VS_ISCSI_POLL_OFF UINT32_MAX
+
+/*
+ * The ranges vs_iscsi_create accepts for each field (0 = the default, as
+ * above).  The configuration loader checks against the same constants, so
+ * a file that validates always starts.
+ */
+#define VS_ISCSI_DSL_MIN                512u                  /* RFC 7143 §13.12-13.14 */
+#define VS_ISCSI_MAX_RECV_DSL_MAX       (1024u * 1024u)       /* receive buffer per connection */
+#define VS_ISCSI_BURST_MAX              (8u * 1024u * 1024u)  /* largest transfer of a command */
+#define VS_ISCSI_QUEUE_DEPTH_MAX        1024u
+#define VS_ISCSI_MAX_R2T_MAX            4u                    /* R2Ts tracked per task */
+#define VS_ISCSI_MAX_CONNECTIONS_MAX    65535u
+#define VS_ISCSI_MAX_SESSIONS_MAX       65535u                /* TSIH is 16 bits, 0 reserved */
+#define VS_ISCSI_TIMER_MS_MIN           100u                  /* login, NOP interval / timeout */
+#define VS_ISCSI_TIMER_MS_MAX           3600000u
+#define VS_ISCSI_DEFAULT_MAX_BURST      1048576u
+#define VS_ISCSI_DEFAULT_FIRST_BURST    262144u   /* or max_burst_length if that is less */
+#define VS_ISCSI_DEFAULT_POLL_US        50u
+#define VS_ISCSI_POLL_US_MAX            1000u     /* a longer spin is a sleep that burns a core */
 
 struct vs_iscsi_chap {
 	const char *user, *secret;                  /* one-way: initiator proves itself */

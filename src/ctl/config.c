@@ -261,6 +261,10 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		put_u(iscsi, "queue_depth", is->queue_depth, oom);
 		put_u(iscsi, "nop_interval_ms", is->nop_interval_ms, oom);
 		put_u(iscsi, "nop_timeout_ms", is->nop_timeout_ms, oom);
+		put_u(iscsi, "max_outstanding_r2t", is->max_outstanding_r2t, oom);
+		put_u(iscsi, "max_connections", is->max_connections, oom);
+		put_u(iscsi, "max_sessions", is->max_sessions, oom);
+		put_u(iscsi, "login_timeout_ms", is->login_timeout_ms, oom);
 	}
 	if (iscsi && json_object_size(iscsi) == 0)
 		json_decref(iscsi);

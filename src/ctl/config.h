@@ -43,7 +43,8 @@ struct vs_config_chap {
 	char *mutual_user, *mutual_secret;   /* the target proves itself; both or neither */
 };
 
-/* iSCSI operational limits we offer (RFC 7143 §13); 0 = fabric default. */
+/* iSCSI operational limits we offer (RFC 7143 §13) and the fabric's
+ * protection limits; 0 = fabric default (struct vs_iscsi_config). */
 struct vs_config_iscsi {
 	uint32_t max_recv_data_segment_length;
 	uint32_t max_burst_length;
@@ -51,6 +52,10 @@ struct vs_config_iscsi {
 	uint32_t queue_depth;
 	uint32_t nop_interval_ms;
 	uint32_t nop_timeout_ms;
+	uint32_t max_outstanding_r2t;
+	uint32_t max_connections;
+	uint32_t max_sessions;
+	uint32_t login_timeout_ms;
 };
 
 /* Backend-specific extra options passed through as key=value. */

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "vstor/backend.h"
+#include "vstor/iscsi.h"
 
 struct loader {
 	const char *file;
@@ -578,26 +579,37 @@ static int load_target(struct loader *L, json_t *obj, const char *path, struct v
 
 /* ---------------------------------------------------------------- top */
 
+/* The ranges are the fabric's own (vstor/iscsi.h): what loads here, the
+ * fabric accepts at start-up. */
 static int load_iscsi(struct loader *L, json_t *obj, struct vs_config_iscsi *is)
 {
 	static const char *const keys[] = { "max_recv_data_segment_length", "max_burst_length",
 		                            "first_burst_length", "queue_depth", "nop_interval_ms",
-		                            "nop_timeout_ms", NULL };
+		                            "nop_timeout_ms", "max_outstanding_r2t", "max_connections",
+		                            "max_sessions", "login_timeout_ms", NULL };
 	const char *path = "iscsi";
+	const uint32_t tmin = VS_ISCSI_TIMER_MS_MIN, tmax = VS_ISCSI_TIMER_MS_MAX;
 	int rc;
-	/* RFC 7143 §13.12-13.14: 512 to 2^24-1 bytes. */
-	const uint32_t lo = 512, hi = 16777215;
 	if ((rc = check_keys(L, obj, path, keys)) ||
-	    (rc = get_u32(L, obj, path, "max_recv_data_segment_length", lo, hi,
-	                  &is->max_recv_data_segment_length)) ||
-	    (rc = get_u32(L, obj, path, "max_burst_length", lo, hi, &is->max_burst_length)) ||
-	    (rc = get_u32(L, obj, path, "first_burst_length", lo, hi, &is->first_burst_length)) ||
-	    (rc = get_u32(L, obj, path, "queue_depth", 1, 4096, &is->queue_depth)) ||
-	    (rc = get_u32(L, obj, path, "nop_interval_ms", 100, 3600000, &is->nop_interval_ms)) ||
-	    (rc = get_u32(L, obj, path, "nop_timeout_ms", 100, 3600000, &is->nop_timeout_ms)))
+	    (rc = get_u32(L, obj, path, "max_recv_data_segment_length", VS_ISCSI_DSL_MIN,
+	                  VS_ISCSI_MAX_RECV_DSL_MAX, &is->max_recv_data_segment_length)) ||
+	    (rc = get_u32(L, obj, path, "max_burst_length", VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX,
+	                  &is->max_burst_length)) ||
+	    (rc = get_u32(L, obj, path, "first_burst_length", VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX,
+	                  &is->first_burst_length)) ||
+	    (rc = get_u32(L, obj, path, "queue_depth", 1, VS_ISCSI_QUEUE_DEPTH_MAX, &is->queue_depth)) ||
+	    (rc = get_u32(L, obj, path, "nop_interval_ms", tmin, tmax, &is->nop_interval_ms)) ||
+	    (rc = get_u32(L, obj, path, "nop_timeout_ms", tmin, tmax, &is->nop_timeout_ms)) ||
+	    (rc = get_u32(L, obj, path, "max_outstanding_r2t", 1, VS_ISCSI_MAX_R2T_MAX,
+	                  &is->max_outstanding_r2t)) ||
+	    (rc = get_u32(L, obj, path, "max_connections", 1, VS_ISCSI_MAX_CONNECTIONS_MAX,
+	                  &is->max_connections)) ||
+	    (rc = get_u32(L, obj, path, "max_sessions", 1, VS_ISCSI_MAX_SESSIONS_MAX,
+	                  &is->max_sessions)) ||
+	    (rc = get_u32(L, obj, path, "login_timeout_ms", tmin, tmax, &is->login_timeout_ms)))
 		return rc;
 	/* RFC 7143 §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength. */
-	uint32_t mbl = is->max_burst_length ? is->max_burst_length : 1048576;
+	uint32_t mbl = is->max_burst_length ? is->max_burst_length : VS_ISCSI_DEFAULT_MAX_BURST;
 	if (is->first_burst_length > mbl)
 		return bad(L, "iscsi.first_burst_length",
 		           "must not exceed max_burst_length (%" PRIu32 ", RFC 7143 13.14), got %" PRIu32,

@@ -5,6 +5,7 @@
  * optional "id" (integer or string, echoed back) and an optional object
  * "params"; nothing else.  Methods run under the state lock, one at a time.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,61 @@ static char *dump(json_t *reply)
 
 /* Replies are built without jansson where jansson itself may be what
  * failed (out of memory): the fixed text needs no allocation but strdup. */
-static char *reply_error(json_t *id, int code, const char *msg)
+/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlong forms,
+ * no surrogates, nothing above U+10FFFF), 0 if there is none. */
+static size_t utf8_seq(const unsigned char *s)
 {
+	unsigned c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;       /* also stops at the terminating NUL */
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * Messages quote what the client sent, cut to a bounded length ("%.64s"),
+ * which may split a multi-byte character or copy bytes that were never
+ * UTF-8 (a JSON string may carry any code point).  A JSON reply must be
+ * UTF-8 (RFC 8259 §8.1), so such bytes become '?' instead of costing the
+ * client its answer.
+ */
+static void utf8_repair(char *msg)
+{
+	unsigned char *s = (unsigned char *)msg;
+
+	while (*s) {
+		size_t n = utf8_seq(s);
+		if (n == 0) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
+}
+
+static char *reply_error(json_t *id, int code, const char *text)
+{
+	char msg[VS_CTL_MSG_MAX];
+	snprintf(msg, sizeof(msg), "%s", text);
+	utf8_repair(msg);
 	json_t *r = json_object();
 	json_t *e = json_pack("{s:i,s:s}", "code", code, "message", msg);
 	if (!r || !e) {

@@ -1,17 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A libiscsi client for the crash-consistency e2e test.
+ * A libiscsi client for the crash-consistency e2e tests.
  *
- *   ack_writer write  URL LOG SECONDS   write blocks until the target goes
- *                                       away (or SECONDS pass), logging
- *                                       "LBA SEQ" after each GOOD status
- *   ack_writer verify URL LOG           read back every logged LBA; each must
- *                                       hold its last acknowledged write (or
- *                                       a later one to the same LBA)
+ *   ack_writer write  URL LOG SECONDS [QD]  keep QD (default 32) WRITE(10)s
+ *                                           in flight until the target goes
+ *                                           away (or SECONDS pass), logging
+ *                                           "LBA SEQ" for each GOOD status
+ *   ack_writer verify URL LOG               read back every logged LBA
+ *                                           through iSCSI
+ *   ack_writer verify-file IMAGE LOG        the same straight from the file
+ *                                           the LUN lives in (vstord stopped)
  *
- * Writes go to REGION blocks round-robin; block SEQ holds the text record
- * "vstor-e2e lba=L seq=S" repeated, so a torn or stale block is visible.
- * Exit status: 0 ok, 1 verification failed, 2 usage / connection error.
+ * Each block must hold its last acknowledged write (or a later one to the
+ * same LBA, which may have landed unacknowledged).  Writes go to REGION
+ * blocks round-robin, so with QD < REGION no two writes to one LBA are in
+ * flight at once; block SEQ holds the text record "vstor-e2e lba=L seq=S"
+ * repeated, so a torn or stale block is visible.  Only GOOD is an
+ * acknowledgement: a write rejected, cancelled or timed out because the
+ * target is going away was never acknowledged.
+ * Exit status: 0 ok, 1 verification failed or a write got a SCSI error,
+ * 2 usage / connection error.
  */
 #include <inttypes.h>
 #include <iscsi/iscsi.h>
@@ -21,6 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
 
 #define BLOCK 512
 #define REGION 4096u
@@ -90,76 +101,181 @@ static bool is_unit_attention(struct scsi_task *t)
 	return t && t->status == SCSI_STATUS_CHECK_CONDITION && t->sense.key == SCSI_SENSE_UNIT_ATTENTION;
 }
 
-static int do_write(const char *url, const char *logpath, int seconds)
-{
+#define QD_MAX 64
+
+/* One write in flight; its buffer must live until the callback. */
+struct slot {
+	uint8_t buf[BLOCK];
+	uint64_t seq;
+	struct scsi_task *task;     /* ours to free, also when libiscsi cancels it */
+	bool busy, retry;
+};
+
+struct writer {
+	struct iscsi_context *is;
 	int lun;
-	struct iscsi_context *is = connect_url(url, &lun);
-	if (!is)
+	FILE *log;
+	struct slot slots[QD_MAX];
+	unsigned qd, inflight;
+	uint64_t next_seq, acked;
+	bool gone;          /* the target is going away: no new writes */
+	bool bad;           /* a SCSI status other than GOOD / UNIT ATTENTION */
+};
+
+static struct writer wr;    /* one session per process */
+
+static void write_done(struct iscsi_context *is, int status, void *command_data, void *private)
+{
+	struct writer *w = &wr;
+	struct slot *s = private;
+	struct scsi_task *t = s->task;
+
+	(void)is;
+	(void)command_data;     /* NULL when the PDU is cancelled */
+	s->busy = false;
+	w->inflight--;
+	if (status == SCSI_STATUS_GOOD) {
+		fprintf(w->log, "%" PRIu64 " %" PRIu64 "\n", s->seq % REGION, s->seq);
+		fflush(w->log);
+		w->acked++;
+	} else if (status == SCSI_STATUS_CHECK_CONDITION && is_unit_attention(t)) {
+		s->retry = true;        /* POWER ON / RESET etc.: the same write again */
+	} else if (status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED ||
+	           status == SCSI_STATUS_TIMEOUT) {
+		/* Rejected ("waiting for logout") or cut off: the target is
+		 * stopping under us, as the test intends. */
+		w->gone = true;
+	} else {
+		fprintf(stderr, "ack_writer: WRITE(10) LBA %" PRIu64 ": status 0x%x\n", s->seq % REGION,
+		        status);
+		w->bad = true;
+	}
+	scsi_free_scsi_task(t);
+	s->task = NULL;
+}
+
+static int submit(struct writer *w, struct slot *s)
+{
+	fill(s->buf, s->seq % REGION, s->seq);
+	s->busy = true;
+	s->retry = false;
+	s->task = iscsi_write10_task(w->is, w->lun, (uint32_t)(s->seq % REGION), s->buf, BLOCK, BLOCK, 0,
+	                             0, 0, 0, 0, write_done, s);
+	if (!s->task) {
+		s->busy = false;
+		return -1;
+	}
+	w->inflight++;
+	return 0;
+}
+
+static int do_write(const char *url, const char *logpath, int seconds, unsigned qd)
+{
+	struct writer *w = &wr;
+	time_t end = time(NULL) + seconds, hard_end = end + 10;
+
+	w->qd = qd;
+	w->is = connect_url(url, &w->lun);
+	if (!w->is)
 		return 2;
-	FILE *log = fopen(logpath, "w");
-	if (!log) {
+	w->log = fopen(logpath, "w");
+	if (!w->log) {
 		perror(logpath);
 		return 2;
 	}
-	uint8_t buf[BLOCK];
-	time_t end = time(NULL) + seconds;
-	uint64_t seq, acked = 0;
-	for (seq = 0; time(NULL) < end; seq++) {
-		uint64_t lba = seq % REGION;
-		fill(buf, lba, seq);
-		struct scsi_task *t;
-		int tries = 0;
-		do {
-			t = iscsi_write10_sync(is, lun, (uint32_t)lba, buf, BLOCK, BLOCK, 0, 0, 0, 0, 0);
-			if (is_unit_attention(t)) {
-				scsi_free_scsi_task(t);
-				t = NULL;
+	for (;;) {
+		bool more = !w->gone && !w->bad && time(NULL) < end;
+		struct pollfd pfd;
+
+		for (unsigned i = 0; more && i < w->qd; i++) {
+			struct slot *s = &w->slots[i];
+
+			if (s->busy)
 				continue;
+			if (!s->retry)
+				s->seq = w->next_seq++;
+			if (submit(w, s) < 0) {
+				w->gone = true;      /* no session to queue on any more */
+				break;
 			}
+		}
+		if ((!more && w->inflight == 0) || time(NULL) >= hard_end)
 			break;
-		} while (++tries < 4);
-		if (!t || t->status != SCSI_STATUS_GOOD) {
-			/* Expected when the daemon shuts down under us. */
-			if (t)
-				scsi_free_scsi_task(t);
+		pfd.fd = iscsi_get_fd(w->is);
+		pfd.events = (short)iscsi_which_events(w->is);
+		if (pfd.fd < 0 || poll(&pfd, 1, 200) < 0 || iscsi_service(w->is, pfd.revents) < 0) {
+			w->gone = true;          /* the connection went with the target */
 			break;
 		}
-		scsi_free_scsi_task(t);
-		fprintf(log, "%" PRIu64 " %" PRIu64 "\n", lba, seq);
-		fflush(log);
-		acked++;
+	}
+	iscsi_destroy_context(w->is);    /* what was still in flight is cancelled */
+	fclose(w->log);
+	fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u)%s\n", w->acked, w->qd,
+	        w->gone ? ", then the target went away" : "");
+	if (w->bad)
+		return 1;
+	return w->acked ? 0 : 2;
+}
+
+/* The last acknowledged seq of each LBA, from the log. */
+static uint64_t last[REGION];
+static bool seen[REGION];
+
+static int load_log(const char *logpath, uint64_t *n)
+{
+	FILE *log = fopen(logpath, "r");
+	uint64_t lba, seq;
+
+	if (!log) {
+		perror(logpath);
+		return -1;
+	}
+	*n = 0;
+	while (fscanf(log, "%" SCNu64 " %" SCNu64, &lba, &seq) == 2) {
+		if (lba >= REGION)
+			continue;
+		/* Acknowledgements come in completion order; keep the latest. */
+		if (!seen[lba] || seq > last[lba])
+			last[lba] = seq;
+		seen[lba] = true;
+		(*n)++;
 	}
 	fclose(log);
-	fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged\n", acked);
-	iscsi_destroy_context(is);
-	return acked ? 0 : 2;
+	return 0;
+}
+
+/* 0 if the block holds its last acknowledged write or a later one to the
+ * same LBA (which may have landed unacknowledged). */
+static int check_block(const uint8_t *buf, uint64_t lba, int *bad)
+{
+	uint64_t got;
+
+	if (parse(buf, lba, &got) == 0 && got >= last[lba] && (got - last[lba]) % REGION == 0)
+		return 0;
+	if ((*bad)++ < 10)
+		fprintf(stderr, "ack_writer: LBA %" PRIu64 ": acknowledged seq %" PRIu64
+		        " missing (block holds \"%.30s\")\n", lba, last[lba], (const char *)buf);
+	return -1;
+}
+
+static int verified(uint64_t n, uint64_t checked, int bad, const char *how)
+{
+	fprintf(stderr, "ack_writer: %" PRIu64 " acknowledged writes, %" PRIu64 " LBAs checked %s, %d bad\n",
+	        n, checked, how, bad);
+	return bad || !checked ? 1 : 0;
 }
 
 static int do_verify(const char *url, const char *logpath)
 {
-	static uint64_t last[REGION];
-	static bool seen[REGION];
-	FILE *log = fopen(logpath, "r");
-	if (!log) {
-		perror(logpath);
-		return 2;
-	}
-	uint64_t lba, seq, n = 0;
-	while (fscanf(log, "%" SCNu64 " %" SCNu64, &lba, &seq) == 2) {
-		if (lba >= REGION)
-			continue;
-		last[lba] = seq;
-		seen[lba] = true;
-		n++;
-	}
-	fclose(log);
+	uint64_t lba, n, checked = 0;
+	int lun, bad = 0;
+	struct iscsi_context *is;
 
-	int lun;
-	struct iscsi_context *is = connect_url(url, &lun);
+	if (load_log(logpath, &n) < 0)
+		return 2;
+	is = connect_url(url, &lun);
 	if (!is)
 		return 2;
-	int bad = 0;
-	uint64_t checked = 0;
 	for (lba = 0; lba < REGION; lba++) {
 		if (!seen[lba])
 			continue;
@@ -182,30 +298,58 @@ static int do_verify(const char *url, const char *logpath)
 			iscsi_destroy_context(is);
 			return 1;
 		}
-		uint64_t got;
-		/* A later, unacknowledged write to the same LBA may also have landed. */
-		if (parse(t->datain.data, lba, &got) != 0 || got < last[lba] ||
-		    (got - last[lba]) % REGION != 0) {
-			if (bad++ < 10)
-				fprintf(stderr, "ack_writer: LBA %" PRIu64 ": acknowledged seq %" PRIu64
-				        " missing (block holds \"%.30s\")\n",
-				        lba, last[lba], (const char *)t->datain.data);
-		}
+		check_block(t->datain.data, lba, &bad);
 		checked++;
 		scsi_free_scsi_task(t);
 	}
 	iscsi_destroy_context(is);
-	fprintf(stderr, "ack_writer: %" PRIu64 " acknowledged writes, %" PRIu64 " LBAs checked, %d bad\n",
-	        n, checked, bad);
-	return bad ? 1 : 0;
+	return verified(n, checked, bad, "through iSCSI");
+}
+
+static int do_verify_file(const char *image, const char *logpath)
+{
+	uint64_t lba, n, checked = 0;
+	uint8_t buf[BLOCK];
+	int fd, bad = 0;
+
+	if (load_log(logpath, &n) < 0)
+		return 2;
+	fd = open(image, O_RDONLY);
+	if (fd < 0) {
+		perror(image);
+		return 2;
+	}
+	for (lba = 0; lba < REGION; lba++) {
+		if (!seen[lba])
+			continue;
+		if (pread(fd, buf, BLOCK, (off_t)(lba * BLOCK)) != BLOCK) {
+			fprintf(stderr, "ack_writer: %s: short read at LBA %" PRIu64 "\n", image, lba);
+			close(fd);
+			return 1;
+		}
+		check_block(buf, lba, &bad);
+		checked++;
+	}
+	close(fd);
+	return verified(n, checked, bad, "in the file");
 }
 
 int main(int argc, char **argv)
 {
-	if (argc == 5 && strcmp(argv[1], "write") == 0)
-		return do_write(argv[2], argv[3], atoi(argv[4]));
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "write") == 0) {
+		int qd = argc == 6 ? atoi(argv[5]) : 32;
+
+		if (qd < 1 || qd > QD_MAX) {
+			fprintf(stderr, "ack_writer: QD must be 1-%d\n", QD_MAX);
+			return 2;
+		}
+		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd);
+	}
 	if (argc == 4 && strcmp(argv[1], "verify") == 0)
 		return do_verify(argv[2], argv[3]);
-	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS | ack_writer verify URL LOG\n");
+	if (argc == 4 && strcmp(argv[1], "verify-file") == 0)
+		return do_verify_file(argv[2], argv[3]);
+	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS [QD] | ack_writer verify URL LOG |\n"
+	                "       ack_writer verify-file IMAGE LOG\n");
 	return 2;
 }

@@ -28,6 +28,15 @@ expect 1 "$tmp/typo.json: tragets: unknown key \(did you mean \"targets\"\?\)\$"
 printf '{ "portals": ["127.0.0.1:3372"\n' >"$tmp/syntax.json"
 expect 1 "^vstord: error: $tmp/syntax.json:[0-9]+:[0-9]+: " -c "$tmp/syntax.json"
 
+# The fabric's limits are the loader's: --check refuses what start would.
+printf '{ "iscsi": { "max_recv_data_segment_length": 2097152 } }\n' >"$tmp/mrdsl.json"
+expect 1 "^vstord: error: $tmp/mrdsl.json: iscsi\.max_recv_data_segment_length: must be 512-1048576, got 2097152\$" \
+	--check -c "$tmp/mrdsl.json"
+printf '{ "iscsi": { "queue_depth": 4096 } }\n' >"$tmp/qd.json"
+expect 1 "^vstord: error: $tmp/qd.json: iscsi\.queue_depth: must be 1-1024, got 4096\$" -c "$tmp/qd.json"
+printf '{ "iscsi": { "max_outstanding_r2t": 5 } }\n' >"$tmp/r2t.json"
+expect 1 "^vstord: error: $tmp/r2t.json: iscsi\.max_outstanding_r2t: must be 1-4, got 5\$" -c "$tmp/r2t.json"
+
 expect 1 "$tmp/missing.json: cannot open: No such file or directory" -c "$tmp/missing.json"
 expect 1 "--listen 127.0.0.1: must be ADDR:PORT" --listen 127.0.0.1
 expect 2 "unknown option" --bogus

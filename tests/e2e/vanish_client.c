@@ -52,25 +52,6 @@ static uint32_t imm_len(const struct raw_conn *c)
 	return n & ~(uint32_t)(BLOCK - 1);
 }
 
-/* Wait for an R2T (§11.8) for `itt`; 0 and fills *r2t. */
-static int wait_r2t(struct raw_conn *c, uint32_t itt, struct raw_pdu *p)
-{
-	for (int guard = 0; guard < 16; guard++) {
-		int r = raw_recv_pdu(c, p);
-		if (r == 0)
-			return raw_fail(c, "target closed the connection while we waited for an R2T");
-		if (r < 0)
-			return -1;
-		if (bhs_opcode(&p->h) == ISCSI_OP_ASYNC_MSG)
-			continue;
-		if (bhs_opcode(&p->h) != ISCSI_OP_R2T || bhs_itt(&p->h) != itt)
-			return raw_fail(c, "opcode 0x%02x ITT 0x%x, want R2T for ITT 0x%x", bhs_opcode(&p->h),
-			                bhs_itt(&p->h), itt);
-		return 0;
-	}
-	return raw_fail(c, "no R2T");
-}
-
 static const char *const variants[] = {
 	"mid-login-header", "mid-command-header", "mid-immediate-data", "R2T-outstanding",
 	"mid-Data-Out", "READ-being-sent", "4-writes-waiting-R2T",
@@ -133,12 +114,12 @@ static int abuse_one(int port, const char *target, unsigned round)
 		break;
 	case 3:   /* whole first burst sent, R2T for the rest never answered */
 		raw_cmd_bhs(&c, &h, cdb, 10, ISCSI_CMD_WRITE, sizeof(payload));
-		if (raw_send_pdu(&c, &h, payload, imm) || wait_r2t(&c, itt, &p))
+		if (raw_send_pdu(&c, &h, payload, imm) || raw_wait_r2t(&c, itt, &p))
 			goto fail;
 		break;
 	case 4: { /* no immediate data; R2T answered with half a Data-Out */
 		raw_cmd_bhs(&c, &h, cdb, 10, ISCSI_CMD_WRITE, sizeof(payload));
-		if (raw_send_pdu(&c, &h, NULL, 0) || wait_r2t(&c, itt, &p))
+		if (raw_send_pdu(&c, &h, NULL, 0) || raw_wait_r2t(&c, itt, &p))
 			goto fail;
 		uint32_t want = bhs_be32(&p.h, 44), off = bhs_be32(&p.h, 40);
 		if (want > c.target_mrdsl)
@@ -148,13 +129,9 @@ static int abuse_one(int port, const char *target, unsigned round)
 			         sizeof(payload));
 			goto fail;
 		}
-		struct iscsi_bhs d = { { 0 } };
-		d.b[0] = ISCSI_OP_DATA_OUT;   /* §11.7.1, F = 0: more was due */
-		memcpy(d.b + 8, h.b + 8, 8);
-		bhs_set_be32(&d, 16, itt);
-		bhs_set_be32(&d, 20, bhs_be32(&p.h, 20));   /* TTT from the R2T */
-		bhs_set_be32(&d, 28, c.exp_statsn);
-		bhs_set_be32(&d, 40, off);
+		struct iscsi_bhs d;
+		/* §11.7.1, F = 0: more was due; TTT from the R2T */
+		raw_data_out_bhs(&c, &d, itt, bhs_be32(&p.h, 20), 0, off, false);
 		bhs_set_dsl(&d, want);
 		if (raw_send(&c, d.b, ISCSI_BHS_LEN) || raw_send(&c, payload + off, want / 2))
 			goto fail;
@@ -180,7 +157,7 @@ static int abuse_one(int port, const char *target, unsigned round)
 	           * its write waits for data (§6.3.5: the task is terminated) */
 		struct raw_conn c2;
 		raw_cmd_bhs(&c, &h, cdb, 10, ISCSI_CMD_WRITE, sizeof(payload));
-		if (raw_send_pdu(&c, &h, payload, imm) || wait_r2t(&c, itt, &p))
+		if (raw_send_pdu(&c, &h, payload, imm) || raw_wait_r2t(&c, itt, &p))
 			goto fail;
 		if (raw_connect(&c2, port, TIMEOUT_MS)) {
 			raw_fail(&c, "%s", c2.err);
@@ -211,7 +188,7 @@ static int abuse_one(int port, const char *target, unsigned round)
 			if (raw_send_pdu(&c, &h, payload, imm))
 				goto fail;
 		}
-		if (wait_r2t(&c, itt, &p))
+		if (raw_wait_r2t(&c, itt, &p))
 			goto fail;
 		break;
 	}

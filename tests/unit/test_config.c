@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #include "ctl/config.h"
+#include "vstor/iscsi.h"
+#include "vstor/miniport.h"
 
 static struct vs_config *load_ok(const char *json)
 {
@@ -97,18 +99,70 @@ static void test_types(void **state)
 static void test_iscsi_limits(void **state)
 {
 	(void)state;
+	/* The fabric's own ranges (vstor/iscsi.h): what loads here starts. */
 	expect_error("{\"iscsi\":{\"max_recv_data_segment_length\":100}}",
-	             "config.json: iscsi.max_recv_data_segment_length: must be 512-16777215, got 100");
-	expect_error("{\"iscsi\":{\"max_burst_length\":16777216}}",
-	             "config.json: iscsi.max_burst_length: must be 512-16777215, got 16777216");
+	             "config.json: iscsi.max_recv_data_segment_length: must be 512-1048576, got 100");
+	expect_error("{\"iscsi\":{\"max_recv_data_segment_length\":16777215}}",
+	             "config.json: iscsi.max_recv_data_segment_length: must be 512-1048576, got 16777215");
+	expect_error("{\"iscsi\":{\"max_burst_length\":8388609}}",
+	             "config.json: iscsi.max_burst_length: must be 512-8388608, got 8388609");
 	expect_error("{\"iscsi\":{\"queue_depth\":0}}",
-	             "config.json: iscsi.queue_depth: must be 1-4096, got 0");
+	             "config.json: iscsi.queue_depth: must be 1-1024, got 0");
+	expect_error("{\"iscsi\":{\"queue_depth\":4096}}",
+	             "config.json: iscsi.queue_depth: must be 1-1024, got 4096");
 	expect_error("{\"iscsi\":{\"nop_interval_ms\":-5}}",
 	             "config.json: iscsi.nop_interval_ms: must be 100-3600000, got -5");
 	expect_error("{\"iscsi\":{\"max_burst_length\":65536,\"first_burst_length\":262144}}",
 	             "config.json: iscsi.first_burst_length: must not exceed max_burst_length (65536, RFC 7143 13.14), got 262144");
 	expect_error("{\"iscsi\":{\"first_burst_length\":2097152}}",
 	             "config.json: iscsi.first_burst_length: must not exceed max_burst_length (1048576, RFC 7143 13.14), got 2097152");
+	expect_error("{\"iscsi\":{\"max_outstanding_r2t\":0}}",
+	             "config.json: iscsi.max_outstanding_r2t: must be 1-4, got 0");
+	expect_error("{\"iscsi\":{\"max_outstanding_r2t\":16}}",
+	             "config.json: iscsi.max_outstanding_r2t: must be 1-4, got 16");
+	expect_error("{\"iscsi\":{\"max_connections\":0}}",
+	             "config.json: iscsi.max_connections: must be 1-65535, got 0");
+	expect_error("{\"iscsi\":{\"max_sessions\":65536}}",
+	             "config.json: iscsi.max_sessions: must be 1-65535, got 65536");
+	expect_error("{\"iscsi\":{\"login_timeout_ms\":50}}",
+	             "config.json: iscsi.login_timeout_ms: must be 100-3600000, got 50");
+	expect_error("{\"iscsi\":{\"max_r2t\":2}}", "config.json: iscsi.max_r2t: unknown key");
+}
+
+/* Every value the loader takes, the fabric takes too (one source of
+ * truth): the extremes of each range create a fabric, and a max_burst_length
+ * below the default first burst is not a start-up failure. */
+static void test_iscsi_limits_agree_with_fabric(void **state)
+{
+	static const char *const ok[] = {
+		"{\"iscsi\":{\"max_recv_data_segment_length\":1048576,\"max_burst_length\":8388608,"
+		"\"first_burst_length\":8388608,\"queue_depth\":1024,\"max_outstanding_r2t\":4,"
+		"\"max_connections\":65535,\"max_sessions\":65535,\"login_timeout_ms\":3600000,"
+		"\"nop_interval_ms\":3600000,\"nop_timeout_ms\":3600000}}",
+		"{\"iscsi\":{\"max_recv_data_segment_length\":512,\"max_burst_length\":512,"
+		"\"queue_depth\":1,\"max_outstanding_r2t\":1,\"max_connections\":1,\"max_sessions\":1,"
+		"\"login_timeout_ms\":100,\"nop_interval_ms\":100,\"nop_timeout_ms\":100}}",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct vs_config *cfg = load_ok(ok[i]);
+		const struct vs_config_iscsi *c = &cfg->iscsi;
+		struct vs_iscsi_config ic = {
+			.threads = 1, .max_connections = c->max_connections, .max_sessions = c->max_sessions,
+			.login_timeout_ms = c->login_timeout_ms, .nop_interval_ms = c->nop_interval_ms,
+			.nop_timeout_ms = c->nop_timeout_ms, .queue_depth = c->queue_depth,
+			.max_recv_dsl = c->max_recv_data_segment_length,
+			.max_burst_length = c->max_burst_length, .first_burst_length = c->first_burst_length,
+			.max_outstanding_r2t = c->max_outstanding_r2t,
+		};
+		struct vs_iscsi *is = vs_iscsi_create(&ic);
+
+		if (!is)
+			fail_msg("config %zu loads but the fabric refuses it: %s", i, vs_last_error());
+		vs_iscsi_destroy(is);
+		vs_config_free(cfg);
+	}
 }
 
 static void test_portals(void **state)
@@ -287,7 +341,8 @@ static const char full_example[] =
 	"  \"threads\": 2,\n"
 	"  \"iscsi\": { \"max_recv_data_segment_length\": 262144, \"max_burst_length\": 1048576,\n"
 	"             \"first_burst_length\": 262144, \"queue_depth\": 128, \"nop_interval_ms\": 5000,\n"
-	"             \"nop_timeout_ms\": 15000 },\n"
+	"             \"nop_timeout_ms\": 15000, \"max_outstanding_r2t\": 2, \"max_connections\": 64,\n"
+	"             \"max_sessions\": 32, \"login_timeout_ms\": 10000 },\n"
 	"  \"discovery_chap\": { \"user\": \"disc\", \"secret\": \"discsecret12\" },\n"
 	"  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:disk1\", \"alias\": \"disk1\",\n"
 	"      \"portals\": [\"127.0.0.1:3262\", \"[::1]:3263\"],\n"
@@ -313,6 +368,10 @@ static void test_full_example(void **state)
 	assert_int_equal(cfg->iscsi.queue_depth, 128);
 	assert_int_equal(cfg->iscsi.nop_interval_ms, 5000);
 	assert_int_equal(cfg->iscsi.nop_timeout_ms, 15000);
+	assert_int_equal(cfg->iscsi.max_outstanding_r2t, 2);
+	assert_int_equal(cfg->iscsi.max_connections, 64);
+	assert_int_equal(cfg->iscsi.max_sessions, 32);
+	assert_int_equal(cfg->iscsi.login_timeout_ms, 10000);
 	assert_true(cfg->has_discovery_chap);
 	assert_string_equal(cfg->discovery_chap.user, "disc");
 	assert_null(cfg->discovery_chap.mutual_user);
@@ -543,6 +602,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_syntax_errors),   cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_types),           cmocka_unit_test(test_iscsi_limits),
+		cmocka_unit_test(test_iscsi_limits_agree_with_fabric),
 		cmocka_unit_test(test_portals),         cmocka_unit_test(test_names),
 		cmocka_unit_test(test_name_validator),  cmocka_unit_test(test_luns),
 		cmocka_unit_test(test_chap),            cmocka_unit_test(test_full_example),

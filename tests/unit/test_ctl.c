@@ -180,6 +180,14 @@ static void test_request_shape(void **state)
 	        VS_CTL_PARSE_ERROR,
 	        "request: not JSON: duplicate object key near '\"target\"' (column 59)");
 
+	/* Quoted input is cut at 64 bytes: a character split there (é, C3 A9,
+	 * on bytes 64-65) becomes '?', and the reply stays valid JSON with its
+	 * message instead of collapsing into "out of memory". */
+	refused(f, "{\"id\":1,\"method\":\"" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" "\xc3\xa9\"}",
+	        VS_CTL_METHOD_NOT_FOUND,
+	        "method: unknown method '"
+	        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa?'");
+
 	/* The id comes back as given: integer or string. */
 	json_t *r = call(f, "{\"id\":\"abc\",\"method\":\"target.list\"}");
 	assert_string_equal(json_string_value(json_object_get(r, "id")), "abc");

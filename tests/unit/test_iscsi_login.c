@@ -56,12 +56,14 @@ static bool initiator_allowed(void *ctx, void *t, const char *iname)
 	(void)ctx;
 	return (uintptr_t)t != 2 || !strcmp(iname, "iqn.2024-01.test:host2");
 }
-static const struct iscsi_chap_creds *chap_for(void *ctx, void *t)
+static bool chap_for(void *ctx, void *t, struct iscsi_chap_creds *out)
 {
+	bool on = t ? (uintptr_t)t == 3 : discovery_chap;
+
 	(void)ctx;
-	if (!t)
-		return discovery_chap ? &creds : NULL;
-	return (uintptr_t)t == 3 ? &creds : NULL;
+	if (on)
+		*out = creds;
+	return on;
 }
 
 /* Per-target portals: when set, disk1 is not served on this connection's

@@ -122,10 +122,15 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		.max_recv_dsl = rc_cfg->iscsi.max_recv_data_segment_length,
 		.max_burst_length = rc_cfg->iscsi.max_burst_length,
 		.first_burst_length = rc_cfg->iscsi.first_burst_length,
+		.max_outstanding_r2t = rc_cfg->iscsi.max_outstanding_r2t,
+		.max_connections = rc_cfg->iscsi.max_connections,
+		.max_sessions = rc_cfg->iscsi.max_sessions,
+		.login_timeout_ms = rc_cfg->iscsi.login_timeout_ms,
 	};
 	srv->is = vs_iscsi_create(&ic);
 	if (!srv->is) {
-		vsd_error("iscsi: %s", vs_last_error());
+		/* The loader checks the fabric's own ranges; this is a backstop. */
+		vsd_error("%s: iscsi: %s", cfg_name, vs_last_error());
 		goto fail;
 	}
 	for (size_t i = 0; i < rc_cfg->nportals; i++) {

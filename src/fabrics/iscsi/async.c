@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Asynchronous Message, AsyncEvent 0 "SCSI asynchronous event" (RFC 7143
- * §11.9, §11.9.1): when the port reports that the LUN inventory or a LUN's
+ * Asynchronous Message (RFC 7143 §11.9).  AsyncEvent 0 "SCSI asynchronous
+ * event" (§11.9.1): when the port reports that the LUN inventory or a LUN's
  * capacity changed, every logged-in session on that port is told at once
  * with the unit attention's sense data (SPC-4 4.5.3 fixed format, UNIT
  * ATTENTION / 3F 0E REPORTED LUNS DATA HAS CHANGED or 2A 09 CAPACITY DATA
@@ -11,7 +11,8 @@
  * connection (no allocation, is->lock) and the PDU is built and sent on
  * the connection's own loop.  The unit attention stays pending in the port,
  * so an initiator that ignores AsyncEvent 0 (libiscsi only logs it) still
- * gets it as CHECK CONDITION on its next command.
+ * gets it as CHECK CONDITION on its next command.  AsyncEvent 1 asks the
+ * initiator to log out when the target stops (iscsi_async_request_logout).
  */
 #include <string.h>
 
@@ -20,7 +21,8 @@
 #include "iscsi_target.h"
 #include "log.h"
 
-#define ASYNC_EVENT_SCSI 0      /* §11.9.1 AsyncEvent */
+#define ASYNC_EVENT_SCSI   0    /* §11.9.1 AsyncEvent */
+#define ASYNC_EVENT_LOGOUT 1
 #define SENSE_FIXED_LEN  18
 
 static void async_msg(struct iscsi_msg *m)
@@ -123,4 +125,31 @@ void iscsi_async_flush(struct iscsi_conn *c)
 		          (unsigned long long)c->id, (unsigned long long)lun, VS_ASC(asc), VS_ASCQ(asc));
 		iscsi_ctl_send(c, p);
 	}
+}
+
+/*
+ * §11.9.1 AsyncEvent 1: the target asks the initiator to log out within
+ * Parameter3 seconds; the initiator should issue no new commands on the
+ * connection, and the target may reject those it still gets with "Waiting
+ * for Logout" (scsi_cmd.c does, once this went out).  Sent when the target
+ * stops (iscsi_target.c).
+ */
+bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds)
+{
+	struct iscsi_ctl_pdu *p;
+
+	if (c->state != CONN_FULL || !iscsi_ctl_available(c, 3))
+		return false;   /* keep the receive path's two slots */
+	p = iscsi_ctl_get(c);
+	p->bhs.b[0] = ISCSI_OP_ASYNC_MSG;
+	p->bhs.b[1] = ISCSI_FLAG_FINAL;
+	iscsi_put_be32(p->bhs.b + 16, ISCSI_RESERVED_TAG);
+	p->bhs.b[36] = ASYNC_EVENT_LOGOUT;
+	iscsi_put_be16(p->bhs.b + 42, seconds);            /* Parameter3 */
+	p->statsn_mode = ISCSI_STATSN_ADVANCE;
+	c->logout_requested = true;
+	iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: asking the initiator to log out within %u s",
+	          (unsigned long long)c->id, seconds);
+	iscsi_ctl_send(c, p);
+	return true;
 }

@@ -31,6 +31,11 @@ void iscsi_chap_init(struct iscsi_chap *c, const struct iscsi_chap_creds *creds)
 	c->state = ISCSI_CHAP_WAIT_A;
 }
 
+void iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds)
+{
+	OPENSSL_cleanse(creds, sizeof(*creds));     /* not optimised away like memset */
+}
+
 bool iscsi_chap_secret_weak(const char *secret)
 {
 	return strlen(secret) < ISCSI_CHAP_SECRET_MIN_RECOMMENDED;

@@ -66,6 +66,9 @@ int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
 int iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *challenge,
                        size_t clen, uint8_t *out, size_t *outlen);
 
+/* Zero a copy of credentials before its memory goes. */
+void iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds);
+
 /* Shorter than the 96 bits §12.1.3 asks for; the config layer may warn. */
 bool iscsi_chap_secret_weak(const char *secret);
 

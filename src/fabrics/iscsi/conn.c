@@ -418,12 +418,16 @@ void iscsi_tx_flush(struct iscsi_conn *c)
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* nop.c drops a connection whose queue stays stuck. */
+				if (!c->tx_stall_ns)
+					c->tx_stall_ns = iscsi_now_ns();
 				want_out(c, true);
 				return;
 			}
 			iscsi_conn_close(c, errno == EPIPE || errno == ECONNRESET ? "peer reset" : "send failed");
 			return;
 		}
+		c->tx_stall_ns = 0;
 		for (int i = 0; i < nb; i++) {
 			struct iscsi_tx *tx = batch[i];
 			size_t left = tx->len - tx->sent;
@@ -811,11 +815,18 @@ static void on_header(struct iscsi_conn *c)
 		return;
 	}
 	c->rx_state = RX_DISPATCH;
-	if (rc > 0) {
+	if (rc == 0 && c->state != CONN_LOGIN && !iscsi_session_exp_statsn_ok(c, &c->rx_bhs)) {
+		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true,
+		                     "ExpStatSN acknowledges status never sent");
+		rc = -1;
+	}
+	if (rc != 0) {
 		/* Structurally framed but invalid: reject it and skip its data. */
-		iscsi_rx_sink_discard(c);
-		iscsi_send_reject(c, (uint8_t)rc, &c->rx_bhs);
-		c->rx_complete = reject_complete;
+		if (rc > 0) {
+			iscsi_rx_sink_discard(c);
+			iscsi_send_reject(c, (uint8_t)rc, &c->rx_bhs);
+			c->rx_complete = reject_complete;
+		}
 		c->rx_state = RX_DATA;
 		c->rx_seg_idx = 0;
 		c->rx_seg_off = 0;
@@ -1088,10 +1099,12 @@ void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now)
 		iscsi_conn_close(c, "login timeout");
 		return;
 	}
-	if (c->state == CONN_FULL) {
+	/* A logout waiting for its tasks' responses still needs an initiator
+	 * that reads them (nop.c checks the send queue then, but never pings). */
+	if (c->state == CONN_FULL || c->state == CONN_LOGOUT)
 		iscsi_nop_tick(c, now);
+	if (c->state == CONN_FULL)
 		iscsi_async_flush(c);   /* events that found no free control slot */
-	}
 	/* A pause waiting on SRB buffers that the miniport released late. */
 	if (c->rx_paused && c->state == CONN_FULL)
 		iscsi_conn_resume_rx(c);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "vstor/iscsi.h"
 #include "vstor/port.h"
 #include "event_loop.h"
 #include "login.h"
@@ -23,9 +24,9 @@
 /* Largest data transfer one command may have (EDTL): the largest buffer
  * class.  Matches what disks behind the port advertise as MAXIMUM TRANSFER
  * LENGTH (vdisk: 8 MiB); longer commands get INVALID FIELD IN CDB. */
-#define ISCSI_MAX_XFER          (8u * 1024u * 1024u)
+#define ISCSI_MAX_XFER          VS_ISCSI_BURST_MAX
 /* Largest MaxRecvDataSegmentLength we declare (RFC allows 2^24-1). */
-#define ISCSI_MAX_DSL           (1024u * 1024u)
+#define ISCSI_MAX_DSL           VS_ISCSI_MAX_RECV_DSL_MAX
 /* Task slots beyond the CmdSN window, for immediate commands (§3.2.2.1). */
 #define ISCSI_IMMEDIATE_TASKS   8u
 /* Slots beyond window + immediate: belt and braces, see iscsi_tasks_init. */
@@ -40,10 +41,14 @@
 /* Asynchronous events waiting to go out on one connection (§11.9). */
 #define ISCSI_ASYNC_QUEUE       8u
 /* Outstanding R2Ts we track per task (MaxOutstandingR2T is capped to this). */
-#define ISCSI_MAX_R2T           4u
+#define ISCSI_MAX_R2T           VS_ISCSI_MAX_R2T_MAX
 #define ISCSI_CTL_SLOTS         8u
 #define ISCSI_TMF_SLOTS         4u
 #define ISCSI_ITT_BUCKETS       256u
+/* ITTs of recent tasks whose Data-Out may still be on its way although the
+ * task is over (aborted, answered early, or a refused write): such Data-Out
+ * is dropped without a word, any other for an unknown ITT is rejected. */
+#define ISCSI_QUIET_ITTS        32u
 /* Receive buffer: one recv() per readable event takes in every PDU the
  * socket holds (a QD 32 burst of commands, or ~30 4 KiB writes); their
  * headers and small data segments are parsed from memory, which costs far
@@ -171,6 +176,7 @@ struct iscsi_task {
 	int8_t cur_r2t;                     /* Data-Out being received: R2T index, -1 unsolicited */
 	uint32_t cur_len;
 	bool discard_data;                  /* answered early: drop its Data-Out */
+	bool quiet_late;                    /* ended while Data-Out may be in flight */
 	uint8_t resid_flags;
 	uint32_t residual;
 
@@ -246,6 +252,9 @@ struct iscsi_conn {
 	uint64_t created_ns, last_rx_ns, nop_sent_ns;
 	bool nop_outstanding;
 	uint32_t nop_ttt;
+	int nop_seg_idx;                    /* receive progress at the last tick (nop.c) */
+	size_t nop_seg_off;
+	uint64_t tx_stall_ns;               /* sendmsg would block since then; 0 = moving */
 	const char *close_reason;
 
 	/* login */
@@ -307,6 +316,8 @@ struct iscsi_conn {
 	uint32_t ntasks;
 	struct iscsi_task *free_tasks;
 	struct iscsi_task *itt_hash[ISCSI_ITT_BUCKETS];
+	uint32_t quiet_itt[ISCSI_QUIET_ITTS];   /* ring, see ISCSI_QUIET_ITTS */
+	uint32_t quiet_n, quiet_next;
 	uint32_t active_window;             /* tasks counting against the window */
 	uint32_t active_immediate;
 	uint32_t active_tasks;
@@ -318,6 +329,7 @@ struct iscsi_conn {
 	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;
+	bool logout_requested;              /* AsyncEvent 1 sent at stop (async.c) */
 
 	/* Asynchronous events (§11.9) posted by the port's event handler from
 	 * another thread: async_ev/async_n/async_posted are guarded by is->lock. */
@@ -377,6 +389,9 @@ int  iscsi_session_finish_bind(struct iscsi_conn *c);
 void iscsi_session_detach(struct iscsi_conn *c);
 /* CmdSN checks (§3.2.2.1): 1 = process, 0 = drop silently. */
 int  iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+/* ExpStatSN of a full-feature PDU acknowledges no status never sent (see
+ * session.c); false = protocol error. */
+bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h);
 /* Advance ExpCmdSN past an accepted non-immediate PDU. */
 void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 
@@ -396,6 +411,9 @@ int  iscsi_tmf_header(struct iscsi_conn *c);
 /* ---- async.c: Asynchronous Message (§11.9) */
 void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq);   /* vs_port_event_fn */
 void iscsi_async_flush(struct iscsi_conn *c);       /* send what is pending (loop thread) */
+/* AsyncEvent 1, "target requests Logout" within `seconds`; false when no
+ * control slot is free (try again later).  Sets c->logout_requested. */
+bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds);
 /* ---- nop.c */
 int  iscsi_nop_out_header(struct iscsi_conn *c);
 void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);

@@ -163,14 +163,20 @@ static bool env_initiator_allowed(void *ctx, void *target, const char *initiator
 	return ok;
 }
 
-static const struct iscsi_chap_creds *env_chap_for(void *ctx, void *target)
+/* A copy under is->lock: vs_iscsi_set_chap rewrites the credentials in
+ * place under it while logins on other threads use them. */
+static bool env_chap_for(void *ctx, void *target, struct iscsi_chap_creds *out)
 {
 	struct iscsi_conn *c = ctx;
 	struct iscsi_target *t = target;
+	bool on;
 
-	if (!t)
-		return c->is->disc_chap_on ? &c->is->disc_chap : NULL;
-	return t->chap_on ? &t->chap : NULL;
+	pthread_mutex_lock(&c->is->lock);
+	on = t ? t->chap_on : c->is->disc_chap_on;
+	if (on)
+		*out = t ? t->chap : c->is->disc_chap;
+	pthread_mutex_unlock(&c->is->lock);
+	return on;
 }
 
 static void env_for_each_target(void *ctx, void (*emit)(void *ectx, void *target), void *ectx)
@@ -209,6 +215,46 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 
 /* ---------------------------------------------------------------- loops */
 
+/*
+ * Stopping (vs_iscsi_stop), one connection per tick.  A full-feature
+ * connection is asked to log out (AsyncEvent 1, Parameter3 = the grace
+ * period, RFC 7143 §11.9.1); from then on new commands are rejected
+ * ("Waiting for Logout", scsi_cmd.c) while Data-Out for the commands
+ * already started keeps coming in, and once its last task has answered the
+ * connection closes: every status the initiator was sent is on the wire,
+ * and nothing not yet acknowledged was taken on.  A connection that logs
+ * out meanwhile finishes its logout.  Connections still logging in and
+ * discovery sessions hold no task and close at once; at the deadline
+ * whatever is left is closed, aborting its tasks.
+ */
+static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
+{
+	uint64_t left_s = now < is->stop_deadline_ns ? (is->stop_deadline_ns - now + 999999999ull) / 1000000000ull
+	                                             : 0;
+
+	if (now >= is->stop_deadline_ns) {
+		iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
+		return;
+	}
+	if (c->state == CONN_LOGIN || c->state == CONN_LOGIN_WAIT || !c->sess || c->sess->discovery) {
+		iscsi_conn_close(c, "target stopping");
+		return;
+	}
+	if (c->state != CONN_FULL)
+		return;     /* logging out: logout.c answers once the tasks are done */
+	if (!c->logout_requested &&
+	    !iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
+		return;     /* no control slot this time: new commands still start */
+	if (c->active_tasks || c->tmf_pending)
+		return;
+	/* The logout request (and anything else queued) goes out first. */
+	c->close_reason = "target stopping";
+	if (!c->txq_head)
+		iscsi_conn_close(c, c->close_reason);
+	else
+		c->close_after_tx = true;
+}
+
 static void loop_tick(struct iscsi_loop *loop, uint64_t now)
 {
 	struct vs_iscsi *is = loop->owner;
@@ -216,11 +262,10 @@ static void loop_tick(struct iscsi_loop *loop, uint64_t now)
 
 	for (; c; c = next) {
 		next = c->lnext;
-		if (is->stopping && c->state != CONN_CLOSING &&
-		    (c->active_tasks == 0 || now >= is->stop_deadline_ns)) {
-			iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)"
-			                                    : "target stopping");
-			continue;
+		if (is->stopping && c->state != CONN_CLOSING) {
+			stop_tick(is, c, now);
+			if (c->state == CONN_CLOSING)
+				continue;
 		}
 		iscsi_conn_tick(c, now);
 	}
@@ -250,6 +295,34 @@ static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap
 		snprintf(buf, cap, "%s:%s", host, serv);
 }
 
+/*
+ * Socket options of an accepted connection.  TCP_NODELAY: a PDU goes out
+ * whole at once.  The kernel's own dead-peer detection backs up the NOP-In
+ * pings (nop.c), which need a free control slot and a readable answer:
+ * TCP_USER_TIMEOUT closes the connection when sent data stays
+ * unacknowledged (or cannot be sent into a zero window) for nop_timeout,
+ * and keepalive probes a connection idle for nop_interval, nop_timeout/3
+ * apart, three times.
+ */
+void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
+{
+	int one = 1;
+	int idle = (int)(cfg->nop_interval_ms / 1000u), intvl = (int)(cfg->nop_timeout_ms / 3000u);
+	int cnt = 3;
+	unsigned int user_timeout = cfg->nop_timeout_ms;
+
+	if (idle < 1)
+		idle = 1;
+	if (intvl < 1)
+		intvl = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+}
+
 static void on_accept(struct iscsi_handler *h, uint32_t events)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
@@ -261,7 +334,6 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		char pbuf[64], lbuf[64];
 		struct iscsi_conn *c;
-		int one = 1;
 		int fd = accept4(pt->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -280,7 +352,7 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		iscsi_socket_tune(fd, &is->cfg);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 			format_addr(&local, lbuf, sizeof(lbuf));
 		else
@@ -446,10 +518,72 @@ int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
 
 /* ---------------------------------------------------------------- lifecycle */
 
+/* One field of the configuration outside [lo, hi]: the error names it. */
+static bool out_of_range(const char *field, uint32_t v, uint32_t lo, uint32_t hi)
+{
+	if (v >= lo && v <= hi)
+		return false;
+	vs_set_error("%s: must be %u-%u, got %u", field, lo, hi, v);
+	return true;
+}
+
+/* Defaults for the fields left 0, then the ranges of include/vstor/iscsi.h
+ * (the configuration loader checks the same ones). */
+static int resolve_config(struct vs_iscsi_config *c)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!c->threads)
+		c->threads = ncpu > 0 ? (uint32_t)ncpu : 1;
+	if (c->threads > 256)
+		c->threads = 256;
+	if (!c->max_connections)
+		c->max_connections = 256;
+	if (!c->max_sessions)
+		c->max_sessions = 128;
+	if (!c->login_timeout_ms)
+		c->login_timeout_ms = 15000;
+	if (!c->nop_interval_ms)
+		c->nop_interval_ms = 5000;
+	if (!c->nop_timeout_ms)
+		c->nop_timeout_ms = 15000;
+	if (!c->queue_depth)
+		c->queue_depth = 128;
+	if (!c->max_recv_dsl)
+		c->max_recv_dsl = 262144;
+	if (!c->max_burst_length)
+		c->max_burst_length = VS_ISCSI_DEFAULT_MAX_BURST;
+	if (!c->first_burst_length)
+		c->first_burst_length = c->max_burst_length < VS_ISCSI_DEFAULT_FIRST_BURST
+		                        ? c->max_burst_length : VS_ISCSI_DEFAULT_FIRST_BURST;
+	if (!c->max_outstanding_r2t)
+		c->max_outstanding_r2t = 1;     /* RFC 7143 §13.17 default */
+	if (!c->poll_us)
+		c->poll_us = VS_ISCSI_DEFAULT_POLL_US;
+	/* RFC 7143 §13.12-13.14: 512 .. 2^24-1; our buffers are smaller. */
+	if (out_of_range("max_connections", c->max_connections, 1, VS_ISCSI_MAX_CONNECTIONS_MAX) ||
+	    out_of_range("max_sessions", c->max_sessions, 1, VS_ISCSI_MAX_SESSIONS_MAX) ||
+	    out_of_range("login_timeout_ms", c->login_timeout_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("nop_interval_ms", c->nop_interval_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("nop_timeout_ms", c->nop_timeout_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
+	    out_of_range("queue_depth", c->queue_depth, 1, VS_ISCSI_QUEUE_DEPTH_MAX) ||
+	    out_of_range("max_recv_dsl", c->max_recv_dsl, VS_ISCSI_DSL_MIN, VS_ISCSI_MAX_RECV_DSL_MAX) ||
+	    out_of_range("max_burst_length", c->max_burst_length, VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX) ||
+	    out_of_range("first_burst_length", c->first_burst_length, VS_ISCSI_DSL_MIN,
+	                 c->max_burst_length) ||
+	    out_of_range("max_outstanding_r2t", c->max_outstanding_r2t, 1, VS_ISCSI_MAX_R2T_MAX) ||
+	    (c->poll_us != VS_ISCSI_POLL_OFF &&
+	     out_of_range("poll_us", c->poll_us, 1, VS_ISCSI_POLL_US_MAX)))
+		return -EINVAL;
+	return 0;
+}
+
 struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 {
 	struct vs_iscsi *is = calloc(1, sizeof(*is));
-	long ncpu;
 
 	if (!is) {
 		vs_set_error("iscsi: out of memory");
@@ -457,48 +591,14 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 	}
 	if (cfg)
 		is->cfg = *cfg;
-	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	if (!is->cfg.threads)
-		is->cfg.threads = ncpu > 0 ? (uint32_t)ncpu : 1;
-	if (is->cfg.threads > 256)
-		is->cfg.threads = 256;
-	if (!is->cfg.max_connections)
-		is->cfg.max_connections = 256;
-	if (!is->cfg.max_sessions)
-		is->cfg.max_sessions = 128;
-	if (!is->cfg.login_timeout_ms)
-		is->cfg.login_timeout_ms = 15000;
-	if (!is->cfg.nop_interval_ms)
-		is->cfg.nop_interval_ms = 5000;
-	if (!is->cfg.nop_timeout_ms)
-		is->cfg.nop_timeout_ms = 15000;
-	if (!is->cfg.queue_depth)
-		is->cfg.queue_depth = 128;
-	if (is->cfg.queue_depth > 1024)
-		is->cfg.queue_depth = 1024;
-	if (!is->cfg.max_recv_dsl)
-		is->cfg.max_recv_dsl = 262144;
-	if (!is->cfg.max_burst_length)
-		is->cfg.max_burst_length = 1048576;
-	if (!is->cfg.first_burst_length)
-		is->cfg.first_burst_length = 262144;
-	if (!is->cfg.poll_us)
-		is->cfg.poll_us = 50;
-	else if (is->cfg.poll_us != VS_ISCSI_POLL_OFF && is->cfg.poll_us > 1000)
-		is->cfg.poll_us = 1000;     /* a spin longer than this is a sleep */
-	/* RFC 7143 §13.12/13.14: 512 .. 2^24-1; keep our buffers bounded. */
-	if (is->cfg.max_recv_dsl < 512 || is->cfg.max_recv_dsl > ISCSI_MAX_DSL ||
-	    is->cfg.max_burst_length < 512 || is->cfg.max_burst_length > ISCSI_MAX_XFER ||
-	    is->cfg.first_burst_length < 512 || is->cfg.first_burst_length > is->cfg.max_burst_length) {
-		vs_set_error("iscsi: max_recv_dsl must be 512..%u, max_burst_length 512..%u, "
-		             "first_burst_length 512..max_burst_length", ISCSI_MAX_DSL, ISCSI_MAX_XFER);
+	if (resolve_config(&is->cfg) < 0) {
 		free(is);
 		return NULL;
 	}
 	is->limits.max_recv_dsl = is->cfg.max_recv_dsl;
 	is->limits.max_burst_length = is->cfg.max_burst_length;
 	is->limits.first_burst_length = is->cfg.first_burst_length;
-	is->limits.max_outstanding_r2t = 1;
+	is->limits.max_outstanding_r2t = is->cfg.max_outstanding_r2t;
 	is->limits.max_connections = 1;
 	is->limits.immediate_data = true;
 	is->limits.initial_r2t = false;

@@ -91,6 +91,10 @@ struct vs_iscsi {
 	uint64_t stop_deadline_ns;
 };
 
+/* TCP options of an accepted connection: no delay, keepalive and
+ * TCP_USER_TIMEOUT from the NOP timing (see iscsi_target.c). */
+void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg);
+
 /* Login environment for one connection (ctx = the connection). */
 void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c);
 

@@ -60,7 +60,8 @@ struct iscsi_login {
 	void *target;
 
 	/* Security stage */
-	const struct iscsi_chap_creds *creds;    /* non-NULL: CHAP required */
+	const struct iscsi_chap_creds *creds;    /* non-NULL: CHAP required (= &creds_copy) */
+	struct iscsi_chap_creds creds_copy;
 	enum auth_state auth;
 	struct iscsi_chap chap;
 
@@ -108,8 +109,10 @@ void iscsi_login_free(struct iscsi_login *l)
 	free(l->seen);
 	free(l->in);
 	iscsi_textbuf_free(&l->out);
-	/* The CHAP challenge is no secret, but scrub state anyway. */
+	/* The CHAP challenge is no secret, but scrub state anyway; the
+	 * copy of the secrets must not linger in freed memory. */
 	memset(&l->chap, 0, sizeof(l->chap));
+	iscsi_chap_creds_wipe(&l->creds_copy);
 	free(l);
 }
 
@@ -298,7 +301,8 @@ static uint16_t leading_keys(struct iscsi_login *l, const struct iscsi_kvlist *k
 	}
 	/* A TargetName in a discovery session names nothing we need: ignored. */
 
-	l->creds = env->chap_for ? env->chap_for(env->ctx, l->target) : NULL;
+	l->creds = env->chap_for && env->chap_for(env->ctx, l->target, &l->creds_copy)
+	           ? &l->creds_copy : NULL;
 	/* Authentication required but the initiator skipped the security stage. */
 	if (l->creds && csg != ISCSI_STAGE_SECURITY)
 		return ISCSI_LOGIN_STATUS_AUTH_FAILED;

@@ -80,9 +80,11 @@ struct iscsi_login_env {
 	const char *(*target_alias)(void *ctx, void *target);
 	/* ACL: may this initiator see / log in to this target? */
 	bool (*initiator_allowed)(void *ctx, void *target, const char *initiator_name);
-	/* CHAP credentials required for this target (NULL = CHAP not required;
-	 * AuthMethod=None accepted).  For discovery sessions target is NULL. */
-	const struct iscsi_chap_creds *(*chap_for)(void *ctx, void *target);
+	/* CHAP credentials required for this target: true and a copy in *out
+	 * (the login works on its own copy, so the control plane may change
+	 * them meanwhile), or false = CHAP not required, AuthMethod=None
+	 * accepted.  For discovery sessions target is NULL. */
+	bool (*chap_for)(void *ctx, void *target, struct iscsi_chap_creds *out);
 	/* SendTargets: call emit(ectx, target_handle) for each target. */
 	void (*for_each_target)(void *ctx, void (*emit)(void *ectx, void *target), void *ectx);
 	/* SendTargets: call emit(ectx, addr) with the TargetAddress of each

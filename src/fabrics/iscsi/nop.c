@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NOP-Out / NOP-In (RFC 7143 §11.18, §11.19): answer pings with an echo of
- * their data; ping idle connections ourselves and drop one that does not
- * answer within nop_timeout.
+ * their data; ping quiet connections ourselves and drop one that does not
+ * answer within nop_timeout, or that stopped taking what we send.
  */
 #include <string.h>
 
@@ -74,18 +74,53 @@ int iscsi_nop_out_header(struct iscsi_conn *c)
 	return 0;
 }
 
+/* Bytes of a data segment are a sign of life too: a long segment on a slow
+ * link brings no new header for a while. */
+static bool rx_moved(struct iscsi_conn *c)
+{
+	bool moved = c->rx_state == RX_DATA &&
+	             (c->rx_seg_idx != c->nop_seg_idx || c->rx_seg_off != c->nop_seg_off);
+
+	c->nop_seg_idx = c->rx_seg_idx;
+	c->nop_seg_off = c->rx_seg_off;
+	return moved;
+}
+
+/*
+ * Dead connections (RFC 7143 §11.19: the target may ping with NOP-In).
+ * Whatever the connection is doing -- idle, waiting for Data-Out, sending
+ * Data-In -- it is pinged once nothing has come from the initiator for
+ * nop_interval, and dropped when the ping is not answered within
+ * nop_timeout (any PDU counts as the answer: it proves the initiator is
+ * there and reading nothing we need).  A send queue that has made no
+ * progress for nop_timeout means an initiator that stopped reading its
+ * socket, or vanished without RST behind a full window: dropped too.
+ * While receiving is paused for our own resources an answer could not be
+ * read, so the ping waits.
+ */
 void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now)
 {
 	uint64_t interval = (uint64_t)c->is->cfg.nop_interval_ms * 1000000ull;
 	uint64_t timeout = (uint64_t)c->is->cfg.nop_timeout_ms * 1000000ull;
 	struct iscsi_ctl_pdu *p;
 
+	if (c->tx_stall_ns && now - c->tx_stall_ns >= timeout) {
+		iscsi_conn_close(c, "send queue made no progress (initiator not reading)");
+		return;
+	}
+	if (c->state != CONN_FULL)
+		return;     /* logout: only the send queue matters */
+	if (c->rx_paused || rx_moved(c)) {
+		c->last_rx_ns = now;
+		c->nop_outstanding = false;
+		return;
+	}
 	if (c->nop_outstanding) {
-		if (now - c->nop_sent_ns >= timeout && now - c->last_rx_ns >= timeout)
+		if (now - c->nop_sent_ns >= timeout)
 			iscsi_conn_close(c, "no answer to NOP-In ping");
 		return;
 	}
-	if (now - c->last_rx_ns < interval || c->txq_head || c->active_tasks)
+	if (now - c->last_rx_ns < interval)
 		return;
 	p = iscsi_ctl_get(c);
 	if (!p)

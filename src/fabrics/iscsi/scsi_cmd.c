@@ -108,6 +108,42 @@ static void hash_remove(struct iscsi_conn *c, struct iscsi_task *t)
 	t->hnext = NULL;
 }
 
+/*
+ * Late Data-Out (RFC 7143 §11.6.2: while a task management function is
+ * under way the initiator goes on answering the R2Ts of the tasks it
+ * affects; §11.3 / §13.10: unsolicited data follows a write without waiting
+ * for the target).  A task that ends while its data may still be on the
+ * wire -- aborted, answered before all its data arrived, or a write command
+ * we refused -- leaves its ITT here, and Data-Out naming it is dropped
+ * silently; Data-Out for any other unknown ITT is a protocol error the
+ * initiator hears about (Reject, §11.17.1 "Invalid PDU field").
+ */
+static void quiet_add(struct iscsi_conn *c, uint32_t itt)
+{
+	c->quiet_itt[c->quiet_next] = itt;
+	c->quiet_next = (c->quiet_next + 1) % ISCSI_QUIET_ITTS;
+	if (c->quiet_n < ISCSI_QUIET_ITTS)
+		c->quiet_n++;
+}
+
+static bool quiet_has(const struct iscsi_conn *c, uint32_t itt)
+{
+	if (itt == ISCSI_RESERVED_TAG)
+		return false;   /* the mark of a forgotten slot */
+	for (uint32_t i = 0; i < c->quiet_n; i++)
+		if (c->quiet_itt[i] == itt)
+			return true;
+	return false;
+}
+
+/* A new command reuses the ITT: from now on Data-Out naming it is its own. */
+static void quiet_forget(struct iscsi_conn *c, uint32_t itt)
+{
+	for (uint32_t i = 0; i < c->quiet_n; i++)
+		if (c->quiet_itt[i] == itt)
+			c->quiet_itt[i] = ISCSI_RESERVED_TAG;
+}
+
 /* The window slot frees as soon as the final status is built, so the
  * MaxCmdSN in that very PDU already lets the next command in. */
 static void release_window(struct iscsi_conn *c, struct iscsi_task *t)
@@ -148,6 +184,8 @@ void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	if (t->state == TASK_FREE)
 		return;
+	if (t->write && (t->quiet_late || t->discard_data))
+		quiet_add(c, t->itt);
 	hash_remove(c, t);
 	release_window(c, t);
 	if (t->srb) {
@@ -169,6 +207,8 @@ void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	if (t->state == TASK_FREE || t->state == TASK_SUBMITTED)
 		return;
+	if (t->state == TASK_DATA_OUT)
+		t->quiet_late = true;
 	t->state = TASK_DEAD;
 	if (!t->tx.queued)
 		iscsi_task_release(c, t);
@@ -560,16 +600,18 @@ int iscsi_data_out_header(struct iscsi_conn *c)
 	struct iscsi_task *t = iscsi_task_find(c, itt);
 
 	if (!t || t->state != TASK_DATA_OUT) {
-		if (ttt == ISCSI_RESERVED_TAG || (t && (t->state == TASK_DEAD || t->discard_data)) ||
-		    (ttt >> 16) < c->ntasks) {
-			/* Data for a command that was answered early or aborted
-			 * (a TTT we once issued: task index in the top half):
-			 * RFC 7143 §4.2.3.4 lets it be dropped without a word. */
+		if (t ? t->write && (t->state == TASK_DEAD || t->discard_data || t->quiet_late)
+		      : quiet_has(c, itt)) {
+			/* Data for a command that is over but whose data was still
+			 * on its way (see quiet_add): dropped without a word. */
 			iscsi_rx_sink_discard(c);
 			return 0;
 		}
+		/* No task of that ITT, or one that takes no more data: nothing
+		 * here may change because of it (§11.17.1 Invalid PDU field). */
 		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false,
-		                     "Data-Out for an unknown task");
+		                     t ? "Data-Out for a task that expects no data"
+		                       : "Data-Out for an unknown Initiator Task Tag");
 		return 0;
 	}
 	if (ttt == ISCSI_RESERVED_TAG) {
@@ -623,33 +665,41 @@ int iscsi_data_out_header(struct iscsi_conn *c)
 
 /* ---------------------------------------------------------------- command */
 
-/* Parse the CDB from the BHS and an Extended CDB AHS (§11.2.2.3). */
-static int parse_cdb(struct iscsi_conn *c, struct vs_srb *srb, uint8_t *cdb_len)
+/* The CDB: 16 bytes in the BHS, the rest in an Extended CDB AHS
+ * (§11.2.2.3).  -1 when it does not fit an SRB (a SCSI-level error). */
+static int parse_cdb(struct iscsi_conn *c, const struct iscsi_ahs_info *ai, struct vs_srb *srb,
+                     uint8_t *cdb_len)
 {
 	const uint8_t *cdb = c->rx_bhs.b + 32;
-	size_t ahs_total = (size_t)bhs_ahs_len(&c->rx_bhs) * 4;
-	size_t off = 0;
 	uint8_t len = cdb_len_for(cdb);
 
 	memcpy(srb->cdb, cdb, 16);
 	if (cdb[0] == VARIABLE_LENGTH_CDB)
 		len = (uint8_t)(8 + cdb[7] > VS_CDB_MAX ? VS_CDB_MAX : 8 + cdb[7]);
-	while (off + 4 <= ahs_total) {
-		uint16_t alen = iscsi_get_be16(c->rx_ahs + off);
-		uint8_t type = c->rx_ahs[off + 2];
-
-		if (off + 3 + alen > ahs_total)
+	if (ai->ext_cdb) {
+		if (16u + ai->ext_cdb_len > VS_CDB_MAX)
 			return -1;
-		if (type == 1) {            /* Extended CDB: AHSLength = CDB length - 15 */
-			if (alen < 2 || 16u + alen - 1u > VS_CDB_MAX)
-				return -1;
-			memcpy(srb->cdb + 16, c->rx_ahs + off + 4, alen - 1u);
-			len = (uint8_t)(16 + alen - 1);
-		}
-		off += (3u + alen + 3u) & ~3u;
+		memcpy(srb->cdb + 16, ai->ext_cdb, ai->ext_cdb_len);
+		len = (uint8_t)(16u + ai->ext_cdb_len);
 	}
 	*cdb_len = len;
 	return 0;
+}
+
+/* A write command refused or dropped before it became a task: its
+ * unsolicited Data-Out (F=0, InitialR2T=No) is on its way regardless. */
+static void refused_write(struct iscsi_conn *c, uint8_t flags, uint32_t itt)
+{
+	if ((flags & ISCSI_CMD_WRITE) && !(flags & ISCSI_FLAG_FINAL) && !c->p.initial_r2t)
+		quiet_add(c, itt);
+}
+
+/* Reject a SCSI Command before it becomes a task.  §11.17.1: its CmdSN
+ * is not considered received, so ExpCmdSN does not move. */
+static void reject_cmd(struct iscsi_conn *c, uint8_t reason, const char *why)
+{
+	refused_write(c, bhs_flags(&c->rx_bhs), bhs_itt(&c->rx_bhs));
+	iscsi_reject_current(c, reason, false, why);
 }
 
 int iscsi_scsi_cmd_header(struct iscsi_conn *c)
@@ -665,8 +715,11 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	struct vs_srb *srb = NULL;
 	bool too_big = edtl > ISCSI_MAX_XFER;
 	uint8_t cdb_len = 0;
+	struct iscsi_ahs_info ai;
+	int rc;
 
 	if (!iscsi_session_check_cmdsn(c, h)) {
+		refused_write(c, flags, itt);
 		iscsi_rx_sink_discard(c);     /* §3.2.2.1: silently ignored */
 		return 0;
 	}
@@ -674,26 +727,42 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "SCSI Command with ITT 0xffffffff");
 		return 0;
 	}
+	if (c->logout_requested) {
+		/* The target is stopping and asked for a logout (§11.9.1): no new
+		 * command starts.  A Reject does not acknowledge it -- its CmdSN
+		 * is not even consumed (§11.17.1) -- so nothing is lost; the
+		 * initiator issues it again elsewhere or after a new login. */
+		reject_cmd(c, ISCSI_REJECT_WAITING_FOR_LOGOUT, "target stopping");
+		return 0;
+	}
+	/* §11.2.2: a malformed, duplicated or unknown AHS leaves the command
+	 * meaningless. */
+	rc = iscsi_ahs_parse(c->rx_ahs, (size_t)bhs_ahs_len(h) * 4, &ai);
+	if (rc) {
+		reject_cmd(c, (uint8_t)rc, "malformed AHS");
+		return 0;
+	}
 	if (rd && wr) {
-		iscsi_reject_current(c, ISCSI_REJECT_CMD_NOT_SUPPORTED, false, "bidirectional command");
+		reject_cmd(c, ISCSI_REJECT_CMD_NOT_SUPPORTED, "bidirectional command");
 		return 0;
 	}
 	if ((edtl && !rd && !wr) || (dlen && !wr)) {
-		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
-		                     "SCSI Command data without R/W bit");
+		reject_cmd(c, ISCSI_REJECT_PROTOCOL_ERROR, "SCSI Command data without R/W bit");
 		return 0;
 	}
 	if (dlen && (!c->p.immediate_data || dlen > edtl || dlen > c->p.first_burst_length)) {
-		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
-		                     "immediate data not allowed or longer than EDTL/FirstBurstLength");
+		reject_cmd(c, ISCSI_REJECT_PROTOCOL_ERROR,
+		           "immediate data not allowed or longer than EDTL/FirstBurstLength");
 		return 0;
 	}
 	if (iscsi_task_find(c, itt)) {
+		/* Not refused_write(): Data-Out naming this ITT belongs to the
+		 * task that has it. */
 		iscsi_reject_current(c, ISCSI_REJECT_TASK_IN_PROGRESS, false, "ITT already in use");
 		return 0;
 	}
 	if (imm && c->active_immediate >= ISCSI_IMMEDIATE_TASKS) {
-		iscsi_reject_current(c, ISCSI_REJECT_IMM_CMD_REJECT, false, "too many immediate commands");
+		reject_cmd(c, ISCSI_REJECT_IMM_CMD_REJECT, "too many immediate commands");
 		return 0;
 	}
 	/* The window guarantees a slot (see the top of this file); should the
@@ -709,6 +778,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t = c->free_tasks;
 	c->free_tasks = t->next_free;
 	iscsi_session_commit_cmdsn(c, h);
+	quiet_forget(c, itt);
 
 	t->state = TASK_DATA_OUT;
 	t->immediate = imm;
@@ -723,6 +793,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t->write = wr;
 	t->local_status = false;
 	t->discard_data = false;
+	t->quiet_late = false;
 	t->itt = itt;
 	t->cmdsn = bhs_be32(h, 24);
 	t->lun_field = bhs_lun(h);
@@ -756,7 +827,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		prepare_response(c, t);
 		return 0;
 	}
-	if (too_big || parse_cdb(c, srb, &cdb_len) < 0) {
+	if (too_big || parse_cdb(c, &ai, srb, &cdb_len) < 0) {
 		/* Answer at once; drop any data that comes with it. */
 		set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		t->discard_data = true;

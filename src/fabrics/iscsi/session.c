@@ -302,6 +302,30 @@ int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
 	return 1;
 }
 
+/*
+ * ExpStatSN (RFC 7143 §4.2.2.2) acknowledges the status PDUs up to
+ * ExpStatSN - 1; every initiator PDU carries it at offset 28.  At
+ * ErrorRecoveryLevel 0 no status is kept for recovery, so nothing waits for
+ * the acknowledgement and the field is checked for sanity only: a value
+ * far beyond the next StatSN acknowledges status that was never sent, so
+ * the initiator's numbering is broken and nothing it acknowledges can be
+ * trusted (a protocol error, §11.17.1).  "Far" leaves room for two things
+ * initiators do: R2T and NOP-In carry the next StatSN without advancing it
+ * (§11.8, §11.19) and libiscsi 1.19 counts an R2T's value as received
+ * (ExpStatSN one beyond); after a reconnection libiscsi numbers the
+ * ExpStatSN of each command it resends one higher than the last, up to
+ * one per outstanding command.  The bound is the most commands the window
+ * admits; like the initiator's own check (§4.2.2.2) it is an
+ * implementation-defined constant below 2**31.  A value behind is only an
+ * initiator that has not read its status yet.
+ */
+bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h)
+{
+	uint32_t slack = c->is->cfg.queue_depth + ISCSI_IMMEDIATE_TASKS;
+
+	return sn_diff(bhs_be32(h, 28), c->stat_sn) <= (int32_t)slack;
+}
+
 void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
 {
 	struct iscsi_session *s = c->sess;

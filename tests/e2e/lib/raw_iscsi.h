@@ -42,6 +42,10 @@ struct raw_conn {
 	uint32_t first_burst;
 	bool immediate_data;
 	bool initial_r2t;
+	uint32_t max_r2t;      /* MaxOutstandingR2T (§13.17) */
+	/* What raw_login offers; 0 = the defaults below. */
+	uint32_t offer_max_r2t;    /* MaxOutstandingR2T, not sent when 0 (default 1) */
+	uint32_t offer_max_burst;  /* MaxBurstLength, 262144 when 0 */
 	uint16_t login_status; /* class << 8 | detail of the last Login Response */
 	char err[256];
 };
@@ -74,6 +78,7 @@ static inline int raw_connect(struct raw_conn *c, int port, int timeout_ms)
 	c->target_mrdsl = 8192;   /* §13.12 default until declared */
 	c->first_burst = 65536;
 	c->initial_r2t = true;
+	c->max_r2t = 1;
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return raw_fail(c, "socket: %s", strerror(errno));
@@ -308,7 +313,12 @@ static inline int raw_login(struct raw_conn *c, const char *initiator, const cha
 	n = raw_addkey(text, n, sizeof(text), "ErrorRecoveryLevel", "0");
 	n = raw_addkey(text, n, sizeof(text), "InitialR2T", "Yes");
 	n = raw_addkey(text, n, sizeof(text), "ImmediateData", "Yes");
-	n = raw_addkey(text, n, sizeof(text), "MaxBurstLength", "262144");
+	snprintf(v, sizeof(v), "%u", c->offer_max_burst ? c->offer_max_burst : 262144u);
+	n = raw_addkey(text, n, sizeof(text), "MaxBurstLength", v);
+	if (c->offer_max_r2t) {
+		snprintf(v, sizeof(v), "%u", c->offer_max_r2t);
+		n = raw_addkey(text, n, sizeof(text), "MaxOutstandingR2T", v);
+	}
 	n = raw_addkey(text, n, sizeof(text), "FirstBurstLength", "65536");
 	snprintf(v, sizeof(v), "%u", RAW_MAX_RECV_DSL);
 	n = raw_addkey(text, n, sizeof(text), "MaxRecvDataSegmentLength", v);
@@ -323,6 +333,8 @@ static inline int raw_login(struct raw_conn *c, const char *initiator, const cha
 			c->immediate_data = !strcmp(v, "Yes");
 		if (raw_key(&rsp, "InitialR2T", v, sizeof(v)))
 			c->initial_r2t = !strcmp(v, "Yes");
+		if (raw_key(&rsp, "MaxOutstandingR2T", v, sizeof(v)))
+			c->max_r2t = (uint32_t)strtoul(v, NULL, 10);
 		if ((rsp.h.b[1] & ISCSI_LOGIN_TRANSIT) && ISCSI_LOGIN_NSG(rsp.h.b[1]) == ISCSI_STAGE_FULL_FEATURE)
 			break;
 		n = 0;
@@ -414,6 +426,40 @@ static inline int raw_scsi_in(struct raw_conn *c, const uint8_t *cdb, size_t cdb
 		return 0;
 	}
 	return raw_fail(c, "scsi 0x%02x: no response after 1024 PDUs", cdb[0]);
+}
+
+/* Wait for an R2T (§11.8) for `itt`; 0 and the R2T in *p. */
+static inline int raw_wait_r2t(struct raw_conn *c, uint32_t itt, struct raw_pdu *p)
+{
+	for (int guard = 0; guard < 16; guard++) {
+		int r = raw_recv_pdu(c, p);
+		if (r == 0)
+			return raw_fail(c, "target closed the connection while we waited for an R2T");
+		if (r < 0)
+			return -1;
+		if (bhs_opcode(&p->h) == ISCSI_OP_ASYNC_MSG)
+			continue;
+		if (bhs_opcode(&p->h) != ISCSI_OP_R2T || bhs_itt(&p->h) != itt)
+			return raw_fail(c, "opcode 0x%02x ITT 0x%x, want R2T for ITT 0x%x", bhs_opcode(&p->h),
+			                bhs_itt(&p->h), itt);
+		return 0;
+	}
+	return raw_fail(c, "no R2T");
+}
+
+/* A Data-Out header (§11.7) for LUN 0 answering TTT at offset/DataSN. */
+static inline void raw_data_out_bhs(struct raw_conn *c, struct iscsi_bhs *d, uint32_t itt, uint32_t ttt,
+                                    uint32_t datasn, uint32_t offset, bool final)
+{
+	memset(d, 0, sizeof(*d));
+	d->b[0] = ISCSI_OP_DATA_OUT;
+	d->b[1] = final ? ISCSI_FLAG_FINAL : 0;
+	iscsi_put_be64(d->b + 8, iscsi_scsi_to_lun(0));
+	bhs_set_be32(d, 16, itt);
+	bhs_set_be32(d, 20, ttt);
+	bhs_set_be32(d, 28, c->exp_statsn);
+	bhs_set_be32(d, 36, datasn);
+	bhs_set_be32(d, 40, offset);
 }
 
 /* NOP-Out ping (§11.18) as an immediate command; 0 when the NOP-In echoes it. */

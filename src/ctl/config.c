@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "vstor/iscsi.h"
 
 void vs_config_chap_free(struct vs_config_chap *c)
 {
@@ -265,6 +266,10 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		put_u(iscsi, "max_connections", is->max_connections, oom);
 		put_u(iscsi, "max_sessions", is->max_sessions, oom);
 		put_u(iscsi, "login_timeout_ms", is->login_timeout_ms, oom);
+		if (is->poll_us == VS_ISCSI_POLL_OFF)
+			put(iscsi, "poll_us", json_integer(0), oom);
+		else
+			put_u(iscsi, "poll_us", is->poll_us, oom);
 	}
 	if (iscsi && json_object_size(iscsi) == 0)
 		json_decref(iscsi);

@@ -56,6 +56,7 @@ struct vs_config_iscsi {
 	uint32_t max_connections;
 	uint32_t max_sessions;
 	uint32_t login_timeout_ms;
+	uint32_t poll_us;       /* 0 = default; VS_ISCSI_POLL_OFF = "poll_us": 0 */
 };
 
 /* Backend-specific extra options passed through as key=value. */

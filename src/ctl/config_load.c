@@ -586,7 +586,7 @@ static int load_iscsi(struct loader *L, json_t *obj, struct vs_config_iscsi *is)
 	static const char *const keys[] = { "max_recv_data_segment_length", "max_burst_length",
 		                            "first_burst_length", "queue_depth", "nop_interval_ms",
 		                            "nop_timeout_ms", "max_outstanding_r2t", "max_connections",
-		                            "max_sessions", "login_timeout_ms", NULL };
+		                            "max_sessions", "login_timeout_ms", "poll_us", NULL };
 	const char *path = "iscsi";
 	const uint32_t tmin = VS_ISCSI_TIMER_MS_MIN, tmax = VS_ISCSI_TIMER_MS_MAX;
 	int rc;
@@ -608,6 +608,13 @@ static int load_iscsi(struct loader *L, json_t *obj, struct vs_config_iscsi *is)
 	                  &is->max_sessions)) ||
 	    (rc = get_u32(L, obj, path, "login_timeout_ms", tmin, tmax, &is->login_timeout_ms)))
 		return rc;
+	/* "poll_us": 0 switches hybrid polling off; absent keeps the default. */
+	const uint32_t absent = UINT32_MAX - 1;
+	uint32_t poll = absent;
+	if ((rc = get_u32(L, obj, path, "poll_us", 0, VS_ISCSI_POLL_US_MAX, &poll)))
+		return rc;
+	if (poll != absent)
+		is->poll_us = poll ? poll : VS_ISCSI_POLL_OFF;
 	/* RFC 7143 §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength. */
 	uint32_t mbl = is->max_burst_length ? is->max_burst_length : VS_ISCSI_DEFAULT_MAX_BURST;
 	if (is->first_burst_length > mbl)

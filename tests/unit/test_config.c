@@ -127,6 +127,36 @@ static void test_iscsi_limits(void **state)
 	expect_error("{\"iscsi\":{\"login_timeout_ms\":50}}",
 	             "config.json: iscsi.login_timeout_ms: must be 100-3600000, got 50");
 	expect_error("{\"iscsi\":{\"max_r2t\":2}}", "config.json: iscsi.max_r2t: unknown key");
+	expect_error("{\"iscsi\":{\"poll_us\":1001}}",
+	             "config.json: iscsi.poll_us: must be 0-1000, got 1001");
+}
+
+/* poll_us: absent = the fabric's default, 0 = off (kept as such through a
+ * save), otherwise the window in microseconds. */
+static void test_poll_us(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = load_ok("{}");
+	assert_int_equal(cfg->iscsi.poll_us, 0);
+	vs_config_free(cfg);
+	cfg = load_ok("{\"iscsi\":{\"poll_us\":20}}");
+	assert_int_equal(cfg->iscsi.poll_us, 20);
+	vs_config_free(cfg);
+
+	cfg = load_ok("{\"iscsi\":{\"poll_us\":0}}");
+	assert_int_equal(cfg->iscsi.poll_us, VS_ISCSI_POLL_OFF);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	assert_int_equal(vs_config_save(f, cfg), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"poll_us\": 0"));
+	struct vs_config *back = load_ok(buf);
+	assert_int_equal(back->iscsi.poll_us, VS_ISCSI_POLL_OFF);
+	free(buf);
+	vs_config_free(back);
+	vs_config_free(cfg);
 }
 
 /* Every value the loader takes, the fabric takes too (one source of
@@ -138,10 +168,10 @@ static void test_iscsi_limits_agree_with_fabric(void **state)
 		"{\"iscsi\":{\"max_recv_data_segment_length\":1048576,\"max_burst_length\":8388608,"
 		"\"first_burst_length\":8388608,\"queue_depth\":1024,\"max_outstanding_r2t\":4,"
 		"\"max_connections\":65535,\"max_sessions\":65535,\"login_timeout_ms\":3600000,"
-		"\"nop_interval_ms\":3600000,\"nop_timeout_ms\":3600000}}",
+		"\"nop_interval_ms\":3600000,\"nop_timeout_ms\":3600000,\"poll_us\":1000}}",
 		"{\"iscsi\":{\"max_recv_data_segment_length\":512,\"max_burst_length\":512,"
 		"\"queue_depth\":1,\"max_outstanding_r2t\":1,\"max_connections\":1,\"max_sessions\":1,"
-		"\"login_timeout_ms\":100,\"nop_interval_ms\":100,\"nop_timeout_ms\":100}}",
+		"\"login_timeout_ms\":100,\"nop_interval_ms\":100,\"nop_timeout_ms\":100,\"poll_us\":0}}",
 	};
 
 	(void)state;
@@ -154,7 +184,7 @@ static void test_iscsi_limits_agree_with_fabric(void **state)
 			.nop_timeout_ms = c->nop_timeout_ms, .queue_depth = c->queue_depth,
 			.max_recv_dsl = c->max_recv_data_segment_length,
 			.max_burst_length = c->max_burst_length, .first_burst_length = c->first_burst_length,
-			.max_outstanding_r2t = c->max_outstanding_r2t,
+			.max_outstanding_r2t = c->max_outstanding_r2t, .poll_us = c->poll_us,
 		};
 		struct vs_iscsi *is = vs_iscsi_create(&ic);
 
@@ -607,6 +637,7 @@ int main(void)
 		cmocka_unit_test(test_name_validator),  cmocka_unit_test(test_luns),
 		cmocka_unit_test(test_chap),            cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_empty_is_defaults), cmocka_unit_test(test_builtin_default),
+		cmocka_unit_test(test_poll_us),
 		cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_format_size),
 	};

@@ -126,6 +126,7 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		.max_connections = rc_cfg->iscsi.max_connections,
 		.max_sessions = rc_cfg->iscsi.max_sessions,
 		.login_timeout_ms = rc_cfg->iscsi.login_timeout_ms,
+		.poll_us = rc_cfg->iscsi.poll_us,
 	};
 	srv->is = vs_iscsi_create(&ic);
 	if (!srv->is) {

@@ -6,9 +6,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "vstor/backend.h"
@@ -718,6 +721,47 @@ int vs_config_load_buffer(const char *name, const char *buf, size_t len, struct 
 	return load_json(&L, root, &jerr, out);
 }
 
+/*
+ * A relative LUN path in a file means relative to that file, wherever
+ * vstord was started from: the same file always names the same disks (a
+ * path taken against the working directory would, after a restart from
+ * elsewhere, quietly create a new empty image).  The model keeps the
+ * absolute path, so config save writes it back that way.
+ */
+static int resolve_lun_paths(struct loader *L, const char *file, struct vs_config *cfg)
+{
+	char part[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(file, '/');
+	/* The file's directory as written ("." if none), then canonical: it
+	 * exists, since the file was just read from it. */
+	int n = snprintf(part, sizeof(part), "%.*s", slash ? (slash == file ? 1 : (int)(slash - file)) : 1,
+	                 slash ? file : ".");
+	if (n < 0 || (size_t)n >= sizeof(part) || !realpath(part, dir))
+		return bad(L, NULL, "cannot resolve relative LUN paths against '%s': %s", part,
+		           n < 0 || (size_t)n >= sizeof(part) ? "name too long" : strerror(errno));
+	const char *sep = dir[strlen(dir) - 1] == '/' ? "" : "/";
+	for (size_t ti = 0; ti < cfg->ntargets; ti++) {
+		struct vs_config_target *t = &cfg->targets[ti];
+		for (size_t li = 0; li < t->nluns; li++) {
+			struct vs_config_lun *l = &t->luns[li];
+			if (!l->path || l->path[0] == '/')
+				continue;
+			char *abs = NULL;
+			if (asprintf(&abs, "%s%s%s", dir, sep, l->path) < 0)
+				return bad(L, NULL, "out of memory");
+			if (strlen(abs) >= PATH_MAX) {
+				free(abs);
+				char where[64];
+				snprintf(where, sizeof(where), "targets[%zu].luns[%zu].path", ti, li);
+				return bad(L, where, "longer than %d bytes once made absolute", PATH_MAX - 1);
+			}
+			free(l->path);
+			l->path = abs;
+		}
+	}
+	return 0;
+}
+
 int vs_config_load_file(const char *path, struct vs_config **out, char *err, size_t errlen)
 {
 	struct loader L = { .file = path, .err = err, .errlen = errlen };
@@ -732,7 +776,12 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 	json_error_t jerr;
 	json_t *root = json_loadf(f, JSON_FLAGS, &jerr);
 	fclose(f);
-	return load_json(&L, root, &jerr, out);
+	int rc = load_json(&L, root, &jerr, out);
+	if (rc == 0 && (rc = resolve_lun_paths(&L, path, *out)) != 0) {
+		vs_config_free(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /* ---------------------------------------------------------------- pieces */

@@ -80,6 +80,10 @@ int ctl_reserve_target(struct vs_ctl_state *st);
  * (backend "NAME: OPTION: ..." or port message). */
 int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t *bytes,
                    char *err, size_t errlen);
+/* Which field of a LUN's description an attach error (err above) is about:
+ * "path", "options.KEY" or "backend"; *rest is the message after it. */
+const char *ctl_lun_error_field(const struct vs_config_lun *l, const char *why, char *field,
+                                size_t len, const char **rest);
 struct vs_port *ctl_port_create(const char *iqn);
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);

@@ -30,11 +30,13 @@ static bool is_lun_param(const char *s, size_t n)
 
 /*
  * Backends and the port name the option that failed ("file: path: cannot
- * open ...", "lun: 1024 out of range ..."); say it as the request's field
- * ("params.path: cannot open ...") so the user knows what to change.
+ * open ...", "lun: 1024 out of range ..."); say which field of the LUN's
+ * description that is, so the user knows what to change: "path",
+ * "options.KEY", or "backend" when the message names none.  *rest is the
+ * message without the name.
  */
-static void field_error(struct ctl_call *c, int code, const struct vs_config_lun *l,
-                        const char *why)
+const char *ctl_lun_error_field(const struct vs_config_lun *l, const char *why, char *field,
+                                size_t len, const char **rest)
 {
 	const char *p = why, *colon = strstr(p, ": ");
 	/* Skip a leading "BACKEND: ". */
@@ -44,17 +46,30 @@ static void field_error(struct ctl_call *c, int code, const struct vs_config_lun
 		colon = strstr(p, ": ");
 	}
 	if (colon && is_lun_param(p, (size_t)(colon - p))) {
-		ctl_fail(c, code, "params.%.*s: %s", (int)(colon - p), p, colon + 2);
-		return;
+		snprintf(field, len, "%.*s", (int)(colon - p), p);
+		*rest = colon + 2;
+		return field;
 	}
 	for (size_t i = 0; colon && l && i < l->noptions; i++) {
 		if (strlen(l->options[i].key) == (size_t)(colon - p) &&
 		    strncmp(p, l->options[i].key, (size_t)(colon - p)) == 0) {
-			ctl_fail(c, code, "params.options.%.*s: %s", (int)(colon - p), p, colon + 2);
-			return;
+			snprintf(field, len, "options.%.*s", (int)(colon - p), p);
+			*rest = colon + 2;
+			return field;
 		}
 	}
-	ctl_fail(c, code, "params.backend: %s", why);
+	snprintf(field, len, "backend");
+	*rest = why;
+	return field;
+}
+
+static void field_error(struct ctl_call *c, int code, const struct vs_config_lun *l,
+                        const char *why)
+{
+	char field[96];
+	const char *rest;
+	ctl_lun_error_field(l, why, field, sizeof(field), &rest);
+	ctl_fail(c, code, "params.%s: %s", field, rest);
 }
 
 static int lun_query(struct vs_port *port, uint64_t lun, struct vs_lun_info *info)

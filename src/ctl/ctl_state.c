@@ -201,7 +201,11 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 		for (size_t li = 0; li < t->nluns; li++) {
 			char why[VS_CTL_MSG_MAX];
 			if (ctl_lun_attach(st->rt[ti].port, &t->luns[li], NULL, why, sizeof(why)) < 0) {
-				errf(err, errlen, "%s: targets[%zu].luns[%zu]: %s", cfg_name, ti, li, why);
+				char field[96];
+				const char *rest;
+				ctl_lun_error_field(&t->luns[li], why, field, sizeof(field), &rest);
+				errf(err, errlen, "%s: targets[%zu].luns[%zu].%s: %s", cfg_name, ti, li, field,
+				     rest);
 				goto fail;
 			}
 		}

@@ -38,6 +38,15 @@ printf '{ "iscsi": { "max_outstanding_r2t": 5 } }\n' >"$tmp/r2t.json"
 expect 1 "^vstord: error: $tmp/r2t.json: iscsi\.max_outstanding_r2t: must be 1-4, got 5\$" -c "$tmp/r2t.json"
 
 expect 1 "$tmp/missing.json: cannot open: No such file or directory" -c "$tmp/missing.json"
+
+# A LUN that cannot be attached at start-up: the error names the LUN's
+# field.  Its relative path is taken from the config file's directory,
+# not from where vstord runs.
+mkdir -p "$tmp/elsewhere"
+printf '{ "portals": ["127.0.0.1:3372"],\n  "targets": [ { "iqn": "iqn.2026-11.org.vstor:t",\n    "luns": [ { "lun": 0, "backend": "file", "path": "none/x.img" } ] } ] }\n' >"$tmp/relfile.json"
+(VSTORD=$(readlink -f "$VSTORD") && cd "$tmp/elsewhere" &&
+	expect 1 "^vstord: error: \.\./relfile\.json: targets\[0\]\.luns\[0\]\.path: '$tmp/none/x\.img' cannot be opened: it does not exist \(create=1 creates it\)\$" \
+		-c ../relfile.json --ctl-socket none) || exit 1
 expect 1 "--listen 127.0.0.1: must be ADDR:PORT" --listen 127.0.0.1
 expect 2 "unknown option" --bogus
 expect 2 "--threads: must be 0-256" --threads lots
@@ -48,7 +57,7 @@ cat >"$tmp/nofile.json" <<JSON
   "targets": [ { "iqn": "iqn.2026-11.org.vstor:t",
                  "luns": [ { "lun": 0, "backend": "file", "path": "$tmp/no/such/dir/d.img" } ] } ] }
 JSON
-expect 1 "$tmp/nofile.json: targets\[0\]\.luns\[0\]: " -c "$tmp/nofile.json"
+expect 1 "$tmp/nofile.json: targets\[0\]\.luns\[0\]\.path: '$tmp/no/such/dir/d\.img' cannot be opened" -c "$tmp/nofile.json"
 
 # --check accepts a good config and prints it back.
 cat >"$tmp/good.json" <<'JSON'

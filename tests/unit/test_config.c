@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -611,6 +612,51 @@ static void test_load_file(void **state)
 	assert_null(cfg);
 }
 
+/* A relative LUN path in a file is taken from the file's own directory,
+ * not from wherever vstord runs; absolute paths stay as they are. */
+static void test_relative_lun_paths(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/vstor-test-cfgdir-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char file[PATH_MAX], expected[PATH_MAX + 32], cwd[PATH_MAX];
+	snprintf(file, sizeof(file), "%s/c.json", dir);
+	FILE *f = fopen(file, "w");
+	assert_non_null(f);
+	fputs("{\"targets\":[{\"iqn\":\"iqn.2026-11.org.vstor:t\",\"luns\":["
+	      "{\"lun\":0,\"backend\":\"file\",\"path\":\"d0.img\"},"
+	      "{\"lun\":1,\"backend\":\"file\",\"path\":\"sub/d1.img\"},"
+	      "{\"lun\":2,\"backend\":\"file\",\"path\":\"/abs/d2.img\"},"
+	      "{\"lun\":3,\"backend\":\"ram\",\"size\":\"1M\"}]}]}", f);
+	fclose(f);
+
+	struct vs_config *cfg = NULL;
+	char err[VS_CONFIG_ERR_MAX];
+	assert_int_equal(vs_config_load_file(file, &cfg, err, sizeof(err)), 0);
+	snprintf(expected, sizeof(expected), "%s/d0.img", dir);
+	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	snprintf(expected, sizeof(expected), "%s/sub/d1.img", dir);
+	assert_string_equal(cfg->targets[0].luns[1].path, expected);
+	assert_string_equal(cfg->targets[0].luns[2].path, "/abs/d2.img");
+	assert_null(cfg->targets[0].luns[3].path);
+	vs_config_free(cfg);
+
+	/* The file named relative to the working directory: the same disks. */
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	assert_int_equal(chdir("/tmp"), 0);
+	assert_int_equal(vs_config_load_file(file + strlen("/tmp/"), &cfg, err, sizeof(err)), 0);
+	snprintf(expected, sizeof(expected), "%s/d0.img", dir);
+	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	vs_config_free(cfg);
+	assert_int_equal(chdir(dir), 0);
+	assert_int_equal(vs_config_load_file("c.json", &cfg, err, sizeof(err)), 0);
+	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	vs_config_free(cfg);
+	assert_int_equal(chdir(cwd), 0);
+	unlink(file);
+	rmdir(dir);
+}
+
 static void test_format_size(void **state)
 {
 	(void)state;
@@ -639,6 +685,7 @@ int main(void)
 		cmocka_unit_test(test_empty_is_defaults), cmocka_unit_test(test_builtin_default),
 		cmocka_unit_test(test_poll_us),
 		cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_relative_lun_paths),
 		cmocka_unit_test(test_format_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -337,7 +337,10 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		int fd = accept4(pt->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			/* While stopping, vs_iscsi_stop shuts the listener down from its
+			 * own thread, so an event already taken from epoll meets a dead
+			 * socket (EINVAL): nothing to report. */
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && !is->stopping)
 				iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
 			return;
 		}

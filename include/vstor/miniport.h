@@ -98,7 +98,10 @@ struct vs_miniport {
 	/* A LUN arrives: set up lun_ext from lun_config (the miniport's own type). */
 	int  (*lun_attach)(void *adapter_ext, struct vs_port_lun *lun, void *lun_ext,
 	                   const void *lun_config);
-	/* A LUN leaves: no SRB for it is outstanding any more; flush and free. */
+	/* A LUN leaves: flush and free.  Every SRB of the LUN has completed
+	 * towards the port (after a forced removal, some as aborted "zombies"
+	 * whose start_io work the miniport may still be finishing: it must
+	 * not free what that work touches until it has). */
 	void (*lun_detach)(void *adapter_ext, void *lun_ext);
 	int  (*lun_control)(void *adapter_ext, void *lun_ext,
 	                    enum vs_lun_control_type type, void *arg);

@@ -77,6 +77,18 @@ static void expect_ua(struct tf *tf, struct mock *m, struct vs_nexus *n, uint64_
 	assert_int_equal(r.ascq, ascq);
 }
 
+/* The port gives the SRBs back first and then calls the miniport's
+ * reset (reset.c), so a test that saw the SRBs complete waits for it. */
+static bool reset_seen(struct mock *m, void *kind)
+{
+	return mock_read(m, &m->resets[*(enum vs_reset_kind *)kind]) > 0;
+}
+
+static void wait_reset(struct mock *m, enum vs_reset_kind kind)
+{
+	assert_true(mock_wait_for(m, reset_seen, &kind, 5000));
+}
+
 static void test_timeout_escalation(void **state)
 {
 	struct mock *m;
@@ -101,11 +113,13 @@ static void test_timeout_escalation(void **state)
 	assert_int_equal(r.srb_status, VS_SRB_BUS_RESET);
 	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
 	assert_true(mock_read(m, &m->aborts) >= 1);
+	wait_reset(m, VS_RESET_LUN);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_LUN]), 1);
 
 	/* the miniport never lets go → adapter reset takes LUN 1's SRB too */
 	assert_int_equal(tf_wait_ms(far, &r, 5000), 0);
 	assert_int_equal(r.srb_status, VS_SRB_BUS_RESET);
+	wait_reset(m, VS_RESET_ADAPTER);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_ADAPTER]), 1);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_LUN]), 1);
 	assert_int_equal(tf_done_calls(tf), 2 * 2 + 3);    /* UA clears + 3 tasks */

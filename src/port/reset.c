@@ -224,6 +224,18 @@ void port_adapter_reset(struct vs_port *port)
 	}
 }
 
+/* An aborted SRB still ACTIVE past its abort deadline */
+static bool lun_needs_reset(struct vs_port_lun *lun, uint64_t now)
+{
+	bool reset = false;
+
+	pthread_mutex_lock(&lun->lock);
+	for (struct vs_srb *s = lun->active.head; s && !reset; s = s->priv.next)
+		reset = s->priv.escalation == ESC_ABORT_SENT && s->priv.deadline_ns <= now;
+	pthread_mutex_unlock(&lun->lock);
+	return reset;
+}
+
 static void timer_scan(struct vs_port *port, uint64_t now)
 {
 	uint32_t hi = atomic_load(&port->lun_hi);
@@ -258,7 +270,10 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 			lun_mark_abort(lun, filter_expired, &now, SRBF_TIMED_OUT, MARK_CALL_ABORT_SRB);
 		if (reset) {
 			pthread_mutex_lock(&port->lun_lock);
-			timer_lun_reset(port, lun);
+			/* a TMF holding lun_lock may have taken them back while we
+			 * waited: a reset nobody needs would abort everyone's tasks */
+			if (lun_needs_reset(lun, now))
+				timer_lun_reset(port, lun);
 			pthread_mutex_unlock(&port->lun_lock);
 			lun_dispatch(lun);
 		}

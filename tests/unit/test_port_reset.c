@@ -229,6 +229,9 @@ static void test_abort_task(void **state)
 	finish(tf, m);
 }
 
+/* ABORT TASK SET and CLEAR TASK SET act on the requester's own task set:
+ * one task set per I_T nexus (control mode page TST 001b, SPC-4 7.5.7;
+ * SAM-5 7.3, 7.5).  The other nexus's tasks go on untouched. */
 static void test_abort_and_clear_task_set(void **state)
 {
 	struct mock *m;
@@ -253,18 +256,26 @@ static void test_abort_and_clear_task_set(void **state)
 	}
 	assert_int_equal(mock_npending(m), 3);
 
-	/* CLEAR TASK SET from a clears b's tasks too.  TAS=1 (SAM-5 5.6,
-	 * the control mode page): they complete with TASK ABORTED status,
-	 * which b's fabric sends, and no COMMANDS CLEARED BY ANOTHER
-	 * INITIATOR unit attention (that is TAS=0) */
+	/* CLEAR TASK SET from a: a's new tasks end without status, b's are
+	 * not in a's task set and are neither aborted nor told anything (no
+	 * TASK ABORTED, no COMMANDS CLEARED BY ANOTHER INITIATOR) */
+	for (int i = 0; i < 3; i++)
+		a[i] = sub(tf, na, 0, 200 + i, 0);
+	assert_int_equal(mock_npending(m), 6);
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tf_wait(a[i], &r), 0);
+		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		assert_false(tf_task_done(b[i]));
+	}
+	assert_int_equal(mock_npending(m), 3);
+	mock_complete_all(m);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(tf_wait(b[i], &r), 0);
 		assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
-		assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
-		assert_int_equal(r.sense_len, 0);
+		assert_int_equal(r.status, SAM_STAT_GOOD);
 	}
-	assert_int_equal(tf_done_calls(tf) - before, 6);
+	assert_int_equal(tf_done_calls(tf) - before, 9);
 	expect_ua(tf, m, nb, 0, -1, 0);
 	expect_ua(tf, m, na, 0, -1, 0);
 	struct vs_lun_stats st;
@@ -273,8 +284,9 @@ static void test_abort_and_clear_task_set(void **state)
 	finish(tf, m);
 }
 
-/* A CLEAR TASK SET from a nexus with nothing of its own queued still
- * gives the others TASK ABORTED; its own held and active tasks get none. */
+/* CLEAR TASK SET takes the requester's held and active tasks; the depth
+ * slot its active task held goes to the other nexus's held task, which
+ * then starts, and the other nexus's tasks all complete GOOD. */
 static void test_clear_task_set_own_and_held(void **state)
 {
 	struct mock *m;
@@ -290,14 +302,19 @@ static void test_clear_task_set_own_and_held(void **state)
 		t[i] = sub(tf, (i & 1) ? nb : na, 0, 10 + i, 0);
 	assert_int_equal(mock_npending(m), 2);
 	assert_int_equal(tf_tmf(tf, nb, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 1; i < 6; i += 2) {
 		assert_int_equal(tf_wait(t[i], &r), 0);
-		if (i & 1) {
-			assert_int_equal(r.srb_status, VS_SRB_ABORTED);
-		} else {
-			assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
-			assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
-		}
+		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+	}
+	/* a's first task still runs, its second got b's slot */
+	assert_int_equal(mock_npending(m), 2);
+	assert_false(tf_task_done(t[4]));
+	while (mock_complete_all(m))
+		;
+	for (int i = 0; i < 6; i += 2) {
+		assert_int_equal(tf_wait(t[i], &r), 0);
+		assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+		assert_int_equal(r.status, SAM_STAT_GOOD);
 	}
 	finish(tf, m);
 }

@@ -248,12 +248,14 @@ static void timer_lun_reset(struct vs_port *port, struct vs_port_lun *lun)
 {
 	if (atomic_load(&lun->state) != LUN_ACTIVE)
 		return;
+	/* SAM-5 6.3.3: the reset is visible to every initiator.  Raised
+	 * before any task comes back, so an initiator that sees its task end
+	 * BUS RESET hears of the reset on its next command. */
+	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 	lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 	atomic_fetch_add(&lun->resets, 1);
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
-	/* SAM-5 6.3.3: the reset is visible to every initiator */
-	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 }
 
 /* after an adapter reset there is nothing left to escalate to */
@@ -273,17 +275,14 @@ void port_adapter_reset(struct vs_port *port)
 
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
+		/* first, as for a LUN reset (timer_lun_reset) */
+		ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
 		lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 		atomic_fetch_add(&lun->resets, 1);
 		lun_each_queue(lun, zombies_final, NULL);
 	}
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, NULL, VS_RESET_ADAPTER);
-	for (uint32_t i = 0; i < hi; i++) {
-		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
-			ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
-	}
 }
 
 /* What the timer found in one queue at `now`. */

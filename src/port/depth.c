@@ -12,7 +12,7 @@
  *
  * Cost on the I/O path: a slot is one compare-and-swap on lun->slots to
  * take and one atomic subtract to give back, on the LUN's own cache line;
- * no lock.
+ * no lock.  Those two are inline (start.h); this file has the rest.
  *
  * Starvation: a queue whose head waits only for a slot is "starved"
  * (lun->starved counts them).  While any queue is, a slot given back is
@@ -26,31 +26,7 @@
  * other.
  */
 #include "port_int.h"
-
-static bool slot_cas(struct vs_port_lun *lun)
-{
-	uint32_t cur = atomic_load_explicit(&lun->slots, memory_order_relaxed);
-
-	while (cur < lun->depth)
-		if (atomic_compare_exchange_weak_explicit(&lun->slots, &cur, cur + 1,
-		                                          memory_order_seq_cst,
-		                                          memory_order_relaxed))
-			return true;
-	return false;
-}
-
-bool slot_take(struct port_queue *q)
-{
-	if (q->credits) {
-		q->credits--;
-		return true;
-	}
-	/* others have waited longer: behind them */
-	if (!atomic_load_explicit(&q->starved, memory_order_relaxed) &&
-	    atomic_load_explicit(&q->lun->starved, memory_order_seq_cst))
-		return false;
-	return slot_cas(q->lun);
-}
+#include "start.h"
 
 bool slot_starve(struct port_queue *q)
 {
@@ -124,13 +100,16 @@ static void kick_starved(struct vs_port_lun *lun)
 	}
 }
 
-void slot_release(struct vs_port_lun *lun, uint32_t n)
+void slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released)
 {
-	while (n && atomic_load_explicit(&lun->starved, memory_order_seq_cst) && hand_credit(lun))
-		n--;
-	if (!n)
-		return;
-	atomic_fetch_sub_explicit(&lun->slots, n, memory_order_seq_cst);
+	if (!released) {
+		while (n && atomic_load_explicit(&lun->starved, memory_order_seq_cst) &&
+		       hand_credit(lun))
+			n--;
+		if (!n)
+			return;
+		atomic_fetch_sub_explicit(&lun->slots, n, memory_order_seq_cst);
+	}
 	if (atomic_load_explicit(&lun->starved, memory_order_seq_cst))
 		kick_starved(lun);
 }

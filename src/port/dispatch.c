@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Starting SRBs: when one may start (SAM-5 8.6 task attributes within its
- * queue, the LUN-wide depth, busy and pause), and the dispatch loop that
- * starts a queue's held SRBs in order.
+ * The dispatch loop that starts a queue's held SRBs in order, by the rules
+ * start.h applies to every SRB (SAM-5 8.6 task attributes within its
+ * queue, the LUN-wide depth, busy and pause):
  *
  *  - at most lun->depth SRBs of the LUN are ACTIVE in the miniport
  *    (depth.c); later ones wait on their queue's held list in arrival
@@ -23,51 +23,11 @@
  * whatever the number of queues.
  */
 #include "port_int.h"
+#include "start.h"
 
 static _Thread_local unsigned tl_running;          /* dispatch loops on this thread's stack */
 static _Thread_local bool tl_draining;
 static _Thread_local struct port_queue *tl_kicks;
-
-/* q->lock held; no side effect */
-static enum start_verdict may_start(const struct port_queue *q, const struct vs_srb *srb)
-{
-	if (atomic_load_explicit(&q->lun->busy, memory_order_relaxed) ||
-	    atomic_load_explicit(&q->lun->port->hold, memory_order_relaxed))
-		return START_WAIT;
-	if (srb->task_attr == VS_TASK_HEAD_OF_QUEUE)
-		return START_NOW;
-	if (q->ordered_active)
-		return START_WAIT;
-	if (srb->task_attr == VS_TASK_ORDERED && q->in_flight)
-		return START_WAIT;
-	return START_NEED_SLOT;
-}
-
-enum start_verdict queue_try_start(struct port_queue *q, struct vs_srb *srb)
-{
-	enum start_verdict v = may_start(q, srb);
-
-	if (v != START_NEED_SLOT)
-		return v;
-	if (!slot_take(q))
-		return START_NEED_SLOT;
-	srb->priv.flags |= SRBF_SLOT;
-	return START_NOW;
-}
-
-/* q->lock held: hand the SRB to the miniport (the caller calls start_io
- * unlocked).  Its deadline runs from submit, time spent held included. */
-void make_active(struct port_queue *q, struct vs_srb *srb)
-{
-	srb->priv.state = SRB_ACTIVE;
-	if (srb->task_attr == VS_TASK_ORDERED) {
-		srb->priv.flags |= SRBF_ORDERED;
-		q->ordered_active++;
-	}
-	q->in_flight++;
-	srb_list_append(&q->active, srb);
-	srb_ref(srb);                           /* the miniport's reference */
-}
 
 static void drain_kicks(void)
 {

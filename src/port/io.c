@@ -9,13 +9,14 @@
  * at submit and one at completion (latency histogram); deadlines use the
  * timer thread's coarse tick, so they cost nothing here.
  *
- * When an SRB may start (task attributes, depth, busy, pause) and the
- * dispatch loop that starts held ones: dispatch.c.
+ * When an SRB may start (task attributes, depth, busy, pause): start.h;
+ * the dispatch loop that starts held ones: dispatch.c.
  */
 #include <string.h>
 
 #include "../util/vs_clock.h"
 #include "port_int.h"
+#include "start.h"
 
 /* `n` SRBs taken back for an abort request have had their done() called */
 void queue_abort_settled(struct port_queue *q, uint32_t n)

@@ -315,20 +315,19 @@ void lun_queues_free(struct vs_port_lun *lun);
 void lun_lock_all(struct vs_port_lun *lun);
 void lun_unlock_all(struct vs_port_lun *lun);
 
-/* depth.c: the LUN-wide depth slots (q->lock held unless noted) */
-bool slot_take(struct port_queue *q);
+/* depth.c: the LUN-wide depth slots (q->lock held unless noted); the
+ * fast paths, slot_take and slot_release, are inline in start.h */
 /* the head of q waits for a slot: mark q starved; true if a slot was
  * taken after all (the caller starts the head) */
 bool slot_starve(struct port_queue *q);
 /* q no longer waits for a slot: returns the credits to give back */
 uint32_t slot_unstarve(struct port_queue *q);
-/* give n slots back (no queue lock held); a starved queue gets them first */
-void slot_release(struct vs_port_lun *lun, uint32_t n);
+/* slot_release while queues are starved (no queue lock held); `released`:
+ * the n slots are already back in the counter */
+void slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released);
 
-/* dispatch.c: starting held SRBs */
+/* dispatch.c: starting held SRBs (when one may start: start.h) */
 enum start_verdict { START_NOW, START_WAIT, START_NEED_SLOT };
-enum start_verdict queue_try_start(struct port_queue *q, struct vs_srb *srb);
-void make_active(struct port_queue *q, struct vs_srb *srb);
 /* q->lock held on entry, released on return: start what can start */
 void queue_run_unlock(struct port_queue *q);
 /* start what can start in q, now or (inside a dispatch loop) when the

@@ -25,6 +25,7 @@
 
 #include "../util/vs_clock.h"
 #include "port_int.h"
+#include "start.h"
 
 #define BATCH 64
 

@@ -1,12 +1,14 @@
 #!/bin/bash
 # The second command: install what is missing, build (normal, ASan+UBSan,
-# libFuzzer), run the unit tests under the sanitizers, each fuzz target for
-# a bounded time, the conformance suite and the end-to-end tests.
+# ThreadSanitizer, libFuzzer), run the unit tests under the sanitizers (the
+# port and vdisk ones under TSan too), each fuzz target for a bounded time,
+# the conformance suite and the end-to-end tests.
 # Prints "N passed, N failed, N skipped" at the end; exits non-zero if
 # anything failed.
 #
 # Environment: FUZZ_SECONDS (default 30 per target), JOBS (default nproc),
-# VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 to leave a stage out.
+# VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 / VSTOR_SKIP_TSAN=1 to leave
+# a stage out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
@@ -30,6 +32,23 @@ finish() {
 	exit $?
 }
 
+# Count a ctest log ("95% tests passed, 1 tests failed out of 20") as
+# passed/failed/skipped under `name`.
+ctest_results() {   # log, name
+	local log=$1 name=$2 line nfail ntotal nskip
+	line=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+	if [ -z "$line" ]; then
+		bad "$name (no results)"
+		return
+	fi
+	nfail=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
+	ntotal=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
+	nskip=$(grep -c 'Not Run\|\*\*\*Skipped' "$log")
+	ok "$name" $((ntotal - nfail - nskip))
+	skipped=$((skipped + nskip))
+	[ "$nfail" -gt 0 ] && bad "$name" "$nfail"
+}
+
 build() {   # dir, cmake args...  (TARGETS: optional list of targets)
 	local dir=$1 targets=()
 	shift
@@ -49,7 +68,7 @@ if ! vs_install_deps --test; then
 fi
 
 stage "build (build/)"
-mkdir -p build build-asan build-fuzz
+mkdir -p build build-asan build-tsan build-fuzz
 if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then ok; else bad "build"; fi
 
 stage "build with ASan+UBSan (build-asan/)"
@@ -57,20 +76,28 @@ if build build-asan -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=ON; then
 	ok
 	stage "unit tests (ASan+UBSan)"
 	ctest --test-dir build-asan -L unit --output-on-failure -j"$JOBS" | tee build-asan/unit.log
-	# "95% tests passed, 1 tests failed out of 20"
-	line=$(grep -E '[0-9]+ tests failed out of [0-9]+' build-asan/unit.log | tail -1)
-	if [ -n "$line" ]; then
-		nfail=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
-		ntotal=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
-		nskip=$(grep -c 'Not Run\|\*\*\*Skipped' build-asan/unit.log)
-		ok unit $((ntotal - nfail - nskip))
-		skipped=$((skipped + nskip))
-		[ "$nfail" -gt 0 ] && bad "unit" "$nfail"
-	else
-		bad "unit (no results)"
-	fi
+	ctest_results build-asan/unit.log unit
 else
 	bad "build-asan"
+fi
+
+# ThreadSanitizer: the port's per-nexus queues and vdisk's lock-free write
+# gate are shared by every connection's thread; any data race TSan sees
+# fails the test (halt_on_error).  Only those unit tests are built here.
+TSAN_TESTS='^test_(port|vdisk|pr)'
+stage "build with ThreadSanitizer (build-tsan/)"
+if [ "${VSTOR_SKIP_TSAN:-0}" = 1 ]; then
+	skipped=$((skipped + 1))
+elif TARGETS=$(for f in tests/unit/test_*.c; do basename "$f" .c; done | grep -E "$TSAN_TESTS") \
+	build build-tsan -DCMAKE_BUILD_TYPE=Debug -DVSTOR_TSAN=ON; then
+	ok
+	stage "port and vdisk unit tests (ThreadSanitizer)"
+	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+		ctest --test-dir build-tsan -L unit -R "$TSAN_TESTS" --output-on-failure -j"$JOBS" |
+		tee build-tsan/unit.log
+	ctest_results build-tsan/unit.log "unit (TSan)"
+else
+	bad "build-tsan"
 fi
 
 stage "fuzz targets (${FUZZ_SECONDS}s each)"

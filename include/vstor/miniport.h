@@ -105,7 +105,9 @@ struct vs_miniport {
 	void (*lun_detach)(void *adapter_ext, void *lun_ext);
 	int  (*lun_control)(void *adapter_ext, void *lun_ext,
 	                    enum vs_lun_control_type type, void *arg);
-	/* HwStartIo: must not block. */
+	/* HwStartIo: must not block.  The SRB comes with its result fields
+	 * cleared: srb_status VS_SRB_PENDING, scsi_status GOOD, no sense,
+	 * no residual, xfer_len 0. */
 	void (*start_io)(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
 	/*
 	 * Optional: try to abort one SRB.  Return true if the miniport will

@@ -25,8 +25,10 @@
 
 struct vs_port_config {
 	const char *name;               /* for logs */
-	uint32_t queue_depth;           /* per LUN; 0 = miniport default */
-	uint32_t max_held;              /* held (waiting) SRBs per LUN before TASK SET FULL; 0 = 1024 */
+	uint32_t queue_depth;           /* SRBs in the miniport per LUN (all nexuses); 0 = miniport default */
+	/* held (waiting) SRBs per task set, i.e. per LUN and I_T nexus (the
+	 * control mode page's TST 001b), before TASK SET FULL; 0 = 1024 */
+	uint32_t max_held;
 	uint32_t default_timeout_ms;    /* per SRB; 0 = 30000 */
 	uint32_t abort_timeout_ms;      /* each escalation step waits this long; 0 = 5000 */
 	uint32_t worker_threads;        /* 0 = 2 */
@@ -124,7 +126,10 @@ enum vs_tmf_response {
  * Run a TMF on behalf of `nexus`.  `done(ctx, response)` runs once, after
  * every affected SRB has completed (so the fabric can send the TMF response
  * after the aborted tasks' fate is settled, RFC 7143 §11.6.2).  May run
- * inline.  The call itself does not block.
+ * inline.  The call itself does not block.  Each LUN keeps a task set per
+ * I_T nexus (SPC-4 7.5.7 TST 001b): ABORT TASK, ABORT TASK SET, CLEAR TASK
+ * SET and QUERY TASK see only `nexus`'s tasks; LOGICAL UNIT RESET and the
+ * target resets take every nexus's.
  */
 void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf fn,
                        uint64_t lun, uint64_t tag,

@@ -102,7 +102,7 @@ struct vs_srb {
 	/* ---- port private: do not touch ---- */
 	struct {
 		struct vs_srb *next, *prev;
-		void     *lun;
+		void     *queue;     /* the port queue (task set) it is in */
 		void     *pool;
 		uint64_t  start_ns;
 		uint64_t  deadline_ns;

@@ -56,6 +56,25 @@
 #include "backend_opts.h"
 #include "builtin.h"
 
+/* A bio goes from the submitting thread to the completion thread through
+ * the kernel (SQE, then CQE), which ThreadSanitizer cannot see: in a TSan
+ * build, say so, or every field the reaper reads looks like a race. */
+#if defined(__SANITIZE_THREAD__)
+#define FILE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FILE_TSAN 1
+#endif
+#endif
+#ifdef FILE_TSAN
+#include <sanitizer/tsan_interface.h>
+#define handoff_release(p) __tsan_release(p)
+#define handoff_acquire(p) __tsan_acquire(p)
+#else
+#define handoff_release(p) ((void)(p))
+#define handoff_acquire(p) ((void)(p))
+#endif
+
 #define FILE_SQ_ENTRIES   256
 #define FILE_CQ_ENTRIES   1024
 #define FILE_ZERO_BUF     (1u << 20)
@@ -274,6 +293,7 @@ static void issue_locked(struct file_dev *d, struct vs_bio *bio)
 		break;
 	}
 	io_uring_sqe_set_data(sqe, bio);
+	handoff_release(bio);
 	d->inflight_sqes++;
 }
 
@@ -600,6 +620,7 @@ static void *reaper_main(void *arg)
 				stop = true;  /* the NOP sent by close */
 				continue;
 			}
+			handoff_acquire(bio);
 			nio++;
 			int err;
 			if (on_cqe(d, bio, res, &err) == ACT_RESUBMIT) {

@@ -3,17 +3,21 @@
  * LUN plug-and-play: arrival (lun_attach), departure (lun_detach, with or
  * without force), lun_control pass-through and the LUN inventory.
  *
- * A LUN slot (struct vs_port_lun) is allocated the first time its number is
- * used and lives until vs_port_destroy; only the miniport's extension comes
- * and goes.  So the lock-free lookup on the I/O path never sees freed memory,
- * and a miniport's late completion after a forced removal is still safe.
+ * A LUN slot (struct vs_port_lun) and its queues (queue.c) are allocated
+ * the first time its number is used and live until vs_port_destroy; only
+ * the miniport's extension comes and goes.  So the lock-free lookup on the
+ * I/O path never sees freed memory, and a miniport's late completion after
+ * a forced removal is still safe.
+ *
+ * A LUN changes state with every queue lock of it held (lun_lock_all), so
+ * a submit that saw it ACTIVE under its queue lock has queued its SRB
+ * before the change, and every one after it sees the new state.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/vs_cond.h"
 #include "port_int.h"
 
 static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t n)
@@ -22,12 +26,10 @@ static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t 
 
 	if (lun)
 		return lun;
-	lun = calloc(1, sizeof(*lun));
-	if (!lun)
+	if (posix_memalign((void **)&lun, 64, sizeof(*lun)))
 		return NULL;
-	pthread_mutex_init(&lun->lock, NULL);
-	if (vs_cond_init_monotonic(&lun->drain_cv)) {
-		pthread_mutex_destroy(&lun->lock);
+	memset(lun, 0, sizeof(*lun));
+	if (lun_queues_init(lun)) {
 		free(lun);
 		return NULL;
 	}
@@ -42,10 +44,33 @@ static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t 
 
 void port_lun_slot_free(struct vs_port_lun *lun)
 {
-	pthread_cond_destroy(&lun->drain_cv);
-	pthread_mutex_destroy(&lun->lock);
-	free(lun->ua);
+	lun_queues_free(lun);
 	free(lun);
+}
+
+/* Every open nexus has a queue on the LUN (nexus_lock held). */
+static int lun_queues_for_open_nexuses(struct vs_port *port, struct vs_port_lun *lun)
+{
+	for (uint32_t id = 0; id < port->nexus_cap; id++)
+		if (port->nexus[id] && lun_queue_ensure(lun, id))
+			return -ENOMEM;
+	return 0;
+}
+
+/* All queue locks held: a fresh LUN, no unit attention, no user, no
+ * statistics yet. */
+static void lun_reset_queues_locked(struct vs_port_lun *lun)
+{
+	uint32_t nq = lun_queue_count(lun);
+
+	for (uint32_t i = 0; i < nq; i++) {
+		struct port_queue *q = lun_queue_at(lun, i);
+
+		if (!q)
+			continue;
+		ua_forget_locked(q);
+		memset(&q->st, 0, sizeof(q->st));
+	}
 }
 
 int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
@@ -73,6 +98,16 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 		vs_set_error("lun: %llu already exists", (unsigned long long)n);
 		return -EEXIST;
 	}
+	/* Queues for the nexuses already open come first: once the miniport
+	 * attached, nothing may fail. */
+	pthread_mutex_lock(&port->nexus_lock);
+	rc = lun_queues_for_open_nexuses(port, lun);
+	pthread_mutex_unlock(&port->nexus_lock);
+	if (rc) {
+		pthread_mutex_unlock(&port->lun_lock);
+		vs_set_error("lun: out of memory");
+		return rc;
+	}
 	ext = calloc(1, port->mp->lun_extension_size ? port->mp->lun_extension_size : 1);
 	if (!ext) {
 		pthread_mutex_unlock(&port->lun_lock);
@@ -86,29 +121,44 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 		return rc < 0 ? rc : -EIO;
 	}
 
-	/* Make it visible with every open nexus' POWER ON condition in place */
+	/* Make it visible with every open nexus' POWER ON condition in place
+	 * (a nexus opened since the queues were made has its queue: nexus
+	 * open makes one on every LUN slot) */
 	pthread_mutex_lock(&port->nexus_lock);
-	pthread_mutex_lock(&lun->lock);
+	lun_lock_all(lun);
 	lun->ext = ext;
 	lun->depth = port->queue_depth;
-	lun->busy = false;
-	lun->busy_remaining = 0;
-	memset(&lun->st, 0, sizeof(lun->st));
-	for (uint32_t i = 0; i < lun->ua_cap; i++) {
-		lun->ua[i].n = 0;
-		lun->ua[i].used = false;
+	atomic_store(&lun->busy, false);
+	atomic_store(&lun->busy_remaining, 0);
+	atomic_store(&lun->resets, 0);
+	lun_reset_queues_locked(lun);
+	for (uint32_t id = 0; id < port->nexus_cap; id++) {
+		struct port_queue *q = port->nexus[id] ? lun_queue(lun, id + 1) : NULL;
+		if (q)
+			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
 	}
-	lun->ua_nonempty = 0;
-	for (uint32_t id = 0; id < port->nexus_cap; id++)
-		if (port->nexus[id])
-			ua_add_locked(lun, id, ASC_POWER_ON_RESET_OR_BUS_RESET);
 	atomic_store(&lun->state, LUN_ACTIVE);
-	pthread_mutex_unlock(&lun->lock);
+	lun_unlock_all(lun);
 	pthread_mutex_unlock(&port->nexus_lock);
 	pthread_mutex_unlock(&port->lun_lock);
 
 	vs_port_bus_changed(port);
 	return 0;
+}
+
+/* All queue locks held: an SRB held, active or not yet released by the
+ * miniport anywhere on the LUN */
+static bool lun_outstanding_locked(struct vs_port_lun *lun)
+{
+	uint32_t nq = lun_queue_count(lun);
+
+	for (uint32_t i = 0; i < nq; i++) {
+		struct port_queue *q = lun_queue_at(lun, i);
+
+		if (q && (q->in_flight || q->held.n || q->zombies.n))
+			return true;
+	}
+	return false;
 }
 
 static bool filter_all(const struct vs_srb *srb, const void *arg)
@@ -123,23 +173,21 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 	uint32_t t = port->abort_timeout_ms;
 
 	/* 1. what never reached the miniport is answered at once */
-	lun_force_complete(lun, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
+	lun_force_complete(lun, NULL, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
 	/* 2. ask the miniport to abort what it has */
-	if (lun_mark_abort(lun, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
+	if (lun_mark_abort(lun, NULL, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
 		return;
-	if (lun_wait_abort(lun, t))
+	if (lun_wait_abort(lun, NULL, t))
 		return;
 	/* 3. still there: LUN reset */
 	if (port->mp->reset)
 		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
-	pthread_mutex_lock(&lun->lock);
-	lun->st.resets++;
-	pthread_mutex_unlock(&lun->lock);
-	if (lun_wait_abort(lun, t))
+	atomic_fetch_add(&lun->resets, 1);
+	if (lun_wait_abort(lun, NULL, t))
 		return;
 	/* 4. give them back to the initiator now; the miniport's late
 	 * completions only release them */
-	lun_force_complete(lun, FORCE_ACTIVE, NULL, NULL, VS_SRB_NO_DEVICE);
+	lun_force_complete(lun, NULL, FORCE_ACTIVE, NULL, NULL, VS_SRB_NO_DEVICE);
 }
 
 int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
@@ -168,19 +216,26 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 			vs_set_error("lun: %llu is in use (reservation held)", (unsigned long long)n);
 			return -EBUSY;
 		}
-		pthread_mutex_lock(&lun->lock);
-		if (lun->in_flight || lun->held.n || lun->zombies.n) {
-			pthread_mutex_unlock(&lun->lock);
+		/* checked and changed with every queue held still: no SRB can
+		 * slip in between */
+		pthread_mutex_lock(&port->nexus_lock);
+		lun_lock_all(lun);
+		if (lun_outstanding_locked(lun)) {
+			lun_unlock_all(lun);
+			pthread_mutex_unlock(&port->nexus_lock);
 			pthread_mutex_unlock(&port->lun_lock);
 			vs_set_error("lun: %llu has outstanding commands", (unsigned long long)n);
 			return -EBUSY;
 		}
 		atomic_store(&lun->state, LUN_REMOVING);
-		pthread_mutex_unlock(&lun->lock);
+		lun_unlock_all(lun);
+		pthread_mutex_unlock(&port->nexus_lock);
 	} else {
-		pthread_mutex_lock(&lun->lock);
+		pthread_mutex_lock(&port->nexus_lock);
+		lun_lock_all(lun);
 		atomic_store(&lun->state, LUN_REMOVING);  /* new SRBs: LOGICAL UNIT NOT SUPPORTED */
-		pthread_mutex_unlock(&lun->lock);
+		lun_unlock_all(lun);
+		pthread_mutex_unlock(&port->nexus_lock);
 		lun_drain_forced(port, lun);
 		/* the miniport should now let go of what it still holds */
 		lun_wait_zombies(lun, port->abort_timeout_ms);
@@ -194,15 +249,13 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	} else {
 		port->mp->lun_detach(port->adapter_ext, ext);
 	}
-	pthread_mutex_lock(&lun->lock);
+	pthread_mutex_lock(&port->nexus_lock);
+	lun_lock_all(lun);
 	lun->ext = NULL;
-	for (uint32_t i = 0; i < lun->ua_cap; i++) {
-		lun->ua[i].n = 0;
-		lun->ua[i].used = false;
-	}
-	lun->ua_nonempty = 0;
+	lun_reset_queues_locked(lun);
 	atomic_store(&lun->state, LUN_ABSENT);
-	pthread_mutex_unlock(&lun->lock);
+	lun_unlock_all(lun);
+	pthread_mutex_unlock(&port->nexus_lock);
 	free(ext);
 	pthread_mutex_unlock(&port->lun_lock);
 
@@ -253,10 +306,15 @@ int vs_port_lun_users(struct vs_port *port, uint64_t n)
 		return -ENOENT;
 	}
 	pthread_mutex_lock(&port->nexus_lock);
-	pthread_mutex_lock(&lun->lock);
-	for (uint32_t id = 0; id < port->nexus_cap && id < lun->ua_cap; id++)
-		users += port->nexus[id] && lun->ua[id].used;
-	pthread_mutex_unlock(&lun->lock);
+	for (uint32_t id = 0; id < port->nexus_cap; id++) {
+		struct port_queue *q = port->nexus[id] ? lun_queue(lun, id + 1) : NULL;
+
+		if (!q)
+			continue;
+		pthread_mutex_lock(&q->lock);
+		users += q->ua.used;
+		pthread_mutex_unlock(&q->lock);
+	}
 	pthread_mutex_unlock(&port->nexus_lock);
 	return users;
 }
@@ -293,19 +351,16 @@ void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 {
 	if (!port_arg(lun, "busy: lun"))
 		return;
-	pthread_mutex_lock(&lun->lock);
-	lun->busy = true;
-	lun->busy_remaining = requests_to_complete;
-	pthread_mutex_unlock(&lun->lock);
+	/* the count first: a completion that sees busy counts it down */
+	atomic_store(&lun->busy_remaining, requests_to_complete);
+	atomic_store(&lun->busy, true);
 }
 
 void vs_port_ready(struct vs_port_lun *lun)
 {
 	if (!port_arg(lun, "ready: lun"))
 		return;
-	pthread_mutex_lock(&lun->lock);
-	lun->busy = false;
-	lun->busy_remaining = 0;
-	pthread_mutex_unlock(&lun->lock);
+	atomic_store(&lun->busy, false);
+	atomic_store(&lun->busy_remaining, 0);
 	lun_dispatch(lun);
 }

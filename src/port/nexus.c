@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * I_T nexuses.  Each gets a small id (lowest free), used to index the
- * per-LUN unit attention table.  SAM-5 5.14 / SPC-4 5.14: a new I_T nexus
- * starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED pending on
- * every logical unit.
+ * I_T nexuses.  Each gets a small id (lowest free), which indexes its
+ * queue (task set) on every LUN (queue.c).  SAM-5 5.14 / SPC-4 5.14: a new
+ * I_T nexus starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED
+ * pending on every logical unit.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -66,26 +66,30 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 		return NULL;
 	}
 	np->pub.id = id;
-	/* Reserve UA room on every LUN first so the nexus is never half set up. */
+	/* A queue on every LUN slot first, so the nexus is never half set up
+	 * (a queue made for nothing stays for the next nexus with this id). */
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (!lun)
-			continue;
-		pthread_mutex_lock(&lun->lock);
-		int rc = ua_reserve_locked(lun, id);
-		if (rc == 0) {
-			ua_forget_locked(lun, id);
-			if (atomic_load(&lun->state) == LUN_ACTIVE)
-				ua_add_locked(lun, id, ASC_POWER_ON_RESET_OR_BUS_RESET);
-		}
-		pthread_mutex_unlock(&lun->lock);
-		if (rc) {
+		if (lun && lun_queue_ensure(lun, id)) {
 			pthread_mutex_unlock(&port->nexus_lock);
 			free(np);
 			vs_set_error("nexus: out of memory");
 			return NULL;
 		}
+	}
+	for (uint32_t i = 0; i < hi; i++) {
+		struct vs_port_lun *lun = port_lun_slot(port, i);
+		struct port_queue *q = lun ? lun_queue(lun, id + 1) : NULL;
+
+		if (!q)
+			continue;
+		pthread_mutex_lock(&q->lock);
+		/* what the last nexus with this id left */
+		ua_forget_locked(q);
+		if (atomic_load(&lun->state) == LUN_ACTIVE)
+			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
+		pthread_mutex_unlock(&q->lock);
 	}
 	port->nexus[id] = np;
 	pthread_mutex_unlock(&port->nexus_lock);
@@ -108,11 +112,13 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (!lun)
+		struct port_queue *q = lun ? lun_queue(lun, nexus->id + 1) : NULL;
+
+		if (!q)
 			continue;
-		pthread_mutex_lock(&lun->lock);
-		ua_forget_locked(lun, nexus->id);
-		pthread_mutex_unlock(&lun->lock);
+		pthread_mutex_lock(&q->lock);
+		ua_forget_locked(q);
+		pthread_mutex_unlock(&q->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);
 	/* I_T nexus loss for the miniport (SPC-4 5.13.3, SBC-3 5.12), outside

@@ -36,22 +36,26 @@ static bool miniport_valid(const struct vs_miniport *mp)
 	return true;
 }
 
+static void any_zombie(struct port_queue *q, void *held)
+{
+	*(bool *)held |= q->zombies.n > 0;
+}
+
 static void port_free(struct vs_port *port)
 {
 	if (port->luns) {
 		uint32_t hi = atomic_load(&port->lun_hi);
 		for (uint32_t i = 0; i < hi; i++) {
 			struct vs_port_lun *lun = port_lun_slot(port, i);
-			bool held;
+			bool held = false;
 
 			if (!lun)
 				continue;
-			pthread_mutex_lock(&lun->lock);
-			held = lun->zombies.n > 0;
-			pthread_mutex_unlock(&lun->lock);
+			lun_each_queue(lun, any_zombie, &held);
 			/* A miniport that never gave an SRB back (its backend
 			 * stopped answering) may still complete it: that late
-			 * vs_port_complete() uses the slot, so leave it. */
+			 * vs_port_complete() uses the slot and its queues, so
+			 * leave them. */
 			if (!held)
 				port_lun_slot_free(lun);
 		}

@@ -2,19 +2,36 @@
 /*
  * Port internals shared by the files of src/port/.  Nothing here is API.
  *
- * Locking (no global lock on the I/O path):
- *  - lun->lock guards everything of one LUN: its queues (held, active,
- *    zombies), counters, unit attentions and statistics.  Submit and
- *    complete take only this lock.  No port lock is ever held while calling
- *    the miniport, because start_io may complete inline.
+ * Task sets and queues (SAM-5 4.6.23, SPC-4 7.5.7 control mode page TST
+ * 001b: "separate task set for each I_T nexus"):
+ *  - every LUN has one queue per I_T nexus (struct port_queue), plus a
+ *    default queue for SRBs submitted without a nexus.  A queue is that
+ *    nexus's task set on the LUN: its held and active lists, its ORDERED
+ *    bookkeeping, its unit attentions, whether the nexus used the LUN, and
+ *    its shard of the LUN's statistics.  Task attributes (SAM-5 8.6) apply
+ *    within the queue.
+ *  - the LUN-wide queue depth (Storport's per-LUN depth, what a miniport
+ *    may size its resources by) is one atomic slot counter (depth.c).
+ *
+ * Locking (no lock shared by all connections on the I/O path):
+ *  - q->lock guards one queue.  Submit and complete take only the lock of
+ *    the SRB's own queue; one nexus is one connection, so that lock is
+ *    never contended across connections (only with the backend's
+ *    completion thread and the port's timer).  No lock is held while
+ *    calling the miniport, because start_io may complete inline.
+ *  - never two queue locks at once, except lun_lock_all(), which takes
+ *    every queue lock of one LUN in index order (control path only, with
+ *    nexus_lock held so the set of queues does not change meanwhile).
  *  - port->lun_lock serialises LUN add/remove (control path only).  LUN
- *    slot structs are allocated on first use and never freed before
- *    vs_port_destroy, so the I/O path can read port->luns[] without a lock.
- *  - port->nexus_lock guards the nexus table.  Order: nexus_lock → lun->lock.
+ *    slot structs and their queues are allocated on first use and never
+ *    freed before vs_port_destroy, so the I/O path reads port->luns[] and
+ *    the queue tables without a lock (queue.c).
+ *  - port->nexus_lock guards the nexus table and the creation of queues.
+ *    Order: lun_lock -> nexus_lock -> q->lock.
  *
  * SRB life (srb->priv.state):
- *   OWNED (fabric filling it) → HELD (waiting in the port) → ACTIVE (the
- *   miniport has it) → DONE.  A reset/removal that gives an ACTIVE SRB back
+ *   OWNED (fabric filling it) -> HELD (waiting in its queue) -> ACTIVE (the
+ *   miniport has it) -> DONE.  A reset/removal that gives an ACTIVE SRB back
  *   to the fabric before the miniport completed it parks it as a ZOMBIE:
  *   done() already ran, and the miniport's late vs_port_complete() only
  *   drops its reference.  srb->priv.refs counts the fabric (until
@@ -51,12 +68,13 @@ enum srb_state {
 };
 
 /* srb->priv.flags */
-#define SRBF_ORDERED     0x01   /* counted in lun->ordered_active while ACTIVE */
-#define SRBF_ABORT_REQ   0x02   /* the port wants it back: counted in lun->abort_pending */
+#define SRBF_ORDERED     0x01   /* counted in q->ordered_active while ACTIVE */
+#define SRBF_ABORT_REQ   0x02   /* the port wants it back: counted in q->abort_pending */
 #define SRBF_TMF_ABORTED 0x04   /* final status ABORTED */
 #define SRBF_GONE        0x08   /* final status NO_DEVICE (LUN removed) */
 #define SRBF_TIMED_OUT   0x10   /* final status TIMEOUT */
 #define SRBF_TAS_ABORTED 0x20   /* aborted for another nexus: TASK ABORTED status (TAS=1) */
+#define SRBF_SLOT        0x40   /* holds one of the LUN's depth slots while ACTIVE */
 
 /* srb_apply_verdict's defaults besides the VS_SRB_* values: complete with
  * TASK ABORTED status (SAM-5 5.6, TAS=1); timed out while still held,
@@ -83,34 +101,67 @@ struct srb_list {
 	uint32_t n;
 };
 
-/* Per (LUN, I_T nexus) state, lun->lock */
+/* Unit attention conditions of one (LUN, I_T nexus), q->lock */
 struct ua_slot {
 	uint16_t q[PORT_UA_QMAX];   /* ASC/ASCQ, q[0] reported first */
 	uint8_t  n;
 	bool     used;              /* the nexus has sent this LUN a command */
 };
 
-struct vs_port_lun {
+struct vs_port_lun;
+
+/*
+ * One task set: the SRBs one I_T nexus (or, for the default queue, every
+ * submitter without a nexus) has on one LUN.  Cache-line aligned so that
+ * two connections' queues never share a line.
+ */
+struct port_queue {
 	pthread_mutex_t lock;
-	pthread_cond_t  drain_cv;       /* signalled when waiters > 0 and queues shrink */
-	struct vs_port *port;
-	uint64_t number;
-	_Atomic int state;              /* enum lun_state */
-	void *ext;                      /* miniport lun extension */
-	uint32_t depth;
-	uint32_t in_flight;             /* ACTIVE SRBs (occupying queue slots) */
+	pthread_cond_t  drain_cv;       /* signalled when waiters > 0 and the lists shrink */
+	struct vs_port_lun *lun;
+	uint32_t nkey;                  /* SRB_NEXUS_KEY of its SRBs: nexus id + 1, 0 = none */
+	uint32_t in_flight;             /* ACTIVE SRBs of this queue */
 	uint32_t ordered_active;
 	uint32_t abort_pending;         /* SRBs with SRBF_ABORT_REQ whose done() has not run yet */
 	uint32_t waiters;
-	bool dispatching;               /* a thread runs the dispatch loop */
-	bool busy;                      /* vs_port_busy */
-	uint32_t busy_remaining;
+	uint32_t credits;               /* depth slots handed to it while starved (depth.c) */
+	bool dispatching;               /* a thread runs this queue's dispatch loop */
+	bool kick_queued;               /* on some thread's deferred kick list (dispatch.c) */
+	_Atomic bool starved;           /* its head waits for a depth slot; counted in
+	                                 * lun->starved; written under lock, read as a hint */
+	struct port_queue *kick_next;
 	struct srb_list held, active, zombies;
-	struct ua_slot *ua;             /* indexed by nexus id */
-	uint32_t ua_cap;
-	uint32_t ua_nonempty;           /* slots with n > 0: fast path check */
-	struct vs_lun_stats st;
+	struct ua_slot ua;
+	struct vs_lun_stats st;         /* this queue's shard of the LUN's statistics */
+} __attribute__((aligned(64)));
+
+/* The queues of one LUN by nexus id.  Grown (copied) on nexus open; an
+ * outgrown table stays allocated (->older) so a reader holding it never
+ * sees freed memory.  All freed at vs_port_destroy. */
+struct queue_table {
+	uint32_t cap;
+	struct queue_table *older;
+	_Atomic(struct port_queue *) q[];
 };
+
+struct vs_port_lun {
+	/* read-mostly */
+	struct vs_port *port;
+	uint64_t number;
+	_Atomic int state;              /* enum lun_state; changed under lun_lock_all */
+	void *ext;                      /* miniport lun extension; changed under lun_lock_all */
+	uint32_t depth;                 /* changed under lun_lock_all */
+	_Atomic(struct queue_table *) qt;
+	struct port_queue *defq;        /* SRBs without a nexus */
+	_Atomic bool busy;              /* vs_port_busy */
+	_Atomic uint32_t busy_remaining;
+	_Atomic uint64_t resets;        /* statistics: LUN, target and adapter resets */
+
+	/* written by every SRB that takes a depth slot: its own line (depth.c) */
+	_Atomic uint32_t slots __attribute__((aligned(64)));  /* depth slots in use */
+	_Atomic uint32_t starved;       /* queues whose head waits for a slot */
+	_Atomic uint32_t kick_cursor;   /* round robin among starved queues */
+} __attribute__((aligned(64)));
 
 struct nexus_priv {
 	struct vs_nexus pub;
@@ -146,7 +197,7 @@ struct vs_port {
 	uint32_t nexus_cap;
 
 	_Atomic uint64_t tick_ms;               /* coarse clock, refreshed by the timer */
-	_Atomic uint32_t hold;                  /* PORT_HOLD_*: new SRBs wait (one load in can_start) */
+	_Atomic uint32_t hold;                  /* PORT_HOLD_*: new SRBs wait (one load per start) */
 	_Atomic uint64_t pause_until_ms;
 	bool ac_supported[VS_ADAPTER_CONTROL_MAX]; /* the miniport's adapter_control types */
 
@@ -169,7 +220,7 @@ struct vs_port {
 	void *event_ctx;
 };
 
-/* --- lists (lun->lock held) --- */
+/* --- lists (their queue's lock held) --- */
 static inline void srb_list_append(struct srb_list *l, struct vs_srb *s)
 {
 	s->priv.next = NULL;
@@ -232,17 +283,68 @@ static inline bool port_arg(const void *p, const char *what)
  * nexus after submit): id + 1, 0 = no nexus */
 #define SRB_NEXUS_KEY(srb) ((srb)->priv.seq)
 
+/* queue.c: the queues of a LUN (lock-free lookup, creation on the control
+ * path, walks) */
+static inline struct port_queue *lun_queue(struct vs_port_lun *lun, uint32_t nkey)
+{
+	struct queue_table *t;
+
+	if (nkey == 0)
+		return lun->defq;
+	t = atomic_load_explicit(&lun->qt, memory_order_acquire);
+	return t && nkey - 1 < t->cap ? atomic_load_explicit(&t->q[nkey - 1], memory_order_acquire)
+	                              : NULL;
+}
+/* Walk: index 0 is the default queue, i > 0 nexus i - 1; a NULL entry is
+ * a nexus id that never had a queue here. */
+uint32_t lun_queue_count(struct vs_port_lun *lun);
+static inline struct port_queue *lun_queue_at(struct vs_port_lun *lun, uint32_t i)
+{
+	return lun_queue(lun, i);
+}
+/* fn(q, arg) for every queue of the LUN, each under its own lock */
+void lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, void *arg),
+                    void *arg);
+/* nexus_lock held: make sure nexus `id` has a queue on `lun` */
+int  lun_queue_ensure(struct vs_port_lun *lun, uint32_t id);
+int  lun_queues_init(struct vs_port_lun *lun);          /* the default queue */
+void lun_queues_free(struct vs_port_lun *lun);
+/* Every queue lock of the LUN, in index order (control path, nexus_lock
+ * held): a state change then orders against every submit and completion
+ * of the LUN. */
+void lun_lock_all(struct vs_port_lun *lun);
+void lun_unlock_all(struct vs_port_lun *lun);
+
+/* depth.c: the LUN-wide depth slots (q->lock held unless noted); the
+ * fast paths, slot_take and slot_release, are inline in start.h */
+/* the head of q waits for a slot: mark q starved; true if a slot was
+ * taken after all (the caller starts the head) */
+bool slot_starve(struct port_queue *q);
+/* q no longer waits for a slot: returns the credits to give back */
+uint32_t slot_unstarve(struct port_queue *q);
+/* slot_release while queues are starved (no queue lock held); `released`:
+ * the n slots are already back in the counter */
+void slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released);
+
+/* dispatch.c: starting held SRBs (when one may start: start.h) */
+enum start_verdict { START_NOW, START_WAIT, START_NEED_SLOT };
+/* q->lock held on entry, released on return: start what can start */
+void queue_run_unlock(struct port_queue *q);
+/* start what can start in q, now or (inside a dispatch loop) when the
+ * outermost loop of this thread ends; no queue lock held */
+void queue_kick(struct port_queue *q);
+void lun_dispatch(struct vs_port_lun *lun);             /* every queue */
+void port_dispatch_all(struct vs_port *port);
+
 /* pool.c */
 void srb_ref(struct vs_srb *srb);
 void srb_unref(struct vs_srb *srb);
 void pool_destroy_all(struct vs_port *port);
 
 /* io.c */
-void lun_dispatch(struct vs_port_lun *lun);
 void port_finish_local(struct vs_srb *srb);
-void lun_account_locked(struct vs_port_lun *lun, struct vs_srb *srb, uint64_t now_ns);
-void port_dispatch_all(struct vs_port *port);
-void lun_abort_settled(struct vs_port_lun *lun, uint32_t n);
+void queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns);
+void queue_abort_settled(struct port_queue *q, uint32_t n);
 void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status);
 
 /* local_cmds.c: commands the port answers itself */
@@ -250,32 +352,30 @@ void port_report_luns(struct vs_port *port, struct vs_srb *srb);
 void port_absent_lun(struct vs_srb *srb);
 void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 
-/* ua.c (lun->lock held unless noted) */
-void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
-bool ua_pop_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t *asc_ascq);
-void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id);
-/* a nexus id starts or ends: no UA pending, not a user of the LUN */
-void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id);
-void ua_remove_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t asc_ascq);
-int  ua_reserve_locked(struct vs_port_lun *lun, uint32_t nexus_id);
-/* takes nexus_lock and lun locks: UA for every open nexus except `except_id` (UINT32_MAX: none) */
+/* ua.c (q->lock held unless noted) */
+void ua_add_locked(struct port_queue *q, uint16_t asc_ascq);
+bool ua_pop_locked(struct port_queue *q, uint16_t *asc_ascq);
+/* the nexus id starts or ends: no UA pending, not a user of the LUN */
+void ua_forget_locked(struct port_queue *q);
+void ua_remove_locked(struct port_queue *q, uint16_t asc_ascq);
+/* takes nexus_lock and queue locks: UA for every open nexus except `except_id` (UINT32_MAX: none) */
 void ua_all_nexus(struct vs_port_lun *lun, uint16_t asc_ascq, uint32_t except_id);
 void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t asc_ascq);
 
-/* reset.c */
+/* reset.c.  `only` NULL: every queue of the LUN; else that queue alone. */
 #define FORCE_HELD    0x1
 #define FORCE_ACTIVE  0x2
 typedef bool (*srb_filter_fn)(const struct vs_srb *srb, const void *arg);
-void lun_force_complete(struct vs_port_lun *lun, unsigned what, srb_filter_fn filter,
-                        const void *arg, uint8_t default_status);
+void lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
+                        srb_filter_fn filter, const void *arg, uint8_t default_status);
 /* lun_mark_abort `how` */
 #define MARK_CALL_ABORT_SRB  0x1    /* ask the miniport (abort_srb) */
 #define MARK_NO_ESCALATION   0x2    /* the caller waits and takes them back itself: the
                                      * timer must not LUN-reset for them (the caller may
                                      * be a command on the same LUN) */
-uint32_t lun_mark_abort(struct vs_port_lun *lun, srb_filter_fn filter, const void *arg,
-                        uint8_t flag, unsigned how);
-bool lun_wait_abort(struct vs_port_lun *lun, uint32_t ms);
+uint32_t lun_mark_abort(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn filter,
+                        const void *arg, uint8_t flag, unsigned how);
+bool lun_wait_abort(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms);
 bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
 bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */
 /* How long the port may need to take back an SRB the miniport has: its

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Per-LUN statistics: operations and bytes by direction (classified by
- * operation code), errors, and a log2 latency histogram.
+ * operation code), errors, and a log2 latency histogram.  Each queue (the
+ * LUN's task set of one nexus) keeps its own shard under the lock the I/O
+ * path holds anyway; a read adds the shards up, one queue lock at a time.
  *
  * A command is a read or a write by what it does to the medium; its bytes
  * are the data moved with the initiator (data-in for reads, data-out for
@@ -77,11 +79,36 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 	st->latency_us_hist[lat_bucket(lat_ns / 1000)]++;
 }
 
-void lun_account_locked(struct vs_port_lun *lun, struct vs_srb *srb, uint64_t now_ns)
+void queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns)
 {
 	uint64_t lat = now_ns > srb->priv.start_ns ? now_ns - srb->priv.start_ns : 0;
 
-	stats_account(&lun->st, srb, lat);
+	stats_account(&q->st, srb, lat);
+}
+
+static void stats_add(struct vs_lun_stats *to, const struct vs_lun_stats *from)
+{
+	to->read_ops += from->read_ops;
+	to->write_ops += from->write_ops;
+	to->other_ops += from->other_ops;
+	to->read_bytes += from->read_bytes;
+	to->write_bytes += from->write_bytes;
+	to->errors += from->errors;
+	to->timeouts += from->timeouts;
+	to->aborts += from->aborts;
+	to->busy += from->busy;
+	to->task_set_full += from->task_set_full;
+	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
+		to->latency_us_hist[i] += from->latency_us_hist[i];
+}
+
+static void add_queue(struct port_queue *q, void *out)
+{
+	struct vs_lun_stats *st = out;
+
+	stats_add(st, &q->st);
+	st->in_flight += q->in_flight;
+	st->held += q->held.n;
 }
 
 int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats *out)
@@ -95,12 +122,13 @@ int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats
 		vs_set_error("lun: %llu does not exist", (unsigned long long)lun_nr);
 		return -ENOENT;
 	}
-	pthread_mutex_lock(&lun->lock);
-	*out = lun->st;
+	memset(out, 0, sizeof(*out));
+	lun_each_queue(lun, add_queue, out);
+	/* depth: set when the LUN was added (read under a queue lock) */
+	pthread_mutex_lock(&lun->defq->lock);
 	out->queue_depth = lun->depth;
-	out->in_flight = lun->in_flight;
-	out->held = lun->held.n;
-	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_unlock(&lun->defq->lock);
+	out->resets = atomic_load(&lun->resets);
 	return 0;
 }
 

@@ -9,6 +9,11 @@
  * completed (RFC 7143 11.6.2).  If the miniport does not let go, the
  * request timer's escalation (reset.c) takes them back, so a TMF always
  * finishes.
+ *
+ * Scope (SPC-4 7.5.7: TST 001b, a task set per I_T nexus; SAM-5 7): ABORT
+ * TASK, ABORT TASK SET, CLEAR TASK SET and QUERY TASK act on the
+ * requesting nexus's task set, i.e. its queue on the LUN, alone; LOGICAL
+ * UNIT RESET and the target resets act on every task set of the LUN(s).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -38,21 +43,16 @@ static bool filter_task(const struct vs_srb *s, const void *arg)
 	return SRB_NEXUS_KEY(s) == k->nkey && s->tag == k->tag;
 }
 
-static bool filter_nexus(const struct vs_srb *s, const void *arg)
-{
-	return SRB_NEXUS_KEY(s) == *(const uint32_t *)arg;
-}
-
-static uint32_t count_matching(struct vs_port_lun *lun, srb_filter_fn f, const void *arg)
+static uint32_t count_matching(struct port_queue *q, srb_filter_fn f, const void *arg)
 {
 	uint32_t n = 0;
 
-	pthread_mutex_lock(&lun->lock);
-	for (struct vs_srb *s = lun->held.head; s; s = s->priv.next)
+	pthread_mutex_lock(&q->lock);
+	for (struct vs_srb *s = q->held.head; s; s = s->priv.next)
 		n += !f || f(s, arg);
-	for (struct vs_srb *s = lun->active.head; s; s = s->priv.next)
+	for (struct vs_srb *s = q->active.head; s; s = s->priv.next)
 		n += !f || f(s, arg);
-	pthread_mutex_unlock(&lun->lock);
+	pthread_mutex_unlock(&q->lock);
 	return n;
 }
 
@@ -92,49 +92,55 @@ static bool filter_taken(const struct vs_srb *s, const void *arg)
 }
 
 /* Held tasks complete at once; the miniport's are marked (`how`: see
- * lun_mark_abort).  Returns how many the miniport has. */
-static uint32_t take_begin(struct vs_port_lun *lun, srb_filter_fn f, const void *arg, uint32_t by,
-                           unsigned how)
+ * lun_mark_abort).  `only`: the queue that holds every selected task, or
+ * NULL for all queues of the LUN.  Returns how many the miniport has. */
+static uint32_t take_begin(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn f,
+                           const void *arg, uint32_t by, unsigned how)
 {
 	struct abort_sel own = { f, arg, by, true }, other = { f, arg, by, false };
+	uint32_t n = 0;
 
-	lun_force_complete(lun, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
-	lun_force_complete(lun, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
-	return lun_mark_abort(lun, filter_sel, &own, SRBF_TMF_ABORTED, how) +
-	       lun_mark_abort(lun, filter_sel, &other, SRBF_TAS_ABORTED, how);
+	/* a queue's tasks are all of one nexus: one of the passes is empty */
+	if (!only || only->nkey == by) {
+		lun_force_complete(lun, only, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
+		n += lun_mark_abort(lun, only, filter_sel, &own, SRBF_TMF_ABORTED, how);
+	}
+	if (!only || only->nkey != by) {
+		lun_force_complete(lun, only, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
+		n += lun_mark_abort(lun, only, filter_sel, &other, SRBF_TAS_ABORTED, how);
+	}
+	return n;
 }
 
 /* Wait for the miniport; past ms the port gives them back itself (their
  * late completions only release them). */
-static void take_finish(struct vs_port_lun *lun, uint32_t ms)
+static void take_finish(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms)
 {
-	if (!lun_wait_abort(lun, ms))
-		lun_force_complete(lun, FORCE_ACTIVE, filter_taken, NULL, VS_SRB_ABORTED);
+	if (!lun_wait_abort(lun, only, ms))
+		lun_force_complete(lun, only, FORCE_ACTIVE, filter_taken, NULL, VS_SRB_ABORTED);
 }
 
-/* Abort the SRBs of `lun` selected by f/arg for nexus key `by` and wait
+/* Abort the SRBs of the requester's queue `q` selected by f/arg and wait
  * until all completed. */
-static void abort_and_wait(struct vs_port *port, struct vs_port_lun *lun, srb_filter_fn f,
-                           const void *arg, uint32_t by)
+static void abort_and_wait(struct vs_port *port, struct port_queue *q, srb_filter_fn f,
+                           const void *arg)
 {
-	if (take_begin(lun, f, arg, by, MARK_CALL_ABORT_SRB) == 0)
+	if (take_begin(q->lun, q, f, arg, q->nkey, MARK_CALL_ABORT_SRB) == 0)
 		return;
-	take_finish(lun, tmf_wait_ms(port));
-	lun_dispatch(lun);
+	take_finish(q->lun, q, tmf_wait_ms(port));
+	queue_kick(q);
 }
 
 /* LOGICAL UNIT RESET on one LUN for nexus key `by`; lun_lock held by the caller */
 static void lun_reset_begin(struct vs_port_lun *lun, uint32_t by)
 {
-	take_begin(lun, NULL, NULL, by, 0);
-	pthread_mutex_lock(&lun->lock);
-	lun->st.resets++;
-	pthread_mutex_unlock(&lun->lock);
+	take_begin(lun, NULL, NULL, NULL, by, 0);
+	atomic_fetch_add(&lun->resets, 1);
 }
 
 static void lun_reset_finish(struct vs_port *port, struct vs_port_lun *lun)
 {
-	take_finish(lun, port->abort_timeout_ms);
+	take_finish(lun, NULL, port->abort_timeout_ms);
 }
 
 static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *lun)
@@ -189,19 +195,11 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 	return VS_TMF_COMPLETE;
 }
 
-/* SAM-5 7.5: every task of the task set, whichever nexus sent it; with
- * TAS=1 the other nexuses' tasks complete with TASK ABORTED status (and no
- * COMMANDS CLEARED BY ANOTHER INITIATOR, which is for TAS=0). */
-static enum vs_tmf_response do_clear_task_set(struct tmf_req *r, struct vs_port_lun *lun)
-{
-	abort_and_wait(r->port, lun, NULL, NULL, r->nkey);
-	return VS_TMF_COMPLETE;
-}
-
 static enum vs_tmf_response run_tmf(struct tmf_req *r)
 {
 	struct vs_port *port = r->port;
 	struct vs_port_lun *lun = NULL;
+	struct port_queue *q;
 	struct task_key key = { r->nkey, r->tag };
 
 	switch (r->fn) {
@@ -217,23 +215,33 @@ static enum vs_tmf_response run_tmf(struct tmf_req *r)
 	lun = port_lun_slot(port, r->lun);
 	if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 		return VS_TMF_LUN_DOES_NOT_EXIST;
+	if (r->fn == VS_TMF_LOGICAL_UNIT_RESET)
+		return do_lun_reset(r, lun);
+	/* the requester's task set */
+	q = lun_queue(lun, r->nkey);
+	if (!q)
+		return VS_TMF_LUN_DOES_NOT_EXIST;
 
 	switch (r->fn) {
 	case VS_TMF_ABORT_TASK:
-		if (count_matching(lun, filter_task, &key) == 0)
+		if (count_matching(q, filter_task, &key) == 0)
 			return VS_TMF_TASK_DOES_NOT_EXIST;
-		abort_and_wait(port, lun, filter_task, &key, r->nkey);
+		abort_and_wait(port, q, filter_task, &key);
 		return VS_TMF_COMPLETE;
 	case VS_TMF_ABORT_TASK_SET:
-		abort_and_wait(port, lun, filter_nexus, &r->nkey, r->nkey);
+		abort_and_wait(port, q, NULL, NULL);
 		return VS_TMF_COMPLETE;
 	case VS_TMF_CLEAR_TASK_SET:
-		return do_clear_task_set(r, lun);
-	case VS_TMF_LOGICAL_UNIT_RESET:
-		return do_lun_reset(r, lun);
+		/* SAM-5 7.5: every task in the task set the TST field names
+		 * (SPC-4 7.5.7); with TST 001b that is the requester's own, so
+		 * as ABORT TASK SET its tasks end without status and no other
+		 * nexus is touched (no TASK ABORTED, no COMMANDS CLEARED BY
+		 * ANOTHER INITIATOR).  LOGICAL UNIT RESET clears them all. */
+		abort_and_wait(port, q, NULL, NULL);
+		return VS_TMF_COMPLETE;
 	case VS_TMF_QUERY_TASK:
-		return count_matching(lun, filter_task, &key) ? VS_TMF_SUCCEEDED
-		                                               : VS_TMF_TASK_DOES_NOT_EXIST;
+		return count_matching(q, filter_task, &key) ? VS_TMF_SUCCEEDED
+		                                             : VS_TMF_TASK_DOES_NOT_EXIST;
 	default:
 		return VS_TMF_NOT_SUPPORTED;
 	}
@@ -296,6 +304,7 @@ int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexu
 {
 	struct nexus_except k = { 0, keep };
 	struct vs_port *port;
+	struct port_queue *q;
 
 	if (!port_arg(lun, "abort_nexus: lun") || !port_arg(nexus, "abort_nexus: nexus"))
 		return -EINVAL;
@@ -307,34 +316,37 @@ int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexu
 		if (port->nexus[id] && &port->nexus[id]->pub == nexus)
 			k.key = id + 1;
 	pthread_mutex_unlock(&port->nexus_lock);
-	if (!k.key || atomic_load(&lun->state) != LUN_ACTIVE)
+	if (!k.key || atomic_load(&lun->state) != LUN_ACTIVE || !(q = lun_queue(lun, k.key)))
 		return 0;
 	/* Called from a command of this LUN (keep): the timer's escalation
-	 * would LUN-reset it too, so wait here and take them back ourselves. */
-	if (take_begin(lun, filter_nexus_except, &k, by ? by->id + 1 : 0,
+	 * would LUN-reset it too, so wait here and take them back ourselves.
+	 * The tasks are all in that nexus's queue. */
+	if (take_begin(lun, q, filter_nexus_except, &k, by ? by->id + 1 : 0,
 	               MARK_CALL_ABORT_SRB | MARK_NO_ESCALATION)) {
-		take_finish(lun, port->abort_timeout_ms);
-		lun_dispatch(lun);
+		take_finish(lun, q, port->abort_timeout_ms);
+		queue_kick(q);
 	}
 	return 0;
 }
 
 void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus)
 {
-	uint32_t hi, key;
+	uint32_t hi;
 
 	if (!port_arg(port, "nexus_abort_all: port") || !port_arg(nexus, "nexus_abort_all: nexus"))
 		return;
-	key = nexus->id + 1;
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (!lun || atomic_load(&lun->state) == LUN_ABSENT)
+		struct port_queue *q = lun ? lun_queue(lun, nexus->id + 1) : NULL;
+
+		/* its tasks are all in its own queue (the held ones complete at
+		 * once and the queue is kicked; slots given back reach others) */
+		if (!q || atomic_load(&lun->state) == LUN_ABSENT)
 			continue;
-		lun_force_complete(lun, FORCE_HELD, filter_nexus, &key, VS_SRB_ABORTED);
+		lun_force_complete(lun, q, FORCE_HELD, NULL, NULL, VS_SRB_ABORTED);
 		/* the miniport's completions report ABORTED; the timer escalates
 		 * if it never completes them */
-		lun_mark_abort(lun, filter_nexus, &key, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
-		lun_dispatch(lun);
+		lun_mark_abort(lun, q, NULL, NULL, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
 	}
 }

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit attention conditions, kept per LUN per I_T nexus (SAM-5 5.14,
- * SPC-4 5.14).  Each (LUN, nexus) has a short queue; the first entry is
+ * SPC-4 5.14) in that nexus's queue on the LUN (its task set, queue.c), so
+ * the I/O path checks them under the lock it holds anyway.  Each (LUN,
+ * nexus) has a short list of conditions; the first entry is
  * reported next.  A power-on / reset condition (ASC 29h) outranks the
  * others and, when established, clears them (SPC-4 5.14: the reset made
  * the older conditions moot); other conditions are reported oldest first.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,31 +18,10 @@ static bool is_reset_ua(uint16_t a)
 	return VS_ASC(a) == 0x29;
 }
 
-int ua_reserve_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+void ua_add_locked(struct port_queue *q, uint16_t a)
 {
-	if (nexus_id < lun->ua_cap)
-		return 0;
-	uint32_t cap = lun->ua_cap ? lun->ua_cap : 16;
-	while (cap <= nexus_id)
-		cap *= 2;
-	struct ua_slot *n = realloc(lun->ua, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	memset(&n[lun->ua_cap], 0, (cap - lun->ua_cap) * sizeof(*n));
-	lun->ua = n;
-	lun->ua_cap = cap;
-	return 0;
-}
+	struct ua_slot *s = &q->ua;
 
-void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t a)
-{
-	struct ua_slot *s;
-
-	if (ua_reserve_locked(lun, nexus_id))
-		return;
-	s = &lun->ua[nexus_id];
-	if (s->n == 0)
-		lun->ua_nonempty++;
 	if (is_reset_ua(a)) {
 		/* one reset condition replaces everything pending */
 		if (s->n && is_reset_ua(s->q[0]))
@@ -59,62 +39,53 @@ void ua_add_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t a)
 	 * initiator rereads state after them; dropping the newest is safe. */
 }
 
-bool ua_pop_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t *a)
+bool ua_pop_locked(struct port_queue *q, uint16_t *a)
 {
-	struct ua_slot *s;
+	struct ua_slot *s = &q->ua;
 
-	if (nexus_id >= lun->ua_cap || lun->ua[nexus_id].n == 0)
+	if (s->n == 0)
 		return false;
-	s = &lun->ua[nexus_id];
 	*a = s->q[0];
 	memmove(&s->q[0], &s->q[1], (size_t)(s->n - 1) * sizeof(s->q[0]));
-	if (--s->n == 0)
-		lun->ua_nonempty--;
+	s->n--;
 	return true;
 }
 
-void ua_remove_locked(struct vs_port_lun *lun, uint32_t nexus_id, uint16_t a)
+void ua_remove_locked(struct port_queue *q, uint16_t a)
 {
-	struct ua_slot *s;
+	struct ua_slot *s = &q->ua;
 
-	if (nexus_id >= lun->ua_cap)
-		return;
-	s = &lun->ua[nexus_id];
 	for (uint8_t i = 0; i < s->n; i++) {
 		if (s->q[i] != a)
 			continue;
 		memmove(&s->q[i], &s->q[i + 1], (size_t)(s->n - i - 1) * sizeof(s->q[0]));
-		if (--s->n == 0)
-			lun->ua_nonempty--;
+		s->n--;
 		return;
 	}
 }
 
-void ua_clear_locked(struct vs_port_lun *lun, uint32_t nexus_id)
+void ua_forget_locked(struct port_queue *q)
 {
-	if (nexus_id >= lun->ua_cap || lun->ua[nexus_id].n == 0)
-		return;
-	lun->ua[nexus_id].n = 0;
-	lun->ua_nonempty--;
+	q->ua.n = 0;
+	q->ua.used = false;
 }
 
-void ua_forget_locked(struct vs_port_lun *lun, uint32_t nexus_id)
-{
-	ua_clear_locked(lun, nexus_id);
-	if (nexus_id < lun->ua_cap)
-		lun->ua[nexus_id].used = false;
-}
-
+/* Every open nexus's queue on the LUN; nexus_lock keeps the set of open
+ * nexuses (and so of queues to reach) still. */
 void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
 {
 	struct vs_port *port = lun->port;
 
 	pthread_mutex_lock(&port->nexus_lock);
-	pthread_mutex_lock(&lun->lock);
-	for (uint32_t id = 0; id < port->nexus_cap; id++)
-		if (port->nexus[id] && id != except_id)
-			ua_add_locked(lun, id, a);
-	pthread_mutex_unlock(&lun->lock);
+	for (uint32_t id = 0; id < port->nexus_cap; id++) {
+		struct port_queue *q;
+
+		if (!port->nexus[id] || id == except_id || !(q = lun_queue(lun, id + 1)))
+			continue;
+		pthread_mutex_lock(&q->lock);
+		ua_add_locked(q, a);
+		pthread_mutex_unlock(&q->lock);
+	}
 	pthread_mutex_unlock(&port->nexus_lock);
 }
 
@@ -124,12 +95,13 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (!lun)
+		struct port_queue *q = lun ? lun_queue(lun, nexus_id + 1) : NULL;
+
+		if (!q)
 			continue;
-		pthread_mutex_lock(&lun->lock);
-		if (lun->ua_nonempty)
-			ua_remove_locked(lun, nexus_id, a);
-		pthread_mutex_unlock(&lun->lock);
+		pthread_mutex_lock(&q->lock);
+		ua_remove_locked(q, a);
+		pthread_mutex_unlock(&q->lock);
 	}
 }
 
@@ -148,12 +120,17 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                                   uint16_t asc_ascq)
 {
+	struct port_queue *q;
+
 	if (!port_arg(lun, "nexus_unit_attention: lun") ||
 	    !port_arg(nexus, "nexus_unit_attention: nexus"))
 		return;
-	pthread_mutex_lock(&lun->lock);
-	ua_add_locked(lun, nexus->id, asc_ascq);
-	pthread_mutex_unlock(&lun->lock);
+	q = lun_queue(lun, nexus->id + 1);
+	if (!q)
+		return;                 /* not a nexus of this LUN's port */
+	pthread_mutex_lock(&q->lock);
+	ua_add_locked(q, asc_ascq);
+	pthread_mutex_unlock(&q->lock);
 }
 
 void vs_port_bus_changed(struct vs_port *port)

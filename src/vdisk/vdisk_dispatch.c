@@ -218,11 +218,10 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 	uint8_t opcode = srb->cdb[0];
 	uint32_t nr;
 
+	/* xfer_len, the residual and the sense come cleared from the port
+	 * (miniport.h): writing them again here would race with the port
+	 * taking the SRB back on a timeout or reset. */
 	(void)adapter_ext;
-	srb->xfer_len = 0;
-	srb->residual = 0;
-	srb->resid_flags = 0;
-	srb->sense_len = 0;
 
 	d = srb->cdb_len ? vdisk_cmd_lookup(opcode, srb->cdb[1] & 0x1f, &sa_unknown) : NULL;
 	if (!d && sa_unknown) {
@@ -250,8 +249,10 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	/* one relaxed load: sanitize in progress, no medium, sanitize failed */
-	nr = atomic_load_explicit(&lun->not_ready, memory_order_relaxed);
+	/* one load: sanitize in progress, no medium, sanitize failed.
+	 * Acquire: a command that finds the sanitize over reads what it
+	 * wrote (free on x86, a plain load). */
+	nr = atomic_load_explicit(&lun->not_ready, memory_order_acquire);
 	if (nr && vdisk_not_ready(lun, srb, nr, d)) {
 		vs_port_complete(srb);
 		return;

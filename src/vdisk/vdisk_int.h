@@ -9,7 +9,8 @@
  *   vdisk_sense.c     sense data (fixed / descriptor per D_SENSE), data-in helpers
  *   vdisk_inquiry.c   INQUIRY and VPD pages
  *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
- *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion, write gate
+ *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion
+ *   vdisk_gate.c      the write gate (lock-free for writes, exclusive side locked)
  *   vdisk_engine.c    serialized per-LUN buffer jobs: COMPARE AND WRITE, VERIFY BYTCHK,
  *                     WRITE AND VERIFY's read-back, patterned WRITE SAME
  *   vdisk_provision.c WRITE SAME, UNMAP
@@ -183,13 +184,16 @@ struct vdisk_lun {
 
 	/*
 	 * Write gate (SBC-3 5.2 COMPARE AND WRITE atomicity): writes count
-	 * themselves in; a COMPARE AND WRITE takes the gate exclusively once
-	 * in-flight writes drained; writes arriving meanwhile are parked and
-	 * restarted when it ends.  Engine: one buffer job at a time per LUN.
+	 * themselves in; a command that needs the medium alone (COMPARE AND
+	 * WRITE, ORWRITE, WRITE ATOMIC, SANITIZE) takes the gate exclusively
+	 * once in-flight writes drained; writes arriving meanwhile are parked
+	 * and restarted when it ends.  Lock-free for writes while no exclusive
+	 * command is there (vdisk_gate.c); excl_waiter and the parked list are
+	 * guarded by lock.  Engine: one buffer job at a time per LUN.
 	 */
 	pthread_mutex_t lock;
-	uint32_t writes_inflight;
-	bool     excl;
+	_Atomic uint32_t writes_inflight;
+	_Atomic bool excl;
 	struct vdisk_cmd *excl_waiter;
 	struct vdisk_cmd *parked_head, *parked_tail;
 	bool     engine_busy;
@@ -414,12 +418,17 @@ void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t
 int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn);
 /* Finish: release the gate if held, then vs_port_complete(). */
 void vdisk_finish(struct vdisk_cmd *c);
+/* ---- vdisk_gate.c ---- */
 /* Gate: true = go on now; false = parked, c->resume runs later. */
 bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume);
 void vdisk_gate_exit(struct vdisk_lun *lun);
-/* Exclusive gate for COMPARE AND WRITE; `go` runs once writes drained. */
+/* Exclusive gate for COMPARE AND WRITE & co; `go` runs once writes drained
+ * (the caller holds the engine, so there is one exclusive user at a time). */
 void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go);
 void vdisk_gate_exclusive_end(struct vdisk_lun *lun);
+/* lun->lock held: take the gate exclusively only if no write is in flight
+ * now (SANITIZE's claim); false leaves the gate as it was. */
+bool vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun);
 /*
  * Multi-bio commands: c->iter() either submits one bio with
  * vdisk_iter_submit() and returns true, or finishes the command and returns

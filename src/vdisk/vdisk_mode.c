@@ -96,9 +96,13 @@ static uint32_t build_page(struct vdisk_lun *lun, uint8_t code, int pc, uint8_t 
 			p[4] = 0x08;                    /* SWP */
 			return 12;
 		}
-		/* TST 000b (one task set), QUEUE ALGORITHM MODIFIER 1 (unrestricted
-		 * reordering), QERR 00b, TAS=1 (aborted tasks of other nexuses get
-		 * TASK ABORTED status) */
+		/* TST 001b: a separate task set for each I_T nexus (the port
+		 * keeps one queue per nexus: task attributes, TASK SET FULL and
+		 * CLEAR TASK SET act per nexus, SAM-5 8.6 / 5.3.1 / 7.5);
+		 * QUEUE ALGORITHM MODIFIER 1 (unrestricted reordering), QERR 00b,
+		 * TAS=1 (tasks a reset or PREEMPT AND ABORT aborts for another
+		 * nexus get TASK ABORTED status) */
+		p[2] = 0x20;
 		p[3] = 0x10;
 		p[5] = 0x40;
 		if (!def) {

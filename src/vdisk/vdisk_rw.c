@@ -3,7 +3,8 @@
  * The data path: READ / WRITE / WRITE AND VERIFY (6/10/12/16), VERIFY
  * without byte compare, SYNCHRONIZE CACHE, PRE-FETCH; plus the plumbing
  * every command that talks to the block stack shares: submitting a bio
- * from the SRB extension, the write gate, and the multi-bio iterator.
+ * from the SRB extension and the multi-bio iterator (the write gate is in
+ * vdisk_gate.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -139,72 +140,6 @@ void vdisk_iterate(struct vdisk_cmd *c)
 			return;         /* finished; c may already be reused */
 		if (atomic_exchange(&c->sync, ITER_RETURNED) == ITER_SUBMITTING)
 			return;         /* asynchronous: iter_bio_done continues */
-	}
-}
-
-/* ---- write gate (see vdisk_int.h) ---- */
-
-bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
-{
-	struct vdisk_lun *lun = c->lun;
-
-	pthread_mutex_lock(&lun->lock);
-	if (lun->excl) {
-		vdisk_cmd_park(&lun->parked_head, &lun->parked_tail, c, resume);
-		pthread_mutex_unlock(&lun->lock);
-		return false;
-	}
-	lun->writes_inflight++;
-	c->gate_held = true;
-	pthread_mutex_unlock(&lun->lock);
-	return true;
-}
-
-void vdisk_gate_exit(struct vdisk_lun *lun)
-{
-	struct vdisk_cmd *w = NULL;
-
-	pthread_mutex_lock(&lun->lock);
-	lun->writes_inflight--;
-	if (lun->writes_inflight == 0 && lun->excl_waiter) {
-		w = lun->excl_waiter;
-		lun->excl_waiter = NULL;
-	}
-	pthread_mutex_unlock(&lun->lock);
-	if (w)
-		w->resume(w);
-}
-
-void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go)
-{
-	struct vdisk_lun *lun = c->lun;
-
-	pthread_mutex_lock(&lun->lock);
-	lun->excl = true;
-	if (lun->writes_inflight == 0) {
-		pthread_mutex_unlock(&lun->lock);
-		go(c);
-		return;
-	}
-	c->resume = go;
-	lun->excl_waiter = c;
-	pthread_mutex_unlock(&lun->lock);
-}
-
-void vdisk_gate_exclusive_end(struct vdisk_lun *lun)
-{
-	struct vdisk_cmd *list;
-
-	pthread_mutex_lock(&lun->lock);
-	lun->excl = false;
-	list = lun->parked_head;
-	lun->parked_head = lun->parked_tail = NULL;
-	pthread_mutex_unlock(&lun->lock);
-	while (list) {
-		struct vdisk_cmd *next = list->next;
-
-		list->resume(list);     /* may complete and reuse `list` */
-		list = next;
 	}
 }
 

@@ -234,9 +234,8 @@ static bool claim_medium(struct vdisk_lun *lun)
 {
 	for (;;) {
 		pthread_mutex_lock(&lun->lock);
-		if (!lun->engine_busy && !lun->excl && lun->writes_inflight == 0) {
+		if (!lun->engine_busy && vdisk_gate_try_exclusive_locked(lun)) {
 			lun->engine_busy = true;
-			lun->excl = true;
 			pthread_mutex_unlock(&lun->lock);
 			return true;
 		}

@@ -24,6 +24,7 @@
 enum mock_mode { MOCK_INLINE, MOCK_MANUAL, MOCK_THREAD };
 
 #define MOCK_MAX 4096
+#define MOCK_NX  64     /* nexus ids tracked for the ORDERED check (last: no nexus) */
 
 struct mock {
 	pthread_mutex_t mu;
@@ -35,6 +36,10 @@ struct mock {
 	uint64_t started_tags[MOCK_MAX];
 	int nstarted;
 	int in_flight, max_in_flight;
+	/* per nexus (its task set): SRBs in the mock, ORDERED ones among
+	 * them, and starts that broke SAM-5 8.6 within one task set */
+	int nx_in_flight[MOCK_NX], nx_ordered[MOCK_NX];
+	int order_violations;
 	int aborts, resets[4];
 	int attached, detached, inits, freed;
 	bool abort_completes;           /* abort_srb completes the SRB inline */
@@ -59,6 +64,13 @@ struct mock_lun {
 
 struct mock_adapter {
 	struct mock *m;
+};
+
+/* the mock's SRB extension: its LUN first (looked up as a pointer), and
+ * the nexus index taken at start (the nexus may be gone at completion) */
+struct mock_srb_ext {
+	struct mock_lun *ml;
+	int nx;
 };
 
 static inline void mock_finish(struct vs_srb *srb)
@@ -101,6 +113,36 @@ static inline void mock_finish(struct vs_srb *srb)
 	}
 }
 
+static inline int mock_nx(const struct vs_srb *srb)
+{
+	return ((const struct mock_srb_ext *)srb->ext)->nx;
+}
+
+/* An SRB reaches the mock (m->mu held): within its nexus's task set an
+ * ORDERED task starts with nothing else in flight, and while one runs
+ * only HEAD OF QUEUE tasks start (SAM-5 8.6.3, 8.6.4). */
+static inline void mock_track_start_locked(struct mock *m, const struct vs_srb *srb)
+{
+	int nx = mock_nx(srb);
+
+	if (srb->task_attr != VS_TASK_HEAD_OF_QUEUE && m->nx_ordered[nx])
+		m->order_violations++;
+	if (srb->task_attr == VS_TASK_ORDERED && m->nx_in_flight[nx])
+		m->order_violations++;
+	m->nx_in_flight[nx]++;
+	if (srb->task_attr == VS_TASK_ORDERED)
+		m->nx_ordered[nx]++;
+}
+
+static inline void mock_track_end_locked(struct mock *m, const struct vs_srb *srb)
+{
+	int nx = mock_nx(srb);
+
+	m->nx_in_flight[nx]--;
+	if (srb->task_attr == VS_TASK_ORDERED)
+		m->nx_ordered[nx]--;
+}
+
 /* take one pending SRB out (m->mu held) */
 static inline struct vs_srb *mock_take_locked(struct mock *m, int idx)
 {
@@ -109,6 +151,7 @@ static inline struct vs_srb *mock_take_locked(struct mock *m, int idx)
 	        (size_t)(m->npending - idx - 1) * sizeof(m->pending[0]));
 	m->npending--;
 	m->in_flight--;
+	mock_track_end_locked(m, s);
 	return s;
 }
 
@@ -223,19 +266,23 @@ static inline void mock_start_io(void *aext, void *lext, struct vs_srb *srb)
 	struct mock *m = ((struct mock_adapter *)aext)->m;
 	struct mock_lun *ml = lext;
 
-	*(struct mock_lun **)srb->ext = ml;
+	((struct mock_srb_ext *)srb->ext)->ml = ml;
+	((struct mock_srb_ext *)srb->ext)->nx =
+		srb->nexus && srb->nexus->id < MOCK_NX - 1 ? (int)srb->nexus->id : MOCK_NX - 1;
 	pthread_mutex_lock(&m->mu);
 	if (m->nstarted < MOCK_MAX)
 		m->started_tags[m->nstarted++] = srb->tag;
 	m->in_flight++;
 	if (m->in_flight > m->max_in_flight)
 		m->max_in_flight = m->in_flight;
+	mock_track_start_locked(m, srb);
 	if (m->busy_once) {
 		m->busy_once = false;
 		vs_port_busy(ml->lun, 0);
 	}
 	if (m->mode == MOCK_INLINE) {
 		m->in_flight--;
+		mock_track_end_locked(m, srb);
 		pthread_mutex_unlock(&m->mu);
 		mock_finish(srb);
 		vs_port_complete(srb);
@@ -319,7 +366,7 @@ static const struct vs_miniport mock_miniport = {
 	.struct_size = sizeof(struct vs_miniport),
 	.adapter_extension_size = sizeof(struct mock_adapter),
 	.lun_extension_size = sizeof(struct mock_lun),
-	.srb_extension_size = sizeof(void *),
+	.srb_extension_size = sizeof(struct mock_srb_ext),
 	.find_adapter = mock_find_adapter,
 	.initialize = mock_initialize,
 	.lun_attach = mock_lun_attach,

@@ -77,6 +77,18 @@ static void expect_ua(struct tf *tf, struct mock *m, struct vs_nexus *n, uint64_
 	assert_int_equal(r.ascq, ascq);
 }
 
+/* The port gives the SRBs back first and then calls the miniport's
+ * reset (reset.c), so a test that saw the SRBs complete waits for it. */
+static bool reset_seen(struct mock *m, void *kind)
+{
+	return mock_read(m, &m->resets[*(enum vs_reset_kind *)kind]) > 0;
+}
+
+static void wait_reset(struct mock *m, enum vs_reset_kind kind)
+{
+	assert_true(mock_wait_for(m, reset_seen, &kind, 5000));
+}
+
 static void test_timeout_escalation(void **state)
 {
 	struct mock *m;
@@ -101,11 +113,13 @@ static void test_timeout_escalation(void **state)
 	assert_int_equal(r.srb_status, VS_SRB_BUS_RESET);
 	assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
 	assert_true(mock_read(m, &m->aborts) >= 1);
+	wait_reset(m, VS_RESET_LUN);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_LUN]), 1);
 
 	/* the miniport never lets go → adapter reset takes LUN 1's SRB too */
 	assert_int_equal(tf_wait_ms(far, &r, 5000), 0);
 	assert_int_equal(r.srb_status, VS_SRB_BUS_RESET);
+	wait_reset(m, VS_RESET_ADAPTER);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_ADAPTER]), 1);
 	assert_int_equal(mock_read(m, &m->resets[VS_RESET_LUN]), 1);
 	assert_int_equal(tf_done_calls(tf), 2 * 2 + 3);    /* UA clears + 3 tasks */
@@ -215,6 +229,9 @@ static void test_abort_task(void **state)
 	finish(tf, m);
 }
 
+/* ABORT TASK SET and CLEAR TASK SET act on the requester's own task set:
+ * one task set per I_T nexus (control mode page TST 001b, SPC-4 7.5.7;
+ * SAM-5 7.3, 7.5).  The other nexus's tasks go on untouched. */
 static void test_abort_and_clear_task_set(void **state)
 {
 	struct mock *m;
@@ -239,18 +256,26 @@ static void test_abort_and_clear_task_set(void **state)
 	}
 	assert_int_equal(mock_npending(m), 3);
 
-	/* CLEAR TASK SET from a clears b's tasks too.  TAS=1 (SAM-5 5.6,
-	 * the control mode page): they complete with TASK ABORTED status,
-	 * which b's fabric sends, and no COMMANDS CLEARED BY ANOTHER
-	 * INITIATOR unit attention (that is TAS=0) */
+	/* CLEAR TASK SET from a: a's new tasks end without status, b's are
+	 * not in a's task set and are neither aborted nor told anything (no
+	 * TASK ABORTED, no COMMANDS CLEARED BY ANOTHER INITIATOR) */
+	for (int i = 0; i < 3; i++)
+		a[i] = sub(tf, na, 0, 200 + i, 0);
+	assert_int_equal(mock_npending(m), 6);
 	assert_int_equal(tf_tmf(tf, na, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(tf_wait(a[i], &r), 0);
+		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+		assert_false(tf_task_done(b[i]));
+	}
+	assert_int_equal(mock_npending(m), 3);
+	mock_complete_all(m);
 	for (int i = 0; i < 3; i++) {
 		assert_int_equal(tf_wait(b[i], &r), 0);
 		assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
-		assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
-		assert_int_equal(r.sense_len, 0);
+		assert_int_equal(r.status, SAM_STAT_GOOD);
 	}
-	assert_int_equal(tf_done_calls(tf) - before, 6);
+	assert_int_equal(tf_done_calls(tf) - before, 9);
 	expect_ua(tf, m, nb, 0, -1, 0);
 	expect_ua(tf, m, na, 0, -1, 0);
 	struct vs_lun_stats st;
@@ -259,8 +284,9 @@ static void test_abort_and_clear_task_set(void **state)
 	finish(tf, m);
 }
 
-/* A CLEAR TASK SET from a nexus with nothing of its own queued still
- * gives the others TASK ABORTED; its own held and active tasks get none. */
+/* CLEAR TASK SET takes the requester's held and active tasks; the depth
+ * slot its active task held goes to the other nexus's held task, which
+ * then starts, and the other nexus's tasks all complete GOOD. */
 static void test_clear_task_set_own_and_held(void **state)
 {
 	struct mock *m;
@@ -276,14 +302,19 @@ static void test_clear_task_set_own_and_held(void **state)
 		t[i] = sub(tf, (i & 1) ? nb : na, 0, 10 + i, 0);
 	assert_int_equal(mock_npending(m), 2);
 	assert_int_equal(tf_tmf(tf, nb, VS_TMF_CLEAR_TASK_SET, 0, 0), VS_TMF_COMPLETE);
-	for (int i = 0; i < 6; i++) {
+	for (int i = 1; i < 6; i += 2) {
 		assert_int_equal(tf_wait(t[i], &r), 0);
-		if (i & 1) {
-			assert_int_equal(r.srb_status, VS_SRB_ABORTED);
-		} else {
-			assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
-			assert_int_equal(r.status, SAM_STAT_TASK_ABORTED);
-		}
+		assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+	}
+	/* a's first task still runs, its second got b's slot */
+	assert_int_equal(mock_npending(m), 2);
+	assert_false(tf_task_done(t[4]));
+	while (mock_complete_all(m))
+		;
+	for (int i = 0; i < 6; i += 2) {
+		assert_int_equal(tf_wait(t[i], &r), 0);
+		assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+		assert_int_equal(r.status, SAM_STAT_GOOD);
 	}
 	finish(tf, m);
 }

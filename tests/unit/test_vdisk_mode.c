@@ -74,6 +74,7 @@ static void test_mode_sense(void **state)
 	assert_non_null(ctl);
 	assert_int_equal(ctl[1], 0x0a);
 	assert_int_equal(ctl[2] & 0x04, 0);            /* D_SENSE off */
+	assert_int_equal(ctl[2] >> 5, 1);              /* TST 001b: a task set per I_T nexus */
 	assert_true(ctl[5] & 0x40);                    /* TAS */
 	const uint8_t *cache = find_page6(d, 0x08);
 	assert_int_equal(cache[2] & 0x04, 0);          /* ram: no write cache, WCE=0 */
@@ -151,6 +152,13 @@ static void test_mode_select(void **state)
 	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 	assert_field_ptr(&r, false, 4 + 3, 1);
 	p[4 + 3] &= (uint8_t)~0x02;
+	/* nor TST: the port keeps a task set per I_T nexus (001b), one task
+	 * set for all (000b) cannot be chosen */
+	p[4 + 2] &= (uint8_t)~0x20;
+	mode_select6(&t, 0x10, p, 16, &r);
+	assert_sense(&r, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
+	assert_field_ptr(&r, false, 4 + 2, 5);
+	p[4 + 2] |= 0x20;
 	/* wrong page length, truncated list */
 	p[5] = 0x0b;
 	mode_select6(&t, 0x10, p, 16, &r);

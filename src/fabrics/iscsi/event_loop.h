@@ -11,6 +11,7 @@
 #define VSTOR_ISCSI_EVENT_LOOP_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -41,7 +42,7 @@ struct iscsi_loop {
 	pthread_t thread;
 	bool thread_started;
 	unsigned idx;
-	volatile bool stop_requested;
+	_Atomic bool stop_requested;    /* set by another thread */
 	const struct iscsi_loop_ops *ops;
 	void *owner;                    /* the struct vs_iscsi */
 

@@ -87,7 +87,7 @@ struct vs_iscsi {
 	atomic_uint nconns;
 	atomic_ullong next_conn_id;
 	bool started;
-	volatile bool stopping;
+	_Atomic bool stopping;          /* set by vs_iscsi_stop's thread, read by the loops */
 	uint64_t stop_deadline_ns;
 };
 

@@ -140,7 +140,10 @@ struct vs_miniport {
 	 * pointer saved from srb->nexus).  It must not block for long (it may
 	 * run on a fabric's event-loop thread): drop the state the standard
 	 * ties to the I_T nexus, e.g. a RESERVE(6/10) reservation (SPC-4
-	 * 5.13.3) or a PREVENT MEDIUM REMOVAL (SBC-3 5.12).
+	 * 5.13.3) or a PREVENT MEDIUM REMOVAL (SBC-3 5.12).  The nexus's
+	 * id is given to no other nexus before this returns, so state a
+	 * miniport keeps by nexus id and drops here is never seen by the
+	 * id's next nexus.
 	 */
 	void (*nexus_lost)(void *adapter_ext, const struct vs_nexus *nexus);
 

@@ -4,6 +4,12 @@
  * queue (task set) on every LUN (queue.c).  SAM-5 5.14 / SPC-4 5.14: a new
  * I_T nexus starts with POWER ON, RESET, OR BUS DEVICE RESET OCCURRED
  * pending on every logical unit.
+ *
+ * An id is free again only once the miniport's nexus_lost for its last
+ * nexus has returned, not when that nexus leaves the table: a miniport may
+ * keep per-nexus state by id (vdisk caches each nexus's reservation
+ * verdict) and drops it in nexus_lost, so a new nexus must not start
+ * commands on that id while the old state is still there.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,11 +22,17 @@ static int nexus_table_grow(struct vs_port *port)
 {
 	uint32_t cap = port->nexus_cap ? port->nexus_cap * 2 : 16;
 	struct nexus_priv **n = realloc(port->nexus, cap * sizeof(*n));
+	bool *closing;
 
 	if (!n)
 		return -ENOMEM;
 	memset(&n[port->nexus_cap], 0, (cap - port->nexus_cap) * sizeof(*n));
 	port->nexus = n;
+	closing = realloc(port->nexus_closing, cap * sizeof(*closing));
+	if (!closing)
+		return -ENOMEM;     /* the larger table stays; cap does not move */
+	memset(&closing[port->nexus_cap], 0, (cap - port->nexus_cap) * sizeof(*closing));
+	port->nexus_closing = closing;
 	port->nexus_cap = cap;
 	return 0;
 }
@@ -57,7 +69,7 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 	}
 
 	pthread_mutex_lock(&port->nexus_lock);
-	for (id = 0; id < port->nexus_cap && port->nexus[id]; id++)
+	for (id = 0; id < port->nexus_cap && (port->nexus[id] || port->nexus_closing[id]); id++)
 		;
 	if (id == port->nexus_cap && nexus_table_grow(port)) {
 		pthread_mutex_unlock(&port->nexus_lock);
@@ -100,6 +112,7 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 {
 	struct nexus_priv *np;
 	uint32_t hi;
+	bool hold_id = false;
 
 	if (!port_arg(port, "nexus_close: port") || !port_arg(nexus, "nexus_close: nexus"))
 		return;
@@ -107,8 +120,11 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 	/* Connection gone: nothing of this nexus may stay queued (SAM-5 6.3.4) */
 	vs_port_nexus_abort_all(port, nexus);
 	pthread_mutex_lock(&port->nexus_lock);
-	if (nexus->id < port->nexus_cap && port->nexus[nexus->id] == np)
+	if (nexus->id < port->nexus_cap && port->nexus[nexus->id] == np) {
 		port->nexus[nexus->id] = NULL;
+		port->nexus_closing[nexus->id] = true;
+		hold_id = true;
+	}
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
@@ -126,6 +142,12 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 	 * valid memory so it can be matched by address. */
 	if (VS_MINIPORT_HAS(port->mp, nexus_lost))
 		port->mp->nexus_lost(port->adapter_ext, nexus);
+	if (hold_id) {
+		/* only now may a new nexus get this id (see the top) */
+		pthread_mutex_lock(&port->nexus_lock);
+		port->nexus_closing[nexus->id] = false;
+		pthread_mutex_unlock(&port->nexus_lock);
+	}
 	free(np);
 }
 

@@ -63,6 +63,7 @@ static void port_free(struct vs_port *port)
 	}
 	pool_destroy_all(port);
 	free(port->nexus);
+	free(port->nexus_closing);
 	free(port->adapter_ext);
 	pthread_mutex_destroy(&port->lun_lock);
 	pthread_mutex_destroy(&port->nexus_lock);

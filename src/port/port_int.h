@@ -194,6 +194,9 @@ struct vs_port {
 
 	pthread_mutex_t nexus_lock;
 	struct nexus_priv **nexus;              /* [nexus_cap], indexed by id */
+	/* [nexus_cap]: the id's nexus left the table but its miniport
+	 * nexus_lost has not returned yet, so the id is not handed out */
+	bool *nexus_closing;
 	uint32_t nexus_cap;
 
 	_Atomic uint64_t tick_ms;               /* coarse clock, refreshed by the timer */

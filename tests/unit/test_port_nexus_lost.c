@@ -28,6 +28,8 @@ struct lost_adapter {
 	bool still_in_table[MAX_LOST];
 	int completed_at_loss;          /* SRBs completed when the last loss came */
 	int completed;
+	bool open_in_loss;              /* nexus_lost logs a new nexus in */
+	struct vs_nexus *opened_in_loss;
 };
 
 static int la_find_adapter(void *ext, struct vs_port *port, const void *cfg,
@@ -78,6 +80,10 @@ static void la_nexus_lost(void *ext, const struct vs_nexus *nexus)
 	snprintf(a->name[i], sizeof(a->name[i]), "%s", nexus->name);
 	a->still_in_table[i] = vs_port_nexus_by_id(a->port, nexus->id) == nexus;
 	a->completed_at_loss = a->completed;
+	if (a->open_in_loss) {
+		a->open_in_loss = false;
+		a->opened_in_loss = vs_port_nexus_open(a->port, "iqn.test:new,i,0x9", NULL, NULL, 0);
+	}
 }
 
 static const struct vs_miniport lost_mp = {
@@ -147,6 +153,40 @@ static void test_destroy_reports_open_nexuses(void **state)
 	assert_int_equal(total_lost, 1);
 }
 
+/*
+ * A login that comes while the miniport is still handling the loss of a
+ * nexus does not get that nexus's id (miniport.h: state kept by id and
+ * dropped in nexus_lost is never seen by the id's next nexus); once
+ * nexus_lost has returned, the id is free again (lowest free first).
+ */
+static void test_id_not_reused_before_nexus_lost_returns(void **state)
+{
+	struct tf *tf = tf_create(&lost_mp, NULL, NULL);
+	struct lost_adapter *a;
+	struct vs_nexus *n1, *n2, *n3;
+	uint32_t id1;
+	(void)state;
+
+	assert_non_null(tf);
+	a = vs_port_adapter_ext(tf_port(tf));
+	n1 = tf_nexus(tf, "iqn.test:one,i,0x1");
+	n2 = tf_nexus(tf, "iqn.test:two,i,0x2");
+	assert_non_null(n1);
+	assert_non_null(n2);
+	id1 = n1->id;
+	a->open_in_loss = true;
+	vs_port_nexus_close(tf_port(tf), n1);
+	assert_int_equal(a->lost, 1);
+	assert_non_null(a->opened_in_loss);
+	assert_int_not_equal(a->opened_in_loss->id, id1);
+	assert_int_not_equal(a->opened_in_loss->id, n2->id);
+	n3 = tf_nexus(tf, "iqn.test:three,i,0x3");
+	assert_non_null(n3);
+	assert_int_equal(n3->id, id1);
+	vs_port_nexus_close(tf_port(tf), a->opened_in_loss);
+	tf_destroy(tf);
+}
+
 /* A miniport compiled against API version 1 (struct without nexus_lost):
  * the port must not read past its struct_size. */
 static int v1_called;
@@ -181,6 +221,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_called_once_per_close),
 		cmocka_unit_test(test_destroy_reports_open_nexuses),
+		cmocka_unit_test(test_id_not_reused_before_nexus_lost_returns),
 		cmocka_unit_test(test_old_struct_size_not_called),
 	};
 

@@ -15,155 +15,20 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vdisk/pr.h"
-
-enum { WE = 1, EA = 3, WE_RO = 5, EA_RO = 6, WE_AR = 7, EA_AR = 8 };
-enum { SA_REGISTER = 0, SA_RESERVE, SA_RELEASE, SA_CLEAR, SA_PREEMPT, SA_PREEMPT_ABORT,
-       SA_REGISTER_IGNORE, SA_REGISTER_MOVE };
-
-struct cmd {
-	struct vs_srb srb;
-	struct iovec iov;
-	uint8_t buf[8192];
-};
+#include "pr_cmd.h"
 
 static struct vs_nexus nx_a, nx_b, nx_c;
-
-static void mk_nexus(struct vs_nexus *n, const char *iname, const char *isid, uint32_t id)
-{
-	memset(n, 0, sizeof(*n));
-	snprintf(n->name, sizeof(n->name), "%s,i,0x%s", iname, isid);
-	snprintf(n->initiator_name, sizeof(n->initiator_name), "%s", iname);
-	n->id = id;
-	n->rel_target_port_id = 1;
-	/* iSCSI TransportID, format 01b (SPC-4 7.6.4.6) */
-	size_t len = strlen(n->name) + 1;
-	size_t pad = (len + 3) & ~(size_t)3;
-	n->transport_id[0] = 0x45;
-	n->transport_id[2] = (uint8_t)(pad >> 8);
-	n->transport_id[3] = (uint8_t)pad;
-	memcpy(n->transport_id + 4, n->name, len - 1);
-	n->transport_id_len = (uint16_t)(4 + pad);
-}
 
 static int setup(void **state)
 {
 	(void)state;
-	mk_nexus(&nx_a, "iqn.2024-01.test:host-a", "23d000001", 0);
-	mk_nexus(&nx_b, "iqn.2024-01.test:host-b", "23d000002", 1);
-	mk_nexus(&nx_c, "iqn.2024-01.test:host-c", "23d000003", 2);
+	pr_mk_nexus(&nx_a, "iqn.2024-01.test:host-a", "23d000001", 0);
+	pr_mk_nexus(&nx_b, "iqn.2024-01.test:host-b", "23d000002", 1);
+	pr_mk_nexus(&nx_c, "iqn.2024-01.test:host-c", "23d000003", 2);
 	return 0;
 }
 
-static void cmd_init(struct cmd *c, const struct vs_nexus *nx, const uint8_t *cdb, size_t cdb_len,
-                     uint32_t data_length)
-{
-	memset(c, 0, sizeof(*c));
-	memcpy(c->srb.cdb, cdb, cdb_len);
-	c->srb.cdb_len = (uint8_t)cdb_len;
-	c->srb.nexus = (struct vs_nexus *)nx;
-	c->iov.iov_base = c->buf;
-	c->iov.iov_len = sizeof(c->buf);
-	c->srb.iov = &c->iov;
-	c->srb.iovcnt = 1;
-	c->srb.data_length = data_length;
-	c->srb.scsi_status = 0xff;     /* "not set" */
-}
-
-/* What vdisk does: conflict check first, then the command. */
-static void run(struct vdisk_pr *pr, struct cmd *c)
-{
-	if (vdisk_pr_conflict(pr, &c->srb))
-		return;
-	switch (c->srb.cdb[0]) {
-	case PERSISTENT_RESERVE_IN:
-		vdisk_pr_in(pr, &c->srb);
-		break;
-	case PERSISTENT_RESERVE_OUT:
-		vdisk_pr_out(pr, &c->srb);
-		break;
-	case RESERVE_6:
-	case RESERVE_10:
-		vdisk_pr_reserve(pr, &c->srb);
-		break;
-	case RELEASE_6:
-	case RELEASE_10:
-		vdisk_pr_release(pr, &c->srb);
-		break;
-	default:
-		vs_srb_set_good(&c->srb);      /* stands for the command running */
-		break;
-	}
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/* PERSISTENT RESERVE OUT with the basic 24-byte parameter list. */
-static uint8_t prout_full(struct vdisk_pr *pr, const struct vs_nexus *nx, int sa, int scope,
-                          int type, uint64_t rk, uint64_t sark, uint8_t flags, uint32_t plen,
-                          struct cmd *c)
-{
-	uint8_t cdb[10] = { PERSISTENT_RESERVE_OUT, (uint8_t)sa, (uint8_t)(scope << 4 | type) };
-	cdb[5] = (uint8_t)(plen >> 24);
-	cdb[6] = (uint8_t)(plen >> 16);
-	cdb[7] = (uint8_t)(plen >> 8);
-	cdb[8] = (uint8_t)plen;
-	cmd_init(c, nx, cdb, sizeof(cdb), plen);
-	c->srb.data_dir = VS_DIR_TO_DEVICE;
-	put64(c->buf, rk);
-	put64(c->buf + 8, sark);
-	c->buf[20] = flags;
-	run(pr, c);
-	return c->srb.scsi_status;
-}
-
-static uint8_t prout(struct vdisk_pr *pr, const struct vs_nexus *nx, int sa, int type,
-                     uint64_t rk, uint64_t sark)
-{
-	struct cmd c;
-	return prout_full(pr, nx, sa, 0, type, rk, sark, 0, 24, &c);
-}
-
-static uint8_t prin(struct vdisk_pr *pr, const struct vs_nexus *nx, int sa, uint16_t alloc,
-                    struct cmd *c)
-{
-	uint8_t cdb[10] = { PERSISTENT_RESERVE_IN, (uint8_t)sa };
-	cdb[7] = (uint8_t)(alloc >> 8);
-	cdb[8] = (uint8_t)alloc;
-	cmd_init(c, nx, cdb, sizeof(cdb), alloc);
-	c->srb.data_dir = VS_DIR_FROM_DEVICE;
-	run(pr, c);
-	return c->srb.scsi_status;
-}
-
-/* Send an arbitrary short CDB (READ/WRITE/TUR/RESERVE ...) */
-static uint8_t send(struct vdisk_pr *pr, const struct vs_nexus *nx, uint8_t op, uint8_t b1)
-{
-	struct cmd c;
-	uint8_t cdb[10] = { op, b1 };
-	cmd_init(&c, nx, cdb, (op >= 0x20 && op < 0x60) ? 10 : 6, 0);
-	if (op == START_STOP_UNIT)
-		c.srb.cdb[4] = 0x01;
-	run(pr, &c);
-	return c.srb.scsi_status;
-}
-
-static void assert_sense(const struct cmd *c, uint8_t key, uint16_t asc_ascq)
+static void assert_sense(const struct pr_cmd *c, uint8_t key, uint16_t asc_ascq)
 {
 	assert_int_equal(c->srb.scsi_status, SAM_STAT_CHECK_CONDITION);
 	assert_int_equal(c->srb.sense[2] & 0x0f, key);
@@ -173,9 +38,9 @@ static void assert_sense(const struct cmd *c, uint8_t key, uint16_t asc_ascq)
 
 static uint32_t generation(struct vdisk_pr *pr)
 {
-	struct cmd c;
-	assert_int_equal(prin(pr, &nx_a, 0, 8, &c), SAM_STAT_GOOD);
-	return get32(c.buf);
+	struct pr_cmd c;
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 8, &c), SAM_STAT_GOOD);
+	return pr_get32(c.buf);
 }
 
 /* ---------------------------------------------------------------- */
@@ -188,51 +53,51 @@ static void test_register_and_read_keys(void **state)
 	assert_false(vdisk_pr_in_use(pr));
 	uint32_t g0 = generation(pr);
 
-	struct cmd c;
-	assert_int_equal(prout_full(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0, 0x1111, 0, 24, &c),
+	struct pr_cmd c;
+	assert_int_equal(pr_prout_full(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0, 0x1111, 0, 24, &c),
 	                 SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 24);
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0, 0x2222), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0x2222), SAM_STAT_GOOD);
 	assert_true(vdisk_pr_in_use(pr));
 
-	assert_int_equal(prin(pr, &nx_c, 0, 1024, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_c, 0, 1024, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 24);
-	assert_int_equal(get32(c.buf), g0 + 2);
-	assert_int_equal(get32(c.buf + 4), 16);
-	assert_true(get64(c.buf + 8) == 0x1111);
-	assert_true(get64(c.buf + 16) == 0x2222);
+	assert_int_equal(pr_get32(c.buf), g0 + 2);
+	assert_int_equal(pr_get32(c.buf + 4), 16);
+	assert_true(pr_get64(c.buf + 8) == 0x1111);
+	assert_true(pr_get64(c.buf + 16) == 0x2222);
 
 	/* An unregistered nexus quoting a key, and a registered one
 	 * re-registering with the wrong key: RESERVATION CONFLICT, and a
 	 * failed command leaves the generation alone. */
-	assert_int_equal(prout(pr, &nx_c, SA_REGISTER, 0, 0x1111, 0x3333),
+	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0x1111, 0x3333),
 	                 SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0x1112),
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0x1112),
 	                 SAM_STAT_RESERVATION_CONFLICT);
 	assert_int_equal(generation(pr), g0 + 2);
 
 	/* Change the key with the right one, then unregister. */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0x1111, 0x1234), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0x1234, 0), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 0, 1024, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf), g0 + 4);
-	assert_int_equal(get32(c.buf + 4), 8);
-	assert_true(get64(c.buf + 8) == 0x2222);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0x1111, 0x1234), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0x1234, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 1024, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf), g0 + 4);
+	assert_int_equal(pr_get32(c.buf + 4), 8);
+	assert_true(pr_get64(c.buf + 8) == 0x2222);
 
 	/* REGISTER AND IGNORE EXISTING KEY replaces a key without knowing it */
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0xdead, 0x5555), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 0, 1024, &c), SAM_STAT_GOOD);
-	assert_true(get64(c.buf + 8) == 0x5555);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0xdead, 0x5555), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 1024, &c), SAM_STAT_GOOD);
+	assert_true(pr_get64(c.buf + 8) == 0x5555);
 
 	/* Truncation: ALLOCATION LENGTH 8 still reports the full length. */
-	assert_int_equal(prin(pr, &nx_a, 0, 8, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 8, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 8);
-	assert_int_equal(get32(c.buf + 4), 8);
+	assert_int_equal(pr_get32(c.buf + 4), 8);
 	/* ... and 12 returns half a key */
-	assert_int_equal(prin(pr, &nx_a, 0, 12, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 12, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 12);
 
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0x5555, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0x5555, 0), SAM_STAT_GOOD);
 	assert_false(vdisk_pr_in_use(pr));
 	vdisk_pr_destroy(pr);
 }
@@ -260,43 +125,43 @@ static void test_access_per_type(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct access_case *k = &cases[i];
 		const uint64_t ka = 0xa000 + i, kb = 0xb000 + i;
-		assert_int_equal(prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, ka), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0, kb), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_a, SA_RESERVE, k->type, ka, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, ka), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0, kb), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, k->type, ka, 0), SAM_STAT_GOOD);
 
-		struct cmd c;
-		assert_int_equal(prin(pr, &nx_b, 1, 100, &c), SAM_STAT_GOOD);
-		assert_int_equal(get32(c.buf + 4), 16);
+		struct pr_cmd c;
+		assert_int_equal(pr_prin(pr, &nx_b, 1, 100, &c), SAM_STAT_GOOD);
+		assert_int_equal(pr_get32(c.buf + 4), 16);
 		bool ar = k->type == WE_AR || k->type == EA_AR;
-		assert_true(get64(c.buf + 8) == (ar ? 0 : ka));
+		assert_true(pr_get64(c.buf + 8) == (ar ? 0 : ka));
 		assert_int_equal(c.buf[21], k->type);
 
 		/* the holder can do anything */
-		assert_int_equal(send(pr, &nx_a, READ_10, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_a, READ_10, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
 		/* commands every type allows */
-		assert_int_equal(send(pr, &nx_c, INQUIRY, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_c, TEST_UNIT_READY, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_c, READ_CAPACITY_10, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_c, REPORT_LUNS, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_c, REQUEST_SENSE, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_c, START_STOP_UNIT, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, INQUIRY, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, TEST_UNIT_READY, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, READ_CAPACITY_10, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, REPORT_LUNS, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, REQUEST_SENSE, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_c, START_STOP_UNIT, 0), SAM_STAT_GOOD);
 		/* RESERVE(6) conflicts with any registration (SPC-4 5.13.3) */
-		assert_int_equal(send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
+		assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
 
 #define EXPECT(ok) ((ok) ? SAM_STAT_GOOD : SAM_STAT_RESERVATION_CONFLICT)
-		assert_int_equal(send(pr, &nx_b, READ_10, 0), EXPECT(k->reg_read));
-		assert_int_equal(send(pr, &nx_b, WRITE_10, 0), EXPECT(k->reg_write));
-		assert_int_equal(send(pr, &nx_b, SYNCHRONIZE_CACHE_10, 0), EXPECT(k->reg_write));
-		assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, kb, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_b, READ_10, 0), EXPECT(k->unreg_read));
-		assert_int_equal(send(pr, &nx_b, READ_16, 0), EXPECT(k->unreg_read));
-		assert_int_equal(send(pr, &nx_b, WRITE_10, 0), EXPECT(k->unreg_write));
-		assert_int_equal(send(pr, &nx_b, MODE_SELECT_6, 0), EXPECT(k->unreg_write));
+		assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), EXPECT(k->reg_read));
+		assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), EXPECT(k->reg_write));
+		assert_int_equal(pr_send(pr, &nx_b, SYNCHRONIZE_CACHE_10, 0), EXPECT(k->reg_write));
+		assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, kb, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), EXPECT(k->unreg_read));
+		assert_int_equal(pr_send(pr, &nx_b, READ_16, 0), EXPECT(k->unreg_read));
+		assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), EXPECT(k->unreg_write));
+		assert_int_equal(pr_send(pr, &nx_b, MODE_SELECT_6, 0), EXPECT(k->unreg_write));
 #undef EXPECT
-		assert_int_equal(prout(pr, &nx_a, SA_RELEASE, k->type, ka, 0), SAM_STAT_GOOD);
-		assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, ka, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, k->type, ka, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, ka, 0), SAM_STAT_GOOD);
 		assert_false(vdisk_pr_in_use(pr));
 	}
 	vdisk_pr_destroy(pr);
@@ -312,28 +177,28 @@ static void test_ownership(void **state)
 	for (size_t i = 0; i < 6; i++) {
 		int t = types[i];
 		bool ar = t == EA_AR || t == WE_AR;
-		assert_int_equal(prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0xa1), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0, 0xb1), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_a, SA_RESERVE, t, 0xa1, 0), SAM_STAT_GOOD);
-		assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0xa1, 0), SAM_STAT_GOOD);
-		struct cmd c;
-		assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-		assert_int_equal(get32(c.buf + 4), ar ? 16 : 0);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0xa1), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER_IGNORE, 0, 0, 0xb1), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, t, 0xa1, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xa1, 0), SAM_STAT_GOOD);
+		struct pr_cmd c;
+		assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+		assert_int_equal(pr_get32(c.buf + 4), ar ? 16 : 0);
 		if (ar) {
 			assert_int_equal(c.buf[21], t);
 			/* B, still registered, is a holder: it can release */
-			assert_int_equal(prout(pr, &nx_b, SA_RELEASE, t, 0xb1, 0), SAM_STAT_GOOD);
-			assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-			assert_int_equal(get32(c.buf + 4), 0);
+			assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, t, 0xb1, 0), SAM_STAT_GOOD);
+			assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+			assert_int_equal(pr_get32(c.buf + 4), 0);
 		}
-		assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0xb1, 0), SAM_STAT_GOOD);
+		assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0xb1, 0), SAM_STAT_GOOD);
 	}
 	/* the last registrant leaving ends an all-registrants reservation */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0xa1), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE_AR, 0xa1, 0), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0xa1, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0xa1), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE_AR, 0xa1, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xa1, 0), SAM_STAT_GOOD);
 	assert_false(vdisk_pr_in_use(pr));
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 	vdisk_pr_destroy(pr);
 }
 
@@ -341,45 +206,45 @@ static void test_reserve_release_rules(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
+	struct pr_cmd c;
 
 	/* unregistered nexus cannot reserve */
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
 	uint32_t g = generation(pr);
 	/* wrong reservation key */
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE, 0xab, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE, 0xab, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE, 0xaa, 0), SAM_STAT_GOOD);
 	/* RESERVE and RELEASE do not bump PRgeneration */
 	assert_int_equal(generation(pr), g);
 	/* the holder repeating it is fine; another type or another nexus is not */
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE, 0xaa, 0), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_b, SA_RESERVE, WE, 0xbb, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RESERVE, WE, 0xbb, 0), SAM_STAT_RESERVATION_CONFLICT);
 
 	/* invalid TYPE / SCOPE: INVALID FIELD IN CDB, pointing at byte 2 */
-	prout_full(pr, &nx_a, SA_RESERVE, 0, 2, 0xaa, 0, 0, 24, &c);
+	pr_prout_full(pr, &nx_a, SA_RESERVE, 0, 2, 0xaa, 0, 0, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	assert_int_equal(c.srb.sense[15], 0x80 | 0x40 | 0x08 | 3);
 	assert_int_equal(c.srb.sense[17], 2);
-	prout_full(pr, &nx_a, SA_RELEASE, 1, WE, 0xaa, 0, 0, 24, &c);
+	pr_prout_full(pr, &nx_a, SA_RELEASE, 1, WE, 0xaa, 0, 0, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	assert_int_equal(c.srb.sense[15], 0x80 | 0x40 | 0x08 | 7);
 
 	/* release: non-holder and wrong key */
-	assert_int_equal(prout(pr, &nx_b, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_c, SA_RELEASE, WE, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_c, SA_RELEASE, WE, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
 	/* holder, wrong type: INVALID RELEASE OF PERSISTENT RESERVATION */
-	prout_full(pr, &nx_a, SA_RELEASE, 0, EA, 0xaa, 0, 0, 24, &c);
+	pr_prout_full(pr, &nx_a, SA_RELEASE, 0, EA, 0xaa, 0, 0, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, 0x2604);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_RELEASE, WE, 0xaa, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, WE, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 	/* release without a reservation: GOOD */
-	assert_int_equal(prout(pr, &nx_a, SA_RELEASE, WE, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, WE, 0xaa, 0), SAM_STAT_GOOD);
 	assert_int_equal(generation(pr), g);
 	vdisk_pr_destroy(pr);
 }
@@ -388,38 +253,38 @@ static void test_parameter_errors(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
+	struct pr_cmd c;
 
 	/* PARAMETER LIST LENGTH must be 24 */
-	prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 20, &c);
+	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 20, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-	prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 28, &c);
+	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 28, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
-	prout_full(pr, &nx_a, SA_CLEAR, 0, 0, 0, 0, 0, 0, &c);
+	pr_prout_full(pr, &nx_a, SA_CLEAR, 0, 0, 0, 0, 0, 0, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 	/* less data-out than the CDB announces */
-	prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 24, &c);
+	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0x1, 0, 24, &c);
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
 	{
 		uint8_t cdb[10] = { PERSISTENT_RESERVE_OUT, SA_REGISTER, 0, 0, 0, 0, 0, 0, 24 };
-		cmd_init(&c, &nx_b, cdb, 10, 16);
-		run(pr, &c);
+		pr_cmd_init(&c, &nx_b, cdb, 10, 16);
+		pr_run(pr, &c);
 		assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 	}
 	/* SPEC_I_PT unsupported: INVALID FIELD IN PARAMETER LIST byte 20 bit 3 */
-	prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0x2, 0x08, 24, &c);
+	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0x2, 0x08, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 	assert_int_equal(c.srb.sense[15], 0x80 | 0x08 | 3);
 	assert_int_equal(c.srb.sense[17], 20);
 	/* APTPL without a state file */
-	prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0x2, 0x01, 24, &c);
+	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0x2, 0x01, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 	assert_int_equal(c.srb.sense[15], 0x80 | 0x08 | 0);
 	/* PR OUT service action 8.. and PR IN service action 4..0x1f */
-	prout_full(pr, &nx_a, 8, 0, 0, 1, 0, 0, 24, &c);
+	pr_prout_full(pr, &nx_a, 8, 0, 0, 1, 0, 0, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	for (int sa = 0; sa < 0x20; sa++) {
-		prin(pr, &nx_a, sa, 1024, &c);
+		pr_prin(pr, &nx_a, sa, 1024, &c);
 		if (sa < 4) {
 			assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
 		} else {
@@ -433,8 +298,8 @@ static void test_parameter_errors(void **state)
 	for (int i = 0; i < 200; i++) {
 		char isid[16];
 		snprintf(isid, sizeof(isid), "%x", 0x100 + i);
-		mk_nexus(&many, "iqn.2024-01.test:many", isid, 100 + (uint32_t)i);
-		prout_full(pr, &many, SA_REGISTER, 0, 0, 0, 0x100 + (uint64_t)i, 0, 24, &c);
+		pr_mk_nexus(&many, "iqn.2024-01.test:many", isid, 100 + (uint32_t)i);
+		pr_prout_full(pr, &many, SA_REGISTER, 0, 0, 0, 0x100 + (uint64_t)i, 0, 24, &c);
 		if (c.srb.scsi_status != SAM_STAT_GOOD)
 			break;
 		ok++;
@@ -448,21 +313,21 @@ static void test_clear(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
 	uint32_t g = generation(pr);
 	/* unregistered / wrong key cannot clear */
-	assert_int_equal(prout(pr, &nx_c, SA_CLEAR, 0, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_b, SA_CLEAR, 0, 0xaa, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_c, SA_CLEAR, 0, 0, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_CLEAR, 0, 0xaa, 0), SAM_STAT_RESERVATION_CONFLICT);
 	/* any registrant can clear, not only the holder */
-	assert_int_equal(prout(pr, &nx_b, SA_CLEAR, 0, 0xbb, 0), SAM_STAT_GOOD);
-	struct cmd c;
-	assert_int_equal(prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf), g + 1);
-	assert_int_equal(get32(c.buf + 4), 0);
-	assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf + 4), 0);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_CLEAR, 0, 0xbb, 0), SAM_STAT_GOOD);
+	struct pr_cmd c;
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf), g + 1);
+	assert_int_equal(pr_get32(c.buf + 4), 0);
+	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf + 4), 0);
 	assert_false(vdisk_pr_in_use(pr));
 	vdisk_pr_destroy(pr);
 }
@@ -471,53 +336,53 @@ static void test_preempt(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
+	struct pr_cmd c;
 
 	/* no reservation: PREEMPT removes the registrations with SARK */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
 	uint32_t g = generation(pr);
 	/* SARK 0 without a reservation, and a SARK nobody holds */
-	prout_full(pr, &nx_b, SA_PREEMPT, 0, EA, 0xbb, 0, 0, 24, &c);
+	pr_prout_full(pr, &nx_b, SA_PREEMPT, 0, EA, 0xbb, 0, 0, 24, &c);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
-	assert_int_equal(prout(pr, &nx_b, SA_PREEMPT, EA, 0xbb, 0xcc), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_b, SA_PREEMPT, EA, 0xba, 0xaa), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_PREEMPT, EA, 0xbb, 0xcc), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_PREEMPT, EA, 0xba, 0xaa), SAM_STAT_RESERVATION_CONFLICT);
 	assert_int_equal(generation(pr), g);
-	assert_int_equal(prout(pr, &nx_b, SA_PREEMPT, EA, 0xbb, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf), g + 1);
-	assert_int_equal(get32(c.buf + 4), 8);
-	assert_true(get64(c.buf + 8) == 0xbb);
-	assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf + 4), 0);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_PREEMPT, EA, 0xbb, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf), g + 1);
+	assert_int_equal(pr_get32(c.buf + 4), 8);
+	assert_true(pr_get64(c.buf + 8) == 0xbb);
+	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf + 4), 0);
 
 	/* preempting the holder moves the reservation, with the new type */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_b, SA_PREEMPT_ABORT, WE, 0xbb, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-	assert_true(get64(c.buf + 8) == 0xbb);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_PREEMPT_ABORT, WE, 0xbb, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+	assert_true(pr_get64(c.buf + 8) == 0xbb);
 	assert_int_equal(c.buf[21], WE);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_a, READ_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_a, READ_10, 0), SAM_STAT_GOOD);
 	/* A lost its registration */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0xaa, 0x1), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xaa, 0x1), SAM_STAT_RESERVATION_CONFLICT);
 
 	/* all-registrants: SARK 0 takes over and removes everybody else */
-	assert_int_equal(prout(pr, &nx_b, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_b, SA_RESERVE, EA_AR, 0xbb, 0), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_PREEMPT, EA, 0xaa, 0), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-	assert_true(get64(c.buf + 8) == 0xaa);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, WE, 0xbb, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RESERVE, EA_AR, 0xbb, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_PREEMPT, EA, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+	assert_true(pr_get64(c.buf + 8) == 0xaa);
 	assert_int_equal(c.buf[21], EA);
-	assert_int_equal(prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf + 4), 8);
-	assert_true(get64(c.buf + 8) == 0xaa);
-	assert_int_equal(send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf + 4), 8);
+	assert_true(pr_get64(c.buf + 8) == 0xaa);
+	assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	vdisk_pr_destroy(pr);
 }
 
@@ -525,37 +390,37 @@ static void test_read_full_status_and_caps(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x04 /* ALL_TG_PT */, 24, &c);
+	struct pr_cmd c;
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x04 /* ALL_TG_PT */, 24, &c);
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, WE_RO, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE_RO, 0xaa, 0), SAM_STAT_GOOD);
 
-	assert_int_equal(prin(pr, &nx_c, 3, 4096, &c), SAM_STAT_GOOD);
-	uint32_t add = get32(c.buf + 4);
+	assert_int_equal(pr_prin(pr, &nx_c, 3, 4096, &c), SAM_STAT_GOOD);
+	uint32_t add = pr_get32(c.buf + 4);
 	assert_int_equal(add, 24 + nx_a.transport_id_len + 24 + nx_b.transport_id_len);
 	assert_int_equal(c.srb.xfer_len, 8 + add);
 	const uint8_t *d = c.buf + 8;
-	assert_true(get64(d) == 0xaa);
+	assert_true(pr_get64(d) == 0xaa);
 	assert_int_equal(d[12], 0x01);                 /* R_HOLDER */
 	assert_int_equal(d[13], WE_RO);
 	assert_int_equal(d[18] << 8 | d[19], 1);       /* relative target port */
-	assert_int_equal(get32(d + 20), nx_a.transport_id_len);
+	assert_int_equal(pr_get32(d + 20), nx_a.transport_id_len);
 	assert_memory_equal(d + 24, nx_a.transport_id, nx_a.transport_id_len);
 	d += 24 + nx_a.transport_id_len;
-	assert_true(get64(d) == 0xbb);
+	assert_true(pr_get64(d) == 0xbb);
 	assert_int_equal(d[12], 0x02);                 /* ALL_TG_PT, not holder */
 	assert_int_equal(d[13], 0);
 	assert_int_equal(d[18] << 8 | d[19], 0);
 	assert_memory_equal(d + 24, nx_b.transport_id, nx_b.transport_id_len);
 	/* truncated to the allocation length */
-	assert_int_equal(prin(pr, &nx_c, 3, 30, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_c, 3, 30, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 30);
-	assert_int_equal(get32(c.buf + 4), add);
+	assert_int_equal(pr_get32(c.buf + 4), add);
 
 	/* REPORT CAPABILITIES: CRH, ATP_C, no SIP_C, no PTPL_C without a
 	 * state file; TMV + ALLOW COMMANDS 3; all six types */
-	assert_int_equal(prin(pr, &nx_c, 2, 4096, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_c, 2, 4096, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 8);
 	assert_int_equal(c.buf[0] << 8 | c.buf[1], 8);
 	assert_int_equal(c.buf[2], 0x14);
@@ -569,9 +434,9 @@ static void test_register_and_move(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
+	struct pr_cmd c;
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
 
 	/* build REGISTER AND MOVE to B's TransportID */
 	uint32_t tl = nx_b.transport_id_len, plen = 24 + tl;
@@ -579,20 +444,20 @@ static void test_register_and_move(void **state)
 	cdb[8] = (uint8_t)plen;
 #define RAM(nx, rk, sark, unreg)                                                   \
 	do {                                                                       \
-		cmd_init(&c, (nx), cdb, 10, plen);                                  \
-		put64(c.buf, (rk));                                                \
-		put64(c.buf + 8, (sark));                                          \
+		pr_cmd_init(&c, (nx), cdb, 10, plen);                                  \
+		pr_put64(c.buf, (rk));                                                \
+		pr_put64(c.buf + 8, (sark));                                          \
 		c.buf[17] = (unreg) ? 0x02 : 0;                                     \
 		c.buf[19] = 1;                                                     \
 		c.buf[23] = (uint8_t)tl;                                           \
 		memcpy(c.buf + 24, nx_b.transport_id, tl);                         \
-		run(pr, &c);                                                       \
+		pr_run(pr, &c);                                                       \
 	} while (0)
 
 	/* no reservation: conflict */
 	RAM(&nx_a, 0xaa, 0xb0, true);
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
 	/* only the holder may move it */
 	RAM(&nx_c, 0xcc, 0xb0, true);
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_RESERVATION_CONFLICT);
@@ -605,14 +470,14 @@ static void test_register_and_move(void **state)
 #undef RAM
 	assert_int_equal(generation(pr), g + 1);
 	/* B (never registered itself) now holds EA with key 0xb0; A is gone */
-	assert_int_equal(prin(pr, &nx_c, 1, 100, &c), SAM_STAT_GOOD);
-	assert_true(get64(c.buf + 8) == 0xb0);
+	assert_int_equal(pr_prin(pr, &nx_c, 1, 100, &c), SAM_STAT_GOOD);
+	assert_true(pr_get64(c.buf + 8) == 0xb0);
 	assert_int_equal(c.buf[21], EA);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prin(pr, &nx_c, 0, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf + 4), 16);
-	assert_int_equal(prout(pr, &nx_b, SA_RELEASE, EA, 0xb0, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prin(pr, &nx_c, 0, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf + 4), 16);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, EA, 0xb0, 0), SAM_STAT_GOOD);
 	vdisk_pr_destroy(pr);
 }
 
@@ -620,59 +485,59 @@ static void test_spc2_reserve_release(void **state)
 {
 	(void)state;
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
-	struct cmd c;
+	struct pr_cmd c;
 
-	assert_int_equal(send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
 	assert_true(vdisk_pr_in_use(pr));
-	assert_int_equal(send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);    /* again: fine */
-	assert_int_equal(send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_GOOD);    /* no-op */
-	assert_int_equal(send(pr, &nx_b, MODE_SENSE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, TEST_UNIT_READY, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, INQUIRY, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, REQUEST_SENSE, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, REPORT_LUNS, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, MODE_SENSE_6, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);    /* again: fine */
+	assert_int_equal(pr_send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_GOOD);    /* no-op */
+	assert_int_equal(pr_send(pr, &nx_b, MODE_SENSE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, TEST_UNIT_READY, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, INQUIRY, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, REQUEST_SENSE, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, REPORT_LUNS, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, MODE_SENSE_6, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
 	/* SPC-4 5.13.3: PR IN / PR OUT conflict while a RESERVE is held,
 	 * even from the holder */
-	assert_int_equal(prin(pr, &nx_a, 0, 100, &c), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 100, &c), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_RESERVATION_CONFLICT);
 
-	assert_int_equal(send(pr, &nx_a, RELEASE_10, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_a, RELEASE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	/* a LU reset drops it */
 	vdisk_pr_reset(pr);
 	assert_false(vdisk_pr_in_use(pr));
-	assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
 	/* so does the holder's I_T nexus loss */
-	assert_int_equal(send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
 	vdisk_pr_nexus_loss(pr, &nx_b);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	vdisk_pr_nexus_loss(pr, &nx_a);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 
 	/* third-party reservations are not supported */
 	{
 		uint8_t cdb[10] = { RESERVE_10, 0x10 };
-		cmd_init(&c, &nx_a, cdb, 10, 0);
-		run(pr, &c);
+		pr_cmd_init(&c, &nx_a, cdb, 10, 0);
+		pr_run(pr, &c);
 		assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		assert_int_equal(c.srb.sense[15], 0x80 | 0x40 | 0x08 | 4);
 	}
 
 	/* SPC-4 5.13.3: with any registration, RESERVE and RELEASE conflict */
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(prout(pr, &nx_a, SA_REGISTER, 0, 0xaa, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_GOOD);
-	assert_int_equal(send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xaa, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_GOOD);
 	assert_false(vdisk_pr_in_use(pr));
 	vdisk_pr_destroy(pr);
 }
@@ -687,21 +552,21 @@ static void test_aptpl_persistence(void **state)
 
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
-	struct cmd c;
+	struct pr_cmd c;
 	/* PTPL_C set once there is a state file; PTPL_A clear */
-	assert_int_equal(prin(pr, &nx_a, 2, 8, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 2, 8, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.buf[2], 0x15);
 	assert_int_equal(c.buf[3] & 0x01, 0);
 
-	prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0xaa, 0x01, 24, &c);   /* APTPL */
+	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0xaa, 0x01, 24, &c);   /* APTPL */
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
-	prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x05, 24, &c);   /* APTPL+ALL_TG_PT */
+	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x05, 24, &c);   /* APTPL+ALL_TG_PT */
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
-	assert_int_equal(prout(pr, &nx_b, SA_RESERVE, WE_RO, 0xbb, 0), SAM_STAT_GOOD);
-	assert_int_equal(prin(pr, &nx_a, 2, 8, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RESERVE, WE_RO, 0xbb, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 2, 8, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.buf[3] & 0x01, 1);                               /* PTPL_A */
 	uint8_t before[4096];
-	assert_int_equal(prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
 	uint32_t before_len = c.srb.xfer_len;
 	memcpy(before, c.buf, before_len);
 	vdisk_pr_destroy(pr);
@@ -714,16 +579,16 @@ static void test_aptpl_persistence(void **state)
 	pr = vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
 	assert_true(vdisk_pr_in_use(pr));
-	assert_int_equal(prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, before_len);
 	assert_memory_equal(c.buf, before, before_len);
-	assert_int_equal(send(pr, &nx_c, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	assert_int_equal(send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_send(pr, &nx_c, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
+	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
 	/* the holder (registered for all target ports) still owns it */
-	assert_int_equal(prout(pr, &nx_b, SA_RELEASE, WE_RO, 0xbb, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, WE_RO, 0xbb, 0), SAM_STAT_GOOD);
 
 	/* a REGISTER with APTPL=0 turns persistence off for everybody */
-	assert_int_equal(prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
 	vdisk_pr_destroy(pr);
 	pr = vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
@@ -753,23 +618,23 @@ static void test_aptpl_write_failure(void **state)
 	snprintf(path, sizeof(path), "%s/lun0.pr", dir);
 	struct vdisk_pr *pr = vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
-	struct cmd c;
-	prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0xaa, 0x01, 24, &c);
+	struct pr_cmd c;
+	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0xaa, 0x01, 24, &c);
 	assert_int_equal(c.srb.scsi_status, SAM_STAT_GOOD);
 	uint32_t g = generation(pr);
 	unlink(path);
 	assert_int_equal(rmdir(dir), 0);
 
-	prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x01, 24, &c);
+	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x01, 24, &c);
 	assert_sense(&c, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
-	assert_int_equal(prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_CHECK_CONDITION);
-	assert_int_equal(prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf), g);
-	assert_int_equal(get32(c.buf + 4), 8);
-	assert_true(get64(c.buf + 8) == 0xaa);
-	assert_int_equal(prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
-	assert_int_equal(get32(c.buf + 4), 0);
-	assert_int_equal(send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
+	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_CHECK_CONDITION);
+	assert_int_equal(pr_prin(pr, &nx_a, 0, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf), g);
+	assert_int_equal(pr_get32(c.buf + 4), 8);
+	assert_true(pr_get64(c.buf + 8) == 0xaa);
+	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
+	assert_int_equal(pr_get32(c.buf + 4), 0);
+	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 	vdisk_pr_destroy(pr);
 }
 

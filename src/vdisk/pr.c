@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Reservations of one vdisk LUN: life cycle, the per-command conflict check
- * (SPC-4 5.13.1 / SBC-3 4.17 tables, SPC-2 5.5.1) and SPC-2 RESERVE/RELEASE
- * with the SPC-4 5.13.3 exceptions.  PR IN is in pr_in.c, PR OUT in
- * pr_out.c, APTPL state files in pr_persist.c.
+ * Reservations of one vdisk LUN: life cycle, I_T nexus loss and SPC-2
+ * RESERVE/RELEASE with the SPC-4 5.13.3 exceptions.  The per-command
+ * conflict check is in pr_conflict.c and the state it reads without a lock
+ * in pr_verdict.c; PR IN is in pr_in.c, PR OUT in pr_out.c, APTPL state
+ * files in pr_persist.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -40,12 +41,6 @@ bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx)
 	if (pr_type_all_reg(st->type))
 		return true;
 	return idx == st->holder && nx->rel_target_port_id == st->holder_rtpi;
-}
-
-void pr_update_active(struct vdisk_pr *pr)
-{
-	bool a = pr->cur.nregs > 0 || pr->cur.reserved || pr->spc2.held || pr->out_busy;
-	atomic_store_explicit(&pr->active, a, memory_order_release);
 }
 
 uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
@@ -96,7 +91,7 @@ struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path
 	}
 	pthread_mutex_init(&pr->lock, NULL);
 	pthread_mutex_init(&pr->out_lock, NULL);
-	pr_update_active(pr);
+	pr_publish(pr);
 	return pr;
 }
 
@@ -110,162 +105,9 @@ void vdisk_pr_destroy(struct vdisk_pr *pr)
 	free(pr);
 }
 
-/* ---------------- conflict check ---------------- */
-
-enum pr_access { PR_ACC_ALLOWED, PR_ACC_READ, PR_ACC_WRITE };
-
-/*
- * How a command fares under a persistent reservation held by someone else
- * (SPC-4 5.13.1 Table 43 "SPC commands ... allowed in the presence of
- * various reservations", SBC-3 Table 13).  ALLOWED: never conflicts.  READ:
- * conflicts with the exclusive-access types only.  WRITE: conflicts with
- * every type.  Unknown commands are treated as WRITE, the safe side.
- */
-static enum pr_access pr_classify(const uint8_t *cdb)
-{
-	switch (cdb[0]) {
-	case INQUIRY:
-	case REPORT_LUNS:
-	case REQUEST_SENSE:
-	case TEST_UNIT_READY:
-	case LOG_SENSE:
-	case READ_CAPACITY_10:
-	case PERSISTENT_RESERVE_IN:
-	case PERSISTENT_RESERVE_OUT:    /* checks its own rules (5.13.7 ..) */
-		return PR_ACC_ALLOWED;
-	case SERVICE_ACTION_IN_16:
-		return (cdb[1] & 0x1f) == SAI_READ_CAPACITY_16 ? PR_ACC_ALLOWED : PR_ACC_READ;
-	case MAINTENANCE_IN:
-		switch (cdb[1] & 0x1f) {
-		case MI_REPORT_SUPPORTED_OPCODES:
-		case MI_REPORT_SUPPORTED_TMFS:
-		case PR_MI_REPORT_TARGET_PGS:
-		case PR_MI_REPORT_IDENTIFYING_INFO:
-			return PR_ACC_ALLOWED;
-		default:
-			return PR_ACC_READ;
-		}
-	case PREVENT_ALLOW_MEDIUM_REMOVAL:
-		/* SBC-3: allowed with PREVENT 00b only */
-		return (cdb[4] & 0x3) == 0 ? PR_ACC_ALLOWED : PR_ACC_WRITE;
-	case START_STOP_UNIT:
-		/* SBC-3: allowed with START=1 and POWER CONDITION 0 only */
-		return ((cdb[4] & 0x1) && (cdb[4] >> 4) == 0) ? PR_ACC_ALLOWED : PR_ACC_WRITE;
-	case READ_6:
-	case READ_10:
-	case READ_12:
-	case READ_16:
-	case VERIFY_10:
-	case VERIFY_12:
-	case VERIFY_16:
-	case PRE_FETCH_10:
-	case PRE_FETCH_16:
-	case MODE_SENSE_6:
-	case MODE_SENSE_10:
-	case READ_BUFFER:
-	case PR_RECEIVE_DIAGNOSTIC:
-	case PR_READ_DEFECT_DATA_10:
-	case PR_READ_DEFECT_DATA_12:
-	case PR_READ_ATTRIBUTE:
-	case RECEIVE_COPY_RESULTS:
-		return PR_ACC_READ;
-	default:
-		return PR_ACC_WRITE;
-	}
-}
-
-static bool pr_persistent_conflict(const struct pr_state *st, const struct vs_nexus *nx,
-                                   const uint8_t *cdb)
-{
-	enum pr_access acc = pr_classify(cdb);
-	if (acc == PR_ACC_ALLOWED)
-		return false;
-	int idx = pr_find_reg(st, nx);
-	switch (st->type) {
-	case PR_TYPE_WE:
-		return !pr_is_holder(st, idx, nx) && acc == PR_ACC_WRITE;
-	case PR_TYPE_EA:
-		return !pr_is_holder(st, idx, nx);
-	case PR_TYPE_WE_RO:
-	case PR_TYPE_WE_AR:
-		return idx < 0 && acc == PR_ACC_WRITE;
-	case PR_TYPE_EA_RO:
-	case PR_TYPE_EA_AR:
-		return idx < 0;
-	default:
-		return true;
-	}
-}
-
-/*
- * SPC-2 5.5.1: while another I_T nexus holds a RESERVE, only these
- * commands are executed; RELEASE from a non-holder completes GOOD without
- * releasing anything.
- */
-static bool pr_spc2_allowed(const uint8_t *cdb)
-{
-	switch (cdb[0]) {
-	case INQUIRY:
-	case REPORT_LUNS:
-	case REQUEST_SENSE:
-	case LOG_SENSE:
-	case RELEASE_6:
-	case RELEASE_10:
-		return true;
-	case PREVENT_ALLOW_MEDIUM_REMOVAL:
-		return (cdb[4] & 0x3) == 0;
-	case MAINTENANCE_IN:
-		return (cdb[1] & 0x1f) == PR_MI_REPORT_TARGET_PGS;
-	default:
-		return false;
-	}
-}
-
-static bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx)
+bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx)
 {
 	return s->held && strcmp(s->name, nx->name) == 0 && s->rtpi == nx->rel_target_port_id;
-}
-
-static bool pr_is_reserve_release(uint8_t op)
-{
-	return op == RESERVE_6 || op == RESERVE_10 || op == RELEASE_6 || op == RELEASE_10;
-}
-
-bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
-{
-	if (!atomic_load_explicit(&pr->active, memory_order_acquire))
-		return false;
-	const struct vs_nexus *nx = pr_nexus_of(srb);
-	uint8_t op = srb->cdb[0];
-	bool c = false;
-
-	pthread_mutex_lock(&pr->lock);
-	if (srb->nexus && pr->cur.nregs > 0) {
-		/* Remember the registrant's current nexus, so unit attentions
-		 * reach it after a re-login (its id changes). */
-		int idx = pr_find_reg(&pr->cur, nx);
-		if (idx >= 0)
-			pr->cur.regs[idx].nexus_id = nx->id;
-	}
-	if (pr->spc2.held) {
-		/* SPC-4 5.13.3: while a RESERVE is held, every PR IN and PR OUT
-		 * conflicts, whoever sends it. */
-		if (op == PERSISTENT_RESERVE_IN || op == PERSISTENT_RESERVE_OUT)
-			c = true;
-		else if (!pr_spc2_is_holder(&pr->spc2, nx))
-			c = !pr_spc2_allowed(srb->cdb);
-	} else if (pr_is_reserve_release(op)) {
-		/* SPC-4 5.13.3: while any I_T nexus is registered, every
-		 * RESERVE and RELEASE conflicts, whoever sends it. */
-		c = pr->cur.nregs > 0 || pr->out_busy;
-	} else if (pr->cur.reserved) {
-		c = pr_persistent_conflict(&pr->cur, nx, srb->cdb);
-	}
-	pthread_mutex_unlock(&pr->lock);
-
-	if (c)
-		vs_srb_set_status(srb, SAM_STAT_RESERVATION_CONFLICT);
-	return c;
 }
 
 /* ---------------- SPC-2 RESERVE / RELEASE ---------------- */
@@ -320,7 +162,7 @@ void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 		s->rtpi = nx->rel_target_port_id;
 		s->nexus_ptr = nx;
 		pr_copy_str(s->name, sizeof(s->name), nx->name);
-		pr_update_active(pr);
+		pr_publish(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
 	pr_spc2_answer(srb, conflict);
@@ -338,7 +180,7 @@ void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
 	/* SPC-2 7.17: RELEASE from a non-holder is GOOD and changes nothing. */
 	if (!conflict && pr_spc2_is_holder(&pr->spc2, nx)) {
 		pr->spc2.held = false;
-		pr_update_active(pr);
+		pr_publish(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
 	pr_spc2_answer(srb, conflict);
@@ -350,12 +192,14 @@ void vdisk_pr_reset(struct vdisk_pr *pr)
 	 * RESERVE; persistent reservations survive resets (SPC-4 5.13.1). */
 	pthread_mutex_lock(&pr->lock);
 	pr->spc2.held = false;
-	pr_update_active(pr);
+	pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 }
 
 void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 {
+	bool changed = false;
+
 	pthread_mutex_lock(&pr->lock);
 	/* SPC-2 5.5.1 / SPC-4 5.13.3: the RESERVE of the lost I_T nexus goes.
 	 * Matched by address: the port calls this before the nexus memory
@@ -363,16 +207,26 @@ void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 	if (pr->spc2.held && pr->spc2.nexus_ptr == nexus) {
 		pr->spc2.held = false;
 		pr->spc2.nexus_ptr = NULL;
-		pr_update_active(pr);
+		changed = true;
 	}
 	/* Registrations survive (SPC-4 5.13.1); their unit attentions wait
-	 * for the next login of that initiator port. */
+	 * for the next login of that initiator port, or go to another open
+	 * nexus with the same name once it sends a command: the new epoch
+	 * sends every nexus through pr_verdict_refresh(), which claims the
+	 * registration. */
 	for (int i = 0; i < VDISK_PR_MAX_REGS; i++) {
 		struct pr_reg *r = &pr->cur.regs[i];
 
-		if (r->used && r->nexus_id == nexus->id && strcmp(r->name, nexus->name) == 0)
+		if (r->used && r->nexus_id == nexus->id && strcmp(r->name, nexus->name) == 0) {
 			r->nexus_id = PR_NO_NEXUS;
+			changed = true;
+		}
 	}
+	/* The id's next nexus (not before this returns, miniport.h) may be
+	 * another initiator port: it must not inherit this verdict. */
+	pr_verdict_forget(pr, nexus);
+	if (changed)
+		pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 }
 

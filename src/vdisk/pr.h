@@ -23,7 +23,14 @@ struct vdisk_pr;
  * NULL (with vs_set_error) if the file is unreadable or malformed. */
 struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path /* may be NULL */);
 void vdisk_pr_destroy(struct vdisk_pr *pr);
-/* Fast check before executing any command: returns true and sets RESERVATION CONFLICT status on srb if the command conflicts with a persistent reservation or a RESERVE(6/10) reservation (SPC-4 5.13.1 tables / SPC-2). Cheap when there is no reservation (an atomic flag). Thread-safe. */
+/*
+ * Check before executing any command: returns true and sets RESERVATION
+ * CONFLICT status on srb if the command conflicts with a persistent
+ * reservation or a RESERVE(6/10) reservation (SPC-4 5.13.1 tables /
+ * SPC-2).  Thread-safe, and takes no lock while the reservation state
+ * stays as it is: one atomic load without reservations, two with them
+ * (the nexus's verdict is recomputed under the lock only after a change).
+ */
 bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb);
 /* PERSISTENT RESERVE IN: fills data-in and status. Non-blocking. */
 void vdisk_pr_in(struct vdisk_pr *pr, struct vs_srb *srb);

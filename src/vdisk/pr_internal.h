@@ -107,15 +107,59 @@ struct pr_ua {
 
 #define PR_IN_BUF_MAX (8 + VDISK_PR_MAX_REGS * (24 + PR_TID_MAX))
 
+/*
+ * What the per-command check reads without a lock (pr_verdict.c,
+ * pr_conflict.c): the project's rule is no lock shared by all connections
+ * on the I/O path, and clusters keep registrations all the time.
+ *
+ * pr->pub, one word: bits 0-15 the facts about the LUN's reservation state
+ * the check needs (PR_PUB_*, the type in bits 8-15), bits 16-63 an epoch.
+ * Every change of cur, spc2 or out_busy is made under pr->lock and ends,
+ * in the same critical section, with pr_publish(), which stores a new
+ * epoch: while pub shows epoch e, the state under the lock is exactly the
+ * state of epoch e.
+ *
+ * pr->verdict[slot], one word per I_T nexus (slot = nexus id + 1; slot 0
+ * is the anonymous submitter without a nexus): what the state of epoch e
+ * says about that nexus (PR_V_*: registered, persistent reservation
+ * holder, RESERVE(6/10) holder), computed under pr->lock by comparing
+ * names and stamped with e in bits 16-63.  A nexus's name and relative
+ * target port never change while it is open, and its id is given to no
+ * other nexus before nexus_lost, which clears the slot, returns
+ * (miniport.h); so a verdict stamped with the current epoch is exactly what
+ * the lookup under the lock would find, and any other stamp is recomputed.
+ * Both are single 64-bit words: a reader never sees half of one.
+ */
+#define PR_EPOCH_SHIFT   16
+#define PR_PUB_ACTIVE    0x0001u  /* any of the below: the check has work */
+#define PR_PUB_SPC2      0x0002u  /* a RESERVE(6/10) is held */
+#define PR_PUB_REGS      0x0004u  /* at least one registration */
+#define PR_PUB_OUT_BUSY  0x0008u  /* a PR OUT is between snapshot and commit */
+#define PR_PUB_RESERVED  0x0010u  /* a persistent reservation, of PR_PUB_TYPE */
+#define PR_PUB_TYPE(w)   ((uint8_t)((w) >> 8))
+#define PR_V_REG         0x0001u
+#define PR_V_HOLDER      0x0002u
+#define PR_V_SPC2        0x0004u
+/* Nexus ids 0 .. PR_VERDICT_SLOTS - 2 have a slot (8 KiB a LUN); a nexus
+ * beyond takes the lock for every command, as all did before. */
+#define PR_VERDICT_SLOTS 1024
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2,
+               "the reservation check needs lock-free 64-bit atomics");
+
 struct vdisk_pr {
+	/* Read by every command; written only when the state changes. */
+	_Atomic uint64_t pub;
+	_Atomic uint64_t verdict[PR_VERDICT_SLOTS];
+	uint64_t epoch;         /* of pub; lock */
+
 	struct vs_port_lun *lun;
 	char *state_path;
-	/* Guards cur, spc2 and out_busy.  Never held across I/O, so
-	 * vdisk_pr_conflict() from start_io never waits for a disk. */
+	/* Guards cur, spc2, out_busy and epoch.  Never held across I/O, so
+	 * a command whose verdict must be recomputed never waits for a disk. */
 	pthread_mutex_t lock;
 	/* Serialises PR OUT; held across the state-file write. */
 	pthread_mutex_t out_lock;
-	atomic_bool active;     /* any registration / reservation / PR OUT running */
 	bool out_busy;          /* a PR OUT is between snapshot and commit */
 	bool file_aptpl0;       /* the state file already says "not persistent" */
 	struct pr_state cur;
@@ -182,8 +226,25 @@ const struct vs_nexus *pr_nexus_of(const struct vs_srb *srb);
 int  pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx);
 /* Is registration idx (reached through nexus nx) a reservation holder? */
 bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx);
-/* Recompute pr->active; call with pr->lock held. */
-void pr_update_active(struct vdisk_pr *pr);
+/* Is nx the I_T nexus holding the RESERVE(6/10)?  lock held */
+bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx);
+
+/* pr_verdict.c.  After any change of cur, spc2 or out_busy, with
+ * pr->lock still held: publish the new state under a new epoch. */
+void pr_publish(struct vdisk_pr *pr);
+/* The verdict slot of a nexus (NULL: the anonymous submitter, slot 0);
+ * PR_VERDICT_SLOTS when its id has none. */
+static inline uint32_t pr_verdict_slot(const struct vs_nexus *nexus)
+{
+	if (!nexus)
+		return 0;
+	return nexus->id < PR_VERDICT_SLOTS - 1 ? nexus->id + 1 : PR_VERDICT_SLOTS;
+}
+/* Under pr->lock: the current pub word into *pub and the SRB's nexus's
+ * verdict for it, kept in its slot.  The command's slow path. */
+uint64_t pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint64_t *pub);
+/* lock held: nexus is gone; its id's next nexus starts from the names. */
+void pr_verdict_forget(struct vdisk_pr *pr, const struct vs_nexus *nexus);
 /* Fill TransportID (SPC-4 7.6.4) for a nexus; returns its length. */
 uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid);
 

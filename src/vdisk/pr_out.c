@@ -549,7 +549,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 		return;
 	}
 	pr->out_busy = true;         /* RESERVE/RELEASE now conflict (5.13.3) */
-	pr_update_active(pr);
+	pr_publish(pr);
 	memcpy(&pr->work, &pr->cur, sizeof(pr->work));
 	pthread_mutex_unlock(&pr->lock);
 
@@ -598,7 +598,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	if (r == PR_OK_CHANGED)
 		memcpy(&pr->cur, st, sizeof(pr->cur));
 	pr->out_busy = false;
-	pr_update_active(pr);
+	pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 
 	if (r != PR_FAILED)

@@ -282,6 +282,29 @@ static void test_registration_survives_relogin(void **state)
 	assert_int_equal(prout_status(b, SA_CLEAR, 0, 0xbb, 0), SAM_STAT_GOOD);
 }
 
+/*
+ * Two open nexuses with one initiator port name (e.g. two connections of
+ * one session): the registration's unit attentions go to the nexus it was
+ * last seen on; when that one is lost, the other takes over with its next
+ * command, however long its reservation verdict has been cached.
+ */
+static void test_registration_moves_to_the_surviving_nexus(void **state)
+{
+	(void)state;
+	struct vs_nexus *a1 = login("iqn.2024-01.test:a,i,0x000000000001");
+	struct vs_nexus *a2 = login("iqn.2024-01.test:a,i,0x000000000001");
+	struct vs_nexus *b = login("iqn.2024-01.test:b,i,0x000000000002");
+	assert_int_equal(prout_status(a1, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
+	assert_int_equal(prout_status(b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
+	assert_int_equal(cmd_status(a2, WRITE_10), SAM_STAT_GOOD);
+	assert_int_equal(cmd_status(a1, WRITE_10), SAM_STAT_GOOD);
+	vs_port_nexus_close(tf_port(tf), a1);
+	assert_int_equal(cmd_status(a2, WRITE_10), SAM_STAT_GOOD);
+	assert_int_equal(prout_status(b, SA_PREEMPT, WE, 0xbb, 0xaa), SAM_STAT_GOOD);
+	expect_ua(a2, ASC_REGISTRATIONS_PREEMPTED);
+	assert_int_equal(prout_status(b, SA_CLEAR, 0, 0xbb, 0), SAM_STAT_GOOD);
+}
+
 static void test_reserve6_nexus_loss_and_lun_reset(void **state)
 {
 	(void)state;
@@ -343,6 +366,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clear_raises_reservations_preempted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_registrants_only_raises_released, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registration_survives_relogin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registration_moves_to_the_surviving_nexus, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve6_nexus_loss_and_lun_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reserve6_lost_on_same_name_relogin, setup, teardown),
 	};

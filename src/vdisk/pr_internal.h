@@ -129,6 +129,14 @@ struct pr_ua {
  * (miniport.h); so a verdict stamped with the current epoch is exactly what
  * the lookup under the lock would find, and any other stamp is recomputed.
  * Both are single 64-bit words: a reader never sees half of one.
+ *
+ * Why not publish an immutable copy of the state instead: the command
+ * would still look its nexus up among the registrations (names compared
+ * per command), and the copies would need safe reclamation (RCU or hazard
+ * pointers).  With the verdict cached per nexus a command reads two words,
+ * nothing is freed, and the lookup runs once per nexus per change.  A
+ * 48-bit epoch renewed a million times a second wraps after 8 years; a
+ * verdict would have to sit unused exactly that long to be mistaken.
  */
 #define PR_EPOCH_SHIFT   16
 #define PR_PUB_ACTIVE    0x0001u  /* any of the below: the check has work */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Hybrid polling policy of the iSCSI event loop: spin only after a run of
- * request-response sized wake-ups, never for bursts, never when disabled,
- * and ignore wake-ups that carried no PDU. */
+ * wake-ups that each brought a shallow burst (queue depth up to
+ * ISCSI_POLL_BURST_MAX), never for deep bursts, never when disabled, and
+ * ignore wake-ups that carried no PDU. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,10 +44,28 @@ static void test_a_burst_ends_the_run(void **state)
 	for (int i = 0; i < 8; i++)
 		wake(&loop, 1);
 	assert_true(wake(&loop, 1));
-	assert_false(wake(&loop, 3));           /* queue depth > 1: batch instead */
+	assert_false(wake(&loop, ISCSI_POLL_BURST_MAX + 1)); /* deep queue: batch instead */
 	for (int i = 0; i < 7; i++)
 		assert_false(wake(&loop, 1));
 	assert_true(wake(&loop, 1));
+}
+
+/* Queue depth 8 or 16 arrives as bursts of that many commands: still the
+ * request-response pattern, a wake-up per burst worth saving. */
+static void test_shallow_bursts_spin(void **state)
+{
+	struct iscsi_loop loop;
+	(void)state;
+
+	memset(&loop, 0, sizeof(loop));
+	loop.poll_ns = 50000;
+	for (int i = 0; i < 7; i++)
+		assert_false(wake(&loop, i % 2 ? 8 : ISCSI_POLL_BURST_MAX));
+	assert_true(wake(&loop, 8));
+	assert_true(wake(&loop, ISCSI_POLL_BURST_MAX));
+	assert_false(wake(&loop, 32));          /* QD 32: never */
+	for (int i = 0; i < 20; i++)
+		assert_false(wake(&loop, 32));
 }
 
 static void test_empty_wakes_are_neutral(void **state)
@@ -81,6 +100,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_spins_after_a_run_of_small_wakes),
 		cmocka_unit_test(test_a_burst_ends_the_run),
+		cmocka_unit_test(test_shallow_bursts_spin),
 		cmocka_unit_test(test_empty_wakes_are_neutral),
 		cmocka_unit_test(test_disabled_never_spins),
 	};

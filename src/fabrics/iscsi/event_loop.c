@@ -155,15 +155,22 @@ void iscsi_loop_fini(struct iscsi_loop *loop)
 }
 
 /*
- * Hybrid polling.  A wake that brought in only a PDU or two, many times in
- * a row, is a request-response pattern (queue depth 1-2): the initiator
- * will send its next command one round trip after our response.  Sleeping
- * in between costs a scheduler wake-up per command, which on an idle
- * (virtual) CPU is tens of microseconds — the larger part of the latency.
- * So for such a loop, check the sockets without sleeping for up to
- * poll_ns before blocking.  Busy loops (bursts of many PDUs per wake) and
- * idle ones never spin: deep queues get their efficiency from batching,
- * and an idle daemon uses no CPU.
+ * Hybrid polling.  A wake that brought in a shallow burst (up to
+ * ISCSI_POLL_BURST_MAX PDUs), many times in a row, is request-response
+ * traffic at a small queue depth: the initiator sends its next commands one
+ * round trip after our responses.  Sleeping in between costs a scheduler
+ * wake-up per burst, which on an idle (virtual) CPU is tens of
+ * microseconds: the larger part of the latency at queue depth 1, and at
+ * depth 8 as long as the work of the whole burst (8 x 4 KiB reads take
+ * about 40 us of target CPU), so that target and initiator take turns and
+ * each core idles half the time.  For such a loop, check the sockets
+ * without sleeping for up to poll_ns before blocking.  Deep bursts never
+ * spin: their work dwarfs a wake-up and batching is their efficiency.  An
+ * idle daemon never spins: a spin that sees nothing ends the pattern.
+ * Measured with bench/iscsi-load on loopback (2 vCPUs, 4 KiB random reads
+ * from RAM): allowing bursts of up to 16 rather than 2 took queue depth 8
+ * from 53-65k to 107-118k IOPS and depth 16 from 78-116k to 133-140k, at
+ * about the same target CPU per I/O; depth 32 is unchanged.
  */
 #define POLL_STREAK 8u
 
@@ -172,7 +179,7 @@ bool iscsi_loop_should_spin(struct iscsi_loop *loop)
 	uint32_t pdus = loop->pdus_in_wake;
 
 	loop->pdus_in_wake = 0;
-	if (pdus > 2)
+	if (pdus > ISCSI_POLL_BURST_MAX)
 		loop->small_wakes = 0;
 	else if (pdus > 0 && loop->small_wakes < POLL_STREAK)
 		loop->small_wakes++;

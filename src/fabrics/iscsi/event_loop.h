@@ -62,8 +62,8 @@ struct iscsi_loop {
 	void *conns;                    /* list head of connections (conn.c) */
 	uint32_t nconns;
 	uint8_t *scratch;               /* discard buffer for unwanted data */
-	/* Hybrid polling (see loop_main): PDUs received in the current wake,
-	 * and how many wakes in a row were request-response sized. */
+	/* Hybrid polling (event_loop.c): PDUs received in the current wake,
+	 * and how many wakes in a row were shallow bursts. */
 	uint32_t pdus_in_wake;
 	uint32_t small_wakes;
 	uint32_t poll_ns;               /* 0: never spin */
@@ -71,6 +71,9 @@ struct iscsi_loop {
 };
 
 #define ISCSI_TICK_MS 100u
+/* Hybrid polling: the most PDUs a wake-up may bring and still count as
+ * request-response traffic at a shallow queue depth (event_loop.c). */
+#define ISCSI_POLL_BURST_MAX 16u
 
 int  iscsi_loop_init(struct iscsi_loop *loop, unsigned idx, const struct iscsi_loop_ops *ops,
                      void *owner);

@@ -20,13 +20,19 @@ static bool wake(struct iscsi_loop *loop, uint32_t pdus)
 	return iscsi_loop_should_spin(loop);
 }
 
+/* A loop as iscsi_loop_init leaves it, with `poll_ns` of spinning. */
+static void loop_with_poll(struct iscsi_loop *loop, uint32_t poll_ns)
+{
+	memset(loop, 0, sizeof(*loop));
+	loop->poll_ns = poll_ns;
+}
+
 static void test_spins_after_a_run_of_small_wakes(void **state)
 {
 	struct iscsi_loop loop;
 	(void)state;
 
-	memset(&loop, 0, sizeof(loop));
-	loop.poll_ns = 50000;
+	loop_with_poll(&loop, 50000);
 	for (int i = 0; i < 7; i++)
 		assert_false(wake(&loop, i % 2 ? 1 : 2));
 	assert_true(wake(&loop, 1));            /* the 8th in a row */
@@ -39,8 +45,7 @@ static void test_a_burst_ends_the_run(void **state)
 	struct iscsi_loop loop;
 	(void)state;
 
-	memset(&loop, 0, sizeof(loop));
-	loop.poll_ns = 50000;
+	loop_with_poll(&loop, 50000);
 	for (int i = 0; i < 8; i++)
 		wake(&loop, 1);
 	assert_true(wake(&loop, 1));
@@ -57,8 +62,7 @@ static void test_shallow_bursts_spin(void **state)
 	struct iscsi_loop loop;
 	(void)state;
 
-	memset(&loop, 0, sizeof(loop));
-	loop.poll_ns = 50000;
+	loop_with_poll(&loop, 50000);
 	for (int i = 0; i < 7; i++)
 		assert_false(wake(&loop, i % 2 ? 8 : ISCSI_POLL_BURST_MAX));
 	assert_true(wake(&loop, 8));
@@ -73,8 +77,7 @@ static void test_empty_wakes_are_neutral(void **state)
 	struct iscsi_loop loop;
 	(void)state;
 
-	memset(&loop, 0, sizeof(loop));
-	loop.poll_ns = 50000;
+	loop_with_poll(&loop, 50000);
 	for (int i = 0; i < 4; i++)
 		wake(&loop, 1);
 	assert_false(wake(&loop, 0));           /* timer tick */
@@ -89,8 +92,7 @@ static void test_disabled_never_spins(void **state)
 	struct iscsi_loop loop;
 	(void)state;
 
-	memset(&loop, 0, sizeof(loop));
-	loop.poll_ns = 0;
+	loop_with_poll(&loop, 0);
 	for (int i = 0; i < 100; i++)
 		assert_false(wake(&loop, 1));
 }

@@ -19,13 +19,16 @@
  *   inline=0/1 (default 1) let submit() copy READ/WRITE data itself when
  *              that cannot wait for a device (see try_inline); 0 sends
  *              everything through io_uring
+ *   rings=N    io_uring rings, 1-64 (default: one per online CPU, at most
+ *              8); a submitting thread always uses the same one
  *
  * Threads: submit() may be called from any number of threads.  A READ or
  * WRITE whose data can be copied without waiting for a device (page-cache
  * hits with RWF_NOWAIT, or any copy on tmpfs/ramfs) completes inline in
  * submit(), in the caller's thread: one syscall, no wake-ups.  Everything
- * else goes to io_uring (file_ring.c), and bio->done runs on its
- * completion thread (the backend contract allows both).
+ * else goes to the calling thread's io_uring ring (file_ring.c), and
+ * bio->done runs on that ring's completion thread (the backend contract
+ * allows both).
  *
  * Durability (SBC-3 4.15, SYNCHRONIZE CACHE and FUA): the page cache is a
  * volatile write cache, so has_write_cache is true and FLUSH is
@@ -264,12 +267,23 @@ static void file_free(struct file_dev *d)
 	free(d);
 }
 
+/* One ring per online CPU (what the iSCSI fabric runs as event loops by
+ * default), at most FILE_DEFAULT_RINGS: see file_ring.c. */
+static unsigned default_rings(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		return 1;
+	return ncpu < FILE_DEFAULT_RINGS ? (unsigned)ncpu : FILE_DEFAULT_RINGS;
+}
+
 static void *file_open(const struct vs_kv *opts, size_t n)
 {
 	static const char *const allowed[] = {"path", "size", "create", "direct",
-	                                      "readonly", "dsync", "inline", NULL};
+	                                      "readonly", "dsync", "inline", "rings", NULL};
 	uint64_t size = 0;
 	bool have_size, create, direct, readonly, dsync, use_inline;
+	unsigned nrings;
 
 	if (vs_bk_opts_check("file", opts, n, allowed) < 0 ||
 	    vs_bk_opt_size("file", opts, n, "size", &size, &have_size) < 0 ||
@@ -277,7 +291,9 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	    vs_bk_opt_bool("file", opts, n, "direct", false, &direct) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "readonly", false, &readonly) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "dsync", false, &dsync) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0)
+	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0 ||
+	    vs_bk_opt_uint("file", opts, n, "rings", 1, FILE_MAX_RINGS, default_rings(),
+	                   &nrings) < 0)
 		return NULL;
 	const char *path = vs_kv_get(opts, n, "path");
 	if (!path || !*path) {
@@ -427,7 +443,7 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 
-	if (file_rings_open(d) < 0) {
+	if (file_rings_open(d, nrings) < 0) {
 		file_free(d);
 		return NULL;
 	}
@@ -553,7 +569,8 @@ const struct vs_backend_ops vs_backend_file = {
 	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
 	        "readonly=0|1   open read-only\n"
 	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"
-	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n",
+	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n"
+	        "rings=N        io_uring rings, 1-64 (default one per CPU, at most 8)\n",
 	.open = file_open,
 	.close = file_close,
 	.get_size = file_get_size,

@@ -34,7 +34,13 @@ struct file_dev {
 	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
 	void *zero_buf;                          /* FILE_ZERO_BUF read-only zeroes */
 
-	struct file_ring *ring;                  /* file_ring.c */
+	/* file_ring.c.  Read by every request that goes to io_uring, written
+	 * only at open and close. */
+	struct file_ring *rings;                 /* nrings of them, set up at open */
+	unsigned nrings;
+	atomic_bool closing;                     /* close waits: reapers tell it */
+	pthread_mutex_t idle_lock;               /* only for close's wait */
+	pthread_cond_t idle_cond;
 };
 
 /* Steps of the write-zeroes / unmap fallback chain. */
@@ -100,14 +106,20 @@ static inline void zero_fill_rest(struct vs_bio *bio)
 
 /* ---- file_ring.c ---- */
 
-/* Set up the ring and its completion thread.  -errno with vs_set_error(). */
-int  file_rings_open(struct file_dev *d);
-/* Wait until every bio handed to file_ring_submit() has had done() return. */
+#define FILE_MAX_RINGS     64
+#define FILE_DEFAULT_RINGS 8   /* at most, by default: see file_ring.c */
+
+/* Set up nrings (1..FILE_MAX_RINGS) rings, each with its completion
+ * thread.  -errno with vs_set_error(); nothing is left behind. */
+int  file_rings_open(struct file_dev *d, unsigned nrings);
+/* Wait until every bio handed to file_ring_submit() has had done() return
+ * (no new submit may start once close has begun). */
 void file_rings_drain(struct file_dev *d);
-/* Stop the completion thread and free the ring (after file_rings_drain). */
+/* Stop the completion threads and free the rings (after file_rings_drain). */
 void file_rings_close(struct file_dev *d);
-/* Queue a checked bio (its bio_state zeroed) on io_uring; done() runs once,
- * from the completion thread.  Never blocks on I/O. */
+/* Queue a checked bio (its bio_state zeroed) on the calling thread's ring;
+ * done() runs once, from that ring's completion thread.  Never blocks on
+ * I/O. */
 void file_ring_submit(struct file_dev *d, struct vs_bio *bio);
 
 #endif

@@ -1,16 +1,68 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * file_ring: the file backend's io_uring ring.  Submitters put SQEs in the
- * ring under a short mutex around the submission queue; one completion
- * thread reaps CQEs, finishes short transfers and the write-zeroes
- * fallback chain, and calls bio->done from that thread (the backend
- * contract allows it).
+ * file_ring: the file backend's io_uring rings.
  *
- * The CQ can never overflow: at most cq_entries SQEs are in the kernel at
- * once, the rest wait in the pending list and go out as CQEs come back.
- * An SQ that is full or an io_uring_submit that fails (kernel short of
- * memory) never drops a bio and never blocks the submitter: the bio waits
- * in the pending list, and the completion thread retries after every CQE.
+ * Several rings per open file, so that the I/O path takes no lock shared
+ * by all connections (DESIGN.md): each ring has its own SQ lock, pending
+ * list, in-flight accounting, count of outstanding bios and completion
+ * thread.  With one ring, every submit from every event loop and every
+ * completion batch of the one reaper took the same mutex, and with
+ * O_DIRECT files, block devices and page-cache misses every READ and WRITE
+ * goes this way.
+ *
+ * Which ring: a submitting thread always uses the same one.  The first
+ * time a thread submits to any file it takes a slot, round-robin from a
+ * process-wide counter, and keeps it in a thread-local variable (no
+ * allocation, ever); its bios go to rings[slot % nrings].  Event loops
+ * that start submitting one after another therefore land on different
+ * rings, and one connection's bios all go through one ring.  A ring's
+ * completion thread takes its own ring's index as its slot, so a done()
+ * that submits again (the port starting the next held command, a vdisk
+ * job's next step) stays on the ring it runs for.  Rings are created at
+ * open, never on the I/O path; how many is the rings= option, by default
+ * one per online CPU (the iSCSI fabric's default number of event loops)
+ * up to FILE_DEFAULT_RINGS.
+ *
+ * Reaping: one completion thread per ring, blocked in io_uring_enter on
+ * that ring alone.  Fewer threads each waiting on several rings would need
+ * an eventfd per ring and epoll: each completion batch would then cost an
+ * eventfd signal, an epoll wake-up and a read() before the CQ peek (more
+ * system calls per batch, not fewer), and it would put the completions of
+ * rings that serve different connections back on one thread, the
+ * serialisation the rings are there to remove.  A completion thread with
+ * nothing to do sleeps in the kernel and costs no CPU; an unused ring
+ * costs that sleeping thread and its ring memory (about 40 KiB), which is
+ * why the default number of rings is bounded.  Wake-ups stay one per
+ * completion batch of each busy ring.
+ *
+ * Shared across rings on the I/O path, all read-mostly: the file's size
+ * (written by resize), the inline and fallocate switches (written once,
+ * when a file system refuses something), the descriptor and the ring
+ * array (written at open).  The count of outstanding bios that close
+ * waits for is per ring; so are the statistics (file_ring.h).  The slot
+ * counter is touched once per thread.
+ *
+ * FLUSH and FUA need nothing across rings.  A FLUSH must make durable
+ * every write that completed before it was submitted, whichever ring (or
+ * the inline path) carried the write.  It is an IORING_OP_FSYNC with
+ * IORING_FSYNC_DATASYNC, i.e. fdatasync(), on the one descriptor every
+ * ring uses, and fdatasync acts on the file (its inode's dirty pages and
+ * metadata, then the device's cache flush), not on the ring or thread
+ * that issued the writes.  A write that has completed has left its ring:
+ * its CQE was posted, so its data is in the page cache (buffered) or has
+ * reached the device (O_DIRECT) before the FLUSH was even submitted, and
+ * the fsync that starts afterwards covers it.  Writes still in flight when
+ * the FLUSH arrives are not covered, as they were not with one ring (no
+ * IOSQE_IO_DRAIN either way; SBC-3 asks only for completed writes).  FUA
+ * is RWF_DSYNC on the write's own SQE, whichever ring carries it.
+ *
+ * Within a ring, as before: the CQ can never overflow (at most cq_entries
+ * SQEs are in the kernel at once; the rest wait in the pending list and go
+ * out as CQEs come back); an SQ that is full or an io_uring_submit that
+ * fails (kernel short of memory) never drops a bio and never blocks the
+ * submitter: the bio waits in the pending list, and the ring's completion
+ * thread retries after every CQE.  done() runs on the completion thread
+ * (the backend contract allows it).
  */
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +74,7 @@
 #include <string.h>
 
 #include "file_dev.h"
+#include "file_ring.h"
 
 /* A bio goes from the submitting thread to the completion thread through
  * the kernel (SQE, then CQE), which ThreadSanitizer cannot see: in a TSan
@@ -48,19 +101,22 @@
 #define FILE_REAP_BATCH   64
 #define FILE_MAX_RETRIES  1000
 
+/* One ring, on cache lines of its own: only the threads that submit to
+ * it and its completion thread touch it. */
 struct file_ring {
-	struct file_dev *d;
+	_Alignas(64) pthread_mutex_t sq_lock;   /* SQ side, pending list, fields to reaper */
 	struct io_uring ring;
-	pthread_mutex_t sq_lock;        /* ring SQ side, pending list, counters below */
 	unsigned inflight_sqes;         /* SQEs the kernel owes us a CQE for */
 	unsigned max_inflight;          /* CQ size: the CQ can never overflow */
 	struct vs_bio *pend_head, *pend_tail;
 	bool submit_stalled;            /* io_uring_submit failed; retry on next CQE */
-
+	uint64_t bios, pended;          /* file_ring_stats */
 	pthread_t reaper;
+
+	struct file_dev *d;
+	unsigned index;
 	_Atomic uint64_t outstanding;   /* accepted bios whose done() has not returned */
-	pthread_mutex_t idle_lock;
-	pthread_cond_t idle_cond;
+	_Atomic uint64_t completed;     /* written by the completion thread only */
 };
 
 /* ------------------------------------------------------------ submission */
@@ -189,8 +245,9 @@ static void zero_next_stage(struct file_dev *d, struct vs_bio *bio)
 	s->stage = ZS_WRITE;
 }
 
-/* Put one bio's next piece in the SQ.  Called with sq_lock held. */
-static void issue_locked(struct file_ring *r, struct vs_bio *bio)
+/* Put one bio's next piece in the SQ; false if it had to wait in the
+ * pending list instead.  Called with sq_lock held. */
+static bool issue_locked(struct file_ring *r, struct vs_bio *bio)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
 	if (!sqe) {
@@ -202,7 +259,7 @@ static void issue_locked(struct file_ring *r, struct vs_bio *bio)
 		/* Never dropped: it waits at the head of the pending list. */
 		pend_push_front(r, bio);
 		r->submit_stalled = true;
-		return;
+		return false;
 	}
 	switch (bio->op) {
 	case VS_BIO_READ:
@@ -219,6 +276,7 @@ static void issue_locked(struct file_ring *r, struct vs_bio *bio)
 	io_uring_sqe_set_data(sqe, bio);
 	handoff_release(bio);
 	r->inflight_sqes++;
+	return true;
 }
 
 static void submit_locked(struct file_ring *r)
@@ -240,19 +298,37 @@ static void submit_locked(struct file_ring *r)
 	r->submit_stalled = true;
 }
 
+/* The slot a thread keeps for its life (see the top of this file):
+ * slot + 1, 0 while it has none. */
+static _Atomic unsigned next_slot;
+static _Thread_local unsigned my_slot;
+
+static struct file_ring *ring_of_caller(struct file_dev *d)
+{
+	unsigned s = my_slot;
+	if (__builtin_expect(s == 0, 0)) {
+		s = (atomic_fetch_add_explicit(&next_slot, 1, memory_order_relaxed) & INT_MAX) + 1;
+		my_slot = s;
+	}
+	return &d->rings[(s - 1) % d->nrings];
+}
+
 void file_ring_submit(struct file_dev *d, struct vs_bio *bio)
 {
-	struct file_ring *r = d->ring;
+	struct file_ring *r = ring_of_caller(d);
 
 	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
 		zero_next_stage(d, bio);
 	atomic_fetch_add_explicit(&r->outstanding, 1, memory_order_relaxed);
 	pthread_mutex_lock(&r->sq_lock);
+	r->bios++;
 	if (r->inflight_sqes < r->max_inflight && !r->pend_head) {
-		issue_locked(r, bio);
+		if (!issue_locked(r, bio))
+			r->pended++;
 		submit_locked(r);
 	} else {
 		pend_push_back(r, bio);
+		r->pended++;
 	}
 	pthread_mutex_unlock(&r->sq_lock);
 }
@@ -333,6 +409,7 @@ static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, i
 static void *reaper_main(void *arg)
 {
 	struct file_ring *r = arg;
+	struct file_dev *d = r->d;
 	struct vs_bio *complete[FILE_REAP_BATCH];
 	int errs[FILE_REAP_BATCH];
 	struct vs_bio *resub[FILE_REAP_BATCH];
@@ -361,7 +438,7 @@ static void *reaper_main(void *arg)
 			handoff_acquire(bio);
 			nio++;
 			int err;
-			if (on_cqe(r->d, bio, res, &err) == ACT_RESUBMIT) {
+			if (on_cqe(d, bio, res, &err) == ACT_RESUBMIT) {
 				resub[nres++] = bio;
 			} else {
 				errs[ncomp] = err;
@@ -376,39 +453,48 @@ static void *reaper_main(void *arg)
 			issue_locked(r, resub[i]);
 		bool more = nres > 0;
 		while (r->pend_head && r->inflight_sqes < r->max_inflight) {
-			unsigned before = r->inflight_sqes;
-			issue_locked(r, pend_pop(r));
 			more = true;
-			if (r->inflight_sqes == before)
+			if (!issue_locked(r, pend_pop(r)))
 				break;   /* SQ full: it went back on the list */
 		}
 		if (more || r->submit_stalled)
 			submit_locked(r);
 		pthread_mutex_unlock(&r->sq_lock);
 
+		if (!ncomp)
+			continue;
+		/* Counted first, so a done() caller sees its own bio counted. */
+		atomic_store_explicit(&r->completed,
+		                      atomic_load_explicit(&r->completed, memory_order_relaxed) + ncomp,
+		                      memory_order_relaxed);
 		/* done() last: the caller may reuse the bio's memory at once. */
 		for (unsigned i = 0; i < ncomp; i++)
 			complete[i]->done(complete[i], errs[i]);
-		if (ncomp &&
-		    atomic_fetch_sub_explicit(&r->outstanding, ncomp, memory_order_acq_rel) == ncomp) {
-			pthread_mutex_lock(&r->idle_lock);
-			pthread_cond_broadcast(&r->idle_cond);
-			pthread_mutex_unlock(&r->idle_lock);
+		/* Close sets `closing` before it looks at the counts and we look
+		 * at `closing` after the count (both seq_cst), so one of us sees
+		 * the other; only then is the lock worth taking. */
+		if (atomic_fetch_sub(&r->outstanding, ncomp) == ncomp && atomic_load(&d->closing)) {
+			pthread_mutex_lock(&d->idle_lock);
+			pthread_cond_broadcast(&d->idle_cond);
+			pthread_mutex_unlock(&d->idle_lock);
 		}
 	}
 	return NULL;
 }
 
+static void *reaper_start(void *arg)
+{
+	struct file_ring *r = arg;
+	my_slot = r->index + 1;   /* submits from done() stay on this ring */
+	return reaper_main(r);
+}
+
 /* ------------------------------------------------------------ set-up */
 
-int file_rings_open(struct file_dev *d)
+static int ring_open(struct file_dev *d, struct file_ring *r, unsigned index)
 {
-	struct file_ring *r = calloc(1, sizeof(*r));
-	if (!r) {
-		vs_set_error("file: out of memory");
-		return -ENOMEM;
-	}
 	r->d = d;
+	r->index = index;
 	struct io_uring_params p;
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE;
@@ -416,42 +502,25 @@ int file_rings_open(struct file_dev *d)
 	int rc = io_uring_queue_init_params(FILE_SQ_ENTRIES, &r->ring, &p);
 	if (rc < 0) {
 		vs_set_error("file: io_uring: cannot set up a ring: %s", strerror(-rc));
-		free(r);
 		return rc;
 	}
 	r->max_inflight = p.cq_entries;
 	pthread_mutex_init(&r->sq_lock, NULL);
-	pthread_mutex_init(&r->idle_lock, NULL);
-	pthread_cond_init(&r->idle_cond, NULL);
 	atomic_init(&r->outstanding, 0);
-	rc = pthread_create(&r->reaper, NULL, reaper_main, r);
+	atomic_init(&r->completed, 0);
+	rc = pthread_create(&r->reaper, NULL, reaper_start, r);
 	if (rc != 0) {
-		vs_set_error("file: cannot start the completion thread: %s", strerror(rc));
+		vs_set_error("file: cannot start a completion thread: %s", strerror(rc));
 		io_uring_queue_exit(&r->ring);
 		pthread_mutex_destroy(&r->sq_lock);
-		pthread_mutex_destroy(&r->idle_lock);
-		pthread_cond_destroy(&r->idle_cond);
-		free(r);
 		return -rc;
 	}
-	d->ring = r;
 	return 0;
 }
 
-void file_rings_drain(struct file_dev *d)
+/* Stop a drained ring's completion thread and free the ring. */
+static void ring_close(struct file_ring *r)
 {
-	struct file_ring *r = d->ring;
-
-	pthread_mutex_lock(&r->idle_lock);
-	while (atomic_load(&r->outstanding) != 0)
-		pthread_cond_wait(&r->idle_cond, &r->idle_lock);
-	pthread_mutex_unlock(&r->idle_lock);
-}
-
-void file_rings_close(struct file_dev *d)
-{
-	struct file_ring *r = d->ring;
-
 	/* Wake the completion thread with a NOP whose user_data is NULL. */
 	pthread_mutex_lock(&r->sq_lock);
 	struct io_uring_sqe *sqe;
@@ -465,8 +534,71 @@ void file_rings_close(struct file_dev *d)
 
 	io_uring_queue_exit(&r->ring);
 	pthread_mutex_destroy(&r->sq_lock);
-	pthread_mutex_destroy(&r->idle_lock);
-	pthread_cond_destroy(&r->idle_cond);
-	free(r);
-	d->ring = NULL;
+}
+
+int file_rings_open(struct file_dev *d, unsigned nrings)
+{
+	d->rings = aligned_alloc(_Alignof(struct file_ring), nrings * sizeof(struct file_ring));
+	if (!d->rings) {
+		vs_set_error("file: out of memory");
+		return -ENOMEM;
+	}
+	memset(d->rings, 0, nrings * sizeof(struct file_ring));
+	atomic_init(&d->closing, false);
+	pthread_mutex_init(&d->idle_lock, NULL);
+	pthread_cond_init(&d->idle_cond, NULL);
+	for (d->nrings = 0; d->nrings < nrings; d->nrings++) {
+		int rc = ring_open(d, &d->rings[d->nrings], d->nrings);
+		if (rc < 0) {
+			file_rings_close(d);   /* the ones already running, all idle */
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void file_rings_drain(struct file_dev *d)
+{
+	pthread_mutex_lock(&d->idle_lock);
+	atomic_store(&d->closing, true);
+	for (unsigned i = 0; i < d->nrings; i++)
+		while (atomic_load(&d->rings[i].outstanding) != 0)
+			pthread_cond_wait(&d->idle_cond, &d->idle_lock);
+	pthread_mutex_unlock(&d->idle_lock);
+}
+
+void file_rings_close(struct file_dev *d)
+{
+	for (unsigned i = 0; i < d->nrings; i++)
+		ring_close(&d->rings[i]);
+	pthread_mutex_destroy(&d->idle_lock);
+	pthread_cond_destroy(&d->idle_cond);
+	free(d->rings);
+	d->rings = NULL;
+	d->nrings = 0;
+}
+
+/* ------------------------------------------------------------ file_ring.h */
+
+unsigned file_ring_count(void *h)
+{
+	struct file_dev *d = h;
+	return d->nrings;
+}
+
+unsigned file_ring_of_caller(void *h)
+{
+	struct file_dev *d = h;
+	return (unsigned)(ring_of_caller(d) - d->rings);
+}
+
+void file_ring_get_stats(void *h, unsigned i, struct file_ring_stats *out)
+{
+	struct file_dev *d = h;
+	struct file_ring *r = &d->rings[i];
+	pthread_mutex_lock(&r->sq_lock);
+	out->bios = r->bios;
+	out->pended = r->pended;
+	pthread_mutex_unlock(&r->sq_lock);
+	out->completed = atomic_load_explicit(&r->completed, memory_order_relaxed);
 }

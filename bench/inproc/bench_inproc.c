@@ -1,23 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench-inproc: 4 KiB random READ(16)/WRITE(16) through port -> vdisk ->
- * ram on one thread, no network, at queue depth 1 and 32.  Prints SRBs per
- * second, ns per SRB, and how many allocations happened while measuring
- * (the I/O path must not allocate: that number must be 0).
+ * a backend, no network, at the given queue depths, from one or more
+ * submitting threads.  Prints SRBs per second, ns per SRB, the process's
+ * CPU time per SRB, and how many allocations happened while measuring (the
+ * I/O path must not allocate: that number must be 0).
  *
- *   bench-inproc [-t seconds_per_case] [-s ram_size] [-q qd[,qd...]]
+ *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
+ *                [-b ram|file] [-p path] [-o key=value]...
  *
- * The ram backend completes inline, so done() runs inside vs_port_submit().
- * done() only records the SRB; the main loop gives it back and submits the
- * next one, so the stack never grows with the queue depth.
+ * -b file measures the file backend: without -p a new file of -s bytes in
+ * /var/tmp (written in full first, so no read hits a hole, and removed at
+ * exit), e.g. `-b file -s 256M -o direct=1 -j 2` for O_DIRECT from two
+ * threads.  -o passes further backend options (rings=1, inline=0, ...).
+ *
+ * Each thread has its own I_T nexus and SRB pool, like one iSCSI
+ * connection on its own event loop.  done() may run inline (ram) or on a
+ * backend thread (file); either way it only hands the SRB to its thread's
+ * completion queue, and that thread gives it back and submits the next one,
+ * so the stack never grows with the queue depth.  A thread with nothing to
+ * submit sleeps until a completion arrives (no spinning: the CPU figure is
+ * what the work costs).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,31 +42,62 @@
 
 #include "malloc_count.h"
 
-#define BLOCK_SIZE  512u
 #define IO_SIZE     4096u
 #define MAX_QD      256u
+#define MAX_THREADS 16u
+#define MAX_OPTS    16u
+
+/*
+ * Completed SRBs on their way from whichever thread ran done() to the
+ * thread that owns them.  Producers take a slot with fetch_add; the owner
+ * takes slots in order.  MAX_QD slots are enough: the owner's pool has
+ * MAX_QD SRBs, and slot i is reused only by completion i + MAX_QD, which
+ * needs an SRB that completion i gave back.
+ */
+struct doneq {
+	_Atomic uint64_t tail;
+	uint64_t head;                       /* the owner's */
+	struct vs_srb *_Atomic slot[MAX_QD];
+	atomic_bool sleeping;                /* the owner waits on cv */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
 
 struct bench {
 	struct vs_port *port;
 	struct vs_nexus *nexus;
 	struct vs_srb_pool *pool;
-	uint64_t blocks;          /* disk size in BLOCK_SIZE blocks */
+	uint64_t blocks;          /* disk size in block_size blocks */
+	uint32_t block_size;
 	uint64_t rng;
 	uint64_t tag;
+	struct doneq q;
 
-	/* filled by done(), drained by the main loop */
-	struct vs_srb *finished[MAX_QD];
-	unsigned nfinished;
+	/* the owning thread's */
 	unsigned inflight;
 	uint64_t completed;
 	uint64_t errors;
 	uint8_t last_status, last_key;
+
+	/* one measured case */
+	uint8_t opcode;
+	unsigned qd;
+	uint64_t deadline_len;
+	pthread_barrier_t *start;
+	uint64_t ns;
 };
 
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -64,17 +109,65 @@ static uint64_t rnd(struct bench *b)
 	return b->rng * 2685821657736338717ull;
 }
 
+static void doneq_init(struct doneq *q)
+{
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+}
+
+/* Any thread.  The owner sets `sleeping` before it looks at the slot and
+ * we look at `sleeping` after filling it (both seq_cst), so one of us sees
+ * the other: a completion never waits for a wake-up that does not come. */
 static void on_done(struct vs_srb *srb)
 {
 	struct bench *b = srb->done_ctx;
-	if (srb->srb_status != VS_SRB_SUCCESS || srb->scsi_status != SAM_STAT_GOOD) {
-		b->errors++;
-		b->last_status = srb->scsi_status;
-		b->last_key = srb->sense_len > 2 ? srb->sense[2] & 0x0f : 0;
+	uint64_t i = atomic_fetch_add(&b->q.tail, 1);
+	atomic_store(&b->q.slot[i % MAX_QD], srb);
+	if (atomic_load(&b->q.sleeping)) {
+		pthread_mutex_lock(&b->q.mu);
+		pthread_cond_signal(&b->q.cv);
+		pthread_mutex_unlock(&b->q.mu);
 	}
-	b->finished[b->nfinished++] = srb;
-	b->inflight--;
-	b->completed++;
+}
+
+/* The owner: give back every SRB that has completed; how many. */
+static unsigned reap(struct bench *b)
+{
+	unsigned n = 0;
+	for (;;) {
+		struct vs_srb *srb = atomic_exchange(&b->q.slot[b->q.head % MAX_QD], NULL);
+		if (!srb)
+			return n;
+		b->q.head++;
+		if (srb->srb_status != VS_SRB_SUCCESS || srb->scsi_status != SAM_STAT_GOOD) {
+			b->errors++;
+			b->last_status = srb->scsi_status;
+			b->last_key = srb->sense_len > 2 ? srb->sense[2] & 0x0f : 0;
+		}
+		vs_srb_put(srb);
+		b->inflight--;
+		b->completed++;
+		n++;
+	}
+}
+
+/* The owner: sleep until the next completion is there. */
+static void wait_one(struct bench *b)
+{
+	pthread_mutex_lock(&b->q.mu);
+	atomic_store(&b->q.sleeping, true);
+	while (!atomic_load(&b->q.slot[b->q.head % MAX_QD]))
+		pthread_cond_wait(&b->q.cv, &b->q.mu);
+	atomic_store(&b->q.sleeping, false);
+	pthread_mutex_unlock(&b->q.mu);
+}
+
+/* Wait until nothing is in flight. */
+static void quiesce(struct bench *b)
+{
+	while (b->inflight)
+		if (!reap(b))
+			wait_one(b);
 }
 
 static void put_be64(uint8_t *p, uint64_t v)
@@ -108,7 +201,7 @@ static void prep(struct bench *b, struct vs_srb *srb, uint8_t opcode)
 		return;
 	}
 	/* SBC-3 5.16 READ(16) / 5.40 WRITE(16): LBA in bytes 2-9, blocks in 10-13 */
-	uint32_t nblk = IO_SIZE / BLOCK_SIZE;
+	uint32_t nblk = IO_SIZE / b->block_size;
 	uint64_t lba = (rnd(b) % (b->blocks / nblk)) * nblk;
 	srb->cdb_len = 16;
 	put_be64(&srb->cdb[2], lba);
@@ -117,27 +210,15 @@ static void prep(struct bench *b, struct vs_srb *srb, uint8_t opcode)
 	srb->data_length = IO_SIZE;
 }
 
-static void drain(struct bench *b)
-{
-	for (unsigned i = 0; i < b->nfinished; i++)
-		vs_srb_put(b->finished[i]);
-	b->nfinished = 0;
-}
-
-/* Wait until nothing is in flight (ram is inline; others may not be). */
-static void quiesce(struct bench *b)
-{
-	for (int spins = 0; b->inflight && spins < 10000000; spins++)
-		sched_yield();
-	drain(b);
-}
-
-static int run_one(struct bench *b, uint8_t opcode)
+/* One command, waited for; 0 if it succeeded.  lba UINT64_MAX: random. */
+static int run_one(struct bench *b, uint8_t opcode, uint64_t lba)
 {
 	struct vs_srb *srb = vs_srb_get(b->pool);
 	if (!srb)
 		return -ENOMEM;
 	prep(b, srb, opcode);
+	if (lba != UINT64_MAX)
+		put_be64(&srb->cdb[2], lba);
 	b->inflight++;
 	uint64_t before = b->errors;
 	vs_port_submit(b->port, srb);
@@ -145,57 +226,200 @@ static int run_one(struct bench *b, uint8_t opcode)
 	return b->errors == before ? 0 : -EIO;
 }
 
-struct result {
-	uint64_t srbs;
-	uint64_t ns;
-	uint64_t mallocs;
-	uint64_t errors;
-};
-
-static struct result run_case(struct bench *b, uint8_t opcode, unsigned qd, double seconds)
+/* One thread's measured run: keep qd commands in flight until the deadline. */
+static void *run_case(void *arg)
 {
-	struct result r = {0};
-	uint64_t err0 = b->errors;
+	struct bench *b = arg;
 	b->completed = 0;
-	uint64_t deadline_len = (uint64_t)(seconds * 1e9);
-
-	malloc_count_start();
-	uint64_t t0 = now_ns(), deadline = t0 + deadline_len;
+	pthread_barrier_wait(b->start);
+	uint64_t t0 = now_ns(), deadline = t0 + b->deadline_len;
 	for (uint64_t loops = 0;; loops++) {
-		while (b->inflight < qd) {
+		while (b->inflight < b->qd) {
 			struct vs_srb *srb = vs_srb_get(b->pool);
 			if (!srb)
 				break;
-			prep(b, srb, opcode);
+			prep(b, srb, b->opcode);
 			b->inflight++;
 			vs_port_submit(b->port, srb);
 		}
-		drain(b);
+		if (!reap(b) && b->inflight)
+			wait_one(b);
 		if ((loops & 255) == 0 && now_ns() >= deadline)
 			break;
 	}
 	quiesce(b);
-	uint64_t t1 = now_ns();
+	b->ns = now_ns() - t0;
+	return NULL;
+}
+
+struct result {
+	uint64_t srbs;
+	uint64_t ns;        /* the longest thread's window */
+	uint64_t cpu_ns;    /* the whole process's CPU time in the window */
+	uint64_t mallocs;
+	uint64_t errors;
+};
+
+static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode, unsigned qd,
+                             double seconds)
+{
+	struct result r = {0};
+	pthread_t tid[MAX_THREADS];
+	pthread_barrier_t start;
+	uint64_t err0[MAX_THREADS];
+
+	pthread_barrier_init(&start, NULL, nthreads + 1);
+	for (unsigned i = 0; i < nthreads; i++) {
+		bs[i].opcode = opcode;
+		bs[i].qd = qd;
+		bs[i].deadline_len = (uint64_t)(seconds * 1e9);
+		bs[i].start = &start;
+		err0[i] = bs[i].errors;
+		if (pthread_create(&tid[i], NULL, run_case, &bs[i]) != 0) {
+			fprintf(stderr, "cannot start thread %u\n", i);
+			exit(1);
+		}
+	}
+	malloc_count_start();
+	uint64_t c0 = cpu_ns();
+	pthread_barrier_wait(&start);
+	for (unsigned i = 0; i < nthreads; i++)
+		pthread_join(tid[i], NULL);
+	r.cpu_ns = cpu_ns() - c0;
 	r.mallocs = malloc_count_stop();
-	r.srbs = b->completed;
-	r.ns = t1 - t0;
-	r.errors = b->errors - err0;
+	for (unsigned i = 0; i < nthreads; i++) {
+		r.srbs += bs[i].completed;
+		r.errors += bs[i].errors - err0[i];
+		if (bs[i].ns > r.ns)
+			r.ns = bs[i].ns;
+	}
+	pthread_barrier_destroy(&start);
 	return r;
 }
 
 static void usage(const char *argv0)
 {
-	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s ram_size] [-q qd[,qd...]]\n", argv0);
+	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
+	        "       [-b ram|file] [-p path] [-o key=value]...\n", argv0);
+}
+
+/* A new file in /var/tmp of `size` bytes, every byte written (a read of a
+ * hole would not touch the device) and synced. */
+static int make_file(char *path, size_t n, const char *size_s)
+{
+	uint64_t size;
+	if (vs_parse_size(size_s, &size) < 0 || size < IO_SIZE) {
+		fprintf(stderr, "-s: '%s' is not a size of at least %u bytes\n", size_s, IO_SIZE);
+		return -1;
+	}
+	snprintf(path, n, "/var/tmp/bench-inproc-XXXXXX");
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		perror("bench-inproc: /var/tmp");
+		return -1;
+	}
+	static uint8_t chunk[1 << 20];
+	for (size_t i = 0; i < sizeof(chunk); i++)
+		chunk[i] = (uint8_t)(i * 31 + 1);
+	for (uint64_t off = 0; off < size; off += sizeof(chunk)) {
+		size_t len = size - off < sizeof(chunk) ? (size_t)(size - off) : sizeof(chunk);
+		if (pwrite(fd, chunk, len, (off_t)off) != (ssize_t)len) {
+			perror("bench-inproc: writing the file");
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+	}
+	fsync(fd);
+	close(fd);
+	return 0;
+}
+
+static int parse_qds(const char *arg, unsigned *qds, unsigned *nqd)
+{
+	*nqd = 0;
+	char *save = NULL, *s = strdup(arg);
+	for (char *tok = strtok_r(s, ",", &save); tok && *nqd < 8; tok = strtok_r(NULL, ",", &save)) {
+		long v = strtol(tok, NULL, 10);
+		if (v < 1 || v > (long)MAX_QD) {
+			fprintf(stderr, "-q: '%s' is not a queue depth in 1..%u\n", tok, MAX_QD);
+			free(s);
+			return -1;
+		}
+		qds[(*nqd)++] = (unsigned)v;
+	}
+	free(s);
+	return *nqd ? 0 : -1;
+}
+
+/* Open the nexus of one thread and clear its POWER ON unit attention
+ * (SAM-5 6.2: a new nexus gets one first). */
+static int bench_thread_open(struct bench *b, unsigned id)
+{
+	char name[96];
+	snprintf(name, sizeof(name), "iqn.2026-01.org.vstor:bench-init,i,0x%x", id + 1);
+	b->nexus = vs_port_nexus_open(b->port, name, "iqn.2026-01.org.vstor:bench-init", NULL, 0);
+	b->pool = vs_srb_pool_create(b->port, MAX_QD, IO_SIZE);
+	if (!b->nexus || !b->pool) {
+		fprintf(stderr, "setup: %s\n", vs_last_error());
+		return -1;
+	}
+	int rc = -EIO;
+	for (int i = 0; i < 8 && rc != 0; i++)
+		rc = run_one(b, TEST_UNIT_READY, UINT64_MAX);
+	if (rc != 0) {
+		fprintf(stderr, "TEST UNIT READY keeps failing: status 0x%02x sense key 0x%x\n",
+		        b->last_status, b->last_key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Prove the path moves real data: write a pattern, read it back. */
+static int verify_path(struct bench *b)
+{
+	uint64_t err0 = b->errors;
+	struct vs_srb *srb = vs_srb_get(b->pool);
+	size_t blen;
+	uint8_t *buf = vs_srb_buffer(srb, &blen);
+	for (unsigned i = 0; i < IO_SIZE; i++)
+		buf[i] = (uint8_t)(i * 13 + 7);
+	prep(b, srb, WRITE_16);
+	put_be64(&srb->cdb[2], 0);
+	b->inflight++;
+	vs_port_submit(b->port, srb);
+	quiesce(b);
+	srb = vs_srb_get(b->pool);
+	buf = vs_srb_buffer(srb, &blen);
+	memset(buf, 0, IO_SIZE);
+	prep(b, srb, READ_16);
+	put_be64(&srb->cdb[2], 0);
+	b->inflight++;
+	vs_port_submit(b->port, srb);
+	/* the SRB goes back to the pool when reaped: check its data before */
+	wait_one(b);
+	bool same = true;
+	for (unsigned i = 0; i < IO_SIZE; i++)
+		same &= buf[i] == (uint8_t)(i * 13 + 7);
+	quiesce(b);
+	if (!same || b->errors != err0) {
+		fprintf(stderr, "verify: data read back differs from data written\n");
+		return -1;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	double seconds = 3.0;
 	const char *size = "16M";   /* cache-sized: measures the stack, not DRAM; -s 1G for DRAM-bound */
+	const char *backend = "ram", *path = NULL;
 	unsigned qds[8] = {1, 32};
-	unsigned nqd = 2;
+	unsigned nqd = 2, nthreads = 1;
+	struct vs_kv kv[MAX_OPTS + 3];
+	size_t nkv = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "t:s:q:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:h")) != -1) {
 		switch (opt) {
 		case 't':
 			seconds = atof(optarg);
@@ -207,24 +431,37 @@ int main(int argc, char **argv)
 		case 's':
 			size = optarg;
 			break;
-		case 'q': {
-			nqd = 0;
-			char *save = NULL, *s = strdup(optarg);
-			for (char *tok = strtok_r(s, ",", &save); tok && nqd < 8;
-			     tok = strtok_r(NULL, ",", &save)) {
-				long v = strtol(tok, NULL, 10);
-				if (v < 1 || v > (long)MAX_QD) {
-					fprintf(stderr, "-q: '%s' is not a queue depth in 1..%u\n", tok, MAX_QD);
-					free(s);
-					return 2;
-				}
-				qds[nqd++] = (unsigned)v;
-			}
-			free(s);
-			if (!nqd) {
+		case 'q':
+			if (parse_qds(optarg, qds, &nqd) < 0) {
 				usage(argv[0]);
 				return 2;
 			}
+			break;
+		case 'j':
+			nthreads = (unsigned)strtoul(optarg, NULL, 10);
+			if (nthreads < 1 || nthreads > MAX_THREADS) {
+				fprintf(stderr, "-j: '%s' is not a thread count in 1..%u\n", optarg, MAX_THREADS);
+				return 2;
+			}
+			break;
+		case 'b':
+			backend = optarg;
+			if (strcmp(backend, "ram") && strcmp(backend, "file")) {
+				fprintf(stderr, "-b: '%s' is not ram or file\n", optarg);
+				return 2;
+			}
+			break;
+		case 'p':
+			path = optarg;
+			break;
+		case 'o': {
+			char *eq = strchr(optarg, '=');
+			if (!eq || eq == optarg || nkv >= MAX_OPTS) {
+				fprintf(stderr, "-o: '%s' is not key=value (at most %u)\n", optarg, MAX_OPTS);
+				return 2;
+			}
+			*eq = '\0';
+			kv[nkv++] = (struct vs_kv){optarg, eq + 1};
 			break;
 		}
 		default:
@@ -233,16 +470,32 @@ int main(int argc, char **argv)
 		}
 	}
 
-	struct vs_kv kv[] = {{"size", size}};
-	struct vs_bdev *bdev = vs_bdev_open("ram", kv, 1);
+	bool is_file = strcmp(backend, "file") == 0;
+	char made[64] = "";
+	if (is_file) {
+		if (!path) {
+			if (make_file(made, sizeof(made), size) < 0)
+				return 1;
+			path = made;
+		}
+		kv[nkv++] = (struct vs_kv){"path", path};
+	} else {
+		kv[nkv++] = (struct vs_kv){"size", size};
+	}
+	struct vs_bdev *bdev = vs_bdev_open(backend, kv, nkv);
 	if (!bdev) {
-		fprintf(stderr, "ram: %s\n", vs_last_error());
+		fprintf(stderr, "%s: %s\n", backend, vs_last_error());
+		if (*made)
+			unlink(made);
 		return 1;
 	}
-	static struct bench b;
-	b.rng = 0x9e3779b97f4a7c15ull;
-	b.blocks = bdev->ops->get_size(bdev->h) / BLOCK_SIZE;
-	if (b.blocks < IO_SIZE / BLOCK_SIZE) {
+	struct vs_backend_caps caps;
+	bdev->ops->get_caps(bdev->h, &caps);
+	uint32_t block_size = caps.logical_block_size > 512 ? caps.logical_block_size : 512;
+
+	static struct bench bs[MAX_THREADS];
+	uint64_t blocks = bdev->ops->get_size(bdev->h) / block_size;
+	if (block_size > IO_SIZE || blocks < IO_SIZE / block_size) {
 		fprintf(stderr, "-s: the disk must hold at least one %u-byte I/O\n", IO_SIZE);
 		vs_bdev_close(bdev);
 		return 2;
@@ -250,84 +503,48 @@ int main(int argc, char **argv)
 
 	struct vs_vdisk_adapter_config acfg = {.target_name = "iqn.2026-01.org.vstor:bench",
 	                                       .rel_target_port_id = 1};
-	struct vs_port_config pcfg = {.name = "bench", .queue_depth = MAX_QD};
-	b.port = vs_port_create(&vs_vdisk_miniport, &pcfg, &acfg);
-	if (!b.port) {
+	/* The LUN-wide depth: every thread's commands go to the miniport. */
+	struct vs_port_config pcfg = {.name = "bench", .queue_depth = MAX_QD * MAX_THREADS};
+	struct vs_port *port = vs_port_create(&vs_vdisk_miniport, &pcfg, &acfg);
+	if (!port) {
 		fprintf(stderr, "port: %s\n", vs_last_error());
 		vs_bdev_close(bdev);
 		return 1;
 	}
-	struct vs_vdisk_lun_config lcfg = {.bdev = bdev, .block_size = BLOCK_SIZE,
+	struct vs_vdisk_lun_config lcfg = {.bdev = bdev, .block_size = block_size,
 	                                   .serial = "bench0"};
-	if (vs_port_lun_add(b.port, 0, &lcfg) < 0) {
+	if (vs_port_lun_add(port, 0, &lcfg) < 0) {
 		fprintf(stderr, "lun 0: %s\n", vs_last_error());
 		vs_bdev_close(bdev);
-		vs_port_destroy(b.port);
+		vs_port_destroy(port);
 		return 1;
 	}
-	b.nexus = vs_port_nexus_open(b.port, "iqn.2026-01.org.vstor:bench-init,i,0x1",
-	                             "iqn.2026-01.org.vstor:bench-init", NULL, 0);
-	b.pool = vs_srb_pool_create(b.port, MAX_QD, IO_SIZE);
-	if (!b.nexus || !b.pool) {
-		fprintf(stderr, "setup: %s\n", vs_last_error());
-		return 1;
+	for (unsigned i = 0; i < nthreads; i++) {
+		bs[i].port = port;
+		bs[i].blocks = blocks;
+		bs[i].block_size = block_size;
+		bs[i].rng = 0x9e3779b97f4a7c15ull * (i + 1);
+		doneq_init(&bs[i].q);
+		if (bench_thread_open(&bs[i], i) < 0)
+			return 1;
 	}
+	struct bench *b = &bs[0];
 
-	/* A new nexus first gets POWER ON OCCURRED (SAM-5 6.2): clear it. */
-	int rc = -EIO;
-	for (int i = 0; i < 8 && rc != 0; i++)
-		rc = run_one(&b, TEST_UNIT_READY);
-	if (rc != 0) {
-		fprintf(stderr, "TEST UNIT READY keeps failing: status 0x%02x sense key 0x%x\n",
-		        b.last_status, b.last_key);
-		return 1;
-	}
-	/* Touch every page once so writes measure copies, not page faults. */
-	uint64_t err0 = b.errors;
-	uint64_t saved = b.rng;
-	for (uint64_t lba = 0; lba + IO_SIZE / BLOCK_SIZE <= b.blocks; lba += IO_SIZE / BLOCK_SIZE) {
-		struct vs_srb *srb = vs_srb_get(b.pool);
-		prep(&b, srb, WRITE_16);
-		put_be64(&srb->cdb[2], lba);
-		b.inflight++;
-		vs_port_submit(b.port, srb);
-		quiesce(&b);
-	}
-	b.rng = saved;
-	if (b.errors != err0) {
-		fprintf(stderr, "prefill: %llu errors (status 0x%02x sense key 0x%x)\n",
-		        (unsigned long long)(b.errors - err0), b.last_status, b.last_key);
-		return 1;
-	}
-
-	/* Prove the path moves real data: write a pattern, read it back. */
-	{
-		struct vs_srb *srb = vs_srb_get(b.pool);
-		size_t blen;
-		uint8_t *buf = vs_srb_buffer(srb, &blen);
-		for (unsigned i = 0; i < IO_SIZE; i++)
-			buf[i] = (uint8_t)(i * 13 + 7);
-		prep(&b, srb, WRITE_16);
-		put_be64(&srb->cdb[2], 0);
-		b.inflight++;
-		vs_port_submit(b.port, srb);
-		quiesce(&b);
-		srb = vs_srb_get(b.pool);
-		buf = vs_srb_buffer(srb, &blen);
-		memset(buf, 0, IO_SIZE);
-		prep(&b, srb, READ_16);
-		put_be64(&srb->cdb[2], 0);
-		b.inflight++;
-		vs_port_submit(b.port, srb);
-		bool same = true;
-		for (unsigned i = 0; i < IO_SIZE; i++)
-			same &= buf[i] == (uint8_t)(i * 13 + 7);
-		quiesce(&b);
-		if (!same || b.errors != err0) {
-			fprintf(stderr, "verify: data read back differs from data written\n");
+	/* RAM: touch every page once so writes measure copies, not page
+	 * faults (make_file already wrote every byte of a file). */
+	if (!is_file) {
+		uint64_t err0 = b->errors, saved = b->rng;
+		for (uint64_t lba = 0; lba + IO_SIZE / block_size <= blocks; lba += IO_SIZE / block_size)
+			run_one(b, WRITE_16, lba);
+		b->rng = saved;
+		if (b->errors != err0) {
+			fprintf(stderr, "prefill: %llu errors (status 0x%02x sense key 0x%x)\n",
+			        (unsigned long long)(b->errors - err0), b->last_status, b->last_key);
 			return 1;
 		}
 	}
+	if (verify_path(b) < 0)
+		return 1;
 	/* Prove the allocation counter counts. */
 	{
 		void *volatile p;
@@ -340,8 +557,11 @@ int main(int argc, char **argv)
 		}
 	}
 
-	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> ram (%s, %u-byte blocks), "
-	       "one thread, %.1f s per case\n", size, BLOCK_SIZE, seconds);
+	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> %s (", backend);
+	for (size_t i = 0; i < nkv; i++)
+		printf("%s=%s, ", kv[i].key, kv[i].value);
+	printf("%u-byte blocks), %u thread%s, %.1f s per case\n", block_size, nthreads,
+	       nthreads > 1 ? "s" : "", seconds);
 	int exit_code = 0;
 	static const struct {
 		uint8_t op;
@@ -349,27 +569,35 @@ int main(int argc, char **argv)
 	} ops[] = {{READ_16, "read"}, {WRITE_16, "write"}};
 	for (unsigned o = 0; o < 2; o++) {
 		for (unsigned q = 0; q < nqd; q++) {
-			struct result r = run_case(&b, ops[o].op, qds[q], seconds);
+			struct result r = measure(bs, nthreads, ops[o].op, qds[q], seconds);
 			double secs = (double)r.ns / 1e9;
 			double rate = r.srbs / secs;
 			double ns_per = r.srbs ? (double)r.ns / (double)r.srbs : 0;
-			printf("%-5s qd=%-3u %12.0f SRBs/s  %8.1f ns/SRB  %6.0f MiB/s  errors %llu\n",
-			       ops[o].name, qds[q], rate, ns_per, rate * IO_SIZE / (1 << 20),
-			       (unsigned long long)r.errors);
+			double cpu_us = r.srbs ? (double)r.cpu_ns / 1e3 / (double)r.srbs : 0;
+			double cpu_pct = 100.0 * (double)r.cpu_ns / (double)r.ns;
+			printf("%-5s qd=%-3u x%-2u %10.0f SRBs/s  %8.1f ns/SRB  %6.0f MiB/s  "
+			       "cpu %6.2f us/SRB %4.0f%%  errors %llu\n",
+			       ops[o].name, qds[q], nthreads, rate, ns_per, rate * IO_SIZE / (1 << 20),
+			       cpu_us, cpu_pct, (unsigned long long)r.errors);
 			printf("mallocs during run: %llu\n", (unsigned long long)r.mallocs);
-			printf("summary: case=%s qd=%u srbs=%llu seconds=%.3f srbs_per_s=%.0f "
-			       "ns_per_srb=%.1f mallocs=%llu errors=%llu\n",
-			       ops[o].name, qds[q], (unsigned long long)r.srbs, secs, rate, ns_per,
-			       (unsigned long long)r.mallocs, (unsigned long long)r.errors);
+			printf("summary: case=%s qd=%u threads=%u srbs=%llu seconds=%.3f srbs_per_s=%.0f "
+			       "ns_per_srb=%.1f cpu_us_per_srb=%.2f cpu_pct=%.0f mallocs=%llu errors=%llu\n",
+			       ops[o].name, qds[q], nthreads, (unsigned long long)r.srbs, secs, rate,
+			       ns_per, cpu_us, cpu_pct, (unsigned long long)r.mallocs,
+			       (unsigned long long)r.errors);
 			fflush(stdout);
 			if (r.errors || r.mallocs)
 				exit_code = 1;
 		}
 	}
 
-	vs_port_nexus_close(b.port, b.nexus);
-	vs_srb_pool_destroy(b.pool);
-	vs_port_lun_remove(b.port, 0, false);
-	vs_port_destroy(b.port);
+	for (unsigned i = 0; i < nthreads; i++) {
+		vs_port_nexus_close(port, bs[i].nexus);
+		vs_srb_pool_destroy(bs[i].pool);
+	}
+	vs_port_lun_remove(port, 0, false);
+	vs_port_destroy(port);
+	if (*made)
+		unlink(made);
 	return exit_code;
 }

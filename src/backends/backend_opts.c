@@ -96,6 +96,28 @@ int vs_bk_opt_bool(const char *backend, const struct vs_kv *opts, size_t n,
 	return -EINVAL;
 }
 
+int vs_bk_opt_uint(const char *backend, const struct vs_kv *opts, size_t n,
+                   const char *key, unsigned lo, unsigned hi, unsigned dflt, unsigned *out)
+{
+	const char *v = vs_kv_get(opts, n, key);
+	if (!v) {
+		*out = dflt;
+		return 0;
+	}
+	/* digits only: no sign, no blanks, no suffix, no hex */
+	unsigned long long x = 0;
+	const char *p = v;
+	for (; *p >= '0' && *p <= '9' && x <= hi; p++)
+		x = x * 10 + (unsigned)(*p - '0');
+	if (p == v || *p || x < lo || x > hi) {
+		vs_set_error("%s: %s: '%s' is not a whole number from %u to %u", backend, key, v,
+		             lo, hi);
+		return -EINVAL;
+	}
+	*out = (unsigned)x;
+	return 0;
+}
+
 uint64_t vs_bk_iov_bytes(const struct iovec *iov, int iovcnt)
 {
 	uint64_t total = 0;

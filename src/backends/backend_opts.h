@@ -30,6 +30,10 @@ int vs_bk_opt_size(const char *backend, const struct vs_kv *opts, size_t n,
 int vs_bk_opt_bool(const char *backend, const struct vs_kv *opts, size_t n,
                    const char *key, bool dflt, bool *out);
 
+/* whole-number option in [lo, hi]; `dflt` when absent. */
+int vs_bk_opt_uint(const char *backend, const struct vs_kv *opts, size_t n,
+                   const char *key, unsigned lo, unsigned hi, unsigned dflt, unsigned *out);
+
 /* Total bytes described by an iovec (saturating). */
 uint64_t vs_bk_iov_bytes(const struct iovec *iov, int iovcnt);
 

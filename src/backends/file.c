@@ -19,14 +19,16 @@
  *   inline=0/1 (default 1) let submit() copy READ/WRITE data itself when
  *              that cannot wait for a device (see try_inline); 0 sends
  *              everything through io_uring
+ *   rings=N    io_uring rings, 1-64 (default: one per online CPU, at most
+ *              8); a submitting thread always uses the same one
  *
  * Threads: submit() may be called from any number of threads.  A READ or
  * WRITE whose data can be copied without waiting for a device (page-cache
  * hits with RWF_NOWAIT, or any copy on tmpfs/ramfs) completes inline in
  * submit(), in the caller's thread: one syscall, no wake-ups.  Everything
- * else goes to io_uring under a short mutex around the submission queue;
- * one completion thread per bdev reaps CQEs, finishes short transfers, and
- * calls bio->done from that thread (the backend contract allows both).
+ * else goes to the calling thread's io_uring ring (file_ring.c), and
+ * bio->done runs on that ring's completion thread (the backend contract
+ * allows both).
  *
  * Durability (SBC-3 4.15, SYNCHRONIZE CACHE and FUA): the page cache is a
  * volatile write cache, so has_write_cache is true and FLUSH is
@@ -35,14 +37,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
-#include <liburing.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <linux/magic.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,266 +54,9 @@
 
 #include "backend_opts.h"
 #include "builtin.h"
+#include "file_dev.h"
 
-/* A bio goes from the submitting thread to the completion thread through
- * the kernel (SQE, then CQE), which ThreadSanitizer cannot see: in a TSan
- * build, say so, or every field the reaper reads looks like a race. */
-#if defined(__SANITIZE_THREAD__)
-#define FILE_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FILE_TSAN 1
-#endif
-#endif
-#ifdef FILE_TSAN
-#include <sanitizer/tsan_interface.h>
-#define handoff_release(p) __tsan_release(p)
-#define handoff_acquire(p) __tsan_acquire(p)
-#else
-#define handoff_release(p) ((void)(p))
-#define handoff_acquire(p) ((void)(p))
-#endif
-
-#define FILE_SQ_ENTRIES   256
-#define FILE_CQ_ENTRIES   1024
-#define FILE_ZERO_BUF     (1u << 20)
-#define FILE_MAX_SQE_LEN  (1u << 30)   /* keep single-buffer lengths in u32 */
-#define FILE_REAP_BATCH   64
-#define FILE_MAX_RETRIES  1000
 #define FILE_INLINE_IOV   64        /* iovecs per inline preadv2/pwritev2 call */
-
-/* Steps of the write-zeroes / unmap fallback chain. */
-enum zero_stage {
-	ZS_ZERO_RANGE = 0,  /* fallocate(FALLOC_FL_ZERO_RANGE): keeps the blocks */
-	ZS_PUNCH,           /* fallocate(FALLOC_FL_PUNCH_HOLE): frees them */
-	ZS_WRITE,           /* plain writes from a zero buffer */
-};
-
-/* Per-bio progress, kept in bio->backend_scratch (no allocation). */
-struct bio_state {
-	struct vs_bio *next;   /* pending list link */
-	uint64_t done_bytes;   /* bytes transferred so far */
-	uint64_t seg_off;      /* offset inside iov[idx] */
-	uint32_t idx;          /* current iovec */
-	uint8_t  stage;        /* enum zero_stage */
-	uint8_t  tried;        /* bit per stage already attempted */
-	uint16_t retries;      /* transient errors seen (bounded) */
-};
-_Static_assert(sizeof(struct bio_state) <= sizeof(((struct vs_bio *)0)->backend_scratch),
-               "bio_state must fit in backend_scratch");
-
-static inline struct bio_state *st(struct vs_bio *bio)
-{
-	return (struct bio_state *)(void *)bio->backend_scratch;
-}
-
-struct file_dev {
-	int fd;
-	bool is_blk, direct, readonly, dsync;
-	bool can_unmap, rotational;
-	bool memfs;                              /* tmpfs/ramfs: the file is memory */
-	/* How submit() may copy READ / WRITE data itself (enum inline_mode);
-	 * learned: EOPNOTSUPP from RWF_NOWAIT turns a direction off. */
-	_Atomic uint8_t inline_read, inline_write;
-	uint32_t dio_align;                      /* O_DIRECT: offsets, lengths and buffers */
-	uint32_t dio_offset_align;               /* O_DIRECT: offsets and lengths (caps) */
-	uint32_t blksize;
-	_Atomic uint64_t size;
-	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
-	void *zero_buf;                          /* FILE_ZERO_BUF read-only zeroes */
-
-	struct io_uring ring;
-	pthread_mutex_t sq_lock;        /* ring SQ side, pending list, counters below */
-	unsigned inflight_sqes;         /* SQEs the kernel owes us a CQE for */
-	unsigned max_inflight;          /* CQ size: the CQ can never overflow */
-	struct vs_bio *pend_head, *pend_tail;
-	bool submit_stalled;            /* io_uring_submit failed; retry on next CQE */
-
-	pthread_t reaper;
-	_Atomic uint64_t outstanding;   /* accepted bios whose done() has not returned */
-	pthread_mutex_t idle_lock;
-	pthread_cond_t idle_cond;
-};
-
-/* ------------------------------------------------------------ submission */
-
-static void advance(struct vs_bio *bio, uint64_t n);
-static void zero_fill_rest(struct vs_bio *bio);
-
-static void pend_push_back(struct file_dev *d, struct vs_bio *bio)
-{
-	st(bio)->next = NULL;
-	if (d->pend_tail)
-		st(d->pend_tail)->next = bio;
-	else
-		d->pend_head = bio;
-	d->pend_tail = bio;
-}
-
-static void pend_push_front(struct file_dev *d, struct vs_bio *bio)
-{
-	st(bio)->next = d->pend_head;
-	d->pend_head = bio;
-	if (!d->pend_tail)
-		d->pend_tail = bio;
-}
-
-static struct vs_bio *pend_pop(struct file_dev *d)
-{
-	struct vs_bio *bio = d->pend_head;
-	if (bio) {
-		d->pend_head = st(bio)->next;
-		if (!d->pend_head)
-			d->pend_tail = NULL;
-	}
-	return bio;
-}
-
-/* Fill an SQE for the next piece of a READ/WRITE from the saved progress. */
-static void prep_rw(struct file_dev *d, struct vs_bio *bio, struct io_uring_sqe *sqe)
-{
-	struct bio_state *s = st(bio);
-	bool rd = bio->op == VS_BIO_READ;
-	uint64_t remaining = bio->length - s->done_bytes;
-	uint64_t off = bio->offset + s->done_bytes;
-	const struct iovec *v = &bio->iov[s->idx];
-
-	/* Whole iovecs that fit in what is left go out as one readv/writev,
-	 * straight from the caller's array.  A partly done or trimmed segment
-	 * goes out alone as a plain read/write of the exact bytes. */
-	unsigned n = 0;
-	uint64_t sum = 0;
-	if (s->seg_off == 0) {
-		while (s->idx + n < (uint32_t)bio->iovcnt && n < IOV_MAX &&
-		       v[n].iov_len <= remaining - sum) {
-			sum += v[n].iov_len;
-			n++;
-			if (sum == remaining)
-				break;
-		}
-	}
-	if (n >= 2) {
-		if (rd)
-			io_uring_prep_readv(sqe, d->fd, v, n, off);
-		else
-			io_uring_prep_writev(sqe, d->fd, v, n, off);
-	} else {
-		uint64_t len = v->iov_len - s->seg_off;
-		if (len > remaining)
-			len = remaining;
-		if (len > FILE_MAX_SQE_LEN)
-			len = FILE_MAX_SQE_LEN;
-		char *buf = (char *)v->iov_base + s->seg_off;
-		if (rd)
-			io_uring_prep_read(sqe, d->fd, buf, (unsigned)len, off);
-		else
-			io_uring_prep_write(sqe, d->fd, buf, (unsigned)len, off);
-	}
-	if (!rd && (bio->flags & VS_BIO_FUA))
-		sqe->rw_flags = RWF_DSYNC;
-}
-
-static void prep_zero(struct file_dev *d, struct vs_bio *bio, struct io_uring_sqe *sqe)
-{
-	struct bio_state *s = st(bio);
-	uint64_t off = bio->offset + s->done_bytes;
-	uint64_t len = bio->length - s->done_bytes;
-
-	switch (s->stage) {
-	case ZS_ZERO_RANGE:
-		io_uring_prep_fallocate(sqe, d->fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE,
-		                        off, len);
-		break;
-	case ZS_PUNCH:
-		io_uring_prep_fallocate(sqe, d->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-		                        off, len);
-		break;
-	default:
-		if (len > FILE_ZERO_BUF)
-			len = FILE_ZERO_BUF;
-		io_uring_prep_write(sqe, d->fd, d->zero_buf, (unsigned)len, off);
-		break;
-	}
-}
-
-/*
- * Pick the next fallback step for a zeroing bio that has not tried it yet.
- * UNMAP and trimming write-zeroes prefer to deallocate (punch), plain
- * write-zeroes prefers to keep the allocation (zero range); both end with
- * writing zeroes, which always works.
- */
-static void zero_next_stage(struct file_dev *d, struct vs_bio *bio)
-{
-	struct bio_state *s = st(bio);
-	bool trim = bio->op == VS_BIO_UNMAP || (bio->flags & VS_BIO_MAY_TRIM);
-	const uint8_t order_trim[] = {ZS_PUNCH, ZS_ZERO_RANGE, ZS_WRITE};
-	const uint8_t order_keep[] = {ZS_ZERO_RANGE, ZS_PUNCH, ZS_WRITE};
-	const uint8_t *order = trim ? order_trim : order_keep;
-	for (int i = 0; i < 3; i++) {
-		uint8_t stg = order[i];
-		if (s->tried & (1u << stg))
-			continue;
-		if (stg == ZS_ZERO_RANGE && !atomic_load(&d->zero_range_ok))
-			continue;
-		if (stg == ZS_PUNCH && !atomic_load(&d->punch_ok))
-			continue;
-		s->stage = stg;
-		s->tried |= (uint8_t)(1u << stg);
-		return;
-	}
-	s->stage = ZS_WRITE;
-}
-
-/* Put one bio's next piece in the SQ.  Called with sq_lock held. */
-static void issue_locked(struct file_dev *d, struct vs_bio *bio)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
-	if (!sqe) {
-		/* SQ full of unsubmitted entries: hand them to the kernel. */
-		io_uring_submit(&d->ring);
-		sqe = io_uring_get_sqe(&d->ring);
-	}
-	if (!sqe) {
-		/* Never dropped: it waits at the head of the pending list. */
-		pend_push_front(d, bio);
-		d->submit_stalled = true;
-		return;
-	}
-	switch (bio->op) {
-	case VS_BIO_READ:
-	case VS_BIO_WRITE:
-		prep_rw(d, bio, sqe);
-		break;
-	case VS_BIO_FLUSH:
-		io_uring_prep_fsync(sqe, d->fd, IORING_FSYNC_DATASYNC);
-		break;
-	default:
-		prep_zero(d, bio, sqe);
-		break;
-	}
-	io_uring_sqe_set_data(sqe, bio);
-	handoff_release(bio);
-	d->inflight_sqes++;
-}
-
-static void submit_locked(struct file_dev *d)
-{
-	/* -EINTR: retry at once.  -EAGAIN/-EBUSY (kernel short of memory or
-	 * CQ backlog): the SQEs stay in the ring; try a little, then leave it
-	 * to the completion thread, which retries after every CQE. */
-	for (int tries = 0; tries < 64; tries++) {
-		int r = io_uring_submit(&d->ring);
-		if (r >= 0) {
-			d->submit_stalled = false;
-			return;
-		}
-		if (r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			break;
-		if (r != -EINTR)
-			sched_yield();
-	}
-	d->submit_stalled = true;
-}
 
 static bool dio_aligned(const struct file_dev *d, const struct vs_bio *bio)
 {
@@ -461,204 +203,14 @@ static int file_submit(void *h, struct vs_bio *bio)
 		return -EINVAL;
 	}
 
-	struct bio_state *s = st(bio);
-	memset(s, 0, sizeof(*s));
-	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
-		zero_next_stage(d, bio);
-	else if (bio->op != VS_BIO_FLUSH)
+	memset(st(bio), 0, sizeof(struct bio_state));
+	if (bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) {
 		advance(bio, 0);   /* step over leading empty iovecs */
-
-	if ((bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) && try_inline(d, bio))
-		return 0;
-
-	atomic_fetch_add_explicit(&d->outstanding, 1, memory_order_relaxed);
-	pthread_mutex_lock(&d->sq_lock);
-	if (d->inflight_sqes < d->max_inflight && !d->pend_head) {
-		issue_locked(d, bio);
-		submit_locked(d);
-	} else {
-		pend_push_back(d, bio);
+		if (try_inline(d, bio))
+			return 0;
 	}
-	pthread_mutex_unlock(&d->sq_lock);
+	file_ring_submit(d, bio);
 	return 0;
-}
-
-/* ------------------------------------------------------------ completion */
-
-enum cqe_action { ACT_RESUBMIT, ACT_COMPLETE };
-
-/* Move the iovec cursor forward by n bytes. */
-static void advance(struct vs_bio *bio, uint64_t n)
-{
-	struct bio_state *s = st(bio);
-	s->done_bytes += n;
-	while (n && s->idx < (uint32_t)bio->iovcnt) {
-		uint64_t room = bio->iov[s->idx].iov_len - s->seg_off;
-		if (n < room) {
-			s->seg_off += n;
-			n = 0;
-		} else {
-			n -= room;
-			s->idx++;
-			s->seg_off = 0;
-		}
-	}
-	/* Skip empty iovecs so prep_rw always starts on real bytes. */
-	while (s->idx < (uint32_t)bio->iovcnt && bio->iov[s->idx].iov_len == 0)
-		s->idx++;
-}
-
-/* A read hit end of file (someone shrank it under us): past EOF is a hole. */
-static void zero_fill_rest(struct vs_bio *bio)
-{
-	struct bio_state *s = st(bio);
-	uint64_t left = bio->length - s->done_bytes;
-	for (uint32_t i = s->idx; i < (uint32_t)bio->iovcnt && left; i++) {
-		uint64_t off = i == s->idx ? s->seg_off : 0;
-		uint64_t n = bio->iov[i].iov_len - off;
-		if (n > left)
-			n = left;
-		memset((char *)bio->iov[i].iov_base + off, 0, n);
-		left -= n;
-	}
-}
-
-static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, int *err)
-{
-	struct bio_state *s = st(bio);
-	*err = 0;
-	/*
-	 * Transient: -EINTR, -EAGAIN, and -ECANCELED, which io_uring returns
-	 * when the thread that submitted a request exits while the request
-	 * still waits in that thread's io-wq (an event-loop thread may well
-	 * exit with I/O in flight).  Resubmitted from this long-lived thread,
-	 * so the retry cannot be cancelled that way again; bounded anyway.
-	 */
-	if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
-		if (++s->retries <= FILE_MAX_RETRIES)
-			return ACT_RESUBMIT;
-		*err = res == -ECANCELED ? -EIO : res;
-		return ACT_COMPLETE;
-	}
-
-	switch (bio->op) {
-	case VS_BIO_READ:
-	case VS_BIO_WRITE:
-		if (res < 0) {
-			*err = res;
-			return ACT_COMPLETE;
-		}
-		if (res == 0) {
-			if (bio->op == VS_BIO_WRITE) {
-				*err = -EIO;
-			} else {
-				zero_fill_rest(bio);
-			}
-			return ACT_COMPLETE;
-		}
-		advance(bio, (uint64_t)res);
-		return s->done_bytes >= bio->length ? ACT_COMPLETE : ACT_RESUBMIT;
-
-	case VS_BIO_FLUSH:
-		*err = res < 0 ? res : 0;
-		return ACT_COMPLETE;
-
-	default: /* UNMAP, WRITE_ZEROES */
-		if (s->stage != ZS_WRITE) {
-			if (res == 0)
-				return ACT_COMPLETE;
-			if (res == -EOPNOTSUPP || res == -ENOTTY || res == -ENOSYS) {
-				/* This file system cannot do it: remember, fall back. */
-				if (s->stage == ZS_ZERO_RANGE)
-					atomic_store(&d->zero_range_ok, false);
-				else
-					atomic_store(&d->punch_ok, false);
-				zero_next_stage(d, bio);
-				return ACT_RESUBMIT;
-			}
-			*err = res;
-			return ACT_COMPLETE;
-		}
-		if (res < 0) {
-			*err = res;
-			return ACT_COMPLETE;
-		}
-		if (res == 0) {
-			*err = -EIO;
-			return ACT_COMPLETE;
-		}
-		s->done_bytes += (uint64_t)res;
-		return s->done_bytes >= bio->length ? ACT_COMPLETE : ACT_RESUBMIT;
-	}
-}
-
-static void *reaper_main(void *arg)
-{
-	struct file_dev *d = arg;
-	struct vs_bio *complete[FILE_REAP_BATCH];
-	int errs[FILE_REAP_BATCH];
-	struct vs_bio *resub[FILE_REAP_BATCH];
-	bool stop = false;
-
-	while (!stop) {
-		struct io_uring_cqe *cqe;
-		int r = io_uring_wait_cqe(&d->ring, &cqe);
-		if (r == -EINTR)
-			continue;
-		if (r < 0) {
-			/* Should not happen; do not spin hot if it does. */
-			sched_yield();
-			continue;
-		}
-		struct io_uring_cqe *cqes[FILE_REAP_BATCH];
-		unsigned got = io_uring_peek_batch_cqe(&d->ring, cqes, FILE_REAP_BATCH);
-		unsigned ncomp = 0, nres = 0, nio = 0;
-		for (unsigned i = 0; i < got; i++) {
-			struct vs_bio *bio = io_uring_cqe_get_data(cqes[i]);
-			int res = cqes[i]->res;
-			if (!bio) {
-				stop = true;  /* the NOP sent by close */
-				continue;
-			}
-			handoff_acquire(bio);
-			nio++;
-			int err;
-			if (on_cqe(d, bio, res, &err) == ACT_RESUBMIT) {
-				resub[nres++] = bio;
-			} else {
-				errs[ncomp] = err;
-				complete[ncomp++] = bio;
-			}
-		}
-		io_uring_cq_advance(&d->ring, got);
-
-		pthread_mutex_lock(&d->sq_lock);
-		d->inflight_sqes -= nio;
-		for (unsigned i = 0; i < nres; i++)
-			issue_locked(d, resub[i]);
-		bool more = nres > 0;
-		while (d->pend_head && d->inflight_sqes < d->max_inflight) {
-			unsigned before = d->inflight_sqes;
-			issue_locked(d, pend_pop(d));
-			more = true;
-			if (d->inflight_sqes == before)
-				break;   /* SQ full: it went back on the list */
-		}
-		if (more || d->submit_stalled)
-			submit_locked(d);
-		pthread_mutex_unlock(&d->sq_lock);
-
-		/* done() last: the caller may reuse the bio's memory at once. */
-		for (unsigned i = 0; i < ncomp; i++)
-			complete[i]->done(complete[i], errs[i]);
-		if (ncomp &&
-		    atomic_fetch_sub_explicit(&d->outstanding, ncomp, memory_order_acq_rel) == ncomp) {
-			pthread_mutex_lock(&d->idle_lock);
-			pthread_cond_broadcast(&d->idle_cond);
-			pthread_mutex_unlock(&d->idle_lock);
-		}
-	}
-	return NULL;
 }
 
 /* ------------------------------------------------------------ open/close */
@@ -715,12 +267,23 @@ static void file_free(struct file_dev *d)
 	free(d);
 }
 
+/* One ring per online CPU (what the iSCSI fabric runs as event loops by
+ * default), at most FILE_DEFAULT_RINGS: see file_ring.c. */
+static unsigned default_rings(void)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1)
+		return 1;
+	return ncpu < FILE_DEFAULT_RINGS ? (unsigned)ncpu : FILE_DEFAULT_RINGS;
+}
+
 static void *file_open(const struct vs_kv *opts, size_t n)
 {
 	static const char *const allowed[] = {"path", "size", "create", "direct",
-	                                      "readonly", "dsync", "inline", NULL};
+	                                      "readonly", "dsync", "inline", "rings", NULL};
 	uint64_t size = 0;
 	bool have_size, create, direct, readonly, dsync, use_inline;
+	unsigned nrings;
 
 	if (vs_bk_opts_check("file", opts, n, allowed) < 0 ||
 	    vs_bk_opt_size("file", opts, n, "size", &size, &have_size) < 0 ||
@@ -728,7 +291,9 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	    vs_bk_opt_bool("file", opts, n, "direct", false, &direct) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "readonly", false, &readonly) < 0 ||
 	    vs_bk_opt_bool("file", opts, n, "dsync", false, &dsync) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0)
+	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0 ||
+	    vs_bk_opt_uint("file", opts, n, "rings", 1, FILE_MAX_RINGS, default_rings(),
+	                   &nrings) < 0)
 		return NULL;
 	const char *path = vs_kv_get(opts, n, "path");
 	if (!path || !*path) {
@@ -878,28 +443,7 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		return NULL;
 	}
 
-	struct io_uring_params p;
-	memset(&p, 0, sizeof(p));
-	p.flags = IORING_SETUP_CQSIZE;
-	p.cq_entries = FILE_CQ_ENTRIES;
-	int r = io_uring_queue_init_params(FILE_SQ_ENTRIES, &d->ring, &p);
-	if (r < 0) {
-		vs_set_error("file: io_uring: cannot set up a ring: %s", strerror(-r));
-		file_free(d);
-		return NULL;
-	}
-	d->max_inflight = p.cq_entries;
-	pthread_mutex_init(&d->sq_lock, NULL);
-	pthread_mutex_init(&d->idle_lock, NULL);
-	pthread_cond_init(&d->idle_cond, NULL);
-	atomic_init(&d->outstanding, 0);
-	r = pthread_create(&d->reaper, NULL, reaper_main, d);
-	if (r != 0) {
-		vs_set_error("file: cannot start the completion thread: %s", strerror(r));
-		io_uring_queue_exit(&d->ring);
-		pthread_mutex_destroy(&d->sq_lock);
-		pthread_mutex_destroy(&d->idle_lock);
-		pthread_cond_destroy(&d->idle_cond);
+	if (file_rings_open(d, nrings) < 0) {
 		file_free(d);
 		return NULL;
 	}
@@ -910,29 +454,10 @@ static void file_close(void *h)
 {
 	struct file_dev *d = h;
 
-	pthread_mutex_lock(&d->idle_lock);
-	while (atomic_load(&d->outstanding) != 0)
-		pthread_cond_wait(&d->idle_cond, &d->idle_lock);
-	pthread_mutex_unlock(&d->idle_lock);
-
+	file_rings_drain(d);
 	if (!d->readonly)
 		fdatasync(d->fd);
-
-	/* Wake the completion thread with a NOP whose user_data is NULL. */
-	pthread_mutex_lock(&d->sq_lock);
-	struct io_uring_sqe *sqe;
-	while (!(sqe = io_uring_get_sqe(&d->ring)))
-		io_uring_submit(&d->ring);
-	io_uring_prep_nop(sqe);
-	io_uring_sqe_set_data(sqe, NULL);
-	submit_locked(d);
-	pthread_mutex_unlock(&d->sq_lock);
-	pthread_join(d->reaper, NULL);
-
-	io_uring_queue_exit(&d->ring);
-	pthread_mutex_destroy(&d->sq_lock);
-	pthread_mutex_destroy(&d->idle_lock);
-	pthread_cond_destroy(&d->idle_cond);
+	file_rings_close(d);
 	file_free(d);
 }
 
@@ -1044,7 +569,8 @@ const struct vs_backend_ops vs_backend_file = {
 	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
 	        "readonly=0|1   open read-only\n"
 	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"
-	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n",
+	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n"
+	        "rings=N        io_uring rings, 1-64 (default one per CPU, at most 8)\n",
 	.open = file_open,
 	.close = file_close,
 	.get_size = file_get_size,

@@ -26,126 +26,12 @@
 #include <liburing.h>
 
 #include "vstor/backend.h"
+#include "sys_trace.h"
 
 #define DISK (8u << 20)
 
-/* ---- what reaches the kernel ----
- *
- * Re-reading a file after a FUA write or a flush goes through the page
- * cache, so it cannot tell whether anything was made durable.  Instead
- * this binary is linked with -Wl,--wrap=io_uring_submit,--wrap=pwritev2,
- * --wrap=fdatasync (tests/unit/CMakeLists.txt): every call the backend
- * makes to them lands here first, where the SQEs it is about to hand the
- * kernel (and the flags of the other two) are recorded, then the real call
- * runs.  A record is kept only when the kernel took it (the call
- * succeeded), so a test can prove that an fdatasync, an IORING_OP_FSYNC
- * with IORING_FSYNC_DATASYNC, or a write with RWF_DSYNC was issued for
- * the backend's file descriptor.
- */
-enum { SYS_SQE = 1, SYS_PWRITEV2, SYS_FDATASYNC };
-
-struct sys_rec {
-	int kind;
-	int fd;
-	uint8_t opcode;         /* SYS_SQE: IORING_OP_* */
-	uint32_t flags;         /* SQE rw_flags / fsync_flags, pwritev2 flags */
-	uint64_t off;
-};
-
-#define SYS_RECS 8192
-static pthread_mutex_t sys_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct sys_rec sys_recs[SYS_RECS];
-static int sys_nrecs;
-
-static void sys_record(const struct sys_rec *r, int n)
-{
-	pthread_mutex_lock(&sys_mu);
-	for (int i = 0; i < n && sys_nrecs < SYS_RECS; i++)
-		sys_recs[sys_nrecs++] = r[i];
-	pthread_mutex_unlock(&sys_mu);
-}
-
-int __real_io_uring_submit(struct io_uring *ring);
-int __wrap_io_uring_submit(struct io_uring *ring);
-int __wrap_io_uring_submit(struct io_uring *ring)
-{
-	struct sys_rec batch[256];
-	int n = 0;
-
-	/* the SQEs prepared since the last submit: sqe_head .. sqe_tail */
-	for (unsigned i = ring->sq.sqe_head; i != ring->sq.sqe_tail && n < 256; i++) {
-		const struct io_uring_sqe *sqe = &ring->sq.sqes[i & ring->sq.ring_mask];
-
-		batch[n++] = (struct sys_rec){ SYS_SQE, sqe->fd, sqe->opcode, sqe->rw_flags, sqe->off };
-	}
-	int rc = __real_io_uring_submit(ring);
-	if (rc >= 0)
-		sys_record(batch, n);
-	return rc;
-}
-
-ssize_t __real_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags);
-ssize_t __wrap_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags);
-ssize_t __wrap_pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t off, int flags)
-{
-	ssize_t rc = __real_pwritev2(fd, iov, iovcnt, off, flags);
-
-	if (rc >= 0)
-		sys_record(&(struct sys_rec){ SYS_PWRITEV2, fd, 0, (uint32_t)flags, (uint64_t)off }, 1);
-	return rc;
-}
-
-int __real_fdatasync(int fd);
-int __wrap_fdatasync(int fd);
-int __wrap_fdatasync(int fd)
-{
-	int rc = __real_fdatasync(fd);
-
-	if (rc == 0)
-		sys_record(&(struct sys_rec){ SYS_FDATASYNC, fd, 0, 0, 0 }, 1);
-	return rc;
-}
-
-static void sys_clear(void)
-{
-	pthread_mutex_lock(&sys_mu);
-	sys_nrecs = 0;
-	pthread_mutex_unlock(&sys_mu);
-}
-
-/* How many records of `kind` on fd (opcode for SQEs, 0: any), with all of
- * `flags` set, at offset `off` (UINT64_MAX: any). */
-static int sys_count(int kind, int fd, uint8_t opcode, uint32_t flags, uint64_t off)
-{
-	int n = 0;
-
-	pthread_mutex_lock(&sys_mu);
-	for (int i = 0; i < sys_nrecs; i++) {
-		const struct sys_rec *r = &sys_recs[i];
-
-		n += r->kind == kind && r->fd == fd && (!opcode || r->opcode == opcode) &&
-		     (r->flags & flags) == flags && (off == UINT64_MAX || r->off == off);
-	}
-	pthread_mutex_unlock(&sys_mu);
-	return n;
-}
-
-/* The descriptor the process has open on `path` (the backend's). */
-static int fd_of(const char *path)
-{
-	char link[64], target[256];
-
-	for (int fd = 3; fd < 1024; fd++) {
-		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-		ssize_t n = readlink(link, target, sizeof(target) - 1);
-		if (n > 0) {
-			target[n] = '\0';
-			if (strcmp(target, path) == 0)
-				return fd;
-		}
-	}
-	return -1;
-}
+/* What reaches the kernel for FLUSH and FUA: see lib/sys_trace.h (this
+ * binary is linked with the --wrap options it needs). */
 
 /* ---- helpers ---- */
 
@@ -484,13 +370,13 @@ static void test_zeroing_fallback_tmpfs(void **state)
 static void test_flush_and_fua_durable(void **state)
 {
 	struct fixture *f = *state;
-	int bfd = fd_of(f->path);
+	int bfd = sys_fd_of(f->path);
 	uint8_t buf[8192], chk[8192];
 
 	assert_true(bfd >= 0);
 	sys_clear();
 	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
-	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_FSYNC, IORING_FSYNC_DATASYNC, UINT64_MAX),
+	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_FSYNC, IORING_FSYNC_DATASYNC, SYS_ANY_OFF),
 	                 1);
 
 	fill(buf, sizeof(buf), 77);
@@ -506,9 +392,9 @@ static void test_flush_and_fua_durable(void **state)
 	/* a plain write carries no RWF_DSYNC, wherever it goes */
 	sys_clear();
 	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 4 << 20, buf, sizeof(buf)), 0);
-	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, RWF_DSYNC, UINT64_MAX) +
-	                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, RWF_DSYNC, UINT64_MAX) +
-	                 sys_count(SYS_PWRITEV2, bfd, 0, RWF_DSYNC, UINT64_MAX), 0);
+	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, RWF_DSYNC, SYS_ANY_OFF) +
+	                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, RWF_DSYNC, SYS_ANY_OFF) +
+	                 sys_count(SYS_PWRITEV2, bfd, 0, RWF_DSYNC, SYS_ANY_OFF), 0);
 	assert_int_equal(sys_count(SYS_SQE, bfd, IORING_OP_WRITE, 0, 4 << 20) +
 	                 sys_count(SYS_SQE, bfd, IORING_OP_WRITEV, 0, 4 << 20) +
 	                 sys_count(SYS_PWRITEV2, bfd, 0, 0, 4 << 20), 1);
@@ -522,7 +408,7 @@ static void test_flush_and_fua_durable(void **state)
 	sys_clear();
 	vs_bdev_close(f->b);
 	f->b = NULL;
-	assert_int_equal(sys_count(SYS_FDATASYNC, bfd, 0, 0, UINT64_MAX), 1);
+	assert_int_equal(sys_count(SYS_FDATASYNC, bfd, 0, 0, SYS_ANY_OFF), 1);
 }
 
 static void test_bad_requests(void **state)

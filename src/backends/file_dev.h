@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The file backend's internals shared by file.c (options, open/close,
+ * validation, inline copies) and file_ring.c (io_uring submission and
+ * completion).  Nothing outside src/backends/file*.c includes this.
+ */
+#ifndef VSTOR_BACKENDS_FILE_DEV_H
+#define VSTOR_BACKENDS_FILE_DEV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "vstor/backend.h"
+
+#define FILE_ZERO_BUF     (1u << 20)   /* read-only zeroes for the write fallback */
+
+struct file_ring;
+
+struct file_dev {
+	int fd;
+	bool is_blk, direct, readonly, dsync;
+	bool can_unmap, rotational;
+	bool memfs;                              /* tmpfs/ramfs: the file is memory */
+	/* How submit() may copy READ / WRITE data itself (enum inline_mode);
+	 * learned: EOPNOTSUPP from RWF_NOWAIT turns a direction off. */
+	_Atomic uint8_t inline_read, inline_write;
+	uint32_t dio_align;                      /* O_DIRECT: offsets, lengths and buffers */
+	uint32_t dio_offset_align;               /* O_DIRECT: offsets and lengths (caps) */
+	uint32_t blksize;
+	_Atomic uint64_t size;
+	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
+	void *zero_buf;                          /* FILE_ZERO_BUF read-only zeroes */
+
+	/* file_ring.c.  Read by every request that goes to io_uring, written
+	 * only at open and close. */
+	struct file_ring *rings;                 /* nrings of them, set up at open */
+	unsigned nrings;
+	atomic_bool closing;                     /* close waits: reapers tell it */
+	pthread_mutex_t idle_lock;               /* only for close's wait */
+	pthread_cond_t idle_cond;
+};
+
+/* Steps of the write-zeroes / unmap fallback chain. */
+enum zero_stage {
+	ZS_ZERO_RANGE = 0,  /* fallocate(FALLOC_FL_ZERO_RANGE): keeps the blocks */
+	ZS_PUNCH,           /* fallocate(FALLOC_FL_PUNCH_HOLE): frees them */
+	ZS_WRITE,           /* plain writes from a zero buffer */
+};
+
+/* Per-bio progress, kept in bio->backend_scratch (no allocation). */
+struct bio_state {
+	struct vs_bio *next;   /* pending list link */
+	uint64_t done_bytes;   /* bytes transferred so far */
+	uint64_t seg_off;      /* offset inside iov[idx] */
+	uint32_t idx;          /* current iovec */
+	uint8_t  stage;        /* enum zero_stage */
+	uint8_t  tried;        /* bit per stage already attempted */
+	uint16_t retries;      /* transient errors seen (bounded) */
+};
+_Static_assert(sizeof(struct bio_state) <= sizeof(((struct vs_bio *)0)->backend_scratch),
+               "bio_state must fit in backend_scratch");
+
+static inline struct bio_state *st(struct vs_bio *bio)
+{
+	return (struct bio_state *)(void *)bio->backend_scratch;
+}
+
+/* Move the iovec cursor forward by n bytes. */
+static inline void advance(struct vs_bio *bio, uint64_t n)
+{
+	struct bio_state *s = st(bio);
+	s->done_bytes += n;
+	while (n && s->idx < (uint32_t)bio->iovcnt) {
+		uint64_t room = bio->iov[s->idx].iov_len - s->seg_off;
+		if (n < room) {
+			s->seg_off += n;
+			n = 0;
+		} else {
+			n -= room;
+			s->idx++;
+			s->seg_off = 0;
+		}
+	}
+	/* Skip empty iovecs so the next piece always starts on real bytes. */
+	while (s->idx < (uint32_t)bio->iovcnt && bio->iov[s->idx].iov_len == 0)
+		s->idx++;
+}
+
+/* A read hit end of file (someone shrank it under us): past EOF is a hole. */
+static inline void zero_fill_rest(struct vs_bio *bio)
+{
+	struct bio_state *s = st(bio);
+	uint64_t left = bio->length - s->done_bytes;
+	for (uint32_t i = s->idx; i < (uint32_t)bio->iovcnt && left; i++) {
+		uint64_t off = i == s->idx ? s->seg_off : 0;
+		uint64_t n = bio->iov[i].iov_len - off;
+		if (n > left)
+			n = left;
+		memset((char *)bio->iov[i].iov_base + off, 0, n);
+		left -= n;
+	}
+}
+
+/* ---- file_ring.c ---- */
+
+#define FILE_MAX_RINGS     64
+#define FILE_DEFAULT_RINGS 8   /* at most, by default: see file_ring.c */
+
+/* Set up nrings (1..FILE_MAX_RINGS) rings, each with its completion
+ * thread.  -errno with vs_set_error(); nothing is left behind. */
+int  file_rings_open(struct file_dev *d, unsigned nrings);
+/* Wait until every bio handed to file_ring_submit() has had done() return
+ * (no new submit may start once close has begun). */
+void file_rings_drain(struct file_dev *d);
+/* Stop the completion threads and free the rings (after file_rings_drain). */
+void file_rings_close(struct file_dev *d);
+/* Queue a checked bio (its bio_state zeroed) on the calling thread's ring;
+ * done() runs once, from that ring's completion thread.  Never blocks on
+ * I/O. */
+void file_ring_submit(struct file_dev *d, struct vs_bio *bio);
+
+#endif

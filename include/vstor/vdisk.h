@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/miniport.h"
 
 extern const struct vs_miniport vs_vdisk_miniport;

@@ -105,7 +105,7 @@ static int phys_extent(struct vdisk_lun *lun, uint64_t lba, uint64_t cap, bool *
 	uint64_t per = 1ull << lun->phys_shift;
 	uint64_t pstart = lba & ~(per - 1);
 	uint64_t ext = 0, stop;
-	int rc = lun->bdev->ops->block_status(lun->bdev->h, pstart << lun->block_shift,
+	int rc = vs_bdev_block_status(lun->bdev, pstart << lun->block_shift,
 	                                      (cap - pstart) << lun->block_shift, mapped, &ext);
 
 	if (rc < 0)
@@ -190,7 +190,7 @@ void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	if (!lun->caps.can_unmap || !lun->bdev->ops->block_status) {
+	if (!lun->caps.can_unmap || !vs_bdev_has_block_status(lun->bdev)) {
 		/* fully provisioned: everything is mapped */
 		b.n = 0;
 		lbas_add(&b, c->lba, cap - c->lba, 0);

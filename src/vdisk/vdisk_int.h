@@ -34,7 +34,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/miniport.h"
 #include "vstor/scsi.h"
 #include "vstor/srb.h"

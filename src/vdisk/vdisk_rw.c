@@ -82,7 +82,7 @@ void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t
 	c->bio.ctx = c;
 	c->on_bio = on_bio;
 	vdisk_out_get(lun);
-	rc = bdev->ops->submit(bdev->h, &c->bio);
+	rc = vs_bdev_submit(bdev, &c->bio);
 	if (rc < 0) {
 		/* not submitted: done() will not run */
 		c->bio_err = rc;

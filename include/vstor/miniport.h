@@ -204,6 +204,18 @@ int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexu
 void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete);
 void vs_port_ready(struct vs_port_lun *lun);
 
+/*
+ * StorPortPauseDevice / StorPortResumeDevice, for one LUN whose resource
+ * is away: new SRBs of the LUN wait (they are not failed), and the port's
+ * timer does not escalate the LUN's SRBs into aborts and resets while it
+ * is paused; the miniport holds the ones it has.  Ends with resume or
+ * after timeout_ms (call pause again to extend); each SRB then gets its
+ * timeout afresh.  Neither blocks; both may be called from any thread.
+ */
+void vs_port_lun_pause(struct vs_port_lun *lun, uint32_t timeout_ms);
+void vs_port_lun_resume(struct vs_port_lun *lun);
+bool vs_port_lun_paused(const struct vs_port_lun *lun);
+
 /* StorPortPause / StorPortResume: hold every new SRB for up to timeout_ms. */
 void vs_port_pause(struct vs_port *port, uint32_t timeout_ms);
 void vs_port_resume(struct vs_port *port);

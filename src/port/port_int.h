@@ -155,6 +155,10 @@ struct vs_port_lun {
 	struct port_queue *defq;        /* SRBs without a nexus */
 	_Atomic bool busy;              /* vs_port_busy */
 	_Atomic uint32_t busy_remaining;
+	/* vs_port_lun_pause: new SRBs wait and the timer leaves the LUN's
+	 * SRBs alone until resume or pause_until_ms */
+	_Atomic bool paused;
+	_Atomic uint64_t pause_until_ms;
 	_Atomic uint64_t resets;        /* statistics: LUN, target and adapter resets */
 
 	/* written by every SRB that takes a depth slot: its own line (depth.c) */
@@ -403,6 +407,8 @@ void port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq);
 
 /* lun.c */
 void port_lun_slot_free(struct vs_port_lun *lun);
+/* the timer: end a LUN pause whose time is up */
+void lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms);
 
 /* stats */
 void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns);

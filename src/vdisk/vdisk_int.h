@@ -24,6 +24,7 @@
  *                     REMOVAL; READ DEFECT DATA
  *   vdisk_xcopy.c     EXTENDED COPY (LID1): parameter list checks, the copy job
  *   vdisk_xcopy_results.c  RECEIVE COPY RESULTS, held copy status, target lookup
+ *   vdisk_resource.c  the block stack's events: resource lost / back / resized / failed
  */
 #ifndef VDISK_INT_H
 #define VDISK_INT_H
@@ -95,6 +96,8 @@
 #define VDISK_NR_SANITIZE        0x1u   /* NOT READY, SANITIZE IN PROGRESS */
 #define VDISK_NR_SANITIZE_FAILED 0x2u   /* MEDIUM ERROR, SANITIZE COMMAND FAILED */
 #define VDISK_NR_NO_MEDIUM       0x4u   /* NOT READY, MEDIUM NOT PRESENT */
+#define VDISK_NR_LOST            0x8u   /* NOT READY, BECOMING READY: resource away */
+#define VDISK_NR_FAILED          0x10u  /* NOT READY, MANUAL INTERVENTION REQUIRED */
 
 struct vdisk_pr;
 struct vdisk_cmd;
@@ -227,6 +230,13 @@ struct vdisk_lun {
 	_Atomic uint32_t outstanding;
 	/* Set at detach: worker jobs waiting for a bio give up (-ECANCELED). */
 	_Atomic bool draining;
+
+	/* vdisk_resource.c: the stack's events, applied on the worker pool */
+	struct vs_work ev_work;
+	_Atomic uint32_t ev_flags;
+	_Atomic uint32_t hold_ms;       /* what the last LOST asked for */
+	vs_vdisk_event_fn on_event;     /* the LUN's user, told after vdisk */
+	void *event_ctx;
 };
 
 /* The LUN behind the port's LUN extension. */
@@ -385,6 +395,16 @@ void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_
  * reference (vdisk_xcopy_put), or NULL. */
 struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16]);
 void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
+
+/* ---- vdisk_resource.c ---- */
+/* Take the stack's events (and its state now); stop taking them. */
+void vdisk_resource_attach(struct vdisk_lun *lun);
+void vdisk_resource_detach(struct vdisk_lun *lun);
+/* nr has VDISK_NR_LOST/FAILED and d touches the medium: sense set, true */
+bool vdisk_resource_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
+                              const struct vdisk_cmd_desc *d);
+/* REQUEST SENSE: the lost/failed condition, if any */
+bool vdisk_resource_sense(struct vdisk_lun *lun, uint8_t *key, uint16_t *asc);
 
 /* ---- vdisk_medium.c ---- */
 void vdisk_prevent_clear(struct vdisk_lun *lun);

@@ -207,6 +207,8 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 	}
 	atomic_store(&lun->nblocks, size >> lun->block_shift);
 	lun->readonly = cfg->readonly || !lun->caps.can_write;
+	lun->on_event = cfg->on_event;
+	lun->event_ctx = cfg->event_ctx;
 
 	if ((rc = copy_ascii(lun->vendor, sizeof(lun->vendor), cfg->vendor, "VSTOR", "vendor")) ||
 	    (rc = copy_ascii(lun->product, sizeof(lun->product), cfg->product, "VDISK", "product")))
@@ -288,6 +290,7 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	lun->next = ad->luns;
 	ad->luns = lun;
 	pthread_mutex_unlock(&ad->luns_lock);
+	vdisk_resource_attach(lun);
 	return 0;
 }
 
@@ -318,7 +321,8 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 
-	/* worker jobs waiting for a bio of this LUN give up */
+	/* no more events; worker jobs waiting for a bio of this LUN give up */
+	vdisk_resource_detach(lun);
 	atomic_store(&lun->draining, true);
 	stopped = vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
 	stopped = vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */

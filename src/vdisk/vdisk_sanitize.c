@@ -60,6 +60,8 @@ bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
 		vdisk_sense(lun, srb, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
 		return true;
 	}
+	if (vdisk_resource_not_ready(lun, srb, nr, d))
+		return true;
 	if (nr & VDISK_NR_SANITIZE_FAILED) {
 		/* SBC-4 4.11.3: a new SANITIZE may be sent in failure mode */
 		if ((d->flags & (VDISK_F_SANITIZE_OK | VDISK_F_NO_MEDIUM_OK)) ||
@@ -89,7 +91,7 @@ uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc)
 	} else if (nr & VDISK_NR_SANITIZE_FAILED) {
 		key = SENSE_MEDIUM_ERROR;
 		asc = VDISK_ASC_SANITIZE_FAILED;
-	} else {
+	} else if (!vdisk_resource_sense(lun, &key, &asc)) {
 		return 0;
 	}
 	if (desc) {

@@ -198,6 +198,15 @@ void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus
 int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                             const struct vs_nexus *by, const struct vs_srb *keep);
 
+/*
+ * The LUN's D_SENSE bit (control mode page, SPC-4 7.5.8) changed, or is
+ * set at lun_attach: descriptor-format sense (true) or fixed format for
+ * every sense of this LUN from now on, also the port's own (unit
+ * attentions, LOGICAL UNIT NOT SUPPORTED, timeouts) and the fabric's.  A
+ * LUN starts in fixed format.  Lock-free; any thread.
+ */
+void vs_port_lun_set_sense_format(struct vs_port_lun *lun, bool descriptor);
+
 /* StorPortBusy / StorPortReady: hold off new SRBs to this LUN (answered
  * BUSY while over the limit) until ready. requests_to_complete: how many
  * outstanding SRBs must complete before the port sends more. */

@@ -115,6 +115,9 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 		vs_set_error("lun: out of memory");
 		return -ENOMEM;
 	}
+	/* a new logical unit: D_SENSE 0 until its miniport says otherwise
+	 * (SPC-4 7.5.8 default), whatever the LUN of this number had */
+	atomic_store(&lun->sense_desc, false);
 	rc = port->mp->lun_attach(port->adapter_ext, lun, ext, lun_config);
 	if (rc) {
 		free(ext);

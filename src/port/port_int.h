@@ -160,6 +160,7 @@ struct vs_port_lun {
 	_Atomic bool paused;
 	_Atomic uint64_t pause_until_ms;
 	_Atomic uint64_t resets;        /* statistics: LUN, target and adapter resets */
+	_Atomic bool sense_desc;        /* D_SENSE: descriptor-format sense (sense_format.c) */
 
 	/* written by every SRB that takes a depth slot: its own line (depth.c) */
 	_Atomic uint32_t slots __attribute__((aligned(64)));  /* depth slots in use */
@@ -358,6 +359,10 @@ void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status);
 void port_report_luns(struct vs_port *port, struct vs_srb *srb);
 void port_absent_lun(struct vs_srb *srb);
 void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
+
+/* sense_format.c: the LUN's sense format (D_SENSE); false for NULL or an
+ * absent LUN */
+bool port_lun_sense_desc(const struct vs_port_lun *lun);
 
 /* ua.c (q->lock held unless noted) */
 void ua_add_locked(struct port_queue *q, uint16_t asc_ascq);

@@ -6,7 +6,7 @@
  * Files:
  *   vdisk_miniport.c  miniport table, adapter and LUN lifecycle, lun_control
  *   vdisk_dispatch.c  command table, CDB checks, start_io
- *   vdisk_sense.c     sense data (fixed / descriptor per D_SENSE), data-in helpers
+ *   vdisk_sense.c     status, backend errno to sense, MISCOMPARE, data-in helpers
  *   vdisk_inquiry.c   INQUIRY and VPD pages
  *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
  *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion
@@ -278,21 +278,13 @@ struct vdisk_cmd {
 	uint32_t xc_gen;
 };
 
-/* ---- vdisk_sense.c ---- */
-void vdisk_sense(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc);
-void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                      uint64_t info);
-void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
-                         uint16_t byte, int bit);
-/* Sense with a sense-key specific field (e.g. progress, SPC-4 4.5.2.4.4). */
-void vdisk_sense_sks(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                     const uint8_t sks[3]);
-/* INVALID FIELD IN CDB without a field pointer. */
-void vdisk_invalid_cdb(struct vdisk_lun *lun, struct vs_srb *srb);
+/* ---- vdisk_sense.c (sense itself: vs_srb_set_sense & co, srb.h) ---- */
+/* MISCOMPARE with INFORMATION = offset in the data-out buffer. */
+void vdisk_miscompare(struct vs_srb *srb, uint64_t offset);
 void vdisk_good(struct vs_srb *srb);
 void vdisk_busy(struct vs_srb *srb);
 /* Map a backend -errno to a status (see vdisk_sense.c for the table). */
-void vdisk_set_errno(struct vdisk_lun *lun, struct vs_srb *srb, int err, bool write);
+void vdisk_set_errno(struct vs_srb *srb, int err, bool write);
 /* Send `len` bytes of a response built in `buf`, of which the command asked
  * for `alloc_len` (SPC-4 4.2.5.6): truncates, sets xfer_len and residuals. */
 void vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len);
@@ -368,8 +360,8 @@ bool vdisk_avail_unmap(const struct vdisk_lun *lun);
  * sense and returns true, or returns false if the command may run. */
 bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d);
-/* REQUEST SENSE: the pending not-ready condition as sense data, or 0. */
-uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc);
+/* REQUEST SENSE: the pending not-ready condition, or NO SENSE. */
+void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
 bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
 void vdisk_sanitize_init(struct vdisk_lun *lun);
 /* LUN detach: cancel a running sanitize and wait until it stopped or
@@ -400,11 +392,6 @@ void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
 /* Take the stack's events (and its state now); stop taking them. */
 void vdisk_resource_attach(struct vdisk_lun *lun);
 void vdisk_resource_detach(struct vdisk_lun *lun);
-/* nr has VDISK_NR_LOST/FAILED and d touches the medium: sense set, true */
-bool vdisk_resource_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
-                              const struct vdisk_cmd_desc *d);
-/* REQUEST SENSE: the lost/failed condition, if any */
-bool vdisk_resource_sense(struct vdisk_lun *lun, uint8_t *key, uint16_t *asc);
 
 /* ---- vdisk_medium.c ---- */
 void vdisk_prevent_clear(struct vdisk_lun *lun);

@@ -120,24 +120,3 @@ void vdisk_resource_detach(struct vdisk_lun *lun)
 	 * a queued work item is counted in lun->outstanding */
 	vs_bdev_set_event_handler(lun->bdev, NULL, NULL);
 }
-
-bool vdisk_resource_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
-                              const struct vdisk_cmd_desc *d)
-{
-	if (!(nr & (VDISK_NR_LOST | VDISK_NR_FAILED)) || (d->flags & VDISK_F_NO_MEDIUM_OK))
-		return false;
-	vdisk_sense(lun, srb, SENSE_NOT_READY, nr & VDISK_NR_FAILED
-	            ? ASC_LUN_NOT_READY_MANUAL_INTERVENTION : ASC_LUN_BECOMING_READY);
-	return true;
-}
-
-bool vdisk_resource_sense(struct vdisk_lun *lun, uint8_t *key, uint16_t *asc)
-{
-	uint32_t nr = atomic_load_explicit(&lun->not_ready, memory_order_acquire);
-
-	if (!(nr & (VDISK_NR_LOST | VDISK_NR_FAILED)))
-		return false;
-	*key = SENSE_NOT_READY;
-	*asc = nr & VDISK_NR_FAILED ? ASC_LUN_NOT_READY_MANUAL_INTERVENTION : ASC_LUN_BECOMING_READY;
-	return true;
-}

@@ -75,7 +75,9 @@ struct vs_backend_ops {
 	/* Give back a bio this backend holds (queued, waiting to be resent):
 	 * complete it with -ECANCELED and return true.  False if it is not
 	 * here (never came, already completed) or cannot be stopped.  Must
-	 * cope with a bio completing on another thread meanwhile. */
+	 * cope with a bio completing on another thread meanwhile, and with a
+	 * bio it never saw: look it up by address among what it holds, and
+	 * read nothing of it unless found. */
 	bool  (*cancel)(void *h, struct vs_bio *bio);
 	/* A reset: give back everything held and not yet sent. */
 	void  (*reset)(void *h);

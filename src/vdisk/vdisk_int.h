@@ -362,7 +362,8 @@ bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d);
 /* REQUEST SENSE: the pending not-ready condition, or NO SENSE. */
 void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
-bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
+/* The SRB waiting for a sanitize is given back (the sanitize goes on): true */
+bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_sanitize_init(struct vdisk_lun *lun);
 /* LUN detach: cancel a running sanitize and wait until it stopped or
  * deadline_ms (vdisk_now_ms) passed; true if it stopped.  Blocking. */

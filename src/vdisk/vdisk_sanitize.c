@@ -387,14 +387,10 @@ done:
 
 /* ABORT TASK (or a timeout) on the SRB waiting for a sanitize: the
  * operation goes on (SBC-4 4.11.2); only the SRB is given back. */
-bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
+bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
 	bool mine;
 
-	(void)adapter_ext;
-	if (!lun)
-		return false;
 	pthread_mutex_lock(&lun->lock);
 	mine = lun->san.srb == srb;
 	if (mine)

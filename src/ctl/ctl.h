@@ -96,6 +96,10 @@ int  vs_ctl_server_start(struct vs_ctl_server *srv, struct vs_ctl_state *st, cha
                          size_t errlen);
 void vs_ctl_server_destroy(struct vs_ctl_server *srv);
 
+/* Where the control plane logs events that are not replies to a request
+ * (a LUN's resource lost or back): one line each, from any thread. */
+void vs_ctl_set_log(void (*log)(const char *line));
+
 /* "1 GiB", "512 MiB", "1000 bytes": exact, never rounded (log lines, errors). */
 void vs_ctl_human_size(uint64_t bytes, char *buf, size_t len);
 

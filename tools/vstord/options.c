@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "layers.h"
 #include "options.h"
 
 static const char usage[] =
@@ -115,6 +116,7 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			vsd_print_layers(stdout);
 			return VSD_EXIT_OK;
 		case 'V':
 			printf("vstord %s\n", VSTORD_VERSION);

@@ -91,6 +91,16 @@ static void target_portals(const struct vs_config *cfg, const struct vs_config_t
 		join_portals(cfg->portals, cfg->nportals, buf, len);
 }
 
+static void log_error_line(const char *line)
+{
+	vsd_error("%s", line);
+}
+
+static void log_info_line(const char *line)
+{
+	vsd_info("%s", line);
+}
+
 struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
                                    const char *config_path, struct vs_ctl_server *ctl)
 {
@@ -104,6 +114,8 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		return NULL;
 	}
 	srv->ctl = ctl;
+	/* a LUN's resource lost, back, resized: one line per change */
+	vs_ctl_set_log(log_info_line);
 	/* The ports and their LUNs: everything that can fail on a bad path or
 	 * size happens here, before the fabric binds a portal. */
 	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, err, sizeof(err));
@@ -195,10 +207,6 @@ fail:
 	return NULL;
 }
 
-static void log_error_line(const char *line)
-{
-	vsd_error("%s", line);
-}
 
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 {

@@ -18,6 +18,8 @@
 #   nbd_kernel.sh 10830 "" nbdkit -f -i 127.0.0.1 -p {port} memory 256M
 #   nbd_kernel.sh 10831 vm tests/vm/servers/qemu_nbd.sh {port} {export} {tmp}
 # Environment: NBD_CLIENT_ARGS (more nbd-client options, e.g. "-C 2"),
+# NBD_EXPECT_SERVER_LOG (an extended regex the server's log must match
+# afterwards, e.g. that the client negotiated with NBD_OPT_GO),
 # VSTOR_VM_CACHE (the download cache, default build/vm-cache).
 . "$(dirname "$0")/lib/vm.sh"
 
@@ -42,4 +44,8 @@ else
 fi
 vm_run "$VM_DIR/guest/nbd_kernel.sh" 600
 vm_server_stop
+if [ -n "${NBD_EXPECT_SERVER_LOG:-}" ] && ! grep -qE "$NBD_EXPECT_SERVER_LOG" "$vm_tmp/server.log"; then
+	vm_server_log_tail
+	vm_fail "the server's log does not match: $NBD_EXPECT_SERVER_LOG"
+fi
 vm_pass "ext4 round trip through the kernel nbd client (guest boot ${VM_BOOT_SECONDS}s, QEMU ${VM_TOTAL_SECONDS}s)"

@@ -20,6 +20,7 @@ set -uo pipefail
 VM_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 VM_DIR=$(dirname "$VM_LIB")
 VM_REPO=$(cd "$VM_DIR/../.." && pwd)
+. "$VM_REPO/tests/lib/daemon_log.sh"
 VM_NAME=${VM_NAME:-$(basename "$0" .sh)}
 VM_CACHE=${VSTOR_VM_CACHE:-$VM_REPO/build/vm-cache}
 VM_LOGS=${VM_LOGS:-$VM_REPO/build/vm-logs}
@@ -179,6 +180,15 @@ vm_debs() {
 	done
 }
 
+# vm_deb_file PACKAGE PATH: where PATH of an unpacked package (vm_debs) is.
+vm_deb_file() {
+	local r
+	for r in "${vm_debroots[@]}"; do
+		case ${r##*/} in "$1"_*) [ -e "$r$2" ] && { echo "$r$2"; return 0; } ;; esac
+	done
+	vm_fail "package $1 (vm_debs) has no $2"
+}
+
 # ---- the initramfs ---------------------------------------------------------
 
 vm_initramfs_start() {
@@ -195,6 +205,9 @@ vm_initramfs_start() {
 		[ "$a" = bin/busybox ] || [ "$a" = linuxrc ] && continue
 		ln -sf /bin/busybox "$vm_root/$a"
 	done
+	# Daemons that check their peer's user (iscsid) look root up by name.
+	echo "root:x:0:0:root:/root:/bin/sh" >"$vm_root/etc/passwd"
+	echo "root:x:0:" >"$vm_root/etc/group"
 	cp "$VM_LIB/init.sh" "$vm_root/init"
 	chmod 755 "$vm_root/init"
 	: >"$vm_root/vm/modules"
@@ -434,16 +447,7 @@ vm_port_open() {   # port
 }
 
 vm_server_log_tail() {
-	[ -s "$vm_tmp/server.log" ] || return 0
-	mkdir -p "$VM_LOGS" 2>/dev/null && cp "$vm_tmp/server.log" "$VM_LOGS/$VM_NAME.server.log" 2>/dev/null &&
-		echo "--- full server log: $VM_LOGS/$VM_NAME.server.log" >&2
-	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$vm_tmp/server.log"; then
-		echo "--- sanitizer report:" >&2
-		grep -m1 -A40 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$vm_tmp/server.log" >&2
-	else
-		echo "--- server log (last 20 lines):" >&2
-		tail -20 "$vm_tmp/server.log" >&2
-	fi
+	show_daemon_log "$vm_tmp/server.log" "$VM_LOGS/$VM_NAME.server.log" server
 }
 
 # vm_server_start PORT COMMAND [ARGS...]: run the server in the background

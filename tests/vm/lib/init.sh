@@ -44,14 +44,16 @@ while read -r m; do
 done </vm/modules.want
 
 ip link set lo up
-if [ -n "$(ls /sys/class/net | grep -v '^lo$')" ]; then
-	dev=$(ls /sys/class/net | grep -v '^lo$' | head -1)
+for dev in /sys/class/net/*; do
+	dev=${dev##*/}
+	[ "$dev" = lo ] && continue
 	ip link set "$dev" up
 	ip addr add "$VM_GUEST_IP/24" dev "$dev"
 	ip route add default dev "$dev"
-fi
+	break
+done
 
 echo "vm: booted in $(cut -d' ' -f1 /proc/uptime) s, running the test"
-cd /tmp
+cd /tmp || report 91
 bash /vm/test.sh
 report $?

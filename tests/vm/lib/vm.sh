@@ -88,13 +88,24 @@ vm_locked() {
 
 # apt-get download PACKAGE into the cache; on a miss, refresh the package
 # lists once (a kernel ABI bump removes the old package from the archive).
+# Downloads land in a scratch directory first: an interrupted one leaves
+# no truncated .deb in the cache.
 vm_apt_download() {   # package
-	local opts=()
+	local opts=() dl rc
 	[ "$(id -u)" -eq 0 ] && opts=(-o APT::Sandbox::User=root)
-	(cd "$VM_CACHE/debs" && apt-get -qq "${opts[@]}" download "$1") >/dev/null 2>&1 && return 0
-	[ "$(id -u)" -eq 0 ] || { echo "vm: apt-get download $1 failed (run apt-get update as root)" >&2; return 1; }
-	apt-get update -qq >/dev/null 2>&1
-	(cd "$VM_CACHE/debs" && apt-get -q "${opts[@]}" download "$1") >&2
+	dl=$(mktemp -d "$VM_CACHE/debs/.download.XXXXXX") || return 1
+	(cd "$dl" && apt-get -qq "${opts[@]}" download "$1") >/dev/null 2>&1
+	rc=$?
+	if [ "$rc" -ne 0 ] && [ "$(id -u)" -eq 0 ]; then
+		apt-get update -qq >/dev/null 2>&1
+		(cd "$dl" && apt-get -q "${opts[@]}" download "$1") >&2
+		rc=$?
+	elif [ "$rc" -ne 0 ]; then
+		echo "vm: apt-get download $1 failed (run apt-get update as root)" >&2
+	fi
+	[ "$rc" -eq 0 ] && mv "$dl"/*.deb "$VM_CACHE/debs/"
+	rm -rf "$dl"
+	return "$rc"
 }
 
 # The newest cached .deb of PACKAGE, downloading it if none is cached.
@@ -113,12 +124,20 @@ vm_unpack_deb() {   # deb dir
 	rm -rf "$2" && mkdir -p "$2" && dpkg-deb -x "$1" "$2" && touch "$2/.unpacked"
 }
 
-# Which kernel package: $VSTOR_VM_KERNEL, else the one already cached, else
-# the one Debian's linux-image-amd64 points at today.
+# The versioned kernel package a meta-package (linux-image-amd64,
+# linux-image-6.12-amd64) depends on, or nothing.
+vm_kernel_resolve() {   # package
+	apt-cache depends "$1" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+
+# Which kernel package: $VSTOR_VM_KERNEL (a versioned package or a
+# meta-package), else the one already cached, else the one Debian's
+# linux-image-amd64 points at today.
 vm_kernel_package() {
 	local deb pkg
 	if [ -n "${VSTOR_VM_KERNEL:-}" ]; then
-		echo "$VSTOR_VM_KERNEL"
+		pkg=$(vm_kernel_resolve "$VSTOR_VM_KERNEL")
+		echo "${pkg:-$VSTOR_VM_KERNEL}"
 		return
 	fi
 	deb=$(ls "$VM_CACHE/debs/"linux-image-[0-9]*-amd64_*.deb 2>/dev/null | sort -V | tail -1)
@@ -126,10 +145,10 @@ vm_kernel_package() {
 		basename "${deb%%_*}"
 		return
 	fi
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	pkg=$(vm_kernel_resolve linux-image-amd64)
 	if [ -z "$pkg" ] && [ "$(id -u)" -eq 0 ]; then
 		apt-get update -qq >/dev/null 2>&1
-		pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+		pkg=$(vm_kernel_resolve linux-image-amd64)
 	fi
 	echo "$pkg"
 }
@@ -314,10 +333,10 @@ vm_modules() {
 				# Compressed modules (newer kernels) are unpacked here:
 				# busybox insmod reads plain ELF only.
 				case $path in
-				*.ko.xz)  xz -dc "$path" >"$vm_root${rel%.xz}"; rel=${rel%.xz} ;;
-				*.ko.zst) zstd -qdc "$path" >"$vm_root${rel%.zst}"; rel=${rel%.zst} ;;
+				*.ko.xz)  rel=${rel%.xz}; xz -dc "$path" >"$vm_root$rel" ;;
+				*.ko.zst) rel=${rel%.zst}; zstd -qdc "$path" >"$vm_root$rel" ;;
 				*)        cp "$path" "$vm_root$rel" ;;
-				esac
+				esac || vm_fail "cannot copy or unpack $path"
 				echo "$rel" >>"$vm_root/vm/modules" ;;
 			"builtin "*) ;;
 			esac
@@ -471,6 +490,8 @@ vm_server_start() {
 	# wrapper script started.
 	setsid "${args[@]}" >>"$vm_tmp/server.log" 2>&1 </dev/null &
 	vm_server_pid=$!
+	# shellcheck disable=SC2034 # read by the clean-up below, after
+	# vm_server_stop has cleared vm_server_pid
 	vm_server_pgid=$vm_server_pid
 	vm_cleanups+=('kill -KILL -- "-$vm_server_pgid" 2>/dev/null; [ -n "$vm_server_pid" ] && wait "$vm_server_pid" 2>/dev/null')
 	for _ in $(seq 200); do

@@ -162,6 +162,8 @@ else
 fi
 
 stage "end-to-end tests"
+# Memory figures are taken on the Release build (ram_memory.sh).
+[ -x build/vstord ] && export VSTOR_RELEASE_VSTORD=$PWD/build/vstord
 for t in tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
 	"$t" "$VSTORD" "$(dirname "$VSTORD")"

@@ -25,7 +25,7 @@
 #define ASYNC_EVENT_LOGOUT 1
 #define SENSE_FIXED_LEN  18
 
-static void async_msg(struct iscsi_msg *m)
+static void async_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, async_msg);
 
@@ -53,7 +53,7 @@ static void queue_locked(struct iscsi_conn *c, uint64_t lun, uint16_t asc_ascq)
 	if (!c->async_posted) {
 		c->async_posted = true;
 		c->async_msg.fn = async_msg;
-		iscsi_loop_post(c->loop, &c->async_msg);
+		vs_loop_post(c->loop->base, &c->async_msg);
 	}
 }
 

@@ -22,7 +22,7 @@
 #define RX_PDU_BUDGET 64
 
 static void conn_rx(struct iscsi_conn *c);
-static void conn_event(struct iscsi_handler *h, uint32_t events);
+static void conn_event(struct vs_loop_fd *h, uint32_t events);
 
 /* ---------------------------------------------------------------- lifetime */
 
@@ -41,7 +41,7 @@ struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *pe
 	/* As if it came in on a default portal; on_accept names the real one. */
 	c->portal_default = true;
 	c->id = atomic_fetch_add(&is->next_conn_id, 1) + 1;
-	c->created_ns = c->last_rx_ns = iscsi_now_ns();
+	c->created_ns = c->last_rx_ns = vs_loop_clock_ns();
 	c->rx_need = ISCSI_BHS_LEN;
 	c->rx_buf_len = is->cfg.max_recv_dsl > ISCSI_TEXT_MAX ? is->cfg.max_recv_dsl : ISCSI_TEXT_MAX;
 	c->rx_buf = malloc(c->rx_buf_len);
@@ -61,7 +61,7 @@ struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *pe
 	return c;
 }
 
-static void attach_msg(struct iscsi_msg *m)
+static void attach_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, attach_msg);
 	struct iscsi_loop *loop = c->loop;
@@ -72,11 +72,13 @@ static void attach_msg(struct iscsi_msg *m)
 	loop->conns = c;
 	loop->nconns++;
 	c->events = EPOLLIN | EPOLLRDHUP;
+	/* A group asked to stop keeps this loop until the connection is gone. */
+	vs_loop_hold(loop->base);
 	if (c->is->stopping) {
 		iscsi_conn_close(c, "target stopping");
 		return;
 	}
-	if (iscsi_loop_add_fd(loop, c->fd, c->events, &c->h) < 0) {
+	if (vs_loop_fd_add(loop->base, c->fd, c->events, &c->h) < 0) {
 		iscsi_conn_close(c, "epoll registration failed");
 		return;
 	}
@@ -88,12 +90,13 @@ void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop)
 {
 	c->loop = loop;
 	c->attach_msg.fn = attach_msg;
-	iscsi_loop_post(loop, &c->attach_msg);
+	vs_loop_post(loop->base, &c->attach_msg);
 }
 
 static void conn_free(struct iscsi_conn *c)
 {
 	struct iscsi_loop *loop = c->loop;
+	struct vs_iscsi *is = c->is;
 
 	iscsi_session_detach(c);
 	iscsi_tasks_fini(c);
@@ -108,11 +111,17 @@ static void conn_free(struct iscsi_conn *c)
 	if (c->lnext)
 		c->lnext->lprev = c->lprev;
 	loop->nconns--;
-	atomic_fetch_sub(&c->is->nconns, 1);
 	free(c->rx_buf);
 	free(c->big_buf);
 	free(c->rbuf);
 	free(c);
+	vs_loop_release(loop->base);
+	/* vs_iscsi_stop waits for the last one. */
+	if (atomic_fetch_sub(&is->nconns, 1) == 1) {
+		pthread_mutex_lock(&is->lock);
+		pthread_cond_broadcast(&is->cond);
+		pthread_mutex_unlock(&is->lock);
+	}
 }
 
 static bool may_free(struct iscsi_conn *c)
@@ -129,7 +138,7 @@ static bool may_free(struct iscsi_conn *c)
 	return !posted;
 }
 
-static void reap_msg(struct iscsi_msg *m)
+static void reap_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, reap_msg);
 
@@ -148,7 +157,7 @@ void iscsi_conn_try_free(struct iscsi_conn *c)
 		return;
 	c->reap_posted = true;
 	c->reap_msg.fn = reap_msg;
-	iscsi_loop_post_late(c->loop, &c->reap_msg);
+	vs_loop_post_late(c->loop->base, &c->reap_msg);
 }
 
 void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
@@ -164,7 +173,7 @@ void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
 		          reason);
 	c->state = CONN_CLOSING;
 	if (c->fd >= 0) {
-		iscsi_loop_del_fd(c->loop, c->fd);
+		vs_loop_fd_del(c->loop->base, c->fd);
 		close(c->fd);
 		c->fd = -1;
 	}
@@ -185,7 +194,7 @@ void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
 	iscsi_conn_try_free(c);
 }
 
-static void kill_msg(struct iscsi_msg *m)
+static void kill_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, kill_msg);
 
@@ -210,7 +219,7 @@ void iscsi_conn_kill_async(struct iscsi_conn *c)
 		return;
 	c->kill_pending = true;
 	c->kill_msg.fn = kill_msg;
-	iscsi_loop_post(c->loop, &c->kill_msg);
+	vs_loop_post(c->loop->base, &c->kill_msg);
 }
 
 /* ---------------------------------------------------------------- sequence numbers */
@@ -248,7 +257,7 @@ void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mo
 
 /* ---------------------------------------------------------------- send queue */
 
-static void flush_msg(struct iscsi_msg *m)
+static void flush_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, flush_msg);
 
@@ -304,7 +313,7 @@ void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx)
 	if (!c->flush_posted) {
 		c->flush_posted = true;
 		c->flush_msg.fn = flush_msg;
-		iscsi_loop_post(c->loop, &c->flush_msg);
+		vs_loop_post(c->loop->base, &c->flush_msg);
 	}
 }
 
@@ -356,7 +365,7 @@ static void set_events(struct iscsi_conn *c, uint32_t events)
 	if (c->fd < 0 || c->events == events)
 		return;
 	c->events = events;
-	iscsi_loop_mod_fd(c->loop, c->fd, events, &c->h);
+	vs_loop_fd_mod(c->loop->base, c->fd, events, &c->h);
 }
 
 static void want_out(struct iscsi_conn *c, bool on)
@@ -420,7 +429,7 @@ void iscsi_tx_flush(struct iscsi_conn *c)
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
 				/* nop.c drops a connection whose queue stays stuck. */
 				if (!c->tx_stall_ns)
-					c->tx_stall_ns = iscsi_now_ns();
+					c->tx_stall_ns = vs_loop_now_ns(c->loop->base);
 				want_out(c, true);
 				return;
 			}
@@ -558,7 +567,7 @@ void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p)
 
 /* ---------------------------------------------------------------- receive */
 
-static void resume_msg(struct iscsi_msg *m)
+static void resume_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, resume_msg);
 
@@ -575,7 +584,7 @@ static void rx_kick(struct iscsi_conn *c)
 	if (!c->resume_posted) {
 		c->resume_posted = true;
 		c->resume_msg.fn = resume_msg;
-		iscsi_loop_post(c->loop, &c->resume_msg);
+		vs_loop_post(c->loop->base, &c->resume_msg);
 	}
 }
 
@@ -1013,7 +1022,7 @@ static void conn_rx(struct iscsi_conn *c)
 {
 	int budget = RX_PDU_BUDGET;
 
-	c->rx_now_ns = iscsi_now_ns();
+	c->rx_now_ns = vs_loop_now_ns(c->loop->base);
 	c->rx_drained = false;
 	while (budget > 0) {
 		int rc = 1;
@@ -1067,7 +1076,7 @@ static void conn_rx(struct iscsi_conn *c)
 		rx_kick(c);
 }
 
-static void conn_event(struct iscsi_handler *h, uint32_t events)
+static void conn_event(struct vs_loop_fd *h, uint32_t events)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(h, struct iscsi_conn, h);
 

@@ -15,7 +15,7 @@
 
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
-#include "event_loop.h"
+#include "iscsi_loop.h"
 #include "login.h"
 #include "pdu.h"
 
@@ -181,7 +181,7 @@ struct iscsi_task {
 	uint32_t residual;
 
 	struct iscsi_tx tx;
-	struct iscsi_msg done_msg;          /* srb->done → the conn's loop */
+	struct vs_loop_msg done_msg;        /* srb->done → the conn's loop */
 };
 
 /* An outstanding task management request (§11.5). */
@@ -193,7 +193,7 @@ struct iscsi_tmf {
 	uint8_t response;
 	struct iscsi_task *ref_task;
 	struct iscsi_ctl_pdu rsp;
-	struct iscsi_msg done_msg;
+	struct vs_loop_msg done_msg;
 };
 
 /* ---------------------------------------------------------------- sessions */
@@ -237,7 +237,7 @@ struct iscsi_rx_seg {
 };
 
 struct iscsi_conn {
-	struct iscsi_handler h;
+	struct vs_loop_fd h;
 	struct iscsi_conn *lnext, *lprev;   /* in the loop's list */
 	struct vs_iscsi *is;
 	struct iscsi_loop *loop;
@@ -263,12 +263,12 @@ struct iscsi_conn {
 	struct iscsi_text *text;
 	struct iscsi_ctl_pdu *held_login_rsp;
 	struct iscsi_session *pending_old;  /* reinstatement target */
-	struct iscsi_msg reinstated_msg;
-	struct iscsi_msg kill_msg;
-	struct iscsi_msg attach_msg;
+	struct vs_loop_msg reinstated_msg;
+	struct vs_loop_msg kill_msg;
+	struct vs_loop_msg attach_msg;
 	bool kill_pending;                  /* guarded by is->lock */
 	bool waiting_reinstate;
-	struct iscsi_msg flush_msg, resume_msg, reap_msg;
+	struct vs_loop_msg flush_msg, resume_msg, reap_msg;
 	bool flush_posted, resume_posted, reap_posted;
 	uint16_t cid;
 	uint32_t login_exp_cmdsn;
@@ -300,7 +300,7 @@ struct iscsi_conn {
 	uint32_t rx_buf_len;
 	uint8_t *rbuf;                      /* ISCSI_RBUF_LEN: bytes read, not yet parsed */
 	uint32_t rbuf_head, rbuf_tail;      /* unparsed bytes are rbuf[head, tail) */
-	uint64_t rx_now_ns;                 /* clock read once per receive burst */
+	uint64_t rx_now_ns;                 /* the loop's clock of this receive burst */
 	bool rx_drained;                    /* this burst's recv() came back short */
 
 	/* send queue */
@@ -336,7 +336,7 @@ struct iscsi_conn {
 	struct { uint64_t lun; uint16_t asc_ascq; } async_ev[ISCSI_ASYNC_QUEUE];
 	uint32_t async_n;
 	bool async_posted;
-	struct iscsi_msg async_msg;
+	struct vs_loop_msg async_msg;
 	const char *kill_reason;            /* guarded by is->lock */
 };
 

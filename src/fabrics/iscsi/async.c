@@ -94,7 +94,7 @@ static void fill_pdu(struct iscsi_ctl_pdu *p, uint64_t lun, uint16_t asc_ascq)
 }
 
 /* On the connection's loop: send what is queued, leaving the receive path
- * the two control slots it needs (conn.c dispatch); the rest goes on a
+ * the two control slots it needs (conn_rx.c dispatch); the rest goes on a
  * later tick. */
 void iscsi_async_flush(struct iscsi_conn *c)
 {

@@ -340,48 +340,76 @@ struct iscsi_conn {
 	const char *kill_reason;            /* guarded by is->lock */
 };
 
-/* ---- conn.c */
+/*
+ * The connection's jobs, one file each (see conn.c for who calls whom).
+ * Unless noted, everything runs on the connection's loop thread.
+ */
+
+/* ---- conn.c: lifetime */
 struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
                                      const char *local);
-void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
 void iscsi_conn_close(struct iscsi_conn *c, const char *reason);
+/* Free it once nothing refers to it (after the current epoll batch). */
 void iscsi_conn_try_free(struct iscsi_conn *c);
-void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
-void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread */
+void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread, is->lock held */
+
+/* ---- conn_event.c: on its loop */
+void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
+
+/* ---- conn_rx.c: receive state machine and dispatch */
+void iscsi_conn_rx(struct iscsi_conn *c);       /* take in what the socket holds */
+
+/* ---- conn_sink.c: the receive side, for the PDU handlers */
 void iscsi_conn_resume_rx(struct iscsi_conn *c);
 void iscsi_conn_pause_rx(struct iscsi_conn *c);
-/* Reject the current PDU (its data is skipped); fatal: close afterwards. */
-void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
-int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
-uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
+/* Run the receive state machine again soon (bytes already buffered). */
+void iscsi_conn_rx_kick(struct iscsi_conn *c);
+/* Where the current PDU's data segment goes: nowhere, rx_buf (control
+ * PDUs), or base[0, len) then discard_after bytes dropped. */
+void iscsi_rx_sink_discard(struct iscsi_conn *c);
+void iscsi_rx_sink_buf(struct iscsi_conn *c);
+void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
 
-/* send queue */
+/* ---- conn_tx.c: send path */
 void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx);
 void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx);
-void iscsi_tx_flush(struct iscsi_conn *c);
+/* Send what is ready.  NULL, or why the connection must now be closed (the
+ * caller closes it). */
+const char *iscsi_tx_flush(struct iscsi_conn *c);
+/* Closing: drop every queued item, telling its owner (finished). */
+void iscsi_tx_drop_all(struct iscsi_conn *c);
+uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
 /* Fill StatSN / ExpCmdSN / MaxCmdSN of a target PDU header. */
 void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode);
 /* Finish a built PDU: header digest, data iovecs, pad, data digest. */
 void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests);
+/* The epoll events wanted for the socket (no-op once closed). */
+void iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events);
+
+/* ---- conn_ctl.c: control PDUs */
 struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c);
+void iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
 void iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
 bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n);
 /* Prepare a control PDU that lives outside the connection's slots (TMF). */
 void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p);
 
-/* receive helpers used by the PDU handlers */
-void iscsi_rx_sink_discard(struct iscsi_conn *c);
-void iscsi_rx_sink_buf(struct iscsi_conn *c);
-void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
+/* ---- conn_timer.c */
+void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
 
 /* ---- conn_login.c */
 void iscsi_conn_login_header(struct iscsi_conn *c);
+int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
 /* Called with is->lock held by the old session's teardown, any thread. */
 void iscsi_conn_post_reinstated(struct iscsi_conn *waiter);
 
 /* ---- reject.c */
 void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad);
+/* Reject the PDU being received and skip its data segment. */
+void iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason);
+/* The same, with a log line (why); fatal: close once the Reject is out. */
+void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
 
 /* ---- session.c */
 int  iscsi_session_bind(struct iscsi_conn *c);   /* at login DONE; see session.c */

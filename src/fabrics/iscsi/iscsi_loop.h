@@ -23,7 +23,7 @@ struct iscsi_loop {
 	struct vs_loop *base;
 	struct vs_iscsi *is;
 	unsigned idx;
-	struct iscsi_conn *conns;       /* list of connections (conn.c) */
+	struct iscsi_conn *conns;       /* list of connections (conn_event.c, conn.c) */
 	uint32_t nconns;
 	/* Hybrid polling: PDUs received in the current wake, and how many
 	 * wakes in a row were shallow bursts. */

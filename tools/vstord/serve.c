@@ -15,11 +15,15 @@
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
+#include "vstor/loop.h"
 #include "vstor/miniport.h"
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
 
 struct vsd_server {
+	/* The event loops every fabric (and later backend) runs on: one
+	 * group of `threads` loops for the whole daemon. */
+	struct vs_loop_group *loops;
 	struct vs_iscsi *is;
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
@@ -126,8 +130,13 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	}
 	const struct vs_config *rc_cfg = vs_ctl_state_config(srv->st);
 
+	srv->loops = vs_loop_group_create(rc_cfg->threads, "vstor");
+	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
+		vsd_error("event loops: %s", vs_last_error());
+		goto fail;
+	}
 	struct vs_iscsi_config ic = {
-		.threads = rc_cfg->threads,
+		.group = srv->loops,
 		.nop_interval_ms = rc_cfg->iscsi.nop_interval_ms,
 		.nop_timeout_ms = rc_cfg->iscsi.nop_timeout_ms,
 		.queue_depth = rc_cfg->iscsi.queue_depth,
@@ -225,6 +234,8 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	 * were told is written is on stable storage (file backends). */
 	if (vs_ctl_state_destroy(srv->st, log_error_line) < 0)
 		rc = -EIO;
+	/* Last: whatever ran on the loops is gone by now. */
+	vs_loop_group_destroy(srv->loops);
 	free(srv);
 	return rc;
 }

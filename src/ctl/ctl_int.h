@@ -24,6 +24,7 @@ struct vs_ctl_state {
 	size_t rt_cap;          /* capacity of rt and cfg->targets */
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
+	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
 };
 
 /* One request being handled. */
@@ -81,8 +82,9 @@ int ctl_reserve_target(struct vs_ctl_state *st);
  * the layers learned are in the model.  On failure, err is the raw reason
  * ("OPTION: ..." of layer *failed_layer, counted from the top; -1: the
  * LUN's own, e.g. the port's message). */
-int ctl_lun_attach(struct vs_port *port, const char *iqn, struct vs_config_lun *l,
-                   uint64_t *bytes, int *failed_layer, char *err, size_t errlen);
+int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+                   struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
+                   size_t errlen);
 /* Which field of a LUN's description an attach error (err and layer above)
  * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
  * *rest is the message after it. */

@@ -213,7 +213,7 @@ json_t *ctl_lun_add(struct ctl_call *c)
 
 	uint64_t bytes = 0;
 	int layer;
-	rc = ctl_lun_attach(st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
+	rc = ctl_lun_attach(st, st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
 	if (rc < 0) {
 		field_error(c, rc == -EEXIST ? VS_CTL_EXISTS : rc == -ENOMEM ? VS_CTL_INTERNAL
 		                                             : VS_CTL_FAILED,

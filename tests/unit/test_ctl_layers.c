@@ -146,7 +146,7 @@ static struct vs_ctl_state *state_from(const char *json)
 
 	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
-	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", NULL, err, sizeof(err));
+	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", NULL, NULL, err, sizeof(err));
 	if (!st)
 		fail_msg("state: %s", err);
 	return st;

@@ -120,9 +120,16 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	srv->ctl = ctl;
 	/* a LUN's resource lost, back, resized: one line per change */
 	vs_ctl_set_log(log_info_line);
+	/* The event loops first: block stacks that wait on sockets or timers
+	 * (a remote backend, a throttle) start using them as they open. */
+	srv->loops = vs_loop_group_create(cfg->threads, "vstor");
+	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
+		vsd_error("event loops: %s", vs_last_error());
+		goto fail;
+	}
 	/* The ports and their LUNs: everything that can fail on a bad path or
 	 * size happens here, before the fabric binds a portal. */
-	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, err, sizeof(err));
+	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, srv->loops, err, sizeof(err));
 	cfg = NULL;     /* the state owns it now (freed there on failure) */
 	if (!srv->st) {
 		vsd_error("%s", err);
@@ -130,11 +137,6 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	}
 	const struct vs_config *rc_cfg = vs_ctl_state_config(srv->st);
 
-	srv->loops = vs_loop_group_create(rc_cfg->threads, "vstor");
-	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
-		vsd_error("event loops: %s", vs_last_error());
-		goto fail;
-	}
 	struct vs_iscsi_config ic = {
 		.group = srv->loops,
 		.nop_interval_ms = rc_cfg->iscsi.nop_interval_ms,
@@ -215,7 +217,6 @@ fail:
 	vsd_serve_stop(srv, 0);
 	return NULL;
 }
-
 
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 {

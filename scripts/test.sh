@@ -2,13 +2,15 @@
 # The second command: install what is missing, build (normal, ASan+UBSan,
 # ThreadSanitizer, libFuzzer), run the unit tests under the sanitizers (the
 # port and vdisk ones under TSan too), each fuzz target for a bounded time,
-# the conformance suite and the end-to-end tests.
+# the conformance suite, the end-to-end tests and the QEMU guest tests of
+# kernel clients (tests/vm/).
 # Prints "N passed, N failed, N skipped" at the end; exits non-zero if
 # anything failed.
 #
 # Environment: FUZZ_SECONDS (default 30 per target), JOBS (default nproc),
-# VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 / VSTOR_SKIP_TSAN=1 to leave
-# a stage out.
+# VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 / VSTOR_SKIP_TSAN=1 /
+# VSTOR_SKIP_VM=1 to leave a stage out; VSTOR_VM_CACHE for the guest
+# tests' download cache (default build/vm-cache).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
@@ -160,6 +162,8 @@ else
 fi
 
 stage "end-to-end tests"
+# Memory figures are taken on the Release build (ram_memory.sh).
+[ -x build/vstord ] && export VSTOR_RELEASE_VSTORD=$PWD/build/vstord
 for t in tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
 	"$t" "$VSTORD" "$(dirname "$VSTORD")"
@@ -169,5 +173,19 @@ for t in tests/e2e/*.sh; do
 	*)  bad "$(basename "$t")" ;;
 	esac
 done
+
+# Kernel clients in a QEMU guest (TCG; Debian's kernel fetched once into
+# the cache): a minute or more per test, one at a time.  Every missing
+# piece fails, never skips: the dependencies stage installed them.
+stage "VM guest tests (kernel clients, tests/vm/)"
+if [ "${VSTOR_SKIP_VM:-0}" = 1 ]; then
+	skipped=$((skipped + 1))
+elif [ ! -x "$VSTORD" ]; then
+	bad "vm (no vstord)"
+else
+	ctest --test-dir "$(dirname "$VSTORD")" -L vm --output-on-failure |
+		tee "$(dirname "$VSTORD")/vm.log"
+	ctest_results "$(dirname "$VSTORD")/vm.log" vm
+fi
 
 finish

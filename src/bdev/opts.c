@@ -175,10 +175,22 @@ static int parse_bool(const char *v, bool *out)
 /* The unit a numeric type is shown in, for range messages. */
 static void show_num(uint8_t type, uint64_t v, char *buf, size_t len)
 {
-	if (type == VS_OPT_DURATION)
+	static const char unit[] = "KMGTPE";
+
+	if (type == VS_OPT_DURATION) {
 		snprintf(buf, len, "%" PRIu64 "ms", v);
-	else
-		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	/* sizes in the unit they are written in: 64T, not 70368744177664 */
+	for (int i = 5; type == VS_OPT_SIZE && i >= 0; i--) {
+		uint64_t m = 1ull << (10 * (i + 1));
+
+		if (v >= m && v % m == 0) {
+			snprintf(buf, len, "%" PRIu64 "%c", v / m, unit[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64, v);
 }
 
 static int range_error(const struct vs_opt_desc *d, const char *v, uint64_t min, uint64_t max)

@@ -42,7 +42,7 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "%s/vstord.sock", f->dir);
 	struct vs_config *cfg = NULL;
 	assert_int_equal(vs_config_load_buffer("t", json, strlen(json), &cfg, err, sizeof(err)), 0);
-	f->st = vs_ctl_state_create(cfg, "t", NULL, err, sizeof(err));
+	f->st = vs_ctl_state_create(cfg, "t", NULL, NULL, err, sizeof(err));
 	assert_non_null(f->st);
 	/* Root with another gid: the socket must still be root's (root:root). */
 	if (geteuid() == 0)

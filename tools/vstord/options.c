@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ctl/ctl.h"
+#include "layers.h"
 #include "options.h"
 
 static const char usage[] =
@@ -21,7 +22,8 @@ static const char usage[] =
 	"  -c, --config FILE          load targets, LUNs and portals from a JSON file\n"
 	"  -l, --listen ADDR:PORT     listen here instead of the configured portals;\n"
 	"                             repeat for several ([v6]:PORT for IPv6)\n"
-	"  -t, --threads N            iSCSI event-loop threads (0 = one per CPU)\n"
+	"  -t, --threads N            event-loop threads, shared by every fabric\n"
+	"                             (0 = one per CPU)\n"
 	"  -g, --shutdown-grace MS    on SIGTERM/SIGINT, refuse new commands and let\n"
 	"                             those started finish for up to MS milliseconds\n"
 	"                             (default 5000)\n"
@@ -115,6 +117,7 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			vsd_print_layers(stdout);
 			return VSD_EXIT_OK;
 		case 'V':
 			printf("vstord %s\n", VSTORD_VERSION);

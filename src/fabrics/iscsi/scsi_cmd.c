@@ -51,7 +51,7 @@
 
 static bool task_build(struct iscsi_conn *c, struct iscsi_tx *tx);
 static void task_finished(struct iscsi_conn *c, struct iscsi_tx *tx);
-static void task_done_msg(struct iscsi_msg *m);
+static void task_done_msg(struct vs_loop_msg *m);
 
 /* ---------------------------------------------------------------- task table */
 
@@ -441,10 +441,10 @@ void iscsi_task_srb_done(struct vs_srb *srb)
 
 	/* Any thread; inline inside vs_port_submit too.  The loop runs it
 	 * after the current event, so no handler is re-entered. */
-	iscsi_loop_post(t->conn->loop, &t->done_msg);
+	vs_loop_post(t->conn->loop->base, &t->done_msg);
 }
 
-static void task_done_msg(struct iscsi_msg *m)
+static void task_done_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_task *t = ISCSI_CONTAINER_OF(m, struct iscsi_task, done_msg);
 	struct iscsi_conn *c = t->conn;

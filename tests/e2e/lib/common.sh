@@ -5,6 +5,7 @@
 set -uo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+. "$E2E_ROOT/tests/lib/daemon_log.sh"
 VSTORD=${1:-${VSTORD:-$E2E_ROOT/build/vstord}}
 BUILD=${2:-$(dirname "$VSTORD")}
 E2E_NAME=$(basename "$0" .sh)
@@ -22,19 +23,7 @@ trap e2e_cleanup EXIT
 
 fail() {
 	echo "FAIL $E2E_NAME: $*" >&2
-	if [ -f "$tmp/vstord.log" ]; then
-		# Keep the whole log; show a sanitizer report from its start.
-		mkdir -p "$BUILD/e2e-logs" 2>/dev/null &&
-			cp "$tmp/vstord.log" "$BUILD/e2e-logs/$E2E_NAME.log" 2>/dev/null &&
-			echo "--- full vstord log: $BUILD/e2e-logs/$E2E_NAME.log" >&2
-		if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/vstord.log"; then
-			echo "--- sanitizer report:" >&2
-			grep -m1 -A40 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$tmp/vstord.log" >&2
-		else
-			echo "--- vstord log (last 20 lines):" >&2
-			tail -20 "$tmp/vstord.log" >&2
-		fi
-	fi
+	[ -f "$tmp/vstord.log" ] && show_daemon_log "$tmp/vstord.log" "$BUILD/e2e-logs/$E2E_NAME.log" vstord
 	exit 1
 }
 

@@ -227,7 +227,7 @@ static void test_file_errors_name_the_field(void **state)
 	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"levl\":2}]}"),
 	           "c.json: targets[0].luns[0].filters[0].levl: unknown key (did you mean \"level\"?)");
 	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"nope\"}]}"),
-	           "c.json: targets[0].luns[0].filters[0].name: unknown filter \"nope\" (known: tmark, "
+	           "c.json: targets[0].luns[0].filters[0].name: unknown filter \"nope\" (known: crypt, tmark, "
 	           "tstamp)");
 	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"level\":2}]}"),
 	           "c.json: targets[0].luns[0].filters[0].name: missing (required)");
@@ -301,7 +301,7 @@ static void test_lun_add_with_filters(void **state)
 	        "params.filters[0].note_file: must be an absolute path, got \"rel/x\" (vstord does "
 	        "not resolve paths against its own working directory)");
 	refused(st, ADD(",\"filters\":[{\"name\":\"tsplat\"}]"),
-	        "params.filters[0].name: unknown filter \"tsplat\" (known: tmark, tstamp)");
+	        "params.filters[0].name: unknown filter \"tsplat\" (known: crypt, tmark, tstamp)");
 	/* nothing changed by the refusals */
 	after = saved(st);
 	assert_string_equal(before, after);

@@ -75,6 +75,12 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	crypt)
+		# the file LUNs under the crypt filter (not run by default)
+		head -c 64 /dev/urandom >"$tmp/crypt.key"
+		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" }]"
+		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true, $f }, $ro,
+		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096, $f }" ;;
 	esac
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).

@@ -8,8 +8,8 @@
  * and under a disk of 4096-byte blocks; wrong, short and missing keys are
  * refused naming the field; the key fingerprint; what the filter does to
  * the caps, WRITE_ZEROES and UNMAP, also through a vdisk LUN (WRITE SAME,
- * UNMAP, READ CAPACITY(16)); errors of a piece of a large write; many
- * threads at once.
+ * UNMAP, READ CAPACITY(16), SANITIZE BLOCK ERASE); errors of a piece of a
+ * large write; many threads at once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -607,6 +607,38 @@ static void test_vdisk_zeroes_and_unmap(void **state)
 	free(r);
 }
 
+/* SANITIZE BLOCK ERASE of a LUN over crypt (LBPRZ=0, UNMAP passes down):
+ * what libiscsi's Sanitize.BlockErase checks.  The old data cannot be
+ * read any more, and no LBA is mapped. */
+static void test_vdisk_block_erase(void **state)
+{
+	struct vt t;
+	uint32_t n = 64;
+	uint8_t *w = malloc(n * 512), *r = malloc(n * 512), cdb[16] = { 0x48, 0x02 }, d[64];
+	struct tf_result res;
+
+	(void)state;
+	vc_setup(&t, 512, crypt_ram(key_a));
+	memset(w, 'a', n * 512);
+	vt_write(&t, 0, n, w);
+	vt_write(&t, t.nblocks - n, n, w);
+	vt_exec(&t, cdb, 10, VS_DIR_NONE, NULL, 0, &res);       /* BLOCK ERASE, IMMED=0 */
+	assert_good(&res);
+	vt_exec(&t, cdb, cdb_get_lba_status(cdb, 0, sizeof(d)), VS_DIR_FROM_DEVICE, d, sizeof(d),
+	        &res);
+	assert_good(&res);
+	assert_int_equal(get_be(&d[0], 4), 20);                 /* one descriptor */
+	assert_int_equal(get_be(&d[16], 4), t.nblocks);
+	assert_int_equal(d[20] & 0x0f, 1);                      /* deallocated */
+	vt_read(&t, 0, n, r);
+	assert_memory_not_equal(r, w, n * 512);
+	vt_read(&t, t.nblocks - n, n, r);
+	assert_memory_not_equal(r, w, n * 512);
+	vt_teardown(&t);
+	free(w);
+	free(r);
+}
+
 /* ------------------------------------------------------------ caps, zeroes */
 
 static void test_caps(void **state)
@@ -881,6 +913,7 @@ int main(void)
 		cmocka_unit_test_setup(test_sector_size_4096, image_setup),
 		cmocka_unit_test_setup(test_vdisk_4k_blocks, image_setup),
 		cmocka_unit_test(test_vdisk_zeroes_and_unmap),
+		cmocka_unit_test(test_vdisk_block_erase),
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test_setup(test_write_zeroes_and_unmap_bios, image_setup),
 		cmocka_unit_test(test_piece_error),

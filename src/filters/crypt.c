@@ -50,11 +50,17 @@
  *    completes it).
  *  - UNMAP passes down (unless discard=0): an unmapped block then reads
  *    back as the decryption of whatever the layer below returns, so
- *    unmap_zeroes (LBPRZ) is cleared; SBC-3 4.7.4.5 allows any data for an
- *    unmapped block when LBPRZ is 0.  It reveals which blocks are free to
+ *    unmap_zeroes (LBPRZ) is cleared; with LBPRZ=0 an unmapped block may
+ *    read back as any data (SBC-3 4.7).  It reveals which blocks are free to
  *    whoever can read the image, which dm-crypt's default refuses (and
  *    discard=0 does); a sparse image shows never-written blocks anyway.
  *  - FLUSH, block status, resize and events pass through.
+ *  - No cancel of its own: crypt holds no request, its piece is in flight
+ *    below, and the layers below know that piece, not the caller's bio, so
+ *    an abort of a request in crypt is answered "cannot stop it" and the
+ *    request completes when its piece does.  A reset reaches the layers
+ *    below, which give back the piece; the request then completes with
+ *    their -ECANCELED.
  *
  * Cipher contexts: OpenSSL keeps the tweak in the EVP_CIPHER_CTX, so a
  * context serves one unit at a time.  Each LUN preallocates a small array

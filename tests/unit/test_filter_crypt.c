@@ -9,7 +9,8 @@
  * refused naming the field; the key fingerprint; what the filter does to
  * the caps, WRITE_ZEROES and UNMAP, also through a vdisk LUN (WRITE SAME,
  * UNMAP, READ CAPACITY(16), SANITIZE BLOCK ERASE); errors of a piece of a
- * large write; many threads at once.
+ * large write; abort and reset while a piece waits below; many threads at
+ * once.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +88,8 @@ static void make_key(const char *path, uint64_t seed)
 	write_bytes(path, k, sizeof(k));
 }
 
+static const struct vs_filter_ops thold_ops;
+
 static int group_setup(void **state)
 {
 	(void)state;
@@ -100,7 +103,7 @@ static int group_setup(void **state)
 	snprintf(plain, sizeof(plain), "%s/plain", dir);
 	make_key(key_a, 1);
 	make_key(key_b, 2);
-	return 0;
+	return vs_filter_register(&thold_ops, "test");
 }
 
 static int group_teardown(void **state)
@@ -726,6 +729,131 @@ static void test_piece_error(void **state)
 	free(r);
 }
 
+/* ------------------------------------------------------------ held below */
+
+/* "thold": a test filter under crypt that can keep the bios it gets
+ * (a backend waiting for its server) and gives them back on a reset. */
+#define THOLD_MAX 16
+
+static struct thold {
+	struct vs_layer *self;
+	pthread_mutex_t mu;
+	bool hold;
+	struct vs_bio *held[THOLD_MAX];
+	int nheld;
+} thold = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void *thold_open(struct vs_filter_open_args *a)
+{
+	thold.self = a->self;
+	return &thold;
+}
+
+static void thold_close(void *h) { (void)h; }
+
+static int thold_submit(void *h, struct vs_bio *bio, void *ctx)
+{
+	(void)h;
+	(void)ctx;
+	pthread_mutex_lock(&thold.mu);
+	if (thold.hold && thold.nheld < THOLD_MAX) {
+		thold.held[thold.nheld++] = bio;
+		pthread_mutex_unlock(&thold.mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&thold.mu);
+	return vs_layer_submit(thold.self, 0, bio);
+}
+
+static struct vs_bio *thold_take(void)
+{
+	struct vs_bio *b = NULL;
+
+	pthread_mutex_lock(&thold.mu);
+	if (thold.nheld)
+		b = thold.held[--thold.nheld];
+	pthread_mutex_unlock(&thold.mu);
+	return b;
+}
+
+static void thold_reset(void *h)
+{
+	struct vs_bio *b;
+
+	(void)h;
+	while ((b = thold_take()))
+		vs_bio_complete(b, -ECANCELED);
+}
+
+static int thold_count(void)
+{
+	pthread_mutex_lock(&thold.mu);
+	int n = thold.nheld;
+	pthread_mutex_unlock(&thold.mu);
+	return n;
+}
+
+static const struct vs_filter_ops thold_ops = {
+	.name = "thold",
+	.api_version = VS_FILTER_API_VERSION,
+	.struct_size = sizeof(struct vs_filter_ops),
+	.description = "test: holds bios until released or reset",
+	.open = thold_open,
+	.close = thold_close,
+	.submit = thold_submit,
+	.reset = thold_reset,
+};
+
+/* A large write whose pieces wait below: one piece at a time; a piece
+ * released from another thread is followed by the next; an abort of the
+ * request cannot take it back (crypt holds nothing, the layer below knows
+ * only the piece); a reset gives the piece back and the request completes
+ * once, with -ECANCELED, after the pieces before it were written. */
+static void test_reset_while_held(void **state)
+{
+	struct vs_kv c[] = { { "key_file", key_a } }, o[] = { { "size", DISK_S } };
+	struct vs_bdev_desc ram = { .kind = VS_LAYER_BACKEND, .name = "ram", .opts = o, .nopts = 1 };
+	struct vs_bdev_desc mid = { .kind = VS_LAYER_FILTER, .name = "thold", .lower = &ram,
+	                            .nlower = 1 };
+	struct vs_bdev_desc top = { .kind = VS_LAYER_FILTER, .name = "crypt", .opts = c, .nopts = 1,
+	                            .lower = &mid, .nlower = 1 };
+	size_t len = 3 * 65536;
+	uint8_t *w = malloc(len), *r = malloc(len);
+	struct waiter wt = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+	struct iovec v = { w, len };
+	struct vs_bio bio = { .op = VS_BIO_WRITE, .offset = 0, .length = len, .iov = &v,
+	                      .iovcnt = 1, .done = on_done, .ctx = &wt };
+	struct vs_bdev *b = vs_bdev_open_stack(&top, NULL);
+	struct vs_bio *piece;
+
+	(void)state;
+	assert_non_null(b);
+	assert_string_equal(vs_bdev_name(b), "crypt/thold/ram");
+	fill_random(w, len, 31);
+	thold.hold = true;
+	assert_int_equal(vs_bdev_submit(b, &bio), 0);
+	assert_int_equal(thold_count(), 1);             /* one piece at a time */
+	assert_false(vs_bdev_cancel(b, &bio));
+	piece = thold_take();
+	assert_int_equal(piece->length, 65536);
+	assert_int_equal(vs_layer_submit(thold.self, 0, piece), 0);   /* the first piece lands */
+	assert_int_equal(thold_count(), 1);             /* and the second is sent */
+	assert_int_equal(wt.calls, 0);
+	vs_bdev_reset(b);
+	assert_int_equal(wt.calls, 1);
+	assert_int_equal(wt.err, -ECANCELED);
+	assert_int_equal(thold_count(), 0);
+	thold.hold = false;
+	assert_int_equal(io(b, VS_BIO_READ, 0, r, 65536), 0);
+	assert_memory_equal(r, w, 65536);
+	assert_int_equal(io(b, VS_BIO_READ, 65536, r, 65536), 0);
+	assert_memory_not_equal(r, w + 65536, 65536);   /* never written */
+	assert_int_equal(wt.calls, 1);
+	vs_bdev_close(b);
+	free(w);
+	free(r);
+}
+
 /* ------------------------------------------------------------ keys */
 
 static void expect_refused(const struct vs_kv *c, size_t nc, const char *field, const char *has)
@@ -917,6 +1045,7 @@ int main(void)
 		cmocka_unit_test(test_caps),
 		cmocka_unit_test_setup(test_write_zeroes_and_unmap_bios, image_setup),
 		cmocka_unit_test(test_piece_error),
+		cmocka_unit_test(test_reset_while_held),
 		cmocka_unit_test(test_key_refused),
 		cmocka_unit_test(test_fingerprint),
 		cmocka_unit_test_setup(test_threads, image_setup),

@@ -137,6 +137,10 @@ struct vs_layer {
 
 struct vs_bdev {
 	struct vs_layer *top;
+	/* The top layer's submit when it needs no per-request context: the
+	 * usual stack of one backend costs one indirect call (io.c). */
+	int (*direct_submit)(void *h, struct vs_bio *bio, void *ctx);
+	void *direct_h;
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */

@@ -371,6 +371,11 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 	}
 	args->failed_layer = -1;
 	describe(b->top, b->name, sizeof(b->name), &(size_t){ 0 });
+	if (!b->top->pool.mem) {
+		b->direct_submit = b->top->type->backend ? b->top->type->backend->submit
+		                                         : b->top->type->filter->submit;
+		b->direct_h = b->top->h;
+	}
 	return b;
 }
 

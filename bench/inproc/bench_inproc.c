@@ -300,7 +300,7 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
-	        "       [-b ram|file] [-p path] [-o key=value]...\n", argv0);
+	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -418,8 +418,9 @@ int main(int argc, char **argv)
 	unsigned nqd = 2, nthreads = 1;
 	struct vs_kv kv[MAX_OPTS + 3];
 	size_t nkv = 0;
+	const char *only = NULL;        /* -c: one case (read or write) */
 	int opt;
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:h")) != -1) {
 		switch (opt) {
 		case 't':
 			seconds = atof(optarg);
@@ -453,6 +454,13 @@ int main(int argc, char **argv)
 			break;
 		case 'p':
 			path = optarg;
+			break;
+		case 'c':
+			only = optarg;
+			if (strcmp(only, "read") && strcmp(only, "write")) {
+				fprintf(stderr, "-c: '%s' is not read or write\n", optarg);
+				return 2;
+			}
 			break;
 		case 'o': {
 			char *eq = strchr(optarg, '=');
@@ -568,6 +576,8 @@ int main(int argc, char **argv)
 		const char *name;
 	} ops[] = {{READ_16, "read"}, {WRITE_16, "write"}};
 	for (unsigned o = 0; o < 2; o++) {
+		if (only && strcmp(only, ops[o].name))
+			continue;
 		for (unsigned q = 0; q < nqd; q++) {
 			struct result r = measure(bs, nthreads, ops[o].op, qds[q], seconds);
 			double secs = (double)r.ns / 1e9;

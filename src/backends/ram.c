@@ -305,7 +305,7 @@ struct iov_pos {
  * it alone (tests/tsan.supp): overlapping commands race on a disk's data
  * as on any disk, but the bookkeeping around it must not.  src NULL: zeroes.
  */
-static void ram_copy_out(struct iov_pos *p, const uint8_t *src, uint64_t n)
+static inline void ram_copy_out(struct iov_pos *p, const uint8_t *src, uint64_t n)
 {
 	/* the usual case: it all fits in the current buffer */
 	if (p->v->iov_len - p->off >= n) {

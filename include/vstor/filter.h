@@ -110,6 +110,10 @@ void *vs_layer_bounce(struct vs_layer *self, void *ctx);
 void *vs_bdev_filter_handle(struct vs_bdev *bdev, size_t layer, const char *name);
 
 #define VS_PLUGIN_FILTERS_SYMBOL "vs_plugin_filters"
+/* A plugin's filters (see vs_plugin_backends in backend.h):
+ *   const struct vs_filter_ops *const vs_plugin_filters[] = { &my_ops, NULL }; */
+extern __attribute__((visibility("default")))
+const struct vs_filter_ops *const vs_plugin_filters[];
 int vs_filter_register(const struct vs_filter_ops *ops, const char *origin);
 void vs_filter_register_builtin(const struct vs_filter_ops *ops);
 #define VS_FILTER_BUILTIN(ops) \

@@ -12,6 +12,12 @@
 
 #define VSD_MAX_LISTEN 16
 
+/* Where plugins are looked for without --plugin-dir (the build may say
+ * otherwise: -DVSTOR_PLUGIN_DIR=...). */
+#ifndef VSTOR_PLUGIN_DIR
+#define VSTOR_PLUGIN_DIR "/usr/lib/vstor/plugins"
+#endif
+
 struct vsd_options {
 	const char *config_path;            /* -c; NULL = built-in default */
 	const char *listen[VSD_MAX_LISTEN]; /* --listen, repeatable */
@@ -24,6 +30,8 @@ struct vsd_options {
 	uint32_t grace_ms;                  /* --shutdown-grace */
 	const char *ctl_socket;             /* --ctl-socket; NULL = none */
 	bool ctl_socket_given;              /* explicitly, so failing to open it is fatal */
+	const char *plugin_dir;             /* --plugin-dir; NULL = none */
+	bool plugin_dir_given;              /* explicitly, so a missing one is an error */
 };
 
 enum vsd_parse_result {

@@ -32,6 +32,14 @@ grep -qx "vstord: plugin $PLUGINS/examples/offset.so: filter offset" "$tmp/err" 
 grep -qx "vstord: plugin $PLUGINS/examples/pattern.so: backend pattern" "$tmp/err" ||
 	fail "no log line for pattern.so: $(cat "$tmp/err")"
 
+# --help lists the plugins' layers with their options
+timeout 20 "$VSTORD" --plugin-dir "$PLUGINS/examples" --help >"$tmp/help" 2>"$tmp/err" ||
+	fail "--help: exit $?"
+grep -q "^  pattern: read-only disk" "$tmp/help" || fail "--help lacks pattern: $(cat "$tmp/help")"
+grep -A1 "^  pattern: " "$tmp/help" | grep -q "^    size=SIZE .*(required)" ||
+	fail "--help lacks pattern's size option"
+grep -q "^  offset: a window of the disk below" "$tmp/help" || fail "--help lacks offset"
+
 check 1 --plugin-dir none -c "$tmp/vstord.json"
 grep -q 'luns\[0\]\.backend: unknown backend "pattern"' "$tmp/err" ||
 	fail "without the plugin: $(cat "$tmp/err")"

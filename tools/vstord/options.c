@@ -53,6 +53,12 @@ static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return true;
 }
 
+void vsd_print_help(FILE *f)
+{
+	fputs(usage, f);
+	vsd_print_layers(f);
+}
+
 enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o)
 {
 	static const struct option longopts[] = {
@@ -129,9 +135,9 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			o->verbosity++;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			vsd_print_layers(stdout);
-			return VSD_EXIT_OK;
+			/* printed once plugins are loaded: they add layers */
+			o->help = true;
+			break;
 		case 'V':
 			printf("vstord %s\n", VSTORD_VERSION);
 			return VSD_EXIT_OK;

@@ -4,6 +4,7 @@
 #define VSTORD_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct vsd_options {
 	bool ctl_socket_given;              /* explicitly, so failing to open it is fatal */
 	const char *plugin_dir;             /* --plugin-dir; NULL = none */
 	bool plugin_dir_given;              /* explicitly, so a missing one is an error */
+	bool help;                          /* --help: print it after loading plugins */
 };
 
 enum vsd_parse_result {
@@ -41,5 +43,7 @@ enum vsd_parse_result {
 };
 
 enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o);
+/* The usage text and every backend and filter registered, with its options. */
+void vsd_print_help(FILE *f);
 
 #endif

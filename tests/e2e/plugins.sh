@@ -2,9 +2,10 @@
 # Plugins: vstord --plugin-dir loads every *.so in the directory before the
 # configuration, logging one line per plugin, so a LUN may use a plugin's
 # backend; a refused plugin is one error line naming its file and exit 1;
-# a named directory that is missing is an error.  The LUN over the guide's
-# example backend (doc/examples/pattern.c, built by the unit tests) is read
-# through QEMU's iSCSI driver: every 8-byte word holds its own offset.
+# a named directory that is missing is an error; --help lists the plugins'
+# layers.  LUNs over the guide's example backend (doc/examples/pattern.c,
+# built by the unit tests), one under its example filter (offset.c), are
+# read through QEMU's iSCSI driver: every 8-byte word holds its own offset.
 . "$(dirname "$0")/lib/common.sh" "$@"
 PLUGINS=$BUILD/tests/unit/plugins
 [ -f "$PLUGINS/examples/pattern.so" ] || skip "$PLUGINS/examples/pattern.so not built"
@@ -14,7 +15,9 @@ IQN=iqn.2026-11.org.vstor:plugin
 cat >"$tmp/vstord.json" <<JSON
 { "portals": ["127.0.0.1:$PORT"],
   "targets": [ { "iqn": "$IQN",
-    "luns": [ { "lun": 0, "backend": "pattern", "size": "1M" } ] } ] }
+    "luns": [ { "lun": 0, "backend": "pattern", "size": "1M" },
+              { "lun": 1, "backend": "pattern", "size": "1M",
+                "filters": [ { "name": "offset", "offset": "64K", "size": "512K" } ] } ] } ] }
 JSON
 
 # check RC ARGS...: run vstord --check, want that exit status
@@ -66,6 +69,14 @@ for off in 0 8 4096 524288 1048568; do
 	word=$(od -An -tx1 -j "$off" -N 8 "$tmp/back.raw" | tr -d ' \n')
 	[ "$word" = "$(printf '%016x' "$off")" ] || fail "word at $off is $word"
 done
+# LUN 1: the example filter over it serves bytes 64K..576K from 0
+out=$(qemu-img convert -f raw -O raw "iscsi://127.0.0.1:$PORT/$IQN/1" "$tmp/win.raw" 2>&1) ||
+	fail "qemu-img convert from LUN 1 failed: $out"
+[ "$(stat -c %s "$tmp/win.raw")" = 524288 ] || fail "LUN 1: read $(stat -c %s "$tmp/win.raw") bytes"
+for off in 0 8 524280; do
+	word=$(od -An -tx1 -j "$off" -N 8 "$tmp/win.raw" | tr -d ' \n')
+	[ "$word" = "$(printf '%016x' $((off + 65536)))" ] || fail "LUN 1: word at $off is $word"
+done
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc, want 0"
-pass "plugins loaded and told; a plugin backend's LUN read through QEMU"
+pass "plugins loaded and told; LUNs of a plugin backend and filter read through QEMU"

@@ -120,6 +120,14 @@ void *vs_bdev_backend_handle(struct vs_bdev *b, const char *name)
 	return l && name && strcmp(l->type->backend->name, name) == 0 ? l->h : NULL;
 }
 
+void *vs_bdev_filter_handle(struct vs_bdev *b, size_t layer, const char *name)
+{
+	const struct vs_layer *l = b && layer < b->nlayers ? b->layers[layer] : NULL;
+
+	return l && l->type->filter && name && strcmp(l->type->filter->name, name) == 0 ? l->h
+	                                                                                 : NULL;
+}
+
 /* ---- what a filter asks of the layers under it ---- */
 
 size_t vs_layer_lower_count(const struct vs_layer *self) { return self->nlower; }

@@ -22,6 +22,7 @@
 #include "ctl/ctl.h"
 #include "log.h"
 #include "options.h"
+#include "plugins.h"
 #include "serve.h"
 #include "vstor/iscsi.h"
 
@@ -110,6 +111,15 @@ int main(int argc, char **argv)
 	vsd_log_set_level(VSD_LOG_INFO + o.verbosity);
 	/* The fabric logs logins, logouts and dropped connections itself. */
 	vs_iscsi_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
+
+	/* before the configuration, which may name the plugins' types, and
+	 * before --help, which lists them */
+	if (o.plugin_dir && vsd_load_plugins(o.plugin_dir, o.plugin_dir_given) < 0 && !o.help)
+		return 1;
+	if (o.help) {
+		vsd_print_help(stdout);
+		return 0;
+	}
 
 	const char *cfg_name;
 	struct vs_config *cfg = load_config(&o, &cfg_name);

@@ -72,7 +72,8 @@ static struct vs_config *load_config(const struct vsd_options *o, const char **n
 		}
 	} else {
 		*name = "built-in config";
-		cfg = vs_config_default();
+		/* the default disk: 1 GiB of RAM */
+		cfg = vs_config_default("ram");
 		if (!cfg) {
 			vsd_error("out of memory");
 			return NULL;

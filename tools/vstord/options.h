@@ -24,6 +24,7 @@ struct vsd_options {
 	uint32_t grace_ms;                  /* --shutdown-grace */
 	const char *ctl_socket;             /* --ctl-socket; NULL = none */
 	bool ctl_socket_given;              /* explicitly, so failing to open it is fatal */
+	uint32_t ctl_idle_ms;               /* --ctl-idle-timeout */
 };
 
 enum vsd_parse_result {

@@ -195,6 +195,7 @@ struct vs_lun_stats {
 	uint64_t errors;            /* CHECK CONDITION other than UA */
 	uint64_t timeouts, aborts, resets;
 	uint64_t busy, task_set_full;
+	uint64_t reservation_conflicts;     /* RESERVATION CONFLICT answers (SPC-4 5.13) */
 	uint32_t queue_depth, in_flight, held;
 	uint64_t latency_us_hist[VS_LAT_BUCKETS];
 };

@@ -10,6 +10,10 @@ BUILD=${2:-$(dirname "$VSTORD")}
 E2E_NAME=$(basename "$0" .sh)
 tmp=$(mktemp -d "/tmp/vstor-e2e-$E2E_NAME.XXXXXX")
 vstord_pid=
+# fail() in a subshell (a pipeline, $(...), a background job) ends only
+# that subshell; it signals the test's own shell, which then fails too.
+E2E_SHELL=$$
+trap 'exit 1' USR1
 
 e2e_cleanup() {
 	if [ -n "$vstord_pid" ] && kill -0 "$vstord_pid" 2>/dev/null; then
@@ -35,6 +39,7 @@ fail() {
 			tail -20 "$tmp/vstord.log" >&2
 		fi
 	fi
+	[ "$BASHPID" != "$E2E_SHELL" ] && kill -USR1 "$E2E_SHELL" 2>/dev/null
 	exit 1
 }
 

@@ -23,6 +23,18 @@ ctl_ok() {
 	(trap '' PIPE; printf '%s\n' "$out") 2>/dev/null || true
 }
 
+# ctl_lacks PATTERN WHY ARGS...: vstorctl ARGS must succeed and print no
+# line matching PATTERN (grep -E).  Call it in the test's shell, not in a
+# pipeline: "ctl_ok ... | grep -q ... && fail" passed when vstorctl itself
+# failed (nothing to match, and ctl_ok's fail ended only its subshell).
+ctl_lacks() {
+	local pattern=$1 why=$2
+	shift 2
+	ctl_ok "$@" >"$tmp/ctl.lacks"
+	grep -qE -e "$pattern" "$tmp/ctl.lacks" && fail "$why: $(cat "$tmp/ctl.lacks")"
+	return 0
+}
+
 # ctl_err WANT_RC PATTERN ARGS...: vstorctl must exit WANT_RC with one line
 # on stderr matching PATTERN (grep -E) and nothing on stdout.
 ctl_err() {

@@ -77,6 +77,23 @@ start_vstord() {
 	fail "vstord did not listen on 127.0.0.1:$port within 10 s"
 }
 
+# assert_flushed FILE WHAT: no page of FILE may be dirty in the page cache,
+# i.e. what was written to it was flushed (fdatasync / SYNCHRONIZE CACHE)
+# and would survive a power cut; reading FILE back could not tell.  A
+# system that cannot say (no cachestat(2), not root) is noted, not failed.
+assert_flushed() {
+	local file=$1 what=$2 out rc
+	out=$("$BUILD/e2e/page_state" dirty "$file" 2>&1)
+	rc=$?
+	if [ "$rc" = 3 ]; then
+		echo "NOTE $E2E_NAME: cannot check that $what was flushed: $out"
+		return 0
+	fi
+	[ "$rc" = 0 ] || fail "page_state $file: $out"
+	[ "$out" = "dirty 0" ] ||
+		fail "$what: $out pages of $file still dirty in the page cache: not flushed, lost on power loss"
+}
+
 # stop_vstord SIGNAL MAX_SECONDS: send the signal and wait.  Sets stop_rc to
 # vstord's exit status, or "timeout" (after which vstord is killed).  Not
 # for use in $(...): only this shell can wait for its child.

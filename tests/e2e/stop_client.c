@@ -16,10 +16,17 @@
  *           logout" (§11.17.1, 0x0c);
  *         - Logout is answered (§11.15), and the target closes.
  *
+ *   stop_client PORT IQN LBA BYTE CMD hold
+ *       the same up to the logout request, but the write's data never
+ *       comes: the target must close the connection when its grace period
+ *       ends (-g), aborting the write without a status; prints how long
+ *       after the logout request that took.
+ *
  * A vstord that just exits on SIGTERM fails at the first step.  Prints one
  * line per step; exit 0 = all seen, 1 = a step failed, 2 = bad usage.
  */
 #include <sys/wait.h>
+#include <time.h>
 
 #include "lib/raw_iscsi.h"
 
@@ -45,6 +52,42 @@ static int next_pdu(struct raw_conn *c, struct raw_pdu *p, const char *waiting_f
 	return 0;
 }
 
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Never send the write's data: the target must give up on it at the end of
+ * its grace period and close, without answering it. */
+static int hold_until_closed(struct raw_conn *c, uint32_t witt)
+{
+	static struct raw_pdu p;
+	long t0 = now_ms();
+
+	/* raw_recv_pdu answers the target's pings and reads on, so only a
+	 * timer bounds the whole wait: SIGALRM ends us ("Alarm clock"). */
+	alarm(30);
+	for (;;) {
+		int r = raw_recv_pdu(c, &p);
+
+		if (r == 0)
+			break;
+		if (r < 0)
+			return failed("held write: waiting for the target to close", c);
+		if (bhs_opcode(&p.h) == ISCSI_OP_SCSI_RESP && bhs_itt(&p.h) == witt) {
+			fprintf(stderr, "stop_client: FAIL the held write was answered (status 0x%02x) "
+			        "though its data never came\n", p.h.b[3]);
+			return 1;
+		}
+	}
+	printf("stop_client: held write: the target closed the connection %ld ms after the "
+	       "logout request, without a status for it\n", now_ms() - t0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const uint8_t isid[6] = { 0x80, 0x12, 0x34, 0x56, 0x00, 0x09 };
@@ -57,8 +100,10 @@ int main(int argc, char **argv)
 	uint32_t witt, ttt, lba;
 	int st;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: stop_client PORT IQN LBA BYTE CMD\n");
+	bool hold = argc == 7 && !strcmp(argv[6], "hold");
+
+	if (argc != 6 && !hold) {
+		fprintf(stderr, "usage: stop_client PORT IQN LBA BYTE CMD [hold]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -117,6 +162,8 @@ int main(int argc, char **argv)
 	}
 	printf("stop_client: Asynchronous Message AsyncEvent 1 (logout requested within %u s)\n",
 	       iscsi_get_be16(p.h.b + 42));
+	if (hold)
+		return hold_until_closed(&c, witt);
 
 	/* 2. The started write finishes: Data-Out in, GOOD out. */
 	raw_data_out_bhs(&c, &h, witt, ttt, 0, 0, true);

@@ -15,11 +15,15 @@ vstord_pid=
 E2E_SHELL=$$
 trap 'exit 1' USR1
 
+e2e_extra_pids=()      # more daemons a test runs at once (killed at exit too)
 e2e_cleanup() {
-	if [ -n "$vstord_pid" ] && kill -0 "$vstord_pid" 2>/dev/null; then
-		kill -KILL "$vstord_pid" 2>/dev/null
-		wait "$vstord_pid" 2>/dev/null
-	fi
+	local p
+	for p in "$vstord_pid" "${e2e_extra_pids[@]}"; do
+		if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+			kill -KILL "$p" 2>/dev/null
+			wait "$p" 2>/dev/null
+		fi
+	done
 	rm -rf "$tmp"
 }
 trap e2e_cleanup EXIT
@@ -55,8 +59,8 @@ pass() {
 
 [ -x "$VSTORD" ] || fail "$VSTORD not found; build first"
 
-port_open() {   # port
-	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+port_open() {   # port  (on E2E_HOST, default 127.0.0.1; "::1" for IPv6)
+	(exec 3<>"/dev/tcp/${E2E_HOST:-127.0.0.1}/$1") 2>/dev/null
 }
 
 # start_vstord PORT [ARGS...]: run vstord in the background, logging to

@@ -151,6 +151,7 @@ int main(int argc, char **argv)
 	char ctl_err[512] = "";
 	if (o.ctl_socket) {
 		ctl = vs_ctl_server_create(o.ctl_socket, ctl_err, sizeof(ctl_err));
+		vs_ctl_server_set_idle_timeout(ctl, o.ctl_idle_ms);
 		if (!ctl && o.ctl_socket_given) {
 			vsd_error("--ctl-socket: %s", ctl_err);
 			close(sfd);

@@ -7,7 +7,7 @@
  * I/O path must not allocate: that number must be 0).
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
- *                [-b ram|file] [-p path] [-o key=value]...
+ *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
  *                [-f filter[,key=value...]]...
  *
  * -b file measures the file backend: without -p a new file of -s bytes in
@@ -306,8 +306,8 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
-	        "       [-b ram|file] [-p path] [-o key=value]... [-f filter[,key=value...]]...\n",
-	        argv0);
+	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
+	        "       [-f filter[,key=value...]]...\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -479,12 +479,13 @@ int main(int argc, char **argv)
 	size_t nkv = 0;
 	struct filter_arg filters[MAX_FILTERS];
 	unsigned nfilters = 0;
+	const char *only = NULL;        /* -c: one case (read or write) */
 	int opt;
 	if (malloc_count_init() < 0) {
 		fprintf(stderr, "malloc counter does not see libcrypto's allocations\n");
 		return 1;
 	}
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:f:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:h")) != -1) {
 		switch (opt) {
 		case 't':
 			seconds = atof(optarg);
@@ -527,6 +528,13 @@ int main(int argc, char **argv)
 			if (parse_filter(optarg, &filters[nfilters]) < 0)
 				return 2;
 			nfilters++;
+			break;
+		case 'c':
+			only = optarg;
+			if (strcmp(only, "read") && strcmp(only, "write")) {
+				fprintf(stderr, "-c: '%s' is not read or write\n", optarg);
+				return 2;
+			}
 			break;
 		case 'o': {
 			char *eq = strchr(optarg, '=');
@@ -645,6 +653,8 @@ int main(int argc, char **argv)
 		const char *name;
 	} ops[] = {{READ_16, "read"}, {WRITE_16, "write"}};
 	for (unsigned o = 0; o < 2; o++) {
+		if (only && strcmp(only, ops[o].name))
+			continue;
 		for (unsigned q = 0; q < nqd; q++) {
 			struct result r = measure(bs, nthreads, ops[o].op, qds[q], seconds);
 			double secs = (double)r.ns / 1e9;

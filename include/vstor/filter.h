@@ -104,7 +104,16 @@ int      vs_layer_lower_block_status(struct vs_layer *self, size_t lower, uint64
  * context is ctx. */
 void *vs_layer_bounce(struct vs_layer *self, void *ctx);
 
+/* The handle open() returned of the filter at pre-order `layer` of `bdev`,
+ * if it is of type `name`; else NULL.  For a filter's own white-box tests
+ * and tools (as vs_bdev_backend_handle), never for the I/O path. */
+void *vs_bdev_filter_handle(struct vs_bdev *bdev, size_t layer, const char *name);
+
 #define VS_PLUGIN_FILTERS_SYMBOL "vs_plugin_filters"
+/* A plugin's filters (see vs_plugin_backends in backend.h):
+ *   const struct vs_filter_ops *const vs_plugin_filters[] = { &my_ops, NULL }; */
+extern __attribute__((visibility("default")))
+const struct vs_filter_ops *const vs_plugin_filters[];
 int vs_filter_register(const struct vs_filter_ops *ops, const char *origin);
 void vs_filter_register_builtin(const struct vs_filter_ops *ops);
 #define VS_FILTER_BUILTIN(ops) \

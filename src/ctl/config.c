@@ -109,7 +109,7 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
 	return 0;
 }
 
-struct vs_config *vs_config_default(void)
+struct vs_config *vs_config_default(const char *backend)
 {
 	struct vs_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
@@ -129,7 +129,7 @@ struct vs_config *vs_config_default(void)
 		goto fail;
 	t->nluns = 1;
 	t->luns[0].lun = 0;
-	t->luns[0].backend = strdup("ram");
+	t->luns[0].backend = strdup(backend);
 	t->luns[0].block_size = 512;
 	char size[32];
 	vs_config_format_size(VS_CONFIG_DEFAULT_SIZE, size, sizeof(size));

@@ -148,9 +148,11 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 int vs_config_load_buffer(const char *name, const char *buf, size_t len,
                           struct vs_config **out, char *err, size_t errlen);
 
-/* The built-in configuration: VS_CONFIG_DEFAULT_IQN, LUN 0 = 1 GiB RAM disk
- * with 512-byte blocks, on VS_CONFIG_DEFAULT_PORTAL. */
-struct vs_config *vs_config_default(void);
+/* The built-in configuration: VS_CONFIG_DEFAULT_IQN on
+ * VS_CONFIG_DEFAULT_PORTAL, LUN 0 a VS_CONFIG_DEFAULT_SIZE disk with
+ * 512-byte blocks from `backend` (its "size" option set to that; the
+ * daemon decides which backend, e.g. ram). */
+struct vs_config *vs_config_default(const char *backend);
 
 /* Write the model in the file format (pretty-printed JSON, only fields that
  * differ from their defaults).  Returns 0 or -errno. */

@@ -293,6 +293,19 @@ void vdisk_set_residual(struct vs_srb *srb, uint64_t need);
 /* Copy up to `max` data-out bytes into buf; returns bytes copied. */
 uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
 
+/* ---- vdisk_rw.c: CDB decoding for the READ/WRITE/VERIFY families ---- */
+struct rw_args {
+	uint64_t lba;
+	uint64_t n;
+	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
+	bool fua;
+};
+void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a);
+
+/* ---- vdisk_data_out.c: the miniport's data_out_length callback ---- */
+int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+                          uint64_t *bytes);
+
 /* ---- vdisk_dispatch.c ---- */
 struct vdisk_cmd_desc {
 	uint8_t  opcode;

@@ -588,4 +588,5 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.free_adapter = vdisk_free_adapter,
 	.nexus_lost = vdisk_nexus_lost,
 	.lun_detach_checked = vdisk_lun_detach_checked,
+	.data_out_length = vdisk_data_out_length,
 };

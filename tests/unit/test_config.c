@@ -491,7 +491,7 @@ static void test_empty_is_defaults(void **state)
 static void test_builtin_default(void **state)
 {
 	(void)state;
-	struct vs_config *cfg = vs_config_default();
+	struct vs_config *cfg = vs_config_default("ram");
 	assert_non_null(cfg);
 	assert_int_equal(cfg->nportals, 1);
 	assert_string_equal(cfg->portals[0], "127.0.0.1:3260");
@@ -620,7 +620,7 @@ static void test_round_trip(void **state)
 	vs_config_free(back);
 	vs_config_free(again);
 
-	cfg = vs_config_default();
+	cfg = vs_config_default("ram");
 	back = save_and_reload(cfg, &text1);
 	assert_config_equal(cfg, back);
 	free(text1);

@@ -282,12 +282,13 @@ static struct vc_req *step(struct vcache *v, struct vc_req *r, int err);
 static void child_done(struct vs_bio *child, int err)
 {
 	struct vc_req *r = child->ctx;
+	struct vcache *v = r->v;        /* r may be reused once step() completed it */
 
 	r->child_err = err;
 	/* completed inside vs_layer_submit: below() goes on from there */
 	if (atomic_exchange(&r->sync, DONE_INLINE) == SUBMITTING)
 		return;
-	run(r->v, step(r->v, r, err));
+	run(v, step(v, r, err));
 }
 
 /* Send r->child below; what to serve next if it already completed. */

@@ -256,9 +256,14 @@ if [ "${VSTOR_SKIP_VM:-0}" = 1 ]; then
 elif [ ! -x "$VSTORD" ]; then
 	bad "vm (no vstord)"
 else
-	ctest --test-dir "$(dirname "$VSTORD")" -L vm --output-on-failure |
-		tee "$(dirname "$VSTORD")/vm.log"
-	ctest_results "$(dirname "$VSTORD")/vm.log" vm
+	vmlog=$(dirname "$VSTORD")/vm.log
+	ctest --test-dir "$(dirname "$VSTORD")" -L vm --output-on-failure | tee "$vmlog"
+	# one test case per guest test
+	nvm_pass=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$vmlog")
+	nvm_fail=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$vmlog" | grep -cv ' Passed')
+	ok vm "$nvm_pass"
+	[ "$nvm_fail" -gt 0 ] && bad vm "$nvm_fail"
+	check_count vm $((nvm_pass + nvm_fail))
 fi
 
 finish

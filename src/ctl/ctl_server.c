@@ -29,14 +29,12 @@
 
 #include "ctl_client.h"
 #include "ctl_int.h"
+#include "../util/vs_unix.h"
 
 struct vs_ctl_server {
-	int lfd;
+	struct vs_unix_listener l;      /* the socket (util/vs_unix.h) */
 	int wake[2];            /* pipe: destroy wakes the thread */
 	char *path;
-	dev_t dev;              /* the socket we created, so we remove only it */
-	ino_t ino;
-	uid_t owner;            /* our euid: besides root, the only uid served */
 	struct vs_ctl_state *st;
 	pthread_t thread;
 	bool running;
@@ -44,116 +42,27 @@ struct vs_ctl_server {
 	struct ctl_client clients[VS_CTL_MAX_CLIENTS];
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* Is a daemon answering at this path?  A socket nobody listens on is what
- * a killed vstord leaves behind. */
-static bool socket_alive(const struct sockaddr_un *sa)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return false;
-	bool alive = connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) == 0 || errno == EAGAIN;
-	close(fd);
-	return alive;
-}
-
 struct vs_ctl_server *vs_ctl_server_create(const char *path, char *err, size_t errlen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
-		errf(err, errlen, "--ctl-socket: path must be 1-%zu bytes", sizeof(sa.sun_path) - 1);
-		return NULL;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-
-	char *dup = strdup(path);
-	if (!dup) {
-		errf(err, errlen, "out of memory");
-		return NULL;
-	}
-	char *dir = dirname(dup);
-	struct stat sb;
-	if (stat(dir, &sb) != 0) {
-		/* /run/vstor on a fresh boot: make it (not its parents). */
-		if (errno != ENOENT || mkdir(dir, 0755) != 0) {
-			errf(err, errlen, "%s: cannot create the socket's directory %s: %s", path, dir,
-			     strerror(errno));
-			free(dup);
-			return NULL;
-		}
-	}
-	free(dup);
-
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			errf(err, errlen, "%s: exists and is not a socket", path);
-			return NULL;
-		}
-		if (socket_alive(&sa)) {
-			errf(err, errlen, "%s: another vstord is listening there", path);
-			return NULL;
-		}
-		unlink(path);
-	}
-
 	struct vs_ctl_server *srv = calloc(1, sizeof(*srv));
-	if (!srv || !(srv->path = strdup(path))) {
+	if (!srv || !(srv->path = strdup(path ? path : ""))) {
 		free(srv);
-		errf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	srv->wake[0] = srv->wake[1] = -1;
 	srv->idle_ms = VS_CTL_IDLE_TIMEOUT_MS;
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
 		srv->clients[i].fd = -1;
-	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (srv->lfd < 0) {
-		errf(err, errlen, "%s: socket: %s", path, strerror(errno));
+	if (vs_unix_listen(path, SOCK_STREAM, "--ctl-socket", &srv->l, err, errlen) < 0)
 		goto fail;
-	}
-	/* 0600 from the start: no window in which others could connect. */
-	mode_t old = umask(0177);
-	int rc = bind(srv->lfd, (struct sockaddr *)&sa, sizeof(sa));
-	int e = errno;
-	umask(old);
-	if (rc != 0) {
-		errf(err, errlen, "%s: bind: %s", path, strerror(e));
-		goto fail;
-	}
-	srv->owner = geteuid();
-	/* Root's socket is root's whatever our gid happens to be. */
-	if ((srv->owner == 0 && lchown(path, 0, 0) != 0) || chmod(path, 0600) != 0 ||
-	    lstat(path, &sb) != 0 || listen(srv->lfd, 16) != 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
-	if (sb.st_uid != srv->owner || (sb.st_mode & 0777) != 0600) {
-		errf(err, errlen, "%s: socket is uid %u mode %03o, want uid %u mode 600", path,
-		     (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777), (unsigned)srv->owner);
-		unlink(path);
-		goto fail;
-	}
-	srv->dev = sb.st_dev;
-	srv->ino = sb.st_ino;
 	if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
-		errf(err, errlen, "pipe: %s", strerror(errno));
-		unlink(path);
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		vs_unix_unlisten(srv->path, &srv->l);
 		goto fail;
 	}
 	return srv;
 fail:
-	if (srv->lfd >= 0)
-		close(srv->lfd);
 	free(srv->path);
 	free(srv);
 	return NULL;
@@ -197,7 +106,7 @@ static struct ctl_client *evict_for_newcomer(struct vs_ctl_server *srv)
 
 static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 {
-	int fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	int fd = accept4(srv->l.fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 	struct ctl_client *slot = NULL;
 	if (fd < 0)
 		return;
@@ -210,15 +119,15 @@ static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 	}
 	/* The 0600 mode keeps others out already; this holds even if someone
 	 * loosens it, or passes the socket on. */
-	if (cred.uid != 0 && cred.uid != srv->owner) {
+	if (cred.uid != 0 && cred.uid != srv->l.owner) {
 		char msg[128];
-		if (srv->owner == 0)
+		if (srv->l.owner == 0)
 			snprintf(msg, sizeof(msg),
 			         "peer: uid %u is not root; the control socket is for root only",
 			         (unsigned)cred.uid);
 		else
 			snprintf(msg, sizeof(msg), "peer: uid %u is neither root nor vstord's uid %u",
-			         (unsigned)cred.uid, (unsigned)srv->owner);
+			         (unsigned)cred.uid, (unsigned)srv->l.owner);
 		ctl_say_error_once(fd, VS_CTL_DENIED, msg);
 		close(fd);
 		return;
@@ -307,7 +216,7 @@ static void *server_main(void *arg)
 		size_t n = 0;
 		uint64_t now = now_ms();
 		pfd[n++] = (struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = srv->lfd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = srv->l.fd, .events = POLLIN };
 		for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
 			const struct ctl_client *c = &srv->clients[i];
 			short ev = (short)((ctl_client_wants_input(c) ? POLLIN : 0) |
@@ -349,7 +258,7 @@ int vs_ctl_server_start(struct vs_ctl_server *srv, struct vs_ctl_state *st, char
 	srv->st = st;
 	int rc = pthread_create(&srv->thread, NULL, server_main, srv);
 	if (rc) {
-		errf(err, errlen, "control socket thread: %s", strerror(rc));
+		snprintf(err, errlen, "control socket thread: %s", strerror(rc));
 		return -rc;
 	}
 	srv->running = true;
@@ -368,13 +277,9 @@ void vs_ctl_server_destroy(struct vs_ctl_server *srv)
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
 		if (srv->clients[i].fd >= 0)
 			ctl_client_close(&srv->clients[i]);
-	close(srv->lfd);
+	vs_unix_unlisten(srv->path, &srv->l);
 	close(srv->wake[0]);
 	close(srv->wake[1]);
-	/* Remove the socket only if it is still ours (not a successor's). */
-	struct stat sb;
-	if (lstat(srv->path, &sb) == 0 && sb.st_dev == srv->dev && sb.st_ino == srv->ino)
-		unlink(srv->path);
 	free(srv->path);
 	free(srv);
 }

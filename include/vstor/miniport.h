@@ -171,6 +171,28 @@ struct vs_miniport {
 	 */
 	int  (*data_out_length)(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
 	                        uint64_t *bytes);
+
+	/*
+	 * Optional: the LUN's buffer provider.  A fabric asks the port for
+	 * an SRB's data buffer before it receives the write data or hands
+	 * the SRB over for read data (vs_port_srb_buffer); a LUN whose
+	 * miniport has this callback gives memory of its own instead of the
+	 * pool's, e.g. memory shared with the process that serves the LUN
+	 * (src/service/), so the data is received into and sent from there
+	 * and never copied between the fabric and the resource.
+	 *
+	 * srb: lun, nexus, data_dir, cdb filled.  Returns at least `len`
+	 * bytes, or NULL (then the fabric uses the pool's buffer, and the
+	 * miniport sees that in srb->iov).  On success set *release and
+	 * *cookie: the port calls release(cookie, buf) exactly once, when the
+	 * SRB goes back to its pool -- after the fabric and the miniport have
+	 * let go of it, possibly after the LUN and the adapter are gone, from
+	 * any thread -- so the cookie must keep alive what it needs.  Called
+	 * with a port lock held, from the fabric's thread: must not block or
+	 * call the port.
+	 */
+	void *(*buffer_get)(void *adapter_ext, void *lun_ext, const struct vs_srb *srb, size_t len,
+	                    void (**release)(void *cookie, void *buf), void **cookie);
 };
 
 /* True if miniport `mp` has the callback `field` (added after version 1). */

@@ -32,7 +32,19 @@ struct vs_port_config {
 	uint32_t default_timeout_ms;    /* per SRB; 0 = 30000 */
 	uint32_t abort_timeout_ms;      /* each escalation step waits this long; 0 = 5000 */
 	uint32_t worker_threads;        /* 0 = 2 */
+	uint32_t flags;                 /* VS_PORT_* */
 };
+
+/*
+ * A port behind another port: the SCSI emulation of a LUN served by
+ * another process (src/service/, disk mode) runs its own port and vdisk,
+ * while the port in vstord in front of it keeps the port's duties.  The
+ * front port raises the unit attentions of nexus and LUN arrival, of LUN
+ * set changes and of resets; an inner port raises only those its miniport
+ * asks for (vs_port_lun_unit_attention), which travel back with the
+ * command they are reported on.
+ */
+#define VS_PORT_INNER 0x1
 
 struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_port_config *cfg,
                                const void *adapter_config);
@@ -53,8 +65,31 @@ void *vs_port_adapter_ext(struct vs_port *port);
  */
 int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps);
 
+/*
+ * More than one miniport on an adapter: a target whose LUNs are of
+ * different kinds, e.g. virtual disks (vdisk, the adapter's own miniport)
+ * next to LUNs served by another process (the service proxy).  Storport
+ * gives an adapter one miniport; here a LUN names its miniport when it is
+ * added, and every other part of the port (queues, depth, timeouts, TMFs,
+ * unit attentions, REPORT LUNS) treats it as any LUN.  Requests about a
+ * LUN go to its miniport; those about the adapter (TARGET / ADAPTER
+ * reset, nexus_lost, adapter_control, free_adapter) to every miniport.
+ *
+ * vs_port_miniport_add runs mp's find_adapter (adapter_config is mp's own
+ * type) and initialize.  Refused: a miniport already registered, more
+ * than 4, an SRB extension larger than the adapter's own miniport's (the
+ * pools are sized by it), or a max_transfer_length / max_sg_elements that
+ * would lower the adapter's.  0 or -errno with vs_last_error().
+ */
+int  vs_port_miniport_add(struct vs_port *port, const struct vs_miniport *mp,
+                          const void *adapter_config);
+
 /* LUN plug-and-play.  lun_config is the miniport's own config type. */
 int  vs_port_lun_add(struct vs_port *port, uint64_t lun, const void *lun_config);
+/* The same, for a LUN of miniport mp (vs_port_miniport_add; the adapter's
+ * own is allowed too).  -ENOENT if mp is not registered. */
+int  vs_port_lun_add_to(struct vs_port *port, const struct vs_miniport *mp, uint64_t lun,
+                        const void *lun_config);
 /*
  * Remove a LUN.  Without force: -EBUSY if SRBs are outstanding or the
  * miniport says it is in use.  With force: new SRBs get LOGICAL UNIT NOT
@@ -94,6 +129,16 @@ void vs_srb_pool_destroy(struct vs_srb_pool *pool);
  * one iovec of the pool buffer (iovcnt 1) if the pool has one. */
 struct vs_srb *vs_srb_get(struct vs_srb_pool *pool);
 void  *vs_srb_buffer(struct vs_srb *srb, size_t *len);
+/*
+ * The data buffer for an SRB about to be submitted (lun, nexus, data_dir
+ * and cdb filled): `len` bytes from the LUN's buffer provider (the
+ * miniport's buffer_get) if it has one and gives them, else the pool's
+ * buffer (vs_srb_buffer, if at least len bytes), else NULL.  The buffer
+ * belongs to the SRB until it goes back to its pool.  Never blocks; takes
+ * only the nexus's own queue lock.  A second call for the same SRB gives
+ * the same buffer.
+ */
+void  *vs_port_srb_buffer(struct vs_port *port, struct vs_srb *srb, size_t len);
 /* Give the SRB back after done() ran; thread safe. */
 void vs_srb_put(struct vs_srb *srb);
 

@@ -112,6 +112,12 @@ struct vs_srb {
 		uint8_t   escalation;
 		uint8_t   flags;
 		uint8_t   sense_desc;   /* the LUN's sense format, fixed at submit */
+		/* a data buffer from the LUN's buffer provider
+		 * (vs_port_srb_buffer), released when the SRB returns to its
+		 * pool */
+		void    (*buf_release)(void *cookie, void *buf);
+		void     *buf_cookie;
+		void     *buf;
 	} priv;
 };
 

@@ -17,15 +17,26 @@ static const char *const ac_names[VS_ADAPTER_CONTROL_MAX] = {
 };
 
 /* Storport asks ScsiQuerySupportedControlTypes once, before any other
- * control request; so does the port, at create. */
-void adapter_control_query(struct vs_port *port)
+ * control request; so does the port, when a miniport is registered. */
+void adapter_control_query(struct vs_port *port, struct port_mp *m)
 {
 	bool sup[VS_ADAPTER_CONTROL_MAX] = { false };
 
-	if (port->mp->adapter_control &&
-	    port->mp->adapter_control(port->adapter_ext, VS_ADAPTER_QUERY_SUPPORTED, sup) == 0)
-		memcpy(port->ac_supported, sup, sizeof(sup));
-	port->ac_supported[VS_ADAPTER_QUERY_SUPPORTED] = true;
+	if (m->mp->adapter_control &&
+	    m->mp->adapter_control(m->adapter_ext, VS_ADAPTER_QUERY_SUPPORTED, sup) == 0)
+		memcpy(m->ac_supported, sup, sizeof(sup));
+	m->ac_supported[VS_ADAPTER_QUERY_SUPPORTED] = true;
+	for (int t = 0; t < VS_ADAPTER_CONTROL_MAX; t++)
+		port->ac_supported[t] |= m->ac_supported[t];
+}
+
+void port_reset_all(struct vs_port *port, enum vs_reset_kind kind)
+{
+	uint32_t n = port_nmp(port);
+
+	for (uint32_t i = 0; i < n; i++)
+		if (port->mps[i].mp->reset)
+			port->mps[i].mp->reset(port->mps[i].adapter_ext, NULL, kind);
 }
 
 int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type type, void *arg)
@@ -53,9 +64,20 @@ int vs_port_adapter_control(struct vs_port *port, enum vs_adapter_control_type t
 		return -EOPNOTSUPP;
 	}
 	/* Serialised with LUN arrival and departure: the miniport sees a
-	 * stable LUN set while it stops or restarts. */
+	 * stable LUN set while it stops or restarts.  Every miniport that
+	 * supports the request gets it; the first error is the answer. */
+	rc = 0;
 	pthread_mutex_lock(&port->lun_lock);
-	rc = port->mp->adapter_control(port->adapter_ext, type, arg);
+	for (uint32_t i = 0; i < port_nmp(port); i++) {
+		struct port_mp *m = &port->mps[i];
+		int r;
+
+		if (!m->ac_supported[type])
+			continue;
+		r = m->mp->adapter_control(m->adapter_ext, type, arg);
+		if (r && !rc)
+			rc = r;
+	}
 	pthread_mutex_unlock(&port->lun_lock);
 	return rc;
 }

@@ -37,10 +37,10 @@ int vs_port_data_out_length(struct vs_port *port, const struct vs_srb *srb, uint
 	pthread_mutex_lock(&q->lock);
 	if (atomic_load_explicit(&lun->state, memory_order_relaxed) != LUN_ACTIVE)
 		rc = 0;
-	else if (!VS_MINIPORT_HAS(port->mp, data_out_length))
+	else if (!VS_MINIPORT_HAS(lun->mp, data_out_length))
 		rc = -ENOTSUP;
 	else
-		rc = port->mp->data_out_length(port->adapter_ext, lun->ext, srb, bytes);
+		rc = lun->mp->data_out_length(lun->aext, lun->ext, srb, bytes);
 	pthread_mutex_unlock(&q->lock);
 	return rc;
 }

@@ -48,8 +48,8 @@ static void drain_kicks(void)
 
 void queue_run_unlock(struct port_queue *q)
 {
-	const struct vs_miniport *mp = q->lun->port->mp;
-	void *aext = q->lun->port->adapter_ext;
+	const struct vs_miniport *mp = q->lun->mp;
+	void *aext = q->lun->aext;
 	enum start_verdict v = START_WAIT;
 	struct vs_srb *srb;
 	uint32_t give_back = 0;

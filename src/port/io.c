@@ -182,7 +182,7 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 		make_active(q, srb);
 		void *lext = lun->ext;
 		pthread_mutex_unlock(&q->lock);
-		port->mp->start_io(port->adapter_ext, lext, srb);
+		lun->mp->start_io(lun->aext, lext, srb);
 		return;
 	}
 	/* SAM-5 5.3.1: TASK SET FULL when this nexus's task set cannot take

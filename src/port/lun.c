@@ -74,14 +74,13 @@ static void lun_reset_queues_locked(struct vs_port_lun *lun)
 	}
 }
 
-int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
+static int lun_add(struct vs_port *port, const struct port_mp *m, uint64_t n,
+                   const void *lun_config)
 {
 	struct vs_port_lun *lun;
 	void *ext;
 	int rc;
 
-	if (!port_arg(port, "lun_add: port"))
-		return -EINVAL;
 	if (n >= port->max_luns) {
 		vs_set_error("lun: %llu out of range (max %u)", (unsigned long long)n,
 		             port->max_luns - 1);
@@ -109,7 +108,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 		vs_set_error("lun: out of memory");
 		return rc;
 	}
-	ext = calloc(1, port->mp->lun_extension_size ? port->mp->lun_extension_size : 1);
+	ext = calloc(1, m->mp->lun_extension_size ? m->mp->lun_extension_size : 1);
 	if (!ext) {
 		pthread_mutex_unlock(&port->lun_lock);
 		vs_set_error("lun: out of memory");
@@ -118,7 +117,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	/* a new logical unit: D_SENSE 0 until its miniport says otherwise
 	 * (SPC-4 7.5.8 default), whatever the LUN of this number had */
 	atomic_store(&lun->sense_desc, false);
-	rc = port->mp->lun_attach(port->adapter_ext, lun, ext, lun_config);
+	rc = m->mp->lun_attach(m->adapter_ext, lun, ext, lun_config);
 	if (rc) {
 		free(ext);
 		pthread_mutex_unlock(&port->lun_lock);
@@ -131,6 +130,8 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	pthread_mutex_lock(&port->nexus_lock);
 	lun_lock_all(lun);
 	lun->ext = ext;
+	lun->mp = m->mp;
+	lun->aext = m->adapter_ext;
 	lun->depth = port->queue_depth;
 	atomic_store(&lun->busy, false);
 	atomic_store(&lun->busy_remaining, 0);
@@ -139,7 +140,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	lun_reset_queues_locked(lun);
 	for (uint32_t id = 0; id < port->nexus_cap; id++) {
 		struct port_queue *q = port->nexus[id] ? lun_queue(lun, id + 1) : NULL;
-		if (q)
+		if (q && !port->inner)
 			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
 	}
 	atomic_store(&lun->state, LUN_ACTIVE);
@@ -149,6 +150,25 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 
 	vs_port_bus_changed(port);
 	return 0;
+}
+
+int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
+{
+	if (!port_arg(port, "lun_add: port"))
+		return -EINVAL;
+	return lun_add(port, &port->mps[0], n, lun_config);
+}
+
+int vs_port_lun_add_to(struct vs_port *port, const struct vs_miniport *mp, uint64_t n,
+                       const void *lun_config)
+{
+	if (!port_arg(port, "lun_add: port") || !port_arg(mp, "lun_add: miniport"))
+		return -EINVAL;
+	for (uint32_t i = 0; i < port_nmp(port); i++)
+		if (port->mps[i].mp == mp)
+			return lun_add(port, &port->mps[i], n, lun_config);
+	vs_set_error("lun_add: miniport %s is not registered with %s", mp->name, port->name);
+	return -ENOENT;
 }
 
 /* All queue locks held: an SRB held, active or not yet released by the
@@ -185,8 +205,8 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 	if (lun_wait_abort(lun, NULL, t))
 		return;
 	/* 3. still there: LUN reset */
-	if (port->mp->reset)
-		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
+	if (lun->mp->reset)
+		lun->mp->reset(lun->aext, lun->ext, VS_RESET_LUN);
 	atomic_fetch_add(&lun->resets, 1);
 	if (lun_wait_abort(lun, NULL, t))
 		return;
@@ -214,8 +234,8 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	if (!force) {
 		bool in_use = false;
 
-		if (port->mp->lun_control &&
-		    port->mp->lun_control(port->adapter_ext, lun->ext, VS_LUN_IN_USE, &in_use) == 0 &&
+		if (lun->mp->lun_control &&
+		    lun->mp->lun_control(lun->aext, lun->ext, VS_LUN_IN_USE, &in_use) == 0 &&
 		    in_use) {
 			pthread_mutex_unlock(&port->lun_lock);
 			vs_set_error("lun: %llu is in use (reservation held)", (unsigned long long)n);
@@ -247,12 +267,12 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 	}
 
 	ext = lun->ext;
-	if (VS_MINIPORT_HAS(port->mp, lun_detach_checked)) {
-		detach_rc = port->mp->lun_detach_checked(port->adapter_ext, ext);
+	if (VS_MINIPORT_HAS(lun->mp, lun_detach_checked)) {
+		detach_rc = lun->mp->lun_detach_checked(lun->aext, ext);
 		if (detach_rc < 0)
 			snprintf(why, sizeof(why), "%s", vs_last_error());
 	} else {
-		port->mp->lun_detach(port->adapter_ext, ext);
+		lun->mp->lun_detach(lun->aext, ext);
 	}
 	pthread_mutex_lock(&port->nexus_lock);
 	lun_lock_all(lun);
@@ -288,12 +308,12 @@ int vs_port_lun_control(struct vs_port *port, uint64_t n, enum vs_lun_control_ty
 		vs_set_error("lun: %llu does not exist", (unsigned long long)n);
 		return -ENOENT;
 	}
-	if (!port->mp->lun_control) {
+	if (!lun->mp->lun_control) {
 		pthread_mutex_unlock(&port->lun_lock);
-		vs_set_error("lun_control: not supported by miniport %s", port->mp->name);
+		vs_set_error("lun_control: not supported by miniport %s", lun->mp->name);
 		return -EOPNOTSUPP;
 	}
-	rc = port->mp->lun_control(port->adapter_ext, lun->ext, type, arg);
+	rc = lun->mp->lun_control(lun->aext, lun->ext, type, arg);
 	pthread_mutex_unlock(&port->lun_lock);
 	return rc;
 }

@@ -99,7 +99,7 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 		pthread_mutex_lock(&q->lock);
 		/* what the last nexus with this id left */
 		ua_forget_locked(q);
-		if (atomic_load(&lun->state) == LUN_ACTIVE)
+		if (atomic_load(&lun->state) == LUN_ACTIVE && !port->inner)
 			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
 		pthread_mutex_unlock(&q->lock);
 	}
@@ -140,8 +140,9 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 	/* I_T nexus loss for the miniport (SPC-4 5.13.3, SBC-3 5.12), outside
 	 * the nexus lock (it may look nexuses up), while `nexus` is still
 	 * valid memory so it can be matched by address. */
-	if (VS_MINIPORT_HAS(port->mp, nexus_lost))
-		port->mp->nexus_lost(port->adapter_ext, nexus);
+	for (uint32_t i = 0; i < port_nmp(port); i++)
+		if (VS_MINIPORT_HAS(port->mps[i].mp, nexus_lost))
+			port->mps[i].mp->nexus_lost(port->mps[i].adapter_ext, nexus);
 	if (hold_id) {
 		/* only now may a new nexus get this id (see the top) */
 		pthread_mutex_lock(&port->nexus_lock);

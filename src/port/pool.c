@@ -253,6 +253,12 @@ void srb_unref(struct vs_srb *srb)
 		return;
 	if (!p)
 		return;                 /* not from a pool: the submitter owns it */
+	if (srb->priv.buf_release) {
+		/* the LUN's buffer back to its provider (buffer.c) */
+		srb->priv.buf_release(srb->priv.buf_cookie, srb->priv.buf);
+		srb->priv.buf_release = NULL;
+		srb->priv.buf = NULL;
+	}
 	srb->priv.state = SRB_FREE;
 	pthread_mutex_lock(&p->mu);
 	p->free_stack[p->nfree++] = srb;

@@ -65,6 +65,8 @@ static void port_free(struct vs_port *port)
 	free(port->nexus);
 	free(port->nexus_closing);
 	free(port->adapter_ext);
+	for (uint32_t i = 1; i < port_nmp(port); i++)
+		free(port->mps[i].adapter_ext);
 	pthread_mutex_destroy(&port->lun_lock);
 	pthread_mutex_destroy(&port->nexus_lock);
 	pthread_mutex_destroy(&port->pool_lock);
@@ -91,6 +93,7 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 		return NULL;
 	}
 	port->mp = mp;
+	port->inner = cfg->flags & VS_PORT_INNER;
 	snprintf(port->name, sizeof(port->name), "%s", cfg->name ? cfg->name : mp->name);
 	pthread_mutex_init(&port->lun_lock, NULL);
 	pthread_mutex_init(&port->nexus_lock, NULL);
@@ -111,6 +114,7 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 		port_free(port);
 		return NULL;
 	}
+	port->mps[0] = (struct port_mp){ .mp = mp, .adapter_ext = port->adapter_ext };
 
 	port->max_luns = port->caps.max_luns && port->caps.max_luns < PORT_MAX_LUNS
 	                 ? port->caps.max_luns : PORT_MAX_LUNS;
@@ -139,7 +143,8 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	}
 	if (mp->initialize && (rc = mp->initialize(port->adapter_ext)) != 0)
 		goto fail_threads;
-	adapter_control_query(port);
+	adapter_control_query(port, &port->mps[0]);
+	atomic_store(&port->nmp, 1);
 	rc = pthread_create(&port->timer, NULL, port_timer_main, port);
 	if (rc) {
 		vs_set_error("port: cannot start timer thread (%d)", rc);
@@ -182,9 +187,79 @@ void vs_port_destroy(struct vs_port *port)
 	}
 	/* work the miniport queued may still reference the adapter */
 	workq_stop(&port->workers);
-	if (port->mp->free_adapter)
-		port->mp->free_adapter(port->adapter_ext);
+	for (uint32_t i = port_nmp(port); i-- > 0;)
+		if (port->mps[i].mp->free_adapter)
+			port->mps[i].mp->free_adapter(port->mps[i].adapter_ext);
 	port_free(port);
+}
+
+/*
+ * Another miniport on this adapter (see port.h).  Its find_adapter runs
+ * here; what it reports must not make the adapter's limits, which the
+ * fabrics have sized their buffers and lists by, any smaller.
+ */
+int vs_port_miniport_add(struct vs_port *port, const struct vs_miniport *mp,
+                         const void *adapter_config)
+{
+	struct vs_adapter_caps caps = { 0 };
+	struct port_mp *m;
+	void *aext;
+	int rc;
+
+	if (!port_arg(port, "miniport_add: port") || !miniport_valid(mp))
+		return -EINVAL;
+	pthread_mutex_lock(&port->lun_lock);
+	for (uint32_t i = 0; i < port_nmp(port); i++) {
+		if (port->mps[i].mp == mp) {
+			pthread_mutex_unlock(&port->lun_lock);
+			vs_set_error("miniport_add: %s is already registered with %s", mp->name,
+			             port->name);
+			return -EEXIST;
+		}
+	}
+	if (port_nmp(port) >= PORT_MAX_MINIPORTS) {
+		pthread_mutex_unlock(&port->lun_lock);
+		vs_set_error("miniport_add: %s has %u miniports already", port->name,
+		             PORT_MAX_MINIPORTS);
+		return -ENOSPC;
+	}
+	/* the SRB pools were sized for the adapter's own extension */
+	if (mp->srb_extension_size > port->mp->srb_extension_size) {
+		pthread_mutex_unlock(&port->lun_lock);
+		vs_set_error("miniport_add: %s wants a %zu-byte SRB extension, the adapter has %zu",
+		             mp->name, mp->srb_extension_size, port->mp->srb_extension_size);
+		return -EINVAL;
+	}
+	aext = calloc(1, mp->adapter_extension_size ? mp->adapter_extension_size : 1);
+	if (!aext) {
+		pthread_mutex_unlock(&port->lun_lock);
+		vs_set_error("miniport_add: out of memory");
+		return -ENOMEM;
+	}
+	rc = mp->find_adapter(aext, port, adapter_config, &caps);
+	if (rc == 0 && ((caps.max_transfer_length && caps.max_transfer_length < port->max_xfer) ||
+	                (caps.max_sg_elements && caps.max_sg_elements < (uint32_t)port->max_sg))) {
+		vs_set_error("miniport_add: %s moves at most %u bytes in %u iovec entries per SRB, "
+		             "less than the adapter's %u in %d", mp->name, caps.max_transfer_length,
+		             caps.max_sg_elements, port->max_xfer, port->max_sg);
+		rc = -EINVAL;
+		if (mp->free_adapter)
+			mp->free_adapter(aext);
+	} else if (rc == 0 && mp->initialize && (rc = mp->initialize(aext)) != 0) {
+		if (mp->free_adapter)
+			mp->free_adapter(aext);
+	}
+	if (rc) {
+		free(aext);
+		pthread_mutex_unlock(&port->lun_lock);
+		return rc < 0 ? rc : -EIO;
+	}
+	m = &port->mps[port_nmp(port)];
+	*m = (struct port_mp){ .mp = mp, .adapter_ext = aext };
+	adapter_control_query(port, m);
+	atomic_store_explicit(&port->nmp, port_nmp(port) + 1, memory_order_release);
+	pthread_mutex_unlock(&port->lun_lock);
+	return 0;
 }
 
 void *vs_port_adapter_ext(struct vs_port *port)

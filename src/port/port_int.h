@@ -53,6 +53,7 @@
 #define PORT_UA_QMAX        8       /* pending unit attentions per nexus per LUN */
 #define PORT_DEFAULT_DEPTH  32
 #define PORT_WORKQ_MAX      4096    /* queued work items before -ENOMEM */
+#define PORT_MAX_MINIPORTS  4       /* the adapter's own and those vs_port_miniport_add adds */
 
 /* port->hold bits */
 #define PORT_HOLD_PAUSED    0x1     /* vs_port_pause, until resume or its timeout */
@@ -148,6 +149,12 @@ struct vs_port_lun {
 	/* read-mostly */
 	struct vs_port *port;
 	uint64_t number;
+	/* The miniport that serves the LUN and its adapter extension: the
+	 * adapter's own, or one vs_port_miniport_add added.  Set at lun_add
+	 * under lun_lock_all and kept after removal (both live until
+	 * vs_port_destroy), so a late path still finds them. */
+	const struct vs_miniport *mp;
+	void *aext;
 	_Atomic int state;              /* enum lun_state; changed under lun_lock_all */
 	void *ext;                      /* miniport lun extension; changed under lun_lock_all */
 	uint32_t depth;                 /* changed under lun_lock_all */
@@ -183,9 +190,22 @@ struct workq {
 	bool stop;
 };
 
-struct vs_port {
+/* One miniport registered with the port (mps[0]: the adapter's own). */
+struct port_mp {
 	const struct vs_miniport *mp;
 	void *adapter_ext;
+	bool ac_supported[VS_ADAPTER_CONTROL_MAX];  /* its adapter_control types */
+};
+
+struct vs_port {
+	const struct vs_miniport *mp;           /* = mps[0].mp */
+	void *adapter_ext;                      /* = mps[0].adapter_ext */
+	/* Every miniport of the adapter; entries are added (under lun_lock)
+	 * and never removed before vs_port_destroy, so a reader that loaded
+	 * nmp sees complete entries. */
+	struct port_mp mps[PORT_MAX_MINIPORTS];
+	_Atomic uint32_t nmp;
+	bool inner;                             /* VS_PORT_INNER: no UA of its own */
 	struct vs_adapter_caps caps;
 	char name[64];
 	uint32_t queue_depth, max_held, timeout_ms, abort_timeout_ms;
@@ -207,7 +227,7 @@ struct vs_port {
 	_Atomic uint64_t tick_ms;               /* coarse clock, refreshed by the timer */
 	_Atomic uint32_t hold;                  /* PORT_HOLD_*: new SRBs wait (one load per start) */
 	_Atomic uint64_t pause_until_ms;
-	bool ac_supported[VS_ADAPTER_CONTROL_MAX]; /* the miniport's adapter_control types */
+	bool ac_supported[VS_ADAPTER_CONTROL_MAX]; /* some miniport supports the type */
 
 	pthread_t timer;
 	pthread_mutex_t timer_mu;
@@ -227,6 +247,12 @@ struct vs_port {
 	vs_port_event_fn event_fn;
 	void *event_ctx;
 };
+
+/* The miniports registered so far (mps[0 .. n-1] are complete). */
+static inline uint32_t port_nmp(const struct vs_port *port)
+{
+	return atomic_load_explicit(&port->nmp, memory_order_acquire);
+}
 
 /* --- lists (their queue's lock held) --- */
 static inline void srb_list_append(struct srb_list *l, struct vs_srb *s)
@@ -407,8 +433,11 @@ int  workq_start(struct workq *q, uint32_t nthreads, uint32_t max);
 int  workq_push(struct workq *q, struct vs_work *w);
 void workq_stop(struct workq *q);
 
-/* adapter_control.c: ask the miniport what it supports (at create) */
-void adapter_control_query(struct vs_port *port);
+/* adapter_control.c: ask a miniport what it supports (when it is
+ * registered); the port's ac_supported is what any of them supports */
+void adapter_control_query(struct vs_port *port, struct port_mp *m);
+/* every miniport's reset(kind) with lun_ext NULL (TARGET / ADAPTER) */
+void port_reset_all(struct vs_port *port, enum vs_reset_kind kind);
 
 /* nexus.c */
 void nexus_close_all(struct vs_port *port);

@@ -116,7 +116,7 @@ void lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsign
 static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, const void *arg,
                                  uint8_t flag, unsigned how, uint64_t deadline)
 {
-	struct vs_port *port = q->lun->port;
+	const struct vs_miniport *mp = q->lun->mp;
 	bool call_abort_srb = how & MARK_CALL_ABORT_SRB;
 	struct vs_srb *batch[BATCH], *s;
 	uint32_t total = 0;
@@ -137,7 +137,7 @@ static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, con
 			s->priv.deadline_ns = deadline;
 			q->abort_pending++;
 			total++;
-			if (call_abort_srb && port->mp->abort_srb) {
+			if (call_abort_srb && mp->abort_srb) {
 				srb_ref(s);     /* keep it valid while unlocked */
 				batch[n++] = s;
 			}
@@ -146,7 +146,7 @@ static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, con
 		for (unsigned i = 0; i < n; i++) {
 			/* may race with the SRB's normal completion; the miniport
 			 * must treat an SRB it no longer has as a no-op */
-			port->mp->abort_srb(port->adapter_ext, lext, batch[i]);
+			mp->abort_srb(q->lun->aext, lext, batch[i]);
 			srb_unref(batch[i]);
 		}
 	} while (n == BATCH);
@@ -252,11 +252,12 @@ static void timer_lun_reset(struct vs_port *port, struct vs_port_lun *lun)
 	/* SAM-5 6.3.3: the reset is visible to every initiator.  Raised
 	 * before any task comes back, so an initiator that sees its task end
 	 * BUS RESET hears of the reset on its next command. */
-	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
+	if (!port->inner)
+		ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 	lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 	atomic_fetch_add(&lun->resets, 1);
-	if (port->mp->reset)
-		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
+	if (lun->mp->reset)
+		lun->mp->reset(lun->aext, lun->ext, VS_RESET_LUN);
 }
 
 /* after an adapter reset there is nothing left to escalate to */
@@ -277,13 +278,13 @@ void port_adapter_reset(struct vs_port *port)
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
 		/* first, as for a LUN reset (timer_lun_reset) */
-		ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
+		if (!port->inner)
+			ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
 		lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 		atomic_fetch_add(&lun->resets, 1);
 		lun_each_queue(lun, zombies_final, NULL);
 	}
-	if (port->mp->reset)
-		port->mp->reset(port->adapter_ext, NULL, VS_RESET_ADAPTER);
+	port_reset_all(port, VS_RESET_ADAPTER);
 }
 
 /* What the timer found in one queue at `now`. */

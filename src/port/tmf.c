@@ -153,13 +153,14 @@ static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *
 		return VS_TMF_LUN_DOES_NOT_EXIST;
 	}
 	lun_reset_begin(lun, r->nkey);
-	if (port->mp->reset)
-		port->mp->reset(port->adapter_ext, lun->ext, VS_RESET_LUN);
+	if (lun->mp->reset)
+		lun->mp->reset(lun->aext, lun->ext, VS_RESET_LUN);
 	lun_reset_finish(port, lun);
 	/* SAM-5 6.3.3: a logical unit reset establishes BUS DEVICE RESET
 	 * FUNCTION OCCURRED for every I_T nexus, the requester's included
 	 * (multipath initiators rely on seeing it on each path). */
-	ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
+	if (!port->inner)
+		ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 	pthread_mutex_unlock(&port->lun_lock);
 	lun_dispatch(lun);
 	return VS_TMF_COMPLETE;
@@ -177,8 +178,7 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
 			lun_reset_begin(lun, r->nkey);
 	}
-	if (port->mp->reset)
-		port->mp->reset(port->adapter_ext, NULL, VS_RESET_TARGET);
+	port_reset_all(port, VS_RESET_TARGET);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
@@ -187,8 +187,9 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 		/* SAM-5 6.3.6/6.3.7: warm reset → BUS DEVICE RESET FUNCTION
 		 * OCCURRED, cold reset → POWER ON OCCURRED, on every I_T nexus
 		 * (a hard reset of the target, as 6.3.3 for each LU) */
-		ua_all_nexus(lun, cold ? ASC_POWER_ON_OCCURRED : ASC_TARGET_RESET_OCCURRED,
-		             UINT32_MAX);
+		if (!port->inner)
+			ua_all_nexus(lun, cold ? ASC_POWER_ON_OCCURRED : ASC_TARGET_RESET_OCCURRED,
+			             UINT32_MAX);
 	}
 	pthread_mutex_unlock(&port->lun_lock);
 	port_dispatch_all(port);

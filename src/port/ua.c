@@ -147,7 +147,8 @@ void vs_port_bus_changed(struct vs_port *port)
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE) {
-			ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
+			if (!port->inner)
+				ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
 			if (first == UINT64_MAX)
 				first = i;
 		}

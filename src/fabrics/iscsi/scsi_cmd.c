@@ -182,8 +182,8 @@ static void trim_buffer(struct iscsi_task *t)
 	if (t->buf_len <= ISCSI_BUF_KEEP || (st != VS_SRB_SUCCESS && st != VS_SRB_ERROR))
 		return;
 	buf = vs_srb_buffer(srb, &cap);
-	if (!buf || end > cap)
-		return;
+	if (!buf || buf != t->iov.iov_base || end > cap)
+		return;         /* not the pool's (a LUN's own memory) */
 	madvise(buf + ISCSI_BUF_KEEP, end - ISCSI_BUF_KEEP, MADV_FREE);
 }
 
@@ -892,10 +892,15 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	if (wr && dlen < edtl && !write_buffer_fits(c, t))
 		goto invalid_cdb;
 	{
-		size_t cap = 0;
-		void *buf = vs_srb_buffer(srb, &cap);
+		/* The LUN's own memory if it provides some (memory shared with
+		 * the process serving it: the data is received into it and sent
+		 * from it, never copied), else the pool's.  Unsolicited data may
+		 * run past what the command transfers (write_buffer_fits), up to
+		 * the first burst: the buffer holds that too. */
+		uint32_t first = edtl < c->p.first_burst_length ? edtl : c->p.first_burst_length;
+		size_t need = wr && first > t->buf_len ? first : t->buf_len;
 
-		t->iov.iov_base = buf;
+		t->iov.iov_base = vs_port_srb_buffer(c->sess->target->port, srb, need);
 		t->iov.iov_len = t->buf_len;
 	}
 	if (!wr) {

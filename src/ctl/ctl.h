@@ -74,6 +74,17 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, const char *cfg_name,
                                char *err, size_t errlen);
 /*
+ * Let services (miniports in another process, vstor/service_host.h)
+ * attach LUNs to the targets from now on: starts the host, which asks the
+ * state to add and remove its LUNs.  Call after attach_fabric.  Stop the
+ * host (vs_svc_host_stop) before vs_ctl_state_destroy, and destroy it
+ * after.
+ */
+struct vs_svc_host;
+int vs_ctl_state_attach_services(struct vs_ctl_state *st, struct vs_svc_host *host,
+                                 struct vs_loop_group *loops, char *err, size_t errlen);
+
+/*
  * Flush and remove every LUN, destroy the ports, free the model.  Call
  * after the fabric stopped.  Each problem is passed to log (may be NULL)
  * as one line; returns 0 if every LUN flushed cleanly, else -EIO.

@@ -13,6 +13,7 @@
 struct ctl_target_rt {
 	struct vs_port *port;
 	bool registered;        /* known to the fabric */
+	bool services;          /* the service proxy is registered with the port */
 };
 
 struct vs_ctl_state {
@@ -25,6 +26,7 @@ struct vs_ctl_state {
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
 	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
+	struct vs_svc_host *svc;        /* services' LUNs (ctl_service.c); may be NULL */
 };
 
 /* One request being handled. */
@@ -118,5 +120,12 @@ json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
+json_t *ctl_service_list(struct ctl_call *c);
+
+/* ---- services (ctl_service.c) */
+struct vs_svc_lun_info;
+/* Every service LUN now (malloc'd, *n of them; NULL when none). */
+struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n);
+json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l);
 
 #endif

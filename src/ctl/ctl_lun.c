@@ -16,6 +16,7 @@
 #include "ctl_int.h"
 #include "vstor/bdev.h"
 #include "vstor/port.h"
+#include "vstor/service_host.h"
 
 /*
  * Which field of the LUN's description an error of layer `layer` (counted
@@ -232,19 +233,46 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	return lun_json(t->iqn, &t->luns[at], st->rt[ti].port);
 }
 
-/* params.lun of params.target → index in the model (NOT_FOUND if none). */
-static int find_lun(struct ctl_call *c, size_t *ti, size_t *li)
+/* A LUN a service attached (not in the model), by target and number. */
+static bool service_lun(struct vs_ctl_state *st, const char *iqn, uint64_t lun)
+{
+	size_t n = 0;
+	struct vs_svc_lun_info *v = ctl_service_luns(st, &n);
+	bool found = false;
+
+	for (size_t i = 0; i < n && !found; i++)
+		found = v[i].lun == lun && strcasecmp(v[i].target, iqn) == 0;
+	free(v);
+	return found;
+}
+
+/* params.lun of params.target → index in the model (NOT_FOUND if none;
+ * *li = SIZE_MAX and 0 returned for a service's LUN when svc_ok). */
+static int find_lun_or_service(struct ctl_call *c, size_t *ti, size_t *li, bool svc_ok)
 {
 	uint64_t lun = 0;
 	if (ctl_find_target(c, "target", ti) < 0 || ctl_param_lun(c, "lun", true, NULL, &lun) < 0)
 		return -1;
 	const struct vs_config_target *t = &c->st->cfg->targets[*ti];
 	ssize_t i = ctl_find_lun(t, lun);
+	if (i < 0 && service_lun(c->st, t->iqn, lun)) {
+		if (svc_ok) {
+			*li = SIZE_MAX;
+			return 0;
+		}
+		return ctl_bad(c, VS_CTL_FAILED, "params.lun: LUN %" PRIu64 " of %s belongs to a "
+		               "service; only its service changes it (see service.list)", lun, t->iqn);
+	}
 	if (i < 0)
 		return ctl_bad(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
 		               lun, t->iqn);
 	*li = (size_t)i;
 	return 0;
+}
+
+static int find_lun(struct ctl_call *c, size_t *ti, size_t *li)
+{
+	return find_lun_or_service(c, ti, li, false);
 }
 
 /*
@@ -262,11 +290,15 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 	struct vs_ctl_state *st = c->st;
 	size_t ti, li;
 	bool force = false;
-	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	if (ctl_check_keys(c, keys) < 0 || find_lun_or_service(c, &ti, &li, true) < 0 ||
 	    ctl_param_bool(c, "force", &force) < 0)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
-	uint64_t lun = t->luns[li].lun;
+	uint64_t lun = 0;
+	if (li == SIZE_MAX)
+		(void)ctl_param_lun(c, "lun", true, NULL, &lun);        /* a service's */
+	else
+		lun = t->luns[li].lun;
 	int users = vs_port_lun_users(st->rt[ti].port, lun);
 	if (users > 0 && !force)
 		return ctl_fail(c, VS_CTL_BUSY,
@@ -290,9 +322,13 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		const char *e = vs_last_error(), *but = strstr(e, "removed, but ");
 		snprintf(why, sizeof(why), "%s", but ? but + 13 : e);
 	}
-	vs_config_lun_free(&t->luns[li]);
-	memmove(&t->luns[li], &t->luns[li + 1], (t->nluns - li - 1) * sizeof(*t->luns));
-	t->nluns--;
+	if (li != SIZE_MAX) {
+		/* a service's LUN is not in the model; the proxy told its
+		 * service it is gone */
+		vs_config_lun_free(&t->luns[li]);
+		memmove(&t->luns[li], &t->luns[li + 1], (t->nluns - li - 1) * sizeof(*t->luns));
+		t->nluns--;
+	}
 	if (rc == -EIO)
 		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s was removed, but %s",
 		                lun, t->iqn, why);
@@ -378,6 +414,8 @@ json_t *ctl_lun_list(struct ctl_call *c)
 	if (ctl_check_keys(c, keys) < 0 || (one && ctl_find_target(c, "target", &only) < 0))
 		return NULL;
 	json_t *arr = json_array();
+	size_t ns = 0;
+	struct vs_svc_lun_info *svc = ctl_service_luns(st, &ns);
 	for (size_t ti = 0; arr && ti < st->cfg->ntargets; ti++) {
 		if (one && ti != only)
 			continue;
@@ -386,10 +424,23 @@ json_t *ctl_lun_list(struct ctl_call *c)
 			json_t *o = lun_json(t->iqn, &t->luns[li], st->rt[ti].port);
 			if (!o || json_array_append_new(arr, o)) {
 				json_decref(arr);
+				free(svc);
+				return NULL;
+			}
+		}
+		/* the LUNs services attached (ctl_service.c) */
+		for (size_t k = 0; k < ns; k++) {
+			if (strcasecmp(svc[k].target, t->iqn) != 0)
+				continue;
+			json_t *o = ctl_service_lun_json(&svc[k]);
+			if (!o || json_array_append_new(arr, o)) {
+				json_decref(arr);
+				free(svc);
 				return NULL;
 			}
 		}
 	}
+	free(svc);
 	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
 }
 

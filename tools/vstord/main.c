@@ -25,6 +25,7 @@
 #include "plugins.h"
 #include "serve.h"
 #include "vstor/iscsi.h"
+#include "vstor/service_host.h"
 
 static int block_signals(sigset_t *set)
 {
@@ -57,6 +58,11 @@ static int wait_for_stop(int sfd)
 		}
 		return (int)si.ssi_signo;
 	}
+}
+
+static void log_service_line(int level, const char *line)
+{
+	vsd_log(level, "%s", line);
 }
 
 static struct vs_config *load_config(const struct vsd_options *o, const char **name)
@@ -159,9 +165,29 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* vsd_serve_start owns cfg and ctl from here on. */
-	bool have_ctl = ctl != NULL;
-	struct vsd_server *srv = vsd_serve_start(cfg, cfg_name, o.config_path, ctl);
+	/* The service socket, the same way: explicit and failing is fatal. */
+	struct vs_svc_host *svc = NULL;
+	char svc_err[512] = "";
+	if (o.svc_socket) {
+		struct vs_svc_host_config hc = {
+			.socket_path = o.svc_socket,
+			.hang_timeout_ms = o.svc_timeout_ms,
+			.rel_target_port_id = 1,
+			.transport_version = VS_ISCSI_VERSION_DESCRIPTOR,
+			.log = log_service_line,
+		};
+		svc = vs_svc_host_create(&hc, svc_err, sizeof(svc_err));
+		if (!svc && o.svc_socket_given) {
+			vsd_error("--service-socket: %s", svc_err);
+			vs_ctl_server_destroy(ctl);
+			close(sfd);
+			vs_config_free(cfg);
+			return 1;
+		}
+	}
+	/* vsd_serve_start owns cfg, ctl and svc from here on. */
+	bool have_ctl = ctl != NULL, have_svc = svc != NULL;
+	struct vsd_server *srv = vsd_serve_start(cfg, cfg_name, o.config_path, ctl, svc);
 	if (!srv) {
 		close(sfd);
 		return 1;
@@ -171,6 +197,10 @@ int main(int argc, char **argv)
 		vsd_info("control socket %s", o.ctl_socket);
 	else if (o.ctl_socket)
 		vsd_warn("control socket disabled: %s (use --ctl-socket PATH)", ctl_err);
+	if (have_svc)
+		vsd_info("service socket %s", o.svc_socket);
+	else if (o.svc_socket)
+		vsd_warn("service socket disabled: %s (use --service-socket PATH)", svc_err);
 	if (have_ctl && geteuid() != 0)
 		vsd_warn("running as uid %u, not root: only uid %u and root can use the control "
 		         "socket %s", (unsigned)geteuid(), (unsigned)geteuid(), o.ctl_socket);

@@ -11,6 +11,7 @@
 #include "ctl/ctl.h"
 #include "layers.h"
 #include "options.h"
+#include "vstor/service_proto.h"
 
 static const char usage[] =
 	"Usage: vstord [OPTION]...\n"
@@ -34,6 +35,12 @@ static const char usage[] =
 	"                             " VSTOR_PLUGIN_DIR "; \"none\" loads none)\n"
 	"      --ctl-idle-timeout MS  close a control client that sent no request and\n"
 	"                             read no reply for MS milliseconds (default 60000)\n"
+	"  -S, --service-socket PATH  socket for services, miniports in other processes\n"
+	"                             (default " VS_SVC_DEFAULT_SOCKET ";\n"
+	"                             \"none\" disables it)\n"
+	"      --service-timeout MS   a service with commands outstanding and no\n"
+	"                             completion for MS milliseconds is disconnected\n"
+	"                             (100-3600000, default 15000)\n"
 	"  -n, --check                validate the configuration, print it, and exit\n"
 	"  -p, --print-config         print the effective configuration as JSON and exit\n"
 	"  -v, --verbose              log more (repeat for more detail)\n"
@@ -44,7 +51,7 @@ static const char usage[] =
 	"fails, 2 for a bad command line.  See vstord(8).\n";
 
 /* Long options without a short letter. */
-enum { OPT_CTL_IDLE = 0x100 };
+enum { OPT_CTL_IDLE = 0x100, OPT_SVC_TIMEOUT };
 
 static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
@@ -74,6 +81,8 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 		{ "ctl-socket", required_argument, NULL, 's' },
 		{ "plugin-dir", required_argument, NULL, 'P' },
 		{ "ctl-idle-timeout", required_argument, NULL, OPT_CTL_IDLE },
+		{ "service-socket", required_argument, NULL, 'S' },
+		{ "service-timeout", required_argument, NULL, OPT_SVC_TIMEOUT },
 		{ "check", no_argument, NULL, 'n' },
 		{ "print-config", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -88,9 +97,11 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 	o->ctl_socket = VS_CTL_DEFAULT_SOCKET;
 	o->plugin_dir = VSTOR_PLUGIN_DIR;
 	o->ctl_idle_ms = VS_CTL_IDLE_TIMEOUT_MS;
+	o->svc_socket = VS_SVC_DEFAULT_SOCKET;
+	o->svc_timeout_ms = 15000;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:P:npvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:S:P:npvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config_path = optarg;
@@ -123,6 +134,21 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			}
 			o->ctl_socket = strcmp(optarg, "none") == 0 ? NULL : optarg;
 			o->ctl_socket_given = true;
+			break;
+		case 'S':
+			if (!*optarg) {
+				fprintf(stderr, "vstord: --service-socket: needs a path or \"none\"\n");
+				return VSD_EXIT_USAGE;
+			}
+			o->svc_socket = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			o->svc_socket_given = true;
+			break;
+		case OPT_SVC_TIMEOUT:
+			if (!parse_u32(optarg, 3600000, &o->svc_timeout_ms) || o->svc_timeout_ms < 100) {
+				fprintf(stderr, "vstord: --service-timeout: must be 100-3600000 ms, got '%s'\n",
+				        optarg);
+				return VSD_EXIT_USAGE;
+			}
 			break;
 		case 'P':
 			if (!*optarg) {

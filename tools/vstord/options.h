@@ -35,6 +35,9 @@ struct vsd_options {
 	bool plugin_dir_given;              /* explicitly, so a missing one is an error */
 	bool help;                          /* --help: print it after loading plugins */
 	uint32_t ctl_idle_ms;               /* --ctl-idle-timeout */
+	const char *svc_socket;             /* --service-socket; NULL = none */
+	bool svc_socket_given;              /* explicitly, so failing to open it is fatal */
+	uint32_t svc_timeout_ms;            /* --service-timeout */
 };
 
 enum vsd_parse_result {

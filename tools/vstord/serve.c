@@ -18,6 +18,7 @@
 #include "vstor/loop.h"
 #include "vstor/miniport.h"
 #include "vstor/port.h"
+#include "vstor/service_host.h"
 #include "vstor/vdisk.h"
 
 struct vsd_server {
@@ -28,6 +29,7 @@ struct vsd_server {
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
+	struct vs_svc_host *svc;        /* service socket; NULL if disabled */
 	bool started;
 };
 
@@ -106,7 +108,8 @@ static void log_info_line(const char *line)
 }
 
 struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
-                                   const char *config_path, struct vs_ctl_server *ctl)
+                                   const char *config_path, struct vs_ctl_server *ctl,
+                                   struct vs_svc_host *svc)
 {
 	struct vsd_server *srv = calloc(1, sizeof(*srv));
 	char portals[512], err[VS_CONFIG_ERR_MAX + 64];
@@ -115,9 +118,11 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		vsd_error("out of memory");
 		vs_config_free(cfg);
 		vs_ctl_server_destroy(ctl);
+		vs_svc_host_destroy(svc);
 		return NULL;
 	}
 	srv->ctl = ctl;
+	srv->svc = svc;
 	/* a LUN's resource lost, back, resized: one line per change */
 	vs_ctl_set_log(log_info_line);
 	/* The event loops first: block stacks that wait on sockets or timers
@@ -203,6 +208,12 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		vsd_info("serving %s %s on %s", rc_cfg->targets[i].iqn,
 		         summary[0] ? summary : "(no LUNs)", where);
 	}
+	/* Services attach LUNs to a fully running stack too. */
+	if (srv->svc &&
+	    vs_ctl_state_attach_services(srv->st, srv->svc, srv->loops, err, sizeof(err)) < 0) {
+		vsd_error("%s", err);
+		goto fail;
+	}
 	/* Last: the control plane changes a fully running stack. */
 	if (srv->ctl) {
 		if (vs_ctl_server_start(srv->ctl, srv->st, err, sizeof(err)) < 0) {
@@ -231,10 +242,14 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	}
 	if (srv->is)
 		vs_iscsi_destroy(srv->is);
+	/* Services go next (the fabric no longer needs them); their LUNs are
+	 * removed with the others, then the host is freed. */
+	vs_svc_host_stop(srv->svc);
 	/* Flush and remove every LUN: after this, everything the initiators
 	 * were told is written is on stable storage (file backends). */
 	if (vs_ctl_state_destroy(srv->st, log_error_line) < 0)
 		rc = -EIO;
+	vs_svc_host_destroy(srv->svc);
 	/* Last: whatever ran on the loops is gone by now. */
 	vs_loop_group_destroy(srv->loops);
 	free(srv);

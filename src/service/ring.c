@@ -1,0 +1,584 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rings of one service connection (doc/service-protocol.md, "Rings"):
+ * submissions written by any thread that starts a command (under
+ * conn->lock), completions taken on the connection's loop, and the way a
+ * connection dies.
+ *
+ * What the service writes is read once into our own memory and checked
+ * before anything is done with it; a bad index, tag, length, status or
+ * sense disconnects the service with one line that names the field, and
+ * no command is completed twice or from a wrong entry.  Taking
+ * completions is bounded per pass (at most one ring's worth), so a
+ * service that keeps writing cannot keep the loop.  Everything we keep per
+ * connection was sized at WELCOME: nothing it writes makes us allocate.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "svc_int.h"
+
+#define NO_NEXUS UINT32_MAX
+
+static uint64_t now_ns(void)
+{
+	return vs_loop_clock_ns();
+}
+
+/* ---------------------------------------------------------------- submission side */
+
+/* Entries the service has not taken yet, or -1 when its sq_head is not
+ * one we can believe (ahead of our tail, or more than a ring behind). */
+static int64_t sq_used(struct svc_conn *c)
+{
+	uint32_t head = __atomic_load_n(&c->area->hdr->sq_head, __ATOMIC_ACQUIRE);
+	uint32_t used = c->sq_tail - head;
+
+	return used > c->entries ? -1 : (int64_t)used;
+}
+
+static bool sq_has_room(struct svc_conn *c)
+{
+	int64_t used = sq_used(c);
+
+	if (used < 0) {
+		conn_kill(c, true, "submission ring: sq_head %u is not within the %u entries before "
+		          "sq_tail %u", __atomic_load_n(&c->area->hdr->sq_head, __ATOMIC_RELAXED),
+		          c->entries, c->sq_tail);
+		return false;
+	}
+	return used < c->entries;
+}
+
+/* c->lock held, room checked */
+static void sq_push(struct svc_conn *c, const struct vs_svc_sqe *e, bool *ring)
+{
+	memcpy(&c->area->sq[c->sq_tail % c->entries], e, sizeof(*e));
+	c->sq_tail++;
+	__atomic_store_n(&c->area->hdr->sq_tail, c->sq_tail, __ATOMIC_RELEASE);
+	*ring = true;
+}
+
+/* Control entries that wait for room go first: a target reset, LUN
+ * resets, lost nexuses, in that order. */
+static void flush_control_locked(struct svc_conn *c, bool *ring)
+{
+	if (c->target_reset_pending && sq_has_room(c)) {
+		sq_push(c, &(struct vs_svc_sqe){ .opcode = VS_SVC_OP_TARGET_RESET }, ring);
+		c->target_reset_pending = false;
+	}
+	for (uint32_t w = 0; c->nreset_pending && w < SVC_MAX_LUN_NUMBER / 64; w++) {
+		while (c->reset_pending[w] && sq_has_room(c)) {
+			unsigned b = (unsigned)__builtin_ctzll(c->reset_pending[w]);
+
+			sq_push(c, &(struct vs_svc_sqe){ .opcode = VS_SVC_OP_LUN_RESET,
+			                                 .lun = (uint64_t)w * 64 + b }, ring);
+			c->reset_pending[w] &= ~(1ULL << b);
+			c->nreset_pending--;
+		}
+		if (c->reset_pending[w])
+			return;
+	}
+	for (uint32_t w = 0; c->nlost_pending && w < c->area->nexus_entries / 64; w++) {
+		while (c->lost_pending[w] && sq_has_room(c)) {
+			unsigned b = (unsigned)__builtin_ctzll(c->lost_pending[w]);
+			uint32_t id = w * 64 + b;
+
+			sq_push(c, &(struct vs_svc_sqe){ .opcode = VS_SVC_OP_NEXUS_LOST, .nexus_id = id,
+			                                 .nexus_gen = c->nexus_gen[id] }, ring);
+			c->nexus_gen[id] = 0;
+			c->lost_pending[w] &= ~(1ULL << b);
+			c->nlost_pending--;
+		}
+		if (c->lost_pending[w])
+			return;
+	}
+}
+
+/* The nexus's record in the table, written before the first entry that
+ * names it (the release store of sq_tail publishes both). */
+static uint32_t nexus_gen_for(struct svc_conn *c, const struct vs_nexus *n)
+{
+	struct vs_svc_nexus_rec *rec;
+	uint32_t gen;
+
+	if (c->nexus_gen[n->id] && !(c->lost_pending[n->id / 64] & (1ULL << (n->id % 64))))
+		return c->nexus_gen[n->id];
+	if (c->lost_pending[n->id / 64] & (1ULL << (n->id % 64))) {
+		/* the id's last nexus is gone and the ring had no room to say
+		 * so: the new generation says it */
+		c->lost_pending[n->id / 64] &= ~(1ULL << (n->id % 64));
+		c->nlost_pending--;
+	}
+	gen = ++c->next_gen;
+	if (gen == 0)
+		gen = ++c->next_gen;
+	rec = &c->area->nexus[n->id];
+	memset(rec->name, 0, sizeof(rec->name) + sizeof(rec->initiator_name) +
+	                     sizeof(rec->transport_id));
+	snprintf(rec->name, sizeof(rec->name), "%s", n->name);
+	snprintf(rec->initiator_name, sizeof(rec->initiator_name), "%s", n->initiator_name);
+	memcpy(rec->transport_id, n->transport_id,
+	       n->transport_id_len <= sizeof(rec->transport_id) ? n->transport_id_len : 0);
+	rec->transport_id_len = n->transport_id_len <= sizeof(rec->transport_id)
+	                        ? n->transport_id_len : 0;
+	rec->rel_target_port_id = n->rel_target_port_id;
+	__atomic_store_n(&rec->gen, gen, __ATOMIC_RELEASE);
+	c->nexus_gen[n->id] = gen;
+	return gen;
+}
+
+int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, bool *ring)
+{
+	struct svc_area *a = c->area;
+	struct vs_svc_sqe e = { .opcode = VS_SVC_OP_SCSI };
+	struct svc_slot *s;
+	uint32_t idx;
+	void *data = NULL, *bounce = NULL;
+	uint32_t len = srb->data_length;
+
+	flush_control_locked(c, ring);
+	if (c->free_head == UINT32_MAX || !sq_has_room(c))
+		return SAM_STAT_BUSY;
+	if (srb->nexus && srb->nexus->id >= a->nexus_entries)
+		return SAM_STAT_BUSY;   /* more nexuses than its table: see the protocol's limits */
+	if (srb->data_dir != VS_DIR_NONE && len) {
+		/* Zero copy: the fabric received the data into (or will send it
+		 * from) the LUN's buffer, lent from this area.  A buffer from
+		 * elsewhere (the area was full, a fabric without buffers of the
+		 * port's) is copied through the area, and counted. */
+		if (srb->iovcnt == 1 && srb->iov[0].iov_len >= len &&
+		    area_holds(a, srb->iov[0].iov_base, len)) {
+			data = srb->iov[0].iov_base;
+			atomic_fetch_add_explicit(&c->bytes_shared, len, memory_order_relaxed);
+		} else {
+			bounce = area_alloc(a, len);
+			if (!bounce)
+				return SAM_STAT_BUSY;
+			if (srb->data_dir == VS_DIR_TO_DEVICE) {
+				vs_srb_copy_from_iov(srb, 0, bounce, len);
+				atomic_fetch_add_explicit(&c->bytes_copied, len, memory_order_relaxed);
+			}
+			data = bounce;
+		}
+	} else {
+		len = 0;
+	}
+	idx = c->free_head;
+	s = &c->slots[idx];
+	c->free_head = s->next_free;
+	s->srb = srb;
+	s->gen++;
+	s->bounce = bounce;
+	s->length = len;
+	s->dir = srb->data_dir;
+
+	e.tag = (uint64_t)s->gen << 32 | idx;
+	e.data_dir = srb->data_dir;
+	e.task_attr = srb->task_attr;
+	e.cdb_len = srb->cdb_len;
+	memcpy(e.cdb, srb->cdb, srb->cdb_len);
+	e.lun = srb->lun;
+	e.data_offset = data ? (uint64_t)((uint8_t *)data - a->data) : 0;
+	e.data_length = len;
+	if (srb->nexus) {
+		e.nexus_id = srb->nexus->id;
+		e.nexus_gen = nexus_gen_for(c, srb->nexus);
+	} else {
+		e.nexus_id = NO_NEXUS;
+	}
+	if (c->outstanding++ == 0)
+		atomic_store_explicit(&c->last_progress_ns, now_ns(), memory_order_relaxed);
+	atomic_fetch_add_explicit(&c->commands, 1, memory_order_relaxed);
+	sq_push(c, &e, ring);
+	return 0;
+}
+
+void ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring)
+{
+	if (!(c->features & VS_SVC_F_RESET) || lun >= SVC_MAX_LUN_NUMBER)
+		return;
+	if (!(c->reset_pending[lun / 64] & (1ULL << (lun % 64)))) {
+		c->reset_pending[lun / 64] |= 1ULL << (lun % 64);
+		c->nreset_pending++;
+	}
+	flush_control_locked(c, ring);
+}
+
+void ring_target_reset_locked(struct svc_conn *c, bool *ring)
+{
+	if (!(c->features & VS_SVC_F_RESET) || c->state != CONN_ALIVE)
+		return;
+	c->target_reset_pending = true;
+	flush_control_locked(c, ring);
+}
+
+void ring_nexus_lost_locked(struct svc_conn *c, uint32_t id, bool *ring)
+{
+	if (c->state != CONN_ALIVE || id >= c->area->nexus_entries || !c->nexus_gen[id])
+		return;
+	if (!(c->features & VS_SVC_F_NEXUS)) {
+		c->nexus_gen[id] = 0;
+		return;
+	}
+	if (!(c->lost_pending[id / 64] & (1ULL << (id % 64)))) {
+		c->lost_pending[id / 64] |= 1ULL << (id % 64);
+		c->nlost_pending++;
+	}
+	flush_control_locked(c, ring);
+}
+
+bool ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring)
+{
+	if (!(c->features & VS_SVC_F_ABORT))
+		return false;
+	for (uint32_t i = 0; i < c->entries; i++) {
+		struct svc_slot *s = &c->slots[i];
+
+		if (s->srb != srb)
+			continue;
+		if (!sq_has_room(c))
+			return false;
+		sq_push(c, &(struct vs_svc_sqe){ .opcode = VS_SVC_OP_ABORT,
+		                                 .tag = (uint64_t)s->gen << 32 | i }, ring);
+		return true;
+	}
+	return false;
+}
+
+void ring_doorbell(struct svc_conn *c)
+{
+	/* Pairs with the service's fence between setting VS_SVC_WAKE and
+	 * looking at sq_tail again (protocol: "Doorbells"): one of us sees
+	 * the other's write. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__atomic_load_n(&c->area->hdr->sq_flags, __ATOMIC_RELAXED) & VS_SVC_WAKE) {
+		ssize_t w = eventfd_write(c->sq_efd, 1);
+		(void)w;
+	}
+}
+
+/* ---------------------------------------------------------------- completion side */
+
+/* SAM-5 5.3: the statuses a device server returns (the obsolete ones not
+ * accepted). */
+static bool status_known(uint8_t st)
+{
+	switch (st) {
+	case SAM_STAT_GOOD:
+	case SAM_STAT_CHECK_CONDITION:
+	case SAM_STAT_CONDITION_MET:
+	case SAM_STAT_BUSY:
+	case SAM_STAT_RESERVATION_CONFLICT:
+	case SAM_STAT_TASK_SET_FULL:
+	case SAM_STAT_ACA_ACTIVE:
+	case SAM_STAT_TASK_ABORTED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* One completion entry, already copied out of the ring, against its slot;
+ * NULL or the field that is wrong. */
+static const char *cqe_invalid(const struct vs_svc_cqe *e, const struct svc_slot *s,
+                               char *why, size_t len)
+{
+	struct vs_sense sense;
+
+	if (!status_known(e->scsi_status)) {
+		snprintf(why, len, "scsi_status 0x%02x is not a SAM-5 status", e->scsi_status);
+		return why;
+	}
+	if (e->sense_len > VS_SVC_SENSE_MAX) {
+		snprintf(why, len, "sense_len %u is over %u", e->sense_len, VS_SVC_SENSE_MAX);
+		return why;
+	}
+	if (e->sense_len && e->scsi_status != SAM_STAT_CHECK_CONDITION) {
+		snprintf(why, len, "sense_len %u with scsi_status 0x%02x (sense goes with CHECK "
+		         "CONDITION only)", e->sense_len, e->scsi_status);
+		return why;
+	}
+	if (e->scsi_status == SAM_STAT_CHECK_CONDITION &&
+	    (e->sense_len < 8 || !vs_sense_parse(e->sense, e->sense_len, &sense))) {
+		snprintf(why, len, "CHECK CONDITION with sense data that is neither fixed nor "
+		         "descriptor format (SPC-4 4.5)");
+		return why;
+	}
+	if (e->resid_flags > VS_RESID_OVERFLOW) {
+		snprintf(why, len, "resid_flags 0x%x", e->resid_flags);
+		return why;
+	}
+	if (e->resid_flags == VS_RESID_UNDERFLOW && e->residual > s->length) {
+		snprintf(why, len, "underflow residual %u is more than the %u-byte buffer", e->residual,
+		         s->length);
+		return why;
+	}
+	if (e->xfer_len > s->length) {
+		snprintf(why, len, "xfer_len %u is more than the %u-byte buffer", e->xfer_len, s->length);
+		return why;
+	}
+	return NULL;
+}
+
+/* Take one completion; false when the service broke the protocol. */
+static bool complete_one(struct svc_conn *c, uint32_t pos)
+{
+	struct vs_svc_cqe e;
+	struct vs_srb *srb;
+	struct svc_slot *s;
+	uint32_t idx;
+	char why[160];
+	void *bounce;
+	uint8_t dir;
+
+	memcpy(&e, &c->area->cq[pos % c->entries], sizeof(e));
+	idx = (uint32_t)e.tag;
+	pthread_mutex_lock(&c->lock);
+	s = idx < c->entries ? &c->slots[idx] : NULL;
+	if (!s || !s->srb || s->gen != (uint32_t)(e.tag >> 32)) {
+		pthread_mutex_unlock(&c->lock);
+		conn_kill(c, true, "completion ring entry %u: tag 0x%llx names no command in flight",
+		          pos, (unsigned long long)e.tag);
+		return false;
+	}
+	if (cqe_invalid(&e, s, why, sizeof(why))) {
+		pthread_mutex_unlock(&c->lock);
+		conn_kill(c, true, "completion ring entry %u (tag 0x%llx): %s", pos,
+		          (unsigned long long)e.tag, why);
+		return false;
+	}
+	srb = s->srb;
+	bounce = s->bounce;
+	dir = s->dir;
+	s->srb = NULL;
+	s->bounce = NULL;
+	s->next_free = c->free_head;
+	c->free_head = idx;
+	c->outstanding--;
+	pthread_mutex_unlock(&c->lock);
+
+	srb->scsi_status = e.scsi_status;
+	srb->srb_status = VS_SRB_SUCCESS;
+	srb->sense_len = e.sense_len;
+	memcpy(srb->sense, e.sense, e.sense_len);
+	srb->resid_flags = e.resid_flags;
+	srb->residual = e.resid_flags ? e.residual : 0;
+	srb->xfer_len = e.xfer_len;
+	if (bounce) {
+		if (dir == VS_SVC_DIR_FROM_DEVICE && e.xfer_len) {
+			vs_srb_copy_to_iov(srb, 0, bounce, e.xfer_len);
+			atomic_fetch_add_explicit(&c->bytes_copied, e.xfer_len, memory_order_relaxed);
+		}
+		area_free(c->area, bounce);
+	}
+	vs_port_complete(srb);
+	return true;
+}
+
+/* Take what the completion ring holds, at most one ring's worth. */
+static void reap(struct svc_conn *c)
+{
+	struct vs_svc_area_hdr *hdr = c->area->hdr;
+	uint32_t n = 0;
+
+	while (n < c->entries) {
+		uint32_t tail = __atomic_load_n(&hdr->cq_tail, __ATOMIC_ACQUIRE);
+		uint32_t avail = tail - c->cq_head;
+
+		if (avail == 0)
+			break;
+		if (avail > c->entries) {
+			conn_kill(c, true, "completion ring: cq_tail %u is more than %u entries after "
+			          "cq_head %u", tail, c->entries, c->cq_head);
+			return;
+		}
+		while (avail-- && n < c->entries) {
+			if (!complete_one(c, c->cq_head))
+				return;
+			c->cq_head++;
+			n++;
+		}
+		__atomic_store_n(&hdr->cq_head, c->cq_head, __ATOMIC_RELEASE);
+	}
+	if (n)
+		atomic_store_explicit(&c->last_progress_ns, now_ns(), memory_order_relaxed);
+	if (n == c->entries && __atomic_load_n(&hdr->cq_tail, __ATOMIC_ACQUIRE) != c->cq_head) {
+		/* more than a ring in one go: let the loop's other work run,
+		 * then go on (the doorbell is level-triggered on our side) */
+		ssize_t w = eventfd_write(c->cq_efd, 1);
+		(void)w;
+	}
+}
+
+static void cq_ready(struct vs_loop_fd *h, uint32_t events)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(h, struct svc_conn, cq_watch);
+	eventfd_t v;
+	bool ring = false;
+
+	(void)events;
+	if (eventfd_read(c->cq_efd, &v) < 0 && errno != EAGAIN)
+		return;
+	if (atomic_load(&c->dying))
+		return;
+	reap(c);
+	/* room in the ring again for control entries that waited */
+	pthread_mutex_lock(&c->lock);
+	if (c->state == CONN_ALIVE)
+		flush_control_locked(c, &ring);
+	pthread_mutex_unlock(&c->lock);
+	if (ring)
+		ring_doorbell(c);
+}
+
+static void hang_check(struct vs_loop_timer *t)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(t, struct svc_conn, hang_timer);
+	uint64_t hang_ns = (uint64_t)c->host->hang_ms * 1000000ull;
+	uint64_t last = atomic_load_explicit(&c->last_progress_ns, memory_order_relaxed);
+	uint32_t outstanding;
+
+	if (atomic_load(&c->dying))
+		return;
+	pthread_mutex_lock(&c->lock);
+	outstanding = c->outstanding;
+	pthread_mutex_unlock(&c->lock);
+	if (outstanding && now_ns() - last > hang_ns) {
+		conn_kill(c, false, "hung: %u command%s outstanding and none completed for %u ms",
+		          outstanding, outstanding == 1 ? "" : "s", c->host->hang_ms);
+		return;
+	}
+	vs_loop_timer_arm_in(c->loop, t, hang_ns / 4 > 100000000ull ? hang_ns / 4 : 100000000ull);
+}
+
+static void start_on_loop(struct vs_loop_msg *m)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, start_msg);
+
+	if (!atomic_load(&c->dying)) {
+		hang_check(&c->hang_timer);
+		/* a completion written before we watched */
+		cq_ready(&c->cq_watch, 0);
+	}
+	conn_put(c);            /* the message's */
+}
+
+int ring_start(struct svc_conn *c, struct vs_loop_group *loops)
+{
+	uint32_t nwords = c->area->nexus_entries / 64;
+	struct vs_loop *loop;
+	int rc;
+
+	c->entries = c->area->entries;
+	c->slots = calloc(c->entries, sizeof(*c->slots));
+	c->nexus_gen = calloc(c->area->nexus_entries, sizeof(*c->nexus_gen));
+	c->lost_pending = calloc(nwords, sizeof(uint64_t));
+	c->reset_pending = calloc(SVC_MAX_LUN_NUMBER / 64, sizeof(uint64_t));
+	if (!c->slots || !c->nexus_gen || !c->lost_pending || !c->reset_pending)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < c->entries; i++)
+		c->slots[i].next_free = i + 1 < c->entries ? i + 1 : UINT32_MAX;
+	c->free_head = 0;
+	c->cq_watch.fn = cq_ready;
+	vs_loop_timer_init(&c->hang_timer, hang_check);
+	c->start_msg.fn = start_on_loop;
+	atomic_store(&c->last_progress_ns, now_ns());
+	loop = vs_loop_group_pick(loops, VS_LOOP_PICK_NEXT);
+	rc = vs_loop_fd_add(loop, c->cq_efd, VS_LOOP_IN, &c->cq_watch);
+	if (rc < 0)
+		return rc;
+	/* from here on, dying goes through the loop */
+	c->loop = loop;
+	vs_loop_hold(c->loop);
+	conn_get(c);            /* the loop side's, until die_on_loop is done */
+	conn_get(c);            /* the start message's */
+	vs_loop_post(c->loop, &c->start_msg);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- dying */
+
+static void die_late(struct vs_loop_msg *m)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, late_msg);
+
+	vs_loop_release(c->loop);
+	host_reap(c->host, c);
+	conn_put(c);            /* the loop side's */
+}
+
+static void die_on_loop(struct vs_loop_msg *m)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, die_msg);
+	struct vs_srb **left;
+	uint32_t n = 0;
+
+	vs_loop_fd_del(c->loop, c->cq_efd);
+	vs_loop_timer_cancel(&c->hang_timer);
+	pthread_mutex_lock(&c->lock);
+	c->state = CONN_DYING;          /* new commands: NOT READY from now on */
+	pthread_mutex_unlock(&c->lock);
+	/* What the service finished before it went is finished: a write it
+	 * completed is acknowledged.  Up to the first entry that breaks the
+	 * rules, if that is why it is going. */
+	if (!c->violation)
+		reap(c);
+	left = calloc(c->entries, sizeof(*left));
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; i < c->entries; i++) {
+		struct svc_slot *s = &c->slots[i];
+
+		if (!s->srb)
+			continue;
+		if (s->bounce)
+			area_free(c->area, s->bounce);
+		if (left)
+			left[n++] = s->srb;
+		else
+			proxy_not_ready(s->srb);        /* no memory for the list: here */
+		s->srb = NULL;
+		s->bounce = NULL;
+		s->next_free = c->free_head;
+		c->free_head = i;
+	}
+	c->outstanding = 0;
+	c->state = CONN_DEAD;
+	pthread_mutex_unlock(&c->lock);
+	/* Each exactly once: the slot is free now, so nothing else can
+	 * complete it.  NOT READY, BECOMING READY: the initiator retries. */
+	for (uint32_t i = 0; i < n; i++)
+		proxy_not_ready(left[i]);
+	free(left);
+	host_luns_orphan(c->host, c, c->why);
+	/* after this pass: a doorbell event already taken out of epoll may
+	 * still run cq_ready (loop.h), which must find c */
+	c->late_msg.fn = die_late;
+	vs_loop_post_late(c->loop, &c->late_msg);
+}
+
+void conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (atomic_exchange(&c->dying, true))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->why, sizeof(c->why), fmt, ap);
+	va_end(ap);
+	c->violation = violation;
+	host_log(c->host, violation ? 1 : 2, "service %s (pid %d): %s: disconnected", c->name,
+	         (int)c->pid, c->why);
+	if (!c->loop) {
+		/* never started: nothing outstanding, nothing on a loop */
+		host_reap(c->host, c);
+		return;
+	}
+	c->die_msg.fn = die_on_loop;
+	vs_loop_post(c->loop, &c->die_msg);
+}

@@ -201,13 +201,20 @@ struct vs_svc_sqe {
 	uint8_t  reserved[56];
 };
 
+/* cqe.sense_format: the LUN's D_SENSE bit (SPC-4 7.5.8) after this
+ * command, so the sense vstord makes itself for the LUN (unit attentions,
+ * NOT READY) has the format the device server's has. */
+#define VS_SVC_SENSE_KEEP       0       /* unchanged */
+#define VS_SVC_SENSE_FIXED      1
+#define VS_SVC_SENSE_DESC       2
+
 /* A completion ring entry: 288 bytes. */
 struct vs_svc_cqe {
 	uint64_t tag;               /* the command's */
 	uint8_t  scsi_status;       /* SAM-5 status */
 	uint8_t  sense_len;         /* 0..252; only with CHECK CONDITION */
 	uint8_t  resid_flags;       /* 1 underflow, 2 overflow, 0 none */
-	uint8_t  reserved0;
+	uint8_t  sense_format;      /* the LUN's sense from now on: VS_SVC_SENSE_* */
 	uint32_t residual;          /* bytes, with resid_flags */
 	uint32_t xfer_len;          /* data-in bytes valid in the buffer */
 	uint32_t reserved1;

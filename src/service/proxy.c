@@ -117,7 +117,7 @@ static void proxy_start_io(void *aext, void *lext, struct vs_srb *srb)
 		proxy_not_ready(srb);
 		return;
 	}
-	status = ring_submit_locked(c, srb, &ring);
+	status = ring_submit_locked(c, srb, l->plun, &ring);
 	if (ring)
 		conn_get(c);
 	pthread_mutex_unlock(&c->lock);

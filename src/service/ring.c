@@ -133,7 +133,8 @@ static uint32_t nexus_gen_for(struct svc_conn *c, const struct vs_nexus *n)
 	return gen;
 }
 
-int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, bool *ring)
+int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
+                       bool *ring)
 {
 	struct svc_area *a = c->area;
 	struct vs_svc_sqe e = { .opcode = VS_SVC_OP_SCSI };
@@ -177,6 +178,7 @@ int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, bool *ring)
 	s->bounce = bounce;
 	s->length = len;
 	s->dir = srb->data_dir;
+	s->plun = plun;
 
 	e.tag = (uint64_t)s->gen << 32 | idx;
 	e.data_dir = srb->data_dir;
@@ -310,6 +312,10 @@ static const char *cqe_invalid(const struct vs_svc_cqe *e, const struct svc_slot
 		         "descriptor format (SPC-4 4.5)");
 		return why;
 	}
+	if (e->sense_format > VS_SVC_SENSE_DESC) {
+		snprintf(why, len, "sense_format %u", e->sense_format);
+		return why;
+	}
 	if (e->resid_flags > VS_RESID_OVERFLOW) {
 		snprintf(why, len, "resid_flags 0x%x", e->resid_flags);
 		return why;
@@ -336,6 +342,7 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	char why[160];
 	void *bounce;
 	uint8_t dir;
+	struct vs_port_lun *plun;
 
 	memcpy(&e, &c->area->cq[pos % c->entries], sizeof(e));
 	idx = (uint32_t)e.tag;
@@ -356,6 +363,7 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	srb = s->srb;
 	bounce = s->bounce;
 	dir = s->dir;
+	plun = s->plun;
 	s->srb = NULL;
 	s->bounce = NULL;
 	s->next_free = c->free_head;
@@ -370,6 +378,8 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	srb->resid_flags = e.resid_flags;
 	srb->residual = e.resid_flags ? e.residual : 0;
 	srb->xfer_len = e.xfer_len;
+	if (e.sense_format != VS_SVC_SENSE_KEEP)
+		vs_port_lun_set_sense_format(plun, e.sense_format == VS_SVC_SENSE_DESC);
 	if (bounce) {
 		if (dir == VS_SVC_DIR_FROM_DEVICE && e.xfer_len) {
 			vs_srb_copy_to_iov(srb, 0, bounce, e.xfer_len);

@@ -98,6 +98,7 @@ struct svc_slot {
 	void *bounce;           /* area memory the data was copied through, or NULL */
 	uint32_t length;        /* data_length of the entry */
 	uint8_t dir;            /* VS_SVC_DIR_* */
+	struct vs_port_lun *plun;   /* for a change of its sense format */
 };
 
 struct svc_lun;
@@ -159,7 +160,8 @@ void conn_put(struct svc_conn *c);
 int  ring_start(struct svc_conn *c, struct vs_loop_group *loops);
 /* Submit a SCSI command (lun->mu and c->lock held; c ALIVE).  0, or the
  * SAM status to answer it with (BUSY) when there is no room. */
-int  ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, bool *ring);
+int  ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
+                        bool *ring);
 /* Queue a control entry (c->lock held) and write what fits. */
 void ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring);
 void ring_target_reset_locked(struct svc_conn *c, bool *ring);

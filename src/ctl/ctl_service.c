@@ -129,13 +129,17 @@ json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l)
 {
 	char human[32];
 
+	char stack[96];
+	const char *state = l->state == VS_SVC_CONNECTED ? "connected" : "service away";
+
 	vs_ctl_human_size(l->size_bytes, human, sizeof(human));
-	return json_pack("{s:s,s:I,s:s,s:s,s:I,s:s,s:i,s:b,s:i,s:s,s:s}", "target", l->target, "lun",
-	                 (json_int_t)l->lun, "backend", "service", "service", l->service, "size",
-	                 (json_int_t)l->size_bytes, "size_human", human, "block_size",
-	                 (int)l->block_size, "readonly", l->readonly, "peripheral_type",
-	                 (int)l->peripheral_type, "description", l->description, "state",
-	                 l->state == VS_SVC_CONNECTED ? "connected" : "service away");
+	snprintf(stack, sizeof(stack), "service:%s", l->service);
+	return json_pack("{s:s,s:I,s:s,s:s,s:s,s:I,s:s,s:i,s:b,s:i,s:s,s:s,s:s}", "target", l->target,
+	                 "lun", (json_int_t)l->lun, "backend", "service", "service", l->service,
+	                 "stack", stack, "size", (json_int_t)l->size_bytes, "size_human", human,
+	                 "block_size", (int)l->block_size, "readonly", l->readonly,
+	                 "peripheral_type", (int)l->peripheral_type, "description", l->description,
+	                 "state", state, "state_human", state);
 }
 
 json_t *ctl_service_list(struct ctl_call *c)

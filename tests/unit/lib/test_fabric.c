@@ -322,15 +322,23 @@ void tf_pio_submit(struct vs_port *port, struct vs_srb_pool *pool, struct vs_nex
 	io->srb = vs_srb_get(pool);
 	if (!io->srb)
 		return;
-	buf = vs_srb_buffer(io->srb, &cap);
 	memcpy(io->srb->cdb, cdb, cdb_len);
 	io->srb->cdb_len = (uint8_t)cdb_len;
 	io->srb->data_dir = (uint8_t)dir;
 	io->srb->lun = lun;
+	io->srb->nexus = nexus;
+	/* as a fabric takes it: the LUN's own memory if it lends some (in
+	 * the pool's own iovec, which lives as long as the SRB) */
+	buf = len && io->srb->iov ? vs_port_srb_buffer(port, io->srb, len) : NULL;
+	if (buf) {
+		cap = len;
+		io->srb->iov[0] = (struct iovec){ buf, len };
+	} else {
+		buf = vs_srb_buffer(io->srb, &cap);
+	}
 	io->srb->data_length = len <= cap ? len : (uint32_t)cap;
 	if (data && buf)
 		memcpy(buf, data, io->srb->data_length);
-	io->srb->nexus = nexus;
 	io->srb->done = pio_done;
 	io->srb->done_ctx = io;
 	vs_port_submit(port, io->srb);

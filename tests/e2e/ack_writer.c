@@ -10,6 +10,15 @@
  *                                           through iSCSI
  *   ack_writer verify-file IMAGE LOG        the same straight from the file
  *                                           the LUN lives in (vstord stopped)
+ *   ack_writer durable URL LOG SECONDS [QD] as write, but every WRITE(10) has
+ *                                           FUA (GOOD = durable), and the
+ *                                           target must stay: a write answered
+ *                                           with a status initiators retry
+ *                                           (NOT READY / BECOMING READY, UNIT
+ *                                           ATTENTION, BUSY, TASK SET FULL) is
+ *                                           sent again; any other status or a
+ *                                           lost connection fails the run.
+ *                                           Prints how many of each status.
  *
  * Each block must hold its last acknowledged write (or a later one to the
  * same LBA, which may have landed unacknowledged).  Writes go to REGION
@@ -121,6 +130,8 @@ struct writer {
 	uint64_t next_seq, acked;
 	bool gone;          /* the target is going away: no new writes */
 	bool bad;           /* a SCSI status other than GOOD / UNIT ATTENTION */
+	bool durable;       /* FUA writes; retryable statuses retried; no loss of the target */
+	uint64_t not_ready, ua, busy;   /* durable: retried statuses */
 };
 
 static struct writer wr;    /* one session per process */
@@ -141,6 +152,20 @@ static void write_done(struct iscsi_context *is, int status, void *command_data,
 		w->acked++;
 	} else if (status == SCSI_STATUS_CHECK_CONDITION && is_unit_attention(t)) {
 		s->retry = true;        /* POWER ON / RESET etc.: the same write again */
+		w->ua++;
+	} else if (w->durable && status == SCSI_STATUS_CHECK_CONDITION &&
+	           t->sense.key == SCSI_SENSE_NOT_READY && t->sense.ascq == 0x0401) {
+		s->retry = true;        /* LOGICAL UNIT IS IN PROCESS OF BECOMING READY */
+		w->not_ready++;
+	} else if (w->durable && (status == SCSI_STATUS_BUSY || status == SCSI_STATUS_TASK_SET_FULL)) {
+		s->retry = true;
+		w->busy++;
+	} else if (w->durable) {
+		/* the target must stay, and answer only what initiators retry */
+		fprintf(stderr, "ack_writer: WRITE(10) LBA %" PRIu64 ": status 0x%x sense %x/%04x: "
+		        "not one initiators retry\n", s->seq % REGION, status,
+		        t ? t->sense.key : 0, t ? t->sense.ascq : 0);
+		w->bad = true;
 	} else if (status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED ||
 	           status == SCSI_STATUS_TIMEOUT) {
 		/* Rejected ("waiting for logout") or cut off: the target is
@@ -161,7 +186,7 @@ static int submit(struct writer *w, struct slot *s)
 	s->busy = true;
 	s->retry = false;
 	s->task = iscsi_write10_task(w->is, w->lun, (uint32_t)(s->seq % REGION), s->buf, BLOCK, BLOCK, 0,
-	                             0, 0, 0, 0, write_done, s);
+	                             0, w->durable, 0, 0, write_done, s);
 	if (!s->task) {
 		s->busy = false;
 		return -1;
@@ -206,13 +231,26 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		pfd.events = (short)iscsi_which_events(w->is);
 		if (pfd.fd < 0 || poll(&pfd, 1, 200) < 0 || iscsi_service(w->is, pfd.revents) < 0) {
 			w->gone = true;          /* the connection went with the target */
+			if (w->durable) {
+				fprintf(stderr, "ack_writer: the session was lost: %s\n",
+				        iscsi_get_error(w->is));
+				w->bad = true;
+			}
 			break;
+		}
+		if (w->durable && w->inflight < w->qd && more) {
+			/* a retried write goes again a little later, not at once */
+			struct timespec ms = { 0, 1000000 };
+			nanosleep(&ms, NULL);
 		}
 	}
 	iscsi_destroy_context(w->is);    /* what was still in flight is cancelled */
 	fclose(w->log);
 	fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u)%s\n", w->acked, w->qd,
 	        w->gone ? ", then the target went away" : "");
+	if (w->durable)
+		printf("good %" PRIu64 " not_ready %" PRIu64 " unit_attention %" PRIu64 " busy %" PRIu64
+		       "\n", w->acked, w->not_ready, w->ua, w->busy);
 	if (w->bad)
 		return 1;
 	return w->acked ? 0 : 2;
@@ -340,20 +378,22 @@ int main(int argc, char **argv)
 	/* The target closes the connection at shutdown, maybe while libiscsi
 	 * is writing to it: that is an error to handle, not a reason to die. */
 	signal(SIGPIPE, SIG_IGN);
-	if ((argc == 5 || argc == 6) && strcmp(argv[1], "write") == 0) {
+	if ((argc == 5 || argc == 6) &&
+	    (strcmp(argv[1], "write") == 0 || strcmp(argv[1], "durable") == 0)) {
 		int qd = argc == 6 ? atoi(argv[5]) : 32;
 
 		if (qd < 1 || qd > QD_MAX) {
 			fprintf(stderr, "ack_writer: QD must be 1-%d\n", QD_MAX);
 			return 2;
 		}
+		wr.durable = strcmp(argv[1], "durable") == 0;
 		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd);
 	}
 	if (argc == 4 && strcmp(argv[1], "verify") == 0)
 		return do_verify(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "verify-file") == 0)
 		return do_verify_file(argv[2], argv[3]);
-	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS [QD] | ack_writer verify URL LOG |\n"
-	                "       ack_writer verify-file IMAGE LOG\n");
+	fprintf(stderr, "usage: ack_writer write|durable URL LOG SECONDS [QD] |\n"
+	                "       ack_writer verify URL LOG | ack_writer verify-file IMAGE LOG\n");
 	return 2;
 }

@@ -110,27 +110,33 @@ json_t *ctl_stats(struct ctl_call *c)
 		return NULL;
 	if (has_lun && !one)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.target: missing (required with lun)");
-	if (has_lun && ctl_find_lun(&st->cfg->targets[only], lun) < 0)
+	struct vs_lun_stats s;
+	if (has_lun && vs_port_lun_stats(st->rt[only].port, lun, &s) < 0)
 		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
 		                lun, st->cfg->targets[only].iqn);
-	json_t *arr = json_array();
+	/* every LUN of the port: the configured ones and those services
+	 * attached (ctl_service.c) */
+	uint64_t *luns = malloc((VS_CONFIG_MAX_LUN + 1) * sizeof(*luns));
+	json_t *arr = luns ? json_array() : NULL;
 	for (size_t ti = 0; arr && ti < st->cfg->ntargets; ti++) {
 		if (one && ti != only)
 			continue;
 		const struct vs_config_target *t = &st->cfg->targets[ti];
-		for (size_t li = 0; li < t->nluns; li++) {
-			if (has_lun && t->luns[li].lun != lun)
+		size_t n = vs_port_lun_list(st->rt[ti].port, luns, (VS_CONFIG_MAX_LUN + 1));
+		for (size_t li = 0; li < n; li++) {
+			if (has_lun && luns[li] != lun)
 				continue;
-			struct vs_lun_stats s;
-			if (vs_port_lun_stats(st->rt[ti].port, t->luns[li].lun, &s) < 0)
+			if (vs_port_lun_stats(st->rt[ti].port, luns[li], &s) < 0)
 				continue;
-			json_t *o = stats_json(t->iqn, t->luns[li].lun, &s);
+			json_t *o = stats_json(t->iqn, luns[li], &s);
 			if (!o || json_array_append_new(arr, o)) {
 				json_decref(arr);
+				free(luns);
 				return NULL;
 			}
 		}
 	}
+	free(luns);
 	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
 }
 

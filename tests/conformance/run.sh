@@ -1,7 +1,8 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
-# a RAM LUN and once with a file LUN, and count real passes, failures and
-# skips per family (iSCSI, SCSI).
+# a RAM LUN, once with a file LUN and once with LUNs a service process
+# serves (the disk-mode RAM disk example), and count real passes, failures
+# and skips per family (iSCSI, SCSI).
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -27,7 +28,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file service}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -39,6 +40,10 @@ TEST_TIMEOUT=${VSTOR_CONFORMANCE_TIMEOUT:-900}
 # libiscsi with other tests is noticed rather than silently counted.
 declare -A EXPECT_TESTS=([iSCSI]=15 [SCSI]=215)
 VSTORCTL=${VSTORCTL:-$(dirname "$VSTORD")/vstorctl}
+# The service run: the disk-mode RAM disk example, a service process
+# (doc/services.md), serves the three LUNs instead of vstord.
+RAMDISK=${RAMDISK:-$(dirname "$VSTORD")/examples/ramdisk}
+svc_pid=
 
 if ! command -v iscsi-test-cu >/dev/null; then
 	echo "conformance: iscsi-test-cu not found (apt-get install libiscsi-bin)" >&2
@@ -52,6 +57,10 @@ mkdir -p "$OUT"
 tmp=$(mktemp -d /tmp/vstor-conformance.XXXXXX)
 pid=
 cleanup() {
+	if [ -n "$svc_pid" ] && kill -0 "$svc_pid" 2>/dev/null; then
+		kill -TERM "$svc_pid" 2>/dev/null
+		wait "$svc_pid" 2>/dev/null
+	fi
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -84,6 +93,10 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	service)
+		# the same three LUNs, attached by the RAM disk service
+		# (start_service) rather than configured
+		lun= ;;
 	crypt)
 		# the file LUNs under the crypt filter (not run by default)
 		head -c 64 /dev/urandom >"$tmp/crypt.key"
@@ -104,7 +117,7 @@ start_vstord() {   # backend
 	rm -f "$tmp/disk.img" "$tmp/disk2.img"
 	write_config "$1"
 	# own control socket: another vstord on this host keeps its default one
-	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" >"$OUT/vstord-$1.log" 2>&1 &
+	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" -S "$tmp/svc.sock" >"$OUT/vstord-$1.log" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -114,7 +127,9 @@ start_vstord() {   # backend
 			return 1
 		fi
 		if (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
-			return 0
+			[ "$1" = service ] || return 0
+			start_service
+			return
 		fi
 		sleep 0.1
 	done
@@ -122,8 +137,41 @@ start_vstord() {   # backend
 	return 1
 }
 
+# The service run's LUNs: 0 removable, 1 write-protected, 2 with 4096-byte
+# physical blocks, as the configured ones of the other runs.
+start_service() {
+	if [ ! -x "$RAMDISK" ]; then
+		echo "conformance: $RAMDISK not built" >&2
+		return 1
+	fi
+	"$RAMDISK" -s "$tmp/svc.sock" -t "$IQN" 0=1G,removable 1=64M,readonly 2=1G,phys=4096 \
+		>"$OUT/ramdisk-service.log" 2>&1 &
+	svc_pid=$!
+	for _ in $(seq 100); do
+		if [ "$("$VSTORCTL" --socket "$tmp/ctl.sock" --json lun list | grep -o '"service"' | wc -l)" -ge 3 ]; then
+			return 0
+		fi
+		kill -0 "$svc_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "conformance: the RAM disk service did not attach its LUNs; see $OUT/ramdisk-service.log" >&2
+	return 1
+}
+
 stop_vstord() {   # backend → 0 if vstord exited 0 after SIGTERM
 	local rc
+	if [ -n "$svc_pid" ]; then
+		kill -TERM "$svc_pid" 2>/dev/null
+		if ! wait "$svc_pid"; then
+			echo "conformance: the RAM disk service did not exit 0; see $OUT/ramdisk-service.log" >&2
+			svc_pid=
+			kill -TERM "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			pid=
+			return 1
+		fi
+		svc_pid=
+	fi
 	kill -TERM "$pid" 2>/dev/null
 	for _ in $(seq 300); do
 		kill -0 "$pid" 2>/dev/null || break

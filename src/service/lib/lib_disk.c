@@ -488,15 +488,47 @@ void lib_disk_abort(struct vs_svc *s, struct vs_svc_cmd *cmd)
 	                  (uint64_t)(cmd - s->cmds), tmf_ignore, NULL);
 }
 
+struct tmf_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool done;
+};
+
+static void tmf_done(void *ctx, enum vs_tmf_response r)
+{
+	struct tmf_wait *w = ctx;
+
+	(void)r;
+	pthread_mutex_lock(&w->mu);
+	w->done = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * A reset is over before the next entry is taken: the entries behind it
+ * in the ring are commands vstord started after the reset (the initiator
+ * may have been told it is done), which must see what it cleared (SAM-5
+ * 6.3.3: PREVENT MEDIUM REMOVAL, RESERVE(6), ...).  The inner port's TMF
+ * waits for the LUN's commands, which finish on the worker threads.
+ */
 void lib_disk_reset(struct vs_svc *s, struct lib_lun *l, bool target)
 {
+	struct tmf_wait w = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
 	if (!s->inner)
 		return;
 	if (target)
-		vs_port_task_mgmt(s->inner, NULL, VS_TMF_TARGET_WARM_RESET, 0, 0, tmf_ignore, NULL);
+		vs_port_task_mgmt(s->inner, NULL, VS_TMF_TARGET_WARM_RESET, 0, 0, tmf_done, &w);
 	else
-		vs_port_task_mgmt(s->inner, NULL, VS_TMF_LOGICAL_UNIT_RESET, l->number, 0, tmf_ignore,
-		                  NULL);
+		vs_port_task_mgmt(s->inner, NULL, VS_TMF_LOGICAL_UNIT_RESET, l->number, 0, tmf_done,
+		                  &w);
+	pthread_mutex_lock(&w.mu);
+	while (!w.done)
+		pthread_cond_wait(&w.cv, &w.mu);
+	pthread_mutex_unlock(&w.mu);
+	pthread_cond_destroy(&w.cv);
+	pthread_mutex_destroy(&w.mu);
 }
 
 void lib_disk_nexus_lost(struct vs_svc *s, struct lib_nexus *nx)

@@ -124,7 +124,7 @@ json_t *ctl_service_list(struct ctl_call *c);
 
 /* ---- services (ctl_service.c) */
 struct vs_svc_lun_info;
-/* Every service LUN now (malloc'd, *n of them; NULL when none). */
+/* Every service LUN now, in LUN order (malloc'd, *n of them; NULL when none). */
 struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n);
 json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l);
 

@@ -420,19 +420,18 @@ json_t *ctl_lun_list(struct ctl_call *c)
 		if (one && ti != only)
 			continue;
 		const struct vs_config_target *t = &st->cfg->targets[ti];
-		for (size_t li = 0; li < t->nluns; li++) {
-			json_t *o = lun_json(t->iqn, &t->luns[li], st->rt[ti].port);
-			if (!o || json_array_append_new(arr, o)) {
-				json_decref(arr);
-				free(svc);
-				return NULL;
-			}
-		}
-		/* the LUNs services attached (ctl_service.c) */
-		for (size_t k = 0; k < ns; k++) {
-			if (strcasecmp(svc[k].target, t->iqn) != 0)
-				continue;
-			json_t *o = ctl_service_lun_json(&svc[k]);
+		size_t li = 0, k = 0;
+
+		/* the model's LUNs and those services attached (ctl_service.c),
+		 * both in LUN order, merged */
+		for (;;) {
+			while (k < ns && strcasecmp(svc[k].target, t->iqn) != 0)
+				k++;
+			bool model = li < t->nluns && (k == ns || t->luns[li].lun < svc[k].lun);
+			if (!model && k == ns)
+				break;
+			json_t *o = model ? lun_json(t->iqn, &t->luns[li++], st->rt[ti].port)
+			                  : ctl_service_lun_json(&svc[k++]);
 			if (!o || json_array_append_new(arr, o)) {
 				json_decref(arr);
 				free(svc);

@@ -103,8 +103,15 @@ int vs_ctl_state_attach_services(struct vs_ctl_state *st, struct vs_svc_host *ho
 	return vs_svc_host_start(host, loops, &svc_targets, st, err, errlen);
 }
 
-/* Every service LUN now (st->lock held); NULL with *n 0 when none or out
- * of memory. */
+static int by_lun(const void *a, const void *b)
+{
+	const struct vs_svc_lun_info *x = a, *y = b;
+
+	return x->lun < y->lun ? -1 : x->lun > y->lun;
+}
+
+/* Every service LUN now, in LUN order (st->lock held); NULL with *n 0 when
+ * none or out of memory. */
 struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n)
 {
 	size_t cap = 64;
@@ -119,8 +126,10 @@ struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n)
 		if (!v)
 			return NULL;
 		*n = vs_svc_host_luns(st->svc, v, cap);
-		if (*n <= cap)
+		if (*n <= cap) {
+			qsort(v, *n, sizeof(*v), by_lun);
 			return v;
+		}
 		cap = *n + 16;
 	}
 }

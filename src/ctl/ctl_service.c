@@ -23,11 +23,16 @@
 #include "vstor/port.h"
 #include "vstor/service_host.h"
 
-static ssize_t target_index(struct vs_ctl_state *st, const char *iqn)
+/* Lock the state and find target iqn; on -1 (none) the lock is released
+ * and err says so. */
+static ssize_t lock_target(struct vs_ctl_state *st, const char *iqn, char *err, size_t errlen)
 {
+	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->cfg->ntargets; i++)
 		if (strcasecmp(st->cfg->targets[i].iqn, iqn) == 0)
 			return (ssize_t)i;
+	pthread_mutex_unlock(&st->lock);
+	snprintf(err, errlen, "target: no target %s (see vstorctl target list)", iqn);
 	return -1;
 }
 
@@ -39,13 +44,9 @@ static int svc_lun_add(void *ctx, const char *iqn, const struct vs_miniport *mp,
 	ssize_t ti;
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	ti = target_index(st, iqn);
-	if (ti < 0) {
-		pthread_mutex_unlock(&st->lock);
-		snprintf(err, errlen, "target: no target %s (see vstorctl target list)", iqn);
+	ti = lock_target(st, iqn, err, errlen);
+	if (ti < 0)
 		return -ENOENT;
-	}
 	if (ctl_find_lun(&st->cfg->targets[ti], lun) >= 0) {
 		pthread_mutex_unlock(&st->lock);
 		snprintf(err, errlen, "lun: LUN %" PRIu64 " of %s is a configured LUN", lun, iqn);
@@ -75,13 +76,9 @@ static int svc_lun_remove(void *ctx, const char *iqn, uint64_t lun, bool force, 
 	ssize_t ti;
 	int rc;
 
-	pthread_mutex_lock(&st->lock);
-	ti = target_index(st, iqn);
-	if (ti < 0) {
-		pthread_mutex_unlock(&st->lock);
-		snprintf(err, errlen, "target: no target %s", iqn);
+	ti = lock_target(st, iqn, err, errlen);
+	if (ti < 0)
 		return -ENOENT;
-	}
 	rc = vs_port_lun_remove(st->rt[ti].port, lun, force);
 	if (rc < 0)
 		snprintf(err, errlen, "%s", vs_last_error());

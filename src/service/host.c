@@ -199,18 +199,24 @@ void host_luns_orphan(struct vs_svc_host *h, struct svc_conn *c, const char *why
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Take l off the host's list (h->lock held). */
+static void lun_unlink_locked(struct vs_svc_host *h, struct svc_lun *l)
+{
+	for (struct svc_lun **pp = &h->luns; *pp; pp = &(*pp)->next) {
+		if (*pp == l) {
+			*pp = l->next;
+			h->nluns--;
+			return;
+		}
+	}
+}
+
 void host_lun_detached(struct vs_svc_host *h, struct svc_lun *l)
 {
 	struct svc_conn *tell = NULL;
 
 	pthread_mutex_lock(&h->lock);
-	for (struct svc_lun **pp = &h->luns; *pp; pp = &(*pp)->next) {
-		if (*pp == l) {
-			*pp = l->next;
-			h->nluns--;
-			break;
-		}
-	}
+	lun_unlink_locked(h, l);
 	pthread_mutex_lock(&l->mu);
 	if (l->conn) {
 		if (l->conn->nluns)
@@ -510,13 +516,7 @@ static void on_attach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 				c->port = l->port;
 		}
 	} else {
-		for (struct svc_lun **pp = &h->luns; *pp; pp = &(*pp)->next) {
-			if (*pp == l) {
-				*pp = l->next;
-				h->nluns--;
-				break;
-			}
-		}
+		lun_unlink_locked(h, l);
 		pthread_mutex_lock(&l->mu);
 		if (l->conn == c && c->nluns)
 			c->nluns--;

@@ -95,70 +95,93 @@ static int proxy_lun_control(void *aext, void *lext, enum vs_lun_control_type ty
 	}
 }
 
-static void proxy_start_io(void *aext, void *lext, struct vs_srb *srb)
+/*
+ * fn(c, arg, &ring) with the LUN's connection locked, if it has one that
+ * is alive; then its submission doorbell if fn wrote entries (`soon`: at
+ * the end of this loop's pass).  False when there is none (the service is
+ * away).
+ */
+static bool with_live_conn(struct svc_lun *l, void (*fn)(struct svc_conn *c, void *arg,
+                                                         bool *ring), void *arg, bool soon)
 {
-	struct svc_lun *l = ((struct proxy_lun *)lext)->l;
 	struct svc_conn *c;
-	bool ring = false;
-	int status;
+	bool ring = false, live = false;
 
-	(void)aext;
-	pthread_mutex_lock(&l->mu);
-	c = l->conn;
-	if (!c) {
-		pthread_mutex_unlock(&l->mu);
-		proxy_not_ready(srb);
-		return;
-	}
-	pthread_mutex_lock(&c->lock);
-	if (c->state != CONN_ALIVE) {
-		pthread_mutex_unlock(&c->lock);
-		pthread_mutex_unlock(&l->mu);
-		proxy_not_ready(srb);
-		return;
-	}
-	status = ring_submit_locked(c, srb, l->plun, &ring);
-	if (ring)
-		conn_get(c);
-	pthread_mutex_unlock(&c->lock);
-	pthread_mutex_unlock(&l->mu);
-	if (status) {
-		/* no room in the ring or the data area: the initiator retries
-		 * (SAM-5 5.3.1) */
-		vs_srb_set_status(srb, (uint8_t)status);
-		vs_port_complete(srb);
-	}
-	if (ring) {
-		ring_doorbell(c);
-		conn_put(c);
-	}
-}
-
-/* Ask the service to end one command soon; the port reports it ABORTED
- * once it has completed. */
-static bool proxy_abort_srb(void *aext, void *lext, struct vs_srb *srb)
-{
-	struct svc_lun *l = ((struct proxy_lun *)lext)->l;
-	struct svc_conn *c;
-	bool ring = false, posted = false;
-
-	(void)aext;
 	pthread_mutex_lock(&l->mu);
 	c = l->conn;
 	if (c) {
 		pthread_mutex_lock(&c->lock);
-		if (c->state == CONN_ALIVE)
-			posted = ring_abort_locked(c, srb, &ring);
+		live = c->state == CONN_ALIVE;
+		if (live)
+			fn(c, arg, &ring);
 		if (ring)
 			conn_get(c);
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (ring) {
-		ring_doorbell(c);
+		if (soon)
+			ring_doorbell_soon(c);
+		else
+			ring_doorbell(c);
 		conn_put(c);
 	}
-	return posted;
+	return live;
+}
+
+struct submit_arg {
+	struct vs_srb *srb;
+	struct vs_port_lun *plun;
+	int status;
+};
+
+static void submit_fn(struct svc_conn *c, void *arg, bool *ring)
+{
+	struct submit_arg *a = arg;
+
+	a->status = ring_submit_locked(c, a->srb, a->plun, ring);
+}
+
+static void proxy_start_io(void *aext, void *lext, struct vs_srb *srb)
+{
+	struct svc_lun *l = ((struct proxy_lun *)lext)->l;
+	struct submit_arg a = { srb, l->plun, 0 };
+
+	(void)aext;
+	/* commands: one doorbell for all those of this loop's pass */
+	if (!with_live_conn(l, submit_fn, &a, true)) {
+		proxy_not_ready(srb);           /* its service is away */
+		return;
+	}
+	if (a.status) {
+		/* no room in the ring or the data area: the initiator retries
+		 * (SAM-5 5.3.1) */
+		vs_srb_set_status(srb, (uint8_t)a.status);
+		vs_port_complete(srb);
+	}
+}
+
+struct abort_arg {
+	const struct vs_srb *srb;
+	bool posted;
+};
+
+static void abort_fn(struct svc_conn *c, void *arg, bool *ring)
+{
+	struct abort_arg *a = arg;
+
+	a->posted = ring_abort_locked(c, a->srb, ring);
+}
+
+/* Ask the service to end one command soon; the port reports it ABORTED
+ * once it has completed. */
+static bool proxy_abort_srb(void *aext, void *lext, struct vs_srb *srb)
+{
+	struct abort_arg a = { srb, false };
+
+	(void)aext;
+	with_live_conn(((struct proxy_lun *)lext)->l, abort_fn, &a, false);
+	return a.posted;
 }
 
 static void target_reset_fn(struct svc_conn *c, void *arg, bool *ring)
@@ -167,32 +190,21 @@ static void target_reset_fn(struct svc_conn *c, void *arg, bool *ring)
 	ring_target_reset_locked(c, ring);
 }
 
+static void lun_reset_fn(struct svc_conn *c, void *arg, bool *ring)
+{
+	ring_lun_reset_locked(c, ((struct svc_lun *)arg)->number, ring);
+}
+
 static int proxy_reset(void *aext, void *lext, enum vs_reset_kind kind)
 {
 	struct proxy_adapter *a = aext;
-	struct svc_conn *c;
-	bool ring = false;
 
 	if (!lext || kind != VS_RESET_LUN) {
 		host_each_conn_of_port(a->host, a->port, target_reset_fn, NULL);
 		return 0;
 	}
 	struct svc_lun *l = ((struct proxy_lun *)lext)->l;
-	pthread_mutex_lock(&l->mu);
-	c = l->conn;
-	if (c) {
-		pthread_mutex_lock(&c->lock);
-		if (c->state == CONN_ALIVE)
-			ring_lun_reset_locked(c, l->number, &ring);
-		if (ring)
-			conn_get(c);
-		pthread_mutex_unlock(&c->lock);
-	}
-	pthread_mutex_unlock(&l->mu);
-	if (ring) {
-		ring_doorbell(c);
-		conn_put(c);
-	}
+	with_live_conn(l, lun_reset_fn, l, false);
 	return 0;
 }
 

@@ -265,6 +265,32 @@ void ring_doorbell(struct svc_conn *c)
 	}
 }
 
+static void bell_late(struct vs_loop_msg *m)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, bell_msg);
+
+	/* an exchange, not a store: it reads the flag another loop's
+	 * submitter set after publishing its entry, so that entry is seen */
+	atomic_exchange(&c->bell_pending, false);
+	ring_doorbell(c);
+	conn_put(c);
+}
+
+void ring_doorbell_soon(struct svc_conn *c)
+{
+	struct vs_loop *here = vs_loop_current();
+
+	if (!here) {
+		ring_doorbell(c);
+		return;
+	}
+	if (atomic_exchange(&c->bell_pending, true))
+		return;         /* one is on its way, after our entry */
+	conn_get(c);
+	c->bell_msg.fn = bell_late;
+	vs_loop_post_late(here, &c->bell_msg);
+}
+
 /* ---------------------------------------------------------------- completion side */
 
 /* SAM-5 5.3: the statuses a device server returns (the obsolete ones not
@@ -344,7 +370,12 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	uint8_t dir;
 	struct vs_port_lun *plun;
 
-	memcpy(&e, &c->area->cq[pos % c->entries], sizeof(e));
+	/* the fixed part once, then as much sense as it says (checked first):
+	 * the entry is read once, and no more of it than is used */
+	const struct vs_svc_cqe *ring_e = &c->area->cq[pos % c->entries];
+	memcpy(&e, ring_e, offsetof(struct vs_svc_cqe, sense));
+	if (e.sense_len && e.sense_len <= VS_SVC_SENSE_MAX)
+		memcpy(e.sense, ring_e->sense, e.sense_len);
 	idx = (uint32_t)e.tag;
 	pthread_mutex_lock(&c->lock);
 	s = idx < c->entries ? &c->slots[idx] : NULL;

@@ -136,7 +136,8 @@ struct svc_conn {
 	struct vs_loop *loop;
 	struct vs_loop_fd cq_watch;
 	struct vs_loop_timer hang_timer;
-	struct vs_loop_msg start_msg, die_msg, late_msg;
+	struct vs_loop_msg start_msg, die_msg, late_msg, bell_msg;
+	_Atomic bool bell_pending;      /* a bell_msg is posted on some loop */
 	_Atomic bool dying;
 	bool violation;                 /* died breaking the protocol: tell it why */
 	_Atomic uint64_t last_progress_ns;
@@ -170,6 +171,9 @@ bool ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring)
 /* The submission doorbell, if the service asked for it (no lock needed;
  * hold a reference). */
 void ring_doorbell(struct svc_conn *c);
+/* The same once the current pass of this thread's loop is over (at once
+ * on a thread that is no loop's): the commands of one pass, one bell. */
+void ring_doorbell_soon(struct svc_conn *c);
 /*
  * Disconnect: from any thread, once (later calls do nothing).  The rest
  * runs on the connection's loop: the completions already in the ring are

@@ -2,7 +2,6 @@
 /* A daemon's private Unix socket: see vs_unix.h. */
 #include <errno.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +11,6 @@
 #include <unistd.h>
 
 #include "vs_unix.h"
-
-static void errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Is a daemon answering at this path?  A socket nobody listens on is what
  * a killed daemon leaves behind. */
@@ -43,21 +32,21 @@ int vs_unix_listen(const char *path, int type, const char *what, struct vs_unix_
 
 	l->fd = -1;
 	if (!path || !*path || strlen(path) >= sizeof(sa.sun_path)) {
-		errf(err, errlen, "%s: path must be 1-%zu bytes", what, sizeof(sa.sun_path) - 1);
+		snprintf(err, errlen, "%s: path must be 1-%zu bytes", what, sizeof(sa.sun_path) - 1);
 		return -1;
 	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 
 	char *dup = strdup(path);
 	if (!dup) {
-		errf(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	char *dir = dirname(dup);
 	if (stat(dir, &sb) != 0) {
 		/* /run/vstor on a fresh boot: make it (not its parents). */
 		if (errno != ENOENT || mkdir(dir, 0755) != 0) {
-			errf(err, errlen, "%s: cannot create the socket's directory %s: %s", path, dir,
+			snprintf(err, errlen, "%s: cannot create the socket's directory %s: %s", path, dir,
 			     strerror(errno));
 			free(dup);
 			return -1;
@@ -67,18 +56,18 @@ int vs_unix_listen(const char *path, int type, const char *what, struct vs_unix_
 
 	if (lstat(path, &sb) == 0) {
 		if (!S_ISSOCK(sb.st_mode)) {
-			errf(err, errlen, "%s: exists and is not a socket", path);
+			snprintf(err, errlen, "%s: exists and is not a socket", path);
 			return -1;
 		}
 		if (socket_alive(&sa, type)) {
-			errf(err, errlen, "%s: another vstord is listening there", path);
+			snprintf(err, errlen, "%s: another vstord is listening there", path);
 			return -1;
 		}
 		unlink(path);
 	}
 	l->fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 	if (l->fd < 0) {
-		errf(err, errlen, "%s: socket: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: socket: %s", path, strerror(errno));
 		return -1;
 	}
 	/* 0600 from the start: no window in which others could connect. */
@@ -87,19 +76,19 @@ int vs_unix_listen(const char *path, int type, const char *what, struct vs_unix_
 	int e = errno;
 	umask(old);
 	if (rc != 0) {
-		errf(err, errlen, "%s: bind: %s", path, strerror(e));
+		snprintf(err, errlen, "%s: bind: %s", path, strerror(e));
 		goto fail;
 	}
 	l->owner = geteuid();
 	/* Root's socket is root's whatever our gid happens to be. */
 	if ((l->owner == 0 && lchown(path, 0, 0) != 0) || chmod(path, 0600) != 0 ||
 	    lstat(path, &sb) != 0 || listen(l->fd, 16) != 0) {
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		unlink(path);
 		goto fail;
 	}
 	if (sb.st_uid != l->owner || (sb.st_mode & 0777) != 0600) {
-		errf(err, errlen, "%s: socket is uid %u mode %03o, want uid %u mode 600", path,
+		snprintf(err, errlen, "%s: socket is uid %u mode %03o, want uid %u mode 600", path,
 		     (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777), (unsigned)l->owner);
 		unlink(path);
 		goto fail;

@@ -3,7 +3,7 @@
  * ramdisk: a storage service that serves RAM disks, in disk mode (the
  * library does the SCSI; this file only moves bytes).  doc/services.md.
  *
- *   ramdisk [-s SOCKET] [-t TARGET] [-n NAME] LUN=SIZE[,removable][,readonly][,phys=BYTES]...
+ *   ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] LUN=SIZE[,removable][,readonly][,phys=BYTES]...
  *   ramdisk -t iqn.2026-11.org.vstor:default 1=1G 2=64M,readonly
  *
  * Build: cc -o ramdisk ramdisk.c $(pkg-config --cflags --libs vstor-service)
@@ -28,13 +28,18 @@ struct ram {
 	uint64_t *written;              /* a bit per page: GET LBA STATUS */
 };
 
+/* Pages written (set) or whole pages unmapped (clear); a bit already so
+ * costs only a load, as rewriting written pages is the common case. */
 static void mark(struct ram *r, uint64_t off, uint64_t len, bool set)
 {
 	for (uint64_t p = off / PAGE; p < (off + len + PAGE - 1) / PAGE; p++) {
-		if (set)
-			__atomic_fetch_or(&r->written[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
-		else if (p * PAGE >= off && (p + 1) * PAGE <= off + len)
-			__atomic_fetch_and(&r->written[p / 64], ~(1ULL << (p % 64)), __ATOMIC_RELAXED);
+		uint64_t bit = 1ULL << (p % 64);
+		bool is = __atomic_load_n(&r->written[p / 64], __ATOMIC_RELAXED) & bit;
+
+		if (set && !is)
+			__atomic_fetch_or(&r->written[p / 64], bit, __ATOMIC_RELAXED);
+		else if (!set && is && p * PAGE >= off && (p + 1) * PAGE <= off + len)
+			__atomic_fetch_and(&r->written[p / 64], ~bit, __ATOMIC_RELAXED);
 	}
 }
 
@@ -178,11 +183,13 @@ int main(int argc, char **argv)
 			o.target = argv[i + 1];
 		else if (!strcmp(argv[i], "-n"))
 			o.name = argv[i + 1];
+		else if (!strcmp(argv[i], "-p"))
+			o.poll_us = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		else
 			break;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: ramdisk [-s SOCKET] [-t TARGET] [-n NAME] "
+		fprintf(stderr, "usage: ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] "
 		        "LUN=SIZE[,removable][,readonly][,phys=BYTES]...\n");
 		return 2;
 	}

@@ -74,6 +74,23 @@ static void set_fatal(struct vs_svc *s, int rc, const char *why)
 	pthread_cond_broadcast(&s->rx_cv);
 }
 
+/* A LUN is no longer ours (DETACH answered, LUN_GONE): no new command
+ * finds it; it goes when its last one has completed. */
+static void lun_forget(struct vs_svc *s, uint64_t lun)
+{
+	struct lib_lun *l;
+
+	pthread_mutex_lock(&s->lun_lock);
+	l = s->luns[lun];
+	s->luns[lun] = NULL;
+	pthread_mutex_unlock(&s->lun_lock);
+	if (!l)
+		return;
+	if (!l->raw)
+		lib_disk_detach(s, l);
+	lib_lun_put(s, l);
+}
+
 int lib_rx_one(struct vs_svc *s, int timeout_ms)
 {
 	union {
@@ -110,18 +127,8 @@ int lib_rx_one(struct vs_svc *s, int timeout_ms)
 		}
 		return 0;
 	case VS_SVC_MSG_LUN_GONE:
-		if ((size_t)n == sizeof(m.gone) && m.gone.lun < LIB_MAX_LUN) {
-			struct lib_lun *l;
-
-			pthread_mutex_lock(&s->lun_lock);
-			l = s->luns[m.gone.lun];
-			s->luns[m.gone.lun] = NULL;
-			pthread_mutex_unlock(&s->lun_lock);
-			if (l && !l->raw)
-				lib_disk_detach(s, l);
-			if (l)
-				lib_lun_put(s, l);
-		}
+		if ((size_t)n == sizeof(m.gone) && m.gone.lun < LIB_MAX_LUN)
+			lun_forget(s, m.gone.lun);
 		return 0;
 	case VS_SVC_MSG_ERROR:
 		m.error.message[sizeof(m.error.message) - 1] = '\0';
@@ -282,7 +289,6 @@ struct vs_svc *vs_svc_open(const struct vs_svc_options *o)
 	s->sock = s->sq_efd = s->cq_efd = s->stop_efd = -1;
 	s->area = MAP_FAILED;
 	pthread_mutex_init(&s->cq_lock, NULL);
-	pthread_mutex_init(&s->cmd_lock, NULL);
 	pthread_mutex_init(&s->lun_lock, NULL);
 	pthread_mutex_init(&s->tx_lock, NULL);
 	pthread_mutex_init(&s->rx_lock, NULL);
@@ -343,9 +349,9 @@ struct vs_svc *vs_svc_open(const struct vs_svc_options *o)
 	}
 	for (uint32_t i = 0; i < s->entries; i++) {
 		s->cmds[i].s = s;
-		s->cmds[i].next_free = i + 1 < s->entries ? i + 1 : UINT32_MAX;
+		s->cmds[i].next_free = i + 1 < s->entries ? &s->cmds[i + 1] : NULL;
 	}
-	s->free_head = 0;
+	s->free_local = &s->cmds[0];
 	return s;
 fail_fds:
 	for (int i = 0; i < 3; i++)
@@ -486,7 +492,6 @@ int vs_svc_detach(struct vs_svc *s, uint64_t lun, bool force)
 	struct vs_svc_detach m = { .hdr = { VS_SVC_MSG_DETACH, sizeof(m), 0 }, .lun = lun,
 	                           .flags = force ? VS_SVC_DETACH_FORCE : 0 };
 	struct vs_svc_reply r;
-	struct lib_lun *l;
 	int rc;
 
 	if (!s || lun >= LIB_MAX_LUN) {
@@ -496,14 +501,7 @@ int vs_svc_detach(struct vs_svc *s, uint64_t lun, bool force)
 	rc = lib_request(s, &m, sizeof(m), &r);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&s->lun_lock);
-	l = s->luns[lun];
-	s->luns[lun] = NULL;
-	pthread_mutex_unlock(&s->lun_lock);
-	if (l && !l->raw)
-		lib_disk_detach(s, l);
-	if (l)
-		lib_lun_put(s, l);
+	lun_forget(s, lun);
 	return 0;
 }
 

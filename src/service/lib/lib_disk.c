@@ -469,7 +469,7 @@ int lib_disk_start(struct vs_svc *s, struct vs_svc_cmd *cmd)
 	srb->task_attr = cmd->e.task_attr;
 	srb->data_dir = cmd->e.data_dir;
 	srb->lun = cmd->e.lun;
-	srb->tag = (uint64_t)(cmd - s->cmds);
+	srb->tag = (uint64_t)cmd->gen << 32 | (uint64_t)(cmd - s->cmds);
 	cmd->iov = (struct iovec){ cmd->data, cmd->e.data_length };
 	srb->iov = &cmd->iov;
 	srb->iovcnt = cmd->data ? 1 : 0;
@@ -484,8 +484,9 @@ int lib_disk_start(struct vs_svc *s, struct vs_svc_cmd *cmd)
 
 void lib_disk_abort(struct vs_svc *s, struct vs_svc_cmd *cmd)
 {
+	/* by gen:index, so a later command in the same slot is never hit */
 	vs_port_task_mgmt(s->inner, cmd->nx ? cmd->nx->inner : NULL, VS_TMF_ABORT_TASK, cmd->e.lun,
-	                  (uint64_t)(cmd - s->cmds), tmf_ignore, NULL);
+	                  (uint64_t)cmd->gen << 32 | (uint64_t)(cmd - s->cmds), tmf_ignore, NULL);
 }
 
 struct tmf_wait {

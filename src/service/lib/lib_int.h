@@ -60,8 +60,9 @@ struct vs_svc_cmd {
 	struct lib_nexus *nx;
 	struct vs_srb *srb;             /* disk mode: the inner port's SRB */
 	struct iovec iov;
-	uint32_t next_free;
-	bool busy;
+	struct vs_svc_cmd *next_free;
+	_Atomic bool busy;
+	uint32_t gen;                   /* bumped per use: the inner SRB's tag is gen:index */
 };
 
 struct lib_reply {
@@ -91,9 +92,12 @@ struct vs_svc {
 	pthread_mutex_t cq_lock;
 	uint32_t cq_tail;
 
-	pthread_mutex_t cmd_lock;
+	/* Commands: the serving thread takes them from its own list and,
+	 * when that is empty, takes at once all those any thread gave back
+	 * (a push-only stack, so no ABA and no lock on the I/O path). */
 	struct vs_svc_cmd *cmds;        /* [entries] */
-	uint32_t free_head;
+	struct vs_svc_cmd *free_local;  /* the serving thread's */
+	_Atomic(struct vs_svc_cmd *) freed;
 
 	struct lib_nexus **nexus;       /* [nexus_entries], made on first use */
 

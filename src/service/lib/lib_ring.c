@@ -90,30 +90,32 @@ static void complete_sense(struct vs_svc *s, uint64_t tag, uint8_t key, uint8_t 
 void lib_cmd_free(struct vs_svc *s, struct vs_svc_cmd *cmd)
 {
 	struct lib_lun *l = cmd->lun;
-	uint32_t idx = (uint32_t)(cmd - s->cmds);
+	struct vs_svc_cmd *head;
 
 	cmd->lun = NULL;
 	cmd->srb = NULL;
-	pthread_mutex_lock(&s->cmd_lock);
-	cmd->busy = false;
-	cmd->next_free = s->free_head;
-	s->free_head = idx;
-	pthread_mutex_unlock(&s->cmd_lock);
+	atomic_store_explicit(&cmd->busy, false, memory_order_relaxed);
+	head = atomic_load_explicit(&s->freed, memory_order_relaxed);
+	do
+		cmd->next_free = head;
+	while (!atomic_compare_exchange_weak_explicit(&s->freed, &head, cmd, memory_order_release,
+	                                              memory_order_relaxed));
 	if (l)
 		lib_lun_put(s, l);
 }
 
+/* The serving thread only. */
 static struct vs_svc_cmd *cmd_alloc(struct vs_svc *s)
 {
-	struct vs_svc_cmd *cmd = NULL;
+	struct vs_svc_cmd *cmd = s->free_local;
 
-	pthread_mutex_lock(&s->cmd_lock);
-	if (s->free_head != UINT32_MAX) {
-		cmd = &s->cmds[s->free_head];
-		s->free_head = cmd->next_free;
-		cmd->busy = true;
-	}
-	pthread_mutex_unlock(&s->cmd_lock);
+	if (!cmd)
+		cmd = atomic_exchange_explicit(&s->freed, NULL, memory_order_acquire);
+	if (!cmd)
+		return NULL;
+	s->free_local = cmd->next_free;
+	cmd->gen++;
+	atomic_store_explicit(&cmd->busy, true, memory_order_relaxed);
 	return cmd;
 }
 
@@ -213,19 +215,21 @@ static void on_abort(struct vs_svc *s, uint64_t tag)
 {
 	for (uint32_t i = 0; i < s->entries; i++) {
 		struct vs_svc_cmd *cmd = &s->cmds[i];
-		bool mine;
 
-		pthread_mutex_lock(&s->cmd_lock);
-		mine = cmd->busy && cmd->e.tag == tag;
-		pthread_mutex_unlock(&s->cmd_lock);
-		if (!mine)
+		/* cmd->e is written by this thread when the command starts */
+		if (!atomic_load_explicit(&cmd->busy, memory_order_relaxed) || cmd->e.tag != tag)
 			continue;
-		if (cmd->lun->raw) {
-			if (cmd->lun->raw_ops->abort)
-				cmd->lun->raw_ops->abort(cmd->lun->ctx, cmd);
-		} else {
+		/* the command may finish on another thread meanwhile: its LUN
+		 * by number, with a reference of our own */
+		struct lib_lun *l = lun_get(s, cmd->e.lun);
+
+		if (!l)
+			return;
+		if (l->raw && l->raw_ops->abort)
+			l->raw_ops->abort(l->ctx, cmd);
+		else if (!l->raw)
 			lib_disk_abort(s, cmd);
-		}
+		lib_lun_put(s, l);
 		return;
 	}
 }

@@ -63,6 +63,16 @@ void conn_get(struct svc_conn *c)
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+int conn_state(struct svc_conn *c)
+{
+	int state;
+
+	pthread_mutex_lock(&c->lock);
+	state = c->state;
+	pthread_mutex_unlock(&c->lock);
+	return state;
+}
+
 void conn_put(struct svc_conn *c)
 {
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
@@ -344,9 +354,7 @@ static bool on_hello(struct vs_svc_host *h, struct svc_conn *c, const struct vs_
 
 		if (o == c)
 			continue;
-		pthread_mutex_lock(&o->lock);
-		alive = o->state == CONN_ALIVE;
-		pthread_mutex_unlock(&o->lock);
+		alive = conn_state(o) == CONN_ALIVE;
 		if (alive && !atomic_load(&o->dying) && strcmp(o->name, c->name) == 0 &&
 		    strcmp(o->target, c->target) == 0) {
 			pid_t pid = o->pid;
@@ -633,7 +641,7 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 		conn_kill(c, true, "message type %u of %zd bytes, want %zu", m.hdr.type, n, want);
 		return false;
 	}
-	if (c->state == CONN_HELLO) {
+	if (conn_state(c) == CONN_HELLO) {
 		if (m.hdr.type != VS_SVC_MSG_HELLO) {
 			conn_kill(c, true, "the first message must be HELLO (type 1), got type %u",
 			          m.hdr.type);
@@ -721,7 +729,7 @@ static int hello_timeouts(struct vs_svc_host *h)
 
 	pthread_mutex_lock(&h->lock);
 	for (struct svc_conn *c = h->conns; c; c = c->next) {
-		if (c->state != CONN_HELLO || atomic_load(&c->dying))
+		if (conn_state(c) != CONN_HELLO || atomic_load(&c->dying))
 			continue;
 		if (c->hello_deadline_ms <= now && n < SVC_MAX_CONNS)
 			late[n++] = c;
@@ -903,7 +911,7 @@ size_t vs_svc_host_services(struct vs_svc_host *h, struct vs_svc_info *out, size
 
 	pthread_mutex_lock(&h->lock);
 	for (struct svc_conn *c = h->conns; c; c = c->next) {
-		if (c->state == CONN_HELLO)
+		if (conn_state(c) == CONN_HELLO)
 			continue;
 		if (n < max) {
 			struct vs_svc_info *i = &out[n];

@@ -155,6 +155,7 @@ struct svc_conn {
 
 void conn_get(struct svc_conn *c);
 void conn_put(struct svc_conn *c);
+int  conn_state(struct svc_conn *c);            /* enum conn_state, under its lock */
 
 /* ring.c */
 /* Set up the slots and start watching the completion doorbell on a loop. */

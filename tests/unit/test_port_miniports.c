@@ -205,13 +205,6 @@ static void test_luns_of_two_miniports(void **state)
 	assert_int_equal(f->m->freed, 1);
 }
 
-static int tmf_resp;
-static void tmf_done(void *ctx, enum vs_tmf_response resp)
-{
-	(void)ctx;
-	tmf_resp = (int)resp;
-}
-
 static void test_resets_reach_the_right_miniport(void **state)
 {
 	struct fix *f = *state;
@@ -222,19 +215,10 @@ static void test_resets_reach_the_right_miniport(void **state)
 	assert_int_equal(vs_port_lun_add_to(port, &second_miniport, 5, NULL), 0);
 	struct vs_nexus *n = tf_nexus(f->tf, "iqn.test:a");
 
-	tmf_resp = -1;
-	vs_port_task_mgmt(port, n, VS_TMF_LOGICAL_UNIT_RESET, 5, 0, tmf_done, NULL);
-	for (int i = 0; i < 500 && tmf_resp < 0; i++)
-		usleep(2000);
-	assert_int_equal(tmf_resp, VS_TMF_COMPLETE);
+	assert_int_equal(tf_tmf(f->tf, n, VS_TMF_LOGICAL_UNIT_RESET, 5, 0), VS_TMF_COMPLETE);
 	assert_int_equal(f->s->resets[VS_RESET_LUN], 1);
 	assert_int_equal(f->m->resets[VS_RESET_LUN], 0);
-
-	tmf_resp = -1;
-	vs_port_task_mgmt(port, n, VS_TMF_TARGET_WARM_RESET, 0, 0, tmf_done, NULL);
-	for (int i = 0; i < 500 && tmf_resp < 0; i++)
-		usleep(2000);
-	assert_int_equal(tmf_resp, VS_TMF_COMPLETE);
+	assert_int_equal(tf_tmf(f->tf, n, VS_TMF_TARGET_WARM_RESET, 0, 0), VS_TMF_COMPLETE);
 	assert_int_equal(f->s->resets[VS_RESET_TARGET], 1);
 	assert_int_equal(f->m->resets[VS_RESET_TARGET], 1);
 }

@@ -90,6 +90,7 @@ void conn_put(struct svc_conn *c)
 	free(c->reset_pending);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->send_lock);
+	pthread_mutex_destroy(&c->reap_lock);
 	free(c);
 }
 
@@ -710,6 +711,7 @@ static void accept_one(struct vs_svc_host *h)
 	snprintf(c->name, sizeof(c->name), "(pid %d)", (int)pid);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->send_lock, NULL);
+	pthread_mutex_init(&c->reap_lock, NULL);
 	c->next = h->conns;
 	h->conns = c;
 	h->nconns++;

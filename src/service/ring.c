@@ -25,6 +25,8 @@
 
 #define NO_NEXUS UINT32_MAX
 
+static void reap_any(struct svc_conn *c);
+
 static uint64_t now_ns(void)
 {
 	return vs_loop_clock_ns();
@@ -273,6 +275,8 @@ static void bell_late(struct vs_loop_msg *m)
 	 * submitter set after publishing its entry, so that entry is seen */
 	atomic_exchange(&c->bell_pending, false);
 	ring_doorbell(c);
+	/* what the service finished meanwhile, taken on this loop */
+	reap_any(c);
 	conn_put(c);
 }
 
@@ -457,6 +461,27 @@ static void reap(struct svc_conn *c)
 	}
 }
 
+/*
+ * Take completions on whichever thread asks (the connection's loop when
+ * the doorbell rings, a loop that has just submitted commands, at the end
+ * of its pass): one at a time, and a thread that finds another taking
+ * them leaves a request it will honour, so no completion waits for the
+ * next doorbell.  Completions taken on the loop of the iSCSI connection
+ * whose commands they end go back to it without waking another thread.
+ */
+static void reap_any(struct svc_conn *c)
+{
+	atomic_store(&c->reap_wanted, true);
+	while (atomic_load(&c->reap_wanted)) {
+		if (pthread_mutex_trylock(&c->reap_lock) != 0)
+			return;         /* the holder looks at reap_wanted after unlocking */
+		atomic_store(&c->reap_wanted, false);
+		if (!atomic_load(&c->dying))
+			reap(c);
+		pthread_mutex_unlock(&c->reap_lock);
+	}
+}
+
 static void cq_ready(struct vs_loop_fd *h, uint32_t events)
 {
 	struct svc_conn *c = VS_CONTAINER_OF(h, struct svc_conn, cq_watch);
@@ -468,7 +493,7 @@ static void cq_ready(struct vs_loop_fd *h, uint32_t events)
 		return;
 	if (atomic_load(&c->dying))
 		return;
-	reap(c);
+	reap_any(c);
 	/* room in the ring again for control entries that waited */
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CONN_ALIVE)
@@ -568,8 +593,12 @@ static void die_on_loop(struct vs_loop_msg *m)
 	/* What the service finished before it went is finished: a write it
 	 * completed is acknowledged.  Up to the first entry that breaks the
 	 * rules, if that is why it is going. */
-	if (!c->violation)
+	if (!c->violation) {
+		/* after any other thread taking completions is done */
+		pthread_mutex_lock(&c->reap_lock);
 		reap(c);
+		pthread_mutex_unlock(&c->reap_lock);
+	}
 	left = calloc(c->entries, sizeof(*left));
 	pthread_mutex_lock(&c->lock);
 	for (uint32_t i = 0; i < c->entries; i++) {

@@ -132,7 +132,9 @@ struct svc_conn {
 	uint32_t nreset_pending;
 	bool target_reset_pending;
 
-	uint32_t cq_head;               /* the loop's thread only */
+	uint32_t cq_head;               /* reap_lock */
+	pthread_mutex_t reap_lock;      /* who takes completions (ring.c, reap_any) */
+	_Atomic bool reap_wanted;
 	struct vs_loop *loop;
 	struct vs_loop_fd cq_watch;
 	struct vs_loop_timer hang_timer;

@@ -175,7 +175,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		}
 	}
-	sleep_ms(1);
+	/* vstord has taken everything written (or dropped the service) before
+	 * the next input: each input's effect is its own */
+	for (int ms = 0; ms < 200; ms++) {
+		if (__atomic_load_n(&svc->hdr->cq_head, __ATOMIC_ACQUIRE) == svc->cq_tail ||
+		    svc_raw_closed(svc, 0))
+			break;
+		sleep_ms(1);
+	}
 	for (unsigned i = 0; i < n; i++)
 		vs_srb_put(srbs[i]);
 	if (svc_raw_closed(svc, 0)) {

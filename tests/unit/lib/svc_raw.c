@@ -246,8 +246,12 @@ bool svc_raw_closed(struct svc_raw *r, int ms)
 {
 	uint8_t buf[VS_SVC_MSG_MAX];
 
-	for (int waited = 0; waited < ms; waited += 50)
-		if (svc_raw_recv(r, buf, sizeof(buf), 50) < 0)
+	int waited = 0;
+
+	do {
+		if (svc_raw_recv(r, buf, sizeof(buf), ms < 50 ? ms : 50) < 0)
 			return true;
+		waited += 50;
+	} while (waited < ms);
 	return false;
 }

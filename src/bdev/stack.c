@@ -339,6 +339,10 @@ const char *vs_bdev_name(const struct vs_bdev *b)
 
 static void stack_free(struct vs_bdev *b)
 {
+	/* a layer's events stop here: one that closes after the filter above
+	 * it must not call into the filter, already gone */
+	for (size_t i = 0; i < b->nlayers; i++)
+		atomic_store(&b->layers[i]->detached, true);
 	/* pre-order: a filter closes (and may flush into its lower layers)
 	 * before they close */
 	for (size_t i = 0; i < b->nlayers; i++)

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "volume_caps.h"
 #include "volume_split.h"
 
 /* One request below never carries more iovec entries than the kernel
@@ -416,29 +417,5 @@ int vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *m
 
 void vsplit_caps(struct vsplit *s, struct vs_backend_caps *caps)
 {
-	struct vs_backend_caps all;
-
-	for (size_t i = 0; i < s->nlegs; i++) {
-		struct vs_backend_caps c;
-
-		vs_layer_lower_caps(s->self, i, &c);
-		if (i == 0) {
-			all = c;
-			continue;
-		}
-		all.can_write &= c.can_write;
-		all.can_flush |= c.can_flush;
-		all.can_fua &= c.can_fua;
-		all.can_unmap &= c.can_unmap;
-		all.can_zero &= c.can_zero;
-		all.unmap_zeroes &= c.unmap_zeroes;
-		all.is_rotational |= c.is_rotational;
-		all.has_write_cache |= c.has_write_cache;
-		if (c.unmap_granularity > all.unmap_granularity)
-			all.unmap_granularity = c.unmap_granularity;
-		if (c.logical_block_size > all.logical_block_size)
-			all.logical_block_size = c.logical_block_size;
-	}
-	all.can_resize = false;
-	*caps = all;
+	volume_caps(s->self, s->nlegs, caps);
 }

@@ -17,6 +17,7 @@ struct leg {
 	pthread_mutex_t mu;
 	uint32_t lbs;
 	bool hold;
+	uint8_t hold_op;
 	uint8_t fail_op;
 	int fail_err, refuse;
 	struct vs_bio *held[HELD];
@@ -137,7 +138,7 @@ static int leg_submit(void *h, struct vs_bio *bio, void *ctx)
 		l->read_bytes += bio->length;
 	if (l->fail_err && (!l->fail_op || l->fail_op == bio->op))
 		err = l->fail_err;
-	if (!err && l->hold && l->nheld < HELD) {
+	if (!err && l->hold && (!l->hold_op || l->hold_op == bio->op) && l->nheld < HELD) {
 		l->held[l->nheld++] = bio;
 		pthread_mutex_unlock(&l->mu);
 		return 0;
@@ -258,6 +259,13 @@ void leg_mem_hold(struct leg_mem *m, bool hold)
 {
 	pthread_mutex_lock(&L(m)->mu);
 	L(m)->hold = hold;
+	pthread_mutex_unlock(&L(m)->mu);
+}
+
+void leg_mem_hold_op(struct leg_mem *m, uint8_t op)
+{
+	pthread_mutex_lock(&L(m)->mu);
+	L(m)->hold_op = op;
 	pthread_mutex_unlock(&L(m)->mu);
 }
 

@@ -50,6 +50,8 @@ int  leg_mem_count(struct leg_mem *m, uint8_t op);
 struct leg_rec leg_mem_last(struct leg_mem *m, int k);
 void leg_mem_clear(struct leg_mem *m);
 void leg_mem_hold(struct leg_mem *m, bool hold);
+/* Hold only bios of this op (0: every op) while holding. */
+void leg_mem_hold_op(struct leg_mem *m, uint8_t op);
 int  leg_mem_held(struct leg_mem *m);
 void leg_mem_release(struct leg_mem *m, int err);
 void leg_mem_fail(struct leg_mem *m, uint8_t op, int err);

@@ -77,21 +77,63 @@ struct vs_config_layer {
 };
 
 struct vs_bdev;
+struct vs_config_volume;
 
 /*
- * A LUN: the disk's own fields (vdisk) and its block stack — filters
- * (first = closest to the initiator) over one backend.  Which options a
- * backend or filter takes, and their types, come from the layer's own
- * schema (vstor/bdev.h); nothing here knows a backend by name.  By
- * convention a backend option called "size" is the capacity.
+ * A block stack as the config describes it: filters (first = closest to
+ * the disk) over either one backend with its options, or a volume over
+ * several such stacks (its legs).  A LUN's stack and each leg of a volume
+ * have this one shape:
+ *
+ *   { "backend": "file", "path": "/a.img", "filters": [ ... ] }
+ *   { "volume": { "type": "mirror", "meta": "/m.map",
+ *                 "legs": [ { "backend": "file", "path": "/a.img" },
+ *                           { "backend": "nbd", "uri": "nbd://h/x" } ] },
+ *     "filters": [ ... ] }
  */
-struct vs_config_lun {
-	uint64_t lun;
-	char *backend;          /* the backend's type name */
+struct vs_config_stack {
+	char *backend;          /* the backend's type name; NULL over a volume */
 	struct vs_config_kv *options;   /* the backend's options */
 	size_t noptions;
 	struct vs_config_layer *filters;
 	size_t nfilters;
+	struct vs_config_volume *volume;        /* NULL over a backend */
+};
+
+/* A volume: a filter over several legs ("type" names it; its options sit
+ * beside "type" and "legs"). */
+struct vs_config_volume {
+	char *type;
+	struct vs_config_kv *opts;
+	size_t nopts;
+	struct vs_config_stack *legs;
+	size_t nlegs;
+};
+
+/* Volumes inside volumes (a stripe of mirrors): at most this deep. */
+#define VS_CONFIG_MAX_VOLUME_DEPTH 3
+
+/*
+ * A LUN: the disk's own fields (vdisk) and its block stack.  Which options
+ * a backend or filter takes, and their types, come from the layer's own
+ * schema (vstor/bdev.h); nothing here knows a backend or filter by name.
+ * By convention a backend option called "size" is the capacity.  The
+ * stack's fields are reachable by name (l->backend, l->filters, ...) and
+ * as one struct (l->stack) for the code a LUN shares with a volume's legs.
+ */
+struct vs_config_lun {
+	uint64_t lun;
+	union {
+		struct vs_config_stack stack;
+		struct {
+			char *backend;
+			struct vs_config_kv *options;
+			size_t noptions;
+			struct vs_config_layer *filters;
+			size_t nfilters;
+			struct vs_config_volume *volume;
+		};
+	};
 	uint32_t block_size;    /* 512 or 4096 */
 	bool readonly;
 	char *serial;           /* VPD 0x80; NULL = derived */
@@ -162,6 +204,7 @@ void vs_config_free(struct vs_config *cfg);
 /* Free what one element owns (not the element itself) and zero it. */
 void vs_config_chap_free(struct vs_config_chap *c);
 void vs_config_lun_free(struct vs_config_lun *l);
+void vs_config_stack_free(struct vs_config_stack *s);
 void vs_config_target_free(struct vs_config_target *t);
 
 /*
@@ -175,6 +218,10 @@ struct json_t;
 const char *vs_config_json_type(const struct json_t *v);
 
 int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_lun *out,
+                        char *err, size_t errlen);
+/* One leg of a volume ({"backend": ..., ...} or {"volume": ...}), by the
+ * loader's rules; errors name PATH.FIELD. */
+int vs_config_parse_leg(struct json_t *obj, const char *path, struct vs_config_stack *out,
                         char *err, size_t errlen);
 int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,
                          char *err, size_t errlen);

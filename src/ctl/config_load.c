@@ -371,6 +371,17 @@ int vs_config_parse_lun(json_t *obj, const char *path, struct vs_config_lun *out
 	return rc;
 }
 
+int vs_config_parse_leg(json_t *obj, const char *path, struct vs_config_stack *out, char *err,
+                        size_t errlen)
+{
+	struct vs_cfg_loader L = { .file = NULL, .err = err, .errlen = errlen };
+	memset(out, 0, sizeof(*out));
+	int rc = vs_cfg_load_leg(&L, obj, path, out);
+	if (rc)
+		vs_config_stack_free(out);
+	return rc;
+}
+
 int vs_config_parse_portals(json_t *arr, const char *path, char ***out, size_t *n, char *err,
                             size_t errlen)
 {

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "ctl.h"
+#include "vstor/bdev.h"
 
 /* Runtime half of a target; rt[i] belongs to cfg->targets[i]. */
 struct ctl_target_rt {
@@ -74,6 +75,42 @@ int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */
 ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
 
+/* ---- a LUN's stack in the block layer's pre-order (ctl_stack.c) */
+#define CTL_FIELD_MAX       128
+#define BDEV_CTL_MAX_LAYERS 32   /* the block layer's limit per stack */
+
+struct ctl_layer {
+	size_t index;                   /* pre-order, 0 = the top */
+	int kind;                       /* VS_LAYER_* */
+	const char *name;               /* its type */
+	struct vs_config_kv **kv;       /* its options in the model */
+	size_t *n;
+	bool lun_backend;               /* the LUN's own backend (options on the LUN, or
+	                                 * under "options") */
+	struct vs_config_volume *volume;        /* a volume: its model */
+	char obj[CTL_FIELD_MAX];        /* where its options sit: "", "filters[0]", "volume",
+	                                 * "volume.legs[1]" ... */
+	char self[CTL_FIELD_MAX];       /* the layer: "backend", "filters[0]", "volume",
+	                                 * "volume.legs[1].backend" ... */
+};
+/* fn for every layer of st (a LUN's stack if lun) in pre-order; stops at
+ * the first nonzero return, which it returns. */
+int  ctl_stack_walk(struct vs_config_stack *st, bool lun,
+                    int (*fn)(void *ctx, struct ctl_layer *l), void *ctx);
+bool ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out);
+/* The field path of option `key` of layer l ("path", "options.path",
+ * "filters[0].iops", "volume.legs[1].path"). */
+void ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
+                            char *out, size_t len);
+/* The block layer's description of a stack (valid while the model is
+ * unchanged); NULL when out of memory. */
+struct ctl_desc {
+	struct vs_bdev_desc top;
+	void *priv;
+};
+struct ctl_desc *ctl_stack_desc(const struct vs_config_stack *st);
+void ctl_stack_desc_free(struct ctl_desc *cd);
+
 /* ---- state helpers (ctl_state.c) */
 /* Make room for one more target in cfg->targets and rt (no state change). */
 int ctl_reserve_target(struct vs_ctl_state *st);
@@ -85,6 +122,9 @@ int ctl_reserve_target(struct vs_ctl_state *st);
 int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
                    struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
                    size_t errlen);
+/* What the layers of st (numbered from `base` in bdev) learned at open,
+ * into the model.  0 or -ENOMEM. */
+int ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base);
 /* Which field of a LUN's description an attach error (err and layer above)
  * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
  * *rest is the message after it. */
@@ -114,6 +154,7 @@ json_t *ctl_lun_remove(struct ctl_call *c);
 json_t *ctl_lun_resize(struct ctl_call *c);
 json_t *ctl_lun_list(struct ctl_call *c);
 json_t *ctl_lun_set_options(struct ctl_call *c);
+json_t *ctl_lun_replace_leg(struct ctl_call *c);
 json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);

@@ -42,11 +42,13 @@ static void summarize(const struct vs_config_target *t, struct vs_port *port, ch
 		char human[32];
 		(void)vs_port_lun_control(port, l->lun, VS_LUN_QUERY, &info);
 		vs_ctl_human_size(info.size_bytes, human, sizeof(human));
+		/* the backend, or over a volume its stack: "mirror(file,file)" */
+		const char *what = l->backend ? l->backend : l->bdev ? vs_bdev_name(l->bdev) : "volume";
 		vsd_debug("%s: LUN %" PRIu64 " added: %s, %s, %" PRIu32 "-byte blocks%s", t->iqn, l->lun,
-		          l->backend, human, l->block_size, l->readonly ? ", read-only" : "");
+		          what, human, l->block_size, l->readonly ? ", read-only" : "");
 		size_t used = strlen(summary);
 		snprintf(summary + used, summary_len - used, "%sLUN %" PRIu64 " (%s, %s%s)",
-		         used ? ", " : "", l->lun, l->backend, human, l->readonly ? ", read-only" : "");
+		         used ? ", " : "", l->lun, what, human, l->readonly ? ", read-only" : "");
 	}
 }
 

@@ -18,6 +18,9 @@
  * repeated, so a torn or stale block is visible.  Only GOOD is an
  * acknowledgement: a write rejected, cancelled or timed out because the
  * target is going away was never acknowledged.
+ * With ACK_WRITER_FLUSH_EVERY=N in the environment, a SYNCHRONIZE CACHE(10)
+ * follows every N writes submitted (one at a time, beside the QD writes);
+ * it must answer GOOD like a write.
  * Exit status: 0 ok, 1 verification failed or a write got a SCSI error,
  * 2 usage / connection error.
  */
@@ -120,6 +123,9 @@ struct writer {
 	uint64_t next_seq, acked;
 	bool gone;          /* the target is going away: no new writes */
 	bool bad;           /* a SCSI status other than GOOD / UNIT ATTENTION */
+	unsigned flush_every, since_flush;
+	bool flush_busy;
+	uint64_t flushes;
 };
 
 static struct writer wr;    /* one session per process */
@@ -154,6 +160,40 @@ static void write_done(struct iscsi_context *is, int status, void *command_data,
 	s->task = NULL;
 }
 
+static void flush_done(struct iscsi_context *is, int status, void *command_data, void *private)
+{
+	struct writer *w = private;
+	struct scsi_task *t = command_data;
+
+	(void)is;
+	w->flush_busy = false;
+	w->inflight--;
+	if (status == SCSI_STATUS_GOOD) {
+		w->flushes++;
+	} else if (status == SCSI_STATUS_CHECK_CONDITION && is_unit_attention(t)) {
+		w->since_flush = w->flush_every;        /* again */
+	} else if (status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED ||
+	           status == SCSI_STATUS_TIMEOUT) {
+		w->gone = true;
+	} else {
+		fprintf(stderr, "ack_writer: SYNCHRONIZE CACHE(10): status 0x%x\n", status);
+		w->bad = true;
+	}
+	if (t)
+		scsi_free_scsi_task(t);
+}
+
+static void maybe_flush(struct writer *w)
+{
+	if (!w->flush_every || w->flush_busy || w->since_flush < w->flush_every)
+		return;
+	if (!iscsi_synchronizecache10_task(w->is, w->lun, 0, 0, 0, 0, flush_done, w))
+		return;
+	w->since_flush = 0;
+	w->flush_busy = true;
+	w->inflight++;
+}
+
 static int submit(struct writer *w, struct slot *s)
 {
 	fill(s->buf, s->seq % REGION, s->seq);
@@ -166,6 +206,7 @@ static int submit(struct writer *w, struct slot *s)
 		return -1;
 	}
 	w->inflight++;
+	w->since_flush++;
 	return 0;
 }
 
@@ -175,6 +216,8 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 	time_t end = time(NULL) + seconds, hard_end = end + 10;
 
 	w->qd = qd;
+	if (getenv("ACK_WRITER_FLUSH_EVERY"))
+		w->flush_every = (unsigned)atoi(getenv("ACK_WRITER_FLUSH_EVERY"));
 	w->is = connect_url(url, &w->lun);
 	if (!w->is)
 		return 2;
@@ -199,6 +242,8 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 				break;
 			}
 		}
+		if (more)
+			maybe_flush(w);
 		if ((!more && w->inflight == 0) || time(NULL) >= hard_end)
 			break;
 		pfd.fd = iscsi_get_fd(w->is);
@@ -210,8 +255,8 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 	}
 	iscsi_destroy_context(w->is);    /* what was still in flight is cancelled */
 	fclose(w->log);
-	fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u)%s\n", w->acked, w->qd,
-	        w->gone ? ", then the target went away" : "");
+	fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u), %" PRIu64 " flushes%s\n",
+	        w->acked, w->qd, w->flushes, w->gone ? ", then the target went away" : "");
 	if (w->bad)
 		return 1;
 	return w->acked ? 0 : 2;

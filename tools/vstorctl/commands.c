@@ -26,8 +26,8 @@ const struct vsc_cmd vsc_commands[] = {
 
 	{ "lun", "add", "lun.add", "add a LUN; logged-in initiators see it at once",
 	  { TARGET_OPT(true), LUN_OPT(true),
-	    { "backend", "backend", VSC_STR, true, "NAME",
-	      "what stores the data: ram, file, ... (see layer list)" },
+	    { "backend", "backend", VSC_STR, false, "NAME",
+	      "what stores the data: ram, file, ... (see layer list); or --volume" },
 	    { "size", "size", VSC_STR, false, "SIZE", "backend option size: bytes or 512M, 10G" },
 	    { "path", "path", VSC_PATH, false, "PATH",
 	      "backend option path (relative: to the current directory)" },
@@ -44,13 +44,28 @@ const struct vsc_cmd vsc_commands[] = {
 	      "further backend option, e.g. dsync=1; repeatable" },
 	    { "filter", "filters", VSC_FILTER, false, "NAME[,KEY=VALUE]...",
 	      "a filter over the backend, e.g. throttle,iops=5000; repeatable, the first is "
-	      "closest to the initiator" } },
+	      "closest to the initiator" },
+	    { "volume", "volume", VSC_VOLUME, false, "TYPE[,KEY=VALUE]...",
+	      "a volume over the --leg stacks instead of --backend, e.g. "
+	      "mirror,meta=/var/lib/vstor/m0.map" },
+	    { "leg", "legs", VSC_LEG, false, "BACKEND[,KEY=VALUE]...",
+	      "a leg of --volume, e.g. file,path=/a.img (path: relative to the current "
+	      "directory); repeatable, in order" } },
+	  NULL, NULL, vsc_print_luns },
+	{ "lun", "replace-leg", "lun.replace_leg",
+	  "put a new disk in place of a leg of a LUN's volume while it is used (a mirror copies "
+	  "it in full)",
+	  { TARGET_OPT(true), LUN_OPT(true),
+	    { "leg", "leg", VSC_NUM, true, "N", "which leg of the volume (0: the first)" },
+	    { "stack", "stack", VSC_STACK, true, "BACKEND[,KEY=VALUE]...",
+	      "the new leg, e.g. file,path=/new.img,create=1,size=10G" } },
 	  NULL, NULL, vsc_print_luns },
 	{ "lun", "set-filter", "lun.set_options",
 	  "change run-time options of a filter (or the backend) of a LUN while it is used",
 	  { TARGET_OPT(true), LUN_OPT(true),
 	    { "filter", "layer", VSC_LAYER, true, "NAME,KEY=VALUE[,KEY=VALUE]...",
-	      "the filter (or \"backend\") and its new values, e.g. throttle,iops=2000" } },
+	      "the filter (or \"backend\", or a layer's field such as volume.legs[1].filters[0]) "
+	      "and its new values, e.g. throttle,iops=2000" } },
 	  NULL, NULL, vsc_print_fields },
 	{ "lun", "remove", "lun.remove", "remove a LUN",
 	  { TARGET_OPT(true), LUN_OPT(true),

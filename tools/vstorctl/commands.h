@@ -15,6 +15,9 @@ enum vsc_opt_type {
 	VSC_KV,         /* repeatable KEY=VALUE; passed as a JSON object of strings */
 	VSC_FILTER,     /* repeatable NAME[,KEY=VALUE]...; an array of {"name": NAME, KEY: VALUE} */
 	VSC_LAYER,      /* NAME,KEY=VALUE[,KEY=VALUE]...; params.layer = NAME, params.options = {...} */
+	VSC_VOLUME,     /* TYPE[,KEY=VALUE]...; params.volume = {"type": TYPE, KEY: VALUE} */
+	VSC_LEG,        /* repeatable BACKEND[,KEY=VALUE]...; appended to params.volume.legs */
+	VSC_STACK,      /* BACKEND[,KEY=VALUE]...; params.KEY = {"backend": BACKEND, KEY: VALUE} */
 };
 
 struct vsc_opt {
@@ -26,7 +29,7 @@ struct vsc_opt {
 	const char *help;
 };
 
-#define VSC_MAX_OPTS 16      /* including the terminating { 0 } */
+#define VSC_MAX_OPTS 20      /* including the terminating { 0 } */
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */

@@ -1,7 +1,9 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
 # a RAM LUN and once with a file LUN, and count real passes, failures and
-# skips per family (iSCSI, SCSI).
+# skips per family (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS may also name
+# the volumes concat, stripe and mirror (each over two file legs, 1 GiB in
+# all), to show they answer as a plain file LUN does.
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -58,6 +60,18 @@ allowed_skips() {
 		tr -d '|` ' | sort -u
 }
 
+# volume TYPE NAME: a volume of two file legs NAME-a.img, NAME-b.img
+volume() {
+	local size=512M opts=""
+	case "$1" in
+	mirror) size=1G opts="\"meta\": \"$tmp/$2.map\", \"assume_clean\": true," ;;
+	stripe) opts="\"chunk\": \"64K\"," ;;
+	esac
+	echo "{ \"type\": \"$1\", $opts \"legs\": [
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-a.img\", \"size\": \"$size\", \"create\": true },
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-b.img\", \"size\": \"$size\", \"create\": true } ] }"
+}
+
 write_config() {   # backend → config file
 	local lun
 	# LUN 0: the disk under test, removable (see README.md: the PREVENT
@@ -75,6 +89,10 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	concat | stripe | mirror)
+		# volumes over two file legs, 1 GiB in all as the file LUN
+		lun="{ \"lun\": 0, \"volume\": $(volume "$1" disk), \"removable\": true }, $ro,
+		     { \"lun\": 2, \"volume\": $(volume "$1" disk2), \"physical_block_size\": 4096 }" ;;
 	esac
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
@@ -86,7 +104,7 @@ JSON
 }
 
 start_vstord() {   # backend
-	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	rm -f "$tmp"/disk*.img "$tmp"/disk*.map
 	write_config "$1"
 	# own control socket: another vstord on this host keeps its default one
 	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" >"$OUT/vstord-$1.log" 2>&1 &

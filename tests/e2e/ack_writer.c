@@ -34,6 +34,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "lib/url_login.h"
+
 #define BLOCK 512
 #define REGION 4096u
 #define RECORD 64   /* bytes per text record; 8 per block */
@@ -71,30 +73,8 @@ static int parse(const uint8_t *buf, uint64_t lba, uint64_t *seq)
 
 static struct iscsi_context *connect_url(const char *url, int *lun)
 {
-	struct iscsi_context *is = iscsi_create_context(initiator);
-	if (!is)
-		return NULL;
-	struct iscsi_url *u = iscsi_parse_full_url(is, url);
-	if (!u) {
-		fprintf(stderr, "ack_writer: bad URL %s: %s\n", url, iscsi_get_error(is));
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	iscsi_set_targetname(is, u->target);
-	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(is, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-	/* A lost target must end the run, not be retried forever. */
-	iscsi_set_noautoreconnect(is, 1);
-	iscsi_set_timeout(is, 10);
-	if (iscsi_full_connect_sync(is, u->portal, u->lun) != 0) {
-		fprintf(stderr, "ack_writer: login to %s failed: %s\n", url, iscsi_get_error(is));
-		iscsi_destroy_url(u);
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	*lun = u->lun;
-	iscsi_destroy_url(u);
-	return is;
+	/* a lost target must end the run, not be retried forever */
+	return url_login("ack_writer", initiator, url, true, lun);
 }
 
 static bool is_unit_attention(struct scsi_task *t)

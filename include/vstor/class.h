@@ -151,7 +151,8 @@ struct vs_disk_config {
 	const char *nexus_name;         /* the I_T nexus (initiator port) name, e.g. the peer */
 	const char *initiator_name;     /* NULL: nexus_name */
 	uint32_t queue_depth;           /* block requests at once; 0 = 64 */
-	uint32_t max_srbs;              /* SRBs in flight at once; 0 = queue_depth */
+	uint32_t max_srbs;              /* pieces in the port or waiting for a retry at
+	                                 * once (one SRB each); 0 = queue_depth */
 	uint32_t max_iov;               /* iovec entries per READ / WRITE; 0 = 16 */
 	uint32_t retry_deadline_ms;     /* 0 = 30000 */
 	uint32_t srb_timeout_ms;        /* per SRB; 0 = the port's default */

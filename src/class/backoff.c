@@ -13,7 +13,6 @@
 
 #include "class_int.h"
 
-#define STUCK_POLL_NS 1000000ull        /* 1 ms: see class_timer_rearm_locked */
 
 void class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p)
 {
@@ -24,27 +23,7 @@ void class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p)
 	p->next = *pp;
 	*pp = p;
 	p->wait = WAIT_BACKOFF;
-	class_timer_rearm_locked(disk);
-}
-
-void class_timer_rearm_locked(struct vs_disk *disk)
-{
-	uint64_t when = VS_DISK_TIMER_OFF;
-
-	if (disk->backoff_head)
-		when = disk->backoff_head->due_ns;
-	/* Work waits for an SRB while none is in the port to bring one back
-	 * (the miniport still holds an aborted one): look again soon. */
-	if ((disk->ready_head || disk->wait_head) && !disk->srbs_out) {
-		uint64_t soon = class_now(disk) + STUCK_POLL_NS;
-
-		if (soon < when)
-			when = soon;
-	}
-	if (when == disk->armed_ns)
-		return;
-	disk->armed_ns = when;
-	disk->timer.arm(disk->timer.ctx, when);
+	/* the timer follows at the end of the pump that comes next */
 }
 
 void vs_disk_timer_expired(struct vs_disk *disk)
@@ -63,7 +42,6 @@ void vs_disk_timer_expired(struct vs_disk *disk)
 		disk->backoff_head = p->next;
 		class_ready_push_locked(disk, p);
 	}
-	class_timer_rearm_locked(disk);
 	pthread_mutex_unlock(&disk->lock);
 	class_pump(disk);
 	atomic_fetch_sub(&disk->inside, 1);

@@ -136,6 +136,7 @@ struct vs_disk {
 	bool no_ndob;                   /* WRITE SAME NDOB refused once: send a zero block */
 	uint32_t busy;                  /* request slots handed out */
 	uint32_t srbs_out;              /* SRBs in the port */
+	uint32_t user_pieces;           /* piece records block requests hold (<= max_srbs) */
 	/* threads inside a class entry point; vs_disk_destroy waits for 0, so
 	 * one finishing its work after the last done() never touches freed memory */
 	atomic_uint inside;
@@ -194,7 +195,6 @@ void class_classify(const struct vs_srb *srb, struct class_verdict *v);
 
 /* backoff.c */
 void class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p);
-void class_timer_rearm_locked(struct vs_disk *disk);
 int  class_timer_register(struct vs_disk *disk);
 void class_timer_unregister(struct vs_disk *disk);
 

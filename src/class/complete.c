@@ -39,11 +39,36 @@ static bool ndob_refused(const struct vs_srb *srb, const struct class_verdict *v
 	       srb->cdb[0] == WRITE_SAME_16 && (srb->cdb[1] & 0x01);
 }
 
-static void fail_locked(struct class_req *r, int err)
+/* Take r's pieces off a waiting list (lock held); they go nowhere now. */
+static void drop_pieces_locked(struct vs_disk *disk, struct class_piece **head,
+                               struct class_piece **tail, struct class_req *r)
+{
+	struct class_piece *prev = NULL;
+
+	for (struct class_piece **pp = head; *pp;) {
+		struct class_piece *p = *pp;
+
+		if (p->req != r) {
+			prev = p;
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		if (tail && *tail == p)
+			*tail = prev;
+		class_piece_free_locked(disk, p);
+	}
+}
+
+/* The first failure decides: cut no more of r, and what of it waits for
+ * a retry will not be sent again, so r finishes with what is in the port. */
+static void fail_locked(struct vs_disk *disk, struct class_req *r, int err)
 {
 	if (!r->pub.result)
 		r->pub.result = err;
-	r->all_cut = true;              /* cut no more of it */
+	r->all_cut = true;
+	drop_pieces_locked(disk, &disk->ready_head, &disk->ready_tail, r);
+	drop_pieces_locked(disk, &disk->backoff_head, NULL, r);
 }
 
 /* Decide the piece's fate (lock held).  True if the piece record is free
@@ -62,7 +87,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 		if (dead)
 			return true;
 		if (p->immediate >= CLASS_IMMEDIATE_RETRIES) {
-			fail_locked(r, v->err);
+			fail_locked(disk, r, v->err);
 			return true;
 		}
 		p->immediate++;
@@ -73,7 +98,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 			return true;
 		now = class_now(disk);
 		if (now >= r->deadline_ns) {
-			fail_locked(r, v->err);
+			fail_locked(disk, r, v->err);
 			return true;
 		}
 		/* the last try goes exactly at the deadline */
@@ -84,7 +109,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 		class_backoff_insert_locked(disk, p);
 		return false;
 	default:
-		fail_locked(r, v->err);
+		fail_locked(disk, r, v->err);
 		return true;
 	}
 }

@@ -93,7 +93,9 @@ static uint64_t granule_end(const struct vs_disk *disk, uint64_t start, uint64_t
 static int cut_unmap(struct vs_disk *disk, struct class_req *r, struct class_piece *p)
 {
 	uint64_t end = r->lba + r->nblocks;
-	uint64_t per_cmd = disk->info.max_unmap_blocks;
+	/* FFFFFFFFh: no limit per command (SBC-3 6.6.4) */
+	uint64_t per_cmd = disk->info.max_unmap_blocks == 0xffffffffu ? UINT64_MAX
+	                                                              : disk->info.max_unmap_blocks;
 	uint64_t by_desc = (uint64_t)disk->info.max_unmap_descriptors * DESC_MAX_BLOCKS;
 	uint64_t n = min64(end - r->next_lba, min64(per_cmd, by_desc));
 
@@ -116,6 +118,7 @@ int class_piece_cut(struct vs_disk *disk, struct class_req *r, struct class_piec
 	p->wait = WAIT_NONE;
 	p->zero_block = disk->no_ndob;
 	if (r->phase == PHASE_SYNC) {
+		p->lba = r->lba;        /* the whole range the pieces wrote */
 		p->nblocks = r->nblocks;
 		r->all_cut = true;
 		return 0;

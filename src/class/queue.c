@@ -151,8 +151,15 @@ void vs_disk_submit(struct vs_disk *disk, struct vs_blk_request *req)
 	atomic_fetch_sub(&disk->inside, 1);
 }
 
+static bool is_internal(const struct class_req *r)
+{
+	return r->pub.op >= CLASS_OP_PROBE;
+}
+
 void class_piece_free_locked(struct vs_disk *disk, struct class_piece *p)
 {
+	if (!is_internal(p->req))
+		disk->user_pieces--;
 	p->req->outstanding--;
 	p->req = NULL;
 	p->wait = WAIT_NONE;
@@ -249,7 +256,8 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 				push_finished(finished, r);
 			continue;
 		}
-		if (!disk->free_pieces)
+		/* max_srbs for block requests; the rest is the internal ones' */
+		if (!disk->free_pieces || (!is_internal(r) && disk->user_pieces >= disk->max_srbs))
 			break;
 		srb = vs_srb_get(disk->pool);
 		if (!srb)
@@ -257,6 +265,8 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 		p = disk->free_pieces;
 		disk->free_pieces = p->next;
 		p->next = NULL;
+		if (!is_internal(r))
+			disk->user_pieces++;
 		int rc = class_piece_cut(disk, r, p);
 		if (rc < 0) {
 			p->req = r;
@@ -274,6 +284,29 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 		disk->batch[n++] = srb;
 	}
 	return n;
+}
+
+#define STUCK_POLL_NS 1000000ull        /* 1 ms */
+
+/* Ask the timer for the earliest back-off (backoff.c keeps them sorted). */
+static void timer_rearm_locked(struct vs_disk *disk)
+{
+	uint64_t when = VS_DISK_TIMER_OFF;
+
+	if (disk->backoff_head)
+		when = disk->backoff_head->due_ns;
+	/* Work waits for an SRB while none is in the port to bring one back
+	 * (the miniport still holds an aborted one): look again soon. */
+	if ((disk->ready_head || disk->wait_head) && !disk->srbs_out) {
+		uint64_t soon = class_now(disk) + STUCK_POLL_NS;
+
+		if (soon < when)
+			when = soon;
+	}
+	if (when == disk->armed_ns)
+		return;
+	disk->armed_ns = when;
+	disk->timer.arm(disk->timer.ctx, when);
 }
 
 void class_pump(struct vs_disk *disk)
@@ -303,10 +336,8 @@ void class_pump(struct vs_disk *disk)
 		pthread_mutex_lock(&disk->lock);
 	} while (disk->pump_again);
 	disk->pumping = false;
-	/* Still waiting with nothing in the port to wake us (an SRB kept by
-	 * a miniport after an abort has not come back): poll by timer. */
-	if ((disk->ready_head || disk->wait_head) && !disk->srbs_out)
-		class_timer_rearm_locked(disk);
+	/* the earliest back-off, or a poll if work is stuck (backoff.c) */
+	timer_rearm_locked(disk);
 	pthread_mutex_unlock(&disk->lock);
 }
 

@@ -23,6 +23,11 @@ static void answer_sense(struct vs_srb *srb, const struct cm_rule *r)
 	srb->srb_status = VS_SRB_SUCCESS;
 	srb->scsi_status = SAM_STAT_CHECK_CONDITION;
 	memset(srb->sense, 0, 32);
+	if (r->bad_sense) {
+		srb->sense[0] = 0x7e;   /* no such response code */
+		srb->sense_len = 18;
+		return;
+	}
 	if (r->descriptor) {
 		srb->sense_len = (uint8_t)vs_sense_descriptor(srb->sense, sizeof(srb->sense), r->key,
 		                                              r->asc_ascq);
@@ -206,7 +211,7 @@ static void emu_unmap(struct cm *m, struct vs_srb *srb)
 	uint64_t total = 0;
 	for (uint32_t at = 8; at + 16 <= len && at < 8 + bd; at += 16)
 		total += get32(&p[at + 8]);
-	if (m->b0_max_unmap && total > m->b0_max_unmap) {
+	if (m->b0_max_unmap && m->b0_max_unmap != 0xffffffffu && total > m->b0_max_unmap) {
 		invalid(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST);
 		return;
 	}
@@ -341,8 +346,17 @@ static void answer(struct cm *m, struct vs_srb *srb, const struct cm_rule *force
 
 	pthread_mutex_lock(&m->mu);
 	ruled = forced ? (r = *forced, true) : take_rule_locked(m, srb->cdb[0], &r);
-	if (!ruled)
+	if (!ruled) {
 		emulate(m, srb);
+	} else if (r.status == SAM_STAT_CHECK_CONDITION && r.key == SENSE_RECOVERED_ERROR) {
+		/* SPC-4 4.5.6: the command completed (with recovery) */
+		emulate(m, srb);
+		uint32_t moved = srb->xfer_len;
+		pthread_mutex_unlock(&m->mu);
+		answer_sense(srb, &r);
+		srb->xfer_len = moved;
+		return;
+	}
 	pthread_mutex_unlock(&m->mu);
 	if (ruled)
 		answer_rule(srb, &r);

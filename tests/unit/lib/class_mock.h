@@ -47,6 +47,7 @@ struct cm_rule {
 	uint16_t asc_ascq;
 	bool     descriptor;    /* descriptor-format sense (72h) */
 	bool     deferred;      /* 71h / 73h */
+	bool     bad_sense;     /* CHECK CONDITION with sense nobody can read */
 };
 
 struct cm_cmd {

@@ -266,6 +266,16 @@ static void test_status_and_srb_status_mapping(void **state)
 		assert_int_equal(cm_count(m, WRITE_16), 1);
 		close_disk(&h, m);
 	}
+	/* GOOD with less data than asked (SAM-5 5.1 underflow): a read that
+	 * did not bring the blocks is an error, not a success */
+	struct cm *m;
+	struct ch h;
+	uint8_t buf[1024];
+
+	open_disk(&h, &m, 0);
+	cm_rule(m, (struct cm_rule){ .opcode = READ_16, .count = 1, .short_read = true });
+	assert_int_equal(ch_run(&h, VS_BLK_READ, 0, 0, 1024, buf), -EIO);
+	close_disk(&h, m);
 }
 
 static void test_sense_parse(void **state)

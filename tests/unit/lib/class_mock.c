@@ -348,6 +348,9 @@ static void answer(struct cm *m, struct vs_srb *srb, const struct cm_rule *force
 	ruled = forced ? (r = *forced, true) : take_rule_locked(m, srb->cdb[0], &r);
 	if (!ruled) {
 		emulate(m, srb);
+	} else if (r.short_read) {
+		emulate(m, srb);
+		srb->xfer_len /= 2;
 	} else if (r.status == SAM_STAT_CHECK_CONDITION && r.key == SENSE_RECOVERED_ERROR) {
 		/* SPC-4 4.5.6: the command completed (with recovery) */
 		emulate(m, srb);
@@ -358,7 +361,7 @@ static void answer(struct cm *m, struct vs_srb *srb, const struct cm_rule *force
 		return;
 	}
 	pthread_mutex_unlock(&m->mu);
-	if (ruled)
+	if (ruled && !r.short_read)
 		answer_rule(srb, &r);
 }
 
@@ -387,8 +390,9 @@ static void cm_start_io(void *aext, void *lext, struct vs_srb *srb)
 	(void)lext;
 	pthread_mutex_lock(&m->mu);
 	log_cmd(m, srb);
-	if (m->hold && m->nheld < CM_HELD) {
+	if ((m->hold || m->async) && m->nheld < CM_HELD) {
 		m->held[m->nheld++] = srb;
+		pthread_cond_signal(&m->cv);
 		pthread_mutex_unlock(&m->mu);
 		return;
 	}
@@ -497,6 +501,7 @@ struct cm *cm_new(void)
 	struct cm *m = calloc(1, sizeof(*m));
 
 	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
 	m->block_size = 512;
 	m->blocks = 2048;
 	m->data_blocks = 2048;
@@ -518,8 +523,57 @@ int cm_start(struct cm *m)
 	return vs_port_lun_add(m->port, 0, NULL);
 }
 
+static void *async_main(void *arg)
+{
+	struct cm *m = arg;
+
+	pthread_mutex_lock(&m->mu);
+	while (!m->async_stop) {
+		if (!m->nheld) {
+			pthread_cond_wait(&m->cv, &m->mu);
+			continue;
+		}
+		struct vs_srb *srb = m->held[0];
+		memmove(&m->held[0], &m->held[1], (size_t)(m->nheld - 1) * sizeof(srb));
+		m->nheld--;
+		uint32_t n = ++m->answered;
+		pthread_mutex_unlock(&m->mu);
+		if (m->chaos && n % m->chaos == 0) {
+			struct cm_rule r = { .status = n % (2 * m->chaos) ? SAM_STAT_BUSY
+			                                                 : SAM_STAT_CHECK_CONDITION,
+			                     .key = SENSE_UNIT_ATTENTION,
+			                     .asc_ascq = ASC_MODE_PARAMETERS_CHANGED,
+			                     .descriptor = n % 3 == 0 };
+			answer(m, srb, &r);
+		} else {
+			answer(m, srb, NULL);
+		}
+		vs_port_complete(srb);
+		pthread_mutex_lock(&m->mu);
+	}
+	pthread_mutex_unlock(&m->mu);
+	return NULL;
+}
+
+void cm_async_start(struct cm *m, uint32_t chaos)
+{
+	pthread_mutex_lock(&m->mu);
+	m->async = true;
+	m->chaos = chaos;
+	pthread_mutex_unlock(&m->mu);
+	pthread_create(&m->thread, NULL, async_main, m);
+}
+
 void cm_free(struct cm *m)
 {
+	if (m->async) {
+		pthread_mutex_lock(&m->mu);
+		m->async_stop = true;
+		pthread_cond_signal(&m->cv);
+		pthread_mutex_unlock(&m->mu);
+		pthread_join(m->thread, NULL);
+	}
+	pthread_cond_destroy(&m->cv);
 	if (m->port)
 		vs_port_destroy(m->port);
 	free(m->data);

@@ -48,6 +48,7 @@ struct cm_rule {
 	bool     descriptor;    /* descriptor-format sense (72h) */
 	bool     deferred;      /* 71h / 73h */
 	bool     bad_sense;     /* CHECK CONDITION with sense nobody can read */
+	bool     short_read;    /* GOOD, but half the data */
 };
 
 struct cm_cmd {
@@ -87,6 +88,12 @@ struct cm {
 	/* held SRBs (hold) */
 	struct vs_srb *held[CM_HELD];
 	int nheld;
+	/* async: cm_async_start's thread completes SRBs in arrival order */
+	bool async, async_stop;
+	pthread_cond_t cv;
+	pthread_t thread;
+	uint32_t chaos;                 /* async: every chaos-th answer is BUSY or a UA */
+	uint32_t answered;
 };
 
 /* A mock with sane defaults: 512-byte blocks, 2048 blocks all in RAM,
@@ -101,6 +108,8 @@ int  cm_count(struct cm *m, uint16_t opcode);
 /* The i-th logged command with this opcode, or NULL. */
 const struct cm_cmd *cm_nth(struct cm *m, uint16_t opcode, int i);
 int  cm_held(struct cm *m);
+/* From now on a thread of the mock completes every SRB (cm_free stops it). */
+void cm_async_start(struct cm *m, uint32_t chaos);
 /* Finish held SRB `idx` with the emulated answer (r == NULL) or r's. */
 void cm_finish(struct cm *m, int idx, const struct cm_rule *r);
 

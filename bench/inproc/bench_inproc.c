@@ -490,11 +490,11 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	struct vs_backend_caps caps;
-	bdev->ops->get_caps(bdev->h, &caps);
+	vs_bdev_get_caps(bdev, &caps);
 	uint32_t block_size = caps.logical_block_size > 512 ? caps.logical_block_size : 512;
 
 	static struct bench bs[MAX_THREADS];
-	uint64_t blocks = bdev->ops->get_size(bdev->h) / block_size;
+	uint64_t blocks = vs_bdev_get_size(bdev) / block_size;
 	if (block_size > IO_SIZE || blocks < IO_SIZE / block_size) {
 		fprintf(stderr, "-s: the disk must hold at least one %u-byte I/O\n", IO_SIZE);
 		vs_bdev_close(bdev);

@@ -1,128 +1,128 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Block backends: the resource a disk exports (RAM, a file, later a remote
- * NBD server or a Ceph image).  A backend is one small file implementing
- * one ops table, in the style of nbdkit plugins; it includes only this
- * header (and srb.h for iovec helpers it does not need to use).
+ * Block backends: the resource a disk exports (RAM, a file, a remote NBD
+ * server, a Ceph image).  A backend is one small file implementing one
+ * ops table, in the style of nbdkit plugins; it includes this header (and
+ * loop.h if it waits on sockets or timers), nothing else of vstor.
  *
  * Requests are asynchronous.  A backend may complete inline (ram) or later
- * from another thread (file: io_uring completions).  Each request completes
- * exactly once.  Submission never blocks and never allocates.
+ * from another thread (file: io_uring completions; nbd: its event loop).
+ * Each request completes exactly once, through vs_bio_complete().
+ * Submission never blocks and never allocates.
  *
- * Filters (include/vstor/filter.h, later) wrap a vs_bdev and present the
- * same interface, so a stack is a chain of vs_bdev.
+ * The table grows only at the end: the block layer reads `struct_size`,
+ * so a plugin built against an older header keeps working, and refuses
+ * one whose api_version it does not know.
  */
 #ifndef VSTOR_BACKEND_H
 #define VSTOR_BACKEND_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <sys/uio.h>
+#include "vstor/bdev.h"
 
-#define VS_BACKEND_API_VERSION 1
+#define VS_BACKEND_API_VERSION 2
 
-/* key=value options, as given on the command line / in the config */
-struct vs_kv {
-	const char *key;
-	const char *value;
-};
+/* One layer of an open stack, as the layer itself holds it: what it
+ * passes to the block layer's services (events, options). */
+struct vs_layer;
 
-enum vs_bio_op {
-	VS_BIO_READ = 1,
-	VS_BIO_WRITE,
-	VS_BIO_FLUSH,        /* everything acknowledged so far to stable storage */
-	VS_BIO_UNMAP,        /* deallocate; reads may then return zeroes */
-	VS_BIO_WRITE_ZEROES, /* must read back as zeroes */
-};
+/*
+ * The validated options of one layer: every key is in the layer's schema,
+ * typed values parsed, defaults applied.  Asking for a name that is not in
+ * the schema is a programming error (answered as absent).
+ */
+struct vs_opts;
+bool        vs_opt_given(const struct vs_opts *o, const char *name);   /* given by the user */
+bool        vs_opt_present(const struct vs_opts *o, const char *name); /* given or defaulted */
+const char *vs_opt_str(const struct vs_opts *o, const char *name);     /* NULL if not present */
+bool        vs_opt_bool(const struct vs_opts *o, const char *name);
+/* UINT, SIZE (bytes), RATE (per second), DURATION (ms); 0 if not present */
+uint64_t    vs_opt_u64(const struct vs_opts *o, const char *name);
 
-#define VS_BIO_FUA      0x1  /* write: stable before completion (SBC-3 FUA) */
-#define VS_BIO_MAY_TRIM 0x2  /* write_zeroes: may deallocate */
-
-struct vs_bio;
-typedef void (*vs_bio_done_fn)(struct vs_bio *bio, int err /* 0 or -errno */);
-
-/* One block request.  Lives in the caller's memory (e.g. an SRB extension)
- * until done() runs. */
-struct vs_bio {
-	uint8_t  op;              /* enum vs_bio_op */
-	uint32_t flags;           /* VS_BIO_* */
-	uint64_t offset;          /* bytes */
-	uint64_t length;          /* bytes */
-	struct iovec *iov;        /* READ/WRITE data; total >= length */
-	int      iovcnt;
-	vs_bio_done_fn done;
-	void    *ctx;             /* for the caller */
-	uint64_t backend_scratch[8]; /* for the backend, e.g. to link it in a queue */
-};
-
-/* Capability flags from the open handle */
-struct vs_backend_caps {
-	bool can_write;        /* false: read-only */
-	bool can_flush;        /* flush does something (volatile cache exists) */
-	bool can_fua;          /* honours VS_BIO_FUA natively or by flushing */
-	bool can_unmap;
-	bool can_zero;         /* efficient write-zeroes */
-	bool unmap_zeroes;     /* unmapped blocks read back as zeroes (LBPRZ) */
-	bool is_rotational;
-	bool can_resize;
-	bool has_write_cache;  /* writes may be volatile until flush (WCE) */
-	uint32_t optimal_io_size;   /* bytes, 0 = unknown */
-	uint32_t unmap_granularity; /* bytes, 0 = unknown */
-	/*
-	 * The smallest unit the backend can read or write: every offset and
-	 * length must be a multiple of it (bytes, a power of two), e.g. the
-	 * logical block size an O_DIRECT file or device needs.  A disk over
-	 * it cannot use smaller logical blocks.  0 = any (byte granular).
-	 */
-	uint32_t logical_block_size;
+struct vs_backend_open_args {
+	struct vs_layer *self;          /* for vs_layer_event() & co */
+	const struct vs_opts *opts;
+	bool readonly;                  /* open nothing for writing */
+	struct vs_loop_group *loops;    /* NULL: none available */
+	/* out: bytes of per-request context the backend wants besides
+	 * bio->backend_scratch (0: none, submit gets ctx NULL) */
+	size_t ctx_size;
 };
 
 struct vs_backend_ops {
 	const char *name;
-	uint32_t api_version;     /* VS_BACKEND_API_VERSION */
-	uint32_t struct_size;     /* sizeof(struct vs_backend_ops) */
-	const char *help;         /* one line per option, for --help */
+	uint32_t api_version;           /* VS_BACKEND_API_VERSION */
+	uint32_t struct_size;           /* sizeof(struct vs_backend_ops) */
+	const char *description;        /* one line, for --help and listings */
+	const struct vs_opt_desc *options;  /* ends with a NULL name */
 
-	/* Open with options (e.g. size=1G, path=/x, create=1, direct=1).
-	 * NULL on failure with vs_set_error() naming the option. */
-	void *(*open)(const struct vs_kv *opts, size_t nopts);
-	/* Flush and release everything; blocks until in-flight I/O is done. */
+	/* Optional: rules between options the schema cannot say ("size:
+	 * required with create=1").  0 or -EINVAL with vs_set_error() naming
+	 * the field.  Runs before open and when a configuration is checked. */
+	int   (*check)(const struct vs_opts *opts);
+	/* NULL on failure with vs_set_error() naming the option. */
+	void *(*open)(struct vs_backend_open_args *args);
+	/* Flush and release everything; every request has completed. */
 	void  (*close)(void *h);
 	uint64_t (*get_size)(void *h);
 	void  (*get_caps)(void *h, struct vs_backend_caps *caps);
-	/* Submit; returns 0 (done() will run, maybe already has) or a negative
-	 * errno without calling done() (-EAGAIN: resources, retry later). */
-	int   (*submit)(void *h, struct vs_bio *bio);
-	/* Optional: change size (grow / shrink). Blocking allowed. */
+	/* Returns 0 (the bio will complete, maybe already has) or a negative
+	 * errno without completing it (-EAGAIN: resources, retry later).
+	 * ctx: the bio's context (args->ctx_size bytes) or NULL. */
+	int   (*submit)(void *h, struct vs_bio *bio, void *ctx);
+
+	/* ---- optional ---- */
+
+	/* Give back a bio this backend holds (queued, waiting to be resent):
+	 * complete it with -ECANCELED and return true.  False if it is not
+	 * here (never came, already completed) or cannot be stopped.  Must
+	 * cope with a bio completing on another thread meanwhile. */
+	bool  (*cancel)(void *h, struct vs_bio *bio);
+	/* A reset: give back everything held and not yet sent. */
+	void  (*reset)(void *h);
+	/* Change size.  Blocking allowed. */
 	int   (*resize)(void *h, uint64_t new_size);
-	/* Optional: is [offset, offset+len) allocated?  Sets *mapped and the
-	 * length of the extent with that state.  Blocking allowed. */
-	int   (*block_status)(void *h, uint64_t offset, uint64_t len,
-	                      bool *mapped, uint64_t *extent_len);
+	/* Is [offset, offset+len) allocated?  Blocking allowed. */
+	int   (*block_status)(void *h, uint64_t offset, uint64_t len, bool *mapped,
+	                      uint64_t *extent_len);
+	/* Apply changed VS_OPT_RUNTIME options (all of `opts` is the new
+	 * state, already validated); 0 or -errno with vs_set_error(). */
+	int   (*set_options)(void *h, const struct vs_opts *opts);
+	/* Options found out at open for a saved configuration (bdev.h,
+	 * vs_bdev_layer_learned). */
+	void  (*learned)(void *h, void (*emit)(void *ctx, const char *key, const char *value),
+	                 void *ctx);
 };
 
-/* An open backend instance (the bottom of a block stack). */
-struct vs_bdev {
-	const struct vs_backend_ops *ops;
-	void *h;
-	char  name[32];
-};
+/* Complete a bio (from any thread, exactly once). */
+static inline void vs_bio_complete(struct vs_bio *bio, int err)
+{
+	bio->done(bio, err);
+}
 
-/* Registry of built-in backends ("ram", "file", ...). */
-const struct vs_backend_ops *vs_backend_find(const char *name);
-/* Open by name; NULL with vs_set_error() on failure. */
-struct vs_bdev *vs_bdev_open(const char *backend, const struct vs_kv *opts, size_t nopts);
-void vs_bdev_close(struct vs_bdev *bdev);
+/* The handle open() returned of the backend at the bottom of `bdev` (the
+ * first leg's), if that backend is of type `name`; else NULL.  For a
+ * backend's own white-box tests and tools, never for the I/O path. */
+void *vs_bdev_backend_handle(struct vs_bdev *bdev, const char *name);
 
-/* Parse sizes like "1G", "512M", "4096", "10GiB" → bytes; -EINVAL on junk. */
-int vs_parse_size(const char *s, uint64_t *out);
-/* Look up a key in an option list; NULL if absent. */
-const char *vs_kv_get(const struct vs_kv *opts, size_t n, const char *key);
+/* Report an event upward (any thread, never from inside submit for the
+ * bio being submitted): through the filters above, each of which may
+ * keep it, to the disk. */
+void vs_layer_event(struct vs_layer *self, const struct vs_bdev_event *ev);
 
-/* Error messages (same declarations as in miniport.h, repeated so that a
- * backend needs no other vstor header): one thread-local line. */
-void vs_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-const char *vs_last_error(void);
+/*
+ * Plugins: a shared object exports `vs_plugin_backends` (a NULL-terminated
+ * array of ops tables) and/or `vs_plugin_filters` (filter.h).  Built-in
+ * layers register themselves at start-up.
+ */
+#define VS_PLUGIN_BACKENDS_SYMBOL "vs_plugin_backends"
+/* origin: what listings show as where it came from; NULL: "built-in".
+ * 0, or -errno with vs_last_error() (bad table, name taken). */
+int vs_backend_register(const struct vs_backend_ops *ops, const char *origin);
+/* Built in: register at start-up; a table the registry refuses is a bug in
+ * the program, reported on stderr before it aborts. */
+void vs_backend_register_builtin(const struct vs_backend_ops *ops);
+#define VS_BACKEND_BUILTIN(ops) \
+	static void __attribute__((constructor)) vs_builtin_##ops(void) \
+	{ vs_backend_register_builtin(&(ops)); }
 
 #endif

@@ -198,11 +198,32 @@ void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus
 int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexus,
                             const struct vs_nexus *by, const struct vs_srb *keep);
 
+/*
+ * The LUN's D_SENSE bit (control mode page, SPC-4 7.5.8) changed, or is
+ * set at lun_attach: descriptor-format sense (true) or fixed format for
+ * every sense of this LUN from now on, also the port's own (unit
+ * attentions, LOGICAL UNIT NOT SUPPORTED, timeouts) and the fabric's.  A
+ * LUN starts in fixed format.  Lock-free; any thread.
+ */
+void vs_port_lun_set_sense_format(struct vs_port_lun *lun, bool descriptor);
+
 /* StorPortBusy / StorPortReady: hold off new SRBs to this LUN (answered
  * BUSY while over the limit) until ready. requests_to_complete: how many
  * outstanding SRBs must complete before the port sends more. */
 void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete);
 void vs_port_ready(struct vs_port_lun *lun);
+
+/*
+ * StorPortPauseDevice / StorPortResumeDevice, for one LUN whose resource
+ * is away: new SRBs of the LUN wait (they are not failed), and the port's
+ * timer does not escalate the LUN's SRBs into aborts and resets while it
+ * is paused; the miniport holds the ones it has.  Ends with resume or
+ * after timeout_ms (call pause again to extend); each SRB then gets its
+ * timeout afresh.  Neither blocks; both may be called from any thread.
+ */
+void vs_port_lun_pause(struct vs_port_lun *lun, uint32_t timeout_ms);
+void vs_port_lun_resume(struct vs_port_lun *lun);
+bool vs_port_lun_paused(const struct vs_port_lun *lun);
 
 /* StorPortPause / StorPortResume: hold every new SRB for up to timeout_ms. */
 void vs_port_pause(struct vs_port *port, uint32_t timeout_ms);

@@ -154,6 +154,14 @@ typedef void (*vs_port_event_fn)(void *ctx, uint64_t lun, uint16_t asc_ascq);
 void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *ctx);
 
 /*
+ * True if sense data for `lun` goes out in descriptor format (its D_SENSE
+ * bit, SPC-4 7.5.8), for sense a fabric makes itself (a Data-Out error, an
+ * asynchronous event): lay it out with vs_sense_build.  False for a LUN
+ * that is not there.  Lock-free.
+ */
+bool vs_port_lun_sense_descriptor(struct vs_port *port, uint64_t lun);
+
+/*
  * HwAdapterControl (Storport's ScsiQuerySupportedControlTypes,
  * ScsiStopAdapter, ScsiRestartAdapter), driven by whoever owns the port.
  *

@@ -111,29 +111,70 @@ struct vs_srb {
 		uint8_t   state;
 		uint8_t   escalation;
 		uint8_t   flags;
+		uint8_t   sense_desc;   /* the LUN's sense format, fixed at submit */
 	} priv;
 };
 
 /*
+ * Sense data (SPC-4 4.5).  What a piece of sense data says goes into a
+ * struct vs_sense; vs_sense_build lays it out, in fixed format (SPC-4
+ * 4.5.3) or descriptor format (SPC-4 4.5.2, with an information, a
+ * command-specific information and a sense key specific descriptor as
+ * needed).  It is the only code in vstor that writes sense bytes.
+ */
+struct vs_sense {
+	uint8_t  key;                   /* SENSE_* */
+	uint16_t asc_ascq;              /* ASC_* */
+	bool     info_valid;            /* INFORMATION, e.g. the MISCOMPARE offset */
+	bool     cmd_specific_valid;    /* COMMAND-SPECIFIC INFORMATION */
+	bool     sks_valid;             /* SENSE KEY SPECIFIC: sks, set with the helpers below */
+	uint8_t  sks[3];
+	uint64_t info;
+	uint64_t cmd_specific;
+};
+
+/* Lay out `s` into buf; returns the bytes written (at most len). */
+size_t vs_sense_build(uint8_t *buf, size_t len, bool descriptor, const struct vs_sense *s);
+/* Sense key specific field pointer (SPC-4 4.5.2.4.2): byte `byte` of the
+ * CDB (in_cdb) or parameter list, bit `bit` (bit < 0: no bit pointer).
+ * With in_cdb false it is also the segment pointer of COPY ABORTED with
+ * SD=0 (SPC-4 4.5.2.4.5). */
+void vs_sense_field_pointer(struct vs_sense *s, bool in_cdb, uint16_t byte, int bit);
+/* Progress indication (SPC-4 4.5.2.4.4): progress / 65536 done. */
+void vs_sense_progress(struct vs_sense *s, uint16_t progress);
+/* Read sense data of either format back; false if it is neither. */
+bool vs_sense_parse(const uint8_t *buf, size_t len, struct vs_sense *out);
+bool vs_sense_is_descriptor(const uint8_t *buf, size_t len);
+/* Key and ASC/ASCQ only, in one format. */
+size_t vs_sense_fixed(uint8_t *buf, size_t len, uint8_t key, uint16_t asc_ascq);
+size_t vs_sense_descriptor(uint8_t *buf, size_t len, uint8_t key, uint16_t asc_ascq);
+
+/*
  * Helpers for a miniport to finish an SRB.  They set scsi_status, srb_status
  * and build sense data; the miniport then calls vs_port_complete().
+ *
+ * Sense goes out in the format the SRB's logical unit selected (the D_SENSE
+ * bit of its control mode page, SPC-4 7.5.8, which the miniport reports to
+ * the port with vs_port_lun_set_sense_format); an SRB that never reached a
+ * LUN gets fixed format.
  */
 void vs_srb_set_good(struct vs_srb *srb);
-/* CHECK CONDITION with fixed-format sense (SPC-4 4.5.3); asc_ascq is ASC_* */
+/* CHECK CONDITION with this sense key and ASC/ASCQ (ASC_*). */
 void vs_srb_set_sense(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
+/* CHECK CONDITION with everything `s` says. */
+void vs_srb_set_sense_data(struct vs_srb *srb, const struct vs_sense *s);
 /*
  * CHECK CONDITION / ILLEGAL REQUEST / INVALID FIELD IN CDB (or PARAMETER
  * LIST when in_cdb is false) with the sense-key specific field pointer
  * (SPC-4 4.5.2.4.2): byte `byte`, bit `bit` (bit < 0: no bit pointer).
  */
 void vs_srb_set_invalid_field(struct vs_srb *srb, bool in_cdb, uint16_t byte, int bit);
-/* Set the INFORMATION field (fixed format bytes 3..6, VALID bit). */
+/* Add the INFORMATION field to the sense already set (fixed format: only
+ * if it fits in 4 bytes, SPC-4 4.5.3). */
 void vs_srb_set_sense_info(struct vs_srb *srb, uint64_t info);
 void vs_srb_set_status(struct vs_srb *srb, uint8_t scsi_status);
-
-/* Build sense data into a buffer; return its length. */
-size_t vs_sense_fixed(uint8_t *buf, size_t len, uint8_t key, uint16_t asc_ascq);
-size_t vs_sense_descriptor(uint8_t *buf, size_t len, uint8_t key, uint16_t asc_ascq);
+/* True if sense for this SRB goes out in descriptor format. */
+bool vs_srb_sense_descriptor(const struct vs_srb *srb);
 
 /* Copy `len` bytes from a flat buffer into the SRB's data-in iovec at
  * `offset`; returns bytes copied (clamped to data_length). */

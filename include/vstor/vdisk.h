@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/miniport.h"
 
 extern const struct vs_miniport vs_vdisk_miniport;
@@ -34,6 +34,10 @@ struct vs_vdisk_adapter_config {
 	 */
 	uint16_t transport_version;
 };
+
+/* Told of every block-stack event of a LUN after vdisk acted on it (e.g. to
+ * log it); any thread, must not block. */
+typedef void (*vs_vdisk_event_fn)(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
 
 struct vs_vdisk_lun_config {
 	struct vs_bdev *bdev;       /* the LUN takes ownership; closed at detach */
@@ -59,6 +63,8 @@ struct vs_vdisk_lun_config {
 	 * (READ CAPACITY(16) LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT);
 	 * 0: the same as block_size. */
 	uint32_t physical_block_size;
+	vs_vdisk_event_fn on_event;     /* may be NULL */
+	void *event_ctx;
 };
 
 #endif

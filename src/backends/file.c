@@ -52,9 +52,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "backend_opts.h"
-#include "builtin.h"
 #include "file_dev.h"
+#include "iov.h"
 
 #define FILE_INLINE_IOV   64        /* iovecs per inline preadv2/pwritev2 call */
 
@@ -142,7 +141,7 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 		if (r > 0) {
 			advance(bio, (uint64_t)r);
 			if (s->done_bytes >= bio->length) {
-				bio->done(bio, 0);
+				vs_bio_complete(bio, 0);
 				return true;
 			}
 			continue;   /* short: the next call may still copy more */
@@ -151,7 +150,7 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 			if (!rd)
 				return false;   /* io_uring reports the stalled write */
 			zero_fill_rest(bio);    /* past a (truncated) end: zeroes */
-			bio->done(bio, 0);
+			vs_bio_complete(bio, 0);
 			return true;
 		}
 		int e = errno;
@@ -166,16 +165,18 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 			atomic_store_explicit(modep, INLINE_OFF, memory_order_relaxed);
 			return false;
 		}
-		bio->done(bio, -e);
+		vs_bio_complete(bio, -e);
 		return true;
 	}
 	return false;
 }
 
-static int file_submit(void *h, struct vs_bio *bio)
+static int file_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct file_dev *d = h;
 	uint64_t size = atomic_load_explicit(&d->size, memory_order_acquire);
+
+	(void)ctx;
 
 	switch (bio->op) {
 	case VS_BIO_READ:
@@ -193,7 +194,7 @@ static int file_submit(void *h, struct vs_bio *bio)
 		if (d->direct && !dio_aligned(d, bio))
 			return -EINVAL;
 		if (bio->length == 0) {
-			bio->done(bio, 0);
+			vs_bio_complete(bio, 0);
 			return 0;
 		}
 		break;
@@ -277,49 +278,60 @@ static unsigned default_rings(void)
 	return ncpu < FILE_DEFAULT_RINGS ? (unsigned)ncpu : FILE_DEFAULT_RINGS;
 }
 
-static void *file_open(const struct vs_kv *opts, size_t n)
-{
-	static const char *const allowed[] = {"path", "size", "create", "direct",
-	                                      "readonly", "dsync", "inline", "rings", NULL};
-	uint64_t size = 0;
-	bool have_size, create, direct, readonly, dsync, use_inline;
-	unsigned nrings;
+static const struct vs_opt_desc file_options[] = {
+	{ .name = "path", .type = VS_OPT_PATH, .flags = VS_OPT_REQUIRED,
+	  .help = "file or block device, e.g. /var/lib/vstor/disk0.img" },
+	{ .name = "size", .type = VS_OPT_SIZE, .min = 1, .max = (uint64_t)INT64_MAX,
+	  .help = "size of a new file (create), or extend a smaller one to it" },
+	{ .name = "create", .type = VS_OPT_BOOL, .dflt = "0",
+	  .help = "create the file if missing (needs size); else it must exist" },
+	{ .name = "direct", .type = VS_OPT_BOOL, .dflt = "0",
+	  .help = "O_DIRECT: bypass the page cache" },
+	{ .name = "readonly", .type = VS_OPT_BOOL, .dflt = "0", .help = "open read-only" },
+	{ .name = "dsync", .type = VS_OPT_BOOL, .dflt = "0",
+	  .help = "O_DSYNC: writes durable on completion (no write cache)" },
+	{ .name = "inline", .type = VS_OPT_BOOL, .dflt = "1",
+	  .help = "copy cached data in submit when that cannot block" },
+	{ .name = "rings", .type = VS_OPT_UINT, .min = 1, .max = FILE_MAX_RINGS,
+	  .help = "io_uring rings (default one per CPU, at most 8)" },
+	{ 0 }
+};
 
-	if (vs_bk_opts_check("file", opts, n, allowed) < 0 ||
-	    vs_bk_opt_size("file", opts, n, "size", &size, &have_size) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "create", false, &create) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "direct", false, &direct) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "readonly", false, &readonly) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "dsync", false, &dsync) < 0 ||
-	    vs_bk_opt_bool("file", opts, n, "inline", true, &use_inline) < 0 ||
-	    vs_bk_opt_uint("file", opts, n, "rings", 1, FILE_MAX_RINGS, default_rings(),
-	                   &nrings) < 0)
-		return NULL;
-	const char *path = vs_kv_get(opts, n, "path");
-	if (!path || !*path) {
-		vs_set_error("file: path: required (e.g. path=/var/lib/vstor/disk0.img)");
-		return NULL;
+static int file_check(const struct vs_opts *o)
+{
+	bool create = vs_opt_bool(o, "create");
+
+	if (vs_opt_bool(o, "readonly") && create) {
+		vs_set_error("create: cannot create a file opened readonly=1");
+		return -EINVAL;
 	}
-	if (have_size && size == 0) {
-		vs_set_error("file: size: must be greater than 0");
-		return NULL;
+	if (create && !vs_opt_given(o, "size")) {
+		vs_set_error("size: required with create=1");
+		return -EINVAL;
 	}
-	if (have_size && size > (uint64_t)INT64_MAX) {
-		vs_set_error("file: size: too large for a file offset");
-		return NULL;
-	}
+	return 0;
+}
+
+static void *file_open(struct vs_backend_open_args *args)
+{
+	const struct vs_opts *o = args->opts;
+	const char *path = vs_opt_str(o, "path");
+	uint64_t size = vs_opt_u64(o, "size");
+	bool have_size = vs_opt_given(o, "size");
+	bool create = vs_opt_bool(o, "create"), direct = vs_opt_bool(o, "direct");
+	bool readonly = vs_opt_bool(o, "readonly") || args->readonly;
+	bool dsync = vs_opt_bool(o, "dsync"), use_inline = vs_opt_bool(o, "inline");
+	unsigned nrings = vs_opt_given(o, "rings") ? (unsigned)vs_opt_u64(o, "rings")
+	                                           : default_rings();
+
 	if (readonly && create) {
-		vs_set_error("file: create: cannot create a file opened readonly=1");
-		return NULL;
-	}
-	if (create && !have_size) {
-		vs_set_error("file: size: required with create=1");
+		vs_set_error("create: cannot create a file on a read-only LUN");
 		return NULL;
 	}
 
 	struct file_dev *d = calloc(1, sizeof(*d));
 	if (!d) {
-		vs_set_error("file: out of memory");
+		vs_set_error("out of memory");
 		return NULL;
 	}
 	d->fd = -1;
@@ -337,17 +349,17 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	d->fd = open(path, flags, 0644);
 	if (d->fd < 0) {
 		if (errno == ENOENT && !create)
-			vs_set_error("file: path: '%s' cannot be opened: it does not exist (create=1 "
+			vs_set_error("path: '%s' cannot be opened: it does not exist (create=1 "
 			             "creates it)", path);
 		else
-			vs_set_error("file: path: '%s' cannot be opened: %s", path, strerror(errno));
+			vs_set_error("path: '%s' cannot be opened: %s", path, strerror(errno));
 		file_free(d);
 		return NULL;
 	}
 
 	struct stat sb;
 	if (fstat(d->fd, &sb) != 0) {
-		vs_set_error("file: path: cannot stat '%s': %s", path, strerror(errno));
+		vs_set_error("path: cannot stat '%s': %s", path, strerror(errno));
 		file_free(d);
 		return NULL;
 	}
@@ -358,14 +370,14 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	} else if (S_ISBLK(sb.st_mode)) {
 		d->is_blk = true;
 		if (ioctl(d->fd, BLKGETSIZE64, &cur) != 0) {
-			vs_set_error("file: path: cannot read the size of '%s': %s", path,
+			vs_set_error("path: cannot read the size of '%s': %s", path,
 			             strerror(errno));
 			file_free(d);
 			return NULL;
 		}
 		d->rotational = read_rotational(sb.st_rdev);
 	} else {
-		vs_set_error("file: path: '%s' is not a regular file or a block device", path);
+		vs_set_error("path: '%s' is not a regular file or a block device", path);
 		file_free(d);
 		return NULL;
 	}
@@ -373,25 +385,25 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 
 	if (have_size && size != cur) {
 		if (d->is_blk) {
-			vs_set_error("file: size: '%s' is a block device of %llu bytes; its size cannot be set",
+			vs_set_error("size: '%s' is a block device of %llu bytes; its size cannot be set",
 			             path, (unsigned long long)cur);
 			file_free(d);
 			return NULL;
 		}
 		if (size < cur) {
 			/* Never shrink (lose data) because of an open option. */
-			vs_set_error("file: size: %llu bytes is less than the existing file '%s' (%llu bytes)",
+			vs_set_error("size: %llu bytes is less than the existing file '%s' (%llu bytes)",
 			             (unsigned long long)size, path, (unsigned long long)cur);
 			file_free(d);
 			return NULL;
 		}
 		if (readonly) {
-			vs_set_error("file: size: cannot extend '%s' with readonly=1", path);
+			vs_set_error("size: cannot extend '%s' with readonly=1", path);
 			file_free(d);
 			return NULL;
 		}
 		if (ftruncate(d->fd, (off_t)size) != 0) {
-			vs_set_error("file: size: cannot extend '%s' to %llu bytes: %s", path,
+			vs_set_error("size: cannot extend '%s' to %llu bytes: %s", path,
 			             (unsigned long long)size, strerror(errno));
 			file_free(d);
 			return NULL;
@@ -399,7 +411,7 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 		cur = size;
 	}
 	if (cur == 0) {
-		vs_set_error("file: size: '%s' is empty; give size= to extend it", path);
+		vs_set_error("size: '%s' is empty; give size= to extend it", path);
 		file_free(d);
 		return NULL;
 	}
@@ -438,7 +450,7 @@ static void *file_open(const struct vs_kv *opts, size_t n)
 	d->zero_buf = mmap(NULL, FILE_ZERO_BUF, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (d->zero_buf == MAP_FAILED) {
 		d->zero_buf = NULL;
-		vs_set_error("file: out of memory");
+		vs_set_error("out of memory");
 		file_free(d);
 		return NULL;
 	}
@@ -493,15 +505,15 @@ static int file_resize(void *h, uint64_t new_size)
 {
 	struct file_dev *d = h;
 	if (d->is_blk) {
-		vs_set_error("file: size: a block device cannot be resized");
+		vs_set_error("size: a block device cannot be resized");
 		return -EOPNOTSUPP;
 	}
 	if (d->readonly) {
-		vs_set_error("file: size: cannot resize with readonly=1");
+		vs_set_error("size: cannot resize with readonly=1");
 		return -EROFS;
 	}
 	if (new_size == 0 || new_size > (uint64_t)INT64_MAX) {
-		vs_set_error("file: size: %llu bytes is not a valid size",
+		vs_set_error("size: %llu bytes is not a valid size",
 		             (unsigned long long)new_size);
 		return -EINVAL;
 	}
@@ -513,7 +525,7 @@ static int file_resize(void *h, uint64_t new_size)
 	if (ftruncate(d->fd, (off_t)new_size) != 0) {
 		int e = errno;
 		atomic_store_explicit(&d->size, old, memory_order_release);
-		vs_set_error("file: size: cannot resize to %llu bytes: %s",
+		vs_set_error("size: cannot resize to %llu bytes: %s",
 		             (unsigned long long)new_size, strerror(e));
 		return -e;
 	}
@@ -527,7 +539,7 @@ static int file_block_status(void *h, uint64_t offset, uint64_t len,
 	struct file_dev *d = h;
 	uint64_t size = file_get_size(d);
 	if (len == 0 || offset >= size || len > size - offset) {
-		vs_set_error("file: block_status: range outside the disk");
+		vs_set_error("block_status: range outside the disk");
 		return -EINVAL;
 	}
 	if (d->is_blk) {
@@ -559,18 +571,13 @@ static int file_block_status(void *h, uint64_t offset, uint64_t len,
 	return 0;
 }
 
-const struct vs_backend_ops vs_backend_file = {
+static const struct vs_backend_ops file_ops = {
 	.name = "file",
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),
-	.help = "path=PATH      file or block device (required)\n"
-	        "size=SIZE      size of a new file (create=1), or extend a smaller one to SIZE\n"
-	        "create=0|1     create the file if missing (needs size=); else it must exist\n"
-	        "direct=0|1     O_DIRECT; buffers and offsets must be 4096-aligned\n"
-	        "readonly=0|1   open read-only\n"
-	        "dsync=0|1      O_DSYNC: writes durable on completion (no write cache)\n"
-	        "inline=0|1     copy cached data in submit when it cannot block (default 1)\n"
-	        "rings=N        io_uring rings, 1-64 (default one per CPU, at most 8)\n",
+	.description = "a regular file or a block device, through io_uring",
+	.options = file_options,
+	.check = file_check,
 	.open = file_open,
 	.close = file_close,
 	.get_size = file_get_size,
@@ -579,3 +586,4 @@ const struct vs_backend_ops vs_backend_file = {
 	.resize = file_resize,
 	.block_status = file_block_status,
 };
+VS_BACKEND_BUILTIN(file_ops)

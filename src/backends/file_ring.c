@@ -469,7 +469,7 @@ static void *reaper_main(void *arg)
 		                      memory_order_relaxed);
 		/* done() last: the caller may reuse the bio's memory at once. */
 		for (unsigned i = 0; i < ncomp; i++)
-			complete[i]->done(complete[i], errs[i]);
+			vs_bio_complete(complete[i], errs[i]);
 		/* Close sets `closing` before it looks at the counts and we look
 		 * at `closing` after the count (both seq_cst), so one of us sees
 		 * the other; only then is the lock worth taking. */
@@ -501,7 +501,7 @@ static int ring_open(struct file_dev *d, struct file_ring *r, unsigned index)
 	p.cq_entries = FILE_CQ_ENTRIES;
 	int rc = io_uring_queue_init_params(FILE_SQ_ENTRIES, &r->ring, &p);
 	if (rc < 0) {
-		vs_set_error("file: io_uring: cannot set up a ring: %s", strerror(-rc));
+		vs_set_error("io_uring: cannot set up a ring: %s", strerror(-rc));
 		return rc;
 	}
 	r->max_inflight = p.cq_entries;
@@ -510,7 +510,7 @@ static int ring_open(struct file_dev *d, struct file_ring *r, unsigned index)
 	atomic_init(&r->completed, 0);
 	rc = pthread_create(&r->reaper, NULL, reaper_start, r);
 	if (rc != 0) {
-		vs_set_error("file: cannot start a completion thread: %s", strerror(rc));
+		vs_set_error("cannot start a completion thread: %s", strerror(rc));
 		io_uring_queue_exit(&r->ring);
 		pthread_mutex_destroy(&r->sq_lock);
 		return -rc;
@@ -540,7 +540,7 @@ int file_rings_open(struct file_dev *d, unsigned nrings)
 {
 	d->rings = aligned_alloc(_Alignof(struct file_ring), nrings * sizeof(struct file_ring));
 	if (!d->rings) {
-		vs_set_error("file: out of memory");
+		vs_set_error("out of memory");
 		return -ENOMEM;
 	}
 	memset(d->rings, 0, nrings * sizeof(struct file_ring));

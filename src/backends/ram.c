@@ -37,8 +37,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "backend_opts.h"
-#include "builtin.h"
+#include "vstor/backend.h"
+#include "iov.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -110,41 +110,34 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 		memset(d->base + b, 0, end - b);
 }
 
-static void *ram_open(const struct vs_kv *opts, size_t n)
-{
-	static const char *const allowed[] = {"size", "max_size", NULL};
-	uint64_t size = 0, max_size = 0;
-	bool have_size, have_max;
+/* Keep size + page rounding far from overflow and inside a 64-bit
+ * address space (47 bits of user space on x86-64). */
+#define RAM_MAX_BYTES (1ULL << 46)
 
-	if (vs_bk_opts_check("ram", opts, n, allowed) < 0 ||
-	    vs_bk_opt_size("ram", opts, n, "size", &size, &have_size) < 0 ||
-	    vs_bk_opt_size("ram", opts, n, "max_size", &max_size, &have_max) < 0)
-		return NULL;
-	if (!have_size) {
-		vs_set_error("ram: size: required (e.g. size=1G)");
-		return NULL;
+static const struct vs_opt_desc ram_options[] = {
+	{ .name = "size", .type = VS_OPT_SIZE, .flags = VS_OPT_REQUIRED, .min = 1,
+	  .max = RAM_MAX_BYTES, .help = "capacity, e.g. 1G" },
+	{ .name = "max_size", .type = VS_OPT_SIZE, .min = 1, .max = RAM_MAX_BYTES,
+	  .help = "largest size resize may grow to (default 4 x size, at most 256G)" },
+	{ 0 }
+};
+
+static int ram_check(const struct vs_opts *o)
+{
+	if (vs_opt_given(o, "max_size") && vs_opt_u64(o, "max_size") < vs_opt_u64(o, "size")) {
+		vs_set_error("max_size: must not be less than size");
+		return -EINVAL;
 	}
-	if (size == 0) {
-		vs_set_error("ram: size: must be greater than 0");
-		return NULL;
-	}
+	return 0;
+}
+
+static void *ram_open(struct vs_backend_open_args *args)
+{
+	uint64_t size = vs_opt_u64(args->opts, "size");
+	uint64_t max_size = vs_opt_u64(args->opts, "max_size");
+	bool have_max = vs_opt_given(args->opts, "max_size");
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
-	/* Keep size + page rounding far from overflow and inside a 64-bit
-	 * address space (47 bits of user space on x86-64). */
-	if (size > (1ULL << 46)) {
-		vs_set_error("ram: size: %llu bytes is more than this host can map",
-		             (unsigned long long)size);
-		return NULL;
-	}
-	if (have_max && max_size < size) {
-		vs_set_error("ram: max_size: must not be less than size");
-		return NULL;
-	}
-	if (have_max && max_size > (1ULL << 46)) {
-		vs_set_error("ram: max_size: %llu bytes is more than this host can map",
-		             (unsigned long long)max_size);
-		return NULL;
-	}
+
 	if (!have_max) {
 		max_size = size * 4 < RAM_DEFAULT_MAX_CAP ? size * 4 : RAM_DEFAULT_MAX_CAP;
 		if (max_size < size)
@@ -153,7 +146,7 @@ static void *ram_open(const struct vs_kv *opts, size_t n)
 
 	struct ram_dev *d = calloc(1, sizeof(*d));
 	if (!d) {
-		vs_set_error("ram: out of memory");
+		vs_set_error("out of memory");
 		return NULL;
 	}
 	d->page = page;
@@ -169,7 +162,7 @@ static void *ram_open(const struct vs_kv *opts, size_t n)
 		            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	}
 	if (base == MAP_FAILED) {
-		vs_set_error("ram: size: cannot reserve %llu bytes: %s",
+		vs_set_error("size: cannot reserve %llu bytes: %s",
 		             (unsigned long long)d->reserve, strerror(errno));
 		free(d);
 		return NULL;
@@ -178,14 +171,14 @@ static void *ram_open(const struct vs_kv *opts, size_t n)
 	/* the allocation map covers max_size: resize never allocates */
 	d->map = calloc((size_t)(((d->reserve >> d->page_shift) + 63) / 64), sizeof(*d->map));
 	if (!d->map) {
-		vs_set_error("ram: out of memory for the allocation map");
+		vs_set_error("out of memory for the allocation map");
 		munmap(d->base, d->reserve);
 		free(d);
 		return NULL;
 	}
 	d->rw_limit = round_up(size, page);
 	if (mprotect(d->base, d->rw_limit, PROT_READ | PROT_WRITE) != 0) {
-		vs_set_error("ram: size: cannot map %llu bytes: %s",
+		vs_set_error("size: cannot map %llu bytes: %s",
 		             (unsigned long long)size, strerror(errno));
 		munmap(d->base, d->reserve);
 		free((void *)d->map);
@@ -260,12 +253,13 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 	return 0;
 }
 
-static int ram_submit(void *h, struct vs_bio *bio)
+static int ram_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct ram_dev *d = h;
 	uint64_t size = atomic_load_explicit(&d->size, memory_order_acquire);
 	int rc;
 
+	(void)ctx;
 	if (bio->op != VS_BIO_FLUSH &&
 	    (bio->offset > size || bio->length > size - bio->offset))
 		return -EINVAL;
@@ -285,7 +279,7 @@ static int ram_submit(void *h, struct vs_bio *bio)
 	default:
 		return -EINVAL;
 	}
-	bio->done(bio, 0);
+	vs_bio_complete(bio, 0);
 	return 0;
 }
 
@@ -293,11 +287,11 @@ static int ram_resize(void *h, uint64_t new_size)
 {
 	struct ram_dev *d = h;
 	if (new_size == 0) {
-		vs_set_error("ram: size: must be greater than 0");
+		vs_set_error("size: must be greater than 0");
 		return -EINVAL;
 	}
 	if (new_size > d->reserve) {
-		vs_set_error("ram: size: %llu bytes exceeds max_size (%llu bytes reserved at open)",
+		vs_set_error("size: %llu bytes exceeds max_size (%llu bytes reserved at open)",
 		             (unsigned long long)new_size, (unsigned long long)d->reserve);
 		return -ENOSPC;
 	}
@@ -310,7 +304,7 @@ static int ram_resize(void *h, uint64_t new_size)
 			             PROT_READ | PROT_WRITE) != 0) {
 				int e = errno;
 				pthread_mutex_unlock(&d->resize_lock);
-				vs_set_error("ram: size: cannot map %llu bytes: %s",
+				vs_set_error("size: cannot map %llu bytes: %s",
 				             (unsigned long long)new_size, strerror(e));
 				return -e;
 			}
@@ -336,7 +330,7 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 	struct ram_dev *d = h;
 	uint64_t size = ram_get_size(d);
 	if (len == 0 || offset >= size || len > size - offset) {
-		vs_set_error("ram: block_status: range outside the disk");
+		vs_set_error("block_status: range outside the disk");
 		return -EINVAL;
 	}
 	uint64_t pg = offset >> d->page_shift;
@@ -363,12 +357,13 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 	return 0;
 }
 
-const struct vs_backend_ops vs_backend_ram = {
+static const struct vs_backend_ops ram_ops = {
 	.name = "ram",
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),
-	.help = "size=SIZE      capacity (required), e.g. 1G\n"
-	        "max_size=SIZE  largest size resize may grow to (default 4 x size, <= 256G)\n",
+	.description = "a zero-filled disk in memory; only written pages cost memory",
+	.options = ram_options,
+	.check = ram_check,
 	.open = ram_open,
 	.close = ram_close,
 	.get_size = ram_get_size,
@@ -377,3 +372,4 @@ const struct vs_backend_ops vs_backend_ram = {
 	.resize = ram_resize,
 	.block_status = ram_block_status,
 };
+VS_BACKEND_BUILTIN(ram_ops)

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 
 struct loader {
@@ -397,7 +397,7 @@ static int load_lun(struct loader *L, json_t *obj, const char *path, struct vs_c
 	if ((rc = get_string(L, obj, path, "backend", true, 31, &l->backend)))
 		return rc;
 	join(p, path, "backend");
-	if (!vs_backend_find(l->backend))
+	if (!vs_layer_type_find(VS_LAYER_BACKEND, l->backend, NULL))
 		return bad(L, p, "unknown backend \"%s\"", l->backend);
 
 	l->block_size = 512;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "ctl_int.h"
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 
 /* Messages stay one line: control bytes from the request become \xNN. */
 static void one_line(char *s)

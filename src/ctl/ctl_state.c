@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "ctl_int.h"
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
@@ -94,7 +94,7 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 		snprintf(err, errlen, "%s", vs_last_error());
 		return -EINVAL;
 	}
-	uint64_t bytes = bdev->ops->get_size(bdev->h);
+	uint64_t bytes = vs_bdev_get_size(bdev);
 	if (bytes == 0 || bytes % l->block_size) {
 		/* Without a size the LUN takes the file's, so the file is what is
 		 * wrong: name the field that says which file ("path: ..." reads

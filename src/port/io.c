@@ -76,6 +76,7 @@ static void submit_without_port(struct vs_srb *srb)
 	srb->resid_flags = 0;
 	srb->residual = 0;
 	srb->xfer_len = 0;
+	srb->priv.sense_desc = false;   /* no LUN to ask */
 	vs_srb_set_sense(srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 	srb->srb_status = VS_SRB_ERROR;
 	srb->priv.state = SRB_DONE;
@@ -114,6 +115,10 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	srb->priv.start_ns = vs_now_ns();
 	nkey = srb->nexus ? srb->nexus->id + 1 : 0;
 	SRB_NEXUS_KEY(srb) = nkey;
+	/* Whatever answers it, the sense follows this LUN's D_SENSE
+	 * (sense_format.c) */
+	lun = port_lun_slot(port, srb->lun);
+	srb->priv.sense_desc = port_lun_sense_desc(lun);
 
 	if (srb->cdb_len == 0 || srb->cdb_len > VS_CDB_MAX) {
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
@@ -129,7 +134,6 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 
 	/* The nexus's task set on this LUN.  None: the LUN slot was never
 	 * used while this nexus was open, so the LUN is not there for it. */
-	lun = port_lun_slot(port, srb->lun);
 	q = lun ? lun_queue(lun, nkey) : NULL;
 	if (!q) {
 		port_absent_lun(srb);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/vs_clock.h"
 #include "port_int.h"
 
 static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t n)
@@ -114,6 +115,9 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 		vs_set_error("lun: out of memory");
 		return -ENOMEM;
 	}
+	/* a new logical unit: D_SENSE 0 until its miniport says otherwise
+	 * (SPC-4 7.5.8 default), whatever the LUN of this number had */
+	atomic_store(&lun->sense_desc, false);
 	rc = port->mp->lun_attach(port->adapter_ext, lun, ext, lun_config);
 	if (rc) {
 		free(ext);
@@ -130,6 +134,7 @@ int vs_port_lun_add(struct vs_port *port, uint64_t n, const void *lun_config)
 	lun->depth = port->queue_depth;
 	atomic_store(&lun->busy, false);
 	atomic_store(&lun->busy_remaining, 0);
+	atomic_store(&lun->paused, false);
 	atomic_store(&lun->resets, 0);
 	lun_reset_queues_locked(lun);
 	for (uint32_t id = 0; id < port->nexus_cap; id++) {
@@ -354,6 +359,66 @@ void vs_port_busy(struct vs_port_lun *lun, uint32_t requests_to_complete)
 	/* the count first: a completion that sees busy counts it down */
 	atomic_store(&lun->busy_remaining, requests_to_complete);
 	atomic_store(&lun->busy, true);
+}
+
+/*
+ * StorPortPauseDevice / StorPortResumeDevice: the resource behind one LUN
+ * is away (a remote server restarting).  New SRBs wait in their queues,
+ * and the SRBs already with the miniport are not timed out into aborts
+ * and LUN and adapter resets while the LUN is paused: the miniport keeps
+ * them and answers them once the resource is back, or when its own hold
+ * ends.  The pause ends by resume or after timeout_ms, whichever comes
+ * first; every SRB of the LUN then gets its full timeout again, counted
+ * from that moment (time spent paused is not the command's fault).
+ */
+void vs_port_lun_pause(struct vs_port_lun *lun, uint32_t timeout_ms)
+{
+	if (!port_arg(lun, "lun_pause: lun"))
+		return;
+	atomic_store(&lun->pause_until_ms, vs_now_coarse_ms() + timeout_ms);
+	atomic_store(&lun->paused, true);
+}
+
+/* Every held and active SRB of q: a fresh deadline from now. */
+static void refresh_deadlines(struct port_queue *q, void *arg)
+{
+	uint64_t dl = *(const uint64_t *)arg;
+	struct srb_list *lists[] = { &q->held, &q->active };
+
+	for (size_t i = 0; i < 2; i++)
+		for (struct vs_srb *s = lists[i]->head; s; s = s->priv.next)
+			if (s->priv.escalation == ESC_NONE && s->priv.deadline_ns < dl)
+				s->priv.deadline_ns = dl;
+}
+
+static void lun_unpause(struct vs_port_lun *lun)
+{
+	uint64_t dl;
+
+	if (!atomic_exchange(&lun->paused, false))
+		return;
+	/* the shortest timeout any SRB can have is the port's default; a
+	 * command with its own longer one keeps whatever is later */
+	dl = vs_now_coarse_ms() + lun->port->timeout_ms;
+	lun_each_queue(lun, refresh_deadlines, &dl);
+	lun_dispatch(lun);
+}
+
+void vs_port_lun_resume(struct vs_port_lun *lun)
+{
+	if (port_arg(lun, "lun_resume: lun"))
+		lun_unpause(lun);
+}
+
+void lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms)
+{
+	if (atomic_load(&lun->paused) && now_ms >= atomic_load(&lun->pause_until_ms))
+		lun_unpause(lun);
+}
+
+bool vs_port_lun_paused(const struct vs_port_lun *lun)
+{
+	return lun && atomic_load(&lun->paused);
 }
 
 void vs_port_ready(struct vs_port_lun *lun)

@@ -155,7 +155,12 @@ struct vs_port_lun {
 	struct port_queue *defq;        /* SRBs without a nexus */
 	_Atomic bool busy;              /* vs_port_busy */
 	_Atomic uint32_t busy_remaining;
+	/* vs_port_lun_pause: new SRBs wait and the timer leaves the LUN's
+	 * SRBs alone until resume or pause_until_ms */
+	_Atomic bool paused;
+	_Atomic uint64_t pause_until_ms;
 	_Atomic uint64_t resets;        /* statistics: LUN, target and adapter resets */
+	_Atomic bool sense_desc;        /* D_SENSE: descriptor-format sense (sense_format.c) */
 
 	/* written by every SRB that takes a depth slot: its own line (depth.c) */
 	_Atomic uint32_t slots __attribute__((aligned(64)));  /* depth slots in use */
@@ -355,6 +360,10 @@ void port_report_luns(struct vs_port *port, struct vs_srb *srb);
 void port_absent_lun(struct vs_srb *srb);
 void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 
+/* sense_format.c: the LUN's sense format (D_SENSE); false for NULL or an
+ * absent LUN */
+bool port_lun_sense_desc(const struct vs_port_lun *lun);
+
 /* ua.c (q->lock held unless noted) */
 void ua_add_locked(struct port_queue *q, uint16_t asc_ascq);
 bool ua_pop_locked(struct port_queue *q, uint16_t *asc_ascq);
@@ -403,6 +412,8 @@ void port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq);
 
 /* lun.c */
 void port_lun_slot_free(struct vs_port_lun *lun);
+/* the timer: end a LUN pause whose time is up */
+void lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms);
 
 /* stats */
 void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns);

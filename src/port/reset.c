@@ -343,6 +343,10 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
+		/* paused for a lost resource: nothing of it times out meanwhile */
+		lun_pause_expire(lun, now);
+		if (atomic_load(&lun->paused))
+			continue;
 		nq = lun_queue_count(lun);
 		for (uint32_t k = 0; k < nq; k++) {
 			struct port_queue *q = lun_queue_at(lun, k);

@@ -57,6 +57,7 @@ static inline void slot_release(struct vs_port_lun *lun, uint32_t n)
 static inline enum start_verdict may_start(const struct port_queue *q, const struct vs_srb *srb)
 {
 	if (atomic_load_explicit(&q->lun->busy, memory_order_relaxed) ||
+	    atomic_load_explicit(&q->lun->paused, memory_order_relaxed) ||
 	    atomic_load_explicit(&q->lun->port->hold, memory_order_relaxed))
 		return START_WAIT;
 	if (srb->task_attr == VS_TASK_HEAD_OF_QUEUE)

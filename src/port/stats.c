@@ -65,8 +65,9 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 		break;
 	}
 	if (srb->scsi_status == SAM_STAT_CHECK_CONDITION && srb->sense_len >= 3) {
-		uint8_t key = (srb->sense[0] & 0x7f) >= 0x72 ? srb->sense[1] : srb->sense[2];
-		if ((key & 0x0f) != SENSE_UNIT_ATTENTION)
+		struct vs_sense s;
+
+		if (!vs_sense_parse(srb->sense, srb->sense_len, &s) || s.key != SENSE_UNIT_ATTENTION)
 			st->errors++;
 	}
 	/* aborted without status, or with TASK ABORTED for another nexus's

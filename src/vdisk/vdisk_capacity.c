@@ -15,7 +15,7 @@ void vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb)
 
 	/* SBC-3 5.15.1: with PMI=0 the LOGICAL BLOCK ADDRESS must be zero */
 	if (!(srb->cdb[8] & 0x01) && vd_get32(&srb->cdb[2]) != 0) {
-		vdisk_invalid_field(lun, srb, true, 2, 7);
+		vs_srb_set_invalid_field(srb, true, 2, 7);
 		vs_port_complete(srb);
 		return;
 	}
@@ -32,7 +32,7 @@ void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb)
 	uint32_t alloc = vd_get32(&srb->cdb[10]);
 
 	if (!(srb->cdb[14] & 0x01) && vd_get64(&srb->cdb[2]) != 0) {
-		vdisk_invalid_field(lun, srb, true, 2, 7);
+		vs_srb_set_invalid_field(srb, true, 2, 7);
 		vs_port_complete(srb);
 		return;
 	}
@@ -105,7 +105,7 @@ static int phys_extent(struct vdisk_lun *lun, uint64_t lba, uint64_t cap, bool *
 	uint64_t per = 1ull << lun->phys_shift;
 	uint64_t pstart = lba & ~(per - 1);
 	uint64_t ext = 0, stop;
-	int rc = lun->bdev->ops->block_status(lun->bdev->h, pstart << lun->block_shift,
+	int rc = vs_bdev_block_status(lun->bdev, pstart << lun->block_shift,
 	                                      (cap - pstart) << lun->block_shift, mapped, &ext);
 
 	if (rc < 0)
@@ -155,7 +155,7 @@ static void lbas_answer(struct vdisk_cmd *c)
 		int rc = phys_extent(lun, lba, cap, &mapped, &end);
 
 		if (rc < 0) {
-			vdisk_set_errno(lun, srb, rc, false);
+			vdisk_set_errno(srb, rc, false);
 			vs_port_complete(srb);
 			return;
 		}
@@ -186,11 +186,11 @@ void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
 
 	c->lba = vd_get64(&srb->cdb[2]);
 	if (c->lba >= cap) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 		vs_port_complete(srb);
 		return;
 	}
-	if (!lun->caps.can_unmap || !lun->bdev->ops->block_status) {
+	if (!lun->caps.can_unmap || !vs_bdev_has_block_status(lun->bdev)) {
 		/* fully provisioned: everything is mapped */
 		b.n = 0;
 		lbas_add(&b, c->lba, cap - c->lba, 0);

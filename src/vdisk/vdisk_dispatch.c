@@ -174,8 +174,7 @@ static int highest_bit(uint8_t v)
 }
 
 /* SPC-4 4.2.5.1: reserved bits, unsupported fields and the CONTROL byte. */
-static bool check_cdb_fields(struct vdisk_lun *lun, struct vs_srb *srb,
-                             const struct vdisk_cmd_desc *d)
+static bool check_cdb_fields(struct vs_srb *srb, const struct vdisk_cmd_desc *d)
 {
 	const uint8_t *cdb = srb->cdb;
 	uint8_t ctl = cdb[d->cdb_len - 1];
@@ -192,19 +191,19 @@ static bool check_cdb_fields(struct vdisk_lun *lun, struct vs_srb *srb,
 		/* RD/WR/VRPROTECT: we have no protection information
 		 * (SBC-3 4.22); point at the field's most significant bit. */
 		if (i == 1 && (d->flags & VDISK_F_PROTECT_FIELD) && (bad & 0xe0))
-			vdisk_invalid_field(lun, srb, true, 1, 7);
+			vs_srb_set_invalid_field(srb, true, 1, 7);
 		else
-			vdisk_invalid_field(lun, srb, true, (uint16_t)i, highest_bit(bad));
+			vs_srb_set_invalid_field(srb, true, (uint16_t)i, highest_bit(bad));
 		return false;
 	}
 	/* SAM-5 5.2: NACA=1 needs ACA support, which we do not have; LINK is
 	 * obsolete (SAM-5) and we do not support linked commands. */
 	if (ctl & 0x04) {
-		vdisk_invalid_field(lun, srb, true, (uint16_t)(d->cdb_len - 1), 2);
+		vs_srb_set_invalid_field(srb, true, (uint16_t)(d->cdb_len - 1), 2);
 		return false;
 	}
 	if (ctl & 0x01) {
-		vdisk_invalid_field(lun, srb, true, (uint16_t)(d->cdb_len - 1), 0);
+		vs_srb_set_invalid_field(srb, true, (uint16_t)(d->cdb_len - 1), 0);
 		return false;
 	}
 	return true;
@@ -226,18 +225,18 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 	d = srb->cdb_len ? vdisk_cmd_lookup(opcode, srb->cdb[1] & 0x1f, &sa_unknown) : NULL;
 	if (!d && sa_unknown) {
 		/* SPC-4: unsupported service action → INVALID FIELD IN CDB, byte 1 */
-		vdisk_invalid_field(lun, srb, true, 1, 4);
+		vs_srb_set_invalid_field(srb, true, 1, 4);
 		vs_port_complete(srb);
 		return;
 	}
 	if (!d || !d->fn || (d->available && !d->available(lun))) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
 		vs_port_complete(srb);
 		return;
 	}
 	if (srb->cdb_len < d->cdb_len) {
 		/* The CDB is shorter than its group code says (SPC-4 4.2.5.1). */
-		vdisk_invalid_field(lun, srb, true, 0, 7);
+		vs_srb_set_invalid_field(srb, true, 0, 7);
 		vs_port_complete(srb);
 		return;
 	}
@@ -245,7 +244,7 @@ void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	if (!check_cdb_fields(lun, srb, d)) {
+	if (!check_cdb_fields(srb, d)) {
 		vs_port_complete(srb);
 		return;
 	}

@@ -100,15 +100,12 @@ static bool caw_iter(struct vdisk_cmd *c)
 		return true;
 	case CAW_COMPARE:
 		if (c->bio_err) {
-			vdisk_set_errno(lun, srb, c->bio_err, false);
+			vdisk_set_errno(srb, c->bio_err, false);
 			break;
 		}
 		miss = compare_data_out(srb, 0, lun->buf, bytes);
 		if (miss >= 0) {
-			/* SBC-3 5.3: MISCOMPARE DURING VERIFY OPERATION, INFORMATION =
-			 * offset of the first differing byte in the data-out buffer. */
-			vdisk_sense_info(lun, srb, SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY,
-			                 (uint64_t)miss);
+			vdisk_miscompare(srb, (uint64_t)miss);
 			break;
 		}
 		vs_srb_copy_from_iov(srb, (size_t)bytes, lun->buf, (size_t)bytes);
@@ -124,7 +121,7 @@ static bool caw_iter(struct vdisk_cmd *c)
 		}
 		/* fallthrough */
 	case CAW_FLUSHED:
-		vdisk_set_errno(lun, srb, c->bio_err, true);
+		vdisk_set_errno(srb, c->bio_err, true);
 		if (!c->bio_err)
 			srb->xfer_len = (uint32_t)(2 * bytes);
 		break;
@@ -164,7 +161,7 @@ static bool verify_iter(struct vdisk_cmd *c)
 		uint64_t blocks = c->xfer_bytes >> lun->block_shift;
 
 		if (c->bio_err) {
-			vdisk_set_errno(lun, srb, c->bio_err, false);
+			vdisk_set_errno(srb, c->bio_err, false);
 			goto out;
 		}
 		for (uint64_t b = 0; c->bytchk && b < blocks; b++) {
@@ -173,8 +170,7 @@ static bool verify_iter(struct vdisk_cmd *c)
 			                                lun->block_size);
 
 			if (miss >= 0) {
-				vdisk_sense_info(lun, srb, SENSE_MISCOMPARE, ASC_MISCOMPARE_DURING_VERIFY,
-				                 ((c->pos + b) << lun->block_shift) + (uint64_t)miss);
+				vdisk_miscompare(srb, ((c->pos + b) << lun->block_shift) + (uint64_t)miss);
 				goto out;
 			}
 		}
@@ -217,12 +213,12 @@ static bool ws_iter(struct vdisk_cmd *c)
 
 	if (c->phase == 1) {
 		if (c->bio_err) {
-			vdisk_set_errno(lun, srb, c->bio_err, true);
+			vdisk_set_errno(srb, c->bio_err, true);
 			goto out;
 		}
 		c->pos += c->xfer_bytes >> lun->block_shift;
 	} else if (c->phase == 2) {
-		vdisk_set_errno(lun, srb, c->bio_err, true);
+		vdisk_set_errno(srb, c->bio_err, true);
 		goto out;
 	}
 	if (c->pos >= c->nblocks) {
@@ -288,13 +284,13 @@ void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (c->nblocks > max) {
 		/* MAXIMUM COMPARE AND WRITE LENGTH (VPD B0h) */
-		vdisk_invalid_field(lun, srb, true, 13, 7);
+		vs_srb_set_invalid_field(srb, true, 13, 7);
 		goto done;
 	}
 	if (srb->data_length != need) {
 		/* the data-out buffer must hold exactly the verify and write data
 		 * (a NUMBER OF LOGICAL BLOCKS that wrapped to 0 lands here too) */
-		vdisk_invalid_field(lun, srb, true, 13, 7);
+		vs_srb_set_invalid_field(srb, true, 13, 7);
 		goto done;
 	}
 	if (c->nblocks == 0) {

@@ -192,7 +192,7 @@ void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb)
 	if (!evpd) {
 		if (page) {
 			/* SPC-4 6.6.1: PAGE CODE must be zero when EVPD is zero */
-			vdisk_invalid_field(lun, srb, true, 2, -1);
+			vs_srb_set_invalid_field(srb, true, 2, -1);
 			vs_port_complete(srb);
 			return;
 		}
@@ -208,7 +208,7 @@ void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb)
 		case VPD_BLOCK_CHARS:  len = vpd_block_chars(lun, d); break;
 		case VPD_LBP:          len = vpd_lbp(lun, d); break;
 		default:
-			vdisk_invalid_field(lun, srb, true, 2, -1);
+			vs_srb_set_invalid_field(srb, true, 2, -1);
 			vs_port_complete(srb);
 			return;
 		}

@@ -6,7 +6,7 @@
  * Files:
  *   vdisk_miniport.c  miniport table, adapter and LUN lifecycle, lun_control
  *   vdisk_dispatch.c  command table, CDB checks, start_io
- *   vdisk_sense.c     sense data (fixed / descriptor per D_SENSE), data-in helpers
+ *   vdisk_sense.c     status, backend errno to sense, MISCOMPARE, data-in helpers
  *   vdisk_inquiry.c   INQUIRY and VPD pages
  *   vdisk_capacity.c  READ CAPACITY 10/16, GET LBA STATUS
  *   vdisk_rw.c        READ/WRITE/VERIFY/SYNC CACHE/PRE-FETCH, bio completion
@@ -24,6 +24,7 @@
  *                     REMOVAL; READ DEFECT DATA
  *   vdisk_xcopy.c     EXTENDED COPY (LID1): parameter list checks, the copy job
  *   vdisk_xcopy_results.c  RECEIVE COPY RESULTS, held copy status, target lookup
+ *   vdisk_resource.c  the block stack's events: resource lost / back / resized / failed
  */
 #ifndef VDISK_INT_H
 #define VDISK_INT_H
@@ -34,7 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/miniport.h"
 #include "vstor/scsi.h"
 #include "vstor/srb.h"
@@ -95,6 +96,8 @@
 #define VDISK_NR_SANITIZE        0x1u   /* NOT READY, SANITIZE IN PROGRESS */
 #define VDISK_NR_SANITIZE_FAILED 0x2u   /* MEDIUM ERROR, SANITIZE COMMAND FAILED */
 #define VDISK_NR_NO_MEDIUM       0x4u   /* NOT READY, MEDIUM NOT PRESENT */
+#define VDISK_NR_LOST            0x8u   /* NOT READY, BECOMING READY: resource away */
+#define VDISK_NR_FAILED          0x10u  /* NOT READY, MANUAL INTERVENTION REQUIRED */
 
 struct vdisk_pr;
 struct vdisk_cmd;
@@ -227,6 +230,13 @@ struct vdisk_lun {
 	_Atomic uint32_t outstanding;
 	/* Set at detach: worker jobs waiting for a bio give up (-ECANCELED). */
 	_Atomic bool draining;
+
+	/* vdisk_resource.c: the stack's events, applied on the worker pool */
+	struct vs_work ev_work;
+	_Atomic uint32_t ev_flags;
+	_Atomic uint32_t hold_ms;       /* what the last LOST asked for */
+	vs_vdisk_event_fn on_event;     /* the LUN's user, told after vdisk */
+	void *event_ctx;
 };
 
 /* The LUN behind the port's LUN extension. */
@@ -268,21 +278,13 @@ struct vdisk_cmd {
 	uint32_t xc_gen;
 };
 
-/* ---- vdisk_sense.c ---- */
-void vdisk_sense(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc);
-void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                      uint64_t info);
-void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
-                         uint16_t byte, int bit);
-/* Sense with a sense-key specific field (e.g. progress, SPC-4 4.5.2.4.4). */
-void vdisk_sense_sks(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                     const uint8_t sks[3]);
-/* INVALID FIELD IN CDB without a field pointer. */
-void vdisk_invalid_cdb(struct vdisk_lun *lun, struct vs_srb *srb);
+/* ---- vdisk_sense.c (sense itself: vs_srb_set_sense & co, srb.h) ---- */
+/* MISCOMPARE with INFORMATION = offset in the data-out buffer. */
+void vdisk_miscompare(struct vs_srb *srb, uint64_t offset);
 void vdisk_good(struct vs_srb *srb);
 void vdisk_busy(struct vs_srb *srb);
 /* Map a backend -errno to a status (see vdisk_sense.c for the table). */
-void vdisk_set_errno(struct vdisk_lun *lun, struct vs_srb *srb, int err, bool write);
+void vdisk_set_errno(struct vs_srb *srb, int err, bool write);
 /* Send `len` bytes of a response built in `buf`, of which the command asked
  * for `alloc_len` (SPC-4 4.2.5.6): truncates, sets xfer_len and residuals. */
 void vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len);
@@ -358,8 +360,8 @@ bool vdisk_avail_unmap(const struct vdisk_lun *lun);
  * sense and returns true, or returns false if the command may run. */
 bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d);
-/* REQUEST SENSE: the pending not-ready condition as sense data, or 0. */
-uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc);
+/* REQUEST SENSE: the pending not-ready condition, or NO SENSE. */
+void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
 bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
 void vdisk_sanitize_init(struct vdisk_lun *lun);
 /* LUN detach: cancel a running sanitize and wait until it stopped or
@@ -385,6 +387,11 @@ void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_
  * reference (vdisk_xcopy_put), or NULL. */
 struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16]);
 void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
+
+/* ---- vdisk_resource.c ---- */
+/* Take the stack's events (and its state now); stop taking them. */
+void vdisk_resource_attach(struct vdisk_lun *lun);
+void vdisk_resource_detach(struct vdisk_lun *lun);
 
 /* ---- vdisk_medium.c ---- */
 void vdisk_prevent_clear(struct vdisk_lun *lun);

@@ -132,7 +132,7 @@ static int job_bio(struct vdisk_lun *lun, struct vdisk_lun *owner, uint8_t op, u
 	vdisk_out_get(lun);
 	if (w->owner)
 		vdisk_out_get(w->owner);
-	rc = lun->bdev->ops->submit(lun->bdev->h, &w->bio);
+	rc = vs_bdev_submit(lun->bdev, &w->bio);
 	if (rc < 0) {
 		/* not submitted: done() will not run */
 		vdisk_out_put(lun);
@@ -186,9 +186,9 @@ int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms)
 		return 0;
 	rc = job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0, vdisk_now_ms() + timeout_ms, false);
 	if (rc == -ETIMEDOUT)
-		vs_set_error("flush failed: backend %s did not answer within %u ms", lun->bdev->name,
+		vs_set_error("flush failed: backend %s did not answer within %u ms", vs_bdev_name(lun->bdev),
 		             timeout_ms);
 	else if (rc < 0)
-		vs_set_error("flush failed: backend %s: %s", lun->bdev->name, strerror(-rc));
+		vs_set_error("flush failed: backend %s: %s", vs_bdev_name(lun->bdev), strerror(-rc));
 	return rc;
 }

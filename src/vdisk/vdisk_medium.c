@@ -62,7 +62,7 @@ void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 	const struct vs_nexus *n = srb->nexus;
 
 	if (srb->cdb[4] & 0x02) {
-		vdisk_invalid_field(lun, srb, true, 4, 1);
+		vs_srb_set_invalid_field(srb, true, 4, 1);
 		goto out;
 	}
 	if (lun->removable && n) {
@@ -72,7 +72,7 @@ void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 		if (prevent && i < 0) {
 			if (lun->nprevent == VDISK_MAX_PREVENT) {
 				pthread_mutex_unlock(&lun->lock);
-				vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST,
+				vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST,
 				            ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
 				goto out;
 			}
@@ -89,7 +89,7 @@ out:
 
 static void stop_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	if (c->srb->scsi_status == SAM_STAT_GOOD && c->unmap)
 		atomic_fetch_or(&c->lun->not_ready, VDISK_NR_NO_MEDIUM);
 	vdisk_finish(c);
@@ -116,18 +116,18 @@ void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	if (cdb[3] & 0x0f) {
 		/* POWER CONDITION MODIFIER only qualifies a power condition */
-		vdisk_invalid_field(lun, srb, true, 3, 3);
+		vs_srb_set_invalid_field(srb, true, 3, 3);
 		goto out;
 	}
 	if (loej && !lun->removable) {
 		/* RMB=0: there is no medium to load or eject */
-		vdisk_invalid_field(lun, srb, true, 4, 1);
+		vs_srb_set_invalid_field(srb, true, 4, 1);
 		goto out;
 	}
 	if (loej && removal_prevented(lun)) {
 		/* SBC-3 5.25: with a prevention in effect neither an eject
 		 * nor a load may move the medium */
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_MEDIUM_REMOVAL_PREVENTED);
 		goto out;
 	}
 	if (loej && start) {

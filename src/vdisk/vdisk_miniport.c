@@ -187,19 +187,19 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 	lun->plun = plun;
 	lun->bdev = cfg->bdev;
 	memset(&lun->caps, 0, sizeof(lun->caps));      /* fields an older backend does not know */
-	cfg->bdev->ops->get_caps(cfg->bdev->h, &lun->caps);
+	vs_bdev_get_caps(cfg->bdev, &lun->caps);
 	/* Every bio is whole logical blocks at block-aligned offsets, so a
 	 * backend that needs bigger units (O_DIRECT on a 4Kn device) would
 	 * fail every I/O with EINVAL: refuse now, saying why. */
 	if (lun->caps.logical_block_size > lun->block_size) {
 		vs_set_error("block_size: %u is smaller than backend %s can do I/O in (%u bytes, e.g. "
 		             "O_DIRECT on a %u-byte-sector device); use block_size %u",
-		             lun->block_size, cfg->bdev->name, lun->caps.logical_block_size,
+		             lun->block_size, vs_bdev_name(cfg->bdev), lun->caps.logical_block_size,
 		             lun->caps.logical_block_size,
 		             lun->caps.logical_block_size <= 4096 ? 4096 : lun->caps.logical_block_size);
 		return -EINVAL;
 	}
-	size = cfg->bdev->ops->get_size(cfg->bdev->h);
+	size = vs_bdev_get_size(cfg->bdev);
 	if (size < lun->block_size) {
 		vs_set_error("size: %" PRIu64 " bytes is less than one %u-byte block", size,
 		             lun->block_size);
@@ -207,6 +207,8 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 	}
 	atomic_store(&lun->nblocks, size >> lun->block_shift);
 	lun->readonly = cfg->readonly || !lun->caps.can_write;
+	lun->on_event = cfg->on_event;
+	lun->event_ctx = cfg->event_ctx;
 
 	if ((rc = copy_ascii(lun->vendor, sizeof(lun->vendor), cfg->vendor, "VSTOR", "vendor")) ||
 	    (rc = copy_ascii(lun->product, sizeof(lun->product), cfg->product, "VDISK", "product")))
@@ -288,6 +290,7 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	lun->next = ad->luns;
 	ad->luns = lun;
 	pthread_mutex_unlock(&ad->luns_lock);
+	vdisk_resource_attach(lun);
 	return 0;
 }
 
@@ -318,7 +321,8 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 
-	/* worker jobs waiting for a bio of this LUN give up */
+	/* no more events; worker jobs waiting for a bio of this LUN give up */
+	vdisk_resource_detach(lun);
 	atomic_store(&lun->draining, true);
 	stopped = vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
 	stopped = vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */
@@ -334,7 +338,7 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 	/* Keep it: the backend may still complete into it. */
 	if (rc == 0) {
 		vs_set_error("backend %s still holds %u request%s after %u ms; the LUN's memory is "
-		             "kept until they return", lun->bdev->name,
+		             "kept until they return", vs_bdev_name(lun->bdev),
 		             atomic_load(&lun->outstanding),
 		             atomic_load(&lun->outstanding) == 1 ? "" : "s", ad->detach_timeout_ms);
 		rc = -EBUSY;
@@ -355,15 +359,15 @@ static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
 {
 	int rc;
 
-	if (!lun->bdev->ops->resize || !lun->caps.can_resize) {
-		vs_set_error("resize: backend %s cannot change size", lun->bdev->name);
+	if (!lun->caps.can_resize) {
+		vs_set_error("resize: backend %s cannot change size", vs_bdev_name(lun->bdev));
 		return -EOPNOTSUPP;
 	}
 	if (new_size < lun->block_size) {
 		vs_set_error("size: %" PRIu64 " bytes is less than one block", new_size);
 		return -EINVAL;
 	}
-	rc = lun->bdev->ops->resize(lun->bdev->h, new_size);
+	rc = vs_bdev_resize(lun->bdev, new_size);
 	if (rc < 0) {
 		const char *e = vs_last_error();
 
@@ -371,7 +375,7 @@ static int vdisk_resize(struct vdisk_lun *lun, uint64_t new_size)
 			vs_set_error("resize: backend failed (%d)", rc);
 		return rc;
 	}
-	atomic_store_explicit(&lun->nblocks, lun->bdev->ops->get_size(lun->bdev->h) >> lun->block_shift,
+	atomic_store_explicit(&lun->nblocks, vs_bdev_get_size(lun->bdev) >> lun->block_shift,
 	                      memory_order_release);
 	/* SBC-3 4.6: CAPACITY DATA HAS CHANGED for every I_T nexus */
 	if (lun->plun)
@@ -389,7 +393,7 @@ static int first_mapped(struct vdisk_lun *lun, struct vs_lun_mapped *q)
 	q->found = false;
 	if (q->from_lba >= vdisk_capacity(lun))
 		return 0;
-	if (!lun->bdev->ops->block_status) {
+	if (!vs_bdev_has_block_status(lun->bdev)) {
 		/* cannot tell: assume data is there */
 		q->found = true;
 		q->lba = q->from_lba;
@@ -398,7 +402,7 @@ static int first_mapped(struct vdisk_lun *lun, struct vs_lun_mapped *q)
 	while (off < size) {
 		bool mapped = true;
 		uint64_t ext = 0;
-		int rc = lun->bdev->ops->block_status(lun->bdev->h, off, size - off, &mapped, &ext);
+		int rc = vs_bdev_block_status(lun->bdev, off, size - off, &mapped, &ext);
 
 		if (rc < 0)
 			return rc;
@@ -438,8 +442,8 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 		info->size_bytes = vdisk_capacity(lun) << lun->block_shift;
 		info->block_size = lun->block_size;
 		info->readonly = lun->readonly;
-		memcpy(info->backend, lun->bdev->name,
-		       strnlen(lun->bdev->name, sizeof(info->backend) - 1));
+		memcpy(info->backend, vs_bdev_backend_name(lun->bdev),
+		       strnlen(vs_bdev_backend_name(lun->bdev), sizeof(info->backend) - 1));
 		memcpy(info->serial, lun->serial, strnlen(lun->serial, sizeof(info->serial) - 1));
 		return 0;
 	}

@@ -25,22 +25,13 @@ void vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb)
  */
 void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	uint8_t d[18];
-	uint32_t len;
+	uint8_t d[VS_SENSE_MAX];
+	struct vs_sense s;
+	size_t len;
 
-	memset(d, 0, sizeof(d));
-	len = vdisk_not_ready_sense(lun, d, srb->cdb[1] & 0x01);
-	if (len) {
-		/* the pending condition, built above */
-	} else if (srb->cdb[1] & 0x01) {
-		d[0] = 0x72;
-		len = 8;
-	} else {
-		d[0] = 0x70;
-		d[7] = 10;
-		len = 18;
-	}
-	vdisk_data_in(srb, d, len, srb->cdb[4]);
+	vdisk_pending_sense(lun, &s);
+	len = vs_sense_build(d, sizeof(d), srb->cdb[1] & 0x01, &s);
+	vdisk_data_in(srb, d, (uint32_t)len, srb->cdb[4]);
 	vs_port_complete(srb);
 }
 
@@ -52,23 +43,24 @@ void vdisk_cmd_send_diagnostic(struct vdisk_lun *lun, struct vs_srb *srb)
 	bool selftest = cdb[1] & 0x04;
 	uint16_t plen = vd_get16(&cdb[3]);
 
+	(void)lun;
 	vdisk_set_residual(srb, plen);
 	if (selftest) {
 		if (code)
-			vdisk_invalid_field(lun, srb, true, 1, 7);
+			vs_srb_set_invalid_field(srb, true, 1, 7);
 		else if (plen)
-			vdisk_invalid_field(lun, srb, true, 3, 7);
+			vs_srb_set_invalid_field(srb, true, 3, 7);
 		else
 			vdisk_good(srb);
 	} else if (code) {
 		/* 001b/010b background, 100b abort background, 101b/110b foreground */
 		if (code == 3 || code == 7 || plen)
-			vdisk_invalid_field(lun, srb, true, code == 3 || code == 7 ? 1 : 3, 7);
+			vs_srb_set_invalid_field(srb, true, code == 3 || code == 7 ? 1 : 3, 7);
 		else
 			vdisk_good(srb);
 	} else if (plen) {
 		/* a diagnostic page we do not support */
-		vdisk_invalid_field(lun, srb, false, 0, 7);
+		vs_srb_set_invalid_field(srb, false, 0, 7);
 	} else {
 		vdisk_good(srb);
 	}

@@ -10,8 +10,9 @@
  *  - caching WCE, only when the backend really has a volatile write cache.
  *    With WCE=0 every write is sent with FUA, so "write cache disabled" is
  *    honest.  Without a cache WCE is 0 and fixed: there is nothing to enable.
- *  - control D_SENSE (this LUN's sense format) and SWP (software write
- *    protect: writes get DATA PROTECT / WRITE PROTECTED).
+ *  - control D_SENSE (this LUN's sense format, passed on to the port so
+ *    its own sense follows it too) and SWP (software write protect: writes
+ *    get DATA PROTECT / WRITE PROTECTED).
  * Everything else must be sent back unchanged, or the MODE SELECT fails
  * with INVALID FIELD IN PARAMETER LIST pointing at the byte and bit.
  */
@@ -39,6 +40,8 @@ void vdisk_mode_init(struct vdisk_lun *lun)
 	atomic_store(&lun->wce, lun->caps.has_write_cache);
 	atomic_store(&lun->d_sense, false);
 	atomic_store(&lun->swp, false);
+	if (lun->plun)
+		vs_port_lun_set_sense_format(lun->plun, false);
 }
 
 /* Build page `code` for page control `pc` into p; returns its length or 0. */
@@ -138,12 +141,12 @@ void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 	uint64_t cap = vdisk_capacity(lun);
 
 	if (pc == PC_SAVED) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_SAVING_PARAMETERS_NOT_SUPPORTED);
 		goto out;
 	}
 	/* Subpage 00h, or FFh: "all subpages" (we only have subpage 0). */
 	if (sub != 0 && sub != 0xff) {
-		vdisk_invalid_field(lun, srb, true, 3, 7);
+		vs_srb_set_invalid_field(srb, true, 3, 7);
 		goto out;
 	}
 	memset(d, 0, sizeof(d));
@@ -169,7 +172,7 @@ void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 		uint32_t n = build_page(lun, code, pc, &d[len]);
 
 		if (!n) {
-			vdisk_invalid_field(lun, srb, true, 2, 5);
+			vs_srb_set_invalid_field(srb, true, 2, 5);
 			goto out;
 		}
 		len += n;
@@ -201,7 +204,7 @@ out:
 
 static void mode_select_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	vdisk_finish(c);
 }
 
@@ -233,31 +236,31 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	if (!(cdb[1] & 0x10)) {
 		/* PF=0: SCSI-1 vendor-specific page format, not supported */
-		vdisk_invalid_field(lun, srb, true, 1, 4);
+		vs_srb_set_invalid_field(srb, true, 1, 4);
 		goto out;
 	}
 	if (plen > sizeof(buf)) {
-		vdisk_invalid_field(lun, srb, true, ms10 ? 7 : 4, 7);
+		vs_srb_set_invalid_field(srb, true, ms10 ? 7 : 4, 7);
 		goto out;
 	}
 	got = vdisk_data_out(srb, buf, plen);
 	if (got < plen || plen < hs) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto out;
 	}
 	/* Header: MODE DATA LENGTH is reserved for MODE SELECT; MEDIUM TYPE 0 */
 	if (buf[ms10 ? 2 : 1] != 0) {
-		vdisk_invalid_field(lun, srb, false, ms10 ? 2 : 1, 7);
+		vs_srb_set_invalid_field(srb, false, ms10 ? 2 : 1, 7);
 		goto out;
 	}
 	bdlen = ms10 ? vd_get16(&buf[6]) : buf[3];
 	bdsize = ms10 && (buf[4] & 0x01) ? 16 : 8;
 	if (bdlen % bdsize) {
-		vdisk_invalid_field(lun, srb, false, ms10 ? 6 : 3, 7);
+		vs_srb_set_invalid_field(srb, false, ms10 ? 6 : 3, 7);
 		goto out;
 	}
 	if (hs + bdlen > plen) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto out;
 	}
 	/* Block descriptors: the block size cannot change; NUMBER OF LOGICAL
@@ -269,11 +272,11 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 		uint64_t capf = bdsize == 16 ? cap : (cap > 0xffffffffu ? 0xffffffffu : cap);
 
 		if (nb != 0 && nb != capf) {
-			vdisk_invalid_field(lun, srb, false, (uint16_t)off, 7);
+			vs_srb_set_invalid_field(srb, false, (uint16_t)off, 7);
 			goto out;
 		}
 		if (bl != lun->block_size) {
-			vdisk_invalid_field(lun, srb, false, (uint16_t)(off + (bdsize == 16 ? 12 : 5)), 7);
+			vs_srb_set_invalid_field(srb, false, (uint16_t)(off + (bdsize == 16 ? 12 : 5)), 7);
 			goto out;
 		}
 	}
@@ -284,27 +287,27 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 		uint32_t n, plen_page;
 
 		if (plen - off < 2) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 			goto out;
 		}
 		if (buf[off] & 0x40) {
 			/* SPF: sub_page format; we have no subpages */
-			vdisk_invalid_field(lun, srb, false, (uint16_t)off, 6);
+			vs_srb_set_invalid_field(srb, false, (uint16_t)off, 6);
 			goto out;
 		}
 		n = build_page(lun, code, PC_CURRENT, cur);
 		if (!n || code == MP_ALL) {
-			vdisk_invalid_field(lun, srb, false, (uint16_t)off, 5);
+			vs_srb_set_invalid_field(srb, false, (uint16_t)off, 5);
 			goto out;
 		}
 		build_page(lun, code, PC_CHANGEABLE, chg);
 		plen_page = buf[off + 1];
 		if (plen_page + 2 != n) {
-			vdisk_invalid_field(lun, srb, false, (uint16_t)(off + 1), 7);
+			vs_srb_set_invalid_field(srb, false, (uint16_t)(off + 1), 7);
 			goto out;
 		}
 		if (off + n > plen) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 			goto out;
 		}
 		/* byte 0 bit 7 (PS) is reserved in MODE SELECT: ignored */
@@ -312,7 +315,7 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 			uint8_t diff = (uint8_t)((buf[off + i] ^ cur[i]) & ~chg[i]);
 
 			if (diff) {
-				vdisk_invalid_field(lun, srb, false, (uint16_t)(off + i), highest_bit(diff));
+				vs_srb_set_invalid_field(srb, false, (uint16_t)(off + i), highest_bit(diff));
 				goto out;
 			}
 		}
@@ -334,6 +337,10 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 	if (d_sense != atomic_load(&lun->d_sense)) {
 		changed = true;
 		atomic_store(&lun->d_sense, d_sense);
+		/* SPC-4 4.5.1: every sense of this LUN, the port's included, in
+		 * the format D_SENSE selects from the next command on */
+		if (lun->plun)
+			vs_port_lun_set_sense_format(lun->plun, d_sense);
 	}
 	if (swp != atomic_load(&lun->swp)) {
 		changed = true;

@@ -99,7 +99,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 		break;
 	case 1:         /* opcode only: invalid for commands with service actions */
 		if (has_sa) {
-			vdisk_invalid_field(lun, srb, true, 2, 2);
+			vs_srb_set_invalid_field(srb, true, 2, 2);
 			goto out;
 		}
 		d = vdisk_cmd_lookup(op, 0, &sa_unknown);
@@ -108,7 +108,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 	case 2:         /* opcode + service action: invalid for commands without */
 		d = vdisk_cmd_lookup(op, (uint8_t)(sa & 0x1f), &sa_unknown);
 		if ((d || sa_unknown) && !has_sa) {
-			vdisk_invalid_field(lun, srb, true, 2, 2);
+			vs_srb_set_invalid_field(srb, true, 2, 2);
 			goto out;
 		}
 		if (sa > 0x1f)
@@ -122,7 +122,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 		len = report_one(lun, d, rctd, buf);
 		break;
 	default:
-		vdisk_invalid_field(lun, srb, true, 2, 2);
+		vs_srb_set_invalid_field(srb, true, 2, 2);
 		goto out;
 	}
 	vdisk_data_in(srb, buf, len, alloc);

@@ -60,7 +60,7 @@ static bool or_iter(struct vdisk_cmd *c)
 	switch (c->phase) {
 	case OR_READ_DONE:
 		if (c->bio_err) {
-			vdisk_set_errno(lun, srb, c->bio_err, false);
+			vdisk_set_errno(srb, c->bio_err, false);
 			goto out;
 		}
 		or_data_out(srb, c->pos << lun->block_shift, lun->buf, c->xfer_bytes);
@@ -70,7 +70,7 @@ static bool or_iter(struct vdisk_cmd *c)
 		return true;
 	case OR_WRITE_DONE:
 		if (c->bio_err) {
-			vdisk_set_errno(lun, srb, c->bio_err, true);
+			vdisk_set_errno(srb, c->bio_err, true);
 			goto out;
 		}
 		c->pos += c->xfer_bytes >> lun->block_shift;
@@ -94,7 +94,7 @@ static bool or_iter(struct vdisk_cmd *c)
 		                  c->xfer_bytes, &c->iov, 1, 0);
 		return true;
 	case OR_FLUSHED:
-		vdisk_set_errno(lun, srb, c->bio_err, true);
+		vdisk_set_errno(srb, c->bio_err, true);
 		break;
 	}
 out:
@@ -131,7 +131,7 @@ void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (n > (VDISK_MAX_XFER_BYTES >> lun->block_shift)) {
 		/* MAXIMUM TRANSFER LENGTH (VPD B0h) */
-		vdisk_invalid_field(lun, srb, true, 10, 7);
+		vs_srb_set_invalid_field(srb, true, 10, 7);
 		goto done;
 	}
 	/* SAM-5 5.4.3: only whole blocks that fit the expected length move */
@@ -160,7 +160,7 @@ static void atomic_done(struct vdisk_cmd *c)
 		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, atomic_done);
 		return;
 	}
-	vdisk_set_errno(lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
 	vdisk_gate_exclusive_end(lun);
@@ -192,7 +192,7 @@ void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (n > vdisk_max_atomic_blocks(lun)) {
 		/* MAXIMUM ATOMIC TRANSFER LENGTH (VPD B0h) */
-		vdisk_invalid_field(lun, srb, true, 12, 7);
+		vs_srb_set_invalid_field(srb, true, 12, 7);
 		goto done;
 	}
 	if (n == 0) {
@@ -201,7 +201,7 @@ void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	if (srb->data_length < need) {
 		/* all or nothing: a short data-out buffer cannot be written */
-		vdisk_invalid_field(lun, srb, true, 12, 7);
+		vs_srb_set_invalid_field(srb, true, 12, 7);
 		goto done;
 	}
 	c->lba = lba;

@@ -34,7 +34,7 @@ static void ws_simple_done(struct vdisk_cmd *c)
 		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, ws_simple_done);
 		return;
 	}
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = c->ndob ? 0 : c->lun->block_size;
 	vdisk_finish(c);
@@ -80,17 +80,17 @@ void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (c->nblocks == 0 || c->nblocks > VDISK_MAX_WS_BLOCKS) {
 		/* VPD B0h: WSNZ=1 (0 is not "to the end"), MAXIMUM WRITE SAME LENGTH */
-		vdisk_invalid_field(lun, srb, true, nbyte, 7);
+		vs_srb_set_invalid_field(srb, true, nbyte, 7);
 		goto done;
 	}
 	if (c->unmap && !lun->caps.can_unmap) {
 		/* LBPWS=0 / LBPWS10=0 in VPD B2h */
-		vdisk_invalid_field(lun, srb, true, 1, 3);
+		vs_srb_set_invalid_field(srb, true, 1, 3);
 		goto done;
 	}
 	if (srb->data_length != need) {
 		/* Exactly one block of data-out (none with NDOB), SBC-3 5.41 */
-		vdisk_invalid_field(lun, srb, true, nbyte, 7);
+		vs_srb_set_invalid_field(srb, true, nbyte, 7);
 		goto done;
 	}
 	c->pattern_zero = c->ndob || data_out_is_zero(srb, lun->block_size);
@@ -143,7 +143,7 @@ static bool unmap_iter(struct vdisk_cmd *c)
 	uint32_t n = 0;
 
 	if (c->bio_err) {
-		vdisk_set_errno(lun, c->srb, c->bio_err, true);
+		vdisk_set_errno(c->srb, c->bio_err, true);
 		vdisk_finish(c);
 		return false;
 	}
@@ -189,7 +189,7 @@ void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	}
 	if (plen < UNMAP_HDR || avail < UNMAP_HDR) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto done;
 	}
 	vs_srb_copy_from_iov(srb, 0, hdr, sizeof(hdr));
@@ -199,7 +199,7 @@ void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 	/* An incomplete last descriptor is ignored (SBC-3 5.28.2). */
 	ndesc = bdlen / UNMAP_DESC;
 	if (ndesc > VDISK_MAX_UNMAP_DESC) {
-		vdisk_invalid_field(lun, srb, false, 2, 7);
+		vs_srb_set_invalid_field(srb, false, 2, 7);
 		goto done;
 	}
 	/* Check every descriptor before touching the medium. */
@@ -213,7 +213,7 @@ void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 		total += n;
 		if (total > VDISK_MAX_UNMAP_LBAS) {
 			/* MAXIMUM UNMAP LBA COUNT (VPD B0h) */
-			vdisk_invalid_field(lun, srb, false,
+			vs_srb_set_invalid_field(srb, false,
 			                    (uint16_t)(UNMAP_HDR + i * UNMAP_DESC + 8), 7);
 			goto done;
 		}

@@ -28,7 +28,7 @@ bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, 
 	uint64_t cap = vdisk_capacity(lun);
 
 	if (lba > cap || n > cap - lba) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
 		return false;
 	}
 	return true;
@@ -38,7 +38,7 @@ bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	if (lun->readonly || atomic_load_explicit(&lun->swp, memory_order_relaxed)) {
 		/* SBC-3 4.11 / SPC-4 7.5.7 SWP: DATA PROTECT, WRITE PROTECTED */
-		vdisk_sense(lun, srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
+		vs_srb_set_sense(srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
 		return false;
 	}
 	return true;
@@ -82,7 +82,7 @@ void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t
 	c->bio.ctx = c;
 	c->on_bio = on_bio;
 	vdisk_out_get(lun);
-	rc = bdev->ops->submit(bdev->h, &c->bio);
+	rc = vs_bdev_submit(bdev, &c->bio);
 	if (rc < 0) {
 		/* not submitted: done() will not run */
 		c->bio_err = rc;
@@ -199,7 +199,7 @@ static bool check_max_len(struct vdisk_lun *lun, struct vs_srb *srb, const struc
 {
 	/* SBC-3 6.5.3 MAXIMUM TRANSFER LENGTH */
 	if (a->n > (VDISK_MAX_XFER_BYTES >> lun->block_shift)) {
-		vdisk_invalid_field(lun, srb, true, a->len_byte, 7);
+		vs_srb_set_invalid_field(srb, true, a->len_byte, 7);
 		return false;
 	}
 	return true;
@@ -225,7 +225,7 @@ static uint64_t fitting_bytes(struct vdisk_lun *lun, struct vs_srb *srb, uint64_
 static void read_done(struct vdisk_cmd *c)
 {
 	if (c->bio_err) {
-		vdisk_set_errno(c->lun, c->srb, c->bio_err, false);
+		vdisk_set_errno(c->srb, c->bio_err, false);
 	} else {
 		vdisk_good(c->srb);
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
@@ -248,7 +248,7 @@ static void read_tail_done(struct vdisk_cmd *c)
 	struct vs_srb *srb = c->srb;
 
 	if (c->bio_err) {
-		vdisk_set_errno(c->lun, srb, c->bio_err, false);
+		vdisk_set_errno(srb, c->bio_err, false);
 	} else {
 		vs_srb_copy_to_iov(srb, (size_t)c->pos, c->lun->buf, (size_t)(c->xfer_bytes - c->pos));
 		vdisk_good(srb);
@@ -270,7 +270,7 @@ static void read_tail_go(struct vdisk_cmd *c)
 static void read_head_done(struct vdisk_cmd *c)
 {
 	if (c->bio_err) {
-		vdisk_set_errno(c->lun, c->srb, c->bio_err, false);
+		vdisk_set_errno(c->srb, c->bio_err, false);
 		vdisk_finish(c);
 		return;
 	}
@@ -330,7 +330,7 @@ static void write_flush_done(struct vdisk_cmd *c)
 		vdisk_engine_run(c, vdisk_engine_verify);
 		return;
 	}
-	vdisk_set_errno(lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
 	vdisk_finish(c);
@@ -405,7 +405,7 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->bytchk = (srb->cdb[1] >> 1) & 3;
 	if (c->bytchk == 2) {
 		/* SBC-3 5.33: BYTCHK 10b is reserved */
-		vdisk_invalid_field(lun, srb, true, 1, 2);
+		vs_srb_set_invalid_field(srb, true, 1, 2);
 		vs_port_complete(srb);
 		return;
 	}
@@ -425,7 +425,7 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	if (srb->data_length < need) {
 		/* Nothing to compare against: the data-out buffer is short. */
-		vdisk_invalid_field(lun, srb, true, a.len_byte, 7);
+		vs_srb_set_invalid_field(srb, true, a.len_byte, 7);
 		vs_port_complete(srb);
 		return;
 	}
@@ -438,7 +438,7 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 
 static void flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->lun, c->srb, c->bio_err, true);
+	vdisk_set_errno(c->srb, c->bio_err, true);
 	vdisk_finish(c);
 }
 

@@ -34,87 +34,85 @@
 
 /* ---- the not-ready gate (called from start_io when lun->not_ready != 0) ---- */
 
-static void progress_sks(struct vdisk_lun *lun, uint8_t sks[3])
+/* The sense of one not-ready condition (`bit`, a VDISK_NR_* value): a
+ * sanitize in progress carries its progress indication (SPC-4 4.5.2.4.4). */
+static void condition_sense(struct vdisk_lun *lun, uint32_t bit, struct vs_sense *s)
 {
-	uint32_t p = atomic_load_explicit(&lun->san.progress, memory_order_relaxed);
+	memset(s, 0, sizeof(*s));
+	switch (bit) {
+	case VDISK_NR_SANITIZE:
+		s->key = SENSE_NOT_READY;
+		s->asc_ascq = VDISK_ASC_SANITIZE_IN_PROGRESS;
+		vs_sense_progress(s, (uint16_t)atomic_load_explicit(&lun->san.progress,
+		                                                    memory_order_relaxed));
+		break;
+	case VDISK_NR_NO_MEDIUM:
+		s->key = SENSE_NOT_READY;
+		s->asc_ascq = ASC_MEDIUM_NOT_PRESENT;
+		break;
+	case VDISK_NR_LOST:             /* vdisk_resource.c: retryable, never MEDIUM ERROR */
+		s->key = SENSE_NOT_READY;
+		s->asc_ascq = ASC_LUN_BECOMING_READY;
+		break;
+	case VDISK_NR_FAILED:
+		s->key = SENSE_NOT_READY;
+		s->asc_ascq = ASC_LUN_NOT_READY_MANUAL_INTERVENTION;
+		break;
+	default:        /* VDISK_NR_SANITIZE_FAILED */
+		s->key = SENSE_MEDIUM_ERROR;
+		s->asc_ascq = VDISK_ASC_SANITIZE_FAILED;
+		break;
+	}
+}
 
-	sks[0] = 0x80;                  /* SKSV: progress indication */
-	vd_put16(&sks[1], (uint16_t)p);
+/* CHECK CONDITION with the sense of condition `bit`; true (answered). */
+static bool answer_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t bit)
+{
+	struct vs_sense s;
+
+	condition_sense(lun, bit, &s);
+	vs_srb_set_sense_data(srb, &s);
+	return true;
 }
 
 bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d)
 {
-	if (nr & VDISK_NR_SANITIZE) {
-		uint8_t sks[3];
-
-		if (d->flags & VDISK_F_SANITIZE_OK)
-			return false;
-		progress_sks(lun, sks);
-		vdisk_sense_sks(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS, sks);
-		return true;
-	}
-	if (nr & VDISK_NR_NO_MEDIUM) {
-		if (d->flags & VDISK_F_NO_MEDIUM_OK)
-			return false;
-		vdisk_sense(lun, srb, SENSE_NOT_READY, ASC_MEDIUM_NOT_PRESENT);
-		return true;
-	}
+	if (nr & VDISK_NR_SANITIZE)
+		return !(d->flags & VDISK_F_SANITIZE_OK) &&
+		       answer_not_ready(lun, srb, VDISK_NR_SANITIZE);
+	if (nr & VDISK_NR_NO_MEDIUM)
+		return !(d->flags & VDISK_F_NO_MEDIUM_OK) &&
+		       answer_not_ready(lun, srb, VDISK_NR_NO_MEDIUM);
+	/* the resource is away: commands that need no medium still run */
+	if (nr & (VDISK_NR_FAILED | VDISK_NR_LOST))
+		return !(d->flags & VDISK_F_NO_MEDIUM_OK) &&
+		       answer_not_ready(lun, srb, nr & VDISK_NR_FAILED ? VDISK_NR_FAILED
+		                                                       : VDISK_NR_LOST);
 	if (nr & VDISK_NR_SANITIZE_FAILED) {
 		/* SBC-4 4.11.3: a new SANITIZE may be sent in failure mode */
 		if ((d->flags & (VDISK_F_SANITIZE_OK | VDISK_F_NO_MEDIUM_OK)) ||
 		    d->opcode == VDISK_OP_SANITIZE)
 			return false;
-		vdisk_sense(lun, srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
-		return true;
+		return answer_not_ready(lun, srb, VDISK_NR_SANITIZE_FAILED);
 	}
 	return false;
 }
 
-uint32_t vdisk_not_ready_sense(struct vdisk_lun *lun, uint8_t *buf, bool desc)
+void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s)
 {
 	uint32_t nr = atomic_load_explicit(&lun->not_ready, memory_order_acquire);
-	uint8_t key, sks[3];
-	uint16_t asc;
-	bool has_sks = false;
 
-	if (nr & VDISK_NR_SANITIZE) {
-		key = SENSE_NOT_READY;
-		asc = VDISK_ASC_SANITIZE_IN_PROGRESS;
-		progress_sks(lun, sks);
-		has_sks = true;
-	} else if (nr & VDISK_NR_NO_MEDIUM) {
-		key = SENSE_NOT_READY;
-		asc = ASC_MEDIUM_NOT_PRESENT;
-	} else if (nr & VDISK_NR_SANITIZE_FAILED) {
-		key = SENSE_MEDIUM_ERROR;
-		asc = VDISK_ASC_SANITIZE_FAILED;
-	} else {
-		return 0;
-	}
-	if (desc) {
-		memset(buf, 0, 16);
-		buf[0] = 0x72;
-		buf[1] = key;
-		buf[2] = VS_ASC(asc);
-		buf[3] = VS_ASCQ(asc);
-		if (!has_sks)
-			return 8;
-		buf[7] = 8;
-		buf[8] = 0x02;          /* sense key specific descriptor */
-		buf[9] = 0x06;
-		memcpy(&buf[12], sks, 3);
-		return 16;
-	}
-	memset(buf, 0, 18);
-	buf[0] = 0x70;
-	buf[2] = key;
-	buf[7] = 10;
-	buf[12] = VS_ASC(asc);
-	buf[13] = VS_ASCQ(asc);
-	if (has_sks)
-		memcpy(&buf[15], sks, 3);
-	return 18;
+	if (nr & VDISK_NR_SANITIZE)
+		condition_sense(lun, VDISK_NR_SANITIZE, s);
+	else if (nr & VDISK_NR_NO_MEDIUM)
+		condition_sense(lun, VDISK_NR_NO_MEDIUM, s);
+	else if (nr & (VDISK_NR_FAILED | VDISK_NR_LOST))
+		condition_sense(lun, nr & VDISK_NR_FAILED ? VDISK_NR_FAILED : VDISK_NR_LOST, s);
+	else if (nr & VDISK_NR_SANITIZE_FAILED)
+		condition_sense(lun, VDISK_NR_SANITIZE_FAILED, s);
+	else
+		*s = (struct vs_sense){ .key = SENSE_NO_SENSE, .asc_ascq = ASC_NO_ADDITIONAL_SENSE };
 }
 
 /* ---- job helpers (worker pool: may block; I/O goes through vdisk_job_bio) ---- */
@@ -277,7 +275,7 @@ static void sanitize_work(struct vs_work *w)
 	pthread_mutex_unlock(&lun->lock);
 	if (srb) {
 		if (rc < 0)
-			vdisk_sense(lun, srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
+			vs_srb_set_sense(srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
 		else
 			vdisk_good(srb);
 		vs_port_complete(srb);
@@ -294,29 +292,29 @@ static bool parse_overwrite(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t 
 
 	/* SBC-4 5.30.3.2: the list holds a 4-byte header and at most one block */
 	if (plen < 5 || plen > lun->block_size + 4) {
-		vdisk_invalid_field(lun, srb, true, 7, 7);
+		vs_srb_set_invalid_field(srb, true, 7, 7);
 		return false;
 	}
 	got = vdisk_data_out(srb, p, plen);
 	if (got < plen) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		return false;
 	}
 	if (p[0] & 0x60) {              /* TEST: reserved for vendor tests */
-		vdisk_invalid_field(lun, srb, false, 0, 6);
+		vs_srb_set_invalid_field(srb, false, 0, 6);
 		return false;
 	}
 	if ((p[0] & 0x1f) == 0) {       /* OVERWRITE COUNT 0 is reserved */
-		vdisk_invalid_field(lun, srb, false, 0, 4);
+		vs_srb_set_invalid_field(srb, false, 0, 4);
 		return false;
 	}
 	if (p[1]) {
-		vdisk_invalid_field(lun, srb, false, 1, 7);
+		vs_srb_set_invalid_field(srb, false, 1, 7);
 		return false;
 	}
 	pat = vd_get16(&p[2]);
 	if (pat == 0 || pat > lun->block_size || pat > plen - 4) {
-		vdisk_invalid_field(lun, srb, false, 2, 7);
+		vs_srb_set_invalid_field(srb, false, 2, 7);
 		return false;
 	}
 	/* only the header and the pattern are read below: the rest is ignored */
@@ -340,7 +338,7 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (sa != VDISK_SA_OVERWRITE && plen != 0) {
 		/* BLOCK ERASE, CRYPTO ERASE, EXIT FAILURE MODE take no parameters */
-		vdisk_invalid_field(lun, srb, true, 7, 7);
+		vs_srb_set_invalid_field(srb, true, 7, 7);
 		goto done;
 	}
 	if (sa == VDISK_SA_EXIT_FAILURE_MODE) {
@@ -353,7 +351,7 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 	pthread_mutex_lock(&lun->lock);
 	if (s->running) {
 		pthread_mutex_unlock(&lun->lock);
-		vdisk_sense(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
+		vs_srb_set_sense(srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
 		goto done;
 	}
 	/* parse into the LUN's state only once we know no job uses it */
@@ -404,7 +402,7 @@ bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
 	pthread_mutex_unlock(&lun->lock);
 	if (!mine)
 		return false;
-	vdisk_sense(lun, srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
+	vs_srb_set_sense(srb, SENSE_NOT_READY, VDISK_ASC_SANITIZE_IN_PROGRESS);
 	vs_port_complete(srb);
 	return true;
 }

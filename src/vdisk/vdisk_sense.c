@@ -1,107 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Sense data and data-transfer bookkeeping for vdisk.
+ * Status, sense and data-transfer bookkeeping for vdisk.
  *
- * Sense is built here rather than with the port's helpers because the
- * format depends on this LUN's control mode page: D_SENSE=1 asks for
- * descriptor-format sense (SPC-4 4.5.2), D_SENSE=0 for fixed format
- * (SPC-4 4.5.3).  The INFORMATION field and the sense-key specific field
- * pointer go into an information descriptor (SPC-4 4.5.2.2) and a
- * sense-key specific descriptor (SPC-4 4.5.2.4) in descriptor format.
+ * Sense data is laid out by the port's one builder (vs_srb_set_sense and
+ * friends, srb.h), in the format this LUN's D_SENSE bit selects: MODE
+ * SELECT tells the port (vs_port_lun_set_sense_format, vdisk_mode.c), so
+ * vdisk's sense and the port's own (unit attentions, LOGICAL UNIT NOT
+ * SUPPORTED) never differ in format (SPC-4 4.5.1).
  */
 #include <errno.h>
 #include <string.h>
 
 #include "vdisk_int.h"
 
-static void set_check_condition(struct vs_srb *srb)
+/* SBC-3 5.3 / 5.33: MISCOMPARE DURING VERIFY OPERATION, INFORMATION = the
+ * offset of the first differing byte in the data-out buffer. */
+void vdisk_miscompare(struct vs_srb *srb, uint64_t offset)
 {
-	srb->srb_status = VS_SRB_SUCCESS;
-	srb->scsi_status = SAM_STAT_CHECK_CONDITION;
-}
+	struct vs_sense s = {
+		.key = SENSE_MISCOMPARE, .asc_ascq = ASC_MISCOMPARE_DURING_VERIFY,
+		.info_valid = true, .info = offset,
+	};
 
-/* sks: the 3 sense-key specific bytes, or NULL. */
-static void build_sense(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                        bool info_valid, uint64_t info, const uint8_t *sks)
-{
-	uint8_t *s = srb->sense;
-	bool desc = lun && atomic_load_explicit(&lun->d_sense, memory_order_relaxed);
-
-	set_check_condition(srb);
-	memset(s, 0, 32);
-	if (desc) {
-		size_t n = 8;
-
-		s[0] = 0x72;
-		s[1] = key & 0x0f;
-		s[2] = VS_ASC(asc);
-		s[3] = VS_ASCQ(asc);
-		if (info_valid) {
-			s[n + 0] = 0x00;        /* information descriptor */
-			s[n + 1] = 0x0a;
-			s[n + 2] = 0x80;        /* VALID */
-			vd_put64(&s[n + 4], info);
-			n += 12;
-		}
-		if (sks) {
-			s[n + 0] = 0x02;        /* sense key specific descriptor */
-			s[n + 1] = 0x06;
-			memcpy(&s[n + 4], sks, 3);
-			n += 8;
-		}
-		s[7] = (uint8_t)(n - 8);
-		srb->sense_len = (uint8_t)n;
-	} else {
-		s[0] = 0x70;
-		s[2] = key & 0x0f;
-		if (info_valid && info <= UINT32_MAX) {
-			s[0] |= 0x80;           /* VALID: INFORMATION is meaningful */
-			vd_put32(&s[3], (uint32_t)info);
-		}
-		s[7] = 10;
-		s[12] = VS_ASC(asc);
-		s[13] = VS_ASCQ(asc);
-		if (sks)
-			memcpy(&s[15], sks, 3);
-		srb->sense_len = 18;
-	}
-}
-
-void vdisk_sense(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc)
-{
-	build_sense(lun, srb, key, asc, false, 0, NULL);
-}
-
-void vdisk_sense_info(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                      uint64_t info)
-{
-	build_sense(lun, srb, key, asc, true, info, NULL);
-}
-
-void vdisk_sense_sks(struct vdisk_lun *lun, struct vs_srb *srb, uint8_t key, uint16_t asc,
-                     const uint8_t sks[3])
-{
-	build_sense(lun, srb, key, asc, false, 0, sks);
-}
-
-/* SPC-4 4.5.2.4.2 field pointer: SKSV, C/D, BPV + bit pointer, field pointer. */
-void vdisk_invalid_field(struct vdisk_lun *lun, struct vs_srb *srb, bool in_cdb,
-                         uint16_t byte, int bit)
-{
-	uint8_t sks[3];
-
-	sks[0] = 0x80 | (in_cdb ? 0x40 : 0);
-	if (bit >= 0)
-		sks[0] |= 0x08 | (uint8_t)(bit & 7);
-	vd_put16(&sks[1], byte);
-	build_sense(lun, srb, SENSE_ILLEGAL_REQUEST,
-	            in_cdb ? ASC_INVALID_FIELD_IN_CDB : ASC_INVALID_FIELD_IN_PARAMETER_LIST,
-	            false, 0, sks);
-}
-
-void vdisk_invalid_cdb(struct vdisk_lun *lun, struct vs_srb *srb)
-{
-	build_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB, false, 0, NULL);
+	vs_srb_set_sense_data(srb, &s);
 }
 
 void vdisk_good(struct vs_srb *srb)
@@ -124,7 +45,7 @@ void vdisk_busy(struct vs_srb *srb)
  * (BUSY, or NOT READY / LOGICAL UNIT IS IN PROCESS OF BECOMING READY), never
  * a medium error: the initiator must retry, not fail the I/O up the stack.
  */
-void vdisk_set_errno(struct vdisk_lun *lun, struct vs_srb *srb, int err, bool write)
+void vdisk_set_errno(struct vs_srb *srb, int err, bool write)
 {
 	switch (err) {
 	case 0:
@@ -145,25 +66,25 @@ void vdisk_set_errno(struct vdisk_lun *lun, struct vs_srb *srb, int err, bool wr
 	case -ENETUNREACH:
 	case -EPIPE:
 	case -ESHUTDOWN:
-		vdisk_sense(lun, srb, SENSE_NOT_READY, ASC_LUN_BECOMING_READY);
+		vs_srb_set_sense(srb, SENSE_NOT_READY, ASC_LUN_BECOMING_READY);
 		break;
 	case -ENOSPC:
 	case -EDQUOT:
 		/* SBC-3 4.7.3.6: thin provisioning out of space */
-		vdisk_sense(lun, srb, SENSE_DATA_PROTECT, ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
+		vs_srb_set_sense(srb, SENSE_DATA_PROTECT, ASC_SPACE_ALLOCATION_FAILED_WRITE_PROTECT);
 		break;
 	case -EROFS:
 	case -EPERM:
 	case -EACCES:
-		vdisk_sense(lun, srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
+		vs_srb_set_sense(srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
 		break;
 	case -EINVAL:
 	case -EOPNOTSUPP:
 	case -ENOSYS:
-		vdisk_sense(lun, srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
+		vs_srb_set_sense(srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 		break;
 	default:
-		vdisk_sense(lun, srb, SENSE_MEDIUM_ERROR,
+		vs_srb_set_sense(srb, SENSE_MEDIUM_ERROR,
 		            write ? ASC_WRITE_ERROR : ASC_UNRECOVERED_READ_ERROR);
 		break;
 	}

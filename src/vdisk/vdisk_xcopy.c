@@ -37,27 +37,22 @@
 /* ---- errors ---- */
 
 /* ILLEGAL REQUEST with a field pointer into the parameter list. */
-static void bad_param(struct vdisk_lun *lun, struct vs_srb *srb, uint16_t asc, uint32_t byte,
-                      int bit)
+static void bad_param(struct vs_srb *srb, uint16_t asc, uint32_t byte, int bit)
 {
-	uint8_t sks[3];
+	struct vs_sense s = { .key = SENSE_ILLEGAL_REQUEST, .asc_ascq = asc };
 
-	sks[0] = 0x80;                          /* SKSV, C/D=0: parameter list */
-	if (bit >= 0)
-		sks[0] |= 0x08 | (uint8_t)(bit & 7);
-	vd_put16(&sks[1], (uint16_t)(byte > 0xffff ? 0xffff : byte));
-	vdisk_sense_sks(lun, srb, SENSE_ILLEGAL_REQUEST, asc, sks);
+	vs_sense_field_pointer(&s, false, (uint16_t)(byte > 0xffff ? 0xffff : byte), bit);
+	vs_srb_set_sense_data(srb, &s);
 }
 
 /* COPY ABORTED with a segment pointer (SD=0: byte offset in the parameter
  * list), SPC-4 4.5.2.4.5. */
-static void copy_aborted(struct vdisk_lun *lun, struct vs_srb *srb, uint16_t asc, uint32_t byte)
+static void copy_aborted(struct vs_srb *srb, uint16_t asc, uint32_t byte)
 {
-	uint8_t sks[3];
+	struct vs_sense s = { .key = VDISK_SENSE_COPY_ABORTED, .asc_ascq = asc };
 
-	sks[0] = 0x80;
-	vd_put16(&sks[1], (uint16_t)(byte > 0xffff ? 0xffff : byte));
-	vdisk_sense_sks(lun, srb, VDISK_SENSE_COPY_ABORTED, asc, sks);
+	vs_sense_field_pointer(&s, false, (uint16_t)(byte > 0xffff ? 0xffff : byte), -1);
+	vs_srb_set_sense_data(srb, &s);
 }
 
 static bool read_param(struct vs_srb *srb, uint32_t off, void *buf, uint32_t len)
@@ -67,23 +62,23 @@ static bool read_param(struct vs_srb *srb, uint32_t off, void *buf, uint32_t len
 
 /* ---- parameter list checks (start_io; never blocks) ---- */
 
-static bool check_targets(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t tdl)
+static bool check_targets(struct vs_srb *srb, uint32_t tdl)
 {
 	uint8_t d[XC_TGT_LEN];
 
 	if (tdl % XC_TGT_LEN) {
 		/* every supported CSCD descriptor is 32 bytes */
-		bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 2, -1);
+		bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 2, -1);
 		return false;
 	}
 	if (tdl / XC_TGT_LEN > VDISK_XCOPY_MAX_TARGETS) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_TOO_MANY_TARGET_DESC);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_TOO_MANY_TARGET_DESC);
 		return false;
 	}
 	for (uint32_t off = XC_HDR; off < XC_HDR + tdl; off += XC_TGT_LEN) {
 		read_param(srb, off, d, sizeof(d));
 		if (d[0] != XC_TGT_IDENT) {
-			bad_param(lun, srb, VDISK_ASC_UNSUPPORTED_TARGET_DESC, off, -1);
+			bad_param(srb, VDISK_ASC_UNSUPPORTED_TARGET_DESC, off, -1);
 			return false;
 		}
 		/* SPC-4 6.4.5.1: LU ID TYPE is ignored in an identification
@@ -91,19 +86,18 @@ static bool check_targets(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t td
 		 * NUL is obsolete: both are ignored here.
 		 * PERIPHERAL DEVICE TYPE: block devices only. */
 		if (d[1] & 0x1f) {
-			bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 1, 4);
+			bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 1, 4);
 			return false;
 		}
 		if (d[7] > 20) {        /* DESIGNATOR LENGTH: 20 bytes of room */
-			bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 7, -1);
+			bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 7, -1);
 			return false;
 		}
 	}
 	return true;
 }
 
-static bool check_segments(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t start,
-                           uint32_t sdl)
+static bool check_segments(struct vs_srb *srb, uint32_t start, uint32_t sdl)
 {
 	uint32_t off = start, end = start + sdl, n = 0;
 	uint8_t h[4];
@@ -112,25 +106,25 @@ static bool check_segments(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t s
 		uint32_t dlen;
 
 		if (end - off < sizeof(h)) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 			return false;
 		}
 		read_param(srb, off, h, sizeof(h));
 		if (h[0] != XC_SEG_BLOCK_TO_BLOCK) {
-			bad_param(lun, srb, VDISK_ASC_UNSUPPORTED_SEGMENT_DESC, off, -1);
+			bad_param(srb, VDISK_ASC_UNSUPPORTED_SEGMENT_DESC, off, -1);
 			return false;
 		}
 		dlen = vd_get16(&h[2]);
 		if (dlen != XC_SEG_B2B - 4) {
-			bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 2, -1);
+			bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 2, -1);
 			return false;
 		}
 		if (end - off < 4 + dlen) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 			return false;
 		}
 		if (++n > VDISK_XCOPY_MAX_SEGMENTS) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_TOO_MANY_SEGMENT_DESC);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_TOO_MANY_SEGMENT_DESC);
 			return false;
 		}
 		off += 4 + dlen;
@@ -200,19 +194,19 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 	dlba = vd_get64(&s[20]);
 	if (si >= ntgt || di >= ntgt) {
 		/* the segment names a CSCD descriptor that is not in the list */
-		copy_aborted(lun, srb, VDISK_ASC_UNREACHABLE_COPY_TARGET, off + (si >= ntgt ? 4 : 6));
+		copy_aborted(srb, VDISK_ASC_UNREACHABLE_COPY_TARGET, off + (si >= ntgt ? 4 : 6));
 		return false;
 	}
 	src = lun->xc_tgt[si];
 	dst = lun->xc_tgt[di];
 	if (!src || !dst) {
-		copy_aborted(lun, srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE,
+		copy_aborted(srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE,
 		             XC_HDR + (uint32_t)(src ? di : si) * XC_TGT_LEN);
 		return false;
 	}
 	if (src->block_size != dst->block_size) {
 		/* DC and differing block lengths are not supported */
-		copy_aborted(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 1);
+		copy_aborted(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, off + 1);
 		return false;
 	}
 	if (n == 0)
@@ -222,16 +216,16 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		/* past the end of a copy target: segment pointer to the LBA */
 		bool src_bad = slba > vdisk_capacity(src) || n > vdisk_capacity(src) - slba;
 
-		copy_aborted(lun, srb, ASC_NO_ADDITIONAL_SENSE, off + (src_bad ? 12 : 20));
+		copy_aborted(srb, ASC_NO_ADDITIONAL_SENSE, off + (src_bad ? 12 : 20));
 		return false;
 	}
 	if (dst->readonly || atomic_load_explicit(&dst->swp, memory_order_relaxed)) {
-		copy_aborted(lun, srb, ASC_WRITE_PROTECTED, XC_HDR + (uint32_t)di * XC_TGT_LEN);
+		copy_aborted(srb, ASC_WRITE_PROTECTED, XC_HDR + (uint32_t)di * XC_TGT_LEN);
 		return false;
 	}
 	if (atomic_load(&src->not_ready) || atomic_load(&dst->not_ready)) {
 		/* sanitize in progress or failed, or no medium */
-		copy_aborted(lun, srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE,
+		copy_aborted(srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE,
 		             XC_HDR + (uint32_t)(atomic_load(&src->not_ready) ? si : di) * XC_TGT_LEN);
 		return false;
 	}
@@ -246,19 +240,19 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		                                                     : VDISK_ENGINE_BUF_BYTES;
 
 		if (xc_cancelled(lun)) {
-			copy_aborted(lun, srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE, off);
+			copy_aborted(srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE, off);
 			return false;
 		}
 		rc = vdisk_job_bio(src, lun, VS_BIO_READ, (slba << src->block_shift) + done, len,
 		                   lun->buf, 0);
 		if (rc) {
-			copy_aborted(lun, srb, ASC_UNRECOVERED_READ_ERROR, off + 12);
+			copy_aborted(srb, ASC_UNRECOVERED_READ_ERROR, off + 12);
 			return false;
 		}
 		rc = vdisk_job_bio(dst, lun, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
 		                   lun->buf, flags);
 		if (rc) {
-			copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
+			copy_aborted(srb, ASC_WRITE_ERROR, off + 20);
 			return false;
 		}
 		done += len;
@@ -266,7 +260,7 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, 0, *bytes, NULL);
 	}
 	if (flush && (rc = vdisk_job_bio(dst, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
-		copy_aborted(lun, srb, ASC_WRITE_ERROR, off + 20);
+		copy_aborted(srb, ASC_WRITE_ERROR, off + 20);
 		return false;
 	}
 	return true;
@@ -334,7 +328,7 @@ void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	}
 	if (avail < XC_HDR) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto done;
 	}
 	read_param(srb, 0, h, sizeof(h));
@@ -344,33 +338,33 @@ void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 	inl = vd_get32(&h[12]);
 	if (usage == 1) {
 		/* LIST ID USAGE 01b is reserved */
-		bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 1, 4);
+		bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 1, 4);
 		goto done;
 	}
 	if (usage == 3 && h[0] != 0) {
 		/* 11b: the list identifier must be zero */
-		bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 0, -1);
+		bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 0, -1);
 		goto done;
 	}
 	/* SPC-4 6.4.3.1: descriptors past the MAXIMUM DESCRIPTOR LIST LENGTH,
 	 * or past the parameter list length */
 	if ((uint64_t)tdl + sdl > VDISK_XCOPY_MAX_LIST ||
 	    (uint64_t)XC_HDR + tdl + sdl + inl > avail) {
-		vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
+		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto done;
 	}
 	if (inl) {
 		/* MAXIMUM INLINE DATA LENGTH is 0 */
-		bad_param(lun, srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 12, -1);
+		bad_param(srb, ASC_INVALID_FIELD_IN_PARAMETER_LIST, 12, -1);
 		goto done;
 	}
-	if (!check_targets(lun, srb, tdl) || !check_segments(lun, srb, XC_HDR + tdl, sdl))
+	if (!check_targets(srb, tdl) || !check_segments(srb, XC_HDR + tdl, sdl))
 		goto done;
 	if (usage == 0) {
 		/* 00b: hold the status for RECEIVE COPY RESULTS */
 		slot = vdisk_xcopy_hold(lun, srb->nexus, h[0], &c->xc_gen);
 		if (slot == -1) {
-			vdisk_sense(lun, srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_OPERATION_IN_PROGRESS);
+			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_OPERATION_IN_PROGRESS);
 			goto done;
 		}
 		if (slot < 0) {

@@ -211,7 +211,7 @@ void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb)
 	pthread_mutex_unlock(&lun->lock);
 	if (!found) {
 		/* no copy with this list identifier from this I_T nexus */
-		vdisk_invalid_field(lun, srb, true, 2, 7);
+		vs_srb_set_invalid_field(srb, true, 2, 7);
 		vs_port_complete(srb);
 		return;
 	}

@@ -80,7 +80,7 @@ static int io_iov(struct vs_bdev *b, uint8_t op, uint32_t flags, uint64_t off,
 	waiter_init(&w);
 	struct vs_bio bio = {.op = op, .flags = flags, .offset = off, .length = len,
 	                     .iov = v, .iovcnt = n, .done = on_done, .ctx = &w};
-	int rc = b->ops->submit(b->h, &bio);
+	int rc = vs_bdev_submit(b, &bio);
 	if (rc < 0) {
 		assert_int_equal(w.calls, 0);
 		return rc;
@@ -213,9 +213,9 @@ static void test_create_sparse_and_caps(void **state)
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_size, DISK);
 	assert_true(sb.st_blocks * 512 < 1 << 20);   /* sparse */
-	assert_int_equal(f->b->ops->get_size(f->b->h), DISK);
+	assert_int_equal(vs_bdev_get_size(f->b), DISK);
 	struct vs_backend_caps c;
-	f->b->ops->get_caps(f->b->h, &c);
+	vs_bdev_get_caps(f->b, &c);
 	assert_true(c.can_write);
 	assert_true(c.can_flush);
 	assert_true(c.can_fua);
@@ -335,14 +335,14 @@ static void test_unmap_and_write_zeroes(void **state)
 	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 1 << 20, buf, sizeof(buf)), 0);
 	bool mapped;
 	uint64_t ext;
-	assert_int_equal(f->b->ops->block_status(f->b->h, 1 << 20, 65536, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(f->b, 1 << 20, 65536, &mapped, &ext), 0);
 	assert_true(mapped);
 	assert_int_equal(ext, 65536);
 	assert_int_equal(io(f->b, VS_BIO_UNMAP, 0, 1 << 20, NULL, 65536), 0);
-	assert_int_equal(f->b->ops->block_status(f->b->h, 1 << 20, 65536, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(f->b, 1 << 20, 65536, &mapped, &ext), 0);
 	assert_false(mapped);
 	assert_int_equal(ext, 65536);
-	assert_int_equal(f->b->ops->block_status(f->b->h, 6 << 20, 1 << 20, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(f->b, 6 << 20, 1 << 20, &mapped, &ext), 0);
 	assert_false(mapped);   /* never written */
 }
 
@@ -478,7 +478,7 @@ static void test_many_in_flight(void **state)
 			bios[i] = (struct vs_bio){.op = op, .offset = (uint64_t)((i * 37) % INFLIGHT) * BLK * 3,
 			                          .length = BLK, .iov = &v[i], .iovcnt = 1,
 			                          .done = count_done, .ctx = (void *)(uintptr_t)i};
-			assert_int_equal(f->b->ops->submit(f->b->h, &bios[i]), 0);
+			assert_int_equal(vs_bdev_submit(f->b, &bios[i]), 0);
 		}
 		wait_total(INFLIGHT);
 		usleep(20000);   /* a duplicate completion would show up now */
@@ -529,7 +529,7 @@ static void *mt_main(void *p)
 		                              .offset = (uint64_t)(id * MT_PER + i) * 512,
 		                              .length = 512, .iov = &iov[id][i], .iovcnt = 1,
 		                              .done = mt_cb};
-		if (mt_bdev->ops->submit(mt_bdev->h, &bios[id][i]) != 0)
+		if (vs_bdev_submit(mt_bdev, &bios[id][i]) != 0)
 			atomic_fetch_add(&mt_err, 1000);
 	}
 	return NULL;
@@ -581,7 +581,7 @@ static void close_with_inflight(const char *dir, const char *use_inline)
 		                          .iov = op == VS_BIO_FLUSH ? NULL : &v[i],
 		                          .iovcnt = op == VS_BIO_FLUSH ? 0 : 1,
 		                          .done = count_done, .ctx = (void *)(uintptr_t)i};
-		assert_int_equal(b->ops->submit(b->h, &bios[i]), 0);
+		assert_int_equal(vs_bdev_submit(b, &bios[i]), 0);
 	}
 	vs_bdev_close(b);
 	assert_int_equal(atomic_load(&done_total), N);
@@ -635,7 +635,7 @@ static bool io_inline(struct vs_bdev *b, uint8_t op, uint32_t flags, uint64_t of
 	                     .iov = v, .iovcnt = n, .done = inline_cb};
 	submitter_thread = pthread_self();
 	atomic_store(&in_submit, true);
-	assert_int_equal(b->ops->submit(b->h, &bio), 0);
+	assert_int_equal(vs_bdev_submit(b, &bio), 0);
 	atomic_store(&in_submit, false);
 	for (int spins = 0; atomic_load(&inline_done) + atomic_load(&later_done) == 0; spins++) {
 		assert_true(spins < 20000);
@@ -770,7 +770,7 @@ static void vt_batch(struct vt_thread *t, int n)
 	t->pending += n;
 	pthread_mutex_unlock(&t->mu);
 	for (int i = 0; i < n; i++)
-		if (t->b->ops->submit(t->b->h, &t->bio[i]) != 0)
+		if (vs_bdev_submit(t->b, &t->bio[i]) != 0)
 			t->failures++, vt_cb(&t->bio[i], 0);
 	pthread_mutex_lock(&t->mu);
 	while (t->pending)
@@ -856,8 +856,8 @@ static void test_resize(void **state)
 	uint8_t pat[4096], out[4096];
 	fill(pat, sizeof(pat), 3);
 	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, DISK - 4096, pat, 4096), 0);
-	assert_int_equal(f->b->ops->resize(f->b->h, 2 * DISK), 0);
-	assert_int_equal(f->b->ops->get_size(f->b->h), 2 * DISK);
+	assert_int_equal(vs_bdev_resize(f->b, 2 * DISK), 0);
+	assert_int_equal(vs_bdev_get_size(f->b), 2 * DISK);
 	struct stat sb;
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_size, 2 * DISK);
@@ -865,11 +865,11 @@ static void test_resize(void **state)
 	assert_memory_equal(out, pat, 4096);
 	assert_int_equal(io(f->b, VS_BIO_READ, 0, 2 * DISK - 4096, out, 4096), 0);
 	assert_true(all_zero(out, 4096));
-	assert_int_equal(f->b->ops->resize(f->b->h, DISK / 2), 0);
+	assert_int_equal(vs_bdev_resize(f->b, DISK / 2), 0);
 	assert_int_equal(stat(f->path, &sb), 0);
 	assert_int_equal(sb.st_size, DISK / 2);
 	assert_int_equal(io(f->b, VS_BIO_READ, 0, DISK - 4096, out, 4096), -EINVAL);
-	assert_int_equal(f->b->ops->resize(f->b->h, 0), -EINVAL);
+	assert_int_equal(vs_bdev_resize(f->b, 0), -EINVAL);
 }
 
 static void test_reopen_existing_and_readonly(void **state)
@@ -883,9 +883,9 @@ static void test_reopen_existing_and_readonly(void **state)
 
 	/* existing file, no size: its size is the disk size */
 	struct vs_bdev *b = open_file(f->path, NULL, "readonly", "1");
-	assert_int_equal(b->ops->get_size(b->h), DISK);
+	assert_int_equal(vs_bdev_get_size(b), DISK);
 	struct vs_backend_caps c;
-	b->ops->get_caps(b->h, &c);
+	vs_bdev_get_caps(b, &c);
 	assert_false(c.can_write);
 	assert_false(c.can_resize);
 	assert_int_equal(io(b, VS_BIO_READ, 0, 8192, out, 4096), 0);
@@ -901,7 +901,7 @@ static void test_reopen_existing_and_readonly(void **state)
 
 	/* a larger size extends it */
 	b = open_file(f->path, "16M", NULL, NULL);
-	assert_int_equal(b->ops->get_size(b->h), 16u << 20);
+	assert_int_equal(vs_bdev_get_size(b), 16u << 20);
 	assert_int_equal(io(b, VS_BIO_READ, 0, 8192, out, 4096), 0);
 	assert_memory_equal(out, pat, 4096);
 	vs_bdev_close(b);
@@ -954,7 +954,7 @@ static void test_direct_io(void **state)
 	struct vs_backend_caps caps;
 	struct statx sx;
 	uint32_t want = 4096;
-	b->ops->get_caps(b->h, &caps);
+	vs_bdev_get_caps(b, &caps);
 	if (statx(AT_FDCWD, path, 0, STATX_DIOALIGN, &sx) == 0 && (sx.stx_mask & STATX_DIOALIGN) &&
 	    sx.stx_dio_offset_align)
 		want = sx.stx_dio_offset_align;
@@ -964,7 +964,7 @@ static void test_direct_io(void **state)
 	struct vs_kv kv2[] = {{"path", path}};
 	b = vs_bdev_open("file", kv2, 1);
 	assert_non_null(b);
-	b->ops->get_caps(b->h, &caps);
+	vs_bdev_get_caps(b, &caps);
 	assert_int_equal(caps.logical_block_size, 0);
 	vs_bdev_close(b);
 	free(buf);

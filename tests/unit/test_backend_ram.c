@@ -55,7 +55,7 @@ static int io(struct vs_bdev *b, uint8_t op, uint32_t flags, uint64_t off, void 
 	struct vs_bio bio = {.op = op, .flags = flags, .offset = off, .length = len,
 	                     .iov = buf ? &v : NULL, .iovcnt = buf ? 1 : 0,
 	                     .done = on_done, .ctx = &w};
-	int rc = b->ops->submit(b->h, &bio);
+	int rc = vs_bdev_submit(b, &bio);
 	if (rc < 0) {
 		assert_int_equal(w.calls, 0);
 		return rc;
@@ -83,7 +83,7 @@ static void test_caps_and_size(void **state)
 	(void)state;
 	struct vs_bdev *b = open_ram("16M");
 	struct vs_backend_caps c;
-	b->ops->get_caps(b->h, &c);
+	vs_bdev_get_caps(b, &c);
 	assert_true(c.can_write);
 	assert_false(c.can_flush);
 	assert_true(c.can_fua);
@@ -93,7 +93,7 @@ static void test_caps_and_size(void **state)
 	assert_false(c.is_rotational);
 	assert_true(c.can_resize);
 	assert_false(c.has_write_cache);
-	assert_int_equal(b->ops->get_size(b->h), DISK);
+	assert_int_equal(vs_bdev_get_size(b), DISK);
 	vs_bdev_close(b);
 }
 
@@ -156,7 +156,7 @@ static void test_multi_iov_trimmed(void **state)
 	struct waiter w = {0, 99};
 	struct vs_bio bio = {.op = VS_BIO_WRITE, .offset = 777, .length = 5150, .iov = v,
 	                     .iovcnt = 4, .done = on_done, .ctx = &w};
-	assert_int_equal(b->ops->submit(b->h, &bio), 0);
+	assert_int_equal(vs_bdev_submit(b, &bio), 0);
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(w.err, 0);
 	uint8_t out[6000];
@@ -169,7 +169,7 @@ static void test_multi_iov_trimmed(void **state)
 	/* iovec shorter than the length: refused, nothing written */
 	struct vs_bio shortb = {.op = VS_BIO_WRITE, .offset = 0, .length = 200, .iov = v,
 	                        .iovcnt = 1, .done = on_done, .ctx = &w};
-	assert_int_equal(b->ops->submit(b->h, &shortb), -EINVAL);
+	assert_int_equal(vs_bdev_submit(b, &shortb), -EINVAL);
 	assert_int_equal(w.calls, 1);
 	assert_int_equal(io(b, VS_BIO_READ, 0, 0, out, 200), 0);
 	assert_true(all_zero(out, 200));
@@ -246,8 +246,8 @@ static void test_resize(void **state)
 	fill(pat, sizeof(pat), 5);
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, (1 << 20) - 8192, pat, 8192), 0);
 
-	assert_int_equal(b->ops->resize(b->h, 3 << 20), 0);
-	assert_int_equal(b->ops->get_size(b->h), 3 << 20);
+	assert_int_equal(vs_bdev_resize(b, 3 << 20), 0);
+	assert_int_equal(vs_bdev_get_size(b), 3 << 20);
 	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 8192, out, 8192), 0);
 	assert_memory_equal(out, pat, 8192);     /* kept */
 	assert_int_equal(io(b, VS_BIO_READ, 0, (3 << 20) - 8192, out, 8192), 0);
@@ -255,19 +255,19 @@ static void test_resize(void **state)
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, (3 << 20) - 8192, pat, 8192), 0);
 
 	/* shrink (not page aligned) then grow: the cut-off bytes are gone */
-	assert_int_equal(b->ops->resize(b->h, (1 << 20) - 100), 0);
+	assert_int_equal(vs_bdev_resize(b, (1 << 20) - 100), 0);
 	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 4096, out, 4096), -EINVAL);
-	assert_int_equal(b->ops->resize(b->h, 3 << 20), 0);
+	assert_int_equal(vs_bdev_resize(b, 3 << 20), 0);
 	assert_int_equal(io(b, VS_BIO_READ, 0, (1 << 20) - 8192, out, 8192), 0);
 	assert_memory_equal(out, pat, 8192 - 100);
 	assert_true(all_zero(out + 8192 - 100, 100));
 	assert_int_equal(io(b, VS_BIO_READ, 0, (3 << 20) - 8192, out, 8192), 0);
 	assert_true(all_zero(out, 8192));
 
-	assert_int_equal(b->ops->resize(b->h, 5 << 20), -ENOSPC);
+	assert_int_equal(vs_bdev_resize(b, 5 << 20), -ENOSPC);
 	assert_non_null(strstr(vs_last_error(), "max_size"));
-	assert_int_equal(b->ops->resize(b->h, 0), -EINVAL);
-	assert_int_equal(b->ops->get_size(b->h), 3 << 20);
+	assert_int_equal(vs_bdev_resize(b, 0), -EINVAL);
+	assert_int_equal(vs_bdev_get_size(b), 3 << 20);
 	vs_bdev_close(b);
 }
 
@@ -279,29 +279,29 @@ static void test_block_status(void **state)
 	struct vs_bdev *b = open_ram("16M");
 	bool mapped = true;
 	uint64_t ext = 0;
-	assert_int_equal(b->ops->block_status(b->h, 0, 16 << 20, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, 0, 16 << 20, &mapped, &ext), 0);
 	assert_false(mapped);
 	assert_int_equal(ext, 16 << 20);
 	uint8_t buf[4096];
 	fill(buf, sizeof(buf), 1);
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, 8 << 20, buf, 4096), 0);
-	assert_int_equal(b->ops->block_status(b->h, 8 << 20, 4096, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, 8 << 20, 4096, &mapped, &ext), 0);
 	assert_true(mapped);
 	assert_int_equal(ext, 4096);
-	assert_int_equal(b->ops->block_status(b->h, 0, 4 << 20, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, 0, 4 << 20, &mapped, &ext), 0);
 	assert_false(mapped);
 	assert_int_equal(ext, 4 << 20);
-	assert_int_equal(b->ops->block_status(b->h, 12 << 20, 4 << 20, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, 12 << 20, 4 << 20, &mapped, &ext), 0);
 	assert_false(mapped);
 	/* extents are clipped to the request */
-	assert_int_equal(b->ops->block_status(b->h, (8 << 20) + 100, 50, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, (8 << 20) + 100, 50, &mapped, &ext), 0);
 	assert_true(mapped);
 	assert_int_equal(ext, 50);
 	assert_int_equal(io(b, VS_BIO_UNMAP, 0, 8 << 20, NULL, 4096), 0);
-	assert_int_equal(b->ops->block_status(b->h, 8 << 20, 4096, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, 8 << 20, 4096, &mapped, &ext), 0);
 	assert_false(mapped);
-	assert_int_equal(b->ops->block_status(b->h, 16 << 20, 1, &mapped, &ext), -EINVAL);
-	assert_int_equal(b->ops->block_status(b->h, 0, 0, &mapped, &ext), -EINVAL);
+	assert_int_equal(vs_bdev_block_status(b, 16 << 20, 1, &mapped, &ext), -EINVAL);
+	assert_int_equal(vs_bdev_block_status(b, 0, 0, &mapped, &ext), -EINVAL);
 	vs_bdev_close(b);
 }
 
@@ -311,11 +311,11 @@ static void expect_status(struct vs_bdev *b, uint64_t off, uint64_t len, bool wa
                           uint64_t want_ext)
 {
 	bool mapped = !want_mapped;
-	uint64_t ext = 0, size = b->ops->get_size(b->h);
+	uint64_t ext = 0, size = vs_bdev_get_size(b);
 
 	if (len > size - off)
 		len = size - off;       /* "to the end of the disk" */
-	assert_int_equal(b->ops->block_status(b->h, off, len, &mapped, &ext), 0);
+	assert_int_equal(vs_bdev_block_status(b, off, len, &mapped, &ext), 0);
 	assert_int_equal(mapped, want_mapped);
 	assert_int_equal(ext, want_ext);
 }
@@ -375,7 +375,7 @@ static void test_block_status_bitmap(void **state)
 
 	/* space added by a resize starts deallocated; the map already covers it */
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, (8 << 20) - pg, buf, pg), 0);
-	assert_int_equal(b->ops->resize(b->h, 16 << 20), 0);
+	assert_int_equal(vs_bdev_resize(b, 16 << 20), 0);
 	expect_status(b, (8 << 20) - pg, 8 << 20, true, pg);
 	expect_status(b, 8 << 20, 8 << 20, false, 8 << 20);
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, (16 << 20) - pg, buf, pg), 0);

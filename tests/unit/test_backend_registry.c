@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 
 static void assert_error_mentions(const char *a, const char *b)
 {
@@ -102,18 +102,21 @@ static void test_kv_get(void **state)
 static void test_find(void **state)
 {
 	(void)state;
-	const struct vs_backend_ops *ram = vs_backend_find("ram");
-	const struct vs_backend_ops *file = vs_backend_find("file");
-	assert_non_null(ram);
-	assert_non_null(file);
-	assert_string_equal(ram->name, "ram");
-	assert_string_equal(file->name, "file");
-	assert_int_equal(ram->api_version, VS_BACKEND_API_VERSION);
-	assert_int_equal(ram->struct_size, sizeof(struct vs_backend_ops));
-	assert_non_null(ram->help);
-	assert_non_null(file->help);
-	assert_null(vs_backend_find("nope"));
-	assert_null(vs_backend_find(NULL));
+	struct vs_layer_type ram, file;
+
+	assert_true(vs_layer_type_find(VS_LAYER_BACKEND, "ram", &ram));
+	assert_true(vs_layer_type_find(VS_LAYER_BACKEND, "file", &file));
+	assert_string_equal(ram.name, "ram");
+	assert_string_equal(file.name, "file");
+	assert_string_equal(ram.origin, "built-in");
+	assert_non_null(ram.description);
+	assert_non_null(file.description);
+	assert_non_null(vs_layer_type_option(&ram, "size"));
+	assert_non_null(vs_layer_type_option(&file, "path"));
+	assert_null(vs_layer_type_option(&file, "bogus"));
+	assert_false(vs_layer_type_find(VS_LAYER_BACKEND, "nope", NULL));
+	assert_false(vs_layer_type_find(VS_LAYER_BACKEND, NULL, NULL));
+	assert_false(vs_layer_type_find(VS_LAYER_FILTER, "ram", NULL));
 }
 
 static void test_open_unknown_backend(void **state)
@@ -129,8 +132,8 @@ static void test_open_ram_ok(void **state)
 	struct vs_kv kv[] = {{"size", "1M"}};
 	struct vs_bdev *b = vs_bdev_open("ram", kv, 1);
 	assert_non_null(b);
-	assert_string_equal(b->name, "ram");
-	assert_int_equal(b->ops->get_size(b->h), 1 << 20);
+	assert_string_equal(vs_bdev_backend_name(b), "ram");
+	assert_int_equal(vs_bdev_get_size(b), 1 << 20);
 	vs_bdev_close(b);
 	vs_bdev_close(NULL);
 }

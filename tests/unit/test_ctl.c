@@ -768,7 +768,7 @@ static struct spy *spy_under_lun0(struct fx *f)
 	struct vs_backend_caps caps;
 
 	assert_non_null(s);
-	spy_bdev(s)->ops->get_caps(spy_bdev(s)->h, &caps);
+	vs_bdev_get_caps(spy_bdev(s), &caps);
 	caps.can_flush = caps.has_write_cache = true;
 	spy_set_caps(s, &caps);
 	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
@@ -791,7 +791,7 @@ static void test_lun_remove_reports_flush_failure(void **state)
 	assert_non_null(e);
 	assert_int_equal(json_integer_value(json_object_get(e, "code")), VS_CTL_FAILED);
 	assert_string_equal(json_string_value(json_object_get(e, "message")),
-	                    "lun.remove: LUN 0 of " T0 " was removed, but flush failed: backend spy: "
+	                    "lun.remove: LUN 0 of " T0 " was removed, but flush failed: backend spy/ram: "
 	                    "Input/output error");
 	json_decref(r);
 	assert_int_equal(port_luns(f, 0, luns), 0);
@@ -833,10 +833,10 @@ static void test_shutdown_stops_adapter(void **state)
 	assert_int_equal(vs_ctl_state_destroy(f->st, log_line), -EIO);
 	f->st = NULL;
 	/* the stop's flush failed, then the removal's */
-	assert_string_equal(shutdown_log, T0 ": flush failed: stop: LUN 0: flush failed: backend spy: "
+	assert_string_equal(shutdown_log, T0 ": flush failed: stop: LUN 0: flush failed: backend spy/ram: "
 	                                  "Input/output error|"
 	                                  T0 ": LUN 0: remove failed: lun: 0 removed, but flush "
-	                                  "failed: backend spy: Input/output error");
+	                                  "failed: backend spy/ram: Input/output error");
 	assert_int_equal(spy_count(s, VS_BIO_FLUSH, 0), 2);
 	spy_free(s);
 }

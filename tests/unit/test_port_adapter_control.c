@@ -127,7 +127,7 @@ static void test_vdisk_stop_flushes(void **state)
 	for (int i = 0; i < 3; i++) {
 		s[i] = spy_new("1M");
 		assert_non_null(s[i]);
-		spy_bdev(s[i])->ops->get_caps(spy_bdev(s[i])->h, &caps);
+		vs_bdev_get_caps(spy_bdev(s[i]), &caps);
 		caps.can_flush = caps.has_write_cache = true;
 		spy_set_caps(s[i], &caps);
 		struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(s[i]), .block_size = 512,
@@ -143,7 +143,7 @@ static void test_vdisk_stop_flushes(void **state)
 	/* a failing flush is the stop's error, naming the LUN */
 	spy_fail_op(s[1], VS_BIO_FLUSH, -EIO);
 	assert_int_equal(vs_port_stop(tf_port(tf)), -EIO);
-	assert_string_equal(vs_last_error(), "stop: LUN 1: flush failed: backend spy: Input/output "
+	assert_string_equal(vs_last_error(), "stop: LUN 1: flush failed: backend spy/ram: Input/output "
 	                                     "error");
 	spy_fail_op(s[1], VS_BIO_FLUSH, 0);
 	assert_int_equal(vs_port_restart(tf_port(tf)), 0);

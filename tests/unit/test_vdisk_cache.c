@@ -30,7 +30,7 @@ static struct spy *add(struct cache_fx *f, uint64_t lun, bool cache, bool fua)
 	struct vs_backend_caps caps;
 	struct vs_bdev *ram = vt_ram("1M");
 
-	ram->ops->get_caps(ram->h, &caps);      /* the spy's inner backend's */
+	vs_bdev_get_caps(ram, &caps);      /* the spy's inner backend's */
 	vs_bdev_close(ram);
 	caps.can_flush = caps.has_write_cache = cache;
 	caps.can_fua = fua;

@@ -384,12 +384,12 @@ static void test_block_size_below_backend(void **state)
 	vt_setup(&t, 512, "1M", false);
 	struct spy *s = spy_new("1M");
 	assert_non_null(s);
-	spy_bdev(s)->ops->get_caps(spy_bdev(s)->h, &caps);
+	vs_bdev_get_caps(spy_bdev(s), &caps);
 	caps.logical_block_size = 4096;
 	spy_set_caps(s, &caps);
 	struct vs_vdisk_lun_config lc = { .bdev = spy_bdev(s), .block_size = 512 };
 	assert_int_equal(vs_port_lun_add(tf_port(t.tf), 1, &lc), -EINVAL);
-	assert_string_equal(vs_last_error(), "block_size: 512 is smaller than backend spy can do I/O "
+	assert_string_equal(vs_last_error(), "block_size: 512 is smaller than backend spy/ram can do I/O "
 	                                     "in (4096 bytes, e.g. O_DIRECT on a 4096-byte-sector "
 	                                     "device); use block_size 4096");
 	lc.block_size = 4096;

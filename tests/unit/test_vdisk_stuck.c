@@ -61,7 +61,7 @@ static void setup(struct stuck *t)
 	assert_non_null(t->tf);
 	t->spy = spy_new("1M");
 	assert_non_null(t->spy);
-	spy_bdev(t->spy)->ops->get_caps(spy_bdev(t->spy)->h, &caps);
+	vs_bdev_get_caps(spy_bdev(t->spy), &caps);
 	caps.can_flush = true;
 	caps.has_write_cache = true;
 	spy_set_caps(t->spy, &caps);
@@ -133,7 +133,7 @@ static void test_read_escalates_and_forced_removal_returns(void **state)
 	int rc = vs_port_lun_remove(tf_port(t.tf), 0, true);
 	uint64_t took = now_ms() - t0;
 	assert_int_equal(rc, -EIO);
-	assert_non_null(strstr(vs_last_error(), "lun: 0 removed, but flush failed: backend spy did "
+	assert_non_null(strstr(vs_last_error(), "lun: 0 removed, but flush failed: backend spy/ram did "
 	                                        "not answer within 300 ms"));
 	/* abort + LUN reset + zombie wait (3 × 100 ms) + the detach bound */
 	assert_true(took < 3000);
@@ -180,7 +180,7 @@ static void test_removal_reports_requests_still_held(void **state)
 		usleep(1000);
 	int rc = vs_port_lun_remove(tf_port(t.tf), 0, true);
 	assert_int_equal(rc, -EIO);
-	assert_non_null(strstr(vs_last_error(), "backend spy still holds 1 request after 300 ms"));
+	assert_non_null(strstr(vs_last_error(), "backend spy/ram still holds 1 request after 300 ms"));
 	assert_int_equal(spy_count(t.spy, VS_BIO_FLUSH, 0), 1);
 	wait_read(&rd, 100, &r);
 	assert_int_equal(r.srb_status, VS_SRB_NO_DEVICE);
@@ -217,7 +217,7 @@ static void test_lun_control_flush_times_out(void **state)
 	uint64_t t0 = now_ms();
 	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 0, VS_LUN_FLUSH, NULL), -ETIMEDOUT);
 	assert_true(now_ms() - t0 >= DETACH_MS);
-	assert_non_null(strstr(vs_last_error(), "flush failed: backend spy did not answer within "
+	assert_non_null(strstr(vs_last_error(), "flush failed: backend spy/ram did not answer within "
 	                                        "300 ms"));
 	spy_hold(t.spy, false);
 	spy_release(t.spy, 0);

@@ -13,7 +13,7 @@
 #include "log.h"
 #include "serve.h"
 #include "ctl/ctl.h"
-#include "vstor/backend.h"
+#include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/miniport.h"
 #include "vstor/port.h"

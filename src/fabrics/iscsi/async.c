@@ -23,7 +23,6 @@
 
 #define ASYNC_EVENT_SCSI   0    /* §11.9.1 AsyncEvent */
 #define ASYNC_EVENT_LOGOUT 1
-#define SENSE_FIXED_LEN  18
 
 static void async_msg(struct iscsi_msg *m)
 {
@@ -70,9 +69,14 @@ void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq)
 	pthread_mutex_unlock(&is->lock);
 }
 
-static void fill_pdu(struct iscsi_ctl_pdu *p, uint64_t lun, uint16_t asc_ascq)
+/* The unit attention's sense in the format the LUN's D_SENSE selects
+ * (SPC-4 4.5.1), the same the port gives the command that reports it. */
+static void fill_pdu(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, uint64_t lun,
+                     uint16_t asc_ascq)
 {
-	uint8_t *sense = p->inline_data + 2;
+	struct vs_sense s = { .key = SENSE_UNIT_ATTENTION, .asc_ascq = asc_ascq };
+	bool desc = vs_port_lun_sense_descriptor(c->sess->target->port, lun);
+	size_t n;
 
 	p->bhs.b[0] = ISCSI_OP_ASYNC_MSG;
 	p->bhs.b[1] = ISCSI_FLAG_FINAL;
@@ -80,15 +84,10 @@ static void fill_pdu(struct iscsi_ctl_pdu *p, uint64_t lun, uint16_t asc_ascq)
 	iscsi_put_be32(p->bhs.b + 16, ISCSI_RESERVED_TAG);     /* §11.9: ITT reserved */
 	p->bhs.b[36] = ASYNC_EVENT_SCSI;
 	/* §11.9.4: SenseLength, then the sense data. */
-	memset(p->inline_data, 0, 2 + SENSE_FIXED_LEN);
-	iscsi_put_be16(p->inline_data, SENSE_FIXED_LEN);
-	sense[0] = 0x70;                    /* current error, fixed format */
-	sense[2] = SENSE_UNIT_ATTENTION;
-	sense[7] = SENSE_FIXED_LEN - 8;     /* additional sense length */
-	sense[12] = VS_ASC(asc_ascq);
-	sense[13] = VS_ASCQ(asc_ascq);
+	n = vs_sense_build(p->inline_data + 2, sizeof(p->inline_data) - 2, desc, &s);
+	iscsi_put_be16(p->inline_data, (uint16_t)n);
 	p->data = p->inline_data;
-	p->dlen = 2 + SENSE_FIXED_LEN;
+	p->dlen = (uint32_t)(2 + n);
 	/* A status-bearing PDU: it takes a StatSN (§11.9, §4.2.2.2). */
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
 }
@@ -116,7 +115,7 @@ void iscsi_async_flush(struct iscsi_conn *c)
 		if (!any || c->state != CONN_FULL || !iscsi_ctl_available(c, 3))
 			return;
 		p = iscsi_ctl_get(c);
-		fill_pdu(p, lun, asc);
+		fill_pdu(c, p, lun, asc);
 		pthread_mutex_lock(&c->is->lock);
 		c->async_n--;
 		memmove(&c->async_ev[0], &c->async_ev[1], c->async_n * sizeof(c->async_ev[0]));

@@ -247,17 +247,17 @@ static uint8_t task_attr(uint8_t flags)
 	}
 }
 
-static void set_local_check(struct iscsi_task *t, uint8_t key, uint16_t asc_ascq)
+/* CHECK CONDITION made here, in the format the LUN's D_SENSE selects
+ * (SPC-4 4.5.1), as the port and the miniport make theirs. */
+static void set_local_check(struct iscsi_conn *c, struct iscsi_task *t, uint8_t key,
+                            uint16_t asc_ascq)
 {
+	struct vs_sense s = { .key = key, .asc_ascq = asc_ascq };
+	bool desc = vs_port_lun_sense_descriptor(c->sess->target->port, t->lun);
+
 	t->local_status = true;
 	t->status = SAM_STAT_CHECK_CONDITION;
-	memset(t->sense, 0, sizeof(t->sense));
-	t->sense[0] = 0x70;               /* SPC-4 4.5.3 fixed format, current */
-	t->sense[2] = key;
-	t->sense[7] = 10;
-	t->sense[12] = VS_ASC(asc_ascq);
-	t->sense[13] = VS_ASCQ(asc_ascq);
-	t->sense_len = 18;
+	t->sense_len = (uint8_t)vs_sense_build(t->sense, sizeof(t->sense), desc, &s);
 	t->sense_ptr = t->sense;
 }
 
@@ -287,7 +287,7 @@ static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
 		if (srb->srb_status != VS_SRB_SUCCESS && t->status == SAM_STAT_GOOD) {
 			/* Ended by the port (e.g. timeout) without a SCSI status:
 			 * ABORTED COMMAND lets the initiator retry. */
-			set_local_check(t, SENSE_ABORTED_COMMAND, ASC_NO_ADDITIONAL_SENSE);
+			set_local_check(c, t, SENSE_ABORTED_COMMAND, ASC_NO_ADDITIONAL_SENSE);
 		}
 		if (t->read && srb->data_dir == VS_DIR_FROM_DEVICE)
 			t->din_len = srb->xfer_len < t->edtl ? srb->xfer_len : t->edtl;
@@ -582,7 +582,7 @@ static void data_out_fail(struct iscsi_conn *c, struct iscsi_task *t, uint16_t a
 	iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: itt 0x%x: %s", (unsigned long long)c->id, c->peer,
 	          t->itt, why);
 	iscsi_rx_sink_discard(c);
-	set_local_check(t, SENSE_ABORTED_COMMAND, asc);
+	set_local_check(c, t, SENSE_ABORTED_COMMAND, asc);
 	t->discard_data = true;
 	memset(t->r2t, 0, sizeof(t->r2t));
 	prepare_response(c, t);
@@ -829,7 +829,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	}
 	if (too_big || parse_cdb(c, &ai, srb, &cdb_len) < 0) {
 		/* Answer at once; drop any data that comes with it. */
-		set_local_check(t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+		set_local_check(c, t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 		t->discard_data = true;
 		iscsi_rx_sink_discard(c);
 		prepare_response(c, t);

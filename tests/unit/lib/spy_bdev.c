@@ -12,7 +12,7 @@
 
 struct spy {
 	pthread_mutex_t mu;
-	struct vs_bdev *inner;          /* a RAM backend doing the real work */
+	struct vs_layer *self;          /* the spy layer, over a RAM backend */
 	struct vs_bdev *outer;          /* handed to the LUN */
 	struct vs_backend_caps caps;
 	bool caps_set, hold, closed;
@@ -26,6 +26,24 @@ struct spy {
 	int nrecs;
 };
 
+/* The spy being opened: spy_new opens one stack at a time. */
+static struct spy *opening;
+
+static const struct vs_filter_ops spy_ops;
+
+static void register_spy(void)
+{
+	vs_filter_register_builtin(&spy_ops);
+}
+
+static void *spy_open(struct vs_filter_open_args *args)
+{
+	struct spy *s = opening;
+
+	s->self = args->self;
+	return s;
+}
+
 static void spy_close(void *h)
 {
 	struct spy *s = h;
@@ -35,29 +53,21 @@ static void spy_close(void *h)
 	pthread_mutex_unlock(&s->mu);
 }
 
-static uint64_t spy_get_size(void *h)
-{
-	struct spy *s = h;
-
-	return s->inner->ops->get_size(s->inner->h);
-}
-
 static void spy_get_caps(void *h, struct vs_backend_caps *caps)
 {
 	struct spy *s = h;
 
 	if (s->caps_set)
 		*caps = s->caps;
-	else
-		s->inner->ops->get_caps(s->inner->h, caps);
 }
 
 /* The inner RAM backend has nothing to flush (can_flush=false) but takes
  * a FLUSH bio all the same, so forwarding is uniform. */
-static int spy_submit(void *h, struct vs_bio *bio)
+static int spy_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct spy *s = h;
 
+	(void)ctx;
 	pthread_mutex_lock(&s->mu);
 	if (s->nrecs < SPY_RECS)
 		s->recs[s->nrecs++] = (struct spy_rec){ bio->op, bio->flags, bio->offset, bio->length };
@@ -65,7 +75,7 @@ static int spy_submit(void *h, struct vs_bio *bio)
 		int err = s->fail_op == bio->op ? s->fail_err : 0;
 
 		pthread_mutex_unlock(&s->mu);
-		bio->done(bio, err);
+		vs_bio_complete(bio, err);
 		return 0;
 	}
 	if (s->hold && (s->hold_op == 0 || s->hold_op == bio->op) && s->nheld < SPY_HELD) {
@@ -74,54 +84,43 @@ static int spy_submit(void *h, struct vs_bio *bio)
 		return 0;
 	}
 	pthread_mutex_unlock(&s->mu);
-	return s->inner->ops->submit(s->inner->h, bio);
+	return vs_layer_submit(s->self, 0, bio);
 }
 
-static int spy_resize(void *h, uint64_t size)
-{
-	struct spy *s = h;
-
-	return s->inner->ops->resize(s->inner->h, size);
-}
-
-static int spy_block_status(void *h, uint64_t off, uint64_t len, bool *mapped, uint64_t *ext)
-{
-	struct spy *s = h;
-
-	return s->inner->ops->block_status(s->inner->h, off, len, mapped, ext);
-}
-
-static const struct vs_backend_ops spy_ops = {
+static const struct vs_filter_ops spy_ops = {
 	.name = "spy",
-	.api_version = VS_BACKEND_API_VERSION,
-	.struct_size = sizeof(struct vs_backend_ops),
+	.api_version = VS_FILTER_API_VERSION,
+	.struct_size = sizeof(struct vs_filter_ops),
+	.description = "unit tests: records and holds what the disk asks",
+	.open = spy_open,
 	.close = spy_close,
-	.get_size = spy_get_size,
-	.get_caps = spy_get_caps,
 	.submit = spy_submit,
-	.resize = spy_resize,
-	.block_status = spy_block_status,
+	.get_caps = spy_get_caps,
 };
 
 struct spy *spy_new(const char *size)
 {
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 	struct vs_kv kv[] = { { "size", size } };
+	struct vs_bdev_desc ram = { .kind = VS_LAYER_BACKEND, .name = "ram", .opts = kv, .nopts = 1 };
+	struct vs_bdev_desc top = { .kind = VS_LAYER_FILTER, .name = "spy", .lower = &ram,
+	                            .nlower = 1 };
 	struct spy *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
+	pthread_once(&once, register_spy);
 	pthread_mutex_init(&s->mu, NULL);
-	s->inner = vs_bdev_open("ram", kv, 1);
-	s->outer = calloc(1, sizeof(*s->outer));
-	if (!s->inner || !s->outer) {
-		vs_bdev_close(s->inner);
-		free(s->outer);
+	pthread_mutex_lock(&open_lock);
+	opening = s;
+	s->outer = vs_bdev_open_stack(&top, NULL);
+	opening = NULL;
+	pthread_mutex_unlock(&open_lock);
+	if (!s->outer) {
 		free(s);
 		return NULL;
 	}
-	s->outer->ops = &spy_ops;
-	s->outer->h = s;
-	strcpy(s->outer->name, "spy");
 	return s;
 }
 
@@ -187,8 +186,8 @@ void spy_release(struct spy *s, int err)
 		memmove(&s->held[0], &s->held[1], (size_t)(s->nheld - 1) * sizeof(s->held[0]));
 		s->nheld--;
 		pthread_mutex_unlock(&s->mu);
-		if (err || s->inner->ops->submit(s->inner->h, bio) < 0)
-			bio->done(bio, err ? err : -EIO);
+		if (err || vs_layer_submit(s->self, 0, bio) < 0)
+			vs_bio_complete(bio, err ? err : -EIO);
 	}
 }
 
@@ -238,7 +237,6 @@ void spy_free(struct spy *s)
 {
 	if (!s)
 		return;
-	vs_bdev_close(s->inner);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * spy_bdev: a block backend for unit tests, defined in the test binary (it
- * is not registered anywhere).  It forwards every bio to an inner RAM
- * backend and records what it saw (op, flags, offset, length), so a test
- * can prove what vdisk asked of its backend (a SYNCHRONIZE CACHE reached
- * it as a FLUSH, a write carried FUA ...).  Capabilities can be overridden
+ * spy_bdev: a filter for unit tests, registered by the test binary, over a
+ * RAM backend.  It forwards every bio to the RAM backend and records what
+ * it saw (op, flags, offset, length), so a test can prove what vdisk asked
+ * of its block stack (a SYNCHRONIZE CACHE reached it as a FLUSH, a write
+ * carried FUA ...).  Capabilities can be overridden
  * (a write cache, no native FUA), and it can hold bios instead of passing
  * them on: a backend that accepts requests and never answers, until the
  * test releases them.
@@ -25,7 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vstor/backend.h"
+#include "vstor/filter.h"
 
 struct spy;
 

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block layer internals shared by the files of src/bdev/.  Nothing here is
+ * API.
+ *
+ * Files:
+ *   registry.c  backend and filter types: built-in registration, lookup, listing
+ *   plugin.c    loading types from shared objects
+ *   opts.c      option schemas: parsing and checking key=value lists, typed access
+ *   stack.c     opening and closing a stack, the pass-through queries
+ *   io.c        submit and completion through the layers, request contexts, cancel, reset
+ *   event.c     events up the stack, the stack's status, the user's handler
+ *
+ * A stack is a tree of layers (struct vs_layer): filters with one or more
+ * lower layers, backends as leaves.  Each layer that wants per-request
+ * context owns a pool of request slots (io.c), reserved at open: slot
+ * header + context, and its bounce memory beside them.
+ */
+#ifndef VSTOR_BDEV_INT_H
+#define VSTOR_BDEV_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vstor/filter.h"
+
+#define BDEV_DEFAULT_MAX_REQUESTS 256u
+/* A pool larger than this is a configuration mistake (e.g. pieces that
+ * multiply across many layers), refused at open. */
+#define BDEV_MAX_SLOTS            (1u << 22)
+#define BDEV_MAX_TYPES            64u
+#define BDEV_MAX_LAYERS           32u
+
+/* A registered type: exactly one of backend / filter is set. */
+struct layer_type {
+	const struct vs_backend_ops *backend;
+	const struct vs_filter_ops *filter;
+	const char *origin;
+};
+
+const struct layer_type *registry_find(int kind, const char *name);
+void registry_public(const struct layer_type *t, struct vs_layer_type *out);
+/* Could the table be registered (ABI, callbacks, name free)?  0 or -errno
+ * with vs_set_error. */
+int registry_check_backend(const struct vs_backend_ops *ops);
+int registry_check_filter(const struct vs_filter_ops *ops);
+/* vs_set_error: "backend: 'x' is not a known backend (known: ...)" */
+void registry_unknown(int kind, const char *name);
+static inline const char *type_name(const struct layer_type *t)
+{
+	return t->backend ? t->backend->name : t->filter->name;
+}
+static inline const struct vs_opt_desc *type_options(const struct layer_type *t)
+{
+	return t->backend ? t->backend->options : t->filter->options;
+}
+static inline int (*type_check(const struct layer_type *t))(const struct vs_opts *)
+{
+	return t->backend ? t->backend->check : t->filter->check;
+}
+
+/* ---- opts.c ---- */
+struct opt_val {
+	const struct vs_opt_desc *d;
+	bool given;             /* by the user */
+	bool present;           /* given or defaulted */
+	bool b;
+	uint64_t u;
+	char *str;              /* the text as given (or the default) */
+};
+
+struct opts_old {
+	struct opts_old *next;
+	struct vs_opts *opts;
+};
+
+struct vs_opts {
+	size_t n;
+	struct opt_val v[];
+};
+
+/* Parse and check kv against schema (types, ranges, unknown and repeated
+ * keys, required ones), then the type's check().  NULL with vs_set_error
+ * ("field: ...") on failure. */
+struct vs_opts *opts_parse(const struct layer_type *t, const struct vs_kv *kv, size_t n);
+/* A copy of `cur` with kv applied on top: only VS_OPT_RUNTIME keys may
+ * change.  NULL with vs_set_error on failure. */
+struct vs_opts *opts_update(const struct layer_type *t, const struct vs_opts *cur,
+                            const struct vs_kv *kv, size_t n);
+void opts_free(struct vs_opts *o);
+
+/* ---- io.c: request slots ---- */
+struct slot_hdr {
+	struct vs_layer *layer;
+	vs_bio_done_fn saved_done;
+	void *saved_ctx;
+	_Atomic uint32_t next;          /* free list link (index) */
+	uint32_t index;
+} __attribute__((aligned(16)));
+
+struct slot_pool {
+	uint8_t *mem;                   /* count x stride */
+	size_t stride;                  /* header + context, 16-aligned */
+	uint32_t count;
+	_Atomic uint64_t head;          /* tag << 32 | index of the first free slot */
+	uint8_t *bounce;                /* count x bounce_size, 4096-aligned */
+	size_t bounce_size;
+};
+
+int  slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t bounce_size);
+void slot_pool_fini(struct slot_pool *p);
+
+struct vs_layer {
+	struct vs_bdev *stack;
+	struct vs_layer *parent;        /* NULL at the top */
+	size_t parent_index;            /* which lower of parent this is */
+	size_t index;                   /* pre-order, 0 = top */
+	const struct layer_type *type;
+	void *h;
+	struct vs_opts *opts;
+	/* set_options: one change at a time; the options a change replaced
+	 * stay allocated until close (the layer may still read them) */
+	pthread_mutex_t opts_lock;
+	struct opts_old *old_opts;
+	struct vs_layer **lower;
+	size_t nlower;
+	size_t ctx_size;
+	uint32_t max_pieces;
+	size_t bounce_size;
+	uint32_t slots;                 /* requests this layer may hold at once */
+	struct slot_pool pool;          /* when ctx_size or bounce_size */
+	bool opened;
+};
+
+struct vs_bdev {
+	struct vs_layer *top;
+	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
+	size_t nlayers;
+	char name[128];                 /* vs_bdev_name */
+
+	/* event.c: the user's handler runs under ev_lock (so a replaced one
+	 * is never running once vs_bdev_set_event_handler returned) */
+	pthread_mutex_t ev_lock;
+	vs_bdev_event_fn ev_fn;
+	void *ev_ctx;
+	pthread_mutex_t status_lock;
+	struct vs_bdev_status status;
+};
+
+/* io.c */
+int  layer_submit(struct vs_layer *l, struct vs_bio *bio);
+bool layer_cancel(struct vs_layer *l, struct vs_bio *bio);
+void layer_reset(struct vs_layer *l);
+
+/* stack.c: pass-through queries (a filter without its own asks lower 0) */
+uint64_t layer_size(struct vs_layer *l);
+void layer_caps(struct vs_layer *l, struct vs_backend_caps *caps);
+int  layer_resize(struct vs_layer *l, uint64_t new_size);
+bool layer_has_block_status(struct vs_layer *l);
+int  layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *mapped,
+                        uint64_t *ext);
+
+/* event.c */
+void event_init(struct vs_bdev *b);
+void event_fini(struct vs_bdev *b);
+
+#endif

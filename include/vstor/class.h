@@ -53,7 +53,8 @@
  *
  * Back-off starts at 1 ms and doubles up to 100 ms per piece; the deadline
  * is retry_deadline_ms after the block request was submitted.  Sense data
- * in fixed (70h/71h) and descriptor (72h/73h) format is understood.
+ * in fixed (70h/71h) and descriptor (72h/73h) format is understood
+ * (vs_sense_parse, srb.h).
  *
  * Threading and memory: everything a request needs (request slots, SRBs,
  * pieces, iovec slices) is allocated by vs_disk_create; the I/O path
@@ -225,16 +226,5 @@ int vs_disk_destroy(struct vs_disk *disk);
 
 /* The back-off timer fired (see struct vs_disk_timer).  Any thread. */
 void vs_disk_timer_expired(struct vs_disk *disk);
-
-/* Sense data (SPC-4 4.5), either format. */
-struct vs_sense {
-	uint8_t response_code;  /* 70h, 71h (fixed), 72h, 73h (descriptor) */
-	uint8_t key, asc, ascq;
-	bool deferred;          /* 71h / 73h: about an earlier command */
-	bool info_valid;
-	uint64_t info;          /* INFORMATION field / descriptor */
-};
-/* 0, or -EINVAL if `sense` is not sense data vs_sense_parse understands. */
-int vs_sense_parse(const uint8_t *sense, size_t len, struct vs_sense *out);
 
 #endif

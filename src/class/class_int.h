@@ -13,7 +13,7 @@
  * (the probe sequence) → queue.c (submit, the pump that starts pieces) →
  * piece.c (cut a piece, build its CDB and data) → probe_steps.c (each
  * probe command's CDB and parser).  complete.c (an SRB's done) → retry.c
- * (the table) → sense.c; complete.c → lba_status.c, probe_steps.c,
+ * (the table); complete.c → lba_status.c, probe_steps.c,
  * backoff.c, queue.c; backoff.c (timers) → queue.c.
  */
 #ifndef VSTOR_CLASS_INT_H

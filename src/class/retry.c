@@ -47,16 +47,27 @@ static bool field_matches(uint16_t rule, uint8_t v)
 	return rule == ANY || rule == v;
 }
 
+/* SPC-4 4.5.1 response codes 71h (fixed) and 73h (descriptor) */
+static bool is_deferred(const struct vs_srb *srb)
+{
+	uint8_t code = srb->sense_len ? srb->sense[0] & 0x7f : 0;
+
+	return code == 0x71 || code == 0x73;
+}
+
 static void classify_sense(const struct vs_srb *srb, struct class_verdict *v)
 {
 	struct vs_sense s;
+	uint8_t asc, ascq;
 
-	if (vs_sense_parse(srb->sense, srb->sense_len, &s) < 0) {
+	if (!vs_sense_parse(srb->sense, srb->sense_len, &s)) {
 		v->action = ACT_FAIL;   /* CHECK CONDITION we cannot read */
 		v->err = -EIO;
 		return;
 	}
-	if (s.deferred) {
+	asc = VS_ASC(s.asc_ascq);
+	ascq = VS_ASCQ(s.asc_ascq);
+	if (is_deferred(srb)) {
 		/* SPC-4 4.5.5: a deferred error is about an earlier command;
 		 * this one did not run, so it may go again (as Linux does). */
 		v->action = ACT_RETRY_NOW;
@@ -66,16 +77,15 @@ static void classify_sense(const struct vs_srb *srb, struct class_verdict *v)
 	for (size_t i = 0; i < sizeof(sense_rules) / sizeof(sense_rules[0]); i++) {
 		const struct sense_rule *r = &sense_rules[i];
 
-		if (r->key != s.key || !field_matches(r->asc, s.asc) ||
-		    !field_matches(r->ascq, s.ascq))
+		if (r->key != s.key || !field_matches(r->asc, asc) || !field_matches(r->ascq, ascq))
 			continue;
 		v->action = r->action;
 		v->err = r->err;
 		if (s.key == SENSE_UNIT_ATTENTION) {
 			v->unit_attention = true;
-			v->asc_ascq = (uint16_t)((s.asc << 8) | s.ascq);
+			v->asc_ascq = s.asc_ascq;
 		}
-		v->invalid_field_in_cdb = s.key == SENSE_ILLEGAL_REQUEST && s.asc == 0x24;
+		v->invalid_field_in_cdb = s.key == SENSE_ILLEGAL_REQUEST && asc == 0x24;
 		return;
 	}
 	v->action = ACT_FAIL;       /* reserved or vendor sense keys */

@@ -278,55 +278,6 @@ static void test_status_and_srb_status_mapping(void **state)
 	close_disk(&h, m);
 }
 
-static void test_sense_parse(void **state)
-{
-	uint8_t s[64];
-	struct vs_sense v;
-	(void)state;
-
-	/* fixed, with INFORMATION */
-	memset(s, 0, sizeof(s));
-	vs_sense_fixed(s, sizeof(s), SENSE_MEDIUM_ERROR, ASC_UNRECOVERED_READ_ERROR);
-	s[0] |= 0x80;
-	s[3] = 0x12; s[4] = 0x34; s[5] = 0x56; s[6] = 0x78;
-	assert_int_equal(vs_sense_parse(s, 18, &v), 0);
-	assert_int_equal(v.response_code, 0x70);
-	assert_int_equal(v.key, SENSE_MEDIUM_ERROR);
-	assert_int_equal(v.asc, 0x11);
-	assert_int_equal(v.ascq, 0x00);
-	assert_true(v.info_valid);
-	assert_int_equal(v.info, 0x12345678);
-	assert_false(v.deferred);
-	/* fixed, too short for the ASC: key only */
-	assert_int_equal(vs_sense_parse(s, 8, &v), 0);
-	assert_int_equal(v.key, SENSE_MEDIUM_ERROR);
-	assert_int_equal(v.asc, 0);
-	/* descriptor, with an Information descriptor after another one */
-	memset(s, 0, sizeof(s));
-	vs_sense_descriptor(s, sizeof(s), SENSE_ILLEGAL_REQUEST, ASC_LBA_OUT_OF_RANGE);
-	s[0] = 0x73;                    /* deferred */
-	s[8] = 0x02; s[9] = 0x06;       /* sense key specific, 8 bytes */
-	s[16] = 0x00; s[17] = 0x0a; s[18] = 0x80;
-	s[20] = 0x01; s[27] = 0x02;     /* 0x0100000000000002 */
-	s[7] = 20;
-	assert_int_equal(vs_sense_parse(s, 28, &v), 0);
-	assert_int_equal(v.response_code, 0x73);
-	assert_true(v.deferred);
-	assert_int_equal(v.key, SENSE_ILLEGAL_REQUEST);
-	assert_int_equal(v.asc, 0x21);
-	assert_true(v.info_valid);
-	assert_int_equal(v.info, 0x0100000000000002ull);
-	/* the Information descriptor cut off by the length given: ignored */
-	assert_int_equal(vs_sense_parse(s, 24, &v), 0);
-	assert_false(v.info_valid);
-	/* not sense data */
-	s[0] = 0x7f;
-	assert_int_equal(vs_sense_parse(s, 18, &v), -EINVAL);
-	assert_int_equal(vs_sense_parse(s, 4, &v), -EINVAL);
-	assert_int_equal(vs_sense_parse(NULL, 18, &v), -EINVAL);
-	assert_int_equal(vs_sense_parse(s, 18, NULL), -EINVAL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -337,7 +288,6 @@ int main(void)
 		cmocka_unit_test(test_backoff_deadline),
 		cmocka_unit_test(test_errno_mapping_both_formats),
 		cmocka_unit_test(test_status_and_srb_status_mapping),
-		cmocka_unit_test(test_sense_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -99,6 +99,9 @@ static void test_immediate_retries_are_bounded(void **state)
 		{ .opcode = READ_16, .count = 100, .status = SAM_STAT_CHECK_CONDITION,
 		  .key = SENSE_MEDIUM_ERROR, .asc_ascq = ASC_UNRECOVERED_READ_ERROR,
 		  .deferred = true },
+		{ .opcode = READ_16, .count = 100, .status = SAM_STAT_CHECK_CONDITION,
+		  .key = SENSE_HARDWARE_ERROR, .asc_ascq = ASC_INTERNAL_TARGET_FAILURE,
+		  .deferred = true, .descriptor = true },
 	};
 	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
 		struct cm *m;

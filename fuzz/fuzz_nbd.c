@@ -56,9 +56,9 @@ static void check_replies(const struct nbd_out *o, uint32_t opt, bool export_nam
 		return;         /* size + flags (+ zeroes), no framing */
 	while (at < o->len) {
 		if (o->len - at < NBD_OPT_REPLY_HDR_LEN ||
-		    nbd_get64(o->buf + at) != NBD_MAGIC_OPT_REPLY || nbd_get32(o->buf + at + 8) != opt)
+		    vs_get64(o->buf + at) != NBD_MAGIC_OPT_REPLY || vs_get32(o->buf + at + 8) != opt)
 			abort();
-		at += NBD_OPT_REPLY_HDR_LEN + nbd_get32(o->buf + at + 16);
+		at += NBD_OPT_REPLY_HDR_LEN + vs_get32(o->buf + at + 16);
 		if (at > o->len)
 			abort();
 	}
@@ -108,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	/* first byte picks the TLS mode, then the client flags */
 	nbd_hs_init(&hs, &ops, NULL, (enum nbd_tls_mode)(p[0] % 3));
-	if (!nbd_hs_client_flags(&hs, nbd_get32(p + 1)))
+	if (!nbd_hs_client_flags(&hs, vs_get32(p + 1)))
 		return 0;
 	p += 5;
 	n -= 5;

@@ -28,6 +28,7 @@
 #include "vstor/class.h"
 #include "vstor/port.h"
 #include "vstor/scsi.h"
+#include "../util/vs_be.h"
 
 #define CLASS_IMMEDIATE_RETRIES 8u
 #define CLASS_BACKOFF_FIRST_NS  1000000ull      /* 1 ms */
@@ -232,34 +233,5 @@ void class_lba_status_all_mapped(struct vs_disk *disk, struct class_req *r);
 
 /* complete.c */
 void class_srb_done(struct vs_srb *srb);
-
-/* big-endian helpers */
-static inline void class_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static inline void class_put32(uint8_t *p, uint32_t v)
-{
-	class_put16(p, (uint16_t)(v >> 16));
-	class_put16(p + 2, (uint16_t)v);
-}
-static inline void class_put64(uint8_t *p, uint64_t v)
-{
-	class_put32(p, (uint32_t)(v >> 32));
-	class_put32(p + 4, (uint32_t)v);
-}
-static inline uint16_t class_get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-static inline uint32_t class_get32(const uint8_t *p)
-{
-	return ((uint32_t)class_get16(p) << 16) | class_get16(p + 2);
-}
-static inline uint64_t class_get64(const uint8_t *p)
-{
-	return ((uint64_t)class_get32(p) << 32) | class_get32(p + 4);
-}
 
 #endif

@@ -52,11 +52,11 @@ int class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const stru
 	r->pub.nextents = 0;
 	if (avail < LBAS_HDR)
 		return -EIO;
-	if (4ull + class_get32(d) < avail)
-		avail = 4ull + class_get32(d);  /* PARAMETER DATA LENGTH */
+	if (4ull + vs_get32(d) < avail)
+		avail = 4ull + vs_get32(d);  /* PARAMETER DATA LENGTH */
 	for (uint64_t at = LBAS_HDR; at + LBAS_DESC <= avail && pos < end; at += LBAS_DESC) {
-		uint64_t lba = class_get64(d + at);
-		uint64_t n = class_get32(d + at + 8);
+		uint64_t lba = vs_get64(d + at);
+		uint64_t n = vs_get32(d + at + 8);
 		uint64_t stop = lba + n;
 
 		if (n == 0 || lba > pos)

@@ -155,8 +155,8 @@ static void cdb16(struct vs_srb *srb, uint8_t op, uint8_t byte1, uint64_t lba, u
 	memset(srb->cdb, 0, 16);
 	srb->cdb[0] = op;
 	srb->cdb[1] = byte1;
-	class_put64(&srb->cdb[2], lba);
-	class_put32(&srb->cdb[10], n);
+	vs_put64(&srb->cdb[2], lba);
+	vs_put32(&srb->cdb[10], n);
 	srb->cdb_len = 16;
 }
 
@@ -173,19 +173,19 @@ static void build_unmap(struct vs_srb *srb, const struct class_piece *p)
 		uint8_t *d = buf + 8 + 16 * ndesc;
 
 		memset(d, 0, 16);
-		class_put64(d, lba);
-		class_put32(d + 8, (uint32_t)n);
+		vs_put64(d, lba);
+		vs_put32(d + 8, (uint32_t)n);
 		lba += n;
 		left -= n;
 		ndesc++;
 	}
 	len = 8 + 16 * ndesc;
 	memset(buf, 0, 8);
-	class_put16(buf, (uint16_t)(len - 2));          /* UNMAP DATA LENGTH */
-	class_put16(buf + 2, (uint16_t)(16 * ndesc));   /* BLOCK DESCRIPTOR DATA LENGTH */
+	vs_put16(buf, (uint16_t)(len - 2));          /* UNMAP DATA LENGTH */
+	vs_put16(buf + 2, (uint16_t)(16 * ndesc));   /* BLOCK DESCRIPTOR DATA LENGTH */
 	memset(srb->cdb, 0, 10);
 	srb->cdb[0] = UNMAP;
-	class_put16(&srb->cdb[7], (uint16_t)len);       /* PARAMETER LIST LENGTH */
+	vs_put16(&srb->cdb[7], (uint16_t)len);       /* PARAMETER LIST LENGTH */
 	srb->cdb_len = 10;
 	srb->data_dir = VS_DIR_TO_DEVICE;
 	srb->data_length = len;

@@ -37,7 +37,7 @@ static void cdb_inquiry(struct vs_srb *srb, bool evpd, uint8_t page, uint16_t al
 	srb->cdb[0] = INQUIRY;
 	srb->cdb[1] = evpd ? 0x01 : 0x00;
 	srb->cdb[2] = page;
-	class_put16(&srb->cdb[3], alloc);
+	vs_put16(&srb->cdb[3], alloc);
 	srb->cdb_len = 6;
 	srb->data_length = alloc;
 }
@@ -65,7 +65,7 @@ void class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb 
 		memset(srb->cdb, 0, 16);
 		srb->cdb[0] = SERVICE_ACTION_IN_16;
 		srb->cdb[1] = SAI_READ_CAPACITY_16;
-		class_put32(&srb->cdb[10], 32);
+		vs_put32(&srb->cdb[10], 32);
 		srb->cdb_len = 16;
 		srb->data_length = 32;
 		break;
@@ -74,7 +74,7 @@ void class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb 
 		srb->cdb[0] = MODE_SENSE_10;
 		srb->cdb[1] = 0x08;                     /* DBD: no block descriptors */
 		srb->cdb[2] = MODE_PAGE_CACHING;        /* PC 00b: current values */
-		class_put16(&srb->cdb[7], 64);
+		vs_put16(&srb->cdb[7], 64);
 		srb->cdb_len = 10;
 		srb->data_length = 64;
 		break;
@@ -108,18 +108,18 @@ static void parse_block_limits(struct vs_disk *disk, const uint8_t *d, uint32_t 
 
 	if (n < 16)
 		return;
-	in->optimal_granularity_bytes = class_get16(&d[6]);     /* blocks for now */
-	disk->b0_max_transfer = class_get32(&d[8]);
-	in->optimal_transfer_bytes = class_get32(&d[12]);      /* blocks for now */
+	in->optimal_granularity_bytes = vs_get16(&d[6]);     /* blocks for now */
+	disk->b0_max_transfer = vs_get32(&d[8]);
+	in->optimal_transfer_bytes = vs_get32(&d[12]);      /* blocks for now */
 	if (n < 36)
 		return;         /* an SBC-2 length page: no unmap fields */
-	in->max_unmap_blocks = class_get32(&d[20]);
-	in->max_unmap_descriptors = class_get32(&d[24]);
-	in->unmap_granularity_blocks = class_get32(&d[28]);
-	if (class_get32(&d[32]) & 0x80000000u)                 /* UGAVALID */
-		in->unmap_alignment_blocks = class_get32(&d[32]) & 0x7fffffffu;
+	in->max_unmap_blocks = vs_get32(&d[20]);
+	in->max_unmap_descriptors = vs_get32(&d[24]);
+	in->unmap_granularity_blocks = vs_get32(&d[28]);
+	if (vs_get32(&d[32]) & 0x80000000u)                 /* UGAVALID */
+		in->unmap_alignment_blocks = vs_get32(&d[32]) & 0x7fffffffu;
 	if (n >= 44)
-		in->max_write_same_blocks = class_get64(&d[36]);
+		in->max_write_same_blocks = vs_get64(&d[36]);
 }
 
 static void parse_lbp(struct vs_disk *disk, const uint8_t *d, uint32_t n)
@@ -139,8 +139,8 @@ static int parse_capacity(struct vs_disk *disk, const struct class_req *r,
 
 	if (n < 15)
 		return -EIO;
-	last = class_get64(&d[0]);
-	bs = class_get32(&d[8]);
+	last = vs_get64(&d[0]);
+	bs = vs_get32(&d[8]);
 	if (bs < 512 || (bs & (bs - 1)) || last == UINT64_MAX || (last + 1) > UINT64_MAX / bs)
 		return -EIO;
 	if (r->pub.op == CLASS_OP_CAPACITY) {
@@ -165,7 +165,7 @@ static void parse_caching(struct vs_disk *disk, const uint8_t *d, uint32_t n)
 	if (n < 8)
 		return;
 	disk->info.readonly = d[3] & 0x80;                     /* WP */
-	at = 8u + class_get16(&d[6]);                           /* past block descriptors */
+	at = 8u + vs_get16(&d[6]);                           /* past block descriptors */
 	if (at + 3 <= n && (d[at] & 0x3f) == MODE_PAGE_CACHING)
 		disk->info.write_cache = d[at + 2] & 0x04;      /* WCE */
 }

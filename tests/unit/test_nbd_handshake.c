@@ -62,10 +62,10 @@ static bool nth_reply(const struct nbd_out *o, int n, struct reply *r)
 	size_t at = 0;
 
 	for (int i = 0; at + NBD_OPT_REPLY_HDR_LEN <= o->len; i++) {
-		assert_int_equal(nbd_get64(o->buf + at), NBD_MAGIC_OPT_REPLY);
-		r->opt = nbd_get32(o->buf + at + 8);
-		r->type = nbd_get32(o->buf + at + 12);
-		r->len = nbd_get32(o->buf + at + 16);
+		assert_int_equal(vs_get64(o->buf + at), NBD_MAGIC_OPT_REPLY);
+		r->opt = vs_get32(o->buf + at + 8);
+		r->type = vs_get32(o->buf + at + 12);
+		r->len = vs_get32(o->buf + at + 16);
 		r->data = o->buf + at + 20;
 		if (i == n)
 			return true;
@@ -95,13 +95,13 @@ static size_t go_data(uint8_t *d, const char *name, const uint16_t *reqs, int nr
 {
 	size_t n = strlen(name), at = 0;
 
-	nbd_put32(d, (uint32_t)n);
+	vs_put32(d, (uint32_t)n);
 	memcpy(d + 4, name, n);
 	at = 4 + n;
-	nbd_put16(d + at, (uint16_t)nreqs);
+	vs_put16(d + at, (uint16_t)nreqs);
 	at += 2;
 	for (int i = 0; i < nreqs; i++, at += 2)
-		nbd_put16(d + at, reqs[i]);
+		vs_put16(d + at, reqs[i]);
 	return at;
 }
 
@@ -110,13 +110,13 @@ static size_t meta_data(uint8_t *d, const char *name, const char **q, int nq)
 {
 	size_t n = strlen(name), at;
 
-	nbd_put32(d, (uint32_t)n);
+	vs_put32(d, (uint32_t)n);
 	memcpy(d + 4, name, n);
 	at = 4 + n;
-	nbd_put32(d + at, (uint32_t)nq);
+	vs_put32(d + at, (uint32_t)nq);
 	at += 4;
 	for (int i = 0; i < nq; i++) {
-		nbd_put32(d + at, (uint32_t)strlen(q[i]));
+		vs_put32(d + at, (uint32_t)strlen(q[i]));
 		memcpy(d + at + 4, q[i], strlen(q[i]));
 		at += 4 + strlen(q[i]);
 	}
@@ -134,7 +134,7 @@ static void test_greeting_flags_and_headers(void **state)
 	nbd_wire_greeting(&o);
 	assert_int_equal(o.len, NBD_GREETING_LEN);
 	assert_memory_equal(o.buf, "NBDMAGICIHAVEOPT", 16);
-	assert_int_equal(nbd_get16(o.buf + 16), NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	assert_int_equal(vs_get16(o.buf + 16), NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 	nbd_out_free(&o);
 
 	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
@@ -144,15 +144,15 @@ static void test_greeting_flags_and_headers(void **state)
 	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_REQUIRE);
 	assert_false(nbd_hs_client_flags(&hs, 0));
 
-	nbd_put64(hdr, NBD_MAGIC_OPT);
-	nbd_put32(hdr + 8, NBD_OPT_GO);
-	nbd_put32(hdr + 12, 100);
+	vs_put64(hdr, NBD_MAGIC_OPT);
+	vs_put32(hdr + 8, NBD_OPT_GO);
+	vs_put32(hdr + 12, 100);
 	assert_true(nbd_hs_option_header(hdr, &opt, &len));
 	assert_int_equal(opt, NBD_OPT_GO);
 	assert_int_equal(len, 100);
-	nbd_put32(hdr + 12, NBD_OPT_DATA_MAX + 1);              /* hostile length */
+	vs_put32(hdr + 12, NBD_OPT_DATA_MAX + 1);              /* hostile length */
 	assert_false(nbd_hs_option_header(hdr, &opt, &len));
-	nbd_put32(hdr + 12, 4);
+	vs_put32(hdr + 12, 4);
 	hdr[0] ^= 1;                                            /* bad magic */
 	assert_false(nbd_hs_option_header(hdr, &opt, &len));
 }
@@ -170,7 +170,7 @@ static void test_list_abort_unknown(void **state)
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_SERVER);
 	assert_int_equal(r.opt, NBD_OPT_LIST);
-	assert_int_equal(nbd_get32(r.data), 4);
+	assert_int_equal(vs_get32(r.data), 4);
 	assert_memory_equal(r.data + 4, "disk", 4);
 	assert_true(nth_reply(&o, 2, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
@@ -209,16 +209,16 @@ static void test_go_and_info(void **state)
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_INFO);
 	assert_int_equal(r.len, 12);
-	assert_int_equal(nbd_get16(r.data), NBD_INFO_EXPORT);
-	assert_int_equal(nbd_get64(r.data + 2), 1 << 20);
-	assert_int_equal(nbd_get16(r.data + 10),
+	assert_int_equal(vs_get16(r.data), NBD_INFO_EXPORT);
+	assert_int_equal(vs_get64(r.data + 2), 1 << 20);
+	assert_int_equal(vs_get16(r.data + 10),
 	                 NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA);
 	assert_true(nth_reply(&o, 3, &r));
-	assert_int_equal(nbd_get16(r.data), NBD_INFO_BLOCK_SIZE);
+	assert_int_equal(vs_get16(r.data), NBD_INFO_BLOCK_SIZE);
 	assert_int_equal(r.len, 14);
-	assert_int_equal(nbd_get32(r.data + 2), 512);
-	assert_int_equal(nbd_get32(r.data + 6), 4096);
-	assert_int_equal(nbd_get32(r.data + 10), 32 << 20);
+	assert_int_equal(vs_get32(r.data + 2), 512);
+	assert_int_equal(vs_get32(r.data + 6), 4096);
+	assert_int_equal(vs_get32(r.data + 10), 32 << 20);
 	assert_true(nth_reply(&o, 4, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
 	assert_int_equal(r.opt, NBD_OPT_INFO);
@@ -262,7 +262,7 @@ static void test_go_errors(void **state)
 	}
 	/* malformed: a name longer than the data, trailing bytes, NUL in the name */
 	size_t n = go_data(d, "disk", NULL, 0);
-	nbd_put32(d, 200);
+	vs_put32(d, 200);
 	o.len = 0;
 	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
@@ -298,7 +298,7 @@ static void test_export_name(void **state)
 	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
 	                 NBD_HS_TRANSMISSION);
 	assert_int_equal(o.len, 8 + 2 + 124);                   /* zeroes: not declined */
-	assert_int_equal(nbd_get64(o.buf), 1 << 20);
+	assert_int_equal(vs_get64(o.buf), 1 << 20);
 	hs_start(&hs, NBD_TLS_OFF);
 	o.len = 0;
 	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
@@ -393,7 +393,7 @@ static void test_structured_and_meta_context(void **state)
 	assert_int_equal(count_replies(&o), 2);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_META_CONTEXT);
-	assert_int_equal(nbd_get32(r.data), NBD_META_ID_ALLOCATION);
+	assert_int_equal(vs_get32(r.data), NBD_META_ID_ALLOCATION);
 	struct nbd_hs keep = hs;
 	o.len = 0;
 	n = go_data(d, "disk", NULL, 0);
@@ -487,7 +487,7 @@ static void test_pending_lookup(void **state)
 	assert_int_equal(nbd_hs_resume(&hs, NBD_LOOKUP_OK, &info, &o), NBD_HS_TRANSMISSION);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.opt, NBD_OPT_GO);
-	assert_int_equal(nbd_get64(r.data + 2), 4096);
+	assert_int_equal(vs_get64(r.data + 2), 4096);
 	/* a failed open answers the option that waited */
 	hs_start(&hs, NBD_TLS_OFF);
 	o.len = 0;

@@ -29,12 +29,12 @@ static struct nbd_verdict check(const struct nbd_tx *tx, uint16_t type, uint16_t
 	struct nbd_request r;
 	struct nbd_verdict v;
 
-	nbd_put32(h, NBD_MAGIC_REQUEST);
-	nbd_put16(h + 4, flags);
-	nbd_put16(h + 6, type);
-	nbd_put64(h + 8, 0x1122334455667788ull);
-	nbd_put64(h + 16, off);
-	nbd_put32(h + 24, len);
+	vs_put32(h, NBD_MAGIC_REQUEST);
+	vs_put16(h + 4, flags);
+	vs_put16(h + 6, type);
+	vs_put64(h + 8, 0x1122334455667788ull);
+	vs_put64(h + 16, off);
+	vs_put32(h + 24, len);
 	assert_true(nbd_request_parse(h, &r));
 	assert_int_equal(r.handle, 0x1122334455667788ull);
 	assert_int_equal(r.offset, off);
@@ -49,9 +49,9 @@ static void test_parse_magic(void **state)
 	struct nbd_request r;
 	(void)state;
 
-	nbd_put32(h, NBD_MAGIC_REQUEST);
+	vs_put32(h, NBD_MAGIC_REQUEST);
 	assert_true(nbd_request_parse(h, &r));
-	nbd_put32(h, 0x12560953);       /* the historic magic is not ours */
+	vs_put32(h, 0x12560953);       /* the historic magic is not ours */
 	assert_false(nbd_request_parse(h, &r));
 }
 
@@ -161,21 +161,21 @@ static void test_reply_headers(void **state)
 	(void)state;
 
 	nbd_wire_simple_reply(s, NBD_EIO, 7);
-	assert_int_equal(nbd_get32(s), NBD_MAGIC_SIMPLE_REPLY);
-	assert_int_equal(nbd_get32(s + 4), NBD_EIO);
-	assert_int_equal(nbd_get64(s + 8), 7);
+	assert_int_equal(vs_get32(s), NBD_MAGIC_SIMPLE_REPLY);
+	assert_int_equal(vs_get32(s + 4), NBD_EIO);
+	assert_int_equal(vs_get64(s + 8), 7);
 	nbd_wire_chunk(c, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, 9, 4104);
-	assert_int_equal(nbd_get32(c), NBD_MAGIC_STRUCTURED_REPLY);
-	assert_int_equal(nbd_get16(c + 4), NBD_REPLY_FLAG_DONE);
-	assert_int_equal(nbd_get16(c + 6), NBD_REPLY_TYPE_OFFSET_DATA);
-	assert_int_equal(nbd_get64(c + 8), 9);
-	assert_int_equal(nbd_get32(c + 16), 4104);
+	assert_int_equal(vs_get32(c), NBD_MAGIC_STRUCTURED_REPLY);
+	assert_int_equal(vs_get16(c + 4), NBD_REPLY_FLAG_DONE);
+	assert_int_equal(vs_get16(c + 6), NBD_REPLY_TYPE_OFFSET_DATA);
+	assert_int_equal(vs_get64(c + 8), 9);
+	assert_int_equal(vs_get32(c + 16), 4104);
 	nbd_wire_error_chunk(&o, 5, NBD_EINVAL, "bad");
 	assert_int_equal(o.len, NBD_CHUNK_HDR_LEN + 6 + 3);
-	assert_int_equal(nbd_get16(o.buf + 6), NBD_REPLY_TYPE_ERROR);
-	assert_int_equal(nbd_get32(o.buf + 16), 9);
-	assert_int_equal(nbd_get32(o.buf + 20), NBD_EINVAL);
-	assert_int_equal(nbd_get16(o.buf + 24), 3);
+	assert_int_equal(vs_get16(o.buf + 6), NBD_REPLY_TYPE_ERROR);
+	assert_int_equal(vs_get32(o.buf + 16), 9);
+	assert_int_equal(vs_get32(o.buf + 20), NBD_EINVAL);
+	assert_int_equal(vs_get16(o.buf + 24), 3);
 	nbd_out_free(&o);
 	/* a fixed buffer never overflows, it says so */
 	uint8_t small[8];

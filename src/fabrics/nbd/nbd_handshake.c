@@ -28,9 +28,9 @@ bool nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags)
 
 bool nbd_hs_option_header(const uint8_t hdr[NBD_OPT_HDR_LEN], uint32_t *opt, uint32_t *len)
 {
-	*opt = nbd_get32(hdr + 8);
-	*len = nbd_get32(hdr + 12);
-	return nbd_get64(hdr) == NBD_MAGIC_OPT && *len <= NBD_OPT_DATA_MAX;
+	*opt = vs_get32(hdr + 8);
+	*len = vs_get32(hdr + 12);
+	return vs_get64(hdr) == NBD_MAGIC_OPT && *len <= NBD_OPT_DATA_MAX;
 }
 
 static void copy_name(char *dst, const uint8_t *s, uint32_t n)

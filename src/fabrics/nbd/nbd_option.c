@@ -26,19 +26,19 @@ uint32_t nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out
 	memset(out, 0, sizeof(*out));
 	if (len < 6)
 		return NBD_REP_ERR_INVALID;
-	out->name_len = nbd_get32(d);
+	out->name_len = vs_get32(d);
 	if (out->name_len > len - 6)
 		return NBD_REP_ERR_INVALID;
 	out->name = d + 4;
 	if (!nbd_string_ok(out->name, out->name_len))
 		return NBD_REP_ERR_INVALID;
 	at = 4 + out->name_len;
-	out->nreqs = nbd_get16(d + at);
+	out->nreqs = vs_get16(d + at);
 	at += 2;
 	if ((uint64_t)out->nreqs * 2 != len - at)
 		return NBD_REP_ERR_INVALID;
 	for (uint32_t i = 0; i < out->nreqs; i++) {
-		switch (nbd_get16(d + at + 2 * i)) {
+		switch (vs_get16(d + at + 2 * i)) {
 		case NBD_INFO_NAME:
 			out->want_name = true;
 			break;
@@ -78,14 +78,14 @@ uint32_t nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nb
 	memset(out, 0, sizeof(*out));
 	if (len < 8)
 		return NBD_REP_ERR_INVALID;
-	out->name_len = nbd_get32(d);
+	out->name_len = vs_get32(d);
 	if (out->name_len > len - 8)
 		return NBD_REP_ERR_INVALID;
 	out->name = d + 4;
 	if (!nbd_string_ok(out->name, out->name_len))
 		return NBD_REP_ERR_INVALID;
 	at = 4 + out->name_len;
-	out->nqueries = nbd_get32(d + at);
+	out->nqueries = vs_get32(d + at);
 	at += 4;
 	for (uint32_t i = 0; i < out->nqueries; i++) {
 		uint32_t n;
@@ -93,7 +93,7 @@ uint32_t nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nb
 
 		if (len - at < 4)
 			return NBD_REP_ERR_INVALID;
-		n = nbd_get32(d + at);
+		n = vs_get32(d + at);
 		at += 4;
 		if (n > len - at)
 			return NBD_REP_ERR_INVALID;

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../util/vs_be.h"
+
 /* magic numbers */
 #define NBD_MAGIC_INIT              0x4e42444d41474943ull   /* "NBDMAGIC" */
 #define NBD_MAGIC_OPT               0x49484156454f5054ull   /* "IHAVEOPT" */
@@ -143,34 +145,6 @@ void nbd_out_put(struct nbd_out *o, const void *p, size_t n);
 void nbd_out_be16(struct nbd_out *o, uint16_t v);
 void nbd_out_be32(struct nbd_out *o, uint32_t v);
 void nbd_out_be64(struct nbd_out *o, uint64_t v);
-
-static inline uint16_t nbd_get16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-static inline uint32_t nbd_get32(const uint8_t *p)
-{
-	return ((uint32_t)nbd_get16(p) << 16) | nbd_get16(p + 2);
-}
-static inline uint64_t nbd_get64(const uint8_t *p)
-{
-	return ((uint64_t)nbd_get32(p) << 32) | nbd_get32(p + 4);
-}
-static inline void nbd_put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-static inline void nbd_put32(uint8_t *p, uint32_t v)
-{
-	nbd_put16(p, (uint16_t)(v >> 16));
-	nbd_put16(p + 2, (uint16_t)v);
-}
-static inline void nbd_put64(uint8_t *p, uint64_t v)
-{
-	nbd_put32(p, (uint32_t)(v >> 32));
-	nbd_put32(p + 4, (uint32_t)v);
-}
 
 /* ---- nbd_wire.c: what the server sends ---- */
 void nbd_wire_greeting(struct nbd_out *o);

@@ -15,12 +15,12 @@
 
 bool nbd_request_parse(const uint8_t hdr[NBD_REQUEST_LEN], struct nbd_request *out)
 {
-	out->flags = nbd_get16(hdr + 4);
-	out->type = nbd_get16(hdr + 6);
-	out->handle = nbd_get64(hdr + 8);
-	out->offset = nbd_get64(hdr + 16);
-	out->length = nbd_get32(hdr + 24);
-	return nbd_get32(hdr) == NBD_MAGIC_REQUEST;
+	out->flags = vs_get16(hdr + 4);
+	out->type = vs_get16(hdr + 6);
+	out->handle = vs_get64(hdr + 8);
+	out->offset = vs_get64(hdr + 16);
+	out->length = vs_get32(hdr + 24);
+	return vs_get32(hdr) == NBD_MAGIC_REQUEST;
 }
 
 /* Flags each command may carry, given what was advertised. */

@@ -48,7 +48,7 @@ void nbd_out_be16(struct nbd_out *o, uint16_t v)
 {
 	uint8_t b[2];
 
-	nbd_put16(b, v);
+	vs_put16(b, v);
 	nbd_out_put(o, b, sizeof(b));
 }
 
@@ -56,7 +56,7 @@ void nbd_out_be32(struct nbd_out *o, uint32_t v)
 {
 	uint8_t b[4];
 
-	nbd_put32(b, v);
+	vs_put32(b, v);
 	nbd_out_put(o, b, sizeof(b));
 }
 
@@ -64,7 +64,7 @@ void nbd_out_be64(struct nbd_out *o, uint64_t v)
 {
 	uint8_t b[8];
 
-	nbd_put64(b, v);
+	vs_put64(b, v);
 	nbd_out_put(o, b, sizeof(b));
 }
 
@@ -161,19 +161,19 @@ void nbd_wire_export_name_reply(struct nbd_out *o, uint64_t size, uint16_t flags
 
 void nbd_wire_simple_reply(uint8_t out[NBD_SIMPLE_REPLY_LEN], uint32_t error, uint64_t handle)
 {
-	nbd_put32(out, NBD_MAGIC_SIMPLE_REPLY);
-	nbd_put32(out + 4, error);
-	nbd_put64(out + 8, handle);
+	vs_put32(out, NBD_MAGIC_SIMPLE_REPLY);
+	vs_put32(out + 4, error);
+	vs_put64(out + 8, handle);
 }
 
 void nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t type,
                     uint64_t handle, uint32_t len)
 {
-	nbd_put32(out, NBD_MAGIC_STRUCTURED_REPLY);
-	nbd_put16(out + 4, flags);
-	nbd_put16(out + 6, type);
-	nbd_put64(out + 8, handle);
-	nbd_put32(out + 16, len);
+	vs_put32(out, NBD_MAGIC_STRUCTURED_REPLY);
+	vs_put16(out + 4, flags);
+	vs_put16(out + 6, type);
+	vs_put64(out + 8, handle);
+	vs_put32(out + 16, len);
 }
 
 void nbd_wire_error_chunk(struct nbd_out *o, uint64_t handle, uint32_t error, const char *msg)

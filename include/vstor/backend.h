@@ -75,7 +75,9 @@ struct vs_backend_ops {
 	/* Give back a bio this backend holds (queued, waiting to be resent):
 	 * complete it with -ECANCELED and return true.  False if it is not
 	 * here (never came, already completed) or cannot be stopped.  Must
-	 * cope with a bio completing on another thread meanwhile. */
+	 * cope with a bio completing on another thread meanwhile, and with a
+	 * bio it never saw: look it up by address among what it holds, and
+	 * read nothing of it unless found. */
 	bool  (*cancel)(void *h, struct vs_bio *bio);
 	/* A reset: give back everything held and not yet sent. */
 	void  (*reset)(void *h);
@@ -115,6 +117,11 @@ void vs_layer_event(struct vs_layer *self, const struct vs_bdev_event *ev);
  * layers register themselves at start-up.
  */
 #define VS_PLUGIN_BACKENDS_SYMBOL "vs_plugin_backends"
+/* What a plugin defines (the declaration checks its type and exports it
+ * even from an object built with -fvisibility=hidden):
+ *   const struct vs_backend_ops *const vs_plugin_backends[] = { &my_ops, NULL }; */
+extern __attribute__((visibility("default")))
+const struct vs_backend_ops *const vs_plugin_backends[];
 /* origin: what listings show as where it came from; NULL: "built-in".
  * 0, or -errno with vs_last_error() (bad table, name taken). */
 int vs_backend_register(const struct vs_backend_ops *ops, const char *origin);

@@ -6,9 +6,19 @@
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
          libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
-# block driver) for tests/e2e/qemu_img.sh, and python3 for the raw protocol
-# checks in tests/e2e/ctl_bad_input.sh.  `vs_install_deps --test` adds them.
-VS_TEST_DEPS=(qemu-utils qemu-block-extra python3)
+# block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
+# checks in tests/e2e/ctl_bad_input.sh, and python3-cryptography for the
+# crypt filter's interop check against an independent XTS
+# (tests/unit/lib/xts_ref.py).  The QEMU guest tests (tests/vm/)
+# need QEMU and what builds the guest (busybox, cpio, kmod's depmod and
+# modprobe, xz for newer kernels' modules, e2fsprogs, util-linux's fstrim
+# and blkdiscard), socat for the guest's forwarded connections, and
+# nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
+# programs (nbd-client, open-iscsi) are fetched by apt-get download, not
+# installed.
+# `vs_install_deps --test` adds them.
+VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography
+              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

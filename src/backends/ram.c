@@ -17,6 +17,17 @@
  * racing a shrink touches valid memory; its data is undefined, as it
  * would be on any disk resized under load.
  *
+ * Memory follows what was written, not what was read: a READ of pages
+ * never written (or unmapped) is answered with zeroes from memset without
+ * touching the mapping, so an initiator that only reads cannot make the
+ * daemon grow, whatever the kernel would do on a read fault (transparent
+ * huge pages map a whole 2 MiB zero-filled page).
+ *
+ * Admission: the RAM disks of the process together may not be promised
+ * more than the memory it may use (vs_mem_limit: the machine's, capped by
+ * its cgroup's) less a margin, unless a LUN says overcommit=1.  A disk
+ * counts with its current size; growing it is checked the same way.
+ *
  * Allocation state (GET LBA STATUS, SBC-3 5.5): one bit per page in a
  * bitmap sized for max_size at open, so resize never allocates.  A write
  * sets the bits of the pages it touched (a relaxed load first, and an
@@ -24,7 +35,8 @@
  * one load per 64 pages); an unmap or write-zeroes clears the bits of the
  * whole pages it gave back.  Reads never change it: a read of a page never
  * written maps the kernel's shared zero page, which mincore() would count
- * as resident, but it is still deallocated.  A partial page that is zeroed
+ * as resident, but it is still deallocated (and reads do not fault it in
+ * anyway, see above).  A partial page that is zeroed
  * by hand keeps its state (mapped is the safe answer).
  *
  * Everything completes inline: done() has run when submit returns.
@@ -39,6 +51,7 @@
 
 #include "vstor/backend.h"
 #include "iov.h"
+#include "mem_limit.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -51,7 +64,55 @@ struct ram_dev {
 	unsigned page_shift;
 	_Atomic uint64_t *map;     /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
+	bool overcommit;           /* not counted against the memory limit */
 };
+
+/* Bytes promised to RAM disks that count against the memory limit. */
+static _Atomic uint64_t ram_promised;
+
+/* What stays free for everything else: 1/16 of the limit, at least 256 MiB. */
+static uint64_t mem_margin(uint64_t limit)
+{
+	uint64_t m = limit / 16;
+
+	return m < (256ULL << 20) ? 256ULL << 20 : m;
+}
+
+/*
+ * Promise `more` bytes to a RAM disk, or refuse with a line that says how
+ * much there is.  Nothing is promised for an overcommitted disk.
+ */
+static int promise(uint64_t more, bool overcommit)
+{
+	uint64_t limit = vs_mem_limit(), cur, room;
+
+	if (overcommit || more == 0)
+		return 0;
+	room = limit > mem_margin(limit) ? limit - mem_margin(limit) : 0;
+	cur = atomic_load(&ram_promised);
+	do {
+		if (!limit)
+			break;          /* cannot tell: do not refuse */
+		if (cur > room || more > room - cur) {
+			vs_set_error("size: %llu MiB more of RAM disks would exceed the memory vstord "
+			             "may use (%llu MiB, less %llu MiB kept free; %llu MiB already in RAM "
+			             "disks); give overcommit=1 to allow it",
+			             (unsigned long long)(more >> 20), (unsigned long long)(limit >> 20),
+			             (unsigned long long)(mem_margin(limit) >> 20),
+			             (unsigned long long)(cur >> 20));
+			return -ENOMEM;
+		}
+	} while (!atomic_compare_exchange_weak(&ram_promised, &cur, cur + more));
+	if (!limit)
+		atomic_fetch_add(&ram_promised, more);
+	return 0;
+}
+
+static void unpromise(uint64_t less, bool overcommit)
+{
+	if (!overcommit)
+		atomic_fetch_sub(&ram_promised, less);
+}
 
 #define RAM_RELAXED memory_order_relaxed
 
@@ -119,6 +180,8 @@ static const struct vs_opt_desc ram_options[] = {
 	  .max = RAM_MAX_BYTES, .help = "capacity, e.g. 1G" },
 	{ .name = "max_size", .type = VS_OPT_SIZE, .min = 1, .max = RAM_MAX_BYTES,
 	  .help = "largest size resize may grow to (default 4 x size, at most 256G)" },
+	{ .name = "overcommit", .type = VS_OPT_BOOL, .dflt = "0",
+	  .help = "allow more than the memory vstord may use" },
 	{ 0 }
 };
 
@@ -144,11 +207,16 @@ static void *ram_open(struct vs_backend_open_args *args)
 			max_size = size;
 	}
 
+	bool overcommit = vs_opt_bool(args->opts, "overcommit");
+	if (promise(size, overcommit) < 0)
+		return NULL;
 	struct ram_dev *d = calloc(1, sizeof(*d));
 	if (!d) {
+		unpromise(size, overcommit);
 		vs_set_error("out of memory");
 		return NULL;
 	}
+	d->overcommit = overcommit;
 	d->page = page;
 	while ((1ULL << d->page_shift) < page)
 		d->page_shift++;
@@ -164,6 +232,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	if (base == MAP_FAILED) {
 		vs_set_error("size: cannot reserve %llu bytes: %s",
 		             (unsigned long long)d->reserve, strerror(errno));
+		unpromise(size, overcommit);
 		free(d);
 		return NULL;
 	}
@@ -173,6 +242,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	if (!d->map) {
 		vs_set_error("out of memory for the allocation map");
 		munmap(d->base, d->reserve);
+		unpromise(size, overcommit);
 		free(d);
 		return NULL;
 	}
@@ -182,6 +252,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 		             (unsigned long long)size, strerror(errno));
 		munmap(d->base, d->reserve);
 		free((void *)d->map);
+		unpromise(size, overcommit);
 		free(d);
 		return NULL;
 	}
@@ -193,6 +264,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 static void ram_close(void *h)
 {
 	struct ram_dev *d = h;
+	unpromise(atomic_load(&d->size), d->overcommit);
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
 	free((void *)d->map);
@@ -222,6 +294,79 @@ static void ram_get_caps(void *h, struct vs_backend_caps *caps)
 	caps->unmap_granularity = (uint32_t)d->page;
 }
 
+/* Where a copy is in the caller's iovec. */
+struct iov_pos {
+	const struct iovec *v;
+	size_t off;
+};
+
+/*
+ * The data copy, on its own so the ThreadSanitizer suppression can name
+ * it alone (tests/tsan.supp): overlapping commands race on a disk's data
+ * as on any disk, but the bookkeeping around it must not.  src NULL: zeroes.
+ */
+static inline void ram_copy_out(struct iov_pos *p, const uint8_t *src, uint64_t n)
+{
+	/* the usual case: it all fits in the current buffer */
+	if (p->v->iov_len - p->off >= n) {
+		if (src)
+			memcpy((uint8_t *)p->v->iov_base + p->off, src, n);
+		else
+			memset((uint8_t *)p->v->iov_base + p->off, 0, n);
+		p->off += n;
+		return;
+	}
+	while (n) {
+		size_t k = p->v->iov_len - p->off < n ? p->v->iov_len - p->off : (size_t)n;
+
+		if (src) {
+			memcpy((uint8_t *)p->v->iov_base + p->off, src, k);
+			src += k;
+		} else {
+			memset((uint8_t *)p->v->iov_base + p->off, 0, k);
+		}
+		n -= k;
+		p->off += k;
+		if (p->off == p->v->iov_len) {
+			p->v++;
+			p->off = 0;
+		}
+	}
+}
+
+static void ram_copy_in(uint8_t *mem, const struct iovec *v, uint64_t n)
+{
+	for (; n; v++) {
+		size_t k = v->iov_len < n ? v->iov_len : (size_t)n;
+
+		memcpy(mem, v->iov_base, k);
+		mem += k;
+		n -= k;
+	}
+}
+
+/* How far from `off` (within len) the pages have the state of the first. */
+static uint64_t same_state(const struct ram_dev *d, uint64_t off, uint64_t len, bool *mapped)
+{
+	uint64_t pg = off >> d->page_shift, last = (off + len - 1) >> d->page_shift, end;
+	bool state = map_test(d, pg);
+	uint64_t all = state ? ~0ULL : 0;
+
+	for (pg++; pg <= last;) {
+		if ((pg & 63) == 0 && last - pg >= 63 &&
+		    atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) == all) {
+			pg += 64;
+			continue;
+		}
+		if (map_test(d, pg) != state)
+			break;
+		pg++;
+	}
+	end = pg << d->page_shift;
+	*mapped = state;
+	return (end < off + len ? end : off + len) - off;
+}
+
 static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 {
 	uint64_t left = bio->length;
@@ -233,23 +378,34 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 	if (bio->iovcnt == 1 ? bio->iov[0].iov_len < left
 	                     : vs_bk_iov_bytes(bio->iov, bio->iovcnt) < left)
 		return -EINVAL;
-	uint8_t *mem = d->base + bio->offset;
-	bool rd = bio->op == VS_BIO_READ;
-	for (const struct iovec *v = bio->iov; left; v++) {
-		size_t n = v->iov_len < left ? v->iov_len : (size_t)left;
-		if (rd)
-			memcpy(v->iov_base, mem, n);
-		else
-			memcpy(mem, v->iov_base, n);
-		mem += n;
-		left -= n;
-	}
-	if (!rd) {
-		uint64_t first = bio->offset >> d->page_shift;
+	if (bio->op == VS_BIO_READ) {
+		struct iov_pos p = { bio->iov, 0 };
+		uint64_t pg = bio->offset >> d->page_shift;
 
-		map_update(d, first, ((bio->offset + bio->length - 1) >> d->page_shift) - first + 1,
-		           true);
+		/* the common case: one page, one buffer */
+		if (pg == (bio->offset + left - 1) >> d->page_shift && bio->iovcnt == 1) {
+			if (map_test(d, pg))
+				ram_copy_out(&p, d->base + bio->offset, left);
+			else
+				memset(bio->iov[0].iov_base, 0, left);
+			return 0;
+		}
+
+		for (uint64_t off = bio->offset; left;) {
+			bool mapped;
+			uint64_t n = same_state(d, off, left, &mapped);
+
+			/* never written: zeroes, and the page stays untouched */
+			ram_copy_out(&p, mapped ? d->base + off : NULL, n);
+			off += n;
+			left -= n;
+		}
+		return 0;
 	}
+	ram_copy_in(d->base + bio->offset, bio->iov, left);
+	uint64_t first = bio->offset >> d->page_shift;
+
+	map_update(d, first, ((bio->offset + bio->length - 1) >> d->page_shift) - first + 1, true);
 	return 0;
 }
 
@@ -299,10 +455,15 @@ static int ram_resize(void *h, uint64_t new_size)
 	uint64_t old = atomic_load_explicit(&d->size, memory_order_relaxed);
 	if (new_size > old) {
 		uint64_t need = round_up(new_size, d->page);
+		if (promise(new_size - old, d->overcommit) < 0) {
+			pthread_mutex_unlock(&d->resize_lock);
+			return -ENOSPC;
+		}
 		if (need > d->rw_limit) {
 			if (mprotect(d->base + d->rw_limit, need - d->rw_limit,
 			             PROT_READ | PROT_WRITE) != 0) {
 				int e = errno;
+				unpromise(new_size - old, d->overcommit);
 				pthread_mutex_unlock(&d->resize_lock);
 				vs_set_error("size: cannot map %llu bytes: %s",
 				             (unsigned long long)new_size, strerror(e));
@@ -317,6 +478,7 @@ static int ram_resize(void *h, uint64_t new_size)
 	} else if (new_size < old) {
 		atomic_store_explicit(&d->size, new_size, memory_order_release);
 		ram_zero(d, new_size, old - new_size);
+		unpromise(old - new_size, d->overcommit);
 	}
 	pthread_mutex_unlock(&d->resize_lock);
 	return 0;
@@ -333,31 +495,11 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 		vs_set_error("block_status: range outside the disk");
 		return -EINVAL;
 	}
-	uint64_t pg = offset >> d->page_shift;
-	uint64_t last = (offset + len - 1) >> d->page_shift;
-	bool state = map_test(d, pg);
-	uint64_t all = state ? ~0ULL : 0;
-
-	for (pg++; pg <= last; ) {
-		/* whole words of the same state at once */
-		if ((pg & 63) == 0 && last - pg >= 63 &&
-		    atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) == all) {
-			pg += 64;
-			continue;
-		}
-		if (map_test(d, pg) != state)
-			break;
-		pg++;
-	}
-	uint64_t end = pg << d->page_shift;
-	if (end > offset + len)
-		end = offset + len;
-	*mapped = state;
-	*extent_len = end - offset;
+	*extent_len = same_state(d, offset, len, mapped);
 	return 0;
 }
 
-static const struct vs_backend_ops ram_ops = {
+const struct vs_backend_ops ram_ops = {
 	.name = "ram",
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),

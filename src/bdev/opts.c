@@ -175,10 +175,22 @@ static int parse_bool(const char *v, bool *out)
 /* The unit a numeric type is shown in, for range messages. */
 static void show_num(uint8_t type, uint64_t v, char *buf, size_t len)
 {
-	if (type == VS_OPT_DURATION)
+	static const char unit[] = "KMGTPE";
+
+	if (type == VS_OPT_DURATION) {
 		snprintf(buf, len, "%" PRIu64 "ms", v);
-	else
-		snprintf(buf, len, "%" PRIu64, v);
+		return;
+	}
+	/* sizes in the unit they are written in: 64T, not 70368744177664 */
+	for (int i = 5; type == VS_OPT_SIZE && i >= 0; i--) {
+		uint64_t m = 1ull << (10 * (i + 1));
+
+		if (v >= m && v % m == 0) {
+			snprintf(buf, len, "%" PRIu64 "%c", v / m, unit[i]);
+			return;
+		}
+	}
+	snprintf(buf, len, "%" PRIu64, v);
 }
 
 static int range_error(const struct vs_opt_desc *d, const char *v, uint64_t min, uint64_t max)
@@ -348,6 +360,48 @@ static struct opt_val *find_val(const struct vs_opts *o, const char *name)
 		if (strcmp(o->v[i].d->name, name) == 0)
 			return (struct opt_val *)&o->v[i];
 	return NULL;
+}
+
+/* Names are what the config and vstorctl write: keep them plain. */
+bool opts_name_ok(const char *name)
+{
+	if (!name || !*name || strlen(name) > 31)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+int opts_schema_check(const char *type, const struct vs_opt_desc *schema)
+{
+	for (const struct vs_opt_desc *o = schema; o && o->name; o++) {
+		struct opt_val v = { .d = o };
+		int rc = 0;
+
+		if (!opts_name_ok(o->name) || o->type < VS_OPT_STRING || o->type > VS_OPT_ENUM ||
+		    (o->type == VS_OPT_ENUM && !o->choices) || !o->help || (o->max && o->min > o->max)) {
+			vs_set_error("%s: option '%s': malformed description", type, o->name);
+			return -EINVAL;
+		}
+		for (const struct vs_opt_desc *p = schema; p < o; p++) {
+			if (strcmp(p->name, o->name) == 0) {
+				vs_set_error("%s: option '%s' is described twice", type, o->name);
+				return -EINVAL;
+			}
+		}
+		/* a default that does not parse would fail every open */
+		if (o->dflt && (rc = parse_value(o, o->dflt, &v)) < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+			vs_set_error("%s: bad default (%s)", type, why);
+		}
+		free(v.str);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 void opts_free(struct vs_opts *o)

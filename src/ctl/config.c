@@ -8,8 +8,10 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
+#include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 
 void vs_config_chap_free(struct vs_config_chap *c)
@@ -24,13 +26,13 @@ void vs_config_chap_free(struct vs_config_chap *c)
 void vs_config_lun_free(struct vs_config_lun *l)
 {
 	free(l->backend);
-	free(l->path);
 	free(l->serial);
-	for (size_t i = 0; i < l->noptions; i++) {
-		free(l->options[i].key);
-		free(l->options[i].value);
+	vs_config_kv_free(l->options, l->noptions);
+	for (size_t i = 0; i < l->nfilters; i++) {
+		free(l->filters[i].name);
+		vs_config_kv_free(l->filters[i].opts, l->filters[i].nopts);
 	}
-	free(l->options);
+	free(l->filters);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -107,7 +109,7 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
 	return 0;
 }
 
-struct vs_config *vs_config_default(void)
+struct vs_config *vs_config_default(const char *backend)
 {
 	struct vs_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
@@ -127,10 +129,11 @@ struct vs_config *vs_config_default(void)
 		goto fail;
 	t->nluns = 1;
 	t->luns[0].lun = 0;
-	t->luns[0].backend = strdup("ram");
-	t->luns[0].size = VS_CONFIG_DEFAULT_SIZE;
+	t->luns[0].backend = strdup(backend);
 	t->luns[0].block_size = 512;
-	if (!t->luns[0].backend)
+	char size[32];
+	vs_config_format_size(VS_CONFIG_DEFAULT_SIZE, size, sizeof(size));
+	if (!t->luns[0].backend || vs_config_lun_set_opt(&t->luns[0], "size", size))
 		goto fail;
 	return cfg;
 fail:
@@ -174,27 +177,69 @@ static json_t *chap_json(const struct vs_config_chap *c, bool *oom)
 	return o;
 }
 
+/*
+ * One option as its schema types it: booleans and whole numbers as JSON
+ * booleans and integers, sizes as "10G", the rest as the text given.
+ * Secrets are never written back.
+ */
+static void put_opt(json_t *o, int kind, const char *layer, const struct vs_config_kv *kv,
+                    bool *oom)
+{
+	struct vs_layer_type t;
+	const struct vs_opt_desc *d = vs_layer_type_find(kind, layer, &t)
+	                              ? vs_layer_type_option(&t, kv->key) : NULL;
+	uint64_t n;
+
+	if (d && (d->flags & VS_OPT_SECRET))
+		return;
+	if (!d || kv->in_options) {
+		put_str(o, kv->key, kv->value, oom);
+		return;
+	}
+	switch (d->type) {
+	case VS_OPT_BOOL:
+		put(o, kv->key, json_boolean((kv->value[0] && strchr("1tTyY", kv->value[0])) ||
+		                             strcasecmp(kv->value, "on") == 0), oom);
+		return;
+	case VS_OPT_UINT:
+		put(o, kv->key, json_integer((json_int_t)strtoull(kv->value, NULL, 10)), oom);
+		return;
+	case VS_OPT_SIZE:
+		if (vs_parse_size(kv->value, &n) == 0) {
+			char size[32];
+
+			vs_config_format_size(n, size, sizeof(size));
+			put_str(o, kv->key, size, oom);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	put_str(o, kv->key, kv->value, oom);
+}
+
 static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 {
-	json_t *o = json_object();
-	char size[32];
+	json_t *o = json_object(), *opts = NULL;
 	if (!o) {
 		*oom = true;
 		return NULL;
 	}
 	put(o, "lun", json_integer((json_int_t)l->lun), oom);
 	put_str(o, "backend", l->backend, oom);
-	put_str(o, "path", l->path, oom);
-	if (l->size) {
-		vs_config_format_size(l->size, size, sizeof(size));
-		put_str(o, "size", size, oom);
+	for (size_t i = 0; i < l->noptions; i++) {
+		if (!l->options[i].in_options) {
+			put_opt(o, VS_LAYER_BACKEND, l->backend, &l->options[i], oom);
+		} else {
+			if (!opts && !(opts = json_object()))
+				*oom = true;
+			else
+				put_opt(opts, VS_LAYER_BACKEND, l->backend, &l->options[i], oom);
+		}
 	}
 	if (l->block_size != 512)
 		put_u(o, "block_size", l->block_size, oom);
-	if (l->create)
-		put(o, "create", json_true(), oom);
-	if (l->direct)
-		put(o, "direct", json_true(), oom);
 	if (l->readonly)
 		put(o, "readonly", json_true(), oom);
 	put_str(o, "serial", l->serial, oom);
@@ -202,11 +247,26 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 		put(o, "removable", json_true(), oom);
 	if (l->physical_block_size)
 		put_u(o, "physical_block_size", l->physical_block_size, oom);
-	if (l->noptions) {
-		json_t *opts = json_object();
-		for (size_t i = 0; opts && i < l->noptions; i++)
-			put_str(opts, l->options[i].key, l->options[i].value, oom);
+	if (opts)
 		put(o, "options", opts, oom);
+	if (l->nfilters) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr && i < l->nfilters; i++) {
+			const struct vs_config_layer *f = &l->filters[i];
+			json_t *fo = json_object();
+
+			if (!fo) {
+				*oom = true;
+				continue;
+			}
+			put_str(fo, "name", f->name, oom);
+			for (size_t k = 0; k < f->nopts; k++)
+				put_opt(fo, VS_LAYER_FILTER, f->name, &f->opts[k], oom);
+			if (json_array_append_new(arr, fo))
+				*oom = true;
+		}
+		put(o, "filters", arr, oom);
 	}
 	return o;
 }

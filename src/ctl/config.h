@@ -36,6 +36,8 @@
  */
 #define VS_CONFIG_MAX_LUN        1023
 #define VS_CONFIG_MAX_LUN_STR    "1023"
+/* Filters in one LUN's stack. */
+#define VS_CONFIG_MAX_FILTERS    8
 
 /* CHAP credentials (RFC 7143 §12.1.3).  All NULL = no CHAP. */
 struct vs_config_chap {
@@ -59,26 +61,58 @@ struct vs_config_iscsi {
 	uint32_t poll_us;       /* 0 = default; VS_ISCSI_POLL_OFF = "poll_us": 0 */
 };
 
-/* Backend-specific extra options passed through as key=value. */
+/* One option of a layer of a LUN's block stack, as text (the layer's
+ * schema says its type).  in_options: it came from the LUN's legacy
+ * "options" object and is written back there. */
 struct vs_config_kv {
 	char *key, *value;
+	bool in_options;
 };
 
+/* A filter of a LUN's stack: "filters": [{"name": "crypt", "key_file": ...}] */
+struct vs_config_layer {
+	char *name;
+	struct vs_config_kv *opts;
+	size_t nopts;
+};
+
+struct vs_bdev;
+
+/*
+ * A LUN: the disk's own fields (vdisk) and its block stack — filters
+ * (first = closest to the initiator) over one backend.  Which options a
+ * backend or filter takes, and their types, come from the layer's own
+ * schema (vstor/bdev.h); nothing here knows a backend by name.  By
+ * convention a backend option called "size" is the capacity.
+ */
 struct vs_config_lun {
 	uint64_t lun;
-	char *backend;          /* "ram", "file", ... */
-	char *path;             /* file backend; NULL if not given */
-	uint64_t size;          /* bytes; 0 = not given (file: the file's size) */
+	char *backend;          /* the backend's type name */
+	struct vs_config_kv *options;   /* the backend's options */
+	size_t noptions;
+	struct vs_config_layer *filters;
+	size_t nfilters;
 	uint32_t block_size;    /* 512 or 4096 */
-	bool create;            /* file: create if missing */
-	bool direct;            /* file: O_DIRECT */
 	bool readonly;
 	char *serial;           /* VPD 0x80; NULL = derived */
-	struct vs_config_kv *options;   /* "options": { "k": "v" } */
-	size_t noptions;
 	bool removable;         /* vdisk: removable medium (RMB=1) */
 	uint32_t physical_block_size;   /* vdisk: 0 = block_size */
+	/* runtime, never saved: the open stack while the LUN is attached (the
+	 * LUN owns it; the control plane borrows it for state and run-time
+	 * options) */
+	struct vs_bdev *bdev;
 };
+
+/* The value of a backend option of the LUN, or NULL. */
+const char *vs_config_lun_opt(const struct vs_config_lun *l, const char *key);
+/* Set (add or replace) a backend option; 0 or -ENOMEM. */
+int vs_config_lun_set_opt(struct vs_config_lun *l, const char *key, const char *value);
+/* Add an option to a list unless the key is there; 0 or -ENOMEM. */
+int vs_config_kv_add(struct vs_config_kv **kv, size_t *n, const char *key, const char *value,
+                     bool in_options);
+/* Add or replace; 0 or -ENOMEM. */
+int vs_config_kv_set(struct vs_config_kv **kv, size_t *n, const char *key, const char *value);
+void vs_config_kv_free(struct vs_config_kv *kv, size_t n);
 
 struct vs_config_target {
 	char *iqn;
@@ -114,9 +148,11 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 int vs_config_load_buffer(const char *name, const char *buf, size_t len,
                           struct vs_config **out, char *err, size_t errlen);
 
-/* The built-in configuration: VS_CONFIG_DEFAULT_IQN, LUN 0 = 1 GiB RAM disk
- * with 512-byte blocks, on VS_CONFIG_DEFAULT_PORTAL. */
-struct vs_config *vs_config_default(void);
+/* The built-in configuration: VS_CONFIG_DEFAULT_IQN on
+ * VS_CONFIG_DEFAULT_PORTAL, LUN 0 a VS_CONFIG_DEFAULT_SIZE disk with
+ * 512-byte blocks from `backend` (its "size" option set to that; the
+ * daemon decides which backend, e.g. ram). */
+struct vs_config *vs_config_default(const char *backend);
 
 /* Write the model in the file format (pretty-printed JSON, only fields that
  * differ from their defaults).  Returns 0 or -errno. */

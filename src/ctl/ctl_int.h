@@ -24,6 +24,7 @@ struct vs_ctl_state {
 	size_t rt_cap;          /* capacity of rt and cfg->targets */
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
+	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
 };
 
 /* One request being handled. */
@@ -76,14 +77,23 @@ ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
 /* ---- state helpers (ctl_state.c) */
 /* Make room for one more target in cfg->targets and rt (no state change). */
 int ctl_reserve_target(struct vs_ctl_state *st);
-/* Open the backend and attach the LUN to the port.  err: the raw reason
- * (backend "NAME: OPTION: ..." or port message). */
-int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t *bytes,
-                   char *err, size_t errlen);
-/* Which field of a LUN's description an attach error (err above) is about:
- * "path", "options.KEY" or "backend"; *rest is the message after it. */
-const char *ctl_lun_error_field(const struct vs_config_lun *l, const char *why, char *field,
-                                size_t len, const char **rest);
+/* Open the LUN's block stack and attach the LUN to the port of target
+ * iqn; on success l->bdev is the open stack (the LUN owns it) and options
+ * the layers learned are in the model.  On failure, err is the raw reason
+ * ("OPTION: ..." of layer *failed_layer, counted from the top; -1: the
+ * LUN's own, e.g. the port's message). */
+int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+                   struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
+                   size_t errlen);
+/* Which field of a LUN's description an attach error (err and layer above)
+ * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
+ * *rest is the message after it. */
+const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
+                                char *field, size_t len, const char **rest);
+/* vs_vdisk_lun_config.on_event: one log line per resource state change
+ * (ctx: the target's IQN). */
+struct vs_bdev_event;
+void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
 struct vs_port *ctl_port_create(const char *iqn);
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
@@ -103,6 +113,8 @@ json_t *ctl_lun_add(struct ctl_call *c);
 json_t *ctl_lun_remove(struct ctl_call *c);
 json_t *ctl_lun_resize(struct ctl_call *c);
 json_t *ctl_lun_list(struct ctl_call *c);
+json_t *ctl_lun_set_options(struct ctl_call *c);
+json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);

@@ -11,65 +11,109 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl_int.h"
+#include "vstor/bdev.h"
 #include "vstor/port.h"
 
-/* Parameters of lun.add besides the LUN object's own keys. */
-static const char *const lun_param_names[] = { "lun", "backend", "path", "size", "block_size",
-	                                       "create", "direct", "readonly", "serial",
-	                                       "removable", "physical_block_size", NULL };
-
-static bool is_lun_param(const char *s, size_t n)
-{
-	for (const char *const *k = lun_param_names; *k; k++)
-		if (strlen(*k) == n && strncmp(*k, s, n) == 0)
-			return true;
-	return false;
-}
-
 /*
- * Backends and the port name the option that failed ("file: path: cannot
- * open ...", "lun: 1024 out of range ..."); say which field of the LUN's
- * description that is, so the user knows what to change: "path",
- * "options.KEY", or "backend" when the message names none.  *rest is the
- * message without the name.
+ * Which field of the LUN's description an error of layer `layer` (counted
+ * from the top of the stack: its filters, then the backend) is about.
+ * Layers name the option that failed first ("path: cannot open ..."):
+ * "path", "options.KEY" for a backend option given under "options",
+ * "filters[1].iops"; a message that names no option of that layer points
+ * at the layer itself ("backend", "filters[1]").
  */
-const char *ctl_lun_error_field(const struct vs_config_lun *l, const char *why, char *field,
-                                size_t len, const char **rest)
+const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
+                                char *field, size_t len, const char **rest)
 {
-	const char *p = why, *colon = strstr(p, ": ");
-	/* Skip a leading "BACKEND: ". */
-	if (colon && l && l->backend && (size_t)(colon - p) == strlen(l->backend) &&
-	    strncmp(p, l->backend, (size_t)(colon - p)) == 0) {
-		p = colon + 2;
-		colon = strstr(p, ": ");
+	const char *colon = strstr(why, ": ");
+	size_t flen = colon ? (size_t)(colon - why) : 0;
+	bool backend = layer < 0 || (size_t)layer >= l->nfilters;
+	const struct vs_config_kv *kv = backend ? l->options : l->filters[layer].opts;
+	size_t n = backend ? l->noptions : l->filters[layer].nopts;
+	struct vs_layer_type t;
+	char name[64] = "";
+	bool known = false;
+
+	if (flen && flen < sizeof(name))
+		snprintf(name, sizeof(name), "%.*s", (int)flen, why);
+	for (size_t i = 0; *name && i < n && !known; i++) {
+		if (strcmp(kv[i].key, name) != 0)
+			continue;
+		known = true;
+		if (backend)
+			snprintf(field, len, "%s%s", kv[i].in_options ? "options." : "", name);
+		else
+			snprintf(field, len, "filters[%d].%s", layer, name);
 	}
-	if (colon && is_lun_param(p, (size_t)(colon - p))) {
-		snprintf(field, len, "%.*s", (int)(colon - p), p);
+	if (!known && *name &&
+	    vs_layer_type_find(backend ? VS_LAYER_BACKEND : VS_LAYER_FILTER,
+	                       backend ? l->backend : l->filters[layer].name, &t) &&
+	    vs_layer_type_option(&t, name)) {
+		known = true;
+		if (backend)
+			snprintf(field, len, "%s", name);
+		else
+			snprintf(field, len, "filters[%d].%s", layer, name);
+	}
+	if (known) {
 		*rest = colon + 2;
 		return field;
 	}
-	for (size_t i = 0; colon && l && i < l->noptions; i++) {
-		if (strlen(l->options[i].key) == (size_t)(colon - p) &&
-		    strncmp(p, l->options[i].key, (size_t)(colon - p)) == 0) {
-			snprintf(field, len, "options.%.*s", (int)(colon - p), p);
-			*rest = colon + 2;
-			return field;
-		}
+	if (layer < 0 && *name && (!strcmp(name, "block_size") || !strcmp(name, "serial") ||
+	                           !strcmp(name, "physical_block_size") || !strcmp(name, "lun"))) {
+		/* the disk's own fields, as vdisk and the port name them */
+		snprintf(field, len, "%s", name);
+		*rest = colon + 2;
+		return field;
 	}
-	snprintf(field, len, "backend");
+	if (backend)
+		snprintf(field, len, "backend");
+	else
+		snprintf(field, len, "filters[%d]", layer);
 	*rest = why;
 	return field;
 }
 
-static void field_error(struct ctl_call *c, int code, const struct vs_config_lun *l,
+static void field_error(struct ctl_call *c, int code, const struct vs_config_lun *l, int layer,
                         const char *why)
 {
-	char field[96];
+	char field[160];
 	const char *rest;
-	ctl_lun_error_field(l, why, field, sizeof(field), &rest);
+	ctl_lun_error_field(l, layer, why, field, sizeof(field), &rest);
 	ctl_fail(c, code, "params.%s: %s", field, rest);
+}
+
+/* Every option of type path must be absolute (ctl_check_abs_path). */
+static int check_abs_paths(struct ctl_call *c, const struct vs_config_lun *l)
+{
+	for (size_t i = 0; i <= l->nfilters; i++) {
+		bool backend = i == l->nfilters;
+		const struct vs_config_kv *kv = backend ? l->options : l->filters[i].opts;
+		size_t n = backend ? l->noptions : l->filters[i].nopts;
+		struct vs_layer_type t;
+
+		if (!vs_layer_type_find(backend ? VS_LAYER_BACKEND : VS_LAYER_FILTER,
+		                        backend ? l->backend : l->filters[i].name, &t))
+			continue;
+		for (size_t k = 0; k < n; k++) {
+			const struct vs_opt_desc *d = vs_layer_type_option(&t, kv[k].key);
+			char field[160];
+
+			if (!d || d->type != VS_OPT_PATH)
+				continue;
+			if (backend)
+				snprintf(field, sizeof(field), "%s%s", kv[k].in_options ? "options." : "",
+				         kv[k].key);
+			else
+				snprintf(field, sizeof(field), "filters[%zu].%s", i, kv[k].key);
+			if (ctl_check_abs_path(c, field, kv[k].value) < 0)
+				return -1;
+		}
+	}
+	return 0;
 }
 
 static int lun_query(struct vs_port *port, uint64_t lun, struct vs_lun_info *info)
@@ -87,10 +131,46 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 		snprintf(info.backend, sizeof(info.backend), "%s", l->backend);
 	}
 	vs_ctl_human_size(info.size_bytes, human, sizeof(human));
-	return json_pack("{s:s,s:I,s:s,s:I,s:s,s:i,s:b,s:s,s:s?}", "target", iqn, "lun",
-	                 (json_int_t)l->lun, "backend", l->backend, "size", (json_int_t)info.size_bytes,
-	                 "size_human", human, "block_size", (int)info.block_size, "readonly",
-	                 info.readonly, "serial", info.serial, "path", l->path);
+	json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:s,s:i,s:b,s:s,s:s?}", "target", iqn, "lun",
+	                      (json_int_t)l->lun, "backend", l->backend, "size",
+	                      (json_int_t)info.size_bytes, "size_human", human, "block_size",
+	                      (int)info.block_size, "readonly", info.readonly, "serial", info.serial,
+	                      "path", vs_config_lun_opt(l, "path"));
+	json_t *filters = json_array();
+
+	for (size_t i = 0; filters && i < l->nfilters; i++)
+		json_array_append_new(filters, json_string(l->filters[i].name));
+	if (!o || !filters) {
+		json_decref(o);
+		json_decref(filters);
+		return NULL;
+	}
+	json_object_set_new(o, "filters", filters);
+	if (l->bdev) {
+		/* what the stack's events made of the resource (vstor/bdev.h) */
+		static const char *const names[] = { "connected", "reconnecting", "failed" };
+		struct vs_bdev_status bs;
+
+		vs_bdev_get_status(l->bdev, &bs);
+		json_object_set_new(o, "stack", json_string(vs_bdev_name(l->bdev)));
+		json_object_set_new(o, "state", json_string(names[bs.state <= 2 ? bs.state : 2]));
+		if (bs.since)
+			json_object_set_new(o, "state_since", json_integer((json_int_t)bs.since));
+		char human[64];
+		if (bs.state == VS_BDEV_LOST) {
+			struct tm tm;
+			time_t since = (time_t)bs.since;
+
+			localtime_r(&since, &tm);
+			strftime(human, sizeof(human), "reconnecting since %H:%M:%S", &tm);
+		} else {
+			snprintf(human, sizeof(human), "%s", names[bs.state <= 2 ? bs.state : 2]);
+		}
+		json_object_set_new(o, "state_human", json_string(human));
+		if (bs.why[0])
+			json_object_set_new(o, "state_why", json_string(bs.why));
+	}
+	return o;
 }
 
 json_t *ctl_lun_add(struct ctl_call *c)
@@ -111,7 +191,7 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	json_decref(obj);
 	if (rc < 0)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
-	if (ctl_check_abs_path(c, "path", l.path) < 0) {
+	if (check_abs_paths(c, &l) < 0) {
 		vs_config_lun_free(&l);
 		return NULL;
 	}
@@ -132,11 +212,12 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	t->luns = luns;
 
 	uint64_t bytes = 0;
-	rc = ctl_lun_attach(st->rt[ti].port, &l, &bytes, err, sizeof(err));
+	int layer;
+	rc = ctl_lun_attach(st, st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
 	if (rc < 0) {
 		field_error(c, rc == -EEXIST ? VS_CTL_EXISTS : rc == -ENOMEM ? VS_CTL_INTERNAL
 		                                             : VS_CTL_FAILED,
-		            &l, err);
+		            &l, layer, err);
 		vs_config_lun_free(&l);
 		return NULL;
 	}
@@ -268,15 +349,21 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 			 * no field of the request: the size is what was refused. */
 			if (strncmp(why, "resize: ", 8) == 0)
 				return ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why + 8);
-			field_error(c, VS_CTL_FAILED, l, why);
+			field_error(c, VS_CTL_FAILED, l, (int)l->nfilters, why);
 			if (strncmp(c->msg, "params.backend: ", 16) == 0)
 				ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why);
 			return NULL;
 		}
-		/* A file LUN without a size takes the file's, which now is the new
-		 * one; every other LUN records it. */
-		if (l->size)
-			l->size = size;
+		/* A LUN without a size (a file's own) takes the resource's, which
+		 * now is the new one; one that records its size records this. */
+		if (vs_config_lun_opt(l, "size")) {
+			char sz[32];
+
+			vs_config_format_size(size, sz, sizeof(sz));
+			if (vs_config_lun_set_opt(l, "size", sz) < 0)
+				return ctl_fail(c, VS_CTL_INTERNAL, "lun.resize: out of memory (the LUN "
+				                "was resized; config.save would write the old size)");
+		}
 	}
 	return json_pack("{s:s,s:I,s:I,s:I}", "target", t->iqn, "lun", (json_int_t)l->lun, "old_size",
 	                 (json_int_t)info.size_bytes, "size", (json_int_t)size);
@@ -304,4 +391,150 @@ json_t *ctl_lun_list(struct ctl_call *c)
 		}
 	}
 	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
+}
+
+/* A JSON value of a run-time option as the text the layer's schema parses. */
+static int opt_text(json_t *v, char *out, size_t len)
+{
+	if (json_is_string(v))
+		snprintf(out, len, "%s", json_string_value(v));
+	else if (json_is_integer(v) && json_integer_value(v) >= 0)
+		snprintf(out, len, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_boolean(v))
+		snprintf(out, len, "%s", json_is_true(v) ? "1" : "0");
+	else
+		return -1;
+	return 0;
+}
+
+/*
+ * lun.set_options: change run-time options of one layer of a LUN's stack
+ * (a throttle's limits, an error filter switched off) while initiators
+ * use it.  params.layer: a filter's name (its first one in the stack) or
+ * "backend".  All or nothing, checked by the layer's schema; the model
+ * follows, so config.save keeps the new values.
+ */
+json_t *ctl_lun_set_options(struct ctl_call *c)
+{
+	static const char *const keys[] = { "target", "lun", "layer", "options", NULL };
+	struct vs_ctl_state *st = c->st;
+	const char *layer = NULL;
+	struct vs_kv kv[64];
+	char text[64][256];
+	size_t ti, li, idx, n = 0;
+	const char *key;
+	json_t *opts, *v;
+
+	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	    ctl_param_str(c, "layer", true, 31, &layer) < 0)
+		return NULL;
+	struct vs_config_lun *l = &st->cfg->targets[ti].luns[li];
+	for (idx = 0; idx < l->nfilters && strcmp(l->filters[idx].name, layer) != 0; idx++)
+		;
+	if (idx == l->nfilters && strcmp(layer, "backend") != 0)
+		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.layer: LUN %" PRIu64 " has no filter "
+		                "\"%s\" (its stack: %s)", l->lun, layer,
+		                l->bdev ? vs_bdev_name(l->bdev) : l->backend);
+	opts = json_object_get(c->params, "options");
+	if (!json_is_object(opts) || json_object_size(opts) == 0)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: must be an object with at "
+		                "least one option");
+	if (json_object_size(opts) > sizeof(kv) / sizeof(kv[0]))
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: too many");
+	json_object_foreach(opts, key, v) {
+		if (opt_text(v, text[n], sizeof(text[n])) < 0)
+			return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%.64s: must be a string, "
+			                "a number or true/false", key);
+		kv[n] = (struct vs_kv){ key, text[n] };
+		n++;
+	}
+	if (!l->bdev)
+		return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: LUN %" PRIu64 " has no open stack",
+		                l->lun);
+	if (vs_bdev_set_options(l->bdev, idx, kv, n) < 0) {
+		const char *why = vs_last_error(), *colon = strstr(why, ": ");
+
+		/* the layer names the option first */
+		if (colon && (size_t)(colon - why) < 64) {
+			char field[64];
+
+			snprintf(field, sizeof(field), "%.*s", (int)(colon - why), why);
+			if (json_object_get(opts, field))
+				return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%s: %s", field,
+				                colon + 2);
+		}
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.layer: %s", why);
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc = idx < l->nfilters
+		         ? vs_config_kv_set(&l->filters[idx].opts, &l->filters[idx].nopts, kv[i].key,
+		                            kv[i].value)
+		         : vs_config_kv_set(&l->options, &l->noptions, kv[i].key, kv[i].value);
+
+		if (rc < 0)
+			return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: out of memory (the change "
+			                "took effect; config.save would write the old values)");
+	}
+	return json_pack("{s:s,s:I,s:s,s:O}", "target", st->cfg->targets[ti].iqn, "lun",
+	                 (json_int_t)l->lun, "layer", layer, "options", opts);
+}
+
+static const char *opt_type_name(uint8_t type)
+{
+	static const char *const names[] = { "", "string", "bool", "uint", "size", "rate",
+	                                     "duration", "path", "enum" };
+
+	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "?";
+}
+
+static json_t *type_json(const struct vs_layer_type *t)
+{
+	json_t *opts = json_array();
+	json_t *o = json_pack("{s:s,s:s,s:s}", "name", t->name, "description", t->description,
+	                      "origin", t->origin);
+
+	for (const struct vs_opt_desc *d = t->options; opts && d && d->name; d++) {
+		json_t *od = json_pack("{s:s,s:s,s:b,s:b,s:s}", "name", d->name, "type",
+		                       opt_type_name(d->type), "required",
+		                       (d->flags & VS_OPT_REQUIRED) != 0, "runtime",
+		                       (d->flags & VS_OPT_RUNTIME) != 0, "help", d->help);
+
+		if (od && d->dflt)
+			json_object_set_new(od, "default", json_string(d->dflt));
+		if (od && d->choices) {
+			json_t *ch = json_array();
+
+			for (const char *const *x = d->choices; ch && *x; x++)
+				json_array_append_new(ch, json_string(*x));
+			json_object_set_new(od, "choices", ch);
+		}
+		json_array_append_new(opts, od);
+	}
+	if (!o || !opts) {
+		json_decref(o);
+		json_decref(opts);
+		return NULL;
+	}
+	json_object_set_new(o, "options", opts);
+	return o;
+}
+
+/* layer.list: every backend and filter this daemon knows, with its options
+ * as its schema says (built in or loaded from a plugin). */
+json_t *ctl_layer_list(struct ctl_call *c)
+{
+	static const char *const keys[] = { NULL };
+	struct vs_layer_type types[64];
+	size_t n;
+	json_t *b = json_array(), *f = json_array();
+
+	if (ctl_check_keys(c, keys) < 0) {
+		json_decref(b);
+		json_decref(f);
+		return NULL;
+	}
+	n = vs_layer_types(0, types, 64);
+	for (size_t i = 0; b && f && i < n && i < 64; i++)
+		json_array_append_new(types[i].kind == VS_LAYER_BACKEND ? b : f, type_json(&types[i]));
+	return b && f ? json_pack("{s:o,s:o}", "backends", b, "filters", f) : NULL;
 }

@@ -23,6 +23,8 @@ static const struct {
 	{ "lun.remove", ctl_lun_remove },
 	{ "lun.resize", ctl_lun_resize },
 	{ "lun.list", ctl_lun_list },
+	{ "lun.set_options", ctl_lun_set_options },
+	{ "layer.list", ctl_layer_list },
 	{ "acl.add", ctl_acl_add },
 	{ "acl.remove", ctl_acl_remove },
 	{ "acl.list", ctl_acl_list },

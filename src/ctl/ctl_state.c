@@ -58,57 +58,98 @@ int ctl_reserve_target(struct vs_ctl_state *st)
 	return 0;
 }
 
-/* Backend options from the LUN's fields plus its "options" (the same
- * mapping vstord always used). */
-static size_t lun_kv(const struct vs_config_lun *l, struct vs_kv *kv, size_t max, char *size_buf,
-                     size_t size_len)
+/* The options of one layer as the block layer takes them. */
+static size_t kv_view(const struct vs_config_kv *kv, size_t n, struct vs_kv *out)
 {
-	size_t n = 0;
-	if (l->path && n < max)
-		kv[n++] = (struct vs_kv){ "path", l->path };
-	if (l->size && n < max) {
-		snprintf(size_buf, size_len, "%" PRIu64, l->size);
-		kv[n++] = (struct vs_kv){ "size", size_buf };
-	}
-	/* Only the file backend takes these; the config refuses them for ram. */
-	if (l->create && n < max)
-		kv[n++] = (struct vs_kv){ "create", "1" };
-	if (l->direct && n < max)
-		kv[n++] = (struct vs_kv){ "direct", "1" };
-	if (l->readonly && strcmp(l->backend, "file") == 0 && n < max)
-		kv[n++] = (struct vs_kv){ "readonly", "1" };
-	for (size_t i = 0; i < l->noptions && n < max; i++)
-		kv[n++] = (struct vs_kv){ l->options[i].key, l->options[i].value };
+	for (size_t i = 0; i < n; i++)
+		out[i] = (struct vs_kv){ kv[i].key, kv[i].value };
 	return n;
 }
 
-int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t *bytes_out,
-                   char *err, size_t errlen)
-{
-	struct vs_kv kv[64];
-	char size_buf[32];
-	size_t nkv = lun_kv(l, kv, sizeof(kv) / sizeof(kv[0]), size_buf, sizeof(size_buf));
+/* What a layer found out at open (an encryption key's fingerprint) goes
+ * into the model, so config.save keeps it. */
+struct learned {
+	struct vs_config_kv **kv;
+	size_t *n;
+	int rc;
+};
 
-	struct vs_bdev *bdev = vs_bdev_open(l->backend, kv, nkv);
+static void learn(void *ctx, const char *key, const char *value)
+{
+	struct learned *l = ctx;
+
+	if (vs_config_kv_add(l->kv, l->n, key, value, false) < 0)
+		l->rc = -ENOMEM;
+}
+
+#define CTL_LAYER_OPTS 128
+
+int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+                   struct vs_config_lun *l, uint64_t *bytes_out, int *failed_layer, char *err,
+                   size_t errlen)
+{
+	/* the stack top-down: filters[0] first, the backend last */
+	struct vs_bdev_desc desc[VS_CONFIG_MAX_FILTERS + 1];
+	struct vs_kv *kv = calloc((l->nfilters + 1) * CTL_LAYER_OPTS, sizeof(*kv));
+	struct vs_bdev_open_args args = { .readonly = l->readonly, .loops = st->loops };
+	size_t nf = l->nfilters;
+	struct vs_bdev *bdev;
+	uint64_t bytes;
+	int rc = 0;
+
+	*failed_layer = -1;
+	if (!kv || nf > VS_CONFIG_MAX_FILTERS || l->noptions > CTL_LAYER_OPTS) {
+		snprintf(err, errlen, "%s", kv ? "too many filters or options" : "out of memory");
+		free(kv);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i <= nf; i++) {
+		const struct vs_config_kv *o = i < nf ? l->filters[i].opts : l->options;
+		size_t n = i < nf ? l->filters[i].nopts : l->noptions;
+
+		if (n > CTL_LAYER_OPTS) {
+			snprintf(err, errlen, "too many options");
+			free(kv);
+			return -EINVAL;
+		}
+		desc[i] = (struct vs_bdev_desc){
+			.kind = i < nf ? VS_LAYER_FILTER : VS_LAYER_BACKEND,
+			.name = i < nf ? l->filters[i].name : l->backend,
+			.opts = kv + i * CTL_LAYER_OPTS,
+			.nopts = kv_view(o, n, kv + i * CTL_LAYER_OPTS),
+			.lower = i < nf ? &desc[i + 1] : NULL,
+			.nlower = i < nf ? 1 : 0,
+		};
+	}
+	bdev = vs_bdev_open_stack(&desc[0], &args);
+	free(kv);
 	if (!bdev) {
+		*failed_layer = args.failed_layer;
 		snprintf(err, errlen, "%s", vs_last_error());
 		return -EINVAL;
 	}
-	uint64_t bytes = vs_bdev_get_size(bdev);
+	bytes = vs_bdev_get_size(bdev);
 	if (bytes == 0 || bytes % l->block_size) {
-		/* Without a size the LUN takes the file's, so the file is what is
-		 * wrong: name the field that says which file ("path: ..." reads
-		 * as params.path / luns[N].path to the user). */
-		if (l->path && !l->size)
+		/* Without a size the LUN takes the resource's (a file's), so
+		 * that is what is wrong: name the option that says which one. */
+		*failed_layer = (int)nf;
+		if (!vs_config_lun_opt(l, "size") && vs_config_lun_opt(l, "path"))
 			snprintf(err, errlen,
 			         "path: '%s' is %" PRIu64 " bytes, not a non-zero multiple of block_size %" PRIu32,
-			         l->path, bytes, l->block_size);
+			         vs_config_lun_opt(l, "path"), bytes, l->block_size);
 		else
 			snprintf(err, errlen,
 			         "size: the backend has %" PRIu64 " bytes, not a non-zero multiple of "
 			         "block_size %" PRIu32, bytes, l->block_size);
 		vs_bdev_close(bdev);
 		return -EINVAL;
+	}
+	for (size_t i = 0; i <= nf && rc == 0; i++) {
+		struct learned ln = { i < nf ? &l->filters[i].opts : &l->options,
+		                      i < nf ? &l->filters[i].nopts : &l->noptions, 0 };
+
+		vs_bdev_layer_learned(bdev, i, learn, &ln);
+		rc = ln.rc;
 	}
 	struct vs_vdisk_lun_config lc = {
 		.bdev = bdev,
@@ -117,17 +158,71 @@ int ctl_lun_attach(struct vs_port *port, const struct vs_config_lun *l, uint64_t
 		.serial = l->serial,
 		.removable = l->removable,
 		.physical_block_size = l->physical_block_size,
+		.on_event = ctl_lun_event,
+		.event_ctx = (void *)iqn,
 	};
-	int rc = vs_port_lun_add(port, l->lun, &lc);
+	if (rc == 0)
+		rc = vs_port_lun_add(port, l->lun, &lc);
 	if (rc < 0) {
 		/* The LUN owns the bdev only once it is attached. */
-		snprintf(err, errlen, "%s", vs_last_error());
+		snprintf(err, errlen, "%s", rc == -ENOMEM ? "out of memory" : vs_last_error());
 		vs_bdev_close(bdev);
 		return rc;
 	}
+	l->bdev = bdev;
 	if (bytes_out)
 		*bytes_out = bytes;
 	return 0;
+}
+
+/* The daemon's log (vs_ctl_set_log); NULL: quiet. */
+static void (*_Atomic ctl_log)(const char *line);
+
+void vs_ctl_set_log(void (*log)(const char *line))
+{
+	ctl_log = log;
+}
+
+/*
+ * One log line per change of a LUN's resource, never one per I/O (the
+ * layer raises an event per state change).  Any thread.
+ */
+void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev)
+{
+	void (*log)(const char *) = ctl_log;
+	char line[VS_CTL_MSG_MAX];
+	const char *why = ev->why && *ev->why ? ev->why : NULL;
+
+	if (!log)
+		return;
+	switch (ev->type) {
+	case VS_BDEV_EV_LOST:
+		if (ev->hold_ms)
+			snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource lost%s%s; holding "
+			         "commands up to %" PRIu32 " ms while it reconnects", (const char *)ctx,
+			         lun, why ? ": " : "", why ? why : "", ev->hold_ms);
+		else
+			snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource lost%s%s; answering "
+			         "NOT READY while it reconnects", (const char *)ctx, lun,
+			         why ? ": " : "", why ? why : "");
+		break;
+	case VS_BDEV_EV_BACK:
+		snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource back%s%s",
+		         (const char *)ctx, lun, why ? ": " : "", why ? why : "");
+		break;
+	case VS_BDEV_EV_RESIZED:
+		snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource resized", (const char *)ctx,
+		         lun);
+		break;
+	case VS_BDEV_EV_FAILED:
+		snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource failed%s%s; the LUN answers "
+		         "NOT READY until it is removed", (const char *)ctx, lun, why ? ": " : "",
+		         why ? why : "");
+		break;
+	default:
+		return;
+	}
+	log(line);
 }
 
 struct vs_port *ctl_port_create(const char *iqn)
@@ -174,7 +269,8 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_name,
-                                         const char *config_path, char *err, size_t errlen)
+                                         const char *config_path, struct vs_loop_group *loops,
+                                         char *err, size_t errlen)
 {
 	struct vs_ctl_state *st = calloc(1, sizeof(*st));
 	if (!st || (config_path && !(st->config_path = strdup(config_path)))) {
@@ -185,6 +281,7 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 	}
 	pthread_mutex_init(&st->lock, NULL);
 	st->cfg = cfg;
+	st->loops = loops;
 	st->rt_cap = cfg->ntargets;
 	st->rt = calloc(cfg->ntargets ? cfg->ntargets : 1, sizeof(*st->rt));
 	if (!st->rt) {
@@ -199,11 +296,13 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 			goto fail;
 		}
 		for (size_t li = 0; li < t->nluns; li++) {
-			char why[VS_CTL_MSG_MAX];
-			if (ctl_lun_attach(st->rt[ti].port, &t->luns[li], NULL, why, sizeof(why)) < 0) {
-				char field[96];
-				const char *rest;
-				ctl_lun_error_field(&t->luns[li], why, field, sizeof(field), &rest);
+			char why[VS_CTL_MSG_MAX], field[160];
+			const char *rest;
+			int layer;
+
+			if (ctl_lun_attach(st, st->rt[ti].port, t->iqn, &t->luns[li], NULL, &layer, why,
+			                   sizeof(why)) < 0) {
+				ctl_lun_error_field(&t->luns[li], layer, why, field, sizeof(field), &rest);
 				errf(err, errlen, "%s: targets[%zu].luns[%zu].%s: %s", cfg_name, ti, li, field,
 				     rest);
 				goto fail;

@@ -293,6 +293,19 @@ void vdisk_set_residual(struct vs_srb *srb, uint64_t need);
 /* Copy up to `max` data-out bytes into buf; returns bytes copied. */
 uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
 
+/* ---- vdisk_rw.c: CDB decoding for the READ/WRITE/VERIFY families ---- */
+struct rw_args {
+	uint64_t lba;
+	uint64_t n;
+	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
+	bool fua;
+};
+void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a);
+
+/* ---- vdisk_data_out.c: the miniport's data_out_length callback ---- */
+int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+                          uint64_t *bytes);
+
 /* ---- vdisk_dispatch.c ---- */
 struct vdisk_cmd_desc {
 	uint8_t  opcode;
@@ -362,7 +375,8 @@ bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d);
 /* REQUEST SENSE: the pending not-ready condition, or NO SENSE. */
 void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
-bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
+/* The SRB waiting for a sanitize is given back (the sanitize goes on): true */
+bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb);
 void vdisk_sanitize_init(struct vdisk_lun *lun);
 /* LUN detach: cancel a running sanitize and wait until it stopped or
  * deadline_ms (vdisk_now_ms) passed; true if it stopped.  Blocking. */

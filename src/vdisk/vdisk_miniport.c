@@ -465,8 +465,30 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 	return -EINVAL;
 }
 
+/*
+ * ABORT TASK, or a timeout: give the SRB back promptly if anyone can.  A
+ * command waiting for a sanitize is detached from it; one whose bio a
+ * layer of the block stack still holds (queued by a throttle, waiting
+ * for a remote server to come back) is asked back from the stack, and
+ * completes through its normal path with -ECANCELED.  A bio already on
+ * its way (in the kernel, on the wire) cannot be stopped: false.
+ */
+static bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb)
+{
+	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
+
+	(void)adapter_ext;
+	if (!lun)
+		return false;
+	if (vdisk_sanitize_abort(lun, srb))
+		return true;
+	return vs_bdev_cancel(lun->bdev, &vdisk_cmd_of(srb)->bio);
+}
+
 /* SPC-4 7.5.4 / SPC-2 5.5.3: a LU or target reset releases RESERVE(6/10)
- * reservations; persistent reservations survive. */
+ * reservations; persistent reservations survive.  Every layer of the block
+ * stack gives back what it holds and has not sent on (SAM-5 5.6: a reset
+ * aborts every task in scope). */
 static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind)
 {
 	struct vdisk_adapter *ad = adapter_ext;
@@ -477,12 +499,14 @@ static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind
 	if (kind == VS_RESET_LUN && lun) {
 		vdisk_pr_reset(lun->pr);
 		vdisk_prevent_clear(lun);
+		vs_bdev_reset(lun->bdev);
 		return 0;
 	}
 	pthread_mutex_lock(&ad->luns_lock);
 	for (lun = ad->luns; lun; lun = lun->next) {
 		vdisk_pr_reset(lun->pr);
 		vdisk_prevent_clear(lun);
+		vs_bdev_reset(lun->bdev);
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 	return 0;
@@ -564,4 +588,5 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.free_adapter = vdisk_free_adapter,
 	.nexus_lost = vdisk_nexus_lost,
 	.lun_detach_checked = vdisk_lun_detach_checked,
+	.data_out_length = vdisk_data_out_length,
 };

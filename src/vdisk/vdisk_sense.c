@@ -78,6 +78,15 @@ void vdisk_set_errno(struct vs_srb *srb, int err, bool write)
 	case -EACCES:
 		vs_srb_set_sense(srb, SENSE_DATA_PROTECT, ASC_WRITE_PROTECTED);
 		break;
+	case -ECANCELED:
+		/* a layer gave the request back (abort, reset): the port
+		 * reports the task aborted; this is only what it carries */
+		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0);
+		break;
+	case -ENODEV:
+		/* the resource failed for good (vdisk_resource.c) */
+		vs_srb_set_sense(srb, SENSE_NOT_READY, ASC_LUN_NOT_READY_MANUAL_INTERVENTION);
+		break;
 	case -EINVAL:
 	case -EOPNOTSUPP:
 	case -ENOSYS:

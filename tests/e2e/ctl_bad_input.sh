@@ -16,13 +16,13 @@ ctl_start $PORT "$tmp/c.json"
 state() { ctl_ok --json lun list; ctl_ok --json target list; }
 state >"$tmp/state.before"
 
-ctl_err 1 '^vstorctl: params\.size: not a size: "12x"' lun add --target $IQN --lun 1 --backend ram --size 12x
+ctl_err 1 "^vstorctl: params\\.size: '12x' is not a size \\(e\\.g\\. " lun add --target $IQN --lun 1 --backend ram --size 12x
 ctl_err 1 '^vstorctl: params\.size: 1000 bytes is not a multiple of block_size 512$' \
 	lun add --target $IQN --lun 1 --backend ram --size 1000
 ctl_err 1 "^vstorctl: params\.lun: LUN 0 already exists on $IQN\$" lun add --target $IQN --lun 0 --backend ram --size 1M
 ctl_err 1 "^vstorctl: params\.path: '$tmp/no/such\.img' cannot be opened: it does not exist \(create=1 creates it\)\$" \
 	lun add --target $IQN --lun 1 --backend file --path "$tmp/no/such.img"
-ctl_err 1 '^vstorctl: params\.backend: unknown backend "tape"$' lun add --target $IQN --lun 1 --backend tape --size 1M
+ctl_err 1 '^vstorctl: params\.backend: unknown backend "tape" \(known: file, ram\)$' lun add --target $IQN --lun 1 --backend tape --size 1M
 ctl_err 1 '^vstorctl: params\.block_size: must be 512 or 4096, got 1024$' \
 	lun add --target $IQN --lun 1 --backend ram --size 1M --block-size 1024
 ctl_err 1 '^vstorctl: params\.lun: must be 0-1023, got 1024$' lun add --target $IQN --lun 1024 --backend ram --size 1M
@@ -68,7 +68,7 @@ assert e["code"] == int(sys.argv[2]), e
 assert e["message"].startswith(sys.argv[3]), e
 PY
 }
-json_err -32602 'params.size: not a size: "12x"' lun add --target $IQN --lun 1 --backend ram --size 12x
+json_err -32602 "params.size: '12x' is not a size" lun add --target $IQN --lun 1 --backend ram --size 12x
 json_err 2 "params.lun: LUN 0 already exists on $IQN" lun add --target $IQN --lun 0 --backend ram --size 1M
 json_err 1 "params.target: no target iqn.2026-11.org.vstor:nope" lun list --target iqn.2026-11.org.vstor:nope
 # No daemon to ask: exit 3, one line on stderr, with or without --json.

@@ -7,9 +7,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "vstor/backend.h"
 
@@ -414,6 +417,99 @@ static void *thr_main(void *p)
 	return NULL;
 }
 
+static long minor_faults(void)
+{
+	struct rusage ru;
+
+	assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+	return ru.ru_minflt;
+}
+
+/*
+ * Reading never-written blocks answers zeroes without touching the disk's
+ * memory: reading 64 MiB of a fresh disk takes (nearly) no page faults,
+ * where touching it would fault each of its 16384 pages in.  Reads that
+ * straddle written and unwritten pages, in odd iovec pieces, still see
+ * exactly what was written.
+ */
+static void test_reads_do_not_touch_unwritten_memory(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("64M");
+	static uint8_t buf[1 << 20], data[3 * 4096 + 100];
+	long f0;
+
+	/* the destination's own pages (and a sanitizer's shadow of them) are
+	 * faulted in first: what is counted is the disk's memory */
+	memset(buf, 1, sizeof(buf));
+	assert_int_equal(io(b, VS_BIO_READ, 0, 0, buf, sizeof(buf)), 0);
+	f0 = minor_faults();
+	for (uint64_t off = 0; off < (64u << 20); off += sizeof(buf))
+		assert_int_equal(io(b, VS_BIO_READ, 0, off, buf, sizeof(buf)), 0);
+	assert_true(all_zero(buf, sizeof(buf)));
+	assert_true(minor_faults() - f0 < 1000);
+
+	/* written: 100 bytes into page 2 up to a few bytes into page 5 */
+	fill(data, sizeof(data), 7);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 2 * 4096 + 100, data, sizeof(data)), 0);
+	{
+		uint8_t out[8 * 4096];
+		struct iovec v[3] = { { out, 777 }, { out + 777, 4096 * 5 }, { out + 777 + 4096 * 5,
+		                                                                sizeof(out) - 777 - 4096 * 5 } };
+		struct waiter w = { 0, 99 };
+		struct vs_bio bio = { .op = VS_BIO_READ, .offset = 0, .length = sizeof(out), .iov = v,
+		                      .iovcnt = 3, .done = on_done, .ctx = &w };
+
+		memset(out, 0xee, sizeof(out));
+		assert_int_equal(vs_bdev_submit(b, &bio), 0);
+		assert_int_equal(w.err, 0);
+		assert_true(all_zero(out, 2 * 4096 + 100));
+		assert_memory_equal(out + 2 * 4096 + 100, data, sizeof(data));
+		assert_true(all_zero(out + 2 * 4096 + 100 + sizeof(data),
+		                     sizeof(out) - 2 * 4096 - 100 - sizeof(data)));
+	}
+	vs_bdev_close(b);
+}
+
+/* RAM disks together are not promised more memory than the process may
+ * use, unless a disk says overcommit=1. */
+static void test_memory_admission(void **state)
+{
+	(void)state;
+	struct vs_kv huge[] = { { "size", "1T" } };
+	struct vs_kv huge_oc[] = { { "size", "1T" }, { "overcommit", "1" } };
+	struct vs_bdev *b, *c;
+	char half[32];
+	uint64_t total = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "MemTotal: %" SCNu64 " kB", &total), 1);
+	fclose(f);
+	total *= 1024;
+	assert_true(total < (1ULL << 40));      /* this test needs a machine under 1 TiB */
+
+	assert_null(vs_bdev_open("ram", huge, 1));
+	assert_non_null(strstr(vs_last_error(), "ram: size: 1048576 MiB more of RAM disks would "
+	                                        "exceed the memory vstord may use"));
+	assert_non_null(strstr(vs_last_error(), "give overcommit=1 to allow it"));
+	b = vs_bdev_open("ram", huge_oc, 2);
+	assert_non_null(b);
+	vs_bdev_close(b);
+
+	/* two disks of 60 %: the second does not fit while the first is open */
+	snprintf(half, sizeof(half), "%lluM", (unsigned long long)(total / 10 * 6 >> 20));
+	b = vs_bdev_open("ram", (struct vs_kv[]){ { "size", half } }, 1);
+	assert_non_null(b);
+	assert_null(vs_bdev_open("ram", (struct vs_kv[]){ { "size", half } }, 1));
+	/* nor may the first grow past it */
+	assert_int_equal(vs_bdev_resize(b, total / 10 * 12), -ENOSPC);
+	vs_bdev_close(b);
+	c = vs_bdev_open("ram", (struct vs_kv[]){ { "size", half } }, 1);
+	assert_non_null(c);                     /* the first gave its promise back */
+	vs_bdev_close(c);
+}
+
 static void test_concurrent_threads(void **state)
 {
 	(void)state;
@@ -445,6 +541,8 @@ int main(void)
 		cmocka_unit_test(test_block_status),
 		cmocka_unit_test(test_block_status_bitmap),
 		cmocka_unit_test(test_concurrent_threads),
+		cmocka_unit_test(test_reads_do_not_touch_unwritten_memory),
+		cmocka_unit_test(test_memory_admission),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

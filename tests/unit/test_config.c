@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl/config.h"
+#include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/miniport.h"
 
@@ -29,6 +30,30 @@ static struct vs_config *load_ok(const char *json)
 		fail_msg("expected success, got %d: %s", rc, err);
 	assert_non_null(cfg);
 	return cfg;
+}
+
+/* A LUN's capacity as its backend's "size" option says (0: none). */
+static uint64_t lun_size(const struct vs_config_lun *l)
+{
+	const char *v = vs_config_lun_opt(l, "size");
+	uint64_t n = 0;
+
+	if (v)
+		assert_int_equal(vs_parse_size(v, &n), 0);
+	return n;
+}
+
+/* Option texts that mean the same: "10G" and "10737418240", "1" and "true". */
+static bool same_value(const char *a, const char *b)
+{
+	uint64_t x, y;
+
+	if (strcmp(a, b) == 0)
+		return true;
+	if (vs_parse_size(a, &x) == 0 && vs_parse_size(b, &y) == 0)
+		return x == y;
+	return (strchr("1tTyY", a[0]) != NULL) == (strchr("1tTyY", b[0]) != NULL) &&
+	       strchr("01tTfFyYnN", a[0]) && strchr("01tTfFyYnN", b[0]);
 }
 
 static void expect_error(const char *json, const char *expected)
@@ -317,11 +342,11 @@ static void test_luns(void **state)
 	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].backend: missing (required)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].backend: unknown backend \"tape\"");
+	             "config.json: targets[0].luns[0].backend: unknown backend \"tape\" (known: file, ram)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"lots\""),
-	             "config.json: targets[0].luns[0].size: not a size: \"lots\" (use e.g. \"512M\", \"10G\" or a byte count)");
+	             "config.json: targets[0].luns[0].size: 'lots' is not a size (e.g. 4096, 512K, 1G, 10GiB)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":0"),
-	             "config.json: targets[0].luns[0].size: must be greater than 0, got 0");
+	             "config.json: targets[0].luns[0].size: '0' is out of range (1 to 64T)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":true"),
 	             "config.json: targets[0].luns[0].size: must be a size like \"1G\" or a byte count, got true");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":1000"),
@@ -329,15 +354,15 @@ static void test_luns(void **state)
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"1536\",\"block_size\":4096"),
 	             "config.json: targets[0].luns[0].size: 1536 bytes is not a multiple of block_size 4096");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\""),
-	             "config.json: targets[0].luns[0].size: missing (required for the ram backend)");
+	             "config.json: targets[0].luns[0].size: missing (required: capacity, e.g. 1G)");
 	expect_error(LUN(RAM ",\"path\":\"/tmp/x\""),
-	             "config.json: targets[0].luns[0].path: not used by the ram backend");
+	             "config.json: targets[0].luns[0].path: unknown key (backend ram takes size, max_size, overcommit)");
 	expect_error(LUN(RAM ",\"direct\":true"),
-	             "config.json: targets[0].luns[0].direct: not used by the ram backend");
+	             "config.json: targets[0].luns[0].direct: unknown key (backend ram takes size, max_size, overcommit)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].path: missing (required for the file backend)");
+	             "config.json: targets[0].luns[0].path: missing (required: file or block device, e.g. /var/lib/vstor/disk0.img)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"path\":\"/tmp/x\",\"create\":true"),
-	             "config.json: targets[0].luns[0].size: missing (required with \"create\": true)");
+	             "config.json: targets[0].luns[0].size: required with create=1");
 	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"path\":\"/tmp/x\",\"size\":\"1M\",\"create\":true,\"readonly\":true"),
 	             "config.json: targets[0].luns[0].create: cannot create a readonly LUN");
 	expect_error(LUN(RAM ",\"options\":{\"size\":\"2M\"}"),
@@ -382,7 +407,7 @@ static const char full_example[] =
 	"      \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"1G\", \"block_size\": 512 },\n"
 	"                { \"lun\": 1, \"backend\": \"file\", \"path\": \"/var/lib/vstor/d1.img\", \"size\": \"10G\",\n"
 	"                  \"create\": true, \"direct\": false, \"readonly\": false, \"serial\": \"D1\",\n"
-	"                  \"block_size\": 4096, \"options\": { \"x\": \"1\" } } ] },\n"
+	"                  \"block_size\": 4096, \"options\": { \"dsync\": \"1\" } } ] },\n"
 	"    { \"iqn\": \"eui.02004567A425678D\", \"luns\": [ { \"lun\": 7, \"backend\": \"ram\", \"size\": 1048576 } ] } ] }\n";
 
 static void test_full_example(void **state)
@@ -421,20 +446,24 @@ static void test_full_example(void **state)
 	assert_int_equal(t->nluns, 2);
 	assert_int_equal(t->luns[0].lun, 0);
 	assert_string_equal(t->luns[0].backend, "ram");
-	assert_int_equal(t->luns[0].size, 1ULL << 30);
+	assert_int_equal(lun_size(&t->luns[0]), 1ULL << 30);
 	assert_int_equal(t->luns[0].block_size, 512);
-	assert_null(t->luns[0].path);
+	assert_null(vs_config_lun_opt(&t->luns[0], "path"));
 	assert_int_equal(t->luns[1].lun, 1);
-	assert_string_equal(t->luns[1].path, "/var/lib/vstor/d1.img");
-	assert_int_equal(t->luns[1].size, 10ULL << 30);
-	assert_true(t->luns[1].create);
-	assert_false(t->luns[1].direct);
+	assert_string_equal(vs_config_lun_opt(&t->luns[1], "path"), "/var/lib/vstor/d1.img");
+	assert_int_equal(lun_size(&t->luns[1]), 10ULL << 30);
+	/* the backend's booleans, as its schema reads them */
+	assert_string_equal(vs_config_lun_opt(&t->luns[1], "create"), "1");
+	assert_string_equal(vs_config_lun_opt(&t->luns[1], "direct"), "0");
 	assert_false(t->luns[1].readonly);
 	assert_string_equal(t->luns[1].serial, "D1");
 	assert_int_equal(t->luns[1].block_size, 4096);
-	assert_int_equal(t->luns[1].noptions, 1);
-	assert_string_equal(t->luns[1].options[0].key, "x");
-	assert_string_equal(t->luns[1].options[0].value, "1");
+	/* path, size, create, direct on the LUN; dsync under "options" */
+	assert_int_equal(t->luns[1].noptions, 5);
+	assert_string_equal(t->luns[1].options[4].key, "dsync");
+	assert_string_equal(t->luns[1].options[4].value, "1");
+	assert_true(t->luns[1].options[4].in_options);
+	assert_false(t->luns[1].options[0].in_options);
 
 	t = &cfg->targets[1];
 	assert_string_equal(t->iqn, "eui.02004567A425678D");
@@ -442,7 +471,7 @@ static void test_full_example(void **state)
 	assert_int_equal(t->nacl, 0);
 	assert_int_equal(t->nportals, 0);     /* served on the daemon's portals */
 	assert_int_equal(t->luns[0].lun, 7);
-	assert_int_equal(t->luns[0].size, 1048576);
+	assert_int_equal(lun_size(&t->luns[0]), 1048576);
 	vs_config_free(cfg);
 }
 
@@ -462,7 +491,7 @@ static void test_empty_is_defaults(void **state)
 static void test_builtin_default(void **state)
 {
 	(void)state;
-	struct vs_config *cfg = vs_config_default();
+	struct vs_config *cfg = vs_config_default("ram");
 	assert_non_null(cfg);
 	assert_int_equal(cfg->nportals, 1);
 	assert_string_equal(cfg->portals[0], "127.0.0.1:3260");
@@ -471,7 +500,7 @@ static void test_builtin_default(void **state)
 	assert_int_equal(cfg->targets[0].nluns, 1);
 	assert_int_equal(cfg->targets[0].luns[0].lun, 0);
 	assert_string_equal(cfg->targets[0].luns[0].backend, "ram");
-	assert_int_equal(cfg->targets[0].luns[0].size, 1ULL << 30);
+	assert_int_equal(lun_size(&cfg->targets[0].luns[0]), 1ULL << 30);
 	assert_int_equal(cfg->targets[0].luns[0].block_size, 512);
 
 	const char *portals[] = { "[::1]:3262", "0.0.0.0:3263" };
@@ -531,17 +560,29 @@ static void assert_config_equal(const struct vs_config *a, const struct vs_confi
 			const struct vs_config_lun *la = &ta->luns[j], *lb = &tb->luns[j];
 			assert_int_equal(la->lun, lb->lun);
 			assert_string_equal(la->backend, lb->backend);
-			assert_str_eq_or_null(la->path, lb->path);
-			assert_int_equal(la->size, lb->size);
+			assert_int_equal(lun_size(la), lun_size(lb));
 			assert_int_equal(la->block_size, lb->block_size);
-			assert_int_equal(la->create, lb->create);
-			assert_int_equal(la->direct, lb->direct);
 			assert_int_equal(la->readonly, lb->readonly);
 			assert_str_eq_or_null(la->serial, lb->serial);
+			/* the same options with the same meaning (a saved size is
+			 * written "10G", a boolean true, whatever the input said) */
 			assert_int_equal(la->noptions, lb->noptions);
 			for (size_t k = 0; k < la->noptions; k++) {
-				assert_string_equal(la->options[k].key, lb->options[k].key);
-				assert_string_equal(la->options[k].value, lb->options[k].value);
+				const char *vb = vs_config_lun_opt(lb, la->options[k].key);
+
+				assert_non_null(vb);
+				assert_true(same_value(la->options[k].value, vb));
+			}
+			assert_int_equal(la->nfilters, lb->nfilters);
+			for (size_t k = 0; k < la->nfilters; k++) {
+				assert_string_equal(la->filters[k].name, lb->filters[k].name);
+				assert_int_equal(la->filters[k].nopts, lb->filters[k].nopts);
+				for (size_t m = 0; m < la->filters[k].nopts; m++) {
+					assert_string_equal(la->filters[k].opts[m].key,
+					                    lb->filters[k].opts[m].key);
+					assert_true(same_value(la->filters[k].opts[m].value,
+					                       lb->filters[k].opts[m].value));
+				}
 			}
 		}
 	}
@@ -579,7 +620,7 @@ static void test_round_trip(void **state)
 	vs_config_free(back);
 	vs_config_free(again);
 
-	cfg = vs_config_default();
+	cfg = vs_config_default("ram");
 	back = save_and_reload(cfg, &text1);
 	assert_config_equal(cfg, back);
 	free(text1);
@@ -634,11 +675,11 @@ static void test_relative_lun_paths(void **state)
 	char err[VS_CONFIG_ERR_MAX];
 	assert_int_equal(vs_config_load_file(file, &cfg, err, sizeof(err)), 0);
 	snprintf(expected, sizeof(expected), "%s/d0.img", dir);
-	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	assert_string_equal(vs_config_lun_opt(&cfg->targets[0].luns[0], "path"), expected);
 	snprintf(expected, sizeof(expected), "%s/sub/d1.img", dir);
-	assert_string_equal(cfg->targets[0].luns[1].path, expected);
-	assert_string_equal(cfg->targets[0].luns[2].path, "/abs/d2.img");
-	assert_null(cfg->targets[0].luns[3].path);
+	assert_string_equal(vs_config_lun_opt(&cfg->targets[0].luns[1], "path"), expected);
+	assert_string_equal(vs_config_lun_opt(&cfg->targets[0].luns[2], "path"), "/abs/d2.img");
+	assert_null(vs_config_lun_opt(&cfg->targets[0].luns[3], "path"));
 	vs_config_free(cfg);
 
 	/* The file named relative to the working directory: the same disks. */
@@ -646,11 +687,11 @@ static void test_relative_lun_paths(void **state)
 	assert_int_equal(chdir("/tmp"), 0);
 	assert_int_equal(vs_config_load_file(file + strlen("/tmp/"), &cfg, err, sizeof(err)), 0);
 	snprintf(expected, sizeof(expected), "%s/d0.img", dir);
-	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	assert_string_equal(vs_config_lun_opt(&cfg->targets[0].luns[0], "path"), expected);
 	vs_config_free(cfg);
 	assert_int_equal(chdir(dir), 0);
 	assert_int_equal(vs_config_load_file("c.json", &cfg, err, sizeof(err)), 0);
-	assert_string_equal(cfg->targets[0].luns[0].path, expected);
+	assert_string_equal(vs_config_lun_opt(&cfg->targets[0].luns[0], "path"), expected);
 	vs_config_free(cfg);
 	assert_int_equal(chdir(cwd), 0);
 	unlink(file);

@@ -47,7 +47,7 @@ static struct vs_ctl_state *state_from(const char *json, const char *config_path
 	char err[VS_CONFIG_ERR_MAX];
 	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
-	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", config_path, err, sizeof(err));
+	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", config_path, NULL, err, sizeof(err));
 	if (!st)
 		fail_msg("state: %s", err);
 	return st;
@@ -263,23 +263,23 @@ static void test_lun_add_bad_input(void **state)
 #define ADD(body) "{\"id\":1,\"method\":\"lun.add\",\"params\":{" body "}}"
 #define TGT "\"target\":\"" T0 "\","
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"12x\""), VS_CTL_INVALID_PARAMS,
-	        "params.size: not a size: \"12x\" (use e.g. \"512M\", \"10G\" or a byte count)");
+	        "params.size: '12x' is not a size (e.g. 4096, 512K, 1G, 10GiB)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":1000"), VS_CTL_INVALID_PARAMS,
 	        "params.size: 1000 bytes is not a multiple of block_size 512");
 	refused(f, ADD(TGT "\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_EXISTS,
 	        "params.lun: LUN 0 already exists on " T0);
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"tape\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
-	        "params.backend: unknown backend \"tape\"");
+	        "params.backend: unknown backend \"tape\" (known: file, ram)");
 	refused(f, ADD(TGT "\"lun\":\"1\",\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
 	        "params.lun: must be an integer, got a string");
 	refused(f, ADD(TGT "\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
 	        "params.lun: missing (required)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\""), VS_CTL_INVALID_PARAMS,
-	        "params.size: missing (required for the ram backend)");
+	        "params.size: missing (required: capacity, e.g. 1G)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"block_size\":1024"),
 	        VS_CTL_INVALID_PARAMS, "params.block_size: must be 512 or 4096, got 1024");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"force\":true"),
-	        VS_CTL_INVALID_PARAMS, "params.force: unknown key");
+	        VS_CTL_INVALID_PARAMS, "params.force: unknown key (backend ram takes size, max_size, overcommit)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
 	        VS_CTL_FAILED,
 	        "params.path: '/nonexistent/dir/x.img' cannot be opened: it does not exist (create=1 "
@@ -339,10 +339,14 @@ static void test_lun_limit_matches_vdisk(void **state)
 	                  VS_CONFIG_MAX_LUN_STR ",\"backend\":\"ram\",\"size\":\"1M\"}}");
 	assert_int_equal(json_integer_value(json_object_get(r, "lun")), VS_CONFIG_MAX_LUN);
 	json_decref(r);
-	struct vs_config_lun l = { .lun = VS_CONFIG_MAX_LUN + 1, .backend = "ram", .size = 1 << 20,
-		                   .block_size = 512 };
+	struct vs_config_kv size = { "size", "1M", false };
+	struct vs_config_lun l = { .lun = VS_CONFIG_MAX_LUN + 1, .backend = "ram", .options = &size,
+		                   .noptions = 1, .block_size = 512 };
 	char err[VS_CTL_MSG_MAX];
-	assert_int_not_equal(ctl_lun_attach(vs_ctl_state_port(f->st, 0), &l, NULL, err, sizeof(err)), 0);
+	int layer;
+	assert_int_not_equal(ctl_lun_attach(f->st, vs_ctl_state_port(f->st, 0), T0, &l, NULL, &layer, err,
+	                                    sizeof(err)), 0);
+	assert_int_equal(layer, -1);
 	assert_string_equal(err, "lun: 1024 out of range (max 1023)");
 }
 
@@ -705,7 +709,7 @@ static void test_config_save_round_trip(void **state)
 	struct vs_config *cfg = NULL;
 	char err[VS_CONFIG_ERR_MAX];
 	assert_int_equal(vs_config_load_file(f->path, &cfg, err, sizeof(err)), 0);
-	struct fx g = { .st = vs_ctl_state_create(cfg, f->path, NULL, err, sizeof(err)) };
+	struct fx g = { .st = vs_ctl_state_create(cfg, f->path, NULL, NULL, err, sizeof(err)) };
 	assert_non_null(g.st);
 	json_t *after = ok(&g, "{\"method\":\"lun.list\"}");
 	assert_true(json_equal(before, after));

@@ -13,6 +13,8 @@ enum vsc_opt_type {
 	VSC_PATH,       /* a file name, made absolute against our working directory */
 	VSC_LIST,       /* repeatable; passed as a JSON array of strings */
 	VSC_KV,         /* repeatable KEY=VALUE; passed as a JSON object of strings */
+	VSC_FILTER,     /* repeatable NAME[,KEY=VALUE]...; an array of {"name": NAME, KEY: VALUE} */
+	VSC_LAYER,      /* NAME,KEY=VALUE[,KEY=VALUE]...; params.layer = NAME, params.options = {...} */
 };
 
 struct vsc_opt {
@@ -45,5 +47,6 @@ void vsc_print_acl(json_t *r);
 void vsc_print_sessions(json_t *r);
 void vsc_print_stats(json_t *r);
 void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
+void vsc_print_layers(json_t *r);
 
 #endif

@@ -139,6 +139,66 @@ static int add_repeated(json_t *params, const struct vsc_opt *o, const char *arg
 	return json_object_set_new(v, key, json_string(eq + 1));
 }
 
+/*
+ * NAME,KEY=VALUE,KEY=VALUE into {"name": NAME, KEY: VALUE...} (values are
+ * strings; the daemon reads them by the layer's schema).  NULL if it is
+ * not that shape or a KEY comes twice.
+ */
+static json_t *parse_layer(const char *arg, const char *name_key)
+{
+	char buf[1024], *save = NULL, *tok;
+	json_t *o = json_object();
+
+	if (!o || strlen(arg) >= sizeof(buf))
+		goto bad;
+	snprintf(buf, sizeof(buf), "%s", arg);
+	tok = strtok_r(buf, ",", &save);
+	if (!tok || strchr(tok, '='))
+		goto bad;
+	json_object_set_new(o, name_key, json_string(tok));
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq || eq == tok)
+			goto bad;
+		*eq = '\0';
+		if (strcmp(tok, name_key) == 0 || json_object_get(o, tok))
+			goto bad;
+		json_object_set_new(o, tok, json_string(eq + 1));
+	}
+	return o;
+bad:
+	json_decref(o);
+	return NULL;
+}
+
+/* --filter NAME,KEY=VALUE: one more element of params.filters (lun add),
+ * or params.layer and params.options (lun set-filter: exactly one). */
+static int add_layer(json_t *params, const struct vsc_opt *o, const char *arg)
+{
+	json_t *f = parse_layer(arg, "name");
+
+	if (!f)
+		return -1;
+	if (o->type == VSC_FILTER) {
+		json_t *arr = json_object_get(params, o->key);
+
+		if (!arr) {
+			arr = json_array();
+			json_object_set_new(params, o->key, arr);
+		}
+		return json_array_append_new(arr, f);
+	}
+	if (json_object_get(params, "layer") || json_object_size(f) < 2) {
+		json_decref(f);
+		return -1;
+	}
+	json_object_set(params, "layer", json_object_get(f, "name"));
+	json_object_del(f, "name");
+	json_object_set_new(params, "options", f);
+	return 0;
+}
+
 static void print_json(json_t *v)
 {
 	char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
@@ -180,6 +240,15 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 					return usage_error(name, "--%s: '%s' is not a number", o->name, optarg);
 				}
 				json_object_set_new(params, o->key, json_integer(v));
+			} else if (o->type == VSC_FILTER || o->type == VSC_LAYER) {
+				if (add_layer(params, o, optarg) < 0) {
+					json_decref(params);
+					return usage_error(name, o->type == VSC_FILTER
+					                   ? "--filter: '%s' is not NAME[,KEY=VALUE]... (each KEY "
+					                     "once)%s"
+					                   : "--filter: '%s' is not NAME,KEY=VALUE[,KEY=VALUE]... "
+					                     "(once, each KEY once)%s", optarg, "");
+				}
 			} else if (o->type == VSC_LIST || o->type == VSC_KV) {
 				if (add_repeated(params, o, optarg) < 0) {
 					json_decref(params);

@@ -169,19 +169,19 @@ void vsc_print_targets(json_t *r)
 
 void vsc_print_luns(json_t *r)
 {
-	static const char *const h[] = { "TARGET", "LUN", "BACKEND", "SIZE", "BLOCK", "RO",
-		                          "SERIAL", "PATH" };
-	static const char *const k[] = { "target", "lun", "backend", "size_human", "block_size",
-		                          "readonly", "serial", "path" };
+	static const char *const h[] = { "TARGET", "LUN", "STACK", "SIZE", "BLOCK", "RO",
+		                          "STATE", "SERIAL", "PATH" };
+	static const char *const k[] = { "target", "lun", "stack", "size_human", "block_size",
+		                          "readonly", "state_human", "serial", "path" };
 	json_t *arr = json_object_get(r, "luns");
 	if (!arr) {     /* lun.add answers with the one LUN */
 		arr = json_array();
 		json_array_append(arr, r);
-		print_array(arr, h, k, 8, "no LUNs");
+		print_array(arr, h, k, 9, "no LUNs");
 		json_decref(arr);
 		return;
 	}
-	print_array(arr, h, k, 8, "no LUNs");
+	print_array(arr, h, k, 9, "no LUNs");
 }
 
 void vsc_print_acl(json_t *r)
@@ -237,5 +237,43 @@ void vsc_print_fields(json_t *r)
 		char *s = fmt_any(v);
 		printf("%s: %s\n", key, s ? s : "?");
 		free(s);
+	}
+}
+
+/* layer.list: each backend and filter, then its options one per line. */
+void vsc_print_layers(json_t *r)
+{
+	static const char *const groups[] = { "backends", "filters" };
+
+	for (size_t g = 0; g < 2; g++) {
+		json_t *arr = json_object_get(r, groups[g]), *t;
+		size_t i;
+
+		printf("%s%s:\n", g ? "\n" : "", groups[g]);
+		json_array_foreach(arr, i, t) {
+			json_t *opts = json_object_get(t, "options"), *o;
+			const char *origin = json_string_value(json_object_get(t, "origin"));
+			size_t k;
+
+			printf("  %-10s %s%s%s%s\n", json_string_value(json_object_get(t, "name")),
+			       json_string_value(json_object_get(t, "description")),
+			       origin && strcmp(origin, "built-in") ? " [" : "",
+			       origin && strcmp(origin, "built-in") ? origin : "",
+			       origin && strcmp(origin, "built-in") ? "]" : "");
+			json_array_foreach(opts, k, o) {
+				const char *dflt = json_string_value(json_object_get(o, "default"));
+				char left[64];
+
+				snprintf(left, sizeof(left), "%s=%s",
+				         json_string_value(json_object_get(o, "name")),
+				         json_string_value(json_object_get(o, "type")));
+				printf("      %-22s %s%s%s%s%s\n", left,
+				       json_string_value(json_object_get(o, "help")),
+				       json_is_true(json_object_get(o, "required")) ? " (required)" : "",
+				       dflt ? " (default " : "", dflt ? dflt : "", dflt ? ")" : "");
+				if (json_is_true(json_object_get(o, "runtime")))
+					printf("      %-22s changeable with lun set-filter\n", "");
+			}
+		}
 	}
 }

@@ -15,11 +15,15 @@
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
+#include "vstor/loop.h"
 #include "vstor/miniport.h"
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
 
 struct vsd_server {
+	/* The event loops every fabric (and later backend) runs on: one
+	 * group of `threads` loops for the whole daemon. */
+	struct vs_loop_group *loops;
 	struct vs_iscsi *is;
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
@@ -91,6 +95,16 @@ static void target_portals(const struct vs_config *cfg, const struct vs_config_t
 		join_portals(cfg->portals, cfg->nportals, buf, len);
 }
 
+static void log_error_line(const char *line)
+{
+	vsd_error("%s", line);
+}
+
+static void log_info_line(const char *line)
+{
+	vsd_info("%s", line);
+}
+
 struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
                                    const char *config_path, struct vs_ctl_server *ctl)
 {
@@ -104,9 +118,18 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		return NULL;
 	}
 	srv->ctl = ctl;
+	/* a LUN's resource lost, back, resized: one line per change */
+	vs_ctl_set_log(log_info_line);
+	/* The event loops first: block stacks that wait on sockets or timers
+	 * (a remote backend, a throttle) start using them as they open. */
+	srv->loops = vs_loop_group_create(cfg->threads, "vstor");
+	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
+		vsd_error("event loops: %s", vs_last_error());
+		goto fail;
+	}
 	/* The ports and their LUNs: everything that can fail on a bad path or
 	 * size happens here, before the fabric binds a portal. */
-	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, err, sizeof(err));
+	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, srv->loops, err, sizeof(err));
 	cfg = NULL;     /* the state owns it now (freed there on failure) */
 	if (!srv->st) {
 		vsd_error("%s", err);
@@ -115,7 +138,7 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	const struct vs_config *rc_cfg = vs_ctl_state_config(srv->st);
 
 	struct vs_iscsi_config ic = {
-		.threads = rc_cfg->threads,
+		.group = srv->loops,
 		.nop_interval_ms = rc_cfg->iscsi.nop_interval_ms,
 		.nop_timeout_ms = rc_cfg->iscsi.nop_timeout_ms,
 		.queue_depth = rc_cfg->iscsi.queue_depth,
@@ -195,11 +218,6 @@ fail:
 	return NULL;
 }
 
-static void log_error_line(const char *line)
-{
-	vsd_error("%s", line);
-}
-
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 {
 	int rc = 0;
@@ -217,6 +235,8 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	 * were told is written is on stable storage (file backends). */
 	if (vs_ctl_state_destroy(srv->st, log_error_line) < 0)
 		rc = -EIO;
+	/* Last: whatever ran on the loops is gone by now. */
+	vs_loop_group_destroy(srv->loops);
 	free(srv);
 	return rc;
 }

@@ -213,74 +213,6 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 	c->env.limits = &is->limits;
 }
 
-/* ---------------------------------------------------------------- loops */
-
-/*
- * Stopping (vs_iscsi_stop), one connection per tick.  A full-feature
- * connection is asked to log out (AsyncEvent 1, Parameter3 = the grace
- * period, RFC 7143 §11.9.1); from then on new commands are rejected
- * ("Waiting for Logout", scsi_cmd.c) while Data-Out for the commands
- * already started keeps coming in, and once its last task has answered the
- * connection closes: every status the initiator was sent is on the wire,
- * and nothing not yet acknowledged was taken on.  A connection that logs
- * out meanwhile finishes its logout.  Connections still logging in and
- * discovery sessions hold no task and close at once; at the deadline
- * whatever is left is closed, aborting its tasks.
- */
-static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
-{
-	uint64_t left_s = now < is->stop_deadline_ns ? (is->stop_deadline_ns - now + 999999999ull) / 1000000000ull
-	                                             : 0;
-
-	if (now >= is->stop_deadline_ns) {
-		iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
-		return;
-	}
-	if (c->state == CONN_LOGIN || c->state == CONN_LOGIN_WAIT || !c->sess || c->sess->discovery) {
-		iscsi_conn_close(c, "target stopping");
-		return;
-	}
-	if (c->state != CONN_FULL)
-		return;     /* logging out: logout.c answers once the tasks are done */
-	if (!c->logout_requested &&
-	    !iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
-		return;     /* no control slot this time: new commands still start */
-	if (c->active_tasks || c->tmf_pending)
-		return;
-	/* The logout request (and anything else queued) goes out first. */
-	c->close_reason = "target stopping";
-	if (!c->txq_head)
-		iscsi_conn_close(c, c->close_reason);
-	else
-		c->close_after_tx = true;
-}
-
-static void loop_tick(struct iscsi_loop *loop, uint64_t now)
-{
-	struct vs_iscsi *is = loop->owner;
-	struct iscsi_conn *c = loop->conns, *next;
-
-	for (; c; c = next) {
-		next = c->lnext;
-		if (is->stopping && c->state != CONN_CLOSING) {
-			stop_tick(is, c, now);
-			if (c->state == CONN_CLOSING)
-				continue;
-		}
-		iscsi_conn_tick(c, now);
-	}
-}
-
-static bool loop_may_exit(struct iscsi_loop *loop)
-{
-	return loop->conns == NULL;
-}
-
-static const struct iscsi_loop_ops loop_ops = {
-	.tick = loop_tick,
-	.may_exit = loop_may_exit,
-};
-
 /* ---------------------------------------------------------------- portals */
 
 static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
@@ -323,7 +255,7 @@ void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-static void on_accept(struct iscsi_handler *h, uint32_t events)
+static void on_accept(struct vs_loop_fd *h, uint32_t events)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
 	struct vs_iscsi *is = pt->is;
@@ -369,7 +301,9 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		/* Which targets it may log in to (portal.c). */
 		copy_str(c->portal, sizeof(c->portal), pt->text);
 		c->portal_default = pt->is_default;
-		iscsi_conn_attach(c, &is->loops[atomic_fetch_add(&is->rr, 1) % is->nloops]);
+		/* The group's next loop in turn (other fabrics share the count). */
+		iscsi_conn_attach(c, &is->loops[vs_loop_index(vs_loop_group_pick(is->group,
+		                                                                  VS_LOOP_PICK_NEXT))]);
 	}
 }
 
@@ -483,8 +417,9 @@ int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 {
 	if (!is->started || pt->registered)
 		return 0;
-	if (iscsi_loop_add_fd(&is->loops[0], pt->fd, EPOLLIN, &pt->h) < 0) {
-		int rc = -errno;
+	int rc = vs_loop_fd_add(is->loops[0].base, pt->fd, EPOLLIN, &pt->h);
+
+	if (rc < 0) {
 		vs_set_error("'%s': epoll: %s", pt->addr, strerror(-rc));
 		return rc;
 	}
@@ -612,74 +547,116 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 	return is;
 }
 
+/* Drop the fabric's loop state (and its own group): nothing of the fabric
+ * is on any loop any more. */
+static void release_loops(struct vs_iscsi *is)
+{
+	free(is->loops);
+	is->loops = NULL;
+	is->nloops = 0;
+	if (is->own_group) {
+		vs_loop_group_destroy(is->own_group);
+		is->own_group = NULL;
+	}
+	is->group = NULL;
+}
+
 int vs_iscsi_start(struct vs_iscsi *is)
 {
+	uint32_t poll_ns;
 	int rc;
 
 	if (!is || is->started) {
 		vs_set_error("iscsi: already started");
 		return -EALREADY;
 	}
-	is->loops = calloc(is->cfg.threads, sizeof(*is->loops));
+	is->group = is->cfg.group;
+	if (!is->group) {
+		is->own_group = vs_loop_group_create(is->cfg.threads, "iscsi");
+		if (!is->own_group) {
+			char why[256];
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+			vs_set_error("iscsi: %s", why);
+			return -ENOMEM;
+		}
+		is->group = is->own_group;
+	}
+	is->nloops = vs_loop_group_size(is->group);
+	is->loops = calloc(is->nloops, sizeof(*is->loops));
 	if (!is->loops) {
+		release_loops(is);
 		vs_set_error("iscsi: out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < is->cfg.threads; i++) {
-		rc = iscsi_loop_init(&is->loops[i], i, &loop_ops, is);
+	poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_init(&is->loops[i], is, vs_loop_group_loop(is->group, i), i, poll_ns);
+	if (is->own_group) {
+		rc = vs_loop_group_start(is->own_group);
 		if (rc < 0) {
-			while (i--)
-				iscsi_loop_fini(&is->loops[i]);
-			free(is->loops);
-			is->loops = NULL;
+			release_loops(is);
 			return rc;
 		}
-		is->loops[i].poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
 	}
-	is->nloops = is->cfg.threads;
+	/* Ticks and polling first: the loops take messages in order, so no
+	 * connection arrives on a loop before them. */
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_attach(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	is->loops_detached = 0;
+	is->started = true;
 	for (unsigned i = 0; i < is->nportals; i++) {
 		if (is->portals[i].fd >= 0 &&
-		    iscsi_loop_add_fd(&is->loops[0], is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
+		    vs_loop_fd_add(is->loops[0].base, is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
 			is->portals[i].registered = true;
 	}
-	is->started = true;
-	for (unsigned i = 0; i < is->nloops; i++) {
-		rc = iscsi_loop_start(&is->loops[i]);
-		if (rc < 0) {
-			vs_iscsi_stop(is, 0);
-			return rc;
-		}
-	}
-	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops, %u portals", is->nloops, is->nportals);
+	pthread_mutex_unlock(&is->lock);
+	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops%s, %u portals", is->nloops,
+	          is->own_group ? "" : " (shared)", is->nportals);
 	return 0;
 }
 
+/*
+ * The loops keep running (a shared group serves others), so the fabric
+ * waits for its own work to end: first every connection (the graceful
+ * stop runs on each loop's tick, see iscsi_loop.c; a connection is freed
+ * only once its SRBs and messages are done), then each loop lets go of
+ * the fabric's tick and polling hook after a pass in which nothing of the
+ * fabric can be named any more (the listeners were taken out of epoll
+ * before).
+ */
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 {
 	if (!is || !is->started)
 		return;
-	is->stop_deadline_ns = iscsi_now_ns() + (uint64_t)grace_ms * 1000000ull;
+	is->stop_deadline_ns = vs_loop_clock_ns() + (uint64_t)grace_ms * 1000000ull;
 	is->stopping = true;
+	pthread_mutex_lock(&is->lock);
 	for (unsigned i = 0; i < is->nportals; i++) {
 		struct iscsi_portal *pt = &is->portals[i];
 
 		if (pt->fd < 0)
 			continue;       /* a free slot */
 		if (pt->registered) {
-			iscsi_loop_del_fd(&is->loops[0], pt->fd);
+			vs_loop_fd_del(is->loops[0].base, pt->fd);
 			pt->registered = false;
 		}
 		shutdown(pt->fd, SHUT_RDWR);
 	}
+	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_request_stop(&is->loops[i]);
+		iscsi_loop_stop_now(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	while (atomic_load(&is->nconns))
+		pthread_cond_wait(&is->cond, &is->lock);
+	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_join(&is->loops[i]);
-	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_fini(&is->loops[i]);
-	free(is->loops);
-	is->loops = NULL;
-	is->nloops = 0;
+		iscsi_loop_detach(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	while (is->loops_detached < is->nloops)
+		pthread_cond_wait(&is->cond, &is->lock);
+	pthread_mutex_unlock(&is->lock);
+	release_loops(is);
 	for (unsigned i = 0; i < is->nportals; i++)
 		if (is->portals[i].fd >= 0)
 			close(is->portals[i].fd);

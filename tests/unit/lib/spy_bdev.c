@@ -24,6 +24,8 @@ struct spy {
 	int nheld;
 	struct spy_rec recs[SPY_RECS];
 	int nrecs;
+	int cancels, resets;
+	bool cancellable;
 };
 
 /* The spy being opened: spy_new opens one stack at a time. */
@@ -87,6 +89,41 @@ static int spy_submit(void *h, struct vs_bio *bio, void *ctx)
 	return vs_layer_submit(s->self, 0, bio);
 }
 
+/* Give a held bio back: an abort reached the layer that has it. */
+static bool spy_cancel(void *h, struct vs_bio *bio)
+{
+	struct spy *s = h;
+	bool found = false;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; s->cancellable && i < s->nheld && !found; i++) {
+		if (s->held[i] != bio)
+			continue;
+		memmove(&s->held[i], &s->held[i + 1], (size_t)(s->nheld - i - 1) * sizeof(bio));
+		s->nheld--;
+		s->cancels++;
+		found = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (found)
+		vs_bio_complete(bio, -ECANCELED);
+	return found;
+}
+
+static void spy_reset(void *h)
+{
+	struct spy *s = h;
+
+	bool give_back;
+
+	pthread_mutex_lock(&s->mu);
+	s->resets++;
+	give_back = s->cancellable;
+	pthread_mutex_unlock(&s->mu);
+	if (give_back)
+		spy_release(s, -ECANCELED);
+}
+
 static const struct vs_filter_ops spy_ops = {
 	.name = "spy",
 	.api_version = VS_FILTER_API_VERSION,
@@ -96,6 +133,8 @@ static const struct vs_filter_ops spy_ops = {
 	.close = spy_close,
 	.submit = spy_submit,
 	.get_caps = spy_get_caps,
+	.cancel = spy_cancel,
+	.reset = spy_reset,
 };
 
 struct spy *spy_new(const char *size)
@@ -239,4 +278,34 @@ void spy_free(struct spy *s)
 		return;
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+void spy_event(struct spy *s, int type, uint32_t hold_ms)
+{
+	struct vs_bdev_event ev = { .type = type, .hold_ms = hold_ms, .why = "spy" };
+
+	vs_layer_event(s->self, &ev);
+}
+
+int spy_cancels(struct spy *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->cancels;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+int spy_resets(struct spy *s)
+{
+	pthread_mutex_lock(&s->mu);
+	int n = s->resets;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void spy_cancellable(struct spy *s, bool yes)
+{
+	pthread_mutex_lock(&s->mu);
+	s->cancellable = yes;
+	pthread_mutex_unlock(&s->mu);
 }

@@ -17,6 +17,7 @@
  *   spy_release(s, 0);               // complete them (with err) through the inner backend
  *   spy_fail_op(s, VS_BIO_FLUSH, -EIO);  // that op fails at once from now on
  *   spy_count(s, VS_BIO_WRITE, VS_BIO_FUA);   // recorded bios with that op and flag(s)
+ *   spy_event(s, VS_BDEV_EV_LOST, 2000);  // the resource went away: hold 2 s
  *   spy_free(s);                     // after the LUN (and its bdev) is gone
  */
 #ifndef VSTOR_TEST_SPY_BDEV_H
@@ -54,6 +55,14 @@ int  spy_nrecs(struct spy *s);
 struct spy_rec spy_rec(struct spy *s, int i);
 void spy_clear(struct spy *s);
 bool spy_closed(struct spy *s);
+/* Raise a block-stack event (VS_BDEV_EV_*) as a backend would. */
+void spy_event(struct spy *s, int type, uint32_t hold_ms);
+/* Whether held bios can be given back (cancel, reset: a queue in a layer)
+ * or not (default: a wedged device that never answers). */
+void spy_cancellable(struct spy *s, bool yes);
+/* Held bios given back by cancel (an abort) and resets seen. */
+int  spy_cancels(struct spy *s);
+int  spy_resets(struct spy *s);
 void spy_free(struct spy *s);
 
 #endif

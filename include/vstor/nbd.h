@@ -35,7 +35,11 @@ struct vs_nbd_tls_config {
 };
 
 struct vs_nbd_config {
-	struct vs_loop_group *loops;    /* the daemon's loops; not owned */
+	/* The event loops (include/vstor/loop.h) to serve connections on,
+	 * shared with the other fabrics; not owned.  NULL: the fabric makes a
+	 * group of its own of `threads` loops (tests). */
+	struct vs_loop_group *group;
+	uint32_t threads;               /* own loops if no group; 0 = 1 */
 	uint32_t max_connections;       /* whole fabric; 0 = 256 */
 	uint32_t queue_depth;           /* requests in flight per connection; 0 = 64 */
 	uint32_t max_payload;           /* bytes per READ / WRITE; 0 = 32 MiB */

@@ -285,19 +285,12 @@ static bool take_request(struct nbd_conn *c)
 static bool take_payload(struct nbd_conn *c)
 {
 	struct nbd_slot *s = c->rx_slot;
+	int rc = nbd_io_read_rest(c, s->data, s->r.length, &s->payload_got);
 
-	while (s->payload_got < s->r.length) {
-		ssize_t n = nbd_io_read_into(c, s->data + s->payload_got,
-		                             s->r.length - s->payload_got);
-
-		if (n < 0) {
-			nbd_conn_close(c, "client went away");
-			return false;
-		}
-		if (n == 0)
-			return false;
-		s->payload_got += (uint32_t)n;
-	}
+	if (rc < 0)
+		nbd_conn_close(c, "client went away");
+	if (rc <= 0)
+		return false;
 	c->rx_slot = NULL;
 	dispatch(c, s);
 	return c->state == CONN_TRANSMISSION || c->state == CONN_DRAIN;

@@ -408,17 +408,12 @@ static bool read_option(struct nbd_conn *c)
 			return false;
 		}
 	}
-	while (c->opt_got < c->opt_len) {
-		ssize_t n = nbd_io_read_into(c, c->opt_data + c->opt_got, c->opt_len - c->opt_got);
+	int rc = nbd_io_read_rest(c, c->opt_data, c->opt_len, &c->opt_got);
 
-		if (n < 0) {
-			nbd_conn_close(c, "client went away");
-			return false;
-		}
-		if (n == 0)
-			return false;
-		c->opt_got += (uint32_t)n;
-	}
+	if (rc < 0)
+		nbd_conn_close(c, "client went away");
+	if (rc <= 0)
+		return false;
 	c->have_opt_hdr = false;
 	handle_action(c, nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hout));
 	return c->state == CONN_HANDSHAKE;

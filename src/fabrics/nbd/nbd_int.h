@@ -222,6 +222,8 @@ void nbd_cmd_drop(struct nbd_conn *c);
 int  nbd_io_fill(struct nbd_conn *c);
 /* Read straight into buf (a WRITE payload): bytes, 0 would block, -1 end. */
 ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len);
+/* Read buf[*got, want) (moving *got): 1 complete, 0 would block, -1 end. */
+int  nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got);
 /* Send what the handshake queued: 1 all out, 0 some left, -1 error. */
 int  nbd_io_flush_hout(struct nbd_conn *c);
 /* Queue a reply slot and try to send; -1 on a dead socket. */

@@ -92,6 +92,20 @@ ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len)
 	return n <= 0 ? -1 : n;
 }
 
+int nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got)
+{
+	while (*got < want) {
+		ssize_t n = nbd_io_read_into(c, buf + *got, want - *got);
+
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return 0;
+		*got += (uint32_t)n;
+	}
+	return 1;
+}
+
 int nbd_io_flush_hout(struct nbd_conn *c)
 {
 	while (c->hout_sent < c->hout.len) {

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../../util/vs_clock.h"
 #include "../../util/vs_cond.h"
 #include "nbd_int.h"
 #include "vstor/miniport.h"
@@ -375,15 +376,8 @@ int vs_nbd_start(struct vs_nbd *srv)
 /* Wait (srv->lock held) until no connection is left or the deadline. */
 static bool wait_conns_locked(struct vs_nbd *srv, uint64_t ms)
 {
-	struct timespec ts;
+	struct timespec ts = vs_deadline_after_ms(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	while (srv->nconns)
 		if (pthread_cond_timedwait(&srv->cond, &srv->lock, &ts) == ETIMEDOUT)
 			break;

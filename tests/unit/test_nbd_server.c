@@ -331,6 +331,43 @@ static void test_sessions_and_export_removal(void **state)
 	stop(&s);
 }
 
+static void test_pipelined_beyond_queue_depth(void **state)
+{
+	struct srv s;
+	struct nc c;
+	enum { N = 40 };        /* queue depth 16: most wait in the receive buffer */
+	uint8_t reqs[N * NBD_REQUEST_LEN], buf[512];
+	bool seen[N] = { false };
+	(void)state;
+
+	start(&s, NULL, 0);
+	open_client(&s, &c, "disk", false);
+	/* one send: once the socket is drained, only the server's own buffer
+	 * holds the rest, and epoll will not say so again */
+	for (int i = 0; i < N; i++) {
+		uint8_t *h = reqs + i * NBD_REQUEST_LEN;
+
+		vs_put32(h, NBD_MAGIC_REQUEST);
+		vs_put16(h + 4, 0);
+		vs_put16(h + 6, NBD_CMD_READ);
+		vs_put64(h + 8, (uint64_t)i);
+		vs_put64(h + 16, (uint64_t)i * 512);
+		vs_put32(h + 24, 512);
+	}
+	assert_int_equal(nc_send(&c, reqs, sizeof(reqs)), 0);
+	for (int i = 0; i < N; i++) {
+		uint64_t h;
+		uint32_t err;
+
+		assert_int_equal(nc_reply(&c, &h, &err, buf, 512, NULL, NULL), 0);
+		assert_int_equal(err, 0);
+		assert_true(h < N && !seen[h]);
+		seen[h] = true;
+	}
+	nc_close(&c);
+	stop(&s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_input_closes),
 		cmocka_unit_test(test_list_info_and_access_lists),
 		cmocka_unit_test(test_sessions_and_export_removal),
+		cmocka_unit_test(test_pipelined_beyond_queue_depth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -176,6 +176,9 @@ static void done_on_loop(struct vs_loop_msg *m)
 	if (!s->error)
 		count(c, s);
 	reply(c, s);
+	/* a request that waited for this slot may already be in rbuf */
+	if (c->free_slots && nbd_io_buffered(c))
+		nbd_cmd_input(c);
 	if (c->state != CONN_DEAD)
 		nbd_conn_update_events(c);
 }

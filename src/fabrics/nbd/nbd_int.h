@@ -232,6 +232,9 @@ int  nbd_io_queue_reply(struct nbd_conn *c, struct nbd_slot *s);
  * sent goes to done(). */
 int  nbd_io_flush_replies(struct nbd_conn *c, void (*done)(struct nbd_slot *s));
 bool nbd_io_want_write(const struct nbd_conn *c);
+/* Received bytes wait in rbuf or in TLS: epoll will not report them, so
+ * whoever frees a slot must go on reading itself. */
+bool nbd_io_buffered(const struct nbd_conn *c);
 /* TLS wants this event before it can go on (0: nothing). */
 extern uint32_t nbd_io_tls_want(const struct nbd_conn *c);
 

@@ -122,6 +122,11 @@ int nbd_io_flush_hout(struct nbd_conn *c)
 	return 1;
 }
 
+bool nbd_io_buffered(const struct nbd_conn *c)
+{
+	return c->rstart != c->rend || nbd_tls_pending(c->tls);
+}
+
 bool nbd_io_want_write(const struct nbd_conn *c)
 {
 	return c->hout_sent < c->hout.len || c->sq_head != NULL;

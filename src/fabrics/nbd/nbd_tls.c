@@ -303,6 +303,11 @@ ssize_t nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n
 	return (ssize_t)total;
 }
 
+bool nbd_tls_pending(const struct nbd_tls_session *s)
+{
+	return s && SSL_pending(s->ssl) > 0;
+}
+
 void nbd_tls_shutdown(struct nbd_tls_session *s)
 {
 	if (s && SSL_is_init_finished(s->ssl))

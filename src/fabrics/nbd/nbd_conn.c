@@ -95,7 +95,8 @@ void nbd_conn_update_events(struct nbd_conn *c)
 		want = VS_LOOP_IN;
 		break;
 	case CONN_TLS_HANDSHAKE:
-		want = nbd_io_tls_want(c);
+		/* the ClientHello first, then whatever OpenSSL waits for */
+		want = nbd_io_tls_want(c) ? nbd_io_tls_want(c) : VS_LOOP_IN;
 		break;
 	case CONN_TRANSMISSION:
 		/* read while a slot is free (or a WRITE's payload is due):
@@ -110,7 +111,7 @@ void nbd_conn_update_events(struct nbd_conn *c)
 	default:
 		break;
 	}
-	if (c->state != CONN_TLS_HANDSHAKE && nbd_io_want_write(c))
+	if (nbd_io_want_write(c))
 		want |= VS_LOOP_OUT;
 	if (c->state != CONN_TLS_HANDSHAKE && nbd_io_tls_want(c))
 		want |= nbd_io_tls_want(c);

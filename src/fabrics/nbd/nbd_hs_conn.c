@@ -352,6 +352,8 @@ static void tls_step(struct nbd_conn *c)
 	if (rc == -EAGAIN)
 		return;
 	if (rc < 0) {
+		nbd_log(NBD_LOG_INFO, "%s: TLS handshake failed: %s", c->peer_text,
+		        nbd_tls_why(c->tls));
 		nbd_conn_close(c, "TLS handshake failed");
 		return;
 	}

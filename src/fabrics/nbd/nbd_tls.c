@@ -31,6 +31,7 @@ struct nbd_tls {
 struct nbd_tls_session {
 	SSL *ssl;
 	char identity[NBD_TLS_IDENTITY_MAX];
+	char why[128];          /* the last failure, for the log */
 };
 
 static int ssl_index = -1;      /* SSL ex_data slot: the session */
@@ -110,6 +111,40 @@ static unsigned int psk_cb(SSL *ssl, const char *identity, unsigned char *psk,
 	return 0;
 }
 
+/* TLS 1.3 external PSK (RFC 8446 4.2.11): a session whose master key is
+ * the PSK, with a SHA-256 suite as RFC 8446 says an external PSK without
+ * a hash of its own uses.  (OpenSSL's TLS 1.2 callback above covers 1.3
+ * too, but not once a certificate is configured as well.) */
+static int psk_find_cb(SSL *ssl, const unsigned char *identity, size_t len, SSL_SESSION **sess)
+{
+	static const unsigned char aes128gcm_sha256[2] = { 0x13, 0x01 };
+	struct nbd_tls *t = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ctx_index);
+	struct nbd_tls_session *s = SSL_get_ex_data(ssl, ssl_index);
+	const SSL_CIPHER *cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
+
+	*sess = NULL;
+	if (!t || !cipher)
+		return 1;       /* no such PSK: go on without one */
+	for (size_t i = 0; i < t->npsk; i++) {
+		SSL_SESSION *x;
+
+		if (strlen(t->psk[i].identity) != len || memcmp(t->psk[i].identity, identity, len))
+			continue;
+		x = SSL_SESSION_new();
+		if (!x || !SSL_SESSION_set1_master_key(x, t->psk[i].key, t->psk[i].keylen) ||
+		    !SSL_SESSION_set_cipher(x, cipher) ||
+		    !SSL_SESSION_set_protocol_version(x, TLS1_3_VERSION)) {
+			SSL_SESSION_free(x);
+			return 0;
+		}
+		if (s)
+			snprintf(s->identity, sizeof(s->identity), "%s", t->psk[i].identity);
+		*sess = x;
+		return 1;
+	}
+	return 1;
+}
+
 static const char *ssl_reason(void)
 {
 	unsigned long e = ERR_get_error();
@@ -172,12 +207,25 @@ struct nbd_tls *nbd_tls_create(const struct vs_nbd_tls_config *cfg)
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(t->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_ex_data(t->ctx, ctx_index, t);
+	/* a PSK handshake is a resumption to OpenSSL, which wants a context
+	 * for it once client certificates are verified */
+	SSL_CTX_set_session_id_context(t->ctx, (const unsigned char *)"vstor-nbd", 9);
 	if (setup_certs(t, cfg) < 0)
 		goto fail;
 	if (cfg->psk_file) {
 		if (load_psk(t, cfg->psk_file) < 0)
 			goto fail;
 		SSL_CTX_set_psk_server_callback(t->ctx, psk_cb);
+		SSL_CTX_set_psk_find_session_callback(t->ctx, psk_find_cb);
+		/* A PSK is bound to SHA-256 (RFC 8446 4.2.11): pick a SHA-256
+		 * suite ourselves, or a client that lists AES-256-GCM-SHA384
+		 * first would talk us out of its PSK and into certificates. */
+		SSL_CTX_set_options(t->ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+		if (SSL_CTX_set_ciphersuites(t->ctx, "TLS_AES_128_GCM_SHA256:"
+		                             "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384") != 1) {
+			vs_set_error("tls: %s", ssl_reason());
+			goto fail;
+		}
 		/* TLS 1.2 needs PSK cipher suites offered; with a certificate
 		 * the usual ones stay too */
 		if (SSL_CTX_set_cipher_list(t->ctx, cfg->cert_file ? "DEFAULT:PSK" : "PSK") != 1) {
@@ -239,10 +287,20 @@ static int result(struct nbd_tls_session *s, int rc, uint32_t *want)
 		return -EAGAIN;
 	case SSL_ERROR_ZERO_RETURN:
 		return 0;
-	default:
+	default: {
+		unsigned long e = ERR_peek_last_error();
+		const char *r = e ? ERR_reason_error_string(e) : NULL;
+
+		snprintf(s->why, sizeof(s->why), "%s", r ? r : "connection closed");
 		ERR_clear_error();
 		return -EPROTO;
 	}
+	}
+}
+
+const char *nbd_tls_why(const struct nbd_tls_session *s)
+{
+	return s && s->why[0] ? s->why : "unknown";
 }
 
 static void cert_identity(struct nbd_tls_session *s)

@@ -38,6 +38,8 @@ void nbd_tls_session_free(struct nbd_tls_session *s);
 int nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want);
 ssize_t nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t *want);
 ssize_t nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n, uint32_t *want);
+/* Why the last call failed (OpenSSL's reason), for the log. */
+const char *nbd_tls_why(const struct nbd_tls_session *s);
 /* Decrypted bytes wait inside the session (epoll will not say so). */
 bool nbd_tls_pending(const struct nbd_tls_session *s);
 /* Send close_notify (best effort, never blocks). */

@@ -69,7 +69,9 @@ struct vs_nbd_export_config {
 /* One line why an access list entry is not one (false), for the config. */
 bool vs_nbd_acl_entry_valid(const char *entry, char *why, size_t whylen);
 
-/* NULL with vs_last_error() on a bad config (e.g. TLS files). */
+/* NULL with vs_last_error() on a bad config (e.g. TLS files).  With TLS
+ * the process must ignore SIGPIPE (vstord does): OpenSSL writes to the
+ * socket with write(2), which raises it when a client has gone. */
 struct vs_nbd *vs_nbd_create(const struct vs_nbd_config *cfg);
 int  vs_nbd_add_portal(struct vs_nbd *nbd, const char *addr_port);
 int  vs_nbd_add_export(struct vs_nbd *nbd, const struct vs_nbd_export_config *e);

@@ -64,6 +64,23 @@ static void flush(struct nbd_conn *c)
 	check_drained(c);
 }
 
+static void flush_late(struct vs_loop_msg *m)
+{
+	struct nbd_conn *c = NBD_CONTAINER_OF(m, struct nbd_conn, flush_msg);
+
+	c->flush_posted = false;
+	if (c->state == CONN_DEAD) {
+		nbd_conn_maybe_free(c);
+		return;
+	}
+	flush(c);
+	/* slots that came free: requests already buffered go on */
+	if (c->state != CONN_DEAD && c->free_slots && nbd_io_buffered(c))
+		nbd_cmd_input(c);
+	if (c->state != CONN_DEAD)
+		nbd_conn_update_events(c);
+}
+
 /* ---------------------------------------------------------------- replies */
 
 static void build_error(struct nbd_conn *c, struct nbd_slot *s)
@@ -134,7 +151,13 @@ static void reply(struct nbd_conn *c, struct nbd_slot *s)
 		s->outcnt = 1;
 	}
 	nbd_io_queue_reply(c, s);
-	flush(c);
+	/* every reply of this loop pass in one sendmsg: the completions of a
+	 * burst (RAM completes inline) arrive as messages of the same pass */
+	if (!c->flush_posted) {
+		c->flush_posted = true;
+		c->flush_msg.fn = flush_late;
+		vs_loop_post_late(c->loop, &c->flush_msg);
+	}
 }
 
 /* ---------------------------------------------------------------- commands */
@@ -176,11 +199,6 @@ static void done_on_loop(struct vs_loop_msg *m)
 	if (!s->error)
 		count(c, s);
 	reply(c, s);
-	/* a request that waited for this slot may already be in rbuf */
-	if (c->free_slots && nbd_io_buffered(c))
-		nbd_cmd_input(c);
-	if (c->state != CONN_DEAD)
-		nbd_conn_update_events(c);
 }
 
 /* Any thread: the class layer finished a request. */

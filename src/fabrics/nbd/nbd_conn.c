@@ -227,7 +227,7 @@ static void free_late(struct vs_loop_msg *m)
 
 void nbd_conn_maybe_free(struct nbd_conn *c)
 {
-	if (!c->closing || c->in_flight || c->probing ||
+	if (!c->closing || c->in_flight || c->probing || c->flush_posted ||
 	    atomic_load(&c->posts) || c->free_msg.fn)
 		return;
 	nbd_server_conn_gone(c->srv, c);

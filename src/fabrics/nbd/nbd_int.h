@@ -148,6 +148,8 @@ struct nbd_conn {
 	struct nbd_slot *rx_slot;       /* a WRITE whose payload is coming in */
 	struct nbd_slot *sq_head, *sq_tail;     /* replies to send, in order */
 	size_t sq_off;                  /* bytes of sq_head already sent */
+	struct vs_loop_msg flush_msg;   /* replies go out at the end of the pass */
+	bool flush_posted;
 	uint32_t in_flight;             /* slots taken (running or replying) */
 	bool disc;                      /* NBD_CMD_DISC seen */
 

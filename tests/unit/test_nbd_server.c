@@ -368,6 +368,30 @@ static void test_pipelined_beyond_queue_depth(void **state)
 	stop(&s);
 }
 
+static void test_stop_with_clients_connected(void **state)
+{
+	struct srv s;
+	struct nc c[4];
+	uint32_t err;
+	uint8_t b[512];
+	(void)state;
+
+	/* the fabric is destroyed right after vs_nbd_stop returns: nothing of
+	 * a connection may touch it afterwards (ASan checks) */
+	for (int round = 0; round < 5; round++) {
+		start(&s, NULL, 0);
+		for (int i = 0; i < 4; i++) {
+			open_client(&s, &c[i], i % 2 ? "ro" : "disk", i % 2);
+			assert_int_equal(nc_cmd(&c[i], NBD_CMD_READ, 0, 0, 512, b, &err), 0);
+		}
+		stop(&s);
+		for (int i = 0; i < 4; i++) {
+			assert_true(nc_closed(&c[i], 3000));
+			nc_close(&c[i]);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -377,6 +401,7 @@ int main(void)
 		cmocka_unit_test(test_list_info_and_access_lists),
 		cmocka_unit_test(test_sessions_and_export_removal),
 		cmocka_unit_test(test_pipelined_beyond_queue_depth),
+		cmocka_unit_test(test_stop_with_clients_connected),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

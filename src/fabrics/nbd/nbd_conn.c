@@ -230,15 +230,16 @@ void nbd_conn_maybe_free(struct nbd_conn *c)
 	if (!c->closing || c->in_flight || c->probing || c->flush_posted ||
 	    atomic_load(&c->posts) || c->free_msg.fn)
 		return;
-	nbd_server_conn_gone(c->srv, c);
 	vs_loop_timer_cancel(&c->hs_timer);
 	vs_loop_timer_cancel(&c->disk_timer);
 	nbd_cmd_free(c);
-	nbd_hs_conn_release(c);
+	nbd_hs_conn_release(c);         /* the nexus closes while the port lives */
 	nbd_tls_session_free(c->tls);
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
+	/* last: from here vs_nbd_stop may return and the fabric go away */
+	nbd_server_conn_gone(c->srv, c);
 	/* a later event of this pass may still name it: free after the pass */
 	c->free_msg.fn = free_late;
 	vs_loop_post_late(c->loop, &c->free_msg);

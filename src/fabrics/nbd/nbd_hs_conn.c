@@ -99,21 +99,23 @@ static void disk_event(void *ctx, const struct vs_disk_event *ev)
 		        (unsigned long long)ev->capacity_bytes);
 }
 
-static void release_export(struct nbd_conn *c)
+static void release_disk(struct nbd_conn *c)
 {
 	if (c->disk) {
 		vs_disk_destroy(c->disk);
 		c->disk = NULL;
 	}
-	if (c->exp) {
-		nbd_export_put(c->srv, c->exp);
-		c->exp = NULL;
-	}
+}
+
+static void release_export(struct nbd_conn *c)
+{
+	release_disk(c);
+	nbd_export_put(c->srv, &c->exp);
 }
 
 void nbd_hs_conn_release(struct nbd_conn *c)
 {
-	release_export(c);
+	release_disk(c);
 }
 
 static uint32_t pow2_at_least(uint32_t v)
@@ -246,7 +248,9 @@ static enum nbd_lookup hs_lookup(void *ctx, const char *name, bool go,
 		        rc == NBD_LOOKUP_TLS_REQD ? "needs TLS" : "server stopping");
 		return rc;
 	}
-	c->exp = exp;
+	pthread_mutex_lock(&c->srv->lock);
+	c->exp = exp;           /* the session list reads it under the lock */
+	pthread_mutex_unlock(&c->srv->lock);
 	if (open_disk(c) < 0) {
 		release_export(c);
 		return NBD_LOOKUP_FAILED;
@@ -294,6 +298,8 @@ static void enter_transmission(struct nbd_conn *c)
 		return;
 	}
 	c->state = CONN_TRANSMISSION;
+	c->tls_on = c->tls != NULL;
+	atomic_store_explicit(&c->listed, true, memory_order_release);
 	nbd_log(NBD_LOG_INFO, "%s: export '%s' (LUN %llu) as %s%s%s%s", c->peer_text, c->exp->name,
 	        (unsigned long long)c->exp->lun, c->nexus_name, c->tls ? ", TLS" : "",
 	        c->tx.structured ? ", structured replies" : "",

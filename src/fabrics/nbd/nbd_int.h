@@ -161,7 +161,10 @@ struct nbd_conn {
 	uint32_t running;               /* slots with a class request in the disk */
 	struct nbd_conn *next, *prev;   /* srv->conns */
 
-	/* for the control plane (relaxed: statistics) */
+	/* for the control plane: written before `listed` is set (release),
+	 * read after it is seen (acquire); counters relaxed */
+	atomic_bool listed;
+	bool tls_on;
 	_Atomic uint64_t reads, writes, other, read_bytes, write_bytes;
 	_Atomic uint32_t in_flight_pub;
 	char tls_identity[NBD_TLS_IDENTITY_MAX];
@@ -207,7 +210,8 @@ void nbd_conn_maybe_free(struct nbd_conn *c);
 void nbd_hs_conn_start(struct nbd_conn *c);
 /* Readable / more buffered bytes during the handshake phases. */
 void nbd_hs_conn_input(struct nbd_conn *c);
-/* A lookup's export reference and disk go (connection end). */
+/* The disk goes (connection end; the export reference goes with
+ * nbd_server_conn_gone). */
 void nbd_hs_conn_release(struct nbd_conn *c);
 
 /* nbd_cmd.c */
@@ -246,11 +250,15 @@ extern uint32_t nbd_io_tls_want(const struct nbd_conn *c);
 enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
                                const struct sockaddr_storage *peer, const char *tls_identity,
                                bool tls, struct nbd_export **exp);
-void nbd_export_put(struct vs_nbd *srv, struct nbd_export *exp);
+/* Let go of *exp (NULL afterwards). */
+void nbd_export_put(struct vs_nbd *srv, struct nbd_export **exp);
 /* The i-th export visible to this client (NBD_OPT_LIST), copied out. */
 bool nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_storage *peer,
                         const char *tls_identity, bool tls, char *name, size_t nlen,
                         char *desc, size_t dlen);
+/* The connection's last act: its export reference goes, it leaves the
+ * list, and vs_nbd_stop / export removal may go on (nothing of the
+ * fabric is touched by it afterwards). */
 void nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c);
 
 #endif

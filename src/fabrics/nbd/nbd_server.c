@@ -243,12 +243,13 @@ enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
 	return rc;
 }
 
-void nbd_export_put(struct vs_nbd *srv, struct nbd_export *e)
+void nbd_export_put(struct vs_nbd *srv, struct nbd_export **e)
 {
-	if (!e)
+	if (!*e)
 		return;
 	pthread_mutex_lock(&srv->lock);
-	e->conns--;
+	(*e)->conns--;
+	*e = NULL;              /* under the lock: the session list reads it */
 	pthread_cond_broadcast(&srv->cond);
 	pthread_mutex_unlock(&srv->lock);
 }
@@ -311,7 +312,7 @@ size_t vs_nbd_sessions(struct vs_nbd *srv, struct vs_nbd_session_info *out, size
 		return 0;
 	pthread_mutex_lock(&srv->lock);
 	for (struct nbd_conn *c = srv->conns; c; c = c->next) {
-		if (!c->exp || c->state < CONN_TRANSMISSION)
+		if (!c->exp || !atomic_load_explicit(&c->listed, memory_order_acquire))
 			continue;
 		if (n < max && out) {
 			struct vs_nbd_session_info *x = &out[n];
@@ -321,7 +322,7 @@ size_t vs_nbd_sessions(struct vs_nbd *srv, struct vs_nbd_session_info *out, size
 			snprintf(x->peer, sizeof(x->peer), "%s", c->peer_text);
 			snprintf(x->tls_identity, sizeof(x->tls_identity), "%s", c->tls_identity);
 			snprintf(x->nexus, sizeof(x->nexus), "%s", c->nexus_name);
-			x->tls = c->tls != NULL;
+			x->tls = c->tls_on;
 			x->structured = c->tx.structured;
 			x->block_status = c->tx.meta_allocation;
 			x->in_flight = atomic_load_explicit(&c->in_flight_pub, memory_order_relaxed);
@@ -340,6 +341,10 @@ size_t vs_nbd_sessions(struct vs_nbd *srv, struct vs_nbd_session_info *out, size
 void nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c)
 {
 	pthread_mutex_lock(&srv->lock);
+	if (c->exp) {
+		c->exp->conns--;
+		c->exp = NULL;
+	}
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (srv->conns == c)

@@ -261,16 +261,12 @@ static bool take_request(struct nbd_conn *c)
 	struct nbd_verdict v;
 	struct nbd_slot *s;
 
-	while (c->rend - c->rstart < NBD_REQUEST_LEN) {
-		int n = nbd_io_fill(c);
+	int rc = nbd_io_need(c, NBD_REQUEST_LEN);
 
-		if (n < 0) {
-			nbd_conn_close(c, "client went away");
-			return false;
-		}
-		if (n == 0)
-			return false;
-	}
+	if (rc < 0)
+		nbd_conn_close(c, "client went away");
+	if (rc <= 0)
+		return false;
 	if (!nbd_request_parse(c->rbuf + c->rstart, &r)) {
 		nbd_conn_close(c, "bad request magic");
 		return false;

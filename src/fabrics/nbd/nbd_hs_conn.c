@@ -374,17 +374,11 @@ static void tls_step(struct nbd_conn *c)
 /* Make `need` bytes available in rbuf: true if they are. */
 static bool need_bytes(struct nbd_conn *c, size_t need)
 {
-	while (c->rend - c->rstart < need) {
-		int n = nbd_io_fill(c);
+	int rc = nbd_io_need(c, need);
 
-		if (n < 0) {
-			nbd_conn_close(c, "client went away");
-			return false;
-		}
-		if (n == 0)
-			return false;
-	}
-	return true;
+	if (rc < 0)
+		nbd_conn_close(c, "client went away");
+	return rc > 0;
 }
 
 /* One step of option reading; false when it must wait. */

@@ -226,6 +226,8 @@ void nbd_cmd_drop(struct nbd_conn *c);
 /* nbd_io.c */
 /* Fill rbuf from the socket: > 0 bytes, 0 nothing now, -1 end or error. */
 int  nbd_io_fill(struct nbd_conn *c);
+/* Make `need` bytes available in rbuf: 1 they are, 0 would block, -1 end. */
+int  nbd_io_need(struct nbd_conn *c, size_t need);
 /* Read straight into buf (a WRITE payload): bytes, 0 would block, -1 end. */
 ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len);
 /* Read buf[*got, want) (moving *got): 1 complete, 0 would block, -1 end. */

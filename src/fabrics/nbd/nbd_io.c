@@ -74,6 +74,17 @@ int nbd_io_fill(struct nbd_conn *c)
 	return (int)n;
 }
 
+int nbd_io_need(struct nbd_conn *c, size_t need)
+{
+	while (c->rend - c->rstart < need) {
+		int n = nbd_io_fill(c);
+
+		if (n <= 0)
+			return n < 0 ? -1 : 0;
+	}
+	return 1;
+}
+
 ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len)
 {
 	size_t have = c->rend - c->rstart;

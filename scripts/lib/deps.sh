@@ -15,10 +15,14 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # and blkdiscard), socat for the guest's forwarded connections, and
 # nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
-# installed.
+# installed.  NBD clients nobody here wrote for tests/e2e/nbd_*.sh
+# (libnbd's nbdinfo/nbdcopy/nbdsh and its Python binding, QEMU's NBD
+# client in qemu-utils, GnuTLS's certtool/psktool) and fio's nbd engine
+# for bench/compare-nbd.
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography
-              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
+              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
+              libnbd-bin python3-libnbd gnutls-bin fio)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

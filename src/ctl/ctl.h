@@ -73,6 +73,11 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
  * `is` may stay unset (tests): then only ports and the model change. */
 int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, const char *cfg_name,
                                char *err, size_t errlen);
+/* Add the config's NBD exports to the NBD fabric; from now on export.add /
+ * export.remove reach it (ctl_nbd.c). */
+struct vs_nbd;
+int vs_ctl_state_attach_nbd(struct vs_ctl_state *st, struct vs_nbd *nbd, const char *cfg_name,
+                            char *err, size_t errlen);
 /*
  * Flush and remove every LUN, destroy the ports, free the model.  Call
  * after the fabric stopped.  Each problem is passed to log (may be NULL)

@@ -60,7 +60,7 @@ json_t *ctl_session_list(struct ctl_call *c)
 		}
 	}
 	free(s);
-	return json_pack("{s:o}", "sessions", arr);
+	return json_pack("{s:o,s:o*}", "sessions", arr, "nbd_sessions", ctl_nbd_sessions(st));
 }
 
 static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)

@@ -3,8 +3,9 @@
 # packages vstor needs, but only those that are missing, quietly.
 # Source it, then call vs_install_deps.
 
+# librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, and python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh.  The QEMU guest tests (tests/vm/)
@@ -14,9 +15,15 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
 # installed.
+# The rbd backend's tests bring up a throw-away Ceph cluster
+# (tests/lib/ceph_cluster.sh: ceph-mon, ceph-osd with memstore, ceph-mgr
+# from `ceph` if wanted) and check data with the `rbd` tool (ceph-common);
+# bench/rbd-compare drives the same image with fio's rbd engine (Debian's
+# fio is built with it).
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3
-              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
+              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
+              ceph ceph-mon ceph-osd ceph-common fio)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

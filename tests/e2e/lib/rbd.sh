@@ -8,6 +8,8 @@
 #   rbd_port N              iSCSI port N of the rbd tests' range (3510-3519,
 #                           plus VSTOR_PORT_OFFSET)
 #   rbd_client              the libiscsi helper (tests/e2e/rbd_client.c)
+#   RBD_PIDS                more background processes of the test, killed
+#                           (by PID) on exit
 . "$E2E_ROOT/tests/lib/ceph_cluster.sh"
 
 RBD_CLIENT=$BUILD/e2e/rbd_client
@@ -17,7 +19,12 @@ grep -q '^  rbd: ' <<<"$("$VSTORD" --help)" ||
 
 rbd_port() { echo $((3510 + $1 + ${VSTOR_PORT_OFFSET:-0})); }
 
+RBD_PIDS=()
 rbd_cleanup() {
+	local p
+	for p in "${RBD_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
 	# vstord first: its client must not outlive the cluster it talks to
 	if [ -n "$vstord_pid" ] && kill -0 "$vstord_pid" 2>/dev/null; then
 		kill -KILL "$vstord_pid" 2>/dev/null

@@ -85,8 +85,23 @@ static int connect_cluster(const struct rbd_target *t, struct rbd_session *s)
 	    (r = conf_set(s->cluster, "rbd_skip_partial_discard", "false")) < 0 ||
 	    (r = conf_set(s->cluster, "rbd_discard_on_zeroed_write_same", "false")) < 0)
 		return r;
+	/* no monitors configured: say so (librados would answer -ENOENT, as
+	 * for a missing key, after asking DNS on stderr) */
+	char mons[256] = "";
+
+	if (rados_conf_get(s->cluster, "mon_host", mons, sizeof(mons)) < 0 || !mons[0]) {
+		vs_set_error("conf: no monitors to connect to: mon_host is not set (%s)",
+		             t->conf ? t->conf : "no ceph.conf found: $CEPH_CONF, "
+		                                 "/etc/ceph/ceph.conf, ~/.ceph/config, ./ceph.conf");
+		return -ENOENT;
+	}
 	r = rados_connect(s->cluster);
-	if (r == -EACCES || r == -EPERM)
+	if (r == -ENOENT && t->keyring)
+		vs_set_error("keyring: '%s' holds no key for %s", t->keyring, who);
+	else if (r == -ENOENT)
+		vs_set_error("keyring: no key for %s found (give keyring=, or keyring in ceph.conf)",
+		             who);
+	else if (r == -EACCES || r == -EPERM)
 		vs_set_error("keyring: the monitors refused %s: %s", who, strerror(-r));
 	else if (r == -ETIMEDOUT)
 		vs_set_error("conf: no answer from the cluster's monitors as %s within %" PRIu64

@@ -6,6 +6,8 @@
 # capacity from READ CAPACITY(16); after a shrink, I/O past the new end is
 # LBA OUT OF RANGE.  A resize through vstorctl reaches the image (rbd info
 # says so) and is reported once too, although the watch sees it as well.
+# vstorctl adds an rbd LUN (and refuses one without an image) and removes
+# it, which releases the image's lock.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/rbd.sh"
 . "$(dirname "$0")/lib/ctl.sh"
@@ -35,6 +37,17 @@ image_mib() { rbd info --format json rbd/grow 2>/dev/null | python3 -c 'import j
 # must not report it again
 n=$(grep -c "LUN 0: resource resized" "$tmp/vstord.log")
 [ "$n" = 2 ] || fail "want 2 'resource resized' log lines (the two rbd resizes), got $n"
+# The control plane knows no backend by name: an rbd LUN added and removed
+# with vstorctl, its options checked by the backend's schema.
+ctl_err 1 "^vstorctl: params\.image: missing \(required: the RBD image's name\)$" \
+	lun add --target $IQN --lun 1 --backend rbd --option pool=rbd
+ctl_ok lun add --target $IQN --lun 1 --backend rbd --size 32M --option image=added \
+	--option create=1 --option conf="$CEPH_CONF" --option id=vstor \
+	--option keyring="$CEPH_DIR/client.vstor.keyring" >/dev/null
+ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 +rbd +32 MiB" || fail "LUN 1 not listed as rbd, 32 MiB"
+rbd lock ls rbd/added 2>/dev/null | grep -q "exclusive lock" || fail "LUN 1 does not hold rbd/added's lock"
+ctl_ok lun remove --target $IQN --lun 1 >/dev/null
+[ -z "$(rbd lock ls rbd/added 2>/dev/null)" ] || fail "rbd/added still locked after lun remove"
 stop_vstord TERM 20
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc, want 0"
 pass "rbd resize grow and shrink, vstorctl resize: 2A/09 once each, new capacity on the open session"

@@ -169,13 +169,16 @@ ceph_cluster_down() {
 	[ ${#_ceph_pids[@]} -gt 0 ] || [ -n "$CEPH_DIR" ] || return 0
 	# Throw-away: nothing to flush or hand over, so no graceful shutdown
 	# (an OSD takes seconds to stop on SIGTERM).
+	# (|| true: callers may run with set -e, and a killed child's wait is 137)
 	for p in "${_ceph_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
+		kill -KILL "$p" 2>/dev/null || true
 	done
 	for p in "${_ceph_pids[@]}"; do
-		wait "$p" 2>/dev/null
+		wait "$p" 2>/dev/null || true
 	done
 	_ceph_pids=()
-	[ -n "$CEPH_DIR" ] && [ "${CEPH_KEEP:-0}" != 1 ] && rm -rf "$CEPH_DIR"
+	if [ -n "$CEPH_DIR" ] && [ "${CEPH_KEEP:-0}" != 1 ]; then
+		rm -rf "$CEPH_DIR"
+	fi
 	CEPH_DIR=
 }

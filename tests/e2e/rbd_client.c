@@ -31,6 +31,16 @@
 
 #define BLOCK 512
 
+/* End a one-command mode: free its task, log out; rc. */
+static int finish(struct iscsi_context *is, struct scsi_task *t, int rc)
+{
+	if (t)
+		scsi_free_scsi_task(t);
+	iscsi_logout_sync(is);
+	iscsi_destroy_context(is);
+	return rc;
+}
+
 static int mode_lbas(const char *portal, const char *iqn, int lun, uint64_t lba)
 {
 	struct iscsi_context *is = login(portal, iqn, lun, "lbas");
@@ -52,11 +62,7 @@ static int mode_lbas(const char *portal, const char *iqn, int lun, uint64_t lba)
 		               ? "deallocated" : "mapped");
 		rc = 0;
 	}
-	if (t)
-		scsi_free_scsi_task(t);
-	iscsi_logout_sync(is);
-	iscsi_destroy_context(is);
-	return rc;
+	return finish(is, t, rc);
 }
 
 static int mode_unmap(const char *portal, const char *iqn, int lun, uint64_t lba, uint32_t n)
@@ -74,11 +80,7 @@ static int mode_unmap(const char *portal, const char *iqn, int lun, uint64_t lba
 		     t ? "not GOOD" : iscsi_get_error(is));
 	else
 		rc = 0;
-	if (t)
-		scsi_free_scsi_task(t);
-	iscsi_logout_sync(is);
-	iscsi_destroy_context(is);
-	return rc;
+	return finish(is, t, rc);
 }
 
 /* The outcome of one command, as one line. */

@@ -36,7 +36,7 @@ _ceph_fail() {
 # dependencies stage of scripts/test.sh installs them).
 ceph_cluster_check_tools() {
 	local t missing=()
-	for t in ceph-mon ceph-osd ceph ceph-authtool monmaptool rbd uuidgen; do
+	for t in ceph-mon ceph-osd ceph ceph-authtool monmaptool rbd; do
 		command -v "$t" >/dev/null || missing+=("$t")
 	done
 	[ "${CEPH_MGR:-0}" = 1 ] && { command -v ceph-mgr >/dev/null || missing+=(ceph-mgr); }
@@ -110,7 +110,7 @@ ceph_cluster_up() {   # dir
 	CEPH_DIR=$(cd "$d" && pwd)
 	d=$CEPH_DIR
 	mkdir -p "$d/run" "$d/log" "$d/mon.a" "$d/osd.0"
-	fsid=$(uuidgen)
+	fsid=$(cat /proc/sys/kernel/random/uuid)
 	_ceph_write_conf "$d" "$fsid"
 	export CEPH_CONF=$d/ceph.conf
 	unset CEPH_ARGS
@@ -133,7 +133,7 @@ ceph_cluster_up() {   # dir
 	_ceph_start "$d/log/mon.a.out" ceph-mon -i a
 
 	# The OSD: its id, key and auth in one monitor command, then its store.
-	uuid=$(uuidgen)
+	uuid=$(cat /proc/sys/kernel/random/uuid)
 	key=$(ceph-authtool --gen-print-key)
 	printf '{"cephx_secret": "%s"}\n' "$key" >"$d/osd.0/new.json"
 	i=$(timeout "$CEPH_UP_TIMEOUT" ceph osd new "$uuid" -i "$d/osd.0/new.json" 2>>"$d/log/cli.log") ||

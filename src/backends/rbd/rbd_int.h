@@ -65,7 +65,7 @@ struct rbd_session {
 
 /* What opening a session needs (the validated options). */
 struct rbd_target {
-	const char *pool, *ns, *image, *conf, *id, *keyring;
+	const char *pool, *ns, *image, *conf, *id, *keyring;  /* owned by the dev */
 	uint64_t op_timeout_ms; /* 0: wait forever */
 	bool exclusive, readonly;
 	bool create;            /* create a missing image of `size` bytes */
@@ -76,7 +76,6 @@ struct rbd_dev {
 	struct vs_layer *self;
 	struct rbd_target t;
 	char name[192];         /* pool[/namespace]/image, for messages */
-	char *strings;          /* owns the strings of t */
 
 	/* the session in use: written by open/the supervisor only while no
 	 * submitter can read it (see the top of the file) */

@@ -3,8 +3,9 @@
 # packages vstor needs, but only those that are missing, quietly.
 # Source it, then call vs_install_deps.
 
+# librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh, and python3-cryptography for the
@@ -19,10 +20,16 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # (libnbd's nbdinfo/nbdcopy/nbdsh and its Python binding, QEMU's NBD
 # client in qemu-utils, GnuTLS's certtool/psktool) and fio's nbd engine
 # for bench/compare-nbd.
+# The rbd backend's tests bring up a throw-away Ceph cluster
+# (tests/lib/ceph_cluster.sh: ceph-mon, ceph-osd with memstore, ceph-mgr
+# from `ceph` if wanted) and check data with the `rbd` tool (ceph-common);
+# bench/rbd-compare drives the same image with fio's rbd engine (Debian's
+# fio is built with it).
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
-              libnbd-bin python3-libnbd gnutls-bin fio)
+              libnbd-bin python3-libnbd gnutls-bin fio
+              ceph ceph-mon ceph-osd ceph-common)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

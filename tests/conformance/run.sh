@@ -1,7 +1,8 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
-# a RAM LUN and once with a file LUN, and count real passes, failures and
-# skips per family (iSCSI, SCSI).
+# a RAM LUN, once with a file LUN and once with an RBD LUN on a throw-away
+# Ceph cluster (tests/lib/ceph_cluster.sh), and count real passes, failures
+# and skips per family (iSCSI, SCSI).
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -27,7 +28,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -56,10 +57,21 @@ cleanup() {
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	fi
+	ceph_cluster_down
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+. "$root/tests/lib/ceph_cluster.sh"
+
+# README.md's exact counts for a backend and family, "PASSED SKIPPED", from
+# rows "| backend | family | passed | skipped |"; nothing if not listed.
+expected_counts() {   # backend family
+	awk -F'|' -v b="$1" -v f="$2" '
+		{ for (i = 2; i <= 5; i++) gsub(/^ +| +$/, "", $i) }
+		$2 == b && $3 == f && $4 ~ /^[0-9]+$/ && $5 ~ /^[0-9]+$/ { print $4, $5; exit }
+	' "$here/README.md"
+}
 
 # Test names README.md lists as expected skips: lines "| Family.Suite.Test |".
 allowed_skips() {
@@ -90,6 +102,11 @@ write_config() {   # backend → config file
 		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" }]"
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true, $f }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096, $f }" ;;
+	rbd)
+		# new images on the cluster, as the cephx user client.vstor
+		local r="\"backend\": \"rbd\", \"conf\": \"$CEPH_CONF\", \"id\": \"vstor\", \"keyring\": \"$CEPH_DIR/client.vstor.keyring\", \"create\": true, \"size\": \"1G\""
+		lun="{ \"lun\": 0, $r, \"image\": \"conformance0\", \"removable\": true }, $ro,
+		     { \"lun\": 2, $r, \"image\": \"conformance2\", \"physical_block_size\": 4096 }" ;;
 	esac
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
@@ -102,6 +119,11 @@ JSON
 
 start_vstord() {   # backend
 	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	if [ "$1" = rbd ] && [ -z "$CEPH_DIR" ]; then
+		# SANITIZE overwrites the whole LUN: room for both 1 GiB images
+		CEPH_MEMSTORE_BYTES=$((4 << 30)) ceph_cluster_up "$tmp/ceph" ||
+			{ echo "conformance: no Ceph cluster for the rbd run" >&2; return 1; }
+	fi
 	write_config "$1"
 	# own control socket: another vstord on this host keeps its default one
 	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" >"$OUT/vstord-$1.log" 2>&1 &
@@ -391,6 +413,12 @@ for backend in $BACKENDS; do
 				bad=1
 			fi
 		done <"$OUT/$backend-$fam.skipped"
+		read -r want_pass want_skip < <(expected_counts "$backend" "$fam")
+		if [ -n "${want_pass:-}" ] && { [ "$pass" != "$want_pass" ] || [ "$skip" != "$want_skip" ]; }; then
+			echo "conformance: $backend $fam: $pass passed and $skip skipped, README.md expects" \
+				"exactly $want_pass and $want_skip"
+			bad=1
+		fi
 		if [ "$fam" = SCSI ] && [ "$pass" -lt "$MIN_SCSI_PASS" ]; then
 			echo "conformance: $backend SCSI: $pass real passes, below the bar of $MIN_SCSI_PASS"
 			bad=1

@@ -41,10 +41,12 @@
  *
  * Locking: with no limit set and nothing waiting, a request goes straight
  * on after one atomic load: no lock.  With a limit set, every request of
- * the LUN takes the LUN's lock for a few dozen instructions: the buckets
- * are the LUN's, and a limit is a point where the LUN's requests meet.
- * (bench-inproc measures what that costs with a limit far above the rate
- * reached: see the commit that added it.)
+ * the LUN takes the LUN's lock for a few dozen instructions (a clock read,
+ * one division per bucket): the buckets are the LUN's, and a limit is a
+ * point where the LUN's requests meet.  `bench-inproc -f throttle,iops=1G`
+ * measures that cost with a limit far above the rate reached: about 0.1 us
+ * of CPU per request on the machine it was written on, where a request
+ * through port, vdisk and ram costs 0.6-0.9 us.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -142,8 +144,15 @@ struct throttle {
 
 static uint64_t cost_ns(const struct bucket *b, uint64_t units)
 {
-	unsigned __int128 ns = (unsigned __int128)units * NS_PER_S / b->rate;
+	unsigned __int128 ns;
 
+	/* every request pays this once per bucket: a 64-bit division is a
+	 * fraction of a 128-bit one, and is exact up to 18 GB at once (at
+	 * most half the clock's range: tat + cost must not wrap) */
+	if (units <= UINT64_MAX / NS_PER_S)
+		ns = units * NS_PER_S / b->rate;
+	else
+		ns = (unsigned __int128)units * NS_PER_S / b->rate;
 	return ns > UINT64_MAX / 2 ? UINT64_MAX / 2 : (uint64_t)ns;
 }
 

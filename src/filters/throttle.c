@@ -131,7 +131,7 @@ struct throttle {
 	bool kick_posted;               /* a pump is coming: no need to ask again */
 	bool closing;                   /* closed on the loop's own thread, kick pending */
 
-	struct vs_loop *loop;           /* held while open */
+	struct vs_loop *loop;
 	struct vs_loop_timer timer;     /* loop thread only */
 	struct vs_loop_msg kick;        /* "run the pump now" from any thread */
 	struct vs_loop_msg close_msg;
@@ -379,7 +379,6 @@ static void *throttle_open(struct vs_filter_open_args *args)
 	pthread_cond_init(&t->close_cond, NULL);
 	/* every LUN's timer on a loop of its own, in turn */
 	t->loop = vs_loop_group_pick(args->loops, VS_LOOP_PICK_NEXT);
-	vs_loop_hold(t->loop);
 	vs_loop_timer_init(&t->timer, on_timer);
 	t->kick.fn = on_kick;
 	apply(t, args->opts, vs_loop_clock_ns());
@@ -389,13 +388,10 @@ static void *throttle_open(struct vs_filter_open_args *args)
 
 static void throttle_free(struct throttle *t)
 {
-	struct vs_loop *loop = t->loop;
-
 	pthread_mutex_destroy(&t->lock);
 	pthread_mutex_destroy(&t->close_lock);
 	pthread_cond_destroy(&t->close_cond);
 	free(t);
-	vs_loop_release(loop);
 }
 
 /* The timer belongs to the loop: disarm it there. */
@@ -414,8 +410,12 @@ static void on_close(struct vs_loop_msg *m)
  * Every request has completed, but the timer may be set and a kick on its
  * way.  A kick posted before close began runs before the close message
  * (messages run in the order they were posted), so once that has run the
- * loop holds nothing of ours.  Closing on the loop's own thread cannot
- * wait for it: a kick still to come frees the filter instead.
+ * loop holds nothing of ours.  The loops outlive the stacks on them
+ * (vstord closes its LUNs before it stops its loops); holding the loop
+ * instead would make a daemon whose LUN is kept as an orphan (a backend
+ * that never gave its requests back) hang at exit.  Closing on the loop's
+ * own thread cannot wait for the message: a kick still to come frees the
+ * filter instead.
  */
 static void throttle_close(void *h)
 {

@@ -8,7 +8,8 @@
 #  - `vstorctl lun set-filter` from 2000 to 1000 IOPS while a load runs:
 #    the daemon's count of completed commands grows by 2000/s +- 5 % in
 #    the 2 s before and by 1000/s +- 5 % in the 2 s after;
-#  - nothing fails: every run reports 0 errors and no lost session.
+#  - nothing fails: every run reports 0 errors and no lost session;
+#  - a malformed limit is refused naming the field.
 # Each figure is printed.  About 20 s.  A rate that misses gets one more
 # run: a loaded machine can stall the daemon's loop (or the load) for
 # longer than the burst it may catch up, which only ever lowers a
@@ -128,6 +129,10 @@ for try in 1 2; do
 	live && break
 	[ $try = 2 ] && fail "the rates before and after the change: off by more than 5 % twice"
 done
+
+# a bad value is refused naming the field
+ctl_err 1 "^vstorctl: params\.options\.bps: '50MiB' is not a rate" \
+	lun set-filter --target $IQN --lun 1 --filter throttle,bps=50MiB
 
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc, want 0"

@@ -29,6 +29,8 @@ cat >"$tmp/c.json" <<JSON
         "filters": [ { "name": "throttle", "bps": "50M" } ] } ] } ] }
 JSON
 ctl_start $PORT "$tmp/c.json"
+grep -q "^vstord: serving $IQN LUN 0 (throttle/ram, 64 MiB), LUN 1 (throttle/ram, 64 MiB) " \
+	"$tmp/vstord.log" || fail "the serving line does not show the LUNs' stacks"
 
 # load OUT LUN ARGS...: one iscsi-load run, its JSON report in OUT
 load() {

@@ -30,6 +30,9 @@ IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
 INIT2=iqn.2026-11.org.vstor:test-init2
 TEST_TIMEOUT=${VSTOR_CONFORMANCE_TIMEOUT:-900}
+# A JSON array of filters for LUN 0 and LUN 2 (the disks under test), e.g.
+# '[{"name": "throttle", "iops": "20k"}]': the same suite through a stack.
+FILTERS=${VSTOR_CONFORMANCE_FILTERS:-}
 
 if ! command -v iscsi-test-cu >/dev/null; then
 	echo "conformance: iscsi-test-cu not found (apt-get install libiscsi-bin)" >&2
@@ -76,6 +79,15 @@ write_config() {   # backend → config file
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
 	esac
+	if [ -n "$FILTERS" ]; then
+		lun=$(python3 -c '
+import json, sys
+luns = json.loads("[" + sys.argv[1] + "]")
+for l in luns:
+    if l["lun"] != 1:
+        l["filters"] = json.loads(sys.argv[2])
+print(json.dumps(luns)[1:-1])' "$lun" "$FILTERS") || return 1
+	fi
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
 	cat >"$tmp/$1.json" <<JSON

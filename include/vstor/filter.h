@@ -59,7 +59,9 @@ struct vs_filter_ops {
 	 * open (closed after this returns). */
 	void  (*close)(void *h);
 	/* ctx: args->ctx_size bytes (NULL if 0), private to this request until
-	 * it completes.  0 or a negative errno without completing the bio. */
+	 * it completes: from vs_bio_complete() on, it may already be another
+	 * request's (read what you still need from it first).  0 or a
+	 * negative errno without completing the bio. */
 	int   (*submit)(void *h, struct vs_bio *bio, void *ctx);
 
 	/* ---- optional; without them the block layer asks lower layer 0 ---- */

@@ -98,6 +98,7 @@ void vs_config_free(struct vs_config *cfg)
 	for (size_t i = 0; i < cfg->ntargets; i++)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
+	vs_config_nbd_free(cfg->nbd);
 	free(cfg);
 }
 
@@ -420,6 +421,8 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
 			*oom = true;
 	put(root, "targets", targets, oom);
+	if (cfg->nbd)
+		put(root, "nbd", vs_config_nbd_json(cfg->nbd, oom), oom);
 	return root;
 }
 

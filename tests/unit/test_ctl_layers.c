@@ -23,6 +23,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "layer_names.h"
 #include "vstor/filter.h"
 
 #define T0 "iqn.2026-11.org.vstor:t0"
@@ -156,16 +157,10 @@ static struct vs_ctl_state *state_from(const char *json)
  * filters and whichever built-in ones this build has. */
 static const char *unknown_filter(const char *prefix, const char *name)
 {
-	static char msg[512];
-	struct vs_layer_type t[64];
-	size_t n = vs_layer_types(VS_LAYER_FILTER, t, 64), used;
+	static char msg[640];
 
-	used = (size_t)snprintf(msg, sizeof(msg), "%sname: unknown filter \"%s\" (known: ", prefix,
-	                        name);
-	for (size_t i = 0; i < n && i < 64; i++)
-		used += (size_t)snprintf(msg + used, sizeof(msg) - used, "%s%s", i ? ", " : "",
-		                         t[i].name);
-	snprintf(msg + used, sizeof(msg) - used, ")");
+	snprintf(msg, sizeof(msg), "%sname: unknown filter \"%s\" (known: %s)", prefix, name,
+	         layer_names(VS_LAYER_FILTER));
 	return msg;
 }
 

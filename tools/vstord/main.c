@@ -25,6 +25,7 @@
 #include "plugins.h"
 #include "serve.h"
 #include "vstor/iscsi.h"
+#include "vstor/nbd.h"
 
 static int block_signals(sigset_t *set)
 {
@@ -112,6 +113,7 @@ int main(int argc, char **argv)
 	vsd_log_set_level(VSD_LOG_INFO + o.verbosity);
 	/* The fabric logs logins, logouts and dropped connections itself. */
 	vs_iscsi_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
+	vs_nbd_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
 
 	/* before the configuration, which may name the plugins' types, and
 	 * before --help, which lists them */
@@ -151,6 +153,7 @@ int main(int argc, char **argv)
 	char ctl_err[512] = "";
 	if (o.ctl_socket) {
 		ctl = vs_ctl_server_create(o.ctl_socket, ctl_err, sizeof(ctl_err));
+		vs_ctl_server_set_idle_timeout(ctl, o.ctl_idle_ms);
 		if (!ctl && o.ctl_socket_given) {
 			vsd_error("--ctl-socket: %s", ctl_err);
 			close(sfd);

@@ -34,6 +34,7 @@ struct vsd_options {
 	const char *plugin_dir;             /* --plugin-dir; NULL = none */
 	bool plugin_dir_given;              /* explicitly, so a missing one is an error */
 	bool help;                          /* --help: print it after loading plugins */
+	uint32_t ctl_idle_ms;               /* --ctl-idle-timeout */
 };
 
 enum vsd_parse_result {

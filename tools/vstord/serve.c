@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "serve.h"
+#include "serve_nbd.h"
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
@@ -28,27 +29,28 @@ struct vsd_server {
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
+	struct vs_nbd *nbd;             /* the "nbd" section's fabric; NULL if none */
 	bool started;
 };
 
-/* "LUN 0 (ram, 1 GiB), LUN 1 (file, 10 GiB, read-only)" for one target. */
+/* "LUN 0 (ram, 1 GiB), LUN 1 (throttle/file, 10 GiB, read-only)" for one
+ * target: each LUN's block stack, filters first. */
 static void summarize(const struct vs_config_target *t, struct vs_port *port, char *summary,
                       size_t summary_len)
 {
 	summary[0] = '\0';
 	for (size_t li = 0; li < t->nluns; li++) {
 		const struct vs_config_lun *l = &t->luns[li];
+		const char *stack = l->bdev ? vs_bdev_name(l->bdev) : l->backend ? l->backend : "volume";
 		struct vs_lun_info info = { 0 };
 		char human[32];
 		(void)vs_port_lun_control(port, l->lun, VS_LUN_QUERY, &info);
 		vs_ctl_human_size(info.size_bytes, human, sizeof(human));
-		/* the backend, or over a volume its stack: "mirror(file,file)" */
-		const char *what = l->backend ? l->backend : l->bdev ? vs_bdev_name(l->bdev) : "volume";
 		vsd_debug("%s: LUN %" PRIu64 " added: %s, %s, %" PRIu32 "-byte blocks%s", t->iqn, l->lun,
-		          what, human, l->block_size, l->readonly ? ", read-only" : "");
+		          stack, human, l->block_size, l->readonly ? ", read-only" : "");
 		size_t used = strlen(summary);
 		snprintf(summary + used, summary_len - used, "%sLUN %" PRIu64 " (%s, %s%s)",
-		         used ? ", " : "", l->lun, what, human, l->readonly ? ", read-only" : "");
+		         used ? ", " : "", l->lun, stack, human, l->readonly ? ", read-only" : "");
 	}
 }
 
@@ -188,6 +190,8 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		goto fail;
 	}
 	srv->started = true;
+	if (vsd_nbd_start(srv->st, srv->loops, cfg_name, &srv->nbd) < 0)
+		goto fail;
 
 	/* Every portal in use: the daemon's and the targets' own. */
 	portals[0] = '\0';
@@ -227,6 +231,7 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 		return 0;
 	/* No more changes while the stack goes down. */
 	vs_ctl_server_destroy(srv->ctl);
+	vsd_nbd_stop(srv->nbd, grace_ms);
 	if (srv->is && srv->started) {
 		vsd_debug("stopping the iSCSI fabric (grace %" PRIu32 " ms)", grace_ms);
 		vs_iscsi_stop(srv->is, grace_ms);

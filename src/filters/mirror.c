@@ -103,6 +103,14 @@ static void on_tick(struct vs_loop_timer *t)
 		clean |= m->meta.want;          /* an update that failed: again */
 		pthread_mutex_unlock(&m->lock);
 	}
+	/* the copy's progress goes into the map every tick, so a crash
+	 * copies again at most what was copied in the last one */
+	if (atomic_exchange(&m->rs.cleared, false)) {
+		pthread_mutex_lock(&m->lock);
+		meta_changed(m);
+		pthread_mutex_unlock(&m->lock);
+		clean = true;
+	}
 	if (clean)
 		meta_kick(m);
 	for (size_t i = 0; i < m->nlegs; i++)

@@ -141,6 +141,7 @@ struct resync {
 	uint8_t *buf;                   /* MIRROR_COPY_BYTES */
 	struct iovec iov;
 	struct vs_bio rd, wr[MIRROR_MAX_LEGS];
+	_Atomic bool cleared;           /* behind bits cleared since the last map update */
 	_Atomic uint64_t copied;        /* bytes written to legs, since open */
 	_Atomic uint64_t regions_copied;
 	bool stopping;                  /* close: no new step */

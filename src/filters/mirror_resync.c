@@ -62,8 +62,10 @@ static void end_region(struct mirror *m, bool clear)
 	for (size_t i = 0; clear && i < m->nlegs; i++)
 		if (rs->targets & (1u << i))
 			map_behind_clear(m, i, rs->region);
-	if (clear)
+	if (clear) {
 		atomic_fetch_add(&rs->regions_copied, 1);
+		atomic_store(&rs->cleared, true);
+	}
 	atomic_store(&m->copying[rs->region], 0);
 	rs->region_locked = false;
 	rs->cursor = rs->region + 1;

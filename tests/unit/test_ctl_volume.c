@@ -27,37 +27,13 @@
 #include <unistd.h>
 
 #include "ctl/ctl.h"
+#include "ctl_req.h"
 #include "loop_sync.h"
 
 #define T0 "iqn.2026-11.org.vstor:t0"
 
 static struct vs_loop_group *loops;
 static char dir[64];
-
-static struct vs_ctl_state *state_from(const char *json)
-{
-	struct vs_config *cfg = NULL;
-	char err[VS_CONFIG_ERR_MAX];
-
-	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
-		fail_msg("config: %s", err);
-	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", NULL, loops, err,
-	                                              sizeof(err));
-	if (!st)
-		fail_msg("state: %s", err);
-	return st;
-}
-
-static void load_fails(const char *json, const char *want)
-{
-	struct vs_config *cfg = NULL;
-	char err[VS_CONFIG_ERR_MAX];
-
-	assert_int_equal(vs_config_load_buffer("c.json", json, strlen(json), &cfg, err, sizeof(err)),
-	                 -EINVAL);
-	if (strcmp(err, want) != 0)
-		fail_msg("got  \"%s\"\nwant \"%s\"", err, want);
-}
 
 static void state_fails(const char *json, const char *want)
 {
@@ -71,55 +47,9 @@ static void state_fails(const char *json, const char *want)
 		fail_msg("got  \"%s\"\nwant \"%s...\"", err, want);
 }
 
-static json_t *call(struct vs_ctl_state *st, const char *req)
-{
-	char *line = vs_ctl_handle(st, req, strlen(req));
-	json_error_t jerr;
-	json_t *r = json_loads(line, 0, &jerr);
-
-	if (!r)
-		fail_msg("not JSON: %s", line);
-	free(line);
-	return r;
-}
-
-static json_t *ok(struct vs_ctl_state *st, const char *req)
-{
-	json_t *r = call(st, req), *res = json_object_get(r, "result");
-
-	if (!res)
-		fail_msg("%s -> %s", req, json_dumps(r, 0));
-	json_incref(res);
-	json_decref(r);
-	return res;
-}
-
-static void refused(struct vs_ctl_state *st, const char *req, const char *msg)
-{
-	json_t *r = call(st, req), *e = json_object_get(r, "error");
-
-	if (!e)
-		fail_msg("%s was accepted", req);
-	if (strncmp(json_string_value(json_object_get(e, "message")), msg, strlen(msg)) != 0)
-		fail_msg("got  \"%s\"\nwant \"%s...\"",
-		         json_string_value(json_object_get(e, "message")), msg);
-	json_decref(r);
-}
-
-static char *saved(struct vs_ctl_state *st)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-
-	assert_int_equal(vs_config_save(m, vs_ctl_state_config(st)), 0);
-	fclose(m);
-	return buf;
-}
-
 static json_t *lun0(struct vs_ctl_state *st)
 {
-	json_t *r = ok(st, "{\"method\":\"lun.list\"}");
+	json_t *r = ctl_req_ok(st, "{\"method\":\"lun.list\"}");
 	json_t *l = json_array_get(json_object_get(r, "luns"), 0);
 
 	json_incref(l);
@@ -138,36 +68,36 @@ static char meta[128];
 static void test_loader_names_the_field(void **state)
 {
 	(void)state;
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"legs\":[" RAM("4M") ","
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"legs\":[" RAM("4M") ","
 	               "{\"backend\":\"ram\",\"sise\":\"4M\"}]}}"),
 	           "c.json: targets[0].luns[0].volume.legs[1].sise: unknown key (did you mean "
 	           "\"size\"?)");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"chunk\":\"3K\",\"legs\":["
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"chunk\":\"3K\",\"legs\":["
 	               RAM("4M") "," RAM("4M") "]}}"),
 	           "c.json: targets[0].luns[0].volume.chunk: '3K' is out of range (4K to 1G)");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"legs\":[" RAM("4M") "]}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"stripe\",\"legs\":[" RAM("4M") "]}}"),
 	           "c.json: targets[0].luns[0].volume.legs: stripe takes 2 to 32 legs, got 1");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"error\",\"legs\":[" RAM("4M") "]}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"error\",\"legs\":[" RAM("4M") "]}}"),
 	           "c.json: targets[0].luns[0].volume.type: filter \"error\" takes one layer under "
 	           "it, not legs (put it in \"filters\")");
-	load_fails(CFG("{\"lun\":0,\"backend\":\"ram\",\"size\":\"4M\",\"volume\":{}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"backend\":\"ram\",\"size\":\"4M\",\"volume\":{}}"),
 	           "c.json: targets[0].luns[0].volume: give either \"backend\" or \"volume\", not "
 	           "both");
-	load_fails(CFG("{\"lun\":0,\"size\":\"4M\",\"volume\":{\"type\":\"concat\",\"legs\":["
+	ctl_req_load_fails(CFG("{\"lun\":0,\"size\":\"4M\",\"volume\":{\"type\":\"concat\",\"legs\":["
 	               RAM("4M") "," RAM("4M") "]}}"),
 	           "c.json: targets[0].luns[0].size: unknown key (a stack over a volume takes its "
 	           "backends' options in volume.legs[])");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\",\"legs\":[" RAM("4M") ","
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\",\"legs\":[" RAM("4M") ","
 	               "{\"backend\":\"ram\",\"size\":\"4M\",\"filters\":[{\"name\":\"error\","
 	               "\"rate\":\"2\"}]}]}}"),
 	           "c.json: targets[0].luns[0].volume.legs[1].filters[0].rate: '2' is not a "
 	           "probability from 0 to 1 (e.g. 1, 0.5, 0.001)");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\",\"legs\":[" RAM("4M") ",7]}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\",\"legs\":[" RAM("4M") ",7]}}"),
 	           "c.json: targets[0].luns[0].volume.legs[1]: must be an object like "
 	           "{\"backend\": \"file\", ...}, got an integer");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\"}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"concat\"}}"),
 	           "c.json: targets[0].luns[0].volume.legs: missing (required)");
-	load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"mirror\",\"legs\":[" RAM("4M") ","
+	ctl_req_load_fails(CFG("{\"lun\":0,\"volume\":{\"type\":\"mirror\",\"legs\":[" RAM("4M") ","
 	               RAM("4M") "]}}"),
 	           "c.json: targets[0].luns[0].volume.meta: missing (required: map file: leg states, "
 	           "regions behind and in flight (made if missing))");
@@ -199,7 +129,7 @@ static void test_nested_save_and_list(void **state)
 	                                 "\"legs\":[" RAM("4M") "," RAM("4M") "]}},{\"backend\":"
 	                                 "\"ram\",\"size\":\"4M\",\"filters\":[{\"name\":\"error\","
 	                                 "\"ops\":\"read\",\"enabled\":false}]}]}}"), meta);
-	st = state_from(json);
+	st = ctl_req_state(json, loops);
 	l = lun0(st);
 	assert_string_equal(json_string_value(json_object_get(l, "stack")),
 	                    "error/stripe(mirror(ram,ram),error/ram)");
@@ -213,7 +143,7 @@ static void test_nested_save_and_list(void **state)
 	assert_string_equal(json_string_value(json_object_get(json_array_get(layers, 0), "state")),
 	                    "in sync");
 	json_decref(l);
-	text = saved(st);
+	text = ctl_req_saved(st);
 	assert_non_null(strstr(text, "\"volume\": {\n            \"type\": \"stripe\""));
 	assert_non_null(strstr(text, "\"type\": \"mirror\""));
 	assert_non_null(strstr(text, "\"assume_clean\": true"));
@@ -225,7 +155,7 @@ static void test_nested_save_and_list(void **state)
 	assert_int_equal(vs_ctl_state_destroy(st, NULL), 0);
 	st = vs_ctl_state_create(back, "saved", NULL, loops, err, sizeof(err));
 	assert_non_null(st);
-	again = saved(st);
+	again = ctl_req_saved(st);
 	assert_string_equal(text, again);
 	free(text);
 	free(again);
@@ -244,47 +174,50 @@ static void test_run_time(void **state)
 
 	(void)state;
 	unlink(meta);
-	st = state_from(CFG(""));
-	refused(st, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	st = ctl_req_state(CFG(""), loops);
+	ctl_req_refused(st, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"volume\":{\"type\":\"mirror\",\"meta\":\"rel.map\",\"legs\":[" RAM("4M") ","
 	            RAM("4M") "]}}}",
-	        "params.volume.meta: must be an absolute path");
+	        "params.volume.meta: must be an absolute path, got \"rel.map\" (vstord does not "
+	        "resolve paths against its own working directory)");
 	snprintf(req, sizeof(req), "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\","
 	         "\"lun\":0,\"volume\":{\"type\":\"mirror\",\"meta\":\"%s\",\"assume_clean\":true,"
 	         "\"legs\":[" RAM("4M") ",{\"backend\":\"ram\",\"size\":\"4M\",\"filters\":["
 	         "{\"name\":\"error\",\"enabled\":false}]}]}}}", meta);
-	json_decref(ok(st, req));
+	json_decref(ctl_req_ok(st, req));
 	l = lun0(st);
 	assert_string_equal(json_string_value(json_object_get(l, "volume_state")), "in sync");
 	json_decref(l);
 
 	/* the leg's error filter, by path; the mirror by its type */
-	refused(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	ctl_req_refused(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"layer\":\"volume.legs[0].filters[0]\",\"options\":{\"enabled\":true}}}",
-	        "params.layer: LUN 0 has no filter \"volume.legs[0].filters[0]\"");
-	json_decref(ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\","
+	        "params.layer: LUN 0 has no filter \"volume.legs[0].filters[0]\" (its stack: "
+	        "mirror(ram,error/ram))");
+	json_decref(ctl_req_ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\","
 	                   "\"lun\":0,\"layer\":\"mirror\",\"options\":{\"resync_rate\":\"5M\"}}}"));
-	json_decref(ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\","
+	json_decref(ctl_req_ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\","
 	                   "\"lun\":0,\"layer\":\"volume.legs[1].filters[0]\",\"options\":"
 	                   "{\"enabled\":true}}}"));
-	char *text = saved(st);
+	char *text = ctl_req_saved(st);
 	assert_non_null(strstr(text, "\"resync_rate\": \"5M\""));
 	free(text);
 	/* a write through the LUN's port would degrade it; here the leg is
 	 * replaced: refusals first */
 	snprintf(req, sizeof(req), "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0
 	         "\",\"lun\":0,\"leg\":1,\"stack\":" RAM("1M") "}}");
-	refused(st, req, "params.leg: the new leg has 1048576 bytes; the mirror needs 4194304");
-	refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	ctl_req_refused(st, req, "params.leg: the new leg has 1048576 bytes; the mirror needs 4194304");
+	ctl_req_refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"leg\":2,\"stack\":" RAM("4M") "}}",
 	        "params.leg: the volume has 2 legs (0-1)");
-	refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	ctl_req_refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"leg\":1,\"stack\":{\"backend\":\"ram\",\"sise\":1}}}",
 	        "params.stack.sise: unknown key (did you mean \"size\"?)");
-	refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
+	ctl_req_refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"leg\":1,\"stack\":{\"backend\":\"file\",\"path\":\"/nonexistent/q\"}}}",
-	        "params.stack.path: ");
-	json_decref(ok(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\","
+	        "params.stack.path: '/nonexistent/q' cannot be opened: it does not exist (create=1 "
+	        "creates it)");
+	json_decref(ctl_req_ok(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\","
 	                   "\"lun\":0,\"leg\":1,\"stack\":{\"backend\":\"ram\",\"size\":\"8M\"}}}"));
 	for (int i = 0; i < 500; i++) {
 		l = lun0(st);
@@ -298,15 +231,15 @@ static void test_run_time(void **state)
 	assert_non_null(l);
 	assert_string_equal(json_string_value(json_object_get(l, "stack")), "mirror(ram,ram)");
 	json_decref(l);
-	text = saved(st);
+	text = ctl_req_saved(st);
 	assert_non_null(strstr(text, "\"size\": \"8M\""));
 	assert_null(strstr(text, "\"name\": \"error\""));       /* the old leg is gone */
 	free(text);
 	/* a LUN not over a volume */
-	r = ok(st, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	r = ctl_req_ok(st, "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
 	           "\"backend\":\"ram\",\"size\":\"4M\"}}");
 	json_decref(r);
-	refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
+	ctl_req_refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":1,"
 	            "\"leg\":0,\"stack\":" RAM("4M") "}}",
 	        "params.lun: LUN 1 of " T0 " is not over a volume");
 	assert_int_equal(vs_ctl_state_destroy(st, NULL), 0);

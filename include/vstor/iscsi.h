@@ -93,6 +93,16 @@ int  vs_iscsi_start(struct vs_iscsi *is);      /* spawns the event loops */
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms);
 void vs_iscsi_destroy(struct vs_iscsi *is);
 
+/*
+ * Liveness, for a watchdog: each event loop's count of passes (wake-ups)
+ * so far into out[0..max); returns the number of loops (0 before
+ * vs_iscsi_start and after vs_iscsi_stop).  An idle loop still passes
+ * every 100 ms (its timer tick), so a count that does not move for a few
+ * hundred ms means that loop is stuck in a callback.  Any thread, no lock,
+ * but only between vs_iscsi_start and vs_iscsi_stop (which frees the loops).
+ */
+size_t vs_iscsi_loop_passes(struct vs_iscsi *is, uint64_t *out, size_t max);
+
 /* Session listing for the control plane. */
 struct vs_iscsi_session_info {
 	char target[224];
@@ -110,5 +120,8 @@ size_t vs_iscsi_sessions(struct vs_iscsi *is, struct vs_iscsi_session_info *out,
 /* Log threshold for the iSCSI fabric's one-line event log on stderr:
  * 0 error, 1 warn, 2 info (default: logins, logouts, drops), 3 debug. */
 void vs_iscsi_set_log_level(int level);
+/* Lines for systemd's journal: a syslog priority prefix ("<6>", as
+ * sd-daemon(3)) instead of the fabric's own timestamp. */
+void vs_iscsi_set_log_journal(bool on);
 
 #endif

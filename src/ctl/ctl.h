@@ -75,6 +75,13 @@ int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line))
 const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st);
 struct vs_port *vs_ctl_state_port(const struct vs_ctl_state *st, size_t target_index);
 
+/* What the daemon serves right now, for its status line (systemd's
+ * STATUS=): targets, LUNs, logged-in sessions.  Takes the state's lock. */
+struct vs_ctl_summary {
+	size_t targets, luns, sessions;
+};
+void vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out);
+
 /*
  * Handle one request line (without its newline).  Returns the reply line
  * (malloc'd, no newline), never NULL except when out of memory.

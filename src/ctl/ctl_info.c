@@ -63,6 +63,18 @@ json_t *ctl_session_list(struct ctl_call *c)
 	return json_pack("{s:o}", "sessions", arr);
 }
 
+void vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out)
+{
+	*out = (struct vs_ctl_summary){ 0 };
+	pthread_mutex_lock(&st->lock);
+	out->targets = st->cfg->ntargets;
+	for (size_t i = 0; i < st->cfg->ntargets; i++) {
+		out->luns += st->cfg->targets[i].nluns;
+		out->sessions += ctl_sessions_on(st, st->cfg->targets[i].iqn);
+	}
+	pthread_mutex_unlock(&st->lock);
+}
+
 static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)
 {
 	json_t *lat = json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)vs_lun_stats_percentile_us(s, 50),

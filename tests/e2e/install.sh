@@ -3,7 +3,7 @@
 # vstord in sbin, vstorctl in bin, both man pages, the default
 # configuration (the built-in RAM disk) as etc/vstor/vstord.json and as an
 # example, every public header with a pkg-config file that compiles them,
-# and the plugin directory.  Staged with DESTDIR into the test's temp dir.
+# the plugin directory and the systemd unit.  Staged with DESTDIR into the test's temp dir.
 . "$(dirname "$0")/lib/common.sh" "$@"
 
 root=$tmp/root
@@ -57,4 +57,25 @@ case $plugindir in
 */vstor/plugins) ;;
 *) fail "plugindir $plugindir is not \${libdir}/vstor/plugins" ;;
 esac
+# The systemd unit runs the installed daemon on the installed config, as
+# Type=notify with a watchdog, and systemd itself finds nothing wrong in it.
+unit=$(find "$root" -name vstord.service)
+[ -n "$unit" ] || fail "vstord.service not installed"
+case $prefix in
+/usr) [ "$unit" = "$root/lib/systemd/system/vstord.service" ] || fail "unit at $unit" ;;
+*) [ "$unit" = "$root$prefix/lib/systemd/system/vstord.service" ] || fail "unit at $unit" ;;
+esac
+for want in "ExecStart=$prefix/sbin/vstord -c $etc/vstor/vstord.json" Type=notify \
+	WatchdogSec= RuntimeDirectory=vstor ProtectSystem=strict ProtectHome=yes NoNewPrivileges=yes \
+	"ReadWritePaths=$etc/vstor"; do
+	grep -q "^$want" "$unit" || fail "vstord.service lacks $want"
+done
+if command -v systemd-analyze >/dev/null; then
+	# its commands where the staged install has them
+	sed "s|=$prefix/|=$root$prefix/|g" "$unit" >"$tmp/vstord.service"
+	systemd-analyze verify --man=no "$tmp/vstord.service" >"$tmp/verify" 2>&1 ||
+		fail "systemd-analyze verify: $(cat "$tmp/verify")"
+else
+	fail "systemd-analyze not installed (systemd)"
+fi
 pass "$(find "$root" -type f | wc -l) files under $prefix and $etc, headers compile via pkg-config"

@@ -8,6 +8,11 @@
  * Signals are read from a signalfd on the main thread, never handled in a
  * signal handler; they are blocked before any thread starts so every
  * thread inherits the mask and only the signalfd sees them.
+ *
+ * Under systemd (Type=notify, notify.h): READY=1 once every portal
+ * listens and every LUN is open, STATUS= with what is served, STOPPING=1
+ * on SIGTERM, and with WatchdogSec= a thread that pings only while every
+ * event loop is alive (watchdog.h).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,8 +26,10 @@
 #include "ctl/config.h"
 #include "ctl/ctl.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "serve.h"
+#include "watchdog.h"
 #include "vstor/iscsi.h"
 
 static int block_signals(sigset_t *set)
@@ -56,6 +63,60 @@ static int wait_for_stop(int sfd)
 		}
 		return (int)si.ssi_signo;
 	}
+}
+
+/* ---- systemd: STATUS each period, watchdog pings while the loops live */
+
+static void status_tick(void *srv)
+{
+	static char last[512];
+	char now[512];
+
+	vsd_serve_status(srv, now, sizeof(now));
+	if (strcmp(now, last) != 0) {
+		vsd_notify("STATUS=%s", now);
+		memcpy(last, now, sizeof(last));
+	}
+}
+
+static void watchdog_alive(void *srv)
+{
+	(void)srv;
+	vsd_notify("WATCHDOG=1");
+}
+
+static void watchdog_stalled(void *srv, unsigned loop, uint64_t ms)
+{
+	(void)srv;
+	vsd_warn("event loop %u has not run for %llu ms: no watchdog ping until it does", loop,
+	         (unsigned long long)ms);
+}
+
+/* Without a service manager: no thread at all. */
+static struct vsd_watchdog *start_watchdog(struct vsd_server *srv)
+{
+	uint64_t usec = vsd_watchdog_usec();
+	struct vsd_watchdog_ops ops = {
+		.passes = vsd_serve_loop_passes,
+		.alive = usec ? watchdog_alive : NULL,
+		.stalled = watchdog_stalled,
+		.tick = status_tick,
+		.ctx = srv,
+	};
+	struct vsd_watchdog *w;
+
+	if (!vsd_notify_enabled())
+		return NULL;
+	/* Four pings per WatchdogSec (systemd advises at least two); STATUS
+	 * every 2 s when there is no watchdog. */
+	w = vsd_watchdog_start(usec ? (uint32_t)(usec / 4000) : 2000, &ops);
+	if (!w)
+		vsd_warn("watchdog thread: %s", strerror(errno));
+	else if (usec)
+		vsd_debug("watchdog: pinging every %llu ms while every event loop runs",
+		          (unsigned long long)(usec / 4000 < VSD_WATCHDOG_MIN_PERIOD_MS
+		                               ? VSD_WATCHDOG_MIN_PERIOD_MS : usec / 4000));
+	return w;
 }
 
 static struct vs_config *load_config(const struct vsd_options *o, const char **name)
@@ -108,6 +169,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vsd_log_set_level(VSD_LOG_INFO + o.verbosity);
+	if (vsd_stderr_is_journal()) {
+		vsd_log_set_journal(true);
+		vs_iscsi_set_log_journal(true);
+	}
 	/* The fabric logs logins, logouts and dropped connections itself. */
 	vs_iscsi_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
 
@@ -163,9 +228,18 @@ int main(int argc, char **argv)
 		vsd_warn("running as uid %u, not root: only uid %u and root can use the control "
 		         "socket %s", (unsigned)geteuid(), (unsigned)geteuid(), o.ctl_socket);
 
+	/* Every portal listens, every LUN is open, the control socket serves. */
+	char status[512];
+	vsd_serve_status(srv, status, sizeof(status));
+	vsd_notify("READY=1\nSTATUS=%s", status);
+	struct vsd_watchdog *wd = start_watchdog(srv);
+
 	int sig = wait_for_stop(sfd);
+	vsd_notify("STOPPING=1\nSTATUS=shutting down (grace %u ms)", o.grace_ms);
 	vsd_info("%s received: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         o.grace_ms);
+	/* Before the loops go: they stop passing on purpose now. */
+	vsd_watchdog_stop(wd);
 	int rc = vsd_serve_stop(srv, o.grace_ms);
 	close(sfd);
 	if (rc < 0) {

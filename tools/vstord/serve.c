@@ -25,6 +25,7 @@ struct vsd_server {
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
 	bool started;
+	char portals[512];              /* every portal listened on, for the status line */
 };
 
 /* "LUN 0 (ram, 1 GiB), LUN 1 (file, 10 GiB, read-only)" for one target. */
@@ -105,7 +106,7 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
                                    const char *config_path, struct vs_ctl_server *ctl)
 {
 	struct vsd_server *srv = calloc(1, sizeof(*srv));
-	char portals[512], err[VS_CONFIG_ERR_MAX + 64];
+	char *portals, err[VS_CONFIG_ERR_MAX + 64];
 
 	if (!srv) {
 		vsd_error("out of memory");
@@ -177,11 +178,11 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	srv->started = true;
 
 	/* Every portal in use: the daemon's and the targets' own. */
-	portals[0] = '\0';
-	join_portals(rc_cfg->portals, rc_cfg->nportals, portals, sizeof(portals));
+	portals = srv->portals;
+	join_portals(rc_cfg->portals, rc_cfg->nportals, portals, sizeof(srv->portals));
 	for (size_t i = 0; i < rc_cfg->ntargets; i++)
 		join_portals(rc_cfg->targets[i].portals, rc_cfg->targets[i].nportals, portals,
-		             sizeof(portals));
+		             sizeof(srv->portals));
 	vsd_info("listening on %s", portals);
 	if (rc_cfg->ntargets == 0)
 		vsd_warn("%s: no targets configured; initiators will find nothing", cfg_name);
@@ -207,6 +208,25 @@ fail:
 	return NULL;
 }
 
+size_t vsd_serve_loop_passes(void *srv_, uint64_t *out, size_t max)
+{
+	struct vsd_server *srv = srv_;
+
+	/* The fabric's own loops for now; the shared event-loop group's once
+	 * every fabric runs on it (the same count per loop). */
+	return vs_iscsi_loop_passes(srv->is, out, max);
+}
+
+void vsd_serve_status(struct vsd_server *srv, char *buf, size_t len)
+{
+	struct vs_ctl_summary sum;
+
+	vs_ctl_state_summary(srv->st, &sum);
+	snprintf(buf, len, "serving %zu target%s, %zu LUN%s on %s; %zu session%s", sum.targets,
+	         sum.targets == 1 ? "" : "s", sum.luns, sum.luns == 1 ? "" : "s",
+	         srv->portals[0] ? srv->portals : "no portal", sum.sessions,
+	         sum.sessions == 1 ? "" : "s");
+}
 
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 {

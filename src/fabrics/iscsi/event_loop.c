@@ -217,6 +217,7 @@ static void *loop_main(void *arg)
 		if (loop->stop_requested && loop->ops->may_exit && loop->ops->may_exit(loop))
 			break;
 		n = loop_wait(loop, evs, 64);
+		atomic_store_explicit(&loop->passes, loop->passes + 1, memory_order_relaxed);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

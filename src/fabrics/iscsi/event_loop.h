@@ -68,6 +68,10 @@ struct iscsi_loop {
 	uint32_t small_wakes;
 	uint32_t poll_ns;               /* 0: never spin */
 	size_t scratch_len;
+	/* Passes so far (wake-ups, the tick's included): a watchdog sees a
+	 * loop stuck in a callback as a count that stops moving.  Written by
+	 * the loop only, read by anyone (vs_iscsi_loop_passes). */
+	_Atomic uint64_t passes;
 };
 
 #define ISCSI_TICK_MS 100u

@@ -654,6 +654,15 @@ int vs_iscsi_start(struct vs_iscsi *is)
 	return 0;
 }
 
+size_t vs_iscsi_loop_passes(struct vs_iscsi *is, uint64_t *out, size_t max)
+{
+	if (!is || !is->started)
+		return 0;
+	for (unsigned i = 0; i < is->nloops && i < max; i++)
+		out[i] = atomic_load_explicit(&is->loops[i].passes, memory_order_relaxed);
+	return is->nloops;
+}
+
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 {
 	if (!is || !is->started)

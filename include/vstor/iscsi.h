@@ -103,6 +103,15 @@ void vs_iscsi_destroy(struct vs_iscsi *is);
  */
 size_t vs_iscsi_loop_passes(struct vs_iscsi *is, uint64_t *out, size_t max);
 
+/* A target's figures for monitoring (Prometheus metrics): sessions logged
+ * in now, and logins refused since it was added, by reason.  0 or -ENOENT. */
+struct vs_iscsi_target_stats {
+	uint32_t sessions;
+	uint64_t logins_refused_auth;   /* CHAP failed: login status 0x0201 (RFC 7143 §11.13.5) */
+	uint64_t logins_refused_acl;    /* initiator not in the ACL: 0x0202 */
+};
+int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_target_stats *out);
+
 /* Session listing for the control plane. */
 struct vs_iscsi_session_info {
 	char target[224];

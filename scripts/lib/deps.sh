@@ -4,7 +4,8 @@
 # Source it, then call vs_install_deps.
 
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev libsystemd-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev libsystemd-dev
+         libmicrohttpd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, and python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh.  The QEMU guest tests (tests/vm/)
@@ -14,9 +15,10 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
 # installed.
-# systemd's systemd-analyze checks the unit tests/e2e/install.sh installs.
+# systemd's systemd-analyze checks the unit tests/e2e/install.sh installs;
+# prometheus's promtool checks what GET /metrics serves (tests/e2e/metrics.sh).
 # `vs_install_deps --test` adds them.
-VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 systemd
+VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 systemd prometheus
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
 
 vs_missing_deps() {   # [--test]

@@ -74,6 +74,7 @@ void vs_config_free(struct vs_config *cfg)
 	for (size_t i = 0; i < cfg->ntargets; i++)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
+	free(cfg->metrics_listen);
 	free(cfg);
 }
 
@@ -343,6 +344,12 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
 			*oom = true;
 	put(root, "targets", targets, oom);
+	if (cfg->metrics_listen) {
+		json_t *m = json_object();
+
+		put_str(m, "listen", cfg->metrics_listen, oom);
+		put(root, "metrics", m, oom);
+	}
 	return root;
 }
 

@@ -23,6 +23,7 @@
 #define VS_CONFIG_DEFAULT_PORTAL "127.0.0.1:3260"
 #define VS_CONFIG_DEFAULT_IQN    "iqn.2026-11.org.vstor:default"
 #define VS_CONFIG_DEFAULT_SIZE   (1ULL << 30)
+#define VS_CONFIG_DEFAULT_METRICS "127.0.0.1:9750"
 #define VS_CONFIG_ERR_MAX        512
 /* RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes. */
 #define VS_ISCSI_NAME_MAX        223
@@ -136,6 +137,9 @@ struct vs_config {
 	struct vs_config_chap discovery_chap;
 	struct vs_config_target *targets;
 	size_t ntargets;
+	/* "metrics": {"listen": "ADDR:PORT"}: the Prometheus endpoint; NULL:
+	 * none (opt-in).  "metrics": {} listens on VS_CONFIG_DEFAULT_METRICS. */
+	char *metrics_listen;
 };
 
 /*

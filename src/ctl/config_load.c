@@ -208,12 +208,29 @@ static int load_iscsi(struct vs_cfg_loader *L, json_t *obj, struct vs_config_isc
 	return 0;
 }
 
+/* "metrics": {"listen": "ADDR:PORT"}, loopback unless told otherwise */
+static int load_metrics(struct vs_cfg_loader *L, json_t *obj, struct vs_config *cfg)
+{
+	static const char *const keys[] = { "listen", NULL };
+	char why[128];
+	int rc;
+
+	if ((rc = vs_cfg_check_keys(L, obj, "metrics", keys)) ||
+	    (rc = vs_cfg_get_string(L, obj, "metrics", "listen", false, 64, &cfg->metrics_listen)))
+		return rc;
+	if (!cfg->metrics_listen && !(cfg->metrics_listen = strdup(VS_CONFIG_DEFAULT_METRICS)))
+		return vs_cfg_bad(L, "metrics", "out of memory");
+	if (!vs_portal_valid(cfg->metrics_listen, why, sizeof(why)))
+		return vs_cfg_bad(L, "metrics.listen", "%s", why);
+	return 0;
+}
+
 static int load_root(struct vs_cfg_loader *L, json_t *root, struct vs_config *cfg)
 {
 	static const char *const keys[] = { "portals", "threads", "iscsi", "discovery_chap", "targets",
-		                            NULL };
+		                            "metrics", NULL };
 	int rc;
-	json_t *portals, *iscsi, *dchap, *targets;
+	json_t *portals, *iscsi, *dchap, *targets, *metrics;
 
 	if (!json_is_object(root))
 		return vs_cfg_bad(L, NULL, "the top level must be an object, got %s", vs_config_json_type(root));
@@ -222,7 +239,10 @@ static int load_root(struct vs_cfg_loader *L, json_t *root, struct vs_config *cf
 	    (rc = vs_cfg_get_u32(L, root, "", "threads", 0, 256, &cfg->threads)) ||
 	    (rc = vs_cfg_get_object(L, root, "", "iscsi", &iscsi)) ||
 	    (rc = vs_cfg_get_object(L, root, "", "discovery_chap", &dchap)) ||
-	    (rc = vs_cfg_get_array(L, root, "", "targets", &targets)))
+	    (rc = vs_cfg_get_array(L, root, "", "targets", &targets)) ||
+	    (rc = vs_cfg_get_object(L, root, "", "metrics", &metrics)))
+		return rc;
+	if (metrics && (rc = load_metrics(L, metrics, cfg)))
 		return rc;
 	if (portals) {
 		if ((rc = load_portals(L, portals, "portals", &cfg->portals, &cfg->nportals)))

@@ -82,6 +82,11 @@ struct vs_ctl_summary {
 };
 void vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out);
 
+/* The running state in the Prometheus text format (version 0.0.4): per
+ * LUN and per target figures (ctl_metrics.c).  malloc'd, *len bytes;
+ * NULL when out of memory.  Takes the state's lock. */
+char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len);
+
 /*
  * Handle one request line (without its newline).  Returns the reply line
  * (malloc'd, no newline), never NULL except when out of memory.

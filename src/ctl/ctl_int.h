@@ -93,6 +93,10 @@ const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const 
 struct vs_bdev_event;
 void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
 struct vs_port *ctl_port_create(const char *iqn);
+/* A block stack's state (enum vs_bdev_state) as lun.list and the metrics
+ * name it: "connected", "reconnecting", "failed". */
+const char *ctl_bdev_state_name(int state);
+#define CTL_BDEV_STATES 3
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
 /* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics_http.h"
 #include "serve.h"
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
@@ -24,6 +25,7 @@ struct vsd_server {
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
+	struct vsd_metrics *metrics;    /* GET /metrics; NULL unless configured */
 	bool started;
 	char portals[512];              /* every portal listened on, for the status line */
 };
@@ -193,6 +195,14 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		vsd_info("serving %s %s on %s", rc_cfg->targets[i].iqn,
 		         summary[0] ? summary : "(no LUNs)", where);
 	}
+	if (rc_cfg->metrics_listen) {
+		srv->metrics = vsd_metrics_start(rc_cfg->metrics_listen, srv->st, err, sizeof(err));
+		if (!srv->metrics) {
+			vsd_error("%s: metrics.listen: %s", cfg_name, err);
+			goto fail;
+		}
+		vsd_info("metrics on http://%s/metrics", rc_cfg->metrics_listen);
+	}
 	/* Last: the control plane changes a fully running stack. */
 	if (srv->ctl) {
 		if (vs_ctl_server_start(srv->ctl, srv->st, err, sizeof(err)) < 0) {
@@ -233,8 +243,9 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	int rc = 0;
 	if (!srv)
 		return 0;
-	/* No more changes while the stack goes down. */
+	/* No more changes while the stack goes down, no more scrapes. */
 	vs_ctl_server_destroy(srv->ctl);
+	vsd_metrics_stop(srv->metrics);
 	if (srv->is && srv->started) {
 		vsd_debug("stopping the iSCSI fabric (grace %" PRIu32 " ms)", grace_ms);
 		vs_iscsi_stop(srv->is, grace_ms);

@@ -75,6 +75,7 @@ void vs_config_free(struct vs_config *cfg)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
 	free(cfg->metrics_listen);
+	vs_config_names_free(cfg->force_remove, cfg->nforce_remove);
 	free(cfg);
 }
 
@@ -268,6 +269,18 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 				*oom = true;
 		}
 		put(o, "filters", arr, oom);
+	}
+	return o;
+}
+
+json_t *vs_config_lun_json(const struct vs_config_lun *l)
+{
+	bool oom = false;
+	json_t *o = lun_json(l, &oom);
+
+	if (oom) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }

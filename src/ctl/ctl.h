@@ -70,6 +70,14 @@ int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, con
  */
 int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line));
 
+/* config.reload applies the file as the daemon would have started from
+ * it: fn makes the same changes its command line made (vstord: --listen,
+ * --threads), 0 or -1 with err.  Set before the control server starts. */
+void vs_ctl_state_set_reload_adjust(struct vs_ctl_state *st,
+                                    int (*fn)(void *ctx, struct vs_config *cfg, char *err,
+                                              size_t errlen),
+                                    void *ctx);
+
 /* Read-only views for start-up messages (no lock: call before the control
  * server starts). */
 const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st);

@@ -166,18 +166,10 @@ static int fsync_parent(const char *path, char *dir, size_t dirlen)
  * new one stays. */
 json_t *ctl_config_save(struct ctl_call *c)
 {
-	static const char *const keys[] = { "path", NULL };
 	struct vs_ctl_state *st = c->st;
-	const char *path = NULL;
-	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0 ||
-	    ctl_check_abs_path(c, "path", path) < 0)
+	const char *path;
+	if (ctl_param_config_path(c, &path) < 0)
 		return NULL;
-	if (!path)
-		path = st->config_path;
-	if (!path)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS,
-		                "params.path: missing (vstord was started without -c, so there is no "
-		                "default file)");
 	char tmp[4096 + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

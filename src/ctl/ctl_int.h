@@ -24,6 +24,10 @@ struct vs_ctl_state {
 	size_t rt_cap;          /* capacity of rt and cfg->targets */
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
+	/* config.reload: what the daemon's command line changed in the file
+	 * at start (--listen, --threads), applied to the reloaded file too */
+	int (*reload_adjust)(void *ctx, struct vs_config *cfg, char *err, size_t errlen);
+	void *reload_adjust_ctx;
 };
 
 /* One request being handled. */
@@ -68,6 +72,8 @@ int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char
  * directory is not the client's, and a relative path saved by config.save
  * would name another file after a restart elsewhere.  NULL passes. */
 int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
+/* config.save / config.reload: params.path (absolute), or the -c file. */
+int ctl_param_config_path(struct ctl_call *c, const char **path);
 /* params.target → index of an existing target (NOT_FOUND if none). */
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */
@@ -120,5 +126,6 @@ json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
+json_t *ctl_config_reload(struct ctl_call *c);
 
 #endif

@@ -33,6 +33,7 @@ static const struct {
 	{ "session.list", ctl_session_list },
 	{ "stats", ctl_stats },
 	{ "config.save", ctl_config_save },
+	{ "config.reload", ctl_config_reload },
 };
 
 static char *dump(json_t *reply)

@@ -66,6 +66,7 @@ case $prefix in
 *) [ "$unit" = "$root$prefix/lib/systemd/system/vstord.service" ] || fail "unit at $unit" ;;
 esac
 for want in "ExecStart=$prefix/sbin/vstord -c $etc/vstor/vstord.json" Type=notify \
+	"ExecReload=$prefix/bin/vstorctl config reload" \
 	WatchdogSec= RuntimeDirectory=vstor ProtectSystem=strict ProtectHome=yes NoNewPrivileges=yes \
 	"ReadWritePaths=$etc/vstor"; do
 	grep -q "^$want" "$unit" || fail "vstord.service lacks $want"

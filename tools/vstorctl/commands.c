@@ -96,5 +96,9 @@ const struct vsc_cmd vsc_commands[] = {
 	{ "config", "save", "config.save",
 	  "write the running configuration (default: the file vstord was started with)", { { 0 } },
 	  "path", "FILE", vsc_print_fields },
+	{ "config", "reload", "config.reload",
+	  "make the daemon what its configuration file (or FILE) says; a bad file changes nothing",
+	  { { 0 } },
+	  "path", "FILE", vsc_print_reload },
 	{ 0 },
 };

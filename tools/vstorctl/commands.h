@@ -48,5 +48,6 @@ void vsc_print_sessions(json_t *r);
 void vsc_print_stats(json_t *r);
 void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
 void vsc_print_layers(json_t *r);
+void vsc_print_reload(json_t *r);   /* the changes a reload made */
 
 #endif

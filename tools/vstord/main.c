@@ -15,6 +15,7 @@
  * event loop is alive (watchdog.h).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,8 +46,46 @@ static int block_signals(sigset_t *set)
 	return signalfd(-1, set, SFD_CLOEXEC);
 }
 
-/* Wait for SIGTERM or SIGINT; returns the signal number. */
-static int wait_for_stop(int sfd)
+/* SIGHUP: config.reload of the -c file, as `vstorctl config reload` (the
+ * unit's ExecReload) does it; one log line with the outcome. */
+static void reload(struct vsd_server *srv, const char *config_path)
+{
+	static const char req[] = "{\"method\":\"config.reload\"}";
+	char *reply;
+	json_t *r;
+
+	if (!config_path) {
+		vsd_warn("SIGHUP: started without -c, so there is no file to reload");
+		return;
+	}
+	vsd_notify("RELOADING=1");
+	reply = vs_ctl_handle(vsd_serve_state(srv), req, sizeof(req) - 1);
+	r = reply ? json_loads(reply, 0, NULL) : NULL;
+	json_t *changes = json_object_get(json_object_get(r, "result"), "changes");
+	json_t *error = json_object_get(json_object_get(r, "error"), "message");
+	if (changes) {
+		size_t i, n = json_array_size(changes);
+		char list[768] = "";
+		json_t *v;
+
+		json_array_foreach(changes, i, v) {
+			size_t used = strlen(list);
+			snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+			         json_string_value(v));
+		}
+		vsd_info("SIGHUP: reloaded %s: %s%s", config_path, n ? "" : "no changes", list);
+	} else {
+		vsd_error("SIGHUP: reload refused: %s", error ? json_string_value(error) : "out of memory");
+	}
+	json_decref(r);
+	free(reply);
+	char status[512];
+	vsd_serve_status(srv, status, sizeof(status));
+	vsd_notify("READY=1\nSTATUS=%s", status);
+}
+
+/* Wait for SIGTERM or SIGINT (SIGHUP reloads); returns the signal number. */
+static int wait_for_stop(int sfd, struct vsd_server *srv, const char *config_path)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
@@ -58,7 +97,7 @@ static int wait_for_stop(int sfd)
 			return SIGTERM;
 		}
 		if (si.ssi_signo == SIGHUP) {
-			vsd_warn("SIGHUP ignored: configuration reload is not supported; restart vstord");
+			reload(srv, config_path);
 			continue;
 		}
 		return (int)si.ssi_signo;
@@ -119,6 +158,30 @@ static struct vsd_watchdog *start_watchdog(struct vsd_server *srv)
 	return w;
 }
 
+/* What the command line changes in a configuration (--listen, --threads):
+ * at start, and again for every reload of the file. */
+static int apply_overrides(void *opts, struct vs_config *cfg, char *err, size_t errlen)
+{
+	const struct vsd_options *o = opts;
+	char why[VS_CONFIG_ERR_MAX];
+
+	if (o->nlisten) {
+		for (size_t i = 0; i < o->nlisten; i++) {
+			if (vs_config_set_portals(cfg, &o->listen[i], 1, why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "--listen %s: %s", o->listen[i], why);
+				return -1;
+			}
+		}
+		if (vs_config_set_portals(cfg, o->listen, o->nlisten, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "--listen: %s", why);
+			return -1;
+		}
+	}
+	if (o->has_threads)
+		cfg->threads = o->threads;
+	return 0;
+}
+
 static struct vs_config *load_config(const struct vsd_options *o, const char **name)
 {
 	struct vs_config *cfg;
@@ -138,22 +201,11 @@ static struct vs_config *load_config(const struct vsd_options *o, const char **n
 			return NULL;
 		}
 	}
-	if (o->nlisten) {
-		for (size_t i = 0; i < o->nlisten; i++) {
-			if (vs_config_set_portals(cfg, &o->listen[i], 1, err, sizeof(err)) < 0) {
-				vsd_error("--listen %s: %s", o->listen[i], err);
-				vs_config_free(cfg);
-				return NULL;
-			}
-		}
-		if (vs_config_set_portals(cfg, o->listen, o->nlisten, err, sizeof(err)) < 0) {
-			vsd_error("--listen: %s", err);
-			vs_config_free(cfg);
-			return NULL;
-		}
+	if (apply_overrides((void *)o, cfg, err, sizeof(err)) < 0) {
+		vsd_error("%s", err);
+		vs_config_free(cfg);
+		return NULL;
 	}
-	if (o->has_threads)
-		cfg->threads = o->threads;
 	return cfg;
 }
 
@@ -234,7 +286,8 @@ int main(int argc, char **argv)
 	vsd_notify("READY=1\nSTATUS=%s", status);
 	struct vsd_watchdog *wd = start_watchdog(srv);
 
-	int sig = wait_for_stop(sfd);
+	vs_ctl_state_set_reload_adjust(vsd_serve_state(srv), apply_overrides, &o);
+	int sig = wait_for_stop(sfd, srv, o.config_path);
 	vsd_notify("STOPPING=1\nSTATUS=shutting down (grace %u ms)", o.grace_ms);
 	vsd_info("%s received: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         o.grace_ms);

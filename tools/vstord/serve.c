@@ -227,6 +227,11 @@ size_t vsd_serve_loop_passes(void *srv_, uint64_t *out, size_t max)
 	return vs_iscsi_loop_passes(srv->is, out, max);
 }
 
+struct vs_ctl_state *vsd_serve_state(struct vsd_server *srv)
+{
+	return srv->st;
+}
+
 void vsd_serve_status(struct vsd_server *srv, char *buf, size_t len)
 {
 	struct vs_ctl_summary sum;

@@ -26,6 +26,9 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 /* Liveness of the event loops (watchdog.h's passes): each loop's pass
  * count.  Between vsd_serve_start and vsd_serve_stop. */
 size_t vsd_serve_loop_passes(void *srv, uint64_t *out, size_t max);
+/* The control plane's running state (reload, metrics). */
+struct vs_ctl_state;
+struct vs_ctl_state *vsd_serve_state(struct vsd_server *srv);
 /* "serving 1 target, 1 LUN on 127.0.0.1:3260; 0 sessions" (STATUS=). */
 void vsd_serve_status(struct vsd_server *srv, char *buf, size_t len);
 /* Stop accepting, give in-flight commands up to grace_ms, flush and remove

@@ -21,9 +21,15 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 systemd prometheus
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
 
-vs_missing_deps() {   # [--test]
+# What building the Debian packages needs beyond VS_DEPS (scripts/package.sh,
+# and so the test suite's package stage): debhelper (debian/rules), lintian,
+# dpkg-buildpackage and the compiler build-essential stands for.
+VS_PACKAGE_DEPS=(debhelper lintian dpkg-dev build-essential)
+
+vs_missing_deps() {   # [--test|--package]
 	local p missing=() want=("${VS_DEPS[@]}")
-	[ "${1:-}" = --test ] && want+=("${VS_TEST_DEPS[@]}")
+	[ "${1:-}" = --test ] && want+=("${VS_TEST_DEPS[@]}" "${VS_PACKAGE_DEPS[@]}")
+	[ "${1:-}" = --package ] && want+=("${VS_PACKAGE_DEPS[@]}")
 	for p in "${want[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 			missing+=("$p")
@@ -32,7 +38,7 @@ vs_missing_deps() {   # [--test]
 	echo "${missing[@]}"
 }
 
-vs_install_deps() {   # [--test]
+vs_install_deps() {   # [--test|--package]
 	local scope=${1:-}
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		echo "deps: not a Debian system; install these yourself: ${VS_DEPS[*]}" >&2

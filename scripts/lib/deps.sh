@@ -16,9 +16,10 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
 # installed.
 # systemd's systemd-analyze checks the unit tests/e2e/install.sh installs;
-# prometheus's promtool checks what GET /metrics serves (tests/e2e/metrics.sh).
+# prometheus's promtool checks what GET /metrics serves (tests/e2e/metrics.sh);
+# tmux is the terminal vstorctl top is captured in (tests/e2e/vstorctl_top.sh).
 # `vs_install_deps --test` adds them.
-VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 systemd prometheus
+VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 systemd prometheus tmux
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
 
 # What building the Debian packages needs beyond VS_DEPS (scripts/package.sh,

@@ -80,6 +80,15 @@ static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_sta
 	json_t *lat = json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)vs_lun_stats_percentile_us(s, 50),
 	                        "p99", (json_int_t)vs_lun_stats_percentile_us(s, 99), "p99_9",
 	                        (json_int_t)vs_lun_stats_percentile_us(s, 99.9));
+	/* the histogram itself, so a client can take percentiles of an
+	 * interval (vstorctl top): bucket i counts latencies < 2^i us */
+	json_t *hist = json_array();
+	for (unsigned i = 0; hist && i < VS_LAT_BUCKETS; i++)
+		json_array_append_new(hist, json_integer((json_int_t)s->latency_us_hist[i]));
+	if (lat && hist)
+		json_object_set_new(lat, "histogram", hist);
+	else
+		json_decref(hist);
 	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "target", iqn, "lun",
 	                      (json_int_t)lun, "ops",
 	                      (json_int_t)(s->read_ops + s->write_ops + s->other_ops), "read_ops",

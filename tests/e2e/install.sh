@@ -17,7 +17,8 @@ for f in "$prefix/sbin/vstord" "$prefix/bin/vstorctl"; do
 	[ -x "$root$f" ] || fail "$f not installed (or not executable)"
 done
 for f in share/man/man8/vstord.8 share/man/man8/vstorctl.8 include/vstor/bdev.h \
-	include/vstor/backend.h include/vstor/filter.h share/doc/vstor/examples/vstord.json; do
+	include/vstor/backend.h include/vstor/filter.h share/doc/vstor/examples/vstord.json \
+	share/bash-completion/completions/vstorctl; do
 	[ -f "$root$prefix/$f" ] || fail "$prefix/$f not installed"
 done
 # every public header, no more, no less

@@ -40,7 +40,7 @@ command -v iscsi-ls >/dev/null || fail "iscsi-ls not installed (libiscsi-bin)"
 for f in /usr/sbin/vstord /usr/bin/vstorctl; do [ -x $f ] || fail "$f not installed"; done
 for f in /lib/systemd/system/vstord.service /usr/share/man/man8/vstord.8.gz \
 	/usr/share/man/man8/vstorctl.8.gz /usr/share/doc/vstor/examples/vstord.json \
-	/usr/include/vstor/filter.h; do
+	/usr/include/vstor/filter.h /usr/share/bash-completion/completions/vstorctl; do
 	[ -f $f ] || fail "$f not installed"
 done
 [ "$(stat -c %a /etc/vstor/vstord.json)" = 600 ] || fail "/etc/vstor/vstord.json is not 0600"

@@ -30,7 +30,7 @@ struct vsc_opt {
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */
-	const char *method;
+	const char *method;     /* NULL: "top", not one request (top.c) */
 	const char *summary;
 	struct vsc_opt opts[VSC_MAX_OPTS];
 	/* One optional positional argument (e.g. "config save [FILE]"). */

@@ -63,16 +63,20 @@ json_t *ctl_session_list(struct ctl_call *c)
 	return json_pack("{s:o}", "sessions", arr);
 }
 
-void vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out)
+int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bool wait)
 {
 	*out = (struct vs_ctl_summary){ 0 };
-	pthread_mutex_lock(&st->lock);
+	if (!wait && pthread_mutex_trylock(&st->lock) != 0)
+		return -EBUSY;
+	if (wait)
+		pthread_mutex_lock(&st->lock);
 	out->targets = st->cfg->ntargets;
 	for (size_t i = 0; i < st->cfg->ntargets; i++) {
 		out->luns += st->cfg->targets[i].nluns;
 		out->sessions += ctl_sessions_on(st, st->cfg->targets[i].iqn);
 	}
 	pthread_mutex_unlock(&st->lock);
+	return 0;
 }
 
 static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)

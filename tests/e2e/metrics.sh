@@ -105,10 +105,13 @@ want "vstor_target_logins_refused_total{target=\"$T1\",reason=\"acl\"}" 0
 [ "$(val "$tmp/m2" "vstor_target_sessions{target=\"$T1\"}")" = 0 ] || fail "sessions left over"
 
 # Under load: a session and (maybe) a command in flight.
-"$IO" load "127.0.0.1:$P" "$T1" 0 2 >"$tmp/load.out" 2>&1 &
+"$IO" load "127.0.0.1:$P" "$T1" 0 6 >"$tmp/load.out" 2>&1 &
 lp=$!
-sleep 1
-scrape "$tmp/m3"
+for _ in $(seq 40); do      # until its login is in (a loaded machine is slow)
+	sleep 0.2
+	scrape "$tmp/m3"
+	[ "$(val "$tmp/m3" "vstor_target_sessions{target=\"$T1\"}")" = 1 ] && break
+done
 wait $lp || fail "load: $(cat "$tmp/load.out")"
 [ "$(val "$tmp/m3" "vstor_target_sessions{target=\"$T1\"}")" = 1 ] ||
 	fail "no session counted under load"
@@ -125,12 +128,16 @@ stop_vstord TERM 10
 sed "s/127.0.0.1:$M/127.0.0.1:x/" "$tmp/c.json" >"$tmp/bad.json"
 "$VSTORD" -c "$tmp/bad.json" --check >/dev/null 2>"$tmp/err" && fail "bad metrics.listen accepted"
 grep -q 'metrics.listen: ' "$tmp/err" || fail "bad metrics.listen: $(cat "$tmp/err")"
-python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(5)' "$M" &
+python3 -c 'import socket,sys,time; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(); time.sleep(30)' "$M" &
 bp=$!
-sleep 0.5
-"$VSTORD" -c "$tmp/c.json" --ctl-socket none >/dev/null 2>"$tmp/err" && fail "started on a busy metrics port"
+for _ in $(seq 100); do port_open "$M" && break; sleep 0.1; done
+port_open "$M" || fail "the port holder did not listen"
+# bounded: a vstord that did start would otherwise serve on
+timeout 20 "$VSTORD" -c "$tmp/c.json" --ctl-socket none >/dev/null 2>"$tmp/err"
+rc=$?
 kill $bp 2>/dev/null
 wait $bp 2>/dev/null
+[ "$rc" = 1 ] || fail "on a busy metrics port: exit $rc, want 1"
 grep -q "metrics.listen: 127.0.0.1:$M: Address already in use" "$tmp/err" ||
 	fail "busy metrics port: $(cat "$tmp/err")"
 pass "promtool clean; 8 reads, 5 writes, 1 ILLEGAL REQUEST, 2 refused logins counted exactly"

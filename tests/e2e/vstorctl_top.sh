@@ -21,8 +21,12 @@ session=vstor-top-$$
 tmux_kill() { tmux kill-session -t "$session" 2>/dev/null; }
 trap 'tmux_kill; e2e_cleanup' EXIT
 
-"$IO" load "127.0.0.1:$PORT" "$T" 0 6 >"$tmp/load.out" 2>&1 &
+"$IO" load "127.0.0.1:$PORT" "$T" 0 8 >"$tmp/load.out" 2>&1 &
 lp=$!
+for _ in $(seq 50); do      # the load is logged in and running (a loaded machine is slow)
+	ctl --json stats --target "$T" --lun 0 2>/dev/null | grep -q '"read_ops": [1-9]' && break
+	sleep 0.2
+done
 tmux new-session -d -s "$session" -x 80 -y 24 \
 	"'$VSTORCTL' --socket '$SOCK' top --interval 0.5; sleep 30" || fail "tmux did not start"
 sleep 2

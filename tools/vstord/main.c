@@ -80,7 +80,7 @@ static void reload(struct vsd_server *srv, const char *config_path)
 	json_decref(r);
 	free(reply);
 	char status[512];
-	vsd_serve_status(srv, status, sizeof(status));
+	vsd_serve_status(srv, status, sizeof(status), true);
 	vsd_notify("READY=1\nSTATUS=%s", status);
 }
 
@@ -111,7 +111,9 @@ static void status_tick(void *srv)
 	static char last[512];
 	char now[512];
 
-	vsd_serve_status(srv, now, sizeof(now));
+	/* never wait behind a change in progress: the pings come first */
+	if (vsd_serve_status(srv, now, sizeof(now), false) < 0)
+		return;
 	if (strcmp(now, last) != 0) {
 		vsd_notify("STATUS=%s", now);
 		memcpy(last, now, sizeof(last));
@@ -282,7 +284,7 @@ int main(int argc, char **argv)
 
 	/* Every portal listens, every LUN is open, the control socket serves. */
 	char status[512];
-	vsd_serve_status(srv, status, sizeof(status));
+	vsd_serve_status(srv, status, sizeof(status), true);
 	vsd_notify("READY=1\nSTATUS=%s", status);
 	struct vsd_watchdog *wd = start_watchdog(srv);
 

@@ -232,15 +232,17 @@ struct vs_ctl_state *vsd_serve_state(struct vsd_server *srv)
 	return srv->st;
 }
 
-void vsd_serve_status(struct vsd_server *srv, char *buf, size_t len)
+int vsd_serve_status(struct vsd_server *srv, char *buf, size_t len, bool wait)
 {
 	struct vs_ctl_summary sum;
 
-	vs_ctl_state_summary(srv->st, &sum);
+	if (vs_ctl_state_summary(srv->st, &sum, wait) < 0)
+		return -1;
 	snprintf(buf, len, "serving %zu target%s, %zu LUN%s on %s; %zu session%s", sum.targets,
 	         sum.targets == 1 ? "" : "s", sum.luns, sum.luns == 1 ? "" : "s",
 	         srv->portals[0] ? srv->portals : "no portal", sum.sessions,
 	         sum.sessions == 1 ? "" : "s");
+	return 0;
 }
 
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)

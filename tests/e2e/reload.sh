@@ -99,6 +99,9 @@ write_conf 16M "" ", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"
 	fail "forced reload failed: $(cat "$tmp/r.out" "$tmp/r.err")"
 grep -qxF "  lun.remove $R1/2 (forced)" "$tmp/r.out" || fail "forced reload: $(cat "$tmp/r.out")"
 grep -q "r1/2:" <<<"$(luns)" && fail "the forced reload kept LUN 2"
+# force_remove is an instruction for one reload, not state: never saved
+ctl_ok config save "$tmp/saved.json" >/dev/null
+grep -q force_remove "$tmp/saved.json" && fail "config save wrote force_remove"
 
 # SIGHUP: the same, logged.
 write_conf 16M ", { \"lun\": 3, \"backend\": \"ram\", \"size\": \"1M\" }" ""

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: the receive path of a real iSCSI connection in full
- * feature phase -- conn.c's state machine and every PDU handler (SCSI
+ * feature phase -- conn_rx.c's state machine and every PDU handler (SCSI
  * Command with immediate data and AHS, Data-Out against R2Ts, NOP-Out, Task
  * Management, Text, Logout, SNACK, the Reject paths), down through the port
  * and vdisk over a ram LUN, on the fabric's own event-loop thread.

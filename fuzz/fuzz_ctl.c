@@ -33,7 +33,7 @@ static void make_state(void)
 	char err[VS_CONFIG_ERR_MAX];
 	if (vs_config_load_buffer("fuzz", cfg_json, strlen(cfg_json), &cfg, err, sizeof(err)) != 0)
 		abort();
-	state = vs_ctl_state_create(cfg, "fuzz", NULL, err, sizeof(err));
+	state = vs_ctl_state_create(cfg, "fuzz", NULL, NULL, err, sizeof(err));
 	if (!state)
 		abort();
 }

@@ -12,13 +12,20 @@
 
 struct vs_port;
 struct vs_iscsi;
+struct vs_loop_group;
 
 /* SPC-4 Table 144 version descriptor of iSCSI (no version claimed), for
  * the standard INQUIRY data of LUNs exported over this fabric. */
 #define VS_ISCSI_VERSION_DESCRIPTOR 0x0960
 
 struct vs_iscsi_config {
-	uint32_t threads;               /* event loops; 0 = number of CPUs */
+	/* The event loops (include/vstor/loop.h) to serve connections on,
+	 * shared with other fabrics and backends; not owned, and it must run
+	 * from vs_iscsi_start until vs_iscsi_stop has returned.  NULL: the
+	 * fabric makes a group of its own of `threads` loops at start and
+	 * frees it at stop. */
+	struct vs_loop_group *group;
+	uint32_t threads;               /* own event loops if no group; 0 = number of CPUs */
 	uint32_t max_connections;       /* whole daemon; 0 = 256 */
 	uint32_t max_sessions;          /* whole daemon; 0 = 128 */
 	uint32_t login_timeout_ms;      /* 0 = 15000 */
@@ -87,21 +94,13 @@ int  vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *a
 int  vs_iscsi_set_chap(struct vs_iscsi *is, const char *iqn, const struct vs_iscsi_chap *chap);
 /* Discovery-session CHAP (NULL = none required). */
 int  vs_iscsi_set_discovery_chap(struct vs_iscsi *is, const struct vs_iscsi_chap *chap);
-int  vs_iscsi_start(struct vs_iscsi *is);      /* spawns the event loops */
+/* Serve on the group's loops (or start loops of its own). */
+int  vs_iscsi_start(struct vs_iscsi *is);
 /* Stop accepting, let in-flight commands finish (up to grace_ms, then
- * abort), close every connection.  Blocks. */
+ * abort), close every connection.  Blocks until the fabric is off every
+ * loop (a group of its own is stopped and freed; a shared one runs on). */
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms);
 void vs_iscsi_destroy(struct vs_iscsi *is);
-
-/*
- * Liveness, for a watchdog: each event loop's count of passes (wake-ups)
- * so far into out[0..max); returns the number of loops (0 before
- * vs_iscsi_start and after vs_iscsi_stop).  An idle loop still passes
- * every 100 ms (its timer tick), so a count that does not move for a few
- * hundred ms means that loop is stuck in a callback.  Any thread, no lock,
- * but only between vs_iscsi_start and vs_iscsi_stop (which frees the loops).
- */
-size_t vs_iscsi_loop_passes(struct vs_iscsi *is, uint64_t *out, size_t max);
 
 /* A target's figures for monitoring (Prometheus metrics): sessions logged
  * in now, and logins refused since it was added, by reason.  0 or -ENOENT. */

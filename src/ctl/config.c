@@ -76,6 +76,7 @@ void vs_config_free(struct vs_config *cfg)
 	free(cfg->targets);
 	free(cfg->metrics_listen);
 	vs_config_names_free(cfg->force_remove, cfg->nforce_remove);
+	vs_config_nbd_free(cfg->nbd);
 	free(cfg);
 }
 
@@ -111,7 +112,7 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
 	return 0;
 }
 
-struct vs_config *vs_config_default(void)
+struct vs_config *vs_config_default(const char *backend)
 {
 	struct vs_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
@@ -131,7 +132,7 @@ struct vs_config *vs_config_default(void)
 		goto fail;
 	t->nluns = 1;
 	t->luns[0].lun = 0;
-	t->luns[0].backend = strdup("ram");
+	t->luns[0].backend = strdup(backend);
 	t->luns[0].block_size = 512;
 	char size[32];
 	vs_config_format_size(VS_CONFIG_DEFAULT_SIZE, size, sizeof(size));
@@ -363,6 +364,8 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		put_str(m, "listen", cfg->metrics_listen, oom);
 		put(root, "metrics", m, oom);
 	}
+	if (cfg->nbd)
+		put(root, "nbd", vs_config_nbd_json(cfg->nbd, oom), oom);
 	return root;
 }
 

@@ -23,7 +23,9 @@ struct vs_ctl_state {
 	struct ctl_target_rt *rt;
 	size_t rt_cap;          /* capacity of rt and cfg->targets */
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
+	struct vs_nbd *nbd;     /* NULL: no NBD fabric (ctl_nbd.c) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
+	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
 	/* config.reload: what the daemon's command line changed in the file
 	 * at start (--listen, --threads), applied to the reloaded file too */
 	int (*reload_adjust)(void *ctx, struct vs_config *cfg, char *err, size_t errlen);
@@ -87,8 +89,9 @@ int ctl_reserve_target(struct vs_ctl_state *st);
  * the layers learned are in the model.  On failure, err is the raw reason
  * ("OPTION: ..." of layer *failed_layer, counted from the top; -1: the
  * LUN's own, e.g. the port's message). */
-int ctl_lun_attach(struct vs_port *port, const char *iqn, struct vs_config_lun *l,
-                   uint64_t *bytes, int *failed_layer, char *err, size_t errlen);
+int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+                   struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
+                   size_t errlen);
 /* Which field of a LUN's description an attach error (err and layer above)
  * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
  * *rest is the message after it. */
@@ -127,5 +130,14 @@ json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
 json_t *ctl_config_reload(struct ctl_call *c);
+
+/* ---- NBD (ctl_nbd.c) */
+json_t *ctl_export_add(struct ctl_call *c);
+json_t *ctl_export_remove(struct ctl_call *c);
+json_t *ctl_export_list(struct ctl_call *c);
+/* session.list's "nbd_sessions" */
+json_t *ctl_nbd_sessions(struct vs_ctl_state *st);
+/* An NBD export serves target iqn (LUN lun; lun < 0: any): BUSY error set. */
+bool ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun);
 
 #endif

@@ -219,7 +219,7 @@ json_t *ctl_lun_add(struct ctl_call *c)
 
 	uint64_t bytes = 0;
 	int layer;
-	rc = ctl_lun_attach(st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
+	rc = ctl_lun_attach(st, st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
 	if (rc < 0) {
 		field_error(c, rc == -EEXIST ? VS_CTL_EXISTS : rc == -ENOMEM ? VS_CTL_INTERNAL
 		                                             : VS_CTL_FAILED,
@@ -273,6 +273,8 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	uint64_t lun = t->luns[li].lun;
+	if (ctl_nbd_in_use(c, t->iqn, (int64_t)lun))
+		return NULL;
 	int users = vs_port_lun_users(st->rt[ti].port, lun);
 	if (users > 0 && !force)
 		return ctl_fail(c, VS_CTL_BUSY,

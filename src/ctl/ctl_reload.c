@@ -12,8 +12,9 @@
  * before anything happens — a target with sessions, a LUN an initiator has
  * used (SAM-5's I_T nexus record, vs_port_lun_users) is refused unless
  * the file's "force_remove" names it.  Fields a running daemon cannot
- * change (portals, threads, iscsi, discovery_chap, metrics) are refused
- * whole.  Then the changes run in an order that can be undone: additions
+ * change (portals, threads, iscsi, discovery_chap, metrics, and the nbd
+ * section, whose exports only export.add/remove change) are refused
+ * whole, and so is dropping a LUN an NBD export serves.  Then the changes run in an order that can be undone: additions
  * first (a LUN whose backend will not open undoes the additions before
  * it), then ACL and CHAP, then replacements and removals.  A replaced LUN
  * whose new definition fails to open is put back as it was.
@@ -259,6 +260,34 @@ static void undo_additions(struct reload *r)
 
 /* ------------------------------------------------------------ phases */
 
+/* The NBD section (its exports change with export.add/remove, which a
+ * reload does not make): the same as config.save would write it. */
+static bool nbd_same(const struct vs_config_nbd *a, const struct vs_config_nbd *b)
+{
+	bool oom = false, eq;
+	json_t *ja, *jb;
+
+	if (!a || !b)
+		return a == b;
+	ja = vs_config_nbd_json(a, &oom);
+	jb = vs_config_nbd_json(b, &oom);
+	eq = !oom && json_equal(ja, jb);
+	json_decref(ja);
+	json_decref(jb);
+	return eq;
+}
+
+/* An NBD export serves it: lun.remove and target.remove refuse that even
+ * when forced, so the reload refuses it before changing anything. */
+static int nbd_blocks(struct reload *r, const char *iqn, int64_t lun)
+{
+	struct ctl_call probe = { .st = r->c->st, .method = "config.reload" };
+
+	if (!ctl_nbd_in_use(&probe, iqn, lun))
+		return 0;
+	return ctl_bad(r->c, VS_CTL_BUSY, "%s: %s; nothing was changed", r->file, probe.msg);
+}
+
 static int check_fixed(struct reload *r, const struct vs_config *cur)
 {
 	const struct vs_config *nc = r->nc;
@@ -275,6 +304,8 @@ static int check_fixed(struct reload *r, const struct vs_config *cur)
 		field = "discovery_chap";
 	else if (!str_eq(cur->metrics_listen, nc->metrics_listen))
 		field = "metrics";
+	else if (!nbd_same(cur->nbd, nc->nbd))
+		field = "nbd";
 	if (field)
 		return ctl_bad(r->c, VS_CTL_FAILED, "%s: %s: differs from the running daemon's, and a "
 		               "reload cannot change it; nothing was changed (restart vstord for it)",
@@ -295,6 +326,8 @@ static int check_use(struct reload *r, const struct vs_config *cur)
 		if (!nt || !target_same(t, nt)) {
 			size_t n = ctl_sessions_on(st, t->iqn);
 
+			if (nbd_blocks(r, t->iqn, -1) < 0)
+				return -1;
 			if (n && !forced(r->nc, t->iqn, -1))
 				return ctl_bad(r->c, VS_CTL_BUSY, "%s: target %s would be %s, but %zu "
 				               "session%s logged in; nothing was changed (list \"%s\" in "
@@ -309,6 +342,8 @@ static int check_use(struct reload *r, const struct vs_config *cur)
 
 			if (nl && lun_same(l, nl))
 				continue;
+			if (nbd_blocks(r, t->iqn, (int64_t)l->lun) < 0)
+				return -1;
 			users = vs_port_lun_users(st->rt[ti].port, l->lun);
 			if (users > 0 && !forced(r->nc, t->iqn, (int64_t)l->lun))
 				return ctl_bad(r->c, VS_CTL_BUSY, "%s: LUN %" PRIu64 " of %s would be %s, but "

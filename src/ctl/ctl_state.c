@@ -84,13 +84,14 @@ static void learn(void *ctx, const char *key, const char *value)
 
 #define CTL_LAYER_OPTS 128
 
-int ctl_lun_attach(struct vs_port *port, const char *iqn, struct vs_config_lun *l,
-                   uint64_t *bytes_out, int *failed_layer, char *err, size_t errlen)
+int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+                   struct vs_config_lun *l, uint64_t *bytes_out, int *failed_layer, char *err,
+                   size_t errlen)
 {
 	/* the stack top-down: filters[0] first, the backend last */
 	struct vs_bdev_desc desc[VS_CONFIG_MAX_FILTERS + 1];
 	struct vs_kv *kv = calloc((l->nfilters + 1) * CTL_LAYER_OPTS, sizeof(*kv));
-	struct vs_bdev_open_args args = { .readonly = l->readonly };
+	struct vs_bdev_open_args args = { .readonly = l->readonly, .loops = st->loops };
 	size_t nf = l->nfilters;
 	struct vs_bdev *bdev;
 	uint64_t bytes;
@@ -268,7 +269,8 @@ static void errf(char *err, size_t errlen, const char *fmt, ...)
 }
 
 struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_name,
-                                         const char *config_path, char *err, size_t errlen)
+                                         const char *config_path, struct vs_loop_group *loops,
+                                         char *err, size_t errlen)
 {
 	struct vs_ctl_state *st = calloc(1, sizeof(*st));
 	if (!st || (config_path && !(st->config_path = strdup(config_path)))) {
@@ -279,6 +281,7 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 	}
 	pthread_mutex_init(&st->lock, NULL);
 	st->cfg = cfg;
+	st->loops = loops;
 	st->rt_cap = cfg->ntargets;
 	st->rt = calloc(cfg->ntargets ? cfg->ntargets : 1, sizeof(*st->rt));
 	if (!st->rt) {
@@ -297,7 +300,7 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 			const char *rest;
 			int layer;
 
-			if (ctl_lun_attach(st->rt[ti].port, t->iqn, &t->luns[li], NULL, &layer, why,
+			if (ctl_lun_attach(st, st->rt[ti].port, t->iqn, &t->luns[li], NULL, &layer, why,
 			                   sizeof(why)) < 0) {
 				ctl_lun_error_field(&t->luns[li], layer, why, field, sizeof(field), &rest);
 				errf(err, errlen, "%s: targets[%zu].luns[%zu].%s: %s", cfg_name, ti, li, field,

@@ -116,4 +116,27 @@ for _ in $(seq 50); do grep -q "SIGHUP: reload refused" "$tmp/vstord.log" && bre
 grep -q "SIGHUP: reload refused: $conf:" "$tmp/vstord.log" || fail "SIGHUP with a bad file was not refused"
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
-pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, SIGHUP"
+
+# NBD exports are not reloaded: a changed "nbd" section is refused, and so
+# is replacing a LUN an export serves (export.remove first), force or not.
+NBDP=$((3488 + ${VSTOR_PORT_OFFSET:-0}))
+nbd_conf() {   # LUN1_SIZE EXPORT_NAME
+	cat >"$conf" <<JSON
+{ "portals": ["127.0.0.1:3260"], "force_remove": ["$R1/1"],
+  "targets": [ { "iqn": "$R1", "luns": [ { "lun": 0, "backend": "ram", "size": "8M" },
+                                         { "lun": 1, "backend": "ram", "size": "$1" } ] } ],
+  "nbd": { "portals": ["127.0.0.1:$NBDP"],
+           "exports": [ { "name": "$2", "target": "$R1", "lun": 1 } ] } }
+JSON
+}
+nbd_conf 4M d1
+: >"$tmp/vstord.log"
+ctl_start $((PORT + 6)) "$conf"
+nbd_conf 4M d2
+ctl_err 1 "nbd: differs from the running daemon's" config reload
+nbd_conf 8M d1
+ctl_err 1 "NBD export 'd1' serves $R1 LUN 1; remove the export first; nothing was changed" config reload
+[ "$(luns)" = "r1/0:8388608 r1/1:4194304" ] || fail "a refused reload changed LUNs: $(luns)"
+stop_vstord TERM 10
+[ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
+pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, SIGHUP, NBD"

@@ -221,8 +221,6 @@ static const struct vs_backend_ops tmem_ops = {
 struct tpass {
 	struct vs_layer *self;
 	_Atomic int submits;
-	void *last_ctx;
-	void *last_bounce;
 	bool clear_zeroes;
 };
 
@@ -241,12 +239,15 @@ static void tpass_close(void *h) { free(h); }
 static int tpass_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct tpass *p = h;
+	uint8_t *bounce = vs_layer_bounce(p->self, ctx);
 
 	assert_non_null(ctx);
-	memset(ctx, 0xab, TPASS_CTX);           /* ASan: the context really is that big */
-	p->last_ctx = ctx;
-	p->last_bounce = vs_layer_bounce(p->self, ctx);
-	memset(p->last_bounce, 0xcd, TPASS_BOUNCE);
+	/* ASan: the context and the bounce memory really are that big, and
+	 * 4096-aligned; another request's are elsewhere (TSan) */
+	memset(ctx, 0xab, TPASS_CTX);
+	assert_non_null(bounce);
+	assert_int_equal((uintptr_t)bounce % 4096, 0);
+	memset(bounce, 0xcd, TPASS_BOUNCE);
 	atomic_fetch_add(&p->submits, 1);
 	return vs_layer_submit(p->self, 0, bio);
 }
@@ -981,6 +982,7 @@ struct worker {
 	struct vs_bdev *b;
 	_Atomic int done;
 	int refused;
+	unsigned index;         /* its own blocks: the data itself is not the test */
 };
 
 /* Each thread has a few bios in flight through a layer with context: the
@@ -998,7 +1000,8 @@ static void *worker_main(void *arg)
 
 		iov[k] = (struct iovec){ buf[k], 512 };
 		bios[k] = (struct vs_bio){ .op = (i & 1) ? VS_BIO_WRITE : VS_BIO_READ,
-		                           .offset = (uint64_t)(i % 64) * 512, .length = 512,
+		                           .offset = (uint64_t)(w->index * 16 + i % 16) * 512,
+		                           .length = 512,
 		                           .iov = &iov[k], .iovcnt = 1, .done = count_done,
 		                           .ctx = &w->done };
 		if (vs_bdev_submit(w->b, &bios[k]) < 0)
@@ -1020,7 +1023,7 @@ static void test_threads_share_the_pool(void **state)
 
 	assert_non_null(b);
 	for (int i = 0; i < THREADS; i++) {
-		w[i] = (struct worker){ .b = b };
+		w[i] = (struct worker){ .b = b, .index = (unsigned)i };
 		atomic_init(&w[i].done, 0);
 		assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
 	}

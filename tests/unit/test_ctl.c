@@ -23,6 +23,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "layer_names.h"
 #include "spy_bdev.h"
 #include "test_fabric.h"
 #include "vstor/iscsi.h"
@@ -47,7 +48,7 @@ static struct vs_ctl_state *state_from(const char *json, const char *config_path
 	char err[VS_CONFIG_ERR_MAX];
 	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
 		fail_msg("config: %s", err);
-	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", config_path, err, sizeof(err));
+	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", config_path, NULL, err, sizeof(err));
 	if (!st)
 		fail_msg("state: %s", err);
 	return st;
@@ -268,8 +269,12 @@ static void test_lun_add_bad_input(void **state)
 	        "params.size: 1000 bytes is not a multiple of block_size 512");
 	refused(f, ADD(TGT "\"lun\":0,\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_EXISTS,
 	        "params.lun: LUN 0 already exists on " T0);
+	char unknown[640];
+
+	snprintf(unknown, sizeof(unknown), "params.backend: unknown backend \"tape\" (known: %s)",
+	         layer_names(VS_LAYER_BACKEND));
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"tape\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
-	        "params.backend: unknown backend \"tape\" (known: file, ram)");
+	        unknown);
 	refused(f, ADD(TGT "\"lun\":\"1\",\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
 	        "params.lun: must be an integer, got a string");
 	refused(f, ADD(TGT "\"backend\":\"ram\",\"size\":\"1M\""), VS_CTL_INVALID_PARAMS,
@@ -344,7 +349,7 @@ static void test_lun_limit_matches_vdisk(void **state)
 		                   .noptions = 1, .block_size = 512 };
 	char err[VS_CTL_MSG_MAX];
 	int layer;
-	assert_int_not_equal(ctl_lun_attach(vs_ctl_state_port(f->st, 0), T0, &l, NULL, &layer, err,
+	assert_int_not_equal(ctl_lun_attach(f->st, vs_ctl_state_port(f->st, 0), T0, &l, NULL, &layer, err,
 	                                    sizeof(err)), 0);
 	assert_int_equal(layer, -1);
 	assert_string_equal(err, "lun: 1024 out of range (max 1023)");
@@ -709,7 +714,7 @@ static void test_config_save_round_trip(void **state)
 	struct vs_config *cfg = NULL;
 	char err[VS_CONFIG_ERR_MAX];
 	assert_int_equal(vs_config_load_file(f->path, &cfg, err, sizeof(err)), 0);
-	struct fx g = { .st = vs_ctl_state_create(cfg, f->path, NULL, err, sizeof(err)) };
+	struct fx g = { .st = vs_ctl_state_create(cfg, f->path, NULL, NULL, err, sizeof(err)) };
 	assert_non_null(g.st);
 	json_t *after = ok(&g, "{\"method\":\"lun.list\"}");
 	assert_true(json_equal(before, after));

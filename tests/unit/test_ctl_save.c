@@ -79,7 +79,7 @@ static int setup(void **state)
 	char err[VS_CONFIG_ERR_MAX];
 	assert_int_equal(vs_config_load_buffer("t.json", cfg_json, strlen(cfg_json), &cfg, err,
 	                                       sizeof(err)), 0);
-	f->st = vs_ctl_state_create(cfg, "t.json", f->file, err, sizeof(err));
+	f->st = vs_ctl_state_create(cfg, "t.json", f->file, NULL, err, sizeof(err));
 	assert_non_null(f->st);
 	watch_file = f->file;
 	watch_tmp = f->tmp;

@@ -11,7 +11,7 @@
 
 #include <string.h>
 
-#include "fabrics/iscsi/event_loop.h"
+#include "fabrics/iscsi/iscsi_loop.h"
 
 /* End a wake-up that received `pdus` PDUs; return the policy's answer. */
 static bool wake(struct iscsi_loop *loop, uint32_t pdus)

@@ -10,22 +10,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "liveness.h"
 #include "log.h"
 #include "metrics_http.h"
 #include "serve.h"
+#include "serve_nbd.h"
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
+#include "vstor/loop.h"
 #include "vstor/miniport.h"
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
 
 struct vsd_server {
+	/* The event loops every fabric (and later backend) runs on: one
+	 * group of `threads` loops for the whole daemon. */
+	struct vs_loop_group *loops;
 	struct vs_iscsi *is;
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
 	struct vsd_metrics *metrics;    /* GET /metrics; NULL unless configured */
+	struct vs_nbd *nbd;             /* the "nbd" section's fabric; NULL if none */
+	struct vsd_liveness *liveness;  /* the loops' pulse, for the watchdog */
 	bool started;
 	char portals[512];              /* every portal listened on, for the status line */
 };
@@ -119,9 +127,20 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	srv->ctl = ctl;
 	/* a LUN's resource lost, back, resized: one line per change */
 	vs_ctl_set_log(log_info_line);
+	/* The event loops first: block stacks that wait on sockets or timers
+	 * (a remote backend, a throttle) start using them as they open. */
+	srv->loops = vs_loop_group_create(cfg->threads, "vstor");
+	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
+		vsd_error("event loops: %s", vs_last_error());
+		goto fail;
+	}
+	if (!(srv->liveness = vsd_liveness_create(srv->loops))) {
+		vsd_error("event loops: out of memory");
+		goto fail;
+	}
 	/* The ports and their LUNs: everything that can fail on a bad path or
 	 * size happens here, before the fabric binds a portal. */
-	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, err, sizeof(err));
+	srv->st = vs_ctl_state_create(cfg, cfg_name, config_path, srv->loops, err, sizeof(err));
 	cfg = NULL;     /* the state owns it now (freed there on failure) */
 	if (!srv->st) {
 		vsd_error("%s", err);
@@ -130,7 +149,7 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	const struct vs_config *rc_cfg = vs_ctl_state_config(srv->st);
 
 	struct vs_iscsi_config ic = {
-		.threads = rc_cfg->threads,
+		.group = srv->loops,
 		.nop_interval_ms = rc_cfg->iscsi.nop_interval_ms,
 		.nop_timeout_ms = rc_cfg->iscsi.nop_timeout_ms,
 		.queue_depth = rc_cfg->iscsi.queue_depth,
@@ -178,6 +197,8 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		goto fail;
 	}
 	srv->started = true;
+	if (vsd_nbd_start(srv->st, srv->loops, cfg_name, &srv->nbd) < 0)
+		goto fail;
 
 	/* Every portal in use: the daemon's and the targets' own. */
 	portals = srv->portals;
@@ -222,9 +243,8 @@ size_t vsd_serve_loop_passes(void *srv_, uint64_t *out, size_t max)
 {
 	struct vsd_server *srv = srv_;
 
-	/* The fabric's own loops for now; the shared event-loop group's once
-	 * every fabric runs on it (the same count per loop). */
-	return vs_iscsi_loop_passes(srv->is, out, max);
+	/* every loop of the shared group: every fabric and backend runs there */
+	return vsd_liveness_passes(srv->liveness, out, max);
 }
 
 struct vs_ctl_state *vsd_serve_state(struct vsd_server *srv)
@@ -253,6 +273,7 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	/* No more changes while the stack goes down, no more scrapes. */
 	vs_ctl_server_destroy(srv->ctl);
 	vsd_metrics_stop(srv->metrics);
+	vsd_nbd_stop(srv->nbd, grace_ms);
 	if (srv->is && srv->started) {
 		vsd_debug("stopping the iSCSI fabric (grace %" PRIu32 " ms)", grace_ms);
 		vs_iscsi_stop(srv->is, grace_ms);
@@ -263,6 +284,9 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	 * were told is written is on stable storage (file backends). */
 	if (vs_ctl_state_destroy(srv->st, log_error_line) < 0)
 		rc = -EIO;
+	/* Last: whatever ran on the loops is gone by now (a probe too). */
+	vs_loop_group_destroy(srv->loops);
+	vsd_liveness_free(srv->liveness);
 	free(srv);
 	return rc;
 }

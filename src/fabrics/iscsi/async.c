@@ -24,7 +24,7 @@
 #define ASYNC_EVENT_SCSI   0    /* §11.9.1 AsyncEvent */
 #define ASYNC_EVENT_LOGOUT 1
 
-static void async_msg(struct iscsi_msg *m)
+static void async_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, async_msg);
 
@@ -52,7 +52,7 @@ static void queue_locked(struct iscsi_conn *c, uint64_t lun, uint16_t asc_ascq)
 	if (!c->async_posted) {
 		c->async_posted = true;
 		c->async_msg.fn = async_msg;
-		iscsi_loop_post(c->loop, &c->async_msg);
+		vs_loop_post(c->loop->base, &c->async_msg);
 	}
 }
 
@@ -93,7 +93,7 @@ static void fill_pdu(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, uint64_t lun
 }
 
 /* On the connection's loop: send what is queued, leaving the receive path
- * the two control slots it needs (conn.c dispatch); the rest goes on a
+ * the two control slots it needs (conn_rx.c dispatch); the rest goes on a
  * later tick. */
 void iscsi_async_flush(struct iscsi_conn *c)
 {

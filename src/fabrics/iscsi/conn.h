@@ -15,15 +15,16 @@
 
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
-#include "event_loop.h"
+#include "iscsi_loop.h"
 #include "login.h"
 #include "pdu.h"
 
 #define ISCSI_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* Largest data transfer one command may have (EDTL): the largest buffer
- * class.  Matches what disks behind the port advertise as MAXIMUM TRANSFER
- * LENGTH (vdisk: 8 MiB); longer commands get INVALID FIELD IN CDB. */
+/* Largest data transfer one command may have: the SRB buffer.  Matches
+ * what disks behind the port advertise as MAXIMUM TRANSFER LENGTH (vdisk:
+ * 8 MiB).  The initiator's EDTL may be larger (up to 4 GiB - 1) when the
+ * command moves less: the rest is an underflow residual (§11.4.5.2). */
 #define ISCSI_MAX_XFER          VS_ISCSI_BURST_MAX
 /* Largest MaxRecvDataSegmentLength we declare (RFC allows 2^24-1). */
 #define ISCSI_MAX_DSL           VS_ISCSI_MAX_RECV_DSL_MAX
@@ -146,8 +147,11 @@ struct iscsi_task {
 	uint64_t lun_field;                 /* as in the BHS */
 	uint64_t lun;
 	uint32_t edtl;
+	/* The part of EDTL the SRB's buffer covers (its data_length): at most
+	 * the buffer, and for a write at most what the command transfers. */
+	uint32_t buf_len;
 	struct vs_srb *srb;
-	struct iovec iov;                   /* the SRB's data buffer, edtl long */
+	struct iovec iov;                   /* the SRB's data buffer, buf_len long */
 
 	/* write (Data-Out) state, RFC 7143 §11.7-11.8 */
 	uint32_t received;                  /* bytes placed in the buffer */
@@ -181,7 +185,7 @@ struct iscsi_task {
 	uint32_t residual;
 
 	struct iscsi_tx tx;
-	struct iscsi_msg done_msg;          /* srb->done → the conn's loop */
+	struct vs_loop_msg done_msg;        /* srb->done → the conn's loop */
 };
 
 /* An outstanding task management request (§11.5). */
@@ -193,7 +197,7 @@ struct iscsi_tmf {
 	uint8_t response;
 	struct iscsi_task *ref_task;
 	struct iscsi_ctl_pdu rsp;
-	struct iscsi_msg done_msg;
+	struct vs_loop_msg done_msg;
 };
 
 /* ---------------------------------------------------------------- sessions */
@@ -237,7 +241,7 @@ struct iscsi_rx_seg {
 };
 
 struct iscsi_conn {
-	struct iscsi_handler h;
+	struct vs_loop_fd h;
 	struct iscsi_conn *lnext, *lprev;   /* in the loop's list */
 	struct vs_iscsi *is;
 	struct iscsi_loop *loop;
@@ -263,12 +267,12 @@ struct iscsi_conn {
 	struct iscsi_text *text;
 	struct iscsi_ctl_pdu *held_login_rsp;
 	struct iscsi_session *pending_old;  /* reinstatement target */
-	struct iscsi_msg reinstated_msg;
-	struct iscsi_msg kill_msg;
-	struct iscsi_msg attach_msg;
+	struct vs_loop_msg reinstated_msg;
+	struct vs_loop_msg kill_msg;
+	struct vs_loop_msg attach_msg;
 	bool kill_pending;                  /* guarded by is->lock */
 	bool waiting_reinstate;
-	struct iscsi_msg flush_msg, resume_msg, reap_msg;
+	struct vs_loop_msg flush_msg, resume_msg, reap_msg;
 	bool flush_posted, resume_posted, reap_posted;
 	uint16_t cid;
 	uint32_t login_exp_cmdsn;
@@ -300,7 +304,7 @@ struct iscsi_conn {
 	uint32_t rx_buf_len;
 	uint8_t *rbuf;                      /* ISCSI_RBUF_LEN: bytes read, not yet parsed */
 	uint32_t rbuf_head, rbuf_tail;      /* unparsed bytes are rbuf[head, tail) */
-	uint64_t rx_now_ns;                 /* clock read once per receive burst */
+	uint64_t rx_now_ns;                 /* the loop's clock of this receive burst */
 	bool rx_drained;                    /* this burst's recv() came back short */
 
 	/* send queue */
@@ -326,6 +330,7 @@ struct iscsi_conn {
 	 * largest transfer (ISCSI_MAX_XFER), reserved but untouched until used:
 	 * a command admitted by the CmdSN window never waits for memory. */
 	struct vs_srb_pool *pool;
+	uint32_t xfer_cap;                  /* that buffer, or the adapter's max transfer if less */
 	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;
@@ -336,52 +341,80 @@ struct iscsi_conn {
 	struct { uint64_t lun; uint16_t asc_ascq; } async_ev[ISCSI_ASYNC_QUEUE];
 	uint32_t async_n;
 	bool async_posted;
-	struct iscsi_msg async_msg;
+	struct vs_loop_msg async_msg;
 	const char *kill_reason;            /* guarded by is->lock */
 };
 
-/* ---- conn.c */
+/*
+ * The connection's jobs, one file each (see conn.c for who calls whom).
+ * Unless noted, everything runs on the connection's loop thread.
+ */
+
+/* ---- conn.c: lifetime */
 struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
                                      const char *local);
-void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
 void iscsi_conn_close(struct iscsi_conn *c, const char *reason);
+/* Free it once nothing refers to it (after the current epoll batch). */
 void iscsi_conn_try_free(struct iscsi_conn *c);
-void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
-void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread */
+void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread, is->lock held */
+
+/* ---- conn_event.c: on its loop */
+void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
+
+/* ---- conn_rx.c: receive state machine and dispatch */
+void iscsi_conn_rx(struct iscsi_conn *c);       /* take in what the socket holds */
+
+/* ---- conn_sink.c: the receive side, for the PDU handlers */
 void iscsi_conn_resume_rx(struct iscsi_conn *c);
 void iscsi_conn_pause_rx(struct iscsi_conn *c);
-/* Reject the current PDU (its data is skipped); fatal: close afterwards. */
-void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
-int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
-uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
+/* Run the receive state machine again soon (bytes already buffered). */
+void iscsi_conn_rx_kick(struct iscsi_conn *c);
+/* Where the current PDU's data segment goes: nowhere, rx_buf (control
+ * PDUs), or base[0, len) then discard_after bytes dropped. */
+void iscsi_rx_sink_discard(struct iscsi_conn *c);
+void iscsi_rx_sink_buf(struct iscsi_conn *c);
+void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
 
-/* send queue */
+/* ---- conn_tx.c: send path */
 void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx);
 void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx);
-void iscsi_tx_flush(struct iscsi_conn *c);
+/* Send what is ready.  NULL, or why the connection must now be closed (the
+ * caller closes it). */
+const char *iscsi_tx_flush(struct iscsi_conn *c);
+/* Closing: drop every queued item, telling its owner (finished). */
+void iscsi_tx_drop_all(struct iscsi_conn *c);
+uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
 /* Fill StatSN / ExpCmdSN / MaxCmdSN of a target PDU header. */
 void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode);
 /* Finish a built PDU: header digest, data iovecs, pad, data digest. */
 void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests);
+/* The epoll events wanted for the socket (no-op once closed). */
+void iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events);
+
+/* ---- conn_ctl.c: control PDUs */
 struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c);
+void iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
 void iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
 bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n);
 /* Prepare a control PDU that lives outside the connection's slots (TMF). */
 void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p);
 
-/* receive helpers used by the PDU handlers */
-void iscsi_rx_sink_discard(struct iscsi_conn *c);
-void iscsi_rx_sink_buf(struct iscsi_conn *c);
-void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
+/* ---- conn_timer.c */
+void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
 
 /* ---- conn_login.c */
 void iscsi_conn_login_header(struct iscsi_conn *c);
+int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
 /* Called with is->lock held by the old session's teardown, any thread. */
 void iscsi_conn_post_reinstated(struct iscsi_conn *waiter);
 
 /* ---- reject.c */
 void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad);
+/* Reject the PDU being received and skip its data segment. */
+void iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason);
+/* The same, with a log line (why); fatal: close once the Reject is out. */
+void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
 
 /* ---- session.c */
 int  iscsi_session_bind(struct iscsi_conn *c);   /* at login DONE; see session.c */

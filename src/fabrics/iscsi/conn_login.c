@@ -91,7 +91,7 @@ int iscsi_conn_enter_full_feature(struct iscsi_conn *c)
 	c->hdigest = c->p.header_digest;
 	c->ddigest = c->p.data_digest;
 	c->state = CONN_FULL;
-	c->last_rx_ns = iscsi_now_ns();
+	c->last_rx_ns = vs_loop_clock_ns();
 	if (s->discovery)
 		iscsi_log(ISCSI_LOG_INFO, "conn %llu %s: discovery session for %s", (unsigned long long)c->id,
 		          c->peer, s->initiator);
@@ -180,7 +180,7 @@ static void login_complete(struct iscsi_conn *c)
 	send_final(c, p, rc);
 }
 
-static void reinstated_msg(struct iscsi_msg *m)
+static void reinstated_msg(struct vs_loop_msg *m)
 {
 	struct iscsi_conn *c = ISCSI_CONTAINER_OF(m, struct iscsi_conn, reinstated_msg);
 	struct iscsi_ctl_pdu *p = c->held_login_rsp;
@@ -200,5 +200,5 @@ static void reinstated_msg(struct iscsi_msg *m)
 void iscsi_conn_post_reinstated(struct iscsi_conn *w)
 {
 	w->reinstated_msg.fn = reinstated_msg;
-	iscsi_loop_post(w->loop, &w->reinstated_msg);
+	vs_loop_post(w->loop->base, &w->reinstated_msg);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "vstor/miniport.h"
+#include "../../util/vs_addr.h"
 #include "iscsi_target.h"
 #include "log.h"
 
@@ -213,87 +214,7 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 	c->env.limits = &is->limits;
 }
 
-/* ---------------------------------------------------------------- loops */
-
-/*
- * Stopping (vs_iscsi_stop), one connection per tick.  A full-feature
- * connection is asked to log out (AsyncEvent 1, Parameter3 = the grace
- * period, RFC 7143 §11.9.1); from then on new commands are rejected
- * ("Waiting for Logout", scsi_cmd.c) while Data-Out for the commands
- * already started keeps coming in, and once its last task has answered the
- * connection closes: every status the initiator was sent is on the wire,
- * and nothing not yet acknowledged was taken on.  A connection that logs
- * out meanwhile finishes its logout.  Connections still logging in and
- * discovery sessions hold no task and close at once; at the deadline
- * whatever is left is closed, aborting its tasks.
- */
-static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
-{
-	uint64_t left_s = now < is->stop_deadline_ns ? (is->stop_deadline_ns - now + 999999999ull) / 1000000000ull
-	                                             : 0;
-
-	if (now >= is->stop_deadline_ns) {
-		iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
-		return;
-	}
-	if (c->state == CONN_LOGIN || c->state == CONN_LOGIN_WAIT || !c->sess || c->sess->discovery) {
-		iscsi_conn_close(c, "target stopping");
-		return;
-	}
-	if (c->state != CONN_FULL)
-		return;     /* logging out: logout.c answers once the tasks are done */
-	if (!c->logout_requested &&
-	    !iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
-		return;     /* no control slot this time: new commands still start */
-	if (c->active_tasks || c->tmf_pending)
-		return;
-	/* The logout request (and anything else queued) goes out first. */
-	c->close_reason = "target stopping";
-	if (!c->txq_head)
-		iscsi_conn_close(c, c->close_reason);
-	else
-		c->close_after_tx = true;
-}
-
-static void loop_tick(struct iscsi_loop *loop, uint64_t now)
-{
-	struct vs_iscsi *is = loop->owner;
-	struct iscsi_conn *c = loop->conns, *next;
-
-	for (; c; c = next) {
-		next = c->lnext;
-		if (is->stopping && c->state != CONN_CLOSING) {
-			stop_tick(is, c, now);
-			if (c->state == CONN_CLOSING)
-				continue;
-		}
-		iscsi_conn_tick(c, now);
-	}
-}
-
-static bool loop_may_exit(struct iscsi_loop *loop)
-{
-	return loop->conns == NULL;
-}
-
-static const struct iscsi_loop_ops loop_ops = {
-	.tick = loop_tick,
-	.may_exit = loop_may_exit,
-};
-
 /* ---------------------------------------------------------------- portals */
-
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?", serv[16] = "?";
-
-	getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host, sizeof(host), serv, sizeof(serv),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	if (ss->ss_family == AF_INET6)
-		snprintf(buf, cap, "[%s]:%s", host, serv);
-	else
-		snprintf(buf, cap, "%s:%s", host, serv);
-}
 
 /*
  * Socket options of an accepted connection.  TCP_NODELAY: a PDU goes out
@@ -323,7 +244,7 @@ void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
-static void on_accept(struct iscsi_handler *h, uint32_t events)
+static void on_accept(struct vs_loop_fd *h, uint32_t events)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
 	struct vs_iscsi *is = pt->is;
@@ -344,7 +265,7 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 				iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
 			return;
 		}
-		format_addr(&peer, pbuf, sizeof(pbuf));
+		vs_addr_format(&peer, pbuf, sizeof(pbuf));
 		if (is->stopping) {
 			close(fd);
 			continue;
@@ -357,7 +278,7 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		}
 		iscsi_socket_tune(fd, &is->cfg);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-			format_addr(&local, lbuf, sizeof(lbuf));
+			vs_addr_format(&local, lbuf, sizeof(lbuf));
 		else
 			copy_str(lbuf, sizeof(lbuf), pt->addr);
 		c = iscsi_conn_create(is, fd, pbuf, lbuf);
@@ -369,54 +290,15 @@ static void on_accept(struct iscsi_handler *h, uint32_t events)
 		/* Which targets it may log in to (portal.c). */
 		copy_str(c->portal, sizeof(c->portal), pt->text);
 		c->portal_default = pt->is_default;
-		iscsi_conn_attach(c, &is->loops[atomic_fetch_add(&is->rr, 1) % is->nloops]);
+		/* The group's next loop in turn (other fabrics share the count). */
+		iscsi_conn_attach(c, &is->loops[vs_loop_index(vs_loop_group_pick(is->group,
+		                                                                  VS_LOOP_PICK_NEXT))]);
 	}
-}
-
-static int parse_addr(const char *s, char *host, size_t hcap, char *port, size_t pcap)
-{
-	const char *colon;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= hcap)
-			return -EINVAL;
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = 0;
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || (size_t)(colon - s) >= hcap || colon == s)
-			return -EINVAL;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = 0;
-	}
-	if (!colon[1] || strlen(colon + 1) >= pcap)
-		return -EINVAL;
-	for (const char *p = colon + 1; *p; p++)
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-	copy_str(port, pcap, colon + 1);
-	return 0;
 }
 
 int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss)
 {
-	char host[256], port[16];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST };
-	struct addrinfo *res = NULL;
-
-	if (parse_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0 ||
-	    getaddrinfo(host, port, &hints, &res) != 0)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
+	return vs_addr_parse(addr_port, ss);
 }
 
 static bool is_wildcard(const struct sockaddr_storage *ss)
@@ -470,7 +352,7 @@ int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is
 	pt->wildcard = is_wildcard(&ss);
 	pt->is_default = is_default;
 	copy_str(pt->addr, sizeof(pt->addr), addr_port);
-	format_addr(&ss, pt->text, sizeof(pt->text));
+	vs_addr_format(&ss, pt->text, sizeof(pt->text));
 	copy_str(pt->port, sizeof(pt->port), strrchr(pt->text, ':') + 1);
 	if (pt == &is->portals[is->nportals])
 		is->nportals++;
@@ -483,8 +365,9 @@ int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 {
 	if (!is->started || pt->registered)
 		return 0;
-	if (iscsi_loop_add_fd(&is->loops[0], pt->fd, EPOLLIN, &pt->h) < 0) {
-		int rc = -errno;
+	int rc = vs_loop_fd_add(is->loops[0].base, pt->fd, EPOLLIN, &pt->h);
+
+	if (rc < 0) {
 		vs_set_error("'%s': epoll: %s", pt->addr, strerror(-rc));
 		return rc;
 	}
@@ -612,83 +495,116 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 	return is;
 }
 
+/* Drop the fabric's loop state (and its own group): nothing of the fabric
+ * is on any loop any more. */
+static void release_loops(struct vs_iscsi *is)
+{
+	free(is->loops);
+	is->loops = NULL;
+	is->nloops = 0;
+	if (is->own_group) {
+		vs_loop_group_destroy(is->own_group);
+		is->own_group = NULL;
+	}
+	is->group = NULL;
+}
+
 int vs_iscsi_start(struct vs_iscsi *is)
 {
+	uint32_t poll_ns;
 	int rc;
 
 	if (!is || is->started) {
 		vs_set_error("iscsi: already started");
 		return -EALREADY;
 	}
-	is->loops = calloc(is->cfg.threads, sizeof(*is->loops));
+	is->group = is->cfg.group;
+	if (!is->group) {
+		is->own_group = vs_loop_group_create(is->cfg.threads, "iscsi");
+		if (!is->own_group) {
+			char why[256];
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+			vs_set_error("iscsi: %s", why);
+			return -ENOMEM;
+		}
+		is->group = is->own_group;
+	}
+	is->nloops = vs_loop_group_size(is->group);
+	is->loops = calloc(is->nloops, sizeof(*is->loops));
 	if (!is->loops) {
+		release_loops(is);
 		vs_set_error("iscsi: out of memory");
 		return -ENOMEM;
 	}
-	for (unsigned i = 0; i < is->cfg.threads; i++) {
-		rc = iscsi_loop_init(&is->loops[i], i, &loop_ops, is);
+	poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_init(&is->loops[i], is, vs_loop_group_loop(is->group, i), i, poll_ns);
+	if (is->own_group) {
+		rc = vs_loop_group_start(is->own_group);
 		if (rc < 0) {
-			while (i--)
-				iscsi_loop_fini(&is->loops[i]);
-			free(is->loops);
-			is->loops = NULL;
+			release_loops(is);
 			return rc;
 		}
-		is->loops[i].poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
 	}
-	is->nloops = is->cfg.threads;
+	/* Ticks and polling first: the loops take messages in order, so no
+	 * connection arrives on a loop before them. */
+	for (unsigned i = 0; i < is->nloops; i++)
+		iscsi_loop_attach(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	is->loops_detached = 0;
+	is->started = true;
 	for (unsigned i = 0; i < is->nportals; i++) {
 		if (is->portals[i].fd >= 0 &&
-		    iscsi_loop_add_fd(&is->loops[0], is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
+		    vs_loop_fd_add(is->loops[0].base, is->portals[i].fd, EPOLLIN, &is->portals[i].h) == 0)
 			is->portals[i].registered = true;
 	}
-	is->started = true;
-	for (unsigned i = 0; i < is->nloops; i++) {
-		rc = iscsi_loop_start(&is->loops[i]);
-		if (rc < 0) {
-			vs_iscsi_stop(is, 0);
-			return rc;
-		}
-	}
-	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops, %u portals", is->nloops, is->nportals);
+	pthread_mutex_unlock(&is->lock);
+	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops%s, %u portals", is->nloops,
+	          is->own_group ? "" : " (shared)", is->nportals);
 	return 0;
 }
 
-size_t vs_iscsi_loop_passes(struct vs_iscsi *is, uint64_t *out, size_t max)
-{
-	if (!is || !is->started)
-		return 0;
-	for (unsigned i = 0; i < is->nloops && i < max; i++)
-		out[i] = atomic_load_explicit(&is->loops[i].passes, memory_order_relaxed);
-	return is->nloops;
-}
-
+/*
+ * The loops keep running (a shared group serves others), so the fabric
+ * waits for its own work to end: first every connection (the graceful
+ * stop runs on each loop's tick, see iscsi_loop.c; a connection is freed
+ * only once its SRBs and messages are done), then each loop lets go of
+ * the fabric's tick and polling hook after a pass in which nothing of the
+ * fabric can be named any more (the listeners were taken out of epoll
+ * before).
+ */
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 {
 	if (!is || !is->started)
 		return;
-	is->stop_deadline_ns = iscsi_now_ns() + (uint64_t)grace_ms * 1000000ull;
+	is->stop_deadline_ns = vs_loop_clock_ns() + (uint64_t)grace_ms * 1000000ull;
 	is->stopping = true;
+	pthread_mutex_lock(&is->lock);
 	for (unsigned i = 0; i < is->nportals; i++) {
 		struct iscsi_portal *pt = &is->portals[i];
 
 		if (pt->fd < 0)
 			continue;       /* a free slot */
 		if (pt->registered) {
-			iscsi_loop_del_fd(&is->loops[0], pt->fd);
+			vs_loop_fd_del(is->loops[0].base, pt->fd);
 			pt->registered = false;
 		}
 		shutdown(pt->fd, SHUT_RDWR);
 	}
+	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_request_stop(&is->loops[i]);
+		iscsi_loop_stop_now(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	while (atomic_load(&is->nconns))
+		pthread_cond_wait(&is->cond, &is->lock);
+	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_join(&is->loops[i]);
-	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_fini(&is->loops[i]);
-	free(is->loops);
-	is->loops = NULL;
-	is->nloops = 0;
+		iscsi_loop_detach(&is->loops[i]);
+	pthread_mutex_lock(&is->lock);
+	while (is->loops_detached < is->nloops)
+		pthread_cond_wait(&is->cond, &is->lock);
+	pthread_mutex_unlock(&is->lock);
+	release_loops(is);
 	for (unsigned i = 0; i < is->nportals; i++)
 		if (is->portals[i].fd >= 0)
 			close(is->portals[i].fd);

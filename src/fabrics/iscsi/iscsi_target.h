@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fabric instance (struct vs_iscsi): configuration, portals, the target
- * registry with ACLs and CHAP, the global session table, and the event
- * loops.  The registry and the session table are behind one mutex that only
+ * registry with ACLs and CHAP, the global session table, and its state on
+ * each event loop.  The registry and the session table are behind one mutex that only
  * login, logout and the control plane take — never the I/O path.
  */
 #ifndef VSTOR_ISCSI_TARGET_H
@@ -16,7 +16,7 @@
 
 #include "vstor/iscsi.h"
 #include "conn.h"
-#include "event_loop.h"
+#include "iscsi_loop.h"
 #include "login.h"
 
 #define ISCSI_MAX_PORTALS 16
@@ -53,7 +53,7 @@ struct iscsi_target {
  * Slots below vs_iscsi.nportals with fd -1 are free.
  */
 struct iscsi_portal {
-	struct iscsi_handler h;
+	struct vs_loop_fd h;
 	struct vs_iscsi *is;
 	int fd;
 	bool registered;        /* watched by loop 0 */
@@ -65,7 +65,7 @@ struct iscsi_portal {
 	bool is_default;
 	unsigned refs;          /* targets listing it */
 	bool closing;           /* loop 0 is closing it (portal.c) */
-	struct iscsi_msg close_msg;
+	struct vs_loop_msg close_msg;
 };
 
 struct vs_iscsi {
@@ -84,9 +84,14 @@ struct vs_iscsi {
 	struct iscsi_portal portals[ISCSI_MAX_PORTALS];
 	unsigned nportals;
 
+	/* The event loops it runs on: the caller's (vs_iscsi_config.group) or
+	 * its own, made at start and freed at stop.  loops[i] is its state on
+	 * loop i of the group. */
+	struct vs_loop_group *group;
+	struct vs_loop_group *own_group;
 	struct iscsi_loop *loops;
 	unsigned nloops;
-	atomic_uint rr;
+	unsigned loops_detached;                /* is->lock; see vs_iscsi_stop */
 	atomic_uint nconns;
 	atomic_ullong next_conn_id;
 	bool started;

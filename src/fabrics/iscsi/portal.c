@@ -75,7 +75,7 @@ static bool lists_portal(const struct iscsi_target *t, const char *text)
 
 /* ---------------------------------------------------------------- closing */
 
-static void close_late(struct iscsi_msg *m)
+static void close_late(struct vs_loop_msg *m)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(m, struct iscsi_portal, close_msg);
 	struct vs_iscsi *is = pt->is;
@@ -91,13 +91,13 @@ static void close_late(struct iscsi_msg *m)
 }
 
 /* On loop 0: no more events for it, then close once this batch is over. */
-static void close_on_loop(struct iscsi_msg *m)
+static void close_on_loop(struct vs_loop_msg *m)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(m, struct iscsi_portal, close_msg);
 
-	iscsi_loop_del_fd(&pt->is->loops[0], pt->fd);
+	vs_loop_fd_del(pt->is->loops[0].base, pt->fd);
 	m->fn = close_late;
-	iscsi_loop_post_late(&pt->is->loops[0], m);
+	vs_loop_post_late(pt->is->loops[0].base, m);
 }
 
 /* is->lock held; released while loop 0 does the work. */
@@ -111,7 +111,7 @@ static void close_listener_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 	}
 	pt->closing = true;
 	pt->close_msg.fn = close_on_loop;
-	iscsi_loop_post(&is->loops[0], &pt->close_msg);
+	vs_loop_post(is->loops[0].base, &pt->close_msg);
 	while (pt->closing)
 		pthread_cond_wait(&is->cond, &is->lock);
 }

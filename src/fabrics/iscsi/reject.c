@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Reject PDU (RFC 7143 §11.17): reason code, the offending BHS as data. */
+/* Reject PDU (RFC 7143 §11.17): reason code, the offending BHS as data;
+ * rejecting the PDU being received skips its data segment. */
 #include <string.h>
 
 #include "conn.h"
@@ -25,4 +26,31 @@ void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_
 	p->dlen = ISCSI_BHS_LEN;
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
 	iscsi_ctl_send(c, p);
+}
+
+/* The PDU is over once its data has been skipped. */
+static void reject_complete(struct iscsi_conn *c)
+{
+	(void)c;
+}
+
+void iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason)
+{
+	iscsi_rx_sink_discard(c);
+	c->rx_complete = reject_complete;
+	iscsi_send_reject(c, reason, &c->rx_bhs);
+}
+
+void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why)
+{
+	iscsi_reject_pdu(c, reason);
+	if (why)
+		iscsi_log(fatal ? ISCSI_LOG_WARN : ISCSI_LOG_DEBUG, "conn %llu %s: %s (opcode 0x%02x)",
+		          (unsigned long long)c->id, c->peer, why, bhs_opcode(&c->rx_bhs));
+	if (fatal) {
+		/* ERL 0: no recovery within the connection (§7.1.4). */
+		c->close_reason = why ? why : "protocol error";
+		c->close_after_tx = true;
+		iscsi_conn_pause_rx(c);
+	}
 }

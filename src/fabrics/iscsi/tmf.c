@@ -66,7 +66,7 @@ static void tmf_respond(struct iscsi_conn *c, struct iscsi_tmf *m, uint8_t respo
 	iscsi_ctl_send(c, p);
 }
 
-static void tmf_done_msg(struct iscsi_msg *msg)
+static void tmf_done_msg(struct vs_loop_msg *msg)
 {
 	struct iscsi_tmf *m = ISCSI_CONTAINER_OF(msg, struct iscsi_tmf, done_msg);
 	struct iscsi_conn *c = m->conn;
@@ -93,7 +93,7 @@ static void tmf_port_done(void *ctx, enum vs_tmf_response response)
 	struct iscsi_tmf *m = ctx;
 
 	m->response = (uint8_t)response;
-	iscsi_loop_post(m->conn->loop, &m->done_msg);
+	vs_loop_post(m->conn->loop->base, &m->done_msg);
 }
 
 /* End our own tasks still waiting for Data-Out in the scope of a TMF. */

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The iSCSI fabric's share of one shared event loop (include/vstor/loop.h).
+ * Every connection lives on exactly one loop and its state is touched only
+ * from that loop's thread; other threads talk to it only by posting
+ * messages (SRB completions, new connections, "close this connection").
+ * What is iSCSI's own stays here: the loop's connections, the 100 ms tick
+ * (login and NOP timeouts, the graceful stop) and the hybrid polling
+ * policy.
+ */
+#ifndef VSTOR_ISCSI_LOOP_H
+#define VSTOR_ISCSI_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vstor/loop.h"
+
+struct vs_iscsi;
+struct iscsi_conn;
+
+struct iscsi_loop {
+	struct vs_loop *base;
+	struct vs_iscsi *is;
+	unsigned idx;
+	struct iscsi_conn *conns;       /* list of connections (conn_event.c, conn.c) */
+	uint32_t nconns;
+	/* Hybrid polling: PDUs received in the current wake, and how many
+	 * wakes in a row were shallow bursts. */
+	uint32_t pdus_in_wake;
+	uint32_t small_wakes;
+	uint32_t poll_ns;               /* 0: never spin */
+	struct vs_loop_spin spin;
+	struct vs_loop_timer tick;
+	struct vs_loop_msg setup_msg, stop_msg, detach_msg;
+};
+
+#define ISCSI_TICK_MS 100u
+/* Hybrid polling: the most PDUs a wake-up may bring and still count as
+ * request-response traffic at a shallow queue depth (iscsi_loop.c). */
+#define ISCSI_POLL_BURST_MAX 16u
+
+/* The fabric's state for `base`; nothing runs on the loop yet. */
+void iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,
+                     unsigned idx, uint32_t poll_ns);
+/* Post to the loop: start the tick and the polling hook. */
+void iscsi_loop_attach(struct iscsi_loop *il);
+/* Post to the loop: run the tick now (vs_iscsi_stop: the graceful stop
+ * starts without waiting for the next tick). */
+void iscsi_loop_stop_now(struct iscsi_loop *il);
+/* Post to the loop: stop the tick and the polling hook; once the loop's
+ * current pass is over, count it in is->loops_detached (under is->lock)
+ * and signal is->cond.  The loop must have no connection of the fabric. */
+void iscsi_loop_detach(struct iscsi_loop *il);
+
+/* Hybrid polling policy: account the wake-up that just ended
+ * (pdus_in_wake) and say whether the next wait spins first. */
+bool iscsi_loop_should_spin(struct iscsi_loop *il);
+
+#endif

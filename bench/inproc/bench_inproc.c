@@ -15,7 +15,9 @@
  * exit), e.g. `-b file -s 256M -o direct=1 -j 2` for O_DIRECT from two
  * threads.  -o passes further backend options (rings=1, inline=0, ...).
  * -f puts a filter over the backend (the first -f is the top of the
- * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`.
+ * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`; the stack then gets a
+ * group of one event loop for filters that time requests (`-f
+ * throttle,iops=10M` measures what a limit costs that never holds).
  *
  * Each thread has its own I_T nexus and SRB pool, like one iSCSI
  * connection on its own event loop.  done() may run inline (ram) or on a
@@ -41,6 +43,7 @@
 #include <openssl/crypto.h>
 
 #include "vstor/backend.h"
+#include "vstor/loop.h"
 #include "vstor/port.h"
 #include "vstor/scsi.h"
 #include "vstor/vdisk.h"
@@ -393,10 +396,10 @@ bad:
  * covers every thread's queue.  On failure *who names the layer. */
 static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, size_t nkv,
                                   const struct filter_arg *f, unsigned nf, unsigned nthreads,
-                                  const char **who)
+                                  struct vs_loop_group *loops, const char **who)
 {
 	struct vs_bdev_desc d[MAX_FILTERS + 1];
-	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads };
+	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads, .loops = loops };
 
 	d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_BACKEND, .name = backend, .opts = kv,
 	                               .nopts = nkv };
@@ -565,7 +568,15 @@ int main(int argc, char **argv)
 		kv[nkv++] = (struct vs_kv){"size", size};
 	}
 	const char *who = backend;
-	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters, nthreads, &who);
+	/* as vstord: loops first, closed last (after the LUN and its stack) */
+	struct vs_loop_group *loops = NULL;
+	if (nfilters && (!(loops = vs_loop_group_create(1, "bench")) ||
+	                 vs_loop_group_start(loops) < 0)) {
+		fprintf(stderr, "event loops: %s\n", vs_last_error());
+		return 1;
+	}
+	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters, nthreads, loops,
+	                                  &who);
 	if (!bdev) {
 		fprintf(stderr, "%s: %s\n", who, vs_last_error());
 		if (*made)
@@ -684,6 +695,7 @@ int main(int argc, char **argv)
 	}
 	vs_port_lun_remove(port, 0, false);
 	vs_port_destroy(port);
+	vs_loop_group_destroy(loops);
 	if (*made)
 		unlink(made);
 	for (unsigned i = 0; i < nfilters; i++)

@@ -38,22 +38,24 @@ struct vsd_server {
 	char portals[512];              /* every portal listened on, for the status line */
 };
 
-/* "LUN 0 (ram, 1 GiB), LUN 1 (file, 10 GiB, read-only)" for one target. */
+/* "LUN 0 (ram, 1 GiB), LUN 1 (throttle/file, 10 GiB, read-only)" for one
+ * target: each LUN's block stack, filters first. */
 static void summarize(const struct vs_config_target *t, struct vs_port *port, char *summary,
                       size_t summary_len)
 {
 	summary[0] = '\0';
 	for (size_t li = 0; li < t->nluns; li++) {
 		const struct vs_config_lun *l = &t->luns[li];
+		const char *stack = l->bdev ? vs_bdev_name(l->bdev) : l->backend;
 		struct vs_lun_info info = { 0 };
 		char human[32];
 		(void)vs_port_lun_control(port, l->lun, VS_LUN_QUERY, &info);
 		vs_ctl_human_size(info.size_bytes, human, sizeof(human));
 		vsd_debug("%s: LUN %" PRIu64 " added: %s, %s, %" PRIu32 "-byte blocks%s", t->iqn, l->lun,
-		          l->backend, human, l->block_size, l->readonly ? ", read-only" : "");
+		          stack, human, l->block_size, l->readonly ? ", read-only" : "");
 		size_t used = strlen(summary);
 		snprintf(summary + used, summary_len - used, "%sLUN %" PRIu64 " (%s, %s%s)",
-		         used ? ", " : "", l->lun, l->backend, human, l->readonly ? ", read-only" : "");
+		         used ? ", " : "", l->lun, stack, human, l->readonly ? ", read-only" : "");
 	}
 }
 

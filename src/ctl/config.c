@@ -98,6 +98,8 @@ void vs_config_free(struct vs_config *cfg)
 	for (size_t i = 0; i < cfg->ntargets; i++)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
+	free(cfg->metrics_listen);
+	vs_config_names_free(cfg->force_remove, cfg->nforce_remove);
 	vs_config_nbd_free(cfg->nbd);
 	free(cfg);
 }
@@ -349,6 +351,18 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 	return o;
 }
 
+json_t *vs_config_lun_json(const struct vs_config_lun *l)
+{
+	bool oom = false;
+	json_t *o = lun_json(l, &oom);
+
+	if (oom) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static json_t *strings_json(char *const *s, size_t n, bool *oom)
 {
 	json_t *a = json_array();
@@ -421,6 +435,12 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
 			*oom = true;
 	put(root, "targets", targets, oom);
+	if (cfg->metrics_listen) {
+		json_t *m = json_object();
+
+		put_str(m, "listen", cfg->metrics_listen, oom);
+		put(root, "metrics", m, oom);
+	}
 	if (cfg->nbd)
 		put(root, "nbd", vs_config_nbd_json(cfg->nbd, oom), oom);
 	return root;

@@ -23,6 +23,7 @@
 #define VS_CONFIG_DEFAULT_PORTAL "127.0.0.1:3260"
 #define VS_CONFIG_DEFAULT_IQN    "iqn.2026-11.org.vstor:default"
 #define VS_CONFIG_DEFAULT_SIZE   (1ULL << 30)
+#define VS_CONFIG_DEFAULT_METRICS "127.0.0.1:9750"
 #define VS_CONFIG_ERR_MAX        512
 /* RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes. */
 #define VS_ISCSI_NAME_MAX        223
@@ -182,6 +183,15 @@ struct vs_config {
 	struct vs_config_target *targets;
 	size_t ntargets;
 	struct vs_config_nbd *nbd;
+	/* "metrics": {"listen": "ADDR:PORT"}: the Prometheus endpoint; NULL:
+	 * none (opt-in).  "metrics": {} listens on VS_CONFIG_DEFAULT_METRICS. */
+	char *metrics_listen;
+	/* "force_remove": ["IQN", "IQN/LUN"]: what a reload of this file may
+	 * remove (or replace) while initiators use it — a whole target with
+	 * its sessions, or one LUN.  Read, never saved: it is an instruction
+	 * for one reload, not state. */
+	char **force_remove;
+	size_t nforce_remove;
 };
 
 /*
@@ -234,6 +244,10 @@ int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_
 int vs_config_parse_portals(struct json_t *arr, const char *path, char ***out, size_t *n,
                             char *err, size_t errlen);
 void vs_config_names_free(char **names, size_t n);
+
+/* A LUN as the file writes it (what config.save puts in targets[].luns[]);
+ * a jansson json_t, NULL when out of memory. */
+struct json_t *vs_config_lun_json(const struct vs_config_lun *l);
 
 /* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
 int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,

@@ -27,6 +27,10 @@ struct vs_ctl_state {
 	struct vs_nbd *nbd;     /* NULL: no NBD fabric (ctl_nbd.c) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
 	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
+	/* config.reload: what the daemon's command line changed in the file
+	 * at start (--listen, --threads), applied to the reloaded file too */
+	int (*reload_adjust)(void *ctx, struct vs_config *cfg, char *err, size_t errlen);
+	void *reload_adjust_ctx;
 };
 
 /* One request being handled. */
@@ -71,6 +75,8 @@ int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char
  * directory is not the client's, and a relative path saved by config.save
  * would name another file after a restart elsewhere.  NULL passes. */
 int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
+/* config.save / config.reload: params.path (absolute), or the -c file. */
+int ctl_param_config_path(struct ctl_call *c, const char **path);
 /* params.target → index of an existing target (NOT_FOUND if none). */
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */
@@ -136,6 +142,10 @@ const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const 
 struct vs_bdev_event;
 void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
 struct vs_port *ctl_port_create(const char *iqn);
+/* A block stack's state (enum vs_bdev_state) as lun.list and the metrics
+ * name it: "connected", "reconnecting", "failed". */
+const char *ctl_bdev_state_name(int state);
+#define CTL_BDEV_STATES 3
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
 /* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */
@@ -160,6 +170,7 @@ json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
+json_t *ctl_config_reload(struct ctl_call *c);
 
 /* ---- NBD (ctl_nbd.c) */
 json_t *ctl_export_add(struct ctl_call *c);

@@ -160,6 +160,13 @@ static void add_layer_states(json_t *o, const struct vs_config_lun *l)
 		json_decref(s.arr);
 }
 
+const char *ctl_bdev_state_name(int state)
+{
+	static const char *const names[] = { "connected", "reconnecting", "failed" };
+
+	return names[state >= 0 && state <= 2 ? state : 2];
+}
+
 static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct vs_port *port)
 {
 	struct vs_lun_info info;
@@ -193,12 +200,11 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 		add_layer_states(o, l);
 	if (l->bdev) {
 		/* what the stack's events made of the resource (vstor/bdev.h) */
-		static const char *const names[] = { "connected", "reconnecting", "failed" };
 		struct vs_bdev_status bs;
 
 		vs_bdev_get_status(l->bdev, &bs);
 		json_object_set_new(o, "stack", json_string(vs_bdev_name(l->bdev)));
-		json_object_set_new(o, "state", json_string(names[bs.state <= 2 ? bs.state : 2]));
+		json_object_set_new(o, "state", json_string(ctl_bdev_state_name(bs.state)));
 		if (bs.since)
 			json_object_set_new(o, "state_since", json_integer((json_int_t)bs.since));
 		char human[64];
@@ -209,7 +215,7 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 			localtime_r(&since, &tm);
 			strftime(human, sizeof(human), "reconnecting since %H:%M:%S", &tm);
 		} else {
-			snprintf(human, sizeof(human), "%s", names[bs.state <= 2 ? bs.state : 2]);
+			snprintf(human, sizeof(human), "%s", ctl_bdev_state_name(bs.state));
 		}
 		json_object_set_new(o, "state_human", json_string(human));
 		if (bs.why[0])

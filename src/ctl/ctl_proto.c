@@ -37,6 +37,7 @@ static const struct {
 	{ "export.list", ctl_export_list },
 	{ "stats", ctl_stats },
 	{ "config.save", ctl_config_save },
+	{ "config.reload", ctl_config_reload },
 };
 
 static char *dump(json_t *reply)

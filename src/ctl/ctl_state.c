@@ -415,6 +415,17 @@ int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line))
 	return rc;
 }
 
+void vs_ctl_state_set_reload_adjust(struct vs_ctl_state *st,
+                                    int (*fn)(void *ctx, struct vs_config *cfg, char *err,
+                                              size_t errlen),
+                                    void *ctx)
+{
+	pthread_mutex_lock(&st->lock);
+	st->reload_adjust = fn;
+	st->reload_adjust_ctx = ctx;
+	pthread_mutex_unlock(&st->lock);
+}
+
 const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st)
 {
 	return st->cfg;

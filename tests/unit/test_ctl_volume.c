@@ -188,6 +188,17 @@ static void test_run_time(void **state)
 	l = lun0(st);
 	assert_string_equal(json_string_value(json_object_get(l, "volume_state")), "in sync");
 	json_decref(l);
+	/* and in the metrics: the state as a label, numbers as values, the
+	 * volume's type as the LUN's backend label */
+	size_t mlen;
+	char *metrics = vs_ctl_metrics(st, &mlen);
+	assert_non_null(strstr(metrics, "vstor_lun_layer_state{target=\"" T0 "\",lun=\"0\","
+	                                "backend=\"mirror\",layer=\"volume\",type=\"mirror\","
+	                                "state=\"in sync\"} 1\n"));
+	assert_non_null(strstr(metrics, ",layer=\"volume\",type=\"mirror\",key=\"region\"} "
+	                                "65536\n"));
+	assert_null(strstr(metrics, "key=\"leg0\""));
+	free(metrics);
 
 	/* the leg's error filter, by path; the mirror by its type */
 	ctl_req_refused(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
@@ -206,6 +217,9 @@ static void test_run_time(void **state)
 	 * replaced: refusals first */
 	snprintf(req, sizeof(req), "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0
 	         "\",\"lun\":0,\"leg\":1,\"stack\":" RAM("1M") "}}");
+	json_decref(ctl_req_ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0
+	                           "\",\"lun\":0,\"layer\":\"mirror\",\"options\":{\"resync_rate\":"
+	                           "\"1000\"}}}"));
 	ctl_req_refused(st, req, "params.leg: the new leg has 1048576 bytes; the mirror needs 4194304");
 	ctl_req_refused(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\",\"lun\":0,"
 	            "\"leg\":2,\"stack\":" RAM("4M") "}}",
@@ -219,6 +233,25 @@ static void test_run_time(void **state)
 	        "creates it)");
 	json_decref(ctl_req_ok(st, "{\"method\":\"lun.replace_leg\",\"params\":{\"target\":\"" T0 "\","
 	                   "\"lun\":0,\"leg\":1,\"stack\":{\"backend\":\"ram\",\"size\":\"8M\"}}}"));
+	/* copied at 1000 bytes a second: a region, then a long wait */
+	for (int i = 0; i < 100; i++) {
+		l = lun0(st);
+		vs = json_string_value(json_object_get(l, "volume_state"));
+		if (strcmp(vs, "resyncing 0%") != 0)
+			break;
+		json_decref(l);
+		usleep(10000);
+	}
+	assert_string_equal(json_string_value(json_object_get(l, "volume_state")), "resyncing 1%");
+	json_decref(l);
+	metrics = vs_ctl_metrics(st, &mlen);
+	assert_non_null(strstr(metrics, "type=\"mirror\",state=\"resyncing\"} 1\n"));
+	assert_non_null(strstr(metrics, "vstor_lun_layer_progress_percent{target=\"" T0 "\","
+	                                "lun=\"0\",backend=\"mirror\",layer=\"volume\","
+	                                "type=\"mirror\"} 1\n"));
+	free(metrics);
+	json_decref(ctl_req_ok(st, "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0
+	                           "\",\"lun\":0,\"layer\":\"mirror\",\"options\":{\"resync_rate\":0}}}"));
 	for (int i = 0; i < 500; i++) {
 		l = lun0(st);
 		vs = json_string_value(json_object_get(l, "volume_state"));

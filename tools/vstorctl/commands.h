@@ -33,7 +33,7 @@ struct vsc_opt {
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */
-	const char *method;
+	const char *method;     /* NULL: "top", not one request (top.c) */
 	const char *summary;
 	struct vsc_opt opts[VSC_MAX_OPTS];
 	/* One optional positional argument (e.g. "config save [FILE]"). */
@@ -52,5 +52,6 @@ void vsc_print_exports(json_t *r);
 void vsc_print_stats(json_t *r);
 void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
 void vsc_print_layers(json_t *r);
+void vsc_print_reload(json_t *r);   /* the changes a reload made */
 
 #endif

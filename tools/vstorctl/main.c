@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "commands.h"
+#include "top.h"
 #include "ctl/ctl.h"
 
 #define VSTORCTL_VERSION "0.1.0"
@@ -425,6 +426,8 @@ int main(int argc, char **argv)
 		if (strcmp(c->group, group) != 0)
 			continue;
 		group_known = true;
+		if (!c->verb && !c->method)     /* "top [OPTIONS]": many requests */
+			return vsc_top(argc - i, argv + i, g.socket);
 		if (!c->verb)   /* "stats [OPTIONS]" */
 			return run_cmd(c, argc - i, argv + i, &g);
 		if (verb && strcmp(c->verb, verb) == 0)

@@ -328,3 +328,15 @@ void vsc_print_layers(json_t *r)
 		}
 	}
 }
+
+/* config.reload: the changes made, one per line. */
+void vsc_print_reload(json_t *r)
+{
+	json_t *changes = json_object_get(r, "changes"), *v;
+	size_t i;
+
+	printf("reloaded %s: %s\n", json_string_value(json_object_get(r, "path")),
+	       json_array_size(changes) ? "" : "no changes");
+	json_array_foreach(changes, i, v)
+		printf("  %s\n", json_string_value(v));
+}

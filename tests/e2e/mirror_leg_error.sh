@@ -5,7 +5,9 @@
 # sees no error; the leg is degraded and counts the regions it misses;
 # switched off, it is tried again and copied — only the regions it missed
 # (bytes copied <= those regions x region size); the legs end
-# byte-identical and both hold every acknowledged write.
+# byte-identical and both hold every acknowledged write.  Then a leg is
+# replaced with vstorctl (copied in full, identical too), and a LUN over a
+# volume is added from the command line.
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
 . "$(dirname "$0")/lib/mirror.sh"
@@ -60,9 +62,21 @@ copied=$(($(mirror_get $IQN 0 resync_copied) - copied0))
 grep -q "leg 0 degraded" "$tmp/vstord.log" || fail "no log line for the degraded leg"
 grep -q "leg 0 is in sync again" "$tmp/vstord.log" || fail "no log line for the leg in sync"
 
+# leg 1 replaced at run time (vstorctl): the new disk is copied in full
+ctl_ok lun replace-leg --target $IQN --lun 0 --leg 1 \
+	--stack file,path="$tmp/c.img",create=1,size=64M >/dev/null
+mirror_wait $IQN 0 "in sync" 60
+ctl_ok lun list --target $IQN | grep -q "mirror(error/file,file)" || fail "stack after replace-leg"
+grep -q "leg 1 replaced; copying all 1024 regions" "$tmp/vstord.log" || fail "no log line for the replacement"
+# a LUN over a volume from the command line
+ctl_ok lun add --target $IQN --lun 1 --volume stripe,chunk=4K --leg ram,size=1M \
+	--leg ram,size=1M >/dev/null
+ctl_ok lun list --target $IQN | grep -q "stripe(ram,ram)" || fail "lun add --volume: $(ctl lun list)"
+
 stop_vstord TERM 20
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
 cmp "$tmp/a.img" "$tmp/b.img" || fail "the legs differ"
+cmp "$tmp/a.img" "$tmp/c.img" || fail "the replaced leg differs"
 "$WRITER" verify-file "$tmp/a.img" "$tmp/acks" || fail "leg a misses acknowledged writes"
 "$WRITER" verify-file "$tmp/b.img" "$tmp/acks" || fail "leg b misses acknowledged writes"
 pass "$(wc -l <"$tmp/acks") writes acknowledged, no error at the initiator; $behind regions missed, $copied bytes copied; legs identical"

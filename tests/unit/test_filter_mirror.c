@@ -479,6 +479,41 @@ static void test_lost_leg(void **state_)
 	mir_close(&x);
 }
 
+/* A leg that stops answering (no event: a wedged device) is degraded by
+ * the watchdog after leg_timeout and reset; the write it held completes
+ * from the other leg. */
+static void test_silent_leg(void **state_)
+{
+	struct mir x;
+	struct waiter w = { 0 };
+	uint8_t data[4096] = { 0 };
+	struct iovec iov = { data, sizeof(data) };
+	struct vs_bio bio = { .op = VS_BIO_WRITE, .offset = 0, .length = sizeof(data),
+	                      .iov = &iov, .iovcnt = 1, .done = wait_done, .ctx = &w };
+
+	(void)state_;
+	mir_init(&x, "silent.meta");
+	unlink(x.meta);
+	leg_legmem(&x, 0, 0);
+	leg_legmem(&x, 1, 1);
+	mir_opt(&x, "assume_clean", "1");
+	mir_opt(&x, "leg_timeout", "300ms");
+	assert_int_equal(mir_open(&x, 2), 0);
+	assert_int_equal(write_pattern(x.b, 0, 512, 1), 0);     /* region 0's bit durable */
+	leg_mem_hold(leg_mem(1), true);
+	assert_int_equal(vs_bdev_submit(x.b, &bio), 0);
+	usleep(100000);
+	assert_int_equal(atomic_load(&w.calls), 0);             /* waiting for leg 1 */
+	assert_true(wait_calls(&w, 1, 5000));
+	assert_int_equal(atomic_load(&w.err), 0);
+	expect_prefix(x.b, "leg1", "degraded since");
+	assert_non_null(strstr(state(x.b, "leg1", (char[256]){ 0 }, 256), "(it stopped answering)"));
+	assert_true(leg_mem_resets(leg_mem(1)) >= 1);
+	assert_int_equal(events(&x, &x.lost), 0);
+	leg_mem_hold(leg_mem(1), false);
+	mir_close(&x);
+}
+
 /* Writes keep coming while a leg is copied: none is lost to the copy. */
 struct load {
 	struct vs_bdev *b;
@@ -898,6 +933,7 @@ int main(void)
 		cmocka_unit_test(test_last_leg_in_sync_keeps_its_error),
 		cmocka_unit_test(test_read_error_tries_the_other_leg),
 		cmocka_unit_test(test_lost_leg),
+		cmocka_unit_test(test_silent_leg),
 		cmocka_unit_test(test_writes_during_resync),
 		cmocka_unit_test(test_copy_waits_for_writes_in_its_region),
 		cmocka_unit_test(test_map_survives_close),

@@ -35,8 +35,8 @@ got=$(complete_words vstorctl "")
 for w in target lun acl chap layer session stats top config --socket --json; do
 	grep -qw -- "$w" <<<"$got" || fail "commands lack $w: $got"
 done
-want "add list remove resize set-filter " vstorctl lun ""
-want "remove resize " vstorctl lun "re"
+want "add list remove replace-leg resize set-filter " vstorctl lun ""
+want "remove replace-leg resize " vstorctl lun "re"
 want "reload save " vstorctl config ""
 want "--target " vstorctl lun add --ta
 want "--count --interval --socket --target " vstorctl top --

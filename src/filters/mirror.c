@@ -214,8 +214,11 @@ static void *mirror_open(struct vs_filter_open_args *args)
 	if (meta_open(m, vs_opt_str(args->opts, "meta"), vs_opt_bool(args->opts, "assume_clean"))
 	    < 0)
 		goto fail;
-	for (size_t i = 0; i < m->nlegs; i++)
+	for (size_t i = 0; i < m->nlegs; i++) {
 		m->leg[i].since = (uint64_t)time(NULL);
+		/* the watchdog counts silence from now, not from the epoch */
+		m->leg[i].wd_since_ns = vs_loop_clock_ns();
+	}
 	m->last_clean_ns = vs_loop_clock_ns();
 	vs_loop_timer_post_arm(m->loop, &m->tick, vs_loop_clock_ns() + MIRROR_TICK_MS * 1000000ull);
 	args->ctx_size = sizeof(struct mreq);

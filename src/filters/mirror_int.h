@@ -98,7 +98,7 @@ struct mleg {
 	_Atomic uint64_t completions;
 	uint64_t wd_completions;        /* tick: completions when last looked */
 	uint64_t wd_since_ns;           /* tick: since when none came back */
-	uint64_t failed_ns;             /* when it was last degraded (retry) */
+	_Atomic uint64_t failed_ns;     /* when it was last degraded (retry) */
 	_Atomic uint64_t behind;        /* regions with its behind bit set */
 	uint64_t rs_total;              /* behind when its resync began (percent) */
 	_Atomic uint64_t *bits;         /* its behind map, in the image */

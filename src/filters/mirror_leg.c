@@ -111,7 +111,7 @@ bool leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0
 	if (s == LEG_IN_SYNC || s == LEG_RESYNCING) {
 		leg_set_state(m, i, LEG_DEGRADED);
 		snprintf(l->why, sizeof(l->why), "%s", strerror(-err));
-		l->failed_ns = vs_loop_clock_ns();
+		atomic_store(&l->failed_ns, vs_loop_clock_ns());
 		degraded = true;
 	}
 	pthread_mutex_unlock(&m->lock);
@@ -270,7 +270,7 @@ void leg_tick(struct mirror *m, uint64_t now)
 			continue;
 		}
 		if (s == LEG_DEGRADED && retry && !atomic_load(&l->lost) &&
-		    now - l->failed_ns >= retry)
+		    now - atomic_load(&l->failed_ns) >= retry)
 			start_copy(m, i, "is tried again");
 	}
 }

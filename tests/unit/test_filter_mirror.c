@@ -514,6 +514,38 @@ static void test_silent_leg(void **state_)
 	mir_close(&x);
 }
 
+/* A leg's first request, still out when the mirror's timer first looks,
+ * is not taken for silence: leg_timeout counts from the open. */
+static void test_no_timeout_before_leg_timeout(void **state_)
+{
+	struct mir x;
+	struct waiter w = { 0 };
+	uint8_t data[512] = { 0 };
+	struct iovec iov = { data, sizeof(data) };
+	struct vs_bio bio = { .op = VS_BIO_READ, .offset = 0, .length = sizeof(data),
+	                      .iov = &iov, .iovcnt = 1, .done = wait_done, .ctx = &w };
+
+	(void)state_;
+	mir_init(&x, "first.meta");
+	unlink(x.meta);
+	leg_legmem(&x, 0, 0);
+	leg_legmem(&x, 1, 1);
+	mir_opt(&x, "assume_clean", "1");
+	assert_int_equal(mir_open(&x, 2), 0);
+	leg_mem_hold(leg_mem(0), true);
+	leg_mem_hold(leg_mem(1), true);
+	assert_int_equal(vs_bdev_submit(x.b, &bio), 0);         /* region 0: leg 0 */
+	usleep(3 * 100000);                                     /* three ticks */
+	expect_prefix(x.b, "leg0", "in sync");
+	assert_int_equal(atomic_load(&w.calls), 0);
+	leg_mem_hold(leg_mem(0), false);
+	leg_mem_hold(leg_mem(1), false);
+	leg_mem_release(leg_mem(0), 0);
+	assert_true(wait_calls(&w, 1, 2000));
+	assert_int_equal(atomic_load(&w.err), 0);
+	mir_close(&x);
+}
+
 /* Writes keep coming while a leg is copied: none is lost to the copy. */
 struct load {
 	struct vs_bdev *b;
@@ -934,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_read_error_tries_the_other_leg),
 		cmocka_unit_test(test_lost_leg),
 		cmocka_unit_test(test_silent_leg),
+		cmocka_unit_test(test_no_timeout_before_leg_timeout),
 		cmocka_unit_test(test_writes_during_resync),
 		cmocka_unit_test(test_copy_waits_for_writes_in_its_region),
 		cmocka_unit_test(test_map_survives_close),

@@ -211,10 +211,18 @@ static int submit(struct writer *w, struct slot *s)
 	return 0;
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static int do_write(const char *url, const char *logpath, int seconds, unsigned qd, bool retry)
 {
 	struct writer *w = &wr;
-	time_t end = time(NULL) + seconds, hard_end = end + 10;
+	uint64_t end, hard_end;
 
 	w->qd = qd;
 	if (getenv("ACK_WRITER_FLUSH_EVERY"))
@@ -228,8 +236,12 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		perror(logpath);
 		return 2;
 	}
+	/* SECONDS of writing from the login on, to the millisecond: a whole-
+	 * second clock read before a slow login left a 1 s run no time at all. */
+	end = now_ms() + (uint64_t)seconds * 1000;
+	hard_end = end + 10000;
 	for (;;) {
-		bool more = !w->gone && !w->bad && time(NULL) < end;
+		bool more = !w->gone && !w->bad && now_ms() < end;
 		struct pollfd pfd;
 
 		for (unsigned i = 0; more && i < w->qd; i++) {
@@ -246,7 +258,7 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		}
 		if (more)
 			maybe_flush(w);
-		if ((!more && w->inflight == 0) || time(NULL) >= hard_end)
+		if ((!more && w->inflight == 0) || now_ms() >= hard_end)
 			break;
 		pfd.fd = iscsi_get_fd(w->is);
 		pfd.events = (short)iscsi_which_events(w->is);

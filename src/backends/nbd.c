@@ -182,6 +182,7 @@ static void *nbdbe_open(struct vs_backend_open_args *args)
 		be_free(be);
 		return NULL;
 	}
+	atomic_store(&be->stats.connections, be->nconns);
 	args->ctx_size = sizeof(struct nbd_req);
 	/* the loop takes the handles over: from now on only it touches them */
 	vs_loop_hold(be->loop);
@@ -391,6 +392,7 @@ void nbd_backend_stats(void *h, struct nbd_stats *out)
 	struct nbd_stats *s = &((struct nbd_be *)h)->stats;
 
 #define NBD_STAT(f) atomic_init(&out->f, atomic_load(&s->f))
+	NBD_STAT(connections);
 	NBD_STAT(reconnects);
 	NBD_STAT(losses);
 	NBD_STAT(replayed);

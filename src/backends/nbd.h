@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct nbd_stats {
+	_Atomic uint64_t connections;       /* in use (1 unless the server has multi-conn) */
 	_Atomic uint64_t reconnects;        /* times the server was lost and found again */
 	_Atomic uint64_t losses;            /* times it was lost */
 	_Atomic uint64_t replayed;          /* dirty-log records sent again */

@@ -162,6 +162,7 @@ struct nbd_be {
 	struct vs_loop_timer hold_timer, reconnect_timer, tick_timer;
 	struct vs_loop_msg adopt_msg, close_msg;
 	bool closing_flush;             /* close: the last flush is on its way */
+	bool finished;                  /* closed: no timer is armed again */
 
 	/* ---- the held queue: changed by the loop, searched by cancel/reset ---- */
 	pthread_mutex_t held_lock;
@@ -207,7 +208,7 @@ static inline void tick_arm(struct nbd_be *be)
 		t = 50000000ull;
 	if (t > 1000000000ull)
 		t = 1000000000ull;
-	if (!vs_loop_timer_armed(&be->tick_timer))
+	if (!be->finished && !vs_loop_timer_armed(&be->tick_timer))
 		vs_loop_timer_arm_in(be->loop, &be->tick_timer, t);
 }
 

@@ -54,7 +54,7 @@ static void schedule_retry(struct nbd_be *be)
 	be->backoff_ms = be->backoff_ms ? be->backoff_ms * 2 : NBD_BACKOFF_FIRST_MS;
 	if (be->backoff_ms > NBD_BACKOFF_MAX_MS)
 		be->backoff_ms = NBD_BACKOFF_MAX_MS;
-	if (!vs_loop_timer_armed(&be->reconnect_timer))
+	if (!be->finished && !vs_loop_timer_armed(&be->reconnect_timer))
 		vs_loop_timer_arm_in(be->loop, &be->reconnect_timer,
 		                     (uint64_t)be->backoff_ms * 1000000u);
 }
@@ -350,6 +350,7 @@ static void close_finish(struct nbd_be *be)
 
 	be_set_state(be, BE_CLOSING);
 	be->closing_flush = false;
+	be->finished = true;
 	vs_loop_timer_cancel(&be->hold_timer);
 	vs_loop_timer_cancel(&be->reconnect_timer);
 	vs_loop_timer_cancel(&be->tick_timer);

@@ -46,6 +46,8 @@
 #define NBD_MAX_RANGE        (1u << 30)
 #define NBD_BACKOFF_FIRST_MS 50u
 #define NBD_BACKOFF_MAX_MS   1000u
+/* Closing with request_timeout=0 still waits no longer for the last flush. */
+#define NBD_CLOSE_FLUSH_MAX_NS (30ull * 1000000000ull)
 
 /* What the server said about the export; compared after every reconnect. */
 struct nbd_export {
@@ -163,6 +165,7 @@ struct nbd_be {
 	struct vs_loop_msg adopt_msg, close_msg;
 	bool closing_flush;             /* close: the last flush is on its way */
 	bool finished;                  /* closed: no timer is armed again */
+	uint64_t close_deadline_ns;     /* the last flush gets no longer than this */
 
 	/* ---- the held queue: changed by the loop, searched by cancel/reset ---- */
 	pthread_mutex_t held_lock;

@@ -258,6 +258,13 @@ static void tick(struct vs_loop_timer *t)
 			}
 		}
 	}
+	if (be_state(be) == BE_CLOSING && be->closing_flush) {
+		/* closing waits for the last flush, but not for ever (not
+		 * even with request_timeout=0) */
+		again = true;
+		if (now >= be->close_deadline_ns)
+			lost(be, "no answer to the last flush before closing");
+	}
 	for (unsigned i = 0; i < be->nconns && be_state(be) == BE_RECOVERING; i++) {
 		struct nbd_conn *c = &be->conns[i];
 
@@ -389,6 +396,9 @@ void recover_close_msg(struct vs_loop_msg *m)
 	if (st == BE_READY && be->keep_copies) {
 		be_set_state(be, BE_CLOSING);
 		be->closing_flush = true;
+		be->close_deadline_ns = vs_loop_now_ns(be->loop) +
+		                        (be->request_timeout_ns ? be->request_timeout_ns
+		                                                : NBD_CLOSE_FLUSH_MAX_NS);
 		tick_arm(be);
 		recover_kick(be);
 		return;

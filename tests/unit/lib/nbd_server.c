@@ -113,38 +113,39 @@ static void add_list(struct nbd_srv *s, va_list ap)
 		add(s, a);
 }
 
+/* head... then the caller's arguments. */
+static bool start_cmd(struct nbd_srv *s, const char *const *head, va_list ap)
+{
+	for (; *head; head++)
+		add(s, *head);
+	add_list(s, ap);
+	return nbd_srv_restart(s);
+}
+
 bool nbd_srv_nbdkit(struct nbd_srv *s, ...)
 {
+	const char *head[] = { "nbdkit", "-U", s->sock, "-f", "--exit-with-parent", "-P",
+	                       s->pidfile, NULL };
 	va_list ap;
+	bool ok;
 
-	add(s, "nbdkit");
-	add(s, "-U");
-	add(s, s->sock);
-	add(s, "-f");
-	add(s, "--exit-with-parent");
-	add(s, "-P");
-	add(s, s->pidfile);
 	va_start(ap, s);
-	add_list(s, ap);
+	ok = start_cmd(s, head, ap);
 	va_end(ap);
-	return nbd_srv_restart(s);
+	return ok;
 }
 
 bool nbd_srv_qemu(struct nbd_srv *s, ...)
 {
+	const char *head[] = { "qemu-nbd", "-k", s->sock, "-t", "--shared=8", "--pid-file",
+	                       s->pidfile, NULL };
 	va_list ap;
+	bool ok;
 
-	add(s, "qemu-nbd");
-	add(s, "-k");
-	add(s, s->sock);
-	add(s, "-t");
-	add(s, "--shared=8");
-	add(s, "--pid-file");
-	add(s, s->pidfile);
 	va_start(ap, s);
-	add_list(s, ap);
+	ok = start_cmd(s, head, ap);
 	va_end(ap);
-	return nbd_srv_restart(s);
+	return ok;
 }
 
 bool nbd_srv_nbd_server(struct nbd_srv *s, const char *file)

@@ -4,7 +4,7 @@
 # Source it, then call vs_install_deps.
 
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev libnbd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, and python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh.  The QEMU guest tests (tests/vm/)
@@ -13,10 +13,13 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # and blkdiscard), socat for the guest's forwarded connections, and
 # nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
-# installed.
+# installed.  The nbd backend's tests run it against nbdkit (its memory and
+# file plugins, its cache, error, delay, log and multi-conn filters, all in
+# the nbdkit package), qemu-nbd (qemu-utils) and nbd-server.
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3
-              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit)
+              qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
+              nbd-server)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
-# a RAM LUN and once with a file LUN, and count real passes, failures and
-# skips per family (iSCSI, SCSI).
+# a RAM LUN, once with a file LUN and once with an NBD LUN (nbdkit's memory
+# plugin, started here), and count real passes, failures and skips per
+# family (iSCSI, SCSI).
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -24,7 +25,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file nbd}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -42,11 +43,21 @@ fi
 mkdir -p "$OUT"
 tmp=$(mktemp -d /tmp/vstor-conformance.XXXXXX)
 pid=
+nbd_pids=()
+stop_nbdkit() {
+	local p
+	for p in "${nbd_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	nbd_pids=()
+}
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	fi
+	stop_nbdkit
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -75,6 +86,9 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	nbd)
+		lun="{ \"lun\": 0, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd0.sock\", \"removable\": true }, $ro,
+		     { \"lun\": 2, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd2.sock\", \"physical_block_size\": 4096 }" ;;
 	esac
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
@@ -85,8 +99,33 @@ write_config() {   # backend → config file
 JSON
 }
 
+# The NBD LUNs' server: nbdkit's memory plugin (1 GiB, sparse), one per LUN,
+# on Unix sockets in $tmp; ready once its pid file is written.
+start_nbdkit() {
+	local i
+	if ! command -v nbdkit >/dev/null; then
+		echo "conformance: nbdkit not found (apt-get install nbdkit)" >&2
+		return 1
+	fi
+	for i in 0 2; do
+		rm -f "$tmp/nbd$i.sock" "$tmp/nbd$i.pid"
+		nbdkit -U "$tmp/nbd$i.sock" -P "$tmp/nbd$i.pid" -f memory 1G \
+			>>"$OUT/nbdkit.log" 2>&1 &
+		nbd_pids+=($!)
+	done
+	for _ in $(seq 100); do
+		[ -s "$tmp/nbd0.pid" ] && [ -s "$tmp/nbd2.pid" ] && return 0
+		sleep 0.1
+	done
+	echo "conformance: nbdkit did not start; see $OUT/nbdkit.log" >&2
+	return 1
+}
+
 start_vstord() {   # backend
 	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	if [ "$1" = nbd ]; then
+		start_nbdkit || return 1
+	fi
 	write_config "$1"
 	# own control socket: another vstord on this host keeps its default one
 	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" >"$OUT/vstord-$1.log" 2>&1 &
@@ -311,6 +350,7 @@ for backend in $BACKENDS; do
 		fi
 	done
 	stop_vstord "$backend" || bad=1
+	stop_nbdkit
 done
 
 cat >"$OUT/summary.env" <<ENV

@@ -146,10 +146,19 @@ struct writer {
 	bool soak;
 	bool sync_busy;
 	struct scsi_task *sync_task;    /* ours to free, also when cancelled */
+	uint64_t pause_until_ms;        /* after NOT READY or BUSY: wait, as an initiator does */
 	uint64_t fua_acked, syncs, not_ready, busy, medium;
 };
 
 static struct writer wr;    /* one session per process */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* The last acknowledged seq of each LBA (from the log, or as the writer
  * sees them acknowledged), REGION entries. */
@@ -247,6 +256,7 @@ static bool soak_retry(struct writer *w, int status, struct scsi_task *t, const 
 {
 	if (status == SCSI_STATUS_BUSY || status == SCSI_STATUS_TASK_SET_FULL) {
 		w->busy++;
+		w->pause_until_ms = now_ms() + 20;
 		return true;
 	}
 	if (status == SCSI_STATUS_CHECK_CONDITION && t) {
@@ -255,6 +265,7 @@ static bool soak_retry(struct writer *w, int status, struct scsi_task *t, const 
 		/* LOGICAL UNIT IS IN PROCESS OF BECOMING READY: retried */
 		if (t->sense.key == SCSI_SENSE_NOT_READY && t->sense.ascq == 0x0401) {
 			w->not_ready++;
+			w->pause_until_ms = now_ms() + 50;
 			return true;
 		}
 		if (t->sense.key == SCSI_SENSE_MEDIUM_ERROR)
@@ -323,14 +334,6 @@ static int submit(struct writer *w, struct slot *s)
 	return 0;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static void sync_done(struct iscsi_context *is, int status, void *command_data, void *private)
 {
 	struct writer *w = &wr;
@@ -394,6 +397,7 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		bool pause = check_file[0] && access(check_file, F_OK) == 0;
 		bool more = !w->gone && !w->bad && !pause && time(NULL) < end &&
 		            !(stop_file && access(stop_file, F_OK) == 0);
+		bool send = more && now_ms() >= w->pause_until_ms;
 		struct pollfd pfd;
 
 		if (pause && !w->gone && !w->bad && w->inflight == 0 && !w->sync_busy) {
@@ -409,7 +413,7 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 			continue;
 		}
 
-		for (unsigned i = 0; more && i < w->qd; i++) {
+		for (unsigned i = 0; send && i < w->qd; i++) {
 			struct slot *s = &w->slots[i];
 
 			if (s->busy)
@@ -421,14 +425,15 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 				break;
 			}
 		}
-		if (more)
+		if (send)
 			maybe_sync(w, &last_sync);
 		if ((!more && !(pause && !w->gone && !w->bad) && w->inflight == 0 && !w->sync_busy) ||
 		    time(NULL) >= hard_end)
 			break;
 		pfd.fd = iscsi_get_fd(w->is);
 		pfd.events = (short)iscsi_which_events(w->is);
-		if (pfd.fd < 0 || poll(&pfd, 1, 200) < 0 || iscsi_service(w->is, pfd.revents) < 0) {
+		if (pfd.fd < 0 || poll(&pfd, 1, more && !send ? 20 : 200) < 0 ||
+		    iscsi_service(w->is, pfd.revents) < 0) {
 			w->gone = true;          /* the connection went with the target */
 			if (w->soak) {
 				fprintf(stderr, "ack_writer: the session was lost: %s\n",

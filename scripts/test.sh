@@ -4,8 +4,12 @@
 # port and vdisk ones under TSan too), each fuzz target for a bounded time,
 # the conformance suite, the end-to-end tests and the QEMU guest tests of
 # kernel clients (tests/vm/).
-# Prints "N passed, N failed, N skipped" at the end; exits non-zero if
-# anything failed.
+# Prints "N passed, N failed, N skipped" at the end -- test cases, not
+# builds: each cmocka case, fuzz target, conformance test and e2e script --
+# and exits non-zero if anything failed, or if a stage ran fewer test cases
+# than tests/expected-counts says it has (a test file no longer built or
+# registered, a suite that stopped running) or left out a test program,
+# fuzz target or script that is in the tree.
 #
 # Environment: FUZZ_SECONDS (default 30 per target), JOBS (default nproc),
 # VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 / VSTOR_SKIP_TSAN=1 /
@@ -34,21 +38,84 @@ finish() {
 	exit $?
 }
 
-# Count a ctest log ("95% tests passed, 1 tests failed out of 20") as
-# passed/failed/skipped under `name`.
-ctest_results() {   # log, name
-	local log=$1 name=$2 line nfail ntotal nskip
-	line=$(grep -E '[0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
-	if [ -z "$line" ]; then
-		bad "$name (no results)"
-		return
+# The fewest test cases each stage has (tests/expected-counts: "STAGE N").
+expected_count() {   # stage
+	local n
+	n=$(awk -v s="$1" '$1 == s { print $2 }' tests/expected-counts 2>/dev/null)
+	echo "${n:-0}"
+}
+
+# A stage that ran fewer test cases than it has is a failure of its own.
+check_count() {   # stage ran
+	local want
+	want=$(expected_count "$1")
+	echo "$1: $2 test cases (at least $want expected)"
+	if [ "$2" -lt "$want" ]; then
+		echo "$1: ran $2 test cases, fewer than the $want of tests/expected-counts"
+		bad "$1 (ran $2 of at least $want test cases)"
 	fi
-	nfail=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
-	ntotal=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
-	nskip=$(grep -c 'Not Run\|\*\*\*Skipped' "$log")
-	ok "$name" $((ntotal - nfail - nskip))
-	skipped=$((skipped + nskip))
-	[ "$nfail" -gt 0 ] && bad "$name" "$nfail"
+}
+
+# Run the unit tests of a build (ctest label "unit", verbose, into
+# DIR/unit.log) and count test cases: a cmocka program by its "[==========]
+# N test(s) run." (which must match its "Running N test(s)"), any other
+# test as one.  Every tests/unit/test_*.c must have run.  A failed program
+# counts its failed cases, at least one.
+unit_stage() {   # build-dir stage-name [ctest args...]
+	local dir=$1 name=$2 log=$1/unit.log cases=0 num prog status decl ran pass t
+	shift 2
+	ctest --test-dir "$dir" -L unit -V -j"$JOBS" "$@" >"$log" 2>&1
+	grep -E '^ *[0-9]+/[0-9]+ Test +#' "$log"
+	# one line per test: NUMBER NAME STATUS RUNNING RAN PASSED
+	awk '
+	match($0, /^ *Start +[0-9]+: /) { n = $2; sub(/:$/, "", n); name[n] = $3; next }
+	match($0, /^ *[0-9]+\/[0-9]+ Test +#[0-9]+: /) {
+		n = $0; sub(/^[^#]*#/, "", n); sub(/:.*/, "", n)
+		st[n] = ($0 ~ / Passed /) ? "pass" : ($0 ~ /Not Run|\*\*\*Skipped/) ? "skip" : "fail"
+		next
+	}
+	match($0, /^[0-9]+: \[==========\] Running [0-9]+ test/) {
+		n = $1; sub(/:$/, "", n); decl[n] += $4; cm[n] = 1; next
+	}
+	match($0, /^[0-9]+: \[==========\] [0-9]+ test\(s\) run\./) { n = $1; sub(/:$/, "", n); ran[n] += $3; next }
+	match($0, /^[0-9]+: \[  PASSED  \] [0-9]+ test/) { n = $1; sub(/:$/, "", n); pass[n] += $5; next }
+	END {
+		for (n in name)
+			printf "%s %s %s %s %d %d\n", n, name[n], st[n] == "" ? "fail" : st[n],
+			       cm[n] ? decl[n] : "-", ran[n], pass[n]
+	}' "$log" >"$log.cases"
+	while read -r num prog status decl ran pass; do
+		case $status in
+		skip) skipped=$((skipped + 1)); continue ;;
+		fail)
+			echo "--- $name: $prog failed; its output (from $log):"
+			grep "^$num: " "$log" | tail -60
+			if [ "$decl" = "-" ] || [ "$decl" -le "$pass" ]; then
+				t=1
+			else
+				t=$((decl - pass))
+			fi
+			[ "$decl" != "-" ] && ok "$name" "$pass"
+			bad "$name: $prog" "$t"
+			cases=$((cases + pass + t))
+			continue ;;
+		esac
+		if [ "$decl" = "-" ]; then
+			ok "$name"
+			cases=$((cases + 1))
+		elif [ "$ran" != "$decl" ] || [ "$pass" != "$decl" ]; then
+			bad "$name: $prog ran $ran of its $decl test cases"
+			cases=$((cases + decl))
+		else
+			ok "$name" "$ran"
+			cases=$((cases + ran))
+		fi
+	done <"$log.cases"
+	for t in tests/unit/test_*.c; do
+		t=$(basename "$t" .c)
+		grep -q "^[0-9]* $t " "$log.cases" || bad "$name: $t was not run (not registered with ctest?)"
+	done
+	check_count "$name" "$cases"
 }
 
 build() {   # dir, cmake args...  (TARGETS: optional list of targets)
@@ -71,14 +138,14 @@ fi
 
 stage "build (build/)"
 mkdir -p build build-asan build-tsan build-fuzz
-if build build -DCMAKE_BUILD_TYPE=RelWithDebInfo; then ok; else bad "build"; fi
+# Builds are not test cases: a failed one is a failure, a good one counts
+# nothing.
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || bad "build"
 
 stage "build with ASan+UBSan (build-asan/)"
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=ON; then
-	ok
 	stage "unit tests (ASan+UBSan)"
-	ctest --test-dir build-asan -L unit --output-on-failure -j"$JOBS" | tee build-asan/unit.log
-	ctest_results build-asan/unit.log unit
+	unit_stage build-asan unit
 else
 	bad "build-asan"
 fi
@@ -92,12 +159,9 @@ stage "build with ThreadSanitizer (build-tsan/)"
 if [ "${VSTOR_SKIP_TSAN:-0}" = 1 ]; then
 	skipped=$((skipped + 1))
 elif build build-tsan -DCMAKE_BUILD_TYPE=Debug -DVSTOR_TSAN=ON; then
-	ok
 	stage "unit tests (ThreadSanitizer)"
 	TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
-		ctest --test-dir build-tsan -L unit --output-on-failure -j"$JOBS" |
-		tee build-tsan/unit.log
-	ctest_results build-tsan/unit.log "unit (TSan)"
+		unit_stage build-tsan unit-tsan
 else
 	bad "build-tsan"
 fi
@@ -107,7 +171,9 @@ if [ "${VSTOR_SKIP_FUZZ:-0}" = 1 ]; then
 	skipped=$((skipped + 1))
 elif TARGETS=$(for f in fuzz/fuzz_*.c; do basename "$f" .c; done) CC=clang \
 	build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVSTOR_FUZZ=ON -DVSTOR_TESTS=OFF; then
+	nfuzz=0
 	for src in fuzz/fuzz_*.c; do
+		nfuzz=$((nfuzz + 1))
 		name=$(basename "$src" .c)
 		bin=$(find build-fuzz -type f -name "$name" -perm -u+x | head -1)
 		if [ -z "$bin" ]; then
@@ -130,6 +196,7 @@ elif TARGETS=$(for f in fuzz/fuzz_*.c; do basename "$f" .c; done) CC=clang \
 			bad "$name"
 		fi
 	done
+	check_count fuzz "$nfuzz"
 else
 	bad "build-fuzz"
 fi
@@ -154,8 +221,11 @@ else
 		ok conformance "$CONFORMANCE_PASSED"
 		skipped=$((skipped + CONFORMANCE_SKIPPED))
 		[ "$CONFORMANCE_FAILED" -gt 0 ] && bad "conformance" "$CONFORMANCE_FAILED"
-		# Unlisted skips, a too-low pass count or an unclean exit.
+		# Unlisted skips, a too-low pass count, a family that did not run
+		# all its tests, or an unclean exit.
 		[ "$crc" -ne 0 ] && [ "$CONFORMANCE_FAILED" -eq 0 ] && bad "conformance (see above)"
+		check_count conformance \
+			$((CONFORMANCE_PASSED + CONFORMANCE_FAILED + CONFORMANCE_SKIPPED))
 	else
 		bad "conformance (no results)"
 	fi
@@ -164,8 +234,10 @@ fi
 stage "end-to-end tests"
 # Memory figures are taken on the Release build (ram_memory.sh).
 [ -x build/vstord ] && export VSTOR_RELEASE_VSTORD=$PWD/build/vstord
+ne2e=0
 for t in tests/e2e/*.sh; do
 	[ -e "$t" ] || continue
+	ne2e=$((ne2e + 1))
 	"$t" "$VSTORD" "$(dirname "$VSTORD")"
 	case $? in
 	0)  ok ;;
@@ -173,6 +245,7 @@ for t in tests/e2e/*.sh; do
 	*)  bad "$(basename "$t")" ;;
 	esac
 done
+check_count e2e "$ne2e"
 
 # Kernel clients in a QEMU guest (TCG; Debian's kernel fetched once into
 # the cache): a minute or more per test, one at a time.  Every missing
@@ -183,9 +256,14 @@ if [ "${VSTOR_SKIP_VM:-0}" = 1 ]; then
 elif [ ! -x "$VSTORD" ]; then
 	bad "vm (no vstord)"
 else
-	ctest --test-dir "$(dirname "$VSTORD")" -L vm --output-on-failure |
-		tee "$(dirname "$VSTORD")/vm.log"
-	ctest_results "$(dirname "$VSTORD")/vm.log" vm
+	vmlog=$(dirname "$VSTORD")/vm.log
+	ctest --test-dir "$(dirname "$VSTORD")" -L vm --output-on-failure | tee "$vmlog"
+	# one test case per guest test
+	nvm_pass=$(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$vmlog")
+	nvm_fail=$(grep -E '^ *[0-9]+/[0-9]+ Test +#[0-9]+: ' "$vmlog" | grep -cv ' Passed')
+	ok vm "$nvm_pass"
+	[ "$nvm_fail" -gt 0 ] && bad vm "$nvm_fail"
+	check_count vm $((nvm_pass + nvm_fail))
 fi
 
 finish

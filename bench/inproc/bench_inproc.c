@@ -7,12 +7,15 @@
  * I/O path must not allocate: that number must be 0).
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
- *                [-b ram|file] [-p path] [-o key=value]...
+ *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
+ *                [-f filter[,key=value...]]...
  *
  * -b file measures the file backend: without -p a new file of -s bytes in
  * /var/tmp (written in full first, so no read hits a hole, and removed at
  * exit), e.g. `-b file -s 256M -o direct=1 -j 2` for O_DIRECT from two
  * threads.  -o passes further backend options (rings=1, inline=0, ...).
+ * -f puts a filter over the backend (the first -f is the top of the
+ * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`.
  *
  * Each thread has its own I_T nexus and SRB pool, like one iSCSI
  * connection on its own event loop.  done() may run inline (ram) or on a
@@ -35,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "vstor/backend.h"
 #include "vstor/port.h"
 #include "vstor/scsi.h"
@@ -46,6 +51,7 @@
 #define MAX_QD      256u
 #define MAX_THREADS 16u
 #define MAX_OPTS    16u
+#define MAX_FILTERS 4u
 
 /*
  * Completed SRBs on their way from whichever thread ran done() to the
@@ -300,7 +306,8 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
 static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
-	        "       [-b ram|file] [-p path] [-o key=value]...\n", argv0);
+	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
+	        "       [-f filter[,key=value...]]...\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -350,6 +357,58 @@ static int parse_qds(const char *arg, unsigned *qds, unsigned *nqd)
 	}
 	free(s);
 	return *nqd ? 0 : -1;
+}
+
+/* Filters from -f, top first: "crypt,key_file=/k,sector_size=512". */
+struct filter_arg {
+	char *spec;                     /* strdup'ed, cut in place */
+	struct vs_kv kv[MAX_OPTS];
+	size_t nkv;
+};
+
+static int parse_filter(const char *arg, struct filter_arg *f)
+{
+	char *save = NULL, *tok;
+
+	f->spec = strdup(arg);
+	f->nkv = 0;
+	if (!f->spec || !strtok_r(f->spec, ",", &save) || !*f->spec)
+		goto bad;
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq || eq == tok || f->nkv == MAX_OPTS)
+			goto bad;
+		*eq = '\0';
+		f->kv[f->nkv++] = (struct vs_kv){ tok, eq + 1 };
+	}
+	return 0;
+bad:
+	fprintf(stderr, "-f: '%s' is not name[,key=value...] (at most %u options)\n", arg, MAX_OPTS);
+	free(f->spec);
+	return -1;
+}
+
+/* The backend under the filters, the first filter on top; max_requests
+ * covers every thread's queue.  On failure *who names the layer. */
+static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, size_t nkv,
+                                  const struct filter_arg *f, unsigned nf, unsigned nthreads,
+                                  const char **who)
+{
+	struct vs_bdev_desc d[MAX_FILTERS + 1];
+	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads };
+
+	d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_BACKEND, .name = backend, .opts = kv,
+	                               .nopts = nkv };
+	for (unsigned i = nf; i-- > 0;)
+		d[i] = (struct vs_bdev_desc){ .kind = VS_LAYER_FILTER, .name = f[i].spec,
+		                              .opts = f[i].kv, .nopts = f[i].nkv,
+		                              .lower = &d[i + 1], .nlower = 1 };
+	struct vs_bdev *b = vs_bdev_open_stack(&d[0], &a);
+
+	*who = a.failed_layer >= 0 && (unsigned)a.failed_layer < nf ? f[a.failed_layer].spec
+	                                                              : backend;
+	return b;
 }
 
 /* Open the nexus of one thread and clear its POWER ON unit attention
@@ -418,8 +477,15 @@ int main(int argc, char **argv)
 	unsigned nqd = 2, nthreads = 1;
 	struct vs_kv kv[MAX_OPTS + 3];
 	size_t nkv = 0;
+	struct filter_arg filters[MAX_FILTERS];
+	unsigned nfilters = 0;
+	const char *only = NULL;        /* -c: one case (read or write) */
 	int opt;
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:h")) != -1) {
+	if (malloc_count_init() < 0) {
+		fprintf(stderr, "malloc counter does not see libcrypto's allocations\n");
+		return 1;
+	}
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:h")) != -1) {
 		switch (opt) {
 		case 't':
 			seconds = atof(optarg);
@@ -454,6 +520,22 @@ int main(int argc, char **argv)
 		case 'p':
 			path = optarg;
 			break;
+		case 'f':
+			if (nfilters == MAX_FILTERS) {
+				fprintf(stderr, "-f: at most %u filters\n", MAX_FILTERS);
+				return 2;
+			}
+			if (parse_filter(optarg, &filters[nfilters]) < 0)
+				return 2;
+			nfilters++;
+			break;
+		case 'c':
+			only = optarg;
+			if (strcmp(only, "read") && strcmp(only, "write")) {
+				fprintf(stderr, "-c: '%s' is not read or write\n", optarg);
+				return 2;
+			}
+			break;
 		case 'o': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || nkv >= MAX_OPTS) {
@@ -482,9 +564,10 @@ int main(int argc, char **argv)
 	} else {
 		kv[nkv++] = (struct vs_kv){"size", size};
 	}
-	struct vs_bdev *bdev = vs_bdev_open(backend, kv, nkv);
+	const char *who = backend;
+	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters, nthreads, &who);
 	if (!bdev) {
-		fprintf(stderr, "%s: %s\n", backend, vs_last_error());
+		fprintf(stderr, "%s: %s\n", who, vs_last_error());
 		if (*made)
 			unlink(made);
 		return 1;
@@ -545,19 +628,21 @@ int main(int argc, char **argv)
 	}
 	if (verify_path(b) < 0)
 		return 1;
-	/* Prove the allocation counter counts. */
+	/* Prove the allocation counter counts, also libcrypto's. */
 	{
 		void *volatile p;
 		malloc_count_start();
 		p = malloc(16);
 		free(p);
-		if (malloc_count_stop() != 1) {
+		p = OPENSSL_malloc(16);
+		OPENSSL_free(p);
+		if (malloc_count_stop() != 2) {
 			fprintf(stderr, "malloc counter does not see allocations\n");
 			return 1;
 		}
 	}
 
-	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> %s (", backend);
+	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> %s (", vs_bdev_name(bdev));
 	for (size_t i = 0; i < nkv; i++)
 		printf("%s=%s, ", kv[i].key, kv[i].value);
 	printf("%u-byte blocks), %u thread%s, %.1f s per case\n", block_size, nthreads,
@@ -568,6 +653,8 @@ int main(int argc, char **argv)
 		const char *name;
 	} ops[] = {{READ_16, "read"}, {WRITE_16, "write"}};
 	for (unsigned o = 0; o < 2; o++) {
+		if (only && strcmp(only, ops[o].name))
+			continue;
 		for (unsigned q = 0; q < nqd; q++) {
 			struct result r = measure(bs, nthreads, ops[o].op, qds[q], seconds);
 			double secs = (double)r.ns / 1e9;
@@ -599,5 +686,7 @@ int main(int argc, char **argv)
 	vs_port_destroy(port);
 	if (*made)
 		unlink(made);
+	for (unsigned i = 0; i < nfilters; i++)
+		free(filters[i].spec);
 	return exit_code;
 }

@@ -4,11 +4,19 @@
  * from the bench and the vstor libraries linked into it lands here first.
  * Counting from all threads, because a port worker allocating on behalf of
  * an I/O breaks the "no malloc on the I/O path" rule just as much.
+ *
+ * A shared library calls malloc directly, past --wrap: libcrypto (the
+ * crypt filter's cipher) is given counting allocators of its own with
+ * CRYPTO_set_mem_functions, which must happen before it allocates anything
+ * (malloc_count_init, first thing in main).
  */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "malloc_count.h"
 
@@ -44,6 +52,34 @@ void *__wrap_aligned_alloc(size_t a, size_t n) { note(); return __real_aligned_a
 int __wrap_posix_memalign(void **p, size_t a, size_t n) { note(); return __real_posix_memalign(p, a, n); }
 char *__wrap_strdup(const char *s) { note(); return __real_strdup(s); }
 char *__wrap_strndup(const char *s, size_t n) { note(); return __real_strndup(s, n); }
+
+static void *crypto_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	note();
+	return __real_malloc(n);
+}
+
+static void *crypto_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	note();
+	return __real_realloc(p, n);
+}
+
+static void crypto_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	free(p);
+}
+
+int malloc_count_init(void)
+{
+	return CRYPTO_set_mem_functions(crypto_malloc, crypto_realloc, crypto_free) ? 0 : -1;
+}
 
 void malloc_count_start(void)
 {

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* Route libcrypto's allocations through the counter too; call before
+ * anything uses libcrypto.  0, or -1 if it had allocated already. */
+int malloc_count_init(void);
 void malloc_count_start(void);
 /* Stop counting; return allocations seen since malloc_count_start(). */
 uint64_t malloc_count_stop(void);

@@ -117,6 +117,11 @@ void vs_layer_event(struct vs_layer *self, const struct vs_bdev_event *ev);
  * layers register themselves at start-up.
  */
 #define VS_PLUGIN_BACKENDS_SYMBOL "vs_plugin_backends"
+/* What a plugin defines (the declaration checks its type and exports it
+ * even from an object built with -fvisibility=hidden):
+ *   const struct vs_backend_ops *const vs_plugin_backends[] = { &my_ops, NULL }; */
+extern __attribute__((visibility("default")))
+const struct vs_backend_ops *const vs_plugin_backends[];
 /* origin: what listings show as where it came from; NULL: "built-in".
  * 0, or -errno with vs_last_error() (bad table, name taken). */
 int vs_backend_register(const struct vs_backend_ops *ops, const char *origin);

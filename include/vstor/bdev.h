@@ -307,9 +307,13 @@ void vs_bdev_layer_learned(struct vs_bdev *bdev, size_t layer,
  * 0, or -errno with vs_last_error() saying why.
  */
 int vs_plugin_load(const char *path);
-/* Load every *.so in dir; 0 if all loaded (a missing dir is not an error),
- * else the first error (the others are still tried). */
+/* Load every *.so in dir (in name order); 0 if all loaded (a missing dir
+ * is not an error), else the first error (the others are still tried). */
 int vs_plugin_load_dir(const char *dir);
+/* The same, telling report() of each file tried: rc 0, or -errno and the
+ * one-line error (naming the file) that vs_last_error() would give. */
+typedef void (*vs_plugin_report_fn)(void *ctx, const char *path, int rc, const char *error);
+int vs_plugin_load_dir_report(const char *dir, vs_plugin_report_fn report, void *ctx);
 
 /* ---------------- small parsers shared with the control plane ---------------- */
 

@@ -59,7 +59,9 @@ struct vs_filter_ops {
 	 * open (closed after this returns). */
 	void  (*close)(void *h);
 	/* ctx: args->ctx_size bytes (NULL if 0), private to this request until
-	 * it completes.  0 or a negative errno without completing the bio. */
+	 * it completes: from vs_bio_complete() on, it may already be another
+	 * request's (read what you still need from it first).  0 or a
+	 * negative errno without completing the bio. */
 	int   (*submit)(void *h, struct vs_bio *bio, void *ctx);
 
 	/* ---- optional; without them the block layer asks lower layer 0 ---- */
@@ -104,7 +106,16 @@ int      vs_layer_lower_block_status(struct vs_layer *self, size_t lower, uint64
  * context is ctx. */
 void *vs_layer_bounce(struct vs_layer *self, void *ctx);
 
+/* The handle open() returned of the filter at pre-order `layer` of `bdev`,
+ * if it is of type `name`; else NULL.  For a filter's own white-box tests
+ * and tools (as vs_bdev_backend_handle), never for the I/O path. */
+void *vs_bdev_filter_handle(struct vs_bdev *bdev, size_t layer, const char *name);
+
 #define VS_PLUGIN_FILTERS_SYMBOL "vs_plugin_filters"
+/* A plugin's filters (see vs_plugin_backends in backend.h):
+ *   const struct vs_filter_ops *const vs_plugin_filters[] = { &my_ops, NULL }; */
+extern __attribute__((visibility("default")))
+const struct vs_filter_ops *const vs_plugin_filters[];
 int vs_filter_register(const struct vs_filter_ops *ops, const char *origin);
 void vs_filter_register_builtin(const struct vs_filter_ops *ops);
 #define VS_FILTER_BUILTIN(ops) \

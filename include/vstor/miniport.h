@@ -156,6 +156,21 @@ struct vs_miniport {
 	 * elsewhere).  When present the port calls it instead of lun_detach.
 	 */
 	int  (*lun_detach_checked)(void *adapter_ext, void *lun_ext);
+
+	/*
+	 * Optional: how many bytes of data-out the command in srb->cdb
+	 * transfers (SBC-3 / SPC-4 TRANSFER LENGTH or PARAMETER LIST LENGTH;
+	 * 0 for a command that takes none, or that this LUN does not
+	 * support), so a fabric that solicits its data (iSCSI R2T) asks for
+	 * no more than the command uses when the initiator announced more
+	 * (RFC 7143 §11.4.5.2: the rest is an underflow residual).  A decode
+	 * only: nothing in the CDB is checked and nothing is started; the
+	 * command is submitted later as usual, with data_length at most this.
+	 * Called with a port lock held, from the fabric's thread: it must not
+	 * block or call the port.  Returns 0, or -ENOTSUP when it cannot tell.
+	 */
+	int  (*data_out_length)(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+	                        uint64_t *bytes);
 };
 
 /* True if miniport `mp` has the callback `field` (added after version 1). */

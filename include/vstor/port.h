@@ -46,6 +46,10 @@ void *vs_port_adapter_ext(struct vs_port *port);
  * max_sg_elements iovec entries (0: unlimited) with CHECK CONDITION,
  * ILLEGAL REQUEST, INVALID FIELD IN CDB (SBC-3 6.5.3 MAXIMUM TRANSFER
  * LENGTH); for too many iovec entries srb_status is VS_SRB_ERROR.
+ * data_length is the buffer the SRB offers, which is not the command's
+ * transfer: a fabric whose initiator may expect more than a command moves
+ * (an iSCSI EDTL up to 4 GiB - 1) offers at most max_transfer_length and
+ * reports the rest of what the initiator expected as its own residual.
  */
 int vs_port_adapter_caps(struct vs_port *port, struct vs_adapter_caps *caps);
 
@@ -100,6 +104,17 @@ void vs_srb_put(struct vs_srb *srb);
  * starts the timer.  done() always runs exactly once, possibly inline.
  */
 void vs_port_submit(struct vs_port *port, struct vs_srb *srb);
+
+/*
+ * Before submitting a command whose data-out the fabric must ask for
+ * (iSCSI R2T): how many bytes of it the command transfers, decoded by the
+ * LUN's miniport (its data_out_length callback), from srb->cdb, cdb_len,
+ * lun and nexus.  A LUN the port would answer itself (not there for this
+ * nexus) needs none: 0 bytes.  Returns 0, or -ENOTSUP when the miniport
+ * cannot tell (the fabric then takes the initiator's expected length).
+ * Takes only this nexus's own queue lock on the LUN; never blocks.
+ */
+int vs_port_data_out_length(struct vs_port *port, const struct vs_srb *srb, uint64_t *bytes);
 
 /* Task management (SAM-5 7) */
 enum vs_tmf {
@@ -188,6 +203,7 @@ struct vs_lun_stats {
 	uint64_t errors;            /* CHECK CONDITION other than UA */
 	uint64_t timeouts, aborts, resets;
 	uint64_t busy, task_set_full;
+	uint64_t reservation_conflicts;     /* RESERVATION CONFLICT answers (SPC-4 5.13) */
 	uint32_t queue_depth, in_flight, held;
 	uint64_t latency_us_hist[VS_LAT_BUCKETS];
 };

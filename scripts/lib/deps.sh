@@ -3,23 +3,37 @@
 # packages vstor needs, but only those that are missing, quietly.
 # Source it, then call vs_install_deps.
 
+# librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev libnbd-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libnbd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
-# block driver) for tests/e2e/qemu_img.sh, and python3 for the raw protocol
-# checks in tests/e2e/ctl_bad_input.sh.  The QEMU guest tests (tests/vm/)
+# block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
+# checks in tests/e2e/ctl_bad_input.sh, and python3-cryptography for the
+# crypt filter's interop check against an independent XTS
+# (tests/unit/lib/xts_ref.py).  The QEMU guest tests (tests/vm/)
 # need QEMU and what builds the guest (busybox, cpio, kmod's depmod and
 # modprobe, xz for newer kernels' modules, e2fsprogs, util-linux's fstrim
 # and blkdiscard), socat for the guest's forwarded connections, and
 # nbdkit and qemu-nbd as peer NBD servers; the guest's kernel and its own
 # programs (nbd-client, open-iscsi) are fetched by apt-get download, not
-# installed.  The nbd backend's tests run it against nbdkit (its memory and
-# file plugins, its cache, error, delay, log and multi-conn filters, all in
-# the nbdkit package), qemu-nbd (qemu-utils) and nbd-server.
+# installed.  NBD clients nobody here wrote for tests/e2e/nbd_*.sh
+# (libnbd's nbdinfo/nbdcopy/nbdsh and its Python binding, QEMU's NBD
+# client in qemu-utils, GnuTLS's certtool/psktool) and fio's nbd engine
+# for bench/compare-nbd.
+# The rbd backend's tests bring up a throw-away Ceph cluster
+# (tests/lib/ceph_cluster.sh: ceph-mon, ceph-osd with memstore, ceph-mgr
+# from `ceph` if wanted) and check data with the `rbd` tool (ceph-common);
+# bench/rbd-compare drives the same image with fio's rbd engine (Debian's
+# fio is built with it).  The nbd backend's tests (libnbd-dev builds it)
+# run it against nbdkit (its memory and file plugins, its cache, error,
+# delay, log and multi-conn filters, all in the nbdkit package), qemu-nbd
+# (qemu-utils) and nbd-server; bench/nbd-backend drives nbdkit directly with
+# fio's nbd engine beside vstor.
 # `vs_install_deps --test` adds them.
-VS_TEST_DEPS=(qemu-utils qemu-block-extra python3
+VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
-              nbd-server)
+              libnbd-bin python3-libnbd gnutls-bin fio nbd-server
+              ceph ceph-mon ceph-osd ceph-common)
 
 vs_missing_deps() {   # [--test]
 	local p missing=() want=("${VS_DEPS[@]}")

@@ -43,10 +43,14 @@ struct layer_type {
 
 const struct layer_type *registry_find(int kind, const char *name);
 void registry_public(const struct layer_type *t, struct vs_layer_type *out);
-/* Could the table be registered (ABI, callbacks, name free)?  0 or -errno
- * with vs_set_error. */
-int registry_check_backend(const struct vs_backend_ops *ops);
-int registry_check_filter(const struct vs_filter_ops *ops);
+/* Register the types of batch[] (origin set in each) all or none: every
+ * table's ABI, callbacks, name and schema checked, and no name taken
+ * (registered, or twice in the batch).  0 or -errno with vs_set_error. */
+int registry_add(const struct layer_type *batch, size_t n);
+/* Around dlopen of a plugin on this thread: registrations made meanwhile
+ * (the plugin's constructors) are refused; _end says if there were any. */
+void registry_plugin_load_begin(void);
+bool registry_plugin_load_end(void);
 /* vs_set_error: "backend: 'x' is not a known backend (known: ...)" */
 void registry_unknown(int kind, const char *name);
 static inline const char *type_name(const struct layer_type *t)
@@ -91,6 +95,11 @@ struct vs_opts *opts_parse(const struct layer_type *t, const struct vs_kv *kv, s
 struct vs_opts *opts_update(const struct layer_type *t, const struct vs_opts *cur,
                             const struct vs_kv *kv, size_t n);
 void opts_free(struct vs_opts *o);
+/* A layer's option descriptions, at registration: names, types, ranges,
+ * defaults that parse.  0 or -EINVAL with vs_set_error naming the type. */
+int opts_schema_check(const char *type, const struct vs_opt_desc *schema);
+/* a-z, 0-9, '_', '-', at most 31: layer and option names */
+bool opts_name_ok(const char *name);
 
 /* ---- io.c: request slots ---- */
 struct slot_hdr {
@@ -137,6 +146,10 @@ struct vs_layer {
 
 struct vs_bdev {
 	struct vs_layer *top;
+	/* The top layer's submit when it needs no per-request context: the
+	 * usual stack of one backend costs one indirect call (io.c). */
+	int (*direct_submit)(void *h, struct vs_bio *bio, void *ctx);
+	void *direct_h;
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */

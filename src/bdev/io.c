@@ -146,6 +146,8 @@ int layer_submit(struct vs_layer *l, struct vs_bio *bio)
 
 int vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio)
 {
+	if (bdev->direct_submit)
+		return bdev->direct_submit(bdev->direct_h, bio, NULL);
 	return layer_submit(bdev->top, bio);
 }
 

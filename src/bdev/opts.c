@@ -255,38 +255,31 @@ static int parse_value(const struct vs_opt_desc *d, const char *v, struct opt_va
 		break;
 	}
 	case VS_OPT_SIZE:
-		rc = vs_parse_size(v, &val->u);
+	case VS_OPT_RATE:
+	case VS_OPT_DURATION: {
+		/* a number with a unit: the type's parser, what to say if it
+		 * is not one, then the range */
+		static const char *const hint[] = {
+			[VS_OPT_SIZE] = "a size (e.g. 4096, 512K, 1G, 10GiB)",
+			[VS_OPT_RATE] = "a rate (e.g. 5000, 20k, 50M; k/M/G are powers of 1000)",
+			[VS_OPT_DURATION] = "a duration (e.g. 500ms, 20s, 2m; a bare number is "
+			                    "milliseconds)",
+		};
+
+		rc = d->type == VS_OPT_SIZE ? vs_parse_size(v, &val->u)
+		     : d->type == VS_OPT_RATE ? parse_rate(v, &val->u) : parse_duration(v, &val->u);
 		if (rc == -ERANGE) {
 			vs_set_error("%s: '%s' is too large", d->name, v);
 			return rc;
 		}
 		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a size (e.g. 4096, 512K, 1G, 10GiB)", d->name, v);
+			vs_set_error("%s: '%s' is not %s", d->name, v, hint[d->type]);
 			return rc;
 		}
 		if (val->u < d->min || val->u > max)
 			return range_error(d, v, d->min, max);
 		break;
-	case VS_OPT_RATE:
-		rc = parse_rate(v, &val->u);
-		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a rate (e.g. 5000, 20k, 50M; k/M/G are powers "
-			             "of 1000)", d->name, v);
-			return rc;
-		}
-		if (val->u < d->min || val->u > max)
-			return range_error(d, v, d->min, max);
-		break;
-	case VS_OPT_DURATION:
-		rc = parse_duration(v, &val->u);
-		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a duration (e.g. 500ms, 20s, 2m; a bare "
-			             "number is milliseconds)", d->name, v);
-			return rc;
-		}
-		if (val->u < d->min || val->u > max)
-			return range_error(d, v, d->min, max);
-		break;
+	}
 	default:
 		vs_set_error("%s: option of unknown type %u", d->name, d->type);
 		return -EINVAL;
@@ -360,6 +353,48 @@ static struct opt_val *find_val(const struct vs_opts *o, const char *name)
 		if (strcmp(o->v[i].d->name, name) == 0)
 			return (struct opt_val *)&o->v[i];
 	return NULL;
+}
+
+/* Names are what the config and vstorctl write: keep them plain. */
+bool opts_name_ok(const char *name)
+{
+	if (!name || !*name || strlen(name) > 31)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+			return false;
+	return true;
+}
+
+int opts_schema_check(const char *type, const struct vs_opt_desc *schema)
+{
+	for (const struct vs_opt_desc *o = schema; o && o->name; o++) {
+		struct opt_val v = { .d = o };
+		int rc = 0;
+
+		if (!opts_name_ok(o->name) || o->type < VS_OPT_STRING || o->type > VS_OPT_ENUM ||
+		    (o->type == VS_OPT_ENUM && !o->choices) || !o->help || (o->max && o->min > o->max)) {
+			vs_set_error("%s: option '%s': malformed description", type, o->name);
+			return -EINVAL;
+		}
+		for (const struct vs_opt_desc *p = schema; p < o; p++) {
+			if (strcmp(p->name, o->name) == 0) {
+				vs_set_error("%s: option '%s' is described twice", type, o->name);
+				return -EINVAL;
+			}
+		}
+		/* a default that does not parse would fail every open */
+		if (o->dflt && (rc = parse_value(o, o->dflt, &v)) < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", vs_last_error());
+			vs_set_error("%s: bad default (%s)", type, why);
+		}
+		free(v.str);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 void opts_free(struct vs_opts *o)

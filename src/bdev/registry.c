@@ -49,155 +49,196 @@ const struct layer_type *registry_find(int kind, const char *name)
 	return t;
 }
 
-/* Names are what the config and vstorctl write: keep them plain. */
-static bool name_ok(const char *name)
-{
-	if (!name || !*name || strlen(name) > 31)
-		return false;
-	for (const char *p = name; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-			return false;
-	return true;
-}
-
-/* A schema the loader could not apply consistently is refused at
- * registration, not discovered when a user first sets the option. */
-static int schema_ok(const char *type, const struct vs_opt_desc *o)
-{
-	for (; o && o->name; o++) {
-		if (!name_ok(o->name) || o->type < VS_OPT_STRING || o->type > VS_OPT_ENUM ||
-		    (o->type == VS_OPT_ENUM && !o->choices) || !o->help) {
-			vs_set_error("%s: option '%s': malformed description", type, o->name);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int add(struct layer_type t, size_t size, int kind, const char *name,
-               const struct vs_opt_desc *opts)
-{
-	int rc = 0;
-
-	if (!name_ok(name)) {
-		vs_set_error("name: '%s' is not a layer name (a-z, 0-9, '_', '-', at most 31)",
-		             name ? name : "(null)");
-		return -EINVAL;
-	}
-	if ((rc = schema_ok(name, opts)) < 0)
-		return rc;
-	pthread_mutex_lock(&reg_lock);
-	if (find_locked(kind, name)) {
-		vs_set_error("%s: a %s of that name is already registered", name,
-		             kind == VS_LAYER_BACKEND ? "backend" : "filter");
-		rc = -EEXIST;
-	} else if (ntypes == BDEV_MAX_TYPES) {
-		vs_set_error("%s: too many layer types (at most %u)", name, BDEV_MAX_TYPES);
-		rc = -ENOSPC;
-	} else {
-		if (t.backend) {
-			memset(&ops_copy[ntypes].b, 0, sizeof(ops_copy[ntypes].b));
-			memcpy(&ops_copy[ntypes].b, t.backend, size);
-			t.backend = &ops_copy[ntypes].b;
-		} else {
-			memset(&ops_copy[ntypes].f, 0, sizeof(ops_copy[ntypes].f));
-			memcpy(&ops_copy[ntypes].f, t.filter, size);
-			t.filter = &ops_copy[ntypes].f;
-		}
-		types[ntypes++] = t;
-	}
-	pthread_mutex_unlock(&reg_lock);
-	return rc;
-}
-
 static const char *ops_name(const char *name)
 {
 	return name ? name : "(unnamed)";
 }
 
-/* What a table must be to be registered; the name may still be taken by
- * the time add() runs, which checks again under the lock. */
-int registry_check_backend(const struct vs_backend_ops *ops)
+static const char *kind_name(int kind)
 {
-	if (!ops) {
-		vs_set_error("backend_register: ops is NULL");
-		return -EINVAL;
-	}
-	/* an ops table from another ABI would be read past its end */
-	if (ops->api_version != VS_BACKEND_API_VERSION ||
-	    ops->struct_size < offsetof(struct vs_backend_ops, cancel)) {
-		vs_set_error("backend '%s' has API version %u (struct size %u); this vstor takes "
-		             "version %u", ops_name(ops->name), ops->api_version, ops->struct_size,
-		             VS_BACKEND_API_VERSION);
+	return kind == VS_LAYER_BACKEND ? "backend" : "filter";
+}
+
+/*
+ * The table's header (name, api_version, struct_size: the same in every
+ * version) says which ABI it was built for.  Older and shorter is fine:
+ * the fields it lacks read as absent (add_locked copies what it has).  Newer
+ * and longer is fine as long as everything this build does not know is
+ * zero, so a plugin that sets a callback this vstor would never call is
+ * refused, not silently half-served (the rule Linux applies to grown
+ * syscall structs).  The size must end on a field: a copy that ends
+ * inside a pointer would make half a callback.
+ */
+static int abi_ok(int kind, const void *ops, const char *name, uint32_t version,
+                  uint32_t want_version, uint32_t size, size_t min_size, size_t our_size)
+{
+	const unsigned char *extra = (const unsigned char *)ops + our_size;
+
+	if (version != want_version || size < min_size || size > 64 * our_size ||
+	    size % _Alignof(void *)) {
+		vs_set_error("%s '%s' has API version %u (struct size %u); this vstor takes "
+		             "version %u (struct size %zu or more, a multiple of %zu)", kind_name(kind),
+		             ops_name(name), version, size, want_version, min_size,
+		             _Alignof(void *));
 		return -EPROTO;
 	}
-	if (!ops->open || !ops->close || !ops->get_size || !ops->get_caps || !ops->submit ||
-	    !ops->description) {
-		vs_set_error("backend '%s' lacks a required callback or its description",
-		             ops_name(ops->name));
-		return -EINVAL;
-	}
-	if (registry_find(VS_LAYER_BACKEND, ops->name)) {
-		vs_set_error("backend '%s' is already registered", ops->name);
-		return -EEXIST;
+	for (size_t i = 0; size > our_size && i < size - our_size; i++) {
+		if (extra[i]) {
+			vs_set_error("%s '%s' was built for a newer vstor: it sets fields past the %zu "
+			             "bytes of the ops table this vstor knows", kind_name(kind),
+			             ops_name(name), our_size);
+			return -EPROTO;
+		}
 	}
 	return 0;
 }
 
-int registry_check_filter(const struct vs_filter_ops *ops)
+/* What a table must be to be registered, apart from its name being free. */
+static int table_ok(const struct layer_type *t)
 {
-	if (!ops) {
-		vs_set_error("filter_register: ops is NULL");
+	const struct vs_backend_ops *b = t->backend;
+	const struct vs_filter_ops *f = t->filter;
+	int kind = b ? VS_LAYER_BACKEND : VS_LAYER_FILTER;
+	const char *name;
+	int rc;
+
+	name = b ? b->name : f->name;
+	/* the fields up to the first optional callback are required */
+	rc = b ? abi_ok(kind, b, name, b->api_version, VS_BACKEND_API_VERSION, b->struct_size,
+	                offsetof(struct vs_backend_ops, cancel), sizeof(*b))
+	       : abi_ok(kind, f, name, f->api_version, VS_FILTER_API_VERSION, f->struct_size,
+	                offsetof(struct vs_filter_ops, get_size), sizeof(*f));
+	if (rc < 0)
+		return rc;
+	if (b ? !b->open || !b->close || !b->get_size || !b->get_caps || !b->submit ||
+	        !b->description
+	      : !f->open || !f->close || !f->submit || !f->description) {
+		vs_set_error("%s '%s' lacks a required callback or its description", kind_name(kind),
+		             ops_name(name));
 		return -EINVAL;
 	}
-	if (ops->api_version != VS_FILTER_API_VERSION ||
-	    ops->struct_size < offsetof(struct vs_filter_ops, get_size)) {
-		vs_set_error("filter '%s' has API version %u (struct size %u); this vstor takes "
-		             "version %u", ops_name(ops->name), ops->api_version, ops->struct_size,
-		             VS_FILTER_API_VERSION);
-		return -EPROTO;
-	}
-	if (!ops->open || !ops->close || !ops->submit || !ops->description) {
-		vs_set_error("filter '%s' lacks a required callback or its description",
-		             ops_name(ops->name));
+	if (f && (f->min_lower > f->max_lower || f->max_lower > BDEV_MAX_LAYERS)) {
+		vs_set_error("filter '%s': min_lower/max_lower out of range", ops_name(name));
 		return -EINVAL;
 	}
-	if (ops->min_lower > ops->max_lower || ops->max_lower > BDEV_MAX_LAYERS) {
-		vs_set_error("filter '%s': min_lower/max_lower out of range", ops_name(ops->name));
+	if (!opts_name_ok(name)) {
+		vs_set_error("name: '%s' is not a layer name (a-z, 0-9, '_', '-', at most 31)",
+		             name ? name : "(null)");
 		return -EINVAL;
 	}
-	if (registry_find(VS_LAYER_FILTER, ops->name)) {
-		vs_set_error("filter '%s' is already registered", ops->name);
-		return -EEXIST;
+	/* a schema the loader could not apply consistently is refused now,
+	 * not discovered when a user first sets the option */
+	return opts_schema_check(name, b ? b->options : f->options);
+}
+
+/* Enter types[ntypes] as a copy of t's table as this build knows it. */
+static void add_locked(struct layer_type t)
+{
+	if (t.backend) {
+		const struct vs_backend_ops *b = t.backend;
+
+		memset(&ops_copy[ntypes].b, 0, sizeof(ops_copy[ntypes].b));
+		memcpy(&ops_copy[ntypes].b, b, b->struct_size < sizeof(*b) ? b->struct_size
+		                                                            : sizeof(*b));
+		t.backend = &ops_copy[ntypes].b;
+	} else {
+		const struct vs_filter_ops *f = t.filter;
+
+		memset(&ops_copy[ntypes].f, 0, sizeof(ops_copy[ntypes].f));
+		memcpy(&ops_copy[ntypes].f, f, f->struct_size < sizeof(*f) ? f->struct_size
+		                                                            : sizeof(*f));
+		t.filter = &ops_copy[ntypes].f;
 	}
-	return 0;
+	types[ntypes++] = t;
+}
+
+int registry_add(const struct layer_type *batch, size_t n)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if ((rc = table_ok(&batch[i])) < 0)
+			return rc;
+	/* checked and entered under one lock: two loads racing for a name
+	 * cannot both win, and a batch is entered whole or not at all */
+	pthread_mutex_lock(&reg_lock);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		int kind = kind_of(&batch[i]);
+		const char *name = type_name(&batch[i]);
+		const struct layer_type *old = find_locked(kind, name);
+
+		for (size_t j = 0; j < i && !old; j++)
+			if (kind_of(&batch[j]) == kind && strcmp(type_name(&batch[j]), name) == 0)
+				old = &batch[j];
+		if (old) {
+			vs_set_error("%s '%s' is already registered (%s)", kind_name(kind), name,
+			             old->origin);
+			rc = -EEXIST;
+		}
+	}
+	if (rc == 0 && ntypes + n > BDEV_MAX_TYPES) {
+		vs_set_error("%s: too many layer types (at most %u)", type_name(&batch[0]),
+		             BDEV_MAX_TYPES);
+		rc = -ENOSPC;
+	}
+	for (size_t i = 0; i < n && rc == 0; i++)
+		add_locked(batch[i]);
+	pthread_mutex_unlock(&reg_lock);
+	return rc;
+}
+
+/*
+ * While a plugin is being loaded on this thread (plugin.c), its
+ * constructors run: a registration from inside one would be entered as
+ * "built-in", escape the all-or-nothing check, and stay behind if the
+ * object is unloaded.  It is refused (without the abort a built-in's
+ * refusal gets), noted, and the load fails.
+ */
+static _Thread_local bool in_plugin_load;
+static _Thread_local bool plugin_self_registered;
+
+void registry_plugin_load_begin(void)
+{
+	in_plugin_load = true;
+	plugin_self_registered = false;
+}
+
+bool registry_plugin_load_end(void)
+{
+	in_plugin_load = false;
+	return plugin_self_registered;
+}
+
+static int register_one(struct layer_type t, const char *origin)
+{
+	if (!t.backend && !t.filter) {
+		vs_set_error("register: ops is NULL");
+		return -EINVAL;
+	}
+	if (in_plugin_load) {
+		plugin_self_registered = true;
+		vs_set_error("register: refused while a plugin is being loaded");
+		return -EPERM;
+	}
+	t.origin = origin ? origin : "built-in";
+	return registry_add(&t, 1);
 }
 
 int vs_backend_register(const struct vs_backend_ops *ops, const char *origin)
 {
-	int rc = registry_check_backend(ops);
-
-	if (rc < 0)
-		return rc;
-	return add((struct layer_type){ .backend = ops, .origin = origin ? origin : "built-in" },
-	           ops->struct_size < sizeof(*ops) ? ops->struct_size : sizeof(*ops),
-	           VS_LAYER_BACKEND, ops->name, ops->options);
+	return register_one((struct layer_type){ .backend = ops }, origin);
 }
 
 int vs_filter_register(const struct vs_filter_ops *ops, const char *origin)
 {
-	int rc = registry_check_filter(ops);
-
-	if (rc < 0)
-		return rc;
-	return add((struct layer_type){ .filter = ops, .origin = origin ? origin : "built-in" },
-	           ops->struct_size < sizeof(*ops) ? ops->struct_size : sizeof(*ops),
-	           VS_LAYER_FILTER, ops->name, ops->options);
+	return register_one((struct layer_type){ .filter = ops }, origin);
 }
 
+/* A built-in table the registry refuses is a bug in the program: abort.
+ * Not from inside a plugin being loaded: that plugin is refused instead. */
 void vs_backend_register_builtin(const struct vs_backend_ops *ops)
 {
-	if (vs_backend_register(ops, NULL) < 0) {
+	if (vs_backend_register(ops, NULL) < 0 && !in_plugin_load) {
 		fprintf(stderr, "vstor: built-in backend: %s\n", vs_last_error());
 		abort();
 	}
@@ -205,7 +246,7 @@ void vs_backend_register_builtin(const struct vs_backend_ops *ops)
 
 void vs_filter_register_builtin(const struct vs_filter_ops *ops)
 {
-	if (vs_filter_register(ops, NULL) < 0) {
+	if (vs_filter_register(ops, NULL) < 0 && !in_plugin_load) {
 		fprintf(stderr, "vstor: built-in filter: %s\n", vs_last_error());
 		abort();
 	}

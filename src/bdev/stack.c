@@ -120,6 +120,14 @@ void *vs_bdev_backend_handle(struct vs_bdev *b, const char *name)
 	return l && name && strcmp(l->type->backend->name, name) == 0 ? l->h : NULL;
 }
 
+void *vs_bdev_filter_handle(struct vs_bdev *b, size_t layer, const char *name)
+{
+	const struct vs_layer *l = b && layer < b->nlayers ? b->layers[layer] : NULL;
+
+	return l && l->type->filter && name && strcmp(l->type->filter->name, name) == 0 ? l->h
+	                                                                                 : NULL;
+}
+
 /* ---- what a filter asks of the layers under it ---- */
 
 size_t vs_layer_lower_count(const struct vs_layer *self) { return self->nlower; }
@@ -371,6 +379,11 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 	}
 	args->failed_layer = -1;
 	describe(b->top, b->name, sizeof(b->name), &(size_t){ 0 });
+	if (!b->top->pool.mem) {
+		b->direct_submit = b->top->type->backend ? b->top->type->backend->submit
+		                                         : b->top->type->filter->submit;
+		b->direct_h = b->top->h;
+	}
 	return b;
 }
 

@@ -74,6 +74,7 @@ void vs_config_free(struct vs_config *cfg)
 	for (size_t i = 0; i < cfg->ntargets; i++)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
+	vs_config_nbd_free(cfg->nbd);
 	free(cfg);
 }
 
@@ -109,7 +110,7 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
 	return 0;
 }
 
-struct vs_config *vs_config_default(void)
+struct vs_config *vs_config_default(const char *backend)
 {
 	struct vs_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
@@ -129,7 +130,7 @@ struct vs_config *vs_config_default(void)
 		goto fail;
 	t->nluns = 1;
 	t->luns[0].lun = 0;
-	t->luns[0].backend = strdup("ram");
+	t->luns[0].backend = strdup(backend);
 	t->luns[0].block_size = 512;
 	char size[32];
 	vs_config_format_size(VS_CONFIG_DEFAULT_SIZE, size, sizeof(size));
@@ -343,6 +344,8 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
 			*oom = true;
 	put(root, "targets", targets, oom);
+	if (cfg->nbd)
+		put(root, "nbd", vs_config_nbd_json(cfg->nbd, oom), oom);
 	return root;
 }
 

@@ -127,6 +127,9 @@ struct vs_config_target {
 	size_t nluns;
 };
 
+/* The NBD fabric's section, "nbd" (config_nbd.c); NULL: no NBD server. */
+struct vs_config_nbd;
+
 struct vs_config {
 	char **portals;         /* "ADDR:PORT" / "[v6]:PORT" */
 	size_t nportals;
@@ -136,6 +139,7 @@ struct vs_config {
 	struct vs_config_chap discovery_chap;
 	struct vs_config_target *targets;
 	size_t ntargets;
+	struct vs_config_nbd *nbd;
 };
 
 /*
@@ -148,9 +152,11 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 int vs_config_load_buffer(const char *name, const char *buf, size_t len,
                           struct vs_config **out, char *err, size_t errlen);
 
-/* The built-in configuration: VS_CONFIG_DEFAULT_IQN, LUN 0 = 1 GiB RAM disk
- * with 512-byte blocks, on VS_CONFIG_DEFAULT_PORTAL. */
-struct vs_config *vs_config_default(void);
+/* The built-in configuration: VS_CONFIG_DEFAULT_IQN on
+ * VS_CONFIG_DEFAULT_PORTAL, LUN 0 a VS_CONFIG_DEFAULT_SIZE disk with
+ * 512-byte blocks from `backend` (its "size" option set to that; the
+ * daemon decides which backend, e.g. ram). */
+struct vs_config *vs_config_default(const char *backend);
 
 /* Write the model in the file format (pretty-printed JSON, only fields that
  * differ from their defaults).  Returns 0 or -errno. */
@@ -190,6 +196,45 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
  * with a short reason in why (no field name, e.g. "month must be 01-12"). */
 bool vs_iscsi_name_valid(const char *name, char *why, size_t whylen);
 bool vs_portal_valid(const char *addr_port, char *why, size_t whylen);
+
+/* ---- the "nbd" section (config_nbd.c) ---- */
+#define VS_CONFIG_NBD_DEFAULT_PORTAL "127.0.0.1:10809"
+struct vs_config_nbd_export {
+	char *name;             /* the NBD export name */
+	char *target;           /* the target (IQN) whose LUN it serves */
+	uint64_t lun;
+	char *description;      /* NULL if not given */
+	char **acl;             /* ADDR, ADDR/PREFIX, tls:IDENTITY; none = everyone */
+	size_t nacl;
+	bool no_multi_conn;     /* "multi_conn": false */
+};
+struct vs_config_nbd {
+	char **portals;
+	size_t nportals;
+	uint32_t queue_depth, max_payload, max_connections, handshake_timeout_ms; /* 0: default */
+	int tls_mode;           /* enum vs_nbd_tls_mode */
+	char *tls_cert, *tls_key, *tls_ca, *tls_psk_file;
+	struct vs_config_nbd_export *exports;
+	size_t nexports;
+};
+struct json_t;
+/* "nbd" of the file: checked against cfg's targets and LUNs (load them
+ * first).  `file` prefixes errors (NULL: none).  0 or -EINVAL with err. */
+int  vs_config_nbd_load(struct json_t *obj, const char *file, const struct vs_config *cfg,
+                        struct vs_config_nbd **out, char *err, size_t errlen);
+/* One export object as exports[] takes it (the control plane: path
+ * "params"); its target and LUN must exist in cfg and its name be new. */
+int  vs_config_nbd_parse_export(struct json_t *obj, const char *path, const struct vs_config *cfg,
+                                struct vs_config_nbd_export *out, char *err, size_t errlen);
+/* Relative TLS file names are taken from the config file's directory. */
+int  vs_config_nbd_resolve_paths(struct vs_config_nbd *nbd, const char *config_file, char *err,
+                                 size_t errlen);
+struct json_t *vs_config_nbd_json(const struct vs_config_nbd *nbd, bool *oom);
+/* An export of the model using target iqn (and lun, unless lun < 0), or NULL. */
+const struct vs_config_nbd_export *vs_config_nbd_user(const struct vs_config *cfg, const char *iqn,
+                                                      int64_t lun);
+void vs_config_nbd_export_free(struct vs_config_nbd_export *e);
+void vs_config_nbd_free(struct vs_config_nbd *nbd);
 
 /* "1G" / "1536M" / "4096" style rendering of a byte count (exact). */
 void vs_config_format_size(uint64_t bytes, char *buf, size_t len);

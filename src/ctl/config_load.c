@@ -211,7 +211,7 @@ static int load_iscsi(struct vs_cfg_loader *L, json_t *obj, struct vs_config_isc
 static int load_root(struct vs_cfg_loader *L, json_t *root, struct vs_config *cfg)
 {
 	static const char *const keys[] = { "portals", "threads", "iscsi", "discovery_chap", "targets",
-		                            NULL };
+		                            "nbd", NULL };
 	int rc;
 	json_t *portals, *iscsi, *dchap, *targets;
 
@@ -281,6 +281,10 @@ static int load_json(struct vs_cfg_loader *L, json_t *root, json_error_t *jerr, 
 		return vs_cfg_bad(L, NULL, "out of memory");
 	}
 	int rc = load_root(L, root, cfg);
+	/* after the targets: NBD exports name them (config_nbd.c) */
+	json_t *nbd = rc ? NULL : json_object_get(root, "nbd");
+	if (nbd)
+		rc = vs_config_nbd_load(nbd, L->file, cfg, &cfg->nbd, L->err, L->errlen);
 	json_decref(root);
 	if (rc) {
 		vs_config_free(cfg);
@@ -349,7 +353,9 @@ int vs_config_load_file(const char *path, struct vs_config **out, char *err, siz
 	json_t *root = json_loadf(f, JSON_FLAGS, &jerr);
 	fclose(f);
 	int rc = load_json(&L, root, &jerr, out);
-	if (rc == 0 && (rc = resolve_lun_paths(&L, path, *out)) != 0) {
+	if (rc == 0 && ((rc = resolve_lun_paths(&L, path, *out)) != 0 ||
+	                ((*out)->nbd &&
+	                 (rc = vs_config_nbd_resolve_paths((*out)->nbd, path, err, errlen)) != 0))) {
 		vs_config_free(*out);
 		*out = NULL;
 	}

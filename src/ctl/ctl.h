@@ -48,6 +48,12 @@ enum vs_ctl_code {
 #define VS_CTL_DEFAULT_SOCKET "/run/vstor/vstord.sock"
 #define VS_CTL_MAX_REQUEST    65536  /* bytes per request line */
 #define VS_CTL_MAX_CLIENTS    16     /* connections served at once */
+/* Unread reply bytes a client may have queued; beyond that its further
+ * requests wait until it reads (its memory: this plus one reply). */
+#define VS_CTL_MAX_OUTPUT     262144
+/* A client with no request line in and no reply read for this long is
+ * closed (vstord --ctl-idle-timeout). */
+#define VS_CTL_IDLE_TIMEOUT_MS 60000
 #define VS_CTL_MSG_MAX        512
 
 /*
@@ -67,6 +73,11 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
  * `is` may stay unset (tests): then only ports and the model change. */
 int vs_ctl_state_attach_fabric(struct vs_ctl_state *st, struct vs_iscsi *is, const char *cfg_name,
                                char *err, size_t errlen);
+/* Add the config's NBD exports to the NBD fabric; from now on export.add /
+ * export.remove reach it (ctl_nbd.c). */
+struct vs_nbd;
+int vs_ctl_state_attach_nbd(struct vs_ctl_state *st, struct vs_nbd *nbd, const char *cfg_name,
+                            char *err, size_t errlen);
 /*
  * Flush and remove every LUN, destroy the ports, free the model.  Call
  * after the fabric stopped.  Each problem is passed to log (may be NULL)
@@ -99,6 +110,16 @@ struct vs_ctl_server *vs_ctl_server_create(const char *path, char *err, size_t e
 int  vs_ctl_server_start(struct vs_ctl_server *srv, struct vs_ctl_state *st, char *err,
                          size_t errlen);
 void vs_ctl_server_destroy(struct vs_ctl_server *srv);
+/*
+ * Before start: close a client that for `ms` milliseconds sent no request
+ * line (a blank keep-alive line counts) and read none of its replies,
+ * unless one of its requests is waiting to be handled (0: the default,
+ * VS_CTL_IDLE_TIMEOUT_MS).  Whatever it does, a client never delays the
+ * others by more than one request per turn: the server never blocks on a
+ * client's socket.  When all VS_CTL_MAX_CLIENTS slots are taken, a new
+ * client takes the slot of the one idle longest (it gets an error line).
+ */
+void vs_ctl_server_set_idle_timeout(struct vs_ctl_server *srv, uint32_t ms);
 
 /* Where the control plane logs events that are not replies to a request
  * (a LUN's resource lost or back): one line each, from any thread. */

@@ -60,7 +60,7 @@ json_t *ctl_session_list(struct ctl_call *c)
 		}
 	}
 	free(s);
-	return json_pack("{s:o}", "sessions", arr);
+	return json_pack("{s:o,s:o*}", "sessions", arr, "nbd_sessions", ctl_nbd_sessions(st));
 }
 
 static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)
@@ -83,10 +83,11 @@ static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_sta
 	/* The queue depth is a limit (commands the LUN runs at once) and a use
 	 * (commands running now, at the miniport); held ones wait for a slot. */
 	json_t *more = json_pack(
-		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:o}", "write_bytes", (json_int_t)s->write_bytes,
+		"{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:i,s:i,s:i,s:o}", "write_bytes", (json_int_t)s->write_bytes,
 		"errors", (json_int_t)s->errors, "timeouts", (json_int_t)s->timeouts, "aborts",
 		(json_int_t)s->aborts, "resets", (json_int_t)s->resets, "busy", (json_int_t)s->busy,
-		"task_set_full", (json_int_t)s->task_set_full, "queue_depth_limit", (int)s->queue_depth,
+		"task_set_full", (json_int_t)s->task_set_full, "reservation_conflicts",
+		(json_int_t)s->reservation_conflicts, "queue_depth_limit", (int)s->queue_depth,
 		"queue_depth_in_use", (int)s->in_flight, "held", (int)s->held, "latency_us", lat);
 	if (!more || json_object_update(o, more)) {
 		json_decref(more);

@@ -23,6 +23,7 @@ struct vs_ctl_state {
 	struct ctl_target_rt *rt;
 	size_t rt_cap;          /* capacity of rt and cfg->targets */
 	struct vs_iscsi *is;    /* NULL: no fabric (unit tests) */
+	struct vs_nbd *nbd;     /* NULL: no NBD fabric (ctl_nbd.c) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
 	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
 };
@@ -118,5 +119,14 @@ json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
+
+/* ---- NBD (ctl_nbd.c) */
+json_t *ctl_export_add(struct ctl_call *c);
+json_t *ctl_export_remove(struct ctl_call *c);
+json_t *ctl_export_list(struct ctl_call *c);
+/* session.list's "nbd_sessions" */
+json_t *ctl_nbd_sessions(struct vs_ctl_state *st);
+/* An NBD export serves target iqn (LUN lun; lun < 0: any): BUSY error set. */
+bool ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun);
 
 #endif

@@ -267,6 +267,8 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	uint64_t lun = t->luns[li].lun;
+	if (ctl_nbd_in_use(c, t->iqn, (int64_t)lun))
+		return NULL;
 	int users = vs_port_lun_users(st->rt[ti].port, lun);
 	if (users > 0 && !force)
 		return ctl_fail(c, VS_CTL_BUSY,

@@ -31,6 +31,9 @@ static const struct {
 	{ "chap.set", ctl_chap_set },
 	{ "chap.clear", ctl_chap_clear },
 	{ "session.list", ctl_session_list },
+	{ "export.add", ctl_export_add },
+	{ "export.remove", ctl_export_remove },
+	{ "export.list", ctl_export_list },
 	{ "stats", ctl_stats },
 	{ "config.save", ctl_config_save },
 };

@@ -2,8 +2,12 @@
 /*
  * The control socket: a Unix stream socket served by one thread of its
  * own.  Requests are newline-delimited JSON objects, handled one at a time
- * in arrival order (a blocking lun.remove holds up other clients, never the
- * fabric).  Only root may talk to it: the socket is 0600, owned by root,
+ * (a blocking lun.remove holds up other clients, never the fabric), each
+ * client's in its order.  No client can hold up the others beyond that:
+ * the thread never blocks on a client's socket, takes one request per
+ * client per turn, queues replies per client (ctl_client.h), closes a
+ * client idle for the idle timeout, and gives a new client the slot of
+ * the one idle longest when all VS_CTL_MAX_CLIENTS are taken.  Only root may talk to it: the socket is 0600, owned by root,
  * and every peer's SO_PEERCRED uid is checked.  A vstord that is not root
  * owns its socket itself; then its own uid may talk to it too (and root,
  * whom no file mode keeps out), nobody else.
@@ -20,15 +24,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "ctl_client.h"
 #include "ctl_int.h"
-
-struct ctl_client {
-	int fd;                 /* -1: slot free */
-	char *buf;              /* VS_CTL_MAX_REQUEST + 1 bytes */
-	size_t len;
-};
 
 struct vs_ctl_server {
 	int lfd;
@@ -40,6 +40,7 @@ struct vs_ctl_server {
 	struct vs_ctl_state *st;
 	pthread_t thread;
 	bool running;
+	uint32_t idle_ms;       /* a client idle this long is closed */
 	struct ctl_client clients[VS_CTL_MAX_CLIENTS];
 };
 
@@ -111,6 +112,7 @@ struct vs_ctl_server *vs_ctl_server_create(const char *path, char *err, size_t e
 		return NULL;
 	}
 	srv->wake[0] = srv->wake[1] = -1;
+	srv->idle_ms = VS_CTL_IDLE_TIMEOUT_MS;
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
 		srv->clients[i].fd = -1;
 	srv->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -157,67 +159,52 @@ fail:
 	return NULL;
 }
 
-/* Write all of buf, waiting at most a few seconds for a slow reader. */
-static int write_all(int fd, const char *buf, size_t len)
+static uint64_t now_ms(void)
 {
-	while (len) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/*
+ * All slots are taken: the new client takes the place of the one that has
+ * been idle longest -- a client that holds a slot without using it must
+ * not lock everyone else out until its idle timeout.  A client the server
+ * owes a turn (a request waiting) is never the one; if every client has
+ * one, the newcomer is refused.
+ */
+static struct ctl_client *evict_for_newcomer(struct vs_ctl_server *srv)
+{
+	struct ctl_client *victim = NULL;
+
+	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
+		struct ctl_client *c = &srv->clients[i];
+
+		if (ctl_client_has_request(c))
 			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd p = { .fd = fd, .events = POLLOUT };
-			if (poll(&p, 1, 5000) == 1)
-				continue;
-		}
-		return -1;
+		if (!victim || c->active_ms < victim->active_ms)
+			victim = c;
 	}
-	return 0;
+	if (victim) {
+		ctl_say_error_once(victim->fd, VS_CTL_INVALID_REQUEST,
+		                   "server: closed to make room for a new client (this one was "
+		                   "idle the longest)");
+		ctl_client_close(victim);
+	}
+	return victim;
 }
 
-static int send_line(int fd, char *line)
-{
-	if (!line)
-		return -1;
-	size_t n = strlen(line);
-	int rc = write_all(fd, line, n);
-	if (rc == 0)
-		rc = write_all(fd, "\n", 1);
-	return rc;
-}
-
-static void send_error(int fd, int code, const char *msg)
-{
-	json_t *r = json_pack("{s:n,s:{s:i,s:s}}", "id", "error", "code", code, "message", msg);
-	char *s = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-	json_decref(r);
-	send_line(fd, s);
-	free(s);
-}
-
-static void client_close(struct ctl_client *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	free(c->buf);
-	c->fd = -1;
-	c->buf = NULL;
-	c->len = 0;
-}
-
-static void accept_one(struct vs_ctl_server *srv)
+static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 {
 	int fd = accept4(srv->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	struct ctl_client *slot = NULL;
 	if (fd < 0)
 		return;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-		send_error(fd, VS_CTL_DENIED, "peer: cannot read the client's credentials");
+		ctl_say_error_once(fd, VS_CTL_DENIED, "peer: cannot read the client's credentials");
 		close(fd);
 		return;
 	}
@@ -232,63 +219,82 @@ static void accept_one(struct vs_ctl_server *srv)
 		else
 			snprintf(msg, sizeof(msg), "peer: uid %u is neither root nor vstord's uid %u",
 			         (unsigned)cred.uid, (unsigned)srv->owner);
-		send_error(fd, VS_CTL_DENIED, msg);
+		ctl_say_error_once(fd, VS_CTL_DENIED, msg);
 		close(fd);
 		return;
 	}
-	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
-		struct ctl_client *c = &srv->clients[i];
-		if (c->fd >= 0)
-			continue;
-		if (!(c->buf = malloc(VS_CTL_MAX_REQUEST + 1))) {
-			send_error(fd, VS_CTL_INTERNAL, "out of memory");
-			close(fd);
-			return;
-		}
-		c->fd = fd;
-		c->len = 0;
+	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS && !slot; i++)
+		if (srv->clients[i].fd < 0)
+			slot = &srv->clients[i];
+	if (!slot)
+		slot = evict_for_newcomer(srv);
+	if (!slot) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "server: too many clients (at most %d at once)",
+		         VS_CTL_MAX_CLIENTS);
+		ctl_say_error_once(fd, VS_CTL_INVALID_REQUEST, msg);
+		close(fd);
 		return;
 	}
-	char msg[96];
-	snprintf(msg, sizeof(msg), "server: too many clients (at most %d at once)", VS_CTL_MAX_CLIENTS);
-	send_error(fd, VS_CTL_INVALID_REQUEST, msg);
-	close(fd);
+	if (ctl_client_open(slot, fd, now) < 0) {
+		ctl_say_error_once(fd, VS_CTL_INTERNAL, "out of memory");
+		close(fd);
+	}
 }
 
-/* Read what is there; answer every complete line.  False: close it. */
-static bool serve_client(struct vs_ctl_server *srv, struct ctl_client *c)
+/* Idle: no progress for the idle timeout, and not waiting on us (a
+ * request of its own the server has not taken up yet).  A client that
+ * stopped reading its replies is idle too. */
+static bool idle_too_long(const struct vs_ctl_server *srv, const struct ctl_client *c,
+                          uint64_t now)
 {
-	ssize_t n = recv(c->fd, c->buf + c->len, VS_CTL_MAX_REQUEST + 1 - c->len, 0);
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN;
-	if (n == 0)
-		return false;
-	c->len += (size_t)n;
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
-		if (!nl)
-			break;
-		size_t line = (size_t)(nl - c->buf);
-		size_t body = line && c->buf[line - 1] == '\r' ? line - 1 : line;
-		/* Blank lines are keep-alives; ignore them. */
-		if (body) {
-			char *reply = vs_ctl_handle(srv->st, c->buf, body);
-			int rc = send_line(c->fd, reply);
-			free(reply);
-			if (rc < 0)
-				return false;
-		}
-		memmove(c->buf, nl + 1, c->len - line - 1);
-		c->len -= line + 1;
+	return !ctl_client_has_request(c) && now - c->active_ms >= srv->idle_ms;
+}
+
+/* Poll timeout: 0 while some client has a request waiting, else until the
+ * first idle deadline (-1: no client). */
+static int next_timeout(const struct vs_ctl_server *srv, uint64_t now)
+{
+	int64_t t = -1;
+
+	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
+		const struct ctl_client *c = &srv->clients[i];
+		int64_t left;
+
+		if (c->fd < 0)
+			continue;
+		if (ctl_client_has_request(c))
+			return 0;
+		left = (int64_t)(c->active_ms + srv->idle_ms) - (int64_t)now;
+		if (left < 0)
+			left = 0;
+		if (t < 0 || left < t)
+			t = left;
 	}
-	if (c->len > VS_CTL_MAX_REQUEST) {
-		/* No newline within the limit: the framing is lost, so refuse and
-		 * hang up rather than guess where the next request starts. */
-		char msg[96];
-		snprintf(msg, sizeof(msg), "request: longer than %d bytes", VS_CTL_MAX_REQUEST);
-		send_error(c->fd, VS_CTL_INVALID_REQUEST, msg);
+	return t > INT32_MAX ? INT32_MAX : (int)t;
+}
+
+/*
+ * One turn of one client: send what it can take, read what it sent, and
+ * handle at most one of its requests -- so a client that pipelines
+ * thousands of requests gets one per turn like everyone else.  False:
+ * close it.
+ */
+static bool client_turn(struct vs_ctl_server *srv, struct ctl_client *c, short revents,
+                        uint64_t now)
+{
+	if ((revents & (POLLOUT | POLLERR | POLLHUP)) && ctl_client_flush(c, now) < 0)
 		return false;
-	}
+	if ((revents & POLLIN) && ctl_client_read(c, now) < 0)
+		return false;
+	if (ctl_client_has_request(c) && ctl_client_serve_one(c, srv->st, now) < 0)
+		return false;
+	if (ctl_client_finished(c))
+		return false;
+	/* POLLHUP with nothing to send and no more to read: a peer gone */
+	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN) && !ctl_client_pending_out(c) &&
+	    !ctl_client_has_request(c))
+		return false;
 	return true;
 }
 
@@ -296,28 +302,45 @@ static void *server_main(void *arg)
 {
 	struct vs_ctl_server *srv = arg;
 	struct pollfd pfd[VS_CTL_MAX_CLIENTS + 2];
+	size_t first = 0;       /* round robin: who goes first this turn */
 	for (;;) {
 		size_t n = 0;
+		uint64_t now = now_ms();
 		pfd[n++] = (struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
 		pfd[n++] = (struct pollfd){ .fd = srv->lfd, .events = POLLIN };
-		for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
-			pfd[n++] = (struct pollfd){ .fd = srv->clients[i].fd, .events = POLLIN };
-		if (poll(pfd, n, -1) < 0) {
+		for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
+			const struct ctl_client *c = &srv->clients[i];
+			short ev = (short)((ctl_client_wants_input(c) ? POLLIN : 0) |
+			                   (ctl_client_pending_out(c) ? POLLOUT : 0));
+			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+		}
+		if (poll(pfd, n, next_timeout(srv, now)) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
 		if (pfd[0].revents)
 			break;
-		for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
+		now = now_ms();
+		for (size_t k = 0; k < VS_CTL_MAX_CLIENTS; k++) {
+			size_t i = (first + k) % VS_CTL_MAX_CLIENTS;
 			struct ctl_client *c = &srv->clients[i];
-			if (c->fd >= 0 && pfd[2 + i].revents && !serve_client(srv, c))
-				client_close(c);
+			if (c->fd < 0)
+				continue;
+			if (!client_turn(srv, c, pfd[2 + i].revents, now) || idle_too_long(srv, c, now))
+				ctl_client_close(c);
 		}
+		first = (first + 1) % VS_CTL_MAX_CLIENTS;
 		if (pfd[1].revents & POLLIN)
-			accept_one(srv);
+			accept_one(srv, now);
 	}
 	return NULL;
+}
+
+void vs_ctl_server_set_idle_timeout(struct vs_ctl_server *srv, uint32_t ms)
+{
+	if (srv)
+		srv->idle_ms = ms ? ms : VS_CTL_IDLE_TIMEOUT_MS;
 }
 
 int vs_ctl_server_start(struct vs_ctl_server *srv, struct vs_ctl_state *st, char *err,
@@ -343,7 +366,8 @@ void vs_ctl_server_destroy(struct vs_ctl_server *srv)
 		pthread_join(srv->thread, NULL);
 	}
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
-		client_close(&srv->clients[i]);
+		if (srv->clients[i].fd >= 0)
+			ctl_client_close(&srv->clients[i]);
 	close(srv->lfd);
 	close(srv->wake[0]);
 	close(srv->wake[1]);

@@ -362,7 +362,13 @@ void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 
 /* sense_format.c: the LUN's sense format (D_SENSE); false for NULL or an
  * absent LUN */
-bool port_lun_sense_desc(const struct vs_port_lun *lun);
+/* sense_format.c: the LUN's D_SENSE, read once per SRB at submit (inline:
+ * it is on every command's path) */
+static inline bool port_lun_sense_desc(const struct vs_port_lun *lun)
+{
+	return lun && atomic_load_explicit(&lun->state, memory_order_relaxed) != LUN_ABSENT &&
+	       atomic_load_explicit(&lun->sense_desc, memory_order_relaxed);
+}
 
 /* ua.c (q->lock held unless noted) */
 void ua_add_locked(struct port_queue *q, uint16_t asc_ascq);

@@ -20,12 +20,6 @@
  */
 #include "port_int.h"
 
-bool port_lun_sense_desc(const struct vs_port_lun *lun)
-{
-	return lun && atomic_load_explicit(&lun->state, memory_order_relaxed) != LUN_ABSENT &&
-	       atomic_load_explicit(&lun->sense_desc, memory_order_relaxed);
-}
-
 void vs_port_lun_set_sense_format(struct vs_port_lun *lun, bool descriptor)
 {
 	if (!port_arg(lun, "lun_set_sense_format: lun"))

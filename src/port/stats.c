@@ -77,6 +77,8 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 		st->aborts++;
 	if (srb->srb_status == VS_SRB_TIMEOUT)
 		st->timeouts++;
+	if (srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_RESERVATION_CONFLICT)
+		st->reservation_conflicts++;
 	st->latency_us_hist[lat_bucket(lat_ns / 1000)]++;
 }
 
@@ -99,6 +101,7 @@ static void stats_add(struct vs_lun_stats *to, const struct vs_lun_stats *from)
 	to->aborts += from->aborts;
 	to->busy += from->busy;
 	to->task_set_full += from->task_set_full;
+	to->reservation_conflicts += from->reservation_conflicts;
 	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
 		to->latency_us_hist[i] += from->latency_us_hist[i];
 }

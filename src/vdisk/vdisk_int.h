@@ -293,6 +293,19 @@ void vdisk_set_residual(struct vs_srb *srb, uint64_t need);
 /* Copy up to `max` data-out bytes into buf; returns bytes copied. */
 uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
 
+/* ---- vdisk_rw.c: CDB decoding for the READ/WRITE/VERIFY families ---- */
+struct rw_args {
+	uint64_t lba;
+	uint64_t n;
+	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
+	bool fua;
+};
+void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a);
+
+/* ---- vdisk_data_out.c: the miniport's data_out_length callback ---- */
+int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+                          uint64_t *bytes);
+
 /* ---- vdisk_dispatch.c ---- */
 struct vdisk_cmd_desc {
 	uint8_t  opcode;
@@ -466,6 +479,9 @@ int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op
  * on failure.
  */
 int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms);
+/* The same with an absolute deadline (vdisk_now_ms), a part of a longer
+ * bound (a LUN's detach): an error names the whole bound, bound_ms. */
+int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms);
 /* Count work handed out for lun (a bio, a queued work item) ... */
 static inline void vdisk_out_get(struct vdisk_lun *lun)
 {

@@ -157,14 +157,7 @@ void vdisk_finish(struct vdisk_cmd *c)
 
 /* ---- CDB decoding for the READ/WRITE/VERIFY families ---- */
 
-struct rw_args {
-	uint64_t lba;
-	uint64_t n;
-	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
-	bool fua;
-};
-
-static void decode_rw(const uint8_t *cdb, struct rw_args *a)
+void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	switch (cdb[0]) {
@@ -283,7 +276,7 @@ void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 	struct rw_args a;
 	uint64_t need;
 
-	decode_rw(srb->cdb, &a);
+	vdisk_decode_rw(srb->cdb, &a);
 	if (!vdisk_check_range(lun, srb, a.lba, a.n) || !check_max_len(lun, srb, &a)) {
 		vs_port_complete(srb);
 		return;
@@ -364,7 +357,7 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 	              op == WRITE_AND_VERIFY_16;
 	struct rw_args a;
 
-	decode_rw(srb->cdb, &a);
+	vdisk_decode_rw(srb->cdb, &a);
 	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, a.lba, a.n) ||
 	    !check_max_len(lun, srb, &a)) {
 		vs_port_complete(srb);
@@ -401,7 +394,7 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 	struct rw_args a;
 	uint64_t need;
 
-	decode_rw(srb->cdb, &a);
+	vdisk_decode_rw(srb->cdb, &a);
 	c->bytchk = (srb->cdb[1] >> 1) & 3;
 	if (c->bytchk == 2) {
 		/* SBC-3 5.33: BYTCHK 10b is reserved */
@@ -447,7 +440,7 @@ void vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb)
 	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
 	struct rw_args a;
 
-	decode_rw(srb->cdb, &a);
+	vdisk_decode_rw(srb->cdb, &a);
 	/* SBC-3 5.22: NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" */
 	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
 		vs_port_complete(srb);
@@ -471,7 +464,7 @@ void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	struct rw_args a;
 
-	decode_rw(srb->cdb, &a);
+	vdisk_decode_rw(srb->cdb, &a);
 	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
 		vs_port_complete(srb);
 		return;

@@ -20,9 +20,10 @@
  * it started have drained), then walks the whole medium.
  *
  * BLOCK ERASE deallocates every block (UNMAP, which reads back as zeroes:
- * LBPRZ=1), or writes zeroes where the backend cannot deallocate.  CRYPTO
- * ERASE does the same: vdisk keeps no media encryption key to change, so
- * the data are made unrecoverable by removing them.
+ * LBPRZ=1), or writes zeroes where the backend cannot deallocate, or both
+ * where deallocated blocks do not read back as zeroes (see erase_all).
+ * CRYPTO ERASE does the same: vdisk keeps no media encryption key to
+ * change, so the data are made unrecoverable by removing them.
  */
 #include <errno.h>
 #include <string.h>
@@ -194,23 +195,15 @@ static int overwrite_all(struct vdisk_lun *lun)
 	return 0;
 }
 
-static int erase_all(struct vdisk_lun *lun)
+/* One pass of `op` over the whole medium; progress from done0 of total. */
+static int erase_pass(struct vdisk_lun *lun, uint8_t op, uint32_t flags, uint64_t done0,
+                      uint64_t total)
 {
 	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
-	uint8_t op;
-	uint32_t flags = 0;
-	uint64_t chunk = ERASE_CHUNK_BYTES;
+	uint64_t chunk = op == VS_BIO_WRITE ? VDISK_ENGINE_BUF_BYTES : ERASE_CHUNK_BYTES;
 
-	if (lun->caps.can_unmap && lun->caps.unmap_zeroes) {
-		op = VS_BIO_UNMAP;
-	} else if (lun->caps.can_zero) {
-		op = VS_BIO_WRITE_ZEROES;
-		flags = VS_BIO_MAY_TRIM;
-	} else {
-		op = VS_BIO_WRITE;
-		chunk = VDISK_ENGINE_BUF_BYTES;
+	if (op == VS_BIO_WRITE)
 		memset(lun->buf, 0, VDISK_ENGINE_BUF_BYTES);
-	}
 	for (uint64_t off = 0; off < size; ) {
 		uint64_t n = size - off < chunk ? size - off : chunk;
 		int rc;
@@ -221,9 +214,35 @@ static int erase_all(struct vdisk_lun *lun)
 		if (rc < 0)
 			return rc;
 		off += n;
-		set_progress(lun, off, size);
+		set_progress(lun, done0 + off, total);
 	}
 	return 0;
+}
+
+/*
+ * BLOCK ERASE and CRYPTO ERASE.  Where deallocated blocks read back as
+ * zeroes (LBPRZ=1), UNMAP is the whole erase.  Where they do not (an
+ * encrypting filter: they read back as noise; or a backend whose UNMAP is
+ * only a hint and may keep the data), the blocks are first overwritten
+ * with zeroes, so nothing written before can be read again, and then, if
+ * the LUN can deallocate, unmapped: after a sanitize of a thin-provisioned
+ * LUN no LBA is mapped (SBC-4 4.11; libiscsi's Sanitize.BlockErase checks
+ * GET LBA STATUS for it).
+ */
+static int erase_all(struct vdisk_lun *lun)
+{
+	uint64_t size = vdisk_capacity(lun) << lun->block_shift;
+	bool dealloc = lun->caps.can_unmap;
+	bool overwrite = !(dealloc && lun->caps.unmap_zeroes);
+	uint64_t total = size * ((uint64_t)overwrite + dealloc);
+	int rc = 0;
+
+	if (overwrite)
+		rc = lun->caps.can_zero ? erase_pass(lun, VS_BIO_WRITE_ZEROES, VS_BIO_MAY_TRIM, 0, total)
+		                        : erase_pass(lun, VS_BIO_WRITE, 0, 0, total);
+	if (rc == 0 && dealloc)
+		rc = erase_pass(lun, VS_BIO_UNMAP, 0, overwrite ? size : 0, total);
+	return rc;
 }
 
 /* Take the engine (its buffer) and the exclusive write gate; false if the

@@ -2,10 +2,15 @@
 /*
  * A libiscsi client for the crash-consistency e2e tests.
  *
- *   ack_writer write  URL LOG SECONDS [QD]  keep QD (default 32) WRITE(10)s
+ *   ack_writer write  URL LOG SECONDS [QD [retry]]
+ *                                           keep QD (default 32) WRITE(10)s
  *                                           in flight until the target goes
  *                                           away (or SECONDS pass), logging
- *                                           "LBA SEQ" for each GOOD status
+ *                                           "LBA SEQ" for each GOOD status;
+ *                                           with "retry", a write answered
+ *                                           NOT READY (02/04/xx), BUSY or
+ *                                           TASK SET FULL is sent again, as
+ *                                           an initiator does (counted)
  *   ack_writer soak   URL LOG SECONDS QD STOPFILE
  *                                           the same through a resource that
  *                                           comes and goes (tests/e2e/nbd_kill.sh):
@@ -48,7 +53,10 @@
 #include <time.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include "lib/url_login.h"
 
 #define BLOCK 512
 /* blocks written round-robin; ACK_WRITER_REGION changes it (every mode of
@@ -92,30 +100,8 @@ static int parse(const uint8_t *buf, uint64_t lba, uint64_t *seq)
 
 static struct iscsi_context *connect_url(const char *url, int *lun)
 {
-	struct iscsi_context *is = iscsi_create_context(initiator);
-	if (!is)
-		return NULL;
-	struct iscsi_url *u = iscsi_parse_full_url(is, url);
-	if (!u) {
-		fprintf(stderr, "ack_writer: bad URL %s: %s\n", url, iscsi_get_error(is));
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	iscsi_set_targetname(is, u->target);
-	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
-	iscsi_set_header_digest(is, ISCSI_HEADER_DIGEST_NONE_CRC32C);
-	/* A lost target must end the run, not be retried forever. */
-	iscsi_set_noautoreconnect(is, 1);
-	iscsi_set_timeout(is, 10);
-	if (iscsi_full_connect_sync(is, u->portal, u->lun) != 0) {
-		fprintf(stderr, "ack_writer: login to %s failed: %s\n", url, iscsi_get_error(is));
-		iscsi_destroy_url(u);
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	*lun = u->lun;
-	iscsi_destroy_url(u);
-	return is;
+	/* a lost target must end the run, not be retried forever */
+	return url_login("ack_writer", initiator, url, true, lun);
 }
 
 static bool is_unit_attention(struct scsi_task *t)
@@ -142,6 +128,7 @@ struct writer {
 	uint64_t next_seq, acked;
 	bool gone;          /* the target is going away: no new writes */
 	bool bad;           /* a SCSI status other than GOOD / UNIT ATTENTION */
+	bool retry_mode;    /* resend writes answered with a retryable status */
 	/* soak: the target stays; its resource comes and goes */
 	bool soak;
 	bool sync_busy;
@@ -305,14 +292,27 @@ static void write_done(struct iscsi_context *is, int status, void *command_data,
 		w->acked++;
 	} else if (status == SCSI_STATUS_CHECK_CONDITION && is_unit_attention(t)) {
 		s->retry = true;        /* POWER ON / RESET etc.: the same write again */
+	} else if (w->retry_mode && status == SCSI_STATUS_CHECK_CONDITION &&
+	           t->sense.key == SCSI_SENSE_NOT_READY && (t->sense.ascq >> 8) == 0x04) {
+		s->retry = true;        /* LOGICAL UNIT NOT READY, ...: try again */
+		w->not_ready++;
+	} else if (w->retry_mode && (status == SCSI_STATUS_BUSY ||
+	                             status == SCSI_STATUS_TASK_SET_FULL)) {
+		s->retry = true;
+		w->busy++;
 	} else if (status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED ||
 	           status == SCSI_STATUS_TIMEOUT) {
 		/* Rejected ("waiting for logout") or cut off: the target is
 		 * stopping under us, as the test intends. */
 		w->gone = true;
 	} else {
-		fprintf(stderr, "ack_writer: WRITE(10) LBA %" PRIu64 ": status 0x%x\n", s->seq % REGION,
-		        status);
+		if (status == SCSI_STATUS_CHECK_CONDITION)
+			fprintf(stderr, "ack_writer: WRITE(10) LBA %" PRIu64 ": CHECK CONDITION "
+			        "%x/%02x/%02x\n", s->seq % REGION, t->sense.key, t->sense.ascq >> 8,
+			        t->sense.ascq & 0xff);
+		else
+			fprintf(stderr, "ack_writer: WRITE(10) LBA %" PRIu64 ": status 0x%x\n",
+			        s->seq % REGION, status);
 		w->bad = true;
 	}
 	scsi_free_scsi_task(t);
@@ -368,7 +368,7 @@ static void maybe_sync(struct writer *w, uint64_t *last_sync)
 	w->sync_busy = true;
 }
 
-static int do_write(const char *url, const char *logpath, int seconds, unsigned qd,
+static int do_write(const char *url, const char *logpath, int seconds, unsigned qd, bool retry,
                     const char *stop_file)
 {
 	struct writer *w = &wr;
@@ -378,6 +378,7 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 	unsigned checkpoints = 0;
 
 	w->qd = qd;
+	w->retry_mode = retry;
 	w->soak = stop_file != NULL;
 	w->is = connect_url(url, &w->lun);
 	if (!w->is)
@@ -454,6 +455,9 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 	else
 		fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u)%s\n", w->acked,
 		        w->qd, w->gone ? ", then the target went away" : "");
+	if (w->retry_mode)
+		fprintf(stderr, "ack_writer: retried %" PRIu64 " answered NOT READY, %" PRIu64
+		        " BUSY or TASK SET FULL\n", w->not_ready, w->busy);
 	if (w->bad)
 		return 1;
 	return w->acked ? 0 : 2;
@@ -524,14 +528,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ack_writer: out of memory\n");
 		return 2;
 	}
-	if ((argc == 5 || argc == 6) && strcmp(argv[1], "write") == 0) {
-		int qd = argc == 6 ? atoi(argv[5]) : 32;
+	/* The target closes the connection at shutdown, maybe while libiscsi
+	 * is writing to it: that is an error to handle, not a reason to die. */
+	signal(SIGPIPE, SIG_IGN);
+	if (argc >= 5 && argc <= 7 && strcmp(argv[1], "write") == 0) {
+		int qd = argc >= 6 ? atoi(argv[5]) : 32;
+		bool retry = argc == 7 && strcmp(argv[6], "retry") == 0;
 
 		if (qd < 1 || qd > QD_MAX) {
 			fprintf(stderr, "ack_writer: QD must be 1-%d\n", QD_MAX);
 			return 2;
 		}
-		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd, NULL);
+		if (argc == 7 && !retry) {
+			fprintf(stderr, "ack_writer: the 6th argument can only be \"retry\"\n");
+			return 2;
+		}
+		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd, retry, NULL);
 	}
 	if (argc == 7 && strcmp(argv[1], "soak") == 0) {
 		int qd = atoi(argv[5]);
@@ -540,13 +552,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ack_writer: QD must be 1-%d\n", QD_MAX);
 			return 2;
 		}
-		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd, argv[6]);
+		return do_write(argv[2], argv[3], atoi(argv[4]), (unsigned)qd, false, argv[6]);
 	}
 	if (argc == 4 && strcmp(argv[1], "verify") == 0)
 		return do_verify(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "verify-file") == 0)
 		return do_verify_file(argv[2], argv[3]);
-	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS [QD] | ack_writer verify URL LOG |\n"
+	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS [QD [retry]] | ack_writer verify URL LOG |\n"
 	                "       ack_writer verify-file IMAGE LOG |\n"
 	                "       ack_writer soak URL LOG SECONDS QD STOPFILE\n");
 	return 2;

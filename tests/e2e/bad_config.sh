@@ -50,6 +50,7 @@ printf '{ "portals": ["127.0.0.1:3372"],\n  "targets": [ { "iqn": "iqn.2026-11.o
 expect 1 "--listen 127.0.0.1: must be ADDR:PORT" --listen 127.0.0.1
 expect 2 "unknown option" --bogus
 expect 2 "--threads: must be 0-256" --threads lots
+expect 2 "--ctl-idle-timeout: must be 100-3600000 ms, got '50'" --ctl-idle-timeout 50
 
 # A LUN that passes validation but cannot be opened: the error names the LUN.
 cat >"$tmp/nofile.json" <<JSON

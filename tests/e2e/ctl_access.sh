@@ -92,8 +92,8 @@ grep -qx "vstorctl: params.iqn: $IQN2 has 2 sessions logged in; use force" "$tmp
 	fail "target remove refusal: $(cat "$tmp/rm1.err")"
 [ "$(grep -c "\"target\": \"$IQN2\"" "$tmp/sessions.before")" = 2 ] || fail "sessions before: $(cat "$tmp/sessions.before")"
 grep -qx "luns_removed: 1" "$tmp/rm2.out" || fail "target remove --force: $(cat "$tmp/rm2.out")"
-ctl_ok target list | grep -q "^$IQN2 " && fail "$IQN2 still in target list"
-ctl_ok --json session list | grep -q "$IQN2" && fail "$IQN2 sessions still listed"
+ctl_lacks "^$IQN2 " "$IQN2 still in target list" target list
+ctl_lacks "$IQN2" "$IQN2 sessions still listed" --json session list
 sees $INI_A $IQN2 no
 sees $INI_A $IQN yes
 login $IQN2 $INI_A "login status 0x0203"

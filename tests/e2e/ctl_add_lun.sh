@@ -33,7 +33,7 @@ ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 +ram +32 MiB" || fail "LUN 1 
 "$CLIENT" session "127.0.0.1:$PORT" "$IQN" \
 	"'$VSTORCTL' --socket '$SOCK' lun remove --target $IQN --lun 1 >/dev/null 2>'$tmp/rm.err'" ||
 	fail "lun remove refused though no logged-in session used LUN 1: $(cat "$tmp/rm.err")"
-ctl_ok lun list | grep -qE "^$IQN +1 " && fail "LUN 1 still listed after remove"
+ctl_lacks "^$IQN +1 " "LUN 1 still listed after remove" lun list
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
 [ -e "$SOCK" ] && fail "control socket left behind after shutdown"

@@ -38,7 +38,7 @@ import json, sys
 assert json.load(open(sys.argv[1]))["luns"][0]["queue_depth_in_use"] > 0
 PY
 grep -qx "forced: yes" "$tmp/rm.out" || fail "lun remove output: $(cat "$tmp/rm.out")"
-ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 " && fail "LUN 1 still listed"
+ctl_lacks "^$IQN +1 " "LUN 1 still listed" lun list --target $IQN
 # The backend was closed: vstord holds no descriptor for the file any more.
 ls -l "/proc/$vstord_pid/fd" 2>/dev/null | grep -q "$tmp/d1.img" && fail "d1.img still open in vstord"
 stop_vstord TERM 10

@@ -53,7 +53,7 @@ rc=$?
 grep -qx "vstorctl: peer: uid 65534 is not root; the control socket is for root only" "$tmp/err" ||
 	fail "nobody, 0666 socket: $(cat "$tmp/err")"
 [ -s "$tmp/out" ] && fail "nobody got output: $(cat "$tmp/out")"
-ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 " && fail "nobody's lun add took effect"
+ctl_lacks "^$IQN +1 " "nobody's lun add took effect" lun list --target $IQN
 # root still gets in
 ctl_ok lun list --target $IQN | grep -qE "^$IQN +0 " || fail "root cannot list LUNs"
 stop_vstord TERM 10
@@ -86,7 +86,7 @@ rc=$?
 [ "$rc" = 1 ] || fail "uid 65533 on nobody's vstord: exit $rc, want 1"
 grep -qx "vstorctl: peer: uid 65533 is neither root nor vstord's uid 65534" "$tmp/err" ||
 	fail "uid 65533 on nobody's vstord: $(cat "$tmp/err")"
-ctl_ok lun list --target $IQN | grep -qE "^$IQN +1 " && fail "uid 65533's lun add took effect"
+ctl_lacks "^$IQN +1 " "uid 65533's lun add took effect" lun list --target $IQN
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM (nobody's vstord): exit status $stop_rc"
 pass

@@ -78,7 +78,7 @@ for p in ("p50", "p99", "p99_9"):
     assert lat[p] <= bound[p], (p, lat[p], bound[p])
 # Nothing runs now; the limit is the port's per-LUN queue depth.
 assert got["queue_depth_in_use"] == 0 and got["held"] == 0 and got["queue_depth_limit"] > 0, got
-for k in ("timeouts", "aborts", "resets", "busy", "task_set_full"):
+for k in ("timeouts", "aborts", "resets", "busy", "task_set_full", "reservation_conflicts"):
     assert got[k] == 0, (k, got)
 PY
 ctl_ok stats --target $IQN --lun 1 >"$tmp/stats.txt"

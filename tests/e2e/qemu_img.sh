@@ -2,7 +2,7 @@
 # A third-party initiator: QEMU's own iSCSI block driver (qemu-img with
 # qemu-block-extra, built on libiscsi) sees the LUN's size, writes 64 MiB
 # of random data into a file-backed LUN and reads it back bit for bit; the
-# data is also in the backing file after SIGTERM.
+# data is also in the backing file after SIGTERM, flushed (no dirty page).
 . "$(dirname "$0")/lib/common.sh" "$@"
 command -v qemu-img >/dev/null || fail "qemu-img not installed (qemu-utils, qemu-block-extra)"
 PORT=$((3389 + ${VSTOR_PORT_OFFSET:-0}))
@@ -29,6 +29,9 @@ cmp -n $((64 << 20)) "$tmp/src.raw" "$tmp/back.raw" >/dev/null ||
 
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc, want 0"
+# qemu-img convert writes with cache=unsafe (no flush of its own): the
+# data reaches the disk only through vstord's flush at shutdown.
+assert_flushed "$tmp/disk.img" "the data QEMU wrote"
 cmp -n $((64 << 20)) "$tmp/src.raw" "$tmp/disk.img" >/dev/null ||
 	fail "backing file does not hold the data QEMU wrote"
 pass "64 MiB written and read back through QEMU's iSCSI driver, and present in the backing file"

@@ -2,10 +2,34 @@
 # SIGTERM and SIGINT stop vstord with exit status 0, idle and under load.
 # Under load (32 writes in flight) the stop must not wait out the grace
 # period: new commands are refused, those started finish, and each
-# connection closes once its commands have answered.
+# connection closes once its commands have answered.  Step by step, on raw
+# PDUs (stop_client): the initiator is asked to log out, a write started
+# before SIGTERM still takes its Data-Out and is answered GOOD, a new
+# command is rejected "waiting for logout", the logout is answered; and the
+# file LUN is flushed before exit (no dirty page of its image left).  A
+# vstord that just exits on SIGTERM fails this.
 . "$(dirname "$0")/lib/common.sh" "$@"
 PORT=$((3373 + ${VSTOR_PORT_OFFSET:-0}))
 GRACE_MS=20000
+IQN=iqn.2026-11.org.vstor:e2e-stop
+stopper=$BUILD/e2e/stop_client
+[ -x "$stopper" ] || fail "$stopper not built"
+cat >"$tmp/file.json" <<JSON
+{ "portals": ["127.0.0.1:$PORT"],
+  "targets": [ { "iqn": "$IQN",
+                 "luns": [ { "lun": 0, "backend": "file", "path": "$tmp/disk.img", "size": "16M", "create": true } ] } ] }
+JSON
+start_vstord $PORT -c "$tmp/file.json" --ctl-socket none --shutdown-grace $GRACE_MS
+"$stopper" $PORT $IQN 100 165 "kill -TERM $vstord_pid" >"$tmp/stop.out" 2>&1 ||
+	fail "graceful stop, step by step: $(cat "$tmp/stop.out")"
+stop_vstord 0 10        # signalled already: wait for it
+[ "$stop_rc" = 0 ] || fail "SIGTERM with a write in its data phase: exit status $stop_rc, want 0"
+assert_flushed "$tmp/disk.img" "the write finished during the stop"
+head -c 4096 /dev/zero | tr '\000' '\245' >"$tmp/want.bin"
+dd if="$tmp/disk.img" bs=512 skip=100 count=8 2>/dev/null | cmp -s - "$tmp/want.bin" ||
+	fail "the write finished during the stop is not in the image"
+grep -q "grace expired" "$tmp/vstord.log" && fail "the stop waited out the grace period"
+rm -f "$tmp/vstord.log"
 
 start_vstord $PORT --listen 127.0.0.1:$PORT
 stop_vstord TERM 5
@@ -36,4 +60,4 @@ grep -q "then the target went away" "$tmp/writer.err" ||
 	fail "the writer did not see the target go: $(cat "$tmp/writer.err")"
 grep -q "shutting down" "$tmp/vstord.log" || fail "no shutdown line in the log"
 grep -q "grace expired" "$tmp/vstord.log" && fail "commands were aborted at the grace deadline"
-pass "stopped in ${took_ms} ms under load (grace $GRACE_MS ms), $(wc -l <"$tmp/acks") writes acknowledged"
+pass "stopped in ${took_ms} ms under load (grace $GRACE_MS ms), $(wc -l <"$tmp/acks") writes acknowledged; graceful stop seen step by step"

@@ -33,7 +33,9 @@ wrc=$?
 acked=$(wc -l <"$tmp/acks")
 [ "$acked" -gt 100 ] || fail "only $acked writes acknowledged: $(cat "$tmp/writer.err")"
 
-# vstord has exited: what it acknowledged is in the file itself.
+# vstord has exited: what it acknowledged is on disk, not only in the page
+# cache (reading the file back could not tell), and in the file itself.
+assert_flushed "$tmp/disk.img" "acknowledged writes at SIGTERM"
 "$writer" verify-file "$tmp/disk.img" "$tmp/acks" 2>"$tmp/verify-file.err" ||
 	fail "acknowledged writes missing from the image: $(cat "$tmp/verify-file.err")"
 

@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/nbd.h"
+#include "backends/nbd/nbd.h"
 #include "loop_sync.h"
 #include "nbd_server.h"
 #include "vstor/backend.h"

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl/config.h"
+#include "layer_names.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/miniport.h"
@@ -341,8 +342,12 @@ static void test_luns(void **state)
 	             "config.json: targets[0].luns[0].lun: must be 0-1023, got 1024");
 	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].backend: missing (required)");
-	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].backend: unknown backend \"tape\" (known: file, ram)");
+	char unknown[640];
+
+	snprintf(unknown, sizeof(unknown),
+	         "config.json: targets[0].luns[0].backend: unknown backend \"tape\" (known: %s)",
+	         layer_names(VS_LAYER_BACKEND));
+	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""), unknown);
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"lots\""),
 	             "config.json: targets[0].luns[0].size: 'lots' is not a size (e.g. 4096, 512K, 1G, 10GiB)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":0"),
@@ -491,7 +496,7 @@ static void test_empty_is_defaults(void **state)
 static void test_builtin_default(void **state)
 {
 	(void)state;
-	struct vs_config *cfg = vs_config_default();
+	struct vs_config *cfg = vs_config_default("ram");
 	assert_non_null(cfg);
 	assert_int_equal(cfg->nportals, 1);
 	assert_string_equal(cfg->portals[0], "127.0.0.1:3260");
@@ -620,7 +625,7 @@ static void test_round_trip(void **state)
 	vs_config_free(back);
 	vs_config_free(again);
 
-	cfg = vs_config_default();
+	cfg = vs_config_default("ram");
 	back = save_and_reload(cfg, &text1);
 	assert_config_equal(cfg, back);
 	free(text1);

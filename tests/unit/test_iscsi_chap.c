@@ -152,6 +152,10 @@ static void test_challenges_are_fresh(void **state)
 	iscsi_textbuf_free(&tb);
 }
 
+/* >= 0: run() flips the low bit of the response byte this many bytes from
+ * its end (0: the last byte) before sending it. */
+static int flip_from_end = -1;
+
 /* Run steps 2 and 3 with a given response; returns verify's result. */
 static int run(const struct iscsi_chap_creds *cr, const char *alg, const char *name,
                const char *secret, bool base64, const char *ci, const char *cc,
@@ -171,6 +175,8 @@ static int run(const struct iscsi_chap_creds *cr, const char *alg, const char *n
 	read_challenge(&tb, ch);
 	md = ch->alg == 5 ? EVP_md5() : ch->alg == 6 ? EVP_sha1() : ch->alg == 7 ? EVP_sha256() : EVP_sha3_256();
 	n = digest(md, ch->id, secret, ch->c, ch->clen, r);
+	if (flip_from_end >= 0)
+		r[n - 1 - (size_t)flip_from_end] ^= 0x01;
 	if (base64) {
 		char b64[100];
 		EVP_EncodeBlock((unsigned char *)b64, r, (int)n);
@@ -209,6 +215,37 @@ static void test_verify_one_way(void **state)
 	assert_int_equal(run(&one_way, "5", "alice", "alice-secret-123", false, "1", "0x0102030405060708",
 	                     &out, &ch), -EACCES);
 	assert_int_equal(out.len, 0);
+	iscsi_textbuf_free(&out);
+}
+
+/*
+ * Responses right in every byte but one, with the right secret and name:
+ * the last byte, the first, one in the middle, in every algorithm and both
+ * encodings.  A comparison of a prefix only (or that stops early) would let
+ * them through; wrong secrets differ everywhere and would not show it.
+ */
+static void test_verify_near_miss(void **state)
+{
+	static const char *const algs[] = { "5", "6", "7", "8" };
+	static const int from_end[] = { 0, 15, 7 };
+	struct iscsi_textbuf out;
+	struct challenge ch;
+	(void)state;
+
+	iscsi_textbuf_init(&out, 1024);
+	for (size_t a = 0; a < 4; a++) {
+		for (size_t i = 0; i < 3; i++) {
+			flip_from_end = from_end[i];
+			assert_int_equal(run(&one_way, algs[a], "alice", "alice-secret-123", a & 1, NULL,
+			                     NULL, &out, &ch), -EACCES);
+			assert_int_equal(run(&mutual, algs[a], "alice", "alice-secret-123", !(a & 1), NULL,
+			                     NULL, &out, &ch), -EACCES);
+		}
+		/* and untouched, the same response is accepted */
+		flip_from_end = -1;
+		assert_int_equal(run(&one_way, algs[a], "alice", "alice-secret-123", a & 1, NULL, NULL,
+		                     &out, &ch), 0);
+	}
 	iscsi_textbuf_free(&out);
 }
 
@@ -314,6 +351,7 @@ int main(void)
 		cmocka_unit_test(test_algorithm_choice),
 		cmocka_unit_test(test_challenges_are_fresh),
 		cmocka_unit_test(test_verify_one_way),
+		cmocka_unit_test(test_verify_near_miss),
 		cmocka_unit_test(test_verify_malformed),
 		cmocka_unit_test(test_mutual),
 		cmocka_unit_test(test_same_secret_both_ways),

@@ -177,9 +177,47 @@ static void test_lun_users(void **state)
 	mock_free(m);
 }
 
+/* vs_port_data_out_length: the miniport decodes; the port answers for a
+ * LUN that is not there (it refuses the command itself: no data needed)
+ * and says when the miniport cannot tell. */
+static void test_data_out_length(void **state)
+{
+	struct mock *m = mock_new(MOCK_INLINE);
+	struct tf *tf = tf_create(&mock_miniport, NULL, m);
+	struct vs_port *p = tf_port(tf);
+	struct vs_srb srb;
+	uint64_t bytes = 99;
+	(void)state;
+
+	assert_non_null(tf);
+	assert_int_equal(vs_port_lun_add(p, 0, NULL), 0);
+	memset(&srb, 0, sizeof(srb));
+	srb.nexus = tf_nexus(tf, "iqn.a");
+	srb.cdb[0] = WRITE_10;
+	srb.cdb[8] = 1;
+	srb.cdb_len = 10;
+	/* the mock has no data_out_length callback */
+	assert_int_equal(vs_port_data_out_length(p, &srb, &bytes), -ENOTSUP);
+	assert_int_equal(bytes, 0);
+	srb.lun = 3;                     /* no such LUN */
+	bytes = 99;
+	assert_int_equal(vs_port_data_out_length(p, &srb, &bytes), 0);
+	assert_int_equal(bytes, 0);
+	srb.lun = 0;
+	assert_int_equal(vs_port_lun_remove(p, 0, true), 0);
+	assert_int_equal(vs_port_data_out_length(p, &srb, &bytes), 0);
+	assert_int_equal(bytes, 0);
+	assert_int_equal(vs_port_data_out_length(NULL, &srb, &bytes), -EINVAL);
+	assert_string_equal(vs_last_error(), "data_out_length: port is NULL");
+	assert_int_equal(vs_port_data_out_length(p, &srb, NULL), -EINVAL);
+	tf_destroy(tf);
+	mock_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_data_out_length),
 		cmocka_unit_test(test_worker_pool),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_percentile),

@@ -277,8 +277,14 @@ static void test_reservations_glue(void **state)
 	assert_int_equal(vs_port_lun_control(tf_port(t.tf), 0, VS_LUN_IN_USE, &in_use), 0);
 	assert_true(in_use);
 	cdb_rw(cdb, READ_10, 0, 1, 0);
+	struct vs_lun_stats st0, st1;
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st0), 0);
 	assert_int_equal(tf_exec(t.tf, t.n2, 0, cdb, 10, VS_DIR_FROM_DEVICE, blk, 512, &r), 0);
 	assert_int_equal(r.status, SAM_STAT_RESERVATION_CONFLICT);
+	/* counted in the LUN's stats, and not as an error */
+	assert_int_equal(vs_port_lun_stats(tf_port(t.tf), 0, &st1), 0);
+	assert_int_equal(st1.reservation_conflicts - st0.reservation_conflicts, 1);
+	assert_int_equal(st1.errors - st0.errors, 0);
 	/* a LUN reset drops it */
 	assert_int_equal(tf_tmf(t.tf, t.n2, VS_TMF_LOGICAL_UNIT_RESET, 0, 0), VS_TMF_COMPLETE);
 	tf_clear_ua(t.tf, t.n2, 0);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vdisk SANITIZE (SBC-4 5.30, 4.11): OVERWRITE with its parameter list,
- * BLOCK ERASE, CRYPTO ERASE, EXIT FAILURE MODE, IMMED, NOT READY /
+ * BLOCK ERASE, CRYPTO ERASE (also where unmapped blocks do not read back
+ * as zeroes), EXIT FAILURE MODE, IMMED, NOT READY /
  * SANITIZE IN PROGRESS with progress in REQUEST SENSE, survival of an
  * ABORT TASK, and LUN removal while a sanitize runs.
  */
@@ -147,6 +148,63 @@ static void test_block_and_crypto_erase(void **state)
 		assert_memory_equal(buf, zero, sizeof(buf));
 	}
 	vt_teardown(&t);
+}
+
+/* What an erase sends down, by what deallocated blocks read back as: with
+ * LBPRZ=1 one UNMAP pass; without it (an encrypting filter, an advisory
+ * UNMAP) zeroes first, so no old data can come back, then UNMAP, so no LBA
+ * stays mapped; a LUN without UNMAP only writes zeroes (CRYPTO ERASE: it
+ * offers no BLOCK ERASE). */
+static void test_erase_without_lbprz(void **state)
+{
+	static const struct {
+		bool unmap, zeroes, can_zero;
+		uint8_t ops[2];
+	} cases[] = {
+		{ true, true, true, { VS_BIO_UNMAP, 0 } },
+		{ true, false, true, { VS_BIO_WRITE_ZEROES, VS_BIO_UNMAP } },
+		{ true, false, false, { VS_BIO_WRITE, VS_BIO_UNMAP } },
+		{ false, false, true, { VS_BIO_WRITE_ZEROES, 0 } },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct vt t;
+		struct tf_result r;
+		uint8_t cdb[10];
+		struct vs_backend_caps caps = { .can_write = true, .can_unmap = cases[i].unmap,
+		                                .unmap_zeroes = cases[i].zeroes,
+		                                .can_zero = cases[i].can_zero };
+		uint64_t seen[2] = { 0, 0 };
+		int pass = 0;
+
+		vt_setup(&t, 512, "1M", false);
+		struct spy *s = vt_add_spy(&t, 1, "2M", 512, &caps);
+		spy_clear(s);
+		/* BLOCK ERASE is offered only with UNMAP; CRYPTO ERASE always */
+		sanitize_cdb(cdb, cases[i].unmap ? SA_BLOCK_ERASE : SA_CRYPTO_ERASE, 0);
+		exec_on(&t, 1, cdb, 10, VS_DIR_NONE, NULL, 0, &r);
+		assert_good(&r);
+		/* each pass covers the whole LUN in order, the passes one after the other */
+		for (int k = 0; k < spy_nrecs(s); k++) {
+			struct spy_rec rec = spy_rec(s, k);
+
+			if (rec.op == VS_BIO_FLUSH)
+				continue;
+			if (rec.op != cases[i].ops[pass]) {
+				assert_int_equal(seen[pass], 2u << 20);
+				pass++;
+				assert_true(pass < 2);
+			}
+			assert_int_equal(rec.op, cases[i].ops[pass]);
+			assert_int_equal(rec.offset, seen[pass]);
+			seen[pass] += rec.length;
+		}
+		assert_int_equal(seen[0], 2u << 20);
+		assert_int_equal(seen[1], cases[i].ops[1] ? 2u << 20 : 0);
+		vt_teardown(&t);
+		spy_free(s);
+	}
 }
 
 static void test_overwrite(void **state)
@@ -343,6 +401,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rsoc_and_service_actions),
 		cmocka_unit_test(test_block_and_crypto_erase),
+		cmocka_unit_test(test_erase_without_lbprz),
 		cmocka_unit_test(test_overwrite),
 		cmocka_unit_test(test_readonly_and_swp),
 		cmocka_unit_test(test_immed_in_progress),

@@ -45,6 +45,7 @@ void vsc_print_targets(json_t *r);
 void vsc_print_luns(json_t *r);
 void vsc_print_acl(json_t *r);
 void vsc_print_sessions(json_t *r);
+void vsc_print_exports(json_t *r);
 void vsc_print_stats(json_t *r);
 void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
 void vsc_print_layers(json_t *r);

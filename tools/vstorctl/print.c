@@ -212,7 +212,27 @@ void vsc_print_sessions(json_t *r)
 		                          "params.max_xmit_data_segment_length",
 		                          "params.max_burst_length", "params.first_burst_length",
 		                          "params.immediate_data", "params.initial_r2t" };
+	json_t *nbd = json_object_get(r, "nbd_sessions");
+
 	print_array(json_object_get(r, "sessions"), h, k, 14, "no sessions");
+	if (json_array_size(nbd)) {
+		/* NBD: one connection is one session and one I_T nexus */
+		static const char *const nh[] = { "EXPORT", "PEER", "NEXUS", "TLS", "IDENTITY",
+			                           "STRUCTURED", "IN-FLIGHT", "READS", "WRITES" };
+		static const char *const nk[] = { "export", "peer", "nexus", "tls", "tls_identity",
+			                           "structured_replies", "in_flight", "reads", "writes" };
+		printf("\n");
+		print_array(nbd, nh, nk, 9, "no NBD sessions");
+	}
+}
+
+void vsc_print_exports(json_t *r)
+{
+	static const char *const h[] = { "NAME", "TARGET", "LUN", "CONNS", "MULTI-CONN", "ACL",
+		                          "DESCRIPTION" };
+	static const char *const k[] = { "name", "target", "lun", "connections", "multi_conn", "acl",
+		                          "description" };
+	print_array(json_object_get(r, "exports"), h, k, 7, "no exports");
 }
 
 void vsc_print_stats(json_t *r)

@@ -33,15 +33,20 @@ void vsd_print_layers(FILE *f)
 		}
 		fprintf(f, "  %s: %s\n", t[i].name, t[i].description);
 		for (const struct vs_opt_desc *o = t[i].options; o && o->name; o++) {
-			char left[160], choices[96] = "";
+			char left[224], choices[192] = "";
 			size_t used = 0;
 
 			for (const char *const *c = o->choices; c && *c; c++) {
 				int w = snprintf(choices + used, sizeof(choices) - used, "%s%s",
 				                 used ? "|" : "", *c);
 
-				if (w > 0 && (size_t)w < sizeof(choices) - used)
+				if (w > 0 && (size_t)w < sizeof(choices) - used) {
 					used += (size_t)w;
+				} else {
+					/* no half a choice: end at the last whole one */
+					choices[used] = 0;
+					break;
+				}
 			}
 			snprintf(left, sizeof(left), "%s=%s", o->name, used ? choices : type_name(o->type));
 			fprintf(f, "    %-26s %s%s%s%s%s%s\n", left, o->help,

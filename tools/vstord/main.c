@@ -22,8 +22,10 @@
 #include "ctl/ctl.h"
 #include "log.h"
 #include "options.h"
+#include "plugins.h"
 #include "serve.h"
 #include "vstor/iscsi.h"
+#include "vstor/nbd.h"
 
 static int block_signals(sigset_t *set)
 {
@@ -71,7 +73,8 @@ static struct vs_config *load_config(const struct vsd_options *o, const char **n
 		}
 	} else {
 		*name = "built-in config";
-		cfg = vs_config_default();
+		/* the default disk: 1 GiB of RAM */
+		cfg = vs_config_default("ram");
 		if (!cfg) {
 			vsd_error("out of memory");
 			return NULL;
@@ -110,6 +113,16 @@ int main(int argc, char **argv)
 	vsd_log_set_level(VSD_LOG_INFO + o.verbosity);
 	/* The fabric logs logins, logouts and dropped connections itself. */
 	vs_iscsi_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
+	vs_nbd_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
+
+	/* before the configuration, which may name the plugins' types, and
+	 * before --help, which lists them */
+	if (o.plugin_dir && vsd_load_plugins(o.plugin_dir, o.plugin_dir_given) < 0 && !o.help)
+		return 1;
+	if (o.help) {
+		vsd_print_help(stdout);
+		return 0;
+	}
 
 	const char *cfg_name;
 	struct vs_config *cfg = load_config(&o, &cfg_name);
@@ -140,6 +153,7 @@ int main(int argc, char **argv)
 	char ctl_err[512] = "";
 	if (o.ctl_socket) {
 		ctl = vs_ctl_server_create(o.ctl_socket, ctl_err, sizeof(ctl_err));
+		vs_ctl_server_set_idle_timeout(ctl, o.ctl_idle_ms);
 		if (!ctl && o.ctl_socket_given) {
 			vsd_error("--ctl-socket: %s", ctl_err);
 			close(sfd);

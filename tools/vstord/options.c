@@ -29,6 +29,11 @@ static const char usage[] =
 	"                             (default 5000)\n"
 	"  -s, --ctl-socket PATH      control socket for vstorctl (default\n"
 	"                             " VS_CTL_DEFAULT_SOCKET "; \"none\" disables it)\n"
+	"  -P, --plugin-dir DIR       load every *.so in DIR as a backend or filter\n"
+	"                             plugin before the configuration (default\n"
+	"                             " VSTOR_PLUGIN_DIR "; \"none\" loads none)\n"
+	"      --ctl-idle-timeout MS  close a control client that sent no request and\n"
+	"                             read no reply for MS milliseconds (default 60000)\n"
 	"  -n, --check                validate the configuration, print it, and exit\n"
 	"  -p, --print-config         print the effective configuration as JSON and exit\n"
 	"  -v, --verbose              log more (repeat for more detail)\n"
@@ -37,6 +42,9 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 after a clean shutdown, 1 if the configuration or start-up\n"
 	"fails, 2 for a bad command line.  See vstord(8).\n";
+
+/* Long options without a short letter. */
+enum { OPT_CTL_IDLE = 0x100 };
 
 static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
@@ -50,6 +58,12 @@ static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 	return true;
 }
 
+void vsd_print_help(FILE *f)
+{
+	fputs(usage, f);
+	vsd_print_layers(f);
+}
+
 enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o)
 {
 	static const struct option longopts[] = {
@@ -58,6 +72,8 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 		{ "threads", required_argument, NULL, 't' },
 		{ "shutdown-grace", required_argument, NULL, 'g' },
 		{ "ctl-socket", required_argument, NULL, 's' },
+		{ "plugin-dir", required_argument, NULL, 'P' },
+		{ "ctl-idle-timeout", required_argument, NULL, OPT_CTL_IDLE },
 		{ "check", no_argument, NULL, 'n' },
 		{ "print-config", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -70,9 +86,11 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 	memset(o, 0, sizeof(*o));
 	o->grace_ms = 5000;
 	o->ctl_socket = VS_CTL_DEFAULT_SOCKET;
+	o->plugin_dir = VSTOR_PLUGIN_DIR;
+	o->ctl_idle_ms = VS_CTL_IDLE_TIMEOUT_MS;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:npvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:P:npvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config_path = optarg;
@@ -106,6 +124,21 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			o->ctl_socket = strcmp(optarg, "none") == 0 ? NULL : optarg;
 			o->ctl_socket_given = true;
 			break;
+		case 'P':
+			if (!*optarg) {
+				fprintf(stderr, "vstord: --plugin-dir: needs a directory or \"none\"\n");
+				return VSD_EXIT_USAGE;
+			}
+			o->plugin_dir = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			o->plugin_dir_given = true;
+			break;
+		case OPT_CTL_IDLE:
+			if (!parse_u32(optarg, 3600000, &o->ctl_idle_ms) || o->ctl_idle_ms < 100) {
+				fprintf(stderr, "vstord: --ctl-idle-timeout: must be 100-3600000 ms, got '%s'\n",
+				        optarg);
+				return VSD_EXIT_USAGE;
+			}
+			break;
 		case 'n':
 			o->check_only = true;
 			break;
@@ -116,9 +149,9 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			o->verbosity++;
 			break;
 		case 'h':
-			fputs(usage, stdout);
-			vsd_print_layers(stdout);
-			return VSD_EXIT_OK;
+			/* printed once plugins are loaded: they add layers */
+			o->help = true;
+			break;
 		case 'V':
 			printf("vstord %s\n", VSTORD_VERSION);
 			return VSD_EXIT_OK;

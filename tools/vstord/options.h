@@ -4,6 +4,7 @@
 #define VSTORD_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,6 +12,12 @@
 #define VSTORD_VERSION "0.1.0"
 
 #define VSD_MAX_LISTEN 16
+
+/* Where plugins are looked for without --plugin-dir (the build may say
+ * otherwise: -DVSTOR_PLUGIN_DIR=...). */
+#ifndef VSTOR_PLUGIN_DIR
+#define VSTOR_PLUGIN_DIR "/usr/lib/vstor/plugins"
+#endif
 
 struct vsd_options {
 	const char *config_path;            /* -c; NULL = built-in default */
@@ -24,6 +31,10 @@ struct vsd_options {
 	uint32_t grace_ms;                  /* --shutdown-grace */
 	const char *ctl_socket;             /* --ctl-socket; NULL = none */
 	bool ctl_socket_given;              /* explicitly, so failing to open it is fatal */
+	const char *plugin_dir;             /* --plugin-dir; NULL = none */
+	bool plugin_dir_given;              /* explicitly, so a missing one is an error */
+	bool help;                          /* --help: print it after loading plugins */
+	uint32_t ctl_idle_ms;               /* --ctl-idle-timeout */
 };
 
 enum vsd_parse_result {
@@ -33,5 +44,7 @@ enum vsd_parse_result {
 };
 
 enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_options *o);
+/* The usage text and every backend and filter registered, with its options. */
+void vsd_print_help(FILE *f);
 
 #endif

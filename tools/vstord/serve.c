@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "serve.h"
+#include "serve_nbd.h"
 #include "ctl/ctl.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
@@ -28,6 +29,7 @@ struct vsd_server {
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
+	struct vs_nbd *nbd;             /* the "nbd" section's fabric; NULL if none */
 	bool started;
 };
 
@@ -186,6 +188,8 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		goto fail;
 	}
 	srv->started = true;
+	if (vsd_nbd_start(srv->st, srv->loops, cfg_name, &srv->nbd) < 0)
+		goto fail;
 
 	/* Every portal in use: the daemon's and the targets' own. */
 	portals[0] = '\0';
@@ -225,6 +229,7 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 		return 0;
 	/* No more changes while the stack goes down. */
 	vs_ctl_server_destroy(srv->ctl);
+	vsd_nbd_stop(srv->nbd, grace_ms);
 	if (srv->is && srv->started) {
 		vsd_debug("stopping the iSCSI fabric (grace %" PRIu32 " ms)", grace_ms);
 		vs_iscsi_stop(srv->is, grace_ms);

@@ -21,9 +21,10 @@
 
 #define ISCSI_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
-/* Largest data transfer one command may have (EDTL): the largest buffer
- * class.  Matches what disks behind the port advertise as MAXIMUM TRANSFER
- * LENGTH (vdisk: 8 MiB); longer commands get INVALID FIELD IN CDB. */
+/* Largest data transfer one command may have: the SRB buffer.  Matches
+ * what disks behind the port advertise as MAXIMUM TRANSFER LENGTH (vdisk:
+ * 8 MiB).  The initiator's EDTL may be larger (up to 4 GiB - 1) when the
+ * command moves less: the rest is an underflow residual (§11.4.5.2). */
 #define ISCSI_MAX_XFER          VS_ISCSI_BURST_MAX
 /* Largest MaxRecvDataSegmentLength we declare (RFC allows 2^24-1). */
 #define ISCSI_MAX_DSL           VS_ISCSI_MAX_RECV_DSL_MAX
@@ -146,8 +147,11 @@ struct iscsi_task {
 	uint64_t lun_field;                 /* as in the BHS */
 	uint64_t lun;
 	uint32_t edtl;
+	/* The part of EDTL the SRB's buffer covers (its data_length): at most
+	 * the buffer, and for a write at most what the command transfers. */
+	uint32_t buf_len;
 	struct vs_srb *srb;
-	struct iovec iov;                   /* the SRB's data buffer, edtl long */
+	struct iovec iov;                   /* the SRB's data buffer, buf_len long */
 
 	/* write (Data-Out) state, RFC 7143 §11.7-11.8 */
 	uint32_t received;                  /* bytes placed in the buffer */
@@ -326,6 +330,7 @@ struct iscsi_conn {
 	 * largest transfer (ISCSI_MAX_XFER), reserved but untouched until used:
 	 * a command admitted by the CmdSN window never waits for memory. */
 	struct vs_srb_pool *pool;
+	uint32_t xfer_cap;                  /* that buffer, or the adapter's max transfer if less */
 	struct iscsi_tmf tmf[ISCSI_TMF_SLOTS];
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;

@@ -58,6 +58,7 @@ static void task_done_msg(struct vs_loop_msg *m);
 void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 {
 	struct vs_port *port = c->sess->target->port;
+	struct vs_adapter_caps caps = { 0 };
 
 	c->ntasks = qd + ISCSI_IMMEDIATE_TASKS + ISCSI_TASK_MARGIN;
 	c->tasks = calloc(c->ntasks, sizeof(*c->tasks));
@@ -77,6 +78,12 @@ void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 	/* Address space only (the pool reserves it MAP_NORESERVE): a page
 	 * costs memory once a transfer touches it. */
 	c->pool = vs_srb_pool_create(port, c->ntasks + ISCSI_SRB_SPARE, ISCSI_MAX_XFER);
+	/* The port refuses an SRB whose buffer is over the adapter's limit:
+	 * never offer more than that, whatever the initiator expects. */
+	c->xfer_cap = ISCSI_MAX_XFER;
+	if (vs_port_adapter_caps(port, &caps) == 0 && caps.max_transfer_length &&
+	    caps.max_transfer_length < c->xfer_cap)
+		c->xfer_cap = caps.max_transfer_length;
 }
 
 void iscsi_tasks_fini(struct iscsi_conn *c)
@@ -170,9 +177,9 @@ static void trim_buffer(struct iscsi_task *t)
 	uint8_t st = srb->srb_status;
 	size_t cap = 0;
 	uint8_t *buf;
-	size_t end = ((size_t)t->edtl + 4095u) & ~(size_t)4095u;
+	size_t end = ((size_t)t->buf_len + 4095u) & ~(size_t)4095u;
 
-	if (t->edtl <= ISCSI_BUF_KEEP || (st != VS_SRB_SUCCESS && st != VS_SRB_ERROR))
+	if (t->buf_len <= ISCSI_BUF_KEEP || (st != VS_SRB_SUCCESS && st != VS_SRB_ERROR))
 		return;
 	buf = vs_srb_buffer(srb, &cap);
 	if (!buf || end > cap)
@@ -270,6 +277,40 @@ static uint32_t min3(uint32_t a, uint32_t b, uint32_t c)
 
 /* ---------------------------------------------------------------- response */
 
+/*
+ * §11.4.5.2: the residual compares what the command transferred (SPDTL)
+ * with the initiator's EDTL.  The miniport's residual compares it with
+ * the buffer the SRB offered (buf_len), which may be less than EDTL; the
+ * part of EDTL it never offered is underflow on top.  A command that
+ * needed more than the offered buffer while the initiator expected more
+ * still cannot be told truthfully (the data is cut short): it fails, as a
+ * transfer over the MAXIMUM TRANSFER LENGTH does (SBC-3 6.5.3).
+ */
+static void set_residual(struct iscsi_conn *c, struct iscsi_task *t, const struct vs_srb *srb)
+{
+	uint32_t unoffered = t->edtl - t->buf_len;
+	uint32_t under = unoffered;
+
+	if (srb->resid_flags & VS_RESID_OVERFLOW) {
+		if (unoffered) {
+			set_local_check(c, t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+			t->din_len = 0;
+			return;
+		}
+		t->resid_flags = ISCSI_FLAG_OVERFLOW;
+		t->residual = srb->residual;
+		return;
+	}
+	if (srb->resid_flags & VS_RESID_UNDERFLOW)
+		under += srb->residual;
+	else if (t->read && t->din_len < t->buf_len)
+		under += t->buf_len - t->din_len;   /* fewer bytes than offered, unsaid */
+	if (under) {
+		t->resid_flags = ISCSI_FLAG_UNDERFLOW;
+		t->residual = under;
+	}
+}
+
 static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	struct vs_srb *srb = t->srb;
@@ -290,18 +331,8 @@ static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
 			set_local_check(c, t, SENSE_ABORTED_COMMAND, ASC_NO_ADDITIONAL_SENSE);
 		}
 		if (t->read && srb->data_dir == VS_DIR_FROM_DEVICE)
-			t->din_len = srb->xfer_len < t->edtl ? srb->xfer_len : t->edtl;
-		if (srb->resid_flags & VS_RESID_OVERFLOW) {
-			t->resid_flags = ISCSI_FLAG_OVERFLOW;
-			t->residual = srb->residual;
-		} else if (srb->resid_flags & VS_RESID_UNDERFLOW) {
-			t->resid_flags = ISCSI_FLAG_UNDERFLOW;
-			t->residual = srb->residual;
-		} else if (t->read && t->din_len < t->edtl) {
-			/* §11.4.5.2: fewer bytes than the initiator expected. */
-			t->resid_flags = ISCSI_FLAG_UNDERFLOW;
-			t->residual = t->edtl - t->din_len;
-		}
+			t->din_len = srb->xfer_len < t->buf_len ? srb->xfer_len : t->buf_len;
+		set_residual(c, t, srb);
 	}
 	if (t->sense_len > VS_SENSE_MAX)
 		t->sense_len = VS_SENSE_MAX;
@@ -471,7 +502,7 @@ static void task_submit(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	struct vs_srb *srb = t->srb;
 
-	srb->data_length = t->edtl;
+	srb->data_length = t->buf_len;
 	srb->iov = &t->iov;
 	srb->iovcnt = 1;
 	srb->nexus = c->sess->nexus;
@@ -509,7 +540,8 @@ static void write_progress(struct iscsi_conn *c, struct iscsi_task *t)
 
 	if (t->unsol_open)
 		return;     /* R2Ts follow the unsolicited burst (in-order sequences) */
-	while (t->next_r2t_offset < t->edtl && active_r2ts(t) < c->p.max_outstanding_r2t) {
+	/* Only what the command transfers (buf_len), even when EDTL is more. */
+	while (t->next_r2t_offset < t->buf_len && active_r2ts(t) < c->p.max_outstanding_r2t) {
 		struct iscsi_r2t *r = free_r2t(t);
 
 		if (!r)
@@ -519,8 +551,8 @@ static void write_progress(struct iscsi_conn *c, struct iscsi_task *t)
 		r->ttt = (uint32_t)t->index << 16 | (++t->ttt_gen & 0xffffu);
 		r->r2tsn = t->r2tsn++;
 		r->offset = t->next_r2t_offset;
-		r->len = t->edtl - r->offset < c->p.max_burst_length ? t->edtl - r->offset
-		                                                      : c->p.max_burst_length;
+		r->len = t->buf_len - r->offset < c->p.max_burst_length ? t->buf_len - r->offset
+		                                                         : c->p.max_burst_length;
 		t->next_r2t_offset += r->len;
 		queue = true;
 	}
@@ -528,7 +560,7 @@ static void write_progress(struct iscsi_conn *c, struct iscsi_task *t)
 		iscsi_tx_queue(c, &t->tx);
 		return;
 	}
-	if (t->next_r2t_offset >= t->edtl && active_r2ts(t) == 0)
+	if (t->next_r2t_offset >= t->buf_len && active_r2ts(t) == 0)
 		task_submit(c, t);
 }
 
@@ -686,6 +718,29 @@ static int parse_cdb(struct iscsi_conn *c, const struct iscsi_ahs_info *ai, stru
 	return 0;
 }
 
+/*
+ * A write whose data is not all in its first PDU: solicit (R2T) only what
+ * the command transfers, which the LUN's miniport reads from the CDB; the
+ * initiator's EDTL may be larger (§11.4.5.2: the rest is underflow).  Its
+ * unsolicited data (immediate, and Data-Out up to FirstBurstLength with
+ * InitialR2T=No) may still run past that: it lands in the buffer, which
+ * holds any first burst, and is not used.  False when the command needs
+ * more than one buffer while the initiator expects that much as well
+ * (SBC-3 6.5.3 MAXIMUM TRANSFER LENGTH): answered at once, nothing solicited.
+ */
+static bool write_buffer_fits(struct iscsi_conn *c, struct iscsi_task *t)
+{
+	uint64_t need = t->edtl;
+	uint64_t spdtl;
+
+	if (vs_port_data_out_length(c->sess->target->port, t->srb, &spdtl) == 0 && spdtl < need)
+		need = spdtl;
+	if (need > c->xfer_cap)
+		return false;
+	t->buf_len = (uint32_t)need;
+	return true;
+}
+
 /* A write command refused or dropped before it became a task: its
  * unsolicited Data-Out (F=0, InitialR2T=No) is on its way regardless. */
 static void refused_write(struct iscsi_conn *c, uint8_t flags, uint32_t itt)
@@ -713,7 +768,6 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	bool rd = flags & ISCSI_CMD_READ, wr = flags & ISCSI_CMD_WRITE;
 	struct iscsi_task *t;
 	struct vs_srb *srb = NULL;
-	bool too_big = edtl > ISCSI_MAX_XFER;
 	uint8_t cdb_len = 0;
 	struct iscsi_ahs_info ai;
 	int rc;
@@ -773,8 +827,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		          (unsigned long long)c->id, c->peer, bhs_be32(h, 24), c->active_window);
 		return 1;
 	}
-	if (!too_big)
-		srb = vs_srb_get(c->pool);
+	srb = vs_srb_get(c->pool);
 	t = c->free_tasks;
 	c->free_tasks = t->next_free;
 	iscsi_session_commit_cmdsn(c, h);
@@ -799,6 +852,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t->lun_field = bhs_lun(h);
 	t->lun = iscsi_lun_to_scsi(t->lun_field);
 	t->edtl = edtl;
+	t->buf_len = edtl < c->xfer_cap ? edtl : c->xfer_cap;
 	t->srb = srb;
 	t->received = 0;
 	t->r2tsn = 0;
@@ -814,7 +868,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t->hnext = c->itt_hash[itt % ISCSI_ITT_BUCKETS];
 	c->itt_hash[itt % ISCSI_ITT_BUCKETS] = t;
 
-	if (!too_big && !srb) {
+	if (!srb) {
 		/* Every spare SRB is still held by a miniport (zombies after a
 		 * reset): BUSY lets the initiator retry (SAM-5 5.3.1); its data is
 		 * dropped.  Never stop reading for this. */
@@ -827,25 +881,22 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		prepare_response(c, t);
 		return 0;
 	}
-	if (too_big || parse_cdb(c, &ai, srb, &cdb_len) < 0) {
-		/* Answer at once; drop any data that comes with it. */
-		set_local_check(c, t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
-		t->discard_data = true;
-		iscsi_rx_sink_discard(c);
-		prepare_response(c, t);
-		return 0;
-	}
+	if (parse_cdb(c, &ai, srb, &cdb_len) < 0)
+		goto invalid_cdb;
 	srb->cdb_len = cdb_len;
 	srb->task_attr = task_attr(flags);
 	srb->data_dir = wr ? VS_DIR_TO_DEVICE : rd ? VS_DIR_FROM_DEVICE : VS_DIR_NONE;
 	srb->lun = t->lun;
 	srb->tag = itt;
+	srb->nexus = c->sess->nexus;
+	if (wr && dlen < edtl && !write_buffer_fits(c, t))
+		goto invalid_cdb;
 	{
 		size_t cap = 0;
 		void *buf = vs_srb_buffer(srb, &cap);
 
 		t->iov.iov_base = buf;
-		t->iov.iov_len = edtl;
+		t->iov.iov_len = t->buf_len;
 	}
 	if (!wr) {
 		iscsi_rx_sink_discard(c);     /* dlen is 0 here */
@@ -867,5 +918,13 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	c->rx_task = t;
 	iscsi_rx_sink_seg(c, t->iov.iov_base, dlen, 0);
 	c->rx_complete = immediate_data_done;
+	return 0;
+
+invalid_cdb:
+	/* Answer at once; drop any data that comes with it. */
+	set_local_check(c, t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
+	t->discard_data = true;
+	iscsi_rx_sink_discard(c);
+	prepare_response(c, t);
 	return 0;
 }

@@ -27,7 +27,7 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # fio is built with it).  The nbd backend's tests (libnbd-dev builds it)
 # run it against nbdkit (its memory and file plugins, its cache, error,
 # delay, log and multi-conn filters, all in the nbdkit package), qemu-nbd
-# (qemu-utils) and nbd-server; bench/nbd-backend drives nbdkit directly with
+# (qemu-utils) and nbd-server; bench/nbd-backend-compare drives nbdkit directly with
 # fio's nbd engine beside vstor.
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography

@@ -13,7 +13,7 @@
  *                                           an initiator does (counted)
  *   ack_writer soak   URL LOG SECONDS QD STOPFILE
  *                                           the same through a resource that
- *                                           comes and goes (tests/e2e/nbd_kill.sh):
+ *                                           comes and goes (tests/e2e/backend_nbd_kill.sh):
  *                                           one in 8 writes with FUA, a
  *                                           SYNCHRONIZE CACHE every 100 ms,
  *                                           until SECONDS pass or STOPFILE

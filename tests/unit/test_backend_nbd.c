@@ -41,7 +41,7 @@
 
 #include "backends/nbd/nbd.h"
 #include "loop_sync.h"
-#include "nbd_server.h"
+#include "ext_nbd_server.h"
 #include "vstor/backend.h"
 #include "vstor/loop.h"
 

@@ -8,7 +8,7 @@
 # round-robin over the whole 64 MiB LUN, one in 8 with FUA, and a
 # SYNCHRONIZE CACHE every 100 ms.  nbdkit is killed with SIGKILL at a random
 # moment and started again after a random 0-10 s, NBD_KILL_CYCLES times
-# (default 3; bench/nbd-kill-soak runs 100).  Then:
+# (default 3; bench/nbd-backend-kill-soak runs 100).  Then:
 #  - after each return, the writer stops and reads the whole LUN back: every
 #    block holds its last acknowledged write (a write lost in the server's
 #    cache would show, as its block is rewritten only a LUN later); and at

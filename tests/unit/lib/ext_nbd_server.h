@@ -16,8 +16,8 @@
  * nbd_srv_have("nbdkit") says whether the program is installed, so a test
  * can skip when it is not.
  */
-#ifndef VSTOR_TEST_NBD_SERVER_H
-#define VSTOR_TEST_NBD_SERVER_H
+#ifndef VSTOR_TEST_EXT_NBD_SERVER_H
+#define VSTOR_TEST_EXT_NBD_SERVER_H
 
 #include <stdbool.h>
 #include <sys/types.h>

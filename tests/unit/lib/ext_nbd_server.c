@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Real NBD servers for the nbd backend's tests: see nbd_server.h. */
+/* Real NBD servers for the nbd backend's tests: see ext_nbd_server.h. */
 #include <errno.h>
 #include <signal.h>
 #include <spawn.h>
@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "nbd_server.h"
+#include "ext_nbd_server.h"
 
 extern char **environ;
 

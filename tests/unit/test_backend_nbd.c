@@ -39,7 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends/nbd/nbd.h"
+#include "backends/nbd/nbd_stats.h"
 #include "loop_sync.h"
 #include "ext_nbd_server.h"
 #include "vstor/backend.h"

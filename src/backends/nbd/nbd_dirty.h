@@ -25,8 +25,8 @@
  *
  * Pure bookkeeping: no I/O, no locks; the backend's one event loop owns it.
  */
-#ifndef VSTOR_NBD_DIRTY_H
-#define VSTOR_NBD_DIRTY_H
+#ifndef VSTOR_BACKEND_NBD_DIRTY_H
+#define VSTOR_BACKEND_NBD_DIRTY_H
 
 #include <stdbool.h>
 #include <stdint.h>

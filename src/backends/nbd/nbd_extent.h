@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Reading a base:allocation block-status reply (nbd_extent.c). */
-#ifndef VSTOR_NBD_EXTENT_H
-#define VSTOR_NBD_EXTENT_H
+#ifndef VSTOR_BACKEND_NBD_EXTENT_H
+#define VSTOR_BACKEND_NBD_EXTENT_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -22,8 +22,8 @@
  * lock.  cancel() and reset() run on any thread and only look through the
  * held queue, under held_lock, which the loop takes only to change it.
  */
-#ifndef VSTOR_NBD_INT_H
-#define VSTOR_NBD_INT_H
+#ifndef VSTOR_BACKEND_NBD_INT_H
+#define VSTOR_BACKEND_NBD_INT_H
 
 #include <libnbd.h>
 #include <pthread.h>
@@ -33,7 +33,7 @@
 
 #include "vstor/backend.h"
 #include "vstor/loop.h"
-#include "nbd.h"
+#include "nbd_stats.h"
 #include "nbd_dirty.h"
 #include "nbd_extent.h"
 

@@ -5,8 +5,8 @@
  * The same figures go into the lines of the backend's events (the log,
  * `vstorctl lun list`).
  */
-#ifndef VSTOR_NBD_H
-#define VSTOR_NBD_H
+#ifndef VSTOR_BACKEND_NBD_STATS_H
+#define VSTOR_BACKEND_NBD_STATS_H
 
 #include <stdatomic.h>
 #include <stdint.h>

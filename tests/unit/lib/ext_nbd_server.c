@@ -169,10 +169,33 @@ bool nbd_srv_nbd_server(struct nbd_srv *s, const char *file)
 	return nbd_srv_restart(s);
 }
 
+/* The process state letter of /proc/PID/stat ('T': stopped), or 0. */
+static char proc_state(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
 void nbd_srv_signal(struct nbd_srv *s, int sig)
 {
-	if (s->pid > 0)
-		kill(s->pid, sig);
+	if (s->pid <= 0)
+		return;
+	kill(s->pid, sig);
+	/* a stop takes effect when each thread next enters the kernel: wait
+	 * for it, so nothing sent after this is answered */
+	for (int i = 0; sig == SIGSTOP && i < 200 && proc_state(s->pid) != 'T'; i++)
+		usleep(5000);
 }
 
 void nbd_srv_kill(struct nbd_srv *s, int sig)

@@ -109,6 +109,18 @@ grep -q "; 0 MEDIUM ERROR; session stayed logged in" "$tmp/writer.out" ||
 # one line per change of state: lost (held), lost (hold over), back
 lines=$(grep -c "$IQN LUN 0: resource" "$tmp/vstord.log")
 [ "$lines" = 3 ] || fail "$lines resource lines in the log, want 3: $(grep "LUN 0: resource" "$tmp/vstord.log")"
+# the same backend through vstorctl: its options are the schema's
+ctl_ok lun add --target "$IQN" --lun 1 --backend nbd --option "uri=nbd://127.0.0.1:$NBD_PORT" \
+	--option cache=off --option hold_timeout=5s >/dev/null
+ctl --json lun list | python3 -c '
+import json, sys
+l = [x for x in json.load(sys.stdin)["luns"] if x["lun"] == 1][0]
+assert l["backend"] == "nbd" and l["state"] == "connected" and l["size"] == 64 << 20, l' ||
+	fail "lun 1 over nbd: $(ctl lun list)"
+ctl_err 1 '^vstorctl: .*uri: cannot connect to nbd://127.0.0.1:1: .*refused' lun add --target "$IQN" \
+	--lun 2 --backend nbd --option uri=nbd://127.0.0.1:1 --option connect_timeout=1s
+ctl_err 1 '^vstorctl: .*cache: .maybe. is not one of on, off' lun add --target "$IQN" --lun 2 --backend nbd \
+	--option "uri=nbd://127.0.0.1:$NBD_PORT" --option cache=maybe
 stop_vstord TERM 30
 [ "$stop_rc" = 0 ] || fail "vstord exit $stop_rc after SIGTERM"
 pass "held 2 s, then $nr NOT READY (04/01) retries, GOOD again after 6 s in the same session; $acked_after writes acknowledged, none lost"

@@ -19,11 +19,13 @@
 
 #include "nbd_int.h"
 
+/* what, then libnbd's last error (what NULL: the error alone) */
 static void set_why(struct nbd_conn *c, const char *what)
 {
 	const char *e = nbd_get_error();
 
-	snprintf(c->why, sizeof(c->why), "%s%s%s", what, e ? ": " : "", e ? e : "");
+	snprintf(c->why, sizeof(c->why), "%s%s%s", what ? what : "", what && e ? ": " : "",
+	         e ? e : "");
 }
 
 static int go_done(void *ud, int *error)
@@ -63,7 +65,7 @@ int nbdbe_conn_start(struct nbd_conn *c)
 	}
 	if (nbd_aio_connect_uri(h, be->uri) < 0) {
 		e = nbd_get_errno();
-		set_why(c, "cannot connect");
+		set_why(c, NULL);      /* libnbd says what and where */
 		nbd_close(h);
 		return e ? -e : -ENOTCONN;
 	}

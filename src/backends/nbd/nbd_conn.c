@@ -119,6 +119,9 @@ static void notify(struct nbd_conn *c, uint32_t events)
 	unsigned dir = nbd_aio_get_direction(c->h);
 	bool err = events & (VS_LOOP_ERR | VS_LOOP_HUP | VS_LOOP_RDHUP);
 
+	/* Only when the socket says so: a notify_read with nothing to read
+	 * leaves libnbd waiting in REPLY.START, where it does not send the
+	 * requests issued meanwhile until some reply comes. */
 	if ((dir & LIBNBD_AIO_DIRECTION_READ) && ((events & VS_LOOP_IN) || err) &&
 	    nbd_aio_notify_read(c->h) < 0) {
 		set_why(c, "connection lost");
@@ -175,6 +178,9 @@ static void on_fd(struct vs_loop_fd *h, uint32_t events)
 		return;
 	notify(c, events);
 	c->be->on_conn_event(c);
+	/* what libnbd waits for may have changed: requests queued while it
+	 * read a reply go out now, and a send that would block needs OUT */
+	nbdbe_conn_watch(c);
 }
 
 void nbdbe_conn_watch(struct nbd_conn *c)

@@ -118,11 +118,9 @@ static void req_complete(struct nbd_be *be, struct nbd_req *r, int err)
 
 /* ---------------------------------------------------------------- pieces */
 
-static int piece_done(void *ud, int *error)
+/* One NBD request of c is over with error e (0: none). */
+static void piece_finish(struct nbd_cmd *c, int e)
 {
-	struct nbd_cmd *c = ud;
-	int e = *error;
-
 	if (e == ENOTCONN || e == ESHUTDOWN) {
 		/* the connection, not the request: send it again later */
 		c->lost = true;
@@ -140,6 +138,14 @@ static int piece_done(void *ud, int *error)
 		c->conn = NULL;
 		list_append(&be->done_head, &be->done_tail, c);
 	}
+}
+
+/* libnbd's completion callback (inside its handle lock: only counts). */
+static int piece_done(void *ud, int *error)
+{
+	struct nbd_cmd *c = ud;
+
+	piece_finish(c, *error);
 	return 1;
 }
 
@@ -159,9 +165,7 @@ static void cmd_begin(struct nbd_conn *cn, struct nbd_cmd *c, uint8_t kind)
 
 static void cmd_end(struct nbd_conn *cn, struct nbd_cmd *c)
 {
-	int none = 0;
-
-	piece_done(c, &none);
+	piece_finish(c, 0);          /* the bias */
 	/* a connection that broke is noticed by nbdbe_recover_kick, at the end of
 	 * this callback: nothing here is re-entered */
 	if (nbdbe_conn_dead(cn))

@@ -16,31 +16,10 @@ NBD_PORT=$((10841 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:nbdhold
 writer=$BUILD/e2e/ack_writer
 [ -x "$writer" ] || fail "$writer not built"
-command -v nbdkit >/dev/null || fail "nbdkit not installed (scripts/lib/deps.sh lists it)"
+. "$(dirname "$0")/lib/nbdkit.sh"
 url="iscsi://127.0.0.1:$ISCSI_PORT/$IQN/0"
 img=$tmp/disk.img
-nbd_pid=
 export ACK_WRITER_REGION=131072
-
-stop_nbdkit() {
-	[ -n "$nbd_pid" ] || return 0
-	kill -KILL "$nbd_pid" 2>/dev/null
-	wait "$nbd_pid" 2>/dev/null
-	nbd_pid=
-}
-trap 'stop_nbdkit; e2e_cleanup' EXIT
-
-start_nbdkit() {
-	rm -f "$tmp/nbdkit.pid"
-	nbdkit -f -i 127.0.0.1 -p "$NBD_PORT" -P "$tmp/nbdkit.pid" --filter=cache file "$img" \
-		cache=writeback >>"$tmp/nbdkit.log" 2>&1 &
-	nbd_pid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/nbdkit.pid" ] && return 0
-		sleep 0.1
-	done
-	fail "nbdkit did not start: $(tail -3 "$tmp/nbdkit.log")"
-}
 
 wait_log() {   # pattern seconds
 	for _ in $(seq $(($2 * 10))); do
@@ -55,7 +34,7 @@ state() {   # → the LUN's state_human
 }
 
 truncate -s 64M "$img"
-start_nbdkit
+nbdkit_start "$img" "$NBD_PORT"
 cat >"$tmp/c.json" <<JSON
 { "targets": [ { "iqn": "$IQN", "luns": [
     { "lun": 0, "backend": "nbd", "uri": "nbd://127.0.0.1:$NBD_PORT", "hold_timeout": "2s" } ] } ] }
@@ -66,7 +45,7 @@ ctl_start "$ISCSI_PORT" "$tmp/c.json"
 writer_pid=$!
 sleep 1
 
-stop_nbdkit
+nbdkit_stop KILL
 wait_log "resource lost: nbd://127.0.0.1:$NBD_PORT: connection lost" 5
 grep -q "holding commands up to 2000 ms" "$tmp/vstord.log" || fail "the LUN was not held"
 st=$(state)
@@ -76,7 +55,7 @@ acked_before=$(wc -l <"$tmp/acked.log")
 sleep 4                         # away 6 s in all, NOT READY meanwhile
 acked_away=$(wc -l <"$tmp/acked.log")
 [ "$acked_away" = "$acked_before" ] || fail "writes acknowledged while the server was away"
-start_nbdkit
+nbdkit_start "$img" "$NBD_PORT"
 wait_log "resource back: nbd://127.0.0.1:$NBD_PORT: back after" 15
 for _ in $(seq 50); do
 	[ "$(state)" = connected ] && break
@@ -85,12 +64,7 @@ done
 [ "$(state)" = connected ] || fail "state after: $(state), want connected"
 sleep 1
 # every write acknowledged before the outage is there, in the same session
-touch "$tmp/stop.check"
-for _ in $(seq 300); do
-	[ -e "$tmp/stop.check" ] || break
-	sleep 0.1
-done
-[ -e "$tmp/stop.check" ] && fail "no checkpoint: $(cat "$tmp/writer.out")"
+writer_checkpoint "$writer_pid" "$tmp/stop" "after the return"
 touch "$tmp/stop"
 wait "$writer_pid"
 wrc=$?

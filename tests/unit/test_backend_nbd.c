@@ -500,6 +500,18 @@ static bool start_writeback(struct fx *f)
 	return nbd_srv_nbdkit(&f->srv, "--filter=cache", "file", f->disk, "cache=writeback", NULL);
 }
 
+/* Open on f's server (started), write one block (acknowledged, not
+ * flushed), kill the server and wait for LOST. */
+static void write_one_then_kill(struct fx *f, uint8_t *buf, uint32_t seed)
+{
+	f->b = open_nbd(f, NULL);
+	assert_non_null(f->b);
+	fill(buf, BLK, seed);
+	assert_int_equal(io_sync(f->b, VS_BIO_WRITE, 0, 0, buf, BLK), 0);
+	nbd_srv_kill(&f->srv, SIGKILL);
+	assert_true(ev_wait(&f->ev, VS_BDEV_EV_LOST, 0, 5000) >= 0);
+}
+
 static void test_kill_replays_acknowledged_writes(void **state)
 {
 	struct fx *f = *state;
@@ -663,12 +675,7 @@ static void test_different_export_fails(void **state)
 	int at;
 
 	assert_true(start_writeback(f));
-	f->b = open_nbd(f, NULL);
-	assert_non_null(f->b);
-	fill(buf, BLK, 17);
-	assert_int_equal(io_sync(f->b, VS_BIO_WRITE, 0, 0, buf, BLK), 0);
-	nbd_srv_kill(&f->srv, SIGKILL);
-	assert_true(ev_wait(&f->ev, VS_BDEV_EV_LOST, 0, 5000) >= 0);
+	write_one_then_kill(f, buf, 17);
 	/* back with another size: not the same disk */
 	nbd_srv_clear(&f->srv);
 	assert_true(nbd_srv_nbdkit(&f->srv, "memory", "8M", NULL));
@@ -699,12 +706,7 @@ static void test_refused_replay_is_data_lost(void **state)
 	snprintf(arg, sizeof(arg), "error-pwrite-file=%s", trig);
 	assert_true(nbd_srv_nbdkit(&f->srv, "--filter=error", "memory", "16M", "error-pwrite=EIO",
 	                           "error-pwrite-rate=100%", arg, NULL));
-	f->b = open_nbd(f, NULL);
-	assert_non_null(f->b);
-	fill(buf, BLK, 19);
-	assert_int_equal(io_sync(f->b, VS_BIO_WRITE, 0, 0, buf, BLK), 0);
-	nbd_srv_kill(&f->srv, SIGKILL);
-	assert_true(ev_wait(&f->ev, VS_BDEV_EV_LOST, 0, 5000) >= 0);
+	write_one_then_kill(f, buf, 19);
 	FILE *t = fopen(trig, "w");             /* from now on writes fail */
 	assert_non_null(t);
 	fclose(t);

@@ -29,31 +29,9 @@ MAX_DOWN=${NBD_KILL_MAX_DOWN:-10}
 MODES=${NBD_KILL_MODES:-on off}
 writer=$BUILD/e2e/ack_writer
 [ -x "$writer" ] || fail "$writer not built"
-command -v nbdkit >/dev/null || fail "nbdkit not installed (scripts/lib/deps.sh lists it)"
+. "$(dirname "$0")/lib/nbdkit.sh"
 url="iscsi://127.0.0.1:$ISCSI_PORT/$IQN/0"
-nbd_pid=
 export ACK_WRITER_REGION=131072        # the 64 MiB LUN, in 512-byte blocks
-
-stop_nbdkit() {   # signal
-	[ -n "$nbd_pid" ] || return 0
-	kill "-$1" "$nbd_pid" 2>/dev/null
-	wait "$nbd_pid" 2>/dev/null
-	nbd_pid=
-}
-trap 'stop_nbdkit KILL; e2e_cleanup' EXIT
-
-start_nbdkit() {   # image
-	rm -f "$tmp/nbdkit.pid"
-	nbdkit -f -i 127.0.0.1 -p "$NBD_PORT" -P "$tmp/nbdkit.pid" --filter=cache file "$1" \
-		cache=writeback >>"$tmp/nbdkit.log" 2>&1 &
-	nbd_pid=$!
-	for _ in $(seq 100); do
-		[ -s "$tmp/nbdkit.pid" ] && return 0
-		kill -0 "$nbd_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	fail "nbdkit did not start on 127.0.0.1:$NBD_PORT: $(tail -3 "$tmp/nbdkit.log")"
-}
 
 count() {   # pattern → lines of vstord.log since this mode started
 	tail -n +"$log_from" "$tmp/vstord.log" | grep -c -- "$1"
@@ -64,7 +42,7 @@ for mode in $MODES; do
 	img=$tmp/disk-$mode.img
 	rm -f "$img" "$tmp/stop" "$tmp/stop.check"
 	truncate -s 64M "$img"
-	start_nbdkit "$img"
+	nbdkit_start "$img" "$NBD_PORT"
 	cat >"$tmp/vstord.json" <<JSON
 { "portals": ["127.0.0.1:$ISCSI_PORT"],
   "targets": [ { "iqn": "$IQN", "luns": [
@@ -80,9 +58,9 @@ JSON
 		# a random moment of the write stream, a random time away
 		sleep "$((RANDOM % 3)).$((RANDOM % 10))"
 		kill -0 "$writer_pid" 2>/dev/null || fail "cache=$mode cycle $cycle: the writer stopped: $(cat "$tmp/writer-$mode.out")"
-		stop_nbdkit KILL
+		nbdkit_stop KILL
 		sleep "$((RANDOM % MAX_DOWN)).$((RANDOM % 10))"
-		start_nbdkit "$img"
+		nbdkit_start "$img" "$NBD_PORT"
 		for _ in $(seq 300); do
 			[ "$(count 'resource back')" -ge "$cycle" ] && break
 			sleep 0.1
@@ -90,15 +68,7 @@ JSON
 		[ "$(count 'resource back')" -ge "$cycle" ] ||
 			fail "cache=$mode cycle $cycle: the LUN did not come back within 30 s"
 		# a checkpoint: is everything acknowledged before the kill there?
-		touch "$tmp/stop.check"
-		for _ in $(seq 600); do
-			[ -e "$tmp/stop.check" ] || break
-			kill -0 "$writer_pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -0 "$writer_pid" 2>/dev/null ||
-			fail "cache=$mode cycle $cycle: the writer stopped: $(cat "$tmp/writer-$mode.out")"
-		[ -e "$tmp/stop.check" ] && fail "cache=$mode cycle $cycle: no checkpoint within 60 s"
+		writer_checkpoint "$writer_pid" "$tmp/stop" "cache=$mode cycle $cycle"
 	done
 	sleep 1
 	touch "$tmp/stop"
@@ -125,7 +95,7 @@ JSON
 		awk '{ n += $3 } END { print n + 0 }')
 	stop_vstord TERM 30
 	[ "$stop_rc" = 0 ] || fail "cache=$mode: vstord exit $stop_rc after SIGTERM (its last flush)"
-	stop_nbdkit TERM
+	nbdkit_stop TERM
 	# what vstord flushed at shutdown is in the file itself
 	"$writer" verify-file "$img" "$tmp/acked-$mode.log" >"$tmp/vfile-$mode.out" 2>&1 ||
 		fail "cache=$mode: verify in the file: $(cat "$tmp/vfile-$mode.out")"

@@ -30,6 +30,9 @@
  *                                           the file (a checkpoint)
  *   ack_writer verify URL LOG               read back every logged LBA
  *                                           through iSCSI
+ *   ack_writer sync   URL                   one SYNCHRONIZE CACHE(10); prints
+ *                                           "GOOD" or "CHECK CONDITION K/ASC/
+ *                                           ASCQ" (hex); exit 0 or 3
  *   ack_writer verify-file IMAGE LOG        the same straight from the file
  *                                           the LUN lives in (vstord stopped)
  *
@@ -514,6 +517,70 @@ static int do_verify_file(const char *image, const char *logpath)
 	return verified(n, checked, bad, "in the file");
 }
 
+/* A login without the TEST UNIT READY of a full connect, which refuses a
+ * LUN that is not ready: that answer is what sync wants to see. */
+static struct iscsi_context *login_only(const char *url, int *lun)
+{
+	struct iscsi_context *is = iscsi_create_context(initiator);
+	struct iscsi_url *u = is ? iscsi_parse_full_url(is, url) : NULL;
+
+	if (!u) {
+		fprintf(stderr, "ack_writer: bad URL %s\n", url);
+		if (is)
+			iscsi_destroy_context(is);
+		return NULL;
+	}
+	iscsi_set_targetname(is, u->target);
+	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
+	iscsi_set_noautoreconnect(is, 1);
+	iscsi_set_timeout(is, 10);
+	if (iscsi_connect_sync(is, u->portal) != 0 || iscsi_login_sync(is) != 0) {
+		fprintf(stderr, "ack_writer: login to %s failed: %s\n", url, iscsi_get_error(is));
+		iscsi_destroy_url(u);
+		iscsi_destroy_context(is);
+		return NULL;
+	}
+	*lun = u->lun;
+	iscsi_destroy_url(u);
+	return is;
+}
+
+/* One SYNCHRONIZE CACHE(10) of the whole LUN, its answer on stdout (a
+ * UNIT ATTENTION first is taken and asked again). */
+static int do_sync(const char *url)
+{
+	int lun, rc;
+	struct iscsi_context *is = login_only(url, &lun);
+	struct scsi_task *t;
+
+	if (!is)
+		return 2;
+	t = iscsi_synchronizecache10_sync(is, lun, 0, 0, 0, 0);
+	for (int i = 0; i < 4 && is_unit_attention(t); i++) {
+		scsi_free_scsi_task(t);
+		t = iscsi_synchronizecache10_sync(is, lun, 0, 0, 0, 0);
+	}
+	if (!t) {
+		fprintf(stderr, "ack_writer: SYNCHRONIZE CACHE(10): %s\n", iscsi_get_error(is));
+		iscsi_destroy_context(is);
+		return 2;
+	}
+	if (t->status == SCSI_STATUS_GOOD) {
+		printf("GOOD\n");
+		rc = 0;
+	} else if (t->status == SCSI_STATUS_CHECK_CONDITION) {
+		printf("CHECK CONDITION %x/%02x/%02x\n", t->sense.key, t->sense.ascq >> 8,
+		       t->sense.ascq & 0xff);
+		rc = 3;
+	} else {
+		printf("status 0x%x\n", t->status);
+		rc = 3;
+	}
+	scsi_free_scsi_task(t);
+	iscsi_destroy_context(is);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *region = getenv("ACK_WRITER_REGION");
@@ -556,10 +623,12 @@ int main(int argc, char **argv)
 	}
 	if (argc == 4 && strcmp(argv[1], "verify") == 0)
 		return do_verify(argv[2], argv[3]);
+	if (argc == 3 && strcmp(argv[1], "sync") == 0)
+		return do_sync(argv[2]);
 	if (argc == 4 && strcmp(argv[1], "verify-file") == 0)
 		return do_verify_file(argv[2], argv[3]);
 	fprintf(stderr, "usage: ack_writer write URL LOG SECONDS [QD [retry]] | ack_writer verify URL LOG |\n"
-	                "       ack_writer verify-file IMAGE LOG |\n"
+	                "       ack_writer verify-file IMAGE LOG | ack_writer sync URL |\n"
 	                "       ack_writer soak URL LOG SECONDS QD STOPFILE\n");
 	return 2;
 }

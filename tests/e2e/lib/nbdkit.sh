@@ -4,6 +4,7 @@
 #   nbdkit_start IMAGE PORT  nbdkit serving IMAGE through its cache filter
 #                            with cache=writeback (what it has not flushed
 #                            dies with it) on 127.0.0.1:PORT; pid $nbd_pid
+#   nbdkit_run PORT ARGS...  nbdkit with those plugin and filter arguments
 #   nbdkit_stop SIGNAL       signal it and reap it
 #   writer_checkpoint PID STOPFILE WHAT
 #                            ask the soak writer PID to stop and read the
@@ -18,18 +19,23 @@ nbdkit_stop() {
 }
 trap 'nbdkit_stop KILL; e2e_cleanup' EXIT
 
-nbdkit_start() {
+nbdkit_run() {
+	local port=$1
+	shift
 	command -v nbdkit >/dev/null || fail "nbdkit not installed (scripts/lib/deps.sh lists it)"
 	rm -f "$tmp/nbdkit.pid"
-	nbdkit -f -i 127.0.0.1 -p "$2" -P "$tmp/nbdkit.pid" --filter=cache file "$1" \
-		cache=writeback >>"$tmp/nbdkit.log" 2>&1 &
+	nbdkit -f -i 127.0.0.1 -p "$port" -P "$tmp/nbdkit.pid" "$@" >>"$tmp/nbdkit.log" 2>&1 &
 	nbd_pid=$!
 	for _ in $(seq 100); do
 		[ -s "$tmp/nbdkit.pid" ] && return 0
 		kill -0 "$nbd_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	fail "nbdkit did not start on 127.0.0.1:$2: $(tail -3 "$tmp/nbdkit.log")"
+	fail "nbdkit did not start on 127.0.0.1:$port: $(tail -3 "$tmp/nbdkit.log")"
+}
+
+nbdkit_start() {
+	nbdkit_run "$2" --filter=cache file "$1" cache=writeback
 }
 
 writer_checkpoint() {

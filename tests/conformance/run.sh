@@ -3,7 +3,9 @@
 # a RAM LUN, once with a file LUN, once with an RBD LUN on a throw-away
 # Ceph cluster (tests/lib/ceph_cluster.sh) and once with an NBD LUN (the nbd
 # backend over nbdkit's memory plugin, started here), and count real passes,
-# failures and skips per family (iSCSI, SCSI).
+# failures and skips per family (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS may also
+# name the volumes concat, stripe and mirror (each over two file legs, 1 GiB
+# in all), to show they answer as a plain file LUN does.
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -29,7 +31,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd crypt}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -41,6 +43,9 @@ TEST_TIMEOUT=${VSTOR_CONFORMANCE_TIMEOUT:-900}
 # libiscsi with other tests is noticed rather than silently counted.
 declare -A EXPECT_TESTS=([iSCSI]=15 [SCSI]=215)
 VSTORCTL=${VSTORCTL:-$(dirname "$VSTORD")/vstorctl}
+# A JSON array of filters for LUN 0 and LUN 2 (the disks under test), e.g.
+# '[{"name": "throttle", "iops": "20k"}]': the same suite through a stack.
+FILTERS=${VSTOR_CONFORMANCE_FILTERS:-}
 
 if ! command -v iscsi-test-cu >/dev/null; then
 	echo "conformance: iscsi-test-cu not found (apt-get install libiscsi-bin)" >&2
@@ -90,6 +95,18 @@ allowed_skips() {
 		tr -d '|` ' | sort -u
 }
 
+# volume TYPE NAME: a volume of two file legs NAME-a.img, NAME-b.img
+volume() {
+	local size=512M opts=""
+	case "$1" in
+	mirror) size=1G opts="\"meta\": \"$tmp/$2.map\", \"assume_clean\": true," ;;
+	stripe) opts="\"chunk\": \"64K\"," ;;
+	esac
+	echo "{ \"type\": \"$1\", $opts \"legs\": [
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-a.img\", \"size\": \"$size\", \"create\": true },
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-b.img\", \"size\": \"$size\", \"create\": true } ] }"
+}
+
 write_config() {   # backend → config file
 	local lun
 	# LUN 0: the disk under test, removable (see README.md: the PREVENT
@@ -107,10 +124,17 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	concat | stripe | mirror)
+		# volumes over two file legs, 1 GiB in all as the file LUN
+		lun="{ \"lun\": 0, \"volume\": $(volume "$1" disk), \"removable\": true }, $ro,
+		     { \"lun\": 2, \"volume\": $(volume "$1" disk2), \"physical_block_size\": 4096 }" ;;
 	crypt)
-		# the file LUNs under the crypt filter (not run by default)
+		# the file LUNs under a stack of filters, crypt over throttle
+		# (issue 11: the same counts as a plain file LUN), the throttle
+		# at limits the suite reaches only now and then
 		head -c 64 /dev/urandom >"$tmp/crypt.key"
-		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" }]"
+		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" },
+		                      { \"name\": \"throttle\", \"iops\": \"20k\", \"bps\": \"400M\" }]"
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true, $f }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096, $f }" ;;
 	rbd)
@@ -123,6 +147,15 @@ write_config() {   # backend → config file
 		lun="{ \"lun\": 0, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd0.sock\", \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd2.sock\", \"physical_block_size\": 4096 }" ;;
 	esac
+	if [ -n "$FILTERS" ]; then
+		lun=$(python3 -c '
+import json, sys
+luns = json.loads("[" + sys.argv[1] + "]")
+for l in luns:
+    if l["lun"] != 1:
+        l["filters"] = json.loads(sys.argv[2])
+print(json.dumps(luns)[1:-1])' "$lun" "$FILTERS") || return 1
+	fi
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
 	cat >"$tmp/$1.json" <<JSON
@@ -155,7 +188,7 @@ start_nbdkit() {
 }
 
 start_vstord() {   # backend
-	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	rm -f "$tmp"/disk*.img "$tmp"/disk*.map
 	if [ "$1" = nbd ]; then
 		start_nbdkit || return 1
 	fi
@@ -401,7 +434,10 @@ for backend in $BACKENDS; do
 		bad=1
 		continue
 	fi
-	for fam in $FAMILIES; do
+	fams=$FAMILIES
+	# the stack of filters is a disk matter: the SCSI family only
+	[ "$backend" = crypt ] && [ -z "${VSTOR_CONFORMANCE_FAMILIES:-}" ] && fams=SCSI
+	for fam in $fams; do
 		log="$OUT/$backend-$fam.txt"
 		url="iscsi://127.0.0.1:$PORT/$IQN/0"
 		# -d / -S: the LUN is scratch, so destructive and SANITIZE tests may

@@ -15,7 +15,8 @@
  *                                           the same through a resource that
  *                                           comes and goes (tests/e2e/backend_nbd_kill.sh):
  *                                           one in 8 writes with FUA, a
- *                                           SYNCHRONIZE CACHE every 100 ms,
+ *                                           SYNCHRONIZE CACHE every 4096
+ *                                           writes (ACK_WRITER_FLUSH_EVERY),
  *                                           until SECONDS pass or STOPFILE
  *                                           exists; NOT READY, BUSY and UNIT
  *                                           ATTENTION are retried (the write
@@ -43,6 +44,9 @@
  * repeated, so a torn or stale block is visible.  Only GOOD is an
  * acknowledgement: a write rejected, cancelled or timed out because the
  * target is going away was never acknowledged.
+ * With ACK_WRITER_FLUSH_EVERY=N in the environment, a SYNCHRONIZE CACHE(10)
+ * follows every N writes submitted (one at a time, beside the QD writes);
+ * it must answer GOOD like a write.
  * Exit status: 0 ok, 1 verification failed or a write got a SCSI error,
  * 2 usage / connection error.
  */
@@ -68,7 +72,7 @@ static uint64_t REGION = 4096u;
 #define CHUNK 128u          /* blocks per READ when checking */
 #define RECORD 64   /* bytes per text record; 8 per block */
 #define SOAK_FUA_EVERY 8u
-#define SOAK_SYNC_MS 100
+#define SOAK_FLUSH_EVERY 4096u
 
 static const char *initiator = "iqn.2026-11.org.vstor:e2e-writer";
 
@@ -131,13 +135,14 @@ struct writer {
 	uint64_t next_seq, acked;
 	bool gone;          /* the target is going away: no new writes */
 	bool bad;           /* a SCSI status other than GOOD / UNIT ATTENTION */
+	unsigned flush_every, since_flush;
+	bool flush_busy;
+	uint64_t flushes;
 	bool retry_mode;    /* resend writes answered with a retryable status */
 	/* soak: the target stays; its resource comes and goes */
 	bool soak;
-	bool sync_busy;
-	struct scsi_task *sync_task;    /* ours to free, also when cancelled */
 	uint64_t pause_until_ms;        /* after NOT READY or BUSY: wait, as an initiator does */
-	uint64_t fua_acked, syncs, not_ready, busy, medium;
+	uint64_t fua_acked, not_ready, busy, medium;
 };
 
 static struct writer wr;    /* one session per process */
@@ -334,41 +339,45 @@ static int submit(struct writer *w, struct slot *s)
 		return -1;
 	}
 	w->inflight++;
+	w->since_flush++;
 	return 0;
 }
 
-static void sync_done(struct iscsi_context *is, int status, void *command_data, void *private)
+static void flush_done(struct iscsi_context *is, int status, void *command_data, void *private)
 {
-	struct writer *w = &wr;
-	struct scsi_task *t = w->sync_task;
+	struct writer *w = private;
+	struct scsi_task *t = command_data;
 
 	(void)is;
-	(void)command_data;
-	(void)private;
-	w->sync_busy = false;
-	w->sync_task = NULL;
-	if (status == SCSI_STATUS_GOOD)
-		w->syncs++;
-	else
-		soak_retry(w, status, t, "SYNCHRONIZE CACHE(10)");     /* retried next period */
-	scsi_free_scsi_task(t);
+	w->flush_busy = false;
+	w->inflight--;
+	if (status == SCSI_STATUS_GOOD) {
+		w->flushes++;
+	} else if (status == SCSI_STATUS_CHECK_CONDITION && is_unit_attention(t)) {
+		w->since_flush = w->flush_every;        /* again */
+	} else if (w->soak) {
+		if (soak_retry(w, status, t, "SYNCHRONIZE CACHE(10)"))
+			w->since_flush = w->flush_every;
+	} else if (status == SCSI_STATUS_ERROR || status == SCSI_STATUS_CANCELLED ||
+	           status == SCSI_STATUS_TIMEOUT) {
+		w->gone = true;
+	} else {
+		fprintf(stderr, "ack_writer: SYNCHRONIZE CACHE(10): status 0x%x\n", status);
+		w->bad = true;
+	}
+	if (t)
+		scsi_free_scsi_task(t);
 }
 
-/* Soak: a SYNCHRONIZE CACHE of the whole LUN every SOAK_SYNC_MS. */
-static void maybe_sync(struct writer *w, uint64_t *last_sync)
+static void maybe_flush(struct writer *w)
 {
-	struct scsi_task *t;
-
-	if (!w->soak || w->sync_busy || now_ms() - *last_sync < SOAK_SYNC_MS)
+	if (!w->flush_every || w->flush_busy || w->since_flush < w->flush_every)
 		return;
-	*last_sync = now_ms();
-	t = iscsi_synchronizecache10_task(w->is, w->lun, 0, 0, 0, 0, sync_done, NULL);
-	if (!t) {
-		w->gone = w->bad = true;
+	if (!iscsi_synchronizecache10_task(w->is, w->lun, 0, 0, 0, 0, flush_done, w))
 		return;
-	}
-	w->sync_task = t;
-	w->sync_busy = true;
+	w->since_flush = 0;
+	w->flush_busy = true;
+	w->inflight++;
 }
 
 static int do_write(const char *url, const char *logpath, int seconds, unsigned qd, bool retry,
@@ -376,13 +385,16 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 {
 	struct writer *w = &wr;
 	time_t end = time(NULL) + seconds, hard_end = end + 10;
-	uint64_t last_sync = 0;
 	char check_file[512] = "";
 	unsigned checkpoints = 0;
 
 	w->qd = qd;
-	w->retry_mode = retry;
 	w->soak = stop_file != NULL;
+	if (w->soak)
+		w->flush_every = SOAK_FLUSH_EVERY;
+	if (getenv("ACK_WRITER_FLUSH_EVERY"))
+		w->flush_every = (unsigned)atoi(getenv("ACK_WRITER_FLUSH_EVERY"));
+	w->retry_mode = retry;
 	w->is = connect_url(url, &w->lun);
 	if (!w->is)
 		return 2;
@@ -404,7 +416,7 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		bool send = more && now_ms() >= w->pause_until_ms;
 		struct pollfd pfd;
 
-		if (pause && !w->gone && !w->bad && w->inflight == 0 && !w->sync_busy) {
+		if (pause && !w->gone && !w->bad && w->inflight == 0) {
 			/* a checkpoint: nothing in flight, every block as acknowledged */
 			uint64_t checked = 0;
 			int bad = 0;
@@ -430,8 +442,8 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 			}
 		}
 		if (send)
-			maybe_sync(w, &last_sync);
-		if ((!more && !(pause && !w->gone && !w->bad) && w->inflight == 0 && !w->sync_busy) ||
+			maybe_flush(w);
+		if ((!more && !(pause && !w->gone && !w->bad) && w->inflight == 0) ||
 		    time(NULL) >= hard_end)
 			break;
 		pfd.fd = iscsi_get_fd(w->is);
@@ -453,11 +465,12 @@ static int do_write(const char *url, const char *logpath, int seconds, unsigned 
 		fprintf(stderr, "ack_writer: soak: %" PRIu64 " writes acknowledged (%" PRIu64 " with FUA, "
 		        "QD %u), %" PRIu64 " SYNCHRONIZE CACHE, retried: %" PRIu64 " NOT READY, %" PRIu64
 		        " BUSY; %" PRIu64 " MEDIUM ERROR; session %s\n", w->acked, w->fua_acked, w->qd,
-		        w->syncs, w->not_ready, w->busy, w->medium,
+		        w->flushes, w->not_ready, w->busy, w->medium,
 		        w->gone ? "LOST" : "stayed logged in");
 	else
-		fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u)%s\n", w->acked,
-		        w->qd, w->gone ? ", then the target went away" : "");
+		fprintf(stderr, "ack_writer: %" PRIu64 " writes acknowledged (QD %u), %" PRIu64
+		        " flushes%s\n", w->acked, w->qd, w->flushes,
+		        w->gone ? ", then the target went away" : "");
 	if (w->retry_mode)
 		fprintf(stderr, "ack_writer: retried %" PRIu64 " answered NOT READY, %" PRIu64
 		        " BUSY or TASK SET FULL\n", w->not_ready, w->busy);

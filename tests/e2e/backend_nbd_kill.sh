@@ -6,7 +6,7 @@
 # what it has not flushed dies with it.  An initiator (ack_writer soak) keeps
 # 32 numbered, self-checking WRITE(10)s in flight over one iSCSI session,
 # round-robin over the whole 64 MiB LUN, one in 8 with FUA, and a
-# SYNCHRONIZE CACHE every 100 ms.  nbdkit is killed with SIGKILL at a random
+# SYNCHRONIZE CACHE every 4096 writes.  nbdkit is killed with SIGKILL at a random
 # moment and started again after a random 0-10 s, NBD_KILL_CYCLES times
 # (default 3; bench/nbd-backend-kill-soak runs 100).  Then:
 #  - after each return, the writer stops and reads the whole LUN back: every

@@ -8,14 +8,19 @@
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
  *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
- *                [-f filter[,key=value...]]...
+ *                [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]]
  *
  * -b file measures the file backend: without -p a new file of -s bytes in
  * /var/tmp (written in full first, so no read hits a hole, and removed at
  * exit), e.g. `-b file -s 256M -o direct=1 -j 2` for O_DIRECT from two
  * threads.  -o passes further backend options (rings=1, inline=0, ...).
  * -f puts a filter over the backend (the first -f is the top of the
- * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`.
+ * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`; the stack then gets a
+ * group of one event loop for filters that time requests (`-f
+ * throttle,iops=10M` measures what a limit costs that never holds).
+ * -v puts a volume under the filters, over -n legs (default 2) that are
+ * each a disk of the backend (ram only: a file leg would need a path each),
+ * e.g. `-v mirror,meta=/tmp/b.map,assume_clean=1` or `-v stripe,chunk=4K`.
  *
  * Each thread has its own I_T nexus and SRB pool, like one iSCSI
  * connection on its own event loop.  done() may run inline (ram) or on a
@@ -41,6 +46,7 @@
 #include <openssl/crypto.h>
 
 #include "vstor/backend.h"
+#include "vstor/loop.h"
 #include "vstor/port.h"
 #include "vstor/scsi.h"
 #include "vstor/vdisk.h"
@@ -307,7 +313,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
 	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
-	        "       [-f filter[,key=value...]]...\n", argv0);
+	        "       [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]]\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -391,15 +397,26 @@ bad:
 
 /* The backend under the filters, the first filter on top; max_requests
  * covers every thread's queue.  On failure *who names the layer. */
+#define MAX_LEGS 8
+
 static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, size_t nkv,
-                                  const struct filter_arg *f, unsigned nf, unsigned nthreads,
+                                  const struct filter_arg *f, unsigned nf,
+                                  const struct filter_arg *vol, unsigned nlegs,
+                                  unsigned nthreads, struct vs_loop_group *loops,
                                   const char **who)
 {
-	struct vs_bdev_desc d[MAX_FILTERS + 1];
-	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads };
+	struct vs_bdev_desc d[MAX_FILTERS + 1], legs[MAX_LEGS];
+	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads, .loops = loops };
 
 	d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_BACKEND, .name = backend, .opts = kv,
 	                               .nopts = nkv };
+	if (vol) {
+		for (unsigned i = 0; i < nlegs; i++)
+			legs[i] = d[nf];
+		d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_FILTER, .name = vol->spec,
+		                               .opts = vol->kv, .nopts = vol->nkv, .lower = legs,
+		                               .nlower = nlegs };
+	}
 	for (unsigned i = nf; i-- > 0;)
 		d[i] = (struct vs_bdev_desc){ .kind = VS_LAYER_FILTER, .name = f[i].spec,
 		                              .opts = f[i].kv, .nopts = f[i].nkv,
@@ -407,7 +424,7 @@ static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, s
 	struct vs_bdev *b = vs_bdev_open_stack(&d[0], &a);
 
 	*who = a.failed_layer >= 0 && (unsigned)a.failed_layer < nf ? f[a.failed_layer].spec
-	                                                              : backend;
+	       : vol && a.failed_layer == (int)nf ? vol->spec : backend;
 	return b;
 }
 
@@ -485,7 +502,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "malloc counter does not see libcrypto's allocations\n");
 		return 1;
 	}
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:h")) != -1) {
+	struct filter_arg volume;
+	bool has_volume = false;
+	unsigned nlegs = 2;
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:v:n:h")) != -1) {
 		switch (opt) {
 		case 't':
 			seconds = atof(optarg);
@@ -536,6 +556,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'v':
+			if (has_volume || parse_filter(optarg, &volume) < 0)
+				return 2;
+			has_volume = true;
+			break;
+		case 'n':
+			nlegs = (unsigned)atoi(optarg);
+			if (nlegs < 2 || nlegs > MAX_LEGS) {
+				fprintf(stderr, "-n: 2-%u legs\n", MAX_LEGS);
+				return 2;
+			}
+			break;
 		case 'o': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || nkv >= MAX_OPTS) {
@@ -554,6 +586,10 @@ int main(int argc, char **argv)
 
 	bool is_file = strcmp(backend, "file") == 0;
 	char made[64] = "";
+	if (is_file && has_volume) {
+		fprintf(stderr, "-v: legs of the ram backend only (a file leg needs a path each)\n");
+		return 2;
+	}
 	if (is_file) {
 		if (!path) {
 			if (make_file(made, sizeof(made), size) < 0)
@@ -565,7 +601,15 @@ int main(int argc, char **argv)
 		kv[nkv++] = (struct vs_kv){"size", size};
 	}
 	const char *who = backend;
-	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters, nthreads, &who);
+	/* as vstord: loops first, closed last (after the LUN and its stack) */
+	struct vs_loop_group *loops = NULL;
+	if ((nfilters || has_volume) && (!(loops = vs_loop_group_create(1, "bench")) ||
+	                 vs_loop_group_start(loops) < 0)) {
+		fprintf(stderr, "event loops: %s\n", vs_last_error());
+		return 1;
+	}
+	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters,
+	                                  has_volume ? &volume : NULL, nlegs, nthreads, loops, &who);
 	if (!bdev) {
 		fprintf(stderr, "%s: %s\n", who, vs_last_error());
 		if (*made)
@@ -684,9 +728,12 @@ int main(int argc, char **argv)
 	}
 	vs_port_lun_remove(port, 0, false);
 	vs_port_destroy(port);
+	vs_loop_group_destroy(loops);
 	if (*made)
 		unlink(made);
 	for (unsigned i = 0; i < nfilters; i++)
 		free(filters[i].spec);
+	if (has_volume)
+		free(volume.spec);
 	return exit_code;
 }

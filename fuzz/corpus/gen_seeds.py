@@ -197,7 +197,51 @@ def fuzz_pdu():
           keys(("SendTargets", "All")))
 
 
+# ---------------------------------------------------------------- fuzz_nbd
+# Input: TLS mode byte, client flags, options (IHAVEOPT header + data) and,
+# once in transmission, NBD request headers (proto.md layouts).
+
+NBD_OPT = 0x49484156454F5054
+
+
+def nbd_opt(opt, data=b""):
+    return struct.pack(">QII", NBD_OPT, opt, len(data)) + data
+
+
+def nbd_go(name, reqs=()):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">H", len(reqs)) + \
+        b"".join(struct.pack(">H", r) for r in reqs)
+
+
+def nbd_meta(name, queries):
+    n = name.encode()
+    return struct.pack(">I", len(n)) + n + struct.pack(">I", len(queries)) + \
+        b"".join(struct.pack(">I", len(q)) + q.encode() for q in queries)
+
+
+def nbd_req(typ, off, length, flags=0, handle=1, payload=b""):
+    return struct.pack(">IHHQQI", 0x25609513, flags, typ, handle, off, length) + payload
+
+
+def fuzz_nbd():
+    t = "fuzz_nbd"
+    hello = b"\0" + struct.pack(">I", 3)
+    go = nbd_opt(8) + nbd_opt(10, nbd_meta("a", ["base:allocation"])) + nbd_opt(7, nbd_go("a", [3, 1]))
+    io = (nbd_req(1, 0, 512, 1, payload=b"\x55" * 512) + nbd_req(0, 0, 4096, 4) +
+          nbd_req(7, 0, 1 << 20, 8) + nbd_req(6, 4096, 8192, 2 | 16) + nbd_req(4, 0, 512) +
+          nbd_req(5, 0, 512) + nbd_req(3, 0, 0) + nbd_req(2, 0, 0))
+    write(t, "go_structured_io", hello + go + io)
+    write(t, "list_info_abort", hello + nbd_opt(3) + nbd_opt(6, nbd_go("a", [0, 2])) +
+          nbd_opt(9, nbd_meta("a", [])) + nbd_opt(2))
+    write(t, "export_name", b"\0" + struct.pack(">I", 1) + nbd_opt(1, b"a") + nbd_req(0, 0, 512))
+    write(t, "starttls_required", b"\2" + struct.pack(">I", 1) + nbd_opt(3) + nbd_opt(5) +
+          nbd_opt(7, nbd_go("a")) + nbd_req(1, 1 << 20, 512, payload=b"\0" * 512))
+    write(t, "pending_lookup", hello + nbd_opt(7, nbd_go("later")) + b"\1" + nbd_req(0, 0, 512))
+
+
 if __name__ == "__main__":
+    fuzz_nbd()
     fuzz_login()
     fuzz_conn()
     fuzz_pdu()

@@ -255,38 +255,31 @@ static int parse_value(const struct vs_opt_desc *d, const char *v, struct opt_va
 		break;
 	}
 	case VS_OPT_SIZE:
-		rc = vs_parse_size(v, &val->u);
+	case VS_OPT_RATE:
+	case VS_OPT_DURATION: {
+		/* a number with a unit: the type's parser, what to say if it
+		 * is not one, then the range */
+		static const char *const hint[] = {
+			[VS_OPT_SIZE] = "a size (e.g. 4096, 512K, 1G, 10GiB)",
+			[VS_OPT_RATE] = "a rate (e.g. 5000, 20k, 50M; k/M/G are powers of 1000)",
+			[VS_OPT_DURATION] = "a duration (e.g. 500ms, 20s, 2m; a bare number is "
+			                    "milliseconds)",
+		};
+
+		rc = d->type == VS_OPT_SIZE ? vs_parse_size(v, &val->u)
+		     : d->type == VS_OPT_RATE ? parse_rate(v, &val->u) : parse_duration(v, &val->u);
 		if (rc == -ERANGE) {
 			vs_set_error("%s: '%s' is too large", d->name, v);
 			return rc;
 		}
 		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a size (e.g. 4096, 512K, 1G, 10GiB)", d->name, v);
+			vs_set_error("%s: '%s' is not %s", d->name, v, hint[d->type]);
 			return rc;
 		}
 		if (val->u < d->min || val->u > max)
 			return range_error(d, v, d->min, max);
 		break;
-	case VS_OPT_RATE:
-		rc = parse_rate(v, &val->u);
-		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a rate (e.g. 5000, 20k, 50M; k/M/G are powers "
-			             "of 1000)", d->name, v);
-			return rc;
-		}
-		if (val->u < d->min || val->u > max)
-			return range_error(d, v, d->min, max);
-		break;
-	case VS_OPT_DURATION:
-		rc = parse_duration(v, &val->u);
-		if (rc < 0) {
-			vs_set_error("%s: '%s' is not a duration (e.g. 500ms, 20s, 2m; a bare "
-			             "number is milliseconds)", d->name, v);
-			return rc;
-		}
-		if (val->u < d->min || val->u > max)
-			return range_error(d, v, d->min, max);
-		break;
+	}
 	default:
 		vs_set_error("%s: option of unknown type %u", d->name, d->type);
 		return -EINVAL;

@@ -23,6 +23,7 @@
 #define VS_CONFIG_DEFAULT_PORTAL "127.0.0.1:3260"
 #define VS_CONFIG_DEFAULT_IQN    "iqn.2026-11.org.vstor:default"
 #define VS_CONFIG_DEFAULT_SIZE   (1ULL << 30)
+#define VS_CONFIG_DEFAULT_METRICS "127.0.0.1:9750"
 #define VS_CONFIG_ERR_MAX        512
 /* RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes. */
 #define VS_ISCSI_NAME_MAX        223
@@ -77,21 +78,63 @@ struct vs_config_layer {
 };
 
 struct vs_bdev;
+struct vs_config_volume;
 
 /*
- * A LUN: the disk's own fields (vdisk) and its block stack — filters
- * (first = closest to the initiator) over one backend.  Which options a
- * backend or filter takes, and their types, come from the layer's own
- * schema (vstor/bdev.h); nothing here knows a backend by name.  By
- * convention a backend option called "size" is the capacity.
+ * A block stack as the config describes it: filters (first = closest to
+ * the disk) over either one backend with its options, or a volume over
+ * several such stacks (its legs).  A LUN's stack and each leg of a volume
+ * have this one shape:
+ *
+ *   { "backend": "file", "path": "/a.img", "filters": [ ... ] }
+ *   { "volume": { "type": "mirror", "meta": "/m.map",
+ *                 "legs": [ { "backend": "file", "path": "/a.img" },
+ *                           { "backend": "nbd", "uri": "nbd://h/x" } ] },
+ *     "filters": [ ... ] }
  */
-struct vs_config_lun {
-	uint64_t lun;
-	char *backend;          /* the backend's type name */
+struct vs_config_stack {
+	char *backend;          /* the backend's type name; NULL over a volume */
 	struct vs_config_kv *options;   /* the backend's options */
 	size_t noptions;
 	struct vs_config_layer *filters;
 	size_t nfilters;
+	struct vs_config_volume *volume;        /* NULL over a backend */
+};
+
+/* A volume: a filter over several legs ("type" names it; its options sit
+ * beside "type" and "legs"). */
+struct vs_config_volume {
+	char *type;
+	struct vs_config_kv *opts;
+	size_t nopts;
+	struct vs_config_stack *legs;
+	size_t nlegs;
+};
+
+/* Volumes inside volumes (a stripe of mirrors): at most this deep. */
+#define VS_CONFIG_MAX_VOLUME_DEPTH 3
+
+/*
+ * A LUN: the disk's own fields (vdisk) and its block stack.  Which options
+ * a backend or filter takes, and their types, come from the layer's own
+ * schema (vstor/bdev.h); nothing here knows a backend or filter by name.
+ * By convention a backend option called "size" is the capacity.  The
+ * stack's fields are reachable by name (l->backend, l->filters, ...) and
+ * as one struct (l->stack) for the code a LUN shares with a volume's legs.
+ */
+struct vs_config_lun {
+	uint64_t lun;
+	union {
+		struct vs_config_stack stack;
+		struct {
+			char *backend;
+			struct vs_config_kv *options;
+			size_t noptions;
+			struct vs_config_layer *filters;
+			size_t nfilters;
+			struct vs_config_volume *volume;
+		};
+	};
 	uint32_t block_size;    /* 512 or 4096 */
 	bool readonly;
 	char *serial;           /* VPD 0x80; NULL = derived */
@@ -127,6 +170,9 @@ struct vs_config_target {
 	size_t nluns;
 };
 
+/* The NBD fabric's section, "nbd" (config_nbd.c); NULL: no NBD server. */
+struct vs_config_nbd;
+
 struct vs_config {
 	char **portals;         /* "ADDR:PORT" / "[v6]:PORT" */
 	size_t nportals;
@@ -136,6 +182,16 @@ struct vs_config {
 	struct vs_config_chap discovery_chap;
 	struct vs_config_target *targets;
 	size_t ntargets;
+	struct vs_config_nbd *nbd;
+	/* "metrics": {"listen": "ADDR:PORT"}: the Prometheus endpoint; NULL:
+	 * none (opt-in).  "metrics": {} listens on VS_CONFIG_DEFAULT_METRICS. */
+	char *metrics_listen;
+	/* "force_remove": ["IQN", "IQN/LUN"]: what a reload of this file may
+	 * remove (or replace) while initiators use it — a whole target with
+	 * its sessions, or one LUN.  Read, never saved: it is an instruction
+	 * for one reload, not state. */
+	char **force_remove;
+	size_t nforce_remove;
 };
 
 /*
@@ -162,6 +218,7 @@ void vs_config_free(struct vs_config *cfg);
 /* Free what one element owns (not the element itself) and zero it. */
 void vs_config_chap_free(struct vs_config_chap *c);
 void vs_config_lun_free(struct vs_config_lun *l);
+void vs_config_stack_free(struct vs_config_stack *s);
 void vs_config_target_free(struct vs_config_target *t);
 
 /*
@@ -176,6 +233,10 @@ const char *vs_config_json_type(const struct json_t *v);
 
 int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_lun *out,
                         char *err, size_t errlen);
+/* One leg of a volume ({"backend": ..., ...} or {"volume": ...}), by the
+ * loader's rules; errors name PATH.FIELD. */
+int vs_config_parse_leg(struct json_t *obj, const char *path, struct vs_config_stack *out,
+                        char *err, size_t errlen);
 int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,
                          char *err, size_t errlen);
 /* A portal list (targets[].portals): an array of at least one valid,
@@ -183,6 +244,10 @@ int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_
 int vs_config_parse_portals(struct json_t *arr, const char *path, char ***out, size_t *n,
                             char *err, size_t errlen);
 void vs_config_names_free(char **names, size_t n);
+
+/* A LUN as the file writes it (what config.save puts in targets[].luns[]);
+ * a jansson json_t, NULL when out of memory. */
+struct json_t *vs_config_lun_json(const struct vs_config_lun *l);
 
 /* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
 int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,
@@ -192,6 +257,45 @@ int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, siz
  * with a short reason in why (no field name, e.g. "month must be 01-12"). */
 bool vs_iscsi_name_valid(const char *name, char *why, size_t whylen);
 bool vs_portal_valid(const char *addr_port, char *why, size_t whylen);
+
+/* ---- the "nbd" section (config_nbd.c) ---- */
+#define VS_CONFIG_NBD_DEFAULT_PORTAL "127.0.0.1:10809"
+struct vs_config_nbd_export {
+	char *name;             /* the NBD export name */
+	char *target;           /* the target (IQN) whose LUN it serves */
+	uint64_t lun;
+	char *description;      /* NULL if not given */
+	char **acl;             /* ADDR, ADDR/PREFIX, tls:IDENTITY; none = everyone */
+	size_t nacl;
+	bool no_multi_conn;     /* "multi_conn": false */
+};
+struct vs_config_nbd {
+	char **portals;
+	size_t nportals;
+	uint32_t queue_depth, max_payload, max_connections, handshake_timeout_ms; /* 0: default */
+	int tls_mode;           /* enum vs_nbd_tls_mode */
+	char *tls_cert, *tls_key, *tls_ca, *tls_psk_file;
+	struct vs_config_nbd_export *exports;
+	size_t nexports;
+};
+struct json_t;
+/* "nbd" of the file: checked against cfg's targets and LUNs (load them
+ * first).  `file` prefixes errors (NULL: none).  0 or -EINVAL with err. */
+int  vs_config_nbd_load(struct json_t *obj, const char *file, const struct vs_config *cfg,
+                        struct vs_config_nbd **out, char *err, size_t errlen);
+/* One export object as exports[] takes it (the control plane: path
+ * "params"); its target and LUN must exist in cfg and its name be new. */
+int  vs_config_nbd_parse_export(struct json_t *obj, const char *path, const struct vs_config *cfg,
+                                struct vs_config_nbd_export *out, char *err, size_t errlen);
+/* Relative TLS file names are taken from the config file's directory. */
+int  vs_config_nbd_resolve_paths(struct vs_config_nbd *nbd, const char *config_file, char *err,
+                                 size_t errlen);
+struct json_t *vs_config_nbd_json(const struct vs_config_nbd *nbd, bool *oom);
+/* An export of the model using target iqn (and lun, unless lun < 0), or NULL. */
+const struct vs_config_nbd_export *vs_config_nbd_user(const struct vs_config *cfg, const char *iqn,
+                                                      int64_t lun);
+void vs_config_nbd_export_free(struct vs_config_nbd_export *e);
+void vs_config_nbd_free(struct vs_config_nbd *nbd);
 
 /* "1G" / "1536M" / "4096" style rendering of a byte count (exact). */
 void vs_config_format_size(uint64_t bytes, char *buf, size_t len);

@@ -89,6 +89,8 @@ json_t *ctl_target_remove(struct ctl_call *c)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	struct ctl_target_rt *rt = &st->rt[ti];
+	if (ctl_nbd_in_use(c, t->iqn, -1))
+		return NULL;
 	size_t sessions = ctl_sessions_on(st, t->iqn);
 	if (sessions && !force)
 		return ctl_fail(c, VS_CTL_BUSY, "params.iqn: %s has %zu session%s logged in; use force",

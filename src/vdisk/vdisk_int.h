@@ -479,6 +479,9 @@ int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op
  * on failure.
  */
 int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms);
+/* The same with an absolute deadline (vdisk_now_ms), a part of a longer
+ * bound (a LUN's detach): an error names the whole bound, bound_ms. */
+int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms);
 /* Count work handed out for lun (a bio, a queued work item) ... */
 static inline void vdisk_out_get(struct vdisk_lun *lun)
 {

@@ -177,18 +177,23 @@ int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op
 	return job_bio(lun, buf_owner, op, off, len, buf, flags, 0, true);
 }
 
-int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms)
+int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms)
 {
 	int rc;
 
 	/* A backend without a cache has nothing to flush (SBC-3 5.22). */
 	if (!lun->caps.can_flush)
 		return 0;
-	rc = job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0, vdisk_now_ms() + timeout_ms, false);
+	rc = job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0, deadline_ms, false);
 	if (rc == -ETIMEDOUT)
 		vs_set_error("flush failed: backend %s did not answer within %u ms", vs_bdev_name(lun->bdev),
-		             timeout_ms);
+		             bound_ms);
 	else if (rc < 0)
 		vs_set_error("flush failed: backend %s: %s", vs_bdev_name(lun->bdev), strerror(-rc));
 	return rc;
+}
+
+int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms)
+{
+	return vdisk_flush_until(lun, vdisk_now_ms() + timeout_ms, timeout_ms);
 }

@@ -326,11 +326,11 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 	atomic_store(&lun->draining, true);
 	stopped = vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
 	stopped = vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */
-	if (!lun->readonly) {
-		uint64_t now = vdisk_now_ms();
-
-		rc = vdisk_flush_wait(lun, deadline > now ? (uint32_t)(deadline - now) : 1);
-	}
+	/* what is left of the detach bound (at least a moment: a flush that
+	 * answers at once still counts) */
+	if (!lun->readonly)
+		rc = vdisk_flush_until(lun, deadline > vdisk_now_ms() ? deadline : vdisk_now_ms() + 1,
+		                       ad->detach_timeout_ms);
 	if (stopped && vdisk_poll_until(lun, lun_quiet, deadline)) {
 		lun_free(lun);
 		return rc;

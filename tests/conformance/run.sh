@@ -1,8 +1,12 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
-# a RAM LUN, once with a file LUN and once with LUNs a service process
-# serves (the disk-mode RAM disk example), and count real passes, failures
-# and skips per family (iSCSI, SCSI).
+# a RAM LUN, once with a file LUN, once with an RBD LUN on a throw-away
+# Ceph cluster (tests/lib/ceph_cluster.sh), once with an NBD LUN (the nbd
+# backend over nbdkit's memory plugin, started here) and once with LUNs a
+# service process serves (the disk-mode RAM disk example), and count real
+# passes, failures and skips per family (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS
+# may also name the volumes concat, stripe and mirror (each over two file legs,
+# 1 GiB in all), to show they answer as a plain file LUN does.
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -28,7 +32,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file service}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd crypt service}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -40,6 +44,9 @@ TEST_TIMEOUT=${VSTOR_CONFORMANCE_TIMEOUT:-900}
 # libiscsi with other tests is noticed rather than silently counted.
 declare -A EXPECT_TESTS=([iSCSI]=15 [SCSI]=215)
 VSTORCTL=${VSTORCTL:-$(dirname "$VSTORD")/vstorctl}
+# A JSON array of filters for LUN 0 and LUN 2 (the disks under test), e.g.
+# '[{"name": "throttle", "iops": "20k"}]': the same suite through a stack.
+FILTERS=${VSTOR_CONFORMANCE_FILTERS:-}
 # The service run: the disk-mode RAM disk example, a service process
 # (doc/services.md), serves the three LUNs instead of vstord.
 RAMDISK=${RAMDISK:-$(dirname "$VSTORD")/examples/ramdisk}
@@ -56,6 +63,15 @@ fi
 mkdir -p "$OUT"
 tmp=$(mktemp -d /tmp/vstor-conformance.XXXXXX)
 pid=
+nbd_pids=()
+stop_nbdkit() {
+	local p
+	for p in "${nbd_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	nbd_pids=()
+}
 cleanup() {
 	if [ -n "$svc_pid" ] && kill -0 "$svc_pid" 2>/dev/null; then
 		kill -TERM "$svc_pid" 2>/dev/null
@@ -65,15 +81,39 @@ cleanup() {
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	fi
+	stop_nbdkit
+	ceph_cluster_down
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+. "$root/tests/lib/ceph_cluster.sh"
+
+# README.md's exact counts for a backend and family, "PASSED SKIPPED", from
+# rows "| backend | family | passed | skipped |"; nothing if not listed.
+expected_counts() {   # backend family
+	awk -F'|' -v b="$1" -v f="$2" '
+		{ for (i = 2; i <= 5; i++) gsub(/^ +| +$/, "", $i) }
+		$2 == b && $3 == f && $4 ~ /^[0-9]+$/ && $5 ~ /^[0-9]+$/ { print $4, $5; exit }
+	' "$here/README.md"
+}
 
 # Test names README.md lists as expected skips: lines "| Family.Suite.Test |".
 allowed_skips() {
 	grep -oE '^\| *`?(iSCSI|SCSI)\.[A-Za-z0-9_]+\.[A-Za-z0-9_]+`? *\|' "$here/README.md" 2>/dev/null |
 		tr -d '|` ' | sort -u
+}
+
+# volume TYPE NAME: a volume of two file legs NAME-a.img, NAME-b.img
+volume() {
+	local size=512M opts=""
+	case "$1" in
+	mirror) size=1G opts="\"meta\": \"$tmp/$2.map\", \"assume_clean\": true," ;;
+	stripe) opts="\"chunk\": \"64K\"," ;;
+	esac
+	echo "{ \"type\": \"$1\", $opts \"legs\": [
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-a.img\", \"size\": \"$size\", \"create\": true },
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-b.img\", \"size\": \"$size\", \"create\": true } ] }"
 }
 
 write_config() {   # backend → config file
@@ -97,13 +137,38 @@ write_config() {   # backend → config file
 		# the same three LUNs, attached by the RAM disk service
 		# (start_service) rather than configured
 		lun= ;;
+	concat | stripe | mirror)
+		# volumes over two file legs, 1 GiB in all as the file LUN
+		lun="{ \"lun\": 0, \"volume\": $(volume "$1" disk), \"removable\": true }, $ro,
+		     { \"lun\": 2, \"volume\": $(volume "$1" disk2), \"physical_block_size\": 4096 }" ;;
 	crypt)
-		# the file LUNs under the crypt filter (not run by default)
+		# the file LUNs under a stack of filters, crypt over throttle
+		# (issue 11: the same counts as a plain file LUN), the throttle
+		# at limits the suite reaches only now and then
 		head -c 64 /dev/urandom >"$tmp/crypt.key"
-		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" }]"
+		local f="\"filters\": [{ \"name\": \"crypt\", \"key_file\": \"$tmp/crypt.key\" },
+		                      { \"name\": \"throttle\", \"iops\": \"20k\", \"bps\": \"400M\" }]"
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true, $f }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096, $f }" ;;
+	rbd)
+		# new images on the cluster, as the cephx user client.vstor
+		local r="\"backend\": \"rbd\", \"conf\": \"$CEPH_CONF\", \"id\": \"vstor\", \"keyring\": \"$CEPH_DIR/client.vstor.keyring\", \"create\": true, \"size\": \"1G\""
+		lun="{ \"lun\": 0, $r, \"image\": \"conformance0\", \"removable\": true }, $ro,
+		     { \"lun\": 2, $r, \"image\": \"conformance2\", \"physical_block_size\": 4096 }" ;;
+	nbd)
+		# the nbd backend, one nbdkit (memory plugin) per LUN (start_nbdkit)
+		lun="{ \"lun\": 0, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd0.sock\", \"removable\": true }, $ro,
+		     { \"lun\": 2, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd2.sock\", \"physical_block_size\": 4096 }" ;;
 	esac
+	if [ -n "$FILTERS" ]; then
+		lun=$(python3 -c '
+import json, sys
+luns = json.loads("[" + sys.argv[1] + "]")
+for l in luns:
+    if l["lun"] != 1:
+        l["filters"] = json.loads(sys.argv[2])
+print(json.dumps(luns)[1:-1])' "$lun" "$FILTERS") || return 1
+	fi
 	# NOP-In every 30 s, 120 s to answer: SCSI.Sanitize.Reset stops reading
 	# its socket for 60 s while it waits for the sanitize (README.md).
 	cat >"$tmp/$1.json" <<JSON
@@ -113,8 +178,38 @@ write_config() {   # backend → config file
 JSON
 }
 
+# The NBD LUNs' servers: nbdkit's memory plugin (1 GiB, sparse), one per
+# LUN, on Unix sockets in $tmp; ready once its pid file is written.
+start_nbdkit() {
+	local i
+	if ! command -v nbdkit >/dev/null; then
+		echo "conformance: nbdkit not found (apt-get install nbdkit)" >&2
+		return 1
+	fi
+	for i in 0 2; do
+		rm -f "$tmp/nbd$i.sock" "$tmp/nbd$i.pid"
+		nbdkit -U "$tmp/nbd$i.sock" -P "$tmp/nbd$i.pid" -f memory 1G \
+			>>"$OUT/nbdkit.log" 2>&1 &
+		nbd_pids+=($!)
+	done
+	for _ in $(seq 100); do
+		[ -s "$tmp/nbd0.pid" ] && [ -s "$tmp/nbd2.pid" ] && return 0
+		sleep 0.1
+	done
+	echo "conformance: nbdkit did not start; see $OUT/nbdkit.log" >&2
+	return 1
+}
+
 start_vstord() {   # backend
-	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	rm -f "$tmp"/disk*.img "$tmp"/disk*.map
+	if [ "$1" = nbd ]; then
+		start_nbdkit || return 1
+	fi
+	if [ "$1" = rbd ] && [ -z "$CEPH_DIR" ]; then
+		# SANITIZE overwrites the whole LUN: room for both 1 GiB images
+		CEPH_MEMSTORE_BYTES=$((4 << 30)) ceph_cluster_up "$tmp/ceph" ||
+			{ echo "conformance: no Ceph cluster for the rbd run" >&2; return 1; }
+	fi
 	write_config "$1"
 	# own control socket: another vstord on this host keeps its default one
 	"$VSTORD" -c "$tmp/$1.json" -s "$tmp/ctl.sock" -S "$tmp/svc.sock" >"$OUT/vstord-$1.log" 2>&1 &
@@ -387,7 +482,10 @@ for backend in $BACKENDS; do
 		bad=1
 		continue
 	fi
-	for fam in $FAMILIES; do
+	fams=$FAMILIES
+	# the stack of filters is a disk matter: the SCSI family only
+	[ "$backend" = crypt ] && [ -z "${VSTOR_CONFORMANCE_FAMILIES:-}" ] && fams=SCSI
+	for fam in $fams; do
 		log="$OUT/$backend-$fam.txt"
 		url="iscsi://127.0.0.1:$PORT/$IQN/0"
 		# -d / -S: the LUN is scratch, so destructive and SANITIZE tests may
@@ -439,12 +537,19 @@ for backend in $BACKENDS; do
 				bad=1
 			fi
 		done <"$OUT/$backend-$fam.skipped"
+		read -r want_pass want_skip < <(expected_counts "$backend" "$fam")
+		if [ -n "${want_pass:-}" ] && { [ "$pass" != "$want_pass" ] || [ "$skip" != "$want_skip" ]; }; then
+			echo "conformance: $backend $fam: $pass passed and $skip skipped, README.md expects" \
+				"exactly $want_pass and $want_skip"
+			bad=1
+		fi
 		if [ "$fam" = SCSI ] && [ "$pass" -lt "$MIN_SCSI_PASS" ]; then
 			echo "conformance: $backend SCSI: $pass real passes, below the bar of $MIN_SCSI_PASS"
 			bad=1
 		fi
 	done
 	stop_vstord "$backend" || bad=1
+	stop_nbdkit
 done
 
 cat >"$OUT/summary.env" <<ENV

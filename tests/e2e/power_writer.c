@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/url_login.h"
+
 #define BLOCK 512
 #define QD_MAX 64
 #define SYNC_EVERY 200
@@ -125,30 +127,7 @@ static void sync_done(struct iscsi_context *is, int status, void *data, void *pr
 
 static struct iscsi_context *connect_url(const char *url, int *lun)
 {
-	struct iscsi_context *is = iscsi_create_context(initiator);
-	struct iscsi_url *u;
-
-	if (!is)
-		return NULL;
-	u = iscsi_parse_full_url(is, url);
-	if (!u) {
-		fprintf(stderr, "power_writer: bad URL %s\n", url);
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	iscsi_set_targetname(is, u->target);
-	iscsi_set_session_type(is, ISCSI_SESSION_NORMAL);
-	iscsi_set_noautoreconnect(is, 1);
-	iscsi_set_timeout(is, 10);
-	if (iscsi_full_connect_sync(is, u->portal, u->lun) != 0) {
-		fprintf(stderr, "power_writer: login to %s failed: %s\n", url, iscsi_get_error(is));
-		iscsi_destroy_url(u);
-		iscsi_destroy_context(is);
-		return NULL;
-	}
-	*lun = u->lun;
-	iscsi_destroy_url(u);
-	return is;
+	return url_login("power_writer", initiator, url, false, lun);
 }
 
 static int do_write(const char *url, const char *logpath, int seconds, unsigned qd)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "ctl/config.h"
+#include "layer_names.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/miniport.h"
@@ -341,8 +342,12 @@ static void test_luns(void **state)
 	             "config.json: targets[0].luns[0].lun: must be 0-1023, got 1024");
 	expect_error(LUN("\"lun\":0,\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].backend: missing (required)");
-	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""),
-	             "config.json: targets[0].luns[0].backend: unknown backend \"tape\" (known: file, ram)");
+	char unknown[640];
+
+	snprintf(unknown, sizeof(unknown),
+	         "config.json: targets[0].luns[0].backend: unknown backend \"tape\" (known: %s)",
+	         layer_names(VS_LAYER_BACKEND));
+	expect_error(LUN("\"lun\":0,\"backend\":\"tape\",\"size\":\"1M\""), unknown);
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":\"lots\""),
 	             "config.json: targets[0].luns[0].size: 'lots' is not a size (e.g. 4096, 512K, 1G, 10GiB)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\",\"size\":0"),

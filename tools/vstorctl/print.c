@@ -167,6 +167,35 @@ void vsc_print_targets(json_t *r)
 	print_array(json_object_get(r, "targets"), h, k, 8, "no targets");
 }
 
+/* Under the table, the layers with a state of their own (a mirror's):
+ *   iqn... LUN 0 volume (mirror): degraded
+ *     leg0: in sync
+ *     leg1: degraded since 10:12:03 (Input/output error), 12 regions behind */
+static void print_layer_states(json_t *arr)
+{
+	size_t i, j;
+	json_t *lun, *layer;
+
+	json_array_foreach(arr, i, lun) {
+		json_array_foreach(json_object_get(lun, "layers"), j, layer) {
+			const char *key;
+			json_t *v;
+
+			printf("%s LUN %" JSON_INTEGER_FORMAT " %s (%s): %s\n",
+			       json_string_value(json_object_get(lun, "target")),
+			       json_integer_value(json_object_get(lun, "lun")),
+			       json_string_value(json_object_get(layer, "layer")),
+			       json_string_value(json_object_get(layer, "type")),
+			       json_string_value(json_object_get(layer, "state")));
+			json_object_foreach(layer, key, v) {
+				if (!strcmp(key, "layer") || !strcmp(key, "type") || !strcmp(key, "state"))
+					continue;
+				printf("  %s: %s\n", key, json_string_value(v));
+			}
+		}
+	}
+}
+
 void vsc_print_luns(json_t *r)
 {
 	static const char *const h[] = { "TARGET", "LUN", "STACK", "SIZE", "BLOCK", "RO",
@@ -178,10 +207,12 @@ void vsc_print_luns(json_t *r)
 		arr = json_array();
 		json_array_append(arr, r);
 		print_array(arr, h, k, 9, "no LUNs");
+		print_layer_states(arr);
 		json_decref(arr);
 		return;
 	}
 	print_array(arr, h, k, 9, "no LUNs");
+	print_layer_states(arr);
 }
 
 void vsc_print_acl(json_t *r)
@@ -212,7 +243,27 @@ void vsc_print_sessions(json_t *r)
 		                          "params.max_xmit_data_segment_length",
 		                          "params.max_burst_length", "params.first_burst_length",
 		                          "params.immediate_data", "params.initial_r2t" };
+	json_t *nbd = json_object_get(r, "nbd_sessions");
+
 	print_array(json_object_get(r, "sessions"), h, k, 14, "no sessions");
+	if (json_array_size(nbd)) {
+		/* NBD: one connection is one session and one I_T nexus */
+		static const char *const nh[] = { "EXPORT", "PEER", "NEXUS", "TLS", "IDENTITY",
+			                           "STRUCTURED", "IN-FLIGHT", "READS", "WRITES" };
+		static const char *const nk[] = { "export", "peer", "nexus", "tls", "tls_identity",
+			                           "structured_replies", "in_flight", "reads", "writes" };
+		printf("\n");
+		print_array(nbd, nh, nk, 9, "no NBD sessions");
+	}
+}
+
+void vsc_print_exports(json_t *r)
+{
+	static const char *const h[] = { "NAME", "TARGET", "LUN", "CONNS", "MULTI-CONN", "ACL",
+		                          "DESCRIPTION" };
+	static const char *const k[] = { "name", "target", "lun", "connections", "multi_conn", "acl",
+		                          "description" };
+	print_array(json_object_get(r, "exports"), h, k, 7, "no exports");
 }
 
 void vsc_print_stats(json_t *r)
@@ -305,4 +356,16 @@ void vsc_print_services(json_t *r)
 			json_object_set_new(o, "pid", json_null());
 	}
 	print_array(arr, h, k, 10, "no services");
+}
+
+/* config.reload: the changes made, one per line. */
+void vsc_print_reload(json_t *r)
+{
+	json_t *changes = json_object_get(r, "changes"), *v;
+	size_t i;
+
+	printf("reloaded %s: %s\n", json_string_value(json_object_get(r, "path")),
+	       json_array_size(changes) ? "" : "no changes");
+	json_array_foreach(changes, i, v)
+		printf("  %s\n", json_string_value(v));
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "vstor/miniport.h"
+#include "../../util/vs_addr.h"
 #include "iscsi_target.h"
 #include "log.h"
 
@@ -215,18 +216,6 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 
 /* ---------------------------------------------------------------- portals */
 
-static void format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
-{
-	char host[INET6_ADDRSTRLEN] = "?", serv[16] = "?";
-
-	getnameinfo((const struct sockaddr *)ss, sizeof(*ss), host, sizeof(host), serv, sizeof(serv),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	if (ss->ss_family == AF_INET6)
-		snprintf(buf, cap, "[%s]:%s", host, serv);
-	else
-		snprintf(buf, cap, "%s:%s", host, serv);
-}
-
 /*
  * Socket options of an accepted connection.  TCP_NODELAY: a PDU goes out
  * whole at once.  The kernel's own dead-peer detection backs up the NOP-In
@@ -276,7 +265,7 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 				iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
 			return;
 		}
-		format_addr(&peer, pbuf, sizeof(pbuf));
+		vs_addr_format(&peer, pbuf, sizeof(pbuf));
 		if (is->stopping) {
 			close(fd);
 			continue;
@@ -289,7 +278,7 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 		}
 		iscsi_socket_tune(fd, &is->cfg);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
-			format_addr(&local, lbuf, sizeof(lbuf));
+			vs_addr_format(&local, lbuf, sizeof(lbuf));
 		else
 			copy_str(lbuf, sizeof(lbuf), pt->addr);
 		c = iscsi_conn_create(is, fd, pbuf, lbuf);
@@ -307,50 +296,9 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 	}
 }
 
-static int parse_addr(const char *s, char *host, size_t hcap, char *port, size_t pcap)
-{
-	const char *colon;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (s[0] == '[') {
-		const char *end = strchr(s, ']');
-
-		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= hcap)
-			return -EINVAL;
-		memcpy(host, s + 1, (size_t)(end - s - 1));
-		host[end - s - 1] = 0;
-		colon = end + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || (size_t)(colon - s) >= hcap || colon == s)
-			return -EINVAL;
-		memcpy(host, s, (size_t)(colon - s));
-		host[colon - s] = 0;
-	}
-	if (!colon[1] || strlen(colon + 1) >= pcap)
-		return -EINVAL;
-	for (const char *p = colon + 1; *p; p++)
-		if (*p < '0' || *p > '9')
-			return -EINVAL;
-	copy_str(port, pcap, colon + 1);
-	return 0;
-}
-
 int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss)
 {
-	char host[256], port[16];
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-	                          .ai_flags = AI_PASSIVE | AI_NUMERICSERV | AI_NUMERICHOST };
-	struct addrinfo *res = NULL;
-
-	if (parse_addr(addr_port, host, sizeof(host), port, sizeof(port)) < 0 ||
-	    getaddrinfo(host, port, &hints, &res) != 0)
-		return -EINVAL;
-	memset(ss, 0, sizeof(*ss));
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	freeaddrinfo(res);
-	return 0;
+	return vs_addr_parse(addr_port, ss);
 }
 
 static bool is_wildcard(const struct sockaddr_storage *ss)
@@ -404,7 +352,7 @@ int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is
 	pt->wildcard = is_wildcard(&ss);
 	pt->is_default = is_default;
 	copy_str(pt->addr, sizeof(pt->addr), addr_port);
-	format_addr(&ss, pt->text, sizeof(pt->text));
+	vs_addr_format(&ss, pt->text, sizeof(pt->text));
 	copy_str(pt->port, sizeof(pt->port), strrchr(pt->text, ':') + 1);
 	if (pt == &is->portals[is->nportals])
 		is->nportals++;
@@ -813,6 +761,30 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 		vs_port_set_event_handler(t->port, next_handler ? iscsi_async_port_event : NULL,
 		                          next_handler);
 	iscsi_log(ISCSI_LOG_INFO, "target %s removed", iqn);
+	return 0;
+}
+
+int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_target_stats *out)
+{
+	struct iscsi_target *t;
+
+	if (!is || !iqn || !out) {
+		vs_set_error("target_stats: missing argument");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	t = find_target_locked(is, iqn);
+	if (t)
+		*out = (struct vs_iscsi_target_stats){
+			.sessions = t->nsessions,
+			.logins_refused_auth = atomic_load(&t->refused_auth),
+			.logins_refused_acl = atomic_load(&t->refused_acl),
+		};
+	pthread_mutex_unlock(&is->lock);
+	if (!t) {
+		vs_set_error("target.iqn: '%s' not found", iqn);
+		return -ENOENT;
+	}
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Build the Debian packages (vstor, libvstor-dev) with
+# Build the Debian packages (vstor, libvstor-service1, libvstor-dev) with
 # `dpkg-buildpackage -us -uc -b` in a copy of this tree, so nothing is
 # written beside the checkout: the .deb files end up in build-deb/.  Then
 # lintian, which must find no error.  Install with

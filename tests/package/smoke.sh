@@ -1,11 +1,12 @@
 #!/bin/bash
 # The Debian packages, installed for real (scripts/package.sh builds them
 # into build-deb/; test.sh's "Debian package" stage runs both), without
-# systemd: apt-get install ./vstor_*.deb ./libvstor-dev_*.deb; the
+# systemd: apt-get install ./vstor_*.deb ./libvstor-service1_*.deb ./libvstor-dev_*.deb; the
 # installed /usr/sbin/vstord checks the packaged /etc/vstor/vstord.json and,
 # started on it on a test port, exports nothing; started on the packaged
 # example it serves the default disk, which iscsi-ls attaches to and the
-# installed vstorctl lists; the unit and the pkg-config file are in place;
+# installed vstorctl lists; the unit and the pkg-config files are in place,
+# a service links libvstor-service through vstor-service.pc;
 # then apt-get purge removes everything again.
 #   tests/package/smoke.sh [DEB_DIR]   (default build-deb)
 set -uo pipefail
@@ -17,7 +18,7 @@ pid=
 export DEBIAN_FRONTEND=noninteractive
 
 purge() {
-	apt-get purge -y -qq vstor libvstor-dev >"$tmp/purge.log" 2>&1
+	apt-get purge -y -qq vstor libvstor-dev libvstor-service1 >"$tmp/purge.log" 2>&1
 }
 cleanup() {
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -31,11 +32,11 @@ fail() {
 	exit 1
 }
 [ "$(id -u)" = 0 ] || fail "needs root (apt-get install)"
-ls "$DEBS"/vstor_*.deb "$DEBS"/libvstor-dev_*.deb >/dev/null 2>&1 ||
+ls "$DEBS"/vstor_*.deb "$DEBS"/libvstor-service1_*.deb "$DEBS"/libvstor-dev_*.deb >/dev/null 2>&1 ||
 	fail "no packages in $DEBS (run scripts/package.sh)"
 command -v iscsi-ls >/dev/null || fail "iscsi-ls not installed (libiscsi-bin)"
 
-(cd "$DEBS" && apt-get install -y -qq ./vstor_*.deb ./libvstor-dev_*.deb) >"$tmp/install.log" 2>&1 ||
+(cd "$DEBS" && apt-get install -y -qq ./vstor_*.deb ./libvstor-service1_*.deb ./libvstor-dev_*.deb) >"$tmp/install.log" 2>&1 ||
 	fail "apt-get install: $(tail -5 "$tmp/install.log")"
 for f in /usr/sbin/vstord /usr/bin/vstorctl; do [ -x $f ] || fail "$f not installed"; done
 for f in /lib/systemd/system/vstord.service /usr/share/man/man8/vstord.8.gz \
@@ -50,6 +51,13 @@ plugindir=$(pkg-config --variable=plugindir vstor) || fail "pkg-config vstor: no
 [ -d "$plugindir" ] || fail "plugin directory $plugindir not installed"
 echo '#include <vstor/filter.h>' | cc -std=c11 -Wall -Werror $(pkg-config --cflags vstor) \
 	-fsyntax-only -x c - || fail "vstor/filter.h does not compile with pkg-config's flags"
+# a service (doc/examples/service/ramdisk.c) builds and links against the
+# installed library with vstor-service.pc's flags alone
+cc -Wall -Werror -o "$tmp/ramdisk" doc/examples/service/ramdisk.c \
+	$(pkg-config --cflags --libs vstor-service) 2>"$tmp/cc.err" ||
+	fail "the RAM disk service does not build with vstor-service.pc: $(head -3 "$tmp/cc.err")"
+"$tmp/ramdisk" >/dev/null 2>&1     # no arguments: its usage, exit 2, once the library loads
+[ $? = 2 ] || fail "the RAM disk service does not start (libvstor-service.so.1 not found?)"
 /usr/sbin/vstord -c /etc/vstor/vstord.json --check >/dev/null 2>"$tmp/check" ||
 	fail "the packaged config does not check: $(cat "$tmp/check")"
 
@@ -87,7 +95,7 @@ stop
 
 purge || fail "apt-get purge: $(tail -5 "$tmp/purge.log")"
 for f in /usr/sbin/vstord /usr/bin/vstorctl /etc/vstor/vstord.json /lib/systemd/system/vstord.service \
-	/usr/include/vstor; do
+	/usr/include/vstor /usr/lib/*/libvstor-service.so.1; do
 	[ -e $f ] && fail "$f left after purge"
 done
 echo "PASS package: installed, exports nothing until configured, served the example to iscsi-ls, purged"

@@ -592,36 +592,17 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 		struct vs_svc_detach detach;
 		uint8_t raw[VS_SVC_MSG_MAX + 1];
 	} m;
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 8)];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { &m, sizeof(m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-	                     .msg_controllen = sizeof(cm.buf) };
-	ssize_t n = recvmsg(c->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	bool fds = false;
+	int fds, flags = 0;
+	/* descriptors have no business here: closed, whatever else */
+	ssize_t n = vs_unix_recv_fds(c->sock, &m, sizeof(m), NULL, 0, NULL, &fds, &flags);
 
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+	if (n == -EAGAIN || n == -EINTR)
 		return true;
-	/* descriptors have no business here: close them, whatever else */
-	for (struct cmsghdr *ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch)) {
-		if (ch->cmsg_level == SOL_SOCKET && ch->cmsg_type == SCM_RIGHTS) {
-			size_t k = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fd;
-
-			for (size_t i = 0; i < k; i++) {
-				memcpy(&fd, CMSG_DATA(ch) + i * sizeof(int), sizeof(int));
-				close(fd);
-			}
-			fds = true;
-		}
-	}
 	if (n <= 0) {
-		conn_kill(c, false, n == 0 ? "closed the connection" : "socket: %s", strerror(errno));
+		conn_kill(c, false, n == 0 ? "closed the connection" : "socket: %s", strerror((int)-n));
 		return false;
 	}
-	if (fds || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+	if (fds || (flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		conn_kill(c, true, fds ? "a message carried file descriptors"
 		                       : "a message is over %u bytes", VS_SVC_MSG_MAX);
 		return false;

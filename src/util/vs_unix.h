@@ -3,7 +3,9 @@
  * A daemon's private Unix socket (the control socket, the service socket):
  * bound 0600 and owned by our euid (root:root when we are root), its
  * directory made if missing (/run/vstor on a fresh boot), a stale socket
- * a killed daemon left replaced, a live one refused.
+ * a killed daemon left replaced, a live one refused.  And receiving a
+ * message with the descriptors passed along it (the service protocol's
+ * WELCOME), for both ends of a socket.
  */
 #ifndef VSTOR_UTIL_UNIX_H
 #define VSTOR_UTIL_UNIX_H
@@ -32,5 +34,20 @@ void vs_unix_unlisten(const char *path, struct vs_unix_listener *l);
  * Fills *uid and *pid when not NULL.  False if the credentials cannot be
  * read. */
 bool vs_unix_peer_allowed(int fd, uid_t owner, uid_t *uid, pid_t *pid);
+
+/* Descriptors one message may bring; the kernel closes any more
+ * (MSG_CTRUNC in *flags). */
+#define VS_UNIX_FDS_MAX 8
+/*
+ * Receive one message without blocking (recvmsg, MSG_CMSG_CLOEXEC) with
+ * the descriptors passed along it (SCM_RIGHTS): the first `max` go to
+ * fds (*nfds of them, the caller's to close), any more are closed here
+ * (*closed of them).  *flags gets the message's flags (MSG_TRUNC: it did
+ * not fit in len).  nfds, closed and flags may be NULL.  Returns the
+ * message's bytes, 0 when the peer has closed, or -errno (-EAGAIN:
+ * nothing to read).
+ */
+ssize_t vs_unix_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *nfds,
+                         int *closed, int *flags);
 
 #endif

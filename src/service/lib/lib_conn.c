@@ -17,21 +17,17 @@
 #include <unistd.h>
 
 #include "lib_int.h"
+#include "../../util/vs_unix.h"
 
 const char *vs_svc_error(void)
 {
 	return vs_last_error();
 }
 
+/* One message from vstord within timeout_ms (-ETIMEDOUT if none), with up
+ * to 3 descriptors (*nfds of them, ours to close). */
 static int recv_msg(struct vs_svc *s, void *buf, size_t len, int *fds, int *nfds, int timeout_ms)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-	                     .msg_controllen = sizeof(cm.b) };
 	struct pollfd p = { s->sock, POLLIN, 0 };
 	ssize_t n;
 	int rc;
@@ -41,26 +37,11 @@ static int recv_msg(struct vs_svc *s, void *buf, size_t len, int *fds, int *nfds
 		return -ETIMEDOUT;
 	if (rc < 0)
 		return -errno;
-	n = recvmsg(s->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	n = vs_unix_recv_fds(s->sock, buf, len, fds, fds ? 3 : 0, nfds, NULL, NULL);
+	if (n == -EAGAIN)
+		return -ETIMEDOUT;
 	if (n == 0)
 		return -ECONNRESET;
-	*nfds = 0;
-	for (struct cmsghdr *ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch)) {
-		if (ch->cmsg_level != SOL_SOCKET || ch->cmsg_type != SCM_RIGHTS)
-			continue;
-		size_t k = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(ch) + i * sizeof(int), sizeof(int));
-			if (fds && *nfds < 3)
-				fds[(*nfds)++] = fd;
-			else
-				close(fd);
-		}
-	}
 	return (int)n;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "svc_raw.h"
+#include "util/vs_unix.h"
 
 void svc_raw_hello_init(struct vs_svc_hello *h, const char *name, const char *target,
                         uint32_t entries)
@@ -28,35 +29,19 @@ void svc_raw_hello_init(struct vs_svc_hello *h, const char *name, const char *ta
 	snprintf(h->target, sizeof(h->target), "%s", target);
 }
 
+/* One message within ms (0 if none; -1 when vstord closed), up to 3
+ * descriptors with it (*nfds, ours to close). */
 static int recv_fds(int sock, void *buf, size_t len, int *fds, int *nfds, int ms)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cm;
-	struct iovec iov = { buf, len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-	                     .msg_controllen = sizeof(cm.b) };
 	struct pollfd p = { sock, POLLIN, 0 };
 	ssize_t n;
 
 	*nfds = 0;
 	if (poll(&p, 1, ms) <= 0)
 		return 0;
-	n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = vs_unix_recv_fds(sock, buf, len, fds, 3, nfds, NULL, NULL);
 	if (n <= 0)
 		return n == 0 ? -1 : 0;
-	for (struct cmsghdr *ch = CMSG_FIRSTHDR(&mh); ch; ch = CMSG_NXTHDR(&mh, ch)) {
-		size_t k = (ch->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < k; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(ch) + i * sizeof(int), sizeof(int));
-			if (*nfds < 3)
-				fds[(*nfds)++] = fd;
-			else
-				close(fd);
-		}
-	}
 	return (int)n;
 }
 

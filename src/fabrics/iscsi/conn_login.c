@@ -119,6 +119,7 @@ static void send_final(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, int rc)
 		                "login from %s (%s) failed: status 0x%04x", c->peer,
 		                iscsi_login_params(c->login)->initiator_name, -rc);
 		fail_response(p, -rc);
+		c->close_reason = "login failed";
 		c->state = CONN_LOGIN;
 	} else {
 		iscsi_login_set_tsih(c->login, &p->bhs, c->sess->tsih);

@@ -34,7 +34,10 @@ struct vs_kv {
 enum vs_bio_op {
 	VS_BIO_READ = 1,
 	VS_BIO_WRITE,
-	VS_BIO_FLUSH,        /* everything acknowledged so far to stable storage */
+	/* Everything acknowledged so far to stable storage.  -ENOTRECOVERABLE:
+	 * some of it never will be (a remote resource lost writes it had
+	 * acknowledged); the disk reports MEDIUM ERROR, WRITE ERROR. */
+	VS_BIO_FLUSH,
 	VS_BIO_UNMAP,        /* deallocate; reads may then return zeroes */
 	VS_BIO_WRITE_ZEROES, /* must read back as zeroes */
 };

@@ -5,7 +5,7 @@
 
 # librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libsystemd-dev
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libnbd-dev libsystemd-dev
          libmicrohttpd-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
@@ -25,14 +25,18 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # (tests/lib/ceph_cluster.sh: ceph-mon, ceph-osd with memstore, ceph-mgr
 # from `ceph` if wanted) and check data with the `rbd` tool (ceph-common);
 # bench/rbd-compare drives the same image with fio's rbd engine (Debian's
-# fio is built with it).
+# fio is built with it).  The nbd backend's tests (libnbd-dev builds it)
+# run it against nbdkit (its memory and file plugins, its cache, error,
+# delay, log and multi-conn filters, all in the nbdkit package), qemu-nbd
+# (qemu-utils) and nbd-server; bench/nbd-backend-compare drives nbdkit directly with
+# fio's nbd engine beside vstor.
 # systemd's systemd-analyze checks the unit tests/e2e/install.sh installs;
 # prometheus's promtool checks what GET /metrics serves (tests/e2e/metrics.sh);
 # tmux is the terminal vstorctl top is captured in (tests/e2e/vstorctl_top.sh).
 # `vs_install_deps --test` adds them.
 VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography systemd prometheus tmux
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
-              libnbd-bin python3-libnbd gnutls-bin fio
+              libnbd-bin python3-libnbd gnutls-bin fio nbd-server
               ceph ceph-mon ceph-osd ceph-common)
 
 # What building the Debian packages needs beyond VS_DEPS (scripts/package.sh,

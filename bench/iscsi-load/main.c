@@ -70,11 +70,11 @@ int main(int argc, char **argv)
 	unsigned opened = 0;
 	int exit_code = EXIT_OK;
 	for (unsigned i = 0; i < o.sessions; i++) {
-		const char *url = o.urls[o.n_urls == 1 ? 0 : i];
+		const char *url = o.urls[i % o.n_urls];
 		/* Sessions on the same URL split its working set between them. */
 		unsigned share_idx = 0, share_n = 0;
 		for (unsigned j = 0; j < o.sessions; j++) {
-			if (strcmp(o.urls[o.n_urls == 1 ? 0 : j], url))
+			if (strcmp(o.urls[j % o.n_urls], url))
 				continue;
 			if (j < i)
 				share_idx++;

@@ -13,7 +13,7 @@ static void usage(FILE *f)
 {
 	fputs(
 "usage: iscsi-load --url iscsi://HOST[:PORT]/IQN/LUN [options]\n"
-"  --url URL            target LUN; repeat to give each session its own URL\n"
+"  --url URL            target LUN; repeat for several LUNs\n"
 "                       (sessions take URLs round-robin; one URL serves all)\n"
 "  --rw read|write|mixed  (default read)\n"
 "  --mix-read-pct N     reads in --rw mixed, percent (default 70)\n"
@@ -265,9 +265,9 @@ int options_parse(struct options *o, int argc, char **argv)
 		fprintf(stderr, "iscsi-load: --url: at least one target URL is required\n");
 		return 1;
 	}
-	if (o->n_urls > 1 && o->n_urls != o->sessions) {
-		/* Several URLs with fewer/more sessions would silently skew load. */
-		fprintf(stderr, "iscsi-load: --url: given %u URLs for %u sessions; give one URL or one per session\n",
+	if (o->sessions % o->n_urls) {
+		/* Sessions take the URLs round-robin; a remainder would silently skew the load. */
+		fprintf(stderr, "iscsi-load: --url: %u URLs for %u sessions; the sessions must be a multiple of the URLs\n",
 			o->n_urls, o->sessions);
 		return 1;
 	}

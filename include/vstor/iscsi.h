@@ -26,9 +26,24 @@ struct vs_iscsi_config {
 	 * frees it at stop. */
 	struct vs_loop_group *group;
 	uint32_t threads;               /* own event loops if no group; 0 = number of CPUs */
-	uint32_t max_connections;       /* whole daemon; 0 = 256 */
-	uint32_t max_sessions;          /* whole daemon; 0 = 128 */
+	uint32_t max_connections;       /* whole daemon; 0 = 256 (VS_ISCSI_DEFAULT_...) */
+	uint32_t max_sessions;          /* normal sessions, whole daemon; 0 = 128 */
 	uint32_t login_timeout_ms;      /* 0 = 15000 */
+	/* Admission (see vs_iscsi_admission_stats).  Connections still
+	 * logging in, at most max_login_connections at once (0 = 64, or
+	 * max_connections if less) and max_logins_per_source of them from one
+	 * address (0 = 16, or max_login_connections if less). */
+	uint32_t max_login_connections;
+	uint32_t max_logins_per_source;
+	/* Of max_sessions, slots only initiators that passed a target's ACL or
+	 * CHAP may take, while any target has one (0 = max_sessions / 8;
+	 * VS_ISCSI_RESERVED_NONE = none). */
+	uint32_t reserved_sessions;
+	/* Discovery sessions: their own budget, outside max_sessions (0 = 16),
+	 * and closed after this long without a Text or Logout request
+	 * (0 = 60000). */
+	uint32_t max_discovery_sessions;
+	uint32_t discovery_idle_ms;
 	uint32_t nop_interval_ms;       /* ping a connection quiet this long; 0 = 5000 */
 	uint32_t nop_timeout_ms;        /* drop if no answer / no send progress; 0 = 15000 */
 	uint32_t queue_depth;           /* per session CmdSN window; 0 = 128 */
@@ -42,6 +57,7 @@ struct vs_iscsi_config {
 	uint32_t poll_us;
 };
 #define VS_ISCSI_POLL_OFF UINT32_MAX
+#define VS_ISCSI_RESERVED_NONE UINT32_MAX
 
 /*
  * The ranges vs_iscsi_create accepts for each field (0 = the default, as
@@ -55,12 +71,19 @@ struct vs_iscsi_config {
 #define VS_ISCSI_MAX_R2T_MAX            4u                    /* R2Ts tracked per task */
 #define VS_ISCSI_MAX_CONNECTIONS_MAX    65535u
 #define VS_ISCSI_MAX_SESSIONS_MAX       65535u                /* TSIH is 16 bits, 0 reserved */
-#define VS_ISCSI_TIMER_MS_MIN           100u                  /* login, NOP interval / timeout */
+#define VS_ISCSI_MAX_LOGINS_MAX         4096u                 /* connections logging in at once */
+#define VS_ISCSI_TIMER_MS_MIN           100u                  /* login, NOP, discovery idle */
 #define VS_ISCSI_TIMER_MS_MAX           3600000u
 #define VS_ISCSI_DEFAULT_MAX_BURST      1048576u
 #define VS_ISCSI_DEFAULT_FIRST_BURST    262144u   /* or max_burst_length if that is less */
 #define VS_ISCSI_DEFAULT_POLL_US        50u
 #define VS_ISCSI_POLL_US_MAX            1000u     /* a longer spin is a sleep that burns a core */
+#define VS_ISCSI_DEFAULT_MAX_CONNECTIONS 256u
+#define VS_ISCSI_DEFAULT_MAX_SESSIONS   128u
+#define VS_ISCSI_DEFAULT_MAX_LOGINS     64u       /* or max_connections if less */
+#define VS_ISCSI_DEFAULT_LOGINS_PER_SOURCE 16u    /* or max_login_connections if less */
+#define VS_ISCSI_DEFAULT_MAX_DISCOVERY  16u
+#define VS_ISCSI_DEFAULT_DISCOVERY_IDLE_MS 60000u
 
 struct vs_iscsi_chap {
 	const char *user, *secret;                  /* one-way: initiator proves itself */
@@ -110,6 +133,41 @@ struct vs_iscsi_target_stats {
 	uint64_t logins_refused_acl;    /* initiator not in the ACL: 0x0202 */
 };
 int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_target_stats *out);
+
+/*
+ * Admission: who gets a connection or a session slot, and who was turned
+ * away or dropped, since the fabric was created.  Refusals and drops are
+ * counted by reason (the names are what vstorctl stats and the metrics
+ * call them); each is also logged, a few lines per 10 s at most.
+ */
+enum vs_iscsi_admission_event {
+	/* refused */
+	VS_ISCSI_REFUSED_MAX_CONNECTIONS,       /* accepted and closed at once */
+	VS_ISCSI_REFUSED_MAX_LOGINS,            /* login budget full: closed at once */
+	VS_ISCSI_REFUSED_LOGINS_PER_SOURCE,     /* its address's share full: closed at once */
+	VS_ISCSI_REFUSED_MAX_SESSIONS,          /* login status 0x0302 */
+	VS_ISCSI_REFUSED_RESERVED,              /* only reserved slots left, not vetted: 0x0302 */
+	VS_ISCSI_REFUSED_MAX_DISCOVERY,         /* discovery budget full, none idle: 0x0302 */
+	/* dropped */
+	VS_ISCSI_DROPPED_LOGIN_TIMEOUT,         /* still logging in after login_timeout_ms */
+	VS_ISCSI_DROPPED_LOGIN_EVICTED,         /* made room for an address with fewer logins */
+	VS_ISCSI_DROPPED_DISCOVERY_IDLE,        /* no Text or Logout for discovery_idle_ms */
+	VS_ISCSI_DROPPED_DISCOVERY_REPLACED,    /* the most idle one, for a new discovery session */
+	VS_ISCSI_ADMISSION_EVENTS
+};
+#define VS_ISCSI_FIRST_DROP VS_ISCSI_DROPPED_LOGIN_TIMEOUT
+
+struct vs_iscsi_admission_stats {
+	uint32_t connections;           /* open now, logging in or not */
+	uint32_t logins;                /* of those, counted against max_login_connections */
+	uint32_t sessions;              /* normal sessions (max_sessions) */
+	uint32_t discovery_sessions;    /* (max_discovery_sessions) */
+	uint64_t events[VS_ISCSI_ADMISSION_EVENTS];
+};
+int vs_iscsi_admission_stats(struct vs_iscsi *is, struct vs_iscsi_admission_stats *out);
+/* "max_connections", "login_timeout", ...: the limit that refused, or what
+ * dropped; NULL outside the enum. */
+const char *vs_iscsi_admission_event_name(int event);
 
 /* Session listing for the control plane. */
 struct vs_iscsi_session_info {

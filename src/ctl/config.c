@@ -190,6 +190,15 @@ static void put_u(json_t *obj, const char *key, uint64_t v, bool *oom)
 		put(obj, key, json_integer((json_int_t)v), oom);
 }
 
+/* A field whose 0 means "off" (kept as `off`, 0 being the default). */
+static void put_u_off(json_t *obj, const char *key, uint32_t v, uint32_t off, bool *oom)
+{
+	if (v == off)
+		put(obj, key, json_integer(0), oom);
+	else
+		put_u(obj, key, v, oom);
+}
+
 static json_t *chap_json(const struct vs_config_chap *c, bool *oom)
 {
 	json_t *o = json_object();
@@ -418,10 +427,12 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		put_u(iscsi, "max_connections", is->max_connections, oom);
 		put_u(iscsi, "max_sessions", is->max_sessions, oom);
 		put_u(iscsi, "login_timeout_ms", is->login_timeout_ms, oom);
-		if (is->poll_us == VS_ISCSI_POLL_OFF)
-			put(iscsi, "poll_us", json_integer(0), oom);
-		else
-			put_u(iscsi, "poll_us", is->poll_us, oom);
+		put_u_off(iscsi, "poll_us", is->poll_us, VS_ISCSI_POLL_OFF, oom);
+		put_u(iscsi, "max_login_connections", is->max_login_connections, oom);
+		put_u(iscsi, "max_logins_per_source", is->max_logins_per_source, oom);
+		put_u_off(iscsi, "reserved_sessions", is->reserved_sessions, VS_ISCSI_RESERVED_NONE, oom);
+		put_u(iscsi, "max_discovery_sessions", is->max_discovery_sessions, oom);
+		put_u(iscsi, "discovery_idle_ms", is->discovery_idle_ms, oom);
 	}
 	if (iscsi && json_object_size(iscsi) == 0)
 		json_decref(iscsi);

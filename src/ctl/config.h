@@ -60,6 +60,11 @@ struct vs_config_iscsi {
 	uint32_t max_sessions;
 	uint32_t login_timeout_ms;
 	uint32_t poll_us;       /* 0 = default; VS_ISCSI_POLL_OFF = "poll_us": 0 */
+	uint32_t max_login_connections;
+	uint32_t max_logins_per_source;
+	uint32_t reserved_sessions;     /* 0 = default; VS_ISCSI_RESERVED_NONE = "reserved_sessions": 0 */
+	uint32_t max_discovery_sessions;
+	uint32_t discovery_idle_ms;
 };
 
 /* One option of a layer of a LUN's block stack, as text (the layer's

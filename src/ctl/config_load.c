@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,31 @@ static int load_target(struct vs_cfg_loader *L, json_t *obj, const char *path, s
 
 /* ---------------------------------------------------------------- top */
 
+/* The admission limits that depend on others (defaults as the fabric
+ * takes them, include/vstor/iscsi.h). */
+static int check_admission(struct vs_cfg_loader *L, const struct vs_config_iscsi *is)
+{
+	uint32_t conns = is->max_connections ? is->max_connections : VS_ISCSI_DEFAULT_MAX_CONNECTIONS;
+	uint32_t sessions = is->max_sessions ? is->max_sessions : VS_ISCSI_DEFAULT_MAX_SESSIONS;
+	uint32_t logins = is->max_login_connections;
+
+	if (logins > conns)
+		return vs_cfg_bad(L, "iscsi.max_login_connections",
+		                  "must not exceed max_connections (%" PRIu32 "), got %" PRIu32, conns,
+		                  logins);
+	if (!logins)
+		logins = conns < VS_ISCSI_DEFAULT_MAX_LOGINS ? conns : VS_ISCSI_DEFAULT_MAX_LOGINS;
+	if (is->max_logins_per_source > logins)
+		return vs_cfg_bad(L, "iscsi.max_logins_per_source",
+		                  "must not exceed max_login_connections (%" PRIu32 "), got %" PRIu32,
+		                  logins, is->max_logins_per_source);
+	if (is->reserved_sessions != VS_ISCSI_RESERVED_NONE && is->reserved_sessions > sessions)
+		return vs_cfg_bad(L, "iscsi.reserved_sessions",
+		                  "must not exceed max_sessions (%" PRIu32 "), got %" PRIu32, sessions,
+		                  is->reserved_sessions);
+	return 0;
+}
+
 /* The ranges are the fabric's own (vstor/iscsi.h): what loads here, the
  * fabric accepts at start-up. */
 static int load_iscsi(struct vs_cfg_loader *L, json_t *obj, struct vs_config_iscsi *is)
@@ -170,35 +196,55 @@ static int load_iscsi(struct vs_cfg_loader *L, json_t *obj, struct vs_config_isc
 	static const char *const keys[] = { "max_recv_data_segment_length", "max_burst_length",
 		                            "first_burst_length", "queue_depth", "nop_interval_ms",
 		                            "nop_timeout_ms", "max_outstanding_r2t", "max_connections",
-		                            "max_sessions", "login_timeout_ms", "poll_us", NULL };
+		                            "max_sessions", "login_timeout_ms", "poll_us",
+		                            "max_login_connections", "max_logins_per_source",
+		                            "reserved_sessions", "max_discovery_sessions",
+		                            "discovery_idle_ms", NULL };
+	/* The plain ones: absent keeps 0, the fabric's default. */
+	static const struct {
+		const char *key;
+		uint32_t min, max;
+		size_t off;
+	} fields[] = {
+#define U32(key, min, max) { #key, min, max, offsetof(struct vs_config_iscsi, key) }
+		U32(max_recv_data_segment_length, VS_ISCSI_DSL_MIN, VS_ISCSI_MAX_RECV_DSL_MAX),
+		U32(max_burst_length, VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX),
+		U32(first_burst_length, VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX),
+		U32(queue_depth, 1, VS_ISCSI_QUEUE_DEPTH_MAX),
+		U32(nop_interval_ms, VS_ISCSI_TIMER_MS_MIN, VS_ISCSI_TIMER_MS_MAX),
+		U32(nop_timeout_ms, VS_ISCSI_TIMER_MS_MIN, VS_ISCSI_TIMER_MS_MAX),
+		U32(max_outstanding_r2t, 1, VS_ISCSI_MAX_R2T_MAX),
+		U32(max_connections, 1, VS_ISCSI_MAX_CONNECTIONS_MAX),
+		U32(max_sessions, 1, VS_ISCSI_MAX_SESSIONS_MAX),
+		U32(login_timeout_ms, VS_ISCSI_TIMER_MS_MIN, VS_ISCSI_TIMER_MS_MAX),
+		U32(max_login_connections, 1, VS_ISCSI_MAX_LOGINS_MAX),
+		U32(max_logins_per_source, 1, VS_ISCSI_MAX_LOGINS_MAX),
+		U32(max_discovery_sessions, 1, VS_ISCSI_MAX_SESSIONS_MAX),
+		U32(discovery_idle_ms, VS_ISCSI_TIMER_MS_MIN, VS_ISCSI_TIMER_MS_MAX),
+#undef U32
+	};
 	const char *path = "iscsi";
-	const uint32_t tmin = VS_ISCSI_TIMER_MS_MIN, tmax = VS_ISCSI_TIMER_MS_MAX;
 	int rc;
-	if ((rc = vs_cfg_check_keys(L, obj, path, keys)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "max_recv_data_segment_length", VS_ISCSI_DSL_MIN,
-	                  VS_ISCSI_MAX_RECV_DSL_MAX, &is->max_recv_data_segment_length)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "max_burst_length", VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX,
-	                  &is->max_burst_length)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "first_burst_length", VS_ISCSI_DSL_MIN, VS_ISCSI_BURST_MAX,
-	                  &is->first_burst_length)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "queue_depth", 1, VS_ISCSI_QUEUE_DEPTH_MAX, &is->queue_depth)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "nop_interval_ms", tmin, tmax, &is->nop_interval_ms)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "nop_timeout_ms", tmin, tmax, &is->nop_timeout_ms)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "max_outstanding_r2t", 1, VS_ISCSI_MAX_R2T_MAX,
-	                  &is->max_outstanding_r2t)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "max_connections", 1, VS_ISCSI_MAX_CONNECTIONS_MAX,
-	                  &is->max_connections)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "max_sessions", 1, VS_ISCSI_MAX_SESSIONS_MAX,
-	                  &is->max_sessions)) ||
-	    (rc = vs_cfg_get_u32(L, obj, path, "login_timeout_ms", tmin, tmax, &is->login_timeout_ms)))
+	if ((rc = vs_cfg_check_keys(L, obj, path, keys)))
 		return rc;
-	/* "poll_us": 0 switches hybrid polling off; absent keeps the default. */
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if ((rc = vs_cfg_get_u32(L, obj, path, fields[i].key, fields[i].min, fields[i].max,
+		                         (uint32_t *)(void *)((char *)is + fields[i].off))))
+			return rc;
+	/* "poll_us": 0 switches hybrid polling off, "reserved_sessions": 0
+	 * reserves none; absent keeps the default. */
 	const uint32_t absent = UINT32_MAX - 1;
-	uint32_t poll = absent;
-	if ((rc = vs_cfg_get_u32(L, obj, path, "poll_us", 0, VS_ISCSI_POLL_US_MAX, &poll)))
+	uint32_t poll = absent, reserved = absent;
+	if ((rc = vs_cfg_get_u32(L, obj, path, "poll_us", 0, VS_ISCSI_POLL_US_MAX, &poll)) ||
+	    (rc = vs_cfg_get_u32(L, obj, path, "reserved_sessions", 0, VS_ISCSI_MAX_SESSIONS_MAX,
+	                         &reserved)))
 		return rc;
 	if (poll != absent)
 		is->poll_us = poll ? poll : VS_ISCSI_POLL_OFF;
+	if (reserved != absent)
+		is->reserved_sessions = reserved ? reserved : VS_ISCSI_RESERVED_NONE;
+	if ((rc = check_admission(L, is)))
+		return rc;
 	/* RFC 7143 §13.14: FirstBurstLength MUST NOT exceed MaxBurstLength. */
 	uint32_t mbl = is->max_burst_length ? is->max_burst_length : VS_ISCSI_DEFAULT_MAX_BURST;
 	if (is->first_burst_length > mbl)

@@ -123,6 +123,32 @@ static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_sta
 	return o;
 }
 
+/* The iSCSI fabric's admission (vs_iscsi_admission_stats): who holds what
+ * now, and what was refused or dropped since start, by reason. */
+static json_t *admission_json(struct vs_iscsi *is)
+{
+	struct vs_iscsi_admission_stats a;
+	json_t *refused = json_object(), *dropped = json_object(), *o;
+
+	if (!refused || !dropped || vs_iscsi_admission_stats(is, &a) < 0) {
+		json_decref(refused);
+		json_decref(dropped);
+		return NULL;
+	}
+	for (int i = 0; i < VS_ISCSI_ADMISSION_EVENTS; i++)
+		if (json_object_set_new(i < VS_ISCSI_FIRST_DROP ? refused : dropped,
+		                        vs_iscsi_admission_event_name(i),
+		                        json_integer((json_int_t)a.events[i]))) {
+			json_decref(refused);
+			json_decref(dropped);
+			return NULL;
+		}
+	o = json_pack("{s:i,s:i,s:i,s:i,s:o,s:o}", "connections", (int)a.connections, "logins",
+	              (int)a.logins, "sessions", (int)a.sessions, "discovery_sessions",
+	              (int)a.discovery_sessions, "refused", refused, "dropped", dropped);
+	return o;
+}
+
 json_t *ctl_stats(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", NULL };
@@ -162,7 +188,17 @@ json_t *ctl_stats(struct ctl_call *c)
 		}
 	}
 	free(luns);
-	return arr ? json_pack("{s:o}", "luns", arr) : NULL;
+	if (!arr)
+		return NULL;
+	/* The fabric's admission is daemon-wide: in the reply for everything. */
+	if (!st->is || one)
+		return json_pack("{s:o}", "luns", arr);
+	json_t *adm = admission_json(st->is);
+	if (!adm) {
+		json_decref(arr);
+		return NULL;
+	}
+	return json_pack("{s:o,s:o}", "luns", arr, "iscsi", adm);
 }
 
 /* The rename is a change to the directory: until the directory itself is

@@ -6,7 +6,9 @@
  * depth in use and its limit, latency as a histogram, the backend's state;
  * the state of layers that tell one (a mirror: in sync, degraded, resyncing,
  * its copy's progress and bytes; labels layer and type, no layer known by
- * name here); per target sessions and logins refused by reason.
+ * name here); per target sessions and logins refused by reason; for the
+ * iSCSI fabric, connections and sessions held and admission's refusals and
+ * drops by reason.
  *
  * The latency buckets are the port's (src/port/stats.c): powers of two
  * microseconds, measured with CLOCK_MONOTONIC from the port's accepting a
@@ -318,6 +320,36 @@ static int target_metrics(FILE *f, struct vs_ctl_state *st)
 	return 0;
 }
 
+/* The iSCSI fabric's admission, daemon-wide (vs_iscsi_admission_stats):
+ * the same reasons as vstorctl stats. */
+static void admission_metrics(FILE *f, struct vs_iscsi *is)
+{
+	struct vs_iscsi_admission_stats a;
+
+	if (!is || vs_iscsi_admission_stats(is, &a) < 0)
+		return;
+	family(f, "vstor_iscsi_connections", "gauge", "iSCSI connections open, logging in or not");
+	fprintf(f, "vstor_iscsi_connections %" PRIu32 "\n", a.connections);
+	family(f, "vstor_iscsi_login_connections", "gauge",
+	       "iSCSI connections still logging in (max_login_connections)");
+	fprintf(f, "vstor_iscsi_login_connections %" PRIu32 "\n", a.logins);
+	family(f, "vstor_iscsi_sessions", "gauge",
+	       "iSCSI sessions: normal (max_sessions) and discovery (max_discovery_sessions)");
+	fprintf(f, "vstor_iscsi_sessions{type=\"normal\"} %" PRIu32 "\n", a.sessions);
+	fprintf(f, "vstor_iscsi_sessions{type=\"discovery\"} %" PRIu32 "\n", a.discovery_sessions);
+	family(f, "vstor_iscsi_refused_total", "counter",
+	       "iSCSI connections and logins refused, by the limit that refused them");
+	for (int i = 0; i < VS_ISCSI_FIRST_DROP; i++)
+		fprintf(f, "vstor_iscsi_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+		        vs_iscsi_admission_event_name(i), a.events[i]);
+	family(f, "vstor_iscsi_dropped_total", "counter",
+	       "iSCSI connections dropped by admission: login timeout, evicted logins, idle or "
+	       "replaced discovery sessions");
+	for (int i = VS_ISCSI_FIRST_DROP; i < VS_ISCSI_ADMISSION_EVENTS; i++)
+		fprintf(f, "vstor_iscsi_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+		        vs_iscsi_admission_event_name(i), a.events[i]);
+}
+
 char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len)
 {
 	struct lun_snap *snap = NULL;
@@ -360,6 +392,7 @@ char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len)
 		lun_metrics(f, snap, n);
 		layer_metrics(f, snap, n);
 		rc = target_metrics(f, st);
+		admission_metrics(f, st->is);
 	}
 	pthread_mutex_unlock(&st->lock);
 	free(snap);

@@ -33,3 +33,18 @@ void vs_log_vline(const char *subsystem, int level, const char *fmt, va_list ap)
 	fprintf(stderr, "%02d:%02d:%02d.%03ld %s %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
 	        ts.tv_nsec / 1000000, subsystem, names[level], line);
 }
+
+bool vs_log_rate_ok(struct vs_log_rate *r, uint64_t now_ms, unsigned *held)
+{
+	uint64_t w = now_ms / VS_LOG_RATE_WINDOW_MS + 1;        /* never 0, the zeroed state */
+	uint64_t seen = atomic_load(&r->window);
+
+	if (seen != w && atomic_compare_exchange_strong(&r->window, &seen, w))
+		atomic_store(&r->lines, 0);
+	if (atomic_fetch_add(&r->lines, 1) >= VS_LOG_RATE_BURST) {
+		atomic_fetch_add(&r->held, 1);
+		return false;
+	}
+	*held = atomic_exchange(&r->held, 0);
+	return true;
+}

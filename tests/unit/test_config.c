@@ -158,6 +158,66 @@ static void test_iscsi_limits(void **state)
 	             "config.json: iscsi.poll_us: must be 0-1000, got 1001");
 }
 
+/* The admission limits: each out of its range, and each above the limit it
+ * is a part of (that limit's default when it is absent). */
+static void test_admission_limits(void **state)
+{
+	(void)state;
+	expect_error("{\"iscsi\":{\"max_login_connections\":0}}",
+	             "config.json: iscsi.max_login_connections: must be 1-4096, got 0");
+	expect_error("{\"iscsi\":{\"max_login_connections\":4097}}",
+	             "config.json: iscsi.max_login_connections: must be 1-4096, got 4097");
+	expect_error("{\"iscsi\":{\"max_login_connections\":257}}",
+	             "config.json: iscsi.max_login_connections: must not exceed max_connections (256), got 257");
+	expect_error("{\"iscsi\":{\"max_connections\":8,\"max_login_connections\":9}}",
+	             "config.json: iscsi.max_login_connections: must not exceed max_connections (8), got 9");
+	expect_error("{\"iscsi\":{\"max_logins_per_source\":0}}",
+	             "config.json: iscsi.max_logins_per_source: must be 1-4096, got 0");
+	expect_error("{\"iscsi\":{\"max_logins_per_source\":65}}",
+	             "config.json: iscsi.max_logins_per_source: must not exceed max_login_connections (64), got 65");
+	expect_error("{\"iscsi\":{\"max_connections\":10,\"max_logins_per_source\":11}}",
+	             "config.json: iscsi.max_logins_per_source: must not exceed max_login_connections (10), got 11");
+	expect_error("{\"iscsi\":{\"max_login_connections\":4,\"max_logins_per_source\":5}}",
+	             "config.json: iscsi.max_logins_per_source: must not exceed max_login_connections (4), got 5");
+	expect_error("{\"iscsi\":{\"reserved_sessions\":129}}",
+	             "config.json: iscsi.reserved_sessions: must not exceed max_sessions (128), got 129");
+	expect_error("{\"iscsi\":{\"max_sessions\":4,\"reserved_sessions\":5}}",
+	             "config.json: iscsi.reserved_sessions: must not exceed max_sessions (4), got 5");
+	expect_error("{\"iscsi\":{\"reserved_sessions\":-1}}",
+	             "config.json: iscsi.reserved_sessions: must be 0-65535, got -1");
+	expect_error("{\"iscsi\":{\"max_discovery_sessions\":0}}",
+	             "config.json: iscsi.max_discovery_sessions: must be 1-65535, got 0");
+	expect_error("{\"iscsi\":{\"discovery_idle_ms\":99}}",
+	             "config.json: iscsi.discovery_idle_ms: must be 100-3600000, got 99");
+	expect_error("{\"iscsi\":{\"discovery_idle_ms\":\"30s\"}}",
+	             "config.json: iscsi.discovery_idle_ms: must be an integer, got a string");
+}
+
+static struct vs_config *save_and_reload(const struct vs_config *cfg, char **text);
+
+/* reserved_sessions: absent = the fabric's default (max_sessions / 8), 0 =
+ * none (kept as such through a save), otherwise that many. */
+static void test_reserved_sessions(void **state)
+{
+	(void)state;
+	struct vs_config *cfg = load_ok("{}");
+	assert_int_equal(cfg->iscsi.reserved_sessions, 0);
+	vs_config_free(cfg);
+	cfg = load_ok("{\"iscsi\":{\"max_sessions\":4,\"reserved_sessions\":4}}");
+	assert_int_equal(cfg->iscsi.reserved_sessions, 4);
+	vs_config_free(cfg);
+
+	cfg = load_ok("{\"iscsi\":{\"reserved_sessions\":0}}");
+	assert_int_equal(cfg->iscsi.reserved_sessions, VS_ISCSI_RESERVED_NONE);
+	char *text;
+	struct vs_config *back = save_and_reload(cfg, &text);
+	assert_non_null(strstr(text, "\"reserved_sessions\": 0"));
+	assert_int_equal(back->iscsi.reserved_sessions, VS_ISCSI_RESERVED_NONE);
+	free(text);
+	vs_config_free(back);
+	vs_config_free(cfg);
+}
+
 /* poll_us: absent = the fabric's default, 0 = off (kept as such through a
  * save), otherwise the window in microseconds. */
 static void test_poll_us(void **state)
@@ -195,10 +255,17 @@ static void test_iscsi_limits_agree_with_fabric(void **state)
 		"{\"iscsi\":{\"max_recv_data_segment_length\":1048576,\"max_burst_length\":8388608,"
 		"\"first_burst_length\":8388608,\"queue_depth\":1024,\"max_outstanding_r2t\":4,"
 		"\"max_connections\":65535,\"max_sessions\":65535,\"login_timeout_ms\":3600000,"
-		"\"nop_interval_ms\":3600000,\"nop_timeout_ms\":3600000,\"poll_us\":1000}}",
+		"\"nop_interval_ms\":3600000,\"nop_timeout_ms\":3600000,\"poll_us\":1000,"
+		"\"max_login_connections\":4096,\"max_logins_per_source\":4096,"
+		"\"reserved_sessions\":65535,\"max_discovery_sessions\":65535,"
+		"\"discovery_idle_ms\":3600000}}",
 		"{\"iscsi\":{\"max_recv_data_segment_length\":512,\"max_burst_length\":512,"
 		"\"queue_depth\":1,\"max_outstanding_r2t\":1,\"max_connections\":1,\"max_sessions\":1,"
-		"\"login_timeout_ms\":100,\"nop_interval_ms\":100,\"nop_timeout_ms\":100,\"poll_us\":0}}",
+		"\"login_timeout_ms\":100,\"nop_interval_ms\":100,\"nop_timeout_ms\":100,\"poll_us\":0,"
+		"\"max_login_connections\":1,\"max_logins_per_source\":1,\"reserved_sessions\":0,"
+		"\"max_discovery_sessions\":1,\"discovery_idle_ms\":100}}",
+		/* the defaults of the admission limits follow smaller limits */
+		"{\"iscsi\":{\"max_connections\":3,\"max_sessions\":2}}",
 	};
 
 	(void)state;
@@ -212,6 +279,11 @@ static void test_iscsi_limits_agree_with_fabric(void **state)
 			.max_recv_dsl = c->max_recv_data_segment_length,
 			.max_burst_length = c->max_burst_length, .first_burst_length = c->first_burst_length,
 			.max_outstanding_r2t = c->max_outstanding_r2t, .poll_us = c->poll_us,
+			.max_login_connections = c->max_login_connections,
+			.max_logins_per_source = c->max_logins_per_source,
+			.reserved_sessions = c->reserved_sessions,
+			.max_discovery_sessions = c->max_discovery_sessions,
+			.discovery_idle_ms = c->discovery_idle_ms,
 		};
 		struct vs_iscsi *is = vs_iscsi_create(&ic);
 
@@ -403,7 +475,9 @@ static const char full_example[] =
 	"  \"iscsi\": { \"max_recv_data_segment_length\": 262144, \"max_burst_length\": 1048576,\n"
 	"             \"first_burst_length\": 262144, \"queue_depth\": 128, \"nop_interval_ms\": 5000,\n"
 	"             \"nop_timeout_ms\": 15000, \"max_outstanding_r2t\": 2, \"max_connections\": 64,\n"
-	"             \"max_sessions\": 32, \"login_timeout_ms\": 10000 },\n"
+	"             \"max_sessions\": 32, \"login_timeout_ms\": 10000, \"max_login_connections\": 24,\n"
+	"             \"max_logins_per_source\": 6, \"reserved_sessions\": 8,\n"
+	"             \"max_discovery_sessions\": 4, \"discovery_idle_ms\": 30000 },\n"
 	"  \"discovery_chap\": { \"user\": \"disc\", \"secret\": \"discsecret12\" },\n"
 	"  \"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:disk1\", \"alias\": \"disk1\",\n"
 	"      \"portals\": [\"127.0.0.1:3262\", \"[::1]:3263\"],\n"
@@ -433,6 +507,11 @@ static void test_full_example(void **state)
 	assert_int_equal(cfg->iscsi.max_connections, 64);
 	assert_int_equal(cfg->iscsi.max_sessions, 32);
 	assert_int_equal(cfg->iscsi.login_timeout_ms, 10000);
+	assert_int_equal(cfg->iscsi.max_login_connections, 24);
+	assert_int_equal(cfg->iscsi.max_logins_per_source, 6);
+	assert_int_equal(cfg->iscsi.reserved_sessions, 8);
+	assert_int_equal(cfg->iscsi.max_discovery_sessions, 4);
+	assert_int_equal(cfg->iscsi.discovery_idle_ms, 30000);
 	assert_true(cfg->has_discovery_chap);
 	assert_string_equal(cfg->discovery_chap.user, "disc");
 	assert_null(cfg->discovery_chap.mutual_user);
@@ -730,6 +809,7 @@ int main(void)
 		cmocka_unit_test(test_chap),            cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_empty_is_defaults), cmocka_unit_test(test_builtin_default),
 		cmocka_unit_test(test_poll_us),
+		cmocka_unit_test(test_admission_limits), cmocka_unit_test(test_reserved_sessions),
 		cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_relative_lun_paths),
 		cmocka_unit_test(test_format_size),

@@ -266,6 +266,38 @@ void vsc_print_exports(json_t *r)
 	print_array(json_object_get(r, "exports"), h, k, 7, "no exports");
 }
 
+/* "refused: max_connections 0, max_login_connections 12, ..." */
+static void print_counts(const char *what, json_t *counts)
+{
+	const char *key;
+	json_t *v;
+	const char *sep = "";
+
+	printf("%s:", what);
+	json_object_foreach(counts, key, v) {
+		printf("%s %s %" JSON_INTEGER_FORMAT, sep, key, json_integer_value(v));
+		sep = ",";
+	}
+	printf("\n");
+}
+
+/* The iSCSI fabric's admission, daemon-wide: what is held now, what was
+ * refused or dropped since start (by the limit or what happened). */
+static void print_admission(json_t *a)
+{
+	if (!json_is_object(a))
+		return;
+	printf("\niSCSI: %" JSON_INTEGER_FORMAT " connections (%" JSON_INTEGER_FORMAT
+	       " logging in), %" JSON_INTEGER_FORMAT " sessions, %" JSON_INTEGER_FORMAT
+	       " discovery sessions\n",
+	       json_integer_value(json_object_get(a, "connections")),
+	       json_integer_value(json_object_get(a, "logins")),
+	       json_integer_value(json_object_get(a, "sessions")),
+	       json_integer_value(json_object_get(a, "discovery_sessions")));
+	print_counts("refused", json_object_get(a, "refused"));
+	print_counts("dropped", json_object_get(a, "dropped"));
+}
+
 void vsc_print_stats(json_t *r)
 {
 	/* QD-LIMIT: commands the LUN may run at once; QD-USED: running now;
@@ -278,6 +310,7 @@ void vsc_print_stats(json_t *r)
 		                          "latency_us.p99_9", "queue_depth_limit", "queue_depth_in_use",
 		                          "held" };
 	print_array(json_object_get(r, "luns"), h, k, 13, "no LUNs");
+	print_admission(json_object_get(r, "iscsi"));
 }
 
 void vsc_print_fields(json_t *r)

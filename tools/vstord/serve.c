@@ -168,6 +168,11 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		.max_sessions = rc_cfg->iscsi.max_sessions,
 		.login_timeout_ms = rc_cfg->iscsi.login_timeout_ms,
 		.poll_us = rc_cfg->iscsi.poll_us,
+		.max_login_connections = rc_cfg->iscsi.max_login_connections,
+		.max_logins_per_source = rc_cfg->iscsi.max_logins_per_source,
+		.reserved_sessions = rc_cfg->iscsi.reserved_sessions,
+		.max_discovery_sessions = rc_cfg->iscsi.max_discovery_sessions,
+		.discovery_idle_ms = rc_cfg->iscsi.discovery_idle_ms,
 	};
 	srv->is = vs_iscsi_create(&ic);
 	if (!srv->is) {

@@ -134,6 +134,16 @@ void iscsi_conn_try_free(struct iscsi_conn *c)
 	vs_loop_post_late(c->loop->base, &c->reap_msg);
 }
 
+void iscsi_conn_login_over(struct iscsi_conn *c)
+{
+	if (!c->login_budget)
+		return;
+	c->login_budget = false;
+	pthread_mutex_lock(&c->is->lock);
+	iscsi_adm_login_release(&c->is->adm, c);
+	pthread_mutex_unlock(&c->is->lock);
+}
+
 void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
 {
 	if (c->state == CONN_CLOSING)
@@ -142,10 +152,11 @@ void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
 	if (c->sess && !c->sess->discovery)
 		iscsi_log(ISCSI_LOG_INFO, "conn %llu %s (%s, tsih %u) closed: %s", (unsigned long long)c->id,
 		          c->peer, c->sess->initiator, c->sess->tsih, reason);
-	else
-		iscsi_log(ISCSI_LOG_INFO, "conn %llu %s closed: %s", (unsigned long long)c->id, c->peer,
-		          reason);
+	else    /* anyone can open and drop these at will: rate limited */
+		iscsi_log_rated(&c->is->close_log_rate, ISCSI_LOG_INFO, "conn %llu %s closed: %s",
+		                (unsigned long long)c->id, c->peer, reason);
 	c->state = CONN_CLOSING;
+	iscsi_conn_login_over(c);
 	if (c->fd >= 0) {
 		vs_loop_fd_del(c->loop->base, c->fd);
 		close(c->fd);

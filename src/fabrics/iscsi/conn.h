@@ -265,6 +265,10 @@ struct iscsi_conn {
 	size_t nop_seg_off;
 	uint64_t tx_stall_ns;               /* sendmsg would block since then; 0 = moving */
 	const char *close_reason;
+	/* Holds a place in the login budget (admission.h) until its login is
+	 * over: set by accept before the connection is attached. */
+	bool login_budget;
+	uint64_t disc_active_ns;            /* discovery: login or last Text / Logout */
 
 	/* login */
 	struct iscsi_login_env env;
@@ -362,6 +366,9 @@ void iscsi_conn_close(struct iscsi_conn *c, const char *reason);
 /* Free it once nothing refers to it (after the current epoll batch). */
 void iscsi_conn_try_free(struct iscsi_conn *c);
 void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread, is->lock held */
+/* Its login is over (full feature phase, or closing): give its place in
+ * the login budget back. */
+void iscsi_conn_login_over(struct iscsi_conn *c);
 
 /* ---- conn_event.c: on its loop */
 void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
@@ -430,6 +437,9 @@ int  iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 /* ExpStatSN of a full-feature PDU acknowledges no status never sent (see
  * session.c); false = protocol error. */
 bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h);
+/* A discovery session's Text or Logout request (not idle); nothing for a
+ * normal session. */
+void iscsi_session_discovery_active(struct iscsi_conn *c);
 /* Advance ExpCmdSN past an accepted non-immediate PDU. */
 void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 

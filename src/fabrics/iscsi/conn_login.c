@@ -91,10 +91,12 @@ int iscsi_conn_enter_full_feature(struct iscsi_conn *c)
 	c->hdigest = c->p.header_digest;
 	c->ddigest = c->p.data_digest;
 	c->state = CONN_FULL;
-	c->last_rx_ns = vs_loop_clock_ns();
+	c->last_rx_ns = c->disc_active_ns = vs_loop_clock_ns();
+	iscsi_conn_login_over(c);
 	if (s->discovery)
-		iscsi_log(ISCSI_LOG_INFO, "conn %llu %s: discovery session for %s", (unsigned long long)c->id,
-		          c->peer, s->initiator);
+		iscsi_log_rated(&c->is->discovery_log_rate, ISCSI_LOG_INFO,
+		                "conn %llu %s: discovery session for %s", (unsigned long long)c->id,
+		                c->peer, s->initiator);
 	else
 		iscsi_log(ISCSI_LOG_INFO,
 		          "login: %s isid %02x%02x%02x%02x%02x%02x -> %s (tsih %u, conn %llu %s, "
@@ -113,9 +115,11 @@ static void send_final(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, int rc)
 	if (rc == 0)
 		rc = iscsi_conn_enter_full_feature(c);
 	if (rc < 0) {
-		iscsi_log(ISCSI_LOG_WARN, "login from %s (%s) failed: status 0x%04x", c->peer,
-		          iscsi_login_params(c->login)->initiator_name, -rc);
+		iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
+		                "login from %s (%s) failed: status 0x%04x", c->peer,
+		                iscsi_login_params(c->login)->initiator_name, -rc);
 		fail_response(p, -rc);
+		c->close_reason = "login failed";
 		c->state = CONN_LOGIN;
 	} else {
 		iscsi_login_set_tsih(c->login, &p->bhs, c->sess->tsih);
@@ -153,8 +157,9 @@ static void login_complete(struct iscsi_conn *c)
 		iscsi_ctl_send(c, p);
 		return;
 	case ISCSI_LOGIN_FAILED:
-		iscsi_log(ISCSI_LOG_WARN, "login from %s (%s) rejected: status 0x%02x%02x", c->peer,
-		          iscsi_login_params(c->login)->initiator_name, p->bhs.b[36], p->bhs.b[37]);
+		iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
+		                "login from %s (%s) rejected: status 0x%02x%02x", c->peer,
+		                iscsi_login_params(c->login)->initiator_name, p->bhs.b[36], p->bhs.b[37]);
 		count_refusal(iscsi_login_target(c->login), (uint16_t)(p->bhs.b[36] << 8 | p->bhs.b[37]));
 		p->close_after = true;
 		c->close_reason = "login failed";

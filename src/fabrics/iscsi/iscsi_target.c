@@ -146,20 +146,24 @@ static const char *env_target_alias(void *ctx, void *target)
 	return t && t->has_alias ? t->alias : NULL;
 }
 
+bool iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator)
+{
+	for (size_t i = 0; i < t->nacl && initiator; i++)
+		if (strcasecmp(t->acl[i], initiator) == 0)
+			return true;
+	return false;
+}
+
 static bool env_initiator_allowed(void *ctx, void *target, const char *initiator)
 {
 	struct iscsi_conn *c = ctx;
 	struct iscsi_target *t = target;
-	bool ok = false;
+	bool ok;
 
 	if (!t)
 		return true;
 	pthread_mutex_lock(&c->is->lock);
-	if (t->nacl == 0)
-		ok = true;
-	for (size_t i = 0; i < t->nacl && initiator; i++)
-		if (strcasecmp(t->acl[i], initiator) == 0)
-			ok = true;
+	ok = t->nacl == 0 || iscsi_target_acl_lists_locked(t, initiator);
 	pthread_mutex_unlock(&c->is->lock);
 	return ok;
 }
@@ -244,6 +248,47 @@ void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
 	setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
+/*
+ * A place in the login budget for a connection from peer (admission.h), or
+ * false (counted and logged).  A login connection whose place it took is
+ * closed on its own loop.
+ */
+static bool admit_login(struct vs_iscsi *is, const struct sockaddr_storage *peer, const char *text,
+                        int *slot)
+{
+	struct iscsi_adm_verdict v;
+	char victim[64] = "";
+	bool ok;
+
+	pthread_mutex_lock(&is->lock);
+	ok = iscsi_adm_login_admit(&is->adm, peer, vs_loop_clock_ns(), &v);
+	if (v.victim) {
+		/* Bound connections are attached: accept runs on loop 0 only,
+		 * and binds each one before it attaches it and takes the next. */
+		struct iscsi_conn *old = v.victim;
+
+		old->kill_reason = "evicted while logging in (its address holds the most logins)";
+		iscsi_conn_kill_async(old);
+		copy_str(victim, sizeof(victim), old->peer);
+	}
+	pthread_mutex_unlock(&is->lock);
+	*slot = v.slot;
+	if (v.victim)
+		iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_LOGIN_EVICTED,
+		               "conn from %s closed while logging in: max_login_connections (%u) "
+		               "reached, its address holds the most, %s fewer",
+		               victim, is->adm.lim.max_logins, text);
+	if (!ok && v.refused == VS_ISCSI_REFUSED_LOGINS_PER_SOURCE)
+		iscsi_adm_note(&is->adm, v.refused,
+		               "conn from %s refused: max_logins_per_source (%u) logging in from there",
+		               text, is->adm.lim.logins_per_source);
+	else if (!ok)
+		iscsi_adm_note(&is->adm, v.refused,
+		               "conn from %s refused: max_login_connections (%u) logging in", text,
+		               is->adm.lim.max_logins);
+	return ok;
+}
+
 static void on_accept(struct vs_loop_fd *h, uint32_t events)
 {
 	struct iscsi_portal *pt = ISCSI_CONTAINER_OF(h, struct iscsi_portal, h);
@@ -255,6 +300,7 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 		socklen_t plen = sizeof(peer), llen = sizeof(local);
 		char pbuf[64], lbuf[64];
 		struct iscsi_conn *c;
+		int slot;
 		int fd = accept4(pt->fd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd < 0) {
@@ -271,8 +317,13 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 			continue;
 		}
 		if (atomic_load(&is->nconns) >= is->cfg.max_connections) {
-			iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: max_connections (%u) reached", pbuf,
-			          is->cfg.max_connections);
+			iscsi_adm_note(&is->adm, VS_ISCSI_REFUSED_MAX_CONNECTIONS,
+			               "conn from %s refused: max_connections (%u) reached", pbuf,
+			               is->cfg.max_connections);
+			close(fd);
+			continue;
+		}
+		if (!admit_login(is, &peer, pbuf, &slot)) {
 			close(fd);
 			continue;
 		}
@@ -282,11 +333,18 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 		else
 			copy_str(lbuf, sizeof(lbuf), pt->addr);
 		c = iscsi_conn_create(is, fd, pbuf, lbuf);
+		pthread_mutex_lock(&is->lock);
+		if (c)
+			iscsi_adm_login_bind(&is->adm, slot, c);
+		else
+			iscsi_adm_login_cancel(&is->adm, slot);
+		pthread_mutex_unlock(&is->lock);
 		if (!c) {
 			iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: out of memory", pbuf);
 			close(fd);
 			continue;
 		}
+		c->login_budget = true;
 		/* Which targets it may log in to (portal.c). */
 		copy_str(c->portal, sizeof(c->portal), pt->text);
 		c->portal_default = pt->is_default;
@@ -413,6 +471,11 @@ static bool out_of_range(const char *field, uint32_t v, uint32_t lo, uint32_t hi
 	return true;
 }
 
+static uint32_t min_u32(uint32_t a, uint32_t b)
+{
+	return a < b ? a : b;
+}
+
 /* Defaults for the fields left 0, then the ranges of include/vstor/iscsi.h
  * (the configuration loader checks the same ones). */
 static int resolve_config(struct vs_iscsi_config *c)
@@ -424,9 +487,9 @@ static int resolve_config(struct vs_iscsi_config *c)
 	if (c->threads > 256)
 		c->threads = 256;
 	if (!c->max_connections)
-		c->max_connections = 256;
+		c->max_connections = VS_ISCSI_DEFAULT_MAX_CONNECTIONS;
 	if (!c->max_sessions)
-		c->max_sessions = 128;
+		c->max_sessions = VS_ISCSI_DEFAULT_MAX_SESSIONS;
 	if (!c->login_timeout_ms)
 		c->login_timeout_ms = 15000;
 	if (!c->nop_interval_ms)
@@ -446,6 +509,19 @@ static int resolve_config(struct vs_iscsi_config *c)
 		c->max_outstanding_r2t = 1;     /* RFC 7143 §13.17 default */
 	if (!c->poll_us)
 		c->poll_us = VS_ISCSI_DEFAULT_POLL_US;
+	if (!c->max_login_connections)
+		c->max_login_connections = min_u32(VS_ISCSI_DEFAULT_MAX_LOGINS, c->max_connections);
+	if (!c->max_logins_per_source)
+		c->max_logins_per_source = min_u32(VS_ISCSI_DEFAULT_LOGINS_PER_SOURCE,
+		                                   c->max_login_connections);
+	if (!c->reserved_sessions)
+		c->reserved_sessions = c->max_sessions / 8;
+	else if (c->reserved_sessions == VS_ISCSI_RESERVED_NONE)
+		c->reserved_sessions = 0;
+	if (!c->max_discovery_sessions)
+		c->max_discovery_sessions = VS_ISCSI_DEFAULT_MAX_DISCOVERY;
+	if (!c->discovery_idle_ms)
+		c->discovery_idle_ms = VS_ISCSI_DEFAULT_DISCOVERY_IDLE_MS;
 	/* RFC 7143 §13.12-13.14: 512 .. 2^24-1; our buffers are smaller. */
 	if (out_of_range("max_connections", c->max_connections, 1, VS_ISCSI_MAX_CONNECTIONS_MAX) ||
 	    out_of_range("max_sessions", c->max_sessions, 1, VS_ISCSI_MAX_SESSIONS_MAX) ||
@@ -461,6 +537,15 @@ static int resolve_config(struct vs_iscsi_config *c)
 	    out_of_range("first_burst_length", c->first_burst_length, VS_ISCSI_DSL_MIN,
 	                 c->max_burst_length) ||
 	    out_of_range("max_outstanding_r2t", c->max_outstanding_r2t, 1, VS_ISCSI_MAX_R2T_MAX) ||
+	    out_of_range("max_login_connections", c->max_login_connections, 1,
+	                 min_u32(VS_ISCSI_MAX_LOGINS_MAX, c->max_connections)) ||
+	    out_of_range("max_logins_per_source", c->max_logins_per_source, 1,
+	                 c->max_login_connections) ||
+	    out_of_range("reserved_sessions", c->reserved_sessions, 0, c->max_sessions) ||
+	    out_of_range("max_discovery_sessions", c->max_discovery_sessions, 1,
+	                 VS_ISCSI_MAX_SESSIONS_MAX) ||
+	    out_of_range("discovery_idle_ms", c->discovery_idle_ms, VS_ISCSI_TIMER_MS_MIN,
+	                 VS_ISCSI_TIMER_MS_MAX) ||
 	    (c->poll_us != VS_ISCSI_POLL_OFF &&
 	     out_of_range("poll_us", c->poll_us, 1, VS_ISCSI_POLL_US_MAX)))
 		return -EINVAL;
@@ -478,6 +563,18 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 	if (cfg)
 		is->cfg = *cfg;
 	if (resolve_config(&is->cfg) < 0) {
+		free(is);
+		return NULL;
+	}
+	if (iscsi_adm_init(&is->adm, &(struct iscsi_adm_limits){
+	            .max_logins = is->cfg.max_login_connections,
+	            .logins_per_source = is->cfg.max_logins_per_source,
+	            .max_sessions = is->cfg.max_sessions,
+	            .reserved_sessions = is->cfg.reserved_sessions,
+	            .max_discovery = is->cfg.max_discovery_sessions,
+	            .discovery_replace_ns = ISCSI_DISCOVERY_REPLACE_MS * 1000000ull,
+	    }) < 0) {
+		vs_set_error("iscsi: out of memory");
 		free(is);
 		return NULL;
 	}
@@ -633,6 +730,7 @@ void vs_iscsi_destroy(struct vs_iscsi *is)
 		free_acl(t);
 		free(t);
 	}
+	iscsi_adm_fini(&is->adm);
 	pthread_mutex_destroy(&is->lock);
 	pthread_cond_destroy(&is->cond);
 	free(is);
@@ -786,6 +884,44 @@ int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_
 		return -ENOENT;
 	}
 	return 0;
+}
+
+int vs_iscsi_admission_stats(struct vs_iscsi *is, struct vs_iscsi_admission_stats *out)
+{
+	if (!is || !out) {
+		vs_set_error("admission_stats: missing argument");
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&is->lock);
+	out->logins = is->adm.nlogins;
+	out->sessions = is->adm.nsessions;
+	out->discovery_sessions = is->adm.ndiscovery;
+	pthread_mutex_unlock(&is->lock);
+	out->connections = atomic_load(&is->nconns);
+	for (int i = 0; i < VS_ISCSI_ADMISSION_EVENTS; i++)
+		out->events[i] = atomic_load(&is->adm.events[i]);
+	return 0;
+}
+
+const char *vs_iscsi_admission_event_name(int event)
+{
+	/* What refused: the configuration key of the limit; what dropped:
+	 * what happened.  vstorctl stats and the metrics both use these. */
+	static const char *const names[VS_ISCSI_ADMISSION_EVENTS] = {
+		[VS_ISCSI_REFUSED_MAX_CONNECTIONS] = "max_connections",
+		[VS_ISCSI_REFUSED_MAX_LOGINS] = "max_login_connections",
+		[VS_ISCSI_REFUSED_LOGINS_PER_SOURCE] = "max_logins_per_source",
+		[VS_ISCSI_REFUSED_MAX_SESSIONS] = "max_sessions",
+		[VS_ISCSI_REFUSED_RESERVED] = "reserved_sessions",
+		[VS_ISCSI_REFUSED_MAX_DISCOVERY] = "max_discovery_sessions",
+		[VS_ISCSI_DROPPED_LOGIN_TIMEOUT] = "login_timeout",
+		[VS_ISCSI_DROPPED_LOGIN_EVICTED] = "login_evicted",
+		[VS_ISCSI_DROPPED_DISCOVERY_IDLE] = "discovery_idle",
+		[VS_ISCSI_DROPPED_DISCOVERY_REPLACED] = "discovery_replaced",
+	};
+
+	return event >= 0 && event < VS_ISCSI_ADMISSION_EVENTS ? names[event] : NULL;
 }
 
 int vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *acl, size_t n)

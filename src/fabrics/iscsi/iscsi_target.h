@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "vstor/iscsi.h"
+#include "admission.h"
 #include "conn.h"
 #include "iscsi_loop.h"
 #include "login.h"
@@ -78,8 +79,13 @@ struct vs_iscsi {
 	struct iscsi_chap_creds disc_chap;
 	bool disc_chap_on;
 	struct iscsi_session *sessions;
-	uint32_t nsessions;
+	uint32_t nsessions;                     /* normal and discovery */
 	uint16_t next_tsih;
+	struct iscsi_admission adm;             /* budgets (is->lock), counters (any thread) */
+	/* Lines anyone who reaches a portal can cause, each kind rate
+	 * limited: connections without a normal session closed, logins
+	 * refused, discovery sessions opened. */
+	struct vs_log_rate close_log_rate, login_log_rate, discovery_log_rate;
 
 	struct iscsi_portal portals[ISCSI_MAX_PORTALS];
 	unsigned nportals;
@@ -102,6 +108,10 @@ struct vs_iscsi {
 /* TCP options of an accepted connection: no delay, keepalive and
  * TCP_USER_TIMEOUT from the NOP timing (see iscsi_target.c). */
 void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg);
+
+/* Does the target's ACL name this initiator?  false for an empty ACL
+ * (everyone may log in, nobody is named).  is->lock held. */
+bool iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator);
 
 /* Login environment for one connection (ctx = the connection). */
 void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c);

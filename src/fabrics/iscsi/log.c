@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "vstor/iscsi.h"
+#include "../../util/vs_clock.h"
 #include "../../util/vs_log.h"
 #include "log.h"
 
@@ -34,5 +35,28 @@ void iscsi_log(int level, const char *fmt, ...)
 		return;
 	va_start(ap, fmt);
 	vs_log_vline("iscsi", level, fmt, ap);
+	va_end(ap);
+}
+
+void iscsi_log_vrated(struct vs_log_rate *r, int level, const char *fmt, va_list ap)
+{
+	char line[400];
+	unsigned held;
+
+	if (!iscsi_log_enabled(level) || !vs_log_rate_ok(r, vs_now_coarse_ms(), &held))
+		return;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	if (held)
+		iscsi_log(level, "%s (%u more like it held back)", line, held);
+	else
+		iscsi_log(level, "%s", line);
+}
+
+void iscsi_log_rated(struct vs_log_rate *r, int level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	iscsi_log_vrated(r, level, fmt, ap);
 	va_end(ap);
 }

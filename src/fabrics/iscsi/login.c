@@ -123,6 +123,10 @@ uint16_t iscsi_login_tsih(const struct iscsi_login *l) { return l->tsih_req; }
 uint16_t iscsi_login_cid(const struct iscsi_login *l) { return l->cid; }
 uint32_t iscsi_login_cmdsn(const struct iscsi_login *l) { return l->cmdsn; }
 uint32_t iscsi_login_exp_statsn(const struct iscsi_login *l) { return l->exp_statsn; }
+bool iscsi_login_authenticated(const struct iscsi_login *l)
+{
+	return l->creds && l->auth == AUTH_CHAP && l->chap.state == ISCSI_CHAP_DONE;
+}
 
 void iscsi_login_set_tsih(struct iscsi_login *l, struct iscsi_bhs *rsp, uint16_t tsih)
 {

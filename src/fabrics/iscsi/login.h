@@ -135,6 +135,8 @@ uint16_t iscsi_login_tsih(const struct iscsi_login *l);        /* as requested b
 uint16_t iscsi_login_cid(const struct iscsi_login *l);
 uint32_t iscsi_login_cmdsn(const struct iscsi_login *l);       /* CmdSN of the first request */
 uint32_t iscsi_login_exp_statsn(const struct iscsi_login *l);
+/* The initiator proved itself with the CHAP the target requires (§12.1.3). */
+bool iscsi_login_authenticated(const struct iscsi_login *l);
 
 /*
  * Text Request in full feature phase (§11.10): SendTargets in discovery

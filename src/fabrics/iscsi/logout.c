@@ -48,6 +48,7 @@ int iscsi_logout_header(struct iscsi_conn *c)
 	iscsi_rx_sink_discard(c);
 	if (!iscsi_session_check_cmdsn(c, h))
 		return 0;
+	iscsi_session_discovery_active(c);
 	if (reason > LOGOUT_REMOVE_FOR_RECOVERY) {
 		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "unknown logout reason");
 		return 0;

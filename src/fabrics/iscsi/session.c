@@ -79,6 +79,70 @@ static struct iscsi_session *find_locked(struct vs_iscsi *is, const char *initia
 	return NULL;
 }
 
+/* Does any target keep out initiators it does not know (ACL or CHAP)?
+ * Only then can anyone be vetted, and only then are slots reserved. */
+static bool some_target_vets_locked(const struct vs_iscsi *is)
+{
+	for (const struct iscsi_target *t = is->targets; t; t = t->next)
+		if (!t->removed && (t->nacl || t->chap_on))
+			return true;
+	return false;
+}
+
+/*
+ * A place for the new session s in its budget (admission.h), or false
+ * (counted and logged; the login fails with 0x0302, out of resources).
+ * A normal session is vetted when its initiator authenticated with the
+ * target's CHAP or is named in the target's ACL.  An ACL names initiators
+ * by what they claim to be, so it keeps out a flood that does not know an
+ * allowed name; CHAP also keeps out one that does.  A discovery session
+ * may take the place of one idle for a while, which is then closed.
+ * is->lock held.
+ */
+static bool admit_locked(struct iscsi_conn *c, struct iscsi_session *s)
+{
+	struct vs_iscsi *is = c->is;
+	struct iscsi_adm_verdict v;
+
+	if (s->discovery) {
+		if (!iscsi_adm_discovery_admit(&is->adm, s, vs_loop_clock_ns(), &v)) {
+			iscsi_adm_note(&is->adm, v.refused,
+			               "discovery login from %s (%s) refused: max_discovery_sessions (%u) "
+			               "in use, none idle for %u ms", c->peer, s->initiator,
+			               is->adm.lim.max_discovery, ISCSI_DISCOVERY_REPLACE_MS);
+			return false;
+		}
+		if (v.victim) {
+			struct iscsi_session *old = v.victim;
+
+			if (old->conn) {
+				old->conn->kill_reason = "discovery session replaced (idle, budget full)";
+				iscsi_conn_kill_async(old->conn);
+			}
+			iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_DISCOVERY_REPLACED,
+			               "discovery session of %s (%s) closed: max_discovery_sessions (%u) "
+			               "in use, it was the most idle, %s needs one", old->peer,
+			               old->initiator, is->adm.lim.max_discovery, c->peer);
+		}
+		return true;
+	}
+	bool vetted = iscsi_login_authenticated(c->login) ||
+	              iscsi_target_acl_lists_locked(s->target, s->initiator);
+
+	if (iscsi_adm_session_admit(&is->adm, vetted, some_target_vets_locked(is), &v))
+		return true;
+	if (v.refused == VS_ISCSI_REFUSED_RESERVED)
+		iscsi_adm_note(&is->adm, v.refused,
+		               "login from %s (%s) refused: the last reserved_sessions (%u) of "
+		               "max_sessions (%u) are for initiators that pass an ACL or CHAP",
+		               c->peer, s->initiator, is->adm.lim.reserved_sessions,
+		               is->adm.lim.max_sessions);
+	else
+		iscsi_adm_note(&is->adm, v.refused, "login from %s (%s) refused: max_sessions (%u) reached",
+		               c->peer, s->initiator, is->adm.lim.max_sessions);
+	return false;
+}
+
 /* Create and insert a new session; opens its nexus.  Returns -login status. */
 static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp_cmdsn)
 {
@@ -109,15 +173,8 @@ static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp
 		free(s);
 		return -ISCSI_LOGIN_STATUS_TGT_REMOVED;
 	}
-	if (is->nsessions >= is->cfg.max_sessions) {
-		pthread_mutex_unlock(&is->lock);
-		free(s);
-		iscsi_log(ISCSI_LOG_WARN, "login from %s refused: max_sessions (%u) reached", c->peer,
-		          is->cfg.max_sessions);
-		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
-	}
 	s->tsih = want_tsih ? want_tsih : alloc_tsih_locked(is);
-	if (!s->tsih) {
+	if (!s->tsih || !admit_locked(c, s)) {
 		pthread_mutex_unlock(&is->lock);
 		free(s);
 		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
@@ -264,6 +321,10 @@ void iscsi_session_detach(struct iscsi_conn *c)
 		is->nsessions--;
 		if (s->target)
 			s->target->nsessions--;
+		if (s->discovery)
+			iscsi_adm_discovery_release(&is->adm, s);
+		else
+			iscsi_adm_session_release(&is->adm);
 		pthread_cond_broadcast(&is->cond);
 	}
 	if (waiter) {
@@ -279,6 +340,19 @@ void iscsi_session_detach(struct iscsi_conn *c)
 			          s->target ? s->target->iqn : "-");
 		free(s);
 	}
+}
+
+/* A discovery session's Text or Logout request: the only activity that
+ * keeps it from being closed as idle or replaced by a newcomer (answering
+ * our NOP-In pings is not: a squatter does that too). */
+void iscsi_session_discovery_active(struct iscsi_conn *c)
+{
+	if (!c->sess || !c->sess->discovery)
+		return;
+	c->disc_active_ns = vs_loop_clock_ns();
+	pthread_mutex_lock(&c->is->lock);
+	iscsi_adm_discovery_touch(&c->is->adm, c->sess, c->disc_active_ns);
+	pthread_mutex_unlock(&c->is->lock);
 }
 
 /*

@@ -41,6 +41,7 @@ int iscsi_text_header(struct iscsi_conn *c)
 		iscsi_rx_sink_discard(c);
 		return 0;
 	}
+	iscsi_session_discovery_active(c);
 	if (c->rx_dlen > c->rx_buf_len) {
 		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true, "text request too long");
 		return 0;

@@ -65,8 +65,10 @@ static inline int raw_fail(struct raw_conn *c, const char *fmt, ...)
 	return -1;
 }
 
-/* Connect to 127.0.0.1:port; every later send/recv times out after ms. */
-static inline int raw_connect(struct raw_conn *c, int port, int timeout_ms)
+/* Connect from source address src (a local address such as 127.0.0.2;
+ * NULL: the kernel's choice) to 127.0.0.1:port; every later send/recv
+ * times out after ms. */
+static inline int raw_connect_from(struct raw_conn *c, const char *src, int port, int timeout_ms)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
 	struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
@@ -82,6 +84,13 @@ static inline int raw_connect(struct raw_conn *c, int port, int timeout_ms)
 	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return raw_fail(c, "socket: %s", strerror(errno));
+	if (src) {
+		struct sockaddr_in from = { .sin_family = AF_INET };
+
+		if (inet_pton(AF_INET, src, &from.sin_addr) != 1 ||
+		    bind(c->fd, (struct sockaddr *)&from, sizeof(from)))
+			return raw_fail(c, "bind %s: %s", src, strerror(errno));
+	}
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
@@ -91,6 +100,11 @@ static inline int raw_connect(struct raw_conn *c, int port, int timeout_ms)
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)))
 		return raw_fail(c, "connect 127.0.0.1:%d: %s", port, strerror(errno));
 	return 0;
+}
+
+static inline int raw_connect(struct raw_conn *c, int port, int timeout_ms)
+{
+	return raw_connect_from(c, NULL, port, timeout_ms);
 }
 
 static inline void raw_set_timeout(struct raw_conn *c, int timeout_ms)
@@ -282,9 +296,10 @@ static inline int raw_login_step(struct raw_conn *c, struct raw_pdu *rsp, int cs
 }
 
 /*
- * Log in to a normal session: security stage with AuthMethod=None, then
- * the operational stage, until the target agrees to full feature phase.
- * c->isid must be set; c->tsih = 0 for a new session.
+ * Log in to a normal session (target) or a discovery session (target
+ * NULL): security stage with AuthMethod=None, then the operational stage,
+ * until the target agrees to full feature phase.  c->isid must be set;
+ * c->tsih = 0 for a new session.
  */
 static inline int raw_login(struct raw_conn *c, const char *initiator, const char *target)
 {
@@ -294,8 +309,9 @@ static inline int raw_login(struct raw_conn *c, const char *initiator, const cha
 	int round;
 
 	n = raw_addkey(text, n, sizeof(text), "InitiatorName", initiator);
-	n = raw_addkey(text, n, sizeof(text), "TargetName", target);
-	n = raw_addkey(text, n, sizeof(text), "SessionType", "Normal");
+	if (target)
+		n = raw_addkey(text, n, sizeof(text), "TargetName", target);
+	n = raw_addkey(text, n, sizeof(text), "SessionType", target ? "Normal" : "Discovery");
 	n = raw_addkey(text, n, sizeof(text), "AuthMethod", "None");
 	for (round = 0; round < 4; round++) {
 		if (raw_login_step(c, &rsp, ISCSI_STAGE_SECURITY, ISCSI_STAGE_OPERATIONAL, text, n))
@@ -310,6 +326,10 @@ static inline int raw_login(struct raw_conn *c, const char *initiator, const cha
 	n = 0;
 	n = raw_addkey(text, n, sizeof(text), "HeaderDigest", "None");
 	n = raw_addkey(text, n, sizeof(text), "DataDigest", "None");
+	snprintf(v, sizeof(v), "%u", RAW_MAX_RECV_DSL);
+	n = raw_addkey(text, n, sizeof(text), "MaxRecvDataSegmentLength", v);
+	if (!target)            /* the session-wide keys are irrelevant (RFC 7143 §13) */
+		goto operational;
 	n = raw_addkey(text, n, sizeof(text), "ErrorRecoveryLevel", "0");
 	n = raw_addkey(text, n, sizeof(text), "InitialR2T", "Yes");
 	n = raw_addkey(text, n, sizeof(text), "ImmediateData", "Yes");
@@ -320,8 +340,7 @@ static inline int raw_login(struct raw_conn *c, const char *initiator, const cha
 		n = raw_addkey(text, n, sizeof(text), "MaxOutstandingR2T", v);
 	}
 	n = raw_addkey(text, n, sizeof(text), "FirstBurstLength", "65536");
-	snprintf(v, sizeof(v), "%u", RAW_MAX_RECV_DSL);
-	n = raw_addkey(text, n, sizeof(text), "MaxRecvDataSegmentLength", v);
+operational:
 	for (round = 0; round < 4; round++) {
 		if (raw_login_step(c, &rsp, ISCSI_STAGE_OPERATIONAL, ISCSI_STAGE_FULL_FEATURE, text, n))
 			return -1;

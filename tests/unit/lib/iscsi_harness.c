@@ -327,8 +327,9 @@ int do_login(struct cl *cl, const struct login_opts *o)
 	int n = 0, st;
 
 	n = add_key(text, n, sizeof(text), "InitiatorName", o->initiator ? o->initiator : INI);
-	n = add_key(text, n, sizeof(text), "TargetName", TGT);
-	n = add_key(text, n, sizeof(text), "SessionType", "Normal");
+	if (!o->discovery)
+		n = add_key(text, n, sizeof(text), "TargetName", o->target ? o->target : TGT);
+	n = add_key(text, n, sizeof(text), "SessionType", o->discovery ? "Discovery" : "Normal");
 	if (o->user) {
 		st = chap_stage(cl, o, text, n);
 		if (st && !o->expect_fail)
@@ -341,6 +342,8 @@ int do_login(struct cl *cl, const struct login_opts *o)
 	n = add_key(text, n, sizeof(text), "DataDigest", o->digest ? o->digest : "None");
 	snprintf(num, sizeof(num), "%u", o->mrdsl ? o->mrdsl : 65536);
 	n = add_key(text, n, sizeof(text), "MaxRecvDataSegmentLength", num);
+	if (o->discovery)       /* the session-wide keys are irrelevant (RFC 7143 §13) */
+		goto send;
 	n = add_key(text, n, sizeof(text), "ImmediateData", "Yes");
 	n = add_key(text, n, sizeof(text), "InitialR2T", o->initial_r2t ? "Yes" : "No");
 	snprintf(num, sizeof(num), "%u", o->first_burst ? o->first_burst : 65536);
@@ -350,10 +353,11 @@ int do_login(struct cl *cl, const struct login_opts *o)
 	n = add_key(text, n, sizeof(text), "ErrorRecoveryLevel", "0");
 	snprintf(num, sizeof(num), "%u", o->max_r2t ? o->max_r2t : 1);
 	n = add_key(text, n, sizeof(text), "MaxOutstandingR2T", num);
+send:
 	st = login_round(cl, o, ISCSI_STAGE_OPERATIONAL, ISCSI_STAGE_FULL_FEATURE, text, n);
 	if (st < 0)
 		return -1;
-	if (o->expect_fail)
+	if (o->expect_fail && st)
 		return st;
 	assert_int_equal(st, 0);
 	assert_true(rx.bhs[1] & ISCSI_LOGIN_TRANSIT);

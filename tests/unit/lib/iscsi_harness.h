@@ -88,6 +88,8 @@ struct login_opts {
 	bool initial_r2t;
 	const uint8_t *isid;
 	const char *initiator;      /* NULL = INI */
+	const char *target;         /* NULL = TGT */
+	bool discovery;             /* SessionType=Discovery (no TargetName) */
 	uint16_t tsih;
 	bool expect_fail;
 	/* CHAP (RFC 7143 §12.1.3): when user is set, the security stage runs

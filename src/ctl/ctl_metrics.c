@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The running state as Prometheus metrics (text exposition format 0.0.4):
- * per LUN (labels target, lun, backend) operations, bytes, errors by sense
+ * per LUN (labels target, lun, backend; "service" for a LUN a service
+ * attached) operations, bytes, errors by sense
  * key, aborts, timeouts, resets, BUSY and TASK SET FULL answers, queue
  * depth in use and its limit, latency as a histogram, the backend's state;
  * the state of layers that tell one (a mirror: in sync, degraded, resyncing,
@@ -20,11 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "ctl_int.h"
 #include "vstor/bdev.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
+#include "vstor/service_host.h"
 
 /* One LUN's figures, taken under the state's lock. */
 struct lun_snap {
@@ -360,6 +363,9 @@ char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len)
 	if (!f)
 		return NULL;
 	pthread_mutex_lock(&st->lock);
+	size_t nsvc;
+	struct vs_svc_lun_info *svc = ctl_service_luns(st, &nsvc);
+	cap = nsvc;
 	for (size_t ti = 0; ti < st->cfg->ntargets; ti++)
 		cap += st->cfg->targets[ti].nluns;
 	snap = calloc(cap ? cap : 1, sizeof(*snap));
@@ -387,6 +393,25 @@ char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len)
 			n++;
 		}
 	}
+	/* LUNs services attached (ctl_service.c): backend "service", the
+	 * state whether their service is there (away: its commands are
+	 * answered NOT READY until it comes back, as a reconnecting stack's) */
+	for (size_t i = 0; snap && i < nsvc; i++) {
+		struct lun_snap *l = &snap[n];
+		size_t ti = 0;
+
+		while (ti < st->cfg->ntargets && strcasecmp(st->cfg->targets[ti].iqn, svc[i].target))
+			ti++;
+		if (ti == st->cfg->ntargets ||
+		    vs_port_lun_stats(st->rt[ti].port, svc[i].lun, &l->s) < 0)
+			continue;
+		l->iqn = st->cfg->targets[ti].iqn;
+		l->lun = svc[i].lun;
+		l->backend = "service";
+		l->state = svc[i].state == VS_SVC_CONNECTED ? VS_BDEV_READY : VS_BDEV_LOST;
+		n++;
+	}
+	free(svc);
 	int rc = -1;
 	if (snap) {
 		lun_metrics(f, snap, n);

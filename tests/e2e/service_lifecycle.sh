@@ -3,7 +3,8 @@
 # -- the RAM disk (disk mode, C), the message device (raw mode, C) and the
 # RAM disk in Python that speaks the protocol without the C library --
 # and vstorctl shows them: service list, lun list (stack service:NAME, in
-# LUN order), stats.  Data goes through each; config save leaves their
+# LUN order), stats, the metrics (backend "service", its state).  Data
+# goes through each; config save leaves their
 # LUNs out; a number a service took cannot be added again; lun remove
 # takes a service's LUN away (its service is told and goes on); a killed
 # service is listed gone with its LUN waiting (NOT READY / BECOMING READY);
@@ -11,6 +12,7 @@
 . "$(dirname "$0")/lib/common.sh" "$@"
 . "$(dirname "$0")/lib/ctl.sh"
 PORT=$((3542 + ${VSTOR_PORT_OFFSET:-0}))
+METRICS=$((3543 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:svc-life
 EX=$BUILD_ABS/examples
 PY=$E2E_ROOT/doc/examples/service/pyramdisk.py
@@ -21,10 +23,24 @@ for p in "$EX/ramdisk" "$EX/msgdev" "$RW" "$MSG"; do
 done
 command -v python3 >/dev/null || fail "python3 not installed"
 cat >"$tmp/c.json" <<JSON
-{ "portals": ["127.0.0.1:$PORT"],
+{ "portals": ["127.0.0.1:$PORT"], "metrics": { "listen": "127.0.0.1:$METRICS" },
   "targets": [ { "iqn": "$IQN", "luns": [ { "lun": 0, "backend": "ram", "size": "16M" } ] } ] }
 JSON
 ctl_start $PORT "$tmp/c.json" --service-socket "$tmp/svc.sock"
+
+# GET /metrics → $tmp/metrics
+metrics() {
+	exec 3<>"/dev/tcp/127.0.0.1/$METRICS" || fail "metrics port"
+	printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3
+	timeout 5 cat <&3 >"$tmp/metrics"
+	exec 3<&-
+}
+# the LUN's backend_state sample is 1 for STATE
+metrics_state() {   # lun state
+	metrics
+	grep -qx "vstor_lun_backend_state{target=\"$IQN\",lun=\"$1\",backend=\"service\",state=\"$2\"} 1" \
+		"$tmp/metrics" || fail "metrics: LUN $1 not $2: $(grep "lun=\"$1\"" "$tmp/metrics" | grep state)"
+}
 
 service() {   # name command... : start it, wait for "serving"
 	local name=$1
@@ -65,6 +81,9 @@ done
 [ "$("$MSG" 127.0.0.1:$PORT $IQN 4 hello-from-e2e)" = "RECEIVED hello-from-e2e" ] ||
 	fail "LUN 4: SEND / RECEIVE"
 ctl_ok stats --target $IQN --lun 3 | grep -qE "^$IQN +3 +[1-9]" || fail "stats: LUN 3 counted nothing"
+metrics_state 1 connected
+grep -qE "^vstor_lun_operations_total\{target=\"$IQN\",lun=\"3\",backend=\"service\",op=\"write\"\} [1-9]" "$tmp/metrics" ||
+	fail "metrics: LUN 3's write not counted: $(grep 'lun="3"' "$tmp/metrics" | head -3)"
 # zero copy: every byte went through the shared area, none was copied
 ctl_ok --json service list | python3 -c '
 import json, sys
@@ -94,6 +113,7 @@ ctl_ok service list | grep -qE "^ramdisk .* gone .*closed the connection" ||
 	fail "service list does not show ramdisk gone: $(ctl service list)"
 ctl_ok lun list --target $IQN | grep -qE " 1 +service:ramdisk .*service away" ||
 	fail "lun list: LUN 1 not away"
+metrics_state 1 reconnecting
 # (libiscsi's login sends the LUN a TEST UNIT READY: that is what answers)
 "$RW" 127.0.0.1:$PORT $IQN 1 read 7 >"$tmp/away.out" 2>&1
 grep -q "NOT READY(2) ASCQ:(null)(0x0401)" "$tmp/away.out" ||

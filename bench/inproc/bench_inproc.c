@@ -8,7 +8,12 @@
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
  *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
- *                [-f filter[,key=value...]]...
+ *                [-f filter[,key=value...]]... [-C]
+ *
+ * Reads take data-in by reference, as the iSCSI fabric does (srb.h
+ * data_ref: a RAM disk lends its memory instead of copying into the SRB's
+ * buffer); -C refuses that, so every read copies (the path of a fabric
+ * that needs its own copy, e.g. iSCSI with data digests).
  *
  * -b file measures the file backend: without -p a new file of -s bytes in
  * /var/tmp (written in full first, so no read hits a hole, and removed at
@@ -55,6 +60,9 @@
 #define MAX_THREADS 16u
 #define MAX_OPTS    16u
 #define MAX_FILTERS 4u
+
+/* -C clears it: reads copy into the SRB buffer. */
+static bool accept_data_ref = true;
 
 /*
  * Completed SRBs on their way from whichever thread ran done() to the
@@ -203,6 +211,7 @@ static void prep(struct bench *b, struct vs_srb *srb, uint8_t opcode)
 	srb->done = on_done;
 	srb->done_ctx = b;
 	srb->timeout_ms = 0;
+	srb->accept_data_ref = accept_data_ref;
 	if (opcode == TEST_UNIT_READY) {
 		srb->cdb_len = 6;
 		srb->data_dir = VS_DIR_NONE;
@@ -310,7 +319,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
 	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
-	        "       [-f filter[,key=value...]]...\n", argv0);
+	        "       [-f filter[,key=value...]]... [-C]\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -460,9 +469,10 @@ static int verify_path(struct bench *b)
 	vs_port_submit(b->port, srb);
 	/* the SRB goes back to the pool when reaped: check its data before */
 	wait_one(b);
+	const uint8_t *data = srb->data_ref ? srb->data_ref : buf;
 	bool same = true;
 	for (unsigned i = 0; i < IO_SIZE; i++)
-		same &= buf[i] == (uint8_t)(i * 13 + 7);
+		same &= data[i] == (uint8_t)(i * 13 + 7);
 	quiesce(b);
 	if (!same || b->errors != err0) {
 		fprintf(stderr, "verify: data read back differs from data written\n");
@@ -488,8 +498,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "malloc counter does not see libcrypto's allocations\n");
 		return 1;
 	}
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:Ch")) != -1) {
 		switch (opt) {
+		case 'C':
+			accept_data_ref = false;
+			break;
 		case 't':
 			seconds = atof(optarg);
 			if (seconds <= 0 || seconds > 600) {
@@ -656,8 +669,9 @@ int main(int argc, char **argv)
 	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> %s (", vs_bdev_name(bdev));
 	for (size_t i = 0; i < nkv; i++)
 		printf("%s=%s, ", kv[i].key, kv[i].value);
-	printf("%u-byte blocks), %u thread%s, %.1f s per case\n", block_size, nthreads,
-	       nthreads > 1 ? "s" : "", seconds);
+	printf("%u-byte blocks), %u thread%s, %.1f s per case, reads %s\n", block_size, nthreads,
+	       nthreads > 1 ? "s" : "", seconds,
+	       accept_data_ref ? "take data by reference" : "copy (-C)");
 	int exit_code = 0;
 	static const struct {
 		uint8_t op;

@@ -39,6 +39,15 @@
  * anyway, see above).  A partial page that is zeroed
  * by hand keeps its state (mapped is the safe answer).
  *
+ * Lending (bdev.h, vs_bio.lent): a READ that may borrow the disk's memory
+ * gets a pointer into the mapping instead of a copy when every page of its
+ * range was written (pages never written are answered with zeroes, and
+ * lending them would have the reader fault them in).  The mapping never
+ * moves and is unmapped only at close, which comes after the last loan, so
+ * ending a loan has nothing to do; an UNMAP meanwhile makes the lent pages
+ * read as zeroes, as it would a copy taken after it.  This takes the memcpy
+ * off the read path: a fabric sends straight from the disk.
+ *
  * Everything completes inline: done() has run when submit returns.
  */
 #include <errno.h>
@@ -381,9 +390,19 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 	if (bio->op == VS_BIO_READ) {
 		struct iov_pos p = { bio->iov, 0 };
 		uint64_t pg = bio->offset >> d->page_shift;
+		bool one_page = pg == (bio->offset + left - 1) >> d->page_shift;
 
+		if (bio->flags & VS_BIO_MAY_LEND) {
+			bool mapped;
+
+			if (one_page ? map_test(d, pg)
+			             : same_state(d, bio->offset, left, &mapped) == left && mapped) {
+				bio->lent = d->base + bio->offset;
+				return 0;
+			}
+		}
 		/* the common case: one page, one buffer */
-		if (pg == (bio->offset + left - 1) >> d->page_shift && bio->iovcnt == 1) {
+		if (one_page && bio->iovcnt == 1) {
 			if (map_test(d, pg))
 				ram_copy_out(&p, d->base + bio->offset, left);
 			else
@@ -484,6 +503,13 @@ static int ram_resize(void *h, uint64_t new_size)
 	return 0;
 }
 
+/* Nothing to do: the memory stays mapped until close (see the top). */
+static void ram_lend_end(void *h, struct vs_bio *bio)
+{
+	(void)h;
+	(void)bio;
+}
+
 /* The allocation map (see the top of the file): the state of the page at
  * `offset` and how far it extends within [offset, offset+len). */
 static int ram_block_status(void *h, uint64_t offset, uint64_t len,
@@ -513,5 +539,6 @@ const struct vs_backend_ops ram_ops = {
 	.submit = ram_submit,
 	.resize = ram_resize,
 	.block_status = ram_block_status,
+	.lend_end = ram_lend_end,
 };
 VS_BACKEND_BUILTIN(ram_ops)

@@ -109,6 +109,9 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	srb->resid_flags = 0;
 	srb->residual = 0;
 	srb->xfer_len = 0;
+	/* Sent again (a class driver's retry): the last attempt's loan ends. */
+	if (srb->data_ref_release)
+		srb_release_data_ref(srb);
 	srb->priv.flags = 0;
 	srb->priv.escalation = 0;
 	srb->priv.queue = NULL;

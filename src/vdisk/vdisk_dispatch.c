@@ -138,12 +138,28 @@ const struct vdisk_cmd_desc vdisk_cmd_table[] = {
 };
 const size_t vdisk_cmd_table_len = sizeof(vdisk_cmd_table) / sizeof(vdisk_cmd_table[0]);
 
+/*
+ * Where each operation code's first entry is (NO_ENTRY: none), so a lookup
+ * starts there instead of walking the table: READ(16) sat some 50 entries
+ * in, a walk that cost every command as much as the rest of start_io.
+ */
+#define NO_ENTRY UINT8_MAX
+_Static_assert(sizeof(vdisk_cmd_table) / sizeof(vdisk_cmd_table[0]) < NO_ENTRY,
+               "vdisk_cmd_table: the index holds entry numbers in a byte");
+static uint8_t first_entry[256];
+
+static void __attribute__((constructor)) index_cmd_table(void)
+{
+	memset(first_entry, NO_ENTRY, sizeof(first_entry));
+	for (size_t i = vdisk_cmd_table_len; i-- > 0;)
+		first_entry[vdisk_cmd_table[i].opcode] = (uint8_t)i;
+}
+
 bool vdisk_opcode_has_sa(uint8_t opcode)
 {
-	for (size_t i = 0; i < vdisk_cmd_table_len; i++)
-		if (vdisk_cmd_table[i].opcode == opcode)
-			return vdisk_cmd_table[i].has_sa;
-	return false;
+	uint8_t i = first_entry[opcode];
+
+	return i != NO_ENTRY && vdisk_cmd_table[i].has_sa;
 }
 
 const struct vdisk_cmd_desc *vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *sa_unknown)
@@ -151,7 +167,9 @@ const struct vdisk_cmd_desc *vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *
 	bool known = false;
 
 	*sa_unknown = false;
-	for (size_t i = 0; i < vdisk_cmd_table_len; i++) {
+	if (first_entry[opcode] == NO_ENTRY)
+		return NULL;
+	for (size_t i = first_entry[opcode]; i < vdisk_cmd_table_len; i++) {
 		const struct vdisk_cmd_desc *d = &vdisk_cmd_table[i];
 
 		if (d->opcode != opcode)

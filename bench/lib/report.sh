@@ -10,6 +10,8 @@
 #                              as the median of the per-round ratios (each
 #                              round's vstor run over the same round's SPDK
 #                              run) with the worst round beside it
+#   digest_ratios[workload][target]  with --digests: <workload>-dig over
+#                              <workload>, median of the per-round ratios
 #   bars                       the issue's targets with PASS / MISS
 
 # shellcheck disable=SC2016
@@ -74,7 +76,19 @@ $runs as $all
         target_us_per_io: ($cpu | median), target_us_per_io_worst_round: ($cpu | max),
         target_us_per_io_rounds: $cpu,
         p50_us: ratio($summary[$w][$v].p50_us // null; $summary[$w][$s].p50_us // null) };
-  (reduce $wls[] as $w ({};
+  def per_round_wl($w1; $w0; $t; f):
+    [ $all[] | select(.workload == $w1 and .target == $t and .ios > 0) | . as $x
+      | ($all[] | select(.workload == $w0 and .target == $t and .round == $x.round and .ios > 0)) as $y
+      | ratio($x | f; $y | f) | select(. != null) ];
+  (reduce ($wls[] | select(endswith("-dig"))) as $w ({};
+     ($w | rtrimstr("-dig")) as $w0
+     | .[$w0] = (reduce $tgts[] as $t ({};
+         per_round_wl($w; $w0; $t; .iops) as $r
+         | if ($r | length) == 0 then . else
+             .[$t] = { iops: ($r | median), iops_worst_round: ($r | min), iops_rounds: $r,
+                       target_us_per_io: (per_round_wl($w; $w0; $t; .target_cpu.us_per_io // null) | median) }
+           end)))) as $digest_ratios
+| (reduce $wls[] as $w ({};
      (reduce ($spdk_peer | to_entries[]) as $p ({};
         if ($summary[$w][$p.key] // null) == null or ($summary[$w][$p.value] // null) == null then .
         else .[$p.key] = spdk_pair($w; $p.key; $p.value) end)) as $r
@@ -110,7 +124,8 @@ $runs as $all
             elif $fig == "iops" then {median: $s.iops, worst: $s.iops_worst_round, rounds: $s.rounds}
             else {median: $s.target_us_per_io, worst: $s.target_us_per_io_worst_round, rounds: $s.rounds} end;
             $op; $limit))) };
-  def is_4k($w): $w | startswith("4k-");
+  # The issue'"'"'s bars against SPDK are for the workloads without digests.
+  def is_4k($w): $w | startswith("4k-") and (endswith("-dig") | not);
   def deep($w): ($all[] | select(.workload == $w) | .qd) >= 32;
 {
   schema: "vstor-bench-compare/1",
@@ -123,7 +138,7 @@ $runs as $all
             initiator_threads: $threads, lun_size: $size, tgt_only: ($tgt_only == 1),
             spdk: (if $spdk == "" then null else $spdk end),
             vstor_threads: (if $vstor_threads == "" then null else ($vstor_threads | tonumber) end),
-            pinned: ($pinned == 1) },
+            pinned: ($pinned == 1), digests: ($digests == 1) },
   iperf3: { bits_per_second: $iperf_bps, mb_s: $iperf_mb_s, time_s: $iperf_time },
   workloads: $wls,
   targets: $tgts,
@@ -134,6 +149,7 @@ $runs as $all
       ($summary["1m-seqread-qd8"] // {} | with_entries(.value = (.value.mb_s / $iperf_mb_s * 100)))
     end),
   spdk_ratios: $spdk_ratios,
+  digest_ratios: $digest_ratios,
   bars: ([
     bar("rr4k-qd32-iops"; "4K rand read QD32 IOPS >= 2.5x tgt"; ">="; 2.5; rv(.; "4k-randread-qd32"; .iops)),
     bar("rr4k-qd1-p50"; "4K rand read QD1 p50 <= 0.6x tgt"; "<="; 0.6; rv(.; "4k-randread-qd1"; .p50_us)),
@@ -146,10 +162,19 @@ $runs as $all
       | spdk_bar("spdk-\($w)-iops"; "\($w) IOPS >= 1.0x SPDK"; ">="; 1.0; $w; "iops") ]
     + [ $wls[] | select(is_4k(.) and ([deep(.)] | any)) | . as $w
       | spdk_bar("spdk-\($w)-cpu"; "\($w) CPU/IO <= SPDK"; "<="; 1.0; $w; "cpu") ]
-    + [ $wls[] | select(startswith("1m-seq")) | . as $w
+    + [ $wls[] | select(startswith("1m-seq") and (endswith("-dig") | not)) | . as $w
       | spdk_bar("spdk-\($w)-mbs"; "\($w) MB/s >= 1.0x SPDK"; ">="; 1.0; $w; "iops") ]
     + [ $wls[] | select(. == "4k-randread-qd32") | . as $w
       | spdk_bar("spdk-\($w)-stretch"; "stretch: \($w) IOPS >= 1.2x SPDK"; ">="; 1.2; $w; "iops") ]
+    end)
+  + (if ($digest_ratios["1m-seqread-qd8"] // null) == null then [] else
+    [ { id: "digest-sr1m-qd8", text: "1m-seqread-qd8 with digests >= 0.85x without", op: ">=",
+        limit: 0.85, peer: "self",
+        by_target: (reduce $vs[] as $v ({};
+          ($digest_ratios["1m-seqread-qd8"][$v] // null) as $d
+          | .[$v] = judge_rounds(if $d == null then {median: null}
+                                 else {median: $d.iops, worst: $d.iops_worst_round, rounds: ($d.iops_rounds | length)} end;
+                                 ">="; 0.85))) } ]
     end)),
   runs: $all
 }'
@@ -198,6 +223,14 @@ def x: if . == null then "-" else ((. * 100 | round) / 100 | tostring) + "x" end
           + ("(" + (.value.target_us_per_io_worst_round | x) + ")" | lpad(9))
           + (.value.p50_us | x | lpad(8)) )
     end ),
+  ( if (.digest_ratios // {} | length) == 0 then empty else
+      "",
+      "with CRC32C header and data digests / without (median of the per-round ratios, worst round in ( ))",
+      ("workload" | pad(21)) + ("target" | pad(12)) + ("IOPS" | lpad(8)) + ("(worst)" | lpad(9)) + ("CPU/IO" | lpad(8)),
+      ( .workloads[] as $w | ($d.digest_ratios[$w] // {}) | to_entries[]
+        | ($w | pad(21)) + (.key | pad(12)) + (.value.iops | x | lpad(8))
+          + ("(" + (.value.iops_worst_round | x) + ")" | lpad(9)) + (.value.target_us_per_io | x | lpad(8)) )
+    end ),
   "",
   ( if (.bars[0].by_target | length) == 0 then empty else
       "bars (vstor LUN / best tgt; PASS/MISS is reported, never enforced):",
@@ -206,6 +239,16 @@ def x: if . == null then "-" else ((. * 100 | round) / 100 | tostring) + "x" end
           + ([.by_target | to_entries[] | .value
               | (if .value == null then "-" elif $b.id == "sr1m-qd8-iperf" then ((.value * 100 | round | tostring) + "%")
                  else (.value | x) end) + " " + .result | lpad(16)] | join("")) ),
+      ( [.bars[] | select(.peer == "self")] | if length == 0 then empty else
+          "",
+          "bars (vstor LUN with digests / itself without, median of the rounds, worst round in ( )):",
+          ("" | pad(50)) + ([.[0].by_target | keys_unsorted[] | lpad(24)] | join("")),
+          ( .[] | ("  " + .text | pad(50))
+              + ([.by_target | to_entries[] | .value
+                  | (if .value == null then "-" else (.value | x) end)
+                    + (if .worst_round == null then "" else " (" + (.worst_round | x) + ")" end)
+                    + " " + .result | lpad(24)] | join("")) )
+        end ),
       ( [.bars[] | select(.peer == "spdk")] | if length == 0 then empty else
           "",
           "bars (vstor LUN / its SPDK peer: median of the rounds, worst round in ( ); a bar holds when the median meets it and no round is 5 % short):",

@@ -188,6 +188,17 @@ def n0: if . == null then "-" else round | tostring end;
 def n1: if . == null then "-" else (. * 10 | round) / 10 | tostring end;
 def n2: if . == null then "-" else (. * 100 | round) / 100 | tostring end;
 def x: if . == null then "-" else ((. * 100 | round) / 100 | tostring) + "x" end;
+# Bars judged over rounds: the median, the worst round in ( ), the verdict.
+def round_bars($title):
+  if length == 0 then empty else
+    "", $title,
+    ("" | pad(50)) + ([.[0].by_target | keys_unsorted[] | lpad(24)] | join("")),
+    ( .[] | ("  " + .text | pad(50))
+        + ([.by_target | to_entries[] | .value
+            | (if .value == null then "-" else (.value | x) end)
+              + (if .worst_round == null then "" else " (" + (.worst_round | x) + ")" end)
+              + " " + .result | lpad(24)] | join("")) )
+  end;
 . as $d
 | "",
   "vstor vs tgt on \(.machine.cpu) (\(.machine.cpus) CPUs), \(.config.duration_s) s per run, \(.config.rounds) round(s); load avg \(.machine.loadavg_start) -> \(.machine.loadavg_end)",
@@ -239,26 +250,10 @@ def x: if . == null then "-" else ((. * 100 | round) / 100 | tostring) + "x" end
           + ([.by_target | to_entries[] | .value
               | (if .value == null then "-" elif $b.id == "sr1m-qd8-iperf" then ((.value * 100 | round | tostring) + "%")
                  else (.value | x) end) + " " + .result | lpad(16)] | join("")) ),
-      ( [.bars[] | select(.peer == "self")] | if length == 0 then empty else
-          "",
-          "bars (vstor LUN with digests / itself without, median of the rounds, worst round in ( )):",
-          ("" | pad(50)) + ([.[0].by_target | keys_unsorted[] | lpad(24)] | join("")),
-          ( .[] | ("  " + .text | pad(50))
-              + ([.by_target | to_entries[] | .value
-                  | (if .value == null then "-" else (.value | x) end)
-                    + (if .worst_round == null then "" else " (" + (.worst_round | x) + ")" end)
-                    + " " + .result | lpad(24)] | join("")) )
-        end ),
-      ( [.bars[] | select(.peer == "spdk")] | if length == 0 then empty else
-          "",
-          "bars (vstor LUN / its SPDK peer: median of the rounds, worst round in ( ); a bar holds when the median meets it and no round is 5 % short):",
-          ("" | pad(50)) + ([.[0].by_target | keys_unsorted[] | lpad(24)] | join("")),
-          ( .[] | ("  " + .text | pad(50))
-              + ([.by_target | to_entries[] | .value
-                  | (if .value == null then "-" else (.value | x) end)
-                    + (if .worst_round == null then "" else " (" + (.worst_round | x) + ")" end)
-                    + " " + .result | lpad(24)] | join("")) )
-        end )
+      ([.bars[] | select(.peer == "self")]
+       | round_bars("bars (vstor LUN with digests / itself without, median of the rounds, worst round in ( )):")),
+      ([.bars[] | select(.peer == "spdk")]
+       | round_bars("bars (vstor LUN / its SPDK peer: median of the rounds, worst round in ( ); a bar holds when the median meets it and no round is 5 % short):"))
     end ),
   ""
 ' "$1"

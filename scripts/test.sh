@@ -2,8 +2,9 @@
 # The second command: install what is missing, build (normal, ASan+UBSan,
 # ThreadSanitizer, libFuzzer), run the unit tests under the sanitizers (the
 # port and vdisk ones under TSan too), each fuzz target for a bounded time,
-# the conformance suite, the end-to-end tests and the QEMU guest tests of
-# kernel clients (tests/vm/).
+# the conformance suite, the end-to-end tests, the Debian packages (built,
+# installed, served from, purged) and the QEMU guest tests of kernel
+# clients (tests/vm/).
 # Prints "N passed, N failed, N skipped" at the end -- test cases, not
 # builds: each cmocka case, fuzz target, conformance test and e2e script --
 # and exits non-zero if anything failed, or if a stage ran fewer test cases
@@ -13,8 +14,9 @@
 #
 # Environment: FUZZ_SECONDS (default 30 per target), JOBS (default nproc),
 # VSTOR_SKIP_CONFORMANCE=1 / VSTOR_SKIP_FUZZ=1 / VSTOR_SKIP_TSAN=1 /
-# VSTOR_SKIP_VM=1 to leave a stage out; VSTOR_VM_CACHE for the guest
-# tests' download cache (default build/vm-cache).
+# VSTOR_SKIP_PACKAGE=1 / VSTOR_SKIP_VM=1 to leave a stage out;
+# VSTOR_VM_CACHE for the guest tests' download cache (default
+# build/vm-cache).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
@@ -246,6 +248,19 @@ for t in tests/e2e/*.sh; do
 	esac
 done
 check_count e2e "$ne2e"
+
+# The Debian packages: built with dpkg-buildpackage (lintian: no errors),
+# installed with apt-get, the installed vstord started on a test port and
+# attached with iscsi-ls, then purged (tests/package/smoke.sh).
+stage "Debian package (build, lintian, install, serve, purge)"
+if [ "${VSTOR_SKIP_PACKAGE:-0}" = 1 ]; then
+	skipped=$((skipped + 1))
+elif scripts/package.sh; then
+	ok
+	if tests/package/smoke.sh build-deb; then ok; else bad "package smoke test"; fi
+else
+	bad "package build"
+fi
 
 # Kernel clients in a QEMU guest (TCG; Debian's kernel fetched once into
 # the cache): a minute or more per test, one at a time.  Every missing

@@ -8,7 +8,7 @@
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
  *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
- *                [-f filter[,key=value...]]... [-C]
+ *                [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]] [-C]
  *
  * Reads take data-in by reference, as the iSCSI fabric does (srb.h
  * data_ref: a RAM disk lends its memory instead of copying into the SRB's
@@ -23,6 +23,9 @@
  * stack), e.g. `-f crypt,key_file=/etc/vstor/k1`; the stack then gets a
  * group of one event loop for filters that time requests (`-f
  * throttle,iops=10M` measures what a limit costs that never holds).
+ * -v puts a volume under the filters, over -n legs (default 2) that are
+ * each a disk of the backend (ram only: a file leg would need a path each),
+ * e.g. `-v mirror,meta=/tmp/b.map,assume_clean=1` or `-v stripe,chunk=4K`.
  *
  * Each submitter has its own I_T nexus and SRB pool and runs on an event
  * loop of its own (include/vstor/loop.h), as one iSCSI connection does:
@@ -381,7 +384,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
 	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
-	        "       [-f filter[,key=value...]]... [-C]\n", argv0);
+	        "       [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]] [-C]\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -465,15 +468,26 @@ bad:
 
 /* The backend under the filters, the first filter on top; max_requests
  * covers every thread's queue.  On failure *who names the layer. */
+#define MAX_LEGS 8
+
 static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, size_t nkv,
-                                  const struct filter_arg *f, unsigned nf, unsigned nthreads,
-                                  struct vs_loop_group *loops, const char **who)
+                                  const struct filter_arg *f, unsigned nf,
+                                  const struct filter_arg *vol, unsigned nlegs,
+                                  unsigned nthreads, struct vs_loop_group *loops,
+                                  const char **who)
 {
-	struct vs_bdev_desc d[MAX_FILTERS + 1];
+	struct vs_bdev_desc d[MAX_FILTERS + 1], legs[MAX_LEGS];
 	struct vs_bdev_open_args a = { .max_requests = MAX_QD * nthreads, .loops = loops };
 
 	d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_BACKEND, .name = backend, .opts = kv,
 	                               .nopts = nkv };
+	if (vol) {
+		for (unsigned i = 0; i < nlegs; i++)
+			legs[i] = d[nf];
+		d[nf] = (struct vs_bdev_desc){ .kind = VS_LAYER_FILTER, .name = vol->spec,
+		                               .opts = vol->kv, .nopts = vol->nkv, .lower = legs,
+		                               .nlower = nlegs };
+	}
 	for (unsigned i = nf; i-- > 0;)
 		d[i] = (struct vs_bdev_desc){ .kind = VS_LAYER_FILTER, .name = f[i].spec,
 		                              .opts = f[i].kv, .nopts = f[i].nkv,
@@ -481,7 +495,7 @@ static struct vs_bdev *open_stack(const char *backend, const struct vs_kv *kv, s
 	struct vs_bdev *b = vs_bdev_open_stack(&d[0], &a);
 
 	*who = a.failed_layer >= 0 && (unsigned)a.failed_layer < nf ? f[a.failed_layer].spec
-	                                                              : backend;
+	       : vol && a.failed_layer == (int)nf ? vol->spec : backend;
 	return b;
 }
 
@@ -560,7 +574,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "malloc counter does not see libcrypto's allocations\n");
 		return 1;
 	}
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:Ch")) != -1) {
+	struct filter_arg volume;
+	bool has_volume = false;
+	unsigned nlegs = 2;
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:v:n:Ch")) != -1) {
 		switch (opt) {
 		case 'C':
 			accept_data_ref = false;
@@ -614,6 +631,18 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'v':
+			if (has_volume || parse_filter(optarg, &volume) < 0)
+				return 2;
+			has_volume = true;
+			break;
+		case 'n':
+			nlegs = (unsigned)atoi(optarg);
+			if (nlegs < 2 || nlegs > MAX_LEGS) {
+				fprintf(stderr, "-n: 2-%u legs\n", MAX_LEGS);
+				return 2;
+			}
+			break;
 		case 'o': {
 			char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg || nkv >= MAX_OPTS) {
@@ -632,6 +661,10 @@ int main(int argc, char **argv)
 
 	bool is_file = strcmp(backend, "file") == 0;
 	char made[64] = "";
+	if (is_file && has_volume) {
+		fprintf(stderr, "-v: legs of the ram backend only (a file leg needs a path each)\n");
+		return 2;
+	}
 	if (is_file) {
 		if (!path) {
 			if (make_file(made, sizeof(made), size) < 0)
@@ -645,13 +678,13 @@ int main(int argc, char **argv)
 	const char *who = backend;
 	/* as vstord: loops first, closed last (after the LUN and its stack) */
 	struct vs_loop_group *loops = NULL;
-	if (nfilters && (!(loops = vs_loop_group_create(1, "bench")) ||
+	if ((nfilters || has_volume) && (!(loops = vs_loop_group_create(1, "bench")) ||
 	                 vs_loop_group_start(loops) < 0)) {
 		fprintf(stderr, "event loops: %s\n", vs_last_error());
 		return 1;
 	}
-	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters, nthreads, loops,
-	                                  &who);
+	struct vs_bdev *bdev = open_stack(backend, kv, nkv, filters, nfilters,
+	                                  has_volume ? &volume : NULL, nlegs, nthreads, loops, &who);
 	if (!bdev) {
 		fprintf(stderr, "%s: %s\n", who, vs_last_error());
 		if (*made)
@@ -787,5 +820,7 @@ int main(int argc, char **argv)
 		unlink(made);
 	for (unsigned i = 0; i < nfilters; i++)
 		free(filters[i].spec);
+	if (has_volume)
+		free(volume.spec);
 	return exit_code;
 }

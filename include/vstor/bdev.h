@@ -34,7 +34,10 @@ struct vs_kv {
 enum vs_bio_op {
 	VS_BIO_READ = 1,
 	VS_BIO_WRITE,
-	VS_BIO_FLUSH,        /* everything acknowledged so far to stable storage */
+	/* Everything acknowledged so far to stable storage.  -ENOTRECOVERABLE:
+	 * some of it never will be (a remote resource lost writes it had
+	 * acknowledged); the disk reports MEDIUM ERROR, WRITE ERROR. */
+	VS_BIO_FLUSH,
 	VS_BIO_UNMAP,        /* deallocate; reads may then return zeroes */
 	VS_BIO_WRITE_ZEROES, /* must read back as zeroes */
 };
@@ -272,6 +275,10 @@ enum vs_bdev_event_type {
 	/* Gone for good (e.g. it came back as a different export): nothing is
 	 * sent to it any more. */
 	VS_BDEV_EV_FAILED,
+	/* A layer's own state changed without changing what the stack serves
+	 * (a mirror lost a leg and goes on with the others, a resync ended):
+	 * `why` is the line for the log.  The stack's status stays as it was. */
+	VS_BDEV_EV_STATE,
 };
 
 struct vs_bdev_event {
@@ -322,6 +329,27 @@ bool   vs_bdev_layer_type(const struct vs_bdev *bdev, size_t layer, struct vs_la
 void vs_bdev_layer_learned(struct vs_bdev *bdev, size_t layer,
                            void (*emit)(void *ctx, const char *key, const char *value),
                            void *ctx);
+/*
+ * A layer's run-time state for listings (a mirror: "state" = "degraded",
+ * "resyncing 42%", and a line per leg): emit(ctx, key, value) for each;
+ * nothing from a layer that has no state to tell.  Any thread.
+ */
+void vs_bdev_layer_state(struct vs_bdev *bdev, size_t layer,
+                         void (*emit)(void *ctx, const char *key, const char *value),
+                         void *ctx);
+/*
+ * Replace lower layer `lower` of the filter at pre-order `layer` with a
+ * stack opened from `desc` while requests flow (a mirror's failed leg
+ * swapped for a new disk, which the mirror then copies in full).  The
+ * filter decides whether it can (filter.h, replace_lower).  Blocking; one
+ * change at a time per stack (the caller serialises control calls).  The
+ * new layers take the place of the old ones in the pre-order numbering.
+ * 0, or -errno with vs_last_error() naming the field and *failed_layer
+ * (may be NULL) the failing layer counted in desc (-1: the filter's own
+ * refusal).
+ */
+int vs_bdev_replace_lower(struct vs_bdev *bdev, size_t layer, size_t lower,
+                          const struct vs_bdev_desc *desc, int *failed_layer);
 
 /* ---------------- plugins ---------------- */
 

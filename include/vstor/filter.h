@@ -89,12 +89,40 @@ struct vs_filter_ops {
 	int   (*set_options)(void *h, const struct vs_opts *opts);
 	void  (*learned)(void *h, void (*emit)(void *ctx, const char *key, const char *value),
 	                 void *ctx);
+	/* Run-time state for listings (bdev.h, vs_bdev_layer_state).  Any
+	 * thread, must not block. */
+	void  (*state)(void *h, void (*emit)(void *ctx, const char *key, const char *value),
+	               void *ctx);
+	/*
+	 * Replacing lower layer `lower` at run time (vs_bdev_replace_lower),
+	 * in steps on a control thread (blocking allowed):
+	 *  VS_REPLACE_CHECK:  may the new layer, of new_size bytes, take the
+	 *                     place?  0 or -errno with vs_set_error();
+	 *  VS_REPLACE_DETACH: stop using the old one (no submit, cancel or
+	 *                     query to it; its events are ignored) and return
+	 *                     once nothing sent to it is in flight: 0, or
+	 *                     -errno with vs_set_error() to keep it;
+	 *  VS_REPLACE_ATTACH: the new one is in place (the old one is closed):
+	 *                     use it.  Cannot fail.
+	 * Without this callback a lower layer cannot be replaced.
+	 */
+	int   (*replace_lower)(void *h, size_t lower, int step, uint64_t new_size);
+};
+
+enum vs_replace_step {
+	VS_REPLACE_CHECK = 1,
+	VS_REPLACE_DETACH,
+	VS_REPLACE_ATTACH,
 };
 
 /* Send a bio to lower layer i: 0 or -errno without completing it. */
 int  vs_layer_submit(struct vs_layer *self, size_t lower, struct vs_bio *bio);
 /* Ask lower layer i (and the layers under it) for a bio back. */
 bool vs_layer_cancel(struct vs_layer *self, size_t lower, struct vs_bio *bio);
+/* Reset lower layer i (and the layers under it): everything it holds and
+ * has not sent on completes with -ECANCELED (a mirror giving up on a leg
+ * whose resource went away, so the requests waiting there come back). */
+void vs_layer_lower_reset(struct vs_layer *self, size_t lower);
 size_t   vs_layer_lower_count(const struct vs_layer *self);
 uint64_t vs_layer_lower_size(struct vs_layer *self, size_t lower);
 void     vs_layer_lower_caps(struct vs_layer *self, size_t lower, struct vs_backend_caps *caps);

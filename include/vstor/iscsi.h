@@ -102,6 +102,15 @@ int  vs_iscsi_start(struct vs_iscsi *is);
 void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms);
 void vs_iscsi_destroy(struct vs_iscsi *is);
 
+/* A target's figures for monitoring (Prometheus metrics): sessions logged
+ * in now, and logins refused since it was added, by reason.  0 or -ENOENT. */
+struct vs_iscsi_target_stats {
+	uint32_t sessions;
+	uint64_t logins_refused_auth;   /* CHAP failed: login status 0x0201 (RFC 7143 §11.13.5) */
+	uint64_t logins_refused_acl;    /* initiator not in the ACL: 0x0202 */
+};
+int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_target_stats *out);
+
 /* Session listing for the control plane. */
 struct vs_iscsi_session_info {
 	char target[224];
@@ -119,5 +128,8 @@ size_t vs_iscsi_sessions(struct vs_iscsi *is, struct vs_iscsi_session_info *out,
 /* Log threshold for the iSCSI fabric's one-line event log on stderr:
  * 0 error, 1 warn, 2 info (default: logins, logouts, drops), 3 debug. */
 void vs_iscsi_set_log_level(int level);
+/* Lines for systemd's journal: a syslog priority prefix ("<6>", as
+ * sd-daemon(3)) instead of the fabric's own timestamp. */
+void vs_iscsi_set_log_journal(bool on);
 
 #endif

@@ -201,11 +201,13 @@ struct vs_lun_stats {
 	uint64_t read_ops, write_ops, other_ops;
 	uint64_t read_bytes, write_bytes;
 	uint64_t errors;            /* CHECK CONDITION other than UA */
+	uint64_t errors_by_key[16]; /* the same by sense key (SPC-4 4.5.6); [6] stays 0 */
 	uint64_t timeouts, aborts, resets;
 	uint64_t busy, task_set_full;
 	uint64_t reservation_conflicts;     /* RESERVATION CONFLICT answers (SPC-4 5.13) */
 	uint32_t queue_depth, in_flight, held;
 	uint64_t latency_us_hist[VS_LAT_BUCKETS];
+	uint64_t latency_ns_sum;    /* of every command in the histogram */
 };
 int vs_port_lun_stats(struct vs_port *port, uint64_t lun, struct vs_lun_stats *out);
 /* p in [0,100]; estimated from the histogram */

@@ -6,7 +6,8 @@
 # librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
 # libisal-dev: ISA-L's CRC32C for iSCSI digests (src/fabrics/iscsi/crc32c.c).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
-         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libisal-dev)
+         libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libnbd-dev libsystemd-dev
+         libmicrohttpd-dev libisal-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh, and python3-cryptography for the
@@ -25,16 +26,29 @@ VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
 # (tests/lib/ceph_cluster.sh: ceph-mon, ceph-osd with memstore, ceph-mgr
 # from `ceph` if wanted) and check data with the `rbd` tool (ceph-common);
 # bench/rbd-compare drives the same image with fio's rbd engine (Debian's
-# fio is built with it).
+# fio is built with it).  The nbd backend's tests (libnbd-dev builds it)
+# run it against nbdkit (its memory and file plugins, its cache, error,
+# delay, log and multi-conn filters, all in the nbdkit package), qemu-nbd
+# (qemu-utils) and nbd-server; bench/nbd-backend-compare drives nbdkit directly with
+# fio's nbd engine beside vstor.
+# systemd's systemd-analyze checks the unit tests/e2e/install.sh installs;
+# prometheus's promtool checks what GET /metrics serves (tests/e2e/metrics.sh);
+# tmux is the terminal vstorctl top is captured in (tests/e2e/vstorctl_top.sh).
 # `vs_install_deps --test` adds them.
-VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography
+VS_TEST_DEPS=(qemu-utils qemu-block-extra python3 python3-cryptography systemd prometheus tmux
               qemu-system-x86 busybox-static cpio kmod xz-utils e2fsprogs util-linux socat nbdkit
-              libnbd-bin python3-libnbd gnutls-bin fio
+              libnbd-bin python3-libnbd gnutls-bin fio nbd-server
               ceph ceph-mon ceph-osd ceph-common)
 
-vs_missing_deps() {   # [--test]
+# What building the Debian packages needs beyond VS_DEPS (scripts/package.sh,
+# and so the test suite's package stage): debhelper (debian/rules), lintian,
+# dpkg-buildpackage and the compiler build-essential stands for.
+VS_PACKAGE_DEPS=(debhelper lintian dpkg-dev build-essential)
+
+vs_missing_deps() {   # [--test|--package]
 	local p missing=() want=("${VS_DEPS[@]}")
-	[ "${1:-}" = --test ] && want+=("${VS_TEST_DEPS[@]}")
+	[ "${1:-}" = --test ] && want+=("${VS_TEST_DEPS[@]}" "${VS_PACKAGE_DEPS[@]}")
+	[ "${1:-}" = --package ] && want+=("${VS_PACKAGE_DEPS[@]}")
 	for p in "${want[@]}"; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
 			missing+=("$p")
@@ -43,7 +57,7 @@ vs_missing_deps() {   # [--test]
 	echo "${missing[@]}"
 }
 
-vs_install_deps() {   # [--test]
+vs_install_deps() {   # [--test|--package]
 	local scope=${1:-}
 	if ! command -v dpkg-query >/dev/null 2>&1; then
 		echo "deps: not a Debian system; install these yourself: ${VS_DEPS[*]}" >&2

@@ -142,6 +142,8 @@ struct vs_layer {
 	uint32_t slots;                 /* requests this layer may hold at once */
 	struct slot_pool pool;          /* when ctx_size or bounce_size */
 	bool opened;
+	/* taken out of the tree by vs_bdev_replace_lower: its events stop here */
+	_Atomic bool detached;
 };
 
 struct vs_bdev {
@@ -156,6 +158,13 @@ struct vs_bdev {
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */
+	/* what vs_bdev_replace_lower opens new layers with */
+	bool readonly;
+	struct vs_loop_group *loops;
+	/* Cancel and reset walk the whole tree from other threads: a
+	 * replacement swaps a subtree only while none is walking (read side:
+	 * cancel, reset; write side: the swap).  Not on the I/O path. */
+	pthread_rwlock_t tree_lock;
 
 	/* event.c: the user's handler runs under ev_lock (so a replaced one
 	 * is never running once vs_bdev_set_event_handler returned) */

@@ -16,12 +16,14 @@ void event_init(struct vs_bdev *b)
 {
 	pthread_mutex_init(&b->ev_lock, NULL);
 	pthread_mutex_init(&b->status_lock, NULL);
+	pthread_rwlock_init(&b->tree_lock, NULL);
 }
 
 void event_fini(struct vs_bdev *b)
 {
 	pthread_mutex_destroy(&b->ev_lock);
 	pthread_mutex_destroy(&b->status_lock);
+	pthread_rwlock_destroy(&b->tree_lock);
 }
 
 static void status_update(struct vs_bdev *b, const struct vs_bdev_event *ev)
@@ -49,7 +51,7 @@ void vs_layer_event(struct vs_layer *self, const struct vs_bdev_event *ev)
 	struct vs_layer *p = self ? self->parent : NULL;
 	struct vs_bdev *b;
 
-	if (!self || !ev)
+	if (!self || !ev || atomic_load(&self->detached))
 		return;
 	if (p) {
 		if (p->type->filter->event)

@@ -199,7 +199,14 @@ bool layer_cancel(struct vs_layer *l, struct vs_bio *bio)
 
 bool vs_bdev_cancel(struct vs_bdev *bdev, struct vs_bio *bio)
 {
-	return bdev && bio && layer_cancel(bdev->top, bio);
+	bool found;
+
+	if (!bdev || !bio)
+		return false;
+	pthread_rwlock_rdlock(&bdev->tree_lock);
+	found = layer_cancel(bdev->top, bio);
+	pthread_rwlock_unlock(&bdev->tree_lock);
+	return found;
 }
 
 bool vs_layer_cancel(struct vs_layer *self, size_t lower, struct vs_bio *bio)
@@ -222,6 +229,15 @@ void layer_reset(struct vs_layer *l)
 
 void vs_bdev_reset(struct vs_bdev *bdev)
 {
-	if (bdev)
-		layer_reset(bdev->top);
+	if (!bdev)
+		return;
+	pthread_rwlock_rdlock(&bdev->tree_lock);
+	layer_reset(bdev->top);
+	pthread_rwlock_unlock(&bdev->tree_lock);
+}
+
+void vs_layer_lower_reset(struct vs_layer *self, size_t lower)
+{
+	if (lower < self->nlower)
+		layer_reset(self->lower[lower]);
 }

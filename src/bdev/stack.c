@@ -339,6 +339,10 @@ const char *vs_bdev_name(const struct vs_bdev *b)
 
 static void stack_free(struct vs_bdev *b)
 {
+	/* a layer's events stop here: one that closes after the filter above
+	 * it must not call into the filter, already gone */
+	for (size_t i = 0; i < b->nlayers; i++)
+		atomic_store(&b->layers[i]->detached, true);
 	/* pre-order: a filter closes (and may flush into its lower layers)
 	 * before they close */
 	for (size_t i = 0; i < b->nlayers; i++)
@@ -378,6 +382,8 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 		return NULL;
 	}
 	args->failed_layer = -1;
+	b->readonly = args->readonly;
+	b->loops = args->loops;
 	describe(b->top, b->name, sizeof(b->name), &(size_t){ 0 });
 	if (!b->top->pool.mem) {
 		b->direct_submit = b->top->type->backend ? b->top->type->backend->submit
@@ -481,4 +487,117 @@ void vs_bdev_layer_learned(struct vs_bdev *b, size_t layer,
 	learned = l->type->backend ? l->type->backend->learned : l->type->filter->learned;
 	if (learned)
 		learned(l->h, emit, ctx);
+}
+
+void vs_bdev_layer_state(struct vs_bdev *b, size_t layer,
+                         void (*emit)(void *ctx, const char *key, const char *value),
+                         void *ctx)
+{
+	struct vs_layer *l;
+
+	if (!b || layer >= b->nlayers || !emit)
+		return;
+	l = b->layers[layer];
+	if (l->type->filter && l->type->filter->state)
+		l->type->filter->state(l->h, emit, ctx);
+}
+
+/* ---- replacing a lower layer ---- */
+
+/* The layers of a subtree in pre-order (at most BDEV_MAX_LAYERS). */
+static size_t subtree(struct vs_layer *l, struct vs_layer **out, size_t n)
+{
+	if (n < BDEV_MAX_LAYERS)
+		out[n++] = l;
+	for (size_t i = 0; i < l->nlower; i++)
+		n = subtree(l->lower[i], out, n);
+	return n;
+}
+
+static void renumber(struct vs_bdev *b, struct vs_layer *l)
+{
+	l->stack = b;
+	l->index = b->nlayers;
+	b->layers[b->nlayers++] = l;
+	for (size_t i = 0; i < l->nlower; i++)
+		renumber(b, l->lower[i]);
+}
+
+int vs_bdev_replace_lower(struct vs_bdev *b, size_t layer, size_t lower,
+                          const struct vs_bdev_desc *desc, int *failed_layer)
+{
+	struct vs_bdev_open_args args = { .readonly = b ? b->readonly : false,
+	                                  .loops = b ? b->loops : NULL };
+	struct vs_layer *l, *old, *fresh, *gone[BDEV_MAX_LAYERS];
+	const struct vs_filter_ops *f;
+	struct vs_bdev *scratch;
+	size_t ngone, nnew;
+	int rc;
+
+	if (failed_layer)
+		*failed_layer = -1;
+	if (!b || layer >= b->nlayers || !desc) {
+		vs_set_error("layer: no layer %zu in this stack", layer);
+		return -EINVAL;
+	}
+	l = b->layers[layer];
+	f = l->type->filter;
+	if (!f || lower >= l->nlower) {
+		vs_set_error("leg: %s has no layer %zu under it", type_name(l->type), lower);
+		return -EINVAL;
+	}
+	if (!f->replace_lower) {
+		vs_set_error("leg: %s cannot replace a layer under it while open", f->name);
+		return -EOPNOTSUPP;
+	}
+	/* Opened apart from the stack, with no parent: an event the new
+	 * layers raise while they open must not reach the filter as the old
+	 * layer's. */
+	if (!(scratch = calloc(1, sizeof(*scratch)))) {
+		vs_set_error("out of memory");
+		return -ENOMEM;
+	}
+	event_init(scratch);
+	fresh = open_layer(scratch, desc, NULL, lower, &args);
+	if (!fresh || reserve(fresh, (uint64_t)l->slots * l->max_pieces, &args) < 0) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "%s", vs_last_error());
+		if (failed_layer)
+			*failed_layer = args.failed_layer;
+		stack_free(scratch);
+		vs_set_error("%s", why);
+		return -EINVAL;
+	}
+	ngone = subtree(l->lower[lower], gone, 0);
+	nnew = scratch->nlayers;
+	if (b->nlayers - ngone + nnew > BDEV_MAX_LAYERS) {
+		vs_set_error("layers: a stack has at most %u", BDEV_MAX_LAYERS);
+		stack_free(scratch);
+		return -E2BIG;
+	}
+	if ((rc = f->replace_lower(l->h, lower, VS_REPLACE_CHECK, layer_size(fresh))) < 0 ||
+	    (rc = f->replace_lower(l->h, lower, VS_REPLACE_DETACH, 0)) < 0) {
+		stack_free(scratch);
+		return rc;
+	}
+	old = l->lower[lower];
+	atomic_store(&old->detached, true);
+	fresh->parent = l;
+	fresh->parent_index = lower;
+	pthread_rwlock_wrlock(&b->tree_lock);
+	l->lower[lower] = fresh;
+	b->nlayers = 0;
+	renumber(b, b->top);
+	pthread_rwlock_unlock(&b->tree_lock);
+	b->name[0] = 0;
+	describe(b->top, b->name, sizeof(b->name), &(size_t){ 0 });
+	/* the old layers close before the filter uses the new one: nothing of
+	 * theirs (an event, a completion) can reach it after ATTACH */
+	for (size_t i = 0; i < ngone; i++)
+		layer_free(gone[i]);
+	scratch->nlayers = 0;
+	stack_free(scratch);
+	f->replace_lower(l->h, lower, VS_REPLACE_ATTACH, 0);
+	return 0;
 }

@@ -4,6 +4,7 @@
  * the file format (vs_config_save), so "load, change, save" round-trips.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -23,16 +24,39 @@ void vs_config_chap_free(struct vs_config_chap *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* The LUN's named stack fields and l->stack are the same memory. */
+_Static_assert(offsetof(struct vs_config_lun, backend) ==
+               offsetof(struct vs_config_lun, stack) + offsetof(struct vs_config_stack, backend) &&
+               offsetof(struct vs_config_lun, volume) ==
+               offsetof(struct vs_config_lun, stack) + offsetof(struct vs_config_stack, volume) &&
+               offsetof(struct vs_config_lun, nfilters) ==
+               offsetof(struct vs_config_lun, stack) + offsetof(struct vs_config_stack, nfilters),
+               "vs_config_lun's stack fields alias struct vs_config_stack");
+
+void vs_config_stack_free(struct vs_config_stack *st)
+{
+	free(st->backend);
+	vs_config_kv_free(st->options, st->noptions);
+	for (size_t i = 0; i < st->nfilters; i++) {
+		free(st->filters[i].name);
+		vs_config_kv_free(st->filters[i].opts, st->filters[i].nopts);
+	}
+	free(st->filters);
+	if (st->volume) {
+		free(st->volume->type);
+		vs_config_kv_free(st->volume->opts, st->volume->nopts);
+		for (size_t i = 0; i < st->volume->nlegs; i++)
+			vs_config_stack_free(&st->volume->legs[i]);
+		free(st->volume->legs);
+		free(st->volume);
+	}
+	memset(st, 0, sizeof(*st));
+}
+
 void vs_config_lun_free(struct vs_config_lun *l)
 {
-	free(l->backend);
+	vs_config_stack_free(&l->stack);
 	free(l->serial);
-	vs_config_kv_free(l->options, l->noptions);
-	for (size_t i = 0; i < l->nfilters; i++) {
-		free(l->filters[i].name);
-		vs_config_kv_free(l->filters[i].opts, l->filters[i].nopts);
-	}
-	free(l->filters);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -74,6 +98,8 @@ void vs_config_free(struct vs_config *cfg)
 	for (size_t i = 0; i < cfg->ntargets; i++)
 		vs_config_target_free(&cfg->targets[i]);
 	free(cfg->targets);
+	free(cfg->metrics_listen);
+	vs_config_names_free(cfg->force_remove, cfg->nforce_remove);
 	vs_config_nbd_free(cfg->nbd);
 	free(cfg);
 }
@@ -220,6 +246,86 @@ static void put_opt(json_t *o, int kind, const char *layer, const struct vs_conf
 	put_str(o, kv->key, kv->value, oom);
 }
 
+static json_t *filters_json(const struct vs_config_stack *st, bool *oom)
+{
+	json_t *arr = json_array();
+
+	for (size_t i = 0; arr && i < st->nfilters; i++) {
+		const struct vs_config_layer *f = &st->filters[i];
+		json_t *fo = json_object();
+
+		if (!fo) {
+			*oom = true;
+			continue;
+		}
+		put_str(fo, "name", f->name, oom);
+		for (size_t k = 0; k < f->nopts; k++)
+			put_opt(fo, VS_LAYER_FILTER, f->name, &f->opts[k], oom);
+		if (json_array_append_new(arr, fo))
+			*oom = true;
+	}
+	return arr;
+}
+
+static json_t *volume_json(const struct vs_config_volume *v, bool *oom);
+
+/* A stack's keys into o: "backend" and its options (those given under
+ * "options" into opts_out, when there is one), or "volume"; "filters"
+ * is added by the caller, after the LUN's own keys. */
+static void stack_keys(json_t *o, const struct vs_config_stack *st, json_t **opts_out,
+                       bool *oom)
+{
+	if (st->volume) {
+		put(o, "volume", volume_json(st->volume, oom), oom);
+		return;
+	}
+	put_str(o, "backend", st->backend, oom);
+	for (size_t i = 0; i < st->noptions; i++) {
+		if (!st->options[i].in_options || !opts_out) {
+			put_opt(o, VS_LAYER_BACKEND, st->backend, &st->options[i], oom);
+		} else {
+			if (!*opts_out && !(*opts_out = json_object()))
+				*oom = true;
+			else
+				put_opt(*opts_out, VS_LAYER_BACKEND, st->backend, &st->options[i], oom);
+		}
+	}
+}
+
+static json_t *leg_json(const struct vs_config_stack *st, bool *oom)
+{
+	json_t *o = json_object();
+
+	if (!o) {
+		*oom = true;
+		return NULL;
+	}
+	stack_keys(o, st, NULL, oom);
+	if (st->nfilters)
+		put(o, "filters", filters_json(st, oom), oom);
+	return o;
+}
+
+static json_t *volume_json(const struct vs_config_volume *v, bool *oom)
+{
+	json_t *o = json_object(), *legs = json_array();
+
+	if (!o || !legs) {
+		json_decref(o);
+		json_decref(legs);
+		*oom = true;
+		return NULL;
+	}
+	put_str(o, "type", v->type, oom);
+	for (size_t k = 0; k < v->nopts; k++)
+		put_opt(o, VS_LAYER_FILTER, v->type, &v->opts[k], oom);
+	for (size_t i = 0; i < v->nlegs; i++)
+		if (json_array_append_new(legs, leg_json(&v->legs[i], oom)))
+			*oom = true;
+	put(o, "legs", legs, oom);
+	return o;
+}
+
 static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 {
 	json_t *o = json_object(), *opts = NULL;
@@ -228,17 +334,7 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 		return NULL;
 	}
 	put(o, "lun", json_integer((json_int_t)l->lun), oom);
-	put_str(o, "backend", l->backend, oom);
-	for (size_t i = 0; i < l->noptions; i++) {
-		if (!l->options[i].in_options) {
-			put_opt(o, VS_LAYER_BACKEND, l->backend, &l->options[i], oom);
-		} else {
-			if (!opts && !(opts = json_object()))
-				*oom = true;
-			else
-				put_opt(opts, VS_LAYER_BACKEND, l->backend, &l->options[i], oom);
-		}
-	}
+	stack_keys(o, &l->stack, &opts, oom);
 	if (l->block_size != 512)
 		put_u(o, "block_size", l->block_size, oom);
 	if (l->readonly)
@@ -250,24 +346,19 @@ static json_t *lun_json(const struct vs_config_lun *l, bool *oom)
 		put_u(o, "physical_block_size", l->physical_block_size, oom);
 	if (opts)
 		put(o, "options", opts, oom);
-	if (l->nfilters) {
-		json_t *arr = json_array();
+	if (l->nfilters)
+		put(o, "filters", filters_json(&l->stack, oom), oom);
+	return o;
+}
 
-		for (size_t i = 0; arr && i < l->nfilters; i++) {
-			const struct vs_config_layer *f = &l->filters[i];
-			json_t *fo = json_object();
+json_t *vs_config_lun_json(const struct vs_config_lun *l)
+{
+	bool oom = false;
+	json_t *o = lun_json(l, &oom);
 
-			if (!fo) {
-				*oom = true;
-				continue;
-			}
-			put_str(fo, "name", f->name, oom);
-			for (size_t k = 0; k < f->nopts; k++)
-				put_opt(fo, VS_LAYER_FILTER, f->name, &f->opts[k], oom);
-			if (json_array_append_new(arr, fo))
-				*oom = true;
-		}
-		put(o, "filters", arr, oom);
+	if (oom) {
+		json_decref(o);
+		return NULL;
 	}
 	return o;
 }
@@ -344,6 +435,12 @@ static json_t *config_json(const struct vs_config *cfg, bool *oom)
 		if (json_array_append_new(targets, target_json(&cfg->targets[i], oom)))
 			*oom = true;
 	put(root, "targets", targets, oom);
+	if (cfg->metrics_listen) {
+		json_t *m = json_object();
+
+		put_str(m, "listen", cfg->metrics_listen, oom);
+		put(root, "metrics", m, oom);
+	}
 	if (cfg->nbd)
 		put(root, "nbd", vs_config_nbd_json(cfg->nbd, oom), oom);
 	return root;

@@ -23,6 +23,7 @@
 #define VS_CONFIG_DEFAULT_PORTAL "127.0.0.1:3260"
 #define VS_CONFIG_DEFAULT_IQN    "iqn.2026-11.org.vstor:default"
 #define VS_CONFIG_DEFAULT_SIZE   (1ULL << 30)
+#define VS_CONFIG_DEFAULT_METRICS "127.0.0.1:9750"
 #define VS_CONFIG_ERR_MAX        512
 /* RFC 7143 §4.2.7.1: an iSCSI name is at most 223 bytes. */
 #define VS_ISCSI_NAME_MAX        223
@@ -77,21 +78,63 @@ struct vs_config_layer {
 };
 
 struct vs_bdev;
+struct vs_config_volume;
 
 /*
- * A LUN: the disk's own fields (vdisk) and its block stack — filters
- * (first = closest to the initiator) over one backend.  Which options a
- * backend or filter takes, and their types, come from the layer's own
- * schema (vstor/bdev.h); nothing here knows a backend by name.  By
- * convention a backend option called "size" is the capacity.
+ * A block stack as the config describes it: filters (first = closest to
+ * the disk) over either one backend with its options, or a volume over
+ * several such stacks (its legs).  A LUN's stack and each leg of a volume
+ * have this one shape:
+ *
+ *   { "backend": "file", "path": "/a.img", "filters": [ ... ] }
+ *   { "volume": { "type": "mirror", "meta": "/m.map",
+ *                 "legs": [ { "backend": "file", "path": "/a.img" },
+ *                           { "backend": "nbd", "uri": "nbd://h/x" } ] },
+ *     "filters": [ ... ] }
  */
-struct vs_config_lun {
-	uint64_t lun;
-	char *backend;          /* the backend's type name */
+struct vs_config_stack {
+	char *backend;          /* the backend's type name; NULL over a volume */
 	struct vs_config_kv *options;   /* the backend's options */
 	size_t noptions;
 	struct vs_config_layer *filters;
 	size_t nfilters;
+	struct vs_config_volume *volume;        /* NULL over a backend */
+};
+
+/* A volume: a filter over several legs ("type" names it; its options sit
+ * beside "type" and "legs"). */
+struct vs_config_volume {
+	char *type;
+	struct vs_config_kv *opts;
+	size_t nopts;
+	struct vs_config_stack *legs;
+	size_t nlegs;
+};
+
+/* Volumes inside volumes (a stripe of mirrors): at most this deep. */
+#define VS_CONFIG_MAX_VOLUME_DEPTH 3
+
+/*
+ * A LUN: the disk's own fields (vdisk) and its block stack.  Which options
+ * a backend or filter takes, and their types, come from the layer's own
+ * schema (vstor/bdev.h); nothing here knows a backend or filter by name.
+ * By convention a backend option called "size" is the capacity.  The
+ * stack's fields are reachable by name (l->backend, l->filters, ...) and
+ * as one struct (l->stack) for the code a LUN shares with a volume's legs.
+ */
+struct vs_config_lun {
+	uint64_t lun;
+	union {
+		struct vs_config_stack stack;
+		struct {
+			char *backend;
+			struct vs_config_kv *options;
+			size_t noptions;
+			struct vs_config_layer *filters;
+			size_t nfilters;
+			struct vs_config_volume *volume;
+		};
+	};
 	uint32_t block_size;    /* 512 or 4096 */
 	bool readonly;
 	char *serial;           /* VPD 0x80; NULL = derived */
@@ -140,6 +183,15 @@ struct vs_config {
 	struct vs_config_target *targets;
 	size_t ntargets;
 	struct vs_config_nbd *nbd;
+	/* "metrics": {"listen": "ADDR:PORT"}: the Prometheus endpoint; NULL:
+	 * none (opt-in).  "metrics": {} listens on VS_CONFIG_DEFAULT_METRICS. */
+	char *metrics_listen;
+	/* "force_remove": ["IQN", "IQN/LUN"]: what a reload of this file may
+	 * remove (or replace) while initiators use it — a whole target with
+	 * its sessions, or one LUN.  Read, never saved: it is an instruction
+	 * for one reload, not state. */
+	char **force_remove;
+	size_t nforce_remove;
 };
 
 /*
@@ -166,6 +218,7 @@ void vs_config_free(struct vs_config *cfg);
 /* Free what one element owns (not the element itself) and zero it. */
 void vs_config_chap_free(struct vs_config_chap *c);
 void vs_config_lun_free(struct vs_config_lun *l);
+void vs_config_stack_free(struct vs_config_stack *s);
 void vs_config_target_free(struct vs_config_target *t);
 
 /*
@@ -180,6 +233,10 @@ const char *vs_config_json_type(const struct json_t *v);
 
 int vs_config_parse_lun(struct json_t *obj, const char *path, struct vs_config_lun *out,
                         char *err, size_t errlen);
+/* One leg of a volume ({"backend": ..., ...} or {"volume": ...}), by the
+ * loader's rules; errors name PATH.FIELD. */
+int vs_config_parse_leg(struct json_t *obj, const char *path, struct vs_config_stack *out,
+                        char *err, size_t errlen);
 int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_chap *out,
                          char *err, size_t errlen);
 /* A portal list (targets[].portals): an array of at least one valid,
@@ -187,6 +244,10 @@ int vs_config_parse_chap(struct json_t *obj, const char *path, struct vs_config_
 int vs_config_parse_portals(struct json_t *arr, const char *path, char ***out, size_t *n,
                             char *err, size_t errlen);
 void vs_config_names_free(char **names, size_t n);
+
+/* A LUN as the file writes it (what config.save puts in targets[].luns[]);
+ * a jansson json_t, NULL when out of memory. */
+struct json_t *vs_config_lun_json(const struct vs_config_lun *l);
 
 /* Replace the portal list (e.g. --listen).  0 or -errno with err set. */
 int vs_config_set_portals(struct vs_config *cfg, const char *const *portals, size_t n,

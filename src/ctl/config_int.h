@@ -52,6 +52,9 @@ int  vs_cfg_get_bool(struct vs_cfg_loader *L, json_t *obj, const char *parent, c
 /* config_lun.c: one LUN object (targets[].luns[], or lun.add's params) */
 int  vs_cfg_load_lun(struct vs_cfg_loader *L, json_t *obj, const char *path,
                      struct vs_config_lun *l);
+/* config_lun.c: one leg of a volume (lun.replace_leg's params.leg) */
+int  vs_cfg_load_leg(struct vs_cfg_loader *L, json_t *obj, const char *path,
+                     struct vs_config_stack *st);
 /* Make the LUN's relative file names (options of type path) absolute
  * against dir; `where` is the LUN's field path for errors. */
 int  vs_cfg_lun_resolve_paths(struct vs_cfg_loader *L, const char *dir, const char *where,

@@ -208,12 +208,47 @@ static int load_iscsi(struct vs_cfg_loader *L, json_t *obj, struct vs_config_isc
 	return 0;
 }
 
+/* force_remove[]: "IQN" (a target) or "IQN/LUN" (one of its LUNs). */
+static bool force_entry_valid(const char *s, char *why, size_t whylen)
+{
+	const char *slash = strrchr(s, '/');
+	char iqn[VS_ISCSI_NAME_MAX + 1];
+	char *end;
+
+	if (!slash)
+		return vs_iscsi_name_valid(s, why, whylen);
+	unsigned long lun = strtoul(slash + 1, &end, 10);
+	if (slash[1] < '0' || slash[1] > '9' || *end || lun > VS_CONFIG_MAX_LUN) {
+		snprintf(why, whylen, "must be IQN or IQN/LUN with LUN 0-" VS_CONFIG_MAX_LUN_STR);
+		return false;
+	}
+	snprintf(iqn, sizeof(iqn), "%.*s", (int)(slash - s), s);
+	return vs_iscsi_name_valid(iqn, why, whylen);
+}
+
+/* "metrics": {"listen": "ADDR:PORT"}, loopback unless told otherwise */
+static int load_metrics(struct vs_cfg_loader *L, json_t *obj, struct vs_config *cfg)
+{
+	static const char *const keys[] = { "listen", NULL };
+	char why[128];
+	int rc;
+
+	if ((rc = vs_cfg_check_keys(L, obj, "metrics", keys)) ||
+	    (rc = vs_cfg_get_string(L, obj, "metrics", "listen", false, 64, &cfg->metrics_listen)))
+		return rc;
+	if (!cfg->metrics_listen && !(cfg->metrics_listen = strdup(VS_CONFIG_DEFAULT_METRICS)))
+		return vs_cfg_bad(L, "metrics", "out of memory");
+	if (!vs_portal_valid(cfg->metrics_listen, why, sizeof(why)))
+		return vs_cfg_bad(L, "metrics.listen", "%s", why);
+	return 0;
+}
+
 static int load_root(struct vs_cfg_loader *L, json_t *root, struct vs_config *cfg)
 {
 	static const char *const keys[] = { "portals", "threads", "iscsi", "discovery_chap", "targets",
-		                            "nbd", NULL };
+		                            "nbd", "metrics", "force_remove", NULL };
 	int rc;
-	json_t *portals, *iscsi, *dchap, *targets;
+	json_t *portals, *iscsi, *dchap, *targets, *metrics, *force;
 
 	if (!json_is_object(root))
 		return vs_cfg_bad(L, NULL, "the top level must be an object, got %s", vs_config_json_type(root));
@@ -222,7 +257,14 @@ static int load_root(struct vs_cfg_loader *L, json_t *root, struct vs_config *cf
 	    (rc = vs_cfg_get_u32(L, root, "", "threads", 0, 256, &cfg->threads)) ||
 	    (rc = vs_cfg_get_object(L, root, "", "iscsi", &iscsi)) ||
 	    (rc = vs_cfg_get_object(L, root, "", "discovery_chap", &dchap)) ||
-	    (rc = vs_cfg_get_array(L, root, "", "targets", &targets)))
+	    (rc = vs_cfg_get_array(L, root, "", "targets", &targets)) ||
+	    (rc = vs_cfg_get_object(L, root, "", "metrics", &metrics)) ||
+	    (rc = vs_cfg_get_array(L, root, "", "force_remove", &force)))
+		return rc;
+	if (force && (rc = load_strings(L, force, "force_remove", force_entry_valid, true,
+	                                &cfg->force_remove, &cfg->nforce_remove)))
+		return rc;
+	if (metrics && (rc = load_metrics(L, metrics, cfg)))
 		return rc;
 	if (portals) {
 		if ((rc = load_portals(L, portals, "portals", &cfg->portals, &cfg->nportals)))
@@ -374,6 +416,17 @@ int vs_config_parse_lun(json_t *obj, const char *path, struct vs_config_lun *out
 	int rc = vs_cfg_load_lun(&L, obj, path, out);
 	if (rc)
 		vs_config_lun_free(out);
+	return rc;
+}
+
+int vs_config_parse_leg(json_t *obj, const char *path, struct vs_config_stack *out, char *err,
+                        size_t errlen)
+{
+	struct vs_cfg_loader L = { .file = NULL, .err = err, .errlen = errlen };
+	memset(out, 0, sizeof(*out));
+	int rc = vs_cfg_load_leg(&L, obj, path, out);
+	if (rc)
+		vs_config_stack_free(out);
 	return rc;
 }
 

@@ -10,9 +10,18 @@
  *     "filters": [ { "name": "crypt", "key_file": "/etc/vstor/k1" },
  *                  { "name": "throttle", "iops": 5000 } ] }
  *
+ * or, over a volume of several stacks (its legs, each the same shape as
+ * a LUN's stack: a backend with its options, or a volume; and filters):
+ *
+ *   { "lun": 2, "volume": { "type": "mirror", "meta": "/var/lib/vstor/m2.map",
+ *                           "legs": [ { "backend": "file", "path": "/a.img" },
+ *                                     { "backend": "nbd", "uri": "nbd://h/x",
+ *                                       "filters": [ { "name": "error" } ] } ] } }
+ *
  * A backend's options sit on the LUN object itself (as "path" and "size"
  * always did) or, as strings, under "options"; a filter's beside its
- * "name".  Errors name the field: targets[0].luns[1].filters[0].key_file.
+ * "name", a volume's beside its "type".  Errors name the field:
+ * targets[0].luns[1].filters[0].key_file, targets[0].luns[1].volume.legs[1].path.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -26,9 +35,13 @@
 #include "vstor/bdev.h"
 
 /* The disk's (vdisk's) keys; everything else on a LUN is its backend's. */
-static const char *const disk_keys[] = { "lun", "backend", "filters", "options", "block_size",
-	                                 "readonly", "serial", "removable",
+static const char *const disk_keys[] = { "lun", "backend", "volume", "filters", "options",
+	                                 "block_size", "readonly", "serial", "removable",
 	                                 "physical_block_size", NULL };
+/* A volume's leg: its stack's keys; everything else is its backend's. */
+static const char *const leg_keys[] = { "backend", "volume", "filters", NULL };
+/* A volume: everything but these is the volume filter's options. */
+static const char *const volume_keys[] = { "type", "legs", NULL };
 
 static bool in_list(const char *const *list, const char *k)
 {
@@ -322,7 +335,7 @@ static int load_options_obj(struct vs_cfg_loader *L, json_t *obj, const char *pa
 }
 
 static int load_filters(struct vs_cfg_loader *L, json_t *obj, const char *path,
-                        struct vs_config_lun *l)
+                        struct vs_config_stack *l)
 {
 	json_t *arr;
 	int rc;
@@ -394,6 +407,122 @@ static int check_size(struct vs_cfg_loader *L, const char *path, struct vs_confi
 	                  l->block_size);
 }
 
+static int load_stack(struct vs_cfg_loader *L, json_t *obj, const char *path, int depth,
+                      const char *const *own, struct vs_config_stack *st,
+                      struct vs_layer_type *backend_type);
+
+/*
+ * "volume": { "type": NAME, "legs": [ ... ], options... }: a filter that
+ * takes several layers under it, each leg a stack of its own.
+ */
+static int load_volume(struct vs_cfg_loader *L, json_t *obj, const char *path, int depth,
+                       struct vs_config_stack *st)
+{
+	struct vs_config_volume *v;
+	struct vs_layer_type t;
+	char p[VS_CFG_PATH_MAX], lp[VS_CFG_PATH_MAX];
+	json_t *vo, *legs;
+	int rc;
+
+	if ((rc = vs_cfg_get_object(L, obj, path, "volume", &vo)))
+		return rc;
+	vs_cfg_join(p, path, "volume");
+	if (depth >= VS_CONFIG_MAX_VOLUME_DEPTH)
+		return vs_cfg_bad(L, p, "volumes nest at most %d deep", VS_CONFIG_MAX_VOLUME_DEPTH);
+	if (!(v = st->volume = calloc(1, sizeof(*v))))
+		return vs_cfg_bad(L, p, "out of memory");
+	if ((rc = vs_cfg_get_string(L, vo, p, "type", true, 31, &v->type)))
+		return rc;
+	vs_cfg_join(lp, p, "type");
+	if (!vs_layer_type_find(VS_LAYER_FILTER, v->type, &t))
+		return unknown_type(L, lp, VS_LAYER_FILTER, v->type);
+	if (t.max_lower < 2)
+		return vs_cfg_bad(L, lp, "filter \"%s\" takes one layer under it, not legs (put it in "
+		                  "\"filters\")", v->type);
+	if ((rc = vs_cfg_get_array(L, vo, p, "legs", &legs)))
+		return rc;
+	vs_cfg_join(lp, p, "legs");
+	if (!legs)
+		return vs_cfg_bad(L, lp, "missing (required)");
+	if (json_array_size(legs) < t.min_lower || json_array_size(legs) > t.max_lower)
+		return vs_cfg_bad(L, lp, "%s takes %u to %u legs, got %zu", v->type, t.min_lower,
+		                  t.max_lower, json_array_size(legs));
+	if ((rc = load_layer_keys(L, vo, p, &t, volume_keys, &v->opts, &v->nopts)) ||
+	    (rc = check_layer(L, p, VS_LAYER_FILTER, v->type, v->opts, v->nopts)))
+		return rc;
+	if (!(v->legs = calloc(json_array_size(legs), sizeof(*v->legs))))
+		return vs_cfg_bad(L, lp, "out of memory");
+	for (size_t i = 0; i < json_array_size(legs); i++) {
+		json_t *leg = json_array_get(legs, i);
+		char ip[VS_CFG_PATH_MAX];
+
+		vs_cfg_index_path(ip, p, "legs", i);
+		v->nlegs = i + 1;
+		if (!json_is_object(leg))
+			return vs_cfg_bad(L, ip, "must be an object like {\"backend\": \"file\", ...}, "
+			                  "got %s", vs_config_json_type(leg));
+		if ((rc = load_stack(L, leg, ip, depth + 1, leg_keys, &v->legs[i], NULL)))
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * A stack: "backend" and its options (the object's keys not in `own`),
+ * or "volume"; then "filters".  backend_type: out, the backend's type
+ * (unset over a volume).
+ */
+static int load_stack(struct vs_cfg_loader *L, json_t *obj, const char *path, int depth,
+                      const char *const *own, struct vs_config_stack *st,
+                      struct vs_layer_type *backend_type)
+{
+	struct vs_layer_type t;
+	char p[VS_CFG_PATH_MAX];
+	const char *key;
+	json_t *v;
+	int rc;
+
+	if (json_object_get(obj, "volume")) {
+		if (json_object_get(obj, "backend")) {
+			vs_cfg_join(p, path, "volume");
+			return vs_cfg_bad(L, p, "give either \"backend\" or \"volume\", not both");
+		}
+		/* over a volume, backend options have no backend to go to */
+		json_object_foreach(obj, key, v) {
+			if (in_list(own, key))
+				continue;
+			vs_cfg_join(p, path, key);
+			return vs_cfg_bad(L, p, "unknown key (a stack over a volume takes its backends' "
+			                  "options in volume.legs[])");
+		}
+		if ((rc = load_volume(L, obj, path, depth, st)))
+			return rc;
+		return load_filters(L, obj, path, st);
+	}
+	if ((rc = vs_cfg_get_string(L, obj, path, "backend", true, 31, &st->backend)))
+		return rc;
+	vs_cfg_join(p, path, "backend");
+	if (!vs_layer_type_find(VS_LAYER_BACKEND, st->backend, &t))
+		return unknown_type(L, p, VS_LAYER_BACKEND, st->backend);
+	if (backend_type)
+		*backend_type = t;
+	if ((rc = load_layer_keys(L, obj, path, &t, own, &st->options, &st->noptions)))
+		return rc;
+	if (own == leg_keys &&
+	    (rc = check_layer(L, path, VS_LAYER_BACKEND, st->backend, st->options, st->noptions)))
+		return rc;
+	return load_filters(L, obj, path, st);
+}
+
+int vs_cfg_load_leg(struct vs_cfg_loader *L, json_t *obj, const char *path,
+                    struct vs_config_stack *st)
+{
+	if (!json_is_object(obj))
+		return vs_cfg_bad(L, path, "must be an object like {\"backend\": \"file\", ...}, got %s",
+		                  vs_config_json_type(obj));
+	return load_stack(L, obj, path, 1, leg_keys, st, NULL);
+}
+
 int vs_cfg_load_lun(struct vs_cfg_loader *L, json_t *obj, const char *path,
                     struct vs_config_lun *l)
 {
@@ -412,11 +541,6 @@ int vs_cfg_load_lun(struct vs_cfg_loader *L, json_t *obj, const char *path,
 		vs_cfg_join(p, path, "lun");
 		return vs_cfg_bad(L, p, "missing (required)");
 	}
-	if ((rc = vs_cfg_get_string(L, obj, path, "backend", true, 31, &l->backend)))
-		return rc;
-	vs_cfg_join(p, path, "backend");
-	if (!vs_layer_type_find(VS_LAYER_BACKEND, l->backend, &t))
-		return unknown_type(L, p, VS_LAYER_BACKEND, l->backend);
 
 	l->block_size = 512;
 	bs = json_object_get(obj, "block_size");
@@ -444,13 +568,22 @@ int vs_cfg_load_lun(struct vs_cfg_loader *L, json_t *obj, const char *path,
 			}
 		}
 	}
+	if (json_object_get(obj, "volume")) {
+		if (json_object_get(obj, "options")) {
+			vs_cfg_join(p, path, "options");
+			return vs_cfg_bad(L, p, "a LUN over a volume has no backend of its own for "
+			                  "options (give them in volume.legs[])");
+		}
+		return load_stack(L, obj, path, 0, disk_keys, &l->stack, NULL);
+	}
 	/* the backend's options: the LUN's other keys, then "options" */
-	if ((rc = load_layer_keys(L, obj, path, &t, disk_keys, &l->options, &l->noptions)) ||
+	memset(&t, 0, sizeof(t));
+	if ((rc = load_stack(L, obj, path, 0, disk_keys, &l->stack, &t)) ||
 	    (rc = load_options_obj(L, obj, path, l)) ||
 	    (rc = check_layer(L, path, VS_LAYER_BACKEND, l->backend, l->options, l->noptions)) ||
 	    (rc = check_size(L, path, l, &t)) || (rc = check_create(L, path, l, &t)))
 		return rc;
-	return load_filters(L, obj, path, l);
+	return 0;
 }
 
 /* ---- relative file names ---- */
@@ -482,17 +615,38 @@ static int resolve(struct vs_cfg_loader *L, const char *dir, const char *lpath, 
 	return 0;
 }
 
-int vs_cfg_lun_resolve_paths(struct vs_cfg_loader *L, const char *dir, const char *where,
-                             struct vs_config_lun *l)
+static int resolve_stack(struct vs_cfg_loader *L, const char *dir, const char *where,
+                         struct vs_config_stack *st)
 {
-	int rc = resolve(L, dir, where, VS_LAYER_BACKEND, l->backend, l->options, l->noptions);
+	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < l->nfilters; i++) {
+	if (st->backend)
+		rc = resolve(L, dir, where, VS_LAYER_BACKEND, st->backend, st->options, st->noptions);
+	for (size_t i = 0; rc == 0 && i < st->nfilters; i++) {
 		char fp[VS_CFG_PATH_MAX];
 
 		vs_cfg_index_path(fp, where, "filters", i);
-		rc = resolve(L, dir, fp, VS_LAYER_FILTER, l->filters[i].name, l->filters[i].opts,
-		             l->filters[i].nopts);
+		rc = resolve(L, dir, fp, VS_LAYER_FILTER, st->filters[i].name, st->filters[i].opts,
+		             st->filters[i].nopts);
+	}
+	if (rc == 0 && st->volume) {
+		struct vs_config_volume *v = st->volume;
+		char vp[VS_CFG_PATH_MAX];
+
+		vs_cfg_join(vp, where, "volume");
+		rc = resolve(L, dir, vp, VS_LAYER_FILTER, v->type, v->opts, v->nopts);
+		for (size_t i = 0; rc == 0 && i < v->nlegs; i++) {
+			char lp[VS_CFG_PATH_MAX];
+
+			vs_cfg_index_path(lp, vp, "legs", i);
+			rc = resolve_stack(L, dir, lp, &v->legs[i]);
+		}
 	}
 	return rc;
+}
+
+int vs_cfg_lun_resolve_paths(struct vs_cfg_loader *L, const char *dir, const char *where,
+                             struct vs_config_lun *l)
+{
+	return resolve_stack(L, dir, where, &l->stack);
 }

@@ -85,10 +85,32 @@ int vs_ctl_state_attach_nbd(struct vs_ctl_state *st, struct vs_nbd *nbd, const c
  */
 int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line));
 
+/* config.reload applies the file as the daemon would have started from
+ * it: fn makes the same changes its command line made (vstord: --listen,
+ * --threads), 0 or -1 with err.  Set before the control server starts. */
+void vs_ctl_state_set_reload_adjust(struct vs_ctl_state *st,
+                                    int (*fn)(void *ctx, struct vs_config *cfg, char *err,
+                                              size_t errlen),
+                                    void *ctx);
+
 /* Read-only views for start-up messages (no lock: call before the control
  * server starts). */
 const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st);
 struct vs_port *vs_ctl_state_port(const struct vs_ctl_state *st, size_t target_index);
+
+/* What the daemon serves right now, for its status line (systemd's
+ * STATUS=): targets, LUNs, logged-in sessions.  Takes the state's lock;
+ * with wait false only if it is free at once (the watchdog thread must not
+ * wait behind a lun.remove draining its commands): -EBUSY otherwise. */
+struct vs_ctl_summary {
+	size_t targets, luns, sessions;
+};
+int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bool wait);
+
+/* The running state in the Prometheus text format (version 0.0.4): per
+ * LUN and per target figures (ctl_metrics.c).  malloc'd, *len bytes;
+ * NULL when out of memory.  Takes the state's lock. */
+char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len);
 
 /*
  * Handle one request line (without its newline).  Returns the reply line

@@ -63,11 +63,36 @@ json_t *ctl_session_list(struct ctl_call *c)
 	return json_pack("{s:o,s:o*}", "sessions", arr, "nbd_sessions", ctl_nbd_sessions(st));
 }
 
+int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bool wait)
+{
+	*out = (struct vs_ctl_summary){ 0 };
+	if (!wait && pthread_mutex_trylock(&st->lock) != 0)
+		return -EBUSY;
+	if (wait)
+		pthread_mutex_lock(&st->lock);
+	out->targets = st->cfg->ntargets;
+	for (size_t i = 0; i < st->cfg->ntargets; i++) {
+		out->luns += st->cfg->targets[i].nluns;
+		out->sessions += ctl_sessions_on(st, st->cfg->targets[i].iqn);
+	}
+	pthread_mutex_unlock(&st->lock);
+	return 0;
+}
+
 static json_t *stats_json(const char *iqn, uint64_t lun, const struct vs_lun_stats *s)
 {
 	json_t *lat = json_pack("{s:I,s:I,s:I}", "p50", (json_int_t)vs_lun_stats_percentile_us(s, 50),
 	                        "p99", (json_int_t)vs_lun_stats_percentile_us(s, 99), "p99_9",
 	                        (json_int_t)vs_lun_stats_percentile_us(s, 99.9));
+	/* the histogram itself, so a client can take percentiles of an
+	 * interval (vstorctl top): bucket i counts latencies < 2^i us */
+	json_t *hist = json_array();
+	for (unsigned i = 0; hist && i < VS_LAT_BUCKETS; i++)
+		json_array_append_new(hist, json_integer((json_int_t)s->latency_us_hist[i]));
+	if (lat && hist)
+		json_object_set_new(lat, "histogram", hist);
+	else
+		json_decref(hist);
 	json_t *o = json_pack("{s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "target", iqn, "lun",
 	                      (json_int_t)lun, "ops",
 	                      (json_int_t)(s->read_ops + s->write_ops + s->other_ops), "read_ops",
@@ -155,18 +180,10 @@ static int fsync_parent(const char *path, char *dir, size_t dirlen)
  * new one stays. */
 json_t *ctl_config_save(struct ctl_call *c)
 {
-	static const char *const keys[] = { "path", NULL };
 	struct vs_ctl_state *st = c->st;
-	const char *path = NULL;
-	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, &path) < 0 ||
-	    ctl_check_abs_path(c, "path", path) < 0)
+	const char *path;
+	if (ctl_param_config_path(c, &path) < 0)
 		return NULL;
-	if (!path)
-		path = st->config_path;
-	if (!path)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS,
-		                "params.path: missing (vstord was started without -c, so there is no "
-		                "default file)");
 	char tmp[4096 + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

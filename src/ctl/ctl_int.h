@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "ctl.h"
+#include "vstor/bdev.h"
 
 /* Runtime half of a target; rt[i] belongs to cfg->targets[i]. */
 struct ctl_target_rt {
@@ -26,6 +27,10 @@ struct vs_ctl_state {
 	struct vs_nbd *nbd;     /* NULL: no NBD fabric (ctl_nbd.c) */
 	char *config_path;      /* vstord -c FILE; NULL: none */
 	struct vs_loop_group *loops;    /* for block stacks; may be NULL */
+	/* config.reload: what the daemon's command line changed in the file
+	 * at start (--listen, --threads), applied to the reloaded file too */
+	int (*reload_adjust)(void *ctx, struct vs_config *cfg, char *err, size_t errlen);
+	void *reload_adjust_ctx;
 };
 
 /* One request being handled. */
@@ -70,10 +75,48 @@ int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char
  * directory is not the client's, and a relative path saved by config.save
  * would name another file after a restart elsewhere.  NULL passes. */
 int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
+/* config.save / config.reload: params.path (absolute), or the -c file. */
+int ctl_param_config_path(struct ctl_call *c, const char **path);
 /* params.target → index of an existing target (NOT_FOUND if none). */
 int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */
 ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
+
+/* ---- a LUN's stack in the block layer's pre-order (ctl_stack.c) */
+#define CTL_FIELD_MAX       128
+#define BDEV_CTL_MAX_LAYERS 32   /* the block layer's limit per stack */
+
+struct ctl_layer {
+	size_t index;                   /* pre-order, 0 = the top */
+	int kind;                       /* VS_LAYER_* */
+	const char *name;               /* its type */
+	struct vs_config_kv **kv;       /* its options in the model */
+	size_t *n;
+	bool lun_backend;               /* the LUN's own backend (options on the LUN, or
+	                                 * under "options") */
+	struct vs_config_volume *volume;        /* a volume: its model */
+	char obj[CTL_FIELD_MAX];        /* where its options sit: "", "filters[0]", "volume",
+	                                 * "volume.legs[1]" ... */
+	char self[CTL_FIELD_MAX];       /* the layer: "backend", "filters[0]", "volume",
+	                                 * "volume.legs[1].backend" ... */
+};
+/* fn for every layer of st (a LUN's stack if lun) in pre-order; stops at
+ * the first nonzero return, which it returns. */
+int  ctl_stack_walk(struct vs_config_stack *st, bool lun,
+                    int (*fn)(void *ctx, struct ctl_layer *l), void *ctx);
+bool ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out);
+/* The field path of option `key` of layer l ("path", "options.path",
+ * "filters[0].iops", "volume.legs[1].path"). */
+void ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
+                            char *out, size_t len);
+/* The block layer's description of a stack (valid while the model is
+ * unchanged); NULL when out of memory. */
+struct ctl_desc {
+	struct vs_bdev_desc top;
+	void *priv;
+};
+struct ctl_desc *ctl_stack_desc(const struct vs_config_stack *st);
+void ctl_stack_desc_free(struct ctl_desc *cd);
 
 /* ---- state helpers (ctl_state.c) */
 /* Make room for one more target in cfg->targets and rt (no state change). */
@@ -86,6 +129,9 @@ int ctl_reserve_target(struct vs_ctl_state *st);
 int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
                    struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
                    size_t errlen);
+/* What the layers of st (numbered from `base` in bdev) learned at open,
+ * into the model.  0 or -ENOMEM. */
+int ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base);
 /* Which field of a LUN's description an attach error (err and layer above)
  * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
  * *rest is the message after it. */
@@ -96,6 +142,10 @@ const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const 
 struct vs_bdev_event;
 void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
 struct vs_port *ctl_port_create(const char *iqn);
+/* A block stack's state (enum vs_bdev_state) as lun.list and the metrics
+ * name it: "connected", "reconnecting", "failed". */
+const char *ctl_bdev_state_name(int state);
+#define CTL_BDEV_STATES 3
 /* Sessions logged in to target iqn (0 without a fabric). */
 size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
 /* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */
@@ -115,10 +165,12 @@ json_t *ctl_lun_remove(struct ctl_call *c);
 json_t *ctl_lun_resize(struct ctl_call *c);
 json_t *ctl_lun_list(struct ctl_call *c);
 json_t *ctl_lun_set_options(struct ctl_call *c);
+json_t *ctl_lun_replace_leg(struct ctl_call *c);
 json_t *ctl_layer_list(struct ctl_call *c);
 json_t *ctl_session_list(struct ctl_call *c);
 json_t *ctl_stats(struct ctl_call *c);
 json_t *ctl_config_save(struct ctl_call *c);
+json_t *ctl_config_reload(struct ctl_call *c);
 
 /* ---- NBD (ctl_nbd.c) */
 json_t *ctl_export_add(struct ctl_call *c);

@@ -19,49 +19,26 @@
 
 /*
  * Which field of the LUN's description an error of layer `layer` (counted
- * from the top of the stack: its filters, then the backend) is about.
- * Layers name the option that failed first ("path: cannot open ..."):
- * "path", "options.KEY" for a backend option given under "options",
- * "filters[1].iops"; a message that names no option of that layer points
- * at the layer itself ("backend", "filters[1]").
+ * from the top of the stack in pre-order: its filters, then the backend or
+ * the volume and its legs) is about.  Layers name the option that failed
+ * first ("path: cannot open ..."): "path", "options.KEY" for a backend
+ * option given under "options", "filters[1].iops",
+ * "volume.legs[1].path"; a message that names no option of that layer
+ * points at the layer itself ("backend", "filters[1]", "volume",
+ * "volume.legs[1].backend").
  */
 const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
                                 char *field, size_t len, const char **rest)
 {
 	const char *colon = strstr(why, ": ");
 	size_t flen = colon ? (size_t)(colon - why) : 0;
-	bool backend = layer < 0 || (size_t)layer >= l->nfilters;
-	const struct vs_config_kv *kv = backend ? l->options : l->filters[layer].opts;
-	size_t n = backend ? l->noptions : l->filters[layer].nopts;
+	struct vs_config_lun *ml = (struct vs_config_lun *)l;    /* the walk only reads */
+	struct ctl_layer cl;
 	struct vs_layer_type t;
 	char name[64] = "";
-	bool known = false;
 
 	if (flen && flen < sizeof(name))
 		snprintf(name, sizeof(name), "%.*s", (int)flen, why);
-	for (size_t i = 0; *name && i < n && !known; i++) {
-		if (strcmp(kv[i].key, name) != 0)
-			continue;
-		known = true;
-		if (backend)
-			snprintf(field, len, "%s%s", kv[i].in_options ? "options." : "", name);
-		else
-			snprintf(field, len, "filters[%d].%s", layer, name);
-	}
-	if (!known && *name &&
-	    vs_layer_type_find(backend ? VS_LAYER_BACKEND : VS_LAYER_FILTER,
-	                       backend ? l->backend : l->filters[layer].name, &t) &&
-	    vs_layer_type_option(&t, name)) {
-		known = true;
-		if (backend)
-			snprintf(field, len, "%s", name);
-		else
-			snprintf(field, len, "filters[%d].%s", layer, name);
-	}
-	if (known) {
-		*rest = colon + 2;
-		return field;
-	}
 	if (layer < 0 && *name && (!strcmp(name, "block_size") || !strcmp(name, "serial") ||
 	                           !strcmp(name, "physical_block_size") || !strcmp(name, "lun"))) {
 		/* the disk's own fields, as vdisk and the port name them */
@@ -69,10 +46,24 @@ const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const 
 		*rest = colon + 2;
 		return field;
 	}
-	if (backend)
-		snprintf(field, len, "backend");
-	else
-		snprintf(field, len, "filters[%d]", layer);
+	if (!ctl_stack_layer(&ml->stack, true, layer < 0 ? l->nfilters : (size_t)layer, &cl)) {
+		snprintf(field, len, "%s", l->volume ? "volume" : "backend");
+		*rest = why;
+		return field;
+	}
+	for (size_t i = 0; *name && i < *cl.n; i++) {
+		if (strcmp((*cl.kv)[i].key, name) == 0) {
+			ctl_layer_option_field(&cl, name, (*cl.kv)[i].in_options, field, len);
+			*rest = colon + 2;
+			return field;
+		}
+	}
+	if (*name && vs_layer_type_find(cl.kind, cl.name, &t) && vs_layer_type_option(&t, name)) {
+		ctl_layer_option_field(&cl, name, false, field, len);
+		*rest = colon + 2;
+		return field;
+	}
+	snprintf(field, len, "%s", cl.self);
 	*rest = why;
 	return field;
 }
@@ -87,38 +78,93 @@ static void field_error(struct ctl_call *c, int code, const struct vs_config_lun
 }
 
 /* Every option of type path must be absolute (ctl_check_abs_path). */
-static int check_abs_paths(struct ctl_call *c, const struct vs_config_lun *l)
+static int abs_path_layer(void *ctx, struct ctl_layer *cl)
 {
-	for (size_t i = 0; i <= l->nfilters; i++) {
-		bool backend = i == l->nfilters;
-		const struct vs_config_kv *kv = backend ? l->options : l->filters[i].opts;
-		size_t n = backend ? l->noptions : l->filters[i].nopts;
-		struct vs_layer_type t;
+	struct ctl_call *c = ctx;
+	struct vs_layer_type t;
 
-		if (!vs_layer_type_find(backend ? VS_LAYER_BACKEND : VS_LAYER_FILTER,
-		                        backend ? l->backend : l->filters[i].name, &t))
+	if (!vs_layer_type_find(cl->kind, cl->name, &t))
+		return 0;
+	for (size_t k = 0; k < *cl->n; k++) {
+		const struct vs_config_kv *kv = &(*cl->kv)[k];
+		const struct vs_opt_desc *d = vs_layer_type_option(&t, kv->key);
+		char field[2 * CTL_FIELD_MAX];
+
+		if (!d || d->type != VS_OPT_PATH)
 			continue;
-		for (size_t k = 0; k < n; k++) {
-			const struct vs_opt_desc *d = vs_layer_type_option(&t, kv[k].key);
-			char field[160];
-
-			if (!d || d->type != VS_OPT_PATH)
-				continue;
-			if (backend)
-				snprintf(field, sizeof(field), "%s%s", kv[k].in_options ? "options." : "",
-				         kv[k].key);
-			else
-				snprintf(field, sizeof(field), "filters[%zu].%s", i, kv[k].key);
-			if (ctl_check_abs_path(c, field, kv[k].value) < 0)
-				return -1;
-		}
+		ctl_layer_option_field(cl, kv->key, kv->in_options, field, sizeof(field));
+		if (ctl_check_abs_path(c, field, kv->value) < 0)
+			return -1;
 	}
 	return 0;
+}
+
+static int check_abs_paths(struct ctl_call *c, struct vs_config_stack *st, bool lun)
+{
+	return ctl_stack_walk(st, lun, abs_path_layer, c) ? -1 : 0;
 }
 
 static int lun_query(struct vs_port *port, uint64_t lun, struct vs_lun_info *info)
 {
 	return vs_port_lun_control(port, lun, VS_LUN_QUERY, info);
+}
+
+/* A layer's run-time state (vs_bdev_layer_state) as a JSON object. */
+static void state_kv(void *ctx, const char *key, const char *value)
+{
+	json_object_set_new(ctx, key, json_string(value));
+}
+
+struct states {
+	struct vs_bdev *bdev;
+	json_t *arr;
+};
+
+static int layer_state(void *ctx, struct ctl_layer *cl)
+{
+	struct states *s = ctx;
+	json_t *o = json_object();
+
+	if (!o)
+		return 0;
+	vs_bdev_layer_state(s->bdev, cl->index, state_kv, o);
+	if (json_object_size(o) == 0) {
+		json_decref(o);
+		return 0;
+	}
+	json_object_set_new(o, "layer", json_string(cl->self));
+	json_object_set_new(o, "type", json_string(cl->name));
+	json_array_append_new(s->arr, o);
+	return 0;
+}
+
+/* "layers": the layers that tell a state of their own (a mirror: in sync,
+ * degraded, resyncing N%; its legs), and the volume's in "volume_state". */
+static void add_layer_states(json_t *o, const struct vs_config_lun *l)
+{
+	struct states s = { l->bdev, json_array() };
+
+	if (!s.arr)
+		return;
+	ctl_stack_walk((struct vs_config_stack *)&l->stack, true, layer_state, &s);
+	for (size_t i = 0; i < json_array_size(s.arr); i++) {
+		json_t *e = json_array_get(s.arr, i);
+
+		if (!strcmp(json_string_value(json_object_get(e, "layer")), "volume") &&
+		    json_object_get(e, "state"))
+			json_object_set(o, "volume_state", json_object_get(e, "state"));
+	}
+	if (json_array_size(s.arr))
+		json_object_set_new(o, "layers", s.arr);
+	else
+		json_decref(s.arr);
+}
+
+const char *ctl_bdev_state_name(int state)
+{
+	static const char *const names[] = { "connected", "reconnecting", "failed" };
+
+	return names[state >= 0 && state <= 2 ? state : 2];
 }
 
 static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct vs_port *port)
@@ -128,11 +174,13 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 	if (lun_query(port, l->lun, &info) < 0) {
 		/* The model and the port always agree; say so if they do not. */
 		memset(&info, 0, sizeof(info));
-		snprintf(info.backend, sizeof(info.backend), "%s", l->backend);
+		snprintf(info.backend, sizeof(info.backend), "%s", l->backend ? l->backend : "");
 	}
 	vs_ctl_human_size(info.size_bytes, human, sizeof(human));
+	/* over a volume: the first leg's backend, as vs_bdev_backend_name */
 	json_t *o = json_pack("{s:s,s:I,s:s,s:I,s:s,s:i,s:b,s:s,s:s?}", "target", iqn, "lun",
-	                      (json_int_t)l->lun, "backend", l->backend, "size",
+	                      (json_int_t)l->lun, "backend", l->backend ? l->backend : info.backend,
+	                      "size",
 	                      (json_int_t)info.size_bytes, "size_human", human, "block_size",
 	                      (int)info.block_size, "readonly", info.readonly, "serial", info.serial,
 	                      "path", vs_config_lun_opt(l, "path"));
@@ -146,14 +194,17 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 		return NULL;
 	}
 	json_object_set_new(o, "filters", filters);
+	if (l->volume)
+		json_object_set_new(o, "volume", json_string(l->volume->type));
+	if (l->bdev)
+		add_layer_states(o, l);
 	if (l->bdev) {
 		/* what the stack's events made of the resource (vstor/bdev.h) */
-		static const char *const names[] = { "connected", "reconnecting", "failed" };
 		struct vs_bdev_status bs;
 
 		vs_bdev_get_status(l->bdev, &bs);
 		json_object_set_new(o, "stack", json_string(vs_bdev_name(l->bdev)));
-		json_object_set_new(o, "state", json_string(names[bs.state <= 2 ? bs.state : 2]));
+		json_object_set_new(o, "state", json_string(ctl_bdev_state_name(bs.state)));
 		if (bs.since)
 			json_object_set_new(o, "state_since", json_integer((json_int_t)bs.since));
 		char human[64];
@@ -164,7 +215,7 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 			localtime_r(&since, &tm);
 			strftime(human, sizeof(human), "reconnecting since %H:%M:%S", &tm);
 		} else {
-			snprintf(human, sizeof(human), "%s", names[bs.state <= 2 ? bs.state : 2]);
+			snprintf(human, sizeof(human), "%s", ctl_bdev_state_name(bs.state));
 		}
 		json_object_set_new(o, "state_human", json_string(human));
 		if (bs.why[0])
@@ -191,7 +242,7 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	json_decref(obj);
 	if (rc < 0)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
-	if (check_abs_paths(c, &l) < 0) {
+	if (check_abs_paths(c, &l.stack, true) < 0) {
 		vs_config_lun_free(&l);
 		return NULL;
 	}
@@ -409,12 +460,33 @@ static int opt_text(json_t *v, char *out, size_t len)
 	return 0;
 }
 
+/* The layer params.layer names: the first in pre-order whose filter type
+ * it is, "backend" (the LUN's own), or a layer's field path
+ * ("volume", "volume.legs[1].filters[0]", "volume.legs[0].backend"). */
+struct by_name {
+	const char *want;
+	struct ctl_layer *out;
+};
+
+static int layer_named(void *ctx, struct ctl_layer *cl)
+{
+	struct by_name *b = ctx;
+
+	if (strcmp(cl->self, b->want) != 0 &&
+	    !(cl->kind == VS_LAYER_FILTER && strcmp(cl->name, b->want) == 0) &&
+	    !(cl->lun_backend && strcmp(b->want, "backend") == 0))
+		return 0;
+	*b->out = *cl;
+	return 1;
+}
+
 /*
  * lun.set_options: change run-time options of one layer of a LUN's stack
- * (a throttle's limits, an error filter switched off) while initiators
- * use it.  params.layer: a filter's name (its first one in the stack) or
- * "backend".  All or nothing, checked by the layer's schema; the model
- * follows, so config.save keeps the new values.
+ * (a throttle's limits, an error filter switched off, a mirror's resync
+ * rate) while initiators use it.  params.layer: a filter's name (its first
+ * one in the stack), "backend", or a layer's field path such as
+ * "volume.legs[1].filters[0]".  All or nothing, checked by the layer's
+ * schema; the model follows, so config.save keeps the new values.
  */
 json_t *ctl_lun_set_options(struct ctl_call *c)
 {
@@ -423,20 +495,21 @@ json_t *ctl_lun_set_options(struct ctl_call *c)
 	const char *layer = NULL;
 	struct vs_kv kv[64];
 	char text[64][256];
-	size_t ti, li, idx, n = 0;
+	size_t ti, li, n = 0;
 	const char *key;
 	json_t *opts, *v;
+	struct ctl_layer cl;
+	struct by_name want = { NULL, &cl };
 
 	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
-	    ctl_param_str(c, "layer", true, 31, &layer) < 0)
+	    ctl_param_str(c, "layer", true, CTL_FIELD_MAX - 1, &layer) < 0)
 		return NULL;
 	struct vs_config_lun *l = &st->cfg->targets[ti].luns[li];
-	for (idx = 0; idx < l->nfilters && strcmp(l->filters[idx].name, layer) != 0; idx++)
-		;
-	if (idx == l->nfilters && strcmp(layer, "backend") != 0)
+	want.want = layer;
+	if (ctl_stack_walk(&l->stack, true, layer_named, &want) != 1)
 		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.layer: LUN %" PRIu64 " has no filter "
 		                "\"%s\" (its stack: %s)", l->lun, layer,
-		                l->bdev ? vs_bdev_name(l->bdev) : l->backend);
+		                l->bdev ? vs_bdev_name(l->bdev) : l->backend ? l->backend : "volume");
 	opts = json_object_get(c->params, "options");
 	if (!json_is_object(opts) || json_object_size(opts) == 0)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: must be an object with at "
@@ -453,7 +526,7 @@ json_t *ctl_lun_set_options(struct ctl_call *c)
 	if (!l->bdev)
 		return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: LUN %" PRIu64 " has no open stack",
 		                l->lun);
-	if (vs_bdev_set_options(l->bdev, idx, kv, n) < 0) {
+	if (vs_bdev_set_options(l->bdev, cl.index, kv, n) < 0) {
 		const char *why = vs_last_error(), *colon = strstr(why, ": ");
 
 		/* the layer names the option first */
@@ -468,17 +541,121 @@ json_t *ctl_lun_set_options(struct ctl_call *c)
 		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.layer: %s", why);
 	}
 	for (size_t i = 0; i < n; i++) {
-		int rc = idx < l->nfilters
-		         ? vs_config_kv_set(&l->filters[idx].opts, &l->filters[idx].nopts, kv[i].key,
-		                            kv[i].value)
-		         : vs_config_kv_set(&l->options, &l->noptions, kv[i].key, kv[i].value);
-
-		if (rc < 0)
+		if (vs_config_kv_set(cl.kv, cl.n, kv[i].key, kv[i].value) < 0)
 			return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: out of memory (the change "
 			                "took effect; config.save would write the old values)");
 	}
 	return json_pack("{s:s,s:I,s:s,s:O}", "target", st->cfg->targets[ti].iqn, "lun",
 	                 (json_int_t)l->lun, "layer", layer, "options", opts);
+}
+
+/* The first layer whose field path starts with `want`. */
+struct prefix {
+	char want[CTL_FIELD_MAX];
+	size_t index;
+};
+
+static int first_with_prefix(void *ctx, struct ctl_layer *cl)
+{
+	struct prefix *p = ctx;
+
+	if (strncmp(cl->self, p->want, strlen(p->want)) != 0)
+		return 0;
+	p->index = cl->index;
+	return 1;
+}
+
+/*
+ * lun.replace_leg: put a new stack in place of one leg of the LUN's
+ * volume while initiators use it (params.leg: its index; params.stack: the
+ * new leg, as in the config file).  The volume's filter decides whether it
+ * can (a mirror copies the new leg in full, in the background; a leg that
+ * is the only copy in sync is refused).  The model follows.
+ */
+json_t *ctl_lun_replace_leg(struct ctl_call *c)
+{
+	static const char *const keys[] = { "target", "lun", "leg", "stack", NULL };
+	struct vs_ctl_state *st = c->st;
+	struct vs_config_stack leg;
+	struct ctl_desc *desc;
+	struct ctl_layer cl;
+	char err[VS_CTL_MSG_MAX];
+	size_t ti, li, vol;
+	uint64_t idx = 0;
+	bool has = false;
+	int failed, rc;
+	json_t *jleg;
+
+	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	    ctl_param_lun(c, "leg", true, &has, &idx) < 0)
+		return NULL;
+	struct vs_config_target *t = &st->cfg->targets[ti];
+	struct vs_config_lun *l = &t->luns[li];
+	if (!l->volume)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.lun: LUN %" PRIu64 " of %s is not "
+		                "over a volume", l->lun, t->iqn);
+	if (idx >= l->volume->nlegs)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.leg: the volume has %zu legs "
+		                "(0-%zu)", l->volume->nlegs, l->volume->nlegs - 1);
+	jleg = json_object_get(c->params, "stack");
+	if (!jleg)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.stack: missing (required)");
+	if (vs_config_parse_leg(jleg, "params.stack", &leg, err, sizeof(err)) < 0)
+		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+	if (check_abs_paths(c, &leg, false) < 0) {
+		vs_config_stack_free(&leg);
+		return NULL;
+	}
+	if (!(desc = ctl_stack_desc(&leg))) {
+		vs_config_stack_free(&leg);
+		return ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory");
+	}
+	vol = l->nfilters;      /* the volume's layer: right under the LUN's filters */
+	rc = l->bdev ? vs_bdev_replace_lower(l->bdev, vol, (size_t)idx, &desc->top, &failed)
+	             : -ENODEV;
+	ctl_stack_desc_free(desc);
+	if (rc < 0) {
+		const char *why = l->bdev ? vs_last_error() : "the LUN has no open stack";
+
+		if (failed >= 0 && ctl_stack_layer(&leg, false, (size_t)failed, &cl)) {
+			const char *colon = strstr(why, ": ");
+			char name[64] = "", field[2 * CTL_FIELD_MAX];
+
+			if (colon && colon - why < 64)
+				snprintf(name, sizeof(name), "%.*s", (int)(colon - why), why);
+			for (size_t i = 0; *name && i < *cl.n; i++)
+				if (!strcmp((*cl.kv)[i].key, name)) {
+					ctl_layer_option_field(&cl, name, false, field, sizeof(field));
+					ctl_fail(c, VS_CTL_FAILED, "params.stack%s%s: %s", *field ? "." : "",
+					         field, colon + 2);
+					vs_config_stack_free(&leg);
+					return NULL;
+				}
+			ctl_fail(c, VS_CTL_FAILED, "params.stack.%s: %s", cl.self, why);
+		} else {
+			const char *colon = strstr(why, ": ");
+
+			/* the volume's own refusal: "leg: ..." */
+			if (colon && !strncmp(why, "leg: ", 5))
+				ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.%s", why);
+			else
+				ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.leg: %s",
+				         why);
+		}
+		vs_config_stack_free(&leg);
+		return NULL;
+	}
+	/* the model follows: the new leg, and what its layers learned */
+	vs_config_stack_free(&l->volume->legs[idx]);
+	l->volume->legs[idx] = leg;
+	struct prefix p = { .index = SIZE_MAX };
+	snprintf(p.want, sizeof(p.want), "volume.legs[%" PRIu64 "].", idx);
+	ctl_stack_walk(&l->stack, true, first_with_prefix, &p);
+	if (p.index != SIZE_MAX &&
+	    ctl_stack_learn(l->bdev, &l->volume->legs[idx], false, p.index) < 0)
+		return ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory (the leg was "
+		                "replaced; config.save may miss what it learned)");
+	return lun_json(t->iqn, l, st->rt[ti].port);
 }
 
 static const char *opt_type_name(uint8_t type)

@@ -214,3 +214,20 @@ ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun)
 			return (ssize_t)i;
 	return -1;
 }
+
+int ctl_param_config_path(struct ctl_call *c, const char **path)
+{
+	static const char *const keys[] = { "path", NULL };
+
+	*path = NULL;
+	if (ctl_check_keys(c, keys) < 0 || ctl_param_str(c, "path", false, 4000, path) < 0 ||
+	    ctl_check_abs_path(c, "path", *path) < 0)
+		return -1;
+	if (!*path)
+		*path = c->st->config_path;
+	if (!*path)
+		return ctl_bad(c, VS_CTL_INVALID_PARAMS,
+		               "params.path: missing (vstord was started without -c, so there is no "
+		               "default file)");
+	return 0;
+}

@@ -24,6 +24,7 @@ static const struct {
 	{ "lun.resize", ctl_lun_resize },
 	{ "lun.list", ctl_lun_list },
 	{ "lun.set_options", ctl_lun_set_options },
+	{ "lun.replace_leg", ctl_lun_replace_leg },
 	{ "layer.list", ctl_layer_list },
 	{ "acl.add", ctl_acl_add },
 	{ "acl.remove", ctl_acl_remove },
@@ -36,6 +37,7 @@ static const struct {
 	{ "export.list", ctl_export_list },
 	{ "stats", ctl_stats },
 	{ "config.save", ctl_config_save },
+	{ "config.reload", ctl_config_reload },
 };
 
 static char *dump(json_t *reply)

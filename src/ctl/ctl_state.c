@@ -58,14 +58,6 @@ int ctl_reserve_target(struct vs_ctl_state *st)
 	return 0;
 }
 
-/* The options of one layer as the block layer takes them. */
-static size_t kv_view(const struct vs_config_kv *kv, size_t n, struct vs_kv *out)
-{
-	for (size_t i = 0; i < n; i++)
-		out[i] = (struct vs_kv){ kv[i].key, kv[i].value };
-	return n;
-}
-
 /* What a layer found out at open (an encryption key's fingerprint) goes
  * into the model, so config.save keeps it. */
 struct learned {
@@ -82,47 +74,47 @@ static void learn(void *ctx, const char *key, const char *value)
 		l->rc = -ENOMEM;
 }
 
-#define CTL_LAYER_OPTS 128
+struct learn_walk {
+	struct vs_bdev *bdev;
+	size_t base;            /* the stack's first layer in the whole stack */
+	int rc;
+};
+
+static int learn_layer(void *ctx, struct ctl_layer *layer)
+{
+	struct learn_walk *w = ctx;
+	struct learned ln = { layer->kv, layer->n, 0 };
+
+	vs_bdev_layer_learned(w->bdev, w->base + layer->index, learn, &ln);
+	return w->rc = ln.rc;
+}
+
+int ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base)
+{
+	struct learn_walk w = { bdev, base, 0 };
+
+	ctl_stack_walk(st, lun, learn_layer, &w);
+	return w.rc;
+}
 
 int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
                    struct vs_config_lun *l, uint64_t *bytes_out, int *failed_layer, char *err,
                    size_t errlen)
 {
-	/* the stack top-down: filters[0] first, the backend last */
-	struct vs_bdev_desc desc[VS_CONFIG_MAX_FILTERS + 1];
-	struct vs_kv *kv = calloc((l->nfilters + 1) * CTL_LAYER_OPTS, sizeof(*kv));
 	struct vs_bdev_open_args args = { .readonly = l->readonly, .loops = st->loops };
+	struct ctl_desc *desc = ctl_stack_desc(&l->stack);
 	size_t nf = l->nfilters;
 	struct vs_bdev *bdev;
 	uint64_t bytes;
 	int rc = 0;
 
 	*failed_layer = -1;
-	if (!kv || nf > VS_CONFIG_MAX_FILTERS || l->noptions > CTL_LAYER_OPTS) {
-		snprintf(err, errlen, "%s", kv ? "too many filters or options" : "out of memory");
-		free(kv);
-		return -EINVAL;
+	if (!desc) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
 	}
-	for (size_t i = 0; i <= nf; i++) {
-		const struct vs_config_kv *o = i < nf ? l->filters[i].opts : l->options;
-		size_t n = i < nf ? l->filters[i].nopts : l->noptions;
-
-		if (n > CTL_LAYER_OPTS) {
-			snprintf(err, errlen, "too many options");
-			free(kv);
-			return -EINVAL;
-		}
-		desc[i] = (struct vs_bdev_desc){
-			.kind = i < nf ? VS_LAYER_FILTER : VS_LAYER_BACKEND,
-			.name = i < nf ? l->filters[i].name : l->backend,
-			.opts = kv + i * CTL_LAYER_OPTS,
-			.nopts = kv_view(o, n, kv + i * CTL_LAYER_OPTS),
-			.lower = i < nf ? &desc[i + 1] : NULL,
-			.nlower = i < nf ? 1 : 0,
-		};
-	}
-	bdev = vs_bdev_open_stack(&desc[0], &args);
-	free(kv);
+	bdev = vs_bdev_open_stack(&desc->top, &args);
+	ctl_stack_desc_free(desc);
 	if (!bdev) {
 		*failed_layer = args.failed_layer;
 		snprintf(err, errlen, "%s", vs_last_error());
@@ -133,7 +125,10 @@ int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iq
 		/* Without a size the LUN takes the resource's (a file's), so
 		 * that is what is wrong: name the option that says which one. */
 		*failed_layer = (int)nf;
-		if (!vs_config_lun_opt(l, "size") && vs_config_lun_opt(l, "path"))
+		if (l->volume)
+			snprintf(err, errlen, "the volume has %" PRIu64 " bytes, not a non-zero multiple "
+			         "of block_size %" PRIu32, bytes, l->block_size);
+		else if (!vs_config_lun_opt(l, "size") && vs_config_lun_opt(l, "path"))
 			snprintf(err, errlen,
 			         "path: '%s' is %" PRIu64 " bytes, not a non-zero multiple of block_size %" PRIu32,
 			         vs_config_lun_opt(l, "path"), bytes, l->block_size);
@@ -144,13 +139,7 @@ int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iq
 		vs_bdev_close(bdev);
 		return -EINVAL;
 	}
-	for (size_t i = 0; i <= nf && rc == 0; i++) {
-		struct learned ln = { i < nf ? &l->filters[i].opts : &l->options,
-		                      i < nf ? &l->filters[i].nopts : &l->noptions, 0 };
-
-		vs_bdev_layer_learned(bdev, i, learn, &ln);
-		rc = ln.rc;
-	}
+	rc = ctl_stack_learn(bdev, &l->stack, true, 0);
 	struct vs_vdisk_lun_config lc = {
 		.bdev = bdev,
 		.block_size = l->block_size,
@@ -218,6 +207,11 @@ void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev)
 		snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": resource failed%s%s; the LUN answers "
 		         "NOT READY until it is removed", (const char *)ctx, lun, why ? ": " : "",
 		         why ? why : "");
+		break;
+	case VS_BDEV_EV_STATE:
+		/* a layer's own line (a volume's leg degraded, copied level) */
+		snprintf(line, sizeof(line), "%s LUN %" PRIu64 ": %s", (const char *)ctx, lun,
+		         why ? why : "state changed");
 		break;
 	default:
 		return;
@@ -419,6 +413,17 @@ int vs_ctl_state_destroy(struct vs_ctl_state *st, void (*log)(const char *line))
 	pthread_mutex_destroy(&st->lock);
 	free(st);
 	return rc;
+}
+
+void vs_ctl_state_set_reload_adjust(struct vs_ctl_state *st,
+                                    int (*fn)(void *ctx, struct vs_config *cfg, char *err,
+                                              size_t errlen),
+                                    void *ctx)
+{
+	pthread_mutex_lock(&st->lock);
+	st->reload_adjust = fn;
+	st->reload_adjust_ctx = ctx;
+	pthread_mutex_unlock(&st->lock);
 }
 
 const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st)

@@ -386,7 +386,8 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 #define FORCE_HELD    0x1
 #define FORCE_ACTIVE  0x2
 typedef bool (*srb_filter_fn)(const struct vs_srb *srb, const void *arg);
-void lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
+/* Returns how many SRBs it completed. */
+uint32_t lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
                         srb_filter_fn filter, const void *arg, uint8_t default_status);
 /* lun_mark_abort `how` */
 #define MARK_CALL_ABORT_SRB  0x1    /* ask the miniport (abort_srb) */

@@ -36,12 +36,13 @@ static uint64_t tick_now(struct vs_port *port)
 
 /* One queue: see lun_force_complete.  Kicks the queue afterwards when it
  * took held SRBs (the head changed; a starved queue may be empty now). */
-static void queue_force_complete(struct port_queue *q, unsigned what, srb_filter_fn filter,
-                                 const void *arg, uint8_t default_status)
+static uint32_t queue_force_complete(struct port_queue *q, unsigned what, srb_filter_fn filter,
+                                     const void *arg, uint8_t default_status)
 {
 	struct vs_port *port = q->lun->port;
 	struct vs_srb *batch[BATCH], *s, *next;
 	unsigned n;
+	uint32_t total = 0;
 	bool took_held = false;
 
 	do {
@@ -92,6 +93,7 @@ static void queue_force_complete(struct port_queue *q, unsigned what, srb_filter
 		/* the fabric's reference keeps each SRB alive until its done() */
 		for (unsigned i = 0; i < n; i++)
 			batch[i]->done(batch[i]);
+		total += n;
 		if (settled)
 			queue_abort_settled(q, settled);
 		if (slots)
@@ -99,18 +101,20 @@ static void queue_force_complete(struct port_queue *q, unsigned what, srb_filter
 	} while (n == BATCH);
 	if (took_held)
 		queue_kick(q);
+	return total;
 }
 
-void lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
-                        srb_filter_fn filter, const void *arg, uint8_t default_status)
+uint32_t lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
+                            srb_filter_fn filter, const void *arg, uint8_t default_status)
 {
-	uint32_t nq = only ? 1 : lun_queue_count(lun);
+	uint32_t nq = only ? 1 : lun_queue_count(lun), total = 0;
 
 	for (uint32_t i = 0; i < nq; i++) {
 		struct port_queue *q = only ? only : lun_queue_at(lun, i);
 		if (q)
-			queue_force_complete(q, what, filter, arg, default_status);
+			total += queue_force_complete(q, what, filter, arg, default_status);
 	}
+	return total;
 }
 
 static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, const void *arg,

@@ -67,8 +67,12 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 	if (srb->scsi_status == SAM_STAT_CHECK_CONDITION && srb->sense_len >= 3) {
 		struct vs_sense s;
 
-		if (!vs_sense_parse(srb->sense, srb->sense_len, &s) || s.key != SENSE_UNIT_ATTENTION)
+		if (!vs_sense_parse(srb->sense, srb->sense_len, &s)) {
+			st->errors++;   /* counted, but under no key */
+		} else if (s.key != SENSE_UNIT_ATTENTION) {
 			st->errors++;
+			st->errors_by_key[s.key & 0x0f]++;
+		}
 	}
 	/* aborted without status, or with TASK ABORTED for another nexus's
 	 * abort (TAS=1, see srb_apply_verdict) */
@@ -80,6 +84,7 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 	if (srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_RESERVATION_CONFLICT)
 		st->reservation_conflicts++;
 	st->latency_us_hist[lat_bucket(lat_ns / 1000)]++;
+	st->latency_ns_sum += lat_ns;
 }
 
 void queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns)
@@ -101,9 +106,12 @@ static void stats_add(struct vs_lun_stats *to, const struct vs_lun_stats *from)
 	to->aborts += from->aborts;
 	to->busy += from->busy;
 	to->task_set_full += from->task_set_full;
+	for (unsigned i = 0; i < 16; i++)
+		to->errors_by_key[i] += from->errors_by_key[i];
 	to->reservation_conflicts += from->reservation_conflicts;
 	for (unsigned i = 0; i < VS_LAT_BUCKETS; i++)
 		to->latency_us_hist[i] += from->latency_us_hist[i];
+	to->latency_ns_sum += from->latency_ns_sum;
 }
 
 static void add_queue(struct port_queue *q, void *out)

@@ -93,22 +93,25 @@ static bool filter_taken(const struct vs_srb *s, const void *arg)
 
 /* Held tasks complete at once; the miniport's are marked (`how`: see
  * lun_mark_abort).  `only`: the queue that holds every selected task, or
- * NULL for all queues of the LUN.  Returns how many the miniport has. */
+ * NULL for all queues of the LUN.  Returns how many the miniport has;
+ * *held (if not NULL) gets how many held ones were completed. */
 static uint32_t take_begin(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn f,
-                           const void *arg, uint32_t by, unsigned how)
+                           const void *arg, uint32_t by, unsigned how, uint32_t *held)
 {
 	struct abort_sel own = { f, arg, by, true }, other = { f, arg, by, false };
-	uint32_t n = 0;
+	uint32_t n = 0, h = 0;
 
 	/* a queue's tasks are all of one nexus: one of the passes is empty */
 	if (!only || only->nkey == by) {
-		lun_force_complete(lun, only, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
+		h += lun_force_complete(lun, only, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
 		n += lun_mark_abort(lun, only, filter_sel, &own, SRBF_TMF_ABORTED, how);
 	}
 	if (!only || only->nkey != by) {
-		lun_force_complete(lun, only, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
+		h += lun_force_complete(lun, only, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
 		n += lun_mark_abort(lun, only, filter_sel, &other, SRBF_TAS_ABORTED, how);
 	}
+	if (held)
+		*held = h;
 	return n;
 }
 
@@ -121,20 +124,24 @@ static void take_finish(struct vs_port_lun *lun, struct port_queue *only, uint32
 }
 
 /* Abort the SRBs of the requester's queue `q` selected by f/arg and wait
- * until all completed. */
-static void abort_and_wait(struct vs_port *port, struct port_queue *q, srb_filter_fn f,
-                           const void *arg)
+ * until all completed.  Returns how many it took (held or marked): none
+ * means every selected task had already completed on its own. */
+static uint32_t abort_and_wait(struct vs_port *port, struct port_queue *q, srb_filter_fn f,
+                               const void *arg)
 {
-	if (take_begin(q->lun, q, f, arg, q->nkey, MARK_CALL_ABORT_SRB) == 0)
-		return;
+	uint32_t held, marked = take_begin(q->lun, q, f, arg, q->nkey, MARK_CALL_ABORT_SRB, &held);
+
+	if (marked == 0)
+		return held;
 	take_finish(q->lun, q, tmf_wait_ms(port));
 	queue_kick(q);
+	return held + marked;
 }
 
 /* LOGICAL UNIT RESET on one LUN for nexus key `by`; lun_lock held by the caller */
 static void lun_reset_begin(struct vs_port_lun *lun, uint32_t by)
 {
-	take_begin(lun, NULL, NULL, NULL, by, 0);
+	take_begin(lun, NULL, NULL, NULL, by, 0, NULL);
 	atomic_fetch_add(&lun->resets, 1);
 }
 
@@ -224,10 +231,12 @@ static enum vs_tmf_response run_tmf(struct tmf_req *r)
 
 	switch (r->fn) {
 	case VS_TMF_ABORT_TASK:
-		if (count_matching(q, filter_task, &key) == 0)
-			return VS_TMF_TASK_DOES_NOT_EXIST;
-		abort_and_wait(port, q, filter_task, &key);
-		return VS_TMF_COMPLETE;
+		/* Judged by what the abort took, not by a look before it: a
+		 * task that completes in between has had its status sent, and
+		 * answering "function complete" would give it two outcomes
+		 * (RFC 7143 §11.5.1: it no longer exists). */
+		return abort_and_wait(port, q, filter_task, &key) ? VS_TMF_COMPLETE
+		                                                  : VS_TMF_TASK_DOES_NOT_EXIST;
 	case VS_TMF_ABORT_TASK_SET:
 		abort_and_wait(port, q, NULL, NULL);
 		return VS_TMF_COMPLETE;
@@ -322,7 +331,7 @@ int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexu
 	 * would LUN-reset it too, so wait here and take them back ourselves.
 	 * The tasks are all in that nexus's queue. */
 	if (take_begin(lun, q, filter_nexus_except, &k, by ? by->id + 1 : 0,
-	               MARK_CALL_ABORT_SRB | MARK_NO_ESCALATION)) {
+	               MARK_CALL_ABORT_SRB | MARK_NO_ESCALATION, NULL)) {
 		take_finish(lun, q, port->abort_timeout_ms);
 		queue_kick(q);
 	}

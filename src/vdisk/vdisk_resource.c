@@ -11,7 +11,9 @@
  *  - back: ready again, held commands go on;
  *  - resized: the new capacity, and CAPACITY DATA HAS CHANGED (2A/09) for
  *    every I_T nexus (SBC-3 4.6);
- *  - failed for good: NOT READY / MANUAL INTERVENTION REQUIRED (04/03).
+ *  - failed for good: NOT READY / MANUAL INTERVENTION REQUIRED (04/03);
+ *  - a layer's state (a mirror's leg degraded): told to the LUN's owner for
+ *    its log, nothing else.
  *
  * Events arrive on whatever thread the layer raises them on, possibly
  * with the layer's own locks held or from inside its event loop.  So the
@@ -98,6 +100,8 @@ static void on_event(void *ctx, const struct vs_bdev_event *ev)
 		atomic_store(&lun->hold_ms, ev->hold_ms);
 	if (lun->on_event)
 		lun->on_event(lun->event_ctx, lun->plun ? vs_port_lun_number(lun->plun) : 0, ev);
+	if (ev->type == VS_BDEV_EV_STATE)
+		return;                 /* a layer's own news: nothing changes for SCSI */
 	if (atomic_fetch_or(&lun->ev_flags, bits | EV_QUEUED) & EV_QUEUED)
 		return;                 /* the queued work item will see it */
 	vdisk_out_get(lun);

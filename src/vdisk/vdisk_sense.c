@@ -83,6 +83,17 @@ void vdisk_set_errno(struct vs_srb *srb, int err, bool write)
 		 * reports the task aborted; this is only what it carries */
 		vs_srb_set_sense(srb, SENSE_ABORTED_COMMAND, 0);
 		break;
+	case -ENOTRECOVERABLE:
+		/* Writes acknowledged earlier are gone: a remote server came
+		 * back as another export, or refused them when they were sent
+		 * again (bdev.h).  A FLUSH says so, since it is the command
+		 * that promises they are on the medium (SBC-3 5.22
+		 * SYNCHRONIZE CACHE).  Not an outage to retry but data that
+		 * did not reach the medium: MEDIUM ERROR (SPC-4 4.5.6, "a
+		 * non-recovered error condition ... in the recorded data")
+		 * with WRITE ERROR, whatever the command was. */
+		vs_srb_set_sense(srb, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
+		break;
 	case -ENODEV:
 		/* the resource failed for good (vdisk_resource.c) */
 		vs_srb_set_sense(srb, SENSE_NOT_READY, ASC_LUN_NOT_READY_MANUAL_INTERVENTION);

@@ -1,8 +1,11 @@
 #!/bin/bash
 # Conformance: run libiscsi's iscsi-test-cu against a live vstord, once with
-# a RAM LUN, once with a file LUN and once with an RBD LUN on a throw-away
-# Ceph cluster (tests/lib/ceph_cluster.sh), and count real passes, failures
-# and skips per family (iSCSI, SCSI).
+# a RAM LUN, once with a file LUN, once with an RBD LUN on a throw-away
+# Ceph cluster (tests/lib/ceph_cluster.sh) and once with an NBD LUN (the nbd
+# backend over nbdkit's memory plugin, started here), and count real passes,
+# failures and skips per family (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS may also
+# name the volumes concat, stripe and mirror (each over two file legs, 1 GiB
+# in all), to show they answer as a plain file LUN does.
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -28,7 +31,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd crypt}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd crypt}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1
@@ -55,11 +58,21 @@ fi
 mkdir -p "$OUT"
 tmp=$(mktemp -d /tmp/vstor-conformance.XXXXXX)
 pid=
+nbd_pids=()
+stop_nbdkit() {
+	local p
+	for p in "${nbd_pids[@]}"; do
+		kill -TERM "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	nbd_pids=()
+}
 cleanup() {
 	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 		kill -TERM "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	fi
+	stop_nbdkit
 	ceph_cluster_down
 	rm -rf "$tmp"
 }
@@ -82,6 +95,18 @@ allowed_skips() {
 		tr -d '|` ' | sort -u
 }
 
+# volume TYPE NAME: a volume of two file legs NAME-a.img, NAME-b.img
+volume() {
+	local size=512M opts=""
+	case "$1" in
+	mirror) size=1G opts="\"meta\": \"$tmp/$2.map\", \"assume_clean\": true," ;;
+	stripe) opts="\"chunk\": \"64K\"," ;;
+	esac
+	echo "{ \"type\": \"$1\", $opts \"legs\": [
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-a.img\", \"size\": \"$size\", \"create\": true },
+	  { \"backend\": \"file\", \"path\": \"$tmp/$2-b.img\", \"size\": \"$size\", \"create\": true } ] }"
+}
+
 write_config() {   # backend → config file
 	local lun
 	# LUN 0: the disk under test, removable (see README.md: the PREVENT
@@ -99,6 +124,10 @@ write_config() {   # backend → config file
 	file)
 		lun="{ \"lun\": 0, \"backend\": \"file\", \"path\": \"$tmp/disk.img\", \"size\": \"1G\", \"create\": true, \"removable\": true }, $ro,
 		     { \"lun\": 2, \"backend\": \"file\", \"path\": \"$tmp/disk2.img\", \"size\": \"1G\", \"create\": true, \"physical_block_size\": 4096 }" ;;
+	concat | stripe | mirror)
+		# volumes over two file legs, 1 GiB in all as the file LUN
+		lun="{ \"lun\": 0, \"volume\": $(volume "$1" disk), \"removable\": true }, $ro,
+		     { \"lun\": 2, \"volume\": $(volume "$1" disk2), \"physical_block_size\": 4096 }" ;;
 	crypt)
 		# the file LUNs under a stack of filters, crypt over throttle
 		# (issue 11: the same counts as a plain file LUN), the throttle
@@ -113,6 +142,10 @@ write_config() {   # backend → config file
 		local r="\"backend\": \"rbd\", \"conf\": \"$CEPH_CONF\", \"id\": \"vstor\", \"keyring\": \"$CEPH_DIR/client.vstor.keyring\", \"create\": true, \"size\": \"1G\""
 		lun="{ \"lun\": 0, $r, \"image\": \"conformance0\", \"removable\": true }, $ro,
 		     { \"lun\": 2, $r, \"image\": \"conformance2\", \"physical_block_size\": 4096 }" ;;
+	nbd)
+		# the nbd backend, one nbdkit (memory plugin) per LUN (start_nbdkit)
+		lun="{ \"lun\": 0, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd0.sock\", \"removable\": true }, $ro,
+		     { \"lun\": 2, \"backend\": \"nbd\", \"uri\": \"nbd+unix:///?socket=$tmp/nbd2.sock\", \"physical_block_size\": 4096 }" ;;
 	esac
 	if [ -n "$FILTERS" ]; then
 		lun=$(python3 -c '
@@ -132,8 +165,33 @@ print(json.dumps(luns)[1:-1])' "$lun" "$FILTERS") || return 1
 JSON
 }
 
+# The NBD LUNs' servers: nbdkit's memory plugin (1 GiB, sparse), one per
+# LUN, on Unix sockets in $tmp; ready once its pid file is written.
+start_nbdkit() {
+	local i
+	if ! command -v nbdkit >/dev/null; then
+		echo "conformance: nbdkit not found (apt-get install nbdkit)" >&2
+		return 1
+	fi
+	for i in 0 2; do
+		rm -f "$tmp/nbd$i.sock" "$tmp/nbd$i.pid"
+		nbdkit -U "$tmp/nbd$i.sock" -P "$tmp/nbd$i.pid" -f memory 1G \
+			>>"$OUT/nbdkit.log" 2>&1 &
+		nbd_pids+=($!)
+	done
+	for _ in $(seq 100); do
+		[ -s "$tmp/nbd0.pid" ] && [ -s "$tmp/nbd2.pid" ] && return 0
+		sleep 0.1
+	done
+	echo "conformance: nbdkit did not start; see $OUT/nbdkit.log" >&2
+	return 1
+}
+
 start_vstord() {   # backend
-	rm -f "$tmp/disk.img" "$tmp/disk2.img"
+	rm -f "$tmp"/disk*.img "$tmp"/disk*.map
+	if [ "$1" = nbd ]; then
+		start_nbdkit || return 1
+	fi
 	if [ "$1" = rbd ] && [ -z "$CEPH_DIR" ]; then
 		# SANITIZE overwrites the whole LUN: room for both 1 GiB images
 		CEPH_MEMSTORE_BYTES=$((4 << 30)) ceph_cluster_up "$tmp/ceph" ||
@@ -443,6 +501,7 @@ for backend in $BACKENDS; do
 		fi
 	done
 	stop_vstord "$backend" || bad=1
+	stop_nbdkit
 done
 
 cat >"$OUT/summary.env" <<ENV

@@ -37,6 +37,14 @@ expect 1 "^vstord: error: $tmp/qd.json: iscsi\.queue_depth: must be 1-1024, got 
 printf '{ "iscsi": { "max_outstanding_r2t": 5 } }\n' >"$tmp/r2t.json"
 expect 1 "^vstord: error: $tmp/r2t.json: iscsi\.max_outstanding_r2t: must be 1-4, got 5\$" -c "$tmp/r2t.json"
 
+# The metrics listener and a reload's force_remove, checked as the rest.
+printf '{ "metrics": { "listen": "1.2.3.4" } }\n' >"$tmp/metrics.json"
+expect 1 "^vstord: error: $tmp/metrics.json: metrics\.listen: must be ADDR:PORT or \[IPv6\]:PORT, got \"1\.2\.3\.4\"\$" \
+	--check -c "$tmp/metrics.json"
+printf '{ "force_remove": ["iqn.2026-11.org.vstor:a/2000"] }\n' >"$tmp/force.json"
+expect 1 "^vstord: error: $tmp/force.json: force_remove\[0\]: \"iqn.2026-11.org.vstor:a/2000\": must be IQN or IQN/LUN with LUN 0-1023\$" \
+	--check -c "$tmp/force.json"
+
 expect 1 "$tmp/missing.json: cannot open: No such file or directory" -c "$tmp/missing.json"
 
 # A LUN that cannot be attached at start-up: the error names the LUN's

@@ -343,6 +343,34 @@ static uint64_t tsplit_size(void *h)
 	return a < b ? a : b;
 }
 
+static void tsplit_state(void *h, void (*emit)(void *, const char *, const char *), void *ctx)
+{
+	(void)h;
+	emit(ctx, "state", "split in two");
+}
+
+/* what vs_bdev_replace_lower asked, in order: "C1:32768 D1 A1" */
+static char replace_log[128];
+static bool replace_refuse;
+
+static int tsplit_replace(void *h, size_t lower, int step, uint64_t new_size)
+{
+	size_t n = strlen(replace_log);
+
+	(void)h;
+	if (step == VS_REPLACE_CHECK)
+		snprintf(replace_log + n, sizeof(replace_log) - n, "C%zu:%llu ", lower,
+		         (unsigned long long)new_size);
+	else
+		snprintf(replace_log + n, sizeof(replace_log) - n, "%c%zu ",
+		         step == VS_REPLACE_DETACH ? 'D' : 'A', lower);
+	if (step == VS_REPLACE_CHECK && replace_refuse) {
+		vs_set_error("leg: too small");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static const struct vs_filter_ops tsplit_ops = {
 	.name = "tsplit",
 	.api_version = VS_FILTER_API_VERSION,
@@ -354,6 +382,8 @@ static const struct vs_filter_ops tsplit_ops = {
 	.close = tsplit_close,
 	.submit = tsplit_submit,
 	.get_size = tsplit_size,
+	.state = tsplit_state,
+	.replace_lower = tsplit_replace,
 };
 
 /* ------------------------------------------------------------ tkeep */
@@ -789,6 +819,88 @@ static void test_split_completes_once(void **state)
 	vs_bdev_close(b);
 }
 
+static void emit_kv(void *ctx, const char *key, const char *value)
+{
+	char *out = ctx;
+	size_t n = strlen(out);
+
+	snprintf(out + n, 128 - n, "%s=%s;", key, value);
+}
+
+/* A filter's run-time state, a reset of one lower layer, and a lower
+ * layer replaced while the stack is open: the filter is asked (check,
+ * detach, attach), the old layers close, the new one serves, the
+ * pre-order numbering and the name follow, events of the old layer no
+ * longer arrive. */
+static void test_state_lower_reset_and_replace(void **state)
+{
+	(void)state;
+	struct vs_kv small[] = { { "size", "32K" } }, bigger[] = { { "size", "48K" } };
+	struct vs_bdev_desc legs[2] = { mem_desc, mem_desc };
+	struct vs_bdev_desc split = { .kind = VS_LAYER_FILTER, .name = "tsplit", .lower = legs,
+	                              .nlower = 2 };
+	struct vs_bdev_desc fresh_leg = { .kind = VS_LAYER_BACKEND, .name = "tmem", .opts = bigger,
+	                                  .nopts = 1 };
+	struct vs_bdev_desc passed = { .kind = VS_LAYER_FILTER, .name = "tpass",
+	                               .lower = &fresh_leg, .nlower = 1 };
+	struct vs_bdev_desc bad = { .kind = VS_LAYER_BACKEND, .name = "tmem", .opts = small,
+	                            .nopts = 0 };
+	struct vs_bdev *b = vs_bdev_open_stack(&split, NULL);
+	char out[128] = "";
+	struct tmem *leg1;
+	struct req r;
+	int failed;
+
+	assert_non_null(b);
+	leg1 = last_tmem;
+	vs_bdev_layer_state(b, 0, emit_kv, out);
+	assert_string_equal(out, "state=split in two;");
+	out[0] = 0;
+	vs_bdev_layer_state(b, 1, emit_kv, out);        /* a backend: nothing */
+	assert_string_equal(out, "");
+
+	/* a reset of lower 1 gives back what it holds there */
+	leg1->hold = true;
+	req_init(&r, VS_BIO_WRITE, 0, 1024);
+	assert_int_equal(vs_bdev_submit(b, &r.bio), 0);
+	assert_int_equal(leg1->nheld, 1);
+	vs_layer_lower_reset(((struct tsplit *)vs_bdev_filter_handle(b, 0, "tsplit"))->self, 1);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(r.err, -ECANCELED);
+	leg1->hold = false;
+
+	/* refused by the filter, by the new layer's options, for a backend */
+	replace_log[0] = 0;
+	replace_refuse = true;
+	assert_int_equal(vs_bdev_replace_lower(b, 0, 1, &passed, &failed), -EINVAL);
+	expect_error("leg: too small");
+	assert_string_equal(replace_log, "C1:49152 ");
+	replace_refuse = false;
+	assert_int_equal(vs_bdev_replace_lower(b, 0, 1, &bad, &failed), -EINVAL);
+	expect_error("size: missing");
+	assert_int_equal(failed, 0);
+	assert_int_equal(vs_bdev_replace_lower(b, 1, 0, &fresh_leg, NULL), -EINVAL);
+	expect_error("leg: tmem has no layer 0 under it");
+	assert_string_equal(vs_bdev_name(b), "tsplit(tmem,tmem)");
+
+	replace_log[0] = 0;
+	assert_int_equal(vs_bdev_replace_lower(b, 0, 1, &passed, &failed), 0);
+	assert_string_equal(replace_log, "C1:49152 D1 A1 ");
+	assert_string_equal(vs_bdev_name(b), "tsplit(tmem,tpass/tmem)");
+	assert_int_equal(vs_bdev_layer_count(b), 4);
+	struct vs_layer_type t;
+	assert_true(vs_bdev_layer_type(b, 2, &t));
+	assert_string_equal(t.name, "tpass");
+	/* the new leg takes the second half of a write */
+	req_init(&r, VS_BIO_WRITE, 0, 1024);
+	memset(r.buf, 0x77, 1024);
+	assert_int_equal(vs_bdev_submit(b, &r.bio), 0);
+	assert_int_equal(r.done, 1);
+	assert_int_equal(last_tmem->data[512], 0x77);
+	assert_int_equal(vs_bdev_get_size(b), 49152);   /* the smaller: the new leg's 48K */
+	vs_bdev_close(b);
+}
+
 /* ------------------------------------------------------------ cancel, reset */
 
 static void test_cancel_reaches_the_holder(void **state)
@@ -1056,6 +1168,7 @@ int main(void)
 		cmocka_unit_test(test_context_routing_and_pool),
 		cmocka_unit_test(test_refused_submit_undoes_context),
 		cmocka_unit_test(test_split_completes_once),
+		cmocka_unit_test(test_state_lower_reset_and_replace),
 		cmocka_unit_test(test_cancel_reaches_the_holder),
 		cmocka_unit_test(test_events_travel_up),
 		cmocka_unit_test(test_filter_keeps_events),

@@ -23,6 +23,7 @@
 
 #include "ctl/ctl.h"
 #include "ctl/ctl_int.h"
+#include "ctl_req.h"
 #include "layer_names.h"
 #include "vstor/filter.h"
 
@@ -140,17 +141,9 @@ static int group_setup(void **state)
 
 /* ---- helpers ---- */
 
-static struct vs_ctl_state *state_from(const char *json)
+static struct vs_ctl_state *ctl_req_state_noloops(const char *json)
 {
-	struct vs_config *cfg = NULL;
-	char err[VS_CONFIG_ERR_MAX];
-
-	if (vs_config_load_buffer("test.json", json, strlen(json), &cfg, err, sizeof(err)) < 0)
-		fail_msg("config: %s", err);
-	struct vs_ctl_state *st = vs_ctl_state_create(cfg, "test.json", NULL, NULL, err, sizeof(err));
-	if (!st)
-		fail_msg("state: %s", err);
-	return st;
+	return ctl_req_state(json, NULL);
 }
 
 /* "unknown filter \"NAME\" (known: ...)" as the registry says it: the test's
@@ -164,66 +157,6 @@ static const char *unknown_filter(const char *prefix, const char *name)
 	return msg;
 }
 
-static void load_fails(const char *json, const char *want)
-{
-	struct vs_config *cfg = NULL;
-	char err[VS_CONFIG_ERR_MAX];
-
-	assert_int_equal(vs_config_load_buffer("c.json", json, strlen(json), &cfg, err, sizeof(err)),
-	                 -EINVAL);
-	assert_null(cfg);
-	if (strcmp(err, want) != 0)
-		fail_msg("got  \"%s\"\nwant \"%s\"", err, want);
-}
-
-static json_t *call(struct vs_ctl_state *st, const char *req)
-{
-	char *line = vs_ctl_handle(st, req, strlen(req));
-	json_error_t jerr;
-	json_t *r;
-
-	assert_non_null(line);
-	r = json_loads(line, 0, &jerr);
-	if (!r)
-		fail_msg("not JSON: %s", line);
-	free(line);
-	return r;
-}
-
-static json_t *ok(struct vs_ctl_state *st, const char *req)
-{
-	json_t *r = call(st, req), *res = json_object_get(r, "result");
-
-	if (!res)
-		fail_msg("%s -> %s", req, json_dumps(r, 0));
-	json_incref(res);
-	json_decref(r);
-	return res;
-}
-
-static void refused(struct vs_ctl_state *st, const char *req, const char *msg)
-{
-	json_t *r = call(st, req), *e = json_object_get(r, "error");
-
-	if (!e)
-		fail_msg("%s was accepted", req);
-	if (strcmp(json_string_value(json_object_get(e, "message")), msg) != 0)
-		fail_msg("got  \"%s\"\nwant \"%s\"", json_string_value(json_object_get(e, "message")),
-		         msg);
-	json_decref(r);
-}
-
-static char *saved(struct vs_ctl_state *st)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-
-	assert_int_equal(vs_config_save(m, vs_ctl_state_config(st)), 0);
-	fclose(m);
-	return buf;
-}
-
 #define CFG(luns) "{\"portals\":[\"127.0.0.1:3388\"],\"targets\":[{\"iqn\":\"" T0 "\",\"luns\":[" \
 	luns "]}]}"
 #define RAM "\"backend\":\"ram\",\"size\":\"4M\""
@@ -233,42 +166,42 @@ static char *saved(struct vs_ctl_state *st)
 static void test_file_errors_name_the_field(void **state)
 {
 	(void)state;
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"level\":12}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"level\":12}]}"),
 	           "c.json: targets[0].luns[0].filters[0].level: '12' is not a whole number from 1 "
 	           "to 9");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"levl\":2}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"levl\":2}]}"),
 	           "c.json: targets[0].luns[0].filters[0].levl: unknown key (did you mean \"level\"?)");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"nope\"}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"nope\"}]}"),
 	           unknown_filter("c.json: targets[0].luns[0].filters[0].", "nope"));
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"level\":2}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"level\":2}]}"),
 	           "c.json: targets[0].luns[0].filters[0].name: missing (required)");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"fast\":\"maybe\"}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"fast\":\"maybe\"}]}"),
 	           "c.json: targets[0].luns[0].filters[0].fast: 'maybe' is not 0 or 1");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"fast\":[]}]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"fast\":[]}]}"),
 	           "c.json: targets[0].luns[0].filters[0].fast: must be true or false, got an array");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":{\"name\":\"tmark\"}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":{\"name\":\"tmark\"}}"),
 	           "c.json: targets[0].luns[0].filters: must be an array, got an object");
-	load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[7]}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"filters\":[7]}"),
 	           "c.json: targets[0].luns[0].filters[0]: must be an object like {\"name\": \"crypt\", "
 	           "...}, got an integer");
 	/* backend options keep working as before, with the schema's checks */
-	load_fails(CFG("{\"lun\":0,\"backend\":\"ram\",\"size\":\"4M\",\"max_size\":\"1M\"}"),
+	ctl_req_load_fails(CFG("{\"lun\":0,\"backend\":\"ram\",\"size\":\"4M\",\"max_size\":\"1M\"}"),
 	           "c.json: targets[0].luns[0].max_size: must not be less than size");
-	load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"max_size\":\"1M\"}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"max_size\":\"1M\"}}"),
 	           "c.json: targets[0].luns[0].options.max_size: must not be less than size");
-	load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"bogus\":\"1\"}}"),
+	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"bogus\":\"1\"}}"),
 	           "c.json: targets[0].luns[0].options.bogus: unknown option (known: size, max_size, overcommit)");
 }
 
 static void test_stack_from_file_and_save(void **state)
 {
 	(void)state;
-	struct vs_ctl_state *st = state_from(CFG(
+	struct vs_ctl_state *st = ctl_req_state_noloops(CFG(
 		"{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"level\":3,\"fast\":true,"
 		"\"token\":\"s3cret\"},{\"name\":\"tstamp\"}]}"));
-	json_t *r = ok(st, "{\"method\":\"lun.list\"}");
+	json_t *r = ctl_req_ok(st, "{\"method\":\"lun.list\"}");
 	json_t *lun = json_array_get(json_object_get(r, "luns"), 0);
-	char *text = saved(st);
+	char *text = ctl_req_saved(st);
 	struct vs_config *back = NULL;
 	char err[VS_CONFIG_ERR_MAX];
 
@@ -300,25 +233,25 @@ static void test_stack_from_file_and_save(void **state)
 static void test_lun_add_with_filters(void **state)
 {
 	(void)state;
-	struct vs_ctl_state *st = state_from(CFG("{\"lun\":0," RAM "}"));
-	char *before = saved(st);
+	struct vs_ctl_state *st = ctl_req_state_noloops(CFG("{\"lun\":0," RAM "}"));
+	char *before = ctl_req_saved(st);
 	char *after;
 	json_t *r;
 
 #define ADD(x) "{\"method\":\"lun.add\",\"params\":{\"target\":\"" T0 "\",\"lun\":1," RAM x "}}"
-	refused(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"level\":\"0\"}]"),
+	ctl_req_refused(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"level\":\"0\"}]"),
 	        "params.filters[0].level: '0' is not a whole number from 1 to 9");
-	refused(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"note_file\":\"rel/x\"}]"),
+	ctl_req_refused(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"note_file\":\"rel/x\"}]"),
 	        "params.filters[0].note_file: must be an absolute path, got \"rel/x\" (vstord does "
 	        "not resolve paths against its own working directory)");
-	refused(st, ADD(",\"filters\":[{\"name\":\"tsplat\"}]"),
+	ctl_req_refused(st, ADD(",\"filters\":[{\"name\":\"tsplat\"}]"),
 	        unknown_filter("params.filters[0].", "tsplat"));
 	/* nothing changed by the refusals */
-	after = saved(st);
+	after = ctl_req_saved(st);
 	assert_string_equal(before, after);
 	free(after);
 
-	r = ok(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"level\":\"5\"}]"));
+	r = ctl_req_ok(st, ADD(",\"filters\":[{\"name\":\"tmark\",\"level\":\"5\"}]"));
 	assert_string_equal(json_string_value(json_object_get(r, "stack")), "tmark/ram");
 	json_decref(r);
 	assert_int_equal(last->level, 5);
@@ -329,34 +262,34 @@ static void test_lun_add_with_filters(void **state)
 static void test_set_options(void **state)
 {
 	(void)state;
-	struct vs_ctl_state *st = state_from(CFG(
+	struct vs_ctl_state *st = ctl_req_state_noloops(CFG(
 		"{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\",\"level\":2}]}"));
 	char *before, *after;
 	json_t *r;
 
 #define SET(x) "{\"method\":\"lun.set_options\",\"params\":{\"target\":\"" T0 "\",\"lun\":0," x "}}"
-	before = saved(st);
-	refused(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":10}"),
+	before = ctl_req_saved(st);
+	ctl_req_refused(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":10}"),
 	        "params.options.level: '10' is not a whole number from 1 to 9");
-	refused(st, SET("\"layer\":\"tmark\",\"options\":{\"fast\":true}"),
+	ctl_req_refused(st, SET("\"layer\":\"tmark\",\"options\":{\"fast\":true}"),
 	        "params.options.fast: cannot be changed while the LUN is open");
-	refused(st, SET("\"layer\":\"throttle\",\"options\":{\"iops\":1}"),
+	ctl_req_refused(st, SET("\"layer\":\"throttle\",\"options\":{\"iops\":1}"),
 	        "params.layer: LUN 0 has no filter \"throttle\" (its stack: tmark/ram)");
-	refused(st, SET("\"layer\":\"backend\",\"options\":{\"size\":\"8M\"}"),
+	ctl_req_refused(st, SET("\"layer\":\"backend\",\"options\":{\"size\":\"8M\"}"),
 	        "params.options.size: cannot be changed while the LUN is open");
-	refused(st, SET("\"layer\":\"tmark\",\"options\":{}"),
+	ctl_req_refused(st, SET("\"layer\":\"tmark\",\"options\":{}"),
 	        "params.options: must be an object with at least one option");
-	refused(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":[1]}"),
+	ctl_req_refused(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":[1]}"),
 	        "params.options.level: must be a string, a number or true/false");
 	assert_int_equal(last->level, 2);
-	after = saved(st);
+	after = ctl_req_saved(st);
 	assert_string_equal(before, after);
 	free(after);
 
-	r = ok(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":7}"));
+	r = ctl_req_ok(st, SET("\"layer\":\"tmark\",\"options\":{\"level\":7}"));
 	json_decref(r);
 	assert_int_equal(last->level, 7);
-	after = saved(st);
+	after = ctl_req_saved(st);
 	assert_non_null(strstr(after, "\"level\": 7"));
 	free(after);
 	free(before);
@@ -366,8 +299,8 @@ static void test_set_options(void **state)
 static void test_layer_list(void **state)
 {
 	(void)state;
-	struct vs_ctl_state *st = state_from(CFG("{\"lun\":0," RAM "}"));
-	json_t *r = ok(st, "{\"method\":\"layer.list\"}");
+	struct vs_ctl_state *st = ctl_req_state_noloops(CFG("{\"lun\":0," RAM "}"));
+	json_t *r = ctl_req_ok(st, "{\"method\":\"layer.list\"}");
 	json_t *b = json_object_get(r, "backends"), *f = json_object_get(r, "filters"), *t, *o;
 	size_t i, k;
 	bool saw_ram = false, saw_level = false;
@@ -395,7 +328,7 @@ static void test_layer_list(void **state)
 static void test_state_and_log(void **state)
 {
 	(void)state;
-	struct vs_ctl_state *st = state_from(CFG(
+	struct vs_ctl_state *st = ctl_req_state_noloops(CFG(
 		"{\"lun\":0," RAM ",\"filters\":[{\"name\":\"tmark\"}]}"));
 	struct vs_bdev_event lost = { .type = VS_BDEV_EV_LOST, .hold_ms = 0, .why = "unplugged" };
 	json_t *r, *lun;
@@ -405,7 +338,7 @@ static void test_state_and_log(void **state)
 	assert_int_equal(events_logged, 1);
 	assert_string_equal(last_log, T0 " LUN 0: resource lost: unplugged; answering NOT READY "
 	                              "while it reconnects");
-	r = ok(st, "{\"method\":\"lun.list\"}");
+	r = ctl_req_ok(st, "{\"method\":\"lun.list\"}");
 	lun = json_array_get(json_object_get(r, "luns"), 0);
 	assert_string_equal(json_string_value(json_object_get(lun, "state")), "reconnecting");
 	assert_string_equal(json_string_value(json_object_get(lun, "state_why")), "unplugged");

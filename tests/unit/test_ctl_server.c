@@ -193,6 +193,13 @@ static void round_trip(int fd)
 #define ANSWER_MS 100
 #endif
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* A fresh client's lun.list, connect to reply; returns milliseconds. */
 static uint64_t timed_lun_list(const char *path)
 {
@@ -261,7 +268,8 @@ static void test_pipelining_client(void **state)
 	int p = connect_to(f->path);
 	int fl = fcntl(p, F_GETFL);
 	assert_int_equal(fcntl(p, F_SETFL, fl | O_NONBLOCK), 0);
-	uint64_t worst = 0, until = mono_ms() + 1500, last_progress;
+	uint64_t worst = 0, until = mono_ms() + 1500, last_progress, samples[4096];
+	size_t ns = 0;
 	/* Keep writing while others ask: as long as the server reads. */
 	while (mono_ms() < until) {
 		ssize_t w = send(p, all + sent, total - sent, MSG_NOSIGNAL);
@@ -270,6 +278,8 @@ static void test_pipelining_client(void **state)
 		uint64_t t = timed_lun_list(f->path);
 		if (t > worst)
 			worst = t;
+		if (ns < sizeof(samples) / sizeof(samples[0]))
+			samples[ns++] = t;
 	}
 	/* Then until the server takes no more of it (500 ms without
 	 * progress), or all of it (at most 10 s). */
@@ -282,9 +292,16 @@ static void test_pipelining_client(void **state)
 		}
 		usleep(1000);
 	}
-	printf("pipelining client: %zu of %zu request bytes taken; others answered within %llu ms\n",
-	       sent, total, (unsigned long long)worst);
-	assert_true(worst < ANSWER_MS);
+	qsort(samples, ns, sizeof(samples[0]), cmp_u64);
+	printf("pipelining client: %zu of %zu request bytes taken; others answered in %llu ms "
+	       "(9 in 10), %llu ms at worst, of %zu\n", sent, total,
+	       (unsigned long long)samples[ns * 9 / 10], (unsigned long long)worst, ns);
+	/* A server held up by the pipelining client delays every answer by
+	 * seconds; a loaded test machine delays an odd one by a scheduler
+	 * slice.  Nine in ten within the bound, none near the seconds. */
+	assert_true(ns >= 10);
+	assert_true(samples[ns * 9 / 10] < ANSWER_MS);
+	assert_true(worst < 10 * ANSWER_MS);
 	/* Its unread replies are capped, so the server stopped reading it
 	 * long before all its requests: the socket buffers and one request
 	 * buffer, not the 880 KB. */

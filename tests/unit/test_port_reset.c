@@ -11,6 +11,9 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include "test_fabric.h"
 #include "test_port_mock.h"
 
@@ -226,6 +229,62 @@ static void test_abort_task(void **state)
 	struct vs_lun_stats st;
 	assert_int_equal(vs_port_lun_stats(tf_port(tf), 0, &st), 0);
 	assert_int_equal(st.aborts, 3);
+	finish(tf, m);
+}
+
+/* The miniport completes a task while ABORT TASK for it is on its way:
+ * each task has one outcome (RFC 7143 §11.5.1, SAM-5 7.2).  Either the
+ * abort took it (function complete, the task ends ABORTED without status)
+ * or it had completed (task does not exist, its GOOD status stands); never
+ * "function complete" for a task whose status went out.  Bounded: 1500
+ * rounds, a completing thread racing the TMF thread in each. */
+static bool pending_nonzero(struct mock *m, void *arg)
+{
+	(void)arg;
+	return mock_npending(m) > 0;
+}
+
+static void *complete_soon(void *arg)
+{
+	struct mock *m = arg;
+
+	for (int spin = 0; spin < 1000000 && !mock_complete_one(m); spin++)
+		sched_yield();
+	return NULL;
+}
+
+static void test_abort_task_racing_completion(void **state)
+{
+	struct mock *m;
+	/* an abort timeout no completion here reaches: the port's own
+	 * escalation (zombies) is test_timeout_escalation's */
+	struct tf *tf = mk(&m, 8, 30000, 10000);
+	unsigned aborted = 0, finished = 0;
+	(void)state;
+
+	struct vs_nexus *n = nexus_ready(tf, m, "iqn.race", 1);
+	m->abort_completes = false;     /* a miniport that cannot take it back */
+	for (uint64_t tag = 100; tag < 1600; tag++) {
+		struct tf_result r;
+		pthread_t th;
+		struct tf_task *t = sub(tf, n, 0, tag, 0);
+
+		assert_true(mock_wait_for(m, pending_nonzero, NULL, 5000));
+		assert_int_equal(pthread_create(&th, NULL, complete_soon, m), 0);
+		enum vs_tmf_response rsp = tf_tmf(tf, n, VS_TMF_ABORT_TASK, 0, tag);
+		pthread_join(th, NULL);
+		assert_int_equal(tf_wait(t, &r), 0);
+		if (rsp == VS_TMF_COMPLETE) {
+			assert_int_equal(r.srb_status, VS_SRB_ABORTED);
+			aborted++;
+		} else {
+			assert_int_equal(rsp, VS_TMF_TASK_DOES_NOT_EXIST);
+			assert_int_equal(r.srb_status, VS_SRB_SUCCESS);
+			assert_int_equal(r.status, SAM_STAT_GOOD);
+			finished++;
+		}
+	}
+	print_message("abort won %u, completion won %u\n", aborted, finished);
 	finish(tf, m);
 }
 
@@ -534,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_timeout_escalation),
 		cmocka_unit_test(test_late_completion_returns_to_pool),
 		cmocka_unit_test(test_abort_task),
+		cmocka_unit_test(test_abort_task_racing_completion),
 		cmocka_unit_test(test_abort_and_clear_task_set),
 		cmocka_unit_test(test_clear_task_set_own_and_held),
 		cmocka_unit_test(test_abort_nexus),

@@ -100,7 +100,20 @@ static void test_sync_cache_is_a_flush(void **state)
 	spy_fail_op(f->s[LUN_CACHED], VS_BIO_FLUSH, -EIO);
 	exec(f, LUN_CACHED, cdb, l, VS_DIR_NONE, NULL, 0, &r);
 	assert_sense(&r, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
+	/* acknowledged writes a remote resource lost: not NOT READY (an
+	 * initiator would retry and believe them safe) but a write error,
+	 * also for a read that meets it */
+	spy_fail_op(f->s[LUN_CACHED], VS_BIO_FLUSH, -ENOTRECOVERABLE);
+	exec(f, LUN_CACHED, cdb, l, VS_DIR_NONE, NULL, 0, &r);
+	assert_sense(&r, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
 	spy_fail_op(f->s[LUN_CACHED], VS_BIO_FLUSH, 0);
+	spy_fail_op(f->s[LUN_CACHED], VS_BIO_READ, -ENOTRECOVERABLE);
+	static uint8_t blk[512];
+	l = cdb_rw(cdb, READ_10, 9, 1, 0);
+	exec(f, LUN_CACHED, cdb, l, VS_DIR_FROM_DEVICE, blk, sizeof(blk), &r);
+	assert_sense(&r, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
+	spy_fail_op(f->s[LUN_CACHED], VS_BIO_READ, 0);
+	l = cdb_rw(cdb, SYNCHRONIZE_CACHE_16, 10, 20, 0);
 	/* no volatile cache, nothing to flush: GOOD without a FLUSH */
 	exec(f, LUN_NO_CACHE, cdb, l, VS_DIR_NONE, NULL, 0, &r);
 	assert_good(&r);

@@ -15,6 +15,9 @@ enum vsc_opt_type {
 	VSC_KV,         /* repeatable KEY=VALUE; passed as a JSON object of strings */
 	VSC_FILTER,     /* repeatable NAME[,KEY=VALUE]...; an array of {"name": NAME, KEY: VALUE} */
 	VSC_LAYER,      /* NAME,KEY=VALUE[,KEY=VALUE]...; params.layer = NAME, params.options = {...} */
+	VSC_VOLUME,     /* TYPE[,KEY=VALUE]...; params.volume = {"type": TYPE, KEY: VALUE} */
+	VSC_LEG,        /* repeatable BACKEND[,KEY=VALUE]...; appended to params.volume.legs */
+	VSC_STACK,      /* BACKEND[,KEY=VALUE]...; params.KEY = {"backend": BACKEND, KEY: VALUE} */
 };
 
 struct vsc_opt {
@@ -26,11 +29,11 @@ struct vsc_opt {
 	const char *help;
 };
 
-#define VSC_MAX_OPTS 16      /* including the terminating { 0 } */
+#define VSC_MAX_OPTS 20      /* including the terminating { 0 } */
 
 struct vsc_cmd {
 	const char *group, *verb;       /* verb NULL: "vstorctl stats" */
-	const char *method;
+	const char *method;     /* NULL: "top", not one request (top.c) */
 	const char *summary;
 	struct vsc_opt opts[VSC_MAX_OPTS];
 	/* One optional positional argument (e.g. "config save [FILE]"). */
@@ -49,5 +52,6 @@ void vsc_print_exports(json_t *r);
 void vsc_print_stats(json_t *r);
 void vsc_print_fields(json_t *r);   /* "key: value" per scalar, for changes */
 void vsc_print_layers(json_t *r);
+void vsc_print_reload(json_t *r);   /* the changes a reload made */
 
 #endif

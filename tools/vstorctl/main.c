@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "commands.h"
+#include "top.h"
 #include "ctl/ctl.h"
 
 #define VSTORCTL_VERSION "0.1.0"
@@ -58,7 +59,7 @@ static void usage_cmd(FILE *f, const struct vsc_cmd *c)
 	for (const struct vsc_opt *o = c->opts; o->name; o++) {
 		if (o->type == VSC_FLAG)
 			fprintf(f, " [--%s]", o->name);
-		else if (o->type == VSC_LIST || o->type == VSC_KV)
+		else if (o->type == VSC_LIST || o->type == VSC_KV || o->type == VSC_LEG)
 			fprintf(f, " [--%s %s]...", o->name, o->arg);
 		else
 			fprintf(f, o->required ? " --%s %s" : " [--%s %s]", o->name, o->arg);
@@ -172,6 +173,51 @@ bad:
 	return NULL;
 }
 
+/* A leg's "path=" is taken from our working directory, as --path is. */
+static int leg_path(json_t *leg)
+{
+	json_t *p = json_object_get(leg, "path");
+	char abs[PATH_MAX + 2];
+
+	if (!p)
+		return 0;
+	if (!absolute_path(json_string_value(p), abs, sizeof(abs)))
+		return -1;
+	return json_object_set_new(leg, "path", json_string(abs));
+}
+
+/* --volume TYPE,KEY=VALUE (params.volume), --leg BACKEND,KEY=VALUE (one
+ * more of params.volume.legs), --stack BACKEND,KEY=VALUE (params.stack). */
+static int add_stack(json_t *params, const struct vsc_opt *o, const char *arg)
+{
+	json_t *f = parse_layer(arg, o->type == VSC_VOLUME ? "type" : "backend");
+	json_t *vol = json_object_get(params, "volume"), *legs;
+
+	if (!f || (o->type != VSC_VOLUME && leg_path(f) < 0) ||
+	    (o->type != VSC_LEG && json_object_get(params, o->key))) {
+		json_decref(f);
+		return -1;
+	}
+	if (o->type == VSC_STACK)
+		return json_object_set_new(params, o->key, f);
+	if (!vol) {
+		vol = json_object();
+		json_object_set_new(params, "volume", vol);
+	}
+	if (o->type == VSC_VOLUME) {
+		json_t *have = json_object_get(vol, "legs");
+
+		if (have)
+			json_object_set(f, "legs", have);
+		return json_object_set_new(params, "volume", f);
+	}
+	if (!(legs = json_object_get(vol, "legs"))) {
+		legs = json_array();
+		json_object_set_new(vol, "legs", legs);
+	}
+	return json_array_append_new(legs, f);
+}
+
 /* --filter NAME,KEY=VALUE: one more element of params.filters (lun add),
  * or params.layer and params.options (lun set-filter: exactly one). */
 static int add_layer(json_t *params, const struct vsc_opt *o, const char *arg)
@@ -248,6 +294,12 @@ static int run_cmd(const struct vsc_cmd *c, int argc, char **argv, struct global
 					                     "once)%s"
 					                   : "--filter: '%s' is not NAME,KEY=VALUE[,KEY=VALUE]... "
 					                     "(once, each KEY once)%s", optarg, "");
+				}
+			} else if (o->type == VSC_VOLUME || o->type == VSC_LEG || o->type == VSC_STACK) {
+				if (add_stack(params, o, optarg) < 0) {
+					json_decref(params);
+					return usage_error(name, "--%s: '%s' is not NAME[,KEY=VALUE]... (each KEY "
+					                   "once; --volume and --stack once)", o->name, optarg);
 				}
 			} else if (o->type == VSC_LIST || o->type == VSC_KV) {
 				if (add_repeated(params, o, optarg) < 0) {
@@ -374,6 +426,8 @@ int main(int argc, char **argv)
 		if (strcmp(c->group, group) != 0)
 			continue;
 		group_known = true;
+		if (!c->verb && !c->method)     /* "top [OPTIONS]": many requests */
+			return vsc_top(argc - i, argv + i, g.socket);
 		if (!c->verb)   /* "stats [OPTIONS]" */
 			return run_cmd(c, argc - i, argv + i, &g);
 		if (verb && strcmp(c->verb, verb) == 0)

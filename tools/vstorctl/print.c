@@ -167,6 +167,35 @@ void vsc_print_targets(json_t *r)
 	print_array(json_object_get(r, "targets"), h, k, 8, "no targets");
 }
 
+/* Under the table, the layers with a state of their own (a mirror's):
+ *   iqn... LUN 0 volume (mirror): degraded
+ *     leg0: in sync
+ *     leg1: degraded since 10:12:03 (Input/output error), 12 regions behind */
+static void print_layer_states(json_t *arr)
+{
+	size_t i, j;
+	json_t *lun, *layer;
+
+	json_array_foreach(arr, i, lun) {
+		json_array_foreach(json_object_get(lun, "layers"), j, layer) {
+			const char *key;
+			json_t *v;
+
+			printf("%s LUN %" JSON_INTEGER_FORMAT " %s (%s): %s\n",
+			       json_string_value(json_object_get(lun, "target")),
+			       json_integer_value(json_object_get(lun, "lun")),
+			       json_string_value(json_object_get(layer, "layer")),
+			       json_string_value(json_object_get(layer, "type")),
+			       json_string_value(json_object_get(layer, "state")));
+			json_object_foreach(layer, key, v) {
+				if (!strcmp(key, "layer") || !strcmp(key, "type") || !strcmp(key, "state"))
+					continue;
+				printf("  %s: %s\n", key, json_string_value(v));
+			}
+		}
+	}
+}
+
 void vsc_print_luns(json_t *r)
 {
 	static const char *const h[] = { "TARGET", "LUN", "STACK", "SIZE", "BLOCK", "RO",
@@ -178,10 +207,12 @@ void vsc_print_luns(json_t *r)
 		arr = json_array();
 		json_array_append(arr, r);
 		print_array(arr, h, k, 9, "no LUNs");
+		print_layer_states(arr);
 		json_decref(arr);
 		return;
 	}
 	print_array(arr, h, k, 9, "no LUNs");
+	print_layer_states(arr);
 }
 
 void vsc_print_acl(json_t *r)
@@ -296,4 +327,16 @@ void vsc_print_layers(json_t *r)
 			}
 		}
 	}
+}
+
+/* config.reload: the changes made, one per line. */
+void vsc_print_reload(json_t *r)
+{
+	json_t *changes = json_object_get(r, "changes"), *v;
+	size_t i;
+
+	printf("reloaded %s: %s\n", json_string_value(json_object_get(r, "path")),
+	       json_array_size(changes) ? "" : "no changes");
+	json_array_foreach(changes, i, v)
+		printf("  %s\n", json_string_value(v));
 }

@@ -2,11 +2,18 @@
 /* Threshold-filtered one-line logging for vstord. */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "log.h"
 
 static atomic_int threshold = VSD_LOG_INFO;
+static atomic_bool journal;
+
+void vsd_log_set_journal(bool on)
+{
+	atomic_store(&journal, on);
+}
 
 void vsd_log_set_level(int level)
 {
@@ -29,8 +36,14 @@ void vsd_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	/* One write per line, so lines from several threads do not interleave;
-	 * "vstord: " first so the daemon's own lines stand out among the
-	 * fabric's. */
-	fprintf(stderr, "vstord: %s%s\n", prefix[level < 0 ? 0 : level > 3 ? 3 : level], line);
+	level = level < 0 ? 0 : level > 3 ? 3 : level;
+	/* One write per line, so lines from several threads do not interleave.
+	 * In the journal: its priority (sd-daemon(3): <3> err, <4> warning,
+	 * <6> info, <7> debug); the journal names the daemon itself.
+	 * Elsewhere "vstord: " first, so the daemon's own lines stand out
+	 * among the fabric's. */
+	if (atomic_load(&journal))
+		fprintf(stderr, "<%d>%s%s\n", "3467"[level] - '0', prefix[level], line);
+	else
+		fprintf(stderr, "vstord: %s%s\n", prefix[level], line);
 }

@@ -6,6 +6,8 @@
 #ifndef VSTORD_LOG_H
 #define VSTORD_LOG_H
 
+#include <stdbool.h>
+
 enum vsd_log_level {
 	VSD_LOG_ERROR = 0,
 	VSD_LOG_WARN  = 1,
@@ -14,6 +16,8 @@ enum vsd_log_level {
 };
 
 void vsd_log_set_level(int level);
+/* Lines for systemd's journal: a "<N>" priority prefix, no "vstord: ". */
+void vsd_log_set_journal(bool on);
 int  vsd_log_level(void);
 void vsd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -8,8 +8,14 @@
  * Signals are read from a signalfd on the main thread, never handled in a
  * signal handler; they are blocked before any thread starts so every
  * thread inherits the mask and only the signalfd sees them.
+ *
+ * Under systemd (Type=notify, notify.h): READY=1 once every portal
+ * listens and every LUN is open, STATUS= with what is served, STOPPING=1
+ * on SIGTERM, and with WatchdogSec= a thread that pings only while every
+ * event loop is alive (watchdog.h).
  */
 #include <errno.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,9 +27,11 @@
 #include "ctl/config.h"
 #include "ctl/ctl.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "plugins.h"
 #include "serve.h"
+#include "watchdog.h"
 #include "vstor/iscsi.h"
 #include "vstor/nbd.h"
 
@@ -40,8 +48,46 @@ static int block_signals(sigset_t *set)
 	return signalfd(-1, set, SFD_CLOEXEC);
 }
 
-/* Wait for SIGTERM or SIGINT; returns the signal number. */
-static int wait_for_stop(int sfd)
+/* SIGHUP: config.reload of the -c file, as `vstorctl config reload` (the
+ * unit's ExecReload) does it; one log line with the outcome. */
+static void reload(struct vsd_server *srv, const char *config_path)
+{
+	static const char req[] = "{\"method\":\"config.reload\"}";
+	char *reply;
+	json_t *r;
+
+	if (!config_path) {
+		vsd_warn("SIGHUP: started without -c, so there is no file to reload");
+		return;
+	}
+	vsd_notify("RELOADING=1");
+	reply = vs_ctl_handle(vsd_serve_state(srv), req, sizeof(req) - 1);
+	r = reply ? json_loads(reply, 0, NULL) : NULL;
+	json_t *changes = json_object_get(json_object_get(r, "result"), "changes");
+	json_t *error = json_object_get(json_object_get(r, "error"), "message");
+	if (changes) {
+		size_t i, n = json_array_size(changes);
+		char list[768] = "";
+		json_t *v;
+
+		json_array_foreach(changes, i, v) {
+			size_t used = strlen(list);
+			snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+			         json_string_value(v));
+		}
+		vsd_info("SIGHUP: reloaded %s: %s%s", config_path, n ? "" : "no changes", list);
+	} else {
+		vsd_error("SIGHUP: reload refused: %s", error ? json_string_value(error) : "out of memory");
+	}
+	json_decref(r);
+	free(reply);
+	char status[512];
+	vsd_serve_status(srv, status, sizeof(status), true);
+	vsd_notify("READY=1\nSTATUS=%s", status);
+}
+
+/* Wait for SIGTERM or SIGINT (SIGHUP reloads); returns the signal number. */
+static int wait_for_stop(int sfd, struct vsd_server *srv, const char *config_path)
 {
 	for (;;) {
 		struct signalfd_siginfo si;
@@ -53,11 +99,91 @@ static int wait_for_stop(int sfd)
 			return SIGTERM;
 		}
 		if (si.ssi_signo == SIGHUP) {
-			vsd_warn("SIGHUP ignored: configuration reload is not supported; restart vstord");
+			reload(srv, config_path);
 			continue;
 		}
 		return (int)si.ssi_signo;
 	}
+}
+
+/* ---- systemd: STATUS each period, watchdog pings while the loops live */
+
+static void status_tick(void *srv)
+{
+	static char last[512];
+	char now[512];
+
+	/* never wait behind a change in progress: the pings come first */
+	if (vsd_serve_status(srv, now, sizeof(now), false) < 0)
+		return;
+	if (strcmp(now, last) != 0) {
+		vsd_notify("STATUS=%s", now);
+		memcpy(last, now, sizeof(last));
+	}
+}
+
+static void watchdog_alive(void *srv)
+{
+	(void)srv;
+	vsd_notify("WATCHDOG=1");
+}
+
+static void watchdog_stalled(void *srv, unsigned loop, uint64_t ms)
+{
+	(void)srv;
+	vsd_warn("event loop %u has not run for %llu ms: no watchdog ping until it does", loop,
+	         (unsigned long long)ms);
+}
+
+/* Without a service manager: no thread at all. */
+static struct vsd_watchdog *start_watchdog(struct vsd_server *srv)
+{
+	uint64_t usec = vsd_watchdog_usec();
+	struct vsd_watchdog_ops ops = {
+		.passes = vsd_serve_loop_passes,
+		.alive = usec ? watchdog_alive : NULL,
+		.stalled = watchdog_stalled,
+		.tick = status_tick,
+		.ctx = srv,
+	};
+	struct vsd_watchdog *w;
+
+	if (!vsd_notify_enabled())
+		return NULL;
+	/* Four pings per WatchdogSec (systemd advises at least two); STATUS
+	 * every 2 s when there is no watchdog. */
+	w = vsd_watchdog_start(usec ? (uint32_t)(usec / 4000) : 2000, &ops);
+	if (!w)
+		vsd_warn("watchdog thread: %s", strerror(errno));
+	else if (usec)
+		vsd_debug("watchdog: pinging every %llu ms while every event loop runs",
+		          (unsigned long long)(usec / 4000 < VSD_WATCHDOG_MIN_PERIOD_MS
+		                               ? VSD_WATCHDOG_MIN_PERIOD_MS : usec / 4000));
+	return w;
+}
+
+/* What the command line changes in a configuration (--listen, --threads):
+ * at start, and again for every reload of the file. */
+static int apply_overrides(void *opts, struct vs_config *cfg, char *err, size_t errlen)
+{
+	const struct vsd_options *o = opts;
+	char why[VS_CONFIG_ERR_MAX];
+
+	if (o->nlisten) {
+		for (size_t i = 0; i < o->nlisten; i++) {
+			if (vs_config_set_portals(cfg, &o->listen[i], 1, why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "--listen %s: %s", o->listen[i], why);
+				return -1;
+			}
+		}
+		if (vs_config_set_portals(cfg, o->listen, o->nlisten, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "--listen: %s", why);
+			return -1;
+		}
+	}
+	if (o->has_threads)
+		cfg->threads = o->threads;
+	return 0;
 }
 
 static struct vs_config *load_config(const struct vsd_options *o, const char **name)
@@ -80,22 +206,11 @@ static struct vs_config *load_config(const struct vsd_options *o, const char **n
 			return NULL;
 		}
 	}
-	if (o->nlisten) {
-		for (size_t i = 0; i < o->nlisten; i++) {
-			if (vs_config_set_portals(cfg, &o->listen[i], 1, err, sizeof(err)) < 0) {
-				vsd_error("--listen %s: %s", o->listen[i], err);
-				vs_config_free(cfg);
-				return NULL;
-			}
-		}
-		if (vs_config_set_portals(cfg, o->listen, o->nlisten, err, sizeof(err)) < 0) {
-			vsd_error("--listen: %s", err);
-			vs_config_free(cfg);
-			return NULL;
-		}
+	if (apply_overrides((void *)o, cfg, err, sizeof(err)) < 0) {
+		vsd_error("%s", err);
+		vs_config_free(cfg);
+		return NULL;
 	}
-	if (o->has_threads)
-		cfg->threads = o->threads;
 	return cfg;
 }
 
@@ -111,6 +226,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	vsd_log_set_level(VSD_LOG_INFO + o.verbosity);
+	if (vsd_stderr_is_journal()) {
+		vsd_log_set_journal(true);
+		vs_iscsi_set_log_journal(true);
+	}
 	/* The fabric logs logins, logouts and dropped connections itself. */
 	vs_iscsi_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
 	vs_nbd_set_log_level(VSD_LOG_INFO + o.verbosity > 3 ? 3 : VSD_LOG_INFO + o.verbosity);
@@ -177,9 +296,19 @@ int main(int argc, char **argv)
 		vsd_warn("running as uid %u, not root: only uid %u and root can use the control "
 		         "socket %s", (unsigned)geteuid(), (unsigned)geteuid(), o.ctl_socket);
 
-	int sig = wait_for_stop(sfd);
+	/* Every portal listens, every LUN is open, the control socket serves. */
+	char status[512];
+	vsd_serve_status(srv, status, sizeof(status), true);
+	vsd_notify("READY=1\nSTATUS=%s", status);
+	struct vsd_watchdog *wd = start_watchdog(srv);
+
+	vs_ctl_state_set_reload_adjust(vsd_serve_state(srv), apply_overrides, &o);
+	int sig = wait_for_stop(sfd, srv, o.config_path);
+	vsd_notify("STOPPING=1\nSTATUS=shutting down (grace %u ms)", o.grace_ms);
 	vsd_info("%s received: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
 	         o.grace_ms);
+	/* Before the loops go: they stop passing on purpose now. */
+	vsd_watchdog_stop(wd);
 	int rc = vsd_serve_stop(srv, o.grace_ms);
 	close(sfd);
 	if (rc < 0) {

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "liveness.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "serve.h"
 #include "serve_nbd.h"
 #include "ctl/ctl.h"
@@ -29,8 +31,11 @@ struct vsd_server {
 	struct vs_iscsi_chap discovery_chap;
 	struct vs_ctl_state *st;        /* ports, LUNs and the running model */
 	struct vs_ctl_server *ctl;      /* control socket; NULL if disabled */
+	struct vsd_metrics *metrics;    /* GET /metrics; NULL unless configured */
 	struct vs_nbd *nbd;             /* the "nbd" section's fabric; NULL if none */
+	struct vsd_liveness *liveness;  /* the loops' pulse, for the watchdog */
 	bool started;
+	char portals[512];              /* every portal listened on, for the status line */
 };
 
 /* "LUN 0 (ram, 1 GiB), LUN 1 (throttle/file, 10 GiB, read-only)" for one
@@ -41,7 +46,7 @@ static void summarize(const struct vs_config_target *t, struct vs_port *port, ch
 	summary[0] = '\0';
 	for (size_t li = 0; li < t->nluns; li++) {
 		const struct vs_config_lun *l = &t->luns[li];
-		const char *stack = l->bdev ? vs_bdev_name(l->bdev) : l->backend;
+		const char *stack = l->bdev ? vs_bdev_name(l->bdev) : l->backend ? l->backend : "volume";
 		struct vs_lun_info info = { 0 };
 		char human[32];
 		(void)vs_port_lun_control(port, l->lun, VS_LUN_QUERY, &info);
@@ -113,7 +118,7 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
                                    const char *config_path, struct vs_ctl_server *ctl)
 {
 	struct vsd_server *srv = calloc(1, sizeof(*srv));
-	char portals[512], err[VS_CONFIG_ERR_MAX + 64];
+	char *portals, err[VS_CONFIG_ERR_MAX + 64];
 
 	if (!srv) {
 		vsd_error("out of memory");
@@ -129,6 +134,10 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 	srv->loops = vs_loop_group_create(cfg->threads, "vstor");
 	if (!srv->loops || vs_loop_group_start(srv->loops) < 0) {
 		vsd_error("event loops: %s", vs_last_error());
+		goto fail;
+	}
+	if (!(srv->liveness = vsd_liveness_create(srv->loops))) {
+		vsd_error("event loops: out of memory");
 		goto fail;
 	}
 	/* The ports and their LUNs: everything that can fail on a bad path or
@@ -194,11 +203,11 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		goto fail;
 
 	/* Every portal in use: the daemon's and the targets' own. */
-	portals[0] = '\0';
-	join_portals(rc_cfg->portals, rc_cfg->nportals, portals, sizeof(portals));
+	portals = srv->portals;
+	join_portals(rc_cfg->portals, rc_cfg->nportals, portals, sizeof(srv->portals));
 	for (size_t i = 0; i < rc_cfg->ntargets; i++)
 		join_portals(rc_cfg->targets[i].portals, rc_cfg->targets[i].nportals, portals,
-		             sizeof(portals));
+		             sizeof(srv->portals));
 	vsd_info("listening on %s", portals);
 	if (rc_cfg->ntargets == 0)
 		vsd_warn("%s: no targets configured; initiators will find nothing", cfg_name);
@@ -208,6 +217,14 @@ struct vsd_server *vsd_serve_start(struct vs_config *cfg, const char *cfg_name,
 		target_portals(rc_cfg, &rc_cfg->targets[i], where, sizeof(where));
 		vsd_info("serving %s %s on %s", rc_cfg->targets[i].iqn,
 		         summary[0] ? summary : "(no LUNs)", where);
+	}
+	if (rc_cfg->metrics_listen) {
+		srv->metrics = vsd_metrics_start(rc_cfg->metrics_listen, srv->st, err, sizeof(err));
+		if (!srv->metrics) {
+			vsd_error("%s: metrics.listen: %s", cfg_name, err);
+			goto fail;
+		}
+		vsd_info("metrics on http://%s/metrics", rc_cfg->metrics_listen);
 	}
 	/* Last: the control plane changes a fully running stack. */
 	if (srv->ctl) {
@@ -224,13 +241,40 @@ fail:
 	return NULL;
 }
 
+size_t vsd_serve_loop_passes(void *srv_, uint64_t *out, size_t max)
+{
+	struct vsd_server *srv = srv_;
+
+	/* every loop of the shared group: every fabric and backend runs there */
+	return vsd_liveness_passes(srv->liveness, out, max);
+}
+
+struct vs_ctl_state *vsd_serve_state(struct vsd_server *srv)
+{
+	return srv->st;
+}
+
+int vsd_serve_status(struct vsd_server *srv, char *buf, size_t len, bool wait)
+{
+	struct vs_ctl_summary sum;
+
+	if (vs_ctl_state_summary(srv->st, &sum, wait) < 0)
+		return -1;
+	snprintf(buf, len, "serving %zu target%s, %zu LUN%s on %s; %zu session%s", sum.targets,
+	         sum.targets == 1 ? "" : "s", sum.luns, sum.luns == 1 ? "" : "s",
+	         srv->portals[0] ? srv->portals : "no portal", sum.sessions,
+	         sum.sessions == 1 ? "" : "s");
+	return 0;
+}
+
 int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 {
 	int rc = 0;
 	if (!srv)
 		return 0;
-	/* No more changes while the stack goes down. */
+	/* No more changes while the stack goes down, no more scrapes. */
 	vs_ctl_server_destroy(srv->ctl);
+	vsd_metrics_stop(srv->metrics);
 	vsd_nbd_stop(srv->nbd, grace_ms);
 	if (srv->is && srv->started) {
 		vsd_debug("stopping the iSCSI fabric (grace %" PRIu32 " ms)", grace_ms);
@@ -242,8 +286,9 @@ int vsd_serve_stop(struct vsd_server *srv, uint32_t grace_ms)
 	 * were told is written is on stable storage (file backends). */
 	if (vs_ctl_state_destroy(srv->st, log_error_line) < 0)
 		rc = -EIO;
-	/* Last: whatever ran on the loops is gone by now. */
+	/* Last: whatever ran on the loops is gone by now (a probe too). */
 	vs_loop_group_destroy(srv->loops);
+	vsd_liveness_free(srv->liveness);
 	free(srv);
 	return rc;
 }

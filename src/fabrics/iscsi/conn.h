@@ -185,6 +185,10 @@ struct iscsi_task {
 	uint8_t resid_flags;
 	uint32_t residual;
 
+	/* The ABORT TASK waiting for the port to settle this task, told when
+	 * the task is answered anyway (one outcome per task, §11.5.1). */
+	struct iscsi_tmf *abort_tmf;
+
 	struct iscsi_tx tx;
 	struct vs_loop_msg done_msg;        /* srb->done → the conn's loop */
 };
@@ -197,6 +201,7 @@ struct iscsi_tmf {
 	uint32_t itt, ref_itt;
 	uint8_t response;
 	struct iscsi_task *ref_task;
+	bool ref_answered;                  /* the task's status went out after all */
 	struct iscsi_ctl_pdu rsp;
 	struct vs_loop_msg done_msg;
 };

@@ -16,6 +16,21 @@
  * (§13.12: MaxRecvDataSegmentLength default, valid during login). */
 #define LOGIN_RSP_MAX 8192u
 
+/* A target's refused logins, for its metrics: authentication (CHAP) and
+ * authorization (ACL) failures, RFC 7143 §11.13.5.  A login that named no
+ * target, or one that does not exist, belongs to none. */
+static void count_refusal(void *target, uint16_t status)
+{
+	struct iscsi_target *t = target;
+
+	if (!t)
+		return;
+	if (status == ISCSI_LOGIN_STATUS_AUTH_FAILED)
+		atomic_fetch_add(&t->refused_auth, 1);
+	else if (status == ISCSI_LOGIN_STATUS_TGT_FORBIDDEN)
+		atomic_fetch_add(&t->refused_acl, 1);
+}
+
 static void login_complete(struct iscsi_conn *c);
 
 void iscsi_conn_login_header(struct iscsi_conn *c)
@@ -140,6 +155,7 @@ static void login_complete(struct iscsi_conn *c)
 	case ISCSI_LOGIN_FAILED:
 		iscsi_log(ISCSI_LOG_WARN, "login from %s (%s) rejected: status 0x%02x%02x", c->peer,
 		          iscsi_login_params(c->login)->initiator_name, p->bhs.b[36], p->bhs.b[37]);
+		count_refusal(iscsi_login_target(c->login), (uint16_t)(p->bhs.b[36] << 8 | p->bhs.b[37]));
 		p->close_after = true;
 		c->close_reason = "login failed";
 		iscsi_ctl_send(c, p);

@@ -764,6 +764,30 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 	return 0;
 }
 
+int vs_iscsi_target_stats(struct vs_iscsi *is, const char *iqn, struct vs_iscsi_target_stats *out)
+{
+	struct iscsi_target *t;
+
+	if (!is || !iqn || !out) {
+		vs_set_error("target_stats: missing argument");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&is->lock);
+	t = find_target_locked(is, iqn);
+	if (t)
+		*out = (struct vs_iscsi_target_stats){
+			.sessions = t->nsessions,
+			.logins_refused_auth = atomic_load(&t->refused_auth),
+			.logins_refused_acl = atomic_load(&t->refused_acl),
+		};
+	pthread_mutex_unlock(&is->lock);
+	if (!t) {
+		vs_set_error("target.iqn: '%s' not found", iqn);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 int vs_iscsi_set_acl(struct vs_iscsi *is, const char *iqn, const char *const *acl, size_t n)
 {
 	struct iscsi_target *t;

@@ -35,6 +35,9 @@ struct iscsi_target {
 	bool chap_on;
 	bool removed;           /* no new logins; kept until destroy */
 	uint32_t nsessions;
+	/* Logins refused (conn_login.c, on the connection's loop; read by
+	 * vs_iscsi_target_stats on any thread). */
+	atomic_ullong refused_auth, refused_acl;
 	struct vs_iscsi *is;
 	bool event_handler;     /* registered as the port's event handler (async.c) */
 	/* Its own portals as their listeners' text (struct iscsi_portal.text);

@@ -2,13 +2,19 @@
 /* Threshold-filtered one-line logging to stderr for the iSCSI fabric. */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "vstor/iscsi.h"
+#include "../../util/vs_log.h"
 #include "log.h"
 
 static atomic_int log_level = ISCSI_LOG_INFO;
+
+void vs_iscsi_set_log_journal(bool on)
+{
+	vs_log_set_journal(on);
+}
 
 void vs_iscsi_set_log_level(int level)
 {
@@ -22,20 +28,11 @@ int iscsi_log_enabled(int level)
 
 void iscsi_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char line[512];
 	va_list ap;
-	struct timespec ts;
-	struct tm tm;
 
 	if (!iscsi_log_enabled(level))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vs_log_vline("iscsi", level, fmt, ap);
 	va_end(ap);
-	/* One fprintf per line so concurrent loops do not interleave. */
-	fprintf(stderr, "%02d:%02d:%02d.%03ld iscsi %s: %s\n", tm.tm_hour, tm.tm_min,
-	        tm.tm_sec, ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
 }

@@ -197,6 +197,10 @@ void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 		quiet_add(c, t->itt);
 	hash_remove(c, t);
 	release_window(c, t);
+	if (t->abort_tmf) {
+		t->abort_tmf->ref_task = NULL;
+		t->abort_tmf = NULL;
+	}
 	if (t->srb) {
 		trim_buffer(t);
 		vs_srb_put(t->srb);
@@ -499,6 +503,12 @@ static void task_done_msg(struct vs_loop_msg *m)
 			iscsi_task_release(c, t);
 		return;
 	}
+	/* The port finished the command before an ABORT TASK reached it:
+	 * the status goes out, so that TMF must answer "task does not
+	 * exist" — even if the response is fully sent and the task released
+	 * before the port reports the TMF done. */
+	if (t->abort_tmf)
+		t->abort_tmf->ref_answered = true;
 	prepare_response(c, t);
 }
 

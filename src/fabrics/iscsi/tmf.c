@@ -73,16 +73,17 @@ static void tmf_done_msg(struct vs_loop_msg *msg)
 	uint8_t rsp = m->response;
 
 	c->tmf_pending--;
+	if (m->ref_task && m->ref_task->abort_tmf == m)
+		m->ref_task->abort_tmf = NULL;
 	if (c->state == CONN_CLOSING) {
 		m->in_use = false;
 		iscsi_conn_try_free(c);
 		return;
 	}
 	/* The port may report the abort done although the command finished
-	 * normally first and its status is on its way: then, to the
-	 * initiator, the task did not exist (one outcome per task). */
-	if (m->function == ISCSI_TMF_ABORT_TASK && rsp == TMF_RSP_COMPLETE && m->ref_task &&
-	    m->ref_task->itt == m->ref_itt && m->ref_task->state == TASK_RESPONDING)
+	 * normally first and its status went out (or is on its way): then,
+	 * to the initiator, the task did not exist (one outcome per task). */
+	if (m->function == ISCSI_TMF_ABORT_TASK && rsp == TMF_RSP_COMPLETE && m->ref_answered)
 		rsp = TMF_RSP_NO_TASK;
 	tmf_respond(c, m, rsp);
 	iscsi_logout_progress(c);
@@ -141,6 +142,7 @@ int iscsi_tmf_header(struct iscsi_conn *c)
 	m->itt = bhs_itt(h);
 	m->ref_itt = ref_itt;
 	m->ref_task = NULL;
+	m->ref_answered = false;
 	m->done_msg.fn = tmf_done_msg;
 	iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: TMF function %u lun %llu ref itt 0x%x",
 	          (unsigned long long)c->id, function, (unsigned long long)lun, ref_itt);
@@ -166,6 +168,7 @@ int iscsi_tmf_header(struct iscsi_conn *c)
 			return 0;
 		}
 		m->ref_task = t;
+		t->abort_tmf = m;
 		fn = VS_TMF_ABORT_TASK;
 		lun = t->lun;
 		break;

@@ -3,9 +3,8 @@
  * per request. */
 #include <stdarg.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <time.h>
 
+#include "../../util/vs_log.h"
 #include "nbd_int.h"
 
 static atomic_int log_level = NBD_LOG_INFO;
@@ -17,20 +16,11 @@ void vs_nbd_set_log_level(int level)
 
 void nbd_log(int level, const char *fmt, ...)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	char line[512];
 	va_list ap;
-	struct timespec ts;
-	struct tm tm;
 
 	if (level > atomic_load(&log_level))
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vs_log_vline("nbd", level, fmt, ap);
 	va_end(ap);
-	/* one fprintf per line: loops do not interleave */
-	fprintf(stderr, "%02d:%02d:%02d.%03ld nbd %s: %s\n", tm.tm_hour, tm.tm_min, tm.tm_sec,
-	        ts.tv_nsec / 1000000, names[level < 0 ? 0 : level > 3 ? 3 : level], line);
 }

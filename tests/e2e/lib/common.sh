@@ -63,7 +63,7 @@ start_vstord() {
 	for _ in $(seq 100); do
 		kill -0 "$vstord_pid" 2>/dev/null || fail "vstord exited during start-up"
 		# Up once the port accepts and vstord has said what it serves.
-		port_open "$port" && grep -q '^vstord: serving \|no targets configured' "$tmp/vstord.log" &&
+		port_open "$port" && grep -qE '^(vstord: |<6>)serving |no targets configured' "$tmp/vstord.log" &&
 			return 0
 		sleep 0.1
 	done

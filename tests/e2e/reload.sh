@@ -1,0 +1,142 @@
+#!/bin/bash
+# Reloading the configuration file (`vstorctl config reload`, the unit's
+# ExecReload, and SIGHUP) applies it as the control-plane changes that turn
+# the running daemon into what it says:
+#  - the same file: no changes; a file that does not load, or whose new LUN
+#    cannot open, changes nothing (the target added before it is taken
+#    back) and says why in one line;
+#  - a changed file: a LUN and a target added, a target removed, an ACL
+#    entry added, a LUN whose size changed replaced;
+#  - a LUN the file drops while an initiator uses it is refused unless the
+#    file's force_remove names it; a field a running daemon cannot change
+#    (threads) is refused;
+#  - SIGHUP does the same and logs what it did.
+# vstord runs with --listen, which a reload keeps (the file says another
+# portal).
+. "$(dirname "$0")/lib/common.sh" "$@"
+. "$(dirname "$0")/lib/ctl.sh"
+[ -x "$CLIENT" ] || fail "ctl_client not built (libiscsi-dev missing)"
+PORT=$((3483 + ${VSTOR_PORT_OFFSET:-0}))
+R1=iqn.2026-11.org.vstor:r1
+R2=iqn.2026-11.org.vstor:r2
+R3=iqn.2026-11.org.vstor:r3
+conf=$tmp/c.json
+
+# write_conf LUN1_SIZE EXTRA_R1_LUNS EXTRA_TARGETS [TOP_LEVEL_EXTRA]
+write_conf() {
+	cat >"$conf" <<JSON
+{ "portals": ["127.0.0.1:3260"], ${4:-}
+  "targets": [
+    { "iqn": "$R1", "luns": [ { "lun": 0, "backend": "ram", "size": "8M" },
+                              { "lun": 1, "backend": "ram", "size": "$1" } $2 ] } $3 ] }
+JSON
+}
+luns() { ctl --json lun list | python3 -c 'import json,sys; print(" ".join("%s/%d:%d" % (l["target"].split(":")[1], l["lun"], l["size"]) for l in json.load(sys.stdin)["luns"]))'; }
+targets() { ctl --json target list | python3 -c 'import json,sys; print(" ".join(t["iqn"].split(":")[1] + ("+acl" if t["acl"] else "") for t in json.load(sys.stdin)["targets"]))'; }
+
+write_conf 4M "" ", { \"iqn\": \"$R2\", \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
+ctl_start $PORT "$conf"
+before_luns=$(luns) before_targets=$(targets)
+[ "$before_luns" = "r1/0:8388608 r1/1:4194304 r2/0:4194304" ] || fail "start: $before_luns"
+
+# The same file: nothing to do, and --listen kept (the file says 3260).
+out=$(ctl_ok config reload)
+grep -q "^reloaded $conf: no changes" <<<"$out" || fail "unchanged file: $out"
+port_open $PORT || fail "the reload moved the portal"
+
+# A file that does not load changes nothing.
+cp "$conf" "$tmp/good.json"
+echo '{ "targets": [ }' >"$conf"
+ctl_err 1 "^vstorctl: $conf:1:" config reload
+cp "$tmp/good.json" "$conf"
+# A new LUN, a new target, then a LUN of it whose file is missing: nothing
+# stays.
+python3 - "$conf" "$R3" "$tmp/missing.img" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["targets"][0]["luns"].append({"lun": 5, "backend": "ram", "size": "1M"})
+c["targets"].append({"iqn": sys.argv[2], "luns": [{"lun": 0, "backend": "ram", "size": "4M"},
+                                                  {"lun": 1, "backend": "file", "path": sys.argv[3]}]})
+json.dump(c, open(sys.argv[1], "w"))
+PY
+ctl_err 1 "^vstorctl: $conf: targets\[2\]\.luns\[1\]\.path: " config reload
+[ "$(luns)" = "$before_luns" ] || fail "a failed reload left LUNs changed: $(luns)"
+[ "$(targets)" = "$before_targets" ] || fail "a failed reload left targets changed: $(targets)"
+
+# A field a running daemon cannot change.
+write_conf 4M "" "" '"threads": 3,'
+ctl_err 1 "threads: differs from the running daemon's" config reload
+[ "$(targets)" = "$before_targets" ] || fail "a refused reload changed targets"
+
+# The changes: r1 LUN 1 4M -> 16M (replaced), r1 LUN 2 added, r2 removed,
+# r3 added with an ACL.
+write_conf 16M ", { \"lun\": 2, \"backend\": \"ram\", \"size\": \"2M\" }" \
+	", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
+out=$(ctl_ok config reload)
+for c in "lun.add $R1/2" "lun.remove $R1/1" "lun.add $R1/1" "target.remove $R2" \
+	"target.add $R3" "acl.add $R3 iqn.2026-11.org.vstor:ini" "lun.add $R3/0"; do
+	grep -qxF "  $c" <<<"$out" || fail "reload did not say '$c': $out"
+done
+[ "$(luns)" = "r1/0:8388608 r1/1:16777216 r1/2:2097152 r3/0:4194304" ] || fail "after reload: $(luns)"
+[ "$(targets)" = "r1 r3+acl" ] || fail "after reload: $(targets)"
+out=$(ctl_ok config reload)
+grep -q "no changes" <<<"$out" || fail "a second reload of the same file changed: $out"
+
+# In use: an initiator has used LUN 2; a file without it is refused ...
+write_conf 16M "" ", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
+"$CLIENT" session "127.0.0.1:$PORT" "$R1" \
+	"'$VSTORCTL' --socket '$SOCK' config reload >'$tmp/r.out' 2>'$tmp/r.err'" 2 >/dev/null 2>&1
+rc=$?
+[ "$rc" = 1 ] || fail "dropping a LUN in use: exit $rc, want 1: $(cat "$tmp/r.out" "$tmp/r.err")"
+grep -q "LUN 2 of $R1 would be removed, but it is in use (1 logged-in initiator has used it); nothing was changed (list \"$R1/2\" in force_remove" "$tmp/r.err" ||
+	fail "refusal message: $(cat "$tmp/r.err")"
+grep -q "r1/2:" <<<"$(luns)" || fail "the refused reload removed LUN 2"
+# ... unless force_remove names it.
+write_conf 16M "" ", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }" \
+	"\"force_remove\": [\"$R1/2\"],"
+"$CLIENT" session "127.0.0.1:$PORT" "$R1" \
+	"'$VSTORCTL' --socket '$SOCK' config reload >'$tmp/r.out' 2>'$tmp/r.err'" 2 >/dev/null 2>&1 ||
+	fail "forced reload failed: $(cat "$tmp/r.out" "$tmp/r.err")"
+grep -qxF "  lun.remove $R1/2 (forced)" "$tmp/r.out" || fail "forced reload: $(cat "$tmp/r.out")"
+grep -q "r1/2:" <<<"$(luns)" && fail "the forced reload kept LUN 2"
+# force_remove is an instruction for one reload, not state: never saved
+ctl_ok config save "$tmp/saved.json" >/dev/null
+grep -q force_remove "$tmp/saved.json" && fail "config save wrote force_remove"
+
+# SIGHUP: the same, logged.
+write_conf 16M ", { \"lun\": 3, \"backend\": \"ram\", \"size\": \"1M\" }" ""
+kill -HUP "$vstord_pid"
+for _ in $(seq 50); do grep -q "SIGHUP: reloaded" "$tmp/vstord.log" && break; sleep 0.1; done
+grep -q "SIGHUP: reloaded $conf: lun.add $R1/3, target.remove $R3" "$tmp/vstord.log" ||
+	fail "SIGHUP: $(grep SIGHUP "$tmp/vstord.log")"
+[ "$(luns)" = "r1/0:8388608 r1/1:16777216 r1/3:1048576" ] || fail "after SIGHUP: $(luns)"
+echo '{' >"$conf"
+kill -HUP "$vstord_pid"
+for _ in $(seq 50); do grep -q "SIGHUP: reload refused" "$tmp/vstord.log" && break; sleep 0.1; done
+grep -q "SIGHUP: reload refused: $conf:" "$tmp/vstord.log" || fail "SIGHUP with a bad file was not refused"
+stop_vstord TERM 10
+[ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
+
+# NBD exports are not reloaded: a changed "nbd" section is refused, and so
+# is replacing a LUN an export serves (export.remove first), force or not.
+NBDP=$((3488 + ${VSTOR_PORT_OFFSET:-0}))
+nbd_conf() {   # LUN1_SIZE EXPORT_NAME
+	cat >"$conf" <<JSON
+{ "portals": ["127.0.0.1:3260"], "force_remove": ["$R1/1"],
+  "targets": [ { "iqn": "$R1", "luns": [ { "lun": 0, "backend": "ram", "size": "8M" },
+                                         { "lun": 1, "backend": "ram", "size": "$1" } ] } ],
+  "nbd": { "portals": ["127.0.0.1:$NBDP"],
+           "exports": [ { "name": "$2", "target": "$R1", "lun": 1 } ] } }
+JSON
+}
+nbd_conf 4M d1
+: >"$tmp/vstord.log"
+ctl_start $((PORT + 6)) "$conf"
+nbd_conf 4M d2
+ctl_err 1 "nbd: differs from the running daemon's" config reload
+nbd_conf 8M d1
+ctl_err 1 "NBD export 'd1' serves $R1 LUN 1; remove the export first; nothing was changed" config reload
+[ "$(luns)" = "r1/0:8388608 r1/1:4194304" ] || fail "a refused reload changed LUNs: $(luns)"
+stop_vstord TERM 10
+[ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
+pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, SIGHUP, NBD"

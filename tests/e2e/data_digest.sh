@@ -6,7 +6,9 @@
 # tmpfs, whose reads are lent without digests (srb.h data_ref) and copied
 # with them, in data segments of 512 bytes (READ of one block: the
 # hand-written CRC path) to 256 KiB (ISA-L's): every digest must match, and
-# reads without digests still move their data.
+# reads without digests still move their data -- the right data: the LUN is
+# written with patterns and read back block by block first (iscsi-load
+# --verify).
 . "$(dirname "$0")/lib/common.sh" "$@"
 PORT=$((3550 + ${VSTOR_PORT_OFFSET:-0}))
 IQN=iqn.2026-11.org.vstor:data-digest
@@ -36,7 +38,11 @@ field() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(eva
 
 checked=0
 for lun in 0 1; do
-	run $lun --fill --duration 0 --bs 256k --qd 8 >/dev/null
+	# written with patterns and read back (without digests: lent, no copy
+	# in vstord), every block compared: the loan sends the disk's bytes
+	run $lun --verify --duration 0 --bs 256k --qd 8 >/dev/null
+	[ "$(field 'r["verify"]["mismatches"]')" = 0 ] && [ "$(field 'r["verify"]["blocks_checked"]')" -gt 0 ] ||
+		fail "LUN $lun: read back without digests: $(cat "$tmp/load.json")"
 	for w in "seq 1M 8" "random 4k 32" "random 512 4"; do
 		read -r pattern bs qd <<<"$w"
 		for dig in "--data-digest" "--header-digest --data-digest"; do

@@ -8,7 +8,12 @@
  *
  *   bench-inproc [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]
  *                [-b ram|file] [-p path] [-o key=value]... [-c read|write]
- *                [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]]
+ *                [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]] [-C]
+ *
+ * Reads take data-in by reference, as the iSCSI fabric does (srb.h
+ * data_ref: a RAM disk lends its memory instead of copying into the SRB's
+ * buffer); -C refuses that, so every read copies (the path of a fabric
+ * that needs its own copy, e.g. iSCSI with data digests).
  *
  * -b file measures the file backend: without -p a new file of -s bytes in
  * /var/tmp (written in full first, so no read hits a hole, and removed at
@@ -22,13 +27,18 @@
  * each a disk of the backend (ram only: a file leg would need a path each),
  * e.g. `-v mirror,meta=/tmp/b.map,assume_clean=1` or `-v stripe,chunk=4K`.
  *
- * Each thread has its own I_T nexus and SRB pool, like one iSCSI
- * connection on its own event loop.  done() may run inline (ram) or on a
- * backend thread (file); either way it only hands the SRB to its thread's
- * completion queue, and that thread gives it back and submits the next one,
- * so the stack never grows with the queue depth.  A thread with nothing to
- * submit sleeps until a completion arrives (no spinning: the CPU figure is
- * what the work costs).
+ * Each submitter has its own I_T nexus and SRB pool and runs on an event
+ * loop of its own (include/vstor/loop.h), as one iSCSI connection does:
+ * each pass of the loop gives back what completed and submits up to the
+ * queue depth, and the stack sees the loop's clock, read once per pass
+ * (the port's latency statistics use it).  done() may run inline (ram) or
+ * on a backend thread (file); either way it only hands the SRB to its
+ * submitter's completion queue (and from another thread wakes the loop
+ * with a message, as a fabric's completion does), and the submitter gives
+ * it back and submits the next one, so the stack never grows with the
+ * queue depth.  A loop with nothing to do sleeps in epoll_wait until a
+ * completion arrives (no spinning: the CPU figure is what the work costs);
+ * one with completions waiting runs its next pass at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,6 +69,9 @@
 #define MAX_OPTS    16u
 #define MAX_FILTERS 4u
 
+/* -C clears it: reads copy into the SRB buffer. */
+static bool accept_data_ref = true;
+
 /*
  * Completed SRBs on their way from whichever thread ran done() to the
  * thread that owns them.  Producers take a slot with fetch_add; the owner
@@ -74,6 +87,8 @@ struct doneq {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
+
+struct case_sync;
 
 struct bench {
 	struct vs_port *port;
@@ -91,20 +106,27 @@ struct bench {
 	uint64_t errors;
 	uint8_t last_status, last_key;
 
-	/* one measured case */
+	/* one measured case, run on `loop` */
 	uint8_t opcode;
 	unsigned qd;
 	uint64_t deadline_len;
-	pthread_barrier_t *start;
+	uint64_t t0, deadline;
 	uint64_t ns;
+	bool stopping;
+	atomic_bool running;                 /* on the loop: completions wake it */
+	atomic_bool wake_posted;
+	struct vs_loop *loop;
+	struct vs_loop_timer next_pass;
+	struct vs_loop_msg start_msg, wake_msg;
+	struct case_sync *sync;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+/* The measuring thread waits for every submitter's case to end. */
+struct case_sync {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned running;
+};
 
 static uint64_t cpu_ns(void)
 {
@@ -140,6 +162,11 @@ static void on_done(struct vs_srb *srb)
 		pthread_cond_signal(&b->q.cv);
 		pthread_mutex_unlock(&b->q.mu);
 	}
+	/* From another thread, wake the submitter's loop (once until it ran);
+	 * on the loop itself the pass under way sees the SRB (run_pass). */
+	if (atomic_load(&b->running) && vs_loop_current() != b->loop &&
+	    !atomic_exchange(&b->wake_posted, true))
+		vs_loop_post(b->loop, &b->wake_msg);
 }
 
 /* The owner: give back every SRB that has completed; how many. */
@@ -206,6 +233,7 @@ static void prep(struct bench *b, struct vs_srb *srb, uint8_t opcode)
 	srb->done = on_done;
 	srb->done_ctx = b;
 	srb->timeout_ms = 0;
+	srb->accept_data_ref = accept_data_ref;
 	if (opcode == TEST_UNIT_READY) {
 		srb->cdb_len = 6;
 		srb->data_dir = VS_DIR_NONE;
@@ -238,30 +266,73 @@ static int run_one(struct bench *b, uint8_t opcode, uint64_t lba)
 	return b->errors == before ? 0 : -EIO;
 }
 
-/* One thread's measured run: keep qd commands in flight until the deadline. */
-static void *run_case(void *arg)
+static bool doneq_empty(struct bench *b)
 {
-	struct bench *b = arg;
-	b->completed = 0;
-	pthread_barrier_wait(b->start);
-	uint64_t t0 = now_ns(), deadline = t0 + b->deadline_len;
-	for (uint64_t loops = 0;; loops++) {
-		while (b->inflight < b->qd) {
-			struct vs_srb *srb = vs_srb_get(b->pool);
-			if (!srb)
-				break;
-			prep(b, srb, b->opcode);
-			b->inflight++;
-			vs_port_submit(b->port, srb);
-		}
-		if (!reap(b) && b->inflight)
-			wait_one(b);
-		if ((loops & 255) == 0 && now_ns() >= deadline)
+	return atomic_load(&b->q.slot[b->q.head % MAX_QD]) == NULL;
+}
+
+/*
+ * One pass of a submitter's loop: give back what completed, keep qd
+ * commands in flight until the deadline (the loop's clock of this pass),
+ * then wait for the last ones.  With completions already waiting (a RAM
+ * disk completes inline) the next pass runs at once: a timer due now makes
+ * the loop come back after a non-blocking epoll_wait, with its clock read
+ * anew; otherwise a completion from another thread posts wake_msg.
+ */
+static void run_pass(struct bench *b)
+{
+	uint64_t now = vs_loop_now_ns(b->loop);
+
+	if (!atomic_load(&b->running))
+		return;         /* the case is over (a wake-up that came late) */
+	reap(b);
+	if (!b->stopping && now >= b->deadline)
+		b->stopping = true;
+	while (!b->stopping && b->inflight < b->qd) {
+		struct vs_srb *srb = vs_srb_get(b->pool);
+		if (!srb)
 			break;
+		prep(b, srb, b->opcode);
+		b->inflight++;
+		vs_port_submit(b->port, srb);
 	}
-	quiesce(b);
-	b->ns = now_ns() - t0;
-	return NULL;
+	if (b->stopping && b->inflight == 0) {
+		b->ns = vs_loop_clock_ns() - b->t0;
+		vs_loop_timer_cancel(&b->next_pass);
+		atomic_store(&b->running, false);
+		pthread_mutex_lock(&b->sync->mu);
+		if (--b->sync->running == 0)
+			pthread_cond_signal(&b->sync->cv);
+		pthread_mutex_unlock(&b->sync->mu);
+		return;
+	}
+	if (!doneq_empty(b))
+		vs_loop_timer_arm(b->loop, &b->next_pass, now);
+}
+
+static void on_next_pass(struct vs_loop_timer *t)
+{
+	run_pass((struct bench *)((char *)t - offsetof(struct bench, next_pass)));
+}
+
+static void on_wake(struct vs_loop_msg *m)
+{
+	struct bench *b = (struct bench *)((char *)m - offsetof(struct bench, wake_msg));
+
+	atomic_store(&b->wake_posted, false);
+	run_pass(b);
+}
+
+static void on_start(struct vs_loop_msg *m)
+{
+	struct bench *b = (struct bench *)((char *)m - offsetof(struct bench, start_msg));
+
+	b->completed = 0;
+	b->stopping = false;
+	b->t0 = vs_loop_clock_ns();
+	b->deadline = b->t0 + b->deadline_len;
+	atomic_store(&b->running, true);
+	run_pass(b);
 }
 
 struct result {
@@ -276,27 +347,26 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
                              double seconds)
 {
 	struct result r = {0};
-	pthread_t tid[MAX_THREADS];
-	pthread_barrier_t start;
+	struct case_sync sync = { .running = nthreads };
 	uint64_t err0[MAX_THREADS];
 
-	pthread_barrier_init(&start, NULL, nthreads + 1);
+	pthread_mutex_init(&sync.mu, NULL);
+	pthread_cond_init(&sync.cv, NULL);
 	for (unsigned i = 0; i < nthreads; i++) {
 		bs[i].opcode = opcode;
 		bs[i].qd = qd;
 		bs[i].deadline_len = (uint64_t)(seconds * 1e9);
-		bs[i].start = &start;
+		bs[i].sync = &sync;
 		err0[i] = bs[i].errors;
-		if (pthread_create(&tid[i], NULL, run_case, &bs[i]) != 0) {
-			fprintf(stderr, "cannot start thread %u\n", i);
-			exit(1);
-		}
 	}
 	malloc_count_start();
 	uint64_t c0 = cpu_ns();
-	pthread_barrier_wait(&start);
 	for (unsigned i = 0; i < nthreads; i++)
-		pthread_join(tid[i], NULL);
+		vs_loop_post(bs[i].loop, &bs[i].start_msg);
+	pthread_mutex_lock(&sync.mu);
+	while (sync.running)
+		pthread_cond_wait(&sync.cv, &sync.mu);
+	pthread_mutex_unlock(&sync.mu);
 	r.cpu_ns = cpu_ns() - c0;
 	r.mallocs = malloc_count_stop();
 	for (unsigned i = 0; i < nthreads; i++) {
@@ -305,7 +375,8 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
 		if (bs[i].ns > r.ns)
 			r.ns = bs[i].ns;
 	}
-	pthread_barrier_destroy(&start);
+	pthread_cond_destroy(&sync.cv);
+	pthread_mutex_destroy(&sync.mu);
 	return r;
 }
 
@@ -313,7 +384,7 @@ static void usage(const char *argv0)
 {
 	fprintf(stderr, "usage: %s [-t seconds_per_case] [-s size] [-q qd[,qd...]] [-j threads]\n"
 	        "       [-b ram|file] [-p path] [-o key=value]... [-c read|write]\n"
-	        "       [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]]\n", argv0);
+	        "       [-f filter[,key=value...]]... [-v volume[,key=value...] [-n legs]] [-C]\n", argv0);
 }
 
 /* A new file in /var/tmp of `size` bytes, every byte written (a read of a
@@ -474,9 +545,10 @@ static int verify_path(struct bench *b)
 	vs_port_submit(b->port, srb);
 	/* the SRB goes back to the pool when reaped: check its data before */
 	wait_one(b);
+	const uint8_t *data = srb->data_ref ? srb->data_ref : buf;
 	bool same = true;
 	for (unsigned i = 0; i < IO_SIZE; i++)
-		same &= buf[i] == (uint8_t)(i * 13 + 7);
+		same &= data[i] == (uint8_t)(i * 13 + 7);
 	quiesce(b);
 	if (!same || b->errors != err0) {
 		fprintf(stderr, "verify: data read back differs from data written\n");
@@ -505,8 +577,11 @@ int main(int argc, char **argv)
 	struct filter_arg volume;
 	bool has_volume = false;
 	unsigned nlegs = 2;
-	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:v:n:h")) != -1) {
+	while ((opt = getopt(argc, argv, "t:s:q:j:b:p:o:c:f:v:n:Ch")) != -1) {
 		switch (opt) {
+		case 'C':
+			accept_data_ref = false;
+			break;
 		case 't':
 			seconds = atof(optarg);
 			if (seconds <= 0 || seconds > 600) {
@@ -646,7 +721,17 @@ int main(int argc, char **argv)
 		vs_port_destroy(port);
 		return 1;
 	}
+	/* the submitters' loops, one each (a connection's loop in vstord) */
+	struct vs_loop_group *io_loops = vs_loop_group_create(nthreads, "bench-io");
+	if (!io_loops || vs_loop_group_start(io_loops) < 0) {
+		fprintf(stderr, "event loops: %s\n", vs_last_error());
+		return 1;
+	}
 	for (unsigned i = 0; i < nthreads; i++) {
+		bs[i].loop = vs_loop_group_loop(io_loops, i);
+		vs_loop_timer_init(&bs[i].next_pass, on_next_pass);
+		bs[i].start_msg.fn = on_start;
+		bs[i].wake_msg.fn = on_wake;
 		bs[i].port = port;
 		bs[i].blocks = blocks;
 		bs[i].block_size = block_size;
@@ -689,8 +774,9 @@ int main(int argc, char **argv)
 	printf("bench-inproc: 4 KiB random I/O, port -> vdisk -> %s (", vs_bdev_name(bdev));
 	for (size_t i = 0; i < nkv; i++)
 		printf("%s=%s, ", kv[i].key, kv[i].value);
-	printf("%u-byte blocks), %u thread%s, %.1f s per case\n", block_size, nthreads,
-	       nthreads > 1 ? "s" : "", seconds);
+	printf("%u-byte blocks), %u thread%s, %.1f s per case, reads %s\n", block_size, nthreads,
+	       nthreads > 1 ? "s" : "", seconds,
+	       accept_data_ref ? "take data by reference" : "copy (-C)");
 	int exit_code = 0;
 	static const struct {
 		uint8_t op;
@@ -722,6 +808,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	vs_loop_group_destroy(io_loops);
 	for (unsigned i = 0; i < nthreads; i++) {
 		vs_port_nexus_close(port, bs[i].nexus);
 		vs_srb_pool_destroy(bs[i].pool);

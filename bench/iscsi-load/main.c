@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "ddigest.h"
 #include "options.h"
 #include "proc_cpu.h"
 #include "report.h"
@@ -69,6 +70,8 @@ int main(int argc, char **argv)
 
 	unsigned opened = 0;
 	int exit_code = EXIT_OK;
+	if (o.data_digest)
+		ddigest_enable(o.header_digest);    /* before the first login */
 	for (unsigned i = 0; i < o.sessions; i++) {
 		const char *url = o.urls[i % o.n_urls];
 		/* Sessions on the same URL split its working set between them. */
@@ -172,7 +175,7 @@ int main(int argc, char **argv)
 
 	if (r.total.mismatches)
 		exit_code = EXIT_MISMATCH;
-	else if (r.total.errors || r.dead_sessions)
+	else if (r.total.errors || r.dead_sessions || ddigest_errors())
 		exit_code = EXIT_IO_ERRORS;
 out:
 	for (unsigned i = 0; i < opened; i++)

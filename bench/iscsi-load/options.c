@@ -32,6 +32,9 @@ static void usage(FILE *f)
 "                       every read and read all back at the end; exit 3 on\n"
 "                       any mismatch\n"
 "  --header-digest      negotiate CRC32C header digests\n"
+"  --data-digest        negotiate CRC32C data digests (libiscsi cannot: iscsi-load\n"
+"                       checks and strips them itself); reads only, not with\n"
+"                       --fill or --verify\n"
 "  --initiator-name IQN (default iqn.2026-11.org.vstor:iscsi-load)\n"
 "  --seed N             random seed (default: from the clock)\n"
 "  --target-pid PID     also report that process's CPU (utime+stime from\n"
@@ -100,7 +103,8 @@ static int parse_seconds(const char *name, const char *s, double min,
 enum {
 	OPT_URL = 256, OPT_RW, OPT_MIX, OPT_PATTERN, OPT_BS, OPT_QD,
 	OPT_SESSIONS, OPT_THREADS, OPT_DURATION, OPT_WARMUP, OPT_SIZE,
-	OPT_VERIFY, OPT_FILL, OPT_JSON, OPT_DIGEST, OPT_INITIATOR, OPT_SEED, OPT_TARGET_PID, OPT_HELP,
+	OPT_VERIFY, OPT_FILL, OPT_JSON, OPT_DIGEST, OPT_DDIGEST, OPT_INITIATOR, OPT_SEED, OPT_TARGET_PID,
+	OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -119,6 +123,7 @@ static const struct option long_opts[] = {
 	{ "fill", no_argument, NULL, OPT_FILL },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "header-digest", no_argument, NULL, OPT_DIGEST },
+	{ "data-digest", no_argument, NULL, OPT_DDIGEST },
 	{ "initiator-name", required_argument, NULL, OPT_INITIATOR },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "target-pid", required_argument, NULL, OPT_TARGET_PID },
@@ -229,6 +234,9 @@ int options_parse(struct options *o, int argc, char **argv)
 		case OPT_DIGEST:
 			o->header_digest = true;
 			break;
+		case OPT_DDIGEST:
+			o->data_digest = true;
+			break;
 		case OPT_INITIATOR:
 			o->initiator_name = optarg;
 			break;
@@ -269,6 +277,11 @@ int options_parse(struct options *o, int argc, char **argv)
 		/* Sessions take the URLs round-robin; a remainder would silently skew the load. */
 		fprintf(stderr, "iscsi-load: --url: %u URLs for %u sessions; the sessions must be a multiple of the URLs\n",
 			o->n_urls, o->sessions);
+		return 1;
+	}
+	if (o->data_digest && (o->rw != RW_READ || o->fill || o->verify)) {
+		/* Data sent would need digests that libiscsi does not add. */
+		fprintf(stderr, "iscsi-load: --data-digest: reads only (--rw read, no --fill or --verify)\n");
 		return 1;
 	}
 	if (o->verify)

@@ -28,6 +28,7 @@ struct options {
 	bool fill;                 /* write the working set once before warm-up */
 	bool json;
 	bool header_digest;        /* CRC32C header digest (RFC 7143 §13.1) */
+	bool data_digest;          /* CRC32C data digest, done by ddigest.c */
 	const char *initiator_name;
 	uint64_t seed;
 	int target_pid;            /* 0 = none; else its CPU is sampled too */

@@ -1,4 +1,5 @@
 #include "report.h"
+#include "ddigest.h"
 
 #include <stdio.h>
 
@@ -77,6 +78,9 @@ void report_text(const struct options *o, const struct run_result *r)
 	if (r->dead_sessions)
 		printf("  (%u session(s) lost)", r->dead_sessions);
 	printf("\n");
+	if (o->data_digest)
+		printf("  digests   %llu data digests checked, %llu wrong\n",
+		       (unsigned long long)ddigest_checked(), (unsigned long long)ddigest_errors());
 	if (o->verify)
 		printf("  verify    %llu blocks checked, %llu mismatches (read-back %.2f s)\n",
 		       (unsigned long long)r->total.verified_blocks,
@@ -110,6 +114,9 @@ void report_json(const struct options *o, const struct run_result *r)
 	printf(",\"errors\":%llu,\"dead_sessions\":%u", (unsigned long long)r->total.errors,
 	       r->dead_sessions);
 	printf(",\"fill_s\":%.3f", r->fill_s);
+	printf(",\"digests\":{\"header\":%s,\"data\":%s,\"data_checked\":%llu,\"data_wrong\":%llu}",
+	       o->header_digest ? "true" : "false", o->data_digest ? "true" : "false",
+	       (unsigned long long)ddigest_checked(), (unsigned long long)ddigest_errors());
 	printf(",\"verify\":{\"enabled\":%s,\"blocks_checked\":%llu,\"mismatches\":%llu,\"readback_s\":%.3f}",
 	       o->verify ? "true" : "false", (unsigned long long)r->total.verified_blocks,
 	       (unsigned long long)r->total.mismatches, r->readback_s);

@@ -93,6 +93,16 @@ struct vs_backend_ops {
 	 * vs_bdev_layer_learned). */
 	void  (*learned)(void *h, void (*emit)(void *ctx, const char *key, const char *value),
 	                 void *ctx);
+	/* Lending (bdev.h, vs_bio.lent).  A backend that has this may answer a
+	 * READ submitted with VS_BIO_MAY_LEND by setting bio->lent to the
+	 * bytes in its own memory and completing it with 0, instead of copying
+	 * them into bio->iov; it may also decline (copy, leave lent NULL).  It
+	 * keeps those bytes mapped (never unmapped or moved; their contents
+	 * may change with later writes) until lend_end(h, bio), which the
+	 * block layer calls exactly once per lending bio, from any thread,
+	 * with bio->lent still set; close comes after the last one.  A backend
+	 * without it never sees the flag, nor does one under a filter. */
+	void  (*lend_end)(void *h, struct vs_bio *bio);
 };
 
 /* Complete a bio (from any thread, exactly once). */

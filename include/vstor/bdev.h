@@ -44,6 +44,7 @@ enum vs_bio_op {
 
 #define VS_BIO_FUA      0x1  /* write: stable before completion (SBC-3 FUA) */
 #define VS_BIO_MAY_TRIM 0x2  /* write_zeroes: may deallocate */
+#define VS_BIO_MAY_LEND 0x4  /* read: the stack may lend its memory (vs_bio.lent) */
 
 struct vs_bio;
 typedef void (*vs_bio_done_fn)(struct vs_bio *bio, int err /* 0 or -errno */);
@@ -64,6 +65,29 @@ struct vs_bio {
 	 * filter.h), and a request it sends on keeps the field for the layer
 	 * that finally executes it. */
 	uint64_t backend_scratch[8];
+
+	/* ---- grown at the end: read and written only with VS_BIO_MAY_LEND,
+	 * which a caller built against an older header never sets ---- */
+
+	/*
+	 * Lending.  A READ submitted with VS_BIO_MAY_LEND may complete (err 0)
+	 * with `lent` pointing at its `length` bytes, in one piece, in memory
+	 * the stack lends (a RAM disk's own), instead of with them copied into
+	 * iov: the caller reads or sends them from there and never writes
+	 * them.  They stay valid until the caller ends the loan with
+	 * vs_bdev_lend_end(), exactly once per lending bio (also when it never
+	 * uses the data), on any thread; like a request in flight, a loan must
+	 * end before vs_bdev_close.  Meanwhile a write to the same blocks may
+	 * change what `lent` shows, as a write overlapping a read in flight may
+	 * change what the read returns; a caller that needs the bytes to stay
+	 * as they were (e.g. to send them with a checksum taken earlier) does
+	 * not ask for a loan.  vs_bdev_submit sets it NULL, and clears the
+	 * flag when the stack cannot lend at all (a filter in the way, a
+	 * backend without lending); NULL on completion: the data is in iov as
+	 * usual -- a backend may always decline (e.g. a range it would have to
+	 * fill with zeroes).
+	 */
+	const void *lent;
 };
 
 /*
@@ -215,6 +239,9 @@ const char *vs_bdev_backend_name(const struct vs_bdev *bdev);
 /* Submit; 0 (done() will run, maybe already has) or a negative errno
  * without calling done() (-EAGAIN: no resources now, retry later). */
 int  vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio);
+/* End the loan of a READ that completed with bio->lent set (see vs_bio.lent):
+ * once, any thread.  Clears bio->lent; nothing to do if it is NULL. */
+void vs_bdev_lend_end(struct vs_bdev *bdev, struct vs_bio *bio);
 /*
  * Ask for a submitted bio back (an abort, SAM-5 7.x).  True if a layer
  * will complete it promptly (with -ECANCELED, or with its real result if

@@ -86,6 +86,10 @@ struct vs_srb {
 	vs_srb_done_fn done;        /* called exactly once, from any thread */
 	void    *done_ctx;
 	void    *submitter_ctx;     /* free for the fabric (e.g. its task) */
+	/* The submitter takes data-in by reference (data_ref below): it only
+	 * hands it to the kernel or reads it, and may not need it to stay as it
+	 * was when the command completed (no checksum taken earlier). */
+	bool     accept_data_ref;
 
 	/* ---- filled by the port / miniport ---- */
 	uint8_t  srb_status;        /* enum vs_srb_status */
@@ -95,6 +99,17 @@ struct vs_srb {
 	uint32_t residual;          /* bytes, meaning given by resid_flags */
 	uint32_t xfer_len;          /* bytes actually moved (data-in: valid bytes in iov) */
 	uint8_t  sense[VS_SENSE_MAX];
+	/*
+	 * Data-in by reference (only with accept_data_ref): the miniport may
+	 * leave iov untouched and point data_ref at the xfer_len bytes in
+	 * memory it lends (e.g. a RAM disk's own, bdev.h vs_bio.lent); the
+	 * submitter sends from there and never writes to it.  It stays valid
+	 * until the SRB goes back to its pool -- once both the submitter
+	 * (vs_srb_put) and the miniport have let go -- when the port calls
+	 * data_ref_release(srb), exactly once.  NULL: data-in is in iov.
+	 */
+	const void *data_ref;
+	void    (*data_ref_release)(struct vs_srb *srb);
 
 	/* ---- the miniport's per-SRB extension (Storport SrbExtension) ---- */
 	void    *ext;               /* srb_extension_size bytes, aligned to 16 */

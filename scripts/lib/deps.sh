@@ -4,9 +4,10 @@
 # Source it, then call vs_install_deps.
 
 # librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
+# libisal-dev: ISA-L's CRC32C for iSCSI digests (src/fabrics/iscsi/crc32c.c).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
          libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libnbd-dev libsystemd-dev
-         libmicrohttpd-dev)
+         libmicrohttpd-dev libisal-dev)
 # Only the test suite needs these: a third-party initiator (QEMU's iSCSI
 # block driver) for tests/e2e/qemu_img.sh, python3 for the raw protocol
 # checks in tests/e2e/ctl_bad_input.sh, and python3-cryptography for the

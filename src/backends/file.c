@@ -30,6 +30,9 @@
  * bio->done runs on that ring's completion thread (the backend contract
  * allows both).
  *
+ * On tmpfs/ramfs a READ that may borrow memory (VS_BIO_MAY_LEND) is answered
+ * from a mapping of the file, no system call and no copy (file_map.c).
+ *
  * Durability (SBC-3 4.15, SYNCHRONIZE CACHE and FUA): the page cache is a
  * volatile write cache, so has_write_cache is true and FLUSH is
  * fdatasync(); a FUA write is issued with RWF_DSYNC, which makes that
@@ -141,6 +144,8 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 		if (r > 0) {
 			advance(bio, (uint64_t)r);
 			if (s->done_bytes >= bio->length) {
+				if (!rd)
+					file_map_written(d, bio->offset, bio->length);
 				vs_bio_complete(bio, 0);
 				return true;
 			}
@@ -204,6 +209,13 @@ static int file_submit(void *h, struct vs_bio *bio, void *ctx)
 		return -EINVAL;
 	}
 
+	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && file_map_lend(d, bio)) {
+		vs_bio_complete(bio, 0);
+		return 0;
+	}
+	/* Pages about to become holes are not lent from here on. */
+	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
+		file_map_forget(d, bio->offset, bio->length);
 	memset(st(bio), 0, sizeof(struct bio_state));
 	if (bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) {
 		advance(bio, 0);   /* step over leading empty iovecs */
@@ -261,6 +273,7 @@ static uint32_t direct_alignment(int fd, bool is_blk, uint32_t *offset_align)
 
 static void file_free(struct file_dev *d)
 {
+	file_map_close(d);
 	if (d->zero_buf)
 		munmap(d->zero_buf, FILE_ZERO_BUF);
 	if (d->fd >= 0)
@@ -455,6 +468,7 @@ static void *file_open(struct vs_backend_open_args *args)
 		return NULL;
 	}
 
+	file_map_open(d, cur);
 	if (file_rings_open(d, nrings) < 0) {
 		file_free(d);
 		return NULL;
@@ -530,6 +544,7 @@ static int file_resize(void *h, uint64_t new_size)
 		return -e;
 	}
 	atomic_store_explicit(&d->size, new_size, memory_order_release);
+	file_map_resized(d, old, new_size);
 	return 0;
 }
 
@@ -571,6 +586,13 @@ static int file_block_status(void *h, uint64_t offset, uint64_t len,
 	return 0;
 }
 
+/* Nothing to do: the mapping stays until close (file_map.c). */
+static void file_lend_end(void *h, struct vs_bio *bio)
+{
+	(void)h;
+	(void)bio;
+}
+
 static const struct vs_backend_ops file_ops = {
 	.name = "file",
 	.api_version = VS_BACKEND_API_VERSION,
@@ -585,5 +607,6 @@ static const struct vs_backend_ops file_ops = {
 	.submit = file_submit,
 	.resize = file_resize,
 	.block_status = file_block_status,
+	.lend_end = file_lend_end,
 };
 VS_BACKEND_BUILTIN(file_ops)

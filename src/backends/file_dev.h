@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "vstor/backend.h"
+#include "page_map.h"
 
 #define FILE_ZERO_BUF     (1u << 20)   /* read-only zeroes for the write fallback */
 
@@ -33,6 +34,13 @@ struct file_dev {
 	_Atomic uint64_t size;
 	_Atomic bool zero_range_ok, punch_ok;   /* learned: EOPNOTSUPP turns them off */
 	void *zero_buf;                          /* FILE_ZERO_BUF read-only zeroes */
+
+	/* file_map.c: a tmpfs/ramfs file mapped to lend its pages to reads.
+	 * lend_base NULL: never lent; set at open, unmapped at close. */
+	uint8_t *lend_base;
+	uint64_t lend_len;                       /* bytes mapped */
+	struct page_map lend_map;                /* pages known to hold data */
+	atomic_bool lend_on;                     /* off once the file outgrew lend_len */
 
 	/* file_ring.c.  Read by every request that goes to io_uring, written
 	 * only at open and close. */
@@ -103,6 +111,21 @@ static inline void zero_fill_rest(struct vs_bio *bio)
 		left -= n;
 	}
 }
+
+/* ---- file_map.c: lending a memory file's pages (see there) ---- */
+
+/* Map the file and find its data, if it is on tmpfs/ramfs (not O_DIRECT);
+ * otherwise, or if that fails, reads are simply never lent. */
+void file_map_open(struct file_dev *d, uint64_t size);
+void file_map_close(struct file_dev *d);       /* after the last loan */
+/* A READ (checked against the size) that may be lent: set bio->lent and
+ * return true if every page it touches holds data. */
+bool file_map_lend(struct file_dev *d, struct vs_bio *bio);
+/* Bytes [off, off+len) now hold data (a write completed). */
+void file_map_written(struct file_dev *d, uint64_t off, uint64_t len);
+/* Bytes [off, off+len) may become holes (before an unmap or zeroing). */
+void file_map_forget(struct file_dev *d, uint64_t off, uint64_t len);
+void file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size);
 
 /* ---- file_ring.c ---- */
 

@@ -371,7 +371,11 @@ static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, i
 			return ACT_COMPLETE;
 		}
 		advance(bio, (uint64_t)res);
-		return s->done_bytes >= bio->length ? ACT_COMPLETE : ACT_RESUBMIT;
+		if (s->done_bytes < bio->length)
+			return ACT_RESUBMIT;
+		if (bio->op == VS_BIO_WRITE)
+			file_map_written(d, bio->offset, bio->length);
+		return ACT_COMPLETE;
 
 	case VS_BIO_FLUSH:
 		*err = res < 0 ? res : 0;

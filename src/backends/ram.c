@@ -39,6 +39,15 @@
  * anyway, see above).  A partial page that is zeroed
  * by hand keeps its state (mapped is the safe answer).
  *
+ * Lending (bdev.h, vs_bio.lent): a READ that may borrow the disk's memory
+ * gets a pointer into the mapping instead of a copy when every page of its
+ * range was written (pages never written are answered with zeroes, and
+ * lending them would have the reader fault them in).  The mapping never
+ * moves and is unmapped only at close, which comes after the last loan, so
+ * ending a loan has nothing to do; an UNMAP meanwhile makes the lent pages
+ * read as zeroes, as it would a copy taken after it.  This takes the memcpy
+ * off the read path: a fabric sends straight from the disk.
+ *
  * Everything completes inline: done() has run when submit returns.
  */
 #include <errno.h>
@@ -52,6 +61,7 @@
 #include "vstor/backend.h"
 #include "iov.h"
 #include "mem_limit.h"
+#include "page_map.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -62,7 +72,7 @@ struct ram_dev {
 	uint64_t rw_limit;         /* bytes from base that are PROT_READ|WRITE */
 	uint64_t page;
 	unsigned page_shift;
-	_Atomic uint64_t *map;     /* one bit per page of `reserve`: page written */
+	struct page_map map;       /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
 	bool overcommit;           /* not counted against the memory limit */
 };
@@ -114,32 +124,6 @@ static void unpromise(uint64_t less, bool overcommit)
 		atomic_fetch_sub(&ram_promised, less);
 }
 
-#define RAM_RELAXED memory_order_relaxed
-
-/* Set or clear bits [first, first+n) of the allocation map. */
-static void map_update(struct ram_dev *d, uint64_t first, uint64_t n, bool set)
-{
-	while (n) {
-		_Atomic uint64_t *w = &d->map[first >> 6];
-		unsigned b = (unsigned)(first & 63);
-		uint64_t k = 64 - b < n ? 64 - b : n;
-		uint64_t mask = (k == 64 ? ~0ULL : (1ULL << k) - 1) << b;
-		uint64_t cur = atomic_load_explicit(w, RAM_RELAXED);
-
-		if (set && (cur & mask) != mask)
-			atomic_fetch_or_explicit(w, mask, RAM_RELAXED);
-		else if (!set && (cur & mask))
-			atomic_fetch_and_explicit(w, ~mask, RAM_RELAXED);
-		first += k;
-		n -= k;
-	}
-}
-
-static bool map_test(const struct ram_dev *d, uint64_t pg)
-{
-	return (atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) >> (pg & 63)) & 1;
-}
-
 static uint64_t round_up(uint64_t v, uint64_t a)
 {
 	return (v + a - 1) / a * a;
@@ -166,7 +150,7 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 	if (madvise(d->base + a, b - a, MADV_DONTNEED) != 0)
 		memset(d->base + a, 0, b - a);
 	else
-		map_update(d, a >> d->page_shift, (b - a) >> d->page_shift, false);
+		page_map_update(&d->map, a >> d->page_shift, (b - a) >> d->page_shift, false);
 	if (b < end)
 		memset(d->base + b, 0, end - b);
 }
@@ -238,8 +222,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	}
 	d->base = base;
 	/* the allocation map covers max_size: resize never allocates */
-	d->map = calloc((size_t)(((d->reserve >> d->page_shift) + 63) / 64), sizeof(*d->map));
-	if (!d->map) {
+	if (page_map_init(&d->map, d->reserve >> d->page_shift, d->page_shift) < 0) {
 		vs_set_error("out of memory for the allocation map");
 		munmap(d->base, d->reserve);
 		unpromise(size, overcommit);
@@ -251,7 +234,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 		vs_set_error("size: cannot map %llu bytes: %s",
 		             (unsigned long long)size, strerror(errno));
 		munmap(d->base, d->reserve);
-		free((void *)d->map);
+		page_map_free(&d->map);
 		unpromise(size, overcommit);
 		free(d);
 		return NULL;
@@ -267,7 +250,7 @@ static void ram_close(void *h)
 	unpromise(atomic_load(&d->size), d->overcommit);
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
-	free((void *)d->map);
+	page_map_free(&d->map);
 	free(d);
 }
 
@@ -345,28 +328,6 @@ static void ram_copy_in(uint8_t *mem, const struct iovec *v, uint64_t n)
 	}
 }
 
-/* How far from `off` (within len) the pages have the state of the first. */
-static uint64_t same_state(const struct ram_dev *d, uint64_t off, uint64_t len, bool *mapped)
-{
-	uint64_t pg = off >> d->page_shift, last = (off + len - 1) >> d->page_shift, end;
-	bool state = map_test(d, pg);
-	uint64_t all = state ? ~0ULL : 0;
-
-	for (pg++; pg <= last;) {
-		if ((pg & 63) == 0 && last - pg >= 63 &&
-		    atomic_load_explicit(&d->map[pg >> 6], RAM_RELAXED) == all) {
-			pg += 64;
-			continue;
-		}
-		if (map_test(d, pg) != state)
-			break;
-		pg++;
-	}
-	end = pg << d->page_shift;
-	*mapped = state;
-	return (end < off + len ? end : off + len) - off;
-}
-
 static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 {
 	uint64_t left = bio->length;
@@ -382,9 +343,13 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 		struct iov_pos p = { bio->iov, 0 };
 		uint64_t pg = bio->offset >> d->page_shift;
 
+		if ((bio->flags & VS_BIO_MAY_LEND) && page_map_all_set(&d->map, bio->offset, left)) {
+			bio->lent = d->base + bio->offset;
+			return 0;
+		}
 		/* the common case: one page, one buffer */
 		if (pg == (bio->offset + left - 1) >> d->page_shift && bio->iovcnt == 1) {
-			if (map_test(d, pg))
+			if (page_map_test(&d->map, pg))
 				ram_copy_out(&p, d->base + bio->offset, left);
 			else
 				memset(bio->iov[0].iov_base, 0, left);
@@ -393,7 +358,7 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 
 		for (uint64_t off = bio->offset; left;) {
 			bool mapped;
-			uint64_t n = same_state(d, off, left, &mapped);
+			uint64_t n = page_map_extent(&d->map, off, left, &mapped);
 
 			/* never written: zeroes, and the page stays untouched */
 			ram_copy_out(&p, mapped ? d->base + off : NULL, n);
@@ -403,9 +368,7 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 		return 0;
 	}
 	ram_copy_in(d->base + bio->offset, bio->iov, left);
-	uint64_t first = bio->offset >> d->page_shift;
-
-	map_update(d, first, ((bio->offset + bio->length - 1) >> d->page_shift) - first + 1, true);
+	page_map_bytes(&d->map, bio->offset, bio->length, true);
 	return 0;
 }
 
@@ -484,6 +447,13 @@ static int ram_resize(void *h, uint64_t new_size)
 	return 0;
 }
 
+/* Nothing to do: the memory stays mapped until close (see the top). */
+static void ram_lend_end(void *h, struct vs_bio *bio)
+{
+	(void)h;
+	(void)bio;
+}
+
 /* The allocation map (see the top of the file): the state of the page at
  * `offset` and how far it extends within [offset, offset+len). */
 static int ram_block_status(void *h, uint64_t offset, uint64_t len,
@@ -495,7 +465,7 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 		vs_set_error("block_status: range outside the disk");
 		return -EINVAL;
 	}
-	*extent_len = same_state(d, offset, len, mapped);
+	*extent_len = page_map_extent(&d->map, offset, len, mapped);
 	return 0;
 }
 
@@ -513,5 +483,6 @@ const struct vs_backend_ops ram_ops = {
 	.submit = ram_submit,
 	.resize = ram_resize,
 	.block_status = ram_block_status,
+	.lend_end = ram_lend_end,
 };
 VS_BACKEND_BUILTIN(ram_ops)

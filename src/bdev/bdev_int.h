@@ -152,6 +152,9 @@ struct vs_bdev {
 	 * usual stack of one backend costs one indirect call (io.c). */
 	int (*direct_submit)(void *h, struct vs_bio *bio, void *ctx);
 	void *direct_h;
+	/* That backend's lend_end, when the stack is that one backend and it
+	 * lends: then, and only then, VS_BIO_MAY_LEND reaches it (io.c). */
+	void (*lend_end)(void *h, struct vs_bio *bio);
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */

@@ -146,9 +146,24 @@ int layer_submit(struct vs_layer *l, struct vs_bio *bio)
 
 int vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio)
 {
+	/* Only a caller that knows vs_bio.lent sets the flag (bdev.h); only a
+	 * lone backend that lends sees it. */
+	if (bio->flags & VS_BIO_MAY_LEND) {
+		bio->lent = NULL;
+		if (!bdev->lend_end)
+			bio->flags &= ~(uint32_t)VS_BIO_MAY_LEND;
+	}
 	if (bdev->direct_submit)
 		return bdev->direct_submit(bdev->direct_h, bio, NULL);
 	return layer_submit(bdev->top, bio);
+}
+
+void vs_bdev_lend_end(struct vs_bdev *bdev, struct vs_bio *bio)
+{
+	if (!bio->lent)
+		return;
+	bdev->lend_end(bdev->direct_h, bio);
+	bio->lent = NULL;
 }
 
 int vs_layer_submit(struct vs_layer *self, size_t lower, struct vs_bio *bio)

@@ -349,15 +349,15 @@ static void mirror_state(void *h, void (*emit)(void *, const char *, const char 
 
 		localtime_r(&t, &tm);
 		strftime(since, sizeof(since), "%H:%M:%S", &tm);
-		if (behind > l->rs_total)
-			l->rs_total = behind;
 		snprintf(key, sizeof(key), "leg%zu", i);
 		if (s == LEG_RESYNCING) {
+			uint64_t total = atomic_load(&l->rs_total);   /* after behind */
+
 			copying = true;
 			behind_sum += behind;
-			total_sum += l->rs_total;
+			total_sum += total;
 			snprintf(v, sizeof(v), "resyncing %u%% (%" PRIu64 " regions to copy)",
-			         percent(l->rs_total - behind, l->rs_total), behind);
+			         percent(total - behind, total), behind);
 		} else if (s == LEG_IN_SYNC) {
 			snprintf(v, sizeof(v), "%s", atomic_load(&l->lost)
 			         ? "in sync, resource lost: waiting for it" : "in sync");
@@ -439,7 +439,6 @@ static int mirror_replace(void *h, size_t i, int step, uint64_t new_size)
 	case VS_REPLACE_ATTACH:
 		pthread_mutex_lock(&m->lock);
 		map_behind_all(m, i);
-		m->leg[i].rs_total = 0;
 		m->leg[i].why[0] = 0;
 		atomic_store(&m->leg[i].passed_up, false);
 		leg_set_state(m, i, LEG_RESYNCING);

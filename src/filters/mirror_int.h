@@ -100,7 +100,11 @@ struct mleg {
 	uint64_t wd_since_ns;           /* tick: since when none came back */
 	_Atomic uint64_t failed_ns;     /* when it was last degraded (retry) */
 	_Atomic uint64_t behind;        /* regions with its behind bit set */
-	uint64_t rs_total;              /* behind when its resync began (percent) */
+	/* regions to copy since its resync began: behind then, plus each
+	 * region behind since (the percent shown; counted where the bits are
+	 * set, not when someone looks, so a copy faster than the first look
+	 * still shows) */
+	_Atomic uint64_t rs_total;
 	_Atomic uint64_t *bits;         /* its behind map, in the image */
 	char why[128];                  /* last failure (under lock) */
 	uint64_t since;                 /* CLOCK_REALTIME s of the last change */

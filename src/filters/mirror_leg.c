@@ -89,6 +89,8 @@ static size_t others_in_sync(struct mirror *m, size_t i)
 
 void leg_set_state(struct mirror *m, size_t i, uint8_t state)
 {
+	if (state == LEG_RESYNCING && leg_state(m, i) != LEG_RESYNCING)
+		atomic_store(&m->leg[i].rs_total, atomic_load(&m->leg[i].behind));
 	atomic_store(&m->leg[i].state, state);
 	m->leg[i].since = (uint64_t)time(NULL);
 	atomic_store(&m->state_gen, meta_changed(m));
@@ -165,7 +167,6 @@ static void start_copy(struct mirror *m, size_t i, const char *what)
 	pthread_mutex_lock(&m->lock);
 	if (leg_state(m, i) == LEG_DEGRADED) {
 		leg_set_state(m, i, LEG_RESYNCING);
-		m->leg[i].rs_total = 0;
 		now = true;
 	}
 	behind = atomic_load(&m->leg[i].behind);

@@ -42,8 +42,12 @@ void map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1)
 	struct mleg *l = &m->leg[leg];
 
 	for (uint64_t r = r0; r <= r1 && r < m->nregions; r++)
-		if (map_set(l->bits, r))
+		if (map_set(l->bits, r)) {
+			/* the total first: a reader of behind, then the
+			 * total, never sees more behind than in all */
+			atomic_fetch_add(&l->rs_total, 1);
 			atomic_fetch_add(&l->behind, 1);
+		}
 }
 
 void map_behind_all(struct mirror *m, size_t leg)

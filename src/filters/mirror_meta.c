@@ -322,6 +322,7 @@ static void load(struct mirror *m, const uint8_t *from)
 
 		atomic_store(&m->leg[i].state, s <= LEG_FAILED ? s : LEG_DEGRADED);
 		atomic_store(&m->leg[i].behind, map_count(m, m->leg[i].bits));
+		atomic_store(&m->leg[i].rs_total, atomic_load(&m->leg[i].behind));
 	}
 }
 

@@ -244,6 +244,19 @@ void srb_ref(struct vs_srb *srb)
 	__atomic_fetch_add(&srb->priv.refs, 1, __ATOMIC_RELAXED);
 }
 
+/* Nobody reads the data-in any more: the miniport may take back memory
+ * it lent (srb.h, data_ref). */
+void srb_release_data_ref(struct vs_srb *srb)
+{
+	void (*release)(struct vs_srb *srb) = srb->data_ref_release;
+
+	if (!release)
+		return;
+	release(srb);
+	srb->data_ref_release = NULL;
+	srb->data_ref = NULL;
+}
+
 void srb_unref(struct vs_srb *srb)
 {
 	struct vs_srb_pool *p = srb->priv.pool;
@@ -251,6 +264,7 @@ void srb_unref(struct vs_srb *srb)
 
 	if (__atomic_sub_fetch(&srb->priv.refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	srb_release_data_ref(srb);
 	if (!p)
 		return;                 /* not from a pool: the submitter owns it */
 	if (srb->priv.buf_release) {

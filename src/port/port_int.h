@@ -373,6 +373,8 @@ void port_dispatch_all(struct vs_port *port);
 /* pool.c */
 void srb_ref(struct vs_srb *srb);
 void srb_unref(struct vs_srb *srb);
+/* End a data-in loan still attached to the SRB (srb.h data_ref). */
+void srb_release_data_ref(struct vs_srb *srb);
 void pool_destroy_all(struct vs_port *port);
 
 /* io.c */

@@ -215,13 +215,36 @@ static uint64_t fitting_bytes(struct vdisk_lun *lun, struct vs_srb *srb, uint64_
 
 /* ---- READ ---- */
 
+/* The SRB is back in its pool's hands (srb.h data_ref): end the block
+ * stack's loan, and let the LUN go (see read_done). */
+static void read_lend_end(struct vs_srb *srb)
+{
+	struct vdisk_cmd *c = vdisk_cmd_of(srb);
+	struct vdisk_lun *lun = c->lun;
+
+	vs_bdev_lend_end(lun->bdev, &c->bio);
+	vdisk_out_put(lun);
+}
+
 static void read_done(struct vdisk_cmd *c)
 {
+	struct vs_srb *srb = c->srb;
+
 	if (c->bio_err) {
-		vdisk_set_errno(c->srb, c->bio_err, false);
+		vs_bdev_lend_end(c->lun->bdev, &c->bio);        /* none is expected */
+		vdisk_set_errno(srb, c->bio_err, false);
 	} else {
-		vdisk_good(c->srb);
-		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
+		vdisk_good(srb);
+		srb->xfer_len = (uint32_t)c->xfer_bytes;
+		if (c->bio.lent) {
+			/* The data stays in the stack's memory until the submitter
+			 * is done with it: the loan counts as outstanding, so a
+			 * detach keeps the LUN and its stack open until it ends
+			 * (vdisk_miniport.c lun_quiet). */
+			vdisk_out_get(c->lun);
+			srb->data_ref = c->bio.lent;
+			srb->data_ref_release = read_lend_end;
+		}
 	}
 	vdisk_finish(c);
 }
@@ -301,9 +324,11 @@ void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 		return;
 	}
 	/* FUA on a read (SBC-3 5.11): we have no read cache of our own, so
-	 * every read already comes from the backend. */
+	 * every read already comes from the backend.  A submitter that takes
+	 * data-in by reference may get the stack's own memory (read_done). */
 	vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->xfer_bytes,
-	                 srb->iov, srb->iovcnt, 0, read_done);
+	                 srb->iov, srb->iovcnt, srb->accept_data_ref ? VS_BIO_MAY_LEND : 0,
+	                 read_done);
 }
 
 /* ---- WRITE / WRITE AND VERIFY ---- */

@@ -47,6 +47,11 @@ VSTORCTL=${VSTORCTL:-$(dirname "$VSTORD")/vstorctl}
 # A JSON array of filters for LUN 0 and LUN 2 (the disks under test), e.g.
 # '[{"name": "throttle", "iops": "20k"}]': the same suite through a stack.
 FILTERS=${VSTOR_CONFORMANCE_FILTERS:-}
+# Where the file LUNs' images go.  /tmp is a disk on most machines; with
+# VSTOR_CONFORMANCE_TMPDIR=/dev/shm the file backend serves them from tmpfs,
+# where it lends its pages to reads (src/backends/file_map.c) and iSCSI sends
+# Data-In straight from the mapping: the suite then checks that path.
+TMPBASE=${VSTOR_CONFORMANCE_TMPDIR:-/tmp}
 # The service run: the disk-mode RAM disk example, a service process
 # (doc/services.md), serves the three LUNs instead of vstord.
 RAMDISK=${RAMDISK:-$(dirname "$VSTORD")/examples/ramdisk}
@@ -61,7 +66,7 @@ if [ ! -x "$VSTORD" ] || [ ! -x "$VSTORCTL" ]; then
 	exit 1
 fi
 mkdir -p "$OUT"
-tmp=$(mktemp -d /tmp/vstor-conformance.XXXXXX)
+tmp=$(mktemp -d "$TMPBASE/vstor-conformance.XXXXXX")
 pid=
 nbd_pids=()
 stop_nbdkit() {

@@ -972,6 +972,111 @@ static void test_direct_io(void **state)
 	unlink(path);
 }
 
+/* ---- lending (bdev.h vs_bio.lent; file_map.c) ---- */
+
+/* A READ that may be lent; waits for it; *bio stays for lend_end. */
+static int lend_read(struct vs_bdev *b, struct vs_bio *bio, uint64_t off, void *buf,
+                     uint64_t len)
+{
+	static struct iovec v;
+	static struct waiter w;
+
+	waiter_init(&w);
+	v = (struct iovec){buf, len};
+	*bio = (struct vs_bio){.op = VS_BIO_READ, .flags = VS_BIO_MAY_LEND, .offset = off,
+	                       .length = len, .iov = &v, .iovcnt = 1, .done = on_done, .ctx = &w};
+	assert_int_equal(vs_bdev_submit(b, bio), 0);
+	return wait_done(&w);
+}
+
+static long blocks_of(const char *path)
+{
+	struct stat sb;
+
+	assert_int_equal(stat(path, &sb), 0);
+	return (long)sb.st_blocks;
+}
+
+static bool untouched(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0xee)
+			return false;
+	return true;
+}
+
+/*
+ * On tmpfs the file's pages that hold data are lent (no copy: the buffer
+ * stays untouched, the loan shows the data and later writes): data there
+ * before open, data written inline and through io_uring.  Holes are copied
+ * (zeroes) and reading them allocates nothing; an UNMAP takes its pages out
+ * of lending.  Elsewhere (a page-cache file system) nothing is lent.
+ */
+static void test_lend_memfs_pages(void **state)
+{
+	(void)state;
+	const char *dir = shm_dir();
+	bool tmpfs = is_tmpfs(dir);
+	static uint8_t a[16384], c[4196], buf[16384];
+	char path[64];
+	struct vs_bio bio;
+
+	temp_path(path, sizeof(path), dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1 << 20), 0);
+	fill(a, sizeof(a), 1);
+	assert_int_equal(pwrite(fd, a, sizeof(a), 65536), (ssize_t)sizeof(a));
+	close(fd);
+
+	for (int ring_only = 0; ring_only < 2; ring_only++) {
+		struct vs_bdev *b = open_file(path, NULL, "inline", ring_only ? "0" : "1");
+
+		/* there before open */
+		memset(buf, 0xee, sizeof(buf));
+		assert_int_equal(lend_read(b, &bio, 65536, buf, sizeof(a)), 0);
+		assert_int_equal(bio.lent != NULL, tmpfs);
+		if (bio.lent) {
+			assert_memory_equal(bio.lent, a, sizeof(a));
+			assert_true(untouched(buf, sizeof(a)));
+			fill(c, 512, 9 + ring_only);
+			assert_int_equal(io(b, VS_BIO_WRITE, 0, 65536, c, 512), 0);
+			assert_memory_equal(bio.lent, c, 512);      /* the file's own page */
+			vs_bdev_lend_end(b, &bio);
+			memcpy(a, c, 512);
+		} else {
+			assert_memory_equal(buf, a, sizeof(a));
+		}
+		/* a hole: copied as zeroes, and nothing allocated by reading it */
+		long before = blocks_of(path);
+		memset(buf, 0xee, sizeof(buf));
+		assert_int_equal(lend_read(b, &bio, 0, buf, 8192), 0);
+		assert_null(bio.lent);
+		assert_true(all_zero(buf, 8192));
+		assert_int_equal(blocks_of(path), before);
+		/* data then a hole in one read: copied */
+		assert_int_equal(lend_read(b, &bio, 65536 + 12288, buf, 8192), 0);
+		assert_null(bio.lent);
+		assert_memory_equal(buf, a + 12288, 4096);
+		assert_true(all_zero(buf + 4096, 4096));
+		/* written now (inline, or through io_uring with inline=0) */
+		fill(c, sizeof(c), 20 + ring_only);
+		assert_int_equal(io(b, VS_BIO_WRITE, 0, 262144, c, sizeof(c)), 0);
+		assert_int_equal(lend_read(b, &bio, 262144, buf, 4096), 0);
+		assert_int_equal(bio.lent != NULL, tmpfs);
+		assert_memory_equal(bio.lent ? bio.lent : buf, c, 4096);
+		vs_bdev_lend_end(b, &bio);
+		/* unmapped: no longer lent, reads zeroes */
+		assert_int_equal(io(b, VS_BIO_UNMAP, 0, 262144, NULL, 8192), 0);
+		memset(buf, 0xee, sizeof(buf));
+		assert_int_equal(lend_read(b, &bio, 262144, buf, 4096), 0);
+		assert_null(bio.lent);
+		assert_true(all_zero(buf, 4096));
+		vs_bdev_close(b);
+	}
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -998,6 +1103,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resize, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_existing_and_readonly, setup, teardown),
 		cmocka_unit_test(test_direct_io),
+		cmocka_unit_test(test_lend_memfs_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -527,6 +527,116 @@ static void test_concurrent_threads(void **state)
 	vs_bdev_close(b);
 }
 
+/* ---- lending (bdev.h vs_bio.lent) ---- */
+
+/* A READ with VS_BIO_MAY_LEND; the bio comes back for lend_end. */
+static int lend_read(struct vs_bdev *b, struct vs_bio *bio, struct iovec *v, uint64_t off,
+                     void *buf, uint64_t len)
+{
+	static struct waiter w;
+
+	w = (struct waiter){0, 99};
+	*v = (struct iovec){buf, len};
+	*bio = (struct vs_bio){.op = VS_BIO_READ, .flags = VS_BIO_MAY_LEND, .offset = off,
+	                       .length = len, .iov = v, .iovcnt = 1, .done = on_done, .ctx = &w,
+	                       .lent = (const void *)0x1};    /* the layer must clear it */
+	int rc = vs_bdev_submit(b, bio);
+	assert_int_equal(rc, 0);
+	assert_int_equal(w.calls, 1);
+	return w.err;
+}
+
+/* Written pages are lent, not copied: the caller's buffer stays untouched,
+ * the loan shows the data, and a later write shows through it. */
+static void test_lend_written_range(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	static uint8_t data[256 << 10], buf[256 << 10];
+	struct vs_bio bio;
+	struct iovec v;
+	static const struct { uint64_t off, len; } cases[] = {
+		{ 0, 4096 }, { 4096 * 3 + 512, 512 }, { 64 << 10, 256 << 10 },
+		{ DISK - 8192, 8192 },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t off = cases[i].off, len = cases[i].len;
+
+		fill(data, len, i + 1);
+		assert_int_equal(io(b, VS_BIO_WRITE, 0, off, data, len), 0);
+		memset(buf, 0xee, len);
+		assert_int_equal(lend_read(b, &bio, &v, off, buf, len), 0);
+		assert_non_null(bio.lent);
+		assert_memory_equal(bio.lent, data, len);
+		assert_true(bio.flags & VS_BIO_MAY_LEND);
+		for (size_t k = 0; k < len; k++)
+			if (buf[k] != 0xee)
+				fail_msg("case %zu: the lent read copied into the buffer at %zu", i, k);
+		/* the loan is the disk's memory itself */
+		fill(data, 512, i + 100);
+		assert_int_equal(io(b, VS_BIO_WRITE, 0, off, data, 512), 0);
+		assert_memory_equal(bio.lent, data, 512);
+		vs_bdev_lend_end(b, &bio);
+		assert_null(bio.lent);
+		vs_bdev_lend_end(b, &bio);      /* nothing lent: nothing to do */
+	}
+	vs_bdev_close(b);
+}
+
+/* A range with a page never written is copied (zeroes and data): lending it
+ * would have the reader fault the page in. */
+static void test_lend_declined_for_unwritten(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	static uint8_t data[8192], buf[16384];
+	struct vs_bio bio;
+	struct iovec v;
+
+	fill(data, sizeof(data), 7);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 1 << 20, data, sizeof(data)), 0);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(lend_read(b, &bio, &v, 1 << 20, buf, sizeof(buf)), 0);
+	assert_null(bio.lent);
+	assert_memory_equal(buf, data, sizeof(data));
+	assert_true(all_zero(buf + sizeof(data), sizeof(buf) - sizeof(data)));
+	memset(buf, 0xee, 4096);
+	assert_int_equal(lend_read(b, &bio, &v, 4 << 20, buf, 4096), 0);
+	assert_null(bio.lent);
+	assert_true(all_zero(buf, 4096));
+	vs_bdev_close(b);
+}
+
+/* With a filter over the disk nothing is lent, whatever the filter: the
+ * flag never reaches the backend (it is cleared) and the data is copied. */
+static void test_lend_not_under_a_filter(void **state)
+{
+	(void)state;
+	struct vs_kv ram_kv[] = {{"size", "16M"}};
+	struct vs_kv err_kv[] = {{"enabled", "0"}};
+	struct vs_bdev_desc ram = {.kind = VS_LAYER_BACKEND, .name = "ram", .opts = ram_kv,
+	                           .nopts = 1};
+	struct vs_bdev_desc top = {.kind = VS_LAYER_FILTER, .name = "error", .opts = err_kv,
+	                           .nopts = 1, .lower = &ram, .nlower = 1};
+	struct vs_bdev_open_args args = {0};
+	struct vs_bdev *b = vs_bdev_open_stack(&top, &args);
+	static uint8_t data[4096], buf[4096];
+	struct vs_bio bio;
+	struct iovec v;
+
+	if (!b)
+		fail_msg("open: %s", vs_last_error());
+	fill(data, sizeof(data), 3);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 8192, data, sizeof(data)), 0);
+	memset(buf, 0xee, sizeof(buf));
+	assert_int_equal(lend_read(b, &bio, &v, 8192, buf, sizeof(buf)), 0);
+	assert_false(bio.flags & VS_BIO_MAY_LEND);
+	assert_null(bio.lent);
+	assert_memory_equal(buf, data, sizeof(data));
+	vs_bdev_close(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +653,9 @@ int main(void)
 		cmocka_unit_test(test_concurrent_threads),
 		cmocka_unit_test(test_reads_do_not_touch_unwritten_memory),
 		cmocka_unit_test(test_memory_admission),
+		cmocka_unit_test(test_lend_written_range),
+		cmocka_unit_test(test_lend_declined_for_unwritten),
+		cmocka_unit_test(test_lend_not_under_a_filter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,7 @@ struct iscsi_task {
 	struct iscsi_r2t r2t[ISCSI_MAX_R2T];
 
 	/* read (Data-In) state, §11.7 */
+	const uint8_t *din_base;            /* the SRB's buffer, or the data it lent (data_ref) */
 	uint32_t din_offset, din_len, datasn, burst_left;
 	bool status_sent;
 	uint32_t exp_datasn_rsp;            /* R2Ts + Data-In sent, for ExpDataSN */

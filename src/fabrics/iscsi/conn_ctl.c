@@ -81,11 +81,13 @@ struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c)
 	return NULL;
 }
 
+/* Asked before every PDU is handled: stop at the n-th free slot (usually
+ * the first few are free), not after counting all of them. */
 bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n)
 {
 	unsigned f = 0;
 
-	for (unsigned i = 0; i < ISCSI_CTL_SLOTS; i++)
+	for (unsigned i = 0; i < ISCSI_CTL_SLOTS && f < n; i++)
 		f += !c->ctl[i].in_use;
 	return f >= n;
 }

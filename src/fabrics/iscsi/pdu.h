@@ -184,9 +184,13 @@ static inline uint32_t iscsi_get_digest(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-/* Portable slicing-by-8 path (the SSE4.2 path is used when available);
- * exported so tests can check both give the same answer. */
+/* The paths iscsi_crc32c chooses from by length (crc32c.c), exported so
+ * tests can check they all give the same answer and bench/crc32c can time
+ * them: the portable slicing-by-8 table, the one-stream crc32 instruction
+ * (the table without SSE4.2), and ISA-L's crc32_iscsi. */
 uint32_t iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+uint32_t iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len);
+uint32_t iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len);
 
 /*
  * Structural check of a received BHS before anything else reads it:

@@ -9,7 +9,9 @@
  * with sense data and residual counts.
  *
  * Data is received straight into the SRB's buffer and sent straight from
- * it; a task never allocates.
+ * it -- or, for a read whose LUN lends its memory (a RAM disk), straight
+ * from the disk, with no copy at all (srb.h data_ref); a task never
+ * allocates.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -320,6 +322,7 @@ static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
 	struct vs_srb *srb = t->srb;
 
 	t->state = TASK_RESPONDING;
+	t->din_base = srb && srb->data_ref ? srb->data_ref : t->iov.iov_base;
 	t->din_offset = 0;
 	t->din_len = 0;
 	t->datasn = 0;
@@ -370,7 +373,8 @@ static void build_data_in(struct iscsi_conn *c, struct iscsi_task *t)
 	uint32_t len = min3(remaining, c->p.max_xmit_dsl, t->burst_left);
 	bool last = len == remaining;
 	uint8_t flags = 0;
-	struct iovec d = { (uint8_t *)t->iov.iov_base + t->din_offset, len };
+	/* sendmsg only reads it (the iovec type is not const) */
+	struct iovec d = { (void *)(uintptr_t)(t->din_base + t->din_offset), len };
 
 	memset(hd, 0, ISCSI_BHS_LEN);
 	hd[0] = ISCSI_OP_DATA_IN;
@@ -519,6 +523,13 @@ static void task_submit(struct iscsi_conn *c, struct iscsi_task *t)
 	srb->done = iscsi_task_srb_done;
 	srb->done_ctx = t;
 	srb->submitter_ctx = t;
+	/* Data-In may go straight from the LUN's memory (srb.h data_ref): we
+	 * only hand it to sendmsg.  Not with data digests: the digest is taken
+	 * when the PDU is built and the bytes are copied when sendmsg runs, so
+	 * a write to the same blocks in between (another initiator's, on a
+	 * shared disk) would make the digest wrong; a private copy cannot
+	 * change. */
+	srb->accept_data_ref = t->read && !c->ddigest;
 	t->state = TASK_SUBMITTED;
 	c->outstanding_srbs++;
 	vs_port_submit(c->sess->target->port, srb);

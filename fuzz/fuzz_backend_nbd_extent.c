@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!e)
 		return 0;
 	memcpy(e, data + 8, n * 4);
-	rc = nbdbe_extent_first(n ? e : NULL, n, len, &mapped, &ext);
+	rc = vs_nbdbe_extent_first(n ? e : NULL, n, len, &mapped, &ext);
 	if (rc == 0) {
 		if (ext == 0 || ext > len)
 			abort();

@@ -114,10 +114,10 @@ static void put_pdu(struct out *o, uint8_t *bhs, const uint8_t *ahs, size_t ahs_
 	put(o, bhs, ISCSI_BHS_LEN);
 	put(o, ahs, ahs_len);
 	if (digests) {
-		uint32_t crc = iscsi_crc32c(0, bhs, ISCSI_BHS_LEN);
+		uint32_t crc = vs_iscsi_crc32c(0, bhs, ISCSI_BHS_LEN);
 
 		if (ahs_len)
-			crc = iscsi_crc32c(crc, ahs, ahs_len);
+			crc = vs_iscsi_crc32c(crc, ahs, ahs_len);
 		iscsi_put_digest(dig, crc);
 		put(o, dig, 4);
 	}
@@ -125,7 +125,7 @@ static void put_pdu(struct out *o, uint8_t *bhs, const uint8_t *ahs, size_t ahs_
 		put(o, d, dlen);
 		put(o, zero, pad);
 		if (digests) {
-			iscsi_put_digest(dig, iscsi_crc32c(iscsi_crc32c(0, d, dlen), zero, pad));
+			iscsi_put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, d, dlen), zero, pad));
 			put(o, dig, 4);
 		}
 	}
@@ -294,10 +294,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		abort();
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
-	c = iscsi_conn_create(is, sv[1], "fuzz-peer", "127.0.0.1:3260");
+	c = vs_iscsi_conn_create(is, sv[1], "fuzz-peer", "127.0.0.1:3260");
 	if (!c)
 		abort();
-	iscsi_conn_attach(c, &is->loops[0]);
+	vs_iscsi_conn_attach(c, &is->loops[0]);
 	login(sv[0], mode, &cmdsn, &exp_statsn);
 	if (mode & MODE_STRUCTURED)
 		structured(&o, data + 1, size - 1, mode, cmdsn, exp_statsn);

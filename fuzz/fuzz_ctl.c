@@ -96,7 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		make_state();
 	struct ctl_request rq;
 	char *reply = NULL;
-	if (ctl_parse_request((const char *)data, size, &rq, &reply) < 0) {
+	if (vs_ctl_parse_request((const char *)data, size, &rq, &reply) < 0) {
 		check_reply(reply, NULL);
 		free(reply);
 		return 0;

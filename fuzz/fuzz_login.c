@@ -76,7 +76,7 @@ static uint8_t rsp_data[2 * ISCSI_TEXT_MAX];
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct iscsi_login *l = iscsi_login_new(&env);
+	struct iscsi_login *l = vs_iscsi_login_new(&env);
 	struct iscsi_text *t = NULL;
 	struct iscsi_params params;
 	bool ffp = false;
@@ -99,28 +99,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                     (ffp ? ISCSI_OP_TEXT_REQ : ISCSI_OP_LOGIN_REQ));
 		if (!ffp) {
 			enum iscsi_login_result r =
-				iscsi_login_handle(l, &req, data, dsl, &rsp, rsp_data, cap, &len);
+				vs_iscsi_login_handle(l, &req, data, dsl, &rsp, rsp_data, cap, &len);
 			if (len > cap || bhs_dsl(&rsp) != len)
 				abort();
 			if (r == ISCSI_LOGIN_FAILED || r == ISCSI_LOGIN_PROTOCOL_ERROR)
 				break;
 			if (r == ISCSI_LOGIN_DONE) {
-				iscsi_login_set_tsih(l, &rsp, 1);
-				params = *iscsi_login_params(l);
-				t = iscsi_text_new(&env, &params, iscsi_login_target(l));
+				vs_iscsi_login_set_tsih(l, &rsp, 1);
+				params = *vs_iscsi_login_params(l);
+				t = vs_iscsi_text_new(&env, &params, vs_iscsi_login_target(l));
 				if (!t)
 					break;
 				ffp = true;
 			}
 		} else {
-			int r = iscsi_text_handle(t, &req, data, dsl, &rsp, rsp_data, cap, &len);
+			int r = vs_iscsi_text_handle(t, &req, data, dsl, &rsp, rsp_data, cap, &len);
 			if (r == 0 && (len > cap || len > params.max_xmit_dsl || bhs_dsl(&rsp) != len))
 				abort();
 		}
 		data += dsl;
 		size -= dsl;
 	}
-	iscsi_text_free(t);
-	iscsi_login_free(l);
+	vs_iscsi_text_free(t);
+	vs_iscsi_login_free(l);
 	return 0;
 }

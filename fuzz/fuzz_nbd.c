@@ -68,16 +68,16 @@ static void transmission(const struct nbd_hs *hs, const uint8_t *p, size_t n)
 {
 	struct nbd_tx tx;
 
-	nbd_hs_tx(hs, &tx);
+	vs_nbd_hs_tx(hs, &tx);
 	while (n >= NBD_REQUEST_LEN) {
 		struct nbd_request r;
 		struct nbd_verdict v;
 
-		if (!nbd_request_parse(p, &r))
+		if (!vs_nbd_request_parse(p, &r))
 			return;                 /* bad magic: the server closes */
 		p += NBD_REQUEST_LEN;
 		n -= NBD_REQUEST_LEN;
-		nbd_request_check(&tx, &r, &v);
+		vs_nbd_request_check(&tx, &r, &v);
 		if (v.close) {
 			if (r.length <= tx.max_payload)
 				abort();
@@ -107,8 +107,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n < 5)
 		return 0;
 	/* first byte picks the TLS mode, then the client flags */
-	nbd_hs_init(&hs, &ops, NULL, (enum nbd_tls_mode)(p[0] % 3));
-	if (!nbd_hs_client_flags(&hs, vs_get32(p + 1)))
+	vs_nbd_hs_init(&hs, &ops, NULL, (enum nbd_tls_mode)(p[0] % 3));
+	if (!vs_nbd_hs_client_flags(&hs, vs_get32(p + 1)))
 		return 0;
 	p += 5;
 	n -= 5;
@@ -116,20 +116,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t opt, len;
 		enum nbd_hs_action a;
 
-		if (!nbd_hs_option_header(p, &opt, &len))
+		if (!vs_nbd_hs_option_header(p, &opt, &len))
 			break;
 		p += NBD_OPT_HDR_LEN;
 		n -= NBD_OPT_HDR_LEN;
 		if (len > n)
 			break;                  /* the connection would wait for more */
 		o.len = 0;
-		a = nbd_hs_option(&hs, opt, p, len, &o);
+		a = vs_nbd_hs_option(&hs, opt, p, len, &o);
 		p += len;
 		n -= len;
 		if (a == NBD_HS_WAIT) {
 			struct nbd_export_info info = { .size = 4096, .min_block = 512,
 			                                .pref_block = 4096, .max_payload = 4096 };
-			a = nbd_hs_resume(&hs, n && (p[0] & 1) ? NBD_LOOKUP_OK : NBD_LOOKUP_FAILED,
+			a = vs_nbd_hs_resume(&hs, n && (p[0] & 1) ? NBD_LOOKUP_OK : NBD_LOOKUP_FAILED,
 			                  &info, &o);
 		}
 		if (o.overflow)
@@ -144,6 +144,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 	return 0;
 }

@@ -29,17 +29,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rest = size > ISCSI_BHS_LEN ? data + ISCSI_BHS_LEN : NULL;
 	rlen = size > ISCSI_BHS_LEN ? size - ISCSI_BHS_LEN : 0;
 
-	(void)iscsi_bhs_validate(&h, 8192, false);
-	(void)iscsi_bhs_validate(&h, 8192, true);
-	(void)iscsi_bhs_validate(&h, iscsi_get_be32(h.b + 40) & 0xffffff, true);
+	(void)vs_iscsi_bhs_validate(&h, 8192, false);
+	(void)vs_iscsi_bhs_validate(&h, 8192, true);
+	(void)vs_iscsi_bhs_validate(&h, iscsi_get_be32(h.b + 40) & 0xffffff, true);
 
-	lun = iscsi_lun_to_scsi(bhs_lun(&h));
-	if (lun != ISCSI_LUN_INVALID && iscsi_lun_to_scsi(iscsi_scsi_to_lun(lun)) != lun)
+	lun = vs_iscsi_lun_to_scsi(bhs_lun(&h));
+	if (lun != ISCSI_LUN_INVALID && vs_iscsi_lun_to_scsi(vs_iscsi_scsi_to_lun(lun)) != lun)
 		abort();
 
 	if (rlen) {
-		(void)iscsi_ahs_parse(rest, rlen, &ai);
-		if (iscsi_ahs_parse(rest, rlen & ~(size_t)3, &ai) == 0 && ai.ext_cdb &&
+		(void)vs_iscsi_ahs_parse(rest, rlen, &ai);
+		if (vs_iscsi_ahs_parse(rest, rlen & ~(size_t)3, &ai) == 0 && ai.ext_cdb &&
 		    (ai.ext_cdb < rest || ai.ext_cdb + ai.ext_cdb_len > rest + rlen))
 			abort();
 	}
@@ -50,22 +50,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t cut = rlen ? h.b[1] % (rlen + 1) : 0;
 		struct iovec iov[2] = { { (void *)rest, cut }, { (void *)(rest ? rest + cut : NULL), rlen - cut } };
 		uint8_t *padded = malloc(rlen + 4);
-		uint32_t a = iscsi_crc32c(0, rest, rlen);
+		uint32_t a = vs_iscsi_crc32c(0, rest, rlen);
 
 		if (!padded)
 			return 0;
-		if (a != iscsi_crc32c_sw(0, rest, rlen))
+		if (a != vs_iscsi_crc32c_sw(0, rest, rlen))
 			abort();
 		if (rlen)
 			memcpy(padded, rest, rlen);
 		memset(padded + rlen, 0, 4);
-		if (iscsi_crc32c_iov(iov, 2, rlen, pad) != iscsi_crc32c(0, padded, rlen + pad))
+		if (vs_iscsi_crc32c_iov(iov, 2, rlen, pad) != vs_iscsi_crc32c(0, padded, rlen + pad))
 			abort();
 		free(padded);
 	}
 
 	/* Text parsing and value decoding. */
-	if (iscsi_kv_parse(rest, rlen, &kv, NULL) == 0) {
+	if (vs_iscsi_kv_parse(rest, rlen, &kv, NULL) == 0) {
 		for (size_t i = 0; i < kv.n; i++) {
 			uint8_t bin[ISCSI_LARGE_VALUE_MAX];
 			size_t blen;
@@ -74,13 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (!kv.kv[i].key[0] || strlen(kv.kv[i].key) > ISCSI_KEY_NAME_MAX)
 				abort();
-			(void)iscsi_parse_number(kv.kv[i].value, &v);
-			(void)iscsi_parse_bool(kv.kv[i].value, &b);
-			(void)iscsi_list_contains(kv.kv[i].value, kv.kv[i].key);
-			if (iscsi_decode_binary(kv.kv[i].value, bin, sizeof(bin), &blen) == 0 && blen > sizeof(bin))
+			(void)vs_iscsi_parse_number(kv.kv[i].value, &v);
+			(void)vs_iscsi_parse_bool(kv.kv[i].value, &b);
+			(void)vs_iscsi_list_contains(kv.kv[i].value, kv.kv[i].key);
+			if (vs_iscsi_decode_binary(kv.kv[i].value, bin, sizeof(bin), &blen) == 0 && blen > sizeof(bin))
 				abort();
 		}
-		iscsi_kv_free(&kv);
+		vs_iscsi_kv_free(&kv);
 	}
 	return 0;
 }

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The second command: install what is missing, build (normal, ASan+UBSan,
-# ThreadSanitizer, libFuzzer), run the unit tests under the sanitizers (the
-# port and vdisk ones under TSan too), each fuzz target for a bounded time,
+# ThreadSanitizer, libFuzzer), check the libraries' exported symbols, run
+# the unit tests under the sanitizers (the port and vdisk ones under TSan
+# too), each fuzz target for a bounded time,
 # the conformance suite, the end-to-end tests, the Debian packages (built,
 # installed, served from, purged) and the QEMU guest tests of kernel
 # clients (tests/vm/).
@@ -143,6 +144,11 @@ mkdir -p build build-asan build-tsan build-fuzz
 # Builds are not test cases: a failed one is a failure, a good one counts
 # nothing.
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || bad "build"
+
+# Every symbol the libraries and plugins export carries vstor's prefix, so
+# whoever links vstor cannot collide with it (issue 12, point 7): one test.
+stage "exported symbols (scripts/check_symbols.sh)"
+if scripts/check_symbols.sh build | tail -n 20; then ok; else bad "exported symbols"; fi
 
 stage "build with ASan+UBSan (build-asan/)"
 if build build-asan -DCMAKE_BUILD_TYPE=Debug -DVSTOR_SANITIZE=ON; then

@@ -2,7 +2,7 @@
 /*
  * bench-crc32c: GB/s of each CRC32C path of the iSCSI fabric (crc32c.c) at
  * buffer sizes from a header to a large data segment, and of
- * iscsi_crc32c itself, which picks a path by length.
+ * vs_iscsi_crc32c itself, which picks a path by length.
  *
  *   bench-crc32c [-t SECONDS_PER_CELL] [-r ROUNDS]
  *
@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 	static const size_t sizes[] = { 48, 52, 64, 128, 192, 256, 512, 1024, 4096, 8192, 65536,
 	                                262144, 1048576 };
 	static const struct { const char *name; crc_fn fn; } paths[] = {
-		{ "stream", iscsi_crc32c_stream }, { "isal", iscsi_crc32c_isal },
-		{ "table", iscsi_crc32c_sw }, { "chosen", iscsi_crc32c },
+		{ "stream", vs_iscsi_crc32c_stream }, { "isal", vs_iscsi_crc32c_isal },
+		{ "table", vs_iscsi_crc32c_sw }, { "chosen", vs_iscsi_crc32c },
 	};
 	double seconds = 0.3;
 	int rounds = 3, opt;

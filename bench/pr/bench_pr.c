@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-pr: the cost of vdisk_pr_conflict(), the check every command takes
+ * bench-pr: the cost of vs_vdisk_pr_conflict(), the check every command takes
  * once persistent reservations are active, in the shape a cluster keeps
  * them (Windows failover clustering, VMware, Pacemaker): R registrations
  * (default 8), one reservation (default WRITE EXCLUSIVE - ALL REGISTRANTS),
@@ -11,7 +11,7 @@
  *   bench-pr [-n checks] [-r registrations] [-t type]
  *
  * For a deterministic figure, count instructions instead of time:
- *   valgrind --tool=callgrind --toggle-collect=vdisk_pr_conflict bench-pr -n 100000
+ *   valgrind --tool=callgrind --toggle-collect=vs_vdisk_pr_conflict bench-pr -n 100000
  * and divide the collected Ir by the "checks" line.
  */
 #include <pthread.h>
@@ -80,7 +80,7 @@ static int prout(struct vdisk_pr *pr, const struct vs_nexus *n, uint8_t sa, uint
 	}
 	srb.data_dir = VS_DIR_TO_DEVICE;
 	srb.data_length = 24;
-	vdisk_pr_out(pr, &srb);
+	vs_vdisk_pr_out(pr, &srb);
 	return srb.scsi_status == SAM_STAT_GOOD ? 0 : -1;
 }
 
@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i <= regs; i++)
 		mk_nexus(&nexus[i], i);
 
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	if (!pr)
 		return 1;
 	for (unsigned i = 0; i < regs; i++)
@@ -131,7 +131,7 @@ int main(int argc, char **argv)
 	/* one round first, so any per-nexus state is warm as in steady I/O */
 	for (unsigned i = 0; i <= regs; i++) {
 		cmd(&nexus[i], rd, 16);
-		vdisk_pr_conflict(pr, &srb);
+		vs_vdisk_pr_conflict(pr, &srb);
 	}
 
 	mutex_locks = 0;
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
 	for (unsigned long k = 0; k < checks; k++) {
 		unsigned i = (unsigned)(k % (regs + 1));
 		cmd(&nexus[i], (k / (regs + 1)) & 1 ? wr : rd, 16);
-		conflicts += vdisk_pr_conflict(pr, &srb);
+		conflicts += vs_vdisk_pr_conflict(pr, &srb);
 	}
 	uint64_t ns = now_ns() - t0;
 	uint64_t locks = mutex_locks;
@@ -148,6 +148,6 @@ int main(int argc, char **argv)
 	       conflicts);
 	printf("ns/check %.1f, pthread_mutex_lock/check %.3f\n", (double)ns / (double)checks,
 	       (double)locks / (double)checks);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 	return 0;
 }

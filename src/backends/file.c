@@ -145,7 +145,7 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 			advance(bio, (uint64_t)r);
 			if (s->done_bytes >= bio->length) {
 				if (!rd)
-					file_map_written(d, bio->offset, bio->length);
+					vs_file_map_written(d, bio->offset, bio->length);
 				vs_bio_complete(bio, 0);
 				return true;
 			}
@@ -209,20 +209,20 @@ static int file_submit(void *h, struct vs_bio *bio, void *ctx)
 		return -EINVAL;
 	}
 
-	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && file_map_lend(d, bio)) {
+	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && vs_file_map_lend(d, bio)) {
 		vs_bio_complete(bio, 0);
 		return 0;
 	}
 	/* Pages about to become holes are not lent from here on. */
 	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
-		file_map_forget(d, bio->offset, bio->length);
+		vs_file_map_forget(d, bio->offset, bio->length);
 	memset(st(bio), 0, sizeof(struct bio_state));
 	if (bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) {
 		advance(bio, 0);   /* step over leading empty iovecs */
 		if (try_inline(d, bio))
 			return 0;
 	}
-	file_ring_submit(d, bio);
+	vs_file_ring_submit(d, bio);
 	return 0;
 }
 
@@ -273,7 +273,7 @@ static uint32_t direct_alignment(int fd, bool is_blk, uint32_t *offset_align)
 
 static void file_free(struct file_dev *d)
 {
-	file_map_close(d);
+	vs_file_map_close(d);
 	if (d->zero_buf)
 		munmap(d->zero_buf, FILE_ZERO_BUF);
 	if (d->fd >= 0)
@@ -468,8 +468,8 @@ static void *file_open(struct vs_backend_open_args *args)
 		return NULL;
 	}
 
-	file_map_open(d, cur);
-	if (file_rings_open(d, nrings) < 0) {
+	vs_file_map_open(d, cur);
+	if (vs_file_rings_open(d, nrings) < 0) {
 		file_free(d);
 		return NULL;
 	}
@@ -480,10 +480,10 @@ static void file_close(void *h)
 {
 	struct file_dev *d = h;
 
-	file_rings_drain(d);
+	vs_file_rings_drain(d);
 	if (!d->readonly)
 		fdatasync(d->fd);
-	file_rings_close(d);
+	vs_file_rings_close(d);
 	file_free(d);
 }
 
@@ -544,7 +544,7 @@ static int file_resize(void *h, uint64_t new_size)
 		return -e;
 	}
 	atomic_store_explicit(&d->size, new_size, memory_order_release);
-	file_map_resized(d, old, new_size);
+	vs_file_map_resized(d, old, new_size);
 	return 0;
 }
 

@@ -116,16 +116,16 @@ static inline void zero_fill_rest(struct vs_bio *bio)
 
 /* Map the file and find its data, if it is on tmpfs/ramfs (not O_DIRECT);
  * otherwise, or if that fails, reads are simply never lent. */
-void file_map_open(struct file_dev *d, uint64_t size);
-void file_map_close(struct file_dev *d);       /* after the last loan */
+void vs_file_map_open(struct file_dev *d, uint64_t size);
+void vs_file_map_close(struct file_dev *d);       /* after the last loan */
 /* A READ (checked against the size) that may be lent: set bio->lent and
  * return true if every page it touches holds data. */
-bool file_map_lend(struct file_dev *d, struct vs_bio *bio);
+bool vs_file_map_lend(struct file_dev *d, struct vs_bio *bio);
 /* Bytes [off, off+len) now hold data (a write completed). */
-void file_map_written(struct file_dev *d, uint64_t off, uint64_t len);
+void vs_file_map_written(struct file_dev *d, uint64_t off, uint64_t len);
 /* Bytes [off, off+len) may become holes (before an unmap or zeroing). */
-void file_map_forget(struct file_dev *d, uint64_t off, uint64_t len);
-void file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size);
+void vs_file_map_forget(struct file_dev *d, uint64_t off, uint64_t len);
+void vs_file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size);
 
 /* ---- file_ring.c ---- */
 
@@ -134,15 +134,15 @@ void file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size);
 
 /* Set up nrings (1..FILE_MAX_RINGS) rings, each with its completion
  * thread.  -errno with vs_set_error(); nothing is left behind. */
-int  file_rings_open(struct file_dev *d, unsigned nrings);
-/* Wait until every bio handed to file_ring_submit() has had done() return
+int  vs_file_rings_open(struct file_dev *d, unsigned nrings);
+/* Wait until every bio handed to vs_file_ring_submit() has had done() return
  * (no new submit may start once close has begun). */
-void file_rings_drain(struct file_dev *d);
-/* Stop the completion threads and free the rings (after file_rings_drain). */
-void file_rings_close(struct file_dev *d);
+void vs_file_rings_drain(struct file_dev *d);
+/* Stop the completion threads and free the rings (after vs_file_rings_drain). */
+void vs_file_rings_close(struct file_dev *d);
 /* Queue a checked bio (its bio_state zeroed) on the calling thread's ring;
  * done() runs once, from that ring's completion thread.  Never blocks on
  * I/O. */
-void file_ring_submit(struct file_dev *d, struct vs_bio *bio);
+void vs_file_ring_submit(struct file_dev *d, struct vs_bio *bio);
 
 #endif

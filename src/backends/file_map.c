@@ -59,7 +59,7 @@ static void find_data(struct file_dev *d, uint64_t size)
 	}
 }
 
-void file_map_open(struct file_dev *d, uint64_t size)
+void vs_file_map_open(struct file_dev *d, uint64_t size)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
 	unsigned shift = 0;
@@ -74,7 +74,7 @@ void file_map_open(struct file_dev *d, uint64_t size)
 	base = mmap(NULL, len, PROT_READ, MAP_SHARED, d->fd, 0);
 	if (base == MAP_FAILED)
 		return;         /* then reads copy, as they always could */
-	if (page_map_init(&d->lend_map, len >> shift, shift) < 0) {
+	if (vs_page_map_init(&d->lend_map, len >> shift, shift) < 0) {
 		munmap(base, len);
 		return;
 	}
@@ -84,16 +84,16 @@ void file_map_open(struct file_dev *d, uint64_t size)
 	atomic_init(&d->lend_on, true);
 }
 
-void file_map_close(struct file_dev *d)
+void vs_file_map_close(struct file_dev *d)
 {
 	if (!d->lend_base)
 		return;
 	munmap(d->lend_base, d->lend_len);
-	page_map_free(&d->lend_map);
+	vs_page_map_free(&d->lend_map);
 	d->lend_base = NULL;
 }
 
-bool file_map_lend(struct file_dev *d, struct vs_bio *bio)
+bool vs_file_map_lend(struct file_dev *d, struct vs_bio *bio)
 {
 	if (!d->lend_base || !atomic_load_explicit(&d->lend_on, memory_order_relaxed) ||
 	    bio->offset + bio->length > d->lend_len ||
@@ -103,13 +103,13 @@ bool file_map_lend(struct file_dev *d, struct vs_bio *bio)
 	return true;
 }
 
-void file_map_written(struct file_dev *d, uint64_t off, uint64_t len)
+void vs_file_map_written(struct file_dev *d, uint64_t off, uint64_t len)
 {
 	if (d->lend_base && len && off + len <= d->lend_len)
 		page_map_bytes(&d->lend_map, off, len, true);
 }
 
-void file_map_forget(struct file_dev *d, uint64_t off, uint64_t len)
+void vs_file_map_forget(struct file_dev *d, uint64_t off, uint64_t len)
 {
 	if (!d->lend_base || !len || off >= d->lend_len)
 		return;
@@ -118,12 +118,12 @@ void file_map_forget(struct file_dev *d, uint64_t off, uint64_t len)
 	page_map_bytes(&d->lend_map, off, len, false);
 }
 
-void file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size)
+void vs_file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size)
 {
 	if (!d->lend_base)
 		return;
 	if (new_size > d->lend_len)
 		atomic_store(&d->lend_on, false);       /* outgrew the mapping: copy from now on */
 	if (new_size < old_size)
-		file_map_forget(d, new_size, old_size - new_size);
+		vs_file_map_forget(d, new_size, old_size - new_size);
 }

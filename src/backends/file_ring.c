@@ -313,7 +313,7 @@ static struct file_ring *ring_of_caller(struct file_dev *d)
 	return &d->rings[(s - 1) % d->nrings];
 }
 
-void file_ring_submit(struct file_dev *d, struct vs_bio *bio)
+void vs_file_ring_submit(struct file_dev *d, struct vs_bio *bio)
 {
 	struct file_ring *r = ring_of_caller(d);
 
@@ -374,7 +374,7 @@ static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, i
 		if (s->done_bytes < bio->length)
 			return ACT_RESUBMIT;
 		if (bio->op == VS_BIO_WRITE)
-			file_map_written(d, bio->offset, bio->length);
+			vs_file_map_written(d, bio->offset, bio->length);
 		return ACT_COMPLETE;
 
 	case VS_BIO_FLUSH:
@@ -540,7 +540,7 @@ static void ring_close(struct file_ring *r)
 	pthread_mutex_destroy(&r->sq_lock);
 }
 
-int file_rings_open(struct file_dev *d, unsigned nrings)
+int vs_file_rings_open(struct file_dev *d, unsigned nrings)
 {
 	d->rings = aligned_alloc(_Alignof(struct file_ring), nrings * sizeof(struct file_ring));
 	if (!d->rings) {
@@ -554,14 +554,14 @@ int file_rings_open(struct file_dev *d, unsigned nrings)
 	for (d->nrings = 0; d->nrings < nrings; d->nrings++) {
 		int rc = ring_open(d, &d->rings[d->nrings], d->nrings);
 		if (rc < 0) {
-			file_rings_close(d);   /* the ones already running, all idle */
+			vs_file_rings_close(d);   /* the ones already running, all idle */
 			return rc;
 		}
 	}
 	return 0;
 }
 
-void file_rings_drain(struct file_dev *d)
+void vs_file_rings_drain(struct file_dev *d)
 {
 	pthread_mutex_lock(&d->idle_lock);
 	atomic_store(&d->closing, true);
@@ -571,7 +571,7 @@ void file_rings_drain(struct file_dev *d)
 	pthread_mutex_unlock(&d->idle_lock);
 }
 
-void file_rings_close(struct file_dev *d)
+void vs_file_rings_close(struct file_dev *d)
 {
 	for (unsigned i = 0; i < d->nrings; i++)
 		ring_close(&d->rings[i]);
@@ -584,19 +584,19 @@ void file_rings_close(struct file_dev *d)
 
 /* ------------------------------------------------------------ file_ring.h */
 
-unsigned file_ring_count(void *h)
+unsigned vs_file_ring_count(void *h)
 {
 	struct file_dev *d = h;
 	return d->nrings;
 }
 
-unsigned file_ring_of_caller(void *h)
+unsigned vs_file_ring_of_caller(void *h)
 {
 	struct file_dev *d = h;
 	return (unsigned)(ring_of_caller(d) - d->rings);
 }
 
-void file_ring_get_stats(void *h, unsigned i, struct file_ring_stats *out)
+void vs_file_ring_get_stats(void *h, unsigned i, struct file_ring_stats *out)
 {
 	struct file_dev *d = h;
 	struct file_ring *r = &d->rings[i];

@@ -17,10 +17,10 @@ struct file_ring_stats {
 };
 
 /* How many rings the file has. */
-unsigned file_ring_count(void *h);
+unsigned vs_file_ring_count(void *h);
 /* The ring the calling thread submits to (it gets one now if it has none). */
-unsigned file_ring_of_caller(void *h);
-/* A snapshot of ring i's counters (i < file_ring_count(h)). */
-void file_ring_get_stats(void *h, unsigned i, struct file_ring_stats *out);
+unsigned vs_file_ring_of_caller(void *h);
+/* A snapshot of ring i's counters (i < vs_file_ring_count(h)). */
+void vs_file_ring_get_stats(void *h, unsigned i, struct file_ring_stats *out);
 
 #endif

@@ -7,7 +7,7 @@
 
 #define RELAXED memory_order_relaxed
 
-int page_map_init(struct page_map *m, uint64_t npages, unsigned shift)
+int vs_page_map_init(struct page_map *m, uint64_t npages, unsigned shift)
 {
 	m->npages = npages;
 	m->shift = shift;
@@ -15,13 +15,13 @@ int page_map_init(struct page_map *m, uint64_t npages, unsigned shift)
 	return m->bits ? 0 : -ENOMEM;
 }
 
-void page_map_free(struct page_map *m)
+void vs_page_map_free(struct page_map *m)
 {
 	free((void *)m->bits);
 	m->bits = NULL;
 }
 
-void page_map_update(struct page_map *m, uint64_t first, uint64_t n, bool set)
+void vs_page_map_update(struct page_map *m, uint64_t first, uint64_t n, bool set)
 {
 	while (n) {
 		_Atomic uint64_t *w = &m->bits[first >> 6];
@@ -39,7 +39,7 @@ void page_map_update(struct page_map *m, uint64_t first, uint64_t n, bool set)
 	}
 }
 
-uint64_t page_map_extent(const struct page_map *m, uint64_t off, uint64_t len, bool *set)
+uint64_t vs_page_map_extent(const struct page_map *m, uint64_t off, uint64_t len, bool *set)
 {
 	uint64_t pg = off >> m->shift, last = (off + len - 1) >> m->shift, end;
 	bool state = page_map_test(m, pg);

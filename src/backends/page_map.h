@@ -25,11 +25,11 @@ struct page_map {
 };
 
 /* Bits for npages pages of 1 << shift bytes, all clear.  -ENOMEM or 0. */
-int  page_map_init(struct page_map *m, uint64_t npages, unsigned shift);
-void page_map_free(struct page_map *m);
+int  vs_page_map_init(struct page_map *m, uint64_t npages, unsigned shift);
+void vs_page_map_free(struct page_map *m);
 
 /* Set or clear the bits of pages [first, first + n). */
-void page_map_update(struct page_map *m, uint64_t first, uint64_t n, bool set);
+void vs_page_map_update(struct page_map *m, uint64_t first, uint64_t n, bool set);
 
 /* Set or clear the bits of every page that bytes [off, off + len) touch
  * (len > 0). */
@@ -37,7 +37,7 @@ static inline void page_map_bytes(struct page_map *m, uint64_t off, uint64_t len
 {
 	uint64_t first = off >> m->shift;
 
-	page_map_update(m, first, ((off + len - 1) >> m->shift) - first + 1, set);
+	vs_page_map_update(m, first, ((off + len - 1) >> m->shift) - first + 1, set);
 }
 
 static inline bool page_map_test(const struct page_map *m, uint64_t pg)
@@ -47,7 +47,7 @@ static inline bool page_map_test(const struct page_map *m, uint64_t pg)
 
 /* How far from byte `off` (within len > 0) the pages have the state of the
  * first one; *set says which. */
-uint64_t page_map_extent(const struct page_map *m, uint64_t off, uint64_t len, bool *set);
+uint64_t vs_page_map_extent(const struct page_map *m, uint64_t off, uint64_t len, bool *set);
 
 /* Every page bytes [off, off + len) touch is set (len > 0). */
 static inline bool page_map_all_set(const struct page_map *m, uint64_t off, uint64_t len)
@@ -56,7 +56,7 @@ static inline bool page_map_all_set(const struct page_map *m, uint64_t off, uint
 
 	if (off >> m->shift == (off + len - 1) >> m->shift)
 		return page_map_test(m, off >> m->shift);
-	return page_map_extent(m, off, len, &set) == len && set;
+	return vs_page_map_extent(m, off, len, &set) == len && set;
 }
 
 #endif

@@ -150,7 +150,7 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 	if (madvise(d->base + a, b - a, MADV_DONTNEED) != 0)
 		memset(d->base + a, 0, b - a);
 	else
-		page_map_update(&d->map, a >> d->page_shift, (b - a) >> d->page_shift, false);
+		vs_page_map_update(&d->map, a >> d->page_shift, (b - a) >> d->page_shift, false);
 	if (b < end)
 		memset(d->base + b, 0, end - b);
 }
@@ -222,7 +222,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	}
 	d->base = base;
 	/* the allocation map covers max_size: resize never allocates */
-	if (page_map_init(&d->map, d->reserve >> d->page_shift, d->page_shift) < 0) {
+	if (vs_page_map_init(&d->map, d->reserve >> d->page_shift, d->page_shift) < 0) {
 		vs_set_error("out of memory for the allocation map");
 		munmap(d->base, d->reserve);
 		unpromise(size, overcommit);
@@ -234,7 +234,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 		vs_set_error("size: cannot map %llu bytes: %s",
 		             (unsigned long long)size, strerror(errno));
 		munmap(d->base, d->reserve);
-		page_map_free(&d->map);
+		vs_page_map_free(&d->map);
 		unpromise(size, overcommit);
 		free(d);
 		return NULL;
@@ -250,7 +250,7 @@ static void ram_close(void *h)
 	unpromise(atomic_load(&d->size), d->overcommit);
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
-	page_map_free(&d->map);
+	vs_page_map_free(&d->map);
 	free(d);
 }
 
@@ -358,7 +358,7 @@ static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
 
 		for (uint64_t off = bio->offset; left;) {
 			bool mapped;
-			uint64_t n = page_map_extent(&d->map, off, left, &mapped);
+			uint64_t n = vs_page_map_extent(&d->map, off, left, &mapped);
 
 			/* never written: zeroes, and the page stays untouched */
 			ram_copy_out(&p, mapped ? d->base + off : NULL, n);
@@ -465,11 +465,11 @@ static int ram_block_status(void *h, uint64_t offset, uint64_t len,
 		vs_set_error("block_status: range outside the disk");
 		return -EINVAL;
 	}
-	*extent_len = page_map_extent(&d->map, offset, len, mapped);
+	*extent_len = vs_page_map_extent(&d->map, offset, len, mapped);
 	return 0;
 }
 
-const struct vs_backend_ops ram_ops = {
+const struct vs_backend_ops vs_ram_ops = {
 	.name = "ram",
 	.api_version = VS_BACKEND_API_VERSION,
 	.struct_size = sizeof(struct vs_backend_ops),
@@ -485,4 +485,4 @@ const struct vs_backend_ops ram_ops = {
 	.block_status = ram_block_status,
 	.lend_end = ram_lend_end,
 };
-VS_BACKEND_BUILTIN(ram_ops)
+VS_BACKEND_BUILTIN(vs_ram_ops)

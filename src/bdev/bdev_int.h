@@ -41,18 +41,18 @@ struct layer_type {
 	const char *origin;
 };
 
-const struct layer_type *registry_find(int kind, const char *name);
-void registry_public(const struct layer_type *t, struct vs_layer_type *out);
+const struct layer_type *vs_registry_find(int kind, const char *name);
+void vs_registry_public(const struct layer_type *t, struct vs_layer_type *out);
 /* Register the types of batch[] (origin set in each) all or none: every
  * table's ABI, callbacks, name and schema checked, and no name taken
  * (registered, or twice in the batch).  0 or -errno with vs_set_error. */
-int registry_add(const struct layer_type *batch, size_t n);
+int vs_registry_add(const struct layer_type *batch, size_t n);
 /* Around dlopen of a plugin on this thread: registrations made meanwhile
  * (the plugin's constructors) are refused; _end says if there were any. */
-void registry_plugin_load_begin(void);
-bool registry_plugin_load_end(void);
+void vs_registry_plugin_load_begin(void);
+bool vs_registry_plugin_load_end(void);
 /* vs_set_error: "backend: 'x' is not a known backend (known: ...)" */
-void registry_unknown(int kind, const char *name);
+void vs_registry_unknown(int kind, const char *name);
 static inline const char *type_name(const struct layer_type *t)
 {
 	return t->backend ? t->backend->name : t->filter->name;
@@ -89,17 +89,17 @@ struct vs_opts {
 /* Parse and check kv against schema (types, ranges, unknown and repeated
  * keys, required ones), then the type's check().  NULL with vs_set_error
  * ("field: ...") on failure. */
-struct vs_opts *opts_parse(const struct layer_type *t, const struct vs_kv *kv, size_t n);
+struct vs_opts *vs_opts_parse(const struct layer_type *t, const struct vs_kv *kv, size_t n);
 /* A copy of `cur` with kv applied on top: only VS_OPT_RUNTIME keys may
  * change.  NULL with vs_set_error on failure. */
-struct vs_opts *opts_update(const struct layer_type *t, const struct vs_opts *cur,
+struct vs_opts *vs_opts_update(const struct layer_type *t, const struct vs_opts *cur,
                             const struct vs_kv *kv, size_t n);
-void opts_free(struct vs_opts *o);
+void vs_opts_free(struct vs_opts *o);
 /* A layer's option descriptions, at registration: names, types, ranges,
  * defaults that parse.  0 or -EINVAL with vs_set_error naming the type. */
-int opts_schema_check(const char *type, const struct vs_opt_desc *schema);
+int vs_opts_schema_check(const char *type, const struct vs_opt_desc *schema);
 /* a-z, 0-9, '_', '-', at most 31: layer and option names */
-bool opts_name_ok(const char *name);
+bool vs_opts_name_ok(const char *name);
 
 /* ---- io.c: request slots ---- */
 struct slot_hdr {
@@ -119,8 +119,8 @@ struct slot_pool {
 	size_t bounce_size;
 };
 
-int  slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t bounce_size);
-void slot_pool_fini(struct slot_pool *p);
+int  vs_slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t bounce_size);
+void vs_slot_pool_fini(struct slot_pool *p);
 
 struct vs_layer {
 	struct vs_bdev *stack;
@@ -176,20 +176,20 @@ struct vs_bdev {
 };
 
 /* io.c */
-int  layer_submit(struct vs_layer *l, struct vs_bio *bio);
-bool layer_cancel(struct vs_layer *l, struct vs_bio *bio);
-void layer_reset(struct vs_layer *l);
+int  vs_bdev_layer_submit(struct vs_layer *l, struct vs_bio *bio);
+bool vs_bdev_layer_cancel(struct vs_layer *l, struct vs_bio *bio);
+void vs_layer_reset(struct vs_layer *l);
 
 /* stack.c: pass-through queries (a filter without its own asks lower 0) */
-uint64_t layer_size(struct vs_layer *l);
-void layer_caps(struct vs_layer *l, struct vs_backend_caps *caps);
-int  layer_resize(struct vs_layer *l, uint64_t new_size);
-bool layer_has_block_status(struct vs_layer *l);
-int  layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *mapped,
+uint64_t vs_layer_size(struct vs_layer *l);
+void vs_layer_caps(struct vs_layer *l, struct vs_backend_caps *caps);
+int  vs_layer_resize(struct vs_layer *l, uint64_t new_size);
+bool vs_layer_has_block_status(struct vs_layer *l);
+int  vs_layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *mapped,
                         uint64_t *ext);
 
 /* event.c */
-void event_init(struct vs_bdev *b);
-void event_fini(struct vs_bdev *b);
+void vs_event_init(struct vs_bdev *b);
+void vs_event_fini(struct vs_bdev *b);
 
 #endif

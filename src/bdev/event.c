@@ -12,14 +12,14 @@
 
 #include "bdev_int.h"
 
-void event_init(struct vs_bdev *b)
+void vs_event_init(struct vs_bdev *b)
 {
 	pthread_mutex_init(&b->ev_lock, NULL);
 	pthread_mutex_init(&b->status_lock, NULL);
 	pthread_rwlock_init(&b->tree_lock, NULL);
 }
 
-void event_fini(struct vs_bdev *b)
+void vs_event_fini(struct vs_bdev *b)
 {
 	pthread_mutex_destroy(&b->ev_lock);
 	pthread_mutex_destroy(&b->status_lock);

@@ -33,7 +33,7 @@ static inline void *slot_ctx(struct slot_hdr *s)
 	return s + 1;
 }
 
-int slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t bounce_size)
+int vs_slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t bounce_size)
 {
 	memset(p, 0, sizeof(*p));
 	p->stride = sizeof(struct slot_hdr) + ((ctx_size + 15) & ~(size_t)15);
@@ -61,7 +61,7 @@ int slot_pool_init(struct slot_pool *p, uint32_t count, size_t ctx_size, size_t 
 	return 0;
 }
 
-void slot_pool_fini(struct slot_pool *p)
+void vs_slot_pool_fini(struct slot_pool *p)
 {
 	free(p->mem);
 	free(p->bounce);
@@ -119,7 +119,7 @@ static inline int call_submit(struct vs_layer *l, struct vs_bio *bio, void *ctx)
 	                        : l->type->filter->submit(l->h, bio, ctx);
 }
 
-int layer_submit(struct vs_layer *l, struct vs_bio *bio)
+int vs_bdev_layer_submit(struct vs_layer *l, struct vs_bio *bio)
 {
 	struct slot_hdr *s;
 	int rc;
@@ -155,7 +155,7 @@ int vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio)
 	}
 	if (bdev->direct_submit)
 		return bdev->direct_submit(bdev->direct_h, bio, NULL);
-	return layer_submit(bdev->top, bio);
+	return vs_bdev_layer_submit(bdev->top, bio);
 }
 
 void vs_bdev_lend_end(struct vs_bdev *bdev, struct vs_bio *bio)
@@ -170,7 +170,7 @@ int vs_layer_submit(struct vs_layer *self, size_t lower, struct vs_bio *bio)
 {
 	if (lower >= self->nlower)
 		return -EINVAL;
-	return layer_submit(self->lower[lower], bio);
+	return vs_bdev_layer_submit(self->lower[lower], bio);
 }
 
 void *vs_layer_bounce(struct vs_layer *self, void *ctx)
@@ -185,14 +185,14 @@ void *vs_layer_bounce(struct vs_layer *self, void *ctx)
 
 /* Top-down: the first layer that has the bio answers; a layer without a
  * cancel callback, or that does not have it, passes the question on. */
-bool layer_cancel(struct vs_layer *l, struct vs_bio *bio)
+bool vs_bdev_layer_cancel(struct vs_layer *l, struct vs_bio *bio)
 {
 	if (l->type->backend)
 		return l->type->backend->cancel && l->type->backend->cancel(l->h, bio);
 	if (l->type->filter->cancel && l->type->filter->cancel(l->h, bio))
 		return true;
 	for (size_t i = 0; i < l->nlower; i++)
-		if (layer_cancel(l->lower[i], bio))
+		if (vs_bdev_layer_cancel(l->lower[i], bio))
 			return true;
 	return false;
 }
@@ -204,17 +204,17 @@ bool vs_bdev_cancel(struct vs_bdev *bdev, struct vs_bio *bio)
 	if (!bdev || !bio)
 		return false;
 	pthread_rwlock_rdlock(&bdev->tree_lock);
-	found = layer_cancel(bdev->top, bio);
+	found = vs_bdev_layer_cancel(bdev->top, bio);
 	pthread_rwlock_unlock(&bdev->tree_lock);
 	return found;
 }
 
 bool vs_layer_cancel(struct vs_layer *self, size_t lower, struct vs_bio *bio)
 {
-	return lower < self->nlower && layer_cancel(self->lower[lower], bio);
+	return lower < self->nlower && vs_bdev_layer_cancel(self->lower[lower], bio);
 }
 
-void layer_reset(struct vs_layer *l)
+void vs_layer_reset(struct vs_layer *l)
 {
 	if (l->type->backend) {
 		if (l->type->backend->reset)
@@ -224,7 +224,7 @@ void layer_reset(struct vs_layer *l)
 	if (l->type->filter->reset)
 		l->type->filter->reset(l->h);
 	for (size_t i = 0; i < l->nlower; i++)
-		layer_reset(l->lower[i]);
+		vs_layer_reset(l->lower[i]);
 }
 
 void vs_bdev_reset(struct vs_bdev *bdev)
@@ -232,12 +232,12 @@ void vs_bdev_reset(struct vs_bdev *bdev)
 	if (!bdev)
 		return;
 	pthread_rwlock_rdlock(&bdev->tree_lock);
-	layer_reset(bdev->top);
+	vs_layer_reset(bdev->top);
 	pthread_rwlock_unlock(&bdev->tree_lock);
 }
 
 void vs_layer_lower_reset(struct vs_layer *self, size_t lower)
 {
 	if (lower < self->nlower)
-		layer_reset(self->lower[lower]);
+		vs_layer_reset(self->lower[lower]);
 }

@@ -356,7 +356,7 @@ static struct opt_val *find_val(const struct vs_opts *o, const char *name)
 }
 
 /* Names are what the config and vstorctl write: keep them plain. */
-bool opts_name_ok(const char *name)
+bool vs_opts_name_ok(const char *name)
 {
 	if (!name || !*name || strlen(name) > 31)
 		return false;
@@ -366,13 +366,13 @@ bool opts_name_ok(const char *name)
 	return true;
 }
 
-int opts_schema_check(const char *type, const struct vs_opt_desc *schema)
+int vs_opts_schema_check(const char *type, const struct vs_opt_desc *schema)
 {
 	for (const struct vs_opt_desc *o = schema; o && o->name; o++) {
 		struct opt_val v = { .d = o };
 		int rc = 0;
 
-		if (!opts_name_ok(o->name) || o->type < VS_OPT_STRING || o->type > VS_OPT_ENUM ||
+		if (!vs_opts_name_ok(o->name) || o->type < VS_OPT_STRING || o->type > VS_OPT_ENUM ||
 		    (o->type == VS_OPT_ENUM && !o->choices) || !o->help || (o->max && o->min > o->max)) {
 			vs_set_error("%s: option '%s': malformed description", type, o->name);
 			return -EINVAL;
@@ -397,7 +397,7 @@ int opts_schema_check(const char *type, const struct vs_opt_desc *schema)
 	return 0;
 }
 
-void opts_free(struct vs_opts *o)
+void vs_opts_free(struct vs_opts *o)
 {
 	if (!o)
 		return;
@@ -465,7 +465,7 @@ static int apply(struct vs_opts *o, const struct vs_opt_desc *schema, const stru
 	return 0;
 }
 
-struct vs_opts *opts_parse(const struct layer_type *t, const struct vs_kv *kv, size_t n)
+struct vs_opts *vs_opts_parse(const struct layer_type *t, const struct vs_kv *kv, size_t n)
 {
 	const struct vs_opt_desc *schema = type_options(t);
 	int (*check)(const struct vs_opts *) = type_check(t);
@@ -497,11 +497,11 @@ struct vs_opts *opts_parse(const struct layer_type *t, const struct vs_kv *kv, s
 		goto fail;
 	return o;
 fail:
-	opts_free(o);
+	vs_opts_free(o);
 	return NULL;
 }
 
-struct vs_opts *opts_update(const struct layer_type *t, const struct vs_opts *cur,
+struct vs_opts *vs_opts_update(const struct layer_type *t, const struct vs_opts *cur,
                             const struct vs_kv *kv, size_t n)
 {
 	const struct vs_opt_desc *schema = type_options(t);
@@ -524,7 +524,7 @@ struct vs_opts *opts_update(const struct layer_type *t, const struct vs_opts *cu
 		goto fail;
 	return o;
 fail:
-	opts_free(o);
+	vs_opts_free(o);
 	return NULL;
 }
 

@@ -82,10 +82,10 @@ static void *open_object(const char *path, int *rc)
 		}
 		path = local;
 	}
-	registry_plugin_load_begin();
+	vs_registry_plugin_load_begin();
 	so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	dlerr = so ? NULL : dlerror();
-	self_registered = registry_plugin_load_end();
+	self_registered = vs_registry_plugin_load_end();
 	if (!so) {
 		size_t n = strlen(path);
 
@@ -164,7 +164,7 @@ int vs_plugin_load(const char *path)
 		return -ENOMEM;
 	}
 	n = plugin_batch(so, origin, batch);
-	rc = n < 0 ? (int)n : registry_add(batch, (size_t)n);
+	rc = n < 0 ? (int)n : vs_registry_add(batch, (size_t)n);
 	if (rc < 0) {
 		prefix_error(path);
 		free(origin);

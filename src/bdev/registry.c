@@ -36,7 +36,7 @@ static const struct layer_type *find_locked(int kind, const char *name)
 	return NULL;
 }
 
-const struct layer_type *registry_find(int kind, const char *name)
+const struct layer_type *vs_registry_find(int kind, const char *name)
 {
 	const struct layer_type *t;
 
@@ -121,14 +121,14 @@ static int table_ok(const struct layer_type *t)
 		vs_set_error("filter '%s': min_lower/max_lower out of range", ops_name(name));
 		return -EINVAL;
 	}
-	if (!opts_name_ok(name)) {
+	if (!vs_opts_name_ok(name)) {
 		vs_set_error("name: '%s' is not a layer name (a-z, 0-9, '_', '-', at most 31)",
 		             name ? name : "(null)");
 		return -EINVAL;
 	}
 	/* a schema the loader could not apply consistently is refused now,
 	 * not discovered when a user first sets the option */
-	return opts_schema_check(name, b ? b->options : f->options);
+	return vs_opts_schema_check(name, b ? b->options : f->options);
 }
 
 /* Enter types[ntypes] as a copy of t's table as this build knows it. */
@@ -152,7 +152,7 @@ static void add_locked(struct layer_type t)
 	types[ntypes++] = t;
 }
 
-int registry_add(const struct layer_type *batch, size_t n)
+int vs_registry_add(const struct layer_type *batch, size_t n)
 {
 	int rc = 0;
 
@@ -197,13 +197,13 @@ int registry_add(const struct layer_type *batch, size_t n)
 static _Thread_local bool in_plugin_load;
 static _Thread_local bool plugin_self_registered;
 
-void registry_plugin_load_begin(void)
+void vs_registry_plugin_load_begin(void)
 {
 	in_plugin_load = true;
 	plugin_self_registered = false;
 }
 
-bool registry_plugin_load_end(void)
+bool vs_registry_plugin_load_end(void)
 {
 	in_plugin_load = false;
 	return plugin_self_registered;
@@ -221,7 +221,7 @@ static int register_one(struct layer_type t, const char *origin)
 		return -EPERM;
 	}
 	t.origin = origin ? origin : "built-in";
-	return registry_add(&t, 1);
+	return vs_registry_add(&t, 1);
 }
 
 int vs_backend_register(const struct vs_backend_ops *ops, const char *origin)
@@ -252,7 +252,7 @@ void vs_filter_register_builtin(const struct vs_filter_ops *ops)
 	}
 }
 
-void registry_public(const struct layer_type *t, struct vs_layer_type *out)
+void vs_registry_public(const struct layer_type *t, struct vs_layer_type *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->name = type_name(t);
@@ -270,10 +270,10 @@ void registry_public(const struct layer_type *t, struct vs_layer_type *out)
 
 bool vs_layer_type_find(int kind, const char *name, struct vs_layer_type *out)
 {
-	const struct layer_type *t = registry_find(kind, name);
+	const struct layer_type *t = vs_registry_find(kind, name);
 
 	if (t && out)
-		registry_public(t, out);
+		vs_registry_public(t, out);
 	return t != NULL;
 }
 
@@ -294,7 +294,7 @@ size_t vs_layer_types(int kind, struct vs_layer_type *out, size_t max)
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < ntypes; i++)
 		if (kind == 0 || kind_of(&types[i]) == kind)
-			registry_public(&types[i], &all[n++]);
+			vs_registry_public(&types[i], &all[n++]);
 	pthread_mutex_unlock(&reg_lock);
 	qsort(all, n, sizeof(all[0]), cmp_type);
 	for (size_t i = 0; i < n && i < max && out; i++)
@@ -312,7 +312,7 @@ const struct vs_opt_desc *vs_layer_type_option(const struct vs_layer_type *t, co
 	return NULL;
 }
 
-void registry_unknown(int kind, const char *name)
+void vs_registry_unknown(int kind, const char *name)
 {
 	struct vs_layer_type list[BDEV_MAX_TYPES];
 	char known[256] = "";
@@ -332,16 +332,16 @@ void registry_unknown(int kind, const char *name)
 
 int vs_layer_check(int kind, const char *name, const struct vs_kv *opts, size_t nopts)
 {
-	const struct layer_type *t = registry_find(kind, name);
+	const struct layer_type *t = vs_registry_find(kind, name);
 	struct vs_opts *o;
 
 	if (!t) {
-		registry_unknown(kind, name);
+		vs_registry_unknown(kind, name);
 		return -EINVAL;
 	}
-	o = opts_parse(t, opts, nopts);
+	o = vs_opts_parse(t, opts, nopts);
 	if (!o)
 		return -EINVAL;
-	opts_free(o);
+	vs_opts_free(o);
 	return 0;
 }

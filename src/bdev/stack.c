@@ -13,23 +13,23 @@
 
 /* ---- pass-through queries ---- */
 
-uint64_t layer_size(struct vs_layer *l)
+uint64_t vs_layer_size(struct vs_layer *l)
 {
 	if (l->type->backend)
 		return l->type->backend->get_size(l->h);
 	if (l->type->filter->get_size)
 		return l->type->filter->get_size(l->h);
-	return layer_size(l->lower[0]);
+	return vs_layer_size(l->lower[0]);
 }
 
-void layer_caps(struct vs_layer *l, struct vs_backend_caps *caps)
+void vs_layer_caps(struct vs_layer *l, struct vs_backend_caps *caps)
 {
 	if (l->type->backend) {
 		memset(caps, 0, sizeof(*caps));
 		l->type->backend->get_caps(l->h, caps);
 		return;
 	}
-	layer_caps(l->lower[0], caps);
+	vs_layer_caps(l->lower[0], caps);
 	if (l->type->filter->get_caps)
 		l->type->filter->get_caps(l->h, caps);
 }
@@ -41,7 +41,7 @@ static struct vs_layer *only_lower(struct vs_layer *l)
 	return l->nlower == 1 ? l->lower[0] : NULL;
 }
 
-int layer_resize(struct vs_layer *l, uint64_t new_size)
+int vs_layer_resize(struct vs_layer *l, uint64_t new_size)
 {
 	struct vs_layer *next;
 
@@ -58,10 +58,10 @@ int layer_resize(struct vs_layer *l, uint64_t new_size)
 		vs_set_error("resize: %s cannot change size", l->type->filter->name);
 		return -EOPNOTSUPP;
 	}
-	return layer_resize(next, new_size);
+	return vs_layer_resize(next, new_size);
 }
 
-bool layer_has_block_status(struct vs_layer *l)
+bool vs_layer_has_block_status(struct vs_layer *l)
 {
 	struct vs_layer *next;
 
@@ -69,10 +69,10 @@ bool layer_has_block_status(struct vs_layer *l)
 		return l->type->backend->block_status != NULL;
 	if (l->type->filter->block_status)
 		return true;
-	return (next = only_lower(l)) && layer_has_block_status(next);
+	return (next = only_lower(l)) && vs_layer_has_block_status(next);
 }
 
-int layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *mapped,
+int vs_layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *mapped,
                        uint64_t *ext)
 {
 	struct vs_layer *next;
@@ -85,21 +85,21 @@ int layer_block_status(struct vs_layer *l, uint64_t off, uint64_t len, bool *map
 	if (l->type->filter->block_status)
 		return l->type->filter->block_status(l->h, off, len, mapped, ext);
 	if ((next = only_lower(l)))
-		return layer_block_status(next, off, len, mapped, ext);
+		return vs_layer_block_status(next, off, len, mapped, ext);
 none:
 	vs_set_error("block_status: not supported by %s", type_name(l->type));
 	return -EOPNOTSUPP;
 }
 
-uint64_t vs_bdev_get_size(struct vs_bdev *b) { return layer_size(b->top); }
-void vs_bdev_get_caps(struct vs_bdev *b, struct vs_backend_caps *caps) { layer_caps(b->top, caps); }
-int vs_bdev_resize(struct vs_bdev *b, uint64_t n) { return layer_resize(b->top, n); }
-bool vs_bdev_has_block_status(struct vs_bdev *b) { return layer_has_block_status(b->top); }
+uint64_t vs_bdev_get_size(struct vs_bdev *b) { return vs_layer_size(b->top); }
+void vs_bdev_get_caps(struct vs_bdev *b, struct vs_backend_caps *caps) { vs_layer_caps(b->top, caps); }
+int vs_bdev_resize(struct vs_bdev *b, uint64_t n) { return vs_layer_resize(b->top, n); }
+bool vs_bdev_has_block_status(struct vs_bdev *b) { return vs_layer_has_block_status(b->top); }
 
 int vs_bdev_block_status(struct vs_bdev *b, uint64_t off, uint64_t len, bool *mapped,
                          uint64_t *ext)
 {
-	return layer_block_status(b->top, off, len, mapped, ext);
+	return vs_layer_block_status(b->top, off, len, mapped, ext);
 }
 
 const char *vs_bdev_backend_name(const struct vs_bdev *b)
@@ -134,31 +134,31 @@ size_t vs_layer_lower_count(const struct vs_layer *self) { return self->nlower; 
 
 uint64_t vs_layer_lower_size(struct vs_layer *self, size_t i)
 {
-	return i < self->nlower ? layer_size(self->lower[i]) : 0;
+	return i < self->nlower ? vs_layer_size(self->lower[i]) : 0;
 }
 
 void vs_layer_lower_caps(struct vs_layer *self, size_t i, struct vs_backend_caps *caps)
 {
 	if (i < self->nlower)
-		layer_caps(self->lower[i], caps);
+		vs_layer_caps(self->lower[i], caps);
 	else
 		memset(caps, 0, sizeof(*caps));
 }
 
 int vs_layer_lower_resize(struct vs_layer *self, size_t i, uint64_t new_size)
 {
-	return i < self->nlower ? layer_resize(self->lower[i], new_size) : -EINVAL;
+	return i < self->nlower ? vs_layer_resize(self->lower[i], new_size) : -EINVAL;
 }
 
 bool vs_layer_lower_has_block_status(struct vs_layer *self, size_t i)
 {
-	return i < self->nlower && layer_has_block_status(self->lower[i]);
+	return i < self->nlower && vs_layer_has_block_status(self->lower[i]);
 }
 
 int vs_layer_lower_block_status(struct vs_layer *self, size_t i, uint64_t off, uint64_t len,
                                 bool *mapped, uint64_t *ext)
 {
-	return i < self->nlower ? layer_block_status(self->lower[i], off, len, mapped, ext)
+	return i < self->nlower ? vs_layer_block_status(self->lower[i], off, len, mapped, ext)
 	                        : -EINVAL;
 }
 
@@ -174,11 +174,11 @@ static void layer_free(struct vs_layer *l)
 		else
 			l->type->filter->close(l->h);
 	}
-	slot_pool_fini(&l->pool);
-	opts_free(l->opts);
+	vs_slot_pool_fini(&l->pool);
+	vs_opts_free(l->opts);
 	for (o = l->old_opts; o; o = next) {
 		next = o->next;
-		opts_free(o->opts);
+		vs_opts_free(o->opts);
 		free(o);
 	}
 	pthread_mutex_destroy(&l->opts_lock);
@@ -246,8 +246,8 @@ static struct vs_layer *open_layer(struct vs_bdev *b, const struct vs_bdev_desc 
 	b->layers[b->nlayers++] = l;
 	args->failed_layer = (int)l->index;
 
-	if (!d || !(t = registry_find(d->kind, d->name))) {
-		registry_unknown(d ? d->kind : VS_LAYER_BACKEND, d ? d->name : NULL);
+	if (!d || !(t = vs_registry_find(d->kind, d->name))) {
+		vs_registry_unknown(d ? d->kind : VS_LAYER_BACKEND, d ? d->name : NULL);
 		return NULL;
 	}
 	l->type = t;
@@ -261,7 +261,7 @@ static struct vs_layer *open_layer(struct vs_bdev *b, const struct vs_bdev_desc 
 		vs_set_error("%s: takes %u to %u layers under it, got %zu", d->name, lo, hi, d->nlower);
 		return NULL;
 	}
-	if (!(l->opts = opts_parse(t, d->opts, d->nopts)))
+	if (!(l->opts = vs_opts_parse(t, d->opts, d->nopts)))
 		return NULL;
 	if (t->filter) {
 		l->lower = calloc(d->nlower, sizeof(*l->lower));
@@ -293,7 +293,7 @@ static int reserve(struct vs_layer *l, uint64_t slots, struct vs_bdev_open_args 
 	}
 	l->slots = (uint32_t)slots;
 	if ((l->ctx_size || l->bounce_size) &&
-	    slot_pool_init(&l->pool, l->slots, l->ctx_size, l->bounce_size) < 0) {
+	    vs_slot_pool_init(&l->pool, l->slots, l->ctx_size, l->bounce_size) < 0) {
 		vs_set_error("%s: out of memory for %u request contexts", type_name(l->type),
 		             l->slots);
 		args->failed_layer = (int)l->index;
@@ -347,7 +347,7 @@ static void stack_free(struct vs_bdev *b)
 	 * before they close */
 	for (size_t i = 0; i < b->nlayers; i++)
 		layer_free(b->layers[i]);
-	event_fini(b);
+	vs_event_fini(b);
 	free(b);
 }
 
@@ -369,7 +369,7 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 		vs_set_error("out of memory");
 		return NULL;
 	}
-	event_init(b);
+	vs_event_init(b);
 	b->top = open_layer(b, desc, NULL, 0, args);
 	if (!b->top || reserve(b->top, args->max_requests ? args->max_requests
 	                                                  : BDEV_DEFAULT_MAX_REQUESTS, args) < 0) {
@@ -401,7 +401,7 @@ struct vs_bdev *vs_bdev_open(const char *backend, const struct vs_kv *opts, size
 	                          .nopts = nopts };
 	struct vs_bdev *b = vs_bdev_open_stack(&d, NULL);
 
-	if (!b && backend && registry_find(VS_LAYER_BACKEND, backend)) {
+	if (!b && backend && vs_registry_find(VS_LAYER_BACKEND, backend)) {
 		char why[512];
 
 		/* one layer: its name says whose option it is ("ram: size: ...") */
@@ -426,7 +426,7 @@ bool vs_bdev_layer_type(const struct vs_bdev *b, size_t layer, struct vs_layer_t
 	if (!b || layer >= b->nlayers)
 		return false;
 	if (out)
-		registry_public(b->layers[layer]->type, out);
+		vs_registry_public(b->layers[layer]->type, out);
 	return true;
 }
 
@@ -445,7 +445,7 @@ int vs_bdev_set_options(struct vs_bdev *b, size_t layer, const struct vs_kv *opt
 	l = b->layers[layer];
 	apply = l->type->backend ? l->type->backend->set_options : l->type->filter->set_options;
 	pthread_mutex_lock(&l->opts_lock);
-	next = opts_update(l->type, l->opts, opts, nopts);
+	next = vs_opts_update(l->type, l->opts, opts, nopts);
 	if (!next) {
 		pthread_mutex_unlock(&l->opts_lock);
 		return -EINVAL;
@@ -453,7 +453,7 @@ int vs_bdev_set_options(struct vs_bdev *b, size_t layer, const struct vs_kv *opt
 	if (!apply) {
 		vs_set_error("%s: has no options that can change while it is open",
 		             type_name(l->type));
-		opts_free(next);
+		vs_opts_free(next);
 		pthread_mutex_unlock(&l->opts_lock);
 		return -EOPNOTSUPP;
 	}
@@ -463,7 +463,7 @@ int vs_bdev_set_options(struct vs_bdev *b, size_t layer, const struct vs_kv *opt
 		if (!old)
 			vs_set_error("out of memory");
 		free(old);
-		opts_free(next);
+		vs_opts_free(next);
 	} else {
 		old->opts = l->opts;
 		old->next = l->old_opts;
@@ -557,7 +557,7 @@ int vs_bdev_replace_lower(struct vs_bdev *b, size_t layer, size_t lower,
 		vs_set_error("out of memory");
 		return -ENOMEM;
 	}
-	event_init(scratch);
+	vs_event_init(scratch);
 	fresh = open_layer(scratch, desc, NULL, lower, &args);
 	if (!fresh || reserve(fresh, (uint64_t)l->slots * l->max_pieces, &args) < 0) {
 		char why[512];
@@ -576,7 +576,7 @@ int vs_bdev_replace_lower(struct vs_bdev *b, size_t layer, size_t lower,
 		stack_free(scratch);
 		return -E2BIG;
 	}
-	if ((rc = f->replace_lower(l->h, lower, VS_REPLACE_CHECK, layer_size(fresh))) < 0 ||
+	if ((rc = f->replace_lower(l->h, lower, VS_REPLACE_CHECK, vs_layer_size(fresh))) < 0 ||
 	    (rc = f->replace_lower(l->h, lower, VS_REPLACE_DETACH, 0)) < 0) {
 		stack_free(scratch);
 		return rc;

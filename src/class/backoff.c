@@ -14,7 +14,7 @@
 #include "class_int.h"
 
 
-void class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p)
+void vs_class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p)
 {
 	struct class_piece **pp = &disk->backoff_head;
 
@@ -40,10 +40,10 @@ void vs_disk_timer_expired(struct vs_disk *disk)
 		struct class_piece *p = disk->backoff_head;
 
 		disk->backoff_head = p->next;
-		class_ready_push_locked(disk, p);
+		vs_class_ready_push_locked(disk, p);
 	}
 	pthread_mutex_unlock(&disk->lock);
-	class_pump(disk);
+	vs_class_pump(disk);
 	atomic_fetch_sub(&disk->inside, 1);
 }
 
@@ -114,7 +114,7 @@ static void *timer_main(void *arg)
 	return NULL;
 }
 
-int class_timer_register(struct vs_disk *disk)
+int vs_class_timer_register(struct vs_disk *disk)
 {
 	disk->timer.arm = own_arm;
 	disk->timer.now_ns = NULL;
@@ -148,7 +148,7 @@ int class_timer_register(struct vs_disk *disk)
 	return 0;
 }
 
-void class_timer_unregister(struct vs_disk *disk)
+void vs_class_timer_unregister(struct vs_disk *disk)
 {
 	if (!disk->own_timer)
 		return;

@@ -170,39 +170,39 @@ static inline uint64_t class_now(struct vs_disk *disk)
 }
 
 /* queue.c */
-void class_enqueue_locked(struct vs_disk *disk, struct class_req *r);
+void vs_class_enqueue_locked(struct vs_disk *disk, struct class_req *r);
 /* a piece goes (again) as soon as an SRB is free */
-void class_ready_push_locked(struct vs_disk *disk, struct class_piece *p);
-void class_pump(struct vs_disk *disk);
+void vs_class_ready_push_locked(struct vs_disk *disk, struct class_piece *p);
+void vs_class_pump(struct vs_disk *disk);
 /* a piece record goes back (lock held); its request loses one outstanding */
-void class_piece_free_locked(struct vs_disk *disk, struct class_piece *p);
+void vs_class_piece_free_locked(struct vs_disk *disk, struct class_piece *p);
 /* fail every queued / waiting piece of the disk with err (lock held);
  * returns requests that finished, linked by ->next */
-struct class_req *class_cancel_waiting_locked(struct vs_disk *disk, int err);
+struct class_req *vs_class_cancel_waiting_locked(struct vs_disk *disk, int err);
 /* the request has nothing outstanding: the next phase, or finished (true) */
-bool class_req_settle_locked(struct vs_disk *disk, struct class_req *r);
+bool vs_class_req_settle_locked(struct vs_disk *disk, struct class_req *r);
 /* run the finished requests' callbacks (no lock held) */
-void class_finish_list(struct class_req *list);
+void vs_class_finish_list(struct class_req *list);
 
 /* piece.c */
 /* Cut the next piece of r (r->next_lba moves, r->all_cut says whether it
  * was the last); 0, or -EINVAL when the data cannot be cut into blocks. */
-int  class_piece_cut(struct vs_disk *disk, struct class_req *r, struct class_piece *p);
+int  vs_class_piece_cut(struct vs_disk *disk, struct class_req *r, struct class_piece *p);
 /* Fill srb from p: CDB, direction, data. */
-void class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs_srb *srb);
+void vs_class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs_srb *srb);
 
 /* retry.c */
-void class_classify(const struct vs_srb *srb, struct class_verdict *v);
+void vs_class_classify(const struct vs_srb *srb, struct class_verdict *v);
 
 /* backoff.c */
-void class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p);
-int  class_timer_register(struct vs_disk *disk);
-void class_timer_unregister(struct vs_disk *disk);
+void vs_class_backoff_insert_locked(struct vs_disk *disk, struct class_piece *p);
+int  vs_class_timer_register(struct vs_disk *disk);
+void vs_class_timer_unregister(struct vs_disk *disk);
 
 /* probe.c */
-void class_probe_start_locked(struct vs_disk *disk);
+void vs_class_probe_start_locked(struct vs_disk *disk);
 /* 2A/09: re-read the capacity unless already doing so (lock held) */
-void class_capacity_reread_locked(struct vs_disk *disk);
+void vs_class_capacity_reread_locked(struct vs_disk *disk);
 
 /* probe_steps.c: the probe's commands in order, then the capacity re-read */
 enum probe_step {
@@ -215,23 +215,23 @@ enum probe_step {
 	PROBE_STEPS,
 };
 /* CDB + data for the request's step (CLASS_OP_CAPACITY: READ CAPACITY) */
-void class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb *srb);
+void vs_class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb *srb);
 /* Take in what the step returned (lock held): 0, or -errno that ends the
  * probe (e.g. -ENODEV: no disk there). */
-int class_probe_parse_locked(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb);
+int vs_class_probe_parse_locked(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb);
 /* After a refused optional step: go on with defaults?  (lock held) */
-bool class_probe_optional(uint8_t step);
+bool vs_class_probe_optional(uint8_t step);
 /* The step after `step` worth running (skips pages the LUN lacks). */
-uint8_t class_probe_next(const struct vs_disk *disk, uint8_t step);
+uint8_t vs_class_probe_next(const struct vs_disk *disk, uint8_t step);
 /* After the last step: derive the limits pieces are cut by (lock held). */
-int class_probe_finish_locked(struct vs_disk *disk);
+int vs_class_probe_finish_locked(struct vs_disk *disk);
 
 /* lba_status.c */
-int class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb);
+int vs_class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb);
 /* one extent over the request: mapped data (no GET LBA STATUS to ask) */
-void class_lba_status_all_mapped(struct vs_disk *disk, struct class_req *r);
+void vs_class_lba_status_all_mapped(struct vs_disk *disk, struct class_req *r);
 
 /* complete.c */
-void class_srb_done(struct vs_srb *srb);
+void vs_class_srb_done(struct vs_srb *srb);
 
 #endif

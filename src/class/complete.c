@@ -22,10 +22,10 @@ static int take_data_locked(struct vs_disk *disk, struct class_req *r, const str
 	case VS_BLK_READ:
 		return srb->xfer_len < srb->data_length ? -EIO : 0;
 	case VS_BLK_BLOCK_STATUS:
-		return class_lba_status_parse(disk, r, srb);
+		return vs_class_lba_status_parse(disk, r, srb);
 	case CLASS_OP_PROBE:
 	case CLASS_OP_CAPACITY:
-		return class_probe_parse_locked(disk, r, srb);
+		return vs_class_probe_parse_locked(disk, r, srb);
 	default:
 		return 0;
 	}
@@ -56,7 +56,7 @@ static void drop_pieces_locked(struct vs_disk *disk, struct class_piece **head,
 		*pp = p->next;
 		if (tail && *tail == p)
 			*tail = prev;
-		class_piece_free_locked(disk, p);
+		vs_class_piece_free_locked(disk, p);
 	}
 }
 
@@ -91,7 +91,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 			return true;
 		}
 		p->immediate++;
-		class_ready_push_locked(disk, p);
+		vs_class_ready_push_locked(disk, p);
 		return false;
 	case ACT_BACKOFF:
 		if (dead)
@@ -106,7 +106,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 		                                                 : r->deadline_ns;
 		p->backoff_ns = p->backoff_ns * 2 > CLASS_BACKOFF_MAX_NS ? CLASS_BACKOFF_MAX_NS
 		                                                         : p->backoff_ns * 2;
-		class_backoff_insert_locked(disk, p);
+		vs_class_backoff_insert_locked(disk, p);
 		return false;
 	default:
 		fail_locked(disk, r, v->err);
@@ -114,7 +114,7 @@ static bool judge_locked(struct vs_disk *disk, struct class_piece *p,
 	}
 }
 
-void class_srb_done(struct vs_srb *srb)
+void vs_class_srb_done(struct vs_srb *srb)
 {
 	struct class_piece *p = srb->submitter_ctx;
 	struct class_req *r = p->req;
@@ -124,7 +124,7 @@ void class_srb_done(struct vs_srb *srb)
 	vs_disk_event_fn event;
 
 	atomic_fetch_add(&disk->inside, 1);
-	class_classify(srb, &v);
+	vs_class_classify(srb, &v);
 	pthread_mutex_lock(&disk->lock);
 	if (v.action == ACT_DONE) {
 		int err = take_data_locked(disk, r, srb);
@@ -136,7 +136,7 @@ void class_srb_done(struct vs_srb *srb)
 	} else if (r->pub.op == VS_BLK_BLOCK_STATUS && v.action == ACT_FAIL &&
 	           v.err == -EOPNOTSUPP && r->phase == PHASE_IO) {
 		/* no GET LBA STATUS after all: everything is mapped */
-		class_lba_status_all_mapped(disk, r);
+		vs_class_lba_status_all_mapped(disk, r);
 		v.action = ACT_DONE;
 	} else if (ndob_refused(srb, &v) && !p->zero_block) {
 		disk->no_ndob = true;
@@ -147,10 +147,10 @@ void class_srb_done(struct vs_srb *srb)
 	p->srb = NULL;
 	disk->srbs_out--;
 	if (v.unit_attention && v.asc_ascq == ASC_CAPACITY_DATA_HAS_CHANGED)
-		class_capacity_reread_locked(disk);
+		vs_class_capacity_reread_locked(disk);
 	if (judge_locked(disk, p, &v)) {
-		class_piece_free_locked(disk, p);
-		if (class_req_settle_locked(disk, r))
+		vs_class_piece_free_locked(disk, p);
+		if (vs_class_req_settle_locked(disk, r))
 			finished = r;
 	}
 	event = disk->event;
@@ -163,9 +163,9 @@ void class_srb_done(struct vs_srb *srb)
 	}
 	if (finished) {
 		finished->next = NULL;
-		class_finish_list(finished);
+		vs_class_finish_list(finished);
 	}
 	/* a piece, an SRB or a retry became free or due: start what waits */
-	class_pump(disk);
+	vs_class_pump(disk);
 	atomic_fetch_sub(&disk->inside, 1);
 }

@@ -91,7 +91,7 @@ struct vs_disk *vs_disk_create(const struct vs_disk_config *cfg)
 	                                                      : CLASS_DEFAULT_DEADLINE_MS) * 1000000ull;
 	disk->event = cfg->event;
 	disk->event_ctx = cfg->event_ctx;
-	disk->srb_done = class_srb_done;
+	disk->srb_done = vs_class_srb_done;
 	disk->armed_ns = VS_DISK_TIMER_OFF;
 	if (alloc_slots(disk) < 0) {
 		vs_set_error("disk: out of memory for %u requests / %u SRBs", disk->depth,
@@ -101,13 +101,13 @@ struct vs_disk *vs_disk_create(const struct vs_disk_config *cfg)
 	}
 	if (cfg->timer.arm) {
 		disk->timer = cfg->timer;
-	} else if (class_timer_register(disk) < 0) {
+	} else if (vs_class_timer_register(disk) < 0) {
 		disk_free(disk);
 		return NULL;
 	}
 	disk->nexus = vs_port_nexus_open(cfg->port, cfg->nexus_name, cfg->initiator_name, NULL, 0);
 	if (!disk->nexus) {
-		class_timer_unregister(disk);
+		vs_class_timer_unregister(disk);
 		disk_free(disk);
 		return NULL;
 	}
@@ -128,9 +128,9 @@ int vs_disk_probe(struct vs_disk *disk, void (*done)(void *ctx, int err), void *
 	}
 	disk->probe_done = done;
 	disk->probe_ctx = ctx;
-	class_probe_start_locked(disk);
+	vs_class_probe_start_locked(disk);
 	pthread_mutex_unlock(&disk->lock);
-	class_pump(disk);
+	vs_class_pump(disk);
 	return 0;
 }
 
@@ -248,9 +248,9 @@ void vs_disk_abort(struct vs_disk *disk)
 	atomic_fetch_add(&disk->inside, 1);
 	pthread_mutex_lock(&disk->lock);
 	disk->aborting = true;
-	finished = class_cancel_waiting_locked(disk, -ECANCELED);
+	finished = vs_class_cancel_waiting_locked(disk, -ECANCELED);
 	pthread_mutex_unlock(&disk->lock);
-	class_finish_list(finished);
+	vs_class_finish_list(finished);
 	/* what is in the port comes back VS_SRB_ABORTED: -ECANCELED */
 	vs_port_nexus_abort_all(disk->port, disk->nexus);
 	atomic_fetch_sub(&disk->inside, 1);
@@ -278,7 +278,7 @@ int vs_disk_destroy(struct vs_disk *disk)
 			break;
 		sched_yield();
 	}
-	class_timer_unregister(disk);
+	vs_class_timer_unregister(disk);
 	vs_port_nexus_close(disk->port, disk->nexus);
 	disk_free(disk);
 	return 0;

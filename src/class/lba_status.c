@@ -42,7 +42,7 @@ static bool add_extent(struct vs_blk_request *q, uint64_t off, uint64_t len, uin
 	return true;
 }
 
-int class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb)
+int vs_class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb)
 {
 	const uint8_t *d = srb->iov[0].iov_base;
 	uint64_t avail = srb->xfer_len;
@@ -73,7 +73,7 @@ int class_lba_status_parse(struct vs_disk *disk, struct class_req *r, const stru
 	return r->pub.nextents ? 0 : -EIO;
 }
 
-void class_lba_status_all_mapped(struct vs_disk *disk, struct class_req *r)
+void vs_class_lba_status_all_mapped(struct vs_disk *disk, struct class_req *r)
 {
 	uint32_t bs = disk->info.block_size;
 

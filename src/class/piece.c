@@ -105,7 +105,7 @@ static int cut_unmap(struct vs_disk *disk, struct class_req *r, struct class_pie
 	return 0;
 }
 
-int class_piece_cut(struct vs_disk *disk, struct class_req *r, struct class_piece *p)
+int vs_class_piece_cut(struct vs_disk *disk, struct class_req *r, struct class_piece *p)
 {
 	int rc = 0;
 
@@ -216,7 +216,7 @@ static void build_write_same(struct vs_disk *disk, struct vs_srb *srb, struct cl
 	cdb16(srb, WRITE_SAME_16, byte1, p->lba, (uint32_t)p->nblocks);
 }
 
-void class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs_srb *srb)
+void vs_class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs_srb *srb)
 {
 	struct class_req *r = p->req;
 	uint32_t bs = disk->info.block_size;
@@ -263,7 +263,7 @@ void class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs_sr
 		srb->data_length = (uint32_t)disk->srb_buf_len;
 		break;
 	default:
-		class_probe_build(disk, r, srb);
+		vs_class_probe_build(disk, r, srb);
 		break;
 	}
 }

@@ -26,7 +26,7 @@ static void start_internal_locked(struct vs_disk *disk, struct class_req *r, uin
 	r->sync_after = false;
 	r->lba = r->nblocks = r->next_lba = 0;
 	r->deadline_ns = class_now(disk) + disk->deadline_ns;
-	class_enqueue_locked(disk, r);
+	vs_class_enqueue_locked(disk, r);
 }
 
 static void probe_step_done(struct class_req *r)
@@ -40,18 +40,18 @@ static void probe_step_done(struct class_req *r)
 	err = r->pub.result;
 	/* an optional page the LUN refuses leaves its defaults (not when the
 	 * probe itself is being cancelled) */
-	if (err && err != -ECANCELED && !disk->aborting && class_probe_optional(r->probe_step))
+	if (err && err != -ECANCELED && !disk->aborting && vs_class_probe_optional(r->probe_step))
 		err = 0;
 	if (!err) {
-		uint8_t next = class_probe_next(disk, r->probe_step);
+		uint8_t next = vs_class_probe_next(disk, r->probe_step);
 
 		if (next < PROBE_STEPS) {
 			start_internal_locked(disk, r, CLASS_OP_PROBE, next, probe_step_done);
 			pthread_mutex_unlock(&disk->lock);
-			class_pump(disk);
+			vs_class_pump(disk);
 			return;
 		}
-		err = class_probe_finish_locked(disk);
+		err = vs_class_probe_finish_locked(disk);
 		disk->probed = err == 0;
 	}
 	disk->internal_out--;
@@ -61,7 +61,7 @@ static void probe_step_done(struct class_req *r)
 	done(ctx, err);
 }
 
-void class_probe_start_locked(struct vs_disk *disk)
+void vs_class_probe_start_locked(struct vs_disk *disk)
 {
 	disk->internal_out++;
 	disk->probed = false;
@@ -96,10 +96,10 @@ static void capacity_done(struct class_req *r)
 	if (event)
 		event(disk->event_ctx, &ev);
 	if (again)
-		class_pump(disk);
+		vs_class_pump(disk);
 }
 
-void class_capacity_reread_locked(struct vs_disk *disk)
+void vs_class_capacity_reread_locked(struct vs_disk *disk)
 {
 	if (!disk->probed || disk->aborting)
 		return;         /* the probe reads the capacity anyway */

@@ -42,7 +42,7 @@ static void cdb_inquiry(struct vs_srb *srb, bool evpd, uint8_t page, uint16_t al
 	srb->data_length = alloc;
 }
 
-void class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb *srb)
+void vs_class_probe_build(struct vs_disk *disk, struct class_req *r, struct vs_srb *srb)
 {
 	uint8_t step = r->pub.op == CLASS_OP_CAPACITY ? PROBE_READ_CAPACITY : r->probe_step;
 
@@ -170,7 +170,7 @@ static void parse_caching(struct vs_disk *disk, const uint8_t *d, uint32_t n)
 		disk->info.write_cache = d[at + 2] & 0x04;      /* WCE */
 }
 
-int class_probe_parse_locked(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb)
+int vs_class_probe_parse_locked(struct vs_disk *disk, struct class_req *r, const struct vs_srb *srb)
 {
 	const uint8_t *d = srb->iov[0].iov_base;
 	uint32_t n = srb->xfer_len;
@@ -196,12 +196,12 @@ int class_probe_parse_locked(struct vs_disk *disk, struct class_req *r, const st
 	}
 }
 
-bool class_probe_optional(uint8_t step)
+bool vs_class_probe_optional(uint8_t step)
 {
 	return step != PROBE_INQUIRY && step != PROBE_READ_CAPACITY;
 }
 
-uint8_t class_probe_next(const struct vs_disk *disk, uint8_t step)
+uint8_t vs_class_probe_next(const struct vs_disk *disk, uint8_t step)
 {
 	step++;
 	if (step == PROBE_VPD_BLOCK_LIMITS && !disk->has_vpd_b0)
@@ -212,7 +212,7 @@ uint8_t class_probe_next(const struct vs_disk *disk, uint8_t step)
 }
 
 /* Turn what the pages said into the limits pieces are cut by. */
-int class_probe_finish_locked(struct vs_disk *disk)
+int vs_class_probe_finish_locked(struct vs_disk *disk)
 {
 	struct vs_disk_info *in = &disk->info;
 	uint32_t bs = in->block_size;

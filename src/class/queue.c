@@ -13,7 +13,7 @@
 
 #include "class_int.h"
 
-void class_enqueue_locked(struct vs_disk *disk, struct class_req *r)
+void vs_class_enqueue_locked(struct vs_disk *disk, struct class_req *r)
 {
 	r->next = NULL;
 	r->queued = true;
@@ -24,7 +24,7 @@ void class_enqueue_locked(struct vs_disk *disk, struct class_req *r)
 	disk->wait_tail = r;
 }
 
-void class_ready_push_locked(struct vs_disk *disk, struct class_piece *p)
+void vs_class_ready_push_locked(struct vs_disk *disk, struct class_piece *p)
 {
 	p->next = NULL;
 	p->wait = WAIT_READY;
@@ -134,7 +134,7 @@ void vs_disk_submit(struct vs_disk *disk, struct vs_blk_request *req)
 	r->next_lba = r->lba;
 	if (req->op == VS_BLK_BLOCK_STATUS && !disk->info.block_status) {
 		/* LBPME=0: fully provisioned, every block is mapped (SBC-3 4.7.2) */
-		class_lba_status_all_mapped(disk, r);
+		vs_class_lba_status_all_mapped(disk, r);
 		pthread_mutex_unlock(&disk->lock);
 		finish_now(r, 0);
 		atomic_fetch_sub(&disk->inside, 1);
@@ -145,9 +145,9 @@ void vs_disk_submit(struct vs_disk *disk, struct vs_blk_request *req)
 	r->sync_after = (req->flags & VS_BLK_FUA) &&
 	                (req->op == VS_BLK_UNMAP || req->op == VS_BLK_WRITE_ZEROES);
 	r->deadline_ns = class_now(disk) + disk->deadline_ns;
-	class_enqueue_locked(disk, r);
+	vs_class_enqueue_locked(disk, r);
 	pthread_mutex_unlock(&disk->lock);
-	class_pump(disk);
+	vs_class_pump(disk);
 	atomic_fetch_sub(&disk->inside, 1);
 }
 
@@ -156,7 +156,7 @@ static bool is_internal(const struct class_req *r)
 	return r->pub.op >= CLASS_OP_PROBE;
 }
 
-void class_piece_free_locked(struct vs_disk *disk, struct class_piece *p)
+void vs_class_piece_free_locked(struct vs_disk *disk, struct class_piece *p)
 {
 	if (!is_internal(p->req))
 		disk->user_pieces--;
@@ -175,21 +175,21 @@ static void fail_req_locked(struct class_req *r, int err)
 	r->all_cut = true;
 }
 
-bool class_req_settle_locked(struct vs_disk *disk, struct class_req *r)
+bool vs_class_req_settle_locked(struct vs_disk *disk, struct class_req *r)
 {
 	if (r->outstanding || !r->all_cut || r->queued)
 		return false;
 	if (r->phase == PHASE_IO && r->sync_after && !r->pub.result) {
 		r->phase = PHASE_SYNC;
 		r->all_cut = false;
-		class_enqueue_locked(disk, r);
+		vs_class_enqueue_locked(disk, r);
 		return false;
 	}
 	r->phase = PHASE_DONE;
 	return true;
 }
 
-void class_finish_list(struct class_req *list)
+void vs_class_finish_list(struct class_req *list)
 {
 	while (list) {
 		struct class_req *r = list;
@@ -240,7 +240,7 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 		p->next = NULL;
 		p->wait = WAIT_NONE;
 		p->srb = srb;
-		class_piece_build(disk, p, srb);
+		vs_class_piece_build(disk, p, srb);
 		disk->batch[n++] = srb;
 	}
 	while (disk->wait_head) {
@@ -252,7 +252,7 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 			/* failed meanwhile: nothing more of it starts */
 			r->all_cut = true;
 			wait_pop_locked(disk);
-			if (class_req_settle_locked(disk, r))
+			if (vs_class_req_settle_locked(disk, r))
 				push_finished(finished, r);
 			continue;
 		}
@@ -267,11 +267,11 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 		p->next = NULL;
 		if (!is_internal(r))
 			disk->user_pieces++;
-		int rc = class_piece_cut(disk, r, p);
+		int rc = vs_class_piece_cut(disk, r, p);
 		if (rc < 0) {
 			p->req = r;
 			r->outstanding++;
-			class_piece_free_locked(disk, p);
+			vs_class_piece_free_locked(disk, p);
 			vs_srb_put(srb);
 			fail_req_locked(r, rc);
 			continue;       /* popped and settled above next time round */
@@ -280,7 +280,7 @@ static uint32_t fill_batch_locked(struct vs_disk *disk, struct class_req **finis
 		if (r->all_cut)
 			wait_pop_locked(disk);
 		p->srb = srb;
-		class_piece_build(disk, p, srb);
+		vs_class_piece_build(disk, p, srb);
 		disk->batch[n++] = srb;
 	}
 	return n;
@@ -309,7 +309,7 @@ static void timer_rearm_locked(struct vs_disk *disk)
 	disk->timer.arm(disk->timer.ctx, when);
 }
 
-void class_pump(struct vs_disk *disk)
+void vs_class_pump(struct vs_disk *disk)
 {
 	struct class_req *finished = NULL;
 
@@ -329,7 +329,7 @@ void class_pump(struct vs_disk *disk)
 		if (!n && !finished)
 			break;
 		pthread_mutex_unlock(&disk->lock);
-		class_finish_list(finished);
+		vs_class_finish_list(finished);
 		finished = NULL;
 		for (uint32_t i = 0; i < n; i++)
 			vs_port_submit(disk->port, disk->batch[i]);
@@ -341,7 +341,7 @@ void class_pump(struct vs_disk *disk)
 	pthread_mutex_unlock(&disk->lock);
 }
 
-struct class_req *class_cancel_waiting_locked(struct vs_disk *disk, int err)
+struct class_req *vs_class_cancel_waiting_locked(struct vs_disk *disk, int err)
 {
 	struct class_req *finished = NULL;
 	struct class_piece *lists[2] = { disk->ready_head, disk->backoff_head };
@@ -355,8 +355,8 @@ struct class_req *class_cancel_waiting_locked(struct vs_disk *disk, int err)
 
 			lists[i] = p->next;
 			fail_req_locked(r, err);
-			class_piece_free_locked(disk, p);
-			if (class_req_settle_locked(disk, r))
+			vs_class_piece_free_locked(disk, p);
+			if (vs_class_req_settle_locked(disk, r))
 				push_finished(&finished, r);
 		}
 	}
@@ -364,7 +364,7 @@ struct class_req *class_cancel_waiting_locked(struct vs_disk *disk, int err)
 		struct class_req *r = wait_pop_locked(disk);
 
 		fail_req_locked(r, err);
-		if (class_req_settle_locked(disk, r))
+		if (vs_class_req_settle_locked(disk, r))
 			push_finished(&finished, r);
 	}
 	return finished;

@@ -124,7 +124,7 @@ static void classify_status(const struct vs_srb *srb, struct class_verdict *v)
 	}
 }
 
-void class_classify(const struct vs_srb *srb, struct class_verdict *v)
+void vs_class_classify(const struct vs_srb *srb, struct class_verdict *v)
 {
 	*v = (struct class_verdict){ .action = ACT_FAIL, .err = -EIO };
 	switch (srb->srb_status) {

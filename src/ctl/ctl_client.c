@@ -12,7 +12,7 @@
 #include "ctl_client.h"
 #include "ctl_int.h"
 
-int ctl_client_open(struct ctl_client *c, int fd, uint64_t now_ms)
+int vs_ctl_client_open(struct ctl_client *c, int fd, uint64_t now_ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
@@ -23,7 +23,7 @@ int ctl_client_open(struct ctl_client *c, int fd, uint64_t now_ms)
 	return 0;
 }
 
-void ctl_client_close(struct ctl_client *c)
+void vs_ctl_client_close(struct ctl_client *c)
 {
 	if (c->fd >= 0)
 		close(c->fd);
@@ -38,20 +38,20 @@ static bool line_buffered(const struct ctl_client *c)
 	return c->in_len && memchr(c->in, '\n', c->in_len);
 }
 
-bool ctl_client_has_request(const struct ctl_client *c)
+bool vs_ctl_client_has_request(const struct ctl_client *c)
 {
 	return c->fd >= 0 && !c->closing && ctl_client_pending_out(c) < VS_CTL_MAX_OUTPUT &&
 	       line_buffered(c);
 }
 
-bool ctl_client_wants_input(const struct ctl_client *c)
+bool vs_ctl_client_wants_input(const struct ctl_client *c)
 {
 	/* Not while its replies pile up unread: that is what bounds them. */
 	return c->fd >= 0 && !c->eof && !c->closing && ctl_client_pending_out(c) < VS_CTL_MAX_OUTPUT &&
 	       c->in_len <= VS_CTL_MAX_REQUEST;
 }
 
-bool ctl_client_finished(const struct ctl_client *c)
+bool vs_ctl_client_finished(const struct ctl_client *c)
 {
 	if (ctl_client_pending_out(c))
 		return false;
@@ -86,7 +86,7 @@ static int queue_line(struct ctl_client *c, const char *s, size_t len)
 	return 0;
 }
 
-int ctl_client_flush(struct ctl_client *c, uint64_t now_ms)
+int vs_ctl_client_flush(struct ctl_client *c, uint64_t now_ms)
 {
 	while (ctl_client_pending_out(c)) {
 		ssize_t n = send(c->fd, c->out + c->out_off, ctl_client_pending_out(c),
@@ -113,7 +113,7 @@ int ctl_client_flush(struct ctl_client *c, uint64_t now_ms)
 	return 0;
 }
 
-int ctl_client_read(struct ctl_client *c, uint64_t now_ms)
+int vs_ctl_client_read(struct ctl_client *c, uint64_t now_ms)
 {
 	size_t room = VS_CTL_MAX_REQUEST + 1 - c->in_len;
 	ssize_t n;
@@ -138,12 +138,12 @@ int ctl_client_read(struct ctl_client *c, uint64_t now_ms)
 		char msg[96];
 
 		snprintf(msg, sizeof(msg), "request: longer than %d bytes", VS_CTL_MAX_REQUEST);
-		ctl_client_error(c, VS_CTL_INVALID_REQUEST, msg, true);
+		vs_ctl_client_error(c, VS_CTL_INVALID_REQUEST, msg, true);
 	}
 	return 0;
 }
 
-int ctl_client_serve_one(struct ctl_client *c, struct vs_ctl_state *st, uint64_t now_ms)
+int vs_ctl_client_serve_one(struct ctl_client *c, struct vs_ctl_state *st, uint64_t now_ms)
 {
 	char *nl = memchr(c->in, '\n', c->in_len);
 	size_t line, body;
@@ -163,7 +163,7 @@ int ctl_client_serve_one(struct ctl_client *c, struct vs_ctl_state *st, uint64_t
 	memmove(c->in, nl + 1, c->in_len - line - 1);
 	c->in_len -= line + 1;
 	c->active_ms = now_ms;
-	return rc < 0 ? -1 : ctl_client_flush(c, now_ms);
+	return rc < 0 ? -1 : vs_ctl_client_flush(c, now_ms);
 }
 
 static char *error_line(int code, const char *msg)
@@ -175,7 +175,7 @@ static char *error_line(int code, const char *msg)
 	return s;
 }
 
-void ctl_client_error(struct ctl_client *c, int code, const char *msg, bool then_close)
+void vs_ctl_client_error(struct ctl_client *c, int code, const char *msg, bool then_close)
 {
 	char *s = error_line(code, msg);
 
@@ -186,7 +186,7 @@ void ctl_client_error(struct ctl_client *c, int code, const char *msg, bool then
 		c->closing = true;
 }
 
-void ctl_say_error_once(int fd, int code, const char *msg)
+void vs_ctl_say_error_once(int fd, int code, const char *msg)
 {
 	char *s = error_line(code, msg);
 	size_t n;

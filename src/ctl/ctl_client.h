@@ -35,8 +35,8 @@ struct ctl_client {
 };
 
 /* Take fd (non-blocking) into a free slot; -1 if out of memory. */
-int  ctl_client_open(struct ctl_client *c, int fd, uint64_t now_ms);
-void ctl_client_close(struct ctl_client *c);
+int  vs_ctl_client_open(struct ctl_client *c, int fd, uint64_t now_ms);
+void vs_ctl_client_close(struct ctl_client *c);
 
 /* Unsent reply bytes. */
 static inline size_t ctl_client_pending_out(const struct ctl_client *c)
@@ -46,23 +46,23 @@ static inline size_t ctl_client_pending_out(const struct ctl_client *c)
 /* A request line is buffered and may be handled now (the client reads
  * its replies): the server owes it a turn, so it is neither idle nor
  * evictable. */
-bool ctl_client_has_request(const struct ctl_client *c);
+bool vs_ctl_client_has_request(const struct ctl_client *c);
 /* The server should poll it for reading / writing. */
-bool ctl_client_wants_input(const struct ctl_client *c);
+bool vs_ctl_client_wants_input(const struct ctl_client *c);
 /* Nothing left to do for a client that is closing or whose peer stopped. */
-bool ctl_client_finished(const struct ctl_client *c);
+bool vs_ctl_client_finished(const struct ctl_client *c);
 
 /* Read what the socket holds.  -1: close it. */
-int  ctl_client_read(struct ctl_client *c, uint64_t now_ms);
+int  vs_ctl_client_read(struct ctl_client *c, uint64_t now_ms);
 /* Send queued replies as far as the socket takes them.  -1: close it. */
-int  ctl_client_flush(struct ctl_client *c, uint64_t now_ms);
-/* Handle the first buffered request line (if ctl_client_has_request) and
+int  vs_ctl_client_flush(struct ctl_client *c, uint64_t now_ms);
+/* Handle the first buffered request line (if vs_ctl_client_has_request) and
  * queue its reply.  -1: close it. */
-int  ctl_client_serve_one(struct ctl_client *c, struct vs_ctl_state *st, uint64_t now_ms);
+int  vs_ctl_client_serve_one(struct ctl_client *c, struct vs_ctl_state *st, uint64_t now_ms);
 /* Queue one error line ({"id":null,"error":...}); with `then_close` the
  * client is closed once it is sent. */
-void ctl_client_error(struct ctl_client *c, int code, const char *msg, bool then_close);
+void vs_ctl_client_error(struct ctl_client *c, int code, const char *msg, bool then_close);
 /* One error line to a socket that gets no slot: a single non-blocking try. */
-void ctl_say_error_once(int fd, int code, const char *msg);
+void vs_ctl_say_error_once(int fd, int code, const char *msg);
 
 #endif

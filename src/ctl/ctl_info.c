@@ -12,12 +12,12 @@
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
 
-json_t *ctl_session_list(struct ctl_call *c)
+json_t *vs_ctl_session_list(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", NULL };
 	struct vs_ctl_state *st = c->st;
 	const char *only = NULL;
-	if (ctl_check_keys(c, keys) < 0 || ctl_param_iqn(c, "target", false, &only) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || vs_ctl_param_iqn(c, "target", false, &only) < 0)
 		return NULL;
 	json_t *arr = json_array();
 	if (!arr)
@@ -60,7 +60,7 @@ json_t *ctl_session_list(struct ctl_call *c)
 		}
 	}
 	free(s);
-	return json_pack("{s:o,s:o*}", "sessions", arr, "nbd_sessions", ctl_nbd_sessions(st));
+	return json_pack("{s:o,s:o*}", "sessions", arr, "nbd_sessions", vs_ctl_nbd_sessions(st));
 }
 
 int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bool wait)
@@ -73,7 +73,7 @@ int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bo
 	out->targets = st->cfg->ntargets;
 	for (size_t i = 0; i < st->cfg->ntargets; i++) {
 		out->luns += st->cfg->targets[i].nluns;
-		out->sessions += ctl_sessions_on(st, st->cfg->targets[i].iqn);
+		out->sessions += vs_ctl_sessions_on(st, st->cfg->targets[i].iqn);
 	}
 	pthread_mutex_unlock(&st->lock);
 	return 0;
@@ -149,21 +149,21 @@ static json_t *admission_json(struct vs_iscsi *is)
 	return o;
 }
 
-json_t *ctl_stats(struct ctl_call *c)
+json_t *vs_ctl_stats(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", NULL };
 	struct vs_ctl_state *st = c->st;
 	size_t only = 0;
 	bool one = json_object_get(c->params, "target") != NULL, has_lun = false;
 	uint64_t lun = 0;
-	if (ctl_check_keys(c, keys) < 0 || (one && ctl_find_target(c, "target", &only) < 0) ||
-	    ctl_param_lun(c, "lun", false, &has_lun, &lun) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || (one && vs_ctl_find_target(c, "target", &only) < 0) ||
+	    vs_ctl_param_lun(c, "lun", false, &has_lun, &lun) < 0)
 		return NULL;
 	if (has_lun && !one)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.target: missing (required with lun)");
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.target: missing (required with lun)");
 	struct vs_lun_stats s;
 	if (has_lun && vs_port_lun_stats(st->rt[only].port, lun, &s) < 0)
-		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
+		return vs_ctl_fail(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
 		                lun, st->cfg->targets[only].iqn);
 	/* every LUN of the port: the configured ones and those services
 	 * attached (ctl_service.c) */
@@ -206,7 +206,7 @@ json_t *ctl_stats(struct ctl_call *c)
 static int fsync_parent(const char *path, char *dir, size_t dirlen)
 {
 	const char *slash = strrchr(path, '/');
-	/* config.save paths are absolute (ctl_check_abs_path): "/x" is in "/". */
+	/* config.save paths are absolute (vs_ctl_check_abs_path): "/x" is in "/". */
 	size_t n = slash && slash != path ? (size_t)(slash - path) : 1;
 	snprintf(dir, dirlen, "%.*s", (int)n, path);
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -220,23 +220,23 @@ static int fsync_parent(const char *path, char *dir, size_t dirlen)
 /* Write to PATH.tmp, fsync, rename, fsync the directory: a crash leaves
  * the old file or the new one, never half of one, and once we answered the
  * new one stays. */
-json_t *ctl_config_save(struct ctl_call *c)
+json_t *vs_ctl_config_save(struct ctl_call *c)
 {
 	struct vs_ctl_state *st = c->st;
 	const char *path;
-	if (ctl_param_config_path(c, &path) < 0)
+	if (vs_ctl_param_config_path(c, &path) < 0)
 		return NULL;
 	char tmp[4096 + 16];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot create %s: %s", tmp,
+		return vs_ctl_fail(c, VS_CTL_FAILED, "params.path: cannot create %s: %s", tmp,
 		                strerror(errno));
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
 		unlink(tmp);
-		return ctl_fail(c, VS_CTL_INTERNAL, "config.save: out of memory");
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "config.save: out of memory");
 	}
 	int rc = vs_config_save(f, st->cfg);
 	if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
@@ -247,12 +247,12 @@ json_t *ctl_config_save(struct ctl_call *c)
 		rc = -errno;
 	if (rc < 0) {
 		unlink(tmp);
-		return ctl_fail(c, VS_CTL_FAILED, "params.path: cannot write %s: %s", path, strerror(-rc));
+		return vs_ctl_fail(c, VS_CTL_FAILED, "params.path: cannot write %s: %s", path, strerror(-rc));
 	}
 	char dir[4096];
 	rc = fsync_parent(path, dir, sizeof(dir));
 	if (rc < 0)
-		return ctl_fail(c, VS_CTL_FAILED,
+		return vs_ctl_fail(c, VS_CTL_FAILED,
 		                "params.path: wrote %s, but cannot fsync its directory %s: %s", path, dir,
 		                strerror(-rc));
 	return json_pack("{s:s}", "path", path);

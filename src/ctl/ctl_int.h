@@ -54,35 +54,35 @@ struct ctl_request {
 	json_t *params;         /* NULL if absent */
 };
 /* 0 (free out->root with json_decref), or -1 with *reply the error line. */
-int ctl_parse_request(const char *req, size_t len, struct ctl_request *out, char **reply);
+int vs_ctl_parse_request(const char *req, size_t len, struct ctl_request *out, char **reply);
 
-/* Record an error (one line) and return NULL, for `return ctl_fail(...)`. */
-json_t *ctl_fail(struct ctl_call *c, int code, const char *fmt, ...)
+/* Record an error (one line) and return NULL, for `return vs_ctl_fail(...)`. */
+json_t *vs_ctl_fail(struct ctl_call *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Return -1 after recording an error: for the param helpers. */
-int ctl_bad(struct ctl_call *c, int code, const char *fmt, ...)
+int vs_ctl_bad(struct ctl_call *c, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ---- params (ctl_params.c): each returns 0, or -1 with the error set
  * ("params.KEY: ..."); an absent optional key leaves *out untouched. */
-int ctl_check_keys(struct ctl_call *c, const char *const *allowed);
-int ctl_param_str(struct ctl_call *c, const char *key, bool required, size_t maxlen,
+int vs_ctl_check_keys(struct ctl_call *c, const char *const *allowed);
+int vs_ctl_param_str(struct ctl_call *c, const char *key, bool required, size_t maxlen,
                   const char **out);
-int ctl_param_bool(struct ctl_call *c, const char *key, bool *out);
-int ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *present,
+int vs_ctl_param_bool(struct ctl_call *c, const char *key, bool *out);
+int vs_ctl_param_lun(struct ctl_call *c, const char *key, bool required, bool *present,
                   uint64_t *out);
-int ctl_param_size(struct ctl_call *c, const char *key, bool required, uint64_t *out);
-int ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char **out);
+int vs_ctl_param_size(struct ctl_call *c, const char *key, bool required, uint64_t *out);
+int vs_ctl_param_iqn(struct ctl_call *c, const char *key, bool required, const char **out);
 /* A path given over the socket must be absolute: vstord's working
  * directory is not the client's, and a relative path saved by config.save
  * would name another file after a restart elsewhere.  NULL passes. */
-int ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
+int vs_ctl_check_abs_path(struct ctl_call *c, const char *key, const char *path);
 /* config.save / config.reload: params.path (absolute), or the -c file. */
-int ctl_param_config_path(struct ctl_call *c, const char **path);
+int vs_ctl_param_config_path(struct ctl_call *c, const char **path);
 /* params.target → index of an existing target (NOT_FOUND if none). */
-int ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
+int vs_ctl_find_target(struct ctl_call *c, const char *key, size_t *index);
 /* Index of the LUN in the target's model, or -1. */
-ssize_t ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
+ssize_t vs_ctl_find_lun(const struct vs_config_target *t, uint64_t lun);
 
 /* ---- a LUN's stack in the block layer's pre-order (ctl_stack.c) */
 #define CTL_FIELD_MAX       128
@@ -104,12 +104,12 @@ struct ctl_layer {
 };
 /* fn for every layer of st (a LUN's stack if lun) in pre-order; stops at
  * the first nonzero return, which it returns. */
-int  ctl_stack_walk(struct vs_config_stack *st, bool lun,
+int  vs_ctl_stack_walk(struct vs_config_stack *st, bool lun,
                     int (*fn)(void *ctx, struct ctl_layer *l), void *ctx);
-bool ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out);
+bool vs_ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out);
 /* The field path of option `key` of layer l ("path", "options.path",
  * "filters[0].iops", "volume.legs[1].path"). */
-void ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
+void vs_ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
                             char *out, size_t len);
 /* The block layer's description of a stack (valid while the model is
  * unchanged); NULL when out of memory. */
@@ -117,77 +117,77 @@ struct ctl_desc {
 	struct vs_bdev_desc top;
 	void *priv;
 };
-struct ctl_desc *ctl_stack_desc(const struct vs_config_stack *st);
-void ctl_stack_desc_free(struct ctl_desc *cd);
+struct ctl_desc *vs_ctl_stack_desc(const struct vs_config_stack *st);
+void vs_ctl_stack_desc_free(struct ctl_desc *cd);
 
 /* ---- state helpers (ctl_state.c) */
 /* Make room for one more target in cfg->targets and rt (no state change). */
-int ctl_reserve_target(struct vs_ctl_state *st);
+int vs_ctl_reserve_target(struct vs_ctl_state *st);
 /* Open the LUN's block stack and attach the LUN to the port of target
  * iqn; on success l->bdev is the open stack (the LUN owns it) and options
  * the layers learned are in the model.  On failure, err is the raw reason
  * ("OPTION: ..." of layer *failed_layer, counted from the top; -1: the
  * LUN's own, e.g. the port's message). */
-int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+int vs_ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
                    struct vs_config_lun *l, uint64_t *bytes, int *failed_layer, char *err,
                    size_t errlen);
 /* What the layers of st (numbered from `base` in bdev) learned at open,
  * into the model.  0 or -ENOMEM. */
-int ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base);
+int vs_ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base);
 /* Which field of a LUN's description an attach error (err and layer above)
  * is about: "path", "options.KEY", "filters[1].iops", "backend" ...;
  * *rest is the message after it. */
-const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
+const char *vs_ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
                                 char *field, size_t len, const char **rest);
 /* vs_vdisk_lun_config.on_event: one log line per resource state change
  * (ctx: the target's IQN). */
 struct vs_bdev_event;
-void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
-struct vs_port *ctl_port_create(const char *iqn);
+void vs_ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev);
+struct vs_port *vs_ctl_port_create(const char *iqn);
 /* A block stack's state (enum vs_bdev_state) as lun.list and the metrics
  * name it: "connected", "reconnecting", "failed". */
-const char *ctl_bdev_state_name(int state);
+const char *vs_ctl_bdev_state_name(int state);
 #define CTL_BDEV_STATES 3
 /* Sessions logged in to target iqn (0 without a fabric). */
-size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
+size_t vs_ctl_sessions_on(struct vs_ctl_state *st, const char *iqn);
 /* "1 GiB" / "512 MiB" / "1000 bytes": exact, for messages. */
-char *ctl_strdup(const char *s);  /* NULL stays NULL */
+char *vs_ctl_strdup(const char *s);  /* NULL stays NULL */
 
 /* ---- methods */
-json_t *ctl_target_add(struct ctl_call *c);
-json_t *ctl_target_remove(struct ctl_call *c);
-json_t *ctl_target_list(struct ctl_call *c);
-json_t *ctl_acl_add(struct ctl_call *c);
-json_t *ctl_acl_remove(struct ctl_call *c);
-json_t *ctl_acl_list(struct ctl_call *c);
-json_t *ctl_chap_set(struct ctl_call *c);
-json_t *ctl_chap_clear(struct ctl_call *c);
-json_t *ctl_lun_add(struct ctl_call *c);
-json_t *ctl_lun_remove(struct ctl_call *c);
-json_t *ctl_lun_resize(struct ctl_call *c);
-json_t *ctl_lun_list(struct ctl_call *c);
-json_t *ctl_lun_set_options(struct ctl_call *c);
-json_t *ctl_lun_replace_leg(struct ctl_call *c);
-json_t *ctl_layer_list(struct ctl_call *c);
-json_t *ctl_session_list(struct ctl_call *c);
-json_t *ctl_stats(struct ctl_call *c);
-json_t *ctl_config_save(struct ctl_call *c);
-json_t *ctl_config_reload(struct ctl_call *c);
-json_t *ctl_service_list(struct ctl_call *c);
+json_t *vs_ctl_target_add(struct ctl_call *c);
+json_t *vs_ctl_target_remove(struct ctl_call *c);
+json_t *vs_ctl_target_list(struct ctl_call *c);
+json_t *vs_ctl_acl_add(struct ctl_call *c);
+json_t *vs_ctl_acl_remove(struct ctl_call *c);
+json_t *vs_ctl_acl_list(struct ctl_call *c);
+json_t *vs_ctl_chap_set(struct ctl_call *c);
+json_t *vs_ctl_chap_clear(struct ctl_call *c);
+json_t *vs_ctl_lun_add(struct ctl_call *c);
+json_t *vs_ctl_lun_remove(struct ctl_call *c);
+json_t *vs_ctl_lun_resize(struct ctl_call *c);
+json_t *vs_ctl_lun_list(struct ctl_call *c);
+json_t *vs_ctl_lun_set_options(struct ctl_call *c);
+json_t *vs_ctl_lun_replace_leg(struct ctl_call *c);
+json_t *vs_ctl_layer_list(struct ctl_call *c);
+json_t *vs_ctl_session_list(struct ctl_call *c);
+json_t *vs_ctl_stats(struct ctl_call *c);
+json_t *vs_ctl_config_save(struct ctl_call *c);
+json_t *vs_ctl_config_reload(struct ctl_call *c);
+json_t *vs_ctl_service_list(struct ctl_call *c);
 
 /* ---- services (ctl_service.c) */
 struct vs_svc_lun_info;
 /* Every service LUN now, in LUN order (malloc'd, *n of them; NULL when none). */
-struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n);
-json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l);
+struct vs_svc_lun_info *vs_ctl_service_luns(struct vs_ctl_state *st, size_t *n);
+json_t *vs_ctl_service_lun_json(const struct vs_svc_lun_info *l);
 
 /* ---- NBD (ctl_nbd.c) */
-json_t *ctl_export_add(struct ctl_call *c);
-json_t *ctl_export_remove(struct ctl_call *c);
-json_t *ctl_export_list(struct ctl_call *c);
+json_t *vs_ctl_export_add(struct ctl_call *c);
+json_t *vs_ctl_export_remove(struct ctl_call *c);
+json_t *vs_ctl_export_list(struct ctl_call *c);
 /* session.list's "nbd_sessions" */
-json_t *ctl_nbd_sessions(struct vs_ctl_state *st);
+json_t *vs_ctl_nbd_sessions(struct vs_ctl_state *st);
 /* An NBD export serves target iqn (LUN lun; lun < 0: any): BUSY error set. */
-bool ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun);
+bool vs_ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun);
 
 #endif

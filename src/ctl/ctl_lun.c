@@ -28,7 +28,7 @@
  * points at the layer itself ("backend", "filters[1]", "volume",
  * "volume.legs[1].backend").
  */
-const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
+const char *vs_ctl_lun_error_field(const struct vs_config_lun *l, int layer, const char *why,
                                 char *field, size_t len, const char **rest)
 {
 	const char *colon = strstr(why, ": ");
@@ -47,20 +47,20 @@ const char *ctl_lun_error_field(const struct vs_config_lun *l, int layer, const 
 		*rest = colon + 2;
 		return field;
 	}
-	if (!ctl_stack_layer(&ml->stack, true, layer < 0 ? l->nfilters : (size_t)layer, &cl)) {
+	if (!vs_ctl_stack_layer(&ml->stack, true, layer < 0 ? l->nfilters : (size_t)layer, &cl)) {
 		snprintf(field, len, "%s", l->volume ? "volume" : "backend");
 		*rest = why;
 		return field;
 	}
 	for (size_t i = 0; *name && i < *cl.n; i++) {
 		if (strcmp((*cl.kv)[i].key, name) == 0) {
-			ctl_layer_option_field(&cl, name, (*cl.kv)[i].in_options, field, len);
+			vs_ctl_layer_option_field(&cl, name, (*cl.kv)[i].in_options, field, len);
 			*rest = colon + 2;
 			return field;
 		}
 	}
 	if (*name && vs_layer_type_find(cl.kind, cl.name, &t) && vs_layer_type_option(&t, name)) {
-		ctl_layer_option_field(&cl, name, false, field, len);
+		vs_ctl_layer_option_field(&cl, name, false, field, len);
 		*rest = colon + 2;
 		return field;
 	}
@@ -74,11 +74,11 @@ static void field_error(struct ctl_call *c, int code, const struct vs_config_lun
 {
 	char field[160];
 	const char *rest;
-	ctl_lun_error_field(l, layer, why, field, sizeof(field), &rest);
-	ctl_fail(c, code, "params.%s: %s", field, rest);
+	vs_ctl_lun_error_field(l, layer, why, field, sizeof(field), &rest);
+	vs_ctl_fail(c, code, "params.%s: %s", field, rest);
 }
 
-/* Every option of type path must be absolute (ctl_check_abs_path). */
+/* Every option of type path must be absolute (vs_ctl_check_abs_path). */
 static int abs_path_layer(void *ctx, struct ctl_layer *cl)
 {
 	struct ctl_call *c = ctx;
@@ -93,8 +93,8 @@ static int abs_path_layer(void *ctx, struct ctl_layer *cl)
 
 		if (!d || d->type != VS_OPT_PATH)
 			continue;
-		ctl_layer_option_field(cl, kv->key, kv->in_options, field, sizeof(field));
-		if (ctl_check_abs_path(c, field, kv->value) < 0)
+		vs_ctl_layer_option_field(cl, kv->key, kv->in_options, field, sizeof(field));
+		if (vs_ctl_check_abs_path(c, field, kv->value) < 0)
 			return -1;
 	}
 	return 0;
@@ -102,7 +102,7 @@ static int abs_path_layer(void *ctx, struct ctl_layer *cl)
 
 static int check_abs_paths(struct ctl_call *c, struct vs_config_stack *st, bool lun)
 {
-	return ctl_stack_walk(st, lun, abs_path_layer, c) ? -1 : 0;
+	return vs_ctl_stack_walk(st, lun, abs_path_layer, c) ? -1 : 0;
 }
 
 static int lun_query(struct vs_port *port, uint64_t lun, struct vs_lun_info *info)
@@ -147,7 +147,7 @@ static void add_layer_states(json_t *o, const struct vs_config_lun *l)
 
 	if (!s.arr)
 		return;
-	ctl_stack_walk((struct vs_config_stack *)&l->stack, true, layer_state, &s);
+	vs_ctl_stack_walk((struct vs_config_stack *)&l->stack, true, layer_state, &s);
 	for (size_t i = 0; i < json_array_size(s.arr); i++) {
 		json_t *e = json_array_get(s.arr, i);
 
@@ -161,7 +161,7 @@ static void add_layer_states(json_t *o, const struct vs_config_lun *l)
 		json_decref(s.arr);
 }
 
-const char *ctl_bdev_state_name(int state)
+const char *vs_ctl_bdev_state_name(int state)
 {
 	static const char *const names[] = { "connected", "reconnecting", "failed" };
 
@@ -205,7 +205,7 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 
 		vs_bdev_get_status(l->bdev, &bs);
 		json_object_set_new(o, "stack", json_string(vs_bdev_name(l->bdev)));
-		json_object_set_new(o, "state", json_string(ctl_bdev_state_name(bs.state)));
+		json_object_set_new(o, "state", json_string(vs_ctl_bdev_state_name(bs.state)));
 		if (bs.since)
 			json_object_set_new(o, "state_since", json_integer((json_int_t)bs.since));
 		char human[64];
@@ -216,7 +216,7 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 			localtime_r(&since, &tm);
 			strftime(human, sizeof(human), "reconnecting since %H:%M:%S", &tm);
 		} else {
-			snprintf(human, sizeof(human), "%s", ctl_bdev_state_name(bs.state));
+			snprintf(human, sizeof(human), "%s", vs_ctl_bdev_state_name(bs.state));
 		}
 		json_object_set_new(o, "state_human", json_string(human));
 		if (bs.why[0])
@@ -225,32 +225,32 @@ static json_t *lun_json(const char *iqn, const struct vs_config_lun *l, struct v
 	return o;
 }
 
-json_t *ctl_lun_add(struct ctl_call *c)
+json_t *vs_ctl_lun_add(struct ctl_call *c)
 {
 	struct vs_ctl_state *st = c->st;
 	size_t ti;
-	if (ctl_find_target(c, "target", &ti) < 0)
+	if (vs_ctl_find_target(c, "target", &ti) < 0)
 		return NULL;
 
 	/* The LUN object is checked by the config file's own rules. */
 	json_t *obj = json_deep_copy(c->params);
 	if (!obj)
-		return ctl_fail(c, VS_CTL_INTERNAL, "lun.add: out of memory");
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.add: out of memory");
 	json_object_del(obj, "target");
 	struct vs_config_lun l;
 	char err[VS_CTL_MSG_MAX];
 	int rc = vs_config_parse_lun(obj, "params", &l, err, sizeof(err));
 	json_decref(obj);
 	if (rc < 0)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
 	if (check_abs_paths(c, &l.stack, true) < 0) {
 		vs_config_lun_free(&l);
 		return NULL;
 	}
 
 	struct vs_config_target *t = &st->cfg->targets[ti];
-	if (ctl_find_lun(t, l.lun) >= 0) {
-		ctl_fail(c, VS_CTL_EXISTS, "params.lun: LUN %" PRIu64 " already exists on %s", l.lun,
+	if (vs_ctl_find_lun(t, l.lun) >= 0) {
+		vs_ctl_fail(c, VS_CTL_EXISTS, "params.lun: LUN %" PRIu64 " already exists on %s", l.lun,
 		         t->iqn);
 		vs_config_lun_free(&l);
 		return NULL;
@@ -259,13 +259,13 @@ json_t *ctl_lun_add(struct ctl_call *c)
 	struct vs_config_lun *luns = realloc(t->luns, (t->nluns + 1) * sizeof(*luns));
 	if (!luns) {
 		vs_config_lun_free(&l);
-		return ctl_fail(c, VS_CTL_INTERNAL, "lun.add: out of memory");
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.add: out of memory");
 	}
 	t->luns = luns;
 
 	uint64_t bytes = 0;
 	int layer;
-	rc = ctl_lun_attach(st, st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
+	rc = vs_ctl_lun_attach(st, st->rt[ti].port, t->iqn, &l, &bytes, &layer, err, sizeof(err));
 	if (rc < 0) {
 		field_error(c, rc == -EEXIST ? VS_CTL_EXISTS : rc == -ENOMEM ? VS_CTL_INTERNAL
 		                                             : VS_CTL_FAILED,
@@ -288,7 +288,7 @@ json_t *ctl_lun_add(struct ctl_call *c)
 static bool service_lun(struct vs_ctl_state *st, const char *iqn, uint64_t lun)
 {
 	size_t n = 0;
-	struct vs_svc_lun_info *v = ctl_service_luns(st, &n);
+	struct vs_svc_lun_info *v = vs_ctl_service_luns(st, &n);
 	bool found = false;
 
 	for (size_t i = 0; i < n && !found; i++)
@@ -302,20 +302,20 @@ static bool service_lun(struct vs_ctl_state *st, const char *iqn, uint64_t lun)
 static int find_lun_or_service(struct ctl_call *c, size_t *ti, size_t *li, bool svc_ok)
 {
 	uint64_t lun = 0;
-	if (ctl_find_target(c, "target", ti) < 0 || ctl_param_lun(c, "lun", true, NULL, &lun) < 0)
+	if (vs_ctl_find_target(c, "target", ti) < 0 || vs_ctl_param_lun(c, "lun", true, NULL, &lun) < 0)
 		return -1;
 	const struct vs_config_target *t = &c->st->cfg->targets[*ti];
-	ssize_t i = ctl_find_lun(t, lun);
+	ssize_t i = vs_ctl_find_lun(t, lun);
 	if (i < 0 && service_lun(c->st, t->iqn, lun)) {
 		if (svc_ok) {
 			*li = SIZE_MAX;
 			return 0;
 		}
-		return ctl_bad(c, VS_CTL_FAILED, "params.lun: LUN %" PRIu64 " of %s belongs to a "
+		return vs_ctl_bad(c, VS_CTL_FAILED, "params.lun: LUN %" PRIu64 " of %s belongs to a "
 		               "service; only its service changes it (see service.list)", lun, t->iqn);
 	}
 	if (i < 0)
-		return ctl_bad(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
+		return vs_ctl_bad(c, VS_CTL_NOT_FOUND, "params.lun: no LUN %" PRIu64 " on %s (see lun.list)",
 		               lun, t->iqn);
 	*li = (size_t)i;
 	return 0;
@@ -335,37 +335,37 @@ static int find_lun(struct ctl_call *c, size_t *ti, size_t *li)
  * LOGICAL UNIT NOT SUPPORTED, outstanding ones are aborted and complete
  * exactly once, the backend is flushed and closed.
  */
-json_t *ctl_lun_remove(struct ctl_call *c)
+json_t *vs_ctl_lun_remove(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", "force", NULL };
 	struct vs_ctl_state *st = c->st;
 	size_t ti, li;
 	bool force = false;
-	if (ctl_check_keys(c, keys) < 0 || find_lun_or_service(c, &ti, &li, true) < 0 ||
-	    ctl_param_bool(c, "force", &force) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || find_lun_or_service(c, &ti, &li, true) < 0 ||
+	    vs_ctl_param_bool(c, "force", &force) < 0)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	uint64_t lun = 0;
 	if (li == SIZE_MAX)
-		(void)ctl_param_lun(c, "lun", true, NULL, &lun);        /* a service's */
+		(void)vs_ctl_param_lun(c, "lun", true, NULL, &lun);        /* a service's */
 	else
 		lun = t->luns[li].lun;
-	if (ctl_nbd_in_use(c, t->iqn, (int64_t)lun))
+	if (vs_ctl_nbd_in_use(c, t->iqn, (int64_t)lun))
 		return NULL;
 	int users = vs_port_lun_users(st->rt[ti].port, lun);
 	if (users > 0 && !force)
-		return ctl_fail(c, VS_CTL_BUSY,
+		return vs_ctl_fail(c, VS_CTL_BUSY,
 		                "lun.remove: LUN %" PRIu64 " of %s is in use (%d logged-in initiator%s "
 		                "used it); use force",
 		                lun, t->iqn, users, users == 1 ? " has" : "s have");
 	int rc = vs_port_lun_remove(st->rt[ti].port, lun, force);
 	if (rc == -EBUSY)
-		return ctl_fail(c, VS_CTL_BUSY, "lun.remove: LUN %" PRIu64 " of %s is in use (%s); use force",
+		return vs_ctl_fail(c, VS_CTL_BUSY, "lun.remove: LUN %" PRIu64 " of %s is in use (%s); use force",
 		                lun, t->iqn,
 		                strstr(vs_last_error(), "reservation") ? "reservations held"
 		                                                       : "commands in flight");
 	if (rc < 0 && rc != -EIO)
-		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s: %s", lun, t->iqn,
+		return vs_ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s: %s", lun, t->iqn,
 		                vs_last_error());
 	/* -EIO: the LUN is gone all the same, so the model follows, but the
 	 * caller must hear that what it wrote may not be on stable storage. */
@@ -383,30 +383,30 @@ json_t *ctl_lun_remove(struct ctl_call *c)
 		t->nluns--;
 	}
 	if (rc == -EIO)
-		return ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s was removed, but %s",
+		return vs_ctl_fail(c, VS_CTL_FAILED, "lun.remove: LUN %" PRIu64 " of %s was removed, but %s",
 		                lun, t->iqn, why);
 	return json_pack("{s:s,s:I,s:b}", "target", t->iqn, "lun", (json_int_t)lun, "forced", force);
 }
 
-json_t *ctl_lun_resize(struct ctl_call *c)
+json_t *vs_ctl_lun_resize(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", "size", "force", NULL };
 	struct vs_ctl_state *st = c->st;
 	size_t ti, li;
 	bool force = false;
 	uint64_t size = 0;
-	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
-	    ctl_param_size(c, "size", true, &size) < 0 || ctl_param_bool(c, "force", &force) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	    vs_ctl_param_size(c, "size", true, &size) < 0 || vs_ctl_param_bool(c, "force", &force) < 0)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	struct vs_config_lun *l = &t->luns[li];
 	struct vs_port *port = st->rt[ti].port;
 	struct vs_lun_info info;
 	if (lun_query(port, l->lun, &info) < 0)
-		return ctl_fail(c, VS_CTL_FAILED, "lun.resize: LUN %" PRIu64 " of %s: %s", l->lun, t->iqn,
+		return vs_ctl_fail(c, VS_CTL_FAILED, "lun.resize: LUN %" PRIu64 " of %s: %s", l->lun, t->iqn,
 		                vs_last_error());
 	if (size % info.block_size)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS,
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS,
 		                "params.size: %" PRIu64 " bytes is not a multiple of the block size (%" PRIu32
 		                ")",
 		                size, info.block_size);
@@ -419,12 +419,12 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 	if (size < info.size_bytes && !force) {
 		struct vs_lun_mapped q = { .from_lba = size / info.block_size };
 		if (vs_port_lun_control(port, l->lun, VS_LUN_FIRST_MAPPED, &q) < 0)
-			return ctl_fail(c, VS_CTL_BUSY,
+			return vs_ctl_fail(c, VS_CTL_BUSY,
 			                "params.size: shrinking from %s to %s: cannot tell whether data would "
 			                "be cut off (%s); use --force",
 			                from, to, vs_last_error());
 		if (q.found)
-			return ctl_fail(c, VS_CTL_BUSY,
+			return vs_ctl_fail(c, VS_CTL_BUSY,
 			                "params.size: shrinking from %s to %s would cut off data at LBA %" PRIu64
 			                "; use --force",
 			                from, to, q.lba);
@@ -437,10 +437,10 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 			/* "resize: backend ram cannot change size" and the like name
 			 * no field of the request: the size is what was refused. */
 			if (strncmp(why, "resize: ", 8) == 0)
-				return ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why + 8);
+				return vs_ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why + 8);
 			field_error(c, VS_CTL_FAILED, l, (int)l->nfilters, why);
 			if (strncmp(c->msg, "params.backend: ", 16) == 0)
-				ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why);
+				vs_ctl_fail(c, VS_CTL_FAILED, "params.size: %s", why);
 			return NULL;
 		}
 		/* A LUN without a size (a file's own) takes the resource's, which
@@ -450,7 +450,7 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 
 			vs_config_format_size(size, sz, sizeof(sz));
 			if (vs_config_lun_set_opt(l, "size", sz) < 0)
-				return ctl_fail(c, VS_CTL_INTERNAL, "lun.resize: out of memory (the LUN "
+				return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.resize: out of memory (the LUN "
 				                "was resized; config.save would write the old size)");
 		}
 	}
@@ -458,17 +458,17 @@ json_t *ctl_lun_resize(struct ctl_call *c)
 	                 (json_int_t)info.size_bytes, "size", (json_int_t)size);
 }
 
-json_t *ctl_lun_list(struct ctl_call *c)
+json_t *vs_ctl_lun_list(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", NULL };
 	struct vs_ctl_state *st = c->st;
 	size_t only = 0;
 	bool one = json_object_get(c->params, "target") != NULL;
-	if (ctl_check_keys(c, keys) < 0 || (one && ctl_find_target(c, "target", &only) < 0))
+	if (vs_ctl_check_keys(c, keys) < 0 || (one && vs_ctl_find_target(c, "target", &only) < 0))
 		return NULL;
 	json_t *arr = json_array();
 	size_t ns = 0;
-	struct vs_svc_lun_info *svc = ctl_service_luns(st, &ns);
+	struct vs_svc_lun_info *svc = vs_ctl_service_luns(st, &ns);
 	for (size_t ti = 0; arr && ti < st->cfg->ntargets; ti++) {
 		if (one && ti != only)
 			continue;
@@ -484,7 +484,7 @@ json_t *ctl_lun_list(struct ctl_call *c)
 			if (!model && k == ns)
 				break;
 			json_t *o = model ? lun_json(t->iqn, &t->luns[li++], st->rt[ti].port)
-			                  : ctl_service_lun_json(&svc[k++]);
+			                  : vs_ctl_service_lun_json(&svc[k++]);
 			if (!o || json_array_append_new(arr, o)) {
 				json_decref(arr);
 				free(svc);
@@ -538,7 +538,7 @@ static int layer_named(void *ctx, struct ctl_layer *cl)
  * "volume.legs[1].filters[0]".  All or nothing, checked by the layer's
  * schema; the model follows, so config.save keeps the new values.
  */
-json_t *ctl_lun_set_options(struct ctl_call *c)
+json_t *vs_ctl_lun_set_options(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", "layer", "options", NULL };
 	struct vs_ctl_state *st = c->st;
@@ -551,30 +551,30 @@ json_t *ctl_lun_set_options(struct ctl_call *c)
 	struct ctl_layer cl;
 	struct by_name want = { NULL, &cl };
 
-	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
-	    ctl_param_str(c, "layer", true, CTL_FIELD_MAX - 1, &layer) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	    vs_ctl_param_str(c, "layer", true, CTL_FIELD_MAX - 1, &layer) < 0)
 		return NULL;
 	struct vs_config_lun *l = &st->cfg->targets[ti].luns[li];
 	want.want = layer;
-	if (ctl_stack_walk(&l->stack, true, layer_named, &want) != 1)
-		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.layer: LUN %" PRIu64 " has no filter "
+	if (vs_ctl_stack_walk(&l->stack, true, layer_named, &want) != 1)
+		return vs_ctl_fail(c, VS_CTL_NOT_FOUND, "params.layer: LUN %" PRIu64 " has no filter "
 		                "\"%s\" (its stack: %s)", l->lun, layer,
 		                l->bdev ? vs_bdev_name(l->bdev) : l->backend ? l->backend : "volume");
 	opts = json_object_get(c->params, "options");
 	if (!json_is_object(opts) || json_object_size(opts) == 0)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: must be an object with at "
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: must be an object with at "
 		                "least one option");
 	if (json_object_size(opts) > sizeof(kv) / sizeof(kv[0]))
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: too many");
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options: too many");
 	json_object_foreach(opts, key, v) {
 		if (opt_text(v, text[n], sizeof(text[n])) < 0)
-			return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%.64s: must be a string, "
+			return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%.64s: must be a string, "
 			                "a number or true/false", key);
 		kv[n] = (struct vs_kv){ key, text[n] };
 		n++;
 	}
 	if (!l->bdev)
-		return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: LUN %" PRIu64 " has no open stack",
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: LUN %" PRIu64 " has no open stack",
 		                l->lun);
 	if (vs_bdev_set_options(l->bdev, cl.index, kv, n) < 0) {
 		const char *why = vs_last_error(), *colon = strstr(why, ": ");
@@ -585,14 +585,14 @@ json_t *ctl_lun_set_options(struct ctl_call *c)
 
 			snprintf(field, sizeof(field), "%.*s", (int)(colon - why), why);
 			if (json_object_get(opts, field))
-				return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%s: %s", field,
+				return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.options.%s: %s", field,
 				                colon + 2);
 		}
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.layer: %s", why);
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.layer: %s", why);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (vs_config_kv_set(cl.kv, cl.n, kv[i].key, kv[i].value) < 0)
-			return ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: out of memory (the change "
+			return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.set_options: out of memory (the change "
 			                "took effect; config.save would write the old values)");
 	}
 	return json_pack("{s:s,s:I,s:s,s:O}", "target", st->cfg->targets[ti].iqn, "lun",
@@ -622,7 +622,7 @@ static int first_with_prefix(void *ctx, struct ctl_layer *cl)
  * can (a mirror copies the new leg in full, in the background; a leg that
  * is the only copy in sync is refused).  The model follows.
  */
-json_t *ctl_lun_replace_leg(struct ctl_call *c)
+json_t *vs_ctl_lun_replace_leg(struct ctl_call *c)
 {
 	static const char *const keys[] = { "target", "lun", "leg", "stack", NULL };
 	struct vs_ctl_state *st = c->st;
@@ -636,38 +636,38 @@ json_t *ctl_lun_replace_leg(struct ctl_call *c)
 	int failed, rc;
 	json_t *jleg;
 
-	if (ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
-	    ctl_param_lun(c, "leg", true, &has, &idx) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0 || find_lun(c, &ti, &li) < 0 ||
+	    vs_ctl_param_lun(c, "leg", true, &has, &idx) < 0)
 		return NULL;
 	struct vs_config_target *t = &st->cfg->targets[ti];
 	struct vs_config_lun *l = &t->luns[li];
 	if (!l->volume)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.lun: LUN %" PRIu64 " of %s is not "
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.lun: LUN %" PRIu64 " of %s is not "
 		                "over a volume", l->lun, t->iqn);
 	if (idx >= l->volume->nlegs)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.leg: the volume has %zu legs "
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.leg: the volume has %zu legs "
 		                "(0-%zu)", l->volume->nlegs, l->volume->nlegs - 1);
 	jleg = json_object_get(c->params, "stack");
 	if (!jleg)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.stack: missing (required)");
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "params.stack: missing (required)");
 	if (vs_config_parse_leg(jleg, "params.stack", &leg, err, sizeof(err)) < 0)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
 	if (check_abs_paths(c, &leg, false) < 0) {
 		vs_config_stack_free(&leg);
 		return NULL;
 	}
-	if (!(desc = ctl_stack_desc(&leg))) {
+	if (!(desc = vs_ctl_stack_desc(&leg))) {
 		vs_config_stack_free(&leg);
-		return ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory");
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory");
 	}
 	vol = l->nfilters;      /* the volume's layer: right under the LUN's filters */
 	rc = l->bdev ? vs_bdev_replace_lower(l->bdev, vol, (size_t)idx, &desc->top, &failed)
 	             : -ENODEV;
-	ctl_stack_desc_free(desc);
+	vs_ctl_stack_desc_free(desc);
 	if (rc < 0) {
 		const char *why = l->bdev ? vs_last_error() : "the LUN has no open stack";
 
-		if (failed >= 0 && ctl_stack_layer(&leg, false, (size_t)failed, &cl)) {
+		if (failed >= 0 && vs_ctl_stack_layer(&leg, false, (size_t)failed, &cl)) {
 			const char *colon = strstr(why, ": ");
 			char name[64] = "", field[2 * CTL_FIELD_MAX];
 
@@ -675,21 +675,21 @@ json_t *ctl_lun_replace_leg(struct ctl_call *c)
 				snprintf(name, sizeof(name), "%.*s", (int)(colon - why), why);
 			for (size_t i = 0; *name && i < *cl.n; i++)
 				if (!strcmp((*cl.kv)[i].key, name)) {
-					ctl_layer_option_field(&cl, name, false, field, sizeof(field));
-					ctl_fail(c, VS_CTL_FAILED, "params.stack%s%s: %s", *field ? "." : "",
+					vs_ctl_layer_option_field(&cl, name, false, field, sizeof(field));
+					vs_ctl_fail(c, VS_CTL_FAILED, "params.stack%s%s: %s", *field ? "." : "",
 					         field, colon + 2);
 					vs_config_stack_free(&leg);
 					return NULL;
 				}
-			ctl_fail(c, VS_CTL_FAILED, "params.stack.%s: %s", cl.self, why);
+			vs_ctl_fail(c, VS_CTL_FAILED, "params.stack.%s: %s", cl.self, why);
 		} else {
 			const char *colon = strstr(why, ": ");
 
 			/* the volume's own refusal: "leg: ..." */
 			if (colon && !strncmp(why, "leg: ", 5))
-				ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.%s", why);
+				vs_ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.%s", why);
 			else
-				ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.leg: %s",
+				vs_ctl_fail(c, rc == -EBUSY ? VS_CTL_BUSY : VS_CTL_FAILED, "params.leg: %s",
 				         why);
 		}
 		vs_config_stack_free(&leg);
@@ -700,10 +700,10 @@ json_t *ctl_lun_replace_leg(struct ctl_call *c)
 	l->volume->legs[idx] = leg;
 	struct prefix p = { .index = SIZE_MAX };
 	snprintf(p.want, sizeof(p.want), "volume.legs[%" PRIu64 "].", idx);
-	ctl_stack_walk(&l->stack, true, first_with_prefix, &p);
+	vs_ctl_stack_walk(&l->stack, true, first_with_prefix, &p);
 	if (p.index != SIZE_MAX &&
-	    ctl_stack_learn(l->bdev, &l->volume->legs[idx], false, p.index) < 0)
-		return ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory (the leg was "
+	    vs_ctl_stack_learn(l->bdev, &l->volume->legs[idx], false, p.index) < 0)
+		return vs_ctl_fail(c, VS_CTL_INTERNAL, "lun.replace_leg: out of memory (the leg was "
 		                "replaced; config.save may miss what it learned)");
 	return lun_json(t->iqn, l, st->rt[ti].port);
 }
@@ -750,14 +750,14 @@ static json_t *type_json(const struct vs_layer_type *t)
 
 /* layer.list: every backend and filter this daemon knows, with its options
  * as its schema says (built in or loaded from a plugin). */
-json_t *ctl_layer_list(struct ctl_call *c)
+json_t *vs_ctl_layer_list(struct ctl_call *c)
 {
 	static const char *const keys[] = { NULL };
 	struct vs_layer_type types[64];
 	size_t n;
 	json_t *b = json_array(), *f = json_array();
 
-	if (ctl_check_keys(c, keys) < 0) {
+	if (vs_ctl_check_keys(c, keys) < 0) {
 		json_decref(b);
 		json_decref(f);
 		return NULL;

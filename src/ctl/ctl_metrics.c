@@ -178,7 +178,7 @@ static void lun_metrics(FILE *f, const struct lun_snap *l, size_t n)
 	       "1 for the state the LUN's block stack is in (connected, reconnecting, failed)");
 	for (size_t i = 0; i < n; i++)
 		for (int st = 0; l[i].state >= 0 && st < CTL_BDEV_STATES; st++)
-			lun_sample(f, "vstor_lun_backend_state", &l[i], "state", ctl_bdev_state_name(st),
+			lun_sample(f, "vstor_lun_backend_state", &l[i], "state", vs_ctl_bdev_state_name(st),
 			           l[i].state == st);
 }
 
@@ -288,7 +288,7 @@ static void layer_metrics(FILE *f, const struct lun_snap *l, size_t n)
 			struct layer_walk w = { f, &l[i], what };
 
 			if (l[i].cfg && l[i].cfg->bdev)
-				ctl_stack_walk(&l[i].cfg->stack, true, layer_visit, &w);
+				vs_ctl_stack_walk(&l[i].cfg->stack, true, layer_visit, &w);
 		}
 	}
 }
@@ -364,7 +364,7 @@ char *vs_ctl_metrics(struct vs_ctl_state *st, size_t *len)
 		return NULL;
 	pthread_mutex_lock(&st->lock);
 	size_t nsvc;
-	struct vs_svc_lun_info *svc = ctl_service_luns(st, &nsvc);
+	struct vs_svc_lun_info *svc = vs_ctl_service_luns(st, &nsvc);
 	cap = nsvc;
 	for (size_t ti = 0; ti < st->cfg->ntargets; ti++)
 		cap += st->cfg->targets[ti].nluns;

@@ -56,11 +56,11 @@ static bool nbd_running(struct ctl_call *c)
 {
 	if (c->st->nbd && c->st->cfg->nbd)
 		return true;
-	ctl_bad(c, VS_CTL_FAILED, "%s: no NBD server (the config has no \"nbd\" section)", c->method);
+	vs_ctl_bad(c, VS_CTL_FAILED, "%s: no NBD server (the config has no \"nbd\" section)", c->method);
 	return false;
 }
 
-json_t *ctl_export_add(struct ctl_call *c)
+json_t *vs_ctl_export_add(struct ctl_call *c)
 {
 	struct vs_ctl_state *st = c->st;
 	struct vs_config_nbd *n = st->cfg->nbd;
@@ -81,7 +81,7 @@ json_t *ctl_export_add(struct ctl_call *c)
 	}
 	n->exports = grown;
 	if (add_to_fabric(st, &e) < 0) {
-		ctl_bad(c, VS_CTL_FAILED, "export.add: %s", vs_last_error());
+		vs_ctl_bad(c, VS_CTL_FAILED, "export.add: %s", vs_last_error());
 		vs_config_nbd_export_free(&e);
 		return NULL;
 	}
@@ -90,7 +90,7 @@ json_t *ctl_export_add(struct ctl_call *c)
 	                 (json_int_t)e.lun);
 }
 
-json_t *ctl_export_remove(struct ctl_call *c)
+json_t *vs_ctl_export_remove(struct ctl_call *c)
 {
 	static const char *const keys[] = { "name", "force", NULL };
 	struct vs_ctl_state *st = c->st;
@@ -100,19 +100,19 @@ json_t *ctl_export_remove(struct ctl_call *c)
 	size_t i;
 	int rc;
 
-	if (!nbd_running(c) || ctl_check_keys(c, keys) < 0 ||
-	    ctl_param_str(c, "name", true, 4096, &name) < 0 || ctl_param_bool(c, "force", &force) < 0)
+	if (!nbd_running(c) || vs_ctl_check_keys(c, keys) < 0 ||
+	    vs_ctl_param_str(c, "name", true, 4096, &name) < 0 || vs_ctl_param_bool(c, "force", &force) < 0)
 		return NULL;
 	for (i = 0; i < n->nexports && strcmp(n->exports[i].name, name); i++)
 		;
 	if (i == n->nexports)
-		return ctl_fail(c, VS_CTL_NOT_FOUND, "params.name: no export '%.64s'", name);
+		return vs_ctl_fail(c, VS_CTL_NOT_FOUND, "params.name: no export '%.64s'", name);
 	/* may wait for its clients' commands (force): not for long */
 	rc = vs_nbd_remove_export(st->nbd, name, force);
 	if (rc == -EBUSY)
-		return ctl_fail(c, VS_CTL_BUSY, "params.name: %s", vs_last_error());
+		return vs_ctl_fail(c, VS_CTL_BUSY, "params.name: %s", vs_last_error());
 	if (rc < 0)
-		return ctl_fail(c, VS_CTL_FAILED, "export.remove: %s", vs_last_error());
+		return vs_ctl_fail(c, VS_CTL_FAILED, "export.remove: %s", vs_last_error());
 	json_t *r = json_pack("{s:s,s:b}", "name", name, "forced", force);
 	vs_config_nbd_export_free(&n->exports[i]);
 	memmove(&n->exports[i], &n->exports[i + 1], (n->nexports - i - 1) * sizeof(*n->exports));
@@ -129,7 +129,7 @@ static json_t *strings(char *const *v, size_t n)
 	return a;
 }
 
-json_t *ctl_export_list(struct ctl_call *c)
+json_t *vs_ctl_export_list(struct ctl_call *c)
 {
 	static const char *const keys[] = { NULL };
 	struct vs_ctl_state *st = c->st;
@@ -138,7 +138,7 @@ json_t *ctl_export_list(struct ctl_call *c)
 	size_t ninfo = 0;
 	json_t *arr;
 
-	if (ctl_check_keys(c, keys) < 0 || !(arr = json_array()))
+	if (vs_ctl_check_keys(c, keys) < 0 || !(arr = json_array()))
 		return NULL;
 	if (st->nbd && n && n->nexports) {
 		info = calloc(n->nexports, sizeof(*info));
@@ -166,7 +166,7 @@ json_t *ctl_export_list(struct ctl_call *c)
 	return json_pack("{s:o}", "exports", arr);
 }
 
-json_t *ctl_nbd_sessions(struct vs_ctl_state *st)
+json_t *vs_ctl_nbd_sessions(struct vs_ctl_state *st)
 {
 	struct vs_nbd_session_info *s = NULL;
 	size_t cap = 64, n = 0;
@@ -199,13 +199,13 @@ json_t *ctl_nbd_sessions(struct vs_ctl_state *st)
 	return arr;
 }
 
-bool ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun)
+bool vs_ctl_nbd_in_use(struct ctl_call *c, const char *iqn, int64_t lun)
 {
 	const struct vs_config_nbd_export *e = vs_config_nbd_user(c->st->cfg, iqn, lun);
 
 	if (!e)
 		return false;
-	ctl_bad(c, VS_CTL_BUSY, "%s: NBD export '%.64s' serves %s LUN %" PRIu64
+	vs_ctl_bad(c, VS_CTL_BUSY, "%s: NBD export '%.64s' serves %s LUN %" PRIu64
 	        "; remove the export first", c->method, e->name, e->target, e->lun);
 	return true;
 }

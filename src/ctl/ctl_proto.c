@@ -16,29 +16,29 @@ static const struct {
 	const char *name;
 	ctl_method_fn fn;
 } methods[] = {
-	{ "target.add", ctl_target_add },
-	{ "target.remove", ctl_target_remove },
-	{ "target.list", ctl_target_list },
-	{ "lun.add", ctl_lun_add },
-	{ "lun.remove", ctl_lun_remove },
-	{ "lun.resize", ctl_lun_resize },
-	{ "lun.list", ctl_lun_list },
-	{ "lun.set_options", ctl_lun_set_options },
-	{ "lun.replace_leg", ctl_lun_replace_leg },
-	{ "layer.list", ctl_layer_list },
-	{ "acl.add", ctl_acl_add },
-	{ "acl.remove", ctl_acl_remove },
-	{ "acl.list", ctl_acl_list },
-	{ "chap.set", ctl_chap_set },
-	{ "chap.clear", ctl_chap_clear },
-	{ "session.list", ctl_session_list },
-	{ "export.add", ctl_export_add },
-	{ "export.remove", ctl_export_remove },
-	{ "export.list", ctl_export_list },
-	{ "stats", ctl_stats },
-	{ "config.save", ctl_config_save },
-	{ "config.reload", ctl_config_reload },
-	{ "service.list", ctl_service_list },
+	{ "target.add", vs_ctl_target_add },
+	{ "target.remove", vs_ctl_target_remove },
+	{ "target.list", vs_ctl_target_list },
+	{ "lun.add", vs_ctl_lun_add },
+	{ "lun.remove", vs_ctl_lun_remove },
+	{ "lun.resize", vs_ctl_lun_resize },
+	{ "lun.list", vs_ctl_lun_list },
+	{ "lun.set_options", vs_ctl_lun_set_options },
+	{ "lun.replace_leg", vs_ctl_lun_replace_leg },
+	{ "layer.list", vs_ctl_layer_list },
+	{ "acl.add", vs_ctl_acl_add },
+	{ "acl.remove", vs_ctl_acl_remove },
+	{ "acl.list", vs_ctl_acl_list },
+	{ "chap.set", vs_ctl_chap_set },
+	{ "chap.clear", vs_ctl_chap_clear },
+	{ "session.list", vs_ctl_session_list },
+	{ "export.add", vs_ctl_export_add },
+	{ "export.remove", vs_ctl_export_remove },
+	{ "export.list", vs_ctl_export_list },
+	{ "stats", vs_ctl_stats },
+	{ "config.save", vs_ctl_config_save },
+	{ "config.reload", vs_ctl_config_reload },
+	{ "service.list", vs_ctl_service_list },
 };
 
 static char *dump(json_t *reply)
@@ -131,7 +131,7 @@ static char *reply_result(json_t *id, json_t *result)
 	return s ? s : reply_error(id, VS_CTL_INTERNAL, "out of memory");
 }
 
-int ctl_parse_request(const char *req, size_t len, struct ctl_request *out, char **reply)
+int vs_ctl_parse_request(const char *req, size_t len, struct ctl_request *out, char **reply)
 {
 	json_error_t jerr;
 	char msg[VS_CTL_MSG_MAX];
@@ -199,7 +199,7 @@ char *vs_ctl_handle(struct vs_ctl_state *st, const char *req, size_t len)
 	struct ctl_request rq;
 	char *out = NULL, msg[VS_CTL_MSG_MAX];
 
-	if (ctl_parse_request(req, len, &rq, &out) < 0)
+	if (vs_ctl_parse_request(req, len, &rq, &out) < 0)
 		return out;
 	ctl_method_fn fn = NULL;
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

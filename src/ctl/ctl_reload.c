@@ -88,7 +88,7 @@ static const struct vs_config_target *find_target(const struct vs_config *cfg, c
 
 static const struct vs_config_lun *find_lun(const struct vs_config_target *t, uint64_t lun)
 {
-	ssize_t i = t ? ctl_find_lun(t, lun) : -1;
+	ssize_t i = t ? vs_ctl_find_lun(t, lun) : -1;
 
 	return i < 0 ? NULL : &t->luns[i];
 }
@@ -130,16 +130,16 @@ static int call(struct reload *r, ctl_method_fn fn, const char *method, json_t *
 	json_t *res;
 
 	if (!params)
-		return ctl_bad(r->c, VS_CTL_INTERNAL, "config.reload: out of memory");
+		return vs_ctl_bad(r->c, VS_CTL_INTERNAL, "config.reload: out of memory");
 	res = fn(&sub);
 	json_decref(params);
 	if (!res) {
 		const char *m = sub.msg[0] ? sub.msg : "out of memory";
 
 		if (strncmp(m, "params.", 7) == 0 && where)
-			return ctl_bad(r->c, sub.code ? sub.code : VS_CTL_INTERNAL, "%s: %s.%s", r->file,
+			return vs_ctl_bad(r->c, sub.code ? sub.code : VS_CTL_INTERNAL, "%s: %s.%s", r->file,
 			               where, m + 7);
-		return ctl_bad(r->c, sub.code ? sub.code : VS_CTL_INTERNAL, "%s: %s: %s", r->file,
+		return vs_ctl_bad(r->c, sub.code ? sub.code : VS_CTL_INTERNAL, "%s: %s: %s", r->file,
 		               where ? where : method, m);
 	}
 	json_decref(res);
@@ -165,7 +165,7 @@ static int add_lun(struct reload *r, const char *iqn, const struct vs_config_lun
 	char done[300];
 
 	snprintf(done, sizeof(done), "lun.add %s/%" PRIu64, iqn, l->lun);
-	return call(r, ctl_lun_add, "lun.add", lun_params(iqn, l), where, done);
+	return call(r, vs_ctl_lun_add, "lun.add", lun_params(iqn, l), where, done);
 }
 
 static int remove_lun(struct reload *r, const char *iqn, uint64_t lun, bool force)
@@ -173,7 +173,7 @@ static int remove_lun(struct reload *r, const char *iqn, uint64_t lun, bool forc
 	char done[300];
 
 	snprintf(done, sizeof(done), "lun.remove %s/%" PRIu64 "%s", iqn, lun, force ? " (forced)" : "");
-	return call(r, ctl_lun_remove, "lun.remove",
+	return call(r, vs_ctl_lun_remove, "lun.remove",
 	            json_pack("{s:s,s:I,s:b}", "target", iqn, "lun", (json_int_t)lun, "force", force),
 	            NULL, done);
 }
@@ -184,9 +184,9 @@ static int set_chap(struct reload *r, const struct vs_config_target *t, const ch
 
 	snprintf(done, sizeof(done), "chap.%s %s", t->has_chap ? "set" : "clear", t->iqn);
 	if (!t->has_chap)
-		return call(r, ctl_chap_clear, "chap.clear", json_pack("{s:s}", "target", t->iqn), where,
+		return call(r, vs_ctl_chap_clear, "chap.clear", json_pack("{s:s}", "target", t->iqn), where,
 		            done);
-	return call(r, ctl_chap_set, "chap.set",
+	return call(r, vs_ctl_chap_set, "chap.set",
 	            json_pack("{s:s,s:s,s:s,s:s*,s:s*}", "target", t->iqn, "user", t->chap.user,
 	                      "secret", t->chap.secret, "mutual_user", t->chap.mutual_user,
 	                      "mutual_secret", t->chap.mutual_secret),
@@ -219,13 +219,13 @@ static int add_target(struct reload *r, size_t ti)
 			json_array_append_new(a, json_string(t->portals[i]));
 		json_object_set_new(p, "portals", a);
 	}
-	if (call(r, ctl_target_add, "target.add", p, where, done) < 0)
+	if (call(r, vs_ctl_target_add, "target.add", p, where, done) < 0)
 		return -1;
 	json_array_append_new(r->undo, json_pack("[s,n]", t->iqn));
 	if (t->has_chap && set_chap(r, t, where) < 0)
 		return -1;
 	for (size_t i = 0; i < t->nacl; i++)
-		if (acl_change(r, ctl_acl_add, "acl.add", t->iqn, t->acl[i], where) < 0)
+		if (acl_change(r, vs_ctl_acl_add, "acl.add", t->iqn, t->acl[i], where) < 0)
 			return -1;
 	for (size_t li = 0; li < t->nluns; li++) {
 		snprintf(where, sizeof(where), "targets[%zu].luns[%zu]", ti, li);
@@ -248,10 +248,10 @@ static void undo_additions(struct reload *r)
 		json_t *lun = json_array_get(u, 1);
 
 		if (json_is_null(lun))
-			call(r, ctl_target_remove, "target.remove",
+			call(r, vs_ctl_target_remove, "target.remove",
 			     json_pack("{s:s,s:b}", "iqn", iqn, "force", true), NULL, NULL);
 		else
-			call(r, ctl_lun_remove, "lun.remove",
+			call(r, vs_ctl_lun_remove, "lun.remove",
 			     json_pack("{s:s,s:O,s:b}", "target", iqn, "lun", lun, "force", true), NULL,
 			     NULL);
 	}
@@ -283,9 +283,9 @@ static int nbd_blocks(struct reload *r, const char *iqn, int64_t lun)
 {
 	struct ctl_call probe = { .st = r->c->st, .method = "config.reload" };
 
-	if (!ctl_nbd_in_use(&probe, iqn, lun))
+	if (!vs_ctl_nbd_in_use(&probe, iqn, lun))
 		return 0;
-	return ctl_bad(r->c, VS_CTL_BUSY, "%s: %s; nothing was changed", r->file, probe.msg);
+	return vs_ctl_bad(r->c, VS_CTL_BUSY, "%s: %s; nothing was changed", r->file, probe.msg);
 }
 
 static int check_fixed(struct reload *r, const struct vs_config *cur)
@@ -307,7 +307,7 @@ static int check_fixed(struct reload *r, const struct vs_config *cur)
 	else if (!nbd_same(cur->nbd, nc->nbd))
 		field = "nbd";
 	if (field)
-		return ctl_bad(r->c, VS_CTL_FAILED, "%s: %s: differs from the running daemon's, and a "
+		return vs_ctl_bad(r->c, VS_CTL_FAILED, "%s: %s: differs from the running daemon's, and a "
 		               "reload cannot change it; nothing was changed (restart vstord for it)",
 		               r->file, field);
 	return 0;
@@ -324,12 +324,12 @@ static int check_use(struct reload *r, const struct vs_config *cur)
 		const struct vs_config_target *nt = find_target(r->nc, t->iqn);
 
 		if (!nt || !target_same(t, nt)) {
-			size_t n = ctl_sessions_on(st, t->iqn);
+			size_t n = vs_ctl_sessions_on(st, t->iqn);
 
 			if (nbd_blocks(r, t->iqn, -1) < 0)
 				return -1;
 			if (n && !forced(r->nc, t->iqn, -1))
-				return ctl_bad(r->c, VS_CTL_BUSY, "%s: target %s would be %s, but %zu "
+				return vs_ctl_bad(r->c, VS_CTL_BUSY, "%s: target %s would be %s, but %zu "
 				               "session%s logged in; nothing was changed (list \"%s\" in "
 				               "force_remove to drop %s)", r->file, t->iqn,
 				               nt ? "replaced (alias or portals changed)" : "removed", n,
@@ -346,7 +346,7 @@ static int check_use(struct reload *r, const struct vs_config *cur)
 				return -1;
 			users = vs_port_lun_users(st->rt[ti].port, l->lun);
 			if (users > 0 && !forced(r->nc, t->iqn, (int64_t)l->lun))
-				return ctl_bad(r->c, VS_CTL_BUSY, "%s: LUN %" PRIu64 " of %s would be %s, but "
+				return vs_ctl_bad(r->c, VS_CTL_BUSY, "%s: LUN %" PRIu64 " of %s would be %s, but "
 				               "it is in use (%d logged-in initiator%s used it); nothing was "
 				               "changed (list \"%s/%" PRIu64 "\" in force_remove to %s it "
 				               "anyway)", r->file, l->lun, t->iqn,
@@ -398,7 +398,7 @@ static int access_changes(struct reload *r, const struct vs_config *cur)
 		snprintf(where, sizeof(where), "targets[%zu]", ti);
 		for (size_t i = 0; i < nt->nacl; i++)
 			if (!acl_has(t, nt->acl[i]) &&
-			    acl_change(r, ctl_acl_add, "acl.add", nt->iqn, nt->acl[i], where) < 0)
+			    acl_change(r, vs_ctl_acl_add, "acl.add", nt->iqn, nt->acl[i], where) < 0)
 				return -1;
 		/* t's ACL shrinks as we go: look again each time */
 		for (size_t i = 0; i < t->nacl;) {
@@ -409,7 +409,7 @@ static int access_changes(struct reload *r, const struct vs_config *cur)
 			char ini[VS_ISCSI_NAME_MAX + 1];
 
 			snprintf(ini, sizeof(ini), "%s", t->acl[i]);
-			if (acl_change(r, ctl_acl_remove, "acl.remove", nt->iqn, ini, where) < 0)
+			if (acl_change(r, vs_ctl_acl_remove, "acl.remove", nt->iqn, ini, where) < 0)
 				return -1;
 		}
 		if (!chap_eq(t->has_chap, &t->chap, nt->has_chap, &nt->chap) &&
@@ -430,7 +430,7 @@ static int replace_lun(struct reload *r, size_t ti, size_t li, const struct vs_c
 	json_t *old = lun_params(t->iqn, &t->luns[li]);
 
 	if (!old)
-		return ctl_bad(r->c, VS_CTL_INTERNAL, "config.reload: out of memory");
+		return vs_ctl_bad(r->c, VS_CTL_INTERNAL, "config.reload: out of memory");
 	snprintf(iqn, sizeof(iqn), "%s", t->iqn);
 	snprintf(where, sizeof(where), "targets[%zu].luns[%zu]", (size_t)(nt - r->nc->targets),
 	         (size_t)(nl - nt->luns));
@@ -444,7 +444,7 @@ static int replace_lun(struct reload *r, size_t ti, size_t li, const struct vs_c
 	}
 	struct ctl_call failed = *r->c;
 
-	if (call(r, ctl_lun_add, "lun.add", old, NULL, NULL) == 0)
+	if (call(r, vs_ctl_lun_add, "lun.add", old, NULL, NULL) == 0)
 		snprintf(failed.msg + strlen(failed.msg), sizeof(failed.msg) - strlen(failed.msg),
 		         " (LUN %" PRIu64 " of %s is back as it was)", lun, iqn);
 	else
@@ -488,7 +488,7 @@ static int removals(struct reload *r, struct vs_config *cur)
 
 		snprintf(iqn, sizeof(iqn), "%s", t->iqn);
 		snprintf(done, sizeof(done), "target.remove %s%s", iqn, force ? " (forced)" : "");
-		if (call(r, ctl_target_remove, "target.remove",
+		if (call(r, vs_ctl_target_remove, "target.remove",
 		         json_pack("{s:s,s:b}", "iqn", iqn, "force", force), NULL, done) < 0)
 			return -1;
 		/* cur->targets moved down; a replaced one comes back anew */
@@ -513,7 +513,7 @@ static void say_partial(struct reload *r)
 	}
 }
 
-json_t *ctl_config_reload(struct ctl_call *c)
+json_t *vs_ctl_config_reload(struct ctl_call *c)
 {
 	struct vs_ctl_state *st = c->st;
 	char err[VS_CONFIG_ERR_MAX];
@@ -521,20 +521,20 @@ json_t *ctl_config_reload(struct ctl_call *c)
 	json_t *out = NULL;
 	const char *path;
 
-	if (ctl_param_config_path(c, &path) < 0)
+	if (vs_ctl_param_config_path(c, &path) < 0)
 		return NULL;
 	/* the whole file checked first: a bad one changes nothing */
 	if (vs_config_load_file(path, &nc, err, sizeof(err)) < 0)
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s", err);
 	if (st->reload_adjust && st->reload_adjust(st->reload_adjust_ctx, nc, err, sizeof(err)) < 0) {
 		vs_config_free(nc);
-		return ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s: %s", path, err);
+		return vs_ctl_fail(c, VS_CTL_INVALID_PARAMS, "%s: %s", path, err);
 	}
 	struct reload r = { .c = c, .file = path, .nc = nc, .changes = json_array(),
 		            .undo = json_array() };
 
 	if (!r.changes || !r.undo) {
-		ctl_fail(c, VS_CTL_INTERNAL, "config.reload: out of memory");
+		vs_ctl_fail(c, VS_CTL_INTERNAL, "config.reload: out of memory");
 	} else if (check_fixed(&r, st->cfg) < 0 || check_use(&r, st->cfg) < 0) {
 		/* refused before anything happened */
 	} else if (additions(&r, st->cfg) < 0) {

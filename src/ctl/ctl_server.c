@@ -90,16 +90,16 @@ static struct ctl_client *evict_for_newcomer(struct vs_ctl_server *srv)
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
 		struct ctl_client *c = &srv->clients[i];
 
-		if (ctl_client_has_request(c))
+		if (vs_ctl_client_has_request(c))
 			continue;
 		if (!victim || c->active_ms < victim->active_ms)
 			victim = c;
 	}
 	if (victim) {
-		ctl_say_error_once(victim->fd, VS_CTL_INVALID_REQUEST,
+		vs_ctl_say_error_once(victim->fd, VS_CTL_INVALID_REQUEST,
 		                   "server: closed to make room for a new client (this one was "
 		                   "idle the longest)");
-		ctl_client_close(victim);
+		vs_ctl_client_close(victim);
 	}
 	return victim;
 }
@@ -113,7 +113,7 @@ static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
-		ctl_say_error_once(fd, VS_CTL_DENIED, "peer: cannot read the client's credentials");
+		vs_ctl_say_error_once(fd, VS_CTL_DENIED, "peer: cannot read the client's credentials");
 		close(fd);
 		return;
 	}
@@ -128,7 +128,7 @@ static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 		else
 			snprintf(msg, sizeof(msg), "peer: uid %u is neither root nor vstord's uid %u",
 			         (unsigned)cred.uid, (unsigned)srv->l.owner);
-		ctl_say_error_once(fd, VS_CTL_DENIED, msg);
+		vs_ctl_say_error_once(fd, VS_CTL_DENIED, msg);
 		close(fd);
 		return;
 	}
@@ -141,12 +141,12 @@ static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 		char msg[96];
 		snprintf(msg, sizeof(msg), "server: too many clients (at most %d at once)",
 		         VS_CTL_MAX_CLIENTS);
-		ctl_say_error_once(fd, VS_CTL_INVALID_REQUEST, msg);
+		vs_ctl_say_error_once(fd, VS_CTL_INVALID_REQUEST, msg);
 		close(fd);
 		return;
 	}
-	if (ctl_client_open(slot, fd, now) < 0) {
-		ctl_say_error_once(fd, VS_CTL_INTERNAL, "out of memory");
+	if (vs_ctl_client_open(slot, fd, now) < 0) {
+		vs_ctl_say_error_once(fd, VS_CTL_INTERNAL, "out of memory");
 		close(fd);
 	}
 }
@@ -157,7 +157,7 @@ static void accept_one(struct vs_ctl_server *srv, uint64_t now)
 static bool idle_too_long(const struct vs_ctl_server *srv, const struct ctl_client *c,
                           uint64_t now)
 {
-	return !ctl_client_has_request(c) && now - c->active_ms >= srv->idle_ms;
+	return !vs_ctl_client_has_request(c) && now - c->active_ms >= srv->idle_ms;
 }
 
 /* Poll timeout: 0 while some client has a request waiting, else until the
@@ -172,7 +172,7 @@ static int next_timeout(const struct vs_ctl_server *srv, uint64_t now)
 
 		if (c->fd < 0)
 			continue;
-		if (ctl_client_has_request(c))
+		if (vs_ctl_client_has_request(c))
 			return 0;
 		left = (int64_t)(c->active_ms + srv->idle_ms) - (int64_t)now;
 		if (left < 0)
@@ -192,17 +192,17 @@ static int next_timeout(const struct vs_ctl_server *srv, uint64_t now)
 static bool client_turn(struct vs_ctl_server *srv, struct ctl_client *c, short revents,
                         uint64_t now)
 {
-	if ((revents & (POLLOUT | POLLERR | POLLHUP)) && ctl_client_flush(c, now) < 0)
+	if ((revents & (POLLOUT | POLLERR | POLLHUP)) && vs_ctl_client_flush(c, now) < 0)
 		return false;
-	if ((revents & POLLIN) && ctl_client_read(c, now) < 0)
+	if ((revents & POLLIN) && vs_ctl_client_read(c, now) < 0)
 		return false;
-	if (ctl_client_has_request(c) && ctl_client_serve_one(c, srv->st, now) < 0)
+	if (vs_ctl_client_has_request(c) && vs_ctl_client_serve_one(c, srv->st, now) < 0)
 		return false;
-	if (ctl_client_finished(c))
+	if (vs_ctl_client_finished(c))
 		return false;
 	/* POLLHUP with nothing to send and no more to read: a peer gone */
 	if ((revents & (POLLERR | POLLHUP)) && !(revents & POLLIN) && !ctl_client_pending_out(c) &&
-	    !ctl_client_has_request(c))
+	    !vs_ctl_client_has_request(c))
 		return false;
 	return true;
 }
@@ -219,7 +219,7 @@ static void *server_main(void *arg)
 		pfd[n++] = (struct pollfd){ .fd = srv->l.fd, .events = POLLIN };
 		for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++) {
 			const struct ctl_client *c = &srv->clients[i];
-			short ev = (short)((ctl_client_wants_input(c) ? POLLIN : 0) |
+			short ev = (short)((vs_ctl_client_wants_input(c) ? POLLIN : 0) |
 			                   (ctl_client_pending_out(c) ? POLLOUT : 0));
 			pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
 		}
@@ -237,7 +237,7 @@ static void *server_main(void *arg)
 			if (c->fd < 0)
 				continue;
 			if (!client_turn(srv, c, pfd[2 + i].revents, now) || idle_too_long(srv, c, now))
-				ctl_client_close(c);
+				vs_ctl_client_close(c);
 		}
 		first = (first + 1) % VS_CTL_MAX_CLIENTS;
 		if (pfd[1].revents & POLLIN)
@@ -276,7 +276,7 @@ void vs_ctl_server_destroy(struct vs_ctl_server *srv)
 	}
 	for (size_t i = 0; i < VS_CTL_MAX_CLIENTS; i++)
 		if (srv->clients[i].fd >= 0)
-			ctl_client_close(&srv->clients[i]);
+			vs_ctl_client_close(&srv->clients[i]);
 	vs_unix_unlisten(srv->path, &srv->l);
 	close(srv->wake[0]);
 	close(srv->wake[1]);

@@ -47,7 +47,7 @@ static int svc_lun_add(void *ctx, const char *iqn, const struct vs_miniport *mp,
 	ti = lock_target(st, iqn, err, errlen);
 	if (ti < 0)
 		return -ENOENT;
-	if (ctl_find_lun(&st->cfg->targets[ti], lun) >= 0) {
+	if (vs_ctl_find_lun(&st->cfg->targets[ti], lun) >= 0) {
 		pthread_mutex_unlock(&st->lock);
 		snprintf(err, errlen, "lun: LUN %" PRIu64 " of %s is a configured LUN", lun, iqn);
 		return -EEXIST;
@@ -109,7 +109,7 @@ static int by_lun(const void *a, const void *b)
 
 /* Every service LUN now, in LUN order (st->lock held); NULL with *n 0 when
  * none or out of memory. */
-struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n)
+struct vs_svc_lun_info *vs_ctl_service_luns(struct vs_ctl_state *st, size_t *n)
 {
 	size_t cap = 64;
 	struct vs_svc_lun_info *v = NULL;
@@ -131,7 +131,7 @@ struct vs_svc_lun_info *ctl_service_luns(struct vs_ctl_state *st, size_t *n)
 	}
 }
 
-json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l)
+json_t *vs_ctl_service_lun_json(const struct vs_svc_lun_info *l)
 {
 	char human[32];
 
@@ -148,7 +148,7 @@ json_t *ctl_service_lun_json(const struct vs_svc_lun_info *l)
 	                 "state", state, "state_human", state);
 }
 
-json_t *ctl_service_list(struct ctl_call *c)
+json_t *vs_ctl_service_list(struct ctl_call *c)
 {
 	static const char *const keys[] = { NULL };
 	struct vs_ctl_state *st = c->st;
@@ -157,7 +157,7 @@ json_t *ctl_service_list(struct ctl_call *c)
 	size_t n = 0, nl = 0, cap = 16;
 	json_t *arr;
 
-	if (ctl_check_keys(c, keys) < 0)
+	if (vs_ctl_check_keys(c, keys) < 0)
 		return NULL;
 	arr = json_array();
 	if (!arr)
@@ -176,7 +176,7 @@ json_t *ctl_service_list(struct ctl_call *c)
 			break;
 		cap = n + 8;
 	}
-	luns = ctl_service_luns(st, &nl);
+	luns = vs_ctl_service_luns(st, &nl);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ln = json_array();
 		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:i,s:I,s:I,s:I,s:I}", "name", v[i].name,

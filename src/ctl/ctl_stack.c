@@ -92,7 +92,7 @@ static int walk_stack(struct walk *w, struct vs_config_stack *st, const char *at
 	return visit(w, &l);
 }
 
-int ctl_stack_walk(struct vs_config_stack *st, bool lun, int (*fn)(void *ctx, struct ctl_layer *l),
+int vs_ctl_stack_walk(struct vs_config_stack *st, bool lun, int (*fn)(void *ctx, struct ctl_layer *l),
                    void *ctx)
 {
 	struct walk w = { fn, ctx, 0 };
@@ -115,14 +115,14 @@ static int find_one(void *ctx, struct ctl_layer *l)
 	return 1;
 }
 
-bool ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out)
+bool vs_ctl_stack_layer(struct vs_config_stack *st, bool lun, size_t index, struct ctl_layer *out)
 {
 	struct find f = { index, out };
 
-	return ctl_stack_walk(st, lun, find_one, &f) == 1;
+	return vs_ctl_stack_walk(st, lun, find_one, &f) == 1;
 }
 
-void ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
+void vs_ctl_layer_option_field(const struct ctl_layer *l, const char *key, bool in_options,
                             char *out, size_t len)
 {
 	if (l->lun_backend && in_options)
@@ -196,7 +196,7 @@ static void build_stack(struct build *b, const struct vs_config_stack *st,
 	                            .nopts = st->noptions };
 }
 
-struct ctl_desc *ctl_stack_desc(const struct vs_config_stack *st)
+struct ctl_desc *vs_ctl_stack_desc(const struct vs_config_stack *st)
 {
 	struct ctl_desc *cd = calloc(1, sizeof(*cd));
 	struct build *b = cd ? calloc(1, sizeof(*b)) : NULL;
@@ -208,13 +208,13 @@ struct ctl_desc *ctl_stack_desc(const struct vs_config_stack *st)
 	cd->priv = b;
 	build_stack(b, st, &cd->top);
 	if (b->err) {
-		ctl_stack_desc_free(cd);
+		vs_ctl_stack_desc_free(cd);
 		return NULL;
 	}
 	return cd;
 }
 
-void ctl_stack_desc_free(struct ctl_desc *cd)
+void vs_ctl_stack_desc_free(struct ctl_desc *cd)
 {
 	struct build *b;
 

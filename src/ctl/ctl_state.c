@@ -18,7 +18,7 @@
 #include "vstor/port.h"
 #include "vstor/vdisk.h"
 
-char *ctl_strdup(const char *s)
+char *vs_ctl_strdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
@@ -36,7 +36,7 @@ void vs_ctl_human_size(uint64_t b, char *buf, size_t len)
 	snprintf(buf, len, "%" PRIu64 " bytes", b);
 }
 
-int ctl_reserve_target(struct vs_ctl_state *st)
+int vs_ctl_reserve_target(struct vs_ctl_state *st)
 {
 	size_t need = st->cfg->ntargets + 1;
 	if (need <= st->rt_cap)
@@ -89,20 +89,20 @@ static int learn_layer(void *ctx, struct ctl_layer *layer)
 	return w->rc = ln.rc;
 }
 
-int ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base)
+int vs_ctl_stack_learn(struct vs_bdev *bdev, struct vs_config_stack *st, bool lun, size_t base)
 {
 	struct learn_walk w = { bdev, base, 0 };
 
-	ctl_stack_walk(st, lun, learn_layer, &w);
+	vs_ctl_stack_walk(st, lun, learn_layer, &w);
 	return w.rc;
 }
 
-int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
+int vs_ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iqn,
                    struct vs_config_lun *l, uint64_t *bytes_out, int *failed_layer, char *err,
                    size_t errlen)
 {
 	struct vs_bdev_open_args args = { .readonly = l->readonly, .loops = st->loops };
-	struct ctl_desc *desc = ctl_stack_desc(&l->stack);
+	struct ctl_desc *desc = vs_ctl_stack_desc(&l->stack);
 	size_t nf = l->nfilters;
 	struct vs_bdev *bdev;
 	uint64_t bytes;
@@ -114,7 +114,7 @@ int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iq
 		return -ENOMEM;
 	}
 	bdev = vs_bdev_open_stack(&desc->top, &args);
-	ctl_stack_desc_free(desc);
+	vs_ctl_stack_desc_free(desc);
 	if (!bdev) {
 		*failed_layer = args.failed_layer;
 		snprintf(err, errlen, "%s", vs_last_error());
@@ -139,7 +139,7 @@ int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iq
 		vs_bdev_close(bdev);
 		return -EINVAL;
 	}
-	rc = ctl_stack_learn(bdev, &l->stack, true, 0);
+	rc = vs_ctl_stack_learn(bdev, &l->stack, true, 0);
 	struct vs_vdisk_lun_config lc = {
 		.bdev = bdev,
 		.block_size = l->block_size,
@@ -147,7 +147,7 @@ int ctl_lun_attach(struct vs_ctl_state *st, struct vs_port *port, const char *iq
 		.serial = l->serial,
 		.removable = l->removable,
 		.physical_block_size = l->physical_block_size,
-		.on_event = ctl_lun_event,
+		.on_event = vs_ctl_lun_event,
 		.event_ctx = (void *)iqn,
 	};
 	if (rc == 0)
@@ -176,7 +176,7 @@ void vs_ctl_set_log(void (*log)(const char *line))
  * One log line per change of a LUN's resource, never one per I/O (the
  * layer raises an event per state change).  Any thread.
  */
-void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev)
+void vs_ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev)
 {
 	void (*log)(const char *) = ctl_log;
 	char line[VS_CTL_MSG_MAX];
@@ -219,7 +219,7 @@ void ctl_lun_event(void *ctx, uint64_t lun, const struct vs_bdev_event *ev)
 	log(line);
 }
 
-struct vs_port *ctl_port_create(const char *iqn)
+struct vs_port *vs_ctl_port_create(const char *iqn)
 {
 	struct vs_port_config pc = { .name = iqn };
 	/* Relative target port 1: each target is one SCSI target port here;
@@ -229,7 +229,7 @@ struct vs_port *ctl_port_create(const char *iqn)
 	return vs_port_create(&vs_vdisk_miniport, &pc, &ac);
 }
 
-size_t ctl_sessions_on(struct vs_ctl_state *st, const char *iqn)
+size_t vs_ctl_sessions_on(struct vs_ctl_state *st, const char *iqn)
 {
 	if (!st->is)
 		return 0;
@@ -284,7 +284,7 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 	}
 	for (size_t ti = 0; ti < cfg->ntargets; ti++) {
 		const struct vs_config_target *t = &cfg->targets[ti];
-		st->rt[ti].port = ctl_port_create(t->iqn);
+		st->rt[ti].port = vs_ctl_port_create(t->iqn);
 		if (!st->rt[ti].port) {
 			errf(err, errlen, "%s: targets[%zu]: %s", cfg_name, ti, vs_last_error());
 			goto fail;
@@ -294,9 +294,9 @@ struct vs_ctl_state *vs_ctl_state_create(struct vs_config *cfg, const char *cfg_
 			const char *rest;
 			int layer;
 
-			if (ctl_lun_attach(st, st->rt[ti].port, t->iqn, &t->luns[li], NULL, &layer, why,
+			if (vs_ctl_lun_attach(st, st->rt[ti].port, t->iqn, &t->luns[li], NULL, &layer, why,
 			                   sizeof(why)) < 0) {
-				ctl_lun_error_field(&t->luns[li], layer, why, field, sizeof(field), &rest);
+				vs_ctl_lun_error_field(&t->luns[li], layer, why, field, sizeof(field), &rest);
 				errf(err, errlen, "%s: targets[%zu].luns[%zu].%s: %s", cfg_name, ti, li, field,
 				     rest);
 				goto fail;

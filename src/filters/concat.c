@@ -62,7 +62,7 @@ static void *concat_open(struct vs_filter_open_args *args)
 	}
 	c->split = (struct vsplit){ .self = args->self, .vol = c, .map = concat_map,
 	                            .nlegs = c->nlegs };
-	args->ctx_size = vsplit_init(&c->split, 0);
+	args->ctx_size = vs_vsplit_init(&c->split, 0);
 	args->max_pieces = c->split.max_pieces;
 	return c;
 }
@@ -79,7 +79,7 @@ static int concat_submit(void *h, struct vs_bio *bio, void *ctx)
 	if (bio->op != VS_BIO_FLUSH &&
 	    (bio->offset > c->start[c->nlegs] || bio->length > c->start[c->nlegs] - bio->offset))
 		return -EINVAL;
-	return vsplit_submit(&c->split, bio, ctx);
+	return vs_vsplit_submit(&c->split, bio, ctx);
 }
 
 static uint64_t concat_size(void *h)
@@ -93,7 +93,7 @@ static void concat_caps(void *h, struct vs_backend_caps *caps)
 {
 	struct concat *c = h;
 
-	vsplit_caps(&c->split, caps);
+	vs_vsplit_caps(&c->split, caps);
 }
 
 static int concat_resize(void *h, uint64_t new_size)
@@ -109,7 +109,7 @@ static int concat_block_status(void *h, uint64_t off, uint64_t len, bool *mapped
 {
 	struct concat *c = h;
 
-	return vsplit_block_status(&c->split, off, len, mapped, ext);
+	return vs_vsplit_block_status(&c->split, off, len, mapped, ext);
 }
 
 static const struct vs_filter_ops concat_ops = {

@@ -300,7 +300,7 @@ static int error_set_options(void *h, const struct vs_opts *o)
 	return 0;
 }
 
-uint64_t error_filter_injected(struct vs_bdev *bdev, size_t layer)
+uint64_t vs_error_filter_injected(struct vs_bdev *bdev, size_t layer)
 {
 	struct err_filter *f = vs_bdev_filter_handle(bdev, layer, "error");
 

@@ -13,6 +13,6 @@
 
 /* Requests the error filter at pre-order `layer` of `bdev` has failed since
  * it opened; 0 if that layer is not an error filter. */
-uint64_t error_filter_injected(struct vs_bdev *bdev, size_t layer);
+uint64_t vs_error_filter_injected(struct vs_bdev *bdev, size_t layer);
 
 #endif

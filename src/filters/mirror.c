@@ -92,12 +92,12 @@ static void on_tick(struct vs_loop_timer *t)
 	uint64_t now = vs_loop_clock_ns();
 	bool clean = false, copy = false;
 
-	leg_tick(m, now);
+	vs_leg_tick(m, now);
 	if (now - m->last_clean_ns >= MIRROR_CLEAN_MS * 1000000ull) {
 		m->last_clean_ns = now;
 		pthread_mutex_lock(&m->lock);
-		if (map_clean(m, false)) {
-			meta_changed(m);
+		if (vs_map_clean(m, false)) {
+			vs_meta_changed(m);
 			clean = true;
 		}
 		clean |= m->meta.want;          /* an update that failed: again */
@@ -107,16 +107,16 @@ static void on_tick(struct vs_loop_timer *t)
 	 * copies again at most what was copied in the last one */
 	if (atomic_exchange(&m->rs.cleared, false)) {
 		pthread_mutex_lock(&m->lock);
-		meta_changed(m);
+		vs_meta_changed(m);
 		pthread_mutex_unlock(&m->lock);
 		clean = true;
 	}
 	if (clean)
-		meta_kick(m);
+		vs_meta_kick(m);
 	for (size_t i = 0; i < m->nlegs; i++)
 		copy |= leg_state(m, i) == LEG_RESYNCING;
 	if (copy)
-		resync_kick(m);
+		vs_resync_kick(m);
 	vs_loop_timer_arm_in(m->loop, &m->tick, MIRROR_TICK_MS * 1000000ull);
 }
 
@@ -137,8 +137,8 @@ static void on_stop(struct vs_loop_msg *msg)
 /* Also a mirror that failed half way through open. */
 static void free_mirror(struct mirror *m)
 {
-	meta_close(m);
-	resync_fini(m);
+	vs_meta_close(m);
+	vs_resync_fini(m);
 	free((void *)m->wstate);
 	free((void *)m->pending);
 	free((void *)m->touched);
@@ -148,8 +148,8 @@ static void free_mirror(struct mirror *m)
 	free(m);
 }
 
-static void kick_resync_up(struct mirror *m) { resync_kick(m); }
-static void release_up(struct mirror *m) { wait_release(m); }
+static void kick_resync_up(struct mirror *m) { vs_resync_kick(m); }
+static void release_up(struct mirror *m) { vs_wait_release(m); }
 
 static void *mirror_open(struct vs_filter_open_args *args)
 {
@@ -206,12 +206,12 @@ static void *mirror_open(struct vs_filter_open_args *args)
 		vs_set_error("out of memory");
 		goto fail;
 	}
-	if (resync_init(m) < 0)
+	if (vs_resync_init(m) < 0)
 		goto fail;
 	m->loop = vs_loop_group_pick(args->loops, (uintptr_t)m);
 	m->stop_msg.fn = on_stop;
 	vs_loop_timer_init(&m->tick, on_tick);
-	if (meta_open(m, vs_opt_str(args->opts, "meta"), vs_opt_bool(args->opts, "assume_clean"))
+	if (vs_meta_open(m, vs_opt_str(args->opts, "meta"), vs_opt_bool(args->opts, "assume_clean"))
 	    < 0)
 		goto fail;
 	for (size_t i = 0; i < m->nlegs; i++) {
@@ -224,7 +224,7 @@ static void *mirror_open(struct vs_filter_open_args *args)
 	args->ctx_size = sizeof(struct mreq);
 	/* a child per leg, and the resync's own request on top */
 	args->max_pieces = (uint32_t)m->nlegs + 1;
-	resync_kick(m);
+	vs_resync_kick(m);
 	return m;
 fail:
 	free_mirror(m);
@@ -235,15 +235,15 @@ static void mirror_close(void *h)
 {
 	struct mirror *m = h;
 
-	resync_stop(m);
+	vs_resync_stop(m);
 	vs_loop_post(m->loop, &m->stop_msg);
 	pthread_mutex_lock(&m->lock);
 	while (!m->tick_stopped)
 		pthread_cond_wait(&m->stopped, &m->lock);
 	/* nothing is in flight: every in-flight bit can go */
-	map_clean(m, true);
+	vs_map_clean(m, true);
 	pthread_mutex_unlock(&m->lock);
-	meta_sync(m);
+	vs_meta_sync(m);
 	free_mirror(m);
 }
 
@@ -251,25 +251,25 @@ static void mirror_close(void *h)
 
 static int mirror_submit(void *h, struct vs_bio *bio, void *ctx)
 {
-	return mio_submit(h, bio, ctx);
+	return vs_mio_submit(h, bio, ctx);
 }
 
 static bool mirror_cancel(void *h, struct vs_bio *bio)
 {
-	struct mreq *q = wait_take(h, bio);
+	struct mreq *q = vs_wait_take(h, bio);
 
 	if (q)
-		mio_cancel(q);
+		vs_mio_cancel(q);
 	return q != NULL;
 }
 
 static void mirror_reset(void *h)
 {
-	struct mreq *q = wait_take(h, NULL), *next;
+	struct mreq *q = vs_wait_take(h, NULL), *next;
 
 	for (; q; q = next) {
 		next = q->next_wait;
-		mio_cancel(q);
+		vs_mio_cancel(q);
 	}
 }
 
@@ -282,7 +282,7 @@ static void mirror_caps(void *h, struct vs_backend_caps *caps)
 {
 	struct mirror *m = h;
 
-	volume_caps(m->self, m->nlegs, caps);
+	vs_volume_caps(m->self, m->nlegs, caps);
 }
 
 static int mirror_resize(void *h, uint64_t new_size)
@@ -298,7 +298,7 @@ static int mirror_block_status(void *h, uint64_t off, uint64_t len, bool *mapped
                                uint64_t *ext)
 {
 	struct mirror *m = h;
-	uint32_t mask = leg_read_mask(m);
+	uint32_t mask = vs_leg_read_mask(m);
 	size_t i = mask ? (size_t)__builtin_ctz(mask) : 0;
 
 	if (!mask || !vs_layer_lower_has_block_status(m->self, i)) {
@@ -314,13 +314,13 @@ static void mirror_event(void *h, size_t lower, const struct vs_bdev_event *ev)
 	struct mirror *m = h;
 
 	if (lower < m->nlegs && leg_state(m, lower) != LEG_DETACHED)
-		leg_event(m, lower, ev);
+		vs_leg_event(m, lower, ev);
 }
 
 static int mirror_set_options(void *h, const struct vs_opts *o)
 {
 	apply_options(h, o);
-	resync_kick(h);
+	vs_resync_kick(h);
 	return 0;
 }
 
@@ -364,7 +364,7 @@ static void mirror_state(void *h, void (*emit)(void *, const char *, const char 
 		} else {
 			degraded = true;
 			snprintf(v, sizeof(v), "%s since %s%s%s%s, %" PRIu64 " regions behind",
-			         leg_state_name(s), since, l->why[0] ? " (" : "", l->why,
+			         vs_leg_state_name(s), since, l->why[0] ? " (" : "", l->why,
 			         l->why[0] ? ")" : "", behind);
 		}
 		emit(ctx, key, v);
@@ -418,17 +418,17 @@ static int mirror_replace(void *h, size_t i, int step, uint64_t new_size)
 			pthread_mutex_unlock(&m->lock);
 			return 0;
 		}
-		leg_set_state(m, i, LEG_DETACHED);
+		vs_leg_set_state(m, i, LEG_DETACHED);
 		atomic_store(&m->leg[i].lost, false);
 		pthread_mutex_unlock(&m->lock);
-		meta_sync(m);
+		vs_meta_sync(m);
 		vs_layer_lower_reset(m->self, i);
 		for (unsigned ms = 0; atomic_load(&m->leg[i].outstanding); ms++) {
 			if (ms == DETACH_WAIT_MS) {
 				pthread_mutex_lock(&m->lock);
-				leg_set_state(m, i, was == LEG_FAILED ? LEG_FAILED : LEG_DEGRADED);
+				vs_leg_set_state(m, i, was == LEG_FAILED ? LEG_FAILED : LEG_DEGRADED);
 				pthread_mutex_unlock(&m->lock);
-				meta_kick(m);
+				vs_meta_kick(m);
 				vs_set_error("leg: requests to leg %zu are still in flight after %u s; it "
 				             "stays", i, DETACH_WAIT_MS / 1000);
 				return -EBUSY;
@@ -438,15 +438,15 @@ static int mirror_replace(void *h, size_t i, int step, uint64_t new_size)
 		return 0;
 	case VS_REPLACE_ATTACH:
 		pthread_mutex_lock(&m->lock);
-		map_behind_all(m, i);
+		vs_map_behind_all(m, i);
 		m->leg[i].why[0] = 0;
 		atomic_store(&m->leg[i].passed_up, false);
-		leg_set_state(m, i, LEG_RESYNCING);
+		vs_leg_set_state(m, i, LEG_RESYNCING);
 		pthread_mutex_unlock(&m->lock);
-		meta_kick(m);
-		mirror_log(m, "mirror: leg %zu replaced; copying all %" PRIu64 " regions to it", i,
+		vs_meta_kick(m);
+		vs_mirror_log(m, "mirror: leg %zu replaced; copying all %" PRIu64 " regions to it", i,
 		           m->nregions);
-		resync_kick(m);
+		vs_resync_kick(m);
 		return 0;
 	default:
 		return -EINVAL;

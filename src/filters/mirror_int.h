@@ -5,7 +5,7 @@
  * what must go the other way goes through the function pointers in
  * struct mirror):
  *
- *   mirror_log.c     lines for the log, through the stack's events
+ *   vs_mirror_log.c     lines for the log, through the stack's events
  *   mirror_map.c     per-region state: writes in flight, the in-flight
  *                    (write-intent) bits and each leg's behind bits
  *   mirror_meta.c    the map file: format, loading, durable updates
@@ -191,51 +191,51 @@ struct mirror {
 	void (*release_waiters)(struct mirror *m);
 };
 
-/* ---- mirror_log.c ---- */
+/* ---- vs_mirror_log.c ---- */
 /* A line for the log: a VS_BDEV_EV_STATE event up the stack, which the
  * daemon logs.  Never with the mirror's lock held. */
-void mirror_log(struct mirror *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vs_mirror_log(struct mirror *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* ---- mirror_map.c ---- */
 static inline uint64_t region_of(const struct mirror *m, uint64_t off)
 {
 	return off >> m->shift;
 }
-bool map_test(_Atomic uint64_t *bits, uint64_t r);
+bool vs_map_test(_Atomic uint64_t *bits, uint64_t r);
 /* Set a bit; true if it was clear. */
-bool map_set(_Atomic uint64_t *bits, uint64_t r);
-bool map_clear(_Atomic uint64_t *bits, uint64_t r);
+bool vs_map_set(_Atomic uint64_t *bits, uint64_t r);
+bool vs_map_clear(_Atomic uint64_t *bits, uint64_t r);
 /* Leg i is behind on regions [r0, r1]. */
-void map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1);
-void map_behind_all(struct mirror *m, size_t leg);
-void map_behind_clear(struct mirror *m, size_t leg, uint64_t r);
-uint64_t map_count(const struct mirror *m, _Atomic uint64_t *bits);
+void vs_map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1);
+void vs_map_behind_all(struct mirror *m, size_t leg);
+void vs_map_behind_clear(struct mirror *m, size_t leg, uint64_t r);
+uint64_t vs_map_count(const struct mirror *m, _Atomic uint64_t *bits);
 /* The first region >= from with a bit set in any of the maps of `legs`
  * (mask); nregions if none. */
-uint64_t map_next_behind(struct mirror *m, uint32_t legs, uint64_t from);
+uint64_t vs_map_next_behind(struct mirror *m, uint32_t legs, uint64_t from);
 /* Take and give back a write's hold on its regions; false from take if a
  * region is being copied (nothing taken then). */
-bool map_take(struct mirror *m, uint64_t r0, uint64_t r1);
-void map_give(struct mirror *m, uint64_t r0, uint64_t r1);
+bool vs_map_take(struct mirror *m, uint64_t r0, uint64_t r1);
+void vs_map_give(struct mirror *m, uint64_t r0, uint64_t r1);
 /* Are the in-flight bits of [r0, r1] durable?  Fast path, no lock. */
-bool map_durable(struct mirror *m, uint64_t r0, uint64_t r1);
+bool vs_map_durable(struct mirror *m, uint64_t r0, uint64_t r1);
 /* Under lock: ask for the in-flight bits of [r0, r1]; true if an update
  * is needed (the caller asks mirror_meta for one). */
-bool map_want(struct mirror *m, uint64_t r0, uint64_t r1);
+bool vs_map_want(struct mirror *m, uint64_t r0, uint64_t r1);
 /* Under lock: clear the in-flight bits of regions idle since the last
  * call; true if any changed. */
-bool map_clean(struct mirror *m, bool all);
+bool vs_map_clean(struct mirror *m, bool all);
 
 /* ---- mirror_meta.c ---- */
-int  meta_open(struct mirror *m, const char *path, bool assume_clean);
-void meta_close(struct mirror *m);
+int  vs_meta_open(struct mirror *m, const char *path, bool assume_clean);
+void vs_meta_close(struct mirror *m);
 /* Under lock: a change the next update must carry; returns its number. */
-uint64_t meta_changed(struct mirror *m);
+uint64_t vs_meta_changed(struct mirror *m);
 /* Start an update if one is wanted and none is in flight.  Call without
  * the lock held. */
-void meta_kick(struct mirror *m);
+void vs_meta_kick(struct mirror *m);
 /* Update now and wait for it (open, close, replace).  0 or -errno. */
-int  meta_sync(struct mirror *m);
+int  vs_meta_sync(struct mirror *m);
 static inline bool meta_durable(struct mirror *m, uint64_t gen)
 {
 	return atomic_load_explicit(&m->meta.durable_gen, memory_order_acquire) >= gen;
@@ -243,13 +243,13 @@ static inline bool meta_durable(struct mirror *m, uint64_t gen)
 
 /* ---- mirror_wait.c ---- */
 /* Under lock: park q; resume(q) runs when released. */
-void wait_park(struct mirror *m, struct mreq *q, void (*resume)(struct mreq *q));
+void vs_wait_park(struct mirror *m, struct mreq *q, void (*resume)(struct mreq *q));
 /* Without the lock: resume every parked request (each looks again and may
  * park again). */
-void wait_release(struct mirror *m);
+void vs_wait_release(struct mirror *m);
 /* Take a parked request out (bio: the one of that caller's bio; NULL: all
  * of them, as a list through next_wait).  NULL if none. */
-struct mreq *wait_take(struct mirror *m, const struct vs_bio *bio);
+struct mreq *vs_wait_take(struct mirror *m, const struct vs_bio *bio);
 
 /* ---- mirror_leg.c ---- */
 static inline uint8_t leg_state(const struct mirror *m, size_t i)
@@ -264,41 +264,41 @@ static inline bool leg_writable(const struct mirror *m, size_t i)
 }
 /* Under lock: a new state for leg i, carried by the next map update (and
  * acknowledgements wait for that update: state_gen). */
-void leg_set_state(struct mirror *m, size_t i, uint8_t state);
+void vs_leg_set_state(struct mirror *m, size_t i, uint8_t state);
 /* Legs a new write goes to, and legs a read may use (mask). */
-uint32_t leg_write_mask(struct mirror *m);
-uint32_t leg_read_mask(struct mirror *m);
+uint32_t vs_leg_write_mask(struct mirror *m);
+uint32_t vs_leg_read_mask(struct mirror *m);
 /* Submit a request to a leg, counting it in flight there. */
-int  leg_submit(struct mirror *m, size_t i, struct vs_bio *bio);
-void leg_returned(struct mirror *m, size_t i);
+int  vs_leg_submit(struct mirror *m, size_t i, struct vs_bio *bio);
+void vs_leg_returned(struct mirror *m, size_t i);
 /*
  * Leg i failed (err) on regions [r0, r1] (has_range; else on a request
  * without regions): mark it degraded and behind there.  The last leg in sync is never degraded (it
  * has the only good copy): false then, and the caller gets the error.
  */
-bool leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0, uint64_t r1);
+bool vs_leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0, uint64_t r1);
 /* A write to leg i came back cancelled while the leg is fine: it is behind
  * there, and copied again. */
-void leg_behind(struct mirror *m, size_t i, uint64_t r0, uint64_t r1);
+void vs_leg_behind(struct mirror *m, size_t i, uint64_t r0, uint64_t r1);
 /* The resync brought leg i level: in sync again. */
-void leg_synced(struct mirror *m, size_t i);
+void vs_leg_synced(struct mirror *m, size_t i);
 /* An event of leg i (LOST, BACK, FAILED, ...). */
-void leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev);
+void vs_leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev);
 /* The tick: lost and stuck legs, retries of degraded ones. */
-void leg_tick(struct mirror *m, uint64_t now_ns);
+void vs_leg_tick(struct mirror *m, uint64_t now_ns);
 /* Names for listings and the map file's states. */
-const char *leg_state_name(uint8_t state);
+const char *vs_leg_state_name(uint8_t state);
 
 /* ---- mirror_resync.c ---- */
-int  resync_init(struct mirror *m);
-void resync_fini(struct mirror *m);
-void resync_kick(struct mirror *m);
+int  vs_resync_init(struct mirror *m);
+void vs_resync_fini(struct mirror *m);
+void vs_resync_kick(struct mirror *m);
 /* Close: let the copy in flight finish, start none.  Control thread. */
-void resync_stop(struct mirror *m);
+void vs_resync_stop(struct mirror *m);
 
 /* ---- mirror_io.c ---- */
-int  mio_submit(struct mirror *m, struct vs_bio *bio, struct mreq *q);
+int  vs_mio_submit(struct mirror *m, struct vs_bio *bio, struct mreq *q);
 /* A parked request given back (cancel, reset): -ECANCELED. */
-void mio_cancel(struct mreq *q);
+void vs_mio_cancel(struct mreq *q);
 
 #endif

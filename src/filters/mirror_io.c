@@ -30,7 +30,7 @@ static void finish(struct mreq *q, int err)
 {
 	if (q->holds_pending) {
 		q->holds_pending = false;
-		map_give(q->m, q->r0, q->r1);
+		vs_map_give(q->m, q->r0, q->r1);
 	}
 	vs_bio_complete(q->parent, err);
 }
@@ -65,9 +65,9 @@ static void ack(struct mreq *q)
 	if (!meta_durable(m, q->need_gen)) {
 		pthread_mutex_lock(&m->lock);
 		if (!meta_durable(m, q->need_gen)) {
-			wait_park(m, q, ack);
+			vs_wait_park(m, q, ack);
 			pthread_mutex_unlock(&m->lock);
-			meta_kick(m);
+			vs_meta_kick(m);
 			return;
 		}
 		pthread_mutex_unlock(&m->lock);
@@ -97,14 +97,14 @@ static void child_failed(struct mreq *q, size_t i, int err)
 	if (!flush && err == -ECANCELED && leg_writable(m, i)) {
 		/* a reset of the stack, not a failure: the leg may or may not
 		 * have it, so it is copied there again */
-		leg_behind(m, i, q->r0, q->r1);
+		vs_leg_behind(m, i, q->r0, q->r1);
 		note_err(&q->hard, err);
 		return;
 	}
-	if (!leg_failed(m, i, err, !flush, q->r0, q->r1))
+	if (!vs_leg_failed(m, i, err, !flush, q->r0, q->r1))
 		note_err(&q->hard, err);
 	else if (flush)
-		map_behind_all(m, i);   /* acknowledged writes on it may be lost */
+		vs_map_behind_all(m, i);   /* acknowledged writes on it may be lost */
 }
 
 static void fan_child_done(struct vs_bio *bio, int err)
@@ -112,7 +112,7 @@ static void fan_child_done(struct vs_bio *bio, int err)
 	struct mreq *q = bio->ctx;
 	size_t i = child_leg(q, bio);
 
-	leg_returned(q->m, i);
+	vs_leg_returned(q->m, i);
 	if (err)
 		child_failed(q, i, err);
 	else
@@ -125,12 +125,12 @@ static void fan_child_done(struct vs_bio *bio, int err)
 static void fan_out(struct mreq *q)
 {
 	struct mirror *m = q->m;
-	uint32_t mask = leg_write_mask(m);
+	uint32_t mask = vs_leg_write_mask(m);
 
 	if (q->parent->op != VS_BIO_FLUSH)
 		for (size_t i = 0; i < m->nlegs; i++)
 			if (!(mask & (1u << i)))
-				map_behind(m, i, q->r0, q->r1);
+				vs_map_behind(m, i, q->r0, q->r1);
 	if (!mask) {
 		finish(q, -EIO);
 		return;
@@ -144,7 +144,7 @@ static void fan_out(struct mreq *q)
 		if (!(mask & (1u << i)))
 			continue;
 		child_init(q, i, fan_child_done);
-		if (leg_submit(m, i, &q->child[i]) < 0) {
+		if (vs_leg_submit(m, i, &q->child[i]) < 0) {
 			child_failed(q, i, -EIO);
 			atomic_fetch_sub(&q->left, 1);
 		}
@@ -168,26 +168,26 @@ static void write_start(struct mreq *q)
 	struct mirror *m = q->m;
 
 	while (!q->holds_pending) {
-		if (map_take(m, q->r0, q->r1)) {
+		if (vs_map_take(m, q->r0, q->r1)) {
 			q->holds_pending = true;
 			break;
 		}
 		pthread_mutex_lock(&m->lock);
 		if (any_copying(m, q->r0, q->r1)) {
-			wait_park(m, q, write_start);
+			vs_wait_park(m, q, write_start);
 			pthread_mutex_unlock(&m->lock);
 			return;
 		}
 		pthread_mutex_unlock(&m->lock);
 	}
-	if (!map_durable(m, q->r0, q->r1)) {
+	if (!vs_map_durable(m, q->r0, q->r1)) {
 		pthread_mutex_lock(&m->lock);
-		if (!map_durable(m, q->r0, q->r1)) {
-			if (map_want(m, q->r0, q->r1))
-				meta_changed(m);
-			wait_park(m, q, write_start);
+		if (!vs_map_durable(m, q->r0, q->r1)) {
+			if (vs_map_want(m, q->r0, q->r1))
+				vs_meta_changed(m);
+			vs_wait_park(m, q, write_start);
 			pthread_mutex_unlock(&m->lock);
-			meta_kick(m);
+			vs_meta_kick(m);
 			return;
 		}
 		pthread_mutex_unlock(&m->lock);
@@ -205,7 +205,7 @@ static void read_child_done(struct vs_bio *bio, int err)
 	struct mirror *m = q->m;
 	size_t i = child_leg(q, bio);
 
-	leg_returned(m, i);
+	vs_leg_returned(m, i);
 	if (!err) {
 		finish(q, 0);
 		return;
@@ -215,7 +215,7 @@ static void read_child_done(struct vs_bio *bio, int err)
 		return;
 	}
 	note_err(&q->err, err);
-	if (!leg_failed(m, i, err, true, q->r0, q->r1)) {
+	if (!vs_leg_failed(m, i, err, true, q->r0, q->r1)) {
 		finish(q, err);         /* the last leg in sync */
 		return;
 	}
@@ -225,7 +225,7 @@ static void read_child_done(struct vs_bio *bio, int err)
 static void read_start(struct mreq *q)
 {
 	struct mirror *m = q->m;
-	uint32_t mask = leg_read_mask(m) & ~q->tried;
+	uint32_t mask = vs_leg_read_mask(m) & ~q->tried;
 	unsigned k;
 	int rc;
 
@@ -249,19 +249,19 @@ static void read_start(struct mreq *q)
 	q->read_leg = (uint8_t)__builtin_ctz(mask);
 	q->tried |= 1u << q->read_leg;
 	child_init(q, q->read_leg, read_child_done);
-	rc = leg_submit(m, q->read_leg, &q->child[q->read_leg]);
+	rc = vs_leg_submit(m, q->read_leg, &q->child[q->read_leg]);
 	if (rc < 0) {
 		note_err(&q->err, rc);
 		read_start(q);
 	}
 }
 
-void mio_cancel(struct mreq *q)
+void vs_mio_cancel(struct mreq *q)
 {
 	finish(q, -ECANCELED);
 }
 
-int mio_submit(struct mirror *m, struct vs_bio *bio, struct mreq *q)
+int vs_mio_submit(struct mirror *m, struct vs_bio *bio, struct mreq *q)
 {
 	q->m = m;
 	q->parent = bio;

@@ -35,12 +35,12 @@ static const char *const state_names[] = {
 	[LEG_FAILED] = "failed", [LEG_DETACHED] = "being replaced",
 };
 
-const char *leg_state_name(uint8_t state)
+const char *vs_leg_state_name(uint8_t state)
 {
 	return state <= LEG_DETACHED ? state_names[state] : "?";
 }
 
-uint32_t leg_write_mask(struct mirror *m)
+uint32_t vs_leg_write_mask(struct mirror *m)
 {
 	uint32_t mask = 0;
 
@@ -50,7 +50,7 @@ uint32_t leg_write_mask(struct mirror *m)
 	return mask;
 }
 
-uint32_t leg_read_mask(struct mirror *m)
+uint32_t vs_leg_read_mask(struct mirror *m)
 {
 	uint32_t mask = 0;
 
@@ -60,7 +60,7 @@ uint32_t leg_read_mask(struct mirror *m)
 	return mask;
 }
 
-int leg_submit(struct mirror *m, size_t i, struct vs_bio *bio)
+int vs_leg_submit(struct mirror *m, size_t i, struct vs_bio *bio)
 {
 	int rc;
 
@@ -71,7 +71,7 @@ int leg_submit(struct mirror *m, size_t i, struct vs_bio *bio)
 	return rc;
 }
 
-void leg_returned(struct mirror *m, size_t i)
+void vs_leg_returned(struct mirror *m, size_t i)
 {
 	atomic_fetch_add(&m->leg[i].completions, 1);
 	atomic_fetch_sub(&m->leg[i].outstanding, 1);
@@ -87,16 +87,16 @@ static size_t others_in_sync(struct mirror *m, size_t i)
 	return n;
 }
 
-void leg_set_state(struct mirror *m, size_t i, uint8_t state)
+void vs_leg_set_state(struct mirror *m, size_t i, uint8_t state)
 {
 	if (state == LEG_RESYNCING && leg_state(m, i) != LEG_RESYNCING)
 		atomic_store(&m->leg[i].rs_total, atomic_load(&m->leg[i].behind));
 	atomic_store(&m->leg[i].state, state);
 	m->leg[i].since = (uint64_t)time(NULL);
-	atomic_store(&m->state_gen, meta_changed(m));
+	atomic_store(&m->state_gen, vs_meta_changed(m));
 }
 
-bool leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0, uint64_t r1)
+bool vs_leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0, uint64_t r1)
 {
 	struct mleg *l = &m->leg[i];
 	bool degraded = false;
@@ -109,22 +109,22 @@ bool leg_failed(struct mirror *m, size_t i, int err, bool has_range, uint64_t r0
 		return false;
 	}
 	if (has_range)
-		map_behind(m, i, r0, r1);
+		vs_map_behind(m, i, r0, r1);
 	if (s == LEG_IN_SYNC || s == LEG_RESYNCING) {
-		leg_set_state(m, i, LEG_DEGRADED);
+		vs_leg_set_state(m, i, LEG_DEGRADED);
 		snprintf(l->why, sizeof(l->why), "%s", strerror(-err));
 		atomic_store(&l->failed_ns, vs_loop_clock_ns());
 		degraded = true;
 	}
 	pthread_mutex_unlock(&m->lock);
-	meta_kick(m);
+	vs_meta_kick(m);
 	if (degraded)
-		mirror_log(m, "mirror: leg %zu degraded (%s); the others serve, what it misses is "
+		vs_mirror_log(m, "mirror: leg %zu degraded (%s); the others serve, what it misses is "
 		           "copied when it returns", i, strerror(-err));
 	return true;
 }
 
-void leg_behind(struct mirror *m, size_t i, uint64_t r0, uint64_t r1)
+void vs_leg_behind(struct mirror *m, size_t i, uint64_t r0, uint64_t r1)
 {
 	uint8_t s;
 
@@ -132,28 +132,28 @@ void leg_behind(struct mirror *m, size_t i, uint64_t r0, uint64_t r1)
 	s = leg_state(m, i);
 	/* the last leg in sync holds what there is: nothing to copy it from */
 	if (s == LEG_IN_SYNC && others_in_sync(m, i) > 0)
-		leg_set_state(m, i, s = LEG_RESYNCING);
+		vs_leg_set_state(m, i, s = LEG_RESYNCING);
 	if (s != LEG_IN_SYNC)
-		map_behind(m, i, r0, r1);
+		vs_map_behind(m, i, r0, r1);
 	pthread_mutex_unlock(&m->lock);
-	meta_kick(m);
+	vs_meta_kick(m);
 	m->kick_resync(m);
 }
 
-void leg_synced(struct mirror *m, size_t i)
+void vs_leg_synced(struct mirror *m, size_t i)
 {
 	bool now = false;
 
 	pthread_mutex_lock(&m->lock);
 	if (leg_state(m, i) == LEG_RESYNCING && atomic_load(&m->leg[i].behind) == 0) {
-		leg_set_state(m, i, LEG_IN_SYNC);
+		vs_leg_set_state(m, i, LEG_IN_SYNC);
 		m->leg[i].why[0] = 0;
 		now = true;
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (now) {
-		meta_kick(m);
-		mirror_log(m, "mirror: leg %zu is in sync again", i);
+		vs_meta_kick(m);
+		vs_mirror_log(m, "mirror: leg %zu is in sync again", i);
 	}
 }
 
@@ -166,20 +166,20 @@ static void start_copy(struct mirror *m, size_t i, const char *what)
 
 	pthread_mutex_lock(&m->lock);
 	if (leg_state(m, i) == LEG_DEGRADED) {
-		leg_set_state(m, i, LEG_RESYNCING);
+		vs_leg_set_state(m, i, LEG_RESYNCING);
 		now = true;
 	}
 	behind = atomic_load(&m->leg[i].behind);
 	pthread_mutex_unlock(&m->lock);
 	if (!now)
 		return;
-	meta_kick(m);
-	mirror_log(m, "mirror: leg %zu %s; copying the %llu regions it is behind on", i, what,
+	vs_meta_kick(m);
+	vs_mirror_log(m, "mirror: leg %zu %s; copying the %llu regions it is behind on", i, what,
 	           (unsigned long long)behind);
 	m->kick_resync(m);
 }
 
-void leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev)
+void vs_leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev)
 {
 	struct mleg *l = &m->leg[i];
 
@@ -197,7 +197,7 @@ void leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev)
 			vs_layer_event(m->self, ev);
 			return;
 		}
-		mirror_log(m, "mirror: leg %zu lost its resource (%s); degraded in %llu ms unless "
+		vs_mirror_log(m, "mirror: leg %zu lost its resource (%s); degraded in %llu ms unless "
 		           "it comes back", i, ev->why ? ev->why : "no reason given",
 		           (unsigned long long)atomic_load(&m->leg_timeout_ms));
 		return;
@@ -209,15 +209,15 @@ void leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev)
 		return;
 	case VS_BDEV_EV_FAILED:
 		atomic_store(&l->lost, false);
-		if (!leg_failed(m, i, -ENODEV, true, 0, m->nregions - 1)) {
+		if (!vs_leg_failed(m, i, -ENODEV, true, 0, m->nregions - 1)) {
 			vs_layer_event(m->self, ev);
 			return;
 		}
 		pthread_mutex_lock(&m->lock);
-		leg_set_state(m, i, LEG_FAILED);
+		vs_leg_set_state(m, i, LEG_FAILED);
 		pthread_mutex_unlock(&m->lock);
-		meta_kick(m);
-		mirror_log(m, "mirror: leg %zu failed for good (%s); replace it", i,
+		vs_meta_kick(m);
+		vs_mirror_log(m, "mirror: leg %zu failed for good (%s); replace it", i,
 		           ev->why ? ev->why : "no reason given");
 		if (atomic_exchange(&l->passed_up, false)) {
 			struct vs_bdev_event back = { .type = VS_BDEV_EV_BACK, .why = "other legs serve" };
@@ -237,7 +237,7 @@ void leg_event(struct mirror *m, size_t i, const struct vs_bdev_event *ev)
 static void give_up(struct mirror *m, size_t i, const char *why)
 {
 	/* no regions: the writes it held mark theirs as they come back */
-	if (!leg_failed(m, i, -ETIMEDOUT, false, 0, 0))
+	if (!vs_leg_failed(m, i, -ETIMEDOUT, false, 0, 0))
 		return;         /* the last leg in sync: it keeps its requests */
 	pthread_mutex_lock(&m->lock);
 	snprintf(m->leg[i].why, sizeof(m->leg[i].why), "%s", why);
@@ -246,7 +246,7 @@ static void give_up(struct mirror *m, size_t i, const char *why)
 	vs_layer_lower_reset(m->self, i);
 }
 
-void leg_tick(struct mirror *m, uint64_t now)
+void vs_leg_tick(struct mirror *m, uint64_t now)
 {
 	uint64_t timeout = atomic_load(&m->leg_timeout_ms) * 1000000ull;
 	uint64_t retry = atomic_load(&m->retry_ms) * 1000000ull;

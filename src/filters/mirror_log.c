@@ -10,7 +10,7 @@
 
 #include "mirror_int.h"
 
-void mirror_log(struct mirror *m, const char *fmt, ...)
+void vs_mirror_log(struct mirror *m, const char *fmt, ...)
 {
 	struct vs_bdev_event ev = { .type = VS_BDEV_EV_STATE };
 	char line[256];

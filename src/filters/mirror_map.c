@@ -18,31 +18,31 @@
 
 #include "mirror_int.h"
 
-bool map_test(_Atomic uint64_t *bits, uint64_t r)
+bool vs_map_test(_Atomic uint64_t *bits, uint64_t r)
 {
 	return atomic_load_explicit(&bits[r / 64], memory_order_acquire) >> (r % 64) & 1;
 }
 
-bool map_set(_Atomic uint64_t *bits, uint64_t r)
+bool vs_map_set(_Atomic uint64_t *bits, uint64_t r)
 {
 	uint64_t bit = 1ull << (r % 64);
 
 	return !(atomic_fetch_or(&bits[r / 64], bit) & bit);
 }
 
-bool map_clear(_Atomic uint64_t *bits, uint64_t r)
+bool vs_map_clear(_Atomic uint64_t *bits, uint64_t r)
 {
 	uint64_t bit = 1ull << (r % 64);
 
 	return atomic_fetch_and(&bits[r / 64], ~bit) & bit;
 }
 
-void map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1)
+void vs_map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1)
 {
 	struct mleg *l = &m->leg[leg];
 
 	for (uint64_t r = r0; r <= r1 && r < m->nregions; r++)
-		if (map_set(l->bits, r)) {
+		if (vs_map_set(l->bits, r)) {
 			/* the total first: a reader of behind, then the
 			 * total, never sees more behind than in all */
 			atomic_fetch_add(&l->rs_total, 1);
@@ -50,18 +50,18 @@ void map_behind(struct mirror *m, size_t leg, uint64_t r0, uint64_t r1)
 		}
 }
 
-void map_behind_all(struct mirror *m, size_t leg)
+void vs_map_behind_all(struct mirror *m, size_t leg)
 {
-	map_behind(m, leg, 0, m->nregions - 1);
+	vs_map_behind(m, leg, 0, m->nregions - 1);
 }
 
-void map_behind_clear(struct mirror *m, size_t leg, uint64_t r)
+void vs_map_behind_clear(struct mirror *m, size_t leg, uint64_t r)
 {
-	if (map_clear(m->leg[leg].bits, r))
+	if (vs_map_clear(m->leg[leg].bits, r))
 		atomic_fetch_sub(&m->leg[leg].behind, 1);
 }
 
-uint64_t map_count(const struct mirror *m, _Atomic uint64_t *bits)
+uint64_t vs_map_count(const struct mirror *m, _Atomic uint64_t *bits)
 {
 	uint64_t n = 0;
 
@@ -71,7 +71,7 @@ uint64_t map_count(const struct mirror *m, _Atomic uint64_t *bits)
 	return n;
 }
 
-uint64_t map_next_behind(struct mirror *m, uint32_t legs, uint64_t from)
+uint64_t vs_map_next_behind(struct mirror *m, uint32_t legs, uint64_t from)
 {
 	for (uint64_t w = from / 64; w < m->words; w++) {
 		uint64_t any = 0;
@@ -90,13 +90,13 @@ uint64_t map_next_behind(struct mirror *m, uint32_t legs, uint64_t from)
 	return m->nregions;
 }
 
-bool map_take(struct mirror *m, uint64_t r0, uint64_t r1)
+bool vs_map_take(struct mirror *m, uint64_t r0, uint64_t r1)
 {
 	for (uint64_t r = r0; r <= r1; r++)
 		atomic_fetch_add(&m->pending[r], 1);
 	for (uint64_t r = r0; r <= r1; r++) {
 		if (atomic_load(&m->copying[r])) {
-			map_give(m, r0, r1);
+			vs_map_give(m, r0, r1);
 			return false;
 		}
 	}
@@ -106,7 +106,7 @@ bool map_take(struct mirror *m, uint64_t r0, uint64_t r1)
 	return true;
 }
 
-void map_give(struct mirror *m, uint64_t r0, uint64_t r1)
+void vs_map_give(struct mirror *m, uint64_t r0, uint64_t r1)
 {
 	bool copy_waits = false;
 
@@ -117,7 +117,7 @@ void map_give(struct mirror *m, uint64_t r0, uint64_t r1)
 		m->kick_resync(m);
 }
 
-bool map_durable(struct mirror *m, uint64_t r0, uint64_t r1)
+bool vs_map_durable(struct mirror *m, uint64_t r0, uint64_t r1)
 {
 	for (uint64_t r = r0; r <= r1; r++)
 		if (atomic_load(&m->wstate[r]) != W_DURABLE)
@@ -125,7 +125,7 @@ bool map_durable(struct mirror *m, uint64_t r0, uint64_t r1)
 	return true;
 }
 
-bool map_want(struct mirror *m, uint64_t r0, uint64_t r1)
+bool vs_map_want(struct mirror *m, uint64_t r0, uint64_t r1)
 {
 	bool need = false;
 
@@ -133,7 +133,7 @@ bool map_want(struct mirror *m, uint64_t r0, uint64_t r1)
 		switch (atomic_load(&m->wstate[r])) {
 		case W_CLEAN:
 			atomic_store(&m->wstate[r], W_SET);
-			map_set(m->wbits, r);
+			vs_map_set(m->wbits, r);
 			m->meta.set_list[m->meta.nset++] = r;
 			need = true;
 			break;
@@ -147,7 +147,7 @@ bool map_want(struct mirror *m, uint64_t r0, uint64_t r1)
 	return need;
 }
 
-bool map_clean(struct mirror *m, bool all)
+bool vs_map_clean(struct mirror *m, bool all)
 {
 	bool changed = false;
 
@@ -162,7 +162,7 @@ bool map_clean(struct mirror *m, bool all)
 			atomic_store(&m->wstate[r], W_DURABLE);
 			continue;
 		}
-		map_clear(m->wbits, r);
+		vs_map_clear(m->wbits, r);
 		changed = true;
 	}
 	return changed;

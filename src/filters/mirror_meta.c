@@ -166,20 +166,20 @@ static void update_done(struct vs_bio *bio, int err)
 	pthread_cond_broadcast(&mt->done);
 	pthread_mutex_unlock(&m->lock);
 	if (err)
-		mirror_log(m, "mirror: the map file cannot be written (%s); writes to idle regions "
+		vs_mirror_log(m, "mirror: the map file cannot be written (%s); writes to idle regions "
 		        "wait until it can", strerror(-err));
 	m->release_waiters(m);
 	if (again)
-		meta_kick(m);
+		vs_meta_kick(m);
 }
 
-uint64_t meta_changed(struct mirror *m)
+uint64_t vs_meta_changed(struct mirror *m)
 {
 	m->meta.want = true;
 	return ++m->meta.gen;
 }
 
-void meta_kick(struct mirror *m)
+void vs_meta_kick(struct mirror *m)
 {
 	struct meta *mt = &m->meta;
 	uint64_t *swap;
@@ -212,16 +212,16 @@ void meta_kick(struct mirror *m)
 		update_done(&mt->bio, rc);
 }
 
-int meta_sync(struct mirror *m)
+int vs_meta_sync(struct mirror *m)
 {
 	struct meta *mt = &m->meta;
 	uint64_t g;
 	int err = 0;
 
 	pthread_mutex_lock(&m->lock);
-	g = meta_changed(m);
+	g = vs_meta_changed(m);
 	pthread_mutex_unlock(&m->lock);
-	meta_kick(m);
+	vs_meta_kick(m);
 	pthread_mutex_lock(&m->lock);
 	while (!meta_durable(m, g)) {
 		if (!mt->in_flight && mt->io_err) {
@@ -230,7 +230,7 @@ int meta_sync(struct mirror *m)
 		}
 		if (!mt->in_flight) {
 			pthread_mutex_unlock(&m->lock);
-			meta_kick(m);
+			vs_meta_kick(m);
 			pthread_mutex_lock(&m->lock);
 			continue;
 		}
@@ -288,16 +288,16 @@ static void recover(struct mirror *m)
 		if (src == m->nlegs)
 			src = 0;
 		atomic_store(&m->leg[src].state, LEG_IN_SYNC);
-		mirror_log(m, "mirror: no leg was in sync when it stopped; leg %zu is taken as the "
+		vs_mirror_log(m, "mirror: no leg was in sync when it stopped; leg %zu is taken as the "
 		        "source", src);
 	}
 	for (uint64_t r = 0; r < m->nregions; r++) {
-		if (!map_test(m->wbits, r))
+		if (!vs_map_test(m->wbits, r))
 			continue;
 		for (size_t i = 0; i < m->nlegs; i++)
 			if (i != src)
-				map_behind(m, i, r, r);
-		map_clear(m->wbits, r);
+				vs_map_behind(m, i, r, r);
+		vs_map_clear(m->wbits, r);
 	}
 	/* legs that were degraded or being copied are tried again */
 	for (size_t i = 0; i < m->nlegs; i++) {
@@ -321,12 +321,12 @@ static void load(struct mirror *m, const uint8_t *from)
 		uint8_t s = h->leg_state[i];
 
 		atomic_store(&m->leg[i].state, s <= LEG_FAILED ? s : LEG_DEGRADED);
-		atomic_store(&m->leg[i].behind, map_count(m, m->leg[i].bits));
+		atomic_store(&m->leg[i].behind, vs_map_count(m, m->leg[i].bits));
 		atomic_store(&m->leg[i].rs_total, atomic_load(&m->leg[i].behind));
 	}
 }
 
-int meta_open(struct mirror *m, const char *path, bool assume_clean)
+int vs_meta_open(struct mirror *m, const char *path, bool assume_clean)
 {
 	struct meta *mt = &m->meta;
 	size_t words = (size_t)m->words * (1 + m->nlegs);
@@ -391,10 +391,10 @@ int meta_open(struct mirror *m, const char *path, bool assume_clean)
 		 * is copied to the others */
 		for (size_t i = 1; i < m->nlegs && !assume_clean; i++) {
 			atomic_store(&m->leg[i].state, LEG_RESYNCING);
-			map_behind_all(m, i);
+			vs_map_behind_all(m, i);
 		}
 	}
-	rc = meta_sync(m);
+	rc = vs_meta_sync(m);
 	if (rc < 0) {
 		vs_set_error("meta: '%s' cannot be written: %s", path, strerror(-rc));
 		return rc;
@@ -402,7 +402,7 @@ int meta_open(struct mirror *m, const char *path, bool assume_clean)
 	return 0;
 }
 
-void meta_close(struct mirror *m)
+void vs_meta_close(struct mirror *m)
 {
 	struct meta *mt = &m->meta;
 

@@ -32,7 +32,7 @@ static void post_step(struct mirror *m)
 		vs_loop_post(m->loop, &m->rs.kick);
 }
 
-void resync_kick(struct mirror *m)
+void vs_resync_kick(struct mirror *m)
 {
 	post_step(m);
 }
@@ -49,7 +49,7 @@ static uint32_t copy_targets(struct mirror *m)
 
 static size_t pick_source(struct mirror *m)
 {
-	uint32_t mask = leg_read_mask(m);
+	uint32_t mask = vs_leg_read_mask(m);
 
 	return mask ? (size_t)__builtin_ctz(mask) : m->nlegs;
 }
@@ -61,7 +61,7 @@ static void end_region(struct mirror *m, bool clear)
 
 	for (size_t i = 0; clear && i < m->nlegs; i++)
 		if (rs->targets & (1u << i))
-			map_behind_clear(m, i, rs->region);
+			vs_map_behind_clear(m, i, rs->region);
 	if (clear) {
 		atomic_fetch_add(&rs->regions_copied, 1);
 		atomic_store(&rs->cleared, true);
@@ -94,7 +94,7 @@ static void piece_written(struct mirror *m)
 	pthread_cond_broadcast(&rs->idle);
 	pthread_mutex_unlock(&m->lock);
 	if (region_over)
-		wait_release(m);        /* writes held back by the copy */
+		vs_wait_release(m);        /* writes held back by the copy */
 	post_step(m);
 }
 
@@ -103,9 +103,9 @@ static void write_done(struct vs_bio *bio, int err)
 	struct mirror *m = bio->ctx;
 	size_t i = (size_t)(bio - m->rs.wr);
 
-	leg_returned(m, i);
+	vs_leg_returned(m, i);
 	if (err)
-		leg_failed(m, i, err, true, m->rs.region, m->rs.region);
+		vs_leg_failed(m, i, err, true, m->rs.region, m->rs.region);
 	else {
 		pthread_mutex_lock(&m->lock);
 		m->rs.ok |= 1u << i;
@@ -122,7 +122,7 @@ static void source_failed(struct mirror *m, int err)
 {
 	struct resync *rs = &m->rs;
 
-	leg_failed(m, rs->source, err, true, rs->region, rs->region);
+	vs_leg_failed(m, rs->source, err, true, rs->region, rs->region);
 	pthread_mutex_lock(&m->lock);
 	rs->busy = false;
 	pthread_cond_broadcast(&rs->idle);
@@ -137,7 +137,7 @@ static void read_done(struct vs_bio *bio, int err)
 	uint32_t targets;
 
 	(void)bio;
-	leg_returned(m, rs->source);
+	vs_leg_returned(m, rs->source);
 	if (err) {
 		source_failed(m, err);
 		return;
@@ -153,8 +153,8 @@ static void read_done(struct vs_bio *bio, int err)
 		rs->wr[i] = (struct vs_bio){ .op = VS_BIO_WRITE, .offset = rs->rd.offset,
 		                             .length = rs->rd.length, .iov = &rs->iov, .iovcnt = 1,
 		                             .done = write_done, .ctx = m };
-		if (leg_submit(m, i, &rs->wr[i]) < 0) {
-			leg_failed(m, i, -EIO, true, rs->region, rs->region);
+		if (vs_leg_submit(m, i, &rs->wr[i]) < 0) {
+			vs_leg_failed(m, i, -EIO, true, rs->region, rs->region);
 			atomic_fetch_sub(&rs->left, 1);
 		}
 	}
@@ -167,20 +167,20 @@ static void read_done(struct vs_bio *bio, int err)
 static bool next_region(struct mirror *m, uint32_t targets)
 {
 	struct resync *rs = &m->rs;
-	uint64_t r = map_next_behind(m, targets, rs->cursor);
+	uint64_t r = vs_map_next_behind(m, targets, rs->cursor);
 
 	if (r >= m->nregions)
-		r = map_next_behind(m, targets, 0);
+		r = vs_map_next_behind(m, targets, 0);
 	if (r >= m->nregions)
 		return false;
 	rs->region = r;
 	rs->targets = 0;
 	for (size_t i = 0; i < m->nlegs; i++)
-		if ((targets & (1u << i)) && map_test(m->leg[i].bits, r))
+		if ((targets & (1u << i)) && vs_map_test(m->leg[i].bits, r))
 			rs->targets |= 1u << i;
 	rs->pos = r << m->shift;
 	rs->end = rs->pos + m->region < m->size ? rs->pos + m->region : m->size;
-	/* Dekker with map_take: set copying, then look at pending */
+	/* Dekker with vs_map_take: set copying, then look at pending */
 	atomic_store(&m->copying[r], 1);
 	rs->region_locked = true;
 	return true;
@@ -216,7 +216,7 @@ static void step(struct mirror *m)
 			pthread_mutex_unlock(&m->lock);
 			for (size_t i = 0; i < m->nlegs; i++)
 				if (targets & (1u << i))
-					leg_synced(m, i);
+					vs_leg_synced(m, i);
 			return;
 		}
 	}
@@ -225,7 +225,7 @@ static void step(struct mirror *m)
 		/* the legs it was for went away: leave the region as it is */
 		end_region(m, false);
 		pthread_mutex_unlock(&m->lock);
-		wait_release(m);
+		vs_wait_release(m);
 		post_step(m);
 		return;
 	}
@@ -239,7 +239,7 @@ static void step(struct mirror *m)
 		/* no leg in sync to read from now: let writes in, look later */
 		end_region(m, false);
 		pthread_mutex_unlock(&m->lock);
-		wait_release(m);
+		vs_wait_release(m);
 		vs_loop_timer_arm(m->loop, &rs->timer, now + WAIT_SOURCE_NS);
 		return;
 	}
@@ -250,7 +250,7 @@ static void step(struct mirror *m)
 	rs->rd = (struct vs_bio){ .op = VS_BIO_READ, .offset = rs->pos, .length = len,
 	                          .iov = &rs->iov, .iovcnt = 1, .done = read_done, .ctx = m };
 	pthread_mutex_unlock(&m->lock);
-	rc = leg_submit(m, src, &rs->rd);
+	rc = vs_leg_submit(m, src, &rs->rd);
 	if (rc == -EAGAIN) {
 		/* the leg's requests are all in use: a little later */
 		pthread_mutex_lock(&m->lock);
@@ -276,7 +276,7 @@ static void on_timer(struct vs_loop_timer *t)
 	step((struct mirror *)((char *)t - offsetof(struct mirror, rs.timer)));
 }
 
-int resync_init(struct mirror *m)
+int vs_resync_init(struct mirror *m)
 {
 	struct resync *rs = &m->rs;
 
@@ -291,7 +291,7 @@ int resync_init(struct mirror *m)
 	return 0;
 }
 
-void resync_stop(struct mirror *m)
+void vs_resync_stop(struct mirror *m)
 {
 	struct resync *rs = &m->rs;
 	bool locked;
@@ -305,13 +305,13 @@ void resync_stop(struct mirror *m)
 		end_region(m, false);
 	pthread_mutex_unlock(&m->lock);
 	if (locked)
-		wait_release(m);
+		vs_wait_release(m);
 }
 
-void resync_fini(struct mirror *m)
+void vs_resync_fini(struct mirror *m)
 {
 	if (!m->rs.buf)
-		return;         /* resync_init did not get that far */
+		return;         /* vs_resync_init did not get that far */
 	free(m->rs.buf);
 	m->rs.buf = NULL;
 	pthread_cond_destroy(&m->rs.idle);

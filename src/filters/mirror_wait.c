@@ -12,14 +12,14 @@
  */
 #include "mirror_int.h"
 
-void wait_park(struct mirror *m, struct mreq *q, void (*resume)(struct mreq *q))
+void vs_wait_park(struct mirror *m, struct mreq *q, void (*resume)(struct mreq *q))
 {
 	q->resume = resume;
 	q->next_wait = m->waiters;
 	m->waiters = q;
 }
 
-void wait_release(struct mirror *m)
+void vs_wait_release(struct mirror *m)
 {
 	struct mreq *q, *next, *rev = NULL;
 
@@ -39,7 +39,7 @@ void wait_release(struct mirror *m)
 	}
 }
 
-struct mreq *wait_take(struct mirror *m, const struct vs_bio *bio)
+struct mreq *vs_wait_take(struct mirror *m, const struct vs_bio *bio)
 {
 	struct mreq **pp, *q = NULL;
 

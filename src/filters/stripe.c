@@ -84,7 +84,7 @@ static void *stripe_open(struct vs_filter_open_args *args)
 	s->size = per_leg * s->nlegs;
 	s->split = (struct vsplit){ .self = args->self, .vol = s, .map = stripe_map,
 	                            .nlegs = s->nlegs };
-	args->ctx_size = vsplit_init(&s->split, s->chunk);
+	args->ctx_size = vs_vsplit_init(&s->split, s->chunk);
 	args->max_pieces = s->split.max_pieces;
 	return s;
 }
@@ -100,7 +100,7 @@ static int stripe_submit(void *h, struct vs_bio *bio, void *ctx)
 
 	if (bio->op != VS_BIO_FLUSH && (bio->offset > s->size || bio->length > s->size - bio->offset))
 		return -EINVAL;
-	return vsplit_submit(&s->split, bio, ctx);
+	return vs_vsplit_submit(&s->split, bio, ctx);
 }
 
 static uint64_t stripe_size(void *h)
@@ -112,7 +112,7 @@ static void stripe_caps(void *h, struct vs_backend_caps *caps)
 {
 	struct stripe *s = h;
 
-	vsplit_caps(&s->split, caps);
+	vs_vsplit_caps(&s->split, caps);
 	caps->optimal_io_size = (uint32_t)(s->chunk * s->nlegs <= UINT32_MAX ? s->chunk * s->nlegs
 	                                                                     : 0);
 }
@@ -127,7 +127,7 @@ static int stripe_resize(void *h, uint64_t new_size)
 
 static int stripe_block_status(void *h, uint64_t off, uint64_t len, bool *mapped, uint64_t *ext)
 {
-	return vsplit_block_status(&((struct stripe *)h)->split, off, len, mapped, ext);
+	return vs_vsplit_block_status(&((struct stripe *)h)->split, off, len, mapped, ext);
 }
 
 static const struct vs_filter_ops stripe_ops = {

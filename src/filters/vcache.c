@@ -561,7 +561,7 @@ static const struct vs_filter_ops vcache_ops = {
 };
 VS_FILTER_BUILTIN(vcache_ops)
 
-uint64_t vcache_destaged(struct vcache *v)
+uint64_t vs_vcache_destaged(struct vcache *v)
 {
 	pthread_mutex_lock(&v->lock);
 	uint64_t n = v->destaged;
@@ -569,7 +569,7 @@ uint64_t vcache_destaged(struct vcache *v)
 	return n;
 }
 
-uint32_t vcache_cached(struct vcache *v)
+uint32_t vs_vcache_cached(struct vcache *v)
 {
 	pthread_mutex_lock(&v->lock);
 	uint32_t n = v->used;

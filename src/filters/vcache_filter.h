@@ -7,7 +7,7 @@
 
 struct vcache;
 /* Blocks written below by destaging so far; blocks in the cache now. */
-uint64_t vcache_destaged(struct vcache *v);
-uint32_t vcache_cached(struct vcache *v);
+uint64_t vs_vcache_destaged(struct vcache *v);
+uint32_t vs_vcache_cached(struct vcache *v);
 
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* The capabilities of a volume's legs together: see volume_caps.h. */
+/* The capabilities of a volume's legs together: see vs_volume_caps.h. */
 #include "volume_caps.h"
 
-void volume_caps(struct vs_layer *self, size_t nlegs, struct vs_backend_caps *caps)
+void vs_volume_caps(struct vs_layer *self, size_t nlegs, struct vs_backend_caps *caps)
 {
 	struct vs_backend_caps all;
 

@@ -12,6 +12,6 @@
 
 #include "vstor/filter.h"
 
-void volume_caps(struct vs_layer *self, size_t nlegs, struct vs_backend_caps *caps);
+void vs_volume_caps(struct vs_layer *self, size_t nlegs, struct vs_backend_caps *caps);
 
 #endif

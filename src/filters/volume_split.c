@@ -66,7 +66,7 @@ static size_t align16(size_t n)
 	return (n + 15) & ~(size_t)15;
 }
 
-size_t vsplit_init(struct vsplit *s, uint64_t chunk)
+size_t vs_vsplit_init(struct vsplit *s, uint64_t chunk)
 {
 	uint64_t cuts = chunk ? VSPLIT_PLAN_BYTES / chunk + 1 : s->nlegs;
 	uint64_t iov = cuts + 2 * s->nlegs + CALLER_IOV;
@@ -378,7 +378,7 @@ static void run(struct req *r)
 		wave(r);
 }
 
-int vsplit_submit(struct vsplit *s, struct vs_bio *bio, void *ctx)
+int vs_vsplit_submit(struct vsplit *s, struct vs_bio *bio, void *ctx)
 {
 	struct req *r;
 
@@ -394,7 +394,7 @@ int vsplit_submit(struct vsplit *s, struct vs_bio *bio, void *ctx)
 
 /* ---- queries through the map ---- */
 
-int vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *mapped,
+int vs_vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *mapped,
                         uint64_t *extent_len)
 {
 	struct vsplit_extent e;
@@ -415,7 +415,7 @@ int vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *m
 	return rc;
 }
 
-void vsplit_caps(struct vsplit *s, struct vs_backend_caps *caps)
+void vs_vsplit_caps(struct vsplit *s, struct vs_backend_caps *caps)
 {
-	volume_caps(s->self, s->nlegs, caps);
+	vs_volume_caps(s->self, s->nlegs, caps);
 }

@@ -45,7 +45,7 @@ struct vsplit {
 	const void *vol;                /* for map */
 	vsplit_map_fn map;
 	size_t nlegs;
-	/* set by vsplit_init */
+	/* set by vs_vsplit_init */
 	uint32_t block;                 /* cuts fall on multiples of this (bytes) */
 	uint32_t max_pieces;            /* requests below per wave */
 	uint32_t max_iov;               /* iovec entries per wave, all pieces together */
@@ -54,15 +54,15 @@ struct vsplit {
 /* Size the context for a volume whose map jumps every `chunk` bytes at
  * most often (0: only at leg ends); fills block (from the legs' caps),
  * max_pieces and max_iov, and returns ctx_size for open. */
-size_t vsplit_init(struct vsplit *s, uint64_t chunk);
+size_t vs_vsplit_init(struct vsplit *s, uint64_t chunk);
 /* The filter's submit. */
-int vsplit_submit(struct vsplit *s, struct vs_bio *bio, void *ctx);
+int vs_vsplit_submit(struct vsplit *s, struct vs_bio *bio, void *ctx);
 /* block_status through the map: the state of the first extent (a leg
  * that cannot tell counts as mapped, as a fully provisioned disk). */
-int vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *mapped,
+int vs_vsplit_block_status(struct vsplit *s, uint64_t offset, uint64_t len, bool *mapped,
                         uint64_t *extent_len);
 /* Capabilities of the legs together: what every leg can do, the largest
  * block, a write cache if any leg has one. */
-void vsplit_caps(struct vsplit *s, struct vs_backend_caps *caps);
+void vs_vsplit_caps(struct vsplit *s, struct vs_backend_caps *caps);
 
 #endif

@@ -18,7 +18,7 @@ static const char *const ac_names[VS_ADAPTER_CONTROL_MAX] = {
 
 /* Storport asks ScsiQuerySupportedControlTypes once, before any other
  * control request; so does the port, when a miniport is registered. */
-void adapter_control_query(struct vs_port *port, struct port_mp *m)
+void vs_adapter_control_query(struct vs_port *port, struct port_mp *m)
 {
 	bool sup[VS_ADAPTER_CONTROL_MAX] = { false };
 
@@ -30,7 +30,7 @@ void adapter_control_query(struct vs_port *port, struct port_mp *m)
 		port->ac_supported[t] |= m->ac_supported[t];
 }
 
-void port_reset_all(struct vs_port *port, enum vs_reset_kind kind)
+void vs_port_reset_all(struct vs_port *port, enum vs_reset_kind kind)
 {
 	uint32_t n = port_nmp(port);
 
@@ -93,13 +93,13 @@ int vs_port_stop(struct vs_port *port)
 	 * new SRBs, let the ones the miniport has finish (or be taken back by
 	 * the request timer), then tell the miniport. */
 	atomic_fetch_or(&port->hold, PORT_HOLD_STOPPED);
-	wait_ms = port_takeback_ms(port) + port->abort_timeout_ms;
+	wait_ms = vs_port_takeback_ms(port) + port->abort_timeout_ms;
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
-			(void)lun_wait_idle(lun, wait_ms);
+			(void)vs_lun_wait_idle(lun, wait_ms);
 	}
 	if (port->ac_supported[VS_ADAPTER_STOP])
 		rc = vs_port_adapter_control(port, VS_ADAPTER_STOP, NULL);
@@ -116,6 +116,6 @@ int vs_port_restart(struct vs_port *port)
 		rc = vs_port_adapter_control(port, VS_ADAPTER_RESTART, NULL);
 	if (rc == 0 &&
 	    (atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_STOPPED) & PORT_HOLD_STOPPED))
-		port_dispatch_all(port);
+		vs_port_dispatch_all(port);
 	return rc;
 }

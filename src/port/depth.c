@@ -28,7 +28,7 @@
 #include "port_int.h"
 #include "start.h"
 
-bool slot_starve(struct port_queue *q)
+bool vs_slot_starve(struct port_queue *q)
 {
 	if (!atomic_load_explicit(&q->starved, memory_order_relaxed)) {
 		atomic_store_explicit(&q->starved, true, memory_order_relaxed);
@@ -38,7 +38,7 @@ bool slot_starve(struct port_queue *q)
 	return slot_cas(q->lun);
 }
 
-uint32_t slot_unstarve(struct port_queue *q)
+uint32_t vs_slot_unstarve(struct port_queue *q)
 {
 	uint32_t c = q->credits;
 
@@ -56,7 +56,7 @@ uint32_t slot_unstarve(struct port_queue *q)
  */
 static bool hand_credit(struct vs_port_lun *lun)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 	uint32_t start = atomic_load_explicit(&lun->kick_cursor, memory_order_relaxed);
 
 	for (uint32_t k = 0; k < n; k++) {
@@ -80,7 +80,7 @@ static bool hand_credit(struct vs_port_lun *lun)
 		 * releasers racing here may serve one queue twice; that is all) */
 		atomic_store_explicit(&lun->kick_cursor, i + 1, memory_order_relaxed);
 		if (kick)
-			queue_kick(q);
+			vs_queue_kick(q);
 		return true;
 	}
 	return false;
@@ -90,17 +90,17 @@ static bool hand_credit(struct vs_port_lun *lun)
  * tries to take them itself (slot_take lets a starved queue in). */
 static void kick_starved(struct vs_port_lun *lun)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
 
 		if (q && atomic_load_explicit(&q->starved, memory_order_relaxed))
-			queue_kick(q);
+			vs_queue_kick(q);
 	}
 }
 
-void slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released)
+void vs_slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released)
 {
 	if (!released) {
 		while (n && atomic_load_explicit(&lun->starved, memory_order_seq_cst) &&

@@ -41,12 +41,12 @@ static void drain_kicks(void)
 		tl_kicks = q->kick_next;
 		q->kick_next = NULL;
 		q->kick_queued = false;
-		queue_run_unlock(q);
+		vs_queue_run_unlock(q);
 	}
 	tl_draining = false;
 }
 
-void queue_run_unlock(struct port_queue *q)
+void vs_queue_run_unlock(struct port_queue *q)
 {
 	const struct vs_miniport *mp = q->lun->mp;
 	void *aext = q->lun->aext;
@@ -62,7 +62,7 @@ void queue_run_unlock(struct port_queue *q)
 	tl_running++;
 	while ((srb = q->held.head)) {
 		v = queue_try_start(q, srb);
-		if (v == START_NEED_SLOT && slot_starve(q)) {
+		if (v == START_NEED_SLOT && vs_slot_starve(q)) {
 			srb->priv.flags |= SRBF_SLOT;
 			v = START_NOW;
 		}
@@ -78,7 +78,7 @@ void queue_run_unlock(struct port_queue *q)
 	/* still waiting for a slot: stay starved (a slot comes as a credit);
 	 * otherwise give back what was handed to it and not used */
 	if (!srb || v != START_NEED_SLOT)
-		give_back = slot_unstarve(q);
+		give_back = vs_slot_unstarve(q);
 	q->dispatching = false;
 	pthread_mutex_unlock(&q->lock);
 	if (give_back)
@@ -87,7 +87,7 @@ void queue_run_unlock(struct port_queue *q)
 		drain_kicks();
 }
 
-void queue_kick(struct port_queue *q)
+void vs_queue_kick(struct port_queue *q)
 {
 	pthread_mutex_lock(&q->lock);
 	if (q->dispatching) {
@@ -104,27 +104,27 @@ void queue_kick(struct port_queue *q)
 		pthread_mutex_unlock(&q->lock);
 		return;
 	}
-	queue_run_unlock(q);
+	vs_queue_run_unlock(q);
 }
 
-void lun_dispatch(struct vs_port_lun *lun)
+void vs_lun_dispatch(struct vs_port_lun *lun)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
 		if (q)
-			queue_kick(q);
+			vs_queue_kick(q);
 	}
 }
 
-void port_dispatch_all(struct vs_port *port)
+void vs_port_dispatch_all(struct vs_port *port)
 {
 	uint32_t hi = atomic_load(&port->lun_hi);
 
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
-			lun_dispatch(lun);
+			vs_lun_dispatch(lun);
 	}
 }

@@ -19,7 +19,7 @@ void vs_port_set_event_handler(struct vs_port *port, vs_port_event_fn fn, void *
 	pthread_mutex_unlock(&port->event_lock);
 }
 
-void port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq)
+void vs_port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq)
 {
 	/* Under the lock: vs_port_set_event_handler(NULL) then guarantees the
 	 * old handler (and its ctx) is no longer in use. */

@@ -21,7 +21,7 @@
 #include "start.h"
 
 /* `n` SRBs taken back for an abort request have had their done() called */
-void queue_abort_settled(struct port_queue *q, uint32_t n)
+void vs_queue_abort_settled(struct port_queue *q, uint32_t n)
 {
 	pthread_mutex_lock(&q->lock);
 	q->abort_pending -= n;
@@ -38,7 +38,7 @@ static bool is_ua_exempt(uint8_t op)
 }
 
 /* Complete an SRB the port answered itself (never reached the miniport). */
-void port_finish_local(struct vs_srb *srb)
+void vs_port_finish_local(struct vs_srb *srb)
 {
 	if (srb->srb_status == VS_SRB_PENDING)
 		srb->srb_status = VS_SRB_SUCCESS;
@@ -68,7 +68,7 @@ static inline uint64_t stats_now_ns(void)
 
 static void finish_with_stats(struct port_queue *q, struct vs_srb *srb)
 {
-	queue_account_locked(q, srb, stats_now_ns());
+	vs_queue_account_locked(q, srb, stats_now_ns());
 	srb->priv.state = SRB_DONE;
 }
 
@@ -133,7 +133,7 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	srb->xfer_len = 0;
 	/* Sent again (a class driver's retry): the last attempt's loan ends. */
 	if (srb->data_ref_release)
-		srb_release_data_ref(srb);
+		vs_srb_release_data_ref(srb);
 	srb->priv.flags = 0;
 	srb->priv.escalation = 0;
 	srb->priv.queue = NULL;
@@ -149,13 +149,13 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 
 	if (srb->cdb_len == 0 || srb->cdb_len > VS_CDB_MAX) {
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_INVALID_COMMAND_OPERATION_CODE);
-		port_finish_local(srb);
+		vs_port_finish_local(srb);
 		return;
 	}
 	if (op == REPORT_LUNS) {
 		/* SPC-4 6.33: the port owns the LUN inventory; any LUN may be asked */
-		port_report_luns(port, srb);
-		port_finish_local(srb);
+		vs_port_report_luns(port, srb);
+		vs_port_finish_local(srb);
 		return;
 	}
 
@@ -163,15 +163,15 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	 * used while this nexus was open, so the LUN is not there for it. */
 	q = lun ? lun_queue(lun, nkey) : NULL;
 	if (!q) {
-		port_absent_lun(srb);
-		port_finish_local(srb);
+		vs_port_absent_lun(srb);
+		vs_port_finish_local(srb);
 		return;
 	}
 	pthread_mutex_lock(&q->lock);
 	if (atomic_load_explicit(&lun->state, memory_order_relaxed) != LUN_ACTIVE) {
 		pthread_mutex_unlock(&q->lock);
-		port_absent_lun(srb);
-		port_finish_local(srb);
+		vs_port_absent_lun(srb);
+		vs_port_finish_local(srb);
 		return;
 	}
 	srb->priv.queue = q;
@@ -182,10 +182,10 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 		q->ua.used = true;
 
 	if (q->ua.n && !is_ua_exempt(op)) {
-		ua_pop_locked(q, &ua);
+		vs_ua_pop_locked(q, &ua);
 		if (op == REQUEST_SENSE)
 			/* SPC-4 6.39: report the UA as parameter data and clear it */
-			port_sense_as_data(srb, SENSE_UNIT_ATTENTION, ua);
+			vs_port_sense_as_data(srb, SENSE_UNIT_ATTENTION, ua);
 		else
 			vs_srb_set_sense(srb, SENSE_UNIT_ATTENTION, ua);
 		finish_with_stats(q, srb);
@@ -237,7 +237,7 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	}
 	/* starts it if it can after all, or marks the queue starved when it
 	 * waits for a depth slot, so a slot given back reaches it */
-	queue_run_unlock(q);
+	vs_queue_run_unlock(q);
 }
 
 /*
@@ -257,7 +257,7 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
  * (VS_SRB_SUCCESS).  No COMMANDS CLEARED BY ANOTHER INITIATOR unit
  * attention: that is the TAS=0 alternative.
  */
-void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
+void vs_srb_apply_verdict(struct vs_srb *srb, uint8_t default_status)
 {
 	uint8_t f = srb->priv.flags;
 	uint8_t st = default_status;
@@ -350,7 +350,7 @@ void vs_port_complete(struct vs_srb *srb)
 		if (q->waiters)
 			pthread_cond_broadcast(&q->drain_cv);
 		pthread_mutex_unlock(&q->lock);
-		srb_unref(srb);
+		vs_srb_unref(srb);
 		return;
 	}
 	if (srb->priv.state != SRB_ACTIVE) {
@@ -365,11 +365,11 @@ void vs_port_complete(struct vs_srb *srb)
 	slot = srb->priv.flags & SRBF_SLOT;
 	bool abort_req = srb->priv.flags & SRBF_ABORT_REQ;
 	if (abort_req)
-		srb_apply_verdict(srb, 0);
+		vs_srb_apply_verdict(srb, 0);
 	ready = busy_count_down(lun);
 	if (srb->srb_status == VS_SRB_PENDING)
 		srb->srb_status = VS_SRB_SUCCESS;
-	queue_account_locked(q, srb, now);
+	vs_queue_account_locked(q, srb, now);
 	srb->priv.state = SRB_DONE;
 	if (q->waiters)
 		pthread_cond_broadcast(&q->drain_cv);
@@ -377,13 +377,13 @@ void vs_port_complete(struct vs_srb *srb)
 	pthread_mutex_unlock(&q->lock);
 
 	srb->done(srb);
-	srb_unref(srb);                         /* the miniport's reference */
+	vs_srb_unref(srb);                         /* the miniport's reference */
 	if (abort_req)
-		queue_abort_settled(q, 1);      /* only now: a TMF answers after done() */
+		vs_queue_abort_settled(q, 1);      /* only now: a TMF answers after done() */
 	if (slot)
 		slot_release(lun, 1);           /* a starved queue first (depth.c) */
 	if (ready)
-		lun_dispatch(lun);              /* every queue may go on */
+		vs_lun_dispatch(lun);              /* every queue may go on */
 	else if (kick)
-		queue_kick(q);
+		vs_queue_kick(q);
 }

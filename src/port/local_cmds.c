@@ -51,7 +51,7 @@ static void encode_lun(uint8_t out[8], uint64_t lun)
 	}
 }
 
-void port_report_luns(struct vs_port *port, struct vs_srb *srb)
+void vs_port_report_luns(struct vs_port *port, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	uint8_t select = cdb[2];
@@ -105,10 +105,10 @@ void port_report_luns(struct vs_port *port, struct vs_srb *srb)
 	vs_srb_set_good(srb);
 	/* SPC-4 5.14: REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED for this nexus */
 	if (srb->nexus)
-		ua_clear_nexus_everywhere(port, srb->nexus->id, ASC_REPORTED_LUNS_DATA_HAS_CHANGED);
+		vs_ua_clear_nexus_everywhere(port, srb->nexus->id, ASC_REPORTED_LUNS_DATA_HAS_CHANGED);
 }
 
-void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq)
+void vs_port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq)
 {
 	uint8_t buf[32];
 	size_t n;
@@ -153,7 +153,7 @@ static void absent_inquiry(struct vs_srb *srb)
 	vs_srb_set_good(srb);
 }
 
-void port_absent_lun(struct vs_srb *srb)
+void vs_port_absent_lun(struct vs_srb *srb)
 {
 	switch (srb->cdb[0]) {
 	case INQUIRY:
@@ -161,7 +161,7 @@ void port_absent_lun(struct vs_srb *srb)
 		return;
 	case REQUEST_SENSE:
 		/* SPC-4 6.39: sense data LOGICAL UNIT NOT SUPPORTED, GOOD status */
-		port_sense_as_data(srb, SENSE_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
+		vs_port_sense_as_data(srb, SENSE_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);
 		return;
 	default:
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_LOGICAL_UNIT_NOT_SUPPORTED);

@@ -9,7 +9,7 @@
  * I/O path never sees freed memory, and a miniport's late completion after
  * a forced removal is still safe.
  *
- * A LUN changes state with every queue lock of it held (lun_lock_all), so
+ * A LUN changes state with every queue lock of it held (vs_lun_lock_all), so
  * a submit that saw it ACTIVE under its queue lock has queued its SRB
  * before the change, and every one after it sees the new state.
  */
@@ -30,7 +30,7 @@ static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t 
 	if (posix_memalign((void **)&lun, 64, sizeof(*lun)))
 		return NULL;
 	memset(lun, 0, sizeof(*lun));
-	if (lun_queues_init(lun)) {
+	if (vs_lun_queues_init(lun)) {
 		free(lun);
 		return NULL;
 	}
@@ -43,9 +43,9 @@ static struct vs_port_lun *lun_slot_get_or_alloc(struct vs_port *port, uint64_t 
 	return lun;
 }
 
-void port_lun_slot_free(struct vs_port_lun *lun)
+void vs_port_lun_slot_free(struct vs_port_lun *lun)
 {
-	lun_queues_free(lun);
+	vs_lun_queues_free(lun);
 	free(lun);
 }
 
@@ -53,7 +53,7 @@ void port_lun_slot_free(struct vs_port_lun *lun)
 static int lun_queues_for_open_nexuses(struct vs_port *port, struct vs_port_lun *lun)
 {
 	for (uint32_t id = 0; id < port->nexus_cap; id++)
-		if (port->nexus[id] && lun_queue_ensure(lun, id))
+		if (port->nexus[id] && vs_lun_queue_ensure(lun, id))
 			return -ENOMEM;
 	return 0;
 }
@@ -62,14 +62,14 @@ static int lun_queues_for_open_nexuses(struct vs_port *port, struct vs_port_lun 
  * statistics yet. */
 static void lun_reset_queues_locked(struct vs_port_lun *lun)
 {
-	uint32_t nq = lun_queue_count(lun);
+	uint32_t nq = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < nq; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
 
 		if (!q)
 			continue;
-		ua_forget_locked(q);
+		vs_ua_forget_locked(q);
 		memset(&q->st, 0, sizeof(q->st));
 	}
 }
@@ -128,7 +128,7 @@ static int lun_add(struct vs_port *port, const struct port_mp *m, uint64_t n,
 	 * (a nexus opened since the queues were made has its queue: nexus
 	 * open makes one on every LUN slot) */
 	pthread_mutex_lock(&port->nexus_lock);
-	lun_lock_all(lun);
+	vs_lun_lock_all(lun);
 	lun->ext = ext;
 	lun->mp = m->mp;
 	lun->aext = m->adapter_ext;
@@ -141,10 +141,10 @@ static int lun_add(struct vs_port *port, const struct port_mp *m, uint64_t n,
 	for (uint32_t id = 0; id < port->nexus_cap; id++) {
 		struct port_queue *q = port->nexus[id] ? lun_queue(lun, id + 1) : NULL;
 		if (q && !port->inner)
-			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
+			vs_ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
 	}
 	atomic_store(&lun->state, LUN_ACTIVE);
-	lun_unlock_all(lun);
+	vs_lun_unlock_all(lun);
 	pthread_mutex_unlock(&port->nexus_lock);
 	pthread_mutex_unlock(&port->lun_lock);
 
@@ -175,7 +175,7 @@ int vs_port_lun_add_to(struct vs_port *port, const struct vs_miniport *mp, uint6
  * miniport anywhere on the LUN */
 static bool lun_outstanding_locked(struct vs_port_lun *lun)
 {
-	uint32_t nq = lun_queue_count(lun);
+	uint32_t nq = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < nq; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
@@ -198,21 +198,21 @@ static void lun_drain_forced(struct vs_port *port, struct vs_port_lun *lun)
 	uint32_t t = port->abort_timeout_ms;
 
 	/* 1. what never reached the miniport is answered at once */
-	lun_force_complete(lun, NULL, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
+	vs_lun_force_complete(lun, NULL, FORCE_HELD, NULL, NULL, VS_SRB_NO_DEVICE);
 	/* 2. ask the miniport to abort what it has */
-	if (lun_mark_abort(lun, NULL, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
+	if (vs_lun_mark_abort(lun, NULL, filter_all, NULL, SRBF_GONE, MARK_CALL_ABORT_SRB) == 0)
 		return;
-	if (lun_wait_abort(lun, NULL, t))
+	if (vs_lun_wait_abort(lun, NULL, t))
 		return;
 	/* 3. still there: LUN reset */
 	if (lun->mp->reset)
 		lun->mp->reset(lun->aext, lun->ext, VS_RESET_LUN);
 	atomic_fetch_add(&lun->resets, 1);
-	if (lun_wait_abort(lun, NULL, t))
+	if (vs_lun_wait_abort(lun, NULL, t))
 		return;
 	/* 4. give them back to the initiator now; the miniport's late
 	 * completions only release them */
-	lun_force_complete(lun, NULL, FORCE_ACTIVE, NULL, NULL, VS_SRB_NO_DEVICE);
+	vs_lun_force_complete(lun, NULL, FORCE_ACTIVE, NULL, NULL, VS_SRB_NO_DEVICE);
 }
 
 int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
@@ -244,26 +244,26 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 		/* checked and changed with every queue held still: no SRB can
 		 * slip in between */
 		pthread_mutex_lock(&port->nexus_lock);
-		lun_lock_all(lun);
+		vs_lun_lock_all(lun);
 		if (lun_outstanding_locked(lun)) {
-			lun_unlock_all(lun);
+			vs_lun_unlock_all(lun);
 			pthread_mutex_unlock(&port->nexus_lock);
 			pthread_mutex_unlock(&port->lun_lock);
 			vs_set_error("lun: %llu has outstanding commands", (unsigned long long)n);
 			return -EBUSY;
 		}
 		atomic_store(&lun->state, LUN_REMOVING);
-		lun_unlock_all(lun);
+		vs_lun_unlock_all(lun);
 		pthread_mutex_unlock(&port->nexus_lock);
 	} else {
 		pthread_mutex_lock(&port->nexus_lock);
-		lun_lock_all(lun);
+		vs_lun_lock_all(lun);
 		atomic_store(&lun->state, LUN_REMOVING);  /* new SRBs: LOGICAL UNIT NOT SUPPORTED */
-		lun_unlock_all(lun);
+		vs_lun_unlock_all(lun);
 		pthread_mutex_unlock(&port->nexus_lock);
 		lun_drain_forced(port, lun);
 		/* the miniport should now let go of what it still holds */
-		lun_wait_zombies(lun, port->abort_timeout_ms);
+		vs_lun_wait_zombies(lun, port->abort_timeout_ms);
 	}
 
 	ext = lun->ext;
@@ -275,11 +275,11 @@ int vs_port_lun_remove(struct vs_port *port, uint64_t n, bool force)
 		lun->mp->lun_detach(lun->aext, ext);
 	}
 	pthread_mutex_lock(&port->nexus_lock);
-	lun_lock_all(lun);
+	vs_lun_lock_all(lun);
 	lun->ext = NULL;
 	lun_reset_queues_locked(lun);
 	atomic_store(&lun->state, LUN_ABSENT);
-	lun_unlock_all(lun);
+	vs_lun_unlock_all(lun);
 	pthread_mutex_unlock(&port->nexus_lock);
 	free(ext);
 	pthread_mutex_unlock(&port->lun_lock);
@@ -420,8 +420,8 @@ static void lun_unpause(struct vs_port_lun *lun)
 	/* the shortest timeout any SRB can have is the port's default; a
 	 * command with its own longer one keeps whatever is later */
 	dl = vs_now_coarse_ms() + lun->port->timeout_ms;
-	lun_each_queue(lun, refresh_deadlines, &dl);
-	lun_dispatch(lun);
+	vs_lun_each_queue(lun, refresh_deadlines, &dl);
+	vs_lun_dispatch(lun);
 }
 
 void vs_port_lun_resume(struct vs_port_lun *lun)
@@ -430,7 +430,7 @@ void vs_port_lun_resume(struct vs_port_lun *lun)
 		lun_unpause(lun);
 }
 
-void lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms)
+void vs_lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms)
 {
 	if (atomic_load(&lun->paused) && now_ms >= atomic_load(&lun->pause_until_ms))
 		lun_unpause(lun);
@@ -447,5 +447,5 @@ void vs_port_ready(struct vs_port_lun *lun)
 		return;
 	atomic_store(&lun->busy, false);
 	atomic_store(&lun->busy_remaining, 0);
-	lun_dispatch(lun);
+	vs_lun_dispatch(lun);
 }

@@ -83,7 +83,7 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
-		if (lun && lun_queue_ensure(lun, id)) {
+		if (lun && vs_lun_queue_ensure(lun, id)) {
 			pthread_mutex_unlock(&port->nexus_lock);
 			free(np);
 			vs_set_error("nexus: out of memory");
@@ -98,9 +98,9 @@ struct vs_nexus *vs_port_nexus_open(struct vs_port *port, const char *name,
 			continue;
 		pthread_mutex_lock(&q->lock);
 		/* what the last nexus with this id left */
-		ua_forget_locked(q);
+		vs_ua_forget_locked(q);
 		if (atomic_load(&lun->state) == LUN_ACTIVE && !port->inner)
-			ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
+			vs_ua_add_locked(q, ASC_POWER_ON_RESET_OR_BUS_RESET);
 		pthread_mutex_unlock(&q->lock);
 	}
 	port->nexus[id] = np;
@@ -133,7 +133,7 @@ void vs_port_nexus_close(struct vs_port *port, struct vs_nexus *nexus)
 		if (!q)
 			continue;
 		pthread_mutex_lock(&q->lock);
-		ua_forget_locked(q);
+		vs_ua_forget_locked(q);
 		pthread_mutex_unlock(&q->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);
@@ -165,7 +165,7 @@ const struct vs_nexus *vs_port_nexus_by_id(struct vs_port *port, uint32_t id)
 	return n;
 }
 
-void nexus_close_all(struct vs_port *port)
+void vs_nexus_close_all(struct vs_port *port)
 {
 	for (;;) {
 		struct vs_nexus *n = NULL;

@@ -167,7 +167,7 @@ void vs_srb_pool_destroy(struct vs_srb_pool *p)
 		pool_free_mem(p);
 }
 
-void pool_destroy_all(struct vs_port *port)
+void vs_pool_destroy_all(struct vs_port *port)
 {
 	struct vs_srb_pool *p, *next;
 
@@ -239,14 +239,14 @@ void *vs_srb_buffer(struct vs_srb *srb, size_t *len)
 	return p->data + idx * p->data_stride;
 }
 
-void srb_ref(struct vs_srb *srb)
+void vs_srb_ref(struct vs_srb *srb)
 {
 	__atomic_fetch_add(&srb->priv.refs, 1, __ATOMIC_RELAXED);
 }
 
 /* Nobody reads the data-in any more: the miniport may take back memory
  * it lent (srb.h, data_ref). */
-void srb_release_data_ref(struct vs_srb *srb)
+void vs_srb_release_data_ref(struct vs_srb *srb)
 {
 	void (*release)(struct vs_srb *srb) = srb->data_ref_release;
 
@@ -257,14 +257,14 @@ void srb_release_data_ref(struct vs_srb *srb)
 	srb->data_ref = NULL;
 }
 
-void srb_unref(struct vs_srb *srb)
+void vs_srb_unref(struct vs_srb *srb)
 {
 	struct vs_srb_pool *p = srb->priv.pool;
 	bool free_pool = false;
 
 	if (__atomic_sub_fetch(&srb->priv.refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	srb_release_data_ref(srb);
+	vs_srb_release_data_ref(srb);
 	if (!p)
 		return;                 /* not from a pool: the submitter owns it */
 	if (srb->priv.buf_release) {
@@ -287,5 +287,5 @@ void vs_srb_put(struct vs_srb *srb)
 {
 	if (!srb)
 		return;
-	srb_unref(srb);
+	vs_srb_unref(srb);
 }

@@ -51,17 +51,17 @@ static void port_free(struct vs_port *port)
 
 			if (!lun)
 				continue;
-			lun_each_queue(lun, any_zombie, &held);
+			vs_lun_each_queue(lun, any_zombie, &held);
 			/* A miniport that never gave an SRB back (its backend
 			 * stopped answering) may still complete it: that late
 			 * vs_port_complete() uses the slot and its queues, so
 			 * leave them. */
 			if (!held)
-				port_lun_slot_free(lun);
+				vs_port_lun_slot_free(lun);
 		}
 		free(port->luns);
 	}
-	pool_destroy_all(port);
+	vs_pool_destroy_all(port);
 	free(port->nexus);
 	free(port->nexus_closing);
 	free(port->adapter_ext);
@@ -133,19 +133,19 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 		vs_set_error("port: out of memory");
 		goto fail_adapter;
 	}
-	rc = workq_start(&port->workers, cfg->worker_threads ? cfg->worker_threads : 2,
+	rc = vs_workq_start(&port->workers, cfg->worker_threads ? cfg->worker_threads : 2,
 	                 PORT_WORKQ_MAX);
 	if (!rc)
-		rc = workq_start(&port->tmfq, 1, PORT_WORKQ_MAX);
+		rc = vs_workq_start(&port->tmfq, 1, PORT_WORKQ_MAX);
 	if (rc) {
 		vs_set_error("port.worker_threads: cannot start threads (%d)", rc);
 		goto fail_threads;
 	}
 	if (mp->initialize && (rc = mp->initialize(port->adapter_ext)) != 0)
 		goto fail_threads;
-	adapter_control_query(port, &port->mps[0]);
+	vs_adapter_control_query(port, &port->mps[0]);
 	atomic_store(&port->nmp, 1);
-	rc = pthread_create(&port->timer, NULL, port_timer_main, port);
+	rc = pthread_create(&port->timer, NULL, vs_port_timer_main, port);
 	if (rc) {
 		vs_set_error("port: cannot start timer thread (%d)", rc);
 		goto fail_threads;
@@ -154,8 +154,8 @@ struct vs_port *vs_port_create(const struct vs_miniport *mp, const struct vs_por
 	return port;
 
 fail_threads:
-	workq_stop(&port->workers);
-	workq_stop(&port->tmfq);
+	vs_workq_stop(&port->workers);
+	vs_workq_stop(&port->tmfq);
 fail_adapter:
 	if (mp->free_adapter)
 		mp->free_adapter(port->adapter_ext);
@@ -170,8 +170,8 @@ void vs_port_destroy(struct vs_port *port)
 	if (!port)
 		return;
 	/* TMFs in flight finish first (they may wait for SRBs) */
-	workq_stop(&port->tmfq);
-	nexus_close_all(port);
+	vs_workq_stop(&port->tmfq);
+	vs_nexus_close_all(port);
 	hi = atomic_load(&port->lun_hi);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
@@ -186,7 +186,7 @@ void vs_port_destroy(struct vs_port *port)
 		pthread_join(port->timer, NULL);
 	}
 	/* work the miniport queued may still reference the adapter */
-	workq_stop(&port->workers);
+	vs_workq_stop(&port->workers);
 	for (uint32_t i = port_nmp(port); i-- > 0;)
 		if (port->mps[i].mp->free_adapter)
 			port->mps[i].mp->free_adapter(port->mps[i].adapter_ext);
@@ -256,7 +256,7 @@ int vs_port_miniport_add(struct vs_port *port, const struct vs_miniport *mp,
 	}
 	m = &port->mps[port_nmp(port)];
 	*m = (struct port_mp){ .mp = mp, .adapter_ext = aext };
-	adapter_control_query(port, m);
+	vs_adapter_control_query(port, m);
 	atomic_store_explicit(&port->nmp, port_nmp(port) + 1, memory_order_release);
 	pthread_mutex_unlock(&port->lun_lock);
 	return 0;
@@ -292,5 +292,5 @@ void vs_port_resume(struct vs_port *port)
 		return;
 	if (!(atomic_fetch_and(&port->hold, ~(uint32_t)PORT_HOLD_PAUSED) & PORT_HOLD_PAUSED))
 		return;
-	port_dispatch_all(port);
+	vs_port_dispatch_all(port);
 }

@@ -19,7 +19,7 @@
  *    never contended across connections (only with the backend's
  *    completion thread and the port's timer).  No lock is held while
  *    calling the miniport, because start_io may complete inline.
- *  - never two queue locks at once, except lun_lock_all(), which takes
+ *  - never two queue locks at once, except vs_lun_lock_all(), which takes
  *    every queue lock of one LUN in index order (control path only, with
  *    nexus_lock held so the set of queues does not change meanwhile).
  *  - port->lun_lock serialises LUN add/remove (control path only).  LUN
@@ -77,7 +77,7 @@ enum srb_state {
 #define SRBF_TAS_ABORTED 0x20   /* aborted for another nexus: TASK ABORTED status (TAS=1) */
 #define SRBF_SLOT        0x40   /* holds one of the LUN's depth slots while ACTIVE */
 
-/* srb_apply_verdict's defaults besides the VS_SRB_* values: complete with
+/* vs_srb_apply_verdict's defaults besides the VS_SRB_* values: complete with
  * TASK ABORTED status (SAM-5 5.6, TAS=1); timed out while still held,
  * before the miniport saw it (VS_SRB_TIMEOUT, 2Eh/01h) */
 #define VERDICT_TASK_ABORTED 0x80
@@ -151,13 +151,13 @@ struct vs_port_lun {
 	uint64_t number;
 	/* The miniport that serves the LUN and its adapter extension: the
 	 * adapter's own, or one vs_port_miniport_add added.  Set at lun_add
-	 * under lun_lock_all and kept after removal (both live until
+	 * under vs_lun_lock_all and kept after removal (both live until
 	 * vs_port_destroy), so a late path still finds them. */
 	const struct vs_miniport *mp;
 	void *aext;
-	_Atomic int state;              /* enum lun_state; changed under lun_lock_all */
-	void *ext;                      /* miniport lun extension; changed under lun_lock_all */
-	uint32_t depth;                 /* changed under lun_lock_all */
+	_Atomic int state;              /* enum lun_state; changed under vs_lun_lock_all */
+	void *ext;                      /* miniport lun extension; changed under vs_lun_lock_all */
+	uint32_t depth;                 /* changed under vs_lun_lock_all */
 	_Atomic(struct queue_table *) qt;
 	struct port_queue *defq;        /* SRBs without a nexus */
 	_Atomic bool busy;              /* vs_port_busy */
@@ -331,62 +331,62 @@ static inline struct port_queue *lun_queue(struct vs_port_lun *lun, uint32_t nke
 }
 /* Walk: index 0 is the default queue, i > 0 nexus i - 1; a NULL entry is
  * a nexus id that never had a queue here. */
-uint32_t lun_queue_count(struct vs_port_lun *lun);
+uint32_t vs_lun_queue_count(struct vs_port_lun *lun);
 static inline struct port_queue *lun_queue_at(struct vs_port_lun *lun, uint32_t i)
 {
 	return lun_queue(lun, i);
 }
 /* fn(q, arg) for every queue of the LUN, each under its own lock */
-void lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, void *arg),
+void vs_lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, void *arg),
                     void *arg);
 /* nexus_lock held: make sure nexus `id` has a queue on `lun` */
-int  lun_queue_ensure(struct vs_port_lun *lun, uint32_t id);
-int  lun_queues_init(struct vs_port_lun *lun);          /* the default queue */
-void lun_queues_free(struct vs_port_lun *lun);
+int  vs_lun_queue_ensure(struct vs_port_lun *lun, uint32_t id);
+int  vs_lun_queues_init(struct vs_port_lun *lun);          /* the default queue */
+void vs_lun_queues_free(struct vs_port_lun *lun);
 /* Every queue lock of the LUN, in index order (control path, nexus_lock
  * held): a state change then orders against every submit and completion
  * of the LUN. */
-void lun_lock_all(struct vs_port_lun *lun);
-void lun_unlock_all(struct vs_port_lun *lun);
+void vs_lun_lock_all(struct vs_port_lun *lun);
+void vs_lun_unlock_all(struct vs_port_lun *lun);
 
 /* depth.c: the LUN-wide depth slots (q->lock held unless noted); the
  * fast paths, slot_take and slot_release, are inline in start.h */
 /* the head of q waits for a slot: mark q starved; true if a slot was
  * taken after all (the caller starts the head) */
-bool slot_starve(struct port_queue *q);
+bool vs_slot_starve(struct port_queue *q);
 /* q no longer waits for a slot: returns the credits to give back */
-uint32_t slot_unstarve(struct port_queue *q);
+uint32_t vs_slot_unstarve(struct port_queue *q);
 /* slot_release while queues are starved (no queue lock held); `released`:
  * the n slots are already back in the counter */
-void slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released);
+void vs_slot_release_slow(struct vs_port_lun *lun, uint32_t n, bool released);
 
 /* dispatch.c: starting held SRBs (when one may start: start.h) */
 enum start_verdict { START_NOW, START_WAIT, START_NEED_SLOT };
 /* q->lock held on entry, released on return: start what can start */
-void queue_run_unlock(struct port_queue *q);
+void vs_queue_run_unlock(struct port_queue *q);
 /* start what can start in q, now or (inside a dispatch loop) when the
  * outermost loop of this thread ends; no queue lock held */
-void queue_kick(struct port_queue *q);
-void lun_dispatch(struct vs_port_lun *lun);             /* every queue */
-void port_dispatch_all(struct vs_port *port);
+void vs_queue_kick(struct port_queue *q);
+void vs_lun_dispatch(struct vs_port_lun *lun);             /* every queue */
+void vs_port_dispatch_all(struct vs_port *port);
 
 /* pool.c */
-void srb_ref(struct vs_srb *srb);
-void srb_unref(struct vs_srb *srb);
+void vs_srb_ref(struct vs_srb *srb);
+void vs_srb_unref(struct vs_srb *srb);
 /* End a data-in loan still attached to the SRB (srb.h data_ref). */
-void srb_release_data_ref(struct vs_srb *srb);
-void pool_destroy_all(struct vs_port *port);
+void vs_srb_release_data_ref(struct vs_srb *srb);
+void vs_pool_destroy_all(struct vs_port *port);
 
 /* io.c */
-void port_finish_local(struct vs_srb *srb);
-void queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns);
-void queue_abort_settled(struct port_queue *q, uint32_t n);
-void srb_apply_verdict(struct vs_srb *srb, uint8_t default_status);
+void vs_port_finish_local(struct vs_srb *srb);
+void vs_queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns);
+void vs_queue_abort_settled(struct port_queue *q, uint32_t n);
+void vs_srb_apply_verdict(struct vs_srb *srb, uint8_t default_status);
 
 /* local_cmds.c: commands the port answers itself */
-void port_report_luns(struct vs_port *port, struct vs_srb *srb);
-void port_absent_lun(struct vs_srb *srb);
-void port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
+void vs_port_report_luns(struct vs_port *port, struct vs_srb *srb);
+void vs_port_absent_lun(struct vs_srb *srb);
+void vs_port_sense_as_data(struct vs_srb *srb, uint8_t key, uint16_t asc_ascq);
 
 /* sense_format.c: the LUN's sense format (D_SENSE); false for NULL or an
  * absent LUN */
@@ -399,61 +399,61 @@ static inline bool port_lun_sense_desc(const struct vs_port_lun *lun)
 }
 
 /* ua.c (q->lock held unless noted) */
-void ua_add_locked(struct port_queue *q, uint16_t asc_ascq);
-bool ua_pop_locked(struct port_queue *q, uint16_t *asc_ascq);
+void vs_ua_add_locked(struct port_queue *q, uint16_t asc_ascq);
+bool vs_ua_pop_locked(struct port_queue *q, uint16_t *asc_ascq);
 /* the nexus id starts or ends: no UA pending, not a user of the LUN */
-void ua_forget_locked(struct port_queue *q);
-void ua_remove_locked(struct port_queue *q, uint16_t asc_ascq);
+void vs_ua_forget_locked(struct port_queue *q);
+void vs_ua_remove_locked(struct port_queue *q, uint16_t asc_ascq);
 /* takes nexus_lock and queue locks: UA for every open nexus except `except_id` (UINT32_MAX: none) */
-void ua_all_nexus(struct vs_port_lun *lun, uint16_t asc_ascq, uint32_t except_id);
-void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t asc_ascq);
+void vs_ua_all_nexus(struct vs_port_lun *lun, uint16_t asc_ascq, uint32_t except_id);
+void vs_ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t asc_ascq);
 
 /* reset.c.  `only` NULL: every queue of the LUN; else that queue alone. */
 #define FORCE_HELD    0x1
 #define FORCE_ACTIVE  0x2
 typedef bool (*srb_filter_fn)(const struct vs_srb *srb, const void *arg);
 /* Returns how many SRBs it completed. */
-uint32_t lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
+uint32_t vs_lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
                         srb_filter_fn filter, const void *arg, uint8_t default_status);
-/* lun_mark_abort `how` */
+/* vs_lun_mark_abort `how` */
 #define MARK_CALL_ABORT_SRB  0x1    /* ask the miniport (abort_srb) */
 #define MARK_NO_ESCALATION   0x2    /* the caller waits and takes them back itself: the
                                      * timer must not LUN-reset for them (the caller may
                                      * be a command on the same LUN) */
-uint32_t lun_mark_abort(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn filter,
+uint32_t vs_lun_mark_abort(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn filter,
                         const void *arg, uint8_t flag, unsigned how);
-bool lun_wait_abort(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms);
-bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
-bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */
+bool vs_lun_wait_abort(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms);
+bool vs_lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms);
+bool vs_lun_wait_idle(struct vs_port_lun *lun, uint32_t ms);     /* nothing ACTIVE */
 /* How long the port may need to take back an SRB the miniport has: its
  * timeout, then the abort and LUN reset steps, with slack for the timer. */
-uint32_t port_takeback_ms(const struct vs_port *port);
-void *port_timer_main(void *arg);
-void port_adapter_reset(struct vs_port *port);
+uint32_t vs_port_takeback_ms(const struct vs_port *port);
+void *vs_port_timer_main(void *arg);
+void vs_port_adapter_reset(struct vs_port *port);
 
 /* work.c */
-int  workq_start(struct workq *q, uint32_t nthreads, uint32_t max);
-int  workq_push(struct workq *q, struct vs_work *w);
-void workq_stop(struct workq *q);
+int  vs_workq_start(struct workq *q, uint32_t nthreads, uint32_t max);
+int  vs_workq_push(struct workq *q, struct vs_work *w);
+void vs_workq_stop(struct workq *q);
 
 /* adapter_control.c: ask a miniport what it supports (when it is
  * registered); the port's ac_supported is what any of them supports */
-void adapter_control_query(struct vs_port *port, struct port_mp *m);
+void vs_adapter_control_query(struct vs_port *port, struct port_mp *m);
 /* every miniport's reset(kind) with lun_ext NULL (TARGET / ADAPTER) */
-void port_reset_all(struct vs_port *port, enum vs_reset_kind kind);
+void vs_port_reset_all(struct vs_port *port, enum vs_reset_kind kind);
 
 /* nexus.c */
-void nexus_close_all(struct vs_port *port);
+void vs_nexus_close_all(struct vs_port *port);
 
 /* event.c: tell the fabric about a unit attention raised on every nexus */
-void port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq);
+void vs_port_event_notify(struct vs_port *port, uint64_t lun, uint16_t asc_ascq);
 
 /* lun.c */
-void port_lun_slot_free(struct vs_port_lun *lun);
+void vs_port_lun_slot_free(struct vs_port_lun *lun);
 /* the timer: end a LUN pause whose time is up */
-void lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms);
+void vs_lun_pause_expire(struct vs_port_lun *lun, uint64_t now_ms);
 
 /* stats */
-void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns);
+void vs_stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns);
 
 #endif

@@ -55,14 +55,14 @@ static void queue_free(struct port_queue *q)
 	free(q);
 }
 
-int lun_queues_init(struct vs_port_lun *lun)
+int vs_lun_queues_init(struct vs_port_lun *lun)
 {
 	lun->defq = queue_new(lun, 0);
 	atomic_init(&lun->qt, NULL);
 	return lun->defq ? 0 : -ENOMEM;
 }
 
-uint32_t lun_queue_count(struct vs_port_lun *lun)
+uint32_t vs_lun_queue_count(struct vs_port_lun *lun)
 {
 	struct queue_table *t = atomic_load_explicit(&lun->qt, memory_order_acquire);
 
@@ -87,7 +87,7 @@ static struct queue_table *table_grow(struct vs_port_lun *lun, uint32_t id)
 	return t;
 }
 
-int lun_queue_ensure(struct vs_port_lun *lun, uint32_t id)
+int vs_lun_queue_ensure(struct vs_port_lun *lun, uint32_t id)
 {
 	struct queue_table *t = atomic_load_explicit(&lun->qt, memory_order_relaxed);
 	struct port_queue *q;
@@ -107,7 +107,7 @@ int lun_queue_ensure(struct vs_port_lun *lun, uint32_t id)
 	return 0;
 }
 
-void lun_queues_free(struct vs_port_lun *lun)
+void vs_lun_queues_free(struct vs_port_lun *lun)
 {
 	struct queue_table *t = atomic_load_explicit(&lun->qt, memory_order_relaxed), *older;
 
@@ -125,10 +125,10 @@ void lun_queues_free(struct vs_port_lun *lun)
 	lun->defq = NULL;
 }
 
-void lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, void *arg),
+void vs_lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, void *arg),
                     void *arg)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
@@ -142,10 +142,10 @@ void lun_each_queue(struct vs_port_lun *lun, void (*fn)(struct port_queue *q, vo
 }
 
 /* port->nexus_lock held by the caller: no queue is created between
- * lun_lock_all and lun_unlock_all, so both walk the same queues. */
-void lun_lock_all(struct vs_port_lun *lun)
+ * vs_lun_lock_all and vs_lun_unlock_all, so both walk the same queues. */
+void vs_lun_lock_all(struct vs_port_lun *lun)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 
 	for (uint32_t i = 0; i < n; i++) {
 		struct port_queue *q = lun_queue_at(lun, i);
@@ -154,9 +154,9 @@ void lun_lock_all(struct vs_port_lun *lun)
 	}
 }
 
-void lun_unlock_all(struct vs_port_lun *lun)
+void vs_lun_unlock_all(struct vs_port_lun *lun)
 {
-	uint32_t n = lun_queue_count(lun);
+	uint32_t n = vs_lun_queue_count(lun);
 
 	for (uint32_t i = n; i-- > 0;) {
 		struct port_queue *q = lun_queue_at(lun, i);

@@ -34,7 +34,7 @@ static uint64_t tick_now(struct vs_port *port)
 	return atomic_load_explicit(&port->tick_ms, memory_order_relaxed);
 }
 
-/* One queue: see lun_force_complete.  Kicks the queue afterwards when it
+/* One queue: see vs_lun_force_complete.  Kicks the queue afterwards when it
  * took held SRBs (the head changed; a starved queue may be empty now). */
 static uint32_t queue_force_complete(struct port_queue *q, unsigned what, srb_filter_fn filter,
                                      const void *arg, uint8_t default_status)
@@ -56,8 +56,8 @@ static uint32_t queue_force_complete(struct port_queue *q, unsigned what, srb_fi
 				if (filter && !filter(s, arg))
 					continue;
 				srb_list_remove(&q->held, s);
-				srb_apply_verdict(s, default_status);
-				queue_account_locked(q, s, now_ns);
+				vs_srb_apply_verdict(s, default_status);
+				vs_queue_account_locked(q, s, now_ns);
 				s->priv.state = SRB_DONE;
 				batch[n++] = s;
 				took_held = true;
@@ -77,8 +77,8 @@ static uint32_t queue_force_complete(struct port_queue *q, unsigned what, srb_fi
 				if (s->priv.flags & SRBF_SLOT)
 					slots++;        /* the depth slot goes with it */
 				s->priv.flags &= (uint8_t)~SRBF_SLOT;
-				srb_apply_verdict(s, default_status);
-				queue_account_locked(q, s, now_ns);
+				vs_srb_apply_verdict(s, default_status);
+				vs_queue_account_locked(q, s, now_ns);
 				/* the miniport still holds it: park until its late completion */
 				s->priv.state = SRB_ZOMBIE;
 				s->priv.escalation = ESC_LUN_RESET;
@@ -95,19 +95,19 @@ static uint32_t queue_force_complete(struct port_queue *q, unsigned what, srb_fi
 			batch[i]->done(batch[i]);
 		total += n;
 		if (settled)
-			queue_abort_settled(q, settled);
+			vs_queue_abort_settled(q, settled);
 		if (slots)
 			slot_release(q->lun, slots);
 	} while (n == BATCH);
 	if (took_held)
-		queue_kick(q);
+		vs_queue_kick(q);
 	return total;
 }
 
-uint32_t lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
+uint32_t vs_lun_force_complete(struct vs_port_lun *lun, struct port_queue *only, unsigned what,
                             srb_filter_fn filter, const void *arg, uint8_t default_status)
 {
-	uint32_t nq = only ? 1 : lun_queue_count(lun), total = 0;
+	uint32_t nq = only ? 1 : vs_lun_queue_count(lun), total = 0;
 
 	for (uint32_t i = 0; i < nq; i++) {
 		struct port_queue *q = only ? only : lun_queue_at(lun, i);
@@ -142,7 +142,7 @@ static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, con
 			q->abort_pending++;
 			total++;
 			if (call_abort_srb && mp->abort_srb) {
-				srb_ref(s);     /* keep it valid while unlocked */
+				vs_srb_ref(s);     /* keep it valid while unlocked */
 				batch[n++] = s;
 			}
 		}
@@ -151,19 +151,19 @@ static uint32_t queue_mark_abort(struct port_queue *q, srb_filter_fn filter, con
 			/* may race with the SRB's normal completion; the miniport
 			 * must treat an SRB it no longer has as a no-op */
 			mp->abort_srb(q->lun->aext, lext, batch[i]);
-			srb_unref(batch[i]);
+			vs_srb_unref(batch[i]);
 		}
 	} while (n == BATCH);
 	return total;
 }
 
-uint32_t lun_mark_abort(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn filter,
+uint32_t vs_lun_mark_abort(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn filter,
                         const void *arg, uint8_t flag, unsigned how)
 {
 	/* the timer escalates a marked SRB still there at its deadline */
 	uint64_t deadline = (how & MARK_NO_ESCALATION) ? UINT64_MAX
 	                  : tick_now(lun->port) + lun->port->abort_timeout_ms;
-	uint32_t nq = only ? 1 : lun_queue_count(lun), total = 0;
+	uint32_t nq = only ? 1 : vs_lun_queue_count(lun), total = 0;
 
 	for (uint32_t i = 0; i < nq; i++) {
 		struct port_queue *q = only ? only : lun_queue_at(lun, i);
@@ -210,7 +210,7 @@ static bool lun_wait_cond(struct vs_port_lun *lun, struct port_queue *only, uint
                           enum wait_for what)
 {
 	struct timespec dl = vs_deadline_after_ms(ms);
-	uint32_t nq = only ? 1 : lun_queue_count(lun);
+	uint32_t nq = only ? 1 : vs_lun_queue_count(lun);
 	bool ok = true;
 
 	for (uint32_t i = 0; i < nq; i++) {
@@ -221,22 +221,22 @@ static bool lun_wait_cond(struct vs_port_lun *lun, struct port_queue *only, uint
 	return ok;
 }
 
-bool lun_wait_abort(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms)
+bool vs_lun_wait_abort(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms)
 {
 	return lun_wait_cond(lun, only, ms, WAIT_ABORTS);
 }
 
-bool lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms)
+bool vs_lun_wait_zombies(struct vs_port_lun *lun, uint32_t ms)
 {
 	return lun_wait_cond(lun, NULL, ms, WAIT_ZOMBIES);
 }
 
-bool lun_wait_idle(struct vs_port_lun *lun, uint32_t ms)
+bool vs_lun_wait_idle(struct vs_port_lun *lun, uint32_t ms)
 {
 	return lun_wait_cond(lun, NULL, ms, WAIT_IDLE);
 }
 
-uint32_t port_takeback_ms(const struct vs_port *port)
+uint32_t vs_port_takeback_ms(const struct vs_port *port)
 {
 	return port->timeout_ms + 2 * port->abort_timeout_ms + 4 * PORT_TICK_MS;
 }
@@ -257,8 +257,8 @@ static void timer_lun_reset(struct vs_port *port, struct vs_port_lun *lun)
 	 * before any task comes back, so an initiator that sees its task end
 	 * BUS RESET hears of the reset on its next command. */
 	if (!port->inner)
-		ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
-	lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
+		vs_ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
+	vs_lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 	atomic_fetch_add(&lun->resets, 1);
 	if (lun->mp->reset)
 		lun->mp->reset(lun->aext, lun->ext, VS_RESET_LUN);
@@ -272,7 +272,7 @@ static void zombies_final(struct port_queue *q, void *arg)
 		s->priv.escalation = ESC_FINAL;
 }
 
-void port_adapter_reset(struct vs_port *port)
+void vs_port_adapter_reset(struct vs_port *port)
 {
 	uint32_t hi = atomic_load(&port->lun_hi);
 
@@ -283,12 +283,12 @@ void port_adapter_reset(struct vs_port *port)
 			continue;
 		/* first, as for a LUN reset (timer_lun_reset) */
 		if (!port->inner)
-			ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
-		lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
+			vs_ua_all_nexus(lun, ASC_POWER_ON_RESET_OR_BUS_RESET, UINT32_MAX);
+		vs_lun_force_complete(lun, NULL, FORCE_HELD | FORCE_ACTIVE, NULL, NULL, VS_SRB_BUS_RESET);
 		atomic_fetch_add(&lun->resets, 1);
-		lun_each_queue(lun, zombies_final, NULL);
+		vs_lun_each_queue(lun, zombies_final, NULL);
 	}
-	port_reset_all(port, VS_RESET_ADAPTER);
+	vs_port_reset_all(port, VS_RESET_ADAPTER);
 }
 
 /* What the timer found in one queue at `now`. */
@@ -321,7 +321,7 @@ static void scan_queue(struct port_queue *q, uint64_t now, struct scan *sc)
 /* An aborted SRB still ACTIVE past its abort deadline, in any queue */
 static bool lun_needs_reset(struct vs_port_lun *lun, uint64_t now)
 {
-	uint32_t nq = lun_queue_count(lun);
+	uint32_t nq = vs_lun_queue_count(lun);
 	bool reset = false;
 
 	for (uint32_t k = 0; k < nq && !reset; k++) {
@@ -349,10 +349,10 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
 			continue;
 		/* paused for a lost resource: nothing of it times out meanwhile */
-		lun_pause_expire(lun, now);
+		vs_lun_pause_expire(lun, now);
 		if (atomic_load(&lun->paused))
 			continue;
-		nq = lun_queue_count(lun);
+		nq = vs_lun_queue_count(lun);
 		for (uint32_t k = 0; k < nq; k++) {
 			struct port_queue *q = lun_queue_at(lun, k);
 			struct scan sc = { false, false, false, false };
@@ -362,10 +362,10 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 			scan_queue(q, now, &sc);
 			/* never reached the miniport: nothing to abort, answer now */
 			if (sc.held_expired)
-				lun_force_complete(lun, q, FORCE_HELD, filter_expired, &now,
+				vs_lun_force_complete(lun, q, FORCE_HELD, filter_expired, &now,
 				                   VERDICT_TIMEOUT_HELD);
 			if (sc.expired)
-				lun_mark_abort(lun, q, filter_expired, &now, SRBF_TIMED_OUT,
+				vs_lun_mark_abort(lun, q, filter_expired, &now, SRBF_TIMED_OUT,
 				               MARK_CALL_ABORT_SRB);
 			reset |= sc.reset;
 			adapter |= sc.adapter;
@@ -377,18 +377,18 @@ static void timer_scan(struct vs_port *port, uint64_t now)
 			if (lun_needs_reset(lun, now))
 				timer_lun_reset(port, lun);
 			pthread_mutex_unlock(&port->lun_lock);
-			lun_dispatch(lun);
+			vs_lun_dispatch(lun);
 		}
 	}
 	if (adapter) {
 		pthread_mutex_lock(&port->lun_lock);
-		port_adapter_reset(port);
+		vs_port_adapter_reset(port);
 		pthread_mutex_unlock(&port->lun_lock);
-		port_dispatch_all(port);
+		vs_port_dispatch_all(port);
 	}
 }
 
-void *port_timer_main(void *arg)
+void *vs_port_timer_main(void *arg)
 {
 	struct vs_port *port = arg;
 

@@ -45,12 +45,12 @@ static inline bool slot_take(struct port_queue *q)
 static inline void slot_release(struct vs_port_lun *lun, uint32_t n)
 {
 	if (atomic_load_explicit(&lun->starved, memory_order_seq_cst)) {
-		slot_release_slow(lun, n, false);
+		vs_slot_release_slow(lun, n, false);
 		return;
 	}
 	atomic_fetch_sub_explicit(&lun->slots, n, memory_order_seq_cst);
 	if (atomic_load_explicit(&lun->starved, memory_order_seq_cst))
-		slot_release_slow(lun, n, true);
+		vs_slot_release_slow(lun, n, true);
 }
 
 /* q->lock held; no side effect */
@@ -93,7 +93,7 @@ static inline void make_active(struct port_queue *q, struct vs_srb *srb)
 	}
 	q->in_flight++;
 	srb_list_append(&q->active, srb);
-	srb_ref(srb);                           /* the miniport's reference */
+	vs_srb_ref(srb);                           /* the miniport's reference */
 }
 
 #endif

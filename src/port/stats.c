@@ -43,7 +43,7 @@ static unsigned lat_bucket(uint64_t us)
 	return b < VS_LAT_BUCKETS ? b : VS_LAT_BUCKETS - 1;
 }
 
-void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns)
+void vs_stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t lat_ns)
 {
 	bool good = srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_GOOD;
 
@@ -75,7 +75,7 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 		}
 	}
 	/* aborted without status, or with TASK ABORTED for another nexus's
-	 * abort (TAS=1, see srb_apply_verdict) */
+	 * abort (TAS=1, see vs_srb_apply_verdict) */
 	if (srb->srb_status == VS_SRB_ABORTED ||
 	    (srb->srb_status == VS_SRB_SUCCESS && srb->scsi_status == SAM_STAT_TASK_ABORTED))
 		st->aborts++;
@@ -87,11 +87,11 @@ void stats_account(struct vs_lun_stats *st, const struct vs_srb *srb, uint64_t l
 	st->latency_ns_sum += lat_ns;
 }
 
-void queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns)
+void vs_queue_account_locked(struct port_queue *q, struct vs_srb *srb, uint64_t now_ns)
 {
 	uint64_t lat = now_ns > srb->priv.start_ns ? now_ns - srb->priv.start_ns : 0;
 
-	stats_account(&q->st, srb, lat);
+	vs_stats_account(&q->st, srb, lat);
 }
 
 static void stats_add(struct vs_lun_stats *to, const struct vs_lun_stats *from)
@@ -135,7 +135,7 @@ int vs_port_lun_stats(struct vs_port *port, uint64_t lun_nr, struct vs_lun_stats
 		return -ENOENT;
 	}
 	memset(out, 0, sizeof(*out));
-	lun_each_queue(lun, add_queue, out);
+	vs_lun_each_queue(lun, add_queue, out);
 	/* depth: set when the LUN was added (read under a queue lock) */
 	pthread_mutex_lock(&lun->defq->lock);
 	out->queue_depth = lun->depth;

@@ -65,7 +65,7 @@ static uint32_t tmf_wait_ms(const struct vs_port *port)
 
 /*
  * The tasks one abort takes, split by whose they are (SAM-5 5.6, TAS=1,
- * see srb_apply_verdict): the requesting nexus's own end without status,
+ * see vs_srb_apply_verdict): the requesting nexus's own end without status,
  * another nexus's complete with TASK ABORTED.
  */
 struct abort_sel {
@@ -92,7 +92,7 @@ static bool filter_taken(const struct vs_srb *s, const void *arg)
 }
 
 /* Held tasks complete at once; the miniport's are marked (`how`: see
- * lun_mark_abort).  `only`: the queue that holds every selected task, or
+ * vs_lun_mark_abort).  `only`: the queue that holds every selected task, or
  * NULL for all queues of the LUN.  Returns how many the miniport has;
  * *held (if not NULL) gets how many held ones were completed. */
 static uint32_t take_begin(struct vs_port_lun *lun, struct port_queue *only, srb_filter_fn f,
@@ -103,12 +103,12 @@ static uint32_t take_begin(struct vs_port_lun *lun, struct port_queue *only, srb
 
 	/* a queue's tasks are all of one nexus: one of the passes is empty */
 	if (!only || only->nkey == by) {
-		h += lun_force_complete(lun, only, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
-		n += lun_mark_abort(lun, only, filter_sel, &own, SRBF_TMF_ABORTED, how);
+		h += vs_lun_force_complete(lun, only, FORCE_HELD, filter_sel, &own, VS_SRB_ABORTED);
+		n += vs_lun_mark_abort(lun, only, filter_sel, &own, SRBF_TMF_ABORTED, how);
 	}
 	if (!only || only->nkey != by) {
-		h += lun_force_complete(lun, only, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
-		n += lun_mark_abort(lun, only, filter_sel, &other, SRBF_TAS_ABORTED, how);
+		h += vs_lun_force_complete(lun, only, FORCE_HELD, filter_sel, &other, VERDICT_TASK_ABORTED);
+		n += vs_lun_mark_abort(lun, only, filter_sel, &other, SRBF_TAS_ABORTED, how);
 	}
 	if (held)
 		*held = h;
@@ -119,8 +119,8 @@ static uint32_t take_begin(struct vs_port_lun *lun, struct port_queue *only, srb
  * late completions only release them). */
 static void take_finish(struct vs_port_lun *lun, struct port_queue *only, uint32_t ms)
 {
-	if (!lun_wait_abort(lun, only, ms))
-		lun_force_complete(lun, only, FORCE_ACTIVE, filter_taken, NULL, VS_SRB_ABORTED);
+	if (!vs_lun_wait_abort(lun, only, ms))
+		vs_lun_force_complete(lun, only, FORCE_ACTIVE, filter_taken, NULL, VS_SRB_ABORTED);
 }
 
 /* Abort the SRBs of the requester's queue `q` selected by f/arg and wait
@@ -134,7 +134,7 @@ static uint32_t abort_and_wait(struct vs_port *port, struct port_queue *q, srb_f
 	if (marked == 0)
 		return held;
 	take_finish(q->lun, q, tmf_wait_ms(port));
-	queue_kick(q);
+	vs_queue_kick(q);
 	return held + marked;
 }
 
@@ -167,9 +167,9 @@ static enum vs_tmf_response do_lun_reset(struct tmf_req *r, struct vs_port_lun *
 	 * FUNCTION OCCURRED for every I_T nexus, the requester's included
 	 * (multipath initiators rely on seeing it on each path). */
 	if (!port->inner)
-		ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
+		vs_ua_all_nexus(lun, ASC_TARGET_RESET_OCCURRED, UINT32_MAX);
 	pthread_mutex_unlock(&port->lun_lock);
-	lun_dispatch(lun);
+	vs_lun_dispatch(lun);
 	return VS_TMF_COMPLETE;
 }
 
@@ -185,7 +185,7 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE)
 			lun_reset_begin(lun, r->nkey);
 	}
-	port_reset_all(port, VS_RESET_TARGET);
+	vs_port_reset_all(port, VS_RESET_TARGET);
 	for (uint32_t i = 0; i < hi; i++) {
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (!lun || atomic_load(&lun->state) != LUN_ACTIVE)
@@ -195,11 +195,11 @@ static enum vs_tmf_response do_target_reset(struct tmf_req *r, bool cold)
 		 * OCCURRED, cold reset → POWER ON OCCURRED, on every I_T nexus
 		 * (a hard reset of the target, as 6.3.3 for each LU) */
 		if (!port->inner)
-			ua_all_nexus(lun, cold ? ASC_POWER_ON_OCCURRED : ASC_TARGET_RESET_OCCURRED,
+			vs_ua_all_nexus(lun, cold ? ASC_POWER_ON_OCCURRED : ASC_TARGET_RESET_OCCURRED,
 			             UINT32_MAX);
 	}
 	pthread_mutex_unlock(&port->lun_lock);
-	port_dispatch_all(port);
+	vs_port_dispatch_all(port);
 	return VS_TMF_COMPLETE;
 }
 
@@ -291,7 +291,7 @@ void vs_port_task_mgmt(struct vs_port *port, struct vs_nexus *nexus, enum vs_tmf
 	r->tag = tag;
 	r->done = done;
 	r->ctx = ctx;
-	if (workq_push(&port->tmfq, &r->work)) {
+	if (vs_workq_push(&port->tmfq, &r->work)) {
 		free(r);
 		done(ctx, VS_TMF_REJECTED);
 	}
@@ -334,7 +334,7 @@ int vs_port_lun_abort_nexus(struct vs_port_lun *lun, const struct vs_nexus *nexu
 	if (take_begin(lun, q, filter_nexus_except, &k, by ? by->id + 1 : 0,
 	               MARK_CALL_ABORT_SRB | MARK_NO_ESCALATION, NULL)) {
 		take_finish(lun, q, port->abort_timeout_ms);
-		queue_kick(q);
+		vs_queue_kick(q);
 	}
 	return 0;
 }
@@ -354,9 +354,9 @@ void vs_port_nexus_abort_all(struct vs_port *port, struct vs_nexus *nexus)
 		 * once and the queue is kicked; slots given back reach others) */
 		if (!q || atomic_load(&lun->state) == LUN_ABSENT)
 			continue;
-		lun_force_complete(lun, q, FORCE_HELD, NULL, NULL, VS_SRB_ABORTED);
+		vs_lun_force_complete(lun, q, FORCE_HELD, NULL, NULL, VS_SRB_ABORTED);
 		/* the miniport's completions report ABORTED; the timer escalates
 		 * if it never completes them */
-		lun_mark_abort(lun, q, NULL, NULL, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
+		vs_lun_mark_abort(lun, q, NULL, NULL, SRBF_TMF_ABORTED, MARK_CALL_ABORT_SRB);
 	}
 }

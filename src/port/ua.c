@@ -18,7 +18,7 @@ static bool is_reset_ua(uint16_t a)
 	return VS_ASC(a) == 0x29;
 }
 
-void ua_add_locked(struct port_queue *q, uint16_t a)
+void vs_ua_add_locked(struct port_queue *q, uint16_t a)
 {
 	struct ua_slot *s = &q->ua;
 
@@ -39,7 +39,7 @@ void ua_add_locked(struct port_queue *q, uint16_t a)
 	 * initiator rereads state after them; dropping the newest is safe. */
 }
 
-bool ua_pop_locked(struct port_queue *q, uint16_t *a)
+bool vs_ua_pop_locked(struct port_queue *q, uint16_t *a)
 {
 	struct ua_slot *s = &q->ua;
 
@@ -51,7 +51,7 @@ bool ua_pop_locked(struct port_queue *q, uint16_t *a)
 	return true;
 }
 
-void ua_remove_locked(struct port_queue *q, uint16_t a)
+void vs_ua_remove_locked(struct port_queue *q, uint16_t a)
 {
 	struct ua_slot *s = &q->ua;
 
@@ -64,7 +64,7 @@ void ua_remove_locked(struct port_queue *q, uint16_t a)
 	}
 }
 
-void ua_forget_locked(struct port_queue *q)
+void vs_ua_forget_locked(struct port_queue *q)
 {
 	q->ua.n = 0;
 	q->ua.used = false;
@@ -72,7 +72,7 @@ void ua_forget_locked(struct port_queue *q)
 
 /* Every open nexus's queue on the LUN; nexus_lock keeps the set of open
  * nexuses (and so of queues to reach) still. */
-void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
+void vs_ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
 {
 	struct vs_port *port = lun->port;
 
@@ -83,13 +83,13 @@ void ua_all_nexus(struct vs_port_lun *lun, uint16_t a, uint32_t except_id)
 		if (!port->nexus[id] || id == except_id || !(q = lun_queue(lun, id + 1)))
 			continue;
 		pthread_mutex_lock(&q->lock);
-		ua_add_locked(q, a);
+		vs_ua_add_locked(q, a);
 		pthread_mutex_unlock(&q->lock);
 	}
 	pthread_mutex_unlock(&port->nexus_lock);
 }
 
-void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t a)
+void vs_ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t a)
 {
 	uint32_t hi = atomic_load(&port->lun_hi);
 
@@ -100,7 +100,7 @@ void ua_clear_nexus_everywhere(struct vs_port *port, uint32_t nexus_id, uint16_t
 		if (!q)
 			continue;
 		pthread_mutex_lock(&q->lock);
-		ua_remove_locked(q, a);
+		vs_ua_remove_locked(q, a);
 		pthread_mutex_unlock(&q->lock);
 	}
 }
@@ -112,9 +112,9 @@ void vs_port_lun_unit_attention(struct vs_port_lun *lun, uint16_t asc_ascq,
 {
 	if (!port_arg(lun, "lun_unit_attention: lun"))
 		return;
-	ua_all_nexus(lun, asc_ascq, except ? except->id : UINT32_MAX);
+	vs_ua_all_nexus(lun, asc_ascq, except ? except->id : UINT32_MAX);
 	if (!except && asc_ascq == ASC_CAPACITY_DATA_HAS_CHANGED)
-		port_event_notify(lun->port, lun->number, asc_ascq);
+		vs_port_event_notify(lun->port, lun->number, asc_ascq);
 }
 
 void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus *nexus,
@@ -129,7 +129,7 @@ void vs_port_nexus_unit_attention(struct vs_port_lun *lun, const struct vs_nexus
 	if (!q)
 		return;                 /* not a nexus of this LUN's port */
 	pthread_mutex_lock(&q->lock);
-	ua_add_locked(q, asc_ascq);
+	vs_ua_add_locked(q, asc_ascq);
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -148,10 +148,10 @@ void vs_port_bus_changed(struct vs_port *port)
 		struct vs_port_lun *lun = port_lun_slot(port, i);
 		if (lun && atomic_load(&lun->state) == LUN_ACTIVE) {
 			if (!port->inner)
-				ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
+				vs_ua_all_nexus(lun, ASC_REPORTED_LUNS_DATA_HAS_CHANGED, UINT32_MAX);
 			if (first == UINT64_MAX)
 				first = i;
 		}
 	}
-	port_event_notify(port, first == UINT64_MAX ? 0 : first, ASC_REPORTED_LUNS_DATA_HAS_CHANGED);
+	vs_port_event_notify(port, first == UINT64_MAX ? 0 : first, ASC_REPORTED_LUNS_DATA_HAS_CHANGED);
 }

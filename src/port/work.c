@@ -34,7 +34,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int workq_start(struct workq *q, uint32_t nthreads, uint32_t max)
+int vs_workq_start(struct workq *q, uint32_t nthreads, uint32_t max)
 {
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->cv, NULL);
@@ -45,7 +45,7 @@ int workq_start(struct workq *q, uint32_t nthreads, uint32_t max)
 	for (uint32_t i = 0; i < nthreads; i++) {
 		int rc = pthread_create(&q->threads[i], NULL, worker_main, q);
 		if (rc) {
-			workq_stop(q);
+			vs_workq_stop(q);
 			return -rc;
 		}
 		q->nthreads++;
@@ -53,7 +53,7 @@ int workq_start(struct workq *q, uint32_t nthreads, uint32_t max)
 	return 0;
 }
 
-int workq_push(struct workq *q, struct vs_work *w)
+int vs_workq_push(struct workq *q, struct vs_work *w)
 {
 	pthread_mutex_lock(&q->mu);
 	if (q->stop || q->n >= q->max) {
@@ -73,7 +73,7 @@ int workq_push(struct workq *q, struct vs_work *w)
 }
 
 /* Runs what is queued, then joins the threads. */
-void workq_stop(struct workq *q)
+void vs_workq_stop(struct workq *q)
 {
 	if (!q->threads)
 		return;
@@ -98,7 +98,7 @@ int vs_port_queue_work(struct vs_port *port, struct vs_work *work)
 		vs_set_error("queue_work: work.fn must be set");
 		return -EINVAL;
 	}
-	if (workq_push(&port->workers, work)) {
+	if (vs_workq_push(&port->workers, work)) {
 		vs_set_error("work: queue full (%u items)", port->workers.max);
 		return -ENOMEM;
 	}

@@ -32,7 +32,7 @@ static uint64_t page_up(uint64_t v)
 	return (v + PAGE - 1) & ~(uint64_t)(PAGE - 1);
 }
 
-struct svc_area *area_create(const char *name, uint32_t entries, uint32_t nexus_entries,
+struct svc_area *vs_area_create(const char *name, uint32_t entries, uint32_t nexus_entries,
                              uint64_t data_bytes, char *err, size_t errlen)
 {
 	struct svc_area *a = calloc(1, sizeof(*a));
@@ -60,8 +60,8 @@ struct svc_area *area_create(const char *name, uint32_t entries, uint32_t nexus_
 	a->data_offset = off;
 	a->bytes = off + data_bytes;
 
-	if (buddy_init(&a->buddy, (uint32_t)(data_bytes / VS_SVC_DATA_UNIT),
-	               buddy_order_for(VS_SVC_MAX_TRANSFER / VS_SVC_DATA_UNIT)) < 0) {
+	if (vs_buddy_init(&a->buddy, (uint32_t)(data_bytes / VS_SVC_DATA_UNIT),
+	               vs_buddy_order_for(VS_SVC_MAX_TRANSFER / VS_SVC_DATA_UNIT)) < 0) {
 		snprintf(err, errlen, "out of memory for the data area's bookkeeping");
 		goto fail;
 	}
@@ -101,16 +101,16 @@ struct svc_area *area_create(const char *name, uint32_t entries, uint32_t nexus_
 	};
 	return a;
 fail:
-	area_put(a);
+	vs_area_put(a);
 	return NULL;
 }
 
-void area_get(struct svc_area *a)
+void vs_area_get(struct svc_area *a)
 {
 	atomic_fetch_add_explicit(&a->refs, 1, memory_order_relaxed);
 }
 
-void area_put(struct svc_area *a)
+void vs_area_put(struct svc_area *a)
 {
 	if (!a || atomic_fetch_sub_explicit(&a->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -118,12 +118,12 @@ void area_put(struct svc_area *a)
 		munmap(a->base, a->bytes);
 	if (a->fd >= 0)
 		close(a->fd);
-	buddy_fini(&a->buddy);
+	vs_buddy_fini(&a->buddy);
 	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
-void *area_alloc(struct svc_area *a, size_t len)
+void *vs_area_alloc(struct svc_area *a, size_t len)
 {
 	uint32_t units = (uint32_t)((len + VS_SVC_DATA_UNIT - 1) / VS_SVC_DATA_UNIT);
 	int64_t u;
@@ -131,16 +131,16 @@ void *area_alloc(struct svc_area *a, size_t len)
 	if (len == 0 || len > VS_SVC_MAX_TRANSFER)
 		return NULL;
 	pthread_mutex_lock(&a->lock);
-	u = buddy_alloc(&a->buddy, buddy_order_for(units));
+	u = vs_buddy_alloc(&a->buddy, vs_buddy_order_for(units));
 	pthread_mutex_unlock(&a->lock);
 	return u < 0 ? NULL : a->data + (uint64_t)u * VS_SVC_DATA_UNIT;
 }
 
-void area_free(struct svc_area *a, void *p)
+void vs_area_free(struct svc_area *a, void *p)
 {
 	uint64_t off = (uint64_t)((uint8_t *)p - a->data);
 
 	pthread_mutex_lock(&a->lock);
-	buddy_free(&a->buddy, (uint32_t)(off / VS_SVC_DATA_UNIT));
+	vs_buddy_free(&a->buddy, (uint32_t)(off / VS_SVC_DATA_UNIT));
 	pthread_mutex_unlock(&a->lock);
 }

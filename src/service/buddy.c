@@ -31,7 +31,7 @@ static void list_remove(struct buddy *b, unsigned order, uint32_t u)
 	b->state[u] = BUDDY_NONE;
 }
 
-int buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order)
+int vs_buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order)
 {
 	memset(b, 0, sizeof(*b));
 	if (max_order >= BUDDY_MAX_ORDERS || nunits == 0 || nunits % (1u << max_order))
@@ -42,7 +42,7 @@ int buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order)
 	b->prev = malloc(sizeof(uint32_t) * nunits);
 	b->state = malloc(nunits);
 	if (!b->next || !b->prev || !b->state) {
-		buddy_fini(b);
+		vs_buddy_fini(b);
 		return -ENOMEM;
 	}
 	memset(b->state, BUDDY_NONE, nunits);
@@ -58,7 +58,7 @@ int buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order)
 	return 0;
 }
 
-void buddy_fini(struct buddy *b)
+void vs_buddy_fini(struct buddy *b)
 {
 	free(b->next);
 	free(b->prev);
@@ -67,7 +67,7 @@ void buddy_fini(struct buddy *b)
 	b->state = NULL;
 }
 
-unsigned buddy_order_for(uint32_t n)
+unsigned vs_buddy_order_for(uint32_t n)
 {
 	unsigned o = 0;
 
@@ -76,7 +76,7 @@ unsigned buddy_order_for(uint32_t n)
 	return o;
 }
 
-int64_t buddy_alloc(struct buddy *b, unsigned order)
+int64_t vs_buddy_alloc(struct buddy *b, unsigned order)
 {
 	unsigned o = order;
 	uint32_t u;
@@ -99,7 +99,7 @@ int64_t buddy_alloc(struct buddy *b, unsigned order)
 	return u;
 }
 
-bool buddy_free(struct buddy *b, uint32_t u)
+bool vs_buddy_free(struct buddy *b, uint32_t u)
 {
 	unsigned o;
 

@@ -26,14 +26,14 @@ struct buddy {
 };
 
 /* 0, or -ENOMEM / -EINVAL (nunits not a non-zero multiple of 1 << max_order). */
-int  buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order);
-void buddy_fini(struct buddy *b);
+int  vs_buddy_init(struct buddy *b, uint32_t nunits, unsigned max_order);
+void vs_buddy_fini(struct buddy *b);
 /* The order that holds n units (n >= 1); > max_order if none does. */
-unsigned buddy_order_for(uint32_t n);
+unsigned vs_buddy_order_for(uint32_t n);
 /* The first unit of a free block of 1 << order units, or -1. */
-int64_t buddy_alloc(struct buddy *b, unsigned order);
-/* Give back the block that starts at unit (as buddy_alloc returned it);
+int64_t vs_buddy_alloc(struct buddy *b, unsigned order);
+/* Give back the block that starts at unit (as vs_buddy_alloc returned it);
  * false if no allocated block starts there (nothing changes). */
-bool buddy_free(struct buddy *b, uint32_t unit);
+bool vs_buddy_free(struct buddy *b, uint32_t unit);
 
 #endif

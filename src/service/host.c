@@ -43,7 +43,7 @@ static uint64_t wall_s(void)
 	return (uint64_t)time(NULL);
 }
 
-void host_log(struct vs_svc_host *h, int level, const char *fmt, ...)
+void vs_host_log(struct vs_svc_host *h, int level, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -58,12 +58,12 @@ void host_log(struct vs_svc_host *h, int level, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- connections */
 
-void conn_get(struct svc_conn *c)
+void vs_conn_get(struct svc_conn *c)
 {
 	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
-int conn_state(struct svc_conn *c)
+int vs_conn_state(struct svc_conn *c)
 {
 	int state;
 
@@ -73,7 +73,7 @@ int conn_state(struct svc_conn *c)
 	return state;
 }
 
-void conn_put(struct svc_conn *c)
+void vs_conn_put(struct svc_conn *c)
 {
 	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
 		return;
@@ -83,7 +83,7 @@ void conn_put(struct svc_conn *c)
 		close(c->sq_efd);
 	if (c->cq_efd >= 0)
 		close(c->cq_efd);
-	area_put(c->area);
+	vs_area_put(c->area);
 	free(c->slots);
 	free(c->nexus_gen);
 	free(c->lost_pending);
@@ -94,7 +94,7 @@ void conn_put(struct svc_conn *c)
 	free(c);
 }
 
-int conn_send(struct svc_conn *c, const void *msg, size_t len, const int *fds, int nfds)
+int vs_conn_send(struct svc_conn *c, const void *msg, size_t len, const int *fds, int nfds)
 {
 	struct iovec iov = { (void *)msg, len };
 	union {
@@ -131,7 +131,7 @@ static void send_error(struct svc_conn *c, const char *why)
 	struct vs_svc_error m = { .hdr = { VS_SVC_MSG_ERROR, sizeof(m), 0 } };
 
 	snprintf(m.message, sizeof(m.message), "%s", why);
-	(void)conn_send(c, &m, sizeof(m), NULL, 0);
+	(void)vs_conn_send(c, &m, sizeof(m), NULL, 0);
 }
 
 static void reply(struct svc_conn *c, uint64_t request_id, uint64_t lun, int status,
@@ -141,10 +141,10 @@ static void reply(struct svc_conn *c, uint64_t request_id, uint64_t lun, int sta
 	                          .status = status, .flags = flags, .lun = lun };
 
 	snprintf(m.message, sizeof(m.message), "%s", message ? message : "");
-	(void)conn_send(c, &m, sizeof(m), NULL, 0);
+	(void)vs_conn_send(c, &m, sizeof(m), NULL, 0);
 }
 
-void host_reap(struct vs_svc_host *h, struct svc_conn *c)
+void vs_host_reap(struct vs_svc_host *h, struct svc_conn *c)
 {
 	pthread_mutex_lock(&h->lock);
 	h->reap[h->nreap++] = c;
@@ -173,7 +173,7 @@ static void conn_close(struct vs_svc_host *h, struct svc_conn *c)
 		}
 	}
 	pthread_mutex_unlock(&h->lock);
-	conn_put(c);            /* the host's */
+	vs_conn_put(c);            /* the host's */
 }
 
 static void reap_all(struct vs_svc_host *h)
@@ -194,7 +194,7 @@ static void reap_all(struct vs_svc_host *h)
 
 /* ---------------------------------------------------------------- LUNs */
 
-void host_luns_orphan(struct vs_svc_host *h, struct svc_conn *c, const char *why)
+void vs_host_luns_orphan(struct vs_svc_host *h, struct svc_conn *c, const char *why)
 {
 	pthread_mutex_lock(&h->lock);
 	for (struct svc_lun *l = h->luns; l; l = l->next) {
@@ -222,7 +222,7 @@ static void lun_unlink_locked(struct vs_svc_host *h, struct svc_lun *l)
 	}
 }
 
-void host_lun_detached(struct vs_svc_host *h, struct svc_lun *l)
+void vs_host_lun_detached(struct vs_svc_host *h, struct svc_lun *l)
 {
 	struct svc_conn *tell = NULL;
 
@@ -234,26 +234,26 @@ void host_lun_detached(struct vs_svc_host *h, struct svc_lun *l)
 			l->conn->nluns--;
 		if (!l->leaving_by_request) {
 			tell = l->conn;
-			conn_get(tell);
+			vs_conn_get(tell);
 		}
 		l->conn = NULL;
 	}
 	pthread_mutex_unlock(&l->mu);
 	pthread_mutex_unlock(&h->lock);
-	host_log(h, 2, "service %s: %s LUN %llu removed", l->service, l->target,
+	vs_host_log(h, 2, "service %s: %s LUN %llu removed", l->service, l->target,
 	         (unsigned long long)l->number);
 	if (tell) {
 		struct vs_svc_lun_gone m = { .hdr = { VS_SVC_MSG_LUN_GONE, sizeof(m), 0 },
 		                             .lun = l->number };
 
-		(void)conn_send(tell, &m, sizeof(m), NULL, 0);
-		conn_put(tell);
+		(void)vs_conn_send(tell, &m, sizeof(m), NULL, 0);
+		vs_conn_put(tell);
 	}
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
-void host_each_conn_of_port(struct vs_svc_host *h, struct vs_port *port,
+void vs_host_each_conn_of_port(struct vs_svc_host *h, struct vs_port *port,
                             void (*fn)(struct svc_conn *c, void *arg, bool *ring), void *arg)
 {
 	pthread_mutex_lock(&h->lock);
@@ -267,7 +267,7 @@ void host_each_conn_of_port(struct vs_svc_host *h, struct vs_port *port,
 			fn(c, arg, &ring);
 		pthread_mutex_unlock(&c->lock);
 		if (ring)
-			ring_doorbell(c);       /* the host's reference keeps c */
+			vs_ring_doorbell(c);       /* the host's reference keeps c */
 	}
 	pthread_mutex_unlock(&h->lock);
 }
@@ -344,7 +344,7 @@ static bool on_hello(struct vs_svc_host *h, struct svc_conn *c, const struct vs_
 	uint64_t data = m->data_bytes ? m->data_bytes : SVC_DEFAULT_DATA;
 
 	if (bad) {
-		conn_kill(c, true, "%s", bad);
+		vs_conn_kill(c, true, "%s", bad);
 		return false;
 	}
 	memcpy(c->name, m->name, sizeof(c->name));
@@ -355,32 +355,32 @@ static bool on_hello(struct vs_svc_host *h, struct svc_conn *c, const struct vs_
 
 		if (o == c)
 			continue;
-		alive = conn_state(o) == CONN_ALIVE;
+		alive = vs_conn_state(o) == CONN_ALIVE;
 		if (alive && !atomic_load(&o->dying) && strcmp(o->name, c->name) == 0 &&
 		    strcmp(o->target, c->target) == 0) {
 			pid_t pid = o->pid;
 
 			pthread_mutex_unlock(&h->lock);
-			conn_kill(c, true, "HELLO: service %s is already connected for %s (pid %d)",
+			vs_conn_kill(c, true, "HELLO: service %s is already connected for %s (pid %d)",
 			          c->name, c->target, (int)pid);
 			return false;
 		}
 	}
 	pthread_mutex_unlock(&h->lock);
 	c->features = m->features & VS_SVC_F_ALL;
-	c->area = area_create(c->name, entries, nexus, data, err, sizeof(err));
+	c->area = vs_area_create(c->name, entries, nexus, data, err, sizeof(err));
 	c->sq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	c->cq_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!c->area || c->sq_efd < 0 || c->cq_efd < 0) {
-		conn_kill(c, true, "HELLO: %s", c->area ? strerror(errno) : err);
+		vs_conn_kill(c, true, "HELLO: %s", c->area ? strerror(errno) : err);
 		return false;
 	}
 	pthread_mutex_lock(&c->lock);
 	c->state = CONN_ALIVE;
 	pthread_mutex_unlock(&c->lock);
-	int started = ring_start(c, h->loops);
+	int started = vs_ring_start(c, h->loops);
 	if (started < 0) {
-		conn_kill(c, true, "HELLO: cannot start: %s", strerror(-started));
+		vs_conn_kill(c, true, "HELLO: cannot start: %s", strerror(-started));
 		return false;
 	}
 	struct svc_area *a = c->area;
@@ -402,12 +402,12 @@ static bool on_hello(struct vs_svc_host *h, struct svc_conn *c, const struct vs_
 		.transport_version = h->cfg.transport_version,
 	};
 	int fds[3] = { a->fd, c->sq_efd, c->cq_efd };
-	int rc = conn_send(c, &w, sizeof(w), fds, 3);
+	int rc = vs_conn_send(c, &w, sizeof(w), fds, 3);
 	if (rc < 0) {
-		conn_kill(c, false, "WELCOME: %s", strerror(-rc));
+		vs_conn_kill(c, false, "WELCOME: %s", strerror(-rc));
 		return false;
 	}
-	host_log(h, 2, "service %s (pid %d, uid %u) connected for %s: %u ring entries, %llu MiB of "
+	vs_host_log(h, 2, "service %s (pid %d, uid %u) connected for %s: %u ring entries, %llu MiB of "
 	         "shared data", c->name, (int)c->pid, (unsigned)c->uid, c->target, entries,
 	         (unsigned long long)(data >> 20));
 	return true;
@@ -476,7 +476,7 @@ static void on_attach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 		 * DATA HAS CHANGED, no new login. */
 		vs_port_lun_unit_attention(l->plun, ASC_POWER_ON_OR_RESET, NULL);
 		pthread_mutex_unlock(&h->lock);
-		host_log(h, 2, "service %s: %s LUN %llu attached again", c->name, c->target,
+		vs_host_log(h, 2, "service %s: %s LUN %llu attached again", c->name, c->target,
 		         (unsigned long long)n);
 		reply(c, id, n, 0, VS_SVC_REPLY_REATTACHED, NULL);
 		return;
@@ -538,7 +538,7 @@ static void on_attach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 		reply(c, id, n, rc, 0, err[0] ? err : strerror(-rc));
 		return;
 	}
-	host_log(h, 2, "service %s: %s LUN %llu attached (%s)", c->name, c->target,
+	vs_host_log(h, 2, "service %s: %s LUN %llu attached (%s)", c->name, c->target,
 	         (unsigned long long)n, m->description[0] ? m->description : "no description");
 	reply(c, id, n, 0, 0, NULL);
 }
@@ -569,7 +569,7 @@ static void on_detach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 	}
 	l->leaving_by_request = true;
 	pthread_mutex_unlock(&h->lock);
-	/* the port removes it; its lun_detach frees l (host_lun_detached) */
+	/* the port removes it; its lun_detach frees l (vs_host_lun_detached) */
 	rc = h->targets->lun_remove(h->targets_ctx, c->target, n, m->flags & VS_SVC_DETACH_FORCE,
 	                            err, sizeof(err));
 	if (rc < 0) {
@@ -599,16 +599,16 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 	if (n == -EAGAIN || n == -EINTR)
 		return true;
 	if (n <= 0) {
-		conn_kill(c, false, n == 0 ? "closed the connection" : "socket: %s", strerror((int)-n));
+		vs_conn_kill(c, false, n == 0 ? "closed the connection" : "socket: %s", strerror((int)-n));
 		return false;
 	}
 	if (fds || (flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		conn_kill(c, true, fds ? "a message carried file descriptors"
+		vs_conn_kill(c, true, fds ? "a message carried file descriptors"
 		                       : "a message is over %u bytes", VS_SVC_MSG_MAX);
 		return false;
 	}
 	if ((size_t)n < sizeof(m.hdr) || m.hdr.length != (uint32_t)n) {
-		conn_kill(c, true, "message of %zd bytes says length %u", n,
+		vs_conn_kill(c, true, "message of %zd bytes says length %u", n,
 		          (size_t)n >= sizeof(m.hdr) ? m.hdr.length : 0);
 		return false;
 	}
@@ -616,16 +616,16 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 	            : m.hdr.type == VS_SVC_MSG_ATTACH ? sizeof(m.attach)
 	            : m.hdr.type == VS_SVC_MSG_DETACH ? sizeof(m.detach) : 0;
 	if (!want) {
-		conn_kill(c, true, "message type %u is not one a service sends", m.hdr.type);
+		vs_conn_kill(c, true, "message type %u is not one a service sends", m.hdr.type);
 		return false;
 	}
 	if ((size_t)n != want) {
-		conn_kill(c, true, "message type %u of %zd bytes, want %zu", m.hdr.type, n, want);
+		vs_conn_kill(c, true, "message type %u of %zd bytes, want %zu", m.hdr.type, n, want);
 		return false;
 	}
-	if (conn_state(c) == CONN_HELLO) {
+	if (vs_conn_state(c) == CONN_HELLO) {
 		if (m.hdr.type != VS_SVC_MSG_HELLO) {
-			conn_kill(c, true, "the first message must be HELLO (type 1), got type %u",
+			vs_conn_kill(c, true, "the first message must be HELLO (type 1), got type %u",
 			          m.hdr.type);
 			return false;
 		}
@@ -639,7 +639,7 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 		on_detach(h, c, &m.detach);
 		return true;
 	default:
-		conn_kill(c, true, "HELLO again");
+		vs_conn_kill(c, true, "HELLO again");
 		return false;
 	}
 }
@@ -660,7 +660,7 @@ static void accept_one(struct vs_svc_host *h)
 		         "peer: uid %u may not serve LUNs here (root or uid %u only)", (unsigned)uid,
 		         (unsigned)h->owner);
 		(void)send(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL);
-		host_log(h, 1, "service socket: uid %u (pid %d) refused", (unsigned)uid, (int)pid);
+		vs_host_log(h, 1, "service socket: uid %u (pid %d) refused", (unsigned)uid, (int)pid);
 		close(fd);
 		return;
 	}
@@ -699,7 +699,7 @@ static void accept_one(struct vs_svc_host *h)
 	pthread_mutex_unlock(&h->lock);
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
 	if (epoll_ctl(h->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
-		conn_kill(c, false, "epoll: %s", strerror(errno));
+		vs_conn_kill(c, false, "epoll: %s", strerror(errno));
 }
 
 /* Services still saying nothing after SVC_HELLO_TIMEOUT_MS; the wait
@@ -712,7 +712,7 @@ static int hello_timeouts(struct vs_svc_host *h)
 
 	pthread_mutex_lock(&h->lock);
 	for (struct svc_conn *c = h->conns; c; c = c->next) {
-		if (conn_state(c) != CONN_HELLO || atomic_load(&c->dying))
+		if (vs_conn_state(c) != CONN_HELLO || atomic_load(&c->dying))
 			continue;
 		if (c->hello_deadline_ms <= now && n < SVC_MAX_CONNS)
 			late[n++] = c;
@@ -721,7 +721,7 @@ static int hello_timeouts(struct vs_svc_host *h)
 	}
 	pthread_mutex_unlock(&h->lock);
 	for (uint32_t i = 0; i < n; i++)
-		conn_kill(late[i], true, "no HELLO within %u ms", SVC_HELLO_TIMEOUT_MS);
+		vs_conn_kill(late[i], true, "no HELLO within %u ms", SVC_HELLO_TIMEOUT_MS);
 	return next == UINT64_MAX ? -1 : (int)(next - now + 1);
 }
 
@@ -847,11 +847,11 @@ void vs_svc_host_stop(struct vs_svc_host *h)
 	for (struct svc_conn *c = h->conns; c && n < SVC_MAX_CONNS; c = c->next)
 		list[n++] = c;
 	for (uint32_t i = 0; i < n; i++)
-		conn_get(list[i]);
+		vs_conn_get(list[i]);
 	pthread_mutex_unlock(&h->lock);
 	for (uint32_t i = 0; i < n; i++) {
-		conn_kill(list[i], false, "vstord is stopping");
-		conn_put(list[i]);
+		vs_conn_kill(list[i], false, "vstord is stopping");
+		vs_conn_put(list[i]);
 	}
 	atomic_store(&h->stop, true);
 	ssize_t w = eventfd_write(h->wake_fd, 1);
@@ -894,7 +894,7 @@ size_t vs_svc_host_services(struct vs_svc_host *h, struct vs_svc_info *out, size
 
 	pthread_mutex_lock(&h->lock);
 	for (struct svc_conn *c = h->conns; c; c = c->next) {
-		if (conn_state(c) == CONN_HELLO)
+		if (vs_conn_state(c) == CONN_HELLO)
 			continue;
 		if (n < max) {
 			struct vs_svc_info *i = &out[n];

@@ -26,7 +26,7 @@
 
 #define ASC_LUN_BECOMING_READY 0x0401
 
-void proxy_not_ready(struct vs_srb *srb)
+void vs_proxy_not_ready(struct vs_srb *srb)
 {
 	vs_srb_set_sense(srb, SENSE_NOT_READY, ASC_LUN_BECOMING_READY);
 	vs_port_complete(srb);
@@ -63,7 +63,7 @@ static void proxy_lun_detach(void *aext, void *lext)
 {
 	struct proxy_adapter *a = aext;
 
-	host_lun_detached(a->host, ((struct proxy_lun *)lext)->l);
+	vs_host_lun_detached(a->host, ((struct proxy_lun *)lext)->l);
 }
 
 static int proxy_lun_control(void *aext, void *lext, enum vs_lun_control_type type, void *arg)
@@ -115,16 +115,16 @@ static bool with_live_conn(struct svc_lun *l, void (*fn)(struct svc_conn *c, voi
 		if (live)
 			fn(c, arg, &ring);
 		if (ring)
-			conn_get(c);
+			vs_conn_get(c);
 		pthread_mutex_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (ring) {
 		if (soon)
-			ring_doorbell_soon(c);
+			vs_ring_doorbell_soon(c);
 		else
-			ring_doorbell(c);
-		conn_put(c);
+			vs_ring_doorbell(c);
+		vs_conn_put(c);
 	}
 	return live;
 }
@@ -139,7 +139,7 @@ static void submit_fn(struct svc_conn *c, void *arg, bool *ring)
 {
 	struct submit_arg *a = arg;
 
-	a->status = ring_submit_locked(c, a->srb, a->plun, ring);
+	a->status = vs_ring_submit_locked(c, a->srb, a->plun, ring);
 }
 
 static void proxy_start_io(void *aext, void *lext, struct vs_srb *srb)
@@ -150,7 +150,7 @@ static void proxy_start_io(void *aext, void *lext, struct vs_srb *srb)
 	(void)aext;
 	/* commands: one doorbell for all those of this loop's pass */
 	if (!with_live_conn(l, submit_fn, &a, true)) {
-		proxy_not_ready(srb);           /* its service is away */
+		vs_proxy_not_ready(srb);           /* its service is away */
 		return;
 	}
 	if (a.status) {
@@ -170,7 +170,7 @@ static void abort_fn(struct svc_conn *c, void *arg, bool *ring)
 {
 	struct abort_arg *a = arg;
 
-	a->posted = ring_abort_locked(c, a->srb, ring);
+	a->posted = vs_ring_abort_locked(c, a->srb, ring);
 }
 
 /* Ask the service to end one command soon; the port reports it ABORTED
@@ -187,12 +187,12 @@ static bool proxy_abort_srb(void *aext, void *lext, struct vs_srb *srb)
 static void target_reset_fn(struct svc_conn *c, void *arg, bool *ring)
 {
 	(void)arg;
-	ring_target_reset_locked(c, ring);
+	vs_ring_target_reset_locked(c, ring);
 }
 
 static void lun_reset_fn(struct svc_conn *c, void *arg, bool *ring)
 {
-	ring_lun_reset_locked(c, ((struct svc_lun *)arg)->number, ring);
+	vs_ring_lun_reset_locked(c, ((struct svc_lun *)arg)->number, ring);
 }
 
 static int proxy_reset(void *aext, void *lext, enum vs_reset_kind kind)
@@ -200,7 +200,7 @@ static int proxy_reset(void *aext, void *lext, enum vs_reset_kind kind)
 	struct proxy_adapter *a = aext;
 
 	if (!lext || kind != VS_RESET_LUN) {
-		host_each_conn_of_port(a->host, a->port, target_reset_fn, NULL);
+		vs_host_each_conn_of_port(a->host, a->port, target_reset_fn, NULL);
 		return 0;
 	}
 	struct svc_lun *l = ((struct proxy_lun *)lext)->l;
@@ -210,7 +210,7 @@ static int proxy_reset(void *aext, void *lext, enum vs_reset_kind kind)
 
 static void nexus_lost_fn(struct svc_conn *c, void *arg, bool *ring)
 {
-	ring_nexus_lost_locked(c, *(const uint32_t *)arg, ring);
+	vs_ring_nexus_lost_locked(c, *(const uint32_t *)arg, ring);
 }
 
 static void proxy_nexus_lost(void *aext, const struct vs_nexus *nexus)
@@ -218,15 +218,15 @@ static void proxy_nexus_lost(void *aext, const struct vs_nexus *nexus)
 	struct proxy_adapter *a = aext;
 	uint32_t id = nexus->id;
 
-	host_each_conn_of_port(a->host, a->port, nexus_lost_fn, &id);
+	vs_host_each_conn_of_port(a->host, a->port, nexus_lost_fn, &id);
 }
 
 static void area_buffer_release(void *cookie, void *buf)
 {
 	struct svc_area *area = cookie;
 
-	area_free(area, buf);
-	area_put(area);
+	vs_area_free(area, buf);
+	vs_area_put(area);
 }
 
 /* The LUN's buffer provider: memory of its service's shared area. */
@@ -242,14 +242,14 @@ static void *proxy_buffer_get(void *aext, void *lext, const struct vs_srb *srb, 
 	pthread_mutex_lock(&l->mu);
 	if (l->conn && l->conn->area) {
 		area = l->conn->area;
-		area_get(area);
+		vs_area_get(area);
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (!area)
 		return NULL;
-	buf = area_alloc(area, len);
+	buf = vs_area_alloc(area, len);
 	if (!buf) {
-		area_put(area);
+		vs_area_put(area);
 		return NULL;
 	}
 	*release = area_buffer_release;

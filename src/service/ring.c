@@ -49,7 +49,7 @@ static bool sq_has_room(struct svc_conn *c)
 	int64_t used = sq_used(c);
 
 	if (used < 0) {
-		conn_kill(c, true, "submission ring: sq_head %u is not within the %u entries before "
+		vs_conn_kill(c, true, "submission ring: sq_head %u is not within the %u entries before "
 		          "sq_tail %u", __atomic_load_n(&c->area->hdr->sq_head, __ATOMIC_RELAXED),
 		          c->entries, c->sq_tail);
 		return false;
@@ -135,7 +135,7 @@ static uint32_t nexus_gen_for(struct svc_conn *c, const struct vs_nexus *n)
 	return gen;
 }
 
-int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
+int vs_ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
                        bool *ring)
 {
 	struct svc_area *a = c->area;
@@ -160,7 +160,7 @@ int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lu
 			data = srb->iov[0].iov_base;
 			atomic_fetch_add_explicit(&c->bytes_shared, len, memory_order_relaxed);
 		} else {
-			bounce = area_alloc(a, len);
+			bounce = vs_area_alloc(a, len);
 			if (!bounce)
 				return SAM_STAT_BUSY;
 			if (srb->data_dir == VS_DIR_TO_DEVICE) {
@@ -203,7 +203,7 @@ int ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lu
 	return 0;
 }
 
-void ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring)
+void vs_ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring)
 {
 	if (!(c->features & VS_SVC_F_RESET) || lun >= SVC_MAX_LUN_NUMBER)
 		return;
@@ -214,7 +214,7 @@ void ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring)
 	flush_control_locked(c, ring);
 }
 
-void ring_target_reset_locked(struct svc_conn *c, bool *ring)
+void vs_ring_target_reset_locked(struct svc_conn *c, bool *ring)
 {
 	if (!(c->features & VS_SVC_F_RESET) || c->state != CONN_ALIVE)
 		return;
@@ -222,7 +222,7 @@ void ring_target_reset_locked(struct svc_conn *c, bool *ring)
 	flush_control_locked(c, ring);
 }
 
-void ring_nexus_lost_locked(struct svc_conn *c, uint32_t id, bool *ring)
+void vs_ring_nexus_lost_locked(struct svc_conn *c, uint32_t id, bool *ring)
 {
 	if (c->state != CONN_ALIVE || id >= c->area->nexus_entries || !c->nexus_gen[id])
 		return;
@@ -237,7 +237,7 @@ void ring_nexus_lost_locked(struct svc_conn *c, uint32_t id, bool *ring)
 	flush_control_locked(c, ring);
 }
 
-bool ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring)
+bool vs_ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring)
 {
 	if (!(c->features & VS_SVC_F_ABORT))
 		return false;
@@ -255,7 +255,7 @@ bool ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring)
 	return false;
 }
 
-void ring_doorbell(struct svc_conn *c)
+void vs_ring_doorbell(struct svc_conn *c)
 {
 	/* Pairs with the service's fence between setting VS_SVC_WAKE and
 	 * looking at sq_tail again (protocol: "Doorbells"): one of us sees
@@ -274,23 +274,23 @@ static void bell_late(struct vs_loop_msg *m)
 	/* an exchange, not a store: it reads the flag another loop's
 	 * submitter set after publishing its entry, so that entry is seen */
 	atomic_exchange(&c->bell_pending, false);
-	ring_doorbell(c);
+	vs_ring_doorbell(c);
 	/* what the service finished meanwhile, taken on this loop */
 	reap_any(c);
-	conn_put(c);
+	vs_conn_put(c);
 }
 
-void ring_doorbell_soon(struct svc_conn *c)
+void vs_ring_doorbell_soon(struct svc_conn *c)
 {
 	struct vs_loop *here = vs_loop_current();
 
 	if (!here) {
-		ring_doorbell(c);
+		vs_ring_doorbell(c);
 		return;
 	}
 	if (atomic_exchange(&c->bell_pending, true))
 		return;         /* one is on its way, after our entry */
-	conn_get(c);
+	vs_conn_get(c);
 	c->bell_msg.fn = bell_late;
 	vs_loop_post_late(here, &c->bell_msg);
 }
@@ -385,13 +385,13 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	s = idx < c->entries ? &c->slots[idx] : NULL;
 	if (!s || !s->srb || s->gen != (uint32_t)(e.tag >> 32)) {
 		pthread_mutex_unlock(&c->lock);
-		conn_kill(c, true, "completion ring entry %u: tag 0x%llx names no command in flight",
+		vs_conn_kill(c, true, "completion ring entry %u: tag 0x%llx names no command in flight",
 		          pos, (unsigned long long)e.tag);
 		return false;
 	}
 	if (cqe_invalid(&e, s, why, sizeof(why))) {
 		pthread_mutex_unlock(&c->lock);
-		conn_kill(c, true, "completion ring entry %u (tag 0x%llx): %s", pos,
+		vs_conn_kill(c, true, "completion ring entry %u (tag 0x%llx): %s", pos,
 		          (unsigned long long)e.tag, why);
 		return false;
 	}
@@ -420,7 +420,7 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 			vs_srb_copy_to_iov(srb, 0, bounce, e.xfer_len);
 			atomic_fetch_add_explicit(&c->bytes_copied, e.xfer_len, memory_order_relaxed);
 		}
-		area_free(c->area, bounce);
+		vs_area_free(c->area, bounce);
 	}
 	vs_port_complete(srb);
 	return true;
@@ -439,7 +439,7 @@ static void reap(struct svc_conn *c)
 		if (avail == 0)
 			break;
 		if (avail > c->entries) {
-			conn_kill(c, true, "completion ring: cq_tail %u is more than %u entries after "
+			vs_conn_kill(c, true, "completion ring: cq_tail %u is more than %u entries after "
 			          "cq_head %u", tail, c->entries, c->cq_head);
 			return;
 		}
@@ -500,7 +500,7 @@ static void cq_ready(struct vs_loop_fd *h, uint32_t events)
 		flush_control_locked(c, &ring);
 	pthread_mutex_unlock(&c->lock);
 	if (ring)
-		ring_doorbell(c);
+		vs_ring_doorbell(c);
 }
 
 static void hang_check(struct vs_loop_timer *t)
@@ -516,7 +516,7 @@ static void hang_check(struct vs_loop_timer *t)
 	outstanding = c->outstanding;
 	pthread_mutex_unlock(&c->lock);
 	if (outstanding && now_ns() - last > hang_ns) {
-		conn_kill(c, false, "hung: %u command%s outstanding and none completed for %u ms",
+		vs_conn_kill(c, false, "hung: %u command%s outstanding and none completed for %u ms",
 		          outstanding, outstanding == 1 ? "" : "s", c->host->hang_ms);
 		return;
 	}
@@ -532,10 +532,10 @@ static void start_on_loop(struct vs_loop_msg *m)
 		/* a completion written before we watched */
 		cq_ready(&c->cq_watch, 0);
 	}
-	conn_put(c);            /* the message's */
+	vs_conn_put(c);            /* the message's */
 }
 
-int ring_start(struct svc_conn *c, struct vs_loop_group *loops)
+int vs_ring_start(struct svc_conn *c, struct vs_loop_group *loops)
 {
 	uint32_t nwords = c->area->nexus_entries / 64;
 	struct vs_loop *loop;
@@ -562,8 +562,8 @@ int ring_start(struct svc_conn *c, struct vs_loop_group *loops)
 	/* from here on, dying goes through the loop */
 	c->loop = loop;
 	vs_loop_hold(c->loop);
-	conn_get(c);            /* the loop side's, until die_on_loop is done */
-	conn_get(c);            /* the start message's */
+	vs_conn_get(c);            /* the loop side's, until die_on_loop is done */
+	vs_conn_get(c);            /* the start message's */
 	vs_loop_post(c->loop, &c->start_msg);
 	return 0;
 }
@@ -575,8 +575,8 @@ static void die_late(struct vs_loop_msg *m)
 	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, late_msg);
 
 	vs_loop_release(c->loop);
-	host_reap(c->host, c);
-	conn_put(c);            /* the loop side's */
+	vs_host_reap(c->host, c);
+	vs_conn_put(c);            /* the loop side's */
 }
 
 static void die_on_loop(struct vs_loop_msg *m)
@@ -607,11 +607,11 @@ static void die_on_loop(struct vs_loop_msg *m)
 		if (!s->srb)
 			continue;
 		if (s->bounce)
-			area_free(c->area, s->bounce);
+			vs_area_free(c->area, s->bounce);
 		if (left)
 			left[n++] = s->srb;
 		else
-			proxy_not_ready(s->srb);        /* no memory for the list: here */
+			vs_proxy_not_ready(s->srb);        /* no memory for the list: here */
 		s->srb = NULL;
 		s->bounce = NULL;
 		s->next_free = c->free_head;
@@ -623,16 +623,16 @@ static void die_on_loop(struct vs_loop_msg *m)
 	/* Each exactly once: the slot is free now, so nothing else can
 	 * complete it.  NOT READY, BECOMING READY: the initiator retries. */
 	for (uint32_t i = 0; i < n; i++)
-		proxy_not_ready(left[i]);
+		vs_proxy_not_ready(left[i]);
 	free(left);
-	host_luns_orphan(c->host, c, c->why);
+	vs_host_luns_orphan(c->host, c, c->why);
 	/* after this pass: a doorbell event already taken out of epoll may
 	 * still run cq_ready (loop.h), which must find c */
 	c->late_msg.fn = die_late;
 	vs_loop_post_late(c->loop, &c->late_msg);
 }
 
-void conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
+void vs_conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -642,11 +642,11 @@ void conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
 	vsnprintf(c->why, sizeof(c->why), fmt, ap);
 	va_end(ap);
 	c->violation = violation;
-	host_log(c->host, violation ? 1 : 2, "service %s (pid %d): %s: disconnected", c->name,
+	vs_host_log(c->host, violation ? 1 : 2, "service %s (pid %d): %s: disconnected", c->name,
 	         (int)c->pid, c->why);
 	if (!c->loop) {
 		/* never started: nothing outstanding, nothing on a loop */
-		host_reap(c->host, c);
+		vs_host_reap(c->host, c);
 		return;
 	}
 	c->die_msg.fn = die_on_loop;

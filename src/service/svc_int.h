@@ -67,13 +67,13 @@ struct svc_area {
 	struct buddy buddy;
 };
 
-struct svc_area *area_create(const char *name, uint32_t entries, uint32_t nexus_entries,
+struct svc_area *vs_area_create(const char *name, uint32_t entries, uint32_t nexus_entries,
                              uint64_t data_bytes, char *err, size_t errlen);
-void  area_get(struct svc_area *a);
-void  area_put(struct svc_area *a);
+void  vs_area_get(struct svc_area *a);
+void  vs_area_put(struct svc_area *a);
 /* len bytes of the data area (4 KiB aligned), or NULL if none are free. */
-void *area_alloc(struct svc_area *a, size_t len);
-void  area_free(struct svc_area *a, void *p);
+void *vs_area_alloc(struct svc_area *a, size_t len);
+void  vs_area_free(struct svc_area *a, void *p);
 /* [p, p+len) lies inside the data area */
 static inline bool area_holds(const struct svc_area *a, const void *p, size_t len)
 {
@@ -84,7 +84,7 @@ static inline bool area_holds(const struct svc_area *a, const void *p, size_t le
 
 /* ---------------------------------------------------------------- conn */
 
-enum conn_state {
+enum vs_conn_state {
 	CONN_HELLO = 0,         /* waiting for HELLO */
 	CONN_ALIVE,
 	CONN_DYING,             /* refused new work; finishing on its loop */
@@ -119,7 +119,7 @@ struct svc_conn {
 	uint32_t entries;
 
 	pthread_mutex_t lock;
-	int state;                      /* enum conn_state */
+	int state;                      /* enum vs_conn_state */
 	struct svc_slot *slots;         /* [entries] */
 	uint32_t free_head;
 	uint32_t outstanding;
@@ -155,28 +155,28 @@ struct svc_conn {
 	_Atomic uint64_t commands, bytes_shared, bytes_copied;
 };
 
-void conn_get(struct svc_conn *c);
-void conn_put(struct svc_conn *c);
-int  conn_state(struct svc_conn *c);            /* enum conn_state, under its lock */
+void vs_conn_get(struct svc_conn *c);
+void vs_conn_put(struct svc_conn *c);
+int  vs_conn_state(struct svc_conn *c);            /* enum vs_conn_state, under its lock */
 
 /* ring.c */
 /* Set up the slots and start watching the completion doorbell on a loop. */
-int  ring_start(struct svc_conn *c, struct vs_loop_group *loops);
+int  vs_ring_start(struct svc_conn *c, struct vs_loop_group *loops);
 /* Submit a SCSI command (lun->mu and c->lock held; c ALIVE).  0, or the
  * SAM status to answer it with (BUSY) when there is no room. */
-int  ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
+int  vs_ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port_lun *plun,
                         bool *ring);
 /* Queue a control entry (c->lock held) and write what fits. */
-void ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring);
-void ring_target_reset_locked(struct svc_conn *c, bool *ring);
-void ring_nexus_lost_locked(struct svc_conn *c, uint32_t nexus_id, bool *ring);
-bool ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring);
+void vs_ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring);
+void vs_ring_target_reset_locked(struct svc_conn *c, bool *ring);
+void vs_ring_nexus_lost_locked(struct svc_conn *c, uint32_t nexus_id, bool *ring);
+bool vs_ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring);
 /* The submission doorbell, if the service asked for it (no lock needed;
  * hold a reference). */
-void ring_doorbell(struct svc_conn *c);
+void vs_ring_doorbell(struct svc_conn *c);
 /* The same once the current pass of this thread's loop is over (at once
  * on a thread that is no loop's): the commands of one pass, one bell. */
-void ring_doorbell_soon(struct svc_conn *c);
+void vs_ring_doorbell_soon(struct svc_conn *c);
 /*
  * Disconnect: from any thread, once (later calls do nothing).  The rest
  * runs on the connection's loop: the completions already in the ring are
@@ -184,7 +184,7 @@ void ring_doorbell_soon(struct svc_conn *c);
  * LUNs are left waiting, and the host thread closes the socket.
  * violation: tell the service why before closing.
  */
-void conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
+void vs_conn_kill(struct svc_conn *c, bool violation, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ---------------------------------------------------------------- lun */
@@ -242,24 +242,24 @@ struct vs_svc_host {
 	_Atomic bool stop;
 };
 
-void host_log(struct vs_svc_host *h, int level, const char *fmt, ...)
+void vs_host_log(struct vs_svc_host *h, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The loop side of a connection is done: hand it to the host thread. */
-void host_reap(struct vs_svc_host *h, struct svc_conn *c);
+void vs_host_reap(struct vs_svc_host *h, struct svc_conn *c);
 /* Every LUN of c is left waiting for its service (die, on c's loop). */
-void host_luns_orphan(struct vs_svc_host *h, struct svc_conn *c, const char *why);
+void vs_host_luns_orphan(struct vs_svc_host *h, struct svc_conn *c, const char *why);
 /* The proxy's lun_detach: forget the LUN, tell its service. */
-void host_lun_detached(struct vs_svc_host *h, struct svc_lun *l);
+void vs_host_lun_detached(struct vs_svc_host *h, struct svc_lun *l);
 /* Every connection whose LUNs are in port: fn(c, arg) with c->lock held. */
-void host_each_conn_of_port(struct vs_svc_host *h, struct vs_port *port,
+void vs_host_each_conn_of_port(struct vs_svc_host *h, struct vs_port *port,
                             void (*fn)(struct svc_conn *c, void *arg, bool *ring), void *arg);
 /* Send a message (any thread); -errno if it could not be sent now. */
-int  conn_send(struct svc_conn *c, const void *msg, size_t len, const int *fds, int nfds);
+int  vs_conn_send(struct svc_conn *c, const void *msg, size_t len, const int *fds, int nfds);
 
 /* proxy.c: complete an SRB with CHECK CONDITION NOT READY, LOGICAL UNIT IS
  * IN PROCESS OF BECOMING READY (SPC-4 Annex D 04h/01h: initiators retry
  * it) */
-void proxy_not_ready(struct vs_srb *srb);
+void vs_proxy_not_ready(struct vs_srb *srb);
 
 /* The adapter extension of the proxy on one port. */
 struct proxy_adapter {

@@ -72,7 +72,7 @@ static void on_eventfd(struct vs_loop_fd *h, uint32_t events)
 	 * writes the eventfd again. */
 	if (read(loop->evfd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		fprintf(stderr, "vstor: %s: eventfd read: %s\n", loop->name, strerror(errno));
-	loop_msg_drain(loop);
+	vs_loop_msg_drain(loop);
 }
 
 static void on_timerfd(struct vs_loop_fd *h, uint32_t events)
@@ -81,7 +81,7 @@ static void on_timerfd(struct vs_loop_fd *h, uint32_t events)
 
 	(void)events;
 	/* The due timers run after the pass's fd events (loop_main). */
-	loop_timers_fired(loop);
+	vs_loop_timers_fired(loop);
 }
 
 /* ---------------------------------------------------------------- spinning */
@@ -129,7 +129,7 @@ static int loop_wait(struct vs_loop *loop, struct epoll_event *evs)
 {
 	uint64_t spin = loop->spins ? spin_budget(loop) : 0;
 
-	if (loop_timers_sync(loop))
+	if (vs_loop_timers_sync(loop))
 		return epoll_wait(loop->epfd, evs, LOOP_EVENTS, 0);
 	if (spin) {
 		uint64_t until = vs_loop_clock_ns() + spin;
@@ -157,8 +157,8 @@ void vs_loop_release(struct vs_loop *loop)
 {
 	/* The last hold of a loop asked to stop: it may be asleep. */
 	if (atomic_fetch_sub(&loop->holds, 1) == 1 && atomic_load(&loop->stop_requested) &&
-	    loop_msg_current != loop)
-		loop_msg_wake(loop);
+	    vs_loop_msg_current != loop)
+		vs_loop_msg_wake(loop);
 }
 
 static bool may_exit(struct vs_loop *loop)
@@ -166,10 +166,10 @@ static bool may_exit(struct vs_loop *loop)
 	return atomic_load(&loop->stop_requested) && atomic_load(&loop->holds) == 0;
 }
 
-void loop_request_stop(struct vs_loop *loop)
+void vs_loop_request_stop(struct vs_loop *loop)
 {
 	atomic_store(&loop->stop_requested, true);
-	loop_msg_wake(loop);
+	vs_loop_msg_wake(loop);
 }
 
 /* ---------------------------------------------------------------- the thread */
@@ -179,13 +179,13 @@ static void *loop_main(void *arg)
 	struct vs_loop *loop = arg;
 	struct epoll_event evs[LOOP_EVENTS];
 
-	loop_msg_current = loop;
+	vs_loop_msg_current = loop;
 	loop->now_ns = vs_loop_clock_ns();
 	for (;;) {
 		int n, i;
 
-		loop_msg_run_local(loop);
-		loop_msg_run_late(loop);        /* the previous pass is over */
+		vs_loop_msg_run_local(loop);
+		vs_loop_msg_run_late(loop);        /* the previous pass is over */
 		if (may_exit(loop))
 			break;
 		n = loop_wait(loop, evs);
@@ -200,19 +200,19 @@ static void *loop_main(void *arg)
 			struct vs_loop_fd *h = evs[i].data.ptr;
 
 			h->fn(h, evs[i].events);
-			loop_msg_run_local(loop);
+			vs_loop_msg_run_local(loop);
 		}
-		loop_timers_run(loop);
+		vs_loop_timers_run(loop);
 	}
 	/* What was posted before the stop still runs (it may release memory
 	 * its owner waits for); timers stay armed for a restart. */
-	loop_msg_drain(loop);
-	loop_msg_run_late(loop);
-	loop_msg_current = NULL;
+	vs_loop_msg_drain(loop);
+	vs_loop_msg_run_late(loop);
+	vs_loop_msg_current = NULL;
 	return NULL;
 }
 
-int loop_init(struct vs_loop *loop, struct vs_loop_group *g, unsigned idx, const char *name)
+int vs_loop_init(struct vs_loop *loop, struct vs_loop_group *g, unsigned idx, const char *name)
 {
 	memset(loop, 0, sizeof(*loop));
 	loop->group = g;
@@ -230,16 +230,16 @@ int loop_init(struct vs_loop *loop, struct vs_loop_group *g, unsigned idx, const
 		int err = errno ? errno : ENOMEM;
 
 		vs_set_error("event loop %u: %s", idx, strerror(err));
-		loop_fini(loop);
+		vs_loop_fini(loop);
 		return -err;
 	}
 	return 0;
 }
 
-void loop_fini(struct vs_loop *loop)
+void vs_loop_fini(struct vs_loop *loop)
 {
-	loop_msg_drop_all(loop);
-	loop_timers_drop_all(loop);
+	vs_loop_msg_drop_all(loop);
+	vs_loop_timers_drop_all(loop);
 	if (loop->epfd >= 0)
 		close(loop->epfd);
 	if (loop->evfd >= 0)
@@ -249,7 +249,7 @@ void loop_fini(struct vs_loop *loop)
 	loop->epfd = loop->evfd = loop->tfd = -1;
 }
 
-int loop_start(struct vs_loop *loop)
+int vs_loop_start(struct vs_loop *loop)
 {
 	int rc;
 
@@ -264,7 +264,7 @@ int loop_start(struct vs_loop *loop)
 	return 0;
 }
 
-void loop_join(struct vs_loop *loop)
+void vs_loop_join(struct vs_loop *loop)
 {
 	if (loop->thread_started) {
 		pthread_join(loop->thread, NULL);

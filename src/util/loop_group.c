@@ -30,9 +30,9 @@ struct vs_loop_group *vs_loop_group_create(unsigned nthreads, const char *name)
 		return NULL;
 	}
 	for (unsigned i = 0; i < nthreads; i++) {
-		if (loop_init(&g->loops[i], g, i, name) < 0) {
+		if (vs_loop_init(&g->loops[i], g, i, name) < 0) {
 			while (i--)
-				loop_fini(&g->loops[i]);
+				vs_loop_fini(&g->loops[i]);
 			free(g->loops);
 			free(g);
 			return NULL;
@@ -49,12 +49,12 @@ int vs_loop_group_start(struct vs_loop_group *g)
 		return -EALREADY;
 	}
 	for (unsigned i = 0; i < g->n; i++) {
-		int rc = loop_start(&g->loops[i]);
+		int rc = vs_loop_start(&g->loops[i]);
 
 		if (rc < 0) {
 			while (i--) {
-				loop_request_stop(&g->loops[i]);
-				loop_join(&g->loops[i]);
+				vs_loop_request_stop(&g->loops[i]);
+				vs_loop_join(&g->loops[i]);
 			}
 			return rc;
 		}
@@ -66,13 +66,13 @@ int vs_loop_group_start(struct vs_loop_group *g)
 void vs_loop_group_stop(struct vs_loop_group *g)
 {
 	for (unsigned i = 0; i < g->n; i++)
-		loop_request_stop(&g->loops[i]);
+		vs_loop_request_stop(&g->loops[i]);
 }
 
 void vs_loop_group_join(struct vs_loop_group *g)
 {
 	for (unsigned i = 0; i < g->n; i++)
-		loop_join(&g->loops[i]);
+		vs_loop_join(&g->loops[i]);
 	g->started = false;
 }
 
@@ -85,7 +85,7 @@ void vs_loop_group_destroy(struct vs_loop_group *g)
 		vs_loop_group_join(g);
 	}
 	for (unsigned i = 0; i < g->n; i++)
-		loop_fini(&g->loops[i]);
+		vs_loop_fini(&g->loops[i]);
 	free(g->loops);
 	free(g);
 }

@@ -56,35 +56,35 @@ struct vs_loop_group {
 };
 
 /* ---- loop.c */
-int  loop_init(struct vs_loop *loop, struct vs_loop_group *g, unsigned idx, const char *name);
-void loop_fini(struct vs_loop *loop);
-int  loop_start(struct vs_loop *loop);
-void loop_request_stop(struct vs_loop *loop);
-void loop_join(struct vs_loop *loop);
+int  vs_loop_init(struct vs_loop *loop, struct vs_loop_group *g, unsigned idx, const char *name);
+void vs_loop_fini(struct vs_loop *loop);
+int  vs_loop_start(struct vs_loop *loop);
+void vs_loop_request_stop(struct vs_loop *loop);
+void vs_loop_join(struct vs_loop *loop);
 
 /* ---- loop_msg.c */
 /* The loop whose thread this is (set by loop.c while a loop runs). */
-extern _Thread_local struct vs_loop *loop_msg_current;
-void loop_msg_wake(struct vs_loop *loop);
+extern _Thread_local struct vs_loop *vs_loop_msg_current;
+void vs_loop_msg_wake(struct vs_loop *loop);
 /* Run the messages posted from the loop's thread so far (and any they post). */
-void loop_msg_run_local(struct vs_loop *loop);
+void vs_loop_msg_run_local(struct vs_loop *loop);
 /* The same for late calls, each followed by the local ones it posted. */
-void loop_msg_run_late(struct vs_loop *loop);
+void vs_loop_msg_run_late(struct vs_loop *loop);
 /* Take every message other threads posted and run them, then the local ones. */
-void loop_msg_drain(struct vs_loop *loop);
+void vs_loop_msg_drain(struct vs_loop *loop);
 /* Forget whatever is still queued (the loop is being freed). */
-void loop_msg_drop_all(struct vs_loop *loop);
+void vs_loop_msg_drop_all(struct vs_loop *loop);
 
 /* ---- loop_timer.c */
 /* Run the timers due at loop->now_ns that were armed before this call. */
-void loop_timers_run(struct vs_loop *loop);
+void vs_loop_timers_run(struct vs_loop *loop);
 /* Before blocking: set the timerfd to the earliest deadline if it is not
  * already set at or before it.  Returns true when a timer is already due
  * (the loop must not block). */
-bool loop_timers_sync(struct vs_loop *loop);
+bool vs_loop_timers_sync(struct vs_loop *loop);
 /* The timerfd went off (loop.c's fd handler). */
-void loop_timers_fired(struct vs_loop *loop);
+void vs_loop_timers_fired(struct vs_loop *loop);
 /* Disarm every timer without running it (the loop is being freed). */
-void loop_timers_drop_all(struct vs_loop *loop);
+void vs_loop_timers_drop_all(struct vs_loop *loop);
 
 #endif

@@ -21,14 +21,14 @@
 
 #include "loop_int.h"
 
-_Thread_local struct vs_loop *loop_msg_current;
+_Thread_local struct vs_loop *vs_loop_msg_current;
 
 struct vs_loop *vs_loop_current(void)
 {
-	return loop_msg_current;
+	return vs_loop_msg_current;
 }
 
-void loop_msg_wake(struct vs_loop *loop)
+void vs_loop_msg_wake(struct vs_loop *loop)
 {
 	uint64_t one = 1;
 
@@ -51,7 +51,7 @@ void vs_loop_post(struct vs_loop *loop, struct vs_loop_msg *m)
 {
 	struct vs_loop_msg *old;
 
-	if (loop_msg_current == loop) {
+	if (vs_loop_msg_current == loop) {
 		append(&loop->local_head, &loop->local_tail, m);
 		return;
 	}
@@ -63,7 +63,7 @@ void vs_loop_post(struct vs_loop *loop, struct vs_loop_msg *m)
 	/* Only the post that made the stack non-empty wakes: the loop takes
 	 * everything at once, and any later post finds it empty again. */
 	if (!old)
-		loop_msg_wake(loop);
+		vs_loop_msg_wake(loop);
 }
 
 void vs_loop_post_late(struct vs_loop *loop, struct vs_loop_msg *m)
@@ -82,7 +82,7 @@ static struct vs_loop_msg *pop(struct vs_loop_msg **head, struct vs_loop_msg **t
 	return m;
 }
 
-void loop_msg_run_local(struct vs_loop *loop)
+void vs_loop_msg_run_local(struct vs_loop *loop)
 {
 	while (loop->local_head) {
 		struct vs_loop_msg *m = pop(&loop->local_head, &loop->local_tail);
@@ -91,17 +91,17 @@ void loop_msg_run_local(struct vs_loop *loop)
 	}
 }
 
-void loop_msg_run_late(struct vs_loop *loop)
+void vs_loop_msg_run_late(struct vs_loop *loop)
 {
 	while (loop->late_head) {
 		struct vs_loop_msg *m = pop(&loop->late_head, &loop->late_tail);
 
 		m->fn(m);
-		loop_msg_run_local(loop);
+		vs_loop_msg_run_local(loop);
 	}
 }
 
-void loop_msg_drain(struct vs_loop *loop)
+void vs_loop_msg_drain(struct vs_loop *loop)
 {
 	struct vs_loop_msg *list = atomic_exchange_explicit(&loop->mq, NULL, memory_order_acquire);
 	struct vs_loop_msg *fifo = NULL;
@@ -123,10 +123,10 @@ void loop_msg_drain(struct vs_loop *loop)
 		m->next = NULL;
 		m->fn(m);
 	}
-	loop_msg_run_local(loop);
+	vs_loop_msg_run_local(loop);
 }
 
-void loop_msg_drop_all(struct vs_loop *loop)
+void vs_loop_msg_drop_all(struct vs_loop *loop)
 {
 	atomic_store(&loop->mq, NULL);
 	loop->local_head = loop->local_tail = NULL;

@@ -153,7 +153,7 @@ static void post_arm_msg(struct vs_loop_msg *m)
 {
 	struct vs_loop_timer *t = (struct vs_loop_timer *)((char *)m - offsetof(struct vs_loop_timer, arm_msg));
 
-	vs_loop_timer_arm(loop_msg_current, t, t->post_deadline_ns);
+	vs_loop_timer_arm(vs_loop_msg_current, t, t->post_deadline_ns);
 }
 
 void vs_loop_timer_post_arm(struct vs_loop *loop, struct vs_loop_timer *t, uint64_t deadline_ns)
@@ -165,7 +165,7 @@ void vs_loop_timer_post_arm(struct vs_loop *loop, struct vs_loop_timer *t, uint6
 
 /* ---------------------------------------------------------------- the loop's side */
 
-void loop_timers_run(struct vs_loop *loop)
+void vs_loop_timers_run(struct vs_loop *loop)
 {
 	/* Timers armed from here on (by the callbacks below) wait for the
 	 * next pass, even if already due: a timer that re-arms itself at
@@ -177,17 +177,17 @@ void loop_timers_run(struct vs_loop *loop)
 		heap_remove(loop, t);
 		t->loop = NULL;
 		t->fn(t);
-		loop_msg_run_local(loop);
+		vs_loop_msg_run_local(loop);
 	}
 }
 
-void loop_timers_fired(struct vs_loop *loop)
+void vs_loop_timers_fired(struct vs_loop *loop)
 {
 	loop->tfd_fired = true;
 	loop->tfd_deadline = 0;
 }
 
-bool loop_timers_sync(struct vs_loop *loop)
+bool vs_loop_timers_sync(struct vs_loop *loop)
 {
 	struct vs_loop_timer *t = loop->timers;
 	struct itimerspec its = { { 0, 0 }, { 0, 0 } };
@@ -220,7 +220,7 @@ bool loop_timers_sync(struct vs_loop *loop)
 	return false;
 }
 
-void loop_timers_drop_all(struct vs_loop *loop)
+void vs_loop_timers_drop_all(struct vs_loop *loop)
 {
 	while (loop->timers) {
 		struct vs_loop_timer *t = loop->timers;

@@ -13,12 +13,12 @@
 
 static const struct vs_nexus pr_anon_nexus;    /* name "" , rtpi 0 */
 
-const struct vs_nexus *pr_nexus_of(const struct vs_srb *srb)
+const struct vs_nexus *vs_pr_nexus_of(const struct vs_srb *srb)
 {
 	return srb->nexus ? srb->nexus : &pr_anon_nexus;
 }
 
-int pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx)
+int vs_pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx)
 {
 	if (st->nregs == 0)
 		return -1;
@@ -32,7 +32,7 @@ int pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx)
 	return -1;
 }
 
-bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx)
+bool vs_pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx)
 {
 	if (!st->reserved || idx < 0)
 		return false;
@@ -43,7 +43,7 @@ bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx)
 	return idx == st->holder && nx->rel_target_port_id == st->holder_rtpi;
 }
 
-uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
+uint16_t vs_pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
 {
 	if (nx->transport_id_len > 0 && nx->transport_id_len <= PR_TID_MAX) {
 		memcpy(tid, nx->transport_id, nx->transport_id_len);
@@ -66,7 +66,7 @@ uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid)
 	return (uint16_t)(4 + pad);
 }
 
-struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path)
+struct vdisk_pr *vs_vdisk_pr_create(struct vs_port_lun *lun, const char *state_path)
 {
 	struct vdisk_pr *pr = calloc(1, sizeof(*pr));
 	if (!pr) {
@@ -82,7 +82,7 @@ struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path
 			vs_set_error("pr: out of memory");
 			return NULL;
 		}
-		if (pr_persist_load(state_path, &pr->cur) < 0) {
+		if (vs_pr_persist_load(state_path, &pr->cur) < 0) {
 			free(pr->state_path);
 			free(pr);
 			return NULL;
@@ -91,11 +91,11 @@ struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path
 	}
 	pthread_mutex_init(&pr->lock, NULL);
 	pthread_mutex_init(&pr->out_lock, NULL);
-	pr_publish(pr);
+	vs_pr_publish(pr);
 	return pr;
 }
 
-void vdisk_pr_destroy(struct vdisk_pr *pr)
+void vs_vdisk_pr_destroy(struct vdisk_pr *pr)
 {
 	if (!pr)
 		return;
@@ -105,7 +105,7 @@ void vdisk_pr_destroy(struct vdisk_pr *pr)
 	free(pr);
 }
 
-bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx)
+bool vs_pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx)
 {
 	return s->held && strcmp(s->name, nx->name) == 0 && s->rtpi == nx->rel_target_port_id;
 }
@@ -145,16 +145,16 @@ static void pr_spc2_answer(struct vs_srb *srb, bool conflict)
 		vs_srb_set_good(srb);
 }
 
-void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
+void vs_vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 {
-	const struct vs_nexus *nx = pr_nexus_of(srb);
+	const struct vs_nexus *nx = vs_pr_nexus_of(srb);
 	srb->xfer_len = 0;
 	if (!pr_spc2_cdb_ok(srb))
 		return;
 
 	pthread_mutex_lock(&pr->lock);
 	bool conflict = pr->cur.nregs > 0 || pr->out_busy ||           /* SPC-4 5.13.3 */
-	                (pr->spc2.held && !pr_spc2_is_holder(&pr->spc2, nx));
+	                (pr->spc2.held && !vs_pr_spc2_is_holder(&pr->spc2, nx));
 	if (!conflict) {
 		/* A repeated RESERVE from the holder is not an error (SPC-2 7.21). */
 		struct pr_spc2 *s = &pr->spc2;
@@ -162,15 +162,15 @@ void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb)
 		s->rtpi = nx->rel_target_port_id;
 		s->nexus_ptr = nx;
 		pr_copy_str(s->name, sizeof(s->name), nx->name);
-		pr_publish(pr);
+		vs_pr_publish(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
 	pr_spc2_answer(srb, conflict);
 }
 
-void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
+void vs_vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
 {
-	const struct vs_nexus *nx = pr_nexus_of(srb);
+	const struct vs_nexus *nx = vs_pr_nexus_of(srb);
 	srb->xfer_len = 0;
 	if (!pr_spc2_cdb_ok(srb))
 		return;
@@ -178,25 +178,25 @@ void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb)
 	pthread_mutex_lock(&pr->lock);
 	bool conflict = pr->cur.nregs > 0 || pr->out_busy;              /* SPC-4 5.13.3 */
 	/* SPC-2 7.17: RELEASE from a non-holder is GOOD and changes nothing. */
-	if (!conflict && pr_spc2_is_holder(&pr->spc2, nx)) {
+	if (!conflict && vs_pr_spc2_is_holder(&pr->spc2, nx)) {
 		pr->spc2.held = false;
-		pr_publish(pr);
+		vs_pr_publish(pr);
 	}
 	pthread_mutex_unlock(&pr->lock);
 	pr_spc2_answer(srb, conflict);
 }
 
-void vdisk_pr_reset(struct vdisk_pr *pr)
+void vs_vdisk_pr_reset(struct vdisk_pr *pr)
 {
 	/* SPC-2 5.5.1: a LOGICAL UNIT RESET or a target reset releases the
 	 * RESERVE; persistent reservations survive resets (SPC-4 5.13.1). */
 	pthread_mutex_lock(&pr->lock);
 	pr->spc2.held = false;
-	pr_publish(pr);
+	vs_pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 }
 
-void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
+void vs_vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 {
 	bool changed = false;
 
@@ -212,7 +212,7 @@ void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 	/* Registrations survive (SPC-4 5.13.1); their unit attentions wait
 	 * for the next login of that initiator port, or go to another open
 	 * nexus with the same name once it sends a command: the new epoch
-	 * sends every nexus through pr_verdict_refresh(), which claims the
+	 * sends every nexus through vs_pr_verdict_refresh(), which claims the
 	 * registration. */
 	for (int i = 0; i < VDISK_PR_MAX_REGS; i++) {
 		struct pr_reg *r = &pr->cur.regs[i];
@@ -224,13 +224,13 @@ void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 	}
 	/* The id's next nexus (not before this returns, miniport.h) may be
 	 * another initiator port: it must not inherit this verdict. */
-	pr_verdict_forget(pr, nexus);
+	vs_pr_verdict_forget(pr, nexus);
 	if (changed)
-		pr_publish(pr);
+		vs_pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 }
 
-bool vdisk_pr_in_use(struct vdisk_pr *pr)
+bool vs_vdisk_pr_in_use(struct vdisk_pr *pr)
 {
 	pthread_mutex_lock(&pr->lock);
 	bool busy = pr->cur.nregs > 0 || pr->cur.reserved || pr->spc2.held;

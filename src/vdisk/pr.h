@@ -21,8 +21,8 @@ struct vdisk_pr;
 /* lun may be NULL (unit tests: no unit attentions then).  state_path may be
  * NULL: APTPL unsupported.  Loads APTPL state from state_path if present;
  * NULL (with vs_set_error) if the file is unreadable or malformed. */
-struct vdisk_pr *vdisk_pr_create(struct vs_port_lun *lun, const char *state_path /* may be NULL */);
-void vdisk_pr_destroy(struct vdisk_pr *pr);
+struct vdisk_pr *vs_vdisk_pr_create(struct vs_port_lun *lun, const char *state_path /* may be NULL */);
+void vs_vdisk_pr_destroy(struct vdisk_pr *pr);
 /*
  * Check before executing any command: returns true and sets RESERVATION
  * CONFLICT status on srb if the command conflicts with a persistent
@@ -31,15 +31,15 @@ void vdisk_pr_destroy(struct vdisk_pr *pr);
  * stays as it is: one atomic load without reservations, two with them
  * (the nexus's verdict is recomputed under the lock only after a change).
  */
-bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb);
+bool vs_vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb);
 /* PERSISTENT RESERVE IN: fills data-in and status. Non-blocking. */
-void vdisk_pr_in(struct vdisk_pr *pr, struct vs_srb *srb);
+void vs_vdisk_pr_in(struct vdisk_pr *pr, struct vs_srb *srb);
 /* PERSISTENT RESERVE OUT: may block (writes APTPL state file): vdisk calls it from the port worker pool. Sets status. */
-void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb);
-void vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb);  /* RESERVE(6)/(10) */
-void vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb);  /* RELEASE(6)/(10) */
-void vdisk_pr_reset(struct vdisk_pr *pr);        /* LU reset: drop RESERVE/RELEASE reservations */
-bool vdisk_pr_in_use(struct vdisk_pr *pr);       /* any registration/reservation */
+void vs_vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb);
+void vs_vdisk_pr_reserve(struct vdisk_pr *pr, struct vs_srb *srb);  /* RESERVE(6)/(10) */
+void vs_vdisk_pr_release(struct vdisk_pr *pr, struct vs_srb *srb);  /* RELEASE(6)/(10) */
+void vs_vdisk_pr_reset(struct vdisk_pr *pr);        /* LU reset: drop RESERVE/RELEASE reservations */
+bool vs_vdisk_pr_in_use(struct vdisk_pr *pr);       /* any registration/reservation */
 
 /*
  * I_T nexus loss (logout, connection loss), from the miniport's nexus_lost
@@ -47,6 +47,6 @@ bool vdisk_pr_in_use(struct vdisk_pr *pr);       /* any registration/reservation
  * (SPC-2 5.5.1, SPC-4 5.13.3); persistent reservations are unaffected
  * (SPC-4 5.13.1).
  */
-void vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus);
+void vs_vdisk_pr_nexus_loss(struct vdisk_pr *pr, const struct vs_nexus *nexus);
 
 #endif

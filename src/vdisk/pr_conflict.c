@@ -153,9 +153,9 @@ static bool pr_decide(uint64_t w, uint64_t v, const uint8_t *cdb)
 	return false;
 }
 
-bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
+bool vs_vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
 {
-	/* Acquire pairs with pr_publish(): see there. */
+	/* Acquire pairs with vs_pr_publish(): see there. */
 	uint64_t w = atomic_load_explicit(&pr->pub, memory_order_acquire);
 	uint64_t v = 0;
 
@@ -166,7 +166,7 @@ bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
 	 * either, "not registered, not a holder" is the truth: v = 0), and it
 	 * is fetched then even for a command it does not decide, so that a
 	 * registrant's nexus is remembered for its unit attentions
-	 * (pr_verdict_refresh) however it starts.
+	 * (vs_pr_verdict_refresh) however it starts.
 	 */
 	if (w & (PR_PUB_REGS | PR_PUB_SPC2)) {
 		uint32_t slot = pr_verdict_slot(srb->nexus);
@@ -174,7 +174,7 @@ bool vdisk_pr_conflict(struct vdisk_pr *pr, struct vs_srb *srb)
 		if (slot < PR_VERDICT_SLOTS)
 			v = atomic_load_explicit(&pr->verdict[slot], memory_order_relaxed);
 		if (slot >= PR_VERDICT_SLOTS || (v ^ w) >> PR_EPOCH_SHIFT)
-			v = pr_verdict_refresh(pr, srb, &w);
+			v = vs_pr_verdict_refresh(pr, srb, &w);
 	}
 	if (!pr_decide(w, v, srb->cdb))
 		return false;

@@ -88,7 +88,7 @@ static size_t pr_in_read_full_status(const struct pr_state *st, uint8_t *b)
 	return off;
 }
 
-void vdisk_pr_in(struct vdisk_pr *pr, struct vs_srb *srb)
+void vs_vdisk_pr_in(struct vdisk_pr *pr, struct vs_srb *srb)
 {
 	uint8_t sa = srb->cdb[1] & 0x1f;
 	uint32_t alloc = pr_get_be16(srb->cdb + 7);

@@ -115,7 +115,7 @@ struct pr_ua {
  * pr->pub, one word: bits 0-15 the facts about the LUN's reservation state
  * the check needs (PR_PUB_*, the type in bits 8-15), bits 16-63 an epoch.
  * Every change of cur, spc2 or out_busy is made under pr->lock and ends,
- * in the same critical section, with pr_publish(), which stores a new
+ * in the same critical section, with vs_pr_publish(), which stores a new
  * epoch: while pub shows epoch e, the state under the lock is exactly the
  * state of epoch e.
  *
@@ -229,17 +229,17 @@ static inline bool pr_type_reg_only(uint8_t t) { return t == PR_TYPE_WE_RO || t 
 
 /* The nexus of an SRB; an SRB without one (in-process submitter) acts as
  * one anonymous initiator. */
-const struct vs_nexus *pr_nexus_of(const struct vs_srb *srb);
+const struct vs_nexus *vs_pr_nexus_of(const struct vs_srb *srb);
 /* Registration index of nexus in st, or -1. */
-int  pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx);
+int  vs_pr_find_reg(const struct pr_state *st, const struct vs_nexus *nx);
 /* Is registration idx (reached through nexus nx) a reservation holder? */
-bool pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx);
+bool vs_pr_is_holder(const struct pr_state *st, int idx, const struct vs_nexus *nx);
 /* Is nx the I_T nexus holding the RESERVE(6/10)?  lock held */
-bool pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx);
+bool vs_pr_spc2_is_holder(const struct pr_spc2 *s, const struct vs_nexus *nx);
 
 /* pr_verdict.c.  After any change of cur, spc2 or out_busy, with
  * pr->lock still held: publish the new state under a new epoch. */
-void pr_publish(struct vdisk_pr *pr);
+void vs_pr_publish(struct vdisk_pr *pr);
 /* The verdict slot of a nexus (NULL: the anonymous submitter, slot 0);
  * PR_VERDICT_SLOTS when its id has none. */
 static inline uint32_t pr_verdict_slot(const struct vs_nexus *nexus)
@@ -250,15 +250,15 @@ static inline uint32_t pr_verdict_slot(const struct vs_nexus *nexus)
 }
 /* Under pr->lock: the current pub word into *pub and the SRB's nexus's
  * verdict for it, kept in its slot.  The command's slow path. */
-uint64_t pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint64_t *pub);
+uint64_t vs_pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint64_t *pub);
 /* lock held: nexus is gone; its id's next nexus starts from the names. */
-void pr_verdict_forget(struct vdisk_pr *pr, const struct vs_nexus *nexus);
+void vs_pr_verdict_forget(struct vdisk_pr *pr, const struct vs_nexus *nexus);
 /* Fill TransportID (SPC-4 7.6.4) for a nexus; returns its length. */
-uint16_t pr_transport_id(const struct vs_nexus *nx, uint8_t *tid);
+uint16_t vs_pr_transport_id(const struct vs_nexus *nx, uint8_t *tid);
 
 /* pr_persist.c: 0, or negative errno with vs_set_error(). A missing file
  * loads as the empty state. */
-int pr_persist_save(const char *path, const struct pr_state *st);
-int pr_persist_load(const char *path, struct pr_state *st);
+int vs_pr_persist_save(const char *path, const struct pr_state *st);
+int vs_pr_persist_load(const char *path, struct pr_state *st);
 
 #endif

@@ -6,7 +6,7 @@
  * current state into pr->work (under pr->lock), applies the service action
  * there without the lock, writes the APTPL state file if needed, and only
  * then publishes pr->work and raises the unit attentions.  A failed file
- * write therefore leaves the old state in force, and vdisk_pr_conflict()
+ * write therefore leaves the old state in force, and vs_vdisk_pr_conflict()
  * never waits for the disk.  pr->out_lock keeps PR OUTs one at a time.
  */
 #include <string.h>
@@ -129,7 +129,7 @@ static void pr_fill_reg(struct pr_reg *r, const struct vs_nexus *nx, uint64_t ke
 	pr_copy_str(r->name, sizeof(r->name), nx->name);
 	pr_copy_str(r->initiator_name, sizeof(r->initiator_name), nx->initiator_name);
 	r->name_hash = pr_name_hash(r->name);
-	r->tid_len = pr_transport_id(nx, r->tid);
+	r->tid_len = vs_pr_transport_id(nx, r->tid);
 }
 
 /* SPC-4 5.13.7 REGISTER and REGISTER AND IGNORE EXISTING KEY */
@@ -137,7 +137,7 @@ static enum pr_result pr_out_register(struct vdisk_pr *pr, struct pr_state *st,
                                       const struct pr_out_req *q, struct vs_srb *srb)
 {
 	bool ignore = q->sa == PROUT_REGISTER_AND_IGNORE;
-	int idx = pr_find_reg(st, q->nx);
+	int idx = vs_pr_find_reg(st, q->nx);
 
 	if (idx < 0) {
 		if (!ignore && q->rk != 0)
@@ -174,7 +174,7 @@ static enum pr_result pr_out_register(struct vdisk_pr *pr, struct pr_state *st,
 static int pr_registered_caller(const struct pr_state *st, const struct pr_out_req *q,
                                 struct vs_srb *srb)
 {
-	int idx = pr_find_reg(st, q->nx);
+	int idx = vs_pr_find_reg(st, q->nx);
 	if (idx < 0 || st->regs[idx].key != q->rk) {
 		pr_conflict(srb);
 		return -1;
@@ -192,7 +192,7 @@ static enum pr_result pr_out_reserve(struct pr_state *st, const struct pr_out_re
 	if (st->reserved) {
 		/* The holder may repeat its reservation; any change of type or
 		 * scope, or anyone else, conflicts. */
-		if (pr_is_holder(st, idx, q->nx) && st->type == q->type)
+		if (vs_pr_is_holder(st, idx, q->nx) && st->type == q->type)
 			return PR_OK_SAME;
 		return pr_conflict(srb);
 	}
@@ -208,7 +208,7 @@ static enum pr_result pr_out_release(struct vdisk_pr *pr, struct pr_state *st,
 	if (idx < 0)
 		return PR_FAILED;
 	/* No reservation, or not the holder: GOOD, nothing released. */
-	if (!pr_is_holder(st, idx, q->nx))
+	if (!vs_pr_is_holder(st, idx, q->nx))
 		return PR_OK_SAME;
 	if (q->type != st->type || q->scope != PR_SCOPE_LU) {
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST,
@@ -280,7 +280,7 @@ static int pr_preempt_regs(struct vdisk_pr *pr, struct pr_state *st, int self,
  * SPC-4 5.13.11.2.4 PREEMPT and 5.13.11.2.5 PREEMPT AND ABORT: the same
  * change of registrations and reservation; PREEMPT AND ABORT also aborts
  * every task of the preempted I_T nexuses (all but this PERSISTENT RESERVE
- * OUT), done by vdisk_pr_out once the new state is in force.
+ * OUT), done by vs_vdisk_pr_out once the new state is in force.
  */
 static enum pr_result pr_out_preempt(struct vdisk_pr *pr, struct pr_state *st,
                                      const struct pr_out_req *q, struct vs_srb *srb)
@@ -350,7 +350,7 @@ static enum pr_result pr_out_register_move(struct pr_state *st, const struct pr_
 		return PR_FAILED;
 	/* Only the holder of a reservation that is not all-registrants can
 	 * move it. */
-	if (!pr_is_holder(st, self, q->nx) || pr_type_all_reg(st->type))
+	if (!vs_pr_is_holder(st, self, q->nx) || pr_type_all_reg(st->type))
 		return pr_conflict(srb);
 	if (q->sark == 0) {
 		vs_srb_set_invalid_field(srb, false, 8, -1);
@@ -432,7 +432,7 @@ static bool pr_out_parse(struct vdisk_pr *pr, struct vs_srb *srb, struct pr_out_
 	uint32_t plen = pr_get_be32(cdb + 5);
 
 	memset(q, 0, sizeof(*q));
-	q->nx = pr_nexus_of(srb);
+	q->nx = vs_pr_nexus_of(srb);
 	q->sa = cdb[1] & 0x1f;
 	q->scope = cdb[2] >> 4;
 	q->type = cdb[2] & 0x0f;
@@ -529,7 +529,7 @@ static void pr_abort_tasks(struct vdisk_pr *pr, const struct pr_ua *ab, unsigned
 	}
 }
 
-void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
+void vs_vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 {
 	struct pr_out_req q;
 	uint8_t param[24 + PR_TID_MAX];
@@ -549,7 +549,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 		return;
 	}
 	pr->out_busy = true;         /* RESERVE/RELEASE now conflict (5.13.3) */
-	pr_publish(pr);
+	vs_pr_publish(pr);
 	memcpy(&pr->work, &pr->cur, sizeof(pr->work));
 	pthread_mutex_unlock(&pr->lock);
 
@@ -557,7 +557,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	enum pr_result r;
 	pr->nua = 0;
 	pr->nabort = 0;
-	int self = pr_find_reg(st, q.nx);
+	int self = vs_pr_find_reg(st, q.nx);
 	if (self >= 0 && srb->nexus)
 		st->regs[self].nexus_id = q.nx->id;
 	switch (q.sa) {
@@ -586,7 +586,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	/* Persist before anyone can see the new state: an acknowledged APTPL
 	 * change must survive power loss.  "Not persistent" is written once. */
 	if (r == PR_OK_CHANGED && pr->state_path && (st->aptpl || !pr->file_aptpl0)) {
-		if (pr_persist_save(pr->state_path, st) < 0) {
+		if (vs_pr_persist_save(pr->state_path, st) < 0) {
 			vs_srb_set_sense(srb, SENSE_HARDWARE_ERROR, ASC_INTERNAL_TARGET_FAILURE);
 			r = PR_FAILED;
 		} else {
@@ -598,7 +598,7 @@ void vdisk_pr_out(struct vdisk_pr *pr, struct vs_srb *srb)
 	if (r == PR_OK_CHANGED)
 		memcpy(&pr->cur, st, sizeof(pr->cur));
 	pr->out_busy = false;
-	pr_publish(pr);
+	vs_pr_publish(pr);
 	pthread_mutex_unlock(&pr->lock);
 
 	if (r != PR_FAILED)

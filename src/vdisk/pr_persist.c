@@ -84,7 +84,7 @@ static int pr_fsync_dir(const char *path)
 	return rc;
 }
 
-int pr_persist_save(const char *path, const struct pr_state *st)
+int vs_pr_persist_save(const char *path, const struct pr_state *st)
 {
 	char *text = NULL;
 	size_t text_len = 0;
@@ -195,7 +195,7 @@ static int pr_load_reg(struct pr_reg *r, char *line)
 	return 0;
 }
 
-int pr_persist_load(const char *path, struct pr_state *st)
+int vs_pr_persist_load(const char *path, struct pr_state *st)
 {
 	FILE *f = fopen(path, "re");
 	if (!f) {

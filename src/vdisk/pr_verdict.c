@@ -3,14 +3,14 @@
  * The reservation state as the per-command check sees it: the published
  * word (pr->pub) and each I_T nexus's cached verdict (pr->verdict[]); the
  * rules that make both exact are in pr_internal.h.  Everything here runs
- * under pr->lock; only vdisk_pr_conflict() (pr_conflict.c) reads the words
+ * under pr->lock; only vs_vdisk_pr_conflict() (pr_conflict.c) reads the words
  * without it.
  */
 #include "pr_internal.h"
 
 #define PR_EPOCH_MASK (~(uint64_t)0 << PR_EPOCH_SHIFT)
 
-void pr_publish(struct vdisk_pr *pr)
+void vs_pr_publish(struct vdisk_pr *pr)
 {
 	uint64_t w = 0;
 
@@ -33,22 +33,22 @@ void pr_publish(struct vdisk_pr *pr)
 	/*
 	 * Release: the caller answers GOOD only after this, and a command the
 	 * initiator sends after seeing that status reaches the loads in
-	 * vdisk_pr_conflict() through the completion path's own
+	 * vs_vdisk_pr_conflict() through the completion path's own
 	 * synchronisation, so it reads this word or a later one (SPC-4 5.13:
 	 * a reservation is in force once PERSISTENT RESERVE OUT completed).
 	 */
 	atomic_store_explicit(&pr->pub, (pr->epoch << PR_EPOCH_SHIFT) | w, memory_order_release);
 }
 
-uint64_t pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint64_t *pub)
+uint64_t vs_pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint64_t *pub)
 {
-	const struct vs_nexus *nx = pr_nexus_of(srb);
+	const struct vs_nexus *nx = vs_pr_nexus_of(srb);
 	uint32_t slot = pr_verdict_slot(srb->nexus);
 
 	pthread_mutex_lock(&pr->lock);
 	uint64_t w = atomic_load_explicit(&pr->pub, memory_order_relaxed);   /* lock: current */
 	uint64_t v = w & PR_EPOCH_MASK;
-	int idx = pr_find_reg(&pr->cur, nx);
+	int idx = vs_pr_find_reg(&pr->cur, nx);
 	if (idx >= 0) {
 		v |= PR_V_REG;
 		/*
@@ -62,9 +62,9 @@ uint64_t pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint6
 		if (srb->nexus)
 			pr->cur.regs[idx].nexus_id = nx->id;
 	}
-	if (pr_is_holder(&pr->cur, idx, nx))
+	if (vs_pr_is_holder(&pr->cur, idx, nx))
 		v |= PR_V_HOLDER;
-	if (pr_spc2_is_holder(&pr->spc2, nx))
+	if (vs_pr_spc2_is_holder(&pr->spc2, nx))
 		v |= PR_V_SPC2;
 	/* Relaxed is enough: the word carries its own epoch, and a reader
 	 * trusts it only if that is the epoch it read from pub. */
@@ -75,7 +75,7 @@ uint64_t pr_verdict_refresh(struct vdisk_pr *pr, const struct vs_srb *srb, uint6
 	return v;
 }
 
-void pr_verdict_forget(struct vdisk_pr *pr, const struct vs_nexus *nexus)
+void vs_pr_verdict_forget(struct vdisk_pr *pr, const struct vs_nexus *nexus)
 {
 	uint32_t slot = pr_verdict_slot(nexus);
 

@@ -8,7 +8,7 @@
 
 #include "vdisk_int.h"
 
-void vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	uint8_t d[8];
 	uint64_t last = vdisk_capacity(lun) - 1;
@@ -22,11 +22,11 @@ void vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb)
 	/* Too big for 32 bits: FFFFFFFFh sends the initiator to READ CAPACITY (16) */
 	vd_put32(&d[0], last >= 0xffffffffu ? 0xffffffffu : (uint32_t)last);
 	vd_put32(&d[4], lun->block_size);
-	vdisk_data_in(srb, d, sizeof(d), sizeof(d));
+	vs_vdisk_data_in(srb, d, sizeof(d), sizeof(d));
 	vs_port_complete(srb);
 }
 
-void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	uint8_t d[32];
 	uint32_t alloc = vd_get32(&srb->cdb[10]);
@@ -48,7 +48,7 @@ void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb)
 		if (lun->caps.unmap_zeroes)
 			d[14] |= 0x40;
 	}
-	vdisk_data_in(srb, d, sizeof(d), alloc);
+	vs_vdisk_data_in(srb, d, sizeof(d), alloc);
 	vs_port_complete(srb);
 }
 
@@ -89,7 +89,7 @@ static void lbas_reply(struct vdisk_lun *lun, struct vs_srb *srb, struct lbas_bu
 	(void)lun;
 	vd_put32(&b->d[0], len - 4);   /* PARAMETER DATA LENGTH */
 	memset(&b->d[4], 0, 4);
-	vdisk_data_in(srb, b->d, len, vd_get32(&srb->cdb[10]));
+	vs_vdisk_data_in(srb, b->d, len, vd_get32(&srb->cdb[10]));
 }
 
 /*
@@ -155,7 +155,7 @@ static void lbas_answer(struct vdisk_cmd *c)
 		int rc = phys_extent(lun, lba, cap, &mapped, &end);
 
 		if (rc < 0) {
-			vdisk_set_errno(srb, rc, false);
+			vs_vdisk_set_errno(srb, rc, false);
 			vs_port_complete(srb);
 			return;
 		}
@@ -177,9 +177,9 @@ static void lbas_answer(struct vdisk_cmd *c)
 	vs_port_complete(srb);
 }
 
-void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint64_t cap = vdisk_capacity(lun);
 	struct lbas_buf b;
 	int rc;
@@ -199,9 +199,9 @@ void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb)
 		return;
 	}
 	/* block_status may block: run it on the port's worker pool */
-	rc = vdisk_cmd_queue_work(c, lbas_answer);
+	rc = vs_vdisk_cmd_queue_work(c, lbas_answer);
 	if (rc < 0) {
-		vdisk_busy(srb);
+		vs_vdisk_busy(srb);
 		vs_port_complete(srb);
 	}
 }

@@ -24,11 +24,11 @@ static uint64_t data_out_blocks(const uint8_t *cdb)
 	case WRITE_6: case WRITE_10: case WRITE_12: case WRITE_16:
 	case WRITE_AND_VERIFY_10: case WRITE_AND_VERIFY_12: case WRITE_AND_VERIFY_16:
 	case ORWRITE_16:
-		vdisk_decode_rw(cdb, &a);
+		vs_vdisk_decode_rw(cdb, &a);
 		return a.n;
 	case VERIFY_10: case VERIFY_12: case VERIFY_16:
 		/* SBC-3 5.33: BYTCHK 00b no data, 01b the blocks, 11b one block */
-		vdisk_decode_rw(cdb, &a);
+		vs_vdisk_decode_rw(cdb, &a);
 		bytchk = (cdb[1] >> 1) & 3;
 		return bytchk == 1 ? a.n : bytchk == 3 && a.n ? 1 : 0;
 	case WRITE_SAME_10:
@@ -63,7 +63,7 @@ static uint32_t parameter_list_bytes(const uint8_t *cdb)
 	}
 }
 
-int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+int vs_vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
                           uint64_t *bytes)
 {
 	struct vdisk_lun *lun = vdisk_lun_of(lun_ext);
@@ -72,7 +72,7 @@ int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb 
 
 	(void)adapter_ext;
 	*bytes = 0;
-	d = vdisk_cmd_lookup(srb->cdb[0], srb->cdb[1] & 0x1f, &sa_unknown);
+	d = vs_vdisk_cmd_lookup(srb->cdb[0], srb->cdb[1] & 0x1f, &sa_unknown);
 	if (!d || !d->fn || (d->available && !d->available(lun)) || srb->cdb_len < d->cdb_len)
 		return 0;       /* refused when it runs: no data needed */
 	*bytes = (data_out_blocks(srb->cdb) << lun->block_shift) + parameter_list_bytes(srb->cdb);

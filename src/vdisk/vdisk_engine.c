@@ -10,7 +10,7 @@
 
 #include "vdisk_int.h"
 
-void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start)
+void vs_vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start)
 {
 	struct vdisk_lun *lun = c->lun;
 
@@ -25,15 +25,15 @@ void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start)
 	start(c);
 }
 
-void vdisk_engine_finish(struct vdisk_cmd *c)
+void vs_vdisk_engine_finish(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
 
-	vdisk_finish(c);                /* c may be reused from here on */
-	vdisk_engine_release(lun);
+	vs_vdisk_finish(c);                /* c may be reused from here on */
+	vs_vdisk_engine_release(lun);
 }
 
-void vdisk_engine_release(struct vdisk_lun *lun)
+void vs_vdisk_engine_release(struct vdisk_lun *lun)
 {
 	struct vdisk_cmd *n;
 
@@ -96,38 +96,38 @@ static bool caw_iter(struct vdisk_cmd *c)
 		c->phase = CAW_COMPARE;
 		c->iov.iov_base = lun->buf;
 		c->iov.iov_len = bytes;
-		vdisk_iter_submit(c, VS_BIO_READ, off, bytes, &c->iov, 1, 0);
+		vs_vdisk_iter_submit(c, VS_BIO_READ, off, bytes, &c->iov, 1, 0);
 		return true;
 	case CAW_COMPARE:
 		if (c->bio_err) {
-			vdisk_set_errno(srb, c->bio_err, false);
+			vs_vdisk_set_errno(srb, c->bio_err, false);
 			break;
 		}
 		miss = compare_data_out(srb, 0, lun->buf, bytes);
 		if (miss >= 0) {
-			vdisk_miscompare(srb, (uint64_t)miss);
+			vs_vdisk_miscompare(srb, (uint64_t)miss);
 			break;
 		}
 		vs_srb_copy_from_iov(srb, (size_t)bytes, lun->buf, (size_t)bytes);
 		c->phase = CAW_WRITTEN;
 		c->dir_write = 1;
-		vdisk_iter_submit(c, VS_BIO_WRITE, off, bytes, &c->iov, 1, c->bio_flags);
+		vs_vdisk_iter_submit(c, VS_BIO_WRITE, off, bytes, &c->iov, 1, c->bio_flags);
 		return true;
 	case CAW_WRITTEN:
 		if (!c->bio_err && c->flush_after) {
 			c->phase = CAW_FLUSHED;
-			vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
+			vs_vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
 			return true;
 		}
 		/* fallthrough */
 	case CAW_FLUSHED:
-		vdisk_set_errno(srb, c->bio_err, true);
+		vs_vdisk_set_errno(srb, c->bio_err, true);
 		if (!c->bio_err)
 			srb->xfer_len = (uint32_t)(2 * bytes);
 		break;
 	}
-	vdisk_gate_exclusive_end(lun);
-	vdisk_engine_finish(c);
+	vs_vdisk_gate_exclusive_end(lun);
+	vs_vdisk_engine_finish(c);
 	return false;
 }
 
@@ -135,14 +135,14 @@ static void caw_go(struct vdisk_cmd *c)
 {
 	c->iter = caw_iter;
 	c->phase = CAW_READ;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
-void vdisk_engine_caw(struct vdisk_cmd *c)
+void vs_vdisk_engine_caw(struct vdisk_cmd *c)
 {
 	/* Atomic with respect to every other write to the LUN: wait until
 	 * in-flight writes drained; new ones park until we are done. */
-	vdisk_gate_exclusive(c, caw_go);
+	vs_vdisk_gate_exclusive(c, caw_go);
 }
 
 /* ---- VERIFY with BYTCHK=01b / 11b, and WRITE AND VERIFY's read-back ---- */
@@ -161,7 +161,7 @@ static bool verify_iter(struct vdisk_cmd *c)
 		uint64_t blocks = c->xfer_bytes >> lun->block_shift;
 
 		if (c->bio_err) {
-			vdisk_set_errno(srb, c->bio_err, false);
+			vs_vdisk_set_errno(srb, c->bio_err, false);
 			goto out;
 		}
 		for (uint64_t b = 0; c->bytchk && b < blocks; b++) {
@@ -170,14 +170,14 @@ static bool verify_iter(struct vdisk_cmd *c)
 			                                lun->block_size);
 
 			if (miss >= 0) {
-				vdisk_miscompare(srb, ((c->pos + b) << lun->block_shift) + (uint64_t)miss);
+				vs_vdisk_miscompare(srb, ((c->pos + b) << lun->block_shift) + (uint64_t)miss);
 				goto out;
 			}
 		}
 		c->pos += blocks;
 	}
 	if (c->pos >= c->nblocks) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		srb->xfer_len = c->bytchk == 3 ? lun->block_size
 		                               : (uint32_t)(c->nblocks << lun->block_shift);
 		goto out;
@@ -186,20 +186,20 @@ static bool verify_iter(struct vdisk_cmd *c)
 	c->xfer_bytes = (c->nblocks - c->pos < chunk ? c->nblocks - c->pos : chunk) << lun->block_shift;
 	c->iov.iov_base = lun->buf;
 	c->iov.iov_len = c->xfer_bytes;
-	vdisk_iter_submit(c, VS_BIO_READ, (c->lba + c->pos) << lun->block_shift, c->xfer_bytes,
+	vs_vdisk_iter_submit(c, VS_BIO_READ, (c->lba + c->pos) << lun->block_shift, c->xfer_bytes,
 	                  &c->iov, 1, 0);
 	return true;
 out:
-	vdisk_engine_finish(c);
+	vs_vdisk_engine_finish(c);
 	return false;
 }
 
-void vdisk_engine_verify(struct vdisk_cmd *c)
+void vs_vdisk_engine_verify(struct vdisk_cmd *c)
 {
 	c->iter = verify_iter;
 	c->phase = 0;
 	c->pos = 0;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
 /* ---- WRITE SAME with a pattern ---- */
@@ -213,21 +213,21 @@ static bool ws_iter(struct vdisk_cmd *c)
 
 	if (c->phase == 1) {
 		if (c->bio_err) {
-			vdisk_set_errno(srb, c->bio_err, true);
+			vs_vdisk_set_errno(srb, c->bio_err, true);
 			goto out;
 		}
 		c->pos += c->xfer_bytes >> lun->block_shift;
 	} else if (c->phase == 2) {
-		vdisk_set_errno(srb, c->bio_err, true);
+		vs_vdisk_set_errno(srb, c->bio_err, true);
 		goto out;
 	}
 	if (c->pos >= c->nblocks) {
 		if (c->flush_after) {
 			c->phase = 2;
-			vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
+			vs_vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
 			return true;
 		}
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto out;
 	}
 	n = c->nblocks - c->pos < chunk ? c->nblocks - c->pos : chunk;
@@ -235,17 +235,17 @@ static bool ws_iter(struct vdisk_cmd *c)
 	c->xfer_bytes = n << lun->block_shift;
 	c->iov.iov_base = lun->buf;
 	c->iov.iov_len = c->xfer_bytes;
-	vdisk_iter_submit(c, VS_BIO_WRITE, (c->lba + c->pos) << lun->block_shift, c->xfer_bytes,
+	vs_vdisk_iter_submit(c, VS_BIO_WRITE, (c->lba + c->pos) << lun->block_shift, c->xfer_bytes,
 	                  &c->iov, 1, c->bio_flags);
 	return true;
 out:
 	if (srb->scsi_status == SAM_STAT_GOOD)
 		srb->xfer_len = c->ndob ? 0 : lun->block_size;
-	vdisk_engine_finish(c);
+	vs_vdisk_engine_finish(c);
 	return false;
 }
 
-void vdisk_engine_write_same(struct vdisk_cmd *c)
+void vs_vdisk_engine_write_same(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
 	uint64_t chunk = engine_chunk_blocks(lun);
@@ -263,14 +263,14 @@ void vdisk_engine_write_same(struct vdisk_cmd *c)
 	c->phase = 0;
 	c->pos = 0;
 	c->dir_write = 1;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
 /* SBC-3 5.3 COMPARE AND WRITE: data-out holds n blocks to compare, then n
  * blocks to write. */
-void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint64_t max = engine_chunk_blocks(lun);
 	uint64_t need;
 
@@ -279,8 +279,8 @@ void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->lba = vd_get64(&srb->cdb[2]);
 	c->nblocks = srb->cdb[13];
 	need = 2 * (c->nblocks << lun->block_shift);
-	vdisk_set_residual(srb, need);
-	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, c->lba, c->nblocks))
+	vs_vdisk_set_residual(srb, need);
+	if (!vs_vdisk_check_writable(lun, srb) || !vs_vdisk_check_range(lun, srb, c->lba, c->nblocks))
 		goto done;
 	if (c->nblocks > max) {
 		/* MAXIMUM COMPARE AND WRITE LENGTH (VPD B0h) */
@@ -294,15 +294,15 @@ void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	}
 	if (c->nblocks == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
-	c->bio_flags = vdisk_write_flags(lun, srb->cdb[1] & 0x08);
+	c->bio_flags = vs_vdisk_write_flags(lun, srb->cdb[1] & 0x08);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;
 		c->flush_after = true;
 	}
-	vdisk_engine_run(c, vdisk_engine_caw);
+	vs_vdisk_engine_run(c, vs_vdisk_engine_caw);
 	return;
 done:
 	vs_port_complete(srb);

@@ -65,7 +65,7 @@ static bool gate_enter_slow(struct vdisk_cmd *c, vdisk_step_fn resume)
 	return false;
 }
 
-bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
+bool vs_vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
 {
 	struct vdisk_lun *lun = c->lun;
 
@@ -76,12 +76,12 @@ bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume)
 	return true;
 }
 
-void vdisk_gate_exit(struct vdisk_lun *lun)
+void vs_vdisk_gate_exit(struct vdisk_lun *lun)
 {
 	gate_leave(lun);
 }
 
-void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go)
+void vs_vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go)
 {
 	struct vdisk_lun *lun = c->lun;
 
@@ -99,7 +99,7 @@ void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go)
 	pthread_mutex_unlock(&lun->lock);
 }
 
-bool vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun)
+bool vs_vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun)
 {
 	if (atomic_load_explicit(&lun->excl, memory_order_seq_cst) ||
 	    atomic_load_explicit(&lun->writes_inflight, memory_order_seq_cst))
@@ -115,7 +115,7 @@ bool vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun)
 	return false;
 }
 
-void vdisk_gate_exclusive_end(struct vdisk_lun *lun)
+void vs_vdisk_gate_exclusive_end(struct vdisk_lun *lun)
 {
 	struct vdisk_cmd *list;
 

@@ -164,7 +164,7 @@ static uint32_t vpd_block_chars(struct vdisk_lun *lun, uint8_t *d)
 	vd_put16(&d[4], lun->caps.is_rotational ? 0 : 1);
 	/* SBC-4 6.6.2 WABEREQ / WACEREQ 01b: after a BLOCK / CRYPTO ERASE
 	 * sanitize, reads complete GOOD (and return zeroes: LBPRZ) */
-	d[7] = (uint8_t)((vdisk_avail_unmap(lun) ? 0x40 : 0) | 0x10);
+	d[7] = (uint8_t)((vs_vdisk_avail_unmap(lun) ? 0x40 : 0) | 0x10);
 	return 4 + 0x3c;
 }
 
@@ -180,7 +180,7 @@ static uint32_t vpd_lbp(struct vdisk_lun *lun, uint8_t *d)
 	return 8;
 }
 
-void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	uint8_t d[512];
 	bool evpd = srb->cdb[1] & 0x01;
@@ -213,6 +213,6 @@ void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb)
 			return;
 		}
 	}
-	vdisk_data_in(srb, d, len, alloc);
+	vs_vdisk_data_in(srb, d, len, alloc);
 	vs_port_complete(srb);
 }

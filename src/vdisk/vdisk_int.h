@@ -252,7 +252,7 @@ struct vdisk_cmd {
 	struct vs_bio bio;
 	struct vs_work work;
 	struct vdisk_cmd *next;     /* gate / engine queues */
-	bool   (*iter)(struct vdisk_cmd *c); /* multi-bio commands, see vdisk_iterate() */
+	bool   (*iter)(struct vdisk_cmd *c); /* multi-bio commands, see vs_vdisk_iterate() */
 	_Atomic int sync;
 	uint32_t phase;
 	vdisk_step_fn resume;       /* restart after being parked */
@@ -280,18 +280,18 @@ struct vdisk_cmd {
 
 /* ---- vdisk_sense.c (sense itself: vs_srb_set_sense & co, srb.h) ---- */
 /* MISCOMPARE with INFORMATION = offset in the data-out buffer. */
-void vdisk_miscompare(struct vs_srb *srb, uint64_t offset);
-void vdisk_good(struct vs_srb *srb);
-void vdisk_busy(struct vs_srb *srb);
+void vs_vdisk_miscompare(struct vs_srb *srb, uint64_t offset);
+void vs_vdisk_good(struct vs_srb *srb);
+void vs_vdisk_busy(struct vs_srb *srb);
 /* Map a backend -errno to a status (see vdisk_sense.c for the table). */
-void vdisk_set_errno(struct vs_srb *srb, int err, bool write);
+void vs_vdisk_set_errno(struct vs_srb *srb, int err, bool write);
 /* Send `len` bytes of a response built in `buf`, of which the command asked
  * for `alloc_len` (SPC-4 4.2.5.6): truncates, sets xfer_len and residuals. */
-void vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len);
+void vs_vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len);
 /* Residuals for a command that needs `need` bytes (SAM-5 5.4.3). */
-void vdisk_set_residual(struct vs_srb *srb, uint64_t need);
+void vs_vdisk_set_residual(struct vs_srb *srb, uint64_t need);
 /* Copy up to `max` data-out bytes into buf; returns bytes copied. */
-uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
+uint32_t vs_vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max);
 
 /* ---- vdisk_rw.c: CDB decoding for the READ/WRITE/VERIFY families ---- */
 struct rw_args {
@@ -300,10 +300,10 @@ struct rw_args {
 	uint16_t len_byte;      /* where the TRANSFER LENGTH field starts */
 	bool fua;
 };
-void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a);
+void vs_vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a);
 
-/* ---- vdisk_data_out.c: the miniport's data_out_length callback ---- */
-int vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
+/* ---- vs_vdisk_data_out.c: the miniport's data_out_length callback ---- */
+int vs_vdisk_data_out_length(void *adapter_ext, void *lun_ext, const struct vs_srb *srb,
                           uint64_t *bytes);
 
 /* ---- vdisk_dispatch.c ---- */
@@ -323,93 +323,93 @@ struct vdisk_cmd_desc {
 #define VDISK_F_NO_MEDIUM_OK  0x04  /* runs without a medium (SBC-3 4.x removable) */
 #define VDISK_F_SANITIZE_OK   0x08  /* runs while a sanitize is in progress (SBC-4 4.11) */
 
-extern const struct vdisk_cmd_desc vdisk_cmd_table[];
-extern const size_t vdisk_cmd_table_len;
+extern const struct vdisk_cmd_desc vs_vdisk_cmd_table[];
+extern const size_t vs_vdisk_cmd_table_len;
 /* NULL if not supported at all; *sa_unknown set if the opcode is known but
  * the service action is not. */
-const struct vdisk_cmd_desc *vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *sa_unknown);
-bool vdisk_opcode_has_sa(uint8_t opcode);
-void vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
+const struct vdisk_cmd_desc *vs_vdisk_cmd_lookup(uint8_t opcode, uint8_t sa, bool *sa_unknown);
+bool vs_vdisk_opcode_has_sa(uint8_t opcode);
+void vs_vdisk_start_io(void *adapter_ext, void *lun_ext, struct vs_srb *srb);
 
 /* ---- command handlers ---- */
-void vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_send_diagnostic(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_format_unit(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_pr_in(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_pr_out(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_reserve(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_release(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_inquiry(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_read_capacity10(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_read_capacity16(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_get_lba_status(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_compare_and_write(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_test_unit_ready(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_request_sense(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_send_diagnostic(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_format_unit(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_pr_in(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_pr_out(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_reserve(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_release(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb);
 
-void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb);
 
-bool vdisk_avail_unmap(const struct vdisk_lun *lun);
+bool vs_vdisk_avail_unmap(const struct vdisk_lun *lun);
 
 /* ---- vdisk_sanitize.c ---- */
 /* Why the LUN cannot run `srb` now (lun->not_ready was non-zero): sets the
  * sense and returns true, or returns false if the command may run. */
-bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
+bool vs_vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d);
 /* REQUEST SENSE: the pending not-ready condition, or NO SENSE. */
-void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
+void vs_vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s);
 /* The SRB waiting for a sanitize is given back (the sanitize goes on): true */
-bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb);
-void vdisk_sanitize_init(struct vdisk_lun *lun);
+bool vs_vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb);
+void vs_vdisk_sanitize_init(struct vdisk_lun *lun);
 /* LUN detach: cancel a running sanitize and wait until it stopped or
- * deadline_ms (vdisk_now_ms) passed; true if it stopped.  Blocking. */
-bool vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
+ * deadline_ms (vs_vdisk_now_ms) passed; true if it stopped.  Blocking. */
+bool vs_vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
 
 /* ---- vdisk_xcopy.c / vdisk_xcopy_results.c ---- */
-void vdisk_xcopy_init(struct vdisk_lun *lun);
+void vs_vdisk_xcopy_init(struct vdisk_lun *lun);
 /* LUN detach: stop a copy job of this LUN, wait until no other LUN's job
  * uses it (call after the LUN left ad->luns), at most until deadline_ms;
  * true if both happened.  Blocking. */
-bool vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
-void vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus);
+bool vs_vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms);
+void vs_vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus);
 /* A held-status slot for (nexus, list_id): index, -1 if a copy with that
  * list identifier is still running (OPERATION IN PROGRESS), -2 if every
  * slot holds a running copy (BUSY). */
-int  vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_t list_id,
+int  vs_vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_t list_id,
                       uint32_t *gen);
 /* The copy of slot/gen made progress or ended (final: status from srb). */
-void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_t segments,
+void vs_vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_t segments,
                           uint64_t bytes, const struct vs_srb *final);
 /* The LUN of this adapter whose NAA designator is naa[16], with a
- * reference (vdisk_xcopy_put), or NULL. */
-struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16]);
-void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
+ * reference (vs_vdisk_xcopy_put), or NULL. */
+struct vdisk_lun *vs_vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16]);
+void vs_vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun);
 
 /* ---- vdisk_resource.c ---- */
 /* Take the stack's events (and its state now); stop taking them. */
-void vdisk_resource_attach(struct vdisk_lun *lun);
-void vdisk_resource_detach(struct vdisk_lun *lun);
+void vs_vdisk_resource_attach(struct vdisk_lun *lun);
+void vs_vdisk_resource_detach(struct vdisk_lun *lun);
 
 /* ---- vdisk_medium.c ---- */
-void vdisk_prevent_clear(struct vdisk_lun *lun);
-void vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n);
+void vs_vdisk_prevent_clear(struct vdisk_lun *lun);
+void vs_vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n);
 /* Maximum atomic transfer length in blocks (VPD B0h, WRITE ATOMIC). */
 static inline uint32_t vdisk_max_atomic_blocks(const struct vdisk_lun *lun)
 {
@@ -421,46 +421,46 @@ static inline struct vdisk_cmd *vdisk_cmd_of(struct vs_srb *srb)
 {
 	return (struct vdisk_cmd *)srb->ext;
 }
-struct vdisk_cmd *vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb);
+struct vdisk_cmd *vs_vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb);
 static inline uint64_t vdisk_capacity(const struct vdisk_lun *lun)
 {
 	return atomic_load_explicit(&lun->nblocks, memory_order_acquire);
 }
 /* LBA range check (SBC-3 4.5); sets LBA OUT OF RANGE and returns false. */
-bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n);
+bool vs_vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n);
 /* DATA PROTECT if the LUN is read-only or SWP is set. */
-bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb);
+bool vs_vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb);
 /* Submit c->bio; on_bio runs on completion (maybe inline). */
-void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+void vs_vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                       struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio);
 /* Run fn(c) on the port's worker pool (where blocking is allowed), the
  * LUN counting it as outstanding until fn returns; 0 or -ENOMEM (queue
  * full: the caller answers BUSY). */
-int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn);
+int vs_vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn);
 /* Finish: release the gate if held, then vs_port_complete(). */
-void vdisk_finish(struct vdisk_cmd *c);
+void vs_vdisk_finish(struct vdisk_cmd *c);
 /* ---- vdisk_gate.c ---- */
 /* Gate: true = go on now; false = parked, c->resume runs later. */
-bool vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume);
-void vdisk_gate_exit(struct vdisk_lun *lun);
+bool vs_vdisk_gate_enter(struct vdisk_cmd *c, vdisk_step_fn resume);
+void vs_vdisk_gate_exit(struct vdisk_lun *lun);
 /* Exclusive gate for COMPARE AND WRITE & co; `go` runs once writes drained
  * (the caller holds the engine, so there is one exclusive user at a time). */
-void vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go);
-void vdisk_gate_exclusive_end(struct vdisk_lun *lun);
+void vs_vdisk_gate_exclusive(struct vdisk_cmd *c, vdisk_step_fn go);
+void vs_vdisk_gate_exclusive_end(struct vdisk_lun *lun);
 /* lun->lock held: take the gate exclusively only if no write is in flight
  * now (SANITIZE's claim); false leaves the gate as it was. */
-bool vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun);
+bool vs_vdisk_gate_try_exclusive_locked(struct vdisk_lun *lun);
 /*
  * Multi-bio commands: c->iter() either submits one bio with
- * vdisk_iter_submit() and returns true, or finishes the command and returns
+ * vs_vdisk_iter_submit() and returns true, or finishes the command and returns
  * false.  Inline completions loop instead of recursing, so a long WRITE SAME
  * on a RAM backend cannot overflow the stack.
  */
-void vdisk_iterate(struct vdisk_cmd *c);
-void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+void vs_vdisk_iterate(struct vdisk_cmd *c);
+void vs_vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                        struct iovec *iov, int iovcnt, uint32_t flags);
 /* Should a write carry FUA (CDB FUA, or WCE=0 on a cached backend)? */
-uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
+uint32_t vs_vdisk_write_flags(struct vdisk_lun *lun, bool fua);
 
 /* ---- vdisk_job.c: blocking I/O for threads that may sleep ---- */
 /*
@@ -470,7 +470,7 @@ uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua);
  * with -ECANCELED (leaving the bio to the backend) once lun or buf_owner is
  * being detached.  Only from the worker pool, never from start_io.
  */
-int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op, uint64_t off,
+int vs_vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op, uint64_t off,
                   uint64_t len, void *buf, uint32_t flags);
 /*
  * Control paths (lun_control, detach, adapter stop): FLUSH the LUN's cache
@@ -478,10 +478,10 @@ int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op
  * -ETIMEDOUT if the backend has not answered by then.  Sets vs_set_error()
  * on failure.
  */
-int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms);
-/* The same with an absolute deadline (vdisk_now_ms), a part of a longer
+int vs_vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms);
+/* The same with an absolute deadline (vs_vdisk_now_ms), a part of a longer
  * bound (a LUN's detach): an error names the whole bound, bound_ms. */
-int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms);
+int vs_vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms);
 /* Count work handed out for lun (a bio, a queued work item) ... */
 static inline void vdisk_out_get(struct vdisk_lun *lun)
 {
@@ -494,10 +494,10 @@ static inline void vdisk_out_put(struct vdisk_lun *lun)
 	atomic_fetch_sub_explicit(&lun->outstanding, 1, memory_order_release);
 }
 /* Monotonic milliseconds, for the bounded waits of the control paths. */
-uint64_t vdisk_now_ms(void);
+uint64_t vs_vdisk_now_ms(void);
 /* Poll done(lun) every millisecond until true or deadline_ms passes;
  * returns its last value.  Detach only (rare, control path). */
-bool vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun),
+bool vs_vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun),
                       uint64_t deadline_ms);
 
 /*
@@ -518,17 +518,17 @@ static inline void vdisk_cmd_park(struct vdisk_cmd **head, struct vdisk_cmd **ta
 }
 
 /* ---- vdisk_engine.c ---- */
-void vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start);
+void vs_vdisk_engine_run(struct vdisk_cmd *c, vdisk_step_fn start);
 /* Called by a job when it is over: completes the SRB and starts the next job. */
-void vdisk_engine_finish(struct vdisk_cmd *c);
+void vs_vdisk_engine_finish(struct vdisk_cmd *c);
 /* Hand the engine to the next queued job (or mark it idle). */
-void vdisk_engine_release(struct vdisk_lun *lun);
-void vdisk_engine_caw(struct vdisk_cmd *c);
-void vdisk_engine_verify(struct vdisk_cmd *c);
-void vdisk_engine_write_same(struct vdisk_cmd *c);
+void vs_vdisk_engine_release(struct vdisk_lun *lun);
+void vs_vdisk_engine_caw(struct vdisk_cmd *c);
+void vs_vdisk_engine_verify(struct vdisk_cmd *c);
+void vs_vdisk_engine_write_same(struct vdisk_cmd *c);
 
 /* ---- vdisk_mode.c ---- */
-void vdisk_mode_init(struct vdisk_lun *lun);
+void vs_vdisk_mode_init(struct vdisk_lun *lun);
 
 /* ---- byte helpers ---- */
 static inline uint16_t vd_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One bio, submitted and waited for.  The I/O path never blocks (it chains
- * completions through vdisk_submit_bio/vdisk_iterate), but some callers run
+ * completions through vs_vdisk_submit_bio/vs_vdisk_iterate), but some callers run
  * on threads that may: the SANITIZE job and the EXTENDED COPY job on the
  * worker pool, and lun_control / detach / adapter stop flushing the cache.
  * They all need the same "submit, sleep until done, return the bio's
@@ -39,7 +39,7 @@ struct job_wait {
 	int err;
 };
 
-uint64_t vdisk_now_ms(void)
+uint64_t vs_vdisk_now_ms(void)
 {
 	struct timespec ts;
 
@@ -47,7 +47,7 @@ uint64_t vdisk_now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-bool vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun),
+bool vs_vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun),
                       uint64_t deadline_ms)
 {
 	const struct timespec ms = { .tv_sec = 0, .tv_nsec = 1000000 };
@@ -55,7 +55,7 @@ bool vdisk_poll_until(struct vdisk_lun *lun, bool (*done)(struct vdisk_lun *lun)
 	for (;;) {
 		if (done(lun))
 			return true;
-		if (vdisk_now_ms() >= deadline_ms)
+		if (vs_vdisk_now_ms() >= deadline_ms)
 			return done(lun);
 		nanosleep(&ms, NULL);
 	}
@@ -145,7 +145,7 @@ static int job_bio(struct vdisk_lun *lun, struct vdisk_lun *owner, uint8_t op, u
 
 	pthread_mutex_lock(&w->m);
 	for (;;) {
-		uint64_t now = vdisk_now_ms(), until = now + JOB_POLL_MS;
+		uint64_t now = vs_vdisk_now_ms(), until = now + JOB_POLL_MS;
 		struct timespec ts;
 
 		if (w->done) {
@@ -171,13 +171,13 @@ static int job_bio(struct vdisk_lun *lun, struct vdisk_lun *owner, uint8_t op, u
 	return rc;
 }
 
-int vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op, uint64_t off,
+int vs_vdisk_job_bio(struct vdisk_lun *lun, struct vdisk_lun *buf_owner, uint8_t op, uint64_t off,
                   uint64_t len, void *buf, uint32_t flags)
 {
 	return job_bio(lun, buf_owner, op, off, len, buf, flags, 0, true);
 }
 
-int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms)
+int vs_vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t bound_ms)
 {
 	int rc;
 
@@ -193,7 +193,7 @@ int vdisk_flush_until(struct vdisk_lun *lun, uint64_t deadline_ms, uint32_t boun
 	return rc;
 }
 
-int vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms)
+int vs_vdisk_flush_wait(struct vdisk_lun *lun, uint32_t timeout_ms)
 {
-	return vdisk_flush_until(lun, vdisk_now_ms() + timeout_ms, timeout_ms);
+	return vs_vdisk_flush_until(lun, vs_vdisk_now_ms() + timeout_ms, timeout_ms);
 }

@@ -17,7 +17,7 @@
 
 /* Slot of the PREVENT held by nexus n, or -1.  Call with lun->lock held.
  * Nexuses are compared by address: the port tells us about every I_T
- * nexus loss (vdisk_prevent_nexus_loss) before a nexus's memory is reused. */
+ * nexus loss (vs_vdisk_prevent_nexus_loss) before a nexus's memory is reused. */
 static int prevent_find(struct vdisk_lun *lun, const struct vs_nexus *n)
 {
 	for (uint32_t i = 0; i < lun->nprevent; i++)
@@ -27,7 +27,7 @@ static int prevent_find(struct vdisk_lun *lun, const struct vs_nexus *n)
 }
 
 /* SBC-3 5.12 / SPC-4: an I_T nexus loss ends that nexus's prevention. */
-void vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n)
+void vs_vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n)
 {
 	int i;
 
@@ -37,7 +37,7 @@ void vdisk_prevent_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *n)
 	pthread_mutex_unlock(&lun->lock);
 }
 
-void vdisk_prevent_clear(struct vdisk_lun *lun)
+void vs_vdisk_prevent_clear(struct vdisk_lun *lun)
 {
 	pthread_mutex_lock(&lun->lock);
 	lun->nprevent = 0;
@@ -56,7 +56,7 @@ static bool removal_prevented(struct vdisk_lun *lun)
 
 /* SBC-3 5.12: PREVENT 00b allows, 01b prevents; 10b and 11b are obsolete
  * in SPC-4.  On a non-removable LU there is nothing to lock: accepted. */
-void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	bool prevent = srb->cdb[4] & 0x01;
 	const struct vs_nexus *n = srb->nexus;
@@ -82,21 +82,21 @@ void vdisk_cmd_prevent_allow(struct vdisk_lun *lun, struct vs_srb *srb)
 		}
 		pthread_mutex_unlock(&lun->lock);
 	}
-	vdisk_good(srb);
+	vs_vdisk_good(srb);
 out:
 	vs_port_complete(srb);
 }
 
 static void stop_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
 	if (c->srb->scsi_status == SAM_STAT_GOOD && c->unmap)
 		atomic_fetch_or(&c->lun->not_ready, VDISK_NR_NO_MEDIUM);
-	vdisk_finish(c);
+	vs_vdisk_finish(c);
 }
 
 /* SBC-3 5.25 START STOP UNIT */
-void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	uint8_t pc = cdb[4] >> 4;       /* POWER CONDITION */
@@ -111,7 +111,7 @@ void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
 		 * StartStopUnit.PwrCnd expects to complete GOOD) is a no-op
 		 * that never moves the medium.
 		 */
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto out;
 	}
 	if (cdb[3] & 0x0f) {
@@ -137,27 +137,27 @@ void vdisk_cmd_start_stop(struct vdisk_lun *lun, struct vs_srb *srb)
 
 		if ((was & VDISK_NR_NO_MEDIUM) && lun->plun)
 			vs_port_lun_unit_attention(lun->plun, VDISK_ASC_NOT_READY_TO_READY, srb->nexus);
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto out;
 	}
 	if (loej && (atomic_load(&lun->not_ready) & VDISK_NR_NO_MEDIUM)) {
-		vdisk_good(srb);        /* already ejected */
+		vs_vdisk_good(srb);        /* already ejected */
 		goto out;
 	}
 	/* We never really stop (a stopped disk would have to refuse I/O),
 	 * but a STOP flushes the cache unless NO_FLUSH=1, as it would before
 	 * spinning down or ejecting. */
 	if (!start && !no_flush && lun->caps.can_flush) {
-		struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+		struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 
 		c->dir_write = 1;
 		c->unmap = loej;        /* eject once the flush is done */
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, stop_flush_done);
+		vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, stop_flush_done);
 		return;
 	}
 	if (loej)
 		atomic_fetch_or(&lun->not_ready, VDISK_NR_NO_MEDIUM);
-	vdisk_good(srb);
+	vs_vdisk_good(srb);
 out:
 	vs_port_complete(srb);
 }
@@ -166,7 +166,7 @@ out:
  * READ DEFECT DATA (10) / (12): the medium has no defects, so both the
  * primary and the grown list are valid and empty, in the format asked for.
  */
-void vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	uint8_t d[8];
@@ -183,7 +183,7 @@ void vdisk_cmd_read_defect_data(struct vdisk_lun *lun, struct vs_srb *srb)
 		len = 8;
 		alloc = vd_get32(&cdb[6]);
 	}
-	vdisk_data_in(srb, d, len, alloc);
+	vs_vdisk_data_in(srb, d, len, alloc);
 	(void)lun;
 	vs_port_complete(srb);
 }

@@ -108,7 +108,7 @@ static int vdisk_initialize(void *adapter_ext)
 /* Everything lun_attach set up; only when nothing outstanding points here. */
 static void lun_free(struct vdisk_lun *lun)
 {
-	vdisk_pr_destroy(lun->pr);
+	vs_vdisk_pr_destroy(lun->pr);
 	vs_bdev_close(lun->bdev);
 	free(lun->buf);
 	pthread_mutex_destroy(&lun->lock);
@@ -234,16 +234,16 @@ static int lun_setup(struct vdisk_adapter *ad, struct vs_port_lun *plun, struct 
 		vs_set_error("vdisk: out of memory for the LUN buffer");
 		return -ENOMEM;
 	}
-	lun->pr = vdisk_pr_create(plun, cfg->pr_state_path);
+	lun->pr = vs_vdisk_pr_create(plun, cfg->pr_state_path);
 	if (!lun->pr) {
 		free(lun->buf);
 		return -EINVAL;         /* pr set the error message */
 	}
 	pthread_mutex_init(&lun->lock, NULL);
 	pthread_mutex_init(&lun->mode_lock, NULL);
-	vdisk_mode_init(lun);
-	vdisk_sanitize_init(lun);
-	vdisk_xcopy_init(lun);
+	vs_vdisk_mode_init(lun);
+	vs_vdisk_sanitize_init(lun);
+	vs_vdisk_xcopy_init(lun);
 	return 0;
 }
 
@@ -290,7 +290,7 @@ static int vdisk_lun_attach(void *adapter_ext, struct vs_port_lun *plun, void *l
 	lun->next = ad->luns;
 	ad->luns = lun;
 	pthread_mutex_unlock(&ad->luns_lock);
-	vdisk_resource_attach(lun);
+	vs_vdisk_resource_attach(lun);
 	return 0;
 }
 
@@ -308,7 +308,7 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 {
 	struct vdisk_adapter *ad = adapter_ext;
 	struct vdisk_lun *lun = vdisk_lun_of(lun_ext), **pp;
-	uint64_t deadline = vdisk_now_ms() + ad->detach_timeout_ms;
+	uint64_t deadline = vs_vdisk_now_ms() + ad->detach_timeout_ms;
 	int rc = 0;
 	bool stopped;
 
@@ -322,16 +322,16 @@ static int vdisk_lun_detach_checked(void *adapter_ext, void *lun_ext)
 	pthread_mutex_unlock(&ad->luns_lock);
 
 	/* no more events; worker jobs waiting for a bio of this LUN give up */
-	vdisk_resource_detach(lun);
+	vs_vdisk_resource_detach(lun);
 	atomic_store(&lun->draining, true);
-	stopped = vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
-	stopped = vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */
+	stopped = vs_vdisk_sanitize_stop(lun, deadline);   /* no SRB is left, but the job may be */
+	stopped = vs_vdisk_xcopy_stop(lun, deadline) && stopped; /* and copy jobs using it */
 	/* what is left of the detach bound (at least a moment: a flush that
 	 * answers at once still counts) */
 	if (!lun->readonly)
-		rc = vdisk_flush_until(lun, deadline > vdisk_now_ms() ? deadline : vdisk_now_ms() + 1,
+		rc = vs_vdisk_flush_until(lun, deadline > vs_vdisk_now_ms() ? deadline : vs_vdisk_now_ms() + 1,
 		                       ad->detach_timeout_ms);
-	if (stopped && vdisk_poll_until(lun, lun_quiet, deadline)) {
+	if (stopped && vs_vdisk_poll_until(lun, lun_quiet, deadline)) {
 		lun_free(lun);
 		return rc;
 	}
@@ -430,7 +430,7 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 		}
 		return vdisk_resize(lun, *(const uint64_t *)arg);
 	case VS_LUN_FLUSH:
-		return vdisk_flush_wait(lun, ad->detach_timeout_ms);
+		return vs_vdisk_flush_wait(lun, ad->detach_timeout_ms);
 	case VS_LUN_QUERY: {
 		struct vs_lun_info *info = arg;
 
@@ -452,7 +452,7 @@ static int vdisk_lun_control(void *adapter_ext, void *lun_ext, enum vs_lun_contr
 			vs_set_error("in_use: missing result");
 			return -EINVAL;
 		}
-		*(bool *)arg = lun->pr && vdisk_pr_in_use(lun->pr);
+		*(bool *)arg = lun->pr && vs_vdisk_pr_in_use(lun->pr);
 		return 0;
 	case VS_LUN_FIRST_MAPPED:
 		if (!arg) {
@@ -480,7 +480,7 @@ static bool vdisk_abort_srb(void *adapter_ext, void *lun_ext, struct vs_srb *srb
 	(void)adapter_ext;
 	if (!lun)
 		return false;
-	if (vdisk_sanitize_abort(lun, srb))
+	if (vs_vdisk_sanitize_abort(lun, srb))
 		return true;
 	return vs_bdev_cancel(lun->bdev, &vdisk_cmd_of(srb)->bio);
 }
@@ -497,15 +497,15 @@ static int vdisk_reset(void *adapter_ext, void *lun_ext, enum vs_reset_kind kind
 	/* SBC-3 5.12: a reset also ends every PREVENT MEDIUM REMOVAL; a
 	 * sanitize in progress goes on (SBC-4 4.11.2) */
 	if (kind == VS_RESET_LUN && lun) {
-		vdisk_pr_reset(lun->pr);
-		vdisk_prevent_clear(lun);
+		vs_vdisk_pr_reset(lun->pr);
+		vs_vdisk_prevent_clear(lun);
 		vs_bdev_reset(lun->bdev);
 		return 0;
 	}
 	pthread_mutex_lock(&ad->luns_lock);
 	for (lun = ad->luns; lun; lun = lun->next) {
-		vdisk_pr_reset(lun->pr);
-		vdisk_prevent_clear(lun);
+		vs_vdisk_pr_reset(lun->pr);
+		vs_vdisk_prevent_clear(lun);
 		vs_bdev_reset(lun->bdev);
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
@@ -519,9 +519,9 @@ static void vdisk_nexus_lost(void *adapter_ext, const struct vs_nexus *nexus)
 
 	pthread_mutex_lock(&ad->luns_lock);
 	for (struct vdisk_lun *lun = ad->luns; lun; lun = lun->next) {
-		vdisk_pr_nexus_loss(lun->pr, nexus);    /* RESERVE(6/10), SPC-4 5.13.3 */
-		vdisk_prevent_nexus_loss(lun, nexus);   /* PREVENT, SBC-3 5.12 */
-		vdisk_xcopy_nexus_loss(lun, nexus);     /* held copy status, SPC-4 6.18 */
+		vs_vdisk_pr_nexus_loss(lun->pr, nexus);    /* RESERVE(6/10), SPC-4 5.13.3 */
+		vs_vdisk_prevent_nexus_loss(lun, nexus);   /* PREVENT, SBC-3 5.12 */
+		vs_vdisk_xcopy_nexus_loss(lun, nexus);     /* held copy status, SPC-4 6.18 */
 	}
 	pthread_mutex_unlock(&ad->luns_lock);
 }
@@ -547,7 +547,7 @@ static int vdisk_adapter_control(void *adapter_ext, enum vs_adapter_control_type
 		/* quiesce: everything acknowledged reaches stable storage */
 		pthread_mutex_lock(&ad->luns_lock);
 		for (lun = ad->luns; lun; lun = lun->next) {
-			int r = lun->readonly ? 0 : vdisk_flush_wait(lun, ad->detach_timeout_ms);
+			int r = lun->readonly ? 0 : vs_vdisk_flush_wait(lun, ad->detach_timeout_ms);
 
 			if (r < 0 && rc == 0) {
 				char why[200];
@@ -581,12 +581,12 @@ const struct vs_miniport vs_vdisk_miniport = {
 	.lun_attach = vdisk_lun_attach,
 	.lun_detach = vdisk_lun_detach,
 	.lun_control = vdisk_lun_control,
-	.start_io = vdisk_start_io,
+	.start_io = vs_vdisk_start_io,
 	.abort_srb = vdisk_abort_srb,
 	.reset = vdisk_reset,
 	.adapter_control = vdisk_adapter_control,
 	.free_adapter = vdisk_free_adapter,
 	.nexus_lost = vdisk_nexus_lost,
 	.lun_detach_checked = vdisk_lun_detach_checked,
-	.data_out_length = vdisk_data_out_length,
+	.data_out_length = vs_vdisk_data_out_length,
 };

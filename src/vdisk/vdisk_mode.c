@@ -35,7 +35,7 @@ static const uint8_t page_order[] = { MP_FORMAT, MP_GEOMETRY, MP_CACHING, MP_CON
 #define GEO_HEADS 255u
 #define GEO_SPT   63u
 
-void vdisk_mode_init(struct vdisk_lun *lun)
+void vs_vdisk_mode_init(struct vdisk_lun *lun)
 {
 	atomic_store(&lun->wce, lun->caps.has_write_cache);
 	atomic_store(&lun->d_sense, false);
@@ -126,7 +126,7 @@ static uint32_t build_page(struct vdisk_lun *lun, uint8_t code, int pc, uint8_t 
 	return 0;
 }
 
-void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	bool ms10 = cdb[0] == MODE_SENSE_10;
@@ -195,7 +195,7 @@ void vdisk_cmd_mode_sense(struct vdisk_lun *lun, struct vs_srb *srb)
 			d[3] = (uint8_t)bdlen;
 		}
 	}
-	vdisk_data_in(srb, d, len, alloc);
+	vs_vdisk_data_in(srb, d, len, alloc);
 out:
 	vs_port_complete(srb);
 }
@@ -204,8 +204,8 @@ out:
 
 static void mode_select_flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->srb, c->bio_err, true);
-	vdisk_finish(c);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_finish(c);
 }
 
 static int highest_bit(uint8_t v)
@@ -217,7 +217,7 @@ static int highest_bit(uint8_t v)
 	return b;
 }
 
-void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	bool ms10 = cdb[0] == MODE_SELECT_10;
@@ -229,9 +229,9 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 	bool swp = atomic_load(&lun->swp);
 	bool changed = false, flush = false;
 
-	vdisk_set_residual(srb, plen);
+	vs_vdisk_set_residual(srb, plen);
 	if (plen == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto out;
 	}
 	if (!(cdb[1] & 0x10)) {
@@ -243,7 +243,7 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_srb_set_invalid_field(srb, true, ms10 ? 7 : 4, 7);
 		goto out;
 	}
-	got = vdisk_data_out(srb, buf, plen);
+	got = vs_vdisk_data_out(srb, buf, plen);
 	if (got < plen || plen < hs) {
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		goto out;
@@ -350,13 +350,13 @@ void vdisk_cmd_mode_select(struct vdisk_lun *lun, struct vs_srb *srb)
 	/* SPC-4 7.5.1: MODE PARAMETERS CHANGED for every other I_T nexus */
 	if (changed && lun->plun)
 		vs_port_lun_unit_attention(lun->plun, ASC_MODE_PARAMETERS_CHANGED, srb->nexus);
-	vdisk_good(srb);
+	vs_vdisk_good(srb);
 	srb->xfer_len = plen;
 	if (flush && lun->caps.can_flush) {
-		struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+		struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 
 		c->dir_write = 1;
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, mode_select_flush_done);
+		vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, mode_select_flush_done);
 		return;
 	}
 out:

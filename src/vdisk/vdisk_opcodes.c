@@ -42,8 +42,8 @@ static uint32_t report_all(struct vdisk_lun *lun, bool rctd, uint8_t *buf)
 {
 	uint32_t len = 4;
 
-	for (size_t i = 0; i < vdisk_cmd_table_len; i++) {
-		const struct vdisk_cmd_desc *d = &vdisk_cmd_table[i];
+	for (size_t i = 0; i < vs_vdisk_cmd_table_len; i++) {
+		const struct vdisk_cmd_desc *d = &vs_vdisk_cmd_table[i];
 		uint8_t *p = &buf[len];
 
 		if (!listed(lun, d))
@@ -81,7 +81,7 @@ static uint32_t report_one(struct vdisk_lun *lun, const struct vdisk_cmd_desc *d
 	return len;
 }
 
-void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	bool rctd = cdb[2] & 0x80;
@@ -89,7 +89,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 	uint16_t sa = vd_get16(&cdb[4]);
 	uint32_t alloc = vd_get32(&cdb[6]);
 	const struct vdisk_cmd_desc *d = NULL;
-	bool sa_unknown, has_sa = vdisk_opcode_has_sa(op);
+	bool sa_unknown, has_sa = vs_vdisk_opcode_has_sa(op);
 	uint8_t buf[2048];
 	uint32_t len;
 
@@ -102,11 +102,11 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 			vs_srb_set_invalid_field(srb, true, 2, 2);
 			goto out;
 		}
-		d = vdisk_cmd_lookup(op, 0, &sa_unknown);
+		d = vs_vdisk_cmd_lookup(op, 0, &sa_unknown);
 		len = report_one(lun, d, rctd, buf);
 		break;
 	case 2:         /* opcode + service action: invalid for commands without */
-		d = vdisk_cmd_lookup(op, (uint8_t)(sa & 0x1f), &sa_unknown);
+		d = vs_vdisk_cmd_lookup(op, (uint8_t)(sa & 0x1f), &sa_unknown);
 		if ((d || sa_unknown) && !has_sa) {
 			vs_srb_set_invalid_field(srb, true, 2, 2);
 			goto out;
@@ -116,7 +116,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 		len = report_one(lun, d, rctd, buf);
 		break;
 	case 3:         /* either form (SPC-4 r37) */
-		d = vdisk_cmd_lookup(op, has_sa ? (uint8_t)(sa & 0x1f) : 0, &sa_unknown);
+		d = vs_vdisk_cmd_lookup(op, has_sa ? (uint8_t)(sa & 0x1f) : 0, &sa_unknown);
 		if (has_sa && sa > 0x1f)
 			d = NULL;
 		len = report_one(lun, d, rctd, buf);
@@ -125,7 +125,7 @@ void vdisk_cmd_report_opcodes(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_srb_set_invalid_field(srb, true, 2, 2);
 		goto out;
 	}
-	vdisk_data_in(srb, buf, len, alloc);
+	vs_vdisk_data_in(srb, buf, len, alloc);
 out:
 	vs_port_complete(srb);
 }
@@ -134,7 +134,7 @@ out:
  * The port implements ABORT TASK, ABORT TASK SET, CLEAR TASK SET, LOGICAL
  * UNIT RESET, TARGET RESET and QUERY TASK (SAM-5 7).
  */
-void vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	uint8_t d[16];
 	bool repd = srb->cdb[2] & 0x80;
@@ -145,6 +145,6 @@ void vdisk_cmd_report_tmfs(struct vdisk_lun *lun, struct vs_srb *srb)
 	d[0] = 0x80 | 0x40 | 0x10 | 0x08 | 0x04 | 0x02; /* ATS ATSS CTSS LURS QTS TRS */
 	if (repd)
 		d[3] = 0x0c;                            /* ADDITIONAL DATA LENGTH */
-	vdisk_data_in(srb, d, len, vd_get32(&srb->cdb[6]));
+	vs_vdisk_data_in(srb, d, len, vd_get32(&srb->cdb[6]));
 	vs_port_complete(srb);
 }

@@ -25,7 +25,7 @@ static uint64_t chunk_blocks(const struct vdisk_lun *lun)
  * cannot do FUA (SBC-3 4.15). */
 static void set_write_flags(struct vdisk_lun *lun, struct vdisk_cmd *c, bool fua)
 {
-	c->bio_flags = vdisk_write_flags(lun, fua);
+	c->bio_flags = vs_vdisk_write_flags(lun, fua);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;
 		c->flush_after = true;
@@ -60,17 +60,17 @@ static bool or_iter(struct vdisk_cmd *c)
 	switch (c->phase) {
 	case OR_READ_DONE:
 		if (c->bio_err) {
-			vdisk_set_errno(srb, c->bio_err, false);
+			vs_vdisk_set_errno(srb, c->bio_err, false);
 			goto out;
 		}
 		or_data_out(srb, c->pos << lun->block_shift, lun->buf, c->xfer_bytes);
 		c->phase = OR_WRITE_DONE;
-		vdisk_iter_submit(c, VS_BIO_WRITE, (c->lba + c->pos) << lun->block_shift,
+		vs_vdisk_iter_submit(c, VS_BIO_WRITE, (c->lba + c->pos) << lun->block_shift,
 		                  c->xfer_bytes, &c->iov, 1, c->bio_flags);
 		return true;
 	case OR_WRITE_DONE:
 		if (c->bio_err) {
-			vdisk_set_errno(srb, c->bio_err, true);
+			vs_vdisk_set_errno(srb, c->bio_err, true);
 			goto out;
 		}
 		c->pos += c->xfer_bytes >> lun->block_shift;
@@ -79,10 +79,10 @@ static bool or_iter(struct vdisk_cmd *c)
 		if (c->pos >= c->nblocks) {
 			if (c->flush_after) {
 				c->phase = OR_FLUSHED;
-				vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
+				vs_vdisk_iter_submit(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0);
 				return true;
 			}
-			vdisk_good(srb);
+			vs_vdisk_good(srb);
 			goto out;
 		}
 		n = c->nblocks - c->pos < chunk_blocks(lun) ? c->nblocks - c->pos : chunk_blocks(lun);
@@ -90,18 +90,18 @@ static bool or_iter(struct vdisk_cmd *c)
 		c->iov.iov_base = lun->buf;
 		c->iov.iov_len = c->xfer_bytes;
 		c->phase = OR_READ_DONE;
-		vdisk_iter_submit(c, VS_BIO_READ, (c->lba + c->pos) << lun->block_shift,
+		vs_vdisk_iter_submit(c, VS_BIO_READ, (c->lba + c->pos) << lun->block_shift,
 		                  c->xfer_bytes, &c->iov, 1, 0);
 		return true;
 	case OR_FLUSHED:
-		vdisk_set_errno(srb, c->bio_err, true);
+		vs_vdisk_set_errno(srb, c->bio_err, true);
 		break;
 	}
 out:
 	if (srb->scsi_status == SAM_STAT_GOOD)
 		srb->xfer_len = (uint32_t)(c->nblocks << lun->block_shift);
-	vdisk_gate_exclusive_end(lun);
-	vdisk_engine_finish(c);
+	vs_vdisk_gate_exclusive_end(lun);
+	vs_vdisk_engine_finish(c);
 	return false;
 }
 
@@ -111,23 +111,23 @@ static void or_go(struct vdisk_cmd *c)
 	c->phase = OR_NEXT;
 	c->pos = 0;
 	c->dir_write = 1;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
 static void or_start(struct vdisk_cmd *c)
 {
-	vdisk_gate_exclusive(c, or_go);
+	vs_vdisk_gate_exclusive(c, or_go);
 }
 
-void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint64_t lba = vd_get64(&srb->cdb[2]);
 	uint64_t n = vd_get32(&srb->cdb[10]);
 	uint64_t fit;
 
-	vdisk_set_residual(srb, n << lun->block_shift);
-	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, lba, n))
+	vs_vdisk_set_residual(srb, n << lun->block_shift);
+	if (!vs_vdisk_check_writable(lun, srb) || !vs_vdisk_check_range(lun, srb, lba, n))
 		goto done;
 	if (n > (VDISK_MAX_XFER_BYTES >> lun->block_shift)) {
 		/* MAXIMUM TRANSFER LENGTH (VPD B0h) */
@@ -139,11 +139,11 @@ void vdisk_cmd_orwrite(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->lba = lba;
 	c->nblocks = n < fit ? n : fit;
 	if (c->nblocks == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
 	set_write_flags(lun, c, srb->cdb[1] & 0x08);
-	vdisk_engine_run(c, or_start);
+	vs_vdisk_engine_run(c, or_start);
 	return;
 done:
 	vs_port_complete(srb);
@@ -157,38 +157,38 @@ static void atomic_done(struct vdisk_cmd *c)
 
 	if (!c->bio_err && c->flush_after) {
 		c->flush_after = false;
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, atomic_done);
+		vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, atomic_done);
 		return;
 	}
-	vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
-	vdisk_gate_exclusive_end(lun);
-	vdisk_engine_finish(c);
+	vs_vdisk_gate_exclusive_end(lun);
+	vs_vdisk_engine_finish(c);
 }
 
 static void atomic_go(struct vdisk_cmd *c)
 {
 	struct vs_srb *srb = c->srb;
 
-	vdisk_submit_bio(c, VS_BIO_WRITE, c->lba << c->lun->block_shift, c->xfer_bytes,
+	vs_vdisk_submit_bio(c, VS_BIO_WRITE, c->lba << c->lun->block_shift, c->xfer_bytes,
 	                 srb->iov, srb->iovcnt, c->bio_flags, atomic_done);
 }
 
 static void atomic_start(struct vdisk_cmd *c)
 {
-	vdisk_gate_exclusive(c, atomic_go);
+	vs_vdisk_gate_exclusive(c, atomic_go);
 }
 
-void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint64_t lba = vd_get64(&srb->cdb[2]);
 	uint64_t n = vd_get16(&srb->cdb[12]);
 	uint64_t need = n << lun->block_shift;
 
-	vdisk_set_residual(srb, need);
-	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, lba, n))
+	vs_vdisk_set_residual(srb, need);
+	if (!vs_vdisk_check_writable(lun, srb) || !vs_vdisk_check_range(lun, srb, lba, n))
 		goto done;
 	if (n > vdisk_max_atomic_blocks(lun)) {
 		/* MAXIMUM ATOMIC TRANSFER LENGTH (VPD B0h) */
@@ -196,7 +196,7 @@ void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	}
 	if (n == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
 	if (srb->data_length < need) {
@@ -209,7 +209,7 @@ void vdisk_cmd_write_atomic(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->xfer_bytes = need;
 	c->dir_write = 1;
 	set_write_flags(lun, c, srb->cdb[1] & 0x08);
-	vdisk_engine_run(c, atomic_start);
+	vs_vdisk_engine_run(c, atomic_start);
 	return;
 done:
 	vs_port_complete(srb);

@@ -31,13 +31,13 @@ static void ws_simple_done(struct vdisk_cmd *c)
 {
 	if (!c->bio_err && c->flush_after) {
 		c->flush_after = false;
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, ws_simple_done);
+		vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, ws_simple_done);
 		return;
 	}
-	vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = c->ndob ? 0 : c->lun->block_size;
-	vdisk_finish(c);
+	vs_vdisk_finish(c);
 }
 
 /* Zeroes (or deallocation that reads back as zeroes) in one bio. */
@@ -47,7 +47,7 @@ static void ws_simple_go(struct vdisk_cmd *c)
 	uint8_t op;
 	uint32_t flags = 0;
 
-	if (!vdisk_gate_enter(c, ws_simple_go))
+	if (!vs_vdisk_gate_enter(c, ws_simple_go))
 		return;
 	if (c->unmap && lun->caps.unmap_zeroes) {
 		op = VS_BIO_UNMAP;
@@ -56,13 +56,13 @@ static void ws_simple_go(struct vdisk_cmd *c)
 		if (c->unmap)
 			flags |= VS_BIO_MAY_TRIM;
 	}
-	vdisk_submit_bio(c, op, c->lba << lun->block_shift, c->nblocks << lun->block_shift,
+	vs_vdisk_submit_bio(c, op, c->lba << lun->block_shift, c->nblocks << lun->block_shift,
 	                 NULL, 0, flags, ws_simple_done);
 }
 
-void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	const uint8_t *cdb = srb->cdb;
 	bool ws16 = cdb[0] == WRITE_SAME_16;
 	uint16_t nbyte = ws16 ? 10 : 7;
@@ -74,9 +74,9 @@ void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->ndob = ws16 && (cdb[1] & 0x01);
 	c->dir_write = 1;
 	need = c->ndob ? 0 : lun->block_size;
-	vdisk_set_residual(srb, need);
+	vs_vdisk_set_residual(srb, need);
 
-	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, c->lba, c->nblocks))
+	if (!vs_vdisk_check_writable(lun, srb) || !vs_vdisk_check_range(lun, srb, c->lba, c->nblocks))
 		goto done;
 	if (c->nblocks == 0 || c->nblocks > VDISK_MAX_WS_BLOCKS) {
 		/* VPD B0h: WSNZ=1 (0 is not "to the end"), MAXIMUM WRITE SAME LENGTH */
@@ -94,7 +94,7 @@ void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	}
 	c->pattern_zero = c->ndob || data_out_is_zero(srb, lun->block_size);
-	c->bio_flags = vdisk_write_flags(lun, false);
+	c->bio_flags = vs_vdisk_write_flags(lun, false);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;
 		c->flush_after = true;
@@ -114,7 +114,7 @@ void vdisk_cmd_write_same(struct vdisk_lun *lun, struct vs_srb *srb)
 		ws_simple_go(c);
 		return;
 	}
-	vdisk_engine_run(c, vdisk_engine_write_same);
+	vs_vdisk_engine_run(c, vs_vdisk_engine_write_same);
 	return;
 done:
 	vs_port_complete(srb);
@@ -143,8 +143,8 @@ static bool unmap_iter(struct vdisk_cmd *c)
 	uint32_t n = 0;
 
 	if (c->bio_err) {
-		vdisk_set_errno(c->srb, c->bio_err, true);
-		vdisk_finish(c);
+		vs_vdisk_set_errno(c->srb, c->bio_err, true);
+		vs_vdisk_finish(c);
 		return false;
 	}
 	/* c->pos: next descriptor, c->nblocks: descriptor count */
@@ -152,40 +152,40 @@ static bool unmap_iter(struct vdisk_cmd *c)
 		read_desc(c->srb, (uint32_t)c->pos++, &lba, &n);
 		if (n == 0)
 			continue;
-		vdisk_iter_submit(c, VS_BIO_UNMAP, lba << lun->block_shift,
+		vs_vdisk_iter_submit(c, VS_BIO_UNMAP, lba << lun->block_shift,
 		                  (uint64_t)n << lun->block_shift, NULL, 0, 0);
 		return true;
 	}
-	vdisk_good(c->srb);
+	vs_vdisk_good(c->srb);
 	c->srb->xfer_len = (uint32_t)c->xfer_bytes;
-	vdisk_finish(c);
+	vs_vdisk_finish(c);
 	return false;
 }
 
 static void unmap_go(struct vdisk_cmd *c)
 {
-	if (!vdisk_gate_enter(c, unmap_go))
+	if (!vs_vdisk_gate_enter(c, unmap_go))
 		return;
 	c->iter = unmap_iter;
 	c->pos = 0;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
-void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint32_t plen = vd_get16(&srb->cdb[7]);
 	uint32_t avail = plen < srb->data_length ? plen : srb->data_length;
 	uint8_t hdr[UNMAP_HDR];
 	uint32_t bdlen, ndesc;
 	uint64_t total = 0;
 
-	vdisk_set_residual(srb, plen);
-	if (!vdisk_check_writable(lun, srb))
+	vs_vdisk_set_residual(srb, plen);
+	if (!vs_vdisk_check_writable(lun, srb))
 		goto done;
 	if (plen == 0) {
 		/* SBC-3 5.28: a zero PARAMETER LIST LENGTH is not an error */
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
 	if (plen < UNMAP_HDR || avail < UNMAP_HDR) {
@@ -208,7 +208,7 @@ void vdisk_cmd_unmap(struct vdisk_lun *lun, struct vs_srb *srb)
 		uint32_t n = 0;
 
 		read_desc(srb, i, &lba, &n);
-		if (!vdisk_check_range(lun, srb, lba, n))
+		if (!vs_vdisk_check_range(lun, srb, lba, n))
 			goto done;
 		total += n;
 		if (total > VDISK_MAX_UNMAP_LBAS) {

@@ -110,7 +110,7 @@ static void on_event(void *ctx, const struct vs_bdev_event *ev)
 		event_work(&lun->ev_work);      /* pool full: apply here, rare */
 }
 
-void vdisk_resource_attach(struct vdisk_lun *lun)
+void vs_vdisk_resource_attach(struct vdisk_lun *lun)
 {
 	vs_bdev_set_event_handler(lun->bdev, on_event, lun);
 	/* the stack may have lost its resource before the handler was set */
@@ -118,7 +118,7 @@ void vdisk_resource_attach(struct vdisk_lun *lun)
 	apply(lun);
 }
 
-void vdisk_resource_detach(struct vdisk_lun *lun)
+void vs_vdisk_resource_detach(struct vdisk_lun *lun)
 {
 	/* returns once a running handler call has: no new work after this;
 	 * a queued work item is counted in lun->outstanding */

@@ -11,7 +11,7 @@
 
 #include "vdisk_int.h"
 
-struct vdisk_cmd *vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb)
+struct vdisk_cmd *vs_vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	struct vdisk_cmd *c = vdisk_cmd_of(srb);
 
@@ -23,7 +23,7 @@ struct vdisk_cmd *vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb)
 
 /* SBC-3 4.5: LBA + count must not pass the last LBA; count 0 at the
  * capacity is fine, one past it is not. */
-bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n)
+bool vs_vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, uint64_t n)
 {
 	uint64_t cap = vdisk_capacity(lun);
 
@@ -34,7 +34,7 @@ bool vdisk_check_range(struct vdisk_lun *lun, struct vs_srb *srb, uint64_t lba, 
 	return true;
 }
 
-bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb)
+bool vs_vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	if (lun->readonly || atomic_load_explicit(&lun->swp, memory_order_relaxed)) {
 		/* SBC-3 4.11 / SPC-4 7.5.7 SWP: DATA PROTECT, WRITE PROTECTED */
@@ -44,7 +44,7 @@ bool vdisk_check_writable(struct vdisk_lun *lun, struct vs_srb *srb)
 	return true;
 }
 
-uint32_t vdisk_write_flags(struct vdisk_lun *lun, bool fua)
+uint32_t vs_vdisk_write_flags(struct vdisk_lun *lun, bool fua)
 {
 	/* Without a volatile cache every write is already stable. */
 	if (!lun->caps.has_write_cache)
@@ -64,7 +64,7 @@ static void bio_done(struct vs_bio *bio, int err)
 	vdisk_out_put(lun);
 }
 
-void vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+void vs_vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                       struct iovec *iov, int iovcnt, uint32_t flags, vdisk_step_fn on_bio)
 {
 	struct vdisk_lun *lun = c->lun;
@@ -100,7 +100,7 @@ static void cmd_work(struct vs_work *w)
 	vdisk_out_put(lun);
 }
 
-int vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn)
+int vs_vdisk_cmd_queue_work(struct vdisk_cmd *c, vdisk_step_fn fn)
 {
 	struct vdisk_lun *lun = c->lun;
 	int rc;
@@ -123,16 +123,16 @@ static void iter_bio_done(struct vdisk_cmd *c)
 	/* Completed while the submitter is still inside submit(): let it loop. */
 	if (atomic_exchange(&c->sync, ITER_DONE_INLINE) == ITER_SUBMITTING)
 		return;
-	vdisk_iterate(c);
+	vs_vdisk_iterate(c);
 }
 
-void vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
+void vs_vdisk_iter_submit(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint64_t len,
                        struct iovec *iov, int iovcnt, uint32_t flags)
 {
-	vdisk_submit_bio(c, op, offset, len, iov, iovcnt, flags, iter_bio_done);
+	vs_vdisk_submit_bio(c, op, offset, len, iov, iovcnt, flags, iter_bio_done);
 }
 
-void vdisk_iterate(struct vdisk_cmd *c)
+void vs_vdisk_iterate(struct vdisk_cmd *c)
 {
 	for (;;) {
 		atomic_store(&c->sync, ITER_SUBMITTING);
@@ -143,7 +143,7 @@ void vdisk_iterate(struct vdisk_cmd *c)
 	}
 }
 
-void vdisk_finish(struct vdisk_cmd *c)
+void vs_vdisk_finish(struct vdisk_cmd *c)
 {
 	struct vdisk_lun *lun = c->lun;
 	struct vs_srb *srb = c->srb;
@@ -151,13 +151,13 @@ void vdisk_finish(struct vdisk_cmd *c)
 
 	c->gate_held = false;
 	if (held)
-		vdisk_gate_exit(lun);
+		vs_vdisk_gate_exit(lun);
 	vs_port_complete(srb);
 }
 
 /* ---- CDB decoding for the READ/WRITE/VERIFY families ---- */
 
-void vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a)
+void vs_vdisk_decode_rw(const uint8_t *cdb, struct rw_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	switch (cdb[0]) {
@@ -209,7 +209,7 @@ static uint64_t fitting_bytes(struct vdisk_lun *lun, struct vs_srb *srb, uint64_
 {
 	uint64_t fit = ((uint64_t)srb->data_length >> lun->block_shift) << lun->block_shift;
 
-	vdisk_set_residual(srb, need);
+	vs_vdisk_set_residual(srb, need);
 	return need < fit ? need : fit;
 }
 
@@ -232,9 +232,9 @@ static void read_done(struct vdisk_cmd *c)
 
 	if (c->bio_err) {
 		vs_bdev_lend_end(c->lun->bdev, &c->bio);        /* none is expected */
-		vdisk_set_errno(srb, c->bio_err, false);
+		vs_vdisk_set_errno(srb, c->bio_err, false);
 	} else {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		srb->xfer_len = (uint32_t)c->xfer_bytes;
 		if (c->bio.lent) {
 			/* The data stays in the stack's memory until the submitter
@@ -246,7 +246,7 @@ static void read_done(struct vdisk_cmd *c)
 			srb->data_ref_release = read_lend_end;
 		}
 	}
-	vdisk_finish(c);
+	vs_vdisk_finish(c);
 }
 
 /*
@@ -264,13 +264,13 @@ static void read_tail_done(struct vdisk_cmd *c)
 	struct vs_srb *srb = c->srb;
 
 	if (c->bio_err) {
-		vdisk_set_errno(srb, c->bio_err, false);
+		vs_vdisk_set_errno(srb, c->bio_err, false);
 	} else {
 		vs_srb_copy_to_iov(srb, (size_t)c->pos, c->lun->buf, (size_t)(c->xfer_bytes - c->pos));
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		srb->xfer_len = (uint32_t)c->xfer_bytes;
 	}
-	vdisk_engine_finish(c);
+	vs_vdisk_engine_finish(c);
 }
 
 static void read_tail_go(struct vdisk_cmd *c)
@@ -279,37 +279,37 @@ static void read_tail_go(struct vdisk_cmd *c)
 
 	c->iov.iov_base = lun->buf;
 	c->iov.iov_len = lun->block_size;
-	vdisk_submit_bio(c, VS_BIO_READ, (c->lba << lun->block_shift) + c->pos, lun->block_size,
+	vs_vdisk_submit_bio(c, VS_BIO_READ, (c->lba << lun->block_shift) + c->pos, lun->block_size,
 	                 &c->iov, 1, 0, read_tail_done);
 }
 
 static void read_head_done(struct vdisk_cmd *c)
 {
 	if (c->bio_err) {
-		vdisk_set_errno(c->srb, c->bio_err, false);
-		vdisk_finish(c);
+		vs_vdisk_set_errno(c->srb, c->bio_err, false);
+		vs_vdisk_finish(c);
 		return;
 	}
-	vdisk_engine_run(c, read_tail_go);
+	vs_vdisk_engine_run(c, read_tail_go);
 }
 
-void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	struct rw_args a;
 	uint64_t need;
 
-	vdisk_decode_rw(srb->cdb, &a);
-	if (!vdisk_check_range(lun, srb, a.lba, a.n) || !check_max_len(lun, srb, &a)) {
+	vs_vdisk_decode_rw(srb->cdb, &a);
+	if (!vs_vdisk_check_range(lun, srb, a.lba, a.n) || !check_max_len(lun, srb, &a)) {
 		vs_port_complete(srb);
 		return;
 	}
 	/* SAM-5 5.4.3: move min(needed, expected) bytes, report the rest */
 	need = a.n << lun->block_shift;
-	vdisk_set_residual(srb, need);
+	vs_vdisk_set_residual(srb, need);
 	c->xfer_bytes = need < srb->data_length ? need : srb->data_length;
 	if (c->xfer_bytes == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		vs_port_complete(srb);
 		return;
 	}
@@ -317,16 +317,16 @@ void vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->pos = (c->xfer_bytes >> lun->block_shift) << lun->block_shift;
 	if (c->pos != c->xfer_bytes) {
 		if (c->pos)
-			vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->pos,
+			vs_vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->pos,
 			                 srb->iov, srb->iovcnt, 0, read_head_done);
 		else
-			vdisk_engine_run(c, read_tail_go);
+			vs_vdisk_engine_run(c, read_tail_go);
 		return;
 	}
 	/* FUA on a read (SBC-3 5.11): we have no read cache of our own, so
 	 * every read already comes from the backend.  A submitter that takes
 	 * data-in by reference may get the stack's own memory (read_done). */
-	vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->xfer_bytes,
+	vs_vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->xfer_bytes,
 	                 srb->iov, srb->iovcnt, srb->accept_data_ref ? VS_BIO_MAY_LEND : 0,
 	                 read_done);
 }
@@ -343,22 +343,22 @@ static void write_flush_done(struct vdisk_cmd *c)
 		 * gate is let go first: an exclusive COMPARE AND WRITE holding
 		 * the engine may be waiting for it. */
 		c->gate_held = false;
-		vdisk_gate_exit(lun);
+		vs_vdisk_gate_exit(lun);
 		c->nblocks = c->xfer_bytes >> lun->block_shift;
-		vdisk_engine_run(c, vdisk_engine_verify);
+		vs_vdisk_engine_run(c, vs_vdisk_engine_verify);
 		return;
 	}
-	vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
 	if (!c->bio_err)
 		c->srb->xfer_len = (uint32_t)c->xfer_bytes;
-	vdisk_finish(c);
+	vs_vdisk_finish(c);
 }
 
 static void write_done(struct vdisk_cmd *c)
 {
 	if (!c->bio_err && c->flush_after) {
 		/* FUA emulated: the backend cannot do FUA, so flush (SBC-3 4.15) */
-		vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, write_flush_done);
+		vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, write_flush_done);
 		return;
 	}
 	write_flush_done(c);
@@ -368,22 +368,22 @@ static void write_go(struct vdisk_cmd *c)
 {
 	struct vs_srb *srb = c->srb;
 
-	if (!vdisk_gate_enter(c, write_go))
+	if (!vs_vdisk_gate_enter(c, write_go))
 		return;
-	vdisk_submit_bio(c, VS_BIO_WRITE, c->lba << c->lun->block_shift, c->xfer_bytes,
+	vs_vdisk_submit_bio(c, VS_BIO_WRITE, c->lba << c->lun->block_shift, c->xfer_bytes,
 	                 srb->iov, srb->iovcnt, c->bio_flags, write_done);
 }
 
-void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint8_t op = srb->cdb[0];
 	bool verify = op == WRITE_AND_VERIFY_10 || op == WRITE_AND_VERIFY_12 ||
 	              op == WRITE_AND_VERIFY_16;
 	struct rw_args a;
 
-	vdisk_decode_rw(srb->cdb, &a);
-	if (!vdisk_check_writable(lun, srb) || !vdisk_check_range(lun, srb, a.lba, a.n) ||
+	vs_vdisk_decode_rw(srb->cdb, &a);
+	if (!vs_vdisk_check_writable(lun, srb) || !vs_vdisk_check_range(lun, srb, a.lba, a.n) ||
 	    !check_max_len(lun, srb, &a)) {
 		vs_port_complete(srb);
 		return;
@@ -393,7 +393,7 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 	c->dir_write = 1;
 	c->xfer_bytes = fitting_bytes(lun, srb, a.n << lun->block_shift);
 	if (c->xfer_bytes == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		vs_port_complete(srb);
 		return;
 	}
@@ -403,7 +403,7 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 	 * difference), BYTCHK=0 only checks that the medium reads. */
 	c->verify_after = verify;
 	c->bytchk = verify ? (srb->cdb[1] >> 1) & 1 : 0;
-	c->bio_flags = vdisk_write_flags(lun, verify ? true : a.fua);
+	c->bio_flags = vs_vdisk_write_flags(lun, verify ? true : a.fua);
 	if ((c->bio_flags & VS_BIO_FUA) && !lun->caps.can_fua) {
 		c->bio_flags &= ~(uint32_t)VS_BIO_FUA;
 		c->flush_after = true;
@@ -413,13 +413,13 @@ void vdisk_cmd_write(struct vdisk_lun *lun, struct vs_srb *srb)
 
 /* ---- VERIFY ---- */
 
-void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	struct rw_args a;
 	uint64_t need;
 
-	vdisk_decode_rw(srb->cdb, &a);
+	vs_vdisk_decode_rw(srb->cdb, &a);
 	c->bytchk = (srb->cdb[1] >> 1) & 3;
 	if (c->bytchk == 2) {
 		/* SBC-3 5.33: BYTCHK 10b is reserved */
@@ -427,7 +427,7 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 		vs_port_complete(srb);
 		return;
 	}
-	if (!vdisk_check_range(lun, srb, a.lba, a.n) ||
+	if (!vs_vdisk_check_range(lun, srb, a.lba, a.n) ||
 	    (c->bytchk && !check_max_len(lun, srb, &a))) {
 		vs_port_complete(srb);
 		return;
@@ -435,9 +435,9 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 	/* BYTCHK=0: medium verification; our media have no ECC to check. */
 	need = c->bytchk == 0 ? 0 : c->bytchk == 1 ? a.n << lun->block_shift
 	                                           : (a.n ? lun->block_size : 0);
-	vdisk_set_residual(srb, need);
+	vs_vdisk_set_residual(srb, need);
 	if (c->bytchk == 0 || a.n == 0) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		vs_port_complete(srb);
 		return;
 	}
@@ -449,54 +449,54 @@ void vdisk_cmd_verify(struct vdisk_lun *lun, struct vs_srb *srb)
 	}
 	c->lba = a.lba;
 	c->nblocks = a.n;
-	vdisk_engine_run(c, vdisk_engine_verify);
+	vs_vdisk_engine_run(c, vs_vdisk_engine_verify);
 }
 
 /* ---- SYNCHRONIZE CACHE ---- */
 
 static void flush_done(struct vdisk_cmd *c)
 {
-	vdisk_set_errno(c->srb, c->bio_err, true);
-	vdisk_finish(c);
+	vs_vdisk_set_errno(c->srb, c->bio_err, true);
+	vs_vdisk_finish(c);
 }
 
-void vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_sync_cache(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	struct rw_args a;
 
-	vdisk_decode_rw(srb->cdb, &a);
+	vs_vdisk_decode_rw(srb->cdb, &a);
 	/* SBC-3 5.22: NUMBER OF LOGICAL BLOCKS 0 means "to the last LBA" */
-	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
+	if (!vs_vdisk_check_range(lun, srb, a.lba, a.n)) {
 		vs_port_complete(srb);
 		return;
 	}
-	vdisk_set_residual(srb, 0);
+	vs_vdisk_set_residual(srb, 0);
 	if (!lun->caps.can_flush) {
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		vs_port_complete(srb);
 		return;
 	}
 	/* IMMED=1 would allow GOOD before the flush; we always answer after
 	 * it, which the standard permits and keeps the bio in the SRB. */
 	c->dir_write = 1;
-	vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, flush_done);
+	vs_vdisk_submit_bio(c, VS_BIO_FLUSH, 0, 0, NULL, 0, 0, flush_done);
 }
 
 /* ---- PRE-FETCH ---- */
 
-void vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_prefetch(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	struct rw_args a;
 
-	vdisk_decode_rw(srb->cdb, &a);
-	if (!vdisk_check_range(lun, srb, a.lba, a.n)) {
+	vs_vdisk_decode_rw(srb->cdb, &a);
+	if (!vs_vdisk_check_range(lun, srb, a.lba, a.n)) {
 		vs_port_complete(srb);
 		return;
 	}
 	/* SBC-3 5.9: we keep no cache to load the blocks into, so GOOD
 	 * (CONDITION MET would claim they are now cached). */
-	vdisk_set_residual(srb, 0);
-	vdisk_good(srb);
+	vs_vdisk_set_residual(srb, 0);
+	vs_vdisk_good(srb);
 	vs_port_complete(srb);
 }

@@ -76,7 +76,7 @@ static bool answer_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t
 	return true;
 }
 
-bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
+bool vs_vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
                      const struct vdisk_cmd_desc *d)
 {
 	if (nr & VDISK_NR_SANITIZE)
@@ -100,7 +100,7 @@ bool vdisk_not_ready(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t nr,
 	return false;
 }
 
-void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s)
+void vs_vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s)
 {
 	uint32_t nr = atomic_load_explicit(&lun->not_ready, memory_order_acquire);
 
@@ -116,7 +116,7 @@ void vdisk_pending_sense(struct vdisk_lun *lun, struct vs_sense *s)
 		*s = (struct vs_sense){ .key = SENSE_NO_SENSE, .asc_ascq = ASC_NO_ADDITIONAL_SENSE };
 }
 
-/* ---- job helpers (worker pool: may block; I/O goes through vdisk_job_bio) ---- */
+/* ---- job helpers (worker pool: may block; I/O goes through vs_vdisk_job_bio) ---- */
 
 static uint64_t now_ns(void)
 {
@@ -176,7 +176,7 @@ static int overwrite_all(struct vdisk_lun *lun)
 
 			if (cancelled(lun))
 				return -ECANCELED;
-			rc = vdisk_job_bio(lun, NULL, VS_BIO_WRITE, off, n, lun->buf, flags);
+			rc = vs_vdisk_job_bio(lun, NULL, VS_BIO_WRITE, off, n, lun->buf, flags);
 			if (rc < 0)
 				return rc;
 			off += n;
@@ -210,7 +210,7 @@ static int erase_pass(struct vdisk_lun *lun, uint8_t op, uint32_t flags, uint64_
 
 		if (cancelled(lun))
 			return -ECANCELED;
-		rc = vdisk_job_bio(lun, NULL, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
+		rc = vs_vdisk_job_bio(lun, NULL, op, off, n, op == VS_BIO_WRITE ? lun->buf : NULL, flags);
 		if (rc < 0)
 			return rc;
 		off += n;
@@ -251,7 +251,7 @@ static bool claim_medium(struct vdisk_lun *lun)
 {
 	for (;;) {
 		pthread_mutex_lock(&lun->lock);
-		if (!lun->engine_busy && vdisk_gate_try_exclusive_locked(lun)) {
+		if (!lun->engine_busy && vs_vdisk_gate_try_exclusive_locked(lun)) {
 			lun->engine_busy = true;
 			pthread_mutex_unlock(&lun->lock);
 			return true;
@@ -277,9 +277,9 @@ static void sanitize_work(struct vs_work *w)
 	if (claim_medium(lun)) {
 		rc = s->sa == VDISK_SA_OVERWRITE ? overwrite_all(lun) : erase_all(lun);
 		if (rc == 0 && lun->caps.can_flush)
-			rc = vdisk_job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0);
-		vdisk_gate_exclusive_end(lun);
-		vdisk_engine_release(lun);
+			rc = vs_vdisk_job_bio(lun, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0);
+		vs_vdisk_gate_exclusive_end(lun);
+		vs_vdisk_engine_release(lun);
 	} else {
 		rc = -ECANCELED;
 	}
@@ -296,7 +296,7 @@ static void sanitize_work(struct vs_work *w)
 		if (rc < 0)
 			vs_srb_set_sense(srb, SENSE_MEDIUM_ERROR, VDISK_ASC_SANITIZE_FAILED);
 		else
-			vdisk_good(srb);
+			vs_vdisk_good(srb);
 		vs_port_complete(srb);
 	}
 }
@@ -314,7 +314,7 @@ static bool parse_overwrite(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t 
 		vs_srb_set_invalid_field(srb, true, 7, 7);
 		return false;
 	}
-	got = vdisk_data_out(srb, p, plen);
+	got = vs_vdisk_data_out(srb, p, plen);
 	if (got < plen) {
 		vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, ASC_PARAMETER_LIST_LENGTH_ERROR);
 		return false;
@@ -344,7 +344,7 @@ static bool parse_overwrite(struct vdisk_lun *lun, struct vs_srb *srb, uint32_t 
 	return true;
 }
 
-void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	bool immed = cdb[1] & 0x80;
@@ -352,8 +352,8 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 	uint32_t plen = vd_get16(&cdb[7]);
 	struct vdisk_sanitize *s = &lun->san;
 
-	vdisk_set_residual(srb, plen);
-	if (!vdisk_check_writable(lun, srb))
+	vs_vdisk_set_residual(srb, plen);
+	if (!vs_vdisk_check_writable(lun, srb))
 		goto done;
 	if (sa != VDISK_SA_OVERWRITE && plen != 0) {
 		/* BLOCK ERASE, CRYPTO ERASE, EXIT FAILURE MODE take no parameters */
@@ -363,7 +363,7 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 	if (sa == VDISK_SA_EXIT_FAILURE_MODE) {
 		/* SBC-4 4.11.3: leave failure mode; the medium stays as it is */
 		atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE_FAILED);
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
 
@@ -393,20 +393,20 @@ void vdisk_cmd_sanitize(struct vdisk_lun *lun, struct vs_srb *srb)
 		s->srb = NULL;
 		atomic_fetch_and(&lun->not_ready, ~VDISK_NR_SANITIZE);
 		pthread_mutex_unlock(&lun->lock);
-		vdisk_busy(srb);
+		vs_vdisk_busy(srb);
 		goto done;
 	}
 	pthread_mutex_unlock(&lun->lock);
 	if (!immed)
 		return;                 /* completed by the job (or by an abort) */
-	vdisk_good(srb);
+	vs_vdisk_good(srb);
 done:
 	vs_port_complete(srb);
 }
 
 /* ABORT TASK (or a timeout) on the SRB waiting for a sanitize: the
  * operation goes on (SBC-4 4.11.2); only the SRB is given back. */
-bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb)
+bool vs_vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	bool mine;
 
@@ -422,7 +422,7 @@ bool vdisk_sanitize_abort(struct vdisk_lun *lun, struct vs_srb *srb)
 	return true;
 }
 
-void vdisk_sanitize_init(struct vdisk_lun *lun)
+void vs_vdisk_sanitize_init(struct vdisk_lun *lun)
 {
 	memset(&lun->san, 0, sizeof(lun->san));
 }
@@ -437,7 +437,7 @@ static bool sanitize_idle(struct vdisk_lun *lun)
 	return idle;
 }
 
-bool vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
+bool vs_vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
 {
 	pthread_mutex_lock(&lun->lock);
 	if (lun->san.running)
@@ -445,5 +445,5 @@ bool vdisk_sanitize_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
 	pthread_mutex_unlock(&lun->lock);
 	/* The job sees the cancel between chunks, and a chunk stuck in the
 	 * backend gives up because the LUN is draining. */
-	return vdisk_poll_until(lun, sanitize_idle, deadline_ms);
+	return vs_vdisk_poll_until(lun, sanitize_idle, deadline_ms);
 }

@@ -15,7 +15,7 @@
 
 /* SBC-3 5.3 / 5.33: MISCOMPARE DURING VERIFY OPERATION, INFORMATION = the
  * offset of the first differing byte in the data-out buffer. */
-void vdisk_miscompare(struct vs_srb *srb, uint64_t offset)
+void vs_vdisk_miscompare(struct vs_srb *srb, uint64_t offset)
 {
 	struct vs_sense s = {
 		.key = SENSE_MISCOMPARE, .asc_ascq = ASC_MISCOMPARE_DURING_VERIFY,
@@ -25,14 +25,14 @@ void vdisk_miscompare(struct vs_srb *srb, uint64_t offset)
 	vs_srb_set_sense_data(srb, &s);
 }
 
-void vdisk_good(struct vs_srb *srb)
+void vs_vdisk_good(struct vs_srb *srb)
 {
 	srb->srb_status = VS_SRB_SUCCESS;
 	srb->scsi_status = SAM_STAT_GOOD;
 	srb->sense_len = 0;
 }
 
-void vdisk_busy(struct vs_srb *srb)
+void vs_vdisk_busy(struct vs_srb *srb)
 {
 	srb->srb_status = VS_SRB_SUCCESS;
 	srb->scsi_status = SAM_STAT_BUSY;
@@ -45,16 +45,16 @@ void vdisk_busy(struct vs_srb *srb)
  * (BUSY, or NOT READY / LOGICAL UNIT IS IN PROCESS OF BECOMING READY), never
  * a medium error: the initiator must retry, not fail the I/O up the stack.
  */
-void vdisk_set_errno(struct vs_srb *srb, int err, bool write)
+void vs_vdisk_set_errno(struct vs_srb *srb, int err, bool write)
 {
 	switch (err) {
 	case 0:
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		break;
 	case -EAGAIN:
 	case -EBUSY:
 	case -ENOMEM:
-		vdisk_busy(srb);
+		vs_vdisk_busy(srb);
 		break;
 	case -ENOTCONN:
 	case -ECONNRESET:
@@ -112,7 +112,7 @@ void vdisk_set_errno(struct vs_srb *srb, int err, bool write)
 		srb->xfer_len = 0;
 }
 
-void vdisk_set_residual(struct vs_srb *srb, uint64_t need)
+void vs_vdisk_set_residual(struct vs_srb *srb, uint64_t need)
 {
 	uint64_t have = srb->data_length;
 
@@ -129,17 +129,17 @@ void vdisk_set_residual(struct vs_srb *srb, uint64_t need)
 }
 
 /* SPC-4 4.2.5.6: return min(allocation length, available) bytes. */
-void vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len)
+void vs_vdisk_data_in(struct vs_srb *srb, const void *buf, uint32_t len, uint32_t alloc_len)
 {
 	uint32_t n = len < alloc_len ? len : alloc_len;
 	uint32_t put = n < srb->data_length ? n : srb->data_length;
 
 	srb->xfer_len = put ? (uint32_t)vs_srb_copy_to_iov(srb, 0, buf, put) : 0;
-	vdisk_set_residual(srb, n);
-	vdisk_good(srb);
+	vs_vdisk_set_residual(srb, n);
+	vs_vdisk_good(srb);
 }
 
-uint32_t vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max)
+uint32_t vs_vdisk_data_out(struct vs_srb *srb, void *buf, uint32_t max)
 {
 	uint32_t n = max < srb->data_length ? max : srb->data_length;
 

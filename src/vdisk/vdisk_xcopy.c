@@ -160,7 +160,7 @@ static void resolve_targets(struct vdisk_cmd *c, uint32_t ntgt)
 		/* NAA (3h), binary, associated with the logical unit, 16 bytes */
 		if ((d[4] & 0x0f) != 1 || (d[5] & 0x3f) != 0x03 || d[7] != 16)
 			continue;
-		lun->xc_tgt[i] = vdisk_xcopy_get(lun->ad, &d[8]);
+		lun->xc_tgt[i] = vs_vdisk_xcopy_get(lun->ad, &d[8]);
 	}
 }
 
@@ -168,7 +168,7 @@ static void release_targets(struct vdisk_lun *lun, uint32_t ntgt)
 {
 	for (uint32_t i = 0; i < ntgt; i++) {
 		if (lun->xc_tgt[i])
-			vdisk_xcopy_put(lun->ad, lun->xc_tgt[i]);
+			vs_vdisk_xcopy_put(lun->ad, lun->xc_tgt[i]);
 		lun->xc_tgt[i] = NULL;
 	}
 }
@@ -229,7 +229,7 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		             XC_HDR + (uint32_t)(atomic_load(&src->not_ready) ? si : di) * XC_TGT_LEN);
 		return false;
 	}
-	flags = vdisk_write_flags(dst, false);
+	flags = vs_vdisk_write_flags(dst, false);
 	if ((flags & VS_BIO_FUA) && !dst->caps.can_fua) {
 		flags &= ~(uint32_t)VS_BIO_FUA;
 		flush = true;
@@ -243,13 +243,13 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 			copy_aborted(srb, VDISK_ASC_COPY_TARGET_NOT_REACHABLE, off);
 			return false;
 		}
-		rc = vdisk_job_bio(src, lun, VS_BIO_READ, (slba << src->block_shift) + done, len,
+		rc = vs_vdisk_job_bio(src, lun, VS_BIO_READ, (slba << src->block_shift) + done, len,
 		                   lun->buf, 0);
 		if (rc) {
 			copy_aborted(srb, ASC_UNRECOVERED_READ_ERROR, off + 12);
 			return false;
 		}
-		rc = vdisk_job_bio(dst, lun, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
+		rc = vs_vdisk_job_bio(dst, lun, VS_BIO_WRITE, (dlba << dst->block_shift) + done, len,
 		                   lun->buf, flags);
 		if (rc) {
 			copy_aborted(srb, ASC_WRITE_ERROR, off + 20);
@@ -257,9 +257,9 @@ static bool copy_segment(struct vdisk_cmd *c, uint32_t off, uint32_t ntgt, uint6
 		}
 		done += len;
 		*bytes += len;
-		vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, 0, *bytes, NULL);
+		vs_vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, 0, *bytes, NULL);
 	}
-	if (flush && (rc = vdisk_job_bio(dst, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
+	if (flush && (rc = vs_vdisk_job_bio(dst, NULL, VS_BIO_FLUSH, 0, 0, NULL, 0)) != 0) {
 		copy_aborted(srb, ASC_WRITE_ERROR, off + 20);
 		return false;
 	}
@@ -270,11 +270,11 @@ static void xcopy_end(struct vdisk_cmd *c, uint16_t segments, uint64_t bytes)
 {
 	struct vdisk_lun *lun = c->lun;
 
-	vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, segments, bytes, c->srb);
+	vs_vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, segments, bytes, c->srb);
 	pthread_mutex_lock(&lun->lock);
 	lun->xc_jobs--;
 	pthread_mutex_unlock(&lun->lock);
-	vdisk_engine_finish(c);         /* completes the SRB; c may be reused */
+	vs_vdisk_engine_finish(c);         /* completes the SRB; c may be reused */
 }
 
 static void xcopy_job(struct vdisk_cmd *c)
@@ -293,26 +293,26 @@ static void xcopy_job(struct vdisk_cmd *c)
 			break;
 		}
 		segments++;
-		vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, segments, bytes, NULL);
+		vs_vdisk_xcopy_progress(lun, c->xc_slot, c->xc_gen, segments, bytes, NULL);
 	}
 	release_targets(lun, ntgt);
 	if (ok)
-		vdisk_good(c->srb);
+		vs_vdisk_good(c->srb);
 	xcopy_end(c, segments, bytes);
 }
 
 /* The engine is ours (and with it lun->buf): go to the worker pool. */
 static void xcopy_go(struct vdisk_cmd *c)
 {
-	if (vdisk_cmd_queue_work(c, xcopy_job) < 0) {
-		vdisk_busy(c->srb);
+	if (vs_vdisk_cmd_queue_work(c, xcopy_job) < 0) {
+		vs_vdisk_busy(c->srb);
 		xcopy_end(c, 0, 0);
 	}
 }
 
-void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 {
-	struct vdisk_cmd *c = vdisk_cmd_init(lun, srb);
+	struct vdisk_cmd *c = vs_vdisk_cmd_init(lun, srb);
 	uint32_t plen = vd_get32(&srb->cdb[10]);
 	uint32_t avail = plen < srb->data_length ? plen : srb->data_length;
 	uint8_t h[XC_HDR];
@@ -320,11 +320,11 @@ void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 	uint32_t tdl, sdl, inl;
 	int slot = -1;
 
-	vdisk_set_residual(srb, plen);
+	vs_vdisk_set_residual(srb, plen);
 	c->xc_slot = -1;
 	if (plen == 0) {
 		/* SPC-4 6.4.1: not an error; nothing to copy */
-		vdisk_good(srb);
+		vs_vdisk_good(srb);
 		goto done;
 	}
 	if (avail < XC_HDR) {
@@ -362,13 +362,13 @@ void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 		goto done;
 	if (usage == 0) {
 		/* 00b: hold the status for RECEIVE COPY RESULTS */
-		slot = vdisk_xcopy_hold(lun, srb->nexus, h[0], &c->xc_gen);
+		slot = vs_vdisk_xcopy_hold(lun, srb->nexus, h[0], &c->xc_gen);
 		if (slot == -1) {
 			vs_srb_set_sense(srb, SENSE_ILLEGAL_REQUEST, VDISK_ASC_OPERATION_IN_PROGRESS);
 			goto done;
 		}
 		if (slot < 0) {
-			vdisk_busy(srb);
+			vs_vdisk_busy(srb);
 			goto done;
 		}
 	}
@@ -381,7 +381,7 @@ void vdisk_cmd_extended_copy(struct vdisk_lun *lun, struct vs_srb *srb)
 	pthread_mutex_lock(&lun->lock);
 	lun->xc_jobs++;
 	pthread_mutex_unlock(&lun->lock);
-	vdisk_engine_run(c, xcopy_go);
+	vs_vdisk_engine_run(c, xcopy_go);
 	return;
 done:
 	vs_port_complete(srb);

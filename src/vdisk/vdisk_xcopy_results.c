@@ -18,7 +18,7 @@
 #define RCR_OPERATING_PARAMS 0x03
 #define RCR_FAILED_SEGMENT  0x04
 
-void vdisk_xcopy_init(struct vdisk_lun *lun)
+void vs_vdisk_xcopy_init(struct vdisk_lun *lun)
 {
 	memset(lun->xc_held, 0, sizeof(lun->xc_held));
 	lun->xc_gen = 0;
@@ -48,18 +48,18 @@ static bool xc_unused(struct vdisk_lun *lun)
 	return unused;
 }
 
-bool vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
+bool vs_vdisk_xcopy_stop(struct vdisk_lun *lun, uint64_t deadline_ms)
 {
 	pthread_mutex_lock(&lun->lock);
 	if (lun->xc_jobs)
 		lun->xc_cancel = true;
 	pthread_mutex_unlock(&lun->lock);
 	/* a copy stuck in a backend gives up: its LUNs are draining */
-	return vdisk_poll_until(lun, xc_idle, deadline_ms) &&
-	       vdisk_poll_until(lun, xc_unused, deadline_ms);
+	return vs_vdisk_poll_until(lun, xc_idle, deadline_ms) &&
+	       vs_vdisk_poll_until(lun, xc_unused, deadline_ms);
 }
 
-struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16])
+struct vdisk_lun *vs_vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16])
 {
 	struct vdisk_lun *l;
 
@@ -73,14 +73,14 @@ struct vdisk_lun *vdisk_xcopy_get(struct vdisk_adapter *ad, const uint8_t naa[16
 	return l;
 }
 
-void vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun)
+void vs_vdisk_xcopy_put(struct vdisk_adapter *ad, struct vdisk_lun *lun)
 {
 	pthread_mutex_lock(&ad->luns_lock);
 	lun->xc_refs--;
 	pthread_mutex_unlock(&ad->luns_lock);
 }
 
-int vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_t list_id,
+int vs_vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_t list_id,
                      uint32_t *gen)
 {
 	struct vdisk_xcopy_held *h, *pick = NULL;
@@ -128,7 +128,7 @@ int vdisk_xcopy_hold(struct vdisk_lun *lun, const struct vs_nexus *nexus, uint8_
 	return i;
 }
 
-void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_t segments,
+void vs_vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_t segments,
                           uint64_t bytes, const struct vs_srb *final)
 {
 	struct vdisk_xcopy_held *h;
@@ -152,7 +152,7 @@ void vdisk_xcopy_progress(struct vdisk_lun *lun, int slot, uint32_t gen, uint16_
 	pthread_mutex_unlock(&lun->lock);
 }
 
-void vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus)
+void vs_vdisk_xcopy_nexus_loss(struct vdisk_lun *lun, const struct vs_nexus *nexus)
 {
 	pthread_mutex_lock(&lun->lock);
 	for (unsigned i = 0; i < VDISK_XCOPY_HELD; i++)
@@ -184,7 +184,7 @@ static uint32_t operating_params(const struct vdisk_lun *lun, uint8_t *d)
 	return 46;
 }
 
-void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb)
+void vs_vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	const uint8_t *cdb = srb->cdb;
 	uint8_t sa = cdb[1] & 0x1f, list_id = cdb[2];
@@ -195,7 +195,7 @@ void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb)
 
 	if (sa == RCR_OPERATING_PARAMS) {
 		len = operating_params(lun, d);
-		vdisk_data_in(srb, d, len, alloc);
+		vs_vdisk_data_in(srb, d, len, alloc);
 		vs_port_complete(srb);
 		return;
 	}
@@ -242,6 +242,6 @@ void vdisk_cmd_receive_copy_results(struct vdisk_lun *lun, struct vs_srb *srb)
 		len = 60u + sl;
 		vd_put32(&d[0], len - 4);
 	}
-	vdisk_data_in(srb, d, len, alloc);
+	vs_vdisk_data_in(srb, d, len, alloc);
 	vs_port_complete(srb);
 }

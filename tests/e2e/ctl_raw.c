@@ -197,7 +197,7 @@ static int mode_async(int port, const char *iqn, const char *cmd)
 		return 1;
 	}
 	printf("ctl_raw: Asynchronous Message: AsyncEvent 0, sense 6/3F/0E REPORTED LUNS DATA HAS "
-	       "CHANGED (LUN %llu)\n", (unsigned long long)iscsi_lun_to_scsi(bhs_lun(&p.h)));
+	       "CHANGED (LUN %llu)\n", (unsigned long long)vs_iscsi_lun_to_scsi(bhs_lun(&p.h)));
 	rc = raw_logout(&c) ? failed("logout", &c) : 0;
 	raw_close(&c);
 	return rc;

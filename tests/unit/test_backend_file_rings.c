@@ -77,7 +77,7 @@ static void each_mode(const char *rings, void (*body)(struct vs_bdev *b, const c
 
 static void stats(struct vs_bdev *b, unsigned i, struct file_ring_stats *s)
 {
-	file_ring_get_stats(vs_bdev_backend_handle(b, "file"), i, s);
+	vs_file_ring_get_stats(vs_bdev_backend_handle(b, "file"), i, s);
 }
 
 static void fill(uint8_t *p, size_t n, uint64_t seed)
@@ -258,7 +258,7 @@ static void *or_main(void *p)
 	struct or_thread *th = p;
 	uint64_t rs = 0x9e3779b97f4a7c15ULL * (uint64_t)(th->id + 1);
 	uint64_t base = (uint64_t)th->id * OR_REGION;
-	th->ring = file_ring_of_caller(vs_bdev_backend_handle(th->b, "file"));
+	th->ring = vs_file_ring_of_caller(vs_bdev_backend_handle(th->b, "file"));
 	for (int round = 0; round < OR_ROUNDS; round++) {
 		struct vs_bio bio[OR_QD];
 		struct iovec v[OR_QD];
@@ -297,7 +297,7 @@ static void *or_main(void *p)
 static void threads_on_own_rings(struct vs_bdev *b, const char *path)
 {
 	(void)path;
-	assert_int_equal(file_ring_count(vs_bdev_backend_handle(b, "file")), 4);
+	assert_int_equal(vs_file_ring_count(vs_bdev_backend_handle(b, "file")), 4);
 	struct file_ring_stats before[4], after[4];
 	for (unsigned i = 0; i < 4; i++)
 		stats(b, i, &before[i]);
@@ -371,7 +371,7 @@ struct fl_thread {
 static void *fl_main(void *p)
 {
 	struct fl_thread *th = p;
-	th->ring = file_ring_of_caller(vs_bdev_backend_handle(th->b, "file"));
+	th->ring = vs_file_ring_of_caller(vs_bdev_backend_handle(th->b, "file"));
 	if (th->op == VS_BIO_FLUSH) {
 		th->rc = io1(th->b, VS_BIO_FLUSH, 0, NULL, 0);
 		return NULL;
@@ -490,7 +490,7 @@ static uint64_t now_ns(void)
 static void *sf_main(void *p)
 {
 	struct sf_sub *s = p;
-	s->ring = file_ring_of_caller(vs_bdev_backend_handle(s->b, "file"));
+	s->ring = vs_file_ring_of_caller(vs_bdev_backend_handle(s->b, "file"));
 	bio_rw(&s->bios[0], VS_BIO_READ, 0, &s->iov[0], s->buf, BLK, NULL);
 	s->bios[0].done = gate_cb;
 	s->bios[0].ctx = s->g;
@@ -519,7 +519,7 @@ struct sf_other {
 static void *sf_other_main(void *p)
 {
 	struct sf_other *o = p;
-	o->ring = file_ring_of_caller(vs_bdev_backend_handle(o->b, "file"));
+	o->ring = vs_file_ring_of_caller(vs_bdev_backend_handle(o->b, "file"));
 	fill(o->buf, BLK, 7);
 	o->rc = io1(o->b, VS_BIO_WRITE, 8 << 20, o->buf, BLK);
 	memset(o->buf, 0, BLK);
@@ -627,7 +627,7 @@ struct cl_thread {
 static void *cl_main(void *p)
 {
 	struct cl_thread *c = p;
-	c->ring = file_ring_of_caller(vs_bdev_backend_handle(c->b, "file"));
+	c->ring = vs_file_ring_of_caller(vs_bdev_backend_handle(c->b, "file"));
 	uint64_t base = (uint64_t)c->id * (CL_WRITES + 1) * BLK;
 	for (int i = 0; i < CL_BIOS; i++) {
 		struct vs_bio *bio = &c->bios[i];
@@ -774,7 +774,7 @@ static void resubmit_from_done_stays_on_ring(struct vs_bdev *b, const char *path
 	struct chain c = {.b = b, .buf = xalloc(BLK), .left = CH_LEN};
 	tally_init(&c.t);
 	memset(c.buf, 0x11, BLK);
-	unsigned mine = file_ring_of_caller(vs_bdev_backend_handle(b, "file"));
+	unsigned mine = vs_file_ring_of_caller(vs_bdev_backend_handle(b, "file"));
 	struct file_ring_stats s0[3], s1[3];
 	for (unsigned i = 0; i < 3; i++)
 		stats(b, i, &s0[i]);
@@ -812,8 +812,8 @@ static void test_rings_option(void **state)
 		kv[3].value = good[i];
 		struct vs_bdev *b = vs_bdev_open("file", kv, 4);
 		assert_non_null(b);
-		assert_int_equal(file_ring_count(vs_bdev_backend_handle(b, "file")), (unsigned)atoi(good[i]));
-		assert_true(file_ring_of_caller(vs_bdev_backend_handle(b, "file")) < file_ring_count(vs_bdev_backend_handle(b, "file")));
+		assert_int_equal(vs_file_ring_count(vs_bdev_backend_handle(b, "file")), (unsigned)atoi(good[i]));
+		assert_true(vs_file_ring_of_caller(vs_bdev_backend_handle(b, "file")) < vs_file_ring_count(vs_bdev_backend_handle(b, "file")));
 		uint8_t buf[512] = {1};
 		assert_int_equal(io1(b, VS_BIO_WRITE, 0, buf, sizeof(buf)), 0);
 		assert_int_equal(io1(b, VS_BIO_FLUSH, 0, NULL, 0), 0);
@@ -823,7 +823,7 @@ static void test_rings_option(void **state)
 	struct vs_bdev *b = vs_bdev_open("file", kv, 3);
 	assert_non_null(b);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	assert_int_equal(file_ring_count(vs_bdev_backend_handle(b, "file")), ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu);
+	assert_int_equal(vs_file_ring_count(vs_bdev_backend_handle(b, "file")), ncpu < 1 ? 1 : ncpu > 8 ? 8 : (unsigned)ncpu);
 	vs_bdev_close(b);
 
 	static const char *const bad[] = {"0", "65", "-1", "+2", " 2", "2x", "4k", "", "0x4",

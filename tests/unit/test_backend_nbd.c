@@ -278,7 +278,7 @@ static void stats(struct vs_bdev *b, struct nbd_stats *s)
 	void *h = vs_bdev_backend_handle(b, "nbd");
 
 	assert_non_null(h);
-	nbd_backend_stats(h, s);
+	vs_nbd_backend_stats(h, s);
 }
 
 #define ST(s, f) atomic_load(&(s).f)

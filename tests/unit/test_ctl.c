@@ -349,7 +349,7 @@ static void test_lun_limit_matches_vdisk(void **state)
 		                   .noptions = 1, .block_size = 512 };
 	char err[VS_CTL_MSG_MAX];
 	int layer;
-	assert_int_not_equal(ctl_lun_attach(f->st, vs_ctl_state_port(f->st, 0), T0, &l, NULL, &layer, err,
+	assert_int_not_equal(vs_ctl_lun_attach(f->st, vs_ctl_state_port(f->st, 0), T0, &l, NULL, &layer, err,
 	                                    sizeof(err)), 0);
 	assert_int_equal(layer, -1);
 	assert_string_equal(err, "lun: 1024 out of range (max 1023)");

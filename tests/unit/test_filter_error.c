@@ -2,7 +2,7 @@
 /*
  * The error filter (src/filters/error.c):
  *  - through a vdisk LUN over error+ram, an injected errno reaches the
- *    initiator as the sense vdisk_set_errno maps it to, only for the
+ *    initiator as the sense vs_vdisk_set_errno maps it to, only for the
  *    operations and bytes selected; switched off at run time, the same
  *    LBA works;
  *  - on a stack of its own: selection by operation and range, a seeded
@@ -129,8 +129,8 @@ static void test_write_error_at_lba(void **state)
 	for (unsigned i = 0; i < BS; i++)
 		assert_int_equal(back[i], 0);
 	assert_memory_equal(back + BS, data, BS);
-	assert_int_equal(error_filter_injected(l.bdev, 0), 2);
-	assert_int_equal(error_filter_injected(l.bdev, 1), 0);  /* ram, not an error filter */
+	assert_int_equal(vs_error_filter_injected(l.bdev, 0), 2);
+	assert_int_equal(vs_error_filter_injected(l.bdev, 1), 0);  /* ram, not an error filter */
 	lun_teardown(&l);
 }
 
@@ -208,7 +208,7 @@ static void test_switched_off_at_run_time(void **state)
 	assert_good(&r);
 	rw(&l, WRITE_10, 0, 1, data, &r);
 	assert_sense(&r, SENSE_MEDIUM_ERROR, ASC_WRITE_ERROR);
-	assert_int_equal(error_filter_injected(l.bdev, 0), 3);
+	assert_int_equal(vs_error_filter_injected(l.bdev, 0), 3);
 	lun_teardown(&l);
 }
 
@@ -258,7 +258,7 @@ static void test_ops_and_range(void **state)
 	assert_int_equal(set(b, "ops", "all"), 0);
 	assert_int_equal(io(b, VS_BIO_READ, 64 << 10, 512), -ENOSPC);
 	assert_int_equal(io(b, VS_BIO_WRITE, 64 << 10, 512), -ENOSPC);
-	assert_int_equal(error_filter_injected(b, 0), 6);
+	assert_int_equal(vs_error_filter_injected(b, 0), 6);
 	vs_bdev_close(b);
 }
 
@@ -293,7 +293,7 @@ static void test_rate_is_reproducible(void **state)
 	/* about half: 1000 draws at 0.5 are 500 +- 16 (one sigma) */
 	if (n < 430 || n > 570)
 		fail_msg("rate=0.5 failed %d of %d", n, DRAWS);
-	assert_int_equal(error_filter_injected(a, 0), n);
+	assert_int_equal(vs_error_filter_injected(a, 0), n);
 	/* the same seed in another stack: the same requests fail */
 	assert_int_equal(pattern(b, p2), n);
 	assert_memory_equal(p1, p2, DRAWS);

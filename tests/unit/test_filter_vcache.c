@@ -130,11 +130,11 @@ static void test_cached_until_flush(void **state)
 	assert_true(all(r, sizeof(r), 0));              /* not below yet */
 	assert_int_equal(io(f->b, VS_BIO_READ, 0, 8192, r, sizeof(r)), 0);
 	assert_true(all(r, sizeof(r), 0xa1));           /* but read through the cache */
-	assert_int_equal(vcache_cached(vs_bdev_filter_handle(f->b, 0, "vcache")), 8);
+	assert_int_equal(vs_vcache_cached(vs_bdev_filter_handle(f->b, 0, "vcache")), 8);
 	assert_int_equal(io(f->b, VS_BIO_FLUSH, 0, 0, NULL, 0), 0);
 	below(f, 8192, r, sizeof(r));
 	assert_true(all(r, sizeof(r), 0xa1));
-	assert_int_equal(vcache_cached(vs_bdev_filter_handle(f->b, 0, "vcache")), 0);
+	assert_int_equal(vs_vcache_cached(vs_bdev_filter_handle(f->b, 0, "vcache")), 0);
 }
 
 static void test_fua_goes_through_and_wins(void **state)
@@ -195,7 +195,7 @@ static void test_full_cache_destages(void **state)
 	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 1 << 20, w, 49152), 0);
 	memset(w, 0x77, sizeof(w));
 	assert_int_equal(io(f->b, VS_BIO_WRITE, 0, 2 << 20, w, 49152), 0);
-	assert_int_equal(vcache_destaged(vc), 96);
+	assert_int_equal(vs_vcache_destaged(vc), 96);
 	below(f, 1 << 20, r, 49152);
 	assert_true(all(r, 49152, 0x66));
 	below(f, 2 << 20, r, 49152);

@@ -58,7 +58,7 @@ static void init(struct iscsi_admission *a, uint32_t logins, uint32_t per_source
 		                        .max_sessions = 4, .reserved_sessions = 2, .max_discovery = 2,
 		                        .discovery_replace_ns = 1000 * MS };
 
-	assert_int_equal(iscsi_adm_init(a, &lim), 0);
+	assert_int_equal(vs_iscsi_adm_init(a, &lim), 0);
 }
 
 /* Admit a connection from addr at time t and bind it to owner; the
@@ -69,8 +69,8 @@ static struct iscsi_adm_verdict login(struct iscsi_admission *a, const char *add
 	struct sockaddr_storage ss = v4(addr);
 	struct iscsi_adm_verdict v;
 
-	if (iscsi_adm_login_admit(a, &ss, t, &v))
-		iscsi_adm_login_bind(a, v.slot, owner);
+	if (vs_iscsi_adm_login_admit(a, &ss, t, &v))
+		vs_iscsi_adm_login_bind(a, v.slot, owner);
 	return v;
 }
 
@@ -111,15 +111,15 @@ static void test_login_fair_shares(void **state)
 	assert_null(v.victim);
 
 	/* The evicted let go of nothing: their places are someone else's. */
-	iscsi_adm_login_release(&a, &o[0]);
-	iscsi_adm_login_release(&a, &o[2]);
+	vs_iscsi_adm_login_release(&a, &o[0]);
+	vs_iscsi_adm_login_release(&a, &o[2]);
 	assert_int_equal(a.nlogins, 4);
 	/* A login that ends frees its place and its address's share. */
-	iscsi_adm_login_release(&a, &o[1]);
+	vs_iscsi_adm_login_release(&a, &o[1]);
 	assert_int_equal(a.nlogins, 3);
 	assert_int_equal(login(&a, "127.0.0.2", 10, &o[0]).refused, -1);
 	assert_int_equal(login(&a, "127.0.0.2", 11, &o[7]).refused, VS_ISCSI_REFUSED_MAX_LOGINS);
-	iscsi_adm_fini(&a);
+	vs_iscsi_adm_fini(&a);
 }
 
 /* A place admitted but not yet bound to its connection cannot be taken
@@ -133,18 +133,18 @@ static void test_login_unbound(void **state)
 
 	(void)state;
 	init(&a, 2, 2);
-	assert_true(iscsi_adm_login_admit(&a, &ss, 1, &v));
-	assert_true(iscsi_adm_login_admit(&a, &ss, 2, &w));
+	assert_true(vs_iscsi_adm_login_admit(&a, &ss, 1, &v));
+	assert_true(vs_iscsi_adm_login_admit(&a, &ss, 2, &w));
 	assert_int_equal(login(&a, "127.0.0.1", 3, &newcomer).refused, VS_ISCSI_REFUSED_MAX_LOGINS);
-	iscsi_adm_login_cancel(&a, v.slot);
+	vs_iscsi_adm_login_cancel(&a, v.slot);
 	assert_int_equal(a.nlogins, 1);
 	/* Cancelling a bound place does nothing: its owner releases it. */
-	iscsi_adm_login_bind(&a, w.slot, &newcomer);
-	iscsi_adm_login_cancel(&a, w.slot);
+	vs_iscsi_adm_login_bind(&a, w.slot, &newcomer);
+	vs_iscsi_adm_login_cancel(&a, w.slot);
 	assert_int_equal(a.nlogins, 1);
-	iscsi_adm_login_release(&a, &newcomer);
+	vs_iscsi_adm_login_release(&a, &newcomer);
 	assert_int_equal(a.nlogins, 0);
-	iscsi_adm_fini(&a);
+	vs_iscsi_adm_fini(&a);
 }
 
 /* One host is one source, however its address is written: IPv4 and its
@@ -158,13 +158,13 @@ static void test_login_source_identity(void **state)
 	(void)state;
 	init(&a, 8, 2);
 	((struct sockaddr_in *)&s4)->sin_port = htons(1000);
-	assert_true(iscsi_adm_login_admit(&a, &s4, 1, &v));
+	assert_true(vs_iscsi_adm_login_admit(&a, &s4, 1, &v));
 	((struct sockaddr_in *)&s4)->sin_port = htons(1001);
-	assert_true(iscsi_adm_login_admit(&a, &s6, 2, &v));
-	assert_false(iscsi_adm_login_admit(&a, &s4, 3, &v));
+	assert_true(vs_iscsi_adm_login_admit(&a, &s6, 2, &v));
+	assert_false(vs_iscsi_adm_login_admit(&a, &s4, 3, &v));
 	assert_int_equal(v.refused, VS_ISCSI_REFUSED_LOGINS_PER_SOURCE);
-	assert_true(iscsi_adm_login_admit(&a, &other, 4, &v));
-	iscsi_adm_fini(&a);
+	assert_true(vs_iscsi_adm_login_admit(&a, &other, 4, &v));
+	vs_iscsi_adm_fini(&a);
 }
 
 /* reserved_sessions: while some target vets, the last slots are for the
@@ -176,23 +176,23 @@ static void test_sessions_reserved(void **state)
 
 	(void)state;
 	init(&a, 4, 4);         /* max_sessions 4, 2 reserved */
-	assert_true(iscsi_adm_session_admit(&a, false, true, &v));
-	assert_true(iscsi_adm_session_admit(&a, false, true, &v));
-	assert_false(iscsi_adm_session_admit(&a, false, true, &v));
+	assert_true(vs_iscsi_adm_session_admit(&a, false, true, &v));
+	assert_true(vs_iscsi_adm_session_admit(&a, false, true, &v));
+	assert_false(vs_iscsi_adm_session_admit(&a, false, true, &v));
 	assert_int_equal(v.refused, VS_ISCSI_REFUSED_RESERVED);
-	assert_true(iscsi_adm_session_admit(&a, true, true, &v));
-	assert_true(iscsi_adm_session_admit(&a, true, true, &v));
-	assert_false(iscsi_adm_session_admit(&a, true, true, &v));
+	assert_true(vs_iscsi_adm_session_admit(&a, true, true, &v));
+	assert_true(vs_iscsi_adm_session_admit(&a, true, true, &v));
+	assert_false(vs_iscsi_adm_session_admit(&a, true, true, &v));
 	assert_int_equal(v.refused, VS_ISCSI_REFUSED_MAX_SESSIONS);
 	assert_int_equal(a.nsessions, 4);
 	for (int i = 0; i < 4; i++)
-		iscsi_adm_session_release(&a);
+		vs_iscsi_adm_session_release(&a);
 	/* Nobody can be vetted: nothing is held back. */
 	for (int i = 0; i < 4; i++)
-		assert_true(iscsi_adm_session_admit(&a, false, false, &v));
-	assert_false(iscsi_adm_session_admit(&a, false, false, &v));
+		assert_true(vs_iscsi_adm_session_admit(&a, false, false, &v));
+	assert_false(vs_iscsi_adm_session_admit(&a, false, false, &v));
 	assert_int_equal(v.refused, VS_ISCSI_REFUSED_MAX_SESSIONS);
-	iscsi_adm_fini(&a);
+	vs_iscsi_adm_fini(&a);
 }
 
 /* The discovery budget: full, a newcomer replaces the session idle
@@ -206,23 +206,23 @@ static void test_discovery_budget(void **state)
 
 	(void)state;
 	init(&a, 4, 4);         /* 2 discovery sessions, replace after 1000 ms */
-	assert_true(iscsi_adm_discovery_admit(&a, &s[0], 0, &v));
-	assert_true(iscsi_adm_discovery_admit(&a, &s[1], 100 * MS, &v));
-	assert_false(iscsi_adm_discovery_admit(&a, &s[2], 900 * MS, &v));
+	assert_true(vs_iscsi_adm_discovery_admit(&a, &s[0], 0, &v));
+	assert_true(vs_iscsi_adm_discovery_admit(&a, &s[1], 100 * MS, &v));
+	assert_false(vs_iscsi_adm_discovery_admit(&a, &s[2], 900 * MS, &v));
 	assert_int_equal(v.refused, VS_ISCSI_REFUSED_MAX_DISCOVERY);
-	iscsi_adm_discovery_touch(&a, &s[0], 950 * MS);
+	vs_iscsi_adm_discovery_touch(&a, &s[0], 950 * MS);
 	/* s[1] has been idle 1000 ms, s[0] only 50. */
-	assert_true(iscsi_adm_discovery_admit(&a, &s[2], 1100 * MS, &v));
+	assert_true(vs_iscsi_adm_discovery_admit(&a, &s[2], 1100 * MS, &v));
 	assert_ptr_equal(v.victim, &s[1]);
 	assert_int_equal(a.ndiscovery, 2);
-	iscsi_adm_discovery_release(&a, &s[1]);         /* replaced: holds nothing */
+	vs_iscsi_adm_discovery_release(&a, &s[1]);         /* replaced: holds nothing */
 	assert_int_equal(a.ndiscovery, 2);
-	assert_false(iscsi_adm_discovery_admit(&a, &s[3], 1200 * MS, &v));
-	iscsi_adm_discovery_release(&a, &s[0]);
+	assert_false(vs_iscsi_adm_discovery_admit(&a, &s[3], 1200 * MS, &v));
+	vs_iscsi_adm_discovery_release(&a, &s[0]);
 	assert_int_equal(a.ndiscovery, 1);
-	assert_true(iscsi_adm_discovery_admit(&a, &s[3], 1200 * MS, &v));
+	assert_true(vs_iscsi_adm_discovery_admit(&a, &s[3], 1200 * MS, &v));
 	assert_null(v.victim);
-	iscsi_adm_fini(&a);
+	vs_iscsi_adm_fini(&a);
 }
 
 /* The log limiter: a burst per window, then silence, then the count of

@@ -62,20 +62,20 @@ static void read_challenge(const struct iscsi_textbuf *tb, struct challenge *ch)
 	struct iscsi_kvlist kv;
 	uint64_t v;
 
-	assert_int_equal(iscsi_kv_parse(tb->data, tb->len, &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(tb->data, tb->len, &kv, NULL), 0);
 	assert_int_equal(kv.n, 3);
 	assert_string_equal(kv.kv[0].key, "CHAP_A");
 	assert_string_equal(kv.kv[1].key, "CHAP_I");
 	assert_string_equal(kv.kv[2].key, "CHAP_C");
-	assert_int_equal(iscsi_parse_number(kv.kv[0].value, &v), 0);
+	assert_int_equal(vs_iscsi_parse_number(kv.kv[0].value, &v), 0);
 	ch->alg = (int)v;
-	assert_int_equal(iscsi_parse_number(kv.kv[1].value, &v), 0);
+	assert_int_equal(vs_iscsi_parse_number(kv.kv[1].value, &v), 0);
 	assert_true(v <= 255);
 	ch->id = (uint8_t)v;
 	/* hex encoded, as every initiator understands */
 	assert_int_equal(strncmp(kv.kv[2].value, "0x", 2), 0);
-	assert_int_equal(iscsi_decode_binary(kv.kv[2].value, ch->c, sizeof(ch->c), &ch->clen), 0);
-	iscsi_kv_free(&kv);
+	assert_int_equal(vs_iscsi_decode_binary(kv.kv[2].value, ch->c, sizeof(ch->c), &ch->clen), 0);
+	vs_iscsi_kv_free(&kv);
 }
 
 static void test_compute_matches_openssl(void **state)
@@ -85,22 +85,22 @@ static void test_compute_matches_openssl(void **state)
 	size_t n;
 	(void)state;
 
-	assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_MD5, 7, "s3cr3t", chal, 5, a, &n), 0);
+	assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_MD5, 7, "s3cr3t", chal, 5, a, &n), 0);
 	assert_int_equal(n, 16);
 	assert_int_equal(digest(EVP_md5(), 7, "s3cr3t", chal, 5, b), 16);
 	assert_memory_equal(a, b, 16);
-	assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_SHA1, 7, "s3cr3t", chal, 5, a, &n), 0);
+	assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_SHA1, 7, "s3cr3t", chal, 5, a, &n), 0);
 	assert_int_equal(n, 20);
 	digest(EVP_sha1(), 7, "s3cr3t", chal, 5, b);
 	assert_memory_equal(a, b, 20);
-	assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_SHA256, 7, "s3cr3t", chal, 5, a, &n), 0);
+	assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_SHA256, 7, "s3cr3t", chal, 5, a, &n), 0);
 	assert_int_equal(n, 32);
 	digest(EVP_sha256(), 7, "s3cr3t", chal, 5, b);
 	assert_memory_equal(a, b, 32);
-	assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_SHA3_256, 7, "s3cr3t", chal, 5, a, &n), 0);
+	assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_SHA3_256, 7, "s3cr3t", chal, 5, a, &n), 0);
 	digest(EVP_sha3_256(), 7, "s3cr3t", chal, 5, b);
 	assert_memory_equal(a, b, 32);
-	assert_int_equal(iscsi_chap_compute(4, 7, "s3cr3t", chal, 5, a, &n), -ENOTSUP);
+	assert_int_equal(vs_iscsi_chap_compute(4, 7, "s3cr3t", chal, 5, a, &n), -ENOTSUP);
 }
 
 static void test_algorithm_choice(void **state)
@@ -110,31 +110,31 @@ static void test_algorithm_choice(void **state)
 	struct challenge ch;
 	(void)state;
 
-	iscsi_textbuf_init(&tb, 1024);
+	vs_iscsi_textbuf_init(&tb, 1024);
 	/* the first algorithm of the initiator's list we support */
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "99,7,5", &tb), 0);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "99,7,5", &tb), 0);
 	read_challenge(&tb, &ch);
 	assert_int_equal(ch.alg, 7);
 	assert_int_equal(ch.clen, 32);
 	assert_int_equal(c.state, ISCSI_CHAP_WAIT_NR);
 	/* a second CHAP_A is out of sequence */
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), -EPROTO);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), -EPROTO);
 
-	iscsi_textbuf_reset(&tb);
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
+	vs_iscsi_textbuf_reset(&tb);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
 	read_challenge(&tb, &ch);
 	assert_int_equal(ch.alg, 5);
 	assert_int_equal(ch.clen, 16);
 
 	/* nothing we support (4 is not an algorithm; 128 is MS-CHAP) */
-	iscsi_textbuf_reset(&tb);
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "4,128,junk,", &tb), -ENOTSUP);
+	vs_iscsi_textbuf_reset(&tb);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "4,128,junk,", &tb), -ENOTSUP);
 	assert_int_equal(tb.len, 0);
 	assert_int_equal(c.state, ISCSI_CHAP_FAILED);
-	iscsi_textbuf_free(&tb);
+	vs_iscsi_textbuf_free(&tb);
 }
 
 static void test_challenges_are_fresh(void **state)
@@ -143,13 +143,13 @@ static void test_challenges_are_fresh(void **state)
 	struct iscsi_textbuf tb;
 	(void)state;
 
-	iscsi_textbuf_init(&tb, 1024);
-	iscsi_chap_init(&a, &one_way);
-	iscsi_chap_init(&b, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&a, "5", &tb), 0);
-	assert_int_equal(iscsi_chap_challenge(&b, "5", &tb), 0);
+	vs_iscsi_textbuf_init(&tb, 1024);
+	vs_iscsi_chap_init(&a, &one_way);
+	vs_iscsi_chap_init(&b, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&a, "5", &tb), 0);
+	assert_int_equal(vs_iscsi_chap_challenge(&b, "5", &tb), 0);
 	assert_memory_not_equal(a.challenge, b.challenge, 16);
-	iscsi_textbuf_free(&tb);
+	vs_iscsi_textbuf_free(&tb);
 }
 
 /* >= 0: run() flips the low bit of the response byte this many bytes from
@@ -169,9 +169,9 @@ static int run(const struct iscsi_chap_creds *cr, const char *alg, const char *n
 	const EVP_MD *md;
 	int ret;
 
-	iscsi_textbuf_init(&tb, 1024);
-	iscsi_chap_init(&c, cr);
-	assert_int_equal(iscsi_chap_challenge(&c, alg, &tb), 0);
+	vs_iscsi_textbuf_init(&tb, 1024);
+	vs_iscsi_chap_init(&c, cr);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, alg, &tb), 0);
 	read_challenge(&tb, ch);
 	md = ch->alg == 5 ? EVP_md5() : ch->alg == 6 ? EVP_sha1() : ch->alg == 7 ? EVP_sha256() : EVP_sha3_256();
 	n = digest(md, ch->id, secret, ch->c, ch->clen, r);
@@ -190,9 +190,9 @@ static int run(const struct iscsi_chap_creds *cr, const char *alg, const char *n
 		to_hex(c.challenge, c.clen, mine);
 		cc = mine;
 	}
-	ret = iscsi_chap_verify(&c, name, rs, ci, cc, out);
+	ret = vs_iscsi_chap_verify(&c, name, rs, ci, cc, out);
 	assert_int_equal(c.state, ret ? ISCSI_CHAP_FAILED : ISCSI_CHAP_DONE);
-	iscsi_textbuf_free(&tb);
+	vs_iscsi_textbuf_free(&tb);
 	return ret;
 }
 
@@ -202,7 +202,7 @@ static void test_verify_one_way(void **state)
 	struct challenge ch;
 	(void)state;
 
-	iscsi_textbuf_init(&out, 1024);
+	vs_iscsi_textbuf_init(&out, 1024);
 	assert_int_equal(run(&one_way, "5", "alice", "alice-secret-123", false, NULL, NULL, &out, &ch), 0);
 	assert_int_equal(out.len, 0);   /* nothing to say back without mutual CHAP */
 	assert_int_equal(run(&one_way, "6", "alice", "alice-secret-123", true, NULL, NULL, &out, &ch), 0);
@@ -215,7 +215,7 @@ static void test_verify_one_way(void **state)
 	assert_int_equal(run(&one_way, "5", "alice", "alice-secret-123", false, "1", "0x0102030405060708",
 	                     &out, &ch), -EACCES);
 	assert_int_equal(out.len, 0);
-	iscsi_textbuf_free(&out);
+	vs_iscsi_textbuf_free(&out);
 }
 
 /*
@@ -232,7 +232,7 @@ static void test_verify_near_miss(void **state)
 	struct challenge ch;
 	(void)state;
 
-	iscsi_textbuf_init(&out, 1024);
+	vs_iscsi_textbuf_init(&out, 1024);
 	for (size_t a = 0; a < 4; a++) {
 		for (size_t i = 0; i < 3; i++) {
 			flip_from_end = from_end[i];
@@ -246,7 +246,7 @@ static void test_verify_near_miss(void **state)
 		assert_int_equal(run(&one_way, algs[a], "alice", "alice-secret-123", a & 1, NULL, NULL,
 		                     &out, &ch), 0);
 	}
-	iscsi_textbuf_free(&out);
+	vs_iscsi_textbuf_free(&out);
 }
 
 static void test_verify_malformed(void **state)
@@ -256,35 +256,35 @@ static void test_verify_malformed(void **state)
 	struct iscsi_chap_creds empty = { .user = "alice" };
 	(void)state;
 
-	iscsi_textbuf_init(&tb, 1024);
+	vs_iscsi_textbuf_init(&tb, 1024);
 	/* response of the wrong length, not binary, missing */
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
-	assert_int_equal(iscsi_chap_verify(&c, "alice", "0x0102", NULL, NULL, &tb), -EACCES);
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
-	assert_int_equal(iscsi_chap_verify(&c, "alice", "hello", NULL, NULL, &tb), -EACCES);
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
-	assert_int_equal(iscsi_chap_verify(&c, "alice", NULL, NULL, NULL, &tb), -EINVAL);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
+	assert_int_equal(vs_iscsi_chap_verify(&c, "alice", "0x0102", NULL, NULL, &tb), -EACCES);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
+	assert_int_equal(vs_iscsi_chap_verify(&c, "alice", "hello", NULL, NULL, &tb), -EACCES);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
+	assert_int_equal(vs_iscsi_chap_verify(&c, "alice", NULL, NULL, NULL, &tb), -EINVAL);
 	/* CHAP_I without CHAP_C */
-	iscsi_chap_init(&c, &mutual);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
-	assert_int_equal(iscsi_chap_verify(&c, "alice", "0x00", "3", NULL, &tb), -EINVAL);
+	vs_iscsi_chap_init(&c, &mutual);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
+	assert_int_equal(vs_iscsi_chap_verify(&c, "alice", "0x00", "3", NULL, &tb), -EINVAL);
 	/* verify before a challenge */
-	iscsi_chap_init(&c, &one_way);
-	assert_int_equal(iscsi_chap_verify(&c, "alice", "0x00", NULL, NULL, &tb), -EPROTO);
+	vs_iscsi_chap_init(&c, &one_way);
+	assert_int_equal(vs_iscsi_chap_verify(&c, "alice", "0x00", NULL, NULL, &tb), -EPROTO);
 	/* an empty secret never authenticates: H(I||C) is computable by anyone */
-	iscsi_chap_init(&c, &empty);
-	assert_int_equal(iscsi_chap_challenge(&c, "5", &tb), 0);
+	vs_iscsi_chap_init(&c, &empty);
+	assert_int_equal(vs_iscsi_chap_challenge(&c, "5", &tb), 0);
 	{
 		uint8_t r[16];
 		char rs[64];
 		digest(EVP_md5(), c.id, "", c.challenge, c.clen, r);
 		to_hex(r, 16, rs);
-		assert_int_equal(iscsi_chap_verify(&c, "alice", rs, NULL, NULL, &tb), -EACCES);
+		assert_int_equal(vs_iscsi_chap_verify(&c, "alice", rs, NULL, NULL, &tb), -EACCES);
 	}
-	iscsi_textbuf_free(&tb);
+	vs_iscsi_textbuf_free(&tb);
 }
 
 static void test_mutual(void **state)
@@ -299,9 +299,9 @@ static void test_mutual(void **state)
 	(void)state;
 
 	to_hex(ic, sizeof(ic), ichex);
-	iscsi_textbuf_init(&out, 1024);
+	vs_iscsi_textbuf_init(&out, 1024);
 	assert_int_equal(run(&mutual, "5", "alice", "alice-secret-123", false, "200", ichex, &out, &ch), 0);
-	assert_int_equal(iscsi_kv_parse(out.data, out.len, &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(out.data, out.len, &kv, NULL), 0);
 	assert_int_equal(kv.n, 2);
 	assert_string_equal(kv.kv[0].key, "CHAP_N");
 	assert_string_equal(kv.kv[0].value, "iqn.2024-01.test:target");
@@ -310,15 +310,15 @@ static void test_mutual(void **state)
 	to_hex(expect, 16, expect_hex);
 	/* we send lower-case hex; compare case-insensitively */
 	assert_int_equal(strcasecmp(kv.kv[1].value, expect_hex), 0);
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 
 	/* §12.1.3: the initiator reflecting our own challenge back */
-	iscsi_textbuf_reset(&out);
+	vs_iscsi_textbuf_reset(&out);
 	assert_int_equal(run(&mutual, "5", "alice", "alice-secret-123", false, "9", "ours", &out, &ch), -EACCES);
 	assert_int_equal(out.len, 0);
 	/* bad CHAP_I */
 	assert_int_equal(run(&mutual, "5", "alice", "alice-secret-123", false, "256", ichex, &out, &ch), -EINVAL);
-	iscsi_textbuf_free(&out);
+	vs_iscsi_textbuf_free(&out);
 }
 
 static void test_same_secret_both_ways(void **state)
@@ -331,17 +331,17 @@ static void test_same_secret_both_ways(void **state)
 	/* §12.1.3: a response equal to the one we would compute with our own
 	 * (target) secret means one secret serves both directions: refused */
 	strcpy(same.mutual_secret, same.secret);
-	iscsi_textbuf_init(&out, 1024);
+	vs_iscsi_textbuf_init(&out, 1024);
 	assert_int_equal(run(&same, "5", "alice", "alice-secret-123", false, NULL, NULL, &out, &ch), -EACCES);
-	iscsi_textbuf_free(&out);
+	vs_iscsi_textbuf_free(&out);
 }
 
 static void test_secret_strength(void **state)
 {
 	(void)state;
-	assert_true(iscsi_chap_secret_weak("short"));
-	assert_true(iscsi_chap_secret_weak("elevenchars"));
-	assert_false(iscsi_chap_secret_weak("twelve-chars"));
+	assert_true(vs_iscsi_chap_secret_weak("short"));
+	assert_true(vs_iscsi_chap_secret_weak("elevenchars"));
+	assert_false(vs_iscsi_chap_secret_weak("twelve-chars"));
 }
 
 int main(void)

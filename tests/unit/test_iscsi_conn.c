@@ -302,7 +302,7 @@ static void test_digests(void **state)
 	iscsi_put_be32(bhs + 16, 5);
 	iscsi_put_be32(bhs + 20, ISCSI_RESERVED_TAG);
 	write_all(cl->fd, bhs, 48);
-	put_digest(dig, iscsi_crc32c(0, bhs, 48) ^ 1);
+	put_digest(dig, vs_iscsi_crc32c(0, bhs, 48) ^ 1);
 	write_all(cl->fd, dig, 4);
 	assert_int_equal(recv_pdu(cl, &rx), -1);
 	close(cl->fd);
@@ -727,7 +727,7 @@ static void expect_async_ua(struct cl *cl, uint64_t lun, uint8_t asc, uint8_t as
 	assert_int_equal(be32(rx.bhs + 16), ISCSI_RESERVED_TAG);
 	assert_int_equal(be32(rx.bhs + 24), cl->exp_statsn);      /* takes a StatSN */
 	cl->exp_statsn++;
-	assert_true(iscsi_get_be64(rx.bhs + 8) == iscsi_scsi_to_lun(lun));
+	assert_true(iscsi_get_be64(rx.bhs + 8) == vs_iscsi_scsi_to_lun(lun));
 	assert_int_equal(rx.bhs[36], 0);                          /* AsyncEvent: SCSI event */
 	/* §11.9.4: SenseLength, then fixed-format sense. */
 	assert_int_equal(rx.dlen, 20);

@@ -20,25 +20,25 @@ static void test_parse_ok(void **state)
 	struct iscsi_kvlist kv;
 	(void)state;
 
-	assert_int_equal(iscsi_kv_parse(T("A=1\0B=two\0Empty=\0"), &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(T("A=1\0B=two\0Empty=\0"), &kv, NULL), 0);
 	assert_int_equal(kv.n, 3);
 	assert_string_equal(kv.kv[0].key, "A");
 	assert_string_equal(kv.kv[0].value, "1");
 	assert_string_equal(kv.kv[1].key, "B");
 	assert_string_equal(kv.kv[1].value, "two");
-	assert_string_equal(iscsi_kv_find(&kv, "Empty"), "");
-	assert_null(iscsi_kv_find(&kv, "C"));
-	iscsi_kv_free(&kv);
+	assert_string_equal(vs_iscsi_kv_find(&kv, "Empty"), "");
+	assert_null(vs_iscsi_kv_find(&kv, "C"));
+	vs_iscsi_kv_free(&kv);
 
 	/* '=' inside the value belongs to the value; padding NULs skipped */
-	assert_int_equal(iscsi_kv_parse(T("K=a=b\0\0\0\0"), &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(T("K=a=b\0\0\0\0"), &kv, NULL), 0);
 	assert_int_equal(kv.n, 1);
 	assert_string_equal(kv.kv[0].value, "a=b");
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 
-	assert_int_equal(iscsi_kv_parse(NULL, 0, &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(NULL, 0, &kv, NULL), 0);
 	assert_int_equal(kv.n, 0);
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 }
 
 static void test_parse_malformed(void **state)
@@ -49,39 +49,39 @@ static void test_parse_malformed(void **state)
 	(void)state;
 
 	/* no NUL terminator on the last pair */
-	assert_int_equal(iscsi_kv_parse(T("A=1\0B=2"), &kv, &why), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse(T("A=1\0B=2"), &kv, &why), -EINVAL);
 	assert_non_null(strstr(why, "NUL"));
 	/* no '=' */
-	assert_int_equal(iscsi_kv_parse(T("A=1\0Bogus\0"), &kv, &why), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse(T("A=1\0Bogus\0"), &kv, &why), -EINVAL);
 	assert_non_null(strstr(why, "'='"));
 	/* empty key */
-	assert_int_equal(iscsi_kv_parse(T("=1\0"), &kv, NULL), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse(T("=1\0"), &kv, NULL), -EINVAL);
 	/* space / control characters in a key */
-	assert_int_equal(iscsi_kv_parse(T("A B=1\0"), &kv, NULL), -EINVAL);
-	assert_int_equal(iscsi_kv_parse(T("A\x01=1\0"), &kv, NULL), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse(T("A B=1\0"), &kv, NULL), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse(T("A\x01=1\0"), &kv, NULL), -EINVAL);
 	/* duplicate key in one text */
-	assert_int_equal(iscsi_kv_parse(T("A=1\0B=2\0A=1\0"), &kv, &why), -EEXIST);
+	assert_int_equal(vs_iscsi_kv_parse(T("A=1\0B=2\0A=1\0"), &kv, &why), -EEXIST);
 	assert_int_equal(kv.n, 0);
 
 	/* key of 63 bytes is fine, 64 is not */
 	memset(buf, 'k', 63);
 	memcpy(buf + 63, "=v", 3);
-	assert_int_equal(iscsi_kv_parse((uint8_t *)buf, 66, &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse((uint8_t *)buf, 66, &kv, NULL), 0);
 	assert_int_equal(strlen(kv.kv[0].key), 63);
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 	memset(buf, 'k', 64);
 	memcpy(buf + 64, "=v", 3);
-	assert_int_equal(iscsi_kv_parse((uint8_t *)buf, 67, &kv, NULL), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse((uint8_t *)buf, 67, &kv, NULL), -EINVAL);
 
 	/* value of 8192 bytes is parsed, 8193 is not */
 	memcpy(buf, "CHAP_C=", 7);
 	memset(buf + 7, 'a', ISCSI_LARGE_VALUE_MAX);
 	buf[7 + ISCSI_LARGE_VALUE_MAX] = '\0';
-	assert_int_equal(iscsi_kv_parse((uint8_t *)buf, 8 + ISCSI_LARGE_VALUE_MAX, &kv, NULL), 0);
-	iscsi_kv_free(&kv);
+	assert_int_equal(vs_iscsi_kv_parse((uint8_t *)buf, 8 + ISCSI_LARGE_VALUE_MAX, &kv, NULL), 0);
+	vs_iscsi_kv_free(&kv);
 	memset(buf + 7, 'a', ISCSI_LARGE_VALUE_MAX + 1);
 	buf[8 + ISCSI_LARGE_VALUE_MAX] = '\0';
-	assert_int_equal(iscsi_kv_parse((uint8_t *)buf, 9 + ISCSI_LARGE_VALUE_MAX, &kv, &why), -EINVAL);
+	assert_int_equal(vs_iscsi_kv_parse((uint8_t *)buf, 9 + ISCSI_LARGE_VALUE_MAX, &kv, &why), -EINVAL);
 	assert_non_null(strstr(why, "value"));
 }
 
@@ -90,17 +90,17 @@ static void test_textbuf(void **state)
 	struct iscsi_textbuf tb;
 	(void)state;
 
-	iscsi_textbuf_init(&tb, 24);
-	assert_int_equal(iscsi_textbuf_add(&tb, "A", "1"), 0);
-	assert_int_equal(iscsi_textbuf_addf(&tb, "Num", "%u", 42u), 0);
+	vs_iscsi_textbuf_init(&tb, 24);
+	assert_int_equal(vs_iscsi_textbuf_add(&tb, "A", "1"), 0);
+	assert_int_equal(vs_iscsi_textbuf_addf(&tb, "Num", "%u", 42u), 0);
 	assert_int_equal(tb.len, 11);
 	assert_memory_equal(tb.data, "A=1\0Num=42\0", 11);
 	/* 11 + 14 > 24: refused, contents unchanged */
-	assert_int_equal(iscsi_textbuf_add(&tb, "Longer", "abcdef"), -ENOSPC);
+	assert_int_equal(vs_iscsi_textbuf_add(&tb, "Longer", "abcdef"), -ENOSPC);
 	assert_int_equal(tb.len, 11);
-	iscsi_textbuf_reset(&tb);
+	vs_iscsi_textbuf_reset(&tb);
 	assert_int_equal(tb.len, 0);
-	iscsi_textbuf_free(&tb);
+	vs_iscsi_textbuf_free(&tb);
 }
 
 static void test_numbers_bools_lists(void **state)
@@ -109,31 +109,31 @@ static void test_numbers_bools_lists(void **state)
 	bool b;
 	(void)state;
 
-	assert_int_equal(iscsi_parse_number("8192", &v), 0);
+	assert_int_equal(vs_iscsi_parse_number("8192", &v), 0);
 	assert_int_equal(v, 8192);
-	assert_int_equal(iscsi_parse_number("0x2000", &v), 0);
+	assert_int_equal(vs_iscsi_parse_number("0x2000", &v), 0);
 	assert_int_equal(v, 8192);
-	assert_int_equal(iscsi_parse_number("0XfF", &v), 0);
+	assert_int_equal(vs_iscsi_parse_number("0XfF", &v), 0);
 	assert_int_equal(v, 255);
-	assert_int_equal(iscsi_parse_number("18446744073709551615", &v), 0);
+	assert_int_equal(vs_iscsi_parse_number("18446744073709551615", &v), 0);
 	assert_int_equal(v, UINT64_MAX);
-	assert_int_equal(iscsi_parse_number("18446744073709551616", &v), -EINVAL);
-	assert_int_equal(iscsi_parse_number("0x10000000000000000", &v), -EINVAL);
-	assert_int_equal(iscsi_parse_number("", &v), -EINVAL);
-	assert_int_equal(iscsi_parse_number("0x", &v), -EINVAL);
-	assert_int_equal(iscsi_parse_number("12a", &v), -EINVAL);
-	assert_int_equal(iscsi_parse_number("-1", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("18446744073709551616", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("0x10000000000000000", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("0x", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("12a", &v), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_number("-1", &v), -EINVAL);
 
-	assert_int_equal(iscsi_parse_bool("Yes", &b), 0);
+	assert_int_equal(vs_iscsi_parse_bool("Yes", &b), 0);
 	assert_true(b);
-	assert_int_equal(iscsi_parse_bool("No", &b), 0);
+	assert_int_equal(vs_iscsi_parse_bool("No", &b), 0);
 	assert_false(b);
-	assert_int_equal(iscsi_parse_bool("yes", &b), -EINVAL);
+	assert_int_equal(vs_iscsi_parse_bool("yes", &b), -EINVAL);
 
-	assert_true(iscsi_list_contains("CHAP,None", "None"));
-	assert_true(iscsi_list_contains("CHAP,None", "CHAP"));
-	assert_false(iscsi_list_contains("CHAPX,None", "CHAP"));
-	assert_false(iscsi_list_contains("", "CHAP"));
+	assert_true(vs_iscsi_list_contains("CHAP,None", "None"));
+	assert_true(vs_iscsi_list_contains("CHAP,None", "CHAP"));
+	assert_false(vs_iscsi_list_contains("CHAPX,None", "CHAP"));
+	assert_false(vs_iscsi_list_contains("", "CHAP"));
 }
 
 static void test_binary_encodings(void **state)
@@ -143,36 +143,36 @@ static void test_binary_encodings(void **state)
 	char hex[64];
 	(void)state;
 
-	assert_int_equal(iscsi_decode_binary("0x0aFf10", out, sizeof(out), &n), 0);
+	assert_int_equal(vs_iscsi_decode_binary("0x0aFf10", out, sizeof(out), &n), 0);
 	assert_int_equal(n, 3);
 	assert_memory_equal(out, "\x0a\xff\x10", 3);
 	/* odd digit count: leading zero implied */
-	assert_int_equal(iscsi_decode_binary("0xabc", out, sizeof(out), &n), 0);
+	assert_int_equal(vs_iscsi_decode_binary("0xabc", out, sizeof(out), &n), 0);
 	assert_int_equal(n, 2);
 	assert_memory_equal(out, "\x0a\xbc", 2);
 	/* base64 ("0b"), with and without padding */
-	assert_int_equal(iscsi_decode_binary("0bAQID", out, sizeof(out), &n), 0);
+	assert_int_equal(vs_iscsi_decode_binary("0bAQID", out, sizeof(out), &n), 0);
 	assert_int_equal(n, 3);
 	assert_memory_equal(out, "\x01\x02\x03", 3);
-	assert_int_equal(iscsi_decode_binary("0BAQI=", out, sizeof(out), &n), 0);
+	assert_int_equal(vs_iscsi_decode_binary("0BAQI=", out, sizeof(out), &n), 0);
 	assert_int_equal(n, 2);
-	assert_int_equal(iscsi_decode_binary("0b/w==", out, sizeof(out), &n), 0);
+	assert_int_equal(vs_iscsi_decode_binary("0b/w==", out, sizeof(out), &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0], 0xff);
 	/* malformed */
-	assert_int_equal(iscsi_decode_binary("0x", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("0xzz", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("1234", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("0bAQI", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("0bA===", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("0b=AAA", out, sizeof(out), &n), -EINVAL);
-	assert_int_equal(iscsi_decode_binary("0bAA*A", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0x", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0xzz", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("1234", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0bAQI", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0bA===", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0b=AAA", out, sizeof(out), &n), -EINVAL);
+	assert_int_equal(vs_iscsi_decode_binary("0bAA*A", out, sizeof(out), &n), -EINVAL);
 	/* too long for the output */
-	assert_int_equal(iscsi_decode_binary("0x000102030405060708090a0b0c0d0e0f10", out, 16, &n), -ENOSPC);
+	assert_int_equal(vs_iscsi_decode_binary("0x000102030405060708090a0b0c0d0e0f10", out, 16, &n), -ENOSPC);
 
-	assert_int_equal(iscsi_encode_hex((const uint8_t *)"\x00\xab\x10", 3, hex, sizeof(hex)), 0);
+	assert_int_equal(vs_iscsi_encode_hex((const uint8_t *)"\x00\xab\x10", 3, hex, sizeof(hex)), 0);
 	assert_string_equal(hex, "0x00ab10");
-	assert_int_equal(iscsi_encode_hex((const uint8_t *)"\x00\xab\x10", 3, hex, 8), -ENOSPC);
+	assert_int_equal(vs_iscsi_encode_hex((const uint8_t *)"\x00\xab\x10", 3, hex, 8), -ENOSPC);
 }
 
 /* ---- negotiation ------------------------------------------------------ */
@@ -191,9 +191,9 @@ static const struct iscsi_target_limits test_limits = {
 
 static void neg_start(struct neg *g, const struct iscsi_target_limits *lim, bool leading)
 {
-	iscsi_params_init(&g->p);
-	iscsi_opneg_init(&g->n, &g->p, lim, leading);
-	iscsi_textbuf_init(&g->rsp, 4096);
+	vs_iscsi_params_init(&g->p);
+	vs_iscsi_opneg_init(&g->n, &g->p, lim, leading);
+	vs_iscsi_textbuf_init(&g->rsp, 4096);
 }
 
 /* Feed one key and return the answer text ("" if none). */
@@ -201,9 +201,9 @@ static const char *ask(struct neg *g, const char *key, const char *value)
 {
 	static char out[512];
 
-	iscsi_textbuf_reset(&g->rsp);
-	assert_int_equal(iscsi_opneg_key(&g->n, key, value, &g->rsp), 1);
-	assert_int_equal(iscsi_opneg_finish(&g->n, &g->rsp), 0);
+	vs_iscsi_textbuf_reset(&g->rsp);
+	assert_int_equal(vs_iscsi_opneg_key(&g->n, key, value, &g->rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_finish(&g->n, &g->rsp), 0);
 	assert_true(g->rsp.len < sizeof(out));
 	if (g->rsp.len)
 		memcpy(out, g->rsp.data, g->rsp.len);
@@ -223,7 +223,7 @@ static void test_defaults(void **state)
 	(void)state;
 
 	/* RFC 7143 §13 defaults */
-	iscsi_params_init(&p);
+	vs_iscsi_params_init(&p);
 	assert_false(p.header_digest);
 	assert_false(p.data_digest);
 	assert_int_equal(p.max_connections, 1);
@@ -278,7 +278,7 @@ static void test_numeric_keys(void **state)
 	assert_string_equal(ask(&g, "DefaultTime2Wait", "3601"), "Reject");
 	assert_string_equal(ask(&g, "MaxConnections", "0"), "Reject");
 	assert_string_equal(ask(&g, "MaxOutstandingR2T", "65536"), "Reject");
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_declarative_mrdsl(void **state)
@@ -294,7 +294,7 @@ static void test_declarative_mrdsl(void **state)
 	assert_string_equal(ask(&g, "MaxRecvDataSegmentLength", "511"), "Reject");
 	assert_string_equal(ask(&g, "MaxRecvDataSegmentLength", "16777216"), "Reject");
 	assert_int_equal(g.p.max_xmit_dsl, 65536);
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_boolean_keys(void **state)
@@ -319,7 +319,7 @@ static void test_boolean_keys(void **state)
 	assert_string_equal(ask(&g, "DataSequenceInOrder", "No"), "Yes");
 	assert_true(g.p.data_sequence_in_order);
 	assert_string_equal(ask(&g, "InitialR2T", "maybe"), "Reject");
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 
 	/* the other way round: target wants InitialR2T=Yes, ImmediateData=No */
 	lim.initial_r2t = true;
@@ -327,7 +327,7 @@ static void test_boolean_keys(void **state)
 	neg_start(&g, &lim, true);
 	assert_string_equal(ask(&g, "InitialR2T", "No"), "Yes");
 	assert_string_equal(ask(&g, "ImmediateData", "Yes"), "No");
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_list_keys(void **state)
@@ -347,14 +347,14 @@ static void test_list_keys(void **state)
 	assert_string_equal(ask(&g, "DataDigest", "MD5"), "Reject");
 	assert_string_equal(ask(&g, "TaskReporting", "FastAbort,RFC3720"), "RFC3720");
 	assert_string_equal(ask(&g, "TaskReporting", "FastAbort"), "Reject");
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 
 	lim.allow_digests = false;
 	neg_start(&g, &lim, true);
 	assert_string_equal(ask(&g, "HeaderDigest", "CRC32C,None"), "None");
 	assert_string_equal(ask(&g, "DataDigest", "CRC32C"), "Reject");
 	assert_false(g.p.data_digest);
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_obsolete_and_other_keys(void **state)
@@ -377,13 +377,13 @@ static void test_obsolete_and_other_keys(void **state)
 	big[256] = '\0';
 	assert_string_equal(ask(&g, "MaxBurstLength", big), "Reject");
 	/* not an operational key: the caller decides */
-	iscsi_textbuf_reset(&g.rsp);
-	assert_int_equal(iscsi_opneg_key(&g.n, "X-com.example.thing", "1", &g.rsp), 0);
-	assert_int_equal(iscsi_opneg_key(&g.n, "InitiatorName", "iqn.x", &g.rsp), 0);
+	vs_iscsi_textbuf_reset(&g.rsp);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "X-com.example.thing", "1", &g.rsp), 0);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "InitiatorName", "iqn.x", &g.rsp), 0);
 	assert_int_equal(g.rsp.len, 0);
-	assert_true(iscsi_key_is_operational("MaxBurstLength"));
-	assert_false(iscsi_key_is_operational("SendTargets"));
-	iscsi_textbuf_free(&g.rsp);
+	assert_true(vs_iscsi_key_is_operational("MaxBurstLength"));
+	assert_false(vs_iscsi_key_is_operational("SendTargets"));
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_first_burst_rules(void **state)
@@ -397,36 +397,36 @@ static void test_first_burst_rules(void **state)
 	assert_int_equal(g.p.first_burst_length, 262144);
 	assert_string_equal(ask(&g, "FirstBurstLength", "4096"), "4096");
 	assert_string_equal(ask(&g, "FirstBurstLength", "100"), "Reject");
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 
 	/* FirstBurstLength never above MaxBurstLength, even when MaxBurstLength
 	 * comes later in the same text */
 	neg_start(&g, &test_limits, true);
-	assert_int_equal(iscsi_opneg_key(&g.n, "FirstBurstLength", "65536", &g.rsp), 1);
-	assert_int_equal(iscsi_opneg_key(&g.n, "MaxBurstLength", "8192", &g.rsp), 1);
-	assert_int_equal(iscsi_opneg_finish(&g.n, &g.rsp), 0);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "FirstBurstLength", "65536", &g.rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "MaxBurstLength", "8192", &g.rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_finish(&g.n, &g.rsp), 0);
 	assert_int_equal(g.rsp.len, sizeof("MaxBurstLength=8192\0FirstBurstLength=8192"));
 	assert_memory_equal(g.rsp.data, "MaxBurstLength=8192\0FirstBurstLength=8192\0", g.rsp.len);
 	assert_int_equal(g.p.first_burst_length, 8192);
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 
 	/* Irrelevant with InitialR2T=Yes and ImmediateData=No */
 	neg_start(&g, &test_limits, true);
-	assert_int_equal(iscsi_opneg_key(&g.n, "FirstBurstLength", "65536", &g.rsp), 1);
-	assert_int_equal(iscsi_opneg_key(&g.n, "InitialR2T", "Yes", &g.rsp), 1);
-	assert_int_equal(iscsi_opneg_key(&g.n, "ImmediateData", "No", &g.rsp), 1);
-	assert_int_equal(iscsi_opneg_finish(&g.n, &g.rsp), 0);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "FirstBurstLength", "65536", &g.rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "InitialR2T", "Yes", &g.rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_key(&g.n, "ImmediateData", "No", &g.rsp), 1);
+	assert_int_equal(vs_iscsi_opneg_finish(&g.n, &g.rsp), 0);
 	assert_memory_equal(g.rsp.data, "InitialR2T=Yes\0ImmediateData=No\0FirstBurstLength=Irrelevant\0",
 	                    g.rsp.len);
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 
 	/* end-of-login rule */
 	{
 		struct iscsi_params p;
-		iscsi_params_init(&p);
+		vs_iscsi_params_init(&p);
 		p.first_burst_length = 100000;
 		p.max_burst_length = 65536;
-		iscsi_params_finalize(&p);
+		vs_iscsi_params_finalize(&p);
 		assert_int_equal(p.first_burst_length, 65536);
 	}
 }
@@ -445,7 +445,7 @@ static void test_non_leading_connection(void **state)
 	assert_string_equal(ask(&g, "HeaderDigest", "CRC32C"), "CRC32C");
 	assert_string_equal(ask(&g, "MaxRecvDataSegmentLength", "4096"), "");
 	assert_int_equal(g.p.max_xmit_dsl, 4096);
-	iscsi_textbuf_free(&g.rsp);
+	vs_iscsi_textbuf_free(&g.rsp);
 }
 
 static void test_effective_limits(void **state)
@@ -453,7 +453,7 @@ static void test_effective_limits(void **state)
 	struct iscsi_target_limits e, in = { 0 };
 	(void)state;
 
-	iscsi_limits_effective(NULL, &e);
+	vs_iscsi_limits_effective(NULL, &e);
 	assert_int_equal(e.max_recv_dsl, 262144);
 	assert_int_equal(e.max_burst_length, 1048576);
 	assert_int_equal(e.first_burst_length, 262144);
@@ -465,7 +465,7 @@ static void test_effective_limits(void **state)
 	in.max_recv_dsl = 100;            /* below 512 */
 	in.max_burst_length = 1u << 30;   /* above 2^24-1 */
 	in.first_burst_length = 1u << 29;
-	iscsi_limits_effective(&in, &e);
+	vs_iscsi_limits_effective(&in, &e);
 	assert_int_equal(e.max_recv_dsl, 512);
 	assert_int_equal(e.max_burst_length, 16777215);
 	assert_int_equal(e.first_burst_length, 16777215);

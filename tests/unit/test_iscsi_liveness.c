@@ -175,7 +175,7 @@ static void test_accepted_socket_options(void **state)
 	assert_int_equal(connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	afd = accept(lfd, NULL, NULL);
 	assert_true(afd >= 0);
-	iscsi_socket_tune(afd, &cfg);
+	vs_iscsi_socket_tune(afd, &cfg);
 	assert_int_equal(getopt_int(afd, IPPROTO_TCP, TCP_NODELAY), 1);
 	assert_int_equal(getopt_int(afd, SOL_SOCKET, SO_KEEPALIVE), 1);
 	assert_int_equal(getopt_int(afd, IPPROTO_TCP, TCP_KEEPIDLE), 30);

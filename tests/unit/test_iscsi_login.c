@@ -94,13 +94,13 @@ static int setup(void **state)
 	strcpy(creds.secret, "alice-secret-123");
 	discovery_chap = false;
 	disk1_elsewhere = false;
-	*state = iscsi_login_new(&env);
+	*state = vs_iscsi_login_new(&env);
 	return *state ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	iscsi_login_free(*state);
+	vs_iscsi_login_free(*state);
 	return 0;
 }
 
@@ -135,9 +135,9 @@ static void mk_req(struct iscsi_bhs *h, uint8_t flags, size_t dsl)
 static enum iscsi_login_result send_req(struct iscsi_login *l, struct iscsi_bhs *req,
                                         const char *text, size_t tlen, struct exch *x)
 {
-	iscsi_kv_free(&x->kv);
+	vs_iscsi_kv_free(&x->kv);
 	x->req = *req;
-	x->res = iscsi_login_handle(l, req, (const uint8_t *)text, tlen, &x->rsp, x->data,
+	x->res = vs_iscsi_login_handle(l, req, (const uint8_t *)text, tlen, &x->rsp, x->data,
 	                            sizeof(x->data), &x->len);
 	if (x->res != ISCSI_LOGIN_PROTOCOL_ERROR) {
 		assert_int_equal(bhs_dsl(&x->rsp), x->len);
@@ -147,7 +147,7 @@ static enum iscsi_login_result send_req(struct iscsi_login *l, struct iscsi_bhs 
 		assert_int_equal(bhs_itt(&x->rsp), bhs_itt(req));
 		assert_int_equal(x->rsp.b[3], 0x00);
 		if (!(x->rsp.b[1] & ISCSI_LOGIN_CONTINUE))
-			assert_int_equal(iscsi_kv_parse(x->data, x->len, &x->kv, NULL), 0);
+			assert_int_equal(vs_iscsi_kv_parse(x->data, x->len, &x->kv, NULL), 0);
 	}
 	return x->res;
 }
@@ -168,7 +168,7 @@ static uint16_t status(const struct exch *x)
 
 static const char *val(const struct exch *x, const char *key)
 {
-	return iscsi_kv_find(&x->kv, key);
+	return vs_iscsi_kv_find(&x->kv, key);
 }
 
 static struct exch *new_exch(void)
@@ -180,7 +180,7 @@ static struct exch *new_exch(void)
 
 static void free_exch(struct exch *x)
 {
-	iscsi_kv_free(&x->kv);
+	vs_iscsi_kv_free(&x->kv);
 	free(x);
 }
 
@@ -222,12 +222,12 @@ static void test_security_none_operational_ffp(void **state)
 		assert_int_equal(x->len, sizeof(want) - 1);
 		assert_memory_equal(x->data, want, sizeof(want) - 1);
 	}
-	assert_ptr_equal(iscsi_login_target(l), (void *)1);
-	assert_memory_equal(iscsi_login_isid(l), isid, 6);
-	assert_int_equal(iscsi_login_cid(l), 1);
-	assert_int_equal(iscsi_login_cmdsn(l), 0x1000);
-	assert_int_equal(iscsi_login_exp_statsn(l), 0x2000);
-	assert_int_equal(iscsi_login_tsih(l), 0);
+	assert_ptr_equal(vs_iscsi_login_target(l), (void *)1);
+	assert_memory_equal(vs_iscsi_login_isid(l), isid, 6);
+	assert_int_equal(vs_iscsi_login_cid(l), 1);
+	assert_int_equal(vs_iscsi_login_cmdsn(l), 0x1000);
+	assert_int_equal(vs_iscsi_login_exp_statsn(l), 0x2000);
+	assert_int_equal(vs_iscsi_login_tsih(l), 0);
 
 	assert_int_equal(send(l, OP_TO_FFP, TXT("HeaderDigest=CRC32C,None\0"
 	                                          "DataDigest=None\0"
@@ -268,7 +268,7 @@ static void test_security_none_operational_ffp(void **state)
 	assert_string_equal(val(x, "OFMarker"), "No");
 	assert_string_equal(val(x, "X-com.example.magic"), "NotUnderstood");
 
-	p = iscsi_login_params(l);
+	p = vs_iscsi_login_params(l);
 	assert_true(p->header_digest);
 	assert_false(p->data_digest);
 	assert_int_equal(p->max_recv_dsl, 262144);
@@ -288,7 +288,7 @@ static void test_security_none_operational_ffp(void **state)
 	assert_string_equal(p->target_name, DISK1);
 
 	/* the caller binds the session, then stamps the TSIH */
-	iscsi_login_set_tsih(l, &x->rsp, 0x1234);
+	vs_iscsi_login_set_tsih(l, &x->rsp, 0x1234);
 	assert_int_equal(x->rsp.b[14], 0x12);
 	assert_int_equal(x->rsp.b[15], 0x34);
 	/* login is over */
@@ -318,9 +318,9 @@ static void test_direct_to_ffp(void **state)
 		assert_memory_equal(x->data, want, sizeof(want) - 1);
 	}
 	/* keys never mentioned keep the §13 defaults */
-	assert_int_equal(iscsi_login_params(l)->max_burst_length, 262144);
-	assert_int_equal(iscsi_login_params(l)->first_burst_length, 65536);
-	assert_true(iscsi_login_params(l)->initial_r2t);
+	assert_int_equal(vs_iscsi_login_params(l)->max_burst_length, 262144);
+	assert_int_equal(vs_iscsi_login_params(l)->first_burst_length, 65536);
+	assert_true(vs_iscsi_login_params(l)->initial_r2t);
 	free_exch(x);
 }
 
@@ -335,7 +335,7 @@ static void test_security_straight_to_ffp(void **state)
 	                 ISCSI_LOGIN_DONE);
 	assert_int_equal(x->rsp.b[1], SEC_TO_FFP);
 	/* we never got to declare ours: the initiator assumes the 8192 default */
-	assert_int_equal(iscsi_login_params(l)->max_recv_dsl, 8192);
+	assert_int_equal(vs_iscsi_login_params(l)->max_recv_dsl, 8192);
 	assert_null(val(x, "MaxRecvDataSegmentLength"));
 	free_exch(x);
 }
@@ -356,8 +356,8 @@ static void test_discovery_session(void **state)
 	                                          "MaxRecvDataSegmentLength=8192\0"), x),
 	                 ISCSI_LOGIN_DONE);
 	assert_string_equal(val(x, "MaxRecvDataSegmentLength"), "262144");
-	assert_null(iscsi_login_target(l));
-	assert_int_equal(iscsi_login_params(l)->session_type, ISCSI_SESSION_DISCOVERY);
+	assert_null(vs_iscsi_login_target(l));
+	assert_int_equal(vs_iscsi_login_params(l)->session_type, ISCSI_SESSION_DISCOVERY);
 	free_exch(x);
 }
 
@@ -405,9 +405,9 @@ static void chap_start(struct iscsi_login *l, struct exch *x, const char *algs, 
 	assert_int_equal(send(l, SEC_STAY, text, (size_t)n + 1, x), ISCSI_LOGIN_CONTINUE_PHASE);
 	assert_int_equal(x->rsp.b[1], 0x00);
 	assert_non_null(val(x, "CHAP_A"));
-	assert_int_equal(iscsi_parse_number(val(x, "CHAP_I"), &v), 0);
+	assert_int_equal(vs_iscsi_parse_number(val(x, "CHAP_I"), &v), 0);
 	*id = (uint8_t)v;
-	assert_int_equal(iscsi_decode_binary(val(x, "CHAP_C"), c, 64, clen), 0);
+	assert_int_equal(vs_iscsi_decode_binary(val(x, "CHAP_C"), c, 64, clen), 0);
 }
 
 static void test_chap_md5_one_way(void **state)
@@ -577,7 +577,7 @@ static void test_target_on_other_portal(void **state)
 	disk1_elsewhere = true;
 	send(*state, SEC_TO_OP, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x);
 	expect_failure(*state, x, ISCSI_LOGIN_STATUS_TGT_NOT_FOUND);
-	assert_null(iscsi_login_target(*state));
+	assert_null(vs_iscsi_login_target(*state));
 	free_exch(x);
 }
 
@@ -654,13 +654,13 @@ static void test_stage_errors(void **state)
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(bad_flags); i++) {
-		struct iscsi_login *l = iscsi_login_new(&env);
+		struct iscsi_login *l = vs_iscsi_login_new(&env);
 		struct exch *x = new_exch();
 
 		send(l, bad_flags[i], TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x);
 		expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
 		free_exch(x);
-		iscsi_login_free(l);
+		vs_iscsi_login_free(l);
 	}
 }
 
@@ -676,14 +676,14 @@ static void test_stage_mismatch_and_isid_change(void **state)
 	send(l, OP_TO_FFP, TXT(""), x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
 
-	l = iscsi_login_new(&env);
+	l = vs_iscsi_login_new(&env);
 	assert_int_equal(send(l, SEC_STAY, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x),
 	                 ISCSI_LOGIN_CONTINUE_PHASE);
 	mk_req(&req, SEC_TO_OP, 0);
 	req.b[13] ^= 1;    /* ISID changes mid-login */
 	send_req(l, &req, "", 0, x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
-	iscsi_login_free(l);
+	vs_iscsi_login_free(l);
 	free_exch(x);
 }
 
@@ -698,24 +698,24 @@ static void test_duplicate_keys(void **state)
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
 
 	/* negotiated again in a later request (§6.2) */
-	l = iscsi_login_new(&env);
+	l = vs_iscsi_login_new(&env);
 	assert_int_equal(send(l, OP_STAY, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"
 	                                        "MaxBurstLength=65536\0"), x),
 	                 ISCSI_LOGIN_CONTINUE_PHASE);
 	assert_int_equal(x->rsp.b[1], 0x04);
 	send(l, OP_TO_FFP, TXT("MaxBurstLength=65536\0"), x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
-	iscsi_login_free(l);
+	vs_iscsi_login_free(l);
 
 	/* identity keys may be repeated with the same value, not changed */
-	l = iscsi_login_new(&env);
+	l = vs_iscsi_login_new(&env);
 	assert_int_equal(send(l, OP_STAY, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x),
 	                 ISCSI_LOGIN_CONTINUE_PHASE);
 	assert_int_equal(send(l, OP_STAY, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0"), x),
 	                 ISCSI_LOGIN_CONTINUE_PHASE);
 	send(l, OP_TO_FFP, TXT("TargetName=" DISK2 "\0"), x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
-	iscsi_login_free(l);
+	vs_iscsi_login_free(l);
 	free_exch(x);
 }
 
@@ -728,10 +728,10 @@ static void test_malformed_text(void **state)
 	send(l, OP_TO_FFP, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1), x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
 	/* a "key" without '=' */
-	l = iscsi_login_new(&env);
+	l = vs_iscsi_login_new(&env);
 	send(l, OP_TO_FFP, TXT("InitiatorName=" INITIATOR "\0TargetName=" DISK1 "\0garbage\0"), x);
 	expect_failure(l, x, ISCSI_LOGIN_STATUS_INIT_ERR);
-	iscsi_login_free(l);
+	vs_iscsi_login_free(l);
 	free_exch(x);
 }
 
@@ -808,16 +808,16 @@ static void test_continued_request_and_response(void **state)
 	assert_int_equal(x->rsp.b[1], OP_TO_FFP);
 	assert_true(got > 8192);
 
-	assert_int_equal(iscsi_kv_parse(all, got, &kv, NULL), 0);
+	assert_int_equal(vs_iscsi_kv_parse(all, got, &kv, NULL), 0);
 	for (size_t i = 0; i < kv.n; i++)
 		if (!strncmp(kv.kv[i].key, "X-org.example.vendor-key-", 25)) {
 			assert_string_equal(kv.kv[i].value, "NotUnderstood");
 			nunknown++;
 		}
 	assert_int_equal(nunknown, 300);
-	assert_string_equal(iscsi_kv_find(&kv, "TargetPortalGroupTag"), "7");
-	assert_string_equal(iscsi_kv_find(&kv, "MaxRecvDataSegmentLength"), "262144");
-	iscsi_kv_free(&kv);
+	assert_string_equal(vs_iscsi_kv_find(&kv, "TargetPortalGroupTag"), "7");
+	assert_string_equal(vs_iscsi_kv_find(&kv, "MaxRecvDataSegmentLength"), "262144");
+	vs_iscsi_kv_free(&kv);
 	free(text);
 	free(all);
 	free_exch(x);

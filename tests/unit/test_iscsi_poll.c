@@ -17,10 +17,10 @@
 static bool wake(struct iscsi_loop *loop, uint32_t pdus)
 {
 	loop->pdus_in_wake = pdus;
-	return iscsi_loop_should_spin(loop);
+	return vs_iscsi_loop_should_spin(loop);
 }
 
-/* A loop as iscsi_loop_init leaves it, with `poll_ns` of spinning. */
+/* A loop as vs_iscsi_loop_init leaves it, with `poll_ns` of spinning. */
 static void loop_with_poll(struct iscsi_loop *loop, uint32_t poll_ns)
 {
 	memset(loop, 0, sizeof(*loop));

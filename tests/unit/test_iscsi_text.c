@@ -73,11 +73,11 @@ static int setup_with(void **state, enum iscsi_session_type st, void *session_ta
 	ntargets = 4;
 	for (int i = 0; i < 64; i++)
 		snprintf(tnames[i], sizeof(tnames[i]), "iqn.2024-01.test:tgt%02d", i);
-	iscsi_params_init(&f->p);
+	vs_iscsi_params_init(&f->p);
 	f->p.session_type = st;
 	f->p.max_xmit_dsl = 8192;
 	strcpy(f->p.initiator_name, INITIATOR);
-	f->t = iscsi_text_new(&env, &f->p, session_target);
+	f->t = vs_iscsi_text_new(&env, &f->p, session_target);
 	*state = f;
 	return f->t ? 0 : -1;
 }
@@ -87,7 +87,7 @@ static int setup_normal(void **state) { return setup_with(state, ISCSI_SESSION_N
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
-	iscsi_text_free(f->t);
+	vs_iscsi_text_free(f->t);
 	free(f);
 	return 0;
 }
@@ -117,7 +117,7 @@ static int send(struct fixture *f, uint8_t flags, uint32_t itt, uint32_t ttt, co
 	struct iscsi_bhs req;
 
 	mk_req(&req, flags, itt, ttt, len);
-	x->ret = iscsi_text_handle(f->t, &req, (const uint8_t *)text, len, &x->rsp, x->data,
+	x->ret = vs_iscsi_text_handle(f->t, &req, (const uint8_t *)text, len, &x->rsp, x->data,
 	                           sizeof(x->data), &x->len);
 	if (x->ret == 0) {
 		assert_int_equal(x->rsp.b[0], ISCSI_OP_TEXT_RESP);
@@ -226,7 +226,7 @@ static void test_send_targets_continuation(void **state)
 
 	/* the pieces put together: 39 visible targets, 38 with an address and
 	 * one of those with a second */
-	assert_int_equal(iscsi_kv_parse(all, got, &kv, NULL) , -EEXIST);  /* TargetName repeats */
+	assert_int_equal(vs_iscsi_kv_parse(all, got, &kv, NULL) , -EEXIST);  /* TargetName repeats */
 	{
 		int names = 0, addrs = 0;
 		for (size_t off = 0; off < got; off += strlen((char *)all + off) + 1) {
@@ -331,7 +331,7 @@ static void test_malformed_requests(void **state)
 	                      TXT("A=1\0"), x), -EPROTO);
 	mk_req(&req, ISCSI_FLAG_FINAL, 1, ISCSI_RESERVED_TAG, 0);
 	req.b[0] = ISCSI_OP_NOP_OUT;
-	assert_int_equal(iscsi_text_handle(f->t, &req, NULL, 0, &x->rsp, x->data, sizeof(x->data), &x->len),
+	assert_int_equal(vs_iscsi_text_handle(f->t, &req, NULL, 0, &x->rsp, x->data, sizeof(x->data), &x->len),
 	                 -EINVAL);
 	/* after errors it still works */
 	assert_int_equal(send(f, ISCSI_FLAG_FINAL, 2, ISCSI_RESERVED_TAG,

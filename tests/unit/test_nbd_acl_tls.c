@@ -53,24 +53,24 @@ static void test_acl_parse(void **state)
 	char why[128];
 	(void)state;
 
-	assert_true(nbd_acl_parse("127.0.0.1", &e, why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("127.0.0.1", &e, why, sizeof(why)));
 	assert_int_equal(e.kind, NBD_ACL_V4);
 	assert_int_equal(e.prefix, 32);
-	assert_true(nbd_acl_parse("10.0.0.0/8", &e, why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("10.0.0.0/8", &e, why, sizeof(why)));
 	assert_int_equal(e.prefix, 8);
-	assert_true(nbd_acl_parse("fe80::/10", &e, why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("fe80::/10", &e, why, sizeof(why)));
 	assert_int_equal(e.kind, NBD_ACL_V6);
-	assert_true(nbd_acl_parse("tls:client1", &e, why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("tls:client1", &e, why, sizeof(why)));
 	assert_int_equal(e.kind, NBD_ACL_TLS);
 	assert_string_equal(e.identity, "client1");
-	assert_false(nbd_acl_parse("10.0.0.0/33", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("10.0.0.0/33", &e, why, sizeof(why)));
 	assert_string_equal(why, "prefix must be 0-32");
-	assert_false(nbd_acl_parse("::1/129", &e, why, sizeof(why)));
-	assert_false(nbd_acl_parse("10.0.0.0/", &e, why, sizeof(why)));
-	assert_false(nbd_acl_parse("host.example", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("::1/129", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("10.0.0.0/", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("host.example", &e, why, sizeof(why)));
 	assert_string_equal(why, "not an IP address, network or tls:IDENTITY");
-	assert_false(nbd_acl_parse("tls:", &e, why, sizeof(why)));
-	assert_false(nbd_acl_parse("", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("tls:", &e, why, sizeof(why)));
+	assert_false(vs_nbd_acl_parse("", &e, why, sizeof(why)));
 	assert_true(vs_nbd_acl_entry_valid("192.168.1.0/24", NULL, 0));
 	assert_false(vs_nbd_acl_entry_valid("300.1.1.1", NULL, 0));
 }
@@ -81,28 +81,28 @@ static void test_acl_match(void **state)
 	char why[64];
 	(void)state;
 
-	assert_true(nbd_acl_parse("10.1.0.0/16", &e[0], why, sizeof(why)));
-	assert_true(nbd_acl_parse("2001:db8::/32", &e[1], why, sizeof(why)));
-	assert_true(nbd_acl_parse("tls:alice", &e[2], why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("10.1.0.0/16", &e[0], why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("2001:db8::/32", &e[1], why, sizeof(why)));
+	assert_true(vs_nbd_acl_parse("tls:alice", &e[2], why, sizeof(why)));
 	struct sockaddr_storage in = v4("10.1.200.3"), out = v4("10.2.0.1");
 	struct sockaddr_storage in6 = v6("2001:db8:1::5"), out6 = v6("2001:db9::1");
 	struct sockaddr_storage mapped = v6("::ffff:10.1.0.9");
 
-	assert_true(nbd_acl_allows(e, 0, &out, NULL));          /* empty: everyone */
-	assert_true(nbd_acl_allows(e, 3, &in, NULL));
-	assert_false(nbd_acl_allows(e, 3, &out, NULL));
-	assert_true(nbd_acl_allows(e, 3, &in6, NULL));
-	assert_false(nbd_acl_allows(e, 3, &out6, ""));
-	assert_true(nbd_acl_allows(e, 3, &mapped, NULL));       /* IPv4 on an IPv6 socket */
-	assert_true(nbd_acl_allows(e, 3, &out, "alice"));       /* by TLS identity */
-	assert_false(nbd_acl_allows(e, 3, &out, "bob"));
-	assert_false(nbd_acl_tls_only(e, 3));
-	assert_true(nbd_acl_tls_only(&e[2], 1));
-	assert_false(nbd_acl_tls_only(e, 0));
+	assert_true(vs_nbd_acl_allows(e, 0, &out, NULL));          /* empty: everyone */
+	assert_true(vs_nbd_acl_allows(e, 3, &in, NULL));
+	assert_false(vs_nbd_acl_allows(e, 3, &out, NULL));
+	assert_true(vs_nbd_acl_allows(e, 3, &in6, NULL));
+	assert_false(vs_nbd_acl_allows(e, 3, &out6, ""));
+	assert_true(vs_nbd_acl_allows(e, 3, &mapped, NULL));       /* IPv4 on an IPv6 socket */
+	assert_true(vs_nbd_acl_allows(e, 3, &out, "alice"));       /* by TLS identity */
+	assert_false(vs_nbd_acl_allows(e, 3, &out, "bob"));
+	assert_false(vs_nbd_acl_tls_only(e, 3));
+	assert_true(vs_nbd_acl_tls_only(&e[2], 1));
+	assert_false(vs_nbd_acl_tls_only(e, 0));
 	/* a /0 network matches its whole family only */
-	assert_true(nbd_acl_parse("0.0.0.0/0", &e[0], why, sizeof(why)));
-	assert_true(nbd_acl_allows(e, 1, &out, NULL));
-	assert_false(nbd_acl_allows(e, 1, &out6, NULL));
+	assert_true(vs_nbd_acl_parse("0.0.0.0/0", &e[0], why, sizeof(why)));
+	assert_true(vs_nbd_acl_allows(e, 1, &out, NULL));
+	assert_false(vs_nbd_acl_allows(e, 1, &out6, NULL));
 }
 
 /* ---- TLS ---- */
@@ -173,7 +173,7 @@ static void *client_main(void *arg)
 /* Drive the server side non-blocking, as a connection would. */
 static int server_side(struct nbd_tls *t, int fd, char *identity, size_t idlen)
 {
-	struct nbd_tls_session *s = nbd_tls_session_new(t, fd);
+	struct nbd_tls_session *s = vs_nbd_tls_session_new(t, fd);
 	uint32_t want;
 	char buf[16];
 	ssize_t n;
@@ -181,28 +181,28 @@ static int server_side(struct nbd_tls *t, int fd, char *identity, size_t idlen)
 
 	assert_non_null(s);
 	fcntl(fd, F_SETFL, O_NONBLOCK);
-	for (int i = 0; i < 5000 && (rc = nbd_tls_handshake(s, &want)) == -EAGAIN; i++)
+	for (int i = 0; i < 5000 && (rc = vs_nbd_tls_handshake(s, &want)) == -EAGAIN; i++)
 		usleep(1000);
 	if (rc != 1) {
-		nbd_tls_session_free(s);
+		vs_nbd_tls_session_free(s);
 		return rc;
 	}
-	snprintf(identity, idlen, "%s", nbd_tls_identity(s));
-	for (int i = 0; i < 5000 && (n = nbd_tls_read(s, buf, sizeof(buf), &want)) == -EAGAIN; i++)
+	snprintf(identity, idlen, "%s", vs_nbd_tls_identity(s));
+	for (int i = 0; i < 5000 && (n = vs_nbd_tls_read(s, buf, sizeof(buf), &want)) == -EAGAIN; i++)
 		usleep(1000);
 	assert_int_equal(n, 4);
 	assert_memory_equal(buf, "ping", 4);
 	struct iovec iov[2] = { { "po", 2 }, { "ng", 2 } };
-	assert_int_equal(nbd_tls_writev(s, iov, 2, &want), 4);
-	nbd_tls_shutdown(s);
-	nbd_tls_session_free(s);
+	assert_int_equal(vs_nbd_tls_writev(s, iov, 2, &want), 4);
+	vs_nbd_tls_shutdown(s);
+	vs_nbd_tls_session_free(s);
 	return 1;
 }
 
 static void handshake_case(const char *identity, bool tls13, int want_rc, const char *want_id)
 {
 	struct vs_nbd_tls_config cfg = { .mode = VS_NBD_TLS_REQUIRE, .psk_file = psk_path };
-	struct nbd_tls *t = nbd_tls_create(&cfg);
+	struct nbd_tls *t = vs_nbd_tls_create(&cfg);
 	int sv[2];
 	pthread_t th;
 	char id[NBD_TLS_IDENTITY_MAX] = "";
@@ -221,7 +221,7 @@ static void handshake_case(const char *identity, bool tls13, int want_rc, const 
 		assert_int_equal(c.handshake, 1);
 		assert_string_equal(c.got, "pong");
 	}
-	nbd_tls_destroy(t);
+	vs_nbd_tls_destroy(t);
 }
 
 static void test_tls_psk_handshake(void **state)
@@ -239,26 +239,26 @@ static void test_tls_config_errors(void **state)
 	struct vs_nbd_tls_config cfg = { .mode = VS_NBD_TLS_ON };
 	(void)state;
 
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), "needs a cert and key, or a psk_file"));
 	cfg.psk_file = "/nonexistent/psk";
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), "tls.psk_file: /nonexistent/psk"));
 	write_psk("alice:0123abc\n");                   /* odd hex */
 	cfg.psk_file = psk_path;
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), ":1: not \"identity:hexkey\""));
 	unlink(psk_path);
 	write_psk("# nothing\n");
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), "no keys"));
 	unlink(psk_path);
 	cfg.psk_file = NULL;
 	cfg.cert_file = "/nonexistent/cert.pem";
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), "cert and key go together"));
 	cfg.key_file = "/nonexistent/key.pem";
-	assert_null(nbd_tls_create(&cfg));
+	assert_null(vs_nbd_tls_create(&cfg));
 	assert_non_null(strstr(vs_last_error(), "tls.cert: /nonexistent/cert.pem"));
 }
 

@@ -86,8 +86,8 @@ static int count_replies(const struct nbd_out *o)
 
 static void hs_start(struct nbd_hs *hs, enum nbd_tls_mode mode)
 {
-	nbd_hs_init(hs, &fake_ops, NULL, mode);
-	assert_true(nbd_hs_client_flags(hs, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES));
+	vs_nbd_hs_init(hs, &fake_ops, NULL, mode);
+	assert_true(vs_nbd_hs_client_flags(hs, NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES));
 }
 
 /* GO / INFO data: name, then information requests */
@@ -131,30 +131,30 @@ static void test_greeting_flags_and_headers(void **state)
 	uint32_t opt, len;
 	(void)state;
 
-	nbd_wire_greeting(&o);
+	vs_nbd_wire_greeting(&o);
 	assert_int_equal(o.len, NBD_GREETING_LEN);
 	assert_memory_equal(o.buf, "NBDMAGICIHAVEOPT", 16);
 	assert_int_equal(vs_get16(o.buf + 16), NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 
-	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
-	assert_false(nbd_hs_client_flags(&hs, 1u << 2));        /* unknown bit: drop */
-	assert_true(nbd_hs_client_flags(&hs, NBD_FLAG_C_FIXED_NEWSTYLE));
+	vs_nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
+	assert_false(vs_nbd_hs_client_flags(&hs, 1u << 2));        /* unknown bit: drop */
+	assert_true(vs_nbd_hs_client_flags(&hs, NBD_FLAG_C_FIXED_NEWSTYLE));
 	/* TLS needs fixed newstyle: FORCEDTLS cannot serve a plain newstyle client */
-	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_REQUIRE);
-	assert_false(nbd_hs_client_flags(&hs, 0));
+	vs_nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_REQUIRE);
+	assert_false(vs_nbd_hs_client_flags(&hs, 0));
 
 	vs_put64(hdr, NBD_MAGIC_OPT);
 	vs_put32(hdr + 8, NBD_OPT_GO);
 	vs_put32(hdr + 12, 100);
-	assert_true(nbd_hs_option_header(hdr, &opt, &len));
+	assert_true(vs_nbd_hs_option_header(hdr, &opt, &len));
 	assert_int_equal(opt, NBD_OPT_GO);
 	assert_int_equal(len, 100);
 	vs_put32(hdr + 12, NBD_OPT_DATA_MAX + 1);              /* hostile length */
-	assert_false(nbd_hs_option_header(hdr, &opt, &len));
+	assert_false(vs_nbd_hs_option_header(hdr, &opt, &len));
 	vs_put32(hdr + 12, 4);
 	hdr[0] ^= 1;                                            /* bad magic */
-	assert_false(nbd_hs_option_header(hdr, &opt, &len));
+	assert_false(vs_nbd_hs_option_header(hdr, &opt, &len));
 }
 
 static void test_list_abort_unknown(void **state)
@@ -165,7 +165,7 @@ static void test_list_abort_unknown(void **state)
 	(void)state;
 
 	hs_start(&hs, NBD_TLS_OFF);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_int_equal(count_replies(&o), 3);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_SERVER);
@@ -175,21 +175,21 @@ static void test_list_abort_unknown(void **state)
 	assert_true(nth_reply(&o, 2, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_LIST, (const uint8_t *)"x", 1, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_LIST, (const uint8_t *)"x", 1, &o),
 	                 NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, 4242, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, 4242, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_UNSUP);
 	assert_int_equal(r.opt, 4242);
 	assert_true(r.len > 0);                                 /* a message for a human */
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_ABORT, NULL, 0, &o), NBD_HS_CLOSE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_ABORT, NULL, 0, &o), NBD_HS_CLOSE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 static void test_go_and_info(void **state)
@@ -204,7 +204,7 @@ static void test_go_and_info(void **state)
 
 	hs_start(&hs, NBD_TLS_OFF);
 	size_t n = go_data(d, "disk", reqs, 4);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_INFO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_INFO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_int_equal(count_replies(&o), 5);     /* export, name, description, block size, ack */
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_INFO);
@@ -226,16 +226,16 @@ static void test_go_and_info(void **state)
 	/* GO without requests: export and block size still come */
 	o.len = 0;
 	n = go_data(d, "ro", NULL, 0);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
 	assert_int_equal(count_replies(&o), 3);
-	nbd_hs_tx(&hs, &tx);
+	vs_nbd_hs_tx(&hs, &tx);
 	assert_int_equal(tx.size, 1 << 20);
 	assert_int_equal(tx.min_block, 512);
 	assert_true(tx.tflags & NBD_FLAG_READ_ONLY);
 	assert_false(tx.tflags & NBD_FLAG_SEND_DF);             /* no structured replies */
 	assert_false(tx.structured);
 	assert_false(tx.meta_allocation);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 static void test_go_errors(void **state)
@@ -255,7 +255,7 @@ static void test_go_errors(void **state)
 	for (size_t i = 0; i < 3; i++) {
 		o.len = 0;
 		size_t n = go_data(d, cases[i].name, NULL, 0);
-		assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+		assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 		assert_int_equal(count_replies(&o), 1);
 		assert_true(nth_reply(&o, 0, &r));
 		assert_int_equal(r.type, cases[i].type);
@@ -264,27 +264,27 @@ static void test_go_errors(void **state)
 	size_t n = go_data(d, "disk", NULL, 0);
 	vs_put32(d, 200);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	n = go_data(d, "disk", NULL, 0);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n + 1, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n + 1, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	d[5] = 0;
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	/* a server stopping answers NBD_REP_ERR_SHUTDOWN */
 	hs.shutting_down = true;
 	n = go_data(d, "disk", NULL, 0);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_SHUTDOWN);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 static void test_export_name(void **state)
@@ -293,28 +293,28 @@ static void test_export_name(void **state)
 	struct nbd_out o = {0};
 	(void)state;
 
-	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
-	assert_true(nbd_hs_client_flags(&hs, NBD_FLAG_C_FIXED_NEWSTYLE));
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
+	vs_nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
+	assert_true(vs_nbd_hs_client_flags(&hs, NBD_FLAG_C_FIXED_NEWSTYLE));
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
 	                 NBD_HS_TRANSMISSION);
 	assert_int_equal(o.len, 8 + 2 + 124);                   /* zeroes: not declined */
 	assert_int_equal(vs_get64(o.buf), 1 << 20);
 	hs_start(&hs, NBD_TLS_OFF);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
 	                 NBD_HS_TRANSMISSION);
 	assert_int_equal(o.len, 8 + 2);                         /* NO_ZEROES */
 	/* an export it cannot give: no way to say so but closing */
 	o.len = 0;
 	hs_start(&hs, NBD_TLS_OFF);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"nope", 4, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"nope", 4, &o),
 	                 NBD_HS_CLOSE);
 	assert_int_equal(o.len, 0);
 	/* a plain newstyle client may send only EXPORT_NAME */
-	nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
-	assert_true(nbd_hs_client_flags(&hs, 0));
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CLOSE);
-	nbd_out_free(&o);
+	vs_nbd_hs_init(&hs, &fake_ops, NULL, NBD_TLS_OFF);
+	assert_true(vs_nbd_hs_client_flags(&hs, 0));
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CLOSE);
+	vs_nbd_out_free(&o);
 }
 
 static void test_structured_and_meta_context(void **state)
@@ -334,19 +334,19 @@ static void test_structured_and_meta_context(void **state)
 	hs_start(&hs, NBD_TLS_OFF);
 	/* needs structured replies first */
 	n = meta_data(d, "disk", alloc, 1);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o),
 	                 NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
 
 	/* LIST with no query: everything we have */
 	o.len = 0;
 	n = meta_data(d, "disk", NULL, 0);
-	nbd_hs_option(&hs, NBD_OPT_LIST_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_LIST_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_int_equal(count_replies(&o), 2);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_META_CONTEXT);
@@ -354,42 +354,42 @@ static void test_structured_and_meta_context(void **state)
 	/* "base:" is a wildcard for LIST but selects nothing in SET */
 	o.len = 0;
 	n = meta_data(d, "disk", wild, 1);
-	nbd_hs_option(&hs, NBD_OPT_LIST_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_LIST_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_int_equal(count_replies(&o), 2);
 	o.len = 0;
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_int_equal(count_replies(&o), 1);
 	/* unknown namespaces and leaves are ignored, not errors */
 	o.len = 0;
 	n = meta_data(d, "disk", other, 2);
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_int_equal(count_replies(&o), 1);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
 	/* a query without a namespace is invalid */
 	o.len = 0;
 	n = meta_data(d, "disk", bad, 1);
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	/* bytes after the last query: invalid */
 	o.len = 0;
 	n = meta_data(d, "disk", alloc, 1);
 	d[n] = 'x';
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n + 1, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n + 1, &o);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	/* a query length past the end is invalid */
 	o.len = 0;
 	n = meta_data(d, "disk", alloc, 1);
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n - 3, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n - 3, &o);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 
 	/* select base:allocation on "disk", then GO "disk": block status allowed */
 	o.len = 0;
 	n = meta_data(d, "disk", alloc, 1);
-	nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_SET_META_CONTEXT, d, (uint32_t)n, &o);
 	assert_int_equal(count_replies(&o), 2);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_META_CONTEXT);
@@ -397,8 +397,8 @@ static void test_structured_and_meta_context(void **state)
 	struct nbd_hs keep = hs;
 	o.len = 0;
 	n = go_data(d, "disk", NULL, 0);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
-	nbd_hs_tx(&hs, &tx);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
+	vs_nbd_hs_tx(&hs, &tx);
 	assert_true(tx.structured);
 	assert_true(tx.meta_allocation);
 	assert_true(tx.tflags & NBD_FLAG_SEND_DF);
@@ -406,10 +406,10 @@ static void test_structured_and_meta_context(void **state)
 	hs = keep;
 	o.len = 0;
 	n = go_data(d, "ro", NULL, 0);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
-	nbd_hs_tx(&hs, &tx);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
+	vs_nbd_hs_tx(&hs, &tx);
 	assert_false(tx.meta_allocation);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 static void test_tls_modes(void **state)
@@ -423,51 +423,51 @@ static void test_tls_modes(void **state)
 
 	/* NOTLS: STARTTLS refused by policy */
 	hs_start(&hs, NBD_TLS_OFF);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_POLICY);
 
 	/* FORCEDTLS: everything but STARTTLS / ABORT waits for TLS */
 	hs_start(&hs, NBD_TLS_REQUIRE);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_TLS_REQD);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_TLS_REQD);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_EXPORT_NAME, (const uint8_t *)"disk", 4, &o),
 	                 NBD_HS_CLOSE);
 	hs_start(&hs, NBD_TLS_REQUIRE);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_false(hs.structured);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STARTTLS, (const uint8_t *)"x", 1, &o),
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STARTTLS, (const uint8_t *)"x", 1, &o),
 	                 NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_STARTTLS);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_STARTTLS);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ACK);
 	hs.tls = true;                  /* the connection ran the TLS handshake */
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.type, NBD_REP_ERR_INVALID);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_TRANSMISSION);
 
 	/* STARTTLS forgets what was negotiated before it */
 	hs_start(&hs, NBD_TLS_ON);
-	nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o);
+	vs_nbd_hs_option(&hs, NBD_OPT_STRUCTURED_REPLY, NULL, 0, &o);
 	assert_true(hs.structured);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_STARTTLS);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_STARTTLS, NULL, 0, &o), NBD_HS_STARTTLS);
 	assert_false(hs.structured);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 static void test_pending_lookup(void **state)
@@ -482,23 +482,23 @@ static void test_pending_lookup(void **state)
 	(void)state;
 
 	hs_start(&hs, NBD_TLS_OFF);
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_WAIT);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_GO, d, (uint32_t)n, &o), NBD_HS_WAIT);
 	assert_int_equal(o.len, 0);
-	assert_int_equal(nbd_hs_resume(&hs, NBD_LOOKUP_OK, &info, &o), NBD_HS_TRANSMISSION);
+	assert_int_equal(vs_nbd_hs_resume(&hs, NBD_LOOKUP_OK, &info, &o), NBD_HS_TRANSMISSION);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.opt, NBD_OPT_GO);
 	assert_int_equal(vs_get64(r.data + 2), 4096);
 	/* a failed open answers the option that waited */
 	hs_start(&hs, NBD_TLS_OFF);
 	o.len = 0;
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_INFO, d, (uint32_t)n, &o), NBD_HS_WAIT);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_INFO, d, (uint32_t)n, &o), NBD_HS_WAIT);
 	/* an option sent before the final reply breaks the protocol */
-	assert_int_equal(nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CLOSE);
-	assert_int_equal(nbd_hs_resume(&hs, NBD_LOOKUP_FAILED, NULL, &o), NBD_HS_CONTINUE);
+	assert_int_equal(vs_nbd_hs_option(&hs, NBD_OPT_LIST, NULL, 0, &o), NBD_HS_CLOSE);
+	assert_int_equal(vs_nbd_hs_resume(&hs, NBD_LOOKUP_FAILED, NULL, &o), NBD_HS_CONTINUE);
 	assert_true(nth_reply(&o, 0, &r));
 	assert_int_equal(r.opt, NBD_OPT_INFO);
 	assert_int_equal(r.type, NBD_REP_ERR_UNKNOWN);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 }
 
 int main(void)

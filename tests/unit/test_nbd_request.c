@@ -35,11 +35,11 @@ static struct nbd_verdict check(const struct nbd_tx *tx, uint16_t type, uint16_t
 	vs_put64(h + 8, 0x1122334455667788ull);
 	vs_put64(h + 16, off);
 	vs_put32(h + 24, len);
-	assert_true(nbd_request_parse(h, &r));
+	assert_true(vs_nbd_request_parse(h, &r));
 	assert_int_equal(r.handle, 0x1122334455667788ull);
 	assert_int_equal(r.offset, off);
 	assert_int_equal(r.length, len);
-	nbd_request_check(tx, &r, &v);
+	vs_nbd_request_check(tx, &r, &v);
 	return v;
 }
 
@@ -50,9 +50,9 @@ static void test_parse_magic(void **state)
 	(void)state;
 
 	vs_put32(h, NBD_MAGIC_REQUEST);
-	assert_true(nbd_request_parse(h, &r));
+	assert_true(vs_nbd_request_parse(h, &r));
 	vs_put32(h, 0x12560953);       /* the historic magic is not ours */
-	assert_false(nbd_request_parse(h, &r));
+	assert_false(vs_nbd_request_parse(h, &r));
 }
 
 static void test_good_requests(void **state)
@@ -140,18 +140,18 @@ static void test_what_was_not_advertised(void **state)
 static void test_errno_mapping(void **state)
 {
 	(void)state;
-	assert_int_equal(nbd_errno(0), 0);
-	assert_int_equal(nbd_errno(-EROFS), NBD_EPERM);
-	assert_int_equal(nbd_errno(-EBADE), NBD_EPERM);
-	assert_int_equal(nbd_errno(-ENOSPC), NBD_ENOSPC);
-	assert_int_equal(nbd_errno(EDQUOT), NBD_ENOSPC);
-	assert_int_equal(nbd_errno(-EINVAL), NBD_EINVAL);
-	assert_int_equal(nbd_errno(-EOPNOTSUPP), NBD_ENOTSUP);
-	assert_int_equal(nbd_errno(-ECANCELED), NBD_ESHUTDOWN);
-	assert_int_equal(nbd_errno(-ESHUTDOWN), NBD_ESHUTDOWN);
-	assert_int_equal(nbd_errno(-ETIMEDOUT), NBD_EIO);
-	assert_int_equal(nbd_errno(-EIO), NBD_EIO);
-	assert_int_equal(nbd_errno(-ENOMEDIUM), NBD_EIO);
+	assert_int_equal(vs_nbd_errno(0), 0);
+	assert_int_equal(vs_nbd_errno(-EROFS), NBD_EPERM);
+	assert_int_equal(vs_nbd_errno(-EBADE), NBD_EPERM);
+	assert_int_equal(vs_nbd_errno(-ENOSPC), NBD_ENOSPC);
+	assert_int_equal(vs_nbd_errno(EDQUOT), NBD_ENOSPC);
+	assert_int_equal(vs_nbd_errno(-EINVAL), NBD_EINVAL);
+	assert_int_equal(vs_nbd_errno(-EOPNOTSUPP), NBD_ENOTSUP);
+	assert_int_equal(vs_nbd_errno(-ECANCELED), NBD_ESHUTDOWN);
+	assert_int_equal(vs_nbd_errno(-ESHUTDOWN), NBD_ESHUTDOWN);
+	assert_int_equal(vs_nbd_errno(-ETIMEDOUT), NBD_EIO);
+	assert_int_equal(vs_nbd_errno(-EIO), NBD_EIO);
+	assert_int_equal(vs_nbd_errno(-ENOMEDIUM), NBD_EIO);
 }
 
 static void test_reply_headers(void **state)
@@ -160,29 +160,29 @@ static void test_reply_headers(void **state)
 	struct nbd_out o = {0};
 	(void)state;
 
-	nbd_wire_simple_reply(s, NBD_EIO, 7);
+	vs_nbd_wire_simple_reply(s, NBD_EIO, 7);
 	assert_int_equal(vs_get32(s), NBD_MAGIC_SIMPLE_REPLY);
 	assert_int_equal(vs_get32(s + 4), NBD_EIO);
 	assert_int_equal(vs_get64(s + 8), 7);
-	nbd_wire_chunk(c, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, 9, 4104);
+	vs_nbd_wire_chunk(c, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, 9, 4104);
 	assert_int_equal(vs_get32(c), NBD_MAGIC_STRUCTURED_REPLY);
 	assert_int_equal(vs_get16(c + 4), NBD_REPLY_FLAG_DONE);
 	assert_int_equal(vs_get16(c + 6), NBD_REPLY_TYPE_OFFSET_DATA);
 	assert_int_equal(vs_get64(c + 8), 9);
 	assert_int_equal(vs_get32(c + 16), 4104);
-	nbd_wire_error_chunk(&o, 5, NBD_EINVAL, "bad");
+	vs_nbd_wire_error_chunk(&o, 5, NBD_EINVAL, "bad");
 	assert_int_equal(o.len, NBD_CHUNK_HDR_LEN + 6 + 3);
 	assert_int_equal(vs_get16(o.buf + 6), NBD_REPLY_TYPE_ERROR);
 	assert_int_equal(vs_get32(o.buf + 16), 9);
 	assert_int_equal(vs_get32(o.buf + 20), NBD_EINVAL);
 	assert_int_equal(vs_get16(o.buf + 24), 3);
-	nbd_out_free(&o);
+	vs_nbd_out_free(&o);
 	/* a fixed buffer never overflows, it says so */
 	uint8_t small[8];
-	nbd_out_init_fixed(&o, small, sizeof(small));
-	nbd_out_be64(&o, 1);
+	vs_nbd_out_init_fixed(&o, small, sizeof(small));
+	vs_nbd_out_be64(&o, 1);
 	assert_false(o.overflow);
-	nbd_out_be16(&o, 1);
+	vs_nbd_out_be16(&o, 1);
 	assert_true(o.overflow);
 	assert_int_equal(o.len, 8);
 }

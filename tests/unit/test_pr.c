@@ -48,9 +48,9 @@ static uint32_t generation(struct vdisk_pr *pr)
 static void test_register_and_read_keys(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	assert_non_null(pr);
-	assert_false(vdisk_pr_in_use(pr));
+	assert_false(vs_vdisk_pr_in_use(pr));
 	uint32_t g0 = generation(pr);
 
 	struct pr_cmd c;
@@ -58,7 +58,7 @@ static void test_register_and_read_keys(void **state)
 	                 SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 24);
 	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0x2222), SAM_STAT_GOOD);
-	assert_true(vdisk_pr_in_use(pr));
+	assert_true(vs_vdisk_pr_in_use(pr));
 
 	assert_int_equal(pr_prin(pr, &nx_c, 0, 1024, &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, 24);
@@ -98,8 +98,8 @@ static void test_register_and_read_keys(void **state)
 	assert_int_equal(c.srb.xfer_len, 12);
 
 	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0x5555, 0), SAM_STAT_GOOD);
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 }
 
 struct access_case {
@@ -120,7 +120,7 @@ static void test_access_per_type(void **state)
 		{ EA_AR, true,  true,  false, false },
 		{ WE_AR, true,  true,  true,  false },
 	};
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	assert_non_null(pr);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct access_case *k = &cases[i];
@@ -162,9 +162,9 @@ static void test_access_per_type(void **state)
 		assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, k->type, ka, 0), SAM_STAT_GOOD);
 		assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 		assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, ka, 0), SAM_STAT_GOOD);
-		assert_false(vdisk_pr_in_use(pr));
+		assert_false(vs_vdisk_pr_in_use(pr));
 	}
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 /* libiscsi ProutReserve.Ownership*: the holder unregistering releases all
@@ -173,7 +173,7 @@ static void test_ownership(void **state)
 {
 	(void)state;
 	static const int types[] = { EA, WE, EA_RO, WE_RO, EA_AR, WE_AR };
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	for (size_t i = 0; i < 6; i++) {
 		int t = types[i];
 		bool ar = t == EA_AR || t == WE_AR;
@@ -197,15 +197,15 @@ static void test_ownership(void **state)
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER_IGNORE, 0, 0, 0xa1), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, WE_AR, 0xa1, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xa1, 0), SAM_STAT_GOOD);
-	assert_false(vdisk_pr_in_use(pr));
+	assert_false(vs_vdisk_pr_in_use(pr));
 	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_reserve_release_rules(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 
 	/* unregistered nexus cannot reserve */
@@ -246,13 +246,13 @@ static void test_reserve_release_rules(void **state)
 	/* release without a reservation: GOOD */
 	assert_int_equal(pr_prout(pr, &nx_a, SA_RELEASE, WE, 0xaa, 0), SAM_STAT_GOOD);
 	assert_int_equal(generation(pr), g);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_parameter_errors(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 
 	/* PARAMETER LIST LENGTH must be 24 */
@@ -306,13 +306,13 @@ static void test_parameter_errors(void **state)
 	}
 	assert_true(ok > 8 && ok < 200);
 	assert_sense(&c, SENSE_ILLEGAL_REQUEST, ASC_INSUFFICIENT_REGISTRATION_RESOURCES);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_clear(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &nx_b, SA_REGISTER, 0, 0, 0xbb), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &nx_a, SA_RESERVE, EA, 0xaa, 0), SAM_STAT_GOOD);
@@ -328,14 +328,14 @@ static void test_clear(void **state)
 	assert_int_equal(pr_get32(c.buf + 4), 0);
 	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
 	assert_int_equal(pr_get32(c.buf + 4), 0);
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_preempt(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 
 	/* no reservation: PREEMPT removes the registrations with SARK */
@@ -383,13 +383,13 @@ static void test_preempt(void **state)
 	assert_int_equal(pr_get32(c.buf + 4), 8);
 	assert_true(pr_get64(c.buf + 8) == 0xaa);
 	assert_int_equal(pr_send(pr, &nx_b, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_read_full_status_and_caps(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
 	pr_prout_full(pr, &nx_b, SA_REGISTER, 0, 0, 0, 0xbb, 0x04 /* ALL_TG_PT */, 24, &c);
@@ -427,13 +427,13 @@ static void test_read_full_status_and_caps(void **state)
 	assert_int_equal(c.buf[3], 0xb0);
 	assert_int_equal(c.buf[4], 0xea);
 	assert_int_equal(c.buf[5], 0x01);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_register_and_move(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0, 0xaa), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
@@ -478,17 +478,17 @@ static void test_register_and_move(void **state)
 	assert_int_equal(pr_prin(pr, &nx_c, 0, 100, &c), SAM_STAT_GOOD);
 	assert_int_equal(pr_get32(c.buf + 4), 16);
 	assert_int_equal(pr_prout(pr, &nx_b, SA_RELEASE, EA, 0xb0, 0), SAM_STAT_GOOD);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_spc2_reserve_release(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_cmd c;
 
 	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
-	assert_true(vdisk_pr_in_use(pr));
+	assert_true(vs_vdisk_pr_in_use(pr));
 	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);    /* again: fine */
 	assert_int_equal(pr_send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_RESERVATION_CONFLICT);
 	assert_int_equal(pr_send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
@@ -511,14 +511,14 @@ static void test_spc2_reserve_release(void **state)
 	assert_int_equal(pr_send(pr, &nx_b, RESERVE_10, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	/* a LU reset drops it */
-	vdisk_pr_reset(pr);
-	assert_false(vdisk_pr_in_use(pr));
+	vs_vdisk_pr_reset(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
 	assert_int_equal(pr_send(pr, &nx_a, WRITE_10, 0), SAM_STAT_GOOD);
 	/* so does the holder's I_T nexus loss */
 	assert_int_equal(pr_send(pr, &nx_a, RESERVE_6, 0), SAM_STAT_GOOD);
-	vdisk_pr_nexus_loss(pr, &nx_b);
+	vs_vdisk_pr_nexus_loss(pr, &nx_b);
 	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	vdisk_pr_nexus_loss(pr, &nx_a);
+	vs_vdisk_pr_nexus_loss(pr, &nx_a);
 	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
 
 	/* third-party reservations are not supported */
@@ -538,8 +538,8 @@ static void test_spc2_reserve_release(void **state)
 	assert_int_equal(pr_prout(pr, &nx_a, SA_REGISTER, 0, 0xaa, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &nx_b, RESERVE_6, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &nx_b, RELEASE_6, 0), SAM_STAT_GOOD);
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 }
 
 static void test_aptpl_persistence(void **state)
@@ -550,7 +550,7 @@ static void test_aptpl_persistence(void **state)
 	char path[256];
 	snprintf(path, sizeof(path), "%s/lun0.pr", dir);
 
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, path);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
 	struct pr_cmd c;
 	/* PTPL_C set once there is a state file; PTPL_A clear */
@@ -569,16 +569,16 @@ static void test_aptpl_persistence(void **state)
 	assert_int_equal(pr_prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
 	uint32_t before_len = c.srb.xfer_len;
 	memcpy(before, c.buf, before_len);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 	assert_int_equal(access(path, F_OK), 0);
 	char tmp[300];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	assert_int_equal(access(tmp, F_OK), -1);
 
 	/* "power cycle": the same registrations, reservation and generation */
-	pr = vdisk_pr_create(NULL, path);
+	pr = vs_vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
-	assert_true(vdisk_pr_in_use(pr));
+	assert_true(vs_vdisk_pr_in_use(pr));
 	assert_int_equal(pr_prin(pr, &nx_a, 3, sizeof(before), &c), SAM_STAT_GOOD);
 	assert_int_equal(c.srb.xfer_len, before_len);
 	assert_memory_equal(c.buf, before, before_len);
@@ -589,18 +589,18 @@ static void test_aptpl_persistence(void **state)
 
 	/* a REGISTER with APTPL=0 turns persistence off for everybody */
 	assert_int_equal(pr_prout(pr, &nx_c, SA_REGISTER, 0, 0, 0xcc), SAM_STAT_GOOD);
-	vdisk_pr_destroy(pr);
-	pr = vdisk_pr_create(NULL, path);
+	vs_vdisk_pr_destroy(pr);
+	pr = vs_vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 
 	/* a damaged file is refused with a message, not silently dropped */
 	FILE *f = fopen(path, "w");
 	assert_non_null(f);
 	fputs("vstor-pr-state 1\naptpl 1\ngeneration 3\nreservation 9 0 1\n", f);
 	fclose(f);
-	assert_null(vdisk_pr_create(NULL, path));
+	assert_null(vs_vdisk_pr_create(NULL, path));
 	assert_non_null(strstr(vs_last_error(), "pr_state_path"));
 
 	unlink(path);
@@ -616,7 +616,7 @@ static void test_aptpl_write_failure(void **state)
 	assert_non_null(mkdtemp(dir));
 	char path[256];
 	snprintf(path, sizeof(path), "%s/lun0.pr", dir);
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, path);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, path);
 	assert_non_null(pr);
 	struct pr_cmd c;
 	pr_prout_full(pr, &nx_a, SA_REGISTER, 0, 0, 0, 0xaa, 0x01, 24, &c);
@@ -635,7 +635,7 @@ static void test_aptpl_write_failure(void **state)
 	assert_int_equal(pr_prin(pr, &nx_a, 1, 100, &c), SAM_STAT_GOOD);
 	assert_int_equal(pr_get32(c.buf + 4), 0);
 	assert_int_equal(pr_send(pr, &nx_b, WRITE_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 int main(void)

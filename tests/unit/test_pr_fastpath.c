@@ -83,7 +83,7 @@ static void assert_lock_free(struct vdisk_pr *pr, struct vs_nexus *nx, const cha
 static void test_no_mutex_per_command(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct vs_nexus nx[NODES + 1];
 
 	assert_non_null(pr);
@@ -114,7 +114,7 @@ static void test_no_mutex_per_command(void **state)
 	/* RESERVE(6) by the unregistered node */
 	assert_int_equal(pr_send(pr, &nx[NODES], RESERVE_6, 0), SAM_STAT_GOOD);
 	assert_lock_free(pr, nx, "ccccccccccccccccggcc");
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 /* ---- each change, then I/O on another thread ---- */
@@ -139,7 +139,7 @@ static void *observe_thread(void *arg)
 static void test_each_change_seen_on_another_thread(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct pr_walk w;
 	struct observer o = { .w = &w };
 	pthread_t t;
@@ -156,8 +156,8 @@ static void test_each_change_seen_on_another_thread(void **state)
 				         pr_walk_expect(i));
 		}
 	}
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 }
 
 /* ---- nexus ids ---- */
@@ -172,7 +172,7 @@ static void test_each_change_seen_on_another_thread(void **state)
 static void test_reused_id_starts_from_the_name(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct vs_nexus a, x, y0, y;
 
 	assert_non_null(pr);
@@ -184,22 +184,22 @@ static void test_reused_id_starts_from_the_name(void **state)
 	assert_int_equal(pr_prout(pr, &y0, SA_REGISTER, 0, 0, 0x7), SAM_STAT_GOOD);
 	assert_int_equal(pr_prout(pr, &a, SA_RESERVE, WE_RO, 0xa, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &y0, WRITE_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_nexus_loss(pr, &y0);
+	vs_vdisk_pr_nexus_loss(pr, &y0);
 	assert_int_equal(pr_send(pr, &x, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	vdisk_pr_nexus_loss(pr, &x);
+	vs_vdisk_pr_nexus_loss(pr, &x);
 	assert_int_equal(pr_send(pr, &y, WRITE_10, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &y, WRITE_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_nexus_loss(pr, &y);
+	vs_vdisk_pr_nexus_loss(pr, &y);
 	assert_int_equal(pr_send(pr, &x, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	assert_int_equal(pr_send(pr, &x, READ_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 /* Ids past the verdict cache take the locked path and are judged alike. */
 static void test_nexus_id_past_the_cache(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	struct vs_nexus a, far_reg, far_unreg;
 
 	assert_non_null(pr);
@@ -215,7 +215,7 @@ static void test_nexus_id_past_the_cache(void **state)
 	}
 	assert_int_equal(pr_prout(pr, &a, SA_PREEMPT, EA_RO, 0xa, 0xf), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(pr, &far_reg, READ_10, 0), SAM_STAT_RESERVATION_CONFLICT);
-	vdisk_pr_destroy(pr);
+	vs_vdisk_pr_destroy(pr);
 }
 
 /* ---- the PR OUT window (SPC-4 5.13.3) ---- */
@@ -240,7 +240,7 @@ static bool check_conflicts(struct vdisk_pr *pr, const struct vs_nexus *nx, uint
 	struct pr_cmd c;
 	uint8_t cdb[10] = { op };
 	pr_cmd_init(&c, nx, cdb, op >= 0x20 ? 10 : 6, 0);
-	return vdisk_pr_conflict(pr, &c.srb);
+	return vs_vdisk_pr_conflict(pr, &c.srb);
 }
 
 /*
@@ -268,7 +268,7 @@ static void test_prout_in_progress_conflicts_reserve(void **state)
 	pr_mk_nexus(&a, "iqn.2024-01.test:a", "1", 0);
 	pr_mk_nexus(&b, "iqn.2024-01.test:b", "1", 1);
 	pr_mk_nexus(&c, "iqn.2024-01.test:c", "1", 2);
-	h.pr = vdisk_pr_create(NULL, path);
+	h.pr = vs_vdisk_pr_create(NULL, path);
 	h.nx = &a;
 	assert_non_null(h.pr);
 	assert_false(check_conflicts(h.pr, &b, RELEASE_6));
@@ -297,12 +297,12 @@ static void test_prout_in_progress_conflicts_reserve(void **state)
 	assert_int_equal(h.c.srb.scsi_status, SAM_STAT_CHECK_CONDITION);
 	assert_int_equal(h.c.srb.sense[2] & 0x0f, SENSE_HARDWARE_ERROR);
 	/* the window is over and nothing was registered */
-	assert_false(vdisk_pr_in_use(h.pr));
+	assert_false(vs_vdisk_pr_in_use(h.pr));
 	assert_int_equal(pr_send(h.pr, &c, RESERVE_6, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(h.pr, &b, WRITE_10, 0), SAM_STAT_RESERVATION_CONFLICT);
 	assert_int_equal(pr_send(h.pr, &c, RELEASE_6, 0), SAM_STAT_GOOD);
 	assert_int_equal(pr_send(h.pr, &b, WRITE_10, 0), SAM_STAT_GOOD);
-	vdisk_pr_destroy(h.pr);
+	vs_vdisk_pr_destroy(h.pr);
 	unlink(tmp);
 	unlink(path);
 	rmdir(dir);

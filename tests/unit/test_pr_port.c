@@ -39,7 +39,7 @@ static int prmp_lun_attach(void *ext, struct vs_port_lun *lun, void *lun_ext, co
 {
 	(void)cfg;
 	struct prmp_lun *l = lun_ext;
-	l->pr = vdisk_pr_create(lun, NULL);
+	l->pr = vs_vdisk_pr_create(lun, NULL);
 	*(struct prmp_lun **)ext = l;
 	return l->pr ? 0 : -1;
 }
@@ -47,14 +47,14 @@ static int prmp_lun_attach(void *ext, struct vs_port_lun *lun, void *lun_ext, co
 static void prmp_lun_detach(void *ext, void *lun_ext)
 {
 	*(struct prmp_lun **)ext = NULL;
-	vdisk_pr_destroy(((struct prmp_lun *)lun_ext)->pr);
+	vs_vdisk_pr_destroy(((struct prmp_lun *)lun_ext)->pr);
 }
 
 static void prmp_nexus_lost(void *ext, const struct vs_nexus *nexus)
 {
 	struct prmp_lun *l = *(struct prmp_lun **)ext;
 	if (l)
-		vdisk_pr_nexus_loss(l->pr, nexus);
+		vs_vdisk_pr_nexus_loss(l->pr, nexus);
 }
 
 static int prmp_lun_control(void *ext, void *lun_ext, enum vs_lun_control_type t, void *arg)
@@ -62,7 +62,7 @@ static int prmp_lun_control(void *ext, void *lun_ext, enum vs_lun_control_type t
 	(void)ext;
 	if (t != VS_LUN_IN_USE)
 		return -95;
-	*(bool *)arg = vdisk_pr_in_use(((struct prmp_lun *)lun_ext)->pr);
+	*(bool *)arg = vs_vdisk_pr_in_use(((struct prmp_lun *)lun_ext)->pr);
 	return 0;
 }
 
@@ -70,22 +70,22 @@ static void prmp_start_io(void *ext, void *lun_ext, struct vs_srb *srb)
 {
 	(void)ext;
 	struct vdisk_pr *pr = ((struct prmp_lun *)lun_ext)->pr;
-	if (!vdisk_pr_conflict(pr, srb)) {
+	if (!vs_vdisk_pr_conflict(pr, srb)) {
 		switch (srb->cdb[0]) {
 		case PERSISTENT_RESERVE_IN:
-			vdisk_pr_in(pr, srb);
+			vs_vdisk_pr_in(pr, srb);
 			break;
 		case PERSISTENT_RESERVE_OUT:
 			/* no state file: never blocks, fine inline here */
-			vdisk_pr_out(pr, srb);
+			vs_vdisk_pr_out(pr, srb);
 			break;
 		case RESERVE_6:
 		case RESERVE_10:
-			vdisk_pr_reserve(pr, srb);
+			vs_vdisk_pr_reserve(pr, srb);
 			break;
 		case RELEASE_6:
 		case RELEASE_10:
-			vdisk_pr_release(pr, srb);
+			vs_vdisk_pr_release(pr, srb);
 			break;
 		default:
 			vs_srb_set_good(srb);
@@ -99,7 +99,7 @@ static int prmp_reset(void *ext, void *lun_ext, enum vs_reset_kind kind)
 {
 	(void)ext; (void)kind;
 	if (lun_ext)
-		vdisk_pr_reset(((struct prmp_lun *)lun_ext)->pr);
+		vs_vdisk_pr_reset(((struct prmp_lun *)lun_ext)->pr);
 	return 0;
 }
 

@@ -82,7 +82,7 @@ static uint64_t now_ms(void)
 static void test_changes_under_concurrent_io(void **state)
 {
 	(void)state;
-	struct vdisk_pr *pr = vdisk_pr_create(NULL, NULL);
+	struct vdisk_pr *pr = vs_vdisk_pr_create(NULL, NULL);
 	unsigned long states = 0, missed = 0;
 
 	assert_non_null(pr);
@@ -120,8 +120,8 @@ static void test_changes_under_concurrent_io(void **state)
 	/* every reader checked every state: none was left by the deadline */
 	assert_int_equal(missed, 0);
 	assert_int_equal(states, ROUNDS * PR_WALK_STEPS);
-	assert_false(vdisk_pr_in_use(pr));
-	vdisk_pr_destroy(pr);
+	assert_false(vs_vdisk_pr_in_use(pr));
+	vs_vdisk_pr_destroy(pr);
 }
 
 int main(void)

@@ -95,7 +95,7 @@ static int ram_status(void *ctx, uint64_t off, uint64_t len, bool *mapped, uint6
 	return 0;
 }
 
-static const struct vs_svc_disk_ops ram_ops = {
+static const struct vs_svc_disk_ops vs_ram_ops = {
 	.read = ram_read,
 	.write = ram_write,
 	.unmap = ram_unmap,
@@ -162,7 +162,7 @@ static int add_lun(const char *spec)
 		fprintf(stderr, "ramdisk: LUN %llu: no memory\n", (unsigned long long)lun);
 		return -1;
 	}
-	rc = vs_svc_attach_disk(svc, lun, &d, &ram_ops, r);
+	rc = vs_svc_attach_disk(svc, lun, &d, &vs_ram_ops, r);
 	if (rc < 0) {
 		fprintf(stderr, "ramdisk: LUN %llu: %s\n", (unsigned long long)lun, vs_svc_error());
 		return -1;

@@ -66,7 +66,7 @@ static void be_free(struct nbd_be *be)
 	for (unsigned i = 0; i < NBD_MAX_CONNS; i++)
 		if (be->conns[i].h)
 			nbd_close(be->conns[i].h);
-	dlog_fini(&be->log);
+	vs_dlog_fini(&be->log);
 	pthread_mutex_destroy(&be->held_lock);
 	pthread_mutex_destroy(&be->close_mu);
 	pthread_cond_destroy(&be->close_cv);
@@ -81,15 +81,15 @@ static int open_conn(struct nbd_be *be, struct nbd_conn *c, uint64_t deadline)
 	struct nbd_export e;
 	char why[200];
 
-	if (nbdbe_conn_start(c) < 0 || nbdbe_conn_wait_ready(c, deadline) < 0) {
+	if (vs_nbdbe_conn_start(c) < 0 || vs_nbdbe_conn_wait_ready(c, deadline) < 0) {
 		vs_set_error("uri: cannot connect to %s: %s", be->uri, c->why);
 		return -ENOTCONN;
 	}
 	if (c == &be->conns[0]) {
-		nbdbe_conn_export(c, &be->ref);
+		vs_nbdbe_conn_export(c, &be->ref);
 	} else {
-		nbdbe_conn_export(c, &e);
-		if (nbdbe_export_compare(&be->ref, &e, why, sizeof(why)) < 0) {
+		vs_nbdbe_conn_export(c, &e);
+		if (vs_nbdbe_export_compare(&be->ref, &e, why, sizeof(why)) < 0) {
 			vs_set_error("uri: %s: connection %u: %s", be->uri, c->index + 1, why);
 			return -EINVAL;
 		}
@@ -107,8 +107,8 @@ static int open_log(struct nbd_be *be, uint64_t dirty_limit)
 	if (recs > (1u << 22))
 		recs = 1u << 22;
 	if (!be->keep_copies)
-		return dlog_init(&be->log, 0, 1, 1);   /* nothing is ever logged */
-	return dlog_init(&be->log, dirty_limit, (uint32_t)recs, NBD_REPLAY_WINDOW);
+		return vs_dlog_init(&be->log, 0, 1, 1);   /* nothing is ever logged */
+	return vs_dlog_init(&be->log, dirty_limit, (uint32_t)recs, NBD_REPLAY_WINDOW);
 }
 
 static void *nbdbe_open(struct vs_backend_open_args *args)
@@ -150,7 +150,7 @@ static void *nbdbe_open(struct vs_backend_open_args *args)
 		be->conns[i].index = i;
 		be->conns[i].fd = -1;
 	}
-	nbdbe_recover_init(be);
+	vs_nbdbe_recover_init(be);
 
 	deadline = vs_loop_clock_ns() + be->connect_timeout_ns;
 	if (open_conn(be, &be->conns[0], deadline) < 0) {
@@ -194,7 +194,7 @@ static void nbdbe_close(void *h)
 {
 	struct nbd_be *be = h;
 
-	be->close_msg.fn = nbdbe_recover_close_msg;
+	be->close_msg.fn = vs_nbdbe_recover_close_msg;
 	vs_loop_post(be->loop, &be->close_msg);
 	pthread_mutex_lock(&be->close_mu);
 	while (!be->closed)
@@ -240,8 +240,8 @@ static void submit_msg(struct vs_loop_msg *m)
 	struct nbd_req *r = (struct nbd_req *)((char *)m - offsetof(struct nbd_req, msg));
 	struct nbd_be *be = r->be;
 
-	nbdbe_io_dispatch(r);
-	nbdbe_recover_kick(be);
+	vs_nbdbe_io_dispatch(r);
+	vs_nbdbe_recover_kick(be);
 }
 
 static int nbdbe_submit(void *h, struct vs_bio *bio, void *ctx)
@@ -348,8 +348,8 @@ static void status_msg(struct vs_loop_msg *m)
 		(struct nbd_status_call *)((char *)m - offsetof(struct nbd_status_call, msg));
 	struct nbd_be *be = call->be;   /* call may be gone once answered */
 
-	nbdbe_io_block_status(call);
-	nbdbe_recover_kick(be);
+	vs_nbdbe_io_block_status(call);
+	vs_nbdbe_recover_kick(be);
 }
 
 static int nbdbe_block_status(void *h, uint64_t offset, uint64_t len, bool *mapped,
@@ -387,7 +387,7 @@ static int nbdbe_block_status(void *h, uint64_t offset, uint64_t len, bool *mapp
 	return 0;
 }
 
-void nbd_backend_stats(void *h, struct nbd_stats *out)
+void vs_nbd_backend_stats(void *h, struct nbd_stats *out)
 {
 	struct nbd_stats *s = &((struct nbd_be *)h)->stats;
 

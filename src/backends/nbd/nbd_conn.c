@@ -38,7 +38,7 @@ static int go_done(void *ud, int *error)
 	return 1;
 }
 
-int nbdbe_conn_start(struct nbd_conn *c)
+int vs_nbdbe_conn_start(struct nbd_conn *c)
 {
 	struct nbd_be *be = c->be;
 	struct nbd_handle *h = nbd_create();
@@ -73,16 +73,16 @@ int nbdbe_conn_start(struct nbd_conn *c)
 	return 0;
 }
 
-bool nbdbe_conn_dead(struct nbd_conn *c)
+bool vs_nbdbe_conn_dead(struct nbd_conn *c)
 {
 	return !c->h || nbd_aio_is_dead(c->h) || nbd_aio_is_closed(c->h);
 }
 
-int nbdbe_conn_progress(struct nbd_conn *c)
+int vs_nbdbe_conn_progress(struct nbd_conn *c)
 {
 	struct nbd_be *be = c->be;
 
-	if (nbdbe_conn_dead(c)) {
+	if (vs_nbdbe_conn_dead(c)) {
 		if (!c->why[0])
 			set_why(c, "connection closed");
 		return -1;
@@ -127,15 +127,15 @@ static void notify(struct nbd_conn *c, uint32_t events)
 		set_why(c, "connection lost");
 		return;
 	}
-	if (!nbdbe_conn_dead(c) && (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_WRITE) &&
+	if (!vs_nbdbe_conn_dead(c) && (nbd_aio_get_direction(c->h) & LIBNBD_AIO_DIRECTION_WRITE) &&
 	    ((events & VS_LOOP_OUT) || err) && nbd_aio_notify_write(c->h) < 0)
 		set_why(c, "connection lost");
 }
 
-int nbdbe_conn_wait_ready(struct nbd_conn *c, uint64_t deadline_ns)
+int vs_nbdbe_conn_wait_ready(struct nbd_conn *c, uint64_t deadline_ns)
 {
 	for (;;) {
-		int r = nbdbe_conn_progress(c);
+		int r = vs_nbdbe_conn_progress(c);
 
 		if (r > 0)
 			return 0;
@@ -180,17 +180,17 @@ static void on_fd(struct vs_loop_fd *h, uint32_t events)
 	c->be->on_conn_event(c);
 	/* what libnbd waits for may have changed: requests queued while it
 	 * read a reply go out now, and a send that would block needs OUT */
-	nbdbe_conn_watch(c);
+	vs_nbdbe_conn_watch(c);
 }
 
-void nbdbe_conn_watch(struct nbd_conn *c)
+void vs_nbdbe_conn_watch(struct nbd_conn *c)
 {
 	struct vs_loop *loop = c->be->loop;
 	int fd;
 	unsigned dir;
 	uint32_t ev;
 
-	if (nbdbe_conn_dead(c))
+	if (vs_nbdbe_conn_dead(c))
 		return;
 	fd = nbd_aio_get_fd(c->h);
 	if (fd < 0)
@@ -216,7 +216,7 @@ void nbdbe_conn_watch(struct nbd_conn *c)
 		c->events = ev;
 }
 
-void nbdbe_conn_close(struct nbd_conn *c)
+void vs_nbdbe_conn_close(struct nbd_conn *c)
 {
 	if (c->fd >= 0)
 		vs_loop_fd_del(c->be->loop, c->fd);
@@ -235,7 +235,7 @@ static uint32_t block_size(struct nbd_handle *h, int which)
 	return v > 0 && v <= UINT32_MAX ? (uint32_t)v : 0;
 }
 
-void nbdbe_conn_export(struct nbd_conn *c, struct nbd_export *e)
+void vs_nbdbe_conn_export(struct nbd_conn *c, struct nbd_export *e)
 {
 	struct nbd_handle *h = c->h;
 	int64_t size = nbd_get_size(h);
@@ -263,7 +263,7 @@ static int differs(char *why, size_t len, const char *what, bool was, bool now)
 	return -1;
 }
 
-int nbdbe_export_compare(const struct nbd_export *ref, const struct nbd_export *e, char *why,
+int vs_nbdbe_export_compare(const struct nbd_export *ref, const struct nbd_export *e, char *why,
                    size_t whylen)
 {
 	if (ref->size != e->size) {

@@ -15,7 +15,7 @@
 
 #include "nbd_dirty.h"
 
-int dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, uint32_t window)
+int vs_dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, uint32_t window)
 {
 	memset(d, 0, sizeof(*d));
 	d->first = d->last = d->cursor = DIRTY_NONE;
@@ -36,7 +36,7 @@ int dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, ui
 	d->recs = calloc(max_records, sizeof(*d->recs));
 	d->free_ids = calloc(max_records, sizeof(*d->free_ids));
 	if (!d->recs || !d->free_ids) {
-		dlog_fini(d);
+		vs_dlog_fini(d);
 		return -ENOMEM;
 	}
 	d->nrecs = max_records;
@@ -48,7 +48,7 @@ int dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, ui
 	return 0;
 }
 
-void dlog_fini(struct nbd_dirty *d)
+void vs_dlog_fini(struct nbd_dirty *d)
 {
 	if (d->ring)
 		munmap(d->ring, d->ring_size);
@@ -83,7 +83,7 @@ static bool ring_reserve(struct nbd_dirty *d, uint32_t len, uint64_t *start, uin
 	return true;
 }
 
-uint32_t dlog_add(struct nbd_dirty *d, uint8_t kind, uint64_t off, uint64_t len,
+uint32_t vs_dlog_add(struct nbd_dirty *d, uint8_t kind, uint64_t off, uint64_t len,
                    uint32_t data_len, void *owner)
 {
 	uint64_t start, data;
@@ -107,7 +107,7 @@ uint32_t dlog_add(struct nbd_dirty *d, uint8_t kind, uint64_t off, uint64_t len,
 	return id;
 }
 
-void *dlog_data(struct nbd_dirty *d, uint32_t id)
+void *vs_dlog_data(struct nbd_dirty *d, uint32_t id)
 {
 	const struct dirty_rec *r = &d->recs[id];
 
@@ -153,7 +153,7 @@ static void rec_free(struct nbd_dirty *d, uint32_t id)
 		d->head_pos = 0;        /* empty: start over at the ring's start */
 }
 
-void *dlog_acked(struct nbd_dirty *d, uint32_t id)
+void *vs_dlog_acked(struct nbd_dirty *d, uint32_t id)
 {
 	struct dirty_rec *r = &d->recs[id];
 	void *owner = r->owner;
@@ -170,7 +170,7 @@ void *dlog_acked(struct nbd_dirty *d, uint32_t id)
 	return owner;
 }
 
-uint32_t dlog_flushed(struct nbd_dirty *d, uint64_t mark)
+uint32_t vs_dlog_flushed(struct nbd_dirty *d, uint64_t mark)
 {
 	uint32_t n = 0;
 
@@ -187,12 +187,12 @@ uint32_t dlog_flushed(struct nbd_dirty *d, uint64_t mark)
 	return n;
 }
 
-void dlog_drop(struct nbd_dirty *d, uint32_t id)
+void vs_dlog_drop(struct nbd_dirty *d, uint32_t id)
 {
 	rec_free(d, id);
 }
 
-void dlog_lost(struct nbd_dirty *d)
+void vs_dlog_lost(struct nbd_dirty *d)
 {
 	for (uint32_t id = d->first; id != DIRTY_NONE; id = d->recs[id].next)
 		d->recs[id].state = DR_LOST;
@@ -205,7 +205,7 @@ static bool overlaps(const struct dirty_rec *a, const struct dirty_rec *b)
 	return a->off < b->off + b->len && b->off < a->off + a->len;
 }
 
-uint32_t dlog_replay_next(struct nbd_dirty *d)
+uint32_t vs_dlog_replay_next(struct nbd_dirty *d)
 {
 	while (d->cursor != DIRTY_NONE && d->recs[d->cursor].state != DR_LOST)
 		d->cursor = d->recs[d->cursor].next;
@@ -227,14 +227,14 @@ uint32_t dlog_replay_next(struct nbd_dirty *d)
 	return id;
 }
 
-void *dlog_replay_done(struct nbd_dirty *d, uint32_t id, bool ok, uint64_t *lost_bytes)
+void *vs_dlog_replay_done(struct nbd_dirty *d, uint32_t id, bool ok, uint64_t *lost_bytes)
 {
 	struct dirty_rec *r = &d->recs[id];
 	void *owner;
 
 	*lost_bytes = 0;
 	if (ok)
-		return dlog_acked(d, id);
+		return vs_dlog_acked(d, id);
 	owner = r->owner;
 	if (r->acknowledged)
 		*lost_bytes = r->len;
@@ -242,7 +242,7 @@ void *dlog_replay_done(struct nbd_dirty *d, uint32_t id, bool ok, uint64_t *lost
 	return owner;
 }
 
-bool dlog_replay_finished(const struct nbd_dirty *d)
+bool vs_dlog_replay_finished(const struct nbd_dirty *d)
 {
 	if (d->ninflight)
 		return false;
@@ -252,7 +252,7 @@ bool dlog_replay_finished(const struct nbd_dirty *d)
 	return true;
 }
 
-uint64_t dlog_give_up(struct nbd_dirty *d, uint64_t *records)
+uint64_t vs_dlog_give_up(struct nbd_dirty *d, uint64_t *records)
 {
 	uint64_t bytes = d->ack_bytes, n = 0;
 

@@ -12,16 +12,16 @@
  * NBD protocol, "NBD_CMD_FLUSH"), so an acknowledged write stays here until
  * such a flush completed.
  *
- * Memory is reserved once (dlog_init): a byte ring for the copies and a
+ * Memory is reserved once (vs_dlog_init): a byte ring for the copies and a
  * fixed table of records.  Copies are allocated at the ring's head in log
  * order and space comes back from the tail in the same order, so a record
  * still waiting for a reply holds the space of everything logged after it
  * until it is answered (the request timeout bounds that).  When the ring or
- * the table is full, dlog_add() says so and the caller sends a FLUSH.
+ * the table is full, vs_dlog_add() says so and the caller sends a FLUSH.
  *
  * Replay keeps overlapping changes correct: records go out again in log
  * order, several at once, but a record waits while an earlier one that
- * overlaps it is still on its way (dlog_replay_next).
+ * overlaps it is still on its way (vs_dlog_replay_next).
  *
  * Pure bookkeeping: no I/O, no locks; the backend's one event loop owns it.
  */
@@ -75,8 +75,8 @@ struct nbd_dirty {
 
 /* Reserve ring_bytes of copies and max_records records; replay at most
  * `window` records at once (1..DIRTY_MAX_WINDOW).  0 or -ENOMEM/-EINVAL. */
-int  dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, uint32_t window);
-void dlog_fini(struct nbd_dirty *d);
+int  vs_dlog_init(struct nbd_dirty *d, uint64_t ring_bytes, uint32_t max_records, uint32_t window);
+void vs_dlog_fini(struct nbd_dirty *d);
 
 /*
  * Log a change about to be sent: [off, off+len) of the disk, data_len
@@ -85,10 +85,10 @@ void dlog_fini(struct nbd_dirty *d);
  * table is full (a flush frees space), or data_len is more than the ring
  * can ever hold.
  */
-uint32_t dlog_add(struct nbd_dirty *d, uint8_t kind, uint64_t off, uint64_t len,
+uint32_t vs_dlog_add(struct nbd_dirty *d, uint8_t kind, uint64_t off, uint64_t len,
                    uint32_t data_len, void *owner);
 /* The record's copy (data_len bytes, contiguous). */
-void *dlog_data(struct nbd_dirty *d, uint32_t id);
+void *vs_dlog_data(struct nbd_dirty *d, uint32_t id);
 static inline const struct dirty_rec *dlog_get(const struct nbd_dirty *d, uint32_t id)
 {
 	return &d->recs[id];
@@ -101,35 +101,35 @@ static inline void dlog_set_owner(struct nbd_dirty *d, uint32_t id, void *owner)
 /* The server replied to record id (first send or replay): it is covered
  * by the next flush sent from now on, and counts as acknowledged.
  * Returns the owner it had (which the caller now completes), clearing it. */
-void *dlog_acked(struct nbd_dirty *d, uint32_t id);
-/* Call when sending a flush: the mark to pass to dlog_flushed. */
+void *vs_dlog_acked(struct nbd_dirty *d, uint32_t id);
+/* Call when sending a flush: the mark to pass to vs_dlog_flushed. */
 static inline uint64_t dlog_flush_mark(const struct nbd_dirty *d)
 {
 	return d->ack_counter;
 }
 /* A flush sent with `mark` completed: free every record acknowledged by the
  * server before it was sent.  Returns how many were freed. */
-uint32_t dlog_flushed(struct nbd_dirty *d, uint64_t mark);
+uint32_t vs_dlog_flushed(struct nbd_dirty *d, uint64_t mark);
 /* Give up one record (its request failed or was cancelled). */
-void dlog_drop(struct nbd_dirty *d, uint32_t id);
+void vs_dlog_drop(struct nbd_dirty *d, uint32_t id);
 
 /* The connection went away: every record must go out again, oldest first. */
-void dlog_lost(struct nbd_dirty *d);
+void vs_dlog_lost(struct nbd_dirty *d);
 /* The next record to send again now, or DIRTY_NONE (the window is full,
  * the next one overlaps one still on its way, or nothing is left).  The
  * record moves to DR_REPLAYING. */
-uint32_t dlog_replay_next(struct nbd_dirty *d);
-/* A replayed record was answered.  ok: as dlog_acked (returns the owner).
+uint32_t vs_dlog_replay_next(struct nbd_dirty *d);
+/* A replayed record was answered.  ok: as vs_dlog_acked (returns the owner).
  * Not ok: the record is dropped; returns its owner and sets *lost_bytes to
  * its len if it had been acknowledged (those bytes are lost), else 0. */
-void *dlog_replay_done(struct nbd_dirty *d, uint32_t id, bool ok, uint64_t *lost_bytes);
+void *vs_dlog_replay_done(struct nbd_dirty *d, uint32_t id, bool ok, uint64_t *lost_bytes);
 /* Nothing left to replay and nothing replaying. */
-bool dlog_replay_finished(const struct nbd_dirty *d);
+bool vs_dlog_replay_finished(const struct nbd_dirty *d);
 
 /* Give up everything (the export changed, the backend closes without a
  * server).  Returns the bytes of acknowledged records given up; *records
  * (if not NULL) gets how many records that was. */
-uint64_t dlog_give_up(struct nbd_dirty *d, uint64_t *records);
+uint64_t vs_dlog_give_up(struct nbd_dirty *d, uint64_t *records);
 
 /* ---- state for the caller's decisions and stats ---- */
 static inline uint64_t dlog_ring_used(const struct nbd_dirty *d)

@@ -17,7 +17,7 @@
 
 #include "nbd_extent.h"
 
-int nbdbe_extent_first(const uint32_t *entries, size_t nr_entries, uint64_t len, bool *mapped,
+int vs_nbdbe_extent_first(const uint32_t *entries, size_t nr_entries, uint64_t len, bool *mapped,
                      uint64_t *ext_len)
 {
 	uint64_t total = 0;

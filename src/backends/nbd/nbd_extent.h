@@ -14,7 +14,7 @@
  * following extents of the same state, at most len), or -EPROTO for a
  * reply that says nothing usable.
  */
-int nbdbe_extent_first(const uint32_t *entries, size_t nr_entries, uint64_t len, bool *mapped,
+int vs_nbdbe_extent_first(const uint32_t *entries, size_t nr_entries, uint64_t len, bool *mapped,
                      uint64_t *ext_len);
 
 #endif

@@ -217,57 +217,57 @@ static inline void tick_arm(struct nbd_be *be)
 
 /* ---- nbd_conn.c ---- */
 /* A new handle for c, connecting (asynchronous).  0, or -errno with c->why. */
-int  nbdbe_conn_start(struct nbd_conn *c);
+int  vs_nbdbe_conn_start(struct nbd_conn *c);
 /* Drive c's handle on this thread with poll() until it is ready, dead or
  * deadline_ns passes (open, before the loop takes over).  0 or -errno with c->why. */
-int  nbdbe_conn_wait_ready(struct nbd_conn *c, uint64_t deadline_ns);
+int  vs_nbdbe_conn_wait_ready(struct nbd_conn *c, uint64_t deadline_ns);
 /* Connecting: move negotiation on (the export name, then "go").  Returns 1
  * when ready, 0 while still connecting, -1 when it failed (c->why). */
-int  nbdbe_conn_progress(struct nbd_conn *c);
+int  vs_nbdbe_conn_progress(struct nbd_conn *c);
 /* Register / update the loop's watch of c's fd to what libnbd needs now. */
-void nbdbe_conn_watch(struct nbd_conn *c);
+void vs_nbdbe_conn_watch(struct nbd_conn *c);
 /* Close the handle (no callback of it runs after this) and forget the fd. */
-void nbdbe_conn_close(struct nbd_conn *c);
-void nbdbe_conn_export(struct nbd_conn *c, struct nbd_export *e);
+void vs_nbdbe_conn_close(struct nbd_conn *c);
+void vs_nbdbe_conn_export(struct nbd_conn *c, struct nbd_export *e);
 /* 0 if e is the same export as ref, else -1 with a line in why. */
-int  nbdbe_export_compare(const struct nbd_export *ref, const struct nbd_export *e, char *why,
+int  vs_nbdbe_export_compare(const struct nbd_export *ref, const struct nbd_export *e, char *why,
                     size_t whylen);
-bool nbdbe_conn_dead(struct nbd_conn *c);
+bool vs_nbdbe_conn_dead(struct nbd_conn *c);
 
 /* ---- nbd_io.c ---- */
 /* A bio reached the loop: send it, or hold it. */
-void nbdbe_io_dispatch(struct nbd_req *r);
+void vs_nbdbe_io_dispatch(struct nbd_req *r);
 /* Finish what the server answered (after notify or issuing). */
-void nbdbe_io_process_done(struct nbd_be *be);
+void vs_nbdbe_io_process_done(struct nbd_be *be);
 /* READY: send what is held, in order, as far as the dirty budget allows. */
-void nbdbe_io_drain_held(struct nbd_be *be);
+void vs_nbdbe_io_drain_held(struct nbd_be *be);
 /* Start the backend's own flush if the dirty log wants one. */
-void nbdbe_io_maybe_flush(struct nbd_be *be, bool force);
+void vs_nbdbe_io_maybe_flush(struct nbd_be *be, bool force);
 /* The connections are gone: everything in flight comes back to the held
  * queue (or, for replays and the budget flush, is forgotten). */
-void nbdbe_io_requeue_inflight(struct nbd_be *be);
+void vs_nbdbe_io_requeue_inflight(struct nbd_be *be);
 /* Complete every held request with err (dropping their log records). */
-void nbdbe_io_fail_held(struct nbd_be *be, int err);
+void vs_nbdbe_io_fail_held(struct nbd_be *be, int err);
 /* Send the next replay records; true when the replay has finished. */
-bool nbdbe_io_replay_pump(struct nbd_be *be);
+bool vs_nbdbe_io_replay_pump(struct nbd_be *be);
 /* The oldest request in flight on any connection was sent before this. */
-uint64_t nbdbe_io_oldest_sent(struct nbd_be *be);
+uint64_t vs_nbdbe_io_oldest_sent(struct nbd_be *be);
 /* Block status on the loop: issue (or fail at once) call. */
-void nbdbe_io_block_status(struct nbd_status_call *call);
+void vs_nbdbe_io_block_status(struct nbd_status_call *call);
 /* Cancelled requests: take them out of the held queue and complete them. */
-void nbdbe_io_cancel_msg(struct vs_loop_msg *m);
-void nbdbe_io_hold(struct nbd_be *be, struct nbd_req *r, bool front);
-struct nbd_conn *nbdbe_io_pick_conn(struct nbd_be *be);
+void vs_nbdbe_io_cancel_msg(struct vs_loop_msg *m);
+void vs_nbdbe_io_hold(struct nbd_be *be, struct nbd_req *r, bool front);
+struct nbd_conn *vs_nbdbe_io_pick_conn(struct nbd_be *be);
 
 /* ---- nbd_recover.c ---- */
-void nbdbe_recover_init(struct nbd_be *be);
+void vs_nbdbe_recover_init(struct nbd_be *be);
 /* The end of every callback on the loop: finish what was answered, notice
  * a broken connection, send what may go now. */
-void nbdbe_recover_kick(struct nbd_be *be);
+void vs_nbdbe_recover_kick(struct nbd_be *be);
 /* Close: flush what is dirty if the server is there, then stop; runs on
  * the loop and signals close_cv when the caller may free. */
-void nbdbe_recover_close_msg(struct vs_loop_msg *m);
-void nbdbe_recover_adopt_msg(struct vs_loop_msg *m);
+void vs_nbdbe_recover_close_msg(struct vs_loop_msg *m);
+void vs_nbdbe_recover_adopt_msg(struct vs_loop_msg *m);
 
 
 #endif

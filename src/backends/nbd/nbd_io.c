@@ -5,7 +5,7 @@
  * A bio becomes one or more NBD requests (pieces: a read or write over
  * several iovec segments, more than the server's maximum payload, a trim
  * longer than 32 bits can say).  Each piece's completion callback only
- * counts; the request is finished after libnbd returns (nbdbe_io_process_done),
+ * counts; the request is finished after libnbd returns (vs_nbdbe_io_process_done),
  * never inside libnbd's callback, where the handle's lock is held.
  *
  * Durability (NBD protocol, "NBD_CMD_FLUSH", "NBD_CMD_FLAG_FUA"): with
@@ -70,7 +70,7 @@ static void list_remove(struct nbd_cmd **head, struct nbd_cmd **tail, struct nbd
 
 /* ---------------------------------------------------------------- the held queue */
 
-void nbdbe_io_hold(struct nbd_be *be, struct nbd_req *r, bool front)
+void vs_nbdbe_io_hold(struct nbd_be *be, struct nbd_req *r, bool front)
 {
 	pthread_mutex_lock(&be->held_lock);
 	if (front)
@@ -109,7 +109,7 @@ static void dirty_stats(struct nbd_be *be)
 static void req_complete(struct nbd_be *be, struct nbd_req *r, int err)
 {
 	if (r->rec != DIRTY_NONE) {
-		dlog_drop(&be->log, r->rec);
+		vs_dlog_drop(&be->log, r->rec);
 		r->rec = DIRTY_NONE;
 		dirty_stats(be);
 	}
@@ -166,12 +166,12 @@ static void cmd_begin(struct nbd_conn *cn, struct nbd_cmd *c, uint8_t kind)
 static void cmd_end(struct nbd_conn *cn, struct nbd_cmd *c)
 {
 	piece_finish(c, 0);          /* the bias */
-	/* a connection that broke is noticed by nbdbe_recover_kick, at the end of
+	/* a connection that broke is noticed by vs_nbdbe_recover_kick, at the end of
 	 * this callback: nothing here is re-entered */
-	if (nbdbe_conn_dead(cn))
+	if (vs_nbdbe_conn_dead(cn))
 		cn->broken = true;
 	else
-		nbdbe_conn_watch(cn);
+		vs_nbdbe_conn_watch(cn);
 	tick_arm(cn->be);
 }
 
@@ -208,7 +208,7 @@ static bool send_piece(struct nbd_conn *cn, struct nbd_cmd *c, int op, void *buf
 	c->pieces--;
 	int e = nbd_get_errno();
 
-	if (nbdbe_conn_dead(cn) || e == ENOTCONN) {
+	if (vs_nbdbe_conn_dead(cn) || e == ENOTCONN) {
 		snprintf(cn->why, sizeof(cn->why), "%s", nbd_get_error() ? nbd_get_error()
 		                                                          : "connection lost");
 		c->lost = true;
@@ -264,7 +264,7 @@ static void send_range(struct nbd_conn *cn, struct nbd_cmd *c, int op, uint64_t 
 	}
 }
 
-struct nbd_conn *nbdbe_io_pick_conn(struct nbd_be *be)
+struct nbd_conn *vs_nbdbe_io_pick_conn(struct nbd_be *be)
 {
 	struct nbd_conn *best = NULL;
 
@@ -312,11 +312,11 @@ static int log_change(struct nbd_be *be, struct nbd_req *r, uint8_t kind, bool *
 	*logged = false;
 	if (!be->keep_copies || (bio->flags & VS_BIO_FUA) || data > be->log.ring_size / 4)
 		return 0;
-	r->rec = dlog_add(&be->log, kind, bio->offset, bio->length, data, r);
+	r->rec = vs_dlog_add(&be->log, kind, bio->offset, bio->length, data, r);
 	if (r->rec == DIRTY_NONE)
 		return -EAGAIN;
 	if (data) {
-		copy_in(dlog_data(&be->log, r->rec), bio);
+		copy_in(vs_dlog_data(&be->log, r->rec), bio);
 		stat_add(&be->stats.copied_bytes, data);
 	}
 	*logged = true;
@@ -333,7 +333,7 @@ static uint8_t zero_kind(const struct vs_bio *bio)
 static int issue(struct nbd_be *be, struct nbd_req *r)
 {
 	struct vs_bio *bio = r->bio;
-	struct nbd_conn *cn = nbdbe_io_pick_conn(be);
+	struct nbd_conn *cn = vs_nbdbe_io_pick_conn(be);
 	uint32_t flags = 0;
 	bool logged = false;
 	uint8_t kind = 0;
@@ -369,7 +369,7 @@ static int issue(struct nbd_be *be, struct nbd_req *r)
 	switch (kind) {
 	case DK_WRITE:
 		if (logged)
-			send_buf(cn, &r->cmd, VS_BIO_WRITE, dlog_data(&be->log, r->rec), bio->length,
+			send_buf(cn, &r->cmd, VS_BIO_WRITE, vs_dlog_data(&be->log, r->rec), bio->length,
 			         bio->offset, flags);
 		else
 			send_iov(cn, &r->cmd, bio, flags);
@@ -405,7 +405,7 @@ static int lost_data_error(struct nbd_be *be)
 	return -ENOTRECOVERABLE;
 }
 
-void nbdbe_io_dispatch(struct nbd_req *r)
+void vs_nbdbe_io_dispatch(struct nbd_req *r)
 {
 	struct nbd_be *be = r->be;
 	struct vs_bio *bio = r->bio;
@@ -423,7 +423,7 @@ void nbdbe_io_dispatch(struct nbd_req *r)
 			stat_add(&be->stats.held_timeouts, 1);
 			req_complete(be, r, -ENOTCONN);
 		} else {
-			nbdbe_io_hold(be, r, false);
+			vs_nbdbe_io_hold(be, r, false);
 		}
 		return;
 	}
@@ -434,21 +434,21 @@ void nbdbe_io_dispatch(struct nbd_req *r)
 		return;
 	}
 	if (be->nheld) {
-		nbdbe_io_hold(be, r, false);  /* behind what waits for the dirty budget */
+		vs_nbdbe_io_hold(be, r, false);  /* behind what waits for the dirty budget */
 		return;
 	}
 	rc = issue(be, r);
 	if (rc == -EAGAIN) {
-		nbdbe_io_hold(be, r, false);
-		nbdbe_io_maybe_flush(be, true);
+		vs_nbdbe_io_hold(be, r, false);
+		vs_nbdbe_io_maybe_flush(be, true);
 	} else if (rc == -ENOTCONN) {
-		nbdbe_io_hold(be, r, false);
+		vs_nbdbe_io_hold(be, r, false);
 	} else {
-		nbdbe_io_maybe_flush(be, false);
+		vs_nbdbe_io_maybe_flush(be, false);
 	}
 }
 
-void nbdbe_io_drain_held(struct nbd_be *be)
+void vs_nbdbe_io_drain_held(struct nbd_be *be)
 {
 	while (be_state(be) == BE_READY && be->nheld) {
 		struct nbd_req *r;
@@ -474,16 +474,16 @@ void nbdbe_io_drain_held(struct nbd_be *be)
 			continue;
 		}
 		if (rc == -EAGAIN || rc == -ENOTCONN) {
-			nbdbe_io_hold(be, r, true);
+			vs_nbdbe_io_hold(be, r, true);
 			if (rc == -EAGAIN)
-				nbdbe_io_maybe_flush(be, true);
+				vs_nbdbe_io_maybe_flush(be, true);
 			break;
 		}
 	}
-	nbdbe_io_maybe_flush(be, false);
+	vs_nbdbe_io_maybe_flush(be, false);
 }
 
-void nbdbe_io_maybe_flush(struct nbd_be *be, bool force)
+void vs_nbdbe_io_maybe_flush(struct nbd_be *be, bool force)
 {
 	struct nbd_conn *cn;
 
@@ -495,7 +495,7 @@ void nbdbe_io_maybe_flush(struct nbd_be *be, bool force)
 		return;
 	if (!dlog_has_acked(&be->log))
 		return;         /* only answers still to come: a flush frees nothing */
-	cn = nbdbe_io_pick_conn(be);
+	cn = vs_nbdbe_io_pick_conn(be);
 	if (!cn)
 		return;
 	be->flush_busy = true;
@@ -515,7 +515,7 @@ static void req_finish(struct nbd_be *be, struct nbd_req *r)
 
 	if (!err && r->then_flush && !r->flushing) {
 		/* FUA without native FUA: durable once a flush after it is */
-		struct nbd_conn *cn = nbdbe_io_pick_conn(be);
+		struct nbd_conn *cn = vs_nbdbe_io_pick_conn(be);
 
 		if (cn) {
 			r->flushing = true;
@@ -524,19 +524,19 @@ static void req_finish(struct nbd_be *be, struct nbd_req *r)
 			cmd_end(cn, &r->cmd);
 			return;
 		}
-		nbdbe_io_hold(be, r, true);   /* no connection: again when back */
+		vs_nbdbe_io_hold(be, r, true);   /* no connection: again when back */
 		return;
 	}
 	if (r->rec != DIRTY_NONE) {
 		if (!err)
-			dlog_acked(&be->log, r->rec);
+			vs_dlog_acked(&be->log, r->rec);
 		else
-			dlog_drop(&be->log, r->rec);
+			vs_dlog_drop(&be->log, r->rec);
 		r->rec = DIRTY_NONE;
 		dirty_stats(be);
 	}
 	if (bio->op == VS_BIO_FLUSH && !err) {
-		dlog_flushed(&be->log, r->mark);
+		vs_dlog_flushed(&be->log, r->mark);
 		dirty_stats(be);
 		err = lost_data_error(be);
 	}
@@ -546,7 +546,7 @@ static void req_finish(struct nbd_be *be, struct nbd_req *r)
 static void replay_finish(struct nbd_be *be, struct nbd_replay *s)
 {
 	uint64_t lost;
-	struct nbd_req *owner = dlog_replay_done(&be->log, s->rec, s->cmd.err == 0, &lost);
+	struct nbd_req *owner = vs_dlog_replay_done(&be->log, s->rec, s->cmd.err == 0, &lost);
 
 	s->busy = false;
 	if (lost) {
@@ -571,7 +571,7 @@ static void status_finish(struct nbd_status_call *call)
 	pthread_mutex_unlock(&call->mu);        /* the caller may free call now */
 }
 
-void nbdbe_io_process_done(struct nbd_be *be)
+void vs_nbdbe_io_process_done(struct nbd_be *be)
 {
 	while (be->done_head) {
 		struct nbd_cmd *c = be->done_head;
@@ -588,7 +588,7 @@ void nbdbe_io_process_done(struct nbd_be *be)
 			be->flush_busy = false;
 			be->flush_err = c->err;
 			if (!c->err) {
-				dlog_flushed(&be->log, be->flush_mark);
+				vs_dlog_flushed(&be->log, be->flush_mark);
 				dirty_stats(be);
 			}
 			break;
@@ -601,7 +601,7 @@ void nbdbe_io_process_done(struct nbd_be *be)
 
 /* ---------------------------------------------------------------- loss */
 
-void nbdbe_io_requeue_inflight(struct nbd_be *be)
+void vs_nbdbe_io_requeue_inflight(struct nbd_be *be)
 {
 	struct nbd_cmd *back_head = NULL, *back_tail = NULL;
 
@@ -659,10 +659,10 @@ void nbdbe_io_requeue_inflight(struct nbd_be *be)
 		be->nheld++;
 	}
 	pthread_mutex_unlock(&be->held_lock);
-	dlog_lost(&be->log);
+	vs_dlog_lost(&be->log);
 }
 
-void nbdbe_io_fail_held(struct nbd_be *be, int err)
+void vs_nbdbe_io_fail_held(struct nbd_be *be, int err)
 {
 	struct nbd_cmd *head, *tail;
 
@@ -690,7 +690,7 @@ void nbdbe_io_fail_held(struct nbd_be *be, int err)
 static void replay_send(struct nbd_be *be, struct nbd_replay *s)
 {
 	const struct dirty_rec *d = dlog_get(&be->log, s->rec);
-	struct nbd_conn *cn = nbdbe_io_pick_conn(be);
+	struct nbd_conn *cn = vs_nbdbe_io_pick_conn(be);
 
 	s->busy = true;
 	stat_add(&be->stats.replayed, 1);
@@ -700,7 +700,7 @@ static void replay_send(struct nbd_be *be, struct nbd_replay *s)
 	cmd_begin(cn, &s->cmd, CMD_REPLAY);
 	switch (d->kind) {
 	case DK_WRITE:
-		send_buf(cn, &s->cmd, VS_BIO_WRITE, dlog_data(&be->log, s->rec), d->len, d->off, 0);
+		send_buf(cn, &s->cmd, VS_BIO_WRITE, vs_dlog_data(&be->log, s->rec), d->len, d->off, 0);
 		break;
 	case DK_TRIM:
 		send_range(cn, &s->cmd, VS_BIO_UNMAP, d->off, d->len, 0);
@@ -713,9 +713,9 @@ static void replay_send(struct nbd_be *be, struct nbd_replay *s)
 	cmd_end(cn, &s->cmd);
 }
 
-bool nbdbe_io_replay_pump(struct nbd_be *be)
+bool vs_nbdbe_io_replay_pump(struct nbd_be *be)
 {
-	while (be_state(be) == BE_REPLAYING && nbdbe_io_pick_conn(be)) {
+	while (be_state(be) == BE_REPLAYING && vs_nbdbe_io_pick_conn(be)) {
 		struct nbd_replay *s = NULL;
 		uint32_t rec;
 		struct nbd_req *owner;
@@ -725,7 +725,7 @@ bool nbdbe_io_replay_pump(struct nbd_be *be)
 				s = &be->replay[i];
 		if (!s)
 			break;
-		rec = dlog_replay_next(&be->log);
+		rec = vs_dlog_replay_next(&be->log);
 		if (rec == DIRTY_NONE)
 			break;
 		owner = dlog_get(&be->log, rec)->owner;
@@ -737,10 +737,10 @@ bool nbdbe_io_replay_pump(struct nbd_be *be)
 		s->rec = rec;
 		replay_send(be, s);
 	}
-	return be_state(be) == BE_REPLAYING && dlog_replay_finished(&be->log);
+	return be_state(be) == BE_REPLAYING && vs_dlog_replay_finished(&be->log);
 }
 
-uint64_t nbdbe_io_oldest_sent(struct nbd_be *be)
+uint64_t vs_nbdbe_io_oldest_sent(struct nbd_be *be)
 {
 	uint64_t oldest = UINT64_MAX;
 
@@ -752,7 +752,7 @@ uint64_t nbdbe_io_oldest_sent(struct nbd_be *be)
 
 /* ---------------------------------------------------------------- cancel */
 
-void nbdbe_io_cancel_msg(struct vs_loop_msg *m)
+void vs_nbdbe_io_cancel_msg(struct vs_loop_msg *m)
 {
 	struct nbd_be *be = (struct nbd_be *)((char *)m - offsetof(struct nbd_be, cancel_msg));
 	struct nbd_cmd *head = NULL, *tail = NULL;
@@ -789,15 +789,15 @@ static int status_extent(void *ud, const char *context, uint64_t offset, uint32_
 	(void)offset;
 	(void)error;
 	if (strcmp(context, LIBNBD_CONTEXT_BASE_ALLOCATION) == 0 && call->rc == -EPROTO)
-		call->rc = nbdbe_extent_first(entries, nr_entries, call->len, &call->mapped,
+		call->rc = vs_nbdbe_extent_first(entries, nr_entries, call->len, &call->mapped,
 		                            &call->ext);
 	return 0;
 }
 
-void nbdbe_io_block_status(struct nbd_status_call *call)
+void vs_nbdbe_io_block_status(struct nbd_status_call *call)
 {
 	struct nbd_be *be = call->be;
-	struct nbd_conn *cn = be_state(be) == BE_READY ? nbdbe_io_pick_conn(be) : NULL;
+	struct nbd_conn *cn = be_state(be) == BE_READY ? vs_nbdbe_io_pick_conn(be) : NULL;
 	uint64_t len = call->len < NBD_MAX_RANGE ? call->len : NBD_MAX_RANGE;
 
 	call->rc = -EPROTO;     /* until an extent for base:allocation came */

@@ -44,7 +44,7 @@ static void emit(struct nbd_be *be, int type, uint32_t hold_ms, const char *why)
 static void close_all(struct nbd_be *be)
 {
 	for (unsigned i = 0; i < NBD_MAX_CONNS; i++) {
-		nbdbe_conn_close(&be->conns[i]);
+		vs_nbdbe_conn_close(&be->conns[i]);
 		be->conns[i].broken = false;
 	}
 }
@@ -69,7 +69,7 @@ static void lost(struct nbd_be *be, const char *why)
 	if (st == BE_FAILED || st == BE_RECOVERING)
 		return;
 	close_all(be);
-	nbdbe_io_requeue_inflight(be);
+	vs_nbdbe_io_requeue_inflight(be);
 	if (st == BE_CLOSING) {
 		close_finish(be);
 		return;
@@ -90,7 +90,7 @@ static void lost(struct nbd_be *be, const char *why)
 		vs_loop_timer_arm(be->loop, &be->hold_timer,
 		                  be->lost_ns + (uint64_t)be->hold_ms * 1000000u);
 	else
-		nbdbe_io_fail_held(be, -ENOTCONN);
+		vs_nbdbe_io_fail_held(be, -ENOTCONN);
 }
 
 static void fail(struct nbd_be *be, const char *why)
@@ -102,9 +102,9 @@ static void fail(struct nbd_be *be, const char *why)
 	vs_loop_timer_cancel(&be->hold_timer);
 	vs_loop_timer_cancel(&be->reconnect_timer);
 	close_all(be);
-	nbdbe_io_requeue_inflight(be);
-	nbdbe_io_fail_held(be, -ENODEV);
-	bytes = dlog_give_up(&be->log, &recs);
+	vs_nbdbe_io_requeue_inflight(be);
+	vs_nbdbe_io_fail_held(be, -ENODEV);
+	bytes = vs_dlog_give_up(&be->log, &recs);
 	if (bytes) {
 		be->data_lost = true;
 		stat_add(&be->stats.lost_bytes, bytes);
@@ -148,25 +148,25 @@ static void conn_step(struct nbd_conn *c)
 	struct nbd_be *be = c->be;
 	struct nbd_export e;
 	char why[200];
-	int r = nbdbe_conn_progress(c);
+	int r = vs_nbdbe_conn_progress(c);
 
 	if (r == 0) {
-		nbdbe_conn_watch(c);
+		vs_nbdbe_conn_watch(c);
 		return;
 	}
 	if (r < 0) {
-		nbdbe_conn_close(c);
+		vs_nbdbe_conn_close(c);
 		schedule_retry(be);
 		return;
 	}
-	nbdbe_conn_export(c, &e);
-	if (nbdbe_export_compare(&be->ref, &e, why, sizeof(why)) < 0) {
+	vs_nbdbe_conn_export(c, &e);
+	if (vs_nbdbe_export_compare(&be->ref, &e, why, sizeof(why)) < 0) {
 		fail(be, why);
 		return;
 	}
 	c->ready = true;
 	c->broken = false;
-	nbdbe_conn_watch(c);
+	vs_nbdbe_conn_watch(c);
 	for (unsigned i = 0; i < be->nconns; i++)
 		if (!be->conns[i].ready)
 			return;
@@ -180,13 +180,13 @@ static void on_conn_event(struct nbd_conn *c)
 	if (be_state(be) == BE_RECOVERING) {
 		if (!c->ready) {
 			conn_step(c);
-		} else if (c->broken || nbdbe_conn_dead(c)) {
+		} else if (c->broken || vs_nbdbe_conn_dead(c)) {
 			/* up again, then down while another one connects */
-			nbdbe_conn_close(c);
+			vs_nbdbe_conn_close(c);
 			schedule_retry(be);
 		}
 	}
-	nbdbe_recover_kick(be);
+	vs_nbdbe_recover_kick(be);
 }
 
 static void reconnect(struct vs_loop_timer *t)
@@ -204,7 +204,7 @@ static void reconnect(struct vs_loop_timer *t)
 			continue;               /* connecting already */
 		c->why[0] = '\0';
 		c->broken = false;
-		if (nbdbe_conn_start(c) < 0) {
+		if (vs_nbdbe_conn_start(c) < 0) {
 			retry = true;
 			continue;
 		}
@@ -216,7 +216,7 @@ static void reconnect(struct vs_loop_timer *t)
 	if (retry)
 		schedule_retry(be);
 	tick_arm(be);
-	nbdbe_recover_kick(be);
+	vs_nbdbe_recover_kick(be);
 }
 
 static void hold_expired(struct vs_loop_timer *t)
@@ -228,12 +228,12 @@ static void hold_expired(struct vs_loop_timer *t)
 	if (be_state(be) != BE_RECOVERING && be_state(be) != BE_REPLAYING)
 		return;
 	be->hold_over = true;
-	nbdbe_io_fail_held(be, -ENOTCONN);
+	vs_nbdbe_io_fail_held(be, -ENOTCONN);
 	snprintf(line, sizeof(line), "%s: away longer than hold_timeout (%" PRIu32 " ms): %" PRIu32
 	         " held requests answered not ready; %" PRIu64 " bytes of acknowledged writes kept "
 	         "to write when it returns", be->uri, be->hold_ms, n, dlog_ack_bytes(&be->log));
 	emit(be, VS_BDEV_EV_LOST, 0, line);
-	nbdbe_recover_kick(be);
+	vs_nbdbe_recover_kick(be);
 }
 
 /* Request and connect timeouts. */
@@ -245,7 +245,7 @@ static void tick(struct vs_loop_timer *t)
 	int st = be_state(be);
 
 	if (st == BE_READY || st == BE_REPLAYING || st == BE_CLOSING) {
-		uint64_t oldest = nbdbe_io_oldest_sent(be);
+		uint64_t oldest = vs_nbdbe_io_oldest_sent(be);
 
 		if (oldest != UINT64_MAX) {
 			again = true;
@@ -272,7 +272,7 @@ static void tick(struct vs_loop_timer *t)
 			continue;
 		if (now >= c->deadline_ns) {
 			snprintf(c->why, sizeof(c->why), "no answer within connect_timeout");
-			nbdbe_conn_close(c);
+			vs_nbdbe_conn_close(c);
 			schedule_retry(be);
 		} else {
 			again = true;
@@ -280,7 +280,7 @@ static void tick(struct vs_loop_timer *t)
 	}
 	if (again)
 		tick_arm(be);
-	nbdbe_recover_kick(be);
+	vs_nbdbe_recover_kick(be);
 }
 
 static void check_broken(struct nbd_be *be)
@@ -292,7 +292,7 @@ static void check_broken(struct nbd_be *be)
 	for (unsigned i = 0; i < be->nconns; i++) {
 		struct nbd_conn *c = &be->conns[i];
 
-		if (c->broken || (c->ready && nbdbe_conn_dead(c))) {
+		if (c->broken || (c->ready && vs_nbdbe_conn_dead(c))) {
 			char why[sizeof(c->why)];
 
 			snprintf(why, sizeof(why), "%s", c->why[0] ? c->why : "connection lost");
@@ -304,20 +304,20 @@ static void check_broken(struct nbd_be *be)
 
 static void close_step(struct nbd_be *be);
 
-void nbdbe_recover_kick(struct nbd_be *be)
+void vs_nbdbe_recover_kick(struct nbd_be *be)
 {
 	bool again;
 
 	do {
 		again = false;
-		nbdbe_io_process_done(be);
+		vs_nbdbe_io_process_done(be);
 		check_broken(be);
 		switch (be_state(be)) {
 		case BE_READY:
-			nbdbe_io_drain_held(be);
+			vs_nbdbe_io_drain_held(be);
 			break;
 		case BE_REPLAYING:
-			if (nbdbe_io_replay_pump(be)) {
+			if (vs_nbdbe_io_replay_pump(be)) {
 				back(be);
 				again = true;
 			}
@@ -331,12 +331,12 @@ void nbdbe_recover_kick(struct nbd_be *be)
 
 /* ---------------------------------------------------------------- open and close */
 
-void nbdbe_recover_adopt_msg(struct vs_loop_msg *m)
+void vs_nbdbe_recover_adopt_msg(struct vs_loop_msg *m)
 {
 	struct nbd_be *be = BE_OF(m, adopt_msg);
 
 	for (unsigned i = 0; i < be->nconns; i++)
-		nbdbe_conn_watch(&be->conns[i]);
+		vs_nbdbe_conn_watch(&be->conns[i]);
 }
 
 static void closed_msg(struct vs_loop_msg *m)
@@ -362,8 +362,8 @@ static void close_finish(struct nbd_be *be)
 	vs_loop_timer_cancel(&be->reconnect_timer);
 	vs_loop_timer_cancel(&be->tick_timer);
 	close_all(be);
-	nbdbe_io_fail_held(be, -ENODEV);
-	bytes = dlog_give_up(&be->log, &recs);
+	vs_nbdbe_io_fail_held(be, -ENODEV);
+	bytes = vs_dlog_give_up(&be->log, &recs);
 	if (bytes)
 		fprintf(stderr, "vstor: nbd %s: closed while %" PRIu64 " acknowledged writes (%" PRIu64
 		        " bytes) were not flushed to the server; they are lost\n", be->uri, recs,
@@ -381,14 +381,14 @@ static void close_step(struct nbd_be *be)
 		return;                 /* wait for it */
 	if (dlog_has_acked(&be->log) && !be->flush_err) {
 		/* the flush that makes the last acknowledged writes durable */
-		nbdbe_io_maybe_flush(be, true);
+		vs_nbdbe_io_maybe_flush(be, true);
 		if (be->flush_busy)
 			return;
 	}
 	close_finish(be);
 }
 
-void nbdbe_recover_close_msg(struct vs_loop_msg *m)
+void vs_nbdbe_recover_close_msg(struct vs_loop_msg *m)
 {
 	struct nbd_be *be = BE_OF(m, close_msg);
 	int st = be_state(be);
@@ -400,18 +400,18 @@ void nbdbe_recover_close_msg(struct vs_loop_msg *m)
 		                        (be->request_timeout_ns ? be->request_timeout_ns
 		                                                : NBD_CLOSE_FLUSH_MAX_NS);
 		tick_arm(be);
-		nbdbe_recover_kick(be);
+		vs_nbdbe_recover_kick(be);
 		return;
 	}
 	close_finish(be);
 }
 
-void nbdbe_recover_init(struct nbd_be *be)
+void vs_nbdbe_recover_init(struct nbd_be *be)
 {
 	be->on_conn_event = on_conn_event;
 	vs_loop_timer_init(&be->hold_timer, hold_expired);
 	vs_loop_timer_init(&be->reconnect_timer, reconnect);
 	vs_loop_timer_init(&be->tick_timer, tick);
-	be->adopt_msg.fn = nbdbe_recover_adopt_msg;
-	be->cancel_msg.fn = nbdbe_io_cancel_msg;
+	be->adopt_msg.fn = vs_nbdbe_recover_adopt_msg;
+	be->cancel_msg.fn = vs_nbdbe_io_cancel_msg;
 }

@@ -26,6 +26,6 @@ struct nbd_stats {
 };
 
 /* A copy of the counters of an open nbd backend (h from vs_bdev_backend_handle). */
-void nbd_backend_stats(void *h, struct nbd_stats *out);
+void vs_nbd_backend_stats(void *h, struct nbd_stats *out);
 
 #endif

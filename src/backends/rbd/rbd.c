@@ -165,21 +165,21 @@ static void *rbd_open_dev(struct vs_backend_open_args *args)
 	d = dev_new(args);
 	if (!d)
 		return NULL;
-	if (rbd_loop_attach(d, vs_loop_group_pick(args->loops, atomic_fetch_add(&next_loop, 1))) < 0)
+	if (vs_rbd_loop_attach(d, vs_loop_group_pick(args->loops, atomic_fetch_add(&next_loop, 1))) < 0)
 		goto fail;
-	if (rbd_session_open(&d->t, d->name, &d->s, &size, &d->object_size, d->efd,
-	                     rbd_header_changed, d) < 0)
+	if (vs_rbd_session_open(&d->t, d->name, &d->s, &size, &d->object_size, d->efd,
+	                     vs_rbd_header_changed, d) < 0)
 		goto fail;
 	atomic_store(&d->size, size);
-	rbd_loop_switch(d, d->s.img, true);
-	if (rbd_recover_start(d) < 0)
+	vs_rbd_loop_switch(d, d->s.img, true);
+	if (vs_rbd_recover_start(d) < 0)
 		goto fail;
-	args->ctx_size = rbd_ctx_size();
+	args->ctx_size = vs_rbd_ctx_size();
 	return d;
 fail:
-	rbd_recover_stop(d);
-	rbd_loop_detach(d);
-	rbd_session_close(&d->s);
+	vs_rbd_recover_stop(d);
+	vs_rbd_loop_detach(d);
+	vs_rbd_session_close(&d->s);
 	dev_free(d);
 	return NULL;
 }
@@ -189,9 +189,9 @@ static void rbd_close_dev(void *h)
 	struct rbd_dev *d = h;
 
 	/* every request has completed: nothing is in librbd */
-	rbd_recover_stop(d);
-	rbd_loop_detach(d);
-	rbd_session_close(&d->s);
+	vs_rbd_recover_stop(d);
+	vs_rbd_loop_detach(d);
+	vs_rbd_session_close(&d->s);
 	dev_free(d);
 }
 
@@ -347,7 +347,7 @@ static const struct vs_backend_ops rbd_ops = {
 	.close = rbd_close_dev,
 	.get_size = rbd_get_size_op,
 	.get_caps = rbd_get_caps,
-	.submit = rbd_submit,
+	.submit = vs_rbd_submit,
 	.resize = rbd_resize_op,
 	.block_status = rbd_block_status,
 };

@@ -135,33 +135,33 @@ static inline bool rbd_enter(struct rbd_dev *d)
 /* Connect, open the pool and the image (creating it if asked), take the
  * lock, send completions to efd, watch the header.  0, or -errno with vs_set_error() naming the
  * option to blame.  *size: the image's size. */
-int  rbd_session_open(const struct rbd_target *t, const char *name, struct rbd_session *s,
+int  vs_rbd_session_open(const struct rbd_target *t, const char *name, struct rbd_session *s,
                       uint64_t *size, uint32_t *object_size, int efd,
                       void (*on_header)(void *arg), void *arg);
 /* Stop watching, close the image, disconnect (blocking). */
-void rbd_session_close(struct rbd_session *s);
+void vs_rbd_session_close(struct rbd_session *s);
 /* Is this client still blocklisted?  One small read with the old
  * connection: true while the OSDs refuse it. */
-bool rbd_session_blocklisted(struct rbd_session *s, const char *image);
+bool vs_rbd_session_blocklisted(struct rbd_session *s, const char *image);
 
 /* rbd_loop.c */
 /* The eventfd and its handler on `loop`; img's completions go there. */
-int  rbd_loop_attach(struct rbd_dev *d, struct vs_loop *loop);
+int  vs_rbd_loop_attach(struct rbd_dev *d, struct vs_loop *loop);
 /* Point the handler at another image (NULL: none) and wait until the loop
  * took it, so the old image is no longer touched from there.  ready:
  * then set the state to READY on the loop thread. */
-void rbd_loop_switch(struct rbd_dev *d, rbd_image_t img, bool ready);
-/* Stop watching the eventfd (after rbd_loop_switch(d, NULL)) and close it. */
-void rbd_loop_detach(struct rbd_dev *d);
+void vs_rbd_loop_switch(struct rbd_dev *d, rbd_image_t img, bool ready);
+/* Stop watching the eventfd (after vs_rbd_loop_switch(d, NULL)) and close it. */
+void vs_rbd_loop_detach(struct rbd_dev *d);
 
 /* rbd_io.c */
-int  rbd_submit(void *h, struct vs_bio *bio, void *ctx);
-size_t rbd_ctx_size(void);
+int  vs_rbd_submit(void *h, struct vs_bio *bio, void *ctx);
+size_t vs_rbd_ctx_size(void);
 
 /* rbd_recover.c */
-int  rbd_recover_start(struct rbd_dev *d);
-void rbd_recover_stop(struct rbd_dev *d);
+int  vs_rbd_recover_start(struct rbd_dev *d);
+void vs_rbd_recover_stop(struct rbd_dev *d);
 /* The header watch callback (librbd's thread): re-read the size. */
-void rbd_header_changed(void *arg);
+void vs_rbd_header_changed(void *arg);
 
 #endif

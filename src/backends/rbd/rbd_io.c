@@ -30,7 +30,7 @@ struct rbd_req {
 	struct iovec iov[RBD_MAX_IOV];
 };
 
-size_t rbd_ctx_size(void)
+size_t vs_rbd_ctx_size(void)
 {
 	return sizeof(struct rbd_req);
 }
@@ -89,7 +89,7 @@ static int start(rbd_image_t img, struct vs_bio *bio, const struct iovec *v, int
 	}
 }
 
-int rbd_submit(void *h, struct vs_bio *bio, void *ctx)
+int vs_rbd_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct rbd_dev *d = h;
 	uint64_t size = atomic_load_explicit(&d->size, memory_order_relaxed);
@@ -124,7 +124,7 @@ int rbd_submit(void *h, struct vs_bio *bio, void *ctx)
 	}
 	if (!rbd_enter(d)) {
 		/* blocklisted or reconnecting: NOT READY, which the initiator
-		 * retries (vdisk_set_errno) */
+		 * retries (vs_vdisk_set_errno) */
 		vs_bio_complete(bio, -ESHUTDOWN);
 		return 0;
 	}

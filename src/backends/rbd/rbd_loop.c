@@ -12,7 +12,7 @@
  * thread, and nothing here ever blocks that thread.
  *
  * The image the handler polls (d->poll_img) changes only on the loop's
- * own thread, through rbd_loop_switch(): so when the supervisor replaces
+ * own thread, through vs_rbd_loop_switch(): so when the supervisor replaces
  * a blocklisted session, the old image is no longer touched from here
  * once the switch returned.
  */
@@ -63,7 +63,7 @@ static void on_efd(struct vs_loop_fd *h, uint32_t events)
 	} while (n == RBD_POLL_BATCH);
 }
 
-int rbd_loop_attach(struct rbd_dev *d, struct vs_loop *loop)
+int vs_rbd_loop_attach(struct rbd_dev *d, struct vs_loop *loop)
 {
 	int r;
 
@@ -143,12 +143,12 @@ static void loop_call(struct rbd_dev *d, rbd_image_t img, bool ready, bool detac
 	pthread_mutex_destroy(&c.lock);
 }
 
-void rbd_loop_switch(struct rbd_dev *d, rbd_image_t img, bool ready)
+void vs_rbd_loop_switch(struct rbd_dev *d, rbd_image_t img, bool ready)
 {
 	loop_call(d, img, ready, false);
 }
 
-void rbd_loop_detach(struct rbd_dev *d)
+void vs_rbd_loop_detach(struct rbd_dev *d)
 {
 	if (d->efd < 0)
 		return;

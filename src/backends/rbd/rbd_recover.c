@@ -4,7 +4,7 @@
  * not run on an event loop or in librbd's callbacks.
  *
  *  - The image's size changed (rbd resize, here or anywhere: librbd's
- *    header watch calls rbd_header_changed): read it again and raise
+ *    header watch calls vs_rbd_header_changed): read it again and raise
  *    VS_BDEV_EV_RESIZED, which the disk turns into CAPACITY DATA HAS
  *    CHANGED (SBC-3 4.6).
  *  - The cluster blocklisted this client (`ceph osd blocklist add`, or
@@ -81,8 +81,8 @@ static bool reopen(struct rbd_dev *d, struct rbd_session *fresh, uint64_t *size)
 	t.create = false;
 	t.size = 0;
 	for (;;) {
-		if (rbd_session_open(&t, d->name, fresh, size, &object_size, d->efd,
-		                     rbd_header_changed, d) == 0)
+		if (vs_rbd_session_open(&t, d->name, fresh, size, &object_size, d->efd,
+		                     vs_rbd_header_changed, d) == 0)
 			return true;
 		/* one log line per new reason, not one per attempt */
 		if (strcmp(last, vs_last_error()) != 0) {
@@ -110,7 +110,7 @@ static void recover(struct rbd_dev *d)
 	while (atomic_load(&d->inflight) > 0)
 		if (wait_stop(d, DRAIN_MS))
 			return;
-	rbd_loop_switch(d, NULL, false);
+	vs_rbd_loop_switch(d, NULL, false);
 	if (old.watching)
 		rbd_update_unwatch(old.img, old.watch);
 	rbd_close(old.img);
@@ -118,18 +118,18 @@ static void recover(struct rbd_dev *d)
 	old.watching = false;
 	memset(&d->s, 0, sizeof(d->s));
 	/* the old client keeps its connection only to ask this */
-	while (rbd_session_blocklisted(&old, d->t.image))
+	while (vs_rbd_session_blocklisted(&old, d->t.image))
 		if (wait_stop(d, PROBE_MS)) {
-			rbd_session_close(&old);
+			vs_rbd_session_close(&old);
 			return;
 		}
-	rbd_session_close(&old);
+	vs_rbd_session_close(&old);
 	if (!reopen(d, &fresh, &size))
 		return;
 	d->s = fresh;
 	if (atomic_exchange(&d->size, size) != size)
 		event(d, VS_BDEV_EV_RESIZED, NULL);
-	rbd_loop_switch(d, d->s.img, true);
+	vs_rbd_loop_switch(d, d->s.img, true);
 	snprintf(why, sizeof(why), "rbd %s: reopened as client.%" PRIu64 " (%s)", d->name,
 	         d->s.instance, d->s.addr);
 	event(d, VS_BDEV_EV_BACK, why);
@@ -164,7 +164,7 @@ static void *supervise(void *arg)
 	return NULL;
 }
 
-void rbd_header_changed(void *arg)
+void vs_rbd_header_changed(void *arg)
 {
 	struct rbd_dev *d = arg;
 
@@ -174,7 +174,7 @@ void rbd_header_changed(void *arg)
 	pthread_mutex_unlock(&d->lock);
 }
 
-int rbd_recover_start(struct rbd_dev *d)
+int vs_rbd_recover_start(struct rbd_dev *d)
 {
 	int r = pthread_create(&d->sup, NULL, supervise, d);
 
@@ -188,7 +188,7 @@ int rbd_recover_start(struct rbd_dev *d)
 	return 0;
 }
 
-void rbd_recover_stop(struct rbd_dev *d)
+void vs_rbd_recover_stop(struct rbd_dev *d)
 {
 	pthread_mutex_lock(&d->lock);
 	d->stop = true;

@@ -225,7 +225,7 @@ static int take_lock(const char *name, struct rbd_session *s)
 	return r;
 }
 
-int rbd_session_open(const struct rbd_target *t, const char *name, struct rbd_session *s,
+int vs_rbd_session_open(const struct rbd_target *t, const char *name, struct rbd_session *s,
                      uint64_t *size, uint32_t *object_size, int efd,
                      void (*on_header)(void *arg), void *arg)
 {
@@ -275,11 +275,11 @@ int rbd_session_open(const struct rbd_target *t, const char *name, struct rbd_se
 	s->watching = true;
 	return 0;
 fail:
-	rbd_session_close(s);
+	vs_rbd_session_close(s);
 	return r;
 }
 
-void rbd_session_close(struct rbd_session *s)
+void vs_rbd_session_close(struct rbd_session *s)
 {
 	if (s->img) {
 		/* waits for a running callback; none comes after */
@@ -300,7 +300,7 @@ void rbd_session_close(struct rbd_session *s)
  * until its entry expires or is removed; then the same client is let in
  * again.  Any object will do (a missing one answers -ENOENT).
  */
-bool rbd_session_blocklisted(struct rbd_session *s, const char *image)
+bool vs_rbd_session_blocklisted(struct rbd_session *s, const char *image)
 {
 	char oid[128];
 	uint64_t sz;

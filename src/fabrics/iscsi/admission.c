@@ -9,20 +9,20 @@
 #include "admission.h"
 #include "log.h"
 
-int iscsi_adm_init(struct iscsi_admission *a, const struct iscsi_adm_limits *lim)
+int vs_iscsi_adm_init(struct iscsi_admission *a, const struct iscsi_adm_limits *lim)
 {
 	memset(a, 0, sizeof(*a));
 	a->lim = *lim;
 	a->logins = calloc(lim->max_logins ? lim->max_logins : 1, sizeof(*a->logins));
 	a->discovery = calloc(lim->max_discovery ? lim->max_discovery : 1, sizeof(*a->discovery));
 	if (!a->logins || !a->discovery) {
-		iscsi_adm_fini(a);
+		vs_iscsi_adm_fini(a);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-void iscsi_adm_fini(struct iscsi_admission *a)
+void vs_iscsi_adm_fini(struct iscsi_admission *a)
 {
 	free(a->logins);
 	free(a->discovery);
@@ -30,19 +30,19 @@ void iscsi_adm_fini(struct iscsi_admission *a)
 	a->discovery = NULL;
 }
 
-void iscsi_adm_count(struct iscsi_admission *a, int event)
+void vs_iscsi_adm_count(struct iscsi_admission *a, int event)
 {
 	if (event >= 0 && event < VS_ISCSI_ADMISSION_EVENTS)
 		atomic_fetch_add(&a->events[event], 1);
 }
 
-void iscsi_adm_note(struct iscsi_admission *a, int event, const char *fmt, ...)
+void vs_iscsi_adm_note(struct iscsi_admission *a, int event, const char *fmt, ...)
 {
 	va_list ap;
 
-	iscsi_adm_count(a, event);
+	vs_iscsi_adm_count(a, event);
 	va_start(ap, fmt);
-	iscsi_log_vrated(&a->rate[event], ISCSI_LOG_WARN, fmt, ap);
+	vs_iscsi_log_vrated(&a->rate[event], ISCSI_LOG_WARN, fmt, ap);
 	va_end(ap);
 }
 
@@ -125,7 +125,7 @@ static struct iscsi_adm_login *fair_share_victim(struct iscsi_admission *a, uint
 	return victim;
 }
 
-bool iscsi_adm_login_admit(struct iscsi_admission *a, const struct sockaddr_storage *src,
+bool vs_iscsi_adm_login_admit(struct iscsi_admission *a, const struct sockaddr_storage *src,
                            uint64_t now_ns, struct iscsi_adm_verdict *v)
 {
 	struct iscsi_adm_login *place = NULL;
@@ -153,20 +153,20 @@ bool iscsi_adm_login_admit(struct iscsi_admission *a, const struct sockaddr_stor
 	return true;
 }
 
-void iscsi_adm_login_bind(struct iscsi_admission *a, int slot, void *owner)
+void vs_iscsi_adm_login_bind(struct iscsi_admission *a, int slot, void *owner)
 {
 	if (slot >= 0 && (uint32_t)slot < a->lim.max_logins && a->logins[slot].used)
 		a->logins[slot].owner = owner;
 }
 
-void iscsi_adm_login_cancel(struct iscsi_admission *a, int slot)
+void vs_iscsi_adm_login_cancel(struct iscsi_admission *a, int slot)
 {
 	if (slot >= 0 && (uint32_t)slot < a->lim.max_logins && a->logins[slot].used &&
 	    !a->logins[slot].owner)
 		free_place(a, &a->logins[slot]);
 }
 
-void iscsi_adm_login_release(struct iscsi_admission *a, void *owner)
+void vs_iscsi_adm_login_release(struct iscsi_admission *a, void *owner)
 {
 	for (uint32_t i = 0; owner && i < a->lim.max_logins; i++)
 		if (a->logins[i].used && a->logins[i].owner == owner) {
@@ -177,7 +177,7 @@ void iscsi_adm_login_release(struct iscsi_admission *a, void *owner)
 
 /* ---------------------------------------------------------------- sessions */
 
-bool iscsi_adm_session_admit(struct iscsi_admission *a, bool vetted, bool reserve_on,
+bool vs_iscsi_adm_session_admit(struct iscsi_admission *a, bool vetted, bool reserve_on,
                              struct iscsi_adm_verdict *v)
 {
 	uint32_t reserved = reserve_on && !vetted ? a->lim.reserved_sessions : 0;
@@ -191,7 +191,7 @@ bool iscsi_adm_session_admit(struct iscsi_admission *a, bool vetted, bool reserv
 	return true;
 }
 
-void iscsi_adm_session_release(struct iscsi_admission *a)
+void vs_iscsi_adm_session_release(struct iscsi_admission *a)
 {
 	if (a->nsessions)
 		a->nsessions--;
@@ -205,7 +205,7 @@ static struct iscsi_adm_discovery *discovery_of(struct iscsi_admission *a, const
 	return NULL;
 }
 
-bool iscsi_adm_discovery_admit(struct iscsi_admission *a, void *owner, uint64_t now_ns,
+bool vs_iscsi_adm_discovery_admit(struct iscsi_admission *a, void *owner, uint64_t now_ns,
                                struct iscsi_adm_verdict *v)
 {
 	struct iscsi_adm_discovery *place = NULL, *idlest = NULL;
@@ -232,7 +232,7 @@ bool iscsi_adm_discovery_admit(struct iscsi_admission *a, void *owner, uint64_t 
 	return true;
 }
 
-void iscsi_adm_discovery_touch(struct iscsi_admission *a, void *owner, uint64_t now_ns)
+void vs_iscsi_adm_discovery_touch(struct iscsi_admission *a, void *owner, uint64_t now_ns)
 {
 	struct iscsi_adm_discovery *d = discovery_of(a, owner);
 
@@ -240,7 +240,7 @@ void iscsi_adm_discovery_touch(struct iscsi_admission *a, void *owner, uint64_t 
 		d->active_ns = now_ns;
 }
 
-void iscsi_adm_discovery_release(struct iscsi_admission *a, void *owner)
+void vs_iscsi_adm_discovery_release(struct iscsi_admission *a, void *owner)
 {
 	struct iscsi_adm_discovery *d = discovery_of(a, owner);
 

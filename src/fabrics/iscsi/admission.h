@@ -20,7 +20,7 @@
  *    discovery_idle.
  *
  * Pure accounting: no sockets, no threads.  The caller serialises every
- * call but iscsi_adm_count (the fabric: under vs_iscsi.lock, which only
+ * call but vs_iscsi_adm_count (the fabric: under vs_iscsi.lock, which only
  * accept, login, logout and the control plane take).  Slots are scanned
  * linearly: max_logins is at most VS_ISCSI_MAX_LOGINS_MAX (4096), and a few
  * dozen in practice.
@@ -83,37 +83,37 @@ struct iscsi_adm_verdict {
 	void *victim;           /* owner whose place the newcomer took: close it */
 };
 
-int  iscsi_adm_init(struct iscsi_admission *a, const struct iscsi_adm_limits *lim);  /* 0, -ENOMEM */
-void iscsi_adm_fini(struct iscsi_admission *a);
+int  vs_iscsi_adm_init(struct iscsi_admission *a, const struct iscsi_adm_limits *lim);  /* 0, -ENOMEM */
+void vs_iscsi_adm_fini(struct iscsi_admission *a);
 
 /* A connection accepted from src.  Admitted: the place is v->slot (bind
  * the connection to it, or cancel), and v->victim, if set, is a login
  * connection that lost its place to it.  Refused: v->refused. */
-bool iscsi_adm_login_admit(struct iscsi_admission *a, const struct sockaddr_storage *src,
+bool vs_iscsi_adm_login_admit(struct iscsi_admission *a, const struct sockaddr_storage *src,
                            uint64_t now_ns, struct iscsi_adm_verdict *v);
-void iscsi_adm_login_bind(struct iscsi_admission *a, int slot, void *owner);
-void iscsi_adm_login_cancel(struct iscsi_admission *a, int slot);
+void vs_iscsi_adm_login_bind(struct iscsi_admission *a, int slot, void *owner);
+void vs_iscsi_adm_login_cancel(struct iscsi_admission *a, int slot);
 /* Its login is over (full feature phase, or closed): the place is free.
  * Nothing when it holds none (never admitted here, or evicted). */
-void iscsi_adm_login_release(struct iscsi_admission *a, void *owner);
+void vs_iscsi_adm_login_release(struct iscsi_admission *a, void *owner);
 
 /* A normal session.  reserve_on: some target has an ACL or CHAP. */
-bool iscsi_adm_session_admit(struct iscsi_admission *a, bool vetted, bool reserve_on,
+bool vs_iscsi_adm_session_admit(struct iscsi_admission *a, bool vetted, bool reserve_on,
                              struct iscsi_adm_verdict *v);
-void iscsi_adm_session_release(struct iscsi_admission *a);
+void vs_iscsi_adm_session_release(struct iscsi_admission *a);
 
 /* A discovery session (owner: the session).  v->victim: the discovery
  * session it replaced (close it). */
-bool iscsi_adm_discovery_admit(struct iscsi_admission *a, void *owner, uint64_t now_ns,
+bool vs_iscsi_adm_discovery_admit(struct iscsi_admission *a, void *owner, uint64_t now_ns,
                                struct iscsi_adm_verdict *v);
 /* A Text or Logout request: it is not idle. */
-void iscsi_adm_discovery_touch(struct iscsi_admission *a, void *owner, uint64_t now_ns);
-void iscsi_adm_discovery_release(struct iscsi_admission *a, void *owner);
+void vs_iscsi_adm_discovery_touch(struct iscsi_admission *a, void *owner, uint64_t now_ns);
+void vs_iscsi_adm_discovery_release(struct iscsi_admission *a, void *owner);
 
 /* Count a refusal or drop (any thread, no lock); note also logs it (a
  * warning, a few per reason and 10 s at most). */
-void iscsi_adm_count(struct iscsi_admission *a, int event);
-void iscsi_adm_note(struct iscsi_admission *a, int event, const char *fmt, ...)
+void vs_iscsi_adm_count(struct iscsi_admission *a, int event);
+void vs_iscsi_adm_note(struct iscsi_admission *a, int event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif

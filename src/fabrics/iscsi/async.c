@@ -12,7 +12,7 @@
  * the connection's own loop.  The unit attention stays pending in the port,
  * so an initiator that ignores AsyncEvent 0 (libiscsi only logs it) still
  * gets it as CHECK CONDITION on its next command.  AsyncEvent 1 asks the
- * initiator to log out when the target stops (iscsi_async_request_logout).
+ * initiator to log out when the target stops (vs_iscsi_async_request_logout).
  */
 #include <string.h>
 
@@ -32,10 +32,10 @@ static void async_msg(struct vs_loop_msg *m)
 	c->async_posted = false;
 	pthread_mutex_unlock(&c->is->lock);
 	if (c->state == CONN_CLOSING) {
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
-	iscsi_async_flush(c);
+	vs_iscsi_async_flush(c);
 }
 
 /* is->lock held; any thread. */
@@ -57,7 +57,7 @@ static void queue_locked(struct iscsi_conn *c, uint64_t lun, uint16_t asc_ascq)
 }
 
 /* vs_port_event_fn registered by vs_iscsi_add_target; ctx = the target. */
-void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq)
+void vs_iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq)
 {
 	struct iscsi_target *t = ctx;
 	struct vs_iscsi *is = t->is;
@@ -80,7 +80,7 @@ static void fill_pdu(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, uint64_t lun
 
 	p->bhs.b[0] = ISCSI_OP_ASYNC_MSG;
 	p->bhs.b[1] = ISCSI_FLAG_FINAL;
-	iscsi_put_be64(p->bhs.b + 8, iscsi_scsi_to_lun(lun));
+	iscsi_put_be64(p->bhs.b + 8, vs_iscsi_scsi_to_lun(lun));
 	iscsi_put_be32(p->bhs.b + 16, ISCSI_RESERVED_TAG);     /* §11.9: ITT reserved */
 	p->bhs.b[36] = ASYNC_EVENT_SCSI;
 	/* §11.9.4: SenseLength, then the sense data. */
@@ -95,7 +95,7 @@ static void fill_pdu(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, uint64_t lun
 /* On the connection's loop: send what is queued, leaving the receive path
  * the two control slots it needs (conn_rx.c dispatch); the rest goes on a
  * later tick. */
-void iscsi_async_flush(struct iscsi_conn *c)
+void vs_iscsi_async_flush(struct iscsi_conn *c)
 {
 	for (;;) {
 		struct iscsi_ctl_pdu *p;
@@ -112,17 +112,17 @@ void iscsi_async_flush(struct iscsi_conn *c)
 		lun = c->async_ev[0].lun;
 		asc = c->async_ev[0].asc_ascq;
 		pthread_mutex_unlock(&c->is->lock);
-		if (!any || c->state != CONN_FULL || !iscsi_ctl_available(c, 3))
+		if (!any || c->state != CONN_FULL || !vs_iscsi_ctl_available(c, 3))
 			return;
-		p = iscsi_ctl_get(c);
+		p = vs_iscsi_ctl_get(c);
 		fill_pdu(c, p, lun, asc);
 		pthread_mutex_lock(&c->is->lock);
 		c->async_n--;
 		memmove(&c->async_ev[0], &c->async_ev[1], c->async_n * sizeof(c->async_ev[0]));
 		pthread_mutex_unlock(&c->is->lock);
-		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: async event lun %llu sense 6/%02x/%02x",
+		vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: async event lun %llu sense 6/%02x/%02x",
 		          (unsigned long long)c->id, (unsigned long long)lun, VS_ASC(asc), VS_ASCQ(asc));
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 	}
 }
 
@@ -133,13 +133,13 @@ void iscsi_async_flush(struct iscsi_conn *c)
  * for Logout" (scsi_cmd.c does, once this went out).  Sent when the target
  * stops (iscsi_target.c).
  */
-bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds)
+bool vs_iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds)
 {
 	struct iscsi_ctl_pdu *p;
 
-	if (c->state != CONN_FULL || !iscsi_ctl_available(c, 3))
+	if (c->state != CONN_FULL || !vs_iscsi_ctl_available(c, 3))
 		return false;   /* keep the receive path's two slots */
-	p = iscsi_ctl_get(c);
+	p = vs_iscsi_ctl_get(c);
 	p->bhs.b[0] = ISCSI_OP_ASYNC_MSG;
 	p->bhs.b[1] = ISCSI_FLAG_FINAL;
 	iscsi_put_be32(p->bhs.b + 16, ISCSI_RESERVED_TAG);
@@ -147,8 +147,8 @@ bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds)
 	iscsi_put_be16(p->bhs.b + 42, seconds);            /* Parameter3 */
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
 	c->logout_requested = true;
-	iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: asking the initiator to log out within %u s",
+	vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: asking the initiator to log out within %u s",
 	          (unsigned long long)c->id, seconds);
-	iscsi_ctl_send(c, p);
+	vs_iscsi_ctl_send(c, p);
 	return true;
 }

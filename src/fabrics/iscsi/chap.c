@@ -24,24 +24,24 @@ static const EVP_MD *chap_md(int alg)
 	}
 }
 
-void iscsi_chap_init(struct iscsi_chap *c, const struct iscsi_chap_creds *creds)
+void vs_iscsi_chap_init(struct iscsi_chap *c, const struct iscsi_chap_creds *creds)
 {
 	memset(c, 0, sizeof(*c));
 	c->creds = creds;
 	c->state = ISCSI_CHAP_WAIT_A;
 }
 
-void iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds)
+void vs_iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds)
 {
 	OPENSSL_cleanse(creds, sizeof(*creds));     /* not optimised away like memset */
 }
 
-bool iscsi_chap_secret_weak(const char *secret)
+bool vs_iscsi_chap_secret_weak(const char *secret)
 {
 	return strlen(secret) < ISCSI_CHAP_SECRET_MIN_RECOMMENDED;
 }
 
-int iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *challenge,
+int vs_iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *challenge,
                        size_t clen, uint8_t *out, size_t *outlen)
 {
 	const EVP_MD *md = chap_md(alg);
@@ -67,7 +67,7 @@ int iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *c
 	return 0;
 }
 
-int iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_textbuf *rsp)
+int vs_iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_textbuf *rsp)
 {
 	char hex[2 * ISCSI_CHAP_DIGEST_MAX + 3];
 	int alg = 0, r;
@@ -84,7 +84,7 @@ int iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_
 		if (len < sizeof(item)) {
 			memcpy(item, p, len);
 			item[len] = '\0';
-			if (!iscsi_parse_number(item, &v) && v <= 255 && chap_md((int)v)) {
+			if (!vs_iscsi_parse_number(item, &v) && v <= 255 && chap_md((int)v)) {
 				alg = (int)v;
 				break;
 			}
@@ -106,17 +106,17 @@ int iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_
 		c->state = ISCSI_CHAP_FAILED;
 		return -EIO;
 	}
-	if (iscsi_encode_hex(c->challenge, c->clen, hex, sizeof(hex)))
+	if (vs_iscsi_encode_hex(c->challenge, c->clen, hex, sizeof(hex)))
 		return -ENOSPC;
-	if ((r = iscsi_textbuf_addf(rsp, "CHAP_A", "%d", alg)) ||
-	    (r = iscsi_textbuf_addf(rsp, "CHAP_I", "%u", c->id)) ||
-	    (r = iscsi_textbuf_add(rsp, "CHAP_C", hex)))
+	if ((r = vs_iscsi_textbuf_addf(rsp, "CHAP_A", "%d", alg)) ||
+	    (r = vs_iscsi_textbuf_addf(rsp, "CHAP_I", "%u", c->id)) ||
+	    (r = vs_iscsi_textbuf_add(rsp, "CHAP_C", hex)))
 		return r;
 	c->state = ISCSI_CHAP_WAIT_NR;
 	return 0;
 }
 
-int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
+int vs_iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
                       const char *ci, const char *cc, struct iscsi_textbuf *rsp)
 {
 	uint8_t got[ISCSI_CHAP_DIGEST_MAX + 1], want[ISCSI_CHAP_DIGEST_MAX];
@@ -134,12 +134,12 @@ int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
 	/* An empty secret would let anyone compute the response. */
 	if (!c->creds->secret[0])
 		return -EACCES;
-	if (iscsi_decode_binary(r, got, sizeof(got), &glen) || glen != c->dlen)
+	if (vs_iscsi_decode_binary(r, got, sizeof(got), &glen) || glen != c->dlen)
 		return -EACCES;
 	if (cc) {
-		if (iscsi_parse_number(ci, &iid) || iid > 255)
+		if (vs_iscsi_parse_number(ci, &iid) || iid > 255)
 			return -EINVAL;
-		err = iscsi_decode_binary(cc, ichal, sizeof(ichal), &iclen);
+		err = vs_iscsi_decode_binary(cc, ichal, sizeof(ichal), &iclen);
 		if (err == -ENOSPC)
 			return -EACCES;
 		if (err || iclen == 0)
@@ -148,7 +148,7 @@ int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
 
 	/* The user name is not secret; the response is compared in constant
 	 * time so timing does not leak how much of it matched. */
-	err = iscsi_chap_compute(c->alg, c->id, c->creds->secret, c->challenge, c->clen, want, &wlen);
+	err = vs_iscsi_chap_compute(c->alg, c->id, c->creds->secret, c->challenge, c->clen, want, &wlen);
 	if (err)
 		return err;
 	if (strcmp(n, c->creds->user) != 0 || CRYPTO_memcmp(got, want, wlen) != 0)
@@ -161,7 +161,7 @@ int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
 	 * directions -- treated as an authentication failure.
 	 */
 	if (have_mutual_secret) {
-		err = iscsi_chap_compute(c->alg, c->id, c->creds->mutual_secret, c->challenge,
+		err = vs_iscsi_chap_compute(c->alg, c->id, c->creds->mutual_secret, c->challenge,
 		                         c->clen, want, &wlen);
 		if (err)
 			return err;
@@ -178,14 +178,14 @@ int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
 		/* §12.1.3: a challenge equal to ours is a reflection attempt. */
 		if (iclen == c->clen && !memcmp(ichal, c->challenge, iclen))
 			return -EACCES;
-		err = iscsi_chap_compute(c->alg, (uint8_t)iid, c->creds->mutual_secret, ichal, iclen,
+		err = vs_iscsi_chap_compute(c->alg, (uint8_t)iid, c->creds->mutual_secret, ichal, iclen,
 		                         want, &wlen);
 		if (err)
 			return err;
-		if (iscsi_encode_hex(want, wlen, hex, sizeof(hex)))
+		if (vs_iscsi_encode_hex(want, wlen, hex, sizeof(hex)))
 			return -ENOSPC;
-		if ((err = iscsi_textbuf_add(rsp, "CHAP_N", c->creds->mutual_user)) ||
-		    (err = iscsi_textbuf_add(rsp, "CHAP_R", hex)))
+		if ((err = vs_iscsi_textbuf_add(rsp, "CHAP_N", c->creds->mutual_user)) ||
+		    (err = vs_iscsi_textbuf_add(rsp, "CHAP_R", hex)))
 			return err;
 		c->mutual = true;
 	}

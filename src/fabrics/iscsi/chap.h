@@ -46,30 +46,30 @@ struct iscsi_chap {
 	bool mutual;             /* the initiator asked the target to prove itself */
 };
 
-void iscsi_chap_init(struct iscsi_chap *c, const struct iscsi_chap_creds *creds);
+void vs_iscsi_chap_init(struct iscsi_chap *c, const struct iscsi_chap_creds *creds);
 
 /* Step 2: CHAP_A list -> CHAP_A, CHAP_I, CHAP_C appended to rsp.
  * 0; -ENOTSUP no algorithm in the list we support; -EPROTO wrong state;
  * -EIO random generator failure; -ENOSPC/-ENOMEM rsp full. */
-int iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_textbuf *rsp);
+int vs_iscsi_chap_challenge(struct iscsi_chap *c, const char *chap_a, struct iscsi_textbuf *rsp);
 
 /* Step 3: check CHAP_N/CHAP_R; with ci/cc (both or neither) answer the
  * initiator's challenge with CHAP_N/CHAP_R appended to rsp.
  * 0 = authenticated; -EACCES wrong name or response, reflected challenge,
  * same secret both ways, or mutual asked without a mutual secret;
  * -EINVAL malformed value; -EPROTO wrong state. */
-int iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
+int vs_iscsi_chap_verify(struct iscsi_chap *c, const char *n, const char *r,
                       const char *ci, const char *cc, struct iscsi_textbuf *rsp);
 
 /* H(id || secret || challenge) for algorithm alg; 0 or -ENOTSUP.
  * *outlen receives the digest length. */
-int iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *challenge,
+int vs_iscsi_chap_compute(int alg, uint8_t id, const char *secret, const uint8_t *challenge,
                        size_t clen, uint8_t *out, size_t *outlen);
 
 /* Zero a copy of credentials before its memory goes. */
-void iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds);
+void vs_iscsi_chap_creds_wipe(struct iscsi_chap_creds *creds);
 
 /* Shorter than the 96 bits §12.1.3 asks for; the config layer may warn. */
-bool iscsi_chap_secret_weak(const char *secret);
+bool vs_iscsi_chap_secret_weak(const char *secret);
 
 #endif

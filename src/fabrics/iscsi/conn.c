@@ -33,7 +33,7 @@
 #include "iscsi_target.h"
 #include "log.h"
 
-struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
+struct iscsi_conn *vs_iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
                                      const char *local)
 {
 	struct iscsi_conn *c = calloc(1, sizeof(*c));
@@ -54,8 +54,8 @@ struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *pe
 	c->big_buf_len = c->rx_buf_len;
 	c->big_buf = malloc(c->big_buf_len);
 	c->rbuf = malloc(ISCSI_RBUF_LEN);
-	iscsi_target_env_init(is, c);
-	c->login = c->rx_buf && c->big_buf && c->rbuf ? iscsi_login_new(&c->env) : NULL;
+	vs_iscsi_target_env_init(is, c);
+	c->login = c->rx_buf && c->big_buf && c->rbuf ? vs_iscsi_login_new(&c->env) : NULL;
 	if (!c->login) {
 		free(c->rx_buf);
 		free(c->big_buf);
@@ -72,12 +72,12 @@ static void conn_free(struct iscsi_conn *c)
 	struct iscsi_loop *loop = c->loop;
 	struct vs_iscsi *is = c->is;
 
-	iscsi_session_detach(c);
-	iscsi_tasks_fini(c);
+	vs_iscsi_session_detach(c);
+	vs_iscsi_tasks_fini(c);
 	if (c->text)
-		iscsi_text_free(c->text);
+		vs_iscsi_text_free(c->text);
 	if (c->login)
-		iscsi_login_free(c->login);
+		vs_iscsi_login_free(c->login);
 	if (c->lprev)
 		c->lprev->lnext = c->lnext;
 	else if (loop->conns == c)
@@ -125,7 +125,7 @@ static void reap_msg(struct vs_loop_msg *m)
  * synchronously: callers up the stack may still hold the pointer, and a
  * later event of the same epoll_wait batch may name this connection, so
  * the free runs only after the whole batch (iscsi_loop_post_late). */
-void iscsi_conn_try_free(struct iscsi_conn *c)
+void vs_iscsi_conn_try_free(struct iscsi_conn *c)
 {
 	if (c->reap_posted || !may_free(c))
 		return;
@@ -134,42 +134,42 @@ void iscsi_conn_try_free(struct iscsi_conn *c)
 	vs_loop_post_late(c->loop->base, &c->reap_msg);
 }
 
-void iscsi_conn_login_over(struct iscsi_conn *c)
+void vs_iscsi_conn_login_over(struct iscsi_conn *c)
 {
 	if (!c->login_budget)
 		return;
 	c->login_budget = false;
 	pthread_mutex_lock(&c->is->lock);
-	iscsi_adm_login_release(&c->is->adm, c);
+	vs_iscsi_adm_login_release(&c->is->adm, c);
 	pthread_mutex_unlock(&c->is->lock);
 }
 
-void iscsi_conn_close(struct iscsi_conn *c, const char *reason)
+void vs_iscsi_conn_close(struct iscsi_conn *c, const char *reason)
 {
 	if (c->state == CONN_CLOSING)
 		return;
 	c->close_reason = reason;
 	if (c->sess && !c->sess->discovery)
-		iscsi_log(ISCSI_LOG_INFO, "conn %llu %s (%s, tsih %u) closed: %s", (unsigned long long)c->id,
+		vs_iscsi_log(ISCSI_LOG_INFO, "conn %llu %s (%s, tsih %u) closed: %s", (unsigned long long)c->id,
 		          c->peer, c->sess->initiator, c->sess->tsih, reason);
 	else    /* anyone can open and drop these at will: rate limited */
-		iscsi_log_rated(&c->is->close_log_rate, ISCSI_LOG_INFO, "conn %llu %s closed: %s",
+		vs_iscsi_log_rated(&c->is->close_log_rate, ISCSI_LOG_INFO, "conn %llu %s closed: %s",
 		                (unsigned long long)c->id, c->peer, reason);
 	c->state = CONN_CLOSING;
-	iscsi_conn_login_over(c);
+	vs_iscsi_conn_login_over(c);
 	if (c->fd >= 0) {
 		vs_loop_fd_del(c->loop->base, c->fd);
 		close(c->fd);
 		c->fd = -1;
 	}
 	/* Drop whatever was not sent; items release their owners. */
-	iscsi_tx_drop_all(c);
-	iscsi_tasks_release_all_local(c);
+	vs_iscsi_tx_drop_all(c);
+	vs_iscsi_tasks_release_all_local(c);
 	/* Connection loss (ERL 0): every task of the nexus is aborted; each
 	 * SRB's done() still runs exactly once and we wait for all of them. */
 	if (c->outstanding_srbs && c->sess && c->sess->nexus && c->sess->target)
 		vs_port_nexus_abort_all(c->sess->target->port, c->sess->nexus);
-	iscsi_conn_try_free(c);
+	vs_iscsi_conn_try_free(c);
 }
 
 static void kill_msg(struct vs_loop_msg *m)
@@ -185,13 +185,13 @@ static void kill_msg(struct vs_loop_msg *m)
 	if (!reason)
 		reason = c->sess && c->sess->dying ? "session reinstated or removed" : "closed by request";
 	if (c->state != CONN_CLOSING)
-		iscsi_conn_close(c, reason);
+		vs_iscsi_conn_close(c, reason);
 	else
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 }
 
 /* Called with is->lock held, from any thread. */
-void iscsi_conn_kill_async(struct iscsi_conn *c)
+void vs_iscsi_conn_kill_async(struct iscsi_conn *c)
 {
 	if (c->kill_pending)
 		return;

@@ -30,7 +30,7 @@
 #define ISCSI_MAX_DSL           VS_ISCSI_MAX_RECV_DSL_MAX
 /* Task slots beyond the CmdSN window, for immediate commands (§3.2.2.1). */
 #define ISCSI_IMMEDIATE_TASKS   8u
-/* Slots beyond window + immediate: belt and braces, see iscsi_tasks_init. */
+/* Slots beyond window + immediate: belt and braces, see vs_iscsi_tasks_init. */
 #define ISCSI_TASK_MARGIN       8u
 /* SRBs beyond the task slots: an SRB returns to its pool only once the
  * miniport has let go too, so a few extra cover completions racing with
@@ -361,115 +361,115 @@ struct iscsi_conn {
  */
 
 /* ---- conn.c: lifetime */
-struct iscsi_conn *iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
+struct iscsi_conn *vs_iscsi_conn_create(struct vs_iscsi *is, int fd, const char *peer,
                                      const char *local);
-void iscsi_conn_close(struct iscsi_conn *c, const char *reason);
+void vs_iscsi_conn_close(struct iscsi_conn *c, const char *reason);
 /* Free it once nothing refers to it (after the current epoll batch). */
-void iscsi_conn_try_free(struct iscsi_conn *c);
-void iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread, is->lock held */
+void vs_iscsi_conn_try_free(struct iscsi_conn *c);
+void vs_iscsi_conn_kill_async(struct iscsi_conn *c);   /* any thread, is->lock held */
 /* Its login is over (full feature phase, or closing): give its place in
  * the login budget back. */
-void iscsi_conn_login_over(struct iscsi_conn *c);
+void vs_iscsi_conn_login_over(struct iscsi_conn *c);
 
 /* ---- conn_event.c: on its loop */
-void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
+void vs_iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop);  /* posts to loop */
 
 /* ---- conn_rx.c: receive state machine and dispatch */
-void iscsi_conn_rx(struct iscsi_conn *c);       /* take in what the socket holds */
+void vs_iscsi_conn_rx(struct iscsi_conn *c);       /* take in what the socket holds */
 
 /* ---- conn_sink.c: the receive side, for the PDU handlers */
-void iscsi_conn_resume_rx(struct iscsi_conn *c);
-void iscsi_conn_pause_rx(struct iscsi_conn *c);
+void vs_iscsi_conn_resume_rx(struct iscsi_conn *c);
+void vs_iscsi_conn_pause_rx(struct iscsi_conn *c);
 /* Run the receive state machine again soon (bytes already buffered). */
-void iscsi_conn_rx_kick(struct iscsi_conn *c);
+void vs_iscsi_conn_rx_kick(struct iscsi_conn *c);
 /* Where the current PDU's data segment goes: nowhere, rx_buf (control
  * PDUs), or base[0, len) then discard_after bytes dropped. */
-void iscsi_rx_sink_discard(struct iscsi_conn *c);
-void iscsi_rx_sink_buf(struct iscsi_conn *c);
-void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
+void vs_iscsi_rx_sink_discard(struct iscsi_conn *c);
+void vs_iscsi_rx_sink_buf(struct iscsi_conn *c);
+void vs_iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after);
 
 /* ---- conn_tx.c: send path */
-void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx);
-void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx);
+void vs_iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx);
+void vs_iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx);
 /* Send what is ready.  NULL, or why the connection must now be closed (the
  * caller closes it). */
-const char *iscsi_tx_flush(struct iscsi_conn *c);
+const char *vs_iscsi_tx_flush(struct iscsi_conn *c);
 /* Closing: drop every queued item, telling its owner (finished). */
-void iscsi_tx_drop_all(struct iscsi_conn *c);
-uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c);
+void vs_iscsi_tx_drop_all(struct iscsi_conn *c);
+uint32_t vs_iscsi_conn_max_cmdsn(struct iscsi_conn *c);
 /* Fill StatSN / ExpCmdSN / MaxCmdSN of a target PDU header. */
-void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode);
+void vs_iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode);
 /* Finish a built PDU: header digest, data iovecs, pad, data digest. */
-void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
+void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests);
 /* The epoll events wanted for the socket (no-op once closed). */
-void iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events);
+void vs_iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events);
 
 /* ---- conn_ctl.c: control PDUs */
-struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c);
-void iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
-void iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
-bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n);
+struct iscsi_ctl_pdu *vs_iscsi_ctl_get(struct iscsi_conn *c);
+void vs_iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
+void vs_iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p);
+bool vs_iscsi_ctl_available(struct iscsi_conn *c, unsigned n);
 /* Prepare a control PDU that lives outside the connection's slots (TMF). */
-void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p);
+void vs_iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p);
 
 /* ---- conn_timer.c */
-void iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
+void vs_iscsi_conn_tick(struct iscsi_conn *c, uint64_t now);
 
 /* ---- conn_login.c */
-void iscsi_conn_login_header(struct iscsi_conn *c);
-int  iscsi_conn_enter_full_feature(struct iscsi_conn *c);
+void vs_iscsi_conn_login_header(struct iscsi_conn *c);
+int  vs_iscsi_conn_enter_full_feature(struct iscsi_conn *c);
 /* Called with is->lock held by the old session's teardown, any thread. */
-void iscsi_conn_post_reinstated(struct iscsi_conn *waiter);
+void vs_iscsi_conn_post_reinstated(struct iscsi_conn *waiter);
 
 /* ---- reject.c */
-void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad);
+void vs_iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad);
 /* Reject the PDU being received and skip its data segment. */
-void iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason);
+void vs_iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason);
 /* The same, with a log line (why); fatal: close once the Reject is out. */
-void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
+void vs_iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why);
 
 /* ---- session.c */
-int  iscsi_session_bind(struct iscsi_conn *c);   /* at login DONE; see session.c */
-int  iscsi_session_finish_bind(struct iscsi_conn *c);
-void iscsi_session_detach(struct iscsi_conn *c);
+int  vs_iscsi_session_bind(struct iscsi_conn *c);   /* at login DONE; see session.c */
+int  vs_iscsi_session_finish_bind(struct iscsi_conn *c);
+void vs_iscsi_session_detach(struct iscsi_conn *c);
 /* CmdSN checks (§3.2.2.1): 1 = process, 0 = drop silently. */
-int  iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+int  vs_iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 /* ExpStatSN of a full-feature PDU acknowledges no status never sent (see
  * session.c); false = protocol error. */
-bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h);
+bool vs_iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h);
 /* A discovery session's Text or Logout request (not idle); nothing for a
  * normal session. */
-void iscsi_session_discovery_active(struct iscsi_conn *c);
+void vs_iscsi_session_discovery_active(struct iscsi_conn *c);
 /* Advance ExpCmdSN past an accepted non-immediate PDU. */
-void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
+void vs_iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h);
 
 /* ---- scsi_cmd.c */
-int  iscsi_scsi_cmd_header(struct iscsi_conn *c);     /* 0 ok, 1 paused (no resources) */
-int  iscsi_data_out_header(struct iscsi_conn *c);
-void iscsi_task_srb_done(struct vs_srb *srb);
-void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t);
-struct iscsi_task *iscsi_task_find(struct iscsi_conn *c, uint32_t itt);
-void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd);
-void iscsi_tasks_fini(struct iscsi_conn *c);
-void iscsi_tasks_release_all_local(struct iscsi_conn *c);
-void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t);
+int  vs_iscsi_scsi_cmd_header(struct iscsi_conn *c);     /* 0 ok, 1 paused (no resources) */
+int  vs_iscsi_data_out_header(struct iscsi_conn *c);
+void vs_iscsi_task_srb_done(struct vs_srb *srb);
+void vs_iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t);
+struct iscsi_task *vs_iscsi_task_find(struct iscsi_conn *c, uint32_t itt);
+void vs_iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd);
+void vs_iscsi_tasks_fini(struct iscsi_conn *c);
+void vs_iscsi_tasks_release_all_local(struct iscsi_conn *c);
+void vs_iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t);
 
 /* ---- tmf.c */
-int  iscsi_tmf_header(struct iscsi_conn *c);
+int  vs_iscsi_tmf_header(struct iscsi_conn *c);
 /* ---- async.c: Asynchronous Message (§11.9) */
-void iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq);   /* vs_port_event_fn */
-void iscsi_async_flush(struct iscsi_conn *c);       /* send what is pending (loop thread) */
+void vs_iscsi_async_port_event(void *ctx, uint64_t lun, uint16_t asc_ascq);   /* vs_port_event_fn */
+void vs_iscsi_async_flush(struct iscsi_conn *c);       /* send what is pending (loop thread) */
 /* AsyncEvent 1, "target requests Logout" within `seconds`; false when no
  * control slot is free (try again later).  Sets c->logout_requested. */
-bool iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds);
+bool vs_iscsi_async_request_logout(struct iscsi_conn *c, uint16_t seconds);
 /* ---- nop.c */
-int  iscsi_nop_out_header(struct iscsi_conn *c);
-void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);
+int  vs_iscsi_nop_out_header(struct iscsi_conn *c);
+void vs_iscsi_nop_tick(struct iscsi_conn *c, uint64_t now);
 /* ---- logout.c */
-int  iscsi_logout_header(struct iscsi_conn *c);
-void iscsi_logout_progress(struct iscsi_conn *c);
+int  vs_iscsi_logout_header(struct iscsi_conn *c);
+void vs_iscsi_logout_progress(struct iscsi_conn *c);
 /* ---- text_req.c */
-int  iscsi_text_header(struct iscsi_conn *c);
+int  vs_iscsi_text_header(struct iscsi_conn *c);
 
 #endif

@@ -18,16 +18,16 @@ static bool ctl_build(struct iscsi_conn *c, struct iscsi_tx *tx)
 	if (p->statsn_mode == 0xff)
 		return false;       /* already went out */
 	memcpy(tx->hdr, p->bhs.b, ISCSI_BHS_LEN);
-	iscsi_fill_sn(c, tx->hdr, (enum iscsi_statsn_mode)p->statsn_mode);
+	vs_iscsi_fill_sn(c, tx->hdr, (enum iscsi_statsn_mode)p->statsn_mode);
 	/* Login PDUs never carry digests (§13.1: they start after login). */
-	iscsi_tx_set_pdu(c, tx, &data, 1, p->dlen, !login);
+	vs_iscsi_tx_set_pdu(c, tx, &data, 1, p->dlen, !login);
 	p->statsn_mode = 0xff;
 	tx->last = true;
 	return true;
 }
 
 /* Give a slot back (also one whose PDU never went out). */
-void iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p)
+void vs_iscsi_ctl_put(struct iscsi_conn *c, struct iscsi_ctl_pdu *p)
 {
 	if (p->uses_big)
 		c->big_busy = false;
@@ -40,18 +40,18 @@ static void ctl_finished(struct iscsi_conn *c, struct iscsi_tx *tx)
 	struct iscsi_ctl_pdu *p = ISCSI_CONTAINER_OF(tx, struct iscsi_ctl_pdu, tx);
 	bool close_after = p->close_after && p->statsn_mode == 0xff;
 
-	iscsi_ctl_put(c, p);
+	vs_iscsi_ctl_put(c, p);
 	if (c->state == CONN_CLOSING) {
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
 	if (close_after) {
 		c->close_after_tx = true;
 		if (!c->txq_head)
-			iscsi_conn_close(c, c->close_reason ? c->close_reason : "logout");
+			vs_iscsi_conn_close(c, c->close_reason ? c->close_reason : "logout");
 		return;
 	}
-	iscsi_conn_resume_rx(c);
+	vs_iscsi_conn_resume_rx(c);
 }
 
 static void ctl_init(struct iscsi_ctl_pdu *p)
@@ -68,7 +68,7 @@ static void ctl_init(struct iscsi_ctl_pdu *p)
 	p->tx.finished = ctl_finished;
 }
 
-struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c)
+struct iscsi_ctl_pdu *vs_iscsi_ctl_get(struct iscsi_conn *c)
 {
 	for (unsigned i = 0; i < ISCSI_CTL_SLOTS; i++) {
 		struct iscsi_ctl_pdu *p = &c->ctl[i];
@@ -83,7 +83,7 @@ struct iscsi_ctl_pdu *iscsi_ctl_get(struct iscsi_conn *c)
 
 /* Asked before every PDU is handled: stop at the n-th free slot (usually
  * the first few are free), not after counting all of them. */
-bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n)
+bool vs_iscsi_ctl_available(struct iscsi_conn *c, unsigned n)
 {
 	unsigned f = 0;
 
@@ -92,16 +92,16 @@ bool iscsi_ctl_available(struct iscsi_conn *c, unsigned n)
 	return f >= n;
 }
 
-void iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p)
+void vs_iscsi_ctl_send(struct iscsi_conn *c, struct iscsi_ctl_pdu *p)
 {
 	if (p->tx.build != ctl_build) {   /* a slot embedded elsewhere (TMF) */
 		p->tx.build = ctl_build;
 		p->tx.finished = ctl_finished;
 	}
-	iscsi_tx_queue(c, &p->tx);
+	vs_iscsi_tx_queue(c, &p->tx);
 }
 
-void iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p)
+void vs_iscsi_ctl_init_embedded(struct iscsi_ctl_pdu *p)
 {
 	ctl_init(p);
 }

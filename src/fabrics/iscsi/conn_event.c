@@ -15,10 +15,10 @@
 /* Send what is queued; close the connection if the send path says so. */
 static void flush(struct iscsi_conn *c)
 {
-	const char *why = iscsi_tx_flush(c);
+	const char *why = vs_iscsi_tx_flush(c);
 
 	if (why)
-		iscsi_conn_close(c, why);
+		vs_iscsi_conn_close(c, why);
 }
 
 static void flush_msg(struct vs_loop_msg *m)
@@ -27,7 +27,7 @@ static void flush_msg(struct vs_loop_msg *m)
 
 	c->flush_posted = false;
 	if (c->state == CONN_CLOSING)
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 	else
 		flush(c);
 }
@@ -38,10 +38,10 @@ static void resume_msg(struct vs_loop_msg *m)
 
 	c->resume_posted = false;
 	if (c->state == CONN_CLOSING) {
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
-	iscsi_conn_rx(c);
+	vs_iscsi_conn_rx(c);
 }
 
 static void conn_event(struct vs_loop_fd *h, uint32_t events)
@@ -58,10 +58,10 @@ static void conn_event(struct vs_loop_fd *h, uint32_t events)
 		if (c->rx_paused) {
 			/* Paused for resources; a hang-up still ends the connection. */
 			if (events & (EPOLLHUP | EPOLLERR))
-				iscsi_conn_close(c, "peer closed the connection");
+				vs_iscsi_conn_close(c, "peer closed the connection");
 			return;
 		}
-		iscsi_conn_rx(c);
+		vs_iscsi_conn_rx(c);
 	}
 }
 
@@ -79,18 +79,18 @@ static void attach_msg(struct vs_loop_msg *m)
 	/* A group asked to stop keeps this loop until the connection is gone. */
 	vs_loop_hold(loop->base);
 	if (c->is->stopping) {
-		iscsi_conn_close(c, "target stopping");
+		vs_iscsi_conn_close(c, "target stopping");
 		return;
 	}
 	if (vs_loop_fd_add(loop->base, c->fd, c->events, &c->h) < 0) {
-		iscsi_conn_close(c, "epoll registration failed");
+		vs_iscsi_conn_close(c, "epoll registration failed");
 		return;
 	}
-	iscsi_log(ISCSI_LOG_DEBUG, "conn %llu from %s on loop %u", (unsigned long long)c->id, c->peer,
+	vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu from %s on loop %u", (unsigned long long)c->id, c->peer,
 	          loop->idx);
 }
 
-void iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop)
+void vs_iscsi_conn_attach(struct iscsi_conn *c, struct iscsi_loop *loop)
 {
 	c->loop = loop;
 	/* Set once: the messages are posted again and again. */

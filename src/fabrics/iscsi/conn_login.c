@@ -33,13 +33,13 @@ static void count_refusal(void *target, uint16_t status)
 
 static void login_complete(struct iscsi_conn *c);
 
-void iscsi_conn_login_header(struct iscsi_conn *c)
+void vs_iscsi_conn_login_header(struct iscsi_conn *c)
 {
 	if (c->rx_dlen > c->rx_buf_len) {
-		iscsi_conn_close(c, "login request too long");
+		vs_iscsi_conn_close(c, "login request too long");
 		return;
 	}
-	iscsi_rx_sink_buf(c);
+	vs_iscsi_rx_sink_buf(c);
 	c->rx_complete = login_complete;
 }
 
@@ -72,33 +72,33 @@ static void sanitize_params(struct iscsi_params *p)
 		p->max_outstanding_r2t = ISCSI_MAX_R2T;
 }
 
-int iscsi_conn_enter_full_feature(struct iscsi_conn *c)
+int vs_iscsi_conn_enter_full_feature(struct iscsi_conn *c)
 {
 	struct iscsi_session *s = c->sess;
 
-	c->p = *iscsi_login_params(c->login);
+	c->p = *vs_iscsi_login_params(c->login);
 	sanitize_params(&c->p);
 	if (!c->p.max_recv_dsl || c->p.max_recv_dsl > c->rx_buf_len)
 		c->p.max_recv_dsl = c->is->cfg.max_recv_dsl;
 	if (!s->discovery) {
-		iscsi_tasks_init(c, c->is->cfg.queue_depth);
+		vs_iscsi_tasks_init(c, c->is->cfg.queue_depth);
 		if (!c->tasks || !c->pool)
 			return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
 	}
-	c->text = iscsi_text_new(&c->env, &c->p, s->target);
+	c->text = vs_iscsi_text_new(&c->env, &c->p, s->target);
 	if (!c->text)
 		return -ISCSI_LOGIN_STATUS_NO_RESOURCES;
 	c->hdigest = c->p.header_digest;
 	c->ddigest = c->p.data_digest;
 	c->state = CONN_FULL;
 	c->last_rx_ns = c->disc_active_ns = vs_loop_clock_ns();
-	iscsi_conn_login_over(c);
+	vs_iscsi_conn_login_over(c);
 	if (s->discovery)
-		iscsi_log_rated(&c->is->discovery_log_rate, ISCSI_LOG_INFO,
+		vs_iscsi_log_rated(&c->is->discovery_log_rate, ISCSI_LOG_INFO,
 		                "conn %llu %s: discovery session for %s", (unsigned long long)c->id,
 		                c->peer, s->initiator);
 	else
-		iscsi_log(ISCSI_LOG_INFO,
+		vs_iscsi_log(ISCSI_LOG_INFO,
 		          "login: %s isid %02x%02x%02x%02x%02x%02x -> %s (tsih %u, conn %llu %s, "
 		          "hd=%s dd=%s mrdsl=%u mxdsl=%u burst=%u/%u imm=%d r2t=%d)",
 		          s->initiator, s->isid[0], s->isid[1], s->isid[2], s->isid[3], s->isid[4],
@@ -113,19 +113,19 @@ int iscsi_conn_enter_full_feature(struct iscsi_conn *c)
 static void send_final(struct iscsi_conn *c, struct iscsi_ctl_pdu *p, int rc)
 {
 	if (rc == 0)
-		rc = iscsi_conn_enter_full_feature(c);
+		rc = vs_iscsi_conn_enter_full_feature(c);
 	if (rc < 0) {
-		iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
+		vs_iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
 		                "login from %s (%s) failed: status 0x%04x", c->peer,
-		                iscsi_login_params(c->login)->initiator_name, -rc);
+		                vs_iscsi_login_params(c->login)->initiator_name, -rc);
 		fail_response(p, -rc);
 		c->close_reason = "login failed";
 		c->state = CONN_LOGIN;
 	} else {
-		iscsi_login_set_tsih(c->login, &p->bhs, c->sess->tsih);
+		vs_iscsi_login_set_tsih(c->login, &p->bhs, c->sess->tsih);
 	}
-	iscsi_ctl_send(c, p);
-	iscsi_conn_resume_rx(c);
+	vs_iscsi_ctl_send(c, p);
+	vs_iscsi_conn_resume_rx(c);
 }
 
 static void login_complete(struct iscsi_conn *c)
@@ -136,49 +136,49 @@ static void login_complete(struct iscsi_conn *c)
 	bool first = c->login_rsp_count++ == 0;
 	int rc;
 
-	if (c->big_busy || !(p = iscsi_ctl_get(c))) {
-		iscsi_conn_close(c, "login request before the previous response (RFC 7143 §6)");
+	if (c->big_busy || !(p = vs_iscsi_ctl_get(c))) {
+		vs_iscsi_conn_close(c, "login request before the previous response (RFC 7143 §6)");
 		return;
 	}
 	p->data = c->big_buf;
 	p->uses_big = true;
 	c->big_busy = true;
-	res = iscsi_login_handle(c->login, &c->rx_bhs, c->rx_buf, c->rx_dlen, &p->bhs, c->big_buf,
+	res = vs_iscsi_login_handle(c->login, &c->rx_bhs, c->rx_buf, c->rx_dlen, &p->bhs, c->big_buf,
 	                         c->big_buf_len < LOGIN_RSP_MAX ? c->big_buf_len : LOGIN_RSP_MAX, &rlen);
 	p->dlen = (uint32_t)rlen;
 	if (first) {
 		/* §11.13.4: the first response sets the connection's StatSN. */
-		c->stat_sn = iscsi_login_exp_statsn(c->login);
+		c->stat_sn = vs_iscsi_login_exp_statsn(c->login);
 	}
-	c->login_exp_cmdsn = iscsi_login_cmdsn(c->login);
-	c->cid = iscsi_login_cid(c->login);
+	c->login_exp_cmdsn = vs_iscsi_login_cmdsn(c->login);
+	c->cid = vs_iscsi_login_cid(c->login);
 	switch (res) {
 	case ISCSI_LOGIN_CONTINUE_PHASE:
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 		return;
 	case ISCSI_LOGIN_FAILED:
-		iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
+		vs_iscsi_log_rated(&c->is->login_log_rate, ISCSI_LOG_WARN,
 		                "login from %s (%s) rejected: status 0x%02x%02x", c->peer,
-		                iscsi_login_params(c->login)->initiator_name, p->bhs.b[36], p->bhs.b[37]);
-		count_refusal(iscsi_login_target(c->login), (uint16_t)(p->bhs.b[36] << 8 | p->bhs.b[37]));
+		                vs_iscsi_login_params(c->login)->initiator_name, p->bhs.b[36], p->bhs.b[37]);
+		count_refusal(vs_iscsi_login_target(c->login), (uint16_t)(p->bhs.b[36] << 8 | p->bhs.b[37]));
 		p->close_after = true;
 		c->close_reason = "login failed";
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 		return;
 	case ISCSI_LOGIN_PROTOCOL_ERROR:
 		p->in_use = false;
 		p->uses_big = false;
 		c->big_busy = false;
-		iscsi_conn_close(c, "login protocol error");
+		vs_iscsi_conn_close(c, "login protocol error");
 		return;
 	case ISCSI_LOGIN_DONE:
 		break;
 	}
-	rc = iscsi_session_bind(c);
+	rc = vs_iscsi_session_bind(c);
 	if (rc == 1) {
 		/* Hold the response until the old session is gone. */
 		c->held_login_rsp = p;
-		iscsi_conn_pause_rx(c);
+		vs_iscsi_conn_pause_rx(c);
 		c->state = CONN_LOGIN_WAIT;
 		return;
 	}
@@ -192,17 +192,17 @@ static void reinstated_msg(struct vs_loop_msg *m)
 	int rc;
 
 	c->held_login_rsp = NULL;
-	rc = iscsi_session_finish_bind(c);
+	rc = vs_iscsi_session_finish_bind(c);
 	c->waiting_reinstate = false;
 	if (c->state == CONN_CLOSING) {
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
 	c->state = CONN_LOGIN;
 	send_final(c, p, rc);
 }
 
-void iscsi_conn_post_reinstated(struct iscsi_conn *w)
+void vs_iscsi_conn_post_reinstated(struct iscsi_conn *w)
 {
 	w->reinstated_msg.fn = reinstated_msg;
 	vs_loop_post(w->loop->base, &w->reinstated_msg);

@@ -47,7 +47,7 @@ static bool rx_data_digest_ok(struct iscsi_conn *c)
 			return true;    /* data thrown away: nothing to protect */
 		iov[n++] = (struct iovec){ c->rx_seg[i].base, c->rx_seg[i].len };
 	}
-	crc = iscsi_crc32c_iov(iov, n, c->rx_dlen, pad);
+	crc = vs_iscsi_crc32c_iov(iov, n, c->rx_dlen, pad);
 	d = c->rx_trailer + pad;
 	got = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
 	return crc == got;
@@ -62,18 +62,18 @@ static void pdu_done(struct iscsi_conn *c)
 		/* §7.8: a data digest error gets a Reject carrying the header.  At
 		 * ERL 0 a command whose data was damaged cannot be recovered
 		 * (no recovery R2T / SNACK), so those connections are closed. */
-		iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: data digest error (opcode 0x%02x)",
+		vs_iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: data digest error (opcode 0x%02x)",
 		          (unsigned long long)c->id, c->peer, op);
-		iscsi_send_reject(c, ISCSI_REJECT_DATA_DIGEST_ERROR, &c->rx_bhs);
+		vs_iscsi_send_reject(c, ISCSI_REJECT_DATA_DIGEST_ERROR, &c->rx_bhs);
 		if (op == ISCSI_OP_SCSI_CMD || op == ISCSI_OP_DATA_OUT) {
 			c->close_reason = "data digest error";
 			c->close_after_tx = true;
-			iscsi_conn_pause_rx(c);
+			vs_iscsi_conn_pause_rx(c);
 		}
 		if (c->rx_task && c->rx_task->state == TASK_DATA_OUT)
-			iscsi_task_abort_local(c, c->rx_task);
+			vs_iscsi_task_abort_local(c, c->rx_task);
 		if (c->rx_ctl)
-			iscsi_ctl_put(c, c->rx_ctl);
+			vs_iscsi_ctl_put(c, c->rx_ctl);
 		c->rx_task = NULL;
 		c->rx_ctl = NULL;
 		rx_reset(c);
@@ -96,59 +96,59 @@ static int dispatch(struct iscsi_conn *c)
 	c->rx_complete = NULL;
 	if (c->state == CONN_LOGIN) {
 		if (op != ISCSI_OP_LOGIN_REQ) {
-			iscsi_conn_close(c, "non-login PDU during login (RFC 7143 §6)");
+			vs_iscsi_conn_close(c, "non-login PDU during login (RFC 7143 §6)");
 			return 0;
 		}
-		iscsi_conn_login_header(c);
+		vs_iscsi_conn_login_header(c);
 		return 0;
 	}
 	if (c->state == CONN_LOGIN_WAIT || c->state == CONN_LOGOUT) {
-		iscsi_conn_pause_rx(c);
+		vs_iscsi_conn_pause_rx(c);
 		return 1;
 	}
 	/* Responses need a control slot; keep one spare for a Reject. */
-	if (!iscsi_ctl_available(c, 2)) {
-		iscsi_conn_pause_rx(c);
+	if (!vs_iscsi_ctl_available(c, 2)) {
+		vs_iscsi_conn_pause_rx(c);
 		return 1;
 	}
 	switch (op) {
 	case ISCSI_OP_NOP_OUT:
-		rc = iscsi_nop_out_header(c);
+		rc = vs_iscsi_nop_out_header(c);
 		break;
 	case ISCSI_OP_SCSI_CMD:
 		if (c->sess->discovery)
 			goto protocol_error;
-		rc = iscsi_scsi_cmd_header(c);
+		rc = vs_iscsi_scsi_cmd_header(c);
 		break;
 	case ISCSI_OP_DATA_OUT:
 		if (c->sess->discovery)
 			goto protocol_error;
-		rc = iscsi_data_out_header(c);
+		rc = vs_iscsi_data_out_header(c);
 		break;
 	case ISCSI_OP_TASK_MGMT_REQ:
 		if (c->sess->discovery)
 			goto protocol_error;
-		rc = iscsi_tmf_header(c);
+		rc = vs_iscsi_tmf_header(c);
 		break;
 	case ISCSI_OP_TEXT_REQ:
-		rc = iscsi_text_header(c);
+		rc = vs_iscsi_text_header(c);
 		break;
 	case ISCSI_OP_LOGOUT_REQ:
-		rc = iscsi_logout_header(c);
+		rc = vs_iscsi_logout_header(c);
 		break;
 	case ISCSI_OP_SNACK_REQ:
 		/* ERL 0: SNACK is not supported (§11.16, §7.1.4). */
-		iscsi_reject_pdu(c, ISCSI_REJECT_SNACK_REJECT);
+		vs_iscsi_reject_pdu(c, ISCSI_REJECT_SNACK_REJECT);
 		return 0;
 	default:
 		goto protocol_error;
 	}
 	if (rc == 1)
-		iscsi_conn_pause_rx(c);
+		vs_iscsi_conn_pause_rx(c);
 	return rc;
 
 protocol_error:
-	iscsi_reject_pdu(c, ISCSI_REJECT_PROTOCOL_ERROR);
+	vs_iscsi_reject_pdu(c, ISCSI_REJECT_PROTOCOL_ERROR);
 	return 0;
 }
 
@@ -161,23 +161,23 @@ static void on_header(struct iscsi_conn *c)
 	c->nop_outstanding = false;
 	c->rx_dlen = bhs_dsl(&c->rx_bhs);
 	limit = c->state == CONN_LOGIN ? c->rx_buf_len : c->p.max_recv_dsl;
-	rc = iscsi_bhs_validate(&c->rx_bhs, limit, c->state != CONN_LOGIN);
+	rc = vs_iscsi_bhs_validate(&c->rx_bhs, limit, c->state != CONN_LOGIN);
 	if (rc < 0 || (rc > 0 && c->state == CONN_LOGIN)) {
-		iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: malformed PDU header (opcode 0x%02x, dsl %u)",
+		vs_iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: malformed PDU header (opcode 0x%02x, dsl %u)",
 		          (unsigned long long)c->id, c->peer, bhs_opcode(&c->rx_bhs), c->rx_dlen);
-		iscsi_conn_close(c, "malformed PDU header");
+		vs_iscsi_conn_close(c, "malformed PDU header");
 		return;
 	}
 	c->rx_state = RX_DISPATCH;
-	if (rc == 0 && c->state != CONN_LOGIN && !iscsi_session_exp_statsn_ok(c, &c->rx_bhs)) {
-		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true,
+	if (rc == 0 && c->state != CONN_LOGIN && !vs_iscsi_session_exp_statsn_ok(c, &c->rx_bhs)) {
+		vs_iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true,
 		                     "ExpStatSN acknowledges status never sent");
 		rc = -1;
 	}
 	if (rc != 0) {
 		/* Structurally framed but invalid: reject it and skip its data. */
 		if (rc > 0)
-			iscsi_reject_pdu(c, (uint8_t)rc);
+			vs_iscsi_reject_pdu(c, (uint8_t)rc);
 		c->rx_state = RX_DATA;
 		c->rx_seg_idx = 0;
 		c->rx_seg_off = 0;
@@ -344,23 +344,23 @@ static void after_bhs_parts(struct iscsi_conn *c)
 		return;
 	}
 	if (c->rx_state == RX_HDIG) {
-		uint32_t crc = iscsi_crc32c(0, c->rx_bhs.b, ISCSI_BHS_LEN);
+		uint32_t crc = vs_iscsi_crc32c(0, c->rx_bhs.b, ISCSI_BHS_LEN);
 		uint32_t got;
 
 		if (bhs_ahs_len(&c->rx_bhs))
-			crc = iscsi_crc32c(crc, c->rx_ahs, (size_t)bhs_ahs_len(&c->rx_bhs) * 4);
+			crc = vs_iscsi_crc32c(crc, c->rx_ahs, (size_t)bhs_ahs_len(&c->rx_bhs) * 4);
 		got = (uint32_t)c->rx_hdig[0] | (uint32_t)c->rx_hdig[1] << 8 |
 		      (uint32_t)c->rx_hdig[2] << 16 | (uint32_t)c->rx_hdig[3] << 24;
 		if (crc != got) {
 			/* §7.8: framing after a header digest error cannot be trusted. */
-			iscsi_conn_close(c, "header digest error");
+			vs_iscsi_conn_close(c, "header digest error");
 			return;
 		}
 	}
 	on_header(c);
 }
 
-void iscsi_conn_rx(struct iscsi_conn *c)
+void vs_iscsi_conn_rx(struct iscsi_conn *c)
 {
 	int budget = RX_PDU_BUDGET;
 
@@ -407,7 +407,7 @@ void iscsi_conn_rx(struct iscsi_conn *c)
 		if (rc == 0)
 			return;
 		if (rc < 0) {
-			iscsi_conn_close(c, rc == -2 ? "peer closed the connection" : "receive failed");
+			vs_iscsi_conn_close(c, rc == -2 ? "peer closed the connection" : "receive failed");
 			return;
 		}
 	}
@@ -415,5 +415,5 @@ void iscsi_conn_rx(struct iscsi_conn *c)
 	 * responses just queued): bytes already buffered raise no EPOLLIN, so
 	 * come back for them after the work this burst produced. */
 	if (rbuf_avail(c) && c->state != CONN_CLOSING && !c->rx_paused)
-		iscsi_conn_rx_kick(c);
+		vs_iscsi_conn_rx_kick(c);
 }

@@ -12,7 +12,7 @@
 
 /* ---------------------------------------------------------------- pause, resume */
 
-void iscsi_conn_rx_kick(struct iscsi_conn *c)
+void vs_iscsi_conn_rx_kick(struct iscsi_conn *c)
 {
 	if (!c->resume_posted) {
 		c->resume_posted = true;
@@ -20,23 +20,23 @@ void iscsi_conn_rx_kick(struct iscsi_conn *c)
 	}
 }
 
-void iscsi_conn_resume_rx(struct iscsi_conn *c)
+void vs_iscsi_conn_resume_rx(struct iscsi_conn *c)
 {
 	if (!c->rx_paused || c->state == CONN_CLOSING || c->state == CONN_LOGOUT ||
 	    c->state == CONN_LOGIN_WAIT || c->close_after_tx)
 		return;
 	c->rx_paused = false;
-	iscsi_conn_set_events(c, c->events | EPOLLIN);
+	vs_iscsi_conn_set_events(c, c->events | EPOLLIN);
 	/* The PDU that paused may need no more bytes from the socket (or they
 	 * are already in the receive buffer), so do not wait for EPOLLIN: kick
 	 * the state machine. */
-	iscsi_conn_rx_kick(c);
+	vs_iscsi_conn_rx_kick(c);
 }
 
-void iscsi_conn_pause_rx(struct iscsi_conn *c)
+void vs_iscsi_conn_pause_rx(struct iscsi_conn *c)
 {
 	c->rx_paused = true;
-	iscsi_conn_set_events(c, c->events & ~(uint32_t)EPOLLIN);
+	vs_iscsi_conn_set_events(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
 /* ---------------------------------------------------------------- data sinks */
@@ -50,7 +50,7 @@ static void rx_add_trailer(struct iscsi_conn *c)
 		c->rx_seg[c->rx_nseg++] = (struct iscsi_rx_seg){ c->rx_trailer, tl };
 }
 
-void iscsi_rx_sink_discard(struct iscsi_conn *c)
+void vs_iscsi_rx_sink_discard(struct iscsi_conn *c)
 {
 	c->rx_nseg = 0;
 	if (c->rx_dlen)
@@ -59,7 +59,7 @@ void iscsi_rx_sink_discard(struct iscsi_conn *c)
 	c->rx_discard_all = true;
 }
 
-void iscsi_rx_sink_buf(struct iscsi_conn *c)
+void vs_iscsi_rx_sink_buf(struct iscsi_conn *c)
 {
 	c->rx_nseg = 0;
 	if (c->rx_dlen)
@@ -67,7 +67,7 @@ void iscsi_rx_sink_buf(struct iscsi_conn *c)
 	rx_add_trailer(c);
 }
 
-void iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after)
+void vs_iscsi_rx_sink_seg(struct iscsi_conn *c, uint8_t *base, size_t len, size_t discard_after)
 {
 	c->rx_nseg = 0;
 	if (len)

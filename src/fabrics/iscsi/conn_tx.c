@@ -4,7 +4,7 @@
  * lazily (StatSN assigned in wire order), the sequence numbers every
  * target PDU carries (RFC 7143 §4.2.2), one sendmsg per batch of PDUs with
  * partial writes, and the socket's epoll interest.  It closes nothing
- * itself: iscsi_tx_flush says why the connection must close, and its
+ * itself: vs_iscsi_tx_flush says why the connection must close, and its
  * caller (conn_event.c) closes it, so the send path calls no other part of
  * the connection.
  */
@@ -18,7 +18,7 @@
 
 /* ---------------------------------------------------------------- sequence numbers */
 
-uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c)
+uint32_t vs_iscsi_conn_max_cmdsn(struct iscsi_conn *c)
 {
 	uint32_t qd = c->is->cfg.queue_depth;
 	uint32_t free_slots = c->active_window < qd ? qd - c->active_window : 0;
@@ -30,10 +30,10 @@ uint32_t iscsi_conn_max_cmdsn(struct iscsi_conn *c)
 	return c->sess->exp_cmdsn + free_slots - 1;
 }
 
-void iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode)
+void vs_iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode mode)
 {
 	uint32_t exp = c->sess ? c->sess->exp_cmdsn : c->login_exp_cmdsn;
-	uint32_t max = iscsi_conn_max_cmdsn(c);
+	uint32_t max = vs_iscsi_conn_max_cmdsn(c);
 
 	if (c->sess) {
 		/* The initiator ignores a MaxCmdSN below the last one it saw. */
@@ -63,7 +63,7 @@ static void tx_append(struct iscsi_conn *c, struct iscsi_tx *tx)
 	tx->queued = true;
 }
 
-void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx)
+void vs_iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx)
 {
 	if (!tx->queued)
 		return;
@@ -79,7 +79,7 @@ void iscsi_tx_remove(struct iscsi_conn *c, struct iscsi_tx *tx)
 	tx->queued = false;
 }
 
-void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx)
+void vs_iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx)
 {
 	if (c->state == CONN_CLOSING) {
 		/* Nothing goes out any more; let the owner clean up at once. */
@@ -101,19 +101,19 @@ void iscsi_tx_queue(struct iscsi_conn *c, struct iscsi_tx *tx)
 
 /* The connection is closing: whatever was not sent is dropped, and each
  * item's owner is told (finished) so it can let go. */
-void iscsi_tx_drop_all(struct iscsi_conn *c)
+void vs_iscsi_tx_drop_all(struct iscsi_conn *c)
 {
 	while (c->txq_head) {
 		struct iscsi_tx *tx = c->txq_head;
 
-		iscsi_tx_remove(c, tx);
+		vs_iscsi_tx_remove(c, tx);
 		tx->built = false;
 		if (tx->finished)
 			tx->finished(c, tx);
 	}
 }
 
-void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
+void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests)
 {
 	struct iscsi_bhs *h = (struct iscsi_bhs *)tx->hdr;
@@ -123,7 +123,7 @@ void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct io
 
 	bhs_set_dsl(h, dlen);
 	if (digests && c->hdigest) {
-		uint32_t crc = iscsi_crc32c(0, tx->hdr, ISCSI_BHS_LEN);
+		uint32_t crc = vs_iscsi_crc32c(0, tx->hdr, ISCSI_BHS_LEN);
 
 		/* Digests go on the wire least significant byte first (§13.1 / B.4). */
 		tx->hdr[48] = (uint8_t)crc;
@@ -141,7 +141,7 @@ void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct io
 		memset(tx->trailer, 0, 3);
 		tlen = pad;
 		if (digests && c->ddigest) {
-			uint32_t crc = iscsi_crc32c_iov(data, ndata, dlen, pad);
+			uint32_t crc = vs_iscsi_crc32c_iov(data, ndata, dlen, pad);
 
 			tx->trailer[pad] = (uint8_t)crc;
 			tx->trailer[pad + 1] = (uint8_t)(crc >> 8);
@@ -158,7 +158,7 @@ void iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct io
 
 /* ---------------------------------------------------------------- epoll interest */
 
-void iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events)
+void vs_iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events)
 {
 	if (c->fd < 0 || c->events == events)
 		return;
@@ -168,12 +168,12 @@ void iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events)
 
 static void want_out(struct iscsi_conn *c, bool on)
 {
-	iscsi_conn_set_events(c, on ? (c->events | EPOLLOUT) : (c->events & ~(uint32_t)EPOLLOUT));
+	vs_iscsi_conn_set_events(c, on ? (c->events | EPOLLOUT) : (c->events & ~(uint32_t)EPOLLOUT));
 }
 
 /* ---------------------------------------------------------------- sending */
 
-const char *iscsi_tx_flush(struct iscsi_conn *c)
+const char *vs_iscsi_tx_flush(struct iscsi_conn *c)
 {
 	/* Every PDU ready goes out in one sendmsg (up to ISCSI_TX_BATCH PDUs,
 	 * well under IOV_MAX iovecs): Data-In and status of a whole burst of
@@ -194,7 +194,7 @@ const char *iscsi_tx_flush(struct iscsi_conn *c)
 			next = tx->next;
 			if (!tx->built) {
 				if (!tx->build(c, tx)) {
-					iscsi_tx_remove(c, tx);
+					vs_iscsi_tx_remove(c, tx);
 					if (tx->finished)
 						tx->finished(c, tx);
 					if (c->state == CONN_CLOSING)
@@ -247,7 +247,7 @@ const char *iscsi_tx_flush(struct iscsi_conn *c)
 			n -= (ssize_t)left;
 			tx->built = false;
 			tx->sent = 0;
-			iscsi_tx_remove(c, tx);
+			vs_iscsi_tx_remove(c, tx);
 			if (tx->last) {
 				/* Its final PDU is on the wire: let the owner go now,
 				 * before the connection reads again.  The MaxCmdSN that

@@ -129,17 +129,17 @@ static uint32_t crc_update(uint32_t c, const uint8_t *p, size_t len)
 	return crc_sw_update(c, p, len);
 }
 
-uint32_t iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_sw_update(~crc, buf, len);
 }
 
-uint32_t iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_isal_update(~crc, buf, len);
 }
 
-uint32_t iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len)
 {
 #ifdef HAVE_HW_CRC
 	if (use_hw_crc)
@@ -148,12 +148,12 @@ uint32_t iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len)
 	return ~crc_sw_update(~crc, buf, len);
 }
 
-uint32_t iscsi_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_iscsi_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_update(~crc, buf, len);
 }
 
-uint32_t iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes)
+uint32_t vs_iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes)
 {
 	static const uint8_t zeros[16];
 	uint32_t c = ~0u;

@@ -33,24 +33,24 @@ static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
 	                                             : 0;
 
 	if (now >= is->stop_deadline_ns) {
-		iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
+		vs_iscsi_conn_close(c, c->active_tasks ? "target stopping (grace expired)" : "target stopping");
 		return;
 	}
 	if (c->state == CONN_LOGIN || c->state == CONN_LOGIN_WAIT || !c->sess || c->sess->discovery) {
-		iscsi_conn_close(c, "target stopping");
+		vs_iscsi_conn_close(c, "target stopping");
 		return;
 	}
 	if (c->state != CONN_FULL)
 		return;     /* logging out: logout.c answers once the tasks are done */
 	if (!c->logout_requested &&
-	    !iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
+	    !vs_iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
 		return;     /* no control slot this time: new commands still start */
 	if (c->active_tasks || c->tmf_pending)
 		return;
 	/* The logout request (and anything else queued) goes out first. */
 	c->close_reason = "target stopping";
 	if (!c->txq_head)
-		iscsi_conn_close(c, c->close_reason);
+		vs_iscsi_conn_close(c, c->close_reason);
 	else
 		c->close_after_tx = true;
 }
@@ -67,7 +67,7 @@ static void loop_tick(struct iscsi_loop *il, uint64_t now)
 			if (c->state == CONN_CLOSING)
 				continue;
 		}
-		iscsi_conn_tick(c, now);
+		vs_iscsi_conn_tick(c, now);
 	}
 }
 
@@ -89,7 +89,7 @@ static void stop_msg(struct vs_loop_msg *m)
 	loop_tick(il, vs_loop_clock_ns());
 }
 
-void iscsi_loop_stop_now(struct iscsi_loop *il)
+void vs_iscsi_loop_stop_now(struct iscsi_loop *il)
 {
 	il->stop_msg.fn = stop_msg;
 	vs_loop_post(il->base, &il->stop_msg);
@@ -117,7 +117,7 @@ void iscsi_loop_stop_now(struct iscsi_loop *il)
  */
 #define POLL_STREAK 8u
 
-bool iscsi_loop_should_spin(struct iscsi_loop *il)
+bool vs_iscsi_loop_should_spin(struct iscsi_loop *il)
 {
 	uint32_t pdus = il->pdus_in_wake;
 
@@ -134,7 +134,7 @@ static uint64_t spin_ns(struct vs_loop_spin *s)
 {
 	struct iscsi_loop *il = ISCSI_CONTAINER_OF_LOOP(s, spin);
 
-	return iscsi_loop_should_spin(il) ? il->poll_ns : 0;
+	return vs_iscsi_loop_should_spin(il) ? il->poll_ns : 0;
 }
 
 /* The spin saw nothing: the pattern is over (or the peer is slow). */
@@ -145,7 +145,7 @@ static void spin_idle(struct vs_loop_spin *s)
 
 /* ---------------------------------------------------------------- attach, detach */
 
-void iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,
+void vs_iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,
                      unsigned idx, uint32_t poll_ns)
 {
 	memset(il, 0, sizeof(*il));
@@ -166,7 +166,7 @@ static void setup_msg(struct vs_loop_msg *m)
 	vs_loop_timer_arm_in(il->base, &il->tick, ISCSI_TICK_MS * 1000000ull);
 }
 
-void iscsi_loop_attach(struct iscsi_loop *il)
+void vs_iscsi_loop_attach(struct iscsi_loop *il)
 {
 	il->setup_msg.fn = setup_msg;
 	vs_loop_post(il->base, &il->setup_msg);
@@ -194,7 +194,7 @@ static void detach_msg(struct vs_loop_msg *m)
 	vs_loop_post_late(il->base, m);
 }
 
-void iscsi_loop_detach(struct iscsi_loop *il)
+void vs_iscsi_loop_detach(struct iscsi_loop *il)
 {
 	il->detach_msg.fn = detach_msg;
 	vs_loop_post(il->base, &il->detach_msg);

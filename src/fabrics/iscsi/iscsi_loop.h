@@ -41,20 +41,20 @@ struct iscsi_loop {
 #define ISCSI_POLL_BURST_MAX 16u
 
 /* The fabric's state for `base`; nothing runs on the loop yet. */
-void iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,
+void vs_iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,
                      unsigned idx, uint32_t poll_ns);
 /* Post to the loop: start the tick and the polling hook. */
-void iscsi_loop_attach(struct iscsi_loop *il);
+void vs_iscsi_loop_attach(struct iscsi_loop *il);
 /* Post to the loop: run the tick now (vs_iscsi_stop: the graceful stop
  * starts without waiting for the next tick). */
-void iscsi_loop_stop_now(struct iscsi_loop *il);
+void vs_iscsi_loop_stop_now(struct iscsi_loop *il);
 /* Post to the loop: stop the tick and the polling hook; once the loop's
  * current pass is over, count it in is->loops_detached (under is->lock)
  * and signal is->cond.  The loop must have no connection of the fabric. */
-void iscsi_loop_detach(struct iscsi_loop *il);
+void vs_iscsi_loop_detach(struct iscsi_loop *il);
 
 /* Hybrid polling policy: account the wake-up that just ended
  * (pdus_in_wake) and say whether the next wait spins first. */
-bool iscsi_loop_should_spin(struct iscsi_loop *il);
+bool vs_iscsi_loop_should_spin(struct iscsi_loop *il);
 
 #endif

@@ -146,7 +146,7 @@ static const char *env_target_alias(void *ctx, void *target)
 	return t && t->has_alias ? t->alias : NULL;
 }
 
-bool iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator)
+bool vs_iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator)
 {
 	for (size_t i = 0; i < t->nacl && initiator; i++)
 		if (strcasecmp(t->acl[i], initiator) == 0)
@@ -163,7 +163,7 @@ static bool env_initiator_allowed(void *ctx, void *target, const char *initiator
 	if (!t)
 		return true;
 	pthread_mutex_lock(&c->is->lock);
-	ok = t->nacl == 0 || iscsi_target_acl_lists_locked(t, initiator);
+	ok = t->nacl == 0 || vs_iscsi_target_acl_lists_locked(t, initiator);
 	pthread_mutex_unlock(&c->is->lock);
 	return ok;
 }
@@ -202,7 +202,7 @@ static void env_for_each_target(void *ctx, void (*emit)(void *ectx, void *target
 		emit(ectx, list[--n]);
 }
 
-void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
+void vs_iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 {
 	memset(&c->env, 0, sizeof(c->env));
 	c->env.ctx = c;
@@ -212,8 +212,8 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
 	c->env.initiator_allowed = env_initiator_allowed;
 	c->env.chap_for = env_chap_for;
 	c->env.for_each_target = env_for_each_target;
-	c->env.target_served = iscsi_env_target_served;
-	c->env.for_each_address = iscsi_env_for_each_address;
+	c->env.target_served = vs_iscsi_env_target_served;
+	c->env.for_each_address = vs_iscsi_env_for_each_address;
 	c->env.tpgt = ISCSI_TPGT;
 	c->env.limits = &is->limits;
 }
@@ -229,7 +229,7 @@ void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c)
  * and keepalive probes a connection idle for nop_interval, nop_timeout/3
  * apart, three times.
  */
-void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
+void vs_iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg)
 {
 	int one = 1;
 	int idle = (int)(cfg->nop_interval_ms / 1000u), intvl = (int)(cfg->nop_timeout_ms / 3000u);
@@ -261,29 +261,29 @@ static bool admit_login(struct vs_iscsi *is, const struct sockaddr_storage *peer
 	bool ok;
 
 	pthread_mutex_lock(&is->lock);
-	ok = iscsi_adm_login_admit(&is->adm, peer, vs_loop_clock_ns(), &v);
+	ok = vs_iscsi_adm_login_admit(&is->adm, peer, vs_loop_clock_ns(), &v);
 	if (v.victim) {
 		/* Bound connections are attached: accept runs on loop 0 only,
 		 * and binds each one before it attaches it and takes the next. */
 		struct iscsi_conn *old = v.victim;
 
 		old->kill_reason = "evicted while logging in (its address holds the most logins)";
-		iscsi_conn_kill_async(old);
+		vs_iscsi_conn_kill_async(old);
 		copy_str(victim, sizeof(victim), old->peer);
 	}
 	pthread_mutex_unlock(&is->lock);
 	*slot = v.slot;
 	if (v.victim)
-		iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_LOGIN_EVICTED,
+		vs_iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_LOGIN_EVICTED,
 		               "conn from %s closed while logging in: max_login_connections (%u) "
 		               "reached, its address holds the most, %s fewer",
 		               victim, is->adm.lim.max_logins, text);
 	if (!ok && v.refused == VS_ISCSI_REFUSED_LOGINS_PER_SOURCE)
-		iscsi_adm_note(&is->adm, v.refused,
+		vs_iscsi_adm_note(&is->adm, v.refused,
 		               "conn from %s refused: max_logins_per_source (%u) logging in from there",
 		               text, is->adm.lim.logins_per_source);
 	else if (!ok)
-		iscsi_adm_note(&is->adm, v.refused,
+		vs_iscsi_adm_note(&is->adm, v.refused,
 		               "conn from %s refused: max_login_connections (%u) logging in", text,
 		               is->adm.lim.max_logins);
 	return ok;
@@ -308,7 +308,7 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 			 * own thread, so an event already taken from epoll meets a dead
 			 * socket (EINVAL): nothing to report. */
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && !is->stopping)
-				iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
+				vs_iscsi_log(ISCSI_LOG_WARN, "portal %s: accept: %s", pt->addr, strerror(errno));
 			return;
 		}
 		vs_addr_format(&peer, pbuf, sizeof(pbuf));
@@ -317,7 +317,7 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 			continue;
 		}
 		if (atomic_load(&is->nconns) >= is->cfg.max_connections) {
-			iscsi_adm_note(&is->adm, VS_ISCSI_REFUSED_MAX_CONNECTIONS,
+			vs_iscsi_adm_note(&is->adm, VS_ISCSI_REFUSED_MAX_CONNECTIONS,
 			               "conn from %s refused: max_connections (%u) reached", pbuf,
 			               is->cfg.max_connections);
 			close(fd);
@@ -327,20 +327,20 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 			close(fd);
 			continue;
 		}
-		iscsi_socket_tune(fd, &is->cfg);
+		vs_iscsi_socket_tune(fd, &is->cfg);
 		if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
 			vs_addr_format(&local, lbuf, sizeof(lbuf));
 		else
 			copy_str(lbuf, sizeof(lbuf), pt->addr);
-		c = iscsi_conn_create(is, fd, pbuf, lbuf);
+		c = vs_iscsi_conn_create(is, fd, pbuf, lbuf);
 		pthread_mutex_lock(&is->lock);
 		if (c)
-			iscsi_adm_login_bind(&is->adm, slot, c);
+			vs_iscsi_adm_login_bind(&is->adm, slot, c);
 		else
-			iscsi_adm_login_cancel(&is->adm, slot);
+			vs_iscsi_adm_login_cancel(&is->adm, slot);
 		pthread_mutex_unlock(&is->lock);
 		if (!c) {
-			iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: out of memory", pbuf);
+			vs_iscsi_log(ISCSI_LOG_WARN, "conn from %s refused: out of memory", pbuf);
 			close(fd);
 			continue;
 		}
@@ -349,12 +349,12 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 		copy_str(c->portal, sizeof(c->portal), pt->text);
 		c->portal_default = pt->is_default;
 		/* The group's next loop in turn (other fabrics share the count). */
-		iscsi_conn_attach(c, &is->loops[vs_loop_index(vs_loop_group_pick(is->group,
+		vs_iscsi_conn_attach(c, &is->loops[vs_loop_index(vs_loop_group_pick(is->group,
 		                                                                  VS_LOOP_PICK_NEXT))]);
 	}
 }
 
-int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss)
+int vs_iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss)
 {
 	return vs_addr_parse(addr_port, ss);
 }
@@ -367,7 +367,7 @@ static bool is_wildcard(const struct sockaddr_storage *ss)
 	       IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
 }
 
-int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
+int vs_iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
                              struct iscsi_portal **out)
 {
 	struct sockaddr_storage ss;
@@ -375,7 +375,7 @@ int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is
 	socklen_t len;
 	int fd, one = 1, rc;
 
-	if (iscsi_portal_resolve(addr_port, &ss) < 0) {
+	if (vs_iscsi_portal_resolve(addr_port, &ss) < 0) {
 		vs_set_error("'%s' is not ADDR:PORT or [V6ADDR]:PORT", addr_port ? addr_port : "");
 		return -EINVAL;
 	}
@@ -414,12 +414,12 @@ int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is
 	copy_str(pt->port, sizeof(pt->port), strrchr(pt->text, ':') + 1);
 	if (pt == &is->portals[is->nportals])
 		is->nportals++;
-	iscsi_log(ISCSI_LOG_INFO, "listening on %s", pt->text);
+	vs_iscsi_log(ISCSI_LOG_INFO, "listening on %s", pt->text);
 	*out = pt;
 	return 0;
 }
 
-int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
+int vs_iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 {
 	if (!is->started || pt->registered)
 		return 0;
@@ -443,9 +443,9 @@ int vs_iscsi_add_portal(struct vs_iscsi *is, const char *addr_port)
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&is->lock);
-	rc = iscsi_portal_open_locked(is, addr_port, true, &pt);
+	rc = vs_iscsi_portal_open_locked(is, addr_port, true, &pt);
 	if (rc == 0) {
-		rc = iscsi_portal_watch_locked(is, pt);
+		rc = vs_iscsi_portal_watch_locked(is, pt);
 		if (rc < 0) {
 			close(pt->fd);
 			pt->fd = -1;
@@ -566,7 +566,7 @@ struct vs_iscsi *vs_iscsi_create(const struct vs_iscsi_config *cfg)
 		free(is);
 		return NULL;
 	}
-	if (iscsi_adm_init(&is->adm, &(struct iscsi_adm_limits){
+	if (vs_iscsi_adm_init(&is->adm, &(struct iscsi_adm_limits){
 	            .max_logins = is->cfg.max_login_connections,
 	            .logins_per_source = is->cfg.max_logins_per_source,
 	            .max_sessions = is->cfg.max_sessions,
@@ -635,7 +635,7 @@ int vs_iscsi_start(struct vs_iscsi *is)
 	}
 	poll_ns = is->cfg.poll_us == VS_ISCSI_POLL_OFF ? 0 : is->cfg.poll_us * 1000u;
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_init(&is->loops[i], is, vs_loop_group_loop(is->group, i), i, poll_ns);
+		vs_iscsi_loop_init(&is->loops[i], is, vs_loop_group_loop(is->group, i), i, poll_ns);
 	if (is->own_group) {
 		rc = vs_loop_group_start(is->own_group);
 		if (rc < 0) {
@@ -646,7 +646,7 @@ int vs_iscsi_start(struct vs_iscsi *is)
 	/* Ticks and polling first: the loops take messages in order, so no
 	 * connection arrives on a loop before them. */
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_attach(&is->loops[i]);
+		vs_iscsi_loop_attach(&is->loops[i]);
 	pthread_mutex_lock(&is->lock);
 	is->loops_detached = 0;
 	is->started = true;
@@ -656,7 +656,7 @@ int vs_iscsi_start(struct vs_iscsi *is)
 			is->portals[i].registered = true;
 	}
 	pthread_mutex_unlock(&is->lock);
-	iscsi_log(ISCSI_LOG_INFO, "started: %u event loops%s, %u portals", is->nloops,
+	vs_iscsi_log(ISCSI_LOG_INFO, "started: %u event loops%s, %u portals", is->nloops,
 	          is->own_group ? "" : " (shared)", is->nportals);
 	return 0;
 }
@@ -690,13 +690,13 @@ void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 	}
 	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_stop_now(&is->loops[i]);
+		vs_iscsi_loop_stop_now(&is->loops[i]);
 	pthread_mutex_lock(&is->lock);
 	while (atomic_load(&is->nconns))
 		pthread_cond_wait(&is->cond, &is->lock);
 	pthread_mutex_unlock(&is->lock);
 	for (unsigned i = 0; i < is->nloops; i++)
-		iscsi_loop_detach(&is->loops[i]);
+		vs_iscsi_loop_detach(&is->loops[i]);
 	pthread_mutex_lock(&is->lock);
 	while (is->loops_detached < is->nloops)
 		pthread_cond_wait(&is->cond, &is->lock);
@@ -708,7 +708,7 @@ void vs_iscsi_stop(struct vs_iscsi *is, uint32_t grace_ms)
 	is->nportals = 0;
 	is->started = false;
 	is->stopping = false;
-	iscsi_log(ISCSI_LOG_INFO, "stopped");
+	vs_iscsi_log(ISCSI_LOG_INFO, "stopped");
 }
 
 void vs_iscsi_destroy(struct vs_iscsi *is)
@@ -730,7 +730,7 @@ void vs_iscsi_destroy(struct vs_iscsi *is)
 		free_acl(t);
 		free(t);
 	}
-	iscsi_adm_fini(&is->adm);
+	vs_iscsi_adm_fini(&is->adm);
 	pthread_mutex_destroy(&is->lock);
 	pthread_cond_destroy(&is->cond);
 	free(is);
@@ -794,7 +794,7 @@ int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config
 	}
 	/* Listening before the target is known: a login that comes in between
 	 * finds no target, which is the truth at that moment. */
-	rc = iscsi_target_bind_portals_locked(is, t, tc->portals, tc->portals ? tc->nportals : 0);
+	rc = vs_iscsi_target_bind_portals_locked(is, t, tc->portals, tc->portals ? tc->nportals : 0);
 	if (rc < 0) {
 		pthread_mutex_unlock(&is->lock);
 		free_acl(t);
@@ -810,8 +810,8 @@ int vs_iscsi_add_target(struct vs_iscsi *is, const struct vs_iscsi_target_config
 	/* Outside is->lock: the handler runs under the port's event lock and
 	 * takes is->lock. */
 	if (t->event_handler)
-		vs_port_set_event_handler(t->port, iscsi_async_port_event, t);
-	iscsi_log(ISCSI_LOG_INFO, "target %s added", t->iqn);
+		vs_port_set_event_handler(t->port, vs_iscsi_async_port_event, t);
+	vs_iscsi_log(ISCSI_LOG_INFO, "target %s added", t->iqn);
 	return 0;
 }
 
@@ -839,12 +839,12 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 	t->removed = true;
 	for (struct iscsi_session *s = is->sessions; s; s = s->next)
 		if (s->target == t && s->conn)
-			iscsi_conn_kill_async(s->conn);
+			vs_iscsi_conn_kill_async(s->conn);
 	/* The caller may destroy the port next: wait until every session of
 	 * this target has let go of its nexus. */
 	while (t->nsessions && is->started)
 		pthread_cond_wait(&is->cond, &is->lock);
-	iscsi_target_unbind_portals_locked(is, t);
+	vs_iscsi_target_unbind_portals_locked(is, t);
 	next_handler = NULL;
 	had_handler = t->event_handler;
 	t->event_handler = false;
@@ -856,9 +856,9 @@ int vs_iscsi_remove_target(struct vs_iscsi *is, const char *iqn, bool force)
 	pthread_mutex_unlock(&is->lock);
 	/* After this the port never calls us with the removed target. */
 	if (had_handler)
-		vs_port_set_event_handler(t->port, next_handler ? iscsi_async_port_event : NULL,
+		vs_port_set_event_handler(t->port, next_handler ? vs_iscsi_async_port_event : NULL,
 		                          next_handler);
-	iscsi_log(ISCSI_LOG_INFO, "target %s removed", iqn);
+	vs_iscsi_log(ISCSI_LOG_INFO, "target %s removed", iqn);
 	return 0;
 }
 

@@ -107,25 +107,25 @@ struct vs_iscsi {
 
 /* TCP options of an accepted connection: no delay, keepalive and
  * TCP_USER_TIMEOUT from the NOP timing (see iscsi_target.c). */
-void iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg);
+void vs_iscsi_socket_tune(int fd, const struct vs_iscsi_config *cfg);
 
 /* Does the target's ACL name this initiator?  false for an empty ACL
  * (everyone may log in, nobody is named).  is->lock held. */
-bool iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator);
+bool vs_iscsi_target_acl_lists_locked(const struct iscsi_target *t, const char *initiator);
 
 /* Login environment for one connection (ctx = the connection). */
-void iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c);
+void vs_iscsi_target_env_init(struct vs_iscsi *is, struct iscsi_conn *c);
 
 /* ---- portals (iscsi_target.c opens sockets; portal.c binds targets) */
 
 /* Bind and listen on addr_port in a free slot, not yet watched by loop 0.
  * is->lock held.  0 or -errno with vs_set_error("'ADDR': why"). */
-int iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
+int vs_iscsi_portal_open_locked(struct vs_iscsi *is, const char *addr_port, bool is_default,
                              struct iscsi_portal **out);
 /* Start accepting on it (loop 0), if the fabric runs.  0 or -errno. */
-int iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt);
+int vs_iscsi_portal_watch_locked(struct vs_iscsi *is, struct iscsi_portal *pt);
 /* Resolve "ADDR:PORT" to a socket address.  0 or -EINVAL. */
-int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss);
+int vs_iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss);
 
 /*
  * The target's own portals (is->lock held; may wait for loop 0 with it
@@ -134,13 +134,13 @@ int iscsi_portal_resolve(const char *addr_port, struct sockaddr_storage *ss);
  * listener no target needs any more (not a default one) is closed before
  * it returns.
  */
-int  iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t,
+int  vs_iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t,
                                       const char *const *portals, size_t n);
-void iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t);
+void vs_iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t);
 /* Login environment: does the connection's portal serve the target, and
  * the TargetAddress values of every portal that does. */
-bool iscsi_env_target_served(void *ctx, void *target);
-void iscsi_env_for_each_address(void *ctx, void *target,
+bool vs_iscsi_env_target_served(void *ctx, void *target);
+void vs_iscsi_env_for_each_address(void *ctx, void *target,
                                 void (*emit)(void *ectx, const char *addr), void *ectx);
 
 #endif

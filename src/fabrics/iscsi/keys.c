@@ -20,7 +20,7 @@ static int fail(const char **why, const char *msg, int err)
 	return err;
 }
 
-int iscsi_kv_parse(const uint8_t *data, size_t len, struct iscsi_kvlist *out, const char **why)
+int vs_iscsi_kv_parse(const uint8_t *data, size_t len, struct iscsi_kvlist *out, const char **why)
 {
 	size_t npairs = 0, off;
 	int err;
@@ -89,18 +89,18 @@ int iscsi_kv_parse(const uint8_t *data, size_t len, struct iscsi_kvlist *out, co
 	}
 	return 0;
 bad:
-	iscsi_kv_free(out);
+	vs_iscsi_kv_free(out);
 	return err;
 }
 
-void iscsi_kv_free(struct iscsi_kvlist *l)
+void vs_iscsi_kv_free(struct iscsi_kvlist *l)
 {
 	free(l->buf);
 	free(l->kv);
 	memset(l, 0, sizeof(*l));
 }
 
-const char *iscsi_kv_find(const struct iscsi_kvlist *l, const char *key)
+const char *vs_iscsi_kv_find(const struct iscsi_kvlist *l, const char *key)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (!strcmp(l->kv[i].key, key))
@@ -110,20 +110,20 @@ const char *iscsi_kv_find(const struct iscsi_kvlist *l, const char *key)
 
 /* ---- building --------------------------------------------------------- */
 
-void iscsi_textbuf_init(struct iscsi_textbuf *tb, size_t max)
+void vs_iscsi_textbuf_init(struct iscsi_textbuf *tb, size_t max)
 {
 	memset(tb, 0, sizeof(*tb));
 	tb->max = max;
 }
 
-void iscsi_textbuf_free(struct iscsi_textbuf *tb)
+void vs_iscsi_textbuf_free(struct iscsi_textbuf *tb)
 {
 	free(tb->data);
 	tb->data = NULL;
 	tb->len = tb->cap = 0;
 }
 
-void iscsi_textbuf_reset(struct iscsi_textbuf *tb)
+void vs_iscsi_textbuf_reset(struct iscsi_textbuf *tb)
 {
 	tb->len = 0;
 }
@@ -150,7 +150,7 @@ static int tb_reserve(struct iscsi_textbuf *tb, size_t need)
 	return 0;
 }
 
-int iscsi_textbuf_add(struct iscsi_textbuf *tb, const char *key, const char *value)
+int vs_iscsi_textbuf_add(struct iscsi_textbuf *tb, const char *key, const char *value)
 {
 	size_t kl = strlen(key), vl = strlen(value);
 	int r = tb_reserve(tb, tb->len + kl + vl + 2);
@@ -165,7 +165,7 @@ int iscsi_textbuf_add(struct iscsi_textbuf *tb, const char *key, const char *val
 	return 0;
 }
 
-int iscsi_textbuf_addf(struct iscsi_textbuf *tb, const char *key, const char *fmt, ...)
+int vs_iscsi_textbuf_addf(struct iscsi_textbuf *tb, const char *key, const char *fmt, ...)
 {
 	char v[ISCSI_LARGE_VALUE_MAX + 1];
 	va_list ap;
@@ -176,7 +176,7 @@ int iscsi_textbuf_addf(struct iscsi_textbuf *tb, const char *key, const char *fm
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(v))
 		return -ENOSPC;
-	return iscsi_textbuf_add(tb, key, v);
+	return vs_iscsi_textbuf_add(tb, key, v);
 }
 
 /* ---- encodings ------------------------------------------------------ */
@@ -192,7 +192,7 @@ static int hexval(int c)
 	return -1;
 }
 
-int iscsi_parse_number(const char *v, uint64_t *out)
+int vs_iscsi_parse_number(const char *v, uint64_t *out)
 {
 	uint64_t x = 0;
 
@@ -222,7 +222,7 @@ int iscsi_parse_number(const char *v, uint64_t *out)
 	return 0;
 }
 
-int iscsi_parse_bool(const char *v, bool *out)
+int vs_iscsi_parse_bool(const char *v, bool *out)
 {
 	if (!strcmp(v, "Yes"))
 		*out = true;
@@ -233,7 +233,7 @@ int iscsi_parse_bool(const char *v, bool *out)
 	return 0;
 }
 
-bool iscsi_list_contains(const char *list, const char *item)
+bool vs_iscsi_list_contains(const char *list, const char *item)
 {
 	size_t il = strlen(item);
 
@@ -326,7 +326,7 @@ static int decode_b64(const char *s, uint8_t *out, size_t cap, size_t *outlen)
 	return 0;
 }
 
-int iscsi_decode_binary(const char *v, uint8_t *out, size_t cap, size_t *outlen)
+int vs_iscsi_decode_binary(const char *v, uint8_t *out, size_t cap, size_t *outlen)
 {
 	if (v[0] != '0')
 		return -EINVAL;
@@ -337,7 +337,7 @@ int iscsi_decode_binary(const char *v, uint8_t *out, size_t cap, size_t *outlen)
 	return -EINVAL;
 }
 
-int iscsi_encode_hex(const uint8_t *in, size_t n, char *out, size_t cap)
+int vs_iscsi_encode_hex(const uint8_t *in, size_t n, char *out, size_t cap)
 {
 	static const char digits[] = "0123456789abcdef";
 
@@ -358,7 +358,7 @@ int iscsi_encode_hex(const uint8_t *in, size_t n, char *out, size_t cap)
 #define DSL_MIN 512u
 #define DSL_MAX 16777215u   /* 2^24 - 1, §13.12-§13.14 */
 
-void iscsi_params_init(struct iscsi_params *p)
+void vs_iscsi_params_init(struct iscsi_params *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->header_digest = false;
@@ -386,7 +386,7 @@ static uint32_t clamp_u32(uint32_t v, uint32_t def, uint32_t lo, uint32_t hi)
 	return v < lo ? lo : v > hi ? hi : v;
 }
 
-void iscsi_limits_effective(const struct iscsi_target_limits *lim, struct iscsi_target_limits *out)
+void vs_iscsi_limits_effective(const struct iscsi_target_limits *lim, struct iscsi_target_limits *out)
 {
 	static const struct iscsi_target_limits defaults = {
 		.immediate_data = true, .initial_r2t = false, .allow_digests = true,
@@ -404,12 +404,12 @@ void iscsi_limits_effective(const struct iscsi_target_limits *lim, struct iscsi_
 	out->max_connections = clamp_u32(lim->max_connections, 1, 1, 65535);
 }
 
-void iscsi_opneg_init(struct iscsi_opneg *n, struct iscsi_params *p,
+void vs_iscsi_opneg_init(struct iscsi_opneg *n, struct iscsi_params *p,
                       const struct iscsi_target_limits *lim, bool leading)
 {
 	memset(n, 0, sizeof(*n));
 	n->p = p;
-	iscsi_limits_effective(lim, &n->lim);
+	vs_iscsi_limits_effective(lim, &n->lim);
 	n->leading = leading;
 }
 
@@ -473,7 +473,7 @@ static const struct key_def *find_def(const char *key)
 	return NULL;
 }
 
-bool iscsi_key_is_operational(const char *key)
+bool vs_iscsi_key_is_operational(const char *key)
 {
 	return find_def(key) != NULL;
 }
@@ -556,15 +556,15 @@ static int done(int append_result)
 
 static int answer(struct iscsi_textbuf *rsp, const char *key, const char *value)
 {
-	return iscsi_textbuf_add(rsp, key, value);
+	return vs_iscsi_textbuf_add(rsp, key, value);
 }
 
 static int answer_num(struct iscsi_textbuf *rsp, const char *key, uint64_t v)
 {
-	return iscsi_textbuf_addf(rsp, key, "%llu", (unsigned long long)v);
+	return vs_iscsi_textbuf_addf(rsp, key, "%llu", (unsigned long long)v);
 }
 
-int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
+int vs_iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
                     struct iscsi_textbuf *rsp)
 {
 	const struct key_def *d = find_def(key);
@@ -585,7 +585,7 @@ int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
 	case K_NUM_MIN:
 	case K_NUM_MAX:
 	case K_DECL_NUM:
-		if (iscsi_parse_number(value, &v) || v < d->min || v > d->max)
+		if (vs_iscsi_parse_number(value, &v) || v < d->min || v > d->max)
 			return done(answer(rsp, key, "Reject"));
 		if (d->kind == K_DECL_NUM) {
 			/* §13.12: the initiator declares what it can receive;
@@ -604,7 +604,7 @@ int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
 		return done(answer_num(rsp, key, res));
 	case K_BOOL_AND:
 	case K_BOOL_OR:
-		if (iscsi_parse_bool(value, &b))
+		if (vs_iscsi_parse_bool(value, &b))
 			return done(answer(rsp, key, "Reject"));
 		ours = our_number(n, d->id);
 		res = d->kind == K_BOOL_AND ? (b && ours) : (b || ours);
@@ -623,7 +623,7 @@ int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
 	case K_MARKER:
 		/* §13.26: SHOULD answer Reject, MAY answer No, MUST NOT answer
 		 * NotUnderstood.  "No" is what RFC 3720 initiators expect. */
-		if (iscsi_parse_bool(value, &b))
+		if (vs_iscsi_parse_bool(value, &b))
 			return done(answer(rsp, key, "Reject"));
 		return done(answer(rsp, key, "No"));
 	case K_REJECT:
@@ -634,7 +634,7 @@ int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
 	return 1;
 }
 
-int iscsi_opneg_finish(struct iscsi_opneg *n, struct iscsi_textbuf *rsp)
+int vs_iscsi_opneg_finish(struct iscsi_opneg *n, struct iscsi_textbuf *rsp)
 {
 	uint32_t res;
 
@@ -643,16 +643,16 @@ int iscsi_opneg_finish(struct iscsi_opneg *n, struct iscsi_textbuf *rsp)
 	n->fbl_pending = false;
 	/* §13.14: irrelevant when no unsolicited data can be sent at all. */
 	if (n->p->initial_r2t && !n->p->immediate_data)
-		return iscsi_textbuf_add(rsp, "FirstBurstLength", "Irrelevant");
+		return vs_iscsi_textbuf_add(rsp, "FirstBurstLength", "Irrelevant");
 	res = n->fbl_offer < n->lim.first_burst_length ? n->fbl_offer : n->lim.first_burst_length;
 	/* §13.14: FirstBurstLength must not exceed MaxBurstLength. */
 	if (res > n->p->max_burst_length)
 		res = n->p->max_burst_length;
 	n->p->first_burst_length = res;
-	return iscsi_textbuf_addf(rsp, "FirstBurstLength", "%u", res);
+	return vs_iscsi_textbuf_addf(rsp, "FirstBurstLength", "%u", res);
 }
 
-void iscsi_params_finalize(struct iscsi_params *p)
+void vs_iscsi_params_finalize(struct iscsi_params *p)
 {
 	if (p->first_burst_length > p->max_burst_length)
 		p->first_burst_length = p->max_burst_length;

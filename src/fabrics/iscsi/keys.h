@@ -42,9 +42,9 @@ struct iscsi_kvlist {
  *   -ENOMEM.
  * On error *why (if not NULL) names the problem; `out` is left empty.
  */
-int iscsi_kv_parse(const uint8_t *data, size_t len, struct iscsi_kvlist *out, const char **why);
-void iscsi_kv_free(struct iscsi_kvlist *l);
-const char *iscsi_kv_find(const struct iscsi_kvlist *l, const char *key);
+int vs_iscsi_kv_parse(const uint8_t *data, size_t len, struct iscsi_kvlist *out, const char **why);
+void vs_iscsi_kv_free(struct iscsi_kvlist *l);
+const char *vs_iscsi_kv_find(const struct iscsi_kvlist *l, const char *key);
 
 /* ---- building a response text ------------------------------------------ */
 
@@ -54,35 +54,35 @@ struct iscsi_textbuf {
 	size_t max;             /* hard cap; adding past it fails with -ENOSPC */
 };
 
-void iscsi_textbuf_init(struct iscsi_textbuf *tb, size_t max);
-void iscsi_textbuf_free(struct iscsi_textbuf *tb);
-void iscsi_textbuf_reset(struct iscsi_textbuf *tb);
+void vs_iscsi_textbuf_init(struct iscsi_textbuf *tb, size_t max);
+void vs_iscsi_textbuf_free(struct iscsi_textbuf *tb);
+void vs_iscsi_textbuf_reset(struct iscsi_textbuf *tb);
 /* Append "key=value\0".  0, -ENOSPC (over max) or -ENOMEM. */
-int iscsi_textbuf_add(struct iscsi_textbuf *tb, const char *key, const char *value);
-int iscsi_textbuf_addf(struct iscsi_textbuf *tb, const char *key, const char *fmt, ...)
+int vs_iscsi_textbuf_add(struct iscsi_textbuf *tb, const char *key, const char *value);
+int vs_iscsi_textbuf_addf(struct iscsi_textbuf *tb, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ---- value encodings (§6.1) ------------------------------------------- */
 
 /* numerical value: decimal, or hex with 0x/0X.  0, or -EINVAL. */
-int iscsi_parse_number(const char *v, uint64_t *out);
+int vs_iscsi_parse_number(const char *v, uint64_t *out);
 /* "Yes" / "No", exactly.  0, or -EINVAL. */
-int iscsi_parse_bool(const char *v, bool *out);
+int vs_iscsi_parse_bool(const char *v, bool *out);
 /* Does the comma-separated list contain `item` exactly? */
-bool iscsi_list_contains(const char *list, const char *item);
+bool vs_iscsi_list_contains(const char *list, const char *item);
 /* binary value: 0x/0X hex (odd digit count: leading zero implied) or
  * 0b/0B base64 (RFC 4648 with padding).  0, -EINVAL, or -ENOSPC. */
-int iscsi_decode_binary(const char *v, uint8_t *out, size_t cap, size_t *outlen);
+int vs_iscsi_decode_binary(const char *v, uint8_t *out, size_t cap, size_t *outlen);
 /* "0x" + lower-case hex into out (needs 2 + 2n + 1 bytes).  0 or -ENOSPC. */
-int iscsi_encode_hex(const uint8_t *in, size_t n, char *out, size_t cap);
+int vs_iscsi_encode_hex(const uint8_t *in, size_t n, char *out, size_t cap);
 
 /* ---- operational key negotiation (§13) --------------------------------- */
 
 /* RFC 7143 §13 defaults for every operational key. */
-void iscsi_params_init(struct iscsi_params *p);
+void vs_iscsi_params_init(struct iscsi_params *p);
 /* Our offers with unset (0) limits replaced by the documented defaults
  * and everything clamped into the ranges of §13; lim may be NULL. */
-void iscsi_limits_effective(const struct iscsi_target_limits *lim, struct iscsi_target_limits *out);
+void vs_iscsi_limits_effective(const struct iscsi_target_limits *lim, struct iscsi_target_limits *out);
 
 struct iscsi_opneg {
 	struct iscsi_params *p;
@@ -95,7 +95,7 @@ struct iscsi_opneg {
 	uint32_t fbl_offer;
 };
 
-void iscsi_opneg_init(struct iscsi_opneg *n, struct iscsi_params *p,
+void vs_iscsi_opneg_init(struct iscsi_opneg *n, struct iscsi_params *p,
                       const struct iscsi_target_limits *lim, bool leading);
 /*
  * Answer one key the initiator sent during login.  Returns 1 when the key is
@@ -104,14 +104,14 @@ void iscsi_opneg_init(struct iscsi_opneg *n, struct iscsi_params *p,
  * Out of range or malformed values are answered key=Reject (§6.2.1);
  * obsolete marker keys are answered as §13.26 asks.
  */
-int iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
+int vs_iscsi_opneg_key(struct iscsi_opneg *n, const char *key, const char *value,
                     struct iscsi_textbuf *rsp);
 /* Emit answers deferred to the end of one text (FirstBurstLength). */
-int iscsi_opneg_finish(struct iscsi_opneg *n, struct iscsi_textbuf *rsp);
+int vs_iscsi_opneg_finish(struct iscsi_opneg *n, struct iscsi_textbuf *rsp);
 /* Apply the cross-key rules at the end of login (FirstBurstLength <=
  * MaxBurstLength, §13.14). */
-void iscsi_params_finalize(struct iscsi_params *p);
+void vs_iscsi_params_finalize(struct iscsi_params *p);
 /* Is `key` one of the login-time operational keys of §13? */
-bool iscsi_key_is_operational(const char *key);
+bool vs_iscsi_key_is_operational(const char *key);
 
 #endif

@@ -22,41 +22,41 @@ void vs_iscsi_set_log_level(int level)
 	atomic_store(&log_level, level);
 }
 
-int iscsi_log_enabled(int level)
+int vs_iscsi_log_enabled(int level)
 {
 	return level <= atomic_load(&log_level);
 }
 
-void iscsi_log(int level, const char *fmt, ...)
+void vs_iscsi_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!iscsi_log_enabled(level))
+	if (!vs_iscsi_log_enabled(level))
 		return;
 	va_start(ap, fmt);
 	vs_log_vline("iscsi", level, fmt, ap);
 	va_end(ap);
 }
 
-void iscsi_log_vrated(struct vs_log_rate *r, int level, const char *fmt, va_list ap)
+void vs_iscsi_log_vrated(struct vs_log_rate *r, int level, const char *fmt, va_list ap)
 {
 	char line[400];
 	unsigned held;
 
-	if (!iscsi_log_enabled(level) || !vs_log_rate_ok(r, vs_now_coarse_ms(), &held))
+	if (!vs_iscsi_log_enabled(level) || !vs_log_rate_ok(r, vs_now_coarse_ms(), &held))
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	if (held)
-		iscsi_log(level, "%s (%u more like it held back)", line, held);
+		vs_iscsi_log(level, "%s (%u more like it held back)", line, held);
 	else
-		iscsi_log(level, "%s", line);
+		vs_iscsi_log(level, "%s", line);
 }
 
-void iscsi_log_rated(struct vs_log_rate *r, int level, const char *fmt, ...)
+void vs_iscsi_log_rated(struct vs_log_rate *r, int level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	iscsi_log_vrated(r, level, fmt, ap);
+	vs_iscsi_log_vrated(r, level, fmt, ap);
 	va_end(ap);
 }

@@ -16,15 +16,15 @@ enum iscsi_log_level {
 };
 
 /* Print one line to stderr if `level` is at or below the threshold. */
-void iscsi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int  iscsi_log_enabled(int level);
+void vs_iscsi_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int  vs_iscsi_log_enabled(int level);
 
 struct vs_log_rate;
 /* The same, for lines an outsider can cause at will: at most a few per
  * limiter and 10 s window (src/util/vs_log.h), the next one out saying how
  * many were held back. */
-void iscsi_log_rated(struct vs_log_rate *r, int level, const char *fmt, ...)
+void vs_iscsi_log_rated(struct vs_log_rate *r, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void iscsi_log_vrated(struct vs_log_rate *r, int level, const char *fmt, va_list ap);
+void vs_iscsi_log_vrated(struct vs_log_rate *r, int level, const char *fmt, va_list ap);
 
 #endif

@@ -84,7 +84,7 @@ struct iscsi_login {
 	int out_nsg;
 };
 
-struct iscsi_login *iscsi_login_new(const struct iscsi_login_env *env)
+struct iscsi_login *vs_iscsi_login_new(const struct iscsi_login_env *env)
 {
 	struct iscsi_login *l;
 
@@ -94,13 +94,13 @@ struct iscsi_login *iscsi_login_new(const struct iscsi_login_env *env)
 	if (!l)
 		return NULL;
 	l->env = env;
-	iscsi_params_init(&l->params);
-	iscsi_opneg_init(&l->opneg, &l->params, env->limits, true);
-	iscsi_textbuf_init(&l->out, 2 * ISCSI_TEXT_MAX);
+	vs_iscsi_params_init(&l->params);
+	vs_iscsi_opneg_init(&l->opneg, &l->params, env->limits, true);
+	vs_iscsi_textbuf_init(&l->out, 2 * ISCSI_TEXT_MAX);
 	return l;
 }
 
-void iscsi_login_free(struct iscsi_login *l)
+void vs_iscsi_login_free(struct iscsi_login *l)
 {
 	if (!l)
 		return;
@@ -108,27 +108,27 @@ void iscsi_login_free(struct iscsi_login *l)
 		free(l->seen[i]);
 	free(l->seen);
 	free(l->in);
-	iscsi_textbuf_free(&l->out);
+	vs_iscsi_textbuf_free(&l->out);
 	/* The CHAP challenge is no secret, but scrub state anyway; the
 	 * copy of the secrets must not linger in freed memory. */
 	memset(&l->chap, 0, sizeof(l->chap));
-	iscsi_chap_creds_wipe(&l->creds_copy);
+	vs_iscsi_chap_creds_wipe(&l->creds_copy);
 	free(l);
 }
 
-const struct iscsi_params *iscsi_login_params(const struct iscsi_login *l) { return &l->params; }
-void *iscsi_login_target(const struct iscsi_login *l) { return l->target; }
-const uint8_t *iscsi_login_isid(const struct iscsi_login *l) { return l->isid; }
-uint16_t iscsi_login_tsih(const struct iscsi_login *l) { return l->tsih_req; }
-uint16_t iscsi_login_cid(const struct iscsi_login *l) { return l->cid; }
-uint32_t iscsi_login_cmdsn(const struct iscsi_login *l) { return l->cmdsn; }
-uint32_t iscsi_login_exp_statsn(const struct iscsi_login *l) { return l->exp_statsn; }
-bool iscsi_login_authenticated(const struct iscsi_login *l)
+const struct iscsi_params *vs_iscsi_login_params(const struct iscsi_login *l) { return &l->params; }
+void *vs_iscsi_login_target(const struct iscsi_login *l) { return l->target; }
+const uint8_t *vs_iscsi_login_isid(const struct iscsi_login *l) { return l->isid; }
+uint16_t vs_iscsi_login_tsih(const struct iscsi_login *l) { return l->tsih_req; }
+uint16_t vs_iscsi_login_cid(const struct iscsi_login *l) { return l->cid; }
+uint32_t vs_iscsi_login_cmdsn(const struct iscsi_login *l) { return l->cmdsn; }
+uint32_t vs_iscsi_login_exp_statsn(const struct iscsi_login *l) { return l->exp_statsn; }
+bool vs_iscsi_login_authenticated(const struct iscsi_login *l)
 {
 	return l->creds && l->auth == AUTH_CHAP && l->chap.state == ISCSI_CHAP_DONE;
 }
 
-void iscsi_login_set_tsih(struct iscsi_login *l, struct iscsi_bhs *rsp, uint16_t tsih)
+void vs_iscsi_login_set_tsih(struct iscsi_login *l, struct iscsi_bhs *rsp, uint16_t tsih)
 {
 	l->tsih = tsih;
 	iscsi_put_be16(rsp->b + 14, tsih);
@@ -158,7 +158,7 @@ static enum iscsi_login_result fail(struct iscsi_login *l, struct iscsi_bhs *rsp
 	bhs_set_dsl(rsp, 0);
 	*rsp_len = 0;
 	l->state = L_FAILED;
-	iscsi_textbuf_reset(&l->out);
+	vs_iscsi_textbuf_reset(&l->out);
 	l->out_off = 0;
 	return ISCSI_LOGIN_FAILED;
 }
@@ -195,7 +195,7 @@ static enum iscsi_login_result send_chunk(struct iscsi_login *l, struct iscsi_bh
 		rsp->b[1] = (uint8_t)(ISCSI_LOGIN_CONTINUE | (l->stage << 2));
 		return ISCSI_LOGIN_CONTINUE_PHASE;
 	}
-	iscsi_textbuf_reset(&l->out);
+	vs_iscsi_textbuf_reset(&l->out);
 	l->out_off = 0;
 	/* The target may only transit when the request it answers has T=1. */
 	if (!l->out_transit || !req_transit) {
@@ -206,7 +206,7 @@ static enum iscsi_login_result send_chunk(struct iscsi_login *l, struct iscsi_bh
 	l->stage = l->out_nsg;
 	l->out_transit = false;
 	if (l->stage == ISCSI_STAGE_FULL_FEATURE) {
-		iscsi_params_finalize(&l->params);
+		vs_iscsi_params_finalize(&l->params);
 		l->state = L_DONE;
 		return ISCSI_LOGIN_DONE;
 	}
@@ -264,10 +264,10 @@ static bool copy_name(char *dst, size_t cap, const char *v)
 static uint16_t leading_keys(struct iscsi_login *l, const struct iscsi_kvlist *kv, int csg)
 {
 	const struct iscsi_login_env *env = l->env;
-	const char *iname = iscsi_kv_find(kv, "InitiatorName");
-	const char *ialias = iscsi_kv_find(kv, "InitiatorAlias");
-	const char *stype = iscsi_kv_find(kv, "SessionType");
-	const char *tname = iscsi_kv_find(kv, "TargetName");
+	const char *iname = vs_iscsi_kv_find(kv, "InitiatorName");
+	const char *ialias = vs_iscsi_kv_find(kv, "InitiatorAlias");
+	const char *stype = vs_iscsi_kv_find(kv, "SessionType");
+	const char *tname = vs_iscsi_kv_find(kv, "TargetName");
 
 	/* §13.5: InitiatorName MUST be in the first Login Request. */
 	if (!iname)
@@ -311,7 +311,7 @@ static uint16_t leading_keys(struct iscsi_login *l, const struct iscsi_kvlist *k
 	if (l->creds && csg != ISCSI_STAGE_SECURITY)
 		return ISCSI_LOGIN_STATUS_AUTH_FAILED;
 
-	iscsi_opneg_init(&l->opneg, &l->params, env->limits, l->tsih_req == 0);
+	vs_iscsi_opneg_init(&l->opneg, &l->params, env->limits, l->tsih_req == 0);
 	l->identity_done = true;
 	return 0;
 }
@@ -355,18 +355,18 @@ static uint16_t auth_method(struct iscsi_login *l, const char *value)
 	if (strlen(value) > ISCSI_VALUE_MAX)
 		return ISCSI_LOGIN_STATUS_INIT_ERR;
 	if (l->creds) {
-		if (!iscsi_list_contains(value, "CHAP"))
+		if (!vs_iscsi_list_contains(value, "CHAP"))
 			return ISCSI_LOGIN_STATUS_AUTH_FAILED;
 		l->auth = AUTH_CHAP;
-		iscsi_chap_init(&l->chap, l->creds);
-		r = iscsi_textbuf_add(&l->out, "AuthMethod", "CHAP");
-	} else if (iscsi_list_contains(value, "None")) {
+		vs_iscsi_chap_init(&l->chap, l->creds);
+		r = vs_iscsi_textbuf_add(&l->out, "AuthMethod", "CHAP");
+	} else if (vs_iscsi_list_contains(value, "None")) {
 		l->auth = AUTH_NONE;
-		r = iscsi_textbuf_add(&l->out, "AuthMethod", "None");
+		r = vs_iscsi_textbuf_add(&l->out, "AuthMethod", "None");
 	} else {
 		/* Only methods we cannot run (CHAP without a configured secret,
 		 * SRP, Kerberos...): §6.2.1 answer; the initiator decides. */
-		r = iscsi_textbuf_add(&l->out, "AuthMethod", "Reject");
+		r = vs_iscsi_textbuf_add(&l->out, "AuthMethod", "Reject");
 	}
 	return r ? ISCSI_LOGIN_STATUS_NO_RESOURCES : 0;
 }
@@ -405,12 +405,12 @@ static uint16_t handle_key(struct iscsi_login *l, const char *key, const char *v
 		else if (!strcmp(key, "CHAP_N")) ck->n = value;
 		else if (!strcmp(key, "CHAP_R")) ck->r = value;
 		else
-			return iscsi_textbuf_add(&l->out, key, "NotUnderstood") ?
+			return vs_iscsi_textbuf_add(&l->out, key, "NotUnderstood") ?
 			       ISCSI_LOGIN_STATUS_NO_RESOURCES : 0;
 		return 0;
 	}
 
-	r = iscsi_opneg_key(&l->opneg, key, value, &l->out);
+	r = vs_iscsi_opneg_key(&l->opneg, key, value, &l->out);
 	if (r < 0)
 		return ISCSI_LOGIN_STATUS_NO_RESOURCES;
 	if (r > 0)
@@ -424,10 +424,10 @@ static uint16_t handle_key(struct iscsi_login *l, const char *key, const char *v
 		return 0;
 	/* SendTargets belongs to the full feature phase (§13.21). */
 	if (!strcmp(key, "SendTargets"))
-		r = iscsi_textbuf_add(&l->out, key, "Reject");
+		r = vs_iscsi_textbuf_add(&l->out, key, "Reject");
 	else
 		/* §6.2: unknown keys, including X- / X# extensions. */
-		r = iscsi_textbuf_add(&l->out, key, "NotUnderstood");
+		r = vs_iscsi_textbuf_add(&l->out, key, "NotUnderstood");
 	return r ? ISCSI_LOGIN_STATUS_NO_RESOURCES : 0;
 }
 
@@ -446,14 +446,14 @@ static uint16_t chap_step(struct iscsi_login *l, const struct chap_keys *ck, boo
 		}
 		if (ck->i || ck->c || ck->n || ck->r)
 			return ISCSI_LOGIN_STATUS_AUTH_FAILED;
-		r = iscsi_chap_challenge(&l->chap, ck->a, &l->out);
+		r = vs_iscsi_chap_challenge(&l->chap, ck->a, &l->out);
 		if (r == -ENOTSUP)
 			return ISCSI_LOGIN_STATUS_AUTH_FAILED;
 		if (r == -EIO)
 			return ISCSI_LOGIN_STATUS_TARGET_ERROR;
 		return r ? ISCSI_LOGIN_STATUS_NO_RESOURCES : 0;
 	case ISCSI_CHAP_WAIT_NR:
-		r = iscsi_chap_verify(&l->chap, ck->n, ck->r, ck->i, ck->c, &l->out);
+		r = vs_iscsi_chap_verify(&l->chap, ck->n, ck->r, ck->i, ck->c, &l->out);
 		if (r == -ENOMEM || r == -ENOSPC)
 			return ISCSI_LOGIN_STATUS_NO_RESOURCES;
 		return r ? ISCSI_LOGIN_STATUS_AUTH_FAILED : 0;
@@ -483,14 +483,14 @@ static int declarations(struct iscsi_login *l, int csg)
 		/* §13.9: TargetPortalGroupTag in the first Login Response of a
 		 * normal session; §13.7 TargetAlias alongside when configured. */
 		const char *alias = env->target_alias ? env->target_alias(env->ctx, l->target) : NULL;
-		r = iscsi_textbuf_addf(&l->out, "TargetPortalGroupTag", "%u", env->tpgt);
+		r = vs_iscsi_textbuf_addf(&l->out, "TargetPortalGroupTag", "%u", env->tpgt);
 		if (!r && alias && alias[0] && strlen(alias) <= ISCSI_VALUE_MAX)
-			r = iscsi_textbuf_add(&l->out, "TargetAlias", alias);
+			r = vs_iscsi_textbuf_add(&l->out, "TargetAlias", alias);
 	}
 	l->sent_first_decl = true;
 	if (!r && csg == ISCSI_STAGE_OPERATIONAL && !l->declared_mrdsl) {
 		/* §13.12: declare what we accept; from then on that is the limit. */
-		r = iscsi_textbuf_addf(&l->out, "MaxRecvDataSegmentLength", "%u",
+		r = vs_iscsi_textbuf_addf(&l->out, "MaxRecvDataSegmentLength", "%u",
 		                       l->opneg.lim.max_recv_dsl);
 		if (!r) {
 			l->declared_mrdsl = true;
@@ -500,7 +500,7 @@ static int declarations(struct iscsi_login *l, int csg)
 	return r;
 }
 
-enum iscsi_login_result iscsi_login_handle(struct iscsi_login *l, const struct iscsi_bhs *req,
+enum iscsi_login_result vs_iscsi_login_handle(struct iscsi_login *l, const struct iscsi_bhs *req,
                                            const uint8_t *data, size_t data_len,
                                            struct iscsi_bhs *rsp, uint8_t *rsp_data,
                                            size_t rsp_data_cap, size_t *rsp_data_len)
@@ -574,7 +574,7 @@ enum iscsi_login_result iscsi_login_handle(struct iscsi_login *l, const struct i
 
 	{
 		const char *why;
-		int r = iscsi_kv_parse(l->in, l->in_len, &kv, &why);
+		int r = vs_iscsi_kv_parse(l->in, l->in_len, &kv, &why);
 		free(l->in);
 		l->in = NULL;
 		l->in_len = 0;
@@ -584,7 +584,7 @@ enum iscsi_login_result iscsi_login_handle(struct iscsi_login *l, const struct i
 			return fail(l, rsp, rsp_data_len, ISCSI_LOGIN_STATUS_INIT_ERR);
 	}
 
-	iscsi_textbuf_reset(&l->out);
+	vs_iscsi_textbuf_reset(&l->out);
 	l->out_off = 0;
 	st = 0;
 	if (!l->identity_done)
@@ -593,11 +593,11 @@ enum iscsi_login_result iscsi_login_handle(struct iscsi_login *l, const struct i
 	for (size_t i = 0; !st && i < kv.n; i++)
 		st = handle_key(l, kv.kv[i].key, kv.kv[i].value, csg, &ck);
 	method_now = method_now && seen_before(l, "AuthMethod");
-	if (!st && iscsi_opneg_finish(&l->opneg, &l->out))
+	if (!st && vs_iscsi_opneg_finish(&l->opneg, &l->out))
 		st = ISCSI_LOGIN_STATUS_NO_RESOURCES;
 	if (!st && csg == ISCSI_STAGE_SECURITY)
 		st = chap_step(l, &ck, method_now);
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 	if (st)
 		return fail(l, rsp, rsp_data_len, st);
 

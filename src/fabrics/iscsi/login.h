@@ -99,8 +99,8 @@ struct iscsi_login_env {
 
 struct iscsi_login;   /* opaque */
 
-struct iscsi_login *iscsi_login_new(const struct iscsi_login_env *env);
-void iscsi_login_free(struct iscsi_login *l);
+struct iscsi_login *vs_iscsi_login_new(const struct iscsi_login_env *env);
+void vs_iscsi_login_free(struct iscsi_login *l);
 
 enum iscsi_login_result {
 	ISCSI_LOGIN_CONTINUE_PHASE = 0,  /* send the response, read the next request */
@@ -114,29 +114,29 @@ enum iscsi_login_result {
  * BHS into `rsp` and its data segment into `rsp_data` (capacity
  * rsp_data_cap, *rsp_data_len set).  StatSN / ExpCmdSN / MaxCmdSN in the
  * response are filled by the caller from `*stat_sn` etc. — the machine
- * fills ISID, TSIH (0 until the caller sets it with iscsi_login_set_tsih
+ * fills ISID, TSIH (0 until the caller sets it with vs_iscsi_login_set_tsih
  * before the final response), ITT, flags, stage bits, status.
  *
  * On ISCSI_LOGIN_DONE for a normal session the caller must, BEFORE sending
  * the response, bind the connection to a session (new or existing per the
- * ISID/TSIH rules of §6.3 / reinstatement) and call iscsi_login_set_tsih().
+ * ISID/TSIH rules of §6.3 / reinstatement) and call vs_iscsi_login_set_tsih().
  */
-enum iscsi_login_result iscsi_login_handle(struct iscsi_login *l, const struct iscsi_bhs *req,
+enum iscsi_login_result vs_iscsi_login_handle(struct iscsi_login *l, const struct iscsi_bhs *req,
                                            const uint8_t *data, size_t data_len,
                                            struct iscsi_bhs *rsp, uint8_t *rsp_data,
                                            size_t rsp_data_cap, size_t *rsp_data_len);
-void iscsi_login_set_tsih(struct iscsi_login *l, struct iscsi_bhs *rsp, uint16_t tsih);
+void vs_iscsi_login_set_tsih(struct iscsi_login *l, struct iscsi_bhs *rsp, uint16_t tsih);
 /* Valid once DONE (and for the caller's session binding as soon as the
  * first request is parsed). */
-const struct iscsi_params *iscsi_login_params(const struct iscsi_login *l);
-void *iscsi_login_target(const struct iscsi_login *l);  /* NULL for discovery */
-const uint8_t *iscsi_login_isid(const struct iscsi_login *l);  /* 6 bytes */
-uint16_t iscsi_login_tsih(const struct iscsi_login *l);        /* as requested by initiator */
-uint16_t iscsi_login_cid(const struct iscsi_login *l);
-uint32_t iscsi_login_cmdsn(const struct iscsi_login *l);       /* CmdSN of the first request */
-uint32_t iscsi_login_exp_statsn(const struct iscsi_login *l);
+const struct iscsi_params *vs_iscsi_login_params(const struct iscsi_login *l);
+void *vs_iscsi_login_target(const struct iscsi_login *l);  /* NULL for discovery */
+const uint8_t *vs_iscsi_login_isid(const struct iscsi_login *l);  /* 6 bytes */
+uint16_t vs_iscsi_login_tsih(const struct iscsi_login *l);        /* as requested by initiator */
+uint16_t vs_iscsi_login_cid(const struct iscsi_login *l);
+uint32_t vs_iscsi_login_cmdsn(const struct iscsi_login *l);       /* CmdSN of the first request */
+uint32_t vs_iscsi_login_exp_statsn(const struct iscsi_login *l);
 /* The initiator proved itself with the CHAP the target requires (§12.1.3). */
-bool iscsi_login_authenticated(const struct iscsi_login *l);
+bool vs_iscsi_login_authenticated(const struct iscsi_login *l);
 
 /*
  * Text Request in full feature phase (§11.10): SendTargets in discovery
@@ -145,11 +145,11 @@ bool iscsi_login_authenticated(const struct iscsi_login *l);
  * bookkeeping inside `struct iscsi_text`).  Same calling style as login.
  */
 struct iscsi_text;
-struct iscsi_text *iscsi_text_new(const struct iscsi_login_env *env, struct iscsi_params *params,
+struct iscsi_text *vs_iscsi_text_new(const struct iscsi_login_env *env, struct iscsi_params *params,
                                   void *session_target);
-void iscsi_text_free(struct iscsi_text *t);
+void vs_iscsi_text_free(struct iscsi_text *t);
 /* Returns 0 = send response; <0 = protocol error (send Reject). */
-int iscsi_text_handle(struct iscsi_text *t, const struct iscsi_bhs *req,
+int vs_iscsi_text_handle(struct iscsi_text *t, const struct iscsi_bhs *req,
                       const uint8_t *data, size_t data_len,
                       struct iscsi_bhs *rsp, uint8_t *rsp_data, size_t rsp_data_cap,
                       size_t *rsp_data_len);

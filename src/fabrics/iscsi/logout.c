@@ -34,37 +34,37 @@ static void fill_response(struct iscsi_ctl_pdu *p, uint32_t itt, uint8_t respons
 
 static void logout_complete(struct iscsi_conn *c)
 {
-	iscsi_conn_pause_rx(c);
-	iscsi_logout_progress(c);
+	vs_iscsi_conn_pause_rx(c);
+	vs_iscsi_logout_progress(c);
 }
 
-int iscsi_logout_header(struct iscsi_conn *c)
+int vs_iscsi_logout_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	uint8_t reason = bhs_flags(h) & 0x7f;
 	uint16_t cid = iscsi_get_be16(h->b + 20);
 	struct iscsi_ctl_pdu *p;
 
-	iscsi_rx_sink_discard(c);
-	if (!iscsi_session_check_cmdsn(c, h))
+	vs_iscsi_rx_sink_discard(c);
+	if (!vs_iscsi_session_check_cmdsn(c, h))
 		return 0;
-	iscsi_session_discovery_active(c);
+	vs_iscsi_session_discovery_active(c);
 	if (reason > LOGOUT_REMOVE_FOR_RECOVERY) {
-		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "unknown logout reason");
+		vs_iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "unknown logout reason");
 		return 0;
 	}
-	p = iscsi_ctl_get(c);
+	p = vs_iscsi_ctl_get(c);
 	if (!p)
 		return 1;
-	iscsi_session_commit_cmdsn(c, h);
+	vs_iscsi_session_commit_cmdsn(c, h);
 	if (reason == LOGOUT_REMOVE_FOR_RECOVERY) {
 		fill_response(p, bhs_itt(h), LOGOUT_RSP_NO_RECOVERY);
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 		return 0;
 	}
 	if (reason == LOGOUT_CLOSE_CONNECTION && cid != c->cid) {
 		fill_response(p, bhs_itt(h), LOGOUT_RSP_CID_NOT_FOUND);
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 		return 0;
 	}
 	fill_response(p, bhs_itt(h), LOGOUT_RSP_OK);
@@ -77,12 +77,12 @@ int iscsi_logout_header(struct iscsi_conn *c)
 	c->rx_complete = logout_complete;
 	for (uint32_t i = 0; c->tasks && i < c->ntasks; i++)
 		if (c->tasks[i].state == TASK_DATA_OUT)
-			iscsi_task_abort_local(c, &c->tasks[i]);
+			vs_iscsi_task_abort_local(c, &c->tasks[i]);
 	return 0;
 }
 
 /* Called when a task goes away in CONN_LOGOUT (and once after the header). */
-void iscsi_logout_progress(struct iscsi_conn *c)
+void vs_iscsi_logout_progress(struct iscsi_conn *c)
 {
 	struct iscsi_ctl_pdu *p;
 
@@ -92,7 +92,7 @@ void iscsi_logout_progress(struct iscsi_conn *c)
 		p = &c->ctl[i];
 		if (p->in_use && p->close_after && !p->tx.queued &&
 		    (p->bhs.b[0] & ISCSI_OPCODE_MASK) == ISCSI_OP_LOGOUT_RESP) {
-			iscsi_ctl_send(c, p);
+			vs_iscsi_ctl_send(c, p);
 			return;
 		}
 	}

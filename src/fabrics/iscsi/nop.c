@@ -16,10 +16,10 @@ static void nop_out_done(struct iscsi_conn *c)
 
 	c->rx_ctl = NULL;
 	if (p)
-		iscsi_ctl_send(c, p);
+		vs_iscsi_ctl_send(c, p);
 }
 
-int iscsi_nop_out_header(struct iscsi_conn *c)
+int vs_iscsi_nop_out_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	uint32_t itt = bhs_itt(h);
@@ -31,30 +31,30 @@ int iscsi_nop_out_header(struct iscsi_conn *c)
 		/* §11.18.1: an answer to our ping (or a keepalive): must be
 		 * immediate and gets no response. */
 		if (!bhs_immediate(h)) {
-			iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
+			vs_iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
 			                     "NOP-Out with ITT 0xffffffff not immediate");
 			return 0;
 		}
 		if (ttt == c->nop_ttt)
 			c->nop_outstanding = false;
-		iscsi_rx_sink_discard(c);
+		vs_iscsi_rx_sink_discard(c);
 		return 0;
 	}
 	if (ttt != ISCSI_RESERVED_TAG) {
-		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
+		vs_iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, false,
 		                     "NOP-Out ping with a Target Transfer Tag");
 		return 0;
 	}
-	if (!iscsi_session_check_cmdsn(c, h)) {
-		iscsi_rx_sink_discard(c);
+	if (!vs_iscsi_session_check_cmdsn(c, h)) {
+		vs_iscsi_rx_sink_discard(c);
 		return 0;
 	}
 	if (dlen > sizeof(p->inline_data) && c->big_busy)
 		return 1;   /* wait for the big buffer */
-	p = iscsi_ctl_get(c);
+	p = vs_iscsi_ctl_get(c);
 	if (!p)
 		return 1;
-	iscsi_session_commit_cmdsn(c, h);
+	vs_iscsi_session_commit_cmdsn(c, h);
 	/* §11.19: NOP-In echoes ITT and LUN, TTT 0xffffffff, the ping data. */
 	p->bhs.b[0] = ISCSI_OP_NOP_IN;
 	p->bhs.b[1] = ISCSI_FLAG_FINAL;
@@ -69,7 +69,7 @@ int iscsi_nop_out_header(struct iscsi_conn *c)
 	p->dlen = dlen;
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
 	c->rx_ctl = p;      /* sent once the ping data is in */
-	iscsi_rx_sink_seg(c, p->data, dlen, 0);
+	vs_iscsi_rx_sink_seg(c, p->data, dlen, 0);
 	c->rx_complete = nop_out_done;
 	return 0;
 }
@@ -98,14 +98,14 @@ static bool rx_moved(struct iscsi_conn *c)
  * While receiving is paused for our own resources an answer could not be
  * read, so the ping waits.
  */
-void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now)
+void vs_iscsi_nop_tick(struct iscsi_conn *c, uint64_t now)
 {
 	uint64_t interval = (uint64_t)c->is->cfg.nop_interval_ms * 1000000ull;
 	uint64_t timeout = (uint64_t)c->is->cfg.nop_timeout_ms * 1000000ull;
 	struct iscsi_ctl_pdu *p;
 
 	if (c->tx_stall_ns && now - c->tx_stall_ns >= timeout) {
-		iscsi_conn_close(c, "send queue made no progress (initiator not reading)");
+		vs_iscsi_conn_close(c, "send queue made no progress (initiator not reading)");
 		return;
 	}
 	if (c->state != CONN_FULL)
@@ -117,12 +117,12 @@ void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now)
 	}
 	if (c->nop_outstanding) {
 		if (now - c->nop_sent_ns >= timeout)
-			iscsi_conn_close(c, "no answer to NOP-In ping");
+			vs_iscsi_conn_close(c, "no answer to NOP-In ping");
 		return;
 	}
 	if (now - c->last_rx_ns < interval)
 		return;
-	p = iscsi_ctl_get(c);
+	p = vs_iscsi_ctl_get(c);
 	if (!p)
 		return;
 	/* §11.19.1: a ping carries a TTT != 0xffffffff and ITT 0xffffffff;
@@ -137,5 +137,5 @@ void iscsi_nop_tick(struct iscsi_conn *c, uint64_t now)
 	p->statsn_mode = ISCSI_STATSN_CURRENT;
 	c->nop_outstanding = true;
 	c->nop_sent_ns = now;
-	iscsi_ctl_send(c, p);
+	vs_iscsi_ctl_send(c, p);
 }

@@ -15,7 +15,7 @@
  * level LUN.  Anything else (bus != 0, logical unit / extended addressing,
  * multi-level) cannot name one of our LUNs.
  */
-uint64_t iscsi_lun_to_scsi(uint64_t lun_field)
+uint64_t vs_iscsi_lun_to_scsi(uint64_t lun_field)
 {
 	uint8_t b0 = (uint8_t)(lun_field >> 56);
 	uint8_t b1 = (uint8_t)(lun_field >> 48);
@@ -34,7 +34,7 @@ uint64_t iscsi_lun_to_scsi(uint64_t lun_field)
 	}
 }
 
-uint64_t iscsi_scsi_to_lun(uint64_t lun)
+uint64_t vs_iscsi_scsi_to_lun(uint64_t lun)
 {
 	if (lun < 256)
 		return lun << 48;
@@ -61,7 +61,7 @@ static bool initiator_opcode(uint8_t op)
 	}
 }
 
-int iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool full_feature)
+int vs_iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool full_feature)
 {
 	uint8_t op = bhs_opcode(h);
 	uint8_t flags = bhs_flags(h);
@@ -119,7 +119,7 @@ int iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool fu
  * §11.2.2.3 / §11.2.2.4: AHS entries, each AHSLength(2) AHSType(1) then
  * AHSLength bytes of type-specific data, padded to 4 bytes.
  */
-int iscsi_ahs_parse(const uint8_t *ahs, size_t len, struct iscsi_ahs_info *out)
+int vs_iscsi_ahs_parse(const uint8_t *ahs, size_t len, struct iscsi_ahs_info *out)
 {
 	size_t off = 0;
 

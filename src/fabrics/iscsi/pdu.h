@@ -153,23 +153,23 @@ static inline void bhs_set_be32(struct iscsi_bhs *h, size_t off, uint32_t v) { i
 static inline uint32_t iscsi_pad4(uint32_t n) { return (n + 3u) & ~3u; }
 
 /* Single-level LUN encoding (SAM-5 4.7.3 peripheral / flat addressing). */
-uint64_t iscsi_lun_to_scsi(uint64_t lun_field);   /* BHS LUN → flat LUN number */
-uint64_t iscsi_scsi_to_lun(uint64_t lun);          /* flat LUN number → BHS LUN */
+uint64_t vs_iscsi_lun_to_scsi(uint64_t lun_field);   /* BHS LUN → flat LUN number */
+uint64_t vs_iscsi_scsi_to_lun(uint64_t lun);          /* flat LUN number → BHS LUN */
 /* (added by iscsi-login) Returned by both for a LUN that has no single-level
  * encoding (multi-level, bus != 0, logical-unit/extended addressing, or a
  * number >= 16384).  Matches no LUN, so the port answers LUN NOT SUPPORTED. */
 #define ISCSI_LUN_INVALID UINT64_MAX
 
 /* CRC32C (RFC 7143 §13.1 / RFC 3720 B.4), as used for header and data digests. */
-uint32_t iscsi_crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes);
+uint32_t vs_iscsi_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t vs_iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes);
 /*
  * (added by iscsi-login) Conventions of the two functions above: zlib style,
  * start with crc = 0 and chain by passing the previous result
- * (iscsi_crc32c(iscsi_crc32c(0, a, n), b, m) == CRC of a||b); the value
+ * (vs_iscsi_crc32c(vs_iscsi_crc32c(0, a, n), b, m) == CRC of a||b); the value
  * returned is the finished CRC32C (pre- and post-inverted, reflected,
  * polynomial 0x1EDC6F41), e.g. 32 zero bytes -> 0x8a9136aa.
- * iscsi_crc32c_iov covers the first `len` bytes of the iovec followed by
+ * vs_iscsi_crc32c_iov covers the first `len` bytes of the iovec followed by
  * `pad_bytes` zero bytes (the data segment padding, §11.2.3).
  *
  * Wire order: RFC 3720 B.4 lists the digest of 32 zero bytes as the bytes
@@ -184,13 +184,13 @@ static inline uint32_t iscsi_get_digest(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-/* The paths iscsi_crc32c chooses from by length (crc32c.c), exported so
+/* The paths vs_iscsi_crc32c chooses from by length (crc32c.c), exported so
  * tests can check they all give the same answer and bench/crc32c can time
  * them: the portable slicing-by-8 table, the one-stream crc32 instruction
  * (the table without SSE4.2), and ISA-L's crc32_iscsi. */
-uint32_t iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
-uint32_t iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len);
-uint32_t iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len);
+uint32_t vs_iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+uint32_t vs_iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len);
+uint32_t vs_iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len);
 
 /*
  * Structural check of a received BHS before anything else reads it:
@@ -199,9 +199,9 @@ uint32_t iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len);
  * fields.  Returns 0 or an ISCSI_REJECT_* reason (> 0); -1 = close the
  * connection (framing can no longer be trusted).
  */
-int iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool full_feature);
+int vs_iscsi_bhs_validate(const struct iscsi_bhs *h, uint32_t max_recv_dsl, bool full_feature);
 /*
- * (added by iscsi-login) Details of iscsi_bhs_validate:
+ * (added by iscsi-login) Details of vs_iscsi_bhs_validate:
  *  - login phase (full_feature = false): anything but a Login Request, a
  *    data segment over max_recv_dsl (pass 8192 during login, §13.12
  *    default) or any AHS -> -1 (close).
@@ -226,6 +226,6 @@ struct iscsi_ahs_info {
 };
 /* Parse TotalAHSLength*4 bytes of AHS.  0, or ISCSI_REJECT_PROTOCOL_ERROR for
  * a malformed, duplicated or unknown AHS. */
-int iscsi_ahs_parse(const uint8_t *ahs, size_t len, struct iscsi_ahs_info *out);
+int vs_iscsi_ahs_parse(const uint8_t *ahs, size_t len, struct iscsi_ahs_info *out);
 
 #endif

@@ -81,7 +81,7 @@ static void close_late(struct vs_loop_msg *m)
 	struct vs_iscsi *is = pt->is;
 
 	pthread_mutex_lock(&is->lock);
-	iscsi_log(ISCSI_LOG_INFO, "stopped listening on %s", pt->text);
+	vs_iscsi_log(ISCSI_LOG_INFO, "stopped listening on %s", pt->text);
 	close(pt->fd);
 	pt->fd = -1;
 	pt->registered = false;
@@ -104,7 +104,7 @@ static void close_on_loop(struct vs_loop_msg *m)
 static void close_listener_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 {
 	if (!pt->registered) {
-		iscsi_log(ISCSI_LOG_INFO, "stopped listening on %s", pt->text);
+		vs_iscsi_log(ISCSI_LOG_INFO, "stopped listening on %s", pt->text);
 		close(pt->fd);
 		pt->fd = -1;
 		return;
@@ -118,7 +118,7 @@ static void close_listener_locked(struct vs_iscsi *is, struct iscsi_portal *pt)
 
 /* ---------------------------------------------------------------- binding */
 
-int iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t,
+int vs_iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t,
                                      const char *const *portals, size_t n)
 {
 	struct iscsi_portal *use[ISCSI_MAX_PORTALS];
@@ -136,7 +136,7 @@ int iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t
 		struct sockaddr_storage ss;
 		struct iscsi_portal *pt;
 
-		if (!portals[i] || iscsi_portal_resolve(portals[i], &ss) < 0) {
+		if (!portals[i] || vs_iscsi_portal_resolve(portals[i], &ss) < 0) {
 			vs_set_error("portals[%zu]: '%s' is not ADDR:PORT or [V6ADDR]:PORT", i,
 			             portals[i] ? portals[i] : "");
 			rc = -EINVAL;
@@ -144,7 +144,7 @@ int iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t
 		}
 		pt = find_listener_locked(is, &ss);
 		if (!pt) {
-			rc = iscsi_portal_open_locked(is, portals[i], false, &pt);
+			rc = vs_iscsi_portal_open_locked(is, portals[i], false, &pt);
 			if (rc < 0) {
 				char why[256];
 				snprintf(why, sizeof(why), "%s", vs_last_error());
@@ -158,7 +158,7 @@ int iscsi_target_bind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t
 	for (i = 0; i < nuse; i++) {
 		if (!opened[i])
 			continue;
-		rc = iscsi_portal_watch_locked(is, use[i]);
+		rc = vs_iscsi_portal_watch_locked(is, use[i]);
 		if (rc < 0) {
 			char why[256];
 			snprintf(why, sizeof(why), "%s", vs_last_error());
@@ -181,7 +181,7 @@ undo:
 	return rc;
 }
 
-void iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t)
+void vs_iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target *t)
 {
 	for (size_t i = 0; i < t->nportals; i++) {
 		struct iscsi_portal *pt = find_text_locked(is, t->portals[i]);
@@ -198,7 +198,7 @@ void iscsi_target_unbind_portals_locked(struct vs_iscsi *is, struct iscsi_target
 
 /* ---------------------------------------------------------------- login env */
 
-bool iscsi_env_target_served(void *ctx, void *target)
+bool vs_iscsi_env_target_served(void *ctx, void *target)
 {
 	const struct iscsi_conn *c = ctx;
 	const struct iscsi_target *t = target;
@@ -222,7 +222,7 @@ static void address_text(const struct iscsi_conn *c, const struct iscsi_portal *
 	snprintf(out, len, "%.*s:%s,%d", hostlen, c->local, pt->port, ISCSI_TPGT);
 }
 
-void iscsi_env_for_each_address(void *ctx, void *target,
+void vs_iscsi_env_for_each_address(void *ctx, void *target,
                                 void (*emit)(void *ectx, const char *addr), void *ectx)
 {
 	const struct iscsi_conn *c = ctx;

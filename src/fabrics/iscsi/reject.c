@@ -6,14 +6,14 @@
 #include "conn.h"
 #include "log.h"
 
-void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad)
+void vs_iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_bhs *bad)
 {
-	struct iscsi_ctl_pdu *p = iscsi_ctl_get(c);
+	struct iscsi_ctl_pdu *p = vs_iscsi_ctl_get(c);
 
 	if (!p) {
 		/* dispatch() keeps a slot free for this; reaching here means the
 		 * peer is flooding us with bad PDUs. */
-		iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: reject 0x%02x dropped (send queue full)",
+		vs_iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: reject 0x%02x dropped (send queue full)",
 		          (unsigned long long)c->id, c->peer, reason);
 		return;
 	}
@@ -25,7 +25,7 @@ void iscsi_send_reject(struct iscsi_conn *c, uint8_t reason, const struct iscsi_
 	p->data = p->inline_data;
 	p->dlen = ISCSI_BHS_LEN;
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
-	iscsi_ctl_send(c, p);
+	vs_iscsi_ctl_send(c, p);
 }
 
 /* The PDU is over once its data has been skipped. */
@@ -34,23 +34,23 @@ static void reject_complete(struct iscsi_conn *c)
 	(void)c;
 }
 
-void iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason)
+void vs_iscsi_reject_pdu(struct iscsi_conn *c, uint8_t reason)
 {
-	iscsi_rx_sink_discard(c);
+	vs_iscsi_rx_sink_discard(c);
 	c->rx_complete = reject_complete;
-	iscsi_send_reject(c, reason, &c->rx_bhs);
+	vs_iscsi_send_reject(c, reason, &c->rx_bhs);
 }
 
-void iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why)
+void vs_iscsi_reject_current(struct iscsi_conn *c, uint8_t reason, bool fatal, const char *why)
 {
-	iscsi_reject_pdu(c, reason);
+	vs_iscsi_reject_pdu(c, reason);
 	if (why)
-		iscsi_log(fatal ? ISCSI_LOG_WARN : ISCSI_LOG_DEBUG, "conn %llu %s: %s (opcode 0x%02x)",
+		vs_iscsi_log(fatal ? ISCSI_LOG_WARN : ISCSI_LOG_DEBUG, "conn %llu %s: %s (opcode 0x%02x)",
 		          (unsigned long long)c->id, c->peer, why, bhs_opcode(&c->rx_bhs));
 	if (fatal) {
 		/* ERL 0: no recovery within the connection (§7.1.4). */
 		c->close_reason = why ? why : "protocol error";
 		c->close_after_tx = true;
-		iscsi_conn_pause_rx(c);
+		vs_iscsi_conn_pause_rx(c);
 	}
 }

@@ -36,7 +36,7 @@
  *   - MaxCmdSN = ExpCmdSN + (queue_depth - active_window) - 1, never lower
  *     than before; the initiator learns it only from a PDU fully written,
  *     and a task whose final PDU is fully written frees its slot before
- *     the connection reads again (iscsi_tx_flush);
+ *     the connection reads again (vs_iscsi_tx_flush);
  *   - immediate commands have ISCSI_IMMEDIATE_TASKS slots of their own
  *     (more are rejected, §11.17.1 reason 6).
  * So ntasks = queue_depth + ISCSI_IMMEDIATE_TASKS always has a slot for a
@@ -57,7 +57,7 @@ static void task_done_msg(struct vs_loop_msg *m);
 
 /* ---------------------------------------------------------------- task table */
 
-void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
+void vs_iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 {
 	struct vs_port *port = c->sess->target->port;
 	struct vs_adapter_caps caps = { 0 };
@@ -88,7 +88,7 @@ void iscsi_tasks_init(struct iscsi_conn *c, uint32_t qd)
 		c->xfer_cap = caps.max_transfer_length;
 }
 
-void iscsi_tasks_fini(struct iscsi_conn *c)
+void vs_iscsi_tasks_fini(struct iscsi_conn *c)
 {
 	if (c->pool)
 		vs_srb_pool_destroy(c->pool);
@@ -98,7 +98,7 @@ void iscsi_tasks_fini(struct iscsi_conn *c)
 	c->free_tasks = NULL;
 }
 
-struct iscsi_task *iscsi_task_find(struct iscsi_conn *c, uint32_t itt)
+struct iscsi_task *vs_iscsi_task_find(struct iscsi_conn *c, uint32_t itt)
 {
 	for (struct iscsi_task *t = c->itt_hash[itt % ISCSI_ITT_BUCKETS]; t; t = t->hnext)
 		if (t->itt == itt)
@@ -189,7 +189,7 @@ static void trim_buffer(struct iscsi_task *t)
 	madvise(buf + ISCSI_BUF_KEEP, end - ISCSI_BUF_KEEP, MADV_FREE);
 }
 
-void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
+void vs_iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	if (t->state == TASK_FREE)
 		return;
@@ -211,12 +211,12 @@ void iscsi_task_release(struct iscsi_conn *c, struct iscsi_task *t)
 	c->free_tasks = t;
 	c->active_tasks--;
 	if (c->state == CONN_LOGOUT)
-		iscsi_logout_progress(c);
+		vs_iscsi_logout_progress(c);
 	else if (c->state != CONN_CLOSING)
-		iscsi_conn_resume_rx(c);
+		vs_iscsi_conn_resume_rx(c);
 }
 
-void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t)
+void vs_iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t)
 {
 	if (t->state == TASK_FREE || t->state == TASK_SUBMITTED)
 		return;
@@ -224,16 +224,16 @@ void iscsi_task_abort_local(struct iscsi_conn *c, struct iscsi_task *t)
 		t->quiet_late = true;
 	t->state = TASK_DEAD;
 	if (!t->tx.queued)
-		iscsi_task_release(c, t);
+		vs_iscsi_task_release(c, t);
 }
 
-void iscsi_tasks_release_all_local(struct iscsi_conn *c)
+void vs_iscsi_tasks_release_all_local(struct iscsi_conn *c)
 {
 	for (uint32_t i = 0; c->tasks && i < c->ntasks; i++) {
 		struct iscsi_task *t = &c->tasks[i];
 
 		if (t->state != TASK_FREE && t->state != TASK_SUBMITTED && !t->tx.queued)
-			iscsi_task_release(c, t);
+			vs_iscsi_task_release(c, t);
 	}
 }
 
@@ -345,7 +345,7 @@ static void prepare_response(struct iscsi_conn *c, struct iscsi_task *t)
 		t->sense_len = VS_SENSE_MAX;
 	/* §11.7.3: status may ride on the final Data-In only without sense. */
 	t->piggyback = t->din_len > 0 && t->sense_len == 0 && t->status == SAM_STAT_GOOD;
-	iscsi_tx_queue(c, &t->tx);
+	vs_iscsi_tx_queue(c, &t->tx);
 }
 
 static void build_r2t(struct iscsi_conn *c, struct iscsi_task *t, struct iscsi_r2t *r)
@@ -358,11 +358,11 @@ static void build_r2t(struct iscsi_conn *c, struct iscsi_task *t, struct iscsi_r
 	iscsi_put_be64(hd + 8, t->lun_field);
 	iscsi_put_be32(hd + 16, t->itt);
 	iscsi_put_be32(hd + 20, r->ttt);
-	iscsi_fill_sn(c, hd, ISCSI_STATSN_CURRENT);   /* §11.8: StatSN not advanced */
+	vs_iscsi_fill_sn(c, hd, ISCSI_STATSN_CURRENT);   /* §11.8: StatSN not advanced */
 	iscsi_put_be32(hd + 36, r->r2tsn);
 	iscsi_put_be32(hd + 40, r->offset);
 	iscsi_put_be32(hd + 44, r->len);
-	iscsi_tx_set_pdu(c, &t->tx, NULL, 0, 0, true);
+	vs_iscsi_tx_set_pdu(c, &t->tx, NULL, 0, 0, true);
 	r->sent = true;
 }
 
@@ -391,13 +391,13 @@ static void build_data_in(struct iscsi_conn *c, struct iscsi_task *t)
 		hd[3] = t->status;
 		iscsi_put_be32(hd + 44, t->resid_flags ? t->residual : 0);
 		release_window(c, t);
-		iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
+		vs_iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
 		t->status_sent = true;
 	} else {
-		iscsi_fill_sn(c, hd, ISCSI_STATSN_NONE);
+		vs_iscsi_fill_sn(c, hd, ISCSI_STATSN_NONE);
 	}
 	hd[1] = flags;
-	iscsi_tx_set_pdu(c, &t->tx, &d, 1, len, true);
+	vs_iscsi_tx_set_pdu(c, &t->tx, &d, 1, len, true);
 	t->din_offset += len;
 	t->burst_left -= len;
 	if (!t->burst_left)
@@ -427,8 +427,8 @@ static void build_response(struct iscsi_conn *c, struct iscsi_task *t)
 		dlen = 2u + t->sense_len;
 	}
 	release_window(c, t);
-	iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
-	iscsi_tx_set_pdu(c, &t->tx, d, dlen ? 2 : 0, dlen, true);
+	vs_iscsi_fill_sn(c, hd, ISCSI_STATSN_ADVANCE);
+	vs_iscsi_tx_set_pdu(c, &t->tx, d, dlen ? 2 : 0, dlen, true);
 	t->status_sent = true;
 }
 
@@ -467,14 +467,14 @@ static void task_finished(struct iscsi_conn *c, struct iscsi_tx *tx)
 
 	if (t->state == TASK_DEAD || (t->state == TASK_RESPONDING && t->status_sent) ||
 	    (c->state == CONN_CLOSING && t->state != TASK_SUBMITTED))
-		iscsi_task_release(c, t);
+		vs_iscsi_task_release(c, t);
 	if (c->state == CONN_CLOSING)
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 }
 
 /* ---------------------------------------------------------------- completion */
 
-void iscsi_task_srb_done(struct vs_srb *srb)
+void vs_iscsi_task_srb_done(struct vs_srb *srb)
 {
 	struct iscsi_task *t = srb->done_ctx;
 
@@ -491,8 +491,8 @@ static void task_done_msg(struct vs_loop_msg *m)
 
 	c->outstanding_srbs--;
 	if (c->state == CONN_CLOSING) {
-		iscsi_task_release(c, t);
-		iscsi_conn_try_free(c);
+		vs_iscsi_task_release(c, t);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
 	if (st == VS_SRB_ABORTED || st == VS_SRB_BUS_RESET) {
@@ -500,7 +500,7 @@ static void task_done_msg(struct vs_loop_msg *m)
 		 * (§11.6); no SCSI Response is sent. */
 		t->state = TASK_DEAD;
 		if (!t->tx.queued)
-			iscsi_task_release(c, t);
+			vs_iscsi_task_release(c, t);
 		return;
 	}
 	/* The port finished the command before an ABORT TASK reached it:
@@ -520,7 +520,7 @@ static void task_submit(struct iscsi_conn *c, struct iscsi_task *t)
 	srb->iov = &t->iov;
 	srb->iovcnt = 1;
 	srb->nexus = c->sess->nexus;
-	srb->done = iscsi_task_srb_done;
+	srb->done = vs_iscsi_task_srb_done;
 	srb->done_ctx = t;
 	srb->submitter_ctx = t;
 	/* Data-In may go straight from the LUN's memory (srb.h data_ref): we
@@ -578,7 +578,7 @@ static void write_progress(struct iscsi_conn *c, struct iscsi_task *t)
 		queue = true;
 	}
 	if (queue) {
-		iscsi_tx_queue(c, &t->tx);
+		vs_iscsi_tx_queue(c, &t->tx);
 		return;
 	}
 	if (t->next_r2t_offset >= t->buf_len && active_r2ts(t) == 0)
@@ -632,16 +632,16 @@ static void data_out_done(struct iscsi_conn *c)
  */
 static void data_out_fail(struct iscsi_conn *c, struct iscsi_task *t, uint16_t asc, const char *why)
 {
-	iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: itt 0x%x: %s", (unsigned long long)c->id, c->peer,
+	vs_iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: itt 0x%x: %s", (unsigned long long)c->id, c->peer,
 	          t->itt, why);
-	iscsi_rx_sink_discard(c);
+	vs_iscsi_rx_sink_discard(c);
 	set_local_check(c, t, SENSE_ABORTED_COMMAND, asc);
 	t->discard_data = true;
 	memset(t->r2t, 0, sizeof(t->r2t));
 	prepare_response(c, t);
 }
 
-int iscsi_data_out_header(struct iscsi_conn *c)
+int vs_iscsi_data_out_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	uint32_t itt = bhs_itt(h);
@@ -650,19 +650,19 @@ int iscsi_data_out_header(struct iscsi_conn *c)
 	uint32_t offset = bhs_be32(h, 40);
 	uint32_t dlen = c->rx_dlen;
 	bool final = bhs_flags(h) & ISCSI_FLAG_FINAL;
-	struct iscsi_task *t = iscsi_task_find(c, itt);
+	struct iscsi_task *t = vs_iscsi_task_find(c, itt);
 
 	if (!t || t->state != TASK_DATA_OUT) {
 		if (t ? t->write && (t->state == TASK_DEAD || t->discard_data || t->quiet_late)
 		      : quiet_has(c, itt)) {
 			/* Data for a command that is over but whose data was still
 			 * on its way (see quiet_add): dropped without a word. */
-			iscsi_rx_sink_discard(c);
+			vs_iscsi_rx_sink_discard(c);
 			return 0;
 		}
 		/* No task of that ITT, or one that takes no more data: nothing
 		 * here may change because of it (§11.17.1 Invalid PDU field). */
-		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false,
+		vs_iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false,
 		                     t ? "Data-Out for a task that expects no data"
 		                       : "Data-Out for an unknown Initiator Task Tag");
 		return 0;
@@ -711,7 +711,7 @@ int iscsi_data_out_header(struct iscsi_conn *c)
 	}
 	t->cur_len = dlen;
 	c->rx_task = t;
-	iscsi_rx_sink_seg(c, (uint8_t *)t->iov.iov_base + offset, dlen, 0);
+	vs_iscsi_rx_sink_seg(c, (uint8_t *)t->iov.iov_base + offset, dlen, 0);
 	c->rx_complete = data_out_done;
 	return 0;
 }
@@ -775,10 +775,10 @@ static void refused_write(struct iscsi_conn *c, uint8_t flags, uint32_t itt)
 static void reject_cmd(struct iscsi_conn *c, uint8_t reason, const char *why)
 {
 	refused_write(c, bhs_flags(&c->rx_bhs), bhs_itt(&c->rx_bhs));
-	iscsi_reject_current(c, reason, false, why);
+	vs_iscsi_reject_current(c, reason, false, why);
 }
 
-int iscsi_scsi_cmd_header(struct iscsi_conn *c)
+int vs_iscsi_scsi_cmd_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	uint8_t flags = bhs_flags(h);
@@ -793,13 +793,13 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	struct iscsi_ahs_info ai;
 	int rc;
 
-	if (!iscsi_session_check_cmdsn(c, h)) {
+	if (!vs_iscsi_session_check_cmdsn(c, h)) {
 		refused_write(c, flags, itt);
-		iscsi_rx_sink_discard(c);     /* §3.2.2.1: silently ignored */
+		vs_iscsi_rx_sink_discard(c);     /* §3.2.2.1: silently ignored */
 		return 0;
 	}
 	if (itt == ISCSI_RESERVED_TAG) {
-		iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "SCSI Command with ITT 0xffffffff");
+		vs_iscsi_reject_current(c, ISCSI_REJECT_INVALID_PDU_FIELD, false, "SCSI Command with ITT 0xffffffff");
 		return 0;
 	}
 	if (c->logout_requested) {
@@ -812,7 +812,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	}
 	/* §11.2.2: a malformed, duplicated or unknown AHS leaves the command
 	 * meaningless. */
-	rc = iscsi_ahs_parse(c->rx_ahs, (size_t)bhs_ahs_len(h) * 4, &ai);
+	rc = vs_iscsi_ahs_parse(c->rx_ahs, (size_t)bhs_ahs_len(h) * 4, &ai);
 	if (rc) {
 		reject_cmd(c, (uint8_t)rc, "malformed AHS");
 		return 0;
@@ -830,10 +830,10 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		           "immediate data not allowed or longer than EDTL/FirstBurstLength");
 		return 0;
 	}
-	if (iscsi_task_find(c, itt)) {
+	if (vs_iscsi_task_find(c, itt)) {
 		/* Not refused_write(): Data-Out naming this ITT belongs to the
 		 * task that has it. */
-		iscsi_reject_current(c, ISCSI_REJECT_TASK_IN_PROGRESS, false, "ITT already in use");
+		vs_iscsi_reject_current(c, ISCSI_REJECT_TASK_IN_PROGRESS, false, "ITT already in use");
 		return 0;
 	}
 	if (imm && c->active_immediate >= ISCSI_IMMEDIATE_TASKS) {
@@ -844,14 +844,14 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	 * accounting ever be wrong, wait for a response to go out — which
 	 * needs only our send side, never a later PDU — rather than fail. */
 	if (!c->free_tasks) {
-		iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: no free task slot for CmdSN %u (window %u)",
+		vs_iscsi_log(ISCSI_LOG_WARN, "conn %llu %s: no free task slot for CmdSN %u (window %u)",
 		          (unsigned long long)c->id, c->peer, bhs_be32(h, 24), c->active_window);
 		return 1;
 	}
 	srb = vs_srb_get(c->pool);
 	t = c->free_tasks;
 	c->free_tasks = t->next_free;
-	iscsi_session_commit_cmdsn(c, h);
+	vs_iscsi_session_commit_cmdsn(c, h);
 	quiet_forget(c, itt);
 
 	t->state = TASK_DATA_OUT;
@@ -871,7 +871,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	t->itt = itt;
 	t->cmdsn = bhs_be32(h, 24);
 	t->lun_field = bhs_lun(h);
-	t->lun = iscsi_lun_to_scsi(t->lun_field);
+	t->lun = vs_iscsi_lun_to_scsi(t->lun_field);
 	t->edtl = edtl;
 	t->buf_len = edtl < c->xfer_cap ? edtl : c->xfer_cap;
 	t->srb = srb;
@@ -893,12 +893,12 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		/* Every spare SRB is still held by a miniport (zombies after a
 		 * reset): BUSY lets the initiator retry (SAM-5 5.3.1); its data is
 		 * dropped.  Never stop reading for this. */
-		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: no SRB for itt 0x%x: BUSY", (unsigned long long)c->id,
+		vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: no SRB for itt 0x%x: BUSY", (unsigned long long)c->id,
 		          itt);
 		t->local_status = true;
 		t->status = SAM_STAT_BUSY;
 		t->discard_data = true;
-		iscsi_rx_sink_discard(c);
+		vs_iscsi_rx_sink_discard(c);
 		prepare_response(c, t);
 		return 0;
 	}
@@ -925,7 +925,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 		t->iov.iov_len = t->buf_len;
 	}
 	if (!wr) {
-		iscsi_rx_sink_discard(c);     /* dlen is 0 here */
+		vs_iscsi_rx_sink_discard(c);     /* dlen is 0 here */
 		task_submit(c, t);
 		return 0;
 	}
@@ -942,7 +942,7 @@ int iscsi_scsi_cmd_header(struct iscsi_conn *c)
 	}
 	t->cur_len = dlen;
 	c->rx_task = t;
-	iscsi_rx_sink_seg(c, t->iov.iov_base, dlen, 0);
+	vs_iscsi_rx_sink_seg(c, t->iov.iov_base, dlen, 0);
 	c->rx_complete = immediate_data_done;
 	return 0;
 
@@ -950,7 +950,7 @@ invalid_cdb:
 	/* Answer at once; drop any data that comes with it. */
 	set_local_check(c, t, SENSE_ILLEGAL_REQUEST, ASC_INVALID_FIELD_IN_CDB);
 	t->discard_data = true;
-	iscsi_rx_sink_discard(c);
+	vs_iscsi_rx_sink_discard(c);
 	prepare_response(c, t);
 	return 0;
 }

@@ -105,8 +105,8 @@ static bool admit_locked(struct iscsi_conn *c, struct iscsi_session *s)
 	struct iscsi_adm_verdict v;
 
 	if (s->discovery) {
-		if (!iscsi_adm_discovery_admit(&is->adm, s, vs_loop_clock_ns(), &v)) {
-			iscsi_adm_note(&is->adm, v.refused,
+		if (!vs_iscsi_adm_discovery_admit(&is->adm, s, vs_loop_clock_ns(), &v)) {
+			vs_iscsi_adm_note(&is->adm, v.refused,
 			               "discovery login from %s (%s) refused: max_discovery_sessions (%u) "
 			               "in use, none idle for %u ms", c->peer, s->initiator,
 			               is->adm.lim.max_discovery, ISCSI_DISCOVERY_REPLACE_MS);
@@ -117,28 +117,28 @@ static bool admit_locked(struct iscsi_conn *c, struct iscsi_session *s)
 
 			if (old->conn) {
 				old->conn->kill_reason = "discovery session replaced (idle, budget full)";
-				iscsi_conn_kill_async(old->conn);
+				vs_iscsi_conn_kill_async(old->conn);
 			}
-			iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_DISCOVERY_REPLACED,
+			vs_iscsi_adm_note(&is->adm, VS_ISCSI_DROPPED_DISCOVERY_REPLACED,
 			               "discovery session of %s (%s) closed: max_discovery_sessions (%u) "
 			               "in use, it was the most idle, %s needs one", old->peer,
 			               old->initiator, is->adm.lim.max_discovery, c->peer);
 		}
 		return true;
 	}
-	bool vetted = iscsi_login_authenticated(c->login) ||
-	              iscsi_target_acl_lists_locked(s->target, s->initiator);
+	bool vetted = vs_iscsi_login_authenticated(c->login) ||
+	              vs_iscsi_target_acl_lists_locked(s->target, s->initiator);
 
-	if (iscsi_adm_session_admit(&is->adm, vetted, some_target_vets_locked(is), &v))
+	if (vs_iscsi_adm_session_admit(&is->adm, vetted, some_target_vets_locked(is), &v))
 		return true;
 	if (v.refused == VS_ISCSI_REFUSED_RESERVED)
-		iscsi_adm_note(&is->adm, v.refused,
+		vs_iscsi_adm_note(&is->adm, v.refused,
 		               "login from %s (%s) refused: the last reserved_sessions (%u) of "
 		               "max_sessions (%u) are for initiators that pass an ACL or CHAP",
 		               c->peer, s->initiator, is->adm.lim.reserved_sessions,
 		               is->adm.lim.max_sessions);
 	else
-		iscsi_adm_note(&is->adm, v.refused, "login from %s (%s) refused: max_sessions (%u) reached",
+		vs_iscsi_adm_note(&is->adm, v.refused, "login from %s (%s) refused: max_sessions (%u) reached",
 		               c->peer, s->initiator, is->adm.lim.max_sessions);
 	return false;
 }
@@ -147,8 +147,8 @@ static bool admit_locked(struct iscsi_conn *c, struct iscsi_session *s)
 static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp_cmdsn)
 {
 	struct vs_iscsi *is = c->is;
-	const struct iscsi_params *p = iscsi_login_params(c->login);
-	struct iscsi_target *t = iscsi_login_target(c->login);
+	const struct iscsi_params *p = vs_iscsi_login_params(c->login);
+	struct iscsi_target *t = vs_iscsi_login_target(c->login);
 	struct iscsi_session *s = calloc(1, sizeof(*s));
 	char pname[sizeof(((struct vs_nexus *)0)->name)];
 	uint8_t tid[256];
@@ -163,7 +163,7 @@ static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp
 	s->params = *p;
 	snprintf(s->initiator, sizeof(s->initiator), "%s", p->initiator_name);
 	snprintf(s->peer, sizeof(s->peer), "%s", c->peer);
-	memcpy(s->isid, iscsi_login_isid(c->login), 6);
+	memcpy(s->isid, vs_iscsi_login_isid(c->login), 6);
 	s->exp_cmdsn = exp_cmdsn;
 	s->max_cmdsn_sent = exp_cmdsn + is->cfg.queue_depth - 1;
 
@@ -191,9 +191,9 @@ static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp
 		tidlen = transport_id(tid, sizeof(tid), pname);
 		s->nexus = vs_port_nexus_open(s->target->port, pname, s->initiator, tid, tidlen);
 		if (!s->nexus) {
-			iscsi_log(ISCSI_LOG_ERROR, "login %s: nexus open failed: %s", pname, vs_last_error());
+			vs_iscsi_log(ISCSI_LOG_ERROR, "login %s: nexus open failed: %s", pname, vs_last_error());
 			c->sess = s;
-			iscsi_session_detach(c);
+			vs_iscsi_session_detach(c);
 			return -ISCSI_LOGIN_STATUS_TARGET_ERROR;
 		}
 	}
@@ -201,19 +201,19 @@ static int create_session(struct iscsi_conn *c, uint16_t want_tsih, uint32_t exp
 	return 0;
 }
 
-int iscsi_session_bind(struct iscsi_conn *c)
+int vs_iscsi_session_bind(struct iscsi_conn *c)
 {
 	struct vs_iscsi *is = c->is;
-	const struct iscsi_params *p = iscsi_login_params(c->login);
-	struct iscsi_target *t = iscsi_login_target(c->login);
-	const uint8_t *isid = iscsi_login_isid(c->login);
-	uint16_t tsih = iscsi_login_tsih(c->login);
+	const struct iscsi_params *p = vs_iscsi_login_params(c->login);
+	struct iscsi_target *t = vs_iscsi_login_target(c->login);
+	const uint8_t *isid = vs_iscsi_login_isid(c->login);
+	uint16_t tsih = vs_iscsi_login_tsih(c->login);
 	struct iscsi_session *old;
 
 	if (p->session_type == ISCSI_SESSION_DISCOVERY) {
 		if (tsih)
 			return -ISCSI_LOGIN_STATUS_NO_SESSION;
-		return create_session(c, 0, iscsi_login_cmdsn(c->login));
+		return create_session(c, 0, vs_iscsi_login_cmdsn(c->login));
 	}
 	if (!t)
 		return -ISCSI_LOGIN_STATUS_TGT_NOT_FOUND;
@@ -223,7 +223,7 @@ int iscsi_session_bind(struct iscsi_conn *c)
 	if (tsih == 0) {
 		if (!old) {
 			pthread_mutex_unlock(&is->lock);
-			return create_session(c, 0, iscsi_login_cmdsn(c->login));
+			return create_session(c, 0, vs_iscsi_login_cmdsn(c->login));
 		}
 		if (old->dying || old->waiter) {
 			pthread_mutex_unlock(&is->lock);
@@ -232,7 +232,7 @@ int iscsi_session_bind(struct iscsi_conn *c)
 		/* §6.3.5 session reinstatement: same ISID + InitiatorName with
 		 * TSIH 0 closes the old session (its tasks are aborted) before the
 		 * new one is confirmed. */
-		iscsi_log(ISCSI_LOG_INFO, "login %s isid %02x%02x%02x%02x%02x%02x: reinstating session tsih %u",
+		vs_iscsi_log(ISCSI_LOG_INFO, "login %s isid %02x%02x%02x%02x%02x%02x: reinstating session tsih %u",
 		          p->initiator_name, isid[0], isid[1], isid[2], isid[3], isid[4], isid[5], old->tsih);
 		old->dying = true;
 		old->waiter = c;
@@ -242,14 +242,14 @@ int iscsi_session_bind(struct iscsi_conn *c)
 			pthread_mutex_unlock(&is->lock);
 			return -ISCSI_LOGIN_STATUS_NO_SESSION;
 		}
-		if (!old->conn || old->conn->cid != iscsi_login_cid(c->login)) {
+		if (!old->conn || old->conn->cid != vs_iscsi_login_cid(c->login)) {
 			/* A second connection: MaxConnections is 1 (§13.2). */
 			pthread_mutex_unlock(&is->lock);
 			return -ISCSI_LOGIN_STATUS_TOO_MANY_CONN;
 		}
 		/* Connection reinstatement (§6.3.4): the old connection's tasks
 		 * are terminated (ERL 0) and the session moves to this one. */
-		iscsi_log(ISCSI_LOG_INFO, "login %s tsih %u: reinstating connection cid %u",
+		vs_iscsi_log(ISCSI_LOG_INFO, "login %s tsih %u: reinstating connection cid %u",
 		          p->initiator_name, tsih, c->cid);
 		old->dying = true;
 		old->waiter = c;
@@ -258,13 +258,13 @@ int iscsi_session_bind(struct iscsi_conn *c)
 	c->pending_old = old;
 	c->waiting_reinstate = true;
 	if (old->conn)
-		iscsi_conn_kill_async(old->conn);
+		vs_iscsi_conn_kill_async(old->conn);
 	pthread_mutex_unlock(&is->lock);
 	return 1;
 }
 
 /* On the waiter's loop, once the old connection is gone.  0 or -status. */
-int iscsi_session_finish_bind(struct iscsi_conn *c)
+int vs_iscsi_session_finish_bind(struct iscsi_conn *c)
 {
 	struct iscsi_session *old = c->pending_old;
 
@@ -275,7 +275,7 @@ int iscsi_session_finish_bind(struct iscsi_conn *c)
 		old->dying = false;
 		old->waiter = NULL;
 		old->keep_for_waiter = false;
-		old->params = *iscsi_login_params(c->login);
+		old->params = *vs_iscsi_login_params(c->login);
 		snprintf(old->peer, sizeof(old->peer), "%s", c->peer);
 		pthread_mutex_unlock(&c->is->lock);
 		c->sess = old;
@@ -285,10 +285,10 @@ int iscsi_session_finish_bind(struct iscsi_conn *c)
 	}
 	if (c->state == CONN_CLOSING)
 		return -ISCSI_LOGIN_STATUS_TARGET_ERROR;
-	return create_session(c, 0, iscsi_login_cmdsn(c->login));
+	return create_session(c, 0, vs_iscsi_login_cmdsn(c->login));
 }
 
-void iscsi_session_detach(struct iscsi_conn *c)
+void vs_iscsi_session_detach(struct iscsi_conn *c)
 {
 	struct iscsi_session *s = c->sess;
 	struct vs_iscsi *is = c->is;
@@ -322,21 +322,21 @@ void iscsi_session_detach(struct iscsi_conn *c)
 		if (s->target)
 			s->target->nsessions--;
 		if (s->discovery)
-			iscsi_adm_discovery_release(&is->adm, s);
+			vs_iscsi_adm_discovery_release(&is->adm, s);
 		else
-			iscsi_adm_session_release(&is->adm);
+			vs_iscsi_adm_session_release(&is->adm);
 		pthread_cond_broadcast(&is->cond);
 	}
 	if (waiter) {
 		/* Hand the session over (connection reinstatement) or tell the
 		 * waiter it is gone; it must not look at a freed session. */
 		waiter->pending_old = keep ? s : NULL;
-		iscsi_conn_post_reinstated(waiter);
+		vs_iscsi_conn_post_reinstated(waiter);
 	}
 	pthread_mutex_unlock(&is->lock);
 	if (!keep) {
 		if (!s->discovery)
-			iscsi_log(ISCSI_LOG_INFO, "session %s tsih %u to %s ended", s->initiator, s->tsih,
+			vs_iscsi_log(ISCSI_LOG_INFO, "session %s tsih %u to %s ended", s->initiator, s->tsih,
 			          s->target ? s->target->iqn : "-");
 		free(s);
 	}
@@ -345,13 +345,13 @@ void iscsi_session_detach(struct iscsi_conn *c)
 /* A discovery session's Text or Logout request: the only activity that
  * keeps it from being closed as idle or replaced by a newcomer (answering
  * our NOP-In pings is not: a squatter does that too). */
-void iscsi_session_discovery_active(struct iscsi_conn *c)
+void vs_iscsi_session_discovery_active(struct iscsi_conn *c)
 {
 	if (!c->sess || !c->sess->discovery)
 		return;
 	c->disc_active_ns = vs_loop_clock_ns();
 	pthread_mutex_lock(&c->is->lock);
-	iscsi_adm_discovery_touch(&c->is->adm, c->sess, c->disc_active_ns);
+	vs_iscsi_adm_discovery_touch(&c->is->adm, c->sess, c->disc_active_ns);
 	pthread_mutex_unlock(&c->is->lock);
 }
 
@@ -361,7 +361,7 @@ void iscsi_session_discovery_active(struct iscsi_conn *c)
  * is silently ignored.  Immediate commands are not ordered.
  * Returns 1 to process, 0 to drop.  Does not change state (see commit).
  */
-int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
+int vs_iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
 {
 	struct iscsi_session *s = c->sess;
 	uint32_t cmdsn = bhs_be32(h, 24);
@@ -369,7 +369,7 @@ int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
 	if (bhs_immediate(h))
 		return 1;
 	if (sn_diff(cmdsn, s->exp_cmdsn) < 0 || sn_diff(cmdsn, s->max_cmdsn_sent) > 0) {
-		iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: CmdSN %u outside [%u, %u]: ignored",
+		vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: CmdSN %u outside [%u, %u]: ignored",
 		          (unsigned long long)c->id, cmdsn, s->exp_cmdsn, s->max_cmdsn_sent);
 		return 0;
 	}
@@ -393,14 +393,14 @@ int iscsi_session_check_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
  * implementation-defined constant below 2**31.  A value behind is only an
  * initiator that has not read its status yet.
  */
-bool iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h)
+bool vs_iscsi_session_exp_statsn_ok(const struct iscsi_conn *c, const struct iscsi_bhs *h)
 {
 	uint32_t slack = c->is->cfg.queue_depth + ISCSI_IMMEDIATE_TASKS;
 
 	return sn_diff(bhs_be32(h, 28), c->stat_sn) <= (int32_t)slack;
 }
 
-void iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
+void vs_iscsi_session_commit_cmdsn(struct iscsi_conn *c, const struct iscsi_bhs *h)
 {
 	struct iscsi_session *s = c->sess;
 	uint32_t cmdsn = bhs_be32(h, 24);

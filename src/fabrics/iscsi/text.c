@@ -44,7 +44,7 @@ struct iscsi_text {
 	uint32_t next_ttt;
 };
 
-struct iscsi_text *iscsi_text_new(const struct iscsi_login_env *env, struct iscsi_params *params,
+struct iscsi_text *vs_iscsi_text_new(const struct iscsi_login_env *env, struct iscsi_params *params,
                                   void *session_target)
 {
 	struct iscsi_text *t;
@@ -59,7 +59,7 @@ struct iscsi_text *iscsi_text_new(const struct iscsi_login_env *env, struct iscs
 	t->session_target = session_target;
 	t->ttt = ISCSI_RESERVED_TAG;
 	t->next_ttt = 1;
-	iscsi_textbuf_init(&t->out, TEXT_RESPONSE_MAX);
+	vs_iscsi_textbuf_init(&t->out, TEXT_RESPONSE_MAX);
 	return t;
 }
 
@@ -69,18 +69,18 @@ static void reset(struct iscsi_text *t)
 	t->in = NULL;
 	t->in_len = 0;
 	t->in_active = false;
-	iscsi_textbuf_reset(&t->out);
+	vs_iscsi_textbuf_reset(&t->out);
 	t->out_off = 0;
 	t->out_active = false;
 	t->ttt = ISCSI_RESERVED_TAG;
 }
 
-void iscsi_text_free(struct iscsi_text *t)
+void vs_iscsi_text_free(struct iscsi_text *t)
 {
 	if (!t)
 		return;
 	reset(t);
-	iscsi_textbuf_free(&t->out);
+	vs_iscsi_textbuf_free(&t->out);
 	free(t);
 }
 
@@ -111,7 +111,7 @@ static void emit_address(void *ectx, const char *addr)
 	struct addr_ctx *a = ectx;
 
 	if (!a->err && addr && addr[0])
-		a->err = iscsi_textbuf_add(&a->t->out, "TargetAddress", addr);
+		a->err = vs_iscsi_textbuf_add(&a->t->out, "TargetAddress", addr);
 }
 
 static void add_target(struct iscsi_text *t, void *target, int *err)
@@ -125,7 +125,7 @@ static void add_target(struct iscsi_text *t, void *target, int *err)
 	if (env->initiator_allowed &&
 	    !env->initiator_allowed(env->ctx, target, t->params->initiator_name))
 		return;
-	*err = iscsi_textbuf_add(&t->out, "TargetName", name);
+	*err = vs_iscsi_textbuf_add(&t->out, "TargetName", name);
 	/* Every portal of this target and only those (Appendix C); none means
 	 * "the address of this discovery session". */
 	if (!*err && env->for_each_address) {
@@ -154,7 +154,7 @@ static int send_targets(struct iscsi_text *t, const char *value)
 		/* "All" is for discovery sessions; a normal session asks
 		 * about its own target with an empty value. */
 		if (!discovery)
-			return iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
+			return vs_iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
 		if (env->for_each_target) {
 			struct emit_ctx e = { t, 0 };
 			env->for_each_target(env->ctx, emit_one, &e);
@@ -162,13 +162,13 @@ static int send_targets(struct iscsi_text *t, const char *value)
 		}
 	} else if (!value[0]) {
 		if (discovery || !t->session_target)
-			return iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
+			return vs_iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
 		add_target(t, t->session_target, &err);
 	} else {
 		void *target;
 
 		if (strlen(value) >= ISCSI_NAME_MAX)
-			return iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
+			return vs_iscsi_textbuf_add(&t->out, "SendTargets", "Reject");
 		/* One named target; unknown or not visible: an empty answer. */
 		target = env->find_target ? env->find_target(env->ctx, value) : NULL;
 		if (target)
@@ -189,9 +189,9 @@ static int text_key(struct iscsi_text *t, const char *key, const char *value)
 	if (!strcmp(key, "MaxRecvDataSegmentLength")) {
 		/* §13.12 "Use: ALL": the initiator may declare a new limit at
 		 * any time; it governs what we send from now on. */
-		if (strlen(value) > ISCSI_VALUE_MAX || iscsi_parse_number(value, &v) ||
+		if (strlen(value) > ISCSI_VALUE_MAX || vs_iscsi_parse_number(value, &v) ||
 		    v < 512 || v > 16777215)
-			return iscsi_textbuf_add(&t->out, key, "Reject");
+			return vs_iscsi_textbuf_add(&t->out, key, "Reject");
 		t->params->max_xmit_dsl = (uint32_t)v;
 		return 0;
 	}
@@ -202,13 +202,13 @@ static int text_key(struct iscsi_text *t, const char *key, const char *value)
 		return 0;
 	}
 	/* Login-only keys (§13: "LO", "IO") cannot be renegotiated now. */
-	if (iscsi_key_is_operational(key) || !strcmp(key, "InitiatorName") ||
+	if (vs_iscsi_key_is_operational(key) || !strcmp(key, "InitiatorName") ||
 	    !strcmp(key, "TargetName") || !strcmp(key, "SessionType") ||
 	    !strcmp(key, "AuthMethod") || !strncmp(key, "CHAP_", 5) ||
 	    !strcmp(key, "TargetAlias") || !strcmp(key, "TargetAddress") ||
 	    !strcmp(key, "TargetPortalGroupTag"))
-		return iscsi_textbuf_add(&t->out, key, "Reject");
-	return iscsi_textbuf_add(&t->out, key, "NotUnderstood");
+		return vs_iscsi_textbuf_add(&t->out, key, "Reject");
+	return vs_iscsi_textbuf_add(&t->out, key, "NotUnderstood");
 }
 
 /* ---- the exchange ------------------------------------------------------ */
@@ -248,7 +248,7 @@ static int send_part(struct iscsi_text *t, const struct iscsi_bhs *req, struct i
 		bhs_set_be32(rsp, 20, new_ttt(t));
 		return 0;
 	}
-	iscsi_textbuf_reset(&t->out);
+	vs_iscsi_textbuf_reset(&t->out);
 	t->out_off = 0;
 	t->out_active = false;
 	if (final_req) {
@@ -262,7 +262,7 @@ static int send_part(struct iscsi_text *t, const struct iscsi_bhs *req, struct i
 	return 0;
 }
 
-int iscsi_text_handle(struct iscsi_text *t, const struct iscsi_bhs *req,
+int vs_iscsi_text_handle(struct iscsi_text *t, const struct iscsi_bhs *req,
                       const uint8_t *data, size_t data_len,
                       struct iscsi_bhs *rsp, uint8_t *rsp_data, size_t rsp_data_cap,
                       size_t *rsp_data_len)
@@ -318,18 +318,18 @@ int iscsi_text_handle(struct iscsi_text *t, const struct iscsi_bhs *req,
 		return 0;
 	}
 
-	r = iscsi_kv_parse(t->in, t->in_len, &kv, NULL);
+	r = vs_iscsi_kv_parse(t->in, t->in_len, &kv, NULL);
 	free(t->in);
 	t->in = NULL;
 	t->in_len = 0;
 	t->in_active = false;
 	if (r)
 		return r == -ENOMEM ? r : -EPROTO;
-	iscsi_textbuf_reset(&t->out);
+	vs_iscsi_textbuf_reset(&t->out);
 	t->out_off = 0;
 	for (size_t i = 0; !r && i < kv.n; i++)
 		r = text_key(t, kv.kv[i].key, kv.kv[i].value);
-	iscsi_kv_free(&kv);
+	vs_iscsi_kv_free(&kv);
 	if (r) {
 		reset(t);
 		return r;

@@ -19,44 +19,44 @@ static void text_done(struct iscsi_conn *c)
 	c->rx_ctl = NULL;
 	if (!p)
 		return;
-	if (iscsi_text_handle(c->text, &c->rx_bhs, c->rx_buf, c->rx_dlen, &p->bhs, c->big_buf, cap,
+	if (vs_iscsi_text_handle(c->text, &c->rx_bhs, c->rx_buf, c->rx_dlen, &p->bhs, c->big_buf, cap,
 	                      &rlen) < 0) {
 		p->in_use = false;
 		p->uses_big = false;
 		c->big_busy = false;
-		iscsi_send_reject(c, ISCSI_REJECT_PROTOCOL_ERROR, &c->rx_bhs);
+		vs_iscsi_send_reject(c, ISCSI_REJECT_PROTOCOL_ERROR, &c->rx_bhs);
 		return;
 	}
 	p->dlen = (uint32_t)rlen;
 	p->statsn_mode = ISCSI_STATSN_ADVANCE;
-	iscsi_ctl_send(c, p);
+	vs_iscsi_ctl_send(c, p);
 }
 
-int iscsi_text_header(struct iscsi_conn *c)
+int vs_iscsi_text_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	struct iscsi_ctl_pdu *p;
 
-	if (!iscsi_session_check_cmdsn(c, h)) {
-		iscsi_rx_sink_discard(c);
+	if (!vs_iscsi_session_check_cmdsn(c, h)) {
+		vs_iscsi_rx_sink_discard(c);
 		return 0;
 	}
-	iscsi_session_discovery_active(c);
+	vs_iscsi_session_discovery_active(c);
 	if (c->rx_dlen > c->rx_buf_len) {
-		iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true, "text request too long");
+		vs_iscsi_reject_current(c, ISCSI_REJECT_PROTOCOL_ERROR, true, "text request too long");
 		return 0;
 	}
 	if (c->big_busy)
 		return 1;
-	p = iscsi_ctl_get(c);
+	p = vs_iscsi_ctl_get(c);
 	if (!p)
 		return 1;
-	iscsi_session_commit_cmdsn(c, h);
+	vs_iscsi_session_commit_cmdsn(c, h);
 	p->data = c->big_buf;
 	p->uses_big = true;
 	c->big_busy = true;
 	c->rx_ctl = p;
-	iscsi_rx_sink_buf(c);
+	vs_iscsi_rx_sink_buf(c);
 	c->rx_complete = text_done;
 	return 0;
 }

@@ -38,11 +38,11 @@ static void cold_reset_drop_sessions(struct iscsi_conn *c)
 		if (!s->target || s->target->port != port || !s->conn || s->conn == c)
 			continue;
 		s->conn->kill_reason = "target cold reset by another session";
-		iscsi_conn_kill_async(s->conn);
+		vs_iscsi_conn_kill_async(s->conn);
 		n++;
 	}
 	pthread_mutex_unlock(&is->lock);
-	iscsi_log(ISCSI_LOG_INFO, "conn %llu %s: TARGET COLD RESET on %s: dropping %u other session(s)",
+	vs_iscsi_log(ISCSI_LOG_INFO, "conn %llu %s: TARGET COLD RESET on %s: dropping %u other session(s)",
 	          (unsigned long long)c->id, c->peer, c->sess->target->iqn, n);
 }
 
@@ -50,7 +50,7 @@ static void tmf_respond(struct iscsi_conn *c, struct iscsi_tmf *m, uint8_t respo
 {
 	struct iscsi_ctl_pdu *p = &m->rsp;
 
-	iscsi_ctl_init_embedded(p);
+	vs_iscsi_ctl_init_embedded(p);
 	p->bhs.b[0] = ISCSI_OP_TASK_MGMT_RESP;
 	p->bhs.b[1] = ISCSI_FLAG_FINAL;
 	p->bhs.b[2] = response;
@@ -63,7 +63,7 @@ static void tmf_respond(struct iscsi_conn *c, struct iscsi_tmf *m, uint8_t respo
 		cold_reset_drop_sessions(c);
 	}
 	m->in_use = false;      /* the embedded PDU stays valid until sent */
-	iscsi_ctl_send(c, p);
+	vs_iscsi_ctl_send(c, p);
 }
 
 static void tmf_done_msg(struct vs_loop_msg *msg)
@@ -77,7 +77,7 @@ static void tmf_done_msg(struct vs_loop_msg *msg)
 		m->ref_task->abort_tmf = NULL;
 	if (c->state == CONN_CLOSING) {
 		m->in_use = false;
-		iscsi_conn_try_free(c);
+		vs_iscsi_conn_try_free(c);
 		return;
 	}
 	/* The port may report the abort done although the command finished
@@ -86,7 +86,7 @@ static void tmf_done_msg(struct vs_loop_msg *msg)
 	if (m->function == ISCSI_TMF_ABORT_TASK && rsp == TMF_RSP_COMPLETE && m->ref_answered)
 		rsp = TMF_RSP_NO_TASK;
 	tmf_respond(c, m, rsp);
-	iscsi_logout_progress(c);
+	vs_iscsi_logout_progress(c);
 }
 
 static void tmf_port_done(void *ctx, enum vs_tmf_response response)
@@ -104,7 +104,7 @@ static void abort_local_scope(struct iscsi_conn *c, bool all_luns, uint64_t lun)
 		struct iscsi_task *t = &c->tasks[i];
 
 		if (t->state == TASK_DATA_OUT && (all_luns || t->lun == lun))
-			iscsi_task_abort_local(c, t);
+			vs_iscsi_task_abort_local(c, t);
 	}
 }
 
@@ -116,11 +116,11 @@ static struct iscsi_tmf *tmf_slot(struct iscsi_conn *c)
 	return NULL;
 }
 
-int iscsi_tmf_header(struct iscsi_conn *c)
+int vs_iscsi_tmf_header(struct iscsi_conn *c)
 {
 	const struct iscsi_bhs *h = &c->rx_bhs;
 	uint8_t function = bhs_flags(h) & 0x7f;
-	uint64_t lun = iscsi_lun_to_scsi(bhs_lun(h));
+	uint64_t lun = vs_iscsi_lun_to_scsi(bhs_lun(h));
 	uint32_t ref_itt = bhs_be32(h, 20);
 	uint32_t ref_cmdsn = bhs_be32(h, 32);
 	struct iscsi_tmf *m;
@@ -128,13 +128,13 @@ int iscsi_tmf_header(struct iscsi_conn *c)
 	enum vs_tmf fn;
 	bool all_luns = false;
 
-	iscsi_rx_sink_discard(c);       /* a TMF request has no data */
-	if (!iscsi_session_check_cmdsn(c, h))
+	vs_iscsi_rx_sink_discard(c);       /* a TMF request has no data */
+	if (!vs_iscsi_session_check_cmdsn(c, h))
 		return 0;
 	m = tmf_slot(c);
 	if (!m)
 		return 1;
-	iscsi_session_commit_cmdsn(c, h);
+	vs_iscsi_session_commit_cmdsn(c, h);
 	memset(&m->rsp, 0, sizeof(m->rsp));
 	m->conn = c;
 	m->in_use = true;
@@ -144,12 +144,12 @@ int iscsi_tmf_header(struct iscsi_conn *c)
 	m->ref_task = NULL;
 	m->ref_answered = false;
 	m->done_msg.fn = tmf_done_msg;
-	iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: TMF function %u lun %llu ref itt 0x%x",
+	vs_iscsi_log(ISCSI_LOG_DEBUG, "conn %llu: TMF function %u lun %llu ref itt 0x%x",
 	          (unsigned long long)c->id, function, (unsigned long long)lun, ref_itt);
 
 	switch (function) {
 	case ISCSI_TMF_ABORT_TASK:
-		t = iscsi_task_find(c, ref_itt);
+		t = vs_iscsi_task_find(c, ref_itt);
 		if (!t) {
 			/* §11.5.1: never received (RefCmdSN not below ExpCmdSN)
 			 * → Function complete; otherwise it already finished. */
@@ -159,7 +159,7 @@ int iscsi_tmf_header(struct iscsi_conn *c)
 			return 0;
 		}
 		if (t->state == TASK_DATA_OUT) {
-			iscsi_task_abort_local(c, t);
+			vs_iscsi_task_abort_local(c, t);
 			tmf_respond(c, m, TMF_RSP_COMPLETE);
 			return 0;
 		}

@@ -20,7 +20,7 @@ static bool set_why(char *why, size_t len, const char *msg)
 	return false;
 }
 
-bool nbd_acl_parse(const char *s, struct nbd_acl_entry *e, char *why, size_t whylen)
+bool vs_nbd_acl_parse(const char *s, struct nbd_acl_entry *e, char *why, size_t whylen)
 {
 	char addr[INET6_ADDRSTRLEN + 1];
 	const char *slash;
@@ -97,7 +97,7 @@ static int peer_bytes(const struct sockaddr_storage *ss, uint8_t out[16])
 	return -1;
 }
 
-bool nbd_acl_allows(const struct nbd_acl_entry *e, size_t n, const struct sockaddr_storage *peer,
+bool vs_nbd_acl_allows(const struct nbd_acl_entry *e, size_t n, const struct sockaddr_storage *peer,
                     const char *tls_identity)
 {
 	uint8_t pb[16];
@@ -117,7 +117,7 @@ bool nbd_acl_allows(const struct nbd_acl_entry *e, size_t n, const struct sockad
 	return false;
 }
 
-bool nbd_acl_tls_only(const struct nbd_acl_entry *e, size_t n)
+bool vs_nbd_acl_tls_only(const struct nbd_acl_entry *e, size_t n)
 {
 	if (n == 0)
 		return false;
@@ -131,5 +131,5 @@ bool vs_nbd_acl_entry_valid(const char *entry, char *why, size_t whylen)
 {
 	struct nbd_acl_entry e;
 
-	return nbd_acl_parse(entry, &e, why, whylen);
+	return vs_nbd_acl_parse(entry, &e, why, whylen);
 }

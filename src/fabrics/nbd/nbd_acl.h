@@ -20,12 +20,12 @@ struct nbd_acl_entry {
 };
 
 /* Parse "ADDR", "ADDR/PREFIX" or "tls:IDENTITY"; false with why. */
-bool nbd_acl_parse(const char *s, struct nbd_acl_entry *e, char *why, size_t whylen);
+bool vs_nbd_acl_parse(const char *s, struct nbd_acl_entry *e, char *why, size_t whylen);
 /* Empty list: everyone.  Else the peer's address or its TLS identity
  * (NULL or "" without TLS) must match an entry. */
-bool nbd_acl_allows(const struct nbd_acl_entry *e, size_t n, const struct sockaddr_storage *peer,
+bool vs_nbd_acl_allows(const struct nbd_acl_entry *e, size_t n, const struct sockaddr_storage *peer,
                     const char *tls_identity);
 /* Only tls: entries: the export is served over TLS only. */
-bool nbd_acl_tls_only(const struct nbd_acl_entry *e, size_t n);
+bool vs_nbd_acl_tls_only(const struct nbd_acl_entry *e, size_t n);
 
 #endif

@@ -47,7 +47,7 @@ static struct nbd_slot *slot_get(struct nbd_conn *c)
 static void check_drained(struct nbd_conn *c)
 {
 	if (c->state == CONN_DRAIN && !c->running && !c->rx_slot && !c->sq_head)
-		nbd_conn_close(c, c->disc ? "client disconnected" : "server stopping");
+		vs_nbd_conn_close(c, c->disc ? "client disconnected" : "server stopping");
 }
 
 static void reply_sent(struct nbd_slot *s)
@@ -57,8 +57,8 @@ static void reply_sent(struct nbd_slot *s)
 
 static void flush(struct nbd_conn *c)
 {
-	if (nbd_io_flush_replies(c, reply_sent) < 0) {
-		nbd_conn_close(c, "send failed");
+	if (vs_nbd_io_flush_replies(c, reply_sent) < 0) {
+		vs_nbd_conn_close(c, "send failed");
 		return;
 	}
 	check_drained(c);
@@ -70,15 +70,15 @@ static void flush_late(struct vs_loop_msg *m)
 
 	c->flush_posted = false;
 	if (c->state == CONN_DEAD) {
-		nbd_conn_maybe_free(c);
+		vs_nbd_conn_maybe_free(c);
 		return;
 	}
 	flush(c);
 	/* slots that came free: requests already buffered go on */
-	if (c->state != CONN_DEAD && c->free_slots && nbd_io_buffered(c))
-		nbd_cmd_input(c);
+	if (c->state != CONN_DEAD && c->free_slots && vs_nbd_io_buffered(c))
+		vs_nbd_cmd_input(c);
 	if (c->state != CONN_DEAD)
-		nbd_conn_update_events(c);
+		vs_nbd_conn_update_events(c);
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -86,14 +86,14 @@ static void flush_late(struct vs_loop_msg *m)
 static void build_error(struct nbd_conn *c, struct nbd_slot *s)
 {
 	if (!c->tx.structured) {
-		nbd_wire_simple_reply(s->hdr, s->error, s->r.handle);
+		vs_nbd_wire_simple_reply(s->hdr, s->error, s->r.handle);
 		s->out[0] = (struct iovec){ s->hdr, NBD_SIMPLE_REPLY_LEN };
 		s->outcnt = 1;
 		return;
 	}
 	/* "SHOULD prefer sending errors via a structured reply"; a READ
 	 * must not get a simple one */
-	nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, s->r.handle, 6);
+	vs_nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, s->r.handle, 6);
 	vs_put32(s->hdr + NBD_CHUNK_HDR_LEN, s->error);
 	vs_put16(s->hdr + NBD_CHUNK_HDR_LEN + 4, 0);    /* no message */
 	s->out[0] = (struct iovec){ s->hdr, NBD_CHUNK_HDR_LEN + 6 };
@@ -103,12 +103,12 @@ static void build_error(struct nbd_conn *c, struct nbd_slot *s)
 static void build_read(struct nbd_conn *c, struct nbd_slot *s)
 {
 	if (c->tx.structured) {
-		nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, s->r.handle,
+		vs_nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, s->r.handle,
 		               s->r.length + 8);
 		vs_put64(s->hdr + NBD_CHUNK_HDR_LEN, s->r.offset);
 		s->out[0] = (struct iovec){ s->hdr, NBD_CHUNK_HDR_LEN + 8 };
 	} else {
-		nbd_wire_simple_reply(s->hdr, 0, s->r.handle);
+		vs_nbd_wire_simple_reply(s->hdr, 0, s->r.handle);
 		s->out[0] = (struct iovec){ s->hdr, NBD_SIMPLE_REPLY_LEN };
 	}
 	s->out[1] = (struct iovec){ s->data, s->r.length };
@@ -120,7 +120,7 @@ static void build_block_status(struct nbd_slot *s)
 	uint32_t n = s->req->nextents;
 	uint8_t *p = s->hdr + NBD_CHUNK_HDR_LEN;
 
-	nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, s->r.handle,
+	vs_nbd_wire_chunk(s->hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_BLOCK_STATUS, s->r.handle,
 	               4 + 8 * n);
 	vs_put32(p, NBD_META_ID_ALLOCATION);
 	for (uint32_t i = 0; i < n; i++) {
@@ -146,11 +146,11 @@ static void reply(struct nbd_conn *c, struct nbd_slot *s)
 	else if (s->r.type == NBD_CMD_BLOCK_STATUS)
 		build_block_status(s);
 	else {
-		nbd_wire_simple_reply(s->hdr, 0, s->r.handle);
+		vs_nbd_wire_simple_reply(s->hdr, 0, s->r.handle);
 		s->out[0] = (struct iovec){ s->hdr, NBD_SIMPLE_REPLY_LEN };
 		s->outcnt = 1;
 	}
-	nbd_io_queue_reply(c, s);
+	vs_nbd_io_queue_reply(c, s);
 	/* every reply of this loop pass in one sendmsg: the completions of a
 	 * burst (RAM completes inline) arrive as messages of the same pass */
 	if (!c->flush_posted) {
@@ -188,12 +188,12 @@ static void done_on_loop(struct vs_loop_msg *m)
 	c->running--;
 	if (c->state == CONN_DEAD) {
 		slot_put(c, s);
-		nbd_conn_maybe_free(c);
+		vs_nbd_conn_maybe_free(c);
 		return;
 	}
 	/* NBD_ENOTSUP is only for a fast zero that would not be fast
 	 * (proto.md "Error values") */
-	s->error = nbd_errno(err);
+	s->error = vs_nbd_errno(err);
 	if (s->error == NBD_ENOTSUP && !(s->r.flags & NBD_CMD_FLAG_FAST_ZERO))
 		s->error = NBD_EINVAL;
 	if (!s->error)
@@ -261,20 +261,20 @@ static bool take_request(struct nbd_conn *c)
 	struct nbd_verdict v;
 	struct nbd_slot *s;
 
-	int rc = nbd_io_need(c, NBD_REQUEST_LEN);
+	int rc = vs_nbd_io_need(c, NBD_REQUEST_LEN);
 
 	if (rc < 0)
-		nbd_conn_close(c, "client went away");
+		vs_nbd_conn_close(c, "client went away");
 	if (rc <= 0)
 		return false;
-	if (!nbd_request_parse(c->rbuf + c->rstart, &r)) {
-		nbd_conn_close(c, "bad request magic");
+	if (!vs_nbd_request_parse(c->rbuf + c->rstart, &r)) {
+		vs_nbd_conn_close(c, "bad request magic");
 		return false;
 	}
 	c->rstart += NBD_REQUEST_LEN;
-	nbd_request_check(&c->tx, &r, &v);
+	vs_nbd_request_check(&c->tx, &r, &v);
 	if (v.close) {
-		nbd_conn_close(c, "write payload larger than the maximum");
+		vs_nbd_conn_close(c, "write payload larger than the maximum");
 		return false;
 	}
 	if (r.type == NBD_CMD_DISC) {
@@ -302,10 +302,10 @@ static bool take_request(struct nbd_conn *c)
 static bool take_payload(struct nbd_conn *c)
 {
 	struct nbd_slot *s = c->rx_slot;
-	int rc = nbd_io_read_rest(c, s->data, s->r.length, &s->payload_got);
+	int rc = vs_nbd_io_read_rest(c, s->data, s->r.length, &s->payload_got);
 
 	if (rc < 0)
-		nbd_conn_close(c, "client went away");
+		vs_nbd_conn_close(c, "client went away");
 	if (rc <= 0)
 		return false;
 	c->rx_slot = NULL;
@@ -313,9 +313,9 @@ static bool take_payload(struct nbd_conn *c)
 	return c->state == CONN_TRANSMISSION || c->state == CONN_DRAIN;
 }
 
-void nbd_cmd_input(struct nbd_conn *c)
+void vs_nbd_cmd_input(struct nbd_conn *c)
 {
-	if (nbd_io_want_write(c))
+	if (vs_nbd_io_want_write(c))
 		flush(c);
 	for (;;) {
 		if (c->state != CONN_TRANSMISSION && c->state != CONN_DRAIN)
@@ -334,7 +334,7 @@ void nbd_cmd_input(struct nbd_conn *c)
 
 /* ---------------------------------------------------------------- life */
 
-int nbd_cmd_start(struct nbd_conn *c)
+int vs_nbd_cmd_start(struct nbd_conn *c)
 {
 	uint32_t n = c->srv->cfg.queue_depth;
 	size_t per = c->srv->cfg.max_payload;
@@ -367,7 +367,7 @@ int nbd_cmd_start(struct nbd_conn *c)
 	return 0;
 }
 
-void nbd_cmd_drop(struct nbd_conn *c)
+void vs_nbd_cmd_drop(struct nbd_conn *c)
 {
 	if (c->rx_slot) {
 		slot_put(c, c->rx_slot);
@@ -383,7 +383,7 @@ void nbd_cmd_drop(struct nbd_conn *c)
 	c->sq_off = 0;
 }
 
-void nbd_cmd_free(struct nbd_conn *c)
+void vs_nbd_cmd_free(struct nbd_conn *c)
 {
 	for (uint32_t i = 0; c->slots && i < c->nslots; i++)
 		vs_disk_request_put(c->slots[i].req);

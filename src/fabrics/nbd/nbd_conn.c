@@ -32,16 +32,16 @@ static void attach_on_loop(struct vs_loop_msg *m)
 	c->events = VS_LOOP_IN;
 	rc = vs_loop_fd_add(c->loop, c->fd, c->events, &c->fdh);
 	if (rc < 0) {
-		nbd_conn_close(c, "cannot watch the socket");
+		vs_nbd_conn_close(c, "cannot watch the socket");
 		return;
 	}
 	c->registered = true;
-	nbd_log(NBD_LOG_DEBUG, "%s: connected", c->peer_text);
-	nbd_hs_conn_start(c);
-	nbd_conn_update_events(c);
+	vs_nbd_log(NBD_LOG_DEBUG, "%s: connected", c->peer_text);
+	vs_nbd_hs_conn_start(c);
+	vs_nbd_conn_update_events(c);
 }
 
-void nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *peer)
+void vs_nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *peer)
 {
 	struct nbd_conn *c = calloc(1, sizeof(*c));
 	char text[64];
@@ -55,7 +55,7 @@ void nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *
 		bool full = c && c->rbuf && !atomic_load(&srv->stopping);
 
 		pthread_mutex_unlock(&srv->lock);
-		nbd_log(NBD_LOG_WARN, "%s: refused: %s", text,
+		vs_nbd_log(NBD_LOG_WARN, "%s: refused: %s", text,
 		        full ? "too many connections" :
 		        atomic_load(&srv->stopping) ? "stopping" : "out of memory");
 		if (c)
@@ -84,7 +84,7 @@ void nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *
 
 /* ---------------------------------------------------------------- events */
 
-void nbd_conn_update_events(struct nbd_conn *c)
+void vs_nbd_conn_update_events(struct nbd_conn *c)
 {
 	uint32_t want = 0;
 
@@ -96,7 +96,7 @@ void nbd_conn_update_events(struct nbd_conn *c)
 		break;
 	case CONN_TLS_HANDSHAKE:
 		/* the ClientHello first, then whatever OpenSSL waits for */
-		want = nbd_io_tls_want(c) ? nbd_io_tls_want(c) : VS_LOOP_IN;
+		want = vs_nbd_io_tls_want(c) ? vs_nbd_io_tls_want(c) : VS_LOOP_IN;
 		break;
 	case CONN_TRANSMISSION:
 		/* read while a slot is free (or a WRITE's payload is due):
@@ -111,10 +111,10 @@ void nbd_conn_update_events(struct nbd_conn *c)
 	default:
 		break;
 	}
-	if (nbd_io_want_write(c))
+	if (vs_nbd_io_want_write(c))
 		want |= VS_LOOP_OUT;
-	if (c->state != CONN_TLS_HANDSHAKE && nbd_io_tls_want(c))
-		want |= nbd_io_tls_want(c);
+	if (c->state != CONN_TLS_HANDSHAKE && vs_nbd_io_tls_want(c))
+		want |= vs_nbd_io_tls_want(c);
 	if (want != c->events) {
 		c->events = want;
 		vs_loop_fd_mod(c->loop, c->fd, want, &c->fdh);
@@ -128,21 +128,21 @@ static void on_fd(struct vs_loop_fd *h, uint32_t events)
 	if (c->state == CONN_DEAD)
 		return;
 	if ((events & (VS_LOOP_ERR | VS_LOOP_HUP)) && !(events & VS_LOOP_IN)) {
-		nbd_conn_close(c, "connection lost");
+		vs_nbd_conn_close(c, "connection lost");
 		return;
 	}
 	switch (c->state) {
 	case CONN_HANDSHAKE:
 	case CONN_TLS_HANDSHAKE:
 	case CONN_LOOKUP:
-		nbd_hs_conn_input(c);
+		vs_nbd_hs_conn_input(c);
 		break;
 	default:
-		nbd_cmd_input(c);
+		vs_nbd_cmd_input(c);
 		break;
 	}
 	if (c->state != CONN_DEAD)
-		nbd_conn_update_events(c);
+		vs_nbd_conn_update_events(c);
 }
 
 /* ---------------------------------------------------------------- stop */
@@ -155,25 +155,25 @@ static void stop_on_loop(struct vs_loop_msg *m)
 	atomic_store(&c->stop_posted, false);
 	atomic_fetch_sub(&c->posts, 1);
 	if (c->state == CONN_DEAD) {
-		nbd_conn_maybe_free(c);
+		vs_nbd_conn_maybe_free(c);
 		return;
 	}
 	if (hard || c->state < CONN_TRANSMISSION || (c->exp && atomic_load(&c->exp->removed))) {
 		/* a removed export, the end of the grace period, or a client
 		 * still haggling: nothing to wait for */
-		nbd_conn_close(c, hard ? "server stopped" : c->exp && atomic_load(&c->exp->removed)
+		vs_nbd_conn_close(c, hard ? "server stopped" : c->exp && atomic_load(&c->exp->removed)
 		                                            ? "export removed" : "server stopping");
 		return;
 	}
 	/* proto.md: serve what is in flight, answer the rest NBD_ESHUTDOWN */
 	c->shutting_down = true;
 	c->state = CONN_DRAIN;
-	nbd_cmd_input(c);
+	vs_nbd_cmd_input(c);
 	if (c->state != CONN_DEAD)
-		nbd_conn_update_events(c);
+		vs_nbd_conn_update_events(c);
 }
 
-void nbd_conn_post_stop(struct nbd_conn *c)
+void vs_nbd_conn_post_stop(struct nbd_conn *c)
 {
 	if (atomic_exchange(&c->stop_posted, true))
 		return;         /* queued already; it reads hard_stop when it runs */
@@ -184,13 +184,13 @@ void nbd_conn_post_stop(struct nbd_conn *c)
 
 /* ---------------------------------------------------------------- close */
 
-void nbd_conn_close(struct nbd_conn *c, const char *why)
+void vs_nbd_conn_close(struct nbd_conn *c, const char *why)
 {
 	if (c->state == CONN_DEAD) {
-		nbd_conn_maybe_free(c);
+		vs_nbd_conn_maybe_free(c);
 		return;
 	}
-	nbd_log(c->exp ? NBD_LOG_INFO : NBD_LOG_DEBUG, "%s: %s%s%s", c->peer_text,
+	vs_nbd_log(c->exp ? NBD_LOG_INFO : NBD_LOG_DEBUG, "%s: %s%s%s", c->peer_text,
 	        c->exp ? "closed: " : "closed during handshake: ", why,
 	        c->in_flight ? " (commands in flight complete first)" : "");
 	c->state = CONN_DEAD;
@@ -203,14 +203,14 @@ void nbd_conn_close(struct nbd_conn *c, const char *why)
 	/* the peer learns at once (TLS: close_notify first); the fd itself
 	 * goes when the memory does */
 	if (c->tls)
-		nbd_tls_shutdown(c->tls);
+		vs_nbd_tls_shutdown(c->tls);
 	shutdown(c->fd, SHUT_RDWR);
-	nbd_cmd_drop(c);
+	vs_nbd_cmd_drop(c);
 	if (c->disk && !c->abort_sent) {
 		c->abort_sent = true;
 		vs_disk_abort(c->disk);
 	}
-	nbd_conn_maybe_free(c);
+	vs_nbd_conn_maybe_free(c);
 }
 
 static void free_late(struct vs_loop_msg *m)
@@ -218,28 +218,28 @@ static void free_late(struct vs_loop_msg *m)
 	struct nbd_conn *c = NBD_CONTAINER_OF(m, struct nbd_conn, free_msg);
 	struct vs_loop *loop = c->loop;
 
-	nbd_out_free(&c->hout);
+	vs_nbd_out_free(&c->hout);
 	free(c->opt_data);
 	free(c->rbuf);
 	free(c);
 	vs_loop_release(loop);
 }
 
-void nbd_conn_maybe_free(struct nbd_conn *c)
+void vs_nbd_conn_maybe_free(struct nbd_conn *c)
 {
 	if (!c->closing || c->in_flight || c->probing || c->flush_posted ||
 	    atomic_load(&c->posts) || c->free_msg.fn)
 		return;
 	vs_loop_timer_cancel(&c->hs_timer);
 	vs_loop_timer_cancel(&c->disk_timer);
-	nbd_cmd_free(c);
-	nbd_hs_conn_release(c);         /* the nexus closes while the port lives */
-	nbd_tls_session_free(c->tls);
+	vs_nbd_cmd_free(c);
+	vs_nbd_hs_conn_release(c);         /* the nexus closes while the port lives */
+	vs_nbd_tls_session_free(c->tls);
 	c->tls = NULL;
 	close(c->fd);
 	c->fd = -1;
 	/* last: from here vs_nbd_stop may return and the fabric go away */
-	nbd_server_conn_gone(c->srv, c);
+	vs_nbd_server_conn_gone(c->srv, c);
 	/* a later event of this pass may still name it: free after the pass */
 	c->free_msg.fn = free_late;
 	vs_loop_post_late(c->loop, &c->free_msg);

@@ -6,7 +6,7 @@
 
 #define META_ALLOCATION "base:allocation"
 
-void nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx,
+void vs_nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx,
                  enum nbd_tls_mode mode)
 {
 	memset(hs, 0, sizeof(*hs));
@@ -15,7 +15,7 @@ void nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx,
 	hs->tls_mode = mode;
 }
 
-bool nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags)
+bool vs_nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags)
 {
 	/* proto.md "Client flags": an unknown flag drops the connection */
 	if (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES))
@@ -26,7 +26,7 @@ bool nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags)
 	return hs->fixed || hs->tls_mode != NBD_TLS_REQUIRE;
 }
 
-bool nbd_hs_option_header(const uint8_t hdr[NBD_OPT_HDR_LEN], uint32_t *opt, uint32_t *len)
+bool vs_nbd_hs_option_header(const uint8_t hdr[NBD_OPT_HDR_LEN], uint32_t *opt, uint32_t *len)
 {
 	*opt = vs_get32(hdr + 8);
 	*len = vs_get32(hdr + 12);
@@ -50,13 +50,13 @@ static void forget_negotiation(struct nbd_hs *hs)
 static enum nbd_hs_action starttls(struct nbd_hs *hs, uint32_t len, struct nbd_out *out)
 {
 	if (len) {
-		nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
+		vs_nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "STARTTLS takes no data");
 	} else if (hs->tls) {
-		nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS already runs");
+		vs_nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS already runs");
 	} else if (hs->tls_mode == NBD_TLS_OFF) {
-		nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, "TLS is not configured");
+		vs_nbd_wire_opt_error(out, NBD_OPT_STARTTLS, NBD_REP_ERR_POLICY, "TLS is not configured");
 	} else {
-		nbd_wire_opt_reply(out, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
+		vs_nbd_wire_opt_reply(out, NBD_OPT_STARTTLS, NBD_REP_ACK, NULL, 0);
 		forget_negotiation(hs);
 		return NBD_HS_STARTTLS;
 	}
@@ -68,16 +68,16 @@ static enum nbd_hs_action list(struct nbd_hs *hs, uint32_t len, struct nbd_out *
 	const char *name, *desc;
 
 	if (len) {
-		nbd_wire_opt_error(out, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
+		vs_nbd_wire_opt_error(out, NBD_OPT_LIST, NBD_REP_ERR_INVALID, "LIST takes no data");
 		return NBD_HS_CONTINUE;
 	}
 	if (hs->shutting_down) {
-		nbd_wire_opt_error(out, NBD_OPT_LIST, NBD_REP_ERR_SHUTDOWN, "server shutting down");
+		vs_nbd_wire_opt_error(out, NBD_OPT_LIST, NBD_REP_ERR_SHUTDOWN, "server shutting down");
 		return NBD_HS_CONTINUE;
 	}
 	for (size_t i = 0; (name = hs->ops->list(hs->ctx, i, &desc)); i++)
-		nbd_wire_rep_server(out, name, strlen(name), desc);
-	nbd_wire_opt_reply(out, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
+		vs_nbd_wire_rep_server(out, name, strlen(name), desc);
+	vs_nbd_wire_opt_reply(out, NBD_OPT_LIST, NBD_REP_ACK, NULL, 0);
 	return NBD_HS_CONTINUE;
 }
 
@@ -95,12 +95,12 @@ static enum nbd_hs_action meta(struct nbd_hs *hs, uint32_t opt, const uint8_t *d
 		hs->meta_allocation = false;
 	}
 	if (!hs->structured) {
-		nbd_wire_opt_error(out, opt, NBD_REP_ERR_INVALID, "negotiate structured replies first");
+		vs_nbd_wire_opt_error(out, opt, NBD_REP_ERR_INVALID, "negotiate structured replies first");
 		return NBD_HS_CONTINUE;
 	}
-	err = nbd_opt_parse_meta(d, len, !set, &m);
+	err = vs_nbd_opt_parse_meta(d, len, !set, &m);
 	if (err) {
-		nbd_wire_opt_error(out, opt, err, "malformed metadata context request");
+		vs_nbd_wire_opt_error(out, opt, err, "malformed metadata context request");
 		return NBD_HS_CONTINUE;
 	}
 	if (set) {
@@ -109,8 +109,8 @@ static enum nbd_hs_action meta(struct nbd_hs *hs, uint32_t opt, const uint8_t *d
 		copy_name(hs->meta_name, m.name, m.name_len);
 	}
 	if (m.allocation)
-		nbd_wire_rep_meta(out, opt, set ? NBD_META_ID_ALLOCATION : 0, META_ALLOCATION);
-	nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
+		vs_nbd_wire_rep_meta(out, opt, set ? NBD_META_ID_ALLOCATION : 0, META_ALLOCATION);
+	vs_nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
 	return NBD_HS_CONTINUE;
 }
 
@@ -121,22 +121,22 @@ static enum nbd_hs_action lookup(struct nbd_hs *hs, uint32_t opt, struct nbd_out
 
 	memset(&info, 0, sizeof(info));
 	if (hs->shutting_down)
-		return nbd_hs_resume(hs, NBD_LOOKUP_SHUTDOWN, NULL, out);
+		return vs_nbd_hs_resume(hs, NBD_LOOKUP_SHUTDOWN, NULL, out);
 	hs->pending = opt;
 	rc = hs->ops->lookup(hs->ctx, hs->name, opt != NBD_OPT_INFO, &info);
 	if (rc == NBD_LOOKUP_PENDING)
 		return NBD_HS_WAIT;
-	return nbd_hs_resume(hs, rc, &info, out);
+	return vs_nbd_hs_resume(hs, rc, &info, out);
 }
 
 static enum nbd_hs_action go(struct nbd_hs *hs, uint32_t opt, const uint8_t *d, uint32_t len,
                              struct nbd_out *out)
 {
 	struct nbd_opt_go g;
-	uint32_t err = nbd_opt_parse_go(d, len, &g);
+	uint32_t err = vs_nbd_opt_parse_go(d, len, &g);
 
 	if (err) {
-		nbd_wire_opt_error(out, opt, err, "malformed INFO/GO request");
+		vs_nbd_wire_opt_error(out, opt, err, "malformed INFO/GO request");
 		return NBD_HS_CONTINUE;
 	}
 	copy_name(hs->name, g.name, g.name_len);
@@ -149,13 +149,13 @@ static enum nbd_hs_action export_name(struct nbd_hs *hs, const uint8_t *d, uint3
                                       struct nbd_out *out)
 {
 	/* no way to say no: an export we cannot give closes the session */
-	if (!nbd_string_ok(d, len) || (hs->tls_mode == NBD_TLS_REQUIRE && !hs->tls))
+	if (!vs_nbd_string_ok(d, len) || (hs->tls_mode == NBD_TLS_REQUIRE && !hs->tls))
 		return NBD_HS_CLOSE;
 	copy_name(hs->name, d, len);
 	return lookup(hs, NBD_OPT_EXPORT_NAME, out);
 }
 
-enum nbd_hs_action nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t *d, uint32_t len,
+enum nbd_hs_action vs_nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t *d, uint32_t len,
                                  struct nbd_out *out)
 {
 	if (hs->pending)
@@ -165,13 +165,13 @@ enum nbd_hs_action nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t 
 	if (!hs->fixed)
 		return NBD_HS_CLOSE;    /* plain newstyle knows EXPORT_NAME only */
 	if (opt == NBD_OPT_ABORT) {
-		nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
+		vs_nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
 		return NBD_HS_CLOSE;
 	}
 	if (opt == NBD_OPT_STARTTLS)
 		return starttls(hs, len, out);
 	if (hs->tls_mode == NBD_TLS_REQUIRE && !hs->tls) {
-		nbd_wire_opt_error(out, opt, NBD_REP_ERR_TLS_REQD, "TLS is required");
+		vs_nbd_wire_opt_error(out, opt, NBD_REP_ERR_TLS_REQD, "TLS is required");
 		return NBD_HS_CONTINUE;
 	}
 	switch (opt) {
@@ -182,17 +182,17 @@ enum nbd_hs_action nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t 
 		return go(hs, opt, d, len, out);
 	case NBD_OPT_STRUCTURED_REPLY:
 		if (len) {
-			nbd_wire_opt_error(out, opt, NBD_REP_ERR_INVALID, "takes no data");
+			vs_nbd_wire_opt_error(out, opt, NBD_REP_ERR_INVALID, "takes no data");
 			return NBD_HS_CONTINUE;
 		}
 		hs->structured = true;
-		nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
+		vs_nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
 		return NBD_HS_CONTINUE;
 	case NBD_OPT_LIST_META_CONTEXT:
 	case NBD_OPT_SET_META_CONTEXT:
 		return meta(hs, opt, d, len, out);
 	default:
-		nbd_wire_opt_error(out, opt, NBD_REP_ERR_UNSUP, "unknown option");
+		vs_nbd_wire_opt_error(out, opt, NBD_REP_ERR_UNSUP, "unknown option");
 		return NBD_HS_CONTINUE;
 	}
 }
@@ -218,7 +218,7 @@ static uint32_t lookup_error(enum nbd_lookup rc, const char **msg)
 	}
 }
 
-enum nbd_hs_action nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
+enum nbd_hs_action vs_nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
                                  const struct nbd_export_info *info, struct nbd_out *out)
 {
 	uint32_t opt = hs->pending ? hs->pending : NBD_OPT_GO;
@@ -232,13 +232,13 @@ enum nbd_hs_action nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
 		hs->info.tflags |= NBD_FLAG_HAS_FLAGS;
 		if (hs->structured)
 			hs->info.tflags |= NBD_FLAG_SEND_DF;
-		nbd_wire_export_name_reply(out, info->size, hs->info.tflags, hs->no_zeroes);
+		vs_nbd_wire_export_name_reply(out, info->size, hs->info.tflags, hs->no_zeroes);
 		return NBD_HS_TRANSMISSION;
 	}
 	if (rc != NBD_LOOKUP_OK) {
 		uint32_t type = lookup_error(rc, &msg);
 
-		nbd_wire_opt_error(out, opt, type, msg);
+		vs_nbd_wire_opt_error(out, opt, type, msg);
 		return NBD_HS_CONTINUE;
 	}
 	hs->info = *info;
@@ -246,20 +246,20 @@ enum nbd_hs_action nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
 	/* a READ always answers in one data chunk: DF costs nothing */
 	if (hs->structured)
 		hs->info.tflags |= NBD_FLAG_SEND_DF;
-	nbd_wire_info_export(out, opt, info->size, hs->info.tflags);
+	vs_nbd_wire_info_export(out, opt, info->size, hs->info.tflags);
 	if (hs->want_name)
-		nbd_wire_info_string(out, opt, NBD_INFO_NAME, hs->name);
+		vs_nbd_wire_info_string(out, opt, NBD_INFO_NAME, hs->name);
 	if (hs->want_description && info->description)
-		nbd_wire_info_string(out, opt, NBD_INFO_DESCRIPTION, info->description);
+		vs_nbd_wire_info_string(out, opt, NBD_INFO_DESCRIPTION, info->description);
 	/* sent unasked too: our minimum block is not the default of 1
 	 * ("Size constraints"), and a client that did not ask may still
 	 * learn it */
-	nbd_wire_info_block_size(out, opt, info->min_block, info->pref_block, info->max_payload);
-	nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
+	vs_nbd_wire_info_block_size(out, opt, info->min_block, info->pref_block, info->max_payload);
+	vs_nbd_wire_opt_reply(out, opt, NBD_REP_ACK, NULL, 0);
 	return opt == NBD_OPT_GO ? NBD_HS_TRANSMISSION : NBD_HS_CONTINUE;
 }
 
-void nbd_hs_tx(const struct nbd_hs *hs, struct nbd_tx *tx)
+void vs_nbd_hs_tx(const struct nbd_hs *hs, struct nbd_tx *tx)
 {
 	tx->size = hs->info.size;
 	tx->min_block = hs->info.min_block;

@@ -28,7 +28,7 @@ struct nbd_export_info {
 
 enum nbd_lookup {
 	NBD_LOOKUP_OK = 0,              /* info filled */
-	NBD_LOOKUP_PENDING,             /* answer later with nbd_hs_resume */
+	NBD_LOOKUP_PENDING,             /* answer later with vs_nbd_hs_resume */
 	NBD_LOOKUP_UNKNOWN,             /* no such export (or not for this client) */
 	NBD_LOOKUP_DENIED,              /* exists, access list says no */
 	NBD_LOOKUP_TLS_REQD,            /* only over TLS */
@@ -68,18 +68,18 @@ struct nbd_hs {
 	struct nbd_export_info info;    /* the chosen export's */
 };
 
-void nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx,
+void vs_nbd_hs_init(struct nbd_hs *hs, const struct nbd_hs_ops *ops, void *ctx,
                  enum nbd_tls_mode mode);
 /* The 32-bit client flags: false means close (unknown bits). */
-bool nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags);
+bool vs_nbd_hs_client_flags(struct nbd_hs *hs, uint32_t flags);
 /* Parse an option header: false means close (bad magic, hostile length). */
-bool nbd_hs_option_header(const uint8_t hdr[NBD_OPT_HDR_LEN], uint32_t *opt, uint32_t *len);
-enum nbd_hs_action nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t *data,
+bool vs_nbd_hs_option_header(const uint8_t hdr[NBD_OPT_HDR_LEN], uint32_t *opt, uint32_t *len);
+enum nbd_hs_action vs_nbd_hs_option(struct nbd_hs *hs, uint32_t opt, const uint8_t *data,
                                  uint32_t len, struct nbd_out *out);
 /* The answer to a lookup that said PENDING. */
-enum nbd_hs_action nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
+enum nbd_hs_action vs_nbd_hs_resume(struct nbd_hs *hs, enum nbd_lookup rc,
                                  const struct nbd_export_info *info, struct nbd_out *out);
 /* After TRANSMISSION: what the request checks need. */
-void nbd_hs_tx(const struct nbd_hs *hs, struct nbd_tx *tx);
+void vs_nbd_hs_tx(const struct nbd_hs *hs, struct nbd_tx *tx);
 
 #endif

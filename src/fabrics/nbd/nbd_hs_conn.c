@@ -24,8 +24,8 @@ static void handle_action(struct nbd_conn *c, enum nbd_hs_action a);
 
 static bool flush_out(struct nbd_conn *c)
 {
-	if (nbd_io_flush_hout(c) < 0) {
-		nbd_conn_close(c, "send failed");
+	if (vs_nbd_io_flush_hout(c) < 0) {
+		vs_nbd_conn_close(c, "send failed");
 		return false;
 	}
 	return true;
@@ -36,7 +36,7 @@ static void hs_timeout(struct vs_loop_timer *t)
 	struct nbd_conn *c = NBD_CONTAINER_OF(t, struct nbd_conn, hs_timer);
 
 	if (c->state < CONN_TRANSMISSION)
-		nbd_conn_close(c, "handshake timed out");
+		vs_nbd_conn_close(c, "handshake timed out");
 }
 
 /* ---------------------------------------------------------------- disks */
@@ -67,7 +67,7 @@ static void disk_timer_msg(struct vs_loop_msg *m)
 	atomic_fetch_sub(&c->posts, 1);
 	if (c->disk && !c->closing)
 		disk_timer_apply(c);
-	nbd_conn_maybe_free(c);
+	vs_nbd_conn_maybe_free(c);
 }
 
 /* The class layer's back-off timer on the connection's loop: armed at
@@ -94,7 +94,7 @@ static void disk_event(void *ctx, const struct vs_disk_event *ev)
 	struct nbd_conn *c = ctx;
 
 	if (ev->type == VS_DISK_EV_CAPACITY)
-		nbd_log(NBD_LOG_INFO, "%s: LUN capacity now %llu bytes (NBD has no way to tell the "
+		vs_nbd_log(NBD_LOG_INFO, "%s: LUN capacity now %llu bytes (NBD has no way to tell the "
 		        "client; it keeps the size it was given)", c->peer_text,
 		        (unsigned long long)ev->capacity_bytes);
 }
@@ -110,10 +110,10 @@ static void release_disk(struct nbd_conn *c)
 static void release_export(struct nbd_conn *c)
 {
 	release_disk(c);
-	nbd_export_put(c->srv, &c->exp);
+	vs_nbd_export_put(c->srv, &c->exp);
 }
 
-void nbd_hs_conn_release(struct nbd_conn *c)
+void vs_nbd_hs_conn_release(struct nbd_conn *c)
 {
 	release_disk(c);
 }
@@ -158,25 +158,25 @@ static void probe_on_loop(struct vs_loop_msg *m)
 	atomic_fetch_sub(&c->posts, 1);
 	c->probing = false;
 	if (c->closing) {
-		nbd_conn_maybe_free(c);
+		vs_nbd_conn_maybe_free(c);
 		return;
 	}
 	c->state = CONN_HANDSHAKE;
 	if (c->probe_err) {
-		nbd_log(NBD_LOG_WARN, "%s: export '%s': LUN %llu did not answer (%s)", c->peer_text,
+		vs_nbd_log(NBD_LOG_WARN, "%s: export '%s': LUN %llu did not answer (%s)", c->peer_text,
 		        c->exp->name, (unsigned long long)c->exp->lun, strerror(-c->probe_err));
 		release_export(c);
-		a = nbd_hs_resume(&c->hs, NBD_LOOKUP_FAILED, NULL, &c->hout);
+		a = vs_nbd_hs_resume(&c->hs, NBD_LOOKUP_FAILED, NULL, &c->hout);
 	} else {
 		vs_disk_info(c->disk, &c->info);
 		export_info(c, &info);
-		a = nbd_hs_resume(&c->hs, NBD_LOOKUP_OK, &info, &c->hout);
+		a = vs_nbd_hs_resume(&c->hs, NBD_LOOKUP_OK, &info, &c->hout);
 	}
 	handle_action(c, a);
 	if (c->state == CONN_HANDSHAKE)
-		nbd_hs_conn_input(c);   /* options that came meanwhile */
+		vs_nbd_hs_conn_input(c);   /* options that came meanwhile */
 	if (c->state != CONN_DEAD)
-		nbd_conn_update_events(c);
+		vs_nbd_conn_update_events(c);
 }
 
 static void probe_done(void *ctx, int err)
@@ -212,7 +212,7 @@ static int open_disk(struct nbd_conn *c)
 	atomic_store(&c->disk_timer_want, VS_DISK_TIMER_OFF);
 	c->disk = vs_disk_create(&dc);
 	if (!c->disk) {
-		nbd_log(NBD_LOG_WARN, "%s: export '%s': %s", c->peer_text, c->exp->name,
+		vs_nbd_log(NBD_LOG_WARN, "%s: export '%s': %s", c->peer_text, c->exp->name,
 		        vs_last_error());
 		return -EIO;
 	}
@@ -240,9 +240,9 @@ static enum nbd_lookup hs_lookup(void *ctx, const char *name, bool go,
 		return NBD_LOOKUP_OK;
 	}
 	release_export(c);
-	rc = nbd_export_get(c->srv, name, &c->peer, c->tls_identity, c->tls != NULL, &exp);
+	rc = vs_nbd_export_get(c->srv, name, &c->peer, c->tls_identity, c->tls != NULL, &exp);
 	if (rc != NBD_LOOKUP_OK) {
-		nbd_log(NBD_LOG_INFO, "%s: export '%.64s' refused: %s", c->peer_text, name,
+		vs_nbd_log(NBD_LOG_INFO, "%s: export '%.64s' refused: %s", c->peer_text, name,
 		        rc == NBD_LOOKUP_UNKNOWN ? "no such export" :
 		        rc == NBD_LOOKUP_DENIED ? "access list" :
 		        rc == NBD_LOOKUP_TLS_REQD ? "needs TLS" : "server stopping");
@@ -262,7 +262,7 @@ static const char *hs_list(void *ctx, size_t i, const char **desc)
 {
 	struct nbd_conn *c = ctx;
 
-	if (!nbd_export_visible(c->srv, i, &c->peer, c->tls_identity, c->tls != NULL,
+	if (!vs_nbd_export_visible(c->srv, i, &c->peer, c->tls_identity, c->tls != NULL,
 	                        c->list_name, sizeof(c->list_name), c->list_desc,
 	                        sizeof(c->list_desc)))
 		return NULL;
@@ -274,15 +274,15 @@ static const struct nbd_hs_ops hs_ops = { .lookup = hs_lookup, .list = hs_list }
 
 /* ---------------------------------------------------------------- flow */
 
-void nbd_hs_conn_start(struct nbd_conn *c)
+void vs_nbd_hs_conn_start(struct nbd_conn *c)
 {
 	static const enum nbd_tls_mode modes[] = {
 		[VS_NBD_TLS_OFF] = NBD_TLS_OFF, [VS_NBD_TLS_ON] = NBD_TLS_ON,
 		[VS_NBD_TLS_REQUIRE] = NBD_TLS_REQUIRE,
 	};
 
-	nbd_hs_init(&c->hs, &hs_ops, c, modes[c->srv->cfg.tls.mode]);
-	nbd_wire_greeting(&c->hout);
+	vs_nbd_hs_init(&c->hs, &hs_ops, c, modes[c->srv->cfg.tls.mode]);
+	vs_nbd_wire_greeting(&c->hout);
 	vs_loop_timer_init(&c->hs_timer, hs_timeout);
 	vs_loop_timer_arm_in(c->loop, &c->hs_timer,
 	                     (uint64_t)c->srv->cfg.handshake_timeout_ms * 1000000ull);
@@ -292,15 +292,15 @@ void nbd_hs_conn_start(struct nbd_conn *c)
 static void enter_transmission(struct nbd_conn *c)
 {
 	vs_loop_timer_cancel(&c->hs_timer);
-	nbd_hs_tx(&c->hs, &c->tx);
-	if (nbd_cmd_start(c) < 0) {
-		nbd_conn_close(c, "out of memory for request slots");
+	vs_nbd_hs_tx(&c->hs, &c->tx);
+	if (vs_nbd_cmd_start(c) < 0) {
+		vs_nbd_conn_close(c, "out of memory for request slots");
 		return;
 	}
 	c->state = CONN_TRANSMISSION;
 	c->tls_on = c->tls != NULL;
 	atomic_store_explicit(&c->listed, true, memory_order_release);
-	nbd_log(NBD_LOG_INFO, "%s: export '%s' (LUN %llu) as %s%s%s%s", c->peer_text, c->exp->name,
+	vs_nbd_log(NBD_LOG_INFO, "%s: export '%s' (LUN %llu) as %s%s%s%s", c->peer_text, c->exp->name,
 	        (unsigned long long)c->exp->lun, c->nexus_name, c->tls ? ", TLS" : "",
 	        c->tx.structured ? ", structured replies" : "",
 	        c->tx.meta_allocation ? ", base:allocation" : "");
@@ -325,7 +325,7 @@ static void handle_action(struct nbd_conn *c, enum nbd_hs_action a)
 	case NBD_HS_CLOSE:
 		flush_out(c);
 		if (c->state != CONN_DEAD)
-			nbd_conn_close(c, "client ended the handshake or asked for what it cannot get");
+			vs_nbd_conn_close(c, "client ended the handshake or asked for what it cannot get");
 		break;
 	default:
 		flush_out(c);
@@ -345,28 +345,28 @@ static void tls_step(struct nbd_conn *c)
 	if (!c->tls) {
 		if (c->rstart != c->rend) {
 			/* bytes after STARTTLS before our ACK: not a TLS client */
-			nbd_conn_close(c, "data after STARTTLS");
+			vs_nbd_conn_close(c, "data after STARTTLS");
 			return;
 		}
-		c->tls = nbd_tls_session_new(c->srv->tls, c->fd);
+		c->tls = vs_nbd_tls_session_new(c->srv->tls, c->fd);
 		if (!c->tls) {
-			nbd_conn_close(c, "out of memory for TLS");
+			vs_nbd_conn_close(c, "out of memory for TLS");
 			return;
 		}
 	}
-	rc = nbd_tls_handshake(c->tls, &c->tls_want);
+	rc = vs_nbd_tls_handshake(c->tls, &c->tls_want);
 	if (rc == -EAGAIN)
 		return;
 	if (rc < 0) {
-		nbd_log(NBD_LOG_INFO, "%s: TLS handshake failed: %s", c->peer_text,
-		        nbd_tls_why(c->tls));
-		nbd_conn_close(c, "TLS handshake failed");
+		vs_nbd_log(NBD_LOG_INFO, "%s: TLS handshake failed: %s", c->peer_text,
+		        vs_nbd_tls_why(c->tls));
+		vs_nbd_conn_close(c, "TLS handshake failed");
 		return;
 	}
 	c->tls_want = 0;
 	c->hs.tls = true;
-	snprintf(c->tls_identity, sizeof(c->tls_identity), "%s", nbd_tls_identity(c->tls));
-	nbd_log(NBD_LOG_DEBUG, "%s: TLS up%s%s", c->peer_text, c->tls_identity[0] ? ", identity " : "",
+	snprintf(c->tls_identity, sizeof(c->tls_identity), "%s", vs_nbd_tls_identity(c->tls));
+	vs_nbd_log(NBD_LOG_DEBUG, "%s: TLS up%s%s", c->peer_text, c->tls_identity[0] ? ", identity " : "",
 	        c->tls_identity);
 	c->state = CONN_HANDSHAKE;
 }
@@ -374,10 +374,10 @@ static void tls_step(struct nbd_conn *c)
 /* Make `need` bytes available in rbuf: true if they are. */
 static bool need_bytes(struct nbd_conn *c, size_t need)
 {
-	int rc = nbd_io_need(c, need);
+	int rc = vs_nbd_io_need(c, need);
 
 	if (rc < 0)
-		nbd_conn_close(c, "client went away");
+		vs_nbd_conn_close(c, "client went away");
 	return rc > 0;
 }
 
@@ -388,8 +388,8 @@ static bool read_option(struct nbd_conn *c)
 		if (!need_bytes(c, 4))
 			return false;
 		c->have_flags = true;
-		if (!nbd_hs_client_flags(&c->hs, vs_get32(c->rbuf + c->rstart))) {
-			nbd_conn_close(c, "client flags not understood");
+		if (!vs_nbd_hs_client_flags(&c->hs, vs_get32(c->rbuf + c->rstart))) {
+			vs_nbd_conn_close(c, "client flags not understood");
 			return false;
 		}
 		c->rstart += 4;
@@ -398,30 +398,30 @@ static bool read_option(struct nbd_conn *c)
 	if (!c->have_opt_hdr) {
 		if (!need_bytes(c, NBD_OPT_HDR_LEN))
 			return false;
-		if (!nbd_hs_option_header(c->rbuf + c->rstart, &c->opt, &c->opt_len)) {
-			nbd_conn_close(c, "bad option header (magic or length)");
+		if (!vs_nbd_hs_option_header(c->rbuf + c->rstart, &c->opt, &c->opt_len)) {
+			vs_nbd_conn_close(c, "bad option header (magic or length)");
 			return false;
 		}
 		c->rstart += NBD_OPT_HDR_LEN;
 		c->have_opt_hdr = true;
 		c->opt_got = 0;
 		if (c->opt_len && !c->opt_data && !(c->opt_data = malloc(NBD_OPT_DATA_MAX))) {
-			nbd_conn_close(c, "out of memory");
+			vs_nbd_conn_close(c, "out of memory");
 			return false;
 		}
 	}
-	int rc = nbd_io_read_rest(c, c->opt_data, c->opt_len, &c->opt_got);
+	int rc = vs_nbd_io_read_rest(c, c->opt_data, c->opt_len, &c->opt_got);
 
 	if (rc < 0)
-		nbd_conn_close(c, "client went away");
+		vs_nbd_conn_close(c, "client went away");
 	if (rc <= 0)
 		return false;
 	c->have_opt_hdr = false;
-	handle_action(c, nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hout));
+	handle_action(c, vs_nbd_hs_option(&c->hs, c->opt, c->opt_data, c->opt_len, &c->hout));
 	return c->state == CONN_HANDSHAKE;
 }
 
-void nbd_hs_conn_input(struct nbd_conn *c)
+void vs_nbd_hs_conn_input(struct nbd_conn *c)
 {
 	if (c->state == CONN_TLS_HANDSHAKE) {
 		tls_step(c);
@@ -435,11 +435,11 @@ void nbd_hs_conn_input(struct nbd_conn *c)
 	if (atomic_load(&c->srv->stopping)) {
 		/* proto.md: a server shutting down errors further options;
 		 * we close at once instead of waiting for the next one */
-		nbd_conn_close(c, "server stopping");
+		vs_nbd_conn_close(c, "server stopping");
 		return;
 	}
 	while (c->state == CONN_HANDSHAKE && read_option(c))
 		;
 	if (c->state == CONN_TRANSMISSION && c->rstart != c->rend)
-		nbd_cmd_input(c);       /* requests that came with the last option */
+		vs_nbd_cmd_input(c);       /* requests that came with the last option */
 }

@@ -9,7 +9,7 @@
  *   nbd_io.c       bytes in and out (plain or TLS), the send queue
  *   nbd_hs_conn.c  the handshake on a connection: options, TLS, lookups
  *   nbd_cmd.c      transmission: requests → class requests → replies
- *   nbd_log.c      one-line event log
+ *   vs_nbd_log.c      one-line event log
  *
  * Calls go one way: server → listen → conn → hs_conn / cmd → io.  A
  * connection lives on one loop and is touched only there; other threads
@@ -44,7 +44,7 @@
 #define NBD_SEND_IOV            64              /* iovec entries per sendmsg */
 
 enum nbd_log_level { NBD_LOG_ERROR = 0, NBD_LOG_WARN, NBD_LOG_INFO, NBD_LOG_DEBUG };
-void nbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vs_nbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 struct nbd_export {
 	char *name, *description;
@@ -190,77 +190,77 @@ struct vs_nbd {
 };
 
 /* nbd_listen.c */
-int  nbd_portal_open_locked(struct vs_nbd *srv, const char *addr_port);
-int  nbd_portals_watch(struct vs_nbd *srv);
-void nbd_portals_close(struct vs_nbd *srv);
+int  vs_nbd_portal_open_locked(struct vs_nbd *srv, const char *addr_port);
+int  vs_nbd_portals_watch(struct vs_nbd *srv);
+void vs_nbd_portals_close(struct vs_nbd *srv);
 
 /* nbd_conn.c */
-void nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *peer);
+void vs_nbd_conn_accept(struct vs_nbd *srv, int fd, const struct sockaddr_storage *peer);
 /* Close (error, stop, removal): what runs finishes or is aborted, then the
  * connection frees itself.  Loop thread. */
-void nbd_conn_close(struct nbd_conn *c, const char *why);
-/* Ask from any thread (the message runs nbd_conn_close on the loop). */
-void nbd_conn_post_stop(struct nbd_conn *c);
+void vs_nbd_conn_close(struct nbd_conn *c, const char *why);
+/* Ask from any thread (the message runs vs_nbd_conn_close on the loop). */
+void vs_nbd_conn_post_stop(struct nbd_conn *c);
 /* The events epoll should watch now (after any state change). Loop thread. */
-void nbd_conn_update_events(struct nbd_conn *c);
+void vs_nbd_conn_update_events(struct nbd_conn *c);
 /* Free once nothing runs any more, if it is closing. */
-void nbd_conn_maybe_free(struct nbd_conn *c);
+void vs_nbd_conn_maybe_free(struct nbd_conn *c);
 
 /* nbd_hs_conn.c */
-void nbd_hs_conn_start(struct nbd_conn *c);
+void vs_nbd_hs_conn_start(struct nbd_conn *c);
 /* Readable / more buffered bytes during the handshake phases. */
-void nbd_hs_conn_input(struct nbd_conn *c);
+void vs_nbd_hs_conn_input(struct nbd_conn *c);
 /* The disk goes (connection end; the export reference goes with
- * nbd_server_conn_gone). */
-void nbd_hs_conn_release(struct nbd_conn *c);
+ * vs_nbd_server_conn_gone). */
+void vs_nbd_hs_conn_release(struct nbd_conn *c);
 
 /* nbd_cmd.c */
-int  nbd_cmd_start(struct nbd_conn *c);
-void nbd_cmd_input(struct nbd_conn *c);
+int  vs_nbd_cmd_start(struct nbd_conn *c);
+void vs_nbd_cmd_input(struct nbd_conn *c);
 /* Connection end: slots and the data area (after every command came back). */
-void nbd_cmd_free(struct nbd_conn *c);
+void vs_nbd_cmd_free(struct nbd_conn *c);
 /* The socket is gone: let go of the slots that wait for it (a WRITE
  * payload half read, replies not sent); running commands come back first. */
-void nbd_cmd_drop(struct nbd_conn *c);
+void vs_nbd_cmd_drop(struct nbd_conn *c);
 
 /* nbd_io.c */
 /* Fill rbuf from the socket: > 0 bytes, 0 nothing now, -1 end or error. */
-int  nbd_io_fill(struct nbd_conn *c);
+int  vs_nbd_io_fill(struct nbd_conn *c);
 /* Make `need` bytes available in rbuf: 1 they are, 0 would block, -1 end. */
-int  nbd_io_need(struct nbd_conn *c, size_t need);
+int  vs_nbd_io_need(struct nbd_conn *c, size_t need);
 /* Read straight into buf (a WRITE payload): bytes, 0 would block, -1 end. */
-ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len);
+ssize_t vs_nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len);
 /* Read buf[*got, want) (moving *got): 1 complete, 0 would block, -1 end. */
-int  nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got);
+int  vs_nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got);
 /* Send what the handshake queued: 1 all out, 0 some left, -1 error. */
-int  nbd_io_flush_hout(struct nbd_conn *c);
+int  vs_nbd_io_flush_hout(struct nbd_conn *c);
 /* Queue a reply slot and try to send; -1 on a dead socket. */
-int  nbd_io_queue_reply(struct nbd_conn *c, struct nbd_slot *s);
+int  vs_nbd_io_queue_reply(struct nbd_conn *c, struct nbd_slot *s);
 /* Send from the queue: 1 empty, 0 some left, -1 error.  Each slot fully
  * sent goes to done(). */
-int  nbd_io_flush_replies(struct nbd_conn *c, void (*done)(struct nbd_slot *s));
-bool nbd_io_want_write(const struct nbd_conn *c);
+int  vs_nbd_io_flush_replies(struct nbd_conn *c, void (*done)(struct nbd_slot *s));
+bool vs_nbd_io_want_write(const struct nbd_conn *c);
 /* Received bytes wait in rbuf or in TLS: epoll will not report them, so
  * whoever frees a slot must go on reading itself. */
-bool nbd_io_buffered(const struct nbd_conn *c);
+bool vs_nbd_io_buffered(const struct nbd_conn *c);
 /* TLS wants this event before it can go on (0: nothing). */
-extern uint32_t nbd_io_tls_want(const struct nbd_conn *c);
+extern uint32_t vs_nbd_io_tls_want(const struct nbd_conn *c);
 
 /* nbd_server.c (for connections) */
 /* Find an export for this client: NBD_LOOKUP_OK with *exp held (released
- * with nbd_export_put), or the reason it is refused. */
-enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
+ * with vs_nbd_export_put), or the reason it is refused. */
+enum nbd_lookup vs_nbd_export_get(struct vs_nbd *srv, const char *name,
                                const struct sockaddr_storage *peer, const char *tls_identity,
                                bool tls, struct nbd_export **exp);
 /* Let go of *exp (NULL afterwards). */
-void nbd_export_put(struct vs_nbd *srv, struct nbd_export **exp);
+void vs_nbd_export_put(struct vs_nbd *srv, struct nbd_export **exp);
 /* The i-th export visible to this client (NBD_OPT_LIST), copied out. */
-bool nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_storage *peer,
+bool vs_nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_storage *peer,
                         const char *tls_identity, bool tls, char *name, size_t nlen,
                         char *desc, size_t dlen);
 /* The connection's last act: its export reference goes, it leaves the
  * list, and vs_nbd_stop / export removal may go on (nothing of the
  * fabric is touched by it afterwards). */
-void nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c);
+void vs_nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c);
 
 #endif

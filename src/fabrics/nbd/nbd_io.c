@@ -14,7 +14,7 @@
 
 #include "nbd_int.h"
 
-uint32_t nbd_io_tls_want(const struct nbd_conn *c)
+uint32_t vs_nbd_io_tls_want(const struct nbd_conn *c)
 {
 	return c->tls ? c->tls_want : 0;
 }
@@ -24,7 +24,7 @@ static ssize_t raw_read(struct nbd_conn *c, void *buf, size_t len)
 	ssize_t n;
 
 	if (c->tls) {
-		n = nbd_tls_read(c->tls, buf, len, &c->tls_want);
+		n = vs_nbd_tls_read(c->tls, buf, len, &c->tls_want);
 		if (n > 0)
 			c->tls_want = 0;
 		return n == -EAGAIN ? -EAGAIN : n < 0 ? -EIO : n;
@@ -40,7 +40,7 @@ static ssize_t raw_writev(struct nbd_conn *c, const struct iovec *iov, int n)
 	ssize_t w;
 
 	if (c->tls) {
-		w = nbd_tls_writev(c->tls, iov, n, &c->tls_want);
+		w = vs_nbd_tls_writev(c->tls, iov, n, &c->tls_want);
 		if (w > 0)
 			c->tls_want = 0;
 		return w;
@@ -52,7 +52,7 @@ static ssize_t raw_writev(struct nbd_conn *c, const struct iovec *iov, int n)
 	return w;
 }
 
-int nbd_io_fill(struct nbd_conn *c)
+int vs_nbd_io_fill(struct nbd_conn *c)
 {
 	ssize_t n;
 
@@ -74,10 +74,10 @@ int nbd_io_fill(struct nbd_conn *c)
 	return (int)n;
 }
 
-int nbd_io_need(struct nbd_conn *c, size_t need)
+int vs_nbd_io_need(struct nbd_conn *c, size_t need)
 {
 	while (c->rend - c->rstart < need) {
-		int n = nbd_io_fill(c);
+		int n = vs_nbd_io_fill(c);
 
 		if (n <= 0)
 			return n < 0 ? -1 : 0;
@@ -85,7 +85,7 @@ int nbd_io_need(struct nbd_conn *c, size_t need)
 	return 1;
 }
 
-ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len)
+ssize_t vs_nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len)
 {
 	size_t have = c->rend - c->rstart;
 	ssize_t n;
@@ -103,10 +103,10 @@ ssize_t nbd_io_read_into(struct nbd_conn *c, void *buf, size_t len)
 	return n <= 0 ? -1 : n;
 }
 
-int nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got)
+int vs_nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *got)
 {
 	while (*got < want) {
-		ssize_t n = nbd_io_read_into(c, buf + *got, want - *got);
+		ssize_t n = vs_nbd_io_read_into(c, buf + *got, want - *got);
 
 		if (n < 0)
 			return -1;
@@ -117,7 +117,7 @@ int nbd_io_read_rest(struct nbd_conn *c, uint8_t *buf, uint32_t want, uint32_t *
 	return 1;
 }
 
-int nbd_io_flush_hout(struct nbd_conn *c)
+int vs_nbd_io_flush_hout(struct nbd_conn *c)
 {
 	while (c->hout_sent < c->hout.len) {
 		struct iovec iov = { c->hout.buf + c->hout_sent, c->hout.len - c->hout_sent };
@@ -133,17 +133,17 @@ int nbd_io_flush_hout(struct nbd_conn *c)
 	return 1;
 }
 
-bool nbd_io_buffered(const struct nbd_conn *c)
+bool vs_nbd_io_buffered(const struct nbd_conn *c)
 {
-	return c->rstart != c->rend || nbd_tls_pending(c->tls);
+	return c->rstart != c->rend || vs_nbd_tls_pending(c->tls);
 }
 
-bool nbd_io_want_write(const struct nbd_conn *c)
+bool vs_nbd_io_want_write(const struct nbd_conn *c)
 {
 	return c->hout_sent < c->hout.len || c->sq_head != NULL;
 }
 
-int nbd_io_queue_reply(struct nbd_conn *c, struct nbd_slot *s)
+int vs_nbd_io_queue_reply(struct nbd_conn *c, struct nbd_slot *s)
 {
 	s->next = NULL;
 	if (c->sq_tail)
@@ -186,7 +186,7 @@ static size_t slot_len(const struct nbd_slot *s)
 	return t;
 }
 
-int nbd_io_flush_replies(struct nbd_conn *c, void (*done)(struct nbd_slot *s))
+int vs_nbd_io_flush_replies(struct nbd_conn *c, void (*done)(struct nbd_slot *s))
 {
 	struct iovec iov[NBD_SEND_IOV];
 

@@ -41,15 +41,15 @@ static void on_accept(struct vs_loop_fd *h, uint32_t events)
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				nbd_log(NBD_LOG_WARN, "%s: accept: %s", pt->text, strerror(errno));
+				vs_nbd_log(NBD_LOG_WARN, "%s: accept: %s", pt->text, strerror(errno));
 			return;
 		}
 		tune(fd);
-		nbd_conn_accept(pt->srv, fd, &peer);
+		vs_nbd_conn_accept(pt->srv, fd, &peer);
 	}
 }
 
-int nbd_portal_open_locked(struct vs_nbd *srv, const char *addr_port)
+int vs_nbd_portal_open_locked(struct vs_nbd *srv, const char *addr_port)
 {
 	struct sockaddr_storage ss;
 	struct nbd_portal *pt;
@@ -86,7 +86,7 @@ int nbd_portal_open_locked(struct vs_nbd *srv, const char *addr_port)
 	return 0;
 }
 
-int nbd_portals_watch(struct vs_nbd *srv)
+int vs_nbd_portals_watch(struct vs_nbd *srv)
 {
 	struct vs_loop *l0 = vs_loop_group_loop(srv->group, 0);
 
@@ -99,7 +99,7 @@ int nbd_portals_watch(struct vs_nbd *srv)
 			return rc;
 		}
 		pt->registered = true;
-		nbd_log(NBD_LOG_INFO, "listening on %s", pt->text);
+		vs_nbd_log(NBD_LOG_INFO, "listening on %s", pt->text);
 	}
 	return 0;
 }
@@ -128,7 +128,7 @@ static void close_on_loop(struct vs_loop_msg *m)
 	vs_loop_post_late(l0, m);
 }
 
-void nbd_portals_close(struct vs_nbd *srv)
+void vs_nbd_portals_close(struct vs_nbd *srv)
 {
 	pthread_mutex_lock(&srv->lock);
 	for (unsigned i = 0; i < srv->nportals; i++) {
@@ -146,7 +146,7 @@ void nbd_portals_close(struct vs_nbd *srv)
 		vs_loop_post(vs_loop_group_loop(srv->group, 0), &pt->close_msg);
 		while (pt->closing)
 			pthread_cond_wait(&srv->cond, &srv->lock);
-		nbd_log(NBD_LOG_INFO, "stopped listening on %s", pt->text);
+		vs_nbd_log(NBD_LOG_INFO, "stopped listening on %s", pt->text);
 	}
 	srv->nportals = 0;
 	pthread_mutex_unlock(&srv->lock);

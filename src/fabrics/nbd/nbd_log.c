@@ -14,7 +14,7 @@ void vs_nbd_set_log_level(int level)
 	atomic_store(&log_level, level);
 }
 
-void nbd_log(int level, const char *fmt, ...)
+void vs_nbd_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 

@@ -13,13 +13,13 @@
 #define META_BASE          "base:"
 #define META_ALLOCATION    "base:allocation"
 
-bool nbd_string_ok(const uint8_t *s, uint32_t len)
+bool vs_nbd_string_ok(const uint8_t *s, uint32_t len)
 {
 	/* proto.md "Conventions": no NUL, at most 4096 bytes */
 	return len <= NBD_STRING_MAX && (len == 0 || !memchr(s, 0, len));
 }
 
-uint32_t nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out)
+uint32_t vs_nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out)
 {
 	uint32_t at;
 
@@ -30,7 +30,7 @@ uint32_t nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out
 	if (out->name_len > len - 6)
 		return NBD_REP_ERR_INVALID;
 	out->name = d + 4;
-	if (!nbd_string_ok(out->name, out->name_len))
+	if (!vs_nbd_string_ok(out->name, out->name_len))
 		return NBD_REP_ERR_INVALID;
 	at = 4 + out->name_len;
 	out->nreqs = vs_get16(d + at);
@@ -60,7 +60,7 @@ static uint32_t meta_query(const uint8_t *q, uint32_t n, bool list, struct nbd_o
 {
 	const uint8_t *colon = memchr(q, ':', n);
 
-	if (!nbd_string_ok(q, n) || !colon || colon == q)
+	if (!vs_nbd_string_ok(q, n) || !colon || colon == q)
 		return NBD_REP_ERR_INVALID;     /* "MUST start with a namespace and a colon" */
 	if (n == strlen(META_ALLOCATION) && !memcmp(q, META_ALLOCATION, n))
 		out->allocation = true;
@@ -71,7 +71,7 @@ static uint32_t meta_query(const uint8_t *q, uint32_t n, bool list, struct nbd_o
 	return 0;
 }
 
-uint32_t nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nbd_opt_meta *out)
+uint32_t vs_nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nbd_opt_meta *out)
 {
 	uint32_t at;
 
@@ -82,7 +82,7 @@ uint32_t nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nb
 	if (out->name_len > len - 8)
 		return NBD_REP_ERR_INVALID;
 	out->name = d + 4;
-	if (!nbd_string_ok(out->name, out->name_len))
+	if (!vs_nbd_string_ok(out->name, out->name_len))
 		return NBD_REP_ERR_INVALID;
 	at = 4 + out->name_len;
 	out->nqueries = vs_get32(d + at);

@@ -139,35 +139,35 @@ struct nbd_out {
 	bool fixed;             /* never grows: buf is the caller's */
 	bool overflow;          /* something did not fit */
 };
-void nbd_out_init_fixed(struct nbd_out *o, void *buf, size_t cap);
-void nbd_out_free(struct nbd_out *o);   /* growable ones */
-void nbd_out_put(struct nbd_out *o, const void *p, size_t n);
-void nbd_out_be16(struct nbd_out *o, uint16_t v);
-void nbd_out_be32(struct nbd_out *o, uint32_t v);
-void nbd_out_be64(struct nbd_out *o, uint64_t v);
+void vs_nbd_out_init_fixed(struct nbd_out *o, void *buf, size_t cap);
+void vs_nbd_out_free(struct nbd_out *o);   /* growable ones */
+void vs_nbd_out_put(struct nbd_out *o, const void *p, size_t n);
+void vs_nbd_out_be16(struct nbd_out *o, uint16_t v);
+void vs_nbd_out_be32(struct nbd_out *o, uint32_t v);
+void vs_nbd_out_be64(struct nbd_out *o, uint64_t v);
 
 /* ---- nbd_wire.c: what the server sends ---- */
-void nbd_wire_greeting(struct nbd_out *o);
-void nbd_wire_opt_reply(struct nbd_out *o, uint32_t opt, uint32_t type, const void *data,
+void vs_nbd_wire_greeting(struct nbd_out *o);
+void vs_nbd_wire_opt_reply(struct nbd_out *o, uint32_t opt, uint32_t type, const void *data,
                         uint32_t len);
 /* an error reply with a one-line message for a human */
-void nbd_wire_opt_error(struct nbd_out *o, uint32_t opt, uint32_t type, const char *msg);
-void nbd_wire_rep_server(struct nbd_out *o, const char *name, size_t name_len,
+void vs_nbd_wire_opt_error(struct nbd_out *o, uint32_t opt, uint32_t type, const char *msg);
+void vs_nbd_wire_rep_server(struct nbd_out *o, const char *name, size_t name_len,
                          const char *desc);
-void nbd_wire_rep_meta(struct nbd_out *o, uint32_t opt, uint32_t id, const char *name);
-void nbd_wire_info_export(struct nbd_out *o, uint32_t opt, uint64_t size, uint16_t flags);
-void nbd_wire_info_string(struct nbd_out *o, uint32_t opt, uint16_t type, const char *s);
-void nbd_wire_info_block_size(struct nbd_out *o, uint32_t opt, uint32_t min, uint32_t pref,
+void vs_nbd_wire_rep_meta(struct nbd_out *o, uint32_t opt, uint32_t id, const char *name);
+void vs_nbd_wire_info_export(struct nbd_out *o, uint32_t opt, uint64_t size, uint16_t flags);
+void vs_nbd_wire_info_string(struct nbd_out *o, uint32_t opt, uint16_t type, const char *s);
+void vs_nbd_wire_info_block_size(struct nbd_out *o, uint32_t opt, uint32_t min, uint32_t pref,
                               uint32_t max);
 /* NBD_OPT_EXPORT_NAME's answer: size, flags, 124 zeroes unless no_zeroes */
-void nbd_wire_export_name_reply(struct nbd_out *o, uint64_t size, uint16_t flags,
+void vs_nbd_wire_export_name_reply(struct nbd_out *o, uint64_t size, uint16_t flags,
                                 bool no_zeroes);
 /* transmission: headers only; data follows from the caller's buffers */
-void nbd_wire_simple_reply(uint8_t out[NBD_SIMPLE_REPLY_LEN], uint32_t error, uint64_t handle);
-void nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t type,
+void vs_nbd_wire_simple_reply(uint8_t out[NBD_SIMPLE_REPLY_LEN], uint32_t error, uint64_t handle);
+void vs_nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t type,
                     uint64_t handle, uint32_t len);
 /* NBD_REPLY_TYPE_ERROR chunk with message: header + payload into o */
-void nbd_wire_error_chunk(struct nbd_out *o, uint64_t handle, uint32_t error, const char *msg);
+void vs_nbd_wire_error_chunk(struct nbd_out *o, uint64_t handle, uint32_t error, const char *msg);
 
 /* ---- nbd_option.c: option payloads ---- */
 struct nbd_opt_go {
@@ -177,7 +177,7 @@ struct nbd_opt_go {
 	bool want_name, want_description, want_block_size;
 };
 /* NBD_OPT_INFO / NBD_OPT_GO data.  0, or NBD_REP_ERR_INVALID. */
-uint32_t nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out);
+uint32_t vs_nbd_opt_parse_go(const uint8_t *d, uint32_t len, struct nbd_opt_go *out);
 
 struct nbd_opt_meta {
 	const uint8_t *name;
@@ -189,9 +189,9 @@ struct nbd_opt_meta {
 /* NBD_OPT_{LIST,SET}_META_CONTEXT data.  0, or NBD_REP_ERR_INVALID (a
  * length past the end, a query without a namespace, a string over the
  * limit or holding NUL). */
-uint32_t nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nbd_opt_meta *out);
+uint32_t vs_nbd_opt_parse_meta(const uint8_t *d, uint32_t len, bool list, struct nbd_opt_meta *out);
 /* A string the protocol accepts: at most NBD_STRING_MAX bytes, no NUL. */
-bool nbd_string_ok(const uint8_t *s, uint32_t len);
+bool vs_nbd_string_ok(const uint8_t *s, uint32_t len);
 
 /* ---- nbd_request.c: transmission requests ---- */
 struct nbd_request {
@@ -218,10 +218,10 @@ struct nbd_verdict {
 	                                 * them, even when error is set) */
 };
 /* Parse 28 header bytes. */
-bool nbd_request_parse(const uint8_t hdr[NBD_REQUEST_LEN], struct nbd_request *out);
-void nbd_request_check(const struct nbd_tx *tx, const struct nbd_request *r,
+bool vs_nbd_request_parse(const uint8_t hdr[NBD_REQUEST_LEN], struct nbd_request *out);
+void vs_nbd_request_check(const struct nbd_tx *tx, const struct nbd_request *r,
                        struct nbd_verdict *v);
 /* errno (positive or negative) from the block layer → NBD error value */
-uint32_t nbd_errno(int err);
+uint32_t vs_nbd_errno(int err);
 
 #endif

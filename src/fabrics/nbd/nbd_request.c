@@ -13,7 +13,7 @@
 
 #include "nbd_proto.h"
 
-bool nbd_request_parse(const uint8_t hdr[NBD_REQUEST_LEN], struct nbd_request *out)
+bool vs_nbd_request_parse(const uint8_t hdr[NBD_REQUEST_LEN], struct nbd_request *out)
 {
 	out->flags = vs_get16(hdr + 4);
 	out->type = vs_get16(hdr + 6);
@@ -97,7 +97,7 @@ static uint32_t check(const struct nbd_tx *tx, const struct nbd_request *r)
 	}
 }
 
-void nbd_request_check(const struct nbd_tx *tx, const struct nbd_request *r,
+void vs_nbd_request_check(const struct nbd_tx *tx, const struct nbd_request *r,
                        struct nbd_verdict *v)
 {
 	v->error = 0;
@@ -114,7 +114,7 @@ void nbd_request_check(const struct nbd_tx *tx, const struct nbd_request *r,
 	v->error = check(tx, r);
 }
 
-uint32_t nbd_errno(int err)
+uint32_t vs_nbd_errno(int err)
 {
 	if (err < 0)
 		err = -err;

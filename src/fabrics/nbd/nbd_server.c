@@ -64,7 +64,7 @@ struct vs_nbd *vs_nbd_create(const struct vs_nbd_config *cfg)
 	if (check_config(cfg, &srv->cfg) < 0)
 		goto fail;
 	if (srv->cfg.tls.mode != VS_NBD_TLS_OFF) {
-		srv->tls = nbd_tls_create(&srv->cfg.tls);
+		srv->tls = vs_nbd_tls_create(&srv->cfg.tls);
 		if (!srv->tls)
 			goto fail;
 	}
@@ -90,7 +90,7 @@ int vs_nbd_add_portal(struct vs_nbd *srv, const char *addr_port)
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&srv->lock);
-	rc = srv->started ? -EBUSY : nbd_portal_open_locked(srv, addr_port);
+	rc = srv->started ? -EBUSY : vs_nbd_portal_open_locked(srv, addr_port);
 	if (rc == -EBUSY)
 		vs_set_error("portal: add portals before the fabric starts");
 	pthread_mutex_unlock(&srv->lock);
@@ -127,7 +127,7 @@ int vs_nbd_add_export(struct vs_nbd *srv, const struct vs_nbd_export_config *ec)
 		             !ec->port ? "port" : "name");
 		return -EINVAL;
 	}
-	if (!nbd_string_ok((const uint8_t *)ec->name, (uint32_t)strlen(ec->name))) {
+	if (!vs_nbd_string_ok((const uint8_t *)ec->name, (uint32_t)strlen(ec->name))) {
 		vs_set_error("export.name: at most %u bytes", NBD_STRING_MAX);
 		return -EINVAL;
 	}
@@ -142,14 +142,14 @@ int vs_nbd_add_export(struct vs_nbd *srv, const struct vs_nbd_export_config *ec)
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < ec->nacl; i++) {
-		if (!nbd_acl_parse(ec->acl[i], &e->acl[i], why, sizeof(why))) {
+		if (!vs_nbd_acl_parse(ec->acl[i], &e->acl[i], why, sizeof(why))) {
 			vs_set_error("export.acl[%zu]: %s: %s", i, ec->acl[i] ? ec->acl[i] : "", why);
 			export_free(e);
 			return -EINVAL;
 		}
 	}
 	e->nacl = ec->nacl;
-	e->tls_only = nbd_acl_tls_only(e->acl, e->nacl);
+	e->tls_only = vs_nbd_acl_tls_only(e->acl, e->nacl);
 	e->port = ec->port;
 	e->lun = ec->lun;
 	e->no_multi_conn = ec->no_multi_conn;
@@ -169,7 +169,7 @@ int vs_nbd_add_export(struct vs_nbd *srv, const struct vs_nbd_export_config *ec)
 	e->next = srv->exports;
 	srv->exports = e;
 	pthread_mutex_unlock(&srv->lock);
-	nbd_log(NBD_LOG_INFO, "export '%s' added (LUN %llu%s)", e->name,
+	vs_nbd_log(NBD_LOG_INFO, "export '%s' added (LUN %llu%s)", e->name,
 	        (unsigned long long)e->lun, e->nacl ? ", access list" : "");
 	return 0;
 }
@@ -179,7 +179,7 @@ static void drop_users_locked(struct vs_nbd *srv, struct nbd_export *e)
 {
 	for (struct nbd_conn *c = srv->conns; c; c = c->next)
 		if (c->exp == e)
-			nbd_conn_post_stop(c);
+			vs_nbd_conn_post_stop(c);
 	while (e->conns)
 		pthread_cond_wait(&srv->cond, &srv->lock);
 }
@@ -212,12 +212,12 @@ int vs_nbd_remove_export(struct vs_nbd *srv, const char *name, bool force)
 			break;
 		}
 	pthread_mutex_unlock(&srv->lock);
-	nbd_log(NBD_LOG_INFO, "export '%s' removed", name);
+	vs_nbd_log(NBD_LOG_INFO, "export '%s' removed", name);
 	export_free(e);
 	return 0;
 }
 
-enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
+enum nbd_lookup vs_nbd_export_get(struct vs_nbd *srv, const char *name,
                                const struct sockaddr_storage *peer, const char *tls_identity,
                                bool tls, struct nbd_export **out)
 {
@@ -233,7 +233,7 @@ enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
 		rc = NBD_LOOKUP_UNKNOWN;
 	else if (e->tls_only && !tls)
 		rc = NBD_LOOKUP_TLS_REQD;
-	else if (!nbd_acl_allows(e->acl, e->nacl, peer, tls ? tls_identity : NULL))
+	else if (!vs_nbd_acl_allows(e->acl, e->nacl, peer, tls ? tls_identity : NULL))
 		rc = NBD_LOOKUP_DENIED;
 	if (rc == NBD_LOOKUP_OK) {
 		e->conns++;
@@ -243,7 +243,7 @@ enum nbd_lookup nbd_export_get(struct vs_nbd *srv, const char *name,
 	return rc;
 }
 
-void nbd_export_put(struct vs_nbd *srv, struct nbd_export **e)
+void vs_nbd_export_put(struct vs_nbd *srv, struct nbd_export **e)
 {
 	if (!*e)
 		return;
@@ -254,7 +254,7 @@ void nbd_export_put(struct vs_nbd *srv, struct nbd_export **e)
 	pthread_mutex_unlock(&srv->lock);
 }
 
-bool nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_storage *peer,
+bool vs_nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_storage *peer,
                         const char *tls_identity, bool tls, char *name, size_t nlen,
                         char *desc, size_t dlen)
 {
@@ -265,7 +265,7 @@ bool nbd_export_visible(struct vs_nbd *srv, size_t i, const struct sockaddr_stor
 		/* SELECTIVETLS may leave TLS-only exports out of a plain LIST;
 		 * nobody sees what their access list would refuse them */
 		if (atomic_load(&e->removed) || (e->tls_only && !tls) ||
-		    !nbd_acl_allows(e->acl, e->nacl, peer, tls ? tls_identity : NULL))
+		    !vs_nbd_acl_allows(e->acl, e->nacl, peer, tls ? tls_identity : NULL))
 			continue;
 		if (i-- == 0) {
 			snprintf(name, nlen, "%s", e->name);
@@ -338,7 +338,7 @@ size_t vs_nbd_sessions(struct vs_nbd *srv, struct vs_nbd_session_info *out, size
 	return n;
 }
 
-void nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c)
+void vs_nbd_server_conn_gone(struct vs_nbd *srv, struct nbd_conn *c)
 {
 	pthread_mutex_lock(&srv->lock);
 	if (c->exp) {
@@ -369,7 +369,7 @@ int vs_nbd_start(struct vs_nbd *srv)
 	}
 	if (srv->own_group && (rc = vs_loop_group_start(srv->group)) < 0)
 		return rc;
-	rc = nbd_portals_watch(srv);
+	rc = vs_nbd_portals_watch(srv);
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&srv->lock);
@@ -396,24 +396,24 @@ void vs_nbd_stop(struct vs_nbd *srv, uint32_t grace_ms)
 	pthread_mutex_lock(&srv->lock);
 	if (!srv->started) {
 		pthread_mutex_unlock(&srv->lock);
-		nbd_portals_close(srv);
+		vs_nbd_portals_close(srv);
 		return;
 	}
 	atomic_store(&srv->stopping, true);
 	pthread_mutex_unlock(&srv->lock);
-	nbd_portals_close(srv);
+	vs_nbd_portals_close(srv);
 
 	/* proto.md "Terminating the transmission phase": serve what is in
 	 * flight, answer new requests NBD_ESHUTDOWN, then disconnect */
 	pthread_mutex_lock(&srv->lock);
 	for (struct nbd_conn *c = srv->conns; c; c = c->next)
-		nbd_conn_post_stop(c);
+		vs_nbd_conn_post_stop(c);
 	if (!wait_conns_locked(srv, grace_ms)) {
-		nbd_log(NBD_LOG_WARN, "stop: grace period over, %u connections closed hard",
+		vs_nbd_log(NBD_LOG_WARN, "stop: grace period over, %u connections closed hard",
 		        srv->nconns);
 		for (struct nbd_conn *c = srv->conns; c; c = c->next) {
 			atomic_store(&c->hard_stop, true);      /* abort, do not wait */
-			nbd_conn_post_stop(c);
+			vs_nbd_conn_post_stop(c);
 		}
 		while (srv->nconns)
 			pthread_cond_wait(&srv->cond, &srv->lock);
@@ -432,7 +432,7 @@ void vs_nbd_destroy(struct vs_nbd *srv)
 		return;
 	if (srv->started)
 		vs_nbd_stop(srv, 0);
-	nbd_portals_close(srv);
+	vs_nbd_portals_close(srv);
 	while (srv->exports) {
 		struct nbd_export *e = srv->exports;
 
@@ -441,7 +441,7 @@ void vs_nbd_destroy(struct vs_nbd *srv)
 	}
 	if (srv->own_group)
 		vs_loop_group_destroy(srv->group);
-	nbd_tls_destroy(srv->tls);
+	vs_nbd_tls_destroy(srv->tls);
 	pthread_cond_destroy(&srv->cond);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

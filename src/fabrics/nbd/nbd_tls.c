@@ -183,7 +183,7 @@ static int setup_certs(struct nbd_tls *t, const struct vs_nbd_tls_config *cfg)
 	return 0;
 }
 
-struct nbd_tls *nbd_tls_create(const struct vs_nbd_tls_config *cfg)
+struct nbd_tls *vs_nbd_tls_create(const struct vs_nbd_tls_config *cfg)
 {
 	struct nbd_tls *t;
 
@@ -235,11 +235,11 @@ struct nbd_tls *nbd_tls_create(const struct vs_nbd_tls_config *cfg)
 	}
 	return t;
 fail:
-	nbd_tls_destroy(t);
+	vs_nbd_tls_destroy(t);
 	return NULL;
 }
 
-void nbd_tls_destroy(struct nbd_tls *t)
+void vs_nbd_tls_destroy(struct nbd_tls *t)
 {
 	if (!t)
 		return;
@@ -250,7 +250,7 @@ void nbd_tls_destroy(struct nbd_tls *t)
 	free(t);
 }
 
-struct nbd_tls_session *nbd_tls_session_new(struct nbd_tls *t, int fd)
+struct nbd_tls_session *vs_nbd_tls_session_new(struct nbd_tls *t, int fd)
 {
 	struct nbd_tls_session *s = calloc(1, sizeof(*s));
 
@@ -267,7 +267,7 @@ struct nbd_tls_session *nbd_tls_session_new(struct nbd_tls *t, int fd)
 	return s;
 }
 
-void nbd_tls_session_free(struct nbd_tls_session *s)
+void vs_nbd_tls_session_free(struct nbd_tls_session *s)
 {
 	if (!s)
 		return;
@@ -298,7 +298,7 @@ static int result(struct nbd_tls_session *s, int rc, uint32_t *want)
 	}
 }
 
-const char *nbd_tls_why(const struct nbd_tls_session *s)
+const char *vs_nbd_tls_why(const struct nbd_tls_session *s)
 {
 	return s && s->why[0] ? s->why : "unknown";
 }
@@ -318,7 +318,7 @@ static void cert_identity(struct nbd_tls_session *s)
 	X509_free(peer);
 }
 
-int nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want)
+int vs_nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want)
 {
 	int rc = SSL_do_handshake(s->ssl);
 
@@ -330,7 +330,7 @@ int nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want)
 	return rc == 0 ? -EPROTO : rc;
 }
 
-ssize_t nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t *want)
+ssize_t vs_nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t *want)
 {
 	size_t got = 0;
 	int rc = SSL_read_ex(s->ssl, buf, len, &got);
@@ -338,7 +338,7 @@ ssize_t nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t 
 	return rc == 1 ? (ssize_t)got : result(s, 0, want);
 }
 
-ssize_t nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n, uint32_t *want)
+ssize_t vs_nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n, uint32_t *want)
 {
 	size_t total = 0;
 
@@ -361,19 +361,19 @@ ssize_t nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n
 	return (ssize_t)total;
 }
 
-bool nbd_tls_pending(const struct nbd_tls_session *s)
+bool vs_nbd_tls_pending(const struct nbd_tls_session *s)
 {
 	return s && SSL_pending(s->ssl) > 0;
 }
 
-void nbd_tls_shutdown(struct nbd_tls_session *s)
+void vs_nbd_tls_shutdown(struct nbd_tls_session *s)
 {
 	if (s && SSL_is_init_finished(s->ssl))
 		(void)SSL_shutdown(s->ssl);
 	ERR_clear_error();
 }
 
-const char *nbd_tls_identity(const struct nbd_tls_session *s)
+const char *vs_nbd_tls_identity(const struct nbd_tls_session *s)
 {
 	return s ? s->identity : "";
 }

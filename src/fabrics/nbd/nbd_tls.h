@@ -24,28 +24,28 @@ struct nbd_tls_session;
 #define NBD_TLS_WANT_WRITE 0x004u
 
 /* NULL with vs_set_error() naming the file or setting that is wrong. */
-struct nbd_tls *nbd_tls_create(const struct vs_nbd_tls_config *cfg);
-void nbd_tls_destroy(struct nbd_tls *t);
+struct nbd_tls *vs_nbd_tls_create(const struct vs_nbd_tls_config *cfg);
+void vs_nbd_tls_destroy(struct nbd_tls *t);
 
-struct nbd_tls_session *nbd_tls_session_new(struct nbd_tls *t, int fd);
-void nbd_tls_session_free(struct nbd_tls_session *s);
+struct nbd_tls_session *vs_nbd_tls_session_new(struct nbd_tls *t, int fd);
+void vs_nbd_tls_session_free(struct nbd_tls_session *s);
 
 /*
  * The results below: > 0 bytes moved; 0 end of stream (read); -EAGAIN with
  * *want the event (NBD_TLS_WANT_READ / _WRITE) to wait for; -EIO / -EPROTO
  * on failure.
  */
-int nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want);
-ssize_t nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t *want);
-ssize_t nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n, uint32_t *want);
+int vs_nbd_tls_handshake(struct nbd_tls_session *s, uint32_t *want);
+ssize_t vs_nbd_tls_read(struct nbd_tls_session *s, void *buf, size_t len, uint32_t *want);
+ssize_t vs_nbd_tls_writev(struct nbd_tls_session *s, const struct iovec *iov, int n, uint32_t *want);
 /* Why the last call failed (OpenSSL's reason), for the log. */
-const char *nbd_tls_why(const struct nbd_tls_session *s);
+const char *vs_nbd_tls_why(const struct nbd_tls_session *s);
 /* Decrypted bytes wait inside the session (epoll will not say so). */
-bool nbd_tls_pending(const struct nbd_tls_session *s);
+bool vs_nbd_tls_pending(const struct nbd_tls_session *s);
 /* Send close_notify (best effort, never blocks). */
-void nbd_tls_shutdown(struct nbd_tls_session *s);
+void vs_nbd_tls_shutdown(struct nbd_tls_session *s);
 /* After the handshake: the PSK identity, or the verified client
  * certificate's subject CN; "" if neither. */
-const char *nbd_tls_identity(const struct nbd_tls_session *s);
+const char *vs_nbd_tls_identity(const struct nbd_tls_session *s);
 
 #endif

@@ -9,12 +9,12 @@
 
 #include "nbd_proto.h"
 
-void nbd_out_init_fixed(struct nbd_out *o, void *buf, size_t cap)
+void vs_nbd_out_init_fixed(struct nbd_out *o, void *buf, size_t cap)
 {
 	*o = (struct nbd_out){ .buf = buf, .cap = cap, .fixed = true };
 }
 
-void nbd_out_free(struct nbd_out *o)
+void vs_nbd_out_free(struct nbd_out *o)
 {
 	if (!o->fixed)
 		free(o->buf);
@@ -22,7 +22,7 @@ void nbd_out_free(struct nbd_out *o)
 	o->len = o->cap = 0;
 }
 
-void nbd_out_put(struct nbd_out *o, const void *p, size_t n)
+void vs_nbd_out_put(struct nbd_out *o, const void *p, size_t n)
 {
 	if (o->overflow)
 		return;
@@ -44,129 +44,129 @@ void nbd_out_put(struct nbd_out *o, const void *p, size_t n)
 	o->len += n;
 }
 
-void nbd_out_be16(struct nbd_out *o, uint16_t v)
+void vs_nbd_out_be16(struct nbd_out *o, uint16_t v)
 {
 	uint8_t b[2];
 
 	vs_put16(b, v);
-	nbd_out_put(o, b, sizeof(b));
+	vs_nbd_out_put(o, b, sizeof(b));
 }
 
-void nbd_out_be32(struct nbd_out *o, uint32_t v)
+void vs_nbd_out_be32(struct nbd_out *o, uint32_t v)
 {
 	uint8_t b[4];
 
 	vs_put32(b, v);
-	nbd_out_put(o, b, sizeof(b));
+	vs_nbd_out_put(o, b, sizeof(b));
 }
 
-void nbd_out_be64(struct nbd_out *o, uint64_t v)
+void vs_nbd_out_be64(struct nbd_out *o, uint64_t v)
 {
 	uint8_t b[8];
 
 	vs_put64(b, v);
-	nbd_out_put(o, b, sizeof(b));
+	vs_nbd_out_put(o, b, sizeof(b));
 }
 
-void nbd_wire_greeting(struct nbd_out *o)
+void vs_nbd_wire_greeting(struct nbd_out *o)
 {
-	nbd_out_be64(o, NBD_MAGIC_INIT);
-	nbd_out_be64(o, NBD_MAGIC_OPT);
-	nbd_out_be16(o, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	vs_nbd_out_be64(o, NBD_MAGIC_INIT);
+	vs_nbd_out_be64(o, NBD_MAGIC_OPT);
+	vs_nbd_out_be16(o, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
 }
 
-void nbd_wire_opt_reply(struct nbd_out *o, uint32_t opt, uint32_t type, const void *data,
+void vs_nbd_wire_opt_reply(struct nbd_out *o, uint32_t opt, uint32_t type, const void *data,
                         uint32_t len)
 {
-	nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
-	nbd_out_be32(o, opt);
-	nbd_out_be32(o, type);
-	nbd_out_be32(o, len);
-	nbd_out_put(o, data, len);
+	vs_nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
+	vs_nbd_out_be32(o, opt);
+	vs_nbd_out_be32(o, type);
+	vs_nbd_out_be32(o, len);
+	vs_nbd_out_put(o, data, len);
 }
 
-void nbd_wire_opt_error(struct nbd_out *o, uint32_t opt, uint32_t type, const char *msg)
+void vs_nbd_wire_opt_error(struct nbd_out *o, uint32_t opt, uint32_t type, const char *msg)
 {
-	nbd_wire_opt_reply(o, opt, type, msg, msg ? (uint32_t)strnlen(msg, NBD_STRING_MAX) : 0);
+	vs_nbd_wire_opt_reply(o, opt, type, msg, msg ? (uint32_t)strnlen(msg, NBD_STRING_MAX) : 0);
 }
 
-void nbd_wire_rep_server(struct nbd_out *o, const char *name, size_t name_len, const char *desc)
+void vs_nbd_wire_rep_server(struct nbd_out *o, const char *name, size_t name_len, const char *desc)
 {
 	size_t dlen = desc ? strnlen(desc, NBD_STRING_MAX) : 0;
 
-	nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
-	nbd_out_be32(o, NBD_OPT_LIST);
-	nbd_out_be32(o, NBD_REP_SERVER);
-	nbd_out_be32(o, (uint32_t)(4 + name_len + dlen));
-	nbd_out_be32(o, (uint32_t)name_len);
-	nbd_out_put(o, name, name_len);
-	nbd_out_put(o, desc, dlen);
+	vs_nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
+	vs_nbd_out_be32(o, NBD_OPT_LIST);
+	vs_nbd_out_be32(o, NBD_REP_SERVER);
+	vs_nbd_out_be32(o, (uint32_t)(4 + name_len + dlen));
+	vs_nbd_out_be32(o, (uint32_t)name_len);
+	vs_nbd_out_put(o, name, name_len);
+	vs_nbd_out_put(o, desc, dlen);
 }
 
-void nbd_wire_rep_meta(struct nbd_out *o, uint32_t opt, uint32_t id, const char *name)
+void vs_nbd_wire_rep_meta(struct nbd_out *o, uint32_t opt, uint32_t id, const char *name)
 {
 	size_t n = strlen(name);
 
-	nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
-	nbd_out_be32(o, opt);
-	nbd_out_be32(o, NBD_REP_META_CONTEXT);
-	nbd_out_be32(o, (uint32_t)(4 + n));
-	nbd_out_be32(o, id);
-	nbd_out_put(o, name, n);
+	vs_nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
+	vs_nbd_out_be32(o, opt);
+	vs_nbd_out_be32(o, NBD_REP_META_CONTEXT);
+	vs_nbd_out_be32(o, (uint32_t)(4 + n));
+	vs_nbd_out_be32(o, id);
+	vs_nbd_out_put(o, name, n);
 }
 
 static void info_header(struct nbd_out *o, uint32_t opt, uint16_t type, uint32_t len)
 {
-	nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
-	nbd_out_be32(o, opt);
-	nbd_out_be32(o, NBD_REP_INFO);
-	nbd_out_be32(o, 2 + len);
-	nbd_out_be16(o, type);
+	vs_nbd_out_be64(o, NBD_MAGIC_OPT_REPLY);
+	vs_nbd_out_be32(o, opt);
+	vs_nbd_out_be32(o, NBD_REP_INFO);
+	vs_nbd_out_be32(o, 2 + len);
+	vs_nbd_out_be16(o, type);
 }
 
-void nbd_wire_info_export(struct nbd_out *o, uint32_t opt, uint64_t size, uint16_t flags)
+void vs_nbd_wire_info_export(struct nbd_out *o, uint32_t opt, uint64_t size, uint16_t flags)
 {
 	info_header(o, opt, NBD_INFO_EXPORT, 10);
-	nbd_out_be64(o, size);
-	nbd_out_be16(o, flags);
+	vs_nbd_out_be64(o, size);
+	vs_nbd_out_be16(o, flags);
 }
 
-void nbd_wire_info_string(struct nbd_out *o, uint32_t opt, uint16_t type, const char *s)
+void vs_nbd_wire_info_string(struct nbd_out *o, uint32_t opt, uint16_t type, const char *s)
 {
 	size_t n = strnlen(s, NBD_STRING_MAX);
 
 	info_header(o, opt, type, (uint32_t)n);
-	nbd_out_put(o, s, n);
+	vs_nbd_out_put(o, s, n);
 }
 
-void nbd_wire_info_block_size(struct nbd_out *o, uint32_t opt, uint32_t min, uint32_t pref,
+void vs_nbd_wire_info_block_size(struct nbd_out *o, uint32_t opt, uint32_t min, uint32_t pref,
                               uint32_t max)
 {
 	info_header(o, opt, NBD_INFO_BLOCK_SIZE, 12);
-	nbd_out_be32(o, min);
-	nbd_out_be32(o, pref);
-	nbd_out_be32(o, max);
+	vs_nbd_out_be32(o, min);
+	vs_nbd_out_be32(o, pref);
+	vs_nbd_out_be32(o, max);
 }
 
-void nbd_wire_export_name_reply(struct nbd_out *o, uint64_t size, uint16_t flags,
+void vs_nbd_wire_export_name_reply(struct nbd_out *o, uint64_t size, uint16_t flags,
                                 bool no_zeroes)
 {
 	static const uint8_t zeroes[124];
 
-	nbd_out_be64(o, size);
-	nbd_out_be16(o, flags);
+	vs_nbd_out_be64(o, size);
+	vs_nbd_out_be16(o, flags);
 	if (!no_zeroes)
-		nbd_out_put(o, zeroes, sizeof(zeroes));
+		vs_nbd_out_put(o, zeroes, sizeof(zeroes));
 }
 
-void nbd_wire_simple_reply(uint8_t out[NBD_SIMPLE_REPLY_LEN], uint32_t error, uint64_t handle)
+void vs_nbd_wire_simple_reply(uint8_t out[NBD_SIMPLE_REPLY_LEN], uint32_t error, uint64_t handle)
 {
 	vs_put32(out, NBD_MAGIC_SIMPLE_REPLY);
 	vs_put32(out + 4, error);
 	vs_put64(out + 8, handle);
 }
 
-void nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t type,
+void vs_nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t type,
                     uint64_t handle, uint32_t len)
 {
 	vs_put32(out, NBD_MAGIC_STRUCTURED_REPLY);
@@ -176,14 +176,14 @@ void nbd_wire_chunk(uint8_t out[NBD_CHUNK_HDR_LEN], uint16_t flags, uint16_t typ
 	vs_put32(out + 16, len);
 }
 
-void nbd_wire_error_chunk(struct nbd_out *o, uint64_t handle, uint32_t error, const char *msg)
+void vs_nbd_wire_error_chunk(struct nbd_out *o, uint64_t handle, uint32_t error, const char *msg)
 {
 	uint8_t hdr[NBD_CHUNK_HDR_LEN];
 	size_t n = msg ? strnlen(msg, 1024) : 0;
 
-	nbd_wire_chunk(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, handle, (uint32_t)(6 + n));
-	nbd_out_put(o, hdr, sizeof(hdr));
-	nbd_out_be32(o, error);
-	nbd_out_be16(o, (uint16_t)n);
-	nbd_out_put(o, msg, n);
+	vs_nbd_wire_chunk(hdr, NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, handle, (uint32_t)(6 + n));
+	vs_nbd_out_put(o, hdr, sizeof(hdr));
+	vs_nbd_out_be32(o, error);
+	vs_nbd_out_be16(o, (uint16_t)n);
+	vs_nbd_out_put(o, msg, n);
 }

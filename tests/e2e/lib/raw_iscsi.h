@@ -376,7 +376,7 @@ static inline void raw_cmd_bhs(struct raw_conn *c, struct iscsi_bhs *h, const ui
 	memset(h, 0, sizeof(*h));
 	h->b[0] = ISCSI_OP_SCSI_CMD;
 	h->b[1] = (uint8_t)(ISCSI_FLAG_FINAL | dir_flags | 1 /* SIMPLE task attribute */);
-	iscsi_put_be64(h->b + 8, iscsi_scsi_to_lun(0));
+	iscsi_put_be64(h->b + 8, vs_iscsi_scsi_to_lun(0));
 	bhs_set_be32(h, 16, c->itt++);
 	bhs_set_be32(h, 20, edtl);
 	bhs_set_be32(h, 24, c->cmdsn++);
@@ -473,7 +473,7 @@ static inline void raw_data_out_bhs(struct raw_conn *c, struct iscsi_bhs *d, uin
 	memset(d, 0, sizeof(*d));
 	d->b[0] = ISCSI_OP_DATA_OUT;
 	d->b[1] = final ? ISCSI_FLAG_FINAL : 0;
-	iscsi_put_be64(d->b + 8, iscsi_scsi_to_lun(0));
+	iscsi_put_be64(d->b + 8, vs_iscsi_scsi_to_lun(0));
 	bhs_set_be32(d, 16, itt);
 	bhs_set_be32(d, 20, ttt);
 	bhs_set_be32(d, 28, c->exp_statsn);

@@ -84,9 +84,9 @@ int connect_fx(struct fx *f)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	fcntl(sv[1], F_SETFL, O_NONBLOCK);
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	c = iscsi_conn_create(f->is, sv[1], "unit-peer", "127.0.0.1:3260");
+	c = vs_iscsi_conn_create(f->is, sv[1], "unit-peer", "127.0.0.1:3260");
 	assert_non_null(c);
-	iscsi_conn_attach(c, &f->is->loops[0]);
+	vs_iscsi_conn_attach(c, &f->is->loops[0]);
 	return sv[0];
 }
 
@@ -138,16 +138,16 @@ void send_pdu_ahs(struct cl *cl, uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_
 		write_all(cl->fd, ahs, ahs_len);
 	if (cl->hd) {
 		/* §11.2: the header digest covers the BHS and the AHS. */
-		put_digest(dig, iscsi_crc32c(iscsi_crc32c(0, bhs, 48), ahs, ahs_len));
+		put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, bhs, 48), ahs, ahs_len));
 		write_all(cl->fd, dig, 4);
 	}
 	if (dlen) {
 		write_all(cl->fd, data, dlen);
 		write_all(cl->fd, pad, padn);
 		if (cl->dd) {
-			uint32_t crc = iscsi_crc32c(0, data, dlen);
+			uint32_t crc = vs_iscsi_crc32c(0, data, dlen);
 
-			crc = iscsi_crc32c(crc, pad, padn);
+			crc = vs_iscsi_crc32c(crc, pad, padn);
 			put_digest(dig, cl->bad_data_digest ? ~crc : crc);
 			write_all(cl->fd, dig, 4);
 		}
@@ -184,7 +184,7 @@ int recv_pdu(struct cl *cl, struct pdu *p)
 		return -1;
 	if (cl->hd) {
 		assert_int_equal(read_full(cl->fd, dig, 4), 0);
-		assert_int_equal(iscsi_crc32c(0, p->bhs, 48),
+		assert_int_equal(vs_iscsi_crc32c(0, p->bhs, 48),
 		                 (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 | (uint32_t)dig[3] << 24);
 	}
 	p->dlen = (uint32_t)p->bhs[5] << 16 | p->bhs[6] << 8 | p->bhs[7];
@@ -194,7 +194,7 @@ int recv_pdu(struct cl *cl, struct pdu *p)
 		assert_int_equal(read_full(cl->fd, p->data, p->dlen), 0);
 		assert_int_equal(read_full(cl->fd, pad, padn), 0);
 		if (cl->dd) {
-			uint32_t crc = iscsi_crc32c(iscsi_crc32c(0, p->data, p->dlen), pad, padn);
+			uint32_t crc = vs_iscsi_crc32c(vs_iscsi_crc32c(0, p->data, p->dlen), pad, padn);
 
 			assert_int_equal(read_full(cl->fd, dig, 4), 0);
 			assert_int_equal(crc, (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 |
@@ -262,7 +262,7 @@ static int login_round(struct cl *cl, const struct login_opts *o, int csg, int n
 
 static void hex_value(char *out, size_t cap, const uint8_t *b, size_t n)
 {
-	assert_int_equal(iscsi_encode_hex(b, n, out, cap), 0);
+	assert_int_equal(vs_iscsi_encode_hex(b, n, out, cap), 0);
 }
 
 /*
@@ -290,9 +290,9 @@ static int chap_stage(struct cl *cl, const struct login_opts *o, const char *lea
 	if (st)
 		return st;
 	assert_string_equal(key_value(&rx, "CHAP_A"), "5");
-	assert_int_equal(iscsi_parse_number(key_value(&rx, "CHAP_I"), &id), 0);
-	assert_int_equal(iscsi_decode_binary(key_value(&rx, "CHAP_C"), chal, sizeof(chal), &clen), 0);
-	assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_MD5, (uint8_t)id, o->secret, chal, clen, resp,
+	assert_int_equal(vs_iscsi_parse_number(key_value(&rx, "CHAP_I"), &id), 0);
+	assert_int_equal(vs_iscsi_decode_binary(key_value(&rx, "CHAP_C"), chal, sizeof(chal), &clen), 0);
+	assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_MD5, (uint8_t)id, o->secret, chal, clen, resp,
 	                                    &rlen), 0);
 	hex_value(hex, sizeof(hex), resp, rlen);
 	n = add_key(text, 0, sizeof(text), "CHAP_N", o->user);
@@ -310,8 +310,8 @@ static int chap_stage(struct cl *cl, const struct login_opts *o, const char *lea
 	if (o->mutual_user) {
 		/* The target proves it knows the mutual secret. */
 		assert_string_equal(key_value(&rx, "CHAP_N"), o->mutual_user);
-		assert_int_equal(iscsi_decode_binary(key_value(&rx, "CHAP_R"), chal, sizeof(chal), &clen), 0);
-		assert_int_equal(iscsi_chap_compute(ISCSI_CHAP_MD5, 77, o->mutual_secret, mine,
+		assert_int_equal(vs_iscsi_decode_binary(key_value(&rx, "CHAP_R"), chal, sizeof(chal), &clen), 0);
+		assert_int_equal(vs_iscsi_chap_compute(ISCSI_CHAP_MD5, 77, o->mutual_secret, mine,
 		                                    sizeof(mine), resp, &rlen), 0);
 		assert_int_equal(clen, rlen);
 		assert_memory_equal(chal, resp, rlen);
@@ -656,14 +656,14 @@ void ob_pdu_dig(struct obuf *o, const struct cl *cl, uint8_t *bhs, const uint8_t
 	bhs[5] = (uint8_t)(dlen >> 16); bhs[6] = (uint8_t)(dlen >> 8); bhs[7] = (uint8_t)dlen;
 	ob_put(o, bhs, 48);
 	if (cl && cl->hd) {
-		put_digest(dig, iscsi_crc32c(0, bhs, 48));
+		put_digest(dig, vs_iscsi_crc32c(0, bhs, 48));
 		ob_put(o, dig, 4);
 	}
 	if (dlen) {
 		ob_put(o, data, dlen);
 		ob_put(o, pad, padn);
 		if (cl && cl->dd) {
-			put_digest(dig, iscsi_crc32c(iscsi_crc32c(0, data, dlen), pad, padn));
+			put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, data, dlen), pad, padn));
 			ob_put(o, dig, 4);
 		}
 	}

@@ -114,7 +114,7 @@ static void leg_do(struct leg *l, struct vs_bio *bio)
 	vs_bio_complete(bio, 0);
 }
 
-static int leg_submit(void *h, struct vs_bio *bio, void *ctx)
+static int vs_leg_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct leg *l = h;
 	int err = 0;
@@ -199,7 +199,7 @@ static const struct vs_backend_ops leg_ops = {
 	.close = leg_close,
 	.get_size = leg_size,
 	.get_caps = leg_caps,
-	.submit = leg_submit,
+	.submit = vs_leg_submit,
 	.cancel = leg_cancel,
 	.reset = leg_reset,
 };

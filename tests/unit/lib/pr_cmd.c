@@ -38,22 +38,22 @@ void pr_cmd_init(struct pr_cmd *c, const struct vs_nexus *nx, const uint8_t *cdb
 
 void pr_run(struct vdisk_pr *pr, struct pr_cmd *c)
 {
-	if (vdisk_pr_conflict(pr, &c->srb))
+	if (vs_vdisk_pr_conflict(pr, &c->srb))
 		return;
 	switch (c->srb.cdb[0]) {
 	case PERSISTENT_RESERVE_IN:
-		vdisk_pr_in(pr, &c->srb);
+		vs_vdisk_pr_in(pr, &c->srb);
 		break;
 	case PERSISTENT_RESERVE_OUT:
-		vdisk_pr_out(pr, &c->srb);
+		vs_vdisk_pr_out(pr, &c->srb);
 		break;
 	case RESERVE_6:
 	case RESERVE_10:
-		vdisk_pr_reserve(pr, &c->srb);
+		vs_vdisk_pr_reserve(pr, &c->srb);
 		break;
 	case RELEASE_6:
 	case RELEASE_10:
-		vdisk_pr_release(pr, &c->srb);
+		vs_vdisk_pr_release(pr, &c->srb);
 		break;
 	default:
 		vs_srb_set_good(&c->srb);      /* stands for the command running */

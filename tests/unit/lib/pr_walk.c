@@ -105,9 +105,9 @@ void pr_walk_step(struct pr_walk *w, unsigned i)
 	case 16: st = pr_send(pr, a, RESERVE_6, 0); break;
 	case 17: st = pr_send(pr, a, RELEASE_6, 0); break;
 	case 18: st = pr_send(pr, b, RESERVE_10, 0); break;
-	case 19: vdisk_pr_reset(pr); break;
+	case 19: vs_vdisk_pr_reset(pr); break;
 	case 20: st = pr_send(pr, c, RESERVE_6, 0); break;
-	case 21: vdisk_pr_nexus_loss(pr, c); break;
+	case 21: vs_vdisk_pr_nexus_loss(pr, c); break;
 	default: fail_msg("pr_walk: no step %u", i);
 	}
 	if (st != SAM_STAT_GOOD)

@@ -3,10 +3,11 @@
 # a RAM LUN, once with a file LUN, once with an RBD LUN on a throw-away
 # Ceph cluster (tests/lib/ceph_cluster.sh), once with an NBD LUN (the nbd
 # backend over nbdkit's memory plugin, started here) and once with LUNs a
-# service process serves (the disk-mode RAM disk example), and count real
-# passes, failures and skips per family (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS
-# may also name the volumes concat, stripe and mirror (each over two file legs,
-# 1 GiB in all), to show they answer as a plain file LUN does.
+# service process serves (the disk-mode RAM disk example) and once with a
+# mirror of two file legs (1 GiB in all, to show a volume answers as a plain
+# file LUN does), and count real passes, failures and skips per family
+# (iSCSI, SCSI).  VSTOR_CONFORMANCE_BACKENDS picks the runs; it may also
+# name the volumes concat and stripe, built the same way.
 #
 #   tests/conformance/run.sh [VSTORD] [OUTDIR]
 #
@@ -32,7 +33,7 @@ VSTORD=${1:-${VSTORD:-$root/build/vstord}}
 OUT=${2:-$root/build/conformance}
 PORT=${VSTOR_CONFORMANCE_PORT:-$((3261 + ${VSTOR_PORT_OFFSET:-0}))}
 MIN_SCSI_PASS=${MIN_SCSI_PASS:-190}
-BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd crypt service}
+BACKENDS=${VSTOR_CONFORMANCE_BACKENDS:-ram file rbd nbd crypt service mirror}
 FAMILIES=${VSTOR_CONFORMANCE_FAMILIES:-iSCSI SCSI}
 IQN=iqn.2026-11.org.vstor:conformance
 INIT1=iqn.2026-11.org.vstor:test-init1

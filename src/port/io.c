@@ -6,9 +6,10 @@
  * its own (SPC-4 7.5.7 TST 001b), so submit and complete take only that
  * queue's mutex, which no other connection uses; the LUN-wide depth is an
  * atomic slot counter (depth.c).  No allocation; the latency histogram
- * takes the time at submit and at completion from stats_now_ns (on an
- * event loop its cached clock: no clock read per SRB); deadlines use the
- * timer thread's coarse tick, so they cost nothing here.
+ * takes the time at submit from stats_start_ns (on an event loop its
+ * cached clock) and at completion from the clock itself: one clock read
+ * per SRB; deadlines use the timer thread's coarse tick, so they cost
+ * nothing here.
  *
  * When an SRB may start (task attributes, depth, busy, pause): start.h;
  * the dispatch loop that starts held ones: dispatch.c.
@@ -47,28 +48,30 @@ void vs_port_finish_local(struct vs_srb *srb)
 }
 
 /*
- * The time for the latency histogram.  On an event loop (a fabric's
- * connection, a backend completing on its loop) the loop's clock, read once
- * per pass (loop.h vs_loop_now_ns): a command that arrives and completes in
- * one pass counts as taking under a microsecond, and one that completes in
- * a later pass as taking from the start of the pass it arrived in to the
- * start of the pass it completed in -- well inside the histogram's
- * power-of-two buckets, at no clock read per SRB (two reads were 11 % of an
- * SRB's cost in the stack).  Elsewhere (a backend's completion thread, a
- * submitter that is not a loop) CLOCK_MONOTONIC itself; a completion whose
- * time is before its start (another thread's pass began earlier) counts as
- * 0 (stats.c).
+ * When a command began, for the latency histogram.  Submitted on an event
+ * loop (a fabric's connection): the loop's clock, read once per pass
+ * (loop.h vs_loop_now_ns) -- the wake-up that received the command, so
+ * the time it waited behind others of the same pass counts too, and no
+ * clock is read at submit (two reads per SRB were 11 % of its cost in the
+ * stack).  Elsewhere CLOCK_MONOTONIC.  The end is always CLOCK_MONOTONIC
+ * (stats_end_ns): with the loop's clock there too, a command completing in
+ * the pass it arrived in (a RAM LUN's) would count as taking no time.
  */
-static inline uint64_t stats_now_ns(void)
+static inline uint64_t stats_start_ns(void)
 {
 	struct vs_loop *loop = vs_loop_current();
 
 	return loop ? vs_loop_now_ns(loop) : vs_now_ns();
 }
 
+static inline uint64_t stats_end_ns(void)
+{
+	return vs_now_ns();
+}
+
 static void finish_with_stats(struct port_queue *q, struct vs_srb *srb)
 {
-	vs_queue_account_locked(q, srb, stats_now_ns());
+	vs_queue_account_locked(q, srb, stats_end_ns());
 	srb->priv.state = SRB_DONE;
 }
 
@@ -139,7 +142,7 @@ void vs_port_submit(struct vs_port *port, struct vs_srb *srb)
 	srb->priv.queue = NULL;
 	/* an inner port keeps no latency of its own: its front port's is
 	 * the initiator's */
-	srb->priv.start_ns = port->inner ? 0 : stats_now_ns();
+	srb->priv.start_ns = port->inner ? 0 : stats_start_ns();
 	nkey = srb->nexus ? srb->nexus->id + 1 : 0;
 	SRB_NEXUS_KEY(srb) = nkey;
 	/* Whatever answers it, the sense follows this LUN's D_SENSE
@@ -340,7 +343,7 @@ void vs_port_complete(struct vs_srb *srb)
 		return;
 	}
 	lun = q->lun;
-	now = lun->port->inner ? 0 : stats_now_ns();
+	now = lun->port->inner ? 0 : stats_end_ns();
 
 	pthread_mutex_lock(&q->lock);
 	if (srb->priv.state == SRB_ZOMBIE) {

@@ -28,6 +28,16 @@
  * its cgroup's) less a margin, unless a LUN says overcommit=1.  A disk
  * counts with its current size; growing it is checked the same way.
  *
+ * Huge pages (huge_pages=1, the default): the mapping asks for transparent
+ * huge pages (MADV_HUGEPAGE; the kernel's THP setting is usually
+ * "madvise").  Random 4 KiB reads over a large disk then miss the TLB far
+ * less often: 4 KiB random reads at QD 32 from a 1 GiB disk went from
+ * 481k to 557k IOPS, median of 5 alternating runs (bench/compare's setup,
+ * one event-loop thread).  The price is memory granularity: the first
+ * write into a 2 MiB region maps all of it (still within the disk's size,
+ * which is what admission counts).  Reads of unwritten pages still fault
+ * nothing.  huge_pages=0 asks for 4 KiB pages (MADV_NOHUGEPAGE).
+ *
  * Allocation state (GET LBA STATUS, SBC-3 5.5): one bit per page in a
  * bitmap sized for max_size at open, so resize never allocates.  A write
  * sets the bits of the pages it touched (a relaxed load first, and an
@@ -166,6 +176,8 @@ static const struct vs_opt_desc ram_options[] = {
 	  .help = "largest size resize may grow to (default 4 x size, at most 256G)" },
 	{ .name = "overcommit", .type = VS_OPT_BOOL, .dflt = "0",
 	  .help = "allow more than the memory vstord may use" },
+	{ .name = "huge_pages", .type = VS_OPT_BOOL, .dflt = "1",
+	  .help = "back written memory with transparent 2 MiB pages" },
 	{ 0 }
 };
 
@@ -221,6 +233,10 @@ static void *ram_open(struct vs_backend_open_args *args)
 		return NULL;
 	}
 	d->base = base;
+	/* Advice only: a kernel without THP (or with it set to "never")
+	 * keeps 4 KiB pages and the disk works the same. */
+	(void)madvise(d->base, d->reserve,
+	              vs_opt_bool(args->opts, "huge_pages") ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
 	/* the allocation map covers max_size: resize never allocates */
 	if (vs_page_map_init(&d->map, d->reserve >> d->page_shift, d->page_shift) < 0) {
 		vs_set_error("out of memory for the allocation map");

@@ -588,6 +588,87 @@ static void test_lend_written_range(void **state)
 	vs_bdev_close(b);
 }
 
+/*
+ * The VmFlags and AnonHugePages (kB) of the mapping that holds addr, from
+ * /proc/self/smaps; false if no mapping holds it.
+ */
+static bool smaps_of(const void *addr, char *flags, size_t flags_len, unsigned long *huge_kb)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false, found = false;
+	uintptr_t a = (uintptr_t)addr;
+
+	assert_non_null(f);
+	*huge_kb = 0;
+	flags[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		uintptr_t lo, hi;
+		unsigned long kb;
+
+		/* a mapping's line starts "lo-hi perms"; its keys' lines with
+		 * "Name:" (none of which is hex digits and a dash) */
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &lo, &hi) == 2) {
+			if (found)
+				break;
+			in = a >= lo && a < hi;
+			found = in;
+		} else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
+			*huge_kb = kb;
+		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			snprintf(flags, flags_len, "%s", line + 8);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* huge_pages=1 (the default) asks the kernel for transparent huge pages on
+ * the disk's memory and gets them when THP is not off; huge_pages=0 asks
+ * for none (a kernel with THP "always" would otherwise use them). */
+static void test_huge_pages_advice(void **state)
+{
+	(void)state;
+	static uint8_t data[8 << 20], one[4096];
+	char thp[128] = "", flags[256];
+	unsigned long huge_kb;
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	bool thp_on = false;
+
+	if (f) {
+		thp_on = fgets(thp, sizeof(thp), f) && !strstr(thp, "[never]");
+		fclose(f);
+	}
+	for (int huge = 0; huge <= 1; huge++) {
+		struct vs_kv kv[] = { { "size", "16M" }, { "huge_pages", huge ? "1" : "0" } };
+		struct vs_bdev *b = vs_bdev_open("ram", kv, 2);
+		struct vs_bio bio;
+		struct iovec v;
+
+		assert_non_null(b);
+		fill(data, sizeof(data), 5);
+		/* 8 MiB written from 0 covers whole 2 MiB-aligned regions
+		 * wherever the mapping starts */
+		assert_int_equal(io(b, VS_BIO_WRITE, 0, 0, data, sizeof(data)), 0);
+		assert_int_equal(lend_read(b, &bio, &v, 4 << 20, one, sizeof(one)), 0);
+		assert_non_null(bio.lent);
+		assert_true(smaps_of(bio.lent, flags, sizeof(flags), &huge_kb));
+		if (huge) {
+			if (!strstr(flags, " hg"))
+				fail_msg("huge_pages=1: no MADV_HUGEPAGE on the mapping (VmFlags:%s)", flags);
+			if (thp_on && huge_kb == 0)
+				fail_msg("huge_pages=1 with THP %s: no huge page after 8 MiB written", thp);
+		} else {
+			if (!strstr(flags, " nh"))
+				fail_msg("huge_pages=0: no MADV_NOHUGEPAGE on the mapping (VmFlags:%s)", flags);
+			assert_int_equal(huge_kb, 0);
+		}
+		assert_memory_equal(bio.lent, data + (4 << 20), sizeof(one));
+		vs_bdev_lend_end(b, &bio);
+		vs_bdev_close(b);
+	}
+}
+
 /* A range with a page never written is copied (zeroes and data): lending it
  * would have the reader fault the page in. */
 static void test_lend_declined_for_unwritten(void **state)
@@ -660,6 +741,7 @@ int main(void)
 		cmocka_unit_test(test_lend_written_range),
 		cmocka_unit_test(test_lend_declined_for_unwritten),
 		cmocka_unit_test(test_lend_not_under_a_filter),
+		cmocka_unit_test(test_huge_pages_advice),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

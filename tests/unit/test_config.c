@@ -433,9 +433,9 @@ static void test_luns(void **state)
 	expect_error(LUN("\"lun\":0,\"backend\":\"ram\""),
 	             "config.json: targets[0].luns[0].size: missing (required: capacity, e.g. 1G)");
 	expect_error(LUN(RAM ",\"path\":\"/tmp/x\""),
-	             "config.json: targets[0].luns[0].path: unknown key (backend ram takes size, max_size, overcommit)");
+	             "config.json: targets[0].luns[0].path: unknown key (backend ram takes size, max_size, overcommit, huge_pages)");
 	expect_error(LUN(RAM ",\"direct\":true"),
-	             "config.json: targets[0].luns[0].direct: unknown key (backend ram takes size, max_size, overcommit)");
+	             "config.json: targets[0].luns[0].direct: unknown key (backend ram takes size, max_size, overcommit, huge_pages)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"size\":\"1M\""),
 	             "config.json: targets[0].luns[0].path: missing (required: file or block device, e.g. /var/lib/vstor/disk0.img)");
 	expect_error(LUN("\"lun\":0,\"backend\":\"file\",\"path\":\"/tmp/x\",\"create\":true"),

@@ -284,7 +284,7 @@ static void test_lun_add_bad_input(void **state)
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"block_size\":1024"),
 	        VS_CTL_INVALID_PARAMS, "params.block_size: must be 512 or 4096, got 1024");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"ram\",\"size\":\"1M\",\"force\":true"),
-	        VS_CTL_INVALID_PARAMS, "params.force: unknown key (backend ram takes size, max_size, overcommit)");
+	        VS_CTL_INVALID_PARAMS, "params.force: unknown key (backend ram takes size, max_size, overcommit, huge_pages)");
 	refused(f, ADD(TGT "\"lun\":1,\"backend\":\"file\",\"path\":\"/nonexistent/dir/x.img\""),
 	        VS_CTL_FAILED,
 	        "params.path: '/nonexistent/dir/x.img' cannot be opened: it does not exist (create=1 "

@@ -190,7 +190,7 @@ static void test_file_errors_name_the_field(void **state)
 	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"max_size\":\"1M\"}}"),
 	           "c.json: targets[0].luns[0].options.max_size: must not be less than size");
 	ctl_req_load_fails(CFG("{\"lun\":0," RAM ",\"options\":{\"bogus\":\"1\"}}"),
-	           "c.json: targets[0].luns[0].options.bogus: unknown option (known: size, max_size, overcommit)");
+	           "c.json: targets[0].luns[0].options.bogus: unknown option (known: size, max_size, overcommit, huge_pages)");
 }
 
 static void test_stack_from_file_and_save(void **state)

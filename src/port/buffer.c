@@ -26,7 +26,12 @@ void *vs_port_srb_buffer(struct vs_port *port, struct vs_srb *srb, size_t len)
 		return srb->priv.buf;
 	lun = port_lun_slot(port, srb->lun);
 	q = lun ? lun_queue(lun, srb->nexus ? srb->nexus->id + 1 : 0) : NULL;
-	if (q && srb->priv.pool && len) {
+	/* A LUN that provides no memory (the usual case) needs no lock: a
+	 * stale answer while the slot changes hands is as good as the locked
+	 * one was a moment earlier, and a buffer of the pool works for any
+	 * miniport (the service proxy copies it through its area). */
+	if (q && srb->priv.pool && len &&
+	    atomic_load_explicit(&lun->has_buffer_get, memory_order_relaxed)) {
 		/* Under the nexus's queue lock the LUN cannot start leaving
 		 * (removal changes its state holding every queue lock), so
 		 * lun->ext is live (as in data_out.c). */

@@ -131,6 +131,8 @@ static int lun_add(struct vs_port *port, const struct port_mp *m, uint64_t n,
 	vs_lun_lock_all(lun);
 	lun->ext = ext;
 	lun->mp = m->mp;
+	atomic_store_explicit(&lun->has_buffer_get, VS_MINIPORT_HAS(m->mp, buffer_get),
+	                      memory_order_relaxed);
 	lun->aext = m->adapter_ext;
 	lun->depth = port->queue_depth;
 	atomic_store(&lun->busy, false);

@@ -168,6 +168,9 @@ struct vs_port_lun {
 	_Atomic uint64_t pause_until_ms;
 	_Atomic uint64_t resets;        /* statistics: LUN, target and adapter resets */
 	_Atomic bool sense_desc;        /* D_SENSE: descriptor-format sense (sense_format.c) */
+	/* mp provides buffers (buffer_get): read without a lock so the
+	 * common LUN skips the queue lock in vs_port_srb_buffer; set with mp */
+	_Atomic bool has_buffer_get;
 
 	/* written by every SRB that takes a depth slot: its own line (depth.c) */
 	_Atomic uint32_t slots __attribute__((aligned(64)));  /* depth slots in use */

@@ -523,31 +523,11 @@ static void hang_check(struct vs_loop_timer *t)
 	vs_loop_timer_arm_in(c->loop, t, hang_ns / 4 > 100000000ull ? hang_ns / 4 : 100000000ull);
 }
 
-/*
- * While the service has commands, the loop that watches its completion
- * doorbell looks for it for a while before sleeping: the service answers
- * within microseconds, and a sleep and wake-up on each batch costs more.
- */
-#define SVC_SPIN_NS 50000u
-
-static uint64_t spin_ns(struct vs_loop_spin *s)
-{
-	struct svc_conn *c = VS_CONTAINER_OF(s, struct svc_conn, spin);
-	uint32_t outstanding;
-
-	pthread_mutex_lock(&c->lock);
-	outstanding = c->outstanding;
-	pthread_mutex_unlock(&c->lock);
-	return outstanding ? SVC_SPIN_NS : 0;
-}
-
 static void start_on_loop(struct vs_loop_msg *m)
 {
 	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, start_msg);
 
 	if (!atomic_load(&c->dying)) {
-		c->spin.spin_ns = spin_ns;
-		vs_loop_spin_add(c->loop, &c->spin);
 		hang_check(&c->hang_timer);
 		/* a completion written before we watched */
 		cq_ready(&c->cq_watch, 0);
@@ -606,7 +586,6 @@ static void die_on_loop(struct vs_loop_msg *m)
 	uint32_t n = 0;
 
 	vs_loop_fd_del(c->loop, c->cq_efd);
-	vs_loop_spin_del(c->loop, &c->spin);
 	vs_loop_timer_cancel(&c->hang_timer);
 	pthread_mutex_lock(&c->lock);
 	c->state = CONN_DYING;          /* new commands: NOT READY from now on */

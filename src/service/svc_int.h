@@ -137,7 +137,6 @@ struct svc_conn {
 	_Atomic bool reap_wanted;
 	struct vs_loop *loop;
 	struct vs_loop_fd cq_watch;
-	struct vs_loop_spin spin;       /* look for completions before sleeping */
 	struct vs_loop_timer hang_timer;
 	struct vs_loop_msg start_msg, die_msg, late_msg, bell_msg;
 	_Atomic bool bell_pending;      /* a bell_msg is posted on some loop */

@@ -110,9 +110,10 @@ const struct vs_config *vs_ctl_state_config(const struct vs_ctl_state *st);
 struct vs_port *vs_ctl_state_port(const struct vs_ctl_state *st, size_t target_index);
 
 /* What the daemon serves right now, for its status line (systemd's
- * STATUS=): targets, LUNs, logged-in sessions.  Takes the state's lock;
- * with wait false only if it is free at once (the watchdog thread must not
- * wait behind a lun.remove draining its commands): -EBUSY otherwise. */
+ * STATUS=): targets, LUNs (those services attached too), logged-in
+ * sessions.  Takes the state's lock; with wait false only if it is free at
+ * once (the watchdog thread must not wait behind a lun.remove draining its
+ * commands): -EBUSY otherwise. */
 struct vs_ctl_summary {
 	size_t targets, luns, sessions;
 };

@@ -11,6 +11,7 @@
 #include "ctl_int.h"
 #include "vstor/iscsi.h"
 #include "vstor/port.h"
+#include "vstor/service_host.h"
 
 json_t *vs_ctl_session_list(struct ctl_call *c)
 {
@@ -75,6 +76,9 @@ int vs_ctl_state_summary(struct vs_ctl_state *st, struct vs_ctl_summary *out, bo
 		out->luns += st->cfg->targets[i].nluns;
 		out->sessions += vs_ctl_sessions_on(st, st->cfg->targets[i].iqn);
 	}
+	/* and those services attached (they are in no target's model) */
+	if (st->svc)
+		out->luns += vs_svc_host_luns(st->svc, NULL, 0);
 	pthread_mutex_unlock(&st->lock);
 	return 0;
 }

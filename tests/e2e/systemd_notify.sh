@@ -3,7 +3,8 @@
 # is its own NOTIFY_SOCKET listener, tests/e2e/lib/notify_listen.py):
 # READY=1 comes only once every portal listens and every LUN is open (at
 # that moment iscsi-ls finds both targets, each on its own portal, with
-# every LUN), STATUS says what is served, WATCHDOG=1 comes every quarter
+# every LUN), STATUS says what is served (and changes when a service
+# attaches a LUN), WATCHDOG=1 comes every quarter
 # of WATCHDOG_USEC, STOPPING=1 on SIGTERM and nothing after it; with
 # stderr on the journal ($JOURNAL_STREAM) log lines carry <N> priorities
 # and no timestamps of their own.
@@ -12,6 +13,7 @@ P1=$((3480 + ${VSTOR_PORT_OFFSET:-0}))
 P2=$((3481 + ${VSTOR_PORT_OFFSET:-0}))
 command -v iscsi-ls >/dev/null || fail "iscsi-ls not installed (libiscsi-bin)"
 command -v python3 >/dev/null || fail "python3 not installed"
+[ -x "$BUILD/examples/ramdisk" ] || fail "$BUILD/examples/ramdisk not built"
 
 cat >"$tmp/c.json" <<JSON
 { "portals": ["127.0.0.1:$P1"],
@@ -31,9 +33,17 @@ grep -q LISTENING "$tmp/notify.log" || fail "the notify listener did not start"
 : >"$tmp/vstord.log"
 export NOTIFY_SOCKET=$tmp/notify.sock WATCHDOG_USEC=1000000
 export JOURNAL_STREAM=$(stat -c '%d:%i' "$tmp/vstord.log")
-start_vstord "$P1" -c "$tmp/c.json" --ctl-socket none
+start_vstord "$P1" -c "$tmp/c.json" --ctl-socket none --service-socket "$tmp/svc.sock"
 unset NOTIFY_SOCKET WATCHDOG_USEC JOURNAL_STREAM
+# a LUN a service attaches after READY shows in the next STATUS
+"$BUILD/examples/ramdisk" -s "$tmp/svc.sock" -t iqn.2026-11.org.vstor:n1 5=4M >"$tmp/ramdisk.log" 2>&1 &
+rpid=$!
+e2e_extra_pids+=("$rpid")
+for _ in $(seq 50); do grep -q serving "$tmp/ramdisk.log" && break; sleep 0.05; done
+grep -q serving "$tmp/ramdisk.log" || fail "the ramdisk service did not attach: $(cat "$tmp/ramdisk.log")"
 sleep 2.5
+kill "$rpid"
+wait "$rpid" 2>/dev/null
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
 wait $lpid
@@ -47,6 +57,8 @@ grep -q 'Target:iqn.2026-11.org.vstor:n2' "$tmp/ls2" ||
 	fail "at READY=1 n2 was missing on its portal: $(cat "$tmp/ls2")"
 grep -q 'READY=1|STATUS=serving 2 targets, 3 LUNs on 127.0.0.1:'"$P1"', 127.0.0.1:'"$P2"'; 0 sessions' <<<"$log" ||
 	fail "READY=1 without the STATUS of what is served: $log"
+grep -q 'STATUS=serving 2 targets, 4 LUNs on 127.0.0.1:'"$P1"', 127.0.0.1:'"$P2"'; 0 sessions' <<<"$log" ||
+	fail "no STATUS with the LUN the service attached: $(grep STATUS <<<"$log")"
 # READY first, STOPPING last, watchdog pings in between.
 first=$(grep -m1 -E '^[0-9]+ ' <<<"$log" | cut -d' ' -f2-)
 [[ $first == READY=1* ]] || fail "the first notification is not READY=1: $first"
@@ -63,4 +75,4 @@ grep -q '^<6>iscsi info: started' "$tmp/vstord.log" ||
 	fail "the fabric's info lines lack <6>: $(head -5 "$tmp/vstord.log")"
 grep -qE '^vstord: |^[0-9]{2}:[0-9]{2}:[0-9]{2}' "$tmp/vstord.log" &&
 	fail "a line without a priority, or with its own timestamp: $(grep -m3 -E '^vstord: |^[0-9]{2}:' "$tmp/vstord.log")"
-pass "READY after both portals and 3 LUNs, $pings watchdog pings in 2.5 s, STOPPING on SIGTERM"
+pass "READY after both portals and 3 LUNs, STATUS with the service's 4th, $pings watchdog pings in 2.5 s, STOPPING on SIGTERM"

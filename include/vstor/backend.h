@@ -103,6 +103,11 @@ struct vs_backend_ops {
 	 * with bio->lent still set; close comes after the last one.  A backend
 	 * without it never sees the flag, nor does one under a filter. */
 	void  (*lend_end)(void *h, struct vs_bio *bio);
+	/* Loans of READs flagged VS_BIO_LEND_STABLE stay as they were lent
+	 * until lend_end: a write, unmap or write-zeroes overlapping one is
+	 * held back (not completed) until then.  Without this such reads never
+	 * reach the backend with VS_BIO_MAY_LEND: they are copied. */
+	bool  lend_stable;
 };
 
 /* Complete a bio (from any thread, exactly once). */

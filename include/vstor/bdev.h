@@ -45,6 +45,7 @@ enum vs_bio_op {
 #define VS_BIO_FUA      0x1  /* write: stable before completion (SBC-3 FUA) */
 #define VS_BIO_MAY_TRIM 0x2  /* write_zeroes: may deallocate */
 #define VS_BIO_MAY_LEND 0x4  /* read: the stack may lend its memory (vs_bio.lent) */
+#define VS_BIO_LEND_STABLE 0x8  /* with MAY_LEND: only a loan nothing changes until it ends */
 
 struct vs_bio;
 typedef void (*vs_bio_done_fn)(struct vs_bio *bio, int err /* 0 or -errno */);
@@ -79,13 +80,15 @@ struct vs_bio {
 	 * uses the data), on any thread; like a request in flight, a loan must
 	 * end before vs_bdev_close.  Meanwhile a write to the same blocks may
 	 * change what `lent` shows, as a write overlapping a read in flight may
-	 * change what the read returns; a caller that needs the bytes to stay
-	 * as they were (e.g. to send them with a checksum taken earlier) does
-	 * not ask for a loan.  vs_bdev_submit sets it NULL, and clears the
-	 * flag when the stack cannot lend at all (a filter in the way, a
-	 * backend without lending); NULL on completion: the data is in iov as
-	 * usual -- a backend may always decline (e.g. a range it would have to
-	 * fill with zeroes).
+	 * change what the read returns.  A caller that needs the bytes to stay
+	 * as they were (e.g. to send them with a checksum taken earlier) adds
+	 * VS_BIO_LEND_STABLE: then the stack lends only if it holds back every
+	 * write to those bytes until the loan ends (a RAM disk does), and
+	 * copies otherwise.  vs_bdev_submit sets it NULL, and clears the flag
+	 * when the stack cannot lend at all (a filter in the way, a backend
+	 * without lending, or without stable loans when asked for one); NULL on
+	 * completion: the data is in iov as usual -- a backend may always
+	 * decline (e.g. a range it would have to fill with zeroes).
 	 */
 	const void *lent;
 };

@@ -70,6 +70,9 @@ struct vs_nexus {
 struct vs_srb;
 typedef void (*vs_srb_done_fn)(struct vs_srb *srb);
 
+#define VS_DATA_REF_OK     0x1
+#define VS_DATA_REF_STABLE 0x2
+
 struct vs_srb {
 	/* ---- filled by the submitter (fabric / class driver) ---- */
 	uint8_t  cdb[VS_CDB_MAX];
@@ -86,10 +89,14 @@ struct vs_srb {
 	vs_srb_done_fn done;        /* called exactly once, from any thread */
 	void    *done_ctx;
 	void    *submitter_ctx;     /* free for the fabric (e.g. its task) */
-	/* The submitter takes data-in by reference (data_ref below): it only
-	 * hands it to the kernel or reads it, and may not need it to stay as it
-	 * was when the command completed (no checksum taken earlier). */
-	bool     accept_data_ref;
+	/* The submitter takes data-in by reference (data_ref below), 0: never.
+	 * VS_DATA_REF_OK: it only hands it to the kernel or reads it, and does
+	 * not need it to stay as it was when the command completed.  With
+	 * VS_DATA_REF_STABLE too it does (it takes a checksum of the data, then
+	 * sends it later: iSCSI data digests): only memory that nothing changes
+	 * until the reference is released may be lent, else the data is copied.
+	 * (A byte, as the bool it was: true is VS_DATA_REF_OK.) */
+	uint8_t  accept_data_ref;
 
 	/* ---- filled by the port / miniport ---- */
 	uint8_t  srb_status;        /* enum vs_srb_status */

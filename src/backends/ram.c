@@ -72,6 +72,7 @@
 #include "iov.h"
 #include "mem_limit.h"
 #include "page_map.h"
+#include "ram_loans.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -84,6 +85,7 @@ struct ram_dev {
 	unsigned page_shift;
 	struct page_map map;       /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
+	struct ram_loans loans;    /* stable loans and the changes they hold back */
 	bool overcommit;           /* not counted against the memory limit */
 };
 
@@ -190,6 +192,8 @@ static int ram_check(const struct vs_opts *o)
 	return 0;
 }
 
+static void ram_apply(void *dev, struct vs_bio *bio);
+
 static void *ram_open(struct vs_backend_open_args *args)
 {
 	uint64_t size = vs_opt_u64(args->opts, "size");
@@ -257,6 +261,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	}
 	atomic_init(&d->size, size);
 	pthread_mutex_init(&d->resize_lock, NULL);
+	vs_ram_loans_init(&d->loans, ram_apply, d);
 	return d;
 }
 
@@ -266,6 +271,7 @@ static void ram_close(void *h)
 	unpromise(atomic_load(&d->size), d->overcommit);
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
+	vs_ram_loans_destroy(&d->loans);
 	vs_page_map_free(&d->map);
 	free(d);
 }
@@ -344,54 +350,74 @@ static void ram_copy_in(uint8_t *mem, const struct iovec *v, uint64_t n)
 	}
 }
 
-static int ram_rw(struct ram_dev *d, struct vs_bio *bio)
+/* Room for the whole transfer, checked before a byte moves so a short
+ * iovec never half-writes the disk. */
+static int ram_iov_check(const struct vs_bio *bio)
 {
-	uint64_t left = bio->length;
-	if (left == 0)
+	if (bio->length == 0)
 		return 0;
 	if (!bio->iov || bio->iovcnt <= 0)
 		return -EINVAL;
-	/* Check before copying so a short iovec never half-writes the disk. */
-	if (bio->iovcnt == 1 ? bio->iov[0].iov_len < left
-	                     : vs_bk_iov_bytes(bio->iov, bio->iovcnt) < left)
+	if (bio->iovcnt == 1 ? bio->iov[0].iov_len < bio->length
+	                     : vs_bk_iov_bytes(bio->iov, bio->iovcnt) < bio->length)
 		return -EINVAL;
-	if (bio->op == VS_BIO_READ) {
-		struct iov_pos p = { bio->iov, 0 };
-		uint64_t pg = bio->offset >> d->page_shift;
-
-		if ((bio->flags & VS_BIO_MAY_LEND) && page_map_all_set(&d->map, bio->offset, left)) {
-			bio->lent = d->base + bio->offset;
-			return 0;
-		}
-		/* the common case: one page, one buffer */
-		if (pg == (bio->offset + left - 1) >> d->page_shift && bio->iovcnt == 1) {
-			if (page_map_test(&d->map, pg))
-				ram_copy_out(&p, d->base + bio->offset, left);
-			else
-				memset(bio->iov[0].iov_base, 0, left);
-			return 0;
-		}
-
-		for (uint64_t off = bio->offset; left;) {
-			bool mapped;
-			uint64_t n = vs_page_map_extent(&d->map, off, left, &mapped);
-
-			/* never written: zeroes, and the page stays untouched */
-			ram_copy_out(&p, mapped ? d->base + off : NULL, n);
-			off += n;
-			left -= n;
-		}
-		return 0;
-	}
-	ram_copy_in(d->base + bio->offset, bio->iov, left);
-	page_map_bytes(&d->map, bio->offset, bio->length, true);
 	return 0;
+}
+
+static void ram_read(struct ram_dev *d, struct vs_bio *bio)
+{
+	uint64_t left = bio->length;
+	struct iov_pos p = { bio->iov, 0 };
+	uint64_t pg = bio->offset >> d->page_shift;
+
+	if (left == 0)
+		return;
+	if ((bio->flags & VS_BIO_MAY_LEND) && page_map_all_set(&d->map, bio->offset, left)) {
+		if (bio->flags & VS_BIO_LEND_STABLE)
+			vs_ram_loan_begin(&d->loans, bio);
+		bio->lent = d->base + bio->offset;
+		return;
+	}
+	/* the common case: one page, one buffer */
+	if (pg == (bio->offset + left - 1) >> d->page_shift && bio->iovcnt == 1) {
+		if (page_map_test(&d->map, pg))
+			ram_copy_out(&p, d->base + bio->offset, left);
+		else
+			memset(bio->iov[0].iov_base, 0, left);
+		return;
+	}
+
+	for (uint64_t off = bio->offset; left;) {
+		bool mapped;
+		uint64_t n = vs_page_map_extent(&d->map, off, left, &mapped);
+
+		/* never written: zeroes, and the page stays untouched */
+		ram_copy_out(&p, mapped ? d->base + off : NULL, n);
+		off += n;
+		left -= n;
+	}
+}
+
+/* A write, unmap or write-zeroes, already checked (ram_loans.h apply). */
+static void ram_apply(void *dev, struct vs_bio *bio)
+{
+	struct ram_dev *d = dev;
+
+	if (bio->op != VS_BIO_WRITE) {
+		ram_zero(d, bio->offset, bio->length);
+		return;
+	}
+	if (bio->length == 0)
+		return;
+	ram_copy_in(d->base + bio->offset, bio->iov, bio->length);
+	page_map_bytes(&d->map, bio->offset, bio->length, true);
 }
 
 static int ram_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct ram_dev *d = h;
 	uint64_t size = atomic_load_explicit(&d->size, memory_order_acquire);
+	enum ram_change how;
 	int rc;
 
 	(void)ctx;
@@ -400,16 +426,25 @@ static int ram_submit(void *h, struct vs_bio *bio, void *ctx)
 		return -EINVAL;
 	switch (bio->op) {
 	case VS_BIO_READ:
-	case VS_BIO_WRITE:
-		rc = ram_rw(d, bio);
+		rc = ram_iov_check(bio);
 		if (rc < 0)
 			return rc;
+		ram_read(d, bio);
 		break;
 	case VS_BIO_FLUSH:
 		break;
+	case VS_BIO_WRITE:
+		rc = ram_iov_check(bio);
+		if (rc < 0)
+			return rc;
+		/* fall through */
 	case VS_BIO_UNMAP:
 	case VS_BIO_WRITE_ZEROES:
-		ram_zero(d, bio->offset, bio->length);
+		how = vs_ram_change_begin(&d->loans, bio);
+		if (how == RAM_CHANGE_HELD)
+			return 0;       /* completes when the loans in its way end */
+		ram_apply(d, bio);
+		vs_ram_change_end(&d->loans, how);
 		break;
 	default:
 		return -EINVAL;
@@ -463,11 +498,14 @@ static int ram_resize(void *h, uint64_t new_size)
 	return 0;
 }
 
-/* Nothing to do: the memory stays mapped until close (see the top). */
+/* The memory stays mapped until close (see the top); a stable loan lets
+ * the changes it held back go. */
 static void ram_lend_end(void *h, struct vs_bio *bio)
 {
-	(void)h;
-	(void)bio;
+	struct ram_dev *d = h;
+
+	if (bio->flags & VS_BIO_LEND_STABLE)
+		vs_ram_loan_end(&d->loans, bio);
 }
 
 /* The allocation map (see the top of the file): the state of the page at
@@ -500,5 +538,6 @@ const struct vs_backend_ops vs_ram_ops = {
 	.resize = ram_resize,
 	.block_status = ram_block_status,
 	.lend_end = ram_lend_end,
+	.lend_stable = true,
 };
 VS_BACKEND_BUILTIN(vs_ram_ops)

@@ -155,6 +155,7 @@ struct vs_bdev {
 	/* That backend's lend_end, when the stack is that one backend and it
 	 * lends: then, and only then, VS_BIO_MAY_LEND reaches it (io.c). */
 	void (*lend_end)(void *h, struct vs_bio *bio);
+	bool lend_stable;       /* and it keeps stable loans (backend.h) */
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */

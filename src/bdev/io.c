@@ -150,8 +150,8 @@ int vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio)
 	 * lone backend that lends sees it. */
 	if (bio->flags & VS_BIO_MAY_LEND) {
 		bio->lent = NULL;
-		if (!bdev->lend_end)
-			bio->flags &= ~(uint32_t)VS_BIO_MAY_LEND;
+		if (!bdev->lend_end || ((bio->flags & VS_BIO_LEND_STABLE) && !bdev->lend_stable))
+			bio->flags &= ~(uint32_t)(VS_BIO_MAY_LEND | VS_BIO_LEND_STABLE);
 	}
 	if (bdev->direct_submit)
 		return bdev->direct_submit(bdev->direct_h, bio, NULL);

@@ -389,8 +389,10 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 		b->direct_submit = b->top->type->backend ? b->top->type->backend->submit
 		                                         : b->top->type->filter->submit;
 		b->direct_h = b->top->h;
-		if (b->top->type->backend)
+		if (b->top->type->backend) {
 			b->lend_end = b->top->type->backend->lend_end;
+			b->lend_stable = b->top->type->backend->lend_stable;
+		}
 	}
 	return b;
 }

@@ -226,6 +226,14 @@ static void read_lend_end(struct vs_srb *srb)
 	vdisk_out_put(lun);
 }
 
+/* What the submitter lets the stack lend for a READ (srb.h accept_data_ref). */
+static uint32_t read_lend_flags(const struct vs_srb *srb)
+{
+	if (!srb->accept_data_ref)
+		return 0;
+	return VS_BIO_MAY_LEND | ((srb->accept_data_ref & VS_DATA_REF_STABLE) ? VS_BIO_LEND_STABLE : 0);
+}
+
 static void read_done(struct vdisk_cmd *c)
 {
 	struct vs_srb *srb = c->srb;
@@ -327,8 +335,7 @@ void vs_vdisk_cmd_read(struct vdisk_lun *lun, struct vs_srb *srb)
 	 * every read already comes from the backend.  A submitter that takes
 	 * data-in by reference may get the stack's own memory (read_done). */
 	vs_vdisk_submit_bio(c, VS_BIO_READ, a.lba << lun->block_shift, c->xfer_bytes,
-	                 srb->iov, srb->iovcnt, srb->accept_data_ref ? VS_BIO_MAY_LEND : 0,
-	                 read_done);
+	                 srb->iov, srb->iovcnt, read_lend_flags(srb), read_done);
 }
 
 /* ---- WRITE / WRITE AND VERIFY ---- */

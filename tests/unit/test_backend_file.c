@@ -1047,6 +1047,25 @@ static void test_lend_memfs_pages(void **state)
 		} else {
 			assert_memory_equal(buf, a, sizeof(a));
 		}
+		/* a stable loan (VS_BIO_LEND_STABLE) is one the file backend
+		 * cannot keep (its writes do not wait for loans): copied */
+		{
+			static struct iovec v;
+			static struct waiter w;
+
+			waiter_init(&w);
+			memset(buf, 0xee, sizeof(buf));
+			v = (struct iovec){ buf, sizeof(a) };
+			bio = (struct vs_bio){ .op = VS_BIO_READ,
+			                       .flags = VS_BIO_MAY_LEND | VS_BIO_LEND_STABLE,
+			                       .offset = 65536, .length = sizeof(a), .iov = &v,
+			                       .iovcnt = 1, .done = on_done, .ctx = &w };
+			assert_int_equal(vs_bdev_submit(b, &bio), 0);
+			assert_int_equal(wait_done(&w), 0);
+			assert_null(bio.lent);
+			assert_false(bio.flags & VS_BIO_MAY_LEND);
+			assert_memory_equal(buf, a, sizeof(a));
+		}
 		/* a hole: copied as zeroes, and nothing allocated by reading it */
 		long before = blocks_of(path);
 		memset(buf, 0xee, sizeof(buf));

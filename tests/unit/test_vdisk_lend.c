@@ -77,7 +77,7 @@ static void on_done(struct vs_srb *srb)
 /* A READ(16) of `blocks` at lba, expecting `len` bytes, from a pool SRB
  * whose buffer is filled with 0xee; RAM completes it inline. */
 static struct vs_srb *read_cmd(struct lt *t, uint64_t lba, uint32_t blocks, uint32_t len,
-                               bool accept)
+                               uint8_t accept)
 {
 	struct vs_srb *s = vs_srb_get(t->pool);
 	uint8_t *buf;
@@ -126,6 +126,52 @@ static void test_read_by_reference(void **state)
 	assert_true(untouched(s, sizeof(data)));        /* no copy was made */
 	vs_srb_put(s);
 	/* given back: the LUN leaves at once */
+	assert_int_equal(vs_port_lun_remove(tf_port(t.tf), 0, true), 0);
+	teardown(&t);
+}
+
+/*
+ * A submitter that takes a checksum of the data (VS_DATA_REF_STABLE, iSCSI
+ * data digests) gets the RAM disk's memory too, and a WRITE to those blocks
+ * meanwhile completes only once the reference is given back: the lent
+ * bytes never change under the checksum.
+ */
+static void test_stable_reference_holds_writes(void **state)
+{
+	struct lt t;
+	static uint8_t data[4096], newer[4096];
+	(void)state;
+
+	setup(&t);
+	fill(data, sizeof(data), 5);
+	fill(newer, sizeof(newer), 77);
+	write_blocks(&t, 16, data, sizeof(data));
+	struct vs_srb *s = read_cmd(&t, 16, 8, sizeof(data), VS_DATA_REF_OK | VS_DATA_REF_STABLE);
+	assert_non_null(s->data_ref);
+	assert_true(untouched(s, sizeof(data)));
+
+	struct vs_srb *w = vs_srb_get(t.pool);
+	assert_non_null(w);
+	memcpy(vs_srb_buffer(w, NULL), newer, sizeof(newer));
+	w->cdb_len = (uint8_t)cdb_rw(w->cdb, WRITE_16, 16, 8, 0);
+	w->data_dir = VS_DIR_TO_DEVICE;
+	w->data_length = sizeof(newer);
+	w->nexus = t.n;
+	w->done = on_done;
+	g_done = 0;
+	vs_port_submit(tf_port(t.tf), w);
+	assert_int_equal(g_done, 0);                    /* held by the loan */
+	assert_memory_equal(s->data_ref, data, sizeof(data));
+	vs_srb_put(s);                                  /* the loan ends */
+	assert_int_equal(g_done, 1);
+	assert_int_equal(w->srb_status, VS_SRB_SUCCESS);
+	assert_int_equal(w->scsi_status, SAM_STAT_GOOD);
+	vs_srb_put(w);
+
+	s = read_cmd(&t, 16, 8, sizeof(newer), VS_DATA_REF_OK);
+	assert_non_null(s->data_ref);
+	assert_memory_equal(s->data_ref, newer, sizeof(newer));
+	vs_srb_put(s);
 	assert_int_equal(vs_port_lun_remove(tf_port(t.tf), 0, true), 0);
 	teardown(&t);
 }
@@ -187,6 +233,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_by_reference),
+		cmocka_unit_test(test_stable_reference_holds_writes),
 		cmocka_unit_test(test_copied_when_not_lent),
 		cmocka_unit_test(test_loan_keeps_the_lun),
 	};

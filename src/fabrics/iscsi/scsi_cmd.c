@@ -524,12 +524,14 @@ static void task_submit(struct iscsi_conn *c, struct iscsi_task *t)
 	srb->done_ctx = t;
 	srb->submitter_ctx = t;
 	/* Data-In may go straight from the LUN's memory (srb.h data_ref): we
-	 * only hand it to sendmsg.  Not with data digests: the digest is taken
-	 * when the PDU is built and the bytes are copied when sendmsg runs, so
-	 * a write to the same blocks in between (another initiator's, on a
-	 * shared disk) would make the digest wrong; a private copy cannot
-	 * change. */
-	srb->accept_data_ref = t->read && !c->ddigest;
+	 * only hand it to sendmsg.  With data digests the digest is taken when
+	 * the PDU is built and the bytes are copied when sendmsg runs, so a
+	 * write to the same blocks in between (another initiator's, on a
+	 * shared disk) would make the digest wrong: then only a loan nothing
+	 * changes until we let go will do (VS_DATA_REF_STABLE), else a copy. */
+	srb->accept_data_ref = !t->read ? 0
+	                       : c->ddigest ? VS_DATA_REF_OK | VS_DATA_REF_STABLE
+	                                    : VS_DATA_REF_OK;
 	t->state = TASK_SUBMITTED;
 	c->outstanding_srbs++;
 	vs_port_submit(c->sess->target->port, srb);

@@ -815,7 +815,12 @@ static bool smaps_of(const void *addr, char *flags, size_t flags_len, unsigned l
 		} else if (in && sscanf(line, "AnonHugePages: %lu kB", &kb) == 1) {
 			*huge_kb = kb;
 		} else if (in && strncmp(line, "VmFlags:", 8) == 0) {
-			snprintf(flags, flags_len, "%s", line + 8);
+			size_t n = strlen(line + 8);
+
+			if (n >= flags_len)
+				n = flags_len - 1;      /* the flags we look for come first */
+			memcpy(flags, line + 8, n);
+			flags[n] = '\0';
 		}
 	}
 	fclose(f);

@@ -58,7 +58,9 @@
  * read as zeroes, as it would a copy taken after it.  This takes the memcpy
  * off the read path: a fabric sends straight from the disk.
  *
- * Everything completes inline: done() has run when submit returns.
+ * Everything completes inline (done() has run when submit returns), but
+ * for a write, unmap or write-zeroes held back by a stable loan
+ * (ram_loans.h): it completes when that loan ends, on the thread ending it.
  */
 #include <errno.h>
 #include <pthread.h>

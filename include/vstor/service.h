@@ -99,6 +99,12 @@ struct vs_svc_disk {
 	const char *serial;             /* VPD 80h; NULL: from the target name and LUN */
 	const char *pr_state_path;      /* where APTPL reservations persist; NULL: none */
 	const char *description;        /* for listings (vstorctl service list) */
+	/* Optional: the disk's bytes, all size_bytes of them, are here, in
+	 * memory from vs_svc_mem_alloc() that the ops read and write.  Then
+	 * vstord sends READ data straight from it (no copy in the service);
+	 * ops.read still serves the reads it cannot (iSCSI data digests need
+	 * data that stays as it was; a vstord before protocol 1.1). */
+	const void *mem;
 };
 
 /* Blocking calls; 0 or a negative errno (-EIO: MEDIUM ERROR, -ENOSPC:
@@ -116,6 +122,16 @@ struct vs_svc_disk_ops {
 	int (*block_status)(void *ctx, uint64_t offset, uint64_t len, bool *mapped,
 	                    uint64_t *extent_len);
 };
+
+/* Memory vstord can send READ data from (doc/service-protocol.md,
+ * "Lending"): len bytes, zeroed, a page of memory once touched, shared
+ * read-only with vstord.  For vs_svc_disk.mem.  At most 16 per service;
+ * unmapped by vs_svc_close() (do not munmap it).  NULL with
+ * vs_svc_error() on failure.  Blocking; before vs_svc_run or beside it. */
+void *vs_svc_mem_alloc(struct vs_svc *s, uint64_t len);
+/* Give [p, p+len) of such memory back to the kernel: it reads as zeroes
+ * again (for UNMAP).  0 or -errno. */
+int vs_svc_mem_discard(struct vs_svc *s, void *p, uint64_t len);
 
 /* Attach LUN `lun` served by the disk emulation over ops.  0 or -errno
  * (-EEXIST: the number is taken, by a configured LUN or another service).

@@ -97,6 +97,7 @@ struct vs_svc_info {
 	uint64_t commands;
 	uint64_t bytes_shared;          /* data moved through the shared area, not copied */
 	uint64_t bytes_copied;          /* data vstord had to copy into/out of it */
+	uint64_t bytes_lent;            /* read data sent from the service's REGIONs */
 	uint64_t data_bytes;            /* size of its data area */
 	char     why[160];              /* GONE: why it was disconnected */
 };

@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #define VS_SVC_PROTO_MAJOR      1
-#define VS_SVC_PROTO_MINOR      0
+#define VS_SVC_PROTO_MINOR      1
 #define VS_SVC_HELLO_MAGIC      0x31435653524f5453ULL     /* "STORSVC1" */
 #define VS_SVC_AREA_MAGIC       0x31414552415356ULL       /* "VSAREA1" */
 #define VS_SVC_DEFAULT_SOCKET   "/run/vstor/service.sock"
@@ -33,7 +33,8 @@
 #define VS_SVC_F_ABORT          0x1u    /* ABORT entries in the submission ring */
 #define VS_SVC_F_RESET          0x2u    /* LUN_RESET / TARGET_RESET entries */
 #define VS_SVC_F_NEXUS          0x4u    /* the nexus table and NEXUS_LOST entries */
-#define VS_SVC_F_ALL            0x7u
+#define VS_SVC_F_LEND           0x8u    /* 1.1: REGION messages; reads answered from them */
+#define VS_SVC_F_ALL            0xfu
 
 /* Limits (doc/service-protocol.md, "Sizes"). */
 #define VS_SVC_RING_MIN         16u
@@ -49,6 +50,8 @@
 #define VS_SVC_TEXT_MAX         200             /* REPLY / ERROR message, with its NUL */
 #define VS_SVC_SENSE_MAX        252
 #define VS_SVC_MSG_MAX          1024            /* the largest control message */
+#define VS_SVC_REGIONS          16              /* REGION numbers 1..16 */
+#define VS_SVC_REGION_MAX       (1ULL << 40)    /* bytes of one region */
 
 /* ---------------------------------------------------------------- control messages */
 
@@ -60,6 +63,7 @@ enum vs_svc_msg_type {
 	VS_SVC_MSG_REPLY = 5,       /* vstord -> service: the result of ATTACH / DETACH */
 	VS_SVC_MSG_LUN_GONE = 6,    /* vstord -> service: a LUN was removed by vstord's owner */
 	VS_SVC_MSG_ERROR = 7,       /* vstord -> service: protocol violation; vstord closes */
+	VS_SVC_MSG_REGION = 8,      /* service -> vstord, with 1 fd (1.1, LEND): memory to send from */
 };
 
 struct vs_svc_msg_hdr {
@@ -141,6 +145,16 @@ struct vs_svc_error {
 	char     message[VS_SVC_TEXT_MAX];
 };
 
+/* REGION (1.1, feature LEND): memory of the service vstord may send READ
+ * data from (a memfd sealed against shrinking, passed with the message).
+ * vstord answers with REPLY. */
+struct vs_svc_region {
+	struct vs_svc_msg_hdr hdr;
+	uint32_t region;            /* 1..VS_SVC_REGIONS, not registered yet */
+	uint32_t flags;             /* 0 */
+	uint64_t size_bytes;        /* from the memfd's start; 1..VS_SVC_REGION_MAX */
+};
+
 /* ---------------------------------------------------------------- the shared area */
 
 #define VS_SVC_WAKE             0x1u    /* sq_flags / cq_flags: ring the doorbell */
@@ -198,8 +212,12 @@ struct vs_svc_sqe {
 	uint32_t data_length;       /* bytes of buffer */
 	uint32_t nexus_gen;         /* the nexus's generation (nexus table) */
 	uint8_t  cdb[32];
-	uint8_t  reserved[56];
+	uint8_t  flags;             /* VS_SVC_SQE_* (1.1) */
+	uint8_t  reserved[55];
 };
+
+/* sqe.flags: this READ may be answered from a region (LEND) */
+#define VS_SVC_SQE_MAY_LEND     0x1u
 
 /* cqe.sense_format: the LUN's D_SENSE bit (SPC-4 7.5.8) after this
  * command, so the sense vstord makes itself for the LUN (unit attentions,
@@ -217,9 +235,10 @@ struct vs_svc_cqe {
 	uint8_t  sense_format;      /* the LUN's sense from now on: VS_SVC_SENSE_* */
 	uint32_t residual;          /* bytes, with resid_flags */
 	uint32_t xfer_len;          /* data-in bytes valid in the buffer */
-	uint32_t reserved1;
+	uint32_t lend_region;       /* 1.1 LEND: the data-in is in this region; 0: in the buffer */
 	uint8_t  sense[VS_SVC_SENSE_MAX];
-	uint8_t  reserved2[12];
+	uint32_t reserved2;
+	uint64_t lend_offset;       /* with lend_region: where its xfer_len bytes start */
 };
 
 /* One nexus table entry: 768 bytes (see "Nexus table"). */
@@ -240,6 +259,10 @@ _Static_assert(sizeof(struct vs_svc_detach) == 32, "detach");
 _Static_assert(sizeof(struct vs_svc_reply) == 232, "reply");
 _Static_assert(sizeof(struct vs_svc_lun_gone) == 24, "lun gone");
 _Static_assert(sizeof(struct vs_svc_error) == 216, "error");
+_Static_assert(sizeof(struct vs_svc_region) == 32, "region");
+_Static_assert(__builtin_offsetof(struct vs_svc_sqe, flags) == 72, "sqe flags");
+_Static_assert(__builtin_offsetof(struct vs_svc_cqe, lend_region) == 20, "cqe lend_region");
+_Static_assert(__builtin_offsetof(struct vs_svc_cqe, lend_offset) == 280, "cqe lend_offset");
 _Static_assert(sizeof(struct vs_svc_area_hdr) == 384, "area hdr");
 _Static_assert(__builtin_offsetof(struct vs_svc_area_hdr, sq_tail) == 128, "sq_tail");
 _Static_assert(__builtin_offsetof(struct vs_svc_area_hdr, sq_head) == 192, "sq_head");

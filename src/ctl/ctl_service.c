@@ -179,14 +179,15 @@ json_t *vs_ctl_service_list(struct ctl_call *c)
 	luns = vs_ctl_service_luns(st, &nl);
 	for (size_t i = 0; i < n; i++) {
 		json_t *ln = json_array();
-		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:i,s:I,s:I,s:I,s:I}", "name", v[i].name,
+		json_t *o = json_pack("{s:s,s:s,s:s,s:i,s:i,s:I,s:i,s:I,s:I,s:I,s:I,s:I}", "name", v[i].name,
 		                      "target", v[i].target, "state",
 		                      v[i].state == VS_SVC_CONNECTED ? "connected" : "gone", "pid",
 		                      (int)v[i].pid, "uid", (int)v[i].uid, "since",
 		                      (json_int_t)v[i].since, "in_flight", (int)v[i].in_flight,
 		                      "commands", (json_int_t)v[i].commands, "bytes_shared",
 		                      (json_int_t)v[i].bytes_shared, "bytes_copied",
-		                      (json_int_t)v[i].bytes_copied, "data_bytes",
+		                      (json_int_t)v[i].bytes_copied, "bytes_lent",
+		                      (json_int_t)v[i].bytes_lent, "data_bytes",
 		                      (json_int_t)v[i].data_bytes);
 
 		for (size_t k = 0; ln && k < nl; k++)

@@ -116,6 +116,7 @@ void vs_area_put(struct svc_area *a)
 		return;
 	if (a->base != MAP_FAILED)
 		munmap(a->base, a->bytes);
+	vs_region_unmap_all(a);
 	if (a->fd >= 0)
 		close(a->fd);
 	vs_buddy_fini(&a->buddy);

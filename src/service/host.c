@@ -96,32 +96,14 @@ void vs_conn_put(struct svc_conn *c)
 
 int vs_conn_send(struct svc_conn *c, const void *msg, size_t len, const int *fds, int nfds)
 {
-	struct iovec iov = { (void *)msg, len };
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 4)];
-		struct cmsghdr align;
-	} cm;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 	int rc = 0;
 
-	if (nfds) {
-		struct cmsghdr *ch;
-
-		memset(&cm, 0, sizeof(cm));
-		mh.msg_control = cm.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		ch = CMSG_FIRSTHDR(&mh);
-		ch->cmsg_level = SOL_SOCKET;
-		ch->cmsg_type = SCM_RIGHTS;
-		ch->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(ch), fds, sizeof(int) * (size_t)nfds);
-	}
 	pthread_mutex_lock(&c->send_lock);
 	if (c->sock < 0)
 		rc = -ENOTCONN;
-	else if ((n = sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)) != (ssize_t)len)
-		rc = n < 0 ? -errno : -EIO;
+	else if ((n = vs_unix_send_fds(c->sock, msg, len, fds, nfds, MSG_DONTWAIT)) != (ssize_t)len)
+		rc = n < 0 ? (int)n : -EIO;
 	pthread_mutex_unlock(&c->send_lock);
 	return rc;
 }
@@ -583,18 +565,34 @@ static void on_detach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 }
 
 /* One message from a service; false when it is to go. */
-static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
+/* REGION: memory the service lends (region.c); refused ones are answered,
+ * the connection stays. */
+static void on_region(struct svc_conn *c, const struct vs_svc_region *m, int fd)
 {
-	union {
-		struct vs_svc_msg_hdr hdr;
-		struct vs_svc_hello hello;
-		struct vs_svc_attach attach;
-		struct vs_svc_detach detach;
-		uint8_t raw[VS_SVC_MSG_MAX + 1];
-	} m;
-	int fds, flags = 0;
-	/* descriptors have no business here: closed, whatever else */
-	ssize_t n = vs_unix_recv_fds(c->sock, &m, sizeof(m), NULL, 0, NULL, &fds, &flags);
+	char why[VS_SVC_TEXT_MAX] = "";
+	int rc;
+
+	if (!(c->features & VS_SVC_F_LEND)) {
+		snprintf(why, sizeof(why), "region: feature LEND was not offered in HELLO");
+		rc = -EINVAL;
+	} else if (m->flags) {
+		snprintf(why, sizeof(why), "flags: 0x%x (none are defined)", m->flags);
+		rc = -EINVAL;
+	} else {
+		rc = vs_region_add(c->area, m->region, fd, m->size_bytes, why, sizeof(why));
+	}
+	if (rc == 0)
+		vs_host_log(c->host, 2, "service %s lent region %u: %llu MiB", c->name, m->region,
+		            (unsigned long long)(m->size_bytes >> 20));
+	reply(c, m->hdr.request_id, m->region, rc, 0, why);
+}
+
+
+/* One packet of n bytes carrying nfds descriptors (fd: the first). */
+static bool on_packet(struct vs_svc_host *h, struct svc_conn *c, const struct vs_svc_msg_hdr *hdr,
+                      ssize_t n, int nfds, int flags, int fd)
+{
+	const void *m = hdr;
 
 	if (n == -EAGAIN || n == -EINTR)
 		return true;
@@ -602,41 +600,50 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 		vs_conn_kill(c, false, n == 0 ? "closed the connection" : "socket: %s", strerror((int)-n));
 		return false;
 	}
-	if (fds || (flags & (MSG_TRUNC | MSG_CTRUNC))) {
-		vs_conn_kill(c, true, fds ? "a message carried file descriptors"
-		                       : "a message is over %u bytes", VS_SVC_MSG_MAX);
+	if (flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		vs_conn_kill(c, true, (flags & MSG_TRUNC) ? "a message is over %u bytes"
+		                                          : "a message carried more than one file "
+		                                            "descriptor", VS_SVC_MSG_MAX);
 		return false;
 	}
-	if ((size_t)n < sizeof(m.hdr) || m.hdr.length != (uint32_t)n) {
+	if ((size_t)n < sizeof(*hdr) || hdr->length != (uint32_t)n) {
 		vs_conn_kill(c, true, "message of %zd bytes says length %u", n,
-		          (size_t)n >= sizeof(m.hdr) ? m.hdr.length : 0);
+		          (size_t)n >= sizeof(*hdr) ? hdr->length : 0);
 		return false;
 	}
-	size_t want = m.hdr.type == VS_SVC_MSG_HELLO ? sizeof(m.hello)
-	            : m.hdr.type == VS_SVC_MSG_ATTACH ? sizeof(m.attach)
-	            : m.hdr.type == VS_SVC_MSG_DETACH ? sizeof(m.detach) : 0;
+	size_t want = hdr->type == VS_SVC_MSG_HELLO ? sizeof(struct vs_svc_hello)
+	            : hdr->type == VS_SVC_MSG_ATTACH ? sizeof(struct vs_svc_attach)
+	            : hdr->type == VS_SVC_MSG_DETACH ? sizeof(struct vs_svc_detach)
+	            : hdr->type == VS_SVC_MSG_REGION ? sizeof(struct vs_svc_region) : 0;
 	if (!want) {
-		vs_conn_kill(c, true, "message type %u is not one a service sends", m.hdr.type);
+		vs_conn_kill(c, true, "message type %u is not one a service sends", hdr->type);
 		return false;
 	}
 	if ((size_t)n != want) {
-		vs_conn_kill(c, true, "message type %u of %zd bytes, want %zu", m.hdr.type, n, want);
+		vs_conn_kill(c, true, "message type %u of %zd bytes, want %zu", hdr->type, n, want);
+		return false;
+	}
+	if (nfds != (hdr->type == VS_SVC_MSG_REGION)) {
+		vs_conn_kill(c, true, "message type %u carried %d file descriptors", hdr->type, nfds);
 		return false;
 	}
 	if (vs_conn_state(c) == CONN_HELLO) {
-		if (m.hdr.type != VS_SVC_MSG_HELLO) {
+		if (hdr->type != VS_SVC_MSG_HELLO) {
 			vs_conn_kill(c, true, "the first message must be HELLO (type 1), got type %u",
-			          m.hdr.type);
+			          hdr->type);
 			return false;
 		}
-		return on_hello(h, c, &m.hello);
+		return on_hello(h, c, m);
 	}
-	switch (m.hdr.type) {
+	switch (hdr->type) {
 	case VS_SVC_MSG_ATTACH:
-		on_attach(h, c, &m.attach);
+		on_attach(h, c, m);
 		return true;
 	case VS_SVC_MSG_DETACH:
-		on_detach(h, c, &m.detach);
+		on_detach(h, c, m);
+		return true;
+	case VS_SVC_MSG_REGION:
+		on_region(c, m, fd);
 		return true;
 	default:
 		vs_conn_kill(c, true, "HELLO again");
@@ -644,6 +651,25 @@ static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
 	}
 }
 
+static bool on_message(struct vs_svc_host *h, struct svc_conn *c)
+{
+	union {
+		struct vs_svc_msg_hdr hdr;
+		struct vs_svc_hello hello;
+		struct vs_svc_attach attach;
+		struct vs_svc_detach detach;
+		struct vs_svc_region region;
+		uint8_t raw[VS_SVC_MSG_MAX + 1];
+	} m;
+	int fds, nfd = 0, fd = -1, flags = 0;
+	/* one descriptor, for REGION; any other (or more) is closed unread */
+	ssize_t n = vs_unix_recv_fds(c->sock, &m, sizeof(m), &fd, 1, &nfd, &fds, &flags);
+	bool ok = on_packet(h, c, &m.hdr, n, fds + nfd, flags, fd);
+
+	if (nfd)
+		close(fd);      /* mapped by now, or refused */
+	return ok;
+}
 static void accept_one(struct vs_svc_host *h)
 {
 	int fd = accept4(h->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -913,6 +939,7 @@ size_t vs_svc_host_services(struct vs_svc_host *h, struct vs_svc_info *out, size
 			i->commands = atomic_load(&c->commands);
 			i->bytes_shared = atomic_load(&c->bytes_shared);
 			i->bytes_copied = atomic_load(&c->bytes_copied);
+			i->bytes_lent = atomic_load(&c->bytes_lent);
 			i->data_bytes = c->area ? c->area->data_bytes : 0;
 			if (atomic_load(&c->dying))
 				snprintf(i->why, sizeof(i->why), "%s", c->why);

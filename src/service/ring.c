@@ -181,6 +181,11 @@ int vs_ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port
 	s->length = len;
 	s->dir = srb->data_dir;
 	s->plun = plun;
+	/* A read may come back in a REGION of the service's (LEND) when the
+	 * fabric sends it without needing it to stay as it was (srb.h): a
+	 * fabric that checksums it first (digests) gets it in the buffer. */
+	s->may_lend = (c->features & VS_SVC_F_LEND) && srb->data_dir == VS_DIR_FROM_DEVICE && len &&
+	              srb->accept_data_ref == VS_DATA_REF_OK;
 
 	e.tag = (uint64_t)s->gen << 32 | idx;
 	e.data_dir = srb->data_dir;
@@ -190,6 +195,7 @@ int vs_ring_submit_locked(struct svc_conn *c, struct vs_srb *srb, struct vs_port
 	e.lun = srb->lun;
 	e.data_offset = data ? (uint64_t)((uint8_t *)data - a->data) : 0;
 	e.data_length = len;
+	e.flags = s->may_lend ? VS_SVC_SQE_MAY_LEND : 0;
 	if (srb->nexus) {
 		e.nexus_id = srb->nexus->id;
 		e.nexus_gen = nexus_gen_for(c, srb->nexus);
@@ -359,7 +365,25 @@ static const char *cqe_invalid(const struct vs_svc_cqe *e, const struct svc_slot
 		snprintf(why, len, "xfer_len %u is more than the %u-byte buffer", e->xfer_len, s->length);
 		return why;
 	}
+	if (e->lend_region && !s->may_lend) {
+		snprintf(why, len, "lend_region %u for a command that was not flagged MAY_LEND",
+		         e->lend_region);
+		return why;
+	}
+	if (e->lend_region && e->xfer_len == 0) {
+		snprintf(why, len, "lend_region %u with xfer_len 0", e->lend_region);
+		return why;
+	}
 	return NULL;
+}
+
+/* The end of a read sent from a REGION: the area (and its regions) may go. */
+static void lent_release(struct vs_srb *srb)
+{
+	struct proxy_srb *p = srb->ext;
+
+	vs_area_put(p->lent_area);
+	p->lent_area = NULL;
 }
 
 /* Take one completion; false when the service broke the protocol. */
@@ -371,6 +395,7 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	uint32_t idx;
 	char why[160];
 	void *bounce;
+	const void *lent = NULL;
 	uint8_t dir;
 	struct vs_port_lun *plun;
 
@@ -380,6 +405,7 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	memcpy(&e, ring_e, offsetof(struct vs_svc_cqe, sense));
 	if (e.sense_len && e.sense_len <= VS_SVC_SENSE_MAX)
 		memcpy(e.sense, ring_e->sense, e.sense_len);
+	e.lend_offset = e.lend_region ? ring_e->lend_offset : 0;
 	idx = (uint32_t)e.tag;
 	pthread_mutex_lock(&c->lock);
 	s = idx < c->entries ? &c->slots[idx] : NULL;
@@ -394,6 +420,18 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 		vs_conn_kill(c, true, "completion ring entry %u (tag 0x%llx): %s", pos,
 		          (unsigned long long)e.tag, why);
 		return false;
+	}
+	if (e.lend_region) {
+		/* checked before the slot is let go, so a bad range is the
+		 * service's violation with the command still its own */
+		lent = vs_region_at(c->area, e.lend_region, e.lend_offset, e.xfer_len);
+		if (!lent) {
+			pthread_mutex_unlock(&c->lock);
+			vs_conn_kill(c, true, "completion ring entry %u (tag 0x%llx): lend_offset %llu + "
+			          "xfer_len %u is not inside region %u", pos, (unsigned long long)e.tag,
+			          (unsigned long long)e.lend_offset, e.xfer_len, e.lend_region);
+			return false;
+		}
 	}
 	srb = s->srb;
 	bounce = s->bounce;
@@ -415,8 +453,24 @@ static bool complete_one(struct svc_conn *c, uint32_t pos)
 	srb->xfer_len = e.xfer_len;
 	if (e.sense_format != VS_SVC_SENSE_KEEP)
 		vs_port_lun_set_sense_format(plun, e.sense_format == VS_SVC_SENSE_DESC);
+	if (lent && !srb->ext) {
+		/* an SRB from no pool of the port's has no room to hold the
+		 * area: copied, and counted */
+		vs_srb_copy_to_iov(srb, 0, lent, e.xfer_len);
+		atomic_fetch_add_explicit(&c->bytes_copied, e.xfer_len, memory_order_relaxed);
+	} else if (lent) {
+		/* sent from the service's memory: the area (its regions
+		 * with it) stays mapped until the fabric is done */
+		struct proxy_srb *p = srb->ext;
+
+		vs_area_get(c->area);
+		p->lent_area = c->area;
+		srb->data_ref = lent;
+		srb->data_ref_release = lent_release;
+		atomic_fetch_add_explicit(&c->bytes_lent, e.xfer_len, memory_order_relaxed);
+	}
 	if (bounce) {
-		if (dir == VS_SVC_DIR_FROM_DEVICE && e.xfer_len) {
+		if (!lent && dir == VS_SVC_DIR_FROM_DEVICE && e.xfer_len) {
 			vs_srb_copy_to_iov(srb, 0, bounce, e.xfer_len);
 			atomic_fetch_add_explicit(&c->bytes_copied, e.xfer_len, memory_order_relaxed);
 		}

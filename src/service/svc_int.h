@@ -65,6 +65,13 @@ struct svc_area {
 	uint64_t sq_offset, cq_offset, nexus_offset, data_offset;
 	pthread_mutex_t lock;           /* the buddy */
 	struct buddy buddy;
+	/* REGIONs the service lent (region.c): set once each, by the host
+	 * thread, base last; unmapped with the area, which every lent read
+	 * holds (proxy.c) */
+	struct svc_region {
+		_Atomic(const uint8_t *) base;
+		uint64_t bytes;
+	} regions[VS_SVC_REGIONS];
 };
 
 struct svc_area *vs_area_create(const char *name, uint32_t entries, uint32_t nexus_entries,
@@ -75,6 +82,14 @@ void  vs_area_put(struct svc_area *a);
 void *vs_area_alloc(struct svc_area *a, size_t len);
 void  vs_area_free(struct svc_area *a, void *p);
 /* [p, p+len) lies inside the data area */
+/* region.c: map the service's memfd `fd` (not kept) as REGION `id`; 0,
+ * or -errno with a line in why. */
+int vs_region_add(struct svc_area *a, uint32_t id, int fd, uint64_t bytes, char *why,
+                  size_t len);
+/* [off, off+len) of REGION id, or NULL when that is not inside one */
+const void *vs_region_at(struct svc_area *a, uint32_t id, uint64_t off, uint32_t len);
+void vs_region_unmap_all(struct svc_area *a);
+
 static inline bool area_holds(const struct svc_area *a, const void *p, size_t len)
 {
 	const uint8_t *b = p;
@@ -98,6 +113,7 @@ struct svc_slot {
 	void *bounce;           /* area memory the data was copied through, or NULL */
 	uint32_t length;        /* data_length of the entry */
 	uint8_t dir;            /* VS_SVC_DIR_* */
+	bool may_lend;          /* VS_SVC_SQE_MAY_LEND was set */
 	struct vs_port_lun *plun;   /* for a change of its sense format */
 };
 
@@ -152,7 +168,12 @@ struct svc_conn {
 
 	pthread_mutex_t send_lock;      /* messages to the service come from two threads */
 
-	_Atomic uint64_t commands, bytes_shared, bytes_copied;
+	_Atomic uint64_t commands, bytes_shared, bytes_copied, bytes_lent;
+};
+
+/* The proxy's SRB extension: what a read sent from a REGION holds. */
+struct proxy_srb {
+	struct svc_area *lent_area;
 };
 
 void vs_conn_get(struct svc_conn *c);

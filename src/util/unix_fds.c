@@ -48,3 +48,32 @@ ssize_t vs_unix_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int
 		*flags = mh.msg_flags;
 	return n;
 }
+
+ssize_t vs_unix_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds,
+                         int flags)
+{
+	struct iovec iov = { (void *)buf, len };
+	union {
+		char b[CMSG_SPACE(sizeof(int) * VS_UNIX_FDS_MAX)];
+		struct cmsghdr align;
+	} cm;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds < 0 || nfds > VS_UNIX_FDS_MAX)
+		return -EINVAL;
+	if (nfds) {
+		struct cmsghdr *ch;
+
+		memset(&cm, 0, sizeof(cm));
+		mh.msg_control = cm.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		ch = CMSG_FIRSTHDR(&mh);
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(ch), fds, sizeof(int) * (size_t)nfds);
+	}
+	n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+	return n < 0 ? -errno : n;
+}

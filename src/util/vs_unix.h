@@ -49,5 +49,9 @@ bool vs_unix_peer_allowed(int fd, uid_t owner, uid_t *uid, pid_t *pid);
  */
 ssize_t vs_unix_recv_fds(int sock, void *buf, size_t len, int *fds, int max, int *nfds,
                          int *closed, int *flags);
+/* Send one message with nfds (0..VS_UNIX_FDS_MAX) descriptors along it
+ * (sendmsg with `flags`, MSG_NOSIGNAL added).  The bytes sent, or -errno. */
+ssize_t vs_unix_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds,
+                         int flags);
 
 #endif

@@ -14,8 +14,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "svc_raw.h"
@@ -128,6 +132,19 @@ static void clear_ua_svc(struct fix *f, struct svc_raw *r, struct vs_nexus *n, u
 	fail_msg("LUN %llu keeps answering unit attentions", (unsigned long long)lun);
 }
 
+/* A raw service "raw" serving LUN 1, its unit attentions cleared for n. */
+static struct svc_raw *raw_serving_lun1(struct fix *f, struct vs_nexus *n)
+{
+	struct vs_svc_reply rep;
+	struct svc_raw *r = svc_raw_connect(f->path, "raw", TARGET, 16);
+
+	assert_non_null(r);
+	assert_int_equal(svc_raw_attach(r, 1, &rep), 0);
+	assert_int_equal(rep.status, 0);
+	clear_ua_svc(f, r, n, 1);
+	return r;
+}
+
 /* A command to LUN 1 answered by the raw service with GOOD. */
 static void round_trip(struct fix *f, struct svc_raw *r, struct vs_nexus *n)
 {
@@ -206,13 +223,9 @@ static void test_zero_copy(void **state)
 	(void)state;
 	struct fix *f = fix_new(0);
 	struct vs_nexus *n = tf_nexus(f->tf, "iqn.test:a");
-	struct vs_svc_reply rep;
 	struct vs_svc_sqe e;
 	struct vs_svc_info info;
-
-	struct svc_raw *r = svc_raw_connect(f->path, "raw", TARGET, 16);
-	assert_int_equal(svc_raw_attach(r, 1, &rep), 0);
-	clear_ua_svc(f, r, n, 1);
+	struct svc_raw *r = raw_serving_lun1(f, n);
 
 	struct vs_srb_pool *pool = vs_srb_pool_create(tf_port(f->tf), 4, 65536);
 	struct tf_pio io = { 0 };
@@ -336,9 +349,179 @@ static void test_hostile_completions(void **state)
 	c.resid_flags = 3;
 	hostile_case(&c, false, "resid_flags");
 	hostile_case(NULL, true, "cq_tail 1000000");
+	memset(&c, 0, sizeof(c));
+	c.tag = 1;
+	c.lend_region = 1;      /* a command with no data-in to lend */
+	hostile_case(&c, false, "not flagged MAY_LEND");
 }
 
 /* A service that takes a command and never answers is taken for hung. */
+/* ---------------------------------------------------------------- lending (1.1, LEND) */
+
+static void lend_done(struct vs_srb *srb)
+{
+	atomic_fetch_add((_Atomic int *)srb->done_ctx, 1);
+}
+
+/* A READ(10) of 8 blocks to LUN 1 as the iSCSI fabric sends one: its
+ * buffer from the LUN's provider, data-in by reference if `accept`. */
+static struct vs_srb *lend_read(struct fix *f, struct vs_srb_pool *pool, struct vs_nexus *n,
+                                uint8_t accept, _Atomic int *done)
+{
+	static const uint8_t rd[10] = { READ_10, 0, 0, 0, 0, 0, 0, 0, 8, 0 };
+	struct vs_srb *srb = vs_srb_get(pool);
+
+	assert_non_null(srb);
+	memcpy(srb->cdb, rd, sizeof(rd));
+	srb->cdb_len = sizeof(rd);
+	srb->data_dir = VS_DIR_FROM_DEVICE;
+	srb->lun = 1;
+	srb->nexus = n;
+	srb->accept_data_ref = accept;
+	srb->iov[0] = (struct iovec){ vs_port_srb_buffer(tf_port(f->tf), srb, 4096), 4096 };
+	assert_non_null(srb->iov[0].iov_base);
+	srb->data_length = 4096;
+	srb->done = lend_done;
+	srb->done_ctx = done;
+	atomic_store(done, 0);
+	vs_port_submit(tf_port(f->tf), srb);
+	return srb;
+}
+
+static void wait_done(_Atomic int *done)
+{
+	for (int i = 0; i < 2000 && atomic_load(done) == 0; i++)
+		usleep(1000);
+	assert_int_equal(atomic_load(done), 1);
+}
+
+static int sealed_memfd(size_t bytes, bool seal)
+{
+	int fd = memfd_create("svc-test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)bytes), 0);
+	if (seal)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+	return fd;
+}
+
+/*
+ * REGION: only a memfd sealed against shrinking, inside its size, once
+ * per number.  A READ the fabric takes by reference (not stable) is
+ * flagged MAY_LEND; its completion may name where in the region the data
+ * is, and vstord sends it from there: nothing copied, counted as lent.
+ * A fabric that needs stable data (digests) is never offered it.  A range
+ * outside the region disconnects the service, the command NOT READY.
+ */
+static void test_lend(void **state)
+{
+	(void)state;
+	struct fix *f = fix_new(0);
+	struct vs_nexus *n = tf_nexus(f->tf, "iqn.test:a");
+	struct vs_svc_reply rep;
+	struct vs_svc_sqe e;
+	struct vs_svc_info info;
+	_Atomic int done;
+	uint8_t want[4096];
+
+	struct svc_raw *r = raw_serving_lun1(f, n);
+	assert_true(r->w.features & VS_SVC_F_LEND);
+
+	/* refusals: the connection stays */
+	int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_int_equal(svc_raw_region(r, 1, devnull, 65536, &rep), 0);
+	assert_int_equal(rep.status, -EINVAL);
+	assert_non_null(strstr(rep.message, "not a memfd sealed with F_SEAL_SHRINK"));
+	close(devnull);
+	int loose = sealed_memfd(65536, false);
+	assert_int_equal(svc_raw_region(r, 1, loose, 65536, &rep), 0);
+	assert_int_equal(rep.status, -EINVAL);
+	close(loose);
+	int fd = sealed_memfd(65536, true);
+	assert_int_equal(svc_raw_region(r, 0, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, -EINVAL);
+	assert_int_equal(svc_raw_region(r, 17, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, -EINVAL);
+	assert_int_equal(svc_raw_region(r, 1, fd, 65537, &rep), 0);
+	assert_int_equal(rep.status, -EINVAL);
+	assert_non_null(strstr(rep.message, "more than the memfd"));
+	assert_int_equal(svc_raw_region(r, 1, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, 0);
+	assert_int_equal(svc_raw_region(r, 1, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, -EEXIST);
+	uint8_t *mem = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(mem != MAP_FAILED);
+	close(fd);
+	memset(mem + 8192, 0x77, 4096);
+	memset(want, 0x77, sizeof(want));
+
+	struct vs_srb_pool *pool = vs_srb_pool_create(tf_port(f->tf), 4, 65536);
+
+	/* lent: sent from the region, not copied */
+	struct vs_srb *srb = lend_read(f, pool, n, VS_DATA_REF_OK, &done);
+	assert_true(svc_raw_take(r, &e, 2000));
+	assert_int_equal(e.flags, VS_SVC_SQE_MAY_LEND);
+	svc_raw_complete(r, &(struct vs_svc_cqe){ .tag = e.tag, .xfer_len = 4096, .lend_region = 1,
+	                                          .lend_offset = 8192 });
+	wait_done(&done);
+	assert_int_equal(srb->scsi_status, SAM_STAT_GOOD);
+	assert_int_equal(srb->xfer_len, 4096);
+	assert_non_null(srb->data_ref);
+	assert_memory_equal(srb->data_ref, want, sizeof(want));
+	vs_srb_put(srb);
+	vs_svc_host_services(f->h, &info, 1);
+	assert_int_equal(info.bytes_lent, 4096);
+	assert_int_equal(info.bytes_copied, 0);
+
+	/* stable data wanted (digests): not offered, the buffer is used */
+	srb = lend_read(f, pool, n, VS_DATA_REF_OK | VS_DATA_REF_STABLE, &done);
+	assert_true(svc_raw_take(r, &e, 2000));
+	assert_int_equal(e.flags, 0);
+	memset(r->data + e.data_offset, 0x42, 4096);
+	svc_raw_complete_good(r, &e);
+	wait_done(&done);
+	assert_null(srb->data_ref);
+	assert_int_equal(((uint8_t *)srb->iov[0].iov_base)[4095], 0x42);
+	vs_srb_put(srb);
+
+	/* a range past the region's end: disconnected, NOT READY once */
+	srb = lend_read(f, pool, n, VS_DATA_REF_OK, &done);
+	assert_true(svc_raw_take(r, &e, 2000));
+	svc_raw_complete(r, &(struct vs_svc_cqe){ .tag = e.tag, .xfer_len = 4096, .lend_region = 1,
+	                                          .lend_offset = 65536 - 2048 });
+	assert_true(svc_raw_closed(r, 3000));
+	assert_non_null(strstr(r->error, "is not inside region 1"));
+	wait_done(&done);
+	assert_int_equal(srb->scsi_status, SAM_STAT_CHECK_CONDITION);
+	assert_null(srb->data_ref);
+	vs_srb_put(srb);
+	svc_raw_close(r);
+
+	/* a region never registered */
+	r = raw_serving_lun1(f, n);
+	srb = lend_read(f, pool, n, VS_DATA_REF_OK, &done);
+	assert_true(svc_raw_take(r, &e, 2000));
+	svc_raw_complete(r, &(struct vs_svc_cqe){ .tag = e.tag, .xfer_len = 4096, .lend_region = 5 });
+	assert_true(svc_raw_closed(r, 3000));
+	assert_non_null(strstr(r->error, "is not inside region 5"));
+	wait_done(&done);
+	vs_srb_put(srb);
+	svc_raw_close(r);
+
+	/* REGION without its descriptor breaks the protocol */
+	r = svc_raw_connect(f->path, "raw", TARGET, 16);
+	assert_non_null(r);
+	(void)svc_raw_region(r, 2, -1, 65536, &rep);
+	assert_true(svc_raw_closed(r, 3000));
+	assert_non_null(strstr(r->error, "carried 0 file descriptors"));
+	svc_raw_close(r);
+
+	munmap(mem, 65536);
+	vs_srb_pool_destroy(pool);
+	fix_free(f);
+}
+
 static void test_hang(void **state)
 {
 	(void)state;
@@ -553,6 +736,7 @@ int main(void)
 		cmocka_unit_test(test_attach_arrives_with_ua),
 		cmocka_unit_test(test_zero_copy),
 		cmocka_unit_test(test_hostile_completions),
+		cmocka_unit_test(test_lend),
 		cmocka_unit_test(test_hang),
 		cmocka_unit_test(test_restart_reattaches),
 		cmocka_unit_test(test_detach_and_lun_gone),

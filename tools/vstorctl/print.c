@@ -364,13 +364,14 @@ void vsc_print_layers(json_t *r)
 
 /* service.list: one row per service; LUNS as "1,2"; COPIED: bytes vstord
  * had to copy because a buffer was not in the shared area (0 when every
- * command's data went through it untouched). */
+ * command's data went through it untouched); LENT: read data sent from
+ * the service's own memory (its REGIONs). */
 void vsc_print_services(json_t *r)
 {
 	static const char *const h[] = { "NAME", "TARGET", "LUNS", "STATE", "PID", "IN-FLIGHT",
-		                          "COMMANDS", "SHARED", "COPIED", "WHY" };
+		                          "COMMANDS", "SHARED", "COPIED", "LENT", "WHY" };
 	static const char *const k[] = { "name", "target", "luns_text", "state", "pid", "in_flight",
-		                          "commands", "bytes_shared", "bytes_copied", "why" };
+		                          "commands", "bytes_shared", "bytes_copied", "bytes_lent", "why" };
 	json_t *arr = json_object_get(r, "services"), *o;
 	size_t i;
 
@@ -388,7 +389,7 @@ void vsc_print_services(json_t *r)
 		if (json_integer_value(json_object_get(o, "pid")) == 0)
 			json_object_set_new(o, "pid", json_null());
 	}
-	print_array(arr, h, k, 10, "no services");
+	print_array(arr, h, k, 11, "no services");
 }
 
 /* config.reload: the changes made, one per line. */

@@ -3,8 +3,12 @@
  * ramdisk: a storage service that serves RAM disks, in disk mode (the
  * library does the SCSI; this file only moves bytes).  doc/services.md.
  *
- *   ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] LUN=SIZE[,removable][,readonly][,phys=BYTES]...
+ *   ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] [-C] LUN=SIZE[,removable][,readonly][,phys=BYTES]...
  *   ramdisk -t iqn.2026-11.org.vstor:default 1=1G 2=64M,readonly
+ *
+ * The disks live in memory lent to vstord (vs_svc_mem_alloc): vstord
+ * sends READ data straight from it.  -C keeps them in private memory
+ * instead, every read copied into the shared data area (to compare).
  *
  * Build: cc -o ramdisk ramdisk.c $(pkg-config --cflags --libs vstor-service)
  * SIGTERM / SIGINT: stop (the LUNs stay in vstord, waiting for us).
@@ -24,6 +28,7 @@
 
 struct ram {
 	uint8_t *mem;
+	bool lent;                      /* from vs_svc_mem_alloc */
 	uint64_t size;
 	uint64_t *written;              /* a bit per page: GET LBA STATUS */
 };
@@ -42,6 +47,8 @@ static void mark(struct ram *r, uint64_t off, uint64_t len, bool set)
 			__atomic_fetch_and(&r->written[p / 64], ~bit, __ATOMIC_RELAXED);
 	}
 }
+
+static struct vs_svc *svc;
 
 static int ram_read(void *ctx, void *buf, uint32_t len, uint64_t off)
 {
@@ -67,7 +74,10 @@ static int ram_unmap(void *ctx, uint64_t off, uint64_t len)
 
 	if (a < b) {
 		memset(r->mem + off, 0, a - off);
-		madvise(r->mem + a, b - a, MADV_DONTNEED);
+		if (r->lent)
+			(void)vs_svc_mem_discard(svc, r->mem + a, b - a);
+		else
+			madvise(r->mem + a, b - a, MADV_DONTNEED);
 		memset(r->mem + b, 0, off + len - b);
 	} else {
 		memset(r->mem + off, 0, len);
@@ -103,9 +113,9 @@ static const struct vs_svc_disk_ops vs_ram_ops = {
 	.block_status = ram_status,
 };
 
-static struct vs_svc *svc;
 static struct ram *rams[64];
 static int nrams;
+static bool copy_reads;                 /* -C */
 
 static void on_signal(int sig)
 {
@@ -155,8 +165,16 @@ static int add_lun(const char *spec)
 	rams[nrams++] = r;
 	r->size = d.size_bytes;
 	/* address space only: pages cost memory once written */
-	r->mem = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
-	              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!copy_reads) {
+		r->mem = vs_svc_mem_alloc(svc, r->size);
+		r->lent = r->mem != NULL;
+		if (!r->mem)
+			r->mem = MAP_FAILED;
+		d.mem = r->mem;
+	} else {
+		r->mem = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+		              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
 	/* 2 MiB pages where THP allows (as vstord's own ram backend):
 	 * random reads then miss the TLB far less often */
 	if (r->mem != MAP_FAILED)
@@ -189,11 +207,13 @@ int main(int argc, char **argv)
 			o.name = argv[i + 1];
 		else if (!strcmp(argv[i], "-p"))
 			o.poll_us = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "-C"))
+			copy_reads = true, i--;         /* no value */
 		else
 			break;
 	}
 	if (i >= argc) {
-		fprintf(stderr, "usage: ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] "
+		fprintf(stderr, "usage: ramdisk [-s SOCKET] [-t TARGET] [-n NAME] [-p POLL_US] [-C] "
 		        "LUN=SIZE[,removable][,readonly][,phys=BYTES]...\n");
 		return 2;
 	}
@@ -213,7 +233,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ramdisk: %s\n", vs_svc_error());
 	vs_svc_close(svc);
 	for (i = 0; i < nrams; i++) {
-		munmap(rams[i]->mem, rams[i]->size);
+		if (!rams[i]->lent)             /* lent memory went with the service */
+			munmap(rams[i]->mem, rams[i]->size);
 		free(rams[i]->written);
 		free(rams[i]);
 	}

@@ -120,7 +120,7 @@ int lib_rx_one(struct vs_svc *s, int timeout_ms)
 	}
 }
 
-int lib_request(struct vs_svc *s, void *msg, size_t len, struct vs_svc_reply *out)
+int lib_request(struct vs_svc *s, void *msg, size_t len, int fd, struct vs_svc_reply *out)
 {
 	struct vs_svc_msg_hdr *h = msg;
 	int rc = 0, waited = 0;
@@ -132,8 +132,9 @@ int lib_request(struct vs_svc *s, void *msg, size_t len, struct vs_svc_reply *ou
 	s->pending.have = false;
 	pthread_mutex_unlock(&s->rx_lock);
 	pthread_mutex_lock(&s->tx_lock);
-	if (send(s->sock, msg, len, MSG_NOSIGNAL) != (ssize_t)len)
-		rc = -errno;
+	ssize_t sent = vs_unix_send_fds(s->sock, msg, len, &fd, fd >= 0 ? 1 : 0, 0);
+	if (sent != (ssize_t)len)
+		rc = sent < 0 ? (int)sent : -EIO;
 	pthread_mutex_unlock(&s->tx_lock);
 	if (rc) {
 		pthread_mutex_unlock(&s->req_lock);
@@ -169,6 +170,7 @@ int lib_request(struct vs_svc *s, void *msg, size_t len, struct vs_svc_reply *ou
 
 static void svc_free(struct vs_svc *s)
 {
+	lib_mem_free_all(s);
 	if (s->area && s->area != MAP_FAILED)
 		munmap(s->area, s->area_bytes);
 	for (uint32_t i = 0; s->nexus && i < s->nexus_entries; i++)
@@ -275,6 +277,7 @@ struct vs_svc *vs_svc_open(const struct vs_svc_options *o)
 	pthread_mutex_init(&s->rx_lock, NULL);
 	pthread_mutex_init(&s->req_lock, NULL);
 	pthread_mutex_init(&s->inner_lock, NULL);
+	pthread_mutex_init(&s->mem_lock, NULL);
 	pthread_cond_init(&s->rx_cv, NULL);
 	snprintf(s->name, sizeof(s->name), "%s", o->name);
 	snprintf(s->target, sizeof(s->target), "%s", o->target);
@@ -355,7 +358,7 @@ static int attach(struct vs_svc *s, uint64_t lun, uint8_t type, uint64_t size, u
 	snprintf(m.description, sizeof(m.description), "%s", desc ? desc : "");
 	/* the previous instance of us may still be on its way out */
 	for (int tries = 0; tries < 50; tries++) {
-		rc = lib_request(s, &m, sizeof(m), &r);
+		rc = lib_request(s, &m, sizeof(m), -1, &r);
 		if (rc != -EAGAIN)
 			break;
 		usleep(100000);
@@ -479,7 +482,7 @@ int vs_svc_detach(struct vs_svc *s, uint64_t lun, bool force)
 		vs_set_error("detach: no such LUN");
 		return -EINVAL;
 	}
-	rc = lib_request(s, &m, sizeof(m), &r);
+	rc = lib_request(s, &m, sizeof(m), -1, &r);
 	if (rc < 0)
 		return rc;
 	lun_forget(s, lun);

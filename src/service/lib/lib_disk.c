@@ -37,6 +37,9 @@ struct lib_disk {
 	const struct vs_svc_disk_ops *ops;
 	void *ctx;
 	char *serial, *pr_state_path;
+	const uint8_t *mem;             /* vs_svc_disk.mem, lent to vstord; NULL: not lent */
+	const uint8_t *region_base;     /* the region it is in */
+	uint32_t region;                /* its number, 0: none */
 };
 
 struct lib_workers {
@@ -201,6 +204,13 @@ static int disk_submit(void *h, struct vs_bio *bio, void *ctx)
 	struct lib_workers *w = d->s->workers;
 
 	(void)ctx;
+	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && d->mem) {
+		/* the disk's bytes are in memory vstord maps: say where
+		 * (inner_done puts it in the completion) */
+		bio->lent = d->mem + bio->offset;
+		vs_bio_complete(bio, 0);
+		return 0;
+	}
 	if (d->inline_ops || !w) {
 		vs_bio_complete(bio, run_bio(d, bio));
 		return 0;
@@ -218,6 +228,14 @@ static int disk_submit(void *h, struct vs_bio *bio, void *ctx)
 	return 0;
 }
 
+/* Nothing to give back: the memory stays for as long as the service
+ * (vstord may read it until then, as a REGION). */
+static void disk_lend_end(void *h, struct vs_bio *bio)
+{
+	(void)h;
+	(void)bio;
+}
+
 static const struct vs_backend_ops disk_backend = {
 	.name = "service-disk",
 	.api_version = VS_BACKEND_API_VERSION,
@@ -230,6 +248,7 @@ static const struct vs_backend_ops disk_backend = {
 	.get_caps = disk_caps,
 	.submit = disk_submit,
 	.block_status = disk_block_status,
+	.lend_end = disk_lend_end,
 };
 
 static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
@@ -344,6 +363,11 @@ int lib_disk_attach(struct vs_svc *s, struct lib_lun *l, const struct vs_svc_dis
 	d->inline_ops = dd->inline_ops;
 	d->ops = ops;
 	d->ctx = ctx;
+	if (dd->mem) {
+		d->region = lib_mem_region(s, dd->mem, dd->size_bytes, &d->region_base);
+		if (d->region)
+			d->mem = dd->mem;
+	}
 	pthread_mutex_lock(&disks_lock);
 	for (d->id = 0; d->id < MAX_DISKS && disks[d->id]; d->id++)
 		;
@@ -437,6 +461,11 @@ static void inner_done(struct vs_srb *srb)
 		c.resid_flags = VS_RESID_OVERFLOW;
 	c.residual = c.resid_flags ? srb->residual : 0;
 	c.xfer_len = srb->xfer_len <= cmd->e.data_length ? srb->xfer_len : cmd->e.data_length;
+	if (srb->data_ref && c.xfer_len) {
+		/* lent (disk_submit): vstord sends it from the region */
+		c.lend_region = l->disk->region;
+		c.lend_offset = (uint64_t)((const uint8_t *)srb->data_ref - l->disk->region_base);
+	}
 	/* MODE SELECT may have changed the LUN's D_SENSE: vstord's own sense
 	 * for the LUN follows it */
 	desc = vs_port_lun_sense_descriptor(s->inner, l->number);
@@ -477,6 +506,9 @@ int lib_disk_start(struct vs_svc *s, struct vs_svc_cmd *cmd)
 	srb->nexus = nx ? nx->inner : NULL;
 	srb->done = inner_done;
 	srb->done_ctx = cmd;
+	/* vstord may take this READ's data from where the disk keeps it */
+	if ((cmd->e.flags & VS_SVC_SQE_MAY_LEND) && cmd->lun->disk && cmd->lun->disk->mem)
+		srb->accept_data_ref = VS_DATA_REF_OK;
 	cmd->srb = srb;
 	vs_port_submit(s->inner, srb);
 	return 0;

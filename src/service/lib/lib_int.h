@@ -114,6 +114,14 @@ struct vs_svc {
 	_Atomic int fatal;              /* 0, or -errno: vstord closed / refused us */
 	char fatal_why[VS_SVC_TEXT_MAX];
 
+	/* memory vstord may send reads from (lib_mem.c); mem_lock */
+	pthread_mutex_t mem_lock;
+	struct lib_region {
+		uint8_t *base;          /* NULL: a free number */
+		uint64_t bytes;
+		int fd;
+		bool lent;              /* vstord took it: its number goes in completions */
+	} regions[VS_SVC_REGIONS];
 	/* disk mode */
 	pthread_mutex_t inner_lock;
 	struct vs_port *inner;
@@ -127,13 +135,19 @@ struct vs_svc {
 /* Read one control message if one is there (rx_lock held); wait up to
  * timeout_ms for it.  0, or -errno when the connection is over. */
 int  lib_rx_one(struct vs_svc *s, int timeout_ms);
-/* Send a request and wait for its REPLY; the reply's status (0 or -errno)
+/* Send a request (with descriptor fd unless -1) and wait for its REPLY; the reply's status (0 or -errno)
  * with its message in vs_svc_error(). */
-int  lib_request(struct vs_svc *s, void *msg, size_t len, struct vs_svc_reply *out);
+int  lib_request(struct vs_svc *s, void *msg, size_t len, int fd, struct vs_svc_reply *out);
 
 /* lib_conn.c: a LUN that is no longer attached goes when its last
  * command has completed */
 void lib_lun_put(struct vs_svc *s, struct lib_lun *l);
+
+/* lib_mem.c */
+/* The REGION vstord took that holds [p, p+len): its number (1..) and its
+ * start; 0 when none does. */
+uint32_t lib_mem_region(struct vs_svc *s, const void *p, uint64_t len, const uint8_t **base);
+void lib_mem_free_all(struct vs_svc *s);
 
 /* lib_ring.c */
 /* Post one completion (any thread) and ring the doorbell unless the

@@ -189,6 +189,17 @@ int svc_raw_detach(struct svc_raw *r, uint64_t lun, bool force, struct vs_svc_re
 	return wait_reply(r, m.hdr.request_id, out);
 }
 
+int svc_raw_region(struct svc_raw *r, uint32_t id, int fd, uint64_t bytes,
+                   struct vs_svc_reply *out)
+{
+	struct vs_svc_region m = { .hdr = { VS_SVC_MSG_REGION, sizeof(m), r->next_id++ },
+	                           .region = id, .size_bytes = bytes };
+
+	if (vs_unix_send_fds(r->sock, &m, sizeof(m), &fd, fd >= 0 ? 1 : 0, 0) != (ssize_t)sizeof(m))
+		return -1;
+	return wait_reply(r, m.hdr.request_id, out);
+}
+
 bool svc_raw_take(struct svc_raw *r, struct vs_svc_sqe *e, int ms)
 {
 	for (int waited = 0;; waited += 10) {

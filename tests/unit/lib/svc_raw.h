@@ -50,6 +50,10 @@ void svc_raw_hello_init(struct vs_svc_hello *h, const char *name, const char *ta
 /* ATTACH / DETACH and wait (ms) for the REPLY; 0 when it came. */
 int  svc_raw_attach(struct svc_raw *r, uint64_t lun, struct vs_svc_reply *out);
 int  svc_raw_detach(struct svc_raw *r, uint64_t lun, bool force, struct vs_svc_reply *out);
+/* REGION `id` of `bytes` from memfd `fd` (-1: none) and wait for the
+ * REPLY; 0 when it came. */
+int  svc_raw_region(struct svc_raw *r, uint32_t id, int fd, uint64_t bytes,
+                    struct vs_svc_reply *out);
 /* Wait up to ms for any message; its type (0: none, -1: closed). */
 int  svc_raw_recv(struct svc_raw *r, void *buf, size_t len, int ms);
 /* Send raw bytes as one message (hostile tests). */

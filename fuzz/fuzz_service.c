@@ -10,16 +10,24 @@
  * or NOT READY when vstord disconnects the service), within two seconds;
  * never a crash, leak or hang.
  *
+ * The READs take their data by reference, so entries may lend (protocol
+ * 1.1): the service registers a 64 KiB region when it connects, and
+ * whatever a READ completed with is read whole before it goes back, so a
+ * lent range vstord let through outside the region would fault.
+ *
  * Input: byte 0: how many READs (1-4); then ops, each an op byte and its
  * operand: 0 + up to 288 bytes: a completion entry (bit 7 of the op: its
- * tag is the first READ's); 1 + 4 bytes: cq_tail; 2 + 4 bytes: sq_head.
+ * tag is the first READ's); 1 + 4 bytes: cq_tail; 2 + 4 bytes: sq_head;
+ * 3 + 12 bytes: a REGION message (number, size) with a sealed memfd.
  */
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +74,32 @@ static void setup(void)
 		abort();
 }
 
+#define REGION_BYTES 65536
+
+/* A memfd sealed against shrinking, as REGION asks; -1 if none. */
+static int region_fd(void)
+{
+	int fd = memfd_create("fz-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd >= 0 && (ftruncate(fd, REGION_BYTES) < 0 ||
+	                fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static void region_send(uint32_t id, uint64_t bytes)
+{
+	struct vs_svc_reply rep;
+	int fd = region_fd();
+
+	if (fd >= 0) {
+		(void)svc_raw_region(svc, id, fd, bytes, &rep);
+		close(fd);
+	}
+}
+
 static void done(struct vs_srb *srb)
 {
 	atomic_fetch_add((_Atomic int *)srb->done_ctx, 1);
@@ -101,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			svc = NULL;
 			return 0;
 		}
+		region_send(1, REGION_BYTES);
 	}
 	n = 1 + data[0] % 4;
 	for (unsigned i = 0; i < n; i++) {
@@ -116,6 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		s->lun = 1;
 		s->nexus = nexus;
 		s->data_dir = VS_DIR_FROM_DEVICE;
+		s->accept_data_ref = VS_DATA_REF_OK;
 		buf = vs_port_srb_buffer(port, s, 4096);
 		s->iov[0] = (struct iovec){ buf, 4096 };
 		s->iovcnt = 1;
@@ -158,6 +194,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				__atomic_store_n(&svc->hdr->sq_head, v, __ATOMIC_RELEASE);
 			}
 			break;
+		case 3: {
+			uint8_t b[12] = { 0 };
+			uint32_t id;
+			uint64_t bytes;
+
+			memcpy(b, data + at, size - at < sizeof(b) ? size - at : sizeof(b));
+			at += sizeof(b);
+			memcpy(&id, b, 4);
+			memcpy(&bytes, b + 4, 8);
+			region_send(id, bytes % (2 * REGION_BYTES));
+			break;
+		}
 		default:
 			break;
 		}
@@ -183,8 +231,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		sleep_ms(1);
 	}
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
+		/* what a fabric would send: all of it readable */
+		volatile uint8_t sum = 0;
+
+		if (srbs[i]->data_ref)
+			for (uint32_t k = 0; k < srbs[i]->xfer_len; k++)
+				sum += ((const uint8_t *)srbs[i]->data_ref)[k];
+		(void)sum;
 		vs_srb_put(srbs[i]);
+	}
 	if (svc_raw_closed(svc, 0)) {
 		svc_raw_close(svc);
 		svc = NULL;

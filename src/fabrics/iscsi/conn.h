@@ -62,6 +62,12 @@
 #define ISCSI_RX_DIRECT_MIN     (16u * 1024u)
 /* PDUs sent in one sendmsg at most (each takes up to 5 iovecs). */
 #define ISCSI_TX_BATCH          64u
+/* With data digests, the data of one sendmsg at most: building a PDU reads
+ * its data for the CRC32C, and the kernel then copies it into the socket;
+ * a batch this size is still in this core's cache for the copy, where a
+ * batch of 64 PDUs (up to 16 MiB at 256 KiB each) comes back from memory
+ * a second time. */
+#define ISCSI_TX_DIGEST_BATCH_BYTES (1u << 20)
 
 struct vs_iscsi;
 struct iscsi_target;

@@ -177,16 +177,20 @@ const char *vs_iscsi_tx_flush(struct iscsi_conn *c)
 {
 	/* Every PDU ready goes out in one sendmsg (up to ISCSI_TX_BATCH PDUs,
 	 * well under IOV_MAX iovecs): Data-In and status of a whole burst of
-	 * commands cost one system call and few TCP segments. */
+	 * commands cost one system call and few TCP segments.  With data
+	 * digests a batch ends after ISCSI_TX_DIGEST_BATCH_BYTES. */
+	size_t max_bytes = c->ddigest ? ISCSI_TX_DIGEST_BATCH_BYTES : SIZE_MAX;
+
 	while (c->txq_head && c->state != CONN_CLOSING) {
 		struct iovec iov[ISCSI_TX_BATCH * 4];
 		struct iscsi_tx *batch[ISCSI_TX_BATCH];
 		int niov = 0, nb = 0;
+		size_t bytes = 0;
 		struct iscsi_tx *tx, *next;
 		struct msghdr mh = { 0 };
 		ssize_t n;
 
-		for (tx = c->txq_head; tx && nb < (int)ISCSI_TX_BATCH &&
+		for (tx = c->txq_head; tx && nb < (int)ISCSI_TX_BATCH && bytes < max_bytes &&
 		     niov + (int)(sizeof(tx->iov) / sizeof(tx->iov[0])) <= (int)(sizeof(iov) / sizeof(iov[0]));
 		     tx = next) {
 			size_t skip;
@@ -204,6 +208,7 @@ const char *vs_iscsi_tx_flush(struct iscsi_conn *c)
 				tx->built = true;
 			}
 			batch[nb++] = tx;
+			bytes += tx->len - tx->sent;
 			skip = tx->sent;
 			for (int i = 0; i < tx->iovcnt; i++) {
 				struct iovec v = tx->iov[i];

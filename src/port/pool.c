@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../util/vs_zero.h"
 #include "port_int.h"
 
 /* In `returned` once the pool is destroyed: an SRB coming back counts
@@ -255,7 +256,7 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 
 	/* reset everything but the extension pointer and the pool link */
 	void *ext = s->ext;
-	memset(s, 0, offsetof(struct vs_srb, ext));
+	vs_zero(s, offsetof(struct vs_srb, ext));
 	memset(&s->priv, 0, sizeof(s->priv));
 	s->ext = ext;
 	s->priv.pool = p;

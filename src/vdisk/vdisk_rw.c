@@ -9,13 +9,14 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../util/vs_zero.h"
 #include "vdisk_int.h"
 
 struct vdisk_cmd *vs_vdisk_cmd_init(struct vdisk_lun *lun, struct vs_srb *srb)
 {
 	struct vdisk_cmd *c = vdisk_cmd_of(srb);
 
-	memset(c, 0, sizeof(*c));
+	vs_zero(c, sizeof(*c));
 	c->srb = srb;
 	c->lun = lun;
 	return c;
@@ -71,7 +72,7 @@ void vs_vdisk_submit_bio(struct vdisk_cmd *c, uint8_t op, uint64_t offset, uint6
 	struct vs_bdev *bdev = lun->bdev;
 	int rc;
 
-	memset(&c->bio, 0, sizeof(c->bio));
+	vs_zero(&c->bio, sizeof(c->bio));
 	c->bio.op = op;
 	c->bio.flags = flags;
 	c->bio.offset = offset;

@@ -294,11 +294,6 @@ void *vs_srb_buffer(struct vs_srb *srb, size_t *len)
 	return p->data + idx * p->data_stride;
 }
 
-void vs_srb_ref(struct vs_srb *srb)
-{
-	__atomic_fetch_add(&srb->priv.refs, 1, __ATOMIC_RELAXED);
-}
-
 /* Nobody reads the data-in any more: the miniport may take back memory
  * it lent (srb.h, data_ref). */
 void vs_srb_release_data_ref(struct vs_srb *srb)

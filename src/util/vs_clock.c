@@ -37,38 +37,14 @@
 #define TSC_MIN_HZ 100000000ull          /* anything slower is not a TSC to trust */
 #define TSC_MAX_HZ 20000000000ull
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#define HAVE_TSC 1
-static inline uint64_t tsc_read(void)
-{
-	return __rdtsc();
-}
-#else
-#define HAVE_TSC 0
-static inline uint64_t tsc_read(void)
-{
-	return 0;
-}
-#endif
-
-struct anchor {
-	uint64_t tsc;
-	uint64_t ns;
-	uint64_t window;        /* ticks this anchor serves; 0: read the clock */
-	uint64_t mult;          /* ns per tick, 32.32 fixed point */
-	uint64_t last;          /* the last value returned on this thread */
-	uint32_t epoch;         /* tsc_epoch it was taken in */
-};
-
-static _Thread_local struct anchor tl_anchor;
+_Thread_local struct vs_clock_anchor vs_clock_tl;
 
 /*
- * Process-wide.  tsc_epoch 0: no TSC (not calibrated yet, not usable, or
+ * Process-wide.  vs_clock_epoch 0: no TSC (not calibrated yet, not usable, or
  * switched off); otherwise tsc_mult and tsc_window belong to that epoch
  * and are written before it (release).
  */
-static _Atomic uint32_t tsc_epoch;
+_Atomic uint32_t vs_clock_epoch;
 static _Atomic uint64_t tsc_mult, tsc_window;
 static _Atomic bool tsc_off;            /* vs_clock_use_tsc(false) */
 
@@ -84,10 +60,10 @@ static pthread_mutex_t cal_lock = PTHREAD_MUTEX_INITIALIZER;
  */
 static uint64_t read_pair(uint64_t *tsc, uint64_t *ns)
 {
-	uint64_t t1 = tsc_read();
+	uint64_t t1 = vs_clock_tsc_read();
 
 	*ns = vs_now_ns();
-	uint64_t t2 = tsc_read();
+	uint64_t t2 = vs_clock_tsc_read();
 
 	*tsc = t1 + (t2 - t1) / 2;
 	return t2 - t1;
@@ -125,7 +101,7 @@ static bool clocksource_is_tsc(void)
 
 static void cal_start(void)
 {
-	bool usable = HAVE_TSC && clocksource_is_tsc();
+	bool usable = VS_CLOCK_HAVE_TSC && clocksource_is_tsc();
 
 	if (usable)
 		read_best_pair(&cal_tsc0, &cal_ns0);
@@ -139,7 +115,7 @@ static bool cal_finish(void)
 	bool ok = true;
 
 	pthread_mutex_lock(&cal_lock);
-	if (!atomic_load_explicit(&tsc_epoch, memory_order_relaxed) &&
+	if (!atomic_load_explicit(&vs_clock_epoch, memory_order_relaxed) &&
 	    !atomic_load_explicit(&tsc_off, memory_order_relaxed)) {
 		uint64_t tsc, ns;
 
@@ -158,7 +134,7 @@ static bool cal_finish(void)
 			atomic_store_explicit(&tsc_window,
 			                      (uint64_t)((unsigned __int128)ANCHOR_NS * hz / 1000000000u),
 			                      memory_order_relaxed);
-			atomic_store_explicit(&tsc_epoch, 1, memory_order_release);
+			atomic_store_explicit(&vs_clock_epoch, 1, memory_order_release);
 		}
 	}
 	pthread_mutex_unlock(&cal_lock);
@@ -173,14 +149,14 @@ static bool cal_finish(void)
  * the next call reads the clock too.
  */
 #define ANCHOR_SLACK 128        /* 1/128 of the window: 2 us */
-static uint64_t reanchor(void)
+uint64_t vs_clock_reanchor(void)
 {
-	struct anchor *a = &tl_anchor;
+	struct vs_clock_anchor *a = &vs_clock_tl;
 	uint32_t epoch;
 	uint64_t tsc = 0, ns, window = 0;
 
 	pthread_once(&cal_once, cal_start);
-	epoch = atomic_load_explicit(&tsc_epoch, memory_order_acquire);
+	epoch = atomic_load_explicit(&vs_clock_epoch, memory_order_acquire);
 	if (epoch) {
 		int i;
 
@@ -194,7 +170,7 @@ static uint64_t reanchor(void)
 		ns = vs_now_ns();
 		if (atomic_load(&tsc_usable) && ns - cal_ns0 >= CAL_NS &&
 		    !atomic_load_explicit(&tsc_off, memory_order_relaxed) && cal_finish())
-			return reanchor();
+			return vs_clock_reanchor();
 	}
 	a->epoch = epoch;
 	a->tsc = tsc;
@@ -206,34 +182,17 @@ static uint64_t reanchor(void)
 	return a->last;
 }
 
-uint64_t vs_now_fast_ns(void)
-{
-	struct anchor *a = &tl_anchor;
-	uint64_t d = tsc_read() - a->tsc;
-
-	/* a->window is 0 unless this thread anchored with the TSC on; an
-	 * epoch that moved on (the TSC switched off) reads the clock */
-	if (d < a->window && a->epoch == atomic_load_explicit(&tsc_epoch, memory_order_relaxed)) {
-		uint64_t ns = a->ns + (uint64_t)(((unsigned __int128)d * a->mult) >> 32);
-
-		if (ns > a->last)
-			a->last = ns;
-		return a->last;
-	}
-	return reanchor();
-}
-
 bool vs_clock_use_tsc(bool on)
 {
 	pthread_once(&cal_once, cal_start);
 	pthread_mutex_lock(&cal_lock);
 	atomic_store_explicit(&tsc_off, !on, memory_order_relaxed);
 	if (!on)
-		atomic_store_explicit(&tsc_epoch, 0, memory_order_release);
+		atomic_store_explicit(&vs_clock_epoch, 0, memory_order_release);
 	pthread_mutex_unlock(&cal_lock);
 	if (!on || !atomic_load(&tsc_usable))
 		return false;
-	if (!atomic_load_explicit(&tsc_epoch, memory_order_acquire)) {
+	if (!atomic_load_explicit(&vs_clock_epoch, memory_order_acquire)) {
 		uint64_t since = vs_now_ns() - cal_ns0;
 
 		if (since < CAL_NS)
@@ -241,5 +200,5 @@ bool vs_clock_use_tsc(bool on)
 		if (!cal_finish())
 			return false;
 	}
-	return atomic_load_explicit(&tsc_epoch, memory_order_acquire) != 0;
+	return atomic_load_explicit(&vs_clock_epoch, memory_order_acquire) != 0;
 }

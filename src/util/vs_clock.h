@@ -9,6 +9,7 @@
 #ifndef VSTOR_UTIL_CLOCK_H
 #define VSTOR_UTIL_CLOCK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
@@ -24,7 +25,7 @@
  * or vs_clock_use_tsc(false)).  Values from different threads compare
  * like clock_gettime's, within that bound.
  */
-uint64_t vs_now_fast_ns(void);
+static inline uint64_t vs_now_fast_ns(void);
 /*
  * Whether vs_now_fast_ns may use the TSC (it may by default): off, every
  * call reads clock_gettime (tests count those reads); on, it calibrates
@@ -32,6 +33,53 @@ uint64_t vs_now_fast_ns(void);
  * whether the TSC is in use.
  */
 bool vs_clock_use_tsc(bool on);
+
+/* ---- vs_now_fast_ns's inside (vs_clock.c); inline, it runs per SRB ---- */
+#if defined(__x86_64__) || defined(__i386__)
+#define VS_CLOCK_HAVE_TSC 1
+static inline uint64_t vs_clock_tsc_read(void)
+{
+	return __builtin_ia32_rdtsc();
+}
+#else
+#define VS_CLOCK_HAVE_TSC 0
+static inline uint64_t vs_clock_tsc_read(void)
+{
+	return 0;
+}
+#endif
+
+/* One thread's anchor: a (TSC, CLOCK_MONOTONIC) pair it read itself. */
+struct vs_clock_anchor {
+	uint64_t tsc;
+	uint64_t ns;
+	uint64_t window;        /* ticks this anchor serves; 0: read the clock */
+	uint64_t mult;          /* ns per tick, 32.32 fixed point */
+	uint64_t last;          /* the last value returned on this thread */
+	uint32_t epoch;         /* vs_clock_epoch it was taken in */
+};
+extern _Thread_local struct vs_clock_anchor vs_clock_tl;
+extern _Atomic uint32_t vs_clock_epoch;
+/* Read CLOCK_MONOTONIC and anchor there (calibrating when it is time). */
+uint64_t vs_clock_reanchor(void);
+
+static inline uint64_t vs_now_fast_ns(void)
+{
+	struct vs_clock_anchor *a = &vs_clock_tl;
+	uint64_t d = vs_clock_tsc_read() - a->tsc;
+
+	/* a->window is 0 unless this thread anchored with the TSC on; an
+	 * epoch that moved on (the TSC switched off) reads the clock */
+	if (d < a->window &&
+	    a->epoch == atomic_load_explicit(&vs_clock_epoch, memory_order_relaxed)) {
+		uint64_t ns = a->ns + (uint64_t)(((unsigned __int128)d * a->mult) >> 32);
+
+		if (ns > a->last)
+			a->last = ns;
+		return a->last;
+	}
+	return vs_clock_reanchor();
+}
 
 static inline uint64_t vs_now_ns(void)
 {

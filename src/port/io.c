@@ -7,9 +7,9 @@
  * queue's mutex, which no other connection uses; the LUN-wide depth is an
  * atomic slot counter (depth.c).  No allocation; the latency histogram
  * takes the time at submit from stats_start_ns (on an event loop its
- * cached clock) and at completion from the clock itself: one clock read
- * per SRB; deadlines use the timer thread's coarse tick, so they cost
- * nothing here.
+ * cached clock) and at completion from vs_now_fast_ns (mostly the TSC,
+ * no clock_gettime); deadlines use the timer thread's coarse tick, so
+ * they cost nothing here.
  *
  * When an SRB may start (task attributes, depth, busy, pause): start.h;
  * the dispatch loop that starts held ones: dispatch.c.
@@ -52,21 +52,23 @@ void vs_port_finish_local(struct vs_srb *srb)
  * loop (a fabric's connection): the loop's clock, read once per pass
  * (loop.h vs_loop_now_ns) -- the wake-up that received the command, so
  * the time it waited behind others of the same pass counts too, and no
- * clock is read at submit (two reads per SRB were 11 % of its cost in the
- * stack).  Elsewhere CLOCK_MONOTONIC.  The end is always CLOCK_MONOTONIC
- * (stats_end_ns): with the loop's clock there too, a command completing in
- * the pass it arrived in (a RAM LUN's) would count as taking no time.
+ * clock is read at submit.  Elsewhere vs_now_fast_ns.  The end is always
+ * vs_now_fast_ns (stats_end_ns): with the loop's clock there too, a
+ * command completing in the pass it arrived in (a RAM LUN's) would count
+ * as taking no time.  vs_now_fast_ns is CLOCK_MONOTONIC, as the loop's
+ * clock is, mostly from the TSC (util/vs_clock.h): a vDSO clock_gettime
+ * per SRB was 11 % of the stack's in-process cost.
  */
 static inline uint64_t stats_start_ns(void)
 {
 	struct vs_loop *loop = vs_loop_current();
 
-	return loop ? vs_loop_now_ns(loop) : vs_now_ns();
+	return loop ? vs_loop_now_ns(loop) : vs_now_fast_ns();
 }
 
 static inline uint64_t stats_end_ns(void)
 {
-	return vs_now_ns();
+	return vs_now_fast_ns();
 }
 
 static void finish_with_stats(struct port_queue *q, struct vs_srb *srb)

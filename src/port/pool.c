@@ -7,17 +7,52 @@
  * An SRB goes back to the free list only when both references are gone:
  * the fabric's (vs_srb_put) and the miniport's (vs_port_complete).  So a
  * late completion after an abort or reset can never touch a reused SRB.
+ *
+ * Free SRBs sit in two lists, linked through srb->priv.next (a free SRB is
+ * in no queue):
+ *  - `local`, which only vs_srb_get reads and writes, under get_lock.  A
+ *    pool has one submitter (a fabric connection, a class disk under its
+ *    own lock), so that lock is never contended on the I/O path; it stays
+ *    because the API lets any thread call vs_srb_get.
+ *  - `returned`, a lock-free stack the last reference pushes onto from
+ *    any thread (one compare-and-swap).  vs_srb_get takes the whole of it
+ *    with one exchange when `local` is empty.  Nothing ever pops a single
+ *    SRB off `returned`, so there is no ABA: a push's CAS only succeeds
+ *    if the head is still the one its link points at, and whatever that
+ *    head is, the link is right.
+ * Before, one mutex guarded a single free stack, taken at every get and
+ * every return: two lock/unlock pairs per SRB, a quarter of the stack's
+ * in-process cost.
+ *
+ * Destroy while SRBs are out: pool_retire swaps POOL_CLOSED into
+ * `returned` (so no push can slip in unseen: its CAS expects the old
+ * head), counts what is free and keeps the count of SRBs still out; each
+ * of those then returns under get_lock, and the last one frees the pool.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../util/vs_zero.h"
 #include "port_int.h"
 
+/* In `returned` once the pool is destroyed: an SRB coming back counts
+ * itself out under get_lock instead (never an SRB's address). */
+#define POOL_CLOSED ((struct vs_srb *)(uintptr_t)1)
+
 struct vs_srb_pool {
+	/* written by whichever thread drops an SRB's last reference: a line
+	 * of its own, so those writes do not take the getter's fields away */
+	_Alignas(64) _Atomic(struct vs_srb *) returned;
+	_Alignas(64) pthread_spinlock_t get_lock;
+	/* under get_lock: */
+	struct vs_srb *local;
+	bool dying;                     /* destroyed (returned is POOL_CLOSED) */
+	bool claimed;                   /* someone is freeing it */
+	uint32_t out;                   /* dying: SRBs not yet back */
+	/* fixed at create: */
 	struct vs_port *port;
-	pthread_mutex_t mu;
 	struct vs_srb *srbs;
 	struct iovec *iovs;
 	uint8_t *ext_area;
@@ -25,11 +60,7 @@ struct vs_srb_pool {
 	size_t data_map_len;            /* > 0: data is an mmap reservation */
 	size_t ext_stride, data_stride, data_bytes;
 	uint32_t count;
-	struct vs_srb **free_stack;
-	uint32_t nfree;
-	bool dying;                     /* destroyed while SRBs were out */
-	bool claimed;                   /* someone is freeing it */
-	struct vs_srb_pool *next;       /* port->pools */
+	struct vs_srb_pool *next;       /* port->pools, under port->pool_lock */
 };
 
 /* Data areas at least this large are reserved with mmap (page aligned). */
@@ -42,7 +73,7 @@ static size_t round_up(size_t v, size_t a)
 
 static void pool_free_mem(struct vs_srb_pool *p)
 {
-	pthread_mutex_destroy(&p->mu);
+	pthread_spin_destroy(&p->get_lock);
 	free(p->srbs);
 	free(p->iovs);
 	free(p->ext_area);
@@ -50,7 +81,6 @@ static void pool_free_mem(struct vs_srb_pool *p)
 		munmap(p->data, p->data_map_len);
 	else
 		free(p->data);
-	free(p->free_stack);
 	free(p);
 }
 
@@ -67,16 +97,17 @@ struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
 		vs_set_error("srb_pool.count: must be 1..16777216 (got %u)", count);
 		return NULL;
 	}
-	p = calloc(1, sizeof(*p));
+	p = aligned_alloc(_Alignof(struct vs_srb_pool), sizeof(*p));
 	if (!p)
 		goto nomem;
+	memset(p, 0, sizeof(*p));
+	atomic_init(&p->returned, NULL);
 	p->port = port;
 	p->count = count;
-	pthread_mutex_init(&p->mu, NULL);
+	pthread_spin_init(&p->get_lock, PTHREAD_PROCESS_PRIVATE);
 	p->srbs = calloc(count, sizeof(*p->srbs));
 	p->iovs = calloc(count, sizeof(*p->iovs));
-	p->free_stack = calloc(count, sizeof(*p->free_stack));
-	if (!p->srbs || !p->iovs || !p->free_stack)
+	if (!p->srbs || !p->iovs)
 		goto nomem_p;
 	if (ext) {
 		p->ext_stride = round_up(ext, 16);
@@ -105,14 +136,14 @@ struct vs_srb_pool *vs_srb_pool_create(struct vs_port *port, uint32_t count,
 			goto nomem_p;
 		}
 	}
-	for (uint32_t i = 0; i < count; i++) {
+	for (uint32_t i = count; i-- > 0;) {
 		struct vs_srb *s = &p->srbs[i];
 		s->ext = p->ext_area ? p->ext_area + i * p->ext_stride : NULL;
 		s->priv.pool = p;
 		s->priv.state = SRB_FREE;
-		p->free_stack[count - 1 - i] = s;
+		s->priv.next = p->local;        /* srbs[0] first, as before */
+		p->local = s;
 	}
-	p->nfree = count;
 	pthread_mutex_lock(&port->pool_lock);
 	p->next = port->pools;
 	port->pools = p;
@@ -140,16 +171,34 @@ static void pool_unlink(struct vs_srb_pool *p)
 	pthread_mutex_unlock(&port->pool_lock);
 }
 
-/* Mark p dying; true if every SRB is back and the caller must free it. */
+static uint32_t list_length(const struct vs_srb *s)
+{
+	uint32_t n = 0;
+
+	for (; s; s = s->priv.next)
+		n++;
+	return n;
+}
+
+/* Mark p dying; true if every SRB is back and the caller must free it.
+ * Destroy and vs_pool_destroy_all may both retire a pool: the second
+ * call only looks. */
 static bool pool_retire(struct vs_srb_pool *p)
 {
 	bool mine;
 
-	pthread_mutex_lock(&p->mu);
-	p->dying = true;
-	mine = p->nfree == p->count && !p->claimed;
+	pthread_spin_lock(&p->get_lock);
+	if (!p->dying) {
+		/* acquire: the returned SRBs' links and last writes */
+		struct vs_srb *ret = atomic_exchange_explicit(&p->returned, POOL_CLOSED,
+		                                              memory_order_acq_rel);
+
+		p->dying = true;
+		p->out = p->count - list_length(p->local) - list_length(ret);
+	}
+	mine = p->out == 0 && !p->claimed;
 	p->claimed |= mine;
-	pthread_mutex_unlock(&p->mu);
+	pthread_spin_unlock(&p->get_lock);
 	return mine;
 }
 
@@ -191,17 +240,23 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 
 	if (!port_arg(p, "srb_get: pool"))
 		return NULL;
-	pthread_mutex_lock(&p->mu);
-	if (p->nfree == 0 || p->dying) {
-		pthread_mutex_unlock(&p->mu);
+	pthread_spin_lock(&p->get_lock);
+	s = p->local;
+	if (!s && !p->dying)
+		/* acquire: pairs with the pushes' release (every change to
+		 * `returned` is a read-modify-write, so each push's release
+		 * sequence reaches this exchange) */
+		s = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+	if (!s || p->dying) {
+		pthread_spin_unlock(&p->get_lock);
 		return NULL;
 	}
-	s = p->free_stack[--p->nfree];
-	pthread_mutex_unlock(&p->mu);
+	p->local = s->priv.next;
+	pthread_spin_unlock(&p->get_lock);
 
 	/* reset everything but the extension pointer and the pool link */
 	void *ext = s->ext;
-	memset(s, 0, offsetof(struct vs_srb, ext));
+	vs_zero(s, offsetof(struct vs_srb, ext));
 	memset(&s->priv, 0, sizeof(s->priv));
 	s->ext = ext;
 	s->priv.pool = p;
@@ -239,11 +294,6 @@ void *vs_srb_buffer(struct vs_srb *srb, size_t *len)
 	return p->data + idx * p->data_stride;
 }
 
-void vs_srb_ref(struct vs_srb *srb)
-{
-	__atomic_fetch_add(&srb->priv.refs, 1, __ATOMIC_RELAXED);
-}
-
 /* Nobody reads the data-in any more: the miniport may take back memory
  * it lent (srb.h, data_ref). */
 void vs_srb_release_data_ref(struct vs_srb *srb)
@@ -257,10 +307,25 @@ void vs_srb_release_data_ref(struct vs_srb *srb)
 	srb->data_ref = NULL;
 }
 
+/* The pool was destroyed while srb was out: count it back in; the last
+ * one frees the pool (already off the port's list). */
+static void return_to_dying_pool(struct vs_srb_pool *p)
+{
+	bool free_pool;
+
+	pthread_spin_lock(&p->get_lock);
+	p->out--;
+	free_pool = p->out == 0 && !p->claimed;
+	p->claimed |= free_pool;
+	pthread_spin_unlock(&p->get_lock);
+	if (free_pool)
+		pool_free_mem(p);
+}
+
 void vs_srb_unref(struct vs_srb *srb)
 {
 	struct vs_srb_pool *p = srb->priv.pool;
-	bool free_pool = false;
+	struct vs_srb *head;
 
 	if (__atomic_sub_fetch(&srb->priv.refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
@@ -274,13 +339,18 @@ void vs_srb_unref(struct vs_srb *srb)
 		srb->priv.buf = NULL;
 	}
 	srb->priv.state = SRB_FREE;
-	pthread_mutex_lock(&p->mu);
-	p->free_stack[p->nfree++] = srb;
-	free_pool = p->dying && p->nfree == p->count && !p->claimed;
-	p->claimed |= free_pool;
-	pthread_mutex_unlock(&p->mu);
-	if (free_pool)
-		pool_free_mem(p);       /* already off the port's list */
+	head = atomic_load_explicit(&p->returned, memory_order_relaxed);
+	do {
+		if (head == POOL_CLOSED) {
+			return_to_dying_pool(p);
+			return;
+		}
+		srb->priv.next = head;
+		/* release: the SRB's last writes (and its link) before anyone
+		 * can take it */
+	} while (!atomic_compare_exchange_weak_explicit(&p->returned, &head, srb,
+	                                                memory_order_release,
+	                                                memory_order_relaxed));
 }
 
 void vs_srb_put(struct vs_srb *srb)

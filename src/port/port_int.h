@@ -374,7 +374,11 @@ void vs_lun_dispatch(struct vs_port_lun *lun);             /* every queue */
 void vs_port_dispatch_all(struct vs_port *port);
 
 /* pool.c */
-void vs_srb_ref(struct vs_srb *srb);
+/* One more reference (srb.priv.refs); inline: start_io takes one per SRB */
+static inline void vs_srb_ref(struct vs_srb *srb)
+{
+	__atomic_fetch_add(&srb->priv.refs, 1, __ATOMIC_RELAXED);
+}
 void vs_srb_unref(struct vs_srb *srb);
 /* End a data-in loan still attached to the SRB (srb.h data_ref). */
 void vs_srb_release_data_ref(struct vs_srb *srb);

@@ -223,10 +223,12 @@ struct vdisk_lun {
 	struct vdisk_lun *xc_tgt[VDISK_XCOPY_MAX_TARGETS];
 
 	/* Work handed out and not yet fully back: bios submitted to the
-	 * backend whose completion handler has not returned, and PR OUT items
-	 * queued on the worker pool.  While non-zero someone holds pointers
-	 * into this LUN (SRB extensions, lun->buf, lun->pr), so it must not be
-	 * freed.  One atomic add/sub per bio, no lock. */
+	 * backend whose completion handler has not returned, READ data lent
+	 * to the submitter (the READ's bio hands its count on to the loan,
+	 * vdisk_rw.c bio_done), and PR OUT items queued on the worker pool.
+	 * While non-zero someone holds pointers into this LUN (SRB
+	 * extensions, lun->buf, lun->pr), so it must not be freed.  One
+	 * atomic add/sub per bio, no lock. */
 	_Atomic uint32_t outstanding;
 	/* Set at detach: worker jobs waiting for a bio give up (-ECANCELED). */
 	_Atomic bool draining;

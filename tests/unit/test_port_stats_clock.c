@@ -10,6 +10,11 @@
  * that completes in a later pass than it arrived in counts the time
  * between the passes.
  * clock_gettime is wrapped at link time (CMakeLists.txt) to count the reads.
+ * The clock the port reads per SRB is vs_now_fast_ns (util/vs_clock.h):
+ * with the TSC switched off it is one clock_gettime each, which the first
+ * tests count exactly; with the TSC on (where the kernel's clocksource is
+ * the TSC) it reads clock_gettime only every 256 us, and the latencies
+ * still add up.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +26,7 @@
 #include <time.h>
 
 #include "loop_sync.h"
+#include "util/vs_clock.h"
 #include "test_fabric.h"
 #include "test_port_mock.h"
 
@@ -114,6 +120,7 @@ static void test_one_clock_read_per_srb_on_a_loop(void **state)
 	struct vs_loop_group *g = ls_group(1);
 	(void)state;
 
+	vs_clock_use_tsc(false);
 	setup(&c, MOCK_INLINE);
 	uint64_t before = hist_total(&c, &st);
 	uint64_t sum_before = st.latency_ns_sum;
@@ -139,14 +146,14 @@ static void complete_all(void *arg)
 
 /* Submitted in one pass, completed in a pass 20 ms later: every command
  * counts about those 20 ms (bucket i holds latencies < 2^i us). */
-static void test_later_pass_counts_the_time_between(void **state)
+static void later_pass_counts_the_time_between(bool tsc)
 {
 	struct ctx c;
 	struct vs_lun_stats st;
 	struct vs_loop_group *g = ls_group(1);
 	struct vs_loop *loop = vs_loop_group_loop(g, 0);
-	(void)state;
 
+	vs_clock_use_tsc(tsc);
 	setup(&c, MOCK_MANUAL);
 	uint64_t before = hist_total(&c, &st);
 	ls_run_on(loop, submit_n, &c);
@@ -162,11 +169,63 @@ static void test_later_pass_counts_the_time_between(void **state)
 	vs_loop_group_destroy(g);
 }
 
+static void test_later_pass_counts_the_time_between(void **state)
+{
+	(void)state;
+	later_pass_counts_the_time_between(false);
+}
+
+static void test_later_pass_counts_the_time_between_tsc(void **state)
+{
+	(void)state;
+	later_pass_counts_the_time_between(true);
+}
+
+/*
+ * With the TSC: N commands read clock_gettime only when a thread's anchor
+ * runs out (every 256 us), on a loop and off it, and every one of them
+ * still lands in the histogram with some time taken.  Where the kernel's
+ * clock is not on the TSC, vs_now_fast_ns reads clock_gettime each time:
+ * the counts of the first test.
+ */
+static void test_tsc_reads_no_clock_per_srb(void **state)
+{
+	struct ctx c;
+	struct vs_lun_stats st;
+	struct vs_loop_group *g = ls_group(1);
+	bool tsc = vs_clock_use_tsc(true);
+	(void)state;
+
+	setup(&c, MOCK_INLINE);
+	uint64_t before = hist_total(&c, &st);
+	uint64_t sum_before = st.latency_ns_sum;
+	ls_run_on(vs_loop_group_loop(g, 0), submit_n, &c);
+	/* a few anchors' worth at most */
+	if (tsc)
+		assert_true(c.reads < N / 4);
+	else
+		assert_int_equal(c.reads, N);
+	assert_int_equal(hist_total(&c, &st) - before, N);
+	assert_true(st.latency_ns_sum > sum_before);
+	sum_before = st.latency_ns_sum;
+	submit_n(&c);
+	if (tsc)
+		assert_true(c.reads < N / 4);
+	else
+		assert_int_equal(c.reads, 2 * N);
+	assert_int_equal(hist_total(&c, &st) - before, 2 * N);
+	assert_true(st.latency_ns_sum > sum_before);
+	teardown(&c);
+	vs_loop_group_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_one_clock_read_per_srb_on_a_loop),
 		cmocka_unit_test(test_later_pass_counts_the_time_between),
+		cmocka_unit_test(test_later_pass_counts_the_time_between_tsc),
+		cmocka_unit_test(test_tsc_reads_no_clock_per_srb),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,6 +56,10 @@ struct vs_svc_host_config {
 	uint16_t transport_version;
 	/* Where log lines go (one per event, never per I/O); NULL: quiet. */
 	void (*log)(int level, const char *line);   /* level: 0 error, 1 warn, 2 info, 3 debug */
+	/* Bytes of REGIONs all connected services may lend at once (address
+	 * space vstord maps for them; doc/service-protocol.md "Lending");
+	 * 0: 4 TiB. */
+	uint64_t lend_max_bytes;
 };
 
 /* Bind the socket (0600, as the control socket).  NULL with one line in

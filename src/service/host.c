@@ -154,6 +154,10 @@ static void conn_close(struct vs_svc_host *h, struct svc_conn *c)
 			break;
 		}
 	}
+	/* its regions are unmapped with its area, once the last command
+	 * using them is done: a bounded wait, no longer counted here */
+	h->lent -= c->region_bytes;
+	c->region_bytes = 0;
 	pthread_mutex_unlock(&h->lock);
 	vs_conn_put(c);            /* the host's */
 }
@@ -566,21 +570,40 @@ static void on_detach(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 
 /* One message from a service; false when it is to go. */
 /* REGION: memory the service lends (region.c); refused ones are answered,
- * the connection stays. */
-static void on_region(struct svc_conn *c, const struct vs_svc_region *m, int fd)
+ * the connection stays.  All services together map at most lend_max
+ * bytes: address space is vstord's to keep. */
+static void on_region(struct vs_svc_host *h, struct svc_conn *c, const struct vs_svc_region *m,
+                      int fd)
 {
 	char why[VS_SVC_TEXT_MAX] = "";
+	bool room;
 	int rc;
 
+	pthread_mutex_lock(&h->lock);
+	room = m->size_bytes <= h->lend_max - h->lent;
+	if (room)
+		h->lent += m->size_bytes;       /* taken back below if refused */
+	pthread_mutex_unlock(&h->lock);
 	if (!(c->features & VS_SVC_F_LEND)) {
 		snprintf(why, sizeof(why), "region: feature LEND was not offered in HELLO");
 		rc = -EINVAL;
 	} else if (m->flags) {
 		snprintf(why, sizeof(why), "flags: 0x%x (none are defined)", m->flags);
 		rc = -EINVAL;
+	} else if (!room) {
+		snprintf(why, sizeof(why), "size_bytes: %llu more would pass the %llu bytes services "
+		         "may lend in all", (unsigned long long)m->size_bytes,
+		         (unsigned long long)h->lend_max);
+		rc = -ENOSPC;
 	} else {
 		rc = vs_region_add(c->area, m->region, fd, m->size_bytes, why, sizeof(why));
 	}
+	pthread_mutex_lock(&h->lock);
+	if (rc == 0)
+		c->region_bytes += m->size_bytes;
+	else if (room)
+		h->lent -= m->size_bytes;
+	pthread_mutex_unlock(&h->lock);
 	if (rc == 0)
 		vs_host_log(c->host, 2, "service %s lent region %u: %llu MiB", c->name, m->region,
 		            (unsigned long long)(m->size_bytes >> 20));
@@ -643,7 +666,7 @@ static bool on_packet(struct vs_svc_host *h, struct svc_conn *c, const struct vs
 		on_detach(h, c, m);
 		return true;
 	case VS_SVC_MSG_REGION:
-		on_region(c, m, fd);
+		on_region(h, c, m, fd);
 		return true;
 	default:
 		vs_conn_kill(c, true, "HELLO again");
@@ -806,6 +829,7 @@ struct vs_svc_host *vs_svc_host_create(const struct vs_svc_host_config *cfg, cha
 	}
 	h->cfg = *cfg;
 	h->hang_ms = cfg->hang_timeout_ms ? cfg->hang_timeout_ms : SVC_HANG_DEFAULT_MS;
+	h->lend_max = cfg->lend_max_bytes ? cfg->lend_max_bytes : SVC_LEND_DEFAULT_MAX;
 	h->wake_fd = h->epfd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	if (vs_unix_listen(path, SOCK_SEQPACKET, "--service-socket", &l, err, errlen) < 0) {

@@ -47,6 +47,7 @@
 #define SVC_DEFAULT_NEXUS     4096u
 #define SVC_DEFAULT_DATA      (64ULL << 20)
 #define SVC_HANG_DEFAULT_MS   15000u
+#define SVC_LEND_DEFAULT_MAX  (4ULL << 40)      /* REGION bytes of all services */
 
 /* ---------------------------------------------------------------- area.c */
 
@@ -169,6 +170,7 @@ struct svc_conn {
 	pthread_mutex_t send_lock;      /* messages to the service come from two threads */
 
 	_Atomic uint64_t commands, bytes_shared, bytes_copied, bytes_lent;
+	uint64_t region_bytes;          /* host thread: what its REGIONs count in host->lent */
 };
 
 /* The proxy's SRB extension: what a read sent from a REGION holds. */
@@ -242,6 +244,8 @@ struct vs_svc_host {
 	const struct vs_svc_host_targets *targets;
 	void *targets_ctx;
 	uint32_t hang_ms;
+	uint64_t lend_max;              /* cfg.lend_max_bytes or its default */
+	uint64_t lent;                  /* lock: REGION bytes of the connections open */
 	uid_t owner;
 	dev_t dev;
 	ino_t ino;

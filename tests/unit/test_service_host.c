@@ -80,6 +80,8 @@ static int t_lun_remove(void *ctx, const char *iqn, uint64_t lun, bool force, ch
 
 static const struct vs_svc_host_targets targets = { t_lun_add, t_lun_remove };
 
+static uint64_t fix_lend_max;   /* the next fix_new's lend_max_bytes */
+
 static struct fix *fix_new(uint32_t hang_ms)
 {
 	struct fix *f = calloc(1, sizeof(*f));
@@ -95,7 +97,8 @@ static struct fix *fix_new(uint32_t hang_ms)
 	f->loops = vs_loop_group_create(2, "svctest");
 	assert_non_null(f->loops);
 	assert_int_equal(vs_loop_group_start(f->loops), 0);
-	struct vs_svc_host_config hc = { .socket_path = f->path, .hang_timeout_ms = hang_ms };
+	struct vs_svc_host_config hc = { .socket_path = f->path, .hang_timeout_ms = hang_ms,
+	                                 .lend_max_bytes = fix_lend_max };
 	f->h = vs_svc_host_create(&hc, err, sizeof(err));
 	assert_non_null(f->h);
 	assert_int_equal(vs_svc_host_start(f->h, f->loops, &targets, f, err, sizeof(err)), 0);
@@ -522,6 +525,41 @@ static void test_lend(void **state)
 	fix_free(f);
 }
 
+/* All services together lend at most lend_max_bytes; a connection that
+ * goes gives its share back. */
+static void test_lend_limit(void **state)
+{
+	(void)state;
+	fix_lend_max = 131072;
+	struct fix *f = fix_new(0);
+	fix_lend_max = 0;
+	struct vs_svc_reply rep;
+	struct svc_raw *a = svc_raw_connect(f->path, "a", TARGET, 16);
+	struct svc_raw *b = svc_raw_connect(f->path, "b", TARGET, 16);
+	int fd = sealed_memfd(65536, true);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(svc_raw_region(a, 1, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, 0);
+	assert_int_equal(svc_raw_region(b, 1, fd, 65536, &rep), 0);
+	assert_int_equal(rep.status, 0);
+	assert_int_equal(svc_raw_region(a, 2, fd, 4096, &rep), 0);
+	assert_int_equal(rep.status, -ENOSPC);
+	assert_non_null(strstr(rep.message, "services may lend in all"));
+	svc_raw_close(b);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(svc_raw_region(a, 2, fd, 65536, &rep), 0);
+		if (rep.status != -ENOSPC)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(rep.status, 0);
+	close(fd);
+	svc_raw_close(a);
+	fix_free(f);
+}
+
 static void test_hang(void **state)
 {
 	(void)state;
@@ -737,6 +775,7 @@ int main(void)
 		cmocka_unit_test(test_zero_copy),
 		cmocka_unit_test(test_hostile_completions),
 		cmocka_unit_test(test_lend),
+		cmocka_unit_test(test_lend_limit),
 		cmocka_unit_test(test_hang),
 		cmocka_unit_test(test_restart_reattaches),
 		cmocka_unit_test(test_detach_and_lun_gone),

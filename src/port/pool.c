@@ -8,18 +8,24 @@
  * the fabric's (vs_srb_put) and the miniport's (vs_port_complete).  So a
  * late completion after an abort or reset can never touch a reused SRB.
  *
- * Free SRBs sit in two lists, linked through srb->priv.next (a free SRB is
- * in no queue):
- *  - `local`, which only vs_srb_get reads and writes, under get_lock.  A
- *    pool has one submitter (a fabric connection, a class disk under its
- *    own lock), so that lock is never contended on the I/O path; it stays
- *    because the API lets any thread call vs_srb_get.
+ * Free SRBs sit in three lists, linked through srb->priv.next (a free SRB
+ * is in no queue):
+ *  - `hot` and `local`, which only vs_srb_get reads and writes, under
+ *    get_lock.  A pool has one submitter (a fabric connection, a class
+ *    disk under its own lock), so that lock is never contended on the I/O
+ *    path; it stays because the API lets any thread call vs_srb_get.
  *  - `returned`, a lock-free stack the last reference pushes onto from
- *    any thread (one compare-and-swap).  vs_srb_get takes the whole of it
- *    with one exchange when `local` is empty.  Nothing ever pops a single
- *    SRB off `returned`, so there is no ABA: a push's CAS only succeeds
- *    if the head is still the one its link points at, and whatever that
- *    head is, the link is right.
+ *    any thread (one compare-and-swap).  Nothing ever pops a single SRB
+ *    off `returned`, so there is no ABA: a push's CAS only succeeds if the
+ *    head is still the one its link points at, and whatever that head is,
+ *    the link is right.
+ * vs_srb_get takes from `hot` (SRBs taken back from `returned`, the most
+ * recently freed first), then the whole of `returned` with one exchange
+ * when a plain load sees something there, and only then from `local` (the
+ * SRBs never used yet).  So the SRBs in use stay the few that were just
+ * freed, whose buffers are still in cache: taking `local` first made every
+ * get cycle through all of the pool's buffers, and 1 MiB writes, received
+ * into cold buffers, ran 15 % slower.
  * Before, one mutex guarded a single free stack, taken at every get and
  * every return: two lock/unlock pairs per SRB, a quarter of the stack's
  * in-process cost.
@@ -47,7 +53,8 @@ struct vs_srb_pool {
 	_Alignas(64) _Atomic(struct vs_srb *) returned;
 	_Alignas(64) pthread_spinlock_t get_lock;
 	/* under get_lock: */
-	struct vs_srb *local;
+	struct vs_srb *hot;             /* taken back from `returned` */
+	struct vs_srb *local;           /* never used yet */
 	bool dying;                     /* destroyed (returned is POOL_CLOSED) */
 	bool claimed;                   /* someone is freeing it */
 	uint32_t out;                   /* dying: SRBs not yet back */
@@ -194,7 +201,8 @@ static bool pool_retire(struct vs_srb_pool *p)
 		                                              memory_order_acq_rel);
 
 		p->dying = true;
-		p->out = p->count - list_length(p->local) - list_length(ret);
+		p->out = p->count - list_length(p->local) - list_length(p->hot) -
+		         list_length(ret);
 	}
 	mine = p->out == 0 && !p->claimed;
 	p->claimed |= mine;
@@ -241,18 +249,23 @@ struct vs_srb *vs_srb_get(struct vs_srb_pool *p)
 	if (!port_arg(p, "srb_get: pool"))
 		return NULL;
 	pthread_spin_lock(&p->get_lock);
-	s = p->local;
-	if (!s && !p->dying)
-		/* acquire: pairs with the pushes' release (every change to
-		 * `returned` is a read-modify-write, so each push's release
-		 * sequence reaches this exchange) */
-		s = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
-	if (!s || p->dying) {
-		pthread_spin_unlock(&p->get_lock);
-		return NULL;
+	if (p->dying) {
+		s = NULL;
+	} else if ((s = p->hot)) {
+		p->hot = s->priv.next;
+	} else if (atomic_load_explicit(&p->returned, memory_order_relaxed) &&
+	           /* acquire: pairs with the pushes' release (every change
+	            * to `returned` is a read-modify-write, so each push's
+	            * release sequence reaches this exchange); only we take
+	            * from it, so what the load saw is still there */
+	           (s = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire))) {
+		p->hot = s->priv.next;
+	} else if ((s = p->local)) {
+		p->local = s->priv.next;
 	}
-	p->local = s->priv.next;
 	pthread_spin_unlock(&p->get_lock);
+	if (!s)
+		return NULL;
 
 	/* reset everything but the extension pointer and the pool link */
 	void *ext = s->ext;

@@ -363,6 +363,35 @@ static void test_srb_back_after_port_gone(void **state)
 	mock_free(m);
 }
 
+/* A freed SRB is the next one handed out, its buffer still in cache: the
+ * pool does not cycle through SRBs never used while freed ones wait (1 MiB
+ * writes into cold buffers ran 15 % slower). */
+static void test_freed_first(void **state)
+{
+	struct mock *m = mock_new(MOCK_INLINE);
+	struct tf *tf = tf_create(&mock_miniport, NULL, m);
+	(void)state;
+
+	assert_non_null(tf);
+	struct vs_srb_pool *pool = vs_srb_pool_create(tf_port(tf), 16, 4096);
+	struct vs_srb *a = vs_srb_get(pool), *b = vs_srb_get(pool);
+
+	assert_non_null(a);
+	assert_non_null(b);
+	for (int i = 0; i < 100; i++) {
+		vs_srb_put(b);
+		vs_srb_put(a);
+		/* most recently freed first */
+		assert_ptr_equal(vs_srb_get(pool), a);
+		assert_ptr_equal(vs_srb_get(pool), b);
+	}
+	vs_srb_put(a);
+	vs_srb_put(b);
+	vs_srb_pool_destroy(pool);
+	tf_destroy(tf);
+	mock_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -370,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_two_getters),
 		cmocka_unit_test(test_destroy_while_returning),
 		cmocka_unit_test(test_srb_back_after_port_gone),
+		cmocka_unit_test(test_freed_first),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,7 +31,11 @@
  * allows both).
  *
  * On tmpfs/ramfs a READ that may borrow memory (VS_BIO_MAY_LEND) is answered
- * from a mapping of the file, no system call and no copy (file_map.c).
+ * from a mapping of the file, no system call and no copy (file_map.c); a
+ * READ that needs its loan to stay as it was (VS_BIO_LEND_STABLE: iSCSI
+ * data digests) too, because there writes, unmaps and write-zeroes are
+ * made in submit and held back while they overlap such a loan
+ * (file_stable.c).
  *
  * Durability (SBC-3 4.15, SYNCHRONIZE CACHE and FUA): the page cache is a
  * volatile write cache, so has_write_cache is true and FLUSH is
@@ -58,7 +62,6 @@
 #include "file_dev.h"
 #include "iov.h"
 
-#define FILE_INLINE_IOV   64        /* iovecs per inline preadv2/pwritev2 call */
 
 static bool dio_aligned(const struct file_dev *d, const struct vs_bio *bio)
 {
@@ -99,28 +102,6 @@ static bool dio_aligned(const struct file_dev *d, const struct vs_bio *bio)
  */
 enum inline_mode { INLINE_OFF = 0, INLINE_NOWAIT, INLINE_MEMFS };
 
-/* The bio's not-yet-transferred bytes as an iovec array (at most max
- * entries, the last one trimmed to the bio's length). */
-static int inline_window(struct vs_bio *bio, struct iovec *v, int max)
-{
-	struct bio_state *s = st(bio);
-	uint64_t left = bio->length - s->done_bytes;
-	int n = 0;
-	for (uint32_t i = s->idx; i < (uint32_t)bio->iovcnt && left && n < max; i++) {
-		uint64_t off = i == s->idx ? s->seg_off : 0;
-		uint64_t len = bio->iov[i].iov_len - off;
-		if (len == 0)
-			continue;
-		if (len > left)
-			len = left;
-		v[n].iov_base = (char *)bio->iov[i].iov_base + off;
-		v[n].iov_len = len;
-		n++;
-		left -= len;
-	}
-	return n;
-}
-
 /* Try to do a READ/WRITE bio here and now.  true: done() has run.  false:
  * the bio (with whatever progress was made) goes to io_uring. */
 static bool try_inline(struct file_dev *d, struct vs_bio *bio)
@@ -137,7 +118,7 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 
 	for (int intr = 0; intr < 16;) {
 		struct iovec v[FILE_INLINE_IOV];
-		int n = inline_window(bio, v, FILE_INLINE_IOV);
+		int n = vs_file_iov_window(bio, v, FILE_INLINE_IOV);
 		off_t off = (off_t)(bio->offset + s->done_bytes);
 		ssize_t r = rd ? preadv2(d->fd, v, n, off, flags)
 		               : pwritev2(d->fd, v, n, off, flags);
@@ -209,13 +190,16 @@ static int file_submit(void *h, struct vs_bio *bio, void *ctx)
 		return -EINVAL;
 	}
 
-	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && vs_file_map_lend(d, bio)) {
+	if (bio->op == VS_BIO_READ && (bio->flags & VS_BIO_MAY_LEND) && vs_file_stable_lend(d, bio)) {
 		vs_bio_complete(bio, 0);
 		return 0;
 	}
 	/* Pages about to become holes are not lent from here on. */
 	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
 		vs_file_map_forget(d, bio->offset, bio->length);
+	/* With stable loans, changes are made here and now (file_stable.c). */
+	if (bio->op != VS_BIO_READ && bio->op != VS_BIO_FLUSH && vs_file_stable_change(d, bio))
+		return 0;
 	memset(st(bio), 0, sizeof(struct bio_state));
 	if (bio->op == VS_BIO_READ || bio->op == VS_BIO_WRITE) {
 		advance(bio, 0);   /* step over leading empty iovecs */
@@ -273,6 +257,7 @@ static uint32_t direct_alignment(int fd, bool is_blk, uint32_t *offset_align)
 
 static void file_free(struct file_dev *d)
 {
+	vs_file_stable_close(d);
 	vs_file_map_close(d);
 	if (d->zero_buf)
 		munmap(d->zero_buf, FILE_ZERO_BUF);
@@ -469,6 +454,7 @@ static void *file_open(struct vs_backend_open_args *args)
 	}
 
 	vs_file_map_open(d, cur);
+	vs_file_stable_open(d);
 	if (vs_file_rings_open(d, nrings) < 0) {
 		file_free(d);
 		return NULL;
@@ -586,11 +572,12 @@ static int file_block_status(void *h, uint64_t offset, uint64_t len,
 	return 0;
 }
 
-/* Nothing to do: the mapping stays until close (file_map.c). */
+/* The mapping stays until close (file_map.c); a stable loan lets the
+ * changes it held back go (file_stable.c). */
 static void file_lend_end(void *h, struct vs_bio *bio)
 {
-	(void)h;
-	(void)bio;
+	if (bio->flags & VS_BIO_LEND_STABLE)
+		vs_file_stable_lend_end(h, bio);
 }
 
 static const struct vs_backend_ops file_ops = {
@@ -608,5 +595,6 @@ static const struct vs_backend_ops file_ops = {
 	.resize = file_resize,
 	.block_status = file_block_status,
 	.lend_end = file_lend_end,
+	.lend_stable = true,
 };
 VS_BACKEND_BUILTIN(file_ops)

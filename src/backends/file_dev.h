@@ -13,10 +13,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sys/uio.h>
+
 #include "vstor/backend.h"
 #include "page_map.h"
+#include "stable_loans.h"
 
 #define FILE_ZERO_BUF     (1u << 20)   /* read-only zeroes for the write fallback */
+#define FILE_INLINE_IOV   64           /* iovecs per inline preadv2/pwritev2 call */
 
 struct file_ring;
 
@@ -41,6 +45,9 @@ struct file_dev {
 	uint64_t lend_len;                       /* bytes mapped */
 	struct page_map lend_map;                /* pages known to hold data */
 	atomic_bool lend_on;                     /* off once the file outgrew lend_len */
+	/* file_stable.c: loans that stay as lent; changes made in submit */
+	bool stable;
+	struct stable_loans loans;
 
 	/* file_ring.c.  Read by every request that goes to io_uring, written
 	 * only at open and close. */
@@ -68,8 +75,8 @@ struct bio_state {
 	uint8_t  tried;        /* bit per stage already attempted */
 	uint16_t retries;      /* transient errors seen (bounded) */
 };
-_Static_assert(sizeof(struct bio_state) <= sizeof(((struct vs_bio *)0)->backend_scratch),
-               "bio_state must fit in backend_scratch");
+_Static_assert(sizeof(struct bio_state) <= LOANS_SCRATCH * sizeof(uint64_t),
+               "bio_state must fit in backend_scratch before the loan links");
 
 static inline struct bio_state *st(struct vs_bio *bio)
 {
@@ -95,6 +102,28 @@ static inline void advance(struct vs_bio *bio, uint64_t n)
 	/* Skip empty iovecs so the next piece always starts on real bytes. */
 	while (s->idx < (uint32_t)bio->iovcnt && bio->iov[s->idx].iov_len == 0)
 		s->idx++;
+}
+
+/* The bio's not-yet-transferred bytes as an iovec array (at most max
+ * entries, the last one trimmed to the bio's length). */
+static inline int vs_file_iov_window(struct vs_bio *bio, struct iovec *v, int max)
+{
+	struct bio_state *s = st(bio);
+	uint64_t left = bio->length - s->done_bytes;
+	int n = 0;
+	for (uint32_t i = s->idx; i < (uint32_t)bio->iovcnt && left && n < max; i++) {
+		uint64_t off = i == s->idx ? s->seg_off : 0;
+		uint64_t len = bio->iov[i].iov_len - off;
+		if (len == 0)
+			continue;
+		if (len > left)
+			len = left;
+		v[n].iov_base = (char *)bio->iov[i].iov_base + off;
+		v[n].iov_len = len;
+		n++;
+		left -= len;
+	}
+	return n;
 }
 
 /* A read hit end of file (someone shrank it under us): past EOF is a hole. */
@@ -127,6 +156,21 @@ void vs_file_map_written(struct file_dev *d, uint64_t off, uint64_t len);
 void vs_file_map_forget(struct file_dev *d, uint64_t off, uint64_t len);
 void vs_file_map_resized(struct file_dev *d, uint64_t old_size, uint64_t new_size);
 
+/* ---- file_stable.c: stable loans of a memory file (see there) ---- */
+
+/* After vs_file_map_open: stable loans if the file lends and its writes
+ * are inline copies. */
+void vs_file_stable_open(struct file_dev *d);
+void vs_file_stable_close(struct file_dev *d);    /* after the last loan */
+/* A READ with VS_BIO_MAY_LEND (checked): lent (bio->lent set, and with
+ * VS_BIO_LEND_STABLE a stable loan begun), or false: copy it. */
+bool vs_file_stable_lend(struct file_dev *d, struct vs_bio *bio);
+void vs_file_stable_lend_end(struct file_dev *d, struct vs_bio *bio);
+/* A checked write, unmap or write-zeroes: true if it was taken here (made
+ * and completed, or held back behind a stable loan); false: go on as
+ * without stable loans. */
+bool vs_file_stable_change(struct file_dev *d, struct vs_bio *bio);
+
 /* ---- file_ring.c ---- */
 
 #define FILE_MAX_RINGS     64
@@ -144,5 +188,9 @@ void vs_file_rings_close(struct file_dev *d);
  * done() runs once, from that ring's completion thread.  Never blocks on
  * I/O. */
 void vs_file_ring_submit(struct file_dev *d, struct vs_bio *bio);
+/* An UNMAP / WRITE_ZEROES bio's next zeroing step not tried yet
+ * (bio_state.stage): punch or zero range, as the file system allows, and
+ * in the end plain writes of zeroes. */
+void vs_file_zero_next_stage(struct file_dev *d, struct vs_bio *bio);
 
 #endif

@@ -223,7 +223,7 @@ static void prep_zero(struct file_dev *d, struct vs_bio *bio, struct io_uring_sq
  * write-zeroes prefers to keep the allocation (zero range); both end with
  * writing zeroes, which always works.
  */
-static void zero_next_stage(struct file_dev *d, struct vs_bio *bio)
+void vs_file_zero_next_stage(struct file_dev *d, struct vs_bio *bio)
 {
 	struct bio_state *s = st(bio);
 	bool trim = bio->op == VS_BIO_UNMAP || (bio->flags & VS_BIO_MAY_TRIM);
@@ -318,7 +318,7 @@ void vs_file_ring_submit(struct file_dev *d, struct vs_bio *bio)
 	struct file_ring *r = ring_of_caller(d);
 
 	if (bio->op == VS_BIO_UNMAP || bio->op == VS_BIO_WRITE_ZEROES)
-		zero_next_stage(d, bio);
+		vs_file_zero_next_stage(d, bio);
 	atomic_fetch_add_explicit(&r->outstanding, 1, memory_order_relaxed);
 	pthread_mutex_lock(&r->sq_lock);
 	r->bios++;
@@ -391,7 +391,7 @@ static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, i
 					atomic_store(&d->zero_range_ok, false);
 				else
 					atomic_store(&d->punch_ok, false);
-				zero_next_stage(d, bio);
+				vs_file_zero_next_stage(d, bio);
 				return ACT_RESUBMIT;
 			}
 			*err = res;

@@ -60,7 +60,7 @@
  *
  * Everything completes inline (done() has run when submit returns), but
  * for a write, unmap or write-zeroes held back by a stable loan
- * (ram_loans.h): it completes when that loan ends, on the thread ending it.
+ * (stable_loans.h): it completes when that loan ends, on the thread ending it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -74,7 +74,7 @@
 #include "iov.h"
 #include "mem_limit.h"
 #include "page_map.h"
-#include "ram_loans.h"
+#include "stable_loans.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -87,7 +87,7 @@ struct ram_dev {
 	unsigned page_shift;
 	struct page_map map;       /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
-	struct ram_loans loans;    /* stable loans and the changes they hold back */
+	struct stable_loans loans;    /* stable loans and the changes they hold back */
 	bool overcommit;           /* not counted against the memory limit */
 };
 
@@ -194,7 +194,7 @@ static int ram_check(const struct vs_opts *o)
 	return 0;
 }
 
-static void ram_apply(void *dev, struct vs_bio *bio);
+static int ram_apply(void *dev, struct vs_bio *bio);
 
 static void *ram_open(struct vs_backend_open_args *args)
 {
@@ -263,7 +263,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	}
 	atomic_init(&d->size, size);
 	pthread_mutex_init(&d->resize_lock, NULL);
-	vs_ram_loans_init(&d->loans, ram_apply, d);
+	vs_loans_init(&d->loans, ram_apply, d);
 	return d;
 }
 
@@ -273,7 +273,7 @@ static void ram_close(void *h)
 	unpromise(atomic_load(&d->size), d->overcommit);
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
-	vs_ram_loans_destroy(&d->loans);
+	vs_loans_destroy(&d->loans);
 	vs_page_map_free(&d->map);
 	free(d);
 }
@@ -376,7 +376,7 @@ static void ram_read(struct ram_dev *d, struct vs_bio *bio)
 		return;
 	if ((bio->flags & VS_BIO_MAY_LEND) && page_map_all_set(&d->map, bio->offset, left)) {
 		if (bio->flags & VS_BIO_LEND_STABLE)
-			vs_ram_loan_begin(&d->loans, bio);
+			vs_loans_lend_begin(&d->loans, bio);
 		bio->lent = d->base + bio->offset;
 		return;
 	}
@@ -400,26 +400,28 @@ static void ram_read(struct ram_dev *d, struct vs_bio *bio)
 	}
 }
 
-/* A write, unmap or write-zeroes, already checked (ram_loans.h apply). */
-static void ram_apply(void *dev, struct vs_bio *bio)
+/* A write, unmap or write-zeroes, already checked (stable_loans.h apply):
+ * memory, so it cannot fail. */
+static int ram_apply(void *dev, struct vs_bio *bio)
 {
 	struct ram_dev *d = dev;
 
 	if (bio->op != VS_BIO_WRITE) {
 		ram_zero(d, bio->offset, bio->length);
-		return;
+		return 0;
 	}
 	if (bio->length == 0)
-		return;
+		return 0;
 	ram_copy_in(d->base + bio->offset, bio->iov, bio->length);
 	page_map_bytes(&d->map, bio->offset, bio->length, true);
+	return 0;
 }
 
 static int ram_submit(void *h, struct vs_bio *bio, void *ctx)
 {
 	struct ram_dev *d = h;
 	uint64_t size = atomic_load_explicit(&d->size, memory_order_acquire);
-	enum ram_change how;
+	enum loan_change how;
 	int rc;
 
 	(void)ctx;
@@ -442,11 +444,11 @@ static int ram_submit(void *h, struct vs_bio *bio, void *ctx)
 		/* fall through */
 	case VS_BIO_UNMAP:
 	case VS_BIO_WRITE_ZEROES:
-		how = vs_ram_change_begin(&d->loans, bio);
-		if (how == RAM_CHANGE_HELD)
+		how = vs_loans_change_begin(&d->loans, bio);
+		if (how == LOAN_CHANGE_HELD)
 			return 0;       /* completes when the loans in its way end */
-		ram_apply(d, bio);
-		vs_ram_change_end(&d->loans, how);
+		(void)ram_apply(d, bio);
+		vs_loans_change_end(&d->loans, how);
 		break;
 	default:
 		return -EINVAL;
@@ -507,7 +509,7 @@ static void ram_lend_end(void *h, struct vs_bio *bio)
 	struct ram_dev *d = h;
 
 	if (bio->flags & VS_BIO_LEND_STABLE)
-		vs_ram_loan_end(&d->loans, bio);
+		vs_loans_lend_end(&d->loans, bio);
 }
 
 /* The allocation map (see the top of the file): the state of the page at

@@ -590,7 +590,7 @@ static void test_lend_written_range(void **state)
 	vs_bdev_close(b);
 }
 
-/* ---- stable loans (VS_BIO_LEND_STABLE, ram_loans.c) ---- */
+/* ---- stable loans (VS_BIO_LEND_STABLE, stable_loans.c) ---- */
 
 /* A change submitted without waiting: *w counts its completion. */
 static void change_async(struct vs_bdev *b, struct vs_bio *bio, struct iovec *v, uint8_t op,

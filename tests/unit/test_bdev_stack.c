@@ -213,6 +213,23 @@ static const struct vs_backend_ops tmem_ops = {
 	.learned = tmem_learned,
 };
 
+/* tlend: tmem that says it lends (lend_end) but keeps no stable loans;
+ * it records the flags each READ reached it with and lends nothing. */
+static _Atomic uint32_t tlend_read_flags;
+
+static int tlend_submit(void *h, struct vs_bio *bio, void *ctx)
+{
+	if (bio->op == VS_BIO_READ)
+		atomic_store(&tlend_read_flags, bio->flags);
+	return tmem_submit(h, bio, ctx);
+}
+
+static void tlend_lend_end(void *h, struct vs_bio *bio)
+{
+	(void)h;
+	(void)bio;
+}
+
 /* ------------------------------------------------------------ tpass */
 
 #define TPASS_CTX 48
@@ -422,6 +439,15 @@ static int group_setup(void **state)
 {
 	(void)state;
 	assert_int_equal(vs_backend_register(&tmem_ops, "test"), 0);
+	{
+		static struct vs_backend_ops tlend_ops;
+
+		tlend_ops = tmem_ops;
+		tlend_ops.name = "tlend";
+		tlend_ops.submit = tlend_submit;
+		tlend_ops.lend_end = tlend_lend_end;
+		assert_int_equal(vs_backend_register(&tlend_ops, "test"), 0);
+	}
 	assert_int_equal(vs_filter_register(&tpass_ops, "test"), 0);
 	assert_int_equal(vs_filter_register(&tsplit_ops, "test"), 0);
 	assert_int_equal(vs_filter_register(&tkeep_ops, "test"), 0);
@@ -1122,6 +1148,35 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * VS_BIO_MAY_LEND reaches a backend that lends; with VS_BIO_LEND_STABLE
+ * only one that also keeps stable loans (backend.h lend_stable): a backend
+ * without would let a write change bytes the caller has checksummed.
+ */
+static void test_stable_loans_only_where_kept(void **state)
+{
+	(void)state;
+	struct vs_bdev_desc d = { .kind = VS_LAYER_BACKEND, .name = "tlend", .opts = mem_kv,
+	                          .nopts = 1 };
+	struct vs_bdev *b = vs_bdev_open_stack(&d, NULL);
+	struct req r;
+
+	assert_non_null(b);
+	req_init(&r, VS_BIO_READ, 0, 512);
+	r.bio.flags = VS_BIO_MAY_LEND;
+	assert_int_equal(vs_bdev_submit(b, &r.bio), 0);
+	assert_int_equal(r.done, 1);
+	assert_true(atomic_load(&tlend_read_flags) & VS_BIO_MAY_LEND);
+
+	req_init(&r, VS_BIO_READ, 0, 512);
+	r.bio.flags = VS_BIO_MAY_LEND | VS_BIO_LEND_STABLE;
+	assert_int_equal(vs_bdev_submit(b, &r.bio), 0);
+	assert_int_equal(r.done, 1);
+	assert_false(atomic_load(&tlend_read_flags) & VS_BIO_MAY_LEND);
+	assert_null(r.bio.lent);
+	vs_bdev_close(b);
+}
+
 static void test_threads_share_the_pool(void **state)
 {
 	(void)state;
@@ -1174,6 +1229,7 @@ int main(void)
 		cmocka_unit_test(test_filter_keeps_events),
 		cmocka_unit_test(test_set_options),
 		cmocka_unit_test(test_threads_share_the_pool),
+		cmocka_unit_test(test_stable_loans_only_where_kept),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, NULL);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Stable loans of a RAM disk (ram_loans.h).
+ * Stable loans (stable_loans.h).
  *
  * While no stable loan exists (busy == 0) a change takes no lock: it
  * counts itself in fast_changes, looks at busy once more, and is applied.
@@ -13,22 +13,32 @@
  */
 #include <sched.h>
 
-#include "ram_loans.h"
+#include "stable_loans.h"
 
-/* The links live in the bios' backend_scratch: the RAM disk is the bottom
- * of its stack, so the field is ours. */
+/* The links live in the bios' backend_scratch (the backend is the bottom
+ * of its stack, so the field is the backend's and these two words ours). */
+_Static_assert(LOANS_SCRATCH + 2 <= sizeof(((struct vs_bio *)0)->backend_scratch) /
+                                    sizeof(uint64_t), "loan links fit in backend_scratch");
+
 static struct vs_bio **next_of(struct vs_bio *b)
 {
-	return (struct vs_bio **)(void *)&b->backend_scratch[0];
+	return (struct vs_bio **)(void *)&b->backend_scratch[LOANS_SCRATCH];
 }
 
 static struct vs_bio **prev_of(struct vs_bio *b)
 {
-	return (struct vs_bio **)(void *)&b->backend_scratch[1];
+	return (struct vs_bio **)(void *)&b->backend_scratch[LOANS_SCRATCH + 1];
 }
 
-void vs_ram_loans_init(struct ram_loans *l, void (*apply)(void *dev, struct vs_bio *bio),
-                       void *dev)
+/* A held change's result, between apply and its completion: prev is not
+ * used by held changes. */
+static int64_t *err_of(struct vs_bio *b)
+{
+	return (int64_t *)(void *)&b->backend_scratch[LOANS_SCRATCH + 1];
+}
+
+void vs_loans_init(struct stable_loans *l, int (*apply)(void *dev, struct vs_bio *bio),
+                   void *dev)
 {
 	pthread_mutex_init(&l->lock, NULL);
 	atomic_init(&l->busy, 0);
@@ -40,7 +50,7 @@ void vs_ram_loans_init(struct ram_loans *l, void (*apply)(void *dev, struct vs_b
 	l->dev = dev;
 }
 
-void vs_ram_loans_destroy(struct ram_loans *l)
+void vs_loans_destroy(struct stable_loans *l)
 {
 	pthread_mutex_destroy(&l->lock);
 }
@@ -50,7 +60,7 @@ static bool overlap(const struct vs_bio *a, const struct vs_bio *b)
 	return a->offset < b->offset + b->length && b->offset < a->offset + a->length;
 }
 
-static bool overlaps_a_loan(const struct ram_loans *l, const struct vs_bio *change)
+static bool overlaps_a_loan(const struct stable_loans *l, const struct vs_bio *change)
 {
 	for (struct vs_bio *b = l->loans; b; b = *next_of(b))
 		if (overlap(b, change))
@@ -58,11 +68,11 @@ static bool overlaps_a_loan(const struct ram_loans *l, const struct vs_bio *chan
 	return false;
 }
 
-enum ram_change vs_ram_change_begin(struct ram_loans *l, struct vs_bio *bio)
+enum loan_change vs_loans_change_begin(struct stable_loans *l, struct vs_bio *bio)
 {
 	atomic_fetch_add(&l->fast_changes, 1);
 	if (atomic_load(&l->busy) == 0)
-		return RAM_CHANGE_FAST;
+		return LOAN_CHANGE_FAST;
 	atomic_fetch_sub(&l->fast_changes, 1);
 
 	pthread_mutex_lock(&l->lock);
@@ -72,20 +82,20 @@ enum ram_change vs_ram_change_begin(struct ram_loans *l, struct vs_bio *bio)
 		l->held_tail = next_of(bio);
 		atomic_fetch_add(&l->busy, 1);
 		pthread_mutex_unlock(&l->lock);
-		return RAM_CHANGE_HELD;
+		return LOAN_CHANGE_HELD;
 	}
-	return RAM_CHANGE_LOCKED;
+	return LOAN_CHANGE_LOCKED;
 }
 
-void vs_ram_change_end(struct ram_loans *l, enum ram_change how)
+void vs_loans_change_end(struct stable_loans *l, enum loan_change how)
 {
-	if (how == RAM_CHANGE_FAST)
+	if (how == LOAN_CHANGE_FAST)
 		atomic_fetch_sub(&l->fast_changes, 1);
-	else if (how == RAM_CHANGE_LOCKED)
+	else if (how == LOAN_CHANGE_LOCKED)
 		pthread_mutex_unlock(&l->lock);
 }
 
-void vs_ram_loan_begin(struct ram_loans *l, struct vs_bio *bio)
+void vs_loans_lend_begin(struct stable_loans *l, struct vs_bio *bio)
 {
 	pthread_mutex_lock(&l->lock);
 	*prev_of(bio) = NULL;
@@ -101,7 +111,7 @@ void vs_ram_loan_begin(struct ram_loans *l, struct vs_bio *bio)
 		sched_yield();
 }
 
-void vs_ram_loan_end(struct ram_loans *l, struct vs_bio *bio)
+void vs_loans_lend_end(struct stable_loans *l, struct vs_bio *bio)
 {
 	struct vs_bio *done = NULL, **done_tail = &done;
 
@@ -120,9 +130,11 @@ void vs_ram_loan_end(struct ram_loans *l, struct vs_bio *bio)
 		l->held = *next_of(c);
 		if (!l->held)
 			l->held_tail = &l->held;
-		l->apply(l->dev, c);
+		int err = l->apply(l->dev, c);
+
 		atomic_fetch_sub(&l->busy, 1);
 		*next_of(c) = NULL;
+		*err_of(c) = err;
 		*done_tail = c;
 		done_tail = next_of(c);
 	}
@@ -131,6 +143,6 @@ void vs_ram_loan_end(struct ram_loans *l, struct vs_bio *bio)
 		struct vs_bio *c = done;
 
 		done = *next_of(c);
-		vs_bio_complete(c, 0);
+		vs_bio_complete(c, (int)*err_of(c));
 	}
 }

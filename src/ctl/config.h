@@ -73,6 +73,10 @@ struct vs_config_iscsi {
 struct vs_config_kv {
 	char *key, *value;
 	bool in_options;
+	/* found out by the layer at open (vs_bdev_layer_learned), not given:
+	 * config.save writes it, config.reload does not count it as a change
+	 * when the new file leaves it out */
+	bool learned;
 };
 
 /* A filter of a LUN's stack: "filters": [{"name": "crypt", "key_file": ...}] */

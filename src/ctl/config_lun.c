@@ -139,7 +139,7 @@ int vs_config_kv_add(struct vs_config_kv **kv, size_t *n, const char *key, const
 	if (!grown)
 		return -ENOMEM;
 	*kv = grown;
-	grown[*n] = (struct vs_config_kv){ strdup(key), strdup(value), in_options };
+	grown[*n] = (struct vs_config_kv){ strdup(key), strdup(value), in_options, false };
 	if (!grown[*n].key || !grown[*n].value) {
 		free(grown[*n].key);
 		free(grown[*n].value);

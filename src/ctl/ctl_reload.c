@@ -67,12 +67,76 @@ static bool target_same(const struct vs_config_target *a, const struct vs_config
 	return str_eq(a->alias, b->alias) && names_eq(a->portals, a->nportals, b->portals, b->nportals);
 }
 
-/* Equal as config.save would write them. */
-static bool lun_same(const struct vs_config_lun *a, const struct vs_config_lun *b)
+/* The object at path in a LUN's JSON ("", "filters[0]", "volume",
+ * "volume.legs[1]", as ctl_layer.obj names it), or NULL. */
+static json_t *json_at(json_t *root, const char *path)
 {
-	json_t *ja = vs_config_lun_json(a), *jb = vs_config_lun_json(b);
-	bool eq = ja && jb && json_equal(ja, jb);
+	json_t *o = root;
 
+	while (o && *path) {
+		char name[CTL_FIELD_MAX];
+		size_t n = strcspn(path, ".[");
+		char *end;
+
+		if (n >= sizeof(name))
+			return NULL;
+		memcpy(name, path, n);
+		name[n] = 0;
+		o = json_object_get(o, name);
+		path += n;
+		if (*path == '[') {
+			unsigned long i = strtoul(path + 1, &end, 10);
+
+			if (*end != ']')
+				return NULL;
+			o = json_array_get(o, i);
+			path = end + 1;
+		}
+		if (*path == '.')
+			path++;
+	}
+	return o;
+}
+
+struct unlearn {
+	json_t *cur, *next;
+};
+
+/* A learned option of a layer of the running LUN (crypt's
+ * key_fingerprint) that the new file does not name, out of cur's JSON. */
+static int unlearn_layer(void *ctx, struct ctl_layer *l)
+{
+	struct unlearn *u = ctx;
+	json_t *a = json_at(u->cur, l->obj), *b = json_at(u->next, l->obj);
+
+	for (size_t i = 0; a && i < *l->n; i++) {
+		const struct vs_config_kv *kv = &(*l->kv)[i];
+		json_t *oa = kv->in_options ? json_object_get(a, "options") : a;
+		json_t *ob = b && kv->in_options ? json_object_get(b, "options") : b;
+
+		if (kv->learned && oa && !json_object_get(ob, kv->key))
+			json_object_del(oa, kv->key);
+	}
+	return 0;
+}
+
+/* Equal as config.save would write them, but for what a layer of the
+ * running LUN learned at open and the new file leaves out: a file written
+ * by hand (or saved before the LUN was added) names the same LUN, and
+ * reloading it must not replace the LUN, which for a RAM disk would be a
+ * new, empty one.  A learned option the file names with another value is
+ * a change. */
+static bool lun_same(const struct vs_config_lun *cur, const struct vs_config_lun *next)
+{
+	json_t *ja = vs_config_lun_json(cur), *jb = vs_config_lun_json(next);
+	struct unlearn u = { ja, jb };
+	bool eq = false;
+
+	if (ja && jb) {
+		/* the walk reads the model only */
+		vs_ctl_stack_walk((struct vs_config_stack *)&cur->stack, true, unlearn_layer, &u);
+		eq = json_equal(ja, jb);
+	}
 	json_decref(ja);
 	json_decref(jb);
 	return eq;

@@ -70,8 +70,12 @@ static void learn(void *ctx, const char *key, const char *value)
 {
 	struct learned *l = ctx;
 
+	size_t had = *l->n;
+
 	if (vs_config_kv_add(l->kv, l->n, key, value, false) < 0)
 		l->rc = -ENOMEM;
+	else if (*l->n > had)
+		(*l->kv)[had].learned = true;   /* not given: the layer said it */
 }
 
 struct learn_walk {

@@ -10,6 +10,8 @@
 #  - a LUN the file drops while an initiator uses it is refused unless the
 #    file's force_remove names it; a field a running daemon cannot change
 #    (threads) is refused;
+#  - an option a layer learned at open (crypt's key_fingerprint) and the
+#    file leaves out is no change; named with another value it is;
 #  - SIGHUP does the same and logs what it did.
 # vstord runs with --listen, which a reload keeps (the file says another
 # portal).
@@ -103,6 +105,43 @@ grep -q "r1/2:" <<<"$(luns)" && fail "the forced reload kept LUN 2"
 ctl_ok config save "$tmp/saved.json" >/dev/null
 grep -q force_remove "$tmp/saved.json" && fail "config save wrote force_remove"
 
+# What a layer learned at open (crypt's key_fingerprint) is in the running
+# model, so config.save writes it; a file that leaves it out names the same
+# LUN, so reloading that file changes nothing (a replaced RAM LUN would be
+# a new, empty disk).  The file naming the same fingerprint: no change
+# either; naming another: a change.
+cp "$conf" "$tmp/before-crypt.json"
+head -c 64 /dev/urandom >"$tmp/crypt.key"
+chmod 600 "$tmp/crypt.key"
+with_crypt() {   # [KEY_FINGERPRINT]
+	python3 - "$tmp/before-crypt.json" "$conf" "$tmp/crypt.key" "${1:-}" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+f = {"name": "crypt", "key_file": sys.argv[3]}
+if sys.argv[4]:
+    f["key_fingerprint"] = sys.argv[4]
+c["targets"][0]["luns"].append({"lun": 7, "backend": "ram", "size": "1M", "filters": [f]})
+json.dump(c, open(sys.argv[2], "w"))
+PY
+}
+with_crypt
+out=$(ctl_ok config reload)
+grep -qxF "  lun.add $R1/7" <<<"$out" || fail "adding a crypt LUN: $out"
+out=$(ctl_ok config reload)
+grep -q "^reloaded $conf: no changes" <<<"$out" || fail "the same file, fingerprint learned: $out"
+ctl_ok config save "$tmp/saved.json" >/dev/null
+fp=$(python3 -c 'import json,sys; l=[l for l in json.load(open(sys.argv[1]))["targets"][0]["luns"] if l["lun"] == 7][0]; print(l["filters"][0].get("key_fingerprint", ""))' "$tmp/saved.json")
+[ ${#fp} = 32 ] || fail "config save wrote no learned key_fingerprint: '$fp'"
+with_crypt "$fp"
+out=$(ctl_ok config reload)
+grep -q "^reloaded $conf: no changes" <<<"$out" || fail "the same file, fingerprint named: $out"
+other=$(tr 0-9a-f 1-9a-f0 <<<"$fp")
+with_crypt "$other"
+ctl_err 1 "key_fingerprint" config reload
+cp "$tmp/before-crypt.json" "$conf"
+out=$(ctl_ok config reload)
+grep -qxF "  lun.remove $R1/7" <<<"$out" || fail "removing the crypt LUN: $out"
+
 # SIGHUP: the same, logged.
 write_conf 16M ", { \"lun\": 3, \"backend\": \"ram\", \"size\": \"1M\" }" ""
 kill -HUP "$vstord_pid"
@@ -139,4 +178,4 @@ ctl_err 1 "NBD export 'd1' serves $R1 LUN 1; remove the export first; nothing wa
 [ "$(luns)" = "r1/0:8388608 r1/1:4194304" ] || fail "a refused reload changed LUNs: $(luns)"
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
-pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, SIGHUP, NBD"
+pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, learned options, SIGHUP, NBD"

@@ -344,7 +344,7 @@ static void test_lun_limit_matches_vdisk(void **state)
 	                  VS_CONFIG_MAX_LUN_STR ",\"backend\":\"ram\",\"size\":\"1M\"}}");
 	assert_int_equal(json_integer_value(json_object_get(r, "lun")), VS_CONFIG_MAX_LUN);
 	json_decref(r);
-	struct vs_config_kv size = { "size", "1M", false };
+	struct vs_config_kv size = { .key = "size", .value = "1M" };
 	struct vs_config_lun l = { .lun = VS_CONFIG_MAX_LUN + 1, .backend = "ram", .options = &size,
 		                   .noptions = 1, .block_size = 512 };
 	char err[VS_CTL_MSG_MAX];

@@ -38,6 +38,14 @@
  * which is what admission counts).  Reads of unwritten pages still fault
  * nothing.  huge_pages=0 asks for 4 KiB pages (MADV_NOHUGEPAGE).
  *
+ * A WRITE of RAM_COPY_NT_MIN bytes or more is copied in with non-temporal
+ * stores (util/vs_copy.h): no read of each destination line before it is
+ * written, and the cache keeps what is hot.  1 MiB sequential writes went
+ * from 2,704-3,115 to 3,600-4,213 IOPS, 128 KiB random writes from
+ * 26.7-29.3k to 35.7-36.1k (one pinned event-loop thread, 3 alternating
+ * pairs); 4 KiB writes are unchanged (below the cut).  A read of the same
+ * bytes right after comes from memory instead of the cache.
+ *
  * Allocation state (GET LBA STATUS, SBC-3 5.5): one bit per page in a
  * bitmap sized for max_size at open, so resize never allocates.  A write
  * sets the bits of the pages it touched (a relaxed load first, and an
@@ -75,6 +83,7 @@
 #include "mem_limit.h"
 #include "page_map.h"
 #include "stable_loans.h"
+#include "../util/vs_copy.h"
 
 #define RAM_DEFAULT_MAX_CAP (256ULL << 30)
 
@@ -341,15 +350,27 @@ static inline void ram_copy_out(struct iov_pos *p, const uint8_t *src, uint64_t 
 	}
 }
 
+/* From this many bytes a WRITE's data goes to the disk with non-temporal
+ * stores (vs_copy.h): nobody reads it back soon, and it would only push
+ * the hot data out of the cache. */
+#define RAM_COPY_NT_MIN (64u << 10)
+
 static void ram_copy_in(uint8_t *mem, const struct iovec *v, uint64_t n)
 {
+	bool nt = n >= RAM_COPY_NT_MIN;
+
 	for (; n; v++) {
 		size_t k = v->iov_len < n ? v->iov_len : (size_t)n;
 
-		memcpy(mem, v->iov_base, k);
+		if (nt)
+			vs_copy_nt(mem, v->iov_base, k);
+		else
+			memcpy(mem, v->iov_base, k);
 		mem += k;
 		n -= k;
 	}
+	if (nt)
+		vs_copy_nt_fence();
 }
 
 /* Room for the whole transfer, checked before a byte moves so a short

@@ -120,25 +120,71 @@ static int unlearn_layer(void *ctx, struct ctl_layer *l)
 	return 0;
 }
 
-/* Equal as config.save would write them, but for what a layer of the
+/* Both LUNs as config.save would write them, but for what a layer of the
  * running LUN learned at open and the new file leaves out: a file written
  * by hand (or saved before the LUN was added) names the same LUN, and
  * reloading it must not replace the LUN, which for a RAM disk would be a
  * new, empty one.  A learned option the file names with another value is
- * a change. */
+ * a change.  false: out of memory. */
+static bool lun_json_pair(const struct vs_config_lun *cur, const struct vs_config_lun *next,
+                          json_t **ja, json_t **jb)
+{
+	struct unlearn u;
+
+	*ja = vs_config_lun_json(cur);
+	*jb = vs_config_lun_json(next);
+	if (!*ja || !*jb) {
+		json_decref(*ja);
+		json_decref(*jb);
+		return false;
+	}
+	u = (struct unlearn){ *ja, *jb };
+	/* the walk reads the model only */
+	vs_ctl_stack_walk((struct vs_config_stack *)&cur->stack, true, unlearn_layer, &u);
+	return true;
+}
+
 static bool lun_same(const struct vs_config_lun *cur, const struct vs_config_lun *next)
 {
-	json_t *ja = vs_config_lun_json(cur), *jb = vs_config_lun_json(next);
-	struct unlearn u = { ja, jb };
-	bool eq = false;
+	json_t *ja, *jb;
+	bool eq;
 
-	if (ja && jb) {
-		/* the walk reads the model only */
-		vs_ctl_stack_walk((struct vs_config_stack *)&cur->stack, true, unlearn_layer, &u);
-		eq = json_equal(ja, jb);
-	}
+	if (!lun_json_pair(cur, next, &ja, &jb))
+		return false;
+	eq = json_equal(ja, jb);
 	json_decref(ja);
 	json_decref(jb);
+	return eq;
+}
+
+static void drop_size(json_t *lun)
+{
+	json_object_del(lun, "size");
+	json_object_del(json_object_get(lun, "options"), "size");
+}
+
+/* The new file differs from the running LUN in its own backend's size
+ * alone, and larger: the LUN is grown in place (lun.resize: online, its
+ * data kept, initiators told CAPACITY DATA HAS CHANGED) instead of being
+ * replaced.  *size: the new size. */
+static bool lun_grows(const struct vs_config_lun *cur, const struct vs_config_lun *next,
+                      uint64_t *size)
+{
+	const char *a = vs_config_lun_opt(cur, "size"), *b = vs_config_lun_opt(next, "size");
+	uint64_t na, nb;
+	json_t *ja, *jb;
+	bool eq;
+
+	if (cur->volume || next->volume || !a || !b || vs_parse_size(a, &na) < 0 ||
+	    vs_parse_size(b, &nb) < 0 || nb <= na || !lun_json_pair(cur, next, &ja, &jb))
+		return false;
+	drop_size(ja);
+	drop_size(jb);
+	eq = json_equal(ja, jb);
+	json_decref(ja);
+	json_decref(jb);
+	if (eq)
+		*size = nb;
 	return eq;
 }
 
@@ -240,6 +286,23 @@ static int remove_lun(struct reload *r, const char *iqn, uint64_t lun, bool forc
 	return call(r, vs_ctl_lun_remove, "lun.remove",
 	            json_pack("{s:s,s:I,s:b}", "target", iqn, "lun", (json_int_t)lun, "force", force),
 	            NULL, done);
+}
+
+/* Its data kept; if it cannot grow (a RAM disk past its max_size), the
+ * reload fails and says why rather than replace the LUN with an empty one. */
+static int grow_lun(struct reload *r, const char *iqn, uint64_t lun, uint64_t size,
+                    const struct vs_config_target *nt, const struct vs_config_lun *nl)
+{
+	char done[300], sz[32], where[64];
+
+	vs_config_format_size(size, sz, sizeof(sz));
+	snprintf(done, sizeof(done), "lun.resize %s/%" PRIu64 " %s", iqn, lun, sz);
+	snprintf(where, sizeof(where), "targets[%zu].luns[%zu]", (size_t)(nt - r->nc->targets),
+	         (size_t)(nl - nt->luns));
+	return call(r, vs_ctl_lun_resize, "lun.resize",
+	            json_pack("{s:s,s:I,s:I}", "target", iqn, "lun", (json_int_t)lun, "size",
+	                      (json_int_t)size),
+	            where, done);
 }
 
 static int set_chap(struct reload *r, const struct vs_config_target *t, const char *where)
@@ -404,8 +467,10 @@ static int check_use(struct reload *r, const struct vs_config *cur)
 			const struct vs_config_lun *l = &t->luns[li], *nl = find_lun(nt, l->lun);
 			int users;
 
-			if (nl && lun_same(l, nl))
-				continue;
+			uint64_t size;
+
+			if (nl && (lun_same(l, nl) || lun_grows(l, nl, &size)))
+				continue;       /* kept, or grown in place: no use check */
 			if (nbd_blocks(r, t->iqn, (int64_t)l->lun) < 0)
 				return -1;
 			users = vs_port_lun_users(st->rt[ti].port, l->lun);
@@ -531,7 +596,15 @@ static int removals(struct reload *r, struct vs_config *cur)
 				uint64_t lun = t->luns[li].lun;
 				const struct vs_config_lun *nl = find_lun(nt, lun);
 
+				uint64_t size;
+
 				if (nl && lun_same(&t->luns[li], nl)) {
+					li++;
+					continue;
+				}
+				if (nl && lun_grows(&t->luns[li], nl, &size)) {
+					if (grow_lun(r, t->iqn, lun, size, nt, nl) < 0)
+						return -1;
 					li++;
 					continue;
 				}

@@ -6,7 +6,9 @@
 #    cannot open, changes nothing (the target added before it is taken
 #    back) and says why in one line;
 #  - a changed file: a LUN and a target added, a target removed, an ACL
-#    entry added, a LUN whose size changed replaced;
+#    entry added, a LUN that only grew grown in place (an initiator using
+#    it stays logged in and sees the new capacity), growing past what a
+#    RAM disk reserved refused;
 #  - a LUN the file drops while an initiator uses it is refused unless the
 #    file's force_remove names it; a field a running daemon cannot change
 #    (threads) is refused;
@@ -70,17 +72,33 @@ write_conf 4M "" "" '"threads": 3,'
 ctl_err 1 "threads: differs from the running daemon's" config reload
 [ "$(targets)" = "$before_targets" ] || fail "a refused reload changed targets"
 
-# The changes: r1 LUN 1 4M -> 16M (replaced), r1 LUN 2 added, r2 removed,
-# r3 added with an ACL.
+# r1 LUN 1 4M -> 16M: grown in place; an initiator logged in and using it
+# sees CAPACITY DATA HAS CHANGED and the new size, and no new LUN.
+write_conf 16M "" ", { \"iqn\": \"$R2\", \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
+"$CLIENT" resize "127.0.0.1:$PORT" "$R1" 1 $((16 << 20)) \
+	"'$VSTORCTL' --socket '$SOCK' config reload >'$tmp/r.out' 2>'$tmp/r.err'" >"$tmp/client.out" 2>&1 ||
+	fail "growing LUN 1 by reload, seen by an initiator: $(cat "$tmp/client.out" "$tmp/r.err")"
+grep -qxF "  lun.resize $R1/1 16M" "$tmp/r.out" || fail "growing LUN 1: $(cat "$tmp/r.out")"
+[ "$(wc -l <"$tmp/r.out")" = 2 ] || fail "growing LUN 1 did more: $(cat "$tmp/r.out")"
+
+# The changes: r1 LUN 2 added, r2 removed, r3 added with an ACL.
 write_conf 16M ", { \"lun\": 2, \"backend\": \"ram\", \"size\": \"2M\" }" \
 	", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
 out=$(ctl_ok config reload)
-for c in "lun.add $R1/2" "lun.remove $R1/1" "lun.add $R1/1" "target.remove $R2" \
+for c in "lun.add $R1/2" "target.remove $R2" \
 	"target.add $R3" "acl.add $R3 iqn.2026-11.org.vstor:ini" "lun.add $R3/0"; do
 	grep -qxF "  $c" <<<"$out" || fail "reload did not say '$c': $out"
 done
 [ "$(luns)" = "r1/0:8388608 r1/1:16777216 r1/2:2097152 r3/0:4194304" ] || fail "after reload: $(luns)"
 [ "$(targets)" = "r1 r3+acl" ] || fail "after reload: $(targets)"
+# Grown past what the RAM disk reserved at open (4 x its size): refused,
+# nothing replaced.
+write_conf 128M ", { \"lun\": 2, \"backend\": \"ram\", \"size\": \"2M\" }" \
+	", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
+ctl_err 1 "targets\[0\]\.luns\[1\]\.size: .*max_size" config reload
+[ "$(luns)" = "r1/0:8388608 r1/1:16777216 r1/2:2097152 r3/0:4194304" ] || fail "after a refused growth: $(luns)"
+write_conf 16M ", { \"lun\": 2, \"backend\": \"ram\", \"size\": \"2M\" }" \
+	", { \"iqn\": \"$R3\", \"acl\": [\"iqn.2026-11.org.vstor:ini\"], \"luns\": [ { \"lun\": 0, \"backend\": \"ram\", \"size\": \"4M\" } ] }"
 out=$(ctl_ok config reload)
 grep -q "no changes" <<<"$out" || fail "a second reload of the same file changed: $out"
 
@@ -173,9 +191,9 @@ nbd_conf 4M d1
 ctl_start $((PORT + 6)) "$conf"
 nbd_conf 4M d2
 ctl_err 1 "nbd: differs from the running daemon's" config reload
-nbd_conf 8M d1
+nbd_conf 2M d1      # smaller: a replacement (a larger one is grown in place)
 ctl_err 1 "NBD export 'd1' serves $R1 LUN 1; remove the export first; nothing was changed" config reload
 [ "$(luns)" = "r1/0:8388608 r1/1:4194304" ] || fail "a refused reload changed LUNs: $(luns)"
 stop_vstord TERM 10
 [ "$stop_rc" = 0 ] || fail "SIGTERM: exit status $stop_rc"
-pass "no-op, bad file, failed LUN (undone), fixed field, 7 changes, in-use refusal and force, learned options, SIGHUP, NBD"
+pass "no-op, bad file, failed LUN (undone), fixed field, a growth in place, 5 changes, in-use refusal and force, learned options, SIGHUP, NBD"

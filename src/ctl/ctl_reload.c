@@ -550,6 +550,15 @@ static int access_changes(struct reload *r, const struct vs_config *cur)
 
 /* A LUN whose definition changed: out, and in as the file says; if the
  * new one will not open, the old one goes back. */
+/* A layer keeps its data in the process's memory (the ram backend): put
+ * back from its definition, it is empty. */
+static int has_ram(void *ctx, struct ctl_layer *l)
+{
+	if (l->kind == VS_LAYER_BACKEND && l->name && strcmp(l->name, "ram") == 0)
+		*(bool *)ctx = true;
+	return 0;
+}
+
 static int replace_lun(struct reload *r, size_t ti, size_t li, const struct vs_config_target *nt,
                        const struct vs_config_lun *nl)
 {
@@ -560,6 +569,9 @@ static int replace_lun(struct reload *r, size_t ti, size_t li, const struct vs_c
 
 	if (!old)
 		return vs_ctl_bad(r->c, VS_CTL_INTERNAL, "config.reload: out of memory");
+	bool in_memory = false;
+
+	vs_ctl_stack_walk((struct vs_config_stack *)&t->luns[li].stack, true, has_ram, &in_memory);
 	snprintf(iqn, sizeof(iqn), "%s", t->iqn);
 	snprintf(where, sizeof(where), "targets[%zu].luns[%zu]", (size_t)(nt - r->nc->targets),
 	         (size_t)(nl - nt->luns));
@@ -575,7 +587,8 @@ static int replace_lun(struct reload *r, size_t ti, size_t li, const struct vs_c
 
 	if (call(r, vs_ctl_lun_add, "lun.add", old, NULL, NULL) == 0)
 		snprintf(failed.msg + strlen(failed.msg), sizeof(failed.msg) - strlen(failed.msg),
-		         " (LUN %" PRIu64 " of %s is back as it was)", lun, iqn);
+		         " (LUN %" PRIu64 " of %s is back as it was%s)", lun, iqn,
+		         in_memory ? ", but a RAM disk comes back empty" : "");
 	else
 		snprintf(failed.msg + strlen(failed.msg), sizeof(failed.msg) - strlen(failed.msg),
 		         " (and LUN %" PRIu64 " of %s could not be put back: it is gone)", lun, iqn);

@@ -27,6 +27,7 @@
 
 #include "vstor/backend.h"
 #include "sys_trace.h"
+#include "stable_hammer.h"
 
 #define DISK (8u << 20)
 
@@ -1155,6 +1156,35 @@ static void test_lend_memfs_pages(void **state)
 	unlink(path);
 }
 
+/*
+ * On tmpfs, stable loans hold under two threads writing all over the file
+ * (stable_hammer.h; the writes are made in submit, file_stable.c).
+ * Elsewhere nothing is lent, stably or not.
+ */
+static void test_stable_loans_under_concurrent_writes(void **state)
+{
+	(void)state;
+	const char *dir = shm_dir();
+	static uint8_t init[256 << 10];
+	char path[64];
+	struct vs_bdev *b;
+
+	temp_path(path, sizeof(path), dir);
+	b = open_file(path, "256K", NULL, NULL);
+	fill(init, sizeof(init), 5);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 0, init, sizeof(init)), 0);
+	if (is_tmpfs(dir)) {
+		stable_hammer(b, sizeof(init), 300);
+	} else {
+		struct vs_bio bio;
+
+		assert_int_equal(lend_read(b, &bio, 0, init, 4096), 0);
+		assert_null(bio.lent);
+	}
+	vs_bdev_close(b);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1182,6 +1212,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reopen_existing_and_readonly, setup, teardown),
 		cmocka_unit_test(test_direct_io),
 		cmocka_unit_test(test_lend_memfs_pages),
+		cmocka_unit_test(test_stable_loans_under_concurrent_writes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

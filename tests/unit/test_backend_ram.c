@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 
 #include "vstor/backend.h"
+#include "stable_hammer.h"
 
 #define DISK (16u << 20)
 
@@ -695,95 +696,18 @@ static void test_stable_loan_holds_overlapping_changes(void **state)
 	vs_bdev_close(b);
 }
 
-/*
- * Threads write all over a small disk while this one takes stable loans of
- * random ranges: a loan's bytes never change while it is out (checked by
- * copying them at the start and comparing after the writers had time).
- */
-#define STABLE_THREADS 2
-struct stable_writer {
-	struct vs_bdev *b;
-	atomic_bool *stop;
-	unsigned seed;
-	unsigned long writes;
-};
-
-static void on_done_atomic(struct vs_bio *bio, int err)
-{
-	atomic_store((atomic_int *)bio->ctx, err);
-}
-
-static void *stable_writer_main(void *arg)
-{
-	struct stable_writer *sw = arg;
-	uint8_t data[8192];
-	uint64_t st = sw->seed * 0x9E3779B97F4A7C15ULL + 1;
-
-	while (!atomic_load(sw->stop)) {
-		st ^= st << 13;
-		st ^= st >> 7;
-		st ^= st << 17;
-		memset(data, (int)(st & 0xff), sizeof(data));
-		uint64_t off = ((st >> 8) % ((256u << 10) - sizeof(data))) & ~511ULL;
-		struct iovec v = { data, sizeof(data) };
-		atomic_int done = -1;
-		struct vs_bio bio = { .op = VS_BIO_WRITE, .offset = off, .length = sizeof(data),
-		                      .iov = &v, .iovcnt = 1, .done = on_done_atomic, .ctx = &done };
-
-		/* a write over a loan completes when the loan ends, on the
-		 * thread that ends it */
-		if (vs_bdev_submit(sw->b, &bio) != 0)
-			abort();
-		while (atomic_load(&done) < 0)
-			sched_yield();
-		if (atomic_load(&done) != 0)
-			abort();
-		sw->writes++;
-	}
-	return NULL;
-}
-
+/* Threads write all over a small disk while this one takes stable loans
+ * of random ranges: a loan's bytes never change while it is out
+ * (stable_hammer.h). */
 static void test_stable_loans_under_concurrent_writes(void **state)
 {
 	(void)state;
 	struct vs_bdev *b = open_ram("256K");
-	static uint8_t init[256 << 10], seen[64 << 10], buf[64 << 10];
-	struct stable_writer sw[STABLE_THREADS];
-	pthread_t t[STABLE_THREADS];
-	atomic_bool stop = false;
-	uint64_t st = 42;
-	unsigned loans = 0;
+	static uint8_t init[256 << 10];
 
 	fill(init, sizeof(init), 5);
 	assert_int_equal(io(b, VS_BIO_WRITE, 0, 0, init, sizeof(init)), 0);
-	for (int i = 0; i < STABLE_THREADS; i++) {
-		sw[i] = (struct stable_writer){ b, &stop, (unsigned)i + 1, 0 };
-		assert_int_equal(pthread_create(&t[i], NULL, stable_writer_main, &sw[i]), 0);
-	}
-	for (; loans < 300; loans++) {
-		struct vs_bio loan;
-		struct iovec v;
-
-		st ^= st << 13;
-		st ^= st >> 7;
-		st ^= st << 17;
-		uint64_t len = 4096 * (1 + st % 16), off = ((st >> 16) % ((256u << 10) - len)) & ~4095ULL;
-
-		assert_int_equal(stable_lend_read(b, &loan, &v, off, buf, len), 0);
-		assert_non_null(loan.lent);
-		memcpy(seen, loan.lent, len);
-		for (int spin = 0; spin < 20; spin++)
-			sched_yield();          /* the writers get their turn */
-		if (memcmp(seen, loan.lent, len) != 0)
-			fail_msg("loan %u [%" PRIu64 ", +%" PRIu64 "): its bytes changed while lent",
-			         loans, off, len);
-		vs_bdev_lend_end(b, &loan);
-	}
-	atomic_store(&stop, true);
-	for (int i = 0; i < STABLE_THREADS; i++) {
-		assert_int_equal(pthread_join(t[i], NULL), 0);
-		assert_true(sw[i].writes > 0);
-	}
+	stable_hammer(b, sizeof(init), 300);
 	vs_bdev_close(b);
 }
 

@@ -165,7 +165,24 @@ int main(int argc, char **argv)
 	if (hold)
 		return hold_until_closed(&c, witt);
 
-	/* 2. The started write finishes: Data-Out in, GOOD out. */
+	/* 2. A new command is not started.  Sent while the write still waits
+	 *    for its Data-Out, so the connection is certainly still open: once
+	 *    its last task has answered, a stopping target may close it at
+	 *    any tick (iscsi_loop.c stop_tick). */
+	raw_cmd_bhs(&c, &h, tur, sizeof(tur), 0, 0);
+	if (raw_send_pdu(&c, &h, NULL, 0))
+		return failed("TEST UNIT READY", &c);
+	c.cmdsn--;      /* §11.17.1: a rejected command's CmdSN is not used */
+	if (next_pdu(&c, &p, "the Reject"))
+		return failed("a new command after SIGTERM", &c);
+	if (bhs_opcode(&p.h) != ISCSI_OP_REJECT || p.h.b[2] != ISCSI_REJECT_WAITING_FOR_LOGOUT) {
+		fprintf(stderr, "stop_client: FAIL want Reject 0x0c (waiting for logout) for a new "
+		        "command, got opcode 0x%02x reason 0x%02x\n", bhs_opcode(&p.h), p.h.b[2]);
+		return 1;
+	}
+	printf("stop_client: a new command was rejected, waiting for logout\n");
+
+	/* 3. The started write finishes: Data-Out in, GOOD out. */
 	raw_data_out_bhs(&c, &h, witt, ttt, 0, 0, true);
 	if (raw_send_pdu(&c, &h, data, sizeof(data)))
 		return failed("Data-Out", &c);
@@ -179,20 +196,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("stop_client: the started write finished GOOD\n");
-
-	/* 3. A new command is not started. */
-	raw_cmd_bhs(&c, &h, tur, sizeof(tur), 0, 0);
-	if (raw_send_pdu(&c, &h, NULL, 0))
-		return failed("TEST UNIT READY", &c);
-	c.cmdsn--;      /* §11.17.1: a rejected command's CmdSN is not used */
-	if (next_pdu(&c, &p, "the Reject"))
-		return failed("a new command after SIGTERM", &c);
-	if (bhs_opcode(&p.h) != ISCSI_OP_REJECT || p.h.b[2] != ISCSI_REJECT_WAITING_FOR_LOGOUT) {
-		fprintf(stderr, "stop_client: FAIL want Reject 0x0c (waiting for logout) for a new "
-		        "command, got opcode 0x%02x reason 0x%02x\n", bhs_opcode(&p.h), p.h.b[2]);
-		return 1;
-	}
-	printf("stop_client: a new command was rejected, waiting for logout\n");
 
 	/* 4. The logout is answered; then the target closes. */
 	if (raw_logout(&c))

@@ -351,6 +351,7 @@ struct iscsi_conn {
 	uint32_t tmf_pending;               /* port TMFs whose done() is not handled */
 	bool cold_reset_close;
 	bool logout_requested;              /* AsyncEvent 1 sent at stop (async.c) */
+	uint64_t stop_drained_ns;           /* stopping: when the last task was seen gone */
 
 	/* Asynchronous events (§11.9) posted by the port's event handler from
 	 * another thread: async_ev/async_n/async_posted are guarded by is->lock. */

@@ -23,7 +23,10 @@
  * already started keeps coming in, and once its last task has answered the
  * connection closes: every status the initiator was sent is on the wire,
  * and nothing not yet acknowledged was taken on.  A connection that logs
- * out meanwhile finishes its logout.  Connections still logging in and
+ * out meanwhile finishes its logout.  A drained connection is kept for one
+ * more tick (ISCSI_TICK_MS) before it is closed, so that an initiator that
+ * answers the AsyncEvent at once (or whose last status crossed the tick)
+ * gets its Logout Response instead of a reset.  Connections still logging in and
  * discovery sessions hold no task and close at once; at the deadline
  * whatever is left is closed, aborting its tasks.
  */
@@ -45,7 +48,14 @@ static void stop_tick(struct vs_iscsi *is, struct iscsi_conn *c, uint64_t now)
 	if (!c->logout_requested &&
 	    !vs_iscsi_async_request_logout(c, (uint16_t)(left_s > 0xffff ? 0xffff : left_s)))
 		return;     /* no control slot this time: new commands still start */
-	if (c->active_tasks || c->tmf_pending)
+	if (c->active_tasks || c->tmf_pending) {
+		c->stop_drained_ns = 0;
+		return;
+	}
+	/* Drained: close one tick later (stop_msg may run just before a tick). */
+	if (!c->stop_drained_ns)
+		c->stop_drained_ns = now;
+	if (now - c->stop_drained_ns < ISCSI_TICK_MS * 1000000ull)
 		return;
 	/* The logout request (and anything else queued) goes out first. */
 	c->close_reason = "target stopping";

@@ -114,47 +114,30 @@ static bool try_inline(struct file_dev *d, struct vs_bio *bio)
 	if (!rd && (bio->flags & VS_BIO_FUA) && mode != INLINE_MEMFS)
 		return false;   /* RWF_DSYNC would wait for the device */
 	int flags = mode == INLINE_NOWAIT ? RWF_NOWAIT : 0;
-	struct bio_state *s = st(bio);
+	int r = vs_file_rw_now(d->fd, bio, flags);
 
-	for (int intr = 0; intr < 16;) {
-		struct iovec v[FILE_INLINE_IOV];
-		int n = vs_file_iov_window(bio, v, FILE_INLINE_IOV);
-		off_t off = (off_t)(bio->offset + s->done_bytes);
-		ssize_t r = rd ? preadv2(d->fd, v, n, off, flags)
-		               : pwritev2(d->fd, v, n, off, flags);
-		if (r > 0) {
-			advance(bio, (uint64_t)r);
-			if (s->done_bytes >= bio->length) {
-				if (!rd)
-					vs_file_map_written(d, bio->offset, bio->length);
-				vs_bio_complete(bio, 0);
-				return true;
-			}
-			continue;   /* short: the next call may still copy more */
-		}
-		if (r == 0) {
-			if (!rd)
-				return false;   /* io_uring reports the stalled write */
-			zero_fill_rest(bio);    /* past a (truncated) end: zeroes */
-			vs_bio_complete(bio, 0);
-			return true;
-		}
-		int e = errno;
-		if (e == EINTR) {
-			intr++;
-			continue;
-		}
-		if (e == EAGAIN)
-			return false;       /* not cached / would block: io_uring */
-		if (e == EOPNOTSUPP && mode == INLINE_NOWAIT) {
-			/* This file system cannot do it without blocking. */
-			atomic_store_explicit(modep, INLINE_OFF, memory_order_relaxed);
-			return false;
-		}
-		vs_bio_complete(bio, -e);
+	if (r == 1) {
+		if (!rd)
+			vs_file_map_written(d, bio->offset, bio->length);
+		vs_bio_complete(bio, 0);
 		return true;
 	}
-	return false;
+	if (r == 0) {
+		if (!rd)
+			return false;   /* io_uring reports the stalled write */
+		zero_fill_rest(bio);    /* past a (truncated) end: zeroes */
+		vs_bio_complete(bio, 0);
+		return true;
+	}
+	if (r == -EINTR || r == -EAGAIN)
+		return false;       /* interrupted too often / not cached, would block: io_uring */
+	if (r == -EOPNOTSUPP && mode == INLINE_NOWAIT) {
+		/* This file system cannot do it without blocking. */
+		atomic_store_explicit(modep, INLINE_OFF, memory_order_relaxed);
+		return false;
+	}
+	vs_bio_complete(bio, r);
+	return true;
 }
 
 static int file_submit(void *h, struct vs_bio *bio, void *ctx)

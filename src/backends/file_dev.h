@@ -7,6 +7,7 @@
 #ifndef VSTOR_BACKENDS_FILE_DEV_H
 #define VSTOR_BACKENDS_FILE_DEV_H
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -126,6 +127,36 @@ static inline int vs_file_iov_window(struct vs_bio *bio, struct iovec *v, int ma
 	return n;
 }
 
+/*
+ * Move what is left of a READ/WRITE bio with preadv2/pwritev2(flags), here
+ * and now, retrying an interrupted call up to 16 times; progress stays in
+ * bio_state.  1: all of it moved.  0: a call moved nothing (a read at end
+ * of file, a stalled write).  -errno: the call's error, -EINTR once the
+ * retries are used up.
+ */
+static inline int vs_file_rw_now(int fd, struct vs_bio *bio, int flags)
+{
+	struct bio_state *s = st(bio);
+	bool rd = bio->op == VS_BIO_READ;
+
+	for (int intr = 0; s->done_bytes < bio->length;) {
+		struct iovec v[FILE_INLINE_IOV];
+		int n = vs_file_iov_window(bio, v, FILE_INLINE_IOV);
+		off_t off = (off_t)(bio->offset + s->done_bytes);
+		ssize_t r = rd ? preadv2(fd, v, n, off, flags) : pwritev2(fd, v, n, off, flags);
+
+		if (r > 0) {
+			advance(bio, (uint64_t)r);
+			continue;   /* short: the next call may still move more */
+		}
+		if (r == 0)
+			return 0;
+		if (errno != EINTR || ++intr >= 16)
+			return -errno;
+	}
+	return 1;
+}
+
 /* A read hit end of file (someone shrank it under us): past EOF is a hole. */
 static inline void zero_fill_rest(struct vs_bio *bio)
 {
@@ -192,5 +223,9 @@ void vs_file_ring_submit(struct file_dev *d, struct vs_bio *bio);
  * (bio_state.stage): punch or zero range, as the file system allows, and
  * in the end plain writes of zeroes. */
 void vs_file_zero_next_stage(struct file_dev *d, struct vs_bio *bio);
+/* A zeroing step failed with err (negative errno).  If that says the file
+ * system cannot do it, remember so for the file, move the bio to its next
+ * step and return true (try again); false: err is the bio's result. */
+bool vs_file_zero_unsupported(struct file_dev *d, struct vs_bio *bio, int err);
 
 #endif

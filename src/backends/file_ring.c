@@ -245,6 +245,17 @@ void vs_file_zero_next_stage(struct file_dev *d, struct vs_bio *bio)
 	s->stage = ZS_WRITE;
 }
 
+bool vs_file_zero_unsupported(struct file_dev *d, struct vs_bio *bio, int err)
+{
+	struct bio_state *s = st(bio);
+
+	if (s->stage == ZS_WRITE || (err != -EOPNOTSUPP && err != -ENOTTY && err != -ENOSYS))
+		return false;
+	atomic_store(s->stage == ZS_ZERO_RANGE ? &d->zero_range_ok : &d->punch_ok, false);
+	vs_file_zero_next_stage(d, bio);
+	return true;
+}
+
 /* Put one bio's next piece in the SQ; false if it had to wait in the
  * pending list instead.  Called with sq_lock held. */
 static bool issue_locked(struct file_ring *r, struct vs_bio *bio)
@@ -385,15 +396,8 @@ static enum cqe_action on_cqe(struct file_dev *d, struct vs_bio *bio, int res, i
 		if (s->stage != ZS_WRITE) {
 			if (res == 0)
 				return ACT_COMPLETE;
-			if (res == -EOPNOTSUPP || res == -ENOTTY || res == -ENOSYS) {
-				/* This file system cannot do it: remember, fall back. */
-				if (s->stage == ZS_ZERO_RANGE)
-					atomic_store(&d->zero_range_ok, false);
-				else
-					atomic_store(&d->punch_ok, false);
-				vs_file_zero_next_stage(d, bio);
+			if (vs_file_zero_unsupported(d, bio, res))
 				return ACT_RESUBMIT;
-			}
 			*err = res;
 			return ACT_COMPLETE;
 		}

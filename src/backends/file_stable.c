@@ -30,23 +30,12 @@
 
 static int apply_write(struct file_dev *d, struct vs_bio *bio)
 {
-	struct bio_state *s = st(bio);
+	int r = vs_file_rw_now(d->fd, bio, 0);
 
-	for (int intr = 0; s->done_bytes < bio->length;) {
-		struct iovec v[FILE_INLINE_IOV];
-		int n = vs_file_iov_window(bio, v, FILE_INLINE_IOV);
-		ssize_t r = pwritev2(d->fd, v, n, (off_t)(bio->offset + s->done_bytes), 0);
-
-		if (r > 0) {
-			advance(bio, (uint64_t)r);
-			continue;
-		}
-		if (r == 0)
-			return -EIO;    /* no progress: never spin on it */
-		if (errno == EINTR && ++intr < STABLE_EINTR_MAX)
-			continue;
-		return -errno;
-	}
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -EIO;    /* no progress: never spin on it */
 	vs_file_map_written(d, bio->offset, bio->length);
 	return 0;
 }
@@ -65,11 +54,8 @@ static int apply_zero(struct file_dev *d, struct vs_bio *bio)
 			return 0;
 		if (errno == EINTR)
 			continue;
-		if (errno != EOPNOTSUPP && errno != ENOTTY && errno != ENOSYS)
+		if (!vs_file_zero_unsupported(d, bio, -errno))
 			return -errno;
-		/* this file system cannot: remember, fall back */
-		atomic_store(s->stage == ZS_PUNCH ? &d->punch_ok : &d->zero_range_ok, false);
-		vs_file_zero_next_stage(d, bio);
 	}
 	for (int intr = 0; s->done_bytes < bio->length;) {
 		uint64_t len = bio->length - s->done_bytes;

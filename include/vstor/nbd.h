@@ -44,11 +44,19 @@ struct vs_nbd_config {
 	uint32_t queue_depth;           /* requests in flight per connection; 0 = 64 */
 	uint32_t max_payload;           /* bytes per READ / WRITE; 0 = 32 MiB */
 	uint32_t handshake_timeout_ms;  /* 0 = 15000 */
+	/* Hybrid polling: after a run of wake-ups that each brought at most
+	 * 16 requests (queue depth up to 16), a connection's loop checks the
+	 * sockets for this long before it sleeps.  0 = 50 us;
+	 * VS_NBD_POLL_OFF = always sleep. */
+	uint32_t poll_us;
 	struct vs_nbd_tls_config tls;
 };
 #define VS_NBD_MAX_PAYLOAD_MAX  (32u << 20)     /* proto.md "Size constraints" */
 #define VS_NBD_QUEUE_DEPTH_MAX  1024u
 #define VS_NBD_CONNECTIONS_MAX  65535u
+#define VS_NBD_POLL_OFF         UINT32_MAX
+#define VS_NBD_DEFAULT_POLL_US  50u
+#define VS_NBD_POLL_US_MAX      1000u   /* a longer spin is a sleep that burns a core */
 
 struct vs_nbd_export_config {
 	const char *name;               /* NBD export name, <= 4096 bytes, no NUL */

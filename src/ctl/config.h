@@ -282,6 +282,7 @@ struct vs_config_nbd {
 	char **portals;
 	size_t nportals;
 	uint32_t queue_depth, max_payload, max_connections, handshake_timeout_ms; /* 0: default */
+	uint32_t poll_us;       /* 0: default; VS_NBD_POLL_OFF: "poll_us": 0 */
 	int tls_mode;           /* enum vs_nbd_tls_mode */
 	char *tls_cert, *tls_key, *tls_ca, *tls_psk_file;
 	struct vs_config_nbd_export *exports;

@@ -5,7 +5,7 @@
  *
  *   "nbd": { "portals": ["127.0.0.1:10809"], "queue_depth": 64,
  *            "max_payload": 33554432, "max_connections": 256,
- *            "handshake_timeout_ms": 15000,
+ *            "handshake_timeout_ms": 15000, "poll_us": 50,
  *            "tls": { "mode": "off|on|require", "cert": F, "key": F, "ca": F,
  *                     "psk_file": F },
  *            "exports": [ { "name": "disk", "target": IQN, "lun": 0,
@@ -225,11 +225,23 @@ static int load_exports(struct vs_cfg_loader *L, json_t *arr, const struct vs_co
 	return 0;
 }
 
+/* "poll_us": 0 switches hybrid polling off; absent keeps the default. */
+static int get_poll_us(struct vs_cfg_loader *L, json_t *obj, uint32_t *out)
+{
+	const uint32_t absent = UINT32_MAX - 1;
+	uint32_t v = absent;
+	int rc = vs_cfg_get_u32(L, obj, "nbd", "poll_us", 0, VS_NBD_POLL_US_MAX, &v);
+
+	if (!rc && v != absent)
+		*out = v ? v : VS_NBD_POLL_OFF;
+	return rc;
+}
+
 int vs_config_nbd_load(json_t *obj, const char *file, const struct vs_config *cfg,
                        struct vs_config_nbd **out, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "portals", "queue_depth", "max_payload", "max_connections",
-		                            "handshake_timeout_ms", "tls", "exports", NULL };
+		                            "handshake_timeout_ms", "poll_us", "tls", "exports", NULL };
 	struct vs_cfg_loader L = { .file = file, .err = err, .errlen = errlen };
 	struct vs_config_nbd *n;
 	json_t *portals, *tls, *exports;
@@ -250,6 +262,7 @@ int vs_config_nbd_load(json_t *obj, const char *file, const struct vs_config *cf
 	                  &n->max_connections)) ||
 	    (rc = vs_cfg_get_u32(&L, obj, "nbd", "handshake_timeout_ms", 100, 3600000,
 	                  &n->handshake_timeout_ms)) ||
+	    (rc = get_poll_us(&L, obj, &n->poll_us)) ||
 	    (rc = vs_cfg_get_object(&L, obj, "nbd", "tls", &tls)) ||
 	    (rc = vs_cfg_get_array(&L, obj, "nbd", "exports", &exports)))
 		goto fail;
@@ -342,6 +355,9 @@ json_t *vs_config_nbd_json(const struct vs_config_nbd *n, bool *oom)
 		json_object_set_new(o, "max_connections", json_integer(n->max_connections));
 	if (n->handshake_timeout_ms)
 		json_object_set_new(o, "handshake_timeout_ms", json_integer(n->handshake_timeout_ms));
+	if (n->poll_us)
+		json_object_set_new(o, "poll_us",
+		                    json_integer(n->poll_us == VS_NBD_POLL_OFF ? 0 : n->poll_us));
 	if (n->tls_mode != VS_NBD_TLS_OFF || n->tls_cert || n->tls_psk_file) {
 		json_t *t = json_pack("{s:s}", "mode", tls_modes[n->tls_mode]);
 

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ctl/config.h"
+#include "vstor/nbd.h"
 
 #define TARGETS "\"targets\": [ { \"iqn\": \"iqn.2026-11.org.vstor:a\", \"luns\": [ " \
                 "{ \"lun\": 0, \"backend\": \"ram\", \"size\": \"1M\" } ] } ]"
@@ -82,6 +83,34 @@ static void test_defaults_and_save(void **state)
 	vs_config_free(cfg);
 }
 
+/* poll_us: absent = the fabric's default (0 here), 0 = off (kept as such
+ * through a save), otherwise the window in microseconds. */
+static void test_poll_us(void **state)
+{
+	struct vs_config *cfg = NULL, *again = NULL;
+	char err[512] = "", *text = NULL;
+	size_t len = 0;
+	(void)state;
+
+	assert_int_equal(load("{}", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nbd->poll_us, 0);
+	vs_config_free(cfg);
+	assert_int_equal(load("{ \"poll_us\": 20 }", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nbd->poll_us, 20);
+	vs_config_free(cfg);
+	assert_int_equal(load("{ \"poll_us\": 0 }", &cfg, err, sizeof(err)), 0);
+	assert_int_equal(cfg->nbd->poll_us, VS_NBD_POLL_OFF);
+	FILE *f = open_memstream(&text, &len);
+	assert_int_equal(vs_config_save(f, cfg), 0);
+	fclose(f);
+	assert_non_null(strstr(text, "\"poll_us\": 0"));
+	assert_int_equal(vs_config_load_buffer("s.json", text, len, &again, err, sizeof(err)), 0);
+	assert_int_equal(again->nbd->poll_us, VS_NBD_POLL_OFF);
+	free(text);
+	vs_config_free(cfg);
+	vs_config_free(again);
+}
+
 static void test_errors(void **state)
 {
 	(void)state;
@@ -90,6 +119,7 @@ static void test_errors(void **state)
 	expect_error("{ \"portals\": [\"nowhere\"] }", "c.json: nbd.portals[0]");
 	expect_error("{ \"queue_depth\": 0 }", "c.json: nbd.queue_depth: must be 1-1024, got 0");
 	expect_error("{ \"max_payload\": 100 }", "nbd.max_payload: must be 4096-33554432, got 100");
+	expect_error("{ \"poll_us\": 1001 }", "c.json: nbd.poll_us: must be 0-1000, got 1001");
 	expect_error("{ \"tls\": { \"mode\": \"maybe\" } }",
 	             "nbd.tls.mode: must be \"off\", \"on\" or \"require\", got \"maybe\"");
 	expect_error("{ \"tls\": { \"mode\": \"on\" } }", "nbd.tls: needs cert and key, or psk_file");
@@ -122,6 +152,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_save),
+		cmocka_unit_test(test_poll_us),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,7 @@ int vsd_nbd_start(struct vs_ctl_state *st, struct vs_loop_group *loops, const ch
 		.queue_depth = n->queue_depth,
 		.max_payload = n->max_payload,
 		.handshake_timeout_ms = n->handshake_timeout_ms,
+		.poll_us = n->poll_us,
 		.tls = { .mode = (enum vs_nbd_tls_mode)n->tls_mode, .cert_file = n->tls_cert,
 		         .key_file = n->tls_key, .ca_file = n->tls_ca, .psk_file = n->tls_psk_file },
 	};

@@ -397,7 +397,7 @@ void vs_iscsi_conn_rx(struct iscsi_conn *c)
 		case RX_DATA:
 			if (rx_data_done(c)) {
 				budget--;
-				c->loop->pdus_in_wake++;
+				c->loop->poll.in_wake++;
 				pdu_done(c);
 				continue;
 			}

@@ -108,49 +108,23 @@ void vs_iscsi_loop_stop_now(struct iscsi_loop *il)
 /* ---------------------------------------------------------------- polling */
 
 /*
- * Hybrid polling.  A wake that brought in a shallow burst (up to
- * ISCSI_POLL_BURST_MAX PDUs), many times in a row, is request-response
- * traffic at a small queue depth: the initiator sends its next commands one
- * round trip after our responses.  Sleeping in between costs a scheduler
- * wake-up per burst, which on an idle (virtual) CPU is tens of
- * microseconds: the larger part of the latency at queue depth 1, and at
- * depth 8 as long as the work of the whole burst (8 x 4 KiB reads take
- * about 40 us of target CPU), so that target and initiator take turns and
- * each core idles half the time.  For such a loop, check the sockets
- * without sleeping for up to poll_ns before blocking.  Deep bursts never
- * spin: their work dwarfs a wake-up and batching is their efficiency.  An
- * idle daemon never spins: a spin that sees nothing ends the pattern.
- * Measured with bench/iscsi-load on loopback (2 vCPUs, 4 KiB random reads
- * from RAM): allowing bursts of up to 16 rather than 2 took queue depth 8
- * from 53-65k to 107-118k IOPS and depth 16 from 78-116k to 133-140k, at
- * about the same target CPU per I/O; depth 32 is unchanged.
+ * Hybrid polling (util/vs_poll_policy.h), counting PDUs.  Measured with
+ * bench/iscsi-load on loopback (2 vCPUs, 4 KiB random reads from RAM):
+ * allowing bursts of up to 16 rather than 2 took queue depth 8 from
+ * 53-65k to 107-118k IOPS and depth 16 from 78-116k to 133-140k, at about
+ * the same target CPU per I/O; depth 32 is unchanged.
  */
-#define POLL_STREAK 8u
-
-bool vs_iscsi_loop_should_spin(struct iscsi_loop *il)
-{
-	uint32_t pdus = il->pdus_in_wake;
-
-	il->pdus_in_wake = 0;
-	if (pdus > ISCSI_POLL_BURST_MAX)
-		il->small_wakes = 0;
-	else if (pdus > 0 && il->small_wakes < POLL_STREAK)
-		il->small_wakes++;
-	/* pdus == 0: a timer tick or a posted message says nothing */
-	return il->poll_ns && il->small_wakes >= POLL_STREAK;
-}
-
 static uint64_t spin_ns(struct vs_loop_spin *s)
 {
 	struct iscsi_loop *il = ISCSI_CONTAINER_OF_LOOP(s, spin);
 
-	return vs_iscsi_loop_should_spin(il) ? il->poll_ns : 0;
+	return vs_poll_should_spin(&il->poll) ? il->poll.poll_ns : 0;
 }
 
 /* The spin saw nothing: the pattern is over (or the peer is slow). */
 static void spin_idle(struct vs_loop_spin *s)
 {
-	ISCSI_CONTAINER_OF_LOOP(s, spin)->small_wakes = 0;
+	vs_poll_spin_idle(&ISCSI_CONTAINER_OF_LOOP(s, spin)->poll);
 }
 
 /* ---------------------------------------------------------------- attach, detach */
@@ -162,7 +136,8 @@ void vs_iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_lo
 	il->base = base;
 	il->is = is;
 	il->idx = idx;
-	il->poll_ns = poll_ns;
+	il->poll.poll_ns = poll_ns;
+	il->poll.burst_max = ISCSI_POLL_BURST_MAX;
 	il->spin.spin_ns = spin_ns;
 	il->spin.idle = spin_idle;
 	vs_loop_timer_init(&il->tick, on_tick);

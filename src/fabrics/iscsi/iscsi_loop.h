@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "vstor/loop.h"
+#include "../../util/vs_poll_policy.h"
 
 struct vs_iscsi;
 struct iscsi_conn;
@@ -25,11 +26,7 @@ struct iscsi_loop {
 	unsigned idx;
 	struct iscsi_conn *conns;       /* list of connections (conn_event.c, conn.c) */
 	uint32_t nconns;
-	/* Hybrid polling: PDUs received in the current wake, and how many
-	 * wakes in a row were shallow bursts. */
-	uint32_t pdus_in_wake;
-	uint32_t small_wakes;
-	uint32_t poll_ns;               /* 0: never spin */
+	struct vs_poll_policy poll;     /* hybrid polling; in_wake counts PDUs */
 	struct vs_loop_spin spin;
 	struct vs_loop_timer tick;
 	struct vs_loop_msg setup_msg, stop_msg, detach_msg;
@@ -53,8 +50,5 @@ void vs_iscsi_loop_stop_now(struct iscsi_loop *il);
  * and signal is->cond.  The loop must have no connection of the fabric. */
 void vs_iscsi_loop_detach(struct iscsi_loop *il);
 
-/* Hybrid polling policy: account the wake-up that just ended
- * (pdus_in_wake) and say whether the next wait spins first. */
-bool vs_iscsi_loop_should_spin(struct iscsi_loop *il);
 
 #endif

@@ -272,6 +272,7 @@ static bool take_request(struct nbd_conn *c)
 		return false;
 	}
 	c->rstart += NBD_REQUEST_LEN;
+	c->poll.in_wake++;
 	vs_nbd_request_check(&c->tx, &r, &v);
 	if (v.close) {
 		vs_nbd_conn_close(c, "write payload larger than the maximum");
@@ -332,12 +333,50 @@ void vs_nbd_cmd_input(struct nbd_conn *c)
 	}
 }
 
+/* ---------------------------------------------------------------- polling */
+
+/*
+ * Hybrid polling, per connection (util/vs_poll_policy.h).  Measured with
+ * bench/nbd-load on loopback (2 vCPUs, RAM LUN, one connection), 2 pairs
+ * of runs, poll_us 50 against 0: 4 KiB random read at QD 1 went from
+ * 37-42k to 48-50k IOPS (p50 23-26 -> 19-20 us), with the loop's core
+ * busy 99 % instead of 48 % while the client runs; 1 MiB read and write
+ * at QD 8 unchanged.  A connection that has gone idle (or deep) stops
+ * asking; the loop calls every hook once per pass, a few nanoseconds each.
+ */
+static uint64_t spin_ns(struct vs_loop_spin *sp)
+{
+	struct nbd_conn *c = NBD_CONTAINER_OF(sp, struct nbd_conn, spin);
+
+	return vs_poll_should_spin(&c->poll) ? c->poll.poll_ns : 0;
+}
+
+static void spin_idle(struct vs_loop_spin *sp)
+{
+	vs_poll_spin_idle(&NBD_CONTAINER_OF(sp, struct nbd_conn, spin)->poll);
+}
+
+static void spin_start(struct nbd_conn *c)
+{
+	uint32_t us = c->srv->cfg.poll_us;
+
+	if (us == VS_NBD_POLL_OFF)
+		return;
+	c->poll = (struct vs_poll_policy){ .burst_max = NBD_POLL_BURST_MAX, .poll_ns = us * 1000u };
+	c->spin.spin_ns = spin_ns;
+	c->spin.idle = spin_idle;
+	vs_loop_spin_add(c->loop, &c->spin);
+	c->spin_added = true;
+}
+
 /* ---------------------------------------------------------------- life */
 
 int vs_nbd_cmd_start(struct nbd_conn *c)
 {
 	uint32_t n = c->srv->cfg.queue_depth;
 	size_t per = c->srv->cfg.max_payload;
+
+	spin_start(c);
 
 	c->slots = calloc(n, sizeof(*c->slots));
 	if (!c->slots)
@@ -385,6 +424,10 @@ void vs_nbd_cmd_drop(struct nbd_conn *c)
 
 void vs_nbd_cmd_free(struct nbd_conn *c)
 {
+	if (c->spin_added) {
+		vs_loop_spin_del(c->loop, &c->spin);
+		c->spin_added = false;
+	}
 	for (uint32_t i = 0; c->slots && i < c->nslots; i++)
 		vs_disk_request_put(c->slots[i].req);
 	free(c->slots);

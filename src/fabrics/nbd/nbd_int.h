@@ -32,6 +32,7 @@
 #include "vstor/class.h"
 #include "vstor/loop.h"
 #include "vstor/nbd.h"
+#include "../../util/vs_poll_policy.h"
 
 #define NBD_CONTAINER_OF(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
@@ -42,6 +43,7 @@
 #define NBD_RBUF_LEN            (64u * 1024u)   /* receive buffer: headers, small payloads */
 #define NBD_MAX_EXTENTS         64u             /* block status descriptors per reply */
 #define NBD_SEND_IOV            64              /* iovec entries per sendmsg */
+#define NBD_POLL_BURST_MAX      16u             /* requests per wake that still poll */
 
 enum nbd_log_level { NBD_LOG_ERROR = 0, NBD_LOG_WARN, NBD_LOG_INFO, NBD_LOG_DEBUG };
 void vs_nbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -152,6 +154,12 @@ struct nbd_conn {
 	bool flush_posted;
 	uint32_t in_flight;             /* slots taken (running or replying) */
 	bool disc;                      /* NBD_CMD_DISC seen */
+	/* Hybrid polling (util/vs_poll_policy.h), counting requests: a hook
+	 * of its own on the connection's loop, so it comes and goes with the
+	 * connection; the loop spins for the longest any hook asks. */
+	struct vs_poll_policy poll;
+	struct vs_loop_spin spin;
+	bool spin_added;
 
 	struct vs_loop_msg attach_msg, stop_msg, free_msg;
 	atomic_bool stop_posted;        /* stop_msg queued */

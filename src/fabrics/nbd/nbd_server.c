@@ -27,6 +27,12 @@ static int check_config(const struct vs_nbd_config *in, struct vs_nbd_config *ou
 		out->max_payload = VS_NBD_MAX_PAYLOAD_MAX;
 	if (!out->handshake_timeout_ms)
 		out->handshake_timeout_ms = NBD_DEFAULT_HS_MS;
+	if (!out->poll_us)
+		out->poll_us = VS_NBD_DEFAULT_POLL_US;
+	if (out->poll_us != VS_NBD_POLL_OFF && out->poll_us > VS_NBD_POLL_US_MAX) {
+		vs_set_error("nbd.poll_us: 0-%u, got %u", VS_NBD_POLL_US_MAX, out->poll_us);
+		return -EINVAL;
+	}
 	if (out->queue_depth > VS_NBD_QUEUE_DEPTH_MAX) {
 		vs_set_error("nbd.queue_depth: 1-%u, got %u", VS_NBD_QUEUE_DEPTH_MAX, out->queue_depth);
 		return -EINVAL;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* Hybrid polling policy of the iSCSI event loop: spin only after a run of
- * wake-ups that each brought a shallow burst (queue depth up to
- * ISCSI_POLL_BURST_MAX), never for deep bursts, never when disabled, and
- * ignore wake-ups that carried no PDU. */
+/* Hybrid polling policy of the fabrics' event loops (util/vs_poll_policy.h):
+ * spin only after a run of wake-ups that each brought a shallow burst (up
+ * to burst_max PDUs: the iSCSI fabric's ISCSI_POLL_BURST_MAX), never for
+ * deep bursts, never when disabled, and ignore wake-ups that carried no
+ * PDU. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,24 +13,27 @@
 #include <string.h>
 
 #include "fabrics/iscsi/iscsi_loop.h"
+#include "util/vs_poll_policy.h"
 
 /* End a wake-up that received `pdus` PDUs; return the policy's answer. */
-static bool wake(struct iscsi_loop *loop, uint32_t pdus)
+static bool wake(struct vs_poll_policy *loop, uint32_t pdus)
 {
-	loop->pdus_in_wake = pdus;
-	return vs_iscsi_loop_should_spin(loop);
+	loop->in_wake = pdus;
+	return vs_poll_should_spin(loop);
 }
 
-/* A loop as vs_iscsi_loop_init leaves it, with `poll_ns` of spinning. */
-static void loop_with_poll(struct iscsi_loop *loop, uint32_t poll_ns)
+/* A policy as vs_iscsi_loop_init leaves it, with `poll_ns` of spinning. */
+static void loop_with_poll(struct vs_poll_policy *loop, uint32_t poll_ns)
 {
-	memset(loop, 0, sizeof(*loop));
-	loop->poll_ns = poll_ns;
+	struct iscsi_loop il;
+
+	vs_iscsi_loop_init(&il, NULL, NULL, 0, poll_ns);
+	*loop = il.poll;
 }
 
 static void test_spins_after_a_run_of_small_wakes(void **state)
 {
-	struct iscsi_loop loop;
+	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 50000);
@@ -37,12 +41,12 @@ static void test_spins_after_a_run_of_small_wakes(void **state)
 		assert_false(wake(&loop, i % 2 ? 1 : 2));
 	assert_true(wake(&loop, 1));            /* the 8th in a row */
 	assert_true(wake(&loop, 1));
-	assert_int_equal(loop.pdus_in_wake, 0);  /* consumed */
+	assert_int_equal(loop.in_wake, 0);  /* consumed */
 }
 
 static void test_a_burst_ends_the_run(void **state)
 {
-	struct iscsi_loop loop;
+	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 50000);
@@ -59,7 +63,7 @@ static void test_a_burst_ends_the_run(void **state)
  * request-response pattern, a wake-up per burst worth saving. */
 static void test_shallow_bursts_spin(void **state)
 {
-	struct iscsi_loop loop;
+	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 50000);
@@ -74,7 +78,7 @@ static void test_shallow_bursts_spin(void **state)
 
 static void test_empty_wakes_are_neutral(void **state)
 {
-	struct iscsi_loop loop;
+	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 50000);
@@ -89,7 +93,7 @@ static void test_empty_wakes_are_neutral(void **state)
 
 static void test_disabled_never_spins(void **state)
 {
-	struct iscsi_loop loop;
+	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 0);

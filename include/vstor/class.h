@@ -91,6 +91,7 @@ enum vs_blk_op {
 #define VS_BLK_NO_UNMAP  0x2u   /* WRITE_ZEROES: keep the blocks allocated (no hole) */
 #define VS_BLK_FAST_ZERO 0x4u   /* WRITE_ZEROES: -EOPNOTSUPP at once unless it can be
                                  * done by deallocating (faster than writing) */
+#define VS_BLK_MAY_LEND  0x8u   /* READ: the data may come by reference (data_ref) */
 
 /* VS_BLK_BLOCK_STATUS result: one run of blocks with the same state. */
 #define VS_BLK_EXTENT_HOLE 0x1u /* not allocated (SBC-3 "deallocated") */
@@ -118,6 +119,14 @@ struct vs_blk_request {
 	/* ---- results, valid in done() ---- */
 	int      result;                /* 0 or -errno (table above) */
 	uint32_t nextents;              /* BLOCK_STATUS: extents filled, covering a prefix */
+	/* A READ with VS_BLK_MAY_LEND that succeeded: NULL (the data is in
+	 * iov), or the `length` bytes the device lends from its own memory (a
+	 * RAM disk's; srb.h data_ref) with iov left untouched.  Read-only,
+	 * valid until vs_disk_request_release() or vs_disk_request_put(); the
+	 * bytes may change with a later write, so a caller that checksums them
+	 * and sends later must copy.  Lent only when the request went to the
+	 * device as one command (not split). */
+	const void *data_ref;
 };
 
 /*
@@ -203,6 +212,8 @@ struct vs_nexus *vs_disk_nexus(struct vs_disk *disk);
  * fields cleared.  Give it back with vs_disk_request_put after done(). */
 struct vs_blk_request *vs_disk_request_get(struct vs_disk *disk);
 void vs_disk_request_put(struct vs_blk_request *req);
+/* End a READ's loan (data_ref), if it has one; any thread, after done(). */
+void vs_disk_request_release(struct vs_blk_request *req);
 /*
  * Start a request; done() runs exactly once, perhaps inline.  A request
  * the disk cannot take at all completes at once with -EINVAL (misaligned,

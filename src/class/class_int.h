@@ -68,6 +68,7 @@ struct class_req {
 	bool     all_cut;               /* every piece of the current phase is cut */
 	uint8_t  probe_step;            /* CLASS_OP_PROBE: the step running */
 	void (*internal_done)(struct class_req *r);    /* CLASS_OP_*: instead of pub.done */
+	struct vs_srb *lent;            /* kept for pub.data_ref until released */
 };
 
 enum piece_wait { WAIT_NONE = 0, WAIT_BACKOFF, WAIT_READY };

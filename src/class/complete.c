@@ -143,7 +143,15 @@ void vs_class_srb_done(struct vs_srb *srb)
 		p->zero_block = true;
 		v.action = ACT_RETRY_NOW;
 	}
-	vs_srb_put(srb);
+	if (v.action == ACT_DONE && srb->data_ref && r->pub.op == VS_BLK_READ &&
+	    r->phase == PHASE_IO) {
+		/* the data stays where the device lent it: keep the SRB (and
+		 * so the loan) for the caller, vs_disk_request_release */
+		r->lent = srb;
+		r->pub.data_ref = srb->data_ref;
+	} else {
+		vs_srb_put(srb);
+	}
 	p->srb = NULL;
 	disk->srbs_out--;
 	if (v.unit_attention && v.asc_ascq == ASC_CAPACITY_DATA_HAS_CHANGED)

@@ -209,6 +209,20 @@ struct vs_blk_request *vs_disk_request_get(struct vs_disk *disk)
 	return r ? &r->pub : NULL;
 }
 
+/* The SRB that lent a READ's data goes back to the pool now: the port
+ * ends the device's loan (srb.h data_ref_release). */
+void vs_disk_request_release(struct vs_blk_request *req)
+{
+	struct class_req *r = (struct class_req *)req;
+	struct vs_srb *srb = r ? r->lent : NULL;
+
+	if (!srb)
+		return;
+	r->lent = NULL;
+	req->data_ref = NULL;
+	vs_srb_put(srb);
+}
+
 void vs_disk_request_put(struct vs_blk_request *req)
 {
 	struct class_req *r = (struct class_req *)req;
@@ -216,6 +230,7 @@ void vs_disk_request_put(struct vs_blk_request *req)
 
 	if (!req)
 		return;
+	vs_disk_request_release(req);
 	disk = r->disk;
 	pthread_mutex_lock(&disk->lock);
 	if (r->in_use) {

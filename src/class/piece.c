@@ -230,6 +230,7 @@ void vs_class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs
 	srb->submitter_ctx = p;
 	srb->data_dir = VS_DIR_NONE;
 	srb->data_length = 0;
+	srb->accept_data_ref = 0;
 	if (r->phase == PHASE_SYNC) {
 		/* the written range; 0 blocks means "to the end" (SBC-3 5.26) */
 		cdb16(srb, SYNCHRONIZE_CACHE_16, 0, p->lba,
@@ -246,6 +247,11 @@ void vs_class_piece_build(struct vs_disk *disk, struct class_piece *p, struct vs
 		srb->iov = p->iov;
 		srb->iovcnt = p->iovcnt;
 		srb->data_length = (uint32_t)(p->nblocks * bs);
+		/* by reference only when this one SRB is the whole request:
+		 * the caller gets a single pointer (class.h data_ref) */
+		if (r->pub.op == VS_BLK_READ && (r->pub.flags & VS_BLK_MAY_LEND) &&
+		    srb->data_length == r->pub.length)
+			srb->accept_data_ref = VS_DATA_REF_OK;
 		break;
 	case VS_BLK_FLUSH:
 		cdb16(srb, SYNCHRONIZE_CACHE_16, 0, 0, 0);

@@ -107,6 +107,7 @@ void vs_disk_submit(struct vs_disk *disk, struct vs_blk_request *req)
 		return;         /* nothing to tell, nobody to tell it to */
 	req->result = 0;
 	req->nextents = 0;
+	vs_disk_request_release(req);   /* a loan the caller did not end */
 	if (!disk) {
 		finish_now(r, -EINVAL);
 		return;

@@ -58,6 +58,70 @@ static void test_read_write_round_trip_and_fua(void **state)
 	cm_free(m);
 }
 
+/*
+ * class.h data_ref: a READ with VS_BLK_MAY_LEND that goes as one SRB takes
+ * the device's bytes by reference (its buffer untouched) and holds the
+ * loan until vs_disk_request_release, exactly once (also via put, and
+ * when the request slot is reused); a split READ, or one without the
+ * flag, copies as before.
+ */
+static void test_read_by_reference(void **state)
+{
+	struct cm *m = cm_new();
+	struct ch h;
+	uint8_t out[4096], in[4096];
+	(void)state;
+
+	m->lend = true;
+	m->max_xfer = 8192;     /* 16 blocks per SRB: 8 KiB reads are one piece */
+	assert_int_equal(ch_open(&h, m, 0, 0, 0), 0);
+	for (size_t i = 0; i < sizeof(out); i++)
+		out[i] = (uint8_t)(i * 13 + 5);
+	assert_int_equal(ch_run(&h, VS_BLK_WRITE, 0, 8192, 4096, out), 0);
+
+	memset(in, 0xee, sizeof(in));
+	struct ch_req *r = ch_submit(&h, VS_BLK_READ, VS_BLK_MAY_LEND, 8192, 4096, in);
+	assert_int_equal(r->done, 1);
+	assert_int_equal(r->result, 0);
+	assert_non_null(r->req->data_ref);
+	assert_memory_equal(r->req->data_ref, out, sizeof(out));
+	for (size_t i = 0; i < sizeof(in); i++)
+		assert_int_equal(in[i], 0xee);          /* nothing copied */
+	assert_int_equal(m->lent, 1);
+	assert_int_equal(m->lends_ended, 0);    /* held while the caller sends */
+	vs_disk_request_release(r->req);
+	assert_null(r->req->data_ref);
+	assert_int_equal(m->lends_ended, 1);
+	vs_disk_request_release(r->req);        /* nothing left to end */
+	assert_int_equal(m->lends_ended, 1);
+	ch_put(r);
+
+	/* put without release ends the loan */
+	r = ch_submit(&h, VS_BLK_READ, VS_BLK_MAY_LEND, 0, 512, in);
+	assert_non_null(r->req->data_ref);
+	ch_put(r);
+	assert_int_equal(m->lends_ended, 2);
+
+	/* without the flag: copied */
+	memset(in, 0, sizeof(in));
+	r = ch_submit(&h, VS_BLK_READ, 0, 8192, 4096, in);
+	assert_null(r->req->data_ref);
+	assert_memory_equal(in, out, sizeof(out));
+	ch_put(r);
+
+	/* split in two SRBs (16 KiB over an 8 KiB limit): copied */
+	uint8_t big[16384];
+	r = ch_submit(&h, VS_BLK_READ, VS_BLK_MAY_LEND, 8192, sizeof(big), big);
+	assert_int_equal(r->result, 0);
+	assert_null(r->req->data_ref);
+	assert_memory_equal(big, out, sizeof(out));
+	ch_put(r);
+	assert_int_equal(m->lent, 2);
+	assert_int_equal(m->lends_ended, 2);
+	ch_close(&h);
+	cm_free(m);
+}
+
 static void test_flush(void **state)
 {
 	struct cm *m = cm_new();
@@ -264,6 +328,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_write_round_trip_and_fua),
+		cmocka_unit_test(test_read_by_reference),
 		cmocka_unit_test(test_flush),
 		cmocka_unit_test(test_unmap_and_block_status),
 		cmocka_unit_test(test_block_status_without_provisioning),

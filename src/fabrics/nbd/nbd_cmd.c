@@ -25,6 +25,7 @@
 
 static void slot_put(struct nbd_conn *c, struct nbd_slot *s)
 {
+	vs_disk_request_release(s->req);        /* a READ's lent data is sent */
 	s->next = c->free_slots;
 	c->free_slots = s;
 	c->in_flight--;
@@ -111,7 +112,9 @@ static void build_read(struct nbd_conn *c, struct nbd_slot *s)
 		vs_nbd_wire_simple_reply(s->hdr, 0, s->r.handle);
 		s->out[0] = (struct iovec){ s->hdr, NBD_SIMPLE_REPLY_LEN };
 	}
-	s->out[1] = (struct iovec){ s->data, s->r.length };
+	/* a RAM LUN's own memory when the class layer lent it: no copy */
+	s->out[1] = (struct iovec){ s->req->data_ref ? (void *)(uintptr_t)s->req->data_ref : s->data,
+	                            s->r.length };
 	s->outcnt = 2;
 }
 
@@ -241,6 +244,8 @@ static void dispatch(struct nbd_conn *c, struct nbd_slot *s)
 	}
 	q->op = ops[s->r.type];
 	q->flags = class_flags(&s->r);
+	if (s->r.type == NBD_CMD_READ)
+		q->flags |= VS_BLK_MAY_LEND;    /* sent as it is: no checksum, no copy */
 	q->offset = s->r.offset;
 	q->length = s->r.length;
 	s->data_iov = (struct iovec){ s->data, s->r.length };

@@ -159,6 +159,32 @@ static void provision(struct cm *m, uint64_t lba, uint64_t n, bool dealloc)
 	}
 }
 
+/* The mock whose image a loan points into (one mock lends at a time). */
+static struct cm *lending_mock;
+
+static void lend_end(struct vs_srb *srb)
+{
+	struct cm *m = lending_mock;
+
+	(void)srb;
+	atomic_fetch_add(&m->lends_ended, 1);
+}
+
+/* READ by reference (srb.h data_ref): the image's own bytes, all in RAM.
+ * (m->mu is held here; the loan may end under it too: counters atomic.) */
+static bool emu_lend(struct cm *m, struct vs_srb *srb, uint64_t lba, uint32_t n)
+{
+	if (!m->lend || !srb->accept_data_ref || lba + n > m->data_blocks)
+		return false;
+	lending_mock = m;
+	srb->data_ref = m->data + lba * m->block_size;
+	srb->data_ref_release = lend_end;
+	atomic_fetch_add(&m->lent, 1);
+	srb->xfer_len = srb->data_length;
+	vs_srb_set_good(srb);
+	return true;
+}
+
 static void emu_rw(struct cm *m, struct vs_srb *srb, bool write)
 {
 	uint64_t lba = get64(&srb->cdb[2]);
@@ -171,6 +197,8 @@ static void emu_rw(struct cm *m, struct vs_srb *srb, bool write)
 		invalid(srb, ASC_INVALID_FIELD_IN_CDB);
 		return;
 	}
+	if (!write && emu_lend(m, srb, lba, n))
+		return;
 	for (uint32_t i = 0; i < n; i++) {
 		uint64_t b = lba + i;
 		size_t off = (size_t)i * m->block_size;

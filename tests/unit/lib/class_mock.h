@@ -23,6 +23,7 @@
 #define VSTOR_CLASS_MOCK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -94,6 +95,10 @@ struct cm {
 	pthread_t thread;
 	uint32_t chaos;                 /* async: every chaos-th answer is BUSY or a UA */
 	uint32_t answered;
+	/* lend: a READ whose submitter accepts data by reference (srb.h
+	 * accept_data_ref) gets the RAM image's own bytes; counted */
+	bool lend;
+	_Atomic uint32_t lent, lends_ended;
 };
 
 /* A mock with sane defaults: 512-byte blocks, 2048 blocks all in RAM,

@@ -143,10 +143,11 @@ void vs_class_srb_done(struct vs_srb *srb)
 		p->zero_block = true;
 		v.action = ACT_RETRY_NOW;
 	}
-	if (v.action == ACT_DONE && srb->data_ref && r->pub.op == VS_BLK_READ &&
-	    r->phase == PHASE_IO) {
-		/* the data stays where the device lent it: keep the SRB (and
-		 * so the loan) for the caller, vs_disk_request_release */
+	if (v.action == ACT_DONE && srb->data_ref) {
+		/* only a READ piece that was the whole request accepts a
+		 * reference (piece.c): the data stays where the device lent
+		 * it, so keep the SRB (and the loan) for the caller,
+		 * vs_disk_request_release */
 		r->lent = srb;
 		r->pub.data_ref = srb->data_ref;
 	} else {

@@ -126,8 +126,10 @@ struct vs_svc_disk_ops {
 /* Memory vstord can send READ data from (doc/service-protocol.md,
  * "Lending"): len bytes, zeroed, a page of memory once touched, shared
  * read-only with vstord.  For vs_svc_disk.mem.  At most 16 per service;
- * unmapped by vs_svc_close() (do not munmap it).  NULL with
- * vs_svc_error() on failure.  Blocking; before vs_svc_run or beside it. */
+ * unmapped by vs_svc_close() (do not munmap it).  Advised for 2 MiB
+ * pages, so where the system's policy lets that count the first write
+ * into a 2 MiB region takes all of it (doc/services.md "Huge pages").
+ * NULL with vs_svc_error() on failure.  Blocking; before vs_svc_run or beside it. */
 void *vs_svc_mem_alloc(struct vs_svc *s, uint64_t len);
 /* Give [p, p+len) of such memory back to the kernel: it reads as zeroes
  * again (for UNMAP).  0 or -errno. */

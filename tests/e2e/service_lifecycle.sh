@@ -94,6 +94,15 @@ for s in json.load(sys.stdin)["services"]:
     assert (s["bytes_lent"] > 0) == (s["name"] == "ramdisk"), s' ||
 	fail "data was copied, none shared, or lent where not expected: $(ctl --json service list)"
 
+# libvstor-service advises the memory it lends and its mapping of the
+# shared area for 2 MiB pages (doc/services.md "Huge pages"): VmFlags "hg"
+for m in vstor-service-mem vstor-service-ramdisk; do
+	awk -v m="memfd:$m" 'index($0, m) {in_map = 1; next}
+		in_map && /^VmFlags:/ {if ($0 ~ / hg/) ok = 1; in_map = 0}
+		END {exit !ok}' "/proc/$ram_pid/smaps" ||
+		fail "the ram disk's mapping of $m is not advised MADV_HUGEPAGE"
+done
+
 # not in the configuration; its number is taken
 ctl_ok config save >/dev/null
 python3 -c "import json,sys; l=[x['lun'] for x in json.load(open('$tmp/c.json'))['targets'][0]['luns']]; sys.exit(l != [0])" ||

@@ -273,6 +273,49 @@ static void test_zero_copy(void **state)
 	fix_free(f);
 }
 
+/* Mappings of NAME's memory in this process (/proc/self/smaps), and how
+ * many of them carry MADV_HUGEPAGE ("hg" in VmFlags). */
+static void count_advised(const char *name, int *maps, int *advised)
+{
+	FILE *fp = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool in = false;
+
+	*maps = *advised = 0;
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp)) {
+		if (strstr(line, name)) {
+			in = true;
+			(*maps)++;
+		} else if (in && !strncmp(line, "VmFlags:", 8)) {
+			if (strstr(line, " hg"))
+				(*advised)++;
+			in = false;
+		}
+	}
+	fclose(fp);
+}
+
+/* vstord advises its mapping of a service's shared area for 2 MiB pages
+ * (doc/services.md "Huge pages"); the hand-written service does not, so
+ * of the two mappings here exactly vstord's is advised. */
+static void test_area_advised_huge(void **state)
+{
+	(void)state;
+	struct fix *f = fix_new(0);
+	struct vs_svc_reply rep;
+	int maps, advised;
+
+	struct svc_raw *r = svc_raw_connect(f->path, "thp", TARGET, 16);
+	assert_non_null(r);
+	assert_int_equal(svc_raw_attach(r, 1, &rep), 0);
+	count_advised("memfd:vstor-service-thp", &maps, &advised);
+	assert_int_equal(maps, 2);
+	assert_int_equal(advised, 1);
+	svc_raw_close(r);
+	fix_free(f);
+}
+
 /* Anything wrong in the completion ring: disconnected, its commands
  * complete once with NOT READY / BECOMING READY, the LUN stays. */
 static void hostile_case(const struct vs_svc_cqe *bad, bool raw_tail, const char *why)
@@ -773,6 +816,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_attach_arrives_with_ua),
 		cmocka_unit_test(test_zero_copy),
+		cmocka_unit_test(test_area_advised_huge),
 		cmocka_unit_test(test_hostile_completions),
 		cmocka_unit_test(test_lend),
 		cmocka_unit_test(test_lend_limit),

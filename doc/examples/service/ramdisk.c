@@ -174,11 +174,12 @@ static int add_lun(const char *spec)
 	} else {
 		r->mem = mmap(NULL, r->size, PROT_READ | PROT_WRITE,
 		              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		/* 2 MiB pages where THP allows (as vstord's own ram backend):
+		 * random reads then miss the TLB far less often.  Memory from
+		 * vs_svc_mem_alloc comes advised already. */
+		if (r->mem != MAP_FAILED)
+			(void)madvise(r->mem, r->size, MADV_HUGEPAGE);
 	}
-	/* 2 MiB pages where THP allows (as vstord's own ram backend):
-	 * random reads then miss the TLB far less often */
-	if (r->mem != MAP_FAILED)
-		(void)madvise(r->mem, r->size, MADV_HUGEPAGE);
 	r->written = calloc((r->size / PAGE + 63) / 64 + 1, sizeof(uint64_t));
 	if (r->mem == MAP_FAILED || !r->written) {
 		fprintf(stderr, "ramdisk: LUN %llu: no memory\n", (unsigned long long)lun);

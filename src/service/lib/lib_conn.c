@@ -212,6 +212,8 @@ static int map_area(struct vs_svc *s, const struct vs_svc_welcome *w, int memfd)
 		vs_set_error("mapping the shared area: %s", strerror(errno));
 		return -errno;
 	}
+	/* as vstord advises its own mapping (doc/services.md "Huge pages") */
+	(void)madvise(s->area, s->area_bytes, MADV_HUGEPAGE);
 	s->hdr = (struct vs_svc_area_hdr *)s->area;
 	s->sq = (struct vs_svc_sqe *)(s->area + w->sq_offset);
 	s->cq = (struct vs_svc_cqe *)(s->area + w->cq_offset);

@@ -68,6 +68,13 @@ void *vs_svc_mem_alloc(struct vs_svc *s, uint64_t len)
 		vs_set_error("mem_alloc: mmap: %s", strerror(errno));
 		goto fail;
 	}
+	/* 2 MiB pages where the system's shmem policy lets advice count
+	 * (doc/services.md "Huge pages"): vstord's copy of every lent READ
+	 * into its socket walks this memory at random.  Measured with
+	 * bench/service, 4 KiB random reads from the RAM disk example:
+	 * vstord's CPU per I/O 2.2-2.5 us with shmem_enabled=advise against
+	 * 2.5-3.0 us with "never", where the advice is ignored. */
+	(void)madvise(m, bytes, MADV_HUGEPAGE);
 	r->base = m;
 	r->bytes = bytes;
 	r->fd = fd;

@@ -51,6 +51,20 @@ proc_cpu_ticks() {
 }
 
 # Stops one process we started: SIGTERM, up to GRACE seconds, then SIGKILL.
+# "STEAL ALL": the host's steal ticks and all CPU ticks so far (/proc/stat,
+# the 8th value of "cpu" is steal: time the hypervisor gave our vCPUs to
+# others).  On a busy host IOPS swing by 2x between identical runs.
+host_cpu_ticks() {
+	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat
+}
+
+# steal_pct STEAL0 ALL0: percent of CPU time stolen since that reading
+steal_pct() {
+	local s a
+	read -r s a < <(host_cpu_ticks)
+	awk -v s=$((s - $1)) -v a=$((a - $2)) 'BEGIN { printf "%.1f", a ? 100 * s / a : 0 }'
+}
+
 stop_pid() {
 	local pid=$1 grace=${2:-5} i
 	[ -n "$pid" ] || return 0

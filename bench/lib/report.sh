@@ -131,7 +131,8 @@ $runs as $all
   schema: "vstor-bench-compare/1",
   date: $date,
   machine: { cpu: $cpu, cpus: $ncpu, memory: $mem, kernel: $kernel,
-             loadavg_start: $la0, loadavg_end: $la1 },
+             loadavg_start: $la0, loadavg_end: $la1,
+             steal_pct: (if $steal == "" then null else ($steal | tonumber) end) },
   versions: { vstor: $rev, vstor_build_type: $build_type, tgt: $tgt, libiscsi: $libiscsi,
               spdk: (if $spdk_version == "" then null else $spdk_version end) },
   config: { duration_s: $duration, warmup_s: $warmup, rounds: $rounds,
@@ -201,7 +202,7 @@ def round_bars($title):
   end;
 . as $d
 | "",
-  "vstor vs tgt on \(.machine.cpu) (\(.machine.cpus) CPUs), \(.config.duration_s) s per run, \(.config.rounds) round(s); load avg \(.machine.loadavg_start) -> \(.machine.loadavg_end)",
+  "vstor vs tgt on \(.machine.cpu) (\(.machine.cpus) CPUs), \(.config.duration_s) s per run, \(.config.rounds) round(s); load avg \(.machine.loadavg_start) -> \(.machine.loadavg_end)\(if .machine.steal_pct == null then "" else "; steal \(.machine.steal_pct) %" end)",
   "iperf3 single stream 127.0.0.1: \(.iperf3.mb_s | n0) MB/s",
   "",
   ("workload" | pad(21)) + ("target" | pad(11)) + ("IOPS" | lpad(9)) + ("MB/s" | lpad(9))

@@ -50,7 +50,6 @@ proc_cpu_ticks() {
 	echo $(( ${12} + ${13} ))
 }
 
-# Stops one process we started: SIGTERM, up to GRACE seconds, then SIGKILL.
 # "STEAL ALL": the host's steal ticks and all CPU ticks so far (/proc/stat,
 # the 8th value of "cpu" is steal: time the hypervisor gave our vCPUs to
 # others).  On a busy host IOPS swing by 2x between identical runs.
@@ -65,6 +64,7 @@ steal_pct() {
 	awk -v s=$((s - $1)) -v a=$((a - $2)) 'BEGIN { printf "%.1f", a ? 100 * s / a : 0 }'
 }
 
+# Stops one process we started: SIGTERM, up to GRACE seconds, then SIGKILL.
 stop_pid() {
 	local pid=$1 grace=${2:-5} i
 	[ -n "$pid" ] || return 0

@@ -114,10 +114,10 @@ static void put_pdu(struct out *o, uint8_t *bhs, const uint8_t *ahs, size_t ahs_
 	put(o, bhs, ISCSI_BHS_LEN);
 	put(o, ahs, ahs_len);
 	if (digests) {
-		uint32_t crc = vs_iscsi_crc32c(0, bhs, ISCSI_BHS_LEN);
+		uint32_t crc = vs_crc32c(0, bhs, ISCSI_BHS_LEN);
 
 		if (ahs_len)
-			crc = vs_iscsi_crc32c(crc, ahs, ahs_len);
+			crc = vs_crc32c(crc, ahs, ahs_len);
 		iscsi_put_digest(dig, crc);
 		put(o, dig, 4);
 	}
@@ -125,7 +125,7 @@ static void put_pdu(struct out *o, uint8_t *bhs, const uint8_t *ahs, size_t ahs_
 		put(o, d, dlen);
 		put(o, zero, pad);
 		if (digests) {
-			iscsi_put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, d, dlen), zero, pad));
+			iscsi_put_digest(dig, vs_crc32c(vs_crc32c(0, d, dlen), zero, pad));
 			put(o, dig, 4);
 		}
 	}

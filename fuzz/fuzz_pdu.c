@@ -50,16 +50,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t cut = rlen ? h.b[1] % (rlen + 1) : 0;
 		struct iovec iov[2] = { { (void *)rest, cut }, { (void *)(rest ? rest + cut : NULL), rlen - cut } };
 		uint8_t *padded = malloc(rlen + 4);
-		uint32_t a = vs_iscsi_crc32c(0, rest, rlen);
+		uint32_t a = vs_crc32c(0, rest, rlen);
 
 		if (!padded)
 			return 0;
-		if (a != vs_iscsi_crc32c_sw(0, rest, rlen))
+		if (a != vs_crc32c_sw(0, rest, rlen))
 			abort();
 		if (rlen)
 			memcpy(padded, rest, rlen);
 		memset(padded + rlen, 0, 4);
-		if (vs_iscsi_crc32c_iov(iov, 2, rlen, pad) != vs_iscsi_crc32c(0, padded, rlen + pad))
+		if (vs_crc32c_iov(iov, 2, rlen, pad) != vs_crc32c(0, padded, rlen + pad))
 			abort();
 		free(padded);
 	}

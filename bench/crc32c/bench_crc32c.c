@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench-crc32c: GB/s of each CRC32C path of the iSCSI fabric (crc32c.c) at
+ * bench-crc32c: GB/s of each CRC32C path (util/vs_crc32c.c) at
  * buffer sizes from a header to a large data segment, and of
- * vs_iscsi_crc32c itself, which picks a path by length.
+ * vs_crc32c itself, which picks a path by length.
  *
  *   bench-crc32c [-t SECONDS_PER_CELL] [-r ROUNDS]
  *
@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fabrics/iscsi/pdu.h"
+#include "util/vs_crc32c.h"
 
 typedef uint32_t (*crc_fn)(uint32_t crc, const void *buf, size_t len);
 
@@ -57,8 +57,8 @@ int main(int argc, char **argv)
 	static const size_t sizes[] = { 48, 52, 64, 128, 192, 256, 512, 1024, 4096, 8192, 65536,
 	                                262144, 1048576 };
 	static const struct { const char *name; crc_fn fn; } paths[] = {
-		{ "stream", vs_iscsi_crc32c_stream }, { "isal", vs_iscsi_crc32c_isal },
-		{ "table", vs_iscsi_crc32c_sw }, { "chosen", vs_iscsi_crc32c },
+		{ "stream", vs_crc32c_stream }, { "isal", vs_crc32c_isal },
+		{ "table", vs_crc32c_sw }, { "chosen", vs_crc32c },
 	};
 	double seconds = 0.3;
 	int rounds = 3, opt;

@@ -4,7 +4,7 @@
 # Source it, then call vs_install_deps.
 
 # librbd-dev (with librados-dev): the rbd backend (src/backends/rbd/).
-# libisal-dev: ISA-L's CRC32C for iSCSI digests (src/fabrics/iscsi/crc32c.c).
+# libisal-dev: ISA-L's CRC32C for iSCSI digests (src/util/vs_crc32c.c).
 VS_DEPS=(cmake pkg-config liburing-dev libssl-dev libjansson-dev libcmocka-dev
          libiscsi-dev libiscsi-bin clang libclang-rt-14-dev librbd-dev libnbd-dev libsystemd-dev
          libmicrohttpd-dev libisal-dev)

@@ -251,7 +251,7 @@ static void test_header_digest_error(void **state)
 	 * neither can the framing (§7.8); the connection closes. */
 	nop_header(cl, bhs, 0x80);
 	write_all(cl->fd, bhs, 48);
-	put_digest(dig, vs_iscsi_crc32c(0, bhs, 48) ^ 0x100);
+	put_digest(dig, vs_crc32c(0, bhs, 48) ^ 0x100);
 	write_all(cl->fd, dig, 4);
 	assert_int_equal(recv_pdu(cl, &rx), -1);
 	/* Other sessions are not affected. */

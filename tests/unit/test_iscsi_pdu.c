@@ -12,13 +12,13 @@
 
 #include "fabrics/iscsi/pdu.h"
 
-/* Every path vs_iscsi_crc32c may take (crc32c.c) gives `want` for buf. */
+/* Every path vs_crc32c may take (util/vs_crc32c.c) gives `want` for buf. */
 static void expect_crc(const void *buf, size_t len, uint32_t want)
 {
-	assert_int_equal(vs_iscsi_crc32c(0, buf, len), want);
-	assert_int_equal(vs_iscsi_crc32c_sw(0, buf, len), want);
-	assert_int_equal(vs_iscsi_crc32c_stream(0, buf, len), want);
-	assert_int_equal(vs_iscsi_crc32c_isal(0, buf, len), want);
+	assert_int_equal(vs_crc32c(0, buf, len), want);
+	assert_int_equal(vs_crc32c_sw(0, buf, len), want);
+	assert_int_equal(vs_crc32c_stream(0, buf, len), want);
+	assert_int_equal(vs_crc32c_isal(0, buf, len), want);
 }
 
 static void test_crc32c_rfc3720_vectors(void **state)
@@ -77,11 +77,11 @@ static void test_crc32c_paths_agree_on_random_buffers(void **state)
 		for (size_t off = 0; off < 8; off += lens[k] > 65536 ? 7 : 1) {
 			const uint8_t *p = buf + off;
 			size_t len = lens[k];
-			uint32_t want = vs_iscsi_crc32c_sw(0, p, len);
+			uint32_t want = vs_crc32c_sw(0, p, len);
 
 			expect_crc(p, len, want);
 			for (size_t cut = 0; cut <= len; cut += len / 5 + 1)
-				assert_int_equal(vs_iscsi_crc32c(vs_iscsi_crc32c(0, p, cut), p + cut, len - cut),
+				assert_int_equal(vs_crc32c(vs_crc32c(0, p, cut), p + cut, len - cut),
 				                 want);
 		}
 	}
@@ -94,7 +94,7 @@ static void test_crc32c_digest_wire_order(void **state)
 	const uint8_t expect[4] = { 0xaa, 0x36, 0x91, 0x8a };   /* RFC 3720 B.4 byte listing */
 	(void)state;
 
-	iscsi_put_digest(wire, vs_iscsi_crc32c(0, zeros, sizeof(zeros)));
+	iscsi_put_digest(wire, vs_crc32c(0, zeros, sizeof(zeros)));
 	assert_memory_equal(wire, expect, 4);
 	assert_int_equal(iscsi_get_digest(expect), 0x8a9136aa);
 }
@@ -113,13 +113,13 @@ static void test_crc32c_chaining_and_paths_agree(void **state)
 	 * and splitting the buffer anywhere gives the same CRC */
 	for (size_t off = 0; off < 8; off++) {
 		for (size_t len = 0; len < 300; len += 7) {
-			uint32_t whole = vs_iscsi_crc32c(0, buf + off, len);
-			assert_int_equal(whole, vs_iscsi_crc32c_sw(0, buf + off, len));
+			uint32_t whole = vs_crc32c(0, buf + off, len);
+			assert_int_equal(whole, vs_crc32c_sw(0, buf + off, len));
 			size_t cut = len / 3;
-			assert_int_equal(whole, vs_iscsi_crc32c(vs_iscsi_crc32c(0, buf + off, cut), buf + off + cut, len - cut));
+			assert_int_equal(whole, vs_crc32c(vs_crc32c(0, buf + off, cut), buf + off + cut, len - cut));
 		}
 	}
-	assert_int_equal(vs_iscsi_crc32c(0, buf, 4096), vs_iscsi_crc32c_sw(0, buf, 4096));
+	assert_int_equal(vs_crc32c(0, buf, 4096), vs_crc32c_sw(0, buf, 4096));
 	free(buf);
 }
 
@@ -137,12 +137,12 @@ static void test_crc32c_iov_with_padding(void **state)
 	iov[1] = (struct iovec){ data + 5, 1 };
 	iov[2] = (struct iovec){ data + 6, 7 };
 	/* 13 bytes of data + 3 pad bytes = CRC of the 16-byte padded segment */
-	assert_int_equal(vs_iscsi_crc32c_iov(iov, 3, 13, 3), vs_iscsi_crc32c(0, padded, 16));
+	assert_int_equal(vs_crc32c_iov(iov, 3, 13, 3), vs_crc32c(0, padded, 16));
 	/* len shorter than the iovec: only `len` bytes count */
-	assert_int_equal(vs_iscsi_crc32c_iov(iov, 3, 6, 0), vs_iscsi_crc32c(0, data, 6));
+	assert_int_equal(vs_crc32c_iov(iov, 3, 6, 0), vs_crc32c(0, data, 6));
 	/* no data, only padding */
-	assert_int_equal(vs_iscsi_crc32c_iov(NULL, 0, 0, 4), vs_iscsi_crc32c(0, (uint8_t[4]){ 0 }, 4));
-	assert_int_equal(vs_iscsi_crc32c(0, (uint8_t[4]){ 0 }, 4), 0x48674bc7);
+	assert_int_equal(vs_crc32c_iov(NULL, 0, 0, 4), vs_crc32c(0, (uint8_t[4]){ 0 }, 4));
+	assert_int_equal(vs_crc32c(0, (uint8_t[4]){ 0 }, 4), 0x48674bc7);
 }
 
 static void test_lun_encoding(void **state)

@@ -47,7 +47,7 @@ static bool rx_data_digest_ok(struct iscsi_conn *c)
 			return true;    /* data thrown away: nothing to protect */
 		iov[n++] = (struct iovec){ c->rx_seg[i].base, c->rx_seg[i].len };
 	}
-	crc = vs_iscsi_crc32c_iov(iov, n, c->rx_dlen, pad);
+	crc = vs_crc32c_iov(iov, n, c->rx_dlen, pad);
 	d = c->rx_trailer + pad;
 	got = (uint32_t)d[0] | (uint32_t)d[1] << 8 | (uint32_t)d[2] << 16 | (uint32_t)d[3] << 24;
 	return crc == got;
@@ -344,11 +344,11 @@ static void after_bhs_parts(struct iscsi_conn *c)
 		return;
 	}
 	if (c->rx_state == RX_HDIG) {
-		uint32_t crc = vs_iscsi_crc32c(0, c->rx_bhs.b, ISCSI_BHS_LEN);
+		uint32_t crc = vs_crc32c(0, c->rx_bhs.b, ISCSI_BHS_LEN);
 		uint32_t got;
 
 		if (bhs_ahs_len(&c->rx_bhs))
-			crc = vs_iscsi_crc32c(crc, c->rx_ahs, (size_t)bhs_ahs_len(&c->rx_bhs) * 4);
+			crc = vs_crc32c(crc, c->rx_ahs, (size_t)bhs_ahs_len(&c->rx_bhs) * 4);
 		got = (uint32_t)c->rx_hdig[0] | (uint32_t)c->rx_hdig[1] << 8 |
 		      (uint32_t)c->rx_hdig[2] << 16 | (uint32_t)c->rx_hdig[3] << 24;
 		if (crc != got) {

@@ -123,7 +123,7 @@ void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct
 
 	bhs_set_dsl(h, dlen);
 	if (digests && c->hdigest) {
-		uint32_t crc = vs_iscsi_crc32c(0, tx->hdr, ISCSI_BHS_LEN);
+		uint32_t crc = vs_crc32c(0, tx->hdr, ISCSI_BHS_LEN);
 
 		/* Digests go on the wire least significant byte first (§13.1 / B.4). */
 		tx->hdr[48] = (uint8_t)crc;
@@ -141,7 +141,7 @@ void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct
 		memset(tx->trailer, 0, 3);
 		tlen = pad;
 		if (digests && c->ddigest) {
-			uint32_t crc = vs_iscsi_crc32c_iov(data, ndata, dlen, pad);
+			uint32_t crc = vs_crc32c_iov(data, ndata, dlen, pad);
 
 			tx->trailer[pad] = (uint8_t)crc;
 			tx->trailer[pad + 1] = (uint8_t)(crc >> 8);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/uio.h>
 
+#include "../../util/vs_crc32c.h"
+
 #define ISCSI_BHS_LEN 48
 #define ISCSI_DIGEST_LEN 4
 
@@ -160,17 +162,8 @@ uint64_t vs_iscsi_scsi_to_lun(uint64_t lun);          /* flat LUN number → BHS
  * number >= 16384).  Matches no LUN, so the port answers LUN NOT SUPPORTED. */
 #define ISCSI_LUN_INVALID UINT64_MAX
 
-/* CRC32C (RFC 7143 §13.1 / RFC 3720 B.4), as used for header and data digests. */
-uint32_t vs_iscsi_crc32c(uint32_t crc, const void *buf, size_t len);
-uint32_t vs_iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes);
 /*
- * (added by iscsi-login) Conventions of the two functions above: zlib style,
- * start with crc = 0 and chain by passing the previous result
- * (vs_iscsi_crc32c(vs_iscsi_crc32c(0, a, n), b, m) == CRC of a||b); the value
- * returned is the finished CRC32C (pre- and post-inverted, reflected,
- * polynomial 0x1EDC6F41), e.g. 32 zero bytes -> 0x8a9136aa.
- * vs_iscsi_crc32c_iov covers the first `len` bytes of the iovec followed by
- * `pad_bytes` zero bytes (the data segment padding, §11.2.3).
+ * Header and data digests are CRC32C (RFC 7143 §13.1), util/vs_crc32c.h.
  *
  * Wire order: RFC 3720 B.4 lists the digest of 32 zero bytes as the bytes
  * aa 36 91 8a, i.e. the CRC value is sent least significant byte first
@@ -184,13 +177,6 @@ static inline uint32_t iscsi_get_digest(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-/* The paths vs_iscsi_crc32c chooses from by length (crc32c.c), exported so
- * tests can check they all give the same answer and bench/crc32c can time
- * them: the portable slicing-by-8 table, the one-stream crc32 instruction
- * (the table without SSE4.2), and ISA-L's crc32_iscsi. */
-uint32_t vs_iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len);
-uint32_t vs_iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len);
-uint32_t vs_iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len);
 
 /*
  * Structural check of a received BHS before anything else reads it:

@@ -138,16 +138,16 @@ void send_pdu_ahs(struct cl *cl, uint8_t *bhs, const uint8_t *ahs, uint32_t ahs_
 		write_all(cl->fd, ahs, ahs_len);
 	if (cl->hd) {
 		/* §11.2: the header digest covers the BHS and the AHS. */
-		put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, bhs, 48), ahs, ahs_len));
+		put_digest(dig, vs_crc32c(vs_crc32c(0, bhs, 48), ahs, ahs_len));
 		write_all(cl->fd, dig, 4);
 	}
 	if (dlen) {
 		write_all(cl->fd, data, dlen);
 		write_all(cl->fd, pad, padn);
 		if (cl->dd) {
-			uint32_t crc = vs_iscsi_crc32c(0, data, dlen);
+			uint32_t crc = vs_crc32c(0, data, dlen);
 
-			crc = vs_iscsi_crc32c(crc, pad, padn);
+			crc = vs_crc32c(crc, pad, padn);
 			put_digest(dig, cl->bad_data_digest ? ~crc : crc);
 			write_all(cl->fd, dig, 4);
 		}
@@ -184,7 +184,7 @@ int recv_pdu(struct cl *cl, struct pdu *p)
 		return -1;
 	if (cl->hd) {
 		assert_int_equal(read_full(cl->fd, dig, 4), 0);
-		assert_int_equal(vs_iscsi_crc32c(0, p->bhs, 48),
+		assert_int_equal(vs_crc32c(0, p->bhs, 48),
 		                 (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 | (uint32_t)dig[3] << 24);
 	}
 	p->dlen = (uint32_t)p->bhs[5] << 16 | p->bhs[6] << 8 | p->bhs[7];
@@ -194,7 +194,7 @@ int recv_pdu(struct cl *cl, struct pdu *p)
 		assert_int_equal(read_full(cl->fd, p->data, p->dlen), 0);
 		assert_int_equal(read_full(cl->fd, pad, padn), 0);
 		if (cl->dd) {
-			uint32_t crc = vs_iscsi_crc32c(vs_iscsi_crc32c(0, p->data, p->dlen), pad, padn);
+			uint32_t crc = vs_crc32c(vs_crc32c(0, p->data, p->dlen), pad, padn);
 
 			assert_int_equal(read_full(cl->fd, dig, 4), 0);
 			assert_int_equal(crc, (uint32_t)dig[0] | dig[1] << 8 | dig[2] << 16 |
@@ -656,14 +656,14 @@ void ob_pdu_dig(struct obuf *o, const struct cl *cl, uint8_t *bhs, const uint8_t
 	bhs[5] = (uint8_t)(dlen >> 16); bhs[6] = (uint8_t)(dlen >> 8); bhs[7] = (uint8_t)dlen;
 	ob_put(o, bhs, 48);
 	if (cl && cl->hd) {
-		put_digest(dig, vs_iscsi_crc32c(0, bhs, 48));
+		put_digest(dig, vs_crc32c(0, bhs, 48));
 		ob_put(o, dig, 4);
 	}
 	if (dlen) {
 		ob_put(o, data, dlen);
 		ob_put(o, pad, padn);
 		if (cl && cl->dd) {
-			put_digest(dig, vs_iscsi_crc32c(vs_iscsi_crc32c(0, data, dlen), pad, padn));
+			put_digest(dig, vs_crc32c(vs_crc32c(0, data, dlen), pad, padn));
 			ob_put(o, dig, 4);
 		}
 	}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * CRC32C (Castagnoli) for iSCSI header and data digests, RFC 7143 §13.1
- * and RFC 3720 Appendix B.4: polynomial 0x1EDC6F41, processed reflected
- * (0x82F63B78), register preset to all ones and inverted at the end.
+ * CRC32C (Castagnoli), vs_crc32c.h: polynomial 0x1EDC6F41, processed
+ * reflected (0x82F63B78), register preset to all ones and inverted at the
+ * end (RFC 3720 Appendix B.4).
  *
  * Three ways to the same value, each where it is fastest:
  *  - ISA-L's crc32_iscsi (Debian libisal-dev, what SPDK uses) for buffers
@@ -13,7 +13,7 @@
  *  - without SSE4.2, a slicing-by-8 table, eight bytes per step.
  * All keep the register un-inverted internally (crc32_iscsi takes and
  * returns it so); the public functions add the pre/post inversion so
- * results chain zlib style (see pdu.h).  bench/crc32c measures the paths
+ * results chain zlib style (vs_crc32c.h).  bench/crc32c measures the paths
  * on a machine, so the cut-over can be checked there.
  */
 #include <isa-l/crc.h>
@@ -21,7 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "pdu.h"
+#include "vs_crc32c.h"
 
 /* From this length ISA-L wins (bench/crc32c on the 2-vCPU Xeon of
  * bench/README.md: equal at 128-192 bytes, 2.6x at 256, 7x at 4 KiB). */
@@ -129,17 +129,17 @@ static uint32_t crc_update(uint32_t c, const uint8_t *p, size_t len)
 	return crc_sw_update(c, p, len);
 }
 
-uint32_t vs_iscsi_crc32c_sw(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_crc32c_sw(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_sw_update(~crc, buf, len);
 }
 
-uint32_t vs_iscsi_crc32c_isal(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_crc32c_isal(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_isal_update(~crc, buf, len);
 }
 
-uint32_t vs_iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_crc32c_stream(uint32_t crc, const void *buf, size_t len)
 {
 #ifdef HAVE_HW_CRC
 	if (use_hw_crc)
@@ -148,12 +148,12 @@ uint32_t vs_iscsi_crc32c_stream(uint32_t crc, const void *buf, size_t len)
 	return ~crc_sw_update(~crc, buf, len);
 }
 
-uint32_t vs_iscsi_crc32c(uint32_t crc, const void *buf, size_t len)
+uint32_t vs_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	return ~crc_update(~crc, buf, len);
 }
 
-uint32_t vs_iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes)
+uint32_t vs_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, uint32_t pad_bytes)
 {
 	static const uint8_t zeros[16];
 	uint32_t c = ~0u;
@@ -169,4 +169,56 @@ uint32_t vs_iscsi_crc32c_iov(const struct iovec *iov, int iovcnt, size_t len, ui
 		pad_bytes -= n;
 	}
 	return ~c;
+}
+
+/* ---------------------------------------------------------------- combining */
+
+/*
+ * Polynomials modulo P in the reflected representation the register uses:
+ * bit 31 is x^0, bit 0 is x^31.  a * b mod P, shifting b up one power of
+ * x per bit of a (a shift right, reduced by P when x^32 falls out).
+ */
+static uint32_t gf_mul(uint32_t a, uint32_t b)
+{
+	uint32_t product = 0;
+
+	for (uint32_t bit = 1u << 31; bit && a; bit >>= 1) {
+		if (a & bit) {
+			product ^= b;
+			a &= ~bit;
+		}
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY_REFLECTED : b >> 1;
+	}
+	return product;
+}
+
+/* x^(8 len) mod P, by squaring: x^8 (one byte), then x^16, x^32, ... for
+ * the bits of len. */
+static uint32_t x_pow_8len(uint64_t len)
+{
+	uint32_t result = 1u << 31;             /* x^0 */
+	uint32_t power = 1u << (31 - 8);        /* x^8 */
+
+	for (; len; len >>= 1) {
+		if (len & 1)
+			result = gf_mul(power, result);
+		power = gf_mul(power, power);
+	}
+	return result;
+}
+
+uint32_t vs_crc32c_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+	return gf_mul(x_pow_8len(len_b), crc_a) ^ crc_b;
+}
+
+/* Carrying a CRC over len_b bytes is linear in its bits, so the table
+ * holds the image of each byte value in each byte position. */
+void vs_crc32c_shift_init(struct vs_crc32c_shift *s, uint64_t len_b)
+{
+	uint32_t k = x_pow_8len(len_b);
+
+	for (int pos = 0; pos < 4; pos++)
+		for (uint32_t v = 0; v < 256; v++)
+			s->t[pos][v] = gf_mul(k, v << (8 * pos));
 }

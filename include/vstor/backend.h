@@ -108,6 +108,15 @@ struct vs_backend_ops {
 	 * held back (not completed) until then.  Without this such reads never
 	 * reach the backend with VS_BIO_MAY_LEND: they are copied. */
 	bool  lend_stable;
+	/* The CRC32C (RFC 3720 B.4, chained zlib style) of bytes [off,
+	 * off+len) of a READ's stable loan (VS_BIO_LEND_STABLE, bio->lent set,
+	 * lend_end not yet called), from checksums the backend keeps of its
+	 * blocks, so that a fabric sending the bytes with a digest (iSCSI data
+	 * digests, RFC 7143 §13.1) need not read them: 0 and *crc, or -errno
+	 * when it cannot tell (the caller reads the bytes itself).  Any
+	 * thread; the loan keeps the bytes from changing meanwhile. */
+	int   (*lent_crc32c)(void *h, const struct vs_bio *bio, uint64_t off, uint64_t len,
+	                     uint32_t *crc);
 };
 
 /* Complete a bio (from any thread, exactly once). */

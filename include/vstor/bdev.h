@@ -245,6 +245,12 @@ int  vs_bdev_submit(struct vs_bdev *bdev, struct vs_bio *bio);
 /* End the loan of a READ that completed with bio->lent set (see vs_bio.lent):
  * once, any thread.  Clears bio->lent; nothing to do if it is NULL. */
 void vs_bdev_lend_end(struct vs_bdev *bdev, struct vs_bio *bio);
+/* The CRC32C (util/vs_crc32c.h conventions) of bytes [off, off+len) of
+ * bio->lent, for a READ lent with VS_BIO_LEND_STABLE whose loan has not
+ * ended, as the backend can tell it without reading them (backend.h
+ * lent_crc32c): 0, or -errno when it cannot (read them). */
+int  vs_bdev_lent_crc32c(struct vs_bdev *bdev, const struct vs_bio *bio, uint64_t off,
+                         uint64_t len, uint32_t *crc);
 /*
  * Ask for a submitted bio back (an abort, SAM-5 7.x).  True if a layer
  * will complete it promptly (with -ECANCELED, or with its real result if

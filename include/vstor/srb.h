@@ -141,6 +141,17 @@ struct vs_srb {
 		void     *buf_cookie;
 		void     *buf;
 	} priv;
+
+	/* ---- grown at the end, so the offsets above stay ---- */
+	/*
+	 * With data_ref (set and cleared with it, by the miniport): the
+	 * CRC32C (RFC 3720 B.4) of data_ref[off, off+len), from checksums the
+	 * lender keeps, so a submitter that sends the data with a digest
+	 * (iSCSI data digests) need not read it.  True and *crc, or false:
+	 * take it from the bytes.  Only for a loan made with
+	 * VS_DATA_REF_STABLE, until data_ref_release.  NULL: none kept.
+	 */
+	bool    (*data_ref_crc32c)(struct vs_srb *srb, uint32_t off, uint32_t len, uint32_t *crc);
 };
 
 /*

@@ -66,6 +66,11 @@
  * read as zeroes, as it would a copy taken after it.  This takes the memcpy
  * off the read path: a fabric sends straight from the disk.
  *
+ * Checksums (ram_crc.h, backend.h lent_crc32c): the CRC32C of each 4 KiB
+ * block a stable loan was asked for is kept until the block changes, so
+ * the iSCSI data digest of a lent READ reads none of its bytes (they are
+ * not in cache, and sendmsg reads them anyway).
+ *
  * Everything completes inline (done() has run when submit returns), but
  * for a write, unmap or write-zeroes held back by a stable loan
  * (stable_loans.h): it completes when that loan ends, on the thread ending it.
@@ -82,6 +87,7 @@
 #include "iov.h"
 #include "mem_limit.h"
 #include "page_map.h"
+#include "ram_crc.h"
 #include "stable_loans.h"
 #include "../util/vs_copy.h"
 
@@ -97,6 +103,7 @@ struct ram_dev {
 	struct page_map map;       /* one bit per page of `reserve`: page written */
 	pthread_mutex_t resize_lock;
 	struct stable_loans loans;    /* stable loans and the changes they hold back */
+	struct ram_crc crc;        /* checksums of blocks, for digests of loans (ram_crc.h) */
 	bool overcommit;           /* not counted against the memory limit */
 };
 
@@ -157,10 +164,8 @@ static uint64_t round_up(uint64_t v, uint64_t a)
  * kernel (MADV_DONTNEED on private anonymous memory: the next access gets
  * a fresh zero page), partial pages at the edges are cleared by hand.
  */
-static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
+static void ram_zero_bytes(struct ram_dev *d, uint64_t off, uint64_t len)
 {
-	if (len == 0)
-		return;
 	uint64_t end = off + len;
 	uint64_t a = round_up(off, d->page);
 	uint64_t b = end / d->page * d->page;
@@ -176,6 +181,15 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 		vs_page_map_update(&d->map, a >> d->page_shift, (b - a) >> d->page_shift, false);
 	if (b < end)
 		memset(d->base + b, 0, end - b);
+}
+
+/* ... and forget the checksums of the blocks (ram_crc.h). */
+static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
+{
+	if (len == 0)
+		return;
+	ram_zero_bytes(d, off, len);
+	ram_crc_forget(&d->crc, off, len);
 }
 
 /* Keep size + page rounding far from overflow and inside a 64-bit
@@ -273,6 +287,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	atomic_init(&d->size, size);
 	pthread_mutex_init(&d->resize_lock, NULL);
 	vs_loans_init(&d->loans, ram_apply, d);
+	ram_crc_init(&d->crc, d->reserve);
 	return d;
 }
 
@@ -283,6 +298,7 @@ static void ram_close(void *h)
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
 	vs_loans_destroy(&d->loans);
+	ram_crc_destroy(&d->crc);
 	vs_page_map_free(&d->map);
 	free(d);
 }
@@ -435,6 +451,8 @@ static int ram_apply(void *dev, struct vs_bio *bio)
 		return 0;
 	ram_copy_in(d->base + bio->offset, bio->iov, bio->length);
 	page_map_bytes(&d->map, bio->offset, bio->length, true);
+	/* after the bytes, before stable loans may begin on them again */
+	ram_crc_forget(&d->crc, bio->offset, bio->length);
 	return 0;
 }
 
@@ -533,6 +551,17 @@ static void ram_lend_end(void *h, struct vs_bio *bio)
 		vs_loans_lend_end(&d->loans, bio);
 }
 
+/* backend.h lent_crc32c: from the blocks' checksums (ram_crc.h); the
+ * stable loan keeps the bytes as they are meanwhile. */
+static int ram_lent_crc32c(void *h, const struct vs_bio *bio, uint64_t off, uint64_t len,
+                           uint32_t *crc)
+{
+	struct ram_dev *d = h;
+
+	*crc = ram_crc_get(&d->crc, d->base, bio->offset + off, len);
+	return 0;
+}
+
 /* The allocation map (see the top of the file): the state of the page at
  * `offset` and how far it extends within [offset, offset+len). */
 static int ram_block_status(void *h, uint64_t offset, uint64_t len,
@@ -564,5 +593,6 @@ const struct vs_backend_ops vs_ram_ops = {
 	.block_status = ram_block_status,
 	.lend_end = ram_lend_end,
 	.lend_stable = true,
+	.lent_crc32c = ram_lent_crc32c,
 };
 VS_BACKEND_BUILTIN(vs_ram_ops)

@@ -156,6 +156,8 @@ struct vs_bdev {
 	 * lends: then, and only then, VS_BIO_MAY_LEND reaches it (io.c). */
 	void (*lend_end)(void *h, struct vs_bio *bio);
 	bool lend_stable;       /* and it keeps stable loans (backend.h) */
+	int (*lent_crc32c)(void *h, const struct vs_bio *bio, uint64_t off, uint64_t len,
+	                   uint32_t *crc);       /* and checksums of them, if it has */
 	struct vs_layer *layers[BDEV_MAX_LAYERS];   /* pre-order */
 	size_t nlayers;
 	char name[128];                 /* vs_bdev_name */

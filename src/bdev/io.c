@@ -166,6 +166,15 @@ void vs_bdev_lend_end(struct vs_bdev *bdev, struct vs_bio *bio)
 	bio->lent = NULL;
 }
 
+int vs_bdev_lent_crc32c(struct vs_bdev *bdev, const struct vs_bio *bio, uint64_t off,
+                        uint64_t len, uint32_t *crc)
+{
+	if (!bio->lent || !(bio->flags & VS_BIO_LEND_STABLE) || !bdev->lent_crc32c ||
+	    off > bio->length || len > bio->length - off)
+		return -EINVAL;
+	return bdev->lent_crc32c(bdev->direct_h, bio, off, len, crc);
+}
+
 int vs_layer_submit(struct vs_layer *self, size_t lower, struct vs_bio *bio)
 {
 	if (lower >= self->nlower)

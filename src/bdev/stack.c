@@ -392,6 +392,7 @@ struct vs_bdev *vs_bdev_open_stack(const struct vs_bdev_desc *desc,
 		if (b->top->type->backend) {
 			b->lend_end = b->top->type->backend->lend_end;
 			b->lend_stable = b->top->type->backend->lend_stable;
+			b->lent_crc32c = b->top->type->backend->lent_crc32c;
 		}
 	}
 	return b;

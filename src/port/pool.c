@@ -318,6 +318,7 @@ void vs_srb_release_data_ref(struct vs_srb *srb)
 	release(srb);
 	srb->data_ref_release = NULL;
 	srb->data_ref = NULL;
+	srb->data_ref_crc32c = NULL;
 }
 
 /* The pool was destroyed while srb was out: count it back in; the last

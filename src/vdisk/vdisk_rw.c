@@ -240,6 +240,15 @@ static void read_lend_end(struct vs_srb *srb)
 	vdisk_out_put(lun);
 }
 
+/* srb.h data_ref_crc32c: the checksum the block stack keeps of bytes of a
+ * stable loan. */
+static bool read_lent_crc32c(struct vs_srb *srb, uint32_t off, uint32_t len, uint32_t *crc)
+{
+	struct vdisk_cmd *c = vdisk_cmd_of(srb);
+
+	return vs_bdev_lent_crc32c(c->lun->bdev, &c->bio, off, len, crc) == 0;
+}
+
 /* What the submitter lets the stack lend for a READ (srb.h accept_data_ref). */
 static uint32_t read_lend_flags(const struct vs_srb *srb)
 {
@@ -266,6 +275,8 @@ static void read_done(struct vdisk_cmd *c)
 			 * (vdisk_miniport.c lun_quiet). */
 			srb->data_ref = c->bio.lent;
 			srb->data_ref_release = read_lend_end;
+			srb->data_ref_crc32c = (c->bio.flags & VS_BIO_LEND_STABLE) ? read_lent_crc32c
+			                                                         : NULL;
 		}
 	}
 	vs_vdisk_finish(c);

@@ -18,6 +18,7 @@
 
 #include "vstor/backend.h"
 #include "stable_hammer.h"
+#include "util/vs_crc32c.h"
 
 #define DISK (16u << 20)
 
@@ -711,6 +712,63 @@ static void test_stable_loans_under_concurrent_writes(void **state)
 	vs_bdev_close(b);
 }
 
+/* What the fabric asks of a stable loan for a data digest
+ * (vs_bdev_lent_crc32c) is the CRC of the bytes the loan shows. */
+static void expect_lent_crc(struct vs_bdev *b, const struct vs_bio *loan, uint64_t off,
+                            uint64_t len)
+{
+	uint32_t crc = 0;
+
+	assert_int_equal(vs_bdev_lent_crc32c(b, loan, off, len, &crc), 0);
+	assert_int_equal(crc, vs_crc32c_sw(0, (const uint8_t *)loan->lent + off, len));
+}
+
+/*
+ * The RAM disk keeps the CRC32C of each 4 KiB block a stable loan asked
+ * for (ram_crc.h), and forgets it when the block changes: a write of part
+ * of a block, a write-zeroes of a few bytes.  Ranges that start and end
+ * inside blocks, span several, or hold no whole block all come out as the
+ * CRC of their bytes.
+ */
+static void test_lent_crc32c_follows_changes(void **state)
+{
+	(void)state;
+	struct vs_bdev *b = open_ram("16M");
+	static uint8_t a[64 << 10], w[512], buf[64 << 10];
+	const uint64_t ranges[][2] = { { 0, sizeof(a) }, { 0, 4096 }, { 100, 4096 }, { 4096, 8192 },
+	                               { 1, sizeof(a) - 2 }, { 5000, 300 }, { 4095, 4098 } };
+	struct vs_bio loan;
+	struct iovec v;
+	uint32_t crc;
+
+	fill(a, sizeof(a), 7);
+	fill(w, sizeof(w), 8);
+	assert_int_equal(io(b, VS_BIO_WRITE, 0, 0, a, sizeof(a)), 0);
+	for (int round = 0; round < 3; round++) {
+		if (round == 1)         /* 512 bytes inside the third block */
+			assert_int_equal(io(b, VS_BIO_WRITE, 0, 8192 + 512, w, sizeof(w)), 0);
+		if (round == 2)         /* a few bytes of the fifth zeroed by hand */
+			assert_int_equal(io(b, VS_BIO_WRITE_ZEROES, 0, 16384 + 1000, NULL, 24), 0);
+		/* twice each: taken from the bytes, then from what was kept */
+		for (int again = 0; again < 2; again++) {
+			assert_int_equal(stable_lend_read(b, &loan, &v, 0, buf, sizeof(a)), 0);
+			assert_non_null(loan.lent);
+			for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++)
+				expect_lent_crc(b, &loan, ranges[i][0], ranges[i][1]);
+			vs_bdev_lend_end(b, &loan);
+		}
+	}
+	/* what is not a stable loan, or not inside it, gets no checksum */
+	assert_int_equal(lend_read(b, &loan, &v, 0, buf, 4096), 0);
+	assert_non_null(loan.lent);
+	assert_int_not_equal(vs_bdev_lent_crc32c(b, &loan, 0, 4096, &crc), 0);
+	vs_bdev_lend_end(b, &loan);
+	assert_int_equal(stable_lend_read(b, &loan, &v, 0, buf, 8192), 0);
+	assert_int_not_equal(vs_bdev_lent_crc32c(b, &loan, 4096, 8192, &crc), 0);
+	vs_bdev_lend_end(b, &loan);
+	vs_bdev_close(b);
+}
+
 /*
  * The VmFlags and AnonHugePages (kB) of the mapping that holds addr, from
  * /proc/self/smaps; false if no mapping holds it.
@@ -872,6 +930,7 @@ int main(void)
 		cmocka_unit_test(test_huge_pages_advice),
 		cmocka_unit_test(test_stable_loan_holds_overlapping_changes),
 		cmocka_unit_test(test_stable_loans_under_concurrent_writes),
+		cmocka_unit_test(test_lent_crc32c_follows_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

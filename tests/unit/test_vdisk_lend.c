@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "test_vdisk_helpers.h"
+#include "util/vs_crc32c.h"
 
 #define DETACH_MS 200u
 
@@ -176,6 +177,47 @@ static void test_stable_reference_holds_writes(void **state)
 	teardown(&t);
 }
 
+/*
+ * A stable reference comes with the checksums the RAM disk keeps of its
+ * blocks (srb.h data_ref_crc32c), so iSCSI can take a data digest without
+ * reading the bytes: the CRC32C of any piece of what is lent, and after a
+ * WRITE to those blocks that of the new bytes.  A plain reference (no
+ * checksum taken by the submitter) has none.
+ */
+static void test_stable_reference_checksums(void **state)
+{
+	struct lt t;
+	static uint8_t data[16384], newer[4096];
+	uint32_t crc = 0;
+	(void)state;
+
+	setup(&t);
+	fill(data, sizeof(data), 9);
+	fill(newer, sizeof(newer), 10);
+	write_blocks(&t, 64, data, sizeof(data));
+	for (int round = 0; round < 2; round++) {
+		struct vs_srb *s = read_cmd(&t, 64, 32, sizeof(data), VS_DATA_REF_OK | VS_DATA_REF_STABLE);
+
+		assert_non_null(s->data_ref);
+		assert_non_null(s->data_ref_crc32c);
+		assert_true(s->data_ref_crc32c(s, 0, sizeof(data), &crc));
+		assert_int_equal(crc, vs_crc32c_sw(0, data, sizeof(data)));
+		assert_true(s->data_ref_crc32c(s, 4096 + 12, 8192, &crc));
+		assert_int_equal(crc, vs_crc32c_sw(0, data + 4096 + 12, 8192));
+		assert_false(s->data_ref_crc32c(s, 8192, 8193, &crc));     /* past the end */
+		vs_srb_put(s);
+		/* the second block rewritten: its checksum must follow */
+		memcpy(data + 4096, newer, sizeof(newer));
+		write_blocks(&t, 72, newer, sizeof(newer));
+	}
+	struct vs_srb *s = read_cmd(&t, 64, 32, sizeof(data), VS_DATA_REF_OK);
+	assert_non_null(s->data_ref);
+	assert_null(s->data_ref_crc32c);
+	vs_srb_put(s);
+	assert_int_equal(vs_port_lun_remove(tf_port(t.tf), 0, true), 0);
+	teardown(&t);
+}
+
 /* What cannot be lent is copied: a submitter that does not accept a
  * reference, a block never written, a read ending inside a block. */
 static void test_copied_when_not_lent(void **state)
@@ -234,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_read_by_reference),
 		cmocka_unit_test(test_stable_reference_holds_writes),
+		cmocka_unit_test(test_stable_reference_checksums),
 		cmocka_unit_test(test_copied_when_not_lent),
 		cmocka_unit_test(test_loan_keeps_the_lun),
 	};

@@ -409,6 +409,10 @@ void vs_iscsi_fill_sn(struct iscsi_conn *c, uint8_t *hdr, enum iscsi_statsn_mode
 /* Finish a built PDU: header digest, data iovecs, pad, data digest. */
 void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests);
+/* The same with the data's CRC32C already known (data_crc: of the dlen
+ * bytes, without the padding), so the data digest reads none of them. */
+void vs_iscsi_tx_set_pdu_crc(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
+                          int ndata, uint32_t dlen, bool digests, const uint32_t *data_crc);
 /* The epoll events wanted for the socket (no-op once closed). */
 void vs_iscsi_conn_set_events(struct iscsi_conn *c, uint32_t events);
 

@@ -116,6 +116,12 @@ void vs_iscsi_tx_drop_all(struct iscsi_conn *c)
 void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
                       int ndata, uint32_t dlen, bool digests)
 {
+	vs_iscsi_tx_set_pdu_crc(c, tx, data, ndata, dlen, digests, NULL);
+}
+
+void vs_iscsi_tx_set_pdu_crc(struct iscsi_conn *c, struct iscsi_tx *tx, const struct iovec *data,
+                          int ndata, uint32_t dlen, bool digests, const uint32_t *data_crc)
+{
 	struct iscsi_bhs *h = (struct iscsi_bhs *)tx->hdr;
 	uint32_t pad = iscsi_pad4(dlen) - dlen;
 	size_t hlen = ISCSI_BHS_LEN;
@@ -141,7 +147,9 @@ void vs_iscsi_tx_set_pdu(struct iscsi_conn *c, struct iscsi_tx *tx, const struct
 		memset(tx->trailer, 0, 3);
 		tlen = pad;
 		if (digests && c->ddigest) {
-			uint32_t crc = vs_crc32c_iov(data, ndata, dlen, pad);
+			static const uint8_t zeros[3];
+			uint32_t crc = data_crc ? vs_crc32c(*data_crc, zeros, pad)
+			                        : vs_crc32c_iov(data, ndata, dlen, pad);
 
 			tx->trailer[pad] = (uint8_t)crc;
 			tx->trailer[pad + 1] = (uint8_t)(crc >> 8);

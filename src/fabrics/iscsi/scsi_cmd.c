@@ -375,6 +375,14 @@ static void build_data_in(struct iscsi_conn *c, struct iscsi_task *t)
 	uint8_t flags = 0;
 	/* sendmsg only reads it (the iovec type is not const) */
 	struct iovec d = { (void *)(uintptr_t)(t->din_base + t->din_offset), len };
+	struct vs_srb *srb = t->srb;
+	uint32_t crc;
+	/* A RAM disk's loan may come with its blocks' checksums (srb.h
+	 * data_ref_crc32c): the data digest then costs no pass over the data,
+	 * which is not in cache and which sendmsg reads once more anyway. */
+	bool have_crc = c->ddigest && srb && srb->data_ref && srb->data_ref_crc32c &&
+	                t->din_base == srb->data_ref &&
+	                srb->data_ref_crc32c(srb, t->din_offset, len, &crc);
 
 	memset(hd, 0, ISCSI_BHS_LEN);
 	hd[0] = ISCSI_OP_DATA_IN;
@@ -397,7 +405,7 @@ static void build_data_in(struct iscsi_conn *c, struct iscsi_task *t)
 		vs_iscsi_fill_sn(c, hd, ISCSI_STATSN_NONE);
 	}
 	hd[1] = flags;
-	vs_iscsi_tx_set_pdu(c, &t->tx, &d, 1, len, true);
+	vs_iscsi_tx_set_pdu_crc(c, &t->tx, &d, 1, len, true, have_crc ? &crc : NULL);
 	t->din_offset += len;
 	t->burst_left -= len;
 	if (!t->burst_left)

@@ -15,6 +15,7 @@
 #include <sys/uio.h>
 
 #include "stable_hammer.h"
+#include "util/vs_crc32c.h"
 
 #define HAMMER_THREADS 2
 #define HAMMER_WRITE   8192
@@ -108,6 +109,20 @@ void stable_hammer(struct vs_bdev *b, uint64_t size, unsigned loans)
 		if (memcmp(seen, loan.lent, len) != 0)
 			fail_msg("loan %u [%" PRIu64 ", +%" PRIu64 "): its bytes changed while lent", n,
 			         off, len);
+		/* a backend that keeps checksums of its blocks (backend.h
+		 * lent_crc32c) gives those of the bytes lent, never of what the
+		 * writers put there before or after: the whole loan, and a
+		 * piece that starts and ends inside blocks */
+		for (int piece = 0; piece < 2; piece++) {
+			uint64_t po = piece ? 1 + (r >> 40) % 4000 : 0;
+			uint64_t pl = piece ? len - po - (r >> 50) % (len - po) / 2 : len;
+			uint32_t crc;
+
+			if (vs_bdev_lent_crc32c(b, &loan, po, pl, &crc) == 0 &&
+			    crc != vs_crc32c_sw(0, seen + po, pl))
+				fail_msg("loan %u [%" PRIu64 ", +%" PRIu64 "): the checksum of bytes %" PRIu64
+				         "+%" PRIu64 " is not theirs", n, off, len, po, pl);
+		}
 		vs_bdev_lend_end(b, &loan);
 	}
 	atomic_store(&stop, true);

@@ -4,8 +4,9 @@
  * any backend that keeps them (ram, file on tmpfs).  Two threads write
  * 8 KiB all over the first `size` bytes while this one takes stable loans
  * of random ranges: a loan's bytes must not change while it is out
- * (copied at its start, compared after the writers had time), and every
- * write must complete, with 0.  The first `size` bytes must hold data
+ * (copied at its start, compared after the writers had time), the
+ * checksums a backend keeps of lent bytes, if it does (backend.h
+ * lent_crc32c), must be theirs, and every write must complete, with 0.  The first `size` bytes must hold data
  * (written once) so every loan is lent.  Fails the cmocka test otherwise.
  */
 #ifndef VSTOR_TEST_STABLE_HAMMER_H

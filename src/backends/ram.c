@@ -189,7 +189,7 @@ static void ram_zero(struct ram_dev *d, uint64_t off, uint64_t len)
 	if (len == 0)
 		return;
 	ram_zero_bytes(d, off, len);
-	ram_crc_forget(&d->crc, off, len);
+	vs_ram_crc_forget(&d->crc, off, len);
 }
 
 /* Keep size + page rounding far from overflow and inside a 64-bit
@@ -287,7 +287,7 @@ static void *ram_open(struct vs_backend_open_args *args)
 	atomic_init(&d->size, size);
 	pthread_mutex_init(&d->resize_lock, NULL);
 	vs_loans_init(&d->loans, ram_apply, d);
-	ram_crc_init(&d->crc, d->reserve);
+	vs_ram_crc_init(&d->crc, d->reserve);
 	return d;
 }
 
@@ -298,7 +298,7 @@ static void ram_close(void *h)
 	munmap(d->base, d->reserve);
 	pthread_mutex_destroy(&d->resize_lock);
 	vs_loans_destroy(&d->loans);
-	ram_crc_destroy(&d->crc);
+	vs_ram_crc_destroy(&d->crc);
 	vs_page_map_free(&d->map);
 	free(d);
 }
@@ -452,7 +452,7 @@ static int ram_apply(void *dev, struct vs_bio *bio)
 	ram_copy_in(d->base + bio->offset, bio->iov, bio->length);
 	page_map_bytes(&d->map, bio->offset, bio->length, true);
 	/* after the bytes, before stable loans may begin on them again */
-	ram_crc_forget(&d->crc, bio->offset, bio->length);
+	vs_ram_crc_forget(&d->crc, bio->offset, bio->length);
 	return 0;
 }
 
@@ -558,7 +558,7 @@ static int ram_lent_crc32c(void *h, const struct vs_bio *bio, uint64_t off, uint
 {
 	struct ram_dev *d = h;
 
-	*crc = ram_crc_get(&d->crc, d->base, bio->offset + off, len);
+	*crc = vs_ram_crc_get(&d->crc, d->base, bio->offset + off, len);
 	return 0;
 }
 

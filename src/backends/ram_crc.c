@@ -18,14 +18,14 @@ static void block_shift_init(void)
 	vs_crc32c_shift_init(&block_shift, RAM_CRC_BLOCK);
 }
 
-void ram_crc_init(struct ram_crc *c, uint64_t reserve)
+void vs_ram_crc_init(struct ram_crc *c, uint64_t reserve)
 {
 	atomic_init(&c->sums, NULL);
 	c->nblocks = (reserve + RAM_CRC_BLOCK - 1) / RAM_CRC_BLOCK;
 	pthread_once(&block_shift_once, block_shift_init);
 }
 
-void ram_crc_destroy(struct ram_crc *c)
+void vs_ram_crc_destroy(struct ram_crc *c)
 {
 	_Atomic uint64_t *s = atomic_load(&c->sums);
 
@@ -53,7 +53,7 @@ static _Atomic uint64_t *sums_get(struct ram_crc *c)
 	return m;
 }
 
-void ram_crc_forget(struct ram_crc *c, uint64_t off, uint64_t len)
+void vs_ram_crc_forget(struct ram_crc *c, uint64_t off, uint64_t len)
 {
 	_Atomic uint64_t *s = atomic_load_explicit(&c->sums, memory_order_acquire);
 	uint64_t last;
@@ -81,7 +81,7 @@ static uint32_t block_sum(_Atomic uint64_t *s, const uint8_t *base, uint64_t b)
 	return crc;
 }
 
-uint32_t ram_crc_get(struct ram_crc *c, const uint8_t *base, uint64_t off, uint64_t len)
+uint32_t vs_ram_crc_get(struct ram_crc *c, const uint8_t *base, uint64_t off, uint64_t len)
 {
 	uint64_t end = off + len;
 	uint64_t b = (off + RAM_CRC_BLOCK - 1) / RAM_CRC_BLOCK * RAM_CRC_BLOCK;

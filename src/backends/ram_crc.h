@@ -31,14 +31,14 @@ struct ram_crc {
 	uint64_t nblocks;
 };
 
-void ram_crc_init(struct ram_crc *c, uint64_t reserve);
-void ram_crc_destroy(struct ram_crc *c);
+void vs_ram_crc_init(struct ram_crc *c, uint64_t reserve);
+void vs_ram_crc_destroy(struct ram_crc *c);
 /* Bytes [off, off+len) changed: the sums of the blocks they touch go. */
-void ram_crc_forget(struct ram_crc *c, uint64_t off, uint64_t len);
+void vs_ram_crc_forget(struct ram_crc *c, uint64_t off, uint64_t len);
 /* The CRC32C of [off, off+len) of the disk at `base`, from the kept sums
  * of the whole blocks in it (missing ones taken and kept) and the bytes of
  * the partial blocks at its edges.  The caller keeps those bytes from
  * changing (a stable loan). */
-uint32_t ram_crc_get(struct ram_crc *c, const uint8_t *base, uint64_t off, uint64_t len);
+uint32_t vs_ram_crc_get(struct ram_crc *c, const uint8_t *base, uint64_t off, uint64_t len);
 
 #endif

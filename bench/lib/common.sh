@@ -57,6 +57,11 @@ host_cpu_ticks() {
 	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat
 }
 
+# host_idle_ticks: idle (idle + iowait) and all ticks of the host's CPUs so far
+host_idle_ticks() {
+	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t }' /proc/stat
+}
+
 # steal_pct STEAL0 ALL0: percent of CPU time stolen since that reading
 steal_pct() {
 	local s a

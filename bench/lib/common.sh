@@ -50,22 +50,18 @@ proc_cpu_ticks() {
 	echo $(( ${12} + ${13} ))
 }
 
-# "STEAL ALL": the host's steal ticks and all CPU ticks so far (/proc/stat,
-# the 8th value of "cpu" is steal: time the hypervisor gave our vCPUs to
-# others).  On a busy host IOPS swing by 2x between identical runs.
+# "STEAL ALL IDLE": the host's steal ticks, all CPU ticks and idle ticks
+# (idle + iowait) so far, from the "cpu" line of /proc/stat (its 8th value,
+# steal, is time the hypervisor gave our vCPUs to others: on a busy host
+# IOPS swing by 2x between identical runs).
 host_cpu_ticks() {
-	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat
-}
-
-# host_idle_ticks: idle (idle + iowait) and all ticks of the host's CPUs so far
-host_idle_ticks() {
-	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $5 + $6, t }' /proc/stat
+	awk 'NR == 1 { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t, $5 + $6 }' /proc/stat
 }
 
 # steal_pct STEAL0 ALL0: percent of CPU time stolen since that reading
 steal_pct() {
 	local s a
-	read -r s a < <(host_cpu_ticks)
+	read -r s a _ < <(host_cpu_ticks)
 	awk -v s=$((s - $1)) -v a=$((a - $2)) 'BEGIN { printf "%.1f", a ? 100 * s / a : 0 }'
 }
 

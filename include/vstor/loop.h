@@ -19,12 +19,13 @@
  *    del, vs_loop_hold/release, vs_loop_clock_ns, vs_loop_current, the
  *    group calls (start/stop/join/destroy not from one of its own loops);
  *  - the loop's own thread only: vs_loop_post_late, vs_loop_timer_arm*,
- *    vs_loop_timer_cancel, vs_loop_spin_add/del, vs_loop_now_ns.  While a
+ *    vs_loop_timer_cancel, vs_loop_spin_add/del, vs_loop_poller_add/del,
+ *    vs_loop_now_ns.  While a
  *    loop is not running (before its group starts, after it has been
  *    joined) the thread that owns the group may call these too.
  *
  * Order of work in one pass of a loop: wait (epoll_wait, after the spin
- * hooks had their say); read the clock once (vs_loop_now_ns); run the
+ * hooks had their say and the pollers were looked at); read the clock once (vs_loop_now_ns); run the
  * handler of each fd that is ready, and after each one the messages posted
  * from the loop's own thread meanwhile; run the timers that are due; then
  * the late calls (vs_loop_post_late) of the whole pass.
@@ -195,5 +196,34 @@ struct vs_loop_spin {
 };
 void vs_loop_spin_add(struct vs_loop *loop, struct vs_loop_spin *s);
 void vs_loop_spin_del(struct vs_loop *loop, struct vs_loop_spin *s);
+
+/* ---------------------------------------------------------------- pollers */
+
+/*
+ * Work that arrives without an fd event: memory another thread or process
+ * writes, such as a shared completion ring whose writer rings an eventfd
+ * doorbell only when asked to.  Each time the loop is about to wait it
+ * calls poll() of every poller; while it spins (the longest spin_ns() of
+ * its spin hooks and pollers) it calls poll() between looks at its fds;
+ * and just before it blocks it calls arm() of every poller, which asks for
+ * the doorbell again and looks once more.  So a poller may tell its writer
+ * to skip the doorbell from the moment its spin_ns() asks for a spin until
+ * its arm() runs: the loop does not sleep in between.  Work a poller does
+ * runs between passes, as a handler's would (messages it posts run at the
+ * start of the next pass).  Loop's thread only.
+ */
+struct vs_loop_poller {
+	/* Take what has arrived; true if there was any. */
+	bool (*poll)(struct vs_loop_poller *p);
+	/* How long to keep looking without sleeping (0: no spin wanted). */
+	uint64_t (*spin_ns)(struct vs_loop_poller *p);
+	/* The loop is about to block: ask for the doorbell, look once more;
+	 * true when work came meanwhile (the loop then does not block). */
+	bool (*arm)(struct vs_loop_poller *p);
+	struct vs_loop_poller *next;            /* private to the loop */
+};
+void vs_loop_poller_add(struct vs_loop *loop, struct vs_loop_poller *p);
+/* A poller never added, or already deleted, is ignored. */
+void vs_loop_poller_del(struct vs_loop *loop, struct vs_loop_poller *p);
 
 #endif

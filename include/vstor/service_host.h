@@ -60,7 +60,17 @@ struct vs_svc_host_config {
 	 * space vstord maps for them; doc/service-protocol.md "Lending");
 	 * 0: 4 TiB. */
 	uint64_t lend_max_bytes;
+	/* After completions came, look at a service's completion ring for
+	 * this long without sleeping (cq_flags WAKE clear: the service rings
+	 * no doorbell for them).  0: 50 us; VS_SVC_POLL_OFF: always sleep
+	 * until the doorbell.  Not bounded here: vstord takes at most
+	 * VS_SVC_POLL_US_MAX. */
+	uint32_t poll_us;
 };
+
+#define VS_SVC_POLL_OFF         UINT32_MAX
+#define VS_SVC_POLL_US_DEFAULT  50u
+#define VS_SVC_POLL_US_MAX      1000u   /* a longer spin is a sleep that burns a core */
 
 /* Bind the socket (0600, as the control socket).  NULL with one line in
  * err.  Nothing is served before vs_svc_host_start. */

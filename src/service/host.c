@@ -829,6 +829,8 @@ struct vs_svc_host *vs_svc_host_create(const struct vs_svc_host_config *cfg, cha
 	}
 	h->cfg = *cfg;
 	h->hang_ms = cfg->hang_timeout_ms ? cfg->hang_timeout_ms : SVC_HANG_DEFAULT_MS;
+	h->poll_ns = cfg->poll_us == VS_SVC_POLL_OFF ? 0
+	             : 1000ull * (cfg->poll_us ? cfg->poll_us : VS_SVC_POLL_US_DEFAULT);
 	h->lend_max = cfg->lend_max_bytes ? cfg->lend_max_bytes : SVC_LEND_DEFAULT_MAX;
 	h->wake_fd = h->epfd = -1;
 	pthread_mutex_init(&h->lock, NULL);

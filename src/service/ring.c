@@ -536,25 +536,90 @@ static void reap_any(struct svc_conn *c)
 	}
 }
 
-static void cq_ready(struct vs_loop_fd *h, uint32_t events)
+/* What the completion ring holds, and the control entries that waited
+ * for the room it leaves. */
+static void take_completions(struct svc_conn *c)
 {
-	struct svc_conn *c = VS_CONTAINER_OF(h, struct svc_conn, cq_watch);
-	eventfd_t v;
 	bool ring = false;
 
-	(void)events;
-	if (eventfd_read(c->cq_efd, &v) < 0 && errno != EAGAIN)
-		return;
-	if (atomic_load(&c->dying))
-		return;
 	reap_any(c);
-	/* room in the ring again for control entries that waited */
 	pthread_mutex_lock(&c->lock);
 	if (c->state == CONN_ALIVE)
 		flush_control_locked(c, &ring);
 	pthread_mutex_unlock(&c->lock);
 	if (ring)
 		vs_ring_doorbell(c);
+}
+
+static void cq_ready(struct vs_loop_fd *h, uint32_t events)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(h, struct svc_conn, cq_watch);
+	eventfd_t v;
+
+	(void)events;
+	if (eventfd_read(c->cq_efd, &v) < 0 && errno != EAGAIN)
+		return;
+	if (atomic_load(&c->dying))
+		return;
+	take_completions(c);
+	c->cq_polling = c->host->poll_ns != 0;
+}
+
+/*
+ * Polling the completion ring (loop.h pollers), on c->loop.  A service
+ * answers a batch of commands in tens of microseconds; sleeping until its
+ * doorbell costs both sides a system call and this loop a scheduler
+ * wake-up per batch.  So once completions have come, the loop looks at
+ * the ring between its other work and spins up to poll_ns for the next
+ * ones with cq_flags WAKE clear (protocol: "Doorbells"): the service
+ * writes no eventfd.  A spin that finds nothing ends it: WAKE is set again
+ * before the loop blocks, and only a doorbell starts the polling anew, so
+ * a slow or hung service costs one spin, not a CPU.
+ */
+static bool cq_nonempty(struct svc_conn *c)
+{
+	const struct vs_svc_area_hdr *hdr = c->area->hdr;
+
+	/* a hint only (the service may write anything there): reap checks */
+	return __atomic_load_n(&hdr->cq_tail, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&hdr->cq_head, __ATOMIC_RELAXED);
+}
+
+static bool cq_poll(struct vs_loop_poller *p)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(p, struct svc_conn, cq_poller);
+
+	if (atomic_load(&c->dying) || !cq_nonempty(c))
+		return false;
+	take_completions(c);
+	c->cq_polling = c->host->poll_ns != 0;
+	return true;
+}
+
+static uint64_t cq_spin_ns(struct vs_loop_poller *p)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(p, struct svc_conn, cq_poller);
+	uint32_t *flags = &c->area->hdr->cq_flags;
+
+	if (!c->cq_polling || atomic_load(&c->dying))
+		return 0;
+	if (__atomic_load_n(flags, __ATOMIC_RELAXED) & VS_SVC_WAKE)
+		__atomic_store_n(flags, 0, __ATOMIC_RELAXED);
+	return c->host->poll_ns;
+}
+
+static bool cq_arm(struct vs_loop_poller *p)
+{
+	struct svc_conn *c = VS_CONTAINER_OF(p, struct svc_conn, cq_poller);
+	uint32_t *flags = &c->area->hdr->cq_flags;
+
+	c->cq_polling = false;
+	if (!(__atomic_load_n(flags, __ATOMIC_RELAXED) & VS_SVC_WAKE))
+		__atomic_store_n(flags, VS_SVC_WAKE, __ATOMIC_RELAXED);
+	/* pairs with the service's fence between publishing cq_tail and
+	 * looking at cq_flags: one of us sees the other's write */
+	atomic_thread_fence(memory_order_seq_cst);
+	return !atomic_load(&c->dying) && cq_nonempty(c);
 }
 
 static void hang_check(struct vs_loop_timer *t)
@@ -582,6 +647,8 @@ static void start_on_loop(struct vs_loop_msg *m)
 	struct svc_conn *c = VS_CONTAINER_OF(m, struct svc_conn, start_msg);
 
 	if (!atomic_load(&c->dying)) {
+		if (c->host->poll_ns)
+			vs_loop_poller_add(c->loop, &c->cq_poller);
 		hang_check(&c->hang_timer);
 		/* a completion written before we watched */
 		cq_ready(&c->cq_watch, 0);
@@ -606,6 +673,9 @@ int vs_ring_start(struct svc_conn *c, struct vs_loop_group *loops)
 		c->slots[i].next_free = i + 1 < c->entries ? i + 1 : UINT32_MAX;
 	c->free_head = 0;
 	c->cq_watch.fn = cq_ready;
+	c->cq_poller.poll = cq_poll;
+	c->cq_poller.spin_ns = cq_spin_ns;
+	c->cq_poller.arm = cq_arm;
 	vs_loop_timer_init(&c->hang_timer, hang_check);
 	c->start_msg.fn = start_on_loop;
 	atomic_store(&c->last_progress_ns, now_ns());
@@ -640,6 +710,7 @@ static void die_on_loop(struct vs_loop_msg *m)
 	uint32_t n = 0;
 
 	vs_loop_fd_del(c->loop, c->cq_efd);
+	vs_loop_poller_del(c->loop, &c->cq_poller);
 	vs_loop_timer_cancel(&c->hang_timer);
 	pthread_mutex_lock(&c->lock);
 	c->state = CONN_DYING;          /* new commands: NOT READY from now on */

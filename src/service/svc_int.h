@@ -154,6 +154,8 @@ struct svc_conn {
 	_Atomic bool reap_wanted;
 	struct vs_loop *loop;
 	struct vs_loop_fd cq_watch;
+	struct vs_loop_poller cq_poller;        /* on c->loop (ring.c) */
+	bool cq_polling;                /* c->loop: the last look found completions */
 	struct vs_loop_timer hang_timer;
 	struct vs_loop_msg start_msg, die_msg, late_msg, bell_msg;
 	_Atomic bool bell_pending;      /* a bell_msg is posted on some loop */
@@ -244,6 +246,7 @@ struct vs_svc_host {
 	const struct vs_svc_host_targets *targets;
 	void *targets_ctx;
 	uint32_t hang_ms;
+	uint64_t poll_ns;               /* completion ring polling (ring.c); 0: off */
 	uint64_t lend_max;              /* cfg.lend_max_bytes or its default */
 	uint64_t lent;                  /* lock: REGION bytes of the connections open */
 	uid_t owner;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * One event loop (include/vstor/loop.h): a thread in epoll_wait, its
- * passes, fd registration, spin hooks, holds and the stop protocol.
+ * passes, fd registration, spin hooks, pollers, holds and the stop
+ * protocol.
  * Messages are loop_msg.c's, timers loop_timer.c's.
  */
 #include <errno.h>
@@ -22,6 +23,8 @@ _Static_assert(VS_LOOP_IN == EPOLLIN && VS_LOOP_OUT == EPOLLOUT && VS_LOOP_ERR =
                "VS_LOOP_* are epoll's own bits");
 
 #define LOOP_EVENTS 64
+/* While pollers spin: how often the fds are looked at too */
+#define LOOP_FD_LOOK_NS 4000u
 
 uint64_t vs_loop_clock_ns(void)
 {
@@ -103,14 +106,37 @@ void vs_loop_spin_del(struct vs_loop *loop, struct vs_loop_spin *s)
 	}
 }
 
-/* Every hook is asked once per wait (its accounting of the pass that just
- * ended happens there); the longest answer wins. */
+void vs_loop_poller_add(struct vs_loop *loop, struct vs_loop_poller *p)
+{
+	p->next = loop->pollers;
+	loop->pollers = p;
+}
+
+void vs_loop_poller_del(struct vs_loop *loop, struct vs_loop_poller *p)
+{
+	for (struct vs_loop_poller **q = &loop->pollers; *q; q = &(*q)->next) {
+		if (*q == p) {
+			*q = p->next;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/* Every hook and poller is asked once per wait (a hook's accounting of the
+ * pass that just ended happens there); the longest answer wins. */
 static uint64_t spin_budget(struct vs_loop *loop)
 {
 	uint64_t most = 0;
 
 	for (struct vs_loop_spin *s = loop->spins; s; s = s->next) {
 		uint64_t ns = s->spin_ns(s);
+
+		if (ns > most)
+			most = ns;
+	}
+	for (struct vs_loop_poller *p = loop->pollers; p; p = p->next) {
+		uint64_t ns = p->spin_ns(p);
 
 		if (ns > most)
 			most = ns;
@@ -125,24 +151,61 @@ static void spin_idle(struct vs_loop *loop)
 			s->idle(s);
 }
 
+/* What the pollers found runs with the clock of its own moment. */
+static bool poll_all(struct vs_loop *loop)
+{
+	bool found = false;
+
+	if (!loop->pollers)
+		return false;
+	loop->now_ns = vs_loop_clock_ns();
+	for (struct vs_loop_poller *p = loop->pollers; p; p = p->next)
+		found |= p->poll(p);
+	return found;
+}
+
+static bool arm_all(struct vs_loop *loop)
+{
+	bool found = false;
+
+	for (struct vs_loop_poller *p = loop->pollers; p; p = p->next)
+		found |= p->arm(p);
+	return found;
+}
+
+/* Ready events, or 0 when a poller did work instead (the pass goes on
+ * without them: they are taken at the next wait). */
 static int loop_wait(struct vs_loop *loop, struct epoll_event *evs)
 {
-	uint64_t spin = loop->spins ? spin_budget(loop) : 0;
+	uint64_t spin = loop->spins || loop->pollers ? spin_budget(loop) : 0;
 
 	if (vs_loop_timers_sync(loop))
 		return epoll_wait(loop->epfd, evs, LOOP_EVENTS, 0);
+	if (poll_all(loop))
+		return epoll_wait(loop->epfd, evs, LOOP_EVENTS, 0);
 	if (spin) {
-		uint64_t until = vs_loop_clock_ns() + spin;
+		uint64_t now = vs_loop_clock_ns(), until = now + spin, next_look = now;
 
 		do {
-			int n = epoll_wait(loop->epfd, evs, LOOP_EVENTS, 0);
+			/* A look at the fds is a system call, a look at a
+			 * poller's memory is not: between looks at the fds,
+			 * only the pollers are looked at. */
+			if (now >= next_look) {
+				int n = epoll_wait(loop->epfd, evs, LOOP_EVENTS, 0);
 
-			if (n != 0)
-				return n;
-		} while (vs_loop_clock_ns() < until);
+				if (n != 0)
+					return n;
+				next_look = now + (loop->pollers ? LOOP_FD_LOOK_NS : 0);
+			}
+			if (poll_all(loop))
+				return 0;
+			now = vs_loop_clock_ns();
+		} while (now < until);
 		/* Nothing came: the pattern the hooks saw is over. */
 		spin_idle(loop);
 	}
+	if (arm_all(loop))
+		return 0;
 	return epoll_wait(loop->epfd, evs, LOOP_EVENTS, -1);
 }
 

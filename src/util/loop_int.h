@@ -45,6 +45,7 @@ struct vs_loop {
 	bool tfd_fired;                 /* readable until set again or read */
 
 	struct vs_loop_spin *spins;
+	struct vs_loop_poller *pollers;
 	struct vs_loop_fd ev_handler, timer_handler;
 };
 

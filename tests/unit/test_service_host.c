@@ -81,6 +81,7 @@ static int t_lun_remove(void *ctx, const char *iqn, uint64_t lun, bool force, ch
 static const struct vs_svc_host_targets targets = { t_lun_add, t_lun_remove };
 
 static uint64_t fix_lend_max;   /* the next fix_new's lend_max_bytes */
+static uint32_t fix_poll_us;    /* the next fix_new's poll_us */
 
 static struct fix *fix_new(uint32_t hang_ms)
 {
@@ -98,7 +99,7 @@ static struct fix *fix_new(uint32_t hang_ms)
 	assert_non_null(f->loops);
 	assert_int_equal(vs_loop_group_start(f->loops), 0);
 	struct vs_svc_host_config hc = { .socket_path = f->path, .hang_timeout_ms = hang_ms,
-	                                 .lend_max_bytes = fix_lend_max };
+	                                 .lend_max_bytes = fix_lend_max, .poll_us = fix_poll_us };
 	f->h = vs_svc_host_create(&hc, err, sizeof(err));
 	assert_non_null(f->h);
 	assert_int_equal(vs_svc_host_start(f->h, f->loops, &targets, f, err, sizeof(err)), 0);
@@ -811,6 +812,66 @@ static void test_nexus_records(void **state)
 	fix_free(f);
 }
 
+static bool cq_wake(struct svc_raw *r)
+{
+	return __atomic_load_n(&r->hdr->cq_flags, __ATOMIC_ACQUIRE) & VS_SVC_WAKE;
+}
+
+/* Wait up to ms for cq_flags WAKE to be `want`. */
+static bool cq_wake_becomes(struct svc_raw *r, bool want, int ms)
+{
+	for (int i = 0; i < ms && cq_wake(r) != want; i++)
+		usleep(1000);
+	return cq_wake(r) == want;
+}
+
+/*
+ * Polling the completion ring (--service-poll-us; protocol "Doorbells"):
+ * once completions have come, vstord clears WAKE and takes what the
+ * service writes without its doorbell; a spin that finds nothing sets
+ * WAKE again, so a quiet service is then woken for.  Off: WAKE stays.
+ */
+static void test_completions_polled(void **state)
+{
+	(void)state;
+	fix_poll_us = 1500000;          /* 1.5 s: long enough to act inside it */
+	struct fix *f = fix_new(0);
+	struct vs_nexus *n = tf_nexus(f->tf, "iqn.test:a");
+	struct svc_raw *r = raw_serving_lun1(f, n);
+	struct tf_result res;
+	struct vs_svc_sqe e;
+
+	/* the round trips of raw_serving_lun1 rang: vstord polls now */
+	round_trip(f, r, n);
+	assert_true(cq_wake_becomes(r, false, 1000));
+	for (int i = 0; i < 20; i++) {
+		struct tf_task *t = tf_submit(f->tf, n, 1, TUR, 6, VS_DIR_NONE, NULL, 0);
+
+		assert_true(svc_raw_take(r, &e, 2000));
+		assert_false(cq_wake(r));
+		svc_raw_complete_quiet(r, &(struct vs_svc_cqe){ .tag = e.tag });
+		assert_int_equal(tf_wait_ms(t, &res, 1000), 0);
+		assert_int_equal(res.status, SAM_STAT_GOOD);
+	}
+	/* nothing for longer than the spin: the doorbell is wanted again */
+	assert_true(cq_wake_becomes(r, true, 5000));
+	round_trip(f, r, n);
+	svc_raw_close(r);
+	fix_free(f);
+
+	fix_poll_us = VS_SVC_POLL_OFF;
+	f = fix_new(0);
+	n = tf_nexus(f->tf, "iqn.test:a");
+	r = raw_serving_lun1(f, n);
+	for (int i = 0; i < 5; i++) {
+		round_trip(f, r, n);
+		assert_true(cq_wake(r));
+	}
+	svc_raw_close(r);
+	fix_free(f);
+	fix_poll_us = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +886,7 @@ int main(void)
 		cmocka_unit_test(test_detach_and_lun_gone),
 		cmocka_unit_test(test_bad_hello),
 		cmocka_unit_test(test_nexus_records),
+		cmocka_unit_test(test_completions_polled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -293,6 +293,7 @@ int main(int argc, char **argv)
 		struct vs_svc_host_config hc = {
 			.socket_path = o.svc_socket,
 			.hang_timeout_ms = o.svc_timeout_ms,
+			.poll_us = o.svc_poll_us ? o.svc_poll_us : VS_SVC_POLL_OFF,
 			.rel_target_port_id = 1,
 			.transport_version = VS_ISCSI_VERSION_DESCRIPTOR,
 			.log = log_service_line,

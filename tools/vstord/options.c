@@ -11,6 +11,7 @@
 #include "ctl/ctl.h"
 #include "layers.h"
 #include "options.h"
+#include "vstor/service_host.h"
 #include "vstor/service_proto.h"
 
 static const char usage[] =
@@ -41,6 +42,9 @@ static const char usage[] =
 	"      --service-timeout MS   a service with commands outstanding and no\n"
 	"                             completion for MS milliseconds is disconnected\n"
 	"                             (100-3600000, default 15000)\n"
+	"      --service-poll-us US   after a service's completions, look for more\n"
+	"                             without sleeping for US microseconds, so it\n"
+	"                             rings no doorbell (0-1000, default 50; 0: off)\n"
 	"  -n, --check                validate the configuration, print it, and exit\n"
 	"  -p, --print-config         print the effective configuration as JSON and exit\n"
 	"  -v, --verbose              log more (repeat for more detail)\n"
@@ -51,7 +55,7 @@ static const char usage[] =
 	"fails, 2 for a bad command line.  See vstord(8).\n";
 
 /* Long options without a short letter. */
-enum { OPT_CTL_IDLE = 0x100, OPT_SVC_TIMEOUT };
+enum { OPT_CTL_IDLE = 0x100, OPT_SVC_TIMEOUT, OPT_SVC_POLL };
 
 static bool parse_u32(const char *s, uint32_t max, uint32_t *out)
 {
@@ -83,6 +87,7 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 		{ "ctl-idle-timeout", required_argument, NULL, OPT_CTL_IDLE },
 		{ "service-socket", required_argument, NULL, 'S' },
 		{ "service-timeout", required_argument, NULL, OPT_SVC_TIMEOUT },
+		{ "service-poll-us", required_argument, NULL, OPT_SVC_POLL },
 		{ "check", no_argument, NULL, 'n' },
 		{ "print-config", no_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -99,6 +104,7 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 	o->ctl_idle_ms = VS_CTL_IDLE_TIMEOUT_MS;
 	o->svc_socket = VS_SVC_DEFAULT_SOCKET;
 	o->svc_timeout_ms = 15000;
+	o->svc_poll_us = VS_SVC_POLL_US_DEFAULT;
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":c:l:t:g:s:S:P:npvhV", longopts, NULL)) != -1) {
@@ -147,6 +153,13 @@ enum vsd_parse_result vsd_parse_options(int argc, char **argv, struct vsd_option
 			if (!parse_u32(optarg, 3600000, &o->svc_timeout_ms) || o->svc_timeout_ms < 100) {
 				fprintf(stderr, "vstord: --service-timeout: must be 100-3600000 ms, got '%s'\n",
 				        optarg);
+				return VSD_EXIT_USAGE;
+			}
+			break;
+		case OPT_SVC_POLL:
+			if (!parse_u32(optarg, VS_SVC_POLL_US_MAX, &o->svc_poll_us)) {
+				fprintf(stderr, "vstord: --service-poll-us: must be 0-%u us, got '%s'\n",
+				        VS_SVC_POLL_US_MAX, optarg);
 				return VSD_EXIT_USAGE;
 			}
 			break;

@@ -38,6 +38,7 @@ struct vsd_options {
 	const char *svc_socket;             /* --service-socket; NULL = none */
 	bool svc_socket_given;              /* explicitly, so failing to open it is fatal */
 	uint32_t svc_timeout_ms;            /* --service-timeout */
+	uint32_t svc_poll_us;               /* --service-poll-us (0: off) */
 };
 
 enum vsd_parse_result {

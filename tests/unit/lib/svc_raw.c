@@ -221,11 +221,16 @@ bool svc_raw_take(struct svc_raw *r, struct vs_svc_sqe *e, int ms)
 	}
 }
 
-void svc_raw_complete(struct svc_raw *r, const struct vs_svc_cqe *c)
+void svc_raw_complete_quiet(struct svc_raw *r, const struct vs_svc_cqe *c)
 {
 	memcpy(&r->cq[r->cq_tail % r->w.ring_entries], c, sizeof(*c));
 	r->cq_tail++;
 	__atomic_store_n(&r->hdr->cq_tail, r->cq_tail, __ATOMIC_RELEASE);
+}
+
+void svc_raw_complete(struct svc_raw *r, const struct vs_svc_cqe *c)
+{
+	svc_raw_complete_quiet(r, c);
 	(void)eventfd_write(r->cq_efd, 1);
 }
 

@@ -63,6 +63,8 @@ int  svc_raw_send(struct svc_raw *r, const void *buf, size_t len);
 bool svc_raw_take(struct svc_raw *r, struct vs_svc_sqe *e, int ms);
 /* Write a completion and ring the doorbell. */
 void svc_raw_complete(struct svc_raw *r, const struct vs_svc_cqe *c);
+/* The same without the doorbell, whatever cq_flags says. */
+void svc_raw_complete_quiet(struct svc_raw *r, const struct vs_svc_cqe *c);
 /* GOOD, xfer_len = data_length for data-in. */
 void svc_raw_complete_good(struct svc_raw *r, const struct vs_svc_sqe *e);
 /* True once vstord has closed the connection (waits up to ms). */

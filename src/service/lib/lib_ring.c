@@ -11,8 +11,8 @@
  * Doorbells: before sleeping we set VS_SVC_WAKE in sq_flags, fence, and
  * look at sq_tail once more (doc/service-protocol.md, "Doorbells"); while
  * busy the flag is clear and vstord writes no eventfd.  Completions made
- * on the serving thread during a batch ring the completion doorbell once
- * at its end.
+ * on the serving thread during a batch are published and ring the
+ * completion doorbell once, at its end.
  */
 #include <errno.h>
 #include <poll.h>
@@ -38,25 +38,52 @@ static void cq_doorbell(struct vs_svc *s)
 	}
 }
 
+/* cq_lock held */
+static void cq_publish_locked(struct vs_svc *s)
+{
+	__atomic_store_n(&s->hdr->cq_tail, s->cq_tail, __ATOMIC_RELEASE);
+}
+
+/*
+ * Completions made on the serving thread inside a batch are written at
+ * once but published (cq_tail) once, at the batch's end, with its
+ * doorbell: vstord, polling the ring, then takes them in one go and sends
+ * them on together, and cq_tail's cache line crosses between the CPUs once
+ * per batch instead of once per command.  Completions from other threads
+ * publish at once (and with them any of the batch's written so far).
+ */
 void lib_complete(struct vs_svc *s, const struct vs_svc_cqe *cqe)
 {
+	bool in_batch = tl_batch == s;
+
 	pthread_mutex_lock(&s->cq_lock);
 	/* vstord sends no more commands than the ring holds completions, so
 	 * this waits only if vstord broke that; bounded all the same */
 	for (int spins = 0; s->cq_tail - __atomic_load_n(&s->hdr->cq_head, __ATOMIC_ACQUIRE) >=
 	                    s->entries && spins < 1000000 && !atomic_load(&s->fatal); spins++) {
+		cq_publish_locked(s);
 		pthread_mutex_unlock(&s->cq_lock);
 		sched_yield();
 		pthread_mutex_lock(&s->cq_lock);
 	}
 	memcpy(&s->cq[s->cq_tail % s->entries], cqe, sizeof(*cqe));
 	s->cq_tail++;
-	__atomic_store_n(&s->hdr->cq_tail, s->cq_tail, __ATOMIC_RELEASE);
+	if (!in_batch)
+		cq_publish_locked(s);
 	pthread_mutex_unlock(&s->cq_lock);
-	if (tl_batch == s) {
+	if (in_batch) {
 		tl_cq_dirty = true;
 		return;
 	}
+	cq_doorbell(s);
+}
+
+/* The end of a batch: what it completed goes to vstord. */
+static void cq_batch_end(struct vs_svc *s)
+{
+	pthread_mutex_lock(&s->cq_lock);
+	cq_publish_locked(s);
+	pthread_mutex_unlock(&s->cq_lock);
 	cq_doorbell(s);
 }
 
@@ -341,7 +368,7 @@ int vs_svc_run(struct vs_svc *s)
 		n = take_entries(s);
 		tl_batch = NULL;
 		if (tl_cq_dirty)
-			cq_doorbell(s);
+			cq_batch_end(s);
 		if (n) {
 			if (s->poll_us)
 				spin_until = mono_us() + s->poll_us;

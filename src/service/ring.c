@@ -57,12 +57,13 @@ static bool sq_has_room(struct svc_conn *c)
 	return used < c->entries;
 }
 
-/* c->lock held, room checked */
+/* c->lock held, room checked.  Written, not yet published: the doorbell
+ * publishes (vs_ring_doorbell), so a pass's commands reach the service
+ * with one store of sq_tail, whose cache line the service reads. */
 static void sq_push(struct svc_conn *c, const struct vs_svc_sqe *e, bool *ring)
 {
 	memcpy(&c->area->sq[c->sq_tail % c->entries], e, sizeof(*e));
 	c->sq_tail++;
-	__atomic_store_n(&c->area->hdr->sq_tail, c->sq_tail, __ATOMIC_RELEASE);
 	*ring = true;
 }
 
@@ -263,6 +264,12 @@ bool vs_ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ri
 
 void vs_ring_doorbell(struct svc_conn *c)
 {
+	pthread_mutex_lock(&c->lock);
+	if (c->sq_published != c->sq_tail) {
+		c->sq_published = c->sq_tail;
+		__atomic_store_n(&c->area->hdr->sq_tail, c->sq_tail, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&c->lock);
 	/* Pairs with the service's fence between setting VS_SVC_WAKE and
 	 * looking at sq_tail again (protocol: "Doorbells"): one of us sees
 	 * the other's write. */

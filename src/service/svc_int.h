@@ -141,6 +141,7 @@ struct svc_conn {
 	uint32_t free_head;
 	uint32_t outstanding;
 	uint32_t sq_tail;               /* ours; the area's copy is what the service sees */
+	uint32_t sq_published;          /* the area's copy, last written (vs_ring_doorbell) */
 	uint32_t *nexus_gen;            /* [nexus_entries]: generation written, 0: none */
 	uint32_t next_gen;
 	uint64_t *lost_pending;         /* bitmap [nexus_entries]: NEXUS_LOST to send */
@@ -196,8 +197,9 @@ void vs_ring_lun_reset_locked(struct svc_conn *c, uint64_t lun, bool *ring);
 void vs_ring_target_reset_locked(struct svc_conn *c, bool *ring);
 void vs_ring_nexus_lost_locked(struct svc_conn *c, uint32_t nexus_id, bool *ring);
 bool vs_ring_abort_locked(struct svc_conn *c, const struct vs_srb *srb, bool *ring);
-/* The submission doorbell, if the service asked for it (no lock needed;
- * hold a reference). */
+/* Publish the entries written so far (sq_tail), and ring the submission
+ * doorbell if the service asked for it (c->lock not held; hold a
+ * reference).  Whoever writes entries calls this or the next. */
 void vs_ring_doorbell(struct svc_conn *c);
 /* The same once the current pass of this thread's loop is over (at once
  * on a thread that is no loop's): the commands of one pass, one bell. */

@@ -20,15 +20,16 @@
  *    group calls (start/stop/join/destroy not from one of its own loops);
  *  - the loop's own thread only: vs_loop_post_late, vs_loop_timer_arm*,
  *    vs_loop_timer_cancel, vs_loop_spin_add/del, vs_loop_poller_add/del,
- *    vs_loop_now_ns.  While a
- *    loop is not running (before its group starts, after it has been
- *    joined) the thread that owns the group may call these too.
+ *    vs_loop_now_ns.  While a loop is not running (before its group
+ *    starts, after it has been joined) the thread that owns the group may
+ *    call these too.
  *
  * Order of work in one pass of a loop: wait (epoll_wait, after the spin
- * hooks had their say and the pollers were looked at); read the clock once (vs_loop_now_ns); run the
- * handler of each fd that is ready, and after each one the messages posted
- * from the loop's own thread meanwhile; run the timers that are due; then
- * the late calls (vs_loop_post_late) of the whole pass.
+ * hooks had their say and the pollers were looked at); read the clock
+ * once (vs_loop_now_ns); run the handler of each fd that is ready, and
+ * after each one the messages posted from the loop's own thread
+ * meanwhile; run the timers that are due; then the late calls
+ * (vs_loop_post_late) of the whole pass.
  */
 #ifndef VSTOR_LOOP_H
 #define VSTOR_LOOP_H

@@ -115,6 +115,7 @@ struct bench {
 	bool stopping;
 	atomic_bool running;                 /* on the loop: completions wake it */
 	atomic_bool wake_posted;
+	atomic_uint completers;              /* on_done calls under way */
 	struct vs_loop *loop;
 	struct vs_loop_timer next_pass;
 	struct vs_loop_msg start_msg, wake_msg;
@@ -155,6 +156,10 @@ static void doneq_init(struct doneq *q)
 static void on_done(struct vs_srb *srb)
 {
 	struct bench *b = srb->done_ctx;
+	/* counted before the SRB is handed over: once the owner has the
+	 * last SRB of a case, measure() waits for this call to end, which
+	 * still posts to the owner's loop (see wait_completers) */
+	atomic_fetch_add(&b->completers, 1);
 	uint64_t i = atomic_fetch_add(&b->q.tail, 1);
 	atomic_store(&b->q.slot[i % MAX_QD], srb);
 	if (atomic_load(&b->q.sleeping)) {
@@ -167,6 +172,19 @@ static void on_done(struct vs_srb *srb)
 	if (atomic_load(&b->running) && vs_loop_current() != b->loop &&
 	    !atomic_exchange(&b->wake_posted, true))
 		vs_loop_post(b->loop, &b->wake_msg);
+	atomic_fetch_sub(&b->completers, 1);
+}
+
+/*
+ * The owner took every SRB of the case, but the thread that completed the
+ * last one may still be in on_done, about to post to the owner's loop.
+ * A case ends when those calls have ended too: after the last case the
+ * loops are destroyed, and a post then would write to a closed eventfd.
+ */
+static void wait_completers(struct bench *b)
+{
+	while (atomic_load(&b->completers))
+		sched_yield();
 }
 
 /* The owner: give back every SRB that has completed; how many. */
@@ -367,6 +385,8 @@ static struct result measure(struct bench *bs, unsigned nthreads, uint8_t opcode
 	while (sync.running)
 		pthread_cond_wait(&sync.cv, &sync.mu);
 	pthread_mutex_unlock(&sync.mu);
+	for (unsigned i = 0; i < nthreads; i++)
+		wait_completers(&bs[i]);
 	r.cpu_ns = cpu_ns() - c0;
 	r.mallocs = malloc_count_stop();
 	for (unsigned i = 0; i < nthreads; i++) {

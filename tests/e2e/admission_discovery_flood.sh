@@ -25,7 +25,7 @@ cat >"$tmp/config.json" <<JSON
 JSON
 ctl_start $PORT "$tmp/config.json"
 
-flood_start discovery 144 8 20
+flood_start discovery 144 8 30
 flood_until_full discovery_sessions 16 refused.max_discovery_sessions 32
 legit_logins "the discovery flood" discovery_sessions 16
 flood_end

@@ -27,7 +27,7 @@ cat >"$tmp/config.json" <<JSON
 JSON
 ctl_start $PORT "$tmp/config.json"
 
-flood_start login 256 8 20
+flood_start login 256 8 30
 flood_until_full logins 64 refused.max_login_connections 64
 legit_logins "the login flood" logins 64
 flood_end

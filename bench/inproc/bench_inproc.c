@@ -156,10 +156,13 @@ static void doneq_init(struct doneq *q)
 static void on_done(struct vs_srb *srb)
 {
 	struct bench *b = srb->done_ctx;
-	/* counted before the SRB is handed over: once the owner has the
-	 * last SRB of a case, measure() waits for this call to end, which
-	 * still posts to the owner's loop (see wait_completers) */
-	atomic_fetch_add(&b->completers, 1);
+	/* From another thread: counted before the SRB is handed over, so
+	 * that measure() waits for this call, which still posts to the
+	 * owner's loop, to end (wait_completers).  On the loop itself the
+	 * owner is the caller: nothing to wait for, no atomics per SRB. */
+	bool remote = vs_loop_current() != b->loop;
+	if (remote)
+		atomic_fetch_add(&b->completers, 1);
 	uint64_t i = atomic_fetch_add(&b->q.tail, 1);
 	atomic_store(&b->q.slot[i % MAX_QD], srb);
 	if (atomic_load(&b->q.sleeping)) {
@@ -169,8 +172,9 @@ static void on_done(struct vs_srb *srb)
 	}
 	/* From another thread, wake the submitter's loop (once until it ran);
 	 * on the loop itself the pass under way sees the SRB (run_pass). */
-	if (atomic_load(&b->running) && vs_loop_current() != b->loop &&
-	    !atomic_exchange(&b->wake_posted, true))
+	if (!remote)
+		return;
+	if (atomic_load(&b->running) && !atomic_exchange(&b->wake_posted, true))
 		vs_loop_post(b->loop, &b->wake_msg);
 	atomic_fetch_sub(&b->completers, 1);
 }

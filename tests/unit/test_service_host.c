@@ -6,7 +6,8 @@
  * their data in the shared area; a service that breaks the rules, hangs
  * or dies is disconnected and its commands complete once, NOT READY,
  * while its LUN stays; the same service attaches it again (POWER ON unit
- * attention, no new nexus); another one may not.
+ * attention, no new nexus); another one may not.  And libvstor-service's
+ * completions, against the same host.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -26,6 +28,7 @@
 #include "test_fabric.h"
 #include "test_port_mock.h"
 #include "vstor/loop.h"
+#include "vstor/service.h"
 #include "vstor/service_host.h"
 
 #define TARGET "iqn.2026-11.org.vstor:svc"
@@ -82,6 +85,7 @@ static const struct vs_svc_host_targets targets = { t_lun_add, t_lun_remove };
 
 static uint64_t fix_lend_max;   /* the next fix_new's lend_max_bytes */
 static uint32_t fix_poll_us;    /* the next fix_new's poll_us */
+static uint32_t fix_depth;      /* the next fix_new's queue depth per LUN; 0: the port's */
 
 static struct fix *fix_new(uint32_t hang_ms)
 {
@@ -93,7 +97,8 @@ static struct fix *fix_new(uint32_t hang_ms)
 	snprintf(f->path, sizeof(f->path), "%s/svc.sock", f->dir);
 	f->m = mock_new(MOCK_INLINE);
 	f->m->max_xfer = 8u << 20;      /* vdisk's: the proxy takes no less */
-	f->tf = tf_create(&mock_miniport, NULL, f->m);
+	struct vs_port_config pc = { .queue_depth = fix_depth };
+	f->tf = tf_create(&mock_miniport, fix_depth ? &pc : NULL, f->m);
 	assert_int_equal(vs_port_lun_add(tf_port(f->tf), 0, NULL), 0);
 	f->loops = vs_loop_group_create(2, "svctest");
 	assert_non_null(f->loops);
@@ -872,6 +877,101 @@ static void test_completions_polled(void **state)
 	fix_poll_us = 0;
 }
 
+/* ---------------------------------------------------------------- libvstor-service */
+
+/* A raw LUN of libvstor-service's: opcode HOLD_OP waits for the test to
+ * let it go; INDEX_OP answers with the 4-byte index its CDB carries. */
+#define HOLD_OP  0xc0
+#define INDEX_OP 0xc1
+
+struct held {
+	atomic_bool holding, released;
+};
+
+static void held_command(void *ctx, struct vs_svc_cmd *cmd)
+{
+	struct held *h = ctx;
+	const uint8_t *cdb = vs_svc_cmd_cdb(cmd, NULL);
+	uint32_t cap;
+	uint8_t *buf = vs_svc_cmd_data(cmd, &cap);
+
+	if (cdb[0] == HOLD_OP) {
+		atomic_store(&h->holding, true);
+		for (int i = 0; i < 10000 && !atomic_load(&h->released); i++)
+			usleep(1000);
+	} else if (cdb[0] == INDEX_OP && buf && cap >= 4) {
+		memcpy(buf, cdb + 2, 4);
+		vs_svc_cmd_done(cmd, SAM_STAT_GOOD, 4);
+		return;
+	}
+	vs_svc_cmd_done(cmd, SAM_STAT_GOOD, 0);
+}
+
+static void *serve(void *s)
+{
+	return (void *)(intptr_t)vs_svc_run(s);
+}
+
+/*
+ * The library stages the completions of one batch in its own memory and
+ * writes them into the ring at the batch's end (lib_ring.c).  A batch of
+ * more commands than the stage holds: held back by a command that blocks
+ * the serving thread until they are all in the ring, so the next batch
+ * takes them together.  Each completes once, GOOD, with its own data.
+ */
+static void test_lib_batch_over_stage(void **state)
+{
+	enum { N = 100 };
+	(void)state;
+	fix_depth = 2 * N;              /* all of them in the ring at once */
+	struct fix *f = fix_new(0);
+	fix_depth = 0;
+	struct vs_nexus *n = tf_nexus(f->tf, "iqn.test:a");
+	struct held h = { false, false };
+	static const struct vs_svc_raw_ops ops = { .command = held_command };
+	struct vs_svc_raw_lun info = { .peripheral_type = 0x03, .description = "held" };
+	struct vs_svc *s = vs_svc_open(&(struct vs_svc_options){
+		.socket_path = f->path, .name = "lib", .target = TARGET });
+	struct tf_task *t[N], *hold;
+	uint32_t data[N];
+	struct tf_result res;
+	pthread_t th;
+	void *rc;
+
+	assert_non_null(s);
+	assert_int_equal(vs_svc_attach_raw(s, 1, &info, &ops, &h), 0);
+	assert_int_equal(pthread_create(&th, NULL, serve, s), 0);
+	assert_int_equal(tf_clear_ua(f->tf, n, 1), 0);
+
+	hold = tf_submit(f->tf, n, 1, (uint8_t[6]){ HOLD_OP }, 6, VS_DIR_NONE, NULL, 0);
+	for (int i = 0; i < 5000 && !atomic_load(&h.holding); i++)
+		usleep(1000);
+	assert_true(atomic_load(&h.holding));
+	for (uint32_t i = 0; i < N; i++) {
+		uint8_t cdb[10] = { INDEX_OP, 0 };
+
+		memcpy(cdb + 2, &i, 4);
+		data[i] = UINT32_MAX;
+		/* the entry is in the ring when tf_submit returns (proxy_start_io) */
+		t[i] = tf_submit(f->tf, n, 1, cdb, 10, VS_DIR_FROM_DEVICE, &data[i], 4);
+	}
+	atomic_store(&h.released, true);
+	assert_int_equal(tf_wait(hold, &res), 0);
+	assert_int_equal(res.status, SAM_STAT_GOOD);
+	for (uint32_t i = 0; i < N; i++) {
+		assert_int_equal(tf_wait(t[i], &res), 0);
+		assert_int_equal(res.status, SAM_STAT_GOOD);
+		assert_int_equal(res.xfer_len, 4);
+		assert_int_equal(data[i], i);
+	}
+	assert_int_equal(tf_double_completions(f->tf), 0);
+	vs_svc_stop(s);
+	assert_int_equal(pthread_join(th, &rc), 0);
+	assert_int_equal((intptr_t)rc, 0);
+	vs_svc_close(s);
+	fix_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -887,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_bad_hello),
 		cmocka_unit_test(test_nexus_records),
 		cmocka_unit_test(test_completions_polled),
+		cmocka_unit_test(test_lib_batch_over_stage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

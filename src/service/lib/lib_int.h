@@ -30,6 +30,7 @@
 
 #define LIB_MAX_LUN        16384
 #define LIB_REQUEST_MS     60000        /* how long a request waits for its reply */
+#define LIB_CQ_STAGE       32           /* completions a batch holds before the ring */
 
 struct lib_disk;
 
@@ -91,6 +92,10 @@ struct vs_svc {
 
 	pthread_mutex_t cq_lock;
 	uint32_t cq_tail;
+	/* The serving thread's completions of the batch it is in, not yet
+	 * in the ring (lib_ring.c: lib_complete) */
+	uint32_t cq_staged;
+	struct vs_svc_cqe cq_stage[LIB_CQ_STAGE];
 
 	/* Commands: the serving thread takes them from its own list and,
 	 * when that is empty, takes at once all those any thread gave back

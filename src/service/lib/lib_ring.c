@@ -38,25 +38,32 @@ static void cq_doorbell(struct vs_svc *s)
 	}
 }
 
+/*
+ * Into the ring, only the bytes vstord reads (protocol: "Completion
+ * entry"): the fixed part, sense_len bytes of sense and lend_offset with a
+ * lend_region.  A GOOD completion so writes one or two of the entry's
+ * five cache lines, not all of them, each line a transfer between the CPUs
+ * of the two processes.
+ */
+static void cqe_write(struct vs_svc_cqe *dst, const struct vs_svc_cqe *src)
+{
+	memcpy(dst, src, offsetof(struct vs_svc_cqe, sense));
+	if (src->sense_len)
+		memcpy(dst->sense, src->sense,
+		       src->sense_len <= VS_SVC_SENSE_MAX ? src->sense_len : VS_SVC_SENSE_MAX);
+	if (src->lend_region)
+		dst->lend_offset = src->lend_offset;
+}
+
 /* cq_lock held */
 static void cq_publish_locked(struct vs_svc *s)
 {
 	__atomic_store_n(&s->hdr->cq_tail, s->cq_tail, __ATOMIC_RELEASE);
 }
 
-/*
- * Completions made on the serving thread inside a batch are written at
- * once but published (cq_tail) once, at the batch's end, with its
- * doorbell: vstord, polling the ring, then takes them in one go and sends
- * them on together, and cq_tail's cache line crosses between the CPUs once
- * per batch instead of once per command.  Completions from other threads
- * publish at once (and with them any of the batch's written so far).
- */
-void lib_complete(struct vs_svc *s, const struct vs_svc_cqe *cqe)
+/* cq_lock held: one completion into the ring, unpublished */
+static void cq_put_locked(struct vs_svc *s, const struct vs_svc_cqe *cqe)
 {
-	bool in_batch = tl_batch == s;
-
-	pthread_mutex_lock(&s->cq_lock);
 	/* vstord sends no more commands than the ring holds completions, so
 	 * this waits only if vstord broke that; bounded all the same */
 	for (int spins = 0; s->cq_tail - __atomic_load_n(&s->hdr->cq_head, __ATOMIC_ACQUIRE) >=
@@ -66,24 +73,52 @@ void lib_complete(struct vs_svc *s, const struct vs_svc_cqe *cqe)
 		sched_yield();
 		pthread_mutex_lock(&s->cq_lock);
 	}
-	memcpy(&s->cq[s->cq_tail % s->entries], cqe, sizeof(*cqe));
+	cqe_write(&s->cq[s->cq_tail % s->entries], cqe);
 	s->cq_tail++;
-	if (!in_batch)
-		cq_publish_locked(s);
+}
+
+/* The serving thread: its staged completions into the ring, and those of
+ * other threads written meanwhile with them, published. */
+static void cq_flush_stage(struct vs_svc *s)
+{
+	pthread_mutex_lock(&s->cq_lock);
+	for (uint32_t i = 0; i < s->cq_staged; i++)
+		cq_put_locked(s, &s->cq_stage[i]);
+	s->cq_staged = 0;
+	cq_publish_locked(s);
 	pthread_mutex_unlock(&s->cq_lock);
-	if (in_batch) {
+}
+
+/*
+ * Completions made on the serving thread inside a batch are staged in its
+ * own memory and go into the ring together at the batch's end, published
+ * (cq_tail) once with its doorbell: vstord, polling the ring, takes them
+ * in one go and sends them on together.  The ring's lines are the other
+ * process's to read, so each store to them waits for a transfer between
+ * CPUs; written in a run, those transfers overlap, where one at a time
+ * under the lock each one stalled the unlock behind it.  Completions from
+ * other threads go into the ring and are published at once.
+ */
+void lib_complete(struct vs_svc *s, const struct vs_svc_cqe *cqe)
+{
+	if (tl_batch == s) {
+		if (s->cq_staged == LIB_CQ_STAGE)
+			cq_flush_stage(s);
+		cqe_write(&s->cq_stage[s->cq_staged++], cqe);
 		tl_cq_dirty = true;
 		return;
 	}
+	pthread_mutex_lock(&s->cq_lock);
+	cq_put_locked(s, cqe);
+	cq_publish_locked(s);
+	pthread_mutex_unlock(&s->cq_lock);
 	cq_doorbell(s);
 }
 
 /* The end of a batch: what it completed goes to vstord. */
 static void cq_batch_end(struct vs_svc *s)
 {
-	pthread_mutex_lock(&s->cq_lock);
-	cq_publish_locked(s);
-	pthread_mutex_unlock(&s->cq_lock);
+	cq_flush_stage(s);
 	cq_doorbell(s);
 }
 

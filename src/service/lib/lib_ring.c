@@ -27,7 +27,6 @@
 #include "vstor/scsi.h"
 
 static _Thread_local struct vs_svc *tl_batch;   /* the serving thread, inside a batch */
-static _Thread_local bool tl_cq_dirty;
 
 static void cq_doorbell(struct vs_svc *s)
 {
@@ -105,7 +104,6 @@ void lib_complete(struct vs_svc *s, const struct vs_svc_cqe *cqe)
 		if (s->cq_staged == LIB_CQ_STAGE)
 			cq_flush_stage(s);
 		cqe_write(&s->cq_stage[s->cq_staged++], cqe);
-		tl_cq_dirty = true;
 		return;
 	}
 	pthread_mutex_lock(&s->cq_lock);
@@ -399,10 +397,11 @@ int vs_svc_run(struct vs_svc *s)
 		uint32_t n;
 
 		tl_batch = s;
-		tl_cq_dirty = false;
 		n = take_entries(s);
 		tl_batch = NULL;
-		if (tl_cq_dirty)
+		/* a full stage is written out only when one more comes, so a
+		 * batch that completed anything ends with some staged */
+		if (s->cq_staged)
 			cq_batch_end(s);
 		if (n) {
 			if (s->poll_us)

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Hybrid polling policy of the fabrics' event loops (util/vs_poll_policy.h):
- * spin only after a run of wake-ups that each brought a shallow burst (up
- * to burst_max PDUs: the iSCSI fabric's ISCSI_POLL_BURST_MAX), never for
- * deep bursts, never when disabled, and ignore wake-ups that carried no
- * PDU. */
+ * spin only after a run of wake-ups that each brought PDUs, however many;
+ * a spin that saw nothing ends the run; never spin when disabled; ignore
+ * wake-ups that carried no PDU. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +30,7 @@ static void loop_with_poll(struct vs_poll_policy *loop, uint32_t poll_ns)
 	*loop = il.poll;
 }
 
-static void test_spins_after_a_run_of_small_wakes(void **state)
+static void test_spins_after_a_run_of_busy_wakes(void **state)
 {
 	struct vs_poll_policy loop;
 	(void)state;
@@ -44,7 +43,9 @@ static void test_spins_after_a_run_of_small_wakes(void **state)
 	assert_int_equal(loop.in_wake, 0);  /* consumed */
 }
 
-static void test_a_burst_ends_the_run(void **state)
+/* A spin that saw nothing (the client went quiet) ends the run: the next
+ * waits sleep until another full run of busy wakes. */
+static void test_an_idle_spin_ends_the_run(void **state)
 {
 	struct vs_poll_policy loop;
 	(void)state;
@@ -53,27 +54,28 @@ static void test_a_burst_ends_the_run(void **state)
 	for (int i = 0; i < 8; i++)
 		wake(&loop, 1);
 	assert_true(wake(&loop, 1));
-	assert_false(wake(&loop, ISCSI_POLL_BURST_MAX + 1)); /* deep queue: batch instead */
+	vs_poll_spin_idle(&loop);
 	for (int i = 0; i < 7; i++)
 		assert_false(wake(&loop, 1));
 	assert_true(wake(&loop, 1));
 }
 
-/* Queue depth 8 or 16 arrives as bursts of that many commands: still the
- * request-response pattern, a wake-up per burst worth saving. */
-static void test_shallow_bursts_spin(void **state)
+/* Queue depth 8, 32 or several sessions arrive as bursts of that many
+ * commands: the client still answers our replies within a round trip, and
+ * sleeping between bursts leaves both sides waiting on a wake-up (4 KiB at
+ * QD 32 on 2 vCPUs: reads 12-18 % more IOPS with the spin, writes more;
+ * iscsi_loop.c). */
+static void test_deep_bursts_spin(void **state)
 {
 	struct vs_poll_policy loop;
 	(void)state;
 
 	loop_with_poll(&loop, 50000);
 	for (int i = 0; i < 7; i++)
-		assert_false(wake(&loop, i % 2 ? 8 : ISCSI_POLL_BURST_MAX));
-	assert_true(wake(&loop, 8));
-	assert_true(wake(&loop, ISCSI_POLL_BURST_MAX));
-	assert_false(wake(&loop, 32));          /* QD 32: never */
+		assert_false(wake(&loop, i % 2 ? 8 : 32));
+	assert_true(wake(&loop, 32));
 	for (int i = 0; i < 20; i++)
-		assert_false(wake(&loop, 32));
+		assert_true(wake(&loop, i % 2 ? 128 : 32));
 }
 
 static void test_empty_wakes_are_neutral(void **state)
@@ -104,9 +106,9 @@ static void test_disabled_never_spins(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_spins_after_a_run_of_small_wakes),
-		cmocka_unit_test(test_a_burst_ends_the_run),
-		cmocka_unit_test(test_shallow_bursts_spin),
+		cmocka_unit_test(test_spins_after_a_run_of_busy_wakes),
+		cmocka_unit_test(test_an_idle_spin_ends_the_run),
+		cmocka_unit_test(test_deep_bursts_spin),
 		cmocka_unit_test(test_empty_wakes_are_neutral),
 		cmocka_unit_test(test_disabled_never_spins),
 	};

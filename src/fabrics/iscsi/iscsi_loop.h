@@ -33,9 +33,6 @@ struct iscsi_loop {
 };
 
 #define ISCSI_TICK_MS 100u
-/* Hybrid polling: the most PDUs a wake-up may bring and still count as
- * request-response traffic at a shallow queue depth (iscsi_loop.c). */
-#define ISCSI_POLL_BURST_MAX 16u
 
 /* The fabric's state for `base`; nothing runs on the loop yet. */
 void vs_iscsi_loop_init(struct iscsi_loop *il, struct vs_iscsi *is, struct vs_loop *base,

@@ -43,7 +43,6 @@
 #define NBD_RBUF_LEN            (64u * 1024u)   /* receive buffer: headers, small payloads */
 #define NBD_MAX_EXTENTS         64u             /* block status descriptors per reply */
 #define NBD_SEND_IOV            64              /* iovec entries per sendmsg */
-#define NBD_POLL_BURST_MAX      16u             /* requests per wake that still poll */
 
 enum nbd_log_level { NBD_LOG_ERROR = 0, NBD_LOG_WARN, NBD_LOG_INFO, NBD_LOG_DEBUG };
 void vs_nbd_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
